@@ -1,0 +1,49 @@
+/**
+ * Storage interfaces the cores write through. Writes are synchronous and staged; the host makes
+ * them durable at its barrier (see core/machine.ts). Implementations: MemoryKvStore (here, used
+ * by tests and the simulator, where "durable" means "survives a simulated crash"), and the lmdb
+ * store in runtime/.
+ */
+import { assert } from './assert.ts';
+
+export interface KvStore {
+  get(key: string): Uint8Array | undefined;
+  put(key: string, value: Uint8Array): void;
+  delete(key: string): void;
+  /** Keys that start with `prefix`, in ascending (UTF-16 code unit) order. */
+  keys(prefix: string): string[];
+}
+
+export class MemoryKvStore implements KvStore {
+  private readonly map = new Map<string, Uint8Array>();
+
+  get(key: string): Uint8Array | undefined {
+    return this.map.get(key);
+  }
+
+  put(key: string, value: Uint8Array): void {
+    assert(value instanceof Uint8Array, 'KvStore values are bytes');
+    this.map.set(key, value);
+  }
+
+  delete(key: string): void {
+    this.map.delete(key);
+  }
+
+  keys(prefix: string): string[] {
+    const out: string[] = [];
+    for (const k of this.map.keys()) if (k.startsWith(prefix)) out.push(k);
+    return out.sort();
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  /** Total bytes of values: what a benchmark or cache limit counts. */
+  valueBytes(): number {
+    let n = 0;
+    for (const v of this.map.values()) n += v.length;
+    return n;
+  }
+}
