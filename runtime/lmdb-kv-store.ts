@@ -1,0 +1,153 @@
+/**
+ * core/store.ts KvStore over lmdb, with group commit.
+ *
+ * Cores write synchronously (put/delete return at once); the writes sit in an overlay that reads
+ * consult first, so a core sees its own staged state. `flush()` moves everything staged so far
+ * into one lmdb write transaction and resolves only once that transaction is committed and synced
+ * to disk. Writes staged while a flush is running go into the next one, so under load one fsync
+ * covers many steps (group commit) and the caller never waits for more than two fsyncs.
+ */
+import { open, type RootDatabase } from 'lmdb';
+import { assert } from '../core/assert.ts';
+import { asBytes } from '../core/bytes.ts';
+import type { KvStore } from '../core/store.ts';
+
+/** A staged delete; `undefined` cannot be a KvStore value, so a sentinel keeps the overlay one map. */
+const deleted = null;
+type Staged = Uint8Array | typeof deleted;
+
+export interface LmdbKvStoreOptions {
+  /** Directory for the lmdb files (created if missing). */
+  readonly path: string;
+  /** Initial map size; lmdb grows it as needed. */
+  readonly mapBytes?: number;
+}
+
+export interface FlushStats {
+  /** Transactions committed (each one fsync). */
+  readonly flushCount: number;
+  /** Keys written or deleted across all flushes. */
+  readonly writeCount: number;
+  readonly valueBytesWritten: number;
+}
+
+export class LmdbKvStore implements KvStore {
+  private readonly db: RootDatabase<Buffer, string>;
+  /** Writes not yet handed to lmdb. */
+  private staged = new Map<string, Staged>();
+  /** Writes handed to the running transaction; visible to reads until it commits. */
+  private inFlight = new Map<string, Staged>();
+  private running: Promise<void> | null = null;
+  private closed = false;
+  private stats = { flushCount: 0, writeCount: 0, valueBytesWritten: 0 };
+
+  constructor(options: LmdbKvStoreOptions) {
+    // overlappingSync off: a commit promise resolves only after the data is on disk, which is the
+    // whole point of flush(). encoding 'binary' stores our bytes as-is.
+    this.db = open<Buffer, string>({
+      path: options.path,
+      encoding: 'binary',
+      overlappingSync: false,
+      mapSize: options.mapBytes ?? 64 * 2 ** 20,
+    });
+  }
+
+  get(key: string): Uint8Array | undefined {
+    assert(!this.closed, 'LmdbKvStore used after close');
+    const value = this.staged.has(key) ? this.staged.get(key) : this.inFlight.has(key) ? this.inFlight.get(key) : this.read(key);
+    return value === deleted ? undefined : value;
+  }
+
+  private read(key: string): Uint8Array | undefined {
+    const value = this.db.getBinary(key);
+    // getBinary's buffer may be reused by lmdb; copy so callers can keep it.
+    return value === undefined ? undefined : Uint8Array.from(value);
+  }
+
+  put(key: string, value: Uint8Array): void {
+    assert(!this.closed, 'LmdbKvStore used after close');
+    assert(value instanceof Uint8Array, 'KvStore values are bytes');
+    assert(key.length > 0 && key.length <= 500, 'lmdb keys are 1..500 characters');
+    this.staged.set(key, asBytes(value));
+  }
+
+  delete(key: string): void {
+    assert(!this.closed, 'LmdbKvStore used after close');
+    this.staged.set(key, deleted);
+  }
+
+  keys(prefix: string): string[] {
+    assert(!this.closed, 'LmdbKvStore used after close');
+    const found = new Set<string>();
+    for (const key of this.db.getKeys({ start: prefix })) {
+      if (typeof key !== 'string' || !key.startsWith(prefix)) break;
+      found.add(key);
+    }
+    for (const layer of [this.inFlight, this.staged]) {
+      for (const [key, value] of layer) {
+        if (!key.startsWith(prefix)) continue;
+        if (value === deleted) found.delete(key);
+        else found.add(key);
+      }
+    }
+    return [...found].sort();
+  }
+
+  /** True when some write is staged or in flight (a host can skip the barrier otherwise). */
+  get dirty(): boolean {
+    return this.staged.size > 0 || this.inFlight.size > 0;
+  }
+
+  /**
+   * Makes every write staged before this call durable (one transaction, fsync'd). Concurrent calls
+   * share transactions: a call made while a flush runs waits for it, then for one covering its own
+   * writes.
+   */
+  async flush(): Promise<void> {
+    assert(!this.closed, 'LmdbKvStore flushed after close');
+    if (this.running) {
+      const hadStaged = this.staged.size > 0;
+      await this.running.catch(() => undefined);
+      if (!hadStaged) return;
+      // Another waiter may already have started the next transaction; join it.
+      if (this.running) return this.flush();
+    }
+    if (this.staged.size === 0) return;
+    this.inFlight = this.staged;
+    this.staged = new Map();
+    const batch = this.inFlight;
+    this.running = this.commit(batch).finally(() => {
+      this.running = null;
+      if (this.inFlight === batch) this.inFlight = new Map();
+    });
+    return this.running;
+  }
+
+  private async commit(batch: Map<string, Staged>): Promise<void> {
+    let bytes = 0;
+    await this.db.transaction(() => {
+      for (const [key, value] of batch) {
+        if (value === deleted) void this.db.remove(key);
+        else {
+          bytes += value.length;
+          void this.db.put(key, Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+        }
+      }
+    });
+    this.stats.flushCount += 1;
+    this.stats.writeCount += batch.size;
+    this.stats.valueBytesWritten += bytes;
+  }
+
+  flushStats(): FlushStats {
+    return { ...this.stats };
+  }
+
+  /** Flushes, then closes the environment. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.flush();
+    this.closed = true;
+    await this.db.close();
+  }
+}

@@ -1,0 +1,96 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LmdbKvStore } from '../../runtime/lmdb-kv-store.ts';
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'oceanstore-kv-'));
+  dirs.push(dir);
+  return dir;
+}
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+const text = (s: string) => new TextEncoder().encode(s);
+
+describe('LmdbKvStore', () => {
+  it('reads see staged writes and deletes before any flush (the KvStore contract cores rely on)', async () => {
+    const store = new LmdbKvStore({ path: tempDir() });
+    store.put('a/1', text('one'));
+    store.put('a/2', text('two'));
+    store.put('b/1', text('other'));
+    expect(store.get('a/1')).toEqual(text('one'));
+    expect(store.keys('a/')).toEqual(['a/1', 'a/2']);
+    await store.flush();
+    store.delete('a/1');
+    store.put('a/0', text('zero'));
+    expect(store.get('a/1')).toBeUndefined();
+    expect(store.keys('a/')).toEqual(['a/0', 'a/2']);
+    await store.close();
+  });
+
+  it('keeps flushed writes across close and reopen, and drops unflushed ones only if never flushed', async () => {
+    const path = tempDir();
+    const store = new LmdbKvStore({ path });
+    for (let i = 0; i < 50; i++) store.put(`k/${String(i).padStart(3, '0')}`, text(`v${i}`));
+    store.delete('k/007');
+    await store.flush();
+    await store.close();
+    const again = new LmdbKvStore({ path });
+    expect(again.keys('k/').length).toBe(49);
+    expect(again.get('k/007')).toBeUndefined();
+    expect(again.get('k/049')).toEqual(text('v49'));
+    await again.close();
+  });
+
+  it('groups writes staged during a running flush into one following transaction (group commit)', async () => {
+    const store = new LmdbKvStore({ path: tempDir() });
+    store.put('x/0', text('0'));
+    const first = store.flush();
+    const waiters: Promise<void>[] = [];
+    for (let i = 1; i <= 20; i++) {
+      store.put(`x/${i}`, text(String(i)));
+      waiters.push(store.flush());
+    }
+    await Promise.all([first, ...waiters]);
+    // 21 flush calls, but only the running one plus one grouped transaction hit the disk.
+    expect(store.flushStats().flushCount).toBe(2);
+    expect(store.keys('x/').length).toBe(21);
+    expect(store.dirty).toBe(false);
+    await store.close();
+  });
+
+  it('loses nothing acknowledged when the writer process is killed with SIGKILL', async () => {
+    const path = tempDir();
+    const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'fixtures/kv-writer.ts'), path], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let acked = 0;
+    let buffer = '';
+    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`writer acknowledged only ${acked} records in 20 s`)), 20_000);
+      child.stdout!.on('data', (chunk: Buffer) => {
+        buffer += chunk.toString();
+        const lines = buffer.split('\n');
+        buffer = lines.pop()!;
+        for (const line of lines) acked = Math.max(acked, Number(line.split(' ')[1]));
+        if (acked >= 300) {
+          clearTimeout(timer);
+          child.kill('SIGKILL');
+          resolve();
+        }
+      });
+    });
+    await exited;
+    const store = new LmdbKvStore({ path });
+    for (let i = 0; i < acked; i++) {
+      expect(store.get(`rec/${String(i).padStart(8, '0')}`), `record ${i} of ${acked} acknowledged`).toEqual(text(`value-${i}`));
+    }
+    await store.close();
+  });
+});
