@@ -1,0 +1,75 @@
+/**
+ * `npx oceanstore <verb> ...`: dispatches to cli/<module>.ts, each exporting
+ * `run(args): Promise<number>` (the exit code). Exit codes: 0 ok, 1 error, 2 usage,
+ * 3 predicate failed. Errors print what went wrong and what to do, never a stack trace.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { OceanStoreError } from '../core/errors.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+interface Verb {
+  module: string;
+  summary: string;
+  /** Which export to call; `run` unless stated. */
+  entry?: string;
+}
+
+const verbs: Record<string, Verb> = {
+  start: { module: 'cluster', entry: 'start', summary: 'init the local cluster if needed, then run it in the foreground' },
+  cluster: { module: 'cluster', summary: 'init | up [--detach] | status [--json] | stop-node | start-node | down' },
+  node: { module: 'node', summary: 'run one node process: node --config FILE --node NAME' },
+  put: { module: 'object', entry: 'put', summary: 'put NAME FILE|- [--if-version N]: write an object' },
+  get: { module: 'object', entry: 'get', summary: 'get NAME [--version N] [-o FILE]: read an object' },
+  append: { module: 'object', entry: 'append', summary: 'append NAME FILE|-: append to an object' },
+  log: { module: 'object', entry: 'log', summary: 'log NAME: list versions' },
+  stat: { module: 'object', entry: 'stat', summary: 'stat NAME: latest version, size, certificate' },
+  acl: { module: 'object', entry: 'acl', summary: 'acl NAME --writer KEY...: set the writers' },
+  watch: { module: 'object', entry: 'watch', summary: 'watch NAME: print new certified versions' },
+  restore: { module: 'restore', summary: 'restore NAME|AGUID [--version N] -o FILE | --all --out DIR | --verify-only' },
+};
+
+function usage(): string {
+  const lines = ['usage: oceanstore <verb> [args]', '', 'verbs:'];
+  for (const [name, verb] of Object.entries(verbs)) lines.push(`  ${name.padEnd(9)} ${verb.summary}`);
+  lines.push('', 'Cluster config: --config FILE or OCEANSTORE_CONFIG (default cluster-configs/local.json).');
+  return lines.join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name ? 0 : 2;
+  }
+  const verb = verbs[name];
+  if (!verb) {
+    console.error(`oceanstore: unknown verb '${name}'\n\n${usage()}`);
+    return 2;
+  }
+  const path = join(here, `${verb.module}.ts`);
+  if (!existsSync(path)) {
+    console.error(`oceanstore: '${name}' is not available in this build (cli/${verb.module}.ts is missing).`);
+    return 1;
+  }
+  const mod = (await import(path)) as Record<string, (args: string[]) => Promise<number>>;
+  const entry = mod[verb.entry ?? 'run'];
+  if (!entry) {
+    console.error(`oceanstore: '${name}' is not available in this build (cli/${verb.module}.ts has no ${verb.entry ?? 'run'}).`);
+    return 1;
+  }
+  return entry(args);
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (error) {
+  if (error instanceof OceanStoreError) {
+    console.error(`oceanstore: ${error.name}: ${error.message}`);
+    process.exitCode = error.name === 'PredicateFailedError' ? 3 : 1;
+  } else {
+    throw error;
+  }
+}
