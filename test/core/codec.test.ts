@@ -1,0 +1,55 @@
+// The codec boundary (STYLE.md "Errors" 2): hostile bytes give DecodeError, never a crash or hang,
+// and sizes are bounded before msgpack sees the input.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { asBytesField, asList, asTuple, asUint, decode, encode } from '../../core/codec.ts';
+import { DecodeError } from '../../core/errors.ts';
+
+describe('codec', () => {
+  it('round-trips the value kinds records use, deterministically', () => {
+    const value = [1, 'x', new Uint8Array([1, 2, 3]), [2 ** 40, 0, true, null]];
+    const a = encode(value);
+    expect(encode(value)).toEqual(a);
+    const back = decode(a, 1024) as unknown[];
+    expect(back[0]).toBe(1);
+    expect(asBytesField(back[2], 'b')).toEqual(new Uint8Array([1, 2, 3]));
+    expect((back[3] as unknown[])[0]).toBe(2 ** 40);
+  });
+
+  it('refuses oversized and empty input before decoding', () => {
+    expect(() => decode(new Uint8Array(11), 10)).toThrow(DecodeError);
+    expect(() => decode(new Uint8Array(0), 10)).toThrow(DecodeError);
+  });
+
+  it('shape helpers name the field and the problem', () => {
+    expect(() => asTuple('x', 'frame', 2)).toThrow(/frame: expected an array/);
+    expect(() => asTuple([1], 'frame', 2)).toThrow(/frame: expected 2..2 fields/);
+    expect(() => asUint(-1, 'version')).toThrow(/version: expected a non-negative integer/);
+    expect(() => asUint(1.5, 'version')).toThrow(DecodeError);
+    expect(() => asUint(11, 'count', 10)).toThrow(/count: 11 exceeds 10/);
+    expect(() => asBytesField(new Uint8Array(3), 'key', { bytes: 32 })).toThrow(/key: expected 32 bytes/);
+    expect(() => asList([1, 2, 3], 'items', 2, (v) => v)).toThrow(/items: 3 items exceeds 2/);
+  });
+
+  it('random and mutated frames decode or throw DecodeError, nothing else', () => {
+    const valid = encode([1, 'abc', new Uint8Array(40), [1, 2, [3, 4]]]);
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.nat(), fc.integer({ min: 0, max: 255 }), (random, at, byte) => {
+        for (const bytes of [random, mutate(valid, at, byte)]) {
+          try {
+            decode(bytes, 1 << 16);
+          } catch (error) {
+            expect(error).toBeInstanceOf(DecodeError);
+          }
+        }
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+});
+
+function mutate(bytes: Uint8Array, at: number, byte: number): Uint8Array {
+  const out = bytes.slice();
+  out[at % out.length] = byte;
+  return out;
+}
