@@ -1,0 +1,9 @@
+/** Ring threshold signatures, certificates, heartbeats and resharing: the public surface. */
+export * from './errors.ts';
+export * from './scalar.ts';
+export * from './points.ts';
+export * from './dealer.ts';
+export * from './signing.ts';
+export * from './batch-merkle.ts';
+export * from './statements.ts';
+export * from './certificate.ts';
