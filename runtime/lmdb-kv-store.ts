@@ -110,7 +110,7 @@ export class LmdbKvStore implements KvStore {
       await this.running.catch(() => undefined);
       if (!hadStaged) return;
       // Another waiter may already have started the next transaction; join it.
-      if (this.running) return this.flush();
+      if ((this.running as Promise<void> | null) !== null) return this.flush();
     }
     if (this.staged.size === 0) return;
     this.inFlight = this.staged;

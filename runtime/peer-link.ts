@@ -1,0 +1,99 @@
+/**
+ * One peer's outgoing side: the current authenticated socket (if any) and a bounded queue.
+ * Frames go straight to the socket while its kernel/ws buffer is below `bufferedBytesMax`;
+ * above that (a slow or stalled peer) they wait in the queue, and when the queue is full new
+ * frames are refused. The queue outlives a connection, so a short reconnect loses nothing.
+ */
+import { WebSocket } from 'ws';
+
+export interface LinkLimits {
+  readonly queueFramesMax: number;
+  readonly queueBytesMax: number;
+  /** Bytes the socket may hold unsent before we stop writing to it and queue instead. */
+  readonly bufferedBytesMax: number;
+}
+
+export class PeerLink {
+  private ws: WebSocket | null = null;
+  private readonly queue: Uint8Array[] = [];
+  private queueHead = 0;
+  private queueBytes = 0;
+  private pumpScheduled = false;
+
+  constructor(
+    readonly peer: string,
+    private readonly limits: LinkLimits,
+    private readonly onSent: (bytes: number) => void,
+  ) {}
+
+  get isOpen(): boolean {
+    return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  get queuedFrames(): number {
+    return this.queue.length - this.queueHead;
+  }
+
+  /** Makes `ws` the connection to this peer (closing a previous one) and drains the queue into it. */
+  attach(ws: WebSocket): void {
+    if (this.ws && this.ws !== ws) this.ws.close(1000, 'replaced by a newer connection');
+    this.ws = ws;
+    this.pump();
+  }
+
+  detach(ws: WebSocket): void {
+    if (this.ws === ws) this.ws = null;
+  }
+
+  send(frame: Uint8Array): boolean {
+    if (this.queuedFrames === 0 && this.canWrite()) {
+      this.write(frame);
+      return true;
+    }
+    if (this.queuedFrames >= this.limits.queueFramesMax || this.queueBytes + frame.length > this.limits.queueBytesMax) {
+      return false;
+    }
+    this.queue.push(frame);
+    this.queueBytes += frame.length;
+    this.schedulePump();
+    return true;
+  }
+
+  close(): void {
+    this.ws?.terminate();
+    this.ws = null;
+  }
+
+  private canWrite(): boolean {
+    return this.isOpen && this.ws!.bufferedAmount < this.limits.bufferedBytesMax;
+  }
+
+  private write(frame: Uint8Array): void {
+    // The callback fires once ws has handed the bytes to the kernel: the moment to try the queue again.
+    this.ws!.send(frame, { binary: true }, () => this.schedulePump());
+    this.onSent(frame.length);
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled || this.queuedFrames === 0) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.queuedFrames > 0 && this.canWrite()) {
+      const frame = this.queue[this.queueHead]!;
+      this.queue[this.queueHead] = undefined as unknown as Uint8Array;
+      this.queueHead += 1;
+      this.queueBytes -= frame.length;
+      this.write(frame);
+    }
+    if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+      this.queue.splice(0, this.queueHead);
+      this.queueHead = 0;
+    }
+  }
+}

@@ -1,0 +1,297 @@
+/**
+ * Authenticated peer transport over WebSocket: one persistent connection per peer pair, binary
+ * frames, a per-frame size limit, a bounded send queue per peer, reconnect with backoff.
+ *
+ * Who dials whom: between two config members, the one whose name sorts first dials, so exactly
+ * one connection exists per pair and there is no duplicate race to resolve. Clients always dial.
+ * Frames sent to a peer that is not connected wait in its bounded queue; the protocols above
+ * tolerate loss (they retransmit), so a full queue drops new frames and counts them rather than
+ * growing without bound.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { asBytes, bytesEqual } from '../core/bytes.ts';
+import { signerOf, type Crypto, type Signer } from '../core/crypto.ts';
+import {
+  decodeChallenge,
+  decodeHello,
+  decodeWelcome,
+  encodeChallenge,
+  encodeHello,
+  encodeWelcome,
+  judgeHello,
+  judgeWelcome,
+  nonceBytes,
+  signHello,
+  signWelcome,
+  type Challenge,
+  type Hello,
+} from './handshake.ts';
+import { PeerLink, type LinkLimits } from './peer-link.ts';
+
+export interface PeerAddress {
+  readonly publicKey: Uint8Array;
+  /** ws://host:port; absent for a member this node never dials. */
+  readonly url?: string;
+}
+
+export interface TransportOptions {
+  readonly name: string;
+  readonly secretKey: Uint8Array;
+  readonly crypto: Crypto;
+  /** Every config member (including this node if it is one), by name. */
+  readonly members: ReadonlyMap<string, PeerAddress>;
+  /** Listen address; absent for a pure client. */
+  readonly listen?: { host: string; port: number };
+  /** Whether non-members may connect (as clients). */
+  readonly acceptClients?: boolean;
+  readonly frameBytesMax: number;
+  readonly limits?: Partial<LinkLimits>;
+  readonly handshakeTimeoutMs?: number;
+  readonly reconnectMsMin?: number;
+  readonly reconnectMsMax?: number;
+  readonly log: Logger;
+}
+
+export interface FrameInfo {
+  readonly isClient: boolean;
+}
+export type FrameHandler = (from: string, frame: Uint8Array, info: FrameInfo) => void;
+
+export interface TransportCounters {
+  framesIn: number;
+  framesOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  framesOversized: number;
+  framesDroppedQueueFull: number;
+  handshakesRefused: number;
+  handshakesAccepted: number;
+}
+
+const defaultLimits: LinkLimits = { queueFramesMax: 8192, queueBytesMax: 64 * 2 ** 20, bufferedBytesMax: 4 * 2 ** 20 };
+
+export class Transport {
+  private readonly signer: Signer;
+  private readonly memberKeys = new Map<string, Uint8Array>();
+  private readonly links = new Map<string, PeerLink>();
+  private readonly clientNames = new Set<string>();
+  private readonly dialTimers = new Map<string, NodeJS.Timeout>();
+  private server: WebSocketServer | null = null;
+  private handler: FrameHandler = () => undefined;
+  private stopped = false;
+  /** A member is a node whose name and key are in the config; anything else is a client and always dials. */
+  private readonly isMember: boolean;
+  readonly counters: TransportCounters = {
+    framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0,
+    framesOversized: 0, framesDroppedQueueFull: 0, handshakesRefused: 0, handshakesAccepted: 0,
+  };
+
+  constructor(private readonly options: TransportOptions) {
+    this.signer = signerOf(options.crypto, options.secretKey);
+    for (const [name, peer] of options.members) this.memberKeys.set(name, peer.publicKey);
+    const ownKey = this.memberKeys.get(options.name);
+    this.isMember = ownKey !== undefined && bytesEqual(ownKey, this.signer.publicKey);
+  }
+
+  get name(): string {
+    return this.options.name;
+  }
+
+  onFrame(handler: FrameHandler): void {
+    this.handler = handler;
+  }
+
+  /** Starts listening (if configured) and dialing the members this node is responsible for. */
+  async start(): Promise<void> {
+    const listen = this.options.listen;
+    if (listen) {
+      const server = new WebSocketServer({ host: listen.host, port: listen.port, maxPayload: this.options.frameBytesMax * 2 + 1024 });
+      this.server = server;
+      server.on('connection', (ws) => this.accept(ws));
+      await new Promise<void>((resolve, reject) => {
+        server.once('listening', resolve);
+        server.once('error', reject);
+      });
+      server.on('error', (error) => this.options.log.error({ err: error }, 'ws server error'));
+    }
+    if (this.isMember) {
+      for (const [peer, address] of this.options.members) if (peer > this.name && address.url) this.dial(peer, 0);
+    }
+  }
+
+  /** Queues `frame` for `to`. False if it was dropped (queue full, or unknown peer). */
+  send(to: string, frame: Uint8Array): boolean {
+    if (this.stopped) return false;
+    let link = this.links.get(to);
+    if (!link) {
+      const address = this.options.members.get(to);
+      if (!address) return false; // a client that is gone, or a name we never knew
+      link = this.linkOf(to);
+      if (this.shouldDial(to)) this.dial(to, 0);
+    }
+    const queued = link.send(frame);
+    if (!queued) this.counters.framesDroppedQueueFull += 1;
+    return queued;
+  }
+
+  /** Names with an authenticated, open connection right now. */
+  connectedPeers(): string[] {
+    return [...this.links.entries()].filter(([, l]) => l.isOpen).map(([n]) => n).sort();
+  }
+
+  isClient(name: string): boolean {
+    return this.clientNames.has(name);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const timer of this.dialTimers.values()) clearTimeout(timer);
+    this.dialTimers.clear();
+    for (const link of this.links.values()) link.close();
+    const server = this.server;
+    if (server) {
+      for (const ws of server.clients) ws.terminate();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  }
+
+  private shouldDial(peer: string): boolean {
+    return Boolean(this.options.members.get(peer)?.url) && (!this.isMember || peer > this.name);
+  }
+
+  private linkOf(peer: string): PeerLink {
+    let link = this.links.get(peer);
+    if (!link) {
+      link = new PeerLink(peer, { ...defaultLimits, ...this.options.limits }, (bytes) => {
+        this.counters.framesOut += 1;
+        this.counters.bytesOut += bytes;
+      });
+      this.links.set(peer, link);
+    }
+    return link;
+  }
+
+  private dial(peer: string, attempt: number): void {
+    if (this.stopped || this.dialTimers.has(peer)) return;
+    const min = this.options.reconnectMsMin ?? 50;
+    const max = this.options.reconnectMsMax ?? 2000;
+    const delayMs = attempt === 0 ? 0 : Math.min(max, min * 2 ** Math.min(attempt, 16)) * (0.5 + Math.random() / 2);
+    const timer = setTimeout(() => {
+      this.dialTimers.delete(peer);
+      this.dialNow(peer, attempt);
+    }, delayMs);
+    this.dialTimers.set(peer, timer);
+  }
+
+  private dialNow(peer: string, attempt: number): void {
+    const address = this.options.members.get(peer);
+    if (this.stopped || !address?.url) return;
+    const ws = new WebSocket(address.url, { maxPayload: this.options.frameBytesMax * 2 + 1024 });
+    let authenticated = false;
+    const nonce = new Uint8Array(randomBytes(nonceBytes));
+    const timeout = setTimeout(() => ws.terminate(), this.options.handshakeTimeoutMs ?? 5000);
+    let hello: Hello | null = null;
+    let challenge: Challenge | null = null;
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      const bytes = toBytes(data);
+      if (authenticated) return this.receive(peer, bytes, isBinary, false);
+      try {
+        if (!challenge) {
+          challenge = decodeChallenge(bytes);
+          hello = signHello(this.signer, challenge, this.name, nonce);
+          ws.send(encodeHello(hello));
+          return;
+        }
+        const welcome = decodeWelcome(bytes);
+        const problem = judgeWelcome(this.options.crypto, address.publicKey, challenge, hello!, welcome);
+        if (problem) throw new Error(problem);
+        authenticated = true;
+        clearTimeout(timeout);
+        this.options.log.info({ peer, as: welcome.assignedName }, 'connected');
+        this.linkOf(peer).attach(ws);
+        attempt = 0;
+      } catch (error) {
+        this.options.log.warn({ peer, reason: (error as Error).message }, 'handshake with peer failed');
+        ws.terminate();
+      }
+    });
+    ws.on('error', () => undefined); // 'close' follows; the reconnect happens there
+    ws.on('close', () => {
+      clearTimeout(timeout);
+      this.links.get(peer)?.detach(ws);
+      if (!this.stopped) this.dial(peer, attempt + 1);
+    });
+  }
+
+  private accept(ws: WebSocket): void {
+    if (this.stopped) return ws.terminate();
+    const challenge: Challenge = { acceptorKey: this.signer.publicKey, acceptorNonce: new Uint8Array(randomBytes(nonceBytes)) };
+    const timeout = setTimeout(() => ws.terminate(), this.options.handshakeTimeoutMs ?? 5000);
+    let peer: string | null = null;
+    let isClient = false;
+    ws.on('error', () => undefined);
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      const bytes = toBytes(data);
+      if (peer) return this.receive(peer, bytes, isBinary, isClient);
+      let hello: Hello;
+      try {
+        hello = decodeHello(bytes);
+      } catch (error) {
+        return this.refuse(ws, timeout, (error as Error).message);
+      }
+      const verdict = judgeHello(this.options.crypto, this.memberKeys, challenge, hello, this.options.acceptClients ?? true);
+      if (!verdict.ok) return this.refuse(ws, timeout, verdict.reason, hello.claimedName);
+      clearTimeout(timeout);
+      peer = verdict.name;
+      isClient = verdict.isClient;
+      if (isClient) this.clientNames.add(peer);
+      this.counters.handshakesAccepted += 1;
+      ws.send(encodeWelcome(signWelcome(this.signer, challenge, hello, peer)));
+      this.options.log.info({ peer, isClient }, 'accepted');
+      this.linkOf(peer).attach(ws);
+    });
+    ws.on('close', () => {
+      clearTimeout(timeout);
+      if (!peer) return;
+      const link = this.links.get(peer);
+      link?.detach(ws);
+      // A client's link goes with its connection; a member's queue waits for it to come back.
+      if (isClient && link && !link.isOpen) {
+        this.links.delete(peer);
+        this.clientNames.delete(peer);
+      }
+    });
+    ws.send(encodeChallenge(challenge));
+  }
+
+  private refuse(ws: WebSocket, timeout: NodeJS.Timeout, reason: string, claimedName?: string): void {
+    clearTimeout(timeout);
+    this.counters.handshakesRefused += 1;
+    this.options.log.warn({ claimedName, reason }, 'handshake refused');
+    ws.close(4001, reason.slice(0, 100));
+    setTimeout(() => ws.terminate(), 1000).unref();
+  }
+
+  private receive(peer: string, bytes: Uint8Array, isBinary: boolean, isClient: boolean): void {
+    this.counters.framesIn += 1;
+    this.counters.bytesIn += bytes.length;
+    if (!isBinary) {
+      this.options.log.warn({ peer, bytes: bytes.length }, 'frame dropped: text frame, expected binary');
+      return;
+    }
+    if (bytes.length > this.options.frameBytesMax) {
+      this.counters.framesOversized += 1;
+      this.options.log.warn({ peer, bytes: bytes.length, limit: this.options.frameBytesMax }, 'frame dropped: oversized');
+      return;
+    }
+    this.handler(peer, bytes, { isClient });
+  }
+}
+
+function toBytes(data: RawData): Uint8Array {
+  if (Array.isArray(data)) return new Uint8Array(Buffer.concat(data));
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return asBytes(data);
+}

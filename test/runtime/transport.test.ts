@@ -1,0 +1,166 @@
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { signerOf } from '../../core/crypto.ts';
+import { encodeHello, decodeChallenge, signHello } from '../../runtime/handshake.ts';
+import { memoryLogger } from '../../runtime/log.ts';
+import { nodeCrypto } from '../../runtime/node-crypto.ts';
+import { Transport, type PeerAddress } from '../../runtime/transport.ts';
+import { waitFor } from './wait.ts';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const started: Transport[] = [];
+afterEach(async () => {
+  for (const t of started.splice(0)) await t.stop();
+});
+
+interface Member { name: string; secretKey: Uint8Array; port: number }
+
+async function cluster(names: string[]) {
+  const members: Member[] = [];
+  for (const name of names) members.push({ name, secretKey: new Uint8Array(randomBytes(32)), port: await freePort() });
+  const directory = new Map<string, PeerAddress>(
+    members.map((m) => [m.name, { publicKey: nodeCrypto.ed25519PublicKey(m.secretKey), url: `ws://127.0.0.1:${m.port}` }]),
+  );
+  return { members, directory };
+}
+
+function transportFor(m: Member, directory: Map<string, PeerAddress>, frameBytesMax = 1 << 16) {
+  const logged = memoryLogger(m.name);
+  const t = new Transport({
+    name: m.name, secretKey: m.secretKey, crypto: nodeCrypto, members: directory,
+    listen: { host: '127.0.0.1', port: m.port }, frameBytesMax, log: logged.log, reconnectMsMin: 20, reconnectMsMax: 200,
+  });
+  started.push(t);
+  const received: { from: string; frame: Uint8Array; isClient: boolean }[] = [];
+  t.onFrame((from, frame, info) => received.push({ from, frame, isClient: info.isClient }));
+  return { t, received, lines: logged.lines };
+}
+
+describe('Transport', () => {
+  it('connects config members over one authenticated connection each and delivers frames both ways', async () => {
+    const { members, directory } = await cluster(['a', 'b', 'c']);
+    const nodes = members.map((m) => transportFor(m, directory));
+    await Promise.all(nodes.map((n) => n.t.start()));
+    await waitFor(() => nodes.every((n) => n.t.connectedPeers().length === 2), 5000, 'full mesh');
+    nodes[2]!.t.send('a', Uint8Array.of(1, 2, 3)); // c -> a travels over the connection a dialed
+    nodes[0]!.t.send('c', Uint8Array.of(4));
+    await waitFor(() => nodes[0]!.received.length === 1 && nodes[2]!.received.length === 1, 5000, 'frames');
+    expect(nodes[0]!.received[0]).toMatchObject({ from: 'c', isClient: false });
+    expect([...nodes[0]!.received[0]!.frame]).toEqual([1, 2, 3]);
+    expect(nodes[2]!.received[0]!.from).toBe('a');
+    // Exactly one accepted handshake per pair: the lower name dials.
+    expect(nodes.reduce((s, n) => s + n.t.counters.handshakesAccepted, 0)).toBe(3);
+  });
+
+  it('refuses an impostor that claims a member name with a key not in the config', async () => {
+    const { members, directory } = await cluster(['a', 'b']);
+    const b = transportFor(members[1]!, directory);
+    await b.t.start();
+    const impostor = signerOf(nodeCrypto, new Uint8Array(randomBytes(32)));
+    const ws = new WebSocket(`ws://127.0.0.1:${members[1]!.port}`);
+    const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+    ws.on('message', (data: Buffer) => {
+      const challenge = decodeChallenge(new Uint8Array(data));
+      ws.send(encodeHello(signHello(impostor, challenge, 'a', new Uint8Array(randomBytes(32)))));
+    });
+    expect(await closed).toBe(4001);
+    expect(b.t.counters.handshakesRefused).toBe(1);
+    expect(b.lines.some((l) => String(l.reason).startsWith('impostor'))).toBe(true);
+    expect(b.t.connectedPeers()).toEqual([]);
+  });
+
+  it('refuses a dialer whose signature does not answer this challenge (replayed handshake)', async () => {
+    const { members, directory } = await cluster(['a', 'b']);
+    const b = transportFor(members[1]!, directory);
+    await b.t.start();
+    const a = signerOf(nodeCrypto, members[0]!.secretKey);
+    const ws = new WebSocket(`ws://127.0.0.1:${members[1]!.port}`);
+    const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+    ws.on('message', (data: Buffer) => {
+      const challenge = decodeChallenge(new Uint8Array(data));
+      const stale = { ...challenge, acceptorNonce: new Uint8Array(32) }; // signed for another session
+      ws.send(encodeHello(signHello(a, stale, 'a', new Uint8Array(randomBytes(32)))));
+    });
+    expect(await closed).toBe(4001);
+    expect(b.lines.some((l) => l.reason === 'bad handshake signature')).toBe(true);
+  });
+
+  it('accepts an unknown key only as a client, named from its key', async () => {
+    const { members, directory } = await cluster(['a']);
+    const a = transportFor(members[0]!, directory);
+    await a.t.start();
+    const clientKey = new Uint8Array(randomBytes(32));
+    const client = new Transport({
+      name: 'a', // claiming nothing special: an unknown key may not take a member's name
+      secretKey: clientKey, crypto: nodeCrypto, members: directory, frameBytesMax: 1 << 16, log: memoryLogger().log,
+    });
+    started.push(client);
+    await client.start();
+    client.send('a', Uint8Array.of(9));
+    await waitFor(() => a.t.counters.handshakesRefused === 1, 5000, 'refusal of a member name with a client key');
+    const honest = new Transport({
+      name: 'my-laptop', secretKey: clientKey, crypto: nodeCrypto, members: directory, frameBytesMax: 1 << 16, log: memoryLogger().log,
+    });
+    started.push(honest);
+    await honest.start();
+    honest.send('a', Uint8Array.of(7));
+    await waitFor(() => a.received.length === 1, 5000, 'client frame');
+    expect(a.received[0]!.isClient).toBe(true);
+    expect(a.received[0]!.from).toMatch(/^client-[0-9a-f]{24}$/);
+    // The node can answer the client by that name.
+    const replies: Uint8Array[] = [];
+    honest.onFrame((_from, frame) => replies.push(frame));
+    a.t.send(a.received[0]!.from, Uint8Array.of(8));
+    await waitFor(() => replies.length === 1, 5000, 'reply to client');
+  });
+
+  it('drops oversized and text frames with a logged reason and keeps serving the peer', async () => {
+    const { members, directory } = await cluster(['a', 'b']);
+    const [a, b] = [transportFor(members[0]!, directory, 1024), transportFor(members[1]!, directory, 1024)];
+    await Promise.all([a.t.start(), b.t.start()]);
+    await waitFor(() => b.t.connectedPeers().includes('a'), 5000, 'connection');
+    a.t.send('b', new Uint8Array(1500));
+    a.t.send('b', Uint8Array.of(5));
+    await waitFor(() => b.received.length === 1, 5000, 'small frame after the oversized one');
+    expect(b.t.counters.framesOversized).toBe(1);
+    expect(b.lines.some((l) => l.msg === 'frame dropped: oversized' && l.bytes === 1500)).toBe(true);
+    expect(b.t.connectedPeers()).toEqual(['a']);
+  });
+
+  it('queues frames for a peer that is down and delivers them when it comes back (reconnect with backoff)', async () => {
+    const { members, directory } = await cluster(['a', 'b']);
+    const a = transportFor(members[0]!, directory);
+    await a.t.start();
+    for (let i = 0; i < 10; i++) a.t.send('b', Uint8Array.of(i));
+    await new Promise((r) => setTimeout(r, 150)); // several failed dial attempts happen here
+    const b = transportFor(members[1]!, directory);
+    await b.t.start();
+    await waitFor(() => b.received.length === 10, 5000, 'queued frames');
+    expect(b.received.map((r) => r.frame[0])).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  it('refuses frames beyond the bounded send queue instead of growing without limit', async () => {
+    const { members, directory } = await cluster(['a', 'b']);
+    const logged = memoryLogger('a');
+    const a = new Transport({
+      name: 'a', secretKey: members[0]!.secretKey, crypto: nodeCrypto, members: directory, frameBytesMax: 1024,
+      log: logged.log, limits: { queueFramesMax: 5 },
+    });
+    started.push(a);
+    let accepted = 0;
+    for (let i = 0; i < 8; i++) if (a.send('b', Uint8Array.of(i))) accepted += 1;
+    expect(accepted).toBe(5);
+    expect(a.counters.framesDroppedQueueFull).toBe(3);
+  });
+});
