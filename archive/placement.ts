@@ -64,6 +64,27 @@ function scoreOf(w0: number, w1: number, w2: number, w3: number, low: number, hi
   return (a >>> 11) * 2 ** 32 + b;
 }
 
+/**
+ * The rank of server `serverIndex` in the block's ranking when it is below `limit`, else -1.
+ * O(N) without sorting: what the repair model uses to find blocks a given server holds.
+ */
+export function rankBelowOf(ring: ServerRing, bguid: Uint8Array, serverIndex: number, limit: number): number {
+  assert(bguid.length >= 16, 'placement wants a BGUID of at least 16 bytes');
+  const w0 = wordAt(bguid, 0);
+  const w1 = wordAt(bguid, 4);
+  const w2 = wordAt(bguid, 8);
+  const w3 = wordAt(bguid, 12);
+  const mine = scoreOf(w0, w1, w2, w3, ring.seedsLow[serverIndex]!, ring.seedsHigh[serverIndex]!);
+  const name = ring.servers[serverIndex]!;
+  let above = 0;
+  for (let i = 0; i < ring.servers.length && above < limit; i++) {
+    if (i === serverIndex) continue;
+    const score = scoreOf(w0, w1, w2, w3, ring.seedsLow[i]!, ring.seedsHigh[i]!);
+    if (score > mine || (score === mine && ring.servers[i]! < name)) above++;
+  }
+  return above < limit ? above : -1;
+}
+
 /** Indices into `ring.servers`, best first: the block's rendezvous ranking. */
 export function rankingOf(ring: ServerRing, bguid: Uint8Array): number[] {
   assert(bguid.length >= 16, 'placement wants a BGUID of at least 16 bytes');
