@@ -1,0 +1,190 @@
+/**
+ * Hosts sans-I/O protocol cores (core/machine.ts) on the real transport and lmdb store.
+ *
+ * Several cores share one process (a role's core and its Tapestry node): each is bound to a
+ * one-byte channel that prefixes its frames. For every frame the host looks up the channel,
+ * decodes with that protocol's bounded decoder (a frame that fails is dropped, logged and
+ * counted: bad input never reaches a core), calls onMessage, and collects the effects.
+ *
+ * The durability contract: effects are held until the store has made durable every write staged
+ * before them. While one flush (one fsync) runs, further steps keep executing and their effects
+ * queue behind the next flush, so when busy one fsync releases many steps (group commit). Effects
+ * are always released in the order the steps produced them.
+ */
+import type { Logger } from 'pino';
+import { DecodeError } from '../core/errors.ts';
+import type { Effect, Machine } from '../core/machine.ts';
+import type { KvStore } from '../core/store.ts';
+import type { Transport } from './transport.ts';
+
+/** A KvStore whose staged writes can be made durable: the lmdb store, or a test double. */
+export interface DurableKvStore extends KvStore {
+  readonly dirty: boolean;
+  flush(): Promise<void>;
+}
+
+export interface Binding<M, O> {
+  /** Frame prefix byte; unique per host. */
+  readonly channel: number;
+  /** For logs and metrics ('ring', 'tapestry'). */
+  readonly protocol: string;
+  readonly machine: Machine<M, O>;
+  readonly decode: (bytes: Uint8Array) => M;
+  readonly encode: (message: M) => Uint8Array;
+  /** Frames of this protocol larger than this are dropped before decoding. */
+  readonly frameBytesMax: number;
+  /** onTick period. */
+  readonly tickMs: number;
+  /** Receives the core's output events once their step is durable. */
+  readonly onOutput?: (event: O) => void;
+}
+
+export interface HostEvents {
+  /** One step released after a flush: how many steps the flush covered and how long it took. */
+  onFlush?(stepCount: number, flushMs: number): void;
+  onDrop?(protocol: string, reason: string): void;
+  onMessage?(protocol: string, from: string): void;
+}
+
+export interface HostCounters {
+  steps: number;
+  framesDropped: number;
+  flushes: number;
+  stepsPerFlushMax: number;
+}
+
+interface PendingStep {
+  readonly binding: Binding<unknown, unknown>;
+  readonly effects: Effect<unknown, unknown>[];
+}
+
+export class MachineHost {
+  private readonly bindings = new Map<number, Binding<unknown, unknown>>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private pending: PendingStep[] = [];
+  private releasing = false;
+  private stopped = false;
+  readonly counters: HostCounters = { steps: 0, framesDropped: 0, flushes: 0, stepsPerFlushMax: 0 };
+
+  constructor(
+    private readonly nodeId: string,
+    private readonly transport: Transport,
+    private readonly store: DurableKvStore,
+    private readonly log: Logger,
+    private readonly events: HostEvents = {},
+    private readonly nowMs: () => number = Date.now,
+  ) {
+    transport.onFrame((from, frame) => this.onFrame(from, frame));
+  }
+
+  add<M, O>(binding: Binding<M, O>): void {
+    if (this.bindings.has(binding.channel)) throw new Error(`channel ${binding.channel} is already bound`);
+    this.bindings.set(binding.channel, binding as unknown as Binding<unknown, unknown>);
+  }
+
+  /** Starts the tick timers. Frames are handled from construction on. */
+  start(): void {
+    for (const binding of this.bindings.values()) {
+      const timer = setInterval(() => this.step(binding, () => binding.machine.onTick(this.nowMs())), binding.tickMs);
+      this.timers.push(timer);
+    }
+  }
+
+  /** Stops ticking and waits for held effects to be released (or dropped, if the store failed). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const timer of this.timers) clearInterval(timer);
+    for (let i = 0; i < 1000 && this.releasing; i++) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  /** Feeds a message to a core as if it came from `from` (local callers such as an admin API). */
+  inject<M>(channel: number, from: string, message: M): void {
+    const binding = this.bindings.get(channel);
+    if (!binding) throw new Error(`no core on channel ${channel}`);
+    this.step(binding, () => binding.machine.onMessage(from, message, this.nowMs()));
+  }
+
+  private onFrame(from: string, frame: Uint8Array): void {
+    if (this.stopped) return;
+    const channel = frame[0];
+    const binding = channel === undefined ? undefined : this.bindings.get(channel);
+    if (!binding) return this.drop('unknown', from, channel === undefined ? 'empty frame' : `unknown channel ${channel}`);
+    const body = frame.subarray(1);
+    if (body.length > binding.frameBytesMax) {
+      return this.drop(binding.protocol, from, `oversized: ${body.length} bytes exceeds ${binding.frameBytesMax}`);
+    }
+    let message: unknown;
+    try {
+      message = binding.decode(body);
+    } catch (error) {
+      if (!(error instanceof DecodeError)) throw error;
+      return this.drop(binding.protocol, from, `malformed: ${error.message}`);
+    }
+    this.events.onMessage?.(binding.protocol, from);
+    this.step(binding, () => binding.machine.onMessage(from, message, this.nowMs()));
+  }
+
+  private drop(protocol: string, from: string, reason: string): void {
+    this.counters.framesDropped += 1;
+    this.events.onDrop?.(protocol, reason);
+    this.log.warn({ protocol, from, reason }, 'frame dropped');
+  }
+
+  private step(binding: Binding<unknown, unknown>, run: () => Effect<unknown, unknown>[]): void {
+    if (this.stopped) return;
+    // A core that throws has broken an invariant (assertion): crash loudly, the supervisor restarts us.
+    const effects = run();
+    this.counters.steps += 1;
+    if (effects.length === 0) {
+      // Nothing to reveal; a running release flushes these writes on its way out.
+      if (!this.store.dirty || this.releasing) return;
+    }
+    this.pending.push({ binding, effects });
+    if (!this.releasing) void this.release();
+  }
+
+  private async release(): Promise<void> {
+    this.releasing = true;
+    try {
+      for (let round = 0; this.pending.length > 0; round++) {
+        const steps = this.pending;
+        this.pending = [];
+        if (this.store.dirty) {
+          const startedMs = performance.now();
+          await this.store.flush();
+          this.counters.flushes += 1;
+          this.counters.stepsPerFlushMax = Math.max(this.counters.stepsPerFlushMax, steps.length);
+          this.events.onFlush?.(steps.length, performance.now() - startedMs);
+        }
+        for (const step of steps) this.perform(step);
+        if (this.pending.length === 0 && this.store.dirty) this.pending.push({ binding: steps[0]!.binding, effects: [] });
+      }
+    } catch (error) {
+      // The store could not make state durable: nothing of it may be revealed. Stop the node.
+      this.log.fatal({ err: error }, 'store flush failed; exiting');
+      process.exit(70);
+    } finally {
+      this.releasing = false;
+    }
+  }
+
+  private perform({ binding, effects }: PendingStep): void {
+    for (const effect of effects) {
+      if (effect.kind === 'output') {
+        binding.onOutput?.(effect.event);
+        continue;
+      }
+      if (effect.to === this.nodeId) {
+        // A core addressing itself (e.g. the primary's own prepare): loop back without the network.
+        const message = effect.message;
+        setImmediate(() => this.step(binding, () => binding.machine.onMessage(this.nodeId, message, this.nowMs())));
+        continue;
+      }
+      const body = binding.encode(effect.message);
+      const frame = new Uint8Array(body.length + 1);
+      frame[0] = binding.channel;
+      frame.set(body, 1);
+      this.transport.send(effect.to, frame);
+    }
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * A view of a KvStore under a key prefix, so the cores sharing one process (a role's core and its
+ * Tapestry node) share one lmdb environment and one group commit without seeing each other's keys.
+ */
+import { assert } from '../core/assert.ts';
+import type { DurableKvStore } from './machine-host.ts';
+
+export class PrefixedKvStore implements DurableKvStore {
+  constructor(
+    private readonly inner: DurableKvStore,
+    private readonly prefix: string,
+  ) {
+    assert(prefix.length > 0 && prefix.endsWith('/'), 'a store prefix ends with "/"');
+  }
+
+  get(key: string): Uint8Array | undefined {
+    return this.inner.get(this.prefix + key);
+  }
+  put(key: string, value: Uint8Array): void {
+    this.inner.put(this.prefix + key, value);
+  }
+  delete(key: string): void {
+    this.inner.delete(this.prefix + key);
+  }
+  keys(prefix: string): string[] {
+    return this.inner.keys(this.prefix + prefix).map((k) => k.slice(this.prefix.length));
+  }
+  get dirty(): boolean {
+    return this.inner.dirty;
+  }
+  flush(): Promise<void> {
+    return this.inner.flush();
+  }
+}

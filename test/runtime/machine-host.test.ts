@@ -1,0 +1,151 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { encode } from '../../core/codec.ts';
+import { MemoryKvStore } from '../../core/store.ts';
+import { LmdbKvStore } from '../../runtime/lmdb-kv-store.ts';
+import { memoryLogger } from '../../runtime/log.ts';
+import { MachineHost, type DurableKvStore } from '../../runtime/machine-host.ts';
+import { nodeCrypto } from '../../runtime/node-crypto.ts';
+import { Transport, type PeerAddress } from '../../runtime/transport.ts';
+import { CounterMachine, counterFrameBytesMax, decodeCounter, encodeCounter, type CounterMessage } from './counter-machine.ts';
+import { waitFor } from './wait.ts';
+
+/** A store whose flushes the test releases by hand, to observe what happens before durability. */
+class HeldStore extends MemoryKvStore implements DurableKvStore {
+  dirty = false;
+  flushCount = 0;
+  private releases: (() => void)[] = [];
+  override put(key: string, value: Uint8Array): void {
+    super.put(key, value);
+    this.dirty = true;
+  }
+  flush(): Promise<void> {
+    this.flushCount += 1;
+    this.dirty = false;
+    return new Promise((resolve) => this.releases.push(resolve));
+  }
+  releaseOne(): boolean {
+    const r = this.releases.shift();
+    r?.();
+    return r !== undefined;
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function pair(store: DurableKvStore) {
+  const keys = { a: new Uint8Array(randomBytes(32)), b: new Uint8Array(randomBytes(32)) };
+  const ports = { a: await freePort(), b: await freePort() };
+  const directory = new Map<string, PeerAddress>([
+    ['a', { publicKey: nodeCrypto.ed25519PublicKey(keys.a), url: `ws://127.0.0.1:${ports.a}` }],
+    ['b', { publicKey: nodeCrypto.ed25519PublicKey(keys.b), url: `ws://127.0.0.1:${ports.b}` }],
+  ]);
+  const logged = memoryLogger('a');
+  const make = (name: 'a' | 'b') =>
+    new Transport({
+      name, secretKey: keys[name], crypto: nodeCrypto, members: directory,
+      listen: { host: '127.0.0.1', port: ports[name] }, frameBytesMax: 4096, log: logged.log,
+    });
+  const ta = make('a');
+  const tb = make('b');
+  const machine = new CounterMachine(store);
+  const outputs: number[] = [];
+  const host = new MachineHost('a', ta, store, logged.log);
+  host.add<CounterMessage, number>({
+    channel: 7, protocol: 'counter', machine, decode: decodeCounter, encode: encodeCounter,
+    frameBytesMax: counterFrameBytesMax, tickMs: 10, onOutput: (t) => outputs.push(t),
+  });
+  const replies: number[] = [];
+  tb.onFrame((_from, frame) => replies.push(decodeCounter(frame.subarray(1))[1]));
+  await Promise.all([ta.start(), tb.start()]);
+  host.start();
+  cleanups.push(() => ta.stop(), () => tb.stop(), () => host.stop());
+  await waitFor(() => tb.connectedPeers().includes('a'), 5000, 'connection');
+  const sendFrame = (channel: number, body: Uint8Array) => {
+    const f = new Uint8Array(body.length + 1);
+    f[0] = channel;
+    f.set(body, 1);
+    tb.send('a', f);
+  };
+  return { host, machine, replies, outputs, sendFrame, lines: logged.lines };
+}
+
+describe('MachineHost', () => {
+  it('holds every send and output until the flush covering its step resolves, and groups steps per flush', async () => {
+    const store = new HeldStore();
+    const { host, replies, outputs, sendFrame } = await pair(store);
+    for (const n of [1, 2, 3]) sendFrame(7, encodeCounter(['add', n]));
+    await waitFor(() => host.counters.steps >= 3 && store.flushCount === 1, 5000, 'three steps under one held flush');
+    await new Promise((r) => setTimeout(r, 50)); // a reply sent without the barrier would arrive here
+    expect(replies).toEqual([]);
+    expect(outputs).toEqual([]);
+    expect(store.releaseOne()).toBe(true); // flush 1 covered step 1 only; steps 2-3 wait for flush 2
+    await waitFor(() => store.flushCount === 2, 5000, 'second flush');
+    await waitFor(() => replies.length === 1, 5000, 'first reply');
+    expect(replies).toEqual([1]);
+    expect(store.releaseOne()).toBe(true);
+    await waitFor(() => replies.length === 3, 5000, 'grouped replies');
+    expect(replies).toEqual([1, 3, 6]);
+    expect(outputs).toEqual([1, 3, 6]);
+    expect(host.counters.stepsPerFlushMax).toBe(2);
+  });
+
+  it('drops unknown-channel, malformed, oversized and empty-bodied frames with a logged reason and keeps serving', async () => {
+    const store = new HeldStore();
+    const { host, machine, replies, sendFrame, lines } = await pair(store);
+    sendFrame(9, encodeCounter(['add', 1]));
+    sendFrame(7, Uint8Array.of(0xc1)); // a reserved msgpack byte
+    sendFrame(7, encode(['add', 'not a number']));
+    sendFrame(7, new Uint8Array(counterFrameBytesMax + 1));
+    sendFrame(7, new Uint8Array(0));
+    sendFrame(7, encodeCounter(['add', 5]));
+    await waitFor(() => store.flushCount === 1, 5000, 'the valid frame');
+    store.releaseOne();
+    await waitFor(() => replies.length === 1, 5000, 'reply');
+    expect(replies).toEqual([5]);
+    expect(machine.total).toBe(5);
+    expect(host.counters.framesDropped).toBe(5);
+    const reasons = lines.filter((l) => l.msg === 'frame dropped').map((l) => String(l.reason));
+    expect(reasons[0]).toBe('unknown channel 9');
+    expect(reasons[1]).toMatch(/^malformed: counter: /);
+    expect(reasons[2]).toMatch(/^malformed: counter.n: expected a non-negative integer/);
+    expect(reasons[3]).toMatch(/^oversized: 65 bytes exceeds 64/);
+    expect(reasons[4]).toMatch(/^malformed: counter: empty/);
+  });
+
+  it('ticks the core every tickMs', async () => {
+    const { machine } = await pair(new HeldStore());
+    await waitFor(() => machine.ticks >= 5, 5000, 'five ticks');
+    expect(machine.ticks).toBeGreaterThanOrEqual(5);
+  });
+
+  it('with the lmdb store, a reply implies the state is on disk', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'oceanstore-host-'));
+    const store = new LmdbKvStore({ path: dir });
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const { replies, sendFrame } = await pair(store);
+    cleanups.push(() => store.close());
+    for (let i = 0; i < 20; i++) sendFrame(7, encodeCounter(['add', 1]));
+    await waitFor(() => replies.length === 20, 5000, 'twenty replies');
+    expect(replies.at(-1)).toBe(20);
+    expect(store.dirty).toBe(false);
+    expect(store.flushStats().flushCount).toBeLessThanOrEqual(20);
+  });
+});
