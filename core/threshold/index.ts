@@ -7,3 +7,4 @@ export * from './signing.ts';
 export * from './batch-merkle.ts';
 export * from './statements.ts';
 export * from './certificate.ts';
+export * from './resharing.ts';

@@ -1,0 +1,125 @@
+// Threshold BLS signing (Boldyreva 2003; issue 4 "Threshold certificates"): shares verify alone
+// under PK_i, any t combine to the same ring signature, t-1 cannot, and a bad share is caught and
+// its sender named by the optimistic combine.
+import { bls12_381 } from '@noble/curves/bls12-381.js';
+import { describe, expect, it } from 'vitest';
+import {
+  PublicKeyVerifier,
+  RingKeyVerifier,
+  ThresholdNotReachedError,
+  combineShares,
+  g1ToBytes,
+  hashMessage,
+  signShare,
+  verificationKeyOf,
+  verifySignature,
+  verifySignatureShare,
+  type SignatureShare,
+} from './imports.ts';
+import { ringKey } from './fixtures.ts';
+
+const message = new TextEncoder().encode('batch 42');
+const key = ringKey(11, 4, 2);
+const hashed = hashMessage(message);
+const shares = key.shares.map((s) => signShare(s, hashed));
+const verifier = new RingKeyVerifier(key, 4);
+
+/** Every k-subset of xs (small n only). */
+function subsets<T>(xs: readonly T[], k: number): T[][] {
+  if (k === 0) return [[]];
+  if (xs.length < k) return [];
+  const [head, ...rest] = xs;
+  return [...subsets(rest, k - 1).map((s) => [head!, ...s]), ...subsets(rest, k)];
+}
+
+describe('signature shares', () => {
+  it('each share verifies under its own PK_i and not under another server\'s key', () => {
+    expect(shares[0]!.signature).toHaveLength(48);
+    expect(verifySignatureShare(verificationKeyOf(1, key.commitments), message, shares[0]!)).toBe(true);
+    expect(verifier.verifyShare(hashed, shares[2]!)).toBe(true);
+    expect(verifySignatureShare(verificationKeyOf(2, key.commitments), message, shares[0]!)).toBe(false);
+    expect(verifier.verifyShare(hashed, { index: 2, signature: shares[0]!.signature })).toBe(false);
+  });
+
+  it('a share of another message does not verify, and hashing once equals hashing each time', () => {
+    expect(signShare(key.shares[0]!, message).signature).toEqual(shares[0]!.signature);
+    expect(verifier.verifyShare(new TextEncoder().encode('batch 43'), shares[0]!)).toBe(false);
+  });
+});
+
+describe('combining shares', () => {
+  it('any t of n (n=4, t=2) combine to the same signature bytes, which verify under the ring key', () => {
+    const signatures = subsets(shares, 2).map((pair) => combineShares(2, pair));
+    expect(signatures).toHaveLength(6);
+    for (const s of signatures) expect(s).toEqual(signatures[0]);
+    expect(verifySignature(key.publicKey, message, signatures[0]!)).toBe(true);
+    expect(new PublicKeyVerifier(key.publicKey).verify(hashed, signatures[0]!)).toBe(true);
+  });
+
+  it('any t of n (n=7, t=3) agree too; order of the shares does not matter', () => {
+    const key7 = ringKey(12, 7, 3);
+    const s7 = key7.shares.map((s) => signShare(s, hashed));
+    const a = combineShares(3, [s7[0]!, s7[3]!, s7[6]!]);
+    const b = combineShares(3, [s7[5]!, s7[1]!, s7[2]!]);
+    const c = combineShares(3, [s7[6]!, s7[0]!, s7[3]!]);
+    expect(b).toEqual(a);
+    expect(c).toEqual(a);
+    expect(verifySignature(key7.publicKey, hashed, a)).toBe(true);
+  });
+
+  it('t-1 shares cannot make a valid signature (interpolating a degree-0 guess fails)', () => {
+    const forged = combineShares(1, [shares[0]!]);
+    expect(verifySignature(key.publicKey, hashed, forged)).toBe(false);
+    expect(() => verifier.combine(hashed, [shares[0]!])).toThrow(ThresholdNotReachedError);
+  });
+
+  it('the ring signature is bound to the oceanstore DST: the same key with the default BLS tag does not verify', () => {
+    const signature = verifier.combine(hashed, shares).signature;
+    const otherDst = bls12_381.shortSignatures.hash(message);
+    expect(verifySignature(key.publicKey, { kind: 'hashed-message', point: otherDst }, signature)).toBe(false);
+  });
+});
+
+describe('optimistic combine (NOTES.md: combine first, verify once, then find the culprit)', () => {
+  const badShare: SignatureShare = { index: 1, signature: shares[3]!.signature }; // valid point, wrong signer
+
+  it('the fast path uses one pairing check and names no one', () => {
+    const result = verifier.combine(hashed, [shares[2]!, shares[1]!, shares[0]!]);
+    expect(result.pairingChecks).toBe(1);
+    expect(result.badIndices).toEqual([]);
+    expect(result.signerIndices).toEqual([3, 2]);
+    expect(verifier.verify(hashed, result.signature)).toBe(true);
+  });
+
+  it('a bad share among the first t is detected, its sender named, and the signature still made from others', () => {
+    const result = verifier.combine(hashed, [badShare, shares[1]!, shares[2]!]);
+    expect(result.badIndices).toEqual([1]);
+    expect(result.signerIndices).toEqual([2, 3]);
+    expect(result.signature).toEqual(combineShares(2, [shares[1]!, shares[2]!]));
+    expect(verifier.verify(hashed, result.signature)).toBe(true);
+  });
+
+  it('undecodable bytes are named bad without spending a pairing on them', () => {
+    const garbage: SignatureShare = { index: 4, signature: new Uint8Array(48).fill(7) };
+    const result = verifier.combine(hashed, [garbage, shares[0]!, shares[1]!]);
+    expect(result.badIndices).toEqual([4]);
+    expect(result.pairingChecks).toBe(1);
+  });
+
+  it('too many bad shares: ThresholdNotReachedError naming every bad sender', () => {
+    const other = signShare(key.shares[2]!, new TextEncoder().encode('other'));
+    try {
+      verifier.combine(hashed, [badShare, other, shares[3]!]);
+      expect.unreachable('combine should have thrown');
+    } catch (error) {
+      expect(error).toBeInstanceOf(ThresholdNotReachedError);
+      expect((error as ThresholdNotReachedError).badIndices).toEqual([1, 3]);
+    }
+  });
+
+  it('duplicates of one index count once, and indices beyond n are ignored', () => {
+    expect(() => verifier.combine(hashed, [shares[0]!, shares[0]!])).toThrow(ThresholdNotReachedError);
+    const outsider: SignatureShare = { index: 9, signature: g1ToBytes(bls12_381.G1.Point.BASE) };
+    expect(() => verifier.combine(hashed, [outsider, shares[0]!])).toThrow(ThresholdNotReachedError);
+  });
+});
