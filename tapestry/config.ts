@@ -1,0 +1,60 @@
+/** Tunables of a Tapestry node, with the defaults the simulations and the runtime use. */
+import { checkArgument } from '../core/errors.ts';
+
+export interface TapestryConfig {
+  /** c: nodes per routing slot, primary plus backups, sorted by round trip. */
+  readonly slotSize: number;
+  /** Soft-state lifetime of an object pointer. */
+  readonly pointerTtlMs: number;
+  /** A server re-sends publish for its objects this often (well under pointerTtlMs). */
+  readonly republishIntervalMs: number;
+  /** Pings to every neighbour this often; 0 turns beacons (and failure detection) off. */
+  readonly beaconIntervalMs: number;
+  /** A neighbour silent for this long is declared failed and replaced from its slot's backups. */
+  readonly failureTimeoutMs: number;
+  /** route/locate requests not answered within this report failure. */
+  readonly requestTimeoutMs: number;
+  /** Joiner side: longest wait for the root's joinDone and for each nearest-neighbour step. */
+  readonly joinStepTimeoutMs: number;
+  /** Multicast member: longest wait for its subtree's acks before acking anyway. */
+  readonly multicastTimeoutMs: number;
+  /** k: how many closest nodes the nearest-neighbour search queries per level. */
+  readonly nearestCount: number;
+  /** Anti-entropy: every interval ask one neighbour for one row (0 = off). */
+  readonly maintenanceIntervalMs: number;
+  /** A node measured this recently is not pinged again just because it contacted us. */
+  readonly remeasureIntervalMs: number;
+  readonly pointersMax: number;
+  readonly pendingPingsMax: number;
+  readonly pendingRequestsMax: number;
+}
+
+export const defaultTapestryConfig: TapestryConfig = {
+  slotSize: 3,
+  pointerTtlMs: 90_000,
+  republishIntervalMs: 30_000,
+  beaconIntervalMs: 5_000,
+  failureTimeoutMs: 16_000,
+  requestTimeoutMs: 10_000,
+  joinStepTimeoutMs: 4_000,
+  multicastTimeoutMs: 8_000,
+  nearestCount: 8,
+  maintenanceIntervalMs: 10_000,
+  remeasureIntervalMs: 60_000,
+  pointersMax: 1_000_000,
+  pendingPingsMax: 4_096,
+  pendingRequestsMax: 65_536,
+};
+
+/** Merges overrides onto the defaults and checks ranges (InvalidArgumentError naming the field). */
+export function tapestryConfig(overrides: Partial<TapestryConfig> = {}): TapestryConfig {
+  const c = { ...defaultTapestryConfig, ...overrides };
+  for (const [key, value] of Object.entries(c)) {
+    checkArgument(Number.isSafeInteger(value) && value >= 0, `config.${key}`, 'a non-negative integer');
+  }
+  checkArgument(c.slotSize >= 1 && c.slotSize <= 8, 'config.slotSize', '1..8');
+  checkArgument(c.nearestCount >= 1, 'config.nearestCount', 'at least 1');
+  checkArgument(c.republishIntervalMs > 0 && c.republishIntervalMs < c.pointerTtlMs, 'config.republishIntervalMs', 'positive and below pointerTtlMs');
+  checkArgument(c.beaconIntervalMs === 0 || c.failureTimeoutMs > c.beaconIntervalMs, 'config.failureTimeoutMs', 'longer than beaconIntervalMs');
+  return c;
+}

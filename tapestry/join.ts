@@ -1,0 +1,212 @@
+/**
+ * Node insertion (JSAC 2004 §4.1; Hildrum et al., SPAA 2002). Three parts:
+ *  1. The joiner routes a joinRequest toward its own id; every hop sends it the rows it shares with
+ *     the joiner (enough for a consistent table below the root's prefix). The last hop is the
+ *     joiner's surrogate root.
+ *  2. The root starts an acknowledged multicast over every node sharing its prefix with the joiner
+ *     (exactly the nodes that may have a hole the joiner fills): each learns the joiner, forwards to
+ *     one node per longer prefix, and acks its parent once its subtree acked. The root then tells
+ *     the joiner (joinDone).
+ *  3. Nearest-neighbour search: from that prefix length down to level 0, the joiner asks its k
+ *     closest nodes sharing >= l digits for their row l and level-l backpointers, measures every new
+ *     candidate (ping), and keeps the closest per slot; contacted nodes measure it back and may
+ *     adopt it, which is how existing tables gain nearby newcomers.
+ */
+import type { Effect } from '../core/machine.ts';
+import type { TapestryConfig } from './config.ts';
+import { digitAt, digitBase, idDigits, sharedPrefixLength } from './id.ts';
+import type { NodeRef, TapestryId } from './id.ts';
+import type { TapestryMessage, TapestryOutput } from './messages.ts';
+import { listCountMax } from './messages.ts';
+import type { RoutingTable } from './routing-table.ts';
+
+export type Out = Effect<TapestryMessage, TapestryOutput>[];
+
+/** What the join logic needs from its node. */
+export interface JoinHost {
+  readonly self: NodeRef;
+  readonly table: RoutingTable;
+  readonly config: TapestryConfig;
+  send(out: Out, to: string, message: TapestryMessage): void;
+  /** Pings `ref` unless known or measured recently; true if a ping went out. */
+  learn(out: Out, ref: NodeRef, nowMs: number): boolean;
+}
+
+type Phase = 'idle' | 'awaitingRoot' | 'nearest' | 'done';
+
+/** The joiner's side: waits for the root, then runs the nearest-neighbour search level by level. */
+export class Joiner {
+  phase: Phase = 'idle';
+  private level = 0;
+  private deadlineMs = 0;
+  private readonly queried = new Set<string>();
+  private readonly measuring = new Set<TapestryId>();
+
+  constructor(private readonly host: JoinHost) {}
+
+  start(out: Out, gateway: string, nowMs: number): void {
+    this.phase = 'awaitingRoot';
+    this.deadlineMs = nowMs + this.host.config.joinStepTimeoutMs * 4;
+    this.host.send(out, gateway, { kind: 'joinRequest', joiner: this.host.self, level: 0, hops: 0 });
+  }
+
+  onJoinDone(out: Out, prefixLength: number, nowMs: number): boolean {
+    if (this.phase !== 'awaitingRoot') return false;
+    this.phase = 'nearest';
+    this.level = Math.min(prefixLength, idDigits - 1);
+    return this.runStep(out, nowMs);
+  }
+
+  /** Candidates from a node we queried count toward the current step. */
+  onCandidates(out: Out, from: string, nodes: readonly NodeRef[], nowMs: number): boolean {
+    for (const n of nodes) if (this.host.learn(out, n, nowMs) && this.phase === 'nearest') this.measuring.add(n.id);
+    if (this.phase !== 'nearest' || !this.queried.delete(from)) return false;
+    return this.maybeAdvance(out, nowMs);
+  }
+
+  onMeasured(out: Out, id: TapestryId, nowMs: number): boolean {
+    if (this.phase !== 'nearest' || !this.measuring.delete(id)) return false;
+    return this.maybeAdvance(out, nowMs);
+  }
+
+  /** True when the join finished in this call. */
+  onTick(out: Out, nowMs: number): boolean {
+    if (nowMs < this.deadlineMs) return false;
+    if (this.phase === 'awaitingRoot') {
+      // The root's answer was lost: search from the deepest level we already reach.
+      return this.onJoinDone(out, this.deepestLevel(), nowMs);
+    }
+    if (this.phase === 'nearest') return this.nextLevel(out, nowMs);
+    return false;
+  }
+
+  private deepestLevel(): number {
+    let deepest = 0;
+    for (const n of this.host.table.neighbours()) deepest = Math.max(deepest, sharedPrefixLength(n.id, this.host.self.id));
+    return deepest;
+  }
+
+  private maybeAdvance(out: Out, nowMs: number): boolean {
+    if (this.queried.size > 0 || this.measuring.size > 0) return false;
+    return this.nextLevel(out, nowMs);
+  }
+
+  private nextLevel(out: Out, nowMs: number): boolean {
+    this.queried.clear();
+    this.measuring.clear();
+    if (this.level === 0) {
+      this.phase = 'done';
+      return true;
+    }
+    this.level--;
+    return this.runStep(out, nowMs);
+  }
+
+  /** Queries the k closest nodes sharing >= level digits; empty levels are skipped. */
+  private runStep(out: Out, nowMs: number): boolean {
+    for (;;) {
+      const targets = this.host.table.closest(this.level, this.host.config.nearestCount);
+      if (targets.length > 0) {
+        this.deadlineMs = nowMs + this.host.config.joinStepTimeoutMs;
+        for (const t of targets) {
+          this.queried.add(t.name);
+          this.host.send(out, t.name, { kind: 'neighbourQuery', level: this.level });
+        }
+        return false;
+      }
+      if (this.level === 0) {
+        this.phase = 'done';
+        return true;
+      }
+      this.level--;
+    }
+  }
+}
+
+interface MulticastState {
+  readonly joiner: NodeRef;
+  /** null at the root, which answers the joiner instead of a parent. */
+  readonly parent: string | null;
+  readonly rootPrefixLength: number;
+  readonly waiting: Set<string>;
+  readonly deadlineMs: number;
+}
+
+/** A member's side of the acknowledged multicast (one state per joiner in flight). */
+export class MulticastRelay {
+  private readonly inFlight = new Map<TapestryId, MulticastState>();
+  /** Joiners recently handled, so a duplicate delivery is acked instead of re-flooded. */
+  private readonly recent = new Map<TapestryId, number>();
+
+  constructor(private readonly host: JoinHost) {}
+
+  get pending(): number {
+    return this.inFlight.size;
+  }
+
+  /** `parent` is the sender, or null when we are the joiner's root starting the multicast. */
+  onMulticast(out: Out, parent: string | null, joiner: NodeRef, prefixLength: number, nowMs: number): void {
+    const seenAtMs = this.recent.get(joiner.id);
+    if (this.inFlight.has(joiner.id) || (seenAtMs !== undefined && nowMs - seenAtMs < this.host.config.multicastTimeoutMs * 4)) {
+      if (parent !== null) this.host.send(out, parent, { kind: 'multicastAck', joinerId: joiner.id });
+      return;
+    }
+    this.recent.set(joiner.id, nowMs);
+    if (this.recent.size > 1024) this.recent.delete(this.recent.keys().next().value!);
+    if (joiner.id !== this.host.self.id) this.host.learn(out, joiner, nowMs);
+    const waiting = new Set<string>();
+    const self = this.host.self.id;
+    for (let level = prefixLength; level < idDigits; level++) {
+      const own = digitAt(self, level);
+      for (let d = 0; d < digitBase; d++) {
+        if (d === own) continue;
+        const child = this.host.table.slot(level, d).find((n) => n.id !== joiner.id);
+        if (!child || waiting.has(child.name)) continue;
+        waiting.add(child.name);
+        this.host.send(out, child.name, { kind: 'multicast', joiner, prefixLength: level + 1 });
+      }
+    }
+    const state: MulticastState = {
+      joiner,
+      parent,
+      rootPrefixLength: prefixLength,
+      waiting,
+      deadlineMs: nowMs + this.host.config.multicastTimeoutMs,
+    };
+    this.inFlight.set(joiner.id, state);
+    if (waiting.size === 0) this.finish(out, state);
+  }
+
+  onAck(out: Out, from: string, joinerId: TapestryId): void {
+    const state = this.inFlight.get(joinerId);
+    if (!state || !state.waiting.delete(from)) return;
+    if (state.waiting.size === 0) this.finish(out, state);
+  }
+
+  /** Acks anyway for subtrees that did not answer in time (a member failed mid-join). */
+  onTick(out: Out, nowMs: number): void {
+    for (const state of [...this.inFlight.values()]) if (nowMs >= state.deadlineMs) this.finish(out, state);
+  }
+
+  private finish(out: Out, state: MulticastState): void {
+    this.inFlight.delete(state.joiner.id);
+    if (state.parent !== null) {
+      this.host.send(out, state.parent, { kind: 'multicastAck', joinerId: state.joiner.id });
+    } else if (state.joiner.id !== this.host.self.id) {
+      this.host.send(out, state.joiner.name, { kind: 'joinDone', prefixLength: state.rootPrefixLength });
+    }
+  }
+}
+
+/** The rows a join-path hop hands the joiner: every level it shares with the joiner, plus itself. */
+export function rowsFor(table: RoutingTable, joiner: NodeRef): NodeRef[] {
+  const shared = Math.min(sharedPrefixLength(table.self.id, joiner.id), idDigits - 1);
+  const out: NodeRef[] = [table.self];
+  // Deepest rows first: they are the ones consistency depends on if the list is cut at the cap.
+  for (let level = shared; level >= 0 && out.length < listCountMax; level--) {
+    for (const n of table.row(level)) {
+      if (n.id !== joiner.id) out.push({ id: n.id, name: n.name });
+    }
+  }
+  return out.slice(0, listCountMax);
+}

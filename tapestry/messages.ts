@@ -1,0 +1,70 @@
+/**
+ * The Tapestry wire messages (one union) and the events the core reports to its host. Ids are
+ * hex strings here; the codec (codec.ts) turns them into 20 raw bytes on the wire.
+ */
+import type { NodeRef, TapestryId } from './id.ts';
+
+/** Routed messages carry `level` (digits resolved so far) and `hops` (bounded by hopsMax). */
+export type TapestryMessage =
+  /** Round-trip probe: beacons, proximity measurement, and "here I am" to a new contact. */
+  | { kind: 'ping'; sender: NodeRef; sentAtMs: number }
+  | { kind: 'pong'; sender: NodeRef; sentAtMs: number }
+  /** The sender holds us in its routing table (add) or no longer does (remove). */
+  | { kind: 'backpointer'; sender: NodeRef; add: boolean }
+  /** Route to the root of `targetId`; the root answers the origin with routeReply. */
+  | { kind: 'route'; requestId: number; origin: NodeRef; targetId: TapestryId; level: number; hops: number }
+  | { kind: 'routeReply'; requestId: number; targetId: TapestryId; root: NodeRef; hops: number }
+  /** Leave (or, with unpublish, remove) an (object -> server) pointer at every hop to the root. */
+  | { kind: 'publish'; objectId: TapestryId; server: NodeRef; level: number; hops: number; unpublish: boolean }
+  /** Route toward the object's root, stopping at the first node with a pointer. */
+  | { kind: 'locate'; requestId: number; origin: NodeRef; objectId: TapestryId; level: number; hops: number }
+  | {
+      kind: 'locateReply';
+      requestId: number;
+      objectId: TapestryId;
+      /** The chosen holder, or null if the root had no pointer. */
+      server: NodeRef | null;
+      /** Where the pointer was found (the root when not found). */
+      answeredBy: NodeRef;
+      hops: number;
+    }
+  /** A new node routes toward its own id; each hop sends it rows, the root starts the multicast. */
+  | { kind: 'joinRequest'; joiner: NodeRef; level: number; hops: number }
+  /** Candidate neighbours for the receiver (it pings them to measure and place them). */
+  | { kind: 'candidates'; nodes: NodeRef[] }
+  /**
+   * Acknowledged multicast to every node sharing `prefixLength` digits with the joiner: each
+   * receiver learns the joiner, forwards to one node per sub-prefix and acks its parent when its
+   * subtree has acked.
+   */
+  | { kind: 'multicast'; joiner: NodeRef; prefixLength: number }
+  | { kind: 'multicastAck'; joinerId: TapestryId }
+  /** The join's root tells the joiner its multicast finished; the nearest-neighbour search starts. */
+  | { kind: 'joinDone'; prefixLength: number }
+  /** Asks for our row `level` and backpointers at `level` (nearest-neighbour search, repair). */
+  | { kind: 'neighbourQuery'; level: number }
+  /** Graceful leave: drop me; `replacements` are nodes of my row at our shared level. */
+  | { kind: 'leaving'; sender: NodeRef; replacements: NodeRef[] };
+
+export type TapestryMessageKind = TapestryMessage['kind'];
+
+export type TapestryOutput =
+  | { kind: 'routeResult'; requestId: number; targetId: TapestryId; root: NodeRef | null; hops: number }
+  | {
+      kind: 'locateResult';
+      requestId: number;
+      objectId: TapestryId;
+      server: NodeRef | null;
+      answeredBy: NodeRef | null;
+      hops: number;
+      /** False when no answer came within requestTimeoutMs. */
+      answered: boolean;
+    }
+  /** The join finished: multicast acknowledged and nearest-neighbour search done. */
+  | { kind: 'joined'; neighbourCount: number }
+  | { kind: 'neighbourFailed'; neighbour: NodeRef };
+
+/** Limits every decoder and handler enforces. */
+export const listCountMax = 256;
+export const nameLengthMax = 256;
+export const messageBytesMax = 64 * 1024;

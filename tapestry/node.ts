@@ -1,0 +1,499 @@
+/**
+ * One Tapestry node as a sans-I/O core (core/machine.ts): messages and ticks in, sends and output
+ * events out. Implements decentralized object location and routing (Zhao et al., "Tapestry: A
+ * Resilient Global-Scale Overlay for Service Deployment", IEEE JSAC 2004):
+ *  - prefix routing with surrogate routing (§3.1, routing-table.ts),
+ *  - publish / locate / unpublish with soft-state pointers (§3.3, pointer-store.ts),
+ *  - join by acknowledged multicast + nearest-neighbour search (§4.1, join.ts),
+ *  - graceful leave, beacon failure detection, repair from backups and row queries (§4.2),
+ *  - re-publish of pointers whose next hop changed after a topology change (§4.2.2).
+ * Peer input is never trusted: identity claims must match the authenticated sender name, routed
+ * messages are hop-bounded, unexpected replies are dropped and counted.
+ */
+import type { Effect, Machine, RandomSource } from '../core/machine.ts';
+import { checkArgument } from '../core/errors.ts';
+import { tapestryConfig } from './config.ts';
+import type { TapestryConfig } from './config.ts';
+import { hopsMax } from './codec.ts';
+import { isTapestryId, sharedPrefixLength } from './id.ts';
+import type { NodeRef, TapestryId } from './id.ts';
+import { Joiner, MulticastRelay, rowsFor } from './join.ts';
+import type { JoinHost, Out } from './join.ts';
+import { listCountMax } from './messages.ts';
+import type { TapestryMessage, TapestryOutput } from './messages.ts';
+import { PointerStore } from './pointer-store.ts';
+import { RoutingTable } from './routing-table.ts';
+
+export interface TapestryNodeOptions {
+  /** Our id (tapestryIdOf(publicKey)) and the name peers use to send to us. */
+  readonly self: NodeRef;
+  readonly random: RandomSource;
+  readonly nowMs: number;
+  readonly config?: Partial<TapestryConfig>;
+}
+
+export interface TapestryStats {
+  messagesHandled: number;
+  /** Input dropped: spoofed identity, unexpected reply, hop limit, full store. */
+  dropped: number;
+  neighboursFailed: number;
+  pointersForwarded: number;
+}
+
+interface PendingRequest {
+  readonly kind: 'route' | 'locate';
+  readonly targetId: TapestryId;
+  readonly deadlineMs: number;
+}
+
+type Status = 'member' | 'joining' | 'left';
+
+export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, JoinHost {
+  readonly self: NodeRef;
+  readonly config: TapestryConfig;
+  readonly table: RoutingTable;
+  readonly pointers: PointerStore;
+  readonly stats: TapestryStats = { messagesHandled: 0, dropped: 0, neighboursFailed: 0, pointersForwarded: 0 };
+  private status: Status = 'member';
+  private readonly random: RandomSource;
+  private readonly joiner: Joiner;
+  private readonly relay: MulticastRelay;
+  private readonly ownObjects = new Set<TapestryId>();
+  private readonly pendingPings = new Map<TapestryId, number>();
+  private readonly measuredAtMs = new Map<TapestryId, number>();
+  private readonly requests = new Map<number, PendingRequest>();
+  private requestIdNext = 1;
+  private pointersCheckedVersion = 0;
+  private nextRepublishMs: number;
+  private nextBeaconMs: number;
+  private nextMaintenanceMs: number;
+  private maintenanceLevel = 0;
+
+  constructor(options: TapestryNodeOptions) {
+    checkArgument(isTapestryId(options.self.id), 'self.id', '40 lowercase hex digits');
+    checkArgument(typeof options.self.name === 'string' && options.self.name.length > 0, 'self.name', 'a non-empty string');
+    this.self = { id: options.self.id, name: options.self.name };
+    this.config = tapestryConfig(options.config);
+    this.random = options.random;
+    this.table = new RoutingTable(this.self, this.config.slotSize);
+    this.pointers = new PointerStore(this.config.pointersMax);
+    this.joiner = new Joiner(this);
+    this.relay = new MulticastRelay(this);
+    // Spread periodic work so a whole network does not beacon in lockstep.
+    const jitter = (interval: number): number => options.nowMs + (interval > 0 ? this.random.int(interval) : 0);
+    this.nextRepublishMs = jitter(this.config.republishIntervalMs);
+    this.nextBeaconMs = jitter(this.config.beaconIntervalMs);
+    this.nextMaintenanceMs = jitter(this.config.maintenanceIntervalMs);
+  }
+
+  get isMember(): boolean {
+    return this.status === 'member';
+  }
+
+  get hasLeft(): boolean {
+    return this.status === 'left';
+  }
+
+  // ---- host API -------------------------------------------------------------------------------
+
+  /** Joins an existing overlay through `gateway` (any member's name). Emits `joined` when done. */
+  join(gateway: string, nowMs: number): Effect<TapestryMessage, TapestryOutput>[] {
+    checkArgument(typeof gateway === 'string' && gateway.length > 0 && gateway !== this.self.name, 'gateway', 'another node name');
+    checkArgument(this.status === 'member' && this.table.size === 0, 'join', 'a fresh node (call join once, before anything else)');
+    const out: Out = [];
+    this.status = 'joining';
+    this.joiner.start(out, gateway, nowMs);
+    return out;
+  }
+
+  /** Routes toward the root of `targetId`; a `routeResult` with the same requestId follows. */
+  route(targetId: TapestryId, nowMs: number): { requestId: number; effects: Effect<TapestryMessage, TapestryOutput>[] } {
+    checkArgument(isTapestryId(targetId), 'targetId', '40 lowercase hex digits');
+    const requestId = this.newRequest('route', targetId, nowMs);
+    const out: Out = [];
+    this.onRoute(out, { kind: 'route', requestId, origin: this.self, targetId, level: 0, hops: 0 });
+    return { requestId, effects: this.finishStep(out, nowMs) };
+  }
+
+  /** Finds the nearest server holding `objectId`; a `locateResult` with the same requestId follows. */
+  locate(objectId: TapestryId, nowMs: number): { requestId: number; effects: Effect<TapestryMessage, TapestryOutput>[] } {
+    checkArgument(isTapestryId(objectId), 'objectId', '40 lowercase hex digits');
+    const requestId = this.newRequest('locate', objectId, nowMs);
+    const out: Out = [];
+    this.onLocate(out, { kind: 'locate', requestId, origin: this.self, objectId, level: 0, hops: 0 }, nowMs);
+    return { requestId, effects: this.finishStep(out, nowMs) };
+  }
+
+  /** Announces that we store `objectId`; republished every republishIntervalMs until unpublished. */
+  publish(objectId: TapestryId, nowMs: number): Effect<TapestryMessage, TapestryOutput>[] {
+    checkArgument(isTapestryId(objectId), 'objectId', '40 lowercase hex digits');
+    this.ownObjects.add(objectId);
+    const out: Out = [];
+    this.onPublish(out, { kind: 'publish', objectId, server: this.self, level: 0, hops: 0, unpublish: false }, nowMs);
+    return this.finishStep(out, nowMs);
+  }
+
+  unpublish(objectId: TapestryId, nowMs: number): Effect<TapestryMessage, TapestryOutput>[] {
+    checkArgument(isTapestryId(objectId), 'objectId', '40 lowercase hex digits');
+    this.ownObjects.delete(objectId);
+    const out: Out = [];
+    this.onPublish(out, { kind: 'publish', objectId, server: this.self, level: 0, hops: 0, unpublish: true }, nowMs);
+    return this.finishStep(out, nowMs);
+  }
+
+  /**
+   * Graceful leave: unpublishes our objects, hands every pointer we hold to the node that becomes
+   * its next hop without us, and tells neighbours and backpointers (with replacement candidates).
+   * The node ignores everything afterwards.
+   */
+  leave(nowMs: number): Effect<TapestryMessage, TapestryOutput>[] {
+    const out: Out = [];
+    if (this.status === 'left') return out;
+    for (const objectId of [...this.ownObjects]) this.onPublish(out, { kind: 'publish', objectId, server: this.self, level: 0, hops: 0, unpublish: true }, nowMs);
+    for (const p of this.pointers.all()) {
+      const next = this.table.nextHop(p.objectId, 0, true);
+      if (next) this.send(out, next.hop.name, { kind: 'publish', objectId: p.objectId, server: p.server, level: next.level, hops: 0, unpublish: false });
+    }
+    const told = new Map<TapestryId, string>();
+    for (const n of this.table.neighbours()) told.set(n.id, n.name);
+    for (const b of this.table.allBackpointers()) told.set(b.id, b.name);
+    for (const [id, name] of told) {
+      const level = sharedPrefixLength(id, this.self.id);
+      const replacements = this.table.row(level).filter((n) => n.id !== id).slice(0, 48).map(ref);
+      this.send(out, name, { kind: 'leaving', sender: this.self, replacements });
+    }
+    this.status = 'left';
+    return out;
+  }
+
+  /** The objects we publish. */
+  publishedObjects(): TapestryId[] {
+    return [...this.ownObjects];
+  }
+
+  // ---- Machine --------------------------------------------------------------------------------
+
+  onMessage(from: string, message: TapestryMessage, nowMs: number): Effect<TapestryMessage, TapestryOutput>[] {
+    const out: Out = [];
+    if (this.status === 'left') return out;
+    this.stats.messagesHandled++;
+    this.dispatch(out, from, message, nowMs);
+    return this.finishStep(out, nowMs);
+  }
+
+  onTick(nowMs: number): Effect<TapestryMessage, TapestryOutput>[] {
+    const out: Out = [];
+    if (this.status === 'left') return out;
+    if (this.status === 'joining' && this.joiner.onTick(out, nowMs)) this.onJoined(out, nowMs);
+    this.relay.onTick(out, nowMs);
+    this.pointers.expire(nowMs);
+    this.expireRequests(out, nowMs);
+    this.expirePings(nowMs);
+    if (nowMs >= this.nextRepublishMs) {
+      this.nextRepublishMs = nowMs + this.config.republishIntervalMs;
+      for (const objectId of this.ownObjects) {
+        this.onPublish(out, { kind: 'publish', objectId, server: this.self, level: 0, hops: 0, unpublish: false }, nowMs);
+      }
+    }
+    if (this.config.beaconIntervalMs > 0) this.beacon(out, nowMs);
+    if (this.config.maintenanceIntervalMs > 0 && nowMs >= this.nextMaintenanceMs) {
+      this.nextMaintenanceMs = nowMs + this.config.maintenanceIntervalMs;
+      this.maintain(out);
+    }
+    return this.finishStep(out, nowMs);
+  }
+
+  private dispatch(out: Out, from: string, m: TapestryMessage, nowMs: number): void {
+    switch (m.kind) {
+      case 'ping':
+        if (!this.claimOk(from, m.sender)) return;
+        this.send(out, from, { kind: 'pong', sender: this.self, sentAtMs: m.sentAtMs });
+        this.heard(m.sender.id, nowMs);
+        this.learn(out, m.sender, nowMs);
+        return;
+      case 'pong':
+        return this.onPong(out, from, m.sender, m.sentAtMs, nowMs);
+      case 'backpointer':
+        if (!this.claimOk(from, m.sender)) return;
+        if (m.add) this.table.addBackpointer(m.sender);
+        else this.table.removeBackpointer(m.sender.id);
+        return;
+      case 'route':
+        return this.onRoute(out, m);
+      case 'routeReply':
+        return this.onRouteReply(out, m.requestId, m.targetId, m.root, m.hops);
+      case 'publish':
+        return this.onPublish(out, m, nowMs);
+      case 'locate':
+        return this.onLocate(out, m, nowMs);
+      case 'locateReply':
+        return this.onLocateReply(out, m.requestId, m.objectId, m.server, m.answeredBy, m.hops);
+      case 'joinRequest':
+        return this.onJoinRequest(out, m.joiner, m.level, m.hops, nowMs);
+      case 'candidates':
+        if (this.status === 'joining') {
+          if (this.joiner.onCandidates(out, from, m.nodes, nowMs)) this.onJoined(out, nowMs);
+        } else {
+          for (const n of m.nodes) this.learn(out, n, nowMs);
+        }
+        return;
+      case 'multicast':
+        return this.relay.onMulticast(out, from, m.joiner, m.prefixLength, nowMs);
+      case 'multicastAck':
+        return this.relay.onAck(out, from, m.joinerId);
+      case 'joinDone':
+        if (this.status !== 'joining') return this.drop();
+        if (this.joiner.onJoinDone(out, m.prefixLength, nowMs)) this.onJoined(out, nowMs);
+        return;
+      case 'neighbourQuery': {
+        const nodes: NodeRef[] = [this.self, ...this.table.row(m.level).map(ref), ...this.table.backpointersAt(m.level)];
+        this.send(out, from, { kind: 'candidates', nodes: nodes.slice(0, listCountMax) });
+        return;
+      }
+      case 'leaving':
+        if (!this.claimOk(from, m.sender)) return;
+        this.table.removeBackpointer(m.sender.id);
+        this.forget(out, m.sender, false, nowMs);
+        for (const n of m.replacements) this.learn(out, n, nowMs);
+        return;
+    }
+  }
+
+  // ---- neighbours: measurement, failure, repair ------------------------------------------------
+
+  /** JoinHost: pings `candidate` unless it is us, a neighbour, already pinged or measured recently. */
+  learn(out: Out, candidate: NodeRef, nowMs: number): boolean {
+    const id = candidate.id;
+    if (id === this.self.id || this.table.get(id) || this.pendingPings.has(id)) return false;
+    const measured = this.measuredAtMs.get(id);
+    if (measured !== undefined && nowMs - measured < this.config.remeasureIntervalMs) return false;
+    if (this.pendingPings.size >= this.config.pendingPingsMax) return false;
+    this.pendingPings.set(id, nowMs);
+    this.send(out, candidate.name, { kind: 'ping', sender: this.self, sentAtMs: nowMs });
+    return true;
+  }
+
+  private onPong(out: Out, from: string, sender: NodeRef, sentAtMs: number, nowMs: number): void {
+    if (!this.claimOk(from, sender)) return;
+    if (this.pendingPings.get(sender.id) !== sentAtMs || sentAtMs > nowMs) return this.drop();
+    this.pendingPings.delete(sender.id);
+    this.measuredAtMs.set(sender.id, nowMs);
+    if (this.measuredAtMs.size > 8192) this.measuredAtMs.delete(this.measuredAtMs.keys().next().value!);
+    // A zero round trip (same host, or a coarse clock) still has to sort after nothing real.
+    const result = this.table.consider(sender, Math.max(nowMs - sentAtMs, 0.001), nowMs);
+    if (result.inserted) this.send(out, sender.name, { kind: 'backpointer', sender: this.self, add: true });
+    if (result.evicted) this.send(out, result.evicted.name, { kind: 'backpointer', sender: this.self, add: false });
+    if (this.status === 'joining' && this.joiner.onMeasured(out, sender.id, nowMs)) this.onJoined(out, nowMs);
+  }
+
+  private heard(id: TapestryId, nowMs: number): void {
+    const n = this.table.get(id);
+    if (n) n.lastHeardMs = nowMs;
+  }
+
+  /** Pings every neighbour each beacon interval; a neighbour silent past failureTimeoutMs is removed. */
+  private beacon(out: Out, nowMs: number): void {
+    for (const n of [...this.table.neighbours()]) {
+      if (nowMs - n.lastHeardMs > this.config.failureTimeoutMs) {
+        this.stats.neighboursFailed++;
+        out.push({ kind: 'output', event: { kind: 'neighbourFailed', neighbour: ref(n) } });
+        this.forget(out, n, true, nowMs);
+      }
+    }
+    if (nowMs < this.nextBeaconMs) return;
+    this.nextBeaconMs = nowMs + this.config.beaconIntervalMs;
+    for (const n of this.table.neighbours()) {
+      if (this.pendingPings.has(n.id)) continue;
+      this.pendingPings.set(n.id, nowMs);
+      this.send(out, n.name, { kind: 'ping', sender: this.self, sentAtMs: nowMs });
+    }
+  }
+
+  /** Removes a failed or departed node; its slot's backups move up and the slot is refilled. */
+  private forget(out: Out, gone: NodeRef, failed: boolean, nowMs: number): void {
+    this.pointers.removeServer(gone.id);
+    this.pendingPings.delete(gone.id);
+    if (failed) this.measuredAtMs.set(gone.id, nowMs);
+    const level = this.table.remove(gone.id);
+    if (level < 0) return;
+    // Ask the nearest nodes that share this level (they hold the same prefix region) for their row.
+    let helpers = this.table.closest(level, 2);
+    if (helpers.length === 0) helpers = this.table.closest(0, 2);
+    for (const h of helpers) this.send(out, h.name, { kind: 'neighbourQuery', level: Math.min(level, sharedPrefixLength(h.id, this.self.id)) });
+  }
+
+  /** Anti-entropy: one row from one neighbour per interval, cycling through the levels in use. */
+  private maintain(out: Out): void {
+    const levelsInUse: number[] = [];
+    for (const n of this.table.neighbours()) {
+      const l = sharedPrefixLength(n.id, this.self.id);
+      if (!levelsInUse.includes(l)) levelsInUse.push(l);
+    }
+    if (levelsInUse.length === 0) return;
+    levelsInUse.sort((a, b) => a - b);
+    const level = levelsInUse[this.maintenanceLevel++ % levelsInUse.length]!;
+    const row = this.table.row(level);
+    const peer = row[this.random.int(row.length)]!;
+    this.send(out, peer.name, { kind: 'neighbourQuery', level });
+  }
+
+  // ---- routing, publish, locate ---------------------------------------------------------------
+
+  private onRoute(out: Out, m: Extract<TapestryMessage, { kind: 'route' }>): void {
+    if (m.hops >= hopsMax) return this.drop();
+    const next = this.table.nextHop(m.targetId, m.level);
+    if (next) {
+      this.send(out, next.hop.name, { ...m, level: next.level, hops: m.hops + 1 });
+      return;
+    }
+    const reply = { kind: 'routeReply', requestId: m.requestId, targetId: m.targetId, root: this.self, hops: m.hops } as const;
+    if (m.origin.id === this.self.id) this.onRouteReply(out, reply.requestId, reply.targetId, reply.root, reply.hops);
+    else this.send(out, m.origin.name, reply);
+  }
+
+  private onRouteReply(out: Out, requestId: number, targetId: TapestryId, root: NodeRef, hops: number): void {
+    const pending = this.requests.get(requestId);
+    if (!pending || pending.kind !== 'route' || pending.targetId !== targetId) return this.drop();
+    this.requests.delete(requestId);
+    out.push({ kind: 'output', event: { kind: 'routeResult', requestId, targetId, root, hops } });
+  }
+
+  private onPublish(out: Out, m: Extract<TapestryMessage, { kind: 'publish' }>, nowMs: number): void {
+    if (m.hops >= hopsMax) return this.drop();
+    const next = this.table.nextHop(m.objectId, m.level);
+    if (m.unpublish) {
+      this.pointers.remove(m.objectId, m.server.id);
+    } else {
+      const pointer = this.pointers.put(m.objectId, m.server, m.level, nowMs + this.config.pointerTtlMs);
+      if (!pointer) return this.drop();
+      pointer.forwardedTo = next ? next.hop.id : null;
+    }
+    if (next) this.send(out, next.hop.name, { ...m, level: next.level, hops: m.hops + 1 });
+  }
+
+  private onLocate(out: Out, m: Extract<TapestryMessage, { kind: 'locate' }>, nowMs: number): void {
+    if (m.hops >= hopsMax) return this.drop();
+    const server = this.nearestHolder(m.objectId, nowMs);
+    const next = server ? null : this.table.nextHop(m.objectId, m.level);
+    if (next) {
+      this.send(out, next.hop.name, { ...m, level: next.level, hops: m.hops + 1 });
+      return;
+    }
+    const reply = { kind: 'locateReply', requestId: m.requestId, objectId: m.objectId, server, answeredBy: this.self, hops: m.hops } as const;
+    if (m.origin.id === this.self.id) this.onLocateReply(out, reply.requestId, reply.objectId, server, this.self, m.hops);
+    else this.send(out, m.origin.name, reply);
+  }
+
+  /** Among live pointers, the server we measure as closest (ourselves first); unknown ones last. */
+  private nearestHolder(objectId: TapestryId, nowMs: number): NodeRef | null {
+    if (this.ownObjects.has(objectId)) return this.self;
+    let best: NodeRef | null = null;
+    let bestRttMs = Infinity;
+    for (const p of this.pointers.holders(objectId)) {
+      if (p.expiresAtMs <= nowMs) continue;
+      const rtt = p.server.id === this.self.id ? 0 : (this.table.get(p.server.id)?.rttMs ?? Number.MAX_VALUE);
+      if (best === null || rtt < bestRttMs || (rtt === bestRttMs && p.server.id < best.id)) {
+        best = p.server;
+        bestRttMs = rtt;
+      }
+    }
+    return best;
+  }
+
+  private onLocateReply(out: Out, requestId: number, objectId: TapestryId, server: NodeRef | null, answeredBy: NodeRef, hops: number): void {
+    const pending = this.requests.get(requestId);
+    if (!pending || pending.kind !== 'locate' || pending.targetId !== objectId) return this.drop();
+    this.requests.delete(requestId);
+    out.push({ kind: 'output', event: { kind: 'locateResult', requestId, objectId, server, answeredBy, hops, answered: true } });
+  }
+
+  // ---- join -------------------------------------------------------------------------------------
+
+  private onJoinRequest(out: Out, joiner: NodeRef, level: number, hops: number, nowMs: number): void {
+    if (hops >= hopsMax || joiner.id === this.self.id) return this.drop();
+    this.send(out, joiner.name, { kind: 'candidates', nodes: rowsFor(this.table, joiner) });
+    const next = this.table.nextHop(joiner.id, level);
+    if (next && next.hop.id !== joiner.id) {
+      this.send(out, next.hop.name, { kind: 'joinRequest', joiner, level: next.level, hops: hops + 1 });
+      return;
+    }
+    this.relay.onMulticast(out, null, joiner, sharedPrefixLength(joiner.id, this.self.id), nowMs);
+  }
+
+  private onJoined(out: Out, nowMs: number): void {
+    this.status = 'member';
+    out.push({ kind: 'output', event: { kind: 'joined', neighbourCount: this.table.size } });
+    for (const objectId of this.ownObjects) {
+      this.onPublish(out, { kind: 'publish', objectId, server: this.self, level: 0, hops: 0, unpublish: false }, nowMs);
+    }
+  }
+
+  // ---- plumbing ---------------------------------------------------------------------------------
+
+  send(out: Out, to: string, message: TapestryMessage): void {
+    out.push({ kind: 'send', to, message });
+  }
+
+  /** After every step: pointers whose next hop changed are pushed along the new path. */
+  private finishStep(out: Out, nowMs: number): Out {
+    if (this.table.version === this.pointersCheckedVersion || this.pointers.size === 0) {
+      this.pointersCheckedVersion = this.table.version;
+      return out;
+    }
+    this.pointersCheckedVersion = this.table.version;
+    for (const p of this.pointers.all()) {
+      if (p.expiresAtMs <= nowMs) continue;
+      const next = this.table.nextHop(p.objectId, p.level);
+      const nextId = next ? next.hop.id : null;
+      if (nextId === p.forwardedTo) continue;
+      p.forwardedTo = nextId;
+      if (!next) continue;
+      this.stats.pointersForwarded++;
+      this.send(out, next.hop.name, { kind: 'publish', objectId: p.objectId, server: p.server, level: next.level, hops: 0, unpublish: false });
+    }
+    return out;
+  }
+
+  private newRequest(kind: 'route' | 'locate', targetId: TapestryId, nowMs: number): number {
+    const requestId = this.requestIdNext++;
+    if (this.requests.size >= this.config.pendingRequestsMax) this.requests.delete(this.requests.keys().next().value!);
+    this.requests.set(requestId, { kind, targetId, deadlineMs: nowMs + this.config.requestTimeoutMs });
+    return requestId;
+  }
+
+  private expireRequests(out: Out, nowMs: number): void {
+    for (const [requestId, r] of this.requests) {
+      if (r.deadlineMs > nowMs) continue;
+      this.requests.delete(requestId);
+      if (r.kind === 'route') {
+        out.push({ kind: 'output', event: { kind: 'routeResult', requestId, targetId: r.targetId, root: null, hops: 0 } });
+      } else {
+        out.push({
+          kind: 'output',
+          event: { kind: 'locateResult', requestId, objectId: r.targetId, server: null, answeredBy: null, hops: 0, answered: false },
+        });
+      }
+    }
+  }
+
+  private expirePings(nowMs: number): void {
+    for (const [id, sentAtMs] of this.pendingPings) {
+      if (nowMs - sentAtMs > this.config.failureTimeoutMs) this.pendingPings.delete(id);
+    }
+  }
+
+  /** The authenticated sender must be who the message claims to be; otherwise drop it. */
+  private claimOk(from: string, claimed: NodeRef): boolean {
+    if (claimed.name === from && claimed.id !== this.self.id) return true;
+    this.drop();
+    return false;
+  }
+
+  private drop(): void {
+    this.stats.dropped++;
+  }
+}
+
+function ref(n: NodeRef): NodeRef {
+  return { id: n.id, name: n.name };
+}

@@ -1,0 +1,92 @@
+/**
+ * Object location pointers (JSAC 2004 §3.3): (object -> server) entries left by publish messages at
+ * every hop toward the object's root. Soft state: each expires unless a republish refreshes it.
+ * A pointer remembers the level it continues at and the hop it was forwarded to, so that when the
+ * routing table changes the node can push it along the new path (re-publish after topology change).
+ */
+import type { NodeRef, TapestryId } from './id.ts';
+
+export interface ObjectPointer {
+  readonly objectId: TapestryId;
+  readonly server: NodeRef;
+  expiresAtMs: number;
+  /** Level the publish resumed at on this node (where routing continues from here). */
+  level: number;
+  /** The hop we forwarded to, or null when we were the root. */
+  forwardedTo: TapestryId | null;
+}
+
+export class PointerStore {
+  private readonly byObject = new Map<TapestryId, Map<TapestryId, ObjectPointer>>();
+  private count = 0;
+
+  constructor(readonly pointersMax: number) {}
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Adds or refreshes; returns the pointer, or null when the store is full (dropped, counted by the caller). */
+  put(objectId: TapestryId, server: NodeRef, level: number, expiresAtMs: number): ObjectPointer | null {
+    let servers = this.byObject.get(objectId);
+    const known = servers?.get(server.id);
+    if (known) {
+      known.expiresAtMs = Math.max(known.expiresAtMs, expiresAtMs);
+      known.level = level;
+      return known;
+    }
+    if (this.count >= this.pointersMax) return null;
+    if (!servers) this.byObject.set(objectId, (servers = new Map()));
+    const pointer: ObjectPointer = { objectId, server, expiresAtMs, level, forwardedTo: null };
+    servers.set(server.id, pointer);
+    this.count++;
+    return pointer;
+  }
+
+  get(objectId: TapestryId, serverId: TapestryId): ObjectPointer | undefined {
+    return this.byObject.get(objectId)?.get(serverId);
+  }
+
+  remove(objectId: TapestryId, serverId: TapestryId): ObjectPointer | null {
+    const servers = this.byObject.get(objectId);
+    const known = servers?.get(serverId);
+    if (!servers || !known) return null;
+    servers.delete(serverId);
+    if (servers.size === 0) this.byObject.delete(objectId);
+    this.count--;
+    return known;
+  }
+
+  holders(objectId: TapestryId): ObjectPointer[] {
+    const servers = this.byObject.get(objectId);
+    return servers ? [...servers.values()] : [];
+  }
+
+  *all(): IterableIterator<ObjectPointer> {
+    for (const servers of this.byObject.values()) yield* servers.values();
+  }
+
+  /** Drops pointers whose soft state ran out; returns how many. */
+  expire(nowMs: number): number {
+    let dropped = 0;
+    for (const p of [...this.all()]) {
+      if (p.expiresAtMs <= nowMs) {
+        this.remove(p.objectId, p.server.id);
+        dropped++;
+      }
+    }
+    return dropped;
+  }
+
+  /** Drops every pointer naming `serverId` (it failed or left). */
+  removeServer(serverId: TapestryId): number {
+    let dropped = 0;
+    for (const p of [...this.all()]) {
+      if (p.server.id === serverId) {
+        this.remove(p.objectId, serverId);
+        dropped++;
+      }
+    }
+    return dropped;
+  }
+}
