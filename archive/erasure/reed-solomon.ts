@@ -37,9 +37,15 @@ export function encode(k: number, m: number, block: Uint8Array, options: CoderOp
   const shardBytes = shardBytesOf(k, block.length);
   const data: Uint8Array[] = [];
   for (let j = 0; j < k; j++) {
-    const shard = new Uint8Array(shardBytes);
-    shard.set(block.subarray(Math.min(j * shardBytes, block.length), Math.min((j + 1) * shardBytes, block.length)));
-    data.push(shard);
+    const from = Math.min(j * shardBytes, block.length);
+    const to = Math.min(from + shardBytes, block.length);
+    // slice copies without zero-filling first; only a short last shard needs the padded path.
+    if (to - from === shardBytes) data.push(block.slice(from, to));
+    else {
+      const shard = new Uint8Array(shardBytes);
+      shard.set(block.subarray(from, to));
+      data.push(shard);
+    }
   }
   if (m === 0) return data;
   const parity = (options.kernel ?? defaultKernel()).apply(parityRows(k, m), data, shardBytes);

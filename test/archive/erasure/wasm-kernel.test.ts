@@ -1,0 +1,73 @@
+/**
+ * The WebAssembly kernels (issue 3) give byte-identical results to the TypeScript reference for
+ * random coefficient matrices, shard lengths (including ones that are not a multiple of the SIMD
+ * step) and short, zero-padded inputs; and the loader picks a kernel by detection.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { referenceKernel, type Kernel } from '../../../archive/erasure/kernel.ts';
+import { decode, encode } from '../../../archive/erasure/reed-solomon.ts';
+import { defaultKernel, relaxedSimdKernel, simdKernel } from '../../../archive/erasure/select-kernel.ts';
+import { relaxedKernelBase64 } from '../../../archive/erasure/wasm-binary.ts';
+import { base64ToBytes, wasmValidates } from '../../../archive/erasure/wasm-kernel.ts';
+import { Prng } from '../../../sim/prng.ts';
+
+const simd = simdKernel();
+const relaxed = relaxedSimdKernel();
+const kernels = [simd, relaxed].filter((k): k is Kernel => k !== null);
+
+describe('kernel detection', () => {
+  it('Node has WebAssembly SIMD, so the plain SIMD kernel loads', () => {
+    expect(simd?.name).toBe('wasm-simd');
+  });
+
+  it('uses the relaxed kernel exactly when the runtime validates relaxed SIMD', () => {
+    const supported = wasmValidates(base64ToBytes(relaxedKernelBase64));
+    expect(relaxed !== null).toBe(supported);
+    expect(defaultKernel().name).toBe(supported ? 'wasm-relaxed-simd' : 'wasm-simd');
+  });
+});
+
+describe.each(kernels.map((k) => [k.name, k] as const))('%s kernel', (_name, kernel) => {
+  it('equals the reference for random matrices, lengths and short inputs', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 40 }),
+        fc.integer({ min: 1, max: 13 }),
+        fc.integer({ min: 0, max: 700 }),
+        fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+        (cols, rows, shardBytes, seed) => {
+          const prng = new Prng(seed);
+          const coefficients = { rows, cols, cells: prng.bytes(rows * cols) };
+          const inputs = Array.from({ length: cols }, () => prng.bytes(prng.chance(0.2) ? prng.int(shardBytes + 1) : shardBytes));
+          const want = referenceKernel.apply(coefficients, inputs, shardBytes);
+          expect(kernel.apply(coefficients, inputs, shardBytes)).toEqual(want);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('encode and decode match the reference at the archive shapes, 64 KiB + 7 bytes', () => {
+    const block = new Prng(5).bytes(65_543);
+    for (const [k, m] of [
+      [10, 4],
+      [16, 16],
+      [8, 24],
+    ] as const) {
+      const fast = encode(k, m, block, { kernel });
+      expect(fast).toEqual(encode(k, m, block, { kernel: referenceKernel }));
+      const parityOnly = fast.map((bytes, index) => ({ index, bytes })).slice(m >= k ? m : 0).slice(0, k).reverse();
+      expect(decode(k, m, parityOnly, block.length, { kernel })).toEqual(block);
+    }
+  });
+
+  it('survives memory growth between calls (views are refreshed)', () => {
+    const small = new Prng(6).bytes(1000);
+    const large = new Prng(7).bytes(3 * 2 ** 20);
+    const before = encode(4, 4, small, { kernel });
+    encode(4, 4, large, { kernel });
+    expect(encode(4, 4, small, { kernel })).toEqual(before);
+    expect(before).toEqual(encode(4, 4, small, { kernel: referenceKernel }));
+  });
+});
