@@ -1,0 +1,164 @@
+/**
+ * `oceanstore cluster <init|up|status|stop-node|start-node|down>` and `npm start`.
+ * The config comes from --config FILE, else OCEANSTORE_CONFIG, else cluster-configs/local.json.
+ */
+import { ConfigError, InvalidArgumentError, OceanStoreError } from '../core/errors.ts';
+import { loadClusterConfig, type ClusterConfig } from '../runtime/cluster-config.ts';
+import { initCluster, isInitialized } from '../runtime/cluster-keys.ts';
+import { runningNodes, spawnNode, stopAll, stopNode, waitReady } from '../runtime/cluster-launcher.ts';
+import { nodeCrypto } from '../runtime/node-crypto.ts';
+import { parseArgs, stringFlag, type ParsedArgs } from './cluster-args.ts';
+import { collectStatus, printStatus, statusLine } from './cluster-status.ts';
+
+const usage = `usage: oceanstore cluster <command> [--config FILE]
+  init                      make node keys, deal the ring key, write the signed ring descriptor
+  up [--detach]             start every node; return when all are ready (--detach) or run until Ctrl-C
+  status [--json]           view, sequence number, checkpoint, peers per node
+  stop-node NAME [--kill]   stop one node (SIGTERM; --kill = SIGKILL, a crash)
+  start-node NAME           start one node and wait until it is ready
+  down                      stop every node; no process is left behind
+options: --timeout-ms N (readiness wait, default 30000)`;
+
+function configOf(parsed: ParsedArgs): ClusterConfig {
+  return loadClusterConfig(stringFlag(parsed, 'config', process.env.OCEANSTORE_CONFIG ?? 'cluster-configs/local.json'));
+}
+
+function timeoutOf(parsed: ParsedArgs): number {
+  const ms = Number(stringFlag(parsed, 'timeout-ms', '30000'));
+  if (!Number.isSafeInteger(ms) || ms <= 0) throw new InvalidArgumentError('--timeout-ms: expected a positive integer');
+  return ms;
+}
+
+export function init(config: ClusterConfig): void {
+  const d = initCluster(config, nodeCrypto);
+  console.log(`initialised cluster '${config.name}' under ${config.dataDir}`);
+  console.log(`  ring id ${d.ringId.slice(0, 16)}…  f = ${d.f}, threshold ${d.threshold} of ${d.nodes.filter((n) => n.role === 'ring').length}`);
+  console.log(`  ${d.nodes.length} node identities, ring descriptor signed by admin key ${d.adminPublicKey.slice(0, 16)}…`);
+}
+
+/** Spawns every node that is not running and waits for all to be ready. Returns elapsed ms. */
+export async function up(config: ClusterConfig, timeoutMs: number): Promise<number> {
+  if (!isInitialized(config)) throw new ConfigError(`cluster '${config.name}' is not initialised: run \`oceanstore cluster init --config ${config.file}\``);
+  const startedMs = Date.now();
+  for (const node of config.nodes) spawnNode(config, node.name);
+  try {
+    await waitReady(config, config.nodes.map((n) => n.name), timeoutMs);
+  } catch (error) {
+    await stopAll(config);
+    throw error;
+  }
+  return Date.now() - startedMs;
+}
+
+/** Foreground: a live status line until SIGINT/SIGTERM, then a clean stop of every node. */
+async function foreground(config: ClusterConfig): Promise<number> {
+  const tty = process.stdout.isTTY;
+  let stopping = false;
+  const done = new Promise<void>((resolve) => {
+    const stop = () => {
+      if (!stopping) resolve();
+      stopping = true;
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  console.log('cluster running; Ctrl-C stops every node');
+  const timer = setInterval(() => {
+    void collectStatus(config).then((rows) => {
+      if (stopping) return;
+      const line = statusLine(rows);
+      if (tty) process.stdout.write(`\r\x1b[2K${line}`);
+      else console.log(line);
+    });
+  }, 1000);
+  await done;
+  clearInterval(timer);
+  if (tty) process.stdout.write('\n');
+  const stopped = await stopAll(config);
+  console.log(`stopped ${stopped.length} nodes`);
+  return 0;
+}
+
+export async function run(args: string[]): Promise<number> {
+  const [command, ...rest] = args;
+  if (!command || command === '--help') {
+    console.log(usage);
+    return command ? 0 : 2;
+  }
+  try {
+    const parsed = parseArgs(rest, ['detach', 'json', 'kill']);
+    const config = configOf(parsed);
+    switch (command) {
+      case 'init':
+        init(config);
+        return 0;
+      case 'up': {
+        const ms = await up(config, timeoutOf(parsed));
+        console.log(`${config.nodes.length} nodes ready in ${(ms / 1000).toFixed(1)} s`);
+        return parsed.flags.has('detach') ? 0 : foreground(config);
+      }
+      case 'status': {
+        const rows = await collectStatus(config);
+        if (parsed.flags.has('json')) console.log(JSON.stringify(rows, null, 2));
+        else printStatus(rows);
+        return rows.every((r) => r.state === 'up') ? 0 : 1;
+      }
+      case 'stop-node': {
+        const name = nameArg(parsed);
+        const wasRunning = await stopNode(config, name, { kill: parsed.flags.has('kill') });
+        console.log(wasRunning ? `${name} ${parsed.flags.has('kill') ? 'killed' : 'stopped'}` : `${name} was not running`);
+        return 0;
+      }
+      case 'start-node': {
+        const name = nameArg(parsed);
+        spawnNode(config, name);
+        await waitReady(config, [name], timeoutOf(parsed));
+        console.log(`${name} ready`);
+        return 0;
+      }
+      case 'down': {
+        const stopped = await stopAll(config);
+        const left = runningNodes(config);
+        console.log(`stopped ${stopped.length} nodes${left.length ? `; still running: ${left.join(', ')}` : ''}`);
+        return left.length === 0 ? 0 : 1;
+      }
+      default:
+        console.error(`oceanstore cluster: unknown command '${command}'\n${usage}`);
+        return 2;
+    }
+  } catch (error) {
+    if (error instanceof OceanStoreError) {
+      console.error(`oceanstore cluster ${command}: ${error.name}: ${error.message}`);
+      return error instanceof InvalidArgumentError ? 2 : 1;
+    }
+    if (error instanceof Error && !(error as NodeJS.ErrnoException).code) {
+      console.error(`oceanstore cluster ${command}: ${error.message}`);
+      return 1;
+    }
+    throw error;
+  }
+}
+
+function nameArg(parsed: ParsedArgs): string {
+  const name = parsed.positional[0];
+  if (!name) throw new InvalidArgumentError('expected a node NAME');
+  return name;
+}
+
+/** `npm start`: init if needed, then run the cluster in the foreground with a live status line. */
+export async function start(args: string[]): Promise<number> {
+  try {
+    const parsed = parseArgs(args, []);
+    const config = configOf(parsed);
+    if (!isInitialized(config)) init(config);
+    const ms = await up(config, timeoutOf(parsed));
+    console.log(`${config.nodes.length} nodes ready in ${(ms / 1000).toFixed(1)} s (config ${config.file})`);
+    return await foreground(config);
+  } catch (error) {
+    if (error instanceof OceanStoreError || error instanceof Error) {
+      console.error(`oceanstore start: ${error.message}`);
+      return 1;
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * Cluster configuration files (cluster-configs/*.json): which nodes exist, their roles and
+ * addresses, the ring's fault bound and the archive's erasure code. Parsed once, validated with
+ * ConfigError messages that name the field and say what to fix; nothing downstream re-checks.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { ConfigError } from '../core/errors.ts';
+
+export const roles = ['ring', 'archive', 'replica'] as const;
+export type Role = (typeof roles)[number];
+
+export interface NodeConfig {
+  readonly name: string;
+  readonly role: Role;
+  /** Address peers dial (ws://host:port). */
+  readonly host: string;
+  readonly port: number;
+  /** Address this node binds; defaults to host (set 0.0.0.0 behind NAT). */
+  readonly listenHost: string;
+  /** Admin HTTP port (/health, /status, /metrics), always bound to 127.0.0.1. */
+  readonly adminPort: number;
+}
+
+export interface ClusterConfig {
+  readonly name: string;
+  /** Absolute; relative paths in the file are resolved against the repository root (cwd). */
+  readonly dataDir: string;
+  /** Ring fault bound: the ring has exactly 3f+1 servers. */
+  readonly f: number;
+  /** Archive erasure code: k data + m parity fragments per block, each on its own server. */
+  readonly erasure: { readonly k: number; readonly m: number };
+  readonly tickMs: number;
+  readonly nodes: readonly NodeConfig[];
+  /** The file it came from (absolute), for child processes. */
+  readonly file: string;
+}
+
+const nameRe = /^[a-z][a-z0-9-]{0,31}$/;
+
+function field(obj: Record<string, unknown>, key: string, where: string): unknown {
+  if (!(key in obj) || obj[key] === undefined) throw new ConfigError(`${where}: missing required key '${key}'`);
+  return obj[key];
+}
+
+function int(obj: Record<string, unknown>, key: string, where: string, min: number, max: number): number {
+  const v = field(obj, key, where);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new ConfigError(`${where}.${key}: expected an integer in ${min}..${max}, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function str(obj: Record<string, unknown>, key: string, where: string): string {
+  const v = field(obj, key, where);
+  if (typeof v !== 'string' || v.length === 0) throw new ConfigError(`${where}.${key}: expected a non-empty string`);
+  return v;
+}
+
+function object(v: unknown, where: string): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError(`${where}: expected an object`);
+  return v as Record<string, unknown>;
+}
+
+function checkKnownKeys(obj: Record<string, unknown>, known: readonly string[], where: string): void {
+  for (const key of Object.keys(obj)) {
+    if (!known.includes(key)) throw new ConfigError(`${where}: unknown key '${key}' (known: ${known.join(', ')})`);
+  }
+}
+
+function parseNode(v: unknown, index: number): NodeConfig {
+  const where = `nodes[${index}]`;
+  const o = object(v, where);
+  checkKnownKeys(o, ['name', 'role', 'host', 'port', 'listenHost', 'adminPort'], where);
+  const name = str(o, 'name', where);
+  if (!nameRe.test(name)) throw new ConfigError(`${where}.name: '${name}' must match ${nameRe} (lower-case, starts with a letter)`);
+  const role = str(o, 'role', where);
+  if (!(roles as readonly string[]).includes(role)) {
+    throw new ConfigError(`${where} (${name}).role: unknown role '${role}' (expected one of ${roles.join(', ')})`);
+  }
+  const host = str(o, 'host', where);
+  const listenHost = o.listenHost === undefined ? host : str(o, 'listenHost', where);
+  return { name, role: role as Role, host, listenHost, port: int(o, 'port', where, 1, 65535), adminPort: int(o, 'adminPort', where, 1, 65535) };
+}
+
+/** Validates a parsed JSON value; `file` and `baseDir` locate it and its relative paths. */
+export function parseClusterConfig(value: unknown, file: string, baseDir: string): ClusterConfig {
+  const o = object(value, 'config');
+  checkKnownKeys(o, ['$comment', 'name', 'dataDir', 'f', 'erasure', 'tickMs', 'nodes'], 'config');
+  const name = str(o, 'name', 'config');
+  const dataDirRaw = str(o, 'dataDir', 'config');
+  const f = int(o, 'f', 'config', 1, 20);
+  const erasureObj = object(field(o, 'erasure', 'config'), 'config.erasure');
+  checkKnownKeys(erasureObj, ['k', 'm'], 'config.erasure');
+  const erasure = { k: int(erasureObj, 'k', 'config.erasure', 1, 128), m: int(erasureObj, 'm', 'config.erasure', 0, 128) };
+  const tickMs = o.tickMs === undefined ? 10 : int(o, 'tickMs', 'config', 1, 10_000);
+  const nodesRaw = field(o, 'nodes', 'config');
+  if (!Array.isArray(nodesRaw) || nodesRaw.length === 0) throw new ConfigError('config.nodes: expected a non-empty list');
+  const nodes = nodesRaw.map(parseNode);
+  checkNodes(nodes, f, erasure);
+  const dataDir = isAbsolute(dataDirRaw) ? dataDirRaw : resolve(baseDir, dataDirRaw);
+  return { name, dataDir, f, erasure, tickMs, nodes, file };
+}
+
+function checkNodes(nodes: readonly NodeConfig[], f: number, erasure: { k: number; m: number }): void {
+  const names = new Set<string>();
+  const endpoints = new Map<string, string>();
+  for (const node of nodes) {
+    if (names.has(node.name)) throw new ConfigError(`nodes: duplicate name '${node.name}'`);
+    names.add(node.name);
+    for (const [kind, host, port] of [['port', node.listenHost, node.port], ['adminPort', '127.0.0.1', node.adminPort]] as const) {
+      // Admin ports bind loopback, so on a shared host they clash with any other port of that host.
+      const key = `${kind === 'adminPort' ? node.host : host}:${port}`;
+      const other = endpoints.get(key);
+      if (other) throw new ConfigError(`nodes: duplicate port ${port} on host ${key.split(':')[0]}: ${other} and ${node.name}.${kind}`);
+      endpoints.set(key, `${node.name}.${kind}`);
+    }
+  }
+  const ringCount = nodes.filter((n) => n.role === 'ring').length;
+  if (ringCount !== 3 * f + 1) {
+    throw new ConfigError(`ring: ${ringCount} ring servers, but a ring tolerating f = ${f} needs n = 3f+1 = ${3 * f + 1}`);
+  }
+  const archiveCount = nodes.filter((n) => n.role === 'archive').length;
+  if (erasure.k + erasure.m > archiveCount) {
+    throw new ConfigError(
+      `erasure: k + m = ${erasure.k + erasure.m} fragments per block, but only ${archiveCount} archive servers (each fragment needs its own server)`,
+    );
+  }
+}
+
+export function loadClusterConfig(file: string): ClusterConfig {
+  const path = resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config ${path}: ${(error as Error).message}`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`config ${path} is not valid JSON: ${(error as Error).message}`);
+  }
+  // Relative data directories are relative to the repository (the directory above cluster-configs/).
+  const baseDir = dirname(path).endsWith('cluster-configs') ? dirname(dirname(path)) : dirname(path);
+  return parseClusterConfig(value, path, baseDir);
+}
+
+export function nodeOf(config: ClusterConfig, name: string): NodeConfig {
+  const node = config.nodes.find((n) => n.name === name);
+  if (!node) throw new ConfigError(`no node named '${name}' in ${config.file} (nodes: ${config.nodes.map((n) => n.name).join(', ')})`);
+  return node;
+}
+
+/** Where everything of a cluster lives under its data directory. */
+export function clusterPaths(config: ClusterConfig) {
+  const d = config.dataDir;
+  return {
+    adminKey: resolve(d, 'admin.key.json'),
+    descriptor: resolve(d, 'ring-descriptor.json'),
+    nodeDir: (name: string) => resolve(d, 'nodes', name),
+    identity: (name: string) => resolve(d, 'nodes', name, 'identity.json'),
+    share: (name: string) => resolve(d, 'nodes', name, 'ring-share.json'),
+    db: (name: string) => resolve(d, 'nodes', name, 'db'),
+    log: (name: string) => resolve(d, 'logs', `${name}.log`),
+    stdio: (name: string) => resolve(d, 'logs', `${name}.stdio.log`),
+    pid: (name: string) => resolve(d, 'run', `${name}.pid`),
+    runDir: resolve(d, 'run'),
+  };
+}

@@ -1,0 +1,149 @@
+/**
+ * `cluster init`: the responsible party makes every node's ed25519 identity, deals the ring's
+ * threshold BLS key (Shamir shares with Feldman commitments, core/threshold/dealer.ts), and writes
+ * a ring descriptor — ring id, members, public keys, ring public key — signed by an admin key.
+ * Secrets go under the data directory with mode 0600, never into the repository. A node trusts
+ * the descriptor only if the admin signature verifies and its own keys match it.
+ */
+import { randomBytes, randomInt } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fromHex, toHex } from '../core/bytes.ts';
+import { encode } from '../core/codec.ts';
+import { taggedHash, HashTag, type Crypto } from '../core/crypto.ts';
+import { ConfigError } from '../core/errors.ts';
+import type { RandomSource } from '../core/machine.ts';
+import { dealRingKey, verifyKeyShare, type KeyShare } from '../core/threshold/dealer.ts';
+import { clusterPaths, type ClusterConfig, type Role } from './cluster-config.ts';
+
+export interface DescriptorNode {
+  readonly name: string;
+  readonly role: Role;
+  readonly url: string;
+  readonly publicKey: string;
+  /** 1-based BLS share index for ring servers; 0 for others. */
+  readonly shareIndex: number;
+}
+
+export interface RingDescriptor {
+  readonly version: 1;
+  readonly cluster: string;
+  readonly ringId: string;
+  readonly f: number;
+  readonly threshold: number;
+  readonly ringPublicKey: string;
+  readonly commitments: readonly string[];
+  readonly nodes: readonly DescriptorNode[];
+  readonly adminPublicKey: string;
+  readonly signature: string;
+}
+
+const descriptorDomain = 'oceanstore/ring-descriptor/v1';
+
+/** Crypto-strength randomness for the dealer and key generation (the runtime's RandomSource). */
+export const secureRandom: RandomSource = {
+  int: (bound) => randomInt(bound),
+  float: () => randomInt(2 ** 48) / 2 ** 48,
+  bytes: (count) => new Uint8Array(randomBytes(count)),
+};
+
+function signedPart(d: Omit<RingDescriptor, 'signature'>): Uint8Array {
+  return encode([
+    descriptorDomain, d.version, d.cluster, d.ringId, d.f, d.threshold, d.ringPublicKey, [...d.commitments],
+    d.nodes.map((n) => [n.name, n.role, n.url, n.publicKey, n.shareIndex]), d.adminPublicKey,
+  ]);
+}
+
+function writeSecret(path: string, value: unknown): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n', { mode: 0o600 });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, path);
+}
+
+function readJson(path: string, what: string): Record<string, unknown> {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  } catch (error) {
+    throw new ConfigError(`cannot read ${what} at ${path}: ${(error as Error).message} (run \`cluster init\` first?)`);
+  }
+}
+
+export function isInitialized(config: ClusterConfig): boolean {
+  return existsSync(clusterPaths(config).descriptor);
+}
+
+/** Makes all keys and the signed descriptor. Refuses to overwrite an existing cluster. */
+export function initCluster(config: ClusterConfig, crypto: Crypto, random: RandomSource = secureRandom): RingDescriptor {
+  const paths = clusterPaths(config);
+  if (existsSync(paths.descriptor)) throw new ConfigError(`cluster already initialised: ${paths.descriptor} exists (delete ${config.dataDir} to start over)`);
+  const ring = config.nodes.filter((n) => n.role === 'ring');
+  const threshold = config.f + 1;
+  const dealt = dealRingKey(random, ring.length, threshold);
+  const adminSecret = random.bytes(32);
+  writeSecret(paths.adminKey, { secretKey: toHex(adminSecret) });
+  const nodes: DescriptorNode[] = config.nodes.map((node) => {
+    const secretKey = random.bytes(32);
+    writeSecret(paths.identity(node.name), { name: node.name, secretKey: toHex(secretKey) });
+    const ringIndex = ring.findIndex((r) => r.name === node.name);
+    if (ringIndex >= 0) {
+      const share = dealt.shares[ringIndex]!;
+      writeSecret(paths.share(node.name), { index: share.index, secretKey: toHex(share.secretKey) });
+    }
+    return {
+      name: node.name, role: node.role, url: `ws://${node.host}:${node.port}`,
+      publicKey: toHex(crypto.ed25519PublicKey(secretKey)), shareIndex: ringIndex >= 0 ? ringIndex + 1 : 0,
+    };
+  });
+  const body = {
+    version: 1 as const, cluster: config.name,
+    ringId: toHex(taggedHash(crypto, HashTag.identity, dealt.publicKey)),
+    f: config.f, threshold, ringPublicKey: toHex(dealt.publicKey), commitments: dealt.commitments.map(toHex),
+    nodes, adminPublicKey: toHex(crypto.ed25519PublicKey(adminSecret)),
+  };
+  const descriptor: RingDescriptor = { ...body, signature: toHex(crypto.ed25519Sign(adminSecret, signedPart(body))) };
+  writeFileSync(paths.descriptor, JSON.stringify(descriptor, null, 2) + '\n');
+  return descriptor;
+}
+
+/** Reads the descriptor and checks the admin signature and that it matches the config's nodes. */
+export function loadDescriptor(config: ClusterConfig, crypto: Crypto): RingDescriptor {
+  const path = clusterPaths(config).descriptor;
+  const d = readJson(path, 'ring descriptor') as unknown as RingDescriptor;
+  const { signature, ...body } = d;
+  let ok = false;
+  try {
+    ok = crypto.ed25519Verify(fromHex(d.adminPublicKey), signedPart(body), fromHex(signature));
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new ConfigError(`ring descriptor ${path}: admin signature does not verify (tampered or corrupt)`);
+  for (const node of config.nodes) {
+    const entry = d.nodes.find((n) => n.name === node.name);
+    if (!entry || entry.role !== node.role) throw new ConfigError(`ring descriptor ${path} has no ${node.role} '${node.name}': re-run init for this config`);
+  }
+  return d;
+}
+
+/** This node's ed25519 secret key, checked against the descriptor. */
+export function loadIdentity(config: ClusterConfig, descriptor: RingDescriptor, name: string, crypto: Crypto): Uint8Array {
+  const file = readJson(clusterPaths(config).identity(name), `identity of ${name}`);
+  const secretKey = fromHex(String(file.secretKey));
+  const entry = descriptor.nodes.find((n) => n.name === name);
+  if (!entry || toHex(crypto.ed25519PublicKey(secretKey)) !== entry.publicKey) {
+    throw new ConfigError(`identity of ${name} does not match the ring descriptor's public key`);
+  }
+  return secretKey;
+}
+
+/** A ring server's BLS key share, checked against the dealer's Feldman commitments. */
+export function loadKeyShare(config: ClusterConfig, descriptor: RingDescriptor, name: string): KeyShare {
+  const file = readJson(clusterPaths(config).share(name), `key share of ${name}`);
+  const share: KeyShare = { index: Number(file.index), secretKey: fromHex(String(file.secretKey)) };
+  const entry = descriptor.nodes.find((n) => n.name === name);
+  if (!entry || entry.shareIndex !== share.index || !verifyKeyShare(share, descriptor.commitments.map(fromHex))) {
+    throw new ConfigError(`key share of ${name} does not match the ring descriptor's commitments`);
+  }
+  return share;
+}

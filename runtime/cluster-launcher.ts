@@ -1,0 +1,158 @@
+/**
+ * Starts, watches and stops a cluster's node processes on this machine. Each node runs detached
+ * (`node --import tsx cli/node.ts --config FILE --node NAME`) with its stdio appended to
+ * logs/NAME.stdio.log; its pid is kept in run/NAME.pid. Before signalling a pid we check (on Linux,
+ * via /proc) that it is still our node process, so a recycled pid is never killed.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { clusterPaths, nodeOf, type ClusterConfig } from './cluster-config.ts';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const nodeEntry = resolve(repoRoot, 'cli/node.ts');
+
+export interface NodeHealth {
+  readonly name: string;
+  readonly pid: number | null;
+  readonly alive: boolean;
+  readonly ready: boolean;
+}
+
+function readPid(config: ClusterConfig, name: string): number | null {
+  const file = clusterPaths(config).pid(name);
+  if (!existsSync(file)) return null;
+  const pid = Number(readFileSync(file, 'utf8').trim());
+  return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
+}
+
+/** True iff `pid` is alive and (where /proc exists) is the node process for `name`. */
+export function isNodeProcess(pid: number, name: string): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  const cmdline = `/proc/${pid}/cmdline`;
+  if (!existsSync('/proc/self/cmdline')) return true;
+  try {
+    const args = readFileSync(cmdline, 'utf8').split('\0');
+    const at = args.indexOf('--node');
+    return args.some((a) => a.endsWith('cli/node.ts')) && at >= 0 && args[at + 1] === name;
+  } catch {
+    return false;
+  }
+}
+
+/** The pid of `name` if its process is running, else null (and a stale pid file is removed). */
+export function runningPid(config: ClusterConfig, name: string): number | null {
+  const pid = readPid(config, name);
+  if (pid === null) return null;
+  if (isNodeProcess(pid, name)) return pid;
+  rmSync(clusterPaths(config).pid(name), { force: true });
+  return null;
+}
+
+/** Spawns `name` detached unless it already runs; returns its pid. */
+export function spawnNode(config: ClusterConfig, name: string): number {
+  nodeOf(config, name);
+  const existing = runningPid(config, name);
+  if (existing !== null) return existing;
+  const paths = clusterPaths(config);
+  mkdirSync(dirname(paths.stdio(name)), { recursive: true });
+  mkdirSync(paths.runDir, { recursive: true });
+  const out = openSync(paths.stdio(name), 'a');
+  const child = spawn(process.execPath, ['--import', 'tsx', nodeEntry, '--config', config.file, '--node', name], {
+    cwd: repoRoot,
+    detached: true,
+    stdio: ['ignore', out, out],
+    env: { ...process.env, NODE_ENV: process.env.NODE_ENV ?? 'production' },
+  });
+  closeSync(out);
+  if (child.pid === undefined) throw new Error(`could not spawn node ${name}`);
+  writeFileSync(paths.pid(name), `${child.pid}\n`);
+  child.unref();
+  return child.pid;
+}
+
+export async function fetchJson(url: string, timeoutMs: number): Promise<Record<string, unknown> | null> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    if (!res.ok) return null;
+    return (await res.json()) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+}
+
+export async function healthOf(config: ClusterConfig, name: string): Promise<NodeHealth> {
+  const node = nodeOf(config, name);
+  const pid = runningPid(config, name);
+  if (pid === null) return { name, pid, alive: false, ready: false };
+  const health = await fetchJson(`http://127.0.0.1:${node.adminPort}/health`, 1000);
+  return { name, pid, alive: true, ready: health?.ready === true };
+}
+
+/** Waits until every named node reports ready; throws naming the laggards (and any that died). */
+export async function waitReady(config: ClusterConfig, names: readonly string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: NodeHealth[] = [];
+  for (let i = 0; i < 100_000 && Date.now() < deadline; i++) {
+    last = await Promise.all(names.map((n) => healthOf(config, n)));
+    const dead = last.filter((h) => !h.alive);
+    if (dead.length > 0) {
+      const n = dead[0]!.name;
+      throw new Error(`node ${n} exited during start; see ${clusterPaths(config).stdio(n)}:\n${tail(clusterPaths(config).stdio(n), 15)}`);
+    }
+    if (last.every((h) => h.ready)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const waiting = last.filter((h) => !h.ready).map((h) => h.name);
+  throw new Error(`not ready after ${timeoutMs} ms: ${waiting.join(', ')} (logs under ${dirname(clusterPaths(config).log('x'))})`);
+}
+
+function tail(file: string, lines: number): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no output)';
+  }
+}
+
+/**
+ * Stops `name`: SIGTERM and a bounded wait for a clean exit, then SIGKILL. With `kill`, SIGKILL at
+ * once (a crash, for tests and drills). Returns whether a process was running.
+ */
+export async function stopNode(config: ClusterConfig, name: string, options: { kill?: boolean; timeoutMs?: number } = {}): Promise<boolean> {
+  const pid = runningPid(config, name);
+  if (pid === null) return false;
+  const signalOf = (s: NodeJS.Signals) => {
+    try {
+      process.kill(pid, s);
+    } catch {
+      // already gone
+    }
+  };
+  signalOf(options.kill ? 'SIGKILL' : 'SIGTERM');
+  const deadline = Date.now() + (options.timeoutMs ?? 5000);
+  for (let i = 0; i < 100_000 && isNodeProcess(pid, name); i++) {
+    if (Date.now() > deadline) {
+      signalOf('SIGKILL');
+      if (Date.now() > deadline + 2000) throw new Error(`node ${name} (pid ${pid}) did not exit`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  rmSync(clusterPaths(config).pid(name), { force: true });
+  return true;
+}
+
+export async function stopAll(config: ClusterConfig, options: { kill?: boolean } = {}): Promise<string[]> {
+  const stopped = await Promise.all(config.nodes.map(async (n) => ((await stopNode(config, n.name, options)) ? n.name : null)));
+  return stopped.filter((n): n is string => n !== null);
+}
+
+/** Names of nodes whose process is running. */
+export function runningNodes(config: ClusterConfig): string[] {
+  return config.nodes.filter((n) => runningPid(config, n.name) !== null).map((n) => n.name);
+}

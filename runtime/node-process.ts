@@ -1,0 +1,123 @@
+/**
+ * One node process: loads the config, the admin-signed ring descriptor and this node's keys,
+ * opens its lmdb store, starts the authenticated transport, hosts the role's cores (runtime/roles.ts),
+ * serves the admin port, writes a pid file, and on SIGTERM/SIGINT stops in order (stop taking
+ * frames, release held effects, close the store, remove the pid file).
+ */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { Logger } from 'pino';
+import { fromHex } from '../core/bytes.ts';
+import { startAdminServer } from './admin-server.ts';
+import { clusterPaths, loadClusterConfig, nodeOf, type ClusterConfig, type NodeConfig } from './cluster-config.ts';
+import { loadDescriptor, loadIdentity, type RingDescriptor } from './cluster-keys.ts';
+import { LmdbKvStore } from './lmdb-kv-store.ts';
+import { fileLogger } from './log.ts';
+import { MachineHost } from './machine-host.ts';
+import { createMetrics, type NodeMetrics } from './metrics.ts';
+import { nodeCrypto } from './node-crypto.ts';
+import { buildRole, type RoleAdapter } from './roles.ts';
+import { Transport, type PeerAddress } from './transport.ts';
+
+export interface RunningNode {
+  readonly name: string;
+  readonly transport: Transport;
+  readonly host: MachineHost;
+  readonly role: RoleAdapter;
+  stop(): Promise<void>;
+}
+
+/** Frames are bounded per protocol by the host; the transport's cap is the largest of those. */
+const transportFrameBytesMin = 1 << 20;
+
+export interface StartNodeOptions {
+  /** Overrides the per-node log file (tests). */
+  readonly log?: Logger;
+  /** Write a pid file (the launcher's way to find us). */
+  readonly pidFile?: boolean;
+}
+
+export async function startNode(configFile: string, name: string, options: StartNodeOptions = {}): Promise<RunningNode> {
+  const config = loadClusterConfig(configFile);
+  const node = nodeOf(config, name);
+  const paths = clusterPaths(config);
+  const log = options.log ?? fileLogger(paths.log(name), name);
+  const descriptor = loadDescriptor(config, nodeCrypto);
+  const secretKey = loadIdentity(config, descriptor, name, nodeCrypto);
+  mkdirSync(paths.db(name), { recursive: true });
+  const store = new LmdbKvStore({ path: paths.db(name) });
+  const metrics = createMetrics(name, node.role);
+  const startedMs = Date.now();
+
+  const members = new Map<string, PeerAddress>(descriptor.nodes.map((n) => [n.name, { publicKey: fromHex(n.publicKey), url: n.url }]));
+  const role = buildRole({ config, descriptor, node, secretKey, crypto: nodeCrypto, store, metrics, log, nowMs: Date.now() });
+  const frameBytesMax = Math.max(transportFrameBytesMin, ...role.bindings.map((b) => b.frameBytesMax + 1));
+  const transport = new Transport({
+    name, secretKey, crypto: nodeCrypto, members, listen: { host: node.listenHost, port: node.port },
+    acceptClients: true, frameBytesMax, log,
+  });
+  const host = new MachineHost(name, transport, store, log, hostEvents(metrics));
+  for (const binding of role.bindings) host.add(binding);
+  await transport.start();
+  host.start();
+
+  const admin: Server = await startAdminServer(node.adminPort, {
+    registry: metrics.registry,
+    health: () => ({ name, role: node.role, ready: role.ready(transport.connectedPeers()), pid: process.pid }),
+    status: () => statusOf(config, node, descriptor, transport, host, store, role, startedMs),
+  });
+  if (options.pidFile) {
+    mkdirSync(paths.runDir, { recursive: true });
+    writeFileSync(paths.pid(name), `${process.pid}\n`);
+  }
+  log.info({ node: name, role: node.role, port: node.port, adminPort: node.adminPort, cores: role.bindings.map((b) => b.protocol) }, 'node started');
+
+  let stopping: Promise<void> | null = null;
+  const stop = () => {
+    stopping ??= (async () => {
+      log.info('node stopping');
+      await host.stop();
+      await transport.stop();
+      await new Promise<void>((resolve) => admin.close(() => resolve()));
+      admin.closeAllConnections();
+      await store.close();
+      if (options.pidFile) rmSync(paths.pid(name), { force: true });
+      log.info('node stopped');
+    })();
+    return stopping;
+  };
+  return { name, transport, host, role, stop };
+}
+
+function hostEvents(metrics: NodeMetrics) {
+  return {
+    onFlush: (stepCount: number, flushMs: number) => {
+      metrics.flushLatency.observe(flushMs / 1000);
+      metrics.stepsPerFlush.observe(stepCount);
+    },
+    onDrop: (protocol: string, reason: string) => metrics.framesDropped.inc({ protocol, reason: reason.split(':')[0] }),
+    onMessage: (protocol: string) => metrics.messages.inc({ protocol }),
+  };
+}
+
+function statusOf(
+  config: ClusterConfig, node: NodeConfig, descriptor: RingDescriptor, transport: Transport, host: MachineHost,
+  store: LmdbKvStore, role: RoleAdapter, startedMs: number,
+): Record<string, unknown> {
+  const peers = transport.connectedPeers();
+  return {
+    name: node.name, role: node.role, cluster: config.name, ringId: descriptor.ringId, pid: process.pid,
+    uptimeMs: Date.now() - startedMs, cores: role.bindings.map((b) => b.protocol),
+    peers: peers.filter((p) => !transport.isClient(p)), clients: peers.filter((p) => transport.isClient(p)).length,
+    transport: transport.counters, host: host.counters, store: store.flushStats(),
+    ...role.status(),
+  };
+}
+
+/** `oceanstore node --config FILE --node NAME`: run until SIGTERM/SIGINT. */
+export async function runNodeMain(configFile: string, name: string): Promise<void> {
+  const running = await startNode(configFile, name, { pidFile: true });
+  const shutdown = () => void running.stop().then(() => process.exit(0));
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+}
