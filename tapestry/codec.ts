@@ -52,7 +52,7 @@ export function encodeTapestryMessage(m: TapestryMessage): Uint8Array {
     case 'routeReply':
       return encode([t, m.requestId, idToBytes(m.targetId), ref(m.root), m.hops]);
     case 'publish':
-      return encode([t, idToBytes(m.objectId), ref(m.server), m.level, m.hops, m.unpublish]);
+      return encode([t, idToBytes(m.objectId), ref(m.server), m.level, m.hops, m.unpublish, m.sideCopy]);
     case 'locate':
       return encode([t, m.requestId, ref(m.origin), idToBytes(m.objectId), m.level, m.hops]);
     case 'locateReply':
@@ -135,7 +135,7 @@ export function decodeTapestryMessage(bytes: Uint8Array): TapestryMessage {
       };
     }
     case 'publish': {
-      const [, object, server, level, hops, unpublish] = asTuple(raw, w, 6);
+      const [, object, server, level, hops, unpublish, sideCopy] = asTuple(raw, w, 7);
       return {
         kind,
         objectId: asId(object, `${w}.objectId`),
@@ -143,6 +143,7 @@ export function decodeTapestryMessage(bytes: Uint8Array): TapestryMessage {
         level: asLevel(level, `${w}.level`),
         hops: asHops(hops, `${w}.hops`),
         unpublish: asBool(unpublish, `${w}.unpublish`),
+        sideCopy: asBool(sideCopy, `${w}.sideCopy`),
       };
     }
     case 'locateReply': {

@@ -24,6 +24,8 @@ export interface TapestryConfig {
   readonly maintenanceIntervalMs: number;
   /** A node measured this recently is not pinged again just because it contacted us. */
   readonly remeasureIntervalMs: number;
+  /** Also leave pointers at each publish hop's backups (§3.3); 0 = off, 1 = on. */
+  readonly publishToBackups: number;
   readonly pointersMax: number;
   readonly pendingPingsMax: number;
   readonly pendingRequestsMax: number;
@@ -41,6 +43,7 @@ export const defaultTapestryConfig: TapestryConfig = {
   nearestCount: 8,
   maintenanceIntervalMs: 10_000,
   remeasureIntervalMs: 60_000,
+  publishToBackups: 1,
   pointersMax: 1_000_000,
   pendingPingsMax: 4_096,
   pendingRequestsMax: 65_536,

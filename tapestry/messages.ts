@@ -14,8 +14,12 @@ export type TapestryMessage =
   /** Route to the root of `targetId`; the root answers the origin with routeReply. */
   | { kind: 'route'; requestId: number; origin: NodeRef; targetId: TapestryId; level: number; hops: number }
   | { kind: 'routeReply'; requestId: number; targetId: TapestryId; root: NodeRef; hops: number }
-  /** Leave (or, with unpublish, remove) an (object -> server) pointer at every hop to the root. */
-  | { kind: 'publish'; objectId: TapestryId; server: NodeRef; level: number; hops: number; unpublish: boolean }
+  /**
+   * Leave (or, with unpublish, remove) an (object -> server) pointer at every hop to the root.
+   * A sideCopy goes to the backups of each hop's slot and is stored, not forwarded (JSAC 2004 §3.3
+   * "publish to backups": a nearby client's first hops then find the pointer sooner).
+   */
+  | { kind: 'publish'; objectId: TapestryId; server: NodeRef; level: number; hops: number; unpublish: boolean; sideCopy: boolean }
   /** Route toward the object's root, stopping at the first node with a pointer. */
   | { kind: 'locate'; requestId: number; origin: NodeRef; objectId: TapestryId; level: number; hops: number }
   | {

@@ -60,7 +60,8 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   private readonly relay: MulticastRelay;
   private readonly ownObjects = new Set<TapestryId>();
   private readonly pendingPings = new Map<TapestryId, number>();
-  private readonly measuredAtMs = new Map<TapestryId, number>();
+  /** Recent measurements (also of nodes not in the table): holder choice and ping suppression. */
+  private readonly measured = new Map<TapestryId, { atMs: number; rttMs: number }>();
   private readonly requests = new Map<number, PendingRequest>();
   private requestIdNext = 1;
   private pointersCheckedVersion = 0;
@@ -129,7 +130,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     checkArgument(isTapestryId(objectId), 'objectId', '40 lowercase hex digits');
     this.ownObjects.add(objectId);
     const out: Out = [];
-    this.onPublish(out, { kind: 'publish', objectId, server: this.self, level: 0, hops: 0, unpublish: false }, nowMs);
+    this.onPublish(out, { kind: 'publish', objectId, server: this.self, level: 0, hops: 0, unpublish: false, sideCopy: false }, nowMs);
     return this.finishStep(out, nowMs);
   }
 
@@ -137,7 +138,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     checkArgument(isTapestryId(objectId), 'objectId', '40 lowercase hex digits');
     this.ownObjects.delete(objectId);
     const out: Out = [];
-    this.onPublish(out, { kind: 'publish', objectId, server: this.self, level: 0, hops: 0, unpublish: true }, nowMs);
+    this.onPublish(out, { kind: 'publish', objectId, server: this.self, level: 0, hops: 0, unpublish: true, sideCopy: false }, nowMs);
     return this.finishStep(out, nowMs);
   }
 
@@ -149,10 +150,11 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   leave(nowMs: number): Effect<TapestryMessage, TapestryOutput>[] {
     const out: Out = [];
     if (this.status === 'left') return out;
-    for (const objectId of [...this.ownObjects]) this.onPublish(out, { kind: 'publish', objectId, server: this.self, level: 0, hops: 0, unpublish: true }, nowMs);
+    for (const objectId of [...this.ownObjects]) this.onPublish(out, { kind: 'publish', objectId, server: this.self, level: 0, hops: 0, unpublish: true, sideCopy: false }, nowMs);
     for (const p of this.pointers.all()) {
+      if (p.sideCopy) continue;
       const next = this.table.nextHop(p.objectId, 0, true);
-      if (next) this.send(out, next.hop.name, { kind: 'publish', objectId: p.objectId, server: p.server, level: next.level, hops: 0, unpublish: false });
+      if (next) this.send(out, next.hop.name, { kind: 'publish', objectId: p.objectId, server: p.server, level: next.level, hops: 0, unpublish: false, sideCopy: false });
     }
     const told = new Map<TapestryId, string>();
     for (const n of this.table.neighbours()) told.set(n.id, n.name);
@@ -192,7 +194,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     if (nowMs >= this.nextRepublishMs) {
       this.nextRepublishMs = nowMs + this.config.republishIntervalMs;
       for (const objectId of this.ownObjects) {
-        this.onPublish(out, { kind: 'publish', objectId, server: this.self, level: 0, hops: 0, unpublish: false }, nowMs);
+        this.onPublish(out, { kind: 'publish', objectId, server: this.self, level: 0, hops: 0, unpublish: false, sideCopy: false }, nowMs);
       }
     }
     if (this.config.beaconIntervalMs > 0) this.beacon(out, nowMs);
@@ -265,8 +267,8 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   learn(out: Out, candidate: NodeRef, nowMs: number): boolean {
     const id = candidate.id;
     if (id === this.self.id || this.table.get(id) || this.pendingPings.has(id)) return false;
-    const measured = this.measuredAtMs.get(id);
-    if (measured !== undefined && nowMs - measured < this.config.remeasureIntervalMs) return false;
+    const measured = this.measured.get(id);
+    if (measured !== undefined && nowMs - measured.atMs < this.config.remeasureIntervalMs) return false;
     if (this.pendingPings.size >= this.config.pendingPingsMax) return false;
     this.pendingPings.set(id, nowMs);
     this.send(out, candidate.name, { kind: 'ping', sender: this.self, sentAtMs: nowMs });
@@ -277,10 +279,12 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     if (!this.claimOk(from, sender)) return;
     if (this.pendingPings.get(sender.id) !== sentAtMs || sentAtMs > nowMs) return this.drop();
     this.pendingPings.delete(sender.id);
-    this.measuredAtMs.set(sender.id, nowMs);
-    if (this.measuredAtMs.size > 8192) this.measuredAtMs.delete(this.measuredAtMs.keys().next().value!);
     // A zero round trip (same host, or a coarse clock) still has to sort after nothing real.
-    const result = this.table.consider(sender, Math.max(nowMs - sentAtMs, 0.001), nowMs);
+    const rttMs = Math.max(nowMs - sentAtMs, 0.001);
+    this.measured.delete(sender.id);
+    this.measured.set(sender.id, { atMs: nowMs, rttMs });
+    if (this.measured.size > 8192) this.measured.delete(this.measured.keys().next().value!);
+    const result = this.table.consider(sender, rttMs, nowMs);
     if (result.inserted) this.send(out, sender.name, { kind: 'backpointer', sender: this.self, add: true });
     if (result.evicted) this.send(out, result.evicted.name, { kind: 'backpointer', sender: this.self, add: false });
     if (this.status === 'joining' && this.joiner.onMeasured(out, sender.id, nowMs)) this.onJoined(out, nowMs);
@@ -313,7 +317,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   private forget(out: Out, gone: NodeRef, failed: boolean, nowMs: number): void {
     this.pointers.removeServer(gone.id);
     this.pendingPings.delete(gone.id);
-    if (failed) this.measuredAtMs.set(gone.id, nowMs);
+    if (failed) this.measured.set(gone.id, { atMs: nowMs, rttMs: Number.MAX_VALUE });
     const level = this.table.remove(gone.id);
     if (level < 0) return;
     // Ask the nearest nodes that share this level (they hold the same prefix region) for their row.
@@ -360,15 +364,24 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
 
   private onPublish(out: Out, m: Extract<TapestryMessage, { kind: 'publish' }>, nowMs: number): void {
     if (m.hops >= hopsMax) return this.drop();
-    const next = this.table.nextHop(m.objectId, m.level);
+    const next = m.sideCopy ? null : this.table.nextHop(m.objectId, m.level);
     if (m.unpublish) {
-      this.pointers.remove(m.objectId, m.server.id);
+      const removed = this.pointers.get(m.objectId, m.server.id);
+      // A side copy's unpublish must not delete the pointer of a node that is also on the path.
+      if (!m.sideCopy || removed?.sideCopy) this.pointers.remove(m.objectId, m.server.id);
     } else {
-      const pointer = this.pointers.put(m.objectId, m.server, m.level, nowMs + this.config.pointerTtlMs);
+      const pointer = this.pointers.put(m.objectId, m.server, m.level, nowMs + this.config.pointerTtlMs, m.sideCopy);
       if (!pointer) return this.drop();
-      pointer.forwardedTo = next ? next.hop.id : null;
+      // Measure the server once, so a locate choosing among several holders picks the nearest.
+      this.learn(out, m.server, nowMs);
+      if (!pointer.sideCopy) pointer.forwardedTo = next ? next.hop.id : null;
     }
-    if (next) this.send(out, next.hop.name, { ...m, level: next.level, hops: m.hops + 1 });
+    if (!next) return;
+    this.send(out, next.hop.name, { ...m, level: next.level, hops: m.hops + 1 });
+    if (!this.config.publishToBackups) return;
+    for (const backup of next.slot) {
+      if (backup !== next.hop) this.send(out, backup.name, { ...m, level: next.level, hops: m.hops + 1, sideCopy: true });
+    }
   }
 
   private onLocate(out: Out, m: Extract<TapestryMessage, { kind: 'locate' }>, nowMs: number): void {
@@ -391,13 +404,17 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     let bestRttMs = Infinity;
     for (const p of this.pointers.holders(objectId)) {
       if (p.expiresAtMs <= nowMs) continue;
-      const rtt = p.server.id === this.self.id ? 0 : (this.table.get(p.server.id)?.rttMs ?? Number.MAX_VALUE);
+      const rtt = p.server.id === this.self.id ? 0 : this.rttOf(p.server.id);
       if (best === null || rtt < bestRttMs || (rtt === bestRttMs && p.server.id < best.id)) {
         best = p.server;
         bestRttMs = rtt;
       }
     }
     return best;
+  }
+
+  private rttOf(id: TapestryId): number {
+    return this.table.get(id)?.rttMs ?? this.measured.get(id)?.rttMs ?? Number.MAX_VALUE;
   }
 
   private onLocateReply(out: Out, requestId: number, objectId: TapestryId, server: NodeRef | null, answeredBy: NodeRef, hops: number): void {
@@ -424,7 +441,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     this.status = 'member';
     out.push({ kind: 'output', event: { kind: 'joined', neighbourCount: this.table.size } });
     for (const objectId of this.ownObjects) {
-      this.onPublish(out, { kind: 'publish', objectId, server: this.self, level: 0, hops: 0, unpublish: false }, nowMs);
+      this.onPublish(out, { kind: 'publish', objectId, server: this.self, level: 0, hops: 0, unpublish: false, sideCopy: false }, nowMs);
     }
   }
 
@@ -442,14 +459,14 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     }
     this.pointersCheckedVersion = this.table.version;
     for (const p of this.pointers.all()) {
-      if (p.expiresAtMs <= nowMs) continue;
+      if (p.expiresAtMs <= nowMs || p.sideCopy) continue;
       const next = this.table.nextHop(p.objectId, p.level);
       const nextId = next ? next.hop.id : null;
       if (nextId === p.forwardedTo) continue;
       p.forwardedTo = nextId;
       if (!next) continue;
       this.stats.pointersForwarded++;
-      this.send(out, next.hop.name, { kind: 'publish', objectId: p.objectId, server: p.server, level: next.level, hops: 0, unpublish: false });
+      this.send(out, next.hop.name, { kind: 'publish', objectId: p.objectId, server: p.server, level: next.level, hops: 0, unpublish: false, sideCopy: false });
     }
     return out;
   }

@@ -14,6 +14,8 @@ export interface ObjectPointer {
   level: number;
   /** The hop we forwarded to, or null when we were the root. */
   forwardedTo: TapestryId | null;
+  /** A copy left at a backup of the publish path: never forwarded. */
+  sideCopy: boolean;
 }
 
 export class PointerStore {
@@ -27,17 +29,21 @@ export class PointerStore {
   }
 
   /** Adds or refreshes; returns the pointer, or null when the store is full (dropped, counted by the caller). */
-  put(objectId: TapestryId, server: NodeRef, level: number, expiresAtMs: number): ObjectPointer | null {
+  put(objectId: TapestryId, server: NodeRef, level: number, expiresAtMs: number, sideCopy = false): ObjectPointer | null {
     let servers = this.byObject.get(objectId);
     const known = servers?.get(server.id);
     if (known) {
       known.expiresAtMs = Math.max(known.expiresAtMs, expiresAtMs);
-      known.level = level;
+      // A node on the real path keeps forwarding even if it also got a side copy.
+      if (!sideCopy) {
+        known.level = level;
+        known.sideCopy = false;
+      }
       return known;
     }
     if (this.count >= this.pointersMax) return null;
     if (!servers) this.byObject.set(objectId, (servers = new Map()));
-    const pointer: ObjectPointer = { objectId, server, expiresAtMs, level, forwardedTo: null };
+    const pointer: ObjectPointer = { objectId, server, expiresAtMs, level, forwardedTo: null, sideCopy };
     servers.set(server.id, pointer);
     this.count++;
     return pointer;

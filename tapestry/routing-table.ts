@@ -24,6 +24,8 @@ export interface NextHop {
   readonly hop: Neighbour;
   /** The level the next node resumes at (the digits resolved so far). */
   readonly level: number;
+  /** The whole slot the hop came from (hop first, then its backups). */
+  readonly slot: readonly Neighbour[];
 }
 
 /** What changed when a candidate was offered to the table. */
@@ -182,7 +184,7 @@ export class RoutingTable {
           continue;
         }
         const slot = this.slots[level * digitBase + d];
-        if (slot && slot.length > 0) return { hop: slot[0]!, level: level + 1 };
+        if (slot && slot.length > 0) return { hop: slot[0]!, level: level + 1, slot };
       }
       if (!continueHere) return null;
     }

@@ -70,6 +70,10 @@ export class TapestryNetwork {
     this.tickMs = options.tickMs ?? 0;
   }
 
+  get hasTicks(): boolean {
+    return this.tickMs > 0;
+  }
+
   get(name: string): SimNode {
     const n = this.byName.get(name);
     assert(n !== undefined, `no simulated node named ${name}`);
