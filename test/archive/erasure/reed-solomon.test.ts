@@ -5,6 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { toHex } from '../../../core/bytes.ts';
 import { InvalidArgumentError } from '../../../core/errors.ts';
 import { NotEnoughFragmentsError } from '../../../archive/erasure/errors.ts';
 import { gfInv, gfMul } from '../../../archive/erasure/gf256.ts';
@@ -78,6 +79,15 @@ describe('encode / decode / reconstruct', () => {
     expect(fragments).toHaveLength(5);
     // parity row 0 of (3,2) is [1/3, 1/2, 1/1]: check the first byte by hand.
     expect(fragments[3]![0]).toBe(gfMul(gfInv(3), 1) ^ gfMul(gfInv(2), 4) ^ gfMul(gfInv(1), 7));
+  });
+
+  it('matches a parity vector produced by ISA-L 2.30 ec_encode_data, (4,2), 20-byte block', () => {
+    // Block bytes (37 * i + 11) mod 256; parity captured from test/archive/erasure/isal-harness.c.
+    const block = Uint8Array.from({ length: 20 }, (_, i) => (37 * i + 11) & 255);
+    expect(toHex(block)).toBe('0b30557a9fc4e90e33587da2c7ec11365b80a5ca');
+    const fragments = encode(4, 2, block);
+    expect(toHex(fragments[4]!) + toHex(fragments[5]!)).toBe('3708f2af085c0fa87a38');
+    expect(encode(4, 2, block, { kernel: referenceKernel })[5]).toEqual(fragments[5]);
   });
 
   it('every block decodes from any k of n fragments (random sizes, random subsets)', () => {
