@@ -108,9 +108,9 @@ function checkNodes(nodes: readonly NodeConfig[], f: number, erasure: { k: numbe
   for (const node of nodes) {
     if (names.has(node.name)) throw new ConfigError(`nodes: duplicate name '${node.name}'`);
     names.add(node.name);
-    for (const [kind, host, port] of [['port', node.listenHost, node.port], ['adminPort', '127.0.0.1', node.adminPort]] as const) {
-      // Admin ports bind loopback, so on a shared host they clash with any other port of that host.
-      const key = `${kind === 'adminPort' ? node.host : host}:${port}`;
+    for (const [kind, port] of [['port', node.port], ['adminPort', node.adminPort]] as const) {
+      // Nodes sharing a host share its port space (admin ports bind that host's loopback).
+      const key = `${node.host}:${port}`;
       const other = endpoints.get(key);
       if (other) throw new ConfigError(`nodes: duplicate port ${port} on host ${key.split(':')[0]}: ${other} and ${node.name}.${kind}`);
       endpoints.set(key, `${node.name}.${kind}`);

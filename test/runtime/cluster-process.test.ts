@@ -1,0 +1,129 @@
+/**
+ * Real processes on loopback: the 14-node topology of cluster-configs/local.json started by the
+ * CLI, probed from outside (admin port, impostor and garbage-sending peers), crashed and restarted,
+ * and brought down with no process left behind.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fromHex } from '../../core/bytes.ts';
+import { clusterPaths, loadClusterConfig, type ClusterConfig } from '../../runtime/cluster-config.ts';
+import { initCluster, loadDescriptor } from '../../runtime/cluster-keys.ts';
+import { isNodeProcess, runningPid, stopAll } from '../../runtime/cluster-launcher.ts';
+import { memoryLogger } from '../../runtime/log.ts';
+import { nodeCrypto } from '../../runtime/node-crypto.ts';
+import { Transport, type PeerAddress } from '../../runtime/transport.ts';
+import { logLines, tempClusterConfig } from './cluster-fixture.ts';
+import { waitFor } from './wait.ts';
+
+const run = promisify(execFile);
+let config: ClusterConfig;
+let dir: string;
+let members: Map<string, PeerAddress>;
+const transports: Transport[] = [];
+
+async function cli(...args: string[]): Promise<{ stdout: string; ms: number }> {
+  const startedMs = Date.now();
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args, '--config', config.file], { timeout: 60_000 });
+  return { stdout, ms: Date.now() - startedMs };
+}
+
+beforeAll(async () => {
+  const temp = await tempClusterConfig('cluster-configs/local.json');
+  dir = temp.dir;
+  config = loadClusterConfig(temp.file);
+  initCluster(config, nodeCrypto);
+  const descriptor = loadDescriptor(config, nodeCrypto);
+  members = new Map(descriptor.nodes.map((n) => [n.name, { publicKey: fromHex(n.publicKey), url: n.url }]));
+});
+
+afterAll(async () => {
+  for (const t of transports) await t.stop();
+  if (config) await stopAll(config, { kill: true });
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function ringLog(name: string) {
+  return logLines(clusterPaths(config).log(name));
+}
+
+describe('cluster of real processes (local.json topology)', () => {
+  it('comes up from nothing with `cluster up --detach` within the 20 s readiness bound, every node meshed', async () => {
+    const { stdout, ms } = await cli('cluster', 'up', '--detach', '--timeout-ms', '20000');
+    expect(stdout).toMatch(/14 nodes ready in/);
+    console.log(`cluster up --detach: ${ms} ms wall (CLI start included)`);
+    const { stdout: json } = await cli('cluster', 'status', '--json');
+    const rows = JSON.parse(json) as { state: string; status: { peers: string[] } }[];
+    expect(rows.map((r) => r.state)).toEqual(Array(14).fill('up'));
+    expect(rows.every((r) => r.status.peers.length === 13)).toBe(true);
+  });
+
+  it('serves /health and Prometheus /metrics on the admin port', async () => {
+    const ring0 = config.nodes.find((n) => n.name === 'ring-0')!;
+    const health = (await (await fetch(`http://127.0.0.1:${ring0.adminPort}/health`)).json()) as Record<string, unknown>;
+    expect(health).toMatchObject({ status: 'ok', name: 'ring-0', ready: true });
+    const metrics = await (await fetch(`http://127.0.0.1:${ring0.adminPort}/metrics`)).text();
+    for (const name of ['oceanstore_requests_total', 'oceanstore_commits_total', 'oceanstore_view_changes_total', 'oceanstore_batch_size',
+      'oceanstore_request_latency_seconds', 'oceanstore_bytes_stored', 'oceanstore_fragments_held', 'oceanstore_repairs_total']) {
+      expect(metrics).toContain(name);
+    }
+  });
+
+  it('refuses an impostor that claims a ring server name with a key not in the config', async () => {
+    const impostor = new Transport({
+      name: 'ring-1', secretKey: new Uint8Array(randomBytes(32)), crypto: nodeCrypto, members, frameBytesMax: 1 << 20,
+      log: memoryLogger().log, reconnectMsMin: 200, reconnectMsMax: 1000,
+    });
+    transports.push(impostor);
+    await impostor.start();
+    impostor.send('ring-0', Uint8Array.of(1, 2, 3));
+    await waitFor(() => ringLog('ring-0').some((l) => String(l.reason).startsWith("impostor: key does not match config member 'ring-1'")), 10_000, 'refusal logged');
+    expect(impostor.connectedPeers()).toEqual([]);
+    await impostor.stop();
+    const { stdout } = await cli('cluster', 'status', '--json');
+    const ring0 = (JSON.parse(stdout) as { name: string; state: string; status: { peers: string[] } }[]).find((r) => r.name === 'ring-0')!;
+    expect(ring0.state).toBe('up');
+    expect(ring0.status.peers).toContain('ring-1'); // the real ring-1 is still connected
+  });
+
+  it('drops malformed and oversized frames with a logged reason and keeps running', async () => {
+    const client = new Transport({
+      name: 'test-client', secretKey: new Uint8Array(randomBytes(32)), crypto: nodeCrypto, members, frameBytesMax: 4 << 20, log: memoryLogger().log,
+    });
+    transports.push(client);
+    await client.start();
+    client.send('ring-0', new Uint8Array(0));
+    client.send('ring-0', Uint8Array.of(200, 1, 2));
+    client.send('ring-0', Uint8Array.of(1, 0xc1, 0xff, 0x00));
+    client.send('ring-0', new Uint8Array(3 << 19)); // 1.5 MiB: above the node's frame limit
+    await waitFor(() => {
+      const reasons = ringLog('ring-0').filter((l) => String(l.msg).startsWith('frame dropped')).map((l) => `${l.msg} ${l.reason ?? ''}`);
+      return reasons.some((r) => r.includes('empty frame')) && reasons.some((r) => r.includes('unknown channel 200')) &&
+        reasons.some((r) => r.includes('oversized')) && reasons.length >= 4;
+    }, 10_000, 'four drops logged');
+    const ring0 = config.nodes.find((n) => n.name === 'ring-0')!;
+    const health = (await (await fetch(`http://127.0.0.1:${ring0.adminPort}/health`)).json()) as Record<string, unknown>;
+    expect(health.ready).toBe(true);
+    expect(client.connectedPeers()).toEqual(['ring-0']);
+  });
+
+  it('survives kill -9 of a ring server: stop-node --kill, then start-node brings it back ready', async () => {
+    const pid = runningPid(config, 'ring-1')!;
+    await cli('cluster', 'stop-node', 'ring-1', '--kill');
+    expect(isNodeProcess(pid, 'ring-1')).toBe(false);
+    const { stdout } = await cli('cluster', 'start-node', 'ring-1');
+    expect(stdout).toMatch(/ring-1 ready/);
+    expect(runningPid(config, 'ring-1')).not.toBe(pid);
+  });
+
+  it('`cluster down` leaves no process behind', async () => {
+    const pids = config.nodes.map((n) => [n.name, runningPid(config, n.name)] as const);
+    expect(pids.every(([, p]) => p !== null)).toBe(true);
+    const { stdout } = await cli('cluster', 'down');
+    expect(stdout).toMatch(/stopped 14 nodes$/m);
+    for (const [name, pid] of pids) expect(isNodeProcess(pid!, name), name).toBe(false);
+    expect(pids.every(([name]) => runningPid(config, name) === null)).toBe(true);
+  });
+});
