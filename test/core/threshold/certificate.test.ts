@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { toHex } from '../../../core/bytes.ts';
 import { nodeCrypto } from '../../../runtime/node-crypto.ts';
+import { Prng } from '../../../sim/prng.ts';
 import {
   CertificateVerifier,
   RingKeyVerifier,
@@ -110,5 +111,28 @@ describe('certificate and heartbeat codecs', () => {
 
   it('a certificate stays small: under 600 bytes for a batch of 7', () => {
     expect(encodeCertificate(cert).length).toBeLessThan(600);
+  });
+});
+
+describe('many certificates at once, and heartbeat freshness', () => {
+  const batches = [1, 2, 3].map((seq) => new SignedBatchBuilder(nodeCrypto, { ringId, epoch: 0, sequence: 200 + seq }, [0, 1, 2].map((i) => ({ kind: 'certificate' as const, statement: statement(seq * 10 + i) }))));
+  const certs = batches.flatMap((b) => b.proofs(ringVerifier.combine(b.hashed, key.shares.slice(2).map((s) => b.signShare(s))).signature) as Certificate[]);
+
+  it('verifies a history of certificates from several batches together', () => {
+    const v = new CertificateVerifier(nodeCrypto, key.publicKey);
+    expect(v.verifyCertificates(new Prng(3), certs).every((r) => r.ok)).toBe(true);
+  });
+
+  it('pins each failure on the right certificate: a swapped batch signature and an altered statement', () => {
+    const mixed = [...certs];
+    mixed[4] = { ...certs[4]!, signature: certs[0]!.signature }; // batch 2's entry with batch 1's signature
+    mixed[7] = { ...certs[7]!, statement: { ...certs[7]!.statement, version: 1 } };
+    const results = new CertificateVerifier(nodeCrypto, key.publicKey).verifyCertificates(new Prng(4), mixed);
+    expect(results.map((r) => (r.ok ? 'ok' : r.reason))).toEqual(['ok', 'ok', 'ok', 'ok', 'bad-signature', 'ok', 'ok', 'bad-merkle-path', 'ok']);
+  });
+
+  it('a reader demanding "no older than T" rejects an older heartbeat as stale, and accepts a fresh one', () => {
+    expect(verifier.verifyHeartbeat(heartbeat, heartbeat.statement.timestampMs)).toEqual({ ok: true });
+    expect(verifier.verifyHeartbeat(heartbeat, heartbeat.statement.timestampMs + 1)).toMatchObject({ ok: false, reason: 'stale' });
   });
 });

@@ -3,12 +3,18 @@
 // its sender named by the optimistic combine.
 import { bls12_381 } from '@noble/curves/bls12-381.js';
 import { describe, expect, it } from 'vitest';
+import { toHex } from '../../../core/bytes.ts';
+import { Prng } from '../../../sim/prng.ts';
 import {
   PublicKeyVerifier,
   RingKeyVerifier,
   ThresholdNotReachedError,
+  Fr,
   combineShares,
   g1ToBytes,
+  lagrangeAtZero,
+  scalarFromBytes,
+  scalarToBytes,
   hashMessage,
   signShare,
   verificationKeyOf,
@@ -121,5 +127,51 @@ describe('optimistic combine (NOTES.md: combine first, verify once, then find th
     expect(() => verifier.combine(hashed, [shares[0]!, shares[0]!])).toThrow(ThresholdNotReachedError);
     const outsider: SignatureShare = { index: 9, signature: g1ToBytes(bls12_381.G1.Point.BASE) };
     expect(() => verifier.combine(hashed, [outsider, shares[0]!])).toThrow(ThresholdNotReachedError);
+  });
+});
+
+describe('cross-checks and vectors', () => {
+  it('the combined signature equals noble\'s plain BLS signature with the interpolated secret (differential)', () => {
+    const lambdas = lagrangeAtZero([2, 4]);
+    const secret = Fr.add(Fr.mul(lambdas[0]!, scalarFromBytes(key.shares[1]!.secretKey)!), Fr.mul(lambdas[1]!, scalarFromBytes(key.shares[3]!.secretKey)!));
+    const plain = bls12_381.shortSignatures.sign(hashed.point, scalarToBytes(secret));
+    expect(combineShares(2, [shares[1]!, shares[3]!])).toEqual(g1ToBytes(plain));
+    expect(bls12_381.shortSignatures.verify(plain, hashed.point, key.publicKey)).toBe(true);
+  });
+
+  it('a fixed seed gives fixed bytes (guards the DST, encodings and dealing order)', () => {
+    const vectorKey = ringKey(1, 4, 2);
+    const m = new TextEncoder().encode('oceanstore ring certificate test vector');
+    expect(toHex(vectorKey.publicKey)).toBe(
+      'b1627e2d1adbad510622ed5da3fdd86c66516cd45aa4992a3a2d9da9548e8786b8b39d359de7c75b9c74627c78d73586183866735e378e6bf1a49e0012757b2164ef79ab7f16af050f085bb2aa6a22deafde2d830ca1b738afb18260f406624b',
+    );
+    expect(toHex(vectorKey.shares[0]!.secretKey)).toBe('0112b1fae114c081526b9d6e7183011985f7d02e9a5dc1a5b2efce88cc712a5e');
+    expect(toHex(combineShares(2, vectorKey.shares.slice(0, 2).map((s) => signShare(s, m))))).toBe(
+      '83cd5f2431fa929efd6294945476db1261f424113bc81d78ffc1b087a65f4141f20bafad159bebc5328280d012b4412d',
+    );
+  });
+});
+
+describe('batch verification of many signatures under one key', () => {
+  const messages = [1, 2, 3, 4].map((i) => new TextEncoder().encode(`batch ${i}`));
+  const signatures = messages.map((m) => verifier.combine(m, shares.map((_, i) => signShare(key.shares[i]!, m))).signature);
+  const pk = new PublicKeyVerifier(key.publicKey);
+
+  it('accepts a set of valid signatures with one combined check', () => {
+    expect(pk.verifyMany(new Prng(1), messages.map((message, i) => ({ message, signature: signatures[i]! })))).toEqual([true, true, true, true]);
+  });
+
+  it('names exactly the bad ones, including two that would cancel in an unweighted sum', () => {
+    // σ1+δ and σ2−δ sum to σ1+σ2: without secret weights the batch check would pass
+    const delta = bls12_381.G1.Point.BASE.multiply(99n);
+    const s1 = g1ToBytes(bls12_381.G1.Point.fromBytes(signatures[0]!).add(delta));
+    const s2 = g1ToBytes(bls12_381.G1.Point.fromBytes(signatures[1]!).subtract(delta));
+    const items = [
+      { message: messages[0]!, signature: s1 },
+      { message: messages[1]!, signature: s2 },
+      { message: messages[2]!, signature: signatures[2]! },
+      { message: messages[3]!, signature: new Uint8Array(48) },
+    ];
+    expect(pk.verifyMany(new Prng(2), items)).toEqual([false, false, true, false]);
   });
 });
