@@ -1,0 +1,170 @@
+/**
+ * The client side of the ring protocol as a Machine (Castro & Liskov OSDI'99 §4.1): it signs a
+ * request with a fresh nonce, sends it to the replica it believes is primary, and completes on
+ * f+1 matching signed replies from distinct replicas (one of them is correct). Without enough
+ * replies in time it resends to every replica, which relay to the primary and start suspecting it.
+ * The threshold certificate (signature on the batch root + Merkle path) follows; the client checks
+ * it when it arrives. One request is outstanding at a time, so nonces execute in order.
+ */
+import { bytesEqual, toHex } from '../core/bytes.ts';
+import { asUint, decode, encode } from '../core/codec.ts';
+import type { Effect, Machine, MachineContext } from '../core/machine.ts';
+import { checkArgument } from '../core/errors.ts';
+import { verifyPath } from './batch-merkle.ts';
+import { checkRingShape, primaryOf, type ClientConfig } from './config.ts';
+import type { CertificateMessage, ClientRequest, Reply, RingMessage } from './messages.ts';
+import type { RingOutput } from './outputs.ts';
+import { requestDigest, signMessage, verifyMessage } from './signing.ts';
+
+interface Outstanding {
+  readonly request: ClientRequest;
+  readonly digest: Uint8Array;
+  readonly startMs: number;
+  sentMs: number;
+  readonly replies: Map<number, Reply>;
+  completedSeq: number | null;
+  /** The certificate may beat the f+1th reply. */
+  certified: boolean;
+}
+
+const nonceKey = 'client/nonce';
+/** Requests whose certificate is still awaited after completion (when not awaiting it inline). */
+const awaitingCertificateMax = 1024;
+
+export class RingClient implements Machine<RingMessage, RingOutput> {
+  private readonly config: ClientConfig;
+  private readonly ctx: MachineContext;
+  private readonly clientKeyHex: string;
+  private lastNonce: number;
+  private view = 0;
+  private outstanding: Outstanding | null = null;
+  private readonly queue: Uint8Array[] = [];
+  private readonly awaitingCertificate = new Map<number, { seq: number; startMs: number }>();
+  private out: Effect<RingMessage, RingOutput>[] = [];
+  readonly counters = { completed: 0, certified: 0, retransmissions: 0, badReplies: 0, badCertificates: 0 };
+
+  constructor(ctx: MachineContext, config: ClientConfig) {
+    checkRingShape(config.members, config.f);
+    checkArgument(config.retransmitMs > 0, 'retransmitMs', 'a positive number of milliseconds');
+    this.config = config;
+    this.ctx = ctx;
+    this.clientKeyHex = toHex(config.signer.publicKey);
+    const stored = ctx.store.get(nonceKey);
+    this.lastNonce = stored ? asUint(decode(stored, 16, 'client nonce'), 'client nonce') : 0;
+  }
+
+  /** Requests waiting behind the outstanding one. */
+  get backlog(): number {
+    return this.queue.length + (this.outstanding ? 1 : 0);
+  }
+
+  /** Completed requests whose certificate has not arrived yet. */
+  get certificatesAwaited(): number {
+    return this.awaitingCertificate.size;
+  }
+
+  /** Queues an operation; it is sent when the previous one completes. */
+  submit(operation: Uint8Array, nowMs: number): Effect<RingMessage, RingOutput>[] {
+    this.queue.push(operation);
+    this.sendNext(nowMs);
+    return this.flush();
+  }
+
+  onMessage(from: string, message: RingMessage, nowMs: number): Effect<RingMessage, RingOutput>[] {
+    if (message.kind === 'reply') this.onReply(from, message, nowMs);
+    else if (message.kind === 'certificate') this.onCertificate(message, nowMs);
+    return this.flush();
+  }
+
+  onTick(nowMs: number): Effect<RingMessage, RingOutput>[] {
+    const o = this.outstanding;
+    if (o && nowMs - o.sentMs >= this.config.retransmitMs) {
+      o.sentMs = nowMs;
+      this.counters.retransmissions++;
+      for (const m of this.config.members) this.out.push({ kind: 'send', to: m.id, message: o.request });
+    }
+    return this.flush();
+  }
+
+  private sendNext(nowMs: number): void {
+    if (this.outstanding) return;
+    const operation = this.queue.shift();
+    if (!operation) return;
+    const nonce = ++this.lastNonce;
+    // Durable before the request leaves: a restarted client never reuses a nonce.
+    this.ctx.store.put(nonceKey, encode(nonce));
+    const request = signMessage<ClientRequest>(this.config.crypto, this.config.signer, {
+      kind: 'request',
+      clientKey: this.config.signer.publicKey,
+      nonce,
+      replyTo: this.ctx.nodeId,
+      operation,
+    });
+    const digest = requestDigest(this.config.crypto, request);
+    this.outstanding = { request, digest, startMs: nowMs, sentMs: nowMs, replies: new Map(), completedSeq: null, certified: false };
+    const primary = this.config.members[primaryOf(this.view, this.config.members.length)]!;
+    this.out.push({ kind: 'send', to: primary.id, message: request });
+  }
+
+  private onReply(from: string, m: Reply, nowMs: number): void {
+    const o = this.outstanding;
+    const member = this.config.members[m.replica];
+    if (!o || o.completedSeq !== null || m.nonce !== o.request.nonce) return;
+    if (!member || member.id !== from || !bytesEqual(m.clientKey, o.request.clientKey) || !bytesEqual(m.requestDigest, o.digest)) {
+      this.counters.badReplies++;
+      return;
+    }
+    if (!verifyMessage(this.config.crypto, member.publicKey, m)) {
+      this.counters.badReplies++;
+      return;
+    }
+    o.replies.set(m.replica, m);
+    this.view = Math.max(this.view, m.view);
+    const matching = [...o.replies.values()].filter((r) => r.seq === m.seq && bytesEqual(r.result, m.result));
+    if (matching.length < this.config.f + 1) return;
+    o.completedSeq = m.seq;
+    this.counters.completed++;
+    this.out.push({
+      kind: 'output',
+      event: { kind: 'completed', clientKeyHex: this.clientKeyHex, nonce: m.nonce, seq: m.seq, result: m.result, latencyMs: nowMs - o.startMs },
+    });
+    if (this.awaitingCertificate.size >= awaitingCertificateMax) this.awaitingCertificate.clear();
+    if (!o.certified) this.awaitingCertificate.set(m.nonce, { seq: m.seq, startMs: o.startMs });
+    // The next request goes out now; the certificate is checked whenever it arrives.
+    this.finishOutstanding(nowMs);
+  }
+
+  private onCertificate(m: CertificateMessage, nowMs: number): void {
+    const o = this.outstanding;
+    const early = o && o.completedSeq === null && !o.certified && o.request.nonce === m.nonce;
+    const waiting = early ? { seq: m.seq, startMs: o.startMs } : this.awaitingCertificate.get(m.nonce);
+    if (!waiting || waiting.seq !== m.seq || !bytesEqual(m.clientKey, this.config.signer.publicKey)) return;
+    const crypto = this.config.crypto;
+    if (!verifyPath(crypto, m.statement, m.leafIndex, m.leafCount, m.path, m.root) || !this.config.certificateVerifier.verify(m.root, m.signature)) {
+      this.counters.badCertificates++;
+      return;
+    }
+    if (early) o.certified = true;
+    else this.awaitingCertificate.delete(m.nonce);
+    this.counters.certified++;
+    this.out.push({
+      kind: 'output',
+      event: { kind: 'certified', clientKeyHex: this.clientKeyHex, nonce: m.nonce, seq: m.seq, statement: m.statement, latencyMs: nowMs - waiting.startMs },
+    });
+  }
+
+  private finishOutstanding(nowMs: number): void {
+    this.outstanding = null;
+    this.sendNext(nowMs);
+  }
+
+  private flush(): Effect<RingMessage, RingOutput>[] {
+    const out = this.out;
+    this.out = [];
+    return out;
+  }
+}
+
+export function clientFactory(config: ClientConfig): (ctx: MachineContext) => RingClient {
+  return (ctx) => new RingClient(ctx, config);
+}

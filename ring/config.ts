@@ -1,0 +1,97 @@
+/**
+ * What a replica and a ring client are built from (besides the host's MachineContext): the ring's
+ * members and keys, f, this node's keys, the certificate signer, and the protocol's limits.
+ */
+import { assert } from '../core/assert.ts';
+import type { Crypto, Signer } from '../core/crypto.ts';
+import { checkArgument } from '../core/errors.ts';
+import type { KvStore } from '../core/store.ts';
+import type { CertificateSigner, CertificateVerifier } from './certificate-signer.ts';
+import type { ReplicatedService } from './service.ts';
+
+export interface RingMember {
+  /** Node name in the transport / simulator (e.g. 'ring-0'). */
+  readonly id: string;
+  /** Ed25519 public key the member signs agreement messages with. */
+  readonly publicKey: Uint8Array;
+}
+
+export interface ProtocolParameters {
+  /** Most requests in one pre-prepare. */
+  readonly batchSizeMax: number;
+  /** Most batches the primary keeps in flight (assigned, not yet executed); more requests wait and batch up. */
+  readonly pipelineDepthMax: number;
+  /** A replica waits at most this long for a queued request before issuing a partial batch (when the pipeline has room). */
+  readonly batchDelayMs: number;
+  /** K: a checkpoint every K sequence numbers. */
+  readonly checkpointInterval: number;
+  /** L: sequence numbers accepted above the stable checkpoint (a multiple of K). */
+  readonly watermarkWindow: number;
+  /** A backup suspects the primary when a request it knows stays unexecuted this long. */
+  readonly requestTimeoutMs: number;
+  /** First view-change timeout; doubles for each further view tried without progress. */
+  readonly viewChangeTimeoutMs: number;
+  /** Period of status messages (retransmission, catch-up). */
+  readonly statusIntervalMs: number;
+  /** Period of heartbeat batches issued by the primary (0 = none). */
+  readonly heartbeatIntervalMs: number;
+}
+
+export const defaultProtocolParameters: ProtocolParameters = {
+  batchSizeMax: 256,
+  pipelineDepthMax: 4,
+  batchDelayMs: 2,
+  checkpointInterval: 16,
+  watermarkWindow: 64,
+  requestTimeoutMs: 400,
+  viewChangeTimeoutMs: 600,
+  statusIntervalMs: 100,
+  heartbeatIntervalMs: 0,
+};
+
+export interface ReplicaConfig {
+  readonly members: readonly RingMember[];
+  readonly f: number;
+  readonly crypto: Crypto;
+  readonly signer: Signer;
+  readonly certificateSigner: CertificateSigner;
+  readonly certificateVerifier: CertificateVerifier;
+  /** Builds the replicated service over the replica's durable store (called on every (re)start). */
+  readonly service: (store: KvStore) => ReplicatedService;
+  readonly parameters?: Partial<ProtocolParameters>;
+}
+
+export interface ClientConfig {
+  readonly members: readonly RingMember[];
+  readonly f: number;
+  readonly crypto: Crypto;
+  readonly signer: Signer;
+  readonly certificateVerifier: CertificateVerifier;
+  /** Resend a request to all replicas after this long without f+1 matching replies. */
+  readonly retransmitMs: number;
+}
+
+export function checkRingShape(members: readonly RingMember[], f: number): void {
+  checkArgument(Number.isSafeInteger(f) && f >= 1, 'f', 'an integer >= 1');
+  checkArgument(members.length === 3 * f + 1, 'members', `exactly 3f+1 = ${3 * f + 1} members`);
+  const ids = new Set(members.map((m) => m.id));
+  checkArgument(ids.size === members.length, 'members', 'distinct ids');
+}
+
+export function resolveParameters(p: Partial<ProtocolParameters> | undefined): ProtocolParameters {
+  const out = { ...defaultProtocolParameters, ...p };
+  checkArgument(out.batchSizeMax >= 1, 'batchSizeMax', '>= 1');
+  checkArgument(out.pipelineDepthMax >= 1, 'pipelineDepthMax', '>= 1');
+  checkArgument(out.checkpointInterval >= 1, 'checkpointInterval', '>= 1');
+  checkArgument(
+    out.watermarkWindow >= 2 * out.checkpointInterval && out.watermarkWindow % out.checkpointInterval === 0,
+    'watermarkWindow',
+    'a multiple of checkpointInterval, at least twice it',
+  );
+  assert(out.requestTimeoutMs > 0 && out.viewChangeTimeoutMs > 0 && out.statusIntervalMs > 0, 'timeouts are positive');
+  return out;
+}
+
+/** Quorum sizes for n = 3f+1 (Castro & Liskov §4.2). */
+export const quorum = (f: number): number => 2 * f + 1;
+export const primaryOf = (view: number, n: number): number => view % n;

@@ -1,0 +1,197 @@
+/**
+ * Every message of the inner ring (Castro & Liskov, OSDI'99 §4, TOCS'02 §4–5) plus the client
+ * side. Agreement messages carry the sender's replica index and an ed25519 signature over their
+ * signed part (ring/signing.ts), so any replica can forward them and they serve as proofs in view
+ * changes, commit proofs and checkpoint proofs.
+ */
+
+/** A client's signed operation. Dedupe key: (clientKey, nonce); nonces of one client increase. */
+export interface ClientRequest {
+  readonly kind: 'request';
+  /** The client's ed25519 public key: its identity. */
+  readonly clientKey: Uint8Array;
+  readonly nonce: number;
+  /** Where replies go (the client's node name in the configuration or transport). */
+  readonly replyTo: string;
+  /** The operation bytes, opaque to agreement (a Pond update for the object service). */
+  readonly operation: Uint8Array;
+  readonly signature: Uint8Array;
+}
+
+/** What the primary orders: requests plus its timestamp; `heartbeat` asks for heartbeat certificates. */
+export interface Batch {
+  readonly timestampMs: number;
+  readonly heartbeat: boolean;
+  readonly requests: readonly ClientRequest[];
+}
+
+export interface PrePrepare {
+  readonly kind: 'pre-prepare';
+  readonly view: number;
+  readonly seq: number;
+  /** batchDigest(batch): the signature covers the digest, so proofs can travel without the batch. */
+  readonly digest: Uint8Array;
+  readonly replica: number;
+  readonly signature: Uint8Array;
+  /** Not signed (the digest is); null when only the proof is needed. */
+  readonly batch: Batch | null;
+}
+
+export interface Prepare {
+  readonly kind: 'prepare';
+  readonly view: number;
+  readonly seq: number;
+  readonly digest: Uint8Array;
+  readonly replica: number;
+  readonly signature: Uint8Array;
+}
+
+export interface Commit {
+  readonly kind: 'commit';
+  readonly view: number;
+  readonly seq: number;
+  readonly digest: Uint8Array;
+  readonly replica: number;
+  readonly signature: Uint8Array;
+}
+
+export interface Checkpoint {
+  readonly kind: 'checkpoint';
+  readonly seq: number;
+  /** H(checkpoint-tag ‖ snapshot bytes) of the state after executing `seq`. */
+  readonly stateDigest: Uint8Array;
+  readonly replica: number;
+  readonly signature: Uint8Array;
+}
+
+/** A pre-prepare (with its batch) and 2f matching prepares from other replicas: "prepared". */
+export interface PreparedProof {
+  readonly prePrepare: PrePrepare;
+  readonly prepares: readonly Prepare[];
+}
+
+export interface ViewChange {
+  readonly kind: 'view-change';
+  readonly newView: number;
+  /** Sequence number of the sender's stable checkpoint (0 = the initial state). */
+  readonly stableSeq: number;
+  /** 2f+1 matching checkpoint messages for stableSeq (empty when stableSeq = 0). */
+  readonly checkpointProof: readonly Checkpoint[];
+  /** The highest-view prepared proof per sequence number above stableSeq. */
+  readonly prepared: readonly PreparedProof[];
+  readonly replica: number;
+  readonly signature: Uint8Array;
+}
+
+export interface NewView {
+  readonly kind: 'new-view';
+  readonly view: number;
+  readonly viewChanges: readonly ViewChange[];
+  /** Pre-prepares for view `view`, recomputable from viewChanges (each carries its batch). */
+  readonly prePrepares: readonly PrePrepare[];
+  readonly replica: number;
+  readonly signature: Uint8Array;
+}
+
+/** A periodic hint: what the sender has; peers answer with what it lacks. Unsigned (only a hint). */
+export interface Status {
+  readonly kind: 'status';
+  readonly view: number;
+  readonly viewActive: boolean;
+  readonly lastExecuted: number;
+  readonly stableSeq: number;
+}
+
+/** A committed slot, forwarded to a replica that lags: pre-prepare with batch and 2f+1 commits. */
+export interface CommitProof {
+  readonly kind: 'commit-proof';
+  readonly prePrepare: PrePrepare;
+  readonly commits: readonly Commit[];
+}
+
+export interface CheckpointProof {
+  readonly kind: 'checkpoint-proof';
+  readonly checkpoints: readonly Checkpoint[];
+}
+
+export interface StateRequest {
+  readonly kind: 'state-request';
+  readonly seq: number;
+}
+
+/** The snapshot at a checkpoint; the receiver checks its digest against a stable checkpoint proof. */
+export interface StateReply {
+  readonly kind: 'state-reply';
+  readonly seq: number;
+  readonly snapshot: Uint8Array;
+  readonly checkpoints: readonly Checkpoint[];
+}
+
+/** A replica's threshold-signature share over the Merkle root of an executed batch's statements. */
+export interface Share {
+  readonly kind: 'share';
+  readonly seq: number;
+  readonly root: Uint8Array;
+  readonly replica: number;
+  readonly share: Uint8Array;
+}
+
+/** Signed by the replica; the client accepts f+1 matching ones. */
+export interface Reply {
+  readonly kind: 'reply';
+  readonly view: number;
+  readonly seq: number;
+  readonly clientKey: Uint8Array;
+  readonly nonce: number;
+  readonly requestDigest: Uint8Array;
+  readonly result: Uint8Array;
+  readonly replica: number;
+  readonly signature: Uint8Array;
+}
+
+/** A batch certificate narrowed to one statement: threshold signature on the root + Merkle path. */
+export interface CertificateMessage {
+  readonly kind: 'certificate';
+  readonly seq: number;
+  readonly clientKey: Uint8Array;
+  readonly nonce: number;
+  readonly statement: Uint8Array;
+  readonly leafIndex: number;
+  readonly leafCount: number;
+  readonly path: readonly Uint8Array[];
+  readonly root: Uint8Array;
+  readonly signature: Uint8Array;
+}
+
+/** A content-addressed block pushed by a client ahead of the update that names it. */
+export interface PutBlock {
+  readonly kind: 'put-block';
+  readonly block: Uint8Array;
+}
+
+export interface BlockStored {
+  readonly kind: 'block-stored';
+  readonly bguid: Uint8Array;
+  readonly replica: number;
+}
+
+export type RingMessage =
+  | ClientRequest
+  | PrePrepare
+  | Prepare
+  | Commit
+  | Checkpoint
+  | ViewChange
+  | NewView
+  | Status
+  | CommitProof
+  | CheckpointProof
+  | StateRequest
+  | StateReply
+  | Share
+  | Reply
+  | CertificateMessage
+  | PutBlock
+  | BlockStored;
+
+export type RingMessageKind = RingMessage['kind'];

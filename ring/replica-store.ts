@@ -1,0 +1,129 @@
+/**
+ * A replica's durable records in its KvStore (core/machine.ts durability contract: everything a
+ * step writes is durable before that step's sends). Keys:
+ *   ring/view                  [view, viewActive]
+ *   ring/exec                  [lastExecuted, lastTimestampMs]
+ *   ring/stable                [seq, checkpoint tuples]
+ *   ring/slot/<seq>            [pre-prepare | null, prepared proof | null, commit proof | null]
+ *   ring/client/<clientKeyHex> [nonce, requestDigest, seq, result]
+ *   ring/snap/<seq>            snapshot bytes at a checkpoint
+ * Records are our own bytes, but a corrupted disk must not crash the node silently into a wrong
+ * state: decoders reuse the wire decoders and fail loudly (assert) on garbage.
+ */
+import { asBool, asList, asNullable, asTuple, asUint, asBytesField, decode, encode } from '../core/codec.ts';
+import type { KvStore } from '../core/store.ts';
+import { decodeRingMessage, ringFrameBytesMax, toTuple } from './codec.ts';
+import type { Checkpoint, CommitProof, PrePrepare, PreparedProof } from './messages.ts';
+
+const seqKeyDigits = 16;
+export const slotKey = (seq: number): string => `ring/slot/${String(seq).padStart(seqKeyDigits, '0')}`;
+export const snapshotKey = (seq: number): string => `ring/snap/${String(seq).padStart(seqKeyDigits, '0')}`;
+export const clientKeyOf = (hex: string): string => `ring/client/${hex}`;
+export const seqOfKey = (key: string): number => Number(key.slice(key.lastIndexOf('/') + 1));
+
+const messageBytes = (m: Parameters<typeof toTuple>[0]): Uint8Array => encode(toTuple(m));
+
+function asMessage<K extends string>(v: unknown, kind: K): unknown {
+  const bytes = asBytesField(v, `stored ${kind}`, { bytesMax: ringFrameBytesMax });
+  const m = decodeRingMessage(bytes);
+  if (m.kind !== kind) throw new Error(`stored record: expected ${kind}, found ${m.kind}`);
+  return m;
+}
+
+export interface SlotRecord {
+  prePrepare: PrePrepare | null;
+  prepared: PreparedProof | null;
+  committed: CommitProof | null;
+}
+
+export function saveSlot(store: KvStore, seq: number, r: SlotRecord): void {
+  store.put(
+    slotKey(seq),
+    encode([
+      r.prePrepare ? messageBytes(r.prePrepare) : null,
+      r.prepared ? [messageBytes(r.prepared.prePrepare), r.prepared.prepares.map(messageBytes)] : null,
+      r.committed ? messageBytes(r.committed) : null,
+    ]),
+  );
+}
+
+export function loadSlot(bytes: Uint8Array): SlotRecord {
+  const t = asTuple(decode(bytes, ringFrameBytesMax * 4, 'slot record'), 'slot record', 3);
+  return {
+    prePrepare: asNullable(t[0], (v) => asMessage(v, 'pre-prepare') as PrePrepare),
+    prepared: asNullable(t[1], (v) => {
+      const p = asTuple(v, 'prepared', 2);
+      return {
+        prePrepare: asMessage(p[0], 'pre-prepare') as PrePrepare,
+        prepares: asList(p[1], 'prepares', 256, (x) => asMessage(x, 'prepare')) as PreparedProof['prepares'],
+      };
+    }),
+    committed: asNullable(t[2], (v) => asMessage(v, 'commit-proof') as CommitProof),
+  };
+}
+
+export function saveView(store: KvStore, view: number, viewActive: boolean): void {
+  store.put('ring/view', encode([view, viewActive]));
+}
+
+export function loadView(store: KvStore): { view: number; viewActive: boolean } {
+  const bytes = store.get('ring/view');
+  if (!bytes) return { view: 0, viewActive: true };
+  const t = asTuple(decode(bytes, 64, 'view record'), 'view record', 2);
+  return { view: asUint(t[0], 'view'), viewActive: asBool(t[1], 'viewActive') };
+}
+
+export function saveExecution(store: KvStore, lastExecuted: number, lastTimestampMs: number): void {
+  store.put('ring/exec', encode([lastExecuted, lastTimestampMs]));
+}
+
+export function loadExecution(store: KvStore): { lastExecuted: number; lastTimestampMs: number } {
+  const bytes = store.get('ring/exec');
+  if (!bytes) return { lastExecuted: 0, lastTimestampMs: 0 };
+  const t = asTuple(decode(bytes, 64, 'exec record'), 'exec record', 2);
+  return { lastExecuted: asUint(t[0], 'lastExecuted'), lastTimestampMs: asUint(t[1], 'lastTimestampMs') };
+}
+
+export function saveStable(store: KvStore, seq: number, proof: readonly Checkpoint[]): void {
+  store.put('ring/stable', encode([seq, proof.map(messageBytes)]));
+}
+
+export function loadStable(store: KvStore): { seq: number; proof: Checkpoint[] } {
+  const bytes = store.get('ring/stable');
+  if (!bytes) return { seq: 0, proof: [] };
+  const t = asTuple(decode(bytes, 1 << 20, 'stable record'), 'stable record', 2);
+  return { seq: asUint(t[0], 'stable seq'), proof: asList(t[1], 'proof', 256, (v) => asMessage(v, 'checkpoint') as Checkpoint) };
+}
+
+/**
+ * Last executed request of one client: the dedupe state and what the reply said. Replica-neutral
+ * (no signature), so it can be part of the checkpointed state; replies are signed when sent.
+ */
+export interface ClientRecord {
+  nonce: number;
+  requestDigest: Uint8Array;
+  seq: number;
+  result: Uint8Array;
+}
+
+export function clientRecordTuple(r: ClientRecord): unknown[] {
+  return [r.nonce, r.requestDigest, r.seq, r.result];
+}
+
+export function clientRecordFromTuple(v: unknown): ClientRecord {
+  const t = asTuple(v, 'client record', 4);
+  return {
+    nonce: asUint(t[0], 'nonce'),
+    requestDigest: asBytesField(t[1], 'requestDigest', { bytes: 32 }),
+    seq: asUint(t[2], 'seq'),
+    result: asBytesField(t[3], 'result', { bytesMax: 1 << 20 }),
+  };
+}
+
+export function encodeClientRecord(r: ClientRecord): Uint8Array {
+  return encode(clientRecordTuple(r));
+}
+
+export function decodeClientRecord(bytes: Uint8Array): ClientRecord {
+  return clientRecordFromTuple(decode(bytes, 1 << 21, 'client record'));
+}

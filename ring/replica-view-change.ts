@@ -1,0 +1,157 @@
+/**
+ * View change and new view (Castro & Liskov TOCS'02 §4.4–4.5). A backup that waits too long for
+ * a request it knows suspects the primary and moves to view v+1: it stops accepting normal-case
+ * messages and broadcasts a signed view-change carrying its stable checkpoint proof and its
+ * prepared proofs. The primary of v+1 gathers 2f+1 of them and sends a new-view whose
+ * pre-prepares anyone can recompute from them (proofs.ts newViewProposals). A replica that sees
+ * f+1 view changes for higher views joins the smallest, so a correct quorum follows quickly. If
+ * the new view does not arrive in time the replica tries the next view, doubling the timeout.
+ */
+import type { NewView, PrePrepare, ViewChange } from './messages.ts';
+import { newViewProposals, newViewValid, viewChangeValid, type Proposal } from './proofs.ts';
+import type { Replica } from './replica.ts';
+import { becomeStable } from './replica-checkpoints.ts';
+import { saveView } from './replica-store.ts';
+
+export interface ViewChangeState {
+  /** Latest valid view change per sender. */
+  readonly received: Map<number, ViewChange>;
+  mine: ViewChange | null;
+  deadlineMs: number;
+  timeoutMs: number;
+  /** The new-view that installed the current view (resent to replicas that missed it). */
+  newView: NewView | null;
+}
+
+const timeoutDoublingsMax = 6;
+
+export function initialState(): ViewChangeState {
+  return { received: new Map(), mine: null, deadlineMs: Infinity, timeoutMs: 0, newView: null };
+}
+
+export function recover(r: Replica): void {
+  r.viewChangeState.timeoutMs = r.params.viewChangeTimeoutMs;
+  // A replica that crashed mid view change rebuilds its view-change message and resends it.
+  if (!r.viewActive) startViewChange(r, r.view);
+}
+
+export function onTick(r: Replica): void {
+  const s = r.viewChangeState;
+  if (!r.viewActive) {
+    if (r.nowMs >= s.deadlineMs) startViewChange(r, r.view + 1);
+    else checkNewView(r);
+    return;
+  }
+  if (r.isPrimary) return;
+  for (const [key, p] of r.pending) {
+    const done = (r.clients.get(key.slice(0, key.indexOf(':')))?.nonce ?? -1) >= p.request.nonce;
+    if (done) r.pending.delete(key);
+    else if (r.nowMs - p.sinceMs > r.params.requestTimeoutMs) return startViewChange(r, r.view + 1);
+  }
+}
+
+/** Moves to view `view` (>= the current one) and announces it. */
+export function startViewChange(r: Replica, view: number): void {
+  const s = r.viewChangeState;
+  const firstTry = r.viewActive || view === r.view;
+  r.view = view;
+  r.viewActive = false;
+  saveView(r.ctx.store, view, false);
+  for (const slot of r.slots.values()) {
+    slot.prePrepare = null;
+    slot.prepares.clear();
+    slot.commits.clear();
+  }
+  const prepared = [...r.slots.values()]
+    .filter((slot) => slot.seq > r.stableSeq && slot.prepared)
+    .sort((a, b) => a.seq - b.seq)
+    .map((slot) => slot.prepared!);
+  const mine = r.sign({
+    kind: 'view-change',
+    newView: view,
+    stableSeq: r.stableSeq,
+    checkpointProof: r.stableSeq > 0 ? r.stableProof : [],
+    prepared,
+    replica: r.me,
+  }) as ViewChange;
+  s.mine = mine;
+  s.received.set(r.me, mine);
+  r.broadcast(mine);
+  if (!firstTry) s.timeoutMs = Math.min(s.timeoutMs * 2, r.params.viewChangeTimeoutMs * 2 ** timeoutDoublingsMax);
+  s.deadlineMs = r.nowMs + s.timeoutMs;
+  r.counters.viewChanges++;
+  r.emit({ kind: 'view-change-started', replica: r.me, view });
+  checkNewView(r);
+}
+
+export function onViewChange(r: Replica, vc: ViewChange): void {
+  const s = r.viewChangeState;
+  if (vc.newView < r.view || (vc.newView === r.view && r.viewActive)) {
+    // The sender is behind: show it the new view it missed.
+    if (vc.newView <= r.view && r.viewActive && s.newView) r.send(r.idOf(vc.replica), s.newView);
+    return r.drop('stale');
+  }
+  const held = s.received.get(vc.replica);
+  if (held && held.newView >= vc.newView) return;
+  if (!viewChangeValid(r.proofContext, vc)) return r.drop('bad-proof');
+  s.received.set(vc.replica, vc);
+  // f+1 replicas want a higher view, so at least one correct one does: join the smallest of them.
+  const higher = [...s.received.values()].filter((m) => m.newView > r.view).map((m) => m.newView);
+  if (higher.length >= r.f + 1) startViewChange(r, Math.min(...higher));
+  checkNewView(r);
+}
+
+function checkNewView(r: Replica): void {
+  if (r.viewActive || !r.isPrimary) return;
+  const s = r.viewChangeState;
+  const forView = [...s.received.values()].filter((m) => m.newView === r.view).sort((a, b) => a.replica - b.replica);
+  if (forView.length < r.quorum) return;
+  const chosen = [s.received.get(r.me)!, ...forView.filter((m) => m.replica !== r.me)].slice(0, r.quorum);
+  const { proposals } = newViewProposals(r.proofContext, chosen);
+  const prePrepares = proposals.map(
+    (p) => r.sign({ kind: 'pre-prepare', view: r.view, seq: p.seq, digest: p.digest, replica: r.me, batch: null }) as PrePrepare,
+  );
+  const nv = r.sign({ kind: 'new-view', view: r.view, viewChanges: chosen, prePrepares, replica: r.me }) as NewView;
+  r.broadcast(nv);
+  install(r, nv, proposals);
+}
+
+export function onNewView(r: Replica, nv: NewView): void {
+  if (nv.view < r.view || (nv.view === r.view && r.viewActive)) return r.drop('stale');
+  const proposals = newViewValid(r.proofContext, nv);
+  if (!proposals) return r.drop('bad-proof');
+  install(r, nv, proposals);
+}
+
+function install(r: Replica, nv: NewView, proposals: readonly Proposal[]): void {
+  const s = r.viewChangeState;
+  r.view = nv.view;
+  r.viewActive = true;
+  saveView(r.ctx.store, nv.view, true);
+  s.newView = nv;
+  s.timeoutMs = r.params.viewChangeTimeoutMs;
+  s.deadlineMs = Infinity;
+  for (const [replica, m] of s.received) if (m.newView <= nv.view) s.received.delete(replica);
+  for (const slot of r.slots.values()) {
+    slot.prePrepare = null;
+    slot.prepares.clear();
+    slot.commits.clear();
+  }
+  const top = nv.viewChanges.reduce((a, b) => (b.stableSeq > a.stableSeq ? b : a));
+  if (top.stableSeq > r.stableSeq) becomeStable(r, top.stableSeq, top.checkpointProof);
+  r.inFlight.clear();
+  let maxSeq = top.stableSeq;
+  proposals.forEach((p, i) => {
+    maxSeq = Math.max(maxSeq, p.seq);
+    if (p.seq <= r.stableSeq) return;
+    r.acceptPrePrepare({ ...nv.prePrepares[i]!, batch: p.batch });
+  });
+  r.nextSeq = Math.max(maxSeq, r.lastExecuted, r.stableSeq) + 1;
+  r.emit({ kind: 'view-installed', replica: r.me, view: nv.view });
+  for (const p of r.pending.values()) {
+    p.sinceMs = r.nowMs;
+    if (r.isPrimary) r.enqueue(p.request);
+    else r.send(r.idOf(r.primary), p.request);
+  }
+  r.executeReady();
+}

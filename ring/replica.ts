@@ -1,0 +1,560 @@
+/**
+ * A PBFT replica of the inner ring (Castro & Liskov, OSDI'99 §4; TOCS'02 §4–6) as a sans-I/O
+ * Machine: client requests, the normal case (pre-prepare / prepare / commit) with batching and a
+ * pipeline inside the watermark window, execution, signed replies and certificate shares. The
+ * other sub-protocols live beside it and work on the same state: ring/replica-checkpoints.ts
+ * (checkpoints, log truncation, state transfer), ring/replica-view-change.ts (view change, new
+ * view), ring/replica-certificates.ts (threshold shares and certificates), ring/replica-status.ts
+ * (status, retransmission and catch-up).
+ */
+import { assert } from '../core/assert.ts';
+import { bytesEqual, toHex } from '../core/bytes.ts';
+import { HashTag, taggedHash } from '../core/crypto.ts';
+import type { Effect, Machine, MachineContext } from '../core/machine.ts';
+import { checkArgument } from '../core/errors.ts';
+import { checkRingShape, primaryOf, quorum, resolveParameters, type ProtocolParameters, type ReplicaConfig } from './config.ts';
+import type {
+  Batch,
+  ClientRequest,
+  Commit,
+  CommitProof,
+  PrePrepare,
+  Prepare,
+  PreparedProof,
+  Reply,
+  RingMessage,
+} from './messages.ts';
+import type { ExecutedRequest, RingOutput } from './outputs.ts';
+import { prePrepareValid, type ProofContext } from './proofs.ts';
+import {
+  clientKeyOf,
+  decodeClientRecord,
+  encodeClientRecord,
+  loadExecution,
+  loadSlot,
+  loadStable,
+  loadView,
+  saveExecution,
+  saveSlot,
+  seqOfKey,
+  type ClientRecord,
+} from './replica-store.ts';
+import * as checkpoints from './replica-checkpoints.ts';
+import * as certificates from './replica-certificates.ts';
+import * as status from './replica-status.ts';
+import * as viewChange from './replica-view-change.ts';
+import type { ReplicatedService } from './service.ts';
+import { batchDigest, requestDigest, signMessage, verifyMessage } from './signing.ts';
+
+export interface Slot {
+  readonly seq: number;
+  /** The pre-prepare accepted in the current view (or restored from disk). */
+  prePrepare: PrePrepare | null;
+  prepares: Map<number, Prepare>;
+  commits: Map<number, Commit>;
+  /** Highest-view prepared proof: survives view changes and goes into view-change messages. */
+  prepared: PreparedProof | null;
+  /** Set once 2f+1 commits are known: the slot's batch is decided. */
+  committed: CommitProof | null;
+}
+
+export type DropReason =
+  | 'decode'
+  | 'bad-signature'
+  | 'wrong-view'
+  | 'out-of-window'
+  | 'conflicting-pre-prepare'
+  | 'bad-batch'
+  | 'not-member'
+  | 'bad-proof'
+  | 'nonce-reuse'
+  | 'stale';
+
+const verifiedCacheMax = 100_000;
+
+export class Replica implements Machine<RingMessage, RingOutput> {
+  readonly config: ReplicaConfig;
+  readonly params: ProtocolParameters;
+  readonly ctx: MachineContext;
+  readonly n: number;
+  readonly f: number;
+  readonly me: number;
+  readonly proofContext: ProofContext;
+  readonly memberIndex = new Map<string, number>();
+  service: ReplicatedService;
+
+  view = 0;
+  viewActive = true;
+  lastExecuted = 0;
+  lastTimestampMs = 0;
+  stableSeq = 0;
+  stableProof: import('./messages.ts').Checkpoint[] = [];
+  readonly slots = new Map<number, Slot>();
+  readonly clients = new Map<string, ClientRecord>();
+  /** Primary: requests waiting for a batch, and the time the oldest arrived. */
+  queue: ClientRequest[] = [];
+  queueSinceMs = 0;
+  nextSeq = 1;
+  /** Requests (client:nonce) sitting in an unexecuted slot; not to be batched twice. */
+  readonly inFlight = new Map<string, number>();
+  /** Requests this replica knows of and waits on: the primary is suspected if one stays too long. */
+  readonly pending = new Map<string, { request: ClientRequest; sinceMs: number }>();
+  readonly drops = new Map<DropReason, number>();
+  readonly counters = { executedRequests: 0, executedBatches: 0, viewChanges: 0, stateTransfers: 0 };
+  private readonly verifiedRequests = new Set<string>();
+  private out: Effect<RingMessage, RingOutput>[] = [];
+  nowMs: number;
+  lastHeartbeatMs: number;
+
+  readonly checkpointState = checkpoints.initialState();
+  readonly viewChangeState = viewChange.initialState();
+  readonly certificateState = certificates.initialState();
+  readonly statusState = status.initialState();
+
+  constructor(ctx: MachineContext, config: ReplicaConfig) {
+    checkRingShape(config.members, config.f);
+    const me = config.members.findIndex((m) => m.id === ctx.nodeId);
+    checkArgument(me >= 0, 'ctx.nodeId', `one of the ring members (${config.members.map((m) => m.id).join(', ')})`);
+    checkArgument(bytesEqual(config.members[me]!.publicKey, config.signer.publicKey), 'config.signer', 'the key listed for this member');
+    this.config = config;
+    this.params = resolveParameters(config.parameters);
+    this.ctx = ctx;
+    this.n = config.members.length;
+    this.f = config.f;
+    this.me = me;
+    config.members.forEach((m, i) => this.memberIndex.set(m.id, i));
+    this.proofContext = {
+      crypto: config.crypto,
+      publicKeys: config.members.map((m) => m.publicKey),
+      f: config.f,
+      watermarkWindow: this.params.watermarkWindow,
+    };
+    this.nowMs = ctx.nowMs;
+    this.lastHeartbeatMs = ctx.nowMs;
+    this.service = config.service(ctx.store);
+    this.recover();
+  }
+
+  // ---- Machine ----
+
+  onMessage(from: string, message: RingMessage, nowMs: number): Effect<RingMessage, RingOutput>[] {
+    this.nowMs = nowMs;
+    this.dispatch(from, message);
+    return this.flush();
+  }
+
+  onTick(nowMs: number): Effect<RingMessage, RingOutput>[] {
+    this.nowMs = nowMs;
+    this.tryIssueBatches();
+    viewChange.onTick(this);
+    status.onTick(this);
+    checkpoints.onTick(this);
+    certificates.onTick(this);
+    return this.flush();
+  }
+
+  // ---- helpers shared with the sub-protocol modules ----
+
+  get primary(): number {
+    return primaryOf(this.view, this.n);
+  }
+
+  get isPrimary(): boolean {
+    return this.primary === this.me;
+  }
+
+  get quorum(): number {
+    return quorum(this.f);
+  }
+
+  get highWatermark(): number {
+    return this.stableSeq + this.params.watermarkWindow;
+  }
+
+  idOf(replica: number): string {
+    return this.config.members[replica]!.id;
+  }
+
+  send(to: string, message: RingMessage): void {
+    this.out.push({ kind: 'send', to, message });
+  }
+
+  broadcast(message: RingMessage): void {
+    for (let i = 0; i < this.n; i++) if (i !== this.me) this.send(this.idOf(i), message);
+  }
+
+  emit(event: RingOutput): void {
+    this.out.push({ kind: 'output', event });
+  }
+
+  drop(reason: DropReason): void {
+    this.drops.set(reason, (this.drops.get(reason) ?? 0) + 1);
+  }
+
+  /** Signs a message built without its signature field. */
+  sign(unsigned: object): unknown {
+    return signMessage(this.config.crypto, this.config.signer, unsigned as never);
+  }
+
+  slot(seq: number): Slot {
+    let s = this.slots.get(seq);
+    if (!s) {
+      s = { seq, prePrepare: null, prepares: new Map(), commits: new Map(), prepared: null, committed: null };
+      this.slots.set(seq, s);
+    }
+    return s;
+  }
+
+  persistSlot(s: Slot): void {
+    saveSlot(this.ctx.store, s.seq, { prePrepare: s.prePrepare, prepared: s.prepared, committed: s.committed });
+  }
+
+  requestKey(r: ClientRequest): string {
+    return `${toHex(r.clientKey)}:${r.nonce}`;
+  }
+
+  /** Client signature check with a cache: a request is verified once, not once per message carrying it. */
+  requestValid(r: ClientRequest): boolean {
+    const key = toHex(requestDigest(this.config.crypto, r));
+    if (this.verifiedRequests.has(key)) return true;
+    if (!verifyMessage(this.config.crypto, r.clientKey, r)) return false;
+    if (this.verifiedRequests.size >= verifiedCacheMax) this.verifiedRequests.clear();
+    this.verifiedRequests.add(key);
+    return true;
+  }
+
+  batchValid(pp: PrePrepare): boolean {
+    return prePrepareValid(this.proofContext, pp, false) && pp.batch!.requests.every((r) => this.requestValid(r));
+  }
+
+  private flush(): Effect<RingMessage, RingOutput>[] {
+    const out = this.out;
+    this.out = [];
+    return out;
+  }
+
+  // ---- recovery ----
+
+  private recover(): void {
+    const store = this.ctx.store;
+    ({ view: this.view, viewActive: this.viewActive } = loadView(store));
+    ({ lastExecuted: this.lastExecuted, lastTimestampMs: this.lastTimestampMs } = loadExecution(store));
+    const stable = loadStable(store);
+    this.stableSeq = stable.seq;
+    this.stableProof = stable.proof;
+    for (const key of store.keys('ring/client/')) {
+      this.clients.set(key.slice('ring/client/'.length), decodeClientRecord(store.get(key)!));
+    }
+    for (const key of store.keys('ring/slot/')) {
+      const seq = seqOfKey(key);
+      const r = loadSlot(store.get(key)!);
+      const s = this.slot(seq);
+      s.prePrepare = r.prePrepare && r.prePrepare.view === this.view ? r.prePrepare : null;
+      s.prepared = r.prepared;
+      s.committed = r.committed;
+      if (s.prePrepare) for (const req of s.prePrepare.batch?.requests ?? []) this.inFlight.set(this.requestKey(req), seq);
+    }
+    this.nextSeq = Math.max(this.lastExecuted, this.stableSeq, ...this.slots.keys()) + 1;
+    checkpoints.recover(this);
+    viewChange.recover(this);
+    this.executeReady();
+  }
+
+  // ---- dispatch ----
+
+  private dispatch(from: string, m: RingMessage): void {
+    const peer = this.memberIndex.get(from);
+    switch (m.kind) {
+      case 'request':
+        return this.onRequest(from, m, peer !== undefined);
+      case 'pre-prepare':
+        return this.onPrePrepare(m);
+      case 'prepare':
+        return this.onPrepare(m);
+      case 'commit':
+        return this.onCommit(m);
+      case 'commit-proof':
+        return this.onCommitProof(m);
+      case 'checkpoint':
+        return checkpoints.onCheckpoint(this, m);
+      case 'checkpoint-proof':
+        return checkpoints.onCheckpointProof(this, m.checkpoints);
+      case 'state-request':
+        return peer === undefined ? this.drop('not-member') : checkpoints.onStateRequest(this, from, m);
+      case 'state-reply':
+        return checkpoints.onStateReply(this, m);
+      case 'view-change':
+        return viewChange.onViewChange(this, m);
+      case 'new-view':
+        return viewChange.onNewView(this, m);
+      case 'status':
+        return peer === undefined ? this.drop('not-member') : status.onStatus(this, from, m);
+      case 'share':
+        return peer === m.replica ? certificates.onShare(this, m) : this.drop('not-member');
+      case 'put-block':
+        return this.onPutBlock(from, m.block);
+      default:
+        // Replies, certificates and acks are for clients; a replica ignores them.
+        return this.drop('stale');
+    }
+  }
+
+  // ---- requests (TOCS'02 §4.1: the client sends to the primary; backups relay and watch it) ----
+
+  private onRequest(from: string, r: ClientRequest, fromMember: boolean): void {
+    const clientHex = toHex(r.clientKey);
+    const record = this.clients.get(clientHex);
+    if (record && r.nonce <= record.nonce) {
+      if (r.nonce === record.nonce && !fromMember) {
+        // Retransmission: resend the cached reply. A reused nonce with other content gets nothing.
+        if (bytesEqual(record.requestDigest, requestDigest(this.config.crypto, r))) this.sendReply(r.replyTo, r.clientKey, record);
+        else this.drop('nonce-reuse');
+      }
+      return;
+    }
+    if (!this.requestValid(r)) return this.drop('bad-signature');
+    const key = this.requestKey(r);
+    if (!this.pending.has(key)) this.pending.set(key, { request: r, sinceMs: this.nowMs });
+    if (this.isPrimary && this.viewActive) {
+      this.enqueue(r);
+      this.tryIssueBatches();
+    } else if (!fromMember && this.viewActive) {
+      this.send(this.idOf(this.primary), r);
+    }
+  }
+
+  enqueue(r: ClientRequest): void {
+    const key = this.requestKey(r);
+    if (this.inFlight.has(key) || this.queue.some((q) => this.requestKey(q) === key)) return;
+    if (this.queue.length === 0) this.queueSinceMs = this.nowMs;
+    this.queue.push(r);
+  }
+
+  /** Primary: assigns sequence numbers while the pipeline and the watermark window have room. */
+  tryIssueBatches(): void {
+    if (!this.isPrimary || !this.viewActive) return;
+    const p = this.params;
+    while (this.nextSeq <= this.highWatermark) {
+      const inFlight = this.nextSeq - 1 - this.lastExecuted;
+      if (inFlight >= p.pipelineDepthMax) return;
+      const heartbeatDue = p.heartbeatIntervalMs > 0 && this.nowMs - this.lastHeartbeatMs >= p.heartbeatIntervalMs;
+      if (this.queue.length === 0 && !heartbeatDue) return;
+      const young = this.nowMs - this.queueSinceMs < p.batchDelayMs;
+      if (inFlight > 0 && this.queue.length < p.batchSizeMax && young && !heartbeatDue) return;
+      const requests = this.takeBatchRequests();
+      if (requests.length === 0 && !heartbeatDue) continue;
+      if (heartbeatDue) this.lastHeartbeatMs = this.nowMs;
+      const batch: Batch = { timestampMs: Math.max(Math.floor(this.nowMs), this.lastTimestampMs), heartbeat: heartbeatDue, requests };
+      this.issue(this.nextSeq++, batch);
+    }
+  }
+
+  private takeBatchRequests(): ClientRequest[] {
+    const requests: ClientRequest[] = [];
+    const clientsInBatch = new Set<string>();
+    const rest: ClientRequest[] = [];
+    for (const r of this.queue) {
+      const hex = toHex(r.clientKey);
+      const done = (this.clients.get(hex)?.nonce ?? -1) >= r.nonce;
+      if (done || this.inFlight.has(this.requestKey(r))) continue;
+      // One request per client per batch keeps nonce order simple: later ones wait for the next batch.
+      if (requests.length < this.params.batchSizeMax && !clientsInBatch.has(hex)) {
+        requests.push(r);
+        clientsInBatch.add(hex);
+      } else rest.push(r);
+    }
+    this.queue = rest;
+    this.queueSinceMs = this.nowMs;
+    return requests;
+  }
+
+  issue(seq: number, batch: Batch): void {
+    const digest = batchDigest(this.config.crypto, batch);
+    const unsigned = { kind: 'pre-prepare', view: this.view, seq, digest, replica: this.me, batch } as const;
+    const pp = this.sign(unsigned) as PrePrepare;
+    this.acceptPrePrepare(pp);
+    this.broadcast(pp);
+  }
+
+  // ---- normal case (OSDI'99 §4.2) ----
+
+  private onPrePrepare(pp: PrePrepare): void {
+    if (!this.viewActive || pp.view !== this.view) return this.drop('wrong-view');
+    if (pp.seq <= this.stableSeq || pp.seq > this.highWatermark) return this.drop('out-of-window');
+    const s = this.slot(pp.seq);
+    if (s.prePrepare) {
+      if (!bytesEqual(s.prePrepare.digest, pp.digest)) this.drop('conflicting-pre-prepare');
+      return;
+    }
+    if (!pp.batch || !this.batchValid(pp)) return this.drop('bad-batch');
+    this.acceptPrePrepare(pp);
+  }
+
+  /** Records the pre-prepare durably, then (backup) sends its prepare. */
+  acceptPrePrepare(pp: PrePrepare): void {
+    const s = this.slot(pp.seq);
+    s.prePrepare = pp;
+    for (const r of pp.batch?.requests ?? []) this.inFlight.set(this.requestKey(r), pp.seq);
+    this.persistSlot(s);
+    if (pp.replica !== this.me) {
+      const prepare = this.sign({ kind: 'prepare', view: pp.view, seq: pp.seq, digest: pp.digest, replica: this.me }) as Prepare;
+      s.prepares.set(this.me, prepare);
+      this.broadcast(prepare);
+    }
+    this.checkPrepared(s);
+  }
+
+  private onPrepare(p: Prepare): void {
+    if (!this.viewActive || p.view !== this.view) return this.drop('wrong-view');
+    if (p.seq <= this.stableSeq || p.seq > this.highWatermark) return this.drop('out-of-window');
+    if (p.replica === primaryOf(p.view, this.n)) return this.drop('bad-proof');
+    const s = this.slot(p.seq);
+    if (s.prepares.has(p.replica)) return;
+    if (!this.signedByReplica(p)) return this.drop('bad-signature');
+    s.prepares.set(p.replica, p);
+    this.checkPrepared(s);
+  }
+
+  private checkPrepared(s: Slot): void {
+    const pp = s.prePrepare;
+    if (!pp || pp.view !== this.view || (s.prepared && s.prepared.prePrepare.view === this.view)) return;
+    const matching = [...s.prepares.values()].filter((p) => p.view === pp.view && bytesEqual(p.digest, pp.digest));
+    if (matching.length < 2 * this.f) return;
+    s.prepared = { prePrepare: pp, prepares: matching.slice(0, 2 * this.f) };
+    this.persistSlot(s);
+    const commit = this.sign({ kind: 'commit', view: pp.view, seq: pp.seq, digest: pp.digest, replica: this.me }) as Commit;
+    s.commits.set(this.me, commit);
+    this.broadcast(commit);
+    this.checkCommitted(s);
+  }
+
+  private onCommit(c: Commit): void {
+    if (!this.viewActive || c.view !== this.view) return this.drop('wrong-view');
+    if (c.seq <= this.stableSeq || c.seq > this.highWatermark) return this.drop('out-of-window');
+    const s = this.slot(c.seq);
+    if (s.commits.has(c.replica)) return;
+    if (!this.signedByReplica(c)) return this.drop('bad-signature');
+    s.commits.set(c.replica, c);
+    this.checkCommitted(s);
+  }
+
+  private checkCommitted(s: Slot): void {
+    const pp = s.prePrepare;
+    if (s.committed || !pp || !s.prepared || s.prepared.prePrepare.view !== pp.view) return;
+    const matching = [...s.commits.values()].filter((c) => c.view === pp.view && bytesEqual(c.digest, pp.digest));
+    if (matching.length < this.quorum) return;
+    s.committed = { kind: 'commit-proof', prePrepare: pp, commits: matching.slice(0, this.quorum) };
+    this.persistSlot(s);
+    this.executeReady();
+  }
+
+  /** A decided slot relayed by a peer (catch-up after loss or a crash): 2f+1 commits prove it. */
+  private onCommitProof(proof: CommitProof): void {
+    const seq = proof.prePrepare.seq;
+    if (seq <= this.lastExecuted || seq <= this.stableSeq || seq > this.lastExecuted + 2 * this.params.watermarkWindow) {
+      return this.drop('stale');
+    }
+    const s = this.slot(seq);
+    if (s.committed) return;
+    if (!this.commitProofValid(proof)) return this.drop('bad-proof');
+    s.committed = proof;
+    for (const r of proof.prePrepare.batch!.requests) this.inFlight.set(this.requestKey(r), seq);
+    this.persistSlot(s);
+    this.executeReady();
+  }
+
+  private commitProofValid(proof: CommitProof): boolean {
+    const pp = proof.prePrepare;
+    const seen = new Set<number>();
+    for (const c of proof.commits) {
+      if (c.view !== pp.view || c.seq !== pp.seq || !bytesEqual(c.digest, pp.digest) || seen.has(c.replica)) return false;
+      if (!this.signedByReplica(c)) return false;
+      seen.add(c.replica);
+    }
+    return seen.size >= this.quorum && this.batchValid(pp);
+  }
+
+  signedByReplica(m: Parameters<typeof verifyMessage>[2] & { replica: number }): boolean {
+    const key = this.config.members[m.replica]?.publicKey;
+    return key !== undefined && verifyMessage(this.config.crypto, key, m);
+  }
+
+  // ---- execution ----
+
+  executeReady(): void {
+    if (checkpoints.awaitingState(this)) return;
+    for (;;) {
+      const s = this.slots.get(this.lastExecuted + 1);
+      if (!s?.committed) break;
+      this.execute(s.seq, s.committed.prePrepare);
+    }
+    this.tryIssueBatches();
+  }
+
+  private execute(seq: number, pp: PrePrepare): void {
+    const batch = pp.batch!;
+    assert(seq === this.lastExecuted + 1, 'execution follows sequence order');
+    const timestampMs = Math.max(batch.timestampMs, this.lastTimestampMs);
+    const executed: ExecutedRequest[] = [];
+    const leaves: certificates.Leaf[] = [];
+    const replies: [ClientRequest, ClientRecord][] = [];
+    batch.requests.forEach((r, index) => {
+      const hex = toHex(r.clientKey);
+      const digest = requestDigest(this.config.crypto, r);
+      const key = this.requestKey(r);
+      this.inFlight.delete(key);
+      this.pending.delete(key);
+      const previous = this.clients.get(hex);
+      if (previous && r.nonce <= previous.nonce) {
+        executed.push({ clientKeyHex: hex, nonce: r.nonce, requestDigestHex: toHex(digest), outcome: 'replay' });
+        return;
+      }
+      const outcome = this.service.execute(r.clientKey, r.operation, { seq, timestampMs, index });
+      const record: ClientRecord = { nonce: r.nonce, requestDigest: digest, seq, result: outcome.result };
+      this.clients.set(hex, record);
+      this.ctx.store.put(clientKeyOf(hex), encodeClientRecord(record));
+      replies.push([r, record]);
+      if (outcome.statement) leaves.push({ statement: outcome.statement, clientKey: r.clientKey, nonce: r.nonce, replyTo: r.replyTo });
+      executed.push({ clientKeyHex: hex, nonce: r.nonce, requestDigestHex: toHex(digest), outcome: 'executed' });
+    });
+    if (batch.heartbeat) {
+      for (const statement of this.service.heartbeatStatements(timestampMs)) leaves.push({ statement, clientKey: null, nonce: 0, replyTo: '' });
+    }
+    this.lastExecuted = seq;
+    this.lastTimestampMs = timestampMs;
+    saveExecution(this.ctx.store, seq, timestampMs);
+    this.counters.executedBatches++;
+    this.counters.executedRequests += replies.length;
+    this.emit({ kind: 'executed', replica: this.me, seq, view: pp.view, digestHex: toHex(pp.digest), requests: executed });
+    for (const [r, record] of replies) this.sendReply(r.replyTo, r.clientKey, record);
+    if (leaves.length > 0) certificates.onExecuted(this, seq, leaves);
+    if (seq % this.params.checkpointInterval === 0) checkpoints.takeCheckpoint(this, seq);
+  }
+
+  sendReply(to: string, clientKey: Uint8Array, record: ClientRecord): void {
+    const reply = this.sign({
+      kind: 'reply',
+      view: this.view,
+      seq: record.seq,
+      clientKey,
+      nonce: record.nonce,
+      requestDigest: record.requestDigest,
+      result: record.result,
+      replica: this.me,
+    }) as Reply;
+    this.send(to, reply);
+  }
+
+  // ---- bulk data off the agreement path ----
+
+  private onPutBlock(from: string, block: Uint8Array): void {
+    const bguid = taggedHash(this.config.crypto, HashTag.dataBlock, block);
+    this.ctx.store.put(`blk/${toHex(bguid)}`, block);
+    this.send(from, { kind: 'block-stored', bguid, replica: this.me });
+  }
+}
+
+/** The factory a host (simulator or runtime) registers for a ring member. */
+export function replicaFactory(config: ReplicaConfig): (ctx: MachineContext) => Replica {
+  return (ctx) => new Replica(ctx, config);
+}

@@ -1,0 +1,38 @@
+/**
+ * The replicated service a ring executes: deterministic, with a digest-able snapshot for
+ * checkpoints and state transfer. The object service (ring/object-service.ts) executes Pond
+ * updates; ring/kv-service.ts is a small versioned key-value service for protocol tests.
+ */
+
+export interface ExecutionContext {
+  readonly seq: number;
+  /** Agreed timestamp of the batch (non-decreasing across batches). */
+  readonly timestampMs: number;
+  /** Position of the request in its batch. */
+  readonly index: number;
+}
+
+export interface ExecutionResult {
+  /** Bytes returned to the client inside the signed reply. */
+  readonly result: Uint8Array;
+  /**
+   * Certificate statement for this request's outcome (DESIGN.md "Certificates"), threshold-signed
+   * through the batch Merkle root; null when the outcome is not certified (e.g. a malformed operation).
+   */
+  readonly statement: Uint8Array | null;
+}
+
+export interface ReplicatedService {
+  /**
+   * Executes one ordered operation. Must be deterministic in (state, operation, clientKey,
+   * context) and must not throw on bad operations (they are client input: return an error result).
+   * Writes its durable state through the store it was built with.
+   */
+  execute(clientKey: Uint8Array, operation: Uint8Array, context: ExecutionContext): ExecutionResult;
+  /** Statements re-issued by a heartbeat: the latest version of every object (bounded by the service). */
+  heartbeatStatements(timestampMs: number): Uint8Array[];
+  /** Canonical bytes of the whole state: equal states give equal bytes. */
+  snapshot(): Uint8Array;
+  /** Replaces the state; false (state unchanged) if the bytes are not a snapshot. */
+  restore(snapshot: Uint8Array): boolean;
+}

@@ -1,0 +1,225 @@
+/**
+ * A ring of 3f+1 replicas and some clients inside the deterministic simulator (sim/simulation.ts),
+ * running the versioned key-value service, with the safety checkers of issue 4 run after every
+ * event: correct replicas execute the same batch at each sequence number; no two certificates for
+ * one (key, version) with different VGUIDs; only signed requests execute.
+ */
+import { assert } from '../core/assert.ts';
+import { toHex, u32be } from '../core/bytes.ts';
+import { signerOf, type Crypto, type Signer } from '../core/crypto.ts';
+import { Simulation, type NetworkOptions } from '../sim/simulation.ts';
+import { fakeCertificateSigner, fakeCertificateVerifier, type CertificateSigner, type CertificateVerifier } from './certificate-signer.ts';
+import { RingClient, clientFactory } from './client.ts';
+import { cloneRingMessage } from './codec.ts';
+import type { ProtocolParameters, RingMember } from './config.ts';
+import { KvService, parseKvStatement } from './kv-service.ts';
+import type { RingMessage } from './messages.ts';
+import type { RingOutput } from './outputs.ts';
+import { Replica, replicaFactory } from './replica.ts';
+
+export interface CertificateScheme {
+  signerFor(replica: number): CertificateSigner;
+  verifier: CertificateVerifier;
+}
+
+export interface ClusterOptions {
+  seed: number;
+  f: number;
+  clientCount: number;
+  crypto: Crypto;
+  /** Real BLS or the fast fake (default). */
+  certificates?: CertificateScheme;
+  parameters?: Partial<ProtocolParameters>;
+  network?: Partial<NetworkOptions>;
+  tickMs?: number;
+  /** Trace every delivered message as text (for scripted tests). */
+  trace?: (line: string) => void;
+}
+
+export interface Cluster {
+  readonly sim: Simulation<RingMessage, RingOutput>;
+  readonly members: readonly RingMember[];
+  readonly replicaIds: readonly string[];
+  readonly clientIds: readonly string[];
+  readonly clientSigners: readonly Signer[];
+  /** Replicas the checkers treat as Byzantine (their own executions are not compared). */
+  readonly byzantine: Set<number>;
+  readonly crypto: Crypto;
+  submit(clientIndex: number, operation: Uint8Array): void;
+  replica(index: number): Replica | null;
+  client(index: number): RingClient | null;
+  /** Completed operations per client (f+1 matching replies seen). */
+  readonly completed: number[];
+  readonly certified: number[];
+  /** (key, version) -> VGUID of every certificate seen. */
+  readonly certifiedVersions: Map<string, string>;
+  /** seq -> batch digest executed by the first correct replica. */
+  readonly executedDigests: Map<number, string>;
+  /** Digests of requests that must never execute (forged signatures). */
+  readonly forbiddenRequests: Set<string>;
+  readonly events: { viewChanges: number; stateTransfers: number; badShares: number; certificates: number };
+}
+
+export function secretKeyFor(crypto: Crypto, seed: number, role: string, index: number): Uint8Array {
+  return crypto.sha256([new TextEncoder().encode(`ring-sim-key:${role}`), u32be(seed >>> 0), u32be(index)]);
+}
+
+export function fakeCertificates(crypto: Crypto, f: number): CertificateScheme {
+  return { signerFor: (i) => fakeCertificateSigner(crypto, i, f + 1), verifier: fakeCertificateVerifier(crypto) };
+}
+
+export function describeRingMessage(m: RingMessage): string {
+  switch (m.kind) {
+    case 'request':
+      return `request n=${m.nonce}`;
+    case 'pre-prepare':
+      return `pre-prepare v=${m.view} s=${m.seq} d=${toHex(m.digest).slice(0, 8)} reqs=${m.batch?.requests.length ?? '-'}`;
+    case 'prepare':
+    case 'commit':
+      return `${m.kind} v=${m.view} s=${m.seq} d=${toHex(m.digest).slice(0, 8)} r=${m.replica}`;
+    case 'checkpoint':
+      return `checkpoint s=${m.seq} d=${toHex(m.stateDigest).slice(0, 8)} r=${m.replica}`;
+    case 'view-change':
+      return `view-change v=${m.newView} stable=${m.stableSeq} prepared=${m.prepared.map((p) => p.prePrepare.seq).join(',')} r=${m.replica}`;
+    case 'new-view':
+      return `new-view v=${m.view} vcs=${m.viewChanges.map((v) => v.replica).join(',')} pps=${m.prePrepares.map((p) => p.seq).join(',')}`;
+    case 'status':
+      return `status v=${m.view}${m.viewActive ? '' : '*'} exec=${m.lastExecuted} stable=${m.stableSeq}`;
+    case 'commit-proof':
+      return `commit-proof s=${m.prePrepare.seq}`;
+    case 'checkpoint-proof':
+      return `checkpoint-proof s=${m.checkpoints[0]?.seq ?? '-'}`;
+    case 'state-request':
+      return `state-request s=${m.seq}`;
+    case 'state-reply':
+      return `state-reply s=${m.seq} bytes=${m.snapshot.length}`;
+    case 'share':
+      return `share s=${m.seq} r=${m.replica}`;
+    case 'reply':
+      return `reply s=${m.seq} n=${m.nonce} r=${m.replica}`;
+    case 'certificate':
+      return `certificate s=${m.seq} n=${m.nonce}`;
+    case 'put-block':
+      return `put-block ${m.block.length}B`;
+    case 'block-stored':
+      return `block-stored r=${m.replica}`;
+  }
+}
+
+export function buildCluster(options: ClusterOptions): Cluster {
+  const { f, crypto, seed } = options;
+  const n = 3 * f + 1;
+  const certificates = options.certificates ?? fakeCertificates(crypto, f);
+  const secrets = Array.from({ length: n }, (_, i) => secretKeyFor(crypto, seed, 'replica', i));
+  const signers = secrets.map((s) => signerOf(crypto, s));
+  const members: RingMember[] = signers.map((s, i) => ({ id: `ring-${i}`, publicKey: s.publicKey }));
+  const clientSigners = Array.from({ length: options.clientCount }, (_, i) => signerOf(crypto, secretKeyFor(crypto, seed, 'client', i)));
+  const clientIds = clientSigners.map((_, i) => `client-${i}`);
+  const trace = options.trace;
+  const sim = new Simulation<RingMessage, RingOutput>({
+    seed,
+    tickMs: options.tickMs ?? 5,
+    network: options.network,
+    cloneMessage: cloneRingMessage,
+    describeMessage: describeRingMessage,
+  });
+  const cluster: Cluster = {
+    sim,
+    members,
+    replicaIds: members.map((m) => m.id),
+    clientIds,
+    clientSigners,
+    byzantine: new Set(),
+    crypto,
+    submit(clientIndex, operation) {
+      const c = cluster.client(clientIndex);
+      assert(c, `client ${clientIndex} is down`);
+      for (const e of c.submit(operation, sim.nowMs)) if (e.kind === 'send') sim.send(clientIds[clientIndex]!, e.to, e.message);
+    },
+    replica: (i) => sim.machine(members[i]!.id) as Replica | null,
+    client: (i) => sim.machine(clientIds[i]!) as RingClient | null,
+    completed: clientIds.map(() => 0),
+    certified: clientIds.map(() => 0),
+    certifiedVersions: new Map(),
+    executedDigests: new Map(),
+    forbiddenRequests: new Set(),
+    events: { viewChanges: 0, stateTransfers: 0, badShares: 0, certificates: 0 },
+  };
+  members.forEach((m, i) => {
+    sim.addNode(
+      m.id,
+      replicaFactory({
+        members,
+        f,
+        crypto,
+        signer: signers[i]!,
+        certificateSigner: certificates.signerFor(i),
+        certificateVerifier: certificates.verifier,
+        service: (store) => new KvService(crypto, store),
+        parameters: options.parameters,
+      }),
+    );
+  });
+  clientSigners.forEach((signer, i) => {
+    sim.addNode(clientIds[i]!, clientFactory({ members, f, crypto, signer, certificateVerifier: certificates.verifier, retransmitMs: 300 }));
+  });
+  if (trace) {
+    const original = sim.send.bind(sim);
+    sim.send = (from, to, message) => {
+      trace(`${sim.nowMs.toFixed(1).padStart(7)} inject ${from} -> ${to}: ${describeRingMessage(message)}`);
+      original(from, to, message);
+    };
+  }
+  sim.onOutput((node, event) => observe(cluster, node, event));
+  return cluster;
+}
+
+function recordCertificate(cluster: Cluster, statement: Uint8Array): void {
+  const s = parseKvStatement(statement);
+  if (!s) return;
+  const key = `${s.key}@${s.version}`;
+  const held = cluster.certifiedVersions.get(key);
+  assert(held === undefined || held === s.vguidHex, `two certificates for ${key} with different VGUIDs`);
+  cluster.certifiedVersions.set(key, s.vguidHex);
+}
+
+function observe(cluster: Cluster, node: string, event: RingOutput): void {
+  switch (event.kind) {
+    case 'executed': {
+      if (cluster.byzantine.has(event.replica)) return;
+      const held = cluster.executedDigests.get(event.seq);
+      assert(held === undefined || held === event.digestHex, `replica ${event.replica} executed ${event.digestHex} at seq ${event.seq}, another executed ${held}`);
+      cluster.executedDigests.set(event.seq, event.digestHex);
+      for (const r of event.requests) {
+        assert(!cluster.forbiddenRequests.has(r.requestDigestHex), `a forged request executed at seq ${event.seq}`);
+      }
+      return;
+    }
+    case 'certificate':
+      cluster.events.certificates++;
+      for (const s of event.statements) recordCertificate(cluster, s);
+      return;
+    case 'certified': {
+      recordCertificate(cluster, event.statement);
+      const i = cluster.clientIds.indexOf(node);
+      if (i >= 0) cluster.certified[i]!++;
+      return;
+    }
+    case 'completed': {
+      const i = cluster.clientIds.indexOf(node);
+      if (i >= 0) cluster.completed[i]!++;
+      return;
+    }
+    case 'view-installed':
+      cluster.events.viewChanges++;
+      return;
+    case 'state-transferred':
+      cluster.events.stateTransfers++;
+      return;
+    case 'bad-share':
+      cluster.events.badShares++;
+      return;
+    default:
+      return;
+  }
+}
