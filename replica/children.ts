@@ -1,0 +1,120 @@
+/**
+ * The downward half of a tree member, shared by ring roots and secondary replicas: admitting
+ * children (bounded fan-out, no cycles), gap-filling them from the member's log, forwarding
+ * certified updates and heartbeats, and forgetting children that went silent.
+ *
+ * Cycles: a member accepts a child only while it is itself attached, and never a node on its own
+ * path from the root. A detached member's old descendants still carry it in their paths, so it
+ * can never attach below itself; paths are refreshed at every renewal (Pond §4.4 builds the tree
+ * over Tapestry; we keep the same parent/child shape with an explicit path).
+ */
+import type { Effect } from '../core/machine.ts';
+import type { RandomSource } from '../core/machine.ts';
+import { treeLimits, type LogEntry, type TreeMessage } from './messages.ts';
+import type { ObjectLog } from './object-log.ts';
+
+export interface ChildSetOptions {
+  readonly fanOutMax: number;
+  /** A child that has not renewed for this long is dropped (it crashed or moved). */
+  readonly childTimeoutMs: number;
+  readonly entriesPerPushMax: number;
+  /** Soft bound on one gap-fill push's bytes. */
+  readonly pushBytesMax: number;
+}
+
+export const defaultChildSetOptions: ChildSetOptions = {
+  fanOutMax: 4,
+  childTimeoutMs: 3_000,
+  entriesPerPushMax: 32,
+  pushBytesMax: 4 * 1024 * 1024,
+};
+
+export type TreeEffect<O> = Effect<TreeMessage, O>;
+
+export class ChildSet {
+  private readonly children = new Map<string, { lastHeardMs: number }>();
+
+  constructor(
+    private readonly selfId: string,
+    private readonly aguid: Uint8Array,
+    private readonly options: ChildSetOptions,
+    private readonly random: RandomSource,
+  ) {}
+
+  ids(): string[] {
+    return [...this.children.keys()];
+  }
+
+  get size(): number {
+    return this.children.size;
+  }
+
+  /**
+   * A join or a renewal. `ownPath` is this member's path from the root (root: []; its last known
+   * one while it re-attaches). `acceptNew` is false while the member is not attached: it keeps
+   * its subtree (children renew) but takes no new children. Accepted children get their path and
+   * a gap fill from `nextVersion`.
+   */
+  onAttach<O>(from: string, nextVersion: number, nowMs: number, ownPath: readonly string[], acceptNew: boolean, log: ObjectLog): TreeEffect<O>[] {
+    const known = this.children.has(from);
+    const refuse = (redirect: string[]): TreeEffect<O>[] => {
+      if (known) this.children.delete(from);
+      return [{ kind: 'send', to: from, message: { type: 'attach-refused', aguid: this.aguid, redirect } }];
+    };
+    if ((!known && !acceptNew) || from === this.selfId || ownPath.includes(from)) return refuse([]);
+    if (ownPath.length + 1 >= treeLimits.pathLengthMax) return refuse([]);
+    if (!known && this.children.size >= this.options.fanOutMax) return refuse(this.redirectList(from));
+    this.children.set(from, { lastHeardMs: nowMs });
+    const effects: TreeEffect<O>[] = [
+      { kind: 'send', to: from, message: { type: 'attach-ok', aguid: this.aguid, path: [...ownPath, this.selfId] } },
+    ];
+    return effects.concat(this.gapFill(from, nextVersion, log));
+  }
+
+  onDetach(from: string): void {
+    this.children.delete(from);
+  }
+
+  /** Certified updates from `fromVersion` on, for a child that found a gap. Non-children get nothing. */
+  onFetch<O>(from: string, fromVersion: number, nowMs: number, log: ObjectLog): TreeEffect<O>[] {
+    const child = this.children.get(from);
+    if (!child) return [];
+    child.lastHeardMs = nowMs;
+    return this.gapFill(from, fromVersion, log);
+  }
+
+  forwardEntries<O>(entries: readonly LogEntry[]): TreeEffect<O>[] {
+    if (entries.length === 0) return [];
+    return this.ids().map((to) => ({ kind: 'send', to, message: { type: 'push', aguid: this.aguid, entries } }));
+  }
+
+  forwardHeartbeat<O>(heartbeat: Uint8Array): TreeEffect<O>[] {
+    return this.ids().map((to) => ({ kind: 'send', to, message: { type: 'heartbeat', aguid: this.aguid, heartbeat } }));
+  }
+
+  /** Drops silent children; returns their ids. */
+  expire(nowMs: number): string[] {
+    const gone: string[] = [];
+    for (const [id, child] of this.children) {
+      if (nowMs - child.lastHeardMs > this.options.childTimeoutMs) gone.push(id);
+    }
+    for (const id of gone) this.children.delete(id);
+    return gone;
+  }
+
+  private gapFill<O>(to: string, fromVersion: number, log: ObjectLog): TreeEffect<O>[] {
+    const entries = log.entriesFrom(fromVersion, this.options.entriesPerPushMax, this.options.pushBytesMax);
+    if (entries.length === 0) return [];
+    return [{ kind: 'send', to, message: { type: 'push', aguid: this.aguid, entries } }];
+  }
+
+  /** Children in random order, so joiners spread over the subtrees instead of piling onto one. */
+  private redirectList(joiner: string): string[] {
+    const ids = this.ids().filter((id) => id !== joiner);
+    for (let i = ids.length - 1; i > 0; i--) {
+      const j = this.random.int(i + 1);
+      [ids[i], ids[j]] = [ids[j]!, ids[i]!];
+    }
+    return ids.slice(0, treeLimits.redirectCountMax);
+  }
+}

@@ -1,0 +1,20 @@
+/**
+ * The locator used until Tapestry is wired: tree members come from the cluster configuration.
+ * `near` are members this node should try first (same machine or rack), `roots` the ring
+ * servers, tried last so the ring stays a member of last resort.
+ */
+import { checkArgument } from '../core/errors.ts';
+import type { TreeLocator } from './types.ts';
+
+export class ConfigLocator implements TreeLocator {
+  private readonly list: readonly string[];
+
+  constructor(roots: readonly string[], near: readonly string[] = []) {
+    checkArgument(Array.isArray(roots) && roots.length > 0, 'roots', 'at least one ring server id');
+    this.list = [...new Set([...near, ...roots])];
+  }
+
+  candidates(): readonly string[] {
+    return this.list;
+  }
+}

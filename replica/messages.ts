@@ -1,0 +1,179 @@
+/**
+ * Messages of the dissemination tree (Pond §4.4 "dissemination tree"; DESIGN.md "Dissemination
+ * tree"). Cores exchange these objects; the runtime puts them on the wire with encodeTreeMessage /
+ * decodeTreeMessage, which bound every size and check every shape so a core only ever sees
+ * well-formed records (their content may still be Byzantine: members verify it).
+ */
+import { asBytesField, asList, asNullable, asString, asTuple, asUint, decode, encode } from '../core/codec.ts';
+import { hashBytes } from '../core/crypto.ts';
+import { DecodeError } from '../core/errors.ts';
+import { blockBytesMax, blockKinds, type BlockKind } from '../core/version/block.ts';
+
+/** A certified update as it travels down the tree: the update, its certificate and the blocks it references. */
+export interface LogEntry {
+  readonly update: Uint8Array;
+  readonly certificate: Uint8Array;
+  /** Data blocks the update names by BGUID (uploaded by the client); members re-hash them. */
+  readonly blocks: readonly Uint8Array[];
+}
+
+export type ReadStatus = 'ok' | 'too-stale' | 'not-cached' | 'unknown-object';
+
+export type TreeMessage =
+  /** Join, or renew membership; `nextVersion` is the first version the sender lacks (gap fill). */
+  | { readonly type: 'attach'; readonly aguid: Uint8Array; readonly nextVersion: number }
+  /** Accepted; `path` is the new parent's path from the root, ending with the parent itself. */
+  | { readonly type: 'attach-ok'; readonly aguid: Uint8Array; readonly path: readonly string[] }
+  /** Refused (full, not attached, or would make a cycle); try one of `redirect` (the refuser's children). */
+  | { readonly type: 'attach-refused'; readonly aguid: Uint8Array; readonly redirect: readonly string[] }
+  | { readonly type: 'detach'; readonly aguid: Uint8Array }
+  /** Certified updates in version order (a forward, or a gap fill). */
+  | { readonly type: 'push'; readonly aguid: Uint8Array; readonly entries: readonly LogEntry[] }
+  /** "Send me the certified updates from `fromVersion` on." */
+  | { readonly type: 'fetch'; readonly aguid: Uint8Array; readonly fromVersion: number }
+  | { readonly type: 'heartbeat'; readonly aguid: Uint8Array; readonly heartbeat: Uint8Array }
+  /** A client read of [offset, offset+length) of the latest version (version null) or a given one. */
+  | {
+      readonly type: 'read';
+      readonly requestId: number;
+      readonly aguid: Uint8Array;
+      readonly version: number | null;
+      readonly offset: number;
+      readonly length: number;
+      /** 0: any age; otherwise the newest heartbeat must be at most this old. */
+      readonly maxAgeMs: number;
+    }
+  | {
+      readonly type: 'read-reply';
+      readonly requestId: number;
+      readonly status: ReadStatus;
+      readonly certificate: Uint8Array | null;
+      readonly heartbeat: Uint8Array | null;
+      readonly blocks: readonly { readonly kind: BlockKind; readonly bytes: Uint8Array }[];
+    };
+
+export const treeLimits = {
+  entriesPerPushMax: 64,
+  /** Longer paths mean a cycle or a lying ancestor; members re-parent instead. */
+  pathLengthMax: 32,
+  nodeIdLengthMax: 128,
+  redirectCountMax: 64,
+  updateBytesMax: 8 * 1024 * 1024,
+  certificateBytesMax: 4096,
+  heartbeatBytesMax: 4096,
+  blocksPerEntryMax: 4096,
+  proofBlocksMax: 4096,
+  messageBytesMax: 64 * 1024 * 1024,
+} as const;
+
+const typeCodes = ['attach', 'attach-ok', 'attach-refused', 'detach', 'push', 'fetch', 'heartbeat', 'read', 'read-reply'] as const;
+const readStatuses: readonly ReadStatus[] = ['ok', 'too-stale', 'not-cached', 'unknown-object'];
+const formatVersion = 1;
+
+function entryTuple(e: LogEntry): unknown[] {
+  return [e.update, e.certificate, [...e.blocks]];
+}
+
+export function encodeTreeMessage(m: TreeMessage): Uint8Array {
+  const head = [typeCodes.indexOf(m.type), formatVersion];
+  switch (m.type) {
+    case 'attach':
+      return encode([...head, m.aguid, m.nextVersion]);
+    case 'attach-ok':
+      return encode([...head, m.aguid, [...m.path]]);
+    case 'attach-refused':
+      return encode([...head, m.aguid, [...m.redirect]]);
+    case 'detach':
+      return encode([...head, m.aguid]);
+    case 'push':
+      return encode([...head, m.aguid, m.entries.map(entryTuple)]);
+    case 'fetch':
+      return encode([...head, m.aguid, m.fromVersion]);
+    case 'heartbeat':
+      return encode([...head, m.aguid, m.heartbeat]);
+    case 'read':
+      return encode([...head, m.requestId, m.aguid, m.version, m.offset, m.length, m.maxAgeMs]);
+    case 'read-reply':
+      return encode([
+        ...head,
+        m.requestId,
+        readStatuses.indexOf(m.status),
+        m.certificate,
+        m.heartbeat,
+        m.blocks.map((b) => [blockKinds.indexOf(b.kind), b.bytes]),
+      ]);
+  }
+}
+
+const nodeId = (v: unknown): string => asString(v, 'node id', treeLimits.nodeIdLengthMax);
+const guid = (v: unknown, what: string): Uint8Array => asBytesField(v, what, { bytes: hashBytes });
+
+function decodeEntry(v: unknown): LogEntry {
+  const t = asTuple(v, 'entry', 3);
+  return {
+    update: asBytesField(t[0], 'entry.update', { bytesMax: treeLimits.updateBytesMax }),
+    certificate: asBytesField(t[1], 'entry.certificate', { bytesMax: treeLimits.certificateBytesMax }),
+    blocks: asList(t[2], 'entry.blocks', treeLimits.blocksPerEntryMax, (b) => asBytesField(b, 'entry.block', { bytesMax: blockBytesMax })),
+  };
+}
+
+function decodeProofBlock(v: unknown): { kind: BlockKind; bytes: Uint8Array } {
+  const t = asTuple(v, 'proof block', 2);
+  const kind = blockKinds[asUint(t[0], 'proof block kind', blockKinds.length - 1)]!;
+  return { kind, bytes: asBytesField(t[1], 'proof block bytes', { bytesMax: blockBytesMax }) };
+}
+
+/** Decodes one wire message; DecodeError (never anything else) for bytes that are not one. */
+export function decodeTreeMessage(bytes: Uint8Array): TreeMessage {
+  const t = asTuple(decode(bytes, treeLimits.messageBytesMax, 'tree message'), 'tree message', 3, 8);
+  const type = typeCodes[asUint(t[0], 'tree message type', typeCodes.length - 1)]!;
+  if (asUint(t[1], 'tree message format') !== formatVersion) throw new DecodeError(`tree message: unknown format ${String(t[1])}`);
+  const f = t.slice(2);
+  const want = (count: number): void => {
+    if (f.length !== count) throw new DecodeError(`${type}: expected ${count} fields, got ${f.length}`);
+  };
+  switch (type) {
+    case 'attach':
+      want(2);
+      return { type, aguid: guid(f[0], 'aguid'), nextVersion: asUint(f[1], 'nextVersion') };
+    case 'attach-ok':
+      want(2);
+      return { type, aguid: guid(f[0], 'aguid'), path: asList(f[1], 'path', treeLimits.pathLengthMax, nodeId) };
+    case 'attach-refused':
+      want(2);
+      return { type, aguid: guid(f[0], 'aguid'), redirect: asList(f[1], 'redirect', treeLimits.redirectCountMax, nodeId) };
+    case 'detach':
+      want(1);
+      return { type, aguid: guid(f[0], 'aguid') };
+    case 'push':
+      want(2);
+      return { type, aguid: guid(f[0], 'aguid'), entries: asList(f[1], 'entries', treeLimits.entriesPerPushMax, decodeEntry) };
+    case 'fetch':
+      want(2);
+      return { type, aguid: guid(f[0], 'aguid'), fromVersion: asUint(f[1], 'fromVersion') };
+    case 'heartbeat':
+      want(2);
+      return { type, aguid: guid(f[0], 'aguid'), heartbeat: asBytesField(f[1], 'heartbeat', { bytesMax: treeLimits.heartbeatBytesMax }) };
+    case 'read':
+      want(6);
+      return {
+        type,
+        requestId: asUint(f[0], 'requestId'),
+        aguid: guid(f[1], 'aguid'),
+        version: asNullable(f[2], (v) => asUint(v, 'version')),
+        offset: asUint(f[3], 'offset'),
+        length: asUint(f[4], 'length', blockBytesMax * 16),
+        maxAgeMs: asUint(f[5], 'maxAgeMs'),
+      };
+    case 'read-reply':
+      want(5);
+      return {
+        type,
+        requestId: asUint(f[0], 'requestId'),
+        status: readStatuses[asUint(f[1], 'status', readStatuses.length - 1)]!,
+        certificate: asNullable(f[2], (v) => asBytesField(v, 'certificate', { bytesMax: treeLimits.certificateBytesMax })),
+        heartbeat: asNullable(f[3], (v) => asBytesField(v, 'heartbeat', { bytesMax: treeLimits.heartbeatBytesMax })),
+        blocks: asList(f[4], 'blocks', treeLimits.proofBlocksMax, decodeProofBlock),
+      };
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * The upward half of a secondary replica for one object: finding a parent (locator candidates,
+ * then the redirects of full members), renewing the membership, noticing a parent that is
+ * silent or withholds versions, and re-attaching elsewhere. It never decides whether data is
+ * true (ObjectCopy does); it only decides whom to listen to.
+ */
+import type { RandomSource } from '../core/machine.ts';
+import type { ReplicaEffect, ReplicaEvent } from './events.ts';
+import { treeLimits } from './messages.ts';
+import type { ObjectCopy } from './object-copy.ts';
+import type { TreeLocator } from './types.ts';
+
+export interface ParentTiming {
+  /** Renew membership (and ask for a gap fill) this often. */
+  readonly renewMs: number;
+  /** No newer heartbeat and no progress for this long: the parent is gone. Heartbeat period × 3 or more. */
+  readonly parentTimeoutMs: number;
+  readonly attachTimeoutMs: number;
+  /** Behind a version we hold certified proof of, without progress, for this long: the parent withholds. */
+  readonly gapTimeoutMs: number;
+  readonly fetchRetryMs: number;
+  /** A refused or unanswered attach makes that candidate wait this long. */
+  readonly retryBackoffMs: number;
+  readonly distrustSilentMs: number;
+  readonly distrustLiarMs: number;
+}
+
+export const defaultParentTiming: ParentTiming = {
+  renewMs: 1_000,
+  parentTimeoutMs: 3_500,
+  attachTimeoutMs: 1_000,
+  gapTimeoutMs: 2_000,
+  fetchRetryMs: 300,
+  retryBackoffMs: 200,
+  distrustSilentMs: 10_000,
+  distrustLiarMs: 600_000,
+};
+
+type LinkState =
+  | { readonly kind: 'detached'; readonly retryAtMs: number }
+  | { readonly kind: 'attaching'; readonly to: string; readonly sinceMs: number }
+  | { readonly kind: 'attached'; readonly to: string; lastHeardMs: number; lastRenewMs: number };
+
+export interface ParentLinkOptions {
+  readonly selfId: string;
+  readonly aguid: Uint8Array;
+  readonly copy: ObjectCopy;
+  readonly locator: TreeLocator;
+  readonly random: RandomSource;
+  readonly timing: ParentTiming;
+  /** Shared with the member's other objects. */
+  readonly distrustedUntilMs: Map<string, number>;
+  readonly emit: (event: ReplicaEvent) => void;
+}
+
+export class ParentLink {
+  private state: LinkState = { kind: 'detached', retryAtMs: 0 };
+  /** Our path from the root, ending with our parent; kept while re-attaching so the subtree stays cycle-free. */
+  path: readonly string[] = [];
+  private redirects: string[] = [];
+  private behindSinceMs: number | null = null;
+  private lastFetchMs = -Infinity;
+  /** Times this link attached (the first attach included). */
+  attachCount = 0;
+
+  constructor(private readonly o: ParentLinkOptions) {}
+
+  get isAttached(): boolean {
+    return this.state.kind === 'attached';
+  }
+
+  get parentId(): string | null {
+    return this.state.kind === 'attached' ? this.state.to : null;
+  }
+
+  isParentOrTarget(from: string): boolean {
+    return this.state.kind !== 'detached' && this.state.to === from;
+  }
+
+  onAttachOk(from: string, path: readonly string[], nowMs: number): ReplicaEffect[] {
+    const s = this.state;
+    if (s.kind === 'detached' || s.to !== from) return [this.detachMessage(from)];
+    const valid = path.length >= 1 && path.length < treeLimits.pathLengthMax && path[path.length - 1] === from && !path.includes(this.o.selfId);
+    if (!valid) return this.abandon('cycle or bad path', this.o.timing.distrustSilentMs, nowMs);
+    this.path = [...path];
+    if (s.kind === 'attached') {
+      s.lastHeardMs = nowMs;
+      return [];
+    }
+    this.state = { kind: 'attached', to: from, lastHeardMs: nowMs, lastRenewMs: nowMs };
+    this.attachCount++;
+    this.behindSinceMs = null;
+    this.lastFetchMs = -Infinity;
+    this.o.emit({ kind: 'attached', aguid: this.o.copy.key, parent: from, depth: path.length });
+    return [];
+  }
+
+  onAttachRefused(from: string, redirect: readonly string[], nowMs: number): ReplicaEffect[] {
+    const s = this.state;
+    if (s.kind === 'detached' || s.to !== from) return [];
+    if (s.kind === 'attached') {
+      // The parent dropped us (it expired us or re-parented into a cycle check): find another.
+      this.state = { kind: 'detached', retryAtMs: nowMs };
+      this.o.emit({ kind: 'detached', aguid: this.o.copy.key, parent: from, reason: 'refused' });
+      return this.tryAttach(nowMs);
+    }
+    this.redirects = redirect.filter((id) => id !== this.o.selfId);
+    if (this.redirects.length === 0) this.distrust(from, this.o.timing.retryBackoffMs, nowMs);
+    this.state = { kind: 'detached', retryAtMs: nowMs };
+    return this.tryAttach(nowMs);
+  }
+
+  /** Verified new versions arrived from the parent. */
+  onProgress(nowMs: number): void {
+    this.onHeard(nowMs);
+    if (this.behindSinceMs !== null) this.behindSinceMs = nowMs;
+    this.lastFetchMs = -Infinity;
+  }
+
+  /** A verified, newer heartbeat arrived from the parent. */
+  onHeard(nowMs: number): void {
+    if (this.state.kind === 'attached') this.state.lastHeardMs = nowMs;
+  }
+
+  /** Asks the parent for the gap when we know (certified) of versions we lack. */
+  onMaybeBehind(nowMs: number): ReplicaEffect[] {
+    const copy = this.o.copy;
+    if (copy.knownVersion < copy.nextVersion) {
+      this.behindSinceMs = null;
+      return [];
+    }
+    this.behindSinceMs ??= nowMs;
+    if (this.state.kind !== 'attached' || nowMs - this.lastFetchMs < this.o.timing.fetchRetryMs) return [];
+    this.lastFetchMs = nowMs;
+    return [{ kind: 'send', to: this.state.to, message: { type: 'fetch', aguid: this.o.aguid, fromVersion: copy.nextVersion } }];
+  }
+
+  onTick(nowMs: number): ReplicaEffect[] {
+    const s = this.state;
+    const t = this.o.timing;
+    switch (s.kind) {
+      case 'detached':
+        return nowMs >= s.retryAtMs ? this.tryAttach(nowMs) : [];
+      case 'attaching':
+        if (nowMs - s.sinceMs <= t.attachTimeoutMs) return [];
+        this.distrust(s.to, t.retryBackoffMs, nowMs);
+        this.state = { kind: 'detached', retryAtMs: nowMs };
+        return this.tryAttach(nowMs);
+      case 'attached': {
+        if (nowMs - s.lastHeardMs > t.parentTimeoutMs) return this.abandon('silent', t.distrustSilentMs, nowMs);
+        if (this.behindSinceMs !== null && nowMs - this.behindSinceMs > t.gapTimeoutMs) {
+          return this.abandon('withholding', t.distrustSilentMs, nowMs);
+        }
+        const effects = this.onMaybeBehind(nowMs);
+        if (nowMs - s.lastRenewMs >= t.renewMs) {
+          s.lastRenewMs = nowMs;
+          effects.push({ kind: 'send', to: s.to, message: { type: 'attach', aguid: this.o.aguid, nextVersion: this.o.copy.nextVersion } });
+        }
+        return effects;
+      }
+    }
+  }
+
+  /** Leaves the current parent (or attach target), distrusts it for `distrustMs`, and looks for another. */
+  abandon(reason: string, distrustMs: number, nowMs: number): ReplicaEffect[] {
+    const s = this.state;
+    if (s.kind === 'detached') return [];
+    const effects: ReplicaEffect[] = [this.detachMessage(s.to)];
+    this.distrust(s.to, distrustMs, nowMs);
+    this.o.emit({ kind: 'detached', aguid: this.o.copy.key, parent: s.to, reason });
+    this.o.copy.clearPending();
+    this.state = { kind: 'detached', retryAtMs: nowMs };
+    this.redirects = [];
+    this.behindSinceMs = null;
+    return effects.concat(this.tryAttach(nowMs));
+  }
+
+  private tryAttach(nowMs: number): ReplicaEffect[] {
+    const target = this.pickCandidate(nowMs);
+    if (target === null) {
+      this.state = { kind: 'detached', retryAtMs: nowMs + this.o.timing.retryBackoffMs };
+      return [];
+    }
+    this.state = { kind: 'attaching', to: target, sinceMs: nowMs };
+    return [{ kind: 'send', to: target, message: { type: 'attach', aguid: this.o.aguid, nextVersion: this.o.copy.nextVersion } }];
+  }
+
+  /** A random redirect first (spreads joiners over subtrees), else the nearest located member. */
+  private pickCandidate(nowMs: number): string | null {
+    const allowed = (id: string): boolean => id !== this.o.selfId && (this.o.distrustedUntilMs.get(id) ?? -Infinity) <= nowMs;
+    const redirects = this.redirects.filter(allowed);
+    this.redirects = [];
+    if (redirects.length > 0) return redirects[this.o.random.int(redirects.length)]!;
+    for (const id of this.o.locator.candidates(this.o.aguid)) if (allowed(id)) return id;
+    return null;
+  }
+
+  private distrust(id: string, durationMs: number, nowMs: number): void {
+    const until = nowMs + durationMs;
+    if ((this.o.distrustedUntilMs.get(id) ?? -Infinity) < until) this.o.distrustedUntilMs.set(id, until);
+  }
+
+  private detachMessage(to: string): ReplicaEffect {
+    return { kind: 'send', to, message: { type: 'detach', aguid: this.o.aguid } };
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * The ring server's side of the dissemination tree. Every ring server is a root of every tree of
+ * its ring's objects: after the ring commits an update and the threshold certificate for its
+ * batch exists, the ring server calls `publish` with the encoded update, the certificate and the
+ * data blocks the update references; it calls `publishHeartbeat` with each new signed heartbeat.
+ * The root keeps the certified log (for gap fills) and pushes down to its children; it does not
+ * re-execute (the ring just did), and it answers no reads (the ring serves those itself).
+ *
+ * Hosting (for the ring/runtime): route every TreeMessage a ring server receives to
+ * `onMessage`, call `onTick` every tick, and perform the returned effects like a Machine's.
+ */
+import { assert } from '../core/assert.ts';
+import { toHex } from '../core/bytes.ts';
+import { checkArgument } from '../core/errors.ts';
+import type { RandomSource } from '../core/machine.ts';
+import { isGuid } from '../core/version/block.ts';
+import { ChildSet, defaultChildSetOptions, type ChildSetOptions, type TreeEffect } from './children.ts';
+import type { LogEntry, TreeMessage } from './messages.ts';
+import { ObjectLog } from './object-log.ts';
+
+export interface TreeRootOptions extends Partial<ChildSetOptions> {
+  readonly nodeId: string;
+  readonly random: RandomSource;
+}
+
+/** What a root reports (metrics, checkers). */
+export type TreeRootEvent = { readonly kind: 'child-expired'; readonly aguid: string; readonly child: string };
+
+interface RootObject {
+  readonly aguid: Uint8Array;
+  readonly log: ObjectLog;
+  readonly children: ChildSet;
+  heartbeat: Uint8Array | null;
+}
+
+export class TreeRoot {
+  private readonly objects = new Map<string, RootObject>();
+  private readonly childOptions: ChildSetOptions;
+  /** Messages from children about objects this root has never published: dropped and counted. */
+  unknownObjectMessages = 0;
+
+  constructor(private readonly options: TreeRootOptions) {
+    checkArgument(typeof options?.nodeId === 'string' && options.nodeId.length > 0, 'options.nodeId', 'a non-empty node id');
+    this.childOptions = { ...defaultChildSetOptions, ...options };
+    checkArgument(Number.isSafeInteger(this.childOptions.fanOutMax) && this.childOptions.fanOutMax >= 1, 'options.fanOutMax', 'a positive integer');
+  }
+
+  /**
+   * Pushes one certified update (version `version` of `aguid`) to the tree. Versions must be
+   * published in order without gaps, starting anywhere (a root that starts late serves the
+   * history from there).
+   */
+  publish(aguid: Uint8Array, version: number, entry: LogEntry): TreeEffect<TreeRootEvent>[] {
+    checkArgument(isGuid(aguid), 'aguid', 'a 32-byte AGUID');
+    checkArgument(Number.isSafeInteger(version) && version >= 0, 'version', 'a non-negative integer');
+    const object = this.objectOf(aguid, true)!;
+    const expected = object.log.nextVersion(version);
+    checkArgument(version === expected, 'version', `the next version of this object (${expected})`);
+    // vguid is only needed where reads are served; the root serves none, so it keeps none.
+    object.log.append({ version, vguid: new Uint8Array(0), entry });
+    return object.children.forwardEntries([entry]);
+  }
+
+  /** Pushes a new signed heartbeat of `aguid` to the tree. */
+  publishHeartbeat(aguid: Uint8Array, heartbeat: Uint8Array): TreeEffect<TreeRootEvent>[] {
+    checkArgument(isGuid(aguid), 'aguid', 'a 32-byte AGUID');
+    const object = this.objectOf(aguid, true)!;
+    object.heartbeat = heartbeat;
+    return object.children.forwardHeartbeat(heartbeat);
+  }
+
+  onMessage(from: string, message: TreeMessage, nowMs: number): TreeEffect<TreeRootEvent>[] {
+    if (message.type === 'read' || message.type === 'read-reply') return [];
+    const object = this.objectOf(message.aguid, false);
+    if (!object) {
+      this.unknownObjectMessages++;
+      if (message.type !== 'attach') return [];
+      return [{ kind: 'send', to: from, message: { type: 'attach-refused', aguid: message.aguid, redirect: [] } }];
+    }
+    switch (message.type) {
+      case 'attach': {
+        const effects = object.children.onAttach<TreeRootEvent>(from, message.nextVersion, nowMs, [], true, object.log);
+        // A fresh child learns the freshness of what it just got at once, not a heartbeat period later.
+        if (object.heartbeat && object.children.ids().includes(from)) {
+          effects.push({ kind: 'send', to: from, message: { type: 'heartbeat', aguid: object.aguid, heartbeat: object.heartbeat } });
+        }
+        return effects;
+      }
+      case 'detach':
+        object.children.onDetach(from);
+        return [];
+      case 'fetch':
+        return object.children.onFetch(from, message.fromVersion, nowMs, object.log);
+      default:
+        return []; // pushes, heartbeats and replies are for members below a root, never for it
+    }
+  }
+
+  onTick(nowMs: number): TreeEffect<TreeRootEvent>[] {
+    const effects: TreeEffect<TreeRootEvent>[] = [];
+    for (const [key, object] of this.objects) {
+      for (const child of object.children.expire(nowMs)) {
+        effects.push({ kind: 'output', event: { kind: 'child-expired', aguid: key, child } });
+      }
+    }
+    return effects;
+  }
+
+  childrenOf(aguid: Uint8Array): string[] {
+    return this.objectOf(aguid, false)?.children.ids() ?? [];
+  }
+
+  /** The next version this root expects to publish (null if it has published nothing for aguid). */
+  nextVersion(aguid: Uint8Array): number | null {
+    const log = this.objectOf(aguid, false)?.log;
+    return log && log.length > 0 ? log.nextVersion(0) : null;
+  }
+
+  private objectOf(aguid: Uint8Array, create: boolean): RootObject | undefined {
+    const key = toHex(aguid);
+    let object = this.objects.get(key);
+    if (!object && create) {
+      object = { aguid, log: new ObjectLog(), children: new ChildSet(this.options.nodeId, aguid, this.childOptions, this.options.random), heartbeat: null };
+      this.objects.set(key, object);
+    }
+    assert(!object || object.aguid.length === aguid.length, 'one object per AGUID');
+    return object;
+  }
+}

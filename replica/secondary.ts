@@ -1,0 +1,235 @@
+/**
+ * A secondary replica (Pond §4.4, DESIGN.md "Dissemination tree") as a sans-I/O core: for each
+ * object it subscribes to, it finds a tree member through the locator, attaches as a child,
+ * catches up by version number, verifies every pushed certified update by re-executing it
+ * (replica/object-copy.ts), forwards to its own children, and serves verified reads.
+ *
+ * Parent failure: a parent that goes silent (no newer heartbeat, no push) for parentTimeoutMs,
+ * or that leaves us behind a version we have certified proof of for gapTimeoutMs (withholding),
+ * or that sends anything that fails verification (forging) is dropped and distrusted for a while,
+ * and the member attaches elsewhere with its subtree and gap-fills from its new parent.
+ *
+ * Durable state: the subscription list only. The cache and log are rebuilt from the tree after
+ * a restart (they are a cache; the ring and the archive hold the truth).
+ */
+import { bytesEqual, fromHex, toHex } from '../core/bytes.ts';
+import { checkArgument } from '../core/errors.ts';
+import type { Machine, MachineContext } from '../core/machine.ts';
+import type { Crypto } from '../core/crypto.ts';
+import { BlockCache } from './block-cache.ts';
+import { ChildSet, defaultChildSetOptions, type ChildSetOptions } from './children.ts';
+import type { ReplicaEffect, ReplicaEvent } from './events.ts';
+import { treeLimits, type LogEntry, type TreeMessage } from './messages.ts';
+import { ObjectCopy } from './object-copy.ts';
+import { ParentLink, defaultParentTiming, type ParentTiming } from './parent-link.ts';
+import { serveRead } from './serve-read.ts';
+import type { ReplicaExecutor, ReplicaTrust, TreeLocator } from './types.ts';
+
+export interface SecondaryConfig extends Partial<ChildSetOptions>, Partial<ParentTiming> {
+  readonly crypto: Crypto;
+  readonly trust: ReplicaTrust;
+  readonly executor: ReplicaExecutor;
+  readonly locator: TreeLocator;
+  /** Block cache budget (bytes); current versions are pinned, older blocks evicted LRU. */
+  readonly cacheBytesMax: number;
+  /** Objects to follow from the start (also persisted: later subscriptions survive restarts). */
+  readonly subscriptions?: readonly Uint8Array[];
+  /** Join an object's tree the first time a client reads it here (default true). */
+  readonly subscribeOnRead?: boolean;
+  readonly pendingEntriesMax?: number;
+  readonly subscriptionsMax?: number;
+}
+
+export type { ReplicaEffect, ReplicaEvent } from './events.ts';
+
+interface Subscription {
+  readonly copy: ObjectCopy;
+  readonly children: ChildSet;
+  readonly parent: ParentLink;
+}
+
+const subscriptionPrefix = 'replica/sub/';
+
+export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
+  readonly nodeId: string;
+  readonly cache: BlockCache;
+  /** Dropped or refused inputs by reason (for metrics and tests). */
+  readonly counters = new Map<string, number>();
+  private readonly subs = new Map<string, Subscription>();
+  /** Node id → host time until which it is not used as a parent. Shared by all objects: a liar for one is a liar. */
+  private readonly distrustedUntilMs = new Map<string, number>();
+  private readonly childOptions: ChildSetOptions;
+  private readonly timing: ParentTiming;
+  private outbox: ReplicaEffect[] = [];
+
+  constructor(
+    private readonly context: MachineContext,
+    private readonly config: SecondaryConfig,
+  ) {
+    checkArgument(config?.trust && config.executor && config.locator && config.crypto, 'config', 'crypto, trust, executor and locator');
+    this.nodeId = context.nodeId;
+    this.childOptions = { ...defaultChildSetOptions, ...pickDefined(config, defaultChildSetOptions) };
+    this.timing = { ...defaultParentTiming, ...pickDefined(config, defaultParentTiming) };
+    this.cache = new BlockCache(config.crypto, config.cacheBytesMax);
+    for (const key of context.store.keys(subscriptionPrefix)) this.open(fromHex(key.slice(subscriptionPrefix.length)));
+    for (const aguid of config.subscriptions ?? []) this.subscribe(aguid);
+  }
+
+  /** Follows `aguid` from now on (durably). Idempotent. The member joins the tree at its next tick. */
+  subscribe(aguid: Uint8Array): void {
+    checkArgument(aguid instanceof Uint8Array && aguid.length === 32, 'aguid', 'a 32-byte AGUID');
+    const key = toHex(aguid);
+    if (this.subs.has(key)) return;
+    checkArgument(this.subs.size < (this.config.subscriptionsMax ?? 10_000), 'aguid', 'room under subscriptionsMax');
+    this.context.store.put(subscriptionPrefix + key, new Uint8Array([1]));
+    this.open(aguid);
+  }
+
+  /** Read-only views for checkers, tests and metrics. */
+  copyOf(aguid: Uint8Array | string): ObjectCopy | undefined {
+    return this.subs.get(typeof aguid === 'string' ? aguid : toHex(aguid))?.copy;
+  }
+
+  parentOf(aguid: Uint8Array | string): ParentLink | undefined {
+    return this.subs.get(typeof aguid === 'string' ? aguid : toHex(aguid))?.parent;
+  }
+
+  childrenOf(aguid: Uint8Array | string): string[] {
+    return this.subs.get(typeof aguid === 'string' ? aguid : toHex(aguid))?.children.ids() ?? [];
+  }
+
+  onMessage(from: string, message: TreeMessage, nowMs: number): ReplicaEffect[] {
+    if (message.type === 'read') return this.onRead(from, message, nowMs);
+    if (message.type === 'read-reply') return this.count('unexpected-read-reply');
+    const sub = this.subs.get(toHex(message.aguid));
+    if (!sub) {
+      this.count('unknown-object');
+      if (message.type !== 'attach') return [];
+      return [{ kind: 'send', to: from, message: { type: 'attach-refused', aguid: message.aguid, redirect: [] } }];
+    }
+    switch (message.type) {
+      case 'attach':
+        return this.onChildAttach(sub, from, message.nextVersion, nowMs);
+      case 'detach':
+        sub.children.onDetach(from);
+        return [];
+      case 'fetch':
+        return sub.children.onFetch(from, message.fromVersion, nowMs, sub.copy.log);
+      case 'attach-ok':
+        return this.flush(sub.parent.onAttachOk(from, message.path, nowMs));
+      case 'attach-refused':
+        return this.flush(sub.parent.onAttachRefused(from, message.redirect, nowMs));
+      case 'push':
+        return this.onPush(sub, from, message.entries, nowMs);
+      case 'heartbeat':
+        return this.onHeartbeat(sub, from, message.heartbeat, nowMs);
+    }
+  }
+
+  onTick(nowMs: number): ReplicaEffect[] {
+    for (const sub of this.subs.values()) {
+      sub.children.expire(nowMs);
+      this.outbox.push(...sub.parent.onTick(nowMs));
+    }
+    return this.flush([]);
+  }
+
+  private onChildAttach(sub: Subscription, from: string, nextVersion: number, nowMs: number): ReplicaEffect[] {
+    const effects = sub.children.onAttach<ReplicaEvent>(from, nextVersion, nowMs, sub.parent.path, sub.parent.isAttached, sub.copy.log);
+    const heartbeat = sub.copy.heartbeat;
+    if (heartbeat && sub.children.ids().includes(from)) {
+      effects.push({ kind: 'send', to: from, message: { type: 'heartbeat', aguid: sub.copy.aguid, heartbeat: heartbeat.bytes } });
+    }
+    return effects;
+  }
+
+  private onPush(sub: Subscription, from: string, entries: readonly LogEntry[], nowMs: number): ReplicaEffect[] {
+    if (!sub.parent.isParentOrTarget(from)) {
+      // A former parent that missed our detach keeps pushing; tell it again.
+      this.count('push-not-from-parent');
+      return [{ kind: 'send', to: from, message: { type: 'detach', aguid: sub.copy.aguid } }];
+    }
+    const forwarded: LogEntry[] = [];
+    for (const entry of entries.slice(0, treeLimits.entriesPerPushMax)) {
+      const result = sub.copy.offer(entry, from);
+      if (result.kind === 'bad') {
+        this.outbox.push(...sub.children.forwardEntries<ReplicaEvent>(forwarded));
+        return this.flush(this.reject(sub, result.from, result.reason, nowMs));
+      }
+      if (result.kind === 'accepted') forwarded.push(...result.entries);
+    }
+    if (forwarded.length > 0) sub.parent.onProgress(nowMs);
+    const effects = sub.children.forwardEntries<ReplicaEvent>(forwarded);
+    return this.flush(effects.concat(sub.parent.onMaybeBehind(nowMs)));
+  }
+
+  private onHeartbeat(sub: Subscription, from: string, bytes: Uint8Array, nowMs: number): ReplicaEffect[] {
+    if (!sub.parent.isParentOrTarget(from)) return this.count('heartbeat-not-from-parent');
+    const current = sub.copy.heartbeat;
+    if (current && bytesEqual(current.bytes, bytes)) return [];
+    const statement = this.config.trust.verifyHeartbeat(bytes);
+    if (!statement || toHex(statement.aguid) !== sub.copy.key) return this.flush(this.reject(sub, from, 'heartbeat', nowMs));
+    if (current && statement.timestampMs <= current.statement.timestampMs) return this.count('old-heartbeat');
+    sub.copy.heartbeat = { bytes, statement };
+    sub.parent.onHeard(nowMs);
+    const effects = sub.children.forwardHeartbeat<ReplicaEvent>(bytes);
+    return this.flush(effects.concat(sub.parent.onMaybeBehind(nowMs)));
+  }
+
+  private reject(sub: Subscription, from: string, reason: string, nowMs: number): ReplicaEffect[] {
+    this.count(`rejected:${reason.split(':')[0]}`);
+    this.outbox.push({ kind: 'output', event: { kind: 'rejected', aguid: sub.copy.key, from, reason } });
+    return sub.parent.abandon(`lied: ${reason}`, this.timing.distrustLiarMs, nowMs);
+  }
+
+  private onRead(from: string, message: Extract<TreeMessage, { type: 'read' }>, nowMs: number): ReplicaEffect[] {
+    const key = toHex(message.aguid);
+    const sub = this.subs.get(key);
+    if (!sub && (this.config.subscribeOnRead ?? true) && this.subs.size < (this.config.subscriptionsMax ?? 10_000)) {
+      this.subscribe(message.aguid);
+    }
+    const reply = serveRead(sub?.copy ?? null, this.config.executor, this.cache, message, nowMs);
+    this.count(`read:${reply.status}`);
+    return [{ kind: 'send', to: from, message: reply }];
+  }
+
+  private open(aguid: Uint8Array): void {
+    const key = toHex(aguid);
+    const copy = new ObjectCopy(aguid, this.config.trust, this.config.executor, this.cache, this.config.pendingEntriesMax ?? 256, (a) =>
+      this.outbox.push({ kind: 'output', event: { kind: 'accepted', aguid: key, version: a.version, vguid: toHex(a.vguid) } }),
+    );
+    const parent = new ParentLink({
+      selfId: this.nodeId,
+      aguid,
+      copy,
+      locator: this.config.locator,
+      random: this.context.random,
+      timing: this.timing,
+      distrustedUntilMs: this.distrustedUntilMs,
+      emit: (event) => this.outbox.push({ kind: 'output', event }),
+    });
+    this.subs.set(key, { copy, children: new ChildSet(this.nodeId, aguid, this.childOptions, this.context.random), parent });
+  }
+
+  private count(reason: string): ReplicaEffect[] {
+    this.counters.set(reason, (this.counters.get(reason) ?? 0) + 1);
+    return [];
+  }
+
+  /** Outputs raised during a step (accepted versions, re-parents) go out before its sends. */
+  private flush(effects: ReplicaEffect[]): ReplicaEffect[] {
+    if (this.outbox.length === 0) return effects;
+    const out = this.outbox.concat(effects);
+    this.outbox = [];
+    return out;
+  }
+}
+
+function pickDefined<T extends object>(source: object, template: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const key of Object.keys(template) as (keyof T)[]) {
+    const value = (source as Partial<T>)[key];
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
+}

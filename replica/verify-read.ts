@@ -1,0 +1,51 @@
+/**
+ * The reader's side of a read from a tree member (client SDK, benchmarks): trust nothing the
+ * member says. The certificate must verify under the ring key and name the object (and the
+ * version asked for); every block is re-hashed on arrival, so the range can only be assembled
+ * from blocks that hash up to the certified VGUID; with maxAgeMs the heartbeat must verify, be
+ * young enough and name the same version. Any failure means "ask the ring instead".
+ */
+import { bytesEqual } from '../core/bytes.ts';
+import type { Crypto } from '../core/crypto.ts';
+import { MemoryBlockStore } from '../core/version/block-store.ts';
+import type { TreeMessage } from './messages.ts';
+import type { ReplicaExecutor, ReplicaTrust } from './types.ts';
+
+type ReadRequest = Extract<TreeMessage, { type: 'read' }>;
+type ReadReply = Extract<TreeMessage, { type: 'read-reply' }>;
+
+export interface VerifiedRead {
+  readonly bytes: Uint8Array;
+  readonly version: number;
+  readonly vguid: Uint8Array;
+}
+
+export type ReadCheck = { readonly ok: true; readonly read: VerifiedRead } | { readonly ok: false; readonly reason: string };
+
+export interface ReadVerifier {
+  readonly crypto: Crypto;
+  readonly trust: ReplicaTrust;
+  readonly executor: ReplicaExecutor;
+}
+
+export function verifyReadReply(verifier: ReadVerifier, request: ReadRequest, reply: ReadReply, nowMs: number): ReadCheck {
+  const fail = (reason: string): ReadCheck => ({ ok: false, reason });
+  if (reply.requestId !== request.requestId) return fail('reply to another request');
+  if (reply.status !== 'ok') return fail(`member answered ${reply.status}`);
+  if (!reply.certificate) return fail('no certificate');
+  const statement = verifier.trust.verifyCommit(reply.certificate);
+  if (!statement) return fail('certificate does not verify');
+  if (!bytesEqual(statement.aguid, request.aguid)) return fail('certificate names another object');
+  if (request.version !== null && statement.version !== request.version) return fail('certificate names another version');
+  if (request.version === null && request.maxAgeMs > 0) {
+    const heartbeat = reply.heartbeat ? verifier.trust.verifyHeartbeat(reply.heartbeat) : null;
+    if (!heartbeat || !bytesEqual(heartbeat.aguid, request.aguid)) return fail('no valid heartbeat');
+    if (nowMs - heartbeat.timestampMs > request.maxAgeMs) return fail('heartbeat too old');
+    if (heartbeat.version !== statement.version || !bytesEqual(heartbeat.vguid, statement.vguid)) return fail('not the latest version');
+  }
+  const store = new MemoryBlockStore(verifier.crypto, { verifyOnGet: false });
+  for (const block of reply.blocks) store.put(block.kind, block.bytes);
+  const bytes = verifier.executor.readRange(store, statement.vguid, request.offset, request.length);
+  if (!bytes) return fail('blocks do not prove the range');
+  return { ok: true, read: { bytes, version: statement.version, vguid: statement.vguid } };
+}

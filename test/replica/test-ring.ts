@@ -1,0 +1,135 @@
+/**
+ * A test "ring": produces an object's certified history the way the ring does — execute each
+ * update, certify (aguid, version, VGUID, update digest) in real core/threshold batches (Merkle
+ * path + batch signature) — and signs heartbeats. The batch signature is either real threshold
+ * BLS (dealt key, t shares combined) or a fast fake (a keyed hash of the batch header) that only
+ * this ring can produce; everything else is byte-for-byte the production format.
+ */
+import { concatBytes, bytesEqual } from '../../core/bytes.ts';
+import { HashTag, taggedHash, type Crypto } from '../../core/crypto.ts';
+import { MemoryBlockStore } from '../../core/version/block-store.ts';
+import { dealRingKey, type DealtRingKey } from '../../core/threshold/dealer.ts';
+import { SignedBatchBuilder, encodeCertificate, encodeHeartbeat, type Heartbeat } from '../../core/threshold/certificate.ts';
+import { combineShares } from '../../core/threshold/signing.ts';
+import type { LogEntry } from '../../replica/messages.ts';
+import { RingTrust, blsBatchSignatures, type BatchSignatureCheck } from '../../replica/ring-trust.ts';
+import type { Head, ReplicaExecutor, ReplicaTrust } from '../../replica/types.ts';
+import { Prng } from '../../sim/prng.ts';
+import { ToyExecutor, toyBlockBytes, toyUpdate } from './toy-executor.ts';
+
+export type SignerKind = 'fake' | 'bls';
+
+export interface HistoryVersion {
+  readonly version: number;
+  readonly vguid: Uint8Array;
+  readonly timestampMs: number;
+  readonly entry: LogEntry;
+}
+
+/** Signs batch headers: fake (keyed hash) or real threshold BLS (2 of 4 shares combined). */
+export class TestRingSigner {
+  readonly ringId: Uint8Array;
+  private readonly secret: Uint8Array;
+  private readonly key: DealtRingKey | null;
+
+  constructor(
+    private readonly crypto: Crypto,
+    readonly kind: SignerKind,
+    seed: number,
+  ) {
+    const random = new Prng(seed);
+    this.ringId = crypto.sha256([random.bytes(32)]);
+    this.secret = random.bytes(32);
+    this.key = kind === 'bls' ? dealRingKey(random, 4, 2) : null;
+  }
+
+  sign(builder: SignedBatchBuilder): Uint8Array {
+    if (this.key) return combineShares(2, [builder.signShare(this.key.shares[0]!), builder.signShare(this.key.shares[2]!)]);
+    return this.fakeSignature(builder.message);
+  }
+
+  /** What a member checks: the real BLS check, or the fake one (a forger without `secret` cannot pass it). */
+  signatureCheck(): BatchSignatureCheck {
+    if (this.key) return blsBatchSignatures(this.key.publicKey);
+    return { verify: (message, signature) => bytesEqual(this.fakeSignature(message), signature) };
+  }
+
+  trust(): ReplicaTrust {
+    return new RingTrust(this.crypto, this.ringId, this.signatureCheck());
+  }
+
+  private fakeSignature(message: Uint8Array): Uint8Array {
+    const h = this.crypto.sha256([this.secret, message]);
+    return concatBytes([h, h.subarray(0, 16)]);
+  }
+}
+
+export interface HistoryOptions {
+  readonly versionCount: number;
+  /** Bytes appended inline per update. */
+  readonly appendBytes?: number;
+  /** Every n-th update also references an uploaded block (carried in the entry's blocks). */
+  readonly referenceEvery?: number;
+  /** Statements per signed batch (certificates share one signature, each with its own path). */
+  readonly batchSize?: number;
+  readonly startTimestampMs?: number;
+  readonly seed?: number;
+}
+
+/** The ring's exact history of one object: versions 0..versionCount-1, certified. */
+export function buildHistory(crypto: Crypto, signer: TestRingSigner, aguid: Uint8Array, options: HistoryOptions): HistoryVersion[] {
+  const random = new Prng(options.seed ?? 1);
+  const executor = new ToyExecutor(crypto);
+  const blocks = new MemoryBlockStore(crypto, { verifyOnGet: false });
+  const out: HistoryVersion[] = [];
+  let head: Head | null = null;
+  const batchSize = options.batchSize ?? 3;
+  for (let start = 0; start < options.versionCount; start += batchSize) {
+    const made: { update: Uint8Array; head: Head; timestampMs: number; blocks: Uint8Array[] }[] = [];
+    for (let v = start; v < Math.min(options.versionCount, start + batchSize); v++) {
+      const referenced = options.referenceEvery && v % options.referenceEvery === 1 ? [random.bytes(toyBlockBytes)] : [];
+      const references = referenced.map((b) => blocks.put('data', b));
+      const update = toyUpdate(aguid, random.bytes(options.appendBytes ?? 1000), references);
+      const timestampMs = (options.startTimestampMs ?? 0) + v;
+      const result = executor.execute(blocks, head, update, timestampMs);
+      if (!result.ok) throw new Error(`test ring could not apply version ${v}: ${result.reason}`);
+      head = result.head;
+      made.push({ update, head, timestampMs, blocks: referenced });
+    }
+    const builder = new SignedBatchBuilder(
+      crypto,
+      { ringId: signer.ringId, epoch: 0, sequence: start },
+      made.map((m) => ({
+        kind: 'certificate' as const,
+        statement: {
+          ringId: signer.ringId,
+          aguid,
+          version: m.head.version,
+          vguid: m.head.vguid,
+          rootFragmentRoot: new Uint8Array(0),
+          updateDigest: taggedHash(crypto, HashTag.update, m.update),
+          outcome: 'commit' as const,
+          timestampMs: m.timestampMs,
+        },
+      })),
+    );
+    const signature = signer.sign(builder);
+    made.forEach((m, i) => {
+      const certificate = encodeCertificate(builder.certificateAt(i, signature));
+      out.push({ version: m.head.version, vguid: m.head.vguid, timestampMs: m.timestampMs, entry: { update: m.update, certificate, blocks: m.blocks } });
+    });
+  }
+  return out;
+}
+
+export function makeHeartbeat(crypto: Crypto, signer: TestRingSigner, aguid: Uint8Array, latest: HistoryVersion, timestampMs: number, sequence: number): Uint8Array {
+  const builder = new SignedBatchBuilder(crypto, { ringId: signer.ringId, epoch: 0, sequence }, [
+    { kind: 'heartbeat', statement: { ringId: signer.ringId, aguid, version: latest.version, vguid: latest.vguid, timestampMs } },
+  ]);
+  const proof = builder.proofs(signer.sign(builder))[0] as Heartbeat;
+  return encodeHeartbeat(proof);
+}
+
+export function toyExecutor(crypto: Crypto): ReplicaExecutor {
+  return new ToyExecutor(crypto);
+}
