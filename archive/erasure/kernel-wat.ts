@@ -2,14 +2,15 @@
  * Generates the WebAssembly text of the SIMD kernels (the committed kernel*.wat is this output;
  * build-wasm.ts assembles it and a test checks source, text and binary agree).
  *
- * `dot{R}(len, k, tables, inputPointers, outputPointers)` computes R output shards at once:
- * for each 16-byte column of the shards it loads each input vector once, splits it into low and
+ * `dot{R}(start, end, k, tables, inputPointers, outputPointers)` computes bytes [start, end) of R
+ * output shards at once (the caller walks a shard in cache-sized column ranges): for each 16-byte
+ * column it loads each input vector once, splits it into low and
  * high nibbles, and for every output XORs in swizzle(lowTable, lo) ^ swizzle(highTable, hi) — the
  * split-nibble multiply ISA-L and klauspost/reedsolomon do with PSHUFB. R accumulators stay in
  * registers across the k inputs, so each input is read once per R outputs and each output is
  * written once. `tables` holds, for each input j, R pairs of 16-byte (low, high) nibble tables.
- * `len` must be a multiple of 16 * vectorsPerStep; the caller pads shards to that stride (padding
- * bytes only ever affect padding bytes, since every operation is bytewise).
+ * `start` and `end` must be multiples of 16 * vectorsPerStep; the caller pads shards to that stride
+ * (padding bytes only ever affect padding bytes, since every operation is bytewise).
  */
 
 export interface KernelShape {
@@ -39,17 +40,18 @@ function dotFunction(outputs: number, shape: KernelShape): string[] {
   const range = (n: number) => [...Array(n).keys()];
   const acc = (r: number, u: number) => `$a${r}_${u}`;
   const out: string[] = [];
-  out.push(`  (func (export "dot${outputs}") (param $len i32) (param $k i32) (param $tables i32) (param $inputs i32) (param $outputs i32)`);
-  out.push('    (local $pos i32) (local $end i32) (local $t i32) (local $p i32) (local $in i32) (local $mask v128)');
+  out.push(`  (func (export "dot${outputs}") (param $start i32) (param $end i32) (param $k i32) (param $tables i32) (param $inputs i32) (param $outputs i32)`);
+  out.push('    (local $pos i32) (local $last i32) (local $t i32) (local $p i32) (local $in i32) (local $mask v128)');
   out.push(`    ${range(outputs).map((r) => `(local $o${r} i32)`).join(' ')}`);
   out.push(`    ${range(v).map((u) => `(local $lo${u} v128) (local $hi${u} v128)`).join(' ')}`);
   out.push(`    ${range(outputs).flatMap((r) => range(v).map((u) => `(local ${acc(r, u)} v128)`)).join(' ')}`);
   out.push('    (local $tlo v128) (local $thi v128)');
   out.push('    (local.set $mask (i8x16.splat (i32.const 15)))');
   for (const r of range(outputs)) out.push(`    (local.set $o${r} (i32.load offset=${4 * r} (local.get $outputs)))`);
-  out.push('    (local.set $end (i32.mul (local.get $k) (i32.const 4)))');
+  out.push('    (local.set $last (i32.mul (local.get $k) (i32.const 4)))');
+  out.push('    (local.set $pos (local.get $start))');
   out.push('    (block $done (loop $columns');
-  out.push('      (br_if $done (i32.ge_u (local.get $pos) (local.get $len)))');
+  out.push('      (br_if $done (i32.ge_u (local.get $pos) (local.get $end)))');
   for (const r of range(outputs)) for (const u of range(v)) out.push(`      (local.set ${acc(r, u)} (v128.const i64x2 0 0))`);
   out.push('      (local.set $t (local.get $tables))');
   out.push('      (local.set $p (i32.const 0))');
@@ -71,7 +73,7 @@ function dotFunction(outputs: number, shape: KernelShape): string[] {
   }
   out.push(`        (local.set $t (i32.add (local.get $t) (i32.const ${32 * outputs})))`);
   out.push('        (local.set $p (i32.add (local.get $p) (i32.const 4)))');
-  out.push('        (br_if $inputs (i32.lt_u (local.get $p) (local.get $end))))');
+  out.push('        (br_if $inputs (i32.lt_u (local.get $p) (local.get $last))))');
   for (const r of range(outputs)) {
     for (const u of range(v)) {
       out.push(`      (v128.store offset=${16 * u} (i32.add (local.get $o${r}) (local.get $pos)) (local.get ${acc(r, u)}))`);

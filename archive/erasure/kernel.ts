@@ -17,25 +17,35 @@ export interface Kernel {
    * `coefficients.cols`. The caller keeps `coefficients` immutable so kernels may cache per matrix.
    */
   apply(coefficients: Matrix, inputs: readonly Uint8Array[], shardBytes: number): Uint8Array[];
+  /**
+   * Like apply, but writes output r into `outputs[r]`, which may be shorter than `shardBytes`
+   * (it then takes the first `outputs[r].length` bytes): decode writes straight into the block.
+   */
+  applyInto(coefficients: Matrix, inputs: readonly Uint8Array[], shardBytes: number, outputs: readonly Uint8Array[]): void;
 }
 
 export const referenceKernel: Kernel = {
   name: 'reference',
   apply(coefficients, inputs, shardBytes) {
+    const outputs = Array.from({ length: coefficients.rows }, () => new Uint8Array(shardBytes));
+    this.applyInto(coefficients, inputs, shardBytes, outputs);
+    return outputs;
+  },
+  applyInto(coefficients, inputs, shardBytes, outputs) {
     assert(inputs.length === coefficients.cols, 'kernel: one input per coefficient column');
-    const outputs: Uint8Array[] = [];
+    assert(outputs.length === coefficients.rows, 'kernel: one output per coefficient row');
     for (let r = 0; r < coefficients.rows; r++) {
-      const out = new Uint8Array(shardBytes);
+      const out = outputs[r]!;
+      const outBytes = Math.min(out.length, shardBytes);
+      out.fill(0, 0, outBytes);
       for (let j = 0; j < inputs.length; j++) {
         const c = coefficients.cells[r * coefficients.cols + j]!;
         if (c === 0) continue;
         const input = inputs[j]!;
         const row = mulTable.subarray(c * 256, c * 256 + 256);
-        const end = Math.min(input.length, shardBytes);
+        const end = Math.min(input.length, outBytes);
         for (let i = 0; i < end; i++) out[i]! ^= row[input[i]!]!;
       }
-      outputs.push(out);
     }
-    return outputs;
   },
 };

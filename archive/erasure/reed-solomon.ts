@@ -68,21 +68,16 @@ export function decode(
   const shardBytes = shardBytesOf(k, blockBytes);
   const chosen = chooseSurvivors(k, m, shards, shardBytes);
   const block = new Uint8Array(blockBytes);
-  const present = new Map(chosen.map((s) => [s.index, s.bytes]));
+  // Shard j's place in the block (the last may be short, or empty when k > blockBytes).
+  const placeOf = (j: number) => block.subarray(Math.min(j * shardBytes, blockBytes), Math.min((j + 1) * shardBytes, blockBytes));
+  const present = new Set(chosen.map((s) => s.index));
   const lost: number[] = [];
   for (let j = 0; j < k; j++) if (!present.has(j)) lost.push(j);
-  const rebuilt = new Map<number, Uint8Array>();
+  for (const s of chosen) if (s.index < k) placeOf(s.index).set(s.bytes.subarray(0, placeOf(s.index).length));
   if (lost.length > 0) {
     const plan = planFor(k, m, chosen.map((s) => s.index), lost);
-    const outputs = (options.kernel ?? defaultKernel()).apply(plan, chosen.map((s) => s.bytes), shardBytes);
-    lost.forEach((j, r) => rebuilt.set(j, outputs[r]!));
-  }
-  for (let j = 0; j < k; j++) {
-    const from = j * shardBytes;
-    const count = Math.min(shardBytes, blockBytes - from);
-    if (count <= 0) break;
-    const shard = present.get(j) ?? rebuilt.get(j)!;
-    block.set(shard.subarray(0, count), from);
+    const kernel = options.kernel ?? defaultKernel();
+    kernel.applyInto(plan, chosen.map((s) => s.bytes), shardBytes, lost.map(placeOf));
   }
   return block;
 }

@@ -21,8 +21,10 @@ const tablesBytesMax = 128 * 128 * 32;
 const shardsAt = tablesAt + tablesBytesMax;
 const pageBytes = 65536;
 const stepBytes = 16 * kernelShape.vectorsPerStep;
+/** Column range per call: k inputs x columnBytes should sit in L1/L2 while every pass reads them. */
+const columnBytes = 4096;
 
-type DotFunction = (len: number, k: number, tables: number, inputs: number, outputs: number) => void;
+type DotFunction = (start: number, end: number, k: number, tables: number, inputs: number, outputs: number) => void;
 
 /**
  * The slice of the WebAssembly JS API this module uses, typed here because the project's lib
@@ -74,34 +76,54 @@ export function wasmKernelFrom(name: string, binary: Uint8Array): Kernel | null 
     words = new Uint32Array(memory.buffer);
   };
 
+  /** Computes into wasm memory; returns where output r starts (at outputsAt + r * stride). */
+  const compute = (coefficients: Matrix, inputs: readonly Uint8Array[], shardBytes: number): { outputsAt: number; stride: number } => {
+    const { rows, cols } = coefficients;
+    assert(inputs.length === cols, 'kernel: one input per coefficient column');
+    assert(rows * cols * 32 <= tablesBytesMax, 'kernel: k * rows within the table area (k + m <= 256)');
+    const stride = Math.ceil(shardBytes / stepBytes) * stepBytes;
+    const outputsAt = shardsAt + cols * stride;
+    ensureBytes(outputsAt + rows * stride);
+    let tables = tableCache.get(coefficients);
+    if (!tables) tableCache.set(coefficients, (tables = passTables(coefficients)));
+    view.set(tables, tablesAt);
+    for (let j = 0; j < cols; j++) {
+      const input = inputs[j]!;
+      const at = shardsAt + j * stride;
+      const used = Math.min(input.length, shardBytes);
+      view.set(used === input.length ? input : input.subarray(0, used), at);
+      if (used < shardBytes) view.fill(0, at + used, at + shardBytes);
+      words[(inputPointersAt >> 2) + j] = at;
+    }
+    for (let r = 0; r < rows; r++) words[(outputPointersAt >> 2) + r] = outputsAt + r * stride;
+    // Column ranges first, passes inside: the k input columns stay in cache across the passes.
+    for (let start = 0; start < stride; start += columnBytes) {
+      const end = Math.min(start + columnBytes, stride);
+      for (let first = 0; first < rows; first += kernelShape.outputsPerPassMax) {
+        const count = Math.min(kernelShape.outputsPerPassMax, rows - first);
+        dots[count - 1]!(start, end, cols, tablesAt + first * cols * 32, inputPointersAt, outputPointersAt + 4 * first);
+      }
+    }
+    return { outputsAt, stride };
+  };
+
   return {
     name,
     apply(coefficients, inputs, shardBytes) {
-      const { rows, cols } = coefficients;
-      assert(inputs.length === cols, 'kernel: one input per coefficient column');
-      assert(rows * cols * 32 <= tablesBytesMax, 'kernel: k * rows within the table area (k + m <= 256)');
-      const stride = Math.ceil(shardBytes / stepBytes) * stepBytes;
-      const outputsAt = shardsAt + cols * stride;
-      ensureBytes(outputsAt + rows * stride);
-      let tables = tableCache.get(coefficients);
-      if (!tables) tableCache.set(coefficients, (tables = passTables(coefficients)));
-      view.set(tables, tablesAt);
-      for (let j = 0; j < cols; j++) {
-        const input = inputs[j]!;
-        const at = shardsAt + j * stride;
-        const used = Math.min(input.length, shardBytes);
-        view.set(used === input.length ? input : input.subarray(0, used), at);
-        if (used < shardBytes) view.fill(0, at + used, at + shardBytes);
-        words[(inputPointersAt >> 2) + j] = at;
-      }
-      for (let r = 0; r < rows; r++) words[(outputPointersAt >> 2) + r] = outputsAt + r * stride;
-      for (let first = 0; first < rows; first += kernelShape.outputsPerPassMax) {
-        const count = Math.min(kernelShape.outputsPerPassMax, rows - first);
-        dots[count - 1]!(stride, cols, tablesAt + first * cols * 32, inputPointersAt, outputPointersAt + 4 * first);
-      }
+      const { outputsAt, stride } = compute(coefficients, inputs, shardBytes);
       const outputs: Uint8Array[] = [];
-      for (let r = 0; r < rows; r++) outputs.push(view.slice(outputsAt + r * stride, outputsAt + r * stride + shardBytes));
+      for (let r = 0; r < coefficients.rows; r++) {
+        outputs.push(view.slice(outputsAt + r * stride, outputsAt + r * stride + shardBytes));
+      }
       return outputs;
+    },
+    applyInto(coefficients, inputs, shardBytes, outputs) {
+      assert(outputs.length === coefficients.rows, 'kernel: one output per coefficient row');
+      const { outputsAt, stride } = compute(coefficients, inputs, shardBytes);
+      outputs.forEach((out, r) => {
+        const from = outputsAt + r * stride;
+        out.set(view.subarray(from, from + Math.min(out.length, shardBytes)));
+      });
     },
   };
 }
