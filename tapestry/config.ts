@@ -10,8 +10,10 @@ export interface TapestryConfig {
   readonly republishIntervalMs: number;
   /** Pings to every neighbour this often; 0 turns beacons (and failure detection) off. */
   readonly beaconIntervalMs: number;
-  /** A neighbour silent for this long is declared failed and replaced from its slot's backups. */
-  readonly failureTimeoutMs: number;
+  /** A neighbour that misses this many beacons in a row is declared failed and replaced. */
+  readonly beaconMissesMax: number;
+  /** A probe ping to a non-neighbour is forgotten after this long. */
+  readonly pingTimeoutMs: number;
   /** route/locate requests not answered within this report failure. */
   readonly requestTimeoutMs: number;
   /** Joiner side: longest wait for the root's joinDone and for each nearest-neighbour step. */
@@ -36,7 +38,8 @@ export const defaultTapestryConfig: TapestryConfig = {
   pointerTtlMs: 90_000,
   republishIntervalMs: 30_000,
   beaconIntervalMs: 5_000,
-  failureTimeoutMs: 16_000,
+  beaconMissesMax: 3,
+  pingTimeoutMs: 20_000,
   requestTimeoutMs: 10_000,
   joinStepTimeoutMs: 4_000,
   multicastTimeoutMs: 8_000,
@@ -58,6 +61,6 @@ export function tapestryConfig(overrides: Partial<TapestryConfig> = {}): Tapestr
   checkArgument(c.slotSize >= 1 && c.slotSize <= 8, 'config.slotSize', '1..8');
   checkArgument(c.nearestCount >= 1, 'config.nearestCount', 'at least 1');
   checkArgument(c.republishIntervalMs > 0 && c.republishIntervalMs < c.pointerTtlMs, 'config.republishIntervalMs', 'positive and below pointerTtlMs');
-  checkArgument(c.beaconIntervalMs === 0 || c.failureTimeoutMs > c.beaconIntervalMs, 'config.failureTimeoutMs', 'longer than beaconIntervalMs');
+  checkArgument(c.beaconMissesMax >= 1, 'config.beaconMissesMax', 'at least 1');
   return c;
 }

@@ -210,7 +210,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
       case 'ping':
         if (!this.claimOk(from, m.sender)) return;
         this.send(out, from, { kind: 'pong', sender: this.self, sentAtMs: m.sentAtMs });
-        this.heard(m.sender.id, nowMs);
+        this.heard(m.sender.id);
         this.learn(out, m.sender, nowMs);
         return;
       case 'pong':
@@ -284,30 +284,31 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     this.measured.delete(sender.id);
     this.measured.set(sender.id, { atMs: nowMs, rttMs });
     if (this.measured.size > 8192) this.measured.delete(this.measured.keys().next().value!);
-    const result = this.table.consider(sender, rttMs, nowMs);
+    const result = this.table.consider(sender, rttMs);
     if (result.inserted) this.send(out, sender.name, { kind: 'backpointer', sender: this.self, add: true });
     if (result.evicted) this.send(out, result.evicted.name, { kind: 'backpointer', sender: this.self, add: false });
     if (this.status === 'joining' && this.joiner.onMeasured(out, sender.id, nowMs)) this.onJoined(out, nowMs);
   }
 
-  private heard(id: TapestryId, nowMs: number): void {
+  private heard(id: TapestryId): void {
     const n = this.table.get(id);
-    if (n) n.lastHeardMs = nowMs;
+    if (n) n.beaconMisses = 0;
   }
 
-  /** Pings every neighbour each beacon interval; a neighbour silent past failureTimeoutMs is removed. */
+  /**
+   * Pings every neighbour each beacon interval. A neighbour whose previous beacon is still
+   * unanswered counts a miss; after beaconMissesMax in a row it is declared failed and removed.
+   */
   private beacon(out: Out, nowMs: number): void {
+    if (nowMs < this.nextBeaconMs) return;
+    this.nextBeaconMs = nowMs + this.config.beaconIntervalMs;
     for (const n of [...this.table.neighbours()]) {
-      if (nowMs - n.lastHeardMs > this.config.failureTimeoutMs) {
+      if (this.pendingPings.has(n.id) && ++n.beaconMisses >= this.config.beaconMissesMax) {
         this.stats.neighboursFailed++;
         out.push({ kind: 'output', event: { kind: 'neighbourFailed', neighbour: ref(n) } });
         this.forget(out, n, true, nowMs);
+        continue;
       }
-    }
-    if (nowMs < this.nextBeaconMs) return;
-    this.nextBeaconMs = nowMs + this.config.beaconIntervalMs;
-    for (const n of this.table.neighbours()) {
-      if (this.pendingPings.has(n.id)) continue;
       this.pendingPings.set(n.id, nowMs);
       this.send(out, n.name, { kind: 'ping', sender: this.self, sentAtMs: nowMs });
     }
@@ -386,24 +387,31 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
 
   private onLocate(out: Out, m: Extract<TapestryMessage, { kind: 'locate' }>, nowMs: number): void {
     if (m.hops >= hopsMax) return this.drop();
-    const server = this.nearestHolder(m.objectId, nowMs);
+    let server = this.nearestHolder(m.objectId, nowMs, true);
     const next = server ? null : this.table.nextHop(m.objectId, m.level);
     if (next) {
       this.send(out, next.hop.name, { ...m, level: next.level, hops: m.hops + 1 });
       return;
     }
+    // At the root, a pointer its server stopped refreshing is still better than nothing.
+    server ??= this.nearestHolder(m.objectId, nowMs, false);
     const reply = { kind: 'locateReply', requestId: m.requestId, objectId: m.objectId, server, answeredBy: this.self, hops: m.hops } as const;
     if (m.origin.id === this.self.id) this.onLocateReply(out, reply.requestId, reply.objectId, server, this.self, m.hops);
     else this.send(out, m.origin.name, reply);
   }
 
-  /** Among live pointers, the server we measure as closest (ourselves first); unknown ones last. */
-  private nearestHolder(objectId: TapestryId, nowMs: number): NodeRef | null {
+  /**
+   * Among live pointers, the server we measure as closest (ourselves first); unknown ones last.
+   * `freshOnly` skips pointers not refreshed for two republish intervals: their server has
+   * probably failed, and a fresher pointer is likely further along the path.
+   */
+  private nearestHolder(objectId: TapestryId, nowMs: number, freshOnly: boolean): NodeRef | null {
     if (this.ownObjects.has(objectId)) return this.self;
     let best: NodeRef | null = null;
     let bestRttMs = Infinity;
+    const freshAfterMs = nowMs + this.config.pointerTtlMs - 2 * this.config.republishIntervalMs;
     for (const p of this.pointers.holders(objectId)) {
-      if (p.expiresAtMs <= nowMs) continue;
+      if (p.expiresAtMs <= nowMs || (freshOnly && p.expiresAtMs < freshAfterMs)) continue;
       const rtt = p.server.id === this.self.id ? 0 : this.rttOf(p.server.id);
       if (best === null || rtt < bestRttMs || (rtt === bestRttMs && p.server.id < best.id)) {
         best = p.server;
@@ -495,7 +503,8 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
 
   private expirePings(nowMs: number): void {
     for (const [id, sentAtMs] of this.pendingPings) {
-      if (nowMs - sentAtMs > this.config.failureTimeoutMs) this.pendingPings.delete(id);
+      // A neighbour's beacon stays pending until answered: that is how misses are counted.
+      if (nowMs - sentAtMs > this.config.pingTimeoutMs && !this.table.get(id)) this.pendingPings.delete(id);
     }
   }
 

@@ -16,8 +16,8 @@ import type { NodeRef, TapestryId } from './id.ts';
 
 export interface Neighbour extends NodeRef {
   rttMs: number;
-  /** Host time of the last message or pong from it (beacon failure detection). */
-  lastHeardMs: number;
+  /** Beacons sent since it last answered (failure detection). */
+  beaconMisses: number;
 }
 
 export interface NextHop {
@@ -91,7 +91,7 @@ export class RoutingTable {
    * Offers a measured candidate. It enters its slot if the slot has room or it is closer than the
    * slot's farthest member; a known neighbour just gets its round trip updated and is re-sorted.
    */
-  consider(ref: NodeRef, rttMs: number, nowMs: number): ConsiderResult {
+  consider(ref: NodeRef, rttMs: number): ConsiderResult {
     if (ref.id === this.self.id) return { inserted: false, evicted: null };
     const known = this.byId.get(ref.id);
     const level = sharedPrefixLength(ref.id, this.self.id);
@@ -99,7 +99,7 @@ export class RoutingTable {
     const slot = (this.slots[index] ??= []);
     if (known) {
       known.rttMs = rttMs;
-      known.lastHeardMs = nowMs;
+      known.beaconMisses = 0;
       slot.sort(byRtt);
       return { inserted: false, evicted: null };
     }
@@ -112,7 +112,7 @@ export class RoutingTable {
       this.levelCounts[level]!--;
       evicted = worst;
     }
-    const neighbour: Neighbour = { id: ref.id, name: ref.name, rttMs, lastHeardMs: nowMs };
+    const neighbour: Neighbour = { id: ref.id, name: ref.name, rttMs, beaconMisses: 0 };
     slot.push(neighbour);
     slot.sort(byRtt);
     this.byId.set(ref.id, neighbour);

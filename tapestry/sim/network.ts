@@ -31,6 +31,8 @@ interface SimEvent extends TimedEvent {
   to: number;
   from: string | null;
   message: TapestryMessage | null;
+  /** A scheduled driver action (e.g. a join during churn) instead of a delivery. */
+  action?: () => void;
 }
 
 export interface RequestRecord {
@@ -63,11 +65,18 @@ export class TapestryNetwork {
   private readonly requests = new Map<string, RequestRecord>();
   private readonly prng: Prng;
   private seq = 0;
-  private readonly tickMs: number;
+  private tickMs: number;
 
   constructor(private readonly options: NetworkOptions) {
     this.prng = new Prng(options.seed).fork('network');
     this.tickMs = options.tickMs ?? 0;
+  }
+
+  /** Starts ticking every live node (after a tick-less build), phases spread over one period. */
+  enableTicks(tickMs: number): void {
+    assert(this.tickMs === 0 && tickMs > 0, 'ticks can be enabled once');
+    this.tickMs = tickMs;
+    for (const n of this.nodes) if (n.alive && !n.node.hasLeft) this.scheduleTick(n.index, this.nowMs + 1 + this.prng.int(tickMs));
   }
 
   get hasTicks(): boolean {
@@ -199,11 +208,18 @@ export class TapestryNetwork {
     return record;
   }
 
+  /** Runs `action` at virtual time `atMs` (in order with deliveries). */
+  at(atMs: number, action: () => void): void {
+    assert(atMs >= this.nowMs, 'cannot schedule in the past');
+    this.heap.push({ atMs, seq: this.seq++, to: -1, from: null, message: null, action });
+  }
+
   private scheduleTick(index: number, atMs: number): void {
     this.heap.push({ atMs, seq: this.seq++, to: index, from: null, message: null });
   }
 
   private deliver(event: SimEvent): void {
+    if (event.action) return event.action();
     const sim = this.nodes[event.to]!;
     if (!sim.alive || sim.node.hasLeft) return;
     if (event.message === null) {
