@@ -200,7 +200,7 @@ function amortised(key4: DealtRingKey, rounds: number): AmortisedRow[] {
 }
 
 function resharing(key4: DealtRingKey, budgetMs: number): Row[] {
-  const config = { oldKey: key4, oldShareCount: 4, newShareCount: 4, newThreshold: 2 };
+  const config = { epoch: 1, oldKey: key4, oldShareCount: 4, newShareCount: 4, newThreshold: 2 };
   const random = new Prng(7);
   const dealings = key4.shares.map((s) => dealResharing(random, config, s));
   const rows: Row[] = [];

@@ -8,3 +8,4 @@ export * from './batch-merkle.ts';
 export * from './statements.ts';
 export * from './certificate.ts';
 export * from './resharing.ts';
+export * from './resharing-codec.ts';

@@ -23,10 +23,13 @@ import { checkArgument } from '../errors.ts';
 import type { RandomSource } from '../machine.ts';
 import { checkThreshold, decodeCommitments, dealSecret, evaluateCommitments, multiplyBase, type KeyShare, type RingKeyPublic } from './dealer.ts';
 import { ResharingError } from './errors.ts';
+import type { ResharingMessage } from './resharing-codec.ts';
 import { G2, g2ToBytes, type G2Point } from './points.ts';
 import { Fr, checkShareIndex, lagrangeAtZero, scalarFromBytes, scalarToBytes } from './scalar.ts';
 
 export interface ResharingConfig {
+  /** The epoch the new shares will belong to; messages of any other epoch are dropped. */
+  readonly epoch: number;
   /** The key being reshared (old threshold and old commitments). */
   readonly oldKey: RingKeyPublic;
   readonly oldShareCount: number;
@@ -55,6 +58,7 @@ export interface ComplaintResponse {
 }
 
 function checkConfig(config: ResharingConfig): void {
+  checkArgument(Number.isSafeInteger(config?.epoch) && config.epoch >= 0, 'config.epoch', 'a non-negative integer');
   checkThreshold(config.oldShareCount, config.oldKey.threshold);
   checkThreshold(config.newShareCount, config.newThreshold);
   checkArgument(config.oldKey.commitments.length === config.oldKey.threshold, 'oldKey.commitments', 'one commitment per coefficient');
@@ -99,6 +103,25 @@ export class ResharingTranscript {
     checkArgument(points, 'oldKey.commitments', 'valid G2 points');
     this.config = config;
     this.oldPoints = points;
+  }
+
+  /**
+   * One ring-ordered public message, from an authenticated sender: its index among the old
+   * members (dealers) and/or among the new ones. A message whose claimed role does not match its
+   * sender, or of another epoch, is dropped. Returns whether it was taken.
+   */
+  onMessage(sender: { readonly oldIndex?: number; readonly newIndex?: number }, message: ResharingMessage): boolean {
+    if (message?.epoch !== this.config.epoch) return this.drop();
+    switch (message.kind) {
+      case 'commitments':
+        return sender.oldIndex === message.dealerIndex ? this.onCommitments(message.dealerIndex, message.commitments) : this.drop();
+      case 'complaint':
+        return sender.newIndex === message.complainerIndex ? this.onComplaint(message) : this.drop();
+      case 'response':
+        return sender.oldIndex === message.dealerIndex ? this.onComplaintResponse(message) : this.drop();
+      default:
+        return this.drop(); // sub-shares are private: never part of the public transcript
+    }
   }
 
   /** A dealer's public commitments; accepted iff well formed and D_0 = PK_dealer. First one wins. */
@@ -214,6 +237,14 @@ export class ResharingMember {
     readonly memberIndex: number,
   ) {
     checkArgument(Number.isSafeInteger(memberIndex) && memberIndex >= 1 && memberIndex <= transcript.config.newShareCount, 'memberIndex', `1..${transcript.config.newShareCount}`);
+  }
+
+  /** A private sub-share record from an authenticated old member; wrong epoch, sender or recipient is dropped. */
+  onSubShareMessage(senderOldIndex: number, message: ResharingMessage): boolean {
+    if (message?.kind !== 'sub-share' || message.epoch !== this.transcript.config.epoch) return false;
+    if (message.dealerIndex !== senderOldIndex || message.memberIndex !== this.memberIndex) return false;
+    this.onSubShare(message.dealerIndex, message.subShare);
+    return true;
   }
 
   /** A sub-share a dealer sent privately; kept whatever it is and checked once commitments are known. */

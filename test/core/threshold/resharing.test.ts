@@ -94,7 +94,7 @@ function signWith(shares: readonly KeyShare[]): Uint8Array {
 
 describe('proactive refresh (same n and t)', () => {
   const oldKey = ringKey(31, 4, 2);
-  const config: ResharingConfig = { oldKey, oldShareCount: 4, newShareCount: 4, newThreshold: 2 };
+  const config: ResharingConfig = { epoch: 1, oldKey, oldShareCount: 4, newShareCount: 4, newThreshold: 2 };
   const { transcripts, newShares } = runRound(oldKey, config, {});
   const newKey = transcripts[0]!.newKey();
 
@@ -134,7 +134,7 @@ describe('proactive refresh (same n and t)', () => {
 
 describe('membership change to a different n and t with Byzantine dealers', () => {
   const oldKey = ringKey(32, 4, 2); // f = 1 old ring; up to... here 3 of 4 dealers misbehave in some way
-  const config: ResharingConfig = { oldKey, oldShareCount: 4, newShareCount: 7, newThreshold: 3 };
+  const config: ResharingConfig = { epoch: 1, oldKey, oldShareCount: 4, newShareCount: 7, newThreshold: 3 };
   const faults: Record<number, DealerFault> = {
     2: { corruptFor: [5], answer: 'wrong' }, // bad sub-share and a bad public answer: disqualified
     3: { wrongSecret: true }, // deals a secret that is not its share: caught by D_0 != PK_3
@@ -176,7 +176,7 @@ describe('membership change to a different n and t with Byzantine dealers', () =
 
 describe('resharing failure and hygiene', () => {
   const oldKey = ringKey(33, 4, 2);
-  const config: ResharingConfig = { oldKey, oldShareCount: 4, newShareCount: 4, newThreshold: 2 };
+  const config: ResharingConfig = { epoch: 1, oldKey, oldShareCount: 4, newShareCount: 4, newThreshold: 2 };
 
   it('with fewer than t_old qualified dealers the round fails with a ResharingError naming them', () => {
     const faults: Record<number, DealerFault> = { 1: { silentFor: [2], answer: 'none' }, 2: { wrongSecret: true }, 3: { corruptFor: [1], answer: 'wrong' } };
