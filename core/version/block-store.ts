@@ -19,6 +19,11 @@ export interface BlockStore {
    */
   get(bguid: Uint8Array, kind: BlockKind): Uint8Array | undefined;
   has(bguid: Uint8Array): boolean;
+  /**
+   * Length of the block if stored as `kind`, without re-hashing it: apply needs a referenced
+   * block's length, and the store already verified the bytes when they were put.
+   */
+  byteLengthOf(bguid: Uint8Array, kind: BlockKind): number | undefined;
   /** Hashes `bytes` under `kind`, stores them and returns the BGUID. Idempotent. */
   put(kind: BlockKind, bytes: Uint8Array): Uint8Array;
   /** Stores bytes a peer claims are named `bguid`; IntegrityError (nothing stored) if they are not. */
@@ -70,6 +75,11 @@ export class MemoryBlockStore implements BlockStore {
 
   has(bguid: Uint8Array): boolean {
     return this.blocks.has(toHex(bguid));
+  }
+
+  byteLengthOf(bguid: Uint8Array, kind: BlockKind): number | undefined {
+    const block = this.blocks.get(toHex(bguid));
+    return block && block.kind === kind ? block.bytes.length : undefined;
   }
 
   put(kind: BlockKind, bytes: Uint8Array): Uint8Array {

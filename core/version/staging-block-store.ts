@@ -34,6 +34,12 @@ export class StagingBlockStore implements BlockStore {
     return this.staged.has(toHex(bguid)) || this.base.has(bguid);
   }
 
+  byteLengthOf(bguid: Uint8Array, kind: BlockKind): number | undefined {
+    const block = this.staged.get(toHex(bguid));
+    if (block) return block.kind === kind ? block.bytes.length : undefined;
+    return this.base.byteLengthOf(bguid, kind);
+  }
+
   put(kind: BlockKind, bytes: Uint8Array): Uint8Array {
     const bguid = bguidOf(this.crypto, kind, bytes);
     this.putHashed(bguid, kind, bytes);

@@ -1,0 +1,126 @@
+/**
+ * applyUpdate: Pond's update semantics as a pure, deterministic function. The ring (and every
+ * secondary replica re-executing a certified update) calls it with the same head and update and
+ * gets the same VGUID.
+ *
+ * Preconditions (the caller's job, at the boundary): the update was decoded with decodeUpdate, its
+ * signature verified (verifyUpdateSignature) and its nonce checked (nonceIsFresh); `head` is the
+ * object's latest version and all of its blocks are in `env.blocks`. Given those, applyUpdate never
+ * throws on the update's content: bad offsets, missing or oversized blocks, wrong ACLs all abort.
+ */
+import { bytesEqual } from '../bytes.ts';
+import type { Crypto } from '../crypto.ts';
+import { bguidOf } from '../version/block.ts';
+import type { BlockStore } from '../version/block-store.ts';
+import { type Pointer, decodeInteriorBlock } from '../version/interior-block.ts';
+import { type Head, type RootBlock, type TreeRoot, encodeRootBlock } from '../version/root-block.ts';
+import { type NewBlock, StagingBlockStore } from '../version/staging-block-store.ts';
+import { readerOf } from '../version/tree-read.ts';
+import { type AbortReason, type ActionContext, type WorkingObject, runAction } from './actions.ts';
+import { predicateHolds } from './predicates.ts';
+import type { Clause, Update } from './update.ts';
+import { updateDigest } from './update-signature.ts';
+
+export interface ApplyEnv {
+  readonly crypto: Crypto;
+  /** Read for the head and referenced blocks; a commit's new blocks are put here (putHashed). */
+  readonly blocks: BlockStore;
+  /** The ring's agreed timestamp for this update (the same on every replica). */
+  readonly timestampMs: number;
+}
+
+export type Outcome =
+  | {
+      readonly kind: 'commit';
+      readonly head: Head;
+      /** Which clause held. */
+      readonly clauseIndex: number;
+      /** Blocks this apply wrote (data, interior, then the root block last), all reachable from the new head. */
+      readonly newBlocks: readonly NewBlock[];
+      /** Uploaded data blocks the new version references for the first time through this update. */
+      readonly referencedBlocks: readonly Uint8Array[];
+    }
+  | {
+      readonly kind: 'abort';
+      readonly reason: AbortReason;
+      readonly detail: string;
+      /** The version the update was evaluated against (null: the object does not exist). */
+      readonly currentVersion: number | null;
+    };
+
+function workingCopy(head: Head | null): WorkingObject {
+  const r = head?.root;
+  return {
+    exists: r !== undefined,
+    tree: r?.tree ?? null,
+    blockBytes: r?.blockBytes ?? 1,
+    fanoutMax: r?.fanoutMax ?? 4,
+    ownerPublicKey: r?.ownerPublicKey ?? new Uint8Array(0),
+    writerPublicKeys: r?.writerPublicKeys ?? [],
+    referenced: [],
+  };
+}
+
+function mayWrite(root: RootBlock, writer: Uint8Array): boolean {
+  return bytesEqual(root.ownerPublicKey, writer) || root.writerPublicKeys.some((k) => bytesEqual(k, writer));
+}
+
+/** Staged blocks reachable from the new tree, children before parents. */
+function reachableStaged(staging: StagingBlockStore, tree: TreeRoot | null): NewBlock[] {
+  const out: NewBlock[] = [];
+  const walk = (p: Pointer, height: number): void => {
+    const block = staging.stagedBlock(p.bguid);
+    if (!block) return; // shared with an earlier version (or uploaded): its whole subtree is too
+    if (height > 0) for (const c of decodeInteriorBlock(block.bytes).children) walk(c, height - 1);
+    out.push(block);
+  };
+  if (tree) walk(tree, tree.height);
+  return out;
+}
+
+export function applyUpdate(env: ApplyEnv, head: Head | null, update: Update): Outcome {
+  const currentVersion = head?.root.version ?? null;
+  const abort = (reason: AbortReason, detail: string): Outcome => ({ kind: 'abort', reason, detail, currentVersion });
+  if (head && !bytesEqual(head.root.aguid, update.aguid)) return abort('wrong-object', 'the head belongs to another AGUID');
+  if (head && !mayWrite(head.root, update.writerPublicKey)) return abort('unauthorized', 'the writer is neither the owner nor on the ACL');
+  const reader = readerOf(env.blocks);
+  const clauseIndex = update.clauses.findIndex((c) => c.predicates.every((p) => predicateHolds(env.crypto, reader, head, p)));
+  if (clauseIndex < 0) return abort('predicates-failed', 'no clause had all its predicates hold');
+  return applyClause(env, head, update, update.clauses[clauseIndex]!, clauseIndex, abort);
+}
+
+function applyClause(
+  env: ApplyEnv,
+  head: Head | null,
+  update: Update,
+  clause: Clause,
+  clauseIndex: number,
+  abort: (reason: AbortReason, detail: string) => Outcome,
+): Outcome {
+  const staging = new StagingBlockStore(env.crypto, env.blocks);
+  const ctx: ActionContext = { crypto: env.crypto, reader: readerOf(staging), aguid: update.aguid, writerPublicKey: update.writerPublicKey };
+  const o = workingCopy(head);
+  for (const action of clause.actions) {
+    const failure = runAction(ctx, o, action);
+    if (failure) return abort(failure.reason, failure.detail);
+  }
+  if (!o.exists) return abort('no-object', 'the object does not exist and the clause does not create it');
+  const root: RootBlock = {
+    aguid: update.aguid,
+    version: head ? head.root.version + 1 : 0,
+    previousVguid: head ? head.vguid : new Uint8Array(0),
+    sizeBytes: o.tree?.byteCount ?? 0,
+    blockBytes: o.blockBytes,
+    fanoutMax: o.fanoutMax,
+    tree: o.tree,
+    ownerPublicKey: o.ownerPublicKey,
+    writerPublicKeys: o.writerPublicKeys,
+    updateDigest: updateDigest(env.crypto, update),
+    timestampMs: env.timestampMs,
+  };
+  const rootBytes = encodeRootBlock(root);
+  const vguid = bguidOf(env.crypto, 'root', rootBytes);
+  const newBlocks = [...reachableStaged(staging, o.tree), { bguid: vguid, kind: 'root' as const, bytes: rootBytes }];
+  for (const b of newBlocks) env.blocks.putHashed(b.bguid, b.kind, b.bytes);
+  return { kind: 'commit', head: { vguid, root }, clauseIndex, newBlocks, referencedBlocks: o.referenced };
+}
