@@ -1,0 +1,241 @@
+/**
+ * The archive server core: stores fragments (verified on write), serves them (verified again on
+ * read), scrubs them on a schedule, keeps liveness of its peers and runs its share of repair
+ * (archive/repairer.ts). A sans-I/O Machine (core/machine.ts): the host feeds decoded messages and
+ * ticks; everything durable lives in the KvStore it was built with.
+ *
+ * Who may do what: only configured writers (ring servers' archivers and archive servers, which
+ * repair) may store; anyone authenticated (the restore tool included) may probe, fetch and list.
+ * Bad input is dropped and counted, never thrown.
+ */
+import { bytesEqual } from '../core/bytes.ts';
+import type { Crypto, Signer } from '../core/crypto.ts';
+import type { Effect, Machine, MachineContext } from '../core/machine.ts';
+import { FragmentStore } from './fragment-store.ts';
+import type { ArchiveMessage } from './messages.ts';
+import { archiveLimits } from './messages.ts';
+import { serverRingOf } from './placement.ts';
+import { signReceipt } from './receipt.ts';
+import { Repairer, type RepairOptions } from './repairer.ts';
+
+export type ArchiveOutput =
+  | { kind: 'stored'; bguid: Uint8Array; index: number; from: string }
+  | { kind: 'corrupt'; key: string; foundBy: 'scrub' | 'read' }
+  | { kind: 'peer-lost'; peer: string }
+  | { kind: 'repaired'; bguid: Uint8Array; indexes: number[]; targets: string[] }
+  | { kind: 'unrepairable'; bguid: Uint8Array; reason: string }
+  | { kind: 'dropped'; from: string; reason: string };
+
+export interface ArchiveServerOptions {
+  crypto: Crypto;
+  signer: Signer;
+  /** Every archive server's name, this one included: the placement and repair universe. */
+  archiveServers: readonly string[];
+  /** Ring servers whose archivers may store fragments here (archive servers may too, for repair). */
+  ringServers: readonly string[];
+  /** Time for one full scrub pass to start again after the last ended. */
+  scrubEveryMs: number;
+  /** Fragments re-hashed per tick, bounding the scrubber's share of the disk and CPU. */
+  scrubPerTickMax: number;
+  pingEveryMs: number;
+  /** A peer silent this long is treated as lost and its fragments are re-protected. */
+  lostAfterMs: number;
+  repair: RepairOptions;
+  /** Optional check of a certificate stored beside a root block (e.g. verifyCertificate + VGUID match). */
+  certificateCheck?: (bguid: Uint8Array, certificate: Uint8Array) => boolean;
+}
+
+export const defaultArchiveTiming = {
+  scrubEveryMs: 60_000,
+  scrubPerTickMax: 64,
+  pingEveryMs: 1_000,
+  lostAfterMs: 10_000,
+} as const;
+
+export class ArchiveServer implements Machine<ArchiveMessage, ArchiveOutput> {
+  readonly fragments: FragmentStore;
+  readonly repairer: Repairer;
+  private readonly self: string;
+  private readonly writers: Set<string>;
+  private readonly peers: string[];
+  private readonly lastHeardMs = new Map<string, number>();
+  private readonly lost = new Set<string>();
+  private nextPingMs = 0;
+  private scrubKeys: string[] | null = null;
+  private scrubAt = 0;
+  private nextScrubMs: number;
+  readonly counters = { scrubbed: 0, corrupt: 0, dropped: 0, stored: 0 };
+
+  constructor(
+    context: MachineContext,
+    private readonly options: ArchiveServerOptions,
+  ) {
+    this.self = context.nodeId;
+    this.fragments = new FragmentStore(context.store, options.crypto, archiveLimits.fragmentBytesMax);
+    this.writers = new Set([...options.ringServers, ...options.archiveServers]);
+    this.peers = options.archiveServers.filter((s) => s !== this.self);
+    for (const p of this.peers) this.lastHeardMs.set(p, context.nowMs);
+    this.nextScrubMs = context.nowMs + options.scrubEveryMs;
+    this.repairer = new Repairer({
+      self: this.self,
+      store: context.store,
+      fragments: this.fragments,
+      crypto: options.crypto,
+      ring: serverRingOf(options.archiveServers),
+      isLive: (server) => server === this.self || !this.lost.has(server),
+      storeLocally: (bytes, root, certificate) => this.storeLocally(bytes, root, certificate),
+      options: options.repair,
+    });
+  }
+
+  onMessage(from: string, message: ArchiveMessage, nowMs: number): Effect<ArchiveMessage, ArchiveOutput>[] {
+    if (this.lastHeardMs.has(from)) {
+      this.lastHeardMs.set(from, nowMs);
+      this.lost.delete(from);
+    }
+    switch (message.type) {
+      case 'store':
+        return this.onStore(from, message);
+      case 'probe':
+        return this.onProbe(from, message);
+      case 'fetch':
+        return this.onFetch(from, message);
+      case 'listCertificates': {
+        const page = this.fragments.certificatesAfter(message.after, Math.min(message.limit, archiveLimits.certificatesPerReplyMax));
+        return [send(from, { type: 'certificates', requestId: message.requestId, ...page })];
+      }
+      case 'status':
+        return [send(from, { type: 'statusReply', requestId: message.requestId, status: this.status() })];
+      case 'probeReply':
+      case 'fetchReply':
+      case 'receipt':
+      case 'refused':
+        return this.repairer.onReply(from, message, nowMs);
+      case 'ping':
+      case 'certificates':
+      case 'statusReply':
+        return [];
+    }
+  }
+
+  onTick(nowMs: number): Effect<ArchiveMessage, ArchiveOutput>[] {
+    const effects: Effect<ArchiveMessage, ArchiveOutput>[] = [];
+    if (nowMs >= this.nextPingMs) {
+      this.nextPingMs = nowMs + this.options.pingEveryMs;
+      for (const p of this.peers) effects.push(send(p, { type: 'ping' }));
+    }
+    for (const p of this.peers) {
+      if (!this.lost.has(p) && nowMs - this.lastHeardMs.get(p)! > this.options.lostAfterMs) {
+        this.lost.add(p);
+        effects.push({ kind: 'output', event: { kind: 'peer-lost', peer: p } });
+        this.repairer.onPeerLost(p);
+      }
+    }
+    effects.push(...this.scrubStep(nowMs));
+    effects.push(...this.repairer.onTick(nowMs));
+    return effects;
+  }
+
+  status() {
+    const r = this.repairer.counters;
+    return {
+      fragmentCount: this.fragments.fragmentCount(),
+      certificateCount: this.fragments.certificateCount(),
+      scrubbedCount: this.counters.scrubbed,
+      corruptFoundCount: this.counters.corrupt,
+      repairQueuedCount: this.repairer.queuedCount(),
+      repairedFragmentCount: r.repairedFragments,
+      repairFailedCount: this.repairer.failedCount(),
+      lostPeers: [...this.lost].sort(),
+    };
+  }
+
+  private storeLocally(bytes: Uint8Array, fragmentRoot: Uint8Array, certificate: Uint8Array | null): ReturnType<FragmentStore['put']> {
+    const result = this.fragments.put(bytes, fragmentRoot);
+    if (result.ok) {
+      if (!result.duplicate) this.counters.stored++;
+      if (certificate && (!this.options.certificateCheck || this.options.certificateCheck(result.record.bguid, certificate))) {
+        this.fragments.putCertificate(result.record.bguid, certificate);
+      }
+    }
+    return result;
+  }
+
+  private onStore(from: string, message: Extract<ArchiveMessage, { type: 'store' }>): Effect<ArchiveMessage, ArchiveOutput>[] {
+    if (!this.writers.has(from)) return this.drop(from, 'store from a peer that is not a configured writer');
+    const result = this.storeLocally(message.fragment, message.fragmentRoot, message.certificate);
+    if (!result.ok) {
+      return [...this.drop(from, result.reason), send(from, { type: 'refused', requestId: message.requestId, reason: result.reason })];
+    }
+    const body = { bguid: result.record.bguid, fragmentRoot: message.fragmentRoot, index: result.record.index };
+    const signature = signReceipt(this.options.crypto, this.options.signer, body);
+    return [
+      send(from, { type: 'receipt', requestId: message.requestId, ...body, signature }),
+      { kind: 'output', event: { kind: 'stored', bguid: body.bguid, index: body.index, from } },
+    ];
+  }
+
+  private onProbe(from: string, message: Extract<ArchiveMessage, { type: 'probe' }>): Effect<ArchiveMessage, ArchiveOutput>[] {
+    const held = message.bguids.slice(0, archiveLimits.probeBguidsMax).flatMap((b) => this.fragments.heldOf(b));
+    return [send(from, { type: 'probeReply', requestId: message.requestId, held: held.slice(0, archiveLimits.heldMax) })];
+  }
+
+  private onFetch(from: string, message: Extract<ArchiveMessage, { type: 'fetch' }>): Effect<ArchiveMessage, ArchiveOutput>[] {
+    const { fragments, corrupt } = this.fragments.read(message.bguid);
+    const effects = this.onCorrupt(corrupt, 'read');
+    const certificate = this.fragments.certificateOf(message.bguid);
+    const bytes = fragments.slice(0, archiveLimits.fragmentsPerReplyMax).map((f) => f.bytes);
+    effects.push(send(from, { type: 'fetchReply', requestId: message.requestId, bguid: message.bguid, fragments: bytes, certificate }));
+    return effects;
+  }
+
+  private onCorrupt(keys: string[], foundBy: 'scrub' | 'read'): Effect<ArchiveMessage, ArchiveOutput>[] {
+    const effects: Effect<ArchiveMessage, ArchiveOutput>[] = [];
+    for (const key of keys) {
+      this.counters.corrupt++;
+      effects.push({ kind: 'output', event: { kind: 'corrupt', key, foundBy } });
+      const held = this.fragments.parseKey(key);
+      if (held) this.repairer.enqueue(held.bguid, 'corrupt');
+    }
+    return effects;
+  }
+
+  /** Re-hashes up to scrubPerTickMax fragments; a pass walks a snapshot of the keys in order. */
+  private scrubStep(nowMs: number): Effect<ArchiveMessage, ArchiveOutput>[] {
+    if (this.scrubKeys === null) {
+      if (nowMs < this.nextScrubMs) return [];
+      this.scrubKeys = this.fragments.keysAfter('', Number.MAX_SAFE_INTEGER);
+      this.scrubAt = 0;
+    }
+    const corrupt: string[] = [];
+    const end = Math.min(this.scrubKeys.length, this.scrubAt + this.options.scrubPerTickMax);
+    for (; this.scrubAt < end; this.scrubAt++) {
+      const key = this.scrubKeys[this.scrubAt]!;
+      this.counters.scrubbed++;
+      if (this.fragments.verifyKey(key) === undefined && this.fragments.parseKey(key) && this.stillStored(key)) {
+        this.fragments.deleteKey(key);
+        corrupt.push(key);
+      }
+    }
+    if (this.scrubAt >= this.scrubKeys.length) {
+      this.scrubKeys = null;
+      this.nextScrubMs = nowMs + this.options.scrubEveryMs;
+    }
+    return this.onCorrupt(corrupt, 'scrub');
+  }
+
+  /** A key deleted since the pass's snapshot (by a read that found it corrupt) is not corrupt again. */
+  private stillStored(key: string): boolean {
+    const held = this.fragments.parseKey(key)!;
+    return this.fragments.heldOf(held.bguid).some((h) => h.index === held.index && bytesEqual(h.fragmentRoot, held.fragmentRoot));
+  }
+
+  private drop(from: string, reason: string): Effect<ArchiveMessage, ArchiveOutput>[] {
+    this.counters.dropped++;
+    return [{ kind: 'output', event: { kind: 'dropped', from, reason } }];
+  }
+}
+
+function send(to: string, message: ArchiveMessage): Effect<ArchiveMessage, ArchiveOutput> {
+  return { kind: 'send', to, message };
+}

@@ -1,0 +1,160 @@
+/**
+ * An archive server's fragments and certificates in its KvStore, verified on the way in and on
+ * the way out. A record is stored under the fragment root its own Merkle path proves, so a later
+ * read or scrub re-hashes the payload and compares with the key: a flipped bit anywhere in the
+ * record shows up as a mismatch and the record is dropped rather than served.
+ *
+ * Keys (hex, so key order is BGUID order and a block's entries are contiguous):
+ *   f/<bguid>/<fragmentRoot>/<index, 3 digits>  -> encoded fragment record
+ *   c/<bguid>                                    -> the certificate stored beside a root block
+ * Several roots per block are allowed (up to rootsPerBlockMax) because the server cannot tell
+ * which encoding is genuine without the block: a Byzantine archiver must not be able to lock a
+ * slot by writing first. Readers group by root and check the decoded block against its BGUID.
+ */
+import { bytesEqual, fromHex, toHex } from '../core/bytes.ts';
+import type { Crypto } from '../core/crypto.ts';
+import { DecodeError } from '../core/errors.ts';
+import type { KvStore } from '../core/store.ts';
+import { decodeFragment, fragmentRootOf, FragmentError, type FragmentRecord } from './erasure/index.ts';
+import type { HeldFragment } from './messages.ts';
+
+export const rootsPerBlockMax = 3;
+
+export type PutResult = { ok: true; record: FragmentRecord; duplicate: boolean } | { ok: false; reason: string };
+
+export interface VerifiedFragment {
+  record: FragmentRecord;
+  bytes: Uint8Array;
+  fragmentRoot: Uint8Array;
+  key: string;
+}
+
+export function fragmentKeyOf(bguid: Uint8Array, fragmentRoot: Uint8Array, index: number): string {
+  return `f/${toHex(bguid)}/${toHex(fragmentRoot)}/${String(index).padStart(3, '0')}`;
+}
+
+function parseKey(key: string): HeldFragment | undefined {
+  const parts = key.split('/');
+  if (parts.length !== 4 || parts[0] !== 'f' || parts[1]!.length !== 64 || parts[2]!.length !== 64) return undefined;
+  return { bguid: fromHex(parts[1]!), fragmentRoot: fromHex(parts[2]!), index: Number(parts[3]) };
+}
+
+export class FragmentStore {
+  constructor(
+    private readonly store: KvStore,
+    private readonly crypto: Crypto,
+    private readonly fragmentBytesMax: number,
+  ) {}
+
+  /** Decodes and verifies `bytes` as a fragment under `fragmentRoot`, then stores it. */
+  put(bytes: Uint8Array, fragmentRoot: Uint8Array): PutResult {
+    let record: FragmentRecord;
+    try {
+      record = decodeFragment(bytes, this.fragmentBytesMax);
+    } catch (error) {
+      if (error instanceof DecodeError || error instanceof FragmentError) return { ok: false, reason: `malformed: ${error.message}` };
+      throw error;
+    }
+    if (!bytesEqual(fragmentRootOf(this.crypto, record), fragmentRoot)) {
+      return { ok: false, reason: 'root-mismatch: the fragment does not verify against the given fragment root' };
+    }
+    const key = fragmentKeyOf(record.bguid, fragmentRoot, record.index);
+    if (this.store.get(key) !== undefined) return { ok: true, record, duplicate: true };
+    const roots = new Set(this.heldOf(record.bguid).map((h) => toHex(h.fragmentRoot)));
+    if (!roots.has(toHex(fragmentRoot)) && roots.size >= rootsPerBlockMax) {
+      return { ok: false, reason: `too-many-roots: already ${roots.size} encodings of this block` };
+    }
+    this.store.put(key, bytes);
+    return { ok: true, record, duplicate: false };
+  }
+
+  /** What is held for `bguid`, from the keys alone (no hashing): cheap enough for every probe. */
+  heldOf(bguid: Uint8Array): HeldFragment[] {
+    const out: HeldFragment[] = [];
+    for (const key of this.store.keys(`f/${toHex(bguid)}/`)) {
+      const held = parseKey(key);
+      if (held) out.push(held);
+    }
+    return out;
+  }
+
+  /**
+   * Every fragment of `bguid` that still verifies; the ones that do not are deleted and returned
+   * in `corrupt` so the caller counts them and queues the block for repair.
+   */
+  read(bguid: Uint8Array): { fragments: VerifiedFragment[]; corrupt: string[] } {
+    const fragments: VerifiedFragment[] = [];
+    const corrupt: string[] = [];
+    for (const key of this.store.keys(`f/${toHex(bguid)}/`)) {
+      const verified = this.verifyKey(key);
+      if (verified) fragments.push(verified);
+      else {
+        this.store.delete(key);
+        corrupt.push(key);
+      }
+    }
+    return { fragments, corrupt };
+  }
+
+  /** Re-hashes one stored record; undefined when it is missing, malformed or does not match its key. */
+  verifyKey(key: string): VerifiedFragment | undefined {
+    const held = parseKey(key);
+    const bytes = this.store.get(key);
+    if (!held || !bytes) return undefined;
+    try {
+      const record = decodeFragment(bytes, this.fragmentBytesMax);
+      if (record.index !== held.index || !bytesEqual(record.bguid, held.bguid)) return undefined;
+      if (!bytesEqual(fragmentRootOf(this.crypto, record), held.fragmentRoot)) return undefined;
+      return { record, bytes, fragmentRoot: held.fragmentRoot, key };
+    } catch (error) {
+      if (error instanceof DecodeError || error instanceof FragmentError) return undefined;
+      throw error;
+    }
+  }
+
+  deleteKey(key: string): void {
+    this.store.delete(key);
+  }
+
+  /** Up to `limit` fragment keys strictly after `after` (scrubbing and holdings scans page through these). */
+  keysAfter(after: string, limit: number): string[] {
+    // KvStore has prefix scans only; filtering is fine at archive-server scale per call.
+    const out: string[] = [];
+    for (const key of this.store.keys('f/')) {
+      if (key > after) {
+        out.push(key);
+        if (out.length >= limit) break;
+      }
+    }
+    return out;
+  }
+
+  parseKey(key: string): HeldFragment | undefined {
+    return parseKey(key);
+  }
+
+  fragmentCount(): number {
+    return this.store.keys('f/').length;
+  }
+
+  putCertificate(bguid: Uint8Array, certificate: Uint8Array): void {
+    const key = `c/${toHex(bguid)}`;
+    if (this.store.get(key) === undefined) this.store.put(key, certificate);
+  }
+
+  certificateOf(bguid: Uint8Array): Uint8Array | null {
+    return this.store.get(`c/${toHex(bguid)}`) ?? null;
+  }
+
+  /** Certificates in key order after `after`; `next` is the last key returned when more remain. */
+  certificatesAfter(after: string, limit: number): { certificates: Uint8Array[]; next: string | null } {
+    const keys = this.store.keys('c/').filter((k) => k > after);
+    const page = keys.slice(0, limit);
+    const certificates = page.map((k) => this.store.get(k)!);
+    return { certificates, next: keys.length > limit ? page[page.length - 1]! : null };
+  }
+
+  certificateCount(): number {
+    return this.store.keys('c/').length;
+  }
+}

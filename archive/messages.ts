@@ -1,0 +1,205 @@
+/**
+ * Messages between archivers (beside ring servers), archive servers, repairers and the restore
+ * tool. Fragment records and certificates travel as their encoded bytes: the receiver decodes
+ * them at its boundary with its own bounds (archive/erasure/fragment-codec.ts,
+ * core/threshold/certificate.ts), so a message never carries a half-trusted object.
+ *
+ * Wire form: msgpack tuples [type, ...fields] (core/codec.ts); decodeArchiveMessage bounds and
+ * shape-checks every field and throws DecodeError.
+ */
+import {
+  asBytesField,
+  asList,
+  asNullable,
+  asString,
+  asTuple,
+  asUint,
+  decode,
+  encode,
+} from '../core/codec.ts';
+import { hashBytes } from '../core/crypto.ts';
+import { DecodeError } from '../core/errors.ts';
+
+export interface HeldFragment {
+  bguid: Uint8Array;
+  fragmentRoot: Uint8Array;
+  index: number;
+}
+
+export interface ServerStatus {
+  fragmentCount: number;
+  certificateCount: number;
+  scrubbedCount: number;
+  corruptFoundCount: number;
+  repairQueuedCount: number;
+  repairedFragmentCount: number;
+  repairFailedCount: number;
+  lostPeers: string[];
+}
+
+export type ArchiveMessage =
+  /** Store one fragment (and, for a root block, the version's certificate beside it). */
+  | { type: 'store'; requestId: number; fragment: Uint8Array; fragmentRoot: Uint8Array; certificate: Uint8Array | null }
+  /** Signed: "I hold fragment `index` of `bguid` under `fragmentRoot`" (see archive/receipt.ts). */
+  | { type: 'receipt'; requestId: number; bguid: Uint8Array; fragmentRoot: Uint8Array; index: number; signature: Uint8Array }
+  | { type: 'refused'; requestId: number; reason: string }
+  /** Which fragments of these blocks do you hold? (archiver fallback, repair census) */
+  | { type: 'probe'; requestId: number; bguids: Uint8Array[] }
+  | { type: 'probeReply'; requestId: number; held: HeldFragment[] }
+  /** Every verified fragment of the block the server holds, plus its certificate if any. */
+  | { type: 'fetch'; requestId: number; bguid: Uint8Array }
+  | { type: 'fetchReply'; requestId: number; bguid: Uint8Array; fragments: Uint8Array[]; certificate: Uint8Array | null }
+  /** Certificates stored beside root blocks, in key order after `after` (paging). */
+  | { type: 'listCertificates'; requestId: number; after: string; limit: number }
+  | { type: 'certificates'; requestId: number; certificates: Uint8Array[]; next: string | null }
+  | { type: 'status'; requestId: number }
+  | { type: 'statusReply'; requestId: number; status: ServerStatus }
+  /** Liveness between archive servers: any message counts, pings keep silence meaningful. */
+  | { type: 'ping' };
+
+export type ArchiveMessageType = ArchiveMessage['type'];
+
+/** Bounds on everything a peer can make us allocate. */
+export const archiveLimits = {
+  fragmentBytesMax: 16 * 2 ** 20 + 4096,
+  certificateBytesMax: 4096,
+  probeBguidsMax: 1024,
+  heldMax: 1024 * 8,
+  fragmentsPerReplyMax: 256,
+  certificatesPerReplyMax: 1024,
+  reasonLengthMax: 256,
+  keyLengthMax: 512,
+  messageBytesMax: 64 * 2 ** 20,
+} as const;
+
+const hash = { bytes: hashBytes };
+
+function heldTuple(h: HeldFragment): unknown[] {
+  return [h.bguid, h.fragmentRoot, h.index];
+}
+
+export function encodeArchiveMessage(message: ArchiveMessage): Uint8Array {
+  switch (message.type) {
+    case 'store':
+      return encode(['store', message.requestId, message.fragment, message.fragmentRoot, message.certificate]);
+    case 'receipt':
+      return encode(['receipt', message.requestId, message.bguid, message.fragmentRoot, message.index, message.signature]);
+    case 'refused':
+      return encode(['refused', message.requestId, message.reason]);
+    case 'probe':
+      return encode(['probe', message.requestId, message.bguids]);
+    case 'probeReply':
+      return encode(['probeReply', message.requestId, message.held.map(heldTuple)]);
+    case 'fetch':
+      return encode(['fetch', message.requestId, message.bguid]);
+    case 'fetchReply':
+      return encode(['fetchReply', message.requestId, message.bguid, message.fragments, message.certificate]);
+    case 'listCertificates':
+      return encode(['listCertificates', message.requestId, message.after, message.limit]);
+    case 'certificates':
+      return encode(['certificates', message.requestId, message.certificates, message.next]);
+    case 'status':
+      return encode(['status', message.requestId]);
+    case 'statusReply': {
+      const s = message.status;
+      const counts = [s.fragmentCount, s.certificateCount, s.scrubbedCount, s.corruptFoundCount, s.repairQueuedCount, s.repairedFragmentCount, s.repairFailedCount];
+      return encode(['statusReply', message.requestId, counts, s.lostPeers]);
+    }
+    case 'ping':
+      return encode(['ping']);
+  }
+}
+
+const L = archiveLimits;
+
+export function decodeArchiveMessage(bytes: Uint8Array, bytesMax: number = L.messageBytesMax): ArchiveMessage {
+  const value = decode(bytes, bytesMax, 'archive message');
+  if (!Array.isArray(value) || typeof value[0] !== 'string') throw new DecodeError('archive message: expected [type, ...]');
+  const type = value[0];
+  const req = (v: unknown): number => asUint(v, `${type} requestId`);
+  switch (type) {
+    case 'store': {
+      const t = asTuple(value, type, 5);
+      return {
+        type,
+        requestId: req(t[1]),
+        fragment: asBytesField(t[2], 'store fragment', { bytesMax: L.fragmentBytesMax }),
+        fragmentRoot: asBytesField(t[3], 'store fragmentRoot', hash),
+        certificate: asNullable(t[4], (c) => asBytesField(c, 'store certificate', { bytesMax: L.certificateBytesMax })),
+      };
+    }
+    case 'receipt': {
+      const t = asTuple(value, type, 6);
+      return {
+        type,
+        requestId: req(t[1]),
+        bguid: asBytesField(t[2], 'receipt bguid', hash),
+        fragmentRoot: asBytesField(t[3], 'receipt fragmentRoot', hash),
+        index: asUint(t[4], 'receipt index', 255),
+        signature: asBytesField(t[5], 'receipt signature', { bytes: 64 }),
+      };
+    }
+    case 'refused': {
+      const t = asTuple(value, type, 3);
+      return { type, requestId: req(t[1]), reason: asString(t[2], 'refused reason', L.reasonLengthMax) };
+    }
+    case 'probe': {
+      const t = asTuple(value, type, 3);
+      return { type, requestId: req(t[1]), bguids: asList(t[2], 'probe bguids', L.probeBguidsMax, (b) => asBytesField(b, 'probe bguid', hash)) };
+    }
+    case 'probeReply': {
+      const t = asTuple(value, type, 3);
+      const held = asList(t[2], 'probeReply held', L.heldMax, (h) => {
+        const f = asTuple(h, 'held fragment', 3);
+        return { bguid: asBytesField(f[0], 'held bguid', hash), fragmentRoot: asBytesField(f[1], 'held root', hash), index: asUint(f[2], 'held index', 255) };
+      });
+      return { type, requestId: req(t[1]), held };
+    }
+    case 'fetch': {
+      const t = asTuple(value, type, 3);
+      return { type, requestId: req(t[1]), bguid: asBytesField(t[2], 'fetch bguid', hash) };
+    }
+    case 'fetchReply': {
+      const t = asTuple(value, type, 5);
+      return {
+        type,
+        requestId: req(t[1]),
+        bguid: asBytesField(t[2], 'fetchReply bguid', hash),
+        fragments: asList(t[3], 'fetchReply fragments', L.fragmentsPerReplyMax, (f) => asBytesField(f, 'fetchReply fragment', { bytesMax: L.fragmentBytesMax })),
+        certificate: asNullable(t[4], (c) => asBytesField(c, 'fetchReply certificate', { bytesMax: L.certificateBytesMax })),
+      };
+    }
+    case 'listCertificates': {
+      const t = asTuple(value, type, 4);
+      return { type, requestId: req(t[1]), after: asString(t[2], 'list after', L.keyLengthMax), limit: asUint(t[3], 'list limit', L.certificatesPerReplyMax) };
+    }
+    case 'certificates': {
+      const t = asTuple(value, type, 4);
+      return {
+        type,
+        requestId: req(t[1]),
+        certificates: asList(t[2], 'certificates', L.certificatesPerReplyMax, (c) => asBytesField(c, 'certificate', { bytesMax: L.certificateBytesMax })),
+        next: asNullable(t[3], (n) => asString(n, 'certificates next', L.keyLengthMax)),
+      };
+    }
+    case 'status':
+      return { type, requestId: req(asTuple(value, type, 2)[1]) };
+    case 'statusReply': {
+      const t = asTuple(value, type, 4);
+      const c = asList(t[2], 'status counts', 7, (v) => asUint(v, 'status count'));
+      if (c.length !== 7) throw new DecodeError('status counts: expected 7');
+      const lostPeers = asList(t[3], 'status lostPeers', 4096, (p) => asString(p, 'lost peer', 256));
+      const [fragmentCount, certificateCount, scrubbedCount, corruptFoundCount, repairQueuedCount, repairedFragmentCount, repairFailedCount] = c as [number, number, number, number, number, number, number];
+      return {
+        type,
+        requestId: req(t[1]),
+        status: { fragmentCount, certificateCount, scrubbedCount, corruptFoundCount, repairQueuedCount, repairedFragmentCount, repairFailedCount, lostPeers },
+      };
+    }
+    case 'ping':
+      asTuple(value, type, 1);
+      return { type };
+    default:
+      throw new DecodeError(`archive message: unknown type ${JSON.stringify(type).slice(0, 40)}`);
+  }
+}

@@ -1,0 +1,358 @@
+/**
+ * Repair, run by every archive server on its share of the blocks (Flat Datacenter Storage, OSDI
+ * 2012, section 3.3: recovery is spread over all servers so it finishes faster as servers are
+ * added). Pond (FAST 2003) left repair out; this is ours.
+ *
+ * A block is queued (durably, key r/q/<bguid>) when this server finds one of its fragments corrupt,
+ * or when a peer is lost and the block's placement window includes that peer. For each queued block:
+ *   1. census: probe the live servers of the block's window (top n + windowExtra of its ranking)
+ *      for what they hold; group by fragment root and pick the root most indices agree on;
+ *   2. on a peer loss, only the best-ranked live holder coordinates (every holder was triggered,
+ *      exactly one acts: that is what spreads the work); on corruption the finder coordinates;
+ *   3. if fewer than n = k + m distinct indices are live, fetch from the holders until k verified
+ *      fragments are in, decode, check the block against its BGUID, re-encode, and store each
+ *      missing fragment on the best-ranked live server holding nothing of the block (placement.ts);
+ *   4. done when every store is acknowledged by a receipt; a timeout restarts at the census, and
+ *      after attemptsMax attempts the block is reported unrepairable (key r/failed/<bguid>).
+ * Progress is the durable queue: after a crash the host rebuilds the server and the queue resumes.
+ */
+import { assert } from '../core/assert.ts';
+import { fromHex, toHex } from '../core/bytes.ts';
+import type { Crypto } from '../core/crypto.ts';
+import type { Effect } from '../core/machine.ts';
+import type { KvStore } from '../core/store.ts';
+import { bguidOf, blockKinds } from '../core/version/block.ts';
+import { decodeFragment, encodeFragment, makeFragments, recoverBlock, verifyFragment, type FragmentRecord } from './erasure/index.ts';
+import type { ArchiveOutput } from './archive-server.ts';
+import { fragmentKeyOf, type FragmentStore, type PutResult } from './fragment-store.ts';
+import type { ArchiveMessage, HeldFragment } from './messages.ts';
+import { rankBelowOf, rankedServersOf, repairTargetOf, type ServerRing } from './placement.ts';
+
+export interface RepairOptions {
+  /** Blocks repaired at once by this server. */
+  concurrencyMax: number;
+  /** Deadline of each phase (census, fetch, store). */
+  phaseTimeoutMs: number;
+  attemptsMax: number;
+  /** Servers past the first n of a block's ranking that may hold its repaired fragments. */
+  windowExtra: number;
+}
+
+export const defaultRepairOptions: RepairOptions = { concurrencyMax: 8, phaseTimeoutMs: 2_000, attemptsMax: 5, windowExtra: 8 };
+
+export type RepairReason = 'corrupt' | 'peer-lost' | 'manual';
+
+interface RepairerContext {
+  self: string;
+  store: KvStore;
+  fragments: FragmentStore;
+  crypto: Crypto;
+  ring: ServerRing;
+  isLive: (server: string) => boolean;
+  storeLocally: (bytes: Uint8Array, fragmentRoot: Uint8Array, certificate: Uint8Array | null) => PutResult;
+  options: RepairOptions;
+}
+
+interface Job {
+  hex: string;
+  bguid: Uint8Array;
+  reason: RepairReason;
+  phase: 'census' | 'fetch' | 'store';
+  attempt: number;
+  deadlineMs: number;
+  window: string[];
+  awaiting: Set<string>;
+  census: Map<string, HeldFragment[]>;
+  root: Uint8Array | null;
+  records: Map<number, FragmentRecord>;
+  certificate: Uint8Array | null;
+  stores: Map<number, { server: string; index: number }>;
+  targets: string[];
+  repairedIndexes: number[];
+}
+
+type Out = Effect<ArchiveMessage, ArchiveOutput>;
+const queuePrefix = 'r/q/';
+const failedPrefix = 'r/failed/';
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export class Repairer {
+  private readonly jobs = new Map<string, Job>();
+  private readonly jobOfRequest = new Map<number, string>();
+  private nextRequestId = 1;
+  readonly counters = { repairedFragments: 0, repairedBlocks: 0, deferred: 0, alreadyHealthy: 0 };
+
+  constructor(private readonly c: RepairerContext) {}
+
+  /** Queues a block durably; a block already queued keeps its first reason. */
+  enqueue(bguid: Uint8Array, reason: RepairReason): void {
+    const key = queuePrefix + toHex(bguid);
+    if (this.c.store.get(key) === undefined) this.c.store.put(key, encoder.encode(reason));
+  }
+
+  /** Queues every block this server holds whose placement window includes `peer`. */
+  onPeerLost(peer: string): void {
+    const peerIndex = this.c.ring.servers.indexOf(peer);
+    if (peerIndex < 0) return;
+    let lastHex = '';
+    for (const key of this.c.fragments.keysAfter('', Number.MAX_SAFE_INTEGER)) {
+      const held = this.c.fragments.parseKey(key);
+      if (!held) continue;
+      const hex = toHex(held.bguid);
+      if (hex === lastHex) continue;
+      lastHex = hex;
+      const n = this.blockWidthOf(held);
+      if (n !== undefined && rankBelowOf(this.c.ring, held.bguid, peerIndex, n + this.c.options.windowExtra) >= 0) {
+        this.enqueue(held.bguid, 'peer-lost');
+      }
+    }
+  }
+
+  queuedCount(): number {
+    return this.c.store.keys(queuePrefix).length;
+  }
+
+  failedCount(): number {
+    return this.c.store.keys(failedPrefix).length;
+  }
+
+  /** Blocks reported unrepairable, with the reason. */
+  failures(): { bguid: Uint8Array; reason: string }[] {
+    return this.c.store.keys(failedPrefix).map((k) => ({ bguid: fromHex(k.slice(failedPrefix.length)), reason: decoder.decode(this.c.store.get(k)!) }));
+  }
+
+  onTick(nowMs: number): Out[] {
+    const out: Out[] = [];
+    for (const job of [...this.jobs.values()]) if (nowMs >= job.deadlineMs) out.push(...this.advance(job, nowMs, true));
+    if (this.jobs.size < this.c.options.concurrencyMax) {
+      for (const key of this.c.store.keys(queuePrefix)) {
+        if (this.jobs.size >= this.c.options.concurrencyMax) break;
+        const hex = key.slice(queuePrefix.length);
+        if (this.jobs.has(hex)) continue;
+        const reason = decoder.decode(this.c.store.get(key)!) as RepairReason;
+        out.push(...this.startCensus(this.newJob(hex, reason), nowMs));
+      }
+    }
+    return out;
+  }
+
+  onReply(from: string, message: ArchiveMessage, nowMs: number): Out[] {
+    if (!('requestId' in message)) return [];
+    const hex = this.jobOfRequest.get(message.requestId);
+    const job = hex === undefined ? undefined : this.jobs.get(hex);
+    if (!job || !job.awaiting.has(`${from}#${message.requestId}`)) return [];
+    job.awaiting.delete(`${from}#${message.requestId}`);
+    this.jobOfRequest.delete(message.requestId);
+    if (message.type === 'probeReply' && job.phase === 'census') {
+      job.census.set(from, message.held.filter((h) => toHex(h.bguid) === job.hex));
+    } else if (message.type === 'fetchReply' && job.phase === 'fetch') {
+      this.takeFragments(job, message.fragments, message.certificate);
+    } else if (message.type === 'receipt' && job.phase === 'store') {
+      const store = job.stores.get(message.requestId);
+      if (store && message.index === store.index && job.root && toHex(message.fragmentRoot) === toHex(job.root)) job.stores.delete(message.requestId);
+    }
+    return this.advance(job, nowMs, false);
+  }
+
+  private newJob(hex: string, reason: RepairReason): Job {
+    const job: Job = {
+      hex,
+      bguid: fromHex(hex),
+      reason,
+      phase: 'census',
+      attempt: 0,
+      deadlineMs: 0,
+      window: [],
+      awaiting: new Set(),
+      census: new Map(),
+      root: null,
+      records: new Map(),
+      certificate: null,
+      stores: new Map(),
+      targets: [],
+      repairedIndexes: [],
+    };
+    this.jobs.set(hex, job);
+    return job;
+  }
+
+  private request(job: Job, to: string, make: (requestId: number) => ArchiveMessage): Out {
+    const requestId = this.nextRequestId++;
+    this.jobOfRequest.set(requestId, job.hex);
+    job.awaiting.add(`${to}#${requestId}`);
+    return { kind: 'send', to, message: make(requestId) };
+  }
+
+  private startCensus(job: Job, nowMs: number): Out[] {
+    job.attempt++;
+    if (job.attempt > this.c.options.attemptsMax) return this.fail(job, `gave up after ${this.c.options.attemptsMax} attempts`);
+    job.phase = 'census';
+    job.awaiting.clear();
+    job.census = new Map([[this.c.self, this.c.fragments.heldOf(job.bguid)]]);
+    job.records.clear();
+    job.stores.clear();
+    job.root = null;
+    job.deadlineMs = nowMs + this.c.options.phaseTimeoutMs;
+    const ranked = rankedServersOf(this.c.ring, job.bguid);
+    const n = this.widthFromCensus(job) ?? ranked.length;
+    job.window = ranked.slice(0, n + this.c.options.windowExtra);
+    const out: Out[] = [];
+    for (const server of job.window) {
+      if (server === this.c.self || !this.c.isLive(server)) continue;
+      out.push(this.request(job, server, (requestId) => ({ type: 'probe', requestId, bguids: [job.bguid] })));
+    }
+    return [...out, ...this.advance(job, nowMs, false)];
+  }
+
+  /** Moves a job on when its phase has all it waits for (or timed out). */
+  private advance(job: Job, nowMs: number, timedOut: boolean): Out[] {
+    if (job.phase === 'census' && (job.awaiting.size === 0 || timedOut)) return this.afterCensus(job, nowMs);
+    if (job.phase === 'fetch') {
+      if (this.enoughRecords(job)) return this.rebuildAndStore(job, nowMs);
+      if (job.awaiting.size === 0 || timedOut) return this.startCensus(job, nowMs);
+    }
+    if (job.phase === 'store') {
+      if (job.stores.size === 0) return this.finish(job, true);
+      if (timedOut) return this.startCensus(job, nowMs);
+    }
+    return [];
+  }
+
+  private afterCensus(job: Job, nowMs: number): Out[] {
+    const byRoot = new Map<string, Map<number, string>>();
+    for (const [server, held] of job.census) {
+      if (!this.c.isLive(server)) continue;
+      for (const h of held) {
+        const rootHex = toHex(h.fragmentRoot);
+        let indexes = byRoot.get(rootHex);
+        if (!indexes) byRoot.set(rootHex, (indexes = new Map()));
+        if (!indexes.has(h.index)) indexes.set(h.index, server);
+      }
+    }
+    const best = [...byRoot.entries()].sort((a, b) => b[1].size - a[1].size || (a[0] < b[0] ? -1 : 1))[0];
+    if (!best) return this.fail(job, 'no live server holds any fragment of the block');
+    job.root = fromHex(best[0]);
+    if (job.reason === 'peer-lost') {
+      const coordinator = job.window.find((s) => this.c.isLive(s) && [...best[1].values()].includes(s));
+      if (coordinator !== this.c.self) {
+        this.counters.deferred++;
+        return this.finish(job, false);
+      }
+    }
+    const width = this.widthFromCensus(job);
+    if (width !== undefined && best[1].size >= width) {
+      this.counters.alreadyHealthy++;
+      return this.finish(job, false);
+    }
+    job.phase = 'fetch';
+    job.deadlineMs = nowMs + this.c.options.phaseTimeoutMs;
+    for (const f of this.c.fragments.read(job.bguid).fragments) this.takeFragments(job, [f.bytes], this.c.fragments.certificateOf(job.bguid));
+    const out: Out[] = [];
+    for (const server of new Set(best[1].values())) {
+      if (server === this.c.self) continue;
+      out.push(this.request(job, server, (requestId) => ({ type: 'fetch', requestId, bguid: job.bguid })));
+    }
+    return [...out, ...this.advance(job, nowMs, false)];
+  }
+
+  private takeFragments(job: Job, fragments: Uint8Array[], certificate: Uint8Array | null): void {
+    if (certificate && !job.certificate) job.certificate = certificate;
+    for (const bytes of fragments) {
+      try {
+        const record = decodeFragment(bytes);
+        if (toHex(record.bguid) === job.hex && job.root && verifyFragment(this.c.crypto, record, job.root)) job.records.set(record.index, record);
+      } catch {
+        // A malformed fragment from a peer is just not counted (Byzantine input is dropped).
+      }
+    }
+  }
+
+  private enoughRecords(job: Job): boolean {
+    const first = job.records.values().next().value;
+    return first !== undefined && job.records.size >= first.k;
+  }
+
+  private rebuildAndStore(job: Job, nowMs: number): Out[] {
+    const first = job.records.values().next().value!;
+    const { k, m } = first;
+    let block: Uint8Array;
+    try {
+      block = recoverBlock(this.c.crypto, job.bguid, [...job.records.values()], (b) =>
+        blockKinds.some((kind) => toHex(bguidOf(this.c.crypto, kind, b)) === job.hex),
+      );
+    } catch (error) {
+      return this.fail(job, `cannot decode: ${(error as Error).message}`);
+    }
+    const rebuilt = makeFragments(this.c.crypto, k, m, job.bguid, block);
+    const rootHex = toHex(rebuilt.fragmentRoot);
+    const heldCount = new Map<string, number>();
+    const liveIndexes = new Set<number>();
+    for (const [server, held] of job.census) {
+      if (!this.c.isLive(server)) continue;
+      const mine = held.filter((h) => toHex(h.fragmentRoot) === rootHex);
+      heldCount.set(server, held.length);
+      for (const h of mine) liveIndexes.add(h.index);
+    }
+    job.root = rebuilt.fragmentRoot;
+    job.phase = 'store';
+    job.deadlineMs = nowMs + this.c.options.phaseTimeoutMs;
+    job.targets = [];
+    job.repairedIndexes = [];
+    if (liveIndexes.size >= k + m) {
+      this.counters.alreadyHealthy++;
+      return this.finish(job, false);
+    }
+    const out: Out[] = [];
+    for (const fragment of rebuilt.fragments) {
+      if (liveIndexes.has(fragment.index)) continue;
+      job.repairedIndexes.push(fragment.index);
+      const target = repairTargetOf(this.c.ring, job.bguid, (s) => this.c.isLive(s), (s) => heldCount.get(s) ?? 0);
+      if (target === undefined) return this.fail(job, 'no live archive server to place a fragment on');
+      heldCount.set(target, (heldCount.get(target) ?? 0) + 1);
+      job.targets.push(target);
+      const bytes = encodeFragment(fragment);
+      if (target === this.c.self) {
+        const result = this.c.storeLocally(bytes, rebuilt.fragmentRoot, job.certificate);
+        assert(result.ok, 'a fragment this server just built verifies');
+        continue;
+      }
+      const sent = this.request(job, target, (requestId) => {
+        job.stores.set(requestId, { server: target, index: fragment.index });
+        return { type: 'store', requestId, fragment: bytes, fragmentRoot: rebuilt.fragmentRoot, certificate: job.certificate };
+      });
+      out.push(sent);
+    }
+    this.counters.repairedFragments += job.targets.length;
+    return [...out, ...this.advance(job, nowMs, false)];
+  }
+
+  private finish(job: Job, repaired: boolean): Out[] {
+    this.jobs.delete(job.hex);
+    this.c.store.delete(queuePrefix + job.hex);
+    if (!repaired) return [];
+    this.counters.repairedBlocks++;
+    return [{ kind: 'output', event: { kind: 'repaired', bguid: job.bguid, indexes: job.repairedIndexes, targets: job.targets } }];
+  }
+
+  private fail(job: Job, reason: string): Out[] {
+    this.jobs.delete(job.hex);
+    this.c.store.delete(queuePrefix + job.hex);
+    this.c.store.put(failedPrefix + job.hex, encoder.encode(reason));
+    return [{ kind: 'output', event: { kind: 'unrepairable', bguid: job.bguid, reason } }];
+  }
+
+  /** n = k + m of the block, from a fragment this server holds (undefined if it holds none intact). */
+  private widthFromCensus(job: Job): number | undefined {
+    for (const held of this.c.fragments.heldOf(job.bguid)) {
+      const width = this.blockWidthOf(held);
+      if (width !== undefined) return width;
+    }
+    return undefined;
+  }
+
+  private blockWidthOf(held: HeldFragment): number | undefined {
+    const record = this.c.fragments.verifyKey(fragmentKeyOf(held.bguid, held.fragmentRoot, held.index))?.record;
+    return record ? record.k + record.m : undefined;
+  }
+}

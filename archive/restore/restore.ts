@@ -1,0 +1,183 @@
+/**
+ * Restore from the archive alone: with every ring server and secondary replica gone, the ring
+ * public key and the archive servers' addresses are enough to rebuild every certified version.
+ *
+ *   1. Discovery: every archive server lists the certificates stored beside root blocks; each is
+ *      decoded and verified under the ring public key (one pairing per signed batch, thanks to the
+ *      verifier's cache). Committed statements give (aguid, version, VGUID).
+ *   2. Per version: the root block is fetched by its VGUID (archive/restore/block-fetcher.ts: any k
+ *      verified fragments, decoded block hashed against the BGUID), decoded, and checked against
+ *      the certificate (aguid, version); the tree is walked level by level, each interior block
+ *      checked against the pointer to it (height, byte and leaf counts), each data block against
+ *      its pointer's length; the bytes are the leaves in order and must total the root's size.
+ * Nothing unverified reaches the output; what cannot be fetched is reported, not guessed.
+ */
+import { bytesEqual, toHex } from '../../core/bytes.ts';
+import type { Crypto } from '../../core/crypto.ts';
+import { DecodeError, IntegrityError } from '../../core/errors.ts';
+import { CertificateVerifier, decodeCertificate, type Certificate } from '../../core/threshold/index.ts';
+import { decodeInteriorBlock, summarize, type Pointer } from '../../core/version/interior-block.ts';
+import { decodeRootBlock, type RootBlock } from '../../core/version/root-block.ts';
+import { mapLimit, type ArchiveSource } from './archive-source.ts';
+import type { BlockFetcher } from './block-fetcher.ts';
+
+export interface VersionRef {
+  aguid: Uint8Array;
+  version: number;
+  vguid: Uint8Array;
+  /** From the certificate; empty when the ring signed before the archiver computed it. */
+  rootFragmentRoot: Uint8Array;
+  certificate: Certificate;
+}
+
+export interface Discovery {
+  versions: VersionRef[];
+  /** Certificate copies that failed to decode or verify (a Byzantine or corrupt server). */
+  rejectedCount: number;
+  /** Two verified certificates naming different VGUIDs for one (aguid, version): a broken ring. */
+  conflicts: string[];
+  /** Servers that did not answer the listing. */
+  unreachable: string[];
+}
+
+export interface DiscoverOptions {
+  aguid?: Uint8Array;
+  pageSize?: number;
+}
+
+async function listAll(source: ArchiveSource, server: string, pageSize: number): Promise<Uint8Array[] | null> {
+  const out: Uint8Array[] = [];
+  let after = '';
+  for (let page = 0; page < 1_000_000; page++) {
+    const reply = await source.request(server, { type: 'listCertificates', requestId: page + 1, after, limit: pageSize });
+    if (!reply || reply.type !== 'certificates') return page === 0 ? null : out;
+    out.push(...reply.certificates);
+    if (reply.next === null || reply.next <= after) return out;
+    after = reply.next;
+  }
+  return out;
+}
+
+export async function discoverVersions(crypto: Crypto, source: ArchiveSource, ringPublicKey: Uint8Array, options: DiscoverOptions = {}): Promise<Discovery> {
+  const verifier = new CertificateVerifier(crypto, ringPublicKey);
+  const lists = await mapLimit(source.servers, 8, (server) => listAll(source, server, options.pageSize ?? 256));
+  const unreachable = source.servers.filter((_, i) => lists[i] === null);
+  const seen = new Set<string>();
+  const byVersion = new Map<string, VersionRef>();
+  const conflicts: string[] = [];
+  let rejectedCount = 0;
+  for (const bytes of lists.flatMap((l) => l ?? [])) {
+    const hex = toHex(crypto.sha256([bytes]));
+    if (seen.has(hex)) continue;
+    seen.add(hex);
+    let certificate: Certificate;
+    try {
+      certificate = decodeCertificate(bytes);
+    } catch (error) {
+      if (!(error instanceof DecodeError)) throw error;
+      rejectedCount++;
+      continue;
+    }
+    if (!verifier.verifyCertificate(certificate).ok) {
+      rejectedCount++;
+      continue;
+    }
+    const s = certificate.statement;
+    if (s.outcome !== 'commit' || s.vguid.length === 0) continue;
+    if (options.aguid && !bytesEqual(s.aguid, options.aguid)) continue;
+    const key = `${toHex(s.aguid)}@${s.version}`;
+    const existing = byVersion.get(key);
+    if (existing && !bytesEqual(existing.vguid, s.vguid)) conflicts.push(`${key}: ${toHex(existing.vguid)} vs ${toHex(s.vguid)}`);
+    if (!existing) byVersion.set(key, { aguid: s.aguid, version: s.version, vguid: s.vguid, rootFragmentRoot: s.rootFragmentRoot, certificate });
+  }
+  const versions = [...byVersion.values()].sort((a, b) => compareHex(a.aguid, b.aguid) || a.version - b.version);
+  return { versions, rejectedCount, conflicts, unreachable };
+}
+
+function compareHex(a: Uint8Array, b: Uint8Array): number {
+  const x = toHex(a);
+  const y = toHex(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+export interface RestoredVersion {
+  ref: VersionRef;
+  root: RootBlock;
+  bytes: Uint8Array;
+}
+
+/** Rebuilds one version's bytes from the archive; throws (NotEnoughFragmentsError, IntegrityError) when it cannot. */
+export async function restoreVersion(fetcher: BlockFetcher, ref: VersionRef, concurrency = 16): Promise<RestoredVersion> {
+  const rootBytes = await fetcher.fetchBlock(ref.vguid, 'root', ref.rootFragmentRoot);
+  const root = decodeRootBlock(rootBytes);
+  if (!bytesEqual(root.aguid, ref.aguid) || root.version !== ref.version) {
+    throw new IntegrityError(`root block ${toHex(ref.vguid).slice(0, 16)} does not match its certificate (aguid or version)`);
+  }
+  if (root.tree === null) return { ref, root, bytes: new Uint8Array(0) };
+  let level: Pointer[] = [root.tree];
+  for (let height = root.tree.height; height >= 1; height--) {
+    const nodes = await mapLimit(level, concurrency, async (pointer) => {
+      const node = decodeInteriorBlock(await fetcher.fetchBlock(pointer.bguid, 'interior'));
+      const sum = summarize(pointer.bguid, node.children);
+      if (node.height !== height || sum.byteCount !== pointer.byteCount || sum.leafCount !== pointer.leafCount) {
+        throw new IntegrityError(`interior block ${toHex(pointer.bguid).slice(0, 16)} disagrees with the pointer to it`);
+      }
+      return node.children;
+    });
+    level = nodes.flat();
+  }
+  const leaves = await mapLimit(level, concurrency, async (pointer) => {
+    const bytes = await fetcher.fetchBlock(pointer.bguid, 'data');
+    if (bytes.length !== pointer.byteCount) throw new IntegrityError(`data block ${toHex(pointer.bguid).slice(0, 16)} has the wrong length`);
+    return bytes;
+  });
+  const out = new Uint8Array(root.sizeBytes);
+  let at = 0;
+  for (const leaf of leaves) {
+    if (at + leaf.length > out.length) throw new IntegrityError('leaves exceed the size the root block states');
+    out.set(leaf, at);
+    at += leaf.length;
+  }
+  if (at !== out.length) throw new IntegrityError(`leaves total ${at} bytes, the root block states ${out.length}`);
+  return { ref, root, bytes: out };
+}
+
+export interface RestoreReport {
+  restored: number;
+  restoredBytes: number;
+  failed: { aguid: string; version: number; reason: string }[];
+  /** Version v's previous VGUID differs from the restored version v - 1's VGUID. */
+  chainBreaks: string[];
+}
+
+/**
+ * Restores every version in `versions` (in order), handing each to `sink` as soon as it is
+ * verified; keeps going past failures and reports them.
+ */
+export async function restoreVersions(
+  fetcher: BlockFetcher,
+  versions: readonly VersionRef[],
+  sink: (restored: RestoredVersion) => Promise<void> | void,
+  onProgress?: (done: number, total: number) => void,
+): Promise<RestoreReport> {
+  const report: RestoreReport = { restored: 0, restoredBytes: 0, failed: [], chainBreaks: [] };
+  const previous = new Map<string, { version: number; vguid: Uint8Array }>();
+  for (const [i, ref] of versions.entries()) {
+    const aguidHex = toHex(ref.aguid);
+    try {
+      const restored = await restoreVersion(fetcher, ref);
+      const prior = previous.get(aguidHex);
+      if (prior && prior.version === ref.version - 1 && !bytesEqual(prior.vguid, restored.root.previousVguid)) {
+        report.chainBreaks.push(`${aguidHex}@${ref.version}`);
+      }
+      previous.set(aguidHex, { version: ref.version, vguid: ref.vguid });
+      await sink(restored);
+      report.restored++;
+      report.restoredBytes += restored.bytes.length;
+    } catch (error) {
+      report.failed.push({ aguid: aguidHex, version: ref.version, reason: (error as Error).message });
+    }
+    onProgress?.(i + 1, versions.length);
+  }
+  return report;
+}

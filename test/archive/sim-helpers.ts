@@ -1,0 +1,75 @@
+import { toHex } from '../../core/bytes.ts';
+import { nodeCrypto } from '../../runtime/node-crypto.ts';
+import { SimArchive } from '../../archive/testing/sim-archive.ts';
+import { buildHistory, type History } from '../../archive/testing/history.ts';
+import { BlockFetcher, defaultBlockFetcherOptions } from '../../archive/restore/block-fetcher.ts';
+import { discoverVersions, restoreVersions, type RestoreReport } from '../../archive/restore/restore.ts';
+import { Prng } from '../../sim/prng.ts';
+
+export const crypto = nodeCrypto;
+export const k = 4;
+export const m = 4;
+
+export function makeCluster(seed: number, archiveServerCount = 8, ringServerCount = 4): SimArchive {
+  return new SimArchive({ seed, crypto, archiveServerCount, ringServerCount, k, m });
+}
+
+export function makeHistory(seed: number, objectCount: number, versionCount: number, sizeBytes = 20_000, blockBytes = 4096): History {
+  return buildHistory(crypto, new Prng(seed), { objectCount, versionCount, sizeBytes, blockBytes, fanoutMax: 4 });
+}
+
+/** Hands every version to the archivers and runs until they are idle. */
+export function archiveAll(cluster: SimArchive, history: History): void {
+  for (const v of history.versions) cluster.archiveVersion(v.newBlocks, v.vguid, v.certificate);
+  if (!cluster.settleArchivers(120_000)) throw new Error('archivers did not finish within 120 s of virtual time');
+}
+
+export function allBlocks(history: History): Uint8Array[] {
+  return history.versions.flatMap((v) => v.newBlocks.map((b) => b.bguid));
+}
+
+/** Distinct fragment indices of `bguid` that verify on live servers, under the root most of them share. */
+export function liveIndexCount(cluster: SimArchive, bguid: Uint8Array): number {
+  const byRoot = new Map<string, Set<number>>();
+  for (const id of cluster.archiveServers) {
+    const server = cluster.server(id);
+    if (!server) continue;
+    for (const key of cluster.sim.store(id).keys(`f/${toHex(bguid)}/`)) {
+      const f = server.fragments.verifyKey(key);
+      if (!f) continue;
+      const rootHex = toHex(f.fragmentRoot);
+      if (!byRoot.has(rootHex)) byRoot.set(rootHex, new Set());
+      byRoot.get(rootHex)!.add(f.record.index);
+    }
+  }
+  return Math.max(0, ...[...byRoot.values()].map((s) => s.size));
+}
+
+/** Discovers and restores every version through the in-process source; returns the report and the bytes by version key. */
+export async function restoreEverything(cluster: SimArchive, history: History): Promise<{ report: RestoreReport; restored: Map<string, Uint8Array>; discovered: number; rejected: number }> {
+  const source = cluster.source();
+  const discovery = await discoverVersions(crypto, source, history.ringPublicKey);
+  const fetcher = new BlockFetcher(crypto, source, { k, m, ...defaultBlockFetcherOptions });
+  const restored = new Map<string, Uint8Array>();
+  const report = await restoreVersions(fetcher, discovery.versions, (r) => {
+    restored.set(`${toHex(r.ref.aguid)}@${r.ref.version}`, r.bytes);
+  });
+  return { report, restored, discovered: discovery.versions.length, rejected: discovery.rejectedCount };
+}
+
+export function expectedContent(history: History): Map<string, Uint8Array> {
+  return new Map(history.versions.map((v) => [`${toHex(v.aguid)}@${v.version}`, v.content]));
+}
+
+/** Runs in slices of `sliceMs` virtual ms until `condition` holds (checked between slices: it may be costly). */
+export function runUntilChecked(cluster: SimArchive, condition: () => boolean, timeMsMax: number, sliceMs = 500): boolean {
+  for (let elapsed = 0; elapsed < timeMsMax; elapsed += sliceMs) {
+    if (condition()) return true;
+    cluster.sim.runFor(sliceMs);
+  }
+  return condition();
+}
+
+export function fullyRedundant(cluster: SimArchive, history: History): boolean {
+  return allBlocks(history).every((b) => liveIndexCount(cluster, b) === k + m);
+}
