@@ -23,7 +23,7 @@ export interface ViewChangeState {
   newView: NewView | null;
 }
 
-const timeoutDoublingsMax = 6;
+const timeoutDoublingsMax = 4;
 
 export function initialState(): ViewChangeState {
   return { received: new Map(), mine: null, deadlineMs: Infinity, timeoutMs: 0, newView: null };

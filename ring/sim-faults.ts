@@ -1,0 +1,73 @@
+/**
+ * Byzantine behaviours for the simulator, as interceptors on a faulty replica's outgoing messages
+ * (the replica itself runs the correct code; its network output lies). Each one is within what f
+ * Byzantine servers may do: equivocate with properly signed messages, corrupt signatures and
+ * threshold shares, replay old messages, or go quiet.
+ */
+import type { Signer } from '../core/crypto.ts';
+import type { Interceptor } from '../sim/simulation.ts';
+import type { Prng } from '../sim/prng.ts';
+import type { Crypto } from '../core/crypto.ts';
+import type { Batch, RingMessage } from './messages.ts';
+import { batchDigest, signMessage } from './signing.ts';
+
+export type ByzantineBehaviour = 'equivocate' | 'bad-signature' | 'bad-share' | 'replay' | 'silent';
+export const byzantineBehaviours: readonly ByzantineBehaviour[] = ['equivocate', 'bad-signature', 'bad-share', 'replay', 'silent'];
+
+const replayHistoryMax = 64;
+
+function flipBit(bytes: Uint8Array, random: Prng): Uint8Array {
+  const out = bytes.slice();
+  if (out.length > 0) out[random.int(out.length)]! ^= 1 << random.int(8);
+  return out;
+}
+
+/** A different, validly signed batch for the same slot: requests dropped or reordered, or another clock. */
+function forkBatch(batch: Batch, random: Prng): Batch {
+  if (batch.requests.length > 1 && random.chance(0.5)) return { ...batch, requests: [...batch.requests].reverse() };
+  if (batch.requests.length > 0) return { ...batch, requests: batch.requests.slice(1) };
+  return { ...batch, timestampMs: batch.timestampMs + 1 };
+}
+
+function equivocate(m: RingMessage, to: string, crypto: Crypto, signer: Signer, random: Prng): RingMessage {
+  // Half of the peers (by name) see a different story.
+  if (to.charCodeAt(to.length - 1) % 2 === 0) return m;
+  if (m.kind === 'pre-prepare' && m.batch) {
+    const batch = forkBatch(m.batch, random);
+    const { signature: _s, ...rest } = m;
+    return signMessage(crypto, signer, { ...rest, batch, digest: batchDigest(crypto, batch) } as never);
+  }
+  if (m.kind === 'prepare' || m.kind === 'commit' || m.kind === 'checkpoint') {
+    const { signature: _s, ...rest } = m;
+    const field = m.kind === 'checkpoint' ? 'stateDigest' : 'digest';
+    return signMessage(crypto, signer, { ...rest, [field]: random.bytes(32) } as never);
+  }
+  return m;
+}
+
+function corruptSignature(m: RingMessage, random: Prng): RingMessage {
+  if (!('signature' in m) || m.kind === 'request' || m.kind === 'certificate') return m;
+  return { ...m, signature: flipBit(m.signature, random) } as RingMessage;
+}
+
+export function byzantineInterceptor(
+  behaviours: readonly ByzantineBehaviour[],
+  crypto: Crypto,
+  signer: Signer,
+): Interceptor<RingMessage> {
+  const history: RingMessage[] = [];
+  return (message, to, random) => {
+    let m = message;
+    if (behaviours.includes('silent') && random.chance(0.7)) return [];
+    if (behaviours.includes('equivocate')) m = equivocate(m, to, crypto, signer, random);
+    if (behaviours.includes('bad-signature') && random.chance(0.5)) m = corruptSignature(m, random);
+    if (behaviours.includes('bad-share') && m.kind === 'share') m = { ...m, share: flipBit(m.share, random) };
+    const out = [m];
+    if (behaviours.includes('replay')) {
+      if (history.length > 0 && random.chance(0.3)) out.push(random.pick(history));
+      if (history.length >= replayHistoryMax) history.splice(random.int(history.length), 1);
+      history.push(message);
+    }
+    return out;
+  };
+}

@@ -1,0 +1,308 @@
+/**
+ * The ring's randomized simulation scenario (`npm run sim -- ring --seed N`): a seed picks f (1 or
+ * 2), clients, network faults (delay/reordering, loss, duplication), up to f Byzantine replicas
+ * with their behaviours, and a schedule of crashes, restarts, disk losses, partitions, nonce
+ * reuse and forged requests. The checkers in ring/sim-cluster.ts run after every event. A fault
+ * phase is followed by a heal phase (network clean, partitions healed, crashed replicas restarted,
+ * 2f+1 correct replicas connected) in which every submitted request must complete within a bound.
+ */
+import { toHex } from '../core/bytes.ts';
+import type { Crypto } from '../core/crypto.ts';
+import { dealRingKey } from '../core/threshold/dealer.ts';
+import { RingKeyVerifier } from '../core/threshold/signing.ts';
+import { nodeCrypto } from '../runtime/node-crypto.ts';
+import { fakeCrypto } from '../sim/fake-crypto.ts';
+import { Prng } from '../sim/prng.ts';
+import { blsCertificateSigner, blsCertificateVerifier } from './bls-certificate-signer.ts';
+import type { ClientRequest } from './messages.ts';
+import { kvKeyFor, kvOperation } from './kv-service.ts';
+import { buildCluster, secretKeyFor, type CertificateScheme, type Cluster } from './sim-cluster.ts';
+import { byzantineBehaviours, byzantineInterceptor, type ByzantineBehaviour } from './sim-faults.ts';
+import { requestDigest, signMessage } from './signing.ts';
+import { signerOf } from '../core/crypto.ts';
+
+export interface ScenarioOptions {
+  seed: number;
+  f?: number;
+  crypto?: 'fake' | 'node';
+  certificates?: 'fake' | 'bls';
+  faultMs?: number;
+  opsPerClient?: number;
+  healMsMax?: number;
+  log?: (line: string) => void;
+  /** Called with the cluster when the run ends (debugging, tests that inspect state). */
+  inspect?: (cluster: Cluster) => void;
+}
+
+export interface ScenarioResult {
+  seed: number;
+  f: number;
+  ok: boolean;
+  error: string | null;
+  byzantine: string[];
+  executedSeqs: number;
+  completed: number;
+  submitted: number;
+  certificates: number;
+  viewChanges: number;
+  stateTransfers: number;
+  badShares: number;
+  virtualMs: number;
+  traceHash: string;
+}
+
+export function blsCertificates(seed: number, f: number): CertificateScheme {
+  const n = 3 * f + 1;
+  const key = dealRingKey(new Prng(seed).fork('dealer'), n, f + 1);
+  const ring = new RingKeyVerifier(key, n);
+  return { signerFor: (i) => blsCertificateSigner(key.shares[i]!, ring), verifier: blsCertificateVerifier(ring) };
+}
+
+class Workload {
+  readonly submitted: number[];
+  constructor(
+    private readonly cluster: Cluster,
+    private readonly random: Prng,
+    private readonly opsPerClient: number,
+  ) {
+    this.submitted = cluster.clientIds.map(() => 0);
+  }
+
+  /** Each idle client sends its next operation: mostly its own keys, sometimes someone else's (refused). */
+  step(): void {
+    const c = this.cluster;
+    c.clientIds.forEach((_, i) => {
+      const client = c.client(i);
+      if (!client || client.backlog > 0 || this.submitted[i]! >= this.opsPerClient) return;
+      const owner = this.random.chance(0.1) ? this.random.pick(c.clientSigners) : c.clientSigners[i]!;
+      const key = kvKeyFor(owner.publicKey, this.random.pick(['a', 'b', 'c']));
+      const expected = this.random.chance(0.1) ? this.random.int(4) : -1;
+      c.submit(i, kvOperation(key, expected, this.random.bytes(1 + this.random.int(64))));
+      this.submitted[i]!++;
+    });
+  }
+
+  get total(): number {
+    return this.submitted.reduce((a, b) => a + b, 0);
+  }
+}
+
+function pickByzantine(cluster: Cluster, random: Prng, f: number, crypto: Crypto, seed: number, log: (l: string) => void): string[] {
+  const count = random.int(f + 1);
+  const chosen = random.shuffle([...cluster.replicaIds.keys()]).slice(0, count);
+  const described: string[] = [];
+  for (const i of chosen) {
+    const behaviours = random.shuffle([...byzantineBehaviours]).slice(0, 1 + random.int(2)) as ByzantineBehaviour[];
+    const signer = signerOf(crypto, secretKeyFor(crypto, seed, 'replica', i));
+    cluster.sim.setInterceptor(cluster.replicaIds[i]!, byzantineInterceptor(behaviours, crypto, signer));
+    cluster.byzantine.add(i);
+    described.push(`ring-${i}:${behaviours.join('+')}`);
+  }
+  if (described.length > 0) log(`byzantine ${described.join(' ')}`);
+  return described;
+}
+
+/**
+ * A client that signs a second, different request under a nonce it already used (one that has
+ * completed, so the honest workload's own liveness is not what is being broken).
+ */
+function reuseNonce(cluster: Cluster, random: Prng): void {
+  const i = random.int(cluster.clientIds.length);
+  const done = cluster.completed[i]!;
+  if (done === 0) return;
+  const signer = cluster.clientSigners[i]!;
+  const request = signMessage<ClientRequest>(cluster.crypto, signer, {
+    kind: 'request',
+    clientKey: signer.publicKey,
+    nonce: 1 + random.int(done),
+    replyTo: cluster.clientIds[i]!,
+    operation: kvOperation(kvKeyFor(signer.publicKey, 'a'), -1, random.bytes(8)),
+  });
+  cluster.sim.send(cluster.clientIds[i]!, random.pick(cluster.replicaIds), request);
+}
+
+/** A request claiming to be a client's, with a signature that does not verify: must never execute. */
+function forgeRequest(cluster: Cluster, random: Prng): void {
+  const i = random.int(cluster.clientIds.length);
+  const signer = cluster.clientSigners[i]!;
+  const request: ClientRequest = {
+    kind: 'request',
+    clientKey: signer.publicKey,
+    nonce: 1_000_000 + random.int(1_000_000),
+    replyTo: 'forger',
+    operation: kvOperation(kvKeyFor(signer.publicKey, 'a'), -1, random.bytes(8)),
+    signature: random.bytes(64),
+  };
+  cluster.forbiddenRequests.add(toHex(requestDigest(cluster.crypto, request)));
+  cluster.sim.send('forger', random.pick(cluster.replicaIds), request);
+}
+
+function faultEvent(cluster: Cluster, random: Prng, state: { crashed: Set<string>; wipesLeft: number }, log: (l: string) => void): void {
+  const sim = cluster.sim;
+  const f = (cluster.replicaIds.length - 1) / 3;
+  const up = cluster.replicaIds.filter((id) => sim.isUp(id));
+  switch (random.int(8)) {
+    case 0:
+    case 1:
+      if (state.crashed.size < f && up.length > 0) {
+        const id = random.pick(up);
+        sim.crash(id);
+        state.crashed.add(id);
+        log(`crash ${id}`);
+      }
+      return;
+    case 2:
+      if (state.crashed.size > 0) {
+        const id = random.pick([...state.crashed]);
+        sim.restart(id);
+        state.crashed.delete(id);
+        log(`restart ${id}`);
+      }
+      return;
+    case 3:
+      if (state.wipesLeft > 0 && state.crashed.size < f && up.length > 0) {
+        const id = random.pick(up.filter((u) => !cluster.byzantine.has(cluster.replicaIds.indexOf(u))).concat(up).slice(0, 1));
+        sim.crash(id);
+        const store = sim.store(id);
+        for (const k of store.keys('')) store.delete(k);
+        sim.restart(id);
+        state.wipesLeft--;
+        log(`disk loss ${id}`);
+      }
+      return;
+    case 4: {
+      const ids = random.shuffle([...cluster.replicaIds]);
+      const cut = 1 + random.int(ids.length - 1);
+      sim.partition([[...ids.slice(0, cut), ...cluster.clientIds], ids.slice(cut)]);
+      log(`partition ${ids.slice(0, cut).join(',')} | ${ids.slice(cut).join(',')}`);
+      return;
+    }
+    case 5:
+      sim.heal();
+      log('heal');
+      return;
+    case 6:
+      reuseNonce(cluster, random);
+      return;
+    default:
+      forgeRequest(cluster, random);
+  }
+}
+
+export function runScenario(options: ScenarioOptions): ScenarioResult {
+  const seed = options.seed;
+  const log = options.log ?? (() => {});
+  const random = new Prng(seed).fork('scenario');
+  const f = options.f ?? (random.chance(0.25) ? 2 : 1);
+  const crypto = options.crypto === 'node' ? nodeCrypto : fakeCrypto;
+  const certificates = options.certificates === 'bls' ? blsCertificates(seed, f) : undefined;
+  const network = {
+    delayMsMin: 1,
+    delayMsMax: 3 + random.int(20),
+    lossRate: random.chance(0.5) ? random.float() * 0.1 : 0,
+    duplicateRate: random.chance(0.5) ? random.float() * 0.1 : 0,
+  };
+  const cluster = buildCluster({
+    seed,
+    f,
+    clientCount: 2 + random.int(3),
+    crypto,
+    certificates,
+    network,
+    parameters: {
+      batchSizeMax: 8,
+      pipelineDepthMax: 3,
+      batchDelayMs: 2,
+      checkpointInterval: 4,
+      watermarkWindow: 16,
+      requestTimeoutMs: 250,
+      viewChangeTimeoutMs: 300,
+      statusIntervalMs: 50,
+      heartbeatIntervalMs: random.chance(0.3) ? 400 : 0,
+    },
+  });
+  log(`seed ${seed} f=${f} clients=${cluster.clientIds.length} network=${JSON.stringify(network)}`);
+  const byzantine = pickByzantine(cluster, random, f, crypto, seed, log);
+  const workload = new Workload(cluster, random.fork('workload'), options.opsPerClient ?? 12);
+  const state = { crashed: new Set<string>(), wipesLeft: f - byzantine.length };
+  let error: string | null = null;
+  try {
+    const faultEndMs = options.faultMs ?? 2_000;
+    while (cluster.sim.nowMs < faultEndMs) {
+      cluster.sim.runFor(10 + random.int(60));
+      workload.step();
+      if (random.chance(0.25)) faultEvent(cluster, random, state, log);
+    }
+    // Heal: 2f+1 correct replicas connected on a clean network; every pending request must commit.
+    cluster.sim.heal();
+    cluster.sim.setNetwork({ lossRate: 0, duplicateRate: 0 });
+    for (const id of state.crashed) cluster.sim.restart(id);
+    log(`heal phase at ${cluster.sim.nowMs.toFixed(0)} ms`);
+    const healMsMax = options.healMsMax ?? 30_000;
+    const finished = cluster.sim.runUntil(() => {
+      workload.step();
+      return cluster.completed.reduce((a, b) => a + b, 0) === workload.total;
+    }, healMsMax);
+    if (!finished) {
+      error = `liveness: ${cluster.completed.reduce((a, b) => a + b, 0)} of ${workload.total} requests completed ${healMsMax} ms after healing`;
+    }
+  } catch (e) {
+    error = `safety: ${(e as Error).stack ?? String(e)}`;
+  }
+  options.inspect?.(cluster);
+  return {
+    seed,
+    f,
+    ok: error === null,
+    error,
+    byzantine,
+    executedSeqs: cluster.executedDigests.size,
+    completed: cluster.completed.reduce((a, b) => a + b, 0),
+    submitted: workload.total,
+    certificates: cluster.events.certificates,
+    viewChanges: cluster.events.viewChanges,
+    stateTransfers: cluster.events.stateTransfers,
+    badShares: cluster.events.badShares,
+    virtualMs: Math.round(cluster.sim.nowMs),
+    traceHash: cluster.sim.traceHash(),
+  };
+}
+
+function parseArgs(args: string[]): { seeds: number[]; options: Omit<ScenarioOptions, 'seed'>; verbose: boolean } {
+  let seeds = [1];
+  const options: Omit<ScenarioOptions, 'seed'> = {};
+  let verbose = false;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const next = (): string => args[++i] ?? '';
+    if (a === '--seed') seeds = [Number(next())];
+    else if (a === '--seeds') {
+      const [from, to] = next().split('..').map(Number);
+      seeds = Array.from({ length: to! - from! + 1 }, (_, k) => from! + k);
+    } else if (a === '--f') options.f = Number(next());
+    else if (a === '--real-crypto') options.crypto = 'node';
+    else if (a === '--bls') options.certificates = 'bls';
+    else if (a === '--verbose' || a === '-v') verbose = true;
+    else if (a !== 'ring') throw new Error(`unknown argument ${a} (use --seed N | --seeds A..B, --f 1|2, --real-crypto, --bls, --verbose)`);
+  }
+  return { seeds, options, verbose };
+}
+
+/** `npm run sim -- ring --seed N [--f 2] [--real-crypto] [--bls] [--verbose]`, or `--seeds A..B`. */
+export async function run(args: string[]): Promise<void> {
+  const { seeds, options, verbose } = parseArgs(args);
+  let failures = 0;
+  for (const seed of seeds) {
+    const result = runScenario({ ...options, seed, log: verbose ? (l) => console.log(`  ${l}`) : undefined });
+    const summary = `seed ${seed} f=${result.f} ${result.ok ? 'ok' : 'FAIL'} seqs=${result.executedSeqs} done=${result.completed}/${result.submitted} certs=${result.certificates} viewChanges=${result.viewChanges} stateTransfers=${result.stateTransfers} badShares=${result.badShares} byz=[${result.byzantine.join(' ')}] t=${result.virtualMs}ms trace=${result.traceHash.slice(0, 12)}`;
+    console.log(summary);
+    if (!result.ok) {
+      failures++;
+      console.log(`  ${result.error}\n  reproduce: npm run sim -- ring --seed ${seed}${options.f ? ` --f ${options.f}` : ''}${options.crypto === 'node' ? ' --real-crypto' : ''}${options.certificates === 'bls' ? ' --bls' : ''} --verbose`);
+    }
+  }
+  if (failures > 0) {
+    console.log(`${failures} of ${seeds.length} seeds failed`);
+    process.exitCode = 1;
+  }
+}
