@@ -145,6 +145,25 @@ function certificates(key4: DealtRingKey, budgetMs: number): Row[] {
   );
   rows.push(plain, { ...precomputed, note: 'verifier rebuilt every 8th call' });
   rows.push(measure('certificate verify, batch signature cached', () => fresh.verifyCertificate(signed[0]!), budgetMs / 2, 5000, 'same batch seen before'));
+  // A reader checking a history: 16 certificates from 16 different batches (no shared signature).
+  const history = Array.from({ length: 16 }, (_, s) => {
+    const batch = batchOf(1, 500 + s);
+    return batch.certificateAt(0, combineShares(2, key4.shares.slice(0, 2).map((k) => batch.signShare(k))));
+  });
+  const random = new Prng(3);
+  const [oneByOne, together] = measureInterleaved(
+    ['16 certificates of 16 batches, one by one', () => {
+      const v = new CertificateVerifier(nodeCrypto, key4.publicKey);
+      for (const c of history) if (!v.verifyCertificate(c).ok) throw new Error('certificate failed');
+    }],
+    ['16 certificates of 16 batches, batched (verifyCertificates)', () => {
+      const v = new CertificateVerifier(nodeCrypto, key4.publicKey);
+      if (!v.verifyCertificates(random, history).every((r) => r.ok)) throw new Error('certificate failed');
+    }],
+    budgetMs * 2,
+    20,
+  );
+  rows.push({ ...oneByOne, note: 'per 16' }, { ...together, note: `per 16; ${(oneByOne.medianUs / Math.max(1, together.medianUs)).toFixed(1)}x faster` });
   const leaves = Array.from({ length: 256 }, (_, i) => batchLeafHash(nodeCrypto, new Uint8Array([i, 1, 2])));
   const tree = new BatchMerkleTree(nodeCrypto, leaves);
   const path = tree.pathOf(100);

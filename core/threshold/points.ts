@@ -8,6 +8,7 @@ import { bls12_381 } from '@noble/curves/bls12-381.js';
 import type { WeierstrassPoint } from '@noble/curves/abstract/weierstrass.js';
 import type { Fp2 } from '@noble/curves/abstract/tower.js';
 import { asBytes } from '../bytes.ts';
+import { checkArgument } from '../errors.ts';
 
 export type G1Point = WeierstrassPoint<bigint>;
 export type G2Point = WeierstrassPoint<Fp2>;
@@ -33,7 +34,9 @@ export function hashMessage(message: Uint8Array): HashedMessage {
 }
 
 export function hashedPointOf(message: Uint8Array | HashedMessage): G1Point {
-  return message instanceof Uint8Array ? hashMessage(message).point : message.point;
+  if (message instanceof Uint8Array) return hashMessage(message).point;
+  checkArgument(message?.kind === 'hashed-message' && message.point instanceof G1, 'message', 'bytes or a HashedMessage from hashMessage()');
+  return message.point;
 }
 
 export function g1ToBytes(point: G1Point): Uint8Array {

@@ -27,7 +27,7 @@ import {
   type G2Point,
   type HashedMessage,
 } from './points.ts';
-import { checkShareIndex, lagrangeAtZero, scalarFromBytes } from './scalar.ts';
+import { checkShareIndex, lagrangeAtZero, scalarFromBytes, shareIndexMax } from './scalar.ts';
 
 /** One server's signature share: 48-byte compressed G1 point, tagged with the signer's index. */
 export interface SignatureShare {
@@ -53,6 +53,7 @@ export function signShare(share: KeyShare, message: Uint8Array | HashedMessage):
  * a fixed key are made once; see RingKeyVerifier.
  */
 function pairingCheck(signature: G1Point, hashed: G1Point, negatedKey: Precompute): boolean {
+  if (signature.is0() || hashed.is0()) return false; // the pairing is undefined there: never valid
   g2BasePrecompute ??= bls12_381.utils.calcPairingPrecomputes(G2.BASE);
   const s = signature.toAffine();
   const h = hashed.toAffine();
@@ -87,7 +88,7 @@ export function verifySignatureShare(verificationKey: Uint8Array, message: Uint8
  */
 export function combineShares(threshold: number, shares: readonly SignatureShare[]): Uint8Array {
   checkArgument(Number.isSafeInteger(threshold) && threshold >= 1, 'threshold', 'a positive integer');
-  const picked = decodeDistinct(shares, Number.MAX_SAFE_INTEGER);
+  const picked = decodeDistinct(shares, shareIndexMax);
   if (picked.good.length < threshold) {
     throw new ThresholdNotReachedError(`need ${threshold} distinct decodable shares, got ${picked.good.length}`, picked.bad);
   }
