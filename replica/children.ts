@@ -5,7 +5,7 @@
  *
  * Cycles: a member accepts a child only while it is itself attached, and never a node on its own
  * path from the root. A detached member's old descendants still carry it in their paths, so it
- * can never attach below itself; paths are refreshed at every renewal (Pond §4.4 builds the tree
+ * can never attach below itself; paths are refreshed at every renewal (Pond builds the tree
  * over Tapestry; we keep the same parent/child shape with an explicit path).
  */
 import type { Effect } from '../core/machine.ts';

@@ -1,8 +1,9 @@
 /**
- * Messages of the dissemination tree (Pond §4.4 "dissemination tree"; DESIGN.md "Dissemination
- * tree"). Cores exchange these objects; the runtime puts them on the wire with encodeTreeMessage /
- * decodeTreeMessage, which bound every size and check every shape so a core only ever sees
- * well-formed records (their content may still be Byzantine: members verify it).
+ * Messages of the dissemination tree (Pond, FAST 2003: push-based update of secondary replicas
+ * over an overlay tree; DESIGN.md "Dissemination tree"). Cores exchange these objects; the
+ * runtime puts them on the wire with encodeTreeMessage / decodeTreeMessage, which bound every
+ * size and check every shape so a core only ever sees well-formed records (their content may
+ * still be Byzantine: members verify it).
  */
 import { asBytesField, asList, asNullable, asString, asTuple, asUint, decode, encode } from '../core/codec.ts';
 import { hashBytes } from '../core/crypto.ts';

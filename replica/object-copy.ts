@@ -1,7 +1,7 @@
 /**
  * A secondary replica's verified copy of one object: the head, the certified log and the pinned
  * blocks. `offer` is the only way in, and it is where a pushed certified update is checked
- * (Pond §4.4: secondaries "verify the update against the certificate" by re-executing it):
+ * (Pond, FAST 2003: a secondary checks each pushed update against the ring's certificate by re-executing it):
  *   1. the certificate verifies under the ring key and certifies a commit of this object;
  *   2. the update's digest is the one the certificate names;
  *   3. re-executing the update on our head, at the ring's timestamp, gives exactly the

@@ -1,5 +1,5 @@
 /**
- * A secondary replica (Pond §4.4, DESIGN.md "Dissemination tree") as a sans-I/O core: for each
+ * A secondary replica (Pond, FAST 2003; DESIGN.md "Dissemination tree") as a sans-I/O core: for each
  * object it subscribes to, it finds a tree member through the locator, attaches as a child,
  * catches up by version number, verifies every pushed certified update by re-executing it
  * (replica/object-copy.ts), forwards to its own children, and serves verified reads.
