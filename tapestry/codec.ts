@@ -91,6 +91,12 @@ function asRefs(v: unknown, what: string): NodeRef[] {
   return asList(v, what, listCountMax, (item, i) => asRef(item, `${what}[${i}]`));
 }
 
+/** Host clock readings: the simulator's virtual time is fractional, so any finite value >= 0. */
+function asTimeMs(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new DecodeError(`${what}: expected a non-negative time`);
+  return v;
+}
+
 const asLevel = (v: unknown, what: string): number => asUint(v, what, idDigits);
 const asHops = (v: unknown, what: string): number => asUint(v, what, hopsMax);
 
@@ -105,7 +111,7 @@ export function decodeTapestryMessage(bytes: Uint8Array): TapestryMessage {
     case 'ping':
     case 'pong': {
       const [, s, at] = asTuple(raw, w, 3);
-      return { kind, sender: asRef(s, `${w}.sender`), sentAtMs: asUint(at, `${w}.sentAtMs`) };
+      return { kind, sender: asRef(s, `${w}.sender`), sentAtMs: asTimeMs(at, `${w}.sentAtMs`) };
     }
     case 'backpointer': {
       const [, s, add] = asTuple(raw, w, 3);

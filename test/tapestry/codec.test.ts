@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { encode } from '../../core/codec.ts';
+import { toHex } from '../../core/bytes.ts';
+import { DecodeError } from '../../core/errors.ts';
+import { decodeTapestryMessage, encodeTapestryMessage, hopsMax } from '../../tapestry/codec.ts';
+import type { TapestryMessage } from '../../tapestry/messages.ts';
+
+const id = fc.uint8Array({ minLength: 20, maxLength: 20 }).map(toHex);
+const ref = fc.record({ id, name: fc.string({ minLength: 1, maxLength: 40 }) });
+const level = fc.integer({ min: 0, max: 40 });
+const hops = fc.integer({ min: 0, max: hopsMax });
+const uint = fc.nat();
+
+const message: fc.Arbitrary<TapestryMessage> = fc.oneof(
+  fc.record({ kind: fc.constantFrom('ping' as const, 'pong' as const), sender: ref, sentAtMs: fc.oneof(uint, fc.double({ min: 0, max: 1e12, noNaN: true })) }),
+  fc.record({ kind: fc.constant('backpointer' as const), sender: ref, add: fc.boolean() }),
+  fc.record({ kind: fc.constant('route' as const), requestId: uint, origin: ref, targetId: id, level, hops }),
+  fc.record({ kind: fc.constant('routeReply' as const), requestId: uint, targetId: id, root: ref, hops }),
+  fc.record({ kind: fc.constant('publish' as const), objectId: id, server: ref, level, hops, unpublish: fc.boolean(), sideCopy: fc.boolean() }),
+  fc.record({ kind: fc.constant('locate' as const), requestId: uint, origin: ref, objectId: id, level, hops }),
+  fc.record({ kind: fc.constant('locateReply' as const), requestId: uint, objectId: id, server: fc.option(ref, { nil: null }), answeredBy: ref, hops }),
+  fc.record({ kind: fc.constant('joinRequest' as const), joiner: ref, level, hops }),
+  fc.record({ kind: fc.constant('candidates' as const), nodes: fc.array(ref, { maxLength: 20 }) }),
+  fc.record({ kind: fc.constant('multicast' as const), joiner: ref, prefixLength: level }),
+  fc.record({ kind: fc.constant('multicastAck' as const), joinerId: id }),
+  fc.record({ kind: fc.constant('joinDone' as const), prefixLength: level }),
+  fc.record({ kind: fc.constant('neighbourQuery' as const), level: fc.integer({ min: 0, max: 39 }) }),
+  fc.record({ kind: fc.constant('leaving' as const), sender: ref, replacements: fc.array(ref, { maxLength: 10 }) }),
+);
+
+describe('tapestry wire codec', () => {
+  it('every message kind round-trips exactly (property)', () => {
+    fc.assert(
+      fc.property(message, (m) => {
+        expect(decodeTapestryMessage(encodeTapestryMessage(m))).toEqual(m);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('a ping has a fixed, small encoding (test vector)', () => {
+    const bytes = encodeTapestryMessage({ kind: 'ping', sender: { id: '00'.repeat(20), name: 'a' }, sentAtMs: 5 });
+    expect(toHex(bytes)).toBe('9301' + '92' + 'c414' + '00'.repeat(20) + 'a161' + '05');
+  });
+
+  it('hostile input is a DecodeError naming the problem', () => {
+    const bad: [unknown, RegExp][] = [
+      [[99], /unknown tag/],
+      [[1, [new Uint8Array(19), 'a'], 0], /sender\.id: expected 20 bytes/],
+      [[1, [new Uint8Array(20), ''], 0], /sender\.name: empty/],
+      [[1, [new Uint8Array(20), 'a'], -1], /sentAtMs/],
+      [[4, 1, [new Uint8Array(20), 'a'], new Uint8Array(20), 0, hopsMax + 1], /hops: .* exceeds/],
+      [[14, 40], /level: 40 exceeds 39/],
+      [[10, Array.from({ length: 257 }, () => [new Uint8Array(20), 'a'])], /exceeds 256/],
+      [[6, new Uint8Array(20), [new Uint8Array(20), 'a'], 0, 0, false], /expected 7\.\.7 fields/],
+      [{ a: 1 }, /tagged array/],
+    ];
+    for (const [value, why] of bad) {
+      expect(() => decodeTapestryMessage(encode(value))).toThrow(DecodeError);
+      expect(() => decodeTapestryMessage(encode(value))).toThrow(why);
+    }
+    expect(() => decodeTapestryMessage(new Uint8Array(64 * 1024 + 1))).toThrow(/exceeds the limit/);
+  });
+
+  it('random bytes and truncated messages only ever raise DecodeError (fuzz)', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 200 }), message.chain((m) => {
+        const bytes = encodeTapestryMessage(m);
+        return fc.nat(bytes.length).map((cut) => bytes.subarray(0, cut));
+      })), (bytes) => {
+        try {
+          decodeTapestryMessage(bytes);
+        } catch (error) {
+          expect(error).toBeInstanceOf(DecodeError);
+        }
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});

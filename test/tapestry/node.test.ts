@@ -1,0 +1,144 @@
+import { describe, expect, it } from 'vitest';
+import { InvalidArgumentError } from '../../core/errors.ts';
+import { Prng } from '../../sim/prng.ts';
+import { hopsMax } from '../../tapestry/codec.ts';
+import type { NodeRef } from '../../tapestry/id.ts';
+import type { TapestryMessage } from '../../tapestry/messages.ts';
+import { TapestryNode } from '../../tapestry/node.ts';
+
+const a: NodeRef = { id: 'a'.repeat(40), name: 'a' };
+const b: NodeRef = { id: 'b'.repeat(40), name: 'b' };
+const make = (self: NodeRef, config = {}): TapestryNode => new TapestryNode({ self, random: new Prng(1), nowMs: 0, config });
+const sends = (effects: ReturnType<TapestryNode['onTick']>): { to: string; message: TapestryMessage }[] =>
+  effects.flatMap((e) => (e.kind === 'send' ? [{ to: e.to, message: e.message }] : []));
+
+/** Pairs a and b the way a join would: each pings the other and adopts it on the pong. */
+function pair(na: TapestryNode, nb: TapestryNode, nowMs = 0): void {
+  const queue: { from: string; to: TapestryNode; message: TapestryMessage }[] = [];
+  const push = (from: TapestryNode, effects: ReturnType<TapestryNode['onTick']>): void => {
+    for (const s of sends(effects)) queue.push({ from: from.self.name, to: s.to === 'a' ? na : nb, message: s.message });
+  };
+  push(na, na.onMessage('b', { kind: 'candidates', nodes: [b] }, nowMs));
+  for (let i = 0; i < 20 && queue.length > 0; i++) {
+    const m = queue.shift()!;
+    push(m.to, m.to.onMessage(m.from, m.message, nowMs + 10));
+  }
+}
+
+describe('tapestry node core: boundary checks (never throws on peer input, drops and counts)', () => {
+  it('drops a ping whose claimed sender is not the authenticated peer', () => {
+    const node = make(a);
+    const effects = node.onMessage('mallory', { kind: 'ping', sender: b, sentAtMs: 0 }, 1);
+    expect(effects).toEqual([]);
+    expect(node.stats.dropped).toBe(1);
+  });
+
+  it('drops an unsolicited pong instead of adopting the sender', () => {
+    const node = make(a);
+    node.onMessage('b', { kind: 'pong', sender: b, sentAtMs: 0 }, 5);
+    expect(node.table.size).toBe(0);
+    expect(node.stats.dropped).toBe(1);
+  });
+
+  it('drops a routed message that reached the hop limit (loop or attack)', () => {
+    const node = make(a);
+    const effects = node.onMessage('b', { kind: 'route', requestId: 1, origin: b, targetId: 'c'.repeat(40), level: 0, hops: hopsMax }, 1);
+    expect(effects).toEqual([]);
+    expect(node.stats.dropped).toBe(1);
+  });
+
+  it('drops replies to requests it never made', () => {
+    const node = make(a);
+    node.onMessage('b', { kind: 'routeReply', requestId: 7, targetId: 'c'.repeat(40), root: b, hops: 1 }, 1);
+    node.onMessage('b', { kind: 'locateReply', requestId: 7, objectId: 'c'.repeat(40), server: b, answeredBy: b, hops: 1 }, 1);
+    expect(node.stats.dropped).toBe(2);
+  });
+
+  it('public API arguments are checked with named errors', () => {
+    const node = make(a);
+    expect(() => node.route('xyz', 0)).toThrow(InvalidArgumentError);
+    expect(() => node.publish('A'.repeat(40), 0)).toThrow(/objectId/);
+    expect(() => node.join('a', 0)).toThrow(/gateway/);
+    expect(() => make({ id: 'a'.repeat(40), name: '' })).toThrow(/self\.name/);
+    expect(() => make(a, { slotSize: 0 })).toThrow(/slotSize/);
+  });
+});
+
+describe('tapestry node core: behaviour on two nodes (JSAC 2004 §3)', () => {
+  it('measures a candidate with ping/pong and adopts it, with a backpointer at the other side', () => {
+    const na = make(a);
+    const nb = make(b);
+    pair(na, nb);
+    expect(na.table.get(b.id)?.rttMs).toBe(10);
+    expect(nb.table.get(a.id)).toBeDefined();
+    expect(nb.table.allBackpointers().map((r) => r.id)).toContain(a.id);
+  });
+
+  it('a locally answered route and locate emit their result events at once', () => {
+    const node = make(a);
+    const route = node.route('c'.repeat(40), 0);
+    expect(route.effects).toEqual([{ kind: 'output', event: { kind: 'routeResult', requestId: route.requestId, targetId: 'c'.repeat(40), root: a, hops: 0 } }]);
+    node.publish('d'.repeat(40), 0);
+    const locate = node.locate('d'.repeat(40), 0);
+    expect(locate.effects[0]).toMatchObject({ kind: 'output', event: { kind: 'locateResult', server: a, answered: true } });
+  });
+
+  it('publish leaves a pointer on every hop; the root answers a locate from its pointer', () => {
+    const na = make(a);
+    const nb = make(b);
+    pair(na, nb);
+    const objectId = 'b'.repeat(39) + '0'; // rooted at b
+    const publish = sends(na.publish(objectId, 100));
+    expect(publish[0]).toMatchObject({ to: 'b', message: { kind: 'publish', objectId, server: a } });
+    expect(na.pointers.get(objectId, a.id)).toBeDefined();
+    nb.onMessage('a', publish[0]!.message, 110);
+    expect(nb.pointers.get(objectId, a.id)?.forwardedTo).toBeNull();
+    const locate = nb.locate(objectId, 120);
+    expect(locate.effects[0]).toMatchObject({ kind: 'output', event: { kind: 'locateResult', server: a } });
+  });
+
+  it('pointers are soft state: they expire without republish, and unpublish removes them', () => {
+    const node = make(b, { pointerTtlMs: 1000, republishIntervalMs: 500 });
+    node.onMessage('a', { kind: 'publish', objectId: 'b'.repeat(40), server: a, level: 0, hops: 1, unpublish: false, sideCopy: false }, 0);
+    expect(node.pointers.size).toBe(1);
+    node.onTick(999);
+    expect(node.pointers.size).toBe(1);
+    node.onTick(1000);
+    expect(node.pointers.size).toBe(0);
+    node.onMessage('a', { kind: 'publish', objectId: 'b'.repeat(40), server: a, level: 0, hops: 1, unpublish: false, sideCopy: false }, 2000);
+    node.onMessage('a', { kind: 'publish', objectId: 'b'.repeat(40), server: a, level: 0, hops: 1, unpublish: true, sideCopy: false }, 2001);
+    expect(node.pointers.size).toBe(0);
+  });
+
+  it('an unanswered request reports failure after requestTimeoutMs', () => {
+    const na = make(a, { requestTimeoutMs: 100 });
+    const nb = make(b);
+    pair(na, nb);
+    const { requestId } = na.locate('b'.repeat(40), 0);
+    const outputs = na.onTick(100).filter((e) => e.kind === 'output');
+    expect(outputs).toEqual([{ kind: 'output', event: { kind: 'locateResult', requestId, objectId: 'b'.repeat(40), server: null, answeredBy: null, hops: 0, answered: false } }]);
+  });
+
+  it('a neighbour missing beaconMissesMax beacons is declared failed and removed (§4.2)', () => {
+    const na = make(a, { beaconIntervalMs: 1000, beaconMissesMax: 3 });
+    const nb = make(b);
+    pair(na, nb);
+    const failed: string[] = [];
+    for (let t = 1000; t <= 6000; t += 1000) {
+      for (const e of na.onTick(t)) if (e.kind === 'output' && e.event.kind === 'neighbourFailed') failed.push(e.event.neighbour.name);
+    }
+    expect(failed).toEqual(['b']);
+    expect(na.table.get(b.id)).toBeUndefined();
+  });
+
+  it('a graceful leave tells neighbours, which drop the leaver', () => {
+    const na = make(a);
+    const nb = make(b);
+    pair(na, nb);
+    const leaving = sends(na.leave(50)).find((s) => s.message.kind === 'leaving');
+    expect(leaving?.to).toBe('b');
+    nb.onMessage('a', leaving!.message, 60);
+    expect(nb.table.get(a.id)).toBeUndefined();
+    expect(na.onMessage('b', { kind: 'ping', sender: b, sentAtMs: 1 }, 70)).toEqual([]);
+  });
+});
