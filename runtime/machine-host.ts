@@ -97,6 +97,13 @@ export class MachineHost {
     for (let i = 0; i < 1000 && this.releasing; i++) await new Promise((r) => setTimeout(r, 5));
   }
 
+  /** Runs a host-initiated step on a core (e.g. a Tapestry join), under the same durability rule. */
+  execute(channel: number, run: (nowMs: number) => Effect<unknown, unknown>[]): void {
+    const binding = this.bindings.get(channel);
+    if (!binding) throw new Error(`no core on channel ${channel}`);
+    this.step(binding, () => run(this.nowMs()));
+  }
+
   /** Feeds a message to a core as if it came from `from` (local callers such as an admin API). */
   inject<M>(channel: number, from: string, message: M): void {
     const binding = this.bindings.get(channel);

@@ -60,6 +60,7 @@ export async function startNode(configFile: string, name: string, options: Start
   for (const binding of role.bindings) host.add(binding);
   await transport.start();
   host.start();
+  for (const step of role.startup) host.execute(step.channel, step.run);
 
   const admin: Server = await startAdminServer(node.adminPort, {
     registry: metrics.registry,

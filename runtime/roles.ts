@@ -1,15 +1,29 @@
 /**
  * What each role hosts. A role adapter builds the role's cores as host bindings, maps their
  * output events to metrics, reports protocol status for `cluster status`, and says when the node
- * is ready. Cores are plugged in here as the protocol modules land (ring/, tapestry/, archive/,
- * replica/); a role whose core is not wired yet runs the transport and admin port only.
+ * is ready.
+ *   ring server:       PBFT replica (ring/replica.ts) on channel 1 + Tapestry node on channel 2
+ *   archive, replica:  Tapestry node only (their cores are not wired yet; see docs/runtime.md)
  */
 import type { Logger } from 'pino';
-import type { Crypto } from '../core/crypto.ts';
+import { fromHex, toHex } from '../core/bytes.ts';
+import { signerOf, type Crypto } from '../core/crypto.ts';
+import type { RandomSource } from '../core/machine.ts';
+import { decodeRingMessage, encodeRingMessage, ringFrameBytesMax } from '../ring/codec.ts';
+import { KvService } from '../ring/kv-service.ts';
+import type { RingMessage } from '../ring/messages.ts';
+import type { RingOutput } from '../ring/outputs.ts';
+import { Replica } from '../ring/replica.ts';
+import { decodeTapestryMessage, encodeTapestryMessage } from '../tapestry/codec.ts';
+import { tapestryIdOf } from '../tapestry/id.ts';
+import { messageBytesMax as tapestryBytesMax, type TapestryMessage, type TapestryOutput } from '../tapestry/messages.ts';
+import { TapestryNode } from '../tapestry/node.ts';
+import { blsCertificateSigner, blsCertificateVerifier } from './bls-certificate-signer.ts';
 import type { ClusterConfig, NodeConfig } from './cluster-config.ts';
-import type { RingDescriptor } from './cluster-keys.ts';
+import { loadKeyShare, secureRandom, type RingDescriptor } from './cluster-keys.ts';
 import type { Binding, DurableKvStore } from './machine-host.ts';
 import type { NodeMetrics } from './metrics.ts';
+import { PrefixedKvStore } from './prefixed-kv-store.ts';
 
 export interface RoleContext {
   readonly config: ClusterConfig;
@@ -23,9 +37,16 @@ export interface RoleContext {
   readonly nowMs: number;
 }
 
+/** A step the node runs once the host is up (e.g. the Tapestry join), on the binding's channel. */
+export interface StartupStep {
+  readonly channel: number;
+  readonly run: (nowMs: number) => import('../core/machine.ts').Effect<unknown, unknown>[];
+}
+
 export interface RoleAdapter {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   readonly bindings: readonly Binding<any, any>[];
+  readonly startup: readonly StartupStep[];
   status(): Record<string, unknown>;
   /** Ready to serve, given the names of connected peers. */
   ready(connectedPeers: readonly string[]): boolean;
@@ -33,6 +54,19 @@ export interface RoleAdapter {
 
 /** Frame channels: one byte per protocol, fixed so mixed versions fail loudly rather than misparse. */
 export const channels = { ring: 1, tapestry: 2, archive: 3, replica: 4 } as const;
+
+/** The node every other Tapestry node joins through (the first ring server). */
+export function tapestryGatewayOf(descriptor: RingDescriptor): string {
+  return ringMembersOf(descriptor)[0]!.id;
+}
+
+/** Ring members in share-index order: the replica index the PBFT core uses is shareIndex − 1. */
+export function ringMembersOf(descriptor: RingDescriptor): { id: string; publicKey: Uint8Array }[] {
+  return descriptor.nodes
+    .filter((n) => n.role === 'ring')
+    .sort((a, b) => a.shareIndex - b.shareIndex)
+    .map((n) => ({ id: n.name, publicKey: fromHex(n.publicKey) }));
+}
 
 /** Connected to enough ring servers to reach a quorum (2f+1 counting itself for a ring server). */
 export function ringQuorumConnected(ctx: RoleContext, connectedPeers: readonly string[]): boolean {
@@ -42,10 +76,113 @@ export function ringQuorumConnected(ctx: RoleContext, connectedPeers: readonly s
   return connected >= needed;
 }
 
+function tapestryBinding(ctx: RoleContext, random: RandomSource): { binding: Binding<TapestryMessage, TapestryOutput>; node: TapestryNode; joined: () => boolean } {
+  const node = new TapestryNode({
+    self: { id: tapestryIdOf(ctx.crypto, ctx.crypto.ed25519PublicKey(ctx.secretKey)), name: ctx.node.name },
+    random,
+    nowMs: ctx.nowMs,
+  });
+  let joined = ctx.node.name === tapestryGatewayOf(ctx.descriptor);
+  const binding: Binding<TapestryMessage, TapestryOutput> = {
+    channel: channels.tapestry, protocol: 'tapestry', machine: node,
+    decode: decodeTapestryMessage, encode: encodeTapestryMessage, frameBytesMax: tapestryBytesMax, tickMs: 100,
+    onOutput: (event) => {
+      if (event.kind === 'joined') {
+        joined = true;
+        ctx.log.info({ neighbours: event.neighbourCount }, 'tapestry joined');
+      } else if (event.kind === 'neighbourFailed') ctx.log.warn({ neighbour: event.neighbour.name }, 'tapestry neighbour failed');
+    },
+  };
+  return { binding, node, joined: () => joined };
+}
+
+function ringReplica(ctx: RoleContext): { binding: Binding<RingMessage, RingOutput>; replica: Replica } {
+  const members = ringMembersOf(ctx.descriptor);
+  const share = loadKeyShare(ctx.config, ctx.descriptor, ctx.node.name);
+  const key = { threshold: ctx.descriptor.threshold, publicKey: fromHex(ctx.descriptor.ringPublicKey), commitments: ctx.descriptor.commitments.map(fromHex) };
+  const { verifier, certificateVerifier } = blsCertificateVerifier(key, members.length);
+  const replica = new Replica(
+    { nodeId: ctx.node.name, store: new PrefixedKvStore(ctx.store, 'ring/'), random: secureRandom, nowMs: ctx.nowMs },
+    {
+      members, f: ctx.config.f, crypto: ctx.crypto, signer: signerOf(ctx.crypto, ctx.secretKey),
+      certificateSigner: blsCertificateSigner(share, verifier), certificateVerifier,
+      service: (store) => new KvService(ctx.crypto, store),
+    },
+  );
+  const m = ctx.metrics;
+  // Receipt time per request (client key : nonce), bounded, for the server-side latency histogram.
+  const receivedMs = new Map<string, number>();
+  const decode = (bytes: Uint8Array): RingMessage => {
+    const message = decodeRingMessage(bytes);
+    if (message.kind === 'request') {
+      m.requests.inc();
+      const key = `${toHex(message.clientKey)}:${message.nonce}`;
+      if (!receivedMs.has(key)) {
+        if (receivedMs.size >= 100_000) receivedMs.clear();
+        receivedMs.set(key, performance.now());
+      }
+    }
+    return message;
+  };
+  const binding: Binding<RingMessage, RingOutput> = {
+    channel: channels.ring, protocol: 'ring', machine: replica,
+    decode, encode: encodeRingMessage, frameBytesMax: ringFrameBytesMax, tickMs: ctx.config.tickMs,
+    onOutput: (event) => {
+      switch (event.kind) {
+        case 'executed':
+          m.commits.inc(event.requests.length);
+          m.batchSize.observe(event.requests.length);
+          for (const r of event.requests) {
+            const key = `${r.clientKeyHex}:${r.nonce}`;
+            const at = receivedMs.get(key);
+            if (at !== undefined) {
+              m.requestLatency.observe((performance.now() - at) / 1000);
+              receivedMs.delete(key);
+            }
+          }
+          break;
+        case 'view-installed':
+          m.viewChanges.inc();
+          ctx.log.info({ view: event.view }, 'view installed');
+          break;
+        case 'view-change-started':
+          ctx.log.warn({ view: event.view }, 'view change started');
+          break;
+        case 'state-transferred':
+          ctx.log.info({ seq: event.seq }, 'state transferred');
+          break;
+        case 'bad-share':
+          ctx.log.warn({ sender: event.sender, seq: event.seq }, 'bad certificate share');
+          break;
+        default:
+          break;
+      }
+    },
+  };
+  return { binding, replica };
+}
+
 export function buildRole(ctx: RoleContext): RoleAdapter {
+  const tapestry = tapestryBinding(ctx, secureRandom);
+  const gateway = tapestryGatewayOf(ctx.descriptor);
+  const startup: StartupStep[] =
+    ctx.node.name === gateway ? [] : [{ channel: channels.tapestry, run: (nowMs) => tapestry.node.join(gateway, nowMs) as never }];
+  const tapestryStatus = () => ({ tapestryId: tapestry.node.self.id, tapestryJoined: tapestry.joined(), tapestryNeighbours: tapestry.node.table.size });
+  if (ctx.node.role !== 'ring') {
+    return {
+      bindings: [tapestry.binding], startup,
+      status: () => ({ ...tapestryStatus(), note: `no ${ctx.node.role} core wired yet: Tapestry node, transport and admin port` }),
+      ready: (peers) => ringQuorumConnected(ctx, peers),
+    };
+  }
+  const { binding, replica } = ringReplica(ctx);
   return {
-    bindings: [],
-    status: () => ({ protocol: 'none', note: `no ${ctx.node.role} core wired yet: transport and admin port only` }),
+    bindings: [binding, tapestry.binding], startup,
+    status: () => ({
+      view: replica.view, viewActive: replica.viewActive, seq: replica.lastExecuted, checkpoint: replica.stableSeq,
+      primary: replica.config.members[replica.view % replica.n]?.id, executedRequests: replica.counters.executedRequests,
+      drops: Object.fromEntries(replica.drops), ...tapestryStatus(),
+    }),
     ready: (peers) => ringQuorumConnected(ctx, peers),
   };
 }

@@ -136,6 +136,13 @@ export class Transport {
     return queued;
   }
 
+  /** Opens (if this side dials it) the connection to `peer` ahead of the first frame. */
+  connect(peer: string): void {
+    if (this.stopped || !this.options.members.has(peer)) return;
+    this.linkOf(peer);
+    if (this.shouldDial(peer) && !this.links.get(peer)!.isOpen) this.dial(peer, 0);
+  }
+
   /** Names with an authenticated, open connection right now. */
   connectedPeers(): string[] {
     return [...this.links.entries()].filter(([, l]) => l.isOpen).map(([n]) => n).sort();

@@ -1,0 +1,188 @@
+/**
+ * A client's connection to a ring over the real transport: one authenticated connection per ring
+ * server (the session's transport key), and any number of ring clients (ring/client.ts cores,
+ * each with its own signing key and one outstanding request) multiplexed over it. Replies and
+ * certificates are routed to the core whose key they name.
+ *
+ * Certificates: a ring client checks every certificate it receives, and a real BLS check costs
+ * ~20 ms of this process's single thread. A session can instead record each certificate (root,
+ * signature) and check every distinct one later (`verifyRecordedCertificates`), so a benchmark
+ * measures the write path, not its own verification; the check itself still happens and counts.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { fromHex, toHex } from '../core/bytes.ts';
+import { HashTag, signerOf, taggedHash, type Crypto } from '../core/crypto.ts';
+import type { Effect } from '../core/machine.ts';
+import { MemoryKvStore } from '../core/store.ts';
+import type { CertificateVerifier } from '../ring/certificate-signer.ts';
+import { RingClient } from '../ring/client.ts';
+import { decodeRingMessage, encodeRingMessage, ringFrameBytesMax } from '../ring/codec.ts';
+import type { RingMessage } from '../ring/messages.ts';
+import type { ClientOutput, RingOutput } from '../ring/outputs.ts';
+import { blsCertificateVerifier } from './bls-certificate-signer.ts';
+import type { RingDescriptor } from './cluster-keys.ts';
+import { secureRandom } from './cluster-keys.ts';
+import { clientNameOf } from './handshake.ts';
+import { channels, ringMembersOf } from './roles.ts';
+import { Transport, type PeerAddress } from './transport.ts';
+
+export interface RingSessionOptions {
+  readonly descriptor: RingDescriptor;
+  readonly crypto: Crypto;
+  readonly log: Logger;
+  /** Ring clients (concurrent outstanding requests). */
+  readonly clientCount: number;
+  readonly retransmitMs?: number;
+  /** 'inline': every ring client checks each certificate as it arrives; 'deferred': see the file comment. */
+  readonly certificates?: 'inline' | 'deferred';
+}
+
+export interface Completion {
+  readonly seq: number;
+  readonly result: Uint8Array;
+  readonly latencyMs: number;
+}
+
+interface Waiter {
+  resolve(c: Completion): void;
+}
+
+export class RingSession {
+  readonly transport: Transport;
+  readonly clients: RingClient[] = [];
+  readonly clientKeys: Uint8Array[] = [];
+  private readonly byKey = new Map<string, number>();
+  private readonly waiters: Waiter[][] = [];
+  private readonly blockWaiters = new Map<string, { replicas: Set<number>; needed: number; resolve: () => void }>();
+  private readonly recorded = new Map<string, Uint8Array>();
+  private readonly verifier: CertificateVerifier;
+  private readonly ringNames: string[];
+  private tick: NodeJS.Timeout | null = null;
+  readonly counters = { completed: 0, certified: 0 };
+
+  constructor(private readonly options: RingSessionOptions) {
+    const d = options.descriptor;
+    const members = ringMembersOf(d);
+    this.ringNames = members.map((m) => m.id);
+    const key = { threshold: d.threshold, publicKey: fromHex(d.ringPublicKey), commitments: d.commitments.map(fromHex) };
+    this.verifier = blsCertificateVerifier(key, members.length).certificateVerifier;
+    const sessionKey = new Uint8Array(randomBytes(32));
+    const directory = new Map<string, PeerAddress>(d.nodes.map((n) => [n.name, { publicKey: fromHex(n.publicKey), url: n.url }]));
+    this.transport = new Transport({
+      name: 'client', secretKey: sessionKey, crypto: options.crypto, members: directory,
+      frameBytesMax: ringFrameBytesMax + 1, log: options.log, reconnectMsMin: 50, reconnectMsMax: 500,
+    });
+    const nodeId = clientNameOf(options.crypto, options.crypto.ed25519PublicKey(sessionKey));
+    const deferred = options.certificates === 'deferred';
+    const certificateVerifier: CertificateVerifier = deferred
+      ? { verify: (root, signature) => (this.recorded.set(toHex(root), signature), true) }
+      : this.verifier;
+    for (let i = 0; i < options.clientCount; i++) {
+      const signer = signerOf(options.crypto, new Uint8Array(randomBytes(32)));
+      const client = new RingClient(
+        { nodeId, store: new MemoryKvStore(), random: secureRandom, nowMs: Date.now() },
+        { members, f: d.f, crypto: options.crypto, signer, certificateVerifier, retransmitMs: options.retransmitMs ?? 1000 },
+      );
+      this.clients.push(client);
+      this.clientKeys.push(signer.publicKey);
+      this.byKey.set(toHex(signer.publicKey), i);
+      this.waiters.push([]);
+    }
+    this.transport.onFrame((from, frame) => this.onFrame(from, frame));
+  }
+
+  async start(): Promise<void> {
+    await this.transport.start();
+    for (const name of this.ringNames) this.transport.connect(name);
+    this.tick = setInterval(() => {
+      for (const client of this.clients) this.perform(client.onTick(Date.now()));
+    }, 20);
+  }
+
+  async stop(): Promise<void> {
+    if (this.tick) clearInterval(this.tick);
+    await this.transport.stop();
+  }
+
+  /** Submits `operation` through ring client `index`; resolves on f+1 matching signed replies. */
+  submit(index: number, operation: Uint8Array): Promise<Completion> {
+    const client = this.clients[index];
+    if (!client) throw new RangeError(`no ring client ${index}`);
+    const done = new Promise<Completion>((resolve) => this.waiters[index]!.push({ resolve }));
+    this.perform(client.submit(operation, Date.now()));
+    return done;
+  }
+
+  /**
+   * Pushes a content-addressed block to every ring server; resolves once `needed` of them (default
+   * 2f+1, so at least f+1 correct ones hold it) confirmed it is stored durably. Returns its BGUID.
+   */
+  async putBlock(block: Uint8Array, needed = 2 * this.options.descriptor.f + 1): Promise<Uint8Array> {
+    const bguid = taggedHash(this.options.crypto, HashTag.dataBlock, block);
+    const stored = new Promise<void>((resolve) => this.blockWaiters.set(toHex(bguid), { replicas: new Set(), needed, resolve }));
+    const frame = this.frameOf({ kind: 'put-block', block });
+    for (const name of this.ringNames) this.transport.send(name, frame);
+    await stored;
+    return bguid;
+  }
+
+  /** Checks every recorded certificate (deferred mode) with real BLS; returns [valid, total]. */
+  verifyRecordedCertificates(): [number, number] {
+    let valid = 0;
+    for (const [root, signature] of this.recorded) if (this.verifier.verify(fromHex(root), signature)) valid += 1;
+    return [valid, this.recorded.size];
+  }
+
+  private onFrame(from: string, frame: Uint8Array): void {
+    if (frame[0] !== channels.ring) return;
+    let message: RingMessage;
+    try {
+      message = decodeRingMessage(frame.subarray(1));
+    } catch (error) {
+      this.options.log.warn({ from, reason: (error as Error).message }, 'frame dropped');
+      return;
+    }
+    if (message.kind === 'block-stored') {
+      const w = this.blockWaiters.get(toHex(message.bguid));
+      if (w && this.ringNames[message.replica] === from) {
+        w.replicas.add(message.replica);
+        if (w.replicas.size >= w.needed) {
+          this.blockWaiters.delete(toHex(message.bguid));
+          w.resolve();
+        }
+      }
+      return;
+    }
+    if (message.kind !== 'reply' && message.kind !== 'certificate') return;
+    const index = this.byKey.get(toHex(message.clientKey));
+    if (index === undefined) return;
+    this.perform(this.clients[index]!.onMessage(from, message, Date.now()));
+  }
+
+  private frameOf(message: RingMessage): Uint8Array {
+    const body = encodeRingMessage(message);
+    const frame = new Uint8Array(body.length + 1);
+    frame[0] = channels.ring;
+    frame.set(body, 1);
+    return frame;
+  }
+
+  private perform(effects: Effect<RingMessage, RingOutput>[]): void {
+    for (const effect of effects) {
+      if (effect.kind === 'send') this.transport.send(effect.to, this.frameOf(effect.message));
+      else this.onOutput(effect.event as ClientOutput);
+    }
+  }
+
+  private onOutput(event: ClientOutput): void {
+    const index = this.byKey.get(event.clientKeyHex);
+    if (index === undefined) return;
+    if (event.kind === 'certified') {
+      this.counters.certified += 1;
+      return;
+    }
+    this.counters.completed += 1;
+    this.waiters[index]!.shift()?.resolve({ seq: event.seq, result: event.result, latencyMs: event.latencyMs });
+  }
+}
