@@ -6,7 +6,11 @@
  * this ring can produce; everything else is byte-for-byte the production format.
  */
 import { concatBytes, bytesEqual } from '../../core/bytes.ts';
-import { HashTag, taggedHash, type Crypto } from '../../core/crypto.ts';
+import { aguidOf, signerOf, type Crypto } from '../../core/crypto.ts';
+import { encodeUpdate } from '../../core/update/update-codec.ts';
+import { signUpdate } from '../../core/update/update-signature.ts';
+import type { Action } from '../../core/update/update.ts';
+import { CoreExecutor } from '../../replica/core-executor.ts';
 import { MemoryBlockStore } from '../../core/version/block-store.ts';
 import { dealRingKey, type DealtRingKey } from '../../core/threshold/dealer.ts';
 import { SignedBatchBuilder, encodeCertificate, encodeHeartbeat, type Heartbeat } from '../../core/threshold/certificate.ts';
@@ -64,6 +68,48 @@ export class TestRingSigner {
   }
 }
 
+export type ObjectModel = 'toy' | 'core';
+
+/** The object a test history is about: its AGUID, how to write version v, and who re-executes it. */
+export interface TestObject {
+  readonly aguid: Uint8Array;
+  readonly executor: ReplicaExecutor;
+  /** Version v's update, appending `bytes` inline plus `references` (uploaded data blocks). */
+  update(version: number, bytes: Uint8Array, references: readonly Uint8Array[], random: Prng): Uint8Array;
+}
+
+export function testObject(crypto: Crypto, model: ObjectModel, seed: number): TestObject {
+  if (model === 'toy') {
+    const aguid = crypto.sha256([new TextEncoder().encode(`object-${seed}`)]);
+    return { aguid, executor: new ToyExecutor(crypto), update: (_v, bytes, references) => toyUpdate(aguid, bytes, references) };
+  }
+  const signer = signerOf(crypto, new Prng(seed).fork('owner').bytes(32));
+  const name = `object-${seed}`;
+  const aguid = aguidOf(crypto, signer.publicKey, name);
+  let sizeBytes = 0;
+  return {
+    aguid,
+    executor: new CoreExecutor(crypto),
+    update(version, bytes, references, random) {
+      const actions: Action[] = [];
+      if (version === 0) actions.push({ kind: 'create', name, blockBytes: toyBlockBytes, fanoutMax: 4, writerPublicKeys: [] });
+      if (version % 5 === 3 && sizeBytes > 10) {
+        const offset = random.int(sizeBytes - 10);
+        actions.push({ kind: 'write-bytes', offset, bytes: bytes.subarray(0, Math.min(bytes.length, sizeBytes - offset)) });
+      } else {
+        actions.push({ kind: 'append', bytes });
+        sizeBytes += bytes.length;
+      }
+      if (references.length > 0) {
+        actions.push({ kind: 'append-blocks', blocks: references.map((bguid) => ({ kind: 'ref' as const, bguid, length: toyBlockBytes })) });
+        sizeBytes += references.length * toyBlockBytes;
+      }
+      const unsigned = { aguid, writerPublicKey: signer.publicKey, nonce: version + 1, clauses: [{ predicates: [{ kind: 'always' as const }], actions }] };
+      return encodeUpdate(signUpdate(crypto, signer, unsigned));
+    },
+  };
+}
+
 export interface HistoryOptions {
   readonly versionCount: number;
   /** Bytes appended inline per update. */
@@ -77,9 +123,9 @@ export interface HistoryOptions {
 }
 
 /** The ring's exact history of one object: versions 0..versionCount-1, certified. */
-export function buildHistory(crypto: Crypto, signer: TestRingSigner, aguid: Uint8Array, options: HistoryOptions): HistoryVersion[] {
+export function buildHistory(crypto: Crypto, signer: TestRingSigner, object: TestObject, options: HistoryOptions): HistoryVersion[] {
   const random = new Prng(options.seed ?? 1);
-  const executor = new ToyExecutor(crypto);
+  const { aguid, executor } = object;
   const blocks = new MemoryBlockStore(crypto, { verifyOnGet: false });
   const out: HistoryVersion[] = [];
   let head: Head | null = null;
@@ -89,7 +135,7 @@ export function buildHistory(crypto: Crypto, signer: TestRingSigner, aguid: Uint
     for (let v = start; v < Math.min(options.versionCount, start + batchSize); v++) {
       const referenced = options.referenceEvery && v % options.referenceEvery === 1 ? [random.bytes(toyBlockBytes)] : [];
       const references = referenced.map((b) => blocks.put('data', b));
-      const update = toyUpdate(aguid, random.bytes(options.appendBytes ?? 1000), references);
+      const update = object.update(v, random.bytes(options.appendBytes ?? 1000), references, random);
       const timestampMs = (options.startTimestampMs ?? 0) + v;
       const result = executor.execute(blocks, head, update, timestampMs);
       if (!result.ok) throw new Error(`test ring could not apply version ${v}: ${result.reason}`);
@@ -107,7 +153,7 @@ export function buildHistory(crypto: Crypto, signer: TestRingSigner, aguid: Uint
           version: m.head.version,
           vguid: m.head.vguid,
           rootFragmentRoot: new Uint8Array(0),
-          updateDigest: taggedHash(crypto, HashTag.update, m.update),
+          updateDigest: executor.digest(m.update)!,
           outcome: 'commit' as const,
           timestampMs: m.timestampMs,
         },
@@ -128,8 +174,4 @@ export function makeHeartbeat(crypto: Crypto, signer: TestRingSigner, aguid: Uin
   ]);
   const proof = builder.proofs(signer.sign(builder))[0] as Heartbeat;
   return encodeHeartbeat(proof);
-}
-
-export function toyExecutor(crypto: Crypto): ReplicaExecutor {
-  return new ToyExecutor(crypto);
 }

@@ -17,8 +17,7 @@ import { TreeRoot, type TreeRootEvent } from '../../replica/root.ts';
 import { SecondaryReplica } from '../../replica/secondary.ts';
 import type { ReplicaExecutor } from '../../replica/types.ts';
 import { Simulation, type NetworkOptions } from '../../sim/simulation.ts';
-import { TestRingSigner, buildHistory, makeHeartbeat, type HistoryVersion, type SignerKind } from './test-ring.ts';
-import { ToyExecutor } from './toy-executor.ts';
+import { TestRingSigner, buildHistory, makeHeartbeat, testObject, type HistoryVersion, type ObjectModel, type SignerKind } from './test-ring.ts';
 
 export type HarnessEvent = ReplicaEvent | TreeRootEvent;
 
@@ -34,6 +33,8 @@ export interface TreeSimOptions {
   readonly network?: Partial<NetworkOptions>;
   readonly cacheBytesMax?: number;
   readonly signer?: SignerKind;
+  /** 'core' (default): real Pond updates through applyUpdate; 'toy': the append-only stand-in. */
+  readonly model?: ObjectModel;
   readonly appendBytes?: number;
   readonly referenceEvery?: number;
   readonly timing?: Partial<ParentTiming>;
@@ -111,14 +112,15 @@ export class TreeSim {
 
   constructor(readonly options: TreeSimOptions) {
     this.signer = new TestRingSigner(this.crypto, options.signer ?? 'fake', options.seed);
-    this.aguid = this.crypto.sha256([new TextEncoder().encode(`object-${options.seed}`)]);
-    this.history = buildHistory(this.crypto, this.signer, this.aguid, {
+    const object = testObject(this.crypto, options.model ?? 'core', options.seed);
+    this.aguid = object.aguid;
+    this.executor = object.executor;
+    this.history = buildHistory(this.crypto, this.signer, object, {
       versionCount: options.versionCount,
       appendBytes: options.appendBytes ?? 1000,
       referenceEvery: options.referenceEvery ?? 4,
       seed: options.seed,
     });
-    this.executor = new ToyExecutor(this.crypto);
     this.startMs = options.startMs ?? 200;
     this.updateIntervalMs = options.updateIntervalMs ?? 100;
     this.heartbeatMs = options.heartbeatMs ?? 100;
