@@ -7,6 +7,7 @@
 import { assert } from '../core/assert.ts';
 import { toHex, u32be } from '../core/bytes.ts';
 import { signerOf, type Crypto, type Signer } from '../core/crypto.ts';
+import type { Effect, Machine, MachineContext } from '../core/machine.ts';
 import { Simulation, type NetworkOptions } from '../sim/simulation.ts';
 import { fakeCertificateSigner, fakeCertificateVerifier, type CertificateSigner, type CertificateVerifier } from './certificate-signer.ts';
 import { RingClient, clientFactory } from './client.ts';
@@ -106,6 +107,28 @@ export function describeRingMessage(m: RingMessage): string {
   }
 }
 
+/** Wraps a core so every delivered message is printed (scripted interaction tests). */
+class TracedMachine implements Machine<RingMessage, RingOutput> {
+  constructor(
+    readonly inner: Machine<RingMessage, RingOutput>,
+    private readonly id: string,
+    private readonly trace: (line: string) => void,
+  ) {}
+
+  onMessage(from: string, message: RingMessage, nowMs: number): Effect<RingMessage, RingOutput>[] {
+    this.trace(`${nowMs.toFixed(1).padStart(7)} ${from} -> ${this.id}: ${describeRingMessage(message)}`);
+    return this.inner.onMessage(from, message, nowMs);
+  }
+
+  onTick(nowMs: number): Effect<RingMessage, RingOutput>[] {
+    return this.inner.onTick(nowMs);
+  }
+}
+
+function unwrap(m: Machine<RingMessage, RingOutput> | null): unknown {
+  return m instanceof TracedMachine ? m.inner : m;
+}
+
 export function buildCluster(options: ClusterOptions): Cluster {
   const { f, crypto, seed } = options;
   const n = 3 * f + 1;
@@ -136,8 +159,8 @@ export function buildCluster(options: ClusterOptions): Cluster {
       assert(c, `client ${clientIndex} is down`);
       for (const e of c.submit(operation, sim.nowMs)) if (e.kind === 'send') sim.send(clientIds[clientIndex]!, e.to, e.message);
     },
-    replica: (i) => sim.machine(members[i]!.id) as Replica | null,
-    client: (i) => sim.machine(clientIds[i]!) as RingClient | null,
+    replica: (i) => unwrap(sim.machine(members[i]!.id)) as Replica | null,
+    client: (i) => unwrap(sim.machine(clientIds[i]!)) as RingClient | null,
     completed: clientIds.map(() => 0),
     certified: clientIds.map(() => 0),
     certifiedVersions: new Map(),
@@ -145,10 +168,12 @@ export function buildCluster(options: ClusterOptions): Cluster {
     forbiddenRequests: new Set(),
     events: { viewChanges: 0, stateTransfers: 0, badShares: 0, certificates: 0 },
   };
+  const traced = <T extends Machine<RingMessage, RingOutput>>(id: string, make: (ctx: MachineContext) => T) =>
+    trace ? (ctx: MachineContext) => new TracedMachine(make(ctx), id, trace) : make;
   members.forEach((m, i) => {
     sim.addNode(
       m.id,
-      replicaFactory({
+      traced(m.id, replicaFactory({
         members,
         f,
         crypto,
@@ -157,11 +182,12 @@ export function buildCluster(options: ClusterOptions): Cluster {
         certificateVerifier: certificates.verifier,
         service: (store) => new KvService(crypto, store),
         parameters: options.parameters,
-      }),
+      })),
     );
   });
   clientSigners.forEach((signer, i) => {
-    sim.addNode(clientIds[i]!, clientFactory({ members, f, crypto, signer, certificateVerifier: certificates.verifier, retransmitMs: 300 }));
+    const id = clientIds[i]!;
+    sim.addNode(id, traced(id, clientFactory({ members, f, crypto, signer, certificateVerifier: certificates.verifier, retransmitMs: 300 })));
   });
   if (trace) {
     const original = sim.send.bind(sim);
