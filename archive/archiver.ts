@@ -63,6 +63,7 @@ interface Job {
   probing: Set<string>;
   unresponsive: Set<string>;
   sentCount: number;
+  requestIds: number[];
 }
 
 type Out = Effect<ArchiveMessage, ArchiverOutput>;
@@ -116,6 +117,7 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
         probing: new Set(),
         unresponsive: new Set(),
         sentCount: 0,
+        requestIds: [],
       };
       this.jobs.set(hex, job);
       if (rank === 0) out.push(...this.storeMissing(job, nowMs));
@@ -179,6 +181,7 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
   private request(job: Job, to: string, make: (requestId: number) => ArchiveMessage): Out {
     const requestId = this.nextRequestId++;
     this.jobOfRequest.set(requestId, job.hex);
+    job.requestIds.push(requestId);
     return { kind: 'send', to, message: make(requestId) };
   }
 
@@ -247,7 +250,7 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
 
   private finish(job: Job, event: ArchiverOutput): Out[] {
     this.jobs.delete(job.hex);
-    for (const [id, hex] of this.jobOfRequest) if (hex === job.hex) this.jobOfRequest.delete(id);
+    for (const id of job.requestIds) this.jobOfRequest.delete(id);
     return [{ kind: 'output', event }];
   }
 }

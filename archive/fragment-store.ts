@@ -40,11 +40,45 @@ function parseKey(key: string): HeldFragment | undefined {
 }
 
 export class FragmentStore {
+  /**
+   * Keys by BGUID hex, built once from the KvStore (which only scans prefixes over everything) and
+   * kept in step with every put and delete made through this class.
+   */
+  private readonly index = new Map<string, Set<string>>();
+  private count = 0;
+
   constructor(
     private readonly store: KvStore,
     private readonly crypto: Crypto,
     private readonly fragmentBytesMax: number,
-  ) {}
+  ) {
+    for (const key of store.keys('f/')) this.indexAdd(key);
+  }
+
+  private indexAdd(key: string): void {
+    const hex = key.slice(2, 66);
+    let keys = this.index.get(hex);
+    if (!keys) this.index.set(hex, (keys = new Set()));
+    if (!keys.has(key)) {
+      keys.add(key);
+      this.count++;
+    }
+  }
+
+  private indexDelete(key: string): void {
+    const hex = key.slice(2, 66);
+    const keys = this.index.get(hex);
+    if (keys?.delete(key)) {
+      this.count--;
+      if (keys.size === 0) this.index.delete(hex);
+    }
+  }
+
+  /** This block's keys whose value is present (a key removed behind our back is skipped). */
+  private keysOf(bguid: Uint8Array): string[] {
+    const keys = this.index.get(toHex(bguid));
+    return keys ? [...keys].filter((k) => this.store.get(k) !== undefined).sort() : [];
+  }
 
   /** Decodes and verifies `bytes` as a fragment under `fragmentRoot`, then stores it. */
   put(bytes: Uint8Array, fragmentRoot: Uint8Array): PutResult {
@@ -65,13 +99,14 @@ export class FragmentStore {
       return { ok: false, reason: `too-many-roots: already ${roots.size} encodings of this block` };
     }
     this.store.put(key, bytes);
+    this.indexAdd(key);
     return { ok: true, record, duplicate: false };
   }
 
   /** What is held for `bguid`, from the keys alone (no hashing): cheap enough for every probe. */
   heldOf(bguid: Uint8Array): HeldFragment[] {
     const out: HeldFragment[] = [];
-    for (const key of this.store.keys(`f/${toHex(bguid)}/`)) {
+    for (const key of this.keysOf(bguid)) {
       const held = parseKey(key);
       if (held) out.push(held);
     }
@@ -85,11 +120,11 @@ export class FragmentStore {
   read(bguid: Uint8Array): { fragments: VerifiedFragment[]; corrupt: string[] } {
     const fragments: VerifiedFragment[] = [];
     const corrupt: string[] = [];
-    for (const key of this.store.keys(`f/${toHex(bguid)}/`)) {
+    for (const key of this.keysOf(bguid)) {
       const verified = this.verifyKey(key);
       if (verified) fragments.push(verified);
       else {
-        this.store.delete(key);
+        this.deleteKey(key);
         corrupt.push(key);
       }
     }
@@ -114,6 +149,7 @@ export class FragmentStore {
 
   deleteKey(key: string): void {
     this.store.delete(key);
+    this.indexDelete(key);
   }
 
   /** Up to `limit` fragment keys strictly after `after` (scrubbing and holdings scans page through these). */
@@ -134,7 +170,7 @@ export class FragmentStore {
   }
 
   fragmentCount(): number {
-    return this.store.keys('f/').length;
+    return this.count;
   }
 
   putCertificate(bguid: Uint8Array, certificate: Uint8Array): void {

@@ -83,12 +83,19 @@ export class Repairer {
   private nextRequestId = 1;
   readonly counters = { repairedFragments: 0, repairedBlocks: 0, deferred: 0, alreadyHealthy: 0 };
 
-  constructor(private readonly c: RepairerContext) {}
+  /** Mirror of the durable queue's keys (BGUID hex), so a tick does not rescan the store. */
+  private readonly queued = new Set<string>();
+
+  constructor(private readonly c: RepairerContext) {
+    for (const key of c.store.keys(queuePrefix)) this.queued.add(key.slice(queuePrefix.length));
+  }
 
   /** Queues a block durably; a block already queued keeps its first reason. */
   enqueue(bguid: Uint8Array, reason: RepairReason): void {
-    const key = queuePrefix + toHex(bguid);
-    if (this.c.store.get(key) === undefined) this.c.store.put(key, encoder.encode(reason));
+    const hex = toHex(bguid);
+    if (this.queued.has(hex)) return;
+    this.c.store.put(queuePrefix + hex, encoder.encode(reason));
+    this.queued.add(hex);
   }
 
   /** Queues every block this server holds whose placement window includes `peer`. */
@@ -110,7 +117,7 @@ export class Repairer {
   }
 
   queuedCount(): number {
-    return this.c.store.keys(queuePrefix).length;
+    return this.queued.size;
   }
 
   failedCount(): number {
@@ -126,11 +133,10 @@ export class Repairer {
     const out: Out[] = [];
     for (const job of [...this.jobs.values()]) if (nowMs >= job.deadlineMs) out.push(...this.advance(job, nowMs, true));
     if (this.jobs.size < this.c.options.concurrencyMax) {
-      for (const key of this.c.store.keys(queuePrefix)) {
+      for (const hex of this.queued) {
         if (this.jobs.size >= this.c.options.concurrencyMax) break;
-        const hex = key.slice(queuePrefix.length);
         if (this.jobs.has(hex)) continue;
-        const reason = decoder.decode(this.c.store.get(key)!) as RepairReason;
+        const reason = decoder.decode(this.c.store.get(queuePrefix + hex)!) as RepairReason;
         out.push(...this.startCensus(this.newJob(hex, reason), nowMs));
       }
     }
@@ -327,17 +333,21 @@ export class Repairer {
     return [...out, ...this.advance(job, nowMs, false)];
   }
 
-  private finish(job: Job, repaired: boolean): Out[] {
+  private dequeue(job: Job): void {
     this.jobs.delete(job.hex);
     this.c.store.delete(queuePrefix + job.hex);
+    this.queued.delete(job.hex);
+  }
+
+  private finish(job: Job, repaired: boolean): Out[] {
+    this.dequeue(job);
     if (!repaired) return [];
     this.counters.repairedBlocks++;
     return [{ kind: 'output', event: { kind: 'repaired', bguid: job.bguid, indexes: job.repairedIndexes, targets: job.targets } }];
   }
 
   private fail(job: Job, reason: string): Out[] {
-    this.jobs.delete(job.hex);
-    this.c.store.delete(queuePrefix + job.hex);
+    this.dequeue(job);
     this.c.store.put(failedPrefix + job.hex, encoder.encode(reason));
     return [{ kind: 'output', event: { kind: 'unrepairable', bguid: job.bguid, reason } }];
   }

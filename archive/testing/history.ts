@@ -12,7 +12,7 @@ import { aguidOf, taggedHash, HashTag } from '../../core/crypto.ts';
 import { SignedBatchBuilder, combineShares, dealRingKey, encodeCertificate } from '../../core/threshold/index.ts';
 import type { BlockKind } from '../../core/version/block.ts';
 import { bguidOf } from '../../core/version/block.ts';
-import { MemoryBlockStore, type BlockStore } from '../../core/version/block-store.ts';
+import { MemoryBlockStore } from '../../core/version/block-store.ts';
 import { encodeRootBlock, type TreeRoot } from '../../core/version/root-block.ts';
 import { appendBytes, writeBytes } from '../../core/version/tree-edit.ts';
 import type { TreeWriter } from '../../core/version/tree-splice.ts';
@@ -43,36 +43,23 @@ export interface History {
   versions: BuiltVersion[];
 }
 
-/** Delegates to a memory store and records the blocks each version adds (new BGUIDs only). */
-class RecordingStore implements BlockStore {
+/** A memory store that records the blocks each version adds (new BGUIDs only). */
+class RecordingStore extends MemoryBlockStore {
   added: BlockToArchive[] = [];
-  constructor(
-    private readonly base: MemoryBlockStore,
-    private readonly crypto: Crypto,
-  ) {}
-  get(bguid: Uint8Array, kind: BlockKind): Uint8Array | undefined {
-    return this.base.get(bguid, kind);
+
+  constructor(private readonly hashing: Crypto) {
+    super(hashing, { verifyOnGet: false });
   }
-  has(bguid: Uint8Array): boolean {
-    return this.base.has(bguid);
-  }
-  put(kind: BlockKind, bytes: Uint8Array): Uint8Array {
-    const bguid = bguidOf(this.crypto, kind, bytes);
+
+  override put(kind: BlockKind, bytes: Uint8Array): Uint8Array {
+    const bguid = bguidOf(this.hashing, kind, bytes);
     this.putHashed(bguid, kind, bytes);
     return bguid;
   }
-  putVerified(bguid: Uint8Array, kind: BlockKind, bytes: Uint8Array): void {
-    this.base.putVerified(bguid, kind, bytes);
-  }
-  putHashed(bguid: Uint8Array, kind: BlockKind, bytes: Uint8Array): void {
-    if (!this.base.has(bguid)) this.added.push({ bguid, bytes });
-    this.base.putHashed(bguid, kind, bytes);
-  }
-  delete(bguid: Uint8Array): void {
-    this.base.delete(bguid);
-  }
-  bguids(): Iterable<Uint8Array> {
-    return this.base.bguids();
+
+  override putHashed(bguid: Uint8Array, kind: BlockKind, bytes: Uint8Array): void {
+    if (!this.has(bguid)) this.added.push({ bguid, bytes });
+    super.putHashed(bguid, kind, bytes);
   }
 }
 
@@ -81,7 +68,7 @@ export function buildHistory(crypto: Crypto, random: Prng, options: HistoryOptio
   const ringId = taggedHash(crypto, HashTag.objectTable, ringKey.publicKey);
   const ownerSecret = random.bytes(32);
   const ownerPublicKey = crypto.ed25519PublicKey(ownerSecret);
-  const store = new RecordingStore(new MemoryBlockStore(crypto, { verifyOnGet: false }), crypto);
+  const store = new RecordingStore(crypto);
   const writer: TreeWriter = { blocks: store, shape: { blockBytes: options.blockBytes, fanoutMax: options.fanoutMax ?? 16 } };
   const heads = new Map<string, { tree: TreeRoot | null; vguid: Uint8Array; content: Uint8Array }>();
   const versions: BuiltVersion[] = [];

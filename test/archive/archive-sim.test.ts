@@ -7,12 +7,12 @@ import { describe, expect, it } from 'vitest';
 import { toHex } from '../../core/bytes.ts';
 import { placementOf, serverRingOf } from '../../archive/placement.ts';
 import { Prng } from '../../sim/prng.ts';
-import { allBlocks, archiveAll, expectedContent, fullyRedundant, k, liveIndexCount, m, makeCluster, makeHistory, restoreEverything, runUntilChecked } from './sim-helpers.ts';
+import { allBlocks, archiveAll, expectedContent, fullyRedundant, k, liveIndexCount, m, makeCluster, makeHistory, nodeCrypto, restoreEverything, runUntilChecked } from './sim-helpers.ts';
 
 describe('archiving on commit', () => {
-  it('places each block once, n fragments on n distinct servers, each (block, fragment) sent by one ring server', async () => {
-    const cluster = makeCluster(11);
-    const history = makeHistory(1, 3, 3);
+  it('places each block once, n fragments on n distinct servers, each (block, fragment) sent by one ring server (real crypto)', async () => {
+    const cluster = makeCluster(11, 8, 4, nodeCrypto);
+    const history = makeHistory(1, 3, 3, 20_000, 4096, nodeCrypto);
     archiveAll(cluster, history);
     const ring = serverRingOf(cluster.archiveServers);
     for (const bguid of allBlocks(history)) {
@@ -60,9 +60,9 @@ describe('restore from the archive', () => {
     expect(restored).toEqual(expectedContent(history));
   });
 
-  it('is not corrupted by a Byzantine archive server serving altered or foreign fragments and forged certificates', async () => {
-    const cluster = makeCluster(14);
-    const history = makeHistory(4, 3, 3);
+  it('is not corrupted by a Byzantine archive server serving altered or foreign fragments and forged certificates (real crypto)', async () => {
+    const cluster = makeCluster(14, 8, 4, nodeCrypto);
+    const history = makeHistory(4, 3, 3, 20_000, 4096, nodeCrypto);
     archiveAll(cluster, history);
     const foreign = history.versions[0]!.newBlocks[0]!.bguid;
     const foreignFragments: Uint8Array[] = [];

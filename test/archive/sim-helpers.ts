@@ -6,16 +6,25 @@ import { BlockFetcher, defaultBlockFetcherOptions } from '../../archive/restore/
 import { discoverVersions, restoreVersions, type RestoreReport } from '../../archive/restore/restore.ts';
 import { Prng } from '../../sim/prng.ts';
 
-export const crypto = nodeCrypto;
+import type { Crypto } from '../../core/crypto.ts';
+import { fakeCrypto } from '../../sim/fake-crypto.ts';
+
+/**
+ * Most simulation tests use the fake signatures (real SHA-256, so fragments, BGUIDs and Merkle
+ * paths are real; BLS certificates are always real): ed25519 receipts dominate the cost otherwise.
+ * Tests marked "real crypto" pass nodeCrypto.
+ */
+export const crypto: Crypto = fakeCrypto;
+export { nodeCrypto };
 export const k = 4;
 export const m = 4;
 
-export function makeCluster(seed: number, archiveServerCount = 8, ringServerCount = 4): SimArchive {
-  return new SimArchive({ seed, crypto, archiveServerCount, ringServerCount, k, m });
+export function makeCluster(seed: number, archiveServerCount = 8, ringServerCount = 4, withCrypto: Crypto = crypto): SimArchive {
+  return new SimArchive({ seed, crypto: withCrypto, archiveServerCount, ringServerCount, k, m });
 }
 
-export function makeHistory(seed: number, objectCount: number, versionCount: number, sizeBytes = 20_000, blockBytes = 4096): History {
-  return buildHistory(crypto, new Prng(seed), { objectCount, versionCount, sizeBytes, blockBytes, fanoutMax: 4 });
+export function makeHistory(seed: number, objectCount: number, versionCount: number, sizeBytes = 20_000, blockBytes = 4096, withCrypto: Crypto = crypto): History {
+  return buildHistory(withCrypto, new Prng(seed), { objectCount, versionCount, sizeBytes, blockBytes, fanoutMax: 4 });
 }
 
 /** Hands every version to the archivers and runs until they are idle. */
@@ -48,8 +57,8 @@ export function liveIndexCount(cluster: SimArchive, bguid: Uint8Array): number {
 /** Discovers and restores every version through the in-process source; returns the report and the bytes by version key. */
 export async function restoreEverything(cluster: SimArchive, history: History): Promise<{ report: RestoreReport; restored: Map<string, Uint8Array>; discovered: number; rejected: number }> {
   const source = cluster.source();
-  const discovery = await discoverVersions(crypto, source, history.ringPublicKey);
-  const fetcher = new BlockFetcher(crypto, source, { k, m, ...defaultBlockFetcherOptions });
+  const discovery = await discoverVersions(cluster.options.crypto, source, history.ringPublicKey);
+  const fetcher = new BlockFetcher(cluster.options.crypto, source, { k, m, ...defaultBlockFetcherOptions });
   const restored = new Map<string, Uint8Array>();
   const report = await restoreVersions(fetcher, discovery.versions, (r) => {
     restored.set(`${toHex(r.ref.aguid)}@${r.ref.version}`, r.bytes);
