@@ -11,6 +11,7 @@ import { asUint, decode, encode } from '../core/codec.ts';
 import type { Effect, Machine, MachineContext } from '../core/machine.ts';
 import { checkArgument } from '../core/errors.ts';
 import { verifyPath } from './batch-merkle.ts';
+import { batchMessage } from './certificate-format.ts';
 import { checkRingShape, primaryOf, type ClientConfig } from './config.ts';
 import type { CertificateMessage, ClientRequest, Reply, RingMessage } from './messages.ts';
 import type { RingOutput } from './outputs.ts';
@@ -140,7 +141,8 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
     const waiting = early ? { seq: m.seq, startMs: o.startMs } : this.awaitingCertificate.get(m.nonce);
     if (!waiting || waiting.seq !== m.seq || !bytesEqual(m.clientKey, this.config.signer.publicKey)) return;
     const crypto = this.config.crypto;
-    if (!verifyPath(crypto, m.statement, m.leafIndex, m.leafCount, m.path, m.root) || !this.config.certificateVerifier.verify(m.root, m.signature)) {
+    const message = batchMessage({ ringId: this.config.ringId ?? new Uint8Array(32), epoch: this.config.epoch ?? 0 }, m.seq, m.leafCount, m.root);
+    if (!verifyPath(crypto, m.statement, m.leafIndex, m.leafCount, m.path, m.root) || !this.config.certificateVerifier.verify(message, m.signature)) {
       this.counters.badCertificates++;
       return;
     }

@@ -59,6 +59,10 @@ export interface ReplicaConfig {
   /** Builds the replicated service over the replica's durable store (called on every (re)start). */
   readonly service: (store: KvStore) => ReplicatedService;
   readonly parameters?: Partial<ProtocolParameters>;
+  /** Ring id in certificate batch headers (default 32 zero bytes). */
+  readonly ringId?: Uint8Array;
+  /** Key epoch in certificate batch headers (default 0). */
+  readonly epoch?: number;
 }
 
 export interface ClientConfig {
@@ -69,6 +73,9 @@ export interface ClientConfig {
   readonly certificateVerifier: CertificateVerifier;
   /** Resend a request to all replicas after this long without f+1 matching replies. */
   readonly retransmitMs: number;
+  /** Ring id and key epoch of certificate batch headers (defaults: 32 zero bytes, 0). */
+  readonly ringId?: Uint8Array;
+  readonly epoch?: number;
 }
 
 export function checkRingShape(members: readonly RingMember[], f: number): void {

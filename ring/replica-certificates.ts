@@ -1,12 +1,15 @@
 /**
  * Threshold certificates for executed batches (DESIGN.md "Certificates and heartbeats"). After
  * executing a batch, each replica builds the Merkle tree over the batch's certificate statements
- * and signs one share of the root. Shares go to f+1 combiners chosen by the sequence number (so at
+ * and signs one share of the batch header (ring id, epoch, sequence, leaf count, root), encoded as
+ * core/threshold/statements.ts batchSigningMessage, so certificates verify with core/threshold's
+ * verifyCertificate. Shares go to f+1 combiners chosen by the sequence number (so at
  * least one is correct); a combiner combines the first f+1 shares optimistically and verifies the
  * result once; only when that fails does it check shares one by one, naming each bad sender.
  */
 import { bytesEqual } from '../core/bytes.ts';
 import { buildLevels, pathOf, rootOf } from './batch-merkle.ts';
+import { batchMessage } from './certificate-format.ts';
 import type { CertificateMessage, Share } from './messages.ts';
 import type { Replica } from './replica.ts';
 
@@ -21,6 +24,8 @@ export interface Leaf {
 interface BatchShares {
   readonly seq: number;
   readonly root: Uint8Array;
+  /** What the ring signs: the encoded batch header. */
+  readonly message: Uint8Array;
   readonly levels: Uint8Array[][];
   readonly leaves: readonly Leaf[];
   readonly shares: Map<number, Uint8Array>;
@@ -47,11 +52,12 @@ export function combinersOf(r: Replica, seq: number): number[] {
 export function onExecuted(r: Replica, seq: number, leaves: readonly Leaf[]): void {
   const levels = buildLevels(r.config.crypto, leaves.map((l) => l.statement));
   const root = rootOf(levels);
-  const share = r.config.certificateSigner.signShare(root);
-  const state: BatchShares = { seq, root, levels, leaves, shares: new Map([[r.me, share]]), bad: new Set(), signature: null };
+  const message = batchMessage(r, seq, leaves.length, root);
+  const share = r.config.certificateSigner.signShare(message);
+  const state: BatchShares = { seq, root, message, levels, leaves, shares: new Map([[r.me, share]]), bad: new Set(), signature: null };
   r.certificateState.batches.set(seq, state);
-  const message: Share = { kind: 'share', seq, root, replica: r.me, share };
-  for (const c of combinersOf(r, seq)) if (c !== r.me) r.send(r.idOf(c), message);
+  const shareMessage: Share = { kind: 'share', seq, root, replica: r.me, share };
+  for (const c of combinersOf(r, seq)) if (c !== r.me) r.send(r.idOf(c), shareMessage);
   const early = r.certificateState.early.get(seq);
   r.certificateState.early.delete(seq);
   for (const m of early?.values() ?? []) addShare(r, state, m);
@@ -86,14 +92,14 @@ function tryCombine(r: Replica, state: BatchShares): void {
     if (state.shares.size < signer.threshold) return;
     const order = [...state.shares.keys()].sort((a, b) => (a === r.me ? -1 : b === r.me ? 1 : a - b));
     const picked = order.slice(0, signer.threshold).map((replica) => ({ replica, share: state.shares.get(replica)! }));
-    const signature = signer.combine(state.root, picked);
-    if (r.config.certificateVerifier.verify(state.root, signature)) {
+    const signature = signer.combine(state.message, picked);
+    if (r.config.certificateVerifier.verify(state.message, signature)) {
       state.signature = signature;
       deliver(r, state, signature);
       return;
     }
     for (const p of picked) {
-      if (signer.verifyShare(p.replica, state.root, p.share)) continue;
+      if (signer.verifyShare(p.replica, state.message, p.share)) continue;
       state.shares.delete(p.replica);
       state.bad.add(p.replica);
       r.emit({ kind: 'bad-share', replica: r.me, sender: p.replica, seq: state.seq });

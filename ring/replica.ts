@@ -81,6 +81,10 @@ export class Replica implements Machine<RingMessage, RingOutput> {
   readonly me: number;
   readonly proofContext: ProofContext;
   readonly memberIndex = new Map<string, number>();
+  /** Names the ring in every certificate's batch header. */
+  readonly ringId: Uint8Array;
+  /** Key epoch in batch headers (changes with resharing). */
+  readonly epoch: number;
   service: ReplicatedService;
 
   view = 0;
@@ -122,6 +126,8 @@ export class Replica implements Machine<RingMessage, RingOutput> {
     this.n = config.members.length;
     this.f = config.f;
     this.me = me;
+    this.ringId = config.ringId ?? new Uint8Array(32);
+    this.epoch = config.epoch ?? 0;
     config.members.forEach((m, i) => this.memberIndex.set(m.id, i));
     this.proofContext = {
       crypto: config.crypto,
