@@ -1,6 +1,6 @@
 /**
  * Where the restore logic gets fragments and certificates: one request, one reply, per archive
- * server. Implementations: in-process cores in the simulator (archive/testing/sim-archive.ts) and
+ * server. Implementations: in-process cores in the simulator (archive/sim/sim-archive.ts) and
  * a network client over the runtime's transport. Replies are untrusted: everything in them is
  * verified by the caller (fragments against their Merkle path and the block's BGUID, certificates
  * against the ring public key).

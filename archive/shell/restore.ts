@@ -5,7 +5,7 @@
  *   1. Discovery: every archive server lists the certificates stored beside root blocks; each is
  *      decoded and verified under the ring public key (one pairing per signed batch, thanks to the
  *      verifier's cache). Committed statements give (aguid, version, VGUID).
- *   2. Per version: the root block is fetched by its VGUID (archive/restore/block-fetcher.ts: any k
+ *   2. Per version: the root block is fetched by its VGUID (archive/shell/block-fetcher.ts: any k
  *      verified fragments, decoded block hashed against the BGUID), decoded, and checked against
  *      the certificate (aguid, version); the tree is walked level by level, each interior block
  *      checked against the pointer to it (height, byte and leaf counts), each data block against

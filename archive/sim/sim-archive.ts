@@ -13,7 +13,7 @@ import { ArchiveServer, defaultArchiveTiming, type ArchiveOutput, type ArchiveSe
 import { Archiver, type ArchiverOutput, type BlockToArchive } from '../archiver.ts';
 import type { ArchiveMessage } from '../messages.ts';
 import { defaultRepairOptions } from '../repairer.ts';
-import type { ArchiveSource } from '../restore/archive-source.ts';
+import type { ArchiveSource } from '../shell/archive-source.ts';
 
 export type ArchiveCommand = { type: 'archive-command'; blocks: BlockToArchive[]; rootBguid: Uint8Array | null; certificate: Uint8Array | null };
 export type SimMessage = ArchiveMessage | ArchiveCommand;

@@ -6,8 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { toHex } from '../../core/bytes.ts';
-import { BlockFetcher, defaultBlockFetcherOptions } from '../../archive/restore/block-fetcher.ts';
-import { discoverVersions, restoreVersions } from '../../archive/restore/restore.ts';
+import { BlockFetcher, defaultBlockFetcherOptions } from '../../archive/shell/block-fetcher.ts';
+import { discoverVersions, restoreVersions } from '../../archive/shell/restore.ts';
 import { archiveAll, crypto, expectedContent, k, m, makeCluster, makeHistory } from './sim-helpers.ts';
 
 describe('disaster: restore everything from the archive alone', () => {

@@ -1,9 +1,9 @@
 import { toHex } from '../../core/bytes.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
-import { SimArchive } from '../../archive/testing/sim-archive.ts';
-import { buildHistory, type History } from '../../archive/testing/history.ts';
-import { BlockFetcher, defaultBlockFetcherOptions } from '../../archive/restore/block-fetcher.ts';
-import { discoverVersions, restoreVersions, type RestoreReport } from '../../archive/restore/restore.ts';
+import { SimArchive } from '../../archive/sim/sim-archive.ts';
+import { buildHistory, type History } from '../../archive/sim/history.ts';
+import { BlockFetcher, defaultBlockFetcherOptions } from '../../archive/shell/block-fetcher.ts';
+import { discoverVersions, restoreVersions, type RestoreReport } from '../../archive/shell/restore.ts';
 import { Prng } from '../../sim/prng.ts';
 
 import type { Crypto } from '../../core/crypto.ts';
