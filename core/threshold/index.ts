@@ -7,5 +7,7 @@ export * from './signing.ts';
 export * from './batch-merkle.ts';
 export * from './statements.ts';
 export * from './certificate.ts';
+export * from './certificate-verifier.ts';
+export * from './certificate-codec.ts';
 export * from './resharing.ts';
 export * from './resharing-codec.ts';
