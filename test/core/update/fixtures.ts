@@ -21,7 +21,7 @@ export const aguid = aguidOf(crypto, owner.publicKey, objectName);
 
 export function bytesOf(length: number, seed: number): Uint8Array {
   const out = new Uint8Array(length);
-  let x = seed | 1;
+  let x = (Math.imul(seed + 1, 0x9e3779b1) ^ 0x7f4a7c15) >>> 0;
   for (let i = 0; i < length; i++) {
     x = (x * 1103515245 + 12345) >>> 0;
     out[i] = x >>> 24;
