@@ -8,10 +8,17 @@
 import { bytesEqual, toHex } from '../core/bytes.ts';
 import type { Crypto } from '../core/crypto.ts';
 import { OceanStoreError } from '../core/errors.ts';
-import { batchLeafHash, verifyBatchPath } from '../core/threshold/batch-merkle.ts';
-import { decodeCertificate, decodeHeartbeat, type BatchProof } from '../core/threshold/certificate.ts';
-import { PublicKeyVerifier } from '../core/threshold/signing.ts';
-import { batchSigningMessage, encodeCertificateStatement, encodeHeartbeatStatement } from '../core/threshold/statements.ts';
+import {
+  PublicKeyVerifier,
+  batchLeafHash,
+  batchSigningMessage,
+  decodeCertificate,
+  decodeHeartbeat,
+  encodeCertificateStatement,
+  encodeHeartbeatStatement,
+  verifyBatchPath,
+  type BatchProof,
+} from '../core/threshold/index.ts';
 import type { CommitStatement, HeartbeatStatement, ReplicaTrust } from './types.ts';
 
 export interface BatchSignatureCheck {

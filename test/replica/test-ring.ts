@@ -12,9 +12,15 @@ import { signUpdate } from '../../core/update/update-signature.ts';
 import type { Action } from '../../core/update/update.ts';
 import { CoreExecutor } from '../../replica/core-executor.ts';
 import { MemoryBlockStore } from '../../core/version/block-store.ts';
-import { dealRingKey, type DealtRingKey } from '../../core/threshold/dealer.ts';
-import { SignedBatchBuilder, encodeCertificate, encodeHeartbeat, type Heartbeat } from '../../core/threshold/certificate.ts';
-import { combineShares } from '../../core/threshold/signing.ts';
+import {
+  SignedBatchBuilder,
+  combineShares,
+  dealRingKey,
+  encodeCertificate,
+  encodeHeartbeat,
+  type DealtRingKey,
+  type Heartbeat,
+} from '../../core/threshold/index.ts';
 import type { LogEntry } from '../../replica/messages.ts';
 import { RingTrust, blsBatchSignatures, type BatchSignatureCheck } from '../../replica/ring-trust.ts';
 import type { Head, ReplicaExecutor, ReplicaTrust } from '../../replica/types.ts';
@@ -120,13 +126,15 @@ export interface HistoryOptions {
   readonly batchSize?: number;
   readonly startTimestampMs?: number;
   readonly seed?: number;
+  /** Where the ring keeps its blocks (a fresh memory store if not given): tests read expected bytes from it. */
+  readonly blocks?: MemoryBlockStore;
 }
 
 /** The ring's exact history of one object: versions 0..versionCount-1, certified. */
 export function buildHistory(crypto: Crypto, signer: TestRingSigner, object: TestObject, options: HistoryOptions): HistoryVersion[] {
   const random = new Prng(options.seed ?? 1);
   const { aguid, executor } = object;
-  const blocks = new MemoryBlockStore(crypto, { verifyOnGet: false });
+  const blocks = options.blocks ?? new MemoryBlockStore(crypto, { verifyOnGet: false });
   const out: HistoryVersion[] = [];
   let head: Head | null = null;
   const batchSize = options.batchSize ?? 3;
@@ -142,30 +150,36 @@ export function buildHistory(crypto: Crypto, signer: TestRingSigner, object: Tes
       head = result.head;
       made.push({ update, head, timestampMs, blocks: referenced });
     }
-    const builder = new SignedBatchBuilder(
+    const certificates = certify(
       crypto,
-      { ringId: signer.ringId, epoch: 0, sequence: start },
-      made.map((m) => ({
-        kind: 'certificate' as const,
-        statement: {
-          ringId: signer.ringId,
-          aguid,
-          version: m.head.version,
-          vguid: m.head.vguid,
-          rootFragmentRoot: new Uint8Array(0),
-          updateDigest: executor.digest(m.update)!,
-          outcome: 'commit' as const,
-          timestampMs: m.timestampMs,
-        },
-      })),
+      signer,
+      start,
+      made.map((m) => ({ aguid, version: m.head.version, vguid: m.head.vguid, updateDigest: executor.digest(m.update)!, timestampMs: m.timestampMs })),
     );
-    const signature = signer.sign(builder);
     made.forEach((m, i) => {
-      const certificate = encodeCertificate(builder.certificateAt(i, signature));
-      out.push({ version: m.head.version, vguid: m.head.vguid, timestampMs: m.timestampMs, entry: { update: m.update, certificate, blocks: m.blocks } });
+      out.push({ version: m.head.version, vguid: m.head.vguid, timestampMs: m.timestampMs, entry: { update: m.update, certificate: certificates[i]!, blocks: m.blocks } });
     });
   }
   return out;
+}
+
+/** Certificates for `statements` (commits unless `outcome` says otherwise), all in one signed batch. */
+export function certify(
+  crypto: Crypto,
+  signer: TestRingSigner,
+  sequence: number,
+  statements: readonly { aguid: Uint8Array; version: number; vguid: Uint8Array; updateDigest: Uint8Array; timestampMs: number; outcome?: 'commit' | 'abort' }[],
+): Uint8Array[] {
+  const builder = new SignedBatchBuilder(
+    crypto,
+    { ringId: signer.ringId, epoch: 0, sequence },
+    statements.map((s) => ({
+      kind: 'certificate' as const,
+      statement: { ringId: signer.ringId, rootFragmentRoot: new Uint8Array(0), outcome: s.outcome ?? ('commit' as const), ...s },
+    })),
+  );
+  const signature = signer.sign(builder);
+  return statements.map((_s, i) => encodeCertificate(builder.certificateAt(i, signature)));
 }
 
 export function makeHeartbeat(crypto: Crypto, signer: TestRingSigner, aguid: Uint8Array, latest: HistoryVersion, timestampMs: number, sequence: number): Uint8Array {

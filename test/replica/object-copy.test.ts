@@ -1,0 +1,126 @@
+/**
+ * How a secondary replica checks one pushed certified update (Pond, FAST 2003: secondaries apply
+ * the ring's certified updates and check the result against the certificate): each rule, each
+ * forgery, and that a rejected entry changes nothing.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { bytesEqual } from '../../core/bytes.ts';
+import { nodeCrypto } from '../../runtime/node-crypto.ts';
+import { BlockCache } from '../../replica/block-cache.ts';
+import type { LogEntry } from '../../replica/messages.ts';
+import { ObjectCopy, type OfferResult } from '../../replica/object-copy.ts';
+import { Prng } from '../../sim/prng.ts';
+import { TestRingSigner, buildHistory, certify, testObject, type HistoryVersion, type TestObject } from './test-ring.ts';
+
+const crypto = nodeCrypto;
+let signer: TestRingSigner;
+let object: TestObject;
+let history: HistoryVersion[];
+let other: HistoryVersion[]; // same ring and writer, another object
+
+beforeAll(() => {
+  signer = new TestRingSigner(crypto, 'fake', 5);
+  object = testObject(crypto, 'core', 5);
+  history = buildHistory(crypto, signer, object, { versionCount: 8, referenceEvery: 3, seed: 5 });
+  other = buildHistory(crypto, signer, testObject(crypto, 'core', 6), { versionCount: 3, seed: 6 });
+});
+
+function freshCopy(cacheBytesMax = 16 * 1024 * 1024): { copy: ObjectCopy; accepted: number[] } {
+  const accepted: number[] = [];
+  const copy = new ObjectCopy(object.aguid, signer.trust(), object.executor, new BlockCache(crypto, cacheBytesMax), 16, (a) => accepted.push(a.version));
+  return { copy, accepted };
+}
+
+function expectBad(result: OfferResult, reason: string): void {
+  expect(result.kind).toBe('bad');
+  if (result.kind === 'bad') expect(result.reason).toBe(reason);
+}
+
+describe('ObjectCopy.offer', () => {
+  it('accepts the certified history in order and ends at the ring head', () => {
+    const { copy, accepted } = freshCopy();
+    for (const h of history) expect(copy.offer(h.entry, 'p').kind).toBe('accepted');
+    expect(accepted).toEqual(history.map((h) => h.version));
+    expect(bytesEqual(copy.head!.vguid, history[7]!.vguid)).toBe(true);
+  });
+
+  it('buffers early versions and applies them, in order, once the gap is filled (reordering costs no gap)', () => {
+    const { copy, accepted } = freshCopy();
+    expect(copy.offer(history[2]!.entry, 'p').kind).toBe('future');
+    expect(copy.offer(history[1]!.entry, 'p').kind).toBe('future');
+    expect(copy.knownVersion).toBe(2);
+    const result = copy.offer(history[0]!.entry, 'p');
+    expect(result.kind === 'accepted' && result.entries.length).toBe(3);
+    expect(accepted).toEqual([0, 1, 2]);
+  });
+
+  it('ignores a version it already holds', () => {
+    const { copy } = freshCopy();
+    copy.offer(history[0]!.entry, 'p');
+    expect(copy.offer(history[0]!.entry, 'p').kind).toBe('duplicate');
+    expect(copy.log.length).toBe(1);
+  });
+
+  describe('rejects every forgery and stays unchanged', () => {
+    const atVersion2 = (): ObjectCopy => {
+      const { copy } = freshCopy();
+      copy.offer(history[0]!.entry, 'p');
+      copy.offer(history[1]!.entry, 'p');
+      return copy;
+    };
+    const check = (forged: LogEntry, reason: string): void => {
+      const copy = atVersion2();
+      const before = copy.head!;
+      expectBad(copy.offer(forged, 'liar'), reason);
+      expect(copy.head).toBe(before);
+      expect(copy.log.length).toBe(2);
+    };
+    const next = (): LogEntry => history[2]!.entry;
+
+    it('a corrupted certificate', () => {
+      const certificate = next().certificate.slice();
+      certificate[certificate.length - 5]! ^= 1;
+      check({ ...next(), certificate }, 'certificate');
+    });
+    it('another update under the real certificate (digest mismatch)', () => check({ ...next(), update: history[3]!.entry.update }, 'update-digest'));
+    it("another object's certificate", () => check({ ...other[2]!.entry }, 'wrong-object'));
+    it('an abort certificate presented as a commit', () => {
+      const [certificate] = certify(crypto, signer, 900, [
+        { aguid: object.aguid, version: 2, vguid: history[2]!.vguid, updateDigest: object.executor.digest(next().update)!, timestampMs: 2, outcome: 'abort' },
+      ]);
+      check({ ...next(), certificate: certificate! }, 'certificate');
+    });
+    it('a withheld referenced block (the update cannot be re-executed)', () => {
+      // Version 4 references an uploaded block; bring the copy to version 3 first.
+      const { copy } = freshCopy();
+      for (const h of history.slice(0, 4)) copy.offer(h.entry, 'p');
+      expect(history[4]!.entry.blocks.length).toBe(1);
+      expectBad(copy.offer({ ...history[4]!.entry, blocks: [] }, 'liar'), 'execute: aborted (missing-block)');
+      expectBad(copy.offer({ ...history[4]!.entry, blocks: [new Prng(1).bytes(4096)] }, 'liar'), 'execute: aborted (missing-block)');
+      expect(copy.head!.version).toBe(3);
+    });
+    it('a certificate whose VGUID re-execution does not reproduce', () => {
+      // Only the ring can sign, so this is the check that catches a ring/replica divergence.
+      const [certificate] = certify(crypto, signer, 901, [
+        { aguid: object.aguid, version: 2, vguid: history[3]!.vguid, updateDigest: object.executor.digest(next().update)!, timestampMs: history[2]!.timestampMs },
+      ]);
+      check({ ...next(), certificate: certificate! }, 'vguid-mismatch');
+    });
+    it('a second certificate for a version already held (equivocation)', () => {
+      const copy = atVersion2();
+      const [certificate] = certify(crypto, signer, 902, [
+        { aguid: object.aguid, version: 1, vguid: history[3]!.vguid, updateDigest: object.executor.digest(history[1]!.entry.update)!, timestampMs: 1 },
+      ]);
+      expectBad(copy.offer({ ...history[1]!.entry, certificate: certificate! }, 'liar'), 'conflicting-certificate');
+    });
+  });
+
+  it('keeps only referenced blocks that are part of the version: padding from a liar is not stored in the log', () => {
+    const { copy } = freshCopy();
+    const padded = { ...history[0]!.entry, blocks: [new Prng(2).bytes(100)] };
+    expect(copy.offer(padded, 'p').kind).toBe('accepted');
+    expect(copy.log.get(0)!.entry.blocks).toEqual([]);
+    for (const h of history.slice(1, 5)) copy.offer(h.entry, 'p');
+    expect(copy.log.get(4)!.entry.blocks.length).toBe(1);
+  });
+});
