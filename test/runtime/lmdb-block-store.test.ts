@@ -75,7 +75,7 @@ describe('LmdbBlockStore on disk', () => {
     await store.close();
     const raw = open<Buffer, Buffer>({ path, encoding: 'binary', keyEncoding: 'binary' });
     const value = Buffer.from(raw.getBinary(Buffer.from(bguid))!);
-    value[100] ^= 0x40;
+    value[100] = value[100]! ^ 0x40;
     await raw.put(Buffer.from(bguid), value);
     await raw.close();
     const reopened = openStore(path);

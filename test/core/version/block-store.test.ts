@@ -16,7 +16,7 @@ describe('MemoryBlockStore', () => {
     const trusting = new MemoryBlockStore(crypto, { verifyOnGet: false });
     const a = checked.put('data', bytes);
     trusting.put('data', bytes);
-    bytes[5] ^= 1; // the store keeps the caller's array by reference, as documented
+    bytes[5] = bytes[5]! ^ 1; // the store keeps the caller's array by reference, as documented
     expect(() => checked.get(a, 'data')).toThrow(IntegrityError);
     expect(trusting.get(a, 'data')).toBe(bytes);
   });
