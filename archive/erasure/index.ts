@@ -1,5 +1,5 @@
 /** The erasure coder and self-verifying fragments: what the archive imports. */
-export { encode, decode, reconstruct, shardBytesOf, type Shard, type CoderOptions } from './reed-solomon.ts';
+export { encode, decode, reconstruct, encodeParityInto, decodeInto, shardBytesOf, type Shard, type CoderOptions } from './reed-solomon.ts';
 export {
   makeFragments,
   verifyFragment,

@@ -18,10 +18,12 @@ export interface KernelShape {
   outputsPerPassMax: number;
   /** 16-byte vectors per input per loop step (unrolling to overlap loads with shuffles). */
   vectorsPerStep: number;
+  /** Inputs per iteration of the inner loop (the remainder of k runs one at a time). */
+  inputsPerStep: number;
   relaxed: boolean;
 }
 
-export const kernelShape = { outputsPerPassMax: 4, vectorsPerStep: 2 };
+export const kernelShape = { outputsPerPassMax: 4, vectorsPerStep: 2, inputsPerStep: 1 };
 
 export function kernelWat(shape: KernelShape): string {
   const lines = [
@@ -36,7 +38,6 @@ export function kernelWat(shape: KernelShape): string {
 
 function dotFunction(outputs: number, shape: KernelShape): string[] {
   const v = shape.vectorsPerStep;
-  const swizzle = shape.relaxed ? 'i8x16.relaxed_swizzle' : 'i8x16.swizzle';
   const range = (n: number) => [...Array(n).keys()];
   const acc = (r: number, u: number) => `$a${r}_${u}`;
   const out: string[] = [];
@@ -55,25 +56,23 @@ function dotFunction(outputs: number, shape: KernelShape): string[] {
   for (const r of range(outputs)) for (const u of range(v)) out.push(`      (local.set ${acc(r, u)} (v128.const i64x2 0 0))`);
   out.push('      (local.set $t (local.get $tables))');
   out.push('      (local.set $p (i32.const 0))');
-  out.push('      (loop $inputs');
-  out.push('        (local.set $in (i32.add (i32.load (i32.add (local.get $inputs) (local.get $p))) (local.get $pos)))');
-  for (const u of range(v)) {
-    out.push(`        (local.set $hi${u} (v128.load offset=${16 * u} (local.get $in)))`);
-    out.push(`        (local.set $lo${u} (v128.and (local.get $hi${u}) (local.get $mask)))`);
-    out.push(`        (local.set $hi${u} (i8x16.shr_u (local.get $hi${u}) (i32.const 4)))`);
+  // Inputs in groups of inputsPerStep (fewer loop back-edges, where V8 puts its interrupt check
+  // and spills the accumulators), then one at a time for the remainder of k.
+  const group = shape.inputsPerStep;
+  out.push(`      (block $groupsDone (loop $groups`);
+  out.push(`        (br_if $groupsDone (i32.gt_u (i32.add (local.get $p) (i32.const ${4 * group})) (local.get $last)))`);
+  for (let g = 0; g < group; g++) out.push(...inputBody(outputs, shape, g));
+  out.push(`        (local.set $t (i32.add (local.get $t) (i32.const ${32 * outputs * group})))`);
+  out.push(`        (local.set $p (i32.add (local.get $p) (i32.const ${4 * group})))`);
+  out.push('        (br $groups)))');
+  if (group > 1) {
+    out.push('      (block $singlesDone (loop $singles');
+    out.push('        (br_if $singlesDone (i32.ge_u (local.get $p) (local.get $last)))');
+    out.push(...inputBody(outputs, shape, 0));
+    out.push(`        (local.set $t (i32.add (local.get $t) (i32.const ${32 * outputs})))`);
+    out.push('        (local.set $p (i32.add (local.get $p) (i32.const 4)))');
+    out.push('        (br $singles)))');
   }
-  for (const r of range(outputs)) {
-    out.push(`        (local.set $tlo (v128.load offset=${32 * r} (local.get $t)))`);
-    out.push(`        (local.set $thi (v128.load offset=${32 * r + 16} (local.get $t)))`);
-    for (const u of range(v)) {
-      out.push(
-        `        (local.set ${acc(r, u)} (v128.xor (local.get ${acc(r, u)}) (v128.xor (${swizzle} (local.get $tlo) (local.get $lo${u})) (${swizzle} (local.get $thi) (local.get $hi${u})))))`,
-      );
-    }
-  }
-  out.push(`        (local.set $t (i32.add (local.get $t) (i32.const ${32 * outputs})))`);
-  out.push('        (local.set $p (i32.add (local.get $p) (i32.const 4)))');
-  out.push('        (br_if $inputs (i32.lt_u (local.get $p) (local.get $last))))');
   for (const r of range(outputs)) {
     for (const u of range(v)) {
       out.push(`      (v128.store offset=${16 * u} (i32.add (local.get $o${r}) (local.get $pos)) (local.get ${acc(r, u)}))`);
@@ -82,5 +81,32 @@ function dotFunction(outputs: number, shape: KernelShape): string[] {
   out.push(`      (local.set $pos (i32.add (local.get $pos) (i32.const ${16 * v})))`);
   out.push('      (br $columns)))');
   out.push('  )');
+  return out;
+}
+
+/** Multiply-accumulate input number ($p / 4 + slot) into every accumulator. */
+function inputBody(outputs: number, shape: KernelShape, slot: number): string[] {
+  const v = shape.vectorsPerStep;
+  const swizzle = shape.relaxed ? 'i8x16.relaxed_swizzle' : 'i8x16.swizzle';
+  const range = (n: number) => [...Array(n).keys()];
+  const out: string[] = [];
+  out.push(`        (local.set $in (i32.add (i32.load offset=${4 * slot} (i32.add (local.get $inputs) (local.get $p))) (local.get $pos)))`);
+  for (const u of range(v)) {
+    out.push(`        (local.set $hi${u} (v128.load offset=${16 * u} (local.get $in)))`);
+    out.push(`        (local.set $lo${u} (v128.and (local.get $hi${u}) (local.get $mask)))`);
+    // A 16-bit shift then the nibble mask: V8 lowers i8x16.shr_u to five instructions, this to two.
+    out.push(`        (local.set $hi${u} (v128.and (i16x8.shr_u (local.get $hi${u}) (i32.const 4)) (local.get $mask)))`);
+  }
+  const tableAt = 32 * outputs * slot;
+  for (const r of range(outputs)) {
+    out.push(`        (local.set $tlo (v128.load offset=${tableAt + 32 * r} (local.get $t)))`);
+    out.push(`        (local.set $thi (v128.load offset=${tableAt + 32 * r + 16} (local.get $t)))`);
+    for (const u of range(v)) {
+      const a = `$a${r}_${u}`;
+      out.push(
+        `        (local.set ${a} (v128.xor (local.get ${a}) (v128.xor (${swizzle} (local.get $tlo) (local.get $lo${u})) (${swizzle} (local.get $thi) (local.get $hi${u})))))`,
+      );
+    }
+  }
   return out;
 }

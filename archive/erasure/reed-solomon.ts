@@ -30,26 +30,47 @@ export function shardBytesOf(k: number, blockBytes: number): number {
   return Math.ceil(blockBytes / k);
 }
 
-/** Returns k + m new fragments of shardBytesOf(k, block.length) bytes each. */
+/**
+ * Returns the k + m fragments of shardBytesOf(k, block.length) bytes each. They are views into one
+ * new buffer (one allocation instead of n, which is most of the cost at small blocks): copy a
+ * fragment (`slice()`) if you keep it alone for long, or it keeps all n alive.
+ */
 export function encode(k: number, m: number, block: Uint8Array, options: CoderOptions = {}): Uint8Array[] {
   checkShape(k, m);
   checkArgument(block instanceof Uint8Array, 'block', 'a Uint8Array');
   const shardBytes = shardBytesOf(k, block.length);
-  const data: Uint8Array[] = [];
-  for (let j = 0; j < k; j++) {
-    const from = Math.min(j * shardBytes, block.length);
-    const to = Math.min(from + shardBytes, block.length);
-    // slice copies without zero-filling first; only a short last shard needs the padded path.
-    if (to - from === shardBytes) data.push(block.slice(from, to));
-    else {
-      const shard = new Uint8Array(shardBytes);
-      shard.set(block.subarray(from, to));
-      data.push(shard);
-    }
+  // The data shards are the block itself followed by its zero padding: one copy lays them out.
+  const all = new Uint8Array((k + m) * shardBytes);
+  all.set(block);
+  const fragments = Array.from({ length: k + m }, (_, i) => all.subarray(i * shardBytes, (i + 1) * shardBytes));
+  if (m > 0 && shardBytes > 0) {
+    const kernel = options.kernel ?? defaultKernel();
+    kernel.applyInto(parityRows(k, m), fragments.slice(0, k), shardBytes, fragments.slice(k));
   }
-  if (m === 0) return data;
-  const parity = (options.kernel ?? defaultKernel()).apply(parityRows(k, m), data, shardBytes);
-  return [...data, ...parity];
+  return fragments;
+}
+
+/**
+ * The parity of k equal-length data shards written into m caller-owned arrays of the same length:
+ * ISA-L's `ec_encode_data` contract, with no allocation, for callers that reuse buffers.
+ */
+export function encodeParityInto(
+  k: number,
+  m: number,
+  data: readonly Uint8Array[],
+  parity: readonly Uint8Array[],
+  options: CoderOptions = {},
+): void {
+  checkShape(k, m);
+  checkArgument(Array.isArray(data) && data.length === k, 'data', `an array of k = ${k} shards`);
+  checkArgument(Array.isArray(parity) && parity.length === m, 'parity', `an array of m = ${m} shards`);
+  const shardBytes = data[0]?.length ?? 0;
+  for (const [name, list] of [['data', data], ['parity', parity]] as const) {
+    list.forEach((shard, i) => {
+      checkArgument(shard instanceof Uint8Array && shard.length === shardBytes, `${name}[${i}]`, `a Uint8Array of ${shardBytes} bytes`);
+    });
+  }
+  if (m > 0 && shardBytes > 0) (options.kernel ?? defaultKernel()).applyInto(parityRows(k, m), data, shardBytes, parity);
 }
 
 /**
@@ -65,9 +86,18 @@ export function decode(
 ): Uint8Array {
   checkShape(k, m);
   checkArgument(Number.isSafeInteger(blockBytes) && blockBytes >= 0, 'blockBytes', 'a non-negative integer');
+  const block = new Uint8Array(blockBytes);
+  decodeInto(k, m, shards, block, options);
+  return block;
+}
+
+/** decode() into a caller-owned array whose length is the block length (no allocation of the block). */
+export function decodeInto(k: number, m: number, shards: readonly Shard[], block: Uint8Array, options: CoderOptions = {}): void {
+  checkShape(k, m);
+  checkArgument(block instanceof Uint8Array, 'block', 'a Uint8Array of the block length');
+  const blockBytes = block.length;
   const shardBytes = shardBytesOf(k, blockBytes);
   const chosen = chooseSurvivors(k, m, shards, shardBytes);
-  const block = new Uint8Array(blockBytes);
   // Shard j's place in the block (the last may be short, or empty when k > blockBytes).
   const placeOf = (j: number) => block.subarray(Math.min(j * shardBytes, blockBytes), Math.min((j + 1) * shardBytes, blockBytes));
   const present = new Set(chosen.map((s) => s.index));
@@ -79,7 +109,6 @@ export function decode(
     const kernel = options.kernel ?? defaultKernel();
     kernel.applyInto(plan, chosen.map((s) => s.bytes), shardBytes, lost.map(placeOf));
   }
-  return block;
 }
 
 /**

@@ -66,6 +66,8 @@ export function wasmKernelFrom(name: string, binary: Uint8Array): Kernel | null 
   const dots: DotFunction[] = [];
   for (let r = 1; r <= kernelShape.outputsPerPassMax; r++) dots.push(instance.exports[`dot${r}`] as DotFunction);
   const tableCache = new WeakMap<Matrix, Uint8Array>();
+  // The matrix whose tables are in memory now: repeated calls with one shape skip the table copy.
+  let tablesLoadedFor: Matrix | undefined;
   let view = new Uint8Array(memory.buffer);
   let words = new Uint32Array(memory.buffer);
 
@@ -84,9 +86,12 @@ export function wasmKernelFrom(name: string, binary: Uint8Array): Kernel | null 
     const stride = Math.ceil(shardBytes / stepBytes) * stepBytes;
     const outputsAt = shardsAt + cols * stride;
     ensureBytes(outputsAt + rows * stride);
-    let tables = tableCache.get(coefficients);
-    if (!tables) tableCache.set(coefficients, (tables = passTables(coefficients)));
-    view.set(tables, tablesAt);
+    if (coefficients !== tablesLoadedFor) {
+      let tables = tableCache.get(coefficients);
+      if (!tables) tableCache.set(coefficients, (tables = passTables(coefficients)));
+      view.set(tables, tablesAt);
+      tablesLoadedFor = coefficients;
+    }
     for (let j = 0; j < cols; j++) {
       const input = inputs[j]!;
       const at = shardsAt + j * stride;

@@ -13,7 +13,9 @@ import { referenceKernel } from '../../../archive/erasure/kernel.ts';
 import { cauchyGenerator, invert, multiply } from '../../../archive/erasure/matrix.ts';
 import {
   decode,
+  decodeInto,
   encode,
+  encodeParityInto,
   planCacheEntriesMax,
   planCacheSize,
   reconstruct,
@@ -146,6 +148,19 @@ describe('encode / decode / reconstruct', () => {
     expect(() => decode(4, 2, [{ index: 6, bytes: f[0]! }, ...shards.slice(1, 4)], 40)).toThrow(/index/);
     expect(() => decode(4, 2, [{ index: 0, bytes: f[0]!.subarray(1) }, ...shards.slice(1, 4)], 40)).toThrow(/expected 10 bytes/);
     expect(() => reconstruct(4, 2, shards.slice(0, 4), [5, 5])).toThrow(/distinct/);
+  });
+
+  it('encodeParityInto and decodeInto write the same bytes into caller-owned arrays', () => {
+    const block = randomBytes(new Prng(21), 16 * 512);
+    const fragments = encode(16, 16, block);
+    const parity = Array.from({ length: 16 }, () => new Uint8Array(512).fill(7));
+    encodeParityInto(16, 16, fragments.slice(0, 16), parity);
+    expect(parity).toEqual(fragments.slice(16));
+    const out = new Uint8Array(block.length);
+    decodeInto(16, 16, fragments.map((bytes, index) => ({ index, bytes })).slice(16), out);
+    expect(out).toEqual(block);
+    expect(() => encodeParityInto(16, 16, fragments.slice(0, 15), parity)).toThrow(/k = 16 shards/);
+    expect(() => encodeParityInto(16, 16, fragments.slice(0, 16), [...parity.slice(1), new Uint8Array(3)])).toThrow(/parity\[15\]/);
   });
 
   it('keeps the decode-plan cache bounded', () => {
