@@ -44,6 +44,8 @@ export class BlockFetcher {
   private readonly cache = new Map<string, Uint8Array>();
   private cacheBytes = 0;
   private requestId = 1;
+  /** Servers that failed to answer: asked last from then on, so one dead server costs one timeout, not one per block. */
+  private readonly unanswering = new Set<string>();
 
   constructor(
     private readonly crypto: Crypto,
@@ -61,9 +63,12 @@ export class BlockFetcher {
       this.stats.cacheHits++;
       return cached;
     }
-    const ranked = rankedServersOf(this.ring, bguid);
     const { k, m, windowExtra } = this.options;
-    const waves = [ranked.slice(0, k), ranked.slice(k, k + m + windowExtra), ranked.slice(k + m + windowExtra)];
+    const ranked = rankedServersOf(this.ring, bguid).slice(0, k + m + windowExtra);
+    const rest = rankedServersOf(this.ring, bguid).slice(k + m + windowExtra);
+    const live = ranked.filter((s) => !this.unanswering.has(s));
+    const dead = [...ranked.filter((s) => this.unanswering.has(s)), ...rest];
+    const waves = [live.slice(0, k), live.slice(k), dead];
     const records: FragmentRecord[] = [];
     const problems: string[] = [];
     const check = (block: Uint8Array): boolean => bytesEqual(bguidOf(this.crypto, kind, block), bguid);
@@ -75,9 +80,11 @@ export class BlockFetcher {
       replies.forEach((reply, i) => {
         if (!reply || reply.type !== 'fetchReply') {
           this.stats.unanswered++;
+          this.unanswering.add(wave[i]!);
           problems.push(`${wave[i]}: no answer`);
           return;
         }
+        this.unanswering.delete(wave[i]!);
         for (const bytes of reply.fragments) {
           this.stats.fragmentsReceived++;
           try {
