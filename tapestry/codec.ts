@@ -52,7 +52,7 @@ export function encodeTapestryMessage(m: TapestryMessage): Uint8Array {
     case 'routeReply':
       return encode([t, m.requestId, idToBytes(m.targetId), ref(m.root), m.hops]);
     case 'publish':
-      return encode([t, idToBytes(m.objectId), ref(m.server), m.level, m.hops, m.unpublish, m.sideCopy]);
+      return encode([t, idToBytes(m.objectId), ref(m.server), m.level, m.hops, m.ageMs, m.unpublish, m.sideCopy]);
     case 'locate':
       return encode([t, m.requestId, ref(m.origin), idToBytes(m.objectId), m.level, m.hops]);
     case 'locateReply':
@@ -141,13 +141,14 @@ export function decodeTapestryMessage(bytes: Uint8Array): TapestryMessage {
       };
     }
     case 'publish': {
-      const [, object, server, level, hops, unpublish, sideCopy] = asTuple(raw, w, 7);
+      const [, object, server, level, hops, age, unpublish, sideCopy] = asTuple(raw, w, 8);
       return {
         kind,
         objectId: asId(object, `${w}.objectId`),
         server: asRef(server, `${w}.server`),
         level: asLevel(level, `${w}.level`),
         hops: asHops(hops, `${w}.hops`),
+        ageMs: asUint(age, `${w}.ageMs`),
         unpublish: asBool(unpublish, `${w}.unpublish`),
         sideCopy: asBool(sideCopy, `${w}.sideCopy`),
       };

@@ -19,7 +19,17 @@ export type TapestryMessage =
    * A sideCopy goes to the backups of each hop's slot and is stored, not forwarded (JSAC 2004 §3.3
    * "publish to backups": a nearby client's first hops then find the pointer sooner).
    */
-  | { kind: 'publish'; objectId: TapestryId; server: NodeRef; level: number; hops: number; unpublish: boolean; sideCopy: boolean }
+  | {
+      kind: 'publish';
+      objectId: TapestryId;
+      server: NodeRef;
+      level: number;
+      hops: number;
+      /** Time since the server last (re)published this pointer: copies never outlive the original. */
+      ageMs: number;
+      unpublish: boolean;
+      sideCopy: boolean;
+    }
   /** Route toward the object's root, stopping at the first node with a pointer. */
   | { kind: 'locate'; requestId: number; origin: NodeRef; objectId: TapestryId; level: number; hops: number }
   | {
@@ -67,6 +77,15 @@ export type TapestryOutput =
   /** The join finished: multicast acknowledged and nearest-neighbour search done. */
   | { kind: 'joined'; neighbourCount: number }
   | { kind: 'neighbourFailed'; neighbour: NodeRef };
+
+/** Counters a host exports as metrics. */
+export interface TapestryStats {
+  messagesHandled: number;
+  /** Input dropped: spoofed identity, unexpected reply, hop limit, stale pointer, full store. */
+  dropped: number;
+  neighboursFailed: number;
+  pointersForwarded: number;
+}
 
 /** Limits every decoder and handler enforces. */
 export const listCountMax = 256;

@@ -20,8 +20,10 @@ import type { NodeRef, TapestryId } from './id.ts';
 import { Joiner, MulticastRelay, rowsFor } from './join.ts';
 import type { JoinHost, Out } from './join.ts';
 import { listCountMax } from './messages.ts';
-import type { TapestryMessage, TapestryOutput } from './messages.ts';
-import { PointerStore } from './pointer-store.ts';
+import type { TapestryMessage, TapestryOutput, TapestryStats } from './messages.ts';
+import { ObjectLocation } from './object-location.ts';
+import type { LocationHost } from './object-location.ts';
+import type { PointerStore } from './pointer-store.ts';
 import { RoutingTable } from './routing-table.ts';
 
 export interface TapestryNodeOptions {
@@ -32,14 +34,6 @@ export interface TapestryNodeOptions {
   readonly config?: Partial<TapestryConfig>;
 }
 
-export interface TapestryStats {
-  messagesHandled: number;
-  /** Input dropped: spoofed identity, unexpected reply, hop limit, full store. */
-  dropped: number;
-  neighboursFailed: number;
-  pointersForwarded: number;
-}
-
 interface PendingRequest {
   readonly kind: 'route' | 'locate';
   readonly targetId: TapestryId;
@@ -48,23 +42,21 @@ interface PendingRequest {
 
 type Status = 'member' | 'joining' | 'left';
 
-export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, JoinHost {
+export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, JoinHost, LocationHost {
   readonly self: NodeRef;
   readonly config: TapestryConfig;
   readonly table: RoutingTable;
-  readonly pointers: PointerStore;
   readonly stats: TapestryStats = { messagesHandled: 0, dropped: 0, neighboursFailed: 0, pointersForwarded: 0 };
   private status: Status = 'member';
   private readonly random: RandomSource;
   private readonly joiner: Joiner;
   private readonly relay: MulticastRelay;
-  private readonly ownObjects = new Set<TapestryId>();
+  private readonly location: ObjectLocation;
   private readonly pendingPings = new Map<TapestryId, number>();
   /** Recent measurements (also of nodes not in the table): holder choice and ping suppression. */
   private readonly measured = new Map<TapestryId, { atMs: number; rttMs: number }>();
   private readonly requests = new Map<number, PendingRequest>();
   private requestIdNext = 1;
-  private pointersCheckedVersion = 0;
   private nextRepublishMs: number;
   private nextBeaconMs: number;
   private nextMaintenanceMs: number;
@@ -77,7 +69,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     this.config = tapestryConfig(options.config);
     this.random = options.random;
     this.table = new RoutingTable(this.self, this.config.slotSize);
-    this.pointers = new PointerStore(this.config.pointersMax);
+    this.location = new ObjectLocation(this);
     this.joiner = new Joiner(this);
     this.relay = new MulticastRelay(this);
     // Spread periodic work so a whole network does not beacon in lockstep.
@@ -85,6 +77,11 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     this.nextRepublishMs = jitter(this.config.republishIntervalMs);
     this.nextBeaconMs = jitter(this.config.beaconIntervalMs);
     this.nextMaintenanceMs = jitter(this.config.maintenanceIntervalMs);
+  }
+
+  /** The object pointers this node stores (read-only use: inspection and tests). */
+  get pointers(): PointerStore {
+    return this.location.pointers;
   }
 
   get isMember(): boolean {
@@ -121,24 +118,22 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     checkArgument(isTapestryId(objectId), 'objectId', '40 lowercase hex digits');
     const requestId = this.newRequest('locate', objectId, nowMs);
     const out: Out = [];
-    this.onLocate(out, { kind: 'locate', requestId, origin: this.self, objectId, level: 0, hops: 0 }, nowMs);
+    this.location.onLocate(out, { kind: 'locate', requestId, origin: this.self, objectId, level: 0, hops: 0 }, nowMs);
     return { requestId, effects: this.finishStep(out, nowMs) };
   }
 
   /** Announces that we store `objectId`; republished every republishIntervalMs until unpublished. */
   publish(objectId: TapestryId, nowMs: number): Effect<TapestryMessage, TapestryOutput>[] {
     checkArgument(isTapestryId(objectId), 'objectId', '40 lowercase hex digits');
-    this.ownObjects.add(objectId);
     const out: Out = [];
-    this.onPublish(out, { kind: 'publish', objectId, server: this.self, level: 0, hops: 0, unpublish: false, sideCopy: false }, nowMs);
+    this.location.publishOwn(out, objectId, nowMs);
     return this.finishStep(out, nowMs);
   }
 
   unpublish(objectId: TapestryId, nowMs: number): Effect<TapestryMessage, TapestryOutput>[] {
     checkArgument(isTapestryId(objectId), 'objectId', '40 lowercase hex digits');
-    this.ownObjects.delete(objectId);
     const out: Out = [];
-    this.onPublish(out, { kind: 'publish', objectId, server: this.self, level: 0, hops: 0, unpublish: true, sideCopy: false }, nowMs);
+    this.location.unpublishOwn(out, objectId, nowMs);
     return this.finishStep(out, nowMs);
   }
 
@@ -150,12 +145,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   leave(nowMs: number): Effect<TapestryMessage, TapestryOutput>[] {
     const out: Out = [];
     if (this.status === 'left') return out;
-    for (const objectId of [...this.ownObjects]) this.onPublish(out, { kind: 'publish', objectId, server: this.self, level: 0, hops: 0, unpublish: true, sideCopy: false }, nowMs);
-    for (const p of this.pointers.all()) {
-      if (p.sideCopy) continue;
-      const next = this.table.nextHop(p.objectId, 0, true);
-      if (next) this.send(out, next.hop.name, { kind: 'publish', objectId: p.objectId, server: p.server, level: next.level, hops: 0, unpublish: false, sideCopy: false });
-    }
+    this.location.handOff(out, nowMs);
     const told = new Map<TapestryId, string>();
     for (const n of this.table.neighbours()) told.set(n.id, n.name);
     for (const b of this.table.allBackpointers()) told.set(b.id, b.name);
@@ -170,7 +160,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
 
   /** The objects we publish. */
   publishedObjects(): TapestryId[] {
-    return [...this.ownObjects];
+    return this.location.published();
   }
 
   // ---- Machine --------------------------------------------------------------------------------
@@ -193,9 +183,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     this.expirePings(nowMs);
     if (nowMs >= this.nextRepublishMs) {
       this.nextRepublishMs = nowMs + this.config.republishIntervalMs;
-      for (const objectId of this.ownObjects) {
-        this.onPublish(out, { kind: 'publish', objectId, server: this.self, level: 0, hops: 0, unpublish: false, sideCopy: false }, nowMs);
-      }
+      this.location.republishAll(out, nowMs);
     }
     if (this.config.beaconIntervalMs > 0) this.beacon(out, nowMs);
     if (this.config.maintenanceIntervalMs > 0 && nowMs >= this.nextMaintenanceMs) {
@@ -225,9 +213,9 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
       case 'routeReply':
         return this.onRouteReply(out, m.requestId, m.targetId, m.root, m.hops);
       case 'publish':
-        return this.onPublish(out, m, nowMs);
+        return this.location.onPublish(out, m, nowMs);
       case 'locate':
-        return this.onLocate(out, m, nowMs);
+        return this.location.onLocate(out, m, nowMs);
       case 'locateReply':
         return this.onLocateReply(out, m.requestId, m.objectId, m.server, m.answeredBy, m.hops);
       case 'joinRequest':
@@ -363,66 +351,16 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     out.push({ kind: 'output', event: { kind: 'routeResult', requestId, targetId, root, hops } });
   }
 
-  private onPublish(out: Out, m: Extract<TapestryMessage, { kind: 'publish' }>, nowMs: number): void {
-    if (m.hops >= hopsMax) return this.drop();
-    const next = m.sideCopy ? null : this.table.nextHop(m.objectId, m.level);
-    if (m.unpublish) {
-      const removed = this.pointers.get(m.objectId, m.server.id);
-      // A side copy's unpublish must not delete the pointer of a node that is also on the path.
-      if (!m.sideCopy || removed?.sideCopy) this.pointers.remove(m.objectId, m.server.id);
-    } else {
-      const pointer = this.pointers.put(m.objectId, m.server, m.level, nowMs + this.config.pointerTtlMs, m.sideCopy);
-      if (!pointer) return this.drop();
-      // Measure the server once, so a locate choosing among several holders picks the nearest.
-      this.learn(out, m.server, nowMs);
-      if (!pointer.sideCopy) pointer.forwardedTo = next ? next.hop.id : null;
-    }
-    if (!next) return;
-    this.send(out, next.hop.name, { ...m, level: next.level, hops: m.hops + 1 });
-    if (!this.config.publishToBackups) return;
-    for (const backup of next.slot) {
-      if (backup !== next.hop) this.send(out, backup.name, { ...m, level: next.level, hops: m.hops + 1, sideCopy: true });
-    }
-  }
-
-  private onLocate(out: Out, m: Extract<TapestryMessage, { kind: 'locate' }>, nowMs: number): void {
-    if (m.hops >= hopsMax) return this.drop();
-    let server = this.nearestHolder(m.objectId, nowMs, true);
-    const next = server ? null : this.table.nextHop(m.objectId, m.level);
-    if (next) {
-      this.send(out, next.hop.name, { ...m, level: next.level, hops: m.hops + 1 });
-      return;
-    }
-    // At the root, a pointer its server stopped refreshing is still better than nothing.
-    server ??= this.nearestHolder(m.objectId, nowMs, false);
-    const reply = { kind: 'locateReply', requestId: m.requestId, objectId: m.objectId, server, answeredBy: this.self, hops: m.hops } as const;
-    if (m.origin.id === this.self.id) this.onLocateReply(out, reply.requestId, reply.objectId, server, this.self, m.hops);
-    else this.send(out, m.origin.name, reply);
-  }
-
-  /**
-   * Among live pointers, the server we measure as closest (ourselves first); unknown ones last.
-   * `freshOnly` skips pointers not refreshed for two republish intervals: their server has
-   * probably failed, and a fresher pointer is likely further along the path.
-   */
-  private nearestHolder(objectId: TapestryId, nowMs: number, freshOnly: boolean): NodeRef | null {
-    if (this.ownObjects.has(objectId)) return this.self;
-    let best: NodeRef | null = null;
-    let bestRttMs = Infinity;
-    const freshAfterMs = nowMs + this.config.pointerTtlMs - 2 * this.config.republishIntervalMs;
-    for (const p of this.pointers.holders(objectId)) {
-      if (p.expiresAtMs <= nowMs || (freshOnly && p.expiresAtMs < freshAfterMs)) continue;
-      const rtt = p.server.id === this.self.id ? 0 : this.rttOf(p.server.id);
-      if (best === null || rtt < bestRttMs || (rtt === bestRttMs && p.server.id < best.id)) {
-        best = p.server;
-        bestRttMs = rtt;
-      }
-    }
-    return best;
-  }
-
-  private rttOf(id: TapestryId): number {
+  /** LocationHost: 0 for ourselves, the table's or a recent measurement, else Number.MAX_VALUE. */
+  rttOf(id: TapestryId): number {
+    if (id === this.self.id) return 0;
     return this.table.get(id)?.rttMs ?? this.measured.get(id)?.rttMs ?? Number.MAX_VALUE;
+  }
+
+  /** LocationHost: the locate stopped here (pointer found, or root without one). */
+  answerLocate(out: Out, m: Extract<TapestryMessage, { kind: 'locate' }>, server: NodeRef | null): void {
+    if (m.origin.id === this.self.id) return this.onLocateReply(out, m.requestId, m.objectId, server, this.self, m.hops);
+    this.send(out, m.origin.name, { kind: 'locateReply', requestId: m.requestId, objectId: m.objectId, server, answeredBy: this.self, hops: m.hops });
   }
 
   private onLocateReply(out: Out, requestId: number, objectId: TapestryId, server: NodeRef | null, answeredBy: NodeRef, hops: number): void {
@@ -448,9 +386,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   private onJoined(out: Out, nowMs: number): void {
     this.status = 'member';
     out.push({ kind: 'output', event: { kind: 'joined', neighbourCount: this.table.size } });
-    for (const objectId of this.ownObjects) {
-      this.onPublish(out, { kind: 'publish', objectId, server: this.self, level: 0, hops: 0, unpublish: false, sideCopy: false }, nowMs);
-    }
+    this.location.republishAll(out, nowMs);
   }
 
   // ---- plumbing ---------------------------------------------------------------------------------
@@ -461,21 +397,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
 
   /** After every step: pointers whose next hop changed are pushed along the new path. */
   private finishStep(out: Out, nowMs: number): Out {
-    if (this.table.version === this.pointersCheckedVersion || this.pointers.size === 0) {
-      this.pointersCheckedVersion = this.table.version;
-      return out;
-    }
-    this.pointersCheckedVersion = this.table.version;
-    for (const p of this.pointers.all()) {
-      if (p.expiresAtMs <= nowMs || p.sideCopy) continue;
-      const next = this.table.nextHop(p.objectId, p.level);
-      const nextId = next ? next.hop.id : null;
-      if (nextId === p.forwardedTo) continue;
-      p.forwardedTo = nextId;
-      if (!next) continue;
-      this.stats.pointersForwarded++;
-      this.send(out, next.hop.name, { kind: 'publish', objectId: p.objectId, server: p.server, level: next.level, hops: 0, unpublish: false, sideCopy: false });
-    }
+    this.location.maintain(out, nowMs);
     return out;
   }
 

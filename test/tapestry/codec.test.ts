@@ -17,7 +17,7 @@ const message: fc.Arbitrary<TapestryMessage> = fc.oneof(
   fc.record({ kind: fc.constant('backpointer' as const), sender: ref, add: fc.boolean() }),
   fc.record({ kind: fc.constant('route' as const), requestId: uint, origin: ref, targetId: id, level, hops }),
   fc.record({ kind: fc.constant('routeReply' as const), requestId: uint, targetId: id, root: ref, hops }),
-  fc.record({ kind: fc.constant('publish' as const), objectId: id, server: ref, level, hops, unpublish: fc.boolean(), sideCopy: fc.boolean() }),
+  fc.record({ kind: fc.constant('publish' as const), objectId: id, server: ref, level, hops, ageMs: uint, unpublish: fc.boolean(), sideCopy: fc.boolean() }),
   fc.record({ kind: fc.constant('locate' as const), requestId: uint, origin: ref, objectId: id, level, hops }),
   fc.record({ kind: fc.constant('locateReply' as const), requestId: uint, objectId: id, server: fc.option(ref, { nil: null }), answeredBy: ref, hops }),
   fc.record({ kind: fc.constant('joinRequest' as const), joiner: ref, level, hops }),
@@ -53,7 +53,7 @@ describe('tapestry wire codec', () => {
       [[4, 1, [new Uint8Array(20), 'a'], new Uint8Array(20), 0, hopsMax + 1], /hops: .* exceeds/],
       [[14, 40], /level: 40 exceeds 39/],
       [[10, Array.from({ length: 257 }, () => [new Uint8Array(20), 'a'])], /exceeds 256/],
-      [[6, new Uint8Array(20), [new Uint8Array(20), 'a'], 0, 0, false], /expected 7\.\.7 fields/],
+      [[6, new Uint8Array(20), [new Uint8Array(20), 'a'], 0, 0, false], /expected 8\.\.8 fields/],
       [{ a: 1 }, /tagged array/],
     ];
     for (const [value, why] of bad) {

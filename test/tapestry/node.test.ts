@@ -99,15 +99,24 @@ describe('tapestry node core: behaviour on two nodes (JSAC 2004 §3)', () => {
 
   it('pointers are soft state: they expire without republish, and unpublish removes them', () => {
     const node = make(b, { pointerTtlMs: 1000, republishIntervalMs: 500 });
-    node.onMessage('a', { kind: 'publish', objectId: 'b'.repeat(40), server: a, level: 0, hops: 1, unpublish: false, sideCopy: false }, 0);
+    node.onMessage('a', { kind: 'publish', objectId: 'b'.repeat(40), server: a, level: 0, hops: 1, ageMs: 0, unpublish: false, sideCopy: false }, 0);
     expect(node.pointers.size).toBe(1);
     node.onTick(999);
     expect(node.pointers.size).toBe(1);
     node.onTick(1000);
     expect(node.pointers.size).toBe(0);
-    node.onMessage('a', { kind: 'publish', objectId: 'b'.repeat(40), server: a, level: 0, hops: 1, unpublish: false, sideCopy: false }, 2000);
-    node.onMessage('a', { kind: 'publish', objectId: 'b'.repeat(40), server: a, level: 0, hops: 1, unpublish: true, sideCopy: false }, 2001);
+    node.onMessage('a', { kind: 'publish', objectId: 'b'.repeat(40), server: a, level: 0, hops: 1, ageMs: 0, unpublish: false, sideCopy: false }, 2000);
+    node.onMessage('a', { kind: 'publish', objectId: 'b'.repeat(40), server: a, level: 0, hops: 1, ageMs: 0, unpublish: true, sideCopy: false }, 2001);
     expect(node.pointers.size).toBe(0);
+  });
+
+  it('a pointer handed on keeps its age, so a copy never outlives the original (soft state)', () => {
+    const node = make(b, { pointerTtlMs: 1000, republishIntervalMs: 500 });
+    node.onMessage('a', { kind: 'publish', objectId: 'b'.repeat(40), server: a, level: 0, hops: 1, ageMs: 900, unpublish: false, sideCopy: false }, 0);
+    expect(node.pointers.get('b'.repeat(40), a.id)?.expiresAtMs).toBe(100);
+    node.onMessage('a', { kind: 'publish', objectId: 'c'.repeat(40), server: a, level: 0, hops: 1, ageMs: 1000, unpublish: false, sideCopy: false }, 0);
+    expect(node.pointers.get('c'.repeat(40), a.id)).toBeUndefined();
+    expect(node.stats.dropped).toBe(1);
   });
 
   it('an unanswered request reports failure after requestTimeoutMs', () => {

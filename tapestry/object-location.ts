@@ -1,0 +1,152 @@
+/**
+ * Decentralized object location (JSAC 2004 §3.3): publish leaves (object -> server) pointers at
+ * every hop toward the object's root (and, optionally, at each hop's backups); locate walks the
+ * same way and stops at the first pointer; soft state expires unless republished. Pointer age
+ * travels with every copy (ageMs), so handing a pointer on after a topology change never makes a
+ * failed server's pointer look fresh again.
+ */
+import type { TapestryConfig } from './config.ts';
+import { hopsMax } from './codec.ts';
+import type { NodeRef, TapestryId } from './id.ts';
+import type { Out } from './join.ts';
+import type { TapestryMessage, TapestryStats } from './messages.ts';
+import { PointerStore } from './pointer-store.ts';
+import type { ObjectPointer } from './pointer-store.ts';
+import type { RoutingTable } from './routing-table.ts';
+
+type Publish = Extract<TapestryMessage, { kind: 'publish' }>;
+type Locate = Extract<TapestryMessage, { kind: 'locate' }>;
+
+export interface LocationHost {
+  readonly self: NodeRef;
+  readonly table: RoutingTable;
+  readonly config: TapestryConfig;
+  readonly stats: TapestryStats;
+  send(out: Out, to: string, message: TapestryMessage): void;
+  learn(out: Out, ref: NodeRef, nowMs: number): boolean;
+  /** Measured round trip to `id`, Number.MAX_VALUE when unknown. */
+  rttOf(id: TapestryId): number;
+  /** Sends the locate answer to its origin (or reports it, when the origin is us). */
+  answerLocate(out: Out, m: Locate, server: NodeRef | null): void;
+}
+
+export class ObjectLocation {
+  readonly pointers: PointerStore;
+  private readonly ownObjects = new Set<TapestryId>();
+  private checkedVersion = 0;
+
+  constructor(private readonly host: LocationHost) {
+    this.pointers = new PointerStore(host.config.pointersMax);
+  }
+
+  published(): TapestryId[] {
+    return [...this.ownObjects];
+  }
+
+  publishOwn(out: Out, objectId: TapestryId, nowMs: number): void {
+    this.ownObjects.add(objectId);
+    this.onPublish(out, this.message(objectId, this.host.self, 0, 0, false), nowMs);
+  }
+
+  unpublishOwn(out: Out, objectId: TapestryId, nowMs: number): void {
+    this.ownObjects.delete(objectId);
+    this.onPublish(out, this.message(objectId, this.host.self, 0, 0, true), nowMs);
+  }
+
+  republishAll(out: Out, nowMs: number): void {
+    for (const objectId of this.ownObjects) this.onPublish(out, this.message(objectId, this.host.self, 0, 0, false), nowMs);
+  }
+
+  onPublish(out: Out, m: Publish, nowMs: number): void {
+    const { host } = this;
+    if (m.hops >= hopsMax || m.ageMs >= host.config.pointerTtlMs) return void host.stats.dropped++;
+    const next = m.sideCopy ? null : host.table.nextHop(m.objectId, m.level);
+    if (m.unpublish) {
+      const known = this.pointers.get(m.objectId, m.server.id);
+      // A side copy's unpublish must not delete the pointer of a node that is also on the path.
+      if (!m.sideCopy || known?.sideCopy) this.pointers.remove(m.objectId, m.server.id);
+    } else {
+      const expiresAtMs = nowMs + host.config.pointerTtlMs - m.ageMs;
+      const pointer = this.pointers.put(m.objectId, m.server, m.level, expiresAtMs, m.sideCopy);
+      if (!pointer) return void host.stats.dropped++;
+      // Measure the server once, so a locate choosing among several holders picks the nearest.
+      host.learn(out, m.server, nowMs);
+      if (!pointer.sideCopy) pointer.forwardedTo = next ? next.hop.id : null;
+    }
+    if (!next) return;
+    host.send(out, next.hop.name, { ...m, level: next.level, hops: m.hops + 1 });
+    if (!host.config.publishToBackups) return;
+    for (const backup of next.slot) {
+      if (backup !== next.hop) host.send(out, backup.name, { ...m, level: next.level, hops: m.hops + 1, sideCopy: true });
+    }
+  }
+
+  onLocate(out: Out, m: Locate, nowMs: number): void {
+    if (m.hops >= hopsMax) return void this.host.stats.dropped++;
+    let server = this.nearestHolder(m.objectId, nowMs, true);
+    const next = server ? null : this.host.table.nextHop(m.objectId, m.level);
+    if (next) {
+      this.host.send(out, next.hop.name, { ...m, level: next.level, hops: m.hops + 1 });
+      return;
+    }
+    // At the root, a pointer its server stopped refreshing is still better than nothing.
+    server ??= this.nearestHolder(m.objectId, nowMs, false);
+    this.host.answerLocate(out, m, server);
+  }
+
+  /**
+   * Among live pointers, the server we measure as closest (ourselves first); unknown ones last.
+   * `freshOnly` skips pointers not refreshed for two republish intervals: their server has
+   * probably failed, and a fresher pointer is likely further along the path.
+   */
+  private nearestHolder(objectId: TapestryId, nowMs: number, freshOnly: boolean): NodeRef | null {
+    if (this.ownObjects.has(objectId)) return this.host.self;
+    let best: NodeRef | null = null;
+    let bestRttMs = Infinity;
+    const freshAfterMs = nowMs + this.host.config.pointerTtlMs - 2 * this.host.config.republishIntervalMs;
+    for (const p of this.pointers.holders(objectId)) {
+      if (p.expiresAtMs <= nowMs || (freshOnly && p.expiresAtMs < freshAfterMs)) continue;
+      const rtt = this.host.rttOf(p.server.id);
+      if (best === null || rtt < bestRttMs || (rtt === bestRttMs && p.server.id < best.id)) {
+        best = p.server;
+        bestRttMs = rtt;
+      }
+    }
+    return best;
+  }
+
+  /** After a table change: pointers whose next hop changed are pushed along the new path (§4.2.2). */
+  maintain(out: Out, nowMs: number): void {
+    const { table } = this.host;
+    if (table.version === this.checkedVersion) return;
+    this.checkedVersion = table.version;
+    for (const p of this.pointers.all()) {
+      if (p.expiresAtMs <= nowMs || p.sideCopy) continue;
+      const next = table.nextHop(p.objectId, p.level);
+      const nextId = next ? next.hop.id : null;
+      if (nextId === p.forwardedTo) continue;
+      p.forwardedTo = nextId;
+      if (!next) continue;
+      this.host.stats.pointersForwarded++;
+      this.host.send(out, next.hop.name, this.message(p.objectId, p.server, next.level, this.ageOf(p, nowMs), false));
+    }
+  }
+
+  /** Graceful leave: unpublish our objects, hand every pointer to its next hop without us. */
+  handOff(out: Out, nowMs: number): void {
+    for (const objectId of [...this.ownObjects]) this.unpublishOwn(out, objectId, nowMs);
+    for (const p of this.pointers.all()) {
+      if (p.sideCopy || p.expiresAtMs <= nowMs) continue;
+      const next = this.host.table.nextHop(p.objectId, 0, true);
+      if (next) this.host.send(out, next.hop.name, this.message(p.objectId, p.server, next.level, this.ageOf(p, nowMs), false));
+    }
+  }
+
+  private ageOf(p: ObjectPointer, nowMs: number): number {
+    return Math.max(0, Math.round(this.host.config.pointerTtlMs - (p.expiresAtMs - nowMs)));
+  }
+
+  private message(objectId: TapestryId, server: NodeRef, level: number, ageMs: number, unpublish: boolean): Publish {
+    return { kind: 'publish', objectId, server, level, hops: 0, ageMs, unpublish, sideCopy: false };
+  }
+}
