@@ -8,6 +8,7 @@ import { initCluster, isInitialized } from '../runtime/cluster-keys.ts';
 import { runningNodes, spawnNode, stopAll, stopNode, waitReady } from '../runtime/cluster-launcher.ts';
 import { nodeCrypto } from '../runtime/node-crypto.ts';
 import { parseArgs, stringFlag, type ParsedArgs } from './cluster-args.ts';
+import { runDrill } from './cluster-drill.ts';
 import { collectStatus, printStatus, statusLine } from './cluster-status.ts';
 
 const usage = `usage: oceanstore cluster <command> [--config FILE]
@@ -17,6 +18,8 @@ const usage = `usage: oceanstore cluster <command> [--config FILE]
   stop-node NAME [--kill]   stop one node (SIGTERM; --kill = SIGKILL, a crash)
   start-node NAME           start one node and wait until it is ready
   down                      stop every node; no process is left behind
+  drill [--trials N] [--seed S] [--scratch]
+                            crash drill: kill -9 random nodes during chained writes, check nothing acknowledged is lost
 options: --timeout-ms N (readiness wait, default 30000)`;
 
 function configOf(parsed: ParsedArgs): ClusterConfig {
@@ -86,7 +89,10 @@ export async function run(args: string[]): Promise<number> {
     return command ? 0 : 2;
   }
   try {
-    const parsed = parseArgs(rest, ['detach', 'json', 'kill']);
+    const parsed = parseArgs(rest, ['detach', 'json', 'kill', 'scratch']);
+    if (command === 'drill') {
+      return await runDrill(stringFlag(parsed, 'config', process.env.OCEANSTORE_CONFIG ?? 'cluster-configs/local.json'), parsed.flags);
+    }
     const config = configOf(parsed);
     switch (command) {
       case 'init':

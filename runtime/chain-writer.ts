@@ -1,16 +1,16 @@
 /**
- * Writes a chain of versions to one key of the ring's versioned KV service and keeps the VGUID
+ * A workload for drills and process tests. Writes a chain of versions to one key of the ring's versioned KV service and keeps the VGUID
  * chain it expects: vguid_v = H(root-tag ‖ vguid_{v−1} ‖ [key, v] ‖ value). Every write demands
  * the version after the last acknowledged one, so an acknowledged write that the ring lost (or
  * reordered) makes a later write conflict, and the final VGUID proves the whole acknowledged
  * history is in the ring's state.
  */
-import { bytesEqual } from '../../core/bytes.ts';
-import { asBytesField, asTuple, asUint, decode, encode } from '../../core/codec.ts';
-import { HashTag, taggedHash } from '../../core/crypto.ts';
-import { kvKeyFor, kvOperation } from '../../ring/kv-service.ts';
-import { nodeCrypto } from '../../runtime/node-crypto.ts';
-import type { RingSession } from '../../runtime/ring-session.ts';
+import { bytesEqual } from '../core/bytes.ts';
+import { asBytesField, asTuple, asUint, decode, encode } from '../core/codec.ts';
+import { HashTag, taggedHash } from '../core/crypto.ts';
+import { kvKeyFor, kvOperation } from '../ring/kv-service.ts';
+import { nodeCrypto } from './node-crypto.ts';
+import type { RingSession } from './ring-session.ts';
 
 export class ChainWriter {
   readonly key: string;

@@ -31,12 +31,37 @@ export interface ClusterConfig {
   /** Archive erasure code: k data + m parity fragments per block, each on its own server. */
   readonly erasure: { readonly k: number; readonly m: number };
   readonly tickMs: number;
+  /** PBFT parameters for real processes (ring/config.ts ProtocolParameters); see runtimeRingDefaults. */
+  readonly ring: Readonly<Record<string, number>>;
   readonly nodes: readonly NodeConfig[];
   /** The file it came from (absolute), for child processes. */
   readonly file: string;
 }
 
 const nameRe = /^[a-z][a-z0-9-]{0,31}$/;
+
+/**
+ * The ring core's defaults are tuned for the simulator's virtual time; real processes on a shared
+ * machine see scheduling stalls of hundreds of ms, and a request timeout below them turns load
+ * into a storm of view changes. These are the runtime's defaults; a config's "ring" overrides them.
+ */
+export const runtimeRingDefaults: Readonly<Record<string, number>> = {
+  requestTimeoutMs: 3000,
+  viewChangeTimeoutMs: 4000,
+  statusIntervalMs: 250,
+  batchDelayMs: 2,
+};
+const ringParameterNames = ['batchSizeMax', 'pipelineDepthMax', 'batchDelayMs', 'checkpointInterval', 'watermarkWindow',
+  'requestTimeoutMs', 'viewChangeTimeoutMs', 'statusIntervalMs', 'heartbeatIntervalMs'];
+
+function parseRing(v: unknown): Record<string, number> {
+  if (v === undefined) return { ...runtimeRingDefaults };
+  const o = object(v, 'config.ring');
+  checkKnownKeys(o, ringParameterNames, 'config.ring');
+  const out: Record<string, number> = { ...runtimeRingDefaults };
+  for (const key of Object.keys(o)) out[key] = int(o, key, 'config.ring', 0, 3_600_000);
+  return out;
+}
 
 function field(obj: Record<string, unknown>, key: string, where: string): unknown {
   if (!(key in obj) || obj[key] === undefined) throw new ConfigError(`${where}: missing required key '${key}'`);
@@ -86,7 +111,7 @@ function parseNode(v: unknown, index: number): NodeConfig {
 /** Validates a parsed JSON value; `file` and `baseDir` locate it and its relative paths. */
 export function parseClusterConfig(value: unknown, file: string, baseDir: string): ClusterConfig {
   const o = object(value, 'config');
-  checkKnownKeys(o, ['$comment', 'name', 'dataDir', 'f', 'erasure', 'tickMs', 'nodes'], 'config');
+  checkKnownKeys(o, ['$comment', 'name', 'dataDir', 'f', 'erasure', 'tickMs', 'ring', 'nodes'], 'config');
   const name = str(o, 'name', 'config');
   const dataDirRaw = str(o, 'dataDir', 'config');
   const f = int(o, 'f', 'config', 1, 20);
@@ -99,7 +124,7 @@ export function parseClusterConfig(value: unknown, file: string, baseDir: string
   const nodes = nodesRaw.map(parseNode);
   checkNodes(nodes, f, erasure);
   const dataDir = isAbsolute(dataDirRaw) ? dataDirRaw : resolve(baseDir, dataDirRaw);
-  return { name, dataDir, f, erasure, tickMs, nodes, file };
+  return { name, dataDir, f, erasure, tickMs, ring: parseRing(o.ring), nodes, file };
 }
 
 function checkNodes(nodes: readonly NodeConfig[], f: number, erasure: { k: number; m: number }): void {

@@ -107,6 +107,7 @@ function ringReplica(ctx: RoleContext): { binding: Binding<RingMessage, RingOutp
       members, f: ctx.config.f, crypto: ctx.crypto, signer: signerOf(ctx.crypto, ctx.secretKey),
       certificateSigner: blsCertificateSigner(share, verifier), certificateVerifier,
       service: (store) => new KvService(ctx.crypto, store),
+      parameters: ctx.config.ring,
     },
   );
   const m = ctx.metrics;

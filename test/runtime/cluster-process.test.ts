@@ -16,7 +16,7 @@ import { memoryLogger } from '../../runtime/log.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
 import { RingSession } from '../../runtime/ring-session.ts';
 import { Transport, type PeerAddress } from '../../runtime/transport.ts';
-import { ChainWriter } from './chain-writer.ts';
+import { ChainWriter } from '../../runtime/chain-writer.ts';
 import { logLines, tempClusterConfig } from './cluster-fixture.ts';
 import { waitFor } from './wait.ts';
 

@@ -1,0 +1,181 @@
+/**
+ * `npm run bench -- cluster [--config FILE] [--quick]`: end to end through real processes.
+ * Starts a scratch copy of the config (14 processes for local.json) on loopback, then measures
+ * 4 KiB update latency and throughput at 1, 16 and 256 concurrent clients and 2 MiB writes (block
+ * pushed to every ring server off the agreement path, then an ordered update naming it), next to
+ * raw fsync'd file writes of the same sizes on the same disk in the same run.
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { decode } from '../core/codec.ts';
+import { kvKeyFor, kvOperation } from '../ring/kv-service.ts';
+import { loadClusterConfig, type ClusterConfig } from '../runtime/cluster-config.ts';
+import { initCluster, loadDescriptor } from '../runtime/cluster-keys.ts';
+import { spawnNode, stopAll, waitReady } from '../runtime/cluster-launcher.ts';
+import { silentLogger } from '../runtime/log.ts';
+import { nodeCrypto } from '../runtime/node-crypto.ts';
+import { RingSession } from '../runtime/ring-session.ts';
+import { scratchClusterConfig } from '../runtime/scratch-cluster.ts';
+import { machineDescription } from './_machine.ts';
+
+interface PhaseResult {
+  readonly name: string;
+  readonly clients: number;
+  readonly operations: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly perSecond: number;
+  readonly mbPerSecond: number;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+function summarize(name: string, clients: number, latencies: number[], wallMs: number, bytesEach: number): PhaseResult {
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const perSecond = latencies.length / (wallMs / 1000);
+  return { name, clients, operations: latencies.length, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), perSecond, mbPerSecond: (perSecond * bytesEach) / 2 ** 20 };
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function checkOk(result: Uint8Array): void {
+  const t = decode(result, 256, 'kv result') as unknown[];
+  if (t[0] !== 'ok') throw new Error(`ring answered ${JSON.stringify(t[0])}`);
+}
+
+/** `clients` ring clients each write `perClient` updates of `valueBytes` back to back. */
+async function updatePhase(session: RingSession, clients: number, perClient: number, valueBytes: number): Promise<PhaseResult> {
+  const latencies: number[] = [];
+  const value = new Uint8Array(valueBytes).fill(7);
+  const startedMs = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async (_, i) => {
+      const op = kvOperation(kvKeyFor(session.clientKeys[i]!, `bench-${valueBytes}`), -1, value);
+      for (let k = 0; k < perClient; k++) {
+        const t0 = performance.now();
+        const c = await withTimeout(session.submit(i, op), 60_000, `update from client ${i}`);
+        latencies.push(performance.now() - t0);
+        checkOk(c.result);
+      }
+    }),
+  );
+  return summarize(`${valueBytes / 1024} KiB update`, clients, latencies, performance.now() - startedMs, valueBytes);
+}
+
+/** 2 MiB writes: the block goes to every ring server (durable on 2f+1), then an ordered update names it. */
+async function bigWritePhase(session: RingSession, count: number, blockBytes: number): Promise<PhaseResult> {
+  const latencies: number[] = [];
+  const startedMs = performance.now();
+  for (let k = 0; k < count; k++) {
+    const block = new Uint8Array(blockBytes);
+    for (let i = 0; i < block.length; i += 4096) block[i] = (k + i) & 0xff; // distinct BGUIDs
+    const t0 = performance.now();
+    const bguid = await withTimeout(session.putBlock(block), 60_000, 'put-block');
+    const c = await withTimeout(session.submit(0, kvOperation(kvKeyFor(session.clientKeys[0]!, 'big'), -1, bguid)), 60_000, 'update');
+    latencies.push(performance.now() - t0);
+    checkOk(c.result);
+  }
+  return summarize(`${blockBytes / 2 ** 20} MiB write`, 1, latencies, performance.now() - startedMs, blockBytes);
+}
+
+/** The physical limit: write + fsync of the same sizes, sequentially, in the cluster's data directory. */
+function fsyncBaseline(dir: string, count: number, bytes: number): PhaseResult {
+  const file = join(dir, `baseline-${bytes}.bin`);
+  const buffer = new Uint8Array(bytes).fill(3);
+  const fd = openSync(file, 'w');
+  const latencies: number[] = [];
+  const startedMs = performance.now();
+  try {
+    for (let k = 0; k < count; k++) {
+      const t0 = performance.now();
+      writeSync(fd, buffer, 0, bytes, k * bytes);
+      fsyncSync(fd);
+      latencies.push(performance.now() - t0);
+    }
+  } finally {
+    closeSync(fd);
+    rmSync(file, { force: true });
+  }
+  return summarize(`raw write+fsync ${bytes >= 2 ** 20 ? `${bytes / 2 ** 20} MiB` : `${bytes / 1024} KiB`}`, 1, latencies, performance.now() - startedMs, bytes);
+}
+
+async function startCluster(config: ClusterConfig): Promise<number> {
+  const t0 = Date.now();
+  for (const n of config.nodes) spawnNode(config, n.name);
+  await waitReady(config, config.nodes.map((n) => n.name), 60_000);
+  return Date.now() - t0;
+}
+
+export async function run(args: string[]): Promise<void> {
+  const quick = args.includes('--quick');
+  const at = args.indexOf('--config');
+  const shipped = at >= 0 && args[at + 1] ? args[at + 1]! : 'cluster-configs/local.json';
+  // Under the repository's data/ so the baseline and the nodes write to the same disk.
+  const dir = resolve('data', `bench-cluster-${process.pid}`);
+  const config = loadClusterConfig(await scratchClusterConfig(shipped, dir));
+  initCluster(config, nodeCrypto);
+  const n = (full: number) => (quick ? Math.max(1, Math.ceil(full / 8)) : full);
+  const results: PhaseResult[] = [];
+  let session: RingSession | null = null;
+  let upMs = 0;
+  let certificates: [number, number] = [0, 0];
+  try {
+    upMs = await startCluster(config);
+    session = new RingSession({ descriptor: loadDescriptor(config, nodeCrypto), crypto: nodeCrypto, log: silentLogger(), clientCount: 256, certificates: 'deferred', retransmitMs: 2000 });
+    await session.start();
+    await updatePhase(session, 4, 5, 4096); // warm-up: connections, JIT, first view
+    results.push(await updatePhase(session, 1, n(200), 4096));
+    results.push(await updatePhase(session, 16, n(40), 4096));
+    results.push(await updatePhase(session, 256, n(8), 4096));
+    results.push(await bigWritePhase(session, n(12), 2 * 2 ** 20));
+    certificates = session.verifyRecordedCertificates();
+  } finally {
+    await session?.stop();
+    await stopAll(config);
+  }
+  mkdirSync(dir, { recursive: true });
+  const baseline4k = fsyncBaseline(dir, n(200), 4096);
+  const baseline2m = fsyncBaseline(dir, n(12), 2 * 2 ** 20);
+  rmSync(dir, { recursive: true, force: true });
+  report(config, results, [baseline4k, baseline2m], upMs, certificates, quick);
+}
+
+function report(config: ClusterConfig, results: PhaseResult[], baselines: PhaseResult[], upMs: number, certificates: [number, number], quick: boolean): void {
+  const ringCount = config.nodes.filter((x) => x.role === 'ring').length;
+  const expansion = (config.erasure.k + config.erasure.m) / config.erasure.k;
+  const amplification = ringCount + expansion;
+  const rows = [...results, ...baselines];
+  const fmt = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : '-');
+  console.log(`\ncluster benchmark: ${config.nodes.length} processes (${ringCount} ring, f = ${config.f}), real ed25519 + BLS + lmdb fsync, loopback ws${quick ? ' [--quick]' : ''}`);
+  console.log(`cluster ready in ${(upMs / 1000).toFixed(1)} s; certificates checked after the run: ${certificates[0]}/${certificates[1]} valid`);
+  console.log(`load average at the end (1/5/15 min): ${loadavg().map((x) => x.toFixed(1)).join(' / ')} on ${machineDescription().cores} cores\n`);
+  console.log(`${'phase'.padEnd(26)} ${'clients'.padStart(7)} ${'ops'.padStart(6)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'ops/s'.padStart(9)} ${'MB/s'.padStart(8)}`);
+  for (const r of rows) {
+    console.log(`${r.name.padEnd(26)} ${String(r.clients).padStart(7)} ${String(r.operations).padStart(6)} ${fmt(r.p50Ms).padStart(8)} ${fmt(r.p99Ms).padStart(8)} ${fmt(r.perSecond).padStart(9)} ${fmt(r.mbPerSecond, 2).padStart(8)}`);
+  }
+  const one = results[0]!;
+  const many = results[2]!;
+  const big = results[3]!;
+  const raw2m = baselines[1]!;
+  const bigGoal = (0.25 * raw2m.mbPerSecond) / amplification;
+  console.log(`\ngoals: p50 at 1 client ${fmt(one.p50Ms)} ms (goal <= 15); ${fmt(many.perSecond, 0)} updates/s at 256 clients (goal >= 1,000);`);
+  console.log(`       2 MiB writes ${fmt(big.mbPerSecond, 2)} MB/s vs goal ${fmt(bigGoal, 2)} MB/s = 25% of raw ${fmt(raw2m.mbPerSecond, 1)} MB/s / amplification ${amplification} (${ringCount} ring copies + ${expansion}x archive)`);
+  console.log('machine:', machineDescription());
+  mkdirSync('bench/results', { recursive: true });
+  writeFileSync(
+    'bench/results/cluster.json',
+    JSON.stringify({ machine: machineDescription(), loadAverage: loadavg(), quick, upMs, certificates, amplification, results, baselines, goals: { p50MsAt1: 15, updatesPerSecondAt256: 1000, bigWriteMbPerSecond: bigGoal } }, null, 2),
+  );
+}
