@@ -5,6 +5,9 @@ import { hopsMax } from '../../tapestry/codec.ts';
 import type { NodeRef } from '../../tapestry/id.ts';
 import type { TapestryMessage } from '../../tapestry/messages.ts';
 import { TapestryNode } from '../../tapestry/node.ts';
+import { createTapestryNode, tapestryIdOf } from '../../tapestry/index.ts';
+import { MemoryKvStore } from '../../core/store.ts';
+import { nodeCrypto } from '../../runtime/node-crypto.ts';
 
 const a: NodeRef = { id: 'a'.repeat(40), name: 'a' };
 const b: NodeRef = { id: 'b'.repeat(40), name: 'b' };
@@ -52,6 +55,12 @@ describe('tapestry node core: boundary checks (never throws on peer input, drops
     node.onMessage('b', { kind: 'routeReply', requestId: 7, targetId: 'c'.repeat(40), root: b, hops: 1 }, 1);
     node.onMessage('b', { kind: 'locateReply', requestId: 7, objectId: 'c'.repeat(40), server: b, answeredBy: b, hops: 1 }, 1);
     expect(node.stats.dropped).toBe(2);
+  });
+
+  it('createTapestryNode names the node after the host context and derives its id from the public key', () => {
+    const publicKey = new Uint8Array(32).fill(3);
+    const node = createTapestryNode({ nodeId: 'ring-0', store: new MemoryKvStore(), random: new Prng(2), nowMs: 0 }, { crypto: nodeCrypto, publicKey });
+    expect(node.self).toEqual({ id: tapestryIdOf(nodeCrypto, publicKey), name: 'ring-0' });
   });
 
   it('public API arguments are checked with named errors', () => {
