@@ -1,0 +1,82 @@
+/**
+ * What `oceanstore restore` does, independent of sockets and files so it runs against the
+ * simulator as well as real servers: pick the versions to restore (one object's latest or a given
+ * version, or everything), restore each through the verifying fetcher, hand the verified bytes to
+ * a sink, and return a report that says exactly what is missing.
+ */
+import { bytesEqual, toHex } from '../../core/bytes.ts';
+import type { Crypto } from '../../core/crypto.ts';
+import { NotFoundError } from '../../core/errors.ts';
+import type { ArchiveSource } from './archive-source.ts';
+import { BlockFetcher, defaultBlockFetcherOptions, type FetchStats } from './block-fetcher.ts';
+import { discoverVersions, restoreVersions, type RestoredVersion, type RestoreReport, type VersionRef } from './restore.ts';
+
+export interface RestoreTarget {
+  /** One object; absent = every object the archive holds certificates for. */
+  aguid?: Uint8Array;
+  /** With `aguid`: this version (default: the latest certified one). */
+  version?: number;
+  /** With `aguid`: every version instead of one. */
+  allVersions?: boolean;
+}
+
+export interface RestoreToolOptions {
+  crypto: Crypto;
+  source: ArchiveSource;
+  ringPublicKey: Uint8Array;
+  /** When given, certificates of another ring are ignored. */
+  ringId?: Uint8Array;
+  k: number;
+  m: number;
+  target: RestoreTarget;
+  sink: (restored: RestoredVersion) => Promise<void> | void;
+  onProgress?: (done: number, total: number, bytes: number) => void;
+}
+
+export interface RestoreToolReport extends RestoreReport {
+  selected: { aguid: string; version: number; vguid: string }[];
+  /** Certificates found but refused (bad signature, malformed): evidence of a faulty server. */
+  rejectedCertificates: number;
+  conflicts: string[];
+  unreachableServers: string[];
+  fetch: FetchStats;
+  elapsedMs: number;
+}
+
+function select(versions: readonly VersionRef[], target: RestoreTarget): VersionRef[] {
+  if (!target.aguid) return [...versions];
+  const mine = versions.filter((v) => bytesEqual(v.aguid, target.aguid!));
+  if (mine.length === 0) throw new NotFoundError(`the archive holds no certified version of ${toHex(target.aguid)}`);
+  if (target.allVersions) return mine;
+  if (target.version === undefined) return [mine[mine.length - 1]!];
+  const one = mine.find((v) => v.version === target.version);
+  if (!one) throw new NotFoundError(`version ${target.version} of ${toHex(target.aguid)} is not in the archive (have ${mine.map((v) => v.version).join(', ')})`);
+  return [one];
+}
+
+export async function runRestore(o: RestoreToolOptions, nowMs: () => number): Promise<RestoreToolReport> {
+  const startMs = nowMs();
+  const discovery = await discoverVersions(o.crypto, o.source, o.ringPublicKey, { aguid: o.target.aguid });
+  const versions = o.ringId ? discovery.versions.filter((v) => bytesEqual(v.certificate.statement.ringId, o.ringId!)) : discovery.versions;
+  const selected = select(versions, o.target);
+  const fetcher = new BlockFetcher(o.crypto, o.source, { k: o.k, m: o.m, ...defaultBlockFetcherOptions });
+  let bytes = 0;
+  const report = await restoreVersions(
+    fetcher,
+    selected,
+    async (restored) => {
+      bytes += restored.bytes.length;
+      await o.sink(restored);
+    },
+    (done, total) => o.onProgress?.(done, total, bytes),
+  );
+  return {
+    ...report,
+    selected: selected.map((v) => ({ aguid: toHex(v.aguid), version: v.version, vguid: toHex(v.vguid) })),
+    rejectedCertificates: discovery.rejectedCount,
+    conflicts: discovery.conflicts,
+    unreachableServers: discovery.unreachable,
+    fetch: fetcher.stats,
+    elapsedMs: nowMs() - startMs,
+  };
+}

@@ -1,0 +1,179 @@
+/**
+ * `oceanstore restore`: rebuild objects from the archive alone, with every ring server and replica
+ * gone. Needs only the cluster config and its ring descriptor (archive server addresses and keys,
+ * the ring public key). Everything is verified: each fragment against its Merkle path, each block
+ * against its BGUID, the tree up to the VGUID, and the VGUID against a ring certificate.
+ *
+ *   restore NAME|AGUID [--version N] -o FILE     one version (default: the latest certified)
+ *   restore NAME|AGUID --all --out DIR           every version of one object
+ *   restore --all --out DIR                      every version of every object
+ *   restore [NAME|AGUID] --verify-only           restore in memory, write nothing, report
+ * Options: --config FILE, --owner HEX | --identity FILE (to turn NAME into an AGUID), --json,
+ * --quiet, --timeout-ms N. Exit codes: 0 all restored, 1 something missing or failed, 2 usage.
+ */
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { fromHex, toHex } from '../core/bytes.ts';
+import { aguidOf } from '../core/crypto.ts';
+import { OceanStoreError } from '../core/errors.ts';
+import { loadOrCreateIdentity, defaultIdentityPath } from '../client/identity.ts';
+import { loadClusterConfig } from '../runtime/cluster-config.ts';
+import { loadDescriptor } from '../runtime/cluster-keys.ts';
+import { nodeCrypto } from '../runtime/node-crypto.ts';
+import type { PeerAddress } from '../runtime/transport.ts';
+import type { RestoredVersion } from '../archive/shell/restore.ts';
+import { runRestore, type RestoreTarget, type RestoreToolReport } from '../archive/shell/restore-tool.ts';
+import { WsArchiveSource } from '../archive/shell/ws-archive-source.ts';
+
+const usage = `usage: oceanstore restore NAME|AGUID [--version N] -o FILE
+       oceanstore restore [NAME|AGUID] --all --out DIR
+       oceanstore restore [NAME|AGUID] --verify-only
+options: --config FILE  --owner HEX | --identity FILE  --json  --quiet  --timeout-ms N`;
+
+const valueFlags = new Set(['--config', '--version', '-o', '--out', '--owner', '--identity', '--timeout-ms']);
+const boolFlags = new Set(['--all', '--verify-only', '--json', '--quiet']);
+
+interface Parsed {
+  positional: string[];
+  values: Map<string, string>;
+  bools: Set<string>;
+}
+
+class UsageError extends Error {}
+
+export function parseRestoreArgs(args: readonly string[]): Parsed {
+  const parsed: Parsed = { positional: [], values: new Map(), bools: new Set() };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (valueFlags.has(a)) {
+      const v = args[++i];
+      if (v === undefined) throw new UsageError(`${a} needs a value`);
+      parsed.values.set(a, v);
+    } else if (boolFlags.has(a)) parsed.bools.add(a);
+    else if (a.startsWith('-')) throw new UsageError(`unknown option ${a}`);
+    else parsed.positional.push(a);
+  }
+  if (parsed.positional.length > 1) throw new UsageError('give at most one NAME or AGUID');
+  const all = parsed.bools.has('--all');
+  const verifyOnly = parsed.bools.has('--verify-only');
+  if (!verifyOnly && !all && (parsed.positional.length === 0 || !parsed.values.has('-o'))) {
+    throw new UsageError('restore one object with NAME|AGUID -o FILE, or use --all --out DIR, or --verify-only');
+  }
+  if (all && !verifyOnly && !parsed.values.has('--out')) throw new UsageError('--all needs --out DIR (or --verify-only)');
+  if (parsed.values.has('--version') && (all || parsed.positional.length === 0)) throw new UsageError('--version applies to one object without --all');
+  return parsed;
+}
+
+function targetOf(p: Parsed): RestoreTarget {
+  const name = p.positional[0];
+  const target: RestoreTarget = { allVersions: p.bools.has('--all') };
+  if (name !== undefined) {
+    if (/^[0-9a-f]{64}$/i.test(name)) target.aguid = fromHex(name);
+    else {
+      const ownerHex = p.values.get('--owner');
+      let owner: Uint8Array;
+      if (ownerHex !== undefined) {
+        if (!/^[0-9a-f]{64}$/i.test(ownerHex)) throw new UsageError('--owner takes a 32-byte ed25519 public key in hex');
+        owner = fromHex(ownerHex);
+      } else {
+        const path = p.values.get('--identity') ?? defaultIdentityPath();
+        if (!existsSync(path)) throw new UsageError(`NAME needs the owner's key: pass --owner HEX, or --identity FILE (${path} does not exist), or give the AGUID`);
+        owner = loadOrCreateIdentity(path).publicKey;
+      }
+      target.aguid = aguidOf(nodeCrypto, owner, name);
+    }
+  }
+  const version = p.values.get('--version');
+  if (version !== undefined) {
+    const n = Number(version);
+    if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`--version takes a non-negative integer, got '${version}'`);
+    target.version = n;
+  }
+  return target;
+}
+
+function writeAtomic(path: string, bytes: Uint8Array): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, bytes);
+  renameSync(tmp, path);
+}
+
+function sinkOf(p: Parsed): { sink: (r: RestoredVersion) => void; manifest: unknown[] } {
+  const manifest: unknown[] = [];
+  const sink = (r: RestoredVersion): void => {
+    const entry = { aguid: toHex(r.ref.aguid), version: r.ref.version, vguid: toHex(r.ref.vguid), sizeBytes: r.bytes.length, timestampMs: r.root.timestampMs };
+    manifest.push(entry);
+    if (p.bools.has('--verify-only')) return;
+    const file = p.values.get('-o');
+    if (file !== undefined && !p.bools.has('--all')) return writeAtomic(file, r.bytes);
+    const dir = join(p.values.get('--out')!, entry.aguid);
+    mkdirSync(dir, { recursive: true });
+    writeAtomic(join(dir, String(entry.version)), r.bytes);
+  };
+  return { sink, manifest };
+}
+
+function printReport(p: Parsed, report: RestoreToolReport): void {
+  if (p.bools.has('--json')) {
+    console.log(JSON.stringify(report));
+    return;
+  }
+  const mb = report.restoredBytes / 2 ** 20;
+  const seconds = report.elapsedMs / 1000;
+  console.log(`restored ${report.restored}/${report.selected.length} versions, ${mb.toFixed(2)} MiB in ${seconds.toFixed(1)} s (${(mb / Math.max(seconds, 0.001)).toFixed(1)} MiB/s)`);
+  console.log(`fragments: ${report.fetch.fragmentsReceived} received, ${report.fetch.fragmentsRejected} refused; blocks: ${report.fetch.blocks} fetched, ${report.fetch.cacheHits} shared`);
+  if (report.unreachableServers.length > 0) console.log(`archive servers not answering: ${report.unreachableServers.join(', ')}`);
+  if (report.rejectedCertificates > 0) console.log(`certificates refused (bad signature or malformed): ${report.rejectedCertificates}`);
+  for (const c of report.conflicts) console.log(`CONFLICT (two certified versions): ${c}`);
+  for (const b of report.chainBreaks) console.log(`chain break (previous VGUID mismatch): ${b}`);
+  for (const f of report.failed) console.log(`MISSING ${f.aguid}@${f.version}: ${f.reason}`);
+}
+
+export async function run(args: string[]): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) {
+    console.log(usage);
+    return 0;
+  }
+  let p: Parsed;
+  let target: RestoreTarget;
+  try {
+    p = parseRestoreArgs(args);
+    target = targetOf(p);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`oceanstore restore: ${error.message}\n${usage}`);
+    return 2;
+  }
+  const config = loadClusterConfig(p.values.get('--config') ?? process.env.OCEANSTORE_CONFIG ?? 'cluster-configs/local.json');
+  const descriptor = loadDescriptor(config, nodeCrypto);
+  const servers = new Map<string, PeerAddress>(
+    descriptor.nodes.filter((n) => n.role === 'archive').map((n) => [n.name, { url: n.url, publicKey: fromHex(n.publicKey) }]),
+  );
+  const source = new WsArchiveSource({ crypto: nodeCrypto, log: pino({ level: 'silent' }), servers, requestTimeoutMs: Number(p.values.get('--timeout-ms') ?? 5000) });
+  await source.start();
+  const { sink, manifest } = sinkOf(p);
+  const quiet = p.bools.has('--quiet') || p.bools.has('--json') || !process.stderr.isTTY;
+  try {
+    const report = await runRestore(
+      {
+        crypto: nodeCrypto, source, ringPublicKey: fromHex(descriptor.ringPublicKey),
+        k: config.erasure.k, m: config.erasure.m, target, sink,
+        onProgress: quiet ? undefined : (done, total, bytes) => process.stderr.write(`\rrestoring ${done}/${total} versions, ${(bytes / 2 ** 20).toFixed(1)} MiB   `),
+      },
+      () => Date.now(),
+    );
+    if (!quiet) process.stderr.write('\n');
+    if (p.values.has('--out') && !p.bools.has('--verify-only')) writeAtomic(join(p.values.get('--out')!, 'manifest.json'), new TextEncoder().encode(JSON.stringify(manifest, null, 2) + '\n'));
+    printReport(p, report);
+    return report.failed.length === 0 && report.conflicts.length === 0 && report.restored === report.selected.length ? 0 : 1;
+  } catch (error) {
+    if (error instanceof OceanStoreError) {
+      console.error(`oceanstore restore: ${error.name}: ${error.message}`);
+      return 1;
+    }
+    throw error;
+  } finally {
+    await source.stop();
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * The restore tool's logic (what `oceanstore restore` runs) against in-process archive servers,
+ * and its argument rules.
+ */
+import { describe, expect, it } from 'vitest';
+import { toHex } from '../../core/bytes.ts';
+import { NotFoundError } from '../../core/errors.ts';
+import { runRestore } from '../../archive/shell/restore-tool.ts';
+import { parseRestoreArgs } from '../../cli/restore.ts';
+import { archiveAll, crypto, k, m, makeCluster, makeHistory } from './sim-helpers.ts';
+
+describe('restore tool', () => {
+  const cluster = makeCluster(41);
+  const history = makeHistory(41, 3, 4, 12_000, 4096);
+  archiveAll(cluster, history);
+  const base = { crypto, source: cluster.source(), ringPublicKey: history.ringPublicKey, k, m };
+
+  it('restores the latest version of one object by default, and a given version on request', async () => {
+    const object = history.versions.filter((v) => v.name === 'object-1');
+    const got: Uint8Array[] = [];
+    const latest = await runRestore({ ...base, target: { aguid: object[0]!.aguid }, sink: (r) => void got.push(r.bytes) }, () => 0);
+    expect(latest.selected.map((s) => s.version)).toEqual([3]);
+    expect(got).toEqual([object[3]!.content]);
+    const second = await runRestore({ ...base, target: { aguid: object[0]!.aguid, version: 1 }, sink: (r) => void got.push(r.bytes) }, () => 0);
+    expect(second.failed).toEqual([]);
+    expect(got[1]).toEqual(object[1]!.content);
+  });
+
+  it('restores every version of every object with --all', async () => {
+    const keys: string[] = [];
+    const report = await runRestore({ ...base, target: {}, sink: (r) => void keys.push(`${toHex(r.ref.aguid)}@${r.ref.version}`) }, () => 0);
+    expect(report.restored).toBe(12);
+    expect(keys.sort()).toEqual(history.versions.map((v) => `${toHex(v.aguid)}@${v.version}`).sort());
+  });
+
+  it('reports what is missing rather than guessing: a version not archived is NotFound, lost blocks are listed', async () => {
+    await expect(runRestore({ ...base, target: { aguid: history.versions[0]!.aguid, version: 9 }, sink: () => {} }, () => 0)).rejects.toThrow(NotFoundError);
+    // Take the whole archive of one data block away (all n fragments): that version must be reported failed.
+    const victim = history.versions.find((v) => v.name === 'object-2' && v.version === 0)!;
+    const block = victim.newBlocks[0]!.bguid;
+    for (const id of cluster.archiveServers) for (const key of cluster.sim.store(id).keys(`f/${toHex(block)}/`)) cluster.sim.store(id).delete(key);
+    const report = await runRestore({ ...base, target: { aguid: victim.aguid, allVersions: true }, sink: () => {} }, () => 0);
+    expect(report.failed.map((f) => f.version)).toContain(0);
+    expect(report.failed[0]!.reason).toMatch(/cannot be recovered/);
+  });
+
+  it('refuses ambiguous or incomplete command lines', () => {
+    expect(() => parseRestoreArgs(['obj'])).toThrow(/-o FILE/);
+    expect(() => parseRestoreArgs(['--all'])).toThrow(/--out DIR/);
+    expect(() => parseRestoreArgs(['--all', '--out', 'd', '--version', '2'])).toThrow(/--version/);
+    expect(() => parseRestoreArgs(['a', 'b', '-o', 'f'])).toThrow(/at most one/);
+    expect(() => parseRestoreArgs(['a', '--bogus'])).toThrow(/unknown option/);
+    expect(parseRestoreArgs(['--verify-only']).bools.has('--verify-only')).toBe(true);
+    expect(parseRestoreArgs(['obj', '--version', '3', '-o', 'out.bin']).values.get('--version')).toBe('3');
+  });
+});
