@@ -4,7 +4,7 @@
  * and epoch is exactly a core/threshold Certificate (or Heartbeat), checkable by verifyCertificate.
  */
 import { certificateStatementFromTuple, batchSigningMessage, type BatchHeader } from '../core/threshold/statements.ts';
-import type { Certificate } from '../core/threshold/certificate.ts';
+import type { Certificate } from '../core/threshold/index.ts';
 import { decode } from '../core/codec.ts';
 import type { CertificateMessage } from './messages.ts';
 

@@ -61,7 +61,11 @@ const tags = {
   certificate: 15,
   'put-block': 16,
   'block-stored': 17,
+  'fetch-blocks': 18,
+  'block-data': 19,
 } as const;
+const blockKindCodes = ['data', 'interior', 'root'] as const;
+export const fetchBlocksCountMax = 256;
 
 type Tuple = unknown[];
 
@@ -113,6 +117,10 @@ export function toTuple(m: RingMessage): Tuple {
       return [tags['put-block'], m.block];
     case 'block-stored':
       return [tags['block-stored'], m.bguid, m.replica];
+    case 'fetch-blocks':
+      return [tags['fetch-blocks'], m.bguids];
+    case 'block-data':
+      return [tags['block-data'], blockKindCodes.indexOf(m.blockKind), m.bytes];
   }
 }
 
@@ -309,6 +317,16 @@ function fromTuple(value: unknown): RingMessage {
     case tags['block-stored']:
       asTuple(t, 'block-stored', 3);
       return { kind: 'block-stored', bguid: hash(t[1], 'block-stored.bguid'), replica: replicaIndex(t[2], 'block-stored.replica') };
+    case tags['fetch-blocks']:
+      asTuple(t, 'fetch-blocks', 2);
+      return { kind: 'fetch-blocks', bguids: asList(t[1], 'fetch-blocks.bguids', fetchBlocksCountMax, (b) => hash(b, 'fetch-blocks.bguid')) };
+    case tags['block-data']:
+      asTuple(t, 'block-data', 3);
+      return {
+        kind: 'block-data',
+        blockKind: blockKindCodes[asUint(t[1], 'block-data.kind', blockKindCodes.length - 1)]!,
+        bytes: asBytesField(t[2], 'block-data.bytes', { bytesMax: blockBytesMax }),
+      };
     default:
       throw new DecodeError(`ring message: unknown tag ${String(t[0])}`);
   }

@@ -175,6 +175,19 @@ export interface BlockStored {
   readonly replica: number;
 }
 
+/** A replica asks its peers for blocks it must hold before executing (or after a state transfer). */
+export interface FetchBlocks {
+  readonly kind: 'fetch-blocks';
+  readonly bguids: readonly Uint8Array[];
+}
+
+/** A block sent in answer to fetch-blocks; the receiver checks it hashes to a BGUID it asked for. */
+export interface BlockData {
+  readonly kind: 'block-data';
+  readonly blockKind: 'data' | 'interior' | 'root';
+  readonly bytes: Uint8Array;
+}
+
 export type RingMessage =
   | ClientRequest
   | PrePrepare
@@ -192,6 +205,8 @@ export type RingMessage =
   | Reply
   | CertificateMessage
   | PutBlock
-  | BlockStored;
+  | BlockStored
+  | FetchBlocks
+  | BlockData;
 
 export type RingMessageKind = RingMessage['kind'];

@@ -179,6 +179,7 @@ export function onStateReply(r: Replica, m: StateReply): void {
   for (const s of [...r.slots.keys()]) if (s <= m.seq) r.slots.delete(s);
   becomeStable(r, m.seq, m.checkpoints);
   r.checkpointState.awaitingSeq = null;
+  r.blockState.checkStateBlocks = true;
   r.counters.stateTransfers++;
   r.emit({ kind: 'state-transferred', replica: r.me, seq: m.seq });
   r.executeReady();

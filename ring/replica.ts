@@ -9,7 +9,6 @@
  */
 import { assert } from '../core/assert.ts';
 import { bytesEqual, toHex } from '../core/bytes.ts';
-import { HashTag, taggedHash } from '../core/crypto.ts';
 import type { Effect, Machine, MachineContext } from '../core/machine.ts';
 import { checkArgument } from '../core/errors.ts';
 import { checkRingShape, primaryOf, quorum, resolveParameters, type ProtocolParameters, type ReplicaConfig } from './config.ts';
@@ -40,6 +39,7 @@ import {
   type ClientRecord,
 } from './replica-store.ts';
 import * as checkpoints from './replica-checkpoints.ts';
+import * as blocks from './replica-blocks.ts';
 import * as certificates from './replica-certificates.ts';
 import * as status from './replica-status.ts';
 import * as viewChange from './replica-view-change.ts';
@@ -68,6 +68,7 @@ export type DropReason =
   | 'not-member'
   | 'bad-proof'
   | 'nonce-reuse'
+  | 'missing-blocks'
   | 'stale';
 
 const verifiedCacheMax = 100_000;
@@ -114,6 +115,7 @@ export class Replica implements Machine<RingMessage, RingOutput> {
   readonly viewChangeState = viewChange.initialState();
   readonly certificateState = certificates.initialState();
   readonly statusState = status.initialState();
+  readonly blockState = blocks.initialState();
 
   constructor(ctx: MachineContext, config: ReplicaConfig) {
     checkRingShape(config.members, config.f);
@@ -156,6 +158,7 @@ export class Replica implements Machine<RingMessage, RingOutput> {
     status.onTick(this);
     checkpoints.onTick(this);
     certificates.onTick(this);
+    blocks.onTick(this);
     return this.flush();
   }
 
@@ -298,7 +301,11 @@ export class Replica implements Machine<RingMessage, RingOutput> {
       case 'share':
         return peer === m.replica ? certificates.onShare(this, m) : this.drop('not-member');
       case 'put-block':
-        return this.onPutBlock(from, m.block);
+        return blocks.onPutBlock(this, from, m.block);
+      case 'fetch-blocks':
+        return peer === undefined ? this.drop('not-member') : blocks.onFetchBlocks(this, from, m);
+      case 'block-data':
+        return blocks.onBlockData(this, m);
       default:
         // Replies, certificates and acks are for clients; a replica ignores them.
         return this.drop('stale');
@@ -363,6 +370,13 @@ export class Replica implements Machine<RingMessage, RingOutput> {
       const hex = toHex(r.clientKey);
       const done = (this.clients.get(hex)?.nonce ?? -1) >= r.nonce;
       if (done || this.inFlight.has(this.requestKey(r))) continue;
+      const missing = this.service.blocksNeeded?.(r.operation) ?? [];
+      if (missing.length > 0) {
+        // Not proposable until this replica holds the blocks it names (the client may still be uploading).
+        blocks.requestBlocks(this, missing);
+        rest.push(r);
+        continue;
+      }
       // One request per client per batch keeps nonce order simple: later ones wait for the next batch.
       if (requests.length < this.params.batchSizeMax && !clientsInBatch.has(hex)) {
         requests.push(r);
@@ -393,6 +407,12 @@ export class Replica implements Machine<RingMessage, RingOutput> {
       return;
     }
     if (!pp.batch || !this.batchValid(pp)) return this.drop('bad-batch');
+    const missing = blocks.missingForBatch(this, pp.batch);
+    if (missing.length > 0) {
+      // Prepare only with the blocks in hand; the primary's retransmission brings the pre-prepare back.
+      blocks.requestBlocks(this, missing);
+      return this.drop('missing-blocks');
+    }
     this.acceptPrePrepare(pp);
   }
 
@@ -489,9 +509,17 @@ export class Replica implements Machine<RingMessage, RingOutput> {
 
   executeReady(): void {
     if (checkpoints.awaitingState(this)) return;
+    const stateMissing = blocks.missingForState(this);
+    this.blockState.blocked = stateMissing.length > 0;
+    if (this.blockState.blocked) return blocks.requestBlocks(this, stateMissing);
     for (;;) {
       const s = this.slots.get(this.lastExecuted + 1);
       if (!s?.committed) break;
+      const missing = blocks.missingForBatch(this, s.committed.prePrepare.batch!);
+      if (missing.length > 0) {
+        this.blockState.blocked = true;
+        return blocks.requestBlocks(this, missing);
+      }
       this.execute(s.seq, s.committed.prePrepare);
     }
     this.tryIssueBatches();
@@ -549,14 +577,6 @@ export class Replica implements Machine<RingMessage, RingOutput> {
       replica: this.me,
     }) as Reply;
     this.send(to, reply);
-  }
-
-  // ---- bulk data off the agreement path ----
-
-  private onPutBlock(from: string, block: Uint8Array): void {
-    const bguid = taggedHash(this.config.crypto, HashTag.dataBlock, block);
-    this.ctx.store.put(`blk/${toHex(bguid)}`, block);
-    this.send(from, { kind: 'block-stored', bguid, replica: this.me });
   }
 }
 

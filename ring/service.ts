@@ -3,6 +3,7 @@
  * checkpoints and state transfer. The object service (ring/object-service.ts) executes Pond
  * updates; ring/kv-service.ts is a small versioned key-value service for protocol tests.
  */
+import type { BlockKind } from '../core/version/block.ts';
 
 export interface ExecutionContext {
   readonly seq: number;
@@ -35,4 +36,13 @@ export interface ReplicatedService {
   snapshot(): Uint8Array;
   /** Replaces the state; false (state unchanged) if the bytes are not a snapshot. */
   restore(snapshot: Uint8Array): boolean;
+
+  // Content-addressed blocks (optional: services whose operations carry everything inline skip them).
+
+  /** Blocks `operation` names that this replica lacks; it must not execute the operation without them. */
+  blocksNeeded?(operation: Uint8Array): Uint8Array[];
+  /** Blocks the current state reaches that are missing (after a state transfer); empty when complete. */
+  missingStateBlocks?(): Uint8Array[];
+  putBlock?(kind: BlockKind, bytes: Uint8Array): Uint8Array;
+  getBlock?(bguid: Uint8Array): { kind: BlockKind; bytes: Uint8Array } | undefined;
 }

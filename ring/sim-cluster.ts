@@ -9,11 +9,22 @@ import { toHex, u32be } from '../core/bytes.ts';
 import { signerOf, type Crypto, type Signer } from '../core/crypto.ts';
 import type { Effect, Machine, MachineContext } from '../core/machine.ts';
 import { Simulation, type NetworkOptions } from '../sim/simulation.ts';
+import { Prng } from '../sim/prng.ts';
+import { dealRingKey } from '../core/threshold/dealer.ts';
+import { RingKeyVerifier } from '../core/threshold/signing.ts';
+import { blsCertificateSigner, blsCertificateVerifier } from './bls-certificate-signer.ts';
 import { fakeCertificateSigner, fakeCertificateVerifier, type CertificateSigner, type CertificateVerifier } from './certificate-signer.ts';
 import { RingClient, clientFactory } from './client.ts';
 import { cloneRingMessage } from './codec.ts';
 import type { ProtocolParameters, RingMember } from './config.ts';
 import { KvService, parseKvStatement } from './kv-service.ts';
+import { KvBlockStore } from './kv-block-store.ts';
+import { ObjectService } from './object-service.ts';
+import { decode } from '../core/codec.ts';
+import { certificateStatementFromTuple } from '../core/threshold/statements.ts';
+
+/** The ring id simulated rings put in statements and batch headers. */
+export const simRingId = new Uint8Array(32).fill(7);
 import type { RingMessage } from './messages.ts';
 import type { RingOutput } from './outputs.ts';
 import { Replica, replicaFactory } from './replica.ts';
@@ -21,6 +32,16 @@ import { Replica, replicaFactory } from './replica.ts';
 export interface CertificateScheme {
   signerFor(replica: number): CertificateSigner;
   verifier: CertificateVerifier;
+  /** The ring's BLS public key (real scheme only). */
+  publicKey?: Uint8Array;
+}
+
+/** Real threshold BLS: a dealer run seeded from the simulation seed. */
+export function blsCertificates(seed: number, f: number): CertificateScheme {
+  const n = 3 * f + 1;
+  const key = dealRingKey(new Prng(seed).fork('dealer'), n, f + 1);
+  const ring = new RingKeyVerifier(key, n);
+  return { signerFor: (i) => blsCertificateSigner(key.shares[i]!, ring), verifier: blsCertificateVerifier(ring), publicKey: key.publicKey };
 }
 
 export interface ClusterOptions {
@@ -35,6 +56,8 @@ export interface ClusterOptions {
   tickMs?: number;
   /** Trace every delivered message as text (for scripted tests). */
   trace?: (line: string) => void;
+  /** The replicated service: the versioned key-value test service (default) or Pond objects. */
+  service?: 'kv' | 'object';
 }
 
 export interface Cluster {
@@ -104,6 +127,10 @@ export function describeRingMessage(m: RingMessage): string {
       return `put-block ${m.block.length}B`;
     case 'block-stored':
       return `block-stored r=${m.replica}`;
+    case 'fetch-blocks':
+      return `fetch-blocks n=${m.bguids.length}`;
+    case 'block-data':
+      return `block-data ${m.blockKind} ${m.bytes.length}B`;
   }
 }
 
@@ -180,14 +207,18 @@ export function buildCluster(options: ClusterOptions): Cluster {
         signer: signers[i]!,
         certificateSigner: certificates.signerFor(i),
         certificateVerifier: certificates.verifier,
-        service: (store) => new KvService(crypto, store),
+        service:
+          options.service === 'object'
+            ? (store) => new ObjectService({ crypto, store, blocks: new KvBlockStore(crypto, store), ringId: simRingId })
+            : (store) => new KvService(crypto, store),
+        ringId: simRingId,
         parameters: options.parameters,
       })),
     );
   });
   clientSigners.forEach((signer, i) => {
     const id = clientIds[i]!;
-    sim.addNode(id, traced(id, clientFactory({ members, f, crypto, signer, certificateVerifier: certificates.verifier, retransmitMs: 300 })));
+    sim.addNode(id, traced(id, clientFactory({ members, f, crypto, signer, certificateVerifier: certificates.verifier, retransmitMs: 300, ringId: simRingId })));
   });
   if (trace) {
     const original = sim.send.bind(sim);
@@ -200,13 +231,24 @@ export function buildCluster(options: ClusterOptions): Cluster {
   return cluster;
 }
 
+/** (object, version) -> VGUID of a certified commit, from either service's statement format. */
+function certifiedVersion(statement: Uint8Array): { key: string; vguidHex: string } | null {
+  const kv = parseKvStatement(statement);
+  if (kv) return { key: `${kv.key}@${kv.version}`, vguidHex: kv.vguidHex };
+  try {
+    const s = certificateStatementFromTuple(decode(statement, 4096));
+    return s.outcome === 'commit' ? { key: `${toHex(s.aguid)}@${s.version}`, vguidHex: toHex(s.vguid) } : null;
+  } catch {
+    return null;
+  }
+}
+
 function recordCertificate(cluster: Cluster, statement: Uint8Array): void {
-  const s = parseKvStatement(statement);
+  const s = certifiedVersion(statement);
   if (!s) return;
-  const key = `${s.key}@${s.version}`;
-  const held = cluster.certifiedVersions.get(key);
-  assert(held === undefined || held === s.vguidHex, `two certificates for ${key} with different VGUIDs`);
-  cluster.certifiedVersions.set(key, s.vguidHex);
+  const held = cluster.certifiedVersions.get(s.key);
+  assert(held === undefined || held === s.vguidHex, `two certificates for ${s.key} with different VGUIDs`);
+  cluster.certifiedVersions.set(s.key, s.vguidHex);
 }
 
 function observe(cluster: Cluster, node: string, event: RingOutput): void {

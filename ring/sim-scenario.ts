@@ -8,15 +8,12 @@
  */
 import { toHex } from '../core/bytes.ts';
 import type { Crypto } from '../core/crypto.ts';
-import { dealRingKey } from '../core/threshold/dealer.ts';
-import { RingKeyVerifier } from '../core/threshold/signing.ts';
 import { nodeCrypto } from '../runtime/node-crypto.ts';
 import { fakeCrypto } from '../sim/fake-crypto.ts';
 import { Prng } from '../sim/prng.ts';
-import { blsCertificateSigner, blsCertificateVerifier } from './bls-certificate-signer.ts';
 import type { ClientRequest } from './messages.ts';
 import { kvKeyFor, kvOperation } from './kv-service.ts';
-import { buildCluster, secretKeyFor, type CertificateScheme, type Cluster } from './sim-cluster.ts';
+import { blsCertificates, buildCluster, secretKeyFor, type Cluster } from './sim-cluster.ts';
 import { byzantineBehaviours, byzantineInterceptor, type ByzantineBehaviour } from './sim-faults.ts';
 import { requestDigest, signMessage } from './signing.ts';
 import { signerOf } from '../core/crypto.ts';
@@ -49,13 +46,6 @@ export interface ScenarioResult {
   badShares: number;
   virtualMs: number;
   traceHash: string;
-}
-
-export function blsCertificates(seed: number, f: number): CertificateScheme {
-  const n = 3 * f + 1;
-  const key = dealRingKey(new Prng(seed).fork('dealer'), n, f + 1);
-  const ring = new RingKeyVerifier(key, n);
-  return { signerFor: (i) => blsCertificateSigner(key.shares[i]!, ring), verifier: blsCertificateVerifier(ring) };
 }
 
 class Workload {

@@ -1,0 +1,89 @@
+/**
+ * Blocks on the ring (DESIGN.md "Inner ring": bulk data stays off the agreement path). Clients
+ * push content-addressed blocks to every replica (put-block; the replica hashes them), and ordered
+ * updates name them by BGUID. Execution must see the same blocks everywhere, so a replica that
+ * lacks a named block — or, after a state transfer, a block its object heads reach — does not
+ * prepare or execute until it has fetched it from a peer (fetch-blocks / block-data, checked
+ * against the BGUID it asked for). A correct primary only proposes requests whose blocks it has,
+ * and 2f+1 prepares mean f+1 correct replicas hold them, so a fetch can always be answered.
+ */
+import { toHex } from '../core/bytes.ts';
+import { HashTag, taggedHash } from '../core/crypto.ts';
+import { bguidOf } from '../core/version/block.ts';
+import type { BlockData, Batch, FetchBlocks } from './messages.ts';
+import type { Replica } from './replica.ts';
+
+export interface BlockState {
+  /** BGUID hex -> when it was last asked for. */
+  readonly wanted: Map<string, { bguid: Uint8Array; askedMs: number }>;
+  /** Set after a state transfer (and at boot) until the state's blocks are all present. */
+  checkStateBlocks: boolean;
+  blocked: boolean;
+}
+
+const blocksPerAnswerMax = 64;
+
+export function initialState(): BlockState {
+  return { wanted: new Map(), checkStateBlocks: true, blocked: false };
+}
+
+/** Missing blocks the batch's requests name (empty when the service keeps no blocks). */
+export function missingForBatch(r: Replica, batch: Batch): Uint8Array[] {
+  const needed = r.service.blocksNeeded;
+  if (!needed) return [];
+  return batch.requests.flatMap((req) => needed.call(r.service, req.operation));
+}
+
+export function missingForState(r: Replica): Uint8Array[] {
+  const s = r.blockState;
+  if (!s.checkStateBlocks || !r.service.missingStateBlocks) return [];
+  const missing = r.service.missingStateBlocks();
+  if (missing.length === 0) s.checkStateBlocks = false;
+  return missing;
+}
+
+export function requestBlocks(r: Replica, bguids: readonly Uint8Array[]): void {
+  const s = r.blockState;
+  const ask: Uint8Array[] = [];
+  for (const bguid of bguids) {
+    const key = toHex(bguid);
+    const held = s.wanted.get(key);
+    if (held && r.nowMs - held.askedMs < r.params.statusIntervalMs) continue;
+    s.wanted.set(key, { bguid, askedMs: r.nowMs });
+    ask.push(bguid);
+  }
+  for (let i = 0; i < ask.length; i += blocksPerAnswerMax) {
+    const m: FetchBlocks = { kind: 'fetch-blocks', bguids: ask.slice(i, i + blocksPerAnswerMax) };
+    r.broadcast(m);
+  }
+}
+
+export function onPutBlock(r: Replica, from: string, block: Uint8Array): void {
+  const bguid = r.service.putBlock ? r.service.putBlock('data', block) : taggedHash(r.config.crypto, HashTag.dataBlock, block);
+  if (!r.service.putBlock) r.ctx.store.put(`blk/${toHex(bguid)}`, block);
+  r.send(from, { kind: 'block-stored', bguid, replica: r.me });
+  if (r.blockState.wanted.delete(toHex(bguid))) r.executeReady();
+  else if (r.queue.length > 0) r.tryIssueBatches();
+}
+
+export function onFetchBlocks(r: Replica, from: string, m: FetchBlocks): void {
+  if (!r.service.getBlock) return;
+  for (const bguid of m.bguids.slice(0, blocksPerAnswerMax)) {
+    const block = r.service.getBlock(bguid);
+    if (block) r.send(from, { kind: 'block-data', blockKind: block.kind, bytes: block.bytes } satisfies BlockData);
+  }
+}
+
+export function onBlockData(r: Replica, m: BlockData): void {
+  const bguid = bguidOf(r.config.crypto, m.blockKind, m.bytes);
+  const key = toHex(bguid);
+  // Only blocks this replica asked for, and only under the name they hash to.
+  if (!r.blockState.wanted.has(key) || !r.service.putBlock) return r.drop('stale');
+  r.service.putBlock(m.blockKind, m.bytes);
+  r.blockState.wanted.delete(key);
+  if (r.blockState.blocked) r.executeReady();
+}
+
+export function onTick(r: Replica): void {
+  if (r.blockState.blocked) r.executeReady();
+}
