@@ -5,88 +5,24 @@
 import { describe, expect, it } from 'vitest';
 import { Prng } from '../../../sim/prng.ts';
 import {
-  Fr,
   RingKeyVerifier,
   ResharingError,
-  ResharingMember,
   ResharingTranscript,
   ThresholdNotReachedError,
   combineShares,
   dealResharing,
   hashMessage,
-  scalarFromBytes,
-  scalarToBytes,
   signShare,
   verifyKeyShare,
   verifySignature,
-  type DealtRingKey,
   type KeyShare,
   type ResharingConfig,
-  type ResharingDealing,
 } from './imports.ts';
 import { ringKey } from './fixtures.ts';
+import { runRound, type DealerFault } from './resharing-harness.ts';
 
 const message = new TextEncoder().encode('certificate batch after refresh');
 const hashed = hashMessage(message);
-
-/** How a Byzantine dealer misbehaves towards the new members. */
-interface DealerFault {
-  /** Sub-share sent privately to these members is wrong (off by one). */
-  corruptFor?: number[];
-  /** Nothing is sent privately to these members. */
-  silentFor?: number[];
-  /** Answer complaints with a wrong value, or not at all. */
-  answer?: 'honest' | 'wrong' | 'none';
-  /** Publish commitments to a sharing of some other secret. */
-  wrongSecret?: boolean;
-}
-
-interface Outcome {
-  transcripts: ResharingTranscript[];
-  members: ResharingMember[];
-  newShares: KeyShare[];
-}
-
-function bump(bytes: Uint8Array): Uint8Array {
-  return scalarToBytes(Fr.add(scalarFromBytes(bytes)!, 1n));
-}
-
-/**
- * Drives one round the way the ring would: every dealer's commitments are ordered, sub-shares go
- * privately, members publish complaints, dealers answer, and every member reads the same ordered
- * transcript. `falseComplaints` are Byzantine members complaining about honest dealers.
- */
-function runRound(oldKey: DealtRingKey, config: ResharingConfig, faults: Record<number, DealerFault>, falseComplaints: [number, number][] = []): Outcome {
-  const random = new Prng(config.newShareCount * 100 + config.newThreshold);
-  const dealings: ResharingDealing[] = oldKey.shares.map((share) => {
-    const fault = faults[share.index];
-    const dealt = dealResharing(random, config, fault?.wrongSecret ? { index: share.index, secretKey: bump(share.secretKey) } : share);
-    return dealt;
-  });
-  const transcripts = Array.from({ length: config.newShareCount }, () => new ResharingTranscript(config));
-  const members = transcripts.map((t, j) => new ResharingMember(t, j + 1));
-  const publish = (step: (t: ResharingTranscript) => void) => transcripts.forEach(step);
-
-  for (const d of dealings) publish((t) => t.onCommitments(d.dealerIndex, d.commitments));
-  for (const d of dealings) {
-    const fault = faults[d.dealerIndex] ?? {};
-    for (const member of members) {
-      if (fault.silentFor?.includes(member.memberIndex)) continue;
-      const sub = d.subShares[member.memberIndex - 1]!.secretKey;
-      member.onSubShare(d.dealerIndex, fault.corruptFor?.includes(member.memberIndex) ? bump(sub) : sub);
-    }
-  }
-  const complaints = [...members.flatMap((m) => m.complaints()), ...falseComplaints.map(([complainerIndex, dealerIndex]) => ({ complainerIndex, dealerIndex }))];
-  for (const c of complaints) publish((t) => t.onComplaint(c));
-  for (const c of complaints) {
-    const fault = faults[c.dealerIndex] ?? {};
-    if (fault.answer === 'none') continue;
-    const sub = dealings[c.dealerIndex - 1]!.subShares[c.complainerIndex - 1]!.secretKey;
-    const response = { dealerIndex: c.dealerIndex, complainerIndex: c.complainerIndex, subShare: fault.answer === 'wrong' ? bump(sub) : sub };
-    publish((t) => t.onComplaintResponse(response));
-  }
-  return { transcripts, members, newShares: members.map((m) => m.finish()) };
-}
 
 function signWith(shares: readonly KeyShare[]): Uint8Array {
   return combineShares(shares.length, shares.map((s) => signShare(s, hashed)));
@@ -180,8 +116,7 @@ describe('resharing failure and hygiene', () => {
 
   it('with fewer than t_old qualified dealers the round fails with a ResharingError naming them', () => {
     const faults: Record<number, DealerFault> = { 1: { silentFor: [2], answer: 'none' }, 2: { wrongSecret: true }, 3: { corruptFor: [1], answer: 'wrong' } };
-    expect(() => runRound(oldKey, config, faults)).toThrow(ResharingError);
-    expect(() => runRound(oldKey, config, faults)).toThrow(/qualified dealers, has 1 \(\[4\]\); disqualified: \[2, 3\]/);
+    expect(() => runRound(oldKey, config, faults)).toThrow(new ResharingError('resharing needs 2 qualified dealers, has 1 ([4]); disqualified: [2, 3]'));
   });
 
   it('drops duplicate, out-of-range and unsolicited messages and counts them', () => {
