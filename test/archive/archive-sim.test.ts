@@ -6,8 +6,9 @@
 import { describe, expect, it } from 'vitest';
 import { toHex } from '../../core/bytes.ts';
 import { placementOf, serverRingOf } from '../../archive/placement.ts';
+import { decodeFragment, encodeFragment, makeFragments } from '../../archive/erasure/index.ts';
 import { Prng } from '../../sim/prng.ts';
-import { allBlocks, archiveAll, expectedContent, fullyRedundant, k, liveIndexCount, m, makeCluster, makeHistory, nodeCrypto, restoreEverything, runUntilChecked } from './sim-helpers.ts';
+import { allBlocks, archiveAll, crypto, expectedContent, fullyRedundant, k, liveIndexCount, m, makeCluster, makeHistory, nodeCrypto, restoreEverything, runUntilChecked } from './sim-helpers.ts';
 
 describe('archiving on commit', () => {
   it('places each block once, n fragments on n distinct servers, each (block, fragment) sent by one ring server (real crypto)', async () => {
@@ -44,6 +45,32 @@ describe('archiving on commit', () => {
     const { report, restored } = await restoreEverything(cluster, history);
     expect(report.failed).toEqual([]);
     expect(restored).toEqual(expectedContent(history));
+  });
+  it('covers a Byzantine ring server that stores a bogus encoding: a fallback archiver stores the genuine one', async () => {
+    const cluster = makeCluster(19);
+    const history = makeHistory(9, 4, 2);
+    const bogus = new Map<string, ReturnType<typeof makeFragments>>();
+    cluster.sim.setInterceptor('ring-1', (message) => {
+      if (message.type !== 'store') return [message];
+      const record = decodeFragment(message.fragment);
+      const hex = toHex(record.bguid);
+      if (!bogus.has(hex)) bogus.set(hex, makeFragments(crypto, k, m, record.bguid, new Prng(1).bytes(record.blockBytes)));
+      const set = bogus.get(hex)!;
+      return [{ ...message, fragment: encodeFragment(set.fragments[record.index]!), fragmentRoot: set.fragmentRoot }];
+    });
+    archiveAll(cluster, history);
+    expect(bogus.size).toBeGreaterThan(0);
+    const { report, restored } = await restoreEverything(cluster, history);
+    expect(report.failed).toEqual([]);
+    expect(restored).toEqual(expectedContent(history));
+    // With ring-1's bogus fragments gone, the genuine ones alone still give full redundancy.
+    for (const hex of bogus.keys()) {
+      for (const id of cluster.archiveServers) {
+        const store = cluster.sim.store(id);
+        for (const key of store.keys(`f/${hex}/${toHex(bogus.get(hex)!.fragmentRoot)}/`)) store.delete(key);
+      }
+    }
+    for (const bguid of allBlocks(history)) expect(liveIndexCount(cluster, bguid)).toBe(k + m);
   });
 });
 

@@ -1,0 +1,74 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { DecodeError } from '../../core/errors.ts';
+import { decodeArchiveMessage, encodeArchiveMessage, type ArchiveMessage } from '../../archive/messages.ts';
+import { signReceipt, verifyReceipt } from '../../archive/receipt.ts';
+import { signerOf } from '../../core/crypto.ts';
+import { nodeCrypto } from '../../runtime/node-crypto.ts';
+import { Prng } from '../../sim/prng.ts';
+
+const r = new Prng(51);
+const h = (): Uint8Array => r.bytes(32);
+const samples: ArchiveMessage[] = [
+  { type: 'store', requestId: 1, fragment: r.bytes(300), fragmentRoot: h(), certificate: r.bytes(90) },
+  { type: 'store', requestId: 2, fragment: r.bytes(10), fragmentRoot: h(), certificate: null },
+  { type: 'receipt', requestId: 3, bguid: h(), fragmentRoot: h(), index: 7, signature: r.bytes(64) },
+  { type: 'refused', requestId: 4, reason: 'root-mismatch' },
+  { type: 'probe', requestId: 5, bguids: [h(), h()] },
+  { type: 'probeReply', requestId: 6, held: [{ bguid: h(), fragmentRoot: h(), index: 3 }] },
+  { type: 'fetch', requestId: 7, bguid: h() },
+  { type: 'fetchReply', requestId: 8, bguid: h(), fragments: [r.bytes(40), r.bytes(41)], certificate: null },
+  { type: 'listCertificates', requestId: 9, after: 'c/ab', limit: 100 },
+  { type: 'certificates', requestId: 10, certificates: [r.bytes(500)], next: 'c/ff' },
+  { type: 'status', requestId: 11 },
+  {
+    type: 'statusReply',
+    requestId: 12,
+    status: { fragmentCount: 5, certificateCount: 1, scrubbedCount: 9, corruptFoundCount: 2, repairQueuedCount: 0, repairedFragmentCount: 3, repairFailedCount: 0, lostPeers: ['archive-3'] },
+  },
+  { type: 'ping' },
+];
+
+describe('archive message codec', () => {
+  it('round-trips every message type exactly', () => {
+    for (const message of samples) expect(decodeArchiveMessage(encodeArchiveMessage(message))).toEqual(message);
+  });
+
+  it('throws only DecodeError on random and mutated frames (never crashes or accepts a wrong shape silently)', () => {
+    const frames = samples.map(encodeArchiveMessage);
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: frames.length - 1 }), fc.array(fc.tuple(fc.nat(), fc.nat(255)), { maxLength: 6 }), fc.uint8Array({ maxLength: 64 }), (which, flips, random) => {
+        const mutated = frames[which]!.slice();
+        for (const [at, value] of flips) mutated[at % mutated.length] = value;
+        for (const frame of [mutated, random]) {
+          try {
+            const decoded = decodeArchiveMessage(frame);
+            expect(decodeArchiveMessage(encodeArchiveMessage(decoded))).toEqual(decoded);
+          } catch (error) {
+            expect(error).toBeInstanceOf(DecodeError);
+          }
+        }
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('bounds what a peer can make us allocate (oversized fields are refused)', () => {
+    expect(() => decodeArchiveMessage(encodeArchiveMessage({ type: 'probe', requestId: 1, bguids: Array.from({ length: 1025 }, h) }))).toThrow(DecodeError);
+    expect(() => decodeArchiveMessage(encodeArchiveMessage({ type: 'refused', requestId: 1, reason: 'x'.repeat(300) }))).toThrow(DecodeError);
+    expect(() => decodeArchiveMessage(encodeArchiveMessage({ type: 'fetch', requestId: 1, bguid: r.bytes(31) }))).toThrow(DecodeError);
+  });
+});
+
+describe('storage receipts', () => {
+  it('verify for the signer and exact body only', () => {
+    const signer = signerOf(nodeCrypto, r.bytes(32));
+    const other = signerOf(nodeCrypto, r.bytes(32));
+    const body = { bguid: h(), fragmentRoot: h(), index: 2 };
+    const signature = signReceipt(nodeCrypto, signer, body);
+    expect(verifyReceipt(nodeCrypto, signer.publicKey, body, signature)).toBe(true);
+    expect(verifyReceipt(nodeCrypto, other.publicKey, body, signature)).toBe(false);
+    expect(verifyReceipt(nodeCrypto, signer.publicKey, { ...body, index: 3 }, signature)).toBe(false);
+    expect(verifyReceipt(nodeCrypto, signer.publicKey, { ...body, fragmentRoot: h() }, signature)).toBe(false);
+  });
+});
