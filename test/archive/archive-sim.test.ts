@@ -46,6 +46,7 @@ describe('archiving on commit', () => {
     expect(report.failed).toEqual([]);
     expect(restored).toEqual(expectedContent(history));
   });
+
   it('covers a Byzantine ring server that stores a bogus encoding: a fallback archiver stores the genuine one', async () => {
     const cluster = makeCluster(19);
     const history = makeHistory(9, 4, 2);
