@@ -13,6 +13,7 @@ import { decode } from '../core/codec.ts';
 import { kvKeyFor, kvOperation } from '../ring/kv-service.ts';
 import { loadClusterConfig, type ClusterConfig } from '../runtime/cluster-config.ts';
 import { initCluster, loadDescriptor } from '../runtime/cluster-keys.ts';
+import { LmdbKvStore } from '../runtime/lmdb-kv-store.ts';
 import { spawnNode, stopAll, waitReady } from '../runtime/cluster-launcher.ts';
 import { silentLogger } from '../runtime/log.ts';
 import { nodeCrypto } from '../runtime/node-crypto.ts';
@@ -111,6 +112,42 @@ function fsyncBaseline(dir: string, count: number, bytes: number): PhaseResult {
   return summarize(`raw write+fsync ${bytes >= 2 ** 20 ? `${bytes / 2 ** 20} MiB` : `${bytes / 1024} KiB`}`, 1, latencies, performance.now() - startedMs, bytes);
 }
 
+/**
+ * The store alone: one 4 KiB put + flush at a time (one fsync'd lmdb transaction each), then
+ * `concurrency` writers staging and flushing at once, which group commit folds into few fsyncs.
+ */
+async function storePhases(dir: string, count: number, concurrency: number): Promise<PhaseResult[]> {
+  const store = new LmdbKvStore({ path: join(dir, 'store-bench') });
+  const value = new Uint8Array(4096).fill(5);
+  const serial: number[] = [];
+  let startedMs = performance.now();
+  for (let k = 0; k < count; k++) {
+    const t0 = performance.now();
+    store.put(`s/${k}`, value);
+    await store.flush();
+    serial.push(performance.now() - t0);
+  }
+  const one = summarize('lmdb put+flush 4 KiB', 1, serial, performance.now() - startedMs, 4096);
+  const grouped: number[] = [];
+  const flushesBefore = store.flushStats().flushCount;
+  startedMs = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, w) => {
+      for (let k = 0; k < count; k++) {
+        const t0 = performance.now();
+        store.put(`g/${w}/${k}`, value);
+        await store.flush();
+        grouped.push(performance.now() - t0);
+      }
+    }),
+  );
+  const many = summarize(`lmdb group commit x${concurrency}`, concurrency, grouped, performance.now() - startedMs, 4096);
+  const flushes = store.flushStats().flushCount - flushesBefore;
+  await store.close();
+  console.log(`group commit: ${grouped.length} flush() calls from ${concurrency} writers took ${flushes} fsync'd transactions`);
+  return [one, many];
+}
+
 async function startCluster(config: ClusterConfig): Promise<number> {
   const t0 = Date.now();
   for (const n of config.nodes) spawnNode(config, n.name);
@@ -148,8 +185,9 @@ export async function run(args: string[]): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const baseline4k = fsyncBaseline(dir, n(200), 4096);
   const baseline2m = fsyncBaseline(dir, n(12), 2 * 2 ** 20);
+  const store = await storePhases(dir, n(200), 64);
   rmSync(dir, { recursive: true, force: true });
-  report(config, results, [baseline4k, baseline2m], upMs, certificates, quick);
+  report(config, [...results, ...store], [baseline4k, baseline2m], upMs, certificates, quick);
 }
 
 function report(config: ClusterConfig, results: PhaseResult[], baselines: PhaseResult[], upMs: number, certificates: [number, number], quick: boolean): void {

@@ -10,6 +10,8 @@ export interface AdminSources {
   health(): { ready: boolean; [key: string]: unknown };
   status(): Record<string, unknown>;
   registry: Registry;
+  /** Called before /metrics renders, to refresh gauges sampled from counters. */
+  beforeScrape?(): void;
 }
 
 export async function startAdminServer(port: number, sources: AdminSources): Promise<Server> {
@@ -24,6 +26,7 @@ export async function startAdminServer(port: number, sources: AdminSources): Pro
       if (url === '/health') return reply(200, 'application/json', JSON.stringify({ status: 'ok', ...sources.health() }));
       if (url === '/status') return reply(200, 'application/json', JSON.stringify(sources.status()));
       if (url === '/metrics') {
+        sources.beforeScrape?.();
         void sources.registry.metrics().then(
           (text) => reply(200, sources.registry.contentType, text),
           (error: Error) => reply(500, 'text/plain', `${error.message}\n`),

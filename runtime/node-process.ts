@@ -64,6 +64,11 @@ export async function startNode(configFile: string, name: string, options: Start
 
   const admin: Server = await startAdminServer(node.adminPort, {
     registry: metrics.registry,
+    beforeScrape: () => {
+      metrics.bytesStored.set(store.flushStats().valueBytesWritten);
+      metrics.peersConnected.set(transport.connectedPeers().length);
+      metrics.handshakesRefused.set(transport.counters.handshakesRefused);
+    },
     health: () => ({ name, role: node.role, ready: role.ready(transport.connectedPeers()), pid: process.pid }),
     status: () => statusOf(config, node, descriptor, transport, host, store, role, startedMs),
   });

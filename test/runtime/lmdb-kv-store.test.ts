@@ -2,7 +2,9 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryKvStore } from '../../core/store.ts';
 import { LmdbKvStore } from '../../runtime/lmdb-kv-store.ts';
 
 const dirs: string[] = [];
@@ -62,6 +64,41 @@ describe('LmdbKvStore', () => {
     expect(store.keys('x/').length).toBe(21);
     expect(store.dirty).toBe(false);
     await store.close();
+  });
+
+  it('behaves like MemoryKvStore for any sequence of puts, deletes, flushes and reopens (differential property)', async () => {
+    const key = fc.constantFrom('a', 'a/1', 'a/2', 'ab', 'b/1', 'b/2', 'c');
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('put' as const), key, value: fc.uint8Array({ maxLength: 8 }) }),
+      fc.record({ kind: fc.constant('delete' as const), key }),
+      fc.record({ kind: fc.constant('flush' as const) }),
+      fc.record({ kind: fc.constant('reopen' as const) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { maxLength: 30 }), async (ops) => {
+        const path = tempDir();
+        const model = new MemoryKvStore();
+        let store = new LmdbKvStore({ path });
+        for (const o of ops) {
+          if (o.kind === 'put') {
+            store.put(o.key, o.value);
+            model.put(o.key, o.value);
+          } else if (o.kind === 'delete') {
+            store.delete(o.key);
+            model.delete(o.key);
+          } else if (o.kind === 'flush') {
+            await store.flush();
+          } else {
+            await store.close(); // close flushes, so everything in the model must come back
+            store = new LmdbKvStore({ path });
+          }
+          for (const prefix of ['', 'a', 'a/', 'b/']) expect(store.keys(prefix)).toEqual(model.keys(prefix));
+          for (const k of ['a', 'a/1', 'b/2', 'c']) expect(store.get(k)).toEqual(model.get(k));
+        }
+        await store.close();
+      }),
+      { numRuns: 25 },
+    );
   });
 
   it('loses nothing acknowledged when the writer process is killed with SIGKILL', async () => {
