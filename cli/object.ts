@@ -1,0 +1,232 @@
+/**
+ * Object verbs of the CLI: put, get, append, log, stat, acl, watch. Each takes
+ * [--config FILE] [--identity FILE] [--json]; exit codes 0 ok, 1 error, 2 usage, 3 predicate failed.
+ */
+import { createReadStream, createWriteStream, statSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { fromHex } from '../core/bytes.ts';
+import { OceanStoreError, PredicateFailedError } from '../core/errors.ts';
+import { connect, type OceanStore } from '../client/oceanstore.ts';
+import type { ByteSource, ObjectHandle } from '../client/object.ts';
+import { Progress } from './progress.ts';
+
+interface Parsed {
+  positional: string[];
+  flags: Map<string, string[]>;
+}
+
+const valueFlags = new Set(['--config', '--identity', '--if-version', '--version', '-o', '--writer', '--owner', '--interval-ms']);
+const boolFlags = new Set(['--json', '--quiet']);
+
+function parse(args: string[]): Parsed | string {
+  const positional: string[] = [];
+  const flags = new Map<string, string[]>();
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (valueFlags.has(a)) {
+      const v = args[++i];
+      if (v === undefined) return `${a} needs a value`;
+      flags.set(a, [...(flags.get(a) ?? []), v]);
+    } else if (boolFlags.has(a)) flags.set(a, ['true']);
+    else if (a.startsWith('--') && a !== '-') return `unknown option ${a}`;
+    else positional.push(a);
+  }
+  return { positional, flags };
+}
+
+function flag(p: Parsed, name: string): string | undefined {
+  return p.flags.get(name)?.at(-1);
+}
+
+function intFlag(p: Parsed, name: string): number | undefined {
+  const v = flag(p, name);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`${name} takes a non-negative integer, got '${v}'`);
+  return n;
+}
+
+class UsageError extends Error {}
+
+async function withStore<T>(p: Parsed, run: (store: OceanStore) => Promise<T>): Promise<T> {
+  const store = await connect({ config: flag(p, '--config'), identity: flag(p, '--identity') });
+  try {
+    return await run(store);
+  } finally {
+    await store.close();
+  }
+}
+
+function handleOf(store: OceanStore, p: Parsed, name: string): ObjectHandle {
+  const owner = flag(p, '--owner');
+  return store.open(name, owner ? fromHex(owner) : undefined);
+}
+
+function print(p: Parsed, value: unknown, text: string): void {
+  console.log(flag(p, '--json') ? JSON.stringify(value) : text);
+}
+
+async function verb(args: string[], usage: string, minArgs: number, body: (p: Parsed) => Promise<number>): Promise<number> {
+  const p = parse(args);
+  if (typeof p === 'string' || p.positional.length < minArgs || args.includes('--help')) {
+    console.error(`${typeof p === 'string' ? `oceanstore: ${p}\n` : ''}usage: oceanstore ${usage}`);
+    return 2;
+  }
+  try {
+    return await body(p);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`oceanstore: ${error.message}\nusage: oceanstore ${usage}`);
+      return 2;
+    }
+    if (error instanceof PredicateFailedError) {
+      console.error(`oceanstore: predicate failed: ${error.message} (current version ${error.currentVersion})`);
+      return 3;
+    }
+    if (error instanceof OceanStoreError) {
+      console.error(`oceanstore: ${error.name}: ${error.message}`);
+      return 1;
+    }
+    throw error;
+  }
+}
+
+/** A file or stdin as chunks, with a progress bar on a terminal for large transfers. */
+function sourceOf(path: string): { source: ByteSource; sizeBytes: number | null } {
+  if (path === '-') return { source: process.stdin as AsyncIterable<Uint8Array>, sizeBytes: null };
+  const sizeBytes = statSync(path).size;
+  return { source: createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Uint8Array>, sizeBytes };
+}
+
+function counted(source: ByteSource, progress: Progress): AsyncIterable<Uint8Array> {
+  return (async function* () {
+    for await (const chunk of source as AsyncIterable<Uint8Array>) {
+      progress.add(chunk.length);
+      yield chunk;
+    }
+  })();
+}
+
+export function put(args: string[]): Promise<number> {
+  return verb(args, 'put NAME FILE|- [--if-version N] [--config FILE] [--identity FILE] [--json]', 2, (p) =>
+    withStore(p, async (store) => {
+      const [name, file] = p.positional as [string, string];
+      const ifVersion = intFlag(p, '--if-version');
+      const { source, sizeBytes } = sourceOf(file);
+      const progress = new Progress('put', sizeBytes, flag(p, '--quiet') !== undefined || flag(p, '--json') !== undefined);
+      let handle = handleOf(store, p, name);
+      const exists = await handle.stat().then(
+        () => true,
+        (e: unknown) => (e instanceof OceanStoreError && e.name === 'NotFoundError' ? false : Promise.reject(e)),
+      );
+      if (!exists) {
+        if (ifVersion !== undefined) throw new PredicateFailedError(`${name} does not exist`, -1);
+        handle = await store.create(name);
+      }
+      const result = await handle.write(counted(source, progress), { ifVersion });
+      progress.done();
+      print(p, { name, aguid: handle.aguidHex, ...result }, `${name}: version ${result.version} (${result.vguid})`);
+      return 0;
+    }),
+  );
+}
+
+export function append(args: string[]): Promise<number> {
+  return verb(args, 'append NAME FILE|- [--config FILE] [--identity FILE] [--json]', 2, (p) =>
+    withStore(p, async (store) => {
+      const [name, file] = p.positional as [string, string];
+      const { source, sizeBytes } = sourceOf(file);
+      const progress = new Progress('append', sizeBytes, flag(p, '--json') !== undefined);
+      const result = await handleOf(store, p, name).append(counted(source, progress), { ifVersion: intFlag(p, '--if-version') });
+      progress.done();
+      print(p, { name, ...result }, `${name}: version ${result.version} (${result.vguid})`);
+      return 0;
+    }),
+  );
+}
+
+export function get(args: string[]): Promise<number> {
+  return verb(args, 'get NAME [--version N] [-o FILE] [--owner KEY] [--config FILE] [--identity FILE]', 1, (p) =>
+    withStore(p, async (store) => {
+      const handle = handleOf(store, p, p.positional[0]!);
+      const version = intFlag(p, '--version');
+      const out = flag(p, '-o');
+      const stat = await handle.stat({ version });
+      const progress = new Progress('get', stat.sizeBytes, out === undefined || out === '-');
+      const sink = out && out !== '-' ? createWriteStream(out) : (process.stdout as unknown as Writable);
+      await pipeline(
+        (async function* () {
+          for await (const chunk of handle.readStream({ version: stat.version })) {
+            progress.add(chunk.length);
+            yield chunk;
+          }
+        })(),
+        sink,
+        { end: sink !== (process.stdout as unknown as Writable) },
+      );
+      progress.done();
+      return 0;
+    }),
+  );
+}
+
+export function stat(args: string[]): Promise<number> {
+  return verb(args, 'stat NAME [--version N] [--owner KEY] [--json]', 1, (p) =>
+    withStore(p, async (store) => {
+      const handle = handleOf(store, p, p.positional[0]!);
+      const s = await handle.stat({ version: intFlag(p, '--version') });
+      const text = [
+        `aguid      ${handle.aguidHex}`,
+        `version    ${s.version}`,
+        `vguid      ${s.vguid}`,
+        `size       ${s.sizeBytes} bytes`,
+        `block size ${s.blockBytes} bytes`,
+        `committed  ${new Date(s.timestampMs).toISOString()}`,
+        `owner      ${s.owner}`,
+        `writers    ${s.writers.length === 0 ? '(owner only)' : s.writers.join(', ')}`,
+      ].join('\n');
+      print(p, { aguid: handle.aguidHex, ...s }, text);
+      return 0;
+    }),
+  );
+}
+
+export function log(args: string[]): Promise<number> {
+  return verb(args, 'log NAME [--owner KEY] [--json]', 1, (p) =>
+    withStore(p, async (store) => {
+      const versions = await handleOf(store, p, p.positional[0]!).versions();
+      const text = versions.map((v) => `${String(v.version).padStart(6)}  ${new Date(v.timestampMs).toISOString()}  ${String(v.sizeBytes).padStart(12)}  ${v.vguid}`);
+      print(p, versions, ['version  committed                 size (bytes)  vguid', ...text].join('\n'));
+      return 0;
+    }),
+  );
+}
+
+export function acl(args: string[]): Promise<number> {
+  return verb(args, 'acl NAME --writer KEY... [--if-version N] [--json]', 1, (p) =>
+    withStore(p, async (store) => {
+      const writers = (p.flags.get('--writer') ?? []).map((k) => {
+        if (!/^[0-9a-f]{64}$/.test(k)) throw new UsageError(`--writer takes a 64-hex-digit ed25519 public key, got '${k}'`);
+        return fromHex(k);
+      });
+      const result = await handleOf(store, p, p.positional[0]!).setAcl({ writers }, { ifVersion: intFlag(p, '--if-version') });
+      print(p, result, `${p.positional[0]}: version ${result.version}, writers: ${writers.length}`);
+      return 0;
+    }),
+  );
+}
+
+export function watch(args: string[]): Promise<number> {
+  return verb(args, 'watch NAME [--owner KEY] [--json] [--interval-ms N]', 1, (p) =>
+    withStore(p, async (store) => {
+      const controller = new AbortController();
+      process.once('SIGINT', () => controller.abort());
+      const handle = handleOf(store, p, p.positional[0]!);
+      for await (const v of handle.watch({ signal: controller.signal, intervalMs: intFlag(p, '--interval-ms') })) {
+        print(p, v, `version ${v.version}  ${new Date(v.timestampMs).toISOString()}  ${v.sizeBytes} bytes  ${v.vguid}`);
+      }
+      return 0;
+    }),
+  );
+}

@@ -1,0 +1,54 @@
+/**
+ * A client's signing identity: an ed25519 key kept in a JSON file (mode 0600). The CLI creates one
+ * on first use at --identity, OCEANSTORE_IDENTITY, or ~/.oceanstore/identity.json.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fromHex, toHex } from '../core/bytes.ts';
+import { ConfigError } from '../core/errors.ts';
+import { nodeCrypto } from '../runtime/node-crypto.ts';
+
+export interface Identity {
+  readonly secretKey: Uint8Array;
+  readonly publicKey: Uint8Array;
+}
+
+export function defaultIdentityPath(): string {
+  return process.env.OCEANSTORE_IDENTITY ?? join(homedir(), '.oceanstore', 'identity.json');
+}
+
+/** A fresh random identity (not saved). */
+export function newIdentity(): Identity {
+  const secretKey = new Uint8Array(randomBytes(32));
+  return { secretKey, publicKey: nodeCrypto.ed25519PublicKey(secretKey) };
+}
+
+export function identityFromSecret(secretKey: Uint8Array): Identity {
+  if (secretKey.length !== 32) throw new ConfigError('an identity secret key is 32 bytes');
+  return { secretKey, publicKey: nodeCrypto.ed25519PublicKey(secretKey) };
+}
+
+/** Reads the identity at `path`, creating it (and its folder, private) if it does not exist. */
+export function loadOrCreateIdentity(path = defaultIdentityPath()): Identity {
+  if (!existsSync(path)) {
+    const identity = newIdentity();
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    const tmp = `${path}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify({ secretKey: toHex(identity.secretKey), publicKey: toHex(identity.publicKey) }, null, 2) + '\n', { mode: 0o600 });
+    chmodSync(tmp, 0o600);
+    renameSync(tmp, path);
+    return identity;
+  }
+  let parsed: { secretKey?: unknown };
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8')) as { secretKey?: unknown };
+  } catch (error) {
+    throw new ConfigError(`identity file ${path} is not JSON (${(error as Error).message}); move it away to make a new one`);
+  }
+  if (typeof parsed.secretKey !== 'string' || !/^[0-9a-f]{64}$/.test(parsed.secretKey)) {
+    throw new ConfigError(`identity file ${path} has no 64-hex-digit secretKey`);
+  }
+  return identityFromSecret(fromHex(parsed.secretKey));
+}

@@ -1,0 +1,315 @@
+/**
+ * An object handle: reads (verified against the ring key, from the nearest tree member that can
+ * prove them), writes (signed Pond updates ordered by the ring; bulk data uploaded as
+ * content-addressed blocks first), versions, watch and ACLs.
+ */
+import type { Crypto } from '../core/crypto.ts';
+import { signerOf } from '../core/crypto.ts';
+import { checkArgument, IntegrityError, NotFoundError, UnavailableError } from '../core/errors.ts';
+import { encodeUpdate, signUpdate, type Clause, type UnsignedUpdate } from '../core/update/index.ts';
+import { toHex } from '../core/bytes.ts';
+import type { RootBlock } from '../core/version/root-block.ts';
+import { append as appendAction, appendBlocks, ref, setAcl, truncate, versionIs, writeBytes } from './clauses.ts';
+import type { Identity } from './identity.ts';
+import { outcomeOf, type WriteResult } from './result.ts';
+import type { CallOptions, Session } from './session.ts';
+import { verifyRead, type VerifiedVersion } from './verify.ts';
+import type { ReplicaTrust } from '../replica/types.ts';
+
+/** Writes up to this size ride inline in the update; larger ones upload blocks first. */
+export const inlineBytesMax = 64 * 1024;
+/** Reads are fetched in chunks of about this size (each chunk is one verified proof). */
+export const readChunkBytes = 4 * 1024 * 1024;
+const uploadConcurrency = 8;
+const memberReadTimeoutMs = 3_000;
+
+export interface ReadOptions extends CallOptions {
+  /** A past version; default the latest. */
+  readonly version?: number;
+  readonly offset?: number;
+  readonly length?: number;
+  /** Demand a heartbeat no older than this; stale members are skipped (the ring answers). */
+  readonly maxAgeMs?: number;
+}
+
+export interface WriteOptions extends CallOptions {
+  /** Commit only if the object's latest version is this one (else PredicateFailedError). */
+  readonly ifVersion?: number;
+}
+
+export interface VersionInfo {
+  readonly version: number;
+  readonly vguid: string;
+  readonly sizeBytes: number;
+  readonly timestampMs: number;
+  /** Hex digest of the update that made the version (the writer signed it). */
+  readonly updateDigest: string;
+}
+
+export interface ObjectStat extends VersionInfo {
+  readonly blockBytes: number;
+  readonly owner: string;
+  readonly writers: readonly string[];
+}
+
+/** Anything that yields byte chunks: a Node stream, a web ReadableStream iterator, a generator. */
+export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+
+export class ObjectHandle {
+  constructor(
+    readonly aguid: Uint8Array,
+    private readonly session: Session,
+    private readonly identity: Identity,
+    private readonly crypto: Crypto,
+    private readonly trust: ReplicaTrust,
+    private readonly nextNonce: () => number,
+  ) {}
+
+  get aguidHex(): string {
+    return toHex(this.aguid);
+  }
+
+  /**
+   * The bytes of the latest (or a given) version, verified.
+   * @example const bytes = await obj.read({ version: 3, offset: 0, length: 100 });
+   */
+  async read(options: ReadOptions = {}): Promise<Uint8Array> {
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    for await (const chunk of this.readStream(options)) {
+      chunks.push(chunk);
+      total += chunk.length;
+    }
+    const out = new Uint8Array(total);
+    let at = 0;
+    for (const c of chunks) {
+      out.set(c, at);
+      at += c.length;
+    }
+    return out;
+  }
+
+  /**
+   * The same bytes as `read`, as verified chunks (memory stays bounded for large objects).
+   * @example for await (const chunk of obj.readStream()) process.stdout.write(chunk);
+   */
+  async *readStream(options: ReadOptions = {}): AsyncGenerator<Uint8Array> {
+    const head = await this.fetchVersion(options.version ?? null, 0, 0, options);
+    const size = head.root.sizeBytes;
+    const offset = Math.min(options.offset ?? 0, size);
+    const end = Math.min(size, options.length === undefined ? size : offset + options.length);
+    checkArgument(offset >= 0 && end >= offset, 'offset/length', 'a range inside the object');
+    for (let at = offset; at < end; ) {
+      const length = Math.min(readChunkBytes, end - at);
+      // Every chunk is pinned to the version found first, so a concurrent write cannot tear a read.
+      const part = await this.fetchVersion(head.version, at, length, options);
+      yield part.bytes;
+      at += length;
+    }
+  }
+
+  /**
+   * Latest version's metadata, verified.
+   * @example const { version, sizeBytes } = await obj.stat();
+   */
+  async stat(options: ReadOptions = {}): Promise<ObjectStat> {
+    const head = await this.fetchVersion(options.version ?? null, 0, 0, options);
+    return statOf(head);
+  }
+
+  /**
+   * Every version from 0 to the latest, oldest first.
+   * @example for (const v of await obj.versions()) console.log(v.version, v.sizeBytes);
+   */
+  async versions(options: CallOptions = {}): Promise<VersionInfo[]> {
+    const latest = await this.fetchVersion(null, 0, 0, options);
+    const out: VersionInfo[] = [];
+    for (let v = 0; v < latest.version; v++) out.push(infoOf(await this.fetchVersion(v, 0, 0, options)));
+    out.push(infoOf(latest));
+    return out;
+  }
+
+  /**
+   * Replaces the whole content (streamed sources upload block by block; memory stays bounded).
+   * @example await obj.write(new TextEncoder().encode('hello'), { ifVersion: 2 });
+   */
+  async write(data: Uint8Array | ByteSource, options: WriteOptions = {}): Promise<WriteResult> {
+    if (data instanceof Uint8Array && data.length <= inlineBytesMax) {
+      return this.update([{ predicates: this.guard(options), actions: [truncate(0), appendAction(data)] }], options);
+    }
+    const stat = await this.stat(options);
+    const refs = await this.uploadBlocks(data instanceof Uint8Array ? [data] : data, stat.blockBytes, options);
+    return this.update([{ predicates: this.guard(options), actions: [truncate(0), appendBlocks(refs)] }], options);
+  }
+
+  /**
+   * Overwrites bytes at `offset` (extending the object if needed).
+   * @example await obj.writeAt(10, bytes);
+   */
+  writeAt(offset: number, bytes: Uint8Array, options: WriteOptions = {}): Promise<WriteResult> {
+    checkArgument(Number.isSafeInteger(offset) && offset >= 0, 'offset', 'a non-negative integer');
+    return this.update([{ predicates: this.guard(options), actions: [writeBytes(offset, bytes)] }], options);
+  }
+
+  /**
+   * Appends bytes (large or streamed input is uploaded as whole blocks).
+   * @example await obj.append(new TextEncoder().encode('more'));
+   */
+  async append(data: Uint8Array | ByteSource, options: WriteOptions = {}): Promise<WriteResult> {
+    if (data instanceof Uint8Array && data.length <= inlineBytesMax) {
+      return this.update([{ predicates: this.guard(options), actions: [appendAction(data)] }], options);
+    }
+    const stat = await this.stat(options);
+    const refs = await this.uploadBlocks(data instanceof Uint8Array ? [data] : data, stat.blockBytes, options);
+    return this.update([{ predicates: this.guard(options), actions: [appendBlocks(refs)] }], options);
+  }
+
+  /**
+   * Cuts (or zero-extends) the object to `sizeBytes`.
+   * @example await obj.truncate(0);
+   */
+  truncate(sizeBytes: number, options: WriteOptions = {}): Promise<WriteResult> {
+    return this.update([{ predicates: this.guard(options), actions: [truncate(sizeBytes)] }], options);
+  }
+
+  /**
+   * Replaces the writer list (owner only).
+   * @example await obj.setAcl({ writers: [alice.publicKey] });
+   */
+  setAcl(acl: { writers: readonly Uint8Array[] }, options: WriteOptions = {}): Promise<WriteResult> {
+    return this.update([{ predicates: this.guard(options), actions: [setAcl(acl.writers)] }], options);
+  }
+
+  /**
+   * Any Pond update: the first clause whose predicates all hold is applied atomically.
+   * @example await obj.update([when(versionIs(4)).then(append(bytes)), otherwise()]);
+   */
+  async update(clauses: readonly Clause[], options: CallOptions = {}): Promise<WriteResult> {
+    checkArgument(Array.isArray(clauses) && clauses.length > 0, 'clauses', 'a non-empty list of clauses');
+    const unsigned: UnsignedUpdate = { aguid: this.aguid, writerPublicKey: this.identity.publicKey, nonce: this.nextNonce(), clauses };
+    const update = signUpdate(this.crypto, signerOf(this.crypto, this.identity.secretKey), unsigned);
+    const submitted = await this.session.submit(encodeUpdate(update), options);
+    return outcomeOf(submitted);
+  }
+
+  /**
+   * New certified versions as they appear (polls the tree; ends when `signal` aborts).
+   * @example for await (const v of obj.watch({ signal })) console.log('version', v.version);
+   */
+  async *watch(options: CallOptions & { intervalMs?: number } = {}): AsyncGenerator<VersionInfo> {
+    let last = -1;
+    try {
+      last = (await this.stat(options)).version;
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) throw error;
+    }
+    const intervalMs = options.intervalMs ?? 200;
+    while (!options.signal?.aborted) {
+      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+      let latest: VerifiedVersion;
+      try {
+        latest = await this.fetchVersion(null, 0, 0, { ...options, maxAgeMs: undefined });
+      } catch (error) {
+        if (error instanceof NotFoundError || error instanceof UnavailableError) continue;
+        throw error;
+      }
+      for (let v = last + 1; v <= latest.version; v++) {
+        yield infoOf(v === latest.version ? latest : await this.fetchVersion(v, 0, 0, options));
+      }
+      last = Math.max(last, latest.version);
+    }
+  }
+
+  private guard(options: WriteOptions): ReturnType<typeof versionIs>[] {
+    return options.ifVersion === undefined ? [] : [versionIs(options.ifVersion)];
+  }
+
+  /** Splits a source into object-sized blocks, uploads them (bounded parallelism) and returns refs in order. */
+  private async uploadBlocks(source: ByteSource, blockBytes: number, options: CallOptions): Promise<ReturnType<typeof ref>[]> {
+    const refs: ReturnType<typeof ref>[] = [];
+    const inFlight = new Set<Promise<void>>();
+    const acksNeeded = 2 * this.session.view.f + 1;
+    let pending = new Uint8Array(blockBytes);
+    let fill = 0;
+    const ship = async (block: Uint8Array): Promise<void> => {
+      const slot = refs.length;
+      refs.push(ref(new Uint8Array(32), block.length));
+      const task = this.session.putBlock(block, acksNeeded, options).then((bguid) => {
+        refs[slot] = ref(bguid, block.length);
+      });
+      inFlight.add(task);
+      void task.finally(() => inFlight.delete(task)).catch(() => undefined);
+      if (inFlight.size >= uploadConcurrency) await Promise.race(inFlight);
+    };
+    for await (const chunk of source as AsyncIterable<Uint8Array>) {
+      for (let at = 0; at < chunk.length; ) {
+        const take = Math.min(blockBytes - fill, chunk.length - at);
+        pending.set(chunk.subarray(at, at + take), fill);
+        fill += take;
+        at += take;
+        if (fill === blockBytes) {
+          await ship(pending);
+          pending = new Uint8Array(blockBytes);
+          fill = 0;
+        }
+      }
+    }
+    if (fill > 0) await ship(pending.subarray(0, fill));
+    await Promise.all(inFlight);
+    return refs;
+  }
+
+  /**
+   * Asks tree members in order (secondaries first, then ring servers) until one proves the
+   * requested version range; replies that fail verification are skipped, never returned.
+   */
+  private async fetchVersion(version: number | null, offset: number, length: number, options: ReadOptions): Promise<VerifiedVersion> {
+    const members = [...this.session.view.secondaries, ...rotate(this.session.view.ring.map((m) => m.id))];
+    const reasons: string[] = [];
+    let integrityFailures = 0;
+    let unknown = 0;
+    for (const member of members) {
+      const request = { aguid: this.aguid, version, offset, length, maxAgeMs: options.maxAgeMs ?? 0 };
+      let reply;
+      try {
+        reply = await this.session.read(member, request, { signal: options.signal, timeoutMs: Math.min(options.timeoutMs ?? memberReadTimeoutMs, memberReadTimeoutMs) });
+      } catch (error) {
+        if (options.signal?.aborted) throw error;
+        reasons.push(`${member}: ${(error as Error).message}`);
+        continue;
+      }
+      const checked = verifyRead(this.crypto, this.trust, { type: 'read', ...request, requestId: reply.requestId }, reply, Date.now());
+      if (checked.ok) return checked.value;
+      if (reply.status === 'unknown-object' && this.session.view.ring.some((m) => m.id === member)) unknown++;
+      else if (reply.status === 'ok') integrityFailures++;
+      reasons.push(`${member}: ${checked.reason}`);
+    }
+    // f+1 ring servers saying "no such object" include a correct one.
+    if (unknown >= this.session.view.f + 1) {
+      throw new NotFoundError(`object ${this.aguidHex.slice(0, 16)}… ${version === null ? '' : `version ${version} `}does not exist`);
+    }
+    const summary = reasons.join('; ');
+    if (integrityFailures > 0 && integrityFailures === reasons.length) throw new IntegrityError(`no member proved the read: ${summary}`);
+    throw new UnavailableError(`no member could serve the read: ${summary}`);
+  }
+}
+
+function rotate<T>(items: T[]): T[] {
+  const at = Math.floor(Math.random() * items.length);
+  return [...items.slice(at), ...items.slice(0, at)];
+}
+
+function infoOf(v: VerifiedVersion): VersionInfo {
+  return {
+    version: v.version,
+    vguid: toHex(v.vguid),
+    sizeBytes: v.root.sizeBytes,
+    timestampMs: v.root.timestampMs,
+    updateDigest: toHex(v.root.updateDigest),
+  };
+}
+
+function statOf(v: VerifiedVersion): ObjectStat {
+  const root: RootBlock = v.root;
+  return { ...infoOf(v), blockBytes: root.blockBytes, owner: toHex(root.ownerPublicKey), writers: root.writerPublicKeys.map(toHex) };
+}

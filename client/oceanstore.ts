@@ -1,0 +1,156 @@
+/**
+ * The SDK's entry point: `connect` to a cluster, then `create` or `open` objects.
+ *
+ * @example
+ * import { connect } from 'oceanstore/client';
+ * const store = await connect({ config: 'cluster-configs/local.json' });
+ * const notes = await store.create('notes');
+ * await notes.write(new TextEncoder().encode('hello'));
+ * console.log(new TextDecoder().decode(await notes.read()));
+ * await store.close();
+ */
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { fromHex, toHex } from '../core/bytes.ts';
+import { aguidOf, type Crypto } from '../core/crypto.ts';
+import { checkArgument, ConfigError, InvalidArgumentError } from '../core/errors.ts';
+import { fanoutMaxDefault } from '../core/update/update.ts';
+import { blockBytesDefault, blockBytesMax } from '../core/version/block.ts';
+import { loadClusterConfig } from '../runtime/cluster-config.ts';
+import { loadDescriptor, type RingDescriptor } from '../runtime/cluster-keys.ts';
+import { nodeCrypto } from '../runtime/node-crypto.ts';
+import type { ReplicaTrust } from '../replica/types.ts';
+import { loadOrCreateIdentity, type Identity } from './identity.ts';
+import { ObjectHandle } from './object.ts';
+import type { WriteResult } from './result.ts';
+import { clusterViewOf, Session, type CallOptions } from './session.ts';
+import { ringTrustOf } from './verify.ts';
+
+export interface ConnectOptions {
+  /** A cluster config file (its data dir holds the admin-signed ring descriptor). Default: OCEANSTORE_CONFIG or cluster-configs/local.json. */
+  readonly config?: string;
+  /** Or the ring descriptor itself (object or JSON file path), for clients without the config. */
+  readonly descriptor?: RingDescriptor | string;
+  /** The signing identity: an Identity, or an identity file path (created on first use). */
+  readonly identity?: Identity | string;
+  readonly log?: Logger;
+  readonly signal?: AbortSignal;
+  /** How long to wait for connections to 2f+1 ring servers. */
+  readonly connectTimeoutMs?: number;
+}
+
+export interface CreateOptions extends CallOptions {
+  /** Data block size for this object (default 64 KiB). */
+  readonly blockBytes?: number;
+  /** Writers besides the owner (ed25519 public keys). */
+  readonly writers?: readonly Uint8Array[];
+}
+
+export class OceanStore {
+  private nonceLast = Date.now() * 1000;
+
+  private constructor(
+    private readonly session: Session,
+    readonly identity: Identity,
+    private readonly crypto: Crypto,
+    private readonly trust: ReplicaTrust,
+  ) {}
+
+  /** @internal use `connect`. */
+  static async open(options: ConnectOptions): Promise<OceanStore> {
+    const crypto = nodeCrypto;
+    const descriptor = descriptorOf(options);
+    const identity = typeof options.identity === 'object' ? options.identity : loadOrCreateIdentity(options.identity);
+    const view = clusterViewOf(descriptor);
+    const session = await Session.open(view, identity, crypto, options.log);
+    const store = new OceanStore(session, identity, crypto, ringTrustOf(crypto, view.ringId, view.ringPublicKey));
+    await store.waitForQuorum(options.connectTimeoutMs ?? 10_000, options.signal);
+    return store;
+  }
+
+  /** This client's public key (hex): what an owner puts on an ACL to let it write. */
+  get publicKeyHex(): string {
+    return toHex(this.identity.publicKey);
+  }
+
+  /** The AGUID of `name` owned by `owner` (default: this client). */
+  aguidOf(name: string, owner: Uint8Array = this.identity.publicKey): Uint8Array {
+    return aguidOf(this.crypto, owner, name);
+  }
+
+  /**
+   * Creates an empty object owned by this client.
+   * @example const obj = await store.create('photos/cat.jpg', { blockBytes: 256 * 1024 });
+   */
+  async create(name: string, options: CreateOptions = {}): Promise<ObjectHandle> {
+    checkArgument(typeof name === 'string' && name.length > 0 && name.length <= 256, 'name', 'a non-empty string of at most 256 characters');
+    const blockBytes = options.blockBytes ?? blockBytesDefault;
+    checkArgument(Number.isSafeInteger(blockBytes) && blockBytes >= 1 && blockBytes <= blockBytesMax, 'blockBytes', `an integer in 1..${blockBytesMax}`);
+    const handle = this.handleOf(this.aguidOf(name));
+    await handle.update(
+      [{ predicates: [], actions: [{ kind: 'create', name, blockBytes, fanoutMax: fanoutMaxDefault, writerPublicKeys: options.writers ?? [] }] }],
+      options,
+    );
+    return handle;
+  }
+
+  /**
+   * A handle on an existing object, by name (owned by this client or `owner`) or by AGUID.
+   * @example const obj = store.open('notes'); const bytes = await obj.read();
+   */
+  open(nameOrAguid: string | Uint8Array, owner?: Uint8Array): ObjectHandle {
+    if (nameOrAguid instanceof Uint8Array) {
+      checkArgument(nameOrAguid.length === 32, 'aguid', '32 bytes');
+      return this.handleOf(nameOrAguid);
+    }
+    checkArgument(typeof nameOrAguid === 'string' && nameOrAguid.length > 0, 'name', 'a non-empty string or a 32-byte AGUID');
+    if (/^[0-9a-f]{64}$/.test(nameOrAguid) && owner === undefined) return this.handleOf(fromHex(nameOrAguid));
+    return this.handleOf(this.aguidOf(nameOrAguid, owner));
+  }
+
+  async close(): Promise<void> {
+    await this.session.close();
+  }
+
+  private handleOf(aguid: Uint8Array): ObjectHandle {
+    return new ObjectHandle(aguid, this.session, this.identity, this.crypto, this.trust, () => ++this.nonceLast);
+  }
+
+  private async waitForQuorum(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    const need = 2 * this.session.view.f + 1;
+    const ring = new Set(this.session.view.ring.map((m) => m.id));
+    const deadline = Date.now() + timeoutMs;
+    while (this.session.connected().filter((p) => ring.has(p)).length < need) {
+      if (signal?.aborted || Date.now() > deadline) {
+        await this.session.close();
+        throw new ConfigError(`could not reach ${need} ring servers within ${timeoutMs} ms: is the cluster up (npx oceanstore cluster status)?`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+}
+
+/**
+ * Connects to a cluster and returns the SDK handle.
+ * @example const store = await connect({ config: 'cluster-configs/local.json', identity: './me.json' });
+ */
+export function connect(options: ConnectOptions = {}): Promise<OceanStore> {
+  return OceanStore.open(options);
+}
+
+function descriptorOf(options: ConnectOptions): RingDescriptor {
+  if (options.descriptor !== undefined) {
+    if (typeof options.descriptor !== 'string') return options.descriptor;
+    try {
+      return JSON.parse(readFileSync(options.descriptor, 'utf8')) as RingDescriptor;
+    } catch (error) {
+      throw new ConfigError(`cannot read ring descriptor ${options.descriptor}: ${(error as Error).message}`);
+    }
+  }
+  const file = options.config ?? process.env.OCEANSTORE_CONFIG ?? 'cluster-configs/local.json';
+  const config = loadClusterConfig(file);
+  return loadDescriptor(config, nodeCrypto);
+}
+
+export type { WriteResult };
+export { InvalidArgumentError };

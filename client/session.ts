@@ -1,0 +1,332 @@
+/**
+ * One client's live connection to a cluster: the authenticated ws transport (as a client), the
+ * ring protocol's client core (ring/client.ts: signed requests, f+1 matching signed replies,
+ * then the threshold certificate) and a small read core for tree members. Both cores run under
+ * the runtime's MachineHost exactly as on servers; this file only turns their output events into
+ * promises with deadlines and AbortSignals.
+ */
+import type { Logger } from 'pino';
+import { fromHex, toHex } from '../core/bytes.ts';
+import { encode } from '../core/codec.ts';
+import { signerOf, type Crypto } from '../core/crypto.ts';
+import { InvalidArgumentError, TimeoutError, UnavailableError } from '../core/errors.ts';
+import type { Effect, Machine } from '../core/machine.ts';
+import { MemoryKvStore } from '../core/store.ts';
+import { bguidOf } from '../core/version/block.ts';
+import { RingClient } from '../ring/client.ts';
+import { decodeRingMessage, encodeRingMessage, ringFrameBytesMax } from '../ring/codec.ts';
+import type { RingMember } from '../ring/config.ts';
+import type { RingMessage } from '../ring/messages.ts';
+import type { RingOutput } from '../ring/outputs.ts';
+import { PublicKeyVerifier } from '../core/threshold/signing.ts';
+import { decodeTreeMessage, encodeTreeMessage, treeLimits, type TreeMessage } from '../replica/messages.ts';
+import type { RingDescriptor } from '../runtime/cluster-keys.ts';
+import { clientNameOf } from '../runtime/handshake.ts';
+import { silentLogger } from '../runtime/log.ts';
+import { MachineHost, type DurableKvStore } from '../runtime/machine-host.ts';
+import { channels } from '../runtime/roles.ts';
+import { Transport, type PeerAddress } from '../runtime/transport.ts';
+import type { Identity } from './identity.ts';
+
+export type ReadRequest = Extract<TreeMessage, { type: 'read' }>;
+export type ReadReply = Extract<TreeMessage, { type: 'read-reply' }>;
+
+/** What a client needs to know of a cluster: taken from the admin-signed ring descriptor. */
+export interface ClusterView {
+  readonly ringId: Uint8Array;
+  readonly ringPublicKey: Uint8Array;
+  readonly commitments: readonly Uint8Array[];
+  readonly f: number;
+  readonly ring: readonly RingMember[];
+  /** Secondary replicas, in config order (the SDK reads from them first). */
+  readonly secondaries: readonly string[];
+  readonly members: ReadonlyMap<string, PeerAddress>;
+}
+
+export function clusterViewOf(descriptor: RingDescriptor): ClusterView {
+  const ring = descriptor.nodes
+    .filter((n) => n.role === 'ring')
+    .sort((a, b) => a.shareIndex - b.shareIndex)
+    .map((n) => ({ id: n.name, publicKey: fromHex(n.publicKey) }));
+  return {
+    ringId: fromHex(descriptor.ringId),
+    ringPublicKey: fromHex(descriptor.ringPublicKey),
+    commitments: descriptor.commitments.map(fromHex),
+    f: descriptor.f,
+    ring,
+    secondaries: descriptor.nodes.filter((n) => n.role === 'replica').map((n) => n.name),
+    members: new Map(descriptor.nodes.map((n) => [n.name, { publicKey: fromHex(n.publicKey), url: n.url }])),
+  };
+}
+
+/** The client keeps no durable state of its own: the nonce floor comes from the clock (see below). */
+class VolatileStore extends MemoryKvStore implements DurableKvStore {
+  readonly dirty = false;
+  async flush(): Promise<void> {}
+}
+
+type ClientEvent =
+  | RingOutput
+  | { kind: 'block-stored'; from: string; bguidHex: string }
+  | { kind: 'read-reply'; from: string; reply: ReadReply };
+
+/** The ring client plus block-upload acknowledgements. */
+class RingChannelCore implements Machine<RingMessage, ClientEvent> {
+  constructor(readonly client: RingClient) {}
+
+  onMessage(from: string, message: RingMessage, nowMs: number): Effect<RingMessage, ClientEvent>[] {
+    if (message.kind === 'block-stored') {
+      return [{ kind: 'output', event: { kind: 'block-stored', from, bguidHex: toHex(message.bguid) } }];
+    }
+    return this.client.onMessage(from, message, nowMs);
+  }
+
+  onTick(nowMs: number): Effect<RingMessage, ClientEvent>[] {
+    return this.client.onTick(nowMs);
+  }
+}
+
+/** Reads go straight out; replies come back as events (verification is the caller's). */
+class ReadChannelCore implements Machine<TreeMessage, ClientEvent> {
+  onMessage(from: string, message: TreeMessage): Effect<TreeMessage, ClientEvent>[] {
+    if (message.type !== 'read-reply') return [];
+    return [{ kind: 'output', event: { kind: 'read-reply', from, reply: message } }];
+  }
+
+  onTick(): Effect<TreeMessage, ClientEvent>[] {
+    return [];
+  }
+}
+
+export interface CallOptions {
+  readonly signal?: AbortSignal;
+  readonly timeoutMs?: number;
+}
+
+export interface Submitted {
+  readonly seq: number;
+  readonly nonce: number;
+  /** The service's result bytes, agreed by f+1 replicas. */
+  readonly result: Uint8Array;
+  /** Resolves with the certified statement when the threshold certificate arrives (and verifies). */
+  readonly certified: Promise<Uint8Array>;
+}
+
+interface Waiter<T> {
+  resolve(value: T): void;
+  reject(error: Error): void;
+}
+
+const submitTimeoutMsDefault = 30_000;
+const readTimeoutMsDefault = 10_000;
+
+export class Session {
+  readonly name: string;
+  readonly publicKey: Uint8Array;
+  private readonly ringCore: RingChannelCore;
+  private readonly submitted: Waiter<Submitted>[] = [];
+  private readonly certificateWaiters = new Map<number, Waiter<Uint8Array>>();
+  private readonly blockWaiters = new Map<string, { acks: Set<string>; need: number; waiter: Waiter<void> }>();
+  private readonly readWaiters = new Map<number, { to: string; waiter: Waiter<ReadReply> }>();
+  private readIdNext = 1;
+  private closed = false;
+
+  private constructor(
+    readonly view: ClusterView,
+    readonly crypto: Crypto,
+    private readonly transport: Transport,
+    private readonly host: MachineHost,
+    ringClient: RingClient,
+    publicKey: Uint8Array,
+  ) {
+    this.name = transport.name;
+    this.publicKey = publicKey;
+    this.ringCore = new RingChannelCore(ringClient);
+  }
+
+  static async open(view: ClusterView, identity: Identity, crypto: Crypto, log: Logger = silentLogger()): Promise<Session> {
+    const name = clientNameOf(crypto, identity.publicKey);
+    const transport = new Transport({
+      name,
+      secretKey: identity.secretKey,
+      crypto,
+      members: view.members,
+      frameBytesMax: Math.max(ringFrameBytesMax, treeLimits.messageBytesMax) + 1,
+      log,
+    });
+    const store = new VolatileStore();
+    // Nonces must increase across sessions of one identity; the clock in microseconds gives a
+    // floor no earlier session can have reached (it sent at most one request per microsecond).
+    store.put('client/nonce', encode(Date.now() * 1000));
+    const signer = signerOf(crypto, identity.secretKey);
+    const ringKey = new PublicKeyVerifier(view.ringPublicKey);
+    const ringClient = new RingClient(
+      { nodeId: name, store, random: { int: () => 0, float: () => 0, bytes: (n) => new Uint8Array(n) }, nowMs: Date.now() },
+      { members: view.ring, f: view.f, crypto, signer, ringId: view.ringId, certificateVerifier: { verify: (message, signature) => ringKey.verify(message, signature) }, retransmitMs: 500 },
+    );
+    const host = new MachineHost(name, transport, store, log);
+    const session = new Session(view, crypto, transport, host, ringClient, identity.publicKey);
+    host.add<RingMessage, ClientEvent>({
+      channel: channels.ring,
+      protocol: 'ring',
+      machine: session.ringCore,
+      decode: decodeRingMessage,
+      encode: encodeRingMessage,
+      frameBytesMax: ringFrameBytesMax,
+      tickMs: 50,
+      onOutput: (event) => session.onEvent(event),
+    });
+    host.add<TreeMessage, ClientEvent>({
+      channel: channels.replica,
+      protocol: 'replica',
+      machine: new ReadChannelCore(),
+      decode: decodeTreeMessage,
+      encode: encodeTreeMessage,
+      frameBytesMax: treeLimits.messageBytesMax,
+      tickMs: 1000,
+      onOutput: (event) => session.onEvent(event),
+    });
+    await transport.start();
+    host.start();
+    for (const member of view.ring) transport.connect(member.id);
+    return session;
+  }
+
+  /** Names of members with an open, authenticated connection. */
+  connected(): string[] {
+    return this.transport.connectedPeers();
+  }
+
+  /** Orders `operation` through the ring; resolves on f+1 matching signed replies. */
+  submit(operation: Uint8Array, options: CallOptions = {}): Promise<Submitted> {
+    this.checkOpen();
+    return withDeadline(options, submitTimeoutMsDefault, 'ring update', (waiter) => {
+      this.submitted.push(waiter);
+      this.host.execute(channels.ring, (nowMs) => this.ringCore.client.submit(operation, nowMs) as Effect<unknown, unknown>[]);
+      return () => {
+        const at = this.submitted.indexOf(waiter);
+        if (at >= 0) this.submitted.splice(at, 1, { resolve: () => undefined, reject: () => undefined });
+      };
+    });
+  }
+
+  /**
+   * Pushes a data block to every ring server; resolves when `acksNeeded` of them confirm they
+   * stored it (each re-hashes it first). Blocks are content-addressed, so a retry is harmless.
+   */
+  putBlock(block: Uint8Array, acksNeeded: number, options: CallOptions = {}): Promise<Uint8Array> {
+    this.checkOpen();
+    const bguid = bguidOf(this.crypto, 'data', block);
+    const key = toHex(bguid);
+    return withDeadline(options, submitTimeoutMsDefault, 'block upload', (waiter: Waiter<void>) => {
+      this.blockWaiters.set(key, { acks: new Set(), need: acksNeeded, waiter });
+      this.host.execute(channels.ring, () =>
+        this.view.ring.map((m) => ({ kind: 'send', to: m.id, message: { kind: 'put-block', block } as RingMessage })),
+      );
+      return () => this.blockWaiters.delete(key);
+    }).then(() => bguid);
+  }
+
+  /** Sends one read to tree member `to` and resolves with its (unverified) reply. */
+  read(to: string, request: Omit<ReadRequest, 'type' | 'requestId'>, options: CallOptions = {}): Promise<ReadReply> {
+    this.checkOpen();
+    const requestId = this.readIdNext++;
+    const message: ReadRequest = { type: 'read', requestId, ...request };
+    return withDeadline(options, readTimeoutMsDefault, `read from ${to}`, (waiter) => {
+      this.readWaiters.set(requestId, { to, waiter });
+      this.transport.connect(to);
+      this.host.execute(channels.replica, () => [{ kind: 'send', to, message }]);
+      return () => this.readWaiters.delete(requestId);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.host.stop();
+    await this.transport.stop();
+    const closedError = new UnavailableError('session closed');
+    for (const w of this.submitted.splice(0)) w.reject(closedError);
+    for (const w of this.certificateWaiters.values()) w.reject(closedError);
+    for (const w of this.blockWaiters.values()) w.waiter.reject(closedError);
+    for (const w of this.readWaiters.values()) w.waiter.reject(closedError);
+  }
+
+  private onEvent(event: ClientEvent): void {
+    switch (event.kind) {
+      case 'completed': {
+        const certified = new Promise<Uint8Array>((resolve, reject) => this.certificateWaiters.set(event.nonce, { resolve, reject }));
+        certified.catch(() => undefined); // nobody may be waiting for it
+        this.submitted.shift()?.resolve({ seq: event.seq, nonce: event.nonce, result: event.result, certified });
+        return;
+      }
+      case 'certified':
+        this.certificateWaiters.get(event.nonce)?.resolve(event.statement);
+        this.certificateWaiters.delete(event.nonce);
+        return;
+      case 'block-stored': {
+        const pending = this.blockWaiters.get(event.bguidHex);
+        if (!pending || !this.view.ring.some((m) => m.id === event.from)) return;
+        pending.acks.add(event.from);
+        if (pending.acks.size >= pending.need) {
+          this.blockWaiters.delete(event.bguidHex);
+          pending.waiter.resolve();
+        }
+        return;
+      }
+      case 'read-reply': {
+        const pending = this.readWaiters.get(event.reply.requestId);
+        // Only the member asked may answer: a reply from anyone else is ignored, not trusted.
+        if (!pending || pending.to !== event.from) return;
+        this.readWaiters.delete(event.reply.requestId);
+        pending.waiter.resolve(event.reply);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new InvalidArgumentError('this session is closed; connect again');
+  }
+}
+
+/**
+ * Runs `start` with a waiter that settles once: on its own result, on the deadline (TimeoutError)
+ * or on the caller's abort. `start` returns a cleanup that forgets the waiter.
+ */
+export function withDeadline<T>(
+  options: CallOptions,
+  defaultTimeoutMs: number,
+  what: string,
+  start: (waiter: Waiter<T>) => () => void,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    if (options.signal?.aborted) return reject(abortError(options.signal, what));
+    let done = false;
+    const timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
+    const finish = (settle: () => void): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+      settle();
+    };
+    const cleanup = start({ resolve: (v) => finish(() => resolve(v)), reject: (e) => finish(() => reject(e)) });
+    const timer = setTimeout(() => {
+      cleanup();
+      finish(() => reject(new TimeoutError(`${what}: no answer within ${timeoutMs} ms (is the cluster up?)`)));
+    }, timeoutMs);
+    const onAbort = (): void => {
+      cleanup();
+      finish(() => reject(abortError(options.signal!, what)));
+    };
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function abortError(signal: AbortSignal, what: string): Error {
+  return signal.reason instanceof Error ? signal.reason : new TimeoutError(`${what}: aborted`);
+}
+
