@@ -137,6 +137,11 @@ export class ResharingTranscript {
     return true;
   }
 
+  /**
+   * Low level: the caller vouches that the complaint came from new member `complainerIndex`
+   * (prefer onMessage). A forged complaint "from" an honest member would make the dealer reveal
+   * that member's sub-share in public.
+   */
   onComplaint(complaint: Complaint): boolean {
     const { complainerIndex, dealerIndex } = complaint ?? {};
     if (!this.isOldIndex(dealerIndex) || !this.isNewIndex(complainerIndex)) return this.drop();
