@@ -6,7 +6,8 @@
  *
  * Memory layout (bytes): [0, 1024) input pointers, [1024, 2048) output pointers,
  * [4096, 4096 + 512 KiB) nibble tables (k * rows * 32 <= 128 * 128 * 32), then input shards,
- * then output shards. Memory grows on demand and never shrinks (one instance per kernel).
+ * then output shards. Memory grows on demand up to about 64 MiB of shards and never shrinks (one
+ * instance per kernel); larger calls are cut into column segments.
  */
 import { assert } from '../../core/assert.ts';
 import { writeNibbleTables } from './gf256.ts';
@@ -23,6 +24,8 @@ const pageBytes = 65536;
 const stepBytes = 16 * kernelShape.vectorsPerStep;
 /** Column range per call: k inputs x columnBytes should sit in L1/L2 while every pass reads them. */
 const columnBytes = 4096;
+/** Default bound on shard bytes held in wasm memory at once (inputs + outputs). */
+const shardMemoryBytesMaxDefault = 64 * 2 ** 20;
 
 type DotFunction = (start: number, end: number, k: number, tables: number, inputs: number, outputs: number) => void;
 
@@ -58,7 +61,11 @@ export function base64ToBytes(base64: string): Uint8Array {
 }
 
 /** Null if this runtime cannot compile the module (no WebAssembly, or no (relaxed) SIMD). */
-export function wasmKernelFrom(name: string, binary: Uint8Array): Kernel | null {
+export function wasmKernelFrom(
+  name: string,
+  binary: Uint8Array,
+  shardMemoryBytesMax = shardMemoryBytesMaxDefault,
+): Kernel | null {
   const api = wasmApi();
   if (!api || !api.validate(binary)) return null;
   const instance = new api.Instance(new api.Module(binary), {});
@@ -78,26 +85,37 @@ export function wasmKernelFrom(name: string, binary: Uint8Array): Kernel | null 
     words = new Uint32Array(memory.buffer);
   };
 
-  /** Computes into wasm memory; returns where output r starts (at outputsAt + r * stride). */
-  const compute = (coefficients: Matrix, inputs: readonly Uint8Array[], shardBytes: number): { outputsAt: number; stride: number } => {
+  const loadTables = (coefficients: Matrix): void => {
+    if (coefficients === tablesLoadedFor) return;
+    let tables = tableCache.get(coefficients);
+    if (!tables) tableCache.set(coefficients, (tables = passTables(coefficients)));
+    view.set(tables, tablesAt);
+    tablesLoadedFor = coefficients;
+  };
+
+  /**
+   * Columns [from, from + segmentBytes) of every shard: copy the inputs in, run the passes, copy
+   * the outputs out. Large shards go through in several segments so memory stays bounded.
+   */
+  const segment = (
+    coefficients: Matrix,
+    inputs: readonly Uint8Array[],
+    shardBytes: number,
+    outputs: readonly Uint8Array[],
+    from: number,
+    segmentBytes: number,
+  ): void => {
     const { rows, cols } = coefficients;
-    assert(inputs.length === cols, 'kernel: one input per coefficient column');
-    assert(rows * cols * 32 <= tablesBytesMax, 'kernel: k * rows within the table area (k + m <= 256)');
-    const stride = Math.ceil(shardBytes / stepBytes) * stepBytes;
+    const stride = Math.ceil(segmentBytes / stepBytes) * stepBytes;
     const outputsAt = shardsAt + cols * stride;
     ensureBytes(outputsAt + rows * stride);
-    if (coefficients !== tablesLoadedFor) {
-      let tables = tableCache.get(coefficients);
-      if (!tables) tableCache.set(coefficients, (tables = passTables(coefficients)));
-      view.set(tables, tablesAt);
-      tablesLoadedFor = coefficients;
-    }
+    loadTables(coefficients);
     for (let j = 0; j < cols; j++) {
       const input = inputs[j]!;
       const at = shardsAt + j * stride;
-      const used = Math.min(input.length, shardBytes);
-      view.set(used === input.length ? input : input.subarray(0, used), at);
-      if (used < shardBytes) view.fill(0, at + used, at + shardBytes);
+      const used = Math.max(0, Math.min(input.length, shardBytes, from + segmentBytes) - from);
+      if (used > 0) view.set(input.subarray(from, from + used), at);
+      if (used < segmentBytes) view.fill(0, at + used, at + segmentBytes);
       words[(inputPointersAt >> 2) + j] = at;
     }
     for (let r = 0; r < rows; r++) words[(outputPointersAt >> 2) + r] = outputsAt + r * stride;
@@ -109,28 +127,31 @@ export function wasmKernelFrom(name: string, binary: Uint8Array): Kernel | null 
         dots[count - 1]!(start, end, cols, tablesAt + first * cols * 32, inputPointersAt, outputPointersAt + 4 * first);
       }
     }
-    return { outputsAt, stride };
+    outputs.forEach((out, r) => {
+      const wanted = Math.min(out.length, shardBytes, from + segmentBytes) - from;
+      if (wanted > 0) out.set(view.subarray(outputsAt + r * stride, outputsAt + r * stride + wanted), from);
+    });
   };
 
-  return {
+  const kernel: Kernel = {
     name,
     apply(coefficients, inputs, shardBytes) {
-      const { outputsAt, stride } = compute(coefficients, inputs, shardBytes);
-      const outputs: Uint8Array[] = [];
-      for (let r = 0; r < coefficients.rows; r++) {
-        outputs.push(view.slice(outputsAt + r * stride, outputsAt + r * stride + shardBytes));
-      }
+      const outputs = Array.from({ length: coefficients.rows }, () => new Uint8Array(shardBytes));
+      kernel.applyInto(coefficients, inputs, shardBytes, outputs);
       return outputs;
     },
     applyInto(coefficients, inputs, shardBytes, outputs) {
-      assert(outputs.length === coefficients.rows, 'kernel: one output per coefficient row');
-      const { outputsAt, stride } = compute(coefficients, inputs, shardBytes);
-      outputs.forEach((out, r) => {
-        const from = outputsAt + r * stride;
-        out.set(view.subarray(from, from + Math.min(out.length, shardBytes)));
-      });
+      const { rows, cols } = coefficients;
+      assert(inputs.length === cols, 'kernel: one input per coefficient column');
+      assert(outputs.length === rows, 'kernel: one output per coefficient row');
+      assert(rows * cols * 32 <= tablesBytesMax, 'kernel: k * rows within the table area (k + m <= 256)');
+      const segmentBytesMax = Math.max(stepBytes, Math.floor(shardMemoryBytesMax / (rows + cols) / stepBytes) * stepBytes);
+      for (let from = 0; from < shardBytes; from += segmentBytesMax) {
+        segment(coefficients, inputs, shardBytes, outputs, from, Math.min(segmentBytesMax, shardBytes - from));
+      }
     },
   };
+  return kernel;
 }
 
 /**

@@ -8,8 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { referenceKernel, type Kernel } from '../../../archive/erasure/kernel.ts';
 import { decode, encode } from '../../../archive/erasure/reed-solomon.ts';
 import { defaultKernel, relaxedSimdKernel, simdKernel } from '../../../archive/erasure/select-kernel.ts';
-import { relaxedKernelBase64 } from '../../../archive/erasure/wasm-binary.ts';
-import { base64ToBytes, wasmValidates } from '../../../archive/erasure/wasm-kernel.ts';
+import { relaxedKernelBase64, simdKernelBase64 } from '../../../archive/erasure/wasm-binary.ts';
+import { base64ToBytes, wasmKernelFrom, wasmValidates } from '../../../archive/erasure/wasm-kernel.ts';
 import { Prng } from '../../../sim/prng.ts';
 
 const simd = simdKernel();
@@ -77,5 +77,22 @@ describe.each(kernels.map((k) => [k.name, k] as const))('%s kernel', (_name, ker
     encode(4, 4, large, { kernel });
     expect(encode(4, 4, small, { kernel })).toEqual(before);
     expect(before).toEqual(encode(4, 4, small, { kernel: referenceKernel }));
+  });
+});
+
+describe('segmented calls', () => {
+  it('cuts shards larger than its memory bound into column segments, with identical bytes', () => {
+    // A 2 KiB bound forces several segments per call, including a ragged last one.
+    const small = wasmKernelFrom('wasm-simd-small', base64ToBytes(simdKernelBase64), 2048)!;
+    const prng = new Prng(17);
+    for (const [rows, cols, shardBytes] of [
+      [3, 5, 1000],
+      [16, 16, 777],
+      [1, 1, 5000],
+    ] as const) {
+      const coefficients = { rows, cols, cells: prng.bytes(rows * cols) };
+      const inputs = Array.from({ length: cols }, (_, j) => prng.bytes(j === cols - 1 ? shardBytes - 99 : shardBytes));
+      expect(small.apply(coefficients, inputs, shardBytes)).toEqual(referenceKernel.apply(coefficients, inputs, shardBytes));
+    }
   });
 });
