@@ -40,12 +40,12 @@ export function init(config: ClusterConfig): void {
 }
 
 /** Spawns every node that is not running and waits for all to be ready. Returns elapsed ms. */
-export async function up(config: ClusterConfig, timeoutMs: number): Promise<number> {
+export async function up(config: ClusterConfig, timeoutMs: number, signal?: AbortSignal): Promise<number> {
   if (!isInitialized(config)) throw new ConfigError(`cluster '${config.name}' is not initialised: run \`oceanstore cluster init --config ${config.file}\``);
   const startedMs = Date.now();
   for (const node of config.nodes) spawnNode(config, node.name);
   try {
-    await waitReady(config, config.nodes.map((n) => n.name), timeoutMs);
+    await waitReady(config, config.nodes.map((n) => n.name), timeoutMs, signal);
   } catch (error) {
     await stopAll(config);
     throw error;
@@ -53,28 +53,28 @@ export async function up(config: ClusterConfig, timeoutMs: number): Promise<numb
   return Date.now() - startedMs;
 }
 
-/** Foreground: a live status line until SIGINT/SIGTERM, then a clean stop of every node. */
-async function foreground(config: ClusterConfig): Promise<number> {
+/** An AbortSignal that fires on the first SIGINT/SIGTERM (so Ctrl-C during start still stops every node). */
+function interruptSignal(): AbortSignal {
+  const controller = new AbortController();
+  const abort = () => controller.abort();
+  process.once('SIGINT', abort);
+  process.once('SIGTERM', abort);
+  return controller.signal;
+}
+
+/** Foreground: a live status line until the signal fires (SIGINT/SIGTERM), then a clean stop of every node. */
+async function foreground(config: ClusterConfig, signal: AbortSignal): Promise<number> {
   const tty = process.stdout.isTTY;
-  let stopping = false;
-  const done = new Promise<void>((resolve) => {
-    const stop = () => {
-      if (!stopping) resolve();
-      stopping = true;
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
   console.log('cluster running; Ctrl-C stops every node');
   const timer = setInterval(() => {
     void collectStatus(config).then((rows) => {
-      if (stopping) return;
+      if (signal.aborted) return;
       const line = statusLine(rows);
       if (tty) process.stdout.write(`\r\x1b[2K${line}`);
       else console.log(line);
     });
   }, 1000);
-  await done;
+  if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   clearInterval(timer);
   if (tty) process.stdout.write('\n');
   const stopped = await stopAll(config);
@@ -99,9 +99,10 @@ export async function run(args: string[]): Promise<number> {
         init(config);
         return 0;
       case 'up': {
-        const ms = await up(config, timeoutOf(parsed));
+        const signal = parsed.flags.has('detach') ? undefined : interruptSignal();
+        const ms = await up(config, timeoutOf(parsed), signal);
         console.log(`${config.nodes.length} nodes ready in ${(ms / 1000).toFixed(1)} s`);
-        return parsed.flags.has('detach') ? 0 : foreground(config);
+        return signal ? foreground(config, signal) : 0;
       }
       case 'status': {
         const rows = await collectStatus(config);
@@ -157,9 +158,10 @@ export async function start(args: string[]): Promise<number> {
     const parsed = parseArgs(args, []);
     const config = configOf(parsed);
     if (!isInitialized(config)) init(config);
-    const ms = await up(config, timeoutOf(parsed));
+    const signal = interruptSignal();
+    const ms = await up(config, timeoutOf(parsed), signal);
     console.log(`${config.nodes.length} nodes ready in ${(ms / 1000).toFixed(1)} s (config ${config.file})`);
-    return await foreground(config);
+    return await foreground(config, signal);
   } catch (error) {
     if (error instanceof OceanStoreError || error instanceof Error) {
       console.error(`oceanstore start: ${error.message}`);

@@ -95,10 +95,11 @@ export async function healthOf(config: ClusterConfig, name: string): Promise<Nod
 }
 
 /** Waits until every named node reports ready; throws naming the laggards (and any that died). */
-export async function waitReady(config: ClusterConfig, names: readonly string[], timeoutMs: number): Promise<void> {
+export async function waitReady(config: ClusterConfig, names: readonly string[], timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last: NodeHealth[] = [];
   for (let i = 0; i < 100_000 && Date.now() < deadline; i++) {
+    if (signal?.aborted) throw new Error('interrupted while waiting for the nodes to become ready');
     last = await Promise.all(names.map((n) => healthOf(config, n)));
     const dead = last.filter((h) => !h.alive);
     if (dead.length > 0) {
