@@ -66,7 +66,7 @@ export class ChildSet {
     if (!known && this.children.size >= this.options.fanOutMax) return refuse(this.redirectList(from));
     this.children.set(from, { lastHeardMs: nowMs });
     const effects: TreeEffect<O>[] = [
-      { kind: 'send', to: from, message: { type: 'attach-ok', aguid: this.aguid, path: [...ownPath, this.selfId] } },
+      { kind: 'send', to: from, message: { type: 'attach-ok', aguid: this.aguid, path: [...ownPath, this.selfId], nextVersion: log.nextVersion(0) } },
     ];
     return effects.concat(this.gapFill(from, nextVersion, log));
   }

@@ -18,13 +18,17 @@ export interface LogEntry {
   readonly blocks: readonly Uint8Array[];
 }
 
-export type ReadStatus = 'ok' | 'too-stale' | 'not-cached' | 'unknown-object';
+export type ReadStatus = 'ok' | 'too-stale' | 'not-cached' | 'unknown-object' | 'out-of-range';
 
 export type TreeMessage =
   /** Join, or renew membership; `nextVersion` is the first version the sender lacks (gap fill). */
   | { readonly type: 'attach'; readonly aguid: Uint8Array; readonly nextVersion: number }
-  /** Accepted; `path` is the new parent's path from the root, ending with the parent itself. */
-  | { readonly type: 'attach-ok'; readonly aguid: Uint8Array; readonly path: readonly string[] }
+  /**
+   * Accepted (or renewed); `path` is the parent's path from the root, ending with the parent
+   * itself; `nextVersion` is the first version the parent lacks (so a child can tell a parent
+   * that withholds from one that is behind itself).
+   */
+  | { readonly type: 'attach-ok'; readonly aguid: Uint8Array; readonly path: readonly string[]; readonly nextVersion: number }
   /** Refused (full, not attached, or would make a cycle); try one of `redirect` (the refuser's children). */
   | { readonly type: 'attach-refused'; readonly aguid: Uint8Array; readonly redirect: readonly string[] }
   | { readonly type: 'detach'; readonly aguid: Uint8Array }
@@ -68,7 +72,7 @@ export const treeLimits = {
 } as const;
 
 const typeCodes = ['attach', 'attach-ok', 'attach-refused', 'detach', 'push', 'fetch', 'heartbeat', 'read', 'read-reply'] as const;
-const readStatuses: readonly ReadStatus[] = ['ok', 'too-stale', 'not-cached', 'unknown-object'];
+const readStatuses: readonly ReadStatus[] = ['ok', 'too-stale', 'not-cached', 'unknown-object', 'out-of-range'];
 const formatVersion = 1;
 
 function entryTuple(e: LogEntry): unknown[] {
@@ -81,7 +85,7 @@ export function encodeTreeMessage(m: TreeMessage): Uint8Array {
     case 'attach':
       return encode([...head, m.aguid, m.nextVersion]);
     case 'attach-ok':
-      return encode([...head, m.aguid, [...m.path]]);
+      return encode([...head, m.aguid, [...m.path], m.nextVersion]);
     case 'attach-refused':
       return encode([...head, m.aguid, [...m.redirect]]);
     case 'detach':
@@ -138,8 +142,8 @@ export function decodeTreeMessage(bytes: Uint8Array): TreeMessage {
       want(2);
       return { type, aguid: guid(f[0], 'aguid'), nextVersion: asUint(f[1], 'nextVersion') };
     case 'attach-ok':
-      want(2);
-      return { type, aguid: guid(f[0], 'aguid'), path: asList(f[1], 'path', treeLimits.pathLengthMax, nodeId) };
+      want(3);
+      return { type, aguid: guid(f[0], 'aguid'), path: asList(f[1], 'path', treeLimits.pathLengthMax, nodeId), nextVersion: asUint(f[2], 'nextVersion') };
     case 'attach-refused':
       want(2);
       return { type, aguid: guid(f[0], 'aguid'), redirect: asList(f[1], 'redirect', treeLimits.redirectCountMax, nodeId) };

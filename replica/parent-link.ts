@@ -16,8 +16,13 @@ export interface ParentTiming {
   /** No newer heartbeat and no progress for this long: the parent is gone. Heartbeat period × 3 or more. */
   readonly parentTimeoutMs: number;
   readonly attachTimeoutMs: number;
-  /** Behind a version we hold certified proof of, without progress, for this long: the parent withholds. */
+  /** Behind a version we hold certified proof of, without progress, for this long while the parent has it: the parent withholds. */
   readonly gapTimeoutMs: number;
+  /**
+   * Same, but the parent says it lacks the version too: wait longer (it is re-attaching and
+   * catching up, or it lies about being behind, which this bounds).
+   */
+  readonly parentBehindTimeoutMs: number;
   readonly fetchRetryMs: number;
   /** A refused or unanswered attach makes that candidate wait this long. */
   readonly retryBackoffMs: number;
@@ -30,6 +35,7 @@ export const defaultParentTiming: ParentTiming = {
   parentTimeoutMs: 3_500,
   attachTimeoutMs: 1_000,
   gapTimeoutMs: 2_000,
+  parentBehindTimeoutMs: 8_000,
   fetchRetryMs: 300,
   retryBackoffMs: 200,
   distrustSilentMs: 10_000,
@@ -60,6 +66,8 @@ export class ParentLink {
   private redirects: string[] = [];
   private behindSinceMs: number | null = null;
   private lastFetchMs = -Infinity;
+  /** The first version the parent lacks, as it told us (attach-ok) or showed us (pushes). */
+  private parentNextVersion = 0;
   /** Times this link attached (the first attach included). */
   attachCount = 0;
 
@@ -77,12 +85,13 @@ export class ParentLink {
     return this.state.kind !== 'detached' && this.state.to === from;
   }
 
-  onAttachOk(from: string, path: readonly string[], nowMs: number): ReplicaEffect[] {
+  onAttachOk(from: string, path: readonly string[], parentNextVersion: number, nowMs: number): ReplicaEffect[] {
     const s = this.state;
     if (s.kind === 'detached' || s.to !== from) return [this.detachMessage(from)];
     const valid = path.length >= 1 && path.length < treeLimits.pathLengthMax && path[path.length - 1] === from && !path.includes(this.o.selfId);
     if (!valid) return this.abandon('cycle or bad path', this.o.timing.distrustSilentMs, nowMs);
     this.path = [...path];
+    this.parentNextVersion = parentNextVersion;
     if (s.kind === 'attached') {
       s.lastHeardMs = nowMs;
       return [];
@@ -113,6 +122,7 @@ export class ParentLink {
   /** Verified new versions arrived from the parent. */
   onProgress(nowMs: number): void {
     this.onHeard(nowMs);
+    this.parentNextVersion = Math.max(this.parentNextVersion, this.o.copy.nextVersion);
     if (this.behindSinceMs !== null) this.behindSinceMs = nowMs;
     this.lastFetchMs = -Infinity;
   }
@@ -148,8 +158,11 @@ export class ParentLink {
         return this.tryAttach(nowMs);
       case 'attached': {
         if (nowMs - s.lastHeardMs > t.parentTimeoutMs) return this.abandon('silent', t.distrustSilentMs, nowMs);
-        if (this.behindSinceMs !== null && nowMs - this.behindSinceMs > t.gapTimeoutMs) {
-          return this.abandon('withholding', t.distrustSilentMs, nowMs);
+        if (this.behindSinceMs !== null) {
+          const stalledMs = nowMs - this.behindSinceMs;
+          const parentHasIt = this.parentNextVersion > this.o.copy.nextVersion;
+          if (parentHasIt && stalledMs > t.gapTimeoutMs) return this.abandon('withholding', t.distrustSilentMs, nowMs);
+          if (stalledMs > t.parentBehindTimeoutMs) return this.abandon('parent-behind', t.distrustSilentMs, nowMs);
         }
         const effects = this.onMaybeBehind(nowMs);
         if (nowMs - s.lastRenewMs >= t.renewMs) {

@@ -116,7 +116,7 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
       case 'fetch':
         return sub.children.onFetch(from, message.fromVersion, nowMs, sub.copy.log);
       case 'attach-ok':
-        return this.flush(sub.parent.onAttachOk(from, message.path, nowMs));
+        return this.flush(sub.parent.onAttachOk(from, message.path, message.nextVersion, nowMs));
       case 'attach-refused':
         return this.flush(sub.parent.onAttachRefused(from, message.redirect, nowMs));
       case 'push':

@@ -8,6 +8,7 @@ import type { BlockCache } from './block-cache.ts';
 import type { TreeMessage } from './messages.ts';
 import type { ObjectCopy } from './object-copy.ts';
 import type { ReplicaExecutor } from './types.ts';
+import { rootBlockOf } from './version-walk.ts';
 
 type ReadRequest = Extract<TreeMessage, { type: 'read' }>;
 type ReadReply = Extract<TreeMessage, { type: 'read-reply' }>;
@@ -31,6 +32,8 @@ export function serveRead(copy: ObjectCopy | null, executor: ReplicaExecutor, ca
   }
   const record = copy.log.get(request.version ?? head.version);
   if (!record) return reply('not-cached');
+  const root = rootBlockOf(cache, record.vguid);
+  if (root && request.offset + request.length > root.sizeBytes) return reply('out-of-range', record.entry.certificate);
   const proof = executor.rangeProof(cache, record.vguid, request.offset, request.length);
   if (!proof) return reply('not-cached', record.entry.certificate);
   return reply(

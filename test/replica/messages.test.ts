@@ -12,7 +12,7 @@ const entry = fc.record({ update: bytes, certificate: bytes, blocks: fc.array(by
 
 const message: fc.Arbitrary<TreeMessage> = fc.oneof(
   fc.record({ type: fc.constant('attach' as const), aguid: guid, nextVersion: uint }),
-  fc.record({ type: fc.constant('attach-ok' as const), aguid: guid, path: fc.array(nodeId, { maxLength: 5 }) }),
+  fc.record({ type: fc.constant('attach-ok' as const), aguid: guid, path: fc.array(nodeId, { maxLength: 5 }), nextVersion: uint }),
   fc.record({ type: fc.constant('attach-refused' as const), aguid: guid, redirect: fc.array(nodeId, { maxLength: 5 }) }),
   fc.record({ type: fc.constant('detach' as const), aguid: guid }),
   fc.record({ type: fc.constant('push' as const), aguid: guid, entries: fc.array(entry, { maxLength: 4 }) }),
@@ -30,7 +30,7 @@ const message: fc.Arbitrary<TreeMessage> = fc.oneof(
   fc.record({
     type: fc.constant('read-reply' as const),
     requestId: uint,
-    status: fc.constantFrom('ok' as const, 'too-stale' as const, 'not-cached' as const, 'unknown-object' as const),
+    status: fc.constantFrom('ok' as const, 'too-stale' as const, 'not-cached' as const, 'unknown-object' as const, 'out-of-range' as const),
     certificate: fc.option(bytes, { nil: null }),
     heartbeat: fc.option(bytes, { nil: null }),
     blocks: fc.array(fc.record({ kind: fc.constantFrom('data' as const, 'interior' as const, 'root' as const), bytes }), { maxLength: 3 }),

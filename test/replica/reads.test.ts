@@ -42,7 +42,7 @@ function followingMember(upTo: number, heartbeatMs: number, cacheBytesMax = 16 *
   );
   const sent = member.onTick(0);
   expect(sent.some((e) => e.kind === 'send' && e.to === 'ring-0' && e.message.type === 'attach')).toBe(true);
-  member.onMessage('ring-0', { type: 'attach-ok', aguid: object.aguid, path: ['ring-0'] }, 1);
+  member.onMessage('ring-0', { type: 'attach-ok', aguid: object.aguid, path: ['ring-0'], nextVersion: history.length }, 1);
   member.onMessage('ring-0', { type: 'push', aguid: object.aguid, entries: history.slice(0, upTo + 1).map((h) => h.entry) }, 2);
   const heartbeat = makeHeartbeat(crypto, signer, object.aguid, history[upTo]!, heartbeatMs, 5000);
   member.onMessage('ring-0', { type: 'heartbeat', aguid: object.aguid, heartbeat }, 3);

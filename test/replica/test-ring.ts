@@ -84,7 +84,7 @@ export interface TestObject {
   update(version: number, bytes: Uint8Array, references: readonly Uint8Array[], random: Prng): Uint8Array;
 }
 
-export function testObject(crypto: Crypto, model: ObjectModel, seed: number): TestObject {
+export function testObject(crypto: Crypto, model: ObjectModel, seed: number, blockBytes = toyBlockBytes): TestObject {
   if (model === 'toy') {
     const aguid = crypto.sha256([new TextEncoder().encode(`object-${seed}`)]);
     return { aguid, executor: new ToyExecutor(crypto), update: (_v, bytes, references) => toyUpdate(aguid, bytes, references) };
@@ -98,7 +98,7 @@ export function testObject(crypto: Crypto, model: ObjectModel, seed: number): Te
     executor: new CoreExecutor(crypto),
     update(version, bytes, references, random) {
       const actions: Action[] = [];
-      if (version === 0) actions.push({ kind: 'create', name, blockBytes: toyBlockBytes, fanoutMax: 4, writerPublicKeys: [] });
+      if (version === 0) actions.push({ kind: 'create', name, blockBytes, fanoutMax: 16, writerPublicKeys: [] });
       if (version % 5 === 3 && sizeBytes > 10) {
         const offset = random.int(sizeBytes - 10);
         actions.push({ kind: 'write-bytes', offset, bytes: bytes.subarray(0, Math.min(bytes.length, sizeBytes - offset)) });
@@ -108,7 +108,7 @@ export function testObject(crypto: Crypto, model: ObjectModel, seed: number): Te
       }
       if (references.length > 0) {
         actions.push({ kind: 'append-blocks', blocks: references.map((bguid) => ({ kind: 'ref' as const, bguid, length: toyBlockBytes })) });
-        sizeBytes += references.length * toyBlockBytes;
+        sizeBytes += references.length * toyBlockBytes; // references are toyBlockBytes long: keep blockBytes >= that
       }
       const unsigned = { aguid, writerPublicKey: signer.publicKey, nonce: version + 1, clauses: [{ predicates: [{ kind: 'always' as const }], actions }] };
       return encodeUpdate(signUpdate(crypto, signer, unsigned));

@@ -46,6 +46,7 @@ export const simTiming: ParentTiming = {
   parentTimeoutMs: 450,
   attachTimeoutMs: 100,
   gapTimeoutMs: 300,
+  parentBehindTimeoutMs: 1_200,
   fetchRetryMs: 50,
   retryBackoffMs: 50,
   distrustSilentMs: 2_000,
@@ -224,7 +225,7 @@ function describe(m: TreeMessage): string {
     case 'attach':
       return `attach ${m.nextVersion}`;
     case 'attach-ok':
-      return `ok ${m.path.join('/')}`;
+      return `ok ${m.path.join('/')} ${m.nextVersion}`;
     case 'attach-refused':
       return `refused ${m.redirect.join(',')}`;
     case 'fetch':
