@@ -124,7 +124,9 @@ export function reconstruct(
 ): Uint8Array[] {
   checkShape(k, m);
   checkArgument(Array.isArray(shards) && shards.length > 0, 'shards', 'a non-empty array');
-  const shardBytes = shards[0]!.bytes?.length ?? 0;
+  const first = shards[0];
+  // The common length is taken from the first shard; chooseSurvivors checks every shard against it.
+  const shardBytes = first !== null && typeof first === 'object' && first.bytes instanceof Uint8Array ? first.bytes.length : 0;
   checkArgument(Array.isArray(wantedIndices), 'wantedIndices', 'an array');
   const seen = new Set<number>();
   for (const w of wantedIndices) {

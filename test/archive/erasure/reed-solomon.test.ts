@@ -163,17 +163,23 @@ describe('encode / decode / reconstruct', () => {
     expect(() => encodeParityInto(16, 16, fragments.slice(0, 16), [...parity.slice(1), new Uint8Array(3)])).toThrow(/parity\[15\]/);
   });
 
-  it('keeps the decode-plan cache bounded', () => {
+  it('keeps the decode-plan cache bounded (LRU at planCacheEntriesMax)', () => {
     const k = 3;
     const m = 5;
     const f = encode(k, m, randomBytes(new Prng(9), 30));
-    // 8 choose 3 = 56 loss patterns x several wanted sets exceed no bound; drive many wanted lists.
+    // 56 survivor sets x 28 wanted pairs = 1568 distinct plans, far past the bound.
+    let plans = 0;
     for (let a = 0; a < 8; a++) for (let b = a + 1; b < 8; b++) for (let c = b + 1; c < 8; c++) {
       const shards = [a, b, c].map((index) => ({ index, bytes: f[index]! }));
-      for (let w = 0; w < 8; w++) expect(reconstruct(k, m, shards, [w])[0]).toEqual(f[w]);
+      for (let w1 = 0; w1 < 8; w1++) for (let w2 = w1 + 1; w2 < 8; w2++) {
+        const [x, y] = reconstruct(k, m, shards, [w1, w2]);
+        expect(x).toEqual(f[w1]);
+        expect(y).toEqual(f[w2]);
+        plans++;
+      }
     }
-    expect(planCacheSize()).toBeLessThanOrEqual(planCacheEntriesMax);
-    expect(planCacheSize()).toBeGreaterThan(0);
+    expect(plans).toBeGreaterThan(planCacheEntriesMax);
+    expect(planCacheSize()).toBe(planCacheEntriesMax);
   });
 
   it('uses the reference kernel when asked, with the same bytes as the default kernel', () => {
