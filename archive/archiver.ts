@@ -14,7 +14,7 @@
  * server holding nothing of the block. The version's certificate travels with every fragment of
  * its root block, so the archive alone (plus the ring public key) can rebuild the history.
  */
-import { toHex } from '../core/bytes.ts';
+import { bytesEqual, toHex } from '../core/bytes.ts';
 import type { Crypto } from '../core/crypto.ts';
 import type { Effect, Machine, MachineContext } from '../core/machine.ts';
 import { encodeFragment, makeFragments, type FragmentSet } from './erasure/index.ts';
@@ -35,6 +35,13 @@ export interface ArchiverOptions {
   fallbackRanksMax: number;
   storeTimeoutMs: number;
   attemptsMax: number;
+  /**
+   * Check each receipt's signature on arrival. The host's channel already authenticates the
+   * sender, so a receipt's signature matters as transferable evidence (audits, disputes) rather
+   * than for the archiver's own decision; checking costs one ed25519 verify per fragment.
+   * Default true.
+   */
+  verifyReceipts?: boolean;
 }
 
 export interface BlockToArchive {
@@ -148,7 +155,8 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
       if (!pending || pending.server !== from || !job.set) return [];
       const key = this.options.archiveServerKeys.get(from);
       const body = { bguid: job.block.bguid, fragmentRoot: job.set.fragmentRoot, index: pending.index };
-      if (!key || message.index !== pending.index || !verifyReceipt(this.options.crypto, key, body, message.signature)) {
+      const signatureOk = this.options.verifyReceipts === false || (key !== undefined && verifyReceipt(this.options.crypto, key, body, message.signature));
+      if (message.index !== pending.index || !bytesEqual(message.fragmentRoot, body.fragmentRoot) || !signatureOk) {
         this.counters.badReceipts++;
         return [];
       }

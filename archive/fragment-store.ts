@@ -133,14 +133,16 @@ export class FragmentStore {
 
   /** Re-hashes one stored record; undefined when it is missing, malformed or does not match its key. */
   verifyKey(key: string): VerifiedFragment | undefined {
-    const held = parseKey(key);
+    const parts = key.split('/');
     const bytes = this.store.get(key);
-    if (!held || !bytes) return undefined;
+    if (parts.length !== 4 || parts[0] !== 'f' || !bytes) return undefined;
     try {
       const record = decodeFragment(bytes, this.fragmentBytesMax);
-      if (record.index !== held.index || !bytesEqual(record.bguid, held.bguid)) return undefined;
-      if (!bytesEqual(fragmentRootOf(this.crypto, record), held.fragmentRoot)) return undefined;
-      return { record, bytes, fragmentRoot: held.fragmentRoot, key };
+      // Compare as hex: the key is hex already, and decoding it would cost more than encoding 64 bytes.
+      if (String(record.index).padStart(3, '0') !== parts[3] || toHex(record.bguid) !== parts[1]) return undefined;
+      const fragmentRoot = fragmentRootOf(this.crypto, record);
+      if (toHex(fragmentRoot) !== parts[2]) return undefined;
+      return { record, bytes, fragmentRoot, key };
     } catch (error) {
       if (error instanceof DecodeError || error instanceof FragmentError) return undefined;
       throw error;

@@ -12,7 +12,7 @@
 import { toHex, bytesEqual } from '../../core/bytes.ts';
 import type { Crypto } from '../../core/crypto.ts';
 import { bguidOf, type BlockKind } from '../../core/version/block.ts';
-import { decodeFragment, NotEnoughFragmentsError, recoverBlock, type FragmentRecord } from '../erasure/index.ts';
+import { decode, decodeFragment, NotEnoughFragmentsError, recoverBlock, type FragmentRecord } from '../erasure/index.ts';
 import { rankedServersOf, serverRingOf, type ServerRing } from '../placement.ts';
 import type { ArchiveSource } from './archive-source.ts';
 
@@ -98,6 +98,11 @@ export class BlockFetcher {
         }
       });
       if (records.length < k) continue;
+      const optimistic = this.optimisticDecode(records, check);
+      if (optimistic) {
+        this.remember(hex, optimistic);
+        return optimistic;
+      }
       try {
         const block = recoverBlock(this.crypto, bguid, records, check, recoverOptions);
         this.remember(hex, block);
@@ -108,6 +113,28 @@ export class BlockFetcher {
       }
     }
     throw new NotEnoughFragmentsError(`block ${hex.slice(0, 16)} (${kind}) cannot be recovered from the archive`, problems);
+  }
+
+  /**
+   * The common case, one hash pass cheaper: decode the lowest k distinct indices that agree on the
+   * coding parameters and accept the block only if it hashes to its BGUID. The BGUID check is what
+   * makes the result trustworthy (a bad fragment makes it fail), so no fragment is trusted here;
+   * on failure recoverBlock sorts the fragments out one by one against their Merkle paths.
+   */
+  private optimisticDecode(records: readonly FragmentRecord[], check: (block: Uint8Array) => boolean): Uint8Array | undefined {
+    const first = records[0]!;
+    const byIndex = new Map<number, FragmentRecord>();
+    for (const r of records) {
+      if (r.k === first.k && r.m === first.m && r.blockBytes === first.blockBytes && !byIndex.has(r.index)) byIndex.set(r.index, r);
+    }
+    if (byIndex.size < first.k) return undefined;
+    const shards = [...byIndex.values()].sort((a, b) => a.index - b.index).slice(0, first.k).map((r) => ({ index: r.index, bytes: r.payload }));
+    try {
+      const block = decode(first.k, first.m, shards, first.blockBytes);
+      return check(block) ? block : undefined;
+    } catch {
+      return undefined; // parameters a Byzantine server made up; the verified path below decides
+    }
   }
 
   private remember(hex: string, block: Uint8Array): void {

@@ -13,7 +13,7 @@ import { archiveAll, crypto, expectedContent, k, m, makeCluster, makeHistory } f
 describe('disaster: restore everything from the archive alone', () => {
   it('rebuilds all 250 versions of 50 objects byte-identically from archive servers and the ring public key', async () => {
     const cluster = makeCluster(21);
-    const history = makeHistory(21, 50, 5, 5000, 2048);
+    const history = makeHistory(21, 50, 5, 3000, 2048);
     archiveAll(cluster, history);
     const expected = expectedContent(history);
     const ringPublicKey = history.ringPublicKey;

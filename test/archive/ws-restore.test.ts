@@ -103,7 +103,7 @@ describe('archive over the WebSocket transport', () => {
     expect(archiver!.counters.archived).toBe(new Set(history.versions.flatMap((v) => v.newBlocks.map((b) => toHex(b.bguid)))).size);
 
     for (const name of ['archive-0', 'archive-3', 'archive-5', 'archive-6']) await hosts.get(name)!.stop();
-    const source = new WsArchiveSource({ crypto: nodeCrypto, log, servers: new Map(archiveNames.map((n) => [n, members.get(n)!])), requestTimeoutMs: 1500 });
+    const source = new WsArchiveSource({ crypto: nodeCrypto, log, servers: new Map(archiveNames.map((n) => [n, members.get(n)!])), requestTimeoutMs: 700 });
     await source.start();
     stops.push(() => source.stop());
     const discovery = await discoverVersions(nodeCrypto, source, history.ringPublicKey);
