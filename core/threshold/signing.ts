@@ -168,18 +168,21 @@ export class PublicKeyVerifier {
     const live = items.flatMap((item, i) => (decoded[i] ? [{ i, sig: decoded[i]!, hashed: hashedPointOf(item.message) }] : []));
     const verdicts = decoded.map(() => false);
     if (live.length === 0) return verdicts;
-    if (live.length > 1) {
-      const weights = live.map(() => randomWeight(random));
-      const sigSum = multiScalar(live.map((x) => x.sig), weights);
-      const hashSum = multiScalar(live.map((x) => x.hashed), weights);
-      if (!sigSum.is0() && !hashSum.is0() && pairingCheck(sigSum, hashSum, this.precompute)) {
-        for (const x of live) verdicts[x.i] = true;
-        return verdicts;
-      }
+    if (live.length > 1 && weightedCheck(random, live, this.precompute)) {
+      for (const x of live) verdicts[x.i] = true;
+      return verdicts;
     }
     for (const x of live) verdicts[x.i] = pairingCheck(x.sig, x.hashed, this.precompute);
     return verdicts;
   }
+}
+
+/** e(Σ r_i σ_i, G2) = e(Σ r_i H_i, PK) for fresh secret weights r_i: one pairing for all. */
+function weightedCheck(random: RandomSource, items: readonly { sig: G1Point; hashed: G1Point }[], negatedKey: Precompute): boolean {
+  const weights = items.map(() => randomWeight(random));
+  const sigSum = multiScalar(items.map((x) => x.sig), weights);
+  const hashSum = multiScalar(items.map((x) => x.hashed), weights);
+  return pairingCheck(sigSum, hashSum, negatedKey);
 }
 
 function randomWeight(random: RandomSource): bigint {
@@ -250,6 +253,40 @@ export class RingKeyVerifier {
       }
     }
     return this.combineSlowly(hashed, good, bad);
+  }
+
+  /**
+   * Optimistic combine for several batches at once (a pipeline of batches waiting for their
+   * certificates): combine each batch's first t shares, check all the combined signatures with
+   * one weighted pairing check (see PublicKeyVerifier.verifyMany), and send only the batches that
+   * fail through the per-batch and per-share checks. Returns, per batch, its result or the
+   * ThresholdNotReachedError that combine() would have thrown. A shared check counts as one
+   * pairing in every batch's `pairingChecks`.
+   */
+  combineMany(
+    random: RandomSource,
+    batches: readonly { message: Uint8Array | HashedMessage; shares: readonly SignatureShare[] }[],
+  ): (CombineResult | ThresholdNotReachedError)[] {
+    checkArgument(Array.isArray(batches), 'batches', 'an array of { message, shares }');
+    const prepared = batches.map((batch) => {
+      const hashed: HashedMessage = { kind: 'hashed-message', point: hashedPointOf(batch.message) };
+      const { good, bad } = decodeDistinct(batch.shares, this.shareCount);
+      const first = good.length >= this.threshold ? good.slice(0, this.threshold) : null;
+      return { hashed, good, bad, first, combined: first ? combinePoints(first) : null };
+    });
+    const candidates = prepared.flatMap((p) => (p.combined ? [{ sig: p.combined, hashed: p.hashed.point }] : []));
+    const allValid = candidates.length > 1 && weightedCheck(random, candidates, this.ringPrecompute);
+    return prepared.map((p) => {
+      if (p.combined && p.first && (allValid || pairingCheck(p.combined, p.hashed.point, this.ringPrecompute))) {
+        return { signature: g1ToBytes(p.combined), badIndices: p.bad, signerIndices: p.first.map((s) => s.index), pairingChecks: allValid ? 1 : candidates.length > 1 ? 2 : 1 };
+      }
+      try {
+        return this.combineSlowly(p.hashed, p.good, p.bad);
+      } catch (error) {
+        if (error instanceof ThresholdNotReachedError) return error;
+        throw error;
+      }
+    });
   }
 
   private combineSlowly(hashed: HashedMessage, good: DecodedShare[], bad: number[]): CombineResult {

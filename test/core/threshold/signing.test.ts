@@ -175,3 +175,36 @@ describe('batch verification of many signatures under one key', () => {
     expect(pk.verifyMany(new Prng(2), items)).toEqual([false, false, true, false]);
   });
 });
+
+describe('combining several batches at once (combineMany)', () => {
+  const msgs = [5, 6, 7, 8].map((i) => hashMessage(new TextEncoder().encode(`pipelined batch ${i}`)));
+  const sharesOf = (m: (typeof msgs)[number]) => key.shares.map((k) => signShare(k, m));
+
+  it('all good: every batch gets the same signature as combine() would give, from one shared check', () => {
+    const batches = msgs.slice(0, 3).map((message) => ({ message, shares: sharesOf(message).slice(0, 2) }));
+    const results = verifier.combineMany(new Prng(5), batches);
+    results.forEach((r, i) => {
+      expect(r).not.toBeInstanceOf(Error);
+      const ok = r as Exclude<typeof r, Error>;
+      expect(ok.pairingChecks).toBe(1);
+      expect(ok.signature).toEqual(combineShares(2, batches[i]!.shares));
+      expect(verifier.verify(msgs[i]!, ok.signature)).toBe(true);
+    });
+  });
+
+  it('a bad share in one batch and too few shares in another are handled per batch', () => {
+    const s2 = sharesOf(msgs[2]!);
+    const batches = [
+      { message: msgs[0]!, shares: sharesOf(msgs[0]!).slice(0, 2) },
+      { message: msgs[1]!, shares: [{ index: 1, signature: s2[0]!.signature }, ...sharesOf(msgs[1]!).slice(1)] }, // share 1 signs the wrong message
+      { message: msgs[2]!, shares: s2.slice(0, 1) },
+      { message: msgs[3]!, shares: sharesOf(msgs[3]!).slice(2) },
+    ];
+    const results = verifier.combineMany(new Prng(6), batches);
+    expect(results[0]).toMatchObject({ badIndices: [], signerIndices: [1, 2] });
+    expect(results[1]).toMatchObject({ badIndices: [1], signerIndices: [2, 3] });
+    expect(verifier.verify(msgs[1]!, (results[1] as { signature: Uint8Array }).signature)).toBe(true);
+    expect(results[2]).toBeInstanceOf(ThresholdNotReachedError);
+    expect(results[3]).toMatchObject({ badIndices: [], signerIndices: [3, 4] });
+  });
+});
