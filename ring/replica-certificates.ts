@@ -35,12 +35,17 @@ interface BatchShares {
 
 export interface CertificateState {
   readonly batches: Map<number, BatchShares>;
+  /** Executed batches whose share this replica has not signed yet (signed on later ticks, oldest first). */
+  readonly unsigned: number[];
   /** Shares that arrived before this replica executed their batch. */
   readonly early: Map<number, Map<number, Share>>;
 }
 
+/** Shares signed per tick: bounds how long one tick holds the replica when BLS is slow. */
+const sharesPerTickMax = 8;
+
 export function initialState(): CertificateState {
-  return { batches: new Map(), early: new Map() };
+  return { batches: new Map(), unsigned: [], early: new Map() };
 }
 
 export function combinersOf(r: Replica, seq: number): number[] {
@@ -49,19 +54,35 @@ export function combinersOf(r: Replica, seq: number): number[] {
   return out;
 }
 
+/**
+ * Records an executed batch's statements. The threshold share is signed later (signPending, from
+ * the tick), so the replies of the executing step are not held behind BLS work, which costs far
+ * more than agreement on a batch.
+ */
 export function onExecuted(r: Replica, seq: number, leaves: readonly Leaf[]): void {
   const levels = buildLevels(r.config.crypto, leaves.map((l) => l.statement));
   const root = rootOf(levels);
   const message = batchMessage(r, seq, leaves.length, root);
-  const share = r.config.certificateSigner.signShare(message);
-  const state: BatchShares = { seq, root, message, levels, leaves, shares: new Map([[r.me, share]]), bad: new Set(), signature: null };
+  const state: BatchShares = { seq, root, message, levels, leaves, shares: new Map(), bad: new Set(), signature: null };
   r.certificateState.batches.set(seq, state);
-  const shareMessage: Share = { kind: 'share', seq, root, replica: r.me, share };
-  for (const c of combinersOf(r, seq)) if (c !== r.me) r.send(r.idOf(c), shareMessage);
+  r.certificateState.unsigned.push(seq);
   const early = r.certificateState.early.get(seq);
   r.certificateState.early.delete(seq);
   for (const m of early?.values() ?? []) addShare(r, state, m);
-  tryCombine(r, state);
+}
+
+/** Signs (and offers to the combiners) this replica's shares for executed batches, at most `countMax` per call. */
+export function signPending(r: Replica, countMax: number): void {
+  const s = r.certificateState;
+  for (let i = 0; i < countMax && s.unsigned.length > 0; i++) {
+    const state = s.batches.get(s.unsigned.shift()!);
+    if (!state) continue;
+    const share = r.config.certificateSigner.signShare(state.message);
+    state.shares.set(r.me, share);
+    const shareMessage: Share = { kind: 'share', seq: state.seq, root: state.root, replica: r.me, share };
+    for (const c of combinersOf(r, state.seq)) if (c !== r.me) r.send(r.idOf(c), shareMessage);
+    tryCombine(r, state);
+  }
 }
 
 export function onShare(r: Replica, m: Share): void {
@@ -85,7 +106,8 @@ function addShare(r: Replica, state: BatchShares, m: Share): void {
 }
 
 function tryCombine(r: Replica, state: BatchShares): void {
-  if (state.signature || !combinersOf(r, state.seq).includes(r.me)) return;
+  // A combiner combines once its own share is in: it then holds the batch and has vouched for it.
+  if (state.signature || !state.shares.has(r.me) || !combinersOf(r, state.seq).includes(r.me)) return;
   const signer = r.config.certificateSigner;
   // Each round either succeeds or removes at least one bad share, so n rounds bound the loop.
   for (let round = 0; round < r.n; round++) {
@@ -136,6 +158,7 @@ function deliver(r: Replica, state: BatchShares, signature: Uint8Array): void {
 
 /** Forgets batches far below the execution point (their certificates are out or never will be). */
 export function onTick(r: Replica): void {
+  signPending(r, sharesPerTickMax);
   const floor = r.lastExecuted - 2 * r.params.watermarkWindow;
   for (const seq of r.certificateState.batches.keys()) if (seq < floor) r.certificateState.batches.delete(seq);
   for (const seq of r.certificateState.early.keys()) if (seq <= r.lastExecuted) r.certificateState.early.delete(seq);

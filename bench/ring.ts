@@ -1,0 +1,404 @@
+/**
+ * `npm run bench -- ring [--quick]`: the inner ring alone, in one process. Four replicas (f = 1)
+ * with real crypto (node:crypto ed25519, real threshold BLS12-381 certificates) and real
+ * persistence (one lmdb environment per replica, fsync'd group commit through runtime/machine-host.ts,
+ * the production host), joined by an in-memory transport that still encodes and decodes every frame.
+ * Clients are ring/client.ts cores executing Pond updates through the object service.
+ *
+ * Measures: 4 KiB update latency (f+1 replies) p50/p99 and throughput at 1, 16 and 256 concurrent
+ * clients; certificate-available latency; MB/s for 2 MiB updates (blocks pushed to every replica
+ * off the agreement path, then one ordered update naming them); a per-phase breakdown like Pond's.
+ * Baselines from the same run: one fsync'd 4 KiB lmdb write, ed25519 sign/verify, BLS share sign.
+ * Everything shares one thread, so throughput here is bounded by the sum of all four replicas' CPU.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { aguidOf, signerOf, type Signer } from '../core/crypto.ts';
+import type { Effect, Machine } from '../core/machine.ts';
+import { MemoryKvStore } from '../core/store.ts';
+import { dealRingKey } from '../core/threshold/dealer.ts';
+import { hashMessage } from '../core/threshold/points.ts';
+import { RingKeyVerifier, signShare } from '../core/threshold/signing.ts';
+import { encodeUpdate, decodeUpdate } from '../core/update/update-codec.ts';
+import { signUpdate, verifyUpdateSignature } from '../core/update/update-signature.ts';
+import type { Clause } from '../core/update/update.ts';
+import { bguidOf } from '../core/version/block.ts';
+import { blsCertificateSigner, blsCertificateVerifier } from '../ring/bls-certificate-signer.ts';
+import type { CertificateSigner } from '../ring/certificate-signer.ts';
+import { RingClient } from '../ring/client.ts';
+import { decodeRingMessage, encodeRingMessage, ringFrameBytesMax } from '../ring/codec.ts';
+import type { RingMember } from '../ring/config.ts';
+import { KvBlockStore } from '../ring/kv-block-store.ts';
+import type { ClientRequest, RingMessage } from '../ring/messages.ts';
+import { ObjectService } from '../ring/object-service.ts';
+import type { RingOutput } from '../ring/outputs.ts';
+import { Replica } from '../ring/replica.ts';
+import { signMessage, verifyMessage } from '../ring/signing.ts';
+import { LmdbKvStore } from '../runtime/lmdb-kv-store.ts';
+import { silentLogger } from '../runtime/log.ts';
+import { MachineHost } from '../runtime/machine-host.ts';
+import { nodeCrypto } from '../runtime/node-crypto.ts';
+import type { Transport } from '../runtime/transport.ts';
+import { Prng } from '../sim/prng.ts';
+import { machineDescription } from './_machine.ts';
+
+const crypto = nodeCrypto;
+const ringId = new Uint8Array(32).fill(1);
+const channel = 1;
+
+/** Frames between in-process nodes, delivered on the next macrotask (like a socket would). */
+class MemoryBus {
+  private readonly handlers = new Map<string, (from: string, frame: Uint8Array) => void>();
+  frames = 0;
+  bytes = 0;
+
+  transportFor(name: string): Transport {
+    const bus = this;
+    return {
+      onFrame: (handler: (from: string, frame: Uint8Array) => void) => bus.handlers.set(name, handler),
+      send: (to: string, frame: Uint8Array) => bus.deliver(name, to, frame),
+    } as unknown as Transport;
+  }
+
+  deliver(from: string, to: string, frame: Uint8Array): void {
+    this.frames++;
+    this.bytes += frame.length;
+    setImmediate(() => this.handlers.get(to)?.(from, frame));
+  }
+}
+
+interface PhaseTimers {
+  applyMs: number[];
+  signMs: number[];
+  combineMs: number[];
+}
+
+function timedService(service: ObjectService, timers: PhaseTimers): ObjectService {
+  const execute = service.execute.bind(service);
+  service.execute = (clientKey, operation, context) => {
+    const t = performance.now();
+    const out = execute(clientKey, operation, context);
+    timers.applyMs.push(performance.now() - t);
+    return out;
+  };
+  return service;
+}
+
+function timedSigner(signer: CertificateSigner, timers: PhaseTimers): CertificateSigner {
+  return {
+    ...signer,
+    signShare(message) {
+      const t = performance.now();
+      const out = signer.signShare(message);
+      timers.signMs.push(performance.now() - t);
+      return out;
+    },
+    combine(message, shares) {
+      const t = performance.now();
+      const out = signer.combine(message, shares);
+      timers.combineMs.push(performance.now() - t);
+      return out;
+    },
+  };
+}
+
+interface Ring {
+  readonly members: RingMember[];
+  readonly hosts: MachineHost[];
+  readonly stores: LmdbKvStore[];
+  readonly replicas: Replica[];
+  readonly bus: MemoryBus;
+  readonly verifier: ReturnType<typeof blsCertificateVerifier>;
+  readonly timers: PhaseTimers;
+  readonly dir: string;
+}
+
+function startRing(): Ring {
+  const dir = mkdtempSync(join(tmpdir(), 'oceanstore-bench-ring-'));
+  const bus = new MemoryBus();
+  const key = dealRingKey(new Prng(1).fork('dealer'), 4, 2);
+  const ringKey = new RingKeyVerifier(key, 4);
+  const verifier = blsCertificateVerifier(ringKey);
+  const signers = [0, 1, 2, 3].map((i) => signerOf(crypto, crypto.sha256([new TextEncoder().encode(`bench-replica-${i}`)])));
+  const members = signers.map((s, i) => ({ id: `ring-${i}`, publicKey: s.publicKey }));
+  const timers: PhaseTimers = { applyMs: [], signMs: [], combineMs: [] };
+  const ring: Ring = { members, hosts: [], stores: [], replicas: [], bus, verifier, timers, dir };
+  members.forEach((m, i) => {
+    const store = new LmdbKvStore({ path: join(dir, m.id), mapBytes: 2 ** 30 });
+    const replica = new Replica(
+      { nodeId: m.id, store, random: new Prng(i), nowMs: Date.now() },
+      {
+        members,
+        f: 1,
+        crypto,
+        signer: signers[i]!,
+        certificateSigner: timedSigner(blsCertificateSigner(key.shares[i]!, ringKey), timers),
+        certificateVerifier: verifier,
+        service: (s) => timedService(new ObjectService({ crypto, store: s, blocks: new KvBlockStore(crypto, s), ringId }), timers),
+        ringId,
+        parameters: { batchSizeMax: 256, pipelineDepthMax: 2, batchDelayMs: 1, checkpointInterval: 128, watermarkWindow: 512, statusIntervalMs: 1000, requestTimeoutMs: 5000, viewChangeTimeoutMs: 5000 },
+      },
+    );
+    const host = new MachineHost(m.id, bus.transportFor(m.id), store, silentLogger());
+    host.add<RingMessage, RingOutput>({ channel, protocol: 'ring', machine: replica, decode: decodeRingMessage, encode: encodeRingMessage, frameBytesMax: ringFrameBytesMax, tickMs: 10 });
+    host.start();
+    ring.hosts.push(host);
+    ring.stores.push(store);
+    ring.replicas.push(replica);
+  });
+  return ring;
+}
+
+async function stopRing(ring: Ring): Promise<void> {
+  for (const h of ring.hosts) await h.stop();
+  for (const s of ring.stores) await s.close?.();
+  rmSync(ring.dir, { recursive: true, force: true });
+}
+
+/** A client core driven directly (no durability needed): frames over the bus, outputs to callbacks. */
+class BenchClient {
+  readonly core: RingClient;
+  readonly signer: Signer;
+  private readonly waiting = new Map<number, { startMs: number; done: (ms: number) => void; certified: (ms: number) => void }>();
+  private nonceNext = 1;
+
+  constructor(
+    readonly name: string,
+    private readonly ring: Ring,
+    index: number,
+  ) {
+    this.signer = signerOf(crypto, crypto.sha256([new TextEncoder().encode(`bench-client-${index}`)]));
+    this.core = new RingClient(
+      { nodeId: name, store: new MemoryKvStore(), random: new Prng(1000 + index), nowMs: Date.now() },
+      { members: ring.members, f: 1, crypto, signer: this.signer, certificateVerifier: { verify: () => true }, retransmitMs: 2000, ringId },
+    );
+    ring.bus.transportFor(name).onFrame((from, frame) => this.perform(this.core.onMessage(from, decodeRingMessage(frame.subarray(1)), Date.now())));
+    setInterval(() => this.perform(this.core.onTick(Date.now())), 50).unref();
+  }
+
+  private perform(effects: Effect<RingMessage, RingOutput>[]): void {
+    for (const e of effects) {
+      if (e.kind === 'send') {
+        const body = encodeRingMessage(e.message);
+        const frame = new Uint8Array(body.length + 1);
+        frame[0] = channel;
+        frame.set(body, 1);
+        this.ring.bus.deliver(this.name, e.to, frame);
+      } else if (e.event.kind === 'completed') {
+        const w = this.waiting.get(e.event.nonce);
+        w?.done(performance.now() - w.startMs);
+      } else if (e.event.kind === 'certified') {
+        const w = this.waiting.get(e.event.nonce);
+        w?.certified(performance.now() - w.startMs);
+        this.waiting.delete(e.event.nonce);
+      }
+    }
+  }
+
+  /** Sends one operation; resolves with the reply latency, and calls onCertified later. */
+  submit(operation: Uint8Array, onCertified: (ms: number) => void): Promise<number> {
+    return new Promise((resolve) => {
+      const nonce = this.nonceNext++;
+      this.waiting.set(nonce, { startMs: performance.now(), done: resolve, certified: onCertified });
+      this.perform(this.core.submit(operation, Date.now()));
+    });
+  }
+
+  putBlockEverywhere(block: Uint8Array): void {
+    const body = encodeRingMessage({ kind: 'put-block', block });
+    const frame = new Uint8Array(body.length + 1);
+    frame[0] = channel;
+    frame.set(body, 1);
+    for (const m of this.ring.members) this.ring.bus.deliver(this.name, m.id, frame);
+  }
+}
+
+function update(signer: Signer, nonce: number, name: string, clauses: Clause[]): Uint8Array {
+  return encodeUpdate(signUpdate(crypto, signer, { aguid: aguidOf(crypto, signer.publicKey, name), writerPublicKey: signer.publicKey, nonce, clauses }));
+}
+
+const always = [{ kind: 'always' } as const];
+
+function percentile(sorted: number[], p: number): number {
+  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+const median = (xs: number[]): number => percentile([...xs].sort((a, b) => a - b), 50);
+
+interface Row {
+  workload: string;
+  clients: number;
+  operations: number;
+  p50Ms: number;
+  p99Ms: number;
+  perSecond: number;
+  mbPerSecond: number;
+  certificateP50Ms: number;
+}
+
+/** Each client creates its object, then loops 4 KiB appends for `durationMs`. */
+async function run4k(ring: Ring, clients: BenchClient[], durationMs: number): Promise<Row> {
+  const writerNonce = new Map<BenchClient, number>();
+  await Promise.all(
+    clients.map(async (c) => {
+      writerNonce.set(c, 2);
+      await c.submit(update(c.signer, 1, 'bench', [{ predicates: always, actions: [{ kind: 'create', name: 'bench', blockBytes: 65536, fanoutMax: 64, writerPublicKeys: [] }] }]), () => {});
+    }),
+  );
+  const latencies: number[] = [];
+  const certificates: number[] = [];
+  const payload = new Uint8Array(4096).fill(7);
+  const startMs = performance.now();
+  const endMs = startMs + durationMs;
+  await Promise.all(
+    clients.map(async (c) => {
+      while (performance.now() < endMs) {
+        const nonce = writerNonce.get(c)!;
+        writerNonce.set(c, nonce + 1);
+        const op = update(c.signer, nonce, 'bench', [{ predicates: always, actions: [{ kind: 'append', bytes: payload }] }]);
+        latencies.push(await c.submit(op, (ms) => certificates.push(ms)));
+      }
+    }),
+  );
+  const wallMs = performance.now() - startMs;
+  await new Promise((r) => setTimeout(r, 300)); // let trailing certificates land
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const perSecond = latencies.length / (wallMs / 1000);
+  return {
+    workload: '4 KiB append',
+    clients: clients.length,
+    operations: latencies.length,
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    perSecond,
+    mbPerSecond: (perSecond * 4096) / 2 ** 20,
+    certificateP50Ms: median(certificates),
+  };
+}
+
+/** 2 MiB per update: 32 blocks of 64 KiB pushed to every replica, then one update naming them. */
+async function run2m(ring: Ring, clients: BenchClient[], durationMs: number): Promise<Row> {
+  const blockBytes = 64 * 1024;
+  const latencies: number[] = [];
+  const certificates: number[] = [];
+  const random = new Prng(7);
+  const startMs = performance.now();
+  const endMs = startMs + durationMs;
+  await Promise.all(
+    clients.map(async (c, ci) => {
+      const name = `big-${ci}`;
+      await c.submit(update(c.signer, 1, name, [{ predicates: always, actions: [{ kind: 'create', name, blockBytes, fanoutMax: 64, writerPublicKeys: [] }] }]), () => {});
+      for (let nonce = 2; performance.now() < endMs; nonce++) {
+        const t = performance.now();
+        const refs = [];
+        for (let b = 0; b < 32; b++) {
+          const block = random.bytes(blockBytes);
+          c.putBlockEverywhere(block);
+          refs.push({ kind: 'ref' as const, bguid: bguidOf(crypto, 'data', block), length: blockBytes });
+        }
+        const op = update(c.signer, nonce, name, [{ predicates: always, actions: [{ kind: 'append-blocks', blocks: refs }] }]);
+        await c.submit(op, (ms) => certificates.push(ms));
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  const wallMs = performance.now() - startMs;
+  await new Promise((r) => setTimeout(r, 300));
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const perSecond = latencies.length / (wallMs / 1000);
+  return {
+    workload: '2 MiB (32 x 64 KiB blocks)',
+    clients: clients.length,
+    operations: latencies.length,
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    perSecond,
+    mbPerSecond: (perSecond * 2 * 2 ** 20) / 2 ** 20,
+    certificateP50Ms: median(certificates),
+  };
+}
+
+function timeIt(count: number, f: () => void): number {
+  const t = performance.now();
+  for (let i = 0; i < count; i++) f();
+  return (performance.now() - t) / count;
+}
+
+async function baselines(dir: string): Promise<Record<string, number>> {
+  const store = new LmdbKvStore({ path: join(dir, 'baseline') });
+  const value = new Uint8Array(4096).fill(3);
+  const fsyncMs: number[] = [];
+  for (let i = 0; i < 30; i++) {
+    store.put(`k${i}`, value);
+    const t = performance.now();
+    await store.flush();
+    fsyncMs.push(performance.now() - t);
+  }
+  await store.close?.();
+  const signer = signerOf(crypto, new Uint8Array(32).fill(9));
+  const message = new Uint8Array(220);
+  const sig = signer.sign(message);
+  const key = dealRingKey(new Prng(3), 4, 2);
+  const hashed = hashMessage(message);
+  // Validity as each replica does it for one 4 KiB request: envelope signature, update decode and signature.
+  const op = update(signer, 1, 'x', [{ predicates: always, actions: [{ kind: 'append', bytes: new Uint8Array(4096) }] }]);
+  const request = signMessage<ClientRequest>(crypto, signer, { kind: 'request', clientKey: signer.publicKey, nonce: 1, replyTo: 'c', operation: op });
+  return {
+    lmdb4KiBFsyncP50Ms: median(fsyncMs),
+    ed25519SignMs: timeIt(300, () => signer.sign(message)),
+    ed25519VerifyMs: timeIt(300, () => crypto.ed25519Verify(signer.publicKey, message, sig)),
+    blsShareSignMs: timeIt(5, () => signShare(key.shares[0]!, hashed)),
+    blsHashToCurveMs: timeIt(5, () => hashMessage(message)),
+    validityPerReplicaMs: timeIt(200, () => {
+      verifyMessage(crypto, signer.publicKey, request);
+      verifyUpdateSignature(crypto, decodeUpdate(request.operation));
+    }),
+  };
+}
+
+export async function run(args: string[]): Promise<void> {
+  const quick = args.includes('--quick');
+  const seconds = quick ? 1.5 : 4;
+  const ring = startRing();
+  const rows: Row[] = [];
+  let nextClient = 0;
+  const clientsFor = (count: number): BenchClient[] => Array.from({ length: count }, () => new BenchClient(`client-${nextClient}`, ring, nextClient++));
+  try {
+    rows.push(await run4k(ring, clientsFor(1), seconds * 1000));
+    const single = { apply: median(ring.timers.applyMs), sign: median(ring.timers.signMs), combine: median(ring.timers.combineMs) };
+    rows.push(await run4k(ring, clientsFor(16), seconds * 1000));
+    rows.push(await run4k(ring, clientsFor(256), seconds * 1500));
+    rows.push(await run2m(ring, clientsFor(quick ? 1 : 2), seconds * 1500));
+    const base = await baselines(ring.dir);
+    const phases = {
+      validityMs: base.validityPerReplicaMs!,
+      applyMs: single.apply,
+      agreementMs: rows[0]!.p50Ms - base.validityPerReplicaMs! - single.apply,
+      certificateShareSignMs: single.sign,
+      certificateCombineMs: single.combine,
+    };
+    print(rows, phases, base, ring);
+    mkdirSync('bench/results', { recursive: true });
+    writeFileSync('bench/results/ring.json', JSON.stringify({ machine: machineDescription(), rows, phases, baselines: base, bus: { frames: ring.bus.frames, bytes: ring.bus.bytes } }, null, 2));
+  } finally {
+    await stopRing(ring);
+  }
+  process.exit(0);
+}
+
+function print(rows: Row[], phases: Record<string, number>, base: Record<string, number>, ring: Ring): void {
+  const f = (x: number, d = 1): string => (Number.isFinite(x) ? x.toFixed(d) : '-');
+  console.log('\nring: 4 replicas (f=1), node ed25519, threshold BLS12-381, lmdb fsync group commit, one process\n');
+  console.log('| workload | clients | ops | reply p50 ms | reply p99 ms | updates/s | MB/s | certificate p50 ms |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of rows) {
+    console.log(`| ${r.workload} | ${r.clients} | ${r.operations} | ${f(r.p50Ms)} | ${f(r.p99Ms)} | ${f(r.perSecond, 0)} | ${f(r.mbPerSecond)} | ${f(r.certificateP50Ms)} |`);
+  }
+  console.log('\nper-phase, 1 client (ms): ' + Object.entries(phases).map(([k, v]) => `${k} ${f(v, 2)}`).join(', '));
+  console.log('baselines (ms): ' + Object.entries(base).map(([k, v]) => `${k} ${f(v, 3)}`).join(', '));
+  const steps = ring.hosts.map((h) => `${h.counters.steps}/${h.counters.flushes}`).join(' ');
+  console.log(`host steps/flushes per replica: ${steps}; bus frames ${ring.bus.frames}, ${(ring.bus.bytes / 2 ** 20).toFixed(1)} MiB`);
+  console.log('goals: 4 KiB p50 <= 10 ms at 1 client; >= 2,000 updates/s at 256 clients; certificate p50 <= 60 ms');
+  console.log('machine:', JSON.stringify(machineDescription()));
+}
