@@ -30,12 +30,13 @@ export type { TapestryConfig } from './config.ts';
  */
 export function createTapestryNode(
   context: MachineContext,
-  options: { crypto: Crypto; publicKey: Uint8Array; config?: Partial<TapestryConfig> },
+  options: { crypto: Crypto; publicKey: Uint8Array; config?: Partial<TapestryConfig>; gateway?: string },
 ): TapestryNode {
   return new TapestryNode({
     self: { id: tapestryIdOf(options.crypto, options.publicKey), name: context.nodeId },
     random: context.random,
     nowMs: context.nowMs,
     config: options.config,
+    ...(options.gateway === undefined ? {} : { gateway: options.gateway }),
   });
 }

@@ -41,11 +41,14 @@ export class Joiner {
   private deadlineMs = 0;
   private readonly queried = new Set<string>();
   private readonly measuring = new Set<TapestryId>();
+  /** The member we join through ('' before start). */
+  gateway = '';
 
   constructor(private readonly host: JoinHost) {}
 
   start(out: Out, gateway: string, nowMs: number): void {
     this.phase = 'awaitingRoot';
+    this.gateway = gateway;
     this.deadlineMs = nowMs + this.host.config.joinStepTimeoutMs * 4;
     this.host.send(out, gateway, { kind: 'joinRequest', joiner: this.host.self, level: 0, hops: 0 });
   }
@@ -73,7 +76,12 @@ export class Joiner {
   onTick(out: Out, nowMs: number): boolean {
     if (nowMs < this.deadlineMs) return false;
     if (this.phase === 'awaitingRoot') {
-      // The root's answer was lost: search from the deepest level we already reach.
+      // Nothing came back (request lost): ask again. Rows came but the root's answer was lost:
+      // search from the deepest level we already reach.
+      if (this.host.table.size === 0) {
+        this.start(out, this.gateway, nowMs);
+        return false;
+      }
       return this.onJoinDone(out, this.deepestLevel(), nowMs);
     }
     if (this.phase === 'nearest') return this.nextLevel(out, nowMs);

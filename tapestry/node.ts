@@ -32,6 +32,11 @@ export interface TapestryNodeOptions {
   readonly random: RandomSource;
   readonly nowMs: number;
   readonly config?: Partial<TapestryConfig>;
+  /**
+   * A member to join through on the first tick (hosts that build nodes from configuration, and
+   * restarts: a rebuilt node joins again). Without it the node starts alone or waits for join().
+   */
+  readonly gateway?: string;
 }
 
 interface PendingRequest {
@@ -61,6 +66,8 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   private nextBeaconMs: number;
   private nextMaintenanceMs: number;
   private maintenanceLevel = 0;
+  /** Join through this gateway at the first tick (set by the gateway option). */
+  private joinAtFirstTick: boolean;
 
   constructor(options: TapestryNodeOptions) {
     checkArgument(isTapestryId(options.self.id), 'self.id', '40 lowercase hex digits');
@@ -68,10 +75,18 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     this.self = { id: options.self.id, name: options.self.name };
     this.config = tapestryConfig(options.config);
     this.random = options.random;
+    checkArgument(options.gateway === undefined || (options.gateway.length > 0 && options.gateway !== options.self.name), 'gateway', 'another node name');
+    this.joinAtFirstTick = options.gateway !== undefined;
     this.table = new RoutingTable(this.self, this.config.slotSize);
     this.location = new ObjectLocation(this);
     this.joiner = new Joiner(this);
     this.relay = new MulticastRelay(this);
+    if (options.gateway !== undefined) {
+      // Joining from the start: a join request reaching us before our first tick is passed on to
+      // the gateway instead of being answered from an empty table (which would make islands).
+      this.status = 'joining';
+      this.joiner.gateway = options.gateway;
+    }
     // Spread periodic work so a whole network does not beacon in lockstep.
     const jitter = (interval: number): number => options.nowMs + (interval > 0 ? this.random.int(interval) : 0);
     this.nextRepublishMs = jitter(this.config.republishIntervalMs);
@@ -176,6 +191,10 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   onTick(nowMs: number): Effect<TapestryMessage, TapestryOutput>[] {
     const out: Out = [];
     if (this.status === 'left') return out;
+    if (this.joinAtFirstTick) {
+      this.joinAtFirstTick = false;
+      this.joiner.start(out, this.joiner.gateway, nowMs);
+    }
     if (this.status === 'joining' && this.joiner.onTick(out, nowMs)) this.onJoined(out, nowMs);
     this.relay.onTick(out, nowMs);
     this.pointers.expire(nowMs);
@@ -374,6 +393,12 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
 
   private onJoinRequest(out: Out, joiner: NodeRef, level: number, hops: number, nowMs: number): void {
     if (hops >= hopsMax || joiner.id === this.self.id) return this.drop();
+    if (this.status === 'joining') {
+      // Our own table is not complete yet: pass the request to the member we are joining through,
+      // or simultaneous joiners could build islands that never learn of each other.
+      this.send(out, this.joiner.gateway, { kind: 'joinRequest', joiner, level: 0, hops: hops + 1 });
+      return;
+    }
     this.send(out, joiner.name, { kind: 'candidates', nodes: rowsFor(this.table, joiner) });
     const next = this.table.nextHop(joiner.id, level);
     if (next && next.hop.id !== joiner.id) {

@@ -44,7 +44,7 @@ export function runScale(o: ScaleOptions): ScaleReport {
   const prng = new Prng(o.seed).fork('scale');
   let lastLogMs = performance.now();
   const build = buildOverlay(net, o.nodeCount, (m) => {
-    if (performance.now() - lastLogMs > 10_000) {
+    if (performance.now() - lastLogMs > 30_000) {
       lastLogMs = performance.now();
       log(`  built ${m.length}/${o.nodeCount} nodes`);
     }
