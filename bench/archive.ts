@@ -31,6 +31,9 @@ import { discoverVersions, restoreVersion } from '../archive/shell/restore.ts';
 import { buildHistory } from '../archive/sim/history.ts';
 import { nodeCrypto } from '../runtime/node-crypto.ts';
 import { Prng } from '../sim/prng.ts';
+import { LoopbackArchive } from '../archive/shell/loopback-archive.ts';
+import { WsArchiveSource } from '../archive/shell/ws-archive-source.ts';
+import { pino } from 'pino';
 import { machineDescription } from './_machine.ts';
 
 const crypto = nodeCrypto;
@@ -104,6 +107,34 @@ function sourceOf(cluster: Cluster): ArchiveSource {
   };
 }
 
+/** The same object archived and restored through the real transport on loopback (all in this process). */
+async function restoreOverLoopback(history: ReturnType<typeof buildHistory>, version: ReturnType<typeof buildHistory>['versions'][number]): Promise<{ archive: Timed; restore: Timed }> {
+  const log = pino({ level: 'silent' });
+  const cluster = await LoopbackArchive.start({ crypto, random: new Prng(9), log, archiveServerCount: 8, k, m });
+  try {
+    let ok = false;
+    const archive = await timed(async () => {
+      ok = await cluster.archive(version.newBlocks, version.vguid, version.certificate, 600_000);
+    });
+    if (!ok) throw new Error('loopback archival did not finish');
+    const source = new WsArchiveSource({ crypto, log, servers: cluster.serverAddresses(), requestTimeoutMs: 10_000 });
+    await source.start();
+    try {
+      const discovery = await discoverVersions(crypto, source, history.ringPublicKey);
+      const fetcher = new BlockFetcher(crypto, source, { k, m, ...defaultBlockFetcherOptions, cacheBytesMax: 0 });
+      const restore = await timed(async () => {
+        const restored = await restoreVersion(fetcher, discovery.versions[0]!, 32);
+        if (restored.bytes.length !== version.content.length) throw new Error('loopback restore length mismatch');
+      });
+      return { archive, restore };
+    } finally {
+      await source.stop();
+    }
+  } finally {
+    await cluster.stop();
+  }
+}
+
 export async function run(args: string[]): Promise<void> {
   const quick = args.includes('--quick');
   const mibAt = args.indexOf('--mib');
@@ -144,6 +175,8 @@ export async function run(args: string[]): Promise<void> {
   for (const s of ['archive-1', 'archive-2', 'archive-5', 'archive-6']) cluster.down.add(s);
   const restoreDegraded = await restoreOnce();
 
+  const loopback = quick && !args.includes('--loopback') ? null : await restoreOverLoopback(history, version);
+
   const rows = [
     { what: 'SHA-256 of the blocks (baseline)', ...hashOnly },
     { what: 'makeFragments alone (encode + Merkle)', ...fragmentsOnly },
@@ -151,6 +184,8 @@ export async function run(args: string[]): Promise<void> {
     { what: 'archive: same, receipts kept unchecked (authenticated channel)', ...archival },
     { what: 'restore, all servers up', ...restoreAllUp },
     { what: `restore, ${m} of 8 servers down`, ...restoreDegraded },
+    ...(loopback ? [{ what: 'restore over WebSocket loopback (8 server hosts in this process)', ...loopback.restore }] : []),
+    ...(loopback ? [{ what: 'archive over WebSocket loopback (receipts checked)', ...loopback.archive }] : []),
   ].map((r) => ({ ...r, mbPerWallSecond: mb / r.wallSeconds, mbPerCpuSecond: mb / r.cpuSeconds }));
   console.log('\n| path | MB/s (wall) | MB/s (CPU) |\n|---|---:|---:|');
   for (const r of rows) console.log(`| ${r.what} | ${r.mbPerWallSecond.toFixed(0)} | ${r.mbPerCpuSecond.toFixed(0)} |`);
