@@ -47,6 +47,16 @@ describe('archiving on commit', () => {
     expect(restored).toEqual(expectedContent(history));
   });
 
+  it('places fragments on the next ranked servers when home servers are down at archive time (full redundancy anyway)', async () => {
+    const cluster = makeCluster(20, 10);
+    const history = makeHistory(10, 3, 2);
+    cluster.sim.crash('archive-2');
+    cluster.sim.crash('archive-7');
+    archiveAll(cluster, history);
+    for (const bguid of allBlocks(history)) expect(liveIndexCount(cluster, bguid)).toBe(k + m);
+    for (const id of ['archive-2', 'archive-7']) expect(cluster.sim.store(id).keys('f/')).toEqual([]);
+  });
+
   it('covers a Byzantine ring server that stores a bogus encoding: a fallback archiver stores the genuine one', async () => {
     const cluster = makeCluster(19);
     const history = makeHistory(9, 4, 2);
