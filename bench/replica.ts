@@ -189,7 +189,7 @@ export async function run(args: string[]): Promise<void> {
   console.log('\nmember cost per pushed update (µs)');
   console.table(applies);
 
-  const byDepth = (quick ? [1, 4, 50] : [1, 2, 4, 8, 16, 50]).map((f) => treeLatency(50, f, 100 + f));
+  const byDepth = (quick ? [2, 4, 50] : [2, 3, 4, 8, 16, 50]).map((f) => treeLatency(50, f, 100 + f));
   console.log('\ntime for an update to reach all 50 replicas (simulated 1–10 ms links) vs tree depth');
   console.table(byDepth);
   const byCount = (quick ? [10, 50] : [10, 25, 50, 100, 200]).map((n) => treeLatency(n, 4, 200 + n));

@@ -12,7 +12,7 @@
 import { assert } from '../core/assert.ts';
 import { toHex } from '../core/bytes.ts';
 import { checkArgument } from '../core/errors.ts';
-import type { RandomSource } from '../core/machine.ts';
+import type { Machine, MachineContext, RandomSource } from '../core/machine.ts';
 import { isGuid } from '../core/version/block.ts';
 import { ChildSet, defaultChildSetOptions, type ChildSetOptions, type TreeEffect } from './children.ts';
 import type { LogEntry, TreeMessage } from './messages.ts';
@@ -125,5 +125,38 @@ export class TreeRoot {
     }
     assert(!object || object.aguid.length === aguid.length, 'one object per AGUID');
     return object;
+  }
+}
+
+/**
+ * TreeRoot as a Machine, for hosts that deliver ring outputs outside a step (MachineHost's
+ * onOutput): `publish` and `publishHeartbeat` queue their sends, and the next tick releases them.
+ * Bind it on the replica channel of every ring server; call `publish` from the ring core's
+ * certificate output for each committed update of an object, in version order.
+ */
+export class TreeRootMachine implements Machine<TreeMessage, TreeRootEvent> {
+  readonly root: TreeRoot;
+  private queued: TreeEffect<TreeRootEvent>[] = [];
+
+  constructor(context: MachineContext, options: Partial<ChildSetOptions> = {}) {
+    this.root = new TreeRoot({ ...options, nodeId: context.nodeId, random: context.random });
+  }
+
+  publish(aguid: Uint8Array, version: number, entry: LogEntry): void {
+    this.queued.push(...this.root.publish(aguid, version, entry));
+  }
+
+  publishHeartbeat(aguid: Uint8Array, heartbeat: Uint8Array): void {
+    this.queued.push(...this.root.publishHeartbeat(aguid, heartbeat));
+  }
+
+  onMessage(from: string, message: TreeMessage, nowMs: number): TreeEffect<TreeRootEvent>[] {
+    return this.root.onMessage(from, message, nowMs);
+  }
+
+  onTick(nowMs: number): TreeEffect<TreeRootEvent>[] {
+    const out = this.queued.concat(this.root.onTick(nowMs));
+    this.queued = [];
+    return out;
   }
 }
