@@ -150,7 +150,7 @@ async function storePhases(dir: string, count: number, concurrency: number): Pro
 
 async function startCluster(config: ClusterConfig): Promise<number> {
   const t0 = Date.now();
-  for (const n of config.nodes) spawnNode(config, n.name);
+  for (const n of config.nodes) await spawnNode(config, n.name);
   await waitReady(config, config.nodes.map((n) => n.name), 60_000);
   return Date.now() - t0;
 }

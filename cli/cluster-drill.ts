@@ -78,7 +78,7 @@ export async function drill(config: ClusterConfig, options: DrillOptions): Promi
       await stopNode(config, node, { kill: true });
       await sleep(downMs);
       const t0 = Date.now();
-      spawnNode(config, node);
+      await spawnNode(config, node);
       await waitReady(config, [node], 60_000);
       const acked = writers.map((w) => w.acknowledged);
       await until(() => failure !== null || writers.every((w, i) => w.acknowledged > acked[i]!), 90_000, `progress after restarting ${node}`);
@@ -118,7 +118,7 @@ export async function runDrill(configFile: string, flags: Map<string, string | t
   try {
     if (dir) {
       initCluster(config, nodeCrypto);
-      for (const n of config.nodes) spawnNode(config, n.name);
+      for (const n of config.nodes) await spawnNode(config, n.name);
       await waitReady(config, config.nodes.map((n) => n.name), 60_000);
     }
     console.log(`drill: ${trials} trials, seed ${seed} (repeat with --seed ${seed})`);

@@ -43,7 +43,7 @@ export function init(config: ClusterConfig): void {
 export async function up(config: ClusterConfig, timeoutMs: number, signal?: AbortSignal): Promise<number> {
   if (!isInitialized(config)) throw new ConfigError(`cluster '${config.name}' is not initialised: run \`oceanstore cluster init --config ${config.file}\``);
   const startedMs = Date.now();
-  for (const node of config.nodes) spawnNode(config, node.name);
+  for (const node of config.nodes) await spawnNode(config, node.name);
   try {
     await waitReady(config, config.nodes.map((n) => n.name), timeoutMs, signal);
   } catch (error) {
@@ -118,7 +118,7 @@ export async function run(args: string[]): Promise<number> {
       }
       case 'start-node': {
         const name = nameArg(parsed);
-        spawnNode(config, name);
+        await spawnNode(config, name);
         await waitReady(config, [name], timeoutOf(parsed));
         console.log(`${name} ready`);
         return 0;

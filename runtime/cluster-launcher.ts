@@ -1,6 +1,6 @@
 /**
  * Starts, watches and stops a cluster's node processes on this machine. Each node runs detached
- * (`node --import tsx cli/node.ts --config FILE --node NAME`) with its stdio appended to
+ * (`node <bundle of cli/node.ts> --config FILE --node NAME`, see node-bundle.ts) with its stdio appended to
  * logs/NAME.stdio.log; its pid is kept in run/NAME.pid. Before signalling a pid we check (on Linux,
  * via /proc) that it is still our node process, so a recycled pid is never killed.
  */
@@ -9,9 +9,9 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, write
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { clusterPaths, nodeOf, type ClusterConfig } from './cluster-config.ts';
+import { isNodeEntryArg, nodeEntryArgs } from './node-bundle.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const nodeEntry = resolve(repoRoot, 'cli/node.ts');
 
 export interface NodeHealth {
   readonly name: string;
@@ -39,7 +39,7 @@ export function isNodeProcess(pid: number, name: string): boolean {
   try {
     const args = readFileSync(cmdline, 'utf8').split('\0');
     const at = args.indexOf('--node');
-    return args.some((a) => a.endsWith('cli/node.ts')) && at >= 0 && args[at + 1] === name;
+    return args.some(isNodeEntryArg) && at >= 0 && args[at + 1] === name;
   } catch {
     return false;
   }
@@ -55,15 +55,16 @@ export function runningPid(config: ClusterConfig, name: string): number | null {
 }
 
 /** Spawns `name` detached unless it already runs; returns its pid. */
-export function spawnNode(config: ClusterConfig, name: string): number {
+export async function spawnNode(config: ClusterConfig, name: string): Promise<number> {
   nodeOf(config, name);
   const existing = runningPid(config, name);
   if (existing !== null) return existing;
+  const entry = await nodeEntryArgs();
   const paths = clusterPaths(config);
   mkdirSync(dirname(paths.stdio(name)), { recursive: true });
   mkdirSync(paths.runDir, { recursive: true });
   const out = openSync(paths.stdio(name), 'a');
-  const child = spawn(process.execPath, ['--import', 'tsx', nodeEntry, '--config', config.file, '--node', name], {
+  const child = spawn(process.execPath, [...entry, '--config', config.file, '--node', name], {
     cwd: repoRoot,
     detached: true,
     stdio: ['ignore', out, out],

@@ -102,7 +102,7 @@ describe('cluster of real processes (local.json topology)', () => {
     await waitFor(() => writers.every((w, i) => w.acknowledged >= ackedAtCrash[i]! + 3), 45_000, 'writes after the crash');
     const view = Number((await statusOf('ring-1')).view);
     expect(view).toBeGreaterThanOrEqual(1);
-    spawnNode(config, primary);
+    await spawnNode(config, primary);
     await waitReady(config, [primary], 20_000);
     const ackedAtRestart = writers.map((w) => w.acknowledged);
     await waitFor(() => writers.every((w, i) => w.acknowledged >= ackedAtRestart[i]! + 2), 30_000, 'writes after the restart');
