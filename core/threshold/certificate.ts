@@ -36,7 +36,9 @@ export interface Heartbeat extends BatchProof {
   readonly statement: HeartbeatStatement;
 }
 
-export type BatchEntry = { readonly kind: 'certificate'; readonly statement: CertificateStatement } | { readonly kind: 'heartbeat'; readonly statement: HeartbeatStatement };
+export type BatchEntry =
+  | { readonly kind: 'certificate'; readonly statement: CertificateStatement }
+  | { readonly kind: 'heartbeat'; readonly statement: HeartbeatStatement };
 
 /**
  * One agreed batch on the ring side: builds the tree once, exposes the BLS message (hashed to
@@ -75,7 +77,10 @@ export class SignedBatchBuilder {
   /** Every entry's proof, in entry order, under the combined ring signature. */
   proofs(signature: Uint8Array): (Certificate | Heartbeat)[] {
     checkArgument(signature instanceof Uint8Array && signature.length === signatureBytes, 'signature', `${signatureBytes} bytes`);
-    return this.entries.map((entry, leafIndex) => ({ statement: entry.statement, header: this.header, leafIndex, path: this.tree.pathOf(leafIndex), signature }) as Certificate | Heartbeat);
+    return this.entries.map((entry, leafIndex) => {
+      const proof: BatchProof = { header: this.header, leafIndex, path: this.tree.pathOf(leafIndex), signature };
+      return { ...proof, statement: entry.statement } as Certificate | Heartbeat;
+    });
   }
 
   certificateAt(leafIndex: number, signature: Uint8Array): Certificate {

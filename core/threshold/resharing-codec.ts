@@ -55,6 +55,10 @@ function asIndex(value: unknown, what: string): number {
   return i;
 }
 
+function subShareField(value: unknown): Uint8Array {
+  return asBytesField(value, 'resharing subShare', { bytes: scalarBytes });
+}
+
 /** Shape only (points are checked by ResharingTranscript). Throws DecodeError. */
 export function decodeResharingMessage(bytes: Uint8Array): ResharingMessage {
   const t = asTuple(decode(bytes, resharingRecordBytesMax, 'resharing message'), 'resharing message', 5, 6);
@@ -72,13 +76,13 @@ export function decodeResharingMessage(bytes: Uint8Array): ResharingMessage {
       };
     case resharingRecordTag.subShare:
       if (t.length !== 6) throw new DecodeError('resharing sub-share: expected 6 fields');
-      return { kind: 'sub-share', epoch, dealerIndex, memberIndex: asIndex(t[4], 'resharing memberIndex'), subShare: asBytesField(t[5], 'resharing subShare', { bytes: scalarBytes }) };
+      return { kind: 'sub-share', epoch, dealerIndex, memberIndex: asIndex(t[4], 'resharing memberIndex'), subShare: subShareField(t[5]) };
     case resharingRecordTag.complaint:
       if (t.length !== 5) throw new DecodeError('resharing complaint: expected 5 fields');
       return { kind: 'complaint', epoch, dealerIndex, complainerIndex: asIndex(t[4], 'resharing complainerIndex') };
     case resharingRecordTag.response:
       if (t.length !== 6) throw new DecodeError('resharing response: expected 6 fields');
-      return { kind: 'response', epoch, dealerIndex, complainerIndex: asIndex(t[4], 'resharing complainerIndex'), subShare: asBytesField(t[5], 'resharing subShare', { bytes: scalarBytes }) };
+      return { kind: 'response', epoch, dealerIndex, complainerIndex: asIndex(t[4], 'resharing complainerIndex'), subShare: subShareField(t[5]) };
     default:
       throw new DecodeError('resharing message: unknown record tag');
   }
