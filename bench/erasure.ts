@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- erasure [--millis N] [--quick]`: Reed-Solomon encode and decode throughput (MB/s
+ * `npm run bench -- erasure [--millis N] [--quick] [--no-relaxed]`: Reed-Solomon encode and decode throughput (MB/s
  * of block bytes per CPU-second, one thread) for (k, m) = (10,4), (16,16), (8,24) at 64 KiB and 1 MiB blocks;
  * decode loses min(m, k) data fragments. Kernels: WebAssembly relaxed SIMD (enabled here with the
  * V8 flag Node 20 needs; Node >= 21 has it by default), WebAssembly SIMD, and the plain TypeScript
@@ -10,10 +10,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setFlagsFromString } from 'node:v8';
 import { makeFragments } from '../archive/erasure/fragment.ts';
 import { referenceKernel, type Kernel } from '../archive/erasure/kernel.ts';
 import { decode, decodeInto, encode, encodeParityInto, type Shard } from '../archive/erasure/reed-solomon.ts';
+import { enableRelaxedSimd } from '../archive/erasure/relaxed-simd-shell.ts';
 import { relaxedSimdKernel, simdKernel } from '../archive/erasure/select-kernel.ts';
 import { HashTag, taggedHash } from '../core/crypto.ts';
 import { nodeCrypto } from '../runtime/node-crypto.ts';
@@ -67,7 +67,7 @@ export async function run(args: string[]): Promise<void> {
   const quick = args.includes('--quick');
   const millisArg = args.indexOf('--millis');
   const millis = millisArg >= 0 ? Number(args[millisArg + 1]) : quick ? 150 : 600;
-  setFlagsFromString('--experimental-wasm-relaxed-simd');
+  if (!args.includes('--no-relaxed')) enableRelaxedSimd();
   const kernels: Kernel[] = [relaxedSimdKernel(), simdKernel(), referenceKernel].filter((k): k is Kernel => k !== null);
   const reason = isalUnavailableReason();
   const isal = reason === null ? IsalHarness.build() : null;

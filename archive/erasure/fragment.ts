@@ -35,7 +35,10 @@ export interface FragmentSet {
   fragments: FragmentRecord[];
 }
 
-/** Erasure-codes `block` and wraps each fragment in a self-verifying record. */
+/**
+ * Erasure-codes `block` and wraps each fragment in a self-verifying record. The payloads are views
+ * into one buffer (see encode): `slice()` a payload kept alone for long so it does not pin all n.
+ */
 export function makeFragments(
   crypto: Crypto,
   k: number,

@@ -15,4 +15,4 @@ export {
 export { encodeFragment, decodeFragment, fragmentRecordBytesMaxDefault } from './fragment-codec.ts';
 export { FragmentError, NotEnoughFragmentsError, type FragmentFault } from './errors.ts';
 export { referenceKernel, type Kernel } from './kernel.ts';
-export { defaultKernel } from './select-kernel.ts';
+export { defaultKernel, simdKernel, relaxedSimdKernel, redetectKernels } from './select-kernel.ts';

@@ -28,3 +28,13 @@ export function defaultKernel(): Kernel {
   chosen ??= relaxedSimdKernel() ?? simdKernel() ?? referenceKernel;
   return chosen;
 }
+
+/**
+ * Forgets the detection results so the next call detects again: for a process shell that has just
+ * turned relaxed SIMD on (relaxed-simd-shell.ts). Kernels already handed out keep working.
+ */
+export function redetectKernels(): void {
+  if (relaxed === null) relaxed = undefined;
+  if (simd === null) simd = undefined;
+  chosen = undefined;
+}

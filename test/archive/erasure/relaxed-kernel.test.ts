@@ -1,23 +1,26 @@
 /**
  * The relaxed-SIMD kernel (i8x16.relaxed_swizzle) equals the reference. Node 20 hides relaxed SIMD
- * behind a V8 flag, so this file turns the flag on in its own worker before compiling the module
- * (Node >= 21 has it on by default); without it the relaxed path would go untested here.
+ * behind a V8 flag, so this file turns it on in its own worker with the process shell
+ * (relaxed-simd-shell.ts; Node >= 21 has it on by default); else the relaxed path goes untested.
  */
-import { setFlagsFromString } from 'node:v8';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { referenceKernel } from '../../../archive/erasure/kernel.ts';
 import { decode, encode } from '../../../archive/erasure/reed-solomon.ts';
-import { relaxedKernelBase64 } from '../../../archive/erasure/wasm-binary.ts';
-import { base64ToBytes, wasmKernelFrom } from '../../../archive/erasure/wasm-kernel.ts';
+import { enableRelaxedSimd } from '../../../archive/erasure/relaxed-simd-shell.ts';
+import { defaultKernel, relaxedSimdKernel } from '../../../archive/erasure/select-kernel.ts';
 import { Prng } from '../../../sim/prng.ts';
 
-setFlagsFromString('--experimental-wasm-relaxed-simd');
-const relaxed = wasmKernelFrom('wasm-relaxed-simd', base64ToBytes(relaxedKernelBase64));
+// Detection first (as a library user would see it), then the shell switch.
+defaultKernel();
+const enabled = enableRelaxedSimd();
+const relaxed = relaxedSimdKernel();
 
 describe('relaxed SIMD kernel', () => {
-  it('compiles once the runtime has relaxed SIMD', () => {
+  it('enableRelaxedSimd turns it on and re-detection makes it the default kernel', () => {
+    expect(enabled).toBe(true);
     expect(relaxed?.name).toBe('wasm-relaxed-simd');
+    expect(defaultKernel()).toBe(relaxed);
   });
 
   it('equals the reference for random matrices and lengths', () => {
