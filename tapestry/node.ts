@@ -61,6 +61,8 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   /** Recent measurements (also of nodes not in the table): holder choice and ping suppression. */
   private readonly measured = new Map<TapestryId, { atMs: number; rttMs: number }>();
   private readonly requests = new Map<number, PendingRequest>();
+  /** Backpointers that went silent, probed once: retracted unless they answer. */
+  private readonly suspects = new Map<TapestryId, { ref: NodeRef; sinceMs: number }>();
   private requestIdNext = 1;
   private nextRepublishMs: number;
   private nextBeaconMs: number;
@@ -218,13 +220,14 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
         if (!this.claimOk(from, m.sender)) return;
         this.send(out, from, { kind: 'pong', sender: this.self, sentAtMs: m.sentAtMs });
         this.heard(m.sender.id);
+        this.table.heardFromBackpointer(m.sender.id, nowMs);
         this.learn(out, m.sender, nowMs);
         return;
       case 'pong':
         return this.onPong(out, from, m.sender, m.sentAtMs, nowMs);
       case 'backpointer':
         if (!this.claimOk(from, m.sender)) return;
-        if (m.add) this.table.addBackpointer(m.sender);
+        if (m.add) this.table.addBackpointer(m.sender, nowMs);
         else this.table.removeBackpointer(m.sender.id);
         return;
       case 'route':
@@ -286,6 +289,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     if (!this.claimOk(from, sender)) return;
     if (this.pendingPings.get(sender.id) !== sentAtMs || sentAtMs > nowMs) return this.drop();
     this.pendingPings.delete(sender.id);
+    this.suspects.delete(sender.id);
     // A zero round trip (same host, or a coarse clock) still has to sort after nothing real.
     const rttMs = Math.max(nowMs - sentAtMs, 0.001);
     this.measured.delete(sender.id);
@@ -309,6 +313,21 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   private beacon(out: Out, nowMs: number): void {
     if (nowMs < this.nextBeaconMs) return;
     this.nextBeaconMs = nowMs + this.config.beaconIntervalMs;
+    // Backpointers beacon us: one silent for as long as a neighbour may be has failed (or dropped
+    // us without saying). Its pointers here are retracted toward the root.
+    const silentSinceMs = nowMs - (this.config.beaconMissesMax + 1) * this.config.beaconIntervalMs;
+    // It may only have dropped us without a word, so it is probed once before its pointers go.
+    for (const [id, suspect] of this.suspects) {
+      if (nowMs - suspect.sinceMs < this.config.beaconIntervalMs) continue;
+      this.suspects.delete(id);
+      this.location.retractServer(out, suspect.ref);
+    }
+    for (const silent of this.table.takeSilentBackpointers(silentSinceMs)) {
+      if (this.table.get(silent.id) || this.suspects.size >= this.config.pendingPingsMax) continue;
+      this.suspects.set(silent.id, { ref: silent, sinceMs: nowMs });
+      this.pendingPings.set(silent.id, nowMs);
+      this.send(out, silent.name, { kind: 'ping', sender: this.self, sentAtMs: nowMs });
+    }
     for (const n of [...this.table.neighbours()]) {
       if (this.pendingPings.has(n.id) && ++n.beaconMisses >= this.config.beaconMissesMax) {
         this.stats.neighboursFailed++;
@@ -323,7 +342,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
 
   /** Removes a failed or departed node; its slot's backups move up and the slot is refilled. */
   private forget(out: Out, gone: NodeRef, failed: boolean, nowMs: number): void {
-    this.pointers.removeServer(gone.id);
+    this.location.retractServer(out, gone);
     this.pendingPings.delete(gone.id);
     if (failed) this.measured.set(gone.id, { atMs: nowMs, rttMs: Number.MAX_VALUE });
     const level = this.table.remove(gone.id);

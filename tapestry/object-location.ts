@@ -132,6 +132,20 @@ export class ObjectLocation {
     }
   }
 
+  /**
+   * A server failed: drop its pointers here and retract them along the path toward the root, so
+   * locates stop being sent to it long before the soft state would expire.
+   */
+  retractServer(out: Out, server: NodeRef): void {
+    for (const p of [...this.pointers.all()]) {
+      if (p.server.id !== server.id) continue;
+      this.pointers.remove(p.objectId, server.id);
+      if (p.sideCopy) continue;
+      const next = this.host.table.nextHop(p.objectId, p.level);
+      if (next) this.host.send(out, next.hop.name, this.message(p.objectId, p.server, next.level, 0, true));
+    }
+  }
+
   /** Graceful leave: unpublish our objects, hand every pointer to its next hop without us. */
   handOff(out: Out, nowMs: number): void {
     for (const objectId of [...this.ownObjects]) this.unpublishOwn(out, objectId, nowMs);

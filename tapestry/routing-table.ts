@@ -40,7 +40,8 @@ export class RoutingTable {
   version = 0;
   private readonly slots: (Neighbour[] | undefined)[] = new Array(idDigits * digitBase);
   private readonly byId = new Map<TapestryId, Neighbour>();
-  private readonly backpointers: Map<TapestryId, string>[] = [];
+  /** Per level: who holds us, and when their last beacon (ping) reached us. */
+  private readonly backpointers: Map<TapestryId, { name: string; heardAtMs: number }>[] = [];
   private readonly selfDigits: number[] = [];
   /** Count of neighbours per level, so "anything at or above level l" is cheap. */
   private readonly levelCounts = new Array<number>(idDigits).fill(0);
@@ -141,9 +142,28 @@ export class RoutingTable {
     return this.slot(level, digitAt(id, level)).length < this.slotSize;
   }
 
-  addBackpointer(ref: NodeRef): void {
+  addBackpointer(ref: NodeRef, nowMs: number): void {
     if (ref.id === this.self.id) return;
-    this.backpointers[sharedPrefixLength(ref.id, this.self.id)]!.set(ref.id, ref.name);
+    this.backpointers[sharedPrefixLength(ref.id, this.self.id)]!.set(ref.id, { name: ref.name, heardAtMs: nowMs });
+  }
+
+  /** A ping from a backpointer is its beacon: it is alive. */
+  heardFromBackpointer(id: TapestryId, nowMs: number): void {
+    const known = this.backpointers[sharedPrefixLength(id, this.self.id)]?.get(id);
+    if (known) known.heardAtMs = nowMs;
+  }
+
+  /** Removes and returns backpointers whose beacons stopped before `silentSinceMs`. */
+  takeSilentBackpointers(silentSinceMs: number): NodeRef[] {
+    const out: NodeRef[] = [];
+    for (const level of this.backpointers) {
+      for (const [id, b] of level) {
+        if (b.heardAtMs >= silentSinceMs) continue;
+        level.delete(id);
+        out.push({ id, name: b.name });
+      }
+    }
+    return out;
   }
 
   removeBackpointer(id: TapestryId): void {
@@ -153,7 +173,7 @@ export class RoutingTable {
 
   backpointersAt(level: number): NodeRef[] {
     const out: NodeRef[] = [];
-    for (const [id, name] of this.backpointers[level]!) out.push({ id, name });
+    for (const [id, b] of this.backpointers[level]!) out.push({ id, name: b.name });
     return out;
   }
 

@@ -109,11 +109,15 @@ describe('routing table (JSAC 2004 §3.1-3.2)', () => {
     );
   });
 
-  it('backpointers are kept per shared-prefix level', () => {
+  it('backpointers are kept per shared-prefix level, and silent ones are found by their last beacon', () => {
     const table = new RoutingTable(self, 3);
     const other = ref('55' + 'a'.repeat(38));
-    table.addBackpointer(other);
+    table.addBackpointer(other, 0);
     expect(table.backpointersAt(2)).toEqual([other]);
+    table.heardFromBackpointer(other.id, 500);
+    expect(table.takeSilentBackpointers(500)).toEqual([]);
+    expect(table.takeSilentBackpointers(501)).toEqual([other]);
+    table.addBackpointer(other, 0);
     table.removeBackpointer(other.id);
     expect(table.allBackpointers()).toEqual([]);
   });
