@@ -19,6 +19,8 @@ export class PeerLink {
   private queueHead = 0;
   private queueBytes = 0;
   private pumpScheduled = false;
+  /** Cleared by each heartbeat, set by the peer's pong: a link that stays false for a whole period is dead. */
+  private pongSeen = true;
 
   constructor(
     readonly peer: string,
@@ -38,7 +40,28 @@ export class PeerLink {
   attach(ws: WebSocket): void {
     if (this.ws && this.ws !== ws) this.ws.close(1000, 'replaced by a newer connection');
     this.ws = ws;
+    this.pongSeen = true;
+    ws.on('pong', () => {
+      if (this.ws === ws) this.pongSeen = true;
+    });
     this.pump();
+  }
+
+  /**
+   * Called every heartbeat period: a peer that did not answer the previous ping is cut off (its
+   * socket is half-open: a crashed host or a partition sends no FIN), so the dialer reconnects.
+   * Returns true if the link was cut.
+   */
+  heartbeat(): boolean {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+    if (!this.pongSeen) {
+      ws.terminate();
+      return true;
+    }
+    this.pongSeen = false;
+    ws.ping();
+    return false;
   }
 
   detach(ws: WebSocket): void {

@@ -51,6 +51,8 @@ export interface TransportOptions {
   readonly handshakeTimeoutMs?: number;
   readonly reconnectMsMin?: number;
   readonly reconnectMsMax?: number;
+  /** Ping period; a peer silent for a whole period is disconnected (0 = off). Default 5000. */
+  readonly heartbeatMs?: number;
   readonly log: Logger;
 }
 
@@ -79,6 +81,7 @@ export class Transport {
   private readonly clientNames = new Set<string>();
   private readonly dialTimers = new Map<string, NodeJS.Timeout>();
   private server: WebSocketServer | null = null;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
   private handler: FrameHandler = () => undefined;
   private stopped = false;
   /** A member is a node whose name and key are in the config; anything else is a client and always dials. */
@@ -115,6 +118,15 @@ export class Transport {
         server.once('error', reject);
       });
       server.on('error', (error) => this.options.log.error({ err: error }, 'ws server error'));
+    }
+    const heartbeatMs = this.options.heartbeatMs ?? 5000;
+    if (heartbeatMs > 0) {
+      this.heartbeatTimer = setInterval(() => {
+        for (const link of this.links.values()) {
+          if (link.heartbeat()) this.options.log.warn({ peer: link.peer }, 'peer silent for a heartbeat period; connection cut');
+        }
+      }, heartbeatMs);
+      this.heartbeatTimer.unref();
     }
     if (this.isMember) {
       for (const [peer, address] of this.options.members) if (peer > this.name && address.url) this.dial(peer, 0);
@@ -154,6 +166,7 @@ export class Transport {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     for (const timer of this.dialTimers.values()) clearTimeout(timer);
     this.dialTimers.clear();
     for (const link of this.links.values()) link.close();

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import { signerOf } from '../../core/crypto.ts';
-import { encodeHello, decodeChallenge, signHello } from '../../runtime/handshake.ts';
+import { decodeChallenge, decodeHello, encodeChallenge, encodeHello, encodeWelcome, signHello, signWelcome } from '../../runtime/handshake.ts';
 import { memoryLogger } from '../../runtime/log.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
 import { Transport, type PeerAddress } from '../../runtime/transport.ts';
@@ -162,5 +162,37 @@ describe('Transport', () => {
     for (let i = 0; i < 8; i++) if (a.send('b', Uint8Array.of(i))) accepted += 1;
     expect(accepted).toBe(5);
     expect(a.counters.framesDroppedQueueFull).toBe(3);
+  });
+
+  it('cuts a peer that stops answering pings (half-open connection) and dials it again', async () => {
+    const { members, directory } = await cluster(['a', 'b']);
+    const bSigner = signerOf(nodeCrypto, members[1]!.secretKey);
+    // A fake 'b' that completes the handshake and then never answers a ping (as a hung host would not).
+    const fake = new WebSocketServer({ host: '127.0.0.1', port: members[1]!.port, autoPong: false });
+    let connections = 0;
+    fake.on('connection', (ws) => {
+      connections += 1;
+      const challenge = { acceptorKey: bSigner.publicKey, acceptorNonce: new Uint8Array(randomBytes(32)) };
+      ws.on('message', (data: Buffer) => {
+        const hello = decodeHello(new Uint8Array(data));
+        ws.send(encodeWelcome(signWelcome(bSigner, challenge, hello, 'a')));
+      });
+      ws.send(encodeChallenge(challenge));
+    });
+    try {
+      const logged = memoryLogger('a');
+      const a = new Transport({
+        name: 'a', secretKey: members[0]!.secretKey, crypto: nodeCrypto, members: directory, frameBytesMax: 1024,
+        log: logged.log, heartbeatMs: 100, reconnectMsMin: 20, reconnectMsMax: 50,
+      });
+      started.push(a);
+      await a.start();
+      await waitFor(() => logged.lines.some((l) => l.msg === 'peer silent for a heartbeat period; connection cut'), 5000, 'heartbeat cut');
+      await waitFor(() => connections >= 2, 5000, 'redial after the cut');
+      expect(connections).toBeGreaterThanOrEqual(2);
+    } finally {
+      for (const ws of fake.clients) ws.terminate();
+      await new Promise<void>((resolve) => fake.close(() => resolve()));
+    }
   });
 });
