@@ -12,10 +12,11 @@ import { bytesEqual } from '../bytes.ts';
 import type { Crypto } from '../crypto.ts';
 import { bguidOf } from '../version/block.ts';
 import type { BlockStore } from '../version/block-store.ts';
-import { type Pointer, decodeInteriorBlock } from '../version/interior-block.ts';
+import type { Pointer } from '../version/interior-block.ts';
 import { type Head, type RootBlock, type TreeRoot, encodeRootBlock } from '../version/root-block.ts';
+import type { NodeCache } from '../version/node-cache.ts';
 import { type NewBlock, StagingBlockStore } from '../version/staging-block-store.ts';
-import { readerOf } from '../version/tree-read.ts';
+import { type TreeReader, readChildren, readerOf } from '../version/tree-read.ts';
 import { type AbortReason, type ActionContext, type WorkingObject, runAction } from './actions.ts';
 import { predicateHolds } from './predicates.ts';
 import type { Clause, Update } from './update.ts';
@@ -27,6 +28,13 @@ export interface ApplyEnv {
   readonly blocks: BlockStore;
   /** The ring's agreed timestamp for this update (the same on every replica). */
   readonly timestampMs: number;
+  /**
+   * updateDigest(crypto, update) if the caller already computed it (the ring does, to order the
+   * request); saves hashing inline data twice. Must be that exact value.
+   */
+  readonly updateDigest?: Uint8Array;
+  /** Decoded interior nodes kept across applies (one per replica); a per-apply map if absent. */
+  readonly nodeCache?: NodeCache;
 }
 
 export type Outcome =
@@ -66,12 +74,12 @@ function mayWrite(root: RootBlock, writer: Uint8Array): boolean {
 }
 
 /** Staged blocks reachable from the new tree, children before parents. */
-function reachableStaged(staging: StagingBlockStore, tree: TreeRoot | null): NewBlock[] {
+function reachableStaged(reader: TreeReader, staging: StagingBlockStore, tree: TreeRoot | null): NewBlock[] {
   const out: NewBlock[] = [];
   const walk = (p: Pointer, height: number): void => {
     const block = staging.stagedBlock(p.bguid);
     if (!block) return; // shared with an earlier version (or uploaded): its whole subtree is too
-    if (height > 0) for (const c of decodeInteriorBlock(block.bytes).children) walk(c, height - 1);
+    if (height > 0) for (const c of readChildren(reader, p, height)) walk(c, height - 1);
     out.push(block);
   };
   if (tree) walk(tree, tree.height);
@@ -83,7 +91,7 @@ export function applyUpdate(env: ApplyEnv, head: Head | null, update: Update): O
   const abort = (reason: AbortReason, detail: string): Outcome => ({ kind: 'abort', reason, detail, currentVersion });
   if (head && !bytesEqual(head.root.aguid, update.aguid)) return abort('wrong-object', 'the head belongs to another AGUID');
   if (head && !mayWrite(head.root, update.writerPublicKey)) return abort('unauthorized', 'the writer is neither the owner nor on the ACL');
-  const reader = readerOf(env.blocks);
+  const reader = readerOf(env.blocks, env.nodeCache);
   const clauseIndex = update.clauses.findIndex((c) => c.predicates.every((p) => predicateHolds(env.crypto, reader, head, p)));
   if (clauseIndex < 0) return abort('predicates-failed', 'no clause had all its predicates hold');
   return applyClause(env, head, update, update.clauses[clauseIndex]!, clauseIndex, abort);
@@ -98,7 +106,7 @@ function applyClause(
   abort: (reason: AbortReason, detail: string) => Outcome,
 ): Outcome {
   const staging = new StagingBlockStore(env.crypto, env.blocks);
-  const ctx: ActionContext = { crypto: env.crypto, reader: readerOf(staging), aguid: update.aguid, writerPublicKey: update.writerPublicKey };
+  const ctx: ActionContext = { crypto: env.crypto, reader: readerOf(staging, env.nodeCache), aguid: update.aguid, writerPublicKey: update.writerPublicKey };
   const o = workingCopy(head);
   for (const action of clause.actions) {
     const failure = runAction(ctx, o, action);
@@ -115,12 +123,12 @@ function applyClause(
     tree: o.tree,
     ownerPublicKey: o.ownerPublicKey,
     writerPublicKeys: o.writerPublicKeys,
-    updateDigest: updateDigest(env.crypto, update),
+    updateDigest: env.updateDigest ?? updateDigest(env.crypto, update),
     timestampMs: env.timestampMs,
   };
   const rootBytes = encodeRootBlock(root);
   const vguid = bguidOf(env.crypto, 'root', rootBytes);
-  const newBlocks = [...reachableStaged(staging, o.tree), { bguid: vguid, kind: 'root' as const, bytes: rootBytes }];
+  const newBlocks = [...reachableStaged(ctx.reader, staging, o.tree), { bguid: vguid, kind: 'root' as const, bytes: rootBytes }];
   for (const b of newBlocks) env.blocks.putHashed(b.bguid, b.kind, b.bytes);
   return { kind: 'commit', head: { vguid, root }, clauseIndex, newBlocks, referencedBlocks: o.referenced };
 }

@@ -13,7 +13,8 @@
  * bounds only; whether an action fits the object (offsets, blockBytes, ACL) is apply's business.
  */
 import { assert, unreachable } from '../assert.ts';
-import { asBytesField, asList, asLiteral, asString, asTuple, asUint, decode, encode } from '../codec.ts';
+import { asBytesField, asList, asLiteral, asString, asTuple, asUint, decode } from '../codec.ts';
+import { type Packable, packFast } from '../version/fast-msgpack.ts';
 import { ed25519PublicKeyBytes, ed25519SignatureBytes, hashBytes } from '../crypto.ts';
 import { DecodeError } from '../errors.ts';
 import { blockBytesMax } from '../version/block.ts';
@@ -33,11 +34,11 @@ export const objectNameLengthMax = 256;
 const recordTag = 'update';
 const formatVersion = 1;
 
-function encodeSource(s: BlockSource): unknown[] {
+function encodeSource(s: BlockSource): Packable[] {
   return s.kind === 'inline' ? ['inline', s.bytes] : ['ref', s.bguid, s.length];
 }
 
-function encodePredicate(p: Predicate): unknown[] {
+function encodePredicate(p: Predicate): Packable[] {
   switch (p.kind) {
     case 'always':
       return ['always'];
@@ -56,7 +57,7 @@ function encodePredicate(p: Predicate): unknown[] {
   }
 }
 
-function encodeAction(a: Action): unknown[] {
+function encodeAction(a: Action): Packable[] {
   switch (a.kind) {
     case 'create':
       return ['create', a.name, a.blockBytes, a.fanoutMax, a.writerPublicKeys];
@@ -80,7 +81,7 @@ function encodeAction(a: Action): unknown[] {
   }
 }
 
-function bodyOf(u: UnsignedUpdate): unknown[] {
+function bodyOf(u: UnsignedUpdate): Packable[] {
   return [
     recordTag,
     formatVersion,
@@ -93,11 +94,11 @@ function bodyOf(u: UnsignedUpdate): unknown[] {
 
 /** The bytes a writer signs and the ring digests. */
 export function encodeUnsignedUpdate(u: UnsignedUpdate): Uint8Array {
-  return encode(bodyOf(u));
+  return packFast(bodyOf(u));
 }
 
 export function encodeUpdate(u: Update): Uint8Array {
-  const bytes = encode([...bodyOf(u), u.signature]);
+  const bytes = packFast([...bodyOf(u), u.signature]);
   assert(bytes.length <= updateBytesMax, 'an encoded update fits updateBytesMax');
   return bytes;
 }

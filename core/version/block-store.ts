@@ -10,7 +10,7 @@ import { toHex } from '../bytes.ts';
 import type { Crypto } from '../crypto.ts';
 import { IntegrityError, checkArgument } from '../errors.ts';
 import { bytesEqual } from '../bytes.ts';
-import { type BlockKind, bguidOf, blockKinds, isGuid } from './block.ts';
+import { type BlockKind, bguidOf, blockKey, blockKinds, isGuid } from './block.ts';
 
 export interface BlockStore {
   /**
@@ -65,7 +65,7 @@ export class MemoryBlockStore implements BlockStore {
   }
 
   get(bguid: Uint8Array, kind: BlockKind): Uint8Array | undefined {
-    const block = this.blocks.get(toHex(bguid));
+    const block = this.blocks.get(blockKey(bguid));
     if (!block || block.kind !== kind) return undefined;
     if (this.verifyOnGet && !bytesEqual(bguidOf(this.crypto, kind, block.bytes), bguid)) {
       throw new IntegrityError(`block ${toHex(bguid)} is corrupt in memory`);
@@ -74,11 +74,11 @@ export class MemoryBlockStore implements BlockStore {
   }
 
   has(bguid: Uint8Array): boolean {
-    return this.blocks.has(toHex(bguid));
+    return this.blocks.has(blockKey(bguid));
   }
 
   byteLengthOf(bguid: Uint8Array, kind: BlockKind): number | undefined {
-    const block = this.blocks.get(toHex(bguid));
+    const block = this.blocks.get(blockKey(bguid));
     return block && block.kind === kind ? block.bytes.length : undefined;
   }
 
@@ -106,7 +106,7 @@ export class MemoryBlockStore implements BlockStore {
   }
 
   delete(bguid: Uint8Array): void {
-    const key = toHex(bguid);
+    const key = blockKey(bguid);
     const block = this.blocks.get(key);
     if (!block) return;
     this.storedBytes -= block.bytes.length;
@@ -127,7 +127,7 @@ export class MemoryBlockStore implements BlockStore {
   }
 
   private store(bguid: Uint8Array, kind: BlockKind, bytes: Uint8Array): void {
-    const key = toHex(bguid);
+    const key = blockKey(bguid);
     if (this.blocks.has(key)) return;
     this.blocks.set(key, { bguid, kind, bytes });
     this.storedBytes += bytes.length;

@@ -46,3 +46,15 @@ export function kindOfCode(code: number): BlockKind | undefined {
   if (code === HashTag.rootBlock) return 'root';
   return undefined;
 }
+
+/**
+ * A BGUID as a Map/Set key: its 32 bytes as a 32-character string. Several times cheaper than
+ * hex on the apply hot path; never shown to people (messages use toHex).
+ */
+export function blockKey(bguid: Uint8Array): string {
+  if (bguid.length !== hashBytes) return String.fromCharCode.apply(null, bguid as unknown as number[]);
+  const b = bguid as unknown as number[]; // spelled out: ~3x faster than apply() in V8 here
+  // prettier-ignore
+  return String.fromCharCode(b[0]!, b[1]!, b[2]!, b[3]!, b[4]!, b[5]!, b[6]!, b[7]!, b[8]!, b[9]!, b[10]!, b[11]!, b[12]!, b[13]!, b[14]!, b[15]!,
+    b[16]!, b[17]!, b[18]!, b[19]!, b[20]!, b[21]!, b[22]!, b[23]!, b[24]!, b[25]!, b[26]!, b[27]!, b[28]!, b[29]!, b[30]!, b[31]!);
+}

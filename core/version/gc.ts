@@ -4,13 +4,13 @@
  * loose blocks (uploads not yet referenced by an update). Marking skips subtrees already marked,
  * so versions sharing most of their tree cost little more than one.
  */
-import { toHex } from '../bytes.ts';
+import { blockKey } from './block.ts';
 import type { BlockStore } from './block-store.ts';
 import { type Pointer, decodeInteriorBlock } from './interior-block.ts';
 import { decodeRootBlock } from './root-block.ts';
 
 export interface MarkResult {
-  /** BGUID hex of every reachable block. */
+  /** blockKey of every reachable block. */
   readonly live: Set<string>;
   /** Reachable blocks that were not in the store (a live version is incomplete). */
   readonly missingCount: number;
@@ -19,9 +19,9 @@ export interface MarkResult {
 export function markLive(blocks: BlockStore, vguids: Iterable<Uint8Array>, looseBguids: Iterable<Uint8Array> = []): MarkResult {
   const live = new Set<string>();
   let missingCount = 0;
-  for (const b of looseBguids) live.add(toHex(b));
+  for (const b of looseBguids) live.add(blockKey(b));
   const walk = (p: Pointer, height: number): void => {
-    const key = toHex(p.bguid);
+    const key = blockKey(p.bguid);
     if (live.has(key)) return;
     live.add(key);
     if (height === 0) {
@@ -36,7 +36,7 @@ export function markLive(blocks: BlockStore, vguids: Iterable<Uint8Array>, loose
     for (const c of decodeInteriorBlock(bytes).children) walk(c, height - 1);
   };
   for (const vguid of vguids) {
-    const key = toHex(vguid);
+    const key = blockKey(vguid);
     if (live.has(key)) continue;
     live.add(key);
     const bytes = blocks.get(vguid, 'root');
@@ -53,7 +53,7 @@ export function markLive(blocks: BlockStore, vguids: Iterable<Uint8Array>, loose
 /** Deletes every stored block not in `live`; returns how many. */
 export function sweep(blocks: BlockStore, live: ReadonlySet<string>): number {
   const dead: Uint8Array[] = [];
-  for (const b of blocks.bguids()) if (!live.has(toHex(b))) dead.push(b);
+  for (const b of blocks.bguids()) if (!live.has(blockKey(b))) dead.push(b);
   for (const b of dead) blocks.delete(b);
   return dead.length;
 }

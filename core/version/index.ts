@@ -9,4 +9,5 @@ export * from './tree-splice.ts';
 export * from './tree-edit.ts';
 export * from './tree-check.ts';
 export * from './gc.ts';
+export * from './node-cache.ts';
 export * from './version-read.ts';

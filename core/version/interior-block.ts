@@ -8,10 +8,11 @@
  * children are data blocks, height h > 1 means interior blocks of height h - 1.
  */
 import { assert } from '../assert.ts';
-import { asBytesField, asList, asLiteral, asTuple, asUint, decode, encode } from '../codec.ts';
+import { asBytesField, asList, asLiteral, asTuple, asUint, decode } from '../codec.ts';
 import { hashBytes } from '../crypto.ts';
 import { DecodeError } from '../errors.ts';
 import { blockBytesMax } from './block.ts';
+import { type Packable, packFast } from './fast-msgpack.ts';
 
 export interface Pointer {
   readonly bguid: Uint8Array;
@@ -40,10 +41,10 @@ const formatVersion = 1;
 export function encodeInteriorBlock(block: InteriorBlock): Uint8Array {
   assert(block.height >= 1 && block.height <= treeHeightMax, 'interior height in range');
   assert(block.children.length >= 1 && block.children.length <= fanoutLimit, 'interior fan-out in range');
-  return encode([recordTag, formatVersion, block.height, block.children.map(encodePointer)]);
+  return packFast([recordTag, formatVersion, block.height, block.children.map(encodePointer)]);
 }
 
-export function encodePointer(p: Pointer): unknown[] {
+export function encodePointer(p: Pointer): Packable[] {
   return [p.bguid, p.byteCount, p.leafCount];
 }
 

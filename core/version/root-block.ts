@@ -15,11 +15,11 @@ import {
   asTuple,
   asUint,
   decode,
-  encode,
 } from '../codec.ts';
 import { ed25519PublicKeyBytes, hashBytes } from '../crypto.ts';
 import { DecodeError } from '../errors.ts';
 import { blockBytesMax } from './block.ts';
+import { packFast } from './fast-msgpack.ts';
 import { type Pointer, decodePointer, encodePointer, fanoutLimit, fanoutMin, treeHeightMax } from './interior-block.ts';
 
 export const aclWritersMax = 64;
@@ -59,7 +59,7 @@ export function encodeRootBlock(r: RootBlock): Uint8Array {
   assert(r.sizeBytes === (r.tree?.byteCount ?? 0), 'root size matches its tree');
   assert((r.version === 0) === (r.previousVguid.length === 0), 'only version 0 has no previous VGUID');
   const tree = r.tree === null ? null : [...encodePointer(r.tree), r.tree.height];
-  return encode([
+  return packFast([
     recordTag,
     formatVersion,
     r.aguid,

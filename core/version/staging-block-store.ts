@@ -7,7 +7,7 @@ import { toHex } from '../bytes.ts';
 import type { Crypto } from '../crypto.ts';
 import { IntegrityError } from '../errors.ts';
 import { bytesEqual } from '../bytes.ts';
-import { type BlockKind, bguidOf } from './block.ts';
+import { type BlockKind, bguidOf, blockKey } from './block.ts';
 import type { BlockStore } from './block-store.ts';
 
 export interface NewBlock {
@@ -25,17 +25,17 @@ export class StagingBlockStore implements BlockStore {
   ) {}
 
   get(bguid: Uint8Array, kind: BlockKind): Uint8Array | undefined {
-    const block = this.staged.get(toHex(bguid));
+    const block = this.staged.get(blockKey(bguid));
     if (block) return block.kind === kind ? block.bytes : undefined;
     return this.base.get(bguid, kind);
   }
 
   has(bguid: Uint8Array): boolean {
-    return this.staged.has(toHex(bguid)) || this.base.has(bguid);
+    return this.staged.has(blockKey(bguid)) || this.base.has(bguid);
   }
 
   byteLengthOf(bguid: Uint8Array, kind: BlockKind): number | undefined {
-    const block = this.staged.get(toHex(bguid));
+    const block = this.staged.get(blockKey(bguid));
     if (block) return block.kind === kind ? block.bytes.length : undefined;
     return this.base.byteLengthOf(bguid, kind);
   }
@@ -54,13 +54,13 @@ export class StagingBlockStore implements BlockStore {
   }
 
   putHashed(bguid: Uint8Array, kind: BlockKind, bytes: Uint8Array): void {
-    const key = toHex(bguid);
+    const key = blockKey(bguid);
     if (this.staged.has(key) || this.base.has(bguid)) return;
     this.staged.set(key, { bguid, kind, bytes });
   }
 
   delete(bguid: Uint8Array): void {
-    this.staged.delete(toHex(bguid));
+    this.staged.delete(blockKey(bguid));
   }
 
   *bguids(): Iterable<Uint8Array> {
@@ -69,11 +69,11 @@ export class StagingBlockStore implements BlockStore {
   }
 
   isStaged(bguid: Uint8Array): boolean {
-    return this.staged.has(toHex(bguid));
+    return this.staged.has(blockKey(bguid));
   }
 
   stagedBlock(bguid: Uint8Array): NewBlock | undefined {
-    return this.staged.get(toHex(bguid));
+    return this.staged.get(blockKey(bguid));
   }
 
   get stagedCount(): number {

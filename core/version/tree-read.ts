@@ -6,23 +6,31 @@
  */
 import { toHex } from '../bytes.ts';
 import { InvalidArgumentError, IntegrityError, NotFoundError, checkArgument } from '../errors.ts';
+import { blockKey } from './block.ts';
 import type { BlockStore } from './block-store.ts';
 import { type Pointer, decodeInteriorBlock, summarize } from './interior-block.ts';
 import type { TreeRoot } from './root-block.ts';
 
 export interface TreeReader {
   readonly blocks: BlockStore;
-  /** Decoded interior nodes by BGUID hex, valid for one operation (blocks are immutable, so never stale). */
-  readonly nodeCache?: Map<string, readonly Pointer[]>;
+  /** Decoded interior nodes by blockKey (blocks are immutable, so never stale): per operation, or a shared NodeCache. */
+  readonly nodeCache?: DecodedNodes;
 }
 
-export function readerOf(blocks: BlockStore, cached = true): TreeReader {
-  return cached ? { blocks, nodeCache: new Map() } : { blocks };
+/** What a node cache must do: a Map, or a bounded NodeCache shared across applies. */
+export interface DecodedNodes {
+  get(key: string): readonly Pointer[] | undefined;
+  set(key: string, children: readonly Pointer[]): unknown;
+}
+
+/** A reader with its own per-operation cache, or `nodeCache` if the caller keeps one across operations. */
+export function readerOf(blocks: BlockStore, nodeCache: TreeReader['nodeCache'] = new Map()): TreeReader {
+  return { blocks, nodeCache };
 }
 
 /** The children of the interior node `pointer` at `height`, checked against the pointer's counts. */
 export function readChildren(reader: TreeReader, pointer: Pointer, height: number): readonly Pointer[] {
-  const key = toHex(pointer.bguid);
+  const key = blockKey(pointer.bguid);
   const hit = reader.nodeCache?.get(key);
   if (hit) return hit;
   const bytes = reader.blocks.get(pointer.bguid, 'interior');

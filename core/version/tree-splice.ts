@@ -9,7 +9,7 @@
  * draft), and the root collapses while it has a single child. Drafts are written once, at the end.
  */
 import { assert } from '../assert.ts';
-import type { BlockStore } from './block-store.ts';
+import { blockKey } from './block.ts';
 import { type Pointer, encodeInteriorBlock, summarize } from './interior-block.ts';
 import type { TreeRoot } from './root-block.ts';
 import { type TreeReader, readChildren } from './tree-read.ts';
@@ -131,11 +131,13 @@ function spliceNode(w: TreeWriter, pointer: Pointer, height: number, from: numbe
   return chunk(w, entries);
 }
 
-function write(blocks: BlockStore, node: Node, height: number): Pointer {
+function write(w: TreeWriter, node: Node, height: number): Pointer {
   if (!isDraft(node)) return node.stored;
   assert(height >= 1, 'drafts are interior nodes');
-  const children = node.children.map((c) => write(blocks, c, height - 1));
-  const bguid = blocks.put('interior', encodeInteriorBlock({ height, children }));
+  const children = node.children.map((c) => write(w, c, height - 1));
+  const bguid = w.blocks.put('interior', encodeInteriorBlock({ height, children }));
+  // Later edits in the same apply (and its new-block walk) read this node back without decoding.
+  w.nodeCache?.set(blockKey(bguid), children);
   return summarize(bguid, children);
 }
 
@@ -167,7 +169,7 @@ export function spliceLeaves(w: TreeWriter, tree: TreeRoot | null, from: number,
       height--;
       continue;
     }
-    const pointer = write(w.blocks, top, height);
+    const pointer = write(w, top, height);
     return { ...pointer, height };
   }
 }

@@ -1,0 +1,259 @@
+/**
+ * `npm run bench -- core [--quick] [--no-lmdb]`: apply throughput of the version tree next to the
+ * raw SHA-256 throughput of the same bytes, measured in the same run (node:crypto).
+ *
+ * Scenarios (issue 2): a 256 MiB append — by reference (the client uploads 64 KiB blocks, the ring
+ * verifies each with putVerified, then one update per 4 MiB names them) and inline (4 MiB of bytes
+ * inside each update) — and 10,000 random 4 KiB writes (into 64 KiB leaves, and aligned into 4 KiB
+ * leaves). Every update is one new version; each timed step includes what the ring does per
+ * update: the update digest, applyUpdate, and (lmdb rows) making the new blocks durable.
+ * Throughput is computed from process CPU time (user + system), which stays meaningful when other
+ * work shares the cores; wall time is reported beside it.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { aguidOf, signerOf } from '../core/crypto.ts';
+import { applyUpdate } from '../core/update/apply.ts';
+import { updateDigest } from '../core/update/update-signature.ts';
+import type { Action, Update } from '../core/update/update.ts';
+import { bguidOf } from '../core/version/block.ts';
+import { type BlockStore, MemoryBlockStore } from '../core/version/block-store.ts';
+import { NodeCache } from '../core/version/node-cache.ts';
+import type { Head } from '../core/version/root-block.ts';
+import { LmdbBlockStore } from '../runtime/lmdb-block-store.ts';
+import { nodeCrypto as crypto } from '../runtime/node-crypto.ts';
+import { Prng } from '../sim/prng.ts';
+import { machineDescription } from './_machine.ts';
+
+const MiB = 2 ** 20;
+const owner = signerOf(crypto, new Uint8Array(32).fill(7));
+const objectName = 'bench/object';
+const aguid = aguidOf(crypto, owner.publicKey, objectName);
+const signature = new Uint8Array(64); // apply does not verify signatures; the ring does, before
+
+interface Row {
+  scenario: string;
+  store: string;
+  userBytes: number;
+  updates: number;
+  cpuMs: number;
+  wallMs: number;
+  applyMBps: number;
+  hashMBps: number;
+  /** apply throughput / raw hash throughput of the same bytes. */
+  ratio: number;
+  blocksWritten: number;
+  /** Bytes hashed by the store and tree per user byte (>= 1; copy-on-write amplification). */
+  hashedPerUserByte: number;
+}
+
+interface Clock {
+  cpuMs: number;
+  wallMs: number;
+}
+
+function timed(fn: () => void): Clock {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  fn();
+  const c = process.cpuUsage(c0);
+  return { cpuMs: (c.user + c.system) / 1000, wallMs: performance.now() - t0 };
+}
+
+async function timedAsync(fn: () => Promise<void>): Promise<Clock> {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  await fn();
+  const c = process.cpuUsage(c0);
+  return { cpuMs: (c.user + c.system) / 1000, wallMs: performance.now() - t0 };
+}
+
+/** Raw SHA-256 of `chunks`, one call each (content addressing hashes every block separately). Best of 3 by CPU time. */
+function rawHashMBps(chunks: readonly Uint8Array[]): number {
+  let bytes = 0;
+  for (const c of chunks) bytes += c.length;
+  let best = Infinity;
+  for (let r = 0; r < 3; r++) best = Math.min(best, timed(() => chunks.forEach((c) => crypto.sha256([c]))).cpuMs);
+  return bytes / MiB / (best / 1000);
+}
+
+/** Counts bytes hashed through the crypto interface (what the tree makes SHA-256 do). */
+const counting = { bytes: 0 };
+const countingCrypto = {
+  ...crypto,
+  sha256(chunks: readonly Uint8Array[]): Uint8Array {
+    for (const c of chunks) counting.bytes += c.length;
+    return crypto.sha256(chunks);
+  },
+};
+
+class Target {
+  head: Head | null = null;
+  /** A ring replica keeps decoded interior nodes across applies. */
+  readonly nodeCache = new NodeCache();
+  nonce = 0;
+  blocksWritten = 0;
+  constructor(readonly blocks: BlockStore & { flush?: () => Promise<void> }) {}
+
+  update(actions: Action[]): Update {
+    return { aguid, writerPublicKey: owner.publicKey, nonce: ++this.nonce, clauses: [{ predicates: [], actions }], signature };
+  }
+
+  /** What the ring does per ordered update: digest it, apply it. */
+  apply(u: Update): void {
+    const digest = updateDigest(countingCrypto, u);
+    const outcome = applyUpdate({ crypto: countingCrypto, blocks: this.blocks, timestampMs: this.nonce, updateDigest: digest, nodeCache: this.nodeCache }, this.head, u);
+    if (outcome.kind !== 'commit') throw new Error(`bench update aborted: ${outcome.reason} ${outcome.detail}`);
+    this.head = outcome.head;
+    this.blocksWritten += outcome.newBlocks.length;
+  }
+}
+
+function memoryStore(verifyOnGet: boolean): MemoryBlockStore {
+  return new MemoryBlockStore(countingCrypto, { verifyOnGet });
+}
+
+function row(scenario: string, store: string, userBytes: number, updates: number, clock: Clock, hashMBps: number, t: Target, hashedBytes: number): Row {
+  const applyMBps = userBytes / MiB / (clock.cpuMs / 1000);
+  return {
+    scenario,
+    store,
+    userBytes,
+    updates,
+    cpuMs: Math.round(clock.cpuMs),
+    wallMs: Math.round(clock.wallMs),
+    applyMBps: Math.round(applyMBps * 10) / 10,
+    hashMBps: Math.round(hashMBps * 10) / 10,
+    ratio: Math.round((applyMBps / hashMBps) * 1000) / 1000,
+    blocksWritten: t.blocksWritten,
+    hashedPerUserByte: Math.round((hashedBytes / userBytes) * 100) / 100,
+  };
+}
+
+/** Appends `data` as uploaded 64 KiB blocks named by reference, `refsPerUpdate` per update. */
+async function appendByReference(t: Target, data: Uint8Array, blockBytes: number, refsPerUpdate: number, flush: boolean): Promise<Clock> {
+  const blocks: Uint8Array[] = [];
+  for (let at = 0; at < data.length; at += blockBytes) blocks.push(data.subarray(at, at + blockBytes));
+  const names = blocks.map((b) => bguidOf(crypto, 'data', b)); // the client's work, not the ring's
+  return timedAsync(async () => {
+    for (let i = 0; i < blocks.length; i += refsPerUpdate) {
+      const batch = blocks.slice(i, i + refsPerUpdate);
+      batch.forEach((b, j) => t.blocks.putVerified(names[i + j]!, 'data', b));
+      t.apply(t.update([{ kind: 'append-blocks', blocks: batch.map((b, j) => ({ kind: 'ref' as const, bguid: names[i + j]!, length: b.length })) }]));
+      if (flush) await t.blocks.flush!();
+    }
+  });
+}
+
+function appendInline(t: Target, data: Uint8Array, bytesPerUpdate: number): Clock {
+  return timed(() => {
+    for (let at = 0; at < data.length; at += bytesPerUpdate) t.apply(t.update([{ kind: 'append', bytes: data.subarray(at, at + bytesPerUpdate) }]));
+  });
+}
+
+function created(store: BlockStore & { flush?: () => Promise<void> }, blockBytes: number, fanoutMax: number): Target {
+  const t = new Target(store);
+  t.apply(t.update([{ kind: 'create', name: objectName, blockBytes, fanoutMax, writerPublicKeys: [] }]));
+  t.blocksWritten = 0;
+  return t;
+}
+
+async function randomWrites(
+  t: Target,
+  objectBytes: number,
+  writeCount: number,
+  alignBytes: number,
+  flushEvery: number,
+  prng: Prng,
+): Promise<{ clock: Clock; payloads: Uint8Array[] }> {
+  const payloads = Array.from({ length: writeCount }, () => prng.bytes(4096));
+  const offsets = payloads.map(() => prng.int((objectBytes - 4096) / alignBytes + 1) * alignBytes);
+  const clock = await timedAsync(async () => {
+    for (let i = 0; i < writeCount; i++) {
+      t.apply(t.update([{ kind: 'write-bytes', offset: offsets[i]!, bytes: payloads[i]! }]));
+      if (t.blocks.flush && (i + 1) % flushEvery === 0) await t.blocks.flush();
+    }
+    if (t.blocks.flush) await t.blocks.flush();
+  });
+  return { clock, payloads };
+}
+
+export async function run(args: string[]): Promise<void> {
+  const quick = args.includes('--quick');
+  const withLmdb = !args.includes('--no-lmdb');
+  const appendBytes = (quick ? 32 : 256) * MiB;
+  const writeCount = quick ? 1000 : 10_000;
+  const writeObjectBytes = (quick ? 16 : 64) * MiB;
+  const prng = new Prng(2);
+  const data = prng.bytes(appendBytes);
+  const rows: Row[] = [];
+  const tmp = mkdtempSync(join(tmpdir(), 'oceanstore-bench-core-'));
+  const lmdbStore = (name: string) => new LmdbBlockStore(countingCrypto, { path: join(tmp, name), mapBytes: 2 * appendBytes });
+  try {
+    const appendChunks: Uint8Array[] = [];
+    for (let at = 0; at < data.length; at += 64 * 1024) appendChunks.push(data.subarray(at, at + 64 * 1024));
+
+    for (const [store, make] of [
+      ['memory', () => memoryStore(true)],
+      ...(withLmdb ? [['lmdb (flush per update)', () => lmdbStore('append-refs')] as const] : []),
+    ] as const) {
+      const t = created(make(), 64 * 1024, 64);
+      const hash = rawHashMBps(appendChunks);
+      counting.bytes = 0;
+      const clock = await appendByReference(t, data, 64 * 1024, 64, store !== 'memory');
+      rows.push(row(`append ${appendBytes / MiB} MiB by reference (64 KiB blocks, 4 MiB/update)`, store, appendBytes, appendBytes / (4 * MiB), clock, hash, t, counting.bytes));
+      if (t.blocks instanceof LmdbBlockStore) await t.blocks.close();
+    }
+    {
+      const t = created(memoryStore(true), 64 * 1024, 64);
+      const hash = rawHashMBps(appendChunks);
+      counting.bytes = 0;
+      const clock = appendInline(t, data, 4 * MiB);
+      rows.push(row(`append ${appendBytes / MiB} MiB inline (4 MiB/update)`, 'memory', appendBytes, appendBytes / (4 * MiB), clock, hash, t, counting.bytes));
+    }
+    const writeConfigs = [
+      { label: '64 KiB leaves, any offset', blockBytes: 64 * 1024, fanoutMax: 64, alignBytes: 1 },
+      { label: '4 KiB leaves, aligned', blockBytes: 4096, fanoutMax: 16, alignBytes: 4096 },
+    ];
+    const writeStores: [string, () => BlockStore & { flush?: () => Promise<void> }][] = [
+      ['memory', () => memoryStore(true)],
+      ['memory, verifyOnGet off', () => memoryStore(false)],
+      ...(withLmdb ? [['lmdb (flush per 100 updates)', () => lmdbStore(`writes-${rows.length}`)] as [string, () => LmdbBlockStore]] : []),
+    ];
+    for (const cfg of writeConfigs) {
+      for (const [store, make] of writeStores) {
+        const t = created(make(), cfg.blockBytes, cfg.fanoutMax);
+        await appendByReference(t, data.subarray(0, writeObjectBytes), cfg.blockBytes, 1024, false);
+        if (t.blocks instanceof LmdbBlockStore) await t.blocks.flush();
+        t.blocksWritten = 0;
+        counting.bytes = 0;
+        const { clock, payloads } = await randomWrites(t, writeObjectBytes, writeCount, cfg.alignBytes, 100, new Prng(3));
+        const hashed = counting.bytes;
+        const hash = rawHashMBps(payloads);
+        rows.push(row(`${writeCount} random 4 KiB writes (${cfg.label}, fan-out ${cfg.fanoutMax})`, store, writeCount * 4096, writeCount, clock, hash, t, hashed));
+        if (t.blocks instanceof LmdbBlockStore) await t.blocks.close();
+      }
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  print(rows);
+  const machine = { ...machineDescription(), loadAverage1m: Math.round(loadavg()[0]! * 10) / 10 };
+  console.log(`\nmachine: ${JSON.stringify(machine)}`);
+  const out = join(dirname(fileURLToPath(import.meta.url)), 'results');
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'core.json'), JSON.stringify({ quick, machine, rows }, null, 2) + '\n');
+  console.log(`wrote ${join(out, 'core.json')}`);
+}
+
+function print(rows: Row[]): void {
+  const header = ['scenario', 'store', 'updates', 'cpu ms', 'wall ms', 'apply MB/s', 'raw SHA-256 MB/s', 'ratio', 'blocks', 'hashed/user B'];
+  const lines = rows.map((r) => [r.scenario, r.store, r.updates, r.cpuMs, r.wallMs, r.applyMBps, r.hashMBps, r.ratio, r.blocksWritten, r.hashedPerUserByte].map(String));
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const fmt = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
+  console.log(fmt(header));
+  console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
+  for (const l of lines) console.log(fmt(l));
+}
