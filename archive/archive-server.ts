@@ -12,7 +12,7 @@ import { bytesEqual } from '../core/bytes.ts';
 import type { Crypto, Signer } from '../core/crypto.ts';
 import type { Effect, Machine, MachineContext } from '../core/machine.ts';
 import { FragmentStore } from './fragment-store.ts';
-import type { ArchiveMessage } from './messages.ts';
+import type { ArchiveMessage, HeldFragment } from './messages.ts';
 import { archiveLimits } from './messages.ts';
 import { serverRingOf } from './placement.ts';
 import { signReceipt } from './receipt.ts';
@@ -163,16 +163,26 @@ export class ArchiveServer implements Machine<ArchiveMessage, ArchiveOutput> {
 
   private onStore(from: string, message: Extract<ArchiveMessage, { type: 'store' }>): Effect<ArchiveMessage, ArchiveOutput>[] {
     if (!this.writers.has(from)) return this.drop(from, 'store from a peer that is not a configured writer');
-    const result = this.storeLocally(message.fragment, message.fragmentRoot, message.certificate);
-    if (!result.ok) {
-      return [...this.drop(from, result.reason), send(from, { type: 'refused', requestId: message.requestId, reason: result.reason })];
+    const effects: Effect<ArchiveMessage, ArchiveOutput>[] = [];
+    const stored: HeldFragment[] = [];
+    const reasons: string[] = [];
+    for (const item of message.items) {
+      const result = this.storeLocally(item.fragment, item.fragmentRoot, item.certificate);
+      if (!result.ok) {
+        reasons.push(result.reason);
+        effects.push(...this.drop(from, result.reason));
+        continue;
+      }
+      stored.push({ bguid: result.record.bguid, fragmentRoot: item.fragmentRoot, index: result.record.index });
+      effects.push({ kind: 'output', event: { kind: 'stored', bguid: result.record.bguid, index: result.record.index, from } });
     }
-    const body = { bguid: result.record.bguid, fragmentRoot: message.fragmentRoot, index: result.record.index };
-    const signature = signReceipt(this.options.crypto, this.options.signer, body);
-    return [
-      send(from, { type: 'receipt', requestId: message.requestId, ...body, signature }),
-      { kind: 'output', event: { kind: 'stored', bguid: body.bguid, index: body.index, from } },
-    ];
+    if (stored.length === 0) {
+      effects.push(send(from, { type: 'refused', requestId: message.requestId, reason: (reasons[0] ?? 'empty store').slice(0, archiveLimits.reasonLengthMax) }));
+      return effects;
+    }
+    const signature = signReceipt(this.options.crypto, this.options.signer, stored);
+    effects.unshift(send(from, { type: 'receipt', requestId: message.requestId, items: stored, signature }));
+    return effects;
   }
 
   private onProbe(from: string, message: Extract<ArchiveMessage, { type: 'probe' }>): Effect<ArchiveMessage, ArchiveOutput>[] {

@@ -18,7 +18,7 @@ import { bytesEqual, toHex } from '../core/bytes.ts';
 import type { Crypto } from '../core/crypto.ts';
 import type { Effect, Machine, MachineContext } from '../core/machine.ts';
 import { encodeFragment, makeFragments, type FragmentSet } from './erasure/index.ts';
-import type { ArchiveMessage } from './messages.ts';
+import { archiveLimits, type ArchiveMessage, type StoreItem } from './messages.ts';
 import { placementOf, rankedServersOf, repairTargetOf, serverRingOf, type ServerRing } from './placement.ts';
 import { verifyReceipt } from './receipt.ts';
 
@@ -66,7 +66,8 @@ interface Job {
   /** Servers known to hold something of the block (probe replies, receipts). */
   holders: Map<string, number>;
   storedIndexes: Set<number>;
-  pending: Map<number, { server: string; index: number }>;
+  /** Fragment index -> where it was sent and in which store batch. */
+  pending: Map<number, { server: string; requestId: number }>;
   probing: Set<string>;
   unresponsive: Set<string>;
   sentCount: number;
@@ -75,12 +76,18 @@ interface Job {
 
 type Out = Effect<ArchiveMessage, ArchiverOutput>;
 
+/** Bytes of fragments in one store message: big enough to amortise a receipt signature, far below the frame limit. */
+const storeBatchBytesMax = 8 * 2 ** 20;
+
 export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
   private readonly self: string;
   private readonly ringRing: ServerRing;
   private readonly archiveRing: ServerRing;
   private readonly jobs = new Map<string, Job>();
   private readonly jobOfRequest = new Map<number, string>();
+  /** Store batches in flight: one message per destination server per step. */
+  private readonly batches = new Map<number, { server: string; sentMs: number }>();
+  private readonly outbox = new Map<string, { job: Job; index: number; item: StoreItem }[]>();
   private nextRequestId = 1;
   readonly counters = { started: 0, skipped: 0, archived: 0, coveredByOther: 0, badReceipts: 0 };
 
@@ -129,6 +136,29 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
       this.jobs.set(hex, job);
       if (rank === 0) out.push(...this.storeMissing(job, nowMs));
     }
+    return [...out, ...this.flushOutbox(nowMs)];
+  }
+
+  /** One store message per destination for everything planned in this step, split to respect the message limits. */
+  private flushOutbox(nowMs: number): Out[] {
+    const out: Out[] = [];
+    for (const [server, planned] of this.outbox) {
+      let at = 0;
+      while (at < planned.length) {
+        let bytes = 0;
+        const chunk: typeof planned = [];
+        while (at < planned.length && chunk.length < archiveLimits.storeItemsMax && bytes < storeBatchBytesMax) {
+          const p = planned[at++]!;
+          chunk.push(p);
+          bytes += p.item.fragment.length + (p.item.certificate?.length ?? 0);
+        }
+        const requestId = this.nextRequestId++;
+        this.batches.set(requestId, { server, sentMs: nowMs });
+        for (const p of chunk) p.job.pending.set(p.index, { server, requestId });
+        out.push({ kind: 'send', to: server, message: { type: 'store', requestId, items: chunk.map((p) => p.item) } });
+      }
+    }
+    this.outbox.clear();
     return out;
   }
 
@@ -137,36 +167,42 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
   }
 
   onMessage(from: string, message: ArchiveMessage, nowMs: number): Out[] {
-    if (!('requestId' in message)) return [];
+    if (message.type === 'receipt' || message.type === 'refused') return [...this.onStoreReply(from, message), ...this.flushOutbox(nowMs)];
+    if (message.type !== 'probeReply') return [];
     const hex = this.jobOfRequest.get(message.requestId);
     const job = hex === undefined ? undefined : this.jobs.get(hex);
-    if (!job) return [];
-    if (message.type === 'probeReply' && job.probing.delete(from)) {
-      this.jobOfRequest.delete(message.requestId);
-      for (const h of message.held) {
-        if (toHex(h.bguid) !== job.hex) continue;
-        job.holders.set(from, (job.holders.get(from) ?? 0) + 1);
-        if (job.set && toHex(h.fragmentRoot) === toHex(job.set.fragmentRoot)) job.storedIndexes.add(h.index);
-      }
-      return job.probing.size === 0 ? this.storeMissing(job, nowMs) : [];
-    }
-    if (message.type === 'receipt') {
-      const pending = job.pending.get(message.requestId);
-      if (!pending || pending.server !== from || !job.set) return [];
-      const key = this.options.archiveServerKeys.get(from);
-      const body = { bguid: job.block.bguid, fragmentRoot: job.set.fragmentRoot, index: pending.index };
-      const signatureOk = this.options.verifyReceipts === false || (key !== undefined && verifyReceipt(this.options.crypto, key, body, message.signature));
-      if (message.index !== pending.index || !bytesEqual(message.fragmentRoot, body.fragmentRoot) || !signatureOk) {
-        this.counters.badReceipts++;
-        return [];
-      }
-      job.pending.delete(message.requestId);
-      this.jobOfRequest.delete(message.requestId);
-      job.storedIndexes.add(pending.index);
+    if (!job || !job.probing.delete(from)) return [];
+    this.jobOfRequest.delete(message.requestId);
+    for (const h of message.held) {
+      if (toHex(h.bguid) !== job.hex) continue;
       job.holders.set(from, (job.holders.get(from) ?? 0) + 1);
-      return this.maybeDone(job);
+      if (job.set && toHex(h.fragmentRoot) === toHex(job.set.fragmentRoot)) job.storedIndexes.add(h.index);
     }
-    return [];
+    return job.probing.size === 0 ? [...this.storeMissing(job, nowMs), ...this.flushOutbox(nowMs)] : [];
+  }
+
+  /** A receipt covers a whole batch: each item settles the fragment it names, if still pending there. */
+  private onStoreReply(from: string, message: Extract<ArchiveMessage, { type: 'receipt' | 'refused' }>): Out[] {
+    const batch = this.batches.get(message.requestId);
+    if (!batch || batch.server !== from) return [];
+    this.batches.delete(message.requestId);
+    if (message.type === 'refused') return [];
+    const key = this.options.archiveServerKeys.get(from);
+    if (this.options.verifyReceipts !== false && (key === undefined || !verifyReceipt(this.options.crypto, key, message.items, message.signature))) {
+      this.counters.badReceipts++;
+      return [];
+    }
+    const touched = new Set<Job>();
+    for (const item of message.items) {
+      const job = this.jobs.get(toHex(item.bguid));
+      const pending = job?.pending.get(item.index);
+      if (!job || !pending || pending.requestId !== message.requestId || !job.set || !bytesEqual(item.fragmentRoot, job.set.fragmentRoot)) continue;
+      job.pending.delete(item.index);
+      job.storedIndexes.add(item.index);
+      job.holders.set(from, (job.holders.get(from) ?? 0) + 1);
+      touched.add(job);
+    }
+    return [...touched].flatMap((job) => this.maybeDone(job));
   }
 
   onTick(nowMs: number): Out[] {
@@ -183,7 +219,8 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
         out.push(...this.storeMissing(job, nowMs));
       }
     }
-    return out;
+    for (const [id, batch] of this.batches) if (nowMs - batch.sentMs > 2 * this.options.storeTimeoutMs) this.batches.delete(id);
+    return [...out, ...this.flushOutbox(nowMs)];
   }
 
   private request(job: Job, to: string, make: (requestId: number) => ArchiveMessage): Out {
@@ -227,7 +264,7 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
     const home = placementOf(this.archiveRing, job.block.bguid, n);
     const usable = (s: string): boolean => !job.unresponsive.has(s);
     const assigned = new Map(job.holders);
-    const out: Out[] = [];
+    let planned = 0;
     for (const fragment of set.fragments) {
       if (job.storedIndexes.has(fragment.index)) continue;
       const preferred = home[fragment.index]!;
@@ -238,15 +275,13 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
       if (target === undefined) break;
       assigned.set(target, (assigned.get(target) ?? 0) + 1);
       job.sentCount++;
-      const bytes = encodeFragment(fragment);
-      out.push(
-        this.request(job, target, (requestId) => {
-          job.pending.set(requestId, { server: target, index: fragment.index });
-          return { type: 'store', requestId, fragment: bytes, fragmentRoot: set.fragmentRoot, certificate: job.certificate };
-        }),
-      );
+      planned++;
+      let queue = this.outbox.get(target);
+      if (!queue) this.outbox.set(target, (queue = []));
+      queue.push({ job, index: fragment.index, item: { fragment: encodeFragment(fragment), fragmentRoot: set.fragmentRoot, certificate: job.certificate } });
     }
-    return [...out, ...this.maybeDone(job)];
+    // Nothing could be sent (every server unresponsive): wait for the deadline and try again.
+    return planned === 0 ? [] : this.maybeDone(job);
   }
 
   private maybeDone(job: Job): Out[] {

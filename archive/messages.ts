@@ -26,6 +26,13 @@ export interface HeldFragment {
   index: number;
 }
 
+/** One fragment to store; `certificate` only beside a root block's fragments. */
+export interface StoreItem {
+  fragment: Uint8Array;
+  fragmentRoot: Uint8Array;
+  certificate: Uint8Array | null;
+}
+
 export interface ServerStatus {
   fragmentCount: number;
   certificateCount: number;
@@ -38,10 +45,13 @@ export interface ServerStatus {
 }
 
 export type ArchiveMessage =
-  /** Store one fragment (and, for a root block, the version's certificate beside it). */
-  | { type: 'store'; requestId: number; fragment: Uint8Array; fragmentRoot: Uint8Array; certificate: Uint8Array | null }
-  /** Signed: "I hold fragment `index` of `bguid` under `fragmentRoot`" (see archive/receipt.ts). */
-  | { type: 'receipt'; requestId: number; bguid: Uint8Array; fragmentRoot: Uint8Array; index: number; signature: Uint8Array }
+  /**
+   * Store fragments (for a root block, with the version's certificate beside them). Batched per
+   * destination so one receipt signature covers a whole version's fragments on that server.
+   */
+  | { type: 'store'; requestId: number; items: StoreItem[] }
+  /** Signed once over every item: "I hold these fragments" (archive/receipt.ts). Refused items are absent. */
+  | { type: 'receipt'; requestId: number; items: HeldFragment[]; signature: Uint8Array }
   | { type: 'refused'; requestId: number; reason: string }
   /** Which fragments of these blocks do you hold? (archiver fallback, repair census) */
   | { type: 'probe'; requestId: number; bguids: Uint8Array[] }
@@ -66,6 +76,7 @@ export const archiveLimits = {
   probeBguidsMax: 1024,
   heldMax: 1024 * 8,
   fragmentsPerReplyMax: 256,
+  storeItemsMax: 1024,
   certificatesPerReplyMax: 1024,
   reasonLengthMax: 256,
   keyLengthMax: 512,
@@ -81,9 +92,9 @@ function heldTuple(h: HeldFragment): unknown[] {
 export function encodeArchiveMessage(message: ArchiveMessage): Uint8Array {
   switch (message.type) {
     case 'store':
-      return encode(['store', message.requestId, message.fragment, message.fragmentRoot, message.certificate]);
+      return encode(['store', message.requestId, message.items.map((i) => [i.fragment, i.fragmentRoot, i.certificate])]);
     case 'receipt':
-      return encode(['receipt', message.requestId, message.bguid, message.fragmentRoot, message.index, message.signature]);
+      return encode(['receipt', message.requestId, message.items.map(heldTuple), message.signature]);
     case 'refused':
       return encode(['refused', message.requestId, message.reason]);
     case 'probe':
@@ -112,6 +123,11 @@ export function encodeArchiveMessage(message: ArchiveMessage): Uint8Array {
 
 const L = archiveLimits;
 
+function heldFromTuple(h: unknown): HeldFragment {
+  const f = asTuple(h, 'held fragment', 3);
+  return { bguid: asBytesField(f[0], 'held bguid', hash), fragmentRoot: asBytesField(f[1], 'held root', hash), index: asUint(f[2], 'held index', 255) };
+}
+
 export function decodeArchiveMessage(bytes: Uint8Array, bytesMax: number = L.messageBytesMax): ArchiveMessage {
   const value = decode(bytes, bytesMax, 'archive message');
   if (!Array.isArray(value) || typeof value[0] !== 'string') throw new DecodeError('archive message: expected [type, ...]');
@@ -119,24 +135,24 @@ export function decodeArchiveMessage(bytes: Uint8Array, bytesMax: number = L.mes
   const req = (v: unknown): number => asUint(v, `${type} requestId`);
   switch (type) {
     case 'store': {
-      const t = asTuple(value, type, 5);
-      return {
-        type,
-        requestId: req(t[1]),
-        fragment: asBytesField(t[2], 'store fragment', { bytesMax: L.fragmentBytesMax }),
-        fragmentRoot: asBytesField(t[3], 'store fragmentRoot', hash),
-        certificate: asNullable(t[4], (c) => asBytesField(c, 'store certificate', { bytesMax: L.certificateBytesMax })),
-      };
+      const t = asTuple(value, type, 3);
+      const items = asList(t[2], 'store items', L.storeItemsMax, (v) => {
+        const i = asTuple(v, 'store item', 3);
+        return {
+          fragment: asBytesField(i[0], 'store fragment', { bytesMax: L.fragmentBytesMax }),
+          fragmentRoot: asBytesField(i[1], 'store fragmentRoot', hash),
+          certificate: asNullable(i[2], (c) => asBytesField(c, 'store certificate', { bytesMax: L.certificateBytesMax })),
+        };
+      });
+      return { type, requestId: req(t[1]), items };
     }
     case 'receipt': {
-      const t = asTuple(value, type, 6);
+      const t = asTuple(value, type, 4);
       return {
         type,
         requestId: req(t[1]),
-        bguid: asBytesField(t[2], 'receipt bguid', hash),
-        fragmentRoot: asBytesField(t[3], 'receipt fragmentRoot', hash),
-        index: asUint(t[4], 'receipt index', 255),
-        signature: asBytesField(t[5], 'receipt signature', { bytes: 64 }),
+        items: asList(t[2], 'receipt items', L.storeItemsMax, heldFromTuple),
+        signature: asBytesField(t[3], 'receipt signature', { bytes: 64 }),
       };
     }
     case 'refused': {
@@ -149,10 +165,7 @@ export function decodeArchiveMessage(bytes: Uint8Array, bytesMax: number = L.mes
     }
     case 'probeReply': {
       const t = asTuple(value, type, 3);
-      const held = asList(t[2], 'probeReply held', L.heldMax, (h) => {
-        const f = asTuple(h, 'held fragment', 3);
-        return { bguid: asBytesField(f[0], 'held bguid', hash), fragmentRoot: asBytesField(f[1], 'held root', hash), index: asUint(f[2], 'held index', 255) };
-      });
+      const held = asList(t[2], 'probeReply held', L.heldMax, heldFromTuple);
       return { type, requestId: req(t[1]), held };
     }
     case 'fetch': {

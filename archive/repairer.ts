@@ -156,7 +156,10 @@ export class Repairer {
       this.takeFragments(job, message.fragments, message.certificate);
     } else if (message.type === 'receipt' && job.phase === 'store') {
       const store = job.stores.get(message.requestId);
-      if (store && message.index === store.index && job.root && toHex(message.fragmentRoot) === toHex(job.root)) job.stores.delete(message.requestId);
+      const root = job.root;
+      if (store && root && message.items.some((i) => i.index === store.index && toHex(i.fragmentRoot) === toHex(root) && toHex(i.bguid) === job.hex)) {
+        job.stores.delete(message.requestId);
+      }
     }
     return this.advance(job, nowMs, false);
   }
@@ -325,7 +328,7 @@ export class Repairer {
       }
       const sent = this.request(job, target, (requestId) => {
         job.stores.set(requestId, { server: target, index: fragment.index });
-        return { type: 'store', requestId, fragment: bytes, fragmentRoot: rebuilt.fragmentRoot, certificate: job.certificate };
+        return { type: 'store', requestId, items: [{ fragment: bytes, fragmentRoot: rebuilt.fragmentRoot, certificate: job.certificate }] };
       });
       out.push(sent);
     }

@@ -63,11 +63,14 @@ describe('archiving on commit', () => {
     const bogus = new Map<string, ReturnType<typeof makeFragments>>();
     cluster.sim.setInterceptor('ring-1', (message) => {
       if (message.type !== 'store') return [message];
-      const record = decodeFragment(message.fragment);
-      const hex = toHex(record.bguid);
-      if (!bogus.has(hex)) bogus.set(hex, makeFragments(crypto, k, m, record.bguid, new Prng(1).bytes(record.blockBytes)));
-      const set = bogus.get(hex)!;
-      return [{ ...message, fragment: encodeFragment(set.fragments[record.index]!), fragmentRoot: set.fragmentRoot }];
+      const items = message.items.map((item) => {
+        const record = decodeFragment(item.fragment);
+        const hex = toHex(record.bguid);
+        if (!bogus.has(hex)) bogus.set(hex, makeFragments(crypto, k, m, record.bguid, new Prng(1).bytes(record.blockBytes)));
+        const set = bogus.get(hex)!;
+        return { ...item, fragment: encodeFragment(set.fragments[record.index]!), fragmentRoot: set.fragmentRoot };
+      });
+      return [{ ...message, items }];
     });
     archiveAll(cluster, history);
     expect(bogus.size).toBeGreaterThan(0);

@@ -10,9 +10,9 @@ import { Prng } from '../../sim/prng.ts';
 const r = new Prng(51);
 const h = (): Uint8Array => r.bytes(32);
 const samples: ArchiveMessage[] = [
-  { type: 'store', requestId: 1, fragment: r.bytes(300), fragmentRoot: h(), certificate: r.bytes(90) },
-  { type: 'store', requestId: 2, fragment: r.bytes(10), fragmentRoot: h(), certificate: null },
-  { type: 'receipt', requestId: 3, bguid: h(), fragmentRoot: h(), index: 7, signature: r.bytes(64) },
+  { type: 'store', requestId: 1, items: [{ fragment: r.bytes(300), fragmentRoot: h(), certificate: r.bytes(90) }] },
+  { type: 'store', requestId: 2, items: [{ fragment: r.bytes(10), fragmentRoot: h(), certificate: null }, { fragment: r.bytes(20), fragmentRoot: h(), certificate: null }] },
+  { type: 'receipt', requestId: 3, items: [{ bguid: h(), fragmentRoot: h(), index: 7 }, { bguid: h(), fragmentRoot: h(), index: 0 }], signature: r.bytes(64) },
   { type: 'refused', requestId: 4, reason: 'root-mismatch' },
   { type: 'probe', requestId: 5, bguids: [h(), h()] },
   { type: 'probeReply', requestId: 6, held: [{ bguid: h(), fragmentRoot: h(), index: 3 }] },
@@ -61,14 +61,16 @@ describe('archive message codec', () => {
 });
 
 describe('storage receipts', () => {
-  it('verify for the signer and exact body only', () => {
+  it('verify for the signer and the exact list of items only', () => {
     const signer = signerOf(nodeCrypto, r.bytes(32));
     const other = signerOf(nodeCrypto, r.bytes(32));
-    const body = { bguid: h(), fragmentRoot: h(), index: 2 };
-    const signature = signReceipt(nodeCrypto, signer, body);
-    expect(verifyReceipt(nodeCrypto, signer.publicKey, body, signature)).toBe(true);
-    expect(verifyReceipt(nodeCrypto, other.publicKey, body, signature)).toBe(false);
-    expect(verifyReceipt(nodeCrypto, signer.publicKey, { ...body, index: 3 }, signature)).toBe(false);
-    expect(verifyReceipt(nodeCrypto, signer.publicKey, { ...body, fragmentRoot: h() }, signature)).toBe(false);
+    const items = [{ bguid: h(), fragmentRoot: h(), index: 2 }, { bguid: h(), fragmentRoot: h(), index: 5 }];
+    const signature = signReceipt(nodeCrypto, signer, items);
+    expect(verifyReceipt(nodeCrypto, signer.publicKey, items, signature)).toBe(true);
+    expect(verifyReceipt(nodeCrypto, other.publicKey, items, signature)).toBe(false);
+    expect(verifyReceipt(nodeCrypto, signer.publicKey, [{ ...items[0]!, index: 3 }, items[1]!], signature)).toBe(false);
+    expect(verifyReceipt(nodeCrypto, signer.publicKey, [items[0]!, { ...items[1]!, fragmentRoot: h() }], signature)).toBe(false);
+    expect(verifyReceipt(nodeCrypto, signer.publicKey, [items[0]!], signature)).toBe(false);
+    expect(verifyReceipt(nodeCrypto, signer.publicKey, [items[1]!, items[0]!], signature)).toBe(false);
   });
 });
