@@ -25,7 +25,7 @@ import { signUpdate, verifyUpdateSignature } from '../core/update/update-signatu
 import type { Clause } from '../core/update/update.ts';
 import { bguidOf } from '../core/version/block.ts';
 import { blsCertificateSigner, blsCertificateVerifier } from '../ring/bls-certificate-signer.ts';
-import type { CertificateSigner } from '../ring/certificate-signer.ts';
+import { fakeCertificateSigner, fakeCertificateVerifier, type CertificateSigner } from '../ring/certificate-signer.ts';
 import { RingClient } from '../ring/client.ts';
 import { decodeRingMessage, encodeRingMessage, ringFrameBytesMax } from '../ring/codec.ts';
 import type { RingMember } from '../ring/config.ts';
@@ -62,6 +62,7 @@ class MemoryBus {
   }
 
   deliver(from: string, to: string, frame: Uint8Array): void {
+    (globalThis as { __benchTrace?: (f: string, t: string, b: Uint8Array) => void }).__benchTrace?.(from, to, frame);
     this.frames++;
     this.bytes += frame.length;
     setImmediate(() => this.handlers.get(to)?.(from, frame));
@@ -114,7 +115,7 @@ interface Ring {
   readonly dir: string;
 }
 
-function startRing(): Ring {
+function startRing(certificates: 'bls' | 'fake'): Ring {
   const dir = mkdtempSync(join(tmpdir(), 'oceanstore-bench-ring-'));
   const bus = new MemoryBus();
   const key = dealRingKey(new Prng(1).fork('dealer'), 4, 2);
@@ -133,8 +134,8 @@ function startRing(): Ring {
         f: 1,
         crypto,
         signer: signers[i]!,
-        certificateSigner: timedSigner(blsCertificateSigner(key.shares[i]!, ringKey), timers),
-        certificateVerifier: verifier,
+        certificateSigner: timedSigner(certificates === 'bls' ? blsCertificateSigner(key.shares[i]!, ringKey) : fakeCertificateSigner(crypto, i, 2), timers),
+        certificateVerifier: certificates === 'bls' ? verifier : fakeCertificateVerifier(crypto),
         service: (s) => timedService(new ObjectService({ crypto, store: s, blocks: new KvBlockStore(crypto, s), ringId }), timers),
         ringId,
         parameters: { batchSizeMax: 256, pipelineDepthMax: 2, batchDelayMs: 1, checkpointInterval: 128, watermarkWindow: 512, statusIntervalMs: 1000, requestTimeoutMs: 5000, viewChangeTimeoutMs: 5000 },
@@ -227,6 +228,7 @@ function percentile(sorted: number[], p: number): number {
 const median = (xs: number[]): number => percentile([...xs].sort((a, b) => a - b), 50);
 
 interface Row {
+  certificates: string;
   workload: string;
   clients: number;
   operations: number;
@@ -235,10 +237,19 @@ interface Row {
   perSecond: number;
   mbPerSecond: number;
   certificateP50Ms: number;
+  /** Process CPU (all four replicas and the clients) per update, ms. */
+  cpuMsPerUpdate: number;
+}
+
+async function measured(f: () => Promise<Omit<Row, 'cpuMsPerUpdate' | 'certificates'>>, certificates: string): Promise<Row> {
+  const before = process.cpuUsage();
+  const row = await f();
+  const used = process.cpuUsage(before);
+  return { certificates, ...row, cpuMsPerUpdate: (used.user + used.system) / 1000 / Math.max(1, row.operations) };
 }
 
 /** Each client creates its object, then loops 4 KiB appends for `durationMs`. */
-async function run4k(ring: Ring, clients: BenchClient[], durationMs: number): Promise<Row> {
+async function run4k(ring: Ring, clients: BenchClient[], durationMs: number): Promise<Omit<Row, 'cpuMsPerUpdate' | 'certificates'>> {
   const writerNonce = new Map<BenchClient, number>();
   await Promise.all(
     clients.map(async (c) => {
@@ -278,7 +289,7 @@ async function run4k(ring: Ring, clients: BenchClient[], durationMs: number): Pr
 }
 
 /** 2 MiB per update: 32 blocks of 64 KiB pushed to every replica, then one update naming them. */
-async function run2m(ring: Ring, clients: BenchClient[], durationMs: number): Promise<Row> {
+async function run2m(ring: Ring, clients: BenchClient[], durationMs: number): Promise<Omit<Row, 'cpuMsPerUpdate' | 'certificates'>> {
   const blockBytes = 64 * 1024;
   const latencies: number[] = [];
   const certificates: number[] = [];
@@ -357,48 +368,60 @@ async function baselines(dir: string): Promise<Record<string, number>> {
   };
 }
 
-export async function run(args: string[]): Promise<void> {
-  const quick = args.includes('--quick');
-  const seconds = quick ? 1.5 : 4;
-  const ring = startRing();
+async function runAll(certificates: 'bls' | 'fake', seconds: number, quick: boolean): Promise<{ rows: Row[]; phases: Record<string, number>; ring: Ring }> {
+  const ring = startRing(certificates);
   const rows: Row[] = [];
   let nextClient = 0;
   const clientsFor = (count: number): BenchClient[] => Array.from({ length: count }, () => new BenchClient(`client-${nextClient}`, ring, nextClient++));
   try {
-    rows.push(await run4k(ring, clientsFor(1), seconds * 1000));
-    const single = { apply: median(ring.timers.applyMs), sign: median(ring.timers.signMs), combine: median(ring.timers.combineMs) };
-    rows.push(await run4k(ring, clientsFor(16), seconds * 1000));
-    rows.push(await run4k(ring, clientsFor(256), seconds * 1500));
-    rows.push(await run2m(ring, clientsFor(quick ? 1 : 2), seconds * 1500));
-    const base = await baselines(ring.dir);
-    const phases = {
-      validityMs: base.validityPerReplicaMs!,
-      applyMs: single.apply,
-      agreementMs: rows[0]!.p50Ms - base.validityPerReplicaMs! - single.apply,
-      certificateShareSignMs: single.sign,
-      certificateCombineMs: single.combine,
-    };
-    print(rows, phases, base, ring);
-    mkdirSync('bench/results', { recursive: true });
-    writeFileSync('bench/results/ring.json', JSON.stringify({ machine: machineDescription(), rows, phases, baselines: base, bus: { frames: ring.bus.frames, bytes: ring.bus.bytes } }, null, 2));
+    rows.push(await measured(() => run4k(ring, clientsFor(1), seconds * 1000), certificates));
+    const phases = { applyMs: median(ring.timers.applyMs), certificateShareSignMs: median(ring.timers.signMs), certificateCombineMs: median(ring.timers.combineMs) };
+    rows.push(await measured(() => run4k(ring, clientsFor(16), seconds * 1000), certificates));
+    rows.push(await measured(() => run4k(ring, clientsFor(256), seconds * 1500), certificates));
+    rows.push(await measured(() => run2m(ring, clientsFor(quick ? 1 : 2), seconds * 1500), certificates));
+    return { rows, phases, ring };
   } finally {
     await stopRing(ring);
   }
+}
+
+export async function run(args: string[]): Promise<void> {
+  const quick = args.includes('--quick');
+  const seconds = quick ? 1.5 : 4;
+  const dir = mkdtempSync(join(tmpdir(), 'oceanstore-bench-ring-base-'));
+  const base = await baselines(dir);
+  rmSync(dir, { recursive: true, force: true });
+  // Baseline ring: the same protocol with a free stand-in for the threshold signature.
+  const fake = await runAll('fake', seconds, quick);
+  const bls = await runAll('bls', seconds, quick);
+  const phases = {
+    validityMs: base.validityPerReplicaMs!,
+    applyMs: bls.phases.applyMs!,
+    agreementMs: fake.rows[0]!.p50Ms - base.validityPerReplicaMs! - fake.phases.applyMs!,
+    certificateShareSignMs: bls.phases.certificateShareSignMs!,
+    certificateCombineMs: bls.phases.certificateCombineMs!,
+  };
+  const rows = [...fake.rows, ...bls.rows];
+  print(rows, phases, base, [fake.ring, bls.ring]);
+  mkdirSync('bench/results', { recursive: true });
+  writeFileSync('bench/results/ring.json', JSON.stringify({ machine: machineDescription(), rows, phases, baselines: base }, null, 2));
   process.exit(0);
 }
 
-function print(rows: Row[], phases: Record<string, number>, base: Record<string, number>, ring: Ring): void {
+function print(rows: Row[], phases: Record<string, number>, base: Record<string, number>, rings: Ring[]): void {
   const f = (x: number, d = 1): string => (Number.isFinite(x) ? x.toFixed(d) : '-');
-  console.log('\nring: 4 replicas (f=1), node ed25519, threshold BLS12-381, lmdb fsync group commit, one process\n');
-  console.log('| workload | clients | ops | reply p50 ms | reply p99 ms | updates/s | MB/s | certificate p50 ms |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+  console.log('\nring: 4 replicas (f=1), node ed25519, lmdb fsync group commit, all in one thread; certificates: fake (baseline) then threshold BLS12-381\n');
+  console.log('| certificates | workload | clients | ops | reply p50 ms | reply p99 ms | updates/s | MB/s | certificate p50 ms | CPU ms/update |');
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
-    console.log(`| ${r.workload} | ${r.clients} | ${r.operations} | ${f(r.p50Ms)} | ${f(r.p99Ms)} | ${f(r.perSecond, 0)} | ${f(r.mbPerSecond)} | ${f(r.certificateP50Ms)} |`);
+    console.log(`| ${r.certificates} | ${r.workload} | ${r.clients} | ${r.operations} | ${f(r.p50Ms)} | ${f(r.p99Ms)} | ${f(r.perSecond, 0)} | ${f(r.mbPerSecond)} | ${f(r.certificateP50Ms)} | ${f(r.cpuMsPerUpdate, 2)} |`);
   }
   console.log('\nper-phase, 1 client (ms): ' + Object.entries(phases).map(([k, v]) => `${k} ${f(v, 2)}`).join(', '));
   console.log('baselines (ms): ' + Object.entries(base).map(([k, v]) => `${k} ${f(v, 3)}`).join(', '));
-  const steps = ring.hosts.map((h) => `${h.counters.steps}/${h.counters.flushes}`).join(' ');
-  console.log(`host steps/flushes per replica: ${steps}; bus frames ${ring.bus.frames}, ${(ring.bus.bytes / 2 ** 20).toFixed(1)} MiB`);
+  for (const ring of rings) {
+    const steps = ring.hosts.map((h) => `${h.counters.steps}/${h.counters.flushes}`).join(' ');
+    console.log(`host steps/flushes per replica: ${steps}; bus frames ${ring.bus.frames}, ${(ring.bus.bytes / 2 ** 20).toFixed(1)} MiB`);
+  }
   console.log('goals: 4 KiB p50 <= 10 ms at 1 client; >= 2,000 updates/s at 256 clients; certificate p50 <= 60 ms');
   console.log('machine:', JSON.stringify(machineDescription()));
 }

@@ -435,7 +435,8 @@ export class Replica implements Machine<RingMessage, RingOutput> {
     if (p.seq <= this.stableSeq || p.seq > this.highWatermark) return this.drop('out-of-window');
     if (p.replica === primaryOf(p.view, this.n)) return this.drop('bad-proof');
     const s = this.slot(p.seq);
-    if (s.prepares.has(p.replica)) return;
+    // Once prepared in this view, further prepares add nothing: skip their signature check.
+    if (s.prepares.has(p.replica) || (s.prepared && s.prepared.prePrepare.view === this.view)) return;
     if (!this.signedByReplica(p)) return this.drop('bad-signature');
     s.prepares.set(p.replica, p);
     this.checkPrepared(s);
@@ -458,7 +459,7 @@ export class Replica implements Machine<RingMessage, RingOutput> {
     if (!this.viewActive || c.view !== this.view) return this.drop('wrong-view');
     if (c.seq <= this.stableSeq || c.seq > this.highWatermark) return this.drop('out-of-window');
     const s = this.slot(c.seq);
-    if (s.commits.has(c.replica)) return;
+    if (s.commits.has(c.replica) || s.committed) return;
     if (!this.signedByReplica(c)) return this.drop('bad-signature');
     s.commits.set(c.replica, c);
     this.checkCommitted(s);
