@@ -25,6 +25,7 @@ import { ObjectLocation } from './object-location.ts';
 import type { LocationHost } from './object-location.ts';
 import type { PointerStore } from './pointer-store.ts';
 import { RoutingTable } from './routing-table.ts';
+import { RequestTracker } from './requests.ts';
 
 export interface TapestryNodeOptions {
   /** Our id (tapestryIdOf(publicKey)) and the name peers use to send to us. */
@@ -37,12 +38,6 @@ export interface TapestryNodeOptions {
    * restarts: a rebuilt node joins again). Without it the node starts alone or waits for join().
    */
   readonly gateway?: string;
-}
-
-interface PendingRequest {
-  readonly kind: 'route' | 'locate';
-  readonly targetId: TapestryId;
-  readonly deadlineMs: number;
 }
 
 type Status = 'member' | 'joining' | 'left';
@@ -60,10 +55,9 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   private readonly pendingPings = new Map<TapestryId, number>();
   /** Recent measurements (also of nodes not in the table): holder choice and ping suppression. */
   private readonly measured = new Map<TapestryId, { atMs: number; rttMs: number }>();
-  private readonly requests = new Map<number, PendingRequest>();
+  private readonly requests: RequestTracker;
   /** Backpointers that went silent, probed once: retracted unless they answer. */
   private readonly suspects = new Map<TapestryId, { ref: NodeRef; sinceMs: number }>();
-  private requestIdNext = 1;
   private nextRepublishMs: number;
   private nextBeaconMs: number;
   private nextMaintenanceMs: number;
@@ -81,6 +75,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     this.joinAtFirstTick = options.gateway !== undefined;
     this.table = new RoutingTable(this.self, this.config.slotSize);
     this.location = new ObjectLocation(this);
+    this.requests = new RequestTracker(this.config.requestTimeoutMs, this.config.pendingRequestsMax);
     this.joiner = new Joiner(this);
     this.relay = new MulticastRelay(this);
     if (options.gateway !== undefined) {
@@ -124,7 +119,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   /** Routes toward the root of `targetId`; a `routeResult` with the same requestId follows. */
   route(targetId: TapestryId, nowMs: number): { requestId: number; effects: Effect<TapestryMessage, TapestryOutput>[] } {
     checkArgument(isTapestryId(targetId), 'targetId', '40 lowercase hex digits');
-    const requestId = this.newRequest('route', targetId, nowMs);
+    const requestId = this.requests.open('route', targetId, nowMs);
     const out: Out = [];
     this.onRoute(out, { kind: 'route', requestId, origin: this.self, targetId, level: 0, hops: 0 });
     return { requestId, effects: this.finishStep(out, nowMs) };
@@ -133,7 +128,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   /** Finds the nearest server holding `objectId`; a `locateResult` with the same requestId follows. */
   locate(objectId: TapestryId, nowMs: number): { requestId: number; effects: Effect<TapestryMessage, TapestryOutput>[] } {
     checkArgument(isTapestryId(objectId), 'objectId', '40 lowercase hex digits');
-    const requestId = this.newRequest('locate', objectId, nowMs);
+    const requestId = this.requests.open('locate', objectId, nowMs);
     const out: Out = [];
     this.location.onLocate(out, { kind: 'locate', requestId, origin: this.self, objectId, level: 0, hops: 0 }, nowMs);
     return { requestId, effects: this.finishStep(out, nowMs) };
@@ -200,7 +195,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     if (this.status === 'joining' && this.joiner.onTick(out, nowMs)) this.onJoined(out, nowMs);
     this.relay.onTick(out, nowMs);
     this.pointers.expire(nowMs);
-    this.expireRequests(out, nowMs);
+    for (const event of this.requests.expire(nowMs)) out.push({ kind: 'output', event });
     this.expirePings(nowMs);
     if (nowMs >= this.nextRepublishMs) {
       this.nextRepublishMs = nowMs + this.config.republishIntervalMs;
@@ -383,10 +378,9 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   }
 
   private onRouteReply(out: Out, requestId: number, targetId: TapestryId, root: NodeRef, hops: number): void {
-    const pending = this.requests.get(requestId);
-    if (!pending || pending.kind !== 'route' || pending.targetId !== targetId) return this.drop();
-    this.requests.delete(requestId);
-    out.push({ kind: 'output', event: { kind: 'routeResult', requestId, targetId, root, hops } });
+    const event = this.requests.settleRoute(requestId, targetId, root, hops);
+    if (event) out.push({ kind: 'output', event });
+    else this.drop();
   }
 
   /** LocationHost: 0 for ourselves, the table's or a recent measurement, else Number.MAX_VALUE. */
@@ -402,10 +396,9 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   }
 
   private onLocateReply(out: Out, requestId: number, objectId: TapestryId, server: NodeRef | null, answeredBy: NodeRef, hops: number): void {
-    const pending = this.requests.get(requestId);
-    if (!pending || pending.kind !== 'locate' || pending.targetId !== objectId) return this.drop();
-    this.requests.delete(requestId);
-    out.push({ kind: 'output', event: { kind: 'locateResult', requestId, objectId, server, answeredBy, hops, answered: true } });
+    const event = this.requests.settleLocate(requestId, objectId, server, answeredBy, hops);
+    if (event) out.push({ kind: 'output', event });
+    else this.drop();
   }
 
   // ---- join -------------------------------------------------------------------------------------
@@ -443,28 +436,6 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   private finishStep(out: Out, nowMs: number): Out {
     this.location.maintain(out, nowMs);
     return out;
-  }
-
-  private newRequest(kind: 'route' | 'locate', targetId: TapestryId, nowMs: number): number {
-    const requestId = this.requestIdNext++;
-    if (this.requests.size >= this.config.pendingRequestsMax) this.requests.delete(this.requests.keys().next().value!);
-    this.requests.set(requestId, { kind, targetId, deadlineMs: nowMs + this.config.requestTimeoutMs });
-    return requestId;
-  }
-
-  private expireRequests(out: Out, nowMs: number): void {
-    for (const [requestId, r] of this.requests) {
-      if (r.deadlineMs > nowMs) continue;
-      this.requests.delete(requestId);
-      if (r.kind === 'route') {
-        out.push({ kind: 'output', event: { kind: 'routeResult', requestId, targetId: r.targetId, root: null, hops: 0 } });
-      } else {
-        out.push({
-          kind: 'output',
-          event: { kind: 'locateResult', requestId, objectId: r.targetId, server: null, answeredBy: null, hops: 0, answered: false },
-        });
-      }
-    }
   }
 
   private expirePings(nowMs: number): void {
