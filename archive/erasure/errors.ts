@@ -13,8 +13,7 @@ export type FragmentFault =
   | 'truncated'
   | 'path'
   | 'root-mismatch'
-  | 'duplicate'
-  | 'conflict';
+  | 'duplicate';
 
 /** A fragment record is corrupt, truncated, foreign, mislabelled or duplicated. Do not decode it. */
 export class FragmentError extends IntegrityError {
