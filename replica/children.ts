@@ -11,7 +11,7 @@
 import type { Effect } from '../core/machine.ts';
 import type { RandomSource } from '../core/machine.ts';
 import { treeLimits, type LogEntry, type TreeMessage } from './messages.ts';
-import type { ObjectLog } from './object-log.ts';
+import type { GapSource } from './object-log.ts';
 
 export interface ChildSetOptions {
   readonly fanOutMax: number;
@@ -55,7 +55,7 @@ export class ChildSet {
    * its subtree (children renew) but takes no new children. Accepted children get their path and
    * a gap fill from `nextVersion`.
    */
-  onAttach<O>(from: string, nextVersion: number, nowMs: number, ownPath: readonly string[], acceptNew: boolean, log: ObjectLog): TreeEffect<O>[] {
+  onAttach<O>(from: string, nextVersion: number, nowMs: number, ownPath: readonly string[], acceptNew: boolean, log: GapSource): TreeEffect<O>[] {
     const known = this.children.has(from);
     const refuse = (redirect: string[]): TreeEffect<O>[] => {
       if (known) this.children.delete(from);
@@ -66,7 +66,7 @@ export class ChildSet {
     if (!known && this.children.size >= this.options.fanOutMax) return refuse(this.redirectList(from));
     this.children.set(from, { lastHeardMs: nowMs });
     const effects: TreeEffect<O>[] = [
-      { kind: 'send', to: from, message: { type: 'attach-ok', aguid: this.aguid, path: [...ownPath, this.selfId], nextVersion: log.nextVersion(0) } },
+      { kind: 'send', to: from, message: { type: 'attach-ok', aguid: this.aguid, path: [...ownPath, this.selfId], nextVersion: log.nextVersionHeld() } },
     ];
     return effects.concat(this.gapFill(from, nextVersion, log));
   }
@@ -76,7 +76,7 @@ export class ChildSet {
   }
 
   /** Certified updates from `fromVersion` on, for a child that found a gap. Non-children get nothing. */
-  onFetch<O>(from: string, fromVersion: number, nowMs: number, log: ObjectLog): TreeEffect<O>[] {
+  onFetch<O>(from: string, fromVersion: number, nowMs: number, log: GapSource): TreeEffect<O>[] {
     const child = this.children.get(from);
     if (!child) return [];
     child.lastHeardMs = nowMs;
@@ -102,10 +102,15 @@ export class ChildSet {
     return gone;
   }
 
-  private gapFill<O>(to: string, fromVersion: number, log: ObjectLog): TreeEffect<O>[] {
-    const entries = log.entriesFrom(fromVersion, this.options.entriesPerPushMax, this.options.pushBytesMax);
-    if (entries.length === 0) return [];
-    return [{ kind: 'send', to, message: { type: 'push', aguid: this.aguid, entries } }];
+  /** Versions from `fromVersion` on; a snapshot of the current version first if we can no longer replay from there. */
+  private gapFill<O>(to: string, fromVersion: number, log: GapSource): TreeEffect<O>[] {
+    if (fromVersion >= log.nextVersionHeld()) return [];
+    const { entriesPerPushMax, pushBytesMax } = this.options;
+    const entries = log.entriesFrom(fromVersion, entriesPerPushMax, pushBytesMax);
+    if (entries) return entries.length > 0 ? [{ kind: 'send', to, message: { type: 'push', aguid: this.aguid, entries } }] : [];
+    const snapshot = log.snapshot();
+    if (!snapshot) return [];
+    return [{ kind: 'send', to, message: { type: 'snapshot', aguid: this.aguid, certificate: snapshot.certificate, blocks: snapshot.blocks } }];
   }
 
   /** Children in random order, so joiners spread over the subtrees instead of piling onto one. */

@@ -37,6 +37,13 @@ export type TreeMessage =
   /** "Send me the certified updates from `fromVersion` on." */
   | { readonly type: 'fetch'; readonly aguid: Uint8Array; readonly fromVersion: number }
   | { readonly type: 'heartbeat'; readonly aguid: Uint8Array; readonly heartbeat: Uint8Array }
+  /** The sender's current version whole (certificate + every block), for a child it can no longer replay to. */
+  | {
+      readonly type: 'snapshot';
+      readonly aguid: Uint8Array;
+      readonly certificate: Uint8Array;
+      readonly blocks: readonly { readonly kind: BlockKind; readonly bytes: Uint8Array }[];
+    }
   /** A client read of [offset, offset+length) of the latest version (version null) or a given one. */
   | {
       readonly type: 'read';
@@ -68,10 +75,11 @@ export const treeLimits = {
   heartbeatBytesMax: 4096,
   blocksPerEntryMax: 4096,
   proofBlocksMax: 4096,
+  snapshotBlocksMax: 65_536,
   messageBytesMax: 64 * 1024 * 1024,
 } as const;
 
-const typeCodes = ['attach', 'attach-ok', 'attach-refused', 'detach', 'push', 'fetch', 'heartbeat', 'read', 'read-reply'] as const;
+const typeCodes = ['attach', 'attach-ok', 'attach-refused', 'detach', 'push', 'fetch', 'heartbeat', 'read', 'read-reply', 'snapshot'] as const;
 const readStatuses: readonly ReadStatus[] = ['ok', 'too-stale', 'not-cached', 'unknown-object', 'out-of-range'];
 const formatVersion = 1;
 
@@ -98,6 +106,8 @@ export function encodeTreeMessage(m: TreeMessage): Uint8Array {
       return encode([...head, m.aguid, m.heartbeat]);
     case 'read':
       return encode([...head, m.requestId, m.aguid, m.version, m.offset, m.length, m.maxAgeMs]);
+    case 'snapshot':
+      return encode([...head, m.aguid, m.certificate, m.blocks.map((b) => [blockKinds.indexOf(b.kind), b.bytes])]);
     case 'read-reply':
       return encode([
         ...head,
@@ -169,6 +179,14 @@ export function decodeTreeMessage(bytes: Uint8Array): TreeMessage {
         offset: asUint(f[3], 'offset'),
         length: asUint(f[4], 'length', blockBytesMax * 16),
         maxAgeMs: asUint(f[5], 'maxAgeMs'),
+      };
+    case 'snapshot':
+      want(3);
+      return {
+        type,
+        aguid: guid(f[0], 'aguid'),
+        certificate: asBytesField(f[1], 'certificate', { bytesMax: treeLimits.certificateBytesMax }),
+        blocks: asList(f[2], 'blocks', treeLimits.snapshotBlocksMax, decodeProofBlock),
       };
     case 'read-reply':
       want(5);

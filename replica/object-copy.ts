@@ -12,7 +12,7 @@
 import { bytesEqual, toHex } from '../core/bytes.ts';
 import type { BlockCache } from './block-cache.ts';
 import type { LogEntry } from './messages.ts';
-import { ObjectLog } from './object-log.ts';
+import { ObjectLog, boundedEntries, type GapSource, type Snapshot } from './object-log.ts';
 import type { CommitStatement, HeartbeatStatement, Head, ReplicaExecutor, ReplicaTrust } from './types.ts';
 
 export type OfferResult =
@@ -32,10 +32,32 @@ export interface AcceptedVersion {
   readonly vguid: Uint8Array;
 }
 
-export class ObjectCopy {
+/**
+ * One version this copy holds. Referenced blocks are kept by BGUID (their bytes live in the block
+ * cache); `update` is null for a version installed from a snapshot (it cannot be replayed to a
+ * child: that child gets a snapshot too).
+ */
+export interface CopyRecord {
+  readonly version: number;
+  readonly vguid: Uint8Array;
+  readonly certificate: Uint8Array;
+  readonly update: Uint8Array | null;
+  readonly references: readonly Uint8Array[];
+}
+
+export interface ObjectCopyLimits {
+  /** Early versions held while their predecessors are missing. */
+  readonly pendingEntriesMax: number;
+  /** Certified updates kept for gap fills; older children get a snapshot. */
+  readonly logEntriesMax: number;
+}
+
+export class ObjectCopy implements GapSource {
   readonly key: string;
   head: Head | null = null;
-  readonly log = new ObjectLog();
+  readonly log = new ObjectLog<CopyRecord>();
+  /** Snapshots installed (catch-ups that skipped replay). */
+  snapshotsInstalled = 0;
   heartbeat: { readonly bytes: Uint8Array; readonly statement: HeartbeatStatement } | null = null;
   private pinned: ReadonlySet<string> = new Set();
   private readonly pending = new Map<number, Pending>();
@@ -45,7 +67,7 @@ export class ObjectCopy {
     private readonly trust: ReplicaTrust,
     private readonly executor: ReplicaExecutor,
     private readonly cache: BlockCache,
-    private readonly pendingEntriesMax: number,
+    private readonly limits: ObjectCopyLimits,
     private readonly onAccepted: (accepted: AcceptedVersion) => void,
   ) {
     this.key = toHex(aguid);
@@ -81,24 +103,84 @@ export class ObjectCopy {
     const expected = this.nextVersion;
     if (statement.version < expected) return this.checkDuplicate(statement, from);
     if (statement.version > expected) {
-      if (this.pending.size < this.pendingEntriesMax && !this.pending.has(statement.version)) {
+      if (this.pending.size < this.limits.pendingEntriesMax && !this.pending.has(statement.version)) {
         this.pending.set(statement.version, { entry, statement, from });
       }
       return { kind: 'future' };
     }
-    const accepted: LogEntry[] = [];
-    let next: Pending | undefined = { entry, statement, from };
+    return this.drain({ entry, statement, from }, []);
+  }
+
+  /** Applies `first`, then every early entry it unblocks; stops at the first lie. */
+  private drain(first: Pending | undefined, accepted: LogEntry[]): OfferResult {
+    let next = first;
     while (next) {
-      const reason = this.apply(next.entry, next.statement);
-      if (reason !== null) {
+      const applied = this.apply(next.entry, next.statement);
+      if (typeof applied === 'string') {
         this.pending.clear();
-        return { kind: 'bad', reason, from: next.from };
+        return { kind: 'bad', reason: applied, from: next.from };
       }
-      accepted.push(this.log.get(next.statement.version)!.entry);
+      accepted.push(applied);
       this.pending.delete(next.statement.version);
       next = this.pending.get(this.nextVersion);
     }
     return { kind: 'accepted', entries: accepted };
+  }
+
+  /**
+   * A parent's whole current version instead of the updates we lack (it can no longer replay
+   * them). Checked like an update, minus re-execution: the certificate verifies and names this
+   * object and a newer version, and the blocks are complete and hash up to the certified VGUID.
+   */
+  installSnapshot(snapshot: Snapshot, from: string): OfferResult {
+    const statement = this.trust.verifyCommit(snapshot.certificate);
+    if (!statement) return { kind: 'bad', reason: 'certificate', from };
+    if (!bytesEqual(statement.aguid, this.aguid)) return { kind: 'bad', reason: 'wrong-object', from };
+    if (statement.version < this.nextVersion) return this.checkDuplicate(statement, from);
+    for (const block of snapshot.blocks) this.cache.put(block.kind, block.bytes);
+    const blocks = this.executor.versionBlocks(this.cache, statement.vguid);
+    if (!blocks) return { kind: 'bad', reason: 'incomplete-snapshot', from };
+    const head: Head = { aguid: this.aguid, version: statement.version, vguid: statement.vguid };
+    this.adopt(head, blocks);
+    this.log.reset({ version: head.version, vguid: head.vguid, certificate: snapshot.certificate, update: null, references: [] });
+    this.snapshotsInstalled++;
+    this.onAccepted({ version: head.version, vguid: head.vguid });
+    for (const version of [...this.pending.keys()]) if (version <= head.version) this.pending.delete(version);
+    return this.drain(this.pending.get(this.nextVersion), []);
+  }
+
+  nextVersionHeld(): number {
+    return this.nextVersion;
+  }
+
+  /** GapSource: replay from the log while the updates and their referenced blocks are still here. */
+  entriesFrom(fromVersion: number, countMax: number, bytesMax: number): LogEntry[] | null {
+    const first = this.log.get(fromVersion);
+    if (!first || first.update === null) return null;
+    const entries = boundedEntries((i) => this.replayable(fromVersion + i), countMax, bytesMax);
+    return entries.length > 0 ? entries : null;
+  }
+
+  /** GapSource: the head, whole. Its blocks are pinned, so they are all here. */
+  snapshot(): Snapshot | null {
+    const head = this.head;
+    const record = head ? this.log.get(head.version) : undefined;
+    const refs = head ? this.executor.versionBlocks(this.cache, head.vguid) : null;
+    if (!head || !record || !refs) return null;
+    const blocks = refs.map((r) => ({ kind: r.kind, bytes: this.cache.get(r.bguid, r.kind)! }));
+    return { certificate: record.certificate, blocks };
+  }
+
+  private replayable(version: number): LogEntry | null {
+    const record = this.log.get(version);
+    if (!record || record.update === null) return null;
+    const blocks: Uint8Array[] = [];
+    for (const bguid of record.references) {
+      const bytes = this.cache.get(bguid, 'data');
+      if (!bytes) return null; // evicted with its old version: this child needs a snapshot instead
+      blocks.push(bytes);
+    }
+    return { update: record.update, certificate: record.certificate, blocks };
   }
 
   /** A certified version we already hold must be the one we hold; the ring never certifies two. */
@@ -108,8 +190,8 @@ export class ObjectCopy {
     return { kind: 'duplicate' };
   }
 
-  /** Checks and applies the next version; null on success, else why it is a lie. */
-  private apply(entry: LogEntry, statement: CommitStatement): string | null {
+  /** Checks and applies the next version; the entry as kept on success, else why it is a lie. */
+  private apply(entry: LogEntry, statement: CommitStatement): LogEntry | string {
     const digest = this.executor.digest(entry.update);
     if (!digest || !bytesEqual(digest, statement.updateDigest)) return 'update-digest';
     const referenced = entry.blocks.map((bytes) => ({ bguid: this.cache.put('data', bytes), bytes }));
@@ -121,15 +203,22 @@ export class ObjectCopy {
     }
     const blocks = this.executor.versionBlocks(this.cache, head.vguid);
     if (!blocks) return 'incomplete-version';
-    const next = new Set(blocks.map((b) => toHex(b.bguid)));
+    const pinned = this.adopt(head, blocks);
     // Keep only referenced blocks that are really part of the version: a liar cannot make us
     // store and forward padding.
-    const kept = referenced.filter((r) => next.has(toHex(r.bguid))).map((r) => r.bytes);
+    const kept = referenced.filter((r) => pinned.has(toHex(r.bguid)));
+    this.log.append({ version: head.version, vguid: head.vguid, certificate: entry.certificate, update: entry.update, references: kept.map((r) => r.bguid) });
+    if (this.log.length > this.limits.logEntriesMax) this.log.dropOldest(this.log.length - this.limits.logEntriesMax);
+    this.onAccepted({ version: head.version, vguid: head.vguid });
+    return { update: entry.update, certificate: entry.certificate, blocks: kept.map((r) => r.bytes) };
+  }
+
+  /** Makes `head` current: pins its blocks (older ones become evictable). */
+  private adopt(head: Head, blocks: readonly { bguid: Uint8Array }[]): ReadonlySet<string> {
+    const next = new Set(blocks.map((b) => toHex(b.bguid)));
     this.cache.repin(this.pinned, next);
     this.pinned = next;
     this.head = head;
-    this.log.append({ version: head.version, vguid: head.vguid, entry: { update: entry.update, certificate: entry.certificate, blocks: kept } });
-    this.onAccepted({ version: head.version, vguid: head.vguid });
-    return null;
+    return next;
   }
 }

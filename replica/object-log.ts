@@ -1,20 +1,15 @@
 /**
- * The certified history a tree member holds for one object: for every version it accepted, the
- * certified update that made it (what it forwards and gap-fills with) and the VGUID it produced
- * (what it answers reads of that version with). Versions are contiguous from `firstVersion`: a
- * member never holds version v+1 without v, which is what "no gap" means in the tests.
+ * The certified history a tree member holds for one object, and what it gap-fills children from.
+ * Versions are contiguous from `firstVersion`: a member never holds version v+1 without v, which
+ * is what "no gap" means in the tests. Old records are dropped (`dropOldest`) to bound memory;
+ * a child that needs a dropped version gets a snapshot of the current version instead.
  */
 import { assert } from '../core/assert.ts';
+import type { BlockKind } from '../core/version/block.ts';
 import type { LogEntry } from './messages.ts';
 
-export interface LogRecord {
-  readonly version: number;
-  readonly vguid: Uint8Array;
-  readonly entry: LogEntry;
-}
-
-export class ObjectLog {
-  private readonly records: LogRecord[] = [];
+export class ObjectLog<R extends { readonly version: number }> {
+  private records: R[] = [];
 
   get firstVersion(): number | null {
     return this.records[0]?.version ?? null;
@@ -30,41 +25,65 @@ export class ObjectLog {
     return this.records.length;
   }
 
-  append(record: LogRecord): void {
+  append(record: R): void {
     const last = this.records[this.records.length - 1];
     assert(!last || record.version === last.version + 1, 'log versions are contiguous');
     this.records.push(record);
   }
 
-  get(version: number): LogRecord | undefined {
+  /** Starts over from one record (a snapshot's version). */
+  reset(record: R): void {
+    this.records = [record];
+  }
+
+  /** Forgets the oldest records, always keeping the newest one. */
+  dropOldest(count: number): void {
+    this.records.splice(0, Math.min(count, this.records.length - 1));
+  }
+
+  get(version: number): R | undefined {
     const first = this.firstVersion;
     if (first === null || version < first) return undefined;
     return this.records[version - first];
   }
 
-  /** Entries from `fromVersion` on, at most `countMax` of them and about `bytesMax` bytes (always at least one if any). */
-  entriesFrom(fromVersion: number, countMax: number, bytesMax: number): LogEntry[] {
-    const first = this.firstVersion;
-    if (first === null) return [];
-    const out: LogEntry[] = [];
-    let bytes = 0;
-    for (let i = Math.max(0, fromVersion - first); i < this.records.length && out.length < countMax; i++) {
-      const entry = this.records[i]!.entry;
-      const entryBytes = entryBytesOf(entry);
-      if (out.length > 0 && bytes + entryBytes > bytesMax) break;
-      out.push(entry);
-      bytes += entryBytes;
-    }
-    return out;
-  }
-
-  all(): readonly LogRecord[] {
+  all(): readonly R[] {
     return this.records;
   }
+}
+
+export interface Snapshot {
+  readonly certificate: Uint8Array;
+  readonly blocks: readonly { readonly kind: BlockKind; readonly bytes: Uint8Array }[];
+}
+
+/** What a member gap-fills its children from. */
+export interface GapSource {
+  /** The first version this member lacks. */
+  nextVersionHeld(): number;
+  /** Certified updates from `fromVersion` on (bounded); null when the member can no longer replay from there. */
+  entriesFrom(fromVersion: number, countMax: number, bytesMax: number): LogEntry[] | null;
+  /** The current version, whole, with its certificate; null if the member has none to give. */
+  snapshot(): Snapshot | null;
 }
 
 export function entryBytesOf(entry: LogEntry): number {
   let bytes = entry.update.length + entry.certificate.length;
   for (const b of entry.blocks) bytes += b.length;
   return bytes;
+}
+
+/** Takes entries in order while they fit `countMax` and (beyond the first) `bytesMax`. */
+export function boundedEntries(next: (i: number) => LogEntry | null, countMax: number, bytesMax: number): LogEntry[] {
+  const out: LogEntry[] = [];
+  let bytes = 0;
+  for (let i = 0; out.length < countMax; i++) {
+    const entry = next(i);
+    if (!entry) break;
+    const entryBytes = entryBytesOf(entry);
+    if (out.length > 0 && bytes + entryBytes > bytesMax) break;
+    out.push(entry);
+    bytes += entryBytes;
+  }
+  return out;
 }

@@ -16,7 +16,7 @@ import type { Machine, MachineContext, RandomSource } from '../core/machine.ts';
 import { isGuid } from '../core/version/block.ts';
 import { ChildSet, defaultChildSetOptions, type ChildSetOptions, type TreeEffect } from './children.ts';
 import type { LogEntry, TreeMessage } from './messages.ts';
-import { ObjectLog } from './object-log.ts';
+import { ObjectLog, boundedEntries, type GapSource, type Snapshot } from './object-log.ts';
 
 export interface TreeRootOptions extends Partial<ChildSetOptions> {
   readonly nodeId: string;
@@ -26,9 +26,28 @@ export interface TreeRootOptions extends Partial<ChildSetOptions> {
 /** What a root reports (metrics, checkers). */
 export type TreeRootEvent = { readonly kind: 'child-expired'; readonly aguid: string; readonly child: string };
 
+/** A root's log: every entry it published, replayed to children as they are (no snapshots: the ring keeps the history). */
+class RootLog implements GapSource {
+  readonly log = new ObjectLog<{ readonly version: number; readonly entry: LogEntry }>();
+
+  nextVersionHeld(): number {
+    return this.log.nextVersion(0);
+  }
+
+  entriesFrom(fromVersion: number, countMax: number, bytesMax: number): LogEntry[] | null {
+    const first = this.log.firstVersion;
+    if (first === null || fromVersion < first) return null;
+    return boundedEntries((i) => this.log.get(fromVersion + i)?.entry ?? null, countMax, bytesMax);
+  }
+
+  snapshot(): Snapshot | null {
+    return null;
+  }
+}
+
 interface RootObject {
   readonly aguid: Uint8Array;
-  readonly log: ObjectLog;
+  readonly log: RootLog;
   readonly children: ChildSet;
   heartbeat: Uint8Array | null;
 }
@@ -54,10 +73,9 @@ export class TreeRoot {
     checkArgument(isGuid(aguid), 'aguid', 'a 32-byte AGUID');
     checkArgument(Number.isSafeInteger(version) && version >= 0, 'version', 'a non-negative integer');
     const object = this.objectOf(aguid, true)!;
-    const expected = object.log.nextVersion(version);
+    const expected = object.log.log.nextVersion(version);
     checkArgument(version === expected, 'version', `the next version of this object (${expected})`);
-    // vguid is only needed where reads are served; the root serves none, so it keeps none.
-    object.log.append({ version, vguid: new Uint8Array(0), entry });
+    object.log.log.append({ version, entry });
     return object.children.forwardEntries([entry]);
   }
 
@@ -112,7 +130,7 @@ export class TreeRoot {
 
   /** The next version this root expects to publish (null if it has published nothing for aguid). */
   nextVersion(aguid: Uint8Array): number | null {
-    const log = this.objectOf(aguid, false)?.log;
+    const log = this.objectOf(aguid, false)?.log.log;
     return log && log.length > 0 ? log.nextVersion(0) : null;
   }
 
@@ -120,7 +138,7 @@ export class TreeRoot {
     const key = toHex(aguid);
     let object = this.objects.get(key);
     if (!object && create) {
-      object = { aguid, log: new ObjectLog(), children: new ChildSet(this.options.nodeId, aguid, this.childOptions, this.options.random), heartbeat: null };
+      object = { aguid, log: new RootLog(), children: new ChildSet(this.options.nodeId, aguid, this.childOptions, this.options.random), heartbeat: null };
       this.objects.set(key, object);
     }
     assert(!object || object.aguid.length === aguid.length, 'one object per AGUID');

@@ -37,6 +37,8 @@ export interface SecondaryConfig extends Partial<ChildSetOptions>, Partial<Paren
   /** Join an object's tree the first time a client reads it here (default true). */
   readonly subscribeOnRead?: boolean;
   readonly pendingEntriesMax?: number;
+  /** Certified updates kept per object for gap fills (default 1024); children further behind get a snapshot. */
+  readonly logEntriesMax?: number;
   readonly subscriptionsMax?: number;
 }
 
@@ -114,7 +116,7 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
         sub.children.onDetach(from);
         return [];
       case 'fetch':
-        return sub.children.onFetch(from, message.fromVersion, nowMs, sub.copy.log);
+        return sub.children.onFetch(from, message.fromVersion, nowMs, sub.copy);
       case 'attach-ok':
         return this.flush(sub.parent.onAttachOk(from, message.path, message.nextVersion, nowMs));
       case 'attach-refused':
@@ -123,6 +125,8 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
         return this.onPush(sub, from, message.entries, nowMs);
       case 'heartbeat':
         return this.onHeartbeat(sub, from, message.heartbeat, nowMs);
+      case 'snapshot':
+        return this.onSnapshot(sub, from, message, nowMs);
     }
   }
 
@@ -135,7 +139,7 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
   }
 
   private onChildAttach(sub: Subscription, from: string, nextVersion: number, nowMs: number): ReplicaEffect[] {
-    const effects = sub.children.onAttach<ReplicaEvent>(from, nextVersion, nowMs, sub.parent.path, sub.parent.isAttached, sub.copy.log);
+    const effects = sub.children.onAttach<ReplicaEvent>(from, nextVersion, nowMs, sub.parent.path, sub.parent.isAttached, sub.copy);
     const heartbeat = sub.copy.heartbeat;
     if (heartbeat && sub.children.ids().includes(from)) {
       effects.push({ kind: 'send', to: from, message: { type: 'heartbeat', aguid: sub.copy.aguid, heartbeat: heartbeat.bytes } });
@@ -160,6 +164,17 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
     }
     if (forwarded.length > 0) sub.parent.onProgress(nowMs);
     const effects = sub.children.forwardEntries<ReplicaEvent>(forwarded);
+    return this.flush(effects.concat(sub.parent.onMaybeBehind(nowMs)));
+  }
+
+  private onSnapshot(sub: Subscription, from: string, snapshot: Extract<TreeMessage, { type: 'snapshot' }>, nowMs: number): ReplicaEffect[] {
+    if (!sub.parent.isParentOrTarget(from)) return this.count('snapshot-not-from-parent');
+    const result = sub.copy.installSnapshot(snapshot, from);
+    if (result.kind === 'bad') return this.flush(this.reject(sub, from, result.reason, nowMs));
+    if (result.kind !== 'accepted') return this.count('old-snapshot');
+    sub.parent.onProgress(nowMs);
+    // Children behind the snapshot get one at their next renewal; the drained early entries go down now.
+    const effects = sub.children.forwardEntries<ReplicaEvent>(result.entries);
     return this.flush(effects.concat(sub.parent.onMaybeBehind(nowMs)));
   }
 
@@ -195,7 +210,8 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
 
   private open(aguid: Uint8Array): void {
     const key = toHex(aguid);
-    const copy = new ObjectCopy(aguid, this.config.trust, this.config.executor, this.cache, this.config.pendingEntriesMax ?? 256, (a) =>
+    const limits = { pendingEntriesMax: this.config.pendingEntriesMax ?? 256, logEntriesMax: this.config.logEntriesMax ?? 1024 };
+    const copy = new ObjectCopy(aguid, this.config.trust, this.config.executor, this.cache, limits, (a) =>
       this.outbox.push({ kind: 'output', event: { kind: 'accepted', aguid: key, version: a.version, vguid: toHex(a.vguid) } }),
     );
     const parent = new ParentLink({

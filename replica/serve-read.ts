@@ -33,12 +33,12 @@ export function serveRead(copy: ObjectCopy | null, executor: ReplicaExecutor, ca
   const record = copy.log.get(request.version ?? head.version);
   if (!record) return reply('not-cached');
   const root = rootBlockOf(cache, record.vguid);
-  if (root && request.offset + request.length > root.sizeBytes) return reply('out-of-range', record.entry.certificate);
+  if (root && request.offset + request.length > root.sizeBytes) return reply('out-of-range', record.certificate);
   const proof = executor.rangeProof(cache, record.vguid, request.offset, request.length);
-  if (!proof) return reply('not-cached', record.entry.certificate);
+  if (!proof) return reply('not-cached', record.certificate);
   return reply(
     'ok',
-    record.entry.certificate,
+    record.certificate,
     proof.map((b) => ({ kind: b.kind, bytes: b.bytes })),
   );
 }

@@ -19,6 +19,12 @@ const message: fc.Arbitrary<TreeMessage> = fc.oneof(
   fc.record({ type: fc.constant('fetch' as const), aguid: guid, fromVersion: uint }),
   fc.record({ type: fc.constant('heartbeat' as const), aguid: guid, heartbeat: bytes }),
   fc.record({
+    type: fc.constant('snapshot' as const),
+    aguid: guid,
+    certificate: bytes,
+    blocks: fc.array(fc.record({ kind: fc.constantFrom('data' as const, 'interior' as const, 'root' as const), bytes }), { maxLength: 3 }),
+  }),
+  fc.record({
     type: fc.constant('read' as const),
     requestId: uint,
     aguid: guid,

@@ -27,7 +27,7 @@ beforeAll(() => {
 
 function freshCopy(cacheBytesMax = 16 * 1024 * 1024): { copy: ObjectCopy; accepted: number[] } {
   const accepted: number[] = [];
-  const copy = new ObjectCopy(object.aguid, signer.trust(), object.executor, new BlockCache(crypto, cacheBytesMax), 16, (a) => accepted.push(a.version));
+  const copy = new ObjectCopy(object.aguid, signer.trust(), object.executor, new BlockCache(crypto, cacheBytesMax), { pendingEntriesMax: 16, logEntriesMax: 1000 }, (a) => accepted.push(a.version));
   return { copy, accepted };
 }
 
@@ -119,8 +119,8 @@ describe('ObjectCopy.offer', () => {
     const { copy } = freshCopy();
     const padded = { ...history[0]!.entry, blocks: [new Prng(2).bytes(100)] };
     expect(copy.offer(padded, 'p').kind).toBe('accepted');
-    expect(copy.log.get(0)!.entry.blocks).toEqual([]);
+    expect(copy.log.get(0)!.references).toEqual([]);
     for (const h of history.slice(1, 5)) copy.offer(h.entry, 'p');
-    expect(copy.log.get(4)!.entry.blocks.length).toBe(1);
+    expect(copy.log.get(4)!.references.length).toBe(1);
   });
 });

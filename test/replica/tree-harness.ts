@@ -38,6 +38,7 @@ export interface TreeSimOptions {
   readonly appendBytes?: number;
   readonly referenceEvery?: number;
   readonly timing?: Partial<ParentTiming>;
+  readonly logEntriesMax?: number;
 }
 
 /** Timing scaled to the simulator's 1–10 ms links and 100 ms heartbeats. */
@@ -133,26 +134,32 @@ export class TreeSim {
     });
     const fanOutMax = options.fanOutMax ?? 4;
     this.rootIds = Array.from({ length: options.rootCount ?? 1 }, (_, i) => `ring-${i}`);
-    this.replicaIds = Array.from({ length: options.replicaCount }, (_, i) => `replica-${String(i).padStart(3, '0')}`);
     for (const id of this.rootIds) this.sim.addNode(id, (context) => new TestRingRoot(context, this, fanOutMax));
-    const locator = new ConfigLocator(this.rootIds);
-    for (const id of this.replicaIds) {
-      this.sim.addNode(id, (context) => {
-        return new SecondaryReplica(context, {
-          crypto: this.crypto,
-          trust: new CachingTrust(this.signer.trust()),
-          executor: this.executor,
-          locator,
-          cacheBytesMax: options.cacheBytesMax ?? 16 * 1024 * 1024,
-          subscriptions: [this.aguid],
-          fanOutMax,
-          childTimeoutMs: 500,
-          ...simTiming,
-          ...options.timing,
-        });
-      });
-    }
+    this.replicaIds = [];
+    for (let i = 0; i < options.replicaCount; i++) this.addReplica(`replica-${String(i).padStart(3, '0')}`);
     this.sim.onOutput((nodeId, event, atMs) => this.onOutput(nodeId, event, atMs));
+  }
+
+  /** Adds a secondary replica (now, or later in the run: a late joiner). */
+  addReplica(id: string): void {
+    const o = this.options;
+    const locator = new ConfigLocator(this.rootIds);
+    this.replicaIds.push(id);
+    this.sim.addNode(id, (context) => {
+      return new SecondaryReplica(context, {
+        crypto: this.crypto,
+        trust: new CachingTrust(this.signer.trust()),
+        executor: this.executor,
+        locator,
+        cacheBytesMax: o.cacheBytesMax ?? 16 * 1024 * 1024,
+        subscriptions: [this.aguid],
+        fanOutMax: o.fanOutMax ?? 4,
+        childTimeoutMs: 500,
+        logEntriesMax: o.logEntriesMax,
+        ...simTiming,
+        ...o.timing,
+      });
+    });
   }
 
   replica(id: string): SecondaryReplica | null {
@@ -179,10 +186,16 @@ export class TreeSim {
   /** The replica's log is the ring's history exactly: contiguous from version 0, same VGUIDs and certificates. */
   holdsExactHistory(id: string): boolean {
     const records = this.replica(id)?.copyOf(this.aguid)?.log.all() ?? [];
-    if (records.length !== this.history.length) return false;
+    return records.length === this.history.length && this.holdsExactSuffix(id);
+  }
+
+  /** Whatever versions the replica holds are a contiguous run of the ring's history, up to its head. */
+  holdsExactSuffix(id: string): boolean {
+    const records = this.replica(id)?.copyOf(this.aguid)?.log.all() ?? [];
+    if (records.length === 0 || records[records.length - 1]!.version !== this.history.length - 1) return false;
     return records.every((r, i) => {
-      const h = this.history[i]!;
-      return r.version === h.version && bytesEqual(r.vguid, h.vguid) && bytesEqual(r.entry.certificate, h.entry.certificate);
+      const h = this.history[records[0]!.version + i]!;
+      return r.version === h.version && bytesEqual(r.vguid, h.vguid) && bytesEqual(r.certificate, h.entry.certificate);
     });
   }
 
