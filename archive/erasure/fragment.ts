@@ -70,6 +70,7 @@ function rootOf(
  * No hashing; decodeFragment runs it on every decoded record.
  */
 export function checkFragmentShape(record: FragmentRecord): void {
+  if (record === null || typeof record !== 'object') throw new FragmentError('not a fragment record', 'malformed');
   const { version, k, m, index, blockBytes, bguid, payload, path } = record;
   if (version !== fragmentFormatVersion) throw new FragmentError(`unknown fragment format version ${version}`, 'malformed');
   if (!Number.isSafeInteger(k) || !Number.isSafeInteger(m) || k < 1 || m < 0 || k + m > 256) {

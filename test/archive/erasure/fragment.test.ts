@@ -93,6 +93,7 @@ describe('makeFragments / verifyFragment', () => {
       [{ ...f, k: 200, m: 100 }, 'parameters'],
       [{ ...f, version: 2 }, 'malformed'],
       [{ ...f, path: f.path.slice(1) }, 'path'],
+      [null as unknown as FragmentRecord, 'malformed'],
     ];
     for (const [record, fault] of cases) {
       expect(verifyFragment(crypto, record, fragmentRoot)).toBe(false);
