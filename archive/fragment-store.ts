@@ -11,7 +11,7 @@
  * which encoding is genuine without the block: a Byzantine archiver must not be able to lock a
  * slot by writing first. Readers group by root and check the decoded block against its BGUID.
  */
-import { bytesEqual, fromHex, toHex } from '../core/bytes.ts';
+import { bytesEqual, toHex } from '../core/bytes.ts';
 import type { Crypto } from '../core/crypto.ts';
 import { DecodeError } from '../core/errors.ts';
 import type { KvStore } from '../core/store.ts';
@@ -33,10 +33,21 @@ export function fragmentKeyOf(bguid: Uint8Array, fragmentRoot: Uint8Array, index
   return `f/${toHex(bguid)}/${toHex(fragmentRoot)}/${String(index).padStart(3, '0')}`;
 }
 
+/** Hex digits to bytes without validation beyond what keys we wrote ourselves need (core/bytes fromHex checks with a regex). */
+function hexToBytes(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length >> 1);
+  for (let i = 0; i < out.length; i++) {
+    const hi = hex.charCodeAt(2 * i);
+    const lo = hex.charCodeAt(2 * i + 1);
+    out[i] = ((hi > 57 ? hi - 87 : hi - 48) << 4) | (lo > 57 ? lo - 87 : lo - 48);
+  }
+  return out;
+}
+
 function parseKey(key: string): HeldFragment | undefined {
   const parts = key.split('/');
-  if (parts.length !== 4 || parts[0] !== 'f' || parts[1]!.length !== 64 || parts[2]!.length !== 64) return undefined;
-  return { bguid: fromHex(parts[1]!), fragmentRoot: fromHex(parts[2]!), index: Number(parts[3]) };
+  if (parts.length !== 4 || parts[0] !== 'f' || !/^[0-9a-f]{64}$/.test(parts[1]!) || !/^[0-9a-f]{64}$/.test(parts[2]!)) return undefined;
+  return { bguid: hexToBytes(parts[1]!), fragmentRoot: hexToBytes(parts[2]!), index: Number(parts[3]) };
 }
 
 export class FragmentStore {
@@ -94,8 +105,9 @@ export class FragmentStore {
     }
     const key = fragmentKeyOf(record.bguid, fragmentRoot, record.index);
     if (this.store.get(key) !== undefined) return { ok: true, record, duplicate: true };
-    const roots = new Set(this.heldOf(record.bguid).map((h) => toHex(h.fragmentRoot)));
-    if (!roots.has(toHex(fragmentRoot)) && roots.size >= rootsPerBlockMax) {
+    // Key layout: 'f/' + 64 hex (BGUID) + '/' + 64 hex (root) + '/' + index.
+    const roots = new Set([...(this.index.get(key.slice(2, 66)) ?? [])].map((k) => k.slice(67, 131)));
+    if (!roots.has(key.slice(67, 131)) && roots.size >= rootsPerBlockMax) {
       return { ok: false, reason: `too-many-roots: already ${roots.size} encodings of this block` };
     }
     this.store.put(key, bytes);
