@@ -67,3 +67,12 @@ export function heartbeatForger(): Interceptor<TreeMessage> {
     return [{ ...message, heartbeat: flipByte(message.heartbeat, random) }];
   };
 }
+
+/** Withholds updates and, when asked, claims to lack them itself (so its children cannot call it a withholder at once). */
+export function behindClaimer(): Interceptor<TreeMessage> {
+  return (message) => {
+    if (message.type === 'push') return [];
+    if (message.type === 'attach-ok') return [{ ...message, nextVersion: 0 }];
+    return [message];
+  };
+}

@@ -123,4 +123,54 @@ describe('ObjectCopy.offer', () => {
     for (const h of history.slice(1, 5)) copy.offer(h.entry, 'p');
     expect(copy.log.get(4)!.references.length).toBe(1);
   });
+
+  describe('snapshots (catch-up when the parent can no longer replay)', () => {
+    const source = (): ObjectCopy => {
+      const { copy } = freshCopy();
+      for (const h of history) copy.offer(h.entry, 'p');
+      return copy;
+    };
+
+    it('installs a parent snapshot of the head: certified, complete, and then follows by replay', () => {
+      const snapshot = (() => {
+        const { copy } = freshCopy();
+        for (const h of history.slice(0, 6)) copy.offer(h.entry, 'p');
+        return copy.snapshot()!;
+      })();
+      const { copy, accepted } = freshCopy();
+      expect(copy.installSnapshot(snapshot, 'p').kind).toBe('accepted');
+      expect(copy.head!.version).toBe(5);
+      expect(bytesEqual(copy.head!.vguid, history[5]!.vguid)).toBe(true);
+      expect(copy.log.firstVersion).toBe(5);
+      expect(accepted).toEqual([5]);
+      // It cannot replay version 5 to a child (it never had the update), so it would snapshot too.
+      expect(copy.entriesFrom(5, 10, 1 << 20)).toBeNull();
+      expect(copy.offer(history[6]!.entry, 'p').kind).toBe('accepted');
+      expect(copy.entriesFrom(6, 10, 1 << 20)).toHaveLength(1);
+    });
+
+    it('a member with a bounded log replays recent versions and snapshots older ones', () => {
+      const accepted: number[] = [];
+      const copy = new ObjectCopy(object.aguid, signer.trust(), object.executor, new BlockCache(crypto, 1 << 24), { pendingEntriesMax: 4, logEntriesMax: 3 }, (a) =>
+        accepted.push(a.version),
+      );
+      for (const h of history) copy.offer(h.entry, 'p');
+      expect(copy.log.firstVersion).toBe(5);
+      expect(copy.entriesFrom(4, 10, 1 << 20)).toBeNull();
+      expect(copy.entriesFrom(5, 10, 1 << 20)).toHaveLength(3);
+      expect(copy.snapshot()!.certificate).toEqual(history[7]!.entry.certificate);
+    });
+
+    it('rejects a snapshot with a forged certificate, a missing block or a corrupted block', () => {
+      const good = source().snapshot()!;
+      const certificate = good.certificate.slice();
+      certificate[certificate.length - 3]! ^= 1;
+      expectBad(freshCopy().copy.installSnapshot({ ...good, certificate }, 'liar'), 'certificate');
+      expectBad(freshCopy().copy.installSnapshot({ ...good, blocks: good.blocks.slice(1) }, 'liar'), 'incomplete-snapshot');
+      const corrupted = good.blocks.map((b, i) => (i === good.blocks.length - 1 ? { ...b, bytes: b.bytes.map((x, j) => (j === 0 ? x ^ 1 : x)) } : b));
+      const copy = freshCopy().copy;
+      expectBad(copy.installSnapshot({ ...good, blocks: corrupted }, 'liar'), 'incomplete-snapshot');
+      expect(copy.head).toBeNull();
+    });
+  });
 });

@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ReplicaEvent } from '../../replica/events.ts';
-import { forger, heartbeatForger, reorderer, withholder } from './byzantine.ts';
+import { behindClaimer, forger, heartbeatForger, reorderer, withholder } from './byzantine.ts';
 import { TreeSim } from './tree-harness.ts';
 
 const bound = 30_000; // virtual ms; every run below converges far sooner
@@ -91,6 +91,7 @@ describe('dissemination tree: Byzantine secondaries', () => {
     { name: 'forges updates, certificates and blocks', seed: 21, make: (w: TreeSim) => forger(w.aguid), reason: 'lied: ' },
     { name: 'withholds updates but forwards heartbeats', seed: 22, make: () => withholder(), reason: 'withholding' },
     { name: 'corrupts heartbeats', seed: 23, make: () => heartbeatForger(), reason: 'lied: heartbeat' },
+    { name: 'withholds updates and claims to lack them too', seed: 25, make: () => behindClaimer(), reason: 'parent-behind' },
     { name: 'reorders updates', seed: 24, make: () => reorderer(), reason: null },
   ];
   for (const c of cases) {
@@ -147,6 +148,22 @@ describe('dissemination tree: parent crash', () => {
     for (const id of victims) world.sim.crash(id);
     expect(world.runToConvergence(bound)).toBe(true);
     for (const id of world.correctUpReplicas()) expect(world.holdsExactHistory(id), id).toBe(true);
+    expect(world.violations).toEqual([]);
+  });
+});
+
+describe('dissemination tree: bounded logs', () => {
+  it('a late joiner below members that kept only recent updates catches up from a snapshot, then follows', () => {
+    const world = new TreeSim({ seed: 51, replicaCount: 20, versionCount: 30, updateIntervalMs: 40, logEntriesMax: 4 });
+    expect(world.sim.runUntil(() => world.sim.nowMs > world.startMs + 20 * world.updateIntervalMs && world.converged(), bound)).toBe(true);
+    world.addReplica('late');
+    expect(world.runToConvergence(bound)).toBe(true);
+    const copy = world.replica('late')!.copyOf(world.aguid)!;
+    // Root full: it joined below a secondary, which could not replay from version 0.
+    expect(world.depthOf('late')).toBeGreaterThan(1);
+    expect(copy.snapshotsInstalled).toBe(1);
+    expect(copy.log.firstVersion).toBeGreaterThan(0);
+    for (const id of world.replicaIds) expect(world.holdsExactSuffix(id), id).toBe(true);
     expect(world.violations).toEqual([]);
   });
 });
