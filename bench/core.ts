@@ -195,23 +195,33 @@ export async function run(args: string[]): Promise<void> {
     const appendChunks: Uint8Array[] = [];
     for (let at = 0; at < data.length; at += 64 * 1024) appendChunks.push(data.subarray(at, at + 64 * 1024));
 
+    // Memory rows: best of 3 fresh runs by CPU time, like the baseline; lmdb rows: one run (disk state).
+    const repeats = (store: string) => (store.startsWith('memory') ? 3 : 1);
     for (const [store, make] of [
       ['memory', () => memoryStore(true)],
-      ...(withLmdb ? [['lmdb (flush per update)', () => lmdbStore('append-refs')] as const] : []),
+      ...(withLmdb ? [['lmdb (flush per update)', () => lmdbStore(`append-refs`)] as const] : []),
     ] as const) {
-      const t = created(make(), 64 * 1024, 64);
       const hash = rawHashMBps(appendChunks);
-      counting.bytes = 0;
-      const clock = await appendByReference(t, data, 64 * 1024, 64, store !== 'memory');
-      rows.push(row(`append ${appendBytes / MiB} MiB by reference (64 KiB blocks, 4 MiB/update)`, store, appendBytes, appendBytes / (4 * MiB), clock, hash, t, counting.bytes));
-      if (t.blocks instanceof LmdbBlockStore) await t.blocks.close();
+      let best: { clock: Clock; t: Target; hashed: number } | null = null;
+      for (let r = 0; r < repeats(store); r++) {
+        const t = created(make(), 64 * 1024, 64);
+        counting.bytes = 0;
+        const clock = await appendByReference(t, data, 64 * 1024, 64, store !== 'memory');
+        if (!best || clock.cpuMs < best.clock.cpuMs) best = { clock, t, hashed: counting.bytes };
+        if (t.blocks instanceof LmdbBlockStore) await t.blocks.close();
+      }
+      rows.push(row(`append ${appendBytes / MiB} MiB by reference (64 KiB blocks, 4 MiB/update)`, store, appendBytes, appendBytes / (4 * MiB), best!.clock, hash, best!.t, best!.hashed));
     }
     {
-      const t = created(memoryStore(true), 64 * 1024, 64);
       const hash = rawHashMBps(appendChunks);
-      counting.bytes = 0;
-      const clock = appendInline(t, data, 4 * MiB);
-      rows.push(row(`append ${appendBytes / MiB} MiB inline (4 MiB/update)`, 'memory', appendBytes, appendBytes / (4 * MiB), clock, hash, t, counting.bytes));
+      let best: { clock: Clock; t: Target; hashed: number } | null = null;
+      for (let r = 0; r < 3; r++) {
+        const t = created(memoryStore(true), 64 * 1024, 64);
+        counting.bytes = 0;
+        const clock = appendInline(t, data, 4 * MiB);
+        if (!best || clock.cpuMs < best.clock.cpuMs) best = { clock, t, hashed: counting.bytes };
+      }
+      rows.push(row(`append ${appendBytes / MiB} MiB inline (4 MiB/update)`, 'memory', appendBytes, appendBytes / (4 * MiB), best!.clock, hash, best!.t, best!.hashed));
     }
     const writeConfigs = [
       { label: '64 KiB leaves, any offset', blockBytes: 64 * 1024, fanoutMax: 64, alignBytes: 1 },
