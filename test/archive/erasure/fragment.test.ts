@@ -3,6 +3,7 @@
  * "self-verifying data"): each record verifies alone against the block's fragment root, and
  * corrupt, truncated, duplicated, foreign and mislabelled records are refused with named errors.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { HashTag, taggedHash } from '../../../core/crypto.ts';
 import { encode as msgpackEncode } from '../../../core/codec.ts';
@@ -52,6 +53,34 @@ describe('makeFragments / verifyFragment', () => {
     expect(set.fragments).toHaveLength(14);
     for (const f of set.fragments) expect(verifyFragment(crypto, f, set.fragmentRoot)).toBe(true);
     expect(makeFragments(nobleCrypto, 10, 4, bguid, block).fragmentRoot).toEqual(set.fragmentRoot);
+  });
+
+  it('property: for random shapes and blocks every record verifies, and any flipped byte in payload or path does not', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 20 }),
+        fc.integer({ min: 0, max: 12 }),
+        fc.integer({ min: 0, max: 600 }),
+        fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+        (k, m, blockBytes, seed) => {
+          const prng = new Prng(seed);
+          const block = prng.bytes(blockBytes);
+          const bguid = taggedHash(crypto, HashTag.dataBlock, block);
+          const { fragmentRoot, fragments } = makeFragments(crypto, k, m, bguid, block);
+          for (const f of fragments) expect(verifyFragment(crypto, f, fragmentRoot)).toBe(true);
+          const victim = prng.pick(fragments);
+          const hashes = [victim.payload, ...victim.path].filter((b) => b.length > 0);
+          // An empty payload in a one-leaf tree (k = 1, m = 0, empty block) has no byte to flip.
+          if (hashes.length === 0) return;
+          const target = prng.pick(hashes);
+          const at = prng.int(target.length);
+          const tampered = hashes.map((b) => (b === target ? Uint8Array.from(b, (x, i) => (i === at ? x ^ (1 + prng.int(255)) : x)) : b));
+          const record = target === victim.payload ? { ...victim, payload: tampered[0]! } : { ...victim, path: tampered.slice(victim.payload.length > 0 ? 1 : 0) };
+          expect(verifyFragment(crypto, record, fragmentRoot)).toBe(false);
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 
   it('a flipped payload bit, a wrong path hash, or a relabelled index fails to verify', () => {
