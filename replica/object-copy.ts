@@ -50,6 +50,8 @@ export interface ObjectCopyLimits {
   readonly pendingEntriesMax: number;
   /** Certified updates kept for gap fills; older children get a snapshot. */
   readonly logEntriesMax: number;
+  /** Bytes of updates and certificates kept in the log (the newest record is always kept). */
+  readonly logBytesMax: number;
 }
 
 export class ObjectCopy implements GapSource {
@@ -58,6 +60,8 @@ export class ObjectCopy implements GapSource {
   readonly log = new ObjectLog<CopyRecord>();
   /** Snapshots installed (catch-ups that skipped replay). */
   snapshotsInstalled = 0;
+  /** Bytes of updates and certificates in the log. */
+  logBytes = 0;
   heartbeat: { readonly bytes: Uint8Array; readonly statement: HeartbeatStatement } | null = null;
   private pinned: ReadonlySet<string> = new Set();
   private readonly pending = new Map<number, Pending>();
@@ -143,6 +147,7 @@ export class ObjectCopy implements GapSource {
     const head: Head = { aguid: this.aguid, version: statement.version, vguid: statement.vguid };
     this.adopt(head, blocks);
     this.log.reset({ version: head.version, vguid: head.vguid, certificate: snapshot.certificate, update: null, references: [] });
+    this.logBytes = snapshot.certificate.length;
     this.snapshotsInstalled++;
     this.onAccepted({ version: head.version, vguid: head.vguid });
     for (const version of [...this.pending.keys()]) if (version <= head.version) this.pending.delete(version);
@@ -208,9 +213,21 @@ export class ObjectCopy implements GapSource {
     // store and forward padding.
     const kept = referenced.filter((r) => pinned.has(toHex(r.bguid)));
     this.log.append({ version: head.version, vguid: head.vguid, certificate: entry.certificate, update: entry.update, references: kept.map((r) => r.bguid) });
-    if (this.log.length > this.limits.logEntriesMax) this.log.dropOldest(this.log.length - this.limits.logEntriesMax);
+    this.logBytes += entry.update.length + entry.certificate.length;
+    this.trimLog();
     this.onAccepted({ version: head.version, vguid: head.vguid });
     return { update: entry.update, certificate: entry.certificate, blocks: kept.map((r) => r.bytes) };
+  }
+
+  /** Keeps the log within its count and byte bounds, oldest first. */
+  private trimLog(): void {
+    let excess = Math.max(0, this.log.length - this.limits.logEntriesMax);
+    while (excess > 0 || (this.logBytes > this.limits.logBytesMax && this.log.length > 1)) {
+      const [dropped] = this.log.dropOldest(1);
+      if (!dropped) return;
+      this.logBytes -= (dropped.update?.length ?? 0) + dropped.certificate.length;
+      excess--;
+    }
   }
 
   /** Makes `head` current: pins its blocks (older ones become evictable). */

@@ -36,9 +36,9 @@ export class ObjectLog<R extends { readonly version: number }> {
     this.records = [record];
   }
 
-  /** Forgets the oldest records, always keeping the newest one. */
-  dropOldest(count: number): void {
-    this.records.splice(0, Math.min(count, this.records.length - 1));
+  /** Forgets the oldest records, always keeping the newest one; returns what it dropped. */
+  dropOldest(count: number): R[] {
+    return this.records.splice(0, Math.max(0, Math.min(count, this.records.length - 1)));
   }
 
   get(version: number): R | undefined {

@@ -39,6 +39,8 @@ export interface SecondaryConfig extends Partial<ChildSetOptions>, Partial<Paren
   readonly pendingEntriesMax?: number;
   /** Certified updates kept per object for gap fills (default 1024); children further behind get a snapshot. */
   readonly logEntriesMax?: number;
+  /** Bytes of updates and certificates kept per object (default 64 MiB); the newest version is always kept. */
+  readonly logBytesMax?: number;
   readonly subscriptionsMax?: number;
 }
 
@@ -210,7 +212,11 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
 
   private open(aguid: Uint8Array): void {
     const key = toHex(aguid);
-    const limits = { pendingEntriesMax: this.config.pendingEntriesMax ?? 256, logEntriesMax: this.config.logEntriesMax ?? 1024 };
+    const limits = {
+      pendingEntriesMax: this.config.pendingEntriesMax ?? 256,
+      logEntriesMax: this.config.logEntriesMax ?? 1024,
+      logBytesMax: this.config.logBytesMax ?? 64 * 1024 * 1024,
+    };
     const copy = new ObjectCopy(aguid, this.config.trust, this.config.executor, this.cache, limits, (a) =>
       this.outbox.push({ kind: 'output', event: { kind: 'accepted', aguid: key, version: a.version, vguid: toHex(a.vguid) } }),
     );

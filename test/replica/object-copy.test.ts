@@ -27,7 +27,7 @@ beforeAll(() => {
 
 function freshCopy(cacheBytesMax = 16 * 1024 * 1024): { copy: ObjectCopy; accepted: number[] } {
   const accepted: number[] = [];
-  const copy = new ObjectCopy(object.aguid, signer.trust(), object.executor, new BlockCache(crypto, cacheBytesMax), { pendingEntriesMax: 16, logEntriesMax: 1000 }, (a) => accepted.push(a.version));
+  const copy = new ObjectCopy(object.aguid, signer.trust(), object.executor, new BlockCache(crypto, cacheBytesMax), { pendingEntriesMax: 16, logEntriesMax: 1000, logBytesMax: 1 << 30 }, (a) => accepted.push(a.version));
   return { copy, accepted };
 }
 
@@ -151,7 +151,7 @@ describe('ObjectCopy.offer', () => {
 
     it('a member with a bounded log replays recent versions and snapshots older ones', () => {
       const accepted: number[] = [];
-      const copy = new ObjectCopy(object.aguid, signer.trust(), object.executor, new BlockCache(crypto, 1 << 24), { pendingEntriesMax: 4, logEntriesMax: 3 }, (a) =>
+      const copy = new ObjectCopy(object.aguid, signer.trust(), object.executor, new BlockCache(crypto, 1 << 24), { pendingEntriesMax: 4, logEntriesMax: 3, logBytesMax: 1 << 30 }, (a) =>
         accepted.push(a.version),
       );
       for (const h of history) copy.offer(h.entry, 'p');
@@ -159,6 +159,18 @@ describe('ObjectCopy.offer', () => {
       expect(copy.entriesFrom(4, 10, 1 << 20)).toBeNull();
       expect(copy.entriesFrom(5, 10, 1 << 20)).toHaveLength(3);
       expect(copy.snapshot()!.certificate).toEqual(history[7]!.entry.certificate);
+    });
+
+    it('keeps the log within logBytesMax (oldest first), always keeping the head', () => {
+      const copy = new ObjectCopy(object.aguid, signer.trust(), object.executor, new BlockCache(crypto, 1 << 24), { pendingEntriesMax: 4, logEntriesMax: 100, logBytesMax: 4000 }, () => {});
+      for (const h of history) copy.offer(h.entry, 'p');
+      expect(copy.logBytes).toBeLessThanOrEqual(4000);
+      expect(copy.log.length).toBeGreaterThanOrEqual(1);
+      expect(copy.log.length).toBeLessThan(history.length);
+      const tiny = new ObjectCopy(object.aguid, signer.trust(), object.executor, new BlockCache(crypto, 1 << 24), { pendingEntriesMax: 4, logEntriesMax: 100, logBytesMax: 1 }, () => {});
+      for (const h of history) tiny.offer(h.entry, 'p');
+      expect(tiny.log.length).toBe(1);
+      expect(tiny.log.firstVersion).toBe(7);
     });
 
     it('rejects a snapshot with a forged certificate, a missing block or a corrupted block', () => {
