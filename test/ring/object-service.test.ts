@@ -7,7 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import { aguidOf, signerOf, type Signer } from '../../core/crypto.ts';
 import { toHex } from '../../core/bytes.ts';
-import { verifyCertificate } from '../../core/threshold/index.ts';
+import { heartbeatStatementFromTuple, verifyCertificate } from '../../core/threshold/index.ts';
+import { decode } from '../../core/codec.ts';
 import { encodeUpdate } from '../../core/update/update-codec.ts';
 import { signUpdate } from '../../core/update/update-signature.ts';
 import type { Clause } from '../../core/update/update.ts';
@@ -103,5 +104,35 @@ describe('object service on the ring', () => {
     expect(reasons.sort()).toEqual(['bad-signature', 'commit', 'replay']);
     expect(c.certified[0]).toBe(1);
     expect(c.certified[1]).toBe(0);
+  });
+});
+
+describe('heartbeats', () => {
+  it('re-issues the latest version of each object under a fresh agreed timestamp, certified like any batch (DESIGN.md "Certificates and heartbeats")', () => {
+    const c = buildCluster({ seed: 34, f: 1, clientCount: 1, crypto: fakeCrypto, service: 'object', parameters: { heartbeatIntervalMs: 200 } });
+    const heartbeats: { version: number; vguid: string; timestampMs: number }[] = [];
+    c.sim.onOutput((_n, e) => {
+      if (e.kind !== 'certificate') return;
+      for (const s of e.statements) {
+        try {
+          const h = heartbeatStatementFromTuple(decode(s, 4096));
+          heartbeats.push({ version: h.version, vguid: toHex(h.vguid), timestampMs: h.timestampMs });
+        } catch {
+          // a certificate statement, not a heartbeat
+        }
+      }
+    });
+    const writer = c.clientSigners[0]!;
+    c.submit(0, pond(c, writer, 1, 'hb', [create('hb')]));
+    c.submit(0, pond(c, writer, 2, 'hb', [{ predicates: [{ kind: 'always' }], actions: [{ kind: 'append', bytes: Uint8Array.of(1) }] }]));
+    expect(c.sim.runUntil(() => c.completed[0] === 2, 5_000)).toBe(true);
+    const head = (c.replica(0)!.service as ObjectService).headOf(aguidOf(c.crypto, writer.publicKey, 'hb'))!;
+    c.sim.runFor(1_000);
+    const latest = heartbeats.filter((h) => h.version === head.version);
+    expect(latest.length).toBeGreaterThanOrEqual(3);
+    expect(latest.every((h) => h.vguid === toHex(head.vguid))).toBe(true);
+    const times = [...new Set(latest.map((h) => h.timestampMs))];
+    expect(times.length).toBeGreaterThanOrEqual(3);
+    expect(times.every((t, i) => i === 0 || t > times[i - 1]!)).toBe(true);
   });
 });
