@@ -163,7 +163,9 @@ export class MachineHost {
           this.counters.stepsPerFlushMax = Math.max(this.counters.stepsPerFlushMax, steps.length);
           this.events.onFlush?.(steps.length, performance.now() - startedMs);
         }
-        for (const step of steps) this.perform(step);
+        // A broadcast is one message object sent to several peers: encode it once per release.
+        const frames = new Map<unknown, Uint8Array>();
+        for (const step of steps) this.perform(step, frames);
         if (this.pending.length === 0 && this.store.dirty) this.pending.push({ binding: steps[0]!.binding, effects: [] });
       }
     } catch (error) {
@@ -175,7 +177,7 @@ export class MachineHost {
     }
   }
 
-  private perform({ binding, effects }: PendingStep): void {
+  private perform({ binding, effects }: PendingStep, frames: Map<unknown, Uint8Array>): void {
     for (const effect of effects) {
       if (effect.kind === 'output') {
         binding.onOutput?.(effect.event);
@@ -187,10 +189,14 @@ export class MachineHost {
         setImmediate(() => this.step(binding, () => binding.machine.onMessage(this.nodeId, message, this.nowMs())));
         continue;
       }
-      const body = binding.encode(effect.message);
-      const frame = new Uint8Array(body.length + 1);
-      frame[0] = binding.channel;
-      frame.set(body, 1);
+      let frame = frames.get(effect.message);
+      if (!frame) {
+        const body = binding.encode(effect.message);
+        frame = new Uint8Array(body.length + 1);
+        frame[0] = binding.channel;
+        frame.set(body, 1);
+        frames.set(effect.message, frame);
+      }
       this.transport.send(effect.to, frame);
     }
   }
