@@ -5,6 +5,7 @@ import { bytesEqual } from '../../../core/bytes.ts';
 import { aguidOf } from '../../../core/crypto.ts';
 import { readHead, readVersion } from '../../../core/version/version-read.ts';
 import { applyUpdate } from '../../../core/update/apply.ts';
+import { NodeCache } from '../../../core/version/node-cache.ts';
 import { updateDigest } from '../../../core/update/update-signature.ts';
 import { ObjectUnderTest, aguid, alice, bytesOf, clause, createAction, crypto, mallory, owner, update } from './fixtures.ts';
 
@@ -167,6 +168,27 @@ describe('applyUpdate', () => {
       expect(bytesEqual(a.head.vguid, b.head.vguid)).toBe(true);
       expect(a.newBlocks.at(-1)!.kind).toBe('root');
     }
+  });
+
+  it('a shared NodeCache changes nothing but speed: same VGUIDs with and without it, and it stays bounded', () => {
+    const create = update(owner, [clause([createAction(16, 4)])]);
+    const plain = new ObjectUnderTest();
+    const cachedObject = new ObjectUnderTest();
+    plain.commit(create);
+    let cachedHead = cachedObject.commit(create);
+    const nodeCache = new NodeCache(8);
+    for (let i = 0; i < 30; i++) {
+      const u = update(owner, [clause([i % 3 === 2 ? { kind: 'delete-block', index: i % 5 } : { kind: 'append', bytes: bytesOf(23, i) }])]);
+      const a = plain.run(u);
+      const b = applyUpdate({ crypto, blocks: cachedObject.blocks, timestampMs: plain.timestampMs - 1, nodeCache }, cachedHead, u);
+      expect(b.kind).toBe(a.kind);
+      if (a.kind === 'commit' && b.kind === 'commit') {
+        expect(bytesEqual(a.head.vguid, b.head.vguid)).toBe(true);
+        cachedHead = b.head;
+      }
+    }
+    expect(nodeCache.size).toBe(8);
+    expect(readVersion(cachedObject.blocks, cachedHead)).toEqual(readVersion(plain.blocks, plain.head!));
   });
 
   it('a head of another object aborts wrong-object', () => {

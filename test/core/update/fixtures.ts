@@ -44,9 +44,14 @@ export function clause(actions: Action[], predicates: Predicate[] = [{ kind: 'al
 
 /** A store plus the current head; `run` applies and advances the head on commit. */
 export class ObjectUnderTest {
-  readonly blocks = new MemoryBlockStore(crypto);
+  readonly blocks: MemoryBlockStore;
   head: Head | null = null;
   timestampMs = 1_000;
+
+  /** verifyOnGet off only where a test re-reads whole versions thousands of times (hashes are checked at put). */
+  constructor(options: { verifyOnGet?: boolean } = {}) {
+    this.blocks = new MemoryBlockStore(crypto, options);
+  }
 
   run(u: Update): Outcome {
     const outcome = applyUpdate({ crypto, blocks: this.blocks, timestampMs: this.timestampMs++ }, this.head, u);
