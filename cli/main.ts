@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { enableRelaxedSimd } from '../archive/erasure/relaxed-simd-shell.ts';
 import { OceanStoreError } from '../core/errors.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -62,6 +63,9 @@ async function main(argv: string[]): Promise<number> {
   }
   return entry(args);
 }
+
+// Node 20 keeps relaxed SIMD behind a V8 flag; the erasure coder is ~1.4x faster with it.
+enableRelaxedSimd();
 
 try {
   process.exitCode = await main(process.argv.slice(2));
