@@ -1,4 +1,5 @@
-// Pond (FAST 2003) §2.2 / §4.4 update semantics: clauses of predicates -> actions, first holding
+// Update semantics of OceanStore (ASPLOS 2000, the update model) as Pond implements them (FAST 2003,
+// "Data Model" section): clauses of predicates -> actions, first holding
 // clause applied atomically, else abort; ACL checks; the abort changes nothing.
 import { describe, expect, it } from 'vitest';
 import { bytesEqual } from '../../../core/bytes.ts';

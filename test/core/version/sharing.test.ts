@@ -1,6 +1,6 @@
-// Issue 2 must-show (DESIGN.md "Identifiers and formats": copy-on-write): a 1-byte write into a
-// 64 MiB object writes at most depth + 1 new blocks (plus the new root block), and everything else
-// is shared with the previous version by BGUID.
+// Issue 2 must-show; Pond (FAST 2003) "Data Model": versions share unchanged blocks (DESIGN.md,
+// copy-on-write). A 1-byte write into a 64 MiB object writes at most depth + 1 new blocks (plus
+// the new root block), and everything else is shared with the previous version by BGUID.
 import { describe, expect, it } from 'vitest';
 import { bytesEqual } from '../../../core/bytes.ts';
 import { checkTree } from '../../../core/version/tree-check.ts';
