@@ -63,6 +63,7 @@ export class MachineHost {
   private readonly timers: NodeJS.Timeout[] = [];
   private pending: PendingStep[] = [];
   private releasing = false;
+  private releaseScheduled = false;
   private stopped = false;
   readonly counters: HostCounters = { steps: 0, framesDropped: 0, flushes: 0, stepsPerFlushMax: 0 };
 
@@ -147,7 +148,14 @@ export class MachineHost {
       if (!this.store.dirty || this.releasing) return;
     }
     this.pending.push({ binding, effects });
-    if (!this.releasing) void this.release();
+    if (!this.releasing && !this.releaseScheduled) {
+      // Let the frames already read from the sockets run first: their steps share this flush.
+      this.releaseScheduled = true;
+      setImmediate(() => {
+        this.releaseScheduled = false;
+        if (!this.releasing) void this.release();
+      });
+    }
   }
 
   private async release(): Promise<void> {

@@ -45,7 +45,7 @@ export async function startNode(configFile: string, name: string, options: Start
   const descriptor = loadDescriptor(config, nodeCrypto);
   const secretKey = loadIdentity(config, descriptor, name, nodeCrypto);
   mkdirSync(paths.db(name), { recursive: true });
-  const store = new LmdbKvStore({ path: paths.db(name) });
+  const store = new LmdbKvStore({ path: paths.db(name), syncCommit: process.env.OCEANSTORE_ASYNC_COMMIT !== '1' });
   const metrics = createMetrics(name, node.role);
   const startedMs = Date.now();
 

@@ -66,7 +66,7 @@ describe('LmdbKvStore', () => {
     await store.close();
   });
 
-  it('behaves like MemoryKvStore for any sequence of puts, deletes, flushes and reopens (differential property)', async () => {
+  it.each([false, true])('behaves like MemoryKvStore for any sequence of puts, deletes, flushes and reopens (differential property; syncCommit %s)', async (syncCommit) => {
     const key = fc.constantFrom('a', 'a/1', 'a/2', 'ab', 'b/1', 'b/2', 'c');
     const op = fc.oneof(
       fc.record({ kind: fc.constant('put' as const), key, value: fc.uint8Array({ maxLength: 8 }) }),
@@ -78,7 +78,7 @@ describe('LmdbKvStore', () => {
       fc.asyncProperty(fc.array(op, { maxLength: 30 }), async (ops) => {
         const path = tempDir();
         const model = new MemoryKvStore();
-        let store = new LmdbKvStore({ path });
+        let store = new LmdbKvStore({ path, syncCommit });
         for (const o of ops) {
           if (o.kind === 'put') {
             store.put(o.key, o.value);
@@ -90,7 +90,7 @@ describe('LmdbKvStore', () => {
             await store.flush();
           } else {
             await store.close(); // close flushes, so everything in the model must come back
-            store = new LmdbKvStore({ path });
+            store = new LmdbKvStore({ path, syncCommit });
           }
           for (const prefix of ['', 'a', 'a/', 'b/']) expect(store.keys(prefix)).toEqual(model.keys(prefix));
           for (const k of ['a', 'a/1', 'b/2', 'c']) expect(store.get(k)).toEqual(model.get(k));
@@ -101,9 +101,9 @@ describe('LmdbKvStore', () => {
     );
   });
 
-  it('loses nothing acknowledged when the writer process is killed with SIGKILL', async () => {
+  it.each(['async', 'sync'])('loses nothing acknowledged when the writer process is killed with SIGKILL (%s commit)', async (mode) => {
     const path = tempDir();
-    const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'fixtures/kv-writer.ts'), path], {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'fixtures/kv-writer.ts'), path, mode], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let acked = 0;

@@ -91,8 +91,10 @@ describe('MachineHost', () => {
   it('holds every send and output until the flush covering its step resolves, and groups steps per flush', async () => {
     const store = new HeldStore();
     const { host, replies, outputs, sendFrame } = await pair(store);
-    for (const n of [1, 2, 3]) sendFrame(7, encodeCounter(['add', n]));
-    await waitFor(() => host.counters.steps >= 3 && store.flushCount === 1, 5000, 'three steps under one held flush');
+    sendFrame(7, encodeCounter(['add', 1]));
+    await waitFor(() => store.flushCount === 1, 5000, 'the first step\'s flush');
+    for (const n of [2, 3]) sendFrame(7, encodeCounter(['add', n]));
+    await waitFor(() => host.counters.steps >= 3, 5000, 'two more steps while the first flush is held');
     await new Promise((r) => setTimeout(r, 50)); // a reply sent without the barrier would arrive here
     expect(replies).toEqual([]);
     expect(outputs).toEqual([]);
