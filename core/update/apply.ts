@@ -10,7 +10,7 @@
  */
 import { bytesEqual } from '../bytes.ts';
 import type { Crypto } from '../crypto.ts';
-import { bguidOf } from '../version/block.ts';
+import { bguidOf, blockKey } from '../version/block.ts';
 import type { BlockStore } from '../version/block-store.ts';
 import type { Pointer } from '../version/interior-block.ts';
 import { type Head, type RootBlock, type TreeRoot, encodeRootBlock } from '../version/root-block.ts';
@@ -73,12 +73,16 @@ function mayWrite(root: RootBlock, writer: Uint8Array): boolean {
   return bytesEqual(root.ownerPublicKey, writer) || root.writerPublicKeys.some((k) => bytesEqual(k, writer));
 }
 
-/** Staged blocks reachable from the new tree, children before parents. */
+/** Staged blocks reachable from the new tree, each once (equal leaves share a BGUID), children before parents. */
 function reachableStaged(reader: TreeReader, staging: StagingBlockStore, tree: TreeRoot | null): NewBlock[] {
   const out: NewBlock[] = [];
+  const seen = new Set<string>();
   const walk = (p: Pointer, height: number): void => {
     const block = staging.stagedBlock(p.bguid);
     if (!block) return; // shared with an earlier version (or uploaded): its whole subtree is too
+    const key = blockKey(p.bguid);
+    if (seen.has(key)) return;
+    seen.add(key);
     if (height > 0) for (const c of readChildren(reader, p, height)) walk(c, height - 1);
     out.push(block);
   };
@@ -128,6 +132,8 @@ function applyClause(
   };
   const rootBytes = encodeRootBlock(root);
   const vguid = bguidOf(env.crypto, 'root', rootBytes);
+  // Only what the new version reaches: a later edit may supersede blocks an earlier one staged
+  // (even within one action: a write past the end rewrites the last leaf, then appends to it).
   const newBlocks = [...reachableStaged(ctx.reader, staging, o.tree), { bguid: vguid, kind: 'root' as const, bytes: rootBytes }];
   for (const b of newBlocks) env.blocks.putHashed(b.bguid, b.kind, b.bytes);
   return { kind: 'commit', head: { vguid, root }, clauseIndex, newBlocks, referencedBlocks: o.referenced };

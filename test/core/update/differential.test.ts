@@ -4,6 +4,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { concatBytes } from '../../../core/bytes.ts';
+import { blockKey } from '../../../core/version/block.ts';
+import { markLive } from '../../../core/version/gc.ts';
 import { type Head } from '../../../core/version/root-block.ts';
 import { checkTree } from '../../../core/version/tree-check.ts';
 import { forEachLeafInRange, readerOf } from '../../../core/version/tree-read.ts';
@@ -168,6 +170,7 @@ describe('version tree vs flat model (differential, fast-check)', () => {
             valid = valid && trial.apply(action, uploaded);
             if (!valid) break;
           }
+          const storedBefore = o.blocks.size;
           const outcome = o.run(signed(actions));
           expect(outcome.kind).toBe(valid ? 'commit' : 'abort');
           if (!valid) {
@@ -177,6 +180,12 @@ describe('version tree vs flat model (differential, fast-check)', () => {
           commits++;
           model = trial;
           const head = o.head!;
+          // newBlocks are exactly new and all reachable from the new version (what the archive codes).
+          if (outcome.kind === 'commit') {
+            const { live } = markLive(o.blocks, [head.vguid]);
+            for (const b of outcome.newBlocks) expect(live.has(blockKey(b.bguid))).toBe(true);
+            expect(o.blocks.size).toBe(storedBefore + outcome.newBlocks.length);
+          }
           const bytes = concatBytes(model.leaves);
           expect(readVersion(o.blocks, head)).toEqual(bytes);
           expect(leafLengths(o, head)).toEqual(model.leaves.map((l) => l.length));
