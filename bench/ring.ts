@@ -12,6 +12,7 @@
  * Everything shares one thread, so throughput here is bounded by the sum of all four replicas' CPU.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { aguidOf, signerOf, type Signer } from '../core/crypto.ts';
@@ -50,6 +51,7 @@ const channel = 1;
 /** Frames between in-process nodes, delivered on the next macrotask (like a socket would). */
 class MemoryBus {
   private readonly handlers = new Map<string, (from: string, frame: Uint8Array) => void>();
+  private readonly workers = new Map<string, Worker>();
   frames = 0;
   bytes = 0;
 
@@ -65,7 +67,16 @@ class MemoryBus {
     (globalThis as { __benchTrace?: (f: string, t: string, b: Uint8Array) => void }).__benchTrace?.(from, to, frame);
     this.frames++;
     this.bytes += frame.length;
-    setImmediate(() => this.handlers.get(to)?.(from, frame));
+    const worker = this.workers.get(to);
+    if (worker) worker.postMessage({ kind: 'frame', from, frame });
+    else setImmediate(() => this.handlers.get(to)?.(from, frame));
+  }
+
+  attachWorker(name: string, worker: Worker): void {
+    this.workers.set(name, worker);
+    worker.on('message', (m: { kind: string; from: string; to: string; frame: Uint8Array }) => {
+      if (m.kind === 'frame') this.deliver(m.from, m.to, m.frame);
+    });
   }
 }
 
@@ -105,55 +116,141 @@ function timedSigner(signer: CertificateSigner, timers: PhaseTimers): Certificat
 }
 
 interface Ring {
+  readonly label: string;
   readonly members: RingMember[];
   readonly hosts: MachineHost[];
   readonly stores: LmdbKvStore[];
   readonly replicas: Replica[];
   readonly bus: MemoryBus;
-  readonly verifier: ReturnType<typeof blsCertificateVerifier>;
   readonly timers: PhaseTimers;
   readonly dir: string;
+  readonly workers: Worker[];
 }
 
-function startRing(certificates: 'bls' | 'fake'): Ring {
+const benchParameters = { batchSizeMax: 256, pipelineDepthMax: 2, batchDelayMs: 1, checkpointInterval: 128, watermarkWindow: 512, statusIntervalMs: 1000, requestTimeoutMs: 5000, viewChangeTimeoutMs: 5000 };
+
+interface ReplicaSetup {
+  readonly index: number;
+  readonly members: RingMember[];
+  readonly secretKey: Uint8Array;
+  readonly certificates: 'bls' | 'fake';
+  readonly share: { index: number; secretKey: Uint8Array };
+  readonly key: { threshold: number; publicKey: Uint8Array; commitments: Uint8Array[] };
+  readonly path: string;
+}
+
+/** One replica on the production host over lmdb; `transport` decides where its frames go. */
+function hostReplica(setup: ReplicaSetup, transport: Transport, timers: PhaseTimers): { host: MachineHost; store: LmdbKvStore; replica: Replica } {
+  const { index: i, members } = setup;
+  const ringKey = new RingKeyVerifier(setup.key, members.length);
+  const bls = setup.certificates === 'bls';
+  const store = new LmdbKvStore({ path: setup.path, mapBytes: 2 ** 30 });
+  const replica = new Replica(
+    { nodeId: members[i]!.id, store, random: new Prng(i), nowMs: Date.now() },
+    {
+      members,
+      f: 1,
+      crypto,
+      signer: signerOf(crypto, setup.secretKey),
+      certificateSigner: timedSigner(bls ? blsCertificateSigner(setup.share, ringKey) : fakeCertificateSigner(crypto, i, 2), timers),
+      certificateVerifier: bls ? blsCertificateVerifier(ringKey) : fakeCertificateVerifier(crypto),
+      service: (s) => timedService(new ObjectService({ crypto, store: s, blocks: new KvBlockStore(crypto, s), ringId }), timers),
+      ringId,
+      parameters: benchParameters,
+    },
+  );
+  const host = new MachineHost(members[i]!.id, transport, store, silentLogger());
+  host.add<RingMessage, RingOutput>({ channel, protocol: 'ring', machine: replica, decode: decodeRingMessage, encode: encodeRingMessage, frameBytesMax: ringFrameBytesMax, tickMs: 10 });
+  host.start();
+  return { host, store, replica };
+}
+
+/** Worker-thread entry: one replica per thread, frames through the parent's bus. */
+function replicaWorker(setup: ReplicaSetup): void {
+  const port = parentPort!;
+  const name = setup.members[setup.index]!.id;
+  const timers: PhaseTimers = { applyMs: [], signMs: [], combineMs: [] };
+  const transport = {
+    onFrame: (handler: (from: string, frame: Uint8Array) => void) =>
+      port.on('message', (m: { kind: string; from: string; frame: Uint8Array }) => {
+        if (m.kind === 'frame') handler(m.from, m.frame);
+      }),
+    send: (to: string, frame: Uint8Array) => port.postMessage({ kind: 'frame', from: name, to, frame }),
+  } as unknown as Transport;
+  const { host, store } = hostReplica(setup, transport, timers);
+  port.postMessage({ kind: 'ready' });
+  port.on('message', (m: { kind: string }) => {
+    if (m.kind !== 'stop') return;
+    void (async () => {
+      await host.stop();
+      await store.close();
+      port.postMessage({ kind: 'stopped', apply: median(timers.applyMs), sign: median(timers.signMs), combine: median(timers.combineMs) });
+    })();
+  });
+}
+
+if (!isMainThread && (workerData as { ringBenchReplica?: ReplicaSetup } | null)?.ringBenchReplica) {
+  replicaWorker((workerData as { ringBenchReplica: ReplicaSetup }).ringBenchReplica);
+}
+
+async function startRing(certificates: 'bls' | 'fake', threads: boolean): Promise<Ring> {
   const dir = mkdtempSync(join(tmpdir(), 'oceanstore-bench-ring-'));
   const bus = new MemoryBus();
   const key = dealRingKey(new Prng(1).fork('dealer'), 4, 2);
-  const ringKey = new RingKeyVerifier(key, 4);
-  const verifier = blsCertificateVerifier(ringKey);
-  const signers = [0, 1, 2, 3].map((i) => signerOf(crypto, crypto.sha256([new TextEncoder().encode(`bench-replica-${i}`)])));
-  const members = signers.map((s, i) => ({ id: `ring-${i}`, publicKey: s.publicKey }));
+  const secrets = [0, 1, 2, 3].map((i) => crypto.sha256([new TextEncoder().encode(`bench-replica-${i}`)]));
+  const members = secrets.map((secret, i) => ({ id: `ring-${i}`, publicKey: signerOf(crypto, secret).publicKey }));
   const timers: PhaseTimers = { applyMs: [], signMs: [], combineMs: [] };
-  const ring: Ring = { members, hosts: [], stores: [], replicas: [], bus, verifier, timers, dir };
+  const label = `${certificates}${threads ? ', a thread per replica' : ', one thread'}`;
+  const ring: Ring = { label, members, hosts: [], stores: [], replicas: [], bus, timers, dir, workers: [] };
   members.forEach((m, i) => {
-    const store = new LmdbKvStore({ path: join(dir, m.id), mapBytes: 2 ** 30 });
-    const replica = new Replica(
-      { nodeId: m.id, store, random: new Prng(i), nowMs: Date.now() },
-      {
-        members,
-        f: 1,
-        crypto,
-        signer: signers[i]!,
-        certificateSigner: timedSigner(certificates === 'bls' ? blsCertificateSigner(key.shares[i]!, ringKey) : fakeCertificateSigner(crypto, i, 2), timers),
-        certificateVerifier: certificates === 'bls' ? verifier : fakeCertificateVerifier(crypto),
-        service: (s) => timedService(new ObjectService({ crypto, store: s, blocks: new KvBlockStore(crypto, s), ringId }), timers),
-        ringId,
-        parameters: { batchSizeMax: 256, pipelineDepthMax: 2, batchDelayMs: 1, checkpointInterval: 128, watermarkWindow: 512, statusIntervalMs: 1000, requestTimeoutMs: 5000, viewChangeTimeoutMs: 5000 },
-      },
-    );
-    const host = new MachineHost(m.id, bus.transportFor(m.id), store, silentLogger());
-    host.add<RingMessage, RingOutput>({ channel, protocol: 'ring', machine: replica, decode: decodeRingMessage, encode: encodeRingMessage, frameBytesMax: ringFrameBytesMax, tickMs: 10 });
-    host.start();
+    const setup: ReplicaSetup = {
+      index: i,
+      members,
+      secretKey: secrets[i]!,
+      certificates,
+      share: key.shares[i]!,
+      key: { threshold: key.threshold, publicKey: key.publicKey, commitments: [...key.commitments] },
+      path: join(dir, m.id),
+    };
+    if (threads) {
+      // tsx is not active in workers by default: register it, then load this module as the worker.
+      const url = JSON.stringify(new URL(import.meta.url).href);
+      const worker = new Worker(`import('tsx/esm/api').then(({ register }) => { register(); return import(${url}); })`, {
+        eval: true,
+        workerData: { ringBenchReplica: setup },
+      });
+      bus.attachWorker(m.id, worker);
+      ring.workers.push(worker);
+      return;
+    }
+    const { host, store, replica } = hostReplica(setup, bus.transportFor(m.id), timers);
     ring.hosts.push(host);
     ring.stores.push(store);
     ring.replicas.push(replica);
   });
+  // Workers compile this module on start: wait until every replica is up before measuring.
+  await Promise.all(ring.workers.map((w) => new Promise<void>((resolve) => w.on('message', (m: { kind: string }) => m.kind === 'ready' && resolve()))));
   return ring;
 }
 
 async function stopRing(ring: Ring): Promise<void> {
   for (const h of ring.hosts) await h.stop();
-  for (const s of ring.stores) await s.close?.();
+  for (const s of ring.stores) await s.close();
+  const stopped = ring.workers.map(
+    (w) =>
+      new Promise<void>((resolve) => {
+        w.on('message', (m: { kind: string; apply: number; sign: number; combine: number }) => {
+          if (m.kind !== 'stopped') return;
+          ring.timers.applyMs.push(m.apply);
+          ring.timers.signMs.push(m.sign);
+          ring.timers.combineMs.push(m.combine);
+          resolve();
+        });
+        w.postMessage({ kind: 'stop' });
+      }),
+  );
+  await Promise.all(stopped);
+  for (const w of ring.workers) await w.terminate();
   rmSync(ring.dir, { recursive: true, force: true });
 }
 
@@ -368,17 +465,17 @@ async function baselines(dir: string): Promise<Record<string, number>> {
   };
 }
 
-async function runAll(certificates: 'bls' | 'fake', seconds: number, quick: boolean): Promise<{ rows: Row[]; phases: Record<string, number>; ring: Ring }> {
-  const ring = startRing(certificates);
+async function runAll(certificates: 'bls' | 'fake', threads: boolean, seconds: number, quick: boolean): Promise<{ rows: Row[]; phases: Record<string, number>; ring: Ring }> {
+  const ring = await startRing(certificates, threads);
   const rows: Row[] = [];
   let nextClient = 0;
   const clientsFor = (count: number): BenchClient[] => Array.from({ length: count }, () => new BenchClient(`client-${nextClient}`, ring, nextClient++));
   try {
-    rows.push(await measured(() => run4k(ring, clientsFor(1), seconds * 1000), certificates));
+    rows.push(await measured(() => run4k(ring, clientsFor(1), seconds * 1000), ring.label));
     const phases = { applyMs: median(ring.timers.applyMs), certificateShareSignMs: median(ring.timers.signMs), certificateCombineMs: median(ring.timers.combineMs) };
-    rows.push(await measured(() => run4k(ring, clientsFor(16), seconds * 1000), certificates));
-    rows.push(await measured(() => run4k(ring, clientsFor(256), seconds * 1500), certificates));
-    rows.push(await measured(() => run2m(ring, clientsFor(quick ? 1 : 2), seconds * 1500), certificates));
+    rows.push(await measured(() => run4k(ring, clientsFor(16), seconds * 1000), ring.label));
+    rows.push(await measured(() => run4k(ring, clientsFor(256), seconds * 1500), ring.label));
+    rows.push(await measured(() => run2m(ring, clientsFor(quick ? 1 : 2), seconds * 1500), ring.label));
     return { rows, phases, ring };
   } finally {
     await stopRing(ring);
@@ -392,8 +489,10 @@ export async function run(args: string[]): Promise<void> {
   const base = await baselines(dir);
   rmSync(dir, { recursive: true, force: true });
   // Baseline ring: the same protocol with a free stand-in for the threshold signature.
-  const fake = await runAll('fake', seconds, quick);
-  const bls = await runAll('bls', seconds, quick);
+  const fake = await runAll('fake', false, seconds, quick);
+  const bls = await runAll('bls', false, seconds, quick);
+  // The deployment shape inside one process: each replica on its own thread (and core, if free).
+  const threaded = await runAll('bls', true, seconds, quick);
   const phases = {
     validityMs: base.validityPerReplicaMs!,
     applyMs: bls.phases.applyMs!,
@@ -401,7 +500,7 @@ export async function run(args: string[]): Promise<void> {
     certificateShareSignMs: bls.phases.certificateShareSignMs!,
     certificateCombineMs: bls.phases.certificateCombineMs!,
   };
-  const rows = [...fake.rows, ...bls.rows];
+  const rows = [...fake.rows, ...bls.rows, ...threaded.rows];
   print(rows, phases, base, [fake.ring, bls.ring]);
   mkdirSync('bench/results', { recursive: true });
   writeFileSync('bench/results/ring.json', JSON.stringify({ machine: machineDescription(), rows, phases, baselines: base }, null, 2));
