@@ -28,6 +28,7 @@ import { rootBlockOf } from '../replica/version-walk.ts';
 import { Prng } from '../sim/prng.ts';
 import { TestRingSigner, buildHistory, makeHeartbeat, testObject, type HistoryVersion, type TestObject } from '../test/replica/test-ring.ts';
 import { TreeSim } from '../test/replica/tree-harness.ts';
+import { startLoopbackCluster } from '../test/replica/loopback-cluster.ts';
 import { machineDescription } from './_machine.ts';
 
 const crypto = nodeCrypto;
@@ -132,6 +133,38 @@ function readLatencies(quick: boolean): LatencyRow[] {
   return rows;
 }
 
+/** The same read through the real runtime: authenticated ws on 127.0.0.1, MachineHost, full verification. */
+async function loopbackReads(quick: boolean): Promise<LatencyRow[]> {
+  const signer = new TestRingSigner(crypto, 'fake', 11);
+  const object = testObject(crypto, 'core', 11, 8 * 1024);
+  const history = buildHistory(crypto, signer, object, { versionCount: 17, appendBytes: (4 << 20) / 16, seed: 11 });
+  const cluster = await startLoopbackCluster(signer, object);
+  try {
+    for (const h of history) cluster.root.publish(object.aguid, h.version, h.entry);
+    const last = history[history.length - 1]!;
+    cluster.root.publishHeartbeat(object.aguid, makeHeartbeat(crypto, signer, object.aguid, last, Date.now(), 1 << 20));
+    for (let i = 0; i < 1000 && cluster.replica.copyOf(object.aguid)?.head?.version !== last.version; i++) await new Promise((r) => setTimeout(r, 20));
+    const copy = cluster.replica.copyOf(object.aguid);
+    if (copy?.head?.version !== last.version) throw new Error('the secondary did not catch up');
+    const sizeBytes = rootBlockOf(cluster.replica.cache, last.vguid)!.sizeBytes;
+    const trust = new CachingTrust(signer.trust());
+    const random = new Prng(12);
+    const samples = quick ? 300 : 2000;
+    const us: number[] = [];
+    for (let i = 0; i < samples + 50; i++) {
+      const t0 = performance.now();
+      const { request, reply } = await cluster.read({ aguid: object.aguid, version: null, offset: random.int(sizeBytes - readBytes), length: readBytes, maxAgeMs: 600_000 });
+      const check = verifyReadReply({ crypto, trust, executor: object.executor }, request, reply, Date.now());
+      if (!check.ok) throw new Error(`loopback read failed: ${check.reason}`);
+      if (i >= 50) us.push((performance.now() - t0) * 1000);
+    }
+    us.sort((a, b) => a - b);
+    return [{ path: 'secondary over loopback ws (8 KiB blocks, maxAgeMs, verified)', p50Us: round(percentile(us, 0.5)), p99Us: round(percentile(us, 0.99)), samples, note: 'real transport + MachineHost + codec + verify' }];
+  } finally {
+    await cluster.stop();
+  }
+}
+
 function applyCosts(quick: boolean): LatencyRow[] {
   const rows: LatencyRow[] = [];
   for (const kind of ['fake', 'bls'] as const) {
@@ -182,7 +215,7 @@ export async function run(args: string[]): Promise<void> {
   const machine = machineDescription();
   console.log(`replica benchmark (${quick ? 'quick' : 'full'}); load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 
-  const reads = readLatencies(quick);
+  const reads = [...(await loopbackReads(quick)), ...readLatencies(quick)];
   console.log('\n4 KiB reads (µs)');
   console.table(reads);
   const applies = applyCosts(quick);
