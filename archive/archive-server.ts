@@ -191,11 +191,14 @@ export class ArchiveServer implements Machine<ArchiveMessage, ArchiveOutput> {
   }
 
   private onFetch(from: string, message: Extract<ArchiveMessage, { type: 'fetch' }>): Effect<ArchiveMessage, ArchiveOutput>[] {
-    const { fragments, corrupt } = this.fragments.read(message.bguid);
-    const effects = this.onCorrupt(corrupt, 'read');
-    const certificate = this.fragments.certificateOf(message.bguid);
-    const bytes = fragments.slice(0, archiveLimits.fragmentsPerReplyMax).map((f) => f.bytes);
-    effects.push(send(from, { type: 'fetchReply', requestId: message.requestId, bguid: message.bguid, fragments: bytes, certificate }));
+    const effects: Effect<ArchiveMessage, ArchiveOutput>[] = [];
+    const blocks = message.bguids.slice(0, archiveLimits.fetchBguidsMax).map((bguid) => {
+      const { fragments, corrupt } = this.fragments.read(bguid);
+      effects.push(...this.onCorrupt(corrupt, 'read'));
+      const bytes = fragments.slice(0, archiveLimits.fragmentsPerReplyMax).map((f) => f.bytes);
+      return { bguid, fragments: bytes, certificate: this.fragments.certificateOf(bguid) };
+    });
+    effects.push(send(from, { type: 'fetchReply', requestId: message.requestId, blocks }));
     return effects;
   }
 

@@ -33,6 +33,13 @@ export interface StoreItem {
   certificate: Uint8Array | null;
 }
 
+/** What a server holds of one requested block (fragments verified on read; empty when none). */
+export interface FetchedBlock {
+  bguid: Uint8Array;
+  fragments: Uint8Array[];
+  certificate: Uint8Array | null;
+}
+
 export interface ServerStatus {
   fragmentCount: number;
   certificateCount: number;
@@ -56,9 +63,9 @@ export type ArchiveMessage =
   /** Which fragments of these blocks do you hold? (archiver fallback, repair census) */
   | { type: 'probe'; requestId: number; bguids: Uint8Array[] }
   | { type: 'probeReply'; requestId: number; held: HeldFragment[] }
-  /** Every verified fragment of the block the server holds, plus its certificate if any. */
-  | { type: 'fetch'; requestId: number; bguid: Uint8Array }
-  | { type: 'fetchReply'; requestId: number; bguid: Uint8Array; fragments: Uint8Array[]; certificate: Uint8Array | null }
+  /** Every verified fragment of these blocks the server holds, plus certificates (batched: one round trip for many blocks). */
+  | { type: 'fetch'; requestId: number; bguids: Uint8Array[] }
+  | { type: 'fetchReply'; requestId: number; blocks: FetchedBlock[] }
   /** Certificates stored beside root blocks, in key order after `after` (paging). */
   | { type: 'listCertificates'; requestId: number; after: string; limit: number }
   | { type: 'certificates'; requestId: number; certificates: Uint8Array[]; next: string | null }
@@ -76,6 +83,7 @@ export const archiveLimits = {
   probeBguidsMax: 1024,
   heldMax: 1024 * 8,
   fragmentsPerReplyMax: 256,
+  fetchBguidsMax: 256,
   storeItemsMax: 1024,
   certificatesPerReplyMax: 1024,
   reasonLengthMax: 256,
@@ -102,9 +110,9 @@ export function encodeArchiveMessage(message: ArchiveMessage): Uint8Array {
     case 'probeReply':
       return encode(['probeReply', message.requestId, message.held.map(heldTuple)]);
     case 'fetch':
-      return encode(['fetch', message.requestId, message.bguid]);
+      return encode(['fetch', message.requestId, message.bguids]);
     case 'fetchReply':
-      return encode(['fetchReply', message.requestId, message.bguid, message.fragments, message.certificate]);
+      return encode(['fetchReply', message.requestId, message.blocks.map((b) => [b.bguid, b.fragments, b.certificate])]);
     case 'listCertificates':
       return encode(['listCertificates', message.requestId, message.after, message.limit]);
     case 'certificates':
@@ -170,17 +178,19 @@ export function decodeArchiveMessage(bytes: Uint8Array, bytesMax: number = L.mes
     }
     case 'fetch': {
       const t = asTuple(value, type, 3);
-      return { type, requestId: req(t[1]), bguid: asBytesField(t[2], 'fetch bguid', hash) };
+      return { type, requestId: req(t[1]), bguids: asList(t[2], 'fetch bguids', L.fetchBguidsMax, (b) => asBytesField(b, 'fetch bguid', hash)) };
     }
     case 'fetchReply': {
-      const t = asTuple(value, type, 5);
-      return {
-        type,
-        requestId: req(t[1]),
-        bguid: asBytesField(t[2], 'fetchReply bguid', hash),
-        fragments: asList(t[3], 'fetchReply fragments', L.fragmentsPerReplyMax, (f) => asBytesField(f, 'fetchReply fragment', { bytesMax: L.fragmentBytesMax })),
-        certificate: asNullable(t[4], (c) => asBytesField(c, 'fetchReply certificate', { bytesMax: L.certificateBytesMax })),
-      };
+      const t = asTuple(value, type, 3);
+      const blocks = asList(t[2], 'fetchReply blocks', L.fetchBguidsMax, (v) => {
+        const b = asTuple(v, 'fetched block', 3);
+        return {
+          bguid: asBytesField(b[0], 'fetched bguid', hash),
+          fragments: asList(b[1], 'fetched fragments', L.fragmentsPerReplyMax, (f) => asBytesField(f, 'fetched fragment', { bytesMax: L.fragmentBytesMax })),
+          certificate: asNullable(b[2], (c) => asBytesField(c, 'fetched certificate', { bytesMax: L.certificateBytesMax })),
+        };
+      });
+      return { type, requestId: req(t[1]), blocks };
     }
     case 'listCertificates': {
       const t = asTuple(value, type, 4);

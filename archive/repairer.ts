@@ -153,7 +153,7 @@ export class Repairer {
     if (message.type === 'probeReply' && job.phase === 'census') {
       job.census.set(from, message.held.filter((h) => toHex(h.bguid) === job.hex));
     } else if (message.type === 'fetchReply' && job.phase === 'fetch') {
-      this.takeFragments(job, message.fragments, message.certificate);
+      for (const b of message.blocks) if (toHex(b.bguid) === job.hex) this.takeFragments(job, b.fragments, b.certificate);
     } else if (message.type === 'receipt' && job.phase === 'store') {
       const store = job.stores.get(message.requestId);
       const root = job.root;
@@ -260,7 +260,7 @@ export class Repairer {
     const out: Out[] = [];
     for (const server of new Set(best[1].values())) {
       if (server === this.c.self) continue;
-      out.push(this.request(job, server, (requestId) => ({ type: 'fetch', requestId, bguid: job.bguid })));
+      out.push(this.request(job, server, (requestId) => ({ type: 'fetch', requestId, bguids: [job.bguid] })));
     }
     return [...out, ...this.advance(job, nowMs, false)];
   }

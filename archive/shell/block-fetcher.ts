@@ -14,6 +14,7 @@ import type { Crypto } from '../../core/crypto.ts';
 import { bguidOf, type BlockKind } from '../../core/version/block.ts';
 import { decode, decodeFragment, NotEnoughFragmentsError, recoverBlock, type FragmentRecord } from '../erasure/index.ts';
 import { rankedServersOf, serverRingOf, type ServerRing } from '../placement.ts';
+import { archiveLimits } from '../messages.ts';
 import type { ArchiveSource } from './archive-source.ts';
 
 export interface BlockFetcherOptions {
@@ -26,6 +27,18 @@ export interface BlockFetcherOptions {
 }
 
 export const defaultBlockFetcherOptions: Omit<BlockFetcherOptions, 'k' | 'm'> = { windowExtra: 8, cacheBytesMax: 256 * 2 ** 20 };
+
+export interface BlockRequest {
+  bguid: Uint8Array;
+  kind: BlockKind;
+  trustedFragmentRoot?: Uint8Array;
+}
+
+interface FetchState {
+  waves: string[][];
+  records: FragmentRecord[];
+  problems: string[];
+}
 
 export interface FetchStats {
   blocks: number;
@@ -57,62 +70,105 @@ export class BlockFetcher {
 
   /** The block's bytes, verified against `bguid` as a block of `kind`; NotEnoughFragmentsError if the archive cannot produce it. */
   async fetchBlock(bguid: Uint8Array, kind: BlockKind, trustedFragmentRoot?: Uint8Array): Promise<Uint8Array> {
-    const hex = toHex(bguid);
-    const cached = this.cache.get(hex);
-    if (cached) {
-      this.stats.cacheHits++;
-      return cached;
-    }
-    const { k, m, windowExtra } = this.options;
-    const ranked = rankedServersOf(this.ring, bguid).slice(0, k + m + windowExtra);
-    const rest = rankedServersOf(this.ring, bguid).slice(k + m + windowExtra);
-    const live = ranked.filter((s) => !this.unanswering.has(s));
-    const dead = [...ranked.filter((s) => this.unanswering.has(s)), ...rest];
-    const waves = [live.slice(0, k), live.slice(k), dead];
-    const records: FragmentRecord[] = [];
-    const problems: string[] = [];
-    const check = (block: Uint8Array): boolean => bytesEqual(bguidOf(this.crypto, kind, block), bguid);
-    const recoverOptions = trustedFragmentRoot && trustedFragmentRoot.length > 0 ? { fragmentRoot: trustedFragmentRoot } : {};
-    for (const wave of waves) {
-      if (wave.length === 0) continue;
+    const [result] = await this.fetchBlocks([{ bguid, kind, trustedFragmentRoot }]);
+    if (result instanceof Error) throw result;
+    return result!;
+  }
+
+  /**
+   * Many blocks at once, one request per server per wave (a round trip per wave, not per block):
+   * each result is the verified block or the NotEnoughFragmentsError saying why it is missing.
+   */
+  async fetchBlocks(wanted: readonly BlockRequest[]): Promise<(Uint8Array | NotEnoughFragmentsError)[]> {
+    const results: (Uint8Array | NotEnoughFragmentsError | undefined)[] = wanted.map((w) => this.cache.get(toHex(w.bguid)));
+    for (const r of results) if (r) this.stats.cacheHits++;
+    const states = new Map<number, FetchState>();
+    wanted.forEach((w, i) => {
+      if (results[i] === undefined) states.set(i, this.stateOf(w));
+    });
+    for (let wave = 0; wave < 3 && states.size > 0; wave++) {
       this.stats.waves++;
-      const replies = await Promise.all(wave.map((server) => this.source.request(server, { type: 'fetch', requestId: this.requestId++, bguid })));
-      replies.forEach((reply, i) => {
-        if (!reply || reply.type !== 'fetchReply') {
-          this.stats.unanswered++;
-          this.unanswering.add(wave[i]!);
-          problems.push(`${wave[i]}: no answer`);
-          return;
+      const byServer = new Map<string, number[]>();
+      for (const [i, state] of states) {
+        for (const server of state.waves[wave]!) {
+          let list = byServer.get(server);
+          if (!list) byServer.set(server, (list = []));
+          list.push(i);
         }
-        this.unanswering.delete(wave[i]!);
-        for (const bytes of reply.fragments) {
+      }
+      await Promise.all([...byServer].map(([server, indexes]) => this.ask(server, indexes, wanted, states)));
+      for (const [i, state] of states) {
+        const block = this.tryDecode(wanted[i]!, state);
+        if (block) {
+          results[i] = block;
+          states.delete(i);
+        }
+      }
+    }
+    for (const [i, state] of states) {
+      results[i] = new NotEnoughFragmentsError(`block ${toHex(wanted[i]!.bguid).slice(0, 16)} (${wanted[i]!.kind}) cannot be recovered from the archive`, state.problems);
+    }
+    return results as (Uint8Array | NotEnoughFragmentsError)[];
+  }
+
+  private stateOf(w: BlockRequest): FetchState {
+    const { k, m, windowExtra } = this.options;
+    const all = rankedServersOf(this.ring, w.bguid);
+    const window = all.slice(0, k + m + windowExtra);
+    const live = window.filter((s) => !this.unanswering.has(s));
+    const dead = [...window.filter((s) => this.unanswering.has(s)), ...all.slice(k + m + windowExtra)];
+    return { waves: [live.slice(0, k), live.slice(k), dead], records: [], problems: [] };
+  }
+
+  /** One fetch to `server` for the blocks at `indexes` (chunked to the message limit). */
+  private async ask(server: string, indexes: number[], wanted: readonly BlockRequest[], states: Map<number, FetchState>): Promise<void> {
+    for (let at = 0; at < indexes.length; at += archiveLimits.fetchBguidsMax) {
+      const chunk = indexes.slice(at, at + archiveLimits.fetchBguidsMax);
+      const reply = await this.source.request(server, { type: 'fetch', requestId: this.requestId++, bguids: chunk.map((i) => wanted[i]!.bguid) });
+      if (!reply || reply.type !== 'fetchReply') {
+        this.stats.unanswered++;
+        this.unanswering.add(server);
+        for (const i of chunk) states.get(i)!.problems.push(`${server}: no answer`);
+        continue;
+      }
+      this.unanswering.delete(server);
+      const byHex = new Map(chunk.map((i) => [toHex(wanted[i]!.bguid), i]));
+      for (const block of reply.blocks) {
+        const i = byHex.get(toHex(block.bguid));
+        if (i === undefined) continue; // not asked for: ignore
+        const state = states.get(i)!;
+        for (const bytes of block.fragments) {
           this.stats.fragmentsReceived++;
           try {
             const record = decodeFragment(bytes);
-            if (bytesEqual(record.bguid, bguid)) records.push(record);
+            if (bytesEqual(record.bguid, wanted[i]!.bguid)) state.records.push(record);
             else this.stats.fragmentsRejected++;
           } catch (error) {
             this.stats.fragmentsRejected++;
-            problems.push(`${wave[i]}: ${(error as Error).message}`);
+            state.problems.push(`${server}: ${(error as Error).message}`);
           }
         }
-      });
-      if (records.length < k) continue;
-      const optimistic = this.optimisticDecode(records, check);
-      if (optimistic) {
-        this.remember(hex, optimistic);
-        return optimistic;
-      }
-      try {
-        const block = recoverBlock(this.crypto, bguid, records, check, recoverOptions);
-        this.remember(hex, block);
-        return block;
-      } catch (error) {
-        if (!(error instanceof NotEnoughFragmentsError)) throw error;
-        problems.push(error.message);
       }
     }
-    throw new NotEnoughFragmentsError(`block ${hex.slice(0, 16)} (${kind}) cannot be recovered from the archive`, problems);
+  }
+
+  private tryDecode(w: BlockRequest, state: FetchState): Uint8Array | undefined {
+    if (state.records.length < this.options.k) return undefined;
+    const check = (block: Uint8Array): boolean => bytesEqual(bguidOf(this.crypto, w.kind, block), w.bguid);
+    const block =
+      this.optimisticDecode(state.records, check) ??
+      (() => {
+        try {
+          const options = w.trustedFragmentRoot && w.trustedFragmentRoot.length > 0 ? { fragmentRoot: w.trustedFragmentRoot } : {};
+          return recoverBlock(this.crypto, w.bguid, state.records, check, options);
+        } catch (error) {
+          if (!(error instanceof NotEnoughFragmentsError)) throw error;
+          state.problems.push(error.message);
+          return undefined;
+        }
+      })();
+    if (block) this.remember(toHex(w.bguid), block);
+    return block;
   }
 
   /**

@@ -20,6 +20,7 @@ import { decodeInteriorBlock, summarize, type Pointer } from '../../core/version
 import { decodeRootBlock, type RootBlock } from '../../core/version/root-block.ts';
 import { mapLimit, type ArchiveSource } from './archive-source.ts';
 import type { BlockFetcher } from './block-fetcher.ts';
+import type { BlockKind } from '../../core/version/block.ts';
 
 export interface VersionRef {
   aguid: Uint8Array;
@@ -107,7 +108,18 @@ export interface RestoredVersion {
 }
 
 /** Rebuilds one version's bytes from the archive; throws (NotEnoughFragmentsError, IntegrityError) when it cannot. */
-export async function restoreVersion(fetcher: BlockFetcher, ref: VersionRef, concurrency = 16): Promise<RestoredVersion> {
+/** Blocks of one tree level in batches (one request per server per batch), a few batches in flight; throws the first missing block's error. */
+async function fetchAll(fetcher: BlockFetcher, pointers: readonly Pointer[], kind: BlockKind, batchBlocks: number, concurrency: number): Promise<Uint8Array[]> {
+  const batches: Pointer[][] = [];
+  for (let at = 0; at < pointers.length; at += batchBlocks) batches.push(pointers.slice(at, at + batchBlocks));
+  const results = await mapLimit(batches, concurrency, (batch) => fetcher.fetchBlocks(batch.map((p) => ({ bguid: p.bguid, kind }))));
+  return results.flat().map((r) => {
+    if (r instanceof Error) throw r;
+    return r;
+  });
+}
+
+export async function restoreVersion(fetcher: BlockFetcher, ref: VersionRef, concurrency = 4, batchBlocks = 64): Promise<RestoredVersion> {
   const rootBytes = await fetcher.fetchBlock(ref.vguid, 'root', ref.rootFragmentRoot);
   const root = decodeRootBlock(rootBytes);
   if (!bytesEqual(root.aguid, ref.aguid) || root.version !== ref.version) {
@@ -116,20 +128,19 @@ export async function restoreVersion(fetcher: BlockFetcher, ref: VersionRef, con
   if (root.tree === null) return { ref, root, bytes: new Uint8Array(0) };
   let level: Pointer[] = [root.tree];
   for (let height = root.tree.height; height >= 1; height--) {
-    const nodes = await mapLimit(level, concurrency, async (pointer) => {
-      const node = decodeInteriorBlock(await fetcher.fetchBlock(pointer.bguid, 'interior'));
+    const blocks = await fetchAll(fetcher, level, 'interior', batchBlocks, concurrency);
+    level = level.flatMap((pointer, i) => {
+      const node = decodeInteriorBlock(blocks[i]!);
       const sum = summarize(pointer.bguid, node.children);
       if (node.height !== height || sum.byteCount !== pointer.byteCount || sum.leafCount !== pointer.leafCount) {
         throw new IntegrityError(`interior block ${toHex(pointer.bguid).slice(0, 16)} disagrees with the pointer to it`);
       }
       return node.children;
     });
-    level = nodes.flat();
   }
-  const leaves = await mapLimit(level, concurrency, async (pointer) => {
-    const bytes = await fetcher.fetchBlock(pointer.bguid, 'data');
-    if (bytes.length !== pointer.byteCount) throw new IntegrityError(`data block ${toHex(pointer.bguid).slice(0, 16)} has the wrong length`);
-    return bytes;
+  const leaves = await fetchAll(fetcher, level, 'data', batchBlocks, concurrency);
+  leaves.forEach((bytes, i) => {
+    if (bytes.length !== level[i]!.byteCount) throw new IntegrityError(`data block ${toHex(level[i]!.bguid).slice(0, 16)} has the wrong length`);
   });
   const out = new Uint8Array(root.sizeBytes);
   let at = 0;

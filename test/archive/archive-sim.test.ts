@@ -110,12 +110,15 @@ describe('restore from the archive', () => {
     cluster.byzantine.set('archive-2', (reply) => {
       if (reply.type === 'fetchReply') {
         // Flip payload bytes in what it holds, and add a genuine fragment of another block.
-        const altered = reply.fragments.map((f) => {
-          const copy = f.slice();
-          copy[Math.floor(copy.length / 2)] = copy[Math.floor(copy.length / 2)]! ^ 0xff;
-          return copy;
+        const blocks = reply.blocks.map((b) => {
+          const altered = b.fragments.map((f) => {
+            const copy = f.slice();
+            copy[Math.floor(copy.length / 2)] = copy[Math.floor(copy.length / 2)]! ^ 0xff;
+            return copy;
+          });
+          return { ...b, fragments: [...altered, ...foreignFragments] };
         });
-        return { ...reply, fragments: [...altered, ...foreignFragments] };
+        return { ...reply, blocks };
       }
       if (reply.type === 'certificates') return { ...reply, certificates: reply.certificates.map((c) => c.map((b, i) => (i === c.length - 3 ? b ^ 1 : b))) };
       return reply;

@@ -16,8 +16,8 @@ const samples: ArchiveMessage[] = [
   { type: 'refused', requestId: 4, reason: 'root-mismatch' },
   { type: 'probe', requestId: 5, bguids: [h(), h()] },
   { type: 'probeReply', requestId: 6, held: [{ bguid: h(), fragmentRoot: h(), index: 3 }] },
-  { type: 'fetch', requestId: 7, bguid: h() },
-  { type: 'fetchReply', requestId: 8, bguid: h(), fragments: [r.bytes(40), r.bytes(41)], certificate: null },
+  { type: 'fetch', requestId: 7, bguids: [h(), h()] },
+  { type: 'fetchReply', requestId: 8, blocks: [{ bguid: h(), fragments: [r.bytes(40), r.bytes(41)], certificate: null }, { bguid: h(), fragments: [], certificate: r.bytes(70) }] },
   { type: 'listCertificates', requestId: 9, after: 'c/ab', limit: 100 },
   { type: 'certificates', requestId: 10, certificates: [r.bytes(500)], next: 'c/ff' },
   { type: 'status', requestId: 11 },
@@ -56,7 +56,7 @@ describe('archive message codec', () => {
   it('bounds what a peer can make us allocate (oversized fields are refused)', () => {
     expect(() => decodeArchiveMessage(encodeArchiveMessage({ type: 'probe', requestId: 1, bguids: Array.from({ length: 1025 }, h) }))).toThrow(DecodeError);
     expect(() => decodeArchiveMessage(encodeArchiveMessage({ type: 'refused', requestId: 1, reason: 'x'.repeat(300) }))).toThrow(DecodeError);
-    expect(() => decodeArchiveMessage(encodeArchiveMessage({ type: 'fetch', requestId: 1, bguid: r.bytes(31) }))).toThrow(DecodeError);
+    expect(() => decodeArchiveMessage(encodeArchiveMessage({ type: 'fetch', requestId: 1, bguids: [r.bytes(31)] }))).toThrow(DecodeError);
   });
 });
 
