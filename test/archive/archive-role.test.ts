@@ -1,0 +1,60 @@
+/** The runtime glue builds the archive cores from a node's role context (what runtime/roles.ts will call). */
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { toHex } from '../../core/bytes.ts';
+import { MemoryKvStore } from '../../core/store.ts';
+import { nodeCrypto } from '../../runtime/node-crypto.ts';
+import type { DurableKvStore } from '../../runtime/machine-host.ts';
+import type { RoleContext } from '../../runtime/roles.ts';
+import { channels } from '../../runtime/roles.ts';
+import { archiveServerRole, ringArchiverRole } from '../../archive/shell/archive-role.ts';
+import { Prng } from '../../sim/prng.ts';
+
+class InstantStore extends MemoryKvStore implements DurableKvStore {
+  readonly dirty = false;
+  async flush(): Promise<void> {}
+}
+
+function contextOf(name: string, role: 'ring' | 'archive', store: InstantStore): RoleContext {
+  const random = new Prng(3);
+  const nodes = [
+    ...Array.from({ length: 4 }, (_, i) => ({ name: `ring-${i}`, role: 'ring' as const, url: '', publicKey: toHex(random.bytes(32)), shareIndex: i + 1 })),
+    ...Array.from({ length: 8 }, (_, i) => ({ name: `archive-${i}`, role: 'archive' as const, url: '', publicKey: toHex(random.bytes(32)), shareIndex: 0 })),
+  ];
+  return {
+    config: { erasure: { k: 4, m: 4 }, f: 1 },
+    descriptor: { nodes },
+    node: { name, role },
+    secretKey: random.bytes(32),
+    crypto: nodeCrypto,
+    store,
+    log: pino({ level: 'silent' }),
+    nowMs: 0,
+  } as unknown as RoleContext;
+}
+
+describe('archive role glue', () => {
+  it('hosts an archive server on the archive channel, keeping its state under archive/, with status for cluster status', () => {
+    const store = new InstantStore();
+    const role = archiveServerRole(contextOf('archive-3', 'archive', store));
+    expect(role.binding.channel).toBe(channels.archive);
+    expect(role.status()).toMatchObject({ fragmentsHeld: 0, repairQueued: 0, lostPeers: [] });
+    const effects = role.binding.machine.onTick(0);
+    expect(effects.filter((e) => e.kind === 'send')).toHaveLength(7); // pings to the other archive servers
+    role.server.repairer.enqueue(new Uint8Array(32).fill(7), 'manual');
+    expect(store.keys('archive/r/q/')).toHaveLength(1);
+  });
+
+  it('hosts an archiver beside a ring server with the config k, m and f as its fallback depth', () => {
+    const built = ringArchiverRole(contextOf('ring-2', 'ring', new InstantStore()));
+    expect(built.binding.channel).toBe(channels.archive);
+    const blocks = Array.from({ length: 20 }, (_, i) => {
+      const bytes = new Prng(i).bytes(1000);
+      return { bguid: nodeCrypto.sha256([bytes]), bytes };
+    });
+    built.archiver.archive(blocks, null, null, 0);
+    // Ranks 0 and 1 of 4 ring servers (f = 1) take a block: about half of them.
+    expect(built.archiver.pendingCount()).toBeGreaterThan(2);
+    expect(built.archiver.pendingCount()).toBeLessThan(18);
+  });
+});
