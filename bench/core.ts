@@ -183,84 +183,106 @@ async function randomWrites(
   return { clock, payloads };
 }
 
+interface Setup {
+  readonly data: Uint8Array;
+  readonly appendBytes: number;
+  readonly writeCount: number;
+  readonly writeObjectBytes: number;
+  readonly withLmdb: boolean;
+  lmdbStore(name: string): LmdbBlockStore;
+}
+
+type Best = { clock: Clock; t: Target; hashed: number };
+
+/** Runs `once` `repeats` times on fresh objects and keeps the cheapest by CPU time. */
+async function bestOf(repeats: number, once: () => Promise<{ clock: Clock; t: Target }>): Promise<Best> {
+  let best: Best | null = null;
+  for (let r = 0; r < repeats; r++) {
+    counting.bytes = 0;
+    const { clock, t } = await once();
+    if (!best || clock.cpuMs < best.clock.cpuMs) best = { clock, t, hashed: counting.bytes };
+  }
+  return best!;
+}
+
+async function appendRows(s: Setup): Promise<Row[]> {
+  const rows: Row[] = [];
+  const chunks: Uint8Array[] = [];
+  for (let at = 0; at < s.data.length; at += 64 * 1024) chunks.push(s.data.subarray(at, at + 64 * 1024));
+  const label = (how: string) => `append ${s.appendBytes / MiB} MiB ${how}`;
+  const updates = s.appendBytes / (4 * MiB);
+  // Memory rows: best of 3 fresh runs by CPU time, like the baseline; lmdb: one run (disk state).
+  let hash = rawHashMBps(chunks);
+  let b = await bestOf(3, async () => {
+    const t = created(memoryStore(true), 64 * 1024, 64);
+    return { clock: await appendByReference(t, s.data, 64 * 1024, 64, false), t };
+  });
+  rows.push(row(label('by reference (64 KiB blocks, 4 MiB/update)'), 'memory', s.appendBytes, updates, b.clock, hash, b.t, b.hashed));
+  if (s.withLmdb) {
+    hash = rawHashMBps(chunks);
+    b = await bestOf(1, async () => {
+      const t = created(s.lmdbStore('append-refs'), 64 * 1024, 64);
+      const clock = await appendByReference(t, s.data, 64 * 1024, 64, true);
+      await (t.blocks as LmdbBlockStore).close();
+      return { clock, t };
+    });
+    rows.push(row(label('by reference (64 KiB blocks, 4 MiB/update)'), 'lmdb (flush per update)', s.appendBytes, updates, b.clock, hash, b.t, b.hashed));
+  }
+  hash = rawHashMBps(chunks);
+  b = await bestOf(3, async () => {
+    const t = created(memoryStore(true), 64 * 1024, 64);
+    return { clock: appendInline(t, s.data, 4 * MiB), t };
+  });
+  rows.push(row(label('inline (4 MiB/update)'), 'memory', s.appendBytes, updates, b.clock, hash, b.t, b.hashed));
+  return rows;
+}
+
+const writeConfigs = [
+  { label: '64 KiB leaves, any offset', blockBytes: 64 * 1024, fanoutMax: 64, alignBytes: 1 },
+  { label: '4 KiB leaves, aligned', blockBytes: 4096, fanoutMax: 16, alignBytes: 4096 },
+] as const;
+
+async function writeRow(s: Setup, cfg: (typeof writeConfigs)[number], store: string, blocks: Target['blocks'], writesPerUpdate: number): Promise<Row> {
+  const t = created(blocks, cfg.blockBytes, cfg.fanoutMax);
+  await appendByReference(t, s.data.subarray(0, s.writeObjectBytes), cfg.blockBytes, 1024, false);
+  if (t.blocks instanceof LmdbBlockStore) await t.blocks.flush();
+  t.blocksWritten = 0;
+  counting.bytes = 0;
+  const { clock, payloads } = await randomWrites(t, s.writeObjectBytes, s.writeCount, cfg.alignBytes, 100, new Prng(3), writesPerUpdate);
+  const hashed = counting.bytes;
+  if (t.blocks instanceof LmdbBlockStore) await t.blocks.close();
+  const batching = writesPerUpdate > 1 ? `, ${writesPerUpdate} per update` : '';
+  const scenario = `${s.writeCount} random 4 KiB writes${batching} (${cfg.label}, fan-out ${cfg.fanoutMax})`;
+  return row(scenario, store, s.writeCount * 4096, Math.ceil(s.writeCount / writesPerUpdate), clock, rawHashMBps(payloads), t, hashed);
+}
+
+async function writeRows(s: Setup): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const cfg of writeConfigs) {
+    rows.push(await writeRow(s, cfg, 'memory', memoryStore(true), 1));
+    rows.push(await writeRow(s, cfg, 'memory, verifyOnGet off', memoryStore(false), 1));
+    if (s.withLmdb) rows.push(await writeRow(s, cfg, 'lmdb (flush per 100 updates)', s.lmdbStore(`writes-${cfg.blockBytes}`), 1));
+  }
+  // The same small writes batched: 64 write-bytes actions per update share one root block and one digest.
+  rows.push(await writeRow(s, writeConfigs[1], 'memory', memoryStore(true), 64));
+  return rows;
+}
+
 export async function run(args: string[]): Promise<void> {
   const quick = args.includes('--quick');
-  const withLmdb = !args.includes('--no-lmdb');
   const appendBytes = (quick ? 32 : 256) * MiB;
-  const writeCount = quick ? 1000 : 10_000;
-  const writeObjectBytes = (quick ? 16 : 64) * MiB;
-  const prng = new Prng(2);
-  const data = prng.bytes(appendBytes);
-  const rows: Row[] = [];
   const tmp = mkdtempSync(join(tmpdir(), 'oceanstore-bench-core-'));
-  const lmdbStore = (name: string) => new LmdbBlockStore(countingCrypto, { path: join(tmp, name), mapBytes: 2 * appendBytes });
+  const setup: Setup = {
+    data: new Prng(2).bytes(appendBytes),
+    appendBytes,
+    writeCount: quick ? 1000 : 10_000,
+    writeObjectBytes: (quick ? 16 : 64) * MiB,
+    withLmdb: !args.includes('--no-lmdb'),
+    lmdbStore: (name) => new LmdbBlockStore(countingCrypto, { path: join(tmp, name), mapBytes: 2 * appendBytes }),
+  };
+  let rows: Row[];
   try {
-    const appendChunks: Uint8Array[] = [];
-    for (let at = 0; at < data.length; at += 64 * 1024) appendChunks.push(data.subarray(at, at + 64 * 1024));
-
-    // Memory rows: best of 3 fresh runs by CPU time, like the baseline; lmdb rows: one run (disk state).
-    const repeats = (store: string) => (store.startsWith('memory') ? 3 : 1);
-    for (const [store, make] of [
-      ['memory', () => memoryStore(true)],
-      ...(withLmdb ? [['lmdb (flush per update)', () => lmdbStore(`append-refs`)] as const] : []),
-    ] as const) {
-      const hash = rawHashMBps(appendChunks);
-      let best: { clock: Clock; t: Target; hashed: number } | null = null;
-      for (let r = 0; r < repeats(store); r++) {
-        const t = created(make(), 64 * 1024, 64);
-        counting.bytes = 0;
-        const clock = await appendByReference(t, data, 64 * 1024, 64, store !== 'memory');
-        if (!best || clock.cpuMs < best.clock.cpuMs) best = { clock, t, hashed: counting.bytes };
-        if (t.blocks instanceof LmdbBlockStore) await t.blocks.close();
-      }
-      rows.push(row(`append ${appendBytes / MiB} MiB by reference (64 KiB blocks, 4 MiB/update)`, store, appendBytes, appendBytes / (4 * MiB), best!.clock, hash, best!.t, best!.hashed));
-    }
-    {
-      const hash = rawHashMBps(appendChunks);
-      let best: { clock: Clock; t: Target; hashed: number } | null = null;
-      for (let r = 0; r < 3; r++) {
-        const t = created(memoryStore(true), 64 * 1024, 64);
-        counting.bytes = 0;
-        const clock = appendInline(t, data, 4 * MiB);
-        if (!best || clock.cpuMs < best.clock.cpuMs) best = { clock, t, hashed: counting.bytes };
-      }
-      rows.push(row(`append ${appendBytes / MiB} MiB inline (4 MiB/update)`, 'memory', appendBytes, appendBytes / (4 * MiB), best!.clock, hash, best!.t, best!.hashed));
-    }
-    const writeConfigs = [
-      { label: '64 KiB leaves, any offset', blockBytes: 64 * 1024, fanoutMax: 64, alignBytes: 1 },
-      { label: '4 KiB leaves, aligned', blockBytes: 4096, fanoutMax: 16, alignBytes: 4096 },
-    ];
-    const writeStores: [string, () => BlockStore & { flush?: () => Promise<void> }][] = [
-      ['memory', () => memoryStore(true)],
-      ['memory, verifyOnGet off', () => memoryStore(false)],
-      ...(withLmdb ? [['lmdb (flush per 100 updates)', () => lmdbStore(`writes-${rows.length}`)] as [string, () => LmdbBlockStore]] : []),
-    ];
-    for (const cfg of writeConfigs) {
-      for (const [store, make] of writeStores) {
-        const t = created(make(), cfg.blockBytes, cfg.fanoutMax);
-        await appendByReference(t, data.subarray(0, writeObjectBytes), cfg.blockBytes, 1024, false);
-        if (t.blocks instanceof LmdbBlockStore) await t.blocks.flush();
-        t.blocksWritten = 0;
-        counting.bytes = 0;
-        const { clock, payloads } = await randomWrites(t, writeObjectBytes, writeCount, cfg.alignBytes, 100, new Prng(3));
-        const hashed = counting.bytes;
-        const hash = rawHashMBps(payloads);
-        rows.push(row(`${writeCount} random 4 KiB writes (${cfg.label}, fan-out ${cfg.fanoutMax})`, store, writeCount * 4096, writeCount, clock, hash, t, hashed));
-        if (t.blocks instanceof LmdbBlockStore) await t.blocks.close();
-      }
-    }
-    {
-      // The same small writes batched: 64 write-bytes actions per update share one root block and one digest.
-      const cfg = writeConfigs[1]!;
-      const t = created(memoryStore(true), cfg.blockBytes, cfg.fanoutMax);
-      await appendByReference(t, data.subarray(0, writeObjectBytes), cfg.blockBytes, 1024, false);
-      t.blocksWritten = 0;
-      counting.bytes = 0;
-      const { clock, payloads } = await randomWrites(t, writeObjectBytes, writeCount, cfg.alignBytes, 100, new Prng(3), 64);
-      const hashed = counting.bytes;
-      const hash = rawHashMBps(payloads);
-      rows.push(row(`${writeCount} random 4 KiB writes, 64 per update (${cfg.label}, fan-out ${cfg.fanoutMax})`, 'memory', writeCount * 4096, Math.ceil(writeCount / 64), clock, hash, t, hashed));
-    }
+    rows = [...(await appendRows(setup)), ...(await writeRows(setup))];
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

@@ -4,10 +4,10 @@
  * returns an abort reason and the caller discards the whole clause.
  */
 import { bytesEqual } from '../bytes.ts';
-import { type Crypto, aguidOf } from '../crypto.ts';
+import { type Crypto, aguidOf, ed25519PublicKeyBytes } from '../crypto.ts';
 import { blockBytesMax } from '../version/block.ts';
 import { type Pointer, fanoutLimit, fanoutMin } from '../version/interior-block.ts';
-import type { TreeRoot } from '../version/root-block.ts';
+import { type TreeRoot, aclWritersMax } from '../version/root-block.ts';
 import * as edit from '../version/tree-edit.ts';
 import type { TreeReader } from '../version/tree-read.ts';
 import type { TreeWriter } from '../version/tree-splice.ts';
@@ -21,6 +21,7 @@ export type AbortReason =
   | 'exists'
   | 'bad-aguid'
   | 'bad-create'
+  | 'bad-acl'
   | 'out-of-range'
   | 'missing-block'
   | 'bad-block';
@@ -75,10 +76,19 @@ function isLeaf(v: Pointer | ActionFailure): v is Pointer {
   return 'bguid' in v;
 }
 
+/** decodeUpdate already bounds these; checked again so a root block is always decodable whoever built the update. */
+function checkAcl(keys: readonly Uint8Array[]): ActionFailure | null {
+  if (keys.length > aclWritersMax) return fail('bad-acl', `at most ${aclWritersMax} writers`);
+  if (keys.some((k) => k.length !== ed25519PublicKeyBytes)) return fail('bad-acl', 'writer keys are 32-byte ed25519 public keys');
+  return null;
+}
+
 function create(ctx: ActionContext, o: WorkingObject, a: Extract<Action, { kind: 'create' }>): ActionFailure | null {
   if (o.exists) return fail('exists', 'create on an object that already exists');
   if (a.blockBytes < 1 || a.blockBytes > blockBytesMax) return fail('bad-create', `blockBytes must be 1..${blockBytesMax}`);
   if (a.fanoutMax < fanoutMin || a.fanoutMax > fanoutLimit) return fail('bad-create', `fanoutMax must be ${fanoutMin}..${fanoutLimit}`);
+  const aclProblem = checkAcl(a.writerPublicKeys);
+  if (aclProblem) return aclProblem;
   if (!bytesEqual(aguidOf(ctx.crypto, ctx.writerPublicKey, a.name), ctx.aguid)) {
     return fail('bad-aguid', 'the AGUID is not aguidOf(writer, name)');
   }
@@ -136,6 +146,7 @@ export function runAction(ctx: ActionContext, o: WorkingObject, a: Action): Acti
       return null;
     case 'set-acl':
       if (!bytesEqual(ctx.writerPublicKey, o.ownerPublicKey)) return fail('unauthorized', 'only the owner may set the ACL');
+      if (checkAcl(a.writerPublicKeys)) return checkAcl(a.writerPublicKeys);
       o.writerPublicKeys = a.writerPublicKeys;
       return null;
   }

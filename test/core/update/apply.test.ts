@@ -125,6 +125,9 @@ describe('applyUpdate', () => {
     expect(o.run(update(alice, [clause([{ kind: 'set-acl', writerPublicKeys: [alice.publicKey, mallory.publicKey] }])]))).toMatchObject({
       reason: 'unauthorized',
     });
+    const tooMany = Array.from({ length: 65 }, (_, i) => bytesOf(32, i));
+    expect(o.run(update(owner, [clause([{ kind: 'set-acl', writerPublicKeys: tooMany }])]))).toMatchObject({ reason: 'bad-acl' });
+    expect(o.run(update(owner, [clause([{ kind: 'set-acl', writerPublicKeys: [bytesOf(31, 1)] }])]))).toMatchObject({ reason: 'bad-acl' });
     o.commit(update(owner, [clause([{ kind: 'set-acl', writerPublicKeys: [mallory.publicKey] }])]));
     expect(o.run(update(alice, [clause([{ kind: 'append', bytes: bytesOf(3, 1) }])]))).toMatchObject({ reason: 'unauthorized' });
     expect(o.run(update(mallory, [clause([{ kind: 'append', bytes: bytesOf(3, 1) }])])).kind).toBe('commit');
