@@ -40,6 +40,8 @@ import {
 } from './replica-store.ts';
 import * as checkpoints from './replica-checkpoints.ts';
 import * as blocks from './replica-blocks.ts';
+import * as execution from './replica-execution.ts';
+import * as requests from './replica-requests.ts';
 import * as certificates from './replica-certificates.ts';
 import * as status from './replica-status.ts';
 import * as viewChange from './replica-view-change.ts';
@@ -275,7 +277,7 @@ export class Replica implements Machine<RingMessage, RingOutput> {
     const peer = this.memberIndex.get(from);
     switch (m.kind) {
       case 'request':
-        return this.onRequest(from, m, peer !== undefined);
+        return requests.onRequest(this, from, m, peer !== undefined);
       case 'pre-prepare':
         return this.onPrePrepare(m);
       case 'prepare':
@@ -312,88 +314,14 @@ export class Replica implements Machine<RingMessage, RingOutput> {
     }
   }
 
-  // ---- requests (TOCS'02 §4.1: the client sends to the primary; backups relay and watch it) ----
-
-  private onRequest(from: string, r: ClientRequest, fromMember: boolean): void {
-    const clientHex = toHex(r.clientKey);
-    const record = this.clients.get(clientHex);
-    if (record && r.nonce <= record.nonce) {
-      if (r.nonce === record.nonce && !fromMember) {
-        // Retransmission: resend the cached reply. A reused nonce with other content gets nothing.
-        if (bytesEqual(record.requestDigest, requestDigest(this.config.crypto, r))) this.sendReply(r.replyTo, r.clientKey, record);
-        else this.drop('nonce-reuse');
-      }
-      return;
-    }
-    if (!this.requestValid(r)) return this.drop('bad-signature');
-    const key = this.requestKey(r);
-    if (!this.pending.has(key)) this.pending.set(key, { request: r, sinceMs: this.nowMs });
-    if (this.isPrimary && this.viewActive) {
-      this.enqueue(r);
-      this.tryIssueBatches();
-    } else if (!fromMember && this.viewActive) {
-      this.send(this.idOf(this.primary), r);
-    }
-  }
+  // ---- requests (ring/replica-requests.ts) ----
 
   enqueue(r: ClientRequest): void {
-    const key = this.requestKey(r);
-    if (this.inFlight.has(key) || this.queue.some((q) => this.requestKey(q) === key)) return;
-    if (this.queue.length === 0) this.queueSinceMs = this.nowMs;
-    this.queue.push(r);
+    requests.enqueue(this, r);
   }
 
-  /** Primary: assigns sequence numbers while the pipeline and the watermark window have room. */
   tryIssueBatches(): void {
-    if (!this.isPrimary || !this.viewActive) return;
-    const p = this.params;
-    while (this.nextSeq <= this.highWatermark) {
-      const inFlight = this.nextSeq - 1 - this.lastExecuted;
-      if (inFlight >= p.pipelineDepthMax) return;
-      const heartbeatDue = p.heartbeatIntervalMs > 0 && this.nowMs - this.lastHeartbeatMs >= p.heartbeatIntervalMs;
-      if (this.queue.length === 0 && !heartbeatDue) return;
-      const young = this.nowMs - this.queueSinceMs < p.batchDelayMs;
-      if (inFlight > 0 && this.queue.length < p.batchSizeMax && young && !heartbeatDue) return;
-      const requests = this.takeBatchRequests();
-      if (requests.length === 0 && !heartbeatDue) continue;
-      if (heartbeatDue) this.lastHeartbeatMs = this.nowMs;
-      const batch: Batch = { timestampMs: Math.max(Math.floor(this.nowMs), this.lastTimestampMs), heartbeat: heartbeatDue, requests };
-      this.issue(this.nextSeq++, batch);
-    }
-  }
-
-  private takeBatchRequests(): ClientRequest[] {
-    const requests: ClientRequest[] = [];
-    const clientsInBatch = new Set<string>();
-    const rest: ClientRequest[] = [];
-    for (const r of this.queue) {
-      const hex = toHex(r.clientKey);
-      const done = (this.clients.get(hex)?.nonce ?? -1) >= r.nonce;
-      if (done || this.inFlight.has(this.requestKey(r))) continue;
-      const missing = this.service.blocksNeeded?.(r.operation) ?? [];
-      if (missing.length > 0) {
-        // Not proposable until this replica holds the blocks it names (the client may still be uploading).
-        blocks.requestBlocks(this, missing);
-        rest.push(r);
-        continue;
-      }
-      // One request per client per batch keeps nonce order simple: later ones wait for the next batch.
-      if (requests.length < this.params.batchSizeMax && !clientsInBatch.has(hex)) {
-        requests.push(r);
-        clientsInBatch.add(hex);
-      } else rest.push(r);
-    }
-    this.queue = rest;
-    this.queueSinceMs = this.nowMs;
-    return requests;
-  }
-
-  issue(seq: number, batch: Batch): void {
-    const digest = batchDigest(this.config.crypto, batch);
-    const unsigned = { kind: 'pre-prepare', view: this.view, seq, digest, replica: this.me, batch } as const;
-    const pp = this.sign(unsigned) as PrePrepare;
-    this.acceptPrePrepare(pp);
-    this.broadcast(pp);
+    requests.tryIssueBatches(this);
   }
 
   // ---- normal case (OSDI'99 §4.2) ----
@@ -506,78 +434,14 @@ export class Replica implements Machine<RingMessage, RingOutput> {
     return key !== undefined && verifyMessage(this.config.crypto, key, m);
   }
 
-  // ---- execution ----
+  // ---- execution (ring/replica-execution.ts) ----
 
   executeReady(): void {
-    if (checkpoints.awaitingState(this)) return;
-    const stateMissing = blocks.missingForState(this);
-    this.blockState.blocked = stateMissing.length > 0;
-    if (this.blockState.blocked) return blocks.requestBlocks(this, stateMissing);
-    for (;;) {
-      const s = this.slots.get(this.lastExecuted + 1);
-      if (!s?.committed) break;
-      const missing = blocks.missingForBatch(this, s.committed.prePrepare.batch!);
-      if (missing.length > 0) {
-        this.blockState.blocked = true;
-        return blocks.requestBlocks(this, missing);
-      }
-      this.execute(s.seq, s.committed.prePrepare);
-    }
-    this.tryIssueBatches();
-  }
-
-  private execute(seq: number, pp: PrePrepare): void {
-    const batch = pp.batch!;
-    assert(seq === this.lastExecuted + 1, 'execution follows sequence order');
-    const timestampMs = Math.max(batch.timestampMs, this.lastTimestampMs);
-    const executed: ExecutedRequest[] = [];
-    const leaves: certificates.Leaf[] = [];
-    const replies: [ClientRequest, ClientRecord][] = [];
-    batch.requests.forEach((r, index) => {
-      const hex = toHex(r.clientKey);
-      const digest = requestDigest(this.config.crypto, r);
-      const key = this.requestKey(r);
-      this.inFlight.delete(key);
-      this.pending.delete(key);
-      const previous = this.clients.get(hex);
-      if (previous && r.nonce <= previous.nonce) {
-        executed.push({ clientKeyHex: hex, nonce: r.nonce, requestDigestHex: toHex(digest), outcome: 'replay' });
-        return;
-      }
-      const outcome = this.service.execute(r.clientKey, r.operation, { seq, timestampMs, index });
-      const record: ClientRecord = { nonce: r.nonce, requestDigest: digest, seq, result: outcome.result };
-      this.clients.set(hex, record);
-      this.ctx.store.put(clientKeyOf(hex), encodeClientRecord(record));
-      replies.push([r, record]);
-      if (outcome.statement) leaves.push({ statement: outcome.statement, clientKey: r.clientKey, nonce: r.nonce, replyTo: r.replyTo });
-      executed.push({ clientKeyHex: hex, nonce: r.nonce, requestDigestHex: toHex(digest), outcome: 'executed' });
-    });
-    if (batch.heartbeat) {
-      for (const statement of this.service.heartbeatStatements(timestampMs)) leaves.push({ statement, clientKey: null, nonce: 0, replyTo: '' });
-    }
-    this.lastExecuted = seq;
-    this.lastTimestampMs = timestampMs;
-    saveExecution(this.ctx.store, seq, timestampMs);
-    this.counters.executedBatches++;
-    this.counters.executedRequests += replies.length;
-    this.emit({ kind: 'executed', replica: this.me, seq, view: pp.view, digestHex: toHex(pp.digest), requests: executed });
-    for (const [r, record] of replies) this.sendReply(r.replyTo, r.clientKey, record);
-    if (leaves.length > 0) certificates.onExecuted(this, seq, leaves);
-    if (seq % this.params.checkpointInterval === 0) checkpoints.takeCheckpoint(this, seq);
+    execution.executeReady(this);
   }
 
   sendReply(to: string, clientKey: Uint8Array, record: ClientRecord): void {
-    const reply = this.sign({
-      kind: 'reply',
-      view: this.view,
-      seq: record.seq,
-      clientKey,
-      nonce: record.nonce,
-      requestDigest: record.requestDigest,
-      result: record.result,
-      replica: this.me,
-    }) as Reply;
-    this.send(to, reply);
+    execution.sendReply(this, to, clientKey, record);
   }
 }
 

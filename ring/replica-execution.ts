@@ -1,0 +1,89 @@
+/**
+ * Execution (TOCS'02 §4.2, "executes the operation ... in sequence-number order"): committed
+ * batches run in order once every block they name is here; each request runs at most once per
+ * (client, nonce); the client table and the service's writes are persisted in the same step,
+ * before the signed replies leave. Executed batches feed certificates and checkpoints.
+ */
+import { assert } from '../core/assert.ts';
+import { toHex } from '../core/bytes.ts';
+import type { ClientRequest, PrePrepare, Reply } from './messages.ts';
+import type { ExecutedRequest } from './outputs.ts';
+import * as blocks from './replica-blocks.ts';
+import * as certificates from './replica-certificates.ts';
+import * as checkpoints from './replica-checkpoints.ts';
+import { clientKeyOf, encodeClientRecord, saveExecution, type ClientRecord } from './replica-store.ts';
+import type { Replica } from './replica.ts';
+import { requestDigest } from './signing.ts';
+
+
+export function executeReady(r: Replica): void {
+  if (checkpoints.awaitingState(r)) return;
+  const stateMissing = blocks.missingForState(r);
+  r.blockState.blocked = stateMissing.length > 0;
+  if (r.blockState.blocked) return blocks.requestBlocks(r, stateMissing);
+  for (;;) {
+    const s = r.slots.get(r.lastExecuted + 1);
+    if (!s?.committed) break;
+    const missing = blocks.missingForBatch(r, s.committed.prePrepare.batch!);
+    if (missing.length > 0) {
+      r.blockState.blocked = true;
+      return blocks.requestBlocks(r, missing);
+    }
+    execute(r, s.seq, s.committed.prePrepare);
+  }
+  r.tryIssueBatches();
+}
+
+function execute(r: Replica, seq: number, pp: PrePrepare): void {
+  const batch = pp.batch!;
+  assert(seq === r.lastExecuted + 1, 'execution follows sequence order');
+  const timestampMs = Math.max(batch.timestampMs, r.lastTimestampMs);
+  const executed: ExecutedRequest[] = [];
+  const leaves: certificates.Leaf[] = [];
+  const replies: [ClientRequest, ClientRecord][] = [];
+  batch.requests.forEach((req, index) => {
+    const hex = toHex(req.clientKey);
+    const digest = requestDigest(r.config.crypto, req);
+    const key = r.requestKey(req);
+    r.inFlight.delete(key);
+    r.pending.delete(key);
+    const previous = r.clients.get(hex);
+    if (previous && req.nonce <= previous.nonce) {
+      executed.push({ clientKeyHex: hex, nonce: req.nonce, requestDigestHex: toHex(digest), outcome: 'replay' });
+      return;
+    }
+    const outcome = r.service.execute(req.clientKey, req.operation, { seq, timestampMs, index });
+    const record: ClientRecord = { nonce: req.nonce, requestDigest: digest, seq, result: outcome.result };
+    r.clients.set(hex, record);
+    r.ctx.store.put(clientKeyOf(hex), encodeClientRecord(record));
+    replies.push([req, record]);
+    if (outcome.statement) leaves.push({ statement: outcome.statement, clientKey: req.clientKey, nonce: req.nonce, replyTo: req.replyTo });
+    executed.push({ clientKeyHex: hex, nonce: req.nonce, requestDigestHex: toHex(digest), outcome: 'executed' });
+  });
+  if (batch.heartbeat) {
+    for (const statement of r.service.heartbeatStatements(timestampMs)) leaves.push({ statement, clientKey: null, nonce: 0, replyTo: '' });
+  }
+  r.lastExecuted = seq;
+  r.lastTimestampMs = timestampMs;
+  saveExecution(r.ctx.store, seq, timestampMs);
+  r.counters.executedBatches++;
+  r.counters.executedRequests += replies.length;
+  r.emit({ kind: 'executed', replica: r.me, seq, view: pp.view, digestHex: toHex(pp.digest), requests: executed });
+  for (const [req, record] of replies) sendReply(r, req.replyTo, req.clientKey, record);
+  if (leaves.length > 0) certificates.onExecuted(r, seq, leaves);
+  if (seq % r.params.checkpointInterval === 0) checkpoints.takeCheckpoint(r, seq);
+}
+
+export function sendReply(r: Replica, to: string, clientKey: Uint8Array, record: ClientRecord): void {
+  const reply = r.sign({
+    kind: 'reply',
+    view: r.view,
+    seq: record.seq,
+    clientKey,
+    nonce: record.nonce,
+    requestDigest: record.requestDigest,
+    result: record.result,
+    replica: r.me,
+  }) as Reply;
+  r.send(to, reply);
+}

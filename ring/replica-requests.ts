@@ -1,0 +1,94 @@
+/**
+ * Client requests at a replica (Castro & Liskov TOCS'02 §4.1): the client sends to the primary;
+ * backups relay to it and watch it (the pending map feeds the view-change timer). The primary
+ * deduplicates by (client, nonce), queues, and proposes batches while the pipeline and the
+ * watermark window have room; requests arriving meanwhile batch up (back-pressure batching).
+ */
+import { bytesEqual, toHex } from '../core/bytes.ts';
+import type { Batch, ClientRequest, PrePrepare } from './messages.ts';
+import * as blocks from './replica-blocks.ts';
+import type { Replica } from './replica.ts';
+import { batchDigest, requestDigest } from './signing.ts';
+
+
+export function onRequest(r: Replica, from: string, req: ClientRequest, fromMember: boolean): void {
+  const clientHex = toHex(req.clientKey);
+  const record = r.clients.get(clientHex);
+  if (record && req.nonce <= record.nonce) {
+    if (req.nonce === record.nonce && !fromMember) {
+      // Retransmission: resend the cached reply. A reused nonce with other content gets nothing.
+      if (bytesEqual(record.requestDigest, requestDigest(r.config.crypto, req))) r.sendReply(req.replyTo, req.clientKey, record);
+      else r.drop('nonce-reuse');
+    }
+    return;
+  }
+  if (!r.requestValid(req)) return r.drop('bad-signature');
+  const key = r.requestKey(req);
+  if (!r.pending.has(key)) r.pending.set(key, { request: req, sinceMs: r.nowMs });
+  if (r.isPrimary && r.viewActive) {
+    enqueue(r, req);
+    tryIssueBatches(r);
+  } else if (!fromMember && r.viewActive) {
+    r.send(r.idOf(r.primary), req);
+  }
+}
+
+export function enqueue(r: Replica, req: ClientRequest): void {
+  const key = r.requestKey(req);
+  if (r.inFlight.has(key) || r.queue.some((q) => r.requestKey(q) === key)) return;
+  if (r.queue.length === 0) r.queueSinceMs = r.nowMs;
+  r.queue.push(req);
+}
+
+/** Primary: assigns sequence numbers while the pipeline and the watermark window have room. */
+export function tryIssueBatches(r: Replica): void {
+  if (!r.isPrimary || !r.viewActive) return;
+  const p = r.params;
+  while (r.nextSeq <= r.highWatermark) {
+    const inFlight = r.nextSeq - 1 - r.lastExecuted;
+    if (inFlight >= p.pipelineDepthMax) return;
+    const heartbeatDue = p.heartbeatIntervalMs > 0 && r.nowMs - r.lastHeartbeatMs >= p.heartbeatIntervalMs;
+    if (r.queue.length === 0 && !heartbeatDue) return;
+    const young = r.nowMs - r.queueSinceMs < p.batchDelayMs;
+    if (inFlight > 0 && r.queue.length < p.batchSizeMax && young && !heartbeatDue) return;
+    const requests = takeBatchRequests(r);
+    if (requests.length === 0 && !heartbeatDue) continue;
+    if (heartbeatDue) r.lastHeartbeatMs = r.nowMs;
+    const batch: Batch = { timestampMs: Math.max(Math.floor(r.nowMs), r.lastTimestampMs), heartbeat: heartbeatDue, requests };
+    issue(r, r.nextSeq++, batch);
+  }
+}
+
+function takeBatchRequests(r: Replica): ClientRequest[] {
+  const requests: ClientRequest[] = [];
+  const clientsInBatch = new Set<string>();
+  const rest: ClientRequest[] = [];
+  for (const req of r.queue) {
+    const hex = toHex(req.clientKey);
+    const done = (r.clients.get(hex)?.nonce ?? -1) >= req.nonce;
+    if (done || r.inFlight.has(r.requestKey(req))) continue;
+    const missing = r.service.blocksNeeded?.(req.operation) ?? [];
+    if (missing.length > 0) {
+      // Not proposable until this replica holds the blocks it names (the client may still be uploading).
+      blocks.requestBlocks(r, missing);
+      rest.push(req);
+      continue;
+    }
+    // One request per client per batch keeps nonce order simple: later ones wait for the next batch.
+    if (requests.length < r.params.batchSizeMax && !clientsInBatch.has(hex)) {
+      requests.push(req);
+      clientsInBatch.add(hex);
+    } else rest.push(req);
+  }
+  r.queue = rest;
+  r.queueSinceMs = r.nowMs;
+  return requests;
+}
+
+export function issue(r: Replica, seq: number, batch: Batch): void {
+  const digest = batchDigest(r.config.crypto, batch);
+  const unsigned = { kind: 'pre-prepare', view: r.view, seq, digest, replica: r.me, batch } as const;
+  const pp = r.sign(unsigned) as PrePrepare;
+  r.acceptPrePrepare(pp);
+  r.broadcast(pp);
+}
