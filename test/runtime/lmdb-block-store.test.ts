@@ -68,6 +68,26 @@ describe('LmdbBlockStore on disk', () => {
     await raw.close();
   });
 
+  it('concurrent flushes share transactions (group commit) and every staged write ends up durable', async () => {
+    const path = join(root, 'group');
+    const store = openStore(path);
+    const names: Uint8Array[] = [];
+    const flushes: Promise<void>[] = [];
+    for (let i = 0; i < 40; i++) {
+      names.push(store.put('data', bytesOf(100, 1000 + i)));
+      if (i % 4 === 3) flushes.push(store.flush());
+    }
+    await Promise.all(flushes);
+    expect(store.dirty).toBe(false);
+    // Ten flush calls: the first commits the first 4 writes; the other 36, staged while it ran, go
+    // into one second transaction that every later caller joins — two syncs, not ten.
+    expect(store.flushStats().flushCount).toBe(2);
+    expect(store.flushStats().blocksWritten).toBe(40);
+    await store.close();
+    const again = openStore(path);
+    for (const [i, bguid] of names.entries()) expect(again.get(bguid, 'data')).toEqual(bytesOf(100, 1000 + i));
+  });
+
   it('a block whose bytes rot on disk is refused with IntegrityError on read', async () => {
     const path = join(root, 'rot');
     const store = openStore(path);
