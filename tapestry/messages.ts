@@ -85,6 +85,8 @@ export interface TapestryStats {
   dropped: number;
   neighboursFailed: number;
   pointersForwarded: number;
+  /** Pointers dropped because their server failed (detected here or retracted from below). */
+  pointersRetracted: number;
 }
 
 /** Limits every decoder and handler enforces. */

@@ -96,14 +96,14 @@ export class ObjectLocation {
 
   /**
    * Among live pointers, the server we measure as closest (ourselves first); unknown ones last.
-   * `freshOnly` skips pointers not refreshed for two republish intervals: their server has
+   * `freshOnly` skips pointers not refreshed for 1.25 republish intervals: their server has
    * probably failed, and a fresher pointer is likely further along the path.
    */
   private nearestHolder(objectId: TapestryId, nowMs: number, freshOnly: boolean): NodeRef | null {
     if (this.ownObjects.has(objectId)) return this.host.self;
     let best: NodeRef | null = null;
     let bestRttMs = Infinity;
-    const freshAfterMs = nowMs + this.host.config.pointerTtlMs - 2 * this.host.config.republishIntervalMs;
+    const freshAfterMs = nowMs + this.host.config.pointerTtlMs - 1.25 * this.host.config.republishIntervalMs;
     for (const p of this.pointers.holders(objectId)) {
       if (p.expiresAtMs <= nowMs || (freshOnly && p.expiresAtMs < freshAfterMs)) continue;
       const rtt = this.host.rttOf(p.server.id);
@@ -140,6 +140,7 @@ export class ObjectLocation {
     for (const p of [...this.pointers.all()]) {
       if (p.server.id !== server.id) continue;
       this.pointers.remove(p.objectId, server.id);
+      this.host.stats.pointersRetracted++;
       if (p.sideCopy) continue;
       const next = this.host.table.nextHop(p.objectId, p.level);
       if (next) this.host.send(out, next.hop.name, this.message(p.objectId, p.server, next.level, 0, true));
