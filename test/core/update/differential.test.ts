@@ -1,6 +1,7 @@
 // Issue 2 must-show: random sequences of every action, applied through encode -> decode ->
 // applyUpdate, equal the same actions on a flat model (a list of leaf byte arrays), for every
-// version — bytes, leaf boundaries and B-tree invariants — and every old version stays readable.
+// version — bytes, leaf boundaries and B-tree invariants — and every old version stays readable,
+// whole and by random byte ranges.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { concatBytes } from '../../../core/bytes.ts';
@@ -129,6 +130,8 @@ describe('version tree vs flat model (differential, fast-check)', () => {
       fanoutMax: fc.constantFrom(4, 5, 6, 8),
       // A prefilled object makes trees several levels deep, so deletes and truncates merge across levels.
       prefillBytes: fc.nat(400),
+      /** Byte ranges re-read from every version at the end (offset, length before reducing modulo the size). */
+      ranges: fc.array(fc.tuple(fc.nat(), fc.nat()), { minLength: 1, maxLength: 4 }),
       uploads: fc.array(fc.uint8Array({ minLength: 1, maxLength: 17 }), { minLength: 1, maxLength: 4 }),
       updates: fc.array(fc.array(actionArb, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 25 }),
     });
@@ -136,7 +139,7 @@ describe('version tree vs flat model (differential, fast-check)', () => {
     let aborts = 0;
     let heightMax = 0;
     fc.assert(
-      fc.property(scenario, ({ blockBytes, fanoutMax, prefillBytes, uploads, updates }) => {
+      fc.property(scenario, ({ blockBytes, fanoutMax, prefillBytes, ranges, uploads, updates }) => {
         const o = new ObjectUnderTest({ verifyOnGet: false });
         let nonce = 0;
         const signed = (actions: Action[]): Update =>
@@ -192,7 +195,14 @@ describe('version tree vs flat model (differential, fast-check)', () => {
           heightMax = Math.max(heightMax, checkTree(readerOf(o.blocks), { blockBytes, fanoutMax }, head.root.tree).height);
           history.push({ head, bytes });
         }
-        for (const { head, bytes } of history) expect(readVersion(o.blocks, head)).toEqual(bytes);
+        for (const { head, bytes } of history) {
+          expect(readVersion(o.blocks, head)).toEqual(bytes);
+          for (const [a, b] of ranges) {
+            const offset = a % (bytes.length + 1);
+            const length = b % (bytes.length - offset + 1);
+            expect(readVersion(o.blocks, head, offset, length)).toEqual(bytes.slice(offset, offset + length));
+          }
+        }
       }),
       { numRuns: 1000 },
     );
