@@ -17,6 +17,7 @@ import { type Head, type RootBlock, type TreeRoot, encodeRootBlock } from '../ve
 import type { NodeCache } from '../version/node-cache.ts';
 import { type NewBlock, StagingBlockStore } from '../version/staging-block-store.ts';
 import { type TreeReader, readChildren, readerOf } from '../version/tree-read.ts';
+import { finalizeTree } from '../version/tree-splice.ts';
 import { type AbortReason, type ActionContext, type WorkingObject, runAction } from './actions.ts';
 import { predicateHolds } from './predicates.ts';
 import type { Clause, Update } from './update.ts';
@@ -110,12 +111,16 @@ function applyClause(
   abort: (reason: AbortReason, detail: string) => Outcome,
 ): Outcome {
   const staging = new StagingBlockStore(env.crypto, env.blocks);
-  const ctx: ActionContext = { crypto: env.crypto, reader: readerOf(staging, env.nodeCache), aguid: update.aguid, writerPublicKey: update.writerPublicKey };
+  // Interior nodes stay provisional (unhashed) until the clause is done: several actions on one
+  // path hash that path once. Only the real BGUIDs ever reach the shared node cache.
+  const reader: TreeReader = { ...readerOf(staging, env.nodeCache), provisional: new Map() };
+  const ctx: ActionContext = { crypto: env.crypto, reader, aguid: update.aguid, writerPublicKey: update.writerPublicKey };
   const o = workingCopy(head);
   for (const action of clause.actions) {
     const failure = runAction(ctx, o, action);
     if (failure) return abort(failure.reason, failure.detail);
   }
+  o.tree = finalizeTree({ ...reader, provisional: reader.provisional, shape: { blockBytes: o.blockBytes, fanoutMax: o.fanoutMax } }, o.tree);
   if (!o.exists) return abort('no-object', 'the object does not exist and the clause does not create it');
   const root: RootBlock = {
     aguid: update.aguid,

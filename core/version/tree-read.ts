@@ -15,6 +15,11 @@ export interface TreeReader {
   readonly blocks: BlockStore;
   /** Decoded interior nodes by blockKey (blocks are immutable, so never stale): per operation, or a shared NodeCache. */
   readonly nodeCache?: DecodedNodes;
+  /**
+   * Interior nodes an edit has built but not yet hashed, by the provisional name it gave them
+   * (see tree-splice.ts finalizeTree). Consulted first; never shared beyond one apply.
+   */
+  readonly provisional?: Map<string, readonly Pointer[]>;
 }
 
 /** What a node cache must do: a Map, or a bounded NodeCache shared across applies. */
@@ -31,7 +36,7 @@ export function readerOf(blocks: BlockStore, nodeCache: TreeReader['nodeCache'] 
 /** The children of the interior node `pointer` at `height`, checked against the pointer's counts. */
 export function readChildren(reader: TreeReader, pointer: Pointer, height: number): readonly Pointer[] {
   const key = blockKey(pointer.bguid);
-  const hit = reader.nodeCache?.get(key);
+  const hit = reader.provisional?.get(key) ?? reader.nodeCache?.get(key);
   if (hit) return hit;
   const bytes = reader.blocks.get(pointer.bguid, 'interior');
   if (bytes === undefined) throw new NotFoundError(`interior block ${key} is not in the block store`);

@@ -131,14 +131,50 @@ function spliceNode(w: TreeWriter, pointer: Pointer, height: number, from: numbe
   return chunk(w, entries);
 }
 
+/**
+ * A name for a node that is built but not hashed yet. It only has to be distinct from every real
+ * BGUID and every other provisional name within one apply: a fixed 28-byte marker (a SHA-256 output
+ * with that prefix is a 2^-224 event) followed by a counter.
+ */
+function provisionalId(index: number): Uint8Array {
+  const id = new Uint8Array(32).fill(0xa5);
+  new DataView(id.buffer).setUint32(28, index);
+  return id;
+}
+
 function write(w: TreeWriter, node: Node, height: number): Pointer {
   if (!isDraft(node)) return node.stored;
   assert(height >= 1, 'drafts are interior nodes');
   const children = node.children.map((c) => write(w, c, height - 1));
+  if (w.provisional) {
+    // Deferred: a later action of the same clause may rewrite this node again; hash only what survives.
+    const id = provisionalId(w.provisional.size);
+    w.provisional.set(blockKey(id), children);
+    return summarize(id, children);
+  }
   const bguid = w.blocks.put('interior', encodeInteriorBlock({ height, children }));
   // Later edits in the same apply (and its new-block walk) read this node back without decoding.
   w.nodeCache?.set(blockKey(bguid), children);
   return summarize(bguid, children);
+}
+
+/**
+ * Hashes and stores the provisional nodes `tree` still reaches (bottom-up), giving the tree its
+ * real BGUIDs. The same structure as if every edit had written its nodes at once, so the same
+ * VGUID; nodes a later edit superseded are never hashed.
+ */
+export function finalizeTree(w: TreeWriter, tree: TreeRoot | null): TreeRoot | null {
+  const provisional = w.provisional;
+  if (tree === null || provisional === undefined) return tree;
+  const finalize = (p: Pointer, height: number): Pointer => {
+    const children = height > 0 ? provisional.get(blockKey(p.bguid)) : undefined;
+    if (children === undefined) return p;
+    const real = children.map((c) => finalize(c, height - 1));
+    const bguid = w.blocks.put('interior', encodeInteriorBlock({ height, children: real }));
+    w.nodeCache?.set(blockKey(bguid), real);
+    return summarize(bguid, real);
+  };
+  return { ...finalize(tree, tree.height), height: tree.height };
 }
 
 /**

@@ -2,11 +2,14 @@
 // "Data Model" section): clauses of predicates -> actions, first holding
 // clause applied atomically, else abort; ACL checks; the abort changes nothing.
 import { describe, expect, it } from 'vitest';
-import { bytesEqual } from '../../../core/bytes.ts';
+import { bytesEqual, toHex } from '../../../core/bytes.ts';
 import { aguidOf } from '../../../core/crypto.ts';
 import { readHead, readVersion } from '../../../core/version/version-read.ts';
 import { applyUpdate } from '../../../core/update/apply.ts';
 import { NodeCache } from '../../../core/version/node-cache.ts';
+import { MemoryBlockStore } from '../../../core/version/block-store.ts';
+import { readerOf } from '../../../core/version/tree-read.ts';
+import * as edit from '../../../core/version/tree-edit.ts';
 import { updateDigest } from '../../../core/update/update-signature.ts';
 import { ObjectUnderTest, aguid, alice, bytesOf, clause, createAction, crypto, mallory, owner, update } from './fixtures.ts';
 
@@ -193,6 +196,42 @@ describe('applyUpdate', () => {
     }
     expect(nodeCache.size).toBe(8);
     expect(readVersion(cachedObject.blocks, cachedHead)).toEqual(readVersion(plain.blocks, plain.head!));
+  });
+
+  it('deferred hashing within a clause gives the same tree as hashing after every edit, and hashes less', () => {
+    const o = created();
+    o.commit(update(owner, [clause([{ kind: 'append', bytes: bytesOf(600, 40) }])]));
+    const before = o.head!;
+    const edits = [
+      { kind: 'write-bytes' as const, offset: 17, bytes: bytesOf(9, 41) },
+      { kind: 'write-bytes' as const, offset: 300, bytes: bytesOf(40, 42) },
+      { kind: 'delete-block' as const, index: 3 },
+      { kind: 'write-bytes' as const, offset: 20, bytes: bytesOf(3, 43) },
+      { kind: 'truncate' as const, sizeBytes: 500 },
+    ];
+    // The same edits, each writing its interior nodes at once, on a copy of the store taken first.
+    const copy = new MemoryBlockStore(crypto);
+    for (const b of o.blocks.bguids()) {
+      for (const kind of ['data', 'interior', 'root'] as const) {
+        const bytes = o.blocks.get(b, kind);
+        if (bytes) copy.put(kind, bytes);
+      }
+    }
+    const storedBefore = new Set([...o.blocks.bguids()].map((b) => toHex(b)));
+    const outcome = o.run(update(owner, [clause(edits)]));
+    expect(outcome.kind).toBe('commit');
+    if (outcome.kind !== 'commit') return;
+    const w = { ...readerOf(copy), shape: { blockBytes: 16, fanoutMax: 4 } };
+    let tree = before.root.tree;
+    tree = edit.writeBytes(w, tree, 17, bytesOf(9, 41));
+    tree = edit.writeBytes(w, tree, 300, bytesOf(40, 42));
+    tree = edit.deleteLeaf(w, tree, 3);
+    tree = edit.writeBytes(w, tree, 20, bytesOf(3, 43));
+    tree = edit.truncate(w, tree, 500);
+    expect(bytesEqual(tree!.bguid, outcome.head.root.tree!.bguid)).toBe(true);
+    const interiorWritten = outcome.newBlocks.filter((b) => b.kind === 'interior').length;
+    const interiorImmediate = [...copy.bguids()].filter((b) => !storedBefore.has(toHex(b)) && copy.get(b, 'interior')).length;
+    expect(interiorWritten).toBeLessThan(interiorImmediate);
   });
 
   it('a head of another object aborts wrong-object', () => {
