@@ -33,7 +33,7 @@ function sweep(seeds: number[], options: Omit<ScenarioOptions, 'seed'>): void {
 }
 
 const range = (from: number, count: number): number[] => Array.from({ length: count }, (_, i) => from + i);
-const short = { faultMs: 800, opsPerClient: 4 };
+const short = { faultMs: 600, opsPerClient: 3 };
 
 describe('ring simulation seeds', () => {
   for (let chunk = 0; chunk < 4; chunk++) {
@@ -41,5 +41,5 @@ describe('ring simulation seeds', () => {
   }
   it('seeds 501..520 with f = 2 (n = 7)', () => sweep(range(501, 20), { ...short, f: 2 }));
   it('seeds 601..603 with real ed25519 (node:crypto)', () => sweep(range(601, 3), { ...short, crypto: 'node' }));
-  it('seed 701 with real ed25519 and real threshold BLS certificates', () => sweep(range(701, 1), { faultMs: 600, opsPerClient: 3, crypto: 'node', certificates: 'bls', f: 1 }));
+  it('seed 701 with real ed25519 and real threshold BLS certificates', () => sweep(range(701, 1), { faultMs: 500, opsPerClient: 2, crypto: 'node', certificates: 'bls', f: 1 }));
 });
