@@ -3,8 +3,12 @@
  * output events to metrics, reports protocol status for `cluster status`, and says when the node
  * is ready.
  *   ring server:       PBFT replica (ring/replica.ts) on channel 1 + Tapestry node on channel 2
- *   archive, replica:  Tapestry node only (their cores are not wired yet; see docs/runtime.md)
+ *   archive server:    archive server core (archive/archive-server.ts) on channel 3 + Tapestry node
+ *   secondary replica: Tapestry node only (its core is not wired yet; see docs/runtime.md)
  */
+import { ArchiveServer, defaultArchiveTiming, type ArchiveOutput } from '../archive/archive-server.ts';
+import { archiveLimits, decodeArchiveMessage, encodeArchiveMessage, type ArchiveMessage } from '../archive/messages.ts';
+import { defaultRepairOptions } from '../archive/repairer.ts';
 import type { Logger } from 'pino';
 import { fromHex, toHex } from '../core/bytes.ts';
 import { signerOf, type Crypto } from '../core/crypto.ts';
@@ -163,12 +167,49 @@ function ringReplica(ctx: RoleContext): { binding: Binding<RingMessage, RingOutp
   return { binding, replica };
 }
 
+function archiveServer(ctx: RoleContext): { binding: Binding<ArchiveMessage, ArchiveOutput>; server: ArchiveServer } {
+  const names = (role: string) => ctx.descriptor.nodes.filter((n) => n.role === role).map((n) => n.name);
+  const server = new ArchiveServer(
+    { nodeId: ctx.node.name, store: new PrefixedKvStore(ctx.store, 'archive/'), random: secureRandom, nowMs: ctx.nowMs },
+    {
+      crypto: ctx.crypto, signer: signerOf(ctx.crypto, ctx.secretKey), archiveServers: names('archive'), ringServers: names('ring'),
+      ...defaultArchiveTiming, repair: defaultRepairOptions,
+    },
+  );
+  const m = ctx.metrics;
+  const binding: Binding<ArchiveMessage, ArchiveOutput> = {
+    channel: channels.archive, protocol: 'archive', machine: server,
+    decode: (bytes) => decodeArchiveMessage(bytes), encode: encodeArchiveMessage, frameBytesMax: archiveLimits.messageBytesMax,
+    tickMs: 100,
+    onOutput: (event) => {
+      if (event.kind === 'repaired') m.repairs.inc(event.indexes.length);
+      else if (event.kind === 'corrupt') ctx.log.warn({ key: event.key, foundBy: event.foundBy }, 'corrupt fragment found');
+      else if (event.kind === 'peer-lost') ctx.log.warn({ peer: event.peer }, 'archive peer lost');
+      else if (event.kind === 'unrepairable') ctx.log.error({ reason: event.reason }, 'block unrepairable');
+      if (event.kind === 'stored' || event.kind === 'repaired') m.fragmentsHeld.set(server.fragments.fragmentCount());
+    },
+  };
+  return { binding, server };
+}
+
 export function buildRole(ctx: RoleContext): RoleAdapter {
   const tapestry = tapestryBinding(ctx, secureRandom);
   const gateway = tapestryGatewayOf(ctx.descriptor);
   const startup: StartupStep[] =
     ctx.node.name === gateway ? [] : [{ channel: channels.tapestry, run: (nowMs) => tapestry.node.join(gateway, nowMs) as never }];
   const tapestryStatus = () => ({ tapestryId: tapestry.node.self.id, tapestryJoined: tapestry.joined(), tapestryNeighbours: tapestry.node.table.size });
+  if (ctx.node.role === 'archive') {
+    const { binding, server } = archiveServer(ctx);
+    ctx.metrics.fragmentsHeld.set(server.fragments.fragmentCount());
+    return {
+      bindings: [binding, tapestry.binding], startup,
+      status: () => {
+        const st = server.status();
+        return { ...tapestryStatus(), ...st, fragmentsHeld: st.fragmentCount };
+      },
+      ready: (peers) => ringQuorumConnected(ctx, peers),
+    };
+  }
   if (ctx.node.role !== 'ring') {
     return {
       bindings: [tapestry.binding], startup,

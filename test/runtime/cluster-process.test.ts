@@ -70,9 +70,14 @@ describe('cluster of real processes (local.json topology)', () => {
     expect(stdout).toMatch(/14 nodes ready in/);
     console.log(`cluster up --detach: ${ms} ms wall (CLI start included)`);
     const { stdout: json } = await cli('cluster', 'status', '--json');
-    const rows = JSON.parse(json) as { state: string; status: { peers: string[] } }[];
+    const rows = JSON.parse(json) as { name: string; state: string; status: { peers: string[]; cores: string[] } }[];
     expect(rows.map((r) => r.state)).toEqual(Array(14).fill('up'));
     expect(rows.every((r) => r.status.peers.length === 13)).toBe(true);
+    // Each role hosts its cores: PBFT replica, archive server, and a Tapestry node everywhere.
+    const coresOf = (name: string) => rows.find((r) => r.name === name)!.status.cores;
+    expect(coresOf('ring-0')).toEqual(['ring', 'tapestry']);
+    expect(coresOf('archive-0')).toEqual(['archive', 'tapestry']);
+    expect(coresOf('replica-0')).toEqual(['tapestry']);
   });
 
   it('takes writes: 4 clients x 5 chained 4 KiB updates, each acknowledged by f+1 signed replies, certificates valid', async () => {
