@@ -123,6 +123,9 @@ function leafLengths(o: ObjectUnderTest, head: Head): number[] {
   return out;
 }
 
+// 1000 in CI (issue 2); DIFFERENTIAL_RUNS=100000 for a long sweep outside the test budget.
+const numRuns = Number(process.env.DIFFERENTIAL_RUNS ?? 1000);
+
 describe('version tree vs flat model (differential, fast-check)', () => {
   it('every committed version equals the model, keeps the B-tree invariants, and stays readable', () => {
     const scenario = fc.record({
@@ -204,15 +207,14 @@ describe('version tree vs flat model (differential, fast-check)', () => {
           }
         }
       }),
-      // 1000 in CI (issue 2); DIFFERENTIAL_RUNS=100000 for a long sweep outside the test budget.
-      { numRuns: Number(process.env.DIFFERENTIAL_RUNS ?? 1000) },
+      { numRuns },
     );
     // The generator must exercise both outcomes, or the test proves less than it says.
     console.log(`differential: ${commits} commits, ${aborts} aborts, tree height up to ${heightMax}`);
     expect(commits).toBeGreaterThan(3000);
     expect(aborts).toBeGreaterThan(300);
     expect(heightMax).toBeGreaterThanOrEqual(4);
-  });
+  }, Math.max(60_000, numRuns * 100));
 });
 
 function concretize(aa: AbstractAction, m: FlatModel, refs: { bguid: Uint8Array; length: number }[]): Action {
