@@ -37,6 +37,15 @@ export interface RingServerMemberOptions {
   readonly tree?: Partial<ChildSetOptions>;
 }
 
+export interface CertifiedCommit {
+  readonly statementHex: string;
+  readonly aguid: Uint8Array;
+  readonly version: number;
+  readonly vguid: Uint8Array;
+  /** Encoded core/threshold certificate. */
+  readonly certificate: Uint8Array;
+}
+
 export interface RingServerMemberCounters {
   certified: number;
   published: number;
@@ -74,13 +83,14 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
     this.pending.set(toHex(statement), { update, blocks: [...blocks] });
   }
 
-  /** A batch's threshold signature exists: certify every statement in it. */
-  onCertificate(seq: number, root: Uint8Array, signature: Uint8Array, statements: readonly Uint8Array[]): void {
-    if (statements.length === 0) return;
+  /** A batch's threshold signature exists: certify every statement in it; returns the commits certified. */
+  onCertificate(seq: number, root: Uint8Array, signature: Uint8Array, statements: readonly Uint8Array[]): CertifiedCommit[] {
+    const certified: CertifiedCommit[] = [];
+    if (statements.length === 0) return certified;
     const merkle = new BatchMerkleTree(this.options.crypto, statements.map((s) => batchLeafHash(this.options.crypto, s)));
     if (!bytesEqual(merkle.root, root)) {
       this.counters.rootMismatches++; // the ring and core/threshold disagree on the tree: certify nothing
-      return;
+      return certified;
     }
     const header: BatchHeader = { ringId: this.options.ringId, epoch: this.options.epoch, sequence: seq, leafCount: statements.length, root };
     statements.forEach((bytes, leafIndex) => {
@@ -93,6 +103,7 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
         if (commit.outcome !== 'commit') return;
         const certificate = encodeCertificate({ ...proof, statement: commit });
         this.record(commit.aguid, commit.version, commit.vguid, certificate);
+        certified.push({ statementHex: toHex(bytes), aguid: commit.aguid, version: commit.version, vguid: commit.vguid, certificate });
         if (pending) this.publish(commit.aguid, commit.version, { update: pending.update, certificate, blocks: pending.blocks });
         return;
       }
@@ -105,6 +116,7 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
       this.heartbeats.set(key, { bytes: encoded, version: heartbeat.version });
       if (!this.unpublishable.has(key)) this.tree.publishHeartbeat(heartbeat.aguid, encoded);
     });
+    return certified;
   }
 
   onMessage(from: string, message: TreeMessage, nowMs: number): Effect<TreeMessage, TreeRootEvent>[] {

@@ -14,7 +14,7 @@ import { fromHex, toHex } from '../core/bytes.ts';
 import { signerOf, type Crypto } from '../core/crypto.ts';
 import type { RandomSource } from '../core/machine.ts';
 import { decodeRingMessage, encodeRingMessage, ringFrameBytesMax } from '../ring/codec.ts';
-import { KvService } from '../ring/kv-service.ts';
+import { ringServerParts, secondaryParts, type RingServerParts } from './object-roles.ts';
 import type { RingMessage } from '../ring/messages.ts';
 import type { RingOutput } from '../ring/outputs.ts';
 import { Replica } from '../ring/replica.ts';
@@ -100,7 +100,7 @@ function tapestryBinding(ctx: RoleContext, random: RandomSource): { binding: Bin
   return { binding, node, joined: () => joined };
 }
 
-function ringReplica(ctx: RoleContext): { binding: Binding<RingMessage, RingOutput>; replica: Replica } {
+function ringReplica(ctx: RoleContext, parts: RingServerParts): { binding: Binding<RingMessage, RingOutput>; replica: Replica } {
   const members = ringMembersOf(ctx.descriptor);
   const share = loadKeyShare(ctx.config, ctx.descriptor, ctx.node.name);
   const key = { threshold: ctx.descriptor.threshold, publicKey: fromHex(ctx.descriptor.ringPublicKey), commitments: ctx.descriptor.commitments.map(fromHex) };
@@ -110,8 +110,10 @@ function ringReplica(ctx: RoleContext): { binding: Binding<RingMessage, RingOutp
     {
       members, f: ctx.config.f, crypto: ctx.crypto, signer: signerOf(ctx.crypto, ctx.secretKey),
       certificateSigner: blsCertificateSigner(share, verifier), certificateVerifier,
-      service: (store) => new KvService(ctx.crypto, store),
-      parameters: ctx.config.ring,
+      service: parts.service,
+      ringId: fromHex(ctx.descriptor.ringId),
+      // Heartbeats let readers demand freshness (maxAgeMs); one per second unless configured.
+      parameters: { heartbeatIntervalMs: 1000, ...ctx.config.ring },
     },
   );
   const m = ctx.metrics;
@@ -133,6 +135,7 @@ function ringReplica(ctx: RoleContext): { binding: Binding<RingMessage, RingOutp
     channel: channels.ring, protocol: 'ring', machine: replica,
     decode, encode: encodeRingMessage, frameBytesMax: ringFrameBytesMax, tickMs: ctx.config.tickMs,
     onOutput: (event) => {
+      parts.onRingOutput(event);
       switch (event.kind) {
         case 'executed':
           m.commits.inc(event.requests.length);
@@ -211,19 +214,21 @@ export function buildRole(ctx: RoleContext): RoleAdapter {
     };
   }
   if (ctx.node.role !== 'ring') {
+    const { binding, replica } = secondaryParts(ctx);
     return {
-      bindings: [tapestry.binding], startup,
-      status: () => ({ ...tapestryStatus(), note: `no ${ctx.node.role} core wired yet: Tapestry node, transport and admin port` }),
+      bindings: [binding, tapestry.binding], startup,
+      status: () => ({ ...tapestryStatus(), replica: Object.fromEntries(replica.counters) }),
       ready: (peers) => ringQuorumConnected(ctx, peers),
     };
   }
-  const { binding, replica } = ringReplica(ctx);
+  const parts = ringServerParts(ctx);
+  const { binding, replica } = ringReplica(ctx, parts);
   return {
-    bindings: [binding, tapestry.binding], startup,
+    bindings: [binding, tapestry.binding, ...parts.bindings], startup,
     status: () => ({
       view: replica.view, viewActive: replica.viewActive, seq: replica.lastExecuted, checkpoint: replica.stableSeq,
       primary: replica.config.members[replica.view % replica.n]?.id, executedRequests: replica.counters.executedRequests,
-      drops: Object.fromEntries(replica.drops), ...tapestryStatus(),
+      drops: Object.fromEntries(replica.drops), ...tapestryStatus(), ...parts.status(),
     }),
     ready: (peers) => ringQuorumConnected(ctx, peers),
   };

@@ -1,0 +1,305 @@
+/**
+ * The object store's parts of a ring server and of a secondary replica, as host bindings:
+ *   ring server:  the Pond object service inside the PBFT replica; a RingServerMember (tree root +
+ *                 reads, channel replica) fed with every committed update and batch certificate;
+ *                 the archiver (channel archive), handed each certified version's new blocks.
+ *   secondary:    a SecondaryReplica (channel replica) that follows objects on first read.
+ * Feeding happens from host callbacks (service execution, replica outputs), so the fed cores
+ * queue the work and emit it on their next tick, under the host's durability barrier.
+ */
+import { fromHex, toHex } from '../core/bytes.ts';
+import type { Effect, Machine, MachineContext } from '../core/machine.ts';
+import type { KvStore } from '../core/store.ts';
+import { decodeUpdate } from '../core/update/update-codec.ts';
+import type { BlockKind } from '../core/version/block.ts';
+import type { BlockStore } from '../core/version/block-store.ts';
+import type { Archiver, BlockToArchive } from '../archive/archiver.ts';
+import { ringArchiverRole } from '../archive/shell/archive-role.ts';
+import { KvBlockStore } from '../ring/kv-block-store.ts';
+import { decodeObjectResult } from '../ring/object-result.ts';
+import { ObjectService } from '../ring/object-service.ts';
+import type { RingOutput } from '../ring/outputs.ts';
+import type { ExecutionContext, ExecutionResult, ReplicatedService } from '../ring/service.ts';
+import { CachingTrust } from '../replica/caching-trust.ts';
+import { ConfigLocator } from '../replica/config-locator.ts';
+import { CoreExecutor } from '../replica/core-executor.ts';
+import type { TreeMessage } from '../replica/messages.ts';
+import { blsBatchSignatures, RingTrust } from '../replica/ring-trust.ts';
+import { RingServerMember } from '../replica/ring-server-member.ts';
+import { SecondaryReplica } from '../replica/secondary.ts';
+import { treeWire } from '../replica/wire.ts';
+import { secureRandom } from './cluster-keys.ts';
+import type { Binding } from './machine-host.ts';
+import { PrefixedKvStore } from './prefixed-kv-store.ts';
+import { channels, type RoleContext } from './roles.ts';
+
+/** Remembers the blocks a store receives while armed: the new blocks of one execution. */
+class RecordingBlockStore implements BlockStore {
+  private recording: { bguid: Uint8Array; kind: BlockKind; bytes: Uint8Array }[] | null = null;
+
+  constructor(private readonly inner: KvBlockStore) {}
+
+  arm(): void {
+    this.recording = [];
+  }
+
+  disarm(): { bguid: Uint8Array; kind: BlockKind; bytes: Uint8Array }[] {
+    const out = this.recording ?? [];
+    this.recording = null;
+    return out;
+  }
+
+  get(bguid: Uint8Array, kind: BlockKind): Uint8Array | undefined {
+    return this.inner.get(bguid, kind);
+  }
+
+  has(bguid: Uint8Array): boolean {
+    return this.inner.has(bguid);
+  }
+
+  byteLengthOf(bguid: Uint8Array, kind: BlockKind): number | undefined {
+    return this.inner.byteLengthOf(bguid, kind);
+  }
+
+  put(kind: BlockKind, bytes: Uint8Array): Uint8Array {
+    const bguid = this.inner.put(kind, bytes);
+    this.recording?.push({ bguid, kind, bytes });
+    return bguid;
+  }
+
+  putVerified(bguid: Uint8Array, kind: BlockKind, bytes: Uint8Array): void {
+    this.inner.putVerified(bguid, kind, bytes);
+    this.recording?.push({ bguid, kind, bytes });
+  }
+
+  putHashed(bguid: Uint8Array, kind: BlockKind, bytes: Uint8Array): void {
+    this.inner.putHashed(bguid, kind, bytes);
+    this.recording?.push({ bguid, kind, bytes });
+  }
+
+  delete(bguid: Uint8Array): void {
+    this.inner.delete(bguid);
+  }
+
+  bguids(): Iterable<Uint8Array> {
+    return this.inner.bguids();
+  }
+}
+
+/** Reads through to whichever block store the replica's service currently uses (it is rebuilt on restart). */
+class CurrentBlockStore implements BlockStore {
+  current: BlockStore | null = null;
+
+  private store(): BlockStore {
+    if (!this.current) throw new Error('the ring replica has not built its service yet');
+    return this.current;
+  }
+
+  get(bguid: Uint8Array, kind: BlockKind): Uint8Array | undefined {
+    return this.current?.get(bguid, kind);
+  }
+
+  has(bguid: Uint8Array): boolean {
+    return this.current?.has(bguid) ?? false;
+  }
+
+  byteLengthOf(bguid: Uint8Array, kind: BlockKind): number | undefined {
+    return this.current?.byteLengthOf(bguid, kind);
+  }
+
+  put(kind: BlockKind, bytes: Uint8Array): Uint8Array {
+    return this.store().put(kind, bytes);
+  }
+
+  putVerified(bguid: Uint8Array, kind: BlockKind, bytes: Uint8Array): void {
+    this.store().putVerified(bguid, kind, bytes);
+  }
+
+  putHashed(bguid: Uint8Array, kind: BlockKind, bytes: Uint8Array): void {
+    this.store().putHashed(bguid, kind, bytes);
+  }
+
+  delete(bguid: Uint8Array): void {
+    this.store().delete(bguid);
+  }
+
+  bguids(): Iterable<Uint8Array> {
+    return this.current?.bguids() ?? [];
+  }
+}
+
+interface Executed {
+  readonly vguid: Uint8Array;
+  readonly newBlocks: BlockToArchive[];
+}
+
+/** The object service, plus a tap that tells the tree and the archiver what each commit made. */
+class TappedObjectService implements ReplicatedService {
+  constructor(
+    private readonly inner: ObjectService,
+    private readonly blocks: RecordingBlockStore,
+    private readonly onCommit: (statement: Uint8Array, update: Uint8Array, referenced: Uint8Array[], executed: Executed) => void,
+  ) {}
+
+  blocksNeeded(operation: Uint8Array): Uint8Array[] {
+    return this.inner.blocksNeeded(operation);
+  }
+
+  missingStateBlocks(): Uint8Array[] {
+    return this.inner.missingStateBlocks();
+  }
+
+  putBlock(kind: BlockKind, bytes: Uint8Array): Uint8Array {
+    return this.inner.putBlock(kind, bytes);
+  }
+
+  getBlock(bguid: Uint8Array): { kind: BlockKind; bytes: Uint8Array } | undefined {
+    return this.inner.getBlock(bguid);
+  }
+
+  execute(clientKey: Uint8Array, operation: Uint8Array, context: ExecutionContext): ExecutionResult {
+    this.blocks.arm();
+    let result: ExecutionResult;
+    try {
+      result = this.inner.execute(clientKey, operation, context);
+    } finally {
+      const written = this.blocks.disarm();
+      if (result! && result.statement) this.tap(result, operation, written);
+    }
+    return result;
+  }
+
+  heartbeatStatements(timestampMs: number): Uint8Array[] {
+    return this.inner.heartbeatStatements(timestampMs);
+  }
+
+  snapshot(): Uint8Array {
+    return this.inner.snapshot();
+  }
+
+  restore(snapshot: Uint8Array): boolean {
+    return this.inner.restore(snapshot);
+  }
+
+  private tap(result: ExecutionResult, operation: Uint8Array, written: { bguid: Uint8Array; kind: BlockKind; bytes: Uint8Array }[]): void {
+    const outcome = decodeObjectResult(result.result);
+    if (outcome.outcome !== 'commit') return;
+    const update = decodeUpdate(operation);
+    const referenced: Uint8Array[] = [];
+    for (const clause of update.clauses) {
+      for (const a of clause.actions) {
+        const sources = a.kind === 'append-blocks' ? a.blocks : a.kind === 'replace-block' || a.kind === 'insert-block' ? [a.block] : [];
+        for (const s of sources) {
+          const bytes = s.kind === 'ref' ? this.inner.blocks.get(s.bguid, 'data') : undefined;
+          if (bytes) referenced.push(bytes);
+        }
+      }
+    }
+    const seen = new Set<string>();
+    const newBlocks: BlockToArchive[] = [];
+    for (const b of [...written.map((w) => ({ bguid: w.bguid, bytes: w.bytes })), ...referenced.map((bytes) => ({ bguid: this.inner.blocks.put('data', bytes), bytes }))]) {
+      const hex = toHex(b.bguid);
+      if (!seen.has(hex)) newBlocks.push(b);
+      seen.add(hex);
+    }
+    this.onCommit(result.statement!, operation, referenced, { vguid: outcome.vguid, newBlocks });
+  }
+}
+
+/** The archiver, fed from host callbacks: queued jobs go out on its next tick. */
+class QueuedArchiver implements Machine<unknown, unknown> {
+  private readonly queue: { blocks: BlockToArchive[]; root: Uint8Array; certificate: Uint8Array }[] = [];
+
+  constructor(readonly archiver: Archiver) {}
+
+  enqueue(blocks: BlockToArchive[], root: Uint8Array, certificate: Uint8Array): void {
+    this.queue.push({ blocks, root, certificate });
+  }
+
+  onMessage(from: string, message: unknown, nowMs: number): Effect<unknown, unknown>[] {
+    return this.archiver.onMessage(from, message as never, nowMs) as Effect<unknown, unknown>[];
+  }
+
+  onTick(nowMs: number): Effect<unknown, unknown>[] {
+    const out: Effect<unknown, unknown>[] = [];
+    for (const job of this.queue.splice(0)) out.push(...(this.archiver.archive(job.blocks, job.root, job.certificate, nowMs) as Effect<unknown, unknown>[]));
+    out.push(...(this.archiver.onTick(nowMs) as Effect<unknown, unknown>[]));
+    return out;
+  }
+}
+
+export interface RingServerParts {
+  /** The replica's service factory (object service with the tap). */
+  readonly service: (store: KvStore) => ReplicatedService;
+  /** Pass every replica output here. */
+  readonly onRingOutput: (event: RingOutput) => void;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly bindings: Binding<any, any>[];
+  readonly member: RingServerMember;
+  status(): Record<string, unknown>;
+}
+
+export function ringServerParts(ctx: RoleContext): RingServerParts {
+  const ringId = fromHex(ctx.descriptor.ringId);
+  const memberStore = new PrefixedKvStore(ctx.store, 'member/');
+  const blocks = new CurrentBlockStore();
+  const member = new RingServerMember(contextOf(ctx, memberStore), {
+    crypto: ctx.crypto,
+    // The replica builds its service (and block store) on every (re)start; reads go through it.
+    blocks,
+    store: memberStore,
+    ringId,
+    epoch: 0,
+  });
+  const { binding: archiverBinding, archiver } = ringArchiverRole(ctx);
+  const queued = new QueuedArchiver(archiver);
+  const executed = new Map<string, Executed>();
+  const service = (store: KvStore): ReplicatedService => {
+    const recording = new RecordingBlockStore(new KvBlockStore(ctx.crypto, store));
+    blocks.current = recording;
+    const inner = new ObjectService({ crypto: ctx.crypto, store, blocks: recording, ringId });
+    return new TappedObjectService(inner, recording, (statement, update, referenced, done) => {
+      member.onExecuted(statement, update, referenced);
+      if (executed.size > 65_536) executed.delete(executed.keys().next().value as string);
+      executed.set(toHex(statement), done);
+    });
+  };
+  const onRingOutput = (event: RingOutput): void => {
+    if (event.kind !== 'certificate') return;
+    for (const c of member.onCertificate(event.seq, event.root, event.signature, event.statements)) {
+      const done = executed.get(c.statementHex);
+      executed.delete(c.statementHex);
+      // Every ring server could archive; the archiver's ranking picks one per block, with fallback.
+      if (done) queued.enqueue(done.newBlocks, done.vguid, c.certificate);
+    }
+  };
+  const memberBinding: Binding<TreeMessage, unknown> = { channel: channels.replica, ...treeWire, machine: member, tickMs: 50 };
+  const archiveBinding = { ...archiverBinding, machine: queued };
+  return {
+    service,
+    onRingOutput,
+    bindings: [memberBinding, archiveBinding],
+    member,
+    status: () => ({ tree: { ...member.counters } }),
+  };
+}
+
+export function secondaryParts(ctx: RoleContext): { binding: Binding<TreeMessage, unknown>; replica: SecondaryReplica } {
+  const ring = ctx.descriptor.nodes.filter((n) => n.role === 'ring').map((n) => n.name);
+  const others = ctx.descriptor.nodes.filter((n) => n.role === 'replica' && n.name !== ctx.node.name).map((n) => n.name);
+  const trust = new CachingTrust(new RingTrust(ctx.crypto, fromHex(ctx.descriptor.ringId), blsBatchSignatures(fromHex(ctx.descriptor.ringPublicKey))));
+  const replica = new SecondaryReplica(contextOf(ctx, new PrefixedKvStore(ctx.store, 'replica/')), {
+    crypto: ctx.crypto,
+    trust,
+    executor: new CoreExecutor(ctx.crypto),
+    locator: new ConfigLocator(ring, others),
+    cacheBytesMax: 512 * 2 ** 20,
+    subscribeOnRead: true,
+  });
+  return { binding: { channel: channels.replica, ...treeWire, machine: replica, tickMs: 50 }, replica };
+}
+
+function contextOf(ctx: RoleContext, store: KvStore): MachineContext {
+  return { nodeId: ctx.node.name, store, random: secureRandom, nowMs: ctx.nowMs };
+}
+
