@@ -16,7 +16,7 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { aguidOf, signerOf, type Signer } from '../core/crypto.ts';
-import type { Effect, Machine } from '../core/machine.ts';
+import type { Effect } from '../core/machine.ts';
 import { MemoryKvStore } from '../core/store.ts';
 import { dealRingKey } from '../core/threshold/dealer.ts';
 import { hashMessage } from '../core/threshold/points.ts';
@@ -346,7 +346,7 @@ async function measured(f: () => Promise<Omit<Row, 'cpuMsPerUpdate' | 'certifica
 }
 
 /** Each client creates its object, then loops 4 KiB appends for `durationMs`. */
-async function run4k(ring: Ring, clients: BenchClient[], durationMs: number): Promise<Omit<Row, 'cpuMsPerUpdate' | 'certificates'>> {
+async function run4k(_ring: Ring, clients: BenchClient[], durationMs: number): Promise<Omit<Row, 'cpuMsPerUpdate' | 'certificates'>> {
   const writerNonce = new Map<BenchClient, number>();
   await Promise.all(
     clients.map(async (c) => {
@@ -386,7 +386,7 @@ async function run4k(ring: Ring, clients: BenchClient[], durationMs: number): Pr
 }
 
 /** 2 MiB per update: 32 blocks of 64 KiB pushed to every replica, then one update naming them. */
-async function run2m(ring: Ring, clients: BenchClient[], durationMs: number): Promise<Omit<Row, 'cpuMsPerUpdate' | 'certificates'>> {
+async function run2m(_ring: Ring, clients: BenchClient[], durationMs: number): Promise<Omit<Row, 'cpuMsPerUpdate' | 'certificates'>> {
   const blockBytes = 64 * 1024;
   const latencies: number[] = [];
   const certificates: number[] = [];

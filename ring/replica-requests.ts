@@ -11,7 +11,7 @@ import type { Replica } from './replica.ts';
 import { batchDigest, requestDigest } from './signing.ts';
 
 
-export function onRequest(r: Replica, from: string, req: ClientRequest, fromMember: boolean): void {
+export function onRequest(r: Replica, req: ClientRequest, fromMember: boolean): void {
   const clientHex = toHex(req.clientKey);
   const record = r.clients.get(clientHex);
   if (record && req.nonce <= record.nonce) {

@@ -7,46 +7,23 @@
  * view), ring/replica-certificates.ts (threshold shares and certificates), ring/replica-status.ts
  * (status, retransmission and catch-up).
  */
-import { assert } from '../core/assert.ts';
 import { bytesEqual, toHex } from '../core/bytes.ts';
 import type { Effect, Machine, MachineContext } from '../core/machine.ts';
 import { checkArgument } from '../core/errors.ts';
 import { checkRingShape, primaryOf, quorum, resolveParameters, type ProtocolParameters, type ReplicaConfig } from './config.ts';
-import type {
-  Batch,
-  ClientRequest,
-  Commit,
-  CommitProof,
-  PrePrepare,
-  Prepare,
-  PreparedProof,
-  Reply,
-  RingMessage,
-} from './messages.ts';
-import type { ExecutedRequest, RingOutput } from './outputs.ts';
+import type { Checkpoint, ClientRequest, Commit, CommitProof, PrePrepare, Prepare, PreparedProof, RingMessage } from './messages.ts';
+import type { RingOutput } from './outputs.ts';
 import { prePrepareValid, type ProofContext } from './proofs.ts';
-import {
-  clientKeyOf,
-  decodeClientRecord,
-  encodeClientRecord,
-  loadExecution,
-  loadSlot,
-  loadStable,
-  loadView,
-  saveExecution,
-  saveSlot,
-  seqOfKey,
-  type ClientRecord,
-} from './replica-store.ts';
-import * as checkpoints from './replica-checkpoints.ts';
+import { decodeClientRecord, loadExecution, loadSlot, loadStable, loadView, saveSlot, seqOfKey, type ClientRecord } from './replica-store.ts';
 import * as blocks from './replica-blocks.ts';
+import * as certificates from './replica-certificates.ts';
+import * as checkpoints from './replica-checkpoints.ts';
 import * as execution from './replica-execution.ts';
 import * as requests from './replica-requests.ts';
-import * as certificates from './replica-certificates.ts';
 import * as status from './replica-status.ts';
 import * as viewChange from './replica-view-change.ts';
 import type { ReplicatedService } from './service.ts';
-import { batchDigest, requestDigest, signMessage, verifyMessage } from './signing.ts';
+import { requestDigest, signMessage, verifyMessage } from './signing.ts';
 
 export interface Slot {
   readonly seq: number;
@@ -95,7 +72,7 @@ export class Replica implements Machine<RingMessage, RingOutput> {
   lastExecuted = 0;
   lastTimestampMs = 0;
   stableSeq = 0;
-  stableProof: import('./messages.ts').Checkpoint[] = [];
+  stableProof: Checkpoint[] = [];
   readonly slots = new Map<number, Slot>();
   readonly clients = new Map<string, ClientRecord>();
   /** Primary: requests waiting for a batch, and the time the oldest arrived. */
@@ -277,7 +254,7 @@ export class Replica implements Machine<RingMessage, RingOutput> {
     const peer = this.memberIndex.get(from);
     switch (m.kind) {
       case 'request':
-        return requests.onRequest(this, from, m, peer !== undefined);
+        return requests.onRequest(this, m, peer !== undefined);
       case 'pre-prepare':
         return this.onPrePrepare(m);
       case 'prepare':

@@ -81,8 +81,8 @@ describe('view change', () => {
     c.sim.crash('ring-0');
     expect(c.sim.runUntil(() => c.completed[0] === 1, 5_000)).toBe(true);
     print();
-    const digests = [1, 2, 3].map((i) => c.executedDigests.get(1));
-    expect(new Set(digests).size).toBe(1);
+    expect(c.executedDigests.get(1)).toBeDefined();
+    for (const i of [1, 2, 3]) expect(c.replica(i)!.lastExecuted).toBeGreaterThanOrEqual(1);
     expect(c.replica(1)!.lastExecuted).toBeGreaterThanOrEqual(1);
   });
 });
