@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- tapestry [--sizes 256,1024,4096] [--seed S] [--churn-nodes M]`: hops and RDP
+ * `npm run bench -- tapestry [--sizes 256,1024,4096] [--seed S] [--churn-nodes M]` (another --sizes list
+ * writes bench/results/tapestry-<sizes>.json instead of tapestry.json): hops and RDP
  * tables per overlay size (built by real joins in the event-driven simulator), the churn experiment,
  * and routing messages handled per second by one node core (decode + onMessage) — a stand-in for
  * the real-runtime figure, which adds the ws transport and authentication on top. Baseline measured
@@ -111,6 +112,8 @@ export async function run(args: string[]): Promise<void> {
 
   const out = join(dirname(fileURLToPath(import.meta.url)), 'results');
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'tapestry.json'), JSON.stringify({ machine, seed, throughput, scales, churn }, null, 2));
-  print(`wrote ${join(out, 'tapestry.json')}`);
+  // A non-default size list (e.g. --sizes 16384) gets its own file instead of replacing the main one.
+  const file = option(args, '--sizes') === undefined ? 'tapestry.json' : `tapestry-${sizes.join('-')}.json`;
+  writeFileSync(join(out, file), JSON.stringify({ machine, seed, throughput, scales, churn }, null, 2));
+  print(`wrote ${join(out, file)}`);
 }

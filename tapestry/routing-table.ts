@@ -204,7 +204,7 @@ export class RoutingTable {
           continue;
         }
         const slot = this.slots[level * digitBase + d];
-        if (slot && slot.length > 0) return { hop: slot[0]!, level: level + 1, slot };
+        if (slot && slot.length > 0) return { hop: answering(slot), level: level + 1, slot };
       }
       if (!continueHere) return null;
     }
@@ -215,6 +215,16 @@ export class RoutingTable {
     for (let l = level + 1; l < idDigits; l++) if (this.levelCounts[l]! > 0) return true;
     return false;
   }
+}
+
+/**
+ * The closest slot member that answered its last beacon: a neighbour that just went silent is
+ * routed around through its backup (same prefix, so the root does not change) while beacons
+ * decide whether it failed. With every member silent, the primary is still the best guess.
+ */
+function answering(slot: readonly Neighbour[]): Neighbour {
+  for (const n of slot) if (n.beaconMisses === 0) return n;
+  return slot[0]!;
 }
 
 function byRtt(a: Neighbour, b: Neighbour): number {

@@ -49,6 +49,16 @@ describe('routing table (JSAC 2004 §3.1-3.2)', () => {
     expect(table.remove('ff'.repeat(20))).toBe(-1);
   });
 
+  it('routes around a primary that missed its last beacon through the backup, without changing the slot', () => {
+    const table = new RoutingTable(self, 3);
+    table.consider(ref('c1' + '0'.repeat(38)), 5);
+    table.consider(ref('c2' + '0'.repeat(38)), 9);
+    table.get('c1' + '0'.repeat(38))!.beaconMisses = 1;
+    expect(table.nextHop('c1' + '0'.repeat(38), 0)?.hop.id).toBe('c2' + '0'.repeat(38));
+    table.get('c2' + '0'.repeat(38))!.beaconMisses = 1;
+    expect(table.nextHop('c1' + '0'.repeat(38), 0)?.hop.id).toBe('c1' + '0'.repeat(38));
+  });
+
   it('surrogate routing takes the next higher digit (mod 16) when the wanted slot is empty', () => {
     const table = new RoutingTable(self, 3);
     table.consider(ref('9' + '0'.repeat(39)), 5);
