@@ -140,6 +140,18 @@ describe('dissemination tree: parent crash', () => {
     expect(world.violations).toEqual([]);
   });
 
+  it('children of a crashed ring server (a root) move to another root and catch up with no gap', () => {
+    const world = new TreeSim({ seed: 33, replicaCount: 20, rootCount: 2, versionCount: 24, updateIntervalMs: 60 });
+    expect(world.sim.runUntil(() => world.correctUpReplicas().every((id) => world.replica(id)!.parentOf(world.aguid)!.isAttached), bound)).toBe(true);
+    const orphans = world.replicaIds.filter((id) => world.replica(id)!.parentOf(world.aguid)!.parentId === 'ring-0');
+    expect(orphans.length).toBeGreaterThan(0);
+    world.sim.crash('ring-0');
+    expect(world.runToConvergence(bound)).toBe(true);
+    for (const id of orphans) expect(world.replica(id)!.parentOf(world.aguid)!.parentId).not.toBe('ring-0');
+    for (const id of world.replicaIds) expect(world.holdsExactHistory(id), id).toBe(true);
+    expect(world.violations).toEqual([]);
+  });
+
   it('survives crashing a quarter of the replicas mid-stream', () => {
     const world = new TreeSim({ seed: 32, replicaCount: 40, versionCount: 30, updateIntervalMs: 50 });
     busiestInnerReplica(world);
