@@ -16,13 +16,18 @@ import { kvKeyFor, kvOperation } from './kv-service.ts';
 import { blsCertificates, buildCluster, secretKeyFor, type Cluster } from './sim-cluster.ts';
 import { byzantineBehaviours, byzantineInterceptor, type ByzantineBehaviour } from './sim-faults.ts';
 import { requestDigest, signMessage } from './signing.ts';
-import { signerOf } from '../core/crypto.ts';
+import { aguidOf, signerOf } from '../core/crypto.ts';
+import { encodeUpdate } from '../core/update/update-codec.ts';
+import { signUpdate } from '../core/update/update-signature.ts';
+import type { Clause } from '../core/update/update.ts';
 
 export interface ScenarioOptions {
   seed: number;
   f?: number;
   crypto?: 'fake' | 'node';
   certificates?: 'fake' | 'bls';
+  /** The replicated service: versioned key-value (default) or Pond objects through applyUpdate. */
+  service?: 'kv' | 'object';
   faultMs?: number;
   opsPerClient?: number;
   healMsMax?: number;
@@ -50,12 +55,30 @@ export interface ScenarioResult {
 
 class Workload {
   readonly submitted: number[];
+  /** Object service: the next update nonce per client (its writer key). */
+  private readonly writerNonces: number[];
   constructor(
     private readonly cluster: Cluster,
     private readonly random: Prng,
     private readonly opsPerClient: number,
+    private readonly service: 'kv' | 'object',
   ) {
     this.submitted = cluster.clientIds.map(() => 0);
+    this.writerNonces = cluster.clientIds.map(() => 1);
+  }
+
+  /** A Pond update: create the client's object first, then appends (sometimes under a version predicate). */
+  private objectOperation(i: number): Uint8Array {
+    const c = this.cluster;
+    const signer = c.clientSigners[i]!;
+    const nonce = this.writerNonces[i]!++;
+    const aguid = aguidOf(c.crypto, signer.publicKey, 'obj');
+    const bytes = this.random.bytes(1 + this.random.int(3000));
+    const clause: Clause =
+      nonce === 1
+        ? { predicates: [{ kind: 'always' }], actions: [{ kind: 'create', name: 'obj', blockBytes: 1024, fanoutMax: 4, writerPublicKeys: [] }] }
+        : { predicates: [this.random.chance(0.2) ? { kind: 'version-is', version: this.random.int(nonce) } : { kind: 'always' }], actions: [{ kind: 'append', bytes }] };
+    return encodeUpdate(signUpdate(c.crypto, signer, { aguid, writerPublicKey: signer.publicKey, nonce, clauses: [clause] }));
   }
 
   /** Each idle client sends its next operation: mostly its own keys, sometimes someone else's (refused). */
@@ -64,6 +87,11 @@ class Workload {
     c.clientIds.forEach((_, i) => {
       const client = c.client(i);
       if (!client || client.backlog > 0 || this.submitted[i]! >= this.opsPerClient) return;
+      if (this.service === 'object') {
+        c.submit(i, this.objectOperation(i));
+        this.submitted[i]!++;
+        return;
+      }
       const owner = this.random.chance(0.1) ? this.random.pick(c.clientSigners) : c.clientSigners[i]!;
       const key = kvKeyFor(owner.publicKey, this.random.pick(['a', 'b', 'c']));
       const expected = this.random.chance(0.1) ? this.random.int(4) : -1;
@@ -199,6 +227,7 @@ export function runScenario(options: ScenarioOptions): ScenarioResult {
     crypto,
     certificates,
     network,
+    service: options.service ?? 'kv',
     parameters: {
       batchSizeMax: 8,
       pipelineDepthMax: 3,
@@ -213,7 +242,7 @@ export function runScenario(options: ScenarioOptions): ScenarioResult {
   });
   log(`seed ${seed} f=${f} clients=${cluster.clientIds.length} network=${JSON.stringify(network)}`);
   const byzantine = pickByzantine(cluster, random, f, crypto, seed, log);
-  const workload = new Workload(cluster, random.fork('workload'), options.opsPerClient ?? 12);
+  const workload = new Workload(cluster, random.fork('workload'), options.opsPerClient ?? 12, options.service ?? 'kv');
   const state = { crashed: new Set<string>(), wipesLeft: f - byzantine.length };
   let error: string | null = null;
   try {
@@ -272,13 +301,14 @@ function parseArgs(args: string[]): { seeds: number[]; options: Omit<ScenarioOpt
     } else if (a === '--f') options.f = Number(next());
     else if (a === '--real-crypto') options.crypto = 'node';
     else if (a === '--bls') options.certificates = 'bls';
+    else if (a === '--objects') options.service = 'object';
     else if (a === '--verbose' || a === '-v') verbose = true;
-    else if (a !== 'ring') throw new Error(`unknown argument ${a} (use --seed N | --seeds A..B, --f 1|2, --real-crypto, --bls, --verbose)`);
+    else if (a !== 'ring') throw new Error(`unknown argument ${a} (use --seed N | --seeds A..B, --f 1|2, --real-crypto, --bls, --objects, --verbose)`);
   }
   return { seeds, options, verbose };
 }
 
-/** `npm run sim -- ring --seed N [--f 2] [--real-crypto] [--bls] [--verbose]`, or `--seeds A..B`. */
+/** `npm run sim -- ring --seed N [--f 2] [--real-crypto] [--bls] [--objects] [--verbose]`, or `--seeds A..B`. */
 export async function run(args: string[]): Promise<void> {
   const { seeds, options, verbose } = parseArgs(args);
   let failures = 0;
@@ -288,7 +318,7 @@ export async function run(args: string[]): Promise<void> {
     console.log(summary);
     if (!result.ok) {
       failures++;
-      console.log(`  ${result.error}\n  reproduce: npm run sim -- ring --seed ${seed}${options.f ? ` --f ${options.f}` : ''}${options.crypto === 'node' ? ' --real-crypto' : ''}${options.certificates === 'bls' ? ' --bls' : ''} --verbose`);
+      console.log(`  ${result.error}\n  reproduce: npm run sim -- ring --seed ${seed}${options.f ? ` --f ${options.f}` : ''}${options.crypto === 'node' ? ' --real-crypto' : ''}${options.certificates === 'bls' ? ' --bls' : ''}${options.service === 'object' ? ' --objects' : ''} --verbose`);
     }
   }
   if (failures > 0) {
