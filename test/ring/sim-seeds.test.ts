@@ -40,8 +40,8 @@ describe('ring simulation seeds', () => {
     it(`seeds ${chunk * 50 + 1}..${chunk * 50 + 50} (fake crypto, f chosen by seed)`, () => sweep(range(chunk * 50 + 1, 50), short));
   }
   it('seeds 501..520 with f = 2 (n = 7)', () => sweep(range(501, 20), { ...short, f: 2 }));
-  it('seeds 801..830 with the object service (Pond updates through applyUpdate, blocks fetched after state transfer)', () =>
-    sweep(range(801, 30), { ...short, service: 'object' }));
+  it('seeds 801..815 with the object service (Pond updates through applyUpdate, blocks fetched after state transfer)', () =>
+    sweep(range(801, 15), { ...short, service: 'object' }));
   it('seeds 601..603 with real ed25519 (node:crypto)', () => sweep(range(601, 3), { ...short, crypto: 'node' }));
   it('seed 701 with real ed25519 and real threshold BLS certificates', () => sweep(range(701, 1), { faultMs: 500, opsPerClient: 2, crypto: 'node', certificates: 'bls', f: 1 }));
 });
