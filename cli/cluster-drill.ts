@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Prng } from '../sim/prng.ts';
-import { ChainWriter } from '../runtime/chain-writer.ts';
+import { chainWriter } from '../runtime/chain-writer.ts';
 import { loadClusterConfig, type ClusterConfig } from '../runtime/cluster-config.ts';
 import { initCluster, loadDescriptor } from '../runtime/cluster-keys.ts';
 import { fetchJson, spawnNode, stopAll, stopNode, waitReady } from '../runtime/cluster-launcher.ts';
@@ -55,7 +55,8 @@ export async function drill(config: ClusterConfig, options: DrillOptions): Promi
   const random = new Prng(options.seed);
   const session = new RingSession({ descriptor: loadDescriptor(config, nodeCrypto), crypto: nodeCrypto, log: silentLogger(), clientCount: options.writers, certificates: 'deferred' });
   await session.start();
-  const writers = Array.from({ length: options.writers }, (_, i) => new ChainWriter(session, i, `drill-${options.seed}`));
+  const writers = await Promise.all(Array.from({ length: options.writers }, (_, i) => chainWriter(session, i, `drill-${options.seed}`)));
+  await Promise.all(writers.map((w) => w.prepare(60_000)));
   let running = true;
   let failure: Error | null = null;
   const loops = writers.map(async (w) => {

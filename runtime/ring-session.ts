@@ -82,7 +82,11 @@ export class RingSession {
       const signer = signerOf(options.crypto, new Uint8Array(randomBytes(32)));
       const client = new RingClient(
         { nodeId, store: new MemoryKvStore(), random: secureRandom, nowMs: Date.now() },
-        { members, f: d.f, crypto: options.crypto, signer, certificateVerifier, retransmitMs: options.retransmitMs ?? 1000 },
+        {
+          members, f: d.f, crypto: options.crypto, signer, certificateVerifier, retransmitMs: options.retransmitMs ?? 1000,
+          // Certificates sign the batch header, which names the ring (ring/certificate-format.ts).
+          ringId: fromHex(d.ringId),
+        },
       );
       this.clients.push(client);
       this.clientKeys.push(signer.publicKey);
