@@ -2,9 +2,10 @@
  * What each role hosts. A role adapter builds the role's cores as host bindings, maps their
  * output events to metrics, reports protocol status for `cluster status`, and says when the node
  * is ready.
- *   ring server:       PBFT replica (ring/replica.ts) on channel 1 + Tapestry node on channel 2
+ *   ring server:       PBFT replica (ring/replica.ts) running the Pond object service, channel 1;
+ *                      tree root member and archiver (runtime/object-roles.ts); Tapestry node, channel 2
  *   archive server:    archive server core (archive/archive-server.ts) on channel 3 + Tapestry node
- *   secondary replica: Tapestry node only (its core is not wired yet; see docs/runtime.md)
+ *   secondary replica: SecondaryReplica (runtime/object-roles.ts) on channel 4 + Tapestry node
  */
 import { ArchiveServer, defaultArchiveTiming, type ArchiveOutput } from '../archive/archive-server.ts';
 import { archiveLimits, decodeArchiveMessage, encodeArchiveMessage, type ArchiveMessage } from '../archive/messages.ts';
