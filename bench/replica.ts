@@ -172,7 +172,7 @@ function applyCosts(quick: boolean): LatencyRow[] {
     const object = testObject(crypto, 'core', 10, 64 * 1024);
     const count = kind === 'bls' ? (quick ? 4 : 10) : quick ? 100 : 400;
     const history = buildHistory(crypto, signer, object, { versionCount: count + 1, appendBytes: 4096, seed: 10, batchSize: 1 });
-    const copy = new ObjectCopy(object.aguid, signer.trust(), object.executor, new BlockCache(crypto, 64 << 20), { pendingEntriesMax: 16, logEntriesMax: 1000, logBytesMax: 1 << 30 }, () => {});
+    const copy = new ObjectCopy(object.aguid, signer.trust(), object.executor, new BlockCache(crypto, 64 << 20), { pendingEntriesMax: 16, pendingBytesMax: 1 << 30, logEntriesMax: 1000, logBytesMax: 1 << 30 }, () => {});
     copy.offer(history[0]!.entry, 'p');
     let next = 1;
     const warmups = kind === 'bls' ? 1 : 20;

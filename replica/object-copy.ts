@@ -12,7 +12,7 @@
 import { bytesEqual, toHex } from '../core/bytes.ts';
 import type { BlockCache } from './block-cache.ts';
 import type { LogEntry } from './messages.ts';
-import { ObjectLog, boundedEntries, type GapSource, type Snapshot } from './object-log.ts';
+import { ObjectLog, boundedEntries, entryBytesOf, type GapSource, type Snapshot } from './object-log.ts';
 import type { CommitStatement, HeartbeatStatement, Head, ReplicaExecutor, ReplicaTrust } from './types.ts';
 
 export type OfferResult =
@@ -48,6 +48,8 @@ export interface CopyRecord {
 export interface ObjectCopyLimits {
   /** Early versions held while their predecessors are missing. */
   readonly pendingEntriesMax: number;
+  /** Bytes of early versions held (one entry is always allowed, so a large update can still wait). */
+  readonly pendingBytesMax: number;
   /** Certified updates kept for gap fills; older children get a snapshot. */
   readonly logEntriesMax: number;
   /** Bytes of updates and certificates kept in the log (the newest record is always kept). */
@@ -65,6 +67,7 @@ export class ObjectCopy implements GapSource {
   heartbeat: { readonly bytes: Uint8Array; readonly statement: HeartbeatStatement } | null = null;
   private pinned: ReadonlySet<string> = new Set();
   private readonly pending = new Map<number, Pending>();
+  private pendingBytes = 0;
 
   constructor(
     readonly aguid: Uint8Array,
@@ -97,6 +100,7 @@ export class ObjectCopy implements GapSource {
   /** Drops early entries (after re-parenting: the new parent resends what we need). */
   clearPending(): void {
     this.pending.clear();
+    this.pendingBytes = 0;
   }
 
   /** One pushed entry from `from`: accepted (with any early entries it unblocked), ignored, buffered, or a lie. */
@@ -107,8 +111,11 @@ export class ObjectCopy implements GapSource {
     const expected = this.nextVersion;
     if (statement.version < expected) return this.checkDuplicate(statement, from);
     if (statement.version > expected) {
-      if (this.pending.size < this.limits.pendingEntriesMax && !this.pending.has(statement.version)) {
+      const bytes = entryBytesOf(entry);
+      const room = this.pending.size === 0 || (this.pending.size < this.limits.pendingEntriesMax && this.pendingBytes + bytes <= this.limits.pendingBytesMax);
+      if (room && !this.pending.has(statement.version)) {
         this.pending.set(statement.version, { entry, statement, from });
+        this.pendingBytes += bytes;
       }
       return { kind: 'future' };
     }
@@ -121,11 +128,11 @@ export class ObjectCopy implements GapSource {
     while (next) {
       const applied = this.apply(next.entry, next.statement);
       if (typeof applied === 'string') {
-        this.pending.clear();
+        this.clearPending();
         return { kind: 'bad', reason: applied, from: next.from };
       }
       accepted.push(applied);
-      this.pending.delete(next.statement.version);
+      this.dropPending(next.statement.version);
       next = this.pending.get(this.nextVersion);
     }
     return { kind: 'accepted', entries: accepted };
@@ -150,12 +157,19 @@ export class ObjectCopy implements GapSource {
     this.logBytes = snapshot.certificate.length;
     this.snapshotsInstalled++;
     this.onAccepted({ version: head.version, vguid: head.vguid });
-    for (const version of [...this.pending.keys()]) if (version <= head.version) this.pending.delete(version);
+    for (const version of [...this.pending.keys()]) if (version <= head.version) this.dropPending(version);
     return this.drain(this.pending.get(this.nextVersion), []);
   }
 
   nextVersionHeld(): number {
     return this.nextVersion;
+  }
+
+  private dropPending(version: number): void {
+    const held = this.pending.get(version);
+    if (!held) return;
+    this.pending.delete(version);
+    this.pendingBytes -= entryBytesOf(held.entry);
   }
 
   /** GapSource: replay from the log while the updates and their referenced blocks are still here. */

@@ -37,6 +37,8 @@ export interface SecondaryConfig extends Partial<ChildSetOptions>, Partial<Paren
   /** Join an object's tree the first time a client reads it here (default true). */
   readonly subscribeOnRead?: boolean;
   readonly pendingEntriesMax?: number;
+  /** Bytes of early versions held per object while a predecessor is missing (default 32 MiB). */
+  readonly pendingBytesMax?: number;
   /** Certified updates kept per object for gap fills (default 1024); children further behind get a snapshot. */
   readonly logEntriesMax?: number;
   /** Bytes of updates and certificates kept per object (default 64 MiB); the newest version is always kept. */
@@ -214,6 +216,7 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
     const key = toHex(aguid);
     const limits = {
       pendingEntriesMax: this.config.pendingEntriesMax ?? 256,
+      pendingBytesMax: this.config.pendingBytesMax ?? 32 * 1024 * 1024,
       logEntriesMax: this.config.logEntriesMax ?? 1024,
       logBytesMax: this.config.logBytesMax ?? 64 * 1024 * 1024,
     };

@@ -27,7 +27,7 @@ beforeAll(() => {
 
 function freshCopy(cacheBytesMax = 16 * 1024 * 1024): { copy: ObjectCopy; accepted: number[] } {
   const accepted: number[] = [];
-  const copy = new ObjectCopy(object.aguid, signer.trust(), object.executor, new BlockCache(crypto, cacheBytesMax), { pendingEntriesMax: 16, logEntriesMax: 1000, logBytesMax: 1 << 30 }, (a) => accepted.push(a.version));
+  const copy = new ObjectCopy(object.aguid, signer.trust(), object.executor, new BlockCache(crypto, cacheBytesMax), { pendingEntriesMax: 16, pendingBytesMax: 1 << 30, logEntriesMax: 1000, logBytesMax: 1 << 30 }, (a) => accepted.push(a.version));
   return { copy, accepted };
 }
 
@@ -52,6 +52,17 @@ describe('ObjectCopy.offer', () => {
     const result = copy.offer(history[0]!.entry, 'p');
     expect(result.kind === 'accepted' && result.entries.length).toBe(3);
     expect(accepted).toEqual([0, 1, 2]);
+  });
+
+  it('bounds early versions by count and bytes; what was not kept is simply fetched again later', () => {
+    const entryBytes = history[2]!.entry.update.length + history[2]!.entry.certificate.length;
+    const copy = new ObjectCopy(object.aguid, signer.trust(), object.executor, new BlockCache(crypto, 1 << 24), { pendingEntriesMax: 10, pendingBytesMax: 2 * entryBytes + 10, logEntriesMax: 100, logBytesMax: 1 << 30 }, () => {});
+    for (const h of history.slice(2)) expect(copy.offer(h.entry, 'p').kind).toBe('future');
+    expect(copy.pendingCount).toBe(2);
+    copy.offer(history[0]!.entry, 'p');
+    const result = copy.offer(history[1]!.entry, 'p');
+    expect(result.kind === 'accepted' && result.entries.length).toBe(3);
+    expect(copy.head!.version).toBe(3);
   });
 
   it('ignores a version it already holds', () => {
@@ -151,7 +162,7 @@ describe('ObjectCopy.offer', () => {
 
     it('a member with a bounded log replays recent versions and snapshots older ones', () => {
       const accepted: number[] = [];
-      const copy = new ObjectCopy(object.aguid, signer.trust(), object.executor, new BlockCache(crypto, 1 << 24), { pendingEntriesMax: 4, logEntriesMax: 3, logBytesMax: 1 << 30 }, (a) =>
+      const copy = new ObjectCopy(object.aguid, signer.trust(), object.executor, new BlockCache(crypto, 1 << 24), { pendingEntriesMax: 4, pendingBytesMax: 1 << 30, logEntriesMax: 3, logBytesMax: 1 << 30 }, (a) =>
         accepted.push(a.version),
       );
       for (const h of history) copy.offer(h.entry, 'p');
@@ -162,12 +173,12 @@ describe('ObjectCopy.offer', () => {
     });
 
     it('keeps the log within logBytesMax (oldest first), always keeping the head', () => {
-      const copy = new ObjectCopy(object.aguid, signer.trust(), object.executor, new BlockCache(crypto, 1 << 24), { pendingEntriesMax: 4, logEntriesMax: 100, logBytesMax: 4000 }, () => {});
+      const copy = new ObjectCopy(object.aguid, signer.trust(), object.executor, new BlockCache(crypto, 1 << 24), { pendingEntriesMax: 4, pendingBytesMax: 1 << 30, logEntriesMax: 100, logBytesMax: 4000 }, () => {});
       for (const h of history) copy.offer(h.entry, 'p');
       expect(copy.logBytes).toBeLessThanOrEqual(4000);
       expect(copy.log.length).toBeGreaterThanOrEqual(1);
       expect(copy.log.length).toBeLessThan(history.length);
-      const tiny = new ObjectCopy(object.aguid, signer.trust(), object.executor, new BlockCache(crypto, 1 << 24), { pendingEntriesMax: 4, logEntriesMax: 100, logBytesMax: 1 }, () => {});
+      const tiny = new ObjectCopy(object.aguid, signer.trust(), object.executor, new BlockCache(crypto, 1 << 24), { pendingEntriesMax: 4, pendingBytesMax: 1 << 30, logEntriesMax: 100, logBytesMax: 1 }, () => {});
       for (const h of history) tiny.offer(h.entry, 'p');
       expect(tiny.log.length).toBe(1);
       expect(tiny.log.firstVersion).toBe(7);
