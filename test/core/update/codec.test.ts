@@ -169,7 +169,7 @@ describe('hostile frames', () => {
         const mutated = mutate(frame, e);
         for (const [, decoder] of decoders) decodesOrDecodeError(decoder, mutated);
       }),
-      { numRuns: 1500 },
+      { numRuns: 1000 },
     );
   });
 

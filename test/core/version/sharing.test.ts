@@ -14,9 +14,13 @@ const blockBytes = 64 * 1024;
 function bigObject(fanoutMax: number): ObjectUnderTest {
   const o = new ObjectUnderTest();
   o.commit(update(owner, [clause([createAction(blockBytes, fanoutMax)])]));
-  // 16 appends of 4 MiB keep each update inside updateBytesMax, as a client would send them.
-  const chunk = bytesOf(4 * 1024 * 1024, 11);
-  for (let i = 0; i < objectBytes / chunk.length; i++) o.commit(update(owner, [clause([{ kind: 'append', bytes: chunk }])]));
+  // Streamed as a client would: 64 distinct 64 KiB blocks uploaded, then updates naming them by
+  // reference, 1024 leaves in all (so the data hashes once, not once per leaf and once per digest).
+  const refs = Array.from({ length: 64 }, (_, i) => {
+    const bytes = bytesOf(blockBytes, 100 + i);
+    return { kind: 'ref' as const, bguid: o.blocks.put('data', bytes), length: bytes.length };
+  });
+  for (let i = 0; i < objectBytes / blockBytes / refs.length; i++) o.commit(update(owner, [clause([{ kind: 'append-blocks', blocks: refs }])]));
   return o;
 }
 
