@@ -14,7 +14,7 @@ import { assert } from '../core/assert.ts';
 import { asBytes, bytesEqual, toHex } from '../core/bytes.ts';
 import type { Crypto } from '../core/crypto.ts';
 import { IntegrityError, checkArgument } from '../core/errors.ts';
-import { type BlockKind, bguidOf, blockKinds, isGuid, kindCodeOf, kindOfCode } from '../core/version/block.ts';
+import { type BlockKind, bguidOf, blockKey, blockKinds, isGuid, kindCodeOf, kindOfCode } from '../core/version/block.ts';
 import type { BlockStore } from '../core/version/block-store.ts';
 
 interface Staged {
@@ -54,7 +54,7 @@ export class LmdbBlockStore implements BlockStore {
   }
 
   private pending(bguid: Uint8Array): Staged | undefined {
-    const key = toHex(bguid);
+    const key = blockKey(bguid);
     return this.staged.get(key) ?? this.inFlight.get(key);
   }
 
@@ -117,7 +117,7 @@ export class LmdbBlockStore implements BlockStore {
 
   delete(bguid: Uint8Array): void {
     assert(!this.closed, 'LmdbBlockStore used after close');
-    this.staged.set(toHex(bguid), { bguid: asBytes(bguid).slice(), kind: null, bytes: new Uint8Array(0) });
+    this.staged.set(blockKey(bguid), { bguid: asBytes(bguid).slice(), kind: null, bytes: new Uint8Array(0) });
   }
 
   *bguids(): Iterable<Uint8Array> {
@@ -132,13 +132,13 @@ export class LmdbBlockStore implements BlockStore {
     }
     for (const key of this.db.getKeys()) {
       const bguid = Uint8Array.from(key);
-      if (!seen.has(toHex(bguid))) yield bguid;
+      if (!seen.has(blockKey(bguid))) yield bguid;
     }
   }
 
   private stage(bguid: Uint8Array, kind: BlockKind, bytes: Uint8Array): void {
     assert(!this.closed, 'LmdbBlockStore used after close');
-    const key = toHex(bguid);
+    const key = blockKey(bguid);
     const staged = this.staged.get(key);
     if (staged?.kind === kind) return;
     this.staged.set(key, { bguid: asBytes(bguid), kind, bytes: asBytes(bytes) });
