@@ -269,6 +269,9 @@ function observe(cluster: Cluster, node: string, event: RingOutput): void {
       return;
     case 'certified': {
       recordCertificate(cluster, event.statement);
+      // Authorisation: a client's update is certified only for keys it owns (kv) — others were refused.
+      const kv = parseKvStatement(event.statement);
+      if (kv) assert(event.clientKeyHex.startsWith(kv.key.slice(0, kv.key.indexOf('/'))), `client ${node} got a certificate for ${kv.key}, which it does not own`);
       const i = cluster.clientIds.indexOf(node);
       if (i >= 0) cluster.certified[i]!++;
       return;
