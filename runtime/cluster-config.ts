@@ -46,8 +46,8 @@ const nameRe = /^[a-z][a-z0-9-]{0,31}$/;
  * into a storm of view changes. These are the runtime's defaults; a config's "ring" overrides them.
  */
 export const runtimeRingDefaults: Readonly<Record<string, number>> = {
-  requestTimeoutMs: 3000,
-  viewChangeTimeoutMs: 4000,
+  requestTimeoutMs: 6000,
+  viewChangeTimeoutMs: 8000,
   statusIntervalMs: 250,
   batchDelayMs: 2,
 };

@@ -19,8 +19,8 @@ export class PeerLink {
   private queueHead = 0;
   private queueBytes = 0;
   private pumpScheduled = false;
-  /** Cleared by each heartbeat, set by the peer's pong: a link that stays false for a whole period is dead. */
-  private pongSeen = true;
+  /** Heartbeat periods since the peer's last pong. */
+  private periodsSilent = 0;
 
   constructor(
     readonly peer: string,
@@ -40,26 +40,27 @@ export class PeerLink {
   attach(ws: WebSocket): void {
     if (this.ws && this.ws !== ws) this.ws.close(1000, 'replaced by a newer connection');
     this.ws = ws;
-    this.pongSeen = true;
+    this.periodsSilent = 0;
     ws.on('pong', () => {
-      if (this.ws === ws) this.pongSeen = true;
+      if (this.ws === ws) this.periodsSilent = 0;
     });
     this.pump();
   }
 
   /**
-   * Called every heartbeat period: a peer that did not answer the previous ping is cut off (its
-   * socket is half-open: a crashed host or a partition sends no FIN), so the dialer reconnects.
-   * Returns true if the link was cut.
+   * Called every heartbeat period: a peer that answered none of the last `periodsMax` pings is cut
+   * off (a half-open socket after a host crash or partition never sees a FIN), so the dialer
+   * reconnects. Several periods, not one: an overloaded peer's event loop can stall for seconds,
+   * and cutting it then only loses frames. Returns true if the link was cut.
    */
-  heartbeat(): boolean {
+  heartbeat(periodsMax: number): boolean {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return false;
-    if (!this.pongSeen) {
+    if (this.periodsSilent >= periodsMax) {
       ws.terminate();
       return true;
     }
-    this.pongSeen = false;
+    this.periodsSilent += 1;
     ws.ping();
     return false;
   }

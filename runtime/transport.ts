@@ -51,8 +51,10 @@ export interface TransportOptions {
   readonly handshakeTimeoutMs?: number;
   readonly reconnectMsMin?: number;
   readonly reconnectMsMax?: number;
-  /** Ping period; a peer silent for a whole period is disconnected (0 = off). Default 5000. */
+  /** Ping period (0 = off). Default 5000. */
   readonly heartbeatMs?: number;
+  /** A peer that answers no ping for this many periods is disconnected. Default 3. */
+  readonly heartbeatPeriodsMax?: number;
   readonly log: Logger;
 }
 
@@ -125,7 +127,7 @@ export class Transport {
     if (heartbeatMs > 0) {
       this.heartbeatTimer = setInterval(() => {
         for (const link of this.links.values()) {
-          if (link.heartbeat()) this.options.log.warn({ peer: link.peer }, 'peer silent for a heartbeat period; connection cut');
+          if (link.heartbeat(this.options.heartbeatPeriodsMax ?? 3)) this.options.log.warn({ peer: link.peer }, 'peer silent for several heartbeat periods; connection cut');
         }
       }, heartbeatMs);
       this.heartbeatTimer.unref();

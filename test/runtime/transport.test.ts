@@ -183,11 +183,11 @@ describe('Transport', () => {
       const logged = memoryLogger('a');
       const a = new Transport({
         name: 'a', secretKey: members[0]!.secretKey, crypto: nodeCrypto, members: directory, frameBytesMax: 1024,
-        log: logged.log, heartbeatMs: 100, reconnectMsMin: 20, reconnectMsMax: 50,
+        log: logged.log, heartbeatMs: 100, heartbeatPeriodsMax: 2, reconnectMsMin: 20, reconnectMsMax: 50,
       });
       started.push(a);
       await a.start();
-      await waitFor(() => logged.lines.some((l) => l.msg === 'peer silent for a heartbeat period; connection cut'), 5000, 'heartbeat cut');
+      await waitFor(() => logged.lines.some((l) => l.msg === 'peer silent for several heartbeat periods; connection cut'), 5000, 'heartbeat cut');
       await waitFor(() => connections >= 2, 5000, 'redial after the cut');
       expect(connections).toBeGreaterThanOrEqual(2);
     } finally {
