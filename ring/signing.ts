@@ -49,9 +49,14 @@ export function verifyMessage(crypto: Crypto, publicKey: Uint8Array, m: SignedRe
   return verifyTagged(crypto, publicKey, tagOf(m), signedPayload(m), m.signature);
 }
 
-/** Identity of a request's content (client, nonce, reply address, operation): the dedupe and reply key. */
+/**
+ * Identity of a request: (client, nonce, operation), the dedupe and reply-cache key. The reply
+ * address is left out on purpose: it is a routing hint, and a copy of a request re-sent with
+ * another address (by a relay, or by anyone when the operation authenticates itself) is the same
+ * request, so the real client's retransmission still finds the cached reply.
+ */
 export function requestDigest(crypto: Crypto, request: ClientRequest): Uint8Array {
-  return taggedHash(crypto, HashTag.ringMessage, signedPayload(request));
+  return taggedHash(crypto, HashTag.ringMessage, encode(['request-id', request.clientKey, request.nonce, request.operation]));
 }
 
 /** What a pre-prepare signs for its batch: the timestamp, the heartbeat flag and the request digests. */
