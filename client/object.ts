@@ -22,6 +22,7 @@ export const inlineBytesMax = 64 * 1024;
 export const readChunkBytes = 4 * 1024 * 1024;
 const uploadConcurrency = 8;
 const memberReadTimeoutMs = 3_000;
+const readTimeoutMsDefault = 15_000;
 
 export interface ReadOptions extends CallOptions {
   /** A past version; default the latest. */
@@ -56,6 +57,12 @@ export interface ObjectStat extends VersionInfo {
 export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
 export class ObjectHandle {
+  /**
+   * The newest version this handle has seen committed or read. "Latest" reads never return an
+   * older one (a lagging secondary is skipped), so a client always reads its own writes.
+   */
+  private knownVersion = -1;
+
   constructor(
     readonly aguid: Uint8Array,
     private readonly session: Session,
@@ -189,7 +196,9 @@ export class ObjectHandle {
     const unsigned: UnsignedUpdate = { aguid: this.aguid, writerPublicKey: this.identity.publicKey, nonce: this.nextNonce(), clauses };
     const update = signUpdate(this.crypto, signerOf(this.crypto, this.identity.secretKey), unsigned);
     const submitted = await this.session.submit(encodeUpdate(update), options);
-    return outcomeOf(submitted);
+    const result = outcomeOf(submitted);
+    this.knownVersion = Math.max(this.knownVersion, result.version);
+    return result;
   }
 
   /**
@@ -264,6 +273,19 @@ export class ObjectHandle {
    * requested version range; replies that fail verification are skipped, never returned.
    */
   private async fetchVersion(version: number | null, offset: number, length: number, options: ReadOptions): Promise<VerifiedVersion> {
+    // A write completes on f+1 replies; its certificate (what readers check) follows within a
+    // batch or two. A read that finds every member behind what this handle knows waits for it.
+    const deadlineMs = Date.now() + (options.timeoutMs ?? readTimeoutMsDefault);
+    for (let attempt = 0; ; attempt++) {
+      const outcome = await this.fetchOnce(version, offset, length, options);
+      if (!(outcome instanceof Error)) return outcome;
+      const retriable = outcome instanceof UnavailableError || (version !== null && outcome instanceof NotFoundError);
+      if (!retriable || Date.now() + retryDelayMs(attempt) > deadlineMs || options.signal?.aborted) throw outcome;
+      await new Promise((resolve) => setTimeout(resolve, retryDelayMs(attempt)));
+    }
+  }
+
+  private async fetchOnce(version: number | null, offset: number, length: number, options: ReadOptions): Promise<VerifiedVersion | Error> {
     const members = [...this.session.view.secondaries, ...rotate(this.session.view.ring.map((m) => m.id))];
     const reasons: string[] = [];
     let integrityFailures = 0;
@@ -279,19 +301,30 @@ export class ObjectHandle {
         continue;
       }
       const checked = verifyRead(this.crypto, this.trust, { type: 'read', ...request, requestId: reply.requestId }, reply, Date.now());
-      if (checked.ok) return checked.value;
+      if (checked.ok && version === null && checked.value.version < this.knownVersion) {
+        reasons.push(`${member}: behind (version ${checked.value.version} < ${this.knownVersion})`);
+        continue;
+      }
+      if (checked.ok) {
+        this.knownVersion = Math.max(this.knownVersion, checked.value.version);
+        return checked.value;
+      }
       if (reply.status === 'unknown-object' && this.session.view.ring.some((m) => m.id === member)) unknown++;
       else if (reply.status === 'ok') integrityFailures++;
       reasons.push(`${member}: ${checked.reason}`);
     }
     // f+1 ring servers saying "no such object" include a correct one.
-    if (unknown >= this.session.view.f + 1) {
-      throw new NotFoundError(`object ${this.aguidHex.slice(0, 16)}… ${version === null ? '' : `version ${version} `}does not exist`);
+    if (unknown >= this.session.view.f + 1 && this.knownVersion < 0) {
+      return new NotFoundError(`object ${this.aguidHex.slice(0, 16)}… ${version === null ? '' : `version ${version} `}does not exist`);
     }
     const summary = reasons.join('; ');
-    if (integrityFailures > 0 && integrityFailures === reasons.length) throw new IntegrityError(`no member proved the read: ${summary}`);
-    throw new UnavailableError(`no member could serve the read: ${summary}`);
+    if (integrityFailures > 0 && integrityFailures === reasons.length) return new IntegrityError(`no member proved the read: ${summary}`);
+    return new UnavailableError(`no member could serve the read: ${summary}`);
   }
+}
+
+function retryDelayMs(attempt: number): number {
+  return Math.min(500, 25 * 2 ** attempt);
 }
 
 function rotate<T>(items: T[]): T[] {

@@ -25,7 +25,9 @@ export function outcomeOf(submitted: Submitted): WriteResult {
     throw new IntegrityError('f+1 ring servers agreed on a result this client cannot decode (version mismatch?)');
   }
   if (result.outcome === 'commit') {
-    return { version: result.version, vguid: toHex(result.vguid), seq: submitted.seq, certified: submitted.certified.then(() => undefined) };
+    const certified = submitted.certified.then(() => undefined);
+    certified.catch(() => undefined); // awaiting the certificate is optional
+    return { version: result.version, vguid: toHex(result.vguid), seq: submitted.seq, certified };
   }
   const message = result.detail ? `${result.reason}: ${result.detail}` : result.reason;
   switch (result.reason) {

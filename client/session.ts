@@ -127,6 +127,7 @@ export class Session {
   private readonly submitted: Waiter<Submitted>[] = [];
   private readonly certificateWaiters = new Map<number, Waiter<Uint8Array>>();
   private readonly blockWaiters = new Map<string, { acks: Set<string>; need: number; waiter: Waiter<void> }>();
+  private readonly blockUploads = new Map<string, Promise<Uint8Array>>();
   private readonly readWaiters = new Map<number, { to: string; waiter: Waiter<ReadReply> }>();
   private readIdNext = 1;
   private closed = false;
@@ -218,13 +219,20 @@ export class Session {
     this.checkOpen();
     const bguid = bguidOf(this.crypto, 'data', block);
     const key = toHex(bguid);
-    return withDeadline(options, submitTimeoutMsDefault, 'block upload', (waiter: Waiter<void>) => {
+    // Equal blocks share one upload (and one BGUID): a second waiter would never see its own acks.
+    const inFlight = this.blockUploads.get(key);
+    if (inFlight) return inFlight;
+    const upload = withDeadline(options, submitTimeoutMsDefault, 'block upload', (waiter: Waiter<void>) => {
       this.blockWaiters.set(key, { acks: new Set(), need: acksNeeded, waiter });
       this.host.execute(channels.ring, () =>
         this.view.ring.map((m) => ({ kind: 'send', to: m.id, message: { kind: 'put-block', block } as RingMessage })),
       );
       return () => this.blockWaiters.delete(key);
-    }).then(() => bguid);
+    })
+      .then(() => bguid)
+      .finally(() => this.blockUploads.delete(key));
+    this.blockUploads.set(key, upload);
+    return upload;
   }
 
   /** Sends one read to tree member `to` and resolves with its (unverified) reply. */
