@@ -89,7 +89,8 @@ export function runChurn(options: ChurnOptions): ChurnReport {
   const probes: ChurnProbe[] = [];
   for (let at = t0; at < t0 + options.horizonMs; at += options.probeIntervalMs) {
     net.runUntil(at);
-    probes.push(probe(net, prng, objects, options, (at - t0) / 1000));
+    // Rounded: t0 is a fractional virtual time, so the offsets carry float noise.
+    probes.push(probe(net, prng, objects, options, Math.round((at - t0) / 100) / 10));
   }
   const ok = (p: ChurnProbe): boolean => p.routeSuccess >= 0.99 && p.locateSuccess >= 0.99;
   const last = probes[probes.length - 1]!;
