@@ -69,7 +69,7 @@ function startServer(specFile: string, name: string): Promise<void> {
   const child = spawn(process.execPath, ['--import', 'tsx', cli, specFile, name], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
   children.set(name, child);
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start within 60 s`)), 60_000);
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within 180 s`)), 180_000);
     child.stdout!.on('data', (d: Buffer) => {
       if (d.toString().includes('ready')) {
         clearTimeout(timer);
