@@ -109,7 +109,8 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   /** Joins an existing overlay through `gateway` (any member's name). Emits `joined` when done. */
   join(gateway: string, nowMs: number): Effect<TapestryMessage, TapestryOutput>[] {
     checkArgument(typeof gateway === 'string' && gateway.length > 0 && gateway !== this.self.name, 'gateway', 'another node name');
-    checkArgument(this.status === 'member' && this.table.size === 0, 'join', 'a fresh node (call join once, before anything else)');
+    // Peers may already have pinged us (a cluster starting at once), so the table need not be empty.
+    checkArgument(this.status === 'member', 'join', 'a node that is not joining or gone (call join once)');
     const out: Out = [];
     this.status = 'joining';
     this.joiner.start(out, gateway, nowMs);
