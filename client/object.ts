@@ -62,6 +62,7 @@ export class ObjectHandle {
    * older one (a lagging secondary is skipped), so a client always reads its own writes.
    */
   private knownVersion = -1;
+  private ringConsulted = false;
 
   constructor(
     readonly aguid: Uint8Array,
@@ -273,6 +274,7 @@ export class ObjectHandle {
    * requested version range; replies that fail verification are skipped, never returned.
    */
   private async fetchVersion(version: number | null, offset: number, length: number, options: ReadOptions): Promise<VerifiedVersion> {
+    if (version === null && !this.ringConsulted) await this.consultRing(options);
     // A write completes on f+1 replies; its certificate (what readers check) follows within a
     // batch or two. A read that finds every member behind what this handle knows waits for it.
     const deadlineMs = Date.now() + (options.timeoutMs ?? readTimeoutMsDefault);
@@ -283,6 +285,34 @@ export class ObjectHandle {
       if (!retriable || Date.now() + retryDelayMs(attempt) > deadlineMs || options.signal?.aborted) throw outcome;
       await new Promise((resolve) => setTimeout(resolve, retryDelayMs(attempt)));
     }
+  }
+
+  /**
+   * A fresh handle learns the latest certified version from the ring itself (f+1 ring servers,
+   * one of them correct) before trusting a secondary's idea of "latest", which may lag.
+   */
+  private async consultRing(options: ReadOptions): Promise<void> {
+    const view = this.session.view;
+    const request = { aguid: this.aguid, version: null, offset: 0, length: 0, maxAgeMs: 0 };
+    let answered = 0;
+    await new Promise<void>((resolve) => {
+      let pending = view.ring.length;
+      const done = (): void => {
+        if (--pending === 0 || answered >= view.f + 1) resolve();
+      };
+      for (const member of view.ring) {
+        this.session
+          .read(member.id, request, { signal: options.signal, timeoutMs: memberReadTimeoutMs })
+          .then((reply) => {
+            const checked = verifyRead(this.crypto, this.trust, { type: 'read', ...request, requestId: reply.requestId }, reply, Date.now());
+            if (checked.ok) this.knownVersion = Math.max(this.knownVersion, checked.value.version);
+            if (checked.ok || reply.status === 'unknown-object') answered++;
+          })
+          .catch(() => undefined)
+          .finally(done);
+      }
+    });
+    this.ringConsulted = answered >= view.f + 1;
   }
 
   private async fetchOnce(version: number | null, offset: number, length: number, options: ReadOptions): Promise<VerifiedVersion | Error> {

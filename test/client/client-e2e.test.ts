@@ -1,0 +1,156 @@
+// Issue 7's must-shows against a real cluster of processes (cluster-configs/local.json topology on
+// free loopback ports): byte-identical round trips at block-boundary sizes and 10 MiB, two writers
+// racing on one --if-version, a writer not on the ACL refused with nothing changed, every old
+// version readable after 100 updates, and the CLI's put/get/log/stat with its exit codes.
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, newIdentity, PredicateFailedError, UnauthorizedError, type OceanStore } from '../../client/index.ts';
+import { loadClusterConfig, type ClusterConfig } from '../../runtime/cluster-config.ts';
+import { stopAll } from '../../runtime/cluster-launcher.ts';
+import { tempClusterConfig } from '../runtime/cluster-fixture.ts';
+
+const run = promisify(execFile);
+let config: ClusterConfig;
+let dir: string;
+let owner: OceanStore;
+
+async function cli(args: string[], identity?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const extra = identity ? ['--identity', identity] : [];
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args, '--config', config.file, ...extra], {
+      timeout: 120_000,
+      maxBuffer: 64 * 2 ** 20,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+beforeAll(async () => {
+  const temp = await tempClusterConfig('cluster-configs/local.json');
+  dir = temp.dir;
+  config = loadClusterConfig(temp.file);
+  expect((await cli(['cluster', 'init'])).code).toBe(0);
+  const up = await cli(['cluster', 'up', '--detach', '--timeout-ms', '60000']);
+  expect(up.code, up.stderr).toBe(0);
+  owner = await connect({ config: config.file, identity: newIdentity(), connectTimeoutMs: 30_000 });
+}, 120_000);
+
+afterAll(async () => {
+  await owner?.close();
+  if (config) await stopAll(config, { kill: true });
+  if (dir) rmSync(dir, { recursive: true, force: true });
+}, 60_000);
+
+describe('client SDK against a real cluster', () => {
+  it('round-trips 0, 1, 65535, 65536, 65537 bytes and 10 MiB byte-identically', async () => {
+    const obj = await owner.create('sizes');
+    for (const size of [0, 1, 65_535, 65_536, 65_537, 10 * 2 ** 20]) {
+      const data = new Uint8Array(randomBytes(size));
+      const written = await obj.write(data);
+      const back = await obj.read();
+      expect(back.length, `size ${size}`).toBe(size);
+      expect(Buffer.compare(Buffer.from(back), Buffer.from(data)), `size ${size}`).toBe(0);
+      expect((await obj.stat()).version).toBe(written.version);
+    }
+  }, 180_000);
+
+  it('two writers racing on one ifVersion: exactly one commits, the other gets PredicateFailed naming the current version', async () => {
+    const other = await connect({ config: config.file, identity: newIdentity() });
+    try {
+      const obj = await owner.create('race', { writers: [other.identity.publicKey] });
+      const base = await obj.write(new TextEncoder().encode('base'));
+      const theirs = other.open('race', owner.identity.publicKey);
+      const results = await Promise.allSettled([
+        obj.write(new TextEncoder().encode('mine'), { ifVersion: base.version }),
+        theirs.write(new TextEncoder().encode('theirs'), { ifVersion: base.version }),
+      ]);
+      const won = results.filter((r) => r.status === 'fulfilled');
+      const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      expect(won).toHaveLength(1);
+      expect(lost).toHaveLength(1);
+      expect(lost[0]!.reason).toBeInstanceOf(PredicateFailedError);
+      expect((lost[0]!.reason as PredicateFailedError).currentVersion).toBe(base.version + 1);
+      const versions = await obj.versions();
+      expect(versions.map((v) => v.version)).toEqual([0, 1, 2]);
+    } finally {
+      await other.close();
+    }
+  }, 120_000);
+
+  it('a writer not on the ACL is refused with Unauthorized and nothing changes', async () => {
+    const stranger = await connect({ config: config.file, identity: newIdentity() });
+    try {
+      const obj = await owner.create('private');
+      await obj.write(new TextEncoder().encode('secret'));
+      const before = await obj.stat();
+      await expect(stranger.open('private', owner.identity.publicKey).write(new TextEncoder().encode('vandal'))).rejects.toBeInstanceOf(UnauthorizedError);
+      await expect(stranger.open('private', owner.identity.publicKey).setAcl({ writers: [stranger.identity.publicKey] })).rejects.toBeInstanceOf(
+        UnauthorizedError,
+      );
+      const after = await obj.stat();
+      expect(after.version).toBe(before.version);
+      expect(after.vguid).toBe(before.vguid);
+      expect(new TextDecoder().decode(await obj.read())).toBe('secret');
+    } finally {
+      await stranger.close();
+    }
+  }, 120_000);
+
+  it('reads every old version exactly after 100 updates from 4 concurrent writers', async () => {
+    const obj = await owner.create('history');
+    const writers = await Promise.all([0, 1, 2].map(() => connect({ config: config.file, identity: newIdentity() })));
+    try {
+      await obj.setAcl({ writers: writers.map((w) => w.identity.publicKey) });
+      const handles = [obj, ...writers.map((w) => w.open('history', owner.identity.publicKey))];
+      const chunkOf = new Map<number, Uint8Array>();
+      await Promise.all(
+        handles.map(async (h, w) => {
+          for (let i = 0; i < 25; i++) {
+            const chunk = new TextEncoder().encode(`w${w}-${i};`);
+            const r = await h.append(chunk);
+            chunkOf.set(r.version, chunk);
+          }
+        }),
+      );
+      expect(chunkOf.size).toBe(100);
+      const versions = [...chunkOf.keys()].sort((a, b) => a - b);
+      let expected = '';
+      for (const v of versions) {
+        expected += new TextDecoder().decode(chunkOf.get(v)!);
+        expect(new TextDecoder().decode(await obj.read({ version: v })), `version ${v}`).toBe(expected);
+      }
+    } finally {
+      await Promise.all(writers.map((w) => w.close()));
+    }
+  }, 300_000);
+
+  it('CLI: put, get, stat, log round-trip a file; --if-version on a stale version exits 3', async () => {
+    const identity = join(dir, 'cli-identity.json');
+    const input = join(dir, 'in.bin');
+    const output = join(dir, 'out.bin');
+    const data = randomBytes(200_000);
+    writeFileSync(input, data);
+    const put = await cli(['put', 'cli-obj', input, '--json'], identity);
+    expect(put.code, put.stderr).toBe(0);
+    const putResult = JSON.parse(put.stdout) as { version: number };
+    const get = await cli(['get', 'cli-obj', '-o', output], identity);
+    expect(get.code, get.stderr).toBe(0);
+    expect(Buffer.compare(readFileSync(output), data)).toBe(0);
+    const stat = JSON.parse((await cli(['stat', 'cli-obj', '--json'], identity)).stdout) as { version: number; sizeBytes: number };
+    expect(stat).toMatchObject({ version: putResult.version, sizeBytes: data.length });
+    const log = JSON.parse((await cli(['log', 'cli-obj', '--json'], identity)).stdout) as { version: number }[];
+    expect(log.map((v) => v.version)).toEqual([0, putResult.version]);
+    const stale = await cli(['put', 'cli-obj', input, '--if-version', '0'], identity);
+    expect(stale.code).toBe(3);
+    expect(stale.stderr).toMatch(/predicate failed/);
+    const usage = await cli(['get'], identity);
+    expect(usage.code).toBe(2);
+  }, 180_000);
+});
