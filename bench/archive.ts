@@ -117,13 +117,13 @@ async function restoreOverLoopback(history: ReturnType<typeof buildHistory>, ver
       ok = await cluster.archive(version.newBlocks, version.vguid, version.certificate, 600_000);
     });
     if (!ok) throw new Error('loopback archival did not finish');
-    const source = new WsArchiveSource({ crypto, log, servers: cluster.serverAddresses(), requestTimeoutMs: 10_000 });
+    const source = new WsArchiveSource({ crypto, log, servers: cluster.serverAddresses(), requestTimeoutMs: 60_000 });
     await source.start();
     try {
       const discovery = await discoverVersions(crypto, source, history.ringPublicKey);
       const fetcher = new BlockFetcher(crypto, source, { k, m, ...defaultBlockFetcherOptions, cacheBytesMax: 0 });
       const restore = await timed(async () => {
-        const restored = await restoreVersion(fetcher, discovery.versions[0]!, 32);
+        const restored = await restoreVersion(fetcher, discovery.versions[0]!);
         if (restored.bytes.length !== version.content.length) throw new Error('loopback restore length mismatch');
       });
       return { archive, restore };
