@@ -127,7 +127,7 @@ interface Ring {
   readonly workers: Worker[];
 }
 
-const benchParameters = { batchSizeMax: 256, pipelineDepthMax: 2, batchDelayMs: 1, checkpointInterval: 128, watermarkWindow: 512, statusIntervalMs: 1000, requestTimeoutMs: 5000, viewChangeTimeoutMs: 5000 };
+const benchParameters = { batchSizeMax: 256, pipelineDepthMax: 2, batchDelayMs: 1, checkpointInterval: 128, watermarkWindow: 512, statusIntervalMs: 1000, requestTimeoutMs: 30_000, viewChangeTimeoutMs: 30_000 };
 
 interface ReplicaSetup {
   readonly index: number;

@@ -35,6 +35,8 @@ export interface Slot {
   prepared: PreparedProof | null;
   /** Set once 2f+1 commits are known: the slot's batch is decided. */
   committed: CommitProof | null;
+  /** When this replica last accepted a pre-prepare for the slot (volatile): retransmission waits for it to age. */
+  sinceMs: number;
 }
 
 export type DropReason =
@@ -187,7 +189,7 @@ export class Replica implements Machine<RingMessage, RingOutput> {
   slot(seq: number): Slot {
     let s = this.slots.get(seq);
     if (!s) {
-      s = { seq, prePrepare: null, prepares: new Map(), commits: new Map(), prepared: null, committed: null };
+      s = { seq, prePrepare: null, prepares: new Map(), commits: new Map(), prepared: null, committed: null, sinceMs: this.nowMs };
       this.slots.set(seq, s);
     }
     return s;
@@ -326,6 +328,7 @@ export class Replica implements Machine<RingMessage, RingOutput> {
   acceptPrePrepare(pp: PrePrepare): void {
     const s = this.slot(pp.seq);
     s.prePrepare = pp;
+    s.sinceMs = this.nowMs;
     for (const r of pp.batch?.requests ?? []) this.inFlight.set(this.requestKey(r), pp.seq);
     this.persistSlot(s);
     if (pp.replica !== this.me) {
