@@ -82,6 +82,7 @@ function startServer(specFile: string, name: string): Promise<void> {
 
 /** Starts 8 archive server processes and an in-process archiver, archives a history, returns the pieces. */
 async function boot(seed: number, objectCount: number) {
+  await killAll(); // a previous test that failed half-way must not leave processes behind under reused names
   const dataDir = mkdtempSync(join(dir, 'run-'));
   const random = new Prng(seed);
   const archiveServers = Array.from({ length: 8 }, (_, i) => `archive-${i}`);
@@ -131,6 +132,7 @@ async function boot(seed: number, objectCount: number) {
 
   return { history, source, statusOf, archiveServers, specFile, dataDir };
 }
+
 
 async function killAll(): Promise<void> {
   for (const name of [...children.keys()]) await kill(name);
