@@ -1,12 +1,15 @@
 /** Process-test helpers: a scratch cluster config in a temp dir, and a node's parsed log. */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { scratchClusterConfig } from '../../runtime/scratch-cluster.ts';
 
-export async function tempClusterConfig(shipped: string): Promise<{ file: string; dir: string }> {
+/** `overrides` are merged into the top level of the copied config (e.g. `ring` timeouts). */
+export async function tempClusterConfig(shipped: string, overrides: Record<string, unknown> = {}): Promise<{ file: string; dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'oceanstore-cluster-'));
-  return { file: await scratchClusterConfig(shipped, dir), dir };
+  const file = await scratchClusterConfig(shipped, dir);
+  writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), ...overrides }, null, 2));
+  return { file, dir };
 }
 
 /** Parsed JSON lines of a node's pino log. */
