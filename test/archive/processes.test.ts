@@ -141,6 +141,7 @@ async function killAll(): Promise<void> {
 function kill(name: string): Promise<void> {
   const child = children.get(name)!;
   children.delete(name);
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     child.once('exit', () => resolve());
     child.kill('SIGKILL');
