@@ -14,7 +14,7 @@ import { decodeUpdate } from '../core/update/update-codec.ts';
 import type { BlockKind } from '../core/version/block.ts';
 import type { BlockStore } from '../core/version/block-store.ts';
 import type { Archiver, BlockToArchive } from '../archive/archiver.ts';
-import { ringArchiverRole } from '../archive/shell/archive-role.ts';
+import { archiverBinding as makeArchiverBinding } from '../archive/shell/archive-binding.ts';
 import { KvBlockStore } from '../ring/kv-block-store.ts';
 import { decodeObjectResult } from '../ring/object-result.ts';
 import { ObjectService } from '../ring/object-service.ts';
@@ -251,7 +251,7 @@ export function ringServerParts(ctx: RoleContext): RingServerParts {
     ringId,
     epoch: 0,
   });
-  const { binding: archiverBinding, archiver } = ringArchiverRole(ctx);
+  const { binding: archiverBinding, archiver } = ringArchiver(ctx);
   const queued = new QueuedArchiver(archiver);
   const executed = new Map<string, Executed>();
   const service = (store: KvStore): ReplicatedService => {
@@ -297,6 +297,36 @@ export function secondaryParts(ctx: RoleContext): { binding: Binding<TreeMessage
     subscribeOnRead: true,
   });
   return { binding: { channel: channels.replica, ...treeWire, machine: replica, tickMs: 50 }, replica };
+}
+
+/**
+ * Only the f+1 ring servers that combine a batch's certificate learn it, and only they hand its
+ * blocks to their archivers; so every rank (not just 0..f) may act as fallback, each after its
+ * rank's delay, probing first so a block is stored once.
+ */
+function ringArchiver(ctx: RoleContext): { binding: Binding<unknown, unknown>; archiver: Archiver } {
+  const archiveServers = ctx.descriptor.nodes.filter((n) => n.role === 'archive');
+  const ringServers = ctx.descriptor.nodes.filter((n) => n.role === 'ring').map((n) => n.name);
+  const { binding, archiver } = makeArchiverBinding(
+    contextOf(ctx, new PrefixedKvStore(ctx.store, 'archive/')),
+    {
+      crypto: ctx.crypto,
+      ringServers,
+      archiveServers: archiveServers.map((n) => n.name),
+      archiveServerKeys: new Map(archiveServers.map((n) => [n.name, fromHex(n.publicKey)])),
+      k: ctx.config.erasure.k,
+      m: ctx.config.erasure.m,
+      fallbackTimeoutMs: 2_000,
+      fallbackRanksMax: ringServers.length - 1,
+      storeTimeoutMs: 5_000,
+      attemptsMax: 10,
+    },
+    (event) => {
+      if (event.kind === 'incomplete') ctx.log.warn({ receipts: event.receiptCount, reason: event.reason }, 'block archived incompletely');
+    },
+    100,
+  );
+  return { binding: binding as Binding<unknown, unknown>, archiver };
 }
 
 function contextOf(ctx: RoleContext, store: KvStore): MachineContext {

@@ -83,8 +83,16 @@ export class BlockFetcher {
     const results: (Uint8Array | NotEnoughFragmentsError | undefined)[] = wanted.map((w) => this.cache.get(toHex(w.bguid)));
     for (const r of results) if (r) this.stats.cacheHits++;
     const states = new Map<number, FetchState>();
+    // A version may name one block many times (equal leaves share a BGUID): fetch it once.
+    const firstOf = new Map<string, number>();
+    const duplicates: [number, number][] = [];
     wanted.forEach((w, i) => {
-      if (results[i] === undefined) states.set(i, this.stateOf(w));
+      if (results[i] !== undefined) return;
+      const hex = toHex(w.bguid);
+      const first = firstOf.get(hex);
+      if (first !== undefined) return void duplicates.push([i, first]);
+      firstOf.set(hex, i);
+      states.set(i, this.stateOf(w));
     });
     for (let wave = 0; wave < 3 && states.size > 0; wave++) {
       this.stats.waves++;
@@ -108,6 +116,7 @@ export class BlockFetcher {
     for (const [i, state] of states) {
       results[i] = new NotEnoughFragmentsError(`block ${toHex(wanted[i]!.bguid).slice(0, 16)} (${wanted[i]!.kind}) cannot be recovered from the archive`, state.problems);
     }
+    for (const [i, first] of duplicates) results[i] = results[first];
     return results as (Uint8Array | NotEnoughFragmentsError)[];
   }
 
