@@ -160,12 +160,13 @@ class TappedObjectService implements ReplicatedService {
   execute(clientKey: Uint8Array, operation: Uint8Array, context: ExecutionContext): ExecutionResult {
     this.blocks.arm();
     let result: ExecutionResult;
+    let written: ReturnType<RecordingBlockStore['disarm']>;
     try {
       result = this.inner.execute(clientKey, operation, context);
     } finally {
-      const written = this.blocks.disarm();
-      if (result! && result.statement) this.tap(result, operation, written);
+      written = this.blocks.disarm();
     }
+    if (result.statement) this.tap(result, operation, written);
     return result;
   }
 
@@ -185,24 +186,26 @@ class TappedObjectService implements ReplicatedService {
     const outcome = decodeObjectResult(result.result);
     if (outcome.outcome !== 'commit') return;
     const update = decodeUpdate(operation);
-    const referenced: Uint8Array[] = [];
+    // Referenced blocks were uploaded (and hashed) before the update: take them by their BGUID.
+    const referenced: BlockToArchive[] = [];
     for (const clause of update.clauses) {
       for (const a of clause.actions) {
         const sources = a.kind === 'append-blocks' ? a.blocks : a.kind === 'replace-block' || a.kind === 'insert-block' ? [a.block] : [];
         for (const s of sources) {
-          const bytes = s.kind === 'ref' ? this.inner.blocks.get(s.bguid, 'data') : undefined;
-          if (bytes) referenced.push(bytes);
+          if (s.kind !== 'ref') continue;
+          const bytes = this.inner.blocks.get(s.bguid, 'data');
+          if (bytes) referenced.push({ bguid: s.bguid, bytes });
         }
       }
     }
     const seen = new Set<string>();
     const newBlocks: BlockToArchive[] = [];
-    for (const b of [...written.map((w) => ({ bguid: w.bguid, bytes: w.bytes })), ...referenced.map((bytes) => ({ bguid: this.inner.blocks.put('data', bytes), bytes }))]) {
+    for (const b of [...written, ...referenced]) {
       const hex = toHex(b.bguid);
-      if (!seen.has(hex)) newBlocks.push(b);
+      if (!seen.has(hex)) newBlocks.push({ bguid: b.bguid, bytes: b.bytes });
       seen.add(hex);
     }
-    this.onCommit(result.statement!, operation, referenced, { vguid: outcome.vguid, newBlocks });
+    this.onCommit(result.statement!, operation, referenced.map((b) => b.bytes), { vguid: outcome.vguid, newBlocks });
   }
 }
 
