@@ -33,14 +33,21 @@ async function cli(args: string[], identity?: string): Promise<{ code: number; s
 }
 
 beforeAll(async () => {
-  const temp = await tempClusterConfig('cluster-configs/local.json');
-  dir = temp.dir;
-  config = loadClusterConfig(temp.file);
-  expect((await cli(['cluster', 'init'])).code).toBe(0);
-  const up = await cli(['cluster', 'up', '--detach', '--timeout-ms', '60000']);
+  // Free ports are picked, released, then bound by the nodes: a parallel test file can take one in
+  // between, and a node then exits at start. One fresh attempt (new ports, new data) covers that.
+  let up = { code: -1, stdout: '', stderr: '' };
+  for (let attempt = 0; attempt < 2 && up.code !== 0; attempt++) {
+    if (config) await stopAll(config, { kill: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    const temp = await tempClusterConfig('cluster-configs/local.json');
+    dir = temp.dir;
+    config = loadClusterConfig(temp.file);
+    expect((await cli(['cluster', 'init'])).code).toBe(0);
+    up = await cli(['cluster', 'up', '--detach', '--timeout-ms', '60000']);
+  }
   expect(up.code, up.stderr).toBe(0);
   owner = await connect({ config: config.file, identity: newIdentity(), connectTimeoutMs: 30_000 });
-}, 120_000);
+}, 240_000);
 
 afterAll(async () => {
   await owner?.close();
