@@ -276,7 +276,7 @@ export function ringServerParts(ctx: RoleContext): RingServerParts {
       if (done) queued.enqueue(done.newBlocks, done.vguid, c.certificate);
     }
   };
-  const memberBinding: Binding<TreeMessage, unknown> = { channel: channels.replica, ...treeWire, machine: member, tickMs: 50 };
+  const memberBinding: Binding<TreeMessage, unknown> = { channel: channels.replica, ...countedTreeWire(ctx), machine: member, tickMs: 50 };
   const archiveBinding = { ...archiverBinding, machine: queued };
   return {
     service,
@@ -299,7 +299,16 @@ export function secondaryParts(ctx: RoleContext): { binding: Binding<TreeMessage
     cacheBytesMax: 512 * 2 ** 20,
     subscribeOnRead: true,
   });
-  return { binding: { channel: channels.replica, ...treeWire, machine: replica, tickMs: 50 }, replica };
+  return { binding: { channel: channels.replica, ...countedTreeWire(ctx), machine: replica, tickMs: 50 }, replica };
+}
+
+/** The tree codec, counting each read reply as it goes out (oceanstore_tree_reads_total{status}). */
+function countedTreeWire(ctx: RoleContext): typeof treeWire {
+  const encode = (message: TreeMessage): Uint8Array => {
+    if (message.type === 'read-reply') ctx.metrics.treeReads.inc({ status: message.status });
+    return treeWire.encode(message);
+  };
+  return { ...treeWire, encode };
 }
 
 /**
