@@ -22,13 +22,16 @@ import { Replica } from '../ring/replica.ts';
 import { decodeTapestryMessage, encodeTapestryMessage } from '../tapestry/codec.ts';
 import { tapestryIdOf } from '../tapestry/id.ts';
 import { messageBytesMax as tapestryBytesMax, type TapestryMessage, type TapestryOutput } from '../tapestry/messages.ts';
+import { nodeObjectIdOf, roleObjectIdOf } from '../tapestry/named-objects.ts';
 import { TapestryNode } from '../tapestry/node.ts';
+import { TapestryService } from '../tapestry/service.ts';
 import { blsCertificateSigner, blsCertificateVerifier } from './bls-certificate-signer.ts';
 import type { ClusterConfig, NodeConfig } from './cluster-config.ts';
 import { loadKeyShare, secureRandom, type RingDescriptor } from './cluster-keys.ts';
 import type { Binding, DurableKvStore } from './machine-host.ts';
 import type { NodeMetrics } from './metrics.ts';
 import { PrefixedKvStore } from './prefixed-kv-store.ts';
+import { tapestryStatusOf } from './tapestry-status.ts';
 
 export interface RoleContext {
   readonly config: ClusterConfig;
@@ -81,24 +84,61 @@ export function ringQuorumConnected(ctx: RoleContext, connectedPeers: readonly s
   return connected >= needed;
 }
 
-function tapestryBinding(ctx: RoleContext, random: RandomSource): { binding: Binding<TapestryMessage, TapestryOutput>; node: TapestryNode; joined: () => boolean } {
+/** The process's Tapestry node (channel 2), wrapped for clients and other local cores. */
+export interface TapestryPart {
+  readonly binding: Binding<TapestryMessage, TapestryOutput>;
+  readonly service: TapestryService;
+  readonly node: TapestryNode;
+  joined(): boolean;
+  /** Called with every locate result of a locate this process started itself (not clients'). */
+  onLocateResult(listener: (event: Extract<TapestryOutput, { kind: 'locateResult' }>) => void): void;
+}
+
+function tapestryBinding(ctx: RoleContext, random: RandomSource): TapestryPart {
   const node = new TapestryNode({
     self: { id: tapestryIdOf(ctx.crypto, ctx.crypto.ed25519PublicKey(ctx.secretKey)), name: ctx.node.name },
     random,
     nowMs: ctx.nowMs,
   });
+  // Only config members take part in the overlay; any other authenticated peer is a client and
+  // may only ask for lookups.
+  const members = new Set(ctx.descriptor.nodes.map((n) => n.name));
+  const service = new TapestryService(node, { isMember: (name) => members.has(name) });
+  const listeners: ((event: Extract<TapestryOutput, { kind: 'locateResult' }>) => void)[] = [];
   let joined = ctx.node.name === tapestryGatewayOf(ctx.descriptor);
   const binding: Binding<TapestryMessage, TapestryOutput> = {
-    channel: channels.tapestry, protocol: 'tapestry', machine: node,
+    channel: channels.tapestry, protocol: 'tapestry', machine: service,
     decode: decodeTapestryMessage, encode: encodeTapestryMessage, frameBytesMax: tapestryBytesMax, tickMs: 100,
     onOutput: (event) => {
       if (event.kind === 'joined') {
         joined = true;
         ctx.log.info({ neighbours: event.neighbourCount }, 'tapestry joined');
       } else if (event.kind === 'neighbourFailed') ctx.log.warn({ neighbour: event.neighbour.name }, 'tapestry neighbour failed');
+      else if (event.kind === 'locateResult') for (const listener of listeners) listener(event);
     },
   };
-  return { binding, node, joined: () => joined };
+  return { binding, service, node, joined: () => joined, onLocateResult: (listener) => void listeners.push(listener) };
+}
+
+/**
+ * Startup on channel 2: join through the gateway (every node but the gateway itself), then publish
+ * this node's name and role objects (tapestry/named-objects.ts), so any process can find a given
+ * server, or the nearest server of a role, through the overlay. A publish issued while joining is
+ * kept and sent again once the join completes.
+ */
+function tapestryStartup(ctx: RoleContext, tapestry: TapestryPart): StartupStep[] {
+  const gateway = tapestryGatewayOf(ctx.descriptor);
+  const node = tapestry.node;
+  const steps: StartupStep[] = [];
+  if (ctx.node.name !== gateway) steps.push({ channel: channels.tapestry, run: (nowMs) => node.join(gateway, nowMs) as never });
+  steps.push({
+    channel: channels.tapestry,
+    run: (nowMs) => [
+      ...node.publish(nodeObjectIdOf(ctx.crypto, ctx.node.name), nowMs),
+      ...node.publish(roleObjectIdOf(ctx.crypto, ctx.node.role), nowMs),
+    ] as never,
+  });
+  return steps;
 }
 
 function ringReplica(ctx: RoleContext, parts: RingServerParts): { binding: Binding<RingMessage, RingOutput>; replica: Replica } {
@@ -198,10 +238,11 @@ function archiveServer(ctx: RoleContext): { binding: Binding<ArchiveMessage, Arc
 
 export function buildRole(ctx: RoleContext): RoleAdapter {
   const tapestry = tapestryBinding(ctx, secureRandom);
-  const gateway = tapestryGatewayOf(ctx.descriptor);
-  const startup: StartupStep[] =
-    ctx.node.name === gateway ? [] : [{ channel: channels.tapestry, run: (nowMs) => tapestry.node.join(gateway, nowMs) as never }];
-  const tapestryStatus = () => ({ tapestryId: tapestry.node.self.id, tapestryJoined: tapestry.joined(), tapestryNeighbours: tapestry.node.table.size });
+  const startup = tapestryStartup(ctx, tapestry);
+  const tapestryStatus = () => ({
+    tapestryId: tapestry.node.self.id, tapestryJoined: tapestry.joined(), tapestryNeighbours: tapestry.node.table.size,
+    tapestry: tapestryStatusOf(tapestry.service, tapestry.joined()),
+  });
   if (ctx.node.role === 'archive') {
     const { binding, server } = archiveServer(ctx);
     ctx.metrics.fragmentsHeld.set(server.fragments.fragmentCount());

@@ -27,6 +27,8 @@ const tags: Record<TapestryMessageKind, number> = {
   joinDone: 13,
   neighbourQuery: 14,
   leaving: 15,
+  lookup: 16,
+  lookupReply: 17,
 };
 const kindOfTag = new Map<number, TapestryMessageKind>(
   Object.entries(tags).map(([k, v]) => [v, k as TapestryMessageKind]),
@@ -71,6 +73,10 @@ export function encodeTapestryMessage(m: TapestryMessage): Uint8Array {
       return encode([t, m.level]);
     case 'leaving':
       return encode([t, ref(m.sender), m.replacements.map(ref)]);
+    case 'lookup':
+      return encode([t, m.requestId, idToBytes(m.objectId)]);
+    case 'lookupReply':
+      return encode([t, m.requestId, idToBytes(m.objectId), m.server ? ref(m.server) : null, m.hops, m.answered]);
     default:
       return unreachable(m, 'unknown tapestry message kind');
   }
@@ -191,6 +197,21 @@ export function decodeTapestryMessage(bytes: Uint8Array): TapestryMessage {
     case 'leaving': {
       const [, s, reps] = asTuple(raw, w, 3);
       return { kind, sender: asRef(s, `${w}.sender`), replacements: asRefs(reps, `${w}.replacements`) };
+    }
+    case 'lookup': {
+      const [, rid, object] = asTuple(raw, w, 3);
+      return { kind, requestId: asUint(rid, `${w}.requestId`), objectId: asId(object, `${w}.objectId`) };
+    }
+    case 'lookupReply': {
+      const [, rid, object, server, hops, answered] = asTuple(raw, w, 6);
+      return {
+        kind,
+        requestId: asUint(rid, `${w}.requestId`),
+        objectId: asId(object, `${w}.objectId`),
+        server: server === null ? null : asRef(server, `${w}.server`),
+        hops: asHops(hops, `${w}.hops`),
+        answered: asBool(answered, `${w}.answered`),
+      };
     }
     default:
       return unreachable(kind, 'unknown tapestry tag');

@@ -40,3 +40,7 @@ export function createTapestryNode(
     ...(options.gateway === undefined ? {} : { gateway: options.gateway }),
   });
 }
+
+export { TapestryService } from './service.ts';
+export type { TapestryServiceOptions, TapestryServiceStats } from './service.ts';
+export { nodeObjectIdOf, roleObjectIdOf } from './named-objects.ts';

@@ -58,7 +58,22 @@ export type TapestryMessage =
   /** Asks for our row `level` and backpointers at `level` (nearest-neighbour search, repair). */
   | { kind: 'neighbourQuery'; level: number }
   /** Graceful leave: drop me; `replacements` are nodes of my row at our shared level. */
-  | { kind: 'leaving'; sender: NodeRef; replacements: NodeRef[] };
+  | { kind: 'leaving'; sender: NodeRef; replacements: NodeRef[] }
+  /**
+   * From a client (not an overlay member): locate `objectId` on my behalf. Answered with
+   * lookupReply by the node it was sent to (tapestry/service.ts); overlay nodes never forward it.
+   */
+  | { kind: 'lookup'; requestId: number; objectId: TapestryId }
+  | {
+      kind: 'lookupReply';
+      requestId: number;
+      objectId: TapestryId;
+      /** The nearest holder found, or null (no pointer at the root, or no answer in time). */
+      server: NodeRef | null;
+      hops: number;
+      /** False when the overlay gave no answer within requestTimeoutMs (or the node was busy). */
+      answered: boolean;
+    };
 
 export type TapestryMessageKind = TapestryMessage['kind'];
 

@@ -264,6 +264,10 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
         this.forget(out, m.sender, false, nowMs);
         for (const n of m.replacements) this.learn(out, n, nowMs);
         return;
+      case 'lookup':
+      case 'lookupReply':
+        // Client traffic is the service wrapper's (service.ts); a bare node has no clients.
+        return this.drop();
     }
   }
 

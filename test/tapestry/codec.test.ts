@@ -27,6 +27,8 @@ const message: fc.Arbitrary<TapestryMessage> = fc.oneof(
   fc.record({ kind: fc.constant('joinDone' as const), prefixLength: level }),
   fc.record({ kind: fc.constant('neighbourQuery' as const), level: fc.integer({ min: 0, max: 39 }) }),
   fc.record({ kind: fc.constant('leaving' as const), sender: ref, replacements: fc.array(ref, { maxLength: 10 }) }),
+  fc.record({ kind: fc.constant('lookup' as const), requestId: uint, objectId: id }),
+  fc.record({ kind: fc.constant('lookupReply' as const), requestId: uint, objectId: id, server: fc.option(ref, { nil: null }), hops, answered: fc.boolean() }),
 );
 
 describe('tapestry wire codec', () => {
@@ -55,6 +57,8 @@ describe('tapestry wire codec', () => {
       [[10, Array.from({ length: 257 }, () => [new Uint8Array(20), 'a'])], /exceeds 256/],
       [[6, new Uint8Array(20), [new Uint8Array(20), 'a'], 0, 0, false], /expected 8\.\.8 fields/],
       [{ a: 1 }, /tagged array/],
+      [[16, 1, new Uint8Array(21)], /lookup\.objectId: expected 20 bytes/],
+      [[17, 1, new Uint8Array(20), null, 0, 1], /lookupReply\.answered/],
     ];
     for (const [value, why] of bad) {
       expect(() => decodeTapestryMessage(encode(value))).toThrow(DecodeError);

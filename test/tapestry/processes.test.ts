@@ -1,0 +1,100 @@
+/**
+ * Real processes (issue 5 must-show): the 14 nodes of cluster-configs/local.json, each its own OS
+ * process, build their Tapestry tables over the authenticated ws transport by real joins (JSAC 2004
+ * §4.1) through the first ring server, publish their name and role objects (§3.3), and locate each
+ * other: every node is asked (as a client would, tapestry/service.ts) for every other node's name
+ * object and for the nearest server of each role. The admin /status shows the overlay state.
+ */
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fromHex } from '../../core/bytes.ts';
+import { loadClusterConfig, type ClusterConfig } from '../../runtime/cluster-config.ts';
+import { initCluster, loadDescriptor } from '../../runtime/cluster-keys.ts';
+import { fetchJson, spawnNode, stopAll, waitReady } from '../../runtime/cluster-launcher.ts';
+import { nodeCrypto } from '../../runtime/node-crypto.ts';
+import { TapestryClient, type LookupAnswer } from '../../runtime/tapestry-client.ts';
+import type { PeerAddress } from '../../runtime/transport.ts';
+import { nodeObjectIdOf, roleObjectIdOf } from '../../tapestry/named-objects.ts';
+import { tempClusterConfig } from '../runtime/cluster-fixture.ts';
+import { waitFor } from '../runtime/wait.ts';
+
+let config: ClusterConfig | undefined;
+let dir = '';
+let client: TapestryClient | undefined;
+let names: string[] = [];
+
+async function tapestryStatusOf(name: string): Promise<Record<string, unknown>> {
+  const node = config!.nodes.find((n) => n.name === name)!;
+  const status = await fetchJson(`http://127.0.0.1:${node.adminPort}/status`, 2000);
+  return (status?.tapestry as Record<string, unknown> | undefined) ?? {};
+}
+
+beforeAll(async () => {
+  const temp = await tempClusterConfig('cluster-configs/local.json');
+  dir = temp.dir;
+  config = loadClusterConfig(temp.file);
+  initCluster(config, nodeCrypto);
+  names = config.nodes.map((n) => n.name);
+  for (const name of names) await spawnNode(config, name);
+  await waitReady(config, names, 90_000);
+  const descriptor = loadDescriptor(config, nodeCrypto);
+  const members = new Map<string, PeerAddress>(descriptor.nodes.map((n) => [n.name, { publicKey: fromHex(n.publicKey), url: n.url }]));
+  client = await TapestryClient.open({ secretKey: new Uint8Array(randomBytes(32)), crypto: nodeCrypto, members });
+}, 150_000);
+
+afterAll(async () => {
+  await client?.stop();
+  if (config) await stopAll(config, { kill: true });
+  if (dir) rmSync(dir, { recursive: true, force: true });
+}, 30_000);
+
+/** Asks `via` for `objectId` until the answer names a server that `accept`s, or the deadline. */
+async function lookupUntil(via: string, objectId: string, accept: (a: LookupAnswer) => boolean, deadlineMs: number): Promise<LookupAnswer> {
+  let last: LookupAnswer | undefined;
+  for (let attempt = 0; attempt < 200; attempt++) {
+    last = await client!.lookup(via, objectId, 10_000);
+    if (accept(last) || Date.now() > deadlineMs) return last;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return last!;
+}
+
+describe('tapestry on real processes (local.json: 4 ring, 8 archive, 2 replica)', () => {
+  it('every node joins over ws and shows its table, neighbours and published objects on /status', async () => {
+    await waitFor(async () => (await Promise.all(names.map(tapestryStatusOf))).every((s) => s.joined === true && s.member === true), 60_000, 'every node joined');
+    const statuses = await Promise.all(names.map(tapestryStatusOf));
+    for (const [i, s] of statuses.entries()) {
+      // With 14 ids, level 0 alone has room for everyone: each node should know several others.
+      expect(s.tableSize as number, names[i]).toBeGreaterThanOrEqual(3);
+      expect(s.publishedObjects, names[i]).toBe(2);
+      expect((s.neighbours as { name: string }[]).every((n) => names.includes(n.name) && n.name !== names[i])).toBe(true);
+    }
+    const ids = new Set(statuses.map((s) => s.id));
+    expect(ids.size).toBe(names.length);
+  }, 90_000);
+
+  it('every node locates every other node\'s name object, and the nearest server of each role', async () => {
+    const deadlineMs = Date.now() + 60_000;
+    const pairs = names.flatMap((via) => names.filter((target) => target !== via).map((target) => ({ via, target })));
+    const answers = await Promise.all(
+      pairs.map(async ({ via, target }) => ({ via, target, answer: await lookupUntil(via, nodeObjectIdOf(nodeCrypto, target), (a) => a.server?.name === target, deadlineMs) })),
+    );
+    const wrong = answers.filter((a) => a.answer.server?.name !== a.target).map((a) => `${a.via}->${a.target}: ${a.answer.server?.name ?? 'none'}`);
+    expect(wrong).toEqual([]);
+    expect(answers.length).toBe(14 * 13);
+    const roleOf = new Map(config!.nodes.map((n) => [n.name, n.role]));
+    for (const role of ['ring', 'archive', 'replica']) {
+      const found = await Promise.all(names.map((via) => lookupUntil(via, roleObjectIdOf(nodeCrypto, role), (a) => a.server !== null, deadlineMs)));
+      expect(found.map((a) => roleOf.get(a.server?.name ?? '')), role).toEqual(Array(names.length).fill(role));
+    }
+    // A second pass, one lookup at a time over warm connections: every answer right the first time.
+    const again: LookupAnswer[] = [];
+    for (const { via, target } of pairs) again.push(await client!.lookup(via, nodeObjectIdOf(nodeCrypto, target), 10_000));
+    expect(again.filter((a, i) => a.server?.name !== pairs[i]!.target)).toEqual([]);
+    const hops = again.map((a) => a.hops);
+    const latencies = again.map((a) => a.latencyMs).sort((a, b) => a - b);
+    console.log(`182 name lookups, one at a time: mean hops ${(hops.reduce((a, b) => a + b, 0) / hops.length).toFixed(2)}, max ${Math.max(...hops)}; ` +
+      `client round trip median ${latencies[latencies.length >> 1]!.toFixed(1)} ms, p90 ${latencies[Math.floor(latencies.length * 0.9)]!.toFixed(1)} ms`);
+  }, 120_000);
+});
