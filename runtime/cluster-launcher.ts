@@ -64,7 +64,9 @@ export async function spawnNode(config: ClusterConfig, name: string): Promise<nu
   mkdirSync(dirname(paths.stdio(name)), { recursive: true });
   mkdirSync(paths.runDir, { recursive: true });
   const out = openSync(paths.stdio(name), 'a');
-  const child = spawn(process.execPath, [...entry, '--config', config.file, '--node', name], {
+  // OCEANSTORE_NODE_ARGS passes extra node flags (e.g. --cpu-prof, not allowed in NODE_OPTIONS) to every node.
+  const extra = (process.env.OCEANSTORE_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const child = spawn(process.execPath, [...extra, ...entry, '--config', config.file, '--node', name], {
     cwd: repoRoot,
     detached: true,
     stdio: ['ignore', out, out],
