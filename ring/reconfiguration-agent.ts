@@ -1,0 +1,254 @@
+/**
+ * A ring member's private side of a reconfiguration: it reads the replicated round
+ * (ring/reconfiguration-state.ts) and publishes, as ordinary ring requests signed with its own
+ * ed25519 key, what the round needs from it — its deal as an old member (commitments and sub-shares
+ * sealed to each new member), its verdict as a new member, answers to complaints against it. It
+ * holds this member's key shares: computes the new one once the transcript is final, and deletes
+ * the old one a checkpoint interval after the new epoch started. Pure: crypto, randomness,
+ * sealing and storage are injected.
+ */
+import { bytesEqual, toHex } from '../core/bytes.ts';
+import { asBytesField, asList, asTuple, asUint, decode, encode } from '../core/codec.ts';
+import type { Crypto, Signer } from '../core/crypto.ts';
+import type { RandomSource } from '../core/machine.ts';
+import type { KvStore } from '../core/store.ts';
+import { verifyKeyShare, type KeyShare } from '../core/threshold/dealer.ts';
+import { ResharingError } from '../core/threshold/errors.ts';
+import { dealResharing, ResharingMember } from '../core/threshold/resharing.ts';
+import { scalarBytes } from '../core/threshold/scalar.ts';
+import type { ClientRequest } from './messages.ts';
+import {
+  decodeReconfigurationRecord,
+  encodeReconfigurationRecord,
+  sealedSubShareContext,
+  type DealRecord,
+  type ReconfigurationRecord,
+  type SubShareCipher,
+} from './reconfiguration-codec.ts';
+import type { ReconfigurationState, Round } from './reconfiguration-state.ts';
+import { signMessage } from './signing.ts';
+
+export type ReconfigurationOutput =
+  | { kind: 'share-installed'; node: string; epoch: number; shareIndex: number }
+  | { kind: 'old-share-deleted'; node: string; epoch: number }
+  /** This node is not a member of the newest epoch and holds no share any more. */
+  | { kind: 'retired'; node: string; epoch: number };
+
+/** Test-only misbehaviour of a dealer (simulation of issue 10's Byzantine dealer). */
+export type DealerBehaviour = 'honest' | 'bad-sub-shares';
+
+export interface AgentOptions {
+  readonly nodeId: string;
+  readonly crypto: Crypto;
+  readonly signer: Signer;
+  readonly cipher: SubShareCipher;
+  readonly random: RandomSource;
+  /** Local (not replicated) storage for shares and this member's own dealing. */
+  readonly store: KvStore;
+  /** The epoch-0 share from `cluster init`, if this node was an initial member. */
+  readonly initialShare: KeyShare | null;
+  /** Resend an unexecuted record after this long. */
+  readonly resubmitMs: number;
+  readonly behaviour?: DealerBehaviour;
+}
+
+/** What the agent reads from the replica it sits beside. */
+export interface AgentView {
+  readonly state: ReconfigurationState;
+  readonly lastExecuted: number;
+  readonly checkpointInterval: number;
+  /** The highest nonce the ring executed for this member's key (0 if none). */
+  readonly executedNonce: number;
+}
+
+const sharePrefix = 'rcfl/share/';
+const deletedPrefix = 'rcfl/deleted/';
+const dealPrefix = 'rcfl/deal/';
+const nonceKey = 'rcfl/nonce';
+
+interface Pending {
+  readonly purpose: string;
+  request: ClientRequest;
+  sentMs: number;
+}
+
+export class ReconfigurationAgent {
+  private readonly shares = new Map<number, KeyShare>();
+  private pending: Pending | null = null;
+  private outputs: ReconfigurationOutput[] = [];
+  private nonce: number;
+  readonly counters = { submitted: 0, resubmitted: 0, sealedOpenFailures: 0 };
+
+  constructor(readonly options: AgentOptions) {
+    this.nonce = options.store.get(nonceKey) ? asUint(decode(options.store.get(nonceKey)!, 16), 'nonce') : 0;
+    for (const key of options.store.keys(sharePrefix)) {
+      const t = asTuple(decode(options.store.get(key)!, 128, 'share'), 'share', 2);
+      this.shares.set(Number(key.slice(sharePrefix.length)), { index: asUint(t[0], 'index'), secretKey: asBytesField(t[1], 'secret', { bytes: scalarBytes }) });
+    }
+    if (options.initialShare && !options.store.get(`${deletedPrefix}0`) && !this.shares.has(0)) this.shares.set(0, options.initialShare);
+  }
+
+  /** This member's share of `epoch`, computing it from the final transcript when first asked. */
+  shareFor(epoch: number, state: ReconfigurationState): KeyShare | null {
+    const held = this.shares.get(epoch);
+    if (held) return held;
+    if (this.options.store.get(`${deletedPrefix}${epoch}`)) return null;
+    const info = state.epochInfo(epoch);
+    const round = state.finished;
+    if (!info || !round || round.epoch !== epoch) return null;
+    const me = round.newIndexOf(this.options.signer.publicKey);
+    if (me === 0) return null;
+    const member = this.memberOf(round, me);
+    let share: KeyShare;
+    try {
+      share = member.finish();
+    } catch (error) {
+      if (error instanceof ResharingError) return null;
+      throw error;
+    }
+    if (!verifyKeyShare(share, info.commitments)) return null;
+    this.shares.set(epoch, share);
+    this.options.store.put(`${sharePrefix}${epoch}`, encode([share.index, share.secretKey]));
+    this.outputs.push({ kind: 'share-installed', node: this.options.nodeId, epoch, shareIndex: share.index });
+    return share;
+  }
+
+  /** Outputs since the last call (share installed / deleted). */
+  takeOutputs(): ReconfigurationOutput[] {
+    const out = this.outputs;
+    this.outputs = [];
+    return out;
+  }
+
+  /** Requests to send to the ring now (new or resent); each goes to every current member. */
+  onTick(view: AgentView, nowMs: number): ClientRequest[] {
+    const state = view.state;
+    const newest = state.current;
+    if (newest.epoch > 0) this.shareFor(newest.epoch, state);
+    this.deleteOldShares(view);
+    const want = this.wanted(state);
+    if (!want) {
+      this.pending = null;
+      return [];
+    }
+    const p = this.pending;
+    if (p && p.purpose === want.purpose) {
+      if (nowMs - p.sentMs < this.options.resubmitMs) return [];
+      // Executed but not reflected in the state (refused, or a nonce reused after a restart): a fresh nonce.
+      if (view.executedNonce >= p.request.nonce) p.request = this.request(want.record, view.executedNonce);
+      p.sentMs = nowMs;
+      this.counters.resubmitted++;
+      return [p.request];
+    }
+    this.pending = { purpose: want.purpose, request: this.request(want.record, view.executedNonce), sentMs: nowMs };
+    this.counters.submitted++;
+    return [this.pending.request];
+  }
+
+  private request(record: ReconfigurationRecord, executedNonce: number): ClientRequest {
+    this.nonce = Math.max(this.nonce, executedNonce) + 1;
+    this.options.store.put(nonceKey, encode(this.nonce));
+    return signMessage<ClientRequest>(this.options.crypto, this.options.signer, {
+      kind: 'request',
+      clientKey: this.options.signer.publicKey,
+      nonce: this.nonce,
+      replyTo: this.options.nodeId,
+      operation: encodeReconfigurationRecord(record),
+    });
+  }
+
+  /** What the round in progress needs from this member now, if anything. */
+  private wanted(state: ReconfigurationState): { purpose: string; record: ReconfigurationRecord } | null {
+    const round = state.round;
+    if (!round) return null;
+    const key = this.options.signer.publicKey;
+    const oldIndex = round.oldIndexOf(key);
+    const newIndex = round.newIndexOf(key);
+    if (round.phase === 'dealing' && oldIndex > 0 && !round.deals.has(oldIndex)) {
+      const record = this.dealing(round, oldIndex);
+      return record ? { purpose: `${round.epoch}:deal`, record } : null;
+    }
+    if (round.phase === 'complaining' && newIndex > 0 && !round.verdicts.has(newIndex)) {
+      const member = this.memberOf(round, newIndex);
+      const complaints = member.complaints().map((c) => c.dealerIndex);
+      return { purpose: `${round.epoch}:verdict`, record: { kind: 'verdict', epoch: round.epoch, memberIndex: newIndex, complaints } };
+    }
+    if (round.phase === 'responding' && oldIndex > 0) {
+      const open = round.openComplaints().find((c) => c.dealerIndex === oldIndex);
+      const subShares = open ? this.ownDealing(round.epoch)?.subShares : undefined;
+      if (!open || !subShares) return null;
+      const subShare = subShares[open.complainerIndex - 1]!;
+      return {
+        purpose: `${round.epoch}:response:${open.complainerIndex}`,
+        record: { kind: 'response', epoch: round.epoch, dealerIndex: oldIndex, complainerIndex: open.complainerIndex, subShare },
+      };
+    }
+    return null;
+  }
+
+  /** This member's deal for the round, made once and kept (a resend must be the same deal). */
+  private dealing(round: Round, oldIndex: number): DealRecord | null {
+    const kept = this.ownDealing(round.epoch);
+    if (kept) return kept.record;
+    const share = this.shares.get(round.epoch - 1);
+    if (!share) return null;
+    const dealt = dealResharing(this.options.random, round.transcript.config, share);
+    const subShares = dealt.subShares.map((s) => (this.options.behaviour === 'bad-sub-shares' ? corrupt(s.secretKey) : s.secretKey));
+    const sealed = round.newMembers.map((m, j) => this.options.cipher.seal(m.publicKey, subShares[j]!, sealedSubShareContext(round.epoch, oldIndex, j + 1)));
+    const record: DealRecord = { kind: 'deal', epoch: round.epoch, dealerIndex: oldIndex, commitments: dealt.commitments, sealed };
+    this.options.store.put(`${dealPrefix}${round.epoch}`, encode([encodeReconfigurationRecord(record), subShares]));
+    return record;
+  }
+
+  private ownDealing(epoch: number): { record: DealRecord; subShares: Uint8Array[] } | null {
+    const bytes = this.options.store.get(`${dealPrefix}${epoch}`);
+    if (!bytes) return null;
+    const t = asTuple(decode(bytes, 1 << 20, 'own dealing'), 'own dealing', 2);
+    const record = decodeReconfigurationRecord(asBytesField(t[0], 'deal record', {}));
+    if (record.kind !== 'deal') return null;
+    return { record, subShares: asList(t[1], 'sub-shares', 1024, (v) => asBytesField(v, 'sub-share', { bytes: scalarBytes })) };
+  }
+
+  /** The new-member view of a round: the sub-shares sealed to this member, opened. */
+  private memberOf(round: Round, newIndex: number): ResharingMember {
+    const member = new ResharingMember(round.transcript, newIndex);
+    for (const [dealer, deal] of round.deals) {
+      const sealed = deal.sealed[newIndex - 1];
+      const opened = sealed ? this.options.cipher.open(sealed, sealedSubShareContext(round.epoch, dealer, newIndex)) : null;
+      if (opened && opened.length === scalarBytes) member.onSubShare(dealer, opened);
+      else this.counters.sealedOpenFailures++;
+    }
+    return member;
+  }
+
+  /** Old shares (and this member's dealing) go once the next epoch has run a checkpoint interval. */
+  private deleteOldShares(view: AgentView): void {
+    const newest = view.state.current;
+    if (newest.epoch === 0 || view.lastExecuted < newest.firstSeq + view.checkpointInterval) return;
+    for (const epoch of [...this.shares.keys()]) {
+      if (epoch >= newest.epoch) continue;
+      this.shares.delete(epoch);
+      this.options.store.delete(`${sharePrefix}${epoch}`);
+      this.options.store.put(`${deletedPrefix}${epoch}`, encode(1));
+      this.outputs.push({ kind: 'old-share-deleted', node: this.options.nodeId, epoch });
+      const member = newest.members.some((m) => bytesEqual(m.publicKey, this.options.signer.publicKey));
+      if (!member) this.outputs.push({ kind: 'retired', node: this.options.nodeId, epoch: newest.epoch });
+    }
+    for (const key of this.options.store.keys(dealPrefix)) this.options.store.delete(key);
+  }
+
+  /** For status output. */
+  heldEpochs(): number[] {
+    return [...this.shares.keys()].sort((a, b) => a - b);
+  }
+
+  describe(): string {
+    return `${this.options.nodeId} ${toHex(this.options.signer.publicKey).slice(0, 8)} epochs [${this.heldEpochs().join(', ')}]`;
+  }
+}
+
+function corrupt(subShare: Uint8Array): Uint8Array {
+  const out = subShare.slice();
+  out[31] = out[31]! ^ 1;
+  return out;
+}

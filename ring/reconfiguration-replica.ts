@@ -1,0 +1,108 @@
+/**
+ * A ring replica that can be reconfigured (issue 10): the PBFT Replica running its service inside
+ * a ReconfigurationService, certifying with an EpochCertificateSigner, and the member's
+ * ReconfigurationAgent beside it. The agent's records are ordinary signed client requests sent to
+ * every member (the primary batches them like any update); replies to them are not needed — the
+ * agent watches the executed state — so the composite swallows replies addressed to it.
+ */
+import { toHex } from '../core/bytes.ts';
+import type { Effect, Machine, MachineContext } from '../core/machine.ts';
+import type { KvStore } from '../core/store.ts';
+import type { KeyShare, RingKeyPublic } from '../core/threshold/dealer.ts';
+import { resolveParameters, type ReplicaConfig } from './config.ts';
+import type { RingMessage } from './messages.ts';
+import type { RingOutput } from './outputs.ts';
+import { ReconfigurationAgent, type DealerBehaviour, type ReconfigurationOutput } from './reconfiguration-agent.ts';
+import type { SubShareCipher } from './reconfiguration-codec.ts';
+import { EpochCertificateSigner } from './reconfiguration-signer.ts';
+import { ReconfigurationService } from './reconfiguration-service.ts';
+import type { ReconfigurationState } from './reconfiguration-state.ts';
+import { Replica } from './replica.ts';
+import type { ReplicatedService } from './service.ts';
+
+export interface ReconfiguringReplicaConfig extends Omit<ReplicaConfig, 'certificateSigner' | 'service' | 'epoch'> {
+  /** The wrapped service (object service in production). */
+  readonly service: (store: KvStore) => ReplicatedService;
+  /** The responsible party's ed25519 key: the only client that may start a round. */
+  readonly adminPublicKey: Uint8Array;
+  /** Epoch 0's key (the dealer's commitments from `cluster init`). */
+  readonly initialKey: RingKeyPublic;
+  /** This member's epoch-0 share; later shares live in the store. */
+  readonly initialShare: KeyShare | null;
+  readonly cipher: SubShareCipher;
+  /** Agreed ms a resharing phase waits for silent members (default 4000). */
+  readonly phaseMs?: number;
+  /** Resend an unexecuted record after this long (default 500). */
+  readonly resubmitMs?: number;
+  /** Test hook: a Byzantine dealer. */
+  readonly behaviour?: DealerBehaviour;
+}
+
+export type ReconfiguringOutput = RingOutput | ReconfigurationOutput;
+
+export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringOutput> {
+  readonly replica: Replica;
+  readonly agent: ReconfigurationAgent;
+  readonly signer: EpochCertificateSigner;
+  private service!: ReconfigurationService;
+  private readonly memberKeyHex: string;
+
+  constructor(ctx: MachineContext, config: ReconfiguringReplicaConfig) {
+    const params = resolveParameters(config.parameters);
+    this.agent = new ReconfigurationAgent({
+      nodeId: ctx.nodeId, crypto: config.crypto, signer: config.signer, cipher: config.cipher, random: ctx.random,
+      store: ctx.store, initialShare: config.initialShare, resubmitMs: config.resubmitMs ?? 500, behaviour: config.behaviour,
+    });
+    this.signer = new EpochCertificateSigner(config.f + 1, config.members.length, {
+      shareFor: (epoch) => this.agent.shareFor(epoch, this.state),
+      keyOf: (epoch) => {
+        const info = this.state.epochInfo(epoch);
+        return info && { threshold: config.f + 1, publicKey: info.commitments[0]!, commitments: info.commitments };
+      },
+    });
+    const options = {
+      adminPublicKey: config.adminPublicKey, f: config.f, initialMembers: config.members, initialKey: config.initialKey,
+      checkpointInterval: params.checkpointInterval, phaseMs: config.phaseMs ?? 4000,
+    };
+    this.replica = new Replica(ctx, {
+      ...config,
+      certificateSigner: this.signer,
+      service: (store) => (this.service = new ReconfigurationService(config.service(store), store, options)),
+    });
+    // Batch headers name the epoch of the batch being certified; the replica reads `epoch` right
+    // after executing a batch (lastExecuted is that batch), so the epoch follows the schedule.
+    Object.defineProperty(this.replica, 'epoch', { get: () => this.state.epochAt(this.replica.lastExecuted) });
+    this.memberKeyHex = toHex(config.signer.publicKey);
+  }
+
+  get state(): ReconfigurationState {
+    return this.service.state;
+  }
+
+  onMessage(from: string, message: RingMessage, nowMs: number): Effect<RingMessage, ReconfiguringOutput>[] {
+    // Replies and certificates for the agent's own records: the agent reads the state instead.
+    if (message.kind === 'reply' || message.kind === 'certificate') return [];
+    const out: Effect<RingMessage, ReconfiguringOutput>[] = this.replica.onMessage(from, message, nowMs);
+    for (const event of this.agent.takeOutputs()) out.push({ kind: 'output', event });
+    return out;
+  }
+
+  onTick(nowMs: number): Effect<RingMessage, ReconfiguringOutput>[] {
+    const out: Effect<RingMessage, ReconfiguringOutput>[] = this.replica.onTick(nowMs);
+    const view = {
+      state: this.state,
+      lastExecuted: this.replica.lastExecuted,
+      checkpointInterval: this.replica.params.checkpointInterval,
+      executedNonce: this.replica.clients.get(this.memberKeyHex)?.nonce ?? 0,
+    };
+    for (const request of this.agent.onTick(view, nowMs)) {
+      for (const m of this.state.current.members) out.push({ kind: 'send', to: m.id, message: request });
+    }
+    for (const event of this.agent.takeOutputs()) out.push({ kind: 'output', event });
+    return out;
+  }
+}
+
+export function reconfiguringReplicaFactory(config: ReconfiguringReplicaConfig): (ctx: MachineContext) => ReconfiguringReplica {
+  return (ctx) => new ReconfiguringReplica(ctx, config);
+}

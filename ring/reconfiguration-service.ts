@@ -1,0 +1,92 @@
+/**
+ * A ReplicatedService wrapper that executes reconfiguration records (ring/reconfiguration-state.ts)
+ * beside the wrapped service (the Pond object service in production). Records are recognised by
+ * their magic prefix; everything else goes to the inner service untouched. The reconfiguration
+ * state is durable under `rcf/state` and travels inside the snapshot, so state transfer carries
+ * the epoch schedule and the transcript too.
+ */
+import { assert } from '../core/assert.ts';
+import { asBytesField, asTuple, decode, encode } from '../core/codec.ts';
+import type { KvStore } from '../core/store.ts';
+import type { BlockKind } from '../core/version/block.ts';
+import { isReconfigurationOperation } from './reconfiguration-codec.ts';
+import { ReconfigurationState, type ReconfigurationOptions } from './reconfiguration-state.ts';
+import type { ExecutionContext, ExecutionResult, ReplicatedService } from './service.ts';
+
+const stateKey = 'rcf/state';
+const snapshotTag = 'os.reconfigurable-snapshot';
+
+export class ReconfigurationService implements ReplicatedService {
+  readonly state: ReconfigurationState;
+  // Present only when the wrapped service stores blocks (the replica checks for them).
+  readonly putBlock?: (kind: BlockKind, bytes: Uint8Array) => Uint8Array;
+  readonly getBlock?: (bguid: Uint8Array) => { kind: BlockKind; bytes: Uint8Array } | undefined;
+
+  constructor(
+    readonly inner: ReplicatedService,
+    private readonly store: KvStore,
+    options: ReconfigurationOptions,
+  ) {
+    this.state = new ReconfigurationState(options);
+    const saved = store.get(stateKey);
+    assert(!saved || this.state.restore(saved), `${stateKey} in the store does not decode: the store is corrupt`);
+    if (inner.putBlock) this.putBlock = inner.putBlock.bind(inner);
+    if (inner.getBlock) this.getBlock = inner.getBlock.bind(inner);
+  }
+
+  execute(clientKey: Uint8Array, operation: Uint8Array, context: ExecutionContext): ExecutionResult {
+    if (!isReconfigurationOperation(operation)) {
+      // Deadlines run on agreed time: any executed request may close a phase.
+      if (this.state.advance(context.seq, context.timestampMs)) this.save();
+      return this.inner.execute(clientKey, operation, context);
+    }
+    const outcome = this.state.execute(clientKey, operation, context.seq, context.timestampMs);
+    this.save();
+    return { result: new TextEncoder().encode(outcome), statement: null };
+  }
+
+  heartbeatStatements(timestampMs: number): Uint8Array[] {
+    return this.inner.heartbeatStatements(timestampMs);
+  }
+
+  snapshot(): Uint8Array {
+    return encode([snapshotTag, this.inner.snapshot(), this.state.encode()]);
+  }
+
+  restore(snapshot: Uint8Array): boolean {
+    let inner: Uint8Array;
+    let state: Uint8Array;
+    try {
+      const t = asTuple(decode(snapshot, 1 << 28, 'reconfigurable snapshot'), 'reconfigurable snapshot', 3);
+      if (t[0] !== snapshotTag) return false;
+      inner = asBytesField(t[1], 'inner snapshot', {});
+      state = asBytesField(t[2], 'reconfiguration state', {});
+    } catch {
+      return false;
+    }
+    const probe = new ReconfigurationState(this.state.options);
+    if (!probe.restore(state) || !this.inner.restore(inner)) return false;
+    this.state.restore(state);
+    this.save();
+    return true;
+  }
+
+  /** Reconfiguration records sign their request envelope; only the inner service's operations self-authenticate. */
+  authenticates(clientKey: Uint8Array, nonce: number, operation: Uint8Array): boolean {
+    if (isReconfigurationOperation(operation)) return false;
+    return this.inner.authenticates?.(clientKey, nonce, operation) ?? false;
+  }
+
+  blocksNeeded(operation: Uint8Array): Uint8Array[] {
+    return isReconfigurationOperation(operation) ? [] : (this.inner.blocksNeeded?.(operation) ?? []);
+  }
+
+  missingStateBlocks(): Uint8Array[] {
+    return this.inner.missingStateBlocks?.() ?? [];
+  }
+
+
+  private save(): void {
+    this.store.put(stateKey, this.state.encode());
+  }
+}
