@@ -32,6 +32,10 @@ import type { Binding, DurableKvStore } from './machine-host.ts';
 import type { NodeMetrics } from './metrics.ts';
 import { PrefixedKvStore } from './prefixed-kv-store.ts';
 import { tapestryStatusOf } from './tapestry-status.ts';
+import { TapestryTreeLocator } from './tapestry-tree-locator.ts';
+import { ConfigLocator } from '../replica/config-locator.ts';
+import type { ReplicaEvent } from '../replica/events.ts';
+import type { TreeLocator } from '../replica/types.ts';
 
 export interface RoleContext {
   readonly config: ClusterConfig;
@@ -43,6 +47,11 @@ export interface RoleContext {
   readonly metrics: NodeMetrics;
   readonly log: Logger;
   readonly nowMs: number;
+  /**
+   * Secondaries only: the tree locator backed by Tapestry (runtime/tapestry-tree-locator.ts), for
+   * secondaryParts to hand its SecondaryReplica (falls back to the configured members).
+   */
+  readonly treeLocator?: TreeLocator;
 }
 
 /** A step the node runs once the host is up (e.g. the Tapestry join), on the binding's channel. */
@@ -118,6 +127,19 @@ function tapestryBinding(ctx: RoleContext, random: RandomSource): TapestryPart {
     },
   };
   return { binding, service, node, joined: () => joined, onLocateResult: (listener) => void listeners.push(listener) };
+}
+
+/**
+ * A secondary's tree members through Tapestry: it announces the objects whose tree it joined and
+ * locates members for the objects it wants, before the configured ones (other replicas, then the
+ * ring servers, exactly the list secondaryParts uses without Tapestry).
+ */
+function treeLocatorOf(ctx: RoleContext, tapestry: TapestryPart): TapestryTreeLocator {
+  const ring = ctx.descriptor.nodes.filter((n) => n.role === 'ring').map((n) => n.name);
+  const others = ctx.descriptor.nodes.filter((n) => n.role === 'replica' && n.name !== ctx.node.name).map((n) => n.name);
+  const tree = new TapestryTreeLocator(tapestry.service, new ConfigLocator(ring, others), { selfName: ctx.node.name });
+  tapestry.onLocateResult((event) => tree.onLocateResult(event));
+  return tree;
 }
 
 /**
@@ -256,10 +278,15 @@ export function buildRole(ctx: RoleContext): RoleAdapter {
     };
   }
   if (ctx.node.role !== 'ring') {
-    const { binding, replica } = secondaryParts(ctx);
+    const tree = treeLocatorOf(ctx, tapestry);
+    const { binding, replica } = secondaryParts({ ...ctx, treeLocator: tree });
+    const announcing = { ...binding, onOutput: (event: unknown) => {
+      binding.onOutput?.(event);
+      tree.onReplicaEvent(event as ReplicaEvent);
+    } };
     return {
-      bindings: [binding, tapestry.binding], startup,
-      status: () => ({ ...tapestryStatus(), replica: Object.fromEntries(replica.counters) }),
+      bindings: [announcing, tapestry.binding], startup,
+      status: () => ({ ...tapestryStatus(), treeLocator: { ...tree.counters }, replica: Object.fromEntries(replica.counters) }),
       ready: (peers) => ringQuorumConnected(ctx, peers),
     };
   }

@@ -8,6 +8,8 @@
  *  - Locates wanted by other cores of the same process (e.g. a secondary replica's tree locator),
  *    which run inside another core's step and so cannot emit effects here: `want()` queues the
  *    object and the next tick starts the locate; its `locateResult` goes to the host as usual.
+ *    Likewise `announce()` queues a publish or unpublish (e.g. a secondary replica that attached
+ *    to an object's dissemination tree announces that it holds the object).
  * Pure like the node: no I/O, the host feeds messages and ticks.
  */
 import type { Effect, Machine } from '../core/machine.ts';
@@ -24,7 +26,7 @@ export interface TapestryServiceOptions {
   readonly isMember: (name: string) => boolean;
   /** Client lookups in flight at once; past it a lookup is answered at once with answered: false. */
   readonly clientLookupsMax?: number;
-  /** Distinct objects queued by want() between two ticks; past it want() returns false. */
+  /** Distinct objects queued by want() (and by announce()) between two ticks; past it they return false. */
   readonly wantedMax?: number;
 }
 
@@ -47,6 +49,8 @@ export class TapestryService implements Machine<TapestryMessage, TapestryOutput>
   readonly stats: TapestryServiceStats = { clientLookups: 0, clientLookupsRefused: 0, dropped: 0, localLocates: 0 };
   private readonly clientLookups = new Map<number, ClientLookup>();
   private readonly wanted = new Set<TapestryId>();
+  /** Publish (true) or unpublish (false) at the next tick; the last word per object wins. */
+  private readonly announced = new Map<TapestryId, boolean>();
   private readonly clientLookupsMax: number;
   private readonly wantedMax: number;
 
@@ -77,6 +81,8 @@ export class TapestryService implements Machine<TapestryMessage, TapestryOutput>
 
   onTick(nowMs: number): Effects {
     const effects = this.node.onTick(nowMs);
+    for (const [objectId, held] of this.announced) effects.push(...(held ? this.node.publish(objectId, nowMs) : this.node.unpublish(objectId, nowMs)));
+    this.announced.clear();
     if (this.node.isMember && this.wanted.size > 0) {
       for (const objectId of this.wanted) {
         this.stats.localLocates++;
@@ -97,6 +103,17 @@ export class TapestryService implements Machine<TapestryMessage, TapestryOutput>
     if (this.wanted.has(objectId)) return true;
     if (this.wanted.size >= this.wantedMax) return false;
     this.wanted.add(objectId);
+    return true;
+  }
+
+  /**
+   * Queues a publish (held) or unpublish (not held) of `objectId` for the next tick, for callers
+   * inside another core's step. False when the queue is full.
+   */
+  announce(objectId: TapestryId, held: boolean): boolean {
+    checkArgument(isTapestryId(objectId), 'objectId', '40 lowercase hex digits');
+    if (!this.announced.has(objectId) && this.announced.size >= this.wantedMax) return false;
+    this.announced.set(objectId, held);
     return true;
   }
 

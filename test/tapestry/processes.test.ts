@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, newIdentity } from '../../client/index.ts';
 import { fromHex } from '../../core/bytes.ts';
 import { loadClusterConfig, type ClusterConfig } from '../../runtime/cluster-config.ts';
 import { initCluster, loadDescriptor } from '../../runtime/cluster-keys.ts';
@@ -15,6 +16,7 @@ import { fetchJson, spawnNode, stopAll, waitReady } from '../../runtime/cluster-
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
 import { TapestryClient, type LookupAnswer } from '../../runtime/tapestry-client.ts';
 import type { PeerAddress } from '../../runtime/transport.ts';
+import { objectIdOf } from '../../tapestry/id.ts';
 import { nodeObjectIdOf, roleObjectIdOf } from '../../tapestry/named-objects.ts';
 import { tempClusterConfig } from '../runtime/cluster-fixture.ts';
 import { waitFor } from '../runtime/wait.ts';
@@ -97,4 +99,25 @@ describe('tapestry on real processes (local.json: 4 ring, 8 archive, 2 replica)'
     console.log(`182 name lookups, one at a time: mean hops ${(hops.reduce((a, b) => a + b, 0) / hops.length).toFixed(2)}, max ${Math.max(...hops)}; ` +
       `client round trip median ${latencies[latencies.length >> 1]!.toFixed(1)} ms, p90 ${latencies[Math.floor(latencies.length * 0.9)]!.toFixed(1)} ms`);
   }, 120_000);
+
+  it('a secondary that joins an object\'s dissemination tree publishes it: every node locates a tree member for the AGUID', async () => {
+    const sdk = await connect({ config: config!.file, identity: newIdentity(), connectTimeoutMs: 30_000 });
+    try {
+      const object = await sdk.create('tapestry-tree');
+      await object.write(new TextEncoder().encode('found through tapestry'), { timeoutMs: 30_000 });
+      // Reads go to the secondaries first; one that lacks the object subscribes and attaches.
+      expect(new TextDecoder().decode(await object.read({ timeoutMs: 30_000 }))).toBe('found through tapestry');
+      const objectId = objectIdOf(object.aguid);
+      const isReplica = (a: LookupAnswer) => a.server !== null && a.server.name.startsWith('replica-');
+      const deadlineMs = Date.now() + 60_000;
+      const found = await Promise.all(names.map((via) => lookupUntil(via, objectId, isReplica, deadlineMs)));
+      expect(found.filter((a) => !isReplica(a)).length, JSON.stringify(found.map((a) => a.server?.name ?? null))).toBe(0);
+      const publisher = found[0]!.server!.name;
+      const tree = (await fetchJson(`http://127.0.0.1:${config!.nodes.find((n) => n.name === publisher)!.adminPort}/status`, 2000))?.treeLocator;
+      expect(tree).toMatchObject({ announced: expect.any(Number) });
+      expect((tree as { announced: number }).announced).toBeGreaterThanOrEqual(1);
+    } finally {
+      await sdk.close();
+    }
+  }, 150_000);
 });

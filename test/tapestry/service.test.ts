@@ -6,47 +6,11 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../core/errors.ts';
 import { Prng } from '../../sim/prng.ts';
-import type { NodeRef } from '../../tapestry/id.ts';
-import type { TapestryMessage, TapestryOutput } from '../../tapestry/messages.ts';
 import { nodeObjectIdOf, roleObjectIdOf } from '../../tapestry/named-objects.ts';
 import { TapestryNode } from '../../tapestry/node.ts';
 import { TapestryService } from '../../tapestry/service.ts';
-import type { Effect } from '../../core/machine.ts';
+import { overlay, refs } from './service-harness.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
-
-type Effects = Effect<TapestryMessage, TapestryOutput>[];
-const refs: NodeRef[] = ['1', '5', '9', 'd'].map((c, i) => ({ id: c.repeat(40), name: `n${i}` }));
-const memberNames = new Set(refs.map((r) => r.name));
-
-/** Services for `refs`, all knowing each other, and a pump that delivers sends until quiet. */
-function overlay() {
-  const services = new Map(
-    refs.map((self) => [self.name, new TapestryService(new TapestryNode({ self, random: new Prng(7), nowMs: 0 }), { isMember: (n) => memberNames.has(n), clientLookupsMax: 2 })]),
-  );
-  const toClients: { to: string; message: TapestryMessage }[] = [];
-  const outputs: TapestryOutput[] = [];
-  let nowMs = 0;
-  const pump = (from: string, effects: Effects): void => {
-    const queue = effects.map((e) => ({ from, e }));
-    for (let i = 0; i < 10_000 && queue.length > 0; i++) {
-      const { from: sender, e } = queue.shift()!;
-      if (e.kind === 'output') {
-        outputs.push(e.event);
-        continue;
-      }
-      const target = services.get(e.to);
-      if (!target) {
-        toClients.push({ to: e.to, message: e.message });
-        continue;
-      }
-      nowMs += 1;
-      for (const next of target.onMessage(sender, e.message, nowMs)) queue.push({ from: e.to, e: next });
-    }
-  };
-  // Introduce everyone to everyone; pings, pongs and backpointers fill the tables.
-  for (const [name, s] of services) pump(name, s.onMessage(refs[0]!.name === name ? refs[1]!.name : refs[0]!.name, { kind: 'candidates', nodes: refs }, 0));
-  return { services, toClients, outputs, pump, now: () => ++nowMs };
-}
 
 describe('tapestry service: lookups for clients (locate on the client\'s behalf, §3.3)', () => {
   it('answers a client lookup with the publishing server, and a miss with server null', () => {
