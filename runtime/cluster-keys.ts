@@ -147,3 +147,31 @@ export function loadKeyShare(config: ClusterConfig, descriptor: RingDescriptor, 
   }
   return share;
 }
+
+/**
+ * A ring server's epoch-0 share file, or null once a key refresh retired it (issue 10: the
+ * shares of later epochs live in the node's store; the file must not resurrect the old one).
+ */
+export function loadKeyShareIfHeld(config: ClusterConfig, descriptor: RingDescriptor, name: string): KeyShare | null {
+  const path = clusterPaths(config).share(name);
+  if (existsSync(path) && readJson(path, `key share of ${name}`).retired !== undefined) return null;
+  return loadKeyShare(config, descriptor, name);
+}
+
+/**
+ * Overwrites a ring server's epoch-0 share file once its share was replaced by a refresh. The
+ * secret is gone from the file system's view; its old blocks on disk are not scrubbed.
+ */
+export function retireKeyShare(config: ClusterConfig, name: string, retiredAtEpoch: number): void {
+  writeSecret(clusterPaths(config).share(name), { retired: retiredAtEpoch });
+}
+
+/** The admin's ed25519 secret (only `cluster init` and reconfiguration commands need it). */
+export function loadAdminKey(config: ClusterConfig, descriptor: RingDescriptor, crypto: Crypto): Uint8Array {
+  const file = readJson(clusterPaths(config).adminKey, 'admin key');
+  const secretKey = fromHex(String(file.secretKey));
+  if (toHex(crypto.ed25519PublicKey(secretKey)) !== descriptor.adminPublicKey) {
+    throw new ConfigError(`admin key at ${clusterPaths(config).adminKey} does not match the ring descriptor's admin public key`);
+  }
+  return secretKey;
+}
