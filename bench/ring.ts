@@ -482,9 +482,29 @@ async function runAll(certificates: 'bls' | 'fake', threads: boolean, seconds: n
   }
 }
 
+/** One 4 KiB row with fake certificates (for profiling one load level). */
+async function runOne(clientCount: number, seconds: number): Promise<{ rows: Row[]; phases: Record<string, number>; ring: Ring }> {
+  const ring = await startRing('fake', false);
+  try {
+    const clients = Array.from({ length: clientCount }, (_, i) => new BenchClient(`client-${i}`, ring, i));
+    const rows = [await measured(() => run4k(ring, clients, seconds * 1000), ring.label)];
+    return { rows, phases: { applyMs: median(ring.timers.applyMs) }, ring };
+  } finally {
+    await stopRing(ring);
+  }
+}
+
 export async function run(args: string[]): Promise<void> {
   const quick = args.includes('--quick');
   const seconds = quick ? 1.5 : 4;
+  if (args.includes('--fake-only')) {
+    // For profiling the protocol without the threshold signature: one ring, fake certificates.
+    const clientsArg = args.indexOf('--clients');
+    const fake = clientsArg >= 0 ? await runOne(Number(args[clientsArg + 1]), seconds) : await runAll('fake', false, seconds, quick);
+    const base = { ed25519VerifyMs: timeIt(300, () => crypto.ed25519Verify(new Uint8Array(32), new Uint8Array(8), new Uint8Array(64))) };
+    print(fake.rows, fake.phases, base, [fake.ring]);
+    process.exit(0);
+  }
   const dir = mkdtempSync(join(tmpdir(), 'oceanstore-bench-ring-base-'));
   const base = await baselines(dir);
   rmSync(dir, { recursive: true, force: true });

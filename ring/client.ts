@@ -139,7 +139,8 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
     const o = this.outstanding;
     const early = o && o.completedSeq === null && !o.certified && o.request.nonce === m.nonce;
     const waiting = early ? { seq: m.seq, startMs: o.startMs } : this.awaitingCertificate.get(m.nonce);
-    if (!waiting || waiting.seq !== m.seq || !bytesEqual(m.clientKey, this.config.signer.publicKey)) return;
+    // A certificate covers a span of batches ending at m.seq, which includes this request's batch.
+    if (!waiting || m.seq < waiting.seq || !bytesEqual(m.clientKey, this.config.signer.publicKey)) return;
     const crypto = this.config.crypto;
     const message = batchMessage({ ringId: this.config.ringId ?? new Uint8Array(32), epoch: this.config.epoch ?? 0 }, m.seq, m.leafCount, m.root);
     if (!verifyPath(crypto, m.statement, m.leafIndex, m.leafCount, m.path, m.root) || !this.config.certificateVerifier.verify(message, m.signature)) {

@@ -63,6 +63,8 @@ const tags = {
   'block-stored': 17,
   'fetch-blocks': 18,
   'block-data': 19,
+  'sign-request': 20,
+  'span-certified': 21,
 } as const;
 const blockKindCodes = ['data', 'interior', 'root'] as const;
 export const fetchBlocksCountMax = 256;
@@ -109,6 +111,10 @@ export function toTuple(m: RingMessage): Tuple {
       return [tags['state-reply'], m.seq, m.snapshot, m.checkpoints.map(toTuple)];
     case 'share':
       return [tags.share, m.seq, m.root, m.replica, m.share];
+    case 'sign-request':
+      return [tags['sign-request'], m.from, m.to, m.leafCount, m.root, m.replica];
+    case 'span-certified':
+      return [tags['span-certified'], m.from, m.to, m.leafCount, m.root, m.signature, m.replica];
     case 'reply':
       return [tags.reply, m.view, m.seq, m.clientKey, m.nonce, m.requestDigest, m.result, m.replica, m.signature];
     case 'certificate':
@@ -283,6 +289,27 @@ function fromTuple(value: unknown): RingMessage {
         root: hash(t[2], 'share.root'),
         replica: replicaIndex(t[3], 'share.replica'),
         share: asBytesField(t[4], 'share.share', { bytesMax: shareBytesMax }),
+      };
+    case tags['sign-request']:
+      asTuple(t, 'sign-request', 6);
+      return {
+        kind: 'sign-request',
+        from: asUint(t[1], 'sign-request.from'),
+        to: asUint(t[2], 'sign-request.to'),
+        leafCount: asUint(t[3], 'sign-request.leafCount'),
+        root: hash(t[4], 'sign-request.root'),
+        replica: replicaIndex(t[5], 'sign-request.replica'),
+      };
+    case tags['span-certified']:
+      asTuple(t, 'span-certified', 7);
+      return {
+        kind: 'span-certified',
+        from: asUint(t[1], 'span-certified.from'),
+        to: asUint(t[2], 'span-certified.to'),
+        leafCount: asUint(t[3], 'span-certified.leafCount'),
+        root: hash(t[4], 'span-certified.root'),
+        signature: asBytesField(t[5], 'span-certified.signature', { bytesMax: thresholdSignatureBytesMax }),
+        replica: replicaIndex(t[6], 'span-certified.replica'),
       };
     case tags.reply:
       asTuple(t, 'reply', 9);

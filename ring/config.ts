@@ -35,6 +35,10 @@ export interface ProtocolParameters {
   readonly statusIntervalMs: number;
   /** Period of heartbeat batches issued by the primary (0 = none). */
   readonly heartbeatIntervalMs: number;
+  /** Least time between two certificate rounds started by one certifier (bounds the BLS work per second). */
+  readonly certifyIntervalMs: number;
+  /** A certifier of rank k takes over when the oldest uncertified batch has waited k times this; a round is retried after it. */
+  readonly certifyTakeoverMs: number;
 }
 
 export const defaultProtocolParameters: ProtocolParameters = {
@@ -47,6 +51,8 @@ export const defaultProtocolParameters: ProtocolParameters = {
   viewChangeTimeoutMs: 600,
   statusIntervalMs: 100,
   heartbeatIntervalMs: 0,
+  certifyIntervalMs: 20,
+  certifyTakeoverMs: 1000,
 };
 
 export interface ReplicaConfig {
@@ -95,6 +101,7 @@ export function resolveParameters(p: Partial<ProtocolParameters> | undefined): P
     'watermarkWindow',
     'a multiple of checkpointInterval, at least twice it',
   );
+  checkArgument(out.certifyIntervalMs >= 0 && out.certifyTakeoverMs > 0, 'certifyIntervalMs, certifyTakeoverMs', '>= 0 and > 0');
   assert(out.requestTimeoutMs > 0 && out.viewChangeTimeoutMs > 0 && out.statusIntervalMs > 0, 'timeouts are positive');
   return out;
 }

@@ -127,13 +127,34 @@ export interface StateReply {
   readonly checkpoints: readonly Checkpoint[];
 }
 
-/** A replica's threshold-signature share over the Merkle root of an executed batch's statements. */
+/** A replica's threshold-signature share over a span's header (seq = the span's last sequence number). */
 export interface Share {
   readonly kind: 'share';
   readonly seq: number;
   readonly root: Uint8Array;
   readonly replica: number;
   readonly share: Uint8Array;
+}
+
+/** A certifier asks for shares over the span [from, to] of executed statements (ring/replica-certificates.ts). */
+export interface SignRequest {
+  readonly kind: 'sign-request';
+  readonly from: number;
+  readonly to: number;
+  readonly leafCount: number;
+  readonly root: Uint8Array;
+  readonly replica: number;
+}
+
+/** A span's combined threshold signature, for the other replicas (each checks it against its own statements). */
+export interface SpanCertified {
+  readonly kind: 'span-certified';
+  readonly from: number;
+  readonly to: number;
+  readonly leafCount: number;
+  readonly root: Uint8Array;
+  readonly signature: Uint8Array;
+  readonly replica: number;
 }
 
 /** Signed by the replica; the client accepts f+1 matching ones. */
@@ -202,6 +223,8 @@ export type RingMessage =
   | StateRequest
   | StateReply
   | Share
+  | SignRequest
+  | SpanCertified
   | Reply
   | CertificateMessage
   | PutBlock

@@ -1,16 +1,29 @@
 /**
- * Threshold certificates for executed batches (DESIGN.md "Certificates and heartbeats"). After
- * executing a batch, each replica builds the Merkle tree over the batch's certificate statements
- * and signs one share of the batch header (ring id, epoch, sequence, leaf count, root), encoded as
- * core/threshold/statements.ts batchSigningMessage, so certificates verify with core/threshold's
- * verifyCertificate. Shares go to f+1 combiners chosen by the sequence number (so at
- * least one is correct); a combiner combines the first f+1 shares optimistically and verifies the
- * result once; only when that fails does it check shares one by one, naming each bad sender.
+ * Threshold certificates over spans of executed batches (DESIGN.md "Certificates and heartbeats").
+ *
+ * A BLS round (a share per replica, a combination, pairing checks) costs far more CPU than agreeing
+ * on a batch, so certificates are not made per batch: a *certifier* signs the statements of every
+ * batch executed since the last certificate — a span [from, to] — as one Merkle tree, and the ring
+ * signs the span header (ring id, epoch, sequence = to, leaf count, root), the core/threshold
+ * batchSigningMessage, so certificates still verify with verifyCertificate. Rounds are self-clocked
+ * (one in flight, starts at least certifyIntervalMs and twice the last round's duration apart), so
+ * the BLS cost per second is bounded whatever the update rate, and one round covers more updates
+ * exactly when load grows.
+ *
+ * Spans need no agreement: execution is deterministic, so every correct replica that executed
+ * through `to` holds the same statements for [from, to], and signing any such span is safe (two
+ * certificates can only ever cover the same statement bytes). The certifier of rank 0 is the
+ * primary; rank k <= f takes over when the oldest uncertified batch has waited k takeover periods,
+ * so f faulty certifiers delay certificates but cannot stop them. A signer checks the requested
+ * root against its own before spending a share; the certifier combines the first f+1 shares,
+ * verifies once, and only on failure checks shares one by one, naming each bad sender. The result
+ * goes to the clients of the span's statements and, as `span-certified`, to the other replicas,
+ * which verify it before handing it to their tree root and archiver ('certificate' output).
  */
 import { bytesEqual } from '../core/bytes.ts';
 import { buildLevels, pathOf, rootOf } from './batch-merkle.ts';
 import { batchMessage } from './certificate-format.ts';
-import type { CertificateMessage, Share } from './messages.ts';
+import type { CertificateMessage, Share, SignRequest, SpanCertified } from './messages.ts';
 import type { Replica } from './replica.ts';
 
 export interface Leaf {
@@ -21,145 +34,232 @@ export interface Leaf {
   readonly replyTo: string;
 }
 
-interface BatchShares {
+interface ExecutedLeaves {
   readonly seq: number;
-  readonly root: Uint8Array;
-  /** What the ring signs: the encoded batch header. */
-  readonly message: Uint8Array;
-  readonly levels: Uint8Array[][];
   readonly leaves: readonly Leaf[];
+  readonly executedMs: number;
+}
+
+/** One span as this replica computed it from its own executed batches. */
+interface Span {
+  readonly from: number;
+  readonly to: number;
+  readonly leaves: readonly Leaf[];
+  readonly levels: Uint8Array[][];
+  readonly root: Uint8Array;
+  /** What the ring signs: the encoded span header. */
+  readonly message: Uint8Array;
+}
+
+interface Round {
+  readonly span: Span;
+  readonly startedMs: number;
   readonly shares: Map<number, Uint8Array>;
   readonly bad: Set<number>;
-  signature: Uint8Array | null;
 }
 
 export interface CertificateState {
-  readonly batches: Map<number, BatchShares>;
-  /** Executed batches whose share this replica has not signed yet (signed on later ticks, oldest first). */
-  readonly unsigned: number[];
-  /** Shares that arrived before this replica executed their batch. */
-  readonly early: Map<number, Map<number, Share>>;
+  /** Executed batches with statements, above certifiedThrough (ascending by seq). */
+  readonly executed: Map<number, ExecutedLeaves>;
+  /** Every statement at or below this sequence number is certified (as far as this replica knows). */
+  certifiedThrough: number;
+  /** Statements below this were never held here (executed before a restart or skipped by state transfer). */
+  leavesFloor: number;
+  /** This replica's round as certifier, if one is in flight. */
+  round: Round | null;
+  lastRoundMs: number;
+  /** How long the last completed round took (start to combined signature): paces the next one. */
+  lastRoundDurationMs: number;
+  /** Highest span end signed for each requester, and when: one share per span end, unless the round was retried. */
+  readonly signedTo: Map<number, { to: number; atMs: number }>;
+  /** Sign requests for batches not executed yet, one per requester. */
+  readonly parked: Map<number, SignRequest>;
+  /** The latest span certified by a peer beyond this replica's execution, applied once it gets there. */
+  parkedCertified: SpanCertified | null;
 }
-
-/** Shares signed per tick: bounds how long one tick holds the replica when BLS is slow. */
-const sharesPerTickMax = 8;
 
 export function initialState(): CertificateState {
-  return { batches: new Map(), unsigned: [], early: new Map() };
+  return { executed: new Map(), certifiedThrough: 0, leavesFloor: 1, round: null, lastRoundMs: -Infinity, lastRoundDurationMs: 0, signedTo: new Map(), parked: new Map(), parkedCertified: null };
 }
 
-export function combinersOf(r: Replica, seq: number): number[] {
-  const out: number[] = [];
-  for (let i = 0; i <= r.f; i++) out.push((seq + i) % r.n);
-  return out;
+/** After recovery or a state transfer: statements this replica did not execute in this run are not its to certify. */
+export function resetBelow(r: Replica, seq: number): void {
+  const s = r.certificateState;
+  s.certifiedThrough = Math.max(s.certifiedThrough, seq);
+  s.leavesFloor = Math.max(s.leavesFloor, seq + 1);
+  s.round = null;
+  for (const k of s.executed.keys()) if (k <= seq) s.executed.delete(k);
 }
 
-/**
- * Records an executed batch's statements. The threshold share is signed later (signPending, from
- * the tick), so the replies of the executing step are not held behind BLS work, which costs far
- * more than agreement on a batch.
- */
+/** 0 for the primary, 1 for the next replica, ...: who certifies, and after how long it takes over. */
+export function certifierRank(r: Replica, replica: number): number {
+  return (replica - r.primary + r.n) % r.n;
+}
+
+function takeoverMs(r: Replica): number {
+  return r.params.certifyTakeoverMs;
+}
+
 export function onExecuted(r: Replica, seq: number, leaves: readonly Leaf[]): void {
+  r.certificateState.executed.set(seq, { seq, leaves, executedMs: r.nowMs });
+  const parked = [...r.certificateState.parked.values()].filter((m) => m.to <= seq);
+  for (const m of parked) {
+    r.certificateState.parked.delete(m.replica);
+    onSignRequest(r, m);
+  }
+  const certifiedLater = r.certificateState.parkedCertified;
+  if (certifiedLater && certifiedLater.to <= seq) {
+    r.certificateState.parkedCertified = null;
+    onSpanCertified(r, certifiedLater);
+  }
+  maybeStartRound(r);
+}
+
+/** The span [from, to] from this replica's own executed batches, or null if it cannot know it. */
+function spanOf(r: Replica, from: number, to: number): Span | null {
+  const s = r.certificateState;
+  if (from < s.leavesFloor || to > r.lastExecuted || from > to) return null;
+  const leaves: Leaf[] = [];
+  for (let seq = from; seq <= to; seq++) {
+    const e = s.executed.get(seq);
+    if (e) leaves.push(...e.leaves);
+    else if (seq > s.certifiedThrough) continue; // executed without statements
+    else return null; // already certified and forgotten here
+  }
+  if (leaves.length === 0) return null;
   const levels = buildLevels(r.config.crypto, leaves.map((l) => l.statement));
   const root = rootOf(levels);
-  const message = batchMessage(r, seq, leaves.length, root);
-  const state: BatchShares = { seq, root, message, levels, leaves, shares: new Map(), bad: new Set(), signature: null };
-  r.certificateState.batches.set(seq, state);
-  r.certificateState.unsigned.push(seq);
-  const early = r.certificateState.early.get(seq);
-  r.certificateState.early.delete(seq);
-  for (const m of early?.values() ?? []) addShare(r, state, m);
+  return { from, to, leaves, levels, root, message: batchMessage(r, to, leaves.length, root) };
 }
 
-/** Signs (and offers to the combiners) this replica's shares for executed batches, at most `countMax` per call. */
-export function signPending(r: Replica, countMax: number): void {
+function oldestUncertifiedMs(r: Replica): number | null {
+  for (const e of r.certificateState.executed.values()) if (e.seq > r.certificateState.certifiedThrough) return e.executedMs;
+  return null;
+}
+
+/** Starts a round when this replica is the certifier (or its turn to take over has come). */
+export function maybeStartRound(r: Replica): void {
   const s = r.certificateState;
-  for (let i = 0; i < countMax && s.unsigned.length > 0; i++) {
-    const state = s.batches.get(s.unsigned.shift()!);
-    if (!state) continue;
-    const share = r.config.certificateSigner.signShare(state.message);
-    state.shares.set(r.me, share);
-    const shareMessage: Share = { kind: 'share', seq: state.seq, root: state.root, replica: r.me, share };
-    for (const c of combinersOf(r, state.seq)) if (c !== r.me) r.send(r.idOf(c), shareMessage);
-    tryCombine(r, state);
+  const rank = certifierRank(r, r.me);
+  if (rank > r.f) return;
+  if (s.round && r.nowMs - s.round.startedMs < takeoverMs(r)) return;
+  // Rounds at least twice their own duration apart: BLS work stays a bounded share of the time
+  // however slow the machine is, and each round covers what executed meanwhile.
+  if (r.nowMs - s.lastRoundMs < Math.max(r.params.certifyIntervalMs, 2 * s.lastRoundDurationMs)) return;
+  const oldestMs = oldestUncertifiedMs(r);
+  if (oldestMs === null || r.nowMs - oldestMs < rank * takeoverMs(r)) return;
+  const span = spanOf(r, Math.max(s.certifiedThrough + 1, s.leavesFloor), r.lastExecuted);
+  if (!span) return;
+  const round: Round = { span, startedMs: r.nowMs, shares: new Map(), bad: new Set() };
+  s.round = round;
+  s.lastRoundMs = r.nowMs;
+  round.shares.set(r.me, r.config.certificateSigner.signShare(span.message));
+  r.broadcast({ kind: 'sign-request', from: span.from, to: span.to, leafCount: span.leaves.length, root: span.root, replica: r.me });
+  tryCombine(r, round);
+}
+
+export function onSignRequest(r: Replica, m: SignRequest): void {
+  const s = r.certificateState;
+  if (certifierRank(r, m.replica) > r.f) return r.drop('not-member');
+  const signed = s.signedTo.get(m.replica);
+  // The same span again is honoured only once the requester may have retried (a share was lost).
+  if (signed && (signed.to > m.to || (signed.to === m.to && r.nowMs - signed.atMs < takeoverMs(r) / 2))) return r.drop('stale');
+  if (m.to > r.lastExecuted) {
+    // Not executed here yet: sign when it is (one parked request per requester bounds the memory).
+    if (m.to <= r.lastExecuted + 2 * r.params.watermarkWindow) s.parked.set(m.replica, m);
+    return;
   }
+  const span = spanOf(r, m.from, m.to);
+  if (!span) return r.drop('stale');
+  // A different root means the requester's statements differ from ours: no share for it.
+  if (span.leaves.length !== m.leafCount || !bytesEqual(span.root, m.root)) return r.drop('bad-proof');
+  s.signedTo.set(m.replica, { to: m.to, atMs: r.nowMs });
+  const share: Share = { kind: 'share', seq: m.to, root: span.root, replica: r.me, share: r.config.certificateSigner.signShare(span.message) };
+  r.send(r.idOf(m.replica), share);
 }
 
 export function onShare(r: Replica, m: Share): void {
-  const state = r.certificateState.batches.get(m.seq);
-  if (state) {
-    addShare(r, state, m);
-    tryCombine(r, state);
-    return;
-  }
-  if (m.seq <= r.lastExecuted || m.seq > r.lastExecuted + r.params.watermarkWindow) return r.drop('stale');
-  let early = r.certificateState.early.get(m.seq);
-  if (!early) r.certificateState.early.set(m.seq, (early = new Map()));
-  early.set(m.replica, m);
+  const round = r.certificateState.round;
+  if (!round || round.span.to !== m.seq || round.shares.has(m.replica) || round.bad.has(m.replica)) return r.drop('stale');
+  if (!bytesEqual(m.root, round.span.root)) return r.drop('bad-proof');
+  round.shares.set(m.replica, m.share);
+  tryCombine(r, round);
 }
 
-function addShare(r: Replica, state: BatchShares, m: Share): void {
-  if (state.signature || state.shares.has(m.replica) || state.bad.has(m.replica)) return;
-  // A share over another root comes from a replica that executed something else: not combinable.
-  if (!bytesEqual(m.root, state.root)) return r.drop('bad-proof');
-  state.shares.set(m.replica, m.share);
-}
-
-function tryCombine(r: Replica, state: BatchShares): void {
-  // A combiner combines once its own share is in: it then holds the batch and has vouched for it.
-  if (state.signature || !state.shares.has(r.me) || !combinersOf(r, state.seq).includes(r.me)) return;
+function tryCombine(r: Replica, round: Round): void {
   const signer = r.config.certificateSigner;
-  // Each round either succeeds or removes at least one bad share, so n rounds bound the loop.
-  for (let round = 0; round < r.n; round++) {
-    if (state.shares.size < signer.threshold) return;
-    const order = [...state.shares.keys()].sort((a, b) => (a === r.me ? -1 : b === r.me ? 1 : a - b));
-    const picked = order.slice(0, signer.threshold).map((replica) => ({ replica, share: state.shares.get(replica)! }));
-    const signature = signer.combine(state.message, picked);
-    if (r.config.certificateVerifier.verify(state.message, signature)) {
-      state.signature = signature;
-      deliver(r, state, signature);
+  const span = round.span;
+  // Each pass either succeeds or removes at least one bad share, so n passes bound the loop.
+  for (let pass = 0; pass < r.n; pass++) {
+    if (round.shares.size < signer.threshold) return;
+    const order = [...round.shares.keys()].sort((a, b) => (a === r.me ? -1 : b === r.me ? 1 : a - b));
+    const picked = order.slice(0, signer.threshold).map((replica) => ({ replica, share: round.shares.get(replica)! }));
+    const signature = signer.combine(span.message, picked);
+    if (r.config.certificateVerifier.verify(span.message, signature)) {
+      r.certificateState.round = null;
+      r.certificateState.lastRoundDurationMs = Math.min(r.nowMs - round.startedMs, takeoverMs(r));
+      certified(r, span, signature);
+      sendToClients(r, span, signature);
+      r.broadcast({ kind: 'span-certified', from: span.from, to: span.to, leafCount: span.leaves.length, root: span.root, signature, replica: r.me });
       return;
     }
     for (const p of picked) {
-      if (signer.verifyShare(p.replica, state.message, p.share)) continue;
-      state.shares.delete(p.replica);
-      state.bad.add(p.replica);
-      r.emit({ kind: 'bad-share', replica: r.me, sender: p.replica, seq: state.seq });
+      if (signer.verifyShare(p.replica, span.message, p.share)) continue;
+      round.shares.delete(p.replica);
+      round.bad.add(p.replica);
+      r.emit({ kind: 'bad-share', replica: r.me, sender: p.replica, seq: span.to });
     }
   }
 }
 
-function deliver(r: Replica, state: BatchShares, signature: Uint8Array): void {
-  r.emit({
-    kind: 'certificate',
-    replica: r.me,
-    seq: state.seq,
-    root: state.root,
-    signature,
-    statements: state.leaves.map((l) => l.statement),
-  });
-  state.leaves.forEach((leaf, leafIndex) => {
+/** A span another replica certified: checked here before this replica's tree root and archiver use it. */
+export function onSpanCertified(r: Replica, m: SpanCertified): void {
+  const s = r.certificateState;
+  if (m.to <= s.certifiedThrough) return;
+  // A gap below `from` stays ours to certify; a later round (ours or a backup's) covers it.
+  if (m.from > Math.max(s.certifiedThrough, s.leavesFloor - 1) + 1) return r.drop('stale');
+  if (m.to > r.lastExecuted) {
+    if (m.to <= r.lastExecuted + 2 * r.params.watermarkWindow) s.parkedCertified = m;
+    return;
+  }
+  const span = spanOf(r, m.from, m.to);
+  if (!span || span.leaves.length !== m.leafCount || !bytesEqual(span.root, m.root)) return r.drop('stale');
+  if (!r.config.certificateVerifier.verify(span.message, m.signature)) return r.drop('bad-proof');
+  if (s.round && s.round.span.to <= m.to) s.round = null;
+  certified(r, span, m.signature);
+}
+
+function certified(r: Replica, span: Span, signature: Uint8Array): void {
+  const s = r.certificateState;
+  s.certifiedThrough = Math.max(s.certifiedThrough, span.to);
+  for (const k of s.executed.keys()) if (k <= span.to) s.executed.delete(k);
+  r.emit({ kind: 'certificate', replica: r.me, seq: span.to, root: span.root, signature, statements: span.leaves.map((l) => l.statement) });
+}
+
+function sendToClients(r: Replica, span: Span, signature: Uint8Array): void {
+  span.leaves.forEach((leaf, leafIndex) => {
     if (!leaf.clientKey) return;
     const m: CertificateMessage = {
       kind: 'certificate',
-      seq: state.seq,
+      seq: span.to,
       clientKey: leaf.clientKey,
       nonce: leaf.nonce,
       statement: leaf.statement,
       leafIndex,
-      leafCount: state.leaves.length,
-      path: pathOf(state.levels, leafIndex),
-      root: state.root,
+      leafCount: span.leaves.length,
+      path: pathOf(span.levels, leafIndex),
+      root: span.root,
       signature,
     };
     r.send(leaf.replyTo, m);
   });
 }
 
-/** Forgets batches far below the execution point (their certificates are out or never will be). */
 export function onTick(r: Replica): void {
-  signPending(r, sharesPerTickMax);
+  maybeStartRound(r);
+  // Statements far below the execution point are given up on here (a backup certifier or the
+  // archive's repair covers them); this bounds the memory a stalled certifier can cost.
   const floor = r.lastExecuted - 2 * r.params.watermarkWindow;
-  for (const seq of r.certificateState.batches.keys()) if (seq < floor) r.certificateState.batches.delete(seq);
-  for (const seq of r.certificateState.early.keys()) if (seq <= r.lastExecuted) r.certificateState.early.delete(seq);
+  if (r.certificateState.certifiedThrough < floor) resetBelow(r, floor);
+  for (const [replica, m] of r.certificateState.parked) if (m.to > r.lastExecuted + 2 * r.params.watermarkWindow) r.certificateState.parked.delete(replica);
 }

@@ -12,6 +12,7 @@ import { asBytesField, asList, asTuple, asUint, decode, encode } from '../core/c
 import { HashTag, taggedHash } from '../core/crypto.ts';
 import type { Checkpoint, StateReply, StateRequest } from './messages.ts';
 import { checkpointProofDigest } from './proofs.ts';
+import * as certificates from './replica-certificates.ts';
 import type { Replica } from './replica.ts';
 import {
   clientKeyOf,
@@ -179,6 +180,8 @@ export function onStateReply(r: Replica, m: StateReply): void {
   for (const s of [...r.slots.keys()]) if (s <= m.seq) r.slots.delete(s);
   becomeStable(r, m.seq, m.checkpoints);
   r.checkpointState.awaitingSeq = null;
+  // The statements of the skipped batches were never executed here: peers certify them.
+  certificates.resetBelow(r, m.seq);
   r.blockState.checkStateBlocks = true;
   r.counters.stateTransfers++;
   r.emit({ kind: 'state-transferred', replica: r.me, seq: m.seq });

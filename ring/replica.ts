@@ -248,6 +248,8 @@ export class Replica implements Machine<RingMessage, RingOutput> {
     this.nextSeq = Math.max(this.lastExecuted, this.stableSeq, ...this.slots.keys()) + 1;
     checkpoints.recover(this);
     viewChange.recover(this);
+    // Statements are volatile: what ran before the restart is left to the other replicas to certify.
+    certificates.resetBelow(this, this.lastExecuted);
     this.executeReady();
   }
 
@@ -282,6 +284,10 @@ export class Replica implements Machine<RingMessage, RingOutput> {
         return peer === undefined ? this.drop('not-member') : status.onStatus(this, from, m);
       case 'share':
         return peer === m.replica ? certificates.onShare(this, m) : this.drop('not-member');
+      case 'sign-request':
+        return peer === m.replica ? certificates.onSignRequest(this, m) : this.drop('not-member');
+      case 'span-certified':
+        return peer === m.replica ? certificates.onSpanCertified(this, m) : this.drop('not-member');
       case 'put-block':
         return blocks.onPutBlock(this, from, m.block);
       case 'fetch-blocks':

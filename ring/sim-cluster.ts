@@ -119,6 +119,10 @@ export function describeRingMessage(m: RingMessage): string {
       return `state-reply s=${m.seq} bytes=${m.snapshot.length}`;
     case 'share':
       return `share s=${m.seq} r=${m.replica}`;
+    case 'sign-request':
+      return `sign-request s=${m.from}..${m.to} leaves=${m.leafCount} r=${m.replica}`;
+    case 'span-certified':
+      return `span-certified s=${m.from}..${m.to} leaves=${m.leafCount} r=${m.replica}`;
     case 'reply':
       return `reply s=${m.seq} n=${m.nonce} r=${m.replica}`;
     case 'certificate':

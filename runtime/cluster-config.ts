@@ -50,9 +50,13 @@ export const runtimeRingDefaults: Readonly<Record<string, number>> = {
   viewChangeTimeoutMs: 8000,
   statusIntervalMs: 250,
   batchDelayMs: 2,
+  // A certificate round costs tens of ms of BLS CPU on every ring server and a pairing on every
+  // reader; on a few shared cores rounds a few per second keep the agreement path responsive.
+  certifyIntervalMs: 100,
+  certifyTakeoverMs: 3000,
 };
 const ringParameterNames = ['batchSizeMax', 'pipelineDepthMax', 'batchDelayMs', 'checkpointInterval', 'watermarkWindow',
-  'requestTimeoutMs', 'viewChangeTimeoutMs', 'statusIntervalMs', 'heartbeatIntervalMs'];
+  'requestTimeoutMs', 'viewChangeTimeoutMs', 'statusIntervalMs', 'heartbeatIntervalMs', 'certifyIntervalMs', 'certifyTakeoverMs'];
 
 function parseRing(v: unknown): Record<string, number> {
   if (v === undefined) return { ...runtimeRingDefaults };
