@@ -38,7 +38,9 @@ export interface ReconfiguringReplicaConfig extends Omit<ReplicaConfig, 'certifi
   readonly behaviour?: DealerBehaviour;
 }
 
-export type ReconfiguringOutput = RingOutput | ReconfigurationOutput;
+/** A batch certificate output also names the epoch its header carries (consumers rebuild the header). */
+export type EpochCertificateOutput = Extract<RingOutput, { kind: 'certificate' }> & { readonly epoch: number };
+export type ReconfiguringOutput = Exclude<RingOutput, { kind: 'certificate' }> | EpochCertificateOutput | ReconfigurationOutput;
 
 export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringOutput> {
   readonly replica: Replica;
@@ -82,13 +84,13 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
   onMessage(from: string, message: RingMessage, nowMs: number): Effect<RingMessage, ReconfiguringOutput>[] {
     // Replies and certificates for the agent's own records: the agent reads the state instead.
     if (message.kind === 'reply' || message.kind === 'certificate') return [];
-    const out: Effect<RingMessage, ReconfiguringOutput>[] = this.replica.onMessage(from, message, nowMs);
+    const out = this.withEpochs(this.replica.onMessage(from, message, nowMs));
     for (const event of this.agent.takeOutputs()) out.push({ kind: 'output', event });
     return out;
   }
 
   onTick(nowMs: number): Effect<RingMessage, ReconfiguringOutput>[] {
-    const out: Effect<RingMessage, ReconfiguringOutput>[] = this.replica.onTick(nowMs);
+    const out = this.withEpochs(this.replica.onTick(nowMs));
     const view = {
       state: this.state,
       lastExecuted: this.replica.lastExecuted,
@@ -100,6 +102,12 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
     }
     for (const event of this.agent.takeOutputs()) out.push({ kind: 'output', event });
     return out;
+  }
+
+  private withEpochs(effects: Effect<RingMessage, RingOutput>[]): Effect<RingMessage, ReconfiguringOutput>[] {
+    return effects.map((e) =>
+      e.kind === 'output' && e.event.kind === 'certificate' ? { kind: 'output', event: { ...e.event, epoch: this.state.epochAt(e.event.seq) } } : (e as Effect<RingMessage, ReconfiguringOutput>),
+    );
   }
 }
 

@@ -17,20 +17,21 @@ import type { RandomSource } from '../core/machine.ts';
 import { decodeRingMessage, encodeRingMessage, ringFrameBytesMax } from '../ring/codec.ts';
 import { ringServerParts, secondaryParts, type RingServerParts } from './object-roles.ts';
 import type { RingMessage } from '../ring/messages.ts';
-import type { RingOutput } from '../ring/outputs.ts';
-import { Replica } from '../ring/replica.ts';
+import type { Replica } from '../ring/replica.ts';
 import { decodeTapestryMessage, encodeTapestryMessage } from '../tapestry/codec.ts';
 import { tapestryIdOf } from '../tapestry/id.ts';
 import { messageBytesMax as tapestryBytesMax, type TapestryMessage, type TapestryOutput } from '../tapestry/messages.ts';
 import { nodeObjectIdOf, roleObjectIdOf } from '../tapestry/named-objects.ts';
 import { TapestryNode } from '../tapestry/node.ts';
 import { TapestryService } from '../tapestry/service.ts';
-import { blsCertificateSigner, blsCertificateVerifier } from './bls-certificate-signer.ts';
+import { blsCertificateVerifier } from './bls-certificate-signer.ts';
 import type { ClusterConfig, NodeConfig } from './cluster-config.ts';
-import { loadKeyShare, secureRandom, type RingDescriptor } from './cluster-keys.ts';
+import { secureRandom, type RingDescriptor } from './cluster-keys.ts';
 import type { Binding, DurableKvStore } from './machine-host.ts';
 import type { NodeMetrics } from './metrics.ts';
 import { PrefixedKvStore } from './prefixed-kv-store.ts';
+import { isReconfigurationOutput, onReconfigurationOutput, reconfigurationStatus, reconfiguringReplicaOf } from './reconfiguration-role.ts';
+import type { ReconfiguringOutput, ReconfiguringReplica } from '../ring/reconfiguration-replica.ts';
 import { tapestryStatusOf } from './tapestry-status.ts';
 import { TapestryTreeLocator } from './tapestry-tree-locator.ts';
 import { ConfigLocator } from '../replica/config-locator.ts';
@@ -163,22 +164,23 @@ function tapestryStartup(ctx: RoleContext, tapestry: TapestryPart): StartupStep[
   return steps;
 }
 
-function ringReplica(ctx: RoleContext, parts: RingServerParts): { binding: Binding<RingMessage, RingOutput>; replica: Replica } {
+function ringReplica(ctx: RoleContext, parts: RingServerParts): { binding: Binding<RingMessage, ReconfiguringOutput>; replica: Replica; reconfigurable: ReconfiguringReplica } {
   const members = ringMembersOf(ctx.descriptor);
-  const share = loadKeyShare(ctx.config, ctx.descriptor, ctx.node.name);
   const key = { threshold: ctx.descriptor.threshold, publicKey: fromHex(ctx.descriptor.ringPublicKey), commitments: ctx.descriptor.commitments.map(fromHex) };
-  const { verifier, certificateVerifier } = blsCertificateVerifier(key, members.length);
-  const replica = new Replica(
+  const { certificateVerifier } = blsCertificateVerifier(key, members.length);
+  // Key refresh (issue 10): shares follow the epoch of each batch; the ring public key never changes.
+  const reconfigurable = reconfiguringReplicaOf(
+    ctx,
     { nodeId: ctx.node.name, store: new PrefixedKvStore(ctx.store, 'ring/'), random: secureRandom, nowMs: ctx.nowMs },
     {
-      members, f: ctx.config.f, crypto: ctx.crypto, signer: signerOf(ctx.crypto, ctx.secretKey),
-      certificateSigner: blsCertificateSigner(share, verifier), certificateVerifier,
+      members, f: ctx.config.f, crypto: ctx.crypto, signer: signerOf(ctx.crypto, ctx.secretKey), certificateVerifier,
       service: parts.service,
       ringId: fromHex(ctx.descriptor.ringId),
       // Heartbeats let readers demand freshness (maxAgeMs); one per second unless configured.
       parameters: { heartbeatIntervalMs: 1000, ...ctx.config.ring },
     },
   );
+  const replica = reconfigurable.replica;
   const m = ctx.metrics;
   // Receipt time per request (client key : nonce), bounded, for the server-side latency histogram.
   const receivedMs = new Map<string, number>();
@@ -194,10 +196,11 @@ function ringReplica(ctx: RoleContext, parts: RingServerParts): { binding: Bindi
     }
     return message;
   };
-  const binding: Binding<RingMessage, RingOutput> = {
-    channel: channels.ring, protocol: 'ring', machine: replica,
+  const binding: Binding<RingMessage, ReconfiguringOutput> = {
+    channel: channels.ring, protocol: 'ring', machine: reconfigurable,
     decode, encode: encodeRingMessage, frameBytesMax: ringFrameBytesMax, tickMs: ctx.config.tickMs,
     onOutput: (event) => {
+      if (isReconfigurationOutput(event)) return onReconfigurationOutput(ctx, event);
       parts.onRingOutput(event);
       switch (event.kind) {
         case 'executed':
@@ -230,7 +233,7 @@ function ringReplica(ctx: RoleContext, parts: RingServerParts): { binding: Bindi
       }
     },
   };
-  return { binding, replica };
+  return { binding, replica, reconfigurable };
 }
 
 function archiveServer(ctx: RoleContext): { binding: Binding<ArchiveMessage, ArchiveOutput>; server: ArchiveServer } {
@@ -291,13 +294,14 @@ export function buildRole(ctx: RoleContext): RoleAdapter {
     };
   }
   const parts = ringServerParts(ctx);
-  const { binding, replica } = ringReplica(ctx, parts);
+  const { binding, replica, reconfigurable } = ringReplica(ctx, parts);
   return {
     bindings: [binding, tapestry.binding, ...parts.bindings], startup,
     status: () => ({
       view: replica.view, viewActive: replica.viewActive, seq: replica.lastExecuted, checkpoint: replica.stableSeq,
       primary: replica.config.members[replica.view % replica.n]?.id, executedRequests: replica.counters.executedRequests,
       drops: Object.fromEntries(replica.drops), ...tapestryStatus(), ...parts.status(),
+      reconfiguration: reconfigurationStatus(reconfigurable),
     }),
     ready: (peers) => ringQuorumConnected(ctx, peers),
   };
