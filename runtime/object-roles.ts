@@ -253,6 +253,9 @@ export function ringServerParts(ctx: RoleContext): RingServerParts {
     store: memberStore,
     ringId,
     epoch: 0,
+    // Only a batch's f+1 combiners learn its signature: they share it so every root sees every version.
+    peers: ctx.descriptor.nodes.filter((n) => n.role === 'ring' && n.name !== ctx.node.name).map((n) => n.name),
+    batchSignatures: blsBatchSignatures(fromHex(ctx.descriptor.ringPublicKey)),
   });
   const { binding: archiverBinding, archiver } = ringArchiver(ctx);
   const queued = new QueuedArchiver(archiver);
@@ -302,13 +305,21 @@ export function secondaryParts(ctx: RoleContext): { binding: Binding<TreeMessage
   return { binding: { channel: channels.replica, ...countedTreeWire(ctx), machine: replica, tickMs: 50 }, replica };
 }
 
-/** The tree codec, counting each read reply as it goes out (oceanstore_tree_reads_total{status}). */
+/**
+ * The tree codec, counting reads: each request as it arrives (oceanstore_tree_read_requests_total{kind})
+ * and each reply as it goes out (oceanstore_tree_reads_total{status}).
+ */
 function countedTreeWire(ctx: RoleContext): typeof treeWire {
+  const decode = (bytes: Uint8Array): TreeMessage => {
+    const message = treeWire.decode(bytes);
+    if (message.type === 'read') ctx.metrics.treeReadRequests.inc({ kind: message.length === 0 ? 'probe' : 'data' });
+    return message;
+  };
   const encode = (message: TreeMessage): Uint8Array => {
     if (message.type === 'read-reply') ctx.metrics.treeReads.inc({ status: message.status });
     return treeWire.encode(message);
   };
-  return { ...treeWire, encode };
+  return { ...treeWire, decode, encode };
 }
 
 /**
