@@ -60,6 +60,11 @@ export class BlockCache implements BlockStore {
     return block && block.kind === kind ? block.bytes.length : undefined;
   }
 
+  /** The BGUID `bytes` would have as a block of `kind` (hashes; stores nothing). */
+  bguidOf(kind: BlockKind, bytes: Uint8Array): Uint8Array {
+    return bguidOf(this.crypto, kind, bytes);
+  }
+
   put(kind: BlockKind, bytes: Uint8Array): Uint8Array {
     checkArgument(blockKinds.includes(kind), 'kind', 'data, interior or root');
     checkArgument(bytes instanceof Uint8Array, 'bytes', 'a Uint8Array');

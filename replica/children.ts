@@ -11,15 +11,20 @@
 import type { Effect } from '../core/machine.ts';
 import type { RandomSource } from '../core/machine.ts';
 import { treeLimits, type LogEntry, type TreeMessage } from './messages.ts';
-import type { GapSource } from './object-log.ts';
+import { entryBytesOf, type GapSource } from './object-log.ts';
 
 export interface ChildSetOptions {
   readonly fanOutMax: number;
   /** A child that has not renewed for this long is dropped (it crashed or moved). */
   readonly childTimeoutMs: number;
   readonly entriesPerPushMax: number;
-  /** Soft bound on one gap-fill push's bytes. */
+  /** Soft bound on one push's bytes (a single entry always goes). */
   readonly pushBytesMax: number;
+  /**
+   * Entries whose referenced blocks exceed this travel as block references: the push carries
+   * the update and certificate only, and the child fetches the blocks it lacks by BGUID.
+   */
+  readonly inlineBlockBytesMax: number;
 }
 
 export const defaultChildSetOptions: ChildSetOptions = {
@@ -27,6 +32,7 @@ export const defaultChildSetOptions: ChildSetOptions = {
   childTimeoutMs: 3_000,
   entriesPerPushMax: 32,
   pushBytesMax: 4 * 1024 * 1024,
+  inlineBlockBytesMax: 8 * 1024 * 1024,
 };
 
 export type TreeEffect<O> = Effect<TreeMessage, O>;
@@ -84,8 +90,40 @@ export class ChildSet {
   }
 
   forwardEntries<O>(entries: readonly LogEntry[]): TreeEffect<O>[] {
-    if (entries.length === 0) return [];
-    return this.ids().map((to) => ({ kind: 'send', to, message: { type: 'push', aguid: this.aguid, entries } }));
+    if (entries.length === 0 || this.children.size === 0) return [];
+    const effects: TreeEffect<O>[] = [];
+    for (const batch of this.pushBatches(entries)) {
+      // One message object per batch: the host encodes it once for every child.
+      const message: TreeMessage = { type: 'push', aguid: this.aguid, entries: batch };
+      for (const to of this.ids()) effects.push({ kind: 'send', to, message });
+    }
+    return effects;
+  }
+
+  /** Entries as they go on the wire (large ones as block references), split into bounded pushes. */
+  private pushBatches(entries: readonly LogEntry[]): LogEntry[][] {
+    const batches: LogEntry[][] = [];
+    let batch: LogEntry[] = [];
+    let bytes = 0;
+    for (const entry of entries) {
+      const wire = this.onWire(entry);
+      const wireBytes = entryBytesOf(wire);
+      if (batch.length > 0 && (bytes + wireBytes > this.options.pushBytesMax || batch.length >= this.options.entriesPerPushMax)) {
+        batches.push(batch);
+        batch = [];
+        bytes = 0;
+      }
+      batch.push(wire);
+      bytes += wireBytes;
+    }
+    if (batch.length > 0) batches.push(batch);
+    return batches;
+  }
+
+  private onWire(entry: LogEntry): LogEntry {
+    let blockBytes = 0;
+    for (const b of entry.blocks) blockBytes += b.length;
+    return blockBytes > this.options.inlineBlockBytesMax ? { update: entry.update, certificate: entry.certificate, blocks: [] } : entry;
   }
 
   forwardHeartbeat<O>(heartbeat: Uint8Array): TreeEffect<O>[] {
@@ -107,7 +145,7 @@ export class ChildSet {
     if (fromVersion >= log.nextVersionHeld()) return [];
     const { entriesPerPushMax, pushBytesMax } = this.options;
     const entries = log.entriesFrom(fromVersion, entriesPerPushMax, pushBytesMax);
-    if (entries) return entries.length > 0 ? [{ kind: 'send', to, message: { type: 'push', aguid: this.aguid, entries } }] : [];
+    if (entries) return this.pushBatches(entries).map((batch) => ({ kind: 'send', to, message: { type: 'push', aguid: this.aguid, entries: batch } }));
     const snapshot = log.snapshot();
     if (!snapshot) return [];
     return [{ kind: 'send', to, message: { type: 'snapshot', aguid: this.aguid, certificate: snapshot.certificate, blocks: snapshot.blocks } }];

@@ -30,6 +30,18 @@ export class CoreExecutor implements ReplicaExecutor {
     return decoded ? updateDigest(this.crypto, decoded) : null;
   }
 
+  references(updateBytes: Uint8Array): Uint8Array[] {
+    const update = this.decode(updateBytes);
+    const out: Uint8Array[] = [];
+    for (const clause of update?.clauses ?? []) {
+      for (const a of clause.actions) {
+        const sources = a.kind === 'append-blocks' ? a.blocks : a.kind === 'replace-block' || a.kind === 'insert-block' ? [a.block] : [];
+        for (const source of sources) if (source.kind === 'ref') out.push(source.bguid);
+      }
+    }
+    return out;
+  }
+
   execute(blocks: BlockStore, head: Head | null, updateBytes: Uint8Array, timestampMs: number): ExecuteResult {
     const update = this.decode(updateBytes);
     if (!update) return { ok: false, reason: 'undecodable update' };

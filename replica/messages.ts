@@ -55,6 +55,28 @@ export type TreeMessage =
       /** 0: any age; otherwise the newest heartbeat must be at most this old. */
       readonly maxAgeMs: number;
     }
+  /**
+   * "Send me these data blocks": a child that got an entry without (some of) the blocks its update
+   * references asks its parent for them by BGUID (large updates travel as block references).
+   */
+  | { readonly type: 'fetch-blocks'; readonly aguid: Uint8Array; readonly bguids: readonly Uint8Array[] }
+  /**
+   * Data blocks a child asked for (it re-hashes each one and keeps only those it asked for), and
+   * the BGUIDs asked for that the sender does not hold.
+   */
+  | { readonly type: 'blocks'; readonly aguid: Uint8Array; readonly blocks: readonly Uint8Array[]; readonly absent: readonly Uint8Array[] }
+  /**
+   * Between ring servers only: a batch's threshold signature and its statements. Only the f+1
+   * combiners of a batch learn its signature from the ring; they share it so every ring server can
+   * certify (and publish down its trees) every version. Receivers re-check it under the ring key.
+   */
+  | {
+      readonly type: 'batch-certificate';
+      readonly sequence: number;
+      readonly root: Uint8Array;
+      readonly signature: Uint8Array;
+      readonly statements: readonly Uint8Array[];
+    }
   | {
       readonly type: 'read-reply';
       readonly requestId: number;
@@ -77,9 +99,16 @@ export const treeLimits = {
   proofBlocksMax: 4096,
   snapshotBlocksMax: 65_536,
   messageBytesMax: 64 * 1024 * 1024,
+  statementsPerBatchMax: 65_536,
+  statementBytesMax: 4096,
+  signatureBytesMax: 256,
+  /** BGUIDs per fetch-blocks request (a child asks again for the rest). */
+  fetchBlocksMax: 1024,
+  /** Data bytes per `blocks` reply (well under the frame bound; at least one block always goes). */
+  blocksReplyBytesMax: 16 * 1024 * 1024,
 } as const;
 
-const typeCodes = ['attach', 'attach-ok', 'attach-refused', 'detach', 'push', 'fetch', 'heartbeat', 'read', 'read-reply', 'snapshot'] as const;
+const typeCodes = ['attach', 'attach-ok', 'attach-refused', 'detach', 'push', 'fetch', 'heartbeat', 'read', 'read-reply', 'snapshot', 'batch-certificate', 'fetch-blocks', 'blocks'] as const;
 const readStatuses: readonly ReadStatus[] = ['ok', 'too-stale', 'not-cached', 'unknown-object', 'out-of-range'];
 const formatVersion = 1;
 
@@ -108,6 +137,12 @@ export function encodeTreeMessage(m: TreeMessage): Uint8Array {
       return encode([...head, m.requestId, m.aguid, m.version, m.offset, m.length, m.maxAgeMs]);
     case 'snapshot':
       return encode([...head, m.aguid, m.certificate, m.blocks.map((b) => [blockKinds.indexOf(b.kind), b.bytes])]);
+    case 'fetch-blocks':
+      return encode([...head, m.aguid, [...m.bguids]]);
+    case 'blocks':
+      return encode([...head, m.aguid, [...m.blocks], [...m.absent]]);
+    case 'batch-certificate':
+      return encode([...head, m.sequence, m.root, m.signature, [...m.statements]]);
     case 'read-reply':
       return encode([
         ...head,
@@ -187,6 +222,26 @@ export function decodeTreeMessage(bytes: Uint8Array): TreeMessage {
         aguid: guid(f[0], 'aguid'),
         certificate: asBytesField(f[1], 'certificate', { bytesMax: treeLimits.certificateBytesMax }),
         blocks: asList(f[2], 'blocks', treeLimits.snapshotBlocksMax, decodeProofBlock),
+      };
+    case 'fetch-blocks':
+      want(2);
+      return { type, aguid: guid(f[0], 'aguid'), bguids: asList(f[1], 'bguids', treeLimits.fetchBlocksMax, (v) => guid(v, 'bguid')) };
+    case 'blocks':
+      want(3);
+      return {
+        type,
+        aguid: guid(f[0], 'aguid'),
+        blocks: asList(f[1], 'blocks', treeLimits.blocksPerEntryMax, (b) => asBytesField(b, 'block', { bytesMax: blockBytesMax })),
+        absent: asList(f[2], 'absent', treeLimits.fetchBlocksMax, (v) => guid(v, 'bguid')),
+      };
+    case 'batch-certificate':
+      want(4);
+      return {
+        type,
+        sequence: asUint(f[0], 'sequence'),
+        root: guid(f[1], 'root'),
+        signature: asBytesField(f[2], 'signature', { bytesMax: treeLimits.signatureBytesMax }),
+        statements: asList(f[3], 'statements', treeLimits.statementsPerBatchMax, (v) => asBytesField(v, 'statement', { bytesMax: treeLimits.statementBytesMax })),
       };
     case 'read-reply':
       want(5);

@@ -17,6 +17,8 @@ import type { CommitStatement, HeartbeatStatement, Head, ReplicaExecutor, Replic
 
 export type OfferResult =
   | { readonly kind: 'accepted'; readonly entries: LogEntry[] }
+  /** The next version's update names data blocks we lack: fetch them from `from` (entries accepted before it, if any, go down now). */
+  | { readonly kind: 'awaiting-blocks'; readonly entries: LogEntry[]; readonly from: string }
   | { readonly kind: 'duplicate' }
   | { readonly kind: 'future' }
   | { readonly kind: 'bad'; readonly reason: string; readonly from: string };
@@ -25,6 +27,25 @@ interface Pending {
   readonly entry: LogEntry;
   readonly statement: CommitStatement;
   readonly from: string;
+  /** The entry's blocks with their BGUIDs, when already hashed. */
+  readonly hashed?: readonly Hashed[];
+  /** Its missing blocks were fetched already (or declared absent): execute with what there is. */
+  readonly fetched?: boolean;
+}
+
+interface Hashed {
+  readonly bguid: Uint8Array;
+  readonly bytes: Uint8Array;
+}
+
+/** The next version, checked up to its digest, waiting for referenced blocks fetched by BGUID. */
+interface Awaiting extends Pending {
+  /** BGUID hex → block received so far (held here, not in the cache, so nothing evicts them first). */
+  readonly received: Map<string, Hashed>;
+  /** BGUID hex → BGUID still to fetch. */
+  readonly missing: Map<string, Uint8Array>;
+  /** Asked for but the sender said it does not hold them. */
+  absentCount: number;
 }
 
 export interface AcceptedVersion {
@@ -68,6 +89,7 @@ export class ObjectCopy implements GapSource {
   private pinned: ReadonlySet<string> = new Set();
   private readonly pending = new Map<number, Pending>();
   private pendingBytes = 0;
+  private awaiting: Awaiting | null = null;
 
   constructor(
     readonly aguid: Uint8Array,
@@ -90,6 +112,7 @@ export class ObjectCopy implements GapSource {
     let known = this.head?.version ?? -1;
     if (this.heartbeat) known = Math.max(known, this.heartbeat.statement.version);
     for (const version of this.pending.keys()) known = Math.max(known, version);
+    if (this.awaiting) known = Math.max(known, this.awaiting.statement.version);
     return known;
   }
 
@@ -101,6 +124,37 @@ export class ObjectCopy implements GapSource {
   clearPending(): void {
     this.pending.clear();
     this.pendingBytes = 0;
+    this.awaiting = null;
+  }
+
+  /** BGUIDs of blocks the next version still needs (at most `countMax`), and whom to ask; null if none. */
+  blocksToFetch(countMax: number): { from: string; bguids: Uint8Array[] } | null {
+    const a = this.awaiting;
+    if (!a || a.missing.size === 0) return null;
+    return { from: a.from, bguids: [...a.missing.values()].slice(0, countMax) };
+  }
+
+  /**
+   * Blocks fetched from `from` for the awaiting version (`absent`: BGUIDs it says it lacks). Blocks
+   * nobody asked for are ignored. Once nothing is missing, the version is checked and applied.
+   */
+  offerBlocks(blocks: readonly Uint8Array[], absent: readonly Uint8Array[], from: string): OfferResult | null {
+    const a = this.awaiting;
+    if (!a || a.from !== from) return null;
+    for (const bytes of blocks) {
+      const bguid = this.cache.bguidOf('data', bytes);
+      const key = toHex(bguid);
+      if (!a.missing.delete(key)) continue;
+      a.received.set(key, { bguid, bytes });
+    }
+    for (const bguid of absent) if (a.missing.delete(toHex(bguid))) a.absentCount++;
+    if (a.missing.size > 0) return { kind: 'awaiting-blocks', entries: [], from };
+    this.awaiting = null;
+    const hashed = [...(a.hashed ?? []), ...a.received.values()];
+    const entry: LogEntry = { update: a.entry.update, certificate: a.entry.certificate, blocks: hashed.map((h) => h.bytes) };
+    // The sender held back a block the update needs: not a proven lie (it may have evicted it), but it cannot feed us.
+    const result = this.drain({ entry, statement: a.statement, from, hashed, fetched: true }, []);
+    return result.kind === 'bad' && a.absentCount > 0 ? { kind: 'bad', reason: 'blocks-absent', from } : result;
   }
 
   /** One pushed entry from `from`: accepted (with any early entries it unblocked), ignored, buffered, or a lie. */
@@ -110,6 +164,7 @@ export class ObjectCopy implements GapSource {
     if (!bytesEqual(statement.aguid, this.aguid)) return { kind: 'bad', reason: 'wrong-object', from };
     const expected = this.nextVersion;
     if (statement.version < expected) return this.checkDuplicate(statement, from);
+    if (this.awaiting && statement.version === expected) return { kind: 'future' };
     if (statement.version > expected) {
       const bytes = entryBytesOf(entry);
       const room = this.pending.size === 0 || (this.pending.size < this.limits.pendingEntriesMax && this.pendingBytes + bytes <= this.limits.pendingBytesMax);
@@ -126,7 +181,12 @@ export class ObjectCopy implements GapSource {
   private drain(first: Pending | undefined, accepted: LogEntry[]): OfferResult {
     let next = first;
     while (next) {
-      const applied = this.apply(next.entry, next.statement);
+      const hashed = next.hashed ?? next.entry.blocks.map((bytes) => ({ bguid: this.cache.bguidOf('data', bytes), bytes }));
+      if (!next.fetched && this.startAwaiting({ ...next, hashed })) {
+        this.dropPending(next.statement.version);
+        return { kind: 'awaiting-blocks', entries: accepted, from: next.from };
+      }
+      const applied = this.apply(next.entry, next.statement, hashed);
       if (typeof applied === 'string') {
         this.clearPending();
         return { kind: 'bad', reason: applied, from: next.from };
@@ -163,6 +223,25 @@ export class ObjectCopy implements GapSource {
 
   nextVersionHeld(): number {
     return this.nextVersion;
+  }
+
+  /**
+   * An entry that came as block references (or short of blocks): if its update names data blocks
+   * that are neither in the entry nor in the cache, hold it (digest checked first, so a forged
+   * update costs no fetch) and report true.
+   */
+  private startAwaiting(p: Pending & { readonly hashed: readonly Hashed[] }): boolean {
+    const digest = this.executor.digest(p.entry.update);
+    if (!digest || !bytesEqual(digest, p.statement.updateDigest)) return false; // apply() names the lie
+    const inEntry = new Set(p.hashed.map((h) => toHex(h.bguid)));
+    const missing = new Map<string, Uint8Array>();
+    for (const bguid of this.executor.references(p.entry.update)) {
+      const key = toHex(bguid);
+      if (!inEntry.has(key) && !this.cache.has(bguid)) missing.set(key, bguid);
+    }
+    if (missing.size === 0) return false;
+    this.awaiting = { ...p, received: new Map(), missing, absentCount: 0 };
+    return true;
   }
 
   private dropPending(version: number): void {
@@ -210,10 +289,10 @@ export class ObjectCopy implements GapSource {
   }
 
   /** Checks and applies the next version; the entry as kept on success, else why it is a lie. */
-  private apply(entry: LogEntry, statement: CommitStatement): LogEntry | string {
+  private apply(entry: LogEntry, statement: CommitStatement, referenced: readonly Hashed[]): LogEntry | string {
     const digest = this.executor.digest(entry.update);
     if (!digest || !bytesEqual(digest, statement.updateDigest)) return 'update-digest';
-    const referenced = entry.blocks.map((bytes) => ({ bguid: this.cache.put('data', bytes), bytes }));
+    for (const r of referenced) this.cache.putHashed(r.bguid, 'data', r.bytes);
     const result = this.executor.execute(this.cache, this.head, entry.update, statement.timestampMs);
     if (!result.ok) return `execute: ${result.reason}`;
     const head = result.head;

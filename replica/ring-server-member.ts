@@ -7,6 +7,13 @@
  * From those it assembles core/threshold certificates (statement + batch header + Merkle path +
  * signature) and heartbeats, keeps (version -> VGUID, certificate) durably, publishes certified
  * updates down the tree, and answers reads with proofs from the ring's own block store.
+ *
+ * Only the f+1 combiners of a batch learn its signature from the ring, so a member that combined
+ * one shares it with the other ring servers (`batch-certificate`, re-checked under the ring key by
+ * each receiver): every root then certifies every version and its trees see no gap. Certified
+ * updates are published in version order per object from a small reorder buffer (certificates of
+ * different batches arrive in any order). Updates whose referenced blocks are large go down as
+ * block references; children fetch the blocks by BGUID (`fetch-blocks`) from the ring's store.
  */
 import { bytesEqual, toHex } from '../core/bytes.ts';
 import { asBytesField, asTuple, asUint, decode, encode } from '../core/codec.ts';
@@ -17,10 +24,12 @@ import { batchLeafHash, BatchMerkleTree } from '../core/threshold/batch-merkle.t
 import { encodeCertificate, encodeHeartbeat } from '../core/threshold/certificate-codec.ts';
 import { certificateStatementFromTuple, heartbeatStatementFromTuple, type BatchHeader } from '../core/threshold/statements.ts';
 import type { BlockStore } from '../core/version/block-store.ts';
-import type { ChildSetOptions } from './children.ts';
+import { batchSigningMessage } from '../core/threshold/statements.ts';
+import { defaultChildSetOptions, type ChildSetOptions } from './children.ts';
 import type { LogEntry, TreeMessage } from './messages.ts';
-import { treeLimits } from './messages.ts';
+import type { BatchSignatureCheck } from './ring-trust.ts';
 import { TreeRootMachine, type TreeRootEvent } from './root.ts';
+import { blocksReply } from './secondary.ts';
 import { rangeProof, rootBlockOf } from './version-walk.ts';
 
 type ReadRequest = Extract<TreeMessage, { type: 'read' }>;
@@ -35,6 +44,12 @@ export interface RingServerMemberOptions {
   readonly ringId: Uint8Array;
   readonly epoch: number;
   readonly tree?: Partial<ChildSetOptions>;
+  /** The other ring servers: batch signatures this member combined are shared with them. */
+  readonly peers?: readonly string[];
+  /** Checks a batch signature a peer shared (blsBatchSignatures(ringPublicKey) in production); without it, peers' are refused. */
+  readonly batchSignatures?: BatchSignatureCheck;
+  /** How long a version may wait for its predecessor before the object's tree gives up here. */
+  readonly reorderTimeoutMs?: number;
 }
 
 export interface CertifiedCommit {
@@ -53,79 +68,165 @@ export interface RingServerMemberCounters {
   reads: number;
   readsServed: number;
   rootMismatches: number;
+  /** Batch signatures shared by peers and accepted / refused (bad signature, not a peer, no checker). */
+  peerBatches: number;
+  peerBatchesRefused: number;
+  /** Entries published as block references, and block fetches children made. */
+  publishedAsReferences: number;
+  blockFetches: number;
 }
 
-/** Entries larger than this are not pushed down the tree (one push frame must carry them). */
-const entryBytesMax = treeLimits.messageBytesMax / 2;
 const pendingMax = 65_536;
+/** Certified versions held per object while an earlier one is missing. */
+const reorderEntriesMax = 256;
+const certifiedSequencesMax = 4096;
 const versionKey = (aguidHex: string, version: number): string => `rsm/v/${aguidHex}/${String(version).padStart(15, '0')}`;
 const latestKey = (aguidHex: string): string => `rsm/latest/${aguidHex}`;
 
 export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
   readonly tree: TreeRootMachine;
-  readonly counters: RingServerMemberCounters = { certified: 0, published: 0, unpublishable: 0, reads: 0, readsServed: 0, rootMismatches: 0 };
+  readonly counters: RingServerMemberCounters = {
+    certified: 0, published: 0, unpublishable: 0, reads: 0, readsServed: 0, rootMismatches: 0,
+    peerBatches: 0, peerBatchesRefused: 0, publishedAsReferences: 0, blockFetches: 0,
+  };
   /** Statement hex -> what the tree needs to forward it (waiting for the batch certificate). */
   private readonly pending = new Map<string, { update: Uint8Array; blocks: Uint8Array[] }>();
-  private readonly heartbeats = new Map<string, { bytes: Uint8Array; version: number }>();
-  /** Objects the tree stopped following here (an entry too large to push): reads still work. */
+  private readonly heartbeats = new Map<string, { bytes: Uint8Array; version: number; timestampMs: number }>();
+  /** Objects the tree stopped following here (a version never certified here): reads still work. */
   private readonly unpublishable = new Set<string>();
+  /** Commit statements certified before this server executed them: published once it does. */
+  private readonly certifiedEarly = new Map<string, { aguid: Uint8Array; version: number; certificate: Uint8Array }>();
+  /** Per object: certified versions waiting for their predecessor, and since when the oldest waits. */
+  private readonly reorder = new Map<string, { aguid: Uint8Array; entries: Map<number, LogEntry>; sinceMs: number | null }>();
+  /** Batches certified here (so a peer's copy of a signature is checked once). */
+  private readonly certifiedSequences = new Set<number>();
+  private outbox: Effect<TreeMessage, TreeRootEvent>[] = [];
+  private readonly inlineBlockBytesMax: number;
 
   constructor(
     context: MachineContext,
     private readonly options: RingServerMemberOptions,
   ) {
     this.tree = new TreeRootMachine(context, options.tree ?? {});
+    this.inlineBlockBytesMax = options.tree?.inlineBlockBytesMax ?? defaultChildSetOptions.inlineBlockBytesMax;
   }
 
   /** The object service committed `update` (its certificate statement is `statement`). */
   onExecuted(statement: Uint8Array, update: Uint8Array, blocks: readonly Uint8Array[]): void {
+    const key = toHex(statement);
+    const early = this.certifiedEarly.get(key);
+    if (early) {
+      this.certifiedEarly.delete(key);
+      this.enqueuePublish(early.aguid, early.version, { update, certificate: early.certificate, blocks: [...blocks] });
+      return;
+    }
     if (this.pending.size >= pendingMax) this.pending.delete(this.pending.keys().next().value as string);
-    this.pending.set(toHex(statement), { update, blocks: [...blocks] });
+    this.pending.set(key, { update, blocks: [...blocks] });
   }
 
-  /** A batch's threshold signature exists: certify every statement in it; returns the commits certified. */
+  /**
+   * The ring combined a batch's threshold signature here: certify every statement in it, and share
+   * the signature with the other ring servers. Returns the commits certified.
+   */
   onCertificate(seq: number, root: Uint8Array, signature: Uint8Array, statements: readonly Uint8Array[]): CertifiedCommit[] {
+    if (statements.length === 0) return [];
+    // A peer may have shared this batch first: then only list its commits (for the archiver).
+    const fresh = !this.certifiedSequences.has(seq);
+    const certified = this.certify(seq, root, signature, statements, fresh);
+    if (certified !== null && fresh) {
+      const message: TreeMessage = { type: 'batch-certificate', sequence: seq, root, signature, statements: [...statements] };
+      for (const to of this.options.peers ?? []) this.outbox.push({ kind: 'send', to, message });
+    }
+    return certified ?? [];
+  }
+
+  /** A peer ring server's copy of a batch signature: checked under the ring key, then used like our own. */
+  private onPeerBatch(from: string, m: Extract<TreeMessage, { type: 'batch-certificate' }>): void {
+    if (this.certifiedSequences.has(m.sequence) || m.statements.length === 0) return;
+    const check = this.options.batchSignatures;
+    const header: BatchHeader = { ringId: this.options.ringId, epoch: this.options.epoch, sequence: m.sequence, leafCount: m.statements.length, root: m.root };
+    const message = attempt(() => batchSigningMessage(header));
+    if (!check || !(this.options.peers ?? []).includes(from) || !message || !check.verify(message, m.signature)) {
+      this.counters.peerBatchesRefused++;
+      return;
+    }
+    if (this.certify(m.sequence, m.root, m.signature, m.statements, true) !== null) this.counters.peerBatches++;
+  }
+
+  /**
+   * The certificates of a signed batch's commits; with `keep`, also records them, publishes them
+   * and forwards its heartbeats. Null if the statements do not make `root`.
+   */
+  private certify(seq: number, root: Uint8Array, signature: Uint8Array, statements: readonly Uint8Array[], keep: boolean): CertifiedCommit[] | null {
     const certified: CertifiedCommit[] = [];
-    if (statements.length === 0) return certified;
     const merkle = new BatchMerkleTree(this.options.crypto, statements.map((s) => batchLeafHash(this.options.crypto, s)));
     if (!bytesEqual(merkle.root, root)) {
       this.counters.rootMismatches++; // the ring and core/threshold disagree on the tree: certify nothing
-      return certified;
+      return null;
+    }
+    if (keep) {
+      if (this.certifiedSequences.size >= certifiedSequencesMax) this.certifiedSequences.delete(this.certifiedSequences.values().next().value as number);
+      this.certifiedSequences.add(seq);
     }
     const header: BatchHeader = { ringId: this.options.ringId, epoch: this.options.epoch, sequence: seq, leafCount: statements.length, root };
     statements.forEach((bytes, leafIndex) => {
       const proof = { header, leafIndex, path: merkle.pathOf(leafIndex), signature };
-      const tuple = decode(bytes, 4096, 'statement');
-      const commit = attempt(() => certificateStatementFromTuple(tuple));
+      const tuple = attempt(() => decode(bytes, 4096, 'statement'));
+      const commit = tuple === null ? null : attempt(() => certificateStatementFromTuple(tuple));
       if (commit) {
+        if (commit.outcome !== 'commit') {
+          if (keep) this.pending.delete(toHex(bytes));
+          return;
+        }
+        const certificate = encodeCertificate({ ...proof, statement: commit });
+        certified.push({ statementHex: toHex(bytes), aguid: commit.aguid, version: commit.version, vguid: commit.vguid, certificate });
+        if (!keep) return;
         const pending = this.pending.get(toHex(bytes));
         this.pending.delete(toHex(bytes));
-        if (commit.outcome !== 'commit') return;
-        const certificate = encodeCertificate({ ...proof, statement: commit });
         this.record(commit.aguid, commit.version, commit.vguid, certificate);
-        certified.push({ statementHex: toHex(bytes), aguid: commit.aguid, version: commit.version, vguid: commit.vguid, certificate });
-        if (pending) this.publish(commit.aguid, commit.version, { update: pending.update, certificate, blocks: pending.blocks });
+        if (pending) this.enqueuePublish(commit.aguid, commit.version, { update: pending.update, certificate, blocks: pending.blocks });
+        else this.noteEarly(bytes, commit.aguid, commit.version, certificate);
         return;
       }
-      const heartbeat = attempt(() => heartbeatStatementFromTuple(tuple));
+      const heartbeat = tuple === null || !keep ? null : attempt(() => heartbeatStatementFromTuple(tuple));
       if (!heartbeat) return;
-      const encoded = encodeHeartbeat({ ...proof, statement: heartbeat });
       const key = toHex(heartbeat.aguid);
       const known = this.heartbeats.get(key);
-      if (known && known.version > heartbeat.version) return;
-      this.heartbeats.set(key, { bytes: encoded, version: heartbeat.version });
+      // Batches arrive in any order (own and peers'): keep the newest heartbeat only.
+      if (known && (known.version > heartbeat.version || known.timestampMs >= heartbeat.timestampMs)) return;
+      const encoded = encodeHeartbeat({ ...proof, statement: heartbeat });
+      this.heartbeats.set(key, { bytes: encoded, version: heartbeat.version, timestampMs: heartbeat.timestampMs });
       if (!this.unpublishable.has(key)) this.tree.publishHeartbeat(heartbeat.aguid, encoded);
     });
     return certified;
   }
 
   onMessage(from: string, message: TreeMessage, nowMs: number): Effect<TreeMessage, TreeRootEvent>[] {
-    if (message.type === 'read') return [{ kind: 'send', to: from, message: this.serve(message) }];
-    return this.tree.onMessage(from, message, nowMs);
+    switch (message.type) {
+      case 'read':
+        return [{ kind: 'send', to: from, message: this.serve(message) }];
+      case 'batch-certificate':
+        this.onPeerBatch(from, message);
+        return this.drainOutbox(nowMs);
+      case 'fetch-blocks':
+        if (!this.tree.root.childrenOf(message.aguid).includes(from)) return [];
+        this.counters.blockFetches++;
+        return [{ kind: 'send', to: from, message: blocksReply(this.options.blocks, message.aguid, message.bguids) }];
+      default:
+        return this.tree.onMessage(from, message, nowMs);
+    }
   }
 
   onTick(nowMs: number): Effect<TreeMessage, TreeRootEvent>[] {
-    return this.tree.onTick(nowMs);
+    return this.drainOutbox(nowMs).concat(this.tree.onTick(nowMs));
+  }
+
+  /** Publishes what the reorder buffers allow, then hands out the queued sends. */
+  private drainOutbox(nowMs: number): Effect<TreeMessage, TreeRootEvent>[] {
+    for (const [key, held] of this.reorder) this.publishInOrder(key, held, nowMs);
+    const out = this.outbox;
+    this.outbox = [];
+    return out;
   }
 
   /** The latest certified version this server holds for `aguid`. */
@@ -142,19 +243,57 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
     this.counters.certified++;
   }
 
-  private publish(aguid: Uint8Array, version: number, entry: LogEntry): void {
+  private noteEarly(statement: Uint8Array, aguid: Uint8Array, version: number, certificate: Uint8Array): void {
+    if (this.certifiedEarly.size >= pendingMax) this.certifiedEarly.delete(this.certifiedEarly.keys().next().value as string);
+    this.certifiedEarly.set(toHex(statement), { aguid, version, certificate });
+  }
+
+  private enqueuePublish(aguid: Uint8Array, version: number, entry: LogEntry): void {
     const key = toHex(aguid);
     if (this.unpublishable.has(key)) return;
-    const bytes = entry.update.length + entry.certificate.length + entry.blocks.reduce((n, b) => n + b.length, 0);
-    const expected = this.tree.root.nextVersion(aguid);
-    if (bytes > entryBytesMax || (expected !== null && expected !== version)) {
-      // The tree must see versions without gaps; one it cannot carry ends its following here.
-      this.unpublishable.add(key);
-      this.counters.unpublishable++;
+    let held = this.reorder.get(key);
+    if (!held) this.reorder.set(key, (held = { aguid, entries: new Map(), sinceMs: null }));
+    if (held.entries.size >= reorderEntriesMax) return this.giveUp(key);
+    // Large referenced blocks stay in the ring's block store; children fetch them by BGUID.
+    const blockBytes = entry.blocks.reduce((n, b) => n + b.length, 0);
+    held.entries.set(version, blockBytes > this.inlineBlockBytesMax ? { update: entry.update, certificate: entry.certificate, blocks: [] } : entry);
+    if (blockBytes > this.inlineBlockBytesMax) this.counters.publishedAsReferences++;
+  }
+
+  /**
+   * Publishes the object's held versions that follow the last one published. A root that has
+   * published nothing for the object starts at version 0, or, after reorderTimeoutMs, at the
+   * oldest version it holds (it joined late: earlier history is served by the other roots).
+   */
+  private publishInOrder(key: string, held: { aguid: Uint8Array; entries: Map<number, LogEntry>; sinceMs: number | null }, nowMs: number): void {
+    const timeoutMs = this.options.reorderTimeoutMs ?? 10_000;
+    let next = this.tree.root.nextVersion(held.aguid);
+    if (next === null) {
+      const oldest = Math.min(...held.entries.keys());
+      if (oldest === 0 || (held.sinceMs !== null && nowMs - held.sinceMs > timeoutMs)) next = oldest;
+    }
+    for (const version of [...held.entries.keys()]) if (next !== null && version < next) held.entries.delete(version);
+    let progressed = false;
+    while (next !== null && held.entries.has(next)) {
+      this.tree.publish(held.aguid, next, held.entries.get(next)!);
+      held.entries.delete(next);
+      this.counters.published++;
+      progressed = true;
+      next++;
+    }
+    if (held.entries.size === 0) {
+      this.reorder.delete(key);
       return;
     }
-    this.tree.publish(aguid, version, entry);
-    this.counters.published++;
+    if (progressed || held.sinceMs === null) held.sinceMs = nowMs;
+    if (next !== null && nowMs - held.sinceMs > timeoutMs) this.giveUp(key);
+  }
+
+  /** A version that never got certified here: this root stops following the object (children move to another root). */
+  private giveUp(key: string): void {
+    this.unpublishable.add(key);
+    this.reorder.delete(key);
+    this.counters.unpublishable++;
   }
 
   private serve(request: ReadRequest): ReadReply {

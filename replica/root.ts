@@ -88,7 +88,7 @@ export class TreeRoot {
   }
 
   onMessage(from: string, message: TreeMessage, nowMs: number): TreeEffect<TreeRootEvent>[] {
-    if (message.type === 'read' || message.type === 'read-reply') return [];
+    if (message.type === 'read' || message.type === 'read-reply' || message.type === 'batch-certificate') return [];
     const object = this.objectOf(message.aguid, false);
     if (!object) {
       this.unknownObjectMessages++;

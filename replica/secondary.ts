@@ -20,7 +20,7 @@ import { BlockCache } from './block-cache.ts';
 import { ChildSet, defaultChildSetOptions, type ChildSetOptions } from './children.ts';
 import type { ReplicaEffect, ReplicaEvent } from './events.ts';
 import { treeLimits, type LogEntry, type TreeMessage } from './messages.ts';
-import { ObjectCopy } from './object-copy.ts';
+import { ObjectCopy, type OfferResult } from './object-copy.ts';
 import { ParentLink, defaultParentTiming, type ParentTiming } from './parent-link.ts';
 import { serveRead } from './serve-read.ts';
 import type { ReplicaExecutor, ReplicaTrust, TreeLocator } from './types.ts';
@@ -52,6 +52,8 @@ interface Subscription {
   readonly copy: ObjectCopy;
   readonly children: ChildSet;
   readonly parent: ParentLink;
+  /** When blocks of an entry that came as block references were last asked for. */
+  blocksAskedMs: number;
 }
 
 const subscriptionPrefix = 'replica/sub/';
@@ -107,6 +109,7 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
   onMessage(from: string, message: TreeMessage, nowMs: number): ReplicaEffect[] {
     if (message.type === 'read') return this.onRead(from, message, nowMs);
     if (message.type === 'read-reply') return this.count('unexpected-read-reply');
+    if (message.type === 'batch-certificate') return this.count('unexpected-batch-certificate');
     const sub = this.subs.get(toHex(message.aguid));
     if (!sub) {
       this.count('unknown-object');
@@ -131,6 +134,10 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
         return this.onHeartbeat(sub, from, message.heartbeat, nowMs);
       case 'snapshot':
         return this.onSnapshot(sub, from, message, nowMs);
+      case 'fetch-blocks':
+        return this.onFetchBlocks(sub, from, message.bguids);
+      case 'blocks':
+        return this.onBlocks(sub, from, message.blocks, message.absent, nowMs);
     }
   }
 
@@ -138,8 +145,30 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
     for (const sub of this.subs.values()) {
       sub.children.expire(nowMs);
       this.outbox.push(...sub.parent.onTick(nowMs));
+      if (nowMs - sub.blocksAskedMs >= this.timing.fetchRetryMs) this.outbox.push(...this.askBlocks(sub, nowMs));
     }
     return this.flush([]);
+  }
+
+  /** A child's request for data blocks of an entry we forwarded as block references. */
+  private onFetchBlocks(sub: Subscription, from: string, bguids: readonly Uint8Array[]): ReplicaEffect[] {
+    if (!sub.children.ids().includes(from)) return this.count('fetch-blocks-not-from-child');
+    return [{ kind: 'send', to: from, message: blocksReply(this.cache, sub.copy.aguid, bguids) }];
+  }
+
+  private onBlocks(sub: Subscription, from: string, blocks: readonly Uint8Array[], absent: readonly Uint8Array[], nowMs: number): ReplicaEffect[] {
+    if (!sub.parent.isParentOrTarget(from)) return this.count('blocks-not-from-parent');
+    const result = sub.copy.offerBlocks(blocks, absent, from);
+    if (!result) return this.count('unrequested-blocks');
+    return this.afterOffer(sub, [result], nowMs);
+  }
+
+  /** Asks the parent for the blocks the next version still lacks (again after fetchRetryMs). */
+  private askBlocks(sub: Subscription, nowMs: number): ReplicaEffect[] {
+    const wanted = sub.copy.blocksToFetch(treeLimits.fetchBlocksMax);
+    if (!wanted || !sub.parent.isParentOrTarget(wanted.from)) return [];
+    sub.blocksAskedMs = nowMs;
+    return [{ kind: 'send', to: wanted.from, message: { type: 'fetch-blocks', aguid: sub.copy.aguid, bguids: wanted.bguids } }];
   }
 
   private onChildAttach(sub: Subscription, from: string, nextVersion: number, nowMs: number): ReplicaEffect[] {
@@ -157,29 +186,41 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
       this.count('push-not-from-parent');
       return [{ kind: 'send', to: from, message: { type: 'detach', aguid: sub.copy.aguid } }];
     }
-    const forwarded: LogEntry[] = [];
+    const results: OfferResult[] = [];
     for (const entry of entries.slice(0, treeLimits.entriesPerPushMax)) {
       const result = sub.copy.offer(entry, from);
-      if (result.kind === 'bad') {
-        this.outbox.push(...sub.children.forwardEntries<ReplicaEvent>(forwarded));
-        return this.flush(this.reject(sub, result.from, result.reason, nowMs));
-      }
-      if (result.kind === 'accepted') forwarded.push(...result.entries);
+      results.push(result);
+      if (result.kind === 'bad') break;
     }
-    if (forwarded.length > 0) sub.parent.onProgress(nowMs);
-    const effects = sub.children.forwardEntries<ReplicaEvent>(forwarded);
-    return this.flush(effects.concat(sub.parent.onMaybeBehind(nowMs)));
+    return this.afterOffer(sub, results, nowMs);
   }
 
   private onSnapshot(sub: Subscription, from: string, snapshot: Extract<TreeMessage, { type: 'snapshot' }>, nowMs: number): ReplicaEffect[] {
     if (!sub.parent.isParentOrTarget(from)) return this.count('snapshot-not-from-parent');
     const result = sub.copy.installSnapshot(snapshot, from);
-    if (result.kind === 'bad') return this.flush(this.reject(sub, from, result.reason, nowMs));
-    if (result.kind !== 'accepted') return this.count('old-snapshot');
-    sub.parent.onProgress(nowMs);
-    // Children behind the snapshot get one at their next renewal; the drained early entries go down now.
-    const effects = sub.children.forwardEntries<ReplicaEvent>(result.entries);
-    return this.flush(effects.concat(sub.parent.onMaybeBehind(nowMs)));
+    if (result.kind === 'duplicate' || result.kind === 'future') return this.count('old-snapshot');
+    // The snapshot itself counts as progress; children behind it get one at their next renewal.
+    if (result.kind !== 'bad') sub.parent.onProgress(nowMs);
+    return this.afterOffer(sub, [result], nowMs);
+  }
+
+  /**
+   * Forwards what was accepted (in order), then: rejects a liar; or asks at once for the blocks
+   * of a version that came as block references (each blocks reply is answered with the next
+   * request, so a large update streams in); or asks for the gap.
+   */
+  private afterOffer(sub: Subscription, results: readonly OfferResult[], nowMs: number): ReplicaEffect[] {
+    const forwarded: LogEntry[] = [];
+    for (const r of results) if (r.kind === 'accepted' || r.kind === 'awaiting-blocks') forwarded.push(...r.entries);
+    if (forwarded.length > 0) sub.parent.onProgress(nowMs);
+    this.outbox.push(...sub.children.forwardEntries<ReplicaEvent>(forwarded));
+    const bad = results.find((r) => r.kind === 'bad');
+    if (bad?.kind === 'bad') return this.flush(this.reject(sub, bad.from, bad.reason, nowMs));
+    if (results.some((r) => r.kind === 'awaiting-blocks')) {
+      sub.parent.onHeard(nowMs);
+      return this.flush(this.askBlocks(sub, nowMs));
+    }
+    return this.flush(sub.parent.onMaybeBehind(nowMs));
   }
 
   private onHeartbeat(sub: Subscription, from: string, bytes: Uint8Array, nowMs: number): ReplicaEffect[] {
@@ -233,7 +274,7 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
       distrustedUntilMs: this.distrustedUntilMs,
       emit: (event) => this.outbox.push({ kind: 'output', event }),
     });
-    this.subs.set(key, { copy, children: new ChildSet(this.nodeId, aguid, this.childOptions, this.context.random), parent });
+    this.subs.set(key, { copy, children: new ChildSet(this.nodeId, aguid, this.childOptions, this.context.random), parent, blocksAskedMs: -Infinity });
   }
 
   private count(reason: string): ReplicaEffect[] {
@@ -248,6 +289,25 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
     this.outbox = [];
     return out;
   }
+}
+
+/** The data blocks asked for that `cache` holds, up to the reply bound; the rest of those it lacks are named absent. */
+export function blocksReply(cache: { get(bguid: Uint8Array, kind: 'data'): Uint8Array | undefined }, aguid: Uint8Array, bguids: readonly Uint8Array[]): TreeMessage {
+  const blocks: Uint8Array[] = [];
+  const absent: Uint8Array[] = [];
+  let bytes = 0;
+  for (const bguid of bguids) {
+    const block = cache.get(bguid, 'data');
+    if (!block) {
+      absent.push(bguid);
+      continue;
+    }
+    // Blocks left out for size are neither sent nor absent: the child asks for them again.
+    if (blocks.length > 0 && bytes + block.length > treeLimits.blocksReplyBytesMax) continue;
+    blocks.push(block);
+    bytes += block.length;
+  }
+  return { type: 'blocks', aguid, blocks, absent };
 }
 
 function pickDefined<T extends object>(source: object, template: T): Partial<T> {

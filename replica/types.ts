@@ -59,6 +59,12 @@ export interface ReplicaExecutor {
   /** The update digest a certificate names (HashTag.update); null if `update` does not decode. Never throws. */
   digest(update: Uint8Array): Uint8Array | null;
   /**
+   * BGUIDs of the uploaded data blocks `update` names (every clause; a member fetches those it
+   * lacks before re-executing a large update that travelled as block references). [] if the
+   * update does not decode. Never throws.
+   */
+  references(update: Uint8Array): Uint8Array[];
+  /**
    * Re-executes the encoded `update` on `head` (null: the object does not exist yet) at the
    * ring's `timestampMs`, writing new blocks into `blocks`. An update that does not decode, aborts
    * or needs a block that is missing gives ok: false. Never throws on peer bytes.

@@ -101,14 +101,19 @@ describe('ObjectCopy.offer', () => {
       ]);
       check({ ...next(), certificate: certificate! }, 'certificate');
     });
-    it('a withheld referenced block (the update cannot be re-executed)', () => {
+    it('a withheld referenced block: the copy asks for it, ignores wrong bytes, and gives up on the sender when it says it has none', () => {
       // Version 4 references an uploaded block; bring the copy to version 3 first.
       const { copy } = freshCopy();
       for (const h of history.slice(0, 4)) copy.offer(h.entry, 'p');
       expect(history[4]!.entry.blocks.length).toBe(1);
-      expectBad(copy.offer({ ...history[4]!.entry, blocks: [] }, 'liar'), 'execute: aborted (missing-block)');
-      expectBad(copy.offer({ ...history[4]!.entry, blocks: [new Prng(1).bytes(4096)] }, 'liar'), 'execute: aborted (missing-block)');
+      const wanted = object.executor.references(history[4]!.entry.update);
+      expect(copy.offer({ ...history[4]!.entry, blocks: [] }, 'liar').kind).toBe('awaiting-blocks');
+      expect(copy.blocksToFetch(10)).toEqual({ from: 'liar', bguids: wanted });
+      expect(copy.offerBlocks([new Prng(1).bytes(4096)], [], 'liar')?.kind).toBe('awaiting-blocks');
+      expect(copy.offerBlocks([history[4]!.entry.blocks[0]!], [], 'someone-else')).toBeNull();
+      expectBad(copy.offerBlocks([], wanted, 'liar')!, 'blocks-absent');
       expect(copy.head!.version).toBe(3);
+      expect(copy.blocksToFetch(10)).toBeNull();
     });
     it('a certificate whose VGUID re-execution does not reproduce', () => {
       // Only the ring can sign, so this is the check that catches a ring/replica divergence.
@@ -124,6 +129,24 @@ describe('ObjectCopy.offer', () => {
       ]);
       expectBad(copy.offer({ ...history[1]!.entry, certificate: certificate! }, 'liar'), 'conflicting-certificate');
     });
+  });
+
+  it('an entry that came as block references is applied once its blocks arrive, and forwarded whole', () => {
+    const { copy, accepted } = freshCopy();
+    for (const h of history.slice(0, 4)) copy.offer(h.entry, 'p');
+    const thin = { ...history[4]!.entry, blocks: [] };
+    expect(copy.offer(thin, 'p').kind).toBe('awaiting-blocks');
+    expect(copy.knownVersion).toBe(4);
+    // A later version waits behind it; both go through once the block arrives.
+    expect(copy.offer(history[5]!.entry, 'p').kind).toBe('future');
+    const result = copy.offerBlocks(history[4]!.entry.blocks, [], 'p');
+    expect(result?.kind).toBe('accepted');
+    if (result?.kind === 'accepted') {
+      expect(result.entries.map((e) => e.blocks.length)).toEqual([1, history[5]!.entry.blocks.length]);
+      expect(bytesEqual(result.entries[0]!.blocks[0]!, history[4]!.entry.blocks[0]!)).toBe(true);
+    }
+    expect(accepted).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(bytesEqual(copy.head!.vguid, history[5]!.vguid)).toBe(true);
   });
 
   it('keeps only referenced blocks that are part of the version: padding from a liar is not stored in the log', () => {

@@ -53,6 +53,10 @@ export class ToyExecutor implements ReplicaExecutor {
     return decodeToyUpdate(update) ? taggedHash(this.crypto, HashTag.update, update) : null;
   }
 
+  references(update: Uint8Array): Uint8Array[] {
+    return decodeToyUpdate(update)?.references ?? [];
+  }
+
   execute(blocks: BlockStore, head: Head | null, update: Uint8Array, timestampMs: number): ExecuteResult {
     const u = decodeToyUpdate(update);
     if (!u) return { ok: false, reason: 'undecodable update' };
