@@ -9,6 +9,7 @@ import { runningNodes, spawnNode, stopAll, stopNode, waitReady } from '../runtim
 import { nodeCrypto } from '../runtime/node-crypto.ts';
 import { parseArgs, stringFlag, type ParsedArgs } from './cluster-args.ts';
 import { runDrill } from './cluster-drill.ts';
+import { runReconfigure } from './cluster-reconfigure.ts';
 import { collectStatus, printStatus, statusLine } from './cluster-status.ts';
 
 const usage = `usage: oceanstore cluster <command> [--config FILE]
@@ -18,6 +19,8 @@ const usage = `usage: oceanstore cluster <command> [--config FILE]
   stop-node NAME [--kill]   stop one node (SIGTERM; --kill = SIGKILL, a crash)
   start-node NAME           start one node and wait until it is ready
   down                      stop every node; no process is left behind
+  refresh-keys              reshare the ring key (new shares, same ring public key); old shares deleted
+  replace-node OLD --with NEW  (not supported yet: see docs/reconfiguration.md)
   drill [--trials N] [--seed S] [--scratch]
                             crash drill: kill -9 random nodes during chained writes, check nothing acknowledged is lost
 options: --timeout-ms N (readiness wait, default 30000)`;
@@ -123,6 +126,10 @@ export async function run(args: string[]): Promise<number> {
         console.log(`${name} ready`);
         return 0;
       }
+      case 'refresh-keys':
+      case 'replace-node':
+        // Resharing waits for a checkpoint interval of batches: a longer default than readiness.
+        return await runReconfigure(command, config, parsed, parsed.flags.has('timeout-ms') ? timeoutOf(parsed) : 120_000);
       case 'down': {
         const stopped = await stopAll(config);
         const left = runningNodes(config);
