@@ -33,17 +33,28 @@ async function tapestryStatusOf(name: string): Promise<Record<string, unknown>> 
 }
 
 beforeAll(async () => {
-  const temp = await tempClusterConfig('cluster-configs/local.json');
-  dir = temp.dir;
-  config = loadClusterConfig(temp.file);
-  initCluster(config, nodeCrypto);
-  names = config.nodes.map((n) => n.name);
-  for (const name of names) await spawnNode(config, name);
-  await waitReady(config, names, 90_000);
-  const descriptor = loadDescriptor(config, nodeCrypto);
+  // Free ports are picked, released, then bound by the nodes: a parallel test file can take one in
+  // between and a node then exits at start. One fresh attempt (new ports, new data) covers that.
+  for (let attempt = 0; attempt < 2; attempt++) {
+    if (config) await stopAll(config, { kill: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    const temp = await tempClusterConfig('cluster-configs/local.json');
+    dir = temp.dir;
+    config = loadClusterConfig(temp.file);
+    initCluster(config, nodeCrypto);
+    names = config.nodes.map((n) => n.name);
+    for (const name of names) await spawnNode(config, name);
+    try {
+      await waitReady(config, names, 90_000);
+      break;
+    } catch (error) {
+      if (attempt === 1) throw error;
+    }
+  }
+  const descriptor = loadDescriptor(config!, nodeCrypto);
   const members = new Map<string, PeerAddress>(descriptor.nodes.map((n) => [n.name, { publicKey: fromHex(n.publicKey), url: n.url }]));
   client = await TapestryClient.open({ secretKey: new Uint8Array(randomBytes(32)), crypto: nodeCrypto, members });
-}, 150_000);
+}, 240_000);
 
 afterAll(async () => {
   await client?.stop();
