@@ -9,6 +9,7 @@
  * console.log(new TextDecoder().decode(await notes.read()));
  * await store.close();
  */
+import { useMclBls } from '../runtime/mcl-bls.ts';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { fromHex, toHex } from '../core/bytes.ts';
@@ -134,7 +135,8 @@ export class OceanStore {
  * Connects to a cluster and returns the SDK handle.
  * @example const store = await connect({ config: 'cluster-configs/local.json', identity: './me.json' });
  */
-export function connect(options: ConnectOptions = {}): Promise<OceanStore> {
+export async function connect(options: ConnectOptions = {}): Promise<OceanStore> {
+  await useMclBls(); // certificate checks with the WebAssembly BLS engine (same answers, ~5x faster)
   return OceanStore.open(options);
 }
 

@@ -4,6 +4,7 @@
  * serves the admin port, writes a pid file, and on SIGTERM/SIGINT stops in order (stop taking
  * frames, release held effects, close the store, remove the pid file).
  */
+import { useMclBls } from './mcl-bls.ts';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
@@ -40,6 +41,7 @@ export interface StartNodeOptions {
 export async function startNode(configFile: string, name: string, options: StartNodeOptions = {}): Promise<RunningNode> {
   const config = loadClusterConfig(configFile);
   const node = nodeOf(config, name);
+  await useMclBls(); // threshold signing and certificate checks on the WebAssembly BLS engine
   const paths = clusterPaths(config);
   const log = options.log ?? fileLogger(paths.log(name), name);
   const descriptor = loadDescriptor(config, nodeCrypto);

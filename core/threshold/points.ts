@@ -9,6 +9,7 @@ import type { WeierstrassPoint } from '@noble/curves/abstract/weierstrass.js';
 import type { Fp2 } from '@noble/curves/abstract/tower.js';
 import { asBytes } from '../bytes.ts';
 import { checkArgument } from '../errors.ts';
+import { blsEngine } from './accelerator.ts';
 
 export type G1Point = WeierstrassPoint<bigint>;
 export type G2Point = WeierstrassPoint<Fp2>;
@@ -27,10 +28,31 @@ export const ringSignatureDst = 'OCEANSTORE-RING-CERT-V01-CS01-with-BLS12381G1_X
 export interface HashedMessage {
   readonly kind: 'hashed-message';
   readonly point: G1Point;
+  /** The point's 48 compressed bytes, when an engine (accelerator.ts) made it. */
+  readonly bytes?: Uint8Array;
 }
 
 export function hashMessage(message: Uint8Array): HashedMessage {
+  const engine = blsEngine();
+  if (engine) {
+    const bytes = engine.hashToG1(message, ringSignatureDst);
+    let point: G1Point | null = null;
+    // The reference code paths decode the point only if they run (slow paths, resharing checks).
+    return {
+      kind: 'hashed-message',
+      bytes,
+      get point(): G1Point {
+        return (point ??= G1.fromBytes(bytes));
+      },
+    };
+  }
   return { kind: 'hashed-message', point: bls12_381.shortSignatures.hash(message, ringSignatureDst) };
+}
+
+/** The hashed message as 48 compressed bytes (what an engine works on). */
+export function hashedBytesOf(message: Uint8Array | HashedMessage): Uint8Array {
+  const hashed = message instanceof Uint8Array ? hashMessage(message) : message;
+  return hashed.bytes ?? g1ToBytes(hashedPointOf(hashed));
 }
 
 export function hashedPointOf(message: Uint8Array | HashedMessage): G1Point {

@@ -12,6 +12,7 @@ import { mulAddUnsafe, pippenger } from '@noble/curves/abstract/curve.js';
 import { assert } from '../assert.ts';
 import { checkArgument } from '../errors.ts';
 import type { RandomSource } from '../machine.ts';
+import { blsEngine } from './accelerator.ts';
 import { decodeCommitments, evaluateCommitments, type KeyShare, type RingKeyPublic } from './dealer.ts';
 import { ThresholdNotReachedError } from './errors.ts';
 import {
@@ -21,7 +22,9 @@ import {
   g1ToBytes,
   g2FromBytes,
   g2ToBytes,
+  hashedBytesOf,
   hashedPointOf,
+  hashMessage,
   publicKeyBytes,
   type G1Point,
   type G2Point,
@@ -44,6 +47,8 @@ export function signShare(share: KeyShare, message: Uint8Array | HashedMessage):
   checkShareIndex(share?.index, 'share.index');
   const secret = scalarFromBytes(share.secretKey);
   checkArgument(secret !== null && secret !== 0n, 'share.secretKey', '32 canonical big-endian bytes of a non-zero scalar');
+  const engine = blsEngine();
+  if (engine) return { index: share.index, signature: engine.g1Multiply(hashedBytesOf(message), secret) };
   const point = hashedPointOf(message).multiply(secret);
   return { index: share.index, signature: g1ToBytes(point) };
 }
@@ -70,6 +75,8 @@ function precomputeNegated(key: G2Point): Precompute {
 
 /** Plain BLS verification under any 96-byte G2 key (the ring public key). Never throws. */
 export function verifySignature(publicKey: Uint8Array, message: Uint8Array | HashedMessage, signature: Uint8Array): boolean {
+  const engine = blsEngine();
+  if (engine) return signature instanceof Uint8Array && publicKey instanceof Uint8Array && engine.verify(signature, hashedBytesOf(message), publicKey);
   const key = g2FromBytes(publicKey);
   const sig = g1FromBytes(signature);
   if (!key || !sig) return false;
@@ -88,11 +95,32 @@ export function verifySignatureShare(verificationKey: Uint8Array, message: Uint8
  */
 export function combineShares(threshold: number, shares: readonly SignatureShare[]): Uint8Array {
   checkArgument(Number.isSafeInteger(threshold) && threshold >= 1, 'threshold', 'a positive integer');
+  const engine = blsEngine();
+  if (engine) {
+    const first = firstDistinct(shares, shareIndexMax, threshold);
+    const combined = first && engine.g1MultiplyAdd(first.map((s) => s.signature), lagrangeAtZero(first.map((s) => s.index)));
+    if (combined) return combined;
+  }
   const picked = decodeDistinct(shares, shareIndexMax);
   if (picked.good.length < threshold) {
     throw new ThresholdNotReachedError(`need ${threshold} distinct decodable shares, got ${picked.good.length}`, picked.bad);
   }
   return g1ToBytes(combinePoints(picked.good.slice(0, threshold)));
+}
+
+/** The first `count` shares with distinct in-range indices (undecoded), or null if there are fewer. */
+function firstDistinct(shares: readonly SignatureShare[], indexMax: number, count: number): SignatureShare[] | null {
+  checkArgument(Array.isArray(shares), 'shares', 'an array of signature shares');
+  const out: SignatureShare[] = [];
+  const seen = new Set<number>();
+  for (const share of shares) {
+    const index = share?.index;
+    if (!Number.isSafeInteger(index) || index < 1 || index > indexMax || seen.has(index) || !(share.signature instanceof Uint8Array)) continue;
+    seen.add(index);
+    out.push(share);
+    if (out.length === count) return out;
+  }
+  return null;
 }
 
 interface DecodedShare {
@@ -151,6 +179,8 @@ export class PublicKeyVerifier {
 
   /** True iff `signature` is valid for `message` under this key. Never throws. */
   verify(message: Uint8Array | HashedMessage, signature: Uint8Array): boolean {
+    const engine = blsEngine();
+    if (engine) return signature instanceof Uint8Array && engine.verify(signature, hashedBytesOf(message), this.publicKey);
     const sig = g1FromBytes(signature);
     return sig !== null && pairingCheck(sig, hashedPointOf(message), this.precompute);
   }
@@ -164,6 +194,7 @@ export class PublicKeyVerifier {
    */
   verifyMany(random: RandomSource, items: readonly { message: Uint8Array | HashedMessage; signature: Uint8Array }[]): boolean[] {
     checkArgument(Array.isArray(items), 'items', 'an array of { message, signature }');
+    if (blsEngine()) return items.map((item) => this.verify(item?.message, item?.signature));
     const decoded = items.map((item) => g1FromBytes(item?.signature));
     const live = items.flatMap((item, i) => (decoded[i] ? [{ i, sig: decoded[i]!, hashed: hashedPointOf(item.message) }] : []));
     const verdicts = decoded.map(() => false);
@@ -209,6 +240,7 @@ export class RingKeyVerifier {
   private readonly commitmentPoints: G2Point[];
   private readonly ringPrecompute: Precompute;
   private readonly shareKeys = new Map<number, Precompute>();
+  private readonly shareKeyEncodings = new Map<number, Uint8Array>();
 
   constructor(key: RingKeyPublic, shareCount: number) {
     checkArgument(Number.isSafeInteger(shareCount) && shareCount >= 1, 'shareCount', 'a positive integer');
@@ -225,6 +257,8 @@ export class RingKeyVerifier {
 
   /** True iff `signature` is the ring's signature of `message`. Never throws. */
   verify(message: Uint8Array | HashedMessage, signature: Uint8Array): boolean {
+    const engine = blsEngine();
+    if (engine) return signature instanceof Uint8Array && engine.verify(signature, hashedBytesOf(message), this.publicKey);
     const sig = g1FromBytes(signature);
     return sig !== null && pairingCheck(sig, hashedPointOf(message), this.ringPrecompute);
   }
@@ -233,6 +267,8 @@ export class RingKeyVerifier {
   verifyShare(message: Uint8Array | HashedMessage, share: SignatureShare): boolean {
     const index = share?.index;
     if (!Number.isSafeInteger(index) || index < 1 || index > this.shareCount) return false;
+    const engine = blsEngine();
+    if (engine) return share.signature instanceof Uint8Array && engine.verify(share.signature, hashedBytesOf(message), this.shareKeyBytes(index));
     const sig = g1FromBytes(share.signature);
     return sig !== null && pairingCheck(sig, hashedPointOf(message), this.shareKeyPrecompute(index));
   }
@@ -243,7 +279,15 @@ export class RingKeyVerifier {
    * when fewer than `threshold` valid shares are present.
    */
   combine(message: Uint8Array | HashedMessage, shares: readonly SignatureShare[]): CombineResult {
-    const hashed: HashedMessage = message instanceof Uint8Array ? { kind: 'hashed-message', point: hashedPointOf(message) } : message;
+    const hashed: HashedMessage = message instanceof Uint8Array ? hashMessage(message) : message;
+    const engine = blsEngine();
+    if (engine) {
+      const first = firstDistinct(shares, this.shareCount, this.threshold);
+      const combined = first && engine.g1MultiplyAdd(first.map((s) => s.signature), lagrangeAtZero(first.map((s) => s.index)));
+      if (first && combined && engine.verify(combined, hashedBytesOf(hashed), this.publicKey)) {
+        return { signature: combined, badIndices: [], signerIndices: first.map((s) => s.index), pairingChecks: 1 };
+      }
+    }
     const { good, bad } = decodeDistinct(shares, this.shareCount);
     if (good.length >= this.threshold) {
       const first = good.slice(0, this.threshold);
@@ -316,6 +360,15 @@ export class RingKeyVerifier {
     checkShareIndex(index, 'index');
     checkArgument(index <= this.shareCount, 'index', `at most shareCount (${this.shareCount})`);
     return g2ToBytes(evaluateCommitments(this.commitmentPoints, index));
+  }
+
+  private shareKeyBytes(index: number): Uint8Array {
+    let bytes = this.shareKeyEncodings.get(index);
+    if (!bytes) {
+      bytes = g2ToBytes(evaluateCommitments(this.commitmentPoints, index));
+      this.shareKeyEncodings.set(index, bytes);
+    }
+    return bytes;
   }
 
   private shareKeyPrecompute(index: number): Precompute {
