@@ -213,14 +213,15 @@ export async function run(args: string[]): Promise<void> {
   const machine = machineDescription();
 
   const load = loadavg().map((l) => l.toFixed(2)).join(' ');
-  const runtime = await measureRuntime(seed, Number(option(args, '--seconds') ?? 5), Number(option(args, '--window') ?? 256));
-  print(`## routing messages handled per second by a real node process (loopback ws, window 256; load average ${load})`);
+  const window = Number(option(args, '--window') ?? 256);
+  const runtime = await measureRuntime(seed, Number(option(args, '--seconds') ?? 5), window);
+  print(`## routing messages handled per second by a real node process (loopback ws, ${window} in flight; load average ${load})`);
   print(`| path | frames/s (wall) | CPU µs per frame (process under test) | frames per CPU-second |`);
   print(`|---|---|---|---|`);
   for (const r of runtime) print(`| ${r.path} | ${r.framesPerS.toFixed(0)} | ${r.cpuUsPerFrame.toFixed(1)} | ${r.framesPerCpuS.toFixed(0)} |`);
   print(`goal: >= 20,000 routing messages/s per node`);
   if (args.includes('--runtime-only')) {
-    writeResults('tapestry-runtime.json', { machine, loadAverage: load, runtime });
+    writeResults('tapestry-runtime.json', { machine, loadAverage: load, window, runtime });
     print(`\nmachine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, node ${machine.node}`);
     return;
   }
