@@ -246,13 +246,19 @@ export function ringServerParts(ctx: RoleContext): RingServerParts {
   const ringId = fromHex(ctx.descriptor.ringId);
   const memberStore = new PrefixedKvStore(ctx.store, 'member/');
   const blocks = new CurrentBlockStore();
+  // Key refresh (issue 10): a batch header names the epoch of the shares that signed it; the
+  // replica's certificate outputs carry it. The member reads `epoch` while it handles that output
+  // (and for peers' copies, which arrive near it). TODO: an epochAt(seq) option in RingServerMember.
+  let certificateEpoch = 0;
   const member = new RingServerMember(contextOf(ctx, memberStore), {
     crypto: ctx.crypto,
     // The replica builds its service (and block store) on every (re)start; reads go through it.
     blocks,
     store: memberStore,
     ringId,
-    epoch: 0,
+    get epoch() {
+      return certificateEpoch;
+    },
     // Only a batch's f+1 combiners learn its signature: they share it so every root sees every version.
     peers: ctx.descriptor.nodes.filter((n) => n.role === 'ring' && n.name !== ctx.node.name).map((n) => n.name),
     batchSignatures: blsBatchSignatures(fromHex(ctx.descriptor.ringPublicKey)),
@@ -272,6 +278,7 @@ export function ringServerParts(ctx: RoleContext): RingServerParts {
   };
   const onRingOutput = (event: RingOutput): void => {
     if (event.kind !== 'certificate') return;
+    certificateEpoch = (event as { epoch?: number }).epoch ?? 0;
     for (const c of member.onCertificate(event.seq, event.root, event.signature, event.statements)) {
       const done = executed.get(c.statementHex);
       executed.delete(c.statementHex);
