@@ -42,6 +42,8 @@ import { MachineHost } from '../runtime/machine-host.ts';
 import { nodeCrypto } from '../runtime/node-crypto.ts';
 import type { Transport } from '../runtime/transport.ts';
 import { Prng } from '../sim/prng.ts';
+import { useMclBls } from '../runtime/mcl-bls.ts';
+import { blsEngine } from '../core/threshold/accelerator.ts';
 import { machineDescription } from './_machine.ts';
 
 const crypto = nodeCrypto;
@@ -137,6 +139,7 @@ interface ReplicaSetup {
   readonly share: { index: number; secretKey: Uint8Array };
   readonly key: { threshold: number; publicKey: Uint8Array; commitments: Uint8Array[] };
   readonly path: string;
+  readonly referenceBls: boolean;
 }
 
 /** One replica on the production host over lmdb; `transport` decides where its frames go. */
@@ -190,7 +193,8 @@ function replicaWorker(setup: ReplicaSetup): void {
 }
 
 if (!isMainThread && (workerData as { ringBenchReplica?: ReplicaSetup } | null)?.ringBenchReplica) {
-  replicaWorker((workerData as { ringBenchReplica: ReplicaSetup }).ringBenchReplica);
+  const setup = (workerData as { ringBenchReplica: ReplicaSetup }).ringBenchReplica;
+  void (setup.referenceBls ? Promise.resolve() : useMclBls()).then(() => replicaWorker(setup));
 }
 
 async function startRing(certificates: 'bls' | 'fake', threads: boolean): Promise<Ring> {
@@ -211,6 +215,7 @@ async function startRing(certificates: 'bls' | 'fake', threads: boolean): Promis
       share: key.shares[i]!,
       key: { threshold: key.threshold, publicKey: key.publicKey, commitments: [...key.commitments] },
       path: join(dir, m.id),
+      referenceBls: blsEngine() === null,
     };
     if (threads) {
       // tsx is not active in workers by default: register it, then load this module as the worker.
@@ -497,6 +502,8 @@ async function runOne(clientCount: number, seconds: number): Promise<{ rows: Row
 export async function run(args: string[]): Promise<void> {
   const quick = args.includes('--quick');
   const seconds = quick ? 1.5 : 4;
+  // The production BLS engine (as nodes run it); --reference-bls measures pure @noble/curves.
+  if (!args.includes('--reference-bls')) await useMclBls();
   if (args.includes('--fake-only')) {
     // For profiling the protocol without the threshold signature: one ring, fake certificates.
     const clientsArg = args.indexOf('--clients');
