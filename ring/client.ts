@@ -10,7 +10,7 @@ import { bytesEqual, toHex } from '../core/bytes.ts';
 import { asUint, decode, encode } from '../core/codec.ts';
 import type { Effect, Machine, MachineContext } from '../core/machine.ts';
 import { checkArgument } from '../core/errors.ts';
-import { verifyPath } from './batch-merkle.ts';
+import { batchLeafHash, verifyBatchPath } from '../core/threshold/batch-merkle.ts';
 import { batchMessage } from './certificate-format.ts';
 import { checkRingShape, primaryOf, type ClientConfig } from './config.ts';
 import type { CertificateMessage, ClientRequest, Reply, RingMessage } from './messages.ts';
@@ -143,7 +143,7 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
     if (!waiting || m.seq < waiting.seq || !bytesEqual(m.clientKey, this.config.signer.publicKey)) return;
     const crypto = this.config.crypto;
     const message = batchMessage({ ringId: this.config.ringId ?? new Uint8Array(32), epoch: this.config.epoch ?? 0 }, m.seq, m.leafCount, m.root);
-    if (!verifyPath(crypto, m.statement, m.leafIndex, m.leafCount, m.path, m.root) || !this.config.certificateVerifier.verify(message, m.signature)) {
+    if (!verifyBatchPath(crypto, m.root, batchLeafHash(crypto, m.statement), m.leafIndex, m.leafCount, m.path) || !this.config.certificateVerifier.verify(message, m.signature)) {
       this.counters.badCertificates++;
       return;
     }

@@ -21,7 +21,7 @@
  * which verify it before handing it to their tree root and archiver ('certificate' output).
  */
 import { bytesEqual } from '../core/bytes.ts';
-import { buildLevels, pathOf, rootOf } from './batch-merkle.ts';
+import { batchLeafCountMax, batchLeafHash, BatchMerkleTree } from '../core/threshold/batch-merkle.ts';
 import { batchMessage } from './certificate-format.ts';
 import type { CertificateMessage, Share, SignRequest, SpanCertified } from './messages.ts';
 import type { Replica } from './replica.ts';
@@ -45,7 +45,7 @@ interface Span {
   readonly from: number;
   readonly to: number;
   readonly leaves: readonly Leaf[];
-  readonly levels: Uint8Array[][];
+  readonly tree: BatchMerkleTree;
   readonly root: Uint8Array;
   /** What the ring signs: the encoded span header. */
   readonly message: Uint8Array;
@@ -115,21 +115,32 @@ export function onExecuted(r: Replica, seq: number, leaves: readonly Leaf[]): vo
   maybeStartRound(r);
 }
 
-/** The span [from, to] from this replica's own executed batches, or null if it cannot know it. */
-function spanOf(r: Replica, from: number, to: number): Span | null {
+/** Spans stop short of this many statements (a certificate's tree is bounded: core/threshold). */
+export const spanLeavesMax = Math.min(16_384, batchLeafCountMax);
+
+/**
+ * The span from `from` up to `to` from this replica's own executed batches, or null if it cannot
+ * know it. With `shorten`, the span ends early rather than exceed spanLeavesMax (a certifier
+ * choosing its span); otherwise it is exactly [from, to] or null (a signer checking a request).
+ */
+function spanOf(r: Replica, from: number, to: number, shorten = false): Span | null {
   const s = r.certificateState;
   if (from < s.leavesFloor || to > r.lastExecuted || from > to) return null;
   const leaves: Leaf[] = [];
+  let end = from - 1;
   for (let seq = from; seq <= to; seq++) {
     const e = s.executed.get(seq);
+    if (e && leaves.length + e.leaves.length > spanLeavesMax) {
+      if (!shorten || leaves.length === 0) return null;
+      break;
+    }
     if (e) leaves.push(...e.leaves);
-    else if (seq > s.certifiedThrough) continue; // executed without statements
-    else return null; // already certified and forgotten here
+    else if (seq <= s.certifiedThrough) return null; // already certified and forgotten here
+    end = seq;
   }
   if (leaves.length === 0) return null;
-  const levels = buildLevels(r.config.crypto, leaves.map((l) => l.statement));
-  const root = rootOf(levels);
-  return { from, to, leaves, levels, root, message: batchMessage(r, to, leaves.length, root) };
+  const tree = new BatchMerkleTree(r.config.crypto, leaves.map((l) => batchLeafHash(r.config.crypto, l.statement)));
+  return { from, to: end, leaves, tree, root: tree.root, message: batchMessage(r, end, leaves.length, tree.root) };
 }
 
 function oldestUncertifiedMs(r: Replica): number | null {
@@ -148,7 +159,7 @@ export function maybeStartRound(r: Replica): void {
   if (r.nowMs - s.lastRoundMs < Math.max(r.params.certifyIntervalMs, 2 * s.lastRoundDurationMs)) return;
   const oldestMs = oldestUncertifiedMs(r);
   if (oldestMs === null || r.nowMs - oldestMs < rank * takeoverMs(r)) return;
-  const span = spanOf(r, Math.max(s.certifiedThrough + 1, s.leavesFloor), r.lastExecuted);
+  const span = spanOf(r, Math.max(s.certifiedThrough + 1, s.leavesFloor), r.lastExecuted, true);
   if (!span) return;
   const round: Round = { span, startedMs: r.nowMs, shares: new Map(), bad: new Set() };
   s.round = round;
@@ -247,7 +258,7 @@ function sendToClients(r: Replica, span: Span, signature: Uint8Array): void {
       statement: leaf.statement,
       leafIndex,
       leafCount: span.leaves.length,
-      path: pathOf(span.levels, leafIndex),
+      path: span.tree.pathOf(leafIndex),
       root: span.root,
       signature,
     };
