@@ -93,7 +93,9 @@ interface Peer {
 /** Starts runtime/tapestry-bench-peer.ts in its own process and waits for 'ready'. */
 async function startPeer(spec: BenchPeerSpec): Promise<Peer> {
   const script = join(dirname(fileURLToPath(import.meta.url)), '..', 'runtime', 'tapestry-bench-peer.ts');
-  const child = spawn(process.execPath, ['--import', 'tsx', script, JSON.stringify(spec)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  // TAPESTRY_BENCH_PEER_ARGS passes node flags to the process under test (e.g. --cpu-prof).
+  const extra = (process.env.TAPESTRY_BENCH_PEER_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const child = spawn(process.execPath, [...extra, '--import', 'tsx', script, JSON.stringify(spec)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! });
   const waiting: ((line: string) => void)[] = [];
   lines.on('line', (line) => waiting.shift()?.(line));

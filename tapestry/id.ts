@@ -4,7 +4,7 @@
  * strings (cheap map keys and digit access); on the wire they are 20 raw bytes.
  */
 import { assert } from '../core/assert.ts';
-import { fromHex, toHex } from '../core/bytes.ts';
+import { toHex } from '../core/bytes.ts';
 import { HashTag, taggedHash } from '../core/crypto.ts';
 import type { Crypto } from '../core/crypto.ts';
 import { checkArgument } from '../core/errors.ts';
@@ -37,14 +37,33 @@ export function objectIdOf(guid: Uint8Array): TapestryId {
   return toHex(guid.subarray(0, idBytes));
 }
 
+/** Two hex digits per byte value: ids are converted on every frame, so no per-digit work. */
+const byteHex: readonly string[] = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
+
 export function idFromBytes(bytes: Uint8Array): TapestryId {
   assert(bytes.length === idBytes, 'a tapestry id is 20 bytes');
-  return toHex(bytes);
+  let out = '';
+  for (let i = 0; i < idBytes; i++) out += byteHex[bytes[i]!]!;
+  return out;
+}
+
+/** Value of a lowercase hex digit's char code, or -1. */
+function nibble(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  return -1;
 }
 
 export function idToBytes(id: TapestryId): Uint8Array {
-  assert(isTapestryId(id), 'not a tapestry id');
-  return fromHex(id);
+  assert(typeof id === 'string' && id.length === idDigits, 'not a tapestry id');
+  const out = new Uint8Array(idBytes);
+  for (let i = 0; i < idBytes; i++) {
+    const hi = nibble(id.charCodeAt(2 * i));
+    const lo = nibble(id.charCodeAt(2 * i + 1));
+    assert(hi >= 0 && lo >= 0, 'not a tapestry id');
+    out[i] = (hi << 4) | lo;
+  }
+  return out;
 }
 
 /** Digit `level` of `id` (0..15). */

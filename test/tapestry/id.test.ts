@@ -31,6 +31,7 @@ describe('tapestry ids (JSAC 2004 §3.1: 160-bit ids, base-16 digits)', () => {
       fc.property(fc.uint8Array({ minLength: 20, maxLength: 20 }), fc.uint8Array({ minLength: 20, maxLength: 20 }), (a, b) => {
         const ia = idFromBytes(a);
         const ib = idFromBytes(b);
+        expect(ia).toBe(toHex(a));
         expect(idToBytes(ia)).toEqual(a);
         for (let i = 0; i < 40; i++) expect(digitAt(ia, i)).toBe(parseInt(ia[i]!, 16));
         const shared = sharedPrefixLength(ia, ib);
@@ -39,5 +40,9 @@ describe('tapestry ids (JSAC 2004 §3.1: 160-bit ids, base-16 digits)', () => {
         if (shared < 40) expect(ia[shared]).not.toBe(ib[shared]);
       }),
     );
+  });
+
+  it('idToBytes refuses anything but 40 lowercase hex digits (the core never holds another form)', () => {
+    for (const bad of ['A'.repeat(40), 'g'.repeat(40), 'a'.repeat(39), 'a'.repeat(41), `${'a'.repeat(39)} `]) expect(() => idToBytes(bad)).toThrow();
   });
 });
