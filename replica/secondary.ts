@@ -61,7 +61,7 @@ const subscriptionPrefix = 'replica/sub/';
 export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
   readonly nodeId: string;
   readonly cache: BlockCache;
-  /** Dropped or refused inputs by reason (for metrics and tests). */
+  /** Dropped or refused inputs by reason, reads by status, block fetches served (for metrics and tests). */
   readonly counters = new Map<string, number>();
   private readonly subs = new Map<string, Subscription>();
   /** Node id → host time until which it is not used as a parent. Shared by all objects: a liar for one is a liar. */
@@ -153,6 +153,7 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
   /** A child's request for data blocks of an entry we forwarded as block references. */
   private onFetchBlocks(sub: Subscription, from: string, bguids: readonly Uint8Array[]): ReplicaEffect[] {
     if (!sub.children.ids().includes(from)) return this.count('fetch-blocks-not-from-child');
+    this.count('fetch-blocks-served');
     return [{ kind: 'send', to: from, message: blocksReply(this.cache, sub.copy.aguid, bguids) }];
   }
 

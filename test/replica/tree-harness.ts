@@ -14,7 +14,8 @@ import type { ReplicaEvent } from '../../replica/events.ts';
 import type { TreeMessage } from '../../replica/messages.ts';
 import type { ParentTiming } from '../../replica/parent-link.ts';
 import { TreeRoot, type TreeRootEvent } from '../../replica/root.ts';
-import { SecondaryReplica } from '../../replica/secondary.ts';
+import { SecondaryReplica, blocksReply } from '../../replica/secondary.ts';
+import { MemoryBlockStore } from '../../core/version/block-store.ts';
 import type { ReplicaExecutor } from '../../replica/types.ts';
 import { Simulation, type NetworkOptions } from '../../sim/simulation.ts';
 import { TestRingSigner, buildHistory, makeHeartbeat, testObject, type HistoryVersion, type ObjectModel, type SignerKind } from './test-ring.ts';
@@ -39,6 +40,8 @@ export interface TreeSimOptions {
   readonly referenceEvery?: number;
   readonly timing?: Partial<ParentTiming>;
   readonly logEntriesMax?: number;
+  /** Entries whose referenced blocks exceed this go down as block references (children fetch them). */
+  readonly inlineBlockBytesMax?: number;
 }
 
 /** Timing scaled to the simulator's 1–10 ms links and 100 ms heartbeats. */
@@ -65,10 +68,17 @@ class TestRingRoot implements Machine<TreeMessage, HarnessEvent> {
     private readonly world: TreeSim,
     fanOutMax: number,
   ) {
-    this.root = new TreeRoot({ nodeId: context.nodeId, random: context.random, fanOutMax, childTimeoutMs: 500 });
+    const inline = world.options.inlineBlockBytesMax;
+    this.root = new TreeRoot({ nodeId: context.nodeId, random: context.random, fanOutMax, childTimeoutMs: 500, ...(inline === undefined ? {} : { inlineBlockBytesMax: inline }) });
   }
 
   onMessage(from: string, message: TreeMessage, nowMs: number): Effect<TreeMessage, HarnessEvent>[] {
+    // Like a ring server: blocks of entries that went down as references come from the ring's store.
+    if (message.type === 'fetch-blocks') {
+      if (!this.root.childrenOf(message.aguid).includes(from)) return [];
+      this.world.blockFetches++;
+      return [{ kind: 'send', to: from, message: blocksReply(this.world.ringBlocks, message.aguid, message.bguids) }];
+    }
     return this.root.onMessage(from, message, nowMs);
   }
 
@@ -110,6 +120,10 @@ export class TreeSim {
   /** Safety violations: a correct replica accepted something that is not the ring's version. */
   readonly violations: string[] = [];
   readonly byzantine = new Set<string>();
+  /** Every block the test ring wrote or was given (what a ring server's store holds). */
+  readonly ringBlocks = new MemoryBlockStore(nodeCrypto, { verifyOnGet: false });
+  /** fetch-blocks requests the roots answered. */
+  blockFetches = 0;
   readonly events: { nodeId: string; event: HarnessEvent; atMs: number }[] = [];
 
   constructor(readonly options: TreeSimOptions) {
@@ -122,6 +136,7 @@ export class TreeSim {
       appendBytes: options.appendBytes ?? 1000,
       referenceEvery: options.referenceEvery ?? 4,
       seed: options.seed,
+      blocks: this.ringBlocks,
     });
     this.startMs = options.startMs ?? 200;
     this.updateIntervalMs = options.updateIntervalMs ?? 100;
@@ -156,6 +171,7 @@ export class TreeSim {
         fanOutMax: o.fanOutMax ?? 4,
         childTimeoutMs: 500,
         logEntriesMax: o.logEntriesMax,
+        ...(o.inlineBlockBytesMax === undefined ? {} : { inlineBlockBytesMax: o.inlineBlockBytesMax }),
         ...simTiming,
         ...o.timing,
       });
