@@ -20,7 +20,8 @@ import { RingClient } from '../ring/client.ts';
 import { decodeRingMessage, encodeRingMessage, ringFrameBytesMax } from '../ring/codec.ts';
 import type { RingMessage } from '../ring/messages.ts';
 import type { ClientOutput, RingOutput } from '../ring/outputs.ts';
-import { blsCertificateVerifier } from './bls-certificate-signer.ts';
+import { blsCertificateVerifier } from '../ring/bls-certificate-signer.ts';
+import { RingKeyVerifier } from '../core/threshold/signing.ts';
 import type { RingDescriptor } from './cluster-keys.ts';
 import { secureRandom } from './cluster-keys.ts';
 import { clientNameOf } from './handshake.ts';
@@ -66,7 +67,7 @@ export class RingSession {
     const members = ringMembersOf(d);
     this.ringNames = members.map((m) => m.id);
     const key = { threshold: d.threshold, publicKey: fromHex(d.ringPublicKey), commitments: d.commitments.map(fromHex) };
-    this.verifier = blsCertificateVerifier(key, members.length).certificateVerifier;
+    this.verifier = blsCertificateVerifier(new RingKeyVerifier(key, members.length));
     const sessionKey = new Uint8Array(randomBytes(32));
     const directory = new Map<string, PeerAddress>(d.nodes.map((n) => [n.name, { publicKey: fromHex(n.publicKey), url: n.url }]));
     this.transport = new Transport({

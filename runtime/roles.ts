@@ -24,7 +24,8 @@ import { messageBytesMax as tapestryBytesMax, type TapestryMessage, type Tapestr
 import { nodeObjectIdOf, roleObjectIdOf } from '../tapestry/named-objects.ts';
 import { TapestryNode } from '../tapestry/node.ts';
 import { TapestryService } from '../tapestry/service.ts';
-import { blsCertificateVerifier } from './bls-certificate-signer.ts';
+import { blsCertificateVerifier } from '../ring/bls-certificate-signer.ts';
+import { RingKeyVerifier } from '../core/threshold/signing.ts';
 import type { ClusterConfig, NodeConfig } from './cluster-config.ts';
 import { secureRandom, type RingDescriptor } from './cluster-keys.ts';
 import type { Binding, DurableKvStore } from './machine-host.ts';
@@ -167,7 +168,7 @@ function tapestryStartup(ctx: RoleContext, tapestry: TapestryPart): StartupStep[
 function ringReplica(ctx: RoleContext, parts: RingServerParts): { binding: Binding<RingMessage, ReconfiguringOutput>; replica: Replica; reconfigurable: ReconfiguringReplica } {
   const members = ringMembersOf(ctx.descriptor);
   const key = { threshold: ctx.descriptor.threshold, publicKey: fromHex(ctx.descriptor.ringPublicKey), commitments: ctx.descriptor.commitments.map(fromHex) };
-  const { certificateVerifier } = blsCertificateVerifier(key, members.length);
+  const certificateVerifier = blsCertificateVerifier(new RingKeyVerifier(key, members.length));
   // Key refresh (issue 10): shares follow the epoch of each batch; the ring public key never changes.
   const reconfigurable = reconfiguringReplicaOf(
     ctx,
