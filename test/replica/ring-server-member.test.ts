@@ -1,0 +1,143 @@
+/**
+ * A ring server's tree member (Pond, FAST 2003: the inner ring is the root of every object's
+ * dissemination tree). The ring hands a batch's threshold signature only to its f+1 combiners, so
+ * members share it (`batch-certificate`); receivers re-check it under the ring key. Versions are
+ * published in order whatever order their batches are certified in, certificates that arrive
+ * before the execution wait for it, and large updates go down as block references served from
+ * the ring's store.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { MemoryKvStore } from '../../core/store.ts';
+import { SignedBatchBuilder, encodeCertificateStatement, type CertificateStatement } from '../../core/threshold/index.ts';
+import { MemoryBlockStore } from '../../core/version/block-store.ts';
+import { nodeCrypto } from '../../runtime/node-crypto.ts';
+import type { TreeMessage } from '../../replica/messages.ts';
+import { RingServerMember } from '../../replica/ring-server-member.ts';
+import { Prng } from '../../sim/prng.ts';
+import { TestRingSigner, buildHistory, testObject, type HistoryVersion, type TestObject } from './test-ring.ts';
+
+const crypto = nodeCrypto;
+let signer: TestRingSigner;
+let object: TestObject;
+let history: HistoryVersion[];
+let ringBlocks: MemoryBlockStore;
+
+beforeAll(() => {
+  signer = new TestRingSigner(crypto, 'fake', 41);
+  object = testObject(crypto, 'core', 41);
+  ringBlocks = new MemoryBlockStore(crypto, { verifyOnGet: false });
+  history = buildHistory(crypto, signer, object, { versionCount: 6, referenceEvery: 2, seed: 41, blocks: ringBlocks });
+});
+
+/** The ring's view of a batch: its statements (as the ring encodes them), Merkle root and signature. */
+function batch(sequence: number, versions: number[]): { sequence: number; statements: Uint8Array[]; root: Uint8Array; signature: Uint8Array } {
+  const statements: CertificateStatement[] = versions.map((v) => {
+    const h = history[v]!;
+    return {
+      ringId: signer.ringId, aguid: object.aguid, version: v, vguid: h.vguid, updateDigest: object.executor.digest(h.entry.update)!,
+      timestampMs: h.timestampMs, outcome: 'commit', rootFragmentRoot: new Uint8Array(0),
+    };
+  });
+  const builder = new SignedBatchBuilder(crypto, { ringId: signer.ringId, epoch: 0, sequence }, statements.map((statement) => ({ kind: 'certificate' as const, statement })));
+  return { sequence, statements: statements.map(encodeCertificateStatement), root: builder.header.root, signature: signer.sign(builder) };
+}
+
+function member(id: string, peers: string[], inlineBlockBytesMax?: number): RingServerMember {
+  return new RingServerMember(
+    { nodeId: id, store: new MemoryKvStore(), random: new Prng(id.length), nowMs: 0 },
+    {
+      crypto, blocks: ringBlocks, store: new MemoryKvStore(), ringId: signer.ringId, epoch: 0, peers, batchSignatures: signer.signatureCheck(),
+      ...(inlineBlockBytesMax === undefined ? {} : { tree: { inlineBlockBytesMax } }),
+    },
+  );
+}
+
+/** Runs the object service's part: the member learns what each version's update was. */
+function execute(m: RingServerMember, versions: number[]): void {
+  const b = batch(0, versions);
+  versions.forEach((v, i) => m.onExecuted(b.statements[i]!, history[v]!.entry.update, history[v]!.entry.blocks));
+}
+
+function sent(effects: ReturnType<RingServerMember['onTick']>): { to: string; message: TreeMessage }[] {
+  return effects.flatMap((e) => (e.kind === 'send' ? [{ to: e.to, message: e.message }] : []));
+}
+
+describe('RingServerMember', () => {
+  it('shares a batch signature it combined; a peer that never got it from the ring checks it and certifies and publishes the versions', () => {
+    const a = member('ring-a', ['ring-b']);
+    const b = member('ring-b', ['ring-a']);
+    execute(a, [0, 1]);
+    execute(b, [0, 1]);
+    const first = batch(7, [0, 1]);
+    expect(a.onCertificate(first.sequence, first.root, first.signature, first.statements).map((c) => c.version)).toEqual([0, 1]);
+    const shared = sent(a.onTick(10)).filter((s) => s.message.type === 'batch-certificate');
+    expect(shared.map((s) => s.to)).toEqual(['ring-b']);
+    b.onMessage('ring-a', shared[0]!.message, 11);
+    b.onTick(12);
+    expect(b.counters.peerBatches).toBe(1);
+    expect(b.latestVersion(object.aguid)).toBe(1);
+    expect(b.tree.root.nextVersion(object.aguid)).toBe(2);
+    // A copy of the same signature later (the other combiner's) is recognised and costs nothing.
+    b.onMessage('ring-a', shared[0]!.message, 13);
+    expect(b.counters.peerBatches).toBe(1);
+    expect(b.counters.peerBatchesRefused).toBe(0);
+  });
+
+  it('refuses a shared batch from a node that is not a ring server, or with a signature that does not verify', () => {
+    const b = member('ring-b', ['ring-a']);
+    execute(b, [0, 1]);
+    const good = batch(7, [0, 1]);
+    const message: TreeMessage = { type: 'batch-certificate', sequence: good.sequence, root: good.root, signature: good.signature, statements: good.statements };
+    b.onMessage('replica-9', message, 1);
+    const forged = good.signature.slice();
+    forged[0]! ^= 1;
+    b.onMessage('ring-a', { ...message, signature: forged }, 2);
+    b.onMessage('ring-a', { ...message, sequence: 8 }, 3); // the signature is over sequence 7
+    expect(b.counters.peerBatchesRefused).toBe(3);
+    expect(b.latestVersion(object.aguid)).toBeUndefined();
+    expect(b.tree.root.nextVersion(object.aguid)).toBeNull();
+  });
+
+  it('publishes versions in order whatever order their batches are certified in', () => {
+    const a = member('ring-a', []);
+    execute(a, [0, 1, 2, 3]);
+    const late = batch(9, [2, 3]);
+    a.onCertificate(late.sequence, late.root, late.signature, late.statements);
+    a.onTick(1);
+    expect(a.tree.root.nextVersion(object.aguid)).toBeNull(); // 2 and 3 wait for 0 and 1
+    const early = batch(8, [0, 1]);
+    a.onCertificate(early.sequence, early.root, early.signature, early.statements);
+    a.onTick(2);
+    expect(a.tree.root.nextVersion(object.aguid)).toBe(4);
+    expect(a.counters.published).toBe(4);
+    expect(a.counters.unpublishable).toBe(0);
+  });
+
+  it('a certificate that arrives before this server executed the update is published once it does', () => {
+    const a = member('ring-a', []);
+    const b0 = batch(3, [0]);
+    a.onCertificate(b0.sequence, b0.root, b0.signature, b0.statements);
+    a.onTick(1);
+    expect(a.tree.root.nextVersion(object.aguid)).toBeNull();
+    execute(a, [0]);
+    a.onTick(2);
+    expect(a.tree.root.nextVersion(object.aguid)).toBe(1);
+  });
+
+  it('publishes updates with large referenced blocks as block references and serves those blocks to its children only', () => {
+    const a = member('ring-a', [], 1024);
+    execute(a, [0, 1, 2]);
+    const b = batch(4, [0, 1, 2]);
+    a.onCertificate(b.sequence, b.root, b.signature, b.statements);
+    a.onTick(1);
+    expect(history[1]!.entry.blocks.length).toBe(1); // referenceEvery 2: version 1 references a 4 KiB block
+    expect(a.counters.publishedAsReferences).toBe(1);
+    const joined = sent(a.onMessage('replica-0', { type: 'attach', aguid: object.aguid, nextVersion: 0 }, 2));
+    const push = joined.find((s) => s.message.type === 'push')?.message;
+    expect(push?.type === 'push' && push.entries.map((e) => e.blocks.length)).toEqual([0, 0, 0]);
+    const bguids = object.executor.references(history[1]!.entry.update);
+    const reply = sent(a.onMessage('replica-0', { type: 'fetch-blocks', aguid: object.aguid, bguids }, 3))[0]?.message;
+    expect(reply?.type === 'blocks' && reply.blocks).toEqual(history[1]!.entry.blocks);
+    expect(a.onMessage('stranger', { type: 'fetch-blocks', aguid: object.aguid, bguids }, 4)).toEqual([]);
+  });
+});
