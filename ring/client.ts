@@ -31,6 +31,12 @@ interface Outstanding {
 const nonceKey = 'client/nonce';
 /** Requests whose certificate is still awaited after completion (when not awaiting it inline). */
 const awaitingCertificateMax = 1024;
+/**
+ * Key epochs tried beyond the one a certificate is expected under. A key refresh starts epoch e+1
+ * under the same ring key, so a signature that verifies under that key for a later epoch is the
+ * ring's; late certificates may still name the previous epoch.
+ */
+const epochLookahead = 2;
 
 export class RingClient implements Machine<RingMessage, RingOutput> {
   private readonly config: ClientConfig;
@@ -38,6 +44,8 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
   private readonly clientKeyHex: string;
   private lastNonce: number;
   private view = 0;
+  /** The key epoch of the latest certificate verified (learned across key refreshes). */
+  private epoch: number;
   private outstanding: Outstanding | null = null;
   private readonly queue: Uint8Array[] = [];
   private readonly awaitingCertificate = new Map<number, { seq: number; startMs: number }>();
@@ -50,6 +58,7 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
     this.config = config;
     this.ctx = ctx;
     this.clientKeyHex = toHex(config.signer.publicKey);
+    this.epoch = config.epoch ?? 0;
     const stored = ctx.store.get(nonceKey);
     this.lastNonce = stored ? asUint(decode(stored, 16, 'client nonce'), 'client nonce') : 0;
   }
@@ -142,8 +151,7 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
     // A certificate covers a span of batches ending at m.seq, which includes this request's batch.
     if (!waiting || m.seq < waiting.seq || !bytesEqual(m.clientKey, this.config.signer.publicKey)) return;
     const crypto = this.config.crypto;
-    const message = batchMessage({ ringId: this.config.ringId ?? new Uint8Array(32), epoch: this.config.epoch ?? 0 }, m.seq, m.leafCount, m.root);
-    if (!verifyBatchPath(crypto, m.root, batchLeafHash(crypto, m.statement), m.leafIndex, m.leafCount, m.path) || !this.config.certificateVerifier.verify(message, m.signature)) {
+    if (!verifyBatchPath(crypto, m.root, batchLeafHash(crypto, m.statement), m.leafIndex, m.leafCount, m.path) || !this.signatureVerifies(m)) {
       this.counters.badCertificates++;
       return;
     }
@@ -156,7 +164,21 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
     });
   }
 
-  private finishOutstanding(nowMs: number): void {
+  /** The ring key's signature over the header of `m` in the current epoch, the next ones, or the previous one. */
+  private signatureVerifies(m: CertificateMessage): boolean {
+    const ringId = this.config.ringId ?? new Uint8Array(32);
+    const epochs = [this.epoch];
+    for (let e = 1; e <= epochLookahead; e++) epochs.push(this.epoch + e);
+    if (this.epoch > 0) epochs.push(this.epoch - 1);
+    for (const epoch of epochs) {
+      if (!this.config.certificateVerifier.verify(batchMessage({ ringId, epoch }, m.seq, m.leafCount, m.root), m.signature)) continue;
+      this.epoch = Math.max(this.epoch, epoch);
+      return true;
+    }
+    return false;
+  }
+
+    private finishOutstanding(nowMs: number): void {
     this.outstanding = null;
     this.sendNext(nowMs);
   }

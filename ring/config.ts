@@ -69,6 +69,12 @@ export interface ReplicaConfig {
   readonly ringId?: Uint8Array;
   /** Key epoch in certificate batch headers (default 0). */
   readonly epoch?: number;
+  /**
+   * The key epoch of the certificate whose header names sequence `seq` (overrides `epoch`): after
+   * a key refresh (ring/reconfiguration-*.ts) batches above the boundary are signed by new shares.
+   * Must be deterministic in `seq` for every replica that executed through `seq`.
+   */
+  readonly epochAt?: (seq: number) => number;
 }
 
 export interface ClientConfig {

@@ -69,11 +69,10 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
     this.replica = new Replica(ctx, {
       ...config,
       certificateSigner: this.signer,
+      // A span certificate's header names its last seq; the epoch of that seq picks the shares.
+      epochAt: (seq) => this.state.epochAt(seq),
       service: (store) => (this.service = new ReconfigurationService(config.service(store), store, options)),
     });
-    // Batch headers name the epoch of the batch being certified; the replica reads `epoch` right
-    // after executing a batch (lastExecuted is that batch), so the epoch follows the schedule.
-    Object.defineProperty(this.replica, 'epoch', { get: () => this.state.epochAt(this.replica.lastExecuted) });
     this.memberKeyHex = toHex(config.signer.publicKey);
   }
 

@@ -140,7 +140,7 @@ function spanOf(r: Replica, from: number, to: number, shorten = false): Span | n
   }
   if (leaves.length === 0) return null;
   const tree = new BatchMerkleTree(r.config.crypto, leaves.map((l) => batchLeafHash(r.config.crypto, l.statement)));
-  return { from, to: end, leaves, tree, root: tree.root, message: batchMessage(r, end, leaves.length, tree.root) };
+  return { from, to: end, leaves, tree, root: tree.root, message: batchMessage({ ringId: r.ringId, epoch: r.config.epochAt?.(end) ?? r.epoch }, end, leaves.length, tree.root) };
 }
 
 function oldestUncertifiedMs(r: Replica): number | null {

@@ -39,7 +39,7 @@ describe('ring key refresh (issue 10)', () => {
       parameters: { checkpointInterval: 8, watermarkWindow: 32 },
       network: { delayMsMin: 1, delayMsMax: 4 },
     });
-    const total = queueWrites(s, 25);
+    const total = queueWrites(s, 15);
     s.sim.runFor(150);
     const before = s.completed.reduce((a, b) => a + b, 0);
     expect(before).toBeGreaterThan(0); // writes are flowing when the refresh is ordered
@@ -96,7 +96,7 @@ describe('ring key refresh (issue 10)', () => {
       expect(verifySignature(s.key.publicKey, message, mixed)).toBe(false);
     }
     // Every acknowledged write executed on every replica: the refresh lost none.
-    expect(s.completed).toEqual([25, 25]);
+    expect(s.completed).toEqual([15, 15]);
     const digests = new Set(replicas().map((r) => toHex(nodeCrypto.sha256([r.replica.service.snapshot()]))));
     expect(digests.size).toBe(1);
   });
@@ -107,7 +107,7 @@ describe('ring key refresh (issue 10)', () => {
       parameters: { checkpointInterval: 8, watermarkWindow: 32 },
       network: { delayMsMin: 1, delayMsMax: 4 },
     });
-    const total = queueWrites(s, 20);
+    const total = queueWrites(s, 12);
     s.sim.runFor(100);
     s.reconfigure(1, { kind: 'refresh' });
     // Crash ring-1 once the round is open (its deal may or may not be out), bring it back later.
