@@ -1,6 +1,8 @@
 /**
- * `npm run bench -- replica [--quick]`: the dissemination tree and secondary-replica reads.
+ * `npm run bench -- replica [--quick] [--processes-only]`: the dissemination tree and secondary-replica reads.
  *
+ * 0. 4 KiB reads against real node processes on loopback (bench/replica-processes.ts): from a
+ *    secondary, from a ring server, decoded from the archive, through the SDK, and a local file.
  * 1. 4 KiB read latency from an in-process secondary core: request and reply through the wire
  *    codec, the member's serveRead, and the reader's full verification (certificate, every block
  *    hash up to the VGUID); with the certificate verdict cached (a reader keeps verified
@@ -30,6 +32,7 @@ import { TestRingSigner, buildHistory, makeHeartbeat, testObject, type HistoryVe
 import { TreeSim } from '../test/replica/tree-harness.ts';
 import { startLoopbackCluster } from '../test/replica/loopback-cluster.ts';
 import { machineDescription } from './_machine.ts';
+import { processReads } from './replica-processes.ts';
 
 const crypto = nodeCrypto;
 const readBytes = 4096;
@@ -215,6 +218,14 @@ export async function run(args: string[]): Promise<void> {
   const machine = machineDescription();
   console.log(`replica benchmark (${quick ? 'quick' : 'full'}); load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 
+  const processes = await processReads(quick);
+  console.log('\n4 KiB reads against real node processes on loopback (local topology), µs per read');
+  console.table(processes);
+  if (args.includes('--processes-only')) {
+    console.log('machine', machine);
+    return;
+  }
+
   const reads = [...(await loopbackReads(quick)), ...readLatencies(quick)];
   console.log('\n4 KiB reads (µs)');
   console.table(reads);
@@ -232,6 +243,6 @@ export async function run(args: string[]): Promise<void> {
 
   const out = join(dirname(fileURLToPath(import.meta.url)), 'results');
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'replica.json'), JSON.stringify({ machine, quick, loadavg: loadavg(), reads, applies, byDepth, byCount }, null, 2));
+  writeFileSync(join(out, 'replica.json'), JSON.stringify({ machine, quick, loadavg: loadavg(), processes, reads, applies, byDepth, byCount }, null, 2));
   console.log(`wrote ${join(out, 'replica.json')}`);
 }
