@@ -1,22 +1,26 @@
 /**
- * `npm run bench -- client [--mib N] [--small N]`: a put and a get of an N MiB file through the CLI
- * (separate processes, as a user runs them) against a scratch local cluster, next to `cp` of the
- * same file on the same disk in the same run; then small-object (4 KiB) write and read latency
- * through the SDK.
+ * `npm run bench -- client [--mib N | --full] [--small N] [--block-bytes N]`: a put and a get of
+ * an N MiB file (default 256, `--full` 1024) through the CLI, each a separate process as a user
+ * runs it, against a scratch local cluster (archiving on), next to `cp` + sync of the same file on
+ * the same disk in the same run; then small-object (4 KiB) write and read latency through the SDK.
+ * Reports the client's peak RSS and CPU (from its `--json`), the cluster's CPU seconds (summed over
+ * every node's /metrics) and the load average, since wall time on a shared machine says little
+ * on its own.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { connect, newIdentity } from '../client/index.ts';
-import { loadClusterConfig } from '../runtime/cluster-config.ts';
+import { loadClusterConfig, type ClusterConfig } from '../runtime/cluster-config.ts';
 import { stopAll } from '../runtime/cluster-launcher.ts';
 import { scratchClusterConfig } from '../runtime/scratch-cluster.ts';
 import { machineDescription } from './_machine.ts';
 
-const run = promisify(execFile);
+const exec = promisify(execFile);
+const smallLoopMsMax = 90_000;
 
 function arg(args: string[], name: string, fallback: number): number {
   const at = args.indexOf(name);
@@ -25,73 +29,167 @@ function arg(args: string[], name: string, fallback: number): number {
 
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+/** CPU seconds used so far by every node of the cluster (process_cpu_seconds_total). */
+async function clusterCpuSeconds(config: ClusterConfig): Promise<number> {
+  let total = 0;
+  for (const node of config.nodes) {
+    try {
+      const text = await (await fetch(`http://127.0.0.1:${node.adminPort}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+      const line = text.split('\n').find((l) => l.startsWith('process_cpu_seconds_total'));
+      total += Number(line?.split(' ').at(-1) ?? 0);
+    } catch {
+      // a node that does not answer adds nothing; the row says "cluster CPU" is a lower bound then
+    }
+  }
+  return total;
+}
+
+interface CliUsage {
+  maxRssBytes: number;
+  cpuUserMs: number;
+  cpuSystemMs: number;
+}
+
+/** Writes `mib` MiB of fresh random bytes (distinct blocks: content addressing must not dedupe them). */
+function makeInput(file: string, mib: number): void {
+  const fd = openSync(file, 'w');
+  try {
+    for (let i = 0; i < mib; i++) writeSync(fd, randomBytes(1 << 20));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function startCluster(dir: string, cli: (file: string, ...a: string[]) => Promise<unknown>): Promise<string> {
+  // Free ports are picked then released before the nodes bind them; a parallel process can take
+  // one in between. One fresh attempt (new ports, new data) covers that race.
+  for (let attempt = 0; ; attempt++) {
+    const file = await scratchClusterConfig('cluster-configs/local.json', join(dir, `cluster-${attempt}`));
+    try {
+      await cli(file, 'cluster', 'init');
+      await cli(file, 'cluster', 'up', '--detach', '--timeout-ms', '90000');
+      return file;
+    } catch (error) {
+      await stopAll(loadClusterConfig(file), { kill: true });
+      if (attempt >= 1) throw error;
+    }
+  }
 }
 
 export async function run_(args: string[]): Promise<void> {
-  const mib = arg(args, '--mib', 256);
+  const mib = args.includes('--full') ? 1024 : arg(args, '--mib', 256);
   const smallCount = arg(args, '--small', 50);
+  const blockArgs = args.includes('--block-bytes') ? ['--block-bytes', String(arg(args, '--block-bytes', 0))] : [];
   const dir = mkdtempSync(join(tmpdir(), 'oceanstore-bench-client-'));
-  const file = await scratchClusterConfig('cluster-configs/local.json', dir);
-  const config = loadClusterConfig(file);
-  const cli = (...a: string[]) => run(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...a, '--config', file], { timeout: 3_600_000, maxBuffer: 1 << 20 });
+  const cli = (file: string, ...a: string[]) =>
+    exec(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...a, '--config', file], { timeout: 1_200_000, maxBuffer: 1 << 20 });
+  let config: ClusterConfig | null = null;
   try {
-    await cli('cluster', 'init');
-    await cli('cluster', 'up', '--detach', '--timeout-ms', '60000');
+    const file = await startCluster(dir, cli);
+    config = loadClusterConfig(file);
     const input = join(dir, 'input.bin');
-    mkdirSync(dir, { recursive: true });
-    const chunk = randomBytes(1 << 20);
-    writeFileSync(input, Buffer.alloc(0));
-    for (let i = 0; i < mib; i++) writeFileSync(input, chunk.map((b) => (b + i) & 255), { flag: 'a' });
+    makeInput(input, mib);
+    const load = { start: loadavg()[0]! };
+
     let t = performance.now();
     execFileSync('cp', [input, join(dir, 'copy.bin')]);
     execFileSync('sync');
     const cpMs = performance.now() - t;
-    const identity = join(dir, 'identity.json');
-    t = performance.now();
-    await cli('put', 'big', input, '--identity', identity, '--quiet');
-    const putMs = performance.now() - t;
-    t = performance.now();
-    await cli('get', 'big', '-o', join(dir, 'out.bin'), '--identity', identity);
-    const getMs = performance.now() - t;
-    execFileSync('cmp', [input, join(dir, 'out.bin')]);
+    rmSync(join(dir, 'copy.bin'));
 
-    const store = await connect({ config: file, identity: newIdentity() });
+    const identity = join(dir, 'identity.json');
+    let cpu0 = await clusterCpuSeconds(config);
+    t = performance.now();
+    const put = await cli(file, 'put', 'big', input, '--identity', identity, '--json', ...blockArgs);
+    const putMs = performance.now() - t;
+    const putCluster = (await clusterCpuSeconds(config)) - cpu0;
+    const putUsage = JSON.parse(put.stdout.trim().split('\n').at(-1)!) as CliUsage;
+
+    cpu0 = await clusterCpuSeconds(config);
+    t = performance.now();
+    const get = await cli(file, 'get', 'big', '-o', join(dir, 'out.bin'), '--identity', identity, '--json');
+    const getMs = performance.now() - t;
+    const getCluster = (await clusterCpuSeconds(config)) - cpu0;
+    const getUsage = JSON.parse(get.stdout.trim().split('\n').at(-1)!) as CliUsage;
+    execFileSync('cmp', [input, join(dir, 'out.bin')]); // throws unless byte-identical
+    rmSync(join(dir, 'out.bin'));
+    load.start = Math.max(load.start, loadavg()[0]!);
+
+    const small = await smallObjects(file, smallCount);
+    const loadEnd = loadavg()[0]!;
+
+    const row = (what: string, ms: number, usage?: CliUsage, clusterCpuS?: number) => ({
+      what,
+      mbPerS: mib / (ms / 1000),
+      wallS: ms / 1000,
+      clientCpuS: usage ? (usage.cpuUserMs + usage.cpuSystemMs) / 1000 : null,
+      clientRssMiB: usage ? usage.maxRssBytes / 2 ** 20 : null,
+      clusterCpuS: clusterCpuS ?? null,
+    });
+    const rows = [
+      row(`cp ${mib} MiB + sync (baseline)`, cpMs),
+      row(`CLI put ${mib} MiB (archiving on)`, putMs, putUsage, putCluster),
+      row(`CLI get ${mib} MiB (verified)`, getMs, getUsage, getCluster),
+    ];
+    const fmt = (v: number | null, digits = 1) => (v === null ? '–' : v.toFixed(digits));
+    console.log('| what | MB/s | wall s | client CPU s | client peak RSS MiB | cluster CPU s |\n|---|---:|---:|---:|---:|---:|');
+    for (const r of rows) console.log(`| ${r.what} | ${fmt(r.mbPerS)} | ${fmt(r.wallS)} | ${fmt(r.clientCpuS)} | ${fmt(r.clientRssMiB, 0)} | ${fmt(r.clusterCpuS)} |`);
+    console.log(
+      `\n4 KiB objects through the SDK (${small.count} write+read pairs): write p50 ${small.writeP50Ms.toFixed(1)} ms, p99 ${small.writeP99Ms.toFixed(1)} ms; ` +
+        `read-after-write p50 ${small.readP50Ms.toFixed(1)} ms, p99 ${small.readP99Ms.toFixed(1)} ms; ` +
+        `read of a settled object p50 ${small.settledReadP50Ms.toFixed(1)} ms, p99 ${small.settledReadP99Ms.toFixed(1)} ms`,
+    );
+    const machine = machineDescription();
+    console.log(`\nload average (1 min) ${load.start.toFixed(1)} during the transfers, ${loadEnd.toFixed(1)} at the end`);
+    console.log(`machine: ${machine.cpu}, ${machine.cores} cores, node ${machine.node}`);
+    mkdirSync('bench/results', { recursive: true });
+    writeFileSync('bench/results/client.json', JSON.stringify({ machine, mib, loadAverage: { transfers: load.start, end: loadEnd }, rows, small }, null, 2));
+  } finally {
+    if (config) await stopAll(config, { kill: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * `count` pairs of (write 4 KiB, read it back) on one object, then `count` reads of an object no
+ * one is writing, bounded by smallLoopMsMax in all.
+ */
+async function smallObjects(file: string, count: number) {
+  const store = await connect({ config: file, identity: newIdentity(), connectTimeoutMs: 30_000 });
+  const writes: number[] = [];
+  const reads: number[] = [];
+  const settled: number[] = [];
+  const deadline = performance.now() + smallLoopMsMax;
+  try {
     const obj = await store.create('small');
-    const writes: number[] = [];
-    const reads: number[] = [];
-    for (let i = 0; i < smallCount; i++) {
-      const data = new Uint8Array(randomBytes(4096));
-      t = performance.now();
-      await obj.write(data);
+    for (let i = 0; i < count && performance.now() < deadline; i++) {
+      let t = performance.now();
+      await obj.write(new Uint8Array(randomBytes(4096)));
       writes.push(performance.now() - t);
       t = performance.now();
       await obj.read();
       reads.push(performance.now() - t);
     }
-    await store.close();
-    const rows = [
-      { what: `cp ${mib} MiB + sync (baseline)`, mbPerS: mib / (cpMs / 1000) },
-      { what: `CLI put ${mib} MiB (archiving on)`, mbPerS: mib / (putMs / 1000) },
-      { what: `CLI get ${mib} MiB (verified)`, mbPerS: mib / (getMs / 1000) },
-    ];
-    const small = {
-      writeP50Ms: percentile(writes, 50),
-      writeP99Ms: percentile(writes, 99),
-      readP50Ms: percentile(reads, 50),
-      readP99Ms: percentile(reads, 99),
-    };
-    console.log('| what | MB/s |\n|---|---:|');
-    for (const r of rows) console.log(`| ${r.what} | ${r.mbPerS.toFixed(1)} |`);
-    console.log(`\n4 KiB objects (${smallCount} ops): write p50 ${small.writeP50Ms.toFixed(1)} ms, p99 ${small.writeP99Ms.toFixed(1)} ms; read p50 ${small.readP50Ms.toFixed(1)} ms, p99 ${small.readP99Ms.toFixed(1)} ms`);
-    const machine = machineDescription();
-    console.log(`\nmachine: ${machine.cpu}, ${machine.cores} cores, node ${machine.node}`);
-    mkdirSync('bench/results', { recursive: true });
-    writeFileSync('bench/results/client.json', JSON.stringify({ machine, mib, rows, small }, null, 2));
+    for (let i = 0; i < count && performance.now() < deadline + smallLoopMsMax / 3; i++) {
+      const t = performance.now();
+      await obj.read();
+      settled.push(performance.now() - t);
+    }
   } finally {
-    await stopAll(config, { kill: true });
-    rmSync(dir, { recursive: true, force: true });
+    await store.close();
   }
+  return {
+    count: writes.length,
+    writeP50Ms: percentile(writes, 50),
+    writeP99Ms: percentile(writes, 99),
+    readP50Ms: percentile(reads, 50),
+    readP99Ms: percentile(reads, 99),
+    settledReadP50Ms: percentile(settled, 50),
+    settledReadP99Ms: percentile(settled, 99),
+  };
 }
 
 export { run_ as run };

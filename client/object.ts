@@ -5,7 +5,7 @@
  */
 import type { Crypto } from '../core/crypto.ts';
 import { signerOf } from '../core/crypto.ts';
-import { checkArgument, IntegrityError, NotFoundError, UnavailableError } from '../core/errors.ts';
+import { checkArgument, NotFoundError, UnavailableError } from '../core/errors.ts';
 import { encodeUpdate, signUpdate, type Clause, type UnsignedUpdate } from '../core/update/index.ts';
 import { toHex } from '../core/bytes.ts';
 import type { RootBlock } from '../core/version/root-block.ts';
@@ -13,16 +13,16 @@ import { append as appendAction, appendBlocks, ref, setAcl, truncate, versionIs,
 import type { Identity } from './identity.ts';
 import { outcomeOf, type WriteResult } from './result.ts';
 import type { CallOptions, Session } from './session.ts';
-import { verifyRead, type VerifiedVersion } from './verify.ts';
+import { readAheadChunks, VersionReader } from './reader.ts';
+import type { VerifiedVersion } from './verify.ts';
 import type { ReplicaTrust } from '../replica/types.ts';
 
 /** Writes up to this size ride inline in the update; larger ones upload blocks first. */
 export const inlineBytesMax = 64 * 1024;
 /** Reads are fetched in chunks of about this size (each chunk is one verified proof). */
 export const readChunkBytes = 4 * 1024 * 1024;
-const uploadConcurrency = 8;
-const memberReadTimeoutMs = 3_000;
-const readTimeoutMsDefault = 15_000;
+/** Upload bytes in flight (blocks pushed, not yet acknowledged by 2f+1 ring servers). */
+const uploadBytesInFlightMax = 16 * 1024 * 1024;
 
 export interface ReadOptions extends CallOptions {
   /** A past version; default the latest. */
@@ -31,6 +31,8 @@ export interface ReadOptions extends CallOptions {
   readonly length?: number;
   /** Demand a heartbeat no older than this; stale members are skipped (the ring answers). */
   readonly maxAgeMs?: number;
+  /** Bytes per verified chunk of a stream (default readChunkBytes, 4 MiB). */
+  readonly chunkBytes?: number;
 }
 
 export interface WriteOptions extends CallOptions {
@@ -57,12 +59,8 @@ export interface ObjectStat extends VersionInfo {
 export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
 export class ObjectHandle {
-  /**
-   * The newest version this handle has seen committed or read. "Latest" reads never return an
-   * older one (a lagging secondary is skipped), so a client always reads its own writes.
-   */
-  private knownVersion = -1;
-  private ringConsulted = false;
+  /** Reads: which member to ask, verification, waiting for this handle's own writes to certify. */
+  private readonly reader: VersionReader;
 
   constructor(
     readonly aguid: Uint8Array,
@@ -71,7 +69,9 @@ export class ObjectHandle {
     private readonly crypto: Crypto,
     private readonly trust: ReplicaTrust,
     private readonly nextNonce: () => number,
-  ) {}
+  ) {
+    this.reader = new VersionReader(aguid, session, crypto, trust);
+  }
 
   get aguidHex(): string {
     return toHex(this.aguid);
@@ -102,17 +102,30 @@ export class ObjectHandle {
    * @example for await (const chunk of obj.readStream()) process.stdout.write(chunk);
    */
   async *readStream(options: ReadOptions = {}): AsyncGenerator<Uint8Array> {
-    const head = await this.fetchVersion(options.version ?? null, 0, 0, options);
+    const head = await this.reader.fetch(options.version ?? null, 0, 0, options);
     const size = head.root.sizeBytes;
     const offset = Math.min(options.offset ?? 0, size);
     const end = Math.min(size, options.length === undefined ? size : offset + options.length);
     checkArgument(offset >= 0 && end >= offset, 'offset/length', 'a range inside the object');
-    for (let at = offset; at < end; ) {
-      const length = Math.min(readChunkBytes, end - at);
-      // Every chunk is pinned to the version found first, so a concurrent write cannot tear a read.
-      const part = await this.fetchVersion(head.version, at, length, options);
+    const chunkBytes = options.chunkBytes ?? readChunkBytes;
+    checkArgument(Number.isSafeInteger(chunkBytes) && chunkBytes >= 1 && chunkBytes <= 4 * readChunkBytes, 'chunkBytes', `an integer in 1..${4 * readChunkBytes}`);
+    // Every chunk is pinned to the version found first, so a concurrent write cannot tear a read.
+    // A few chunks are in flight at once; they are yielded in order, so memory stays bounded.
+    const inFlight: Promise<VerifiedVersion>[] = [];
+    let next = offset;
+    let index = 0;
+    const launch = (): void => {
+      const length = Math.min(chunkBytes, end - next);
+      const part = this.reader.fetchChunk(index++, head.version, next, length, options);
+      part.catch(() => undefined); // awaited in order below; an abandoned stream must not crash
+      inFlight.push(part);
+      next += length;
+    };
+    while (next < end && inFlight.length < readAheadChunks) launch();
+    while (inFlight.length > 0) {
+      const part = await inFlight.shift()!;
+      if (next < end) launch();
       yield part.bytes;
-      at += length;
     }
   }
 
@@ -121,7 +134,7 @@ export class ObjectHandle {
    * @example const { version, sizeBytes } = await obj.stat();
    */
   async stat(options: ReadOptions = {}): Promise<ObjectStat> {
-    const head = await this.fetchVersion(options.version ?? null, 0, 0, options);
+    const head = await this.reader.fetch(options.version ?? null, 0, 0, options);
     return statOf(head);
   }
 
@@ -130,9 +143,9 @@ export class ObjectHandle {
    * @example for (const v of await obj.versions()) console.log(v.version, v.sizeBytes);
    */
   async versions(options: CallOptions = {}): Promise<VersionInfo[]> {
-    const latest = await this.fetchVersion(null, 0, 0, options);
+    const latest = await this.reader.fetch(null, 0, 0, options);
     const out: VersionInfo[] = [];
-    for (let v = 0; v < latest.version; v++) out.push(infoOf(await this.fetchVersion(v, 0, 0, options)));
+    for (let v = 0; v < latest.version; v++) out.push(infoOf(await this.reader.fetch(v, 0, 0, options)));
     out.push(infoOf(latest));
     return out;
   }
@@ -198,7 +211,7 @@ export class ObjectHandle {
     const update = signUpdate(this.crypto, signerOf(this.crypto, this.identity.secretKey), unsigned);
     const submitted = await this.session.submit(encodeUpdate(update), options);
     const result = outcomeOf(submitted);
-    this.knownVersion = Math.max(this.knownVersion, result.version);
+    this.reader.noteWrite(result.version, result.certified);
     return result;
   }
 
@@ -218,13 +231,13 @@ export class ObjectHandle {
       await new Promise((resolve) => setTimeout(resolve, intervalMs));
       let latest: VerifiedVersion;
       try {
-        latest = await this.fetchVersion(null, 0, 0, { ...options, maxAgeMs: undefined });
+        latest = await this.reader.fetch(null, 0, 0, { ...options, maxAgeMs: undefined });
       } catch (error) {
         if (error instanceof NotFoundError || error instanceof UnavailableError) continue;
         throw error;
       }
       for (let v = last + 1; v <= latest.version; v++) {
-        yield infoOf(v === latest.version ? latest : await this.fetchVersion(v, 0, 0, options));
+        yield infoOf(v === latest.version ? latest : await this.reader.fetch(v, 0, 0, options));
       }
       last = Math.max(last, latest.version);
     }
@@ -249,7 +262,7 @@ export class ObjectHandle {
       });
       inFlight.add(task);
       void task.finally(() => inFlight.delete(task)).catch(() => undefined);
-      if (inFlight.size >= uploadConcurrency) await Promise.race(inFlight);
+      if (inFlight.size * blockBytes >= uploadBytesInFlightMax) await Promise.race(inFlight);
     };
     for await (const chunk of source as AsyncIterable<Uint8Array>) {
       for (let at = 0; at < chunk.length; ) {
@@ -269,97 +282,6 @@ export class ObjectHandle {
     return refs;
   }
 
-  /**
-   * Asks tree members in order (secondaries first, then ring servers) until one proves the
-   * requested version range; replies that fail verification are skipped, never returned.
-   */
-  private async fetchVersion(version: number | null, offset: number, length: number, options: ReadOptions): Promise<VerifiedVersion> {
-    if (version === null && !this.ringConsulted) await this.consultRing(options);
-    // A write completes on f+1 replies; its certificate (what readers check) follows within a
-    // batch or two. A read that finds every member behind what this handle knows waits for it.
-    const deadlineMs = Date.now() + (options.timeoutMs ?? readTimeoutMsDefault);
-    for (let attempt = 0; ; attempt++) {
-      const outcome = await this.fetchOnce(version, offset, length, options);
-      if (!(outcome instanceof Error)) return outcome;
-      const retriable = outcome instanceof UnavailableError || (version !== null && outcome instanceof NotFoundError);
-      if (!retriable || Date.now() + retryDelayMs(attempt) > deadlineMs || options.signal?.aborted) throw outcome;
-      await new Promise((resolve) => setTimeout(resolve, retryDelayMs(attempt)));
-    }
-  }
-
-  /**
-   * A fresh handle learns the latest certified version from the ring itself (f+1 ring servers,
-   * one of them correct) before trusting a secondary's idea of "latest", which may lag.
-   */
-  private async consultRing(options: ReadOptions): Promise<void> {
-    const view = this.session.view;
-    const request = { aguid: this.aguid, version: null, offset: 0, length: 0, maxAgeMs: 0 };
-    let answered = 0;
-    await new Promise<void>((resolve) => {
-      let pending = view.ring.length;
-      const done = (): void => {
-        if (--pending === 0 || answered >= view.f + 1) resolve();
-      };
-      for (const member of view.ring) {
-        this.session
-          .read(member.id, request, { signal: options.signal, timeoutMs: memberReadTimeoutMs })
-          .then((reply) => {
-            const checked = verifyRead(this.crypto, this.trust, { type: 'read', ...request, requestId: reply.requestId }, reply, Date.now());
-            if (checked.ok) this.knownVersion = Math.max(this.knownVersion, checked.value.version);
-            if (checked.ok || reply.status === 'unknown-object') answered++;
-          })
-          .catch(() => undefined)
-          .finally(done);
-      }
-    });
-    this.ringConsulted = answered >= view.f + 1;
-  }
-
-  private async fetchOnce(version: number | null, offset: number, length: number, options: ReadOptions): Promise<VerifiedVersion | Error> {
-    const members = [...this.session.view.secondaries, ...rotate(this.session.view.ring.map((m) => m.id))];
-    const reasons: string[] = [];
-    let integrityFailures = 0;
-    let unknown = 0;
-    for (const member of members) {
-      const request = { aguid: this.aguid, version, offset, length, maxAgeMs: options.maxAgeMs ?? 0 };
-      let reply;
-      try {
-        reply = await this.session.read(member, request, { signal: options.signal, timeoutMs: Math.min(options.timeoutMs ?? memberReadTimeoutMs, memberReadTimeoutMs) });
-      } catch (error) {
-        if (options.signal?.aborted) throw error;
-        reasons.push(`${member}: ${(error as Error).message}`);
-        continue;
-      }
-      const checked = verifyRead(this.crypto, this.trust, { type: 'read', ...request, requestId: reply.requestId }, reply, Date.now());
-      if (checked.ok && version === null && checked.value.version < this.knownVersion) {
-        reasons.push(`${member}: behind (version ${checked.value.version} < ${this.knownVersion})`);
-        continue;
-      }
-      if (checked.ok) {
-        this.knownVersion = Math.max(this.knownVersion, checked.value.version);
-        return checked.value;
-      }
-      if (reply.status === 'unknown-object' && this.session.view.ring.some((m) => m.id === member)) unknown++;
-      else if (reply.status === 'ok') integrityFailures++;
-      reasons.push(`${member}: ${checked.reason}`);
-    }
-    // f+1 ring servers saying "no such object" include a correct one.
-    if (unknown >= this.session.view.f + 1 && this.knownVersion < 0) {
-      return new NotFoundError(`object ${this.aguidHex.slice(0, 16)}… ${version === null ? '' : `version ${version} `}does not exist`);
-    }
-    const summary = reasons.join('; ');
-    if (integrityFailures > 0 && integrityFailures === reasons.length) return new IntegrityError(`no member proved the read: ${summary}`);
-    return new UnavailableError(`no member could serve the read: ${summary}`);
-  }
-}
-
-function retryDelayMs(attempt: number): number {
-  return Math.min(500, 25 * 2 ** attempt);
-}
-
-function rotate<T>(items: T[]): T[] {
-  const at = Math.floor(Math.random() * items.length);
-  return [...items.slice(at), ...items.slice(0, at)];
 }
 
 function infoOf(v: VerifiedVersion): VersionInfo {

@@ -119,6 +119,7 @@ interface Waiter<T> {
 
 const submitTimeoutMsDefault = 30_000;
 const readTimeoutMsDefault = 10_000;
+const certificateTimeoutMs = 60_000;
 
 export class Session {
   readonly name: string;
@@ -130,6 +131,7 @@ export class Session {
   private readonly blockUploads = new Map<string, Promise<Uint8Array>>();
   private readonly readWaiters = new Map<number, { to: string; waiter: Waiter<ReadReply> }>();
   private readIdNext = 1;
+  private readonly dialed = new Set<string>();
   private closed = false;
 
   private constructor(
@@ -189,7 +191,7 @@ export class Session {
     });
     await transport.start();
     host.start();
-    for (const member of view.ring) transport.connect(member.id);
+    for (const member of view.ring) session.connectOnce(member.id);
     return session;
   }
 
@@ -242,7 +244,7 @@ export class Session {
     const message: ReadRequest = { type: 'read', requestId, ...request };
     return withDeadline(options, readTimeoutMsDefault, `read from ${to}`, (waiter) => {
       this.readWaiters.set(requestId, { to, waiter });
-      this.transport.connect(to);
+      this.connectOnce(to);
       this.host.execute(channels.replica, () => [{ kind: 'send', to, message }]);
       return () => this.readWaiters.delete(requestId);
     });
@@ -263,7 +265,20 @@ export class Session {
   private onEvent(event: ClientEvent): void {
     switch (event.kind) {
       case 'completed': {
-        const certified = new Promise<Uint8Array>((resolve, reject) => this.certificateWaiters.set(event.nonce, { resolve, reject }));
+        const nonce = event.nonce;
+        const certified = new Promise<Uint8Array>((resolve, reject) => {
+          // A certificate that never comes (ring lost its shares, session cut) must not hang a caller.
+          const timer = setTimeout(() => {
+            this.certificateWaiters.delete(nonce);
+            reject(new TimeoutError(`certificate for update ${nonce}: none within ${certificateTimeoutMs} ms`));
+          }, certificateTimeoutMs);
+          timer.unref();
+          const settle = <T>(f: (v: T) => void) => (v: T): void => {
+            clearTimeout(timer);
+            f(v);
+          };
+          this.certificateWaiters.set(nonce, { resolve: settle(resolve), reject: settle(reject) });
+        });
         certified.catch(() => undefined); // nobody may be waiting for it
         this.submitted.shift()?.resolve({ seq: event.seq, nonce: event.nonce, result: event.result, certified });
         return;
@@ -293,6 +308,17 @@ export class Session {
       default:
         return;
     }
+  }
+
+  /**
+   * Asks the transport for a member's connection once per session: it keeps a member link up by
+   * itself (reconnecting on close), and asking again while a dial is still in its handshake would
+   * open a second socket that replaces the first, whose close then dials again, forever.
+   */
+  private connectOnce(member: string): void {
+    if (this.dialed.has(member)) return;
+    this.dialed.add(member);
+    this.transport.connect(member);
   }
 
   private checkOpen(): void {

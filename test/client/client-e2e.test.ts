@@ -12,6 +12,7 @@ import { connect, newIdentity, PredicateFailedError, UnauthorizedError, type Oce
 import { loadClusterConfig, type ClusterConfig } from '../../runtime/cluster-config.ts';
 import { stopAll } from '../../runtime/cluster-launcher.ts';
 import { tempClusterConfig } from '../runtime/cluster-fixture.ts';
+import { tamperingSuite } from './tampering-suite.ts';
 
 const run = promisify(execFile);
 let config: ClusterConfig;
@@ -179,3 +180,5 @@ describe('client SDK against a real cluster', () => {
     expect(usage.code).toBe(2);
   }, 180_000);
 });
+
+tamperingSuite(() => ({ config, owner }));

@@ -1,0 +1,229 @@
+/**
+ * Where an object handle's reads go and how they wait. Tree members differ in what they hold:
+ * secondaries cache only objects they were pushed, and a ring server learns a new certificate a
+ * little after the client that wrote it. So:
+ *
+ * - metadata probes (length 0: "which version is latest, what is its root block") go to every
+ *   member at once and the first verified, fresh-enough answer wins; they are a few hundred bytes;
+ * - data chunks go to one member at a time, members that already proved the version first, and
+ *   a stream keeps a few chunks in flight (spread over those members) so transfer, server work and
+ *   verification overlap;
+ * - when no member has caught up with a version this handle wrote, the read waits for that
+ *   write's own certificate (an event) instead of polling blindly, then asks again.
+ *
+ * Nothing a member says is trusted: every reply goes through verifyRead (certificate under the
+ * ring key, blocks re-hashed up to the VGUID); a "latest" answer older than what this handle has
+ * seen is treated as stale, which also defeats a replayed old certificate.
+ */
+import { toHex } from '../core/bytes.ts';
+import type { Crypto } from '../core/crypto.ts';
+import { IntegrityError, NotFoundError, UnavailableError } from '../core/errors.ts';
+import type { ReplicaTrust } from '../replica/types.ts';
+import type { CallOptions, ReadReply, ReadRequest, Session } from './session.ts';
+import { verifyRead, type VerifiedVersion } from './verify.ts';
+
+export interface FetchOptions extends CallOptions {
+  /** Demand a heartbeat no older than this from the answering member (latest reads only). */
+  readonly maxAgeMs?: number;
+}
+
+/** How long one member may take to answer before it counts as down for this request. */
+export const memberReadTimeoutMs = 3_000;
+const fetchTimeoutMsDefault = 15_000;
+/** Chunks a stream keeps in flight. */
+export const readAheadChunks = 4;
+
+type Ask = { ok: true; value: VerifiedVersion } | { ok: false; reason: string; status: ReadReply['status'] | 'error' };
+type Request = Omit<ReadRequest, 'type' | 'requestId'>;
+
+export class VersionReader {
+  /** Newest version this handle has seen committed or verified; "latest" never goes below it. */
+  knownVersion = -1;
+  private ringConsulted = false;
+  /** The certificate of the newest version this handle wrote, while it is still on its way. */
+  private pendingCertificate: { version: number; certified: Promise<void> } | null = null;
+  /** Members that recently proved a version of this object, most recent first. */
+  private holders: string[] = [];
+
+  constructor(
+    private readonly aguid: Uint8Array,
+    private readonly session: Session,
+    private readonly crypto: Crypto,
+    private readonly trust: ReplicaTrust,
+  ) {}
+
+  /** Called after a commit: reads now wait for this version (and its certificate). */
+  noteWrite(version: number, certified: Promise<void>): void {
+    if (version < this.knownVersion) return;
+    this.knownVersion = version;
+    this.pendingCertificate = { version, certified };
+    void certified.then(
+      () => undefined,
+      () => undefined,
+    );
+  }
+
+  /**
+   * A verified read of `length` bytes at `offset` of `version` (null: latest). Retries while no
+   * member can serve it yet, until the deadline; integrity failures are never returned as data.
+   */
+  async fetch(version: number | null, offset: number, length: number, options: FetchOptions): Promise<VerifiedVersion> {
+    if (version === null && !this.ringConsulted) await this.consultRing(options);
+    const deadlineMs = Date.now() + (options.timeoutMs ?? fetchTimeoutMsDefault);
+    for (let attempt = 0; ; attempt++) {
+      const request: Request = { aguid: this.aguid, version, offset, length, maxAgeMs: version === null ? (options.maxAgeMs ?? 0) : 0 };
+      const outcome = length === 0 ? await this.askAll(request, options) : await this.askInTurn(request, options);
+      if (!(outcome instanceof Error)) return outcome;
+      // A forged reply must not fail a read fast while honest members are still catching up.
+      const retriable = outcome instanceof UnavailableError || outcome instanceof IntegrityError || (version !== null && outcome instanceof NotFoundError);
+      if (!retriable || options.signal?.aborted || Date.now() >= deadlineMs) throw outcome;
+      await this.waitForProgress(attempt, deadlineMs, options.signal);
+    }
+  }
+
+  /** Members in the order a data read asks them: proven holders, then secondaries, then the ring. */
+  candidates(): string[] {
+    const view = this.session.view;
+    const rest = [...view.secondaries, ...rotate(view.ring.map((m) => m.id))].filter((m) => !this.holders.includes(m));
+    return [...this.holders, ...rest];
+  }
+
+  /** Every member at once; the first verified answer that is new enough wins. */
+  private askAll(request: Request, options: FetchOptions): Promise<VerifiedVersion | Error> {
+    const members = this.candidates();
+    const failures: { member: string; ask: Ask & { ok: false } }[] = [];
+    return new Promise((resolve) => {
+      let settled = false;
+      let pending = members.length;
+      const controller = new AbortController();
+      const onAbort = (): void => controller.abort();
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      const finish = (value: VerifiedVersion | Error): void => {
+        if (settled) return;
+        settled = true;
+        options.signal?.removeEventListener('abort', onAbort);
+        controller.abort(); // the other members' answers are no longer needed
+        resolve(value);
+      };
+      for (const member of members) {
+        void this.askMember(member, request, { signal: controller.signal, timeoutMs: options.timeoutMs }).then((ask) => {
+          if (ask.ok) return finish(ask.value);
+          failures.push({ member, ask });
+          if (--pending === 0) finish(this.failureOf(request, failures, options.signal));
+        });
+      }
+    });
+  }
+
+  /** One member after another (data chunks are large: never ask two for the same bytes at once). */
+  private async askInTurn(request: Request, options: FetchOptions, members = this.candidates()): Promise<VerifiedVersion | Error> {
+    const failures: { member: string; ask: Ask & { ok: false } }[] = [];
+    for (const member of members) {
+      const ask = await this.askMember(member, request, options);
+      if (ask.ok) return ask.value;
+      failures.push({ member, ask });
+      if (options.signal?.aborted) break;
+    }
+    return this.failureOf(request, failures, options.signal);
+  }
+
+  /** The `index`-th chunk of a stream goes first to the `index`-th holder, spreading the load. */
+  fetchChunk(index: number, version: number, offset: number, length: number, options: FetchOptions): Promise<VerifiedVersion> {
+    const members = this.candidates();
+    const holderCount = Math.max(1, this.holders.length);
+    const first = index % holderCount;
+    const ordered = [...members.slice(first, holderCount), ...members.slice(0, first), ...members.slice(holderCount)];
+    return this.fetchWith(version, offset, length, options, ordered);
+  }
+
+  private async fetchWith(version: number, offset: number, length: number, options: FetchOptions, members: string[]): Promise<VerifiedVersion> {
+    const deadlineMs = Date.now() + (options.timeoutMs ?? fetchTimeoutMsDefault);
+    for (let attempt = 0; ; attempt++) {
+      const outcome = await this.askInTurn({ aguid: this.aguid, version, offset, length, maxAgeMs: 0 }, options, attempt === 0 ? members : this.candidates());
+      if (!(outcome instanceof Error)) return outcome;
+      const retriable = outcome instanceof UnavailableError || outcome instanceof IntegrityError || outcome instanceof NotFoundError;
+      if (!retriable || options.signal?.aborted || Date.now() >= deadlineMs) throw outcome;
+      await this.waitForProgress(attempt, deadlineMs, options.signal);
+    }
+  }
+
+  private async askMember(member: string, request: Request, options: CallOptions): Promise<Ask> {
+    let reply: ReadReply;
+    try {
+      const timeoutMs = Math.min(options.timeoutMs ?? memberReadTimeoutMs, memberReadTimeoutMs);
+      reply = await this.session.read(member, request, { signal: options.signal, timeoutMs });
+    } catch (error) {
+      return { ok: false, reason: (error as Error).message, status: 'error' };
+    }
+    const checked = verifyRead(this.crypto, this.trust, { type: 'read', ...request, requestId: reply.requestId }, reply, Date.now());
+    if (!checked.ok) return { ok: false, reason: checked.reason, status: reply.status };
+    if (request.version === null && checked.value.version < this.knownVersion) {
+      return { ok: false, reason: `behind (version ${checked.value.version} < ${this.knownVersion})`, status: 'error' };
+    }
+    this.knownVersion = Math.max(this.knownVersion, checked.value.version);
+    this.holders = [member, ...this.holders.filter((m) => m !== member)].slice(0, 4);
+    return { ok: true, value: checked.value };
+  }
+
+  private failureOf(request: Request, failures: { member: string; ask: Ask & { ok: false } }[], signal?: AbortSignal): Error {
+    if (signal?.aborted) return signal.reason instanceof Error ? signal.reason : new UnavailableError('read aborted');
+    const ring = new Set(this.session.view.ring.map((m) => m.id));
+    const unknown = failures.filter((f) => f.ask.status === 'unknown-object' && ring.has(f.member)).length;
+    // f+1 ring servers saying "no such object" include a correct one.
+    if (unknown >= this.session.view.f + 1 && this.knownVersion < 0) {
+      const what = request.version === null ? '' : `version ${request.version} `;
+      return new NotFoundError(`object ${toHex(this.aguid).slice(0, 16)}… ${what}does not exist`);
+    }
+    const summary = failures.map((f) => `${f.member}: ${f.ask.reason}`).join('; ');
+    // A reply that claimed success and failed verification is evidence of tampering: say so.
+    if (failures.some((f) => f.ask.status === 'ok')) return new IntegrityError(`no member proved the read: ${summary}`);
+    return new UnavailableError(`no member could serve the read: ${summary}`);
+  }
+
+  /**
+   * Between attempts: if this handle's own newest write is still waiting for its certificate,
+   * wait for that (members learn it about when the writer does); otherwise back off briefly.
+   */
+  private async waitForProgress(attempt: number, deadlineMs: number, signal?: AbortSignal): Promise<void> {
+    const pending = this.pendingCertificate;
+    const backoffMs = Math.min(500, 20 * 2 ** attempt);
+    const waitMs = Math.max(0, Math.min(deadlineMs - Date.now(), pending && attempt === 0 ? deadlineMs - Date.now() : backoffMs));
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    const waits: Promise<unknown>[] = [new Promise((resolve) => (timer = setTimeout(resolve, waitMs)))];
+    if (pending && attempt === 0) waits.push(pending.certified.then(() => (this.pendingCertificate = null), () => undefined));
+    if (signal) waits.push(new Promise((resolve) => signal.addEventListener('abort', (onAbort = () => resolve(undefined)), { once: true })));
+    await Promise.race(waits);
+    clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+  }
+
+  /**
+   * A fresh handle learns the latest certified version from the ring itself (f+1 ring servers,
+   * one of them correct) before trusting a secondary's idea of "latest", which may lag.
+   */
+  private async consultRing(options: FetchOptions): Promise<void> {
+    const view = this.session.view;
+    const request: Request = { aguid: this.aguid, version: null, offset: 0, length: 0, maxAgeMs: 0 };
+    let answered = 0;
+    await new Promise<void>((resolve) => {
+      let pending = view.ring.length;
+      const done = (): void => {
+        if (--pending === 0 || answered >= view.f + 1) resolve();
+      };
+      for (const member of view.ring) {
+        void this.askMember(member.id, request, { signal: options.signal })
+          .then((ask) => {
+            if (ask.ok || ask.status === 'unknown-object') answered++;
+          })
+          .finally(done);
+      }
+    });
+    this.ringConsulted = answered >= view.f + 1;
+  }
+}
+
+function rotate<T>(items: T[]): T[] {
+  const at = Math.floor(Math.random() * items.length);
+  return [...items.slice(at), ...items.slice(0, at)];
+}
