@@ -80,6 +80,13 @@ describe('replicated round rules', () => {
     expect(s.round?.phase).toBe('dealing');
   });
 
+  it('refuses to replace a member until PBFT membership change exists', () => {
+    const s = fresh();
+    const replace = encodeReconfigurationRecord({ kind: 'reconfigure', epoch: 1, action: { kind: 'replace', oldIndex: 2, newId: 'ring-9', newPublicKey: bytes(32, 77) } });
+    expect(s.execute(admin.publicKey, replace, 1, 0)).toMatch(/refused: replacing a member is not supported yet/);
+    expect(s.round).toBeNull();
+  });
+
   it('a deal counts only from the dealer whose index it names; a silent dealer is cut off by the agreed deadline', () => {
     const s = fresh();
     s.execute(admin.publicKey, reconfigure, 1, 0);
