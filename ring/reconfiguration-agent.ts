@@ -75,6 +75,8 @@ interface Pending {
 export class ReconfigurationAgent {
   private readonly shares = new Map<number, KeyShare>();
   private pending: Pending | null = null;
+  /** The round phase last seen and since when (host time): a stalled phase gets poked. */
+  private phaseSeen = { key: '', sinceMs: 0 };
   private outputs: ReconfigurationOutput[] = [];
   private nonce: number;
   readonly counters = { submitted: 0, resubmitted: 0, sealedOpenFailures: 0 };
@@ -126,7 +128,7 @@ export class ReconfigurationAgent {
     const newest = state.current;
     if (newest.epoch > 0) this.shareFor(newest.epoch, state);
     this.deleteOldShares(view);
-    const want = this.wanted(state);
+    const want = this.wanted(state) ?? this.poke(state, nowMs);
     if (!want) {
       this.pending = null;
       return [];
@@ -184,6 +186,22 @@ export class ReconfigurationAgent {
       };
     }
     return null;
+  }
+
+  /**
+   * Phase deadlines run on agreed time, which only advances when requests execute; heartbeat
+   * batches execute none. When a phase waits past its deadline on a silent member and the ring is
+   * otherwise idle, a record the ring will refuse (a repeated verdict) still executes at a fresh
+   * agreed time and lets the phase close.
+   */
+  private poke(state: ReconfigurationState, nowMs: number): { purpose: string; record: ReconfigurationRecord } | null {
+    const round = state.round;
+    if (!round) return null;
+    const key = `${round.epoch}:${round.phase}`;
+    if (this.phaseSeen.key !== key) this.phaseSeen = { key, sinceMs: nowMs };
+    if (nowMs - this.phaseSeen.sinceMs < state.options.phaseMs) return null;
+    const memberIndex = Math.max(1, round.newIndexOf(this.options.signer.publicKey));
+    return { purpose: `${key}:poke`, record: { kind: 'verdict', epoch: round.epoch, memberIndex, complaints: [] } };
   }
 
   /** This member's deal for the round, made once and kept (a resend must be the same deal). */

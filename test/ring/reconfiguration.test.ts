@@ -129,4 +129,28 @@ describe('ring key refresh (issue 10)', () => {
     expect(late.length).toBeGreaterThan(0);
     for (const c of late.slice(-3)) expect(verifySignature(s.key.publicKey, headerMessage(c, 1), c.signature)).toBe(true);
   });
+
+  it('a member down for the whole round: agreed-time deadlines close the phases on an idle ring, and it computes its share when back', () => {
+    const s = buildReconfigurationSim({
+      seed: 3030, f: 1, writerCount: 1, crypto: nodeCrypto, cipherFor, phaseMs: 1000,
+      parameters: { checkpointInterval: 8, watermarkWindow: 32 },
+      network: { delayMsMin: 1, delayMsMax: 4 },
+    });
+    queueWrites(s, 3);
+    expect(s.sim.runUntil(() => s.completed[0] === 3, 10_000)).toBe(true);
+    s.sim.crash('ring-3');
+    s.reconfigure(1, { kind: 'refresh' });
+    // No writes from here on: only the members' own records (and their pokes) execute.
+    const up = [0, 1, 2];
+    expect(s.sim.runUntil(() => up.every((i) => s.replica(i)!.state.current.epoch === 1), 30_000)).toBe(true);
+    const finished = s.replica(0)!.state.finished!;
+    expect(finished.transcript.qualifiedDealers()).toEqual([1, 2, 3]);
+    expect(finished.verdicts.has(4)).toBe(false);
+    s.sim.restart('ring-3');
+    queueWrites(s, 12); // moves execution past the boundary and a checkpoint interval beyond it
+    expect(s.sim.runUntil(() => [0, 1, 2, 3].every((i) => s.replica(i)!.agent.heldEpochs().join() === '1'), 60_000)).toBe(true);
+    const back = s.replica(3)!;
+    expect(verifyKeyShare(back.agent.shareFor(1, back.state)!, back.state.current.commitments)).toBe(true);
+    expect(s.agentOutputs.some((o) => o.kind === 'share-installed' && o.node === 'ring-3')).toBe(true);
+  });
 });
