@@ -6,13 +6,13 @@
  * object and for the nearest server of each role. The admin /status shows the overlay state.
  */
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, newIdentity } from '../../client/index.ts';
 import { fromHex } from '../../core/bytes.ts';
 import { loadClusterConfig, type ClusterConfig } from '../../runtime/cluster-config.ts';
 import { initCluster, loadDescriptor } from '../../runtime/cluster-keys.ts';
-import { fetchJson, spawnNode, stopAll, waitReady } from '../../runtime/cluster-launcher.ts';
+import { fetchJson, isNodeProcess, spawnNode, stopAll, waitReady } from '../../runtime/cluster-launcher.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
 import { TapestryClient, type LookupAnswer } from '../../runtime/tapestry-client.ts';
 import type { PeerAddress } from '../../runtime/transport.ts';
@@ -25,6 +25,16 @@ let config: ClusterConfig | undefined;
 let dir = '';
 let client: TapestryClient | undefined;
 let names: string[] = [];
+/** Every node process this file started, by pid and name: killed again in afterAll as a backstop. */
+const spawned: { pid: number; name: string; configFile: string }[] = [];
+
+function startedWith(pid: number, configFile: string): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(configFile);
+  } catch {
+    return false;
+  }
+}
 
 async function tapestryStatusOf(name: string): Promise<Record<string, unknown>> {
   const node = config!.nodes.find((n) => n.name === name)!;
@@ -43,7 +53,7 @@ beforeAll(async () => {
     config = loadClusterConfig(temp.file);
     initCluster(config, nodeCrypto);
     names = config.nodes.map((n) => n.name);
-    for (const name of names) await spawnNode(config, name);
+    for (const name of names) spawned.push({ pid: await spawnNode(config, name), name, configFile: config.file });
     try {
       await waitReady(config, names, 90_000);
       break;
@@ -58,8 +68,13 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await client?.stop();
-  if (config) await stopAll(config, { kill: true });
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  try {
+    if (config) await stopAll(config, { kill: true });
+  } finally {
+    // Only a process that is still this node of this file's cluster (pids can be reused).
+    for (const { pid, name, configFile } of spawned) if (isNodeProcess(pid, name) && startedWith(pid, configFile)) process.kill(pid, 'SIGKILL');
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
 }, 30_000);
 
 /** Asks `via` for `objectId` until the answer names a server that `accept`s, or the deadline. */
