@@ -82,6 +82,8 @@ export class Transport {
   private readonly links = new Map<string, PeerLink>();
   private readonly clientNames = new Set<string>();
   private readonly dialTimers = new Map<string, NodeJS.Timeout>();
+  /** Dialled sockets still in their handshake: stop() must end them too, or they keep the process alive. */
+  private readonly handshaking = new Set<WebSocket>();
   private server: WebSocketServer | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private handler: FrameHandler = () => undefined;
@@ -174,6 +176,8 @@ export class Transport {
     for (const timer of this.dialTimers.values()) clearTimeout(timer);
     this.dialTimers.clear();
     for (const link of this.links.values()) link.close();
+    for (const ws of this.handshaking) ws.terminate();
+    this.handshaking.clear();
     const server = this.server;
     if (server) {
       for (const ws of server.clients) ws.terminate();
@@ -220,6 +224,7 @@ export class Transport {
       generateMask: (mask) => void mask.fill(0),
     });
     let authenticated = false;
+    this.handshaking.add(ws);
     const nonce = new Uint8Array(randomBytes(nonceBytes));
     const timeout = setTimeout(() => ws.terminate(), this.options.handshakeTimeoutMs ?? 5000);
     let hello: Hello | null = null;
@@ -239,6 +244,8 @@ export class Transport {
         if (problem) throw new Error(problem);
         authenticated = true;
         clearTimeout(timeout);
+        this.handshaking.delete(ws);
+        if (this.stopped) return ws.terminate();
         this.options.log.info({ peer, as: welcome.assignedName }, 'connected');
         this.linkOf(peer).attach(ws);
         attempt = 0;
@@ -250,6 +257,7 @@ export class Transport {
     ws.on('error', () => undefined); // 'close' follows; the reconnect happens there
     ws.on('close', () => {
       clearTimeout(timeout);
+      this.handshaking.delete(ws);
       this.links.get(peer)?.detach(ws);
       if (!this.stopped) this.dial(peer, attempt + 1);
     });

@@ -48,6 +48,27 @@ function transportFor(m: Member, directory: Map<string, PeerAddress>, frameBytes
 }
 
 describe('Transport', () => {
+  it('stop() ends connections still in their handshake: none completes afterwards and none is left open (a CLI process must exit)', async () => {
+    const { members, directory } = await cluster(['a', 'b']);
+    const a = transportFor(members[0]!, directory);
+    await a.t.start();
+    const accepted: WebSocket[] = [];
+    // A slow acceptor: b's side answers the challenge only after the dialer has been stopped.
+    const slow = new WebSocketServer({ host: '127.0.0.1', port: members[1]!.port });
+    slow.on('connection', (ws) => accepted.push(ws));
+    try {
+      a.t.send('b', Uint8Array.of(1)); // a dials b ('a' < 'b')
+      await waitFor(() => accepted.length === 1, 5000, 'the dial reached the acceptor');
+      await a.t.stop();
+      // Well inside the 5 s handshake timeout, which would otherwise be what closes it.
+      await waitFor(() => accepted[0]!.readyState === WebSocket.CLOSED, 1500, 'the half-open socket closed');
+      expect(a.t.connectedPeers()).toEqual([]);
+    } finally {
+      for (const ws of accepted) ws.terminate();
+      await new Promise<void>((resolve) => slow.close(() => resolve()));
+    }
+  });
+
   it('connects config members over one authenticated connection each and delivers frames both ways', async () => {
     const { members, directory } = await cluster(['a', 'b', 'c']);
     const nodes = members.map((m) => transportFor(m, directory));
