@@ -127,6 +127,11 @@ export class ObjectCopy implements GapSource {
     this.awaiting = null;
   }
 
+  /** Blocks the next version still waits for (0 when nothing is awaited). */
+  get missingBlockCount(): number {
+    return this.awaiting?.missing.size ?? 0;
+  }
+
   /** BGUIDs of blocks the next version still needs (at most `countMax`), and whom to ask; null if none. */
   blocksToFetch(countMax: number): { from: string; bguids: Uint8Array[] } | null {
     const a = this.awaiting;

@@ -127,6 +127,15 @@ export class ParentLink {
     this.lastFetchMs = -Infinity;
   }
 
+  /**
+   * Blocks of a version that came as block references arrived: not a new version yet, but the
+   * parent is delivering, so the withholding clock restarts.
+   */
+  onBlocksArrived(nowMs: number): void {
+    this.onHeard(nowMs);
+    if (this.behindSinceMs !== null) this.behindSinceMs = nowMs;
+  }
+
   /** A verified, newer heartbeat arrived from the parent. */
   onHeard(nowMs: number): void {
     if (this.state.kind === 'attached') this.state.lastHeardMs = nowMs;

@@ -159,9 +159,11 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
 
   private onBlocks(sub: Subscription, from: string, blocks: readonly Uint8Array[], absent: readonly Uint8Array[], nowMs: number): ReplicaEffect[] {
     if (!sub.parent.isParentOrTarget(from)) return this.count('blocks-not-from-parent');
+    const missingBefore = sub.copy.missingBlockCount;
     const result = sub.copy.offerBlocks(blocks, absent, from);
     if (!result) return this.count('unrequested-blocks');
-    return this.afterOffer(sub, [result], nowMs);
+    // Only blocks we asked for restart the withholding clock: junk replies do not keep a parent.
+    return this.afterOffer(sub, [result], nowMs, sub.copy.missingBlockCount < missingBefore);
   }
 
   /** Asks the parent for the blocks the next version still lacks (again after fetchRetryMs). */
@@ -210,7 +212,7 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
    * of a version that came as block references (each blocks reply is answered with the next
    * request, so a large update streams in); or asks for the gap.
    */
-  private afterOffer(sub: Subscription, results: readonly OfferResult[], nowMs: number): ReplicaEffect[] {
+  private afterOffer(sub: Subscription, results: readonly OfferResult[], nowMs: number, blocksArrived = false): ReplicaEffect[] {
     const forwarded: LogEntry[] = [];
     for (const r of results) if (r.kind === 'accepted' || r.kind === 'awaiting-blocks') forwarded.push(...r.entries);
     if (forwarded.length > 0) sub.parent.onProgress(nowMs);
@@ -218,7 +220,7 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
     const bad = results.find((r) => r.kind === 'bad');
     if (bad?.kind === 'bad') return this.flush(this.reject(sub, bad.from, bad.reason, nowMs));
     if (results.some((r) => r.kind === 'awaiting-blocks')) {
-      sub.parent.onHeard(nowMs);
+      if (blocksArrived) sub.parent.onBlocksArrived(nowMs);
       return this.flush(this.askBlocks(sub, nowMs));
     }
     return this.flush(sub.parent.onMaybeBehind(nowMs));

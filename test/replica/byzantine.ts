@@ -76,3 +76,17 @@ export function behindClaimer(): Interceptor<TreeMessage> {
     return [message];
   };
 }
+
+/**
+ * Forwards updates and heartbeats, but answers every block fetch with garbage (wrong bytes) or
+ * claims not to hold the blocks, alternately: its children can never complete an update that
+ * came as block references.
+ */
+export function blockForger(): Interceptor<TreeMessage> {
+  let turn = 0;
+  return (message, _to, random) => {
+    if (message.type !== 'blocks') return [message];
+    const lie = turn++ % 2 === 0;
+    return [lie ? { ...message, blocks: message.blocks.map((b) => flipByte(b, random)) } : { ...message, blocks: [], absent: [] }];
+  };
+}

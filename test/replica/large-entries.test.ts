@@ -24,6 +24,7 @@ import { SecondaryReplica, blocksReply } from '../../replica/secondary.ts';
 import type { Head } from '../../replica/types.ts';
 import { Prng } from '../../sim/prng.ts';
 import { TestRingSigner, certify } from './test-ring.ts';
+import { blockForger } from './byzantine.ts';
 import { TreeSim } from './tree-harness.ts';
 
 const crypto = nodeCrypto;
@@ -41,6 +42,23 @@ describe('large updates travel as block references', () => {
     expect(world.blockFetches).toBeGreaterThan(0);
     const servedBySecondaries = world.replicaIds.reduce((n, id) => n + (world.replica(id)!.counters.get('fetch-blocks-served') ?? 0), 0);
     expect(servedBySecondaries).toBeGreaterThan(0);
+  });
+
+  it('a secondary that forges or withholds the blocks it is asked for cannot make a correct child accept a false version; its children leave it and converge', () => {
+    const world = new TreeSim({ seed: 32, replicaCount: 16, fanOutMax: 2, versionCount: 16, referenceEvery: 2, inlineBlockBytesMax: 1024, updateIntervalMs: 60 });
+    expect(world.sim.runUntil(() => world.correctUpReplicas().every((id) => world.replica(id)!.parentOf(world.aguid)!.isAttached), 30_000)).toBe(true);
+    const inner = world.replicaIds.filter((id) => world.replica(id)!.childrenOf(world.aguid).length > 0);
+    expect(inner.length).toBeGreaterThan(0);
+    const liar = inner[0]!;
+    const children = world.replica(liar)!.childrenOf(world.aguid);
+    world.byzantine.add(liar);
+    world.sim.setInterceptor(liar, blockForger());
+    expect(world.runToConvergence(30_000)).toBe(true);
+    expect(world.violations).toEqual([]);
+    for (const id of world.correctUpReplicas()) expect(world.holdsExactHistory(id), id).toBe(true);
+    // Every child it had left it: it never delivered the blocks, so they found it withholding.
+    const left = new Set(world.events.flatMap(({ nodeId, event }) => (event.kind === 'detached' && event.parent === liar ? [nodeId] : [])));
+    for (const child of children) expect(left.has(child), child).toBe(true);
   });
 
   it('a 34 MiB update (over the old 32 MiB push limit) reaches the end of a root → A → B chain through the wire codec; no frame exceeds 17 MiB', () => {
