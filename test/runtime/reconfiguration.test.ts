@@ -102,6 +102,6 @@ describe('cluster refresh-keys on real processes', () => {
       throw new Error(`${error.message}: ${counts()}`);
     });
     expect(s.clients.map((c) => c.counters.badCertificates)).toEqual([0, 0]);
-    console.log(`refresh-keys: ${refreshMs} ms wall; writes ${writers.map((w) => w.version).join('+')}; ${counts()}`);
+    console.log(`refresh-keys: ${refreshMs} ms wall (CLI: ${stdout.trim().split('\n').pop()}); writes ${writers.map((w) => w.version).join('+')}; ${counts()}`);
   }, 240_000);
 });
