@@ -10,7 +10,7 @@
 import type { Interceptor } from '../../sim/simulation.ts';
 import type { TreeMessage } from '../../replica/messages.ts';
 import { Prng } from '../../sim/prng.ts';
-import { behindClaimer, forger, heartbeatForger, reorderer, withholder } from './byzantine.ts';
+import { behindClaimer, blockForger, forger, heartbeatForger, reorderer, withholder } from './byzantine.ts';
 import { TreeSim } from './tree-harness.ts';
 
 export interface SweepResult {
@@ -34,10 +34,12 @@ export function runSeed(seed: number): SweepResult {
     updateIntervalMs: 30 + r.int(70),
     network: { lossRate: r.float() * 0.08, duplicateRate: r.float() * 0.05 },
     logEntriesMax: r.chance(0.5) ? 3 + r.int(6) : undefined,
+    // Sometimes every entry with a referenced block goes by reference (children fetch the blocks).
+    inlineBlockBytesMax: r.chance(0.4) ? 1024 : undefined,
   });
   const ids = r.shuffle([...world.replicaIds]);
   const byzantine = ids.slice(0, r.int(3));
-  const behaviours: ((w: TreeSim) => Interceptor<TreeMessage>)[] = [(w) => forger(w.aguid), () => withholder(), () => heartbeatForger(), () => reorderer(), () => behindClaimer()];
+  const behaviours: ((w: TreeSim) => Interceptor<TreeMessage>)[] = [(w) => forger(w.aguid), () => withholder(), () => heartbeatForger(), () => reorderer(), () => behindClaimer(), () => blockForger()];
   for (const id of byzantine) {
     world.byzantine.add(id);
     world.sim.setInterceptor(id, r.pick(behaviours)(world));
