@@ -84,6 +84,8 @@ export class Transport {
   private readonly dialTimers = new Map<string, NodeJS.Timeout>();
   /** Dialled sockets still in their handshake: stop() must end them too, or they keep the process alive. */
   private readonly handshaking = new Set<WebSocket>();
+  /** Peers with a dialled socket in its handshake: a second dial would replace the first when both complete, whose close redials, forever. */
+  private readonly dialing = new Set<string>();
   private server: WebSocketServer | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private handler: FrameHandler = () => undefined;
@@ -202,7 +204,7 @@ export class Transport {
   }
 
   private dial(peer: string, attempt: number): void {
-    if (this.stopped || this.dialTimers.has(peer)) return;
+    if (this.stopped || this.dialTimers.has(peer) || this.dialing.has(peer)) return;
     const min = this.options.reconnectMsMin ?? 50;
     const max = this.options.reconnectMsMax ?? 2000;
     const delayMs = attempt === 0 ? 0 : Math.min(max, min * 2 ** Math.min(attempt, 16)) * (0.5 + Math.random() / 2);
@@ -225,6 +227,7 @@ export class Transport {
     });
     let authenticated = false;
     this.handshaking.add(ws);
+    this.dialing.add(peer);
     const nonce = new Uint8Array(randomBytes(nonceBytes));
     const timeout = setTimeout(() => ws.terminate(), this.options.handshakeTimeoutMs ?? 5000);
     let hello: Hello | null = null;
@@ -245,6 +248,7 @@ export class Transport {
         authenticated = true;
         clearTimeout(timeout);
         this.handshaking.delete(ws);
+        this.dialing.delete(peer);
         if (this.stopped) return ws.terminate();
         this.options.log.info({ peer, as: welcome.assignedName }, 'connected');
         this.linkOf(peer).attach(ws);
@@ -257,9 +261,11 @@ export class Transport {
     ws.on('error', () => undefined); // 'close' follows; the reconnect happens there
     ws.on('close', () => {
       clearTimeout(timeout);
-      this.handshaking.delete(ws);
-      this.links.get(peer)?.detach(ws);
-      if (!this.stopped) this.dial(peer, attempt + 1);
+      if (this.handshaking.delete(ws)) this.dialing.delete(peer);
+      const link = this.links.get(peer);
+      link?.detach(ws);
+      // A socket that was replaced leaves an open link behind: nothing to redial.
+      if (!this.stopped && !link?.isOpen) this.dial(peer, attempt + 1);
     });
   }
 

@@ -48,6 +48,22 @@ function transportFor(m: Member, directory: Map<string, PeerAddress>, frameBytes
 }
 
 describe('Transport', () => {
+  it('asking to connect again while a dial is in its handshake opens no second socket (no replace-and-redial loop)', async () => {
+    const { members, directory } = await cluster(['a', 'b']);
+    const [a, b] = members.map((m) => transportFor(m, directory));
+    await b!.t.start();
+    await a!.t.start();
+    // e.g. every lookup asks for the peer, including while the first dial is in its handshake
+    for (let i = 0; i < 40 && !a!.t.connectedPeers().includes('b'); i++) {
+      a!.t.connect('b');
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    await waitFor(() => a!.t.connectedPeers().includes('b'), 5000, 'connected');
+    await new Promise((resolve) => setTimeout(resolve, 700)); // several reconnect periods (20-200 ms)
+    const accepted = b!.lines.filter((l) => l.msg === 'accepted').length;
+    expect(accepted).toBe(1);
+  });
+
   it('stop() ends connections still in their handshake: none completes afterwards and none is left open (a CLI process must exit)', async () => {
     const { members, directory } = await cluster(['a', 'b']);
     const a = transportFor(members[0]!, directory);
