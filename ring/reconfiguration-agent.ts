@@ -77,8 +77,12 @@ export class ReconfigurationAgent {
   private pending: Pending | null = null;
   /** The round phase last seen and since when (host time): a stalled phase gets poked. */
   private phaseSeen = { key: '', sinceMs: 0 };
+  /** The verdict of a round, computed once: opening and checking n sub-shares is not per-tick work. */
+  private verdict: { epoch: number; complaints: number[] } | null = null;
   private outputs: ReconfigurationOutput[] = [];
   private nonce: number;
+  /** Whether a dealing of this member may still be in the store (cleared once deleted). */
+  private dealsKept = true;
   readonly counters = { submitted: 0, resubmitted: 0, sealedOpenFailures: 0 };
 
   constructor(readonly options: AgentOptions) {
@@ -171,9 +175,10 @@ export class ReconfigurationAgent {
       return record ? { purpose: `${round.epoch}:deal`, record } : null;
     }
     if (round.phase === 'complaining' && newIndex > 0 && !round.verdicts.has(newIndex)) {
-      const member = this.memberOf(round, newIndex);
-      const complaints = member.complaints().map((c) => c.dealerIndex);
-      return { purpose: `${round.epoch}:verdict`, record: { kind: 'verdict', epoch: round.epoch, memberIndex: newIndex, complaints } };
+      if (this.verdict?.epoch !== round.epoch) {
+        this.verdict = { epoch: round.epoch, complaints: this.memberOf(round, newIndex).complaints().map((c) => c.dealerIndex) };
+      }
+      return { purpose: `${round.epoch}:verdict`, record: { kind: 'verdict', epoch: round.epoch, memberIndex: newIndex, complaints: this.verdict.complaints } };
     }
     if (round.phase === 'responding' && oldIndex > 0) {
       const open = round.openComplaints().find((c) => c.dealerIndex === oldIndex);
@@ -215,6 +220,7 @@ export class ReconfigurationAgent {
     const sealed = round.newMembers.map((m, j) => this.options.cipher.seal(m.publicKey, subShares[j]!, sealedSubShareContext(round.epoch, oldIndex, j + 1)));
     const record: DealRecord = { kind: 'deal', epoch: round.epoch, dealerIndex: oldIndex, commitments: dealt.commitments, sealed };
     this.options.store.put(`${dealPrefix}${round.epoch}`, encode([encodeReconfigurationRecord(record), subShares]));
+    this.dealsKept = true;
     return record;
   }
 
@@ -252,7 +258,11 @@ export class ReconfigurationAgent {
       const member = newest.members.some((m) => bytesEqual(m.publicKey, this.options.signer.publicKey));
       if (!member) this.outputs.push({ kind: 'retired', node: this.options.nodeId, epoch: newest.epoch });
     }
-    for (const key of this.options.store.keys(dealPrefix)) this.options.store.delete(key);
+    if (this.dealsKept) {
+      // Dealings of installed epochs only: a round in progress still needs its own to answer complaints.
+      for (const key of this.options.store.keys(dealPrefix)) if (Number(key.slice(dealPrefix.length)) <= newest.epoch) this.options.store.delete(key);
+      this.dealsKept = view.state.round !== null;
+    }
   }
 
   /** For status output. */

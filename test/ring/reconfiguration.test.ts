@@ -153,4 +153,30 @@ describe('ring key refresh (issue 10)', () => {
     expect(verifyKeyShare(back.agent.shareFor(1, back.state)!, back.state.current.commitments)).toBe(true);
     expect(s.agentOutputs.some((o) => o.kind === 'share-installed' && o.node === 'ring-3')).toBe(true);
   });
+
+  it('two refreshes in a row: epoch 2 certificates verify under the original key and only epoch-2 shares remain', () => {
+    const s = buildReconfigurationSim({
+      seed: 4040, f: 1, writerCount: 1, crypto: nodeCrypto, cipherFor, phaseMs: 1000,
+      parameters: { checkpointInterval: 4, watermarkWindow: 16 },
+      network: { delayMsMin: 1, delayMsMax: 3 },
+    });
+    const replicas = () => [0, 1, 2, 3].map((i) => s.replica(i)!);
+    for (const epoch of [1, 2]) {
+      s.reconfigure(epoch, { kind: 'refresh' });
+      queueWrites(s, 6);
+      const done = s.sim.runUntil(() => replicas().every((r) => r.state.current.epoch === epoch && r.agent.heldEpochs().join() === String(epoch)), 60_000);
+      expect(done).toBe(true);
+    }
+    const epoch2 = replicas()[0]!.state.current;
+    expect(bytesEqual(epoch2.commitments[0]!, s.key.publicKey)).toBe(true);
+    const late = s.certificates.filter((c) => c.seq >= epoch2.firstSeq);
+    expect(late.length).toBeGreaterThan(0);
+    for (const c of late.slice(-3)) {
+      expect(c.epoch).toBe(2);
+      expect(verifySignature(s.key.publicKey, headerMessage(c, 2), c.signature)).toBe(true);
+    }
+    // The writer's ring client learned epoch 2 on its own: none of its certificates failed.
+    expect(s.writer(0)!.counters.badCertificates).toBe(0);
+    expect(s.writer(0)!.counters.certified).toBeGreaterThan(0);
+  });
 });
