@@ -24,9 +24,9 @@ import { batchLeafHash, BatchMerkleTree } from '../core/threshold/batch-merkle.t
 import { encodeCertificate, encodeHeartbeat } from '../core/threshold/certificate-codec.ts';
 import { certificateStatementFromTuple, heartbeatStatementFromTuple, type BatchHeader } from '../core/threshold/statements.ts';
 import type { BlockStore } from '../core/version/block-store.ts';
-import { batchSigningMessage } from '../core/threshold/statements.ts';
 import { defaultChildSetOptions, type ChildSetOptions } from './children.ts';
 import type { LogEntry, TreeMessage } from './messages.ts';
+import { PeerBatches, type SharedBatch } from './peer-batches.ts';
 import type { BatchSignatureCheck } from './ring-trust.ts';
 import { TreeRootMachine, type TreeRootEvent } from './root.ts';
 import { blocksReply } from './secondary.ts';
@@ -46,8 +46,12 @@ export interface RingServerMemberOptions {
   readonly tree?: Partial<ChildSetOptions>;
   /** The other ring servers: batch signatures this member combined are shared with them. */
   readonly peers?: readonly string[];
-  /** Checks a batch signature a peer shared (blsBatchSignatures(ringPublicKey) in production); without it, peers' are refused. */
+  /** Checks a batch signature a peer shared (blsBatchSignatures(ringPublicKey) in production). */
   readonly batchSignatures?: BatchSignatureCheck;
+  /** Identical copies of a shared batch from this many peers are trusted unverified (f + 1; default: never). */
+  readonly peerVouchersNeeded?: number;
+  /** How long a shared batch waits for more copies before it is verified under the ring key (default 500 ms). */
+  readonly peerWaitMs?: number;
   /** How long a version may wait for its predecessor before the object's tree gives up here. */
   readonly reorderTimeoutMs?: number;
 }
@@ -68,9 +72,8 @@ export interface RingServerMemberCounters {
   reads: number;
   readsServed: number;
   rootMismatches: number;
-  /** Batch signatures shared by peers and accepted / refused (bad signature, not a peer, no checker). */
+  /** Batch signatures shared by peers and certified here. */
   peerBatches: number;
-  peerBatchesRefused: number;
   /** Entries published as block references, and block fetches children made. */
   publishedAsReferences: number;
   blockFetches: number;
@@ -87,7 +90,7 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
   readonly tree: TreeRootMachine;
   readonly counters: RingServerMemberCounters = {
     certified: 0, published: 0, unpublishable: 0, reads: 0, readsServed: 0, rootMismatches: 0,
-    peerBatches: 0, peerBatchesRefused: 0, publishedAsReferences: 0, blockFetches: 0,
+    peerBatches: 0, publishedAsReferences: 0, blockFetches: 0,
   };
   /** Statement hex -> what the tree needs to forward it (waiting for the batch certificate). */
   private readonly pending = new Map<string, { update: Uint8Array; blocks: Uint8Array[] }>();
@@ -102,6 +105,8 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
   private readonly certifiedSequences = new Set<number>();
   private outbox: Effect<TreeMessage, TreeRootEvent>[] = [];
   private readonly inlineBlockBytesMax: number;
+  /** Batch signatures other ring servers shared, until enough copies agree or one verifies. */
+  readonly peerBatches: PeerBatches;
 
   constructor(
     context: MachineContext,
@@ -109,6 +114,11 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
   ) {
     this.tree = new TreeRootMachine(context, options.tree ?? {});
     this.inlineBlockBytesMax = options.tree?.inlineBlockBytesMax ?? defaultChildSetOptions.inlineBlockBytesMax;
+    const peers = options.peers ?? [];
+    this.peerBatches = new PeerBatches({
+      crypto: options.crypto, ringId: options.ringId, epoch: options.epoch, peers, check: options.batchSignatures,
+      vouchersNeeded: options.peerVouchersNeeded ?? peers.length + 1, waitMs: options.peerWaitMs ?? 500,
+    });
   }
 
   /** The object service committed `update` (its certificate statement is `statement`). */
@@ -132,6 +142,7 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
     if (statements.length === 0) return [];
     // A peer may have shared this batch first: then only list its commits (for the archiver).
     const fresh = !this.certifiedSequences.has(seq);
+    this.peerBatches.forget(seq);
     const certified = this.certify(seq, root, signature, statements, fresh);
     if (certified !== null && fresh) {
       const message: TreeMessage = { type: 'batch-certificate', sequence: seq, root, signature, statements: [...statements] };
@@ -140,17 +151,16 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
     return certified ?? [];
   }
 
-  /** A peer ring server's copy of a batch signature: checked under the ring key, then used like our own. */
-  private onPeerBatch(from: string, m: Extract<TreeMessage, { type: 'batch-certificate' }>): void {
-    if (this.certifiedSequences.has(m.sequence) || m.statements.length === 0) return;
-    const check = this.options.batchSignatures;
-    const header: BatchHeader = { ringId: this.options.ringId, epoch: this.options.epoch, sequence: m.sequence, leafCount: m.statements.length, root: m.root };
-    const message = attempt(() => batchSigningMessage(header));
-    if (!check || !(this.options.peers ?? []).includes(from) || !message || !check.verify(message, m.signature)) {
-      this.counters.peerBatchesRefused++;
-      return;
-    }
-    if (this.certify(m.sequence, m.root, m.signature, m.statements, true) !== null) this.counters.peerBatches++;
+  /** A peer ring server's copy of a batch signature: used once f+1 peers agree on it, or once it verifies. */
+  private onPeerBatch(from: string, m: SharedBatch, nowMs: number): void {
+    if (this.certifiedSequences.has(m.sequence)) return;
+    const trusted = this.peerBatches.offer(from, m, nowMs);
+    if (trusted) this.certifyShared(trusted);
+  }
+
+  private certifyShared(b: SharedBatch): void {
+    if (this.certifiedSequences.has(b.sequence)) return;
+    if (this.certify(b.sequence, b.root, b.signature, b.statements, true) !== null) this.counters.peerBatches++;
   }
 
   /**
@@ -206,7 +216,7 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
       case 'read':
         return [{ kind: 'send', to: from, message: this.serve(message) }];
       case 'batch-certificate':
-        this.onPeerBatch(from, message);
+        this.onPeerBatch(from, message, nowMs);
         return this.drainOutbox(nowMs);
       case 'fetch-blocks':
         if (!this.tree.root.childrenOf(message.aguid).includes(from)) return [];
@@ -223,6 +233,7 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
 
   /** Publishes what the reorder buffers allow, then hands out the queued sends. */
   private drainOutbox(nowMs: number): Effect<TreeMessage, TreeRootEvent>[] {
+    for (const b of this.peerBatches.due(nowMs)) this.certifyShared(b);
     for (const [key, held] of this.reorder) this.publishInOrder(key, held, nowMs);
     const out = this.outbox;
     this.outbox = [];

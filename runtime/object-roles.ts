@@ -262,6 +262,8 @@ export function ringServerParts(ctx: RoleContext): RingServerParts {
     // Only a batch's f+1 combiners learn its signature: they share it so every root sees every version.
     peers: ctx.descriptor.nodes.filter((n) => n.role === 'ring' && n.name !== ctx.node.name).map((n) => n.name),
     batchSignatures: blsBatchSignatures(fromHex(ctx.descriptor.ringPublicKey)),
+    // A combined threshold signature is unique: f+1 identical copies need no pairing check.
+    peerVouchersNeeded: ctx.config.f + 1,
   });
   const { binding: archiverBinding, archiver } = ringArchiver(ctx);
   const queued = new QueuedArchiver(archiver);
