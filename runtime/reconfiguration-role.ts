@@ -16,16 +16,20 @@ type BaseConfig = Omit<ReconfiguringReplicaConfig, 'adminPublicKey' | 'initialKe
 
 export function reconfiguringReplicaOf(ctx: RoleContext, replicaCtx: MachineContext, base: BaseConfig): ReconfiguringReplica {
   const d = ctx.descriptor;
-  return new ReconfiguringReplica(replicaCtx, {
+  const initialShare = loadKeyShareIfHeld(ctx.config, d, ctx.node.name);
+  const replica = new ReconfiguringReplica(replicaCtx, {
     ...base,
     adminPublicKey: fromHex(d.adminPublicKey),
     initialKey: { threshold: d.threshold, publicKey: fromHex(d.ringPublicKey), commitments: d.commitments.map(fromHex) },
-    initialShare: loadKeyShareIfHeld(ctx.config, d, ctx.node.name),
+    initialShare,
     cipher: subShareCipher(ctx.secretKey),
     // Real processes: agreed time runs at wall speed and heartbeats order a batch every second.
     phaseMs: 5000,
     resubmitMs: 1000,
   });
+  // A crash between deleting the epoch-0 share from the store and retiring its file: finish now.
+  if (initialShare && !replica.agent.heldEpochs().includes(0)) retireKeyShare(ctx.config, ctx.node.name, replica.state.current.epoch);
+  return replica;
 }
 
 export function isReconfigurationOutput(event: { kind: string }): event is ReconfigurationOutput {
