@@ -43,7 +43,7 @@ export function onReconfigurationOutput(ctx: RoleContext, event: Reconfiguration
       return;
     case 'old-share-deleted':
       // Epoch 0's share also lives in a file from `cluster init`; later ones only in the store.
-      if (event.epoch === 0) retireKeyShare(ctx.config, ctx.node.name, 1);
+      if (event.epoch === 0) retireKeyShare(ctx.config, ctx.node.name, event.epoch + 1);
       ctx.log.info({ epoch: event.epoch }, 'old key share deleted');
       return;
     case 'retired':
