@@ -22,6 +22,8 @@ interface Outstanding {
   readonly digest: Uint8Array;
   readonly startMs: number;
   sentMs: number;
+  /** Retransmissions so far: each waits twice as long as the last (at most 16x retransmitMs). */
+  retransmissions: number;
   readonly replies: Map<number, Reply>;
   completedSeq: number | null;
   /** The certificate may beat the f+1th reply. */
@@ -88,8 +90,11 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
 
   onTick(nowMs: number): Effect<RingMessage, RingOutput>[] {
     const o = this.outstanding;
-    if (o && nowMs - o.sentMs >= this.config.retransmitMs) {
+    // Backing off matters under overload: a client re-sending to every replica at a fixed period
+    // multiplies the load that made the ring slow in the first place.
+    if (o && nowMs - o.sentMs >= this.config.retransmitMs * 2 ** Math.min(o.retransmissions, 4)) {
       o.sentMs = nowMs;
+      o.retransmissions++;
       this.counters.retransmissions++;
       for (const m of this.config.members) this.out.push({ kind: 'send', to: m.id, message: o.request });
     }
@@ -111,7 +116,7 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
       operation,
     });
     const digest = requestDigest(this.config.crypto, request);
-    this.outstanding = { request, digest, startMs: nowMs, sentMs: nowMs, replies: new Map(), completedSeq: null, certified: false };
+    this.outstanding = { request, digest, startMs: nowMs, sentMs: nowMs, retransmissions: 0, replies: new Map(), completedSeq: null, certified: false };
     const primary = this.config.members[primaryOf(this.view, this.config.members.length)]!;
     this.out.push({ kind: 'send', to: primary.id, message: request });
   }

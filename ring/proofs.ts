@@ -7,6 +7,7 @@ import { bytesEqual, toHex } from '../core/bytes.ts';
 import type { Crypto } from '../core/crypto.ts';
 import type {
   Batch,
+  ClientRequest,
   Checkpoint,
   CommitProof,
   NewView,
@@ -21,6 +22,8 @@ export interface ProofContext {
   readonly publicKeys: readonly Uint8Array[];
   readonly f: number;
   readonly watermarkWindow: number;
+  /** A replica's cached client-request check (signature verified once per request, not once per proof carrying it). */
+  readonly requestValid?: (request: ClientRequest) => boolean;
 }
 
 const n = (c: ProofContext): number => c.publicKeys.length;
@@ -33,7 +36,7 @@ function signedBy(c: ProofContext, m: { replica: number } & Parameters<typeof ve
 
 /** Every request in the batch carries a valid client signature (validity is checked before agreement). */
 export function batchRequestsValid(c: ProofContext, batch: Batch): boolean {
-  return batch.requests.every((r) => verifyMessage(c.crypto, r.clientKey, r));
+  return batch.requests.every((r) => (c.requestValid ? c.requestValid(r) : verifyMessage(c.crypto, r.clientKey, r)));
 }
 
 /** A pre-prepare signed by its view's primary, carrying a batch that matches its digest. */

@@ -35,9 +35,10 @@ export function onRequest(r: Replica, req: ClientRequest, fromMember: boolean): 
 
 export function enqueue(r: Replica, req: ClientRequest): void {
   const key = r.requestKey(req);
-  if (r.inFlight.has(key) || r.queue.some((q) => r.requestKey(q) === key)) return;
+  if (r.inFlight.has(key) || r.queuedKeys.has(key)) return;
   if (r.queue.length === 0) r.queueSinceMs = r.nowMs;
   r.queue.push(req);
+  r.queuedKeys.add(key);
 }
 
 /** Primary: assigns sequence numbers while the pipeline and the watermark window have room. */
@@ -81,6 +82,8 @@ function takeBatchRequests(r: Replica): ClientRequest[] {
     } else rest.push(req);
   }
   r.queue = rest;
+  r.queuedKeys.clear();
+  for (const req of rest) r.queuedKeys.add(r.requestKey(req));
   r.queueSinceMs = r.nowMs;
   return requests;
 }

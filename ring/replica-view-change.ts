@@ -149,7 +149,10 @@ function install(r: Replica, nv: NewView, proposals: readonly Proposal[]): void 
   r.nextSeq = Math.max(maxSeq, r.lastExecuted, r.stableSeq) + 1;
   r.emit({ kind: 'view-installed', replica: r.me, view: nv.view });
   // A former primary's queue is the new primary's job now (the pending map still watches it).
-  if (!r.isPrimary) r.queue = [];
+  if (!r.isPrimary) {
+    r.queue = [];
+    r.queuedKeys.clear();
+  }
   for (const p of r.pending.values()) {
     p.sinceMs = r.nowMs;
     if (r.isPrimary) r.enqueue(p.request);

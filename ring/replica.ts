@@ -79,6 +79,8 @@ export class Replica implements Machine<RingMessage, RingOutput> {
   readonly clients = new Map<string, ClientRecord>();
   /** Primary: requests waiting for a batch, and the time the oldest arrived. */
   queue: ClientRequest[] = [];
+  /** requestKey of every queued request (duplicate check without a scan of the queue). */
+  readonly queuedKeys = new Set<string>();
   queueSinceMs = 0;
   nextSeq = 1;
   /** Requests (client:nonce) sitting in an unexecuted slot; not to be batched twice. */
@@ -117,6 +119,7 @@ export class Replica implements Machine<RingMessage, RingOutput> {
       publicKeys: config.members.map((m) => m.publicKey),
       f: config.f,
       watermarkWindow: this.params.watermarkWindow,
+      requestValid: (request) => this.requestValid(request),
     };
     this.nowMs = ctx.nowMs;
     this.lastHeartbeatMs = ctx.nowMs;
