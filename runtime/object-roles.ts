@@ -26,7 +26,7 @@ import { CoreExecutor } from '../replica/core-executor.ts';
 import type { TreeMessage } from '../replica/messages.ts';
 import { blsBatchSignatures, RingTrust } from '../replica/ring-trust.ts';
 import { RingServerMember } from '../replica/ring-server-member.ts';
-import { SecondaryReplica } from '../replica/secondary.ts';
+import { SecondaryReplica, type ReplicaEvent } from '../replica/secondary.ts';
 import { treeWire } from '../replica/wire.ts';
 import { secureRandom } from './cluster-keys.ts';
 import type { Binding } from './machine-host.ts';
@@ -311,7 +311,13 @@ export function secondaryParts(ctx: RoleContext): { binding: Binding<TreeMessage
     cacheBytesMax: 512 * 2 ** 20,
     subscribeOnRead: true,
   });
-  return { binding: { channel: channels.replica, ...countedTreeWire(ctx), machine: replica, tickMs: 50 }, replica };
+  const onOutput = (output: unknown): void => {
+    const event = output as ReplicaEvent;
+    if (event.kind === 'detached') ctx.log.info({ aguid: event.aguid, parent: event.parent, reason: event.reason }, 'tree parent left');
+    else if (event.kind === 'attached') ctx.log.info({ aguid: event.aguid, parent: event.parent, depth: event.depth }, 'tree parent found');
+    else if (event.kind === 'rejected') ctx.log.warn({ aguid: event.aguid, from: event.from, reason: event.reason }, 'tree input rejected');
+  };
+  return { binding: { channel: channels.replica, ...countedTreeWire(ctx), machine: replica, tickMs: 50, onOutput }, replica };
 }
 
 /**
