@@ -14,6 +14,7 @@ import { loadClusterConfig, type ClusterConfig } from '../../runtime/cluster-con
 import { initCluster, loadDescriptor } from '../../runtime/cluster-keys.ts';
 import { fetchJson, isNodeProcess, spawnNode, stopAll, stopNode, waitReady } from '../../runtime/cluster-launcher.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
+import { parseLocateArgs, run } from '../../runtime/tapestry-cli.ts';
 import { TapestryClient, type LookupAnswer } from '../../runtime/tapestry-client.ts';
 import type { PeerAddress } from '../../runtime/transport.ts';
 import { objectIdOf } from '../../tapestry/id.ts';
@@ -146,6 +147,24 @@ describe('tapestry on real processes (local.json: 4 ring, 8 archive, 2 replica)'
       await sdk.close();
     }
   }, 150_000);
+});
+
+describe('oceanstore locate (runtime/tapestry-cli.ts) against the running cluster', () => {
+  it('finds a role from every node, a named node, reports a miss with exit 1 and a bad argument with exit 2', async () => {
+    const lines: string[] = [];
+    expect(await run(['--role', 'archive', '--via', 'all', '--json', '--config', config!.file], (l) => lines.push(l))).toBe(0);
+    const report = JSON.parse(lines.join('\n')) as { answers: { via: string; server: string | null }[] };
+    expect(report.answers.map((a) => a.via).sort()).toEqual([...names].sort());
+    expect(report.answers.every((a) => a.server?.startsWith('archive-'))).toBe(true);
+    lines.length = 0;
+    expect(await run(['--node', 'replica-1', '--via', 'ring-3', '--config', config!.file], (l) => lines.push(l))).toBe(0);
+    expect(lines).toEqual([expect.stringMatching(/^ring-3 -> replica-1 \(\d+ hops, [\d.]+ ms\)$/)]);
+    lines.length = 0;
+    expect(await run(['--role', 'nobody', '--config', config!.file], (l) => lines.push(l))).toBe(1);
+    expect(lines).toEqual(['ring-0 -> not found']);
+    expect(await run(['--role', 'archive', '--node', 'ring-0', '--config', config!.file], () => undefined)).toBe(2);
+    expect(() => parseLocateArgs(['--aguid', 'xyz'])).toThrow(/64 lowercase hex/);
+  }, 60_000);
 });
 
 /**
