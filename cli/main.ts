@@ -29,6 +29,7 @@ const verbs: Record<string, Verb> = {
   stat: { module: 'object', entry: 'stat', summary: 'stat NAME: latest version, size, certificate' },
   acl: { module: 'object', entry: 'acl', summary: 'acl NAME --writer KEY...: set the writers' },
   watch: { module: 'object', entry: 'watch', summary: 'watch NAME: print new certified versions' },
+  locate: { module: '../runtime/tapestry-cli', summary: 'locate --role R | --node N | --aguid HEX [--via NODE|all]: find servers and objects through Tapestry' },
   restore: { module: 'restore', summary: 'restore NAME|AGUID [--version N] -o FILE | --all --out DIR | --verify-only' },
 };
 
