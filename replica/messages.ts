@@ -105,7 +105,7 @@ export const treeLimits = {
   /** BGUIDs per fetch-blocks request (a child asks again for the rest). */
   fetchBlocksMax: 1024,
   /** Data bytes per `blocks` reply (well under the frame bound; at least one block always goes). */
-  blocksReplyBytesMax: 16 * 1024 * 1024,
+  blocksReplyBytesMax: 4 * 1024 * 1024,
 } as const;
 
 const typeCodes = ['attach', 'attach-ok', 'attach-refused', 'detach', 'push', 'fetch', 'heartbeat', 'read', 'read-reply', 'snapshot', 'batch-certificate', 'fetch-blocks', 'blocks'] as const;

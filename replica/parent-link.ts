@@ -28,6 +28,11 @@ export interface ParentTiming {
   readonly retryBackoffMs: number;
   readonly distrustSilentMs: number;
   readonly distrustLiarMs: number;
+  /**
+   * Extra patience per block still missing of a version that came as block references (large
+   * transfers take longer than a push; every reply that brings blocks restarts the clock anyway).
+   */
+  readonly blockWaitMsPerBlock?: number;
 }
 
 export const defaultParentTiming: ParentTiming = {
@@ -40,6 +45,7 @@ export const defaultParentTiming: ParentTiming = {
   retryBackoffMs: 200,
   distrustSilentMs: 10_000,
   distrustLiarMs: 600_000,
+  blockWaitMsPerBlock: 100,
 };
 
 type LinkState =
@@ -170,7 +176,8 @@ export class ParentLink {
         if (this.behindSinceMs !== null) {
           const stalledMs = nowMs - this.behindSinceMs;
           const parentHasIt = this.parentNextVersion > this.o.copy.nextVersion;
-          if (parentHasIt && stalledMs > t.gapTimeoutMs) return this.abandon('withholding', t.distrustSilentMs, nowMs);
+          const gapTimeoutMs = t.gapTimeoutMs + this.o.copy.missingBlockCount * (t.blockWaitMsPerBlock ?? 100);
+          if (parentHasIt && stalledMs > gapTimeoutMs) return this.abandon('withholding', t.distrustSilentMs, nowMs);
           if (stalledMs > t.parentBehindTimeoutMs) return this.abandon('parent-behind', t.distrustSilentMs, nowMs);
         }
         const effects = this.onMaybeBehind(nowMs);

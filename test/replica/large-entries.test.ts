@@ -61,7 +61,7 @@ describe('large updates travel as block references', () => {
     for (const child of children) expect(left.has(child), child).toBe(true);
   });
 
-  it('a 34 MiB update (over the old 32 MiB push limit) reaches the end of a root → A → B chain through the wire codec; no frame exceeds 17 MiB', () => {
+  it('a 34 MiB update (over the old 32 MiB push limit) reaches the end of a root → A → B chain through the wire codec; no frame exceeds 5 MiB', () => {
     const blockBytes = 1024 * 1024;
     const blockCount = 34;
     const signer = new TestRingSigner(crypto, 'fake', 3);
