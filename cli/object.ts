@@ -74,22 +74,36 @@ async function verb(args: string[], usage: string, minArgs: number, body: (p: Pa
     return 2;
   }
   try {
-    return await body(p);
+    return exitWhenFlushed(await body(p));
   } catch (error) {
     if (error instanceof UsageError) {
       console.error(`oceanstore: ${error.message}\nusage: oceanstore ${usage}`);
-      return 2;
+      return exitWhenFlushed(2);
     }
     if (error instanceof PredicateFailedError) {
-      console.error(`oceanstore: predicate failed: ${error.message} (current version ${error.currentVersion})`);
-      return 3;
+      console.error(`oceanstore: predicate failed: ${error.message}`);
+      return exitWhenFlushed(3);
     }
     if (error instanceof OceanStoreError) {
       console.error(`oceanstore: ${error.name}: ${error.message}`);
-      return 1;
+      return exitWhenFlushed(1);
     }
     throw error;
   }
+}
+
+/**
+ * Once the verb is done and stdout/stderr are drained, a connection the transport failed to close
+ * must not keep the process alive: exit with the verb's code. The timer is unref'd, so a process
+ * that ends on its own is never held back by it.
+ */
+function exitWhenFlushed(code: number): number {
+  const check = (): void => {
+    if (process.stdout.writableLength === 0 && process.stderr.writableLength === 0) process.exit(code);
+    else setTimeout(check, 100).unref();
+  };
+  setTimeout(check, 2_000).unref();
+  return code;
 }
 
 /** A file or stdin as chunks, with a progress bar on a terminal for large transfers. */
@@ -176,8 +190,11 @@ export function get(args: string[]): Promise<number> {
         { end: sink !== (process.stdout as unknown as Writable) },
       );
       progress.done();
-      if (flag(p, '--json') !== undefined && sink !== (process.stdout as unknown as Writable)) {
-        print(p, { name: p.positional[0], version: stat.version, sizeBytes: stat.sizeBytes, ...usage() }, '');
+      if (flag(p, '--json') !== undefined) {
+        const summary = JSON.stringify({ name: p.positional[0], version: stat.version, sizeBytes: stat.sizeBytes, ...usage() });
+        // With the bytes on stdout, the summary goes to stderr.
+        if (sink === (process.stdout as unknown as Writable)) console.error(summary);
+        else console.log(summary);
       }
       return 0;
     }),

@@ -120,6 +120,7 @@ interface Waiter<T> {
 const submitTimeoutMsDefault = 30_000;
 const readTimeoutMsDefault = 10_000;
 const certificateTimeoutMs = 60_000;
+const dialSettleMsMax = 1_500;
 
 export class Session {
   readonly name: string;
@@ -254,6 +255,7 @@ export class Session {
     if (this.closed) return;
     this.closed = true;
     await this.host.stop();
+    await this.settleDials();
     await this.transport.stop();
     const closedError = new UnavailableError('session closed');
     for (const w of this.submitted.splice(0)) w.reject(closedError);
@@ -319,6 +321,20 @@ export class Session {
     if (this.dialed.has(member)) return;
     this.dialed.add(member);
     this.transport.connect(member);
+  }
+
+  /**
+   * Transport.stop() closes attached links but not a dial still in its handshake, which attaches
+   * afterwards and keeps the process alive. So close first lets handshakes in flight finish
+   * (bounded: a member that is down does not hold it up for long).
+   */
+  private async settleDials(): Promise<void> {
+    const deadlineMs = Date.now() + dialSettleMsMax;
+    const pending = (): boolean => {
+      const open = new Set(this.transport.connectedPeers());
+      return [...this.dialed].some((m) => !open.has(m));
+    };
+    while (pending() && Date.now() < deadlineMs) await new Promise((resolve) => setTimeout(resolve, 20));
   }
 
   private checkOpen(): void {
