@@ -73,6 +73,8 @@ export type TreeMessage =
   | {
       readonly type: 'batch-certificate';
       readonly sequence: number;
+      /** The key epoch of the shares that signed it (batch headers name it). */
+      readonly epoch: number;
       readonly root: Uint8Array;
       readonly signature: Uint8Array;
       readonly statements: readonly Uint8Array[];
@@ -142,7 +144,7 @@ export function encodeTreeMessage(m: TreeMessage): Uint8Array {
     case 'blocks':
       return encode([...head, m.aguid, [...m.blocks], [...m.absent]]);
     case 'batch-certificate':
-      return encode([...head, m.sequence, m.root, m.signature, [...m.statements]]);
+      return encode([...head, m.sequence, m.epoch, m.root, m.signature, [...m.statements]]);
     case 'read-reply':
       return encode([
         ...head,
@@ -235,13 +237,14 @@ export function decodeTreeMessage(bytes: Uint8Array): TreeMessage {
         absent: asList(f[2], 'absent', treeLimits.fetchBlocksMax, (v) => guid(v, 'bguid')),
       };
     case 'batch-certificate':
-      want(4);
+      want(5);
       return {
         type,
         sequence: asUint(f[0], 'sequence'),
-        root: guid(f[1], 'root'),
-        signature: asBytesField(f[2], 'signature', { bytesMax: treeLimits.signatureBytesMax }),
-        statements: asList(f[3], 'statements', treeLimits.statementsPerBatchMax, (v) => asBytesField(v, 'statement', { bytesMax: treeLimits.statementBytesMax })),
+        epoch: asUint(f[1], 'epoch'),
+        root: guid(f[2], 'root'),
+        signature: asBytesField(f[3], 'signature', { bytesMax: treeLimits.signatureBytesMax }),
+        statements: asList(f[4], 'statements', treeLimits.statementsPerBatchMax, (v) => asBytesField(v, 'statement', { bytesMax: treeLimits.statementBytesMax })),
       };
     case 'read-reply':
       want(5);

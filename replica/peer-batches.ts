@@ -21,7 +21,6 @@ export type SharedBatch = Extract<TreeMessage, { type: 'batch-certificate' }>;
 export interface PeerBatchesOptions {
   readonly crypto: Crypto;
   readonly ringId: Uint8Array;
-  readonly epoch: number;
   /** The other ring servers (only their copies count). */
   readonly peers: readonly string[];
   /** Identical copies from this many distinct peers are trusted without a pairing check (f + 1). */
@@ -57,7 +56,7 @@ export class PeerBatches {
       if (this.pending.size >= pendingBatchesMax) this.pending.delete(this.pending.keys().next().value as number);
       this.pending.set(batch.sequence, (pending = { firstMs: nowMs, copies: new Map() }));
     }
-    const key = toHex(batch.signature) + toHex(batch.root);
+    const key = `${batch.epoch}:${toHex(batch.signature)}:${toHex(batch.root)}`;
     let copy = pending.copies.get(key);
     if (!copy) pending.copies.set(key, (copy = { batch, from: new Set() }));
     copy.from.add(from);
@@ -101,7 +100,7 @@ export class PeerBatches {
   private verifies(batch: SharedBatch): boolean {
     const check = this.options.check;
     if (!check) return false;
-    const header: BatchHeader = { ringId: this.options.ringId, epoch: this.options.epoch, sequence: batch.sequence, leafCount: batch.statements.length, root: batch.root };
+    const header: BatchHeader = { ringId: this.options.ringId, epoch: batch.epoch, sequence: batch.sequence, leafCount: batch.statements.length, root: batch.root };
     try {
       return check.verify(batchSigningMessage(header), batch.signature);
     } catch (error) {

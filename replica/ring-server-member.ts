@@ -116,7 +116,7 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
     this.inlineBlockBytesMax = options.tree?.inlineBlockBytesMax ?? defaultChildSetOptions.inlineBlockBytesMax;
     const peers = options.peers ?? [];
     this.peerBatches = new PeerBatches({
-      crypto: options.crypto, ringId: options.ringId, epoch: options.epoch, peers, check: options.batchSignatures,
+      crypto: options.crypto, ringId: options.ringId, peers, check: options.batchSignatures,
       vouchersNeeded: options.peerVouchersNeeded ?? peers.length + 1, waitMs: options.peerWaitMs ?? 500,
     });
   }
@@ -135,17 +135,18 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
   }
 
   /**
-   * The ring combined a batch's threshold signature here: certify every statement in it, and share
-   * the signature with the other ring servers. Returns the commits certified.
+   * The ring combined a batch's threshold signature here (with the shares of key `epoch`, default
+   * `options.epoch`): certify every statement in it, and share the signature with the other ring
+   * servers. Returns the commits certified.
    */
-  onCertificate(seq: number, root: Uint8Array, signature: Uint8Array, statements: readonly Uint8Array[]): CertifiedCommit[] {
+  onCertificate(seq: number, root: Uint8Array, signature: Uint8Array, statements: readonly Uint8Array[], epoch = this.options.epoch): CertifiedCommit[] {
     if (statements.length === 0) return [];
     // A peer may have shared this batch first: then only list its commits (for the archiver).
     const fresh = !this.certifiedSequences.has(seq);
     this.peerBatches.forget(seq);
-    const certified = this.certify(seq, root, signature, statements, fresh);
+    const certified = this.certify(seq, epoch, root, signature, statements, fresh);
     if (certified !== null && fresh) {
-      const message: TreeMessage = { type: 'batch-certificate', sequence: seq, root, signature, statements: [...statements] };
+      const message: TreeMessage = { type: 'batch-certificate', sequence: seq, epoch, root, signature, statements: [...statements] };
       for (const to of this.options.peers ?? []) this.outbox.push({ kind: 'send', to, message });
     }
     return certified ?? [];
@@ -160,14 +161,14 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
 
   private certifyShared(b: SharedBatch): void {
     if (this.certifiedSequences.has(b.sequence)) return;
-    if (this.certify(b.sequence, b.root, b.signature, b.statements, true) !== null) this.counters.peerBatches++;
+    if (this.certify(b.sequence, b.epoch, b.root, b.signature, b.statements, true) !== null) this.counters.peerBatches++;
   }
 
   /**
    * The certificates of a signed batch's commits; with `keep`, also records them, publishes them
    * and forwards its heartbeats. Null if the statements do not make `root`.
    */
-  private certify(seq: number, root: Uint8Array, signature: Uint8Array, statements: readonly Uint8Array[], keep: boolean): CertifiedCommit[] | null {
+  private certify(seq: number, epoch: number, root: Uint8Array, signature: Uint8Array, statements: readonly Uint8Array[], keep: boolean): CertifiedCommit[] | null {
     const certified: CertifiedCommit[] = [];
     const merkle = new BatchMerkleTree(this.options.crypto, statements.map((s) => batchLeafHash(this.options.crypto, s)));
     if (!bytesEqual(merkle.root, root)) {
@@ -178,7 +179,7 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
       if (this.certifiedSequences.size >= certifiedSequencesMax) this.certifiedSequences.delete(this.certifiedSequences.values().next().value as number);
       this.certifiedSequences.add(seq);
     }
-    const header: BatchHeader = { ringId: this.options.ringId, epoch: this.options.epoch, sequence: seq, leafCount: statements.length, root };
+    const header: BatchHeader = { ringId: this.options.ringId, epoch, sequence: seq, leafCount: statements.length, root };
     statements.forEach((bytes, leafIndex) => {
       const proof = { header, leafIndex, path: merkle.pathOf(leafIndex), signature };
       const tuple = attempt(() => decode(bytes, 4096, 'statement'));

@@ -141,6 +141,11 @@ class TappedObjectService implements ReplicatedService {
     private readonly onCommit: (statement: Uint8Array, update: Uint8Array, referenced: Uint8Array[], executed: Executed) => void,
   ) {}
 
+  /** Without this the ring checks the request envelope and execute checks the update signature again. */
+  authenticates(clientKey: Uint8Array, nonce: number, operation: Uint8Array): boolean {
+    return this.inner.authenticates(clientKey, nonce, operation);
+  }
+
   blocksNeeded(operation: Uint8Array): Uint8Array[] {
     return this.inner.blocksNeeded(operation);
   }
@@ -247,8 +252,8 @@ export function ringServerParts(ctx: RoleContext): RingServerParts {
   const memberStore = new PrefixedKvStore(ctx.store, 'member/');
   const blocks = new CurrentBlockStore();
   // Key refresh (issue 10): a batch header names the epoch of the shares that signed it; the
-  // replica's certificate outputs carry it. The member reads `epoch` while it handles that output
-  // (and for peers' copies, which arrive near it). TODO: an epochAt(seq) option in RingServerMember.
+  // replica's certificate outputs carry it, the member is told it with each certificate, and the
+  // copies it shares with peer ring servers carry it too.
   let certificateEpoch = 0;
   const member = new RingServerMember(contextOf(ctx, memberStore), {
     crypto: ctx.crypto,
@@ -281,7 +286,7 @@ export function ringServerParts(ctx: RoleContext): RingServerParts {
   const onRingOutput = (event: RingOutput): void => {
     if (event.kind !== 'certificate') return;
     certificateEpoch = (event as { epoch?: number }).epoch ?? 0;
-    for (const c of member.onCertificate(event.seq, event.root, event.signature, event.statements)) {
+    for (const c of member.onCertificate(event.seq, event.root, event.signature, event.statements, certificateEpoch)) {
       const done = executed.get(c.statementHex);
       executed.delete(c.statementHex);
       // Every ring server could archive; the archiver's ranking picks one per block, with fallback.
@@ -307,7 +312,8 @@ export function secondaryParts(ctx: RoleContext): { binding: Binding<TreeMessage
     crypto: ctx.crypto,
     trust,
     executor: new CoreExecutor(ctx.crypto),
-    locator: new ConfigLocator(ring, others),
+    // Tapestry finds tree members near this node; the configured list is the fallback.
+    locator: ctx.treeLocator ?? new ConfigLocator(ring, others),
     cacheBytesMax: 512 * 2 ** 20,
     subscribeOnRead: true,
   });

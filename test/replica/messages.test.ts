@@ -35,7 +35,7 @@ const message: fc.Arbitrary<TreeMessage> = fc.oneof(
   }),
   fc.record({ type: fc.constant('fetch-blocks' as const), aguid: guid, bguids: fc.array(guid, { maxLength: 4 }) }),
   fc.record({ type: fc.constant('blocks' as const), aguid: guid, blocks: fc.array(bytes, { maxLength: 3 }), absent: fc.array(guid, { maxLength: 3 }) }),
-  fc.record({ type: fc.constant('batch-certificate' as const), sequence: uint, root: guid, signature: bytes, statements: fc.array(bytes, { maxLength: 4 }) }),
+  fc.record({ type: fc.constant('batch-certificate' as const), sequence: uint, epoch: uint, root: guid, signature: bytes, statements: fc.array(bytes, { maxLength: 4 }) }),
   fc.record({
     type: fc.constant('read-reply' as const),
     requestId: uint,

@@ -60,7 +60,7 @@ function member(id: string, peers: string[], inlineBlockBytesMax?: number, peerV
 }
 
 function shared(b: ReturnType<typeof batch>): SharedBatch {
-  return { type: 'batch-certificate', sequence: b.sequence, root: b.root, signature: b.signature, statements: b.statements };
+  return { type: 'batch-certificate', sequence: b.sequence, epoch: 0, root: b.root, signature: b.signature, statements: b.statements };
 }
 
 /** Runs the object service's part: the member learns what each version's update was. */
