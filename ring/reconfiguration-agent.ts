@@ -248,14 +248,17 @@ export class ReconfigurationAgent {
   /** Old shares (and this member's dealing) go once the next epoch has run a checkpoint interval. */
   private deleteOldShares(view: AgentView): void {
     const newest = view.state.current;
-    if (newest.epoch === 0 || view.lastExecuted < newest.firstSeq + view.checkpointInterval) return;
+    const member = newest.members.some((m) => bytesEqual(m.publicKey, this.options.signer.publicKey));
+    // A leaving member executes nothing above the boundary (the ring no longer sends to it): its
+    // share goes once it has executed its last batch; members wait a checkpoint interval more.
+    const deleteFromSeq = member ? newest.firstSeq + view.checkpointInterval : newest.firstSeq - 1;
+    if (newest.epoch === 0 || view.lastExecuted < deleteFromSeq) return;
     for (const epoch of [...this.shares.keys()]) {
       if (epoch >= newest.epoch) continue;
       this.shares.delete(epoch);
       this.options.store.delete(`${sharePrefix}${epoch}`);
       this.options.store.put(`${deletedPrefix}${epoch}`, encode(1));
       this.outputs.push({ kind: 'old-share-deleted', node: this.options.nodeId, epoch });
-      const member = newest.members.some((m) => bytesEqual(m.publicKey, this.options.signer.publicKey));
       if (!member) this.outputs.push({ kind: 'retired', node: this.options.nodeId, epoch: newest.epoch });
     }
     if (this.dealsKept) {

@@ -5,11 +5,11 @@
  * every member (the primary batches them like any update); replies to them are not needed — the
  * agent watches the executed state — so the composite swallows replies addressed to it.
  */
-import { toHex } from '../core/bytes.ts';
+import { bytesEqual, toHex } from '../core/bytes.ts';
 import type { Effect, Machine, MachineContext } from '../core/machine.ts';
 import type { KvStore } from '../core/store.ts';
 import type { KeyShare, RingKeyPublic } from '../core/threshold/dealer.ts';
-import { resolveParameters, type ReplicaConfig } from './config.ts';
+import { resolveParameters, type ReplicaConfig, type RingMember } from './config.ts';
 import type { RingMessage } from './messages.ts';
 import type { RingOutput } from './outputs.ts';
 import { ReconfigurationAgent, type DealerBehaviour, type ReconfigurationOutput } from './reconfiguration-agent.ts';
@@ -36,6 +36,10 @@ export interface ReconfiguringReplicaConfig extends Omit<ReplicaConfig, 'certifi
   readonly resubmitMs?: number;
   /** Test hook: a Byzantine dealer. */
   readonly behaviour?: DealerBehaviour;
+  /** Epoch 0's members when this replica starts with another list (a server joining by replacement). */
+  readonly initialMembers?: readonly RingMember[];
+  /** Accept `replace` rounds: PBFT switches its member list at the boundary (simulation only so far). */
+  readonly membershipChange?: boolean;
 }
 
 /** A batch certificate output also names the epoch its header carries (consumers rebuild the header). */
@@ -43,7 +47,12 @@ export type EpochCertificateOutput = Extract<RingOutput, { kind: 'certificate' }
 export type ReconfiguringOutput = Exclude<RingOutput, { kind: 'certificate' }> | EpochCertificateOutput | ReconfigurationOutput;
 
 export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringOutput> {
-  readonly replica: Replica;
+  replica: Replica;
+  private readonly ctx: MachineContext;
+  private readonly replicaConfig: ReplicaConfig;
+  /** Agreement messages dropped because they lie above a pending membership switch. */
+  fencedCount = 0;
+  switchCount = 0;
   readonly agent: ReconfigurationAgent;
   readonly signer: EpochCertificateSigner;
   private service!: ReconfigurationService;
@@ -63,16 +72,18 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
       },
     });
     const options = {
-      adminPublicKey: config.adminPublicKey, f: config.f, initialMembers: config.members, initialKey: config.initialKey,
-      checkpointInterval: params.checkpointInterval, phaseMs: config.phaseMs ?? 4000,
+      adminPublicKey: config.adminPublicKey, f: config.f, initialMembers: config.initialMembers ?? config.members, initialKey: config.initialKey,
+      checkpointInterval: params.checkpointInterval, phaseMs: config.phaseMs ?? 4000, membershipChange: config.membershipChange,
     };
-    this.replica = new Replica(ctx, {
+    this.ctx = ctx;
+    this.replicaConfig = {
       ...config,
       certificateSigner: this.signer,
       // A span certificate's header names its last seq; the epoch of that seq picks the shares.
       epochAt: (seq) => this.state.epochAt(seq),
       service: (store) => (this.service = new ReconfigurationService(config.service(store), store, options)),
-    });
+    };
+    this.replica = new Replica(ctx, this.replicaConfig);
     this.memberKeyHex = toHex(config.signer.publicKey);
   }
 
@@ -83,13 +94,19 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
   onMessage(from: string, message: RingMessage, nowMs: number): Effect<RingMessage, ReconfiguringOutput>[] {
     // Replies and certificates for the agent's own records: the agent reads the state instead.
     if (message.kind === 'reply' || message.kind === 'certificate') return [];
+    if (this.fenced(message)) {
+      this.fencedCount++;
+      return [];
+    }
     const out = this.withEpochs(this.replica.onMessage(from, message, nowMs));
+    this.maybeSwitch(nowMs);
     for (const event of this.agent.takeOutputs()) out.push({ kind: 'output', event });
     return out;
   }
 
   onTick(nowMs: number): Effect<RingMessage, ReconfiguringOutput>[] {
     const out = this.withEpochs(this.replica.onTick(nowMs));
+    this.maybeSwitch(nowMs);
     const view = {
       state: this.state,
       lastExecuted: this.replica.lastExecuted,
@@ -103,6 +120,27 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
     return out;
   }
 
+  /**
+   * The boundary B of a decided membership change this replica has not reached: no slot above B
+   * may be agreed under the old member list, so agreement messages above it wait (the senders
+   * retransmit; after the switch they are judged under the new list).
+   */
+  private fenced(m: RingMessage): boolean {
+    const seq = m.kind === 'pre-prepare' || m.kind === 'prepare' || m.kind === 'commit' ? m.seq : m.kind === 'commit-proof' ? m.prePrepare.seq : null;
+    if (seq === null) return false;
+    const next = this.state.epochs.find((e) => e.firstSeq > this.replica.lastExecuted + 1 && !sameMembers(e.members, this.replica.config.members));
+    return next !== undefined && seq >= next.firstSeq;
+  }
+
+  /** At the boundary, rebuild the replica from its store with the new member list (if this node is in it). */
+  private maybeSwitch(nowMs: number): void {
+    const info = this.state.epochInfo(this.state.epochAt(this.replica.lastExecuted + 1));
+    if (!info || sameMembers(info.members, this.replica.config.members)) return;
+    if (!info.members.some((m) => m.id === this.ctx.nodeId)) return; // leaving: keep the old list until stopped
+    this.replica = new Replica({ ...this.ctx, nowMs }, { ...this.replicaConfig, members: info.members });
+    this.switchCount++;
+  }
+
   private withEpochs(effects: Effect<RingMessage, RingOutput>[]): Effect<RingMessage, ReconfiguringOutput>[] {
     return effects.map((e) =>
       e.kind === 'output' && e.event.kind === 'certificate' ? { kind: 'output', event: { ...e.event, epoch: this.state.epochAt(e.event.seq) } } : (e as Effect<RingMessage, ReconfiguringOutput>),
@@ -112,4 +150,8 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
 
 export function reconfiguringReplicaFactory(config: ReconfiguringReplicaConfig): (ctx: MachineContext) => ReconfiguringReplica {
   return (ctx) => new ReconfiguringReplica(ctx, config);
+}
+
+function sameMembers(a: readonly RingMember[], b: readonly RingMember[]): boolean {
+  return a.length === b.length && a.every((m, i) => m.id === b[i]!.id && bytesEqual(m.publicKey, b[i]!.publicKey));
 }

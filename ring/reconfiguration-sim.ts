@@ -33,6 +33,8 @@ export interface ReconfigurationSimOptions {
   /** Replica index → misbehaviour as a dealer. */
   readonly dealers?: ReadonlyMap<number, DealerBehaviour>;
   readonly phaseMs?: number;
+  /** Also run `ring-<n>`, a spare that can replace a member (membership change switched on everywhere). */
+  readonly spare?: boolean;
   readonly parameters?: Partial<ProtocolParameters>;
   readonly network?: Partial<NetworkOptions>;
 }
@@ -52,6 +54,8 @@ export interface ReconfigurationSim {
   readonly members: readonly RingMember[];
   readonly key: DealtRingKey;
   readonly admin: Signer;
+  /** The spare's member entry (with `spare`). */
+  readonly spareMember: RingMember | null;
   readonly writers: readonly Signer[];
   /** Writes completed (f+1 matching replies) per writer. */
   readonly completed: number[];
@@ -89,19 +93,31 @@ export function buildReconfigurationSim(options: ReconfigurationSimOptions): Rec
       ringId: simRingId, parameters,
       adminPublicKey: admin.publicKey, initialKey: key, initialShare: key.shares[i]!,
       cipher: options.cipherFor(secrets[i]!, ctx.random), phaseMs: options.phaseMs ?? 1500, resubmitMs: 300,
-      behaviour: options.dealers?.get(i) ?? 'honest',
+      behaviour: options.dealers?.get(i) ?? 'honest', membershipChange: options.spare,
     }));
   });
+  const spareSecret = secretKeyFor(crypto, seed, 'replica', n);
+  const spareMember: RingMember | null = options.spare ? { id: `ring-${n}`, publicKey: signerOf(crypto, spareSecret).publicKey } : null;
+  if (spareMember) {
+    // It starts as the replacement of the last member: that list is the one it will vote in.
+    const future = members.map((m, i) => (i === n - 1 ? spareMember : m));
+    sim.addNode(spareMember.id, (ctx: MachineContext) => new ReconfiguringReplica(ctx, {
+      members: future, initialMembers: members, f, crypto, signer: signerOf(crypto, spareSecret), certificateVerifier,
+      service: (store) => new KvService(crypto, store), ringId: simRingId, parameters,
+      adminPublicKey: admin.publicKey, initialKey: key, initialShare: null, membershipChange: true,
+      cipher: options.cipherFor(spareSecret, ctx.random), phaseMs: options.phaseMs ?? 1500, resubmitMs: 300,
+    }));
+  }
   const clientIds = [adminId, ...writers.map((_, i) => `client-${i}`)];
   [admin, ...writers].forEach((signer, i) => {
     sim.addNode(clientIds[i]!, clientFactory({ members, f, crypto, signer, certificateVerifier, retransmitMs: 300, ringId: simRingId }) as never);
   });
   const out: ReconfigurationSim = {
-    sim, members, key, admin, writers,
+    sim, members, key, admin, writers, spareMember,
     completed: writers.map(() => 0),
     certificates: [],
     agentOutputs: [],
-    replica: (i) => sim.machine(members[i]!.id) as ReconfiguringReplica | null,
+    replica: (i) => sim.machine(i === n && spareMember ? spareMember.id : members[i]!.id) as ReconfiguringReplica | null,
     writer: (i) => sim.machine(clientIds[i + 1]!) as unknown as RingClient | null,
     submit(index, operation) {
       const id = clientIds[index + 1]!;
