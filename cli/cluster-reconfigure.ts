@@ -3,9 +3,8 @@
  * the ring servers reshare their key shares (every share changes, the ring public key does not),
  * switch to the new shares after the next checkpoint boundary and delete the old ones. The
  * command returns once every ring server certifies under the new epoch and holds only its new
- * share. `cluster replace-node OLD --with NEW` is refused for now: the ring can reshare to a new
- * member set, but PBFT membership change (NEW catching up by state transfer and voting in OLD's
- * place) is not built yet — see docs/reconfiguration.md.
+ * share. `cluster replace-node OLD --with NEW` is refused for now: the ring core replaces a member
+ * in the simulator, but real processes lack a spare node kind for NEW — see docs/reconfiguration.md.
  */
 import { ConfigError, InvalidArgumentError, OceanStoreError } from '../core/errors.ts';
 import type { ClusterConfig } from '../runtime/cluster-config.ts';
@@ -67,6 +66,6 @@ export async function runReconfigure(command: string, config: ClusterConfig, par
   const old = parsed.positional[0];
   if (!old || typeof parsed.flags.get('with') !== 'string') throw new InvalidArgumentError('usage: cluster replace-node OLD --with NEW');
   throw new ReconfigurationFailedError(
-    `replace-node ${old}: not supported yet — resharing to a new member works in the ring core, but PBFT membership change (the new server catching up by state transfer and voting in ${old}'s place) is not built; use refresh-keys to make a suspected server's share useless`,
+    `replace-node ${old}: not supported on real processes yet — the ring core replaces a member in the simulator (resharing, PBFT member switch at the checkpoint boundary, the new server catching up by state transfer), but the cluster config has no spare node kind for NEW to run as before it joins; use refresh-keys to make a suspected server's share useless (docs/reconfiguration.md)`,
   );
 }
