@@ -49,6 +49,13 @@ function intFlag(p: Parsed, name: string): number | undefined {
 
 class UsageError extends Error {}
 
+/**
+ * Reads from the CLI wait longer than the SDK's 15 s default: right after a large write, ring
+ * servers may be busy archiving it for tens of seconds on a small machine, and a person running
+ * `get` would rather wait than retry by hand.
+ */
+const readTimeoutMs = 120_000;
+
 async function withStore<T>(p: Parsed, run: (store: OceanStore) => Promise<T>): Promise<T> {
   const store = await connect({ config: flag(p, '--config'), identity: flag(p, '--identity') });
   try {
@@ -140,7 +147,7 @@ export function put(args: string[]): Promise<number> {
       const { source, sizeBytes } = sourceOf(file);
       const progress = new Progress('put', sizeBytes, flag(p, '--quiet') !== undefined || flag(p, '--json') !== undefined);
       let handle = handleOf(store, p, name);
-      const exists = await handle.stat().then(
+      const exists = await handle.stat({ timeoutMs: readTimeoutMs }).then(
         () => true,
         (e: unknown) => (e instanceof OceanStoreError && e.name === 'NotFoundError' ? false : Promise.reject(e)),
       );
@@ -176,12 +183,12 @@ export function get(args: string[]): Promise<number> {
       const handle = handleOf(store, p, p.positional[0]!);
       const version = intFlag(p, '--version');
       const out = flag(p, '-o');
-      const stat = await handle.stat({ version });
+      const stat = await handle.stat({ version, timeoutMs: readTimeoutMs });
       const progress = new Progress('get', stat.sizeBytes, out === undefined || out === '-');
       const sink = out && out !== '-' ? createWriteStream(out) : (process.stdout as unknown as Writable);
       await pipeline(
         (async function* () {
-          for await (const chunk of handle.readStream({ version: stat.version })) {
+          for await (const chunk of handle.readStream({ version: stat.version, timeoutMs: readTimeoutMs })) {
             progress.add(chunk.length);
             yield chunk;
           }
@@ -211,7 +218,7 @@ export function stat(args: string[]): Promise<number> {
   return verb(args, 'stat NAME [--version N] [--owner KEY] [--json]', 1, (p) =>
     withStore(p, async (store) => {
       const handle = handleOf(store, p, p.positional[0]!);
-      const s = await handle.stat({ version: intFlag(p, '--version') });
+      const s = await handle.stat({ version: intFlag(p, '--version'), timeoutMs: readTimeoutMs });
       const text = [
         `aguid      ${handle.aguidHex}`,
         `version    ${s.version}`,
@@ -231,7 +238,7 @@ export function stat(args: string[]): Promise<number> {
 export function log(args: string[]): Promise<number> {
   return verb(args, 'log NAME [--owner KEY] [--json]', 1, (p) =>
     withStore(p, async (store) => {
-      const versions = await handleOf(store, p, p.positional[0]!).versions();
+      const versions = await handleOf(store, p, p.positional[0]!).versions({ timeoutMs: readTimeoutMs });
       const text = versions.map((v) => `${String(v.version).padStart(6)}  ${new Date(v.timestampMs).toISOString()}  ${String(v.sizeBytes).padStart(12)}  ${v.vguid}`);
       print(p, versions, ['version  committed                 size (bytes)  vguid', ...text].join('\n'));
       return 0;

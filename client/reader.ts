@@ -27,8 +27,12 @@ export interface FetchOptions extends CallOptions {
   readonly maxAgeMs?: number;
 }
 
-/** How long one member may take to answer before it counts as down for this request. */
+/**
+ * How long one member may take to answer before it counts as down for this attempt. Doubles with
+ * each attempt: a server whose event loop is busy (archiving a large write) answers late, not never.
+ */
 export const memberReadTimeoutMs = 3_000;
+const memberReadTimeoutMsMax = 24_000;
 const fetchTimeoutMsDefault = 15_000;
 /** Chunks a stream keeps in flight. */
 export const readAheadChunks = 4;
@@ -72,7 +76,8 @@ export class VersionReader {
     const deadlineMs = Date.now() + (options.timeoutMs ?? fetchTimeoutMsDefault);
     for (let attempt = 0; ; attempt++) {
       const request: Request = { aguid: this.aguid, version, offset, length, maxAgeMs: version === null ? (options.maxAgeMs ?? 0) : 0 };
-      const outcome = length === 0 ? await this.askAll(request, options) : await this.askInTurn(request, options);
+      const memberTimeoutMs = memberTimeoutOf(attempt, deadlineMs);
+      const outcome = length === 0 ? await this.askAll(request, options, memberTimeoutMs) : await this.askInTurn(request, options, memberTimeoutMs);
       if (!(outcome instanceof Error)) return outcome;
       // A forged reply must not fail a read fast while honest members are still catching up.
       const retriable = outcome instanceof UnavailableError || outcome instanceof IntegrityError || (version !== null && outcome instanceof NotFoundError);
@@ -89,7 +94,7 @@ export class VersionReader {
   }
 
   /** Every member at once; the first verified answer that is new enough wins. */
-  private askAll(request: Request, options: FetchOptions): Promise<VerifiedVersion | Error> {
+  private askAll(request: Request, options: FetchOptions, memberTimeoutMs: number): Promise<VerifiedVersion | Error> {
     const members = this.candidates();
     const failures: { member: string; ask: Ask & { ok: false } }[] = [];
     return new Promise((resolve) => {
@@ -106,7 +111,7 @@ export class VersionReader {
         resolve(value);
       };
       for (const member of members) {
-        void this.askMember(member, request, { signal: controller.signal, timeoutMs: options.timeoutMs }).then((ask) => {
+        void this.askMember(member, request, { signal: controller.signal, timeoutMs: memberTimeoutMs }).then((ask) => {
           if (ask.ok) return finish(ask.value);
           failures.push({ member, ask });
           if (--pending === 0) finish(this.failureOf(request, failures, options.signal));
@@ -116,10 +121,10 @@ export class VersionReader {
   }
 
   /** One member after another (data chunks are large: never ask two for the same bytes at once). */
-  private async askInTurn(request: Request, options: FetchOptions, members = this.candidates()): Promise<VerifiedVersion | Error> {
+  private async askInTurn(request: Request, options: FetchOptions, memberTimeoutMs: number, members = this.candidates()): Promise<VerifiedVersion | Error> {
     const failures: { member: string; ask: Ask & { ok: false } }[] = [];
     for (const member of members) {
-      const ask = await this.askMember(member, request, options);
+      const ask = await this.askMember(member, request, { signal: options.signal, timeoutMs: memberTimeoutMs });
       if (ask.ok) return ask.value;
       failures.push({ member, ask });
       if (options.signal?.aborted) break;
@@ -139,7 +144,8 @@ export class VersionReader {
   private async fetchWith(version: number, offset: number, length: number, options: FetchOptions, members: string[]): Promise<VerifiedVersion> {
     const deadlineMs = Date.now() + (options.timeoutMs ?? fetchTimeoutMsDefault);
     for (let attempt = 0; ; attempt++) {
-      const outcome = await this.askInTurn({ aguid: this.aguid, version, offset, length, maxAgeMs: 0 }, options, attempt === 0 ? members : this.candidates());
+      const request: Request = { aguid: this.aguid, version, offset, length, maxAgeMs: 0 };
+      const outcome = await this.askInTurn(request, options, memberTimeoutOf(attempt, deadlineMs), attempt === 0 ? members : this.candidates());
       if (!(outcome instanceof Error)) return outcome;
       const retriable = outcome instanceof UnavailableError || outcome instanceof IntegrityError || outcome instanceof NotFoundError;
       if (!retriable || options.signal?.aborted || Date.now() >= deadlineMs) throw outcome;
@@ -150,8 +156,7 @@ export class VersionReader {
   private async askMember(member: string, request: Request, options: CallOptions): Promise<Ask> {
     let reply: ReadReply;
     try {
-      const timeoutMs = Math.min(options.timeoutMs ?? memberReadTimeoutMs, memberReadTimeoutMs);
-      reply = await this.session.read(member, request, { signal: options.signal, timeoutMs });
+      reply = await this.session.read(member, request, { signal: options.signal, timeoutMs: options.timeoutMs ?? memberReadTimeoutMs });
     } catch (error) {
       return { ok: false, reason: (error as Error).message, status: 'error' };
     }
@@ -221,6 +226,10 @@ export class VersionReader {
     });
     this.ringConsulted = answered >= view.f + 1;
   }
+}
+
+function memberTimeoutOf(attempt: number, deadlineMs: number): number {
+  return Math.max(1, Math.min(memberReadTimeoutMs * 2 ** attempt, memberReadTimeoutMsMax, deadlineMs - Date.now()));
 }
 
 function rotate<T>(items: T[]): T[] {

@@ -76,6 +76,12 @@ export function tamperingSuite(env: () => { config: ClusterConfig; owner: OceanS
       for (const proxy of proxies?.values() ?? []) await proxy.close();
     }, 30_000);
 
+    it('honest relays: a read demanding a ring heartbeat under 10 s old returns the latest bytes exactly (Pond §4.4 heartbeats)', async () => {
+      attack([], (frame) => frame);
+      const bytes = await ownerObject('doc').read({ maxAgeMs: 10_000, timeoutMs: 15_000 });
+      expect(Buffer.from(bytes).equals(small)).toBe(true);
+    }, 30_000);
+
     it('flipped bytes in block payloads: IntegrityError when every member lies, exact bytes when one is honest', async () => {
       let attacked = attack(members, lastBlockFlipped);
       await expect(ownerObject('doc').read({ timeoutMs: readTimeoutMs })).rejects.toBeInstanceOf(IntegrityError);
