@@ -143,25 +143,6 @@ describe('secondary replicas in real processes', () => {
     expect(catchUpRingReads).toBeLessThan(5 * 200);
   }, 120_000);
 
-  it('a 40 MiB version (over the old 32 MiB push limit) reaches the secondaries as block references and is served from them, verified', async () => {
-    const { config } = cluster;
-    const big = await store.create('big', { blockBytes: 1024 * 1024 });
-    const data = bytesOf(40 * 1024 * 1024);
-    const written = await big.write(data);
-    const tail = { aguid: big.aguid, version: null, offset: data.length - objectBytes, length: objectBytes, maxAgeMs: 0 };
-    // The first read subscribes the secondaries; they fetch the 40 referenced blocks from their parent by BGUID.
-    await waitFor(
-      async () => (await secondaryFirstRead(session, trust, tail, written.version).catch(() => null))?.member === 'replica-0',
-      90_000,
-      'replica-0 to serve the 40 MiB version',
-    );
-    const read = await secondaryFirstRead(session, trust, tail, written.version);
-    expect(read.member).toBe('replica-0');
-    expect(equal(read.bytes, data.subarray(data.length - objectBytes))).toBe(true);
-    const status = (await (await fetch(`http://127.0.0.1:${config.nodes.find((n) => n.name === 'replica-0')!.adminPort}/status`)).json()) as { replica: Record<string, number> };
-    console.log(`replica-0 counters after the 40 MiB version: ${JSON.stringify(status.replica)}`);
-  }, 180_000);
-
   it('the second secondary also joined on its first read and serves the latest version, verified', async () => {
     const obj = store.open('hot');
     const latest = await obj.stat();
