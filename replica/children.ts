@@ -148,7 +148,12 @@ export class ChildSet {
     if (entries) return this.pushBatches(entries).map((batch) => ({ kind: 'send', to, message: { type: 'push', aguid: this.aguid, entries: batch } }));
     const snapshot = log.snapshot();
     if (!snapshot) return [];
-    return [{ kind: 'send', to, message: { type: 'snapshot', aguid: this.aguid, certificate: snapshot.certificate, blocks: snapshot.blocks } }];
+    // A large version goes without its data blocks (root and interior blocks only): the child
+    // walks the tree and fetches the leaves it lacks by BGUID, as for a large update.
+    let dataBytes = 0;
+    for (const b of snapshot.blocks) if (b.kind === 'data') dataBytes += b.bytes.length;
+    const blocks = dataBytes > this.options.inlineBlockBytesMax ? snapshot.blocks.filter((b) => b.kind !== 'data') : snapshot.blocks;
+    return [{ kind: 'send', to, message: { type: 'snapshot', aguid: this.aguid, certificate: snapshot.certificate, blocks } }];
   }
 
   /** Children in random order, so joiners spread over the subtrees instead of piling onto one. */

@@ -16,7 +16,7 @@ import { decodeUpdate } from '../core/update/update-codec.ts';
 import { updateDigest } from '../core/update/update-signature.ts';
 import type { Update } from '../core/update/update.ts';
 import type { ExecuteResult, Head, ReplicaExecutor } from './types.ts';
-import { rangeProof, readVersionRange, rootBlockOf, versionBlocks } from './version-walk.ts';
+import { missingDataBlocks, rangeProof, readVersionRange, rootBlockOf, versionBlocks } from './version-walk.ts';
 
 export class CoreExecutor implements ReplicaExecutor {
   readonly firstVersion = 0;
@@ -58,6 +58,7 @@ export class CoreExecutor implements ReplicaExecutor {
   }
 
   versionBlocks = versionBlocks;
+  missingDataBlocks = missingDataBlocks;
   rangeProof = rangeProof;
   readRange = readVersionRange;
 

@@ -38,8 +38,13 @@ interface Hashed {
   readonly bytes: Uint8Array;
 }
 
-/** The next version, checked up to its digest, waiting for referenced blocks fetched by BGUID. */
+/**
+ * A version waiting for data blocks fetched by BGUID: the next version's entry (checked up to its
+ * digest) whose referenced blocks came as references, or a snapshot (certificate checked) whose
+ * data blocks did (`snapshot` set; `entry` is then its certificate with no update).
+ */
 interface Awaiting extends Pending {
+  readonly snapshot: Snapshot | null;
   /** BGUID hex → block received so far (held here, not in the cache, so nothing evicts them first). */
   readonly received: Map<string, Hashed>;
   /** BGUID hex → BGUID still to fetch. */
@@ -155,6 +160,11 @@ export class ObjectCopy implements GapSource {
     for (const bguid of absent) if (a.missing.delete(toHex(bguid))) a.absentCount++;
     if (a.missing.size > 0) return { kind: 'awaiting-blocks', entries: [], from };
     this.awaiting = null;
+    if (a.snapshot) {
+      for (const r of a.received.values()) this.cache.putHashed(r.bguid, 'data', r.bytes);
+      const result = this.completeSnapshot(a.snapshot, a.statement, from);
+      return result.kind === 'bad' && a.absentCount > 0 ? { kind: 'bad', reason: 'blocks-absent', from } : result;
+    }
     const hashed = [...(a.hashed ?? []), ...a.received.values()];
     const entry: LogEntry = { update: a.entry.update, certificate: a.entry.certificate, blocks: hashed.map((h) => h.bytes) };
     // The sender held back a block the update needs: not a proven lie (it may have evicted it), but it cannot feed us.
@@ -169,8 +179,8 @@ export class ObjectCopy implements GapSource {
     if (!bytesEqual(statement.aguid, this.aguid)) return { kind: 'bad', reason: 'wrong-object', from };
     const expected = this.nextVersion;
     if (statement.version < expected) return this.checkDuplicate(statement, from);
-    if (this.awaiting && statement.version === expected) return { kind: 'future' };
-    if (statement.version > expected) {
+    // While a version's blocks are being fetched, later versions (and repeats of it) wait.
+    if (statement.version > expected || (this.awaiting && statement.version === expected)) {
       const bytes = entryBytesOf(entry);
       const room = this.pending.size === 0 || (this.pending.size < this.limits.pendingEntriesMax && this.pendingBytes + bytes <= this.limits.pendingBytesMax);
       if (room && !this.pending.has(statement.version)) {
@@ -214,6 +224,21 @@ export class ObjectCopy implements GapSource {
     if (!bytesEqual(statement.aguid, this.aguid)) return { kind: 'bad', reason: 'wrong-object', from };
     if (statement.version < this.nextVersion) return this.checkDuplicate(statement, from);
     for (const block of snapshot.blocks) this.cache.put(block.kind, block.bytes);
+    if (!this.executor.versionBlocks(this.cache, statement.vguid)) {
+      // A large version comes without its data blocks: fetch the ones we lack by BGUID.
+      const missing = this.executor.missingDataBlocks(this.cache, statement.vguid);
+      if (!missing || missing.length === 0) return { kind: 'bad', reason: 'incomplete-snapshot', from };
+      const entry: LogEntry = { update: new Uint8Array(0), certificate: snapshot.certificate, blocks: [] };
+      this.awaiting = { entry, statement, from, snapshot, received: new Map(), missing: new Map(missing.map((b) => [toHex(b), b])), absentCount: 0 };
+      return { kind: 'awaiting-blocks', entries: [], from };
+    }
+    return this.completeSnapshot(snapshot, statement, from);
+  }
+
+  /** Installs a snapshot whose blocks are all in the cache (its own re-put first: they may have aged out while we fetched). */
+  private completeSnapshot(snapshot: Snapshot, statement: CommitStatement, from: string): OfferResult {
+    if (statement.version < this.nextVersion) return this.checkDuplicate(statement, from);
+    for (const block of snapshot.blocks) this.cache.put(block.kind, block.bytes);
     const blocks = this.executor.versionBlocks(this.cache, statement.vguid);
     if (!blocks) return { kind: 'bad', reason: 'incomplete-snapshot', from };
     const head: Head = { aguid: this.aguid, version: statement.version, vguid: statement.vguid };
@@ -245,7 +270,7 @@ export class ObjectCopy implements GapSource {
       if (!inEntry.has(key) && !this.cache.has(bguid)) missing.set(key, bguid);
     }
     if (missing.size === 0) return false;
-    this.awaiting = { ...p, received: new Map(), missing, absentCount: 0 };
+    this.awaiting = { ...p, snapshot: null, received: new Map(), missing, absentCount: 0 };
     return true;
   }
 

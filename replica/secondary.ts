@@ -202,6 +202,7 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
     if (!sub.parent.isParentOrTarget(from)) return this.count('snapshot-not-from-parent');
     const result = sub.copy.installSnapshot(snapshot, from);
     if (result.kind === 'duplicate' || result.kind === 'future') return this.count('old-snapshot');
+    if (result.kind === 'awaiting-blocks') this.count('snapshot-by-reference');
     // The snapshot itself counts as progress; children behind it get one at their next renewal.
     if (result.kind !== 'bad') sub.parent.onProgress(nowMs);
     return this.afterOffer(sub, [result], nowMs);

@@ -72,6 +72,8 @@ export interface ReplicaExecutor {
   execute(blocks: BlockStore, head: Head | null, update: Uint8Array, timestampMs: number): ExecuteResult;
   /** Every block of version `vguid` (root, interior, data), or null if one is missing from `blocks`. */
   versionBlocks(blocks: BlockStore, vguid: Uint8Array): BlockRef[] | null;
+  /** BGUIDs of the data blocks of `vguid` missing from `blocks`; null if the root or an interior block is missing. */
+  missingDataBlocks(blocks: BlockStore, vguid: Uint8Array): Uint8Array[] | null;
   /** The blocks a reader needs to read [offset, offset + length) of `vguid` and check it up to the VGUID; null if one is missing. */
   rangeProof(blocks: BlockStore, vguid: Uint8Array, offset: number, length: number): ProofBlock[] | null;
   /** Reads the range from a store holding (at least) a proof; null if the store lacks a block or the range is out of bounds. */

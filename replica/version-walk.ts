@@ -54,6 +54,28 @@ export function versionBlocks(blocks: BlockStore, vguid: Uint8Array): BlockRef[]
 
 class MissingBlock extends OceanStoreError {}
 
+/** The data blocks of `vguid` that `blocks` lacks (each once); null if the root or an interior block is missing or malformed. */
+export function missingDataBlocks(blocks: BlockStore, vguid: Uint8Array): Uint8Array[] | null {
+  const root = rootOf(blocks, vguid);
+  if (!root) return null;
+  const missing = new Map<string, Uint8Array>();
+  if (!root.tree) return [];
+  const reader = readerOf(blocks);
+  const walk = (node: Pointer, height: number): void => {
+    if (height === 0) {
+      if (!blocks.has(node.bguid)) missing.set(toHex(node.bguid), node.bguid);
+      return;
+    }
+    for (const child of readChildren(reader, node, height)) walk(child, height - 1);
+  };
+  const tree = root.tree;
+  const walked = orNull(() => {
+    walk(tree, tree.height);
+    return true;
+  });
+  return walked ? [...missing.values()] : null;
+}
+
 /** Root, the interior blocks on the paths to the range, and the leaves overlapping it. */
 export function rangeProof(blocks: BlockStore, vguid: Uint8Array, offset: number, length: number): ProofBlock[] | null {
   const rootBytes = blocks.get(vguid, 'root');

@@ -61,6 +61,19 @@ describe('large updates travel as block references', () => {
     for (const child of children) expect(left.has(child), child).toBe(true);
   });
 
+  it('a late joiner below members that kept only recent updates gets a snapshot without its leaves, fetches them by BGUID, then follows', () => {
+    const world = new TreeSim({ seed: 51, replicaCount: 20, versionCount: 30, updateIntervalMs: 40, logEntriesMax: 4, inlineBlockBytesMax: 1024 });
+    expect(world.sim.runUntil(() => world.sim.nowMs > world.startMs + 20 * world.updateIntervalMs && world.converged(), 30_000)).toBe(true);
+    world.addReplica('late');
+    expect(world.runToConvergence(30_000)).toBe(true);
+    const copy = world.replica('late')!.copyOf(world.aguid)!;
+    expect(world.depthOf('late')).toBeGreaterThan(1);
+    expect(copy.snapshotsInstalled).toBe(1);
+    expect(world.replica('late')!.counters.get('snapshot-by-reference')).toBe(1);
+    for (const id of world.replicaIds) expect(world.holdsExactSuffix(id), id).toBe(true);
+    expect(world.violations).toEqual([]);
+  });
+
   it('a 34 MiB update (over the old 32 MiB push limit) reaches the end of a root → A → B chain through the wire codec; no frame exceeds 5 MiB', () => {
     const blockBytes = 1024 * 1024;
     const blockCount = 34;

@@ -207,16 +207,47 @@ describe('ObjectCopy.offer', () => {
       expect(tiny.log.firstVersion).toBe(7);
     });
 
-    it('rejects a snapshot with a forged certificate, a missing block or a corrupted block', () => {
+    it('a large snapshot without its data blocks: the copy fetches the leaves it lacks by BGUID, then installs it', () => {
+      const good = source().snapshot()!;
+      const withoutData = { ...good, blocks: good.blocks.filter((b) => b.kind !== 'data') };
+      const { copy, accepted } = freshCopy();
+      expect(copy.installSnapshot(withoutData, 'p').kind).toBe('awaiting-blocks');
+      const wanted = copy.blocksToFetch(1000)!;
+      const dataBlocks = good.blocks.filter((b) => b.kind === 'data').map((b) => b.bytes);
+      expect(wanted.bguids.length).toBe(new Set(dataBlocks.map((b) => Buffer.from(crypto.sha256([b])).toString('hex'))).size);
+      // An early entry waits behind the snapshot; wrong bytes are ignored; then the real leaves.
+      expect(copy.offerBlocks([new Prng(3).bytes(100)], [], 'p')?.kind).toBe('awaiting-blocks');
+      const result = copy.offerBlocks(dataBlocks, [], 'p');
+      expect(result?.kind).toBe('accepted');
+      expect(copy.head!.version).toBe(7);
+      expect(bytesEqual(copy.head!.vguid, history[7]!.vguid)).toBe(true);
+      expect(accepted).toEqual([7]);
+    });
+
+    it('a snapshot whose sender says it lacks a leaf is given up; the copy stays empty', () => {
+      const good = source().snapshot()!;
+      const { copy } = freshCopy();
+      expect(copy.installSnapshot({ ...good, blocks: good.blocks.filter((b) => b.kind !== 'data') }, 'liar').kind).toBe('awaiting-blocks');
+      expectBad(copy.offerBlocks([], copy.blocksToFetch(1000)!.bguids, 'liar')!, 'blocks-absent');
+      expect(copy.head).toBeNull();
+    });
+
+    it('rejects a snapshot with a forged certificate, a missing root block or a corrupted root or interior block', () => {
       const good = source().snapshot()!;
       const certificate = good.certificate.slice();
       certificate[certificate.length - 3]! ^= 1;
       expectBad(freshCopy().copy.installSnapshot({ ...good, certificate }, 'liar'), 'certificate');
       expectBad(freshCopy().copy.installSnapshot({ ...good, blocks: good.blocks.slice(1) }, 'liar'), 'incomplete-snapshot');
-      const corrupted = good.blocks.map((b, i) => (i === good.blocks.length - 1 ? { ...b, bytes: b.bytes.map((x, j) => (j === 0 ? x ^ 1 : x)) } : b));
-      const copy = freshCopy().copy;
-      expectBad(copy.installSnapshot({ ...good, blocks: corrupted }, 'liar'), 'incomplete-snapshot');
-      expect(copy.head).toBeNull();
+      // A corrupted root or interior block hashes to nothing the certificate names: the tree cannot
+      // even be walked. (A corrupted leaf is simply missing: fetched by BGUID, as above.)
+      for (const kind of ['root', 'interior'] as const) {
+        const at = good.blocks.findIndex((b) => b.kind === kind);
+        expect(at, kind).toBeGreaterThanOrEqual(0);
+        const corrupted = good.blocks.map((b, i) => (i === at ? { ...b, bytes: b.bytes.map((x, j) => (j === 0 ? x ^ 1 : x)) } : b));
+        const copy = freshCopy().copy;
+        expectBad(copy.installSnapshot({ ...good, blocks: corrupted }, 'liar'), 'incomplete-snapshot');
+        expect(copy.head).toBeNull();
+      }
     });
   });
 });

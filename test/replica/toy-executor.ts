@@ -12,7 +12,7 @@ import { encodeRootBlock, type RootBlock } from '../../core/version/root-block.t
 import { appendBytes, appendLeaves } from '../../core/version/tree-edit.ts';
 import type { TreeWriter } from '../../core/version/tree-splice.ts';
 import type { ExecuteResult, Head, ReplicaExecutor } from '../../replica/types.ts';
-import { rangeProof, readVersionRange, rootBlockOf, versionBlocks } from '../../replica/version-walk.ts';
+import { missingDataBlocks, rangeProof, readVersionRange, rootBlockOf, versionBlocks } from '../../replica/version-walk.ts';
 
 export const toyBlockBytes = 4096;
 const toyFanoutMax = 4;
@@ -89,6 +89,7 @@ export class ToyExecutor implements ReplicaExecutor {
   }
 
   versionBlocks = versionBlocks;
+  missingDataBlocks = missingDataBlocks;
   rangeProof = rangeProof;
   readRange = readVersionRange;
 }
