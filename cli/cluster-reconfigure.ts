@@ -3,13 +3,17 @@
  * the ring servers reshare their key shares (every share changes, the ring public key does not),
  * switch to the new shares after the next checkpoint boundary and delete the old ones. The
  * command returns once every ring server certifies under the new epoch and holds only its new
- * share. `cluster replace-node OLD --with NEW` is refused for now: the ring core replaces a member
- * in the simulator, but real processes lack a spare node kind for NEW — see docs/reconfiguration.md.
+ * share. `cluster replace-node OLD --with NEW` puts a `spare` node of the config in OLD's place.
  */
 import { ConfigError, InvalidArgumentError, OceanStoreError } from '../core/errors.ts';
 import type { ClusterConfig } from '../runtime/cluster-config.ts';
 import type { ParsedArgs } from './cluster-args.ts';
+import { writeFileSync } from 'node:fs';
+import { fromHex, toHex } from '../core/bytes.ts';
 import { loadAdminKey, loadDescriptor } from '../runtime/cluster-keys.ts';
+import { spawnNode, stopNode, waitReady } from '../runtime/cluster-launcher.ts';
+import { joinFileOf } from '../runtime/reconfiguration-role.ts';
+import { ringMembersOf } from '../runtime/roles.ts';
 import { silentLogger } from '../runtime/log.ts';
 import { nodeCrypto } from '../runtime/node-crypto.ts';
 import { ringReconfigurationStatus, submitAdminRecord } from '../runtime/reconfiguration-client.ts';
@@ -56,6 +60,66 @@ export async function refreshKeys(config: ClusterConfig, timeoutMs: number, log:
   throw new ReconfigurationFailedError(`epoch ${target} not in force on every ring server within ${timeoutMs} ms (see \`cluster status --json\`)`);
 }
 
+export interface ReplaceResult extends RefreshResult {
+  readonly members: readonly string[];
+}
+
+async function until(what: string, deadlineMs: number, check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 1_000_000 && Date.now() < deadlineMs; i++) {
+    if (await check()) return;
+    await sleep(250);
+  }
+  throw new ReconfigurationFailedError(`${what} did not happen in time (see \`cluster status --json\`)`);
+}
+
+/**
+ * Replaces ring member `oldName` by the spare `newName`: the ring reshares to the new member set
+ * and, at the next checkpoint boundary, switches PBFT to it; the spare is restarted as the
+ * joining member, catches up by state transfer, computes its share and votes; the old server
+ * deletes its share and is stopped.
+ */
+export async function replaceNode(config: ClusterConfig, oldName: string, newName: string, timeoutMs: number, log: (line: string) => void = () => {}): Promise<ReplaceResult> {
+  const startedMs = Date.now();
+  const deadlineMs = startedMs + timeoutMs;
+  const descriptor = loadDescriptor(config, nodeCrypto);
+  const admin = loadAdminKey(config, descriptor, nodeCrypto);
+  const old = descriptor.nodes.find((n) => n.name === oldName && n.role === 'ring');
+  const spare = descriptor.nodes.find((n) => n.name === newName);
+  if (!old) throw new InvalidArgumentError(`${oldName} is not a ring server of this cluster`);
+  if (!spare || spare.role !== 'spare') throw new InvalidArgumentError(`${newName} must be a node of role 'spare' in the config (it is ${spare ? `a ${spare.role} node` : 'not in it'})`);
+  const before = (await ringReconfigurationStatus(config)).filter((r) => r.status !== null);
+  if (before.length < 2 * config.f + 1) throw new ConfigError(`only ${before.length} ring servers answer /status; a replacement needs 2f+1 = ${2 * config.f + 1} up`);
+  const target = Math.max(...before.map((r) => r.status!.epochScheduled)) + 1;
+  const future = ringMembersOf(descriptor).map((m) => (m.id === oldName ? { id: newName, publicKey: fromHex(spare.publicKey) } : m));
+  log(`ordering the replacement of ${oldName} by ${newName} (epoch ${target})`);
+  const action = { kind: 'replace' as const, oldIndex: old.shareIndex, newId: newName, newPublicKey: fromHex(spare.publicKey) };
+  const outcome = await submitAdminRecord(descriptor, admin, target, action, nodeCrypto, silentLogger(), timeoutMs);
+  if (outcome.startsWith('refused')) throw new ReconfigurationFailedError(`the ring refused the replacement: ${outcome}`);
+  log(`ring: ${outcome}`);
+  const staying = future.filter((m) => m.id !== newName).map((m) => m.id);
+  await until(`the resharing round of epoch ${target}`, deadlineMs, async () => {
+    const rows = await ringReconfigurationStatus(config, staying);
+    const aborted = rows.find((r) => r.status?.lastRound?.epoch === target && r.status.lastRound.result === 'aborted');
+    if (aborted) throw new ReconfigurationFailedError(`the replacement was aborted: ${aborted.status!.lastRound!.reason}`);
+    return rows.every((r) => r.status?.lastRound?.epoch === target && r.status.lastRound.result === 'installed');
+  });
+  // The spare now starts as the joining member: it votes once state transfer has caught it up.
+  writeFileSync(joinFileOf(config, newName), JSON.stringify(future.map((m) => ({ id: m.id, publicKey: toHex(m.publicKey) }))) + '\n');
+  await stopNode(config, newName);
+  await spawnNode(config, newName);
+  await waitReady(config, [newName], Math.max(1000, deadlineMs - Date.now()));
+  log(`${newName} restarted as the joining member`);
+  const ids = future.map((m) => m.id).join();
+  await until(`${newName} joining with its share of epoch ${target}`, deadlineMs, async () => {
+    const rows = await ringReconfigurationStatus(config, [...staying, newName]);
+    return rows.every((r) => r.status && r.status.members.join() === ids && r.status.epoch >= target && r.status.shareEpochs.join() === String(target));
+  });
+  await until(`${oldName} deleting its share`, deadlineMs, async () => (await ringReconfigurationStatus(config, [oldName]))[0]?.status?.shareEpochs.length === 0);
+  await stopNode(config, oldName);
+  const s = (await ringReconfigurationStatus(config, [newName]))[0]!.status!;
+  return { epoch: target, firstSeq: s.epochFirstSeq, detail: s.lastRound?.reason ?? '', elapsedMs: Date.now() - startedMs, members: future.map((m) => m.id) };
+}
+
 /** Dispatch for cli/cluster.ts. */
 export async function runReconfigure(command: string, config: ClusterConfig, parsed: ParsedArgs, timeoutMs: number): Promise<number> {
   if (command === 'refresh-keys') {
@@ -64,8 +128,9 @@ export async function runReconfigure(command: string, config: ClusterConfig, par
     return 0;
   }
   const old = parsed.positional[0];
-  if (!old || typeof parsed.flags.get('with') !== 'string') throw new InvalidArgumentError('usage: cluster replace-node OLD --with NEW');
-  throw new ReconfigurationFailedError(
-    `replace-node ${old}: not supported on real processes yet — the ring core replaces a member in the simulator (resharing, PBFT member switch at the checkpoint boundary, the new server catching up by state transfer), but the cluster config has no spare node kind for NEW to run as before it joins; use refresh-keys to make a suspected server's share useless (docs/reconfiguration.md)`,
-  );
+  const replacement = parsed.flags.get('with');
+  if (!old || typeof replacement !== 'string') throw new InvalidArgumentError('usage: cluster replace-node OLD --with NEW');
+  const r = await replaceNode(config, old, replacement, timeoutMs, (line) => console.log(line));
+  console.log(`epoch ${r.epoch} in force from seq ${r.firstSeq}; ring members [${r.members.join(', ')}]; ${old} stopped, its share deleted; ${(r.elapsedMs / 1000).toFixed(1)} s`);
+  return 0;
 }

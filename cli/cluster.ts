@@ -20,7 +20,7 @@ const usage = `usage: oceanstore cluster <command> [--config FILE]
   start-node NAME           start one node and wait until it is ready
   down                      stop every node; no process is left behind
   refresh-keys              reshare the ring key (new shares, same ring public key); old shares deleted
-  replace-node OLD --with NEW  (not supported yet: see docs/reconfiguration.md)
+  replace-node OLD --with NEW  put the spare NEW in ring server OLD's place (reshare, switch, catch up); OLD is stopped
   drill [--trials N] [--seed S] [--scratch]
                             crash drill: kill -9 random nodes during chained writes, check nothing acknowledged is lost
 options: --timeout-ms N (readiness wait, default 30000)`;

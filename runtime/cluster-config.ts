@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { ConfigError } from '../core/errors.ts';
 
-export const roles = ['ring', 'archive', 'replica'] as const;
+/** `spare`: a server that can replace a ring member (`cluster replace-node`); not a member until then. */
+export const roles = ['ring', 'archive', 'replica', 'spare'] as const;
 export type Role = (typeof roles)[number];
 
 export interface NodeConfig {

@@ -28,6 +28,8 @@ export interface ReconfigurationStatus {
   readonly epoch: number;
   readonly epochScheduled: number;
   readonly epochFirstSeq: number;
+  /** The member list this server's PBFT core runs with. */
+  readonly members: readonly string[];
   readonly shareEpochs: readonly number[];
   readonly round: { epoch: number; phase: string } | null;
   readonly lastRound: { epoch: number; result: 'installed' | 'aborted'; reason: string; decidedSeq: number } | null;
@@ -87,9 +89,9 @@ export async function submitAdminRecord(
   }
 }
 
-/** Every ring server's reconfiguration status (null for a server that did not answer). */
-export async function ringReconfigurationStatus(config: ClusterConfig): Promise<{ name: string; status: ReconfigurationStatus | null; seq: number }[]> {
-  const ring = config.nodes.filter((n) => n.role === 'ring');
+/** Every ring server's (or the named nodes') reconfiguration status (null for a server that did not answer). */
+export async function ringReconfigurationStatus(config: ClusterConfig, names?: readonly string[]): Promise<{ name: string; status: ReconfigurationStatus | null; seq: number }[]> {
+  const ring = config.nodes.filter((n) => (names ? names.includes(n.name) : n.role === 'ring'));
   return Promise.all(ring.map(async (n) => {
     const body = (await fetchJson(`http://127.0.0.1:${n.adminPort}/status`, 2000)) as { reconfiguration?: ReconfigurationStatus; seq?: number } | null;
     return { name: n.name, status: body?.reconfiguration ?? null, seq: Number(body?.seq ?? -1) };

@@ -4,7 +4,11 @@
  * a refresh retired it), and the x25519/ChaCha20-Poly1305 sub-share cipher of its identity. The
  * agent's outputs retire the epoch-0 share file and are logged.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fromHex } from '../core/bytes.ts';
+import type { RingMember } from '../ring/config.ts';
+import { clusterPaths, type ClusterConfig } from './cluster-config.ts';
 import type { MachineContext } from '../core/machine.ts';
 import type { ReconfigurationOutput } from '../ring/reconfiguration-agent.ts';
 import { ReconfiguringReplica, type ReconfiguringReplicaConfig } from '../ring/reconfiguration-replica.ts';
@@ -14,9 +18,23 @@ import type { RoleContext } from './roles.ts';
 
 type BaseConfig = Omit<ReconfiguringReplicaConfig, 'adminPublicKey' | 'initialKey' | 'initialShare' | 'cipher'>;
 
+/** Where `cluster replace-node` tells a spare the member list it joins (ids and ed25519 keys, hex). */
+export function joinFileOf(config: ClusterConfig, name: string): string {
+  return join(clusterPaths(config).nodeDir(name), 'join.json');
+}
+
+/** The member list a spare joins as, or null (not a spare, or not replacing anyone yet). */
+export function joiningMembersOf(ctx: RoleContext): RingMember[] | null {
+  if (ctx.node.role !== 'spare') return null;
+  const file = joinFileOf(ctx.config, ctx.node.name);
+  if (!existsSync(file)) return null;
+  const list = JSON.parse(readFileSync(file, 'utf8')) as { id: string; publicKey: string }[];
+  return list.map((m) => ({ id: m.id, publicKey: fromHex(m.publicKey) }));
+}
+
 export function reconfiguringReplicaOf(ctx: RoleContext, replicaCtx: MachineContext, base: BaseConfig): ReconfiguringReplica {
   const d = ctx.descriptor;
-  const initialShare = loadKeyShareIfHeld(ctx.config, d, ctx.node.name);
+  const initialShare = ctx.node.role === 'ring' ? loadKeyShareIfHeld(ctx.config, d, ctx.node.name) : null;
   const replica = new ReconfiguringReplica(replicaCtx, {
     ...base,
     adminPublicKey: fromHex(d.adminPublicKey),
@@ -25,6 +43,7 @@ export function reconfiguringReplicaOf(ctx: RoleContext, replicaCtx: MachineCont
     cipher: subShareCipher(ctx.secretKey),
     // Real processes: agreed time runs at wall speed and heartbeats order a batch every second.
     phaseMs: 5000,
+    membershipChange: true,
     resubmitMs: 1000,
   });
   // A crash between deleting the epoch-0 share from the store and retiring its file: finish now.
@@ -60,6 +79,7 @@ export function reconfigurationStatus(r: ReconfiguringReplica): Record<string, u
     epoch: state.epochAt(r.replica.lastExecuted),
     epochScheduled: state.current.epoch,
     epochFirstSeq: state.current.firstSeq,
+    members: r.replica.config.members.map((m) => m.id),
     shareEpochs: r.agent.heldEpochs(),
     round: round ? { epoch: round.epoch, phase: round.phase, deals: round.deals.size, verdicts: round.verdicts.size, openComplaints: round.openComplaints().length } : null,
     lastRound: state.outcome,

@@ -31,7 +31,7 @@ import { secureRandom, type RingDescriptor } from './cluster-keys.ts';
 import type { Binding, DurableKvStore } from './machine-host.ts';
 import type { NodeMetrics } from './metrics.ts';
 import { PrefixedKvStore } from './prefixed-kv-store.ts';
-import { isReconfigurationOutput, onReconfigurationOutput, reconfigurationStatus, reconfiguringReplicaOf } from './reconfiguration-role.ts';
+import { isReconfigurationOutput, joiningMembersOf, onReconfigurationOutput, reconfigurationStatus, reconfiguringReplicaOf } from './reconfiguration-role.ts';
 import type { ReconfiguringOutput, ReconfiguringReplica } from '../ring/reconfiguration-replica.ts';
 import { tapestryStatusOf } from './tapestry-status.ts';
 import { TapestryTreeLocator } from './tapestry-tree-locator.ts';
@@ -166,7 +166,9 @@ function tapestryStartup(ctx: RoleContext, tapestry: TapestryPart): StartupStep[
 }
 
 function ringReplica(ctx: RoleContext, parts: RingServerParts): { binding: Binding<RingMessage, ReconfiguringOutput>; replica: Replica; reconfigurable: ReconfiguringReplica } {
-  const members = ringMembersOf(ctx.descriptor);
+  // A spare that is replacing a member runs with the member list it will vote in (issue 10).
+  const joining = joiningMembersOf(ctx);
+  const members = joining ?? ringMembersOf(ctx.descriptor);
   const key = { threshold: ctx.descriptor.threshold, publicKey: fromHex(ctx.descriptor.ringPublicKey), commitments: ctx.descriptor.commitments.map(fromHex) };
   const certificateVerifier = blsCertificateVerifier(new RingKeyVerifier(key, members.length));
   // Key refresh (issue 10): shares follow the epoch of each batch; the ring public key never changes.
@@ -174,7 +176,7 @@ function ringReplica(ctx: RoleContext, parts: RingServerParts): { binding: Bindi
     ctx,
     { nodeId: ctx.node.name, store: new PrefixedKvStore(ctx.store, 'ring/'), random: secureRandom, nowMs: ctx.nowMs },
     {
-      members, f: ctx.config.f, crypto: ctx.crypto, signer: signerOf(ctx.crypto, ctx.secretKey), certificateVerifier,
+      members, initialMembers: ringMembersOf(ctx.descriptor), f: ctx.config.f, crypto: ctx.crypto, signer: signerOf(ctx.crypto, ctx.secretKey), certificateVerifier,
       service: parts.service,
       ringId: fromHex(ctx.descriptor.ringId),
       // Heartbeats let readers demand freshness (maxAgeMs); one per second unless configured.
@@ -281,7 +283,10 @@ export function buildRole(ctx: RoleContext): RoleAdapter {
       ready: (peers) => ringQuorumConnected(ctx, peers),
     };
   }
-  if (ctx.node.role !== 'ring') {
+  if (ctx.node.role === 'spare' && !joiningMembersOf(ctx)) {
+    return { bindings: [tapestry.binding], startup, status: () => ({ ...tapestryStatus(), spare: true }), ready: (peers) => ringQuorumConnected(ctx, peers) };
+  }
+  if (ctx.node.role !== 'ring' && ctx.node.role !== 'spare') {
     const tree = treeLocatorOf(ctx, tapestry);
     const { binding, replica } = secondaryParts({ ...ctx, treeLocator: tree });
     const announcing = { ...binding, onOutput: (event: unknown) => {
