@@ -38,7 +38,7 @@ export interface ReconfiguringReplicaConfig extends Omit<ReplicaConfig, 'certifi
   readonly behaviour?: DealerBehaviour;
   /** Epoch 0's members when this replica starts with another list (a server joining by replacement). */
   readonly initialMembers?: readonly RingMember[];
-  /** Accept `replace` rounds: PBFT switches its member list at the boundary (simulation only so far). */
+  /** Accept `replace` rounds: PBFT switches its member list at the boundary. */
   readonly membershipChange?: boolean;
 }
 

@@ -51,7 +51,7 @@ export interface ReconfigurationOptions {
   readonly checkpointInterval: number;
   /** Agreed milliseconds each phase waits for silent members. */
   readonly phaseMs: number;
-  /** Accept `replace` records (resharing to a new member set); off until PBFT membership change exists. */
+  /** Accept `replace` records (resharing to a new member set; ReconfiguringReplica switches PBFT at the boundary). */
   readonly membershipChange?: boolean;
 }
 
@@ -234,8 +234,7 @@ export class ReconfigurationState {
     if (current.firstSeq > seq) return this.reject(`epoch ${current.epoch} has not started yet`);
     let members = current.members;
     if (action.kind === 'replace') {
-      // Resharing to a new member set works here, but PBFT does not change its members yet: a
-      // replaced server would keep voting without a share and the new one would never vote.
+      // Only hosts that switch PBFT's member list at the boundary (ReconfiguringReplica) may accept it.
       if (!this.options.membershipChange) return this.reject('replacing a member is not supported yet (PBFT membership change is not built)');
       if (action.oldIndex > members.length) return this.reject('no such member');
       if (members.some((m) => m.id === action.newId || bytesEqual(m.publicKey, action.newPublicKey))) return this.reject('new member is already a member');
