@@ -55,6 +55,13 @@ describe('ring member replacement (simulation)', () => {
     queue(8);
     expect(s.sim.runUntil(() => s.completed[0] === queued, 30_000)).toBe(true);
     expect(s.replica(3)!.agent.heldEpochs()).toEqual([]);
+    // A staying member restarted after the switch rebuilds the old list from its config, then
+    // switches again from its stored state and catches up.
+    s.sim.restart('ring-2');
+    queue(4);
+    const restarted = () => s.replica(2)!;
+    expect(s.sim.runUntil(() => s.completed[0] === queued && restarted().replica.lastExecuted >= s.replica(0)!.replica.lastExecuted, 30_000)).toBe(true);
+    expect(restarted().replica.config.members.map((m) => m.id)).toEqual(['ring-0', 'ring-1', 'ring-2', 'ring-4']);
     expect(s.agentOutputs.some((o) => o.kind === 'retired' && o.node === 'ring-3')).toBe(true);
     // ring-4 executes and certifies in the new epoch: certificates after the boundary verify under the old key.
     const late = s.certificates.filter((c) => c.seq >= epoch1.firstSeq);
