@@ -223,6 +223,10 @@ export async function run(args: string[]): Promise<void> {
   console.table(processes);
   if (args.includes('--processes-only')) {
     console.log('machine', machine);
+    const out = join(dirname(fileURLToPath(import.meta.url)), 'results');
+    mkdirSync(out, { recursive: true });
+    writeFileSync(join(out, 'replica-processes.json'), JSON.stringify({ machine, quick, loadavg: loadavg(), processes }, null, 2));
+    console.log(`wrote ${join(out, 'replica-processes.json')}`);
     return;
   }
 
