@@ -35,6 +35,8 @@ export interface ReconfigurationSimOptions {
   readonly phaseMs?: number;
   /** Also run `ring-<n>`, a spare that can replace a member (membership change switched on everywhere). */
   readonly spare?: boolean;
+  /** The member index (0-based) the spare is built to replace (default: the last). */
+  readonly spareReplaces?: number;
   readonly parameters?: Partial<ProtocolParameters>;
   readonly network?: Partial<NetworkOptions>;
 }
@@ -99,8 +101,9 @@ export function buildReconfigurationSim(options: ReconfigurationSimOptions): Rec
   const spareSecret = secretKeyFor(crypto, seed, 'replica', n);
   const spareMember: RingMember | null = options.spare ? { id: `ring-${n}`, publicKey: signerOf(crypto, spareSecret).publicKey } : null;
   if (spareMember) {
-    // It starts as the replacement of the last member: that list is the one it will vote in.
-    const future = members.map((m, i) => (i === n - 1 ? spareMember : m));
+    // It starts as the replacement of one member: that list is the one it will vote in.
+    const replaced = options.spareReplaces ?? n - 1;
+    const future = members.map((m, i) => (i === replaced ? spareMember : m));
     sim.addNode(spareMember.id, (ctx: MachineContext) => new ReconfiguringReplica(ctx, {
       members: future, initialMembers: members, f, crypto, signer: signerOf(crypto, spareSecret), certificateVerifier,
       service: (store) => new KvService(crypto, store), ringId: simRingId, parameters,
