@@ -83,6 +83,7 @@ const pendingMax = 65_536;
 /** Certified versions held per object while an earlier one is missing. */
 const reorderEntriesMax = 256;
 const certifiedSequencesMax = 4096;
+const certifiedEarlyMax = 4096;
 const versionKey = (aguidHex: string, version: number): string => `rsm/v/${aguidHex}/${String(version).padStart(15, '0')}`;
 const latestKey = (aguidHex: string): string => `rsm/latest/${aguidHex}`;
 
@@ -256,7 +257,8 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
   }
 
   private noteEarly(statement: Uint8Array, aguid: Uint8Array, version: number, certificate: Uint8Array): void {
-    if (this.certifiedEarly.size >= pendingMax) this.certifiedEarly.delete(this.certifiedEarly.keys().next().value as string);
+    // Only certificates that beat this server's own execution wait here (milliseconds): few.
+    if (this.certifiedEarly.size >= certifiedEarlyMax) this.certifiedEarly.delete(this.certifiedEarly.keys().next().value as string);
     this.certifiedEarly.set(toHex(statement), { aguid, version, certificate });
   }
 
