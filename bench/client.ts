@@ -2,7 +2,7 @@
  * `npm run bench -- client [--mib N | --full] [--small N] [--block-bytes N]`: a put and a get of
  * an N MiB file (default 256, `--full` 1024) through the CLI, each a separate process as a user
  * runs it, against a scratch local cluster (archiving on), next to `cp` + sync of the same file on
- * the same disk in the same run; then small-object (4 KiB) write and read latency through the SDK.
+ * the same disk in the same run; and, first, small-object (4 KiB) write and read latency through the SDK.
  * Reports the client's peak RSS and CPU (from its `--json`), the cluster's CPU seconds (summed over
  * every node's /metrics) and the load average, since wall time on a shared machine says little
  * on its own.
@@ -45,6 +45,26 @@ async function clusterCpuSeconds(config: ClusterConfig): Promise<number> {
     }
   }
   return total;
+}
+
+/** Cores the cluster uses over 3 s (idle nodes still tick, heartbeat and certify empty batches). */
+async function clusterCores(config: ClusterConfig): Promise<number> {
+  const before = await clusterCpuSeconds(config);
+  await new Promise((resolve) => setTimeout(resolve, 3_000));
+  return ((await clusterCpuSeconds(config)) - before) / 3;
+}
+
+/** Waits (at most 180 s) until the cluster is back within 0.3 cores of its idle use; returns the wait. */
+async function waitForQuiet(config: ClusterConfig, idleCores: number): Promise<number> {
+  const started = performance.now();
+  let last = await clusterCpuSeconds(config);
+  while (performance.now() - started < 180_000) {
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    const now = await clusterCpuSeconds(config);
+    if ((now - last) / 3 < idleCores + 0.3) break;
+    last = now;
+  }
+  return performance.now() - started;
 }
 
 interface CliUsage {
@@ -90,6 +110,10 @@ export async function run_(args: string[]): Promise<void> {
   try {
     const file = await startCluster(dir, cli);
     config = loadClusterConfig(file);
+    // Small objects first, on a quiet cluster: after the large put, ring servers spend a while
+    // archiving it, which would measure that backlog rather than the small-object path.
+    const small = await smallObjects(file, smallCount);
+    console.error(`small objects done: ${JSON.stringify(small)}`);
     const input = join(dir, 'input.bin');
     makeInput(input, mib);
     const load = { start: loadavg()[0]! };
@@ -101,13 +125,20 @@ export async function run_(args: string[]): Promise<void> {
     rmSync(join(dir, 'copy.bin'));
 
     const identity = join(dir, 'identity.json');
+    const idleCores = await clusterCores(config);
+    console.error(`idle cluster: ${idleCores.toFixed(2)} cores`);
     let cpu0 = await clusterCpuSeconds(config);
     t = performance.now();
     const put = await cli(file, 'put', 'big', input, '--identity', identity, '--json', ...blockArgs);
     const putMs = performance.now() - t;
     const putCluster = (await clusterCpuSeconds(config)) - cpu0;
     const putUsage = JSON.parse(put.stdout.trim().split('\n').at(-1)!) as CliUsage;
+    console.error(`put: ${(putMs / 1000).toFixed(1)} s, ${put.stdout.trim()}`);
 
+    // The ring keeps archiving the put (erasure coding, fragments to archive servers) after it
+    // returns; measure how long, then get from a settled cluster.
+    const settleMs = await waitForQuiet(config, idleCores);
+    console.error(`cluster settled ${(settleMs / 1000).toFixed(1)} s after the put`);
     cpu0 = await clusterCpuSeconds(config);
     t = performance.now();
     const get = await cli(file, 'get', 'big', '-o', join(dir, 'out.bin'), '--identity', identity, '--json');
@@ -117,8 +148,6 @@ export async function run_(args: string[]): Promise<void> {
     execFileSync('cmp', [input, join(dir, 'out.bin')]); // throws unless byte-identical
     rmSync(join(dir, 'out.bin'));
     load.start = Math.max(load.start, loadavg()[0]!);
-
-    const small = await smallObjects(file, smallCount);
     const loadEnd = loadavg()[0]!;
 
     const row = (what: string, ms: number, usage?: CliUsage, clusterCpuS?: number) => ({
@@ -146,7 +175,8 @@ export async function run_(args: string[]): Promise<void> {
     console.log(`\nload average (1 min) ${load.start.toFixed(1)} during the transfers, ${loadEnd.toFixed(1)} at the end`);
     console.log(`machine: ${machine.cpu}, ${machine.cores} cores, node ${machine.node}`);
     mkdirSync('bench/results', { recursive: true });
-    writeFileSync('bench/results/client.json', JSON.stringify({ machine, mib, loadAverage: { transfers: load.start, end: loadEnd }, rows, small }, null, 2));
+    console.log(`cluster busy archiving for ${(settleMs / 1000).toFixed(1)} s after the put returned (the get starts after it)`);
+    writeFileSync('bench/results/client.json', JSON.stringify({ machine, mib, idleClusterCores: idleCores, settleAfterPutS: settleMs / 1000, loadAverage: { transfers: load.start, end: loadEnd }, rows, small }, null, 2));
   } finally {
     if (config) await stopAll(config, { kill: true });
     rmSync(dir, { recursive: true, force: true });
@@ -164,18 +194,18 @@ async function smallObjects(file: string, count: number) {
   const settled: number[] = [];
   const deadline = performance.now() + smallLoopMsMax;
   try {
-    const obj = await store.create('small');
+    const obj = await store.create('small', { timeoutMs: 120_000 });
     for (let i = 0; i < count && performance.now() < deadline; i++) {
       let t = performance.now();
-      await obj.write(new Uint8Array(randomBytes(4096)));
+      await obj.write(new Uint8Array(randomBytes(4096)), { timeoutMs: 120_000 });
       writes.push(performance.now() - t);
       t = performance.now();
-      await obj.read();
+      await obj.read({ timeoutMs: 120_000 });
       reads.push(performance.now() - t);
     }
     for (let i = 0; i < count && performance.now() < deadline + smallLoopMsMax / 3; i++) {
       const t = performance.now();
-      await obj.read();
+      await obj.read({ timeoutMs: 120_000 });
       settled.push(performance.now() - t);
     }
   } finally {

@@ -55,9 +55,11 @@ class UsageError extends Error {}
  * `get` would rather wait than retry by hand.
  */
 const readTimeoutMs = 120_000;
+/** The same patience for the first 2f+1 ring connections (handshakes wait on a busy event loop). */
+const connectTimeoutMs = 60_000;
 
 async function withStore<T>(p: Parsed, run: (store: OceanStore) => Promise<T>): Promise<T> {
-  const store = await connect({ config: flag(p, '--config'), identity: flag(p, '--identity') });
+  const store = await connect({ config: flag(p, '--config'), identity: flag(p, '--identity'), connectTimeoutMs: connectTimeoutMs });
   try {
     return await run(store);
   } finally {

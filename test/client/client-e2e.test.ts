@@ -1,7 +1,8 @@
 // Issue 7's must-shows against a real cluster of processes (cluster-configs/local.json topology on
 // free loopback ports): byte-identical round trips at block-boundary sizes and 10 MiB, two writers
 // racing on one --if-version, a writer not on the ACL refused with nothing changed, every old
-// version readable after 100 updates, and the CLI's put/get/log/stat with its exit codes.
+// version readable after 100 updates, and the CLI's put/get/log/stat with its exit codes. The
+// tampering-proxy must-show (tampering-suite.ts) runs at the end on the same cluster.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
