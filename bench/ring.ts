@@ -487,9 +487,9 @@ async function runAll(certificates: 'bls' | 'fake', threads: boolean, seconds: n
   }
 }
 
-/** One 4 KiB row with fake certificates (for profiling one load level). */
-async function runOne(clientCount: number, seconds: number): Promise<{ rows: Row[]; phases: Record<string, number>; ring: Ring }> {
-  const ring = await startRing('fake', false);
+/** One 4 KiB row (for profiling one load level). */
+async function runOne(certificates: 'bls' | 'fake', clientCount: number, seconds: number): Promise<{ rows: Row[]; phases: Record<string, number>; ring: Ring }> {
+  const ring = await startRing(certificates, false);
   try {
     const clients = Array.from({ length: clientCount }, (_, i) => new BenchClient(`client-${i}`, ring, i));
     const rows = [await measured(() => run4k(ring, clients, seconds * 1000), ring.label)];
@@ -504,10 +504,11 @@ export async function run(args: string[]): Promise<void> {
   const seconds = quick ? 1.5 : 4;
   // The production BLS engine (as nodes run it); --reference-bls measures pure @noble/curves.
   if (!args.includes('--reference-bls')) await useMclBls();
-  if (args.includes('--fake-only')) {
-    // For profiling the protocol without the threshold signature: one ring, fake certificates.
+  if (args.includes('--fake-only') || args.includes('--bls-only')) {
+    // For profiling one ring: fake certificates (the protocol alone) or BLS, optionally one load level.
+    const certificates = args.includes('--bls-only') ? 'bls' : 'fake';
     const clientsArg = args.indexOf('--clients');
-    const fake = clientsArg >= 0 ? await runOne(Number(args[clientsArg + 1]), seconds) : await runAll('fake', false, seconds, quick);
+    const fake = clientsArg >= 0 ? await runOne(certificates, Number(args[clientsArg + 1]), seconds) : await runAll(certificates, false, seconds, quick);
     const base = { ed25519VerifyMs: timeIt(300, () => crypto.ed25519Verify(new Uint8Array(32), new Uint8Array(8), new Uint8Array(64))) };
     print(fake.rows, fake.phases, base, [fake.ring]);
     process.exit(0);

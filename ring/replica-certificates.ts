@@ -17,8 +17,9 @@
  * so f faulty certifiers delay certificates but cannot stop them. A signer checks the requested
  * root against its own before spending a share; the certifier combines the first f+1 shares,
  * verifies once, and only on failure checks shares one by one, naming each bad sender. The result
- * goes to the clients of the span's statements and, as `span-certified`, to the other replicas,
- * which verify it before handing it to their tree root and archiver ('certificate' output).
+ * goes to the clients of the span's statements and, as `span-certified`, to the other replicas;
+ * the other certifiers verify it before handing it to their tree root and archiver ('certificate'
+ * output), so f+1 ring servers emit every certificate.
  */
 import { bytesEqual } from '../core/bytes.ts';
 import { batchLeafCountMax, batchLeafHash, BatchMerkleTree } from '../core/threshold/batch-merkle.ts';
@@ -226,6 +227,11 @@ function tryCombine(r: Replica, round: Round): void {
 /** A span another replica certified: checked here before this replica's tree root and archiver use it. */
 export function onSpanCertified(r: Replica, m: SpanCertified): void {
   const s = r.certificateState;
+  // Only the certifiers (ranks 0..f) check it (a pairing each) and hand it on: they need it to
+  // know when not to take over, and their tree roots share the signature with the other ring
+  // servers' (replica/). The others keep their statements until the window moves past them, so an
+  // unchecked claim can never make them forget what a backup certifier will ask them to sign.
+  if (certifierRank(r, r.me) > r.f) return;
   if (m.to <= s.certifiedThrough) return;
   // A gap below `from` stays ours to certify; a later round (ours or a backup's) covers it.
   if (m.from > Math.max(s.certifiedThrough, s.leavesFloor - 1) + 1) return r.drop('stale');

@@ -31,14 +31,18 @@ export function useMclBls(): Promise<BlsEngine> {
   return loading;
 }
 
-function g1Of(bytes: Uint8Array): mcl.G1 | null {
+/** A non-identity G1 point from 48 bytes, or null; `trusted` skips the subgroup check (a point this process hashed). */
+function g1Of(bytes: Uint8Array, trusted = false): mcl.G1 | null {
   if (bytes.length !== 48) return null;
+  if (trusted) mcl.verifyOrderG1(false);
   try {
     const p = new mcl.G1();
     p.deserialize(bytes);
     return p.isZero() ? null : p;
   } catch {
     return null;
+  } finally {
+    if (trusted) mcl.verifyOrderG1(true);
   }
 }
 
@@ -93,18 +97,18 @@ function mclEngine(): BlsEngine {
       return serialized(mcl.add(f0.mapToG1(), f1.mapToG1()));
     },
     g1Multiply(point, scalar) {
-      const p = g1Of(point);
+      const p = g1Of(point, true);
       if (!p) throw new Error('g1Multiply: not a G1 point');
       return serialized(mcl.mul(p, frOf(scalar)));
     },
     g1MultiplyAdd(points, scalars) {
-      const decoded = points.map(g1Of);
+      const decoded = points.map((p) => g1Of(p)); // peers' shares: subgroup-checked
       if (decoded.some((p) => p === null)) return null;
       return serialized(mcl.mulVec(decoded as mcl.G1[], scalars.map(frOf)));
     },
     verify(signature, hashed, publicKey) {
       const sig = g1Of(signature);
-      const h = g1Of(hashed);
+      const h = g1Of(hashed, true); // our own hash-to-curve output: in the subgroup by construction
       const key = keyOf(publicKey);
       if (!sig || !h || !key) return false;
       // e(σ, -G2)·e(H, PK) = 1
