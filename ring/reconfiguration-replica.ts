@@ -16,7 +16,7 @@ import { ReconfigurationAgent, type DealerBehaviour, type ReconfigurationOutput 
 import type { SubShareCipher } from './reconfiguration-codec.ts';
 import { EpochCertificateSigner } from './reconfiguration-signer.ts';
 import { ReconfigurationService } from './reconfiguration-service.ts';
-import type { ReconfigurationState } from './reconfiguration-state.ts';
+import type { EpochInfo, ReconfigurationState } from './reconfiguration-state.ts';
 import { Replica } from './replica.ts';
 import type { ReplicatedService } from './service.ts';
 
@@ -120,24 +120,38 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
     return out;
   }
 
-  /**
-   * The boundary B of a decided membership change this replica has not reached: no slot above B
-   * may be agreed under the old member list, so agreement messages above it wait (the senders
-   * retransmit; after the switch they are judged under the new list).
-   */
-  private fenced(m: RingMessage): boolean {
-    const seq = m.kind === 'pre-prepare' || m.kind === 'prepare' || m.kind === 'commit' ? m.seq : m.kind === 'commit-proof' ? m.prePrepare.seq : null;
-    if (seq === null) return false;
-    const next = this.state.epochs.find((e) => e.firstSeq > this.replica.lastExecuted + 1 && !sameMembers(e.members, this.replica.config.members));
-    return next !== undefined && seq >= next.firstSeq;
+  /** The newest decided epoch if its member list differs from the one this replica runs (a switch is pending). */
+  private pendingMembership(): EpochInfo | null {
+    const next = this.state.current;
+    return sameMembers(next.members, this.replica.config.members) ? null : next;
   }
 
-  /** At the boundary, rebuild the replica from its store with the new member list (if this node is in it). */
+  /**
+   * While a member switch is pending: no slot at or above the new epoch's first seq may be agreed
+   * under the old list (senders retransmit; after the switch they are judged under the new one),
+   * and the leaving member's checkpoints are not counted, so the stable checkpoint the switch
+   * waits for — and every proof the new list will check later — is signed by staying members only.
+   */
+  private fenced(m: RingMessage): boolean {
+    const next = this.pendingMembership();
+    if (!next) return false;
+    const leaving = (i: number) => next.members[i]?.id !== this.replica.config.members[i]?.id;
+    if (m.kind === 'checkpoint') return leaving(m.replica);
+    if (m.kind === 'checkpoint-proof') return m.checkpoints.some((c) => leaving(c.replica));
+    const seq = m.kind === 'pre-prepare' || m.kind === 'prepare' || m.kind === 'commit' ? m.seq : m.kind === 'commit-proof' ? m.prePrepare.seq : null;
+    return seq !== null && seq >= next.firstSeq;
+  }
+
+  /**
+   * Once the checkpoint at the boundary is stable (proved by staying members), rebuild the replica
+   * from its store with the new member list — if this node is in it; a leaving one keeps the old
+   * list, fenced, until it is stopped.
+   */
   private maybeSwitch(nowMs: number): void {
-    const info = this.state.epochInfo(this.state.epochAt(this.replica.lastExecuted + 1));
-    if (!info || sameMembers(info.members, this.replica.config.members)) return;
-    if (!info.members.some((m) => m.id === this.ctx.nodeId)) return; // leaving: keep the old list until stopped
-    this.replica = new Replica({ ...this.ctx, nowMs }, { ...this.replicaConfig, members: info.members });
+    const next = this.pendingMembership();
+    if (!next || this.replica.stableSeq < next.firstSeq - 1) return;
+    if (!next.members.some((m) => m.id === this.ctx.nodeId)) return;
+    this.replica = new Replica({ ...this.ctx, nowMs }, { ...this.replicaConfig, members: next.members });
     this.switchCount++;
   }
 

@@ -14,7 +14,10 @@ import { verifySignature } from '../../core/threshold/signing.ts';
 import { batchSigningMessage } from '../../core/threshold/statements.ts';
 import { kvKeyFor, kvOperation } from '../../ring/kv-service.ts';
 import { buildReconfigurationSim } from '../../ring/reconfiguration-sim.ts';
-import { simRingId } from '../../ring/sim-cluster.ts';
+import type { Prepare } from '../../ring/messages.ts';
+import { secretKeyFor, simRingId } from '../../ring/sim-cluster.ts';
+import { signMessage } from '../../ring/signing.ts';
+import { signerOf } from '../../core/crypto.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
 import { subShareCipher } from '../../runtime/reconfiguration-cipher.ts';
 
@@ -70,7 +73,43 @@ describe('ring member replacement (simulation)', () => {
       const header = batchSigningMessage({ ringId: simRingId, epoch: 1, sequence: c.seq, leafCount: c.leafCount, root: c.root });
       expect(verifySignature(s.key.publicKey, header, c.signature)).toBe(true);
     }
-    // ring-3's agreement messages no longer count: its index now carries ring-4's key.
-    expect([0, 1].some((i) => (s.replica(i)!.replica.drops.get('bad-signature') ?? 0) > 0)).toBe(true);
+    // ring-3 is out: it executed nothing past the boundary, and an agreement message it signs no
+    // longer verifies at the staying members (index 3 now carries ring-4's key); ring-4's does.
+    expect(s.replica(3)!.replica.lastExecuted).toBeLessThan(epoch1.firstSeq);
+    const prepareBy = (secret: Uint8Array) =>
+      signMessage<Prepare>(nodeCrypto, signerOf(nodeCrypto, secret), { kind: 'prepare', view: 0, seq: 1, digest: new Uint8Array(32), replica: 3 });
+    expect(s.replica(0)!.replica.signedByReplica(prepareBy(secretKeyFor(nodeCrypto, 5050, 'replica', 3)))).toBe(false);
+    expect(s.replica(0)!.replica.signedByReplica(prepareBy(secretKeyFor(nodeCrypto, 5050, 'replica', 4)))).toBe(true);
+  });
+
+  it('replaces the primary: the switch waits for a checkpoint proved by staying members, and the ring goes on under the new list', () => {
+    const s = buildReconfigurationSim({
+      seed: 6060, f: 1, writerCount: 1, crypto: nodeCrypto, cipherFor, spare: true, spareReplaces: 0, phaseMs: 1000,
+      parameters: { checkpointInterval: 4, watermarkWindow: 16 },
+      network: { delayMsMin: 1, delayMsMax: 3 },
+    });
+    const writer = s.writers[0]!;
+    let queued = 0;
+    const queue = (count: number) => {
+      for (let k = 0; k < count; k++, queued++) s.submit(0, kvOperation(kvKeyFor(writer.publicKey, 'k'), -1, new TextEncoder().encode(`v${queued}`)));
+    };
+    queue(10);
+    s.sim.runFor(100);
+    expect(s.replica(1)!.replica.primary).toBe(0); // ring-0 is the primary being replaced
+    s.reconfigure(1, { kind: 'replace', oldIndex: 1, newId: s.spareMember!.id, newPublicKey: s.spareMember!.publicKey });
+    queue(20);
+    const staying = [1, 2, 3].map((i) => s.replica(i)!);
+    const spare = s.replica(4)!;
+    const done = s.sim.runUntil(
+      () => s.completed[0] === queued && staying.every((r) => r.switchCount === 1) && spare.agent.heldEpochs().join() === '1',
+      60_000,
+    );
+    expect(done).toBe(true);
+    expect(staying[0]!.state.current.members.map((m) => m.id)).toEqual(['ring-4', 'ring-1', 'ring-2', 'ring-3']);
+    expect(s.replica(0)!.agent.heldEpochs()).toEqual([]);
+    // The ring keeps committing under the new list (ring-4 at the old primary's index, or a new view).
+    queue(6);
+    expect(s.sim.runUntil(() => s.completed[0] === queued, 30_000)).toBe(true);
+    expect(spare.replica.lastExecuted).toBeGreaterThanOrEqual(spare.state.current.firstSeq);
   });
 });
