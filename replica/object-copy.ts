@@ -129,6 +129,10 @@ export class ObjectCopy implements GapSource {
   clearPending(): void {
     this.pending.clear();
     this.pendingBytes = 0;
+    // Blocks already fetched (each hash-checked) stay in the cache: after re-parenting, the next
+    // parent is asked only for the rest, so a large transfer progresses across parent changes.
+    const a = this.awaiting;
+    if (a) for (const r of [...(a.hashed ?? []), ...a.received.values()]) this.cache.putHashed(r.bguid, 'data', r.bytes);
     this.awaiting = null;
   }
 

@@ -149,6 +149,23 @@ describe('ObjectCopy.offer', () => {
     expect(bytesEqual(copy.head!.vguid, history[5]!.vguid)).toBe(true);
   });
 
+  it('blocks fetched before a parent change are kept: the next parent is asked only for the rest', () => {
+    // A large snapshot has many leaves: fetch some, change parent, offer it again.
+    const source = freshCopy().copy;
+    for (const h of history) source.offer(h.entry, 'p');
+    const good = source.snapshot()!;
+    const leaves = good.blocks.filter((b) => b.kind === 'data').map((b) => b.bytes);
+    const { copy } = freshCopy();
+    expect(copy.installSnapshot({ ...good, blocks: good.blocks.filter((b) => b.kind !== 'data') }, 'p').kind).toBe('awaiting-blocks');
+    const before = copy.missingBlockCount;
+    expect(copy.offerBlocks(leaves.slice(0, 2), [], 'p')?.kind).toBe('awaiting-blocks');
+    copy.clearPending(); // the member re-parents
+    expect(copy.installSnapshot({ ...good, blocks: good.blocks.filter((b) => b.kind !== 'data') }, 'q').kind).toBe('awaiting-blocks');
+    expect(copy.missingBlockCount).toBe(before - new Set(leaves.slice(0, 2).map((b) => Buffer.from(b).toString('hex'))).size);
+    expect(copy.offerBlocks(leaves, [], 'q')?.kind).toBe('accepted');
+    expect(copy.head!.version).toBe(7);
+  });
+
   it('keeps only referenced blocks that are part of the version: padding from a liar is not stored in the log', () => {
     const { copy } = freshCopy();
     const padded = { ...history[0]!.entry, blocks: [new Prng(2).bytes(100)] };
