@@ -40,6 +40,10 @@ try {
       await new Promise((r) => setTimeout(r, 50));
     }
     console.log(`replica-0 served the last 64 KiB ${ok ? 'verified and equal' : 'NOT'} after ${Date.now() - startedMs} ms (first read subscribed it)`);
+    for (const name of ['ring-0', 'ring-1']) {
+      const warnings = readFileSync(clusterPaths(cluster.config).log(name), 'utf8').split('\n').filter((l) => l.includes('"level":40') || l.includes('"level":50'));
+      console.log(`${name} warnings (${warnings.length}):\n  ${warnings.slice(0, 8).map((l) => l.slice(0, 240)).join('\n  ')}`);
+    }
     for (const name of ['replica-0', 'replica-1']) {
       const lines = readFileSync(clusterPaths(cluster.config).log(name), 'utf8').split('\n').filter((l) => l.includes('"tree '));
       console.log(`${name}:\n  ${lines.map((l) => { const j = JSON.parse(l) as Record<string, string>; return `${j.msg} ${j.parent ?? j.from ?? ''} ${j.reason ?? ''}`; }).join('\n  ')}`);
