@@ -90,11 +90,11 @@ export async function replaceNode(config: ClusterConfig, oldName: string, newNam
   const before = (await ringReconfigurationStatus(config)).filter((r) => r.status !== null);
   if (before.length < 2 * config.f + 1) throw new ConfigError(`only ${before.length} ring servers answer /status; a replacement needs 2f+1 = ${2 * config.f + 1} up`);
   const target = Math.max(...before.map((r) => r.status!.epochScheduled)) + 1;
-  // Replacing the primary stalls the switch (the view change after it would carry proofs signed by
-  // OLD, which the new member list rejects): move the primary away first.
+  // The ring itself replaces a primary (simulation), but NEW then certifies as the primary and
+  // clients that know the ring from the descriptor (which still lists OLD) cannot receive from it.
   const primaries = await Promise.all(before.map(async (r) => (await fetchJson(`http://127.0.0.1:${config.nodes.find((n) => n.name === r.name)!.adminPort}/status`, 2000))?.primary));
   if (primaries.includes(oldName)) {
-    throw new ReconfigurationFailedError(`${oldName} is the primary; replacing the primary is not supported yet — \`cluster stop-node ${oldName}\` (the ring changes view), \`cluster start-node ${oldName}\`, then retry`);
+    throw new ReconfigurationFailedError(`${oldName} is the primary; replacing the primary is not supported yet (clients would get no certificates from NEW) — \`cluster stop-node ${oldName}\` (the ring changes view), \`cluster start-node ${oldName}\`, then retry`);
   }
   const future = ringMembersOf(descriptor).map((m) => (m.id === oldName ? { id: newName, publicKey: fromHex(spare.publicKey) } : m));
   log(`ordering the replacement of ${oldName} by ${newName} (epoch ${target})`);
