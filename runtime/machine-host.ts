@@ -37,6 +37,11 @@ export interface Binding<M, O> {
   readonly tickMs: number;
   /** Receives the core's output events once their step is durable. */
   readonly onOutput?: (event: O) => void;
+  /**
+   * The core keeps nothing in the store and its messages reveal nothing that is (e.g. Tapestry's
+   * soft state): its effects leave at once instead of waiting behind other cores' fsyncs.
+   */
+  readonly volatile?: boolean;
 }
 
 export interface HostEvents {
@@ -143,6 +148,10 @@ export class MachineHost {
     // A core that throws has broken an invariant (assertion): crash loudly, the supervisor restarts us.
     const effects = run();
     this.counters.steps += 1;
+    if (binding.volatile) {
+      if (effects.length > 0) this.perform({ binding, effects }, new Map());
+      return;
+    }
     if (effects.length === 0) {
       // Nothing to reveal; a running release flushes these writes on its way out.
       if (!this.store.dirty || this.releasing) return;

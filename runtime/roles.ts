@@ -118,7 +118,7 @@ function tapestryBinding(ctx: RoleContext, random: RandomSource): TapestryPart {
   const listeners: ((event: Extract<TapestryOutput, { kind: 'locateResult' }>) => void)[] = [];
   let joined = ctx.node.name === tapestryGatewayOf(ctx.descriptor);
   const binding: Binding<TapestryMessage, TapestryOutput> = {
-    channel: channels.tapestry, protocol: 'tapestry', machine: service,
+    channel: channels.tapestry, protocol: 'tapestry', machine: service, volatile: true, // soft state: never waits for fsyncs
     decode: decodeTapestryMessage, encode: encodeTapestryMessage, frameBytesMax: tapestryBytesMax, tickMs: 100,
     onOutput: (event) => {
       if (event.kind === 'joined') {

@@ -109,6 +109,21 @@ describe('MachineHost', () => {
     expect(host.counters.stepsPerFlushMax).toBe(2);
   });
 
+  it('a volatile binding (soft state, e.g. Tapestry) answers at once even while another core\'s flush is held', async () => {
+    const store = new HeldStore();
+    const { host, replies, sendFrame } = await pair(store);
+    const echo = { onMessage: (from: string, m: CounterMessage) => [{ kind: 'send' as const, to: from, message: m }], onTick: () => [] };
+    host.add<CounterMessage, never>({ channel: 8, protocol: 'echo', machine: echo, decode: decodeCounter, encode: encodeCounter, frameBytesMax: counterFrameBytesMax, tickMs: 1000, volatile: true });
+    sendFrame(7, encodeCounter(['add', 1]));
+    await waitFor(() => store.flushCount === 1, 5000, 'the counter step\'s flush, held');
+    sendFrame(8, encodeCounter(['add', 42]));
+    await waitFor(() => replies.length === 1, 5000, 'the echo, not held behind the flush');
+    expect(replies).toEqual([42]);
+    store.releaseOne();
+    await waitFor(() => replies.length === 2, 5000, 'the counter reply after its flush');
+    expect(replies).toEqual([42, 1]);
+  });
+
   it('drops unknown-channel, malformed, oversized and empty-bodied frames with a logged reason and keeps serving', async () => {
     const store = new HeldStore();
     const { host, machine, replies, sendFrame, lines } = await pair(store);
