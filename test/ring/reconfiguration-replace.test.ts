@@ -38,7 +38,7 @@ describe('ring member replacement (simulation)', () => {
     queue(10);
     s.sim.runFor(100);
     s.reconfigure(1, { kind: 'replace', oldIndex: 4, newId: s.spareMember!.id, newPublicKey: s.spareMember!.publicKey });
-    queue(20);
+    queue(12);
     const staying = [0, 1, 2].map((i) => s.replica(i)!);
     const spare = s.replica(4)!;
     const done = s.sim.runUntil(
@@ -97,7 +97,7 @@ describe('ring member replacement (simulation)', () => {
     s.sim.runFor(100);
     expect(s.replica(1)!.replica.primary).toBe(0); // ring-0 is the primary being replaced
     s.reconfigure(1, { kind: 'replace', oldIndex: 1, newId: s.spareMember!.id, newPublicKey: s.spareMember!.publicKey });
-    queue(20);
+    queue(12);
     const staying = [1, 2, 3].map((i) => s.replica(i)!);
     const spare = s.replica(4)!;
     const done = s.sim.runUntil(
