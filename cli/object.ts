@@ -57,6 +57,11 @@ class UsageError extends Error {}
 const readTimeoutMs = 120_000;
 /** The same patience for the first 2f+1 ring connections (handshakes wait on a busy event loop). */
 const connectTimeoutMs = 60_000;
+/**
+ * Uploading a large file and committing the update naming its blocks can take minutes on a busy
+ * cluster (every ring server stores every block; the commit waits for all of them); Ctrl-C aborts.
+ */
+const writeTimeoutMs = 1_800_000;
 
 async function withStore<T>(p: Parsed, run: (store: OceanStore) => Promise<T>): Promise<T> {
   const store = await connect({ config: flag(p, '--config'), identity: flag(p, '--identity'), connectTimeoutMs: connectTimeoutMs });
@@ -155,9 +160,9 @@ export function put(args: string[]): Promise<number> {
       );
       if (!exists) {
         if (ifVersion !== undefined) throw new PredicateFailedError(`${name} does not exist`, -1);
-        handle = await store.create(name, { blockBytes: intFlag(p, '--block-bytes') ?? blockBytesFor(sizeBytes) });
+        handle = await store.create(name, { blockBytes: intFlag(p, '--block-bytes') ?? blockBytesFor(sizeBytes), timeoutMs: writeTimeoutMs });
       }
-      const result = await handle.write(counted(source, progress), { ifVersion });
+      const result = await handle.write(counted(source, progress), { ifVersion, timeoutMs: writeTimeoutMs });
       progress.done();
       print(p, { name, aguid: handle.aguidHex, ...result, ...usage() }, `${name}: version ${result.version} (${result.vguid})`);
       return 0;
@@ -171,7 +176,7 @@ export function append(args: string[]): Promise<number> {
       const [name, file] = p.positional as [string, string];
       const { source, sizeBytes } = sourceOf(file);
       const progress = new Progress('append', sizeBytes, flag(p, '--json') !== undefined);
-      const result = await handleOf(store, p, name).append(counted(source, progress), { ifVersion: intFlag(p, '--if-version') });
+      const result = await handleOf(store, p, name).append(counted(source, progress), { ifVersion: intFlag(p, '--if-version'), timeoutMs: writeTimeoutMs });
       progress.done();
       print(p, { name, ...result }, `${name}: version ${result.version} (${result.vguid})`);
       return 0;

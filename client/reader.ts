@@ -74,14 +74,16 @@ export class VersionReader {
   async fetch(version: number | null, offset: number, length: number, options: FetchOptions): Promise<VerifiedVersion> {
     if (version === null && !this.ringConsulted) await this.consultRing(options);
     const deadlineMs = Date.now() + (options.timeoutMs ?? fetchTimeoutMsDefault);
+    let forged: IntegrityError | null = null;
     for (let attempt = 0; ; attempt++) {
       const request: Request = { aguid: this.aguid, version, offset, length, maxAgeMs: version === null ? (options.maxAgeMs ?? 0) : 0 };
       const memberTimeoutMs = memberTimeoutOf(attempt, deadlineMs);
       const outcome = length === 0 ? await this.askAll(request, options, memberTimeoutMs) : await this.askInTurn(request, options, memberTimeoutMs);
       if (!(outcome instanceof Error)) return outcome;
+      if (outcome instanceof IntegrityError) forged = outcome;
       // A forged reply must not fail a read fast while honest members are still catching up.
       const retriable = outcome instanceof UnavailableError || outcome instanceof IntegrityError || (version !== null && outcome instanceof NotFoundError);
-      if (!retriable || options.signal?.aborted || Date.now() >= deadlineMs) throw outcome;
+      if (!retriable || options.signal?.aborted || Date.now() >= deadlineMs) throw finalError(outcome, forged);
       await this.waitForProgress(attempt, deadlineMs, options.signal);
     }
   }
@@ -143,12 +145,14 @@ export class VersionReader {
 
   private async fetchWith(version: number, offset: number, length: number, options: FetchOptions, members: string[]): Promise<VerifiedVersion> {
     const deadlineMs = Date.now() + (options.timeoutMs ?? fetchTimeoutMsDefault);
+    let forged: IntegrityError | null = null;
     for (let attempt = 0; ; attempt++) {
       const request: Request = { aguid: this.aguid, version, offset, length, maxAgeMs: 0 };
       const outcome = await this.askInTurn(request, options, memberTimeoutOf(attempt, deadlineMs), attempt === 0 ? members : this.candidates());
       if (!(outcome instanceof Error)) return outcome;
+      if (outcome instanceof IntegrityError) forged = outcome;
       const retriable = outcome instanceof UnavailableError || outcome instanceof IntegrityError || outcome instanceof NotFoundError;
-      if (!retriable || options.signal?.aborted || Date.now() >= deadlineMs) throw outcome;
+      if (!retriable || options.signal?.aborted || Date.now() >= deadlineMs) throw finalError(outcome, forged);
       await this.waitForProgress(attempt, deadlineMs, options.signal);
     }
   }
@@ -226,6 +230,14 @@ export class VersionReader {
     });
     this.ringConsulted = answered >= view.f + 1;
   }
+}
+
+/**
+ * The error a failed read ends with: if any attempt met a reply that claimed success and failed
+ * verification, that is the news (IntegrityError), even when the last attempt only timed out.
+ */
+function finalError(last: Error, forged: IntegrityError | null): Error {
+  return forged && last instanceof UnavailableError ? forged : last;
 }
 
 function memberTimeoutOf(attempt: number, deadlineMs: number): number {
