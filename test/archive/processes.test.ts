@@ -7,7 +7,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -16,6 +15,7 @@ import { toHex } from '../../core/bytes.ts';
 import { MemoryKvStore } from '../../core/store.ts';
 import { MachineHost, type DurableKvStore } from '../../runtime/machine-host.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
+import { freeLoopbackPorts } from '../../runtime/scratch-cluster.ts';
 import { channels } from '../../runtime/roles.ts';
 import { Transport, type PeerAddress } from '../../runtime/transport.ts';
 import { makeFragments } from '../../archive/erasure/index.ts';
@@ -45,15 +45,9 @@ class InstantStore extends MemoryKvStore implements DurableKvStore {
   async flush(): Promise<void> {}
 }
 
+/** Reserved below the ephemeral range (runtime/scratch-cluster.ts): a port from listen(0) can be taken by any outgoing connection before the server binds it. */
 async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
+  return (await freeLoopbackPorts(1))[0]!;
 }
 
 async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {

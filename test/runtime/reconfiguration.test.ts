@@ -28,7 +28,7 @@ let config: ClusterConfig;
 let dir: string;
 let session: RingSession | undefined;
 
-beforeAll(async () => {
+async function startCluster(): Promise<void> {
   dir = mkdtempSync(join(tmpdir(), 'oceanstore-reconfigure-'));
   const names = ['ring-0', 'ring-1', 'ring-2', 'ring-3', 'archive-0', 'archive-1'];
   const ports = await freeLoopbackPorts(2 * names.length);
@@ -40,7 +40,18 @@ beforeAll(async () => {
   initCluster(config, nodeCrypto);
   for (const n of config.nodes) await spawnNode(config, n.name);
   await waitReady(config, config.nodes.map((n) => n.name), 60_000);
-}, 90_000);
+}
+
+beforeAll(async () => {
+  // One fresh attempt (new ports, new data) if a node fails to start on a busy machine.
+  try {
+    await startCluster();
+  } catch {
+    if (config) await stopAll(config, { kill: true });
+    rmSync(dir, { recursive: true, force: true });
+    await startCluster();
+  }
+}, 150_000);
 
 afterAll(async () => {
   await session?.stop();
