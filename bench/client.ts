@@ -41,7 +41,7 @@ async function clusterCpuSeconds(config: ClusterConfig): Promise<number> {
       const line = text.split('\n').find((l) => l.startsWith('process_cpu_seconds_total'));
       total += Number(line?.split(' ').at(-1) ?? 0);
     } catch {
-      // a node that does not answer adds nothing; the row says "cluster CPU" is a lower bound then
+      return NaN; // a node too busy to answer /metrics: no figure rather than a wrong one
     }
   }
   return total;
@@ -163,7 +163,7 @@ export async function run_(args: string[]): Promise<void> {
       row(`CLI put ${mib} MiB (archiving on)`, putMs, putUsage, putCluster),
       row(`CLI get ${mib} MiB (verified)`, getMs, getUsage, getCluster),
     ];
-    const fmt = (v: number | null, digits = 1) => (v === null ? '–' : v.toFixed(digits));
+    const fmt = (v: number | null, digits = 1) => (v === null || Number.isNaN(v) ? '–' : v.toFixed(digits));
     console.log('| what | MB/s | wall s | client CPU s | client peak RSS MiB | cluster CPU s |\n|---|---:|---:|---:|---:|---:|');
     for (const r of rows) console.log(`| ${r.what} | ${fmt(r.mbPerS)} | ${fmt(r.wallS)} | ${fmt(r.clientCpuS)} | ${fmt(r.clientRssMiB, 0)} | ${fmt(r.clusterCpuS)} |`);
     console.log(
