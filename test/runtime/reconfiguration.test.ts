@@ -7,56 +7,32 @@
  * new share, and the epoch-0 share files are retired.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clusterPaths, loadClusterConfig, type ClusterConfig } from '../../runtime/cluster-config.ts';
-import { initCluster, loadDescriptor } from '../../runtime/cluster-keys.ts';
-import { spawnNode, stopAll, waitReady } from '../../runtime/cluster-launcher.ts';
+import { clusterPaths, type ClusterConfig } from '../../runtime/cluster-config.ts';
+import { loadDescriptor } from '../../runtime/cluster-keys.ts';
 import { chainWriter, type ChainWriter } from '../../runtime/chain-writer.ts';
 import { memoryLogger } from '../../runtime/log.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
 import { ringReconfigurationStatus } from '../../runtime/reconfiguration-client.ts';
 import { RingSession } from '../../runtime/ring-session.ts';
-import { freeLoopbackPorts } from '../../runtime/scratch-cluster.ts';
+import { startSmallCluster, stopSmallCluster, type SmallCluster } from './reconfiguration-cluster.ts';
 import { waitFor } from './wait.ts';
 
 const run = promisify(execFile);
 let config: ClusterConfig;
-let dir: string;
+let cluster: SmallCluster | undefined;
 let session: RingSession | undefined;
 
-async function startCluster(): Promise<void> {
-  dir = mkdtempSync(join(tmpdir(), 'oceanstore-reconfigure-'));
-  const names = ['ring-0', 'ring-1', 'ring-2', 'ring-3', 'archive-0', 'archive-1'];
-  const ports = await freeLoopbackPorts(2 * names.length);
-  const nodes = names.map((name, i) => ({ name, role: name.split('-')[0], host: '127.0.0.1', port: ports[2 * i]!, adminPort: ports[2 * i + 1]! }));
-  // A short checkpoint interval so the new epoch starts (and old shares go) within seconds.
-  const file = join(dir, 'cluster.json');
-  writeFileSync(file, JSON.stringify({ name: 'reconf', dataDir: join(dir, 'data'), f: 1, erasure: { k: 1, m: 1 }, tickMs: 10, ring: { checkpointInterval: 8, watermarkWindow: 32 }, nodes }));
-  config = loadClusterConfig(file);
-  initCluster(config, nodeCrypto);
-  for (const n of config.nodes) await spawnNode(config, n.name);
-  await waitReady(config, config.nodes.map((n) => n.name), 60_000);
-}
-
 beforeAll(async () => {
-  // One fresh attempt (new ports, new data) if a node fails to start on a busy machine.
-  try {
-    await startCluster();
-  } catch {
-    if (config) await stopAll(config, { kill: true });
-    rmSync(dir, { recursive: true, force: true });
-    await startCluster();
-  }
+  cluster = await startSmallCluster('reconf', ['ring-0', 'ring-1', 'ring-2', 'ring-3', 'archive-0', 'archive-1']);
+  config = cluster.config;
 }, 150_000);
 
 afterAll(async () => {
   await session?.stop();
-  if (config) await stopAll(config, { kill: true });
-  rmSync(dir, { recursive: true, force: true });
+  await stopSmallCluster(cluster);
 });
 
 describe('cluster refresh-keys on real processes', () => {
