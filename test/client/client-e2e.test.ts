@@ -5,14 +5,13 @@
 // tampering-proxy must-show (tampering-suite.ts) runs at the end on the same cluster.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, newIdentity, PredicateFailedError, UnauthorizedError, type OceanStore } from '../../client/index.ts';
-import { loadClusterConfig, type ClusterConfig } from '../../runtime/cluster-config.ts';
-import { stopAll } from '../../runtime/cluster-launcher.ts';
-import { tempClusterConfig } from '../runtime/cluster-fixture.ts';
+import { type ClusterConfig } from '../../runtime/cluster-config.ts';
+import { removeScratchCluster, startScratchCluster } from '../runtime/cluster-fixture.ts';
 import { tamperingSuite } from './tampering-suite.ts';
 
 const run = promisify(execFile);
@@ -35,26 +34,21 @@ async function cli(args: string[], identity?: string): Promise<{ code: number; s
 }
 
 beforeAll(async () => {
-  // Free ports are picked, released, then bound by the nodes: a parallel test file can take one in
-  // between, and a node then exits at start. One fresh attempt (new ports, new data) covers that.
-  let up = { code: -1, stdout: '', stderr: '' };
-  for (let attempt = 0; attempt < 2 && up.code !== 0; attempt++) {
-    if (config) await stopAll(config, { kill: true });
-    if (dir) rmSync(dir, { recursive: true, force: true });
-    const temp = await tempClusterConfig('cluster-configs/local.json');
-    dir = temp.dir;
-    config = loadClusterConfig(temp.file);
-    expect((await cli(['cluster', 'init'])).code).toBe(0);
-    up = await cli(['cluster', 'up', '--detach', '--timeout-ms', '60000']);
-  }
-  expect(up.code, up.stderr).toBe(0);
+  const cluster = await startScratchCluster('cluster-configs/local.json', async (c) => {
+    config = c.config;
+    dir = c.dir;
+    const init = await cli(['cluster', 'init']);
+    if (init.code !== 0) throw new Error(`cluster init failed: ${init.stderr}`);
+    const up = await cli(['cluster', 'up', '--detach', '--timeout-ms', '60000']);
+    if (up.code !== 0) throw new Error(`cluster up failed: ${up.stderr}`);
+  });
+  ({ config, dir } = cluster);
   owner = await connect({ config: config.file, identity: newIdentity(), connectTimeoutMs: 30_000 });
 }, 240_000);
 
 afterAll(async () => {
   await owner?.close();
-  if (config) await stopAll(config, { kill: true });
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  if (config) await removeScratchCluster({ config, dir });
 }, 60_000);
 
 describe('client SDK against a real cluster', () => {

@@ -5,12 +5,10 @@
 // Slow (minutes on a loaded machine): runs only with OCEANSTORE_HUGE_TESTS=1 (`npm run test:huge`).
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadClusterConfig, type ClusterConfig } from '../../runtime/cluster-config.ts';
-import { stopAll } from '../../runtime/cluster-launcher.ts';
-import { tempClusterConfig } from '../runtime/cluster-fixture.ts';
+import { type ClusterConfig } from '../../runtime/cluster-config.ts';
+import { removeScratchCluster, startScratchCluster } from '../runtime/cluster-fixture.ts';
 
 const sizeMiB = Number(process.env.OCEANSTORE_HUGE_MIB ?? 1024);
 const rssBytesMax = 300 * 1000 * 1000;
@@ -54,22 +52,19 @@ async function feedRandom(stdin: NodeJS.WritableStream, hash: ReturnType<typeof 
 
 beforeAll(async () => {
   if (!process.env.OCEANSTORE_HUGE_TESTS) return;
-  let up: Child = { code: -1, stdout: '', stderr: '' };
-  for (let attempt = 0; attempt < 2 && up.code !== 0; attempt++) {
-    if (config) await stopAll(config, { kill: true });
-    if (dir) rmSync(dir, { recursive: true, force: true });
-    const temp = await tempClusterConfig('cluster-configs/local.json');
-    dir = temp.dir;
-    config = loadClusterConfig(temp.file);
-    expect((await cli(['cluster', 'init'])).code).toBe(0);
-    up = await cli(['cluster', 'up', '--detach', '--timeout-ms', '90000']);
-  }
-  expect(up.code, up.stderr).toBe(0);
+  const cluster = await startScratchCluster('cluster-configs/local.json', async (c) => {
+    config = c.config;
+    dir = c.dir;
+    const init = await cli(['cluster', 'init']);
+    if (init.code !== 0) throw new Error(`cluster init failed: ${init.stderr}`);
+    const up = await cli(['cluster', 'up', '--detach', '--timeout-ms', '90000']);
+    if (up.code !== 0) throw new Error(`cluster up failed: ${up.stderr}`);
+  });
+  ({ config, dir } = cluster);
 }, 300_000);
 
 afterAll(async () => {
-  if (config) await stopAll(config, { kill: true });
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  if (config) await removeScratchCluster({ config, dir });
 }, 60_000);
 
 describe.skipIf(!process.env.OCEANSTORE_HUGE_TESTS)(`a ${sizeMiB} MiB object through the CLI (streamed, client RSS under 300 MB)`, () => {

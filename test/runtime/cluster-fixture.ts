@@ -1,7 +1,9 @@
 /** Process-test helpers: a scratch cluster config in a temp dir, and a node's parsed log. */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loadClusterConfig, type ClusterConfig } from '../../runtime/cluster-config.ts';
+import { stopAll } from '../../runtime/cluster-launcher.ts';
 import { scratchClusterConfig } from '../../runtime/scratch-cluster.ts';
 
 /** `overrides` are merged into the top level of the copied config (e.g. `ring` timeouts). */
@@ -10,6 +12,37 @@ export async function tempClusterConfig(shipped: string, overrides: Record<strin
   const file = await scratchClusterConfig(shipped, dir);
   writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), ...overrides }, null, 2));
   return { file, dir };
+}
+
+export interface ScratchCluster {
+  readonly config: ClusterConfig;
+  readonly dir: string;
+}
+
+/**
+ * A scratch copy of `shipped` brought up by `start` (e.g. the CLI's `cluster init` + `up`). A node
+ * can still lose its start on a busy machine, so a failed start is stopped, removed, and tried once
+ * more with fresh ports and data; a second failure throws.
+ */
+export async function startScratchCluster(shipped: string, start: (cluster: ScratchCluster) => Promise<void>): Promise<ScratchCluster> {
+  for (let attempt = 0; ; attempt++) {
+    const temp = await tempClusterConfig(shipped);
+    const cluster = { config: loadClusterConfig(temp.file), dir: temp.dir };
+    try {
+      await start(cluster);
+      return cluster;
+    } catch (error) {
+      await removeScratchCluster(cluster);
+      if (attempt > 0) throw error;
+    }
+  }
+}
+
+/** Stops every node of the cluster (kill -9) and removes its directory. */
+export async function removeScratchCluster(cluster: ScratchCluster | undefined): Promise<void> {
+  if (!cluster) return;
+  await stopAll(cluster.config, { kill: true });
+  rmSync(cluster.dir, { recursive: true, force: true });
 }
 
 /** Parsed JSON lines of a node's pino log. */
