@@ -23,18 +23,25 @@ import { subShareCipher } from '../../runtime/reconfiguration-cipher.ts';
 
 const cipherFor = (secret: Uint8Array, random: RandomSource) => subShareCipher(secret, (n) => random.bytes(n));
 
+/** A ring of 4 with a spare, short checkpoints, and a writer whose queue(count) submits count more writes. */
+function replacementSim(seed: number, spareReplaces?: number) {
+  const s = buildReconfigurationSim({
+    seed, f: 1, writerCount: 1, crypto: nodeCrypto, cipherFor, spare: true, phaseMs: 1000,
+    ...(spareReplaces === undefined ? {} : { spareReplaces }),
+    parameters: { checkpointInterval: 4, watermarkWindow: 16 },
+    network: { delayMsMin: 1, delayMsMax: 3 },
+  });
+  const writer = s.writers[0]!;
+  let queued = 0;
+  const queue = (count: number): void => {
+    for (let k = 0; k < count; k++, queued++) s.submit(0, kvOperation(kvKeyFor(writer.publicKey, 'k'), -1, new TextEncoder().encode(`v${queued}`)));
+  };
+  return { s, writer, queue, queued: (): number => queued };
+}
+
 describe('ring member replacement (simulation)', () => {
   it('replaces ring-3 by ring-4 while writes flow: ring-4 catches up and votes, ring-3 is out, the ring key holds', () => {
-    const s = buildReconfigurationSim({
-      seed: 5050, f: 1, writerCount: 1, crypto: nodeCrypto, cipherFor, spare: true, phaseMs: 1000,
-      parameters: { checkpointInterval: 4, watermarkWindow: 16 },
-      network: { delayMsMin: 1, delayMsMax: 3 },
-    });
-    const writer = s.writers[0]!;
-    let queued = 0;
-    const queue = (count: number) => {
-      for (let k = 0; k < count; k++, queued++) s.submit(0, kvOperation(kvKeyFor(writer.publicKey, 'k'), -1, new TextEncoder().encode(`v${queued}`)));
-    };
+    const { s, queue, queued } = replacementSim(5050);
     queue(10);
     s.sim.runFor(100);
     s.reconfigure(1, { kind: 'replace', oldIndex: 4, newId: s.spareMember!.id, newPublicKey: s.spareMember!.publicKey });
@@ -42,7 +49,7 @@ describe('ring member replacement (simulation)', () => {
     const staying = [0, 1, 2].map((i) => s.replica(i)!);
     const spare = s.replica(4)!;
     const done = s.sim.runUntil(
-      () => s.completed[0] === queued && staying.every((r) => r.switchCount === 1) && spare.agent.heldEpochs().join() === '1' && spare.replica.lastExecuted >= spare.state.current.firstSeq,
+      () => s.completed[0] === queued() && staying.every((r) => r.switchCount === 1) && spare.agent.heldEpochs().join() === '1' && spare.replica.lastExecuted >= spare.state.current.firstSeq,
       60_000,
     );
     expect(done).toBe(true);
@@ -56,14 +63,14 @@ describe('ring member replacement (simulation)', () => {
     // ring-4 votes: with ring-2 down, a quorum (2f+1 = 3) needs it.
     s.sim.crash('ring-2');
     queue(8);
-    expect(s.sim.runUntil(() => s.completed[0] === queued, 30_000)).toBe(true);
+    expect(s.sim.runUntil(() => s.completed[0] === queued(), 30_000)).toBe(true);
     expect(s.replica(3)!.agent.heldEpochs()).toEqual([]);
     // A staying member restarted after the switch rebuilds the old list from its config, then
     // switches again from its stored state and catches up.
     s.sim.restart('ring-2');
     queue(4);
     const restarted = () => s.replica(2)!;
-    expect(s.sim.runUntil(() => s.completed[0] === queued && restarted().replica.lastExecuted >= s.replica(0)!.replica.lastExecuted, 30_000)).toBe(true);
+    expect(s.sim.runUntil(() => s.completed[0] === queued() && restarted().replica.lastExecuted >= s.replica(0)!.replica.lastExecuted, 30_000)).toBe(true);
     expect(restarted().replica.config.members.map((m) => m.id)).toEqual(['ring-0', 'ring-1', 'ring-2', 'ring-4']);
     expect(s.agentOutputs.some((o) => o.kind === 'retired' && o.node === 'ring-3')).toBe(true);
     // ring-4 executes and certifies in the new epoch: certificates after the boundary verify under the old key.
@@ -83,16 +90,7 @@ describe('ring member replacement (simulation)', () => {
   });
 
   it('replaces the primary: the switch waits for a checkpoint proved by staying members, and the ring goes on under the new list', () => {
-    const s = buildReconfigurationSim({
-      seed: 6060, f: 1, writerCount: 1, crypto: nodeCrypto, cipherFor, spare: true, spareReplaces: 0, phaseMs: 1000,
-      parameters: { checkpointInterval: 4, watermarkWindow: 16 },
-      network: { delayMsMin: 1, delayMsMax: 3 },
-    });
-    const writer = s.writers[0]!;
-    let queued = 0;
-    const queue = (count: number) => {
-      for (let k = 0; k < count; k++, queued++) s.submit(0, kvOperation(kvKeyFor(writer.publicKey, 'k'), -1, new TextEncoder().encode(`v${queued}`)));
-    };
+    const { s, queue, queued } = replacementSim(6060, 0);
     queue(10);
     s.sim.runFor(100);
     expect(s.replica(1)!.replica.primary).toBe(0); // ring-0 is the primary being replaced
@@ -101,7 +99,7 @@ describe('ring member replacement (simulation)', () => {
     const staying = [1, 2, 3].map((i) => s.replica(i)!);
     const spare = s.replica(4)!;
     const done = s.sim.runUntil(
-      () => s.completed[0] === queued && staying.every((r) => r.switchCount === 1) && spare.agent.heldEpochs().join() === '1',
+      () => s.completed[0] === queued() && staying.every((r) => r.switchCount === 1) && spare.agent.heldEpochs().join() === '1',
       60_000,
     );
     expect(done).toBe(true);
@@ -109,7 +107,7 @@ describe('ring member replacement (simulation)', () => {
     expect(s.replica(0)!.agent.heldEpochs()).toEqual([]);
     // The ring keeps committing under the new list (ring-4 at the old primary's index, or a new view).
     queue(6);
-    expect(s.sim.runUntil(() => s.completed[0] === queued, 30_000)).toBe(true);
+    expect(s.sim.runUntil(() => s.completed[0] === queued(), 30_000)).toBe(true);
     expect(spare.replica.lastExecuted).toBeGreaterThanOrEqual(spare.state.current.firstSeq);
   });
 });
