@@ -508,9 +508,9 @@ export async function run(args: string[]): Promise<void> {
     // For profiling one ring: fake certificates (the protocol alone) or BLS, optionally one load level.
     const certificates = args.includes('--bls-only') ? 'bls' : 'fake';
     const clientsArg = args.indexOf('--clients');
-    const fake = clientsArg >= 0 ? await runOne(certificates, Number(args[clientsArg + 1]), seconds) : await runAll(certificates, false, seconds, quick);
+    const one = clientsArg >= 0 ? await runOne(certificates, Number(args[clientsArg + 1]), seconds) : await runAll(certificates, false, seconds, quick);
     const base = { ed25519VerifyMs: timeIt(300, () => crypto.ed25519Verify(new Uint8Array(32), new Uint8Array(8), new Uint8Array(64))) };
-    print(fake.rows, fake.phases, base, [fake.ring]);
+    print(one.rows, one.phases, base, [one.ring]);
     process.exit(0);
   }
   const dir = mkdtempSync(join(tmpdir(), 'oceanstore-bench-ring-base-'));
