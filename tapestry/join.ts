@@ -28,8 +28,8 @@ export interface JoinHost {
   readonly table: RoutingTable;
   readonly config: TapestryConfig;
   send(out: Out, to: string, message: TapestryMessage): void;
-  /** Pings `ref` unless known or measured recently; true if a ping went out. */
-  learn(out: Out, ref: NodeRef, nowMs: number): boolean;
+  /** Pings `ref` unless known or measured recently (`alive`: even if marked failed); true if a ping went out. */
+  learn(out: Out, ref: NodeRef, nowMs: number, alive?: boolean): boolean;
 }
 
 type Phase = 'idle' | 'awaitingRoot' | 'nearest' | 'done';
@@ -161,7 +161,8 @@ export class MulticastRelay {
     }
     this.recent.set(joiner.id, nowMs);
     if (this.recent.size > 1024) this.recent.delete(this.recent.keys().next().value!);
-    if (joiner.id !== this.host.self.id) this.host.learn(out, joiner, nowMs);
+    // A joiner is running now, even if we marked it failed before it restarted.
+    if (joiner.id !== this.host.self.id) this.host.learn(out, joiner, nowMs, true);
     const waiting = new Set<string>();
     const self = this.host.self.id;
     for (let level = prefixLength; level < idDigits; level++) {

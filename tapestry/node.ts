@@ -42,6 +42,9 @@ export interface TapestryNodeOptions {
 
 type Status = 'member' | 'joining' | 'left';
 
+/** Longer than any round trip a node measures (the simulations' worst is ~300 ms). */
+const roundTripMaxMs = 1_000;
+
 export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, JoinHost, LocationHost {
   readonly self: NodeRef;
   readonly config: TapestryConfig;
@@ -56,6 +59,8 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   /** Recent measurements (also of nodes not in the table): holder choice and ping suppression. */
   private readonly measured = new Map<TapestryId, { atMs: number; rttMs: number }>();
   private readonly requests: RequestTracker;
+  /** Nodes heard from first-hand while a ping to them was pending: pinged again if it lapses. */
+  private readonly revived = new Map<TapestryId, NodeRef>();
   /** Backpointers that went silent, probed once: retracted unless they answer. */
   private readonly suspects = new Map<TapestryId, { ref: NodeRef; sinceMs: number }>();
   private nextRepublishMs: number;
@@ -197,7 +202,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     this.relay.onTick(out, nowMs);
     this.pointers.expire(nowMs);
     for (const event of this.requests.expire(nowMs)) out.push({ kind: 'output', event });
-    this.expirePings(nowMs);
+    this.expirePings(out, nowMs);
     if (nowMs >= this.nextRepublishMs) {
       this.nextRepublishMs = nowMs + this.config.republishIntervalMs;
       this.location.republishAll(out, nowMs);
@@ -217,7 +222,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
         this.send(out, from, { kind: 'pong', sender: this.self, sentAtMs: m.sentAtMs });
         this.heard(m.sender.id);
         this.table.heardFromBackpointer(m.sender.id, nowMs);
-        this.learn(out, m.sender, nowMs);
+        this.learn(out, m.sender, nowMs, true);
         return;
       case 'pong':
         return this.onPong(out, from, m.sender, m.sentAtMs, nowMs);
@@ -273,10 +278,23 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
 
   // ---- neighbours: measurement, failure, repair ------------------------------------------------
 
-  /** JoinHost: pings `candidate` unless it is us, a neighbour, already pinged or measured recently. */
-  learn(out: Out, candidate: NodeRef, nowMs: number): boolean {
+  /**
+   * JoinHost: pings `candidate` unless it is us, a neighbour, already pinged or measured recently.
+   * `alive`: we have first-hand news that it runs now (it pinged us, or it is joining), so an
+   * earlier failure mark must not keep a restarted node out of our table for remeasureIntervalMs.
+   */
+  learn(out: Out, candidate: NodeRef, nowMs: number, alive = false): boolean {
     const id = candidate.id;
-    if (id === this.self.id || this.table.get(id) || this.pendingPings.has(id)) return false;
+    if (id === this.self.id || this.table.get(id)) return false;
+    if (alive) {
+      if (this.measured.get(id)?.rttMs === Number.MAX_VALUE) this.measured.delete(id);
+      // A ping pending for longer than any round trip went to an old incarnation (or was lost):
+      // ping again. A younger one may still be answered; if it is not, it is retried when it lapses.
+      const sentAtMs = this.pendingPings.get(id);
+      if (sentAtMs !== undefined && nowMs - sentAtMs > roundTripMaxMs) this.pendingPings.delete(id);
+      else if (sentAtMs !== undefined && this.revived.size < this.config.pendingPingsMax) this.revived.set(id, candidate);
+    }
+    if (this.pendingPings.has(id)) return false;
     const measured = this.measured.get(id);
     if (measured !== undefined && nowMs - measured.atMs < this.config.remeasureIntervalMs) return false;
     if (this.pendingPings.size >= this.config.pendingPingsMax) return false;
@@ -289,6 +307,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     if (!this.claimOk(from, sender)) return;
     if (this.pendingPings.get(sender.id) !== sentAtMs || sentAtMs > nowMs) return this.drop();
     this.pendingPings.delete(sender.id);
+    this.revived.delete(sender.id);
     this.suspects.delete(sender.id);
     // A zero round trip (same host, or a coarse clock) still has to sort after nothing real.
     const rttMs = Math.max(nowMs - sentAtMs, 0.001);
@@ -320,7 +339,8 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     for (const [id, suspect] of this.suspects) {
       if (nowMs - suspect.sinceMs < this.config.beaconIntervalMs) continue;
       this.suspects.delete(id);
-      this.location.retractServer(out, suspect.ref);
+      if (!this.table.get(id)) this.pendingPings.delete(id);
+      this.location.retractServer(out, suspect.ref, nowMs, suspect.sinceMs);
     }
     for (const silent of this.table.takeSilentBackpointers(silentSinceMs)) {
       if (this.table.get(silent.id) || this.suspects.size >= this.config.pendingPingsMax) continue;
@@ -342,7 +362,9 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
 
   /** Removes a failed or departed node; its slot's backups move up and the slot is refilled. */
   private forget(out: Out, gone: NodeRef, failed: boolean, nowMs: number): void {
-    this.location.retractServer(out, gone);
+    // Silent since its first missed beacon; a departing node's pointers all go.
+    const silentSinceMs = failed ? nowMs - this.config.beaconMissesMax * this.config.beaconIntervalMs : nowMs;
+    this.location.retractServer(out, gone, nowMs, silentSinceMs);
     this.pendingPings.delete(gone.id);
     if (failed) this.measured.set(gone.id, { atMs: nowMs, rttMs: Number.MAX_VALUE });
     const level = this.table.remove(gone.id);
@@ -443,10 +465,16 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     return out;
   }
 
-  private expirePings(nowMs: number): void {
+  private expirePings(out: Out, nowMs: number): void {
     for (const [id, sentAtMs] of this.pendingPings) {
       // A neighbour's beacon stays pending until answered: that is how misses are counted.
       if (nowMs - sentAtMs > this.config.pingTimeoutMs && !this.table.get(id)) this.pendingPings.delete(id);
+    }
+    // Nodes that showed signs of life while an unanswered ping to them was pending: ping again.
+    for (const [id, candidate] of this.revived) {
+      if (this.pendingPings.has(id)) continue;
+      this.revived.delete(id);
+      this.learn(out, candidate, nowMs, true);
     }
   }
 

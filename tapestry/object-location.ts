@@ -63,6 +63,10 @@ export class ObjectLocation {
     const next = m.sideCopy ? null : host.table.nextHop(m.objectId, m.level);
     if (m.unpublish) {
       const known = this.pointers.get(m.objectId, m.server.id);
+      // A retraction carries the age of the pointer it retracts. One refreshed well after that
+      // (copies along a path differ only by transit time) was republished by the server since:
+      // it is back, so neither this pointer nor the ones beyond it are retracted.
+      if (known && !known.sideCopy && m.ageMs > 0 && this.ageOf(known, nowMs) + host.config.beaconIntervalMs < m.ageMs) return;
       // A side copy's unpublish must not delete the pointer of a node that is also on the path.
       if (!m.sideCopy || known?.sideCopy) this.pointers.remove(m.objectId, m.server.id);
     } else {
@@ -134,16 +138,19 @@ export class ObjectLocation {
 
   /**
    * A server failed: drop its pointers here and retract them along the path toward the root, so
-   * locates stop being sent to it long before the soft state would expire.
+   * locates stop being sent to it long before the soft state would expire. A pointer refreshed
+   * after `silentSinceMs` is kept: the server published since, so it was restarted (or was only
+   * cut off from us).
    */
-  retractServer(out: Out, server: NodeRef): void {
+  retractServer(out: Out, server: NodeRef, nowMs: number, silentSinceMs: number): void {
     for (const p of [...this.pointers.all()]) {
-      if (p.server.id !== server.id) continue;
+      if (p.server.id !== server.id || this.ageOf(p, nowMs) < nowMs - silentSinceMs) continue;
       this.pointers.remove(p.objectId, server.id);
       this.host.stats.pointersRetracted++;
       if (p.sideCopy) continue;
       const next = this.host.table.nextHop(p.objectId, p.level);
-      if (next) this.host.send(out, next.hop.name, this.message(p.objectId, p.server, next.level, 0, true));
+      // Not older than zero: ageMs 0 is an owner's unpublish, which removes any pointer.
+      if (next) this.host.send(out, next.hop.name, this.message(p.objectId, p.server, next.level, Math.max(1, this.ageOf(p, nowMs)), true));
     }
   }
 
