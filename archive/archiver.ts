@@ -13,10 +13,19 @@
  * server that does not answer in storeTimeoutMs has its fragment re-placed on the next ranked
  * server holding nothing of the block. The version's certificate travels with every fragment of
  * its root block, so the archive alone (plus the ring public key) can rebuild the history.
+ *
+ * Work is sliced so a host's event loop is never held for long: one step encodes at most
+ * `stepBytesMax` of blocks (at least one block) and `ready()` tells the host more is waiting, and
+ * no new block is encoded while `inFlightBytesMax` of encoded blocks still wait for receipts (that
+ * also bounds memory and socket backlog for a huge version). With `blockBytesOf`, pending blocks
+ * are kept in the store (`q/<bguid hex>`) and re-read from the ring's block store when encoded, so
+ * a restarted archiver resumes them (probing first, like a fallback rank).
  */
-import { bytesEqual, toHex } from '../core/bytes.ts';
-import type { Crypto } from '../core/crypto.ts';
+import { assert } from '../core/assert.ts';
+import { bytesEqual, fromHex, toHex } from '../core/bytes.ts';
+import { hashBytes, type Crypto } from '../core/crypto.ts';
 import type { Effect, Machine, MachineContext } from '../core/machine.ts';
+import type { KvStore } from '../core/store.ts';
 import { encodeFragment, makeFragments, type FragmentSet } from './erasure/index.ts';
 import { archiveLimits, type ArchiveMessage, type StoreItem } from './messages.ts';
 import { placementOf, rankedServersOf, repairTargetOf, serverRingOf, type ServerRing } from './placement.ts';
@@ -42,11 +51,32 @@ export interface ArchiverOptions {
    * Default true.
    */
   verifyReceipts?: boolean;
+  /** Block bytes erasure-coded in one step (a bigger block still goes alone). Default unbounded. */
+  stepBytesMax?: number;
+  /** Bytes of encoded blocks that may wait for receipts at once. Default unbounded. */
+  inFlightBytesMax?: number;
+  /**
+   * The rate a rank-0 archiver is assumed to keep up at least: a fallback rank waits, on top of
+   * its rank's delay, for the bytes ahead of the block in its version at this rate, so a large
+   * version being archived in order is not re-encoded by every rank. Default: no extra wait.
+   */
+  fallbackBytesPerSecond?: number;
+  /**
+   * Where a pending block's bytes can be read again (the ring server's block store). With it, jobs
+   * hold no block bytes while they wait, and pending jobs survive a restart in the store.
+   */
+  blockBytesOf?: (bguid: Uint8Array) => Uint8Array | undefined;
 }
 
 export interface BlockToArchive {
   bguid: Uint8Array;
   bytes: Uint8Array;
+}
+
+/** A block named without its bytes (only with `blockBytesOf`: they are re-read when coded). */
+export interface BlockRefToArchive {
+  bguid: Uint8Array;
+  byteLength: number;
 }
 
 export type ArchiverOutput =
@@ -55,9 +85,13 @@ export type ArchiverOutput =
 
 interface Job {
   hex: string;
-  block: BlockToArchive;
+  bguid: Uint8Array;
+  /** Null while waiting when the bytes can be re-read (blockBytesOf). */
+  bytes: Uint8Array | null;
+  blockBytes: number;
   certificate: Uint8Array | null;
-  phase: 'waiting' | 'probing' | 'storing';
+  /** waiting: for its rank's turn; probing: asking who holds what; ready: queued for encoding. */
+  phase: 'waiting' | 'probing' | 'ready' | 'storing';
   startAtMs: number;
   deadlineMs: number;
   attempt: number;
@@ -65,76 +99,192 @@ interface Job {
   set: FragmentSet | null;
   /** Servers known to hold something of the block (probe replies, receipts). */
   holders: Map<string, number>;
+  /** Probe answers, matched against the genuine fragment root once the block is encoded. */
+  probed: { rootHex: string; index: number }[];
   storedIndexes: Set<number>;
   /** Fragment index -> where it was sent and in which store batch. */
   pending: Map<number, { server: string; requestId: number }>;
   probing: Set<string>;
   unresponsive: Set<string>;
   sentCount: number;
-  requestIds: number[];
 }
 
 type Out = Effect<ArchiveMessage, ArchiverOutput>;
 
 /** Bytes of fragments in one store message: big enough to amortise a receipt signature, far below the frame limit. */
 const storeBatchBytesMax = 8 * 2 ** 20;
+/** Blocks named in one probe: each may come back with up to k + m held entries (archiveLimits.heldMax). */
+const probeBguidsMax = 128;
+const queuePrefix = 'q/';
 
 export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
   private readonly self: string;
+  private readonly store: KvStore;
   private readonly ringRing: ServerRing;
   private readonly archiveRing: ServerRing;
   private readonly jobs = new Map<string, Job>();
-  private readonly jobOfRequest = new Map<number, string>();
+  /** Jobs waiting to be encoded and stored, in arrival order. */
+  private readonly readyQueue: Job[] = [];
+  private readonly probes = new Map<number, { server: string; hexes: string[] }>();
   /** Store batches in flight: one message per destination server per step. */
   private readonly batches = new Map<number, { server: string; sentMs: number }>();
   private readonly outbox = new Map<string, { job: Job; index: number; item: StoreItem }[]>();
   private nextRequestId = 1;
-  readonly counters = { started: 0, skipped: 0, archived: 0, coveredByOther: 0, badReceipts: 0 };
+  /** Block bytes of jobs holding an encoded fragment set. */
+  private inFlightBytes = 0;
+  readonly counters = { started: 0, skipped: 0, archived: 0, coveredByOther: 0, badReceipts: 0, resumed: 0, encodedBytes: 0, steps: 0 };
 
   constructor(
     context: MachineContext,
     private readonly options: ArchiverOptions,
   ) {
     this.self = context.nodeId;
+    this.store = context.store;
     this.ringRing = serverRingOf(options.ringServers);
     this.archiveRing = serverRingOf(options.archiveServers);
+    if (options.blockBytesOf) this.resume(context.nowMs);
   }
 
   /**
    * A committed version's new blocks; `certificate` (encoded) goes beside the fragments of
    * `rootBguid`, the version's root block. Called by the ring core (or its host) once per version.
    */
-  archive(blocks: readonly BlockToArchive[], rootBguid: Uint8Array | null, certificate: Uint8Array | null, nowMs: number): Out[] {
-    const out: Out[] = [];
+  archive(blocks: readonly (BlockToArchive | BlockRefToArchive)[], rootBguid: Uint8Array | null, certificate: Uint8Array | null, nowMs: number): Out[] {
+    const rootHex = rootBguid ? toHex(rootBguid) : null;
+    const rate = this.options.fallbackBytesPerSecond;
+    let bytesAhead = 0;
     for (const block of blocks) {
+      const queuedMs = rate ? (bytesAhead / rate) * 1000 : 0;
+      const bytes = 'bytes' in block ? block.bytes : null;
+      const blockBytes = bytes ? bytes.length : (block as BlockRefToArchive).byteLength;
+      bytesAhead += blockBytes;
       const hex = toHex(block.bguid);
       if (this.jobs.has(hex)) continue;
-      const rank = rankedServersOf(this.ringRing, block.bguid).indexOf(this.self);
-      if (rank < 0 || rank > this.options.fallbackRanksMax) {
+      const rank = this.rankOf(block.bguid);
+      if (rank < 0) {
         this.counters.skipped++;
         continue;
       }
       this.counters.started++;
-      const job: Job = {
-        hex,
-        block,
-        certificate: rootBguid && toHex(rootBguid) === hex ? certificate : null,
-        phase: 'waiting',
-        startAtMs: nowMs + rank * this.options.fallbackTimeoutMs,
-        deadlineMs: 0,
-        attempt: 0,
-        rank,
-        set: null,
-        holders: new Map(),
-        storedIndexes: new Set(),
-        pending: new Map(),
-        probing: new Set(),
-        unresponsive: new Set(),
-        sentCount: 0,
-        requestIds: [],
-      };
-      this.jobs.set(hex, job);
-      if (rank === 0) out.push(...this.storeMissing(job, nowMs));
+      const blockCertificate = rootHex === hex ? certificate : null;
+      const keep = this.options.blockBytesOf !== undefined;
+      assert(keep || bytes !== null, 'a block without bytes needs blockBytesOf to be archived');
+      if (keep) this.store.put(queuePrefix + hex, blockCertificate ?? new Uint8Array(0));
+      const job = this.newJob(hex, block.bguid, keep ? null : bytes, blockBytes, blockCertificate, rank, nowMs + rank * (this.options.fallbackTimeoutMs + queuedMs));
+      if (rank === 0) this.makeReady(job);
+    }
+    return this.pump(nowMs);
+  }
+
+  /** True when encoding work is queued and not held back by the in-flight bound: step again soon. */
+  ready(): boolean {
+    return this.readyQueue.length > 0 && !this.windowFull();
+  }
+
+  /** One more slice of queued encoding (the host calls it while `ready()`). */
+  continue(nowMs: number): Out[] {
+    return this.pump(nowMs);
+  }
+
+  pendingCount(): number {
+    return this.jobs.size;
+  }
+
+  onMessage(from: string, message: ArchiveMessage, nowMs: number): Out[] {
+    if (message.type === 'receipt' || message.type === 'refused') return [...this.onStoreReply(from, message), ...this.pump(nowMs)];
+    if (message.type !== 'probeReply') return [];
+    const probe = this.probes.get(message.requestId);
+    if (!probe || probe.server !== from) return [];
+    this.probes.delete(message.requestId);
+    const asked = new Set(probe.hexes);
+    for (const h of message.held) {
+      const hex = toHex(h.bguid);
+      const job = asked.has(hex) ? this.jobs.get(hex) : undefined;
+      if (!job || job.phase !== 'probing') continue;
+      job.holders.set(from, (job.holders.get(from) ?? 0) + 1);
+      job.probed.push({ rootHex: toHex(h.fragmentRoot), index: h.index });
+    }
+    for (const hex of probe.hexes) {
+      const job = this.jobs.get(hex);
+      if (job && job.phase === 'probing' && job.probing.delete(from) && job.probing.size === 0) this.makeReady(job);
+    }
+    return this.pump(nowMs);
+  }
+
+  onTick(nowMs: number): Out[] {
+    const out: Out[] = [];
+    const toProbe: Job[] = [];
+    for (const job of this.jobs.values()) {
+      if (job.phase === 'waiting' && nowMs >= job.startAtMs) toProbe.push(job);
+      else if (job.phase === 'probing' && nowMs >= job.deadlineMs) {
+        for (const s of job.probing) job.unresponsive.add(s);
+        job.probing.clear();
+        this.makeReady(job);
+      } else if (job.phase === 'storing' && nowMs >= job.deadlineMs) {
+        for (const p of job.pending.values()) job.unresponsive.add(p.server);
+        job.pending.clear();
+        out.push(...this.storeMissing(job, nowMs));
+      }
+    }
+    out.push(...this.probe(toProbe, nowMs));
+    for (const [id, batch] of this.batches) if (nowMs - batch.sentMs > 2 * this.options.storeTimeoutMs) this.batches.delete(id);
+    for (const [id, probe] of this.probes) if (!probe.hexes.some((hex) => this.jobs.get(hex)?.phase === 'probing')) this.probes.delete(id);
+    return [...out, ...this.pump(nowMs)];
+  }
+
+  /** This server's rank for a block, or -1 when it is beyond fallbackRanksMax (someone else's). */
+  private rankOf(bguid: Uint8Array): number {
+    const rank = rankedServersOf(this.ringRing, bguid).indexOf(this.self);
+    return rank > this.options.fallbackRanksMax ? -1 : rank;
+  }
+
+  private newJob(hex: string, bguid: Uint8Array, bytes: Uint8Array | null, blockBytes: number, certificate: Uint8Array | null, rank: number, startAtMs: number): Job {
+    const job: Job = {
+      hex, bguid, bytes, blockBytes, certificate, phase: 'waiting', startAtMs, deadlineMs: 0, attempt: 0, rank, set: null,
+      holders: new Map(), probed: [], storedIndexes: new Set(), pending: new Map(), probing: new Set(), unresponsive: new Set(), sentCount: 0,
+    };
+    this.jobs.set(hex, job);
+    return job;
+  }
+
+  /** Jobs left in the store by a previous run: probe first (some fragments may have been stored), then finish. */
+  private resume(nowMs: number): void {
+    for (const key of this.store.keys(queuePrefix)) {
+      const hex = key.slice(queuePrefix.length);
+      const bguid = hexToBytes(hex);
+      const rank = bguid ? this.rankOf(bguid) : -1;
+      if (!bguid || rank < 0) {
+        this.store.delete(key);
+        continue;
+      }
+      const value = this.store.get(key)!;
+      this.counters.resumed++;
+      this.newJob(hex, bguid, null, 0, value.length > 0 ? value : null, rank, nowMs + rank * this.options.fallbackTimeoutMs);
+    }
+  }
+
+  private makeReady(job: Job): void {
+    job.phase = 'ready';
+    this.readyQueue.push(job);
+  }
+
+  private windowFull(): boolean {
+    return this.inFlightBytes >= (this.options.inFlightBytesMax ?? Infinity);
+  }
+
+  /** Encodes and stores queued jobs until this step's byte budget or the in-flight bound is reached. */
+  private pump(nowMs: number): Out[] {
+    const out: Out[] = [];
+    let budget = this.options.stepBytesMax ?? Infinity;
+    let first = true;
+    this.counters.steps++;
+    while (this.readyQueue.length > 0 && (first || budget > 0) && !this.windowFull()) {
+      const job = this.readyQueue.shift()!;
+      if (this.jobs.get(job.hex) !== job || job.phase !== 'ready') continue;
+      first = false;
+      const before = this.counters.encodedBytes;
+      out.push(...this.storeMissing(job, nowMs));
+      budget -= Math.max(1, this.counters.encodedBytes - before);
     }
     return [...out, ...this.flushOutbox(nowMs)];
   }
@@ -162,25 +312,6 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
     return out;
   }
 
-  pendingCount(): number {
-    return this.jobs.size;
-  }
-
-  onMessage(from: string, message: ArchiveMessage, nowMs: number): Out[] {
-    if (message.type === 'receipt' || message.type === 'refused') return [...this.onStoreReply(from, message), ...this.flushOutbox(nowMs)];
-    if (message.type !== 'probeReply') return [];
-    const hex = this.jobOfRequest.get(message.requestId);
-    const job = hex === undefined ? undefined : this.jobs.get(hex);
-    if (!job || !job.probing.delete(from)) return [];
-    this.jobOfRequest.delete(message.requestId);
-    for (const h of message.held) {
-      if (toHex(h.bguid) !== job.hex) continue;
-      job.holders.set(from, (job.holders.get(from) ?? 0) + 1);
-      if (job.set && toHex(h.fragmentRoot) === toHex(job.set.fragmentRoot)) job.storedIndexes.add(h.index);
-    }
-    return job.probing.size === 0 ? [...this.storeMissing(job, nowMs), ...this.flushOutbox(nowMs)] : [];
-  }
-
   /** A receipt covers a whole batch: each item settles the fragment it names, if still pending there. */
   private onStoreReply(from: string, message: Extract<ArchiveMessage, { type: 'receipt' | 'refused' }>): Out[] {
     const batch = this.batches.get(message.requestId);
@@ -205,63 +336,66 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
     return [...touched].flatMap((job) => this.maybeDone(job));
   }
 
-  onTick(nowMs: number): Out[] {
-    const out: Out[] = [];
-    for (const job of [...this.jobs.values()]) {
-      if (job.phase === 'waiting' && nowMs >= job.startAtMs) out.push(...this.probe(job, nowMs));
-      else if (job.phase === 'probing' && nowMs >= job.deadlineMs) {
-        for (const s of job.probing) job.unresponsive.add(s);
-        job.probing.clear();
-        out.push(...this.storeMissing(job, nowMs));
-      } else if (job.phase === 'storing' && nowMs >= job.deadlineMs) {
-        for (const p of job.pending.values()) job.unresponsive.add(p.server);
-        job.pending.clear();
-        out.push(...this.storeMissing(job, nowMs));
+  /** One probe per archive server for every job starting now (each asks its block's placement window). */
+  private probe(jobs: Job[], nowMs: number): Out[] {
+    const perServer = new Map<string, Job[]>();
+    const n = this.options.k + this.options.m;
+    for (const job of jobs) {
+      job.phase = 'probing';
+      job.deadlineMs = nowMs + this.options.storeTimeoutMs;
+      for (const server of rankedServersOf(this.archiveRing, job.bguid).slice(0, 2 * n)) {
+        job.probing.add(server);
+        let list = perServer.get(server);
+        if (!list) perServer.set(server, (list = []));
+        list.push(job);
       }
     }
-    for (const [id, batch] of this.batches) if (nowMs - batch.sentMs > 2 * this.options.storeTimeoutMs) this.batches.delete(id);
-    return [...out, ...this.flushOutbox(nowMs)];
+    const out: Out[] = [];
+    for (const [server, list] of perServer) {
+      for (let at = 0; at < list.length; at += probeBguidsMax) {
+        const chunk = list.slice(at, at + probeBguidsMax);
+        const requestId = this.nextRequestId++;
+        this.probes.set(requestId, { server, hexes: chunk.map((j) => j.hex) });
+        out.push({ kind: 'send', to: server, message: { type: 'probe', requestId, bguids: chunk.map((j) => j.bguid) } });
+      }
+    }
+    return out;
   }
 
-  private request(job: Job, to: string, make: (requestId: number) => ArchiveMessage): Out {
-    const requestId = this.nextRequestId++;
-    this.jobOfRequest.set(requestId, job.hex);
-    job.requestIds.push(requestId);
-    return { kind: 'send', to, message: make(requestId) };
-  }
-
-  private probe(job: Job, nowMs: number): Out[] {
-    job.phase = 'probing';
-    job.deadlineMs = nowMs + this.options.storeTimeoutMs;
-    job.set ??= this.encode(job);
-    const n = this.options.k + this.options.m;
-    const window = rankedServersOf(this.archiveRing, job.block.bguid).slice(0, 2 * n);
-    return window.map((server) => {
-      job.probing.add(server);
-      return this.request(job, server, (requestId) => ({ type: 'probe', requestId, bguids: [job.block.bguid] }));
-    });
-  }
-
-  private encode(job: Job): FragmentSet {
-    return makeFragments(this.options.crypto, this.options.k, this.options.m, job.block.bguid, job.block.bytes);
+  /** Encodes a job's block (once), learning which probed fragments are genuine. False if its bytes are gone. */
+  private encode(job: Job): boolean {
+    if (job.set) return true;
+    const bytes = job.bytes ?? this.options.blockBytesOf?.(job.bguid);
+    if (!bytes) return false;
+    job.blockBytes = bytes.length;
+    job.set = makeFragments(this.options.crypto, this.options.k, this.options.m, job.bguid, bytes);
+    job.bytes = null;
+    this.counters.encodedBytes += bytes.length;
+    this.inFlightBytes += job.blockBytes;
+    const genuine = toHex(job.set.fragmentRoot);
+    for (const p of job.probed) if (p.rootHex === genuine) job.storedIndexes.add(p.index);
+    job.probed = [];
+    return true;
   }
 
   /** Sends every fragment not yet known stored, to its home server or (after a failure) the next free one. */
   private storeMissing(job: Job, nowMs: number): Out[] {
     job.attempt++;
     const n = this.options.k + this.options.m;
+    if (!this.encode(job)) {
+      return this.finish(job, { kind: 'incomplete', bguid: job.bguid, receiptCount: 0, reason: 'block bytes no longer in the block store' });
+    }
     if (job.storedIndexes.size >= n) {
       this.counters.coveredByOther++;
-      return this.finish(job, { kind: 'archived', bguid: job.block.bguid, receiptCount: 0, sentCount: job.sentCount });
+      return this.finish(job, { kind: 'archived', bguid: job.bguid, receiptCount: 0, sentCount: job.sentCount });
     }
     if (job.attempt > this.options.attemptsMax) {
-      return this.finish(job, { kind: 'incomplete', bguid: job.block.bguid, receiptCount: job.storedIndexes.size, reason: 'archive servers did not acknowledge' });
+      return this.finish(job, { kind: 'incomplete', bguid: job.bguid, receiptCount: job.storedIndexes.size, reason: 'archive servers did not acknowledge' });
     }
-    job.set ??= this.encode(job);
     job.phase = 'storing';
     job.deadlineMs = nowMs + this.options.storeTimeoutMs;
-    const set = job.set;
-    const home = placementOf(this.archiveRing, job.block.bguid, n);
+    const set = job.set!;
+    const home = placementOf(this.archiveRing, job.bguid, n);
     const usable = (s: string): boolean => !job.unresponsive.has(s);
     const assigned = new Map(job.holders);
     let planned = 0;
@@ -271,7 +405,7 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
       const target =
         usable(preferred) && (assigned.get(preferred) ?? 0) === 0
           ? preferred
-          : repairTargetOf(this.archiveRing, job.block.bguid, usable, (s) => assigned.get(s) ?? 0);
+          : repairTargetOf(this.archiveRing, job.bguid, usable, (s) => assigned.get(s) ?? 0);
       if (target === undefined) break;
       assigned.set(target, (assigned.get(target) ?? 0) + 1);
       job.sentCount++;
@@ -288,12 +422,18 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
     if (job.phase !== 'storing' || job.pending.size > 0) return [];
     if (job.storedIndexes.size < this.options.k + this.options.m) return [];
     this.counters.archived++;
-    return this.finish(job, { kind: 'archived', bguid: job.block.bguid, receiptCount: job.storedIndexes.size, sentCount: job.sentCount });
+    return this.finish(job, { kind: 'archived', bguid: job.bguid, receiptCount: job.storedIndexes.size, sentCount: job.sentCount });
   }
 
   private finish(job: Job, event: ArchiverOutput): Out[] {
     this.jobs.delete(job.hex);
-    for (const id of job.requestIds) this.jobOfRequest.delete(id);
+    if (job.set) this.inFlightBytes -= job.blockBytes;
+    job.set = null;
+    if (this.options.blockBytesOf) this.store.delete(queuePrefix + job.hex);
     return [{ kind: 'output', event }];
   }
+}
+
+function hexToBytes(hex: string): Uint8Array | null {
+  return hex.length === 2 * hashBytes && /^[0-9a-f]+$/.test(hex) ? fromHex(hex) : null;
 }

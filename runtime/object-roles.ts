@@ -13,14 +13,15 @@ import type { KvStore } from '../core/store.ts';
 import { decodeUpdate } from '../core/update/update-codec.ts';
 import type { BlockKind } from '../core/version/block.ts';
 import type { BlockStore } from '../core/version/block-store.ts';
-import type { Archiver, BlockToArchive } from '../archive/archiver.ts';
-import { archiverBinding as makeArchiverBinding } from '../archive/shell/archive-binding.ts';
+import type { BlockRefToArchive, BlockToArchive } from '../archive/archiver.ts';
+import { archiverBinding as makeArchiverBinding, type SlicedArchiver } from '../archive/shell/archive-binding.ts';
 import { KvBlockStore } from '../ring/kv-block-store.ts';
 import { decodeObjectResult } from '../ring/object-result.ts';
 import { ObjectService } from '../ring/object-service.ts';
 import type { RingOutput } from '../ring/outputs.ts';
 import type { ExecutionContext, ExecutionResult, ReplicatedService } from '../ring/service.ts';
 import { CachingTrust } from '../replica/caching-trust.ts';
+import { defaultChildSetOptions } from '../replica/children.ts';
 import { ConfigLocator } from '../replica/config-locator.ts';
 import { CoreExecutor } from '../replica/core-executor.ts';
 import type { TreeMessage } from '../replica/messages.ts';
@@ -130,7 +131,7 @@ class CurrentBlockStore implements BlockStore {
 
 interface Executed {
   readonly vguid: Uint8Array;
-  readonly newBlocks: BlockToArchive[];
+  readonly newBlocks: (BlockToArchive | BlockRefToArchive)[];
 }
 
 /** The object service, plus a tap that tells the tree and the archiver what each commit made. */
@@ -192,47 +193,38 @@ class TappedObjectService implements ReplicatedService {
     if (outcome.outcome !== 'commit') return;
     const update = decodeUpdate(operation);
     // Referenced blocks were uploaded (and hashed) before the update: take them by their BGUID.
-    const referenced: BlockToArchive[] = [];
+    // Large ones are not read here (that re-hashes every byte inside execute): the archiver
+    // re-reads each when it codes it, and the tree member publishes them as references anyway.
+    const refs: { bguid: Uint8Array; byteLength: number }[] = [];
+    let refBytes = 0;
     for (const clause of update.clauses) {
       for (const a of clause.actions) {
         const sources = a.kind === 'append-blocks' ? a.blocks : a.kind === 'replace-block' || a.kind === 'insert-block' ? [a.block] : [];
         for (const s of sources) {
           if (s.kind !== 'ref') continue;
-          const bytes = this.inner.blocks.get(s.bguid, 'data');
-          if (bytes) referenced.push({ bguid: s.bguid, bytes });
+          const byteLength = this.inner.blocks.byteLengthOf(s.bguid, 'data');
+          if (byteLength === undefined) continue;
+          refs.push({ bguid: s.bguid, byteLength });
+          refBytes += byteLength;
         }
       }
     }
+    const inline = refBytes <= defaultChildSetOptions.inlineBlockBytesMax;
+    const referenced: BlockToArchive[] = [];
+    if (inline) {
+      for (const r of refs) {
+        const bytes = this.inner.blocks.get(r.bguid, 'data');
+        if (bytes) referenced.push({ bguid: r.bguid, bytes });
+      }
+    }
     const seen = new Set<string>();
-    const newBlocks: BlockToArchive[] = [];
-    for (const b of [...written, ...referenced]) {
+    const newBlocks: (BlockToArchive | BlockRefToArchive)[] = [];
+    for (const b of [...written, ...(inline ? referenced : refs)]) {
       const hex = toHex(b.bguid);
-      if (!seen.has(hex)) newBlocks.push({ bguid: b.bguid, bytes: b.bytes });
+      if (!seen.has(hex)) newBlocks.push('bytes' in b ? { bguid: b.bguid, bytes: b.bytes } : b);
       seen.add(hex);
     }
     this.onCommit(result.statement!, operation, referenced.map((b) => b.bytes), { vguid: outcome.vguid, newBlocks });
-  }
-}
-
-/** The archiver, fed from host callbacks: queued jobs go out on its next tick. */
-class QueuedArchiver implements Machine<unknown, unknown> {
-  private readonly queue: { blocks: BlockToArchive[]; root: Uint8Array; certificate: Uint8Array }[] = [];
-
-  constructor(readonly archiver: Archiver) {}
-
-  enqueue(blocks: BlockToArchive[], root: Uint8Array, certificate: Uint8Array): void {
-    this.queue.push({ blocks, root, certificate });
-  }
-
-  onMessage(from: string, message: unknown, nowMs: number): Effect<unknown, unknown>[] {
-    return this.archiver.onMessage(from, message as never, nowMs) as Effect<unknown, unknown>[];
-  }
-
-  onTick(nowMs: number): Effect<unknown, unknown>[] {
-    const out: Effect<unknown, unknown>[] = [];
-    for (const job of this.queue.splice(0)) out.push(...(this.archiver.archive(job.blocks, job.root, job.certificate, nowMs) as Effect<unknown, unknown>[]));
-    out.push(...(this.archiver.onTick(nowMs) as Effect<unknown, unknown>[]));
-    return out;
   }
 }
 
@@ -270,8 +262,7 @@ export function ringServerParts(ctx: RoleContext): RingServerParts {
     // A combined threshold signature is unique: f+1 identical copies need no pairing check.
     peerVouchersNeeded: ctx.config.f + 1,
   });
-  const { binding: archiverBinding, archiver } = ringArchiver(ctx);
-  const queued = new QueuedArchiver(archiver);
+  const { binding: archiveBinding, sliced } = ringArchiver(ctx, blocks);
   const executed = new Map<string, Executed>();
   const service = (store: KvStore): ReplicatedService => {
     const recording = new RecordingBlockStore(new KvBlockStore(ctx.crypto, store));
@@ -290,11 +281,10 @@ export function ringServerParts(ctx: RoleContext): RingServerParts {
       const done = executed.get(c.statementHex);
       executed.delete(c.statementHex);
       // Every ring server could archive; the archiver's ranking picks one per block, with fallback.
-      if (done) queued.enqueue(done.newBlocks, done.vguid, c.certificate);
+      if (done) sliced.enqueue(done.newBlocks, done.vguid, c.certificate);
     }
   };
   const memberBinding: Binding<TreeMessage, unknown> = { channel: channels.replica, ...countedTreeWire(ctx), machine: member, tickMs: 50 };
-  const archiveBinding = { ...archiverBinding, machine: queued };
   return {
     service,
     onRingOutput,
@@ -348,10 +338,10 @@ function countedTreeWire(ctx: RoleContext): typeof treeWire {
  * blocks to their archivers; so every rank (not just 0..f) may act as fallback, each after its
  * rank's delay, probing first so a block is stored once.
  */
-function ringArchiver(ctx: RoleContext): { binding: Binding<unknown, unknown>; archiver: Archiver } {
+function ringArchiver(ctx: RoleContext, blocks: BlockStore): { binding: Binding<unknown, unknown>; sliced: SlicedArchiver } {
   const archiveServers = ctx.descriptor.nodes.filter((n) => n.role === 'archive');
   const ringServers = ctx.descriptor.nodes.filter((n) => n.role === 'ring').map((n) => n.name);
-  const { binding, archiver } = makeArchiverBinding(
+  const { binding, sliced } = makeArchiverBinding(
     contextOf(ctx, new PrefixedKvStore(ctx.store, 'archive/')),
     {
       crypto: ctx.crypto,
@@ -364,13 +354,31 @@ function ringArchiver(ctx: RoleContext): { binding: Binding<unknown, unknown>; a
       fallbackRanksMax: ringServers.length - 1,
       storeTimeoutMs: 5_000,
       attemptsMax: 10,
+      // Bounded steps: ~1 MiB of coding per event-loop turn keeps reads and handshakes flowing
+      // while a huge version is archived; 32 MiB awaiting receipts bounds memory and backlog.
+      stepBytesMax: 2 ** 20,
+      inFlightBytesMax: 32 * 2 ** 20,
+      // Pending blocks are re-read from the ring's own store, so they survive a restart.
+      blockBytesOf: (bguid) => blockBytesOf(blocks, bguid),
+      fallbackBytesPerSecond: 8 * 2 ** 20,
     },
     (event) => {
       if (event.kind === 'incomplete') ctx.log.warn({ receipts: event.receiptCount, reason: event.reason }, 'block archived incompletely');
     },
     100,
   );
-  return { binding: binding as Binding<unknown, unknown>, archiver };
+  return { binding: binding as Binding<unknown, unknown>, sliced };
+}
+
+const blockKinds: readonly BlockKind[] = ['data', 'interior', 'root'];
+
+/** A block's bytes whatever its kind (the archive codes bytes; the kind was hashed into the BGUID). */
+function blockBytesOf(blocks: BlockStore, bguid: Uint8Array): Uint8Array | undefined {
+  for (const kind of blockKinds) {
+    const bytes = blocks.get(bguid, kind);
+    if (bytes) return bytes;
+  }
+  return undefined;
 }
 
 function contextOf(ctx: RoleContext, store: KvStore): MachineContext {

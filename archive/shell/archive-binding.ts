@@ -6,11 +6,12 @@
  * certificate). Wire frames are the archive message codec (archive/messages.ts).
  */
 import { signerOf, type Crypto } from '../../core/crypto.ts';
-import type { MachineContext } from '../../core/machine.ts';
+import { assert } from '../../core/assert.ts';
+import type { Effect, Machine, MachineContext } from '../../core/machine.ts';
 import { channels } from '../../runtime/roles.ts';
 import type { Binding } from '../../runtime/machine-host.ts';
 import { ArchiveServer, defaultArchiveTiming, type ArchiveOutput, type ArchiveServerOptions } from '../archive-server.ts';
-import { Archiver, type ArchiverOptions, type ArchiverOutput } from '../archiver.ts';
+import { Archiver, type ArchiverOptions, type ArchiverOutput, type BlockRefToArchive, type BlockToArchive } from '../archiver.ts';
 import { archiveLimits, decodeArchiveMessage, encodeArchiveMessage, type ArchiveMessage } from '../messages.ts';
 import { defaultRepairOptions } from '../repairer.ts';
 
@@ -48,22 +49,79 @@ export function archiveServerBinding(o: ArchiveServerBindingOptions): { binding:
   return { binding, server };
 }
 
+/** A step to itself: "encode the next slice". Local only: the wire codec has no such message. */
+export interface ArchiverContinue {
+  type: 'continue';
+}
+export type ArchiverWireMessage = ArchiveMessage | ArchiverContinue;
+
+/**
+ * The archiver as the host runs it: after any step that leaves encoding queued (the archiver
+ * encodes at most `stepBytesMax` per step), it sends itself `continue`. The host delivers a
+ * message to itself on a later turn of the event loop (setImmediate), after the frames and
+ * timers already waiting, so reads, handshakes and /metrics are served between slices.
+ * Committed versions handed over from host callbacks (`enqueue`) start on the next step.
+ */
+export class SlicedArchiver implements Machine<ArchiverWireMessage, ArchiverOutput> {
+  private continuing = false;
+  private readonly queue: { blocks: (BlockToArchive | BlockRefToArchive)[]; root: Uint8Array | null; certificate: Uint8Array | null }[] = [];
+
+  constructor(
+    readonly archiver: Archiver,
+    private readonly self: string,
+  ) {}
+
+  enqueue(blocks: (BlockToArchive | BlockRefToArchive)[], root: Uint8Array | null, certificate: Uint8Array | null): void {
+    this.queue.push({ blocks, root, certificate });
+  }
+
+  onMessage(from: string, message: ArchiverWireMessage, nowMs: number): Effect<ArchiverWireMessage, ArchiverOutput>[] {
+    if (message.type === 'continue') {
+      if (from !== this.self) return [];
+      this.continuing = false;
+      return this.more(this.archiver.continue(nowMs));
+    }
+    return this.more(this.archiver.onMessage(from, message, nowMs));
+  }
+
+  onTick(nowMs: number): Effect<ArchiverWireMessage, ArchiverOutput>[] {
+    const out: Effect<ArchiverWireMessage, ArchiverOutput>[] = [];
+    for (const job of this.queue.splice(0)) out.push(...this.archiver.archive(job.blocks, job.root, job.certificate, nowMs));
+    out.push(...this.archiver.onTick(nowMs));
+    // A continue in flight is delivered within a turn or two; a tick finding the flag still set means it was dropped (host stopping).
+    this.continuing = false;
+    return this.more(out);
+  }
+
+  private more(effects: Effect<ArchiverWireMessage, ArchiverOutput>[]): Effect<ArchiverWireMessage, ArchiverOutput>[] {
+    if (!this.continuing && this.archiver.ready()) {
+      this.continuing = true;
+      effects.push({ kind: 'send', to: this.self, message: { type: 'continue' } });
+    }
+    return effects;
+  }
+}
+
 export function archiverBinding(
   context: MachineContext,
   options: ArchiverOptions,
   onOutput?: (event: ArchiverOutput) => void,
   tickMs = 50,
-): { binding: Binding<ArchiveMessage, ArchiverOutput>; archiver: Archiver } {
+): { binding: Binding<ArchiverWireMessage, ArchiverOutput>; archiver: Archiver; sliced: SlicedArchiver } {
   const archiver = new Archiver(context, options);
-  const binding: Binding<ArchiveMessage, ArchiverOutput> = {
+  const sliced = new SlicedArchiver(archiver, context.nodeId);
+  const binding: Binding<ArchiverWireMessage, ArchiverOutput> = {
     channel: channels.archive,
     protocol: 'archive',
-    machine: archiver,
+    machine: sliced,
     decode: (bytes) => decodeArchiveMessage(bytes),
-    encode: encodeArchiveMessage,
+    encode: (message) => {
+      assert(message.type !== 'continue', 'a continue message never leaves its node');
+      return encodeArchiveMessage(message);
+    },
     frameBytesMax: archiveLimits.messageBytesMax,
     tickMs,
     onOutput,
   };
-  return { binding, archiver };
+  return { binding, archiver, sliced };
 }
