@@ -67,6 +67,41 @@ async function waitForQuiet(config: ClusterConfig, idleCores: number): Promise<n
   return performance.now() - started;
 }
 
+/**
+ * Samples every ring server's event-loop lag (prom-client's nodejs_eventloop_lag_max_seconds,
+ * reset on each scrape, so each sample is the worst stall since the previous one) every 2 s
+ * until stopped; a scrape that takes longer than 10 s counts as a stall of its own.
+ */
+function sampleRingLag(config: ClusterConfig): { stop(): Promise<{ maxLagS: number; slowScrapes: number }> } {
+  let maxLagS = 0;
+  let slowScrapes = 0;
+  let running = true;
+  const ring = config.nodes.filter((n) => n.role === 'ring');
+  const loop = (async () => {
+    while (running) {
+      await Promise.all(
+        ring.map(async (node) => {
+          try {
+            const text = await (await fetch(`http://127.0.0.1:${node.adminPort}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+            const line = text.split('\n').find((l) => l.startsWith('nodejs_eventloop_lag_max_seconds'));
+            maxLagS = Math.max(maxLagS, Number(line?.split(' ').at(-1) ?? 0));
+          } catch {
+            slowScrapes++;
+          }
+        }),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return { maxLagS, slowScrapes };
+    },
+  };
+}
+
 interface CliUsage {
   maxRssBytes: number;
   cpuUserMs: number;
@@ -128,6 +163,7 @@ export async function run_(args: string[]): Promise<void> {
     const idleCores = await clusterCores(config);
     console.error(`idle cluster: ${idleCores.toFixed(2)} cores`);
     let cpu0 = await clusterCpuSeconds(config);
+    const lag = sampleRingLag(config);
     t = performance.now();
     const put = await cli(file, 'put', 'big', input, '--identity', identity, '--json', ...blockArgs);
     const putMs = performance.now() - t;
@@ -145,6 +181,8 @@ export async function run_(args: string[]): Promise<void> {
     const getMs = performance.now() - t;
     const getCluster = (await clusterCpuSeconds(config)) - cpu0;
     const getUsage = JSON.parse(get.stdout.trim().split('\n').at(-1)!) as CliUsage;
+    const ringLag = await lag.stop();
+    console.error(`ring servers' event-loop lag during put, archiving and get: max ${ringLag.maxLagS.toFixed(3)} s, ${ringLag.slowScrapes} scrapes over 10 s`);
     execFileSync('cmp', [input, join(dir, 'out.bin')]); // throws unless byte-identical
     rmSync(join(dir, 'out.bin'));
     load.start = Math.max(load.start, loadavg()[0]!);
@@ -176,7 +214,8 @@ export async function run_(args: string[]): Promise<void> {
     console.log(`machine: ${machine.cpu}, ${machine.cores} cores, node ${machine.node}`);
     mkdirSync('bench/results', { recursive: true });
     console.log(`cluster busy archiving for ${(settleMs / 1000).toFixed(1)} s after the put returned (the get starts after it)`);
-    writeFileSync('bench/results/client.json', JSON.stringify({ machine, mib, idleClusterCores: idleCores, settleAfterPutS: settleMs / 1000, loadAverage: { transfers: load.start, end: loadEnd }, rows, small }, null, 2));
+    console.log(`ring servers' event-loop lag (put, archiving, get): max ${ringLag.maxLagS.toFixed(3)} s; /metrics scrapes over 10 s: ${ringLag.slowScrapes}`);
+    writeFileSync('bench/results/client.json', JSON.stringify({ machine, mib, idleClusterCores: idleCores, settleAfterPutS: settleMs / 1000, loadAverage: { transfers: load.start, end: loadEnd }, ringLag, rows, small }, null, 2));
   } finally {
     if (config) await stopAll(config, { kill: true });
     rmSync(dir, { recursive: true, force: true });
