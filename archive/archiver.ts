@@ -190,6 +190,11 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
     return this.jobs.size;
   }
 
+  /** Block bytes coded and still waiting for receipts (bounded by inFlightBytesMax plus one step). */
+  inFlightByteCount(): number {
+    return this.inFlightBytes;
+  }
+
   onMessage(from: string, message: ArchiveMessage, nowMs: number): Out[] {
     if (message.type === 'receipt' || message.type === 'refused') return [...this.onStoreReply(from, message), ...this.pump(nowMs)];
     if (message.type !== 'probeReply') return [];

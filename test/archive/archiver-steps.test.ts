@@ -1,0 +1,164 @@
+/**
+ * The archiver works in bounded steps (so a ring server's event loop is never held for long while
+ * a large version is archived) without changing what ends up in the archive, and a restarted
+ * archiver resumes the blocks it had not finished. One archiver and eight archive server cores,
+ * messages delivered in order in this process; the archiver's `continue` to itself is delivered
+ * like any other message, as the runtime host does on a later event-loop turn.
+ */
+import { describe, expect, it } from 'vitest';
+import { toHex } from '../../core/bytes.ts';
+import { signerOf } from '../../core/crypto.ts';
+import type { Effect } from '../../core/machine.ts';
+import { MemoryKvStore } from '../../core/store.ts';
+import { ArchiveServer, defaultArchiveTiming } from '../../archive/archive-server.ts';
+import { Archiver, type ArchiverOptions, type BlockToArchive } from '../../archive/archiver.ts';
+import { defaultRepairOptions } from '../../archive/repairer.ts';
+import { SlicedArchiver, type ArchiverWireMessage } from '../../archive/shell/archive-binding.ts';
+import { Prng } from '../../sim/prng.ts';
+import { crypto, k, m } from './sim-helpers.ts';
+
+const archiveServers = Array.from({ length: 8 }, (_, i) => `archive-${i}`);
+const secrets = new Map(archiveServers.map((s, i) => [s, new Prng(100 + i).bytes(32)]));
+const serverKeys = new Map(archiveServers.map((s) => [s, crypto.ed25519PublicKey(secrets.get(s)!)]));
+const blockBytes = 64 * 1024;
+
+function blocksOf(count: number, seed: number): BlockToArchive[] {
+  const prng = new Prng(seed);
+  return Array.from({ length: count }, () => {
+    const bytes = prng.bytes(blockBytes);
+    return { bguid: crypto.sha256([bytes]), bytes };
+  });
+}
+
+class Harness {
+  readonly servers = new Map<string, ArchiveServer>();
+  readonly stores = new Map<string, MemoryKvStore>();
+  queue: { from: string; to: string; message: ArchiverWireMessage }[] = [];
+  /** Block bytes coded by each archiver step. */
+  readonly stepBytes: number[] = [];
+  inFlightBytesMax = 0;
+  archiver!: Archiver;
+  sliced!: SlicedArchiver;
+  nowMs = 0;
+
+  constructor(
+    readonly options: Partial<ArchiverOptions>,
+    readonly ringStore = new MemoryKvStore(),
+  ) {
+    for (const id of archiveServers) {
+      const store = new MemoryKvStore();
+      this.stores.set(id, store);
+      this.servers.set(
+        id,
+        new ArchiveServer({ nodeId: id, store, random: new Prng(1), nowMs: 0 }, {
+          crypto, signer: signerOf(crypto, secrets.get(id)!), archiveServers, ringServers: ['ring-0'], ...defaultArchiveTiming, repair: defaultRepairOptions,
+        }),
+      );
+    }
+    this.boot();
+  }
+
+  /** (Re)builds the archiver from its store, as a restarted ring server does. */
+  boot(): void {
+    this.queue = this.queue.filter((q) => q.from !== 'ring-0' && q.to !== 'ring-0');
+    this.archiver = new Archiver({ nodeId: 'ring-0', store: this.ringStore, random: new Prng(2), nowMs: this.nowMs }, {
+      crypto, ringServers: ['ring-0'], archiveServers, archiveServerKeys: serverKeys, k, m,
+      fallbackTimeoutMs: 1_000, fallbackRanksMax: 0, storeTimeoutMs: 5_000, attemptsMax: 5, ...this.options,
+    });
+    this.sliced = new SlicedArchiver(this.archiver, 'ring-0');
+  }
+
+  /** One step of the archiver, recording how many bytes it coded. */
+  step(run: () => Effect<ArchiverWireMessage, unknown>[]): void {
+    const before = this.archiver.counters.encodedBytes;
+    const effects = run();
+    this.stepBytes.push(this.archiver.counters.encodedBytes - before);
+    this.inFlightBytesMax = Math.max(this.inFlightBytesMax, this.archiver.inFlightByteCount());
+    this.push('ring-0', effects);
+  }
+
+  push(from: string, effects: Effect<ArchiverWireMessage, unknown>[]): void {
+    for (const e of effects) if (e.kind === 'send') this.queue.push({ from, to: e.to, message: e.message });
+  }
+
+  /** Delivers messages in order (at most `deliveriesMax`); ticks when the queue runs dry. */
+  run(deliveriesMax: number, until: () => boolean = () => this.archiver.pendingCount() === 0): void {
+    for (let i = 0; i < deliveriesMax && !until(); i++) {
+      const next = this.queue.shift();
+      if (!next) {
+        this.nowMs += 100;
+        this.step(() => this.sliced.onTick(this.nowMs));
+        continue;
+      }
+      if (next.to === 'ring-0') this.step(() => this.sliced.onMessage(next.from, next.message, this.nowMs));
+      else if (next.message.type !== 'continue') this.push(next.to, this.servers.get(next.to)!.onMessage(next.from, next.message, this.nowMs));
+    }
+  }
+
+  /** Every fragment key on every archive server (bguid, fragment root, index), sorted. */
+  fragmentKeys(): string[] {
+    return archiveServers.flatMap((id) => this.stores.get(id)!.keys('f/').map((key) => `${id}:${key}`)).sort();
+  }
+}
+
+describe('archiver steps', () => {
+  it('codes at most stepBytesMax per step, keeps in-flight bytes bounded, and stores exactly what an unbounded archiver stores', () => {
+    const blocks = blocksOf(24, 1);
+    const sliced = new Harness({ stepBytesMax: 2 * blockBytes, inFlightBytesMax: 4 * blockBytes });
+    sliced.step(() => sliced.archiver.archive(blocks, blocks[0]!.bguid, Uint8Array.of(1, 2, 3), sliced.nowMs));
+    expect(sliced.archiver.ready()).toBe(true);
+    sliced.run(10_000);
+    expect(sliced.archiver.pendingCount()).toBe(0);
+    expect(sliced.archiver.counters.archived).toBe(blocks.length);
+    expect(Math.max(...sliced.stepBytes)).toBeLessThanOrEqual(2 * blockBytes);
+    expect(sliced.stepBytes.filter((b) => b > 0).length).toBeGreaterThanOrEqual(blocks.length / 2);
+    // A step starts coding only below the bound, so it can overshoot by at most one step.
+    expect(sliced.inFlightBytesMax).toBeLessThanOrEqual(4 * blockBytes + 2 * blockBytes);
+
+    const whole = new Harness({});
+    whole.step(() => whole.archiver.archive(blocks, blocks[0]!.bguid, Uint8Array.of(1, 2, 3), whole.nowMs));
+    expect(Math.max(...whole.stepBytes)).toBe(blocks.length * blockBytes); // the old behaviour: one step codes everything
+    whole.run(10_000);
+    expect(sliced.fragmentKeys()).toEqual(whole.fragmentKeys());
+    expect(sliced.fragmentKeys()).toHaveLength(blocks.length * (k + m));
+    // The certificate rides with the root block's fragments in both.
+    const rootHex = toHex(blocks[0]!.bguid);
+    for (const h of [sliced, whole]) expect(archiveServers.filter((id) => h.stores.get(id)!.get(`c/${rootHex}`)).length).toBe(k + m);
+  });
+
+  it('sends itself continue only while coding is queued, and ignores a continue from anyone else', () => {
+    const h = new Harness({ stepBytesMax: blockBytes, inFlightBytesMax: 64 * blockBytes });
+    const effects = h.archiver.archive(blocksOf(3, 2), null, null, 0);
+    expect(effects.filter((e) => e.kind === 'send').length).toBeGreaterThan(0);
+    const tick = h.sliced.onTick(0);
+    expect(tick.filter((e) => e.kind === 'send' && e.to === 'ring-0')).toHaveLength(1);
+    expect(h.sliced.onMessage('archive-1', { type: 'continue' }, 0)).toEqual([]);
+    const before = h.archiver.counters.encodedBytes;
+    h.sliced.onMessage('ring-0', { type: 'continue' }, 0);
+    expect(h.archiver.counters.encodedBytes - before).toBe(blockBytes);
+  });
+
+  it('a restarted archiver resumes the blocks it had not finished, re-reading them from the block store', () => {
+    const blocks = blocksOf(16, 3);
+    const byHex = new Map(blocks.map((b) => [toHex(b.bguid), b.bytes]));
+    const h = new Harness({ stepBytesMax: blockBytes, inFlightBytesMax: 2 * blockBytes, blockBytesOf: (bguid) => byHex.get(toHex(bguid)) });
+    // Only references: the archiver must not need the bytes up front.
+    h.step(() => h.archiver.archive(blocks.map((b) => ({ bguid: b.bguid, byteLength: b.bytes.length })), null, null, 0));
+    expect(h.ringStore.keys('q/')).toHaveLength(blocks.length);
+    h.run(10_000, () => h.archiver.counters.archived >= 5);
+    const left = h.archiver.pendingCount();
+    expect(left).toBeGreaterThan(0);
+    expect(h.ringStore.keys('q/')).toHaveLength(left);
+
+    h.nowMs += 1_000;
+    h.boot(); // crash: volatile state and messages in flight are gone
+    expect(h.archiver.counters.resumed).toBe(left);
+    h.run(20_000);
+    expect(h.archiver.pendingCount()).toBe(0);
+    expect(h.ringStore.keys('q/')).toHaveLength(0);
+    for (const b of blocks) {
+      const indexes = archiveServers.flatMap((id) => h.stores.get(id)!.keys(`f/${toHex(b.bguid)}/`).map((key) => Number(key.slice(-3))));
+      expect(new Set(indexes).size).toBe(k + m);
+    }
+  });
+});
