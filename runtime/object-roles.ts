@@ -229,38 +229,54 @@ class TappedObjectService implements ReplicatedService {
 }
 
 /**
- * The ring server's tree member, with each child's `fetch-blocks` cut to what one `blocks` reply
- * carries (treeLimits.blocksReplyBytesMax). The member reads (and re-hashes) every block a request
- * names before leaving the surplus out for the child to ask again, so a secondary following a
- * 256-block object cost the ring server ~33,000 block reads instead of 256 (measured: 45 s of
- * SHA-256 on a ring server for one 256 MiB object, and multi-second event-loop stalls). The child
- * asks again for the rest, exactly as it does for blocks left out.
+ * The ring server's tree member, with each child's `fetch-blocks` cut to blocks it was not sent
+ * in the last `resendAfterMs`, at most one `blocks` reply's worth (treeLimits.blocksReplyBytesMax).
+ * Why: the member reads (and re-hashes) every block a request names before leaving the surplus
+ * out, and a child asks again on every reply and every 300 ms, so while a reply is on its way
+ * duplicate requests pile up and each reply spawns another: one secondary following a 256 MiB
+ * object cost a ring server 45 s of SHA-256 and multi-second stalls (measured). A request that
+ * names only blocks just sent is dropped; the child's own retry covers a lost reply.
  */
 class TrimmedFetches implements Machine<TreeMessage, unknown> {
+  /** Per child: block (hex) -> when it was last sent. */
+  private readonly sent = new Map<string, Map<string, number>>();
+
   constructor(
     private readonly member: RingServerMember,
     private readonly blocks: BlockStore,
+    private readonly resendAfterMs = 2_000,
   ) {}
 
   onMessage(from: string, message: TreeMessage, nowMs: number): Effect<TreeMessage, unknown>[] {
-    const trimmed = message.type === 'fetch-blocks' ? { ...message, bguids: this.fitting(message.bguids) } : message;
-    return this.member.onMessage(from, trimmed, nowMs);
+    if (message.type !== 'fetch-blocks') return this.member.onMessage(from, message, nowMs);
+    const bguids = this.fitting(from, message.bguids, nowMs);
+    return bguids.length === 0 ? [] : this.member.onMessage(from, { ...message, bguids }, nowMs);
   }
 
   onTick(nowMs: number): Effect<TreeMessage, unknown>[] {
+    for (const [child, sent] of this.sent) {
+      for (const [hex, atMs] of sent) if (nowMs - atMs >= this.resendAfterMs) sent.delete(hex);
+      if (sent.size === 0) this.sent.delete(child);
+    }
     return this.member.onTick(nowMs);
   }
 
-  private fitting(bguids: readonly Uint8Array[]): Uint8Array[] {
+  private fitting(child: string, bguids: readonly Uint8Array[], nowMs: number): Uint8Array[] {
+    let sent = this.sent.get(child);
+    if (!sent) this.sent.set(child, (sent = new Map()));
     const out: Uint8Array[] = [];
     let sentBytes = 0;
     let sentCount = 0;
     for (const bguid of bguids) {
+      const hex = toHex(bguid);
+      const atMs = sent.get(hex);
+      if (atMs !== undefined && nowMs - atMs < this.resendAfterMs) continue;
       const length = this.blocks.byteLengthOf(bguid, 'data');
       if (length !== undefined) {
         if (sentCount > 0 && sentBytes + length > treeLimits.blocksReplyBytesMax) break;
         sentBytes += length;
         sentCount++;
+        if (sent.size < treeLimits.fetchBlocksMax * 4) sent.set(hex, nowMs);
       }
       out.push(bguid); // an absent block stays in: the member reports it absent
     }
