@@ -151,6 +151,7 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
     const next = this.pendingMembership();
     if (!next || this.replica.stableSeq < next.firstSeq - 1) return;
     if (!next.members.some((m) => m.id === this.ctx.nodeId)) return;
+    this.replica.quiesce();
     this.replica = new Replica({ ...this.ctx, nowMs }, { ...this.replicaConfig, members: next.members });
     this.switchCount++;
   }

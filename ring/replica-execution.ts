@@ -1,8 +1,11 @@
 /**
  * Execution (TOCS'02 §4.2, "executes the operation ... in sequence-number order"): committed
  * batches run in order once every block they name is here; each request runs at most once per
- * (client, nonce); the client table and the service's writes are persisted in the same step,
- * before the signed replies leave. Executed batches feed certificates and checkpoints.
+ * (client, nonce). The service's writes, the client table and the execution record are held
+ * (ring/deferred-writes.ts) and staged with the next step, so the signed replies leave without
+ * waiting for their fsync: the batch was decided durably by 2f+1 replicas before it committed
+ * here, and after a crash this replica executes it again with the same result. A checkpoint
+ * stages them first. Executed batches feed certificates and checkpoints.
  */
 import { assert } from '../core/assert.ts';
 import { toHex } from '../core/bytes.ts';
@@ -35,6 +38,10 @@ export function executeReady(r: Replica): void {
 }
 
 function execute(r: Replica, seq: number, pp: PrePrepare): void {
+  r.deferred.hold(() => apply(r, seq, pp));
+}
+
+function apply(r: Replica, seq: number, pp: PrePrepare): void {
   const batch = pp.batch!;
   assert(seq === r.lastExecuted + 1, 'execution follows sequence order');
   const timestampMs = Math.max(batch.timestampMs, r.lastTimestampMs);
@@ -71,7 +78,11 @@ function execute(r: Replica, seq: number, pp: PrePrepare): void {
   r.emit({ kind: 'executed', replica: r.me, seq, view: pp.view, digestHex: toHex(pp.digest), requests: executed });
   for (const [req, record] of replies) sendReply(r, req.replyTo, req.clientKey, record);
   if (leaves.length > 0) certificates.onExecuted(r, seq, leaves);
-  if (seq % r.params.checkpointInterval === 0) checkpoints.takeCheckpoint(r, seq);
+  if (seq % r.params.checkpointInterval === 0) {
+    // The checkpoint's snapshot and vote claim this state: it must be durable with them.
+    r.deferred.stage();
+    checkpoints.takeCheckpoint(r, seq);
+  }
 }
 
 export function sendReply(r: Replica, to: string, clientKey: Uint8Array, record: ClientRecord): void {

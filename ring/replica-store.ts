@@ -2,6 +2,7 @@
  * A replica's durable records in its KvStore (core/machine.ts durability contract: everything a
  * step writes is durable before that step's sends). Keys:
  *   ring/view                  [view, viewActive]
+ *   ring/proposing             view: this replica sent (unpersisted) pre-prepares as its primary
  *   ring/exec                  [lastExecuted, lastTimestampMs]
  *   ring/stable                [seq, checkpoint tuples]
  *   ring/slot/<seq>            [pre-prepare | null, prepared proof | null, commit proof | null]
@@ -71,6 +72,25 @@ export function loadView(store: KvStore): { view: number; viewActive: boolean } 
   if (!bytes) return { view: 0, viewActive: true };
   const t = asTuple(decode(bytes, 64, 'view record'), 'view record', 2);
   return { view: asUint(t[0], 'view'), viewActive: asBool(t[1], 'viewActive') };
+}
+
+/**
+ * A primary does not persist its own pre-prepares before sending them (a backup's durable
+ * acceptance is what counts); instead it records, once per view, that it proposed in that view.
+ * Restarted with this mark on its current view, it cannot know which sequence numbers it used, so
+ * it must not propose in that view again (it hands the view on, ring/replica-view-change.ts).
+ */
+export function saveProposing(store: KvStore, view: number): void {
+  store.put('ring/proposing', encode(view));
+}
+
+export function clearProposing(store: KvStore): void {
+  store.delete('ring/proposing');
+}
+
+export function loadProposing(store: KvStore): number | null {
+  const bytes = store.get('ring/proposing');
+  return bytes ? asUint(decode(bytes, 16, 'proposing record'), 'proposing view') : null;
 }
 
 export function saveExecution(store: KvStore, lastExecuted: number, lastTimestampMs: number): void {

@@ -84,6 +84,11 @@ export function startViewChange(r: Replica, view: number): void {
   checkNewView(r);
 }
 
+/** A restarted primary that may have forgotten pre-prepares it sent leaves its view. */
+export function abdicate(r: Replica): void {
+  startViewChange(r, r.view + 1);
+}
+
 export function onViewChange(r: Replica, vc: ViewChange): void {
   const s = r.viewChangeState;
   if (vc.newView < r.view || (vc.newView === r.view && r.viewActive)) {
@@ -95,6 +100,9 @@ export function onViewChange(r: Replica, vc: ViewChange): void {
   if (held && held.newView >= vc.newView) return;
   if (!viewChangeValid(r.proofContext, vc)) return r.drop('bad-proof');
   s.received.set(vc.replica, vc);
+  // The primary itself leaving its view (restarted, abdicate()) is reason enough to follow: a
+  // faulty primary could stall the view anyway, so this gives it no new power.
+  if (r.viewActive && vc.replica === r.primary && vc.newView === r.view + 1) return startViewChange(r, r.view + 1);
   // f+1 replicas want a higher view, so at least one correct one does: join the smallest of them.
   const higher = [...s.received.values()].filter((m) => m.newView > r.view).map((m) => m.newView);
   if (higher.length >= r.f + 1) startViewChange(r, Math.min(...higher));

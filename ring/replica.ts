@@ -14,7 +14,7 @@ import { checkRingShape, primaryOf, quorum, resolveParameters, type ProtocolPara
 import type { Checkpoint, ClientRequest, Commit, CommitProof, PrePrepare, Prepare, PreparedProof, RingMessage } from './messages.ts';
 import type { RingOutput } from './outputs.ts';
 import { prePrepareValid, type ProofContext } from './proofs.ts';
-import { decodeClientRecord, loadExecution, loadSlot, loadStable, loadView, saveSlot, seqOfKey, type ClientRecord } from './replica-store.ts';
+import { clearProposing, decodeClientRecord, loadExecution, loadProposing, loadSlot, loadStable, loadView, saveProposing, saveSlot, seqOfKey, type ClientRecord } from './replica-store.ts';
 import * as blocks from './replica-blocks.ts';
 import * as certificates from './replica-certificates.ts';
 import * as checkpoints from './replica-checkpoints.ts';
@@ -23,6 +23,7 @@ import * as requests from './replica-requests.ts';
 import * as status from './replica-status.ts';
 import * as viewChange from './replica-view-change.ts';
 import type { ReplicatedService } from './service.ts';
+import { DeferredWrites } from './deferred-writes.ts';
 import { requestDigest, signMessage, verifyMessage } from './signing.ts';
 
 export interface Slot {
@@ -58,6 +59,8 @@ export class Replica implements Machine<RingMessage, RingOutput> {
   readonly config: ReplicaConfig;
   readonly params: ProtocolParameters;
   readonly ctx: MachineContext;
+  /** Execution's writes wait here until the next step, so replies need not wait for their fsync. */
+  readonly deferred: DeferredWrites;
   readonly n: number;
   readonly f: number;
   readonly me: number;
@@ -90,6 +93,8 @@ export class Replica implements Machine<RingMessage, RingOutput> {
   readonly drops = new Map<DropReason, number>();
   readonly counters = { executedRequests: 0, executedBatches: 0, viewChanges: 0, stateTransfers: 0 };
   private readonly verifiedRequests = new Set<string>();
+  /** The view this replica last marked as one it proposed in (saveProposing). */
+  private proposingView: number | null = null;
   private out: Effect<RingMessage, RingOutput>[] = [];
   nowMs: number;
   lastHeartbeatMs: number;
@@ -107,7 +112,9 @@ export class Replica implements Machine<RingMessage, RingOutput> {
     checkArgument(bytesEqual(config.members[me]!.publicKey, config.signer.publicKey), 'config.signer', 'the key listed for this member');
     this.config = config;
     this.params = resolveParameters(config.parameters);
-    this.ctx = ctx;
+    // Every write goes through the deferral layer; only execution holds writes back (see execute()).
+    this.deferred = new DeferredWrites(ctx.store);
+    this.ctx = { nodeId: ctx.nodeId, store: this.deferred, random: ctx.random, nowMs: ctx.nowMs };
     this.n = config.members.length;
     this.f = config.f;
     this.me = me;
@@ -123,7 +130,7 @@ export class Replica implements Machine<RingMessage, RingOutput> {
     };
     this.nowMs = ctx.nowMs;
     this.lastHeartbeatMs = ctx.nowMs;
-    this.service = config.service(ctx.store);
+    this.service = config.service(this.ctx.store);
     this.recover();
   }
 
@@ -131,12 +138,14 @@ export class Replica implements Machine<RingMessage, RingOutput> {
 
   onMessage(from: string, message: RingMessage, nowMs: number): Effect<RingMessage, RingOutput>[] {
     this.nowMs = nowMs;
+    this.deferred.stage();
     this.dispatch(from, message);
     return this.flush();
   }
 
   onTick(nowMs: number): Effect<RingMessage, RingOutput>[] {
     this.nowMs = nowMs;
+    this.deferred.stage();
     this.tryIssueBatches();
     viewChange.onTick(this);
     status.onTick(this);
@@ -227,6 +236,20 @@ export class Replica implements Machine<RingMessage, RingOutput> {
     return out;
   }
 
+  /**
+   * Before this object is replaced by a new one built from the same store (membership change):
+   * makes everything it holds only in memory durable, so the new one needs no recovery step and
+   * the primary need not hand its view on.
+   */
+  quiesce(): void {
+    this.deferred.stage();
+    for (const s of this.slots.values()) if (s.prePrepare?.replica === this.me && !s.prepared) this.persistSlot(s);
+    if (this.proposingView !== null) {
+      clearProposing(this.ctx.store);
+      this.proposingView = null;
+    }
+  }
+
   // ---- recovery ----
 
   private recover(): void {
@@ -251,6 +274,10 @@ export class Replica implements Machine<RingMessage, RingOutput> {
     this.nextSeq = Math.max(this.lastExecuted, this.stableSeq, ...this.slots.keys()) + 1;
     checkpoints.recover(this);
     viewChange.recover(this);
+    this.proposingView = loadProposing(store);
+    // Our pre-prepares of this view were not all persisted: proposing again could reuse a sequence
+    // number for another batch (equivocation). Hand the view on; the backups follow at once.
+    if (this.viewActive && this.isPrimary && this.proposingView === this.view) viewChange.abdicate(this);
     // Statements are volatile: what ran before the restart is left to the other replicas to certify.
     certificates.resetBelow(this, this.lastExecuted);
     this.executeReady();
@@ -333,13 +360,25 @@ export class Replica implements Machine<RingMessage, RingOutput> {
     this.acceptPrePrepare(pp);
   }
 
-  /** Records the pre-prepare durably, then (backup) sends its prepare. */
+  /**
+   * A backup records the pre-prepare durably, then sends its prepare. The primary's own
+   * pre-prepare leaves at once, unpersisted (one fsync less on every update's path): the view's
+   * proposing mark (written once per view) makes a restarted primary hand the view on instead of
+   * reusing sequence numbers, and its slot is persisted once prepared, before its commit leaves.
+   */
   acceptPrePrepare(pp: PrePrepare): void {
     const s = this.slot(pp.seq);
     s.prePrepare = pp;
     s.sinceMs = this.nowMs;
     for (const r of pp.batch?.requests ?? []) this.inFlight.set(this.requestKey(r), pp.seq);
-    this.persistSlot(s);
+    if (pp.replica === this.me) {
+      if (this.proposingView !== pp.view) {
+        this.proposingView = pp.view;
+        saveProposing(this.ctx.store, pp.view);
+      }
+    } else {
+      this.persistSlot(s);
+    }
     if (pp.replica !== this.me) {
       const prepare = this.sign({ kind: 'prepare', view: pp.view, seq: pp.seq, digest: pp.digest, replica: this.me }) as Prepare;
       s.prepares.set(this.me, prepare);
@@ -389,7 +428,9 @@ export class Replica implements Machine<RingMessage, RingOutput> {
     const matching = [...s.commits.values()].filter((c) => c.view === pp.view && bytesEqual(c.digest, pp.digest));
     if (matching.length < this.quorum) return;
     s.committed = { kind: 'commit-proof', prePrepare: pp, commits: matching.slice(0, this.quorum) };
-    this.persistSlot(s);
+    // Held like execution's writes: our prepared proof is already durable, and so are those of
+    // the 2f others whose commits decided the slot.
+    this.deferred.hold(() => this.persistSlot(s));
     this.executeReady();
   }
 

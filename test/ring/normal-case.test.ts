@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { fakeCrypto } from '../../sim/fake-crypto.ts';
-import { kvKeyFor, kvOperation } from '../../ring/kv-service.ts';
+import { kvKeyFor, kvOperation, type KvService } from '../../ring/kv-service.ts';
 import { buildCluster } from '../../ring/sim-cluster.ts';
 
 const value = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -39,5 +39,28 @@ describe('requests (OSDI\'99 §4.1)', () => {
     expect(c.sim.runUntil(() => c.completed[0] === 1, 3_000)).toBe(true);
     expect(c.replica(0)!.view).toBe(0);
     expect(c.replica(0)!.counters.executedRequests).toBe(1);
+  });
+});
+
+describe('execution writes held past the reply (ring/deferred-writes.ts)', () => {
+  it('an update acknowledged just before every replica crashes (its execution not yet on any disk) survives the restart', () => {
+    // Slow ticks: held writes are staged by the next message or tick, and the crash must come first.
+    const c = buildCluster({ seed: 4, f: 1, clientCount: 1, crypto: fakeCrypto, tickMs: 500, network: { delayMsMin: 1, delayMsMax: 2 } });
+    const key = kvKeyFor(c.clientSigners[0]!.publicKey, 'x');
+    // ring-3's commits are lost, so the others see no late fourth commit that would stage the writes.
+    c.sim.setInterceptor('ring-3', (m) => (m.kind === 'commit' ? [] : [m]));
+    c.submit(0, kvOperation(key, -1, value('acknowledged')));
+    const held = (): number[] => [0, 1, 2, 3].map((i) => c.replica(i)!.deferred.heldCount);
+    // Stop the moment the client holds its f+1 replies while some replica's execution is still
+    // only in memory: the crash below loses it there.
+    expect(c.sim.runUntil(() => c.completed[0] === 1 && held().some((h) => h > 0), 3_000)).toBe(true);
+    c.sim.setInterceptor('ring-3', null);
+    for (let i = 0; i < 4; i++) c.sim.crash(`ring-${i}`);
+    for (let i = 0; i < 4; i++) c.sim.restart(`ring-${i}`);
+    // The batch is decided (prepared proofs are durable at 2f+1): every replica executes it again.
+    const version = (i: number): number => (c.replica(i)!.service as KvService).get(key)?.version ?? 0;
+    c.submit(0, kvOperation(key, 1, value('after the restart')));
+    expect(c.sim.runUntil(() => c.completed[0] === 2, 10_000)).toBe(true);
+    expect(c.sim.runUntil(() => [0, 1, 2, 3].every((i) => version(i) === 2), 5_000)).toBe(true);
   });
 });
