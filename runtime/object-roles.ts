@@ -235,16 +235,20 @@ class TappedObjectService implements ReplicatedService {
  * out, and a child asks again on every reply and every 300 ms, so while a reply is on its way
  * duplicate requests pile up and each reply spawns another: one secondary following a 256 MiB
  * object cost a ring server 45 s of SHA-256 and multi-second stalls (measured). A request that
- * names only blocks just sent is dropped; the child's own retry covers a lost reply.
+ * names only blocks recently sent is dropped; the child's own retry covers a lost reply.
  */
 class TrimmedFetches implements Machine<TreeMessage, unknown> {
   /** Per child: block (hex) -> when it was last sent. */
   private readonly sent = new Map<string, Map<string, number>>();
+  /** Block lengths seen (reading one from the store copies the whole block). */
+  private readonly lengths = new Map<string, number>();
 
   constructor(
     private readonly member: RingServerMember,
     private readonly blocks: BlockStore,
-    private readonly resendAfterMs = 2_000,
+    // Long enough that a reply queued behind others on a busy socket is not sent again; a reply
+    // lost with a connection costs its blocks this much delay.
+    private readonly resendAfterMs = 20_000,
   ) {}
 
   onMessage(from: string, message: TreeMessage, nowMs: number): Effect<TreeMessage, unknown>[] {
@@ -271,8 +275,10 @@ class TrimmedFetches implements Machine<TreeMessage, unknown> {
       const hex = toHex(bguid);
       const atMs = sent.get(hex);
       if (atMs !== undefined && nowMs - atMs < this.resendAfterMs) continue;
-      const length = this.blocks.byteLengthOf(bguid, 'data');
+      const length = this.lengths.get(hex) ?? this.blocks.byteLengthOf(bguid, 'data');
       if (length !== undefined) {
+        if (this.lengths.size >= 65_536) this.lengths.delete(this.lengths.keys().next().value as string);
+        this.lengths.set(hex, length);
         if (sentCount > 0 && sentBytes + length > treeLimits.blocksReplyBytesMax) break;
         sentBytes += length;
         sentCount++;
@@ -346,7 +352,7 @@ export function ringServerParts(ctx: RoleContext): RingServerParts {
     onRingOutput,
     bindings: [memberBinding, archiveBinding],
     member,
-    status: () => ({ tree: { ...member.counters } }),
+    status: () => ({ tree: { ...member.counters }, archiver: { pending: sliced.archiver.pendingCount(), ...sliced.archiver.counters } }),
   };
 }
 

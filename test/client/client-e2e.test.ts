@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, newIdentity, PredicateFailedError, UnauthorizedError, type OceanStore } from '../../client/index.ts';
 import { type ClusterConfig } from '../../runtime/cluster-config.ts';
 import { removeScratchCluster, startScratchCluster } from '../runtime/cluster-fixture.ts';
+import { archivingStallSuite } from './archiving-stall.ts';
 import { tamperingSuite } from './tampering-suite.ts';
 
 const run = promisify(execFile);
@@ -177,3 +178,7 @@ describe('client SDK against a real cluster', () => {
 });
 
 tamperingSuite(() => ({ config, owner }));
+
+describe('archiving a large version on a real cluster', () => {
+  archivingStallSuite(() => ({ config, owner }));
+});
