@@ -227,9 +227,9 @@ export class Session {
     if (inFlight) return inFlight;
     const upload = withDeadline(options, submitTimeoutMsDefault, 'block upload', (waiter: Waiter<void>) => {
       this.blockWaiters.set(key, { acks: new Set(), need: acksNeeded, waiter });
-      this.host.execute(channels.ring, () =>
-        this.view.ring.map((m) => ({ kind: 'send', to: m.id, message: { kind: 'put-block', block } as RingMessage })),
-      );
+      // One message object for every ring server: the host encodes (and frames) it once.
+      const message: RingMessage = { kind: 'put-block', block };
+      this.host.execute(channels.ring, () => this.view.ring.map((m) => ({ kind: 'send', to: m.id, message })));
       return () => this.blockWaiters.delete(key);
     })
       .then(() => bguid)
