@@ -15,7 +15,8 @@
  * certificates can only ever cover the same statement bytes). The certifier of rank 0 is the
  * primary; rank k <= f takes over when the oldest uncertified batch has waited k takeover periods,
  * so f faulty certifiers delay certificates but cannot stop them. A signer checks the requested
- * root against its own before spending a share; the certifier combines the first f+1 shares,
+ * root against its own before spending a share (only f replicas are asked at first, the rest if
+ * the round is slow); the certifier combines the first f+1 shares,
  * verifies once, and only on failure checks shares one by one, naming each bad sender. The result
  * goes to the clients of the span's statements and, as `span-certified`, to the other replicas;
  * the other certifiers verify it before handing it to their tree root and archiver ('certificate'
@@ -57,6 +58,9 @@ interface Round {
   readonly startedMs: number;
   readonly shares: Map<number, Uint8Array>;
   readonly bad: Set<number>;
+  /** Replicas asked for a share: f at first, everyone once the round is slow (widened). */
+  readonly asked: Set<number>;
+  widened: boolean;
 }
 
 export interface CertificateState {
@@ -77,10 +81,12 @@ export interface CertificateState {
   readonly parked: Map<number, SignRequest>;
   /** The latest span certified by a peer beyond this replica's execution, applied once it gets there. */
   parkedCertified: SpanCertified | null;
+  /** Replicas asked in the last completed round that had not answered when it combined: asked last. */
+  slowSigners: Set<number>;
 }
 
 export function initialState(): CertificateState {
-  return { executed: new Map(), certifiedThrough: 0, leavesFloor: 1, round: null, lastRoundMs: -Infinity, lastRoundDurationMs: 0, signedTo: new Map(), parked: new Map(), parkedCertified: null };
+  return { executed: new Map(), certifiedThrough: 0, leavesFloor: 1, round: null, lastRoundMs: -Infinity, lastRoundDurationMs: 0, signedTo: new Map(), parked: new Map(), parkedCertified: null, slowSigners: new Set() };
 }
 
 /** After recovery or a state transfer: statements this replica did not execute in this run are not its to certify. */
@@ -162,12 +168,32 @@ export function maybeStartRound(r: Replica): void {
   if (oldestMs === null || r.nowMs - oldestMs < rank * takeoverMs(r)) return;
   const span = spanOf(r, Math.max(s.certifiedThrough + 1, s.leavesFloor), r.lastExecuted, true);
   if (!span) return;
-  const round: Round = { span, startedMs: r.nowMs, shares: new Map(), bad: new Set() };
+  const round: Round = { span, startedMs: r.nowMs, shares: new Map(), bad: new Set(), asked: new Set(), widened: false };
   s.round = round;
   s.lastRoundMs = r.nowMs;
   round.shares.set(r.me, r.config.certificateSigner.signShare(span.message));
-  r.broadcast({ kind: 'sign-request', from: span.from, to: span.to, leafCount: span.leaves.length, root: span.root, replica: r.me });
+  // Our share and f more make f+1: ask only f others (n-1-f share signatures fewer per round, the
+  // largest CPU cost of a round), those that answered last time first; widenRound() asks the rest
+  // if they are slow.
+  const others = Array.from({ length: r.n - 1 }, (_, k) => (r.me + 1 + k) % r.n);
+  others.sort((a, b) => Number(s.slowSigners.has(a)) - Number(s.slowSigners.has(b)));
+  for (const replica of others.slice(0, r.f)) askShare(r, round, replica);
   tryCombine(r, round);
+}
+
+function askShare(r: Replica, round: Round, replica: number): void {
+  const span = round.span;
+  round.asked.add(replica);
+  r.send(r.idOf(replica), { kind: 'sign-request', from: span.from, to: span.to, leafCount: span.leaves.length, root: span.root, replica: r.me });
+}
+
+/** A round without its f+1 shares after a few round durations asks every other replica. */
+function widenRound(r: Replica): void {
+  const s = r.certificateState;
+  const round = s.round;
+  if (!round || round.widened || r.nowMs - round.startedMs < Math.max(4 * r.params.certifyIntervalMs, 2 * s.lastRoundDurationMs)) return;
+  round.widened = true;
+  for (let replica = 0; replica < r.n; replica++) if (replica !== r.me && !round.asked.has(replica)) askShare(r, round, replica);
 }
 
 export function onSignRequest(r: Replica, m: SignRequest): void {
@@ -209,6 +235,7 @@ function tryCombine(r: Replica, round: Round): void {
     const signature = signer.combine(span.message, picked);
     if (r.config.certificateVerifier.verify(span.message, signature)) {
       r.certificateState.round = null;
+      r.certificateState.slowSigners = new Set([...round.asked].filter((replica) => !round.shares.has(replica)));
       r.certificateState.lastRoundDurationMs = Math.min(r.nowMs - round.startedMs, takeoverMs(r));
       certified(r, span, signature);
       sendToClients(r, span, signature);
@@ -273,6 +300,7 @@ function sendToClients(r: Replica, span: Span, signature: Uint8Array): void {
 }
 
 export function onTick(r: Replica): void {
+  widenRound(r);
   maybeStartRound(r);
   // Statements far below the execution point are given up on here (a backup certifier or the
   // archive's repair covers them); this bounds the memory a stalled certifier can cost.

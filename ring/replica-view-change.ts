@@ -21,12 +21,19 @@ export interface ViewChangeState {
   timeoutMs: number;
   /** The new-view that installed the current view (resent to replicas that missed it). */
   newView: NewView | null;
+  /**
+   * The request timer (TOCS'02 §4.5.2): runs for one pending request, started when it became the
+   * oldest one waited on; when that request executes it restarts for the next. A backlog that
+   * drains in order therefore never looks like a faulty primary, while a request the primary
+   * leaves out still times out.
+   */
+  timer: { key: string; startMs: number } | null;
 }
 
 const timeoutDoublingsMax = 4;
 
 export function initialState(): ViewChangeState {
-  return { received: new Map(), mine: null, deadlineMs: Infinity, timeoutMs: 0, newView: null };
+  return { received: new Map(), mine: null, deadlineMs: Infinity, timeoutMs: 0, newView: null, timer: null };
 }
 
 export function recover(r: Replica): void {
@@ -46,8 +53,14 @@ export function onTick(r: Replica): void {
   for (const [key, p] of r.pending) {
     const done = (r.clients.get(key.slice(0, key.indexOf(':')))?.nonce ?? -1) >= p.request.nonce;
     if (done) r.pending.delete(key);
-    else if (r.nowMs - p.sinceMs > r.params.requestTimeoutMs) return startViewChange(r, r.view + 1);
   }
+  if (s.timer && !r.pending.has(s.timer.key)) s.timer = null;
+  if (!s.timer) {
+    // The oldest request still waited on (the map keeps arrival order).
+    const oldest = r.pending.keys().next();
+    if (!oldest.done) s.timer = { key: oldest.value, startMs: r.nowMs };
+  }
+  if (s.timer && r.nowMs - s.timer.startMs > r.params.requestTimeoutMs) return startViewChange(r, r.view + 1);
 }
 
 /** Moves to view `view` (>= the current one) and announces it. */
@@ -139,6 +152,7 @@ function install(r: Replica, nv: NewView, proposals: readonly Proposal[]): void 
   s.newView = nv;
   s.timeoutMs = r.params.viewChangeTimeoutMs;
   s.deadlineMs = Infinity;
+  s.timer = null;
   for (const [replica, m] of s.received) if (m.newView <= nv.view) s.received.delete(replica);
   for (const slot of r.slots.values()) {
     slot.prePrepare = null;
@@ -162,7 +176,6 @@ function install(r: Replica, nv: NewView, proposals: readonly Proposal[]): void 
     r.queuedKeys.clear();
   }
   for (const p of r.pending.values()) {
-    p.sinceMs = r.nowMs;
     if (r.isPrimary) r.enqueue(p.request);
     else r.send(r.idOf(r.primary), p.request);
   }

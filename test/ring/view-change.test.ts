@@ -86,3 +86,18 @@ describe('view change', () => {
     expect(c.replica(1)!.lastExecuted).toBeGreaterThanOrEqual(1);
   });
 });
+
+describe('request timer (TOCS\'02 §4.5.2)', () => {
+  const backlogParameters = { batchSizeMax: 1, pipelineDepthMax: 1, requestTimeoutMs: 150, viewChangeTimeoutMs: 300 };
+
+  it('a backlog that drains in order for far longer than the request timeout causes no view change', () => {
+    // 24 clients, one request per batch, one batch in flight, 5–10 ms links: ~40 ms per request,
+    // ~1 s to drain, while every client re-sends to all replicas (so backups wait on all of them).
+    const c = buildCluster({ seed: 21, f: 1, clientCount: 24, crypto: fakeCrypto, parameters: backlogParameters, network: { delayMsMin: 5, delayMsMax: 10 } });
+    for (let i = 0; i < 24; i++) c.submit(i, op(c, i, `q${i}`));
+    expect(c.sim.runUntil(() => c.completed.every((k) => k === 1), 10_000)).toBe(true);
+    expect(c.sim.nowMs).toBeGreaterThan(3 * backlogParameters.requestTimeoutMs);
+    expect(c.replica(1)!.pending.size + c.replica(2)!.pending.size).toBe(0);
+    expect(c.events.viewChanges).toBe(0);
+  });
+});
