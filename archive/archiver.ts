@@ -132,7 +132,7 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
   private nextRequestId = 1;
   /** Block bytes of jobs holding an encoded fragment set. */
   private inFlightBytes = 0;
-  readonly counters = { started: 0, skipped: 0, archived: 0, coveredByOther: 0, badReceipts: 0, resumed: 0, encodedBytes: 0, steps: 0 };
+  readonly counters = { started: 0, skipped: 0, archived: 0, coveredByOther: 0, badReceipts: 0, resumed: 0, encodedBytes: 0, steps: 0, bytesMissing: 0 };
 
   constructor(
     context: MachineContext,
@@ -388,7 +388,15 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
     job.attempt++;
     const n = this.options.k + this.options.m;
     if (!this.encode(job)) {
-      return this.finish(job, { kind: 'incomplete', bguid: job.bguid, receiptCount: 0, reason: 'block bytes no longer in the block store' });
+      // Right after a restart the ring's block store may not be open yet: look again later.
+      this.counters.bytesMissing++;
+      if (job.attempt > this.options.attemptsMax) {
+        return this.finish(job, { kind: 'incomplete', bguid: job.bguid, receiptCount: 0, reason: 'block bytes not in the block store' });
+      }
+      job.phase = 'waiting';
+      job.startAtMs = nowMs + this.options.fallbackTimeoutMs;
+      job.probing.clear();
+      return [];
     }
     if (job.storedIndexes.size >= n) {
       this.counters.coveredByOther++;

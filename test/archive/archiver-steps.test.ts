@@ -141,7 +141,8 @@ describe('archiver steps', () => {
   it('a restarted archiver resumes the blocks it had not finished, re-reading them from the block store', () => {
     const blocks = blocksOf(16, 3);
     const byHex = new Map(blocks.map((b) => [toHex(b.bguid), b.bytes]));
-    const h = new Harness({ stepBytesMax: blockBytes, inFlightBytesMax: 2 * blockBytes, blockBytesOf: (bguid) => byHex.get(toHex(bguid)) });
+    let storeOpen = true;
+    const h = new Harness({ stepBytesMax: blockBytes, inFlightBytesMax: 2 * blockBytes, blockBytesOf: (bguid) => (storeOpen ? byHex.get(toHex(bguid)) : undefined) });
     // Only references: the archiver must not need the bytes up front.
     h.step(() => h.archiver.archive(blocks.map((b) => ({ bguid: b.bguid, byteLength: b.bytes.length })), null, null, 0));
     expect(h.ringStore.keys('q/')).toHaveLength(blocks.length);
@@ -153,6 +154,12 @@ describe('archiver steps', () => {
     h.nowMs += 1_000;
     h.boot(); // crash: volatile state and messages in flight are gone
     expect(h.archiver.counters.resumed).toBe(left);
+    // Right after the restart the block store is not open yet: the jobs wait for it, none is dropped.
+    storeOpen = false;
+    h.run(30, () => false);
+    expect(h.archiver.counters.bytesMissing).toBeGreaterThan(0);
+    expect(h.archiver.pendingCount()).toBe(left);
+    storeOpen = true;
     h.run(20_000);
     expect(h.archiver.pendingCount()).toBe(0);
     expect(h.ringStore.keys('q/')).toHaveLength(0);
