@@ -65,6 +65,12 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
     this.lastNonce = stored ? asUint(decode(stored, 16, 'client nonce'), 'client nonce') : 0;
   }
 
+  /** The nonce the next submit() will carry (an operation signed with this client's key and this
+   * nonce authenticates its own request, so replicas verify one signature instead of two). */
+  get nextNonce(): number {
+    return this.lastNonce + this.queue.length + 1;
+  }
+
   /** Requests waiting behind the outstanding one. */
   get backlog(): number {
     return this.queue.length + (this.outstanding ? 1 : 0);

@@ -10,10 +10,9 @@
  *  - the Pond object service (ring/object-service.ts): signed updates with a `version-is`
  *    predicate; the object is created by `prepare()`, and the ring's version must advance by one.
  */
-import { randomBytes } from 'node:crypto';
 import { bytesEqual } from '../core/bytes.ts';
 import { asBytesField, asTuple, asUint, decode, encode } from '../core/codec.ts';
-import { aguidOf, HashTag, signerOf, taggedHash, type Signer } from '../core/crypto.ts';
+import { aguidOf, HashTag, taggedHash, type Signer } from '../core/crypto.ts';
 import { encodeUpdate } from '../core/update/update-codec.ts';
 import { signUpdate } from '../core/update/update-signature.ts';
 import type { Action, Clause } from '../core/update/update.ts';
@@ -103,9 +102,9 @@ class KvChainWriter implements ChainWriter {
 }
 
 class ObjectChainWriter implements ChainWriter {
-  private readonly signer: Signer = signerOf(nodeCrypto, new Uint8Array(randomBytes(32)));
+  /** The ring client's own key and nonces, as an SDK client's: its updates authenticate their requests. */
+  private readonly signer: Signer;
   private readonly aguid: Uint8Array;
-  private nonce = 0;
   version = 0;
   acknowledged = 0;
 
@@ -114,6 +113,7 @@ class ObjectChainWriter implements ChainWriter {
     private readonly clientIndex: number,
     private readonly name: string,
   ) {
+    this.signer = session.clientIdentity(clientIndex).signer;
     this.aguid = aguidOf(nodeCrypto, this.signer.publicKey, name);
   }
 
@@ -147,8 +147,8 @@ class ObjectChainWriter implements ChainWriter {
   }
 
   private async submit(clauses: Clause[], timeoutMs: number, what: string, expectedVersion = this.version + 1): Promise<void> {
-    this.nonce += 1;
-    const update = signUpdate(nodeCrypto, this.signer, { aguid: this.aguid, writerPublicKey: this.signer.publicKey, nonce: this.nonce, clauses });
+    const nonce = this.session.clientIdentity(this.clientIndex).nextNonce;
+    const update = signUpdate(nodeCrypto, this.signer, { aguid: this.aguid, writerPublicKey: this.signer.publicKey, nonce, clauses });
     const completion = await withTimeout(this.session.submit(this.clientIndex, encodeUpdate(update)), timeoutMs, `${this.name}: ${what}`);
     const result = decodeObjectResult(completion.result);
     if (result.outcome !== 'commit') throw new Error(`${this.name}: ${what}: ring answered abort ${result.reason} (${result.detail})`);

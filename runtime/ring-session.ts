@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { fromHex, toHex } from '../core/bytes.ts';
-import { HashTag, signerOf, taggedHash, type Crypto } from '../core/crypto.ts';
+import { HashTag, signerOf, taggedHash, type Crypto, type Signer } from '../core/crypto.ts';
 import type { Effect } from '../core/machine.ts';
 import { MemoryKvStore } from '../core/store.ts';
 import type { CertificateVerifier } from '../ring/certificate-signer.ts';
@@ -53,6 +53,7 @@ export class RingSession {
   readonly transport: Transport;
   readonly clients: RingClient[] = [];
   readonly clientKeys: Uint8Array[] = [];
+  private readonly signers: Signer[] = [];
   private readonly byKey = new Map<string, number>();
   private readonly waiters: Waiter[][] = [];
   private readonly blockWaiters = new Map<string, { replicas: Set<number>; needed: number; resolve: () => void }>();
@@ -90,6 +91,7 @@ export class RingSession {
         },
       );
       this.clients.push(client);
+      this.signers.push(signer);
       this.clientKeys.push(signer.publicKey);
       this.byKey.set(toHex(signer.publicKey), i);
       this.waiters.push([]);
@@ -108,6 +110,14 @@ export class RingSession {
   async stop(): Promise<void> {
     if (this.tick) clearInterval(this.tick);
     await this.transport.stop();
+  }
+
+  /** Ring client `index`'s signing key and the nonce its next submit carries: an update signed
+   * with both authenticates its own request (as the SDK's do). */
+  clientIdentity(index: number): { signer: Signer; nextNonce: number } {
+    const client = this.clients[index];
+    if (!client) throw new RangeError(`no ring client ${index}`);
+    return { signer: this.signers[index]!, nextNonce: client.nextNonce };
   }
 
   /** Submits `operation` through ring client `index`; resolves on f+1 matching signed replies. */
