@@ -253,8 +253,16 @@ class TrimmedFetches implements Machine<TreeMessage, unknown> {
 
   onMessage(from: string, message: TreeMessage, nowMs: number): Effect<TreeMessage, unknown>[] {
     if (message.type !== 'fetch-blocks') return this.member.onMessage(from, message, nowMs);
-    const bguids = this.fitting(from, message.bguids, nowMs);
-    return bguids.length === 0 ? [] : this.member.onMessage(from, { ...message, bguids }, nowMs);
+    const { bguids, present } = this.fitting(from, message.bguids, nowMs);
+    if (bguids.length === 0) return [];
+    const effects = this.member.onMessage(from, { ...message, bguids }, nowMs);
+    // Only blocks that actually went out count as sent (the member ignores a peer that is not its child).
+    if (effects.some((e) => e.kind === 'send' && e.to === from && e.message.type === 'blocks')) {
+      const sent = this.sent.get(from) ?? new Map<string, number>();
+      this.sent.set(from, sent);
+      for (const hex of present) if (sent.size < treeLimits.fetchBlocksMax * 4) sent.set(hex, nowMs);
+    }
+    return effects;
   }
 
   onTick(nowMs: number): Effect<TreeMessage, unknown>[] {
@@ -265,15 +273,15 @@ class TrimmedFetches implements Machine<TreeMessage, unknown> {
     return this.member.onTick(nowMs);
   }
 
-  private fitting(child: string, bguids: readonly Uint8Array[], nowMs: number): Uint8Array[] {
-    let sent = this.sent.get(child);
-    if (!sent) this.sent.set(child, (sent = new Map()));
+  private fitting(child: string, bguids: readonly Uint8Array[], nowMs: number): { bguids: Uint8Array[]; present: string[] } {
+    const sent = this.sent.get(child);
     const out: Uint8Array[] = [];
+    const present: string[] = [];
     let sentBytes = 0;
     let sentCount = 0;
     for (const bguid of bguids) {
       const hex = toHex(bguid);
-      const atMs = sent.get(hex);
+      const atMs = sent?.get(hex);
       if (atMs !== undefined && nowMs - atMs < this.resendAfterMs) continue;
       const length = this.lengths.get(hex) ?? this.blocks.byteLengthOf(bguid, 'data');
       if (length !== undefined) {
@@ -282,11 +290,11 @@ class TrimmedFetches implements Machine<TreeMessage, unknown> {
         if (sentCount > 0 && sentBytes + length > treeLimits.blocksReplyBytesMax) break;
         sentBytes += length;
         sentCount++;
-        if (sent.size < treeLimits.fetchBlocksMax * 4) sent.set(hex, nowMs);
+        present.push(hex);
       }
       out.push(bguid); // an absent block stays in: the member reports it absent
     }
-    return out;
+    return { bguids: out, present };
   }
 }
 
