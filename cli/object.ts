@@ -9,6 +9,7 @@ import { fromHex } from '../core/bytes.ts';
 import { OceanStoreError, PredicateFailedError } from '../core/errors.ts';
 import { connect, type OceanStore } from '../client/oceanstore.ts';
 import type { ByteSource, ObjectHandle } from '../client/object.ts';
+import type { WriteResult } from '../client/result.ts';
 import { Progress } from './progress.ts';
 
 interface Parsed {
@@ -75,6 +76,22 @@ async function withStore<T>(p: Parsed, run: (store: OceanStore) => Promise<T>): 
 function handleOf(store: OceanStore, p: Parsed, name: string): ObjectHandle {
   const owner = flag(p, '--owner');
   return store.open(name, owner ? fromHex(owner) : undefined);
+}
+
+/**
+ * A write is committed on f+1 signed replies, but readers accept a version only with its
+ * certificate, which follows: a `get` started by the next command could still see the previous
+ * version. So the CLI reports a write once its certificate exists (true), or, if that takes
+ * longer than the SDK's certificate timeout, says so on stderr (false): the write stands.
+ */
+async function certifiedOf(result: WriteResult): Promise<boolean> {
+  try {
+    await result.certified;
+    return true;
+  } catch (error) {
+    console.error(`oceanstore: version ${result.version} is committed, but its certificate has not arrived (${(error as Error).message}); reads may show the previous version for a while`);
+    return false;
+  }
 }
 
 function print(p: Parsed, value: unknown, text: string): void {
@@ -164,7 +181,8 @@ export function put(args: string[]): Promise<number> {
       }
       const result = await handle.write(counted(source, progress), { ifVersion, timeoutMs: writeTimeoutMs });
       progress.done();
-      print(p, { name, aguid: handle.aguidHex, ...result, ...usage() }, `${name}: version ${result.version} (${result.vguid})`);
+      const certified = await certifiedOf(result);
+      print(p, { name, aguid: handle.aguidHex, ...result, certified, ...usage() }, `${name}: version ${result.version} (${result.vguid})`);
       return 0;
     }),
   );
@@ -178,7 +196,8 @@ export function append(args: string[]): Promise<number> {
       const progress = new Progress('append', sizeBytes, flag(p, '--json') !== undefined);
       const result = await handleOf(store, p, name).append(counted(source, progress), { ifVersion: intFlag(p, '--if-version'), timeoutMs: writeTimeoutMs });
       progress.done();
-      print(p, { name, ...result }, `${name}: version ${result.version} (${result.vguid})`);
+      const certified = await certifiedOf(result);
+      print(p, { name, ...result, certified }, `${name}: version ${result.version} (${result.vguid})`);
       return 0;
     }),
   );
