@@ -83,10 +83,11 @@ export interface CertificateState {
   parkedCertified: SpanCertified | null;
   /** Replicas asked in the last completed round that had not answered when it combined: asked last. */
   slowSigners: Set<number>;
+  roundCount: number;
 }
 
 export function initialState(): CertificateState {
-  return { executed: new Map(), certifiedThrough: 0, leavesFloor: 1, round: null, lastRoundMs: -Infinity, lastRoundDurationMs: 0, signedTo: new Map(), parked: new Map(), parkedCertified: null, slowSigners: new Set() };
+  return { executed: new Map(), certifiedThrough: 0, leavesFloor: 1, round: null, lastRoundMs: -Infinity, lastRoundDurationMs: 0, signedTo: new Map(), parked: new Map(), parkedCertified: null, slowSigners: new Set(), roundCount: 0 };
 }
 
 /** After recovery or a state transfer: statements this replica did not execute in this run are not its to certify. */
@@ -119,7 +120,8 @@ export function onExecuted(r: Replica, seq: number, leaves: readonly Leaf[]): vo
     r.certificateState.parkedCertified = null;
     onSpanCertified(r, certifiedLater);
   }
-  maybeStartRound(r);
+  // The round itself starts at the next tick, not here: its share signature would hold back this
+  // step's replies (released together), and a tick later the round may cover more batches.
 }
 
 /** Spans stop short of this many statements (a certificate's tree is bounded: core/threshold). */
@@ -173,9 +175,10 @@ export function maybeStartRound(r: Replica): void {
   s.lastRoundMs = r.nowMs;
   round.shares.set(r.me, r.config.certificateSigner.signShare(span.message));
   // Our share and f more make f+1: ask only f others (n-1-f share signatures fewer per round, the
-  // largest CPU cost of a round), those that answered last time first; widenRound() asks the rest
-  // if they are slow.
-  const others = Array.from({ length: r.n - 1 }, (_, k) => (r.me + 1 + k) % r.n);
+  // largest CPU cost of a round), in rotation so the work and the chance to catch a bad share are
+  // spread over all, those that answered last time first; widenRound() asks the rest if slow.
+  s.roundCount++;
+  const others = Array.from({ length: r.n - 1 }, (_, k) => (r.me + 1 + ((k + s.roundCount) % (r.n - 1))) % r.n);
   others.sort((a, b) => Number(s.slowSigners.has(a)) - Number(s.slowSigners.has(b)));
   for (const replica of others.slice(0, r.f)) askShare(r, round, replica);
   tryCombine(r, round);

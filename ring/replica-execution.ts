@@ -14,6 +14,7 @@ import type { ExecutedRequest } from './outputs.ts';
 import * as blocks from './replica-blocks.ts';
 import * as certificates from './replica-certificates.ts';
 import * as checkpoints from './replica-checkpoints.ts';
+import * as viewChange from './replica-view-change.ts';
 import { clientKeyOf, encodeClientRecord, saveExecution, type ClientRecord } from './replica-store.ts';
 import type { Replica } from './replica.ts';
 import { requestDigest } from './signing.ts';
@@ -53,7 +54,7 @@ function apply(r: Replica, seq: number, pp: PrePrepare): void {
     const digest = requestDigest(r.config.crypto, req);
     const key = r.requestKey(req);
     r.inFlight.delete(key);
-    r.pending.delete(key);
+    if (r.pending.delete(key)) viewChange.onProgress(r);
     const previous = r.clients.get(hex);
     if (previous && req.nonce <= previous.nonce) {
       executed.push({ clientKeyHex: hex, nonce: req.nonce, requestDigestHex: toHex(digest), outcome: 'replay' });

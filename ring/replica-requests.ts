@@ -24,7 +24,7 @@ export function onRequest(r: Replica, req: ClientRequest, fromMember: boolean): 
   }
   if (!r.requestValid(req)) return r.drop('bad-signature');
   const key = r.requestKey(req);
-  if (!r.pending.has(key)) r.pending.set(key, { request: req });
+  if (!r.pending.has(key)) r.pending.set(key, { request: req, sinceMs: r.nowMs });
   if (r.isPrimary && r.viewActive) {
     enqueue(r, req);
     tryIssueBatches(r);

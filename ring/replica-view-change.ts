@@ -22,18 +22,21 @@ export interface ViewChangeState {
   /** The new-view that installed the current view (resent to replicas that missed it). */
   newView: NewView | null;
   /**
-   * The request timer (TOCS'02 §4.5.2): runs for one pending request, started when it became the
-   * oldest one waited on; when that request executes it restarts for the next. A backlog that
-   * drains in order therefore never looks like a faulty primary, while a request the primary
-   * leaves out still times out.
+   * When a request this replica waits on last executed (request timer, TOCS'02 §4.5.2). The primary
+   * is suspected when nothing it waits on has executed for requestTimeoutMs, so a backlog that
+   * drains (in whatever order) never looks like a faulty primary; and, so that progress on other
+   * requests cannot hide a left-out one, when one waits longer than fairnessTimeouts timeouts.
    */
-  timer: { key: string; startMs: number } | null;
+  progressMs: number;
 }
+
+/** A pending request older than this many request timeouts suspects the primary, progress or not. */
+const fairnessTimeouts = 8;
 
 const timeoutDoublingsMax = 4;
 
 export function initialState(): ViewChangeState {
-  return { received: new Map(), mine: null, deadlineMs: Infinity, timeoutMs: 0, newView: null, timer: null };
+  return { received: new Map(), mine: null, deadlineMs: Infinity, timeoutMs: 0, newView: null, progressMs: 0 };
 }
 
 export function recover(r: Replica): void {
@@ -52,18 +55,24 @@ export function onTick(r: Replica): void {
   if (r.isPrimary) return;
   for (const [key, p] of r.pending) {
     const done = (r.clients.get(key.slice(0, key.indexOf(':')))?.nonce ?? -1) >= p.request.nonce;
-    if (done) r.pending.delete(key);
+    if (done) {
+      r.pending.delete(key);
+      s.progressMs = r.nowMs;
+    }
   }
-  if (s.timer && !r.pending.has(s.timer.key)) s.timer = null;
-  if (!s.timer) {
-    // The oldest request still waited on (the map keeps arrival order).
-    const oldest = r.pending.keys().next();
-    if (!oldest.done) s.timer = { key: oldest.value, startMs: r.nowMs };
+  const oldest = r.pending.values().next();
+  if (oldest.done) return;
+  const waitedMs = r.nowMs - Math.max(s.progressMs, oldest.value.sinceMs);
+  if (waitedMs > r.params.requestTimeoutMs || r.nowMs - oldest.value.sinceMs > fairnessTimeouts * r.params.requestTimeoutMs) {
+    return startViewChange(r, r.view + 1);
   }
-  if (s.timer && r.nowMs - s.timer.startMs > r.params.requestTimeoutMs) return startViewChange(r, r.view + 1);
 }
 
-/** Moves to view `view` (>= the current one) and announces it. */
+/** Execution of a request this replica was waiting on: the primary is making progress. */
+export function onProgress(r: Replica): void {
+  r.viewChangeState.progressMs = r.nowMs;
+}
+
 export function startViewChange(r: Replica, view: number): void {
   const s = r.viewChangeState;
   const firstTry = r.viewActive || view === r.view;
@@ -152,7 +161,7 @@ function install(r: Replica, nv: NewView, proposals: readonly Proposal[]): void 
   s.newView = nv;
   s.timeoutMs = r.params.viewChangeTimeoutMs;
   s.deadlineMs = Infinity;
-  s.timer = null;
+  s.progressMs = r.nowMs;
   for (const [replica, m] of s.received) if (m.newView <= nv.view) s.received.delete(replica);
   for (const slot of r.slots.values()) {
     slot.prePrepare = null;
@@ -176,6 +185,7 @@ function install(r: Replica, nv: NewView, proposals: readonly Proposal[]): void 
     r.queuedKeys.clear();
   }
   for (const p of r.pending.values()) {
+    p.sinceMs = r.nowMs;
     if (r.isPrimary) r.enqueue(p.request);
     else r.send(r.idOf(r.primary), p.request);
   }

@@ -89,7 +89,7 @@ export class Replica implements Machine<RingMessage, RingOutput> {
   /** Requests (client:nonce) sitting in an unexecuted slot; not to be batched twice. */
   readonly inFlight = new Map<string, number>();
   /** Requests this replica knows of and waits on: the primary is suspected if one stays too long. */
-  readonly pending = new Map<string, { request: ClientRequest }>();
+  readonly pending = new Map<string, { request: ClientRequest; sinceMs: number }>();
   readonly drops = new Map<DropReason, number>();
   readonly counters = { executedRequests: 0, executedBatches: 0, viewChanges: 0, stateTransfers: 0 };
   private readonly verifiedRequests = new Set<string>();
