@@ -22,11 +22,12 @@
  * a restarted archiver resumes them (probing first, like a fallback rank).
  */
 import { assert } from '../core/assert.ts';
-import { bytesEqual, fromHex, toHex } from '../core/bytes.ts';
-import { hashBytes, type Crypto } from '../core/crypto.ts';
+import { bytesEqual, toHex } from '../core/bytes.ts';
+import type { Crypto } from '../core/crypto.ts';
 import type { Effect, Machine, MachineContext } from '../core/machine.ts';
 import type { KvStore } from '../core/store.ts';
-import { encodeFragment, makeFragments, type FragmentSet } from './erasure/index.ts';
+import { forgetJob, keepJob, keptJobsOf, newJob, type Job } from './archiver-job.ts';
+import { encodeFragment, makeFragments } from './erasure/index.ts';
 import { archiveLimits, type ArchiveMessage, type StoreItem } from './messages.ts';
 import { placementOf, rankedServersOf, repairTargetOf, serverRingOf, type ServerRing } from './placement.ts';
 import { verifyReceipt } from './receipt.ts';
@@ -83,39 +84,12 @@ export type ArchiverOutput =
   | { kind: 'archived'; bguid: Uint8Array; receiptCount: number; sentCount: number }
   | { kind: 'incomplete'; bguid: Uint8Array; receiptCount: number; reason: string };
 
-interface Job {
-  hex: string;
-  bguid: Uint8Array;
-  /** Null while waiting when the bytes can be re-read (blockBytesOf). */
-  bytes: Uint8Array | null;
-  blockBytes: number;
-  certificate: Uint8Array | null;
-  /** waiting: for its rank's turn; probing: asking who holds what; ready: queued for encoding. */
-  phase: 'waiting' | 'probing' | 'ready' | 'storing';
-  startAtMs: number;
-  deadlineMs: number;
-  attempt: number;
-  rank: number;
-  set: FragmentSet | null;
-  /** Servers known to hold something of the block (probe replies, receipts). */
-  holders: Map<string, number>;
-  /** Probe answers, matched against the genuine fragment root once the block is encoded. */
-  probed: { rootHex: string; index: number }[];
-  storedIndexes: Set<number>;
-  /** Fragment index -> where it was sent and in which store batch. */
-  pending: Map<number, { server: string; requestId: number }>;
-  probing: Set<string>;
-  unresponsive: Set<string>;
-  sentCount: number;
-}
-
 type Out = Effect<ArchiveMessage, ArchiverOutput>;
 
 /** Bytes of fragments in one store message: big enough to amortise a receipt signature, far below the frame limit. */
 const storeBatchBytesMax = 8 * 2 ** 20;
 /** Blocks named in one probe: each may come back with up to k + m held entries (archiveLimits.heldMax). */
 const probeBguidsMax = 128;
-const queuePrefix = 'q/';
 
 export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
   private readonly self: string;
@@ -169,7 +143,7 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
       const blockCertificate = rootHex === hex ? certificate : null;
       const keep = this.options.blockBytesOf !== undefined;
       assert(keep || bytes !== null, 'a block without bytes needs blockBytesOf to be archived');
-      if (keep) this.store.put(queuePrefix + hex, blockCertificate ?? new Uint8Array(0));
+      if (keep) keepJob(this.store, hex, blockCertificate);
       const job = this.newJob(hex, block.bguid, keep ? null : bytes, blockBytes, blockCertificate, rank, nowMs + rank * (this.options.fallbackTimeoutMs + queuedMs));
       if (rank === 0) this.makeReady(job);
     }
@@ -244,27 +218,21 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
   }
 
   private newJob(hex: string, bguid: Uint8Array, bytes: Uint8Array | null, blockBytes: number, certificate: Uint8Array | null, rank: number, startAtMs: number): Job {
-    const job: Job = {
-      hex, bguid, bytes, blockBytes, certificate, phase: 'waiting', startAtMs, deadlineMs: 0, attempt: 0, rank, set: null,
-      holders: new Map(), probed: [], storedIndexes: new Set(), pending: new Map(), probing: new Set(), unresponsive: new Set(), sentCount: 0,
-    };
+    const job = newJob(hex, bguid, bytes, blockBytes, certificate, rank, startAtMs);
     this.jobs.set(hex, job);
     return job;
   }
 
   /** Jobs left in the store by a previous run: probe first (some fragments may have been stored), then finish. */
   private resume(nowMs: number): void {
-    for (const key of this.store.keys(queuePrefix)) {
-      const hex = key.slice(queuePrefix.length);
-      const bguid = hexToBytes(hex);
-      const rank = bguid ? this.rankOf(bguid) : -1;
-      if (!bguid || rank < 0) {
-        this.store.delete(key);
+    for (const kept of keptJobsOf(this.store)) {
+      const rank = this.rankOf(kept.bguid);
+      if (rank < 0) {
+        forgetJob(this.store, kept.hex);
         continue;
       }
-      const value = this.store.get(key)!;
       this.counters.resumed++;
-      this.newJob(hex, bguid, null, 0, value.length > 0 ? value : null, rank, nowMs + rank * this.options.fallbackTimeoutMs);
+      this.newJob(kept.hex, kept.bguid, null, 0, kept.certificate, rank, nowMs + rank * this.options.fallbackTimeoutMs);
     }
   }
 
@@ -442,11 +410,7 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
     this.jobs.delete(job.hex);
     if (job.set) this.inFlightBytes -= job.blockBytes;
     job.set = null;
-    if (this.options.blockBytesOf) this.store.delete(queuePrefix + job.hex);
+    if (this.options.blockBytesOf) forgetJob(this.store, job.hex);
     return [{ kind: 'output', event }];
   }
-}
-
-function hexToBytes(hex: string): Uint8Array | null {
-  return hex.length === 2 * hashBytes && /^[0-9a-f]+$/.test(hex) ? fromHex(hex) : null;
 }
