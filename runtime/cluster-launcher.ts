@@ -54,6 +54,9 @@ export function runningPid(config: ClusterConfig, name: string): number | null {
   return null;
 }
 
+/** How nodes this process spawned ended, by config file and name (for start-up failure reports). */
+const exits = new Map<string, string>();
+
 /** Spawns `name` detached unless it already runs; returns its pid. */
 export async function spawnNode(config: ClusterConfig, name: string): Promise<number> {
   nodeOf(config, name);
@@ -74,6 +77,8 @@ export async function spawnNode(config: ClusterConfig, name: string): Promise<nu
   });
   closeSync(out);
   if (child.pid === undefined) throw new Error(`could not spawn node ${name}`);
+  // Kept for the error a waiter reports if the node dies while starting (detached: no stdio to read).
+  child.on('exit', (code, signal) => exits.set(`${config.file}:${name}`, signal ? `killed by ${signal}` : `exit code ${code}`));
   writeFileSync(paths.pid(name), `${child.pid}\n`);
   child.unref();
   return child.pid;
@@ -107,7 +112,9 @@ export async function waitReady(config: ClusterConfig, names: readonly string[],
     const dead = last.filter((h) => !h.alive);
     if (dead.length > 0) {
       const n = dead[0]!.name;
-      throw new Error(`node ${n} exited during start; see ${clusterPaths(config).stdio(n)}:\n${tail(clusterPaths(config).stdio(n), 15)}`);
+      const how = exits.get(`${config.file}:${n}`) ?? 'not running';
+      const paths = clusterPaths(config);
+      throw new Error(`node ${n} exited during start (${how}); see ${paths.stdio(n)}:\n${tail(paths.stdio(n), 15)}\nand the last lines of ${paths.log(n)}:\n${tail(paths.log(n), 5)}`);
     }
     if (last.every((h) => h.ready)) return;
     await new Promise((r) => setTimeout(r, 100));
