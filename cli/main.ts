@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { enableRelaxedSimd } from '../archive/erasure/relaxed-simd-shell.ts';
 import { OceanStoreError } from '../core/errors.ts';
+import { importVerb } from './verb-bundle.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -56,7 +57,8 @@ async function main(argv: string[]): Promise<number> {
     console.error(`oceanstore: '${name}' is not available in this build (cli/${verb.module}.ts is missing).`);
     return 1;
   }
-  const mod = (await import(path)) as Record<string, (args: string[]) => Promise<number>>;
+  // The object verbs run on every put and get: load them bundled (cli/verb-bundle.ts).
+  const mod = (verb.module === 'object' ? await importVerb(path) : await import(path)) as Record<string, (args: string[]) => Promise<number>>;
   const entry = mod[verb.entry ?? 'run'];
   if (!entry) {
     console.error(`oceanstore: '${name}' is not available in this build (cli/${verb.module}.ts has no ${verb.entry ?? 'run'}).`);
@@ -65,13 +67,22 @@ async function main(argv: string[]): Promise<number> {
   return entry(args);
 }
 
+/** By class name too: a bundled verb has its own copy of the error classes. */
+function isOceanStoreError(error: unknown): error is Error {
+  if (error instanceof OceanStoreError) return true;
+  for (let p = error instanceof Error ? Object.getPrototypeOf(error) : null; p; p = Object.getPrototypeOf(p)) {
+    if ((p as { constructor?: { name?: string } }).constructor?.name === 'OceanStoreError') return true;
+  }
+  return false;
+}
+
 // Node 20 keeps relaxed SIMD behind a V8 flag; the erasure coder is ~1.4x faster with it.
 enableRelaxedSimd();
 
 try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (error) {
-  if (error instanceof OceanStoreError) {
+  if (isOceanStoreError(error)) {
     console.error(`oceanstore: ${error.name}: ${error.message}`);
     process.exitCode = error.name === 'PredicateFailedError' ? 3 : 1;
   } else {
