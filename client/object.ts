@@ -33,6 +33,8 @@ export interface ReadOptions extends CallOptions {
   readonly maxAgeMs?: number;
   /** Bytes per verified chunk of a stream (default readChunkBytes, 4 MiB). */
   readonly chunkBytes?: number;
+  /** Chunks a stream keeps in flight (default readAheadChunks, 4); memory is about this many chunks. */
+  readonly readAheadChunks?: number;
 }
 
 export interface WriteOptions extends CallOptions {
@@ -121,7 +123,9 @@ export class ObjectHandle {
       inFlight.push(part);
       next += length;
     };
-    while (next < end && inFlight.length < readAheadChunks) launch();
+    const ahead = options.readAheadChunks ?? readAheadChunks;
+    checkArgument(Number.isSafeInteger(ahead) && ahead >= 1 && ahead <= 64, 'readAheadChunks', 'an integer in 1..64');
+    while (next < end && inFlight.length < ahead) launch();
     while (inFlight.length > 0) {
       const part = await inFlight.shift()!;
       if (next < end) launch();
