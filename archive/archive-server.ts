@@ -45,6 +45,9 @@ export interface ArchiveServerOptions {
   certificateCheck?: (bguid: Uint8Array, certificate: Uint8Array) => boolean;
 }
 
+/** Passes over a lost peer's blocks after the first. */
+const recheckPasses = 3;
+
 export const defaultArchiveTiming = {
   scrubEveryMs: 60_000,
   scrubPerTickMax: 64,
@@ -60,6 +63,8 @@ export class ArchiveServer implements Machine<ArchiveMessage, ArchiveOutput> {
   private readonly peers: string[];
   private readonly lastHeardMs = new Map<string, number>();
   private readonly lost = new Set<string>();
+  /** Lost peers whose blocks are checked again later: when, and how many passes so far. */
+  private readonly rechecks = new Map<string, { atMs: number; pass: number }>();
   private nextPingMs = 0;
   private scrubKeys: string[] | null = null;
   private scrubAt = 0;
@@ -92,6 +97,7 @@ export class ArchiveServer implements Machine<ArchiveMessage, ArchiveOutput> {
     if (this.lastHeardMs.has(from)) {
       this.lastHeardMs.set(from, nowMs);
       this.lost.delete(from);
+      this.rechecks.delete(from);
     }
     switch (message.type) {
       case 'store':
@@ -129,7 +135,16 @@ export class ArchiveServer implements Machine<ArchiveMessage, ArchiveOutput> {
         this.lost.add(p);
         effects.push({ kind: 'output', event: { kind: 'peer-lost', peer: p } });
         this.repairer.onPeerLost(p);
+        this.rechecks.set(p, { atMs: nowMs + this.options.lostAfterMs, pass: 1 });
       }
+    }
+    // Later passes over a lost peer's blocks (after 1, 3 and 7 lostAfterMs): whatever the first
+    // pass left short is queued again; the last pass has every holder act, not one coordinator.
+    for (const [p, recheck] of this.rechecks) {
+      if (nowMs < recheck.atMs) continue;
+      this.repairer.onPeerLost(p, recheck.pass >= recheckPasses ? 'recheck' : 'peer-lost');
+      if (recheck.pass >= recheckPasses) this.rechecks.delete(p);
+      else this.rechecks.set(p, { atMs: nowMs + 2 ** recheck.pass * this.options.lostAfterMs, pass: recheck.pass + 1 });
     }
     effects.push(...this.scrubStep(nowMs));
     effects.push(...this.repairer.onTick(nowMs));

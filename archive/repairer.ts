@@ -40,7 +40,8 @@ export interface RepairOptions {
 
 export const defaultRepairOptions: RepairOptions = { concurrencyMax: 8, phaseTimeoutMs: 2_000, attemptsMax: 5, windowExtra: 8 };
 
-export type RepairReason = 'corrupt' | 'peer-lost' | 'manual';
+/** 'recheck': a later pass over a lost peer's blocks, where every holder acts (no coordinator). */
+export type RepairReason = 'corrupt' | 'peer-lost' | 'recheck' | 'manual';
 
 interface RepairerContext {
   self: string;
@@ -90,16 +91,23 @@ export class Repairer {
     for (const key of c.store.keys(queuePrefix)) this.queued.add(key.slice(queuePrefix.length));
   }
 
-  /** Queues a block durably; a block already queued keeps its first reason. */
+  /** Queues a block durably; a block already queued keeps its first reason. A block reported
+   * unrepairable before is tried again (its failure may have been timeouts on a busy network). */
   enqueue(bguid: Uint8Array, reason: RepairReason): void {
     const hex = toHex(bguid);
     if (this.queued.has(hex)) return;
+    this.c.store.delete(failedPrefix + hex);
     this.c.store.put(queuePrefix + hex, encoder.encode(reason));
     this.queued.add(hex);
   }
 
-  /** Queues every block this server holds whose placement window includes `peer`. */
-  onPeerLost(peer: string): void {
+  /**
+   * Queues every block this server holds whose placement window includes `peer`. The host calls it
+   * when the peer is lost and again a few times later ('recheck'), because a pass can end with a
+   * block still short of a fragment: a coordinator's attempts all timed out on a lossy network, or
+   * holders deferred to one another from census views taken at different times.
+   */
+  onPeerLost(peer: string, reason: 'peer-lost' | 'recheck' = 'peer-lost'): void {
     const peerIndex = this.c.ring.servers.indexOf(peer);
     if (peerIndex < 0) return;
     let lastHex = '';
@@ -111,7 +119,7 @@ export class Repairer {
       lastHex = hex;
       const n = this.blockWidthOf(held);
       if (n !== undefined && rankBelowOf(this.c.ring, held.bguid, peerIndex, n + this.c.options.windowExtra) >= 0) {
-        this.enqueue(held.bguid, 'peer-lost');
+        this.enqueue(held.bguid, reason);
       }
     }
   }
