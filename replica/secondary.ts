@@ -306,8 +306,10 @@ export function blocksReply(cache: { get(bguid: Uint8Array, kind: 'data'): Uint8
       absent.push(bguid);
       continue;
     }
-    // Blocks left out for size are neither sent nor absent: the child asks for them again.
-    if (blocks.length > 0 && bytes + block.length > treeLimits.blocksReplyBytesMax) continue;
+    // Blocks left out for size are neither sent nor absent: the child asks for them again. Stop
+    // at the first that does not fit: reading (and hash-checking) the rest for nothing made a
+    // large object's transfer quadratic (every reply re-read every block still wanted).
+    if (blocks.length > 0 && bytes + block.length > treeLimits.blocksReplyBytesMax) break;
     blocks.push(block);
     bytes += block.length;
   }
