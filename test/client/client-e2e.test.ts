@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, newIdentity, PredicateFailedError, UnauthorizedError, type OceanStore } from '../../client/index.ts';
 import { type ClusterConfig } from '../../runtime/cluster-config.ts';
-import { removeScratchCluster, startScratchCluster } from '../runtime/cluster-fixture.ts';
+import { initAndUpWithCli, removeScratchCluster, startScratchCluster } from '../runtime/cluster-fixture.ts';
 import { archivingStallSuite } from './archiving-stall.ts';
 import { tamperingSuite } from './tampering-suite.ts';
 
@@ -38,10 +38,7 @@ beforeAll(async () => {
   const cluster = await startScratchCluster('cluster-configs/local.json', async (c) => {
     config = c.config;
     dir = c.dir;
-    const init = await cli(['cluster', 'init']);
-    if (init.code !== 0) throw new Error(`cluster init failed: ${init.stderr}`);
-    const up = await cli(['cluster', 'up', '--detach', '--timeout-ms', '60000']);
-    if (up.code !== 0) throw new Error(`cluster up failed: ${up.stderr}`);
+    await initAndUpWithCli((args) => cli(args), 60_000);
   });
   ({ config, dir } = cluster);
   owner = await connect({ config: config.file, identity: newIdentity(), connectTimeoutMs: 30_000 });

@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ClusterConfig } from '../../runtime/cluster-config.ts';
-import { removeScratchCluster, startScratchCluster } from '../runtime/cluster-fixture.ts';
+import { initAndUpWithCli, removeScratchCluster, startScratchCluster } from '../runtime/cluster-fixture.ts';
 
 const sizeMiB = Number(process.env.OCEANSTORE_HUGE_MIB ?? 1024);
 const rssBytesMax = 300 * 1000 * 1000;
@@ -55,10 +55,7 @@ beforeAll(async () => {
   const cluster = await startScratchCluster('cluster-configs/local.json', async (c) => {
     config = c.config;
     dir = c.dir;
-    const init = await cli(['cluster', 'init']);
-    if (init.code !== 0) throw new Error(`cluster init failed: ${init.stderr}`);
-    const up = await cli(['cluster', 'up', '--detach', '--timeout-ms', '90000']);
-    if (up.code !== 0) throw new Error(`cluster up failed: ${up.stderr}`);
+    await initAndUpWithCli((args) => cli(args), 90_000);
   });
   ({ config, dir } = cluster);
 }, 300_000);

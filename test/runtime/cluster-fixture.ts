@@ -53,3 +53,11 @@ export function logLines(file: string): Record<string, unknown>[] {
     return [];
   }
 }
+
+/** Starts a scratch cluster the way a user does, through the CLI: `cluster init`, then `cluster up --detach`. */
+export async function initAndUpWithCli(cli: (args: string[]) => Promise<{ code: number; stderr: string }>, upTimeoutMs: number): Promise<void> {
+  const init = await cli(['cluster', 'init']);
+  if (init.code !== 0) throw new Error(`cluster init failed: ${init.stderr}`);
+  const up = await cli(['cluster', 'up', '--detach', '--timeout-ms', String(upTimeoutMs)]);
+  if (up.code !== 0) throw new Error(`cluster up failed: ${up.stderr}`);
+}

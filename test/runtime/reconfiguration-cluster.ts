@@ -8,10 +8,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadClusterConfig, type ClusterConfig } from '../../runtime/cluster-config.ts';
-import { initCluster } from '../../runtime/cluster-keys.ts';
 import { spawnNode, stopAll, waitReady } from '../../runtime/cluster-launcher.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
 import { freeLoopbackPorts } from '../../runtime/scratch-cluster.ts';
+import { chainWriter, type ChainWriter } from '../../runtime/chain-writer.ts';
+import { initCluster, loadDescriptor } from '../../runtime/cluster-keys.ts';
+import { memoryLogger } from '../../runtime/log.ts';
+import { RingSession } from '../../runtime/ring-session.ts';
+import { waitFor } from './wait.ts';
 
 export interface SmallCluster {
   readonly config: ClusterConfig;
@@ -48,4 +52,44 @@ export async function stopSmallCluster(cluster: SmallCluster | undefined): Promi
   if (!cluster) return;
   await stopAll(cluster.config, { kill: true });
   rmSync(cluster.dir, { recursive: true, force: true });
+}
+
+export interface ChainedWriting {
+  readonly session: RingSession;
+  readonly writers: ChainWriter[];
+  /** The value every write appends. */
+  readonly value: Uint8Array;
+  /** Each writer's version once writes were flowing. */
+  readonly atStart: number[];
+  /** Ends the write loops (each finishes its write in flight). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Two clients writing chained 1 KiB values without pause (each write demands the version the last
+ * one acknowledged), for a reconfiguration to run under; resolves once each has written 3 times.
+ */
+export async function startChainedWriting(config: ClusterConfig, name: string, fill: number, writeTimeoutMs: number): Promise<ChainedWriting> {
+  const descriptor = loadDescriptor(config, nodeCrypto);
+  const session = new RingSession({ descriptor, crypto: nodeCrypto, log: memoryLogger('client', 'warn').log, clientCount: 2, certificates: 'inline' });
+  await session.start();
+  const writers: ChainWriter[] = await Promise.all([0, 1].map((i) => chainWriter(session, i, name)));
+  await Promise.all(writers.map((w) => w.prepare(30_000)));
+  let writing = true;
+  const value = new Uint8Array(1024).fill(fill);
+  const loops = writers.map(async (w) => {
+    for (let i = 0; i < 100_000 && writing; i++) await w.write(value, writeTimeoutMs);
+  });
+  await waitFor(() => writers.every((w) => w.version >= 3), 30_000, `writes flowing before the ${name}`);
+  const atStart = writers.map((w) => w.version);
+  return {
+    session,
+    writers,
+    value,
+    atStart,
+    stop: async () => {
+      writing = false;
+      await Promise.all(loops);
+    },
+  };
 }

@@ -12,14 +12,10 @@ import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterPaths, type ClusterConfig } from '../../runtime/cluster-config.ts';
-import { loadDescriptor } from '../../runtime/cluster-keys.ts';
 import { runningPid } from '../../runtime/cluster-launcher.ts';
-import { chainWriter, type ChainWriter } from '../../runtime/chain-writer.ts';
-import { memoryLogger } from '../../runtime/log.ts';
-import { nodeCrypto } from '../../runtime/node-crypto.ts';
 import { ringReconfigurationStatus } from '../../runtime/reconfiguration-client.ts';
-import { RingSession } from '../../runtime/ring-session.ts';
-import { startSmallCluster, stopSmallCluster, type SmallCluster } from './reconfiguration-cluster.ts';
+import type { RingSession } from '../../runtime/ring-session.ts';
+import { startChainedWriting, startSmallCluster, stopSmallCluster, type SmallCluster } from './reconfiguration-cluster.ts';
 import { waitFor } from './wait.ts';
 
 const run = promisify(execFile);
@@ -40,18 +36,9 @@ afterAll(async () => {
 describe('cluster replace-node on real processes', () => {
   it('replaces ring-3 by spare-0 while clients write; nothing acknowledged is lost; ring-3 is out; the ring key holds', async () => {
     const descriptorBefore = readFileSync(clusterPaths(config).descriptor, 'utf8');
-    const descriptor = loadDescriptor(config, nodeCrypto);
-    session = new RingSession({ descriptor, crypto: nodeCrypto, log: memoryLogger('client', 'warn').log, clientCount: 2, certificates: 'inline' });
-    await session.start();
-    const writers: ChainWriter[] = await Promise.all([0, 1].map((i) => chainWriter(session!, i, 'replace')));
-    await Promise.all(writers.map((w) => w.prepare(30_000)));
-    let writing = true;
-    const value = new Uint8Array(1024).fill(9);
-    const loops = writers.map(async (w) => {
-      for (let i = 0; i < 100_000 && writing; i++) await w.write(value, 60_000);
-    });
-    await waitFor(() => writers.every((w) => w.version >= 3), 30_000, 'writes flowing before the replacement');
-    const atStart = writers.map((w) => w.version);
+    const writing = await startChainedWriting(config, 'replace', 9, 60_000);
+    session = writing.session;
+    const { writers, value, atStart } = writing;
 
     const startedMs = Date.now();
     const { stdout } = await run(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'cluster', 'replace-node', 'ring-3', '--with', 'spare-0', '--config', config.file], { timeout: 200_000 });
@@ -62,8 +49,7 @@ describe('cluster replace-node on real processes', () => {
     const afterReplace = writers.map((w) => w.version);
     const certifiedAtReplace = session.counters.certified;
     await waitFor(() => writers.every((w, i) => w.version >= afterReplace[i]! + 3), 60_000, 'writes after the replacement');
-    writing = false;
-    await Promise.all(loops);
+    await writing.stop();
     for (const w of writers) {
       const before = w.version;
       await w.write(value, 60_000);

@@ -11,13 +11,9 @@ import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterPaths, type ClusterConfig } from '../../runtime/cluster-config.ts';
-import { loadDescriptor } from '../../runtime/cluster-keys.ts';
-import { chainWriter, type ChainWriter } from '../../runtime/chain-writer.ts';
-import { memoryLogger } from '../../runtime/log.ts';
-import { nodeCrypto } from '../../runtime/node-crypto.ts';
 import { ringReconfigurationStatus } from '../../runtime/reconfiguration-client.ts';
-import { RingSession } from '../../runtime/ring-session.ts';
-import { startSmallCluster, stopSmallCluster, type SmallCluster } from './reconfiguration-cluster.ts';
+import type { RingSession } from '../../runtime/ring-session.ts';
+import { startChainedWriting, startSmallCluster, stopSmallCluster, type SmallCluster } from './reconfiguration-cluster.ts';
 import { waitFor } from './wait.ts';
 
 const run = promisify(execFile);
@@ -38,18 +34,9 @@ afterAll(async () => {
 describe('cluster refresh-keys on real processes', () => {
   it('refreshes every share while clients write; nothing acknowledged is lost; the ring public key and certificates hold', async () => {
     const descriptorBefore = readFileSync(clusterPaths(config).descriptor, 'utf8');
-    const descriptor = loadDescriptor(config, nodeCrypto);
-    session = new RingSession({ descriptor, crypto: nodeCrypto, log: memoryLogger('client', 'warn').log, clientCount: 2, certificates: 'inline' });
-    await session.start();
-    const writers: ChainWriter[] = await Promise.all([0, 1].map((i) => chainWriter(session!, i, 'refresh')));
-    await Promise.all(writers.map((w) => w.prepare(30_000)));
-    let writing = true;
-    const value = new Uint8Array(1024).fill(7);
-    const loops = writers.map(async (w) => {
-      for (let i = 0; i < 100_000 && writing; i++) await w.write(value, 30_000);
-    });
-    await waitFor(() => writers.every((w) => w.version >= 3), 30_000, 'writes flowing before the refresh');
-    const atStart = writers.map((w) => w.version);
+    const writing = await startChainedWriting(config, 'refresh', 7, 30_000);
+    session = writing.session;
+    const { writers, value, atStart } = writing;
 
     const startedMs = Date.now();
     const { stdout } = await run(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'cluster', 'refresh-keys', '--config', config.file], { timeout: 150_000 });
@@ -60,8 +47,7 @@ describe('cluster refresh-keys on real processes', () => {
     const afterRefresh = writers.map((w) => w.version);
     const certifiedAtRefresh = session.counters.certified;
     await waitFor(() => writers.every((w, i) => w.version >= afterRefresh[i]! + 3), 30_000, 'writes after the refresh');
-    writing = false;
-    await Promise.all(loops);
+    await writing.stop();
     // One more chained write each: it demands the last acknowledged version, so none was lost.
     for (const w of writers) {
       const before = w.version;
