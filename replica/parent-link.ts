@@ -33,6 +33,12 @@ export interface ParentTiming {
    * transfers take longer than a push; every reply that brings blocks restarts the clock anyway).
    */
   readonly blockWaitMsPerBlock?: number;
+  /**
+   * A fetch-blocks still unanswered after this long is asked again (a reply may be lost with its
+   * connection). Until then no second one goes out: re-asking every fetchRetryMs while a busy
+   * parent worked through the first made it read and send the same blocks again and again.
+   */
+  readonly blocksReplyTimeoutMs?: number;
 }
 
 export const defaultParentTiming: ParentTiming = {
@@ -46,6 +52,7 @@ export const defaultParentTiming: ParentTiming = {
   distrustSilentMs: 10_000,
   distrustLiarMs: 600_000,
   blockWaitMsPerBlock: 100,
+  blocksReplyTimeoutMs: 3_000,
 };
 
 type LinkState =

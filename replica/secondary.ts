@@ -54,6 +54,8 @@ interface Subscription {
   readonly parent: ParentLink;
   /** When blocks of an entry that came as block references were last asked for. */
   blocksAskedMs: number;
+  /** Whom the unanswered fetch-blocks went to (null: none unanswered). */
+  blocksAskedOf: string | null;
 }
 
 const subscriptionPrefix = 'replica/sub/';
@@ -162,15 +164,22 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
     const missingBefore = sub.copy.missingBlockCount;
     const result = sub.copy.offerBlocks(blocks, absent, from);
     if (!result) return this.count('unrequested-blocks');
+    if (sub.blocksAskedOf === from) sub.blocksAskedOf = null;
     // Only blocks we asked for restart the withholding clock: junk replies do not keep a parent.
     return this.afterOffer(sub, [result], nowMs, sub.copy.missingBlockCount < missingBefore);
   }
 
-  /** Asks the parent for the blocks the next version still lacks (again after fetchRetryMs). */
+  /**
+   * Asks the parent for the blocks the next version still lacks: one fetch-blocks at a time (the
+   * next goes out when its reply arrives), asked again only if unanswered for blocksReplyTimeoutMs.
+   */
   private askBlocks(sub: Subscription, nowMs: number): ReplicaEffect[] {
     const wanted = sub.copy.blocksToFetch(treeLimits.fetchBlocksMax);
     if (!wanted || !sub.parent.isParentOrTarget(wanted.from)) return [];
+    const timeoutMs = this.timing.blocksReplyTimeoutMs ?? defaultParentTiming.blocksReplyTimeoutMs!;
+    if (sub.blocksAskedOf === wanted.from && nowMs - sub.blocksAskedMs < timeoutMs) return [];
     sub.blocksAskedMs = nowMs;
+    sub.blocksAskedOf = wanted.from;
     return [{ kind: 'send', to: wanted.from, message: { type: 'fetch-blocks', aguid: sub.copy.aguid, bguids: wanted.bguids } }];
   }
 
@@ -278,7 +287,7 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
       distrustedUntilMs: this.distrustedUntilMs,
       emit: (event) => this.outbox.push({ kind: 'output', event }),
     });
-    this.subs.set(key, { copy, children: new ChildSet(this.nodeId, aguid, this.childOptions, this.context.random), parent, blocksAskedMs: -Infinity });
+    this.subs.set(key, { copy, children: new ChildSet(this.nodeId, aguid, this.childOptions, this.context.random), parent, blocksAskedMs: -Infinity, blocksAskedOf: null });
   }
 
   private count(reason: string): ReplicaEffect[] {

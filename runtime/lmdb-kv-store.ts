@@ -67,9 +67,12 @@ export class LmdbKvStore implements KvStore {
   }
 
   private read(key: string): Uint8Array | undefined {
+    // getBinary already hands out a copy the caller owns (getBinaryFast is the reused buffer): a
+    // second copy here doubled the cost of every block read on a ring server.
+    // A plain Uint8Array view of it, so a caller's `.slice()` copies as it would on any KvStore value
+    // (Buffer's slice is a view).
     const value = this.db.getBinary(key);
-    // getBinary's buffer may be reused by lmdb; copy so callers can keep it.
-    return value === undefined ? undefined : Uint8Array.from(value);
+    return value === undefined ? undefined : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   }
 
   put(key: string, value: Uint8Array): void {

@@ -1,0 +1,94 @@
+/**
+ * ring/kv-block-store.ts: a ring server's blocks are hash-checked once per store instance (when
+ * put, or on their first read back), not on every read, and presence and length questions do not
+ * copy block bytes; a block corrupted at rest is still caught by the first read after a restart.
+ */
+import { describe, expect, it } from 'vitest';
+import { toHex } from '../../core/bytes.ts';
+import { IntegrityError } from '../../core/errors.ts';
+import { MemoryKvStore, type KvStore } from '../../core/store.ts';
+import { KvBlockStore } from '../../ring/kv-block-store.ts';
+import { nodeCrypto } from '../../runtime/node-crypto.ts';
+
+/** A KvStore that counts value reads (each one a copy out of lmdb on a real node). */
+class CountingStore implements KvStore {
+  reads = 0;
+  constructor(readonly inner = new MemoryKvStore()) {}
+  get(key: string): Uint8Array | undefined {
+    this.reads++;
+    return this.inner.get(key);
+  }
+  put(key: string, value: Uint8Array): void {
+    this.inner.put(key, value);
+  }
+  delete(key: string): void {
+    this.inner.delete(key);
+  }
+  keys(prefix: string): string[] {
+    return this.inner.keys(prefix);
+  }
+}
+
+const block = (n: number, fill: number) => new Uint8Array(n).fill(fill);
+
+describe('KvBlockStore', () => {
+  it('hashes a put block once: later gets return its bytes unhashed, has/byteLengthOf read nothing', () => {
+    const store = new CountingStore();
+    const blocks = new KvBlockStore(nodeCrypto, store);
+    const bytes = block(1 << 16, 7);
+    const bguid = blocks.put('data', bytes);
+    expect(blocks.hashCount).toBe(1);
+    const readsAfterPut = store.reads;
+    for (let i = 0; i < 5; i++) expect(blocks.get(bguid, 'data')).toEqual(bytes);
+    expect(blocks.hashCount).toBe(1);
+    expect(blocks.has(bguid)).toBe(true);
+    expect(blocks.byteLengthOf(bguid, 'data')).toBe(bytes.length);
+    expect(blocks.byteLengthOf(bguid, 'interior')).toBeUndefined();
+    expect(blocks.get(bguid, 'interior')).toBeUndefined();
+    expect(store.reads - readsAfterPut).toBe(5); // the five gets; nothing else touched the store
+  });
+
+  it('checks a block on its first read by a new instance (corruption at rest across a restart) and throws IntegrityError', () => {
+    const store = new MemoryKvStore();
+    const bguid = new KvBlockStore(nodeCrypto, store).put('data', block(4096, 1));
+    const key = `blk/${toHex(bguid)}`;
+    const stored = store.get(key)!.slice();
+    stored[100] = stored[100]! ^ 0x01;
+    store.put(key, stored);
+    const restarted = new KvBlockStore(nodeCrypto, store);
+    expect(restarted.byteLengthOf(bguid, 'data')).toBe(4096); // length alone does not need the bytes checked
+    expect(() => restarted.get(bguid, 'data')).toThrow(IntegrityError);
+    expect(() => restarted.get(bguid, 'data')).toThrow(IntegrityError); // never remembered as good
+  });
+
+  it('checks a block read back once, then serves it without hashing', () => {
+    const store = new MemoryKvStore();
+    const bytes = block(4096, 2);
+    const bguid = new KvBlockStore(nodeCrypto, store).put('data', bytes);
+    const restarted = new KvBlockStore(nodeCrypto, store);
+    expect(restarted.get(bguid, 'data')).toEqual(bytes);
+    expect(restarted.get(bguid, 'data')).toEqual(bytes);
+    expect(restarted.hashCount).toBe(1);
+  });
+
+  it('putVerified refuses bytes that do not hash to the claimed name and stores nothing', () => {
+    const blocks = new KvBlockStore(nodeCrypto, new MemoryKvStore());
+    const bguid = blocks.put('data', block(100, 3));
+    const other = new KvBlockStore(nodeCrypto, new MemoryKvStore());
+    expect(() => other.putVerified(bguid, 'data', block(100, 4))).toThrow(IntegrityError);
+    expect(other.has(bguid)).toBe(false);
+  });
+
+  it('forgets a deleted block and re-checks blocks evicted from its bounded memory', () => {
+    const blocks = new KvBlockStore(nodeCrypto, new MemoryKvStore(), { knownCountMax: 2 });
+    const names = [1, 2, 3].map((fill) => blocks.put('data', block(64, fill)));
+    expect(blocks.hashCount).toBe(3);
+    blocks.get(names[0]!, 'data'); // evicted by the third put: read back, so checked again
+    expect(blocks.hashCount).toBe(4);
+    blocks.get(names[2]!, 'data');
+    expect(blocks.hashCount).toBe(4);
+    blocks.delete(names[2]!);
+    expect(blocks.has(names[2]!)).toBe(false);
+    expect(blocks.get(names[2]!, 'data')).toBeUndefined();
+  });
+});
