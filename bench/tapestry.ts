@@ -254,11 +254,11 @@ export async function run(args: string[]): Promise<void> {
     scales.push(report);
   }
   print(`\n## summary`);
-  print(`| N | log16 N | hops mean | hops p99 | route RDP median / p90 | locate RDP median / p90 (4 replicas) | locate RDP median (1 replica) | build s |`);
-  print(`|---|---|---|---|---|---|---|---|`);
+  print(`| N | log16 N | hops mean | hops p99 | route RDP median / p90 | locate RDP median / p90 (4 replicas) | locate RDP median (1 replica) | messages per publish / republish | pointers per publish | messages per join | build s |`);
+  print(`|---|---|---|---|---|---|---|---|---|---|---|`);
   for (const r of scales) {
     print(
-      `| ${r.nodeCount} | ${r.log16N.toFixed(2)} | ${r.routing.hopsMean.toFixed(2)} | ${r.routing.hopsP99} | ${r.routing.rdpMedian.toFixed(2)} / ${r.routing.rdpP90.toFixed(2)} | ${r.locateReplicated.rdpMedian.toFixed(2)} / ${r.locateReplicated.rdpP90.toFixed(2)} | ${r.locateSingle.rdpMedian.toFixed(2)} | ${(r.build.wallMs / 1000).toFixed(1)} |`,
+      `| ${r.nodeCount} | ${r.log16N.toFixed(2)} | ${r.routing.hopsMean.toFixed(2)} | ${r.routing.hopsP99} | ${r.routing.rdpMedian.toFixed(2)} / ${r.routing.rdpP90.toFixed(2)} | ${r.locateReplicated.rdpMedian.toFixed(2)} / ${r.locateReplicated.rdpP90.toFixed(2)} | ${r.locateSingle.rdpMedian.toFixed(2)} | ${r.publishCost.messagesPerPublish.toFixed(1)} / ${r.publishCost.messagesPerRepublish.toFixed(1)} | ${r.publishCost.pointersPerPublish.toFixed(1)} | ${r.build.messagesPerJoin.toFixed(0)} | ${(r.build.wallMs / 1000).toFixed(1)} |`,
     );
   }
   const churn = churnNodes > 0 ? runChurn({ ...defaultChurnOptions, seed, nodeCount: churnNodes }) : null;

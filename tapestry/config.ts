@@ -28,6 +28,11 @@ export interface TapestryConfig {
   readonly remeasureIntervalMs: number;
   /** Also leave pointers at each publish hop's backups (§3.3); 0 = off, 1 = on. */
   readonly publishToBackups: number;
+  /**
+   * Also leave pointers at each publish hop's this-many closest neighbours that share the prefix
+   * resolved so far ("publishing to nearest neighbours", §3.3); 0 = off.
+   */
+  readonly publishToNearestCount: number;
   readonly pointersMax: number;
   readonly pendingPingsMax: number;
   readonly pendingRequestsMax: number;
@@ -47,6 +52,7 @@ export const defaultTapestryConfig: TapestryConfig = {
   maintenanceIntervalMs: 10_000,
   remeasureIntervalMs: 60_000,
   publishToBackups: 1,
+  publishToNearestCount: 4,
   pointersMax: 1_000_000,
   pendingPingsMax: 4_096,
   pendingRequestsMax: 65_536,

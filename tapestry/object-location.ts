@@ -12,7 +12,7 @@ import type { Out } from './join.ts';
 import type { TapestryMessage, TapestryStats } from './messages.ts';
 import { PointerStore } from './pointer-store.ts';
 import type { ObjectPointer } from './pointer-store.ts';
-import type { RoutingTable } from './routing-table.ts';
+import type { NextHop, RoutingTable } from './routing-table.ts';
 
 type Publish = Extract<TapestryMessage, { kind: 'publish' }>;
 type Locate = Extract<TapestryMessage, { kind: 'locate' }>;
@@ -77,11 +77,35 @@ export class ObjectLocation {
       host.learn(out, m.server, nowMs);
       if (!pointer.sideCopy) pointer.forwardedTo = next ? next.hop.id : null;
     }
+    if (!m.sideCopy) this.forward(out, m, next);
+  }
+
+  /**
+   * Passes a publish (or a retraction) on from this node, `m` being the message as it stands here:
+   * to the next hop, with side copies at that hop's backups (publishToBackups) and at our own
+   * closest neighbours sharing the prefix resolved so far (publishing to nearest neighbours, §3.3).
+   * Every locate that reaches this prefix level does so at a node sharing that prefix, so a copy
+   * at the nodes nearest to the publish path stops a nearby client's locate a hop or two earlier.
+   * Retractions take the same fan-out, so they reach every side copy the publish left.
+   */
+  private forward(out: Out, m: Publish, next: NextHop | null): void {
+    const { host } = this;
+    const onward = { ...m, hops: m.hops + 1 };
+    let nearestLeft = host.config.publishToNearestCount;
+    if (nearestLeft > 0) {
+      for (const n of host.table.closest(m.level, nearestLeft + host.config.slotSize + 1)) {
+        // The next hop and (with publishToBackups) its slot get the pointer anyway.
+        if (next && (n === next.hop || (host.config.publishToBackups && next.slot.includes(n)))) continue;
+        if (n.id === m.server.id) continue;
+        host.send(out, n.name, { ...onward, sideCopy: true });
+        if (--nearestLeft === 0) break;
+      }
+    }
     if (!next) return;
-    host.send(out, next.hop.name, { ...m, level: next.level, hops: m.hops + 1 });
+    host.send(out, next.hop.name, { ...onward, level: next.level });
     if (!host.config.publishToBackups) return;
     for (const backup of next.slot) {
-      if (backup !== next.hop) host.send(out, backup.name, { ...m, level: next.level, hops: m.hops + 1, sideCopy: true });
+      if (backup !== next.hop) host.send(out, backup.name, { ...onward, level: next.level, sideCopy: true });
     }
   }
 
@@ -148,9 +172,9 @@ export class ObjectLocation {
       this.pointers.remove(p.objectId, server.id);
       this.host.stats.pointersRetracted++;
       if (p.sideCopy) continue;
-      const next = this.host.table.nextHop(p.objectId, p.level);
       // Not older than zero: ageMs 0 is an owner's unpublish, which removes any pointer.
-      if (next) this.host.send(out, next.hop.name, this.message(p.objectId, p.server, next.level, Math.max(1, this.ageOf(p, nowMs)), true));
+      const retraction = this.message(p.objectId, p.server, p.level, Math.max(1, this.ageOf(p, nowMs)), true);
+      this.forward(out, retraction, this.host.table.nextHop(p.objectId, p.level));
     }
   }
 

@@ -28,8 +28,13 @@ export function printScale(r: ScaleReport, print: (line: string) => void): void 
   print(`| route RDP median / p90 | ${f2(r.routing.rdpMedian)} / ${f2(r.routing.rdpP90)} | |`);
   print(`| routes reaching the destination | ${r.routing.reached} / ${r.routing.samples} | all |`);
   print(`| locate RDP median / p90 (4 replicas, vs nearest) | ${f2(r.locateReplicated.rdpMedian)} / ${f2(r.locateReplicated.rdpP90)} | median <= 2 |`);
+  const b = r.baseline;
+  print(`| baseline on the same overlay, publishToNearestCount 0: locate RDP median / p90 (4 replicas) | ${f2(b.locateReplicated.rdpMedian)} / ${f2(b.locateReplicated.rdpP90)} | |`);
   print(`| locate RDP median / p90 (1 replica) | ${f2(r.locateSingle.rdpMedian)} / ${f2(r.locateSingle.rdpP90)} | median <= 2 |`);
   print(`| locate hops mean (4 replicas) / nearest replica chosen | ${f2(r.locateReplicated.hopsMean)} / ${(100 * r.locateReplicated.nearestChosenShare).toFixed(0)}% | |`);
+  const c = r.publishCost;
+  print(`| per publish: messages first / republish, pointers stored | ${c.messagesPerPublish.toFixed(1)} / ${c.messagesPerRepublish.toFixed(1)}, ${c.pointersPerPublish.toFixed(1)} | |`);
+  print(`| baseline per publish: messages first / republish, pointers stored | ${b.publishCost.messagesPerPublish.toFixed(1)} / ${b.publishCost.messagesPerRepublish.toFixed(1)}, ${b.publishCost.pointersPerPublish.toFixed(1)} | |`);
   print(`| same root from sampled starts | ${r.roots.checks - r.roots.wrongRoot} / ${r.roots.checks} | all |`);
   print(`| object found from every node | ${r.everywhere.found} / ${r.everywhere.samples} | all |`);
   print(`| build: messages per join / wall s | ${r.build.messagesPerJoin.toFixed(0)} / ${(r.build.wallMs / 1000).toFixed(1)} | |`);

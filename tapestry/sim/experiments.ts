@@ -106,6 +106,29 @@ export function publishObjects(net: TapestryNetwork, prng: Prng, objectCount: nu
   return objects;
 }
 
+export interface PublishCost {
+  /** Messages delivered per (object, server) first publish, measurement pings of new holders included. */
+  readonly messagesPerPublish: number;
+  /** Messages per republish of the same (object, server) once every holder has measured it. */
+  readonly messagesPerRepublish: number;
+  /** Pointers (path, backup and nearest-neighbour copies) stored per (object, server). */
+  readonly pointersPerPublish: number;
+}
+
+/** Publishes like publishObjects, counting the messages and pointers a publish and a republish cost. */
+export function publishObjectsCosted(net: TapestryNetwork, prng: Prng, objectCount: number, replicas: number): { objects: PublishedObject[]; cost: PublishCost } {
+  const pointersHeld = (): number => net.nodes.reduce((sum, n) => sum + n.node.pointers.size, 0);
+  const [messagesBefore, pointersBefore] = [net.messagesDelivered, pointersHeld()];
+  const objects = publishObjects(net, prng, objectCount, replicas);
+  const publishes = objectCount * replicas;
+  const messagesPerPublish = (net.messagesDelivered - messagesBefore) / publishes;
+  const pointersPerPublish = (pointersHeld() - pointersBefore) / publishes;
+  const republishBefore = net.messagesDelivered;
+  for (const o of objects) for (const s of o.servers) net.publish(s.ref.name, o.objectId);
+  settle(net);
+  return { objects, cost: { messagesPerPublish, messagesPerRepublish: (net.messagesDelivered - republishBefore) / publishes, pointersPerPublish } };
+}
+
 export interface LocateReport {
   readonly samples: number;
   /** Answers naming one of the object's live servers. */

@@ -106,6 +106,16 @@ export class TapestryNetwork {
     return sim;
   }
 
+  /**
+   * Measurement aid: switches publishing to nearest neighbours on every node of a built overlay,
+   * so a baseline is measured on the same tables. Only the publish fan-out reads it (joins and
+   * routing do not), which is why changing it after the build is equivalent to building with it.
+   */
+  setPublishToNearestCount(count: number): void {
+    assert(Number.isSafeInteger(count) && count >= 0, 'a count of neighbours');
+    for (const n of this.nodes) (n.node.config as { publishToNearestCount: number }).publishToNearestCount = count;
+  }
+
   join(name: string, gateway: string): void {
     this.apply(this.get(name), this.get(name).node.join(gateway, this.nowMs));
   }
@@ -123,6 +133,11 @@ export class TapestryNetwork {
   publish(name: string, objectId: TapestryId): void {
     const sim = this.get(name);
     this.apply(sim, sim.node.publish(objectId, this.nowMs));
+  }
+
+  unpublish(name: string, objectId: TapestryId): void {
+    const sim = this.get(name);
+    this.apply(sim, sim.node.unpublish(objectId, this.nowMs));
   }
 
   route(origin: string, targetId: TapestryId): RequestRecord {

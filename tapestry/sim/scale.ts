@@ -3,8 +3,8 @@ import { Prng } from '../../sim/prng.ts';
 import type { TapestryConfig } from '../config.ts';
 import { buildOverlay } from './build.ts';
 import type { BuildReport } from './build.ts';
-import { checkRoots, locateFromEveryNode, measureLocate, measureRouting, publishObjects } from './experiments.ts';
-import type { LocateReport, RootReport, RoutingReport } from './experiments.ts';
+import { checkRoots, locateFromEveryNode, measureLocate, measureRouting, publishObjects, publishObjectsCosted } from './experiments.ts';
+import type { LocateReport, PublishCost, RootReport, RoutingReport } from './experiments.ts';
 import { SphereLatency } from './latency.ts';
 import { TapestryNetwork } from './network.ts';
 
@@ -31,9 +31,13 @@ export interface ScaleReport {
   readonly roots: RootReport;
   /** Objects with 4 replicas; RDP against the nearest replica. */
   readonly locateReplicated: LocateReport;
+  /** What publishing the 4-replica objects cost (messages, pointers). */
+  readonly publishCost: PublishCost;
   /** Objects with one replica. */
   readonly locateSingle: LocateReport;
   readonly everywhere: LocateReport;
+  /** The same overlay with publishing to nearest neighbours off (path and backups only). */
+  readonly baseline: { readonly locateReplicated: LocateReport; readonly publishCost: PublishCost };
   readonly wallMs: number;
 }
 
@@ -53,11 +57,16 @@ export function runScale(o: ScaleOptions): ScaleReport {
   log(`  built ${o.nodeCount} nodes by real joins in ${(build.wallMs / 1000).toFixed(1)} s (${build.messagesPerJoin.toFixed(0)} messages per join)`);
   const routing = measureRouting(net, prng, o.routeSamples);
   const roots = checkRoots(net, prng, o.rootIds, o.rootStartsPerId);
-  const replicated = publishObjects(net, prng, 500, 4);
+  const { objects: replicated, cost: publishCost } = publishObjectsCosted(net, prng, 500, 4);
   const locateReplicated = measureLocate(net, prng, replicated, o.locateSamples);
   const single = publishObjects(net, prng, 500, 1);
   const locateSingle = measureLocate(net, prng, single, o.locateSamples);
   const everywhere = locateFromEveryNode(net, replicated.slice(0, o.everywhereObjects));
+  const nearestCount = net.nodes[0]!.node.config.publishToNearestCount;
+  net.setPublishToNearestCount(0);
+  const plain = publishObjectsCosted(net, prng, 500, 4);
+  const baseline = { locateReplicated: measureLocate(net, prng, plain.objects, o.locateSamples), publishCost: plain.cost };
+  net.setPublishToNearestCount(nearestCount);
   return {
     nodeCount: o.nodeCount,
     log16N: Math.log(o.nodeCount) / Math.log(16),
@@ -65,8 +74,10 @@ export function runScale(o: ScaleOptions): ScaleReport {
     routing,
     roots,
     locateReplicated,
+    publishCost,
     locateSingle,
     everywhere,
+    baseline,
     wallMs: performance.now() - started,
   };
 }
