@@ -80,6 +80,13 @@ export interface BlockRefToArchive {
   byteLength: number;
 }
 
+/** One committed version's new blocks, its root block and its encoded certificate. */
+export interface VersionToArchive {
+  blocks: readonly (BlockToArchive | BlockRefToArchive)[];
+  rootBguid: Uint8Array | null;
+  certificate: Uint8Array | null;
+}
+
 export type ArchiverOutput =
   | { kind: 'archived'; bguid: Uint8Array; receiptCount: number; sentCount: number }
   | { kind: 'incomplete'; bguid: Uint8Array; receiptCount: number; reason: string };
@@ -124,6 +131,21 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
    * `rootBguid`, the version's root block. Called by the ring core (or its host) once per version.
    */
   archive(blocks: readonly (BlockToArchive | BlockRefToArchive)[], rootBguid: Uint8Array | null, certificate: Uint8Array | null, nowMs: number): Out[] {
+    this.admit(blocks, rootBguid, certificate, nowMs);
+    return this.pump(nowMs);
+  }
+
+  /**
+   * Several committed versions at once (a host that gathers them between ticks): their fragments
+   * share one store message per archive server, so each server signs, and this archiver checks,
+   * one receipt for all of them instead of one per version.
+   */
+  archiveAll(versions: readonly VersionToArchive[], nowMs: number): Out[] {
+    for (const v of versions) this.admit(v.blocks, v.rootBguid, v.certificate, nowMs);
+    return this.pump(nowMs);
+  }
+
+  private admit(blocks: readonly (BlockToArchive | BlockRefToArchive)[], rootBguid: Uint8Array | null, certificate: Uint8Array | null, nowMs: number): void {
     const rootHex = rootBguid ? toHex(rootBguid) : null;
     const rate = this.options.fallbackBytesPerSecond;
     let bytesAhead = 0;
@@ -147,7 +169,6 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
       const job = this.newJob(hex, block.bguid, keep ? null : bytes, blockBytes, blockCertificate, rank, nowMs + rank * (this.options.fallbackTimeoutMs + queuedMs));
       if (rank === 0) this.makeReady(job);
     }
-    return this.pump(nowMs);
   }
 
   /** True when encoding work is queued and not held back by the in-flight bound: step again soon. */

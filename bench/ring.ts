@@ -12,7 +12,7 @@
  * Everything shares one thread, so throughput here is bounded by the sum of all four replicas' CPU.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { MessageChannel, Worker, isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { aguidOf, signerOf, type Signer } from '../core/crypto.ts';
@@ -173,12 +173,21 @@ function replicaWorker(setup: ReplicaSetup): void {
   const port = parentPort!;
   const name = setup.members[setup.index]!.id;
   const timers: PhaseTimers = { applyMs: [], signMs: [], combineMs: [] };
+  // Replicas talk over their own channels (as their sockets would); only client frames cross the
+  // main thread, so the clients' work there never delays agreement between replicas.
+  const peers = new Map<string, MessagePort>();
   const transport = {
-    onFrame: (handler: (from: string, frame: Uint8Array) => void) =>
-      port.on('message', (m: { kind: string; from: string; frame: Uint8Array }) => {
+    onFrame: (handler: (from: string, frame: Uint8Array) => void) => {
+      const onMessage = (m: { kind: string; from: string; frame: Uint8Array; name: string; port: MessagePort }): void => {
         if (m.kind === 'frame') handler(m.from, m.frame);
-      }),
-    send: (to: string, frame: Uint8Array) => port.postMessage({ kind: 'frame', from: name, to, frame }),
+        else if (m.kind === 'peer') {
+          peers.set(m.name, m.port);
+          m.port.on('message', onMessage);
+        }
+      };
+      port.on('message', onMessage);
+    },
+    send: (to: string, frame: Uint8Array) => (peers.get(to) ?? port).postMessage({ kind: 'frame', from: name, to, frame }),
   } as unknown as Transport;
   const { host, store } = hostReplica(setup, transport, timers);
   port.postMessage({ kind: 'ready' });
@@ -235,6 +244,14 @@ async function startRing(certificates: 'bls' | 'fake', threads: boolean): Promis
   });
   // Workers compile this module on start: wait until every replica is up before measuring.
   await Promise.all(ring.workers.map((w) => new Promise<void>((resolve) => w.on('message', (m: { kind: string }) => m.kind === 'ready' && resolve()))));
+  ring.workers.forEach((a, i) =>
+    ring.workers.forEach((b, j) => {
+      if (j <= i) return;
+      const { port1, port2 } = new MessageChannel();
+      a.postMessage({ kind: 'peer', name: members[j]!.id, port: port1 }, [port1]);
+      b.postMessage({ kind: 'peer', name: members[i]!.id, port: port2 }, [port2]);
+    }),
+  );
   return ring;
 }
 
@@ -488,8 +505,8 @@ async function runAll(certificates: 'bls' | 'fake', threads: boolean, seconds: n
 }
 
 /** One 4 KiB row (for profiling one load level). */
-async function runOne(certificates: 'bls' | 'fake', clientCount: number, seconds: number): Promise<{ rows: Row[]; phases: Record<string, number>; ring: Ring }> {
-  const ring = await startRing(certificates, false);
+async function runOne(certificates: 'bls' | 'fake', clientCount: number, seconds: number, threads: boolean): Promise<{ rows: Row[]; phases: Record<string, number>; ring: Ring }> {
+  const ring = await startRing(certificates, threads);
   try {
     const clients = Array.from({ length: clientCount }, (_, i) => new BenchClient(`client-${i}`, ring, i));
     const rows = [await measured(() => run4k(ring, clients, seconds * 1000), ring.label)];
@@ -508,7 +525,8 @@ export async function run(args: string[]): Promise<void> {
     // For profiling one ring: fake certificates (the protocol alone) or BLS, optionally one load level.
     const certificates = args.includes('--bls-only') ? 'bls' : 'fake';
     const clientsArg = args.indexOf('--clients');
-    const one = clientsArg >= 0 ? await runOne(certificates, Number(args[clientsArg + 1]), seconds) : await runAll(certificates, false, seconds, quick);
+    const threads = args.includes('--threads');
+    const one = clientsArg >= 0 ? await runOne(certificates, Number(args[clientsArg + 1]), seconds, threads) : await runAll(certificates, threads, seconds, quick);
     const base = { ed25519VerifyMs: timeIt(300, () => crypto.ed25519Verify(new Uint8Array(32), new Uint8Array(8), new Uint8Array(64))) };
     print(one.rows, one.phases, base, [one.ring]);
     process.exit(0);

@@ -11,7 +11,7 @@ import type { Effect, Machine, MachineContext } from '../../core/machine.ts';
 import { channels } from '../../runtime/roles.ts';
 import type { Binding } from '../../runtime/machine-host.ts';
 import { ArchiveServer, defaultArchiveTiming, type ArchiveOutput, type ArchiveServerOptions } from '../archive-server.ts';
-import { Archiver, type ArchiverOptions, type ArchiverOutput, type BlockRefToArchive, type BlockToArchive } from '../archiver.ts';
+import { Archiver, type ArchiverOptions, type ArchiverOutput, type BlockRefToArchive, type BlockToArchive, type VersionToArchive } from '../archiver.ts';
 import { archiveLimits, decodeArchiveMessage, encodeArchiveMessage, type ArchiveMessage } from '../messages.ts';
 import { defaultRepairOptions } from '../repairer.ts';
 
@@ -64,7 +64,7 @@ export type ArchiverWireMessage = ArchiveMessage | ArchiverContinue;
  */
 export class SlicedArchiver implements Machine<ArchiverWireMessage, ArchiverOutput> {
   private continuing = false;
-  private readonly queue: { blocks: (BlockToArchive | BlockRefToArchive)[]; root: Uint8Array | null; certificate: Uint8Array | null }[] = [];
+  private readonly queue: VersionToArchive[] = [];
 
   constructor(
     readonly archiver: Archiver,
@@ -72,7 +72,7 @@ export class SlicedArchiver implements Machine<ArchiverWireMessage, ArchiverOutp
   ) {}
 
   enqueue(blocks: (BlockToArchive | BlockRefToArchive)[], root: Uint8Array | null, certificate: Uint8Array | null): void {
-    this.queue.push({ blocks, root, certificate });
+    this.queue.push({ blocks, rootBguid: root, certificate });
   }
 
   onMessage(from: string, message: ArchiverWireMessage, nowMs: number): Effect<ArchiverWireMessage, ArchiverOutput>[] {
@@ -86,7 +86,9 @@ export class SlicedArchiver implements Machine<ArchiverWireMessage, ArchiverOutp
 
   onTick(nowMs: number): Effect<ArchiverWireMessage, ArchiverOutput>[] {
     const out: Effect<ArchiverWireMessage, ArchiverOutput>[] = [];
-    for (const job of this.queue.splice(0)) out.push(...this.archiver.archive(job.blocks, job.root, job.certificate, nowMs));
+    // All versions committed since the last tick in one step: one store message (and one signed
+    // receipt) per archive server for all of them.
+    if (this.queue.length > 0) out.push(...this.archiver.archiveAll(this.queue.splice(0), nowMs));
     out.push(...this.archiver.onTick(nowMs));
     // A continue in flight is delivered within a turn or two; a tick finding the flag still set means it was dropped (host stopping).
     this.continuing = false;

@@ -101,6 +101,8 @@ class Harness {
   }
 }
 
+const seed = (blocks: BlockToArchive[]): number => blocks[0]!.bytes[0]!;
+
 describe('archiver steps', () => {
   it('codes at most stepBytesMax per step, keeps in-flight bytes bounded, and stores exactly what an unbounded archiver stores', () => {
     const blocks = blocksOf(24, 1);
@@ -124,6 +126,23 @@ describe('archiver steps', () => {
     // The certificate rides with the root block's fragments in both.
     const rootHex = toHex(blocks[0]!.bguid);
     for (const h of [sliced, whole]) expect(archiveServers.filter((id) => h.stores.get(id)!.get(`c/${rootHex}`)).length).toBe(k + m);
+  });
+
+  it('stores the versions committed between two ticks with one store message, so one receipt, per archive server', () => {
+    // Pond §3.4 archives as a side effect of commit; at one small version per batch a store (and a
+    // receipt signature to check) per version per server cost more than the coding itself.
+    const h = new Harness({ stepBytesMax: 2 ** 20, inFlightBytesMax: 32 * 2 ** 20 });
+    const versions = [3, 4, 5, 6].map((seed) => blocksOf(2, seed));
+    for (const blocks of versions) h.sliced.enqueue(blocks, blocks[0]!.bguid, Uint8Array.of(seed(blocks)));
+    const effects = h.sliced.onTick(100);
+    const stores = effects.filter((e) => e.kind === 'send' && e.message.type === 'store');
+    expect(stores).toHaveLength(archiveServers.length);
+    expect(new Set(stores.map((e) => (e.kind === 'send' ? e.to : '')))).toEqual(new Set(archiveServers));
+    h.push('ring-0', effects);
+    h.run(10_000);
+    expect(h.archiver.counters.archived).toBe(versions.length * 2);
+    expect(h.archiver.counters.badReceipts).toBe(0);
+    expect(h.fragmentKeys()).toHaveLength(versions.length * 2 * (k + m));
   });
 
   it('sends itself continue only while coding is queued, and ignores a continue from anyone else', () => {
