@@ -19,6 +19,7 @@ export class PeerLink {
   private queueHead = 0;
   private queueBytes = 0;
   private pumpScheduled = false;
+  private corked = false;
   /** Heartbeat periods since the peer's last pong. */
   private periodsSilent = 0;
 
@@ -93,9 +94,28 @@ export class PeerLink {
   }
 
   private write(frame: Uint8Array): void {
+    this.corkUntilTurnEnds();
     // The callback fires once ws has handed the bytes to the kernel: the moment to try the queue again.
     this.ws!.send(frame, { binary: true }, () => this.schedulePump());
     this.onSent(frame.length);
+  }
+
+  /**
+   * A host step sends all its effects synchronously, often several frames to one peer (a group
+   * commit releases many steps at once). Corking the socket until the current turn's microtasks
+   * run hands them to the kernel in one writev instead of one system call each: on a ring server
+   * the per-frame writes were a tenth of its CPU.
+   */
+  private corkUntilTurnEnds(): void {
+    if (this.corked) return;
+    const socket = (this.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    if (!socket) return;
+    this.corked = true;
+    socket.cork();
+    process.nextTick(() => {
+      this.corked = false;
+      socket.uncork();
+    });
   }
 
   private schedulePump(): void {
