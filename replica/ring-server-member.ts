@@ -22,7 +22,7 @@ import type { Effect, Machine, MachineContext } from '../core/machine.ts';
 import type { KvStore } from '../core/store.ts';
 import { batchLeafHash, BatchMerkleTree } from '../core/threshold/batch-merkle.ts';
 import { encodeCertificate, encodeHeartbeat } from '../core/threshold/certificate-codec.ts';
-import { certificateStatementFromTuple, heartbeatStatementFromTuple, type BatchHeader } from '../core/threshold/statements.ts';
+import { certificateStatementFromTuple, heartbeatStatementFromTuple, statementKindOf, type BatchHeader } from '../core/threshold/statements.ts';
 import type { BlockStore } from '../core/version/block-store.ts';
 import { defaultChildSetOptions, type ChildSetOptions } from './children.ts';
 import type { LogEntry, TreeMessage } from './messages.ts';
@@ -184,7 +184,8 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
     statements.forEach((bytes, leafIndex) => {
       const proof = { header, leafIndex, path: merkle.pathOf(leafIndex), signature };
       const tuple = attempt(() => decode(bytes, 4096, 'statement'));
-      const commit = tuple === null ? null : attempt(() => certificateStatementFromTuple(tuple));
+      const kind = statementKindOf(tuple);
+      const commit = kind !== 'certificate' ? null : attempt(() => certificateStatementFromTuple(tuple));
       if (commit) {
         if (commit.outcome !== 'commit') {
           if (keep) this.pending.delete(toHex(bytes));
@@ -200,7 +201,7 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
         else this.noteEarly(bytes, commit.aguid, commit.version, certificate);
         return;
       }
-      const heartbeat = tuple === null || !keep ? null : attempt(() => heartbeatStatementFromTuple(tuple));
+      const heartbeat = kind !== 'heartbeat' || !keep ? null : attempt(() => heartbeatStatementFromTuple(tuple));
       if (!heartbeat) return;
       const key = toHex(heartbeat.aguid);
       const known = this.heartbeats.get(key);

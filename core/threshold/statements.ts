@@ -84,6 +84,18 @@ export function certificateStatementTuple(s: CertificateStatement): unknown[] {
   return [recordTag.certificateStatement, formatVersion, s.ringId, s.aguid, s.version, s.vguid, s.rootFragmentRoot, s.updateDigest, outcome, s.timestampMs];
 }
 
+/**
+ * Which statement a decoded leaf claims to be, from its tag alone, without throwing: a batch
+ * mixes commit statements and heartbeats, and trying the wrong decoder first built an error (and
+ * its stack trace) for every heartbeat leaf.
+ */
+export function statementKindOf(value: unknown): 'certificate' | 'heartbeat' | null {
+  if (!Array.isArray(value)) return null;
+  if (value[0] === recordTag.certificateStatement) return 'certificate';
+  if (value[0] === recordTag.heartbeatStatement) return 'heartbeat';
+  return null;
+}
+
 export function certificateStatementFromTuple(value: unknown): CertificateStatement {
   const t = asTuple(value, 'certificate statement', 10);
   asLiteral(t[0], 'certificate statement tag', recordTag.certificateStatement);
