@@ -55,8 +55,19 @@ export function verifyMessage(crypto: Crypto, publicKey: Uint8Array, m: SignedRe
  * another address (by a relay, or by anyone when the operation authenticates itself) is the same
  * request, so the real client's retransmission still finds the cached reply.
  */
+/**
+ * A request's digest is asked for several times per replica (validity, the batch digest a
+ * pre-prepare signs, execution, the reply), each re-encoding and re-hashing the whole operation.
+ * Requests are immutable once decoded, so the digest is kept beside the object.
+ */
+const requestDigests = new WeakMap<ClientRequest, { crypto: Crypto; digest: Uint8Array }>();
+
 export function requestDigest(crypto: Crypto, request: ClientRequest): Uint8Array {
-  return taggedHash(crypto, HashTag.ringMessage, encode(['request-id', request.clientKey, request.nonce, request.operation]));
+  const known = requestDigests.get(request);
+  if (known && known.crypto === crypto) return known.digest;
+  const digest = taggedHash(crypto, HashTag.ringMessage, encode(['request-id', request.clientKey, request.nonce, request.operation]));
+  requestDigests.set(request, { crypto, digest });
+  return digest;
 }
 
 /** What a pre-prepare signs for its batch: the timestamp, the heartbeat flag and the request digests. */
