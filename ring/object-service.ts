@@ -188,10 +188,18 @@ export class ObjectService implements ReplicatedService {
     return missing;
   }
 
-  heartbeatStatements(timestampMs: number): Uint8Array[] {
+  /**
+   * At most heartbeatObjectsMax objects per heartbeat batch. With more objects, successive
+   * heartbeats take successive slices of the table (sorted by AGUID), chosen by the batch's agreed
+   * timestamp so every replica picks the same one: each object is re-certified at least every
+   * ceil(objects / heartbeatObjectsMax) periods rather than only the first objects ever.
+   */
+  heartbeatStatements(timestampMs: number, periodMs: number): Uint8Array[] {
+    const sliceCount = Math.max(1, Math.ceil(this.table.size / heartbeatObjectsMax));
+    const slice = Math.floor(timestampMs / Math.max(1, periodMs)) % sliceCount;
     return [...this.table.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .slice(0, heartbeatObjectsMax)
+      .slice(slice * heartbeatObjectsMax, (slice + 1) * heartbeatObjectsMax)
       .map(([aguidHex, e]) => encodeHeartbeatStatement({ ringId: this.ringId, aguid: fromHex(aguidHex), version: e.version, vguid: e.vguid, timestampMs }));
   }
 

@@ -45,8 +45,8 @@ export class ReconfigurationService implements ReplicatedService {
     return { result: new TextEncoder().encode(outcome), statement: null };
   }
 
-  heartbeatStatements(timestampMs: number): Uint8Array[] {
-    return this.inner.heartbeatStatements(timestampMs);
+  heartbeatStatements(timestampMs: number, periodMs: number): Uint8Array[] {
+    return this.inner.heartbeatStatements(timestampMs, periodMs);
   }
 
   snapshot(): Uint8Array {

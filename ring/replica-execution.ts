@@ -69,7 +69,7 @@ function apply(r: Replica, seq: number, pp: PrePrepare): void {
     executed.push({ clientKeyHex: hex, nonce: req.nonce, requestDigestHex: toHex(digest), outcome: 'executed' });
   });
   if (batch.heartbeat) {
-    for (const statement of r.service.heartbeatStatements(timestampMs)) leaves.push({ statement, clientKey: null, nonce: 0, replyTo: '' });
+    for (const statement of r.service.heartbeatStatements(timestampMs, r.params.heartbeatIntervalMs)) leaves.push({ statement, clientKey: null, nonce: 0, replyTo: '' });
   }
   r.lastExecuted = seq;
   r.lastTimestampMs = timestampMs;

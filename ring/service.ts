@@ -30,8 +30,8 @@ export interface ReplicatedService {
    * Writes its durable state through the store it was built with.
    */
   execute(clientKey: Uint8Array, operation: Uint8Array, context: ExecutionContext): ExecutionResult;
-  /** Statements re-issued by a heartbeat: the latest version of every object (bounded by the service). */
-  heartbeatStatements(timestampMs: number): Uint8Array[];
+  /** Statements re-issued by a heartbeat: the latest version of each object (bounded by the service, which may take a different share of them each `periodMs`). */
+  heartbeatStatements(timestampMs: number, periodMs: number): Uint8Array[];
   /** Canonical bytes of the whole state: equal states give equal bytes. */
   snapshot(): Uint8Array;
   /** Replaces the state; false (state unchanged) if the bytes are not a snapshot. */

@@ -176,8 +176,8 @@ class TappedObjectService implements ReplicatedService {
     return result;
   }
 
-  heartbeatStatements(timestampMs: number): Uint8Array[] {
-    return this.inner.heartbeatStatements(timestampMs);
+  heartbeatStatements(timestampMs: number, periodMs: number): Uint8Array[] {
+    return this.inner.heartbeatStatements(timestampMs, periodMs);
   }
 
   snapshot(): Uint8Array {
