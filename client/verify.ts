@@ -20,6 +20,8 @@ export interface VerifiedVersion {
   readonly root: RootBlock;
   /** The bytes asked for (requests are always inside the version's size). */
   readonly bytes: Uint8Array;
+  /** The same bytes as verified views of their blocks, in order (streams write these: no copy). */
+  readonly parts: readonly Uint8Array[];
 }
 
 export type VerifyResult = { ok: true; value: VerifiedVersion } | { ok: false; reason: string };
@@ -39,5 +41,17 @@ export function verifyRead(crypto: Crypto, trust: ReplicaTrust, request: ReadReq
   const rootBytes = reply.blocks.find((b) => b.kind === 'root' && bytesEqual(bguidOf(crypto, 'root', b.bytes), checked.read.vguid));
   if (!rootBytes) return { ok: false, reason: 'root block missing' };
   const root = decodeRootBlock(rootBytes.bytes);
-  return { ok: true, value: { version: checked.read.version, vguid: checked.read.vguid, root, bytes: checked.read.bytes } };
+  const read = checked.read;
+  return {
+    ok: true,
+    value: {
+      version: read.version,
+      vguid: read.vguid,
+      root,
+      parts: read.parts,
+      get bytes(): Uint8Array {
+        return read.bytes;
+      },
+    },
+  };
 }

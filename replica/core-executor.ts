@@ -16,7 +16,7 @@ import { decodeUpdate } from '../core/update/update-codec.ts';
 import { updateDigest } from '../core/update/update-signature.ts';
 import type { Update } from '../core/update/update.ts';
 import type { ExecuteResult, Head, ReplicaExecutor } from './types.ts';
-import { missingDataBlocks, rangeProof, readVersionRange, rootBlockOf, versionBlocks } from './version-walk.ts';
+import { missingDataBlocks, rangeProof, readVersionParts, readVersionRange, rootBlockOf, versionBlocks } from './version-walk.ts';
 
 export class CoreExecutor implements ReplicaExecutor {
   readonly firstVersion = 0;
@@ -61,6 +61,7 @@ export class CoreExecutor implements ReplicaExecutor {
   missingDataBlocks = missingDataBlocks;
   rangeProof = rangeProof;
   readRange = readVersionRange;
+  readParts = readVersionParts;
 
   private decode(bytes: Uint8Array): Update | null {
     if (this.last && this.last.bytes === bytes) return this.last.update;

@@ -78,6 +78,8 @@ export interface ReplicaExecutor {
   rangeProof(blocks: BlockStore, vguid: Uint8Array, offset: number, length: number): ProofBlock[] | null;
   /** Reads the range from a store holding (at least) a proof; null if the store lacks a block or the range is out of bounds. */
   readRange(blocks: BlockStore, vguid: Uint8Array, offset: number, length: number): Uint8Array | null;
+  /** The same range as views of its leaf blocks, in order (no copy); readers use it when present. */
+  readParts?(blocks: BlockStore, vguid: Uint8Array, offset: number, length: number): Uint8Array[] | null;
 }
 
 /**

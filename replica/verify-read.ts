@@ -5,7 +5,7 @@
  * from blocks that hash up to the certified VGUID; with maxAgeMs the heartbeat must verify, be
  * young enough and name the same version. Any failure means "ask the ring instead".
  */
-import { bytesEqual } from '../core/bytes.ts';
+import { bytesEqual, concatBytes } from '../core/bytes.ts';
 import type { Crypto } from '../core/crypto.ts';
 import { MemoryBlockStore } from '../core/version/block-store.ts';
 import type { TreeMessage } from './messages.ts';
@@ -15,7 +15,10 @@ type ReadRequest = Extract<TreeMessage, { type: 'read' }>;
 type ReadReply = Extract<TreeMessage, { type: 'read-reply' }>;
 
 export interface VerifiedRead {
+  /** The range as one array (joined from `parts` on first use when it spans several blocks). */
   readonly bytes: Uint8Array;
+  /** The range as verified views of its blocks, in order: stream these to avoid a copy. */
+  readonly parts: readonly Uint8Array[];
   readonly version: number;
   readonly vguid: Uint8Array;
 }
@@ -45,7 +48,26 @@ export function verifyReadReply(verifier: ReadVerifier, request: ReadRequest, re
   }
   const store = new MemoryBlockStore(verifier.crypto, { verifyOnGet: false });
   for (const block of reply.blocks) store.put(block.kind, block.bytes);
-  const bytes = verifier.executor.readRange(store, statement.vguid, request.offset, request.length);
-  if (!bytes) return fail('blocks do not prove the range');
-  return { ok: true, read: { bytes, version: statement.version, vguid: statement.vguid } };
+  const executor = verifier.executor;
+  const parts = executor.readParts
+    ? executor.readParts(store, statement.vguid, request.offset, request.length)
+    : wrap(executor.readRange(store, statement.vguid, request.offset, request.length));
+  if (!parts) return fail('blocks do not prove the range');
+  return { ok: true, read: verifiedRead(parts, statement.version, statement.vguid) };
+}
+
+function wrap(bytes: Uint8Array | null): Uint8Array[] | null {
+  return bytes ? [bytes] : null;
+}
+
+function verifiedRead(parts: readonly Uint8Array[], version: number, vguid: Uint8Array): VerifiedRead {
+  let joined: Uint8Array | null = parts.length === 1 ? parts[0]! : null;
+  return {
+    parts,
+    version,
+    vguid,
+    get bytes(): Uint8Array {
+      return (joined ??= concatBytes(parts));
+    },
+  };
 }

@@ -11,7 +11,7 @@ import type { BlockKind } from '../core/version/block.ts';
 import type { BlockStore } from '../core/version/block-store.ts';
 import { type Pointer } from '../core/version/interior-block.ts';
 import { type RootBlock, decodeRootBlock } from '../core/version/root-block.ts';
-import { forEachLeafInRange, readChildren, readRange, readerOf, type TreeReader } from '../core/version/tree-read.ts';
+import { forEachLeafInRange, readChildren, readLeaf, readRange, readerOf, type TreeReader } from '../core/version/tree-read.ts';
 import type { BlockRef, ProofBlock } from './types.ts';
 
 /** Runs `read`; null if it hit a missing, corrupt or malformed block (all OceanStoreErrors). */
@@ -100,6 +100,33 @@ export function readVersionRange(blocks: BlockStore, vguid: Uint8Array, offset: 
   if (!root) return null;
   if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > root.sizeBytes) return null;
   return orNull(() => readRange(readerOf(blocks), root.tree, offset, length));
+}
+
+/**
+ * The same bytes as readVersionRange, as views of the leaf blocks in order rather than one copy
+ * (a reader streaming a large range to a file or socket never needs them joined); null likewise.
+ */
+export function readVersionParts(blocks: BlockStore, vguid: Uint8Array, offset: number, length: number): Uint8Array[] | null {
+  const root = rootOf(blocks, vguid);
+  if (!root) return null;
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > root.sizeBytes) return null;
+  const tree = root.tree;
+  if (length === 0 || !tree) return length === 0 ? [] : null;
+  return orNull(() => {
+    const reader = readerOf(blocks);
+    const parts: Uint8Array[] = [];
+    let total = 0;
+    forEachLeafInRange(reader, tree, offset, offset + length, (leaf) => {
+      const bytes = readLeaf(reader, leaf.pointer);
+      const from = Math.max(offset, leaf.startByte);
+      const to = Math.min(offset + length, leaf.startByte + bytes.length);
+      if (to <= from) return;
+      parts.push(bytes.subarray(from - leaf.startByte, to - leaf.startByte));
+      total += to - from;
+    });
+    // Leaves shorter than their pointers claim cannot cover the range: not a proof of it.
+    return total === length ? parts : null;
+  });
 }
 
 export function rootBlockOf(blocks: BlockStore, vguid: Uint8Array): RootBlock | null {

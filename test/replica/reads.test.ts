@@ -4,8 +4,9 @@
  * heartbeat and the blocks from the VGUID down to the range; the reader verifies all of it and
  * honours maxAgeMs; anything the member alters fails verification.
  */
+import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { bytesEqual } from '../../core/bytes.ts';
+import { bytesEqual, concatBytes } from '../../core/bytes.ts';
 import { MemoryKvStore } from '../../core/store.ts';
 import { MemoryBlockStore } from '../../core/version/block-store.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
@@ -14,7 +15,7 @@ import type { ReplicaEffect } from '../../replica/events.ts';
 import type { TreeMessage } from '../../replica/messages.ts';
 import { SecondaryReplica } from '../../replica/secondary.ts';
 import { verifyReadReply } from '../../replica/verify-read.ts';
-import { readVersionRange } from '../../replica/version-walk.ts';
+import { readVersionParts, readVersionRange, rootBlockOf } from '../../replica/version-walk.ts';
 import { Prng } from '../../sim/prng.ts';
 import { TestRingSigner, buildHistory, makeHeartbeat, testObject, type HistoryVersion, type TestObject } from './test-ring.ts';
 
@@ -134,5 +135,21 @@ describe('secondary replica reads', () => {
     const restarted = new SecondaryReplica({ nodeId: 'replica-b', store, random: new Prng(3), nowMs: 2000 }, config);
     expect(restarted.copyOf(aguid)).toBeDefined();
     expect(joins(restarted, 2000)).toBe(true);
+  });
+
+  it('readVersionParts gives exactly readVersionRange\'s bytes, in non-empty pieces, and refuses a range past the end (property)', () => {
+    fc.assert(
+      fc.property(fc.nat(history.length - 1), fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true }), (index, a, b) => {
+        const { vguid } = history[index]!;
+        const size = rootBlockOf(ringBlocks, vguid)!.sizeBytes;
+        const offset = Math.floor(a * size);
+        const length = Math.floor(b * (size - offset));
+        const parts = readVersionParts(ringBlocks, vguid, offset, length)!;
+        expect(bytesEqual(concatBytes(parts), readVersionRange(ringBlocks, vguid, offset, length)!)).toBe(true);
+        expect(parts.every((p) => p.length > 0)).toBe(true);
+        expect(readVersionParts(ringBlocks, vguid, offset, size - offset + 1)).toBeNull();
+      }),
+      { numRuns: 200, seed: 7 },
+    );
   });
 });
