@@ -70,6 +70,7 @@ export class MachineHost {
   private releasing = false;
   private releaseScheduled = false;
   private stopped = false;
+  private lazyFlush: NodeJS.Timeout | null = null;
   readonly counters: HostCounters = { steps: 0, framesDropped: 0, flushes: 0, stepsPerFlushMax: 0 };
 
   constructor(
@@ -79,6 +80,8 @@ export class MachineHost {
     private readonly log: Logger,
     private readonly events: HostEvents = {},
     private readonly nowMs: () => number = Date.now,
+    /** How long writes of steps that revealed nothing may stay staged before their own flush. */
+    private readonly lazyFlushMs = 50,
   ) {
     transport.onFrame((from, frame) => this.onFrame(from, frame));
   }
@@ -100,6 +103,8 @@ export class MachineHost {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const timer of this.timers) clearInterval(timer);
+    if (this.lazyFlush) clearTimeout(this.lazyFlush);
+    this.lazyFlush = null;
     for (let i = 0; i < 1000 && this.releasing; i++) await new Promise((r) => setTimeout(r, 5));
   }
 
@@ -153,8 +158,13 @@ export class MachineHost {
       return;
     }
     if (effects.length === 0) {
-      // Nothing to reveal; a running release flushes these writes on its way out.
-      if (!this.store.dirty || this.releasing) return;
+      // Nothing to reveal, so nothing waits on these writes: the next release makes them durable
+      // with its own (flushes are in order, so durable state is always a prefix of the steps), or
+      // a lazy flush does. A crash before then is a crash one step earlier with this step's
+      // incoming message lost, which every protocol here tolerates. Flushing here instead cost a
+      // ring backup an fsync per received prepare and commit, each blocking the message after it.
+      if (this.store.dirty && !this.releasing) this.scheduleLazyFlush(binding);
+      return;
     }
     this.pending.push({ binding, effects });
     if (!this.releasing && !this.releaseScheduled) {
@@ -165,6 +175,17 @@ export class MachineHost {
         if (!this.releasing) void this.release();
       });
     }
+  }
+
+  /** Makes effect-less writes durable within lazyFlushMs unless a release does it first. */
+  private scheduleLazyFlush(binding: Binding<unknown, unknown>): void {
+    if (this.lazyFlush || this.stopped) return;
+    this.lazyFlush = setTimeout(() => {
+      this.lazyFlush = null;
+      if (this.stopped || !this.store.dirty) return;
+      this.pending.push({ binding, effects: [] });
+      if (!this.releasing) void this.release();
+    }, this.lazyFlushMs);
   }
 
   private async release(): Promise<void> {
@@ -183,8 +204,8 @@ export class MachineHost {
         // A broadcast is one message object sent to several peers: encode it once per release.
         const frames = new Map<unknown, Uint8Array>();
         for (const step of steps) this.perform(step, frames);
-        if (this.pending.length === 0 && this.store.dirty) this.pending.push({ binding: steps[0]!.binding, effects: [] });
       }
+      if (this.store.dirty) this.scheduleLazyFlush(this.bindings.values().next().value!);
     } catch (error) {
       // The store could not make state durable: nothing of it may be revealed. Stop the node.
       this.log.fatal({ err: error }, 'store flush failed; exiting');

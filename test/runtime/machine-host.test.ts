@@ -109,6 +109,25 @@ describe('MachineHost', () => {
     expect(host.counters.stepsPerFlushMax).toBe(2);
   });
 
+  it('a step that reveals nothing does not flush on its own: its writes ride the next release, or a lazy flush soon after', async () => {
+    const store = new HeldStore();
+    const { replies, sendFrame } = await pair(store);
+    sendFrame(7, encodeCounter(['note', 7]));
+    await waitFor(() => store.get('note') !== undefined, 5000, 'the note step');
+    sendFrame(7, encodeCounter(['add', 2]));
+    await waitFor(() => store.flushCount === 1, 5000, 'the add step\'s flush');
+    // One flush covered both steps: the note's write did not cost an fsync of its own.
+    expect(store.dirty).toBe(false);
+    store.releaseOne();
+    await waitFor(() => replies.length === 1, 5000, 'the reply');
+    expect(store.flushCount).toBe(1);
+    // Alone, a note is still made durable, within the host's lazy flush period (50 ms).
+    sendFrame(7, encodeCounter(['note', 8]));
+    await waitFor(() => store.flushCount === 2, 5000, 'the lazy flush');
+    expect(new TextDecoder().decode(store.get('note'))).toBe('8');
+    store.releaseOne();
+  });
+
   it('a volatile binding (soft state, e.g. Tapestry) answers at once even while another core\'s flush is held', async () => {
     const store = new HeldStore();
     const { host, replies, sendFrame } = await pair(store);
