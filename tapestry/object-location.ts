@@ -1,6 +1,7 @@
 /**
  * Decentralized object location (JSAC 2004 §3.3): publish leaves (object -> server) pointers at
- * every hop toward the object's root (and, optionally, at each hop's backups); locate walks the
+ * every hop toward the object's root (and side copies at each hop's backups and at each hop's
+ * nearest neighbours sharing the resolved prefix, which keeps locates short); locate walks the
  * same way and stops at the first pointer; soft state expires unless republished. Pointer age
  * travels with every copy (ageMs), so handing a pointer on after a topology change never makes a
  * failed server's pointer look fresh again.
