@@ -5,7 +5,7 @@
  *   ring/proposing             view: this replica sent (unpersisted) pre-prepares as its primary
  *   ring/exec                  [lastExecuted, lastTimestampMs]
  *   ring/stable                [seq, checkpoint tuples]
- *   ring/slot/<seq>            [pre-prepare | null, prepared proof | null, commit proof | null]
+ *   ring/slot/<seq>            [pre-prepares, slot's, prepared proof's and commit proof's (index each)]
  *   ring/client/<clientKeyHex> [nonce, requestDigest, seq, result]
  *   ring/snap/<seq>            snapshot bytes at a checkpoint
  * Records are our own bytes, but a corrupted disk must not crash the node silently into a wrong
@@ -37,19 +37,61 @@ export interface SlotRecord {
   committed: CommitProof | null;
 }
 
+/** A slot's pre-prepare bytes, encoded once per object however many records and proofs name it. */
+const encodedPrePrepares = new WeakMap<PrePrepare, Uint8Array>();
+
+function prePrepareBytes(pp: PrePrepare): Uint8Array {
+  let bytes = encodedPrePrepares.get(pp);
+  if (!bytes) encodedPrePrepares.set(pp, (bytes = messageBytes(pp)));
+  return bytes;
+}
+
+/**
+ * [pre-prepares, index of the slot's pre-prepare | null, [index, prepares] | null, [index, commits]
+ * | null]. The slot, its prepared proof and its commit proof usually name the same pre-prepare,
+ * which carries the whole batch: it is stored once (and encoded once) instead of up to three
+ * times on each of the three writes a slot gets.
+ */
 export function saveSlot(store: KvStore, seq: number, r: SlotRecord): void {
-  store.put(
-    slotKey(seq),
-    encode([
-      r.prePrepare ? messageBytes(r.prePrepare) : null,
-      r.prepared ? [messageBytes(r.prepared.prePrepare), r.prepared.prepares.map(messageBytes)] : null,
-      r.committed ? messageBytes(r.committed) : null,
-    ]),
-  );
+  const prePrepares: PrePrepare[] = [];
+  const indexOf = (pp: PrePrepare): number => {
+    let i = prePrepares.indexOf(pp);
+    if (i < 0) i = prePrepares.push(pp) - 1;
+    return i;
+  };
+  const record = [
+    r.prePrepare ? indexOf(r.prePrepare) : null,
+    r.prepared ? [indexOf(r.prepared.prePrepare), r.prepared.prepares.map(messageBytes)] : null,
+    r.committed ? [indexOf(r.committed.prePrepare), r.committed.commits.map(messageBytes)] : null,
+  ];
+  store.put(slotKey(seq), encode([prePrepares.map(prePrepareBytes), ...record]));
 }
 
 export function loadSlot(bytes: Uint8Array): SlotRecord {
-  const t = asTuple(decode(bytes, ringFrameBytesMax * 4, 'slot record'), 'slot record', 3);
+  const value = decode(bytes, ringFrameBytesMax * 4, 'slot record');
+  // Three fields: the earlier layout, each proof carrying its own copy of the pre-prepare.
+  if (Array.isArray(value) && value.length === 3) return loadSlotWithCopies(value);
+  const t = asTuple(value, 'slot record', 4);
+  const prePrepares = asList(t[0], 'pre-prepares', 3, (v) => asMessage(v, 'pre-prepare') as PrePrepare);
+  const at = (v: unknown): PrePrepare => {
+    const pp = prePrepares[asUint(v, 'pre-prepare index')];
+    if (!pp) throw new Error('stored record: pre-prepare index out of range');
+    return pp;
+  };
+  return {
+    prePrepare: asNullable(t[1], at),
+    prepared: asNullable(t[2], (v) => {
+      const p = asTuple(v, 'prepared', 2);
+      return { prePrepare: at(p[0]), prepares: asList(p[1], 'prepares', 256, (x) => asMessage(x, 'prepare')) as PreparedProof['prepares'] };
+    }),
+    committed: asNullable(t[3], (v) => {
+      const c = asTuple(v, 'committed', 2);
+      return { kind: 'commit-proof', prePrepare: at(c[0]), commits: asList(c[1], 'commits', 256, (x) => asMessage(x, 'commit')) as CommitProof['commits'] };
+    }),
+  };
+}
+
+function loadSlotWithCopies(t: unknown[]): SlotRecord {
   return {
     prePrepare: asNullable(t[0], (v) => asMessage(v, 'pre-prepare') as PrePrepare),
     prepared: asNullable(t[1], (v) => {

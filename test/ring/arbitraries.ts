@@ -16,9 +16,9 @@ const request = fc.record({ nonce: u, replyTo: fc.string({ maxLength: 20 }), ope
     signMessage<ClientRequest>(fakeCrypto, signer, { kind: 'request', clientKey: signer.publicKey, nonce, replyTo, operation }),
 );
 export const batch: fc.Arbitrary<Batch> = fc.record({ timestampMs: u, heartbeat: fc.boolean(), requests: fc.array(request, { maxLength: 3 }) });
-const agreement = <K extends 'prepare' | 'commit'>(kind: K) =>
+export const agreement = <K extends 'prepare' | 'commit'>(kind: K) =>
   fc.record({ view: u, seq: u, digest: hash, replica: idx, signature: sig }).map((m) => ({ kind, ...m }));
-const prePrepare = fc.record({ view: u, seq: u, digest: hash, replica: idx, signature: sig, batch: fc.option(batch, { nil: null }) }).map((m) => ({ kind: 'pre-prepare' as const, ...m }));
+export const prePrepare = fc.record({ view: u, seq: u, digest: hash, replica: idx, signature: sig, batch: fc.option(batch, { nil: null }) }).map((m) => ({ kind: 'pre-prepare' as const, ...m }));
 const checkpoint = fc.record({ seq: u, stateDigest: hash, replica: idx, signature: sig }).map((m) => ({ kind: 'checkpoint' as const, ...m }));
 const viewChange = fc
   .record({
