@@ -9,7 +9,7 @@ import * as mcl from 'mcl-wasm';
 import { bls12_381 } from '@noble/curves/bls12-381.js';
 import { hash_to_field } from '@noble/curves/abstract/hash-to-curve.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { toHex } from '../core/bytes.ts';
+import { fromHex, toHex } from '../core/bytes.ts';
 import { installBlsEngine, type BlsEngine } from '../core/threshold/accelerator.ts';
 
 const fieldOrder = bls12_381.fields.Fp.ORDER;
@@ -57,9 +57,18 @@ function serialized(p: mcl.G1): Uint8Array {
   return p.serialize();
 }
 
+/**
+ * The BLS12-381 G2 generator, compressed (ZCash encoding), as a constant: asking noble for
+ * `G2.Point.BASE.toBytes(true)` runs its subgroup check, 0.12 s of CPU on every node start and
+ * CLI call. test/runtime/mcl-bls.test.ts checks it equals noble's.
+ */
+export const g2GeneratorCompressedHex =
+  '93e02b6052719f607dacd3a088274f65596bd0d09920b61ab5da61bbdc7f5049334cf11213945d57e5ac7d055d042b7e' +
+  '024aa2b2f08f0a91260805272dc51051c6e47ad4fa403b02b4510b647ae3d1770bac0326a805bbefd48056c8c121bdb8';
+
 function mclEngine(): BlsEngine {
   const generator = new mcl.G2();
-  generator.deserialize(bls12_381.G2.Point.BASE.toBytes(true));
+  generator.deserialize(fromHex(g2GeneratorCompressedHex));
   const negatedGenerator = new mcl.PrecomputedG2(mcl.neg(generator));
   // Keys repeat (the ring key, each server's PK_i): their Miller-loop precomputes are kept.
   const keys = new Map<string, mcl.PrecomputedG2 | null>();

@@ -14,8 +14,9 @@ import { type BlockKind, bguidOf, blockKey, blockKinds, isGuid } from './block.t
 
 export interface BlockStore {
   /**
-   * The bytes stored under `bguid` if they were stored as `kind`, re-hashed and checked; undefined
-   * if absent or stored as another kind. Throws IntegrityError if the stored bytes are corrupt.
+   * The bytes stored under `bguid` if they were stored as `kind`, checked against the BGUID (at
+   * least once per process: see ring/kv-block-store.ts); undefined if absent or stored as another
+   * kind. Throws IntegrityError if the stored bytes are found corrupt.
    */
   get(bguid: Uint8Array, kind: BlockKind): Uint8Array | undefined;
   has(bguid: Uint8Array): boolean;

@@ -7,7 +7,9 @@ import { installBlsEngine } from '../../core/threshold/accelerator.ts';
 import { dealRingKey } from '../../core/threshold/dealer.ts';
 import { hashMessage, g1ToBytes } from '../../core/threshold/points.ts';
 import { combineShares, RingKeyVerifier, signShare, verifySignature, type SignatureShare } from '../../core/threshold/signing.ts';
-import { useMclBls } from '../../runtime/mcl-bls.ts';
+import { bls12_381 } from '@noble/curves/bls12-381.js';
+import { toHex } from '../../core/bytes.ts';
+import { g2GeneratorCompressedHex, useMclBls } from '../../runtime/mcl-bls.ts';
 import { Prng } from '../../sim/prng.ts';
 import type { BlsEngine } from '../../core/threshold/accelerator.ts';
 
@@ -32,6 +34,10 @@ beforeAll(async () => {
 afterAll(() => installBlsEngine(null));
 
 describe('mcl-wasm BLS engine against the @noble/curves reference', () => {
+  it('holds the G2 generator as noble encodes it (the constant saves its subgroup check at start)', () => {
+    expect(g2GeneratorCompressedHex).toBe(toHex(bls12_381.G2.Point.BASE.toBytes(true)));
+  });
+
   it('hashes to the same G1 point (RFC 9380, our DST) and signs the same share bytes', () => {
     for (const m of messages) {
       const fast = hashMessage(m);
