@@ -34,6 +34,8 @@ export interface FetchOptions extends CallOptions {
 export const memberReadTimeoutMs = 3_000;
 const memberReadTimeoutMsMax = 24_000;
 const fetchTimeoutMsDefault = 15_000;
+/** Verified heads a handle remembers (each a root block, a certificate and a few small fields). */
+const headsMax = 64;
 /** Chunks a stream keeps in flight. */
 export const readAheadChunks = 4;
 
@@ -48,6 +50,12 @@ export class VersionReader {
   private pendingCertificate: { version: number; certified: Promise<void> } | null = null;
   /** Members that recently proved a version of this object, most recent first. */
   private holders: string[] = [];
+  /**
+   * Verified heads (root block and certificate checked) by version number. A certified version
+   * never changes, so a pinned metadata read of one already seen needs no new round of probes
+   * (a CLI `get` stats the latest version, then streams that version: one round, not two).
+   */
+  private readonly heads = new Map<number, VerifiedVersion>();
 
   constructor(
     private readonly aguid: Uint8Array,
@@ -72,6 +80,8 @@ export class VersionReader {
    * member can serve it yet, until the deadline; integrity failures are never returned as data.
    */
   async fetch(version: number | null, offset: number, length: number, options: FetchOptions): Promise<VerifiedVersion> {
+    const seen = version !== null && length === 0 ? this.heads.get(version) : undefined;
+    if (seen) return seen;
     if (version === null && !this.ringConsulted) await this.consultRing(options);
     const deadlineMs = Date.now() + (options.timeoutMs ?? fetchTimeoutMsDefault);
     let forged: IntegrityError | null = null;
@@ -170,6 +180,10 @@ export class VersionReader {
       return { ok: false, reason: `behind (version ${checked.value.version} < ${this.knownVersion})`, status: 'error' };
     }
     this.knownVersion = Math.max(this.knownVersion, checked.value.version);
+    if (request.length === 0) {
+      if (this.heads.size >= headsMax) this.heads.delete(this.heads.keys().next().value as number);
+      this.heads.set(checked.value.version, checked.value);
+    }
     this.holders = [member, ...this.holders.filter((m) => m !== member)].slice(0, 4);
     return { ok: true, value: checked.value };
   }
