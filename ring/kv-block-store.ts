@@ -1,7 +1,10 @@
 /**
- * core/version's BlockStore over a replica's KvStore (key `blk/<bguid hex>`, value = kind code ‖
- * bytes), so blocks share the replica's durability barrier. Pure: the simulator and tests use it
- * over MemoryKvStore; a runtime may pass its own store (runtime/lmdb-block-store.ts) instead.
+ * core/version's BlockStore over a replica's KvStore, so blocks share the replica's durability
+ * barrier. Keys: `blk/<bguid hex>` = the block's bytes, `blkm/<bguid hex>` = its kind code and
+ * length (5 bytes). Blocks written before the meta key existed are read as before: no meta key,
+ * and `blk/` holds kind code ‖ bytes. Keeping the kind beside rather than in front of the bytes
+ * lets a put store the received bytes as they are: prefixing the kind copied every block once
+ * more on every ring server. Pure: the simulator and tests use it over MemoryKvStore.
  *
  * Verification is once per block per instance, not once per read. A block's bytes are hash-checked
  * when they enter from memory (put / putVerified hash them; putHashed's caller just did) or on
@@ -16,7 +19,7 @@
  * The instance also remembers each known block's kind and length, so `has` and `byteLengthOf`
  * (asked for every referenced block of every update) do not copy the block out of the store.
  */
-import { toHex, bytesEqual, fromHex, concatBytes } from '../core/bytes.ts';
+import { toHex, bytesEqual, fromHex, concatBytes, u32be } from '../core/bytes.ts';
 import type { Crypto } from '../core/crypto.ts';
 import { IntegrityError, checkArgument } from '../core/errors.ts';
 import { bguidOf, kindCodeOf, kindOfCode, type BlockKind } from '../core/version/block.ts';
@@ -24,10 +27,14 @@ import type { BlockStore } from '../core/version/block-store.ts';
 import type { KvStore } from '../core/store.ts';
 
 const prefix = 'blk/';
+const metaPrefix = 'blkm/';
+const metaBytes = 5;
 
 interface Known {
   readonly kind: BlockKind;
   readonly byteLength: number;
+  /** Stored the old way: `blk/` holds kind code ‖ bytes (no meta key). */
+  readonly framed: boolean;
   /** The stored bytes were hash-checked by this instance. */
   checked: boolean;
 }
@@ -52,51 +59,53 @@ export class KvBlockStore implements BlockStore {
     checkArgument(Number.isSafeInteger(this.knownCountMax) && this.knownCountMax >= 1, 'knownCountMax', 'a positive integer');
   }
 
-  private remember(key: string, kind: BlockKind, byteLength: number, checked: boolean): Known {
-    this.known.delete(key);
+  private remember(hex: string, entry: Known): Known {
+    this.known.delete(hex);
     if (this.known.size >= this.knownCountMax) this.known.delete(this.known.keys().next().value as string);
-    const entry = { kind, byteLength, checked };
-    this.known.set(key, entry);
+    this.known.set(hex, entry);
     return entry;
   }
 
-  /** What the store holds under `key`, learning its kind and length; undefined if absent. */
-  private lookup(key: string): Known | undefined {
-    const known = this.known.get(key);
+  /** What the store holds for `hex`, learning its kind and length; undefined if absent (or its kind code is unknown: corrupt). */
+  private lookup(hex: string): Known | undefined {
+    const known = this.known.get(hex);
     if (known) return known;
-    const value = this.store.get(key);
+    const meta = this.store.get(metaPrefix + hex);
+    if (meta && meta.length === metaBytes) {
+      const kind = kindOfCode(meta[0]!);
+      const byteLength = new DataView(meta.buffer, meta.byteOffset, metaBytes).getUint32(1);
+      return kind === undefined ? undefined : this.remember(hex, { kind, byteLength, framed: false, checked: false });
+    }
+    const value = this.store.get(prefix + hex);
     const kind = value && value.length > 0 ? kindOfCode(value[0]!) : undefined;
-    // An unknown kind code is a corrupt value: treated as absent, so a put of the block rewrites it.
-    return kind === undefined ? undefined : this.remember(key, kind, value!.length - 1, false);
+    return kind === undefined ? undefined : this.remember(hex, { kind, byteLength: value!.length - 1, framed: true, checked: false });
   }
 
   get(bguid: Uint8Array, kind: BlockKind): Uint8Array | undefined {
-    const key = prefix + toHex(bguid);
-    const known = this.known.get(key);
-    if (known && known.kind !== kind) return undefined;
-    const value = this.store.get(key);
-    if (!value || value.length === 0) {
-      this.known.delete(key);
+    const hex = toHex(bguid);
+    const entry = this.lookup(hex);
+    if (entry?.kind !== kind) return undefined;
+    const value = this.store.get(prefix + hex);
+    if (!value) {
+      this.known.delete(hex);
       return undefined;
     }
-    const storedKind = kindOfCode(value[0]!);
-    if (storedKind !== kind) return undefined;
-    const bytes = value.subarray(1);
-    if (known?.checked && known.byteLength === bytes.length) return bytes;
+    const bytes = entry.framed ? value.subarray(1) : value;
+    if (entry.checked && entry.byteLength === bytes.length) return bytes;
     this.hashCount++;
     if (!bytesEqual(bguidOf(this.crypto, kind, bytes), bguid)) {
-      throw new IntegrityError(`block ${toHex(bguid)} is corrupt in the replica's store`);
+      throw new IntegrityError(`block ${hex} is corrupt in the replica's store`);
     }
-    this.remember(key, kind, bytes.length, true);
+    this.remember(hex, { kind, byteLength: bytes.length, framed: entry.framed, checked: true });
     return bytes;
   }
 
   has(bguid: Uint8Array): boolean {
-    return this.lookup(prefix + toHex(bguid)) !== undefined;
+    return this.lookup(toHex(bguid)) !== undefined;
   }
 
   byteLengthOf(bguid: Uint8Array, kind: BlockKind): number | undefined {
-    const known = this.lookup(prefix + toHex(bguid));
+    const known = this.lookup(toHex(bguid));
     return known?.kind === kind ? known.byteLength : undefined;
   }
 
@@ -113,19 +122,22 @@ export class KvBlockStore implements BlockStore {
     this.putHashed(bguid, kind, bytes);
   }
 
+  /** Stores `bytes` by reference (KvStore values are never mutated): callers must not change them afterwards. */
   putHashed(bguid: Uint8Array, kind: BlockKind, bytes: Uint8Array): void {
-    const key = prefix + toHex(bguid);
+    const hex = toHex(bguid);
     // Already stored: under this kind these are the same bytes (the name is their hash); under
     // another kind the first writer wins, as it always did.
-    if (this.lookup(key) !== undefined) return;
-    this.store.put(key, concatBytes([Uint8Array.of(kindCodeOf(kind)), bytes]));
-    this.remember(key, kind, bytes.length, true);
+    if (this.lookup(hex) !== undefined) return;
+    this.store.put(prefix + hex, bytes);
+    this.store.put(metaPrefix + hex, concatBytes([Uint8Array.of(kindCodeOf(kind)), u32be(bytes.length)]));
+    this.remember(hex, { kind, byteLength: bytes.length, framed: false, checked: true });
   }
 
   delete(bguid: Uint8Array): void {
-    const key = prefix + toHex(bguid);
-    this.known.delete(key);
-    this.store.delete(key);
+    const hex = toHex(bguid);
+    this.known.delete(hex);
+    this.store.delete(prefix + hex);
+    this.store.delete(metaPrefix + hex);
   }
 
   *bguids(): Iterable<Uint8Array> {

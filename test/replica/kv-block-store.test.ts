@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { toHex } from '../../core/bytes.ts';
 import { IntegrityError } from '../../core/errors.ts';
 import { MemoryKvStore, type KvStore } from '../../core/store.ts';
+import { kindCodeOf } from '../../core/version/block.ts';
 import { KvBlockStore } from '../../ring/kv-block-store.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
 
@@ -69,6 +70,22 @@ describe('KvBlockStore', () => {
     expect(restarted.get(bguid, 'data')).toEqual(bytes);
     expect(restarted.get(bguid, 'data')).toEqual(bytes);
     expect(restarted.hashCount).toBe(1);
+  });
+
+  it('stores the bytes it is given as they are (no kind prefix copied in front) and reads blocks stored the old way (kind code ‖ bytes, no meta key)', () => {
+    const store = new MemoryKvStore();
+    const bytes = block(3000, 5);
+    const bguid = new KvBlockStore(nodeCrypto, store).put('interior', bytes);
+    expect(store.get(`blk/${toHex(bguid)}`)).toEqual(bytes);
+    const old = new MemoryKvStore();
+    old.put(`blk/${toHex(bguid)}`, Uint8Array.of(kindCodeOf('interior'), ...bytes));
+    const reader = new KvBlockStore(nodeCrypto, old);
+    expect(reader.byteLengthOf(bguid, 'interior')).toBe(3000);
+    expect(reader.get(bguid, 'interior')).toEqual(bytes);
+    expect(reader.get(bguid, 'data')).toBeUndefined();
+    expect([...reader.bguids()].map(toHex)).toEqual([toHex(bguid)]);
+    reader.delete(bguid);
+    expect(reader.has(bguid)).toBe(false);
   });
 
   it('putVerified refuses bytes that do not hash to the claimed name and stores nothing', () => {

@@ -56,6 +56,9 @@ describe('secondary replicas in real processes', () => {
 
     // First read: no secondary follows the object yet (each answers unknown-object and subscribes);
     // a ring server serves it.
+    await new Promise((r) => setTimeout(r, 1500));
+    try { await secondaryFirstRead(session, trust, request, written.version); console.log('READ OK'); } catch (e) { console.log('READ FAILED', (e as Error).message); }
+    console.log('LENGTH', objectBytes, written.version);
     const first = await secondaryFirstRead(session, trust, request, written.version);
     expect(equal(first.bytes, data)).toBe(true);
     expect(config.nodes.find((n) => n.name === first.member)?.role).toBe('ring');
