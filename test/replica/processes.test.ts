@@ -50,15 +50,15 @@ describe('secondary replicas in real processes', () => {
     const obj = await store.create('hot');
     const data = bytesOf(objectBytes);
     const written = await obj.write(data);
+    // A ring server serves a version once it holds its certificate, which follows the write's
+    // replies by a certificate round: the read below is the first after that.
+    await written.certified;
     const before = await scrapeTreeReads(config);
     expect(readsOf(config, before, 'replica', '*')).toBe(0);
     const request = { aguid: obj.aguid, version: null, offset: 0, length: objectBytes, maxAgeMs: 0 };
 
     // First read: no secondary follows the object yet (each answers unknown-object and subscribes);
     // a ring server serves it.
-    await new Promise((r) => setTimeout(r, 1500));
-    try { await secondaryFirstRead(session, trust, request, written.version); console.log('READ OK'); } catch (e) { console.log('READ FAILED', (e as Error).message); }
-    console.log('LENGTH', objectBytes, written.version);
     const first = await secondaryFirstRead(session, trust, request, written.version);
     expect(equal(first.bytes, data)).toBe(true);
     expect(config.nodes.find((n) => n.name === first.member)?.role).toBe('ring');
