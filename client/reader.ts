@@ -56,6 +56,10 @@ export class VersionReader {
    * (a CLI `get` stats the latest version, then streams that version: one round, not two).
    */
   private readonly heads = new Map<number, VerifiedVersion>();
+  /** Reads of this handle each member has not answered yet. */
+  private readonly outstanding = new Map<string, number>();
+  /** Recent time each member took per data read (moving average; unknown: 0, so it gets tried). */
+  private readonly dataReadMs = new Map<string, number>();
 
   constructor(
     private readonly aguid: Uint8Array,
@@ -144,12 +148,21 @@ export class VersionReader {
     return this.failureOf(request, failures, options.signal);
   }
 
-  /** The `index`-th chunk of a stream goes first to the `index`-th holder, spreading the load. */
+  /**
+   * A stream's chunk goes first to the holder expected to finish it soonest: (reads of this handle
+   * it has outstanding + 1) × its recent time per data read (ties: the `index`-th holder onwards).
+   * Chunks spread over the holders, and one that is busy (archiving, serving a secondary) gets
+   * fewer of them than one that answers fast; round-robin made every 4th chunk wait for it.
+   */
   fetchChunk(index: number, version: number, offset: number, length: number, options: FetchOptions): Promise<VerifiedVersion> {
     const members = this.candidates();
-    const holderCount = Math.max(1, this.holders.length);
+    const holderCount = Math.max(1, Math.min(this.holders.length, members.length));
     const first = index % holderCount;
-    const ordered = [...members.slice(first, holderCount), ...members.slice(0, first), ...members.slice(holderCount)];
+    const rotated = [...members.slice(first, holderCount), ...members.slice(0, first)];
+    // A stable sort keeps the rotation among equally loaded holders.
+    const expected = (m: string): number => ((this.outstanding.get(m) ?? 0) + 1) * (this.dataReadMs.get(m) ?? 0);
+    const byLoad = rotated.map((m, at) => ({ m, at, load: expected(m) })).sort((a, b) => a.load - b.load || a.at - b.at);
+    const ordered = [...byLoad.map((x) => x.m), ...members.slice(holderCount)];
     return this.fetchWith(version, offset, length, options, ordered);
   }
 
@@ -168,6 +181,23 @@ export class VersionReader {
   }
 
   private async askMember(member: string, request: Request, options: CallOptions): Promise<Ask> {
+    this.outstanding.set(member, (this.outstanding.get(member) ?? 0) + 1);
+    const startedMs = Date.now();
+    const ask = await this.askOnce(member, request, options);
+    const left = (this.outstanding.get(member) ?? 1) - 1;
+    if (left > 0) this.outstanding.set(member, left);
+    else this.outstanding.delete(member);
+    if (request.length > 0) {
+      // A data read that failed (timeout, refusal, a reply that does not verify) counts as slow,
+      // so a member that answers fast with nothing useful does not attract the next chunks.
+      const tookMs = ask.ok ? Math.max(1, Date.now() - startedMs) : Math.max(memberReadTimeoutMs, Date.now() - startedMs);
+      const was = this.dataReadMs.get(member);
+      this.dataReadMs.set(member, was === undefined ? tookMs : 0.7 * was + 0.3 * tookMs);
+    }
+    return ask;
+  }
+
+  private async askOnce(member: string, request: Request, options: CallOptions): Promise<Ask> {
     let reply: ReadReply;
     try {
       reply = await this.session.read(member, request, { signal: options.signal, timeoutMs: options.timeoutMs ?? memberReadTimeoutMs });

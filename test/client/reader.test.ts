@@ -36,21 +36,27 @@ beforeAll(() => {
   expect(member.copyOf(object.aguid)!.head!.version).toBe(history.length - 1);
 });
 
-/** A session whose only member is the in-process secondary; counts the reads sent. */
-function stubSession(): { session: Session; reads: () => number } {
+/**
+ * A session whose members all answer from the in-process secondary (data reads after each member's delay in ms);
+ * counts the reads sent, and the data reads per member.
+ */
+function stubSession(delaysMs: Record<string, number> = { 'replica-0': 0 }): { session: Session; reads: () => number; dataReads: Map<string, number> } {
   let count = 0;
-  const view = { f: 0, ring: [], secondaries: ['replica-0'] };
+  const dataReads = new Map<string, number>();
+  const view = { f: 0, ring: [], secondaries: Object.keys(delaysMs) };
   const session = {
     view,
     read: async (to: string, request: Omit<ReadRequest, 'type' | 'requestId'>): Promise<ReadReply> => {
       count++;
+      if (request.length > 0) dataReads.set(to, (dataReads.get(to) ?? 0) + 1);
+      if (delaysMs[to] && request.length > 0) await new Promise((resolve) => setTimeout(resolve, delaysMs[to]));
       const effects = member.onMessage('client', { type: 'read', requestId: count, ...request }, 3);
       const reply = effects.find((e) => e.kind === 'send' && e.to === 'client');
       if (!reply || reply.kind !== 'send' || reply.message.type !== 'read-reply') throw new Error(`no reply from ${to}`);
       return reply.message;
     },
   };
-  return { session: session as unknown as Session, reads: () => count };
+  return { session: session as unknown as Session, reads: () => count, dataReads };
 }
 
 describe('VersionReader', () => {
@@ -71,5 +77,26 @@ describe('VersionReader', () => {
     const data = await reader.fetch(3, 0, 100, { timeoutMs: 5_000 });
     expect(data.bytes.length).toBe(100);
     expect(data.parts.reduce((n, p) => n + p.length, 0)).toBe(100);
+  });
+
+  it('a stream sends fewer chunks to a holder that answers slowly (expected finish time, not round-robin)', async () => {
+    const { session, dataReads } = stubSession({ fast: 0, slow: 40 });
+    const reader = new VersionReader(object.aguid, session, crypto, signer.trust());
+    await reader.fetch(3, 0, 0, { timeoutMs: 5_000 });
+    await new Promise((resolve) => setTimeout(resolve, 10)); // the other probe's answer lands too: both are holders
+    // The stream's loop (client/object.ts readStream): 4 chunks in flight, consumed in order.
+    const chunkCount = 16;
+    const inFlight: Promise<unknown>[] = [];
+    let next = 0;
+    const launch = () => inFlight.push(reader.fetchChunk(next, 3, next++ % 8, 64, { timeoutMs: 5_000 }));
+    while (next < 4) launch();
+    while (inFlight.length > 0) {
+      await inFlight.shift();
+      if (next < chunkCount) launch();
+    }
+    const slow = dataReads.get('slow') ?? 0;
+    const fast = dataReads.get('fast') ?? 0;
+    expect(slow + fast).toBe(chunkCount);
+    expect(slow).toBeLessThan(fast / 2); // round-robin gave each 8
   });
 });
