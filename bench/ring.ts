@@ -12,7 +12,7 @@
  * Everything shares one thread, so throughput here is bounded by the sum of all four replicas' CPU.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { MessageChannel, Worker, isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { aguidOf, signerOf, type Signer } from '../core/crypto.ts';
@@ -173,21 +173,12 @@ function replicaWorker(setup: ReplicaSetup): void {
   const port = parentPort!;
   const name = setup.members[setup.index]!.id;
   const timers: PhaseTimers = { applyMs: [], signMs: [], combineMs: [] };
-  // Replicas talk over their own channels (as their sockets would); only client frames cross the
-  // main thread, so the clients' work there never delays agreement between replicas.
-  const peers = new Map<string, MessagePort>();
   const transport = {
-    onFrame: (handler: (from: string, frame: Uint8Array) => void) => {
-      const onMessage = (m: { kind: string; from: string; frame: Uint8Array; name: string; port: MessagePort }): void => {
+    onFrame: (handler: (from: string, frame: Uint8Array) => void) =>
+      port.on('message', (m: { kind: string; from: string; frame: Uint8Array }) => {
         if (m.kind === 'frame') handler(m.from, m.frame);
-        else if (m.kind === 'peer') {
-          peers.set(m.name, m.port);
-          m.port.on('message', onMessage);
-        }
-      };
-      port.on('message', onMessage);
-    },
-    send: (to: string, frame: Uint8Array) => (peers.get(to) ?? port).postMessage({ kind: 'frame', from: name, to, frame }),
+      }),
+    send: (to: string, frame: Uint8Array) => port.postMessage({ kind: 'frame', from: name, to, frame }),
   } as unknown as Transport;
   const { host, store } = hostReplica(setup, transport, timers);
   port.postMessage({ kind: 'ready' });
@@ -244,14 +235,6 @@ async function startRing(certificates: 'bls' | 'fake', threads: boolean): Promis
   });
   // Workers compile this module on start: wait until every replica is up before measuring.
   await Promise.all(ring.workers.map((w) => new Promise<void>((resolve) => w.on('message', (m: { kind: string }) => m.kind === 'ready' && resolve()))));
-  ring.workers.forEach((a, i) =>
-    ring.workers.forEach((b, j) => {
-      if (j <= i) return;
-      const { port1, port2 } = new MessageChannel();
-      a.postMessage({ kind: 'peer', name: members[j]!.id, port: port1 }, [port1]);
-      b.postMessage({ kind: 'peer', name: members[i]!.id, port: port2 }, [port2]);
-    }),
-  );
   return ring;
 }
 
