@@ -90,19 +90,11 @@ export async function replaceNode(config: ClusterConfig, oldName: string, newNam
   const before = (await ringReconfigurationStatus(config)).filter((r) => r.status !== null);
   if (before.length < 2 * config.f + 1) throw new ConfigError(`only ${before.length} ring servers answer /status; a replacement needs 2f+1 = ${2 * config.f + 1} up`);
   const target = Math.max(...before.map((r) => r.status!.epochScheduled)) + 1;
-  // The ring itself replaces any member (simulation), but clients that know the ring from the
-  // descriptor (which still lists OLD) cannot talk to NEW: not as the primary they send to, nor
-  // as the certifier they get certificates from.
+  // The ring itself replaces a primary (simulation), but NEW then certifies as the primary and
+  // clients that know the ring from the descriptor (which still lists OLD) cannot receive from it.
   const primaries = await Promise.all(before.map(async (r) => (await fetchJson(`http://127.0.0.1:${config.nodes.find((n) => n.name === r.name)!.adminPort}/status`, 2000))?.primary));
   if (primaries.includes(oldName)) {
     throw new ReconfigurationFailedError(`${oldName} is the primary; replacing the primary is not supported yet (clients would get no certificates from NEW) — \`cluster stop-node ${oldName}\` (the ring changes view), \`cluster start-node ${oldName}\`, then retry`);
-  }
-  // The server after the primary certifies (ring/replica-certificates.ts): the same holds for it.
-  const memberIds = ringMembersOf(descriptor).map((m) => m.id);
-  const certifiers = primaries.filter((p): p is string => typeof p === 'string' && memberIds.includes(p)).map((p) => memberIds[(memberIds.indexOf(p) + 1) % memberIds.length]);
-  if (certifiers.includes(oldName)) {
-    const primary = memberIds[(memberIds.indexOf(oldName) - 1 + memberIds.length) % memberIds.length];
-    throw new ReconfigurationFailedError(`${oldName} certifies for the primary ${primary}; replacing it is not supported yet (clients would get no certificates from NEW) — \`cluster stop-node ${primary}\` (the ring changes view), \`cluster start-node ${primary}\`, then retry`);
   }
   const future = ringMembersOf(descriptor).map((m) => (m.id === oldName ? { id: newName, publicKey: fromHex(spare.publicKey) } : m));
   log(`ordering the replacement of ${oldName} by ${newName} (epoch ${target})`);
