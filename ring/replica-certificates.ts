@@ -99,14 +99,9 @@ export function resetBelow(r: Replica, seq: number): void {
   for (const k of s.executed.keys()) if (k <= seq) s.executed.delete(k);
 }
 
-/**
- * 0 for the replica after the primary, 1 for the next, ..., n-1 for the primary: who certifies,
- * and after how long it takes over. Ranks 0..f are f+1 distinct replicas, so one is correct. The
- * primary comes last because a round's BLS work (share, combine, a pairing to check it: several
- * ms) would hold up the next pre-prepare, which the next client's latency waits on.
- */
+/** 0 for the primary, 1 for the next replica, ...: who certifies, and after how long it takes over. */
 export function certifierRank(r: Replica, replica: number): number {
-  return (replica - r.primary - 1 + 2 * r.n) % r.n;
+  return (replica - r.primary + r.n) % r.n;
 }
 
 function takeoverMs(r: Replica): number {
@@ -184,9 +179,7 @@ export function maybeStartRound(r: Replica): void {
   // spread over all, those that answered last time first; widenRound() asks the rest if slow.
   s.roundCount++;
   const others = Array.from({ length: r.n - 1 }, (_, k) => (r.me + 1 + ((k + s.roundCount) % (r.n - 1))) % r.n);
-  // The primary signs only if others are slow (or a round widens): see certifierRank.
-  const late = (replica: number): number => 2 * Number(s.slowSigners.has(replica)) + Number(replica === r.primary);
-  others.sort((a, b) => late(a) - late(b));
+  others.sort((a, b) => Number(s.slowSigners.has(a)) - Number(s.slowSigners.has(b)));
   for (const replica of others.slice(0, r.f)) askShare(r, round, replica);
   tryCombine(r, round);
 }
