@@ -131,8 +131,7 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
    * `rootBguid`, the version's root block. Called by the ring core (or its host) once per version.
    */
   archive(blocks: readonly (BlockToArchive | BlockRefToArchive)[], rootBguid: Uint8Array | null, certificate: Uint8Array | null, nowMs: number): Out[] {
-    this.admit(blocks, rootBguid, certificate, nowMs);
-    return this.pump(nowMs);
+    return this.archiveAll([{ blocks, rootBguid, certificate }], nowMs);
   }
 
   /**

@@ -50,18 +50,18 @@ export function verifyMessage(crypto: Crypto, publicKey: Uint8Array, m: SignedRe
 }
 
 /**
+ * Requests are immutable once decoded, and a replica asks for one's digest several times
+ * (validity, the batch digest a pre-prepare signs, execution, the reply): each asked for a fresh
+ * encoding and hash of the whole operation, so the digest is kept beside the object.
+ */
+const requestDigests = new WeakMap<ClientRequest, { crypto: Crypto; digest: Uint8Array }>();
+
+/**
  * Identity of a request: (client, nonce, operation), the dedupe and reply-cache key. The reply
  * address is left out on purpose: it is a routing hint, and a copy of a request re-sent with
  * another address (by a relay, or by anyone when the operation authenticates itself) is the same
  * request, so the real client's retransmission still finds the cached reply.
  */
-/**
- * A request's digest is asked for several times per replica (validity, the batch digest a
- * pre-prepare signs, execution, the reply), each re-encoding and re-hashing the whole operation.
- * Requests are immutable once decoded, so the digest is kept beside the object.
- */
-const requestDigests = new WeakMap<ClientRequest, { crypto: Crypto; digest: Uint8Array }>();
-
 export function requestDigest(crypto: Crypto, request: ClientRequest): Uint8Array {
   const known = requestDigests.get(request);
   if (known && known.crypto === crypto) return known.digest;

@@ -163,7 +163,7 @@ export class MachineHost {
       // a lazy flush does. A crash before then is a crash one step earlier with this step's
       // incoming message lost, which every protocol here tolerates. Flushing here instead cost a
       // ring backup an fsync per received prepare and commit, each blocking the message after it.
-      if (this.store.dirty && !this.releasing) this.scheduleLazyFlush(binding);
+      if (this.store.dirty && !this.releasing) this.scheduleLazyFlush();
       return;
     }
     this.pending.push({ binding, effects });
@@ -178,12 +178,13 @@ export class MachineHost {
   }
 
   /** Makes effect-less writes durable within lazyFlushMs unless a release does it first. */
-  private scheduleLazyFlush(binding: Binding<unknown, unknown>): void {
+  private scheduleLazyFlush(): void {
     if (this.lazyFlush || this.stopped) return;
     this.lazyFlush = setTimeout(() => {
       this.lazyFlush = null;
       if (this.stopped || !this.store.dirty) return;
-      this.pending.push({ binding, effects: [] });
+      // An empty step: the release flushes before performing it, and it performs nothing.
+      this.pending.push({ binding: this.bindings.values().next().value!, effects: [] });
       if (!this.releasing) void this.release();
     }, this.lazyFlushMs);
   }
@@ -205,7 +206,7 @@ export class MachineHost {
         const frames = new Map<unknown, Uint8Array>();
         for (const step of steps) this.perform(step, frames);
       }
-      if (this.store.dirty) this.scheduleLazyFlush(this.bindings.values().next().value!);
+      if (this.store.dirty) this.scheduleLazyFlush();
     } catch (error) {
       // The store could not make state durable: nothing of it may be revealed. Stop the node.
       this.log.fatal({ err: error }, 'store flush failed; exiting');
