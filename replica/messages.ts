@@ -7,8 +7,10 @@
  */
 import { asBytesField, asList, asNullable, asString, asTuple, asUint, decode, encode } from '../core/codec.ts';
 import { hashBytes } from '../core/crypto.ts';
+import { AssertionError } from '../core/assert.ts';
 import { DecodeError } from '../core/errors.ts';
 import { blockBytesMax, blockKinds, type BlockKind } from '../core/version/block.ts';
+import { packSized, type Packable } from './sized-pack.ts';
 
 /** A certified update as it travels down the tree: the update, its certificate and the blocks it references. */
 export interface LogEntry {
@@ -114,46 +116,76 @@ const typeCodes = ['attach', 'attach-ok', 'attach-refused', 'detach', 'push', 'f
 const readStatuses: readonly ReadStatus[] = ['ok', 'too-stale', 'not-cached', 'unknown-object', 'out-of-range'];
 const formatVersion = 1;
 
-function entryTuple(e: LogEntry): unknown[] {
+function entryTuple(e: LogEntry): Packable[] {
   return [e.update, e.certificate, [...e.blocks]];
 }
 
+/**
+ * The messages that carry blocks, as tuples for packSized (one exactly sized buffer, each block
+ * copied once); null for the rest, which are small and go through msgpackr. The bytes are the
+ * same either way.
+ */
+function blockCarryingTuple(m: TreeMessage): Packable[] | null {
+  const head = [typeCodes.indexOf(m.type), formatVersion];
+  switch (m.type) {
+    case 'push':
+      return [...head, m.aguid, m.entries.map(entryTuple)];
+    case 'snapshot':
+      return [...head, m.aguid, m.certificate, m.blocks.map((b) => [blockKinds.indexOf(b.kind), b.bytes])];
+    case 'blocks':
+      return [...head, m.aguid, [...m.blocks], [...m.absent]];
+    case 'read-reply':
+      return [...head, m.requestId, readStatuses.indexOf(m.status), m.certificate, m.heartbeat, m.blocks.map((b) => [blockKinds.indexOf(b.kind), b.bytes])];
+    default:
+      return null;
+  }
+}
+
 export function encodeTreeMessage(m: TreeMessage): Uint8Array {
+  const tuple = blockCarryingTuple(m);
+  if (tuple) return packSized(tuple);
+  return encode(smallTuple(m));
+}
+
+/**
+ * The same encoding with `reservedBytes` free bytes in front (a transport's channel byte), so
+ * the host need not copy a frame of blocks again to prepend them.
+ */
+export function encodeTreeFrame(m: TreeMessage, reservedBytes: number): Uint8Array {
+  const tuple = blockCarryingTuple(m);
+  if (tuple) return packSized(tuple, reservedBytes);
+  const body = encode(smallTuple(m));
+  const frame = new Uint8Array(reservedBytes + body.length);
+  frame.set(body, reservedBytes);
+  return frame;
+}
+
+function smallTuple(m: TreeMessage): unknown[] {
   const head = [typeCodes.indexOf(m.type), formatVersion];
   switch (m.type) {
     case 'attach':
-      return encode([...head, m.aguid, m.nextVersion]);
+      return [...head, m.aguid, m.nextVersion];
     case 'attach-ok':
-      return encode([...head, m.aguid, [...m.path], m.nextVersion]);
+      return [...head, m.aguid, [...m.path], m.nextVersion];
     case 'attach-refused':
-      return encode([...head, m.aguid, [...m.redirect]]);
+      return [...head, m.aguid, [...m.redirect]];
     case 'detach':
-      return encode([...head, m.aguid]);
-    case 'push':
-      return encode([...head, m.aguid, m.entries.map(entryTuple)]);
+      return [...head, m.aguid];
     case 'fetch':
-      return encode([...head, m.aguid, m.fromVersion]);
+      return [...head, m.aguid, m.fromVersion];
     case 'heartbeat':
-      return encode([...head, m.aguid, m.heartbeat]);
+      return [...head, m.aguid, m.heartbeat];
     case 'read':
-      return encode([...head, m.requestId, m.aguid, m.version, m.offset, m.length, m.maxAgeMs]);
-    case 'snapshot':
-      return encode([...head, m.aguid, m.certificate, m.blocks.map((b) => [blockKinds.indexOf(b.kind), b.bytes])]);
+      return [...head, m.requestId, m.aguid, m.version, m.offset, m.length, m.maxAgeMs];
     case 'fetch-blocks':
-      return encode([...head, m.aguid, [...m.bguids]]);
-    case 'blocks':
-      return encode([...head, m.aguid, [...m.blocks], [...m.absent]]);
+      return [...head, m.aguid, [...m.bguids]];
     case 'batch-certificate':
-      return encode([...head, m.sequence, m.epoch, m.root, m.signature, [...m.statements]]);
+      return [...head, m.sequence, m.epoch, m.root, m.signature, [...m.statements]];
+    case 'push':
+    case 'snapshot':
+    case 'blocks':
     case 'read-reply':
-      return encode([
-        ...head,
-        m.requestId,
-        readStatuses.indexOf(m.status),
-        m.certificate,
-        m.heartbeat,
-        m.blocks.map((b) => [blockKinds.indexOf(b.kind), b.bytes]),
-      ]);
+      throw new AssertionError(`${m.type} is encoded by packSized`);
   }
 }
 
