@@ -24,6 +24,12 @@ interface PhaseResult {
   name: string;
   /** CPU of all ring server processes per operation (from their /metrics), when measured. */
   ringCpuMsPerOp?: number;
+  /** CPU of every other node process (archive servers, secondaries) per operation. */
+  otherCpuMsPerOp?: number;
+  /** CPU of this benchmark process (the clients: signing, verifying replies and certificates) per operation. */
+  clientCpuMsPerOp?: number;
+  /** fsync'd flushes per operation (ring servers together, other nodes together) and the ring's mean flush time. */
+  flushes?: { ringPerOp: number; ringMeanMs: number; otherPerOp: number };
   readonly clients: number;
   readonly operations: number;
   readonly p50Ms: number;
@@ -144,21 +150,45 @@ async function storePhases(dir: string, count: number, concurrency: number): Pro
   return [syncOne, one, many];
 }
 
-/** Sum of process CPU seconds over the ring servers, read from their Prometheus endpoints. */
-async function ringCpuSeconds(config: ClusterConfig): Promise<number> {
-  let total = 0;
-  for (const n of config.nodes.filter((x) => x.role === 'ring')) {
-    const text = await (await fetch(`http://127.0.0.1:${n.adminPort}/metrics`)).text();
-    const line = text.split('\n').find((l) => l.startsWith('process_cpu_seconds_total'));
-    total += Number(line?.split(' ').pop() ?? 0);
+interface NodeCounters {
+  ring: number;
+  other: number;
+  client: number;
+  /** Ring servers' group-commit flushes (each one fsync'd lmdb transaction) and their total seconds. */
+  ringFlushes: number;
+  ringFlushSeconds: number;
+  otherFlushes: number;
+}
+
+/** Counters of every node, read from its Prometheus endpoint, summed per kind (ring / other). */
+async function nodeCounters(config: ClusterConfig): Promise<NodeCounters> {
+  const usage = process.cpuUsage();
+  const totals: NodeCounters = { ring: 0, other: 0, client: (usage.user + usage.system) / 1e6, ringFlushes: 0, ringFlushSeconds: 0, otherFlushes: 0 };
+  for (const n of config.nodes) {
+    const lines = (await (await fetch(`http://127.0.0.1:${n.adminPort}/metrics`)).text()).split('\n');
+    const value = (prefix: string) => Number(lines.find((l) => l.startsWith(prefix))?.split(' ').pop() ?? 0);
+    const ring = n.role === 'ring';
+    totals[ring ? 'ring' : 'other'] += value('process_cpu_seconds_total');
+    if (ring) totals.ringFlushSeconds += value('oceanstore_store_flush_seconds_sum');
+    totals[ring ? 'ringFlushes' : 'otherFlushes'] += value('oceanstore_store_flush_seconds_count');
   }
-  return total;
+  return totals;
 }
 
 async function measured(config: ClusterConfig, phase: () => Promise<PhaseResult>): Promise<PhaseResult> {
-  const before = await ringCpuSeconds(config);
+  const before = await nodeCounters(config);
   const result = await phase();
-  result.ringCpuMsPerOp = ((await ringCpuSeconds(config)) - before) * 1000 / result.operations;
+  const after = await nodeCounters(config);
+  const perOp = (k: keyof NodeCounters, scale: number) => ((after[k] - before[k]) * scale) / result.operations;
+  result.ringCpuMsPerOp = perOp('ring', 1000);
+  result.otherCpuMsPerOp = perOp('other', 1000);
+  result.clientCpuMsPerOp = perOp('client', 1000);
+  const flushes = after.ringFlushes - before.ringFlushes;
+  result.flushes = {
+    ringPerOp: perOp('ringFlushes', 1),
+    ringMeanMs: flushes > 0 ? ((after.ringFlushSeconds - before.ringFlushSeconds) * 1000) / flushes : NaN,
+    otherPerOp: perOp('otherFlushes', 1),
+  };
   return result;
 }
 
@@ -234,12 +264,18 @@ function report(
   console.log(`\ncluster benchmark: ${config.nodes.length} processes (${ringCount} ring, f = ${config.f}), real ed25519 + BLS + lmdb fsync, loopback ws, ring service '${service}'${quick ? ' [--quick]' : ''}`);
   console.log(`cluster ready in ${(upMs / 1000).toFixed(1)} s; certificates checked after the run: ${certificates[0]}/${certificates[1]} valid`);
   console.log(`load average at the end (1/5/15 min): ${loadavg().map((x) => x.toFixed(1)).join(' / ')} on ${machineDescription().cores} cores\n`);
-  console.log(`${'phase'.padEnd(32)} ${'clients'.padStart(7)} ${'ops'.padStart(6)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'ops/s'.padStart(9)} ${'MB/s'.padStart(8)} ${'ring CPU ms/op'.padStart(15)}`);
+  console.log(`${'phase'.padEnd(32)} ${'clients'.padStart(7)} ${'ops'.padStart(6)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'ops/s'.padStart(9)} ${'MB/s'.padStart(8)} ${'ring CPU ms/op'.padStart(15)} ${'other'.padStart(7)} ${'client'.padStart(7)}`);
   for (const r of rows) {
-    const cpu = r.ringCpuMsPerOp === undefined ? '-' : fmt(r.ringCpuMsPerOp);
-    console.log(`${r.name.padEnd(32)} ${String(r.clients).padStart(7)} ${String(r.operations).padStart(6)} ${fmt(r.p50Ms).padStart(8)} ${fmt(r.p99Ms).padStart(8)} ${fmt(r.perSecond).padStart(9)} ${fmt(r.mbPerSecond, 2).padStart(8)} ${cpu.padStart(15)}`);
+    const cpu = (v: number | undefined, width: number) => (v === undefined ? '-' : fmt(v)).padStart(width);
+    console.log(`${r.name.padEnd(32)} ${String(r.clients).padStart(7)} ${String(r.operations).padStart(6)} ${fmt(r.p50Ms).padStart(8)} ${fmt(r.p99Ms).padStart(8)} ${fmt(r.perSecond).padStart(9)} ${fmt(r.mbPerSecond, 2).padStart(8)} ${cpu(r.ringCpuMsPerOp, 15)} ${cpu(r.otherCpuMsPerOp, 7)} ${cpu(r.clientCpuMsPerOp, 7)}`);
   }
-  console.log('(ring CPU ms/op: CPU of all ring server processes during the phase, per operation)');
+  console.log('(CPU ms/op during the phase, per operation: ring = all ring server processes; other = archive servers and');
+  console.log(' secondaries; client = this process, which runs every client: signing, verifying replies and certificates)');
+  for (const r of results) {
+    if (!r.flushes) continue;
+    const { ringPerOp, ringMeanMs, otherPerOp } = r.flushes;
+    console.log(`fsync'd flushes in '${r.name}' x${r.clients}: ring servers ${fmt(ringPerOp, 2)} per op (mean ${fmt(ringMeanMs, 2)} ms each), other nodes ${fmt(otherPerOp, 2)} per op`);
+  }
   const phase = (name: string, clients: number) => results.find((r) => r.name === name && r.clients === clients);
   const one = phase('4 KiB update', 1);
   const many = phase('4 KiB update', 256);

@@ -5,14 +5,20 @@
  * (tsx's own compiler, ~0.3 s), leaving node_modules imports as they are, and runs that with plain
  * `node`. If esbuild is unavailable or the build fails, nodes run through tsx as before.
  */
+import { createHash } from 'node:crypto';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const nodeEntrySource = resolve(repoRoot, 'cli/node.ts');
-/** Inside node_modules so the bundle's bare imports resolve to the repository's packages. */
-export const nodeEntryBundle = resolve(repoRoot, 'node_modules/.cache/oceanstore/oceanstore-node.mjs');
+/**
+ * Inside node_modules so the bundle's bare imports resolve to the repository's packages. Named
+ * after the checkout, so a second checkout sharing node_modules (a symlink, as when comparing two
+ * commits side by side) never runs the other's sources.
+ */
+const checkoutTag = createHash('sha256').update(repoRoot).digest('hex').slice(0, 12);
+export const nodeEntryBundle = resolve(repoRoot, `node_modules/.cache/oceanstore/oceanstore-node-${checkoutTag}.mjs`);
 
 let prepared: Promise<string[]> | null = null;
 
@@ -43,5 +49,5 @@ export function nodeEntryArgs(): Promise<string[]> {
 
 /** True if a process command line is one of ours (either way of starting a node). */
 export function isNodeEntryArg(arg: string): boolean {
-  return arg.endsWith('cli/node.ts') || arg.endsWith('oceanstore-node.mjs');
+  return arg.endsWith('cli/node.ts') || /oceanstore-node(-[0-9a-f]+)?\.mjs$/.test(arg);
 }
