@@ -400,7 +400,11 @@ function countedTreeWire(ctx: RoleContext): typeof treeWire {
     if (message.type === 'read-reply') ctx.metrics.treeReads.inc({ status: message.status });
     return treeWire.encode(message);
   };
-  return { ...treeWire, decode, encode };
+  const encodeFrame = (message: TreeMessage, reservedBytes: number): Uint8Array => {
+    if (message.type === 'read-reply') ctx.metrics.treeReads.inc({ status: message.status });
+    return treeWire.encodeFrame(message, reservedBytes);
+  };
+  return { ...treeWire, decode, encode, encodeFrame };
 }
 
 /**

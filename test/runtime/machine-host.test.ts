@@ -143,6 +143,31 @@ describe('MachineHost', () => {
     expect(replies).toEqual([42, 1]);
   });
 
+  it('a binding with encodeFrame has its frame sent as encoded, channel byte in front, without a second encoding or copy', async () => {
+    const store = new HeldStore();
+    const { host, replies, sendFrame } = await pair(store);
+    const echo = { onMessage: (from: string, m: CounterMessage) => [{ kind: 'send' as const, to: from, message: m }], onTick: () => [] };
+    const framed: Uint8Array[] = [];
+    const encodeFrame = (m: CounterMessage, reservedBytes: number): Uint8Array => {
+      const body = encodeCounter(m);
+      const frame = new Uint8Array(reservedBytes + body.length).fill(0xee, 0, reservedBytes);
+      frame.set(body, reservedBytes);
+      framed.push(frame);
+      return frame;
+    };
+    const encodeCalls: CounterMessage[] = [];
+    const encode = (m: CounterMessage) => (encodeCalls.push(m), encodeCounter(m));
+    host.add<CounterMessage, never>({ channel: 8, protocol: 'echo', machine: echo, decode: decodeCounter, encode, encodeFrame, frameBytesMax: counterFrameBytesMax, tickMs: 1000, volatile: true });
+    sendFrame(8, encodeCounter(['add', 42]));
+    await waitFor(() => replies.length === 1, 5000, 'the echo, encoded with encodeFrame');
+    expect(replies).toEqual([42]);
+    expect(framed).toHaveLength(1);
+    // The host wrote the channel byte into the reserved byte of the very buffer encodeFrame returned.
+    expect(framed[0]![0]).toBe(8);
+    expect(decodeCounter(framed[0]!.subarray(1))).toEqual(['add', 42]);
+    expect(encodeCalls).toEqual([]);
+  });
+
   it('drops unknown-channel, malformed, oversized and empty-bodied frames with a logged reason and keeps serving', async () => {
     const store = new HeldStore();
     const { host, machine, replies, sendFrame, lines } = await pair(store);
