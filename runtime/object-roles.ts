@@ -360,7 +360,7 @@ export function ringServerParts(ctx: RoleContext): RingServerParts {
     onRingOutput,
     bindings: [memberBinding, archiveBinding],
     member,
-    status: () => ({ tree: { ...member.counters }, archiver: { pending: sliced.archiver.pendingCount(), ...sliced.archiver.counters } }),
+    status: () => ({ tree: { ...member.counters }, archiver: { queued: sliced.queuedCount(), pending: sliced.archiver.pendingCount(), ...sliced.archiver.counters } }),
   };
 }
 
@@ -440,6 +440,9 @@ function ringArchiver(ctx: RoleContext, blocks: BlockStore): { binding: Binding<
       if (event.kind === 'incomplete') ctx.log.warn({ receipts: event.receiptCount, reason: event.reason }, 'block archived incompletely');
     },
     100,
+    // Small versions share a hand-over for up to half a second (archive/shell/archive-binding.ts:
+    // each hand-over is an fsync and a receipt on every archive server); 1 MiB queued goes at once.
+    { gatherMs: 500, gatherBytes: 2 ** 20 },
   );
   return { binding: binding as Binding<unknown, unknown>, sliced };
 }

@@ -62,17 +62,50 @@ export type ArchiverWireMessage = ArchiveMessage | ArchiverContinue;
  * timers already waiting, so reads, handshakes and /metrics are served between slices.
  * Committed versions handed over from host callbacks (`enqueue`) start on the next step.
  */
+/**
+ * When the archiver hands queued versions to the archive. Every hand-over costs each of the k+m
+ * archive servers a store message, an fsync and a signed receipt, and the ring server an fsync
+ * before the messages leave; at a few updates per second, handing over every tick made archive
+ * traffic most of the fsyncs on the disk the ring's own votes wait for. So small versions wait up
+ * to `gatherMs` to share one hand-over; as soon as `gatherBytes` are queued they go at the next
+ * tick, so large writes stream as before.
+ */
+export interface ArchiveGathering {
+  readonly gatherMs: number;
+  readonly gatherBytes: number;
+}
+
+/** Hand over at every tick (tests and tools that archive one version and wait for it). */
+export const archiveEveryTick: ArchiveGathering = { gatherMs: 0, gatherBytes: 0 };
+
+function queuedBytesOf(version: VersionToArchive): number {
+  let bytes = 0;
+  for (const b of version.blocks) bytes += 'bytes' in b ? b.bytes.length : b.byteLength;
+  return bytes;
+}
+
 export class SlicedArchiver implements Machine<ArchiverWireMessage, ArchiverOutput> {
   private continuing = false;
   private readonly queue: VersionToArchive[] = [];
+  private queuedBytes = 0;
+  /** The tick that first saw the oldest queued version (null: queue empty). */
+  private queuedSinceMs: number | null = null;
 
   constructor(
     readonly archiver: Archiver,
     private readonly self: string,
+    private readonly gathering: ArchiveGathering = archiveEveryTick,
   ) {}
 
   enqueue(blocks: (BlockToArchive | BlockRefToArchive)[], root: Uint8Array | null, certificate: Uint8Array | null): void {
-    this.queue.push({ blocks, rootBguid: root, certificate });
+    const version = { blocks, rootBguid: root, certificate };
+    this.queue.push(version);
+    this.queuedBytes += queuedBytesOf(version);
+  }
+
+  /** Versions handed over by the host and not yet given to the archiver. */
+  queuedCount(): number {
+    return this.queue.length;
   }
 
   onMessage(from: string, message: ArchiverWireMessage, nowMs: number): Effect<ArchiverWireMessage, ArchiverOutput>[] {
@@ -86,9 +119,16 @@ export class SlicedArchiver implements Machine<ArchiverWireMessage, ArchiverOutp
 
   onTick(nowMs: number): Effect<ArchiverWireMessage, ArchiverOutput>[] {
     const out: Effect<ArchiverWireMessage, ArchiverOutput>[] = [];
-    // All versions committed since the last tick in one step: one store message (and one signed
-    // receipt) per archive server for all of them.
-    if (this.queue.length > 0) out.push(...this.archiver.archiveAll(this.queue.splice(0), nowMs));
+    // All versions gathered since the last hand-over in one step: one store message (and one
+    // signed receipt) per archive server for all of them.
+    if (this.queue.length > 0) {
+      this.queuedSinceMs ??= nowMs;
+      if (this.queuedBytes >= this.gathering.gatherBytes || nowMs - this.queuedSinceMs >= this.gathering.gatherMs) {
+        out.push(...this.archiver.archiveAll(this.queue.splice(0), nowMs));
+        this.queuedBytes = 0;
+        this.queuedSinceMs = null;
+      }
+    }
     out.push(...this.archiver.onTick(nowMs));
     // A continue in flight is delivered within a turn or two; a tick finding the flag still set means it was dropped (host stopping).
     this.continuing = false;
@@ -109,9 +149,10 @@ export function archiverBinding(
   options: ArchiverOptions,
   onOutput?: (event: ArchiverOutput) => void,
   tickMs = 50,
+  gathering: ArchiveGathering = archiveEveryTick,
 ): { binding: Binding<ArchiverWireMessage, ArchiverOutput>; archiver: Archiver; sliced: SlicedArchiver } {
   const archiver = new Archiver(context, options);
-  const sliced = new SlicedArchiver(archiver, context.nodeId);
+  const sliced = new SlicedArchiver(archiver, context.nodeId, gathering);
   const binding: Binding<ArchiverWireMessage, ArchiverOutput> = {
     channel: channels.archive,
     protocol: 'archive',

@@ -13,7 +13,7 @@ import { MemoryKvStore } from '../../core/store.ts';
 import { ArchiveServer, defaultArchiveTiming } from '../../archive/archive-server.ts';
 import { Archiver, type ArchiverOptions, type BlockToArchive } from '../../archive/archiver.ts';
 import { defaultRepairOptions } from '../../archive/repairer.ts';
-import { SlicedArchiver, type ArchiverWireMessage } from '../../archive/shell/archive-binding.ts';
+import { SlicedArchiver, type ArchiveGathering, type ArchiverWireMessage } from '../../archive/shell/archive-binding.ts';
 import { Prng } from '../../sim/prng.ts';
 import { crypto, k, m } from './sim-helpers.ts';
 
@@ -44,6 +44,7 @@ class Harness {
   constructor(
     readonly options: Partial<ArchiverOptions>,
     readonly ringStore = new MemoryKvStore(),
+    readonly gathering?: ArchiveGathering,
   ) {
     for (const id of archiveServers) {
       const store = new MemoryKvStore();
@@ -65,7 +66,7 @@ class Harness {
       crypto, ringServers: ['ring-0'], archiveServers, archiveServerKeys: serverKeys, k, m,
       fallbackTimeoutMs: 1_000, fallbackRanksMax: 0, storeTimeoutMs: 5_000, attemptsMax: 5, ...this.options,
     });
-    this.sliced = new SlicedArchiver(this.archiver, 'ring-0');
+    this.sliced = new SlicedArchiver(this.archiver, 'ring-0', this.gathering);
   }
 
   /** One step of the archiver, recording how many bytes it coded. */
@@ -143,6 +144,31 @@ describe('archiver steps', () => {
     expect(h.archiver.counters.archived).toBe(versions.length * 2);
     expect(h.archiver.counters.badReceipts).toBe(0);
     expect(h.fragmentKeys()).toHaveLength(versions.length * 2 * (k + m));
+  });
+
+  it('with a gather window, small versions from several ticks share one hand-over once the oldest has waited gatherMs; gatherBytes queued go at the next tick', () => {
+    const h = new Harness({ stepBytesMax: 2 ** 20, inFlightBytesMax: 32 * 2 ** 20 }, new MemoryKvStore(), { gatherMs: 500, gatherBytes: 4 * blockBytes });
+    const storesIn = (effects: Effect<ArchiverWireMessage, unknown>[]) => effects.filter((e) => e.kind === 'send' && e.message.type === 'store').length;
+    const small = [7, 8, 9].map((s) => blocksOf(1, s));
+    // Ticks every 100 ms; a small version arrives before each of the first three.
+    const handedOver: number[] = [];
+    for (let tick = 1; tick <= 7; tick++) {
+      if (tick <= small.length) h.sliced.enqueue(small[tick - 1]!, small[tick - 1]![0]!.bguid, Uint8Array.of(tick));
+      const effects = h.sliced.onTick(tick * 100);
+      handedOver.push(storesIn(effects));
+      h.push('ring-0', effects);
+    }
+    // First seen at 100 ms, handed over at 600 ms (the sixth tick): one store message per server for all three.
+    expect(handedOver).toEqual([0, 0, 0, 0, 0, archiveServers.length, 0]);
+    expect(h.sliced.queuedCount()).toBe(0);
+    h.run(10_000);
+    expect(h.archiver.counters.archived).toBe(3);
+    expect(h.fragmentKeys()).toHaveLength(3 * (k + m));
+
+    // A large version does not wait: the next tick hands it over.
+    const large = blocksOf(4, 10);
+    h.sliced.enqueue(large, large[0]!.bguid, Uint8Array.of(10));
+    expect(storesIn(h.sliced.onTick(h.nowMs + 100))).toBe(archiveServers.length);
   });
 
   it('sends itself continue only while coding is queued, and ignores a continue from anyone else', () => {
