@@ -15,6 +15,7 @@ import type { Checkpoint, ClientRequest, Commit, CommitProof, PrePrepare, Prepar
 import type { RingOutput } from './outputs.ts';
 import { prePrepareValid, type ProofContext } from './proofs.ts';
 import { clearProposing, decodeClientRecord, loadExecution, loadProposing, loadSlot, loadStable, loadView, saveProposing, saveSlot, seqOfKey, type ClientRecord } from './replica-store.ts';
+import * as agreement from './replica-agreement.ts';
 import * as blocks from './replica-blocks.ts';
 import * as certificates from './replica-certificates.ts';
 import * as checkpoints from './replica-checkpoints.ts';
@@ -291,13 +292,13 @@ export class Replica implements Machine<RingMessage, RingOutput> {
       case 'request':
         return requests.onRequest(this, m, peer !== undefined);
       case 'pre-prepare':
-        return this.onPrePrepare(m);
+        return agreement.onPrePrepare(this, m);
       case 'prepare':
-        return this.onPrepare(m);
+        return agreement.onPrepare(this, m);
       case 'commit':
-        return this.onCommit(m);
+        return agreement.onCommit(this, m);
       case 'commit-proof':
-        return this.onCommitProof(m);
+        return agreement.onCommitProof(this, m);
       case 'checkpoint':
         return checkpoints.onCheckpoint(this, m);
       case 'checkpoint-proof':
@@ -340,25 +341,7 @@ export class Replica implements Machine<RingMessage, RingOutput> {
     requests.tryIssueBatches(this);
   }
 
-  // ---- normal case (OSDI'99 §4.2) ----
-
-  private onPrePrepare(pp: PrePrepare): void {
-    if (!this.viewActive || pp.view !== this.view) return this.drop('wrong-view');
-    if (pp.seq <= this.stableSeq || pp.seq > this.highWatermark) return this.drop('out-of-window');
-    const s = this.slot(pp.seq);
-    if (s.prePrepare) {
-      if (!bytesEqual(s.prePrepare.digest, pp.digest)) this.drop('conflicting-pre-prepare');
-      return;
-    }
-    if (!pp.batch || !this.batchValid(pp)) return this.drop('bad-batch');
-    const missing = blocks.missingForBatch(this, pp.batch);
-    if (missing.length > 0) {
-      // Prepare only with the blocks in hand; the primary's retransmission brings the pre-prepare back.
-      blocks.requestBlocks(this, missing);
-      return this.drop('missing-blocks');
-    }
-    this.acceptPrePrepare(pp);
-  }
+  // ---- normal case (OSDI'99 §4.2; ring/replica-agreement.ts) ----
 
   /**
    * A backup records the pre-prepare durably, then sends its prepare. The primary's own
@@ -384,80 +367,7 @@ export class Replica implements Machine<RingMessage, RingOutput> {
       s.prepares.set(this.me, prepare);
       this.broadcast(prepare);
     }
-    this.checkPrepared(s);
-  }
-
-  private onPrepare(p: Prepare): void {
-    if (!this.viewActive || p.view !== this.view) return this.drop('wrong-view');
-    if (p.seq <= this.stableSeq || p.seq > this.highWatermark) return this.drop('out-of-window');
-    if (p.replica === primaryOf(p.view, this.n)) return this.drop('bad-proof');
-    const s = this.slot(p.seq);
-    // Once prepared in this view, further prepares add nothing: skip their signature check.
-    if (s.prepares.has(p.replica) || (s.prepared && s.prepared.prePrepare.view === this.view)) return;
-    if (!this.signedByReplica(p)) return this.drop('bad-signature');
-    s.prepares.set(p.replica, p);
-    this.checkPrepared(s);
-  }
-
-  private checkPrepared(s: Slot): void {
-    const pp = s.prePrepare;
-    if (!pp || pp.view !== this.view || (s.prepared && s.prepared.prePrepare.view === this.view)) return;
-    const matching = [...s.prepares.values()].filter((p) => p.view === pp.view && bytesEqual(p.digest, pp.digest));
-    if (matching.length < 2 * this.f) return;
-    s.prepared = { prePrepare: pp, prepares: matching.slice(0, 2 * this.f) };
-    this.persistSlot(s);
-    const commit = this.sign({ kind: 'commit', view: pp.view, seq: pp.seq, digest: pp.digest, replica: this.me }) as Commit;
-    s.commits.set(this.me, commit);
-    this.broadcast(commit);
-    this.checkCommitted(s);
-  }
-
-  private onCommit(c: Commit): void {
-    if (!this.viewActive || c.view !== this.view) return this.drop('wrong-view');
-    if (c.seq <= this.stableSeq || c.seq > this.highWatermark) return this.drop('out-of-window');
-    const s = this.slot(c.seq);
-    if (s.commits.has(c.replica) || s.committed) return;
-    if (!this.signedByReplica(c)) return this.drop('bad-signature');
-    s.commits.set(c.replica, c);
-    this.checkCommitted(s);
-  }
-
-  private checkCommitted(s: Slot): void {
-    const pp = s.prePrepare;
-    if (s.committed || !pp || !s.prepared || s.prepared.prePrepare.view !== pp.view) return;
-    const matching = [...s.commits.values()].filter((c) => c.view === pp.view && bytesEqual(c.digest, pp.digest));
-    if (matching.length < this.quorum) return;
-    s.committed = { kind: 'commit-proof', prePrepare: pp, commits: matching.slice(0, this.quorum) };
-    // Held like execution's writes: our prepared proof is already durable, and so are those of
-    // the 2f others whose commits decided the slot.
-    this.deferred.hold(() => this.persistSlot(s));
-    this.executeReady();
-  }
-
-  /** A decided slot relayed by a peer (catch-up after loss or a crash): 2f+1 commits prove it. */
-  private onCommitProof(proof: CommitProof): void {
-    const seq = proof.prePrepare.seq;
-    if (seq <= this.lastExecuted || seq <= this.stableSeq || seq > this.lastExecuted + 2 * this.params.watermarkWindow) {
-      return this.drop('stale');
-    }
-    const s = this.slot(seq);
-    if (s.committed) return;
-    if (!this.commitProofValid(proof)) return this.drop('bad-proof');
-    s.committed = proof;
-    for (const r of proof.prePrepare.batch!.requests) this.inFlight.set(this.requestKey(r), seq);
-    this.persistSlot(s);
-    this.executeReady();
-  }
-
-  private commitProofValid(proof: CommitProof): boolean {
-    const pp = proof.prePrepare;
-    const seen = new Set<number>();
-    for (const c of proof.commits) {
-      if (c.view !== pp.view || c.seq !== pp.seq || !bytesEqual(c.digest, pp.digest) || seen.has(c.replica)) return false;
-      if (!this.signedByReplica(c)) return false;
-      seen.add(c.replica);
-    }
-    return seen.size >= this.quorum && this.batchValid(pp);
+    agreement.checkPrepared(this, s);
   }
 
   signedByReplica(m: Parameters<typeof verifyMessage>[2] & { replica: number }): boolean {

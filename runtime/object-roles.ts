@@ -10,18 +10,14 @@
 import { fromHex, toHex } from '../core/bytes.ts';
 import type { Effect, Machine, MachineContext } from '../core/machine.ts';
 import type { KvStore } from '../core/store.ts';
-import { decodeUpdate } from '../core/update/update-codec.ts';
 import type { BlockKind } from '../core/version/block.ts';
 import type { BlockStore } from '../core/version/block-store.ts';
-import type { BlockRefToArchive, BlockToArchive } from '../archive/archiver.ts';
 import { archiverBinding as makeArchiverBinding, type SlicedArchiver } from '../archive/shell/archive-binding.ts';
 import { KvBlockStore } from '../ring/kv-block-store.ts';
-import { decodeObjectResult } from '../ring/object-result.ts';
 import { ObjectService } from '../ring/object-service.ts';
 import type { RingOutput } from '../ring/outputs.ts';
-import type { ExecutionContext, ExecutionResult, ReplicatedService } from '../ring/service.ts';
+import type { ReplicatedService } from '../ring/service.ts';
 import { CachingTrust } from '../replica/caching-trust.ts';
-import { defaultChildSetOptions } from '../replica/children.ts';
 import { ConfigLocator } from '../replica/config-locator.ts';
 import { CoreExecutor } from '../replica/core-executor.ts';
 import { treeLimits, type TreeMessage } from '../replica/messages.ts';
@@ -32,201 +28,8 @@ import { treeWire } from '../replica/wire.ts';
 import { secureRandom } from './cluster-keys.ts';
 import type { Binding } from './machine-host.ts';
 import { PrefixedKvStore } from './prefixed-kv-store.ts';
+import { CurrentBlockStore, RecordingBlockStore, TappedObjectService, type Executed } from './tapped-object-service.ts';
 import { channels, type RoleContext } from './roles.ts';
-
-/** Remembers the blocks a store receives while armed: the new blocks of one execution. */
-class RecordingBlockStore implements BlockStore {
-  private recording: { bguid: Uint8Array; kind: BlockKind; bytes: Uint8Array }[] | null = null;
-
-  constructor(private readonly inner: KvBlockStore) {}
-
-  arm(): void {
-    this.recording = [];
-  }
-
-  disarm(): { bguid: Uint8Array; kind: BlockKind; bytes: Uint8Array }[] {
-    const out = this.recording ?? [];
-    this.recording = null;
-    return out;
-  }
-
-  get(bguid: Uint8Array, kind: BlockKind): Uint8Array | undefined {
-    return this.inner.get(bguid, kind);
-  }
-
-  has(bguid: Uint8Array): boolean {
-    return this.inner.has(bguid);
-  }
-
-  byteLengthOf(bguid: Uint8Array, kind: BlockKind): number | undefined {
-    return this.inner.byteLengthOf(bguid, kind);
-  }
-
-  put(kind: BlockKind, bytes: Uint8Array): Uint8Array {
-    const bguid = this.inner.put(kind, bytes);
-    this.recording?.push({ bguid, kind, bytes });
-    return bguid;
-  }
-
-  putVerified(bguid: Uint8Array, kind: BlockKind, bytes: Uint8Array): void {
-    this.inner.putVerified(bguid, kind, bytes);
-    this.recording?.push({ bguid, kind, bytes });
-  }
-
-  putHashed(bguid: Uint8Array, kind: BlockKind, bytes: Uint8Array): void {
-    this.inner.putHashed(bguid, kind, bytes);
-    this.recording?.push({ bguid, kind, bytes });
-  }
-
-  delete(bguid: Uint8Array): void {
-    this.inner.delete(bguid);
-  }
-
-  bguids(): Iterable<Uint8Array> {
-    return this.inner.bguids();
-  }
-}
-
-/** Reads through to whichever block store the replica's service currently uses (it is rebuilt on restart). */
-class CurrentBlockStore implements BlockStore {
-  current: BlockStore | null = null;
-
-  private store(): BlockStore {
-    if (!this.current) throw new Error('the ring replica has not built its service yet');
-    return this.current;
-  }
-
-  get(bguid: Uint8Array, kind: BlockKind): Uint8Array | undefined {
-    return this.current?.get(bguid, kind);
-  }
-
-  has(bguid: Uint8Array): boolean {
-    return this.current?.has(bguid) ?? false;
-  }
-
-  byteLengthOf(bguid: Uint8Array, kind: BlockKind): number | undefined {
-    return this.current?.byteLengthOf(bguid, kind);
-  }
-
-  put(kind: BlockKind, bytes: Uint8Array): Uint8Array {
-    return this.store().put(kind, bytes);
-  }
-
-  putVerified(bguid: Uint8Array, kind: BlockKind, bytes: Uint8Array): void {
-    this.store().putVerified(bguid, kind, bytes);
-  }
-
-  putHashed(bguid: Uint8Array, kind: BlockKind, bytes: Uint8Array): void {
-    this.store().putHashed(bguid, kind, bytes);
-  }
-
-  delete(bguid: Uint8Array): void {
-    this.store().delete(bguid);
-  }
-
-  bguids(): Iterable<Uint8Array> {
-    return this.current?.bguids() ?? [];
-  }
-}
-
-interface Executed {
-  readonly vguid: Uint8Array;
-  readonly newBlocks: (BlockToArchive | BlockRefToArchive)[];
-}
-
-/** The object service, plus a tap that tells the tree and the archiver what each commit made. */
-class TappedObjectService implements ReplicatedService {
-  constructor(
-    private readonly inner: ObjectService,
-    private readonly blocks: RecordingBlockStore,
-    private readonly onCommit: (statement: Uint8Array, update: Uint8Array, referenced: Uint8Array[], executed: Executed) => void,
-  ) {}
-
-  /** Without this the ring checks the request envelope and execute checks the update signature again. */
-  authenticates(clientKey: Uint8Array, nonce: number, operation: Uint8Array): boolean {
-    return this.inner.authenticates(clientKey, nonce, operation);
-  }
-
-  blocksNeeded(operation: Uint8Array): Uint8Array[] {
-    return this.inner.blocksNeeded(operation);
-  }
-
-  missingStateBlocks(): Uint8Array[] {
-    return this.inner.missingStateBlocks();
-  }
-
-  putBlock(kind: BlockKind, bytes: Uint8Array): Uint8Array {
-    return this.inner.putBlock(kind, bytes);
-  }
-
-  getBlock(bguid: Uint8Array): { kind: BlockKind; bytes: Uint8Array } | undefined {
-    return this.inner.getBlock(bguid);
-  }
-
-  execute(clientKey: Uint8Array, operation: Uint8Array, context: ExecutionContext): ExecutionResult {
-    this.blocks.arm();
-    let result: ExecutionResult;
-    let written: ReturnType<RecordingBlockStore['disarm']>;
-    try {
-      result = this.inner.execute(clientKey, operation, context);
-    } finally {
-      written = this.blocks.disarm();
-    }
-    if (result.statement) this.tap(result, operation, written);
-    return result;
-  }
-
-  heartbeatStatements(timestampMs: number, periodMs: number): Uint8Array[] {
-    return this.inner.heartbeatStatements(timestampMs, periodMs);
-  }
-
-  snapshot(): Uint8Array {
-    return this.inner.snapshot();
-  }
-
-  restore(snapshot: Uint8Array): boolean {
-    return this.inner.restore(snapshot);
-  }
-
-  private tap(result: ExecutionResult, operation: Uint8Array, written: { bguid: Uint8Array; kind: BlockKind; bytes: Uint8Array }[]): void {
-    const outcome = decodeObjectResult(result.result);
-    if (outcome.outcome !== 'commit') return;
-    const update = decodeUpdate(operation);
-    // Referenced blocks were uploaded (and hashed) before the update: take them by their BGUID.
-    // Large ones are not read here (that re-hashes every byte inside execute): the archiver
-    // re-reads each when it codes it, and the tree member publishes them as references anyway.
-    const refs: { bguid: Uint8Array; byteLength: number }[] = [];
-    let refBytes = 0;
-    for (const clause of update.clauses) {
-      for (const a of clause.actions) {
-        const sources = a.kind === 'append-blocks' ? a.blocks : a.kind === 'replace-block' || a.kind === 'insert-block' ? [a.block] : [];
-        for (const s of sources) {
-          if (s.kind !== 'ref') continue;
-          const byteLength = this.inner.blocks.byteLengthOf(s.bguid, 'data');
-          if (byteLength === undefined) continue;
-          refs.push({ bguid: s.bguid, byteLength });
-          refBytes += byteLength;
-        }
-      }
-    }
-    const inline = refBytes <= defaultChildSetOptions.inlineBlockBytesMax;
-    const referenced: BlockToArchive[] = [];
-    if (inline) {
-      for (const r of refs) {
-        const bytes = this.inner.blocks.get(r.bguid, 'data');
-        if (bytes) referenced.push({ bguid: r.bguid, bytes });
-      }
-    }
-    const seen = new Set<string>();
-    const newBlocks: (BlockToArchive | BlockRefToArchive)[] = [];
-    for (const b of [...written, ...(inline ? referenced : refs)]) {
-      const hex = toHex(b.bguid);
-      if (!seen.has(hex)) newBlocks.push('bytes' in b ? { bguid: b.bguid, bytes: b.bytes } : b);
-      seen.add(hex);
-    }
-    this.onCommit(result.statement!, operation, referenced.map((b) => b.bytes), { vguid: outcome.vguid, newBlocks });
-  }
-}
 
 /**
  * The ring server's tree member, with each child's `fetch-blocks` cut to blocks it was not sent

@@ -1,0 +1,103 @@
+/**
+ * The normal case of PBFT (OSDI'99 §4.2) over the replica's state: a backup checks the primary's
+ * pre-prepare, every replica collects 2f matching prepares (prepared: its proof is persisted before
+ * its commit leaves) and 2f+1 matching commits (committed: the batch executes in order), and a
+ * lagging replica accepts a decided slot from a relayed commit proof. ring/replica.ts dispatches
+ * here and keeps acceptPrePrepare, which the primary's own proposals and a new view also use.
+ */
+import { bytesEqual } from '../core/bytes.ts';
+import type { Commit, CommitProof, PrePrepare, Prepare } from './messages.ts';
+import { primaryOf } from './config.ts';
+import * as blocks from './replica-blocks.ts';
+import type { Replica, Slot } from './replica.ts';
+
+export function onPrePrepare(r: Replica, pp: PrePrepare): void {
+  if (!r.viewActive || pp.view !== r.view) return r.drop('wrong-view');
+  if (pp.seq <= r.stableSeq || pp.seq > r.highWatermark) return r.drop('out-of-window');
+  const s = r.slot(pp.seq);
+  if (s.prePrepare) {
+    if (!bytesEqual(s.prePrepare.digest, pp.digest)) r.drop('conflicting-pre-prepare');
+    return;
+  }
+  if (!pp.batch || !r.batchValid(pp)) return r.drop('bad-batch');
+  const missing = blocks.missingForBatch(r, pp.batch);
+  if (missing.length > 0) {
+    // Prepare only with the blocks in hand; the primary's retransmission brings the pre-prepare back.
+    blocks.requestBlocks(r, missing);
+    return r.drop('missing-blocks');
+  }
+  r.acceptPrePrepare(pp);
+}
+
+export function onPrepare(r: Replica, p: Prepare): void {
+  if (!r.viewActive || p.view !== r.view) return r.drop('wrong-view');
+  if (p.seq <= r.stableSeq || p.seq > r.highWatermark) return r.drop('out-of-window');
+  if (p.replica === primaryOf(p.view, r.n)) return r.drop('bad-proof');
+  const s = r.slot(p.seq);
+  // Once prepared in this view, further prepares add nothing: skip their signature check.
+  if (s.prepares.has(p.replica) || (s.prepared && s.prepared.prePrepare.view === r.view)) return;
+  if (!r.signedByReplica(p)) return r.drop('bad-signature');
+  s.prepares.set(p.replica, p);
+  checkPrepared(r, s);
+}
+
+export function checkPrepared(r: Replica, s: Slot): void {
+  const pp = s.prePrepare;
+  if (!pp || pp.view !== r.view || (s.prepared && s.prepared.prePrepare.view === r.view)) return;
+  const matching = [...s.prepares.values()].filter((p) => p.view === pp.view && bytesEqual(p.digest, pp.digest));
+  if (matching.length < 2 * r.f) return;
+  s.prepared = { prePrepare: pp, prepares: matching.slice(0, 2 * r.f) };
+  r.persistSlot(s);
+  const commit = r.sign({ kind: 'commit', view: pp.view, seq: pp.seq, digest: pp.digest, replica: r.me }) as Commit;
+  s.commits.set(r.me, commit);
+  r.broadcast(commit);
+  checkCommitted(r, s);
+}
+
+export function onCommit(r: Replica, c: Commit): void {
+  if (!r.viewActive || c.view !== r.view) return r.drop('wrong-view');
+  if (c.seq <= r.stableSeq || c.seq > r.highWatermark) return r.drop('out-of-window');
+  const s = r.slot(c.seq);
+  if (s.commits.has(c.replica) || s.committed) return;
+  if (!r.signedByReplica(c)) return r.drop('bad-signature');
+  s.commits.set(c.replica, c);
+  checkCommitted(r, s);
+}
+
+export function checkCommitted(r: Replica, s: Slot): void {
+  const pp = s.prePrepare;
+  if (s.committed || !pp || !s.prepared || s.prepared.prePrepare.view !== pp.view) return;
+  const matching = [...s.commits.values()].filter((c) => c.view === pp.view && bytesEqual(c.digest, pp.digest));
+  if (matching.length < r.quorum) return;
+  s.committed = { kind: 'commit-proof', prePrepare: pp, commits: matching.slice(0, r.quorum) };
+  // Held like execution's writes: our prepared proof is already durable, and so are those of
+  // the 2f others whose commits decided the slot.
+  r.deferred.hold(() => r.persistSlot(s));
+  r.executeReady();
+}
+
+/** A decided slot relayed by a peer (catch-up after loss or a crash): 2f+1 commits prove it. */
+export function onCommitProof(r: Replica, proof: CommitProof): void {
+  const seq = proof.prePrepare.seq;
+  if (seq <= r.lastExecuted || seq <= r.stableSeq || seq > r.lastExecuted + 2 * r.params.watermarkWindow) {
+    return r.drop('stale');
+  }
+  const s = r.slot(seq);
+  if (s.committed) return;
+  if (!commitProofValid(r, proof)) return r.drop('bad-proof');
+  s.committed = proof;
+  for (const req of proof.prePrepare.batch!.requests) r.inFlight.set(r.requestKey(req), seq);
+  r.persistSlot(s);
+  r.executeReady();
+}
+
+export function commitProofValid(r: Replica, proof: CommitProof): boolean {
+  const pp = proof.prePrepare;
+  const seen = new Set<number>();
+  for (const c of proof.commits) {
+    if (c.view !== pp.view || c.seq !== pp.seq || !bytesEqual(c.digest, pp.digest) || seen.has(c.replica)) return false;
+    if (!r.signedByReplica(c)) return false;
+    seen.add(c.replica);
+  }
+  return seen.size >= r.quorum && r.batchValid(pp);
+}
