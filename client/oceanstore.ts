@@ -64,7 +64,7 @@ export class OceanStore {
     const identity = typeof options.identity === 'object' ? options.identity : loadOrCreateIdentity(options.identity);
     const view = clusterViewOf(descriptor);
     const session = await Session.open(view, identity, crypto, options.log);
-    const store = new OceanStore(session, identity, crypto, ringTrustOf(crypto, view.ringId, view.ringPublicKey));
+    const store = new OceanStore(session, identity, crypto, ringTrustOf(crypto, view.ringId, view.ringKey));
     await store.waitForQuorum(options.connectTimeoutMs ?? 10_000, options.signal);
     return store;
   }
@@ -136,8 +136,20 @@ export class OceanStore {
  * @example const store = await connect({ config: 'cluster-configs/local.json', identity: './me.json' });
  */
 export async function connect(options: ConnectOptions = {}): Promise<OceanStore> {
-  await useMclBls(); // certificate checks with the WebAssembly BLS engine (same answers, ~5x faster)
-  return OceanStore.open(options);
+  // Certificate checks with the WebAssembly BLS engine (same answers, ~5x faster). Compiling it
+  // overlaps with connecting (handshakes wait on the servers); no certificate is checked before
+  // connect returns, and until the engine is in, a check would still be right, only slower.
+  const opening = OceanStore.open(options);
+  const engine = useMclBls();
+  engine.catch(() => undefined); // awaited below, once the store is open
+  const store = await opening;
+  try {
+    await engine;
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  return store;
 }
 
 function descriptorOf(options: ConnectOptions): RingDescriptor {

@@ -6,6 +6,7 @@
  */
 import { bytesEqual } from '../core/bytes.ts';
 import type { Crypto } from '../core/crypto.ts';
+import type { PublicKeyVerifier } from '../core/threshold/signing.ts';
 import { bguidOf } from '../core/version/block.ts';
 import { decodeRootBlock, type RootBlock } from '../core/version/root-block.ts';
 import { CoreExecutor } from '../replica/core-executor.ts';
@@ -26,8 +27,9 @@ export interface VerifiedVersion {
 
 export type VerifyResult = { ok: true; value: VerifiedVersion } | { ok: false; reason: string };
 
-export function ringTrustOf(crypto: Crypto, ringId: Uint8Array, ringPublicKey: Uint8Array): ReplicaTrust {
-  return new RingTrust(crypto, ringId, blsBatchSignatures(ringPublicKey));
+/** `ringKey`: the ring public key, or one already parsed (ClusterView.ringKey) to share. */
+export function ringTrustOf(crypto: Crypto, ringId: Uint8Array, ringKey: Uint8Array | PublicKeyVerifier): ReplicaTrust {
+  return new RingTrust(crypto, ringId, blsBatchSignatures(ringKey));
 }
 
 const executors = new WeakMap<Crypto, CoreExecutor>();

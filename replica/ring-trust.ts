@@ -27,8 +27,9 @@ export interface BatchSignatureCheck {
 }
 
 /** The production check: BLS under the ring public key (pairing precomputes kept), results cached per batch. */
-export function blsBatchSignatures(ringPublicKey: Uint8Array, cacheEntriesMax = 1024): BatchSignatureCheck {
-  const verifier = new PublicKeyVerifier(ringPublicKey);
+export function blsBatchSignatures(ringKey: Uint8Array | PublicKeyVerifier, cacheEntriesMax = 1024): BatchSignatureCheck {
+  // A verifier already made for this key is shared: parsing the key again costs a G2 check and precomputes.
+  const verifier = ringKey instanceof PublicKeyVerifier ? ringKey : new PublicKeyVerifier(ringKey);
   const verified = new Set<string>();
   return {
     verify(message, signature) {
