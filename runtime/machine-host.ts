@@ -67,6 +67,8 @@ export interface HostCounters {
 interface PendingStep {
   readonly binding: Binding<unknown, unknown>;
   readonly effects: Effect<unknown, unknown>[];
+  /** Nothing was staged or being flushed when the step ended: its effects wait for no fsync. */
+  readonly clean?: boolean;
 }
 
 export class MachineHost {
@@ -172,7 +174,7 @@ export class MachineHost {
       if (this.store.dirty && !this.releasing) this.scheduleLazyFlush();
       return;
     }
-    this.pending.push({ binding, effects });
+    this.pending.push({ binding, effects, clean: !this.store.dirty });
     if (!this.releasing && !this.releaseScheduled) {
       // Let the frames already read from the sockets run first: their steps share this flush.
       this.releaseScheduled = true;
@@ -201,6 +203,16 @@ export class MachineHost {
       for (let round = 0; this.pending.length > 0; round++) {
         const steps = this.pending;
         this.pending = [];
+        // A step that ended with nothing staged depends on no write that is not durable yet, even
+        // if steps after it (say a late commit staging a replica's held execution writes) staged
+        // some before this release ran. Writes are staged in step order, so such steps form a
+        // prefix of the queue: their effects leave now, the rest after the flush.
+        const frames = new Map<unknown, Uint8Array>();
+        let cleanCount = 0;
+        while (cleanCount < steps.length && steps[cleanCount]!.clean) cleanCount++;
+        for (const step of steps.slice(0, cleanCount)) this.perform(step, frames);
+        steps.splice(0, cleanCount);
+        if (steps.length === 0) continue;
         if (this.store.dirty) {
           const startedMs = performance.now();
           await this.store.flush();
@@ -209,7 +221,6 @@ export class MachineHost {
           this.events.onFlush?.(steps.length, performance.now() - startedMs);
         }
         // A broadcast is one message object sent to several peers: encode it once per release.
-        const frames = new Map<unknown, Uint8Array>();
         for (const step of steps) this.perform(step, frames);
       }
       if (this.store.dirty) this.scheduleLazyFlush();

@@ -143,6 +143,23 @@ describe('MachineHost', () => {
     expect(replies).toEqual([42, 1]);
   });
 
+  it('a step that ended with nothing staged leaves at once, even when a later step of the same turn staged writes', async () => {
+    // The replica's reply step holds its execution writes back; a late commit handled in the same
+    // turn stages them. The reply must not wait for their fsync: it depended on nothing unsynced.
+    const store = new HeldStore();
+    const { host, replies } = await pair(store);
+    const echo = { onMessage: (from: string, m: CounterMessage) => [{ kind: 'send' as const, to: from, message: m }], onTick: () => [] };
+    host.add<CounterMessage, never>({ channel: 8, protocol: 'echo', machine: echo, decode: decodeCounter, encode: encodeCounter, frameBytesMax: counterFrameBytesMax, tickMs: 1000 });
+    host.inject(8, 'b', ['add', 42]); // writes nothing, sends
+    host.inject(7, 'b', ['add', 1]); // writes, then sends: waits for the flush
+    await waitFor(() => replies.length === 1, 5000, 'the clean step\'s send, not held behind the flush');
+    expect(replies).toEqual([42]);
+    expect(store.flushCount).toBe(1);
+    store.releaseOne();
+    await waitFor(() => replies.length === 2, 5000, 'the dirty step\'s send after its flush');
+    expect(replies).toEqual([42, 1]);
+  });
+
   it('a binding with encodeFrame has its frame sent as encoded, channel byte in front, without a second encoding or copy', async () => {
     const store = new HeldStore();
     const { host, replies, sendFrame } = await pair(store);
