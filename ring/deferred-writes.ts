@@ -5,9 +5,11 @@
  * them leave without waiting for their fsync. The replica uses it for execution only: a reply is
  * safe before the executed state is on this disk because the batch is already decided durably
  * elsewhere (2f+1 replicas persisted their prepared proofs before sending the commits that made
- * it committed here), and re-executing it after a crash gives the same result. Held writes are
- * staged at the start of the next step (and before anything that must follow them, e.g. a
- * checkpoint), so every later send waits for them as usual.
+ * it committed here), and re-executing it after a crash gives the same result. The replica stages
+ * held writes at its next tick, at the next message outside the normal case, and before anything
+ * that must follow them (a checkpoint, state transfer, a membership switch), so every such send
+ * waits for them as usual; the normal case's own messages leave them held (ring/replica.ts), so
+ * the next update's votes do not wait for the previous update's execution to reach the disk.
  */
 import type { KvStore } from '../core/store.ts';
 

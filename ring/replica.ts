@@ -55,6 +55,10 @@ export type DropReason =
   | 'stale';
 
 const verifiedCacheMax = 100_000;
+/** Messages of the normal case (and block uploads), whose steps leave held execution writes held. */
+const normalCaseKinds: ReadonlySet<RingMessage['kind']> = new Set(['request', 'pre-prepare', 'prepare', 'commit', 'put-block']);
+/** Held writes beyond this many keys are staged by the next step whatever its kind (bounds memory). */
+const heldWritesMax = 4096;
 
 export class Replica implements Machine<RingMessage, RingOutput> {
   readonly config: ReplicaConfig;
@@ -139,7 +143,10 @@ export class Replica implements Machine<RingMessage, RingOutput> {
 
   onMessage(from: string, message: RingMessage, nowMs: number): Effect<RingMessage, RingOutput>[] {
     this.nowMs = nowMs;
-    this.deferred.stage();
+    // Held execution writes are staged by the next tick (or checkpoint), not by the normal case's
+    // messages: staged here, they made the next request's pre-prepare, prepare or commit wait for
+    // their fsync. Every other message stages them first, as before.
+    if (!normalCaseKinds.has(message.kind) || this.deferred.heldCount > heldWritesMax) this.deferred.stage();
     this.dispatch(from, message);
     return this.flush();
   }
