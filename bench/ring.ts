@@ -46,7 +46,13 @@ import { useMclBls } from '../runtime/mcl-bls.ts';
 import { blsEngine } from '../core/threshold/accelerator.ts';
 import { machineDescription } from './_machine.ts';
 
-const crypto = nodeCrypto;
+/** ed25519 operations in this thread (all four replicas and the clients, in the one-thread rings). */
+const cryptoCalls = { verifies: 0, signs: 0 };
+const crypto: typeof nodeCrypto = {
+  ...nodeCrypto,
+  ed25519Verify: (publicKey, message, signature) => (cryptoCalls.verifies++, nodeCrypto.ed25519Verify(publicKey, message, signature)),
+  ed25519Sign: (secretKey, message) => (cryptoCalls.signs++, nodeCrypto.ed25519Sign(secretKey, message)),
+};
 const ringId = new Uint8Array(32).fill(1);
 const channel = 1;
 
@@ -341,13 +347,24 @@ interface Row {
   certificateP50Ms: number;
   /** Process CPU (all four replicas and the clients) per update, ms. */
   cpuMsPerUpdate: number;
+  /** ed25519 verifications and signatures per update, all replicas and clients (one-thread rings only). */
+  verifiesPerUpdate?: number;
+  signsPerUpdate?: number;
 }
 
 async function measured(f: () => Promise<Omit<Row, 'cpuMsPerUpdate' | 'certificates'>>, certificates: string): Promise<Row> {
   const before = process.cpuUsage();
+  const calls = { ...cryptoCalls };
   const row = await f();
   const used = process.cpuUsage(before);
-  return { certificates, ...row, cpuMsPerUpdate: (used.user + used.system) / 1000 / Math.max(1, row.operations) };
+  const operations = Math.max(1, row.operations);
+  // With a thread per replica, the replicas' calls happen in their workers: not counted here.
+  const counted = certificates.endsWith('one thread');
+  return {
+    certificates, ...row, cpuMsPerUpdate: (used.user + used.system) / 1000 / operations,
+    verifiesPerUpdate: counted ? (cryptoCalls.verifies - calls.verifies) / operations : undefined,
+    signsPerUpdate: counted ? (cryptoCalls.signs - calls.signs) / operations : undefined,
+  };
 }
 
 /** Each client creates its object, then loops 4 KiB appends for `durationMs`. */
@@ -542,10 +559,11 @@ function print(rows: Row[], phases: Record<string, number>, base: Record<string,
   // CPU per update in units of one ed25519 verification measured in the same run: a figure that
   // survives a loaded machine better than milliseconds do.
   const verifyMs = base.ed25519VerifyMs!;
-  console.log('| certificates | workload | clients | ops | reply p50 ms | reply p99 ms | updates/s | MB/s | certificate p50 ms | CPU ms/update | CPU/update in ed25519 verifies |');
-  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  console.log('| certificates | workload | clients | ops | reply p50 ms | reply p99 ms | updates/s | MB/s | certificate p50 ms | CPU ms/update | CPU/update in ed25519 verifies | ed25519 verifies / signs per update |');
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
-    console.log(`| ${r.certificates} | ${r.workload} | ${r.clients} | ${r.operations} | ${f(r.p50Ms)} | ${f(r.p99Ms)} | ${f(r.perSecond, 0)} | ${f(r.mbPerSecond)} | ${f(r.certificateP50Ms)} | ${f(r.cpuMsPerUpdate, 2)} | ${f(r.cpuMsPerUpdate / verifyMs, 1)} |`);
+    const calls = r.verifiesPerUpdate === undefined ? '-' : `${f(r.verifiesPerUpdate)} / ${f(r.signsPerUpdate ?? NaN)}`;
+    console.log(`| ${r.certificates} | ${r.workload} | ${r.clients} | ${r.operations} | ${f(r.p50Ms)} | ${f(r.p99Ms)} | ${f(r.perSecond, 0)} | ${f(r.mbPerSecond)} | ${f(r.certificateP50Ms)} | ${f(r.cpuMsPerUpdate, 2)} | ${f(r.cpuMsPerUpdate / verifyMs, 1)} | ${calls} |`);
   }
   console.log('\nper-phase, 1 client (ms): ' + Object.entries(phases).map(([k, v]) => `${k} ${f(v, 2)}`).join(', '));
   console.log('baselines (ms): ' + Object.entries(base).map(([k, v]) => `${k} ${f(v, 3)}`).join(', '));

@@ -7,6 +7,7 @@
  */
 import type { CommitProof, Status } from './messages.ts';
 import type { Replica } from './replica.ts';
+import * as agreement from './replica-agreement.ts';
 
 export interface StatusState {
   lastStatusMs: number;
@@ -66,7 +67,8 @@ function sendCommitProofs(r: Replica, to: string, m: Status): void {
   let bytes = 0;
   let upToSeq = first - 1;
   for (let seq = first; seq <= last && bytes < commitProofBytesPerStatusMax; seq++) {
-    const proof: CommitProof | null | undefined = r.slots.get(seq)?.committed;
+    const held: CommitProof | null | undefined = r.slots.get(seq)?.committed;
+    const proof = held ? agreement.relayableCommitProof(r, held) : null;
     if (!proof) break;
     bytes += batchBytes(proof);
     r.send(to, proof);

@@ -104,6 +104,7 @@ export class Replica implements Machine<RingMessage, RingOutput> {
   nowMs: number;
   lastHeartbeatMs: number;
 
+  readonly agreementState = agreement.initialState();
   readonly checkpointState = checkpoints.initialState();
   readonly viewChangeState = viewChange.initialState();
   readonly certificateState = certificates.initialState();
@@ -303,7 +304,7 @@ export class Replica implements Machine<RingMessage, RingOutput> {
       case 'prepare':
         return agreement.onPrepare(this, m);
       case 'commit':
-        return agreement.onCommit(this, m);
+        return agreement.onCommit(this, m, from);
       case 'commit-proof':
         return agreement.onCommitProof(this, m);
       case 'checkpoint':

@@ -92,3 +92,51 @@ describe('held execution writes and the normal case', () => {
     expect(c.sim.runUntil(() => [0, 1, 2, 3].every((i) => heldAt(i) === 0), 5_000)).toBe(true);
   });
 });
+
+describe('commits taken on their channel (ring/replica-agreement.ts)', () => {
+  const flipped = (sig: Uint8Array): Uint8Array => Uint8Array.from(sig, (b, i) => (i === 0 ? b ^ 1 : b));
+
+  it('a commit from the replica it names counts without its signature; the same commit relayed by another replica does not', () => {
+    const c = buildCluster({ seed: 6, f: 1, clientCount: 1, crypto: fakeCrypto, network: { delayMsMin: 1, delayMsMax: 2 } });
+    // ring-2 sends no commits at all and ring-3's carry bad signatures: a quorum of 2f+1 = 3 commits
+    // exists only if ring-3's, which come from ring-3 itself, count.
+    c.sim.setInterceptor('ring-2', (m) => (m.kind === 'commit' ? [] : [m]));
+    c.sim.setInterceptor('ring-3', (m) => (m.kind === 'commit' ? [{ ...m, signature: flipped(m.signature) }] : [m]));
+    const key = kvKeyFor(c.clientSigners[0]!.publicKey, 'x');
+    c.submit(0, kvOperation(key, -1, value('decided by channel-authenticated commits')));
+    expect(c.sim.runUntil(() => c.completed[0] === 1, 2_000)).toBe(true);
+    expect(c.replica(0)!.view).toBe(0);
+    for (const i of [0, 1]) expect(c.replica(i)!.lastExecuted).toBeGreaterThanOrEqual(1);
+
+    // Relayed by ring-1 under ring-3's name, the same bad commit is checked and dropped.
+    const replica0 = c.replica(0)!;
+    const relayed = { kind: 'commit' as const, view: 0, seq: replica0.lastExecuted + 1, digest: new Uint8Array(32), replica: 3, signature: new Uint8Array(64) };
+    const before = replica0.drops.get('bad-signature') ?? 0;
+    replica0.onMessage('ring-1', relayed, c.sim.nowMs);
+    expect(replica0.drops.get('bad-signature') ?? 0).toBe(before + 1);
+  });
+
+  it('a commit proof holding a bad commit is not relayed, its signer\'s commits are checked on arrival from then on, and a lagging replica still catches up', () => {
+    const c = buildCluster({ seed: 7, f: 1, clientCount: 1, crypto: fakeCrypto, network: { delayMsMin: 1, delayMsMax: 2 } });
+    c.sim.setInterceptor('ring-3', (m) => (m.kind === 'commit' ? [{ ...m, signature: flipped(m.signature) }] : [m]));
+    // ring-2 is cut off while three updates commit without it.
+    c.sim.partition([['ring-2'], ['ring-0', 'ring-1', 'ring-3', 'client-0']]);
+    const key = kvKeyFor(c.clientSigners[0]!.publicKey, 'x');
+    for (let n = 1; n <= 3; n++) {
+      c.submit(0, kvOperation(key, n - 2, value(`v${n}`)));
+      expect(c.sim.runUntil(() => c.completed[0] === n, 3_000)).toBe(true);
+    }
+    c.sim.partition([]);
+    // ring-2 catches up (commit proofs from replicas whose proofs are clean, or state transfer).
+    expect(c.sim.runUntil(() => c.replica(2)!.lastExecuted >= 3, 20_000)).toBe(true);
+    // ring-0 and ring-1 could not relay their proofs (ring-3's bad commit is in each); ring-3's own is clean.
+    const spoiled = [0, 1].filter((i) => c.replica(i)!.agreementState.checkOnArrival.has(3));
+    expect(spoiled.length).toBeGreaterThan(0);
+    // From then on they check ring-3's commits on arrival: its next bad commit is dropped there, and
+    // the update commits on the three valid ones (ring-2 is back).
+    const drops = spoiled.map((i) => c.replica(i)!.drops.get('bad-signature') ?? 0);
+    c.submit(0, kvOperation(key, 2, value('v4')));
+    expect(c.sim.runUntil(() => c.completed[0] === 4, 5_000)).toBe(true);
+    spoiled.forEach((i, k) => expect(c.replica(i)!.drops.get('bad-signature') ?? 0).toBeGreaterThan(drops[k]!));
+  });
+});
