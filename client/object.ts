@@ -19,8 +19,16 @@ import type { ReplicaTrust } from '../replica/types.ts';
 
 /** Writes up to this size ride inline in the update; larger ones upload blocks first. */
 export const inlineBytesMax = 64 * 1024;
-/** Reads are fetched in chunks of about this size (each chunk is one verified proof). */
-export const readChunkBytes = 4 * 1024 * 1024;
+/**
+ * Reads are fetched in chunks of about this size (each chunk is one verified proof). Each reply
+ * arrives in a buffer of its own that lives until its turn to be yielded; the fewer and larger
+ * those buffers, the fewer full garbage collections the client runs (a 1 GiB get: 85 with 4 MiB
+ * chunks, 62 with 8 MiB; client CPU 3.9-4.1 s against 3.6-3.7 s) and the less per-request work
+ * on the servers (a proof's root and interior blocks, a certificate).
+ */
+export const readChunkBytes = 8 * 1024 * 1024;
+/** The largest chunk a caller may ask for (a reply stays well under the 64 MiB frame bound). */
+const readChunkBytesMax = 16 * 1024 * 1024;
 /** Upload bytes in flight (blocks pushed, not yet acknowledged by 2f+1 ring servers). */
 const uploadBytesInFlightMax = 16 * 1024 * 1024;
 
@@ -31,7 +39,7 @@ export interface ReadOptions extends CallOptions {
   readonly length?: number;
   /** Demand a heartbeat no older than this; stale members are skipped (the ring answers). */
   readonly maxAgeMs?: number;
-  /** Bytes per verified chunk of a stream (default readChunkBytes, 4 MiB). */
+  /** Bytes per verified chunk of a stream (default readChunkBytes, 8 MiB; at most 16 MiB). */
   readonly chunkBytes?: number;
   /** Chunks a stream keeps in flight (default readAheadChunks, 4); memory is about this many chunks. */
   readonly readAheadChunks?: number;
@@ -110,7 +118,7 @@ export class ObjectHandle {
     const end = Math.min(size, options.length === undefined ? size : offset + options.length);
     checkArgument(offset >= 0 && end >= offset, 'offset/length', 'a range inside the object');
     const chunkBytes = options.chunkBytes ?? readChunkBytes;
-    checkArgument(Number.isSafeInteger(chunkBytes) && chunkBytes >= 1 && chunkBytes <= 4 * readChunkBytes, 'chunkBytes', `an integer in 1..${4 * readChunkBytes}`);
+    checkArgument(Number.isSafeInteger(chunkBytes) && chunkBytes >= 1 && chunkBytes <= readChunkBytesMax, 'chunkBytes', `an integer in 1..${readChunkBytesMax}`);
     // Every chunk is pinned to the version found first, so a concurrent write cannot tear a read.
     // A few chunks are in flight at once; they are yielded in order, so memory stays bounded.
     const inFlight: Promise<VerifiedVersion>[] = [];
