@@ -75,6 +75,14 @@ export interface ReplicaConfig {
    * Must be deterministic in `seq` for every replica that executed through `seq`.
    */
   readonly epochAt?: (seq: number) => number;
+  /**
+   * The host guarantees not only who sent a message (core/machine.ts) but that it was not altered
+   * on the way: the simulator's network, an in-process bus. Then a commit that arrives from the
+   * replica it names counts without a signature check (ring/replica-agreement.ts). The runtime's
+   * transport authenticates peers at the handshake but does not MAC frames, so it leaves this off
+   * (default) and every commit is checked on arrival.
+   */
+  readonly channelIntegrity?: boolean;
 }
 
 export interface ClientConfig {

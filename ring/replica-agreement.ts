@@ -67,21 +67,22 @@ export function initialState(): AgreementState {
 }
 
 /**
- * A commit counts toward this replica's own decision on the strength of the channel it came on:
- * the host authenticated `from` (core/machine.ts: the runtime's handshake, the simulator's
- * network), so a commit that arrives from the replica it names is that replica's vote whatever its
- * signature, as a commit carrying PBFT's MAC authenticator is. Its signature matters only to a third
- * party, when the commit is relayed inside a commit proof, and is checked then
- * (relayableCommitProof). That is 2f signature checks fewer per replica per batch. Prepares are
- * still checked on arrival: a prepared proof goes into view-change messages, and one with a bad
- * signature in it would be rejected there.
+ * With a host that guarantees channel integrity (ReplicaConfig.channelIntegrity), a commit counts
+ * toward this replica's own decision on the strength of the channel it came on: one that arrives
+ * from the replica it names is that replica's vote whatever its signature, as a commit carrying
+ * PBFT's MAC authenticator is. Its signature matters only to a third party, when the commit is
+ * relayed inside a commit proof, and is checked then (relayableCommitProof). That is 2f signature
+ * checks fewer per replica per batch. Prepares are still checked on arrival: a prepared proof goes
+ * into view-change messages, and one with a bad signature in it would be rejected there. Without
+ * the guarantee (the runtime's transport does not MAC frames) every commit is checked on arrival:
+ * a forged commit could otherwise make a replica execute a batch that was only prepared.
  */
 export function onCommit(r: Replica, c: Commit, from: string): void {
   if (!r.viewActive || c.view !== r.view) return r.drop('wrong-view');
   if (c.seq <= r.stableSeq || c.seq > r.highWatermark) return r.drop('out-of-window');
   const s = r.slot(c.seq);
   if (s.commits.has(c.replica) || s.committed) return;
-  const fromSigner = c.replica >= 0 && c.replica < r.n && from === r.idOf(c.replica);
+  const fromSigner = r.config.channelIntegrity === true && c.replica >= 0 && c.replica < r.n && from === r.idOf(c.replica);
   if (!fromSigner || r.agreementState.checkOnArrival.has(c.replica)) {
     if (!r.signedByReplica(c)) return r.drop('bad-signature');
     r.agreementState.checkedCommits.add(c);

@@ -58,6 +58,8 @@ export interface ClusterOptions {
   trace?: (line: string) => void;
   /** The replicated service: the versioned key-value test service (default) or Pond objects. */
   service?: 'kv' | 'object';
+  /** ReplicaConfig.channelIntegrity: the simulated network does not alter messages. */
+  channelIntegrity?: boolean;
 }
 
 export interface Cluster {
@@ -217,6 +219,7 @@ export function buildCluster(options: ClusterOptions): Cluster {
             : (store) => new KvService(crypto, store),
         ringId: simRingId,
         parameters: options.parameters,
+        channelIntegrity: options.channelIntegrity,
       })),
     );
   });

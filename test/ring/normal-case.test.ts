@@ -93,11 +93,11 @@ describe('held execution writes and the normal case', () => {
   });
 });
 
-describe('commits taken on their channel (ring/replica-agreement.ts)', () => {
+describe('commits taken on their channel, when the host guarantees channel integrity (ring/replica-agreement.ts)', () => {
   const flipped = (sig: Uint8Array): Uint8Array => Uint8Array.from(sig, (b, i) => (i === 0 ? b ^ 1 : b));
 
   it('a commit from the replica it names counts without its signature; the same commit relayed by another replica does not', () => {
-    const c = buildCluster({ seed: 6, f: 1, clientCount: 1, crypto: fakeCrypto, network: { delayMsMin: 1, delayMsMax: 2 } });
+    const c = buildCluster({ seed: 6, f: 1, clientCount: 1, crypto: fakeCrypto, channelIntegrity: true, network: { delayMsMin: 1, delayMsMax: 2 } });
     // ring-2 sends no commits at all and ring-3's carry bad signatures: a quorum of 2f+1 = 3 commits
     // exists only if ring-3's, which come from ring-3 itself, count.
     c.sim.setInterceptor('ring-2', (m) => (m.kind === 'commit' ? [] : [m]));
@@ -106,7 +106,12 @@ describe('commits taken on their channel (ring/replica-agreement.ts)', () => {
     c.submit(0, kvOperation(key, -1, value('decided by channel-authenticated commits')));
     expect(c.sim.runUntil(() => c.completed[0] === 1, 2_000)).toBe(true);
     expect(c.replica(0)!.view).toBe(0);
-    for (const i of [0, 1]) expect(c.replica(i)!.lastExecuted).toBeGreaterThanOrEqual(1);
+    // ring-0 and ring-1 decided on ring-3's badly signed commit itself (not on a relayed proof).
+    for (const i of [0, 1]) {
+      expect(c.sim.runUntil(() => c.replica(i)!.lastExecuted >= 1, 1_000)).toBe(true);
+      const commits = c.replica(i)!.slots.get(1)?.committed?.commits ?? [];
+      expect(commits.some((m) => m.replica === 3 && !c.replica(i)!.signedByReplica(m))).toBe(true);
+    }
 
     // Relayed by ring-1 under ring-3's name, the same bad commit is checked and dropped.
     const replica0 = c.replica(0)!;
@@ -117,7 +122,7 @@ describe('commits taken on their channel (ring/replica-agreement.ts)', () => {
   });
 
   it('a commit proof holding a bad commit is not relayed, its signer\'s commits are checked on arrival from then on, and a lagging replica still catches up', () => {
-    const c = buildCluster({ seed: 7, f: 1, clientCount: 1, crypto: fakeCrypto, network: { delayMsMin: 1, delayMsMax: 2 } });
+    const c = buildCluster({ seed: 7, f: 1, clientCount: 1, crypto: fakeCrypto, channelIntegrity: true, network: { delayMsMin: 1, delayMsMax: 2 } });
     c.sim.setInterceptor('ring-3', (m) => (m.kind === 'commit' ? [{ ...m, signature: flipped(m.signature) }] : [m]));
     // ring-2 is cut off while three updates commit without it.
     c.sim.partition([['ring-2'], ['ring-0', 'ring-1', 'ring-3', 'client-0']]);
@@ -138,5 +143,22 @@ describe('commits taken on their channel (ring/replica-agreement.ts)', () => {
     c.submit(0, kvOperation(key, 2, value('v4')));
     expect(c.sim.runUntil(() => c.completed[0] === 4, 5_000)).toBe(true);
     spoiled.forEach((i, k) => expect(c.replica(i)!.drops.get('bad-signature') ?? 0).toBeGreaterThan(drops[k]!));
+  });
+
+  it('without that guarantee (the runtime\'s default) a commit with a bad signature is dropped even from its signer', () => {
+    const c = buildCluster({ seed: 6, f: 1, clientCount: 1, crypto: fakeCrypto, network: { delayMsMin: 1, delayMsMax: 2 } });
+    c.sim.setInterceptor('ring-2', (m) => (m.kind === 'commit' ? [] : [m]));
+    c.sim.setInterceptor('ring-3', (m) => (m.kind === 'commit' ? [{ ...m, signature: flipped(m.signature) }] : [m]));
+    c.submit(0, kvOperation(kvKeyFor(c.clientSigners[0]!.publicKey, 'x'), -1, value('three valid commits')));
+    // ring-0 and ring-1 check ring-3's commits and drop them; ring-2 and ring-3 commit on their own
+    // valid vote plus ring-0's and ring-1's, reply, and relay the decided slot back to the others.
+    expect(c.sim.runUntil(() => c.completed[0] === 1 && [0, 1, 2, 3].every((i) => c.replica(i)!.lastExecuted === 1), 3_000)).toBe(true);
+    for (const i of [0, 1]) {
+      expect(c.replica(i)!.drops.get('bad-signature') ?? 0).toBeGreaterThan(0);
+      // Its decision rests on validly signed commits only (its own check, or a relayed proof).
+      const commits = c.replica(i)!.slots.get(1)?.committed?.commits ?? [];
+      expect(commits.length).toBe(3);
+      expect(commits.every((m) => c.replica(i)!.signedByReplica(m))).toBe(true);
+    }
   });
 });
