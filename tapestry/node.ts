@@ -21,6 +21,7 @@ import { Joiner, MulticastRelay, rowsFor } from './join.ts';
 import type { JoinHost, Out } from './join.ts';
 import { listCountMax } from './messages.ts';
 import type { TapestryMessage, TapestryOutput, TapestryStats } from './messages.ts';
+import { NeighbourWatch, type WatchHost } from './neighbour-watch.ts';
 import { ObjectLocation } from './object-location.ts';
 import type { LocationHost } from './object-location.ts';
 import type { PointerStore } from './pointer-store.ts';
@@ -42,10 +43,7 @@ export interface TapestryNodeOptions {
 
 type Status = 'member' | 'joining' | 'left';
 
-/** Longer than any round trip a node measures (the simulations' worst is ~300 ms). */
-const roundTripMaxMs = 1_000;
-
-export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, JoinHost, LocationHost {
+export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, JoinHost, LocationHost, WatchHost {
   readonly self: NodeRef;
   readonly config: TapestryConfig;
   readonly table: RoutingTable;
@@ -55,18 +53,11 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   private readonly joiner: Joiner;
   private readonly relay: MulticastRelay;
   private readonly location: ObjectLocation;
-  private readonly pendingPings = new Map<TapestryId, number>();
-  /** Recent measurements (also of nodes not in the table): holder choice and ping suppression. */
-  private readonly measured = new Map<TapestryId, { atMs: number; rttMs: number }>();
+  private readonly watch: NeighbourWatch;
   private readonly requests: RequestTracker;
-  /** Nodes heard from first-hand while a ping to them was pending: pinged again if it lapses. */
-  private readonly revived = new Map<TapestryId, NodeRef>();
-  /** Backpointers that went silent, probed once: retracted unless they answer. */
-  private readonly suspects = new Map<TapestryId, { ref: NodeRef; sinceMs: number }>();
   private nextRepublishMs: number;
   private nextBeaconMs: number;
   private nextMaintenanceMs: number;
-  private maintenanceLevel = 0;
   /** Join through this gateway at the first tick (set by the gateway option). */
   private joinAtFirstTick: boolean;
 
@@ -80,6 +71,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     this.joinAtFirstTick = options.gateway !== undefined;
     this.table = new RoutingTable(this.self, this.config.slotSize);
     this.location = new ObjectLocation(this);
+    this.watch = new NeighbourWatch(this, this.location, this.random);
     this.requests = new RequestTracker(this.config.requestTimeoutMs, this.config.pendingRequestsMax);
     this.joiner = new Joiner(this);
     this.relay = new MulticastRelay(this);
@@ -202,15 +194,18 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     this.relay.onTick(out, nowMs);
     this.pointers.expire(nowMs);
     for (const event of this.requests.expire(nowMs)) out.push({ kind: 'output', event });
-    this.expirePings(out, nowMs);
+    this.watch.expirePings(out, nowMs);
     if (nowMs >= this.nextRepublishMs) {
       this.nextRepublishMs = nowMs + this.config.republishIntervalMs;
       this.location.republishAll(out, nowMs);
     }
-    if (this.config.beaconIntervalMs > 0) this.beacon(out, nowMs);
+    if (this.config.beaconIntervalMs > 0 && nowMs >= this.nextBeaconMs) {
+      this.nextBeaconMs = nowMs + this.config.beaconIntervalMs;
+      this.watch.beacon(out, nowMs);
+    }
     if (this.config.maintenanceIntervalMs > 0 && nowMs >= this.nextMaintenanceMs) {
       this.nextMaintenanceMs = nowMs + this.config.maintenanceIntervalMs;
-      this.maintain(out);
+      this.watch.maintain(out);
     }
     return this.finishStep(out, nowMs);
   }
@@ -220,7 +215,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
       case 'ping':
         if (!this.claimOk(from, m.sender)) return;
         this.send(out, from, { kind: 'pong', sender: this.self, sentAtMs: m.sentAtMs });
-        this.heard(m.sender.id);
+        this.watch.heard(m.sender.id);
         this.table.heardFromBackpointer(m.sender.id, nowMs);
         this.learn(out, m.sender, nowMs, true);
         return;
@@ -266,7 +261,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
       case 'leaving':
         if (!this.claimOk(from, m.sender)) return;
         this.table.removeBackpointer(m.sender.id);
-        this.forget(out, m.sender, false, nowMs);
+        this.watch.forget(out, m.sender, false, nowMs);
         for (const n of m.replacements) this.learn(out, n, nowMs);
         return;
       case 'lookup':
@@ -276,118 +271,24 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     }
   }
 
-  // ---- neighbours: measurement, failure, repair ------------------------------------------------
+  // ---- neighbours (tapestry/neighbour-watch.ts) ------------------------------------------------
 
   /**
-   * JoinHost: pings `candidate` unless it is us, a neighbour, already pinged or measured recently.
-   * `alive`: we have first-hand news that it runs now (it pinged us, or it is joining), so an
-   * earlier failure mark must not keep a restarted node out of our table for remeasureIntervalMs.
+   * JoinHost and LocationHost: pings `candidate` unless it is us, a neighbour, already pinged or
+   * measured recently (`alive`: it runs now, whatever an earlier failure mark says).
    */
   learn(out: Out, candidate: NodeRef, nowMs: number, alive = false): boolean {
-    const id = candidate.id;
-    if (id === this.self.id || this.table.get(id)) return false;
-    if (alive) {
-      if (this.measured.get(id)?.rttMs === Number.MAX_VALUE) this.measured.delete(id);
-      // A ping pending for longer than any round trip went to an old incarnation (or was lost):
-      // ping again. A younger one may still be answered; if it is not, it is retried when it lapses.
-      const sentAtMs = this.pendingPings.get(id);
-      if (sentAtMs !== undefined && nowMs - sentAtMs > roundTripMaxMs) this.pendingPings.delete(id);
-      else if (sentAtMs !== undefined && this.revived.size < this.config.pendingPingsMax) this.revived.set(id, candidate);
-    }
-    if (this.pendingPings.has(id)) return false;
-    const measured = this.measured.get(id);
-    if (measured !== undefined && nowMs - measured.atMs < this.config.remeasureIntervalMs) return false;
-    if (this.pendingPings.size >= this.config.pendingPingsMax) return false;
-    this.pendingPings.set(id, nowMs);
-    this.send(out, candidate.name, { kind: 'ping', sender: this.self, sentAtMs: nowMs });
-    return true;
+    return this.watch.learn(out, candidate, nowMs, alive);
   }
 
   private onPong(out: Out, from: string, sender: NodeRef, sentAtMs: number, nowMs: number): void {
     if (!this.claimOk(from, sender)) return;
-    if (this.pendingPings.get(sender.id) !== sentAtMs || sentAtMs > nowMs) return this.drop();
-    this.pendingPings.delete(sender.id);
-    this.revived.delete(sender.id);
-    this.suspects.delete(sender.id);
-    // A zero round trip (same host, or a coarse clock) still has to sort after nothing real.
-    const rttMs = Math.max(nowMs - sentAtMs, 0.001);
-    this.measured.delete(sender.id);
-    this.measured.set(sender.id, { atMs: nowMs, rttMs });
-    if (this.measured.size > 8192) this.measured.delete(this.measured.keys().next().value!);
-    const result = this.table.consider(sender, rttMs);
-    if (result.inserted) this.send(out, sender.name, { kind: 'backpointer', sender: this.self, add: true });
-    if (result.evicted) this.send(out, result.evicted.name, { kind: 'backpointer', sender: this.self, add: false });
-    if (this.status === 'joining' && this.joiner.onMeasured(out, sender.id, nowMs)) this.onJoined(out, nowMs);
+    if (!this.watch.onPong(out, sender, sentAtMs, nowMs)) this.drop();
   }
 
-  private heard(id: TapestryId): void {
-    const n = this.table.get(id);
-    if (n) n.beaconMisses = 0;
-  }
-
-  /**
-   * Pings every neighbour each beacon interval. A neighbour whose previous beacon is still
-   * unanswered counts a miss; after beaconMissesMax in a row it is declared failed and removed.
-   */
-  private beacon(out: Out, nowMs: number): void {
-    if (nowMs < this.nextBeaconMs) return;
-    this.nextBeaconMs = nowMs + this.config.beaconIntervalMs;
-    // Backpointers beacon us: one silent for as long as a neighbour may be has failed (or dropped
-    // us without saying). Its pointers here are retracted toward the root.
-    const silentSinceMs = nowMs - (this.config.beaconMissesMax + 1) * this.config.beaconIntervalMs;
-    // It may only have dropped us without a word, so it is probed once before its pointers go.
-    for (const [id, suspect] of this.suspects) {
-      if (nowMs - suspect.sinceMs < this.config.beaconIntervalMs) continue;
-      this.suspects.delete(id);
-      if (!this.table.get(id)) this.pendingPings.delete(id);
-      this.location.retractServer(out, suspect.ref, nowMs, suspect.sinceMs);
-    }
-    for (const silent of this.table.takeSilentBackpointers(silentSinceMs)) {
-      if (this.table.get(silent.id) || this.suspects.size >= this.config.pendingPingsMax) continue;
-      this.suspects.set(silent.id, { ref: silent, sinceMs: nowMs });
-      this.pendingPings.set(silent.id, nowMs);
-      this.send(out, silent.name, { kind: 'ping', sender: this.self, sentAtMs: nowMs });
-    }
-    for (const n of [...this.table.neighbours()]) {
-      if (this.pendingPings.has(n.id) && ++n.beaconMisses >= this.config.beaconMissesMax) {
-        this.stats.neighboursFailed++;
-        out.push({ kind: 'output', event: { kind: 'neighbourFailed', neighbour: ref(n) } });
-        this.forget(out, n, true, nowMs);
-        continue;
-      }
-      this.pendingPings.set(n.id, nowMs);
-      this.send(out, n.name, { kind: 'ping', sender: this.self, sentAtMs: nowMs });
-    }
-  }
-
-  /** Removes a failed or departed node; its slot's backups move up and the slot is refilled. */
-  private forget(out: Out, gone: NodeRef, failed: boolean, nowMs: number): void {
-    // Silent since its first missed beacon; a departing node's pointers all go.
-    const silentSinceMs = failed ? nowMs - this.config.beaconMissesMax * this.config.beaconIntervalMs : nowMs;
-    this.location.retractServer(out, gone, nowMs, silentSinceMs);
-    this.pendingPings.delete(gone.id);
-    if (failed) this.measured.set(gone.id, { atMs: nowMs, rttMs: Number.MAX_VALUE });
-    const level = this.table.remove(gone.id);
-    if (level < 0) return;
-    // Ask the nearest nodes that share this level (they hold the same prefix region) for their row.
-    let helpers = this.table.closest(level, 2);
-    if (helpers.length === 0) helpers = this.table.closest(0, 2);
-    for (const h of helpers) this.send(out, h.name, { kind: 'neighbourQuery', level: Math.min(level, sharedPrefixLength(h.id, this.self.id)) });
-  }
-
-  /** Anti-entropy: one row from one neighbour per interval, cycling through the levels in use. */
-  private maintain(out: Out): void {
-    const levelsInUse: number[] = [];
-    for (const n of this.table.neighbours()) {
-      const l = sharedPrefixLength(n.id, this.self.id);
-      if (!levelsInUse.includes(l)) levelsInUse.push(l);
-    }
-    if (levelsInUse.length === 0) return;
-    levelsInUse.sort((a, b) => a - b);
-    const level = levelsInUse[this.maintenanceLevel++ % levelsInUse.length]!;
-    const row = this.table.row(level);
-    const peer = row[this.random.int(row.length)]!;
-    this.send(out, peer.name, { kind: 'neighbourQuery', level });
+  /** WatchHost: a pong arrived; the join in progress may be waiting for that measurement. */
+  onMeasured(out: Out, id: TapestryId, nowMs: number): void {
+    if (this.status === 'joining' && this.joiner.onMeasured(out, id, nowMs)) this.onJoined(out, nowMs);
   }
 
   // ---- routing, publish, locate ---------------------------------------------------------------
@@ -412,8 +313,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
 
   /** LocationHost: 0 for ourselves, the table's or a recent measurement, else Number.MAX_VALUE. */
   rttOf(id: TapestryId): number {
-    if (id === this.self.id) return 0;
-    return this.table.get(id)?.rttMs ?? this.measured.get(id)?.rttMs ?? Number.MAX_VALUE;
+    return this.watch.rttOf(id);
   }
 
   /** LocationHost: the locate stopped here (pointer found, or root without one). */
@@ -463,19 +363,6 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   private finishStep(out: Out, nowMs: number): Out {
     this.location.maintain(out, nowMs);
     return out;
-  }
-
-  private expirePings(out: Out, nowMs: number): void {
-    for (const [id, sentAtMs] of this.pendingPings) {
-      // A neighbour's beacon stays pending until answered: that is how misses are counted.
-      if (nowMs - sentAtMs > this.config.pingTimeoutMs && !this.table.get(id)) this.pendingPings.delete(id);
-    }
-    // Nodes that showed signs of life while an unanswered ping to them was pending: ping again.
-    for (const [id, candidate] of this.revived) {
-      if (this.pendingPings.has(id)) continue;
-      this.revived.delete(id);
-      this.learn(out, candidate, nowMs, true);
-    }
   }
 
   /** The authenticated sender must be who the message claims to be; otherwise drop it. */
