@@ -7,7 +7,7 @@ import { toHex } from '../core/bytes.ts';
 import { decodeUpdate } from '../core/update/update-codec.ts';
 import type { BlockKind } from '../core/version/block.ts';
 import type { BlockStore } from '../core/version/block-store.ts';
-import type { BlockRefToArchive, BlockToArchive } from '../archive/archiver.ts';
+import type { BlockRefToArchive, BlockToArchive } from '../archive/archiver-types.ts';
 import type { KvBlockStore } from '../ring/kv-block-store.ts';
 import { decodeObjectResult } from '../ring/object-result.ts';
 import type { ObjectService } from '../ring/object-service.ts';

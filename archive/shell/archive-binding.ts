@@ -11,7 +11,8 @@ import type { Effect, Machine, MachineContext } from '../../core/machine.ts';
 import { channels } from '../../runtime/roles.ts';
 import type { Binding } from '../../runtime/machine-host.ts';
 import { ArchiveServer, defaultArchiveTiming, type ArchiveOutput, type ArchiveServerOptions } from '../archive-server.ts';
-import { Archiver, type ArchiverOptions, type ArchiverOutput, type BlockRefToArchive, type BlockToArchive, type VersionToArchive } from '../archiver.ts';
+import { Archiver } from '../archiver.ts';
+import type { ArchiverOptions, ArchiverOutput, BlockRefToArchive, BlockToArchive, VersionToArchive } from '../archiver-types.ts';
 import { archiveLimits, decodeArchiveMessage, encodeArchiveMessage, type ArchiveMessage } from '../messages.ts';
 import { defaultRepairOptions } from '../repairer.ts';
 

@@ -12,7 +12,8 @@ import { MemoryKvStore } from '../../core/store.ts';
 import { MachineHost, type DurableKvStore } from '../../runtime/machine-host.ts';
 import { channels } from '../../runtime/roles.ts';
 import { Transport, type PeerAddress } from '../../runtime/transport.ts';
-import type { Archiver, BlockToArchive } from '../archiver.ts';
+import type { Archiver } from '../archiver.ts';
+import type { BlockToArchive } from '../archiver-types.ts';
 import { archiveServerBinding, archiverBinding } from './archive-binding.ts';
 
 class InstantStore extends MemoryKvStore implements DurableKvStore {

@@ -17,7 +17,7 @@ import { encodeRootBlock, type TreeRoot } from '../../core/version/root-block.ts
 import { appendBytes, writeBytes } from '../../core/version/tree-edit.ts';
 import type { TreeWriter } from '../../core/version/tree-splice.ts';
 import type { Prng } from '../../sim/prng.ts';
-import type { BlockToArchive } from '../archiver.ts';
+import type { BlockToArchive } from '../archiver-types.ts';
 
 export interface BuiltVersion {
   name: string;
