@@ -7,6 +7,17 @@ import type { Logger } from 'pino';
 
 export function quietLogger(): Logger {
   const nothing = (): void => undefined;
-  const logger = { level: 'silent', fatal: nothing, error: nothing, warn: nothing, info: nothing, debug: nothing, trace: nothing, silent: nothing, child: (): unknown => logger, isLevelEnabled: (): boolean => false };
+  const logger = {
+    level: 'silent',
+    fatal: nothing,
+    error: nothing,
+    warn: nothing,
+    info: nothing,
+    debug: nothing,
+    trace: nothing,
+    silent: nothing,
+    child: (): unknown => logger,
+    isLevelEnabled: (): boolean => false,
+  };
   return logger as unknown as Logger;
 }
