@@ -10,7 +10,7 @@ import { hashBytes } from '../core/crypto.ts';
 import { AssertionError } from '../core/assert.ts';
 import { DecodeError } from '../core/errors.ts';
 import { blockBytesMax, blockKinds, type BlockKind } from '../core/version/block.ts';
-import { packSized, type Packable } from './sized-pack.ts';
+import { packFast, type Packable } from '../core/version/fast-msgpack.ts';
 
 /** A certified update as it travels down the tree: the update, its certificate and the blocks it references. */
 export interface LogEntry {
@@ -121,7 +121,7 @@ function entryTuple(e: LogEntry): Packable[] {
 }
 
 /**
- * The messages that carry blocks, as tuples for packSized (one exactly sized buffer, each block
+ * The messages that carry blocks, as tuples for packFast (one exactly sized buffer, each block
  * copied once); null for the rest, which are small and go through msgpackr. The bytes are the
  * same either way.
  */
@@ -143,7 +143,7 @@ function blockCarryingTuple(m: TreeMessage): Packable[] | null {
 
 export function encodeTreeMessage(m: TreeMessage): Uint8Array {
   const tuple = blockCarryingTuple(m);
-  if (tuple) return packSized(tuple);
+  if (tuple) return packFast(tuple);
   return encode(smallTuple(m));
 }
 
@@ -153,7 +153,7 @@ export function encodeTreeMessage(m: TreeMessage): Uint8Array {
  */
 export function encodeTreeFrame(m: TreeMessage, reservedBytes: number): Uint8Array {
   const tuple = blockCarryingTuple(m);
-  if (tuple) return packSized(tuple, reservedBytes);
+  if (tuple) return packFast(tuple, reservedBytes);
   const body = encode(smallTuple(m));
   const frame = new Uint8Array(reservedBytes + body.length);
   frame.set(body, reservedBytes);
@@ -185,7 +185,7 @@ function smallTuple(m: TreeMessage): unknown[] {
     case 'snapshot':
     case 'blocks':
     case 'read-reply':
-      throw new AssertionError(`${m.type} is encoded by packSized`);
+      throw new AssertionError(`${m.type} is encoded by packFast`);
   }
 }
 
