@@ -11,6 +11,17 @@ import { primaryOf } from './config.ts';
 import * as blocks from './replica-blocks.ts';
 import type { Replica, Slot } from './replica.ts';
 
+export interface AgreementState {
+  /** Commits whose signatures this replica has checked (or made): relayable as proof as they are. */
+  readonly checkedCommits: WeakSet<Commit>;
+  /** Replicas that sent a commit whose signature failed once relayed: their commits are checked on arrival. */
+  readonly checkOnArrival: Set<number>;
+}
+
+export function initialState(): AgreementState {
+  return { checkedCommits: new WeakSet(), checkOnArrival: new Set() };
+}
+
 export function onPrePrepare(r: Replica, pp: PrePrepare): void {
   if (!r.viewActive || pp.view !== r.view) return r.drop('wrong-view');
   if (pp.seq <= r.stableSeq || pp.seq > r.highWatermark) return r.drop('out-of-window');
@@ -55,17 +66,6 @@ export function checkPrepared(r: Replica, s: Slot): void {
   checkCommitted(r, s);
 }
 
-export interface AgreementState {
-  /** Commits whose signatures this replica has checked (or made): relayable as proof as they are. */
-  readonly checkedCommits: WeakSet<Commit>;
-  /** Replicas that sent a commit whose signature failed once relayed: their commits are checked on arrival. */
-  readonly checkOnArrival: Set<number>;
-}
-
-export function initialState(): AgreementState {
-  return { checkedCommits: new WeakSet(), checkOnArrival: new Set() };
-}
-
 /**
  * With a host that guarantees channel integrity (ReplicaConfig.channelIntegrity), a commit counts
  * toward this replica's own decision on the strength of the channel it came on: one that arrives
@@ -93,11 +93,13 @@ export function onCommit(r: Replica, c: Commit, from: string): void {
 
 /**
  * The slot's commit proof if every commit in it carries a valid signature (checked now if it was
- * taken on its channel), else null: a peer would reject it. The replica whose commit failed has
+ * taken on its channel, or read back from disk after a restart), else null: a peer would reject it. The replica whose commit failed has
  * its commits checked on arrival from then on, so it can spoil the proofs of a bounded number of
  * slots; a peer that cannot get a slot's proof catches up by state transfer.
  */
 export function relayableCommitProof(r: Replica, proof: CommitProof): CommitProof | null {
+  // Without channel integrity every commit was checked on arrival (or came in a checked proof).
+  if (r.config.channelIntegrity !== true) return proof;
   for (const c of proof.commits) {
     if (r.agreementState.checkedCommits.has(c)) continue;
     if (!r.signedByReplica(c)) {

@@ -209,19 +209,18 @@ export class MachineHost {
         // prefix of the queue: their effects leave now, the rest after the flush.
         const frames = new Map<unknown, Uint8Array>();
         let cleanCount = 0;
-        while (cleanCount < steps.length && steps[cleanCount]!.clean) cleanCount++;
-        for (const step of steps.slice(0, cleanCount)) this.perform(step, frames);
-        steps.splice(0, cleanCount);
-        if (steps.length === 0) continue;
+        while (cleanCount < steps.length && steps[cleanCount]!.clean) this.perform(steps[cleanCount++]!, frames);
+        const waiting = steps.slice(cleanCount);
+        if (waiting.length === 0) continue;
         if (this.store.dirty) {
           const startedMs = performance.now();
           await this.store.flush();
           this.counters.flushes += 1;
-          this.counters.stepsPerFlushMax = Math.max(this.counters.stepsPerFlushMax, steps.length);
-          this.events.onFlush?.(steps.length, performance.now() - startedMs);
+          this.counters.stepsPerFlushMax = Math.max(this.counters.stepsPerFlushMax, waiting.length);
+          this.events.onFlush?.(waiting.length, performance.now() - startedMs);
         }
         // A broadcast is one message object sent to several peers: encode it once per release.
-        for (const step of steps) this.perform(step, frames);
+        for (const step of waiting) this.perform(step, frames);
       }
       if (this.store.dirty) this.scheduleLazyFlush();
     } catch (error) {
