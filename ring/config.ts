@@ -77,10 +77,10 @@ export interface ReplicaConfig {
   readonly epochAt?: (seq: number) => number;
   /**
    * The host guarantees not only who sent a message (core/machine.ts) but that it was not altered
-   * on the way: the simulator's network, an in-process bus. Then a commit that arrives from the
-   * replica it names counts without a signature check (ring/replica-agreement.ts). The runtime's
-   * transport authenticates peers at the handshake but does not MAC frames, so it leaves this off
-   * (default) and every commit is checked on arrival.
+   * on the way: the simulator's network, an in-process bus, the runtime's transport (every frame
+   * tagged under keys agreed in the authenticated handshake). Then a commit that arrives from the
+   * replica it names counts without a signature check (ring/replica-agreement.ts). Off by default:
+   * a host over bare connections must have every commit checked on arrival.
    */
   readonly channelIntegrity?: boolean;
 }

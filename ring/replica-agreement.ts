@@ -74,8 +74,8 @@ export function checkPrepared(r: Replica, s: Slot): void {
  * relayed inside a commit proof, and is checked then (relayableCommitProof). That is 2f signature
  * checks fewer per replica per batch. Prepares are still checked on arrival: a prepared proof goes
  * into view-change messages, and one with a bad signature in it would be rejected there. Without
- * the guarantee (the runtime's transport does not MAC frames) every commit is checked on arrival:
- * a forged commit could otherwise make a replica execute a batch that was only prepared.
+ * the guarantee (a host over bare connections) every commit is checked on arrival: a forged commit
+ * could otherwise make a replica execute a batch that was only prepared.
  */
 export function onCommit(r: Replica, c: Commit, from: string): void {
   if (!r.viewActive || c.view !== r.view) return r.drop('wrong-view');

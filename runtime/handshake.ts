@@ -3,9 +3,13 @@
  * nonce (a challenge-response, so a recorded handshake cannot be replayed), and each signature
  * covers both public keys and both nonces, so a signature from one session is useless in another.
  *
- *   acceptor  -> dialer    Challenge [1, version, acceptorKey, acceptorNonce]
- *   dialer    -> acceptor  Hello     [2, claimedName, dialerKey, dialerNonce, dialerSig]
+ *   acceptor  -> dialer    Challenge [1, version, acceptorKey, acceptorNonce, acceptorEphemeral]
+ *   dialer    -> acceptor  Hello     [2, claimedName, dialerKey, dialerNonce, dialerEphemeral, dialerSig]
  *   acceptor  -> dialer    Welcome   [3, assignedName, acceptorSig]
+ *
+ * The ephemerals are X25519 public keys, signed into both transcripts: the frame keys derived from
+ * them (runtime/frame-auth.ts) are known only to the two ends that signed, so every later frame is
+ * authenticated too, not just the opening (version 1 had no ephemerals and left frames bare).
  *
  * The acceptor checks the claimed name against the cluster config: a member name must come with
  * exactly that member's key (anything else is an impostor and is refused); an unknown key is
@@ -16,8 +20,10 @@ import { asBytesField, asLiteral, asString, asTuple, asUint, decode, encode } fr
 import { toHex } from '../core/bytes.ts';
 import { identityOf, type Crypto, type Signer } from '../core/crypto.ts';
 
-export const handshakeVersion = 1;
+export const handshakeVersion = 2;
 export const nonceBytes = 32;
+/** An X25519 public key. */
+export const ephemeralKeyBytes = 32;
 const handshakeBytesMax = 1024;
 const nameLengthMax = 64;
 const signDomain = 'oceanstore/transport-handshake/v1';
@@ -25,11 +31,13 @@ const signDomain = 'oceanstore/transport-handshake/v1';
 export interface Challenge {
   readonly acceptorKey: Uint8Array;
   readonly acceptorNonce: Uint8Array;
+  readonly acceptorEphemeral: Uint8Array;
 }
 export interface Hello {
   readonly claimedName: string;
   readonly dialerKey: Uint8Array;
   readonly dialerNonce: Uint8Array;
+  readonly dialerEphemeral: Uint8Array;
   readonly dialerSig: Uint8Array;
 }
 export interface Welcome {
@@ -38,29 +46,31 @@ export interface Welcome {
 }
 
 export function encodeChallenge(c: Challenge): Uint8Array {
-  return encode([1, handshakeVersion, c.acceptorKey, c.acceptorNonce]);
+  return encode([1, handshakeVersion, c.acceptorKey, c.acceptorNonce, c.acceptorEphemeral]);
 }
 export function decodeChallenge(bytes: Uint8Array): Challenge {
-  const t = asTuple(decode(bytes, handshakeBytesMax, 'challenge'), 'challenge', 4);
+  const t = asTuple(decode(bytes, handshakeBytesMax, 'challenge'), 'challenge', 5);
   asLiteral(t[0], 'challenge.tag', 1);
   asLiteral(asUint(t[1], 'challenge.version'), 'challenge.version', handshakeVersion);
   return {
     acceptorKey: asBytesField(t[2], 'challenge.acceptorKey', { bytes: 32 }),
     acceptorNonce: asBytesField(t[3], 'challenge.acceptorNonce', { bytes: nonceBytes }),
+    acceptorEphemeral: asBytesField(t[4], 'challenge.acceptorEphemeral', { bytes: ephemeralKeyBytes }),
   };
 }
 
 export function encodeHello(h: Hello): Uint8Array {
-  return encode([2, h.claimedName, h.dialerKey, h.dialerNonce, h.dialerSig]);
+  return encode([2, h.claimedName, h.dialerKey, h.dialerNonce, h.dialerEphemeral, h.dialerSig]);
 }
 export function decodeHello(bytes: Uint8Array): Hello {
-  const t = asTuple(decode(bytes, handshakeBytesMax, 'hello'), 'hello', 5);
+  const t = asTuple(decode(bytes, handshakeBytesMax, 'hello'), 'hello', 6);
   asLiteral(t[0], 'hello.tag', 2);
   return {
     claimedName: asString(t[1], 'hello.claimedName', nameLengthMax),
     dialerKey: asBytesField(t[2], 'hello.dialerKey', { bytes: 32 }),
     dialerNonce: asBytesField(t[3], 'hello.dialerNonce', { bytes: nonceBytes }),
-    dialerSig: asBytesField(t[4], 'hello.dialerSig', { bytes: 64 }),
+    dialerEphemeral: asBytesField(t[4], 'hello.dialerEphemeral', { bytes: ephemeralKeyBytes }),
+    dialerSig: asBytesField(t[5], 'hello.dialerSig', { bytes: 64 }),
   };
 }
 
@@ -76,14 +86,23 @@ export function decodeWelcome(bytes: Uint8Array): Welcome {
   };
 }
 
-/** What the dialer signs: it answers the acceptor's nonce and binds its own. */
-export function dialerTranscript(c: Challenge, claimedName: string, dialerKey: Uint8Array, dialerNonce: Uint8Array): Uint8Array {
-  return encode([signDomain, 'dialer', c.acceptorKey, c.acceptorNonce, claimedName, dialerKey, dialerNonce]);
+/** What the dialer signs: it answers the acceptor's nonce and binds its own, and both ephemerals. */
+export function dialerTranscript(
+  c: Challenge, claimedName: string, dialerKey: Uint8Array, dialerNonce: Uint8Array, dialerEphemeral: Uint8Array,
+): Uint8Array {
+  return encode([signDomain, 'dialer', c.acceptorKey, c.acceptorNonce, c.acceptorEphemeral, claimedName, dialerKey, dialerNonce, dialerEphemeral]);
 }
 
-/** What the acceptor signs: the dialer's nonce, so the dialer knows the key holder is live. */
+/** What the acceptor signs: the dialer's nonce, so the dialer knows the key holder is live, and both ephemerals. */
 export function acceptorTranscript(c: Challenge, h: Hello, assignedName: string): Uint8Array {
-  return encode([signDomain, 'acceptor', c.acceptorKey, c.acceptorNonce, h.dialerKey, h.dialerNonce, assignedName]);
+  return encode([
+    signDomain, 'acceptor', c.acceptorKey, c.acceptorNonce, c.acceptorEphemeral, h.dialerKey, h.dialerNonce, h.dialerEphemeral, assignedName,
+  ]);
+}
+
+/** The salt of the frame keys: a hash of everything both ends signed, so the keys belong to this session alone. */
+export function frameKeySalt(crypto: Crypto, c: Challenge, h: Hello): Uint8Array {
+  return crypto.sha256([encode([signDomain, 'frame-keys', c.acceptorKey, c.acceptorNonce, c.acceptorEphemeral, h.dialerKey, h.dialerNonce, h.dialerEphemeral])]);
 }
 
 /** The name a non-member gets: derived from its key, so it cannot choose to look like anyone else. */
@@ -106,7 +125,7 @@ export function judgeHello(
   hello: Hello,
   acceptClients: boolean,
 ): HelloVerdict {
-  const transcript = dialerTranscript(challenge, hello.claimedName, hello.dialerKey, hello.dialerNonce);
+  const transcript = dialerTranscript(challenge, hello.claimedName, hello.dialerKey, hello.dialerNonce, hello.dialerEphemeral);
   if (!crypto.ed25519Verify(hello.dialerKey, transcript, hello.dialerSig)) {
     return { ok: false, reason: 'bad handshake signature' };
   }
@@ -142,9 +161,9 @@ export function judgeWelcome(
   return null;
 }
 
-export function signHello(signer: Signer, challenge: Challenge, claimedName: string, dialerNonce: Uint8Array): Hello {
-  const dialerSig = signer.sign(dialerTranscript(challenge, claimedName, signer.publicKey, dialerNonce));
-  return { claimedName, dialerKey: signer.publicKey, dialerNonce, dialerSig };
+export function signHello(signer: Signer, challenge: Challenge, claimedName: string, dialerNonce: Uint8Array, dialerEphemeral: Uint8Array): Hello {
+  const dialerSig = signer.sign(dialerTranscript(challenge, claimedName, signer.publicKey, dialerNonce, dialerEphemeral));
+  return { claimedName, dialerKey: signer.publicKey, dialerNonce, dialerEphemeral, dialerSig };
 }
 
 export function signWelcome(signer: Signer, challenge: Challenge, hello: Hello, assignedName: string): Welcome {

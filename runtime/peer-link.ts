@@ -5,6 +5,7 @@
  * frames are refused. The queue outlives a connection, so a short reconnect loses nothing.
  */
 import { WebSocket } from 'ws';
+import type { FrameSealer } from './frame-auth.ts';
 
 export interface LinkLimits {
   readonly queueFramesMax: number;
@@ -15,6 +16,8 @@ export interface LinkLimits {
 
 export class PeerLink {
   private ws: WebSocket | null = null;
+  /** Tags frames for the current connection (keys and frame count are per connection). */
+  private sealer: FrameSealer | null = null;
   private readonly queue: Uint8Array[] = [];
   private queueHead = 0;
   private queueBytes = 0;
@@ -38,9 +41,10 @@ export class PeerLink {
   }
 
   /** Makes `ws` the connection to this peer (closing a previous one) and drains the queue into it. */
-  attach(ws: WebSocket): void {
+  attach(ws: WebSocket, sealer: FrameSealer): void {
     if (this.ws && this.ws !== ws) this.ws.close(1000, 'replaced by a newer connection');
     this.ws = ws;
+    this.sealer = sealer;
     this.periodsSilent = 0;
     ws.on('pong', () => {
       if (this.ws === ws) this.periodsSilent = 0;
@@ -67,7 +71,10 @@ export class PeerLink {
   }
 
   detach(ws: WebSocket): void {
-    if (this.ws === ws) this.ws = null;
+    if (this.ws === ws) {
+      this.ws = null;
+      this.sealer = null;
+    }
   }
 
   send(frame: Uint8Array): boolean {
@@ -87,6 +94,7 @@ export class PeerLink {
   close(): void {
     this.ws?.terminate();
     this.ws = null;
+    this.sealer = null;
   }
 
   private canWrite(): boolean {
@@ -95,8 +103,12 @@ export class PeerLink {
 
   private write(frame: Uint8Array): void {
     this.corkUntilTurnEnds();
-    // The callback fires once ws has handed the bytes to the kernel: the moment to try the queue again.
-    this.ws!.send(frame, { binary: true }, () => this.schedulePump());
+    // The frame and its tag go as two fragments of one message: no copy of the frame to append the
+    // tag, and the receiver gets them apart. The callback fires once ws has handed the bytes to the
+    // kernel: the moment to try the queue again.
+    const tag = this.sealer!.seal(frame);
+    this.ws!.send(frame, { binary: true, fin: false });
+    this.ws!.send(tag, { binary: true, fin: true }, () => this.schedulePump());
     this.onSent(frame.length);
   }
 

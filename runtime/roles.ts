@@ -179,6 +179,9 @@ function ringReplica(ctx: RoleContext, parts: RingServerParts): { binding: Bindi
       members, initialMembers: ringMembersOf(ctx.descriptor), f: ctx.config.f, crypto: ctx.crypto, signer: signerOf(ctx.crypto, ctx.secretKey), certificateVerifier,
       service: parts.service,
       ringId: fromHex(ctx.descriptor.ringId),
+      // Every frame between members is tagged under keys from the handshake (runtime/frame-auth.ts):
+      // a commit that arrives from the member it names is that member's, unaltered.
+      channelIntegrity: true,
       // Heartbeats let readers demand freshness (maxAgeMs); one per second unless configured.
       parameters: { heartbeatIntervalMs: 1000, ...ctx.config.ring },
     },

@@ -2,6 +2,11 @@
  * Authenticated peer transport over WebSocket: one persistent connection per peer pair, binary
  * frames, a per-frame size limit, a bounded send queue per peer, reconnect with backoff.
  *
+ * Both ends prove their identity in the handshake (handshake.ts) and agree on frame keys there;
+ * every frame after it carries a tag (frame-auth.ts), so a frame delivered to the handler came from
+ * the named peer, unaltered and in order. A frame whose tag fails cuts the connection (its stream
+ * can no longer be trusted); the dialer reconnects with fresh keys.
+ *
  * Who dials whom: between two config members, the one whose name sorts first dials, so exactly
  * one connection exists per pair and there is no duplicate race to resolve. Clients always dial.
  * Frames sent to a peer that is not connected wait in its bounded queue; the protocols above
@@ -13,6 +18,7 @@ import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { asBytes, bytesEqual } from '../core/bytes.ts';
 import { signerOf, type Crypto, type Signer } from '../core/crypto.ts';
+import { deriveFrameKeys, FrameOpener, FrameSealer, newEphemeral } from './frame-auth.ts';
 import {
   decodeChallenge,
   decodeHello,
@@ -20,6 +26,7 @@ import {
   encodeChallenge,
   encodeHello,
   encodeWelcome,
+  frameKeySalt,
   judgeHello,
   judgeWelcome,
   nonceBytes,
@@ -69,6 +76,8 @@ export interface TransportCounters {
   bytesIn: number;
   bytesOut: number;
   framesOversized: number;
+  /** Frames whose tag failed (altered, injected, replayed or reordered in flight): each cut its connection. */
+  framesBadTag: number;
   framesDroppedQueueFull: number;
   handshakesRefused: number;
   handshakesAccepted: number;
@@ -94,7 +103,7 @@ export class Transport {
   private readonly isMember: boolean;
   readonly counters: TransportCounters = {
     framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0,
-    framesOversized: 0, framesDroppedQueueFull: 0, handshakesRefused: 0, handshakesAccepted: 0,
+    framesOversized: 0, framesBadTag: 0, framesDroppedQueueFull: 0, handshakesRefused: 0, handshakesAccepted: 0,
   };
 
   constructor(private readonly options: TransportOptions) {
@@ -106,6 +115,12 @@ export class Transport {
 
   get name(): string {
     return this.options.name;
+  }
+
+  /** The port listened on (after start; useful with port 0), or null for a pure client. */
+  get port(): number | null {
+    const address = this.server?.address();
+    return address && typeof address === 'object' ? address.port : null;
   }
 
   onFrame(handler: FrameHandler): void {
@@ -225,33 +240,36 @@ export class Transport {
       perMessageDeflate: false,
       generateMask: (mask) => void mask.fill(0),
     });
-    let authenticated = false;
+    ws.binaryType = 'fragments';
+    let opener: FrameOpener | null = null;
     this.handshaking.add(ws);
     this.dialing.add(peer);
     const nonce = new Uint8Array(randomBytes(nonceBytes));
+    const ephemeral = newEphemeral();
     const timeout = setTimeout(() => ws.terminate(), this.options.handshakeTimeoutMs ?? 5000);
     let hello: Hello | null = null;
     let challenge: Challenge | null = null;
     ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (opener) return this.receive(ws, opener, peer, data, isBinary, false);
       const bytes = toBytes(data);
-      if (authenticated) return this.receive(peer, bytes, isBinary, false);
       try {
         if (!challenge) {
           challenge = decodeChallenge(bytes);
-          hello = signHello(this.signer, challenge, this.name, nonce);
+          hello = signHello(this.signer, challenge, this.name, nonce, ephemeral.publicKey);
           ws.send(encodeHello(hello));
           return;
         }
         const welcome = decodeWelcome(bytes);
         const problem = judgeWelcome(this.options.crypto, address.publicKey, challenge, hello!, welcome);
         if (problem) throw new Error(problem);
-        authenticated = true;
+        const keys = deriveFrameKeys(ephemeral, challenge.acceptorEphemeral, frameKeySalt(this.options.crypto, challenge, hello!));
+        opener = new FrameOpener(keys.acceptorToDialer);
         clearTimeout(timeout);
         this.handshaking.delete(ws);
         this.dialing.delete(peer);
         if (this.stopped) return ws.terminate();
         this.options.log.info({ peer, as: welcome.assignedName }, 'connected');
-        this.linkOf(peer).attach(ws);
+        this.linkOf(peer).attach(ws, new FrameSealer(keys.dialerToAcceptor));
         attempt = 0;
       } catch (error) {
         this.options.log.warn({ peer, reason: (error as Error).message }, 'handshake with peer failed');
@@ -271,17 +289,23 @@ export class Transport {
 
   private accept(ws: WebSocket): void {
     if (this.stopped) return ws.terminate();
-    const challenge: Challenge = { acceptorKey: this.signer.publicKey, acceptorNonce: new Uint8Array(randomBytes(nonceBytes)) };
+    ws.binaryType = 'fragments';
+    const ephemeral = newEphemeral();
+    const challenge: Challenge = {
+      acceptorKey: this.signer.publicKey, acceptorNonce: new Uint8Array(randomBytes(nonceBytes)), acceptorEphemeral: ephemeral.publicKey,
+    };
     const timeout = setTimeout(() => ws.terminate(), this.options.handshakeTimeoutMs ?? 5000);
     let peer: string | null = null;
+    let opener: FrameOpener | null = null;
     let isClient = false;
     ws.on('error', () => undefined);
     ws.on('message', (data: RawData, isBinary: boolean) => {
-      const bytes = toBytes(data);
-      if (peer) return this.receive(peer, bytes, isBinary, isClient);
+      if (peer && opener) return this.receive(ws, opener, peer, data, isBinary, isClient);
       let hello: Hello;
+      let keys: ReturnType<typeof deriveFrameKeys>;
       try {
-        hello = decodeHello(bytes);
+        hello = decodeHello(toBytes(data));
+        keys = deriveFrameKeys(ephemeral, hello.dialerEphemeral, frameKeySalt(this.options.crypto, challenge, hello));
       } catch (error) {
         return this.refuse(ws, timeout, (error as Error).message);
       }
@@ -289,12 +313,13 @@ export class Transport {
       if (!verdict.ok) return this.refuse(ws, timeout, verdict.reason, hello.claimedName);
       clearTimeout(timeout);
       peer = verdict.name;
+      opener = new FrameOpener(keys.dialerToAcceptor);
       isClient = verdict.isClient;
       if (isClient) this.clientNames.add(peer);
       this.counters.handshakesAccepted += 1;
       ws.send(encodeWelcome(signWelcome(this.signer, challenge, hello, peer)));
       this.options.log.info({ peer, isClient }, 'accepted');
-      this.linkOf(peer).attach(ws);
+      this.linkOf(peer).attach(ws, new FrameSealer(keys.acceptorToDialer));
     });
     ws.on('close', () => {
       clearTimeout(timeout);
@@ -318,7 +343,14 @@ export class Transport {
     setTimeout(() => ws.terminate(), 1000).unref();
   }
 
-  private receive(peer: string, bytes: Uint8Array, isBinary: boolean, isClient: boolean): void {
+  private receive(ws: WebSocket, opener: FrameOpener, peer: string, data: RawData, isBinary: boolean, isClient: boolean): void {
+    const bytes = opener.open(fragmentsOf(data));
+    if (!bytes) {
+      this.counters.framesBadTag += 1;
+      this.options.log.warn({ peer }, 'frame refused: bad tag (altered, injected or replayed in flight); connection cut');
+      ws.terminate();
+      return;
+    }
     this.counters.framesIn += 1;
     this.counters.bytesIn += bytes.length;
     if (!isBinary) {
@@ -334,8 +366,13 @@ export class Transport {
   }
 }
 
+function fragmentsOf(data: RawData): Uint8Array[] {
+  if (Array.isArray(data)) return data;
+  return [data instanceof ArrayBuffer ? new Uint8Array(data) : asBytes(data)];
+}
+
 function toBytes(data: RawData): Uint8Array {
-  if (Array.isArray(data)) return new Uint8Array(Buffer.concat(data));
+  if (Array.isArray(data)) return data.length === 1 ? asBytes(data[0]!) : new Uint8Array(Buffer.concat(data));
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
   return asBytes(data);
 }

@@ -1,99 +1,104 @@
 /**
- * Test-only man in the middle between the SDK and one cluster member. The transport's handshake
- * authenticates both ends but does not protect the frames that follow, so a proxy that relays the
- * three handshake messages untouched can then rewrite, replay or drop anything the member sends:
- * exactly the power of a Byzantine server (or a network attacker) over replies, blocks and
- * certificates. Frames from the client go upstream unchanged.
+ * Test-only Byzantine member between the SDK and one cluster member. Frames on a transport
+ * connection are authenticated end to end (runtime/frame-auth.ts), so a network man in the middle
+ * can only cut connections; what can still lie to a client is a server. The proxy therefore holds
+ * the member's own key and terminates the SDK's connection as that member, exactly the power of a
+ * Byzantine server over replies, blocks and certificates. Toward the real member it speaks as the
+ * SDK's session (it is given the test client's identity, so replies addressed to the client by
+ * name come back through it); frames from the client go upstream unchanged.
  *
  * The SDK is pointed at proxies by rewriting member URLs in the ring descriptor it is given.
  */
-import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { randomBytes } from 'node:crypto';
+import type { Identity } from '../../client/identity.ts';
 import { decodeRingMessage, encodeRingMessage } from '../../ring/codec.ts';
 import type { RingMessage } from '../../ring/messages.ts';
 import { decodeTreeMessage, encodeTreeMessage, type TreeMessage } from '../../replica/messages.ts';
-import type { RingDescriptor } from '../../runtime/cluster-keys.ts';
+import type { ClusterConfig } from '../../runtime/cluster-config.ts';
+import { loadIdentity, type RingDescriptor } from '../../runtime/cluster-keys.ts';
+import { memoryLogger } from '../../runtime/log.ts';
+import { nodeCrypto } from '../../runtime/node-crypto.ts';
+import { fromHex } from '../../core/bytes.ts';
+import { clientNameOf } from '../../runtime/handshake.ts';
 import { channels } from '../../runtime/roles.ts';
+import { Transport, type PeerAddress } from '../../runtime/transport.ts';
 
-/** Rewrites one member→client frame after the handshake: the frame, a replacement, or null to drop it. */
+/** Rewrites one member→client frame: the frame, a replacement, or null to drop it. */
 export type Tamper = (frame: Uint8Array, member: string) => Uint8Array | null;
 
-/** Downstream handshake messages (challenge, welcome) relayed before tampering starts. */
-const handshakeMessagesDown = 2;
+const frameBytesMax = 256 * 2 ** 20;
 
 export class TamperingProxy {
   tamper: Tamper = (frame) => frame;
   /** Frames the policy replaced or dropped (a test asserts its attack actually happened). */
   framesTampered = 0;
-  private readonly sockets = new Set<WebSocket>();
+  /** One session toward the member per client connected downstream, by the client's name. */
+  private readonly upstreams = new Map<string, Transport>();
 
   private constructor(
     readonly member: string,
-    private readonly upstreamUrl: string,
-    private readonly server: WebSocketServer,
+    private readonly memberAddress: PeerAddress,
+    private readonly down: Transport,
+    private readonly clients: ReadonlyMap<string, Identity>,
   ) {
-    server.on('connection', (client) => this.relay(client));
+    down.onFrame((client, frame) => this.fromClient(client, frame));
   }
 
-  static async start(member: string, upstreamUrl: string): Promise<TamperingProxy> {
-    const server = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, maxPayload: 256 * 2 ** 20 });
-    await new Promise<void>((resolve, reject) => {
-      server.once('listening', resolve);
-      server.once('error', reject);
+  /** `clients`: the identities of the SDK sessions that will connect, by their transport name. */
+  static async start(member: string, memberAddress: PeerAddress, memberSecretKey: Uint8Array, clients: ReadonlyMap<string, Identity>): Promise<TamperingProxy> {
+    const down = new Transport({
+      name: member, secretKey: memberSecretKey, crypto: nodeCrypto,
+      // Only itself as a member: the proxy dials no one on the downstream side.
+      members: new Map([[member, { publicKey: memberAddress.publicKey }]]),
+      listen: { host: '127.0.0.1', port: 0 }, acceptClients: true, frameBytesMax, log: memoryLogger(`proxy-${member}`).log,
     });
-    return new TamperingProxy(member, upstreamUrl, server);
+    await down.start();
+    return new TamperingProxy(member, memberAddress, down, clients);
   }
 
   get url(): string {
-    return `ws://127.0.0.1:${(this.server.address() as { port: number }).port}`;
+    return `ws://127.0.0.1:${this.down.port!}`;
   }
 
   async close(): Promise<void> {
-    for (const ws of this.sockets) ws.terminate();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const up of this.upstreams.values()) await up.stop();
+    await this.down.stop();
   }
 
-  private relay(client: WebSocket): void {
-    const upstream = new WebSocket(this.upstreamUrl, { perMessageDeflate: false, maxPayload: 256 * 2 ** 20 });
-    this.sockets.add(client).add(upstream);
-    const early: { data: Uint8Array; isBinary: boolean }[] = [];
-    let downCount = 0;
-    client.on('message', (data: RawData, isBinary: boolean) => {
-      const bytes = toBytes(data);
-      if (upstream.readyState === WebSocket.OPEN) upstream.send(bytes, { binary: isBinary });
-      else early.push({ data: bytes, isBinary });
-    });
-    upstream.on('open', () => {
-      for (const m of early.splice(0)) upstream.send(m.data, { binary: m.isBinary });
-    });
-    upstream.on('message', (data: RawData, isBinary: boolean) => {
-      let bytes: Uint8Array | null = toBytes(data);
-      if (downCount++ >= handshakeMessagesDown) {
-        const original = bytes;
-        bytes = this.tamper(bytes, this.member);
-        if (bytes !== original) this.framesTampered++;
-      }
-      if (bytes && client.readyState === WebSocket.OPEN) client.send(bytes, { binary: isBinary });
-    });
-    const closeBoth = (): void => {
-      client.terminate();
-      upstream.terminate();
-      this.sockets.delete(client);
-      this.sockets.delete(upstream);
-    };
-    client.on('close', closeBoth);
-    upstream.on('close', closeBoth);
-    client.on('error', () => undefined);
-    upstream.on('error', () => undefined);
+  private fromClient(client: string, frame: Uint8Array): void {
+    let up = this.upstreams.get(client);
+    if (!up) {
+      const identity = this.clients.get(client);
+      up = new Transport({
+        name: client, secretKey: identity?.secretKey ?? new Uint8Array(randomBytes(32)), crypto: nodeCrypto,
+        members: new Map([[this.member, this.memberAddress]]), frameBytesMax, log: memoryLogger(`proxy-up-${client}`).log,
+        reconnectMsMin: 20, reconnectMsMax: 200,
+      });
+      up.onFrame((_member, reply) => this.toClient(client, reply));
+      this.upstreams.set(client, up);
+      void up.start();
+    }
+    up.send(this.member, frame);
+  }
+
+  private toClient(client: string, frame: Uint8Array): void {
+    const out = this.tamper(frame, this.member);
+    if (out !== frame) this.framesTampered++;
+    if (out) this.down.send(client, out);
   }
 }
 
 /** One proxy per named member, and a copy of the descriptor that sends the SDK through them. */
-export async function proxyMembers(descriptor: RingDescriptor, names: readonly string[]): Promise<{ descriptor: RingDescriptor; proxies: Map<string, TamperingProxy> }> {
+export async function proxyMembers(
+  config: ClusterConfig, descriptor: RingDescriptor, names: readonly string[], clients: readonly Identity[],
+): Promise<{ descriptor: RingDescriptor; proxies: Map<string, TamperingProxy> }> {
+  const byName = new Map(clients.map((c) => [clientNameOf(nodeCrypto, c.publicKey), c]));
   const proxies = new Map<string, TamperingProxy>();
   for (const name of names) {
     const node = descriptor.nodes.find((n) => n.name === name);
     if (!node?.url) throw new Error(`no member ${name} with a url in the descriptor`);
-    proxies.set(name, await TamperingProxy.start(name, node.url));
+    const address = { publicKey: fromHex(node.publicKey), url: node.url };
+    proxies.set(name, await TamperingProxy.start(name, address, loadIdentity(config, descriptor, name, nodeCrypto), byName));
   }
   const nodes = descriptor.nodes.map((n) => (proxies.has(n.name) ? { ...n, url: proxies.get(n.name)!.url } : n));
   return { descriptor: { ...descriptor, nodes }, proxies };
@@ -139,10 +144,4 @@ function framed(channel: number, body: Uint8Array): Uint8Array {
   frame[0] = channel;
   frame.set(body, 1);
   return frame;
-}
-
-function toBytes(data: RawData): Uint8Array {
-  if (Array.isArray(data)) return new Uint8Array(Buffer.concat(data));
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }

@@ -1,5 +1,6 @@
-// Issue 7's must-show: a tampering man in the middle (test/client/tampering-proxy.ts) in front of
-// every ring server and secondary never gets a wrong result accepted by the SDK. Pond (FAST 2003,
+// Issue 7's must-show: a tampering proxy (test/client/tampering-proxy.ts: a Byzantine member that
+// holds the member's key) in front of every ring server and secondary never gets a wrong result
+// accepted by the SDK. Pond (FAST 2003,
 // §2.2, §4.4): clients trust only the inner ring's threshold certificate and self-verifying
 // blocks; secondary replicas and the network are untrusted. Each attack is run against every
 // member (the SDK must raise a named error) and against all but one member (the SDK must fail
@@ -69,9 +70,10 @@ export function tamperingSuite(env: () => { config: ClusterConfig; owner: OceanS
       owner = env().owner;
       descriptor = loadDescriptor(env().config, nodeCrypto);
       members = descriptor.nodes.filter((n) => n.role === 'ring' || n.role === 'replica').map((n) => n.name);
-      const proxied = await proxyMembers(descriptor, members);
+      const identity = newIdentity();
+      const proxied = await proxyMembers(env().config, descriptor, members, [identity]);
       proxies = proxied.proxies;
-      client = await connect({ descriptor: proxied.descriptor, identity: newIdentity(), connectTimeoutMs: 30_000 });
+      client = await connect({ descriptor: proxied.descriptor, identity, connectTimeoutMs: 30_000 });
       const doc = await owner.create('doc');
       await (await doc.write(small)).certified;
       const big = await owner.create('big');

@@ -4,21 +4,26 @@ import { describe, expect, it } from 'vitest';
 import { signerOf } from '../../core/crypto.ts';
 import { DecodeError } from '../../core/errors.ts';
 import {
-  clientNameOf, decodeChallenge, decodeHello, decodeWelcome, encodeHello, judgeHello, judgeWelcome, signHello, signWelcome,
+  clientNameOf, decodeChallenge, decodeHello, decodeWelcome, encodeChallenge, encodeHello, frameKeySalt, judgeHello, judgeWelcome, signHello,
+  signWelcome,
   type Challenge,
 } from '../../runtime/handshake.ts';
+import { deriveFrameKeys, FrameOpener, FrameSealer, newEphemeral } from '../../runtime/frame-auth.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
 
 const key = () => new Uint8Array(randomBytes(32));
 const a = signerOf(nodeCrypto, key());
 const b = signerOf(nodeCrypto, key());
 const members = new Map([['a', a.publicKey], ['b', b.publicKey]]);
-const challengeOf = (acceptor = b): Challenge => ({ acceptorKey: acceptor.publicKey, acceptorNonce: new Uint8Array(randomBytes(32)) });
+const challengeOf = (acceptor = b): Challenge => ({
+  acceptorKey: acceptor.publicKey, acceptorNonce: new Uint8Array(randomBytes(32)), acceptorEphemeral: newEphemeral().publicKey,
+});
+const eph = () => newEphemeral().publicKey;
 
 describe('transport handshake (challenge-response, both ends prove their key)', () => {
   it('accepts a member presenting its own key, and the dialer accepts the acceptor it expected', () => {
     const c = challengeOf();
-    const hello = decodeHello(encodeHello(signHello(a, c, 'a', new Uint8Array(randomBytes(32)))));
+    const hello = decodeHello(encodeHello(signHello(a, c, 'a', new Uint8Array(randomBytes(32)), eph())));
     expect(judgeHello(nodeCrypto, members, c, hello, true)).toEqual({ ok: true, name: 'a', isClient: false });
     const welcome = signWelcome(b, c, hello, 'a');
     expect(judgeWelcome(nodeCrypto, b.publicKey, c, hello, welcome)).toBeNull();
@@ -29,22 +34,68 @@ describe('transport handshake (challenge-response, both ends prove their key)', 
   it('refuses impostors, member keys under other names, replays, and clients where not accepted', () => {
     const c = challengeOf();
     const stranger = signerOf(nodeCrypto, key());
-    const impostor = signHello(stranger, c, 'a', new Uint8Array(32));
+    const impostor = signHello(stranger, c, 'a', new Uint8Array(32), eph());
     expect(judgeHello(nodeCrypto, members, c, impostor, true)).toEqual({ ok: false, reason: "impostor: key does not match config member 'a'" });
-    const disguised = signHello(a, c, 'laptop', new Uint8Array(32));
+    const disguised = signHello(a, c, 'laptop', new Uint8Array(32), eph());
     expect(judgeHello(nodeCrypto, members, c, disguised, true)).toMatchObject({ ok: false });
-    const replayed = signHello(a, challengeOf(), 'a', new Uint8Array(32)); // signed for another challenge
+    const replayed = signHello(a, challengeOf(), 'a', new Uint8Array(32), eph()); // signed for another challenge
     expect(judgeHello(nodeCrypto, members, c, replayed, true)).toEqual({ ok: false, reason: 'bad handshake signature' });
-    const client = signHello(stranger, c, 'laptop', new Uint8Array(32));
+    const client = signHello(stranger, c, 'laptop', new Uint8Array(32), eph());
     expect(judgeHello(nodeCrypto, members, c, client, true)).toEqual({ ok: true, name: clientNameOf(nodeCrypto, stranger.publicKey), isClient: true });
     expect(judgeHello(nodeCrypto, members, c, client, false)).toMatchObject({ ok: false });
   });
 
   it('a forged welcome (signature over another session) is refused by the dialer', () => {
     const c = challengeOf();
-    const hello = signHello(a, c, 'a', new Uint8Array(randomBytes(32)));
-    const other = signHello(a, c, 'a', new Uint8Array(randomBytes(32)));
+    const hello = signHello(a, c, 'a', new Uint8Array(randomBytes(32)), eph());
+    const other = signHello(a, c, 'a', new Uint8Array(randomBytes(32)), eph());
     expect(judgeWelcome(nodeCrypto, b.publicKey, c, hello, signWelcome(b, c, other, 'a'))).toBe('bad acceptor signature');
+  });
+
+  it('ephemerals are signed: a man in the middle who swaps one in is refused by either end', () => {
+    const c = challengeOf();
+    const hello = signHello(a, c, 'a', new Uint8Array(randomBytes(32)), eph());
+    const swappedHello = { ...hello, dialerEphemeral: eph() };
+    expect(judgeHello(nodeCrypto, members, c, swappedHello, true)).toEqual({ ok: false, reason: 'bad handshake signature' });
+    const welcome = signWelcome(b, c, hello, 'a');
+    const swappedChallenge = { ...c, acceptorEphemeral: eph() };
+    expect(judgeWelcome(nodeCrypto, b.publicKey, swappedChallenge, hello, welcome)).toBe('bad acceptor signature');
+    const roundTripped = decodeChallenge(encodeChallenge(c));
+    expect(roundTripped.acceptorEphemeral).toEqual(c.acceptorEphemeral);
+  });
+
+  it('both ends derive the same frame keys, one per direction; a frame altered, replayed or out of order fails its tag', () => {
+    const dialerEph = newEphemeral();
+    const acceptorEph = newEphemeral();
+    const c = { ...challengeOf(), acceptorEphemeral: acceptorEph.publicKey };
+    const hello = signHello(a, c, 'a', new Uint8Array(randomBytes(32)), dialerEph.publicKey);
+    const salt = frameKeySalt(nodeCrypto, c, hello);
+    const atDialer = deriveFrameKeys(dialerEph, acceptorEph.publicKey, salt);
+    const atAcceptor = deriveFrameKeys(acceptorEph, dialerEph.publicKey, salt);
+    expect(atDialer).toEqual(atAcceptor);
+    expect(atDialer.dialerToAcceptor).not.toEqual(atDialer.acceptorToDialer);
+    const sealer = new FrameSealer(atDialer.dialerToAcceptor);
+    const frames = [Uint8Array.of(1, 2, 3), new Uint8Array(70_000).fill(7), Uint8Array.of(9)];
+    const tags = frames.map((f) => sealer.seal(f));
+    // In order and unaltered: every frame opens (split as ws delivers it, or in one piece).
+    const honest = new FrameOpener(atAcceptor.dialerToAcceptor);
+    expect(honest.open([frames[0]!, tags[0]!])).toEqual(frames[0]);
+    expect(honest.open([frames[1]!.subarray(0, 10), Buffer.concat([frames[1]!.subarray(10), tags[1]!])])).toEqual(frames[1]);
+    expect(honest.open([frames[2]!, tags[2]!])).toEqual(frames[2]);
+    const altered = new FrameOpener(atAcceptor.dialerToAcceptor);
+    expect(altered.open([Uint8Array.of(1, 2, 4), tags[0]!])).toBeNull();
+    const replayed = new FrameOpener(atAcceptor.dialerToAcceptor);
+    expect(replayed.open([frames[0]!, tags[0]!])).not.toBeNull();
+    expect(replayed.open([frames[0]!, tags[0]!])).toBeNull(); // same frame again: its index has passed
+    const reordered = new FrameOpener(atAcceptor.dialerToAcceptor);
+    expect(reordered.open([frames[1]!, tags[1]!])).toBeNull();
+    const wrongDirection = new FrameOpener(atAcceptor.acceptorToDialer);
+    expect(wrongDirection.open([frames[0]!, tags[0]!])).toBeNull();
+    expect(new FrameOpener(atAcceptor.dialerToAcceptor).open([Uint8Array.of(1, 2)])).toBeNull(); // shorter than a tag
+  });
+
+  it('a low-order ephemeral (no shared secret) is refused', () => {
+    expect(() => deriveFrameKeys(newEphemeral(), new Uint8Array(32), new Uint8Array(32))).toThrow();
   });
 
   it('decoders throw only DecodeError on arbitrary bytes (property)', () => {

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { signerOf } from '../../core/crypto.ts';
 import { decodeChallenge, decodeHello, encodeChallenge, encodeHello, encodeWelcome, signHello, signWelcome } from '../../runtime/handshake.ts';
+import { newEphemeral } from '../../runtime/frame-auth.ts';
 import { memoryLogger } from '../../runtime/log.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
 import { Transport, type PeerAddress } from '../../runtime/transport.ts';
@@ -109,7 +110,7 @@ describe('Transport', () => {
     const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
     ws.on('message', (data: Buffer) => {
       const challenge = decodeChallenge(new Uint8Array(data));
-      ws.send(encodeHello(signHello(impostor, challenge, 'a', new Uint8Array(randomBytes(32)))));
+      ws.send(encodeHello(signHello(impostor, challenge, 'a', new Uint8Array(randomBytes(32)), newEphemeral().publicKey)));
     });
     expect(await closed).toBe(4001);
     expect(b.t.counters.handshakesRefused).toBe(1);
@@ -127,7 +128,7 @@ describe('Transport', () => {
     ws.on('message', (data: Buffer) => {
       const challenge = decodeChallenge(new Uint8Array(data));
       const stale = { ...challenge, acceptorNonce: new Uint8Array(32) }; // signed for another session
-      ws.send(encodeHello(signHello(a, stale, 'a', new Uint8Array(randomBytes(32)))));
+      ws.send(encodeHello(signHello(a, stale, 'a', new Uint8Array(randomBytes(32)), newEphemeral().publicKey)));
     });
     expect(await closed).toBe(4001);
     expect(b.lines.some((l) => l.reason === 'bad handshake signature')).toBe(true);
@@ -175,6 +176,59 @@ describe('Transport', () => {
     expect(b.t.connectedPeers()).toEqual(['a']);
   });
 
+  it('a frame altered or replayed in flight is refused by its tag, the connection is cut, and the redial gets fresh keys', async () => {
+    const { members, directory } = await cluster(['a', 'b']);
+    const b = transportFor(members[1]!, directory);
+    await b.t.start();
+    // A relay between a and b that passes the handshake and then tampers with a's frames: the one
+    // a network attacker could run (version 1 of the handshake authenticated only the opening).
+    const relay = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise<void>((resolve) => relay.once('listening', () => resolve()));
+    let connection = 0;
+    relay.on('connection', (down) => {
+      connection += 1;
+      const attack = connection === 1 ? 'flip' : connection === 2 ? 'replay' : 'none';
+      const up = new WebSocket(`ws://127.0.0.1:${members[1]!.port}`);
+      const early: Buffer[] = [];
+      let fromA = 0;
+      down.on('message', (data: Buffer) => {
+        fromA += 1; // 1 is the hello, 2 the first frame, 3 the second
+        let copies = [data];
+        if (attack === 'flip' && fromA === 3) copies = [Buffer.from(data.map((x, i) => (i === 0 ? x ^ 1 : x)))];
+        if (attack === 'replay' && fromA === 2) copies = [data, data];
+        for (const c of copies) (up.readyState === WebSocket.OPEN ? up.send(c) : early.push(c));
+      });
+      up.on('open', () => early.splice(0).forEach((c) => up.send(c)));
+      up.on('message', (data: Buffer) => down.readyState === WebSocket.OPEN && down.send(data));
+      up.on('close', () => down.terminate());
+      down.on('close', () => up.terminate());
+      down.on('error', () => undefined);
+      up.on('error', () => undefined);
+    });
+    try {
+      const viaRelay = new Map(directory);
+      viaRelay.set('b', { ...directory.get('b')!, url: `ws://127.0.0.1:${(relay.address() as { port: number }).port}` });
+      const a = transportFor(members[0]!, viaRelay);
+      await a.t.start();
+      await waitFor(() => a.t.connectedPeers().includes('b'), 5000, 'first connection');
+      a.t.send('b', Uint8Array.of(1));
+      a.t.send('b', Uint8Array.of(2)); // altered in flight
+      await waitFor(() => b.t.counters.framesBadTag === 1, 5000, 'altered frame refused');
+      expect(b.received.map((r) => r.frame[0])).toEqual([1]);
+      expect(b.lines.some((l) => String(l.msg).startsWith('frame refused: bad tag'))).toBe(true);
+      await waitFor(() => connection === 2 && a.t.connectedPeers().includes('b'), 5000, 'redial after the cut');
+      a.t.send('b', Uint8Array.of(3)); // delivered, then replayed in flight
+      await waitFor(() => b.t.counters.framesBadTag === 2, 5000, 'replayed frame refused');
+      await waitFor(() => connection === 3 && a.t.connectedPeers().includes('b'), 5000, 'second redial');
+      a.t.send('b', Uint8Array.of(4));
+      await waitFor(() => b.received.length === 3, 5000, 'frame on an honest connection');
+      expect(b.received.map((r) => r.frame[0])).toEqual([1, 3, 4]); // nothing altered or twice
+    } finally {
+      for (const ws of relay.clients) ws.terminate();
+      await new Promise<void>((resolve) => relay.close(() => resolve()));
+    }
+  });
+
   it('queues frames for a peer that is down and delivers them when it comes back (reconnect with backoff)', async () => {
     const { members, directory } = await cluster(['a', 'b']);
     const a = transportFor(members[0]!, directory);
@@ -209,7 +263,7 @@ describe('Transport', () => {
     let connections = 0;
     fake.on('connection', (ws) => {
       connections += 1;
-      const challenge = { acceptorKey: bSigner.publicKey, acceptorNonce: new Uint8Array(randomBytes(32)) };
+      const challenge = { acceptorKey: bSigner.publicKey, acceptorNonce: new Uint8Array(randomBytes(32)), acceptorEphemeral: newEphemeral().publicKey };
       ws.on('message', (data: Buffer) => {
         const hello = decodeHello(new Uint8Array(data));
         ws.send(encodeWelcome(signWelcome(bSigner, challenge, hello, 'a')));
