@@ -70,6 +70,8 @@ export async function startNode(configFile: string, name: string, options: Start
       metrics.bytesStored.set(store.flushStats().valueBytesWritten);
       metrics.peersConnected.set(transport.connectedPeers().length);
       metrics.handshakesRefused.set(transport.counters.handshakesRefused);
+      metrics.framesBadTag.set(transport.counters.framesBadTag);
+      metrics.framesOversized.set(transport.counters.framesOversized);
     },
     health: () => ({ name, role: node.role, ready: role.ready(transport.connectedPeers()), pid: process.pid }),
     status: () => statusOf(config, node, descriptor, transport, host, store, role, startedMs),

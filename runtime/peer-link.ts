@@ -22,7 +22,8 @@ export class PeerLink {
   private queueHead = 0;
   private queueBytes = 0;
   private pumpScheduled = false;
-  private corked = false;
+  /** Frames were written this turn: their tag and the socket's uncork are scheduled. */
+  private batchOpen = false;
   /** Heartbeat periods since the peer's last pong. */
   private periodsSilent = 0;
 
@@ -102,31 +103,31 @@ export class PeerLink {
   }
 
   private write(frame: Uint8Array): void {
-    this.corkUntilTurnEnds();
-    // The frame and its tag go as two fragments of one message: no copy of the frame to append the
-    // tag, and the receiver gets them apart. The callback fires once ws has handed the bytes to the
-    // kernel: the moment to try the queue again.
-    const tag = this.sealer!.seal(frame);
-    this.ws!.send(frame, { binary: true, fin: false });
-    this.ws!.send(tag, { binary: true, fin: true }, () => this.schedulePump());
+    const ws = this.ws!;
+    const sealer = this.sealer!;
+    this.endBatchWhenTurnEnds(ws, sealer);
+    // The callback fires once ws has handed the bytes to the kernel: the moment to try the queue again.
+    ws.send(frame, { binary: true }, () => this.schedulePump());
+    if (sealer.add(frame)) sendTag(ws, sealer);
     this.onSent(frame.length);
   }
 
   /**
    * A host step sends all its effects synchronously, often several frames to one peer (a group
-   * commit releases many steps at once). Corking the socket until the current turn's microtasks
-   * run hands them to the kernel in one writev instead of one system call each: on a ring server
-   * the per-frame writes were a tenth of its CPU.
+   * commit releases many steps at once). They share one tag (frame-auth.ts), sent when the current
+   * turn's synchronous work ends, and the socket is corked until then, so they reach the kernel in
+   * one writev instead of one system call each: on a ring server the per-frame writes were a tenth
+   * of its CPU.
    */
-  private corkUntilTurnEnds(): void {
-    if (this.corked) return;
-    const socket = (this.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
-    if (!socket) return;
-    this.corked = true;
-    socket.cork();
+  private endBatchWhenTurnEnds(ws: WebSocket, sealer: FrameSealer): void {
+    if (this.batchOpen) return;
+    this.batchOpen = true;
+    const socket = (ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    socket?.cork();
     process.nextTick(() => {
-      this.corked = false;
-      socket.uncork();
+      this.batchOpen = false;
+      sendTag(ws, sealer);
+      socket?.uncork();
     });
   }
 
@@ -152,4 +153,10 @@ export class PeerLink {
       this.queueHead = 0;
     }
   }
+}
+
+/** The tag of the frames written to `ws` since the last one, as a text record (frames are binary). */
+function sendTag(ws: WebSocket, sealer: FrameSealer): void {
+  const tag = sealer.seal();
+  if (tag && ws.readyState === WebSocket.OPEN) ws.send(Buffer.from(tag).toString('hex'), { binary: false });
 }

@@ -16,9 +16,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import { asBytes, bytesEqual } from '../core/bytes.ts';
+import { asBytes, bytesEqual, fromHex } from '../core/bytes.ts';
 import { signerOf, type Crypto, type Signer } from '../core/crypto.ts';
-import { deriveFrameKeys, FrameOpener, FrameSealer, newEphemeral } from './frame-auth.ts';
+import { deriveFrameKeys, FrameOpener, FrameSealer, newEphemeral, tagBytes } from './frame-auth.ts';
 import {
   decodeChallenge,
   decodeHello,
@@ -240,7 +240,6 @@ export class Transport {
       perMessageDeflate: false,
       generateMask: (mask) => void mask.fill(0),
     });
-    ws.binaryType = 'fragments';
     let opener: FrameOpener | null = null;
     this.handshaking.add(ws);
     this.dialing.add(peer);
@@ -289,7 +288,6 @@ export class Transport {
 
   private accept(ws: WebSocket): void {
     if (this.stopped) return ws.terminate();
-    ws.binaryType = 'fragments';
     const ephemeral = newEphemeral();
     const challenge: Challenge = {
       acceptorKey: this.signer.publicKey, acceptorNonce: new Uint8Array(randomBytes(nonceBytes)), acceptorEphemeral: ephemeral.publicKey,
@@ -343,20 +341,32 @@ export class Transport {
     setTimeout(() => ws.terminate(), 1000).unref();
   }
 
+  /**
+   * Binary messages are frames, held by the opener until the text record with their batch's tag
+   * (frame-auth.ts); then each is delivered. A bad tag, or a batch larger than a sender may make,
+   * cuts the connection.
+   */
   private receive(ws: WebSocket, opener: FrameOpener, peer: string, data: RawData, isBinary: boolean, isClient: boolean): void {
-    const bytes = opener.open(fragmentsOf(data));
-    if (!bytes) {
-      this.counters.framesBadTag += 1;
-      this.options.log.warn({ peer }, 'frame refused: bad tag (altered, injected or replayed in flight); connection cut');
-      ws.terminate();
+    const bytes = toBytes(data);
+    if (isBinary) {
+      if (!opener.add(bytes)) this.cut(ws, peer, 'frame refused: batch over its size limit without a tag; connection cut');
       return;
     }
+    const tag = bytes.length === 2 * tagBytes ? fromHexOrNull(Buffer.from(bytes).toString('latin1')) : null;
+    const frames = tag && opener.open(tag);
+    if (!frames) return this.cut(ws, peer, 'frame refused: bad tag (altered, injected or replayed in flight); connection cut');
+    for (const frame of frames) this.deliver(peer, frame, isClient);
+  }
+
+  private cut(ws: WebSocket, peer: string, reason: string): void {
+    this.counters.framesBadTag += 1;
+    this.options.log.warn({ peer }, reason);
+    ws.terminate();
+  }
+
+  private deliver(peer: string, bytes: Uint8Array, isClient: boolean): void {
     this.counters.framesIn += 1;
     this.counters.bytesIn += bytes.length;
-    if (!isBinary) {
-      this.options.log.warn({ peer, bytes: bytes.length }, 'frame dropped: text frame, expected binary');
-      return;
-    }
     if (bytes.length > this.options.frameBytesMax) {
       this.counters.framesOversized += 1;
       this.options.log.warn({ peer, bytes: bytes.length, limit: this.options.frameBytesMax }, 'frame dropped: oversized');
@@ -366,13 +376,12 @@ export class Transport {
   }
 }
 
-function fragmentsOf(data: RawData): Uint8Array[] {
-  if (Array.isArray(data)) return data;
-  return [data instanceof ArrayBuffer ? new Uint8Array(data) : asBytes(data)];
+function fromHexOrNull(hex: string): Uint8Array | null {
+  return /^[0-9a-f]*$/.test(hex) ? fromHex(hex) : null;
 }
 
 function toBytes(data: RawData): Uint8Array {
-  if (Array.isArray(data)) return data.length === 1 ? asBytes(data[0]!) : new Uint8Array(Buffer.concat(data));
+  if (Array.isArray(data)) return new Uint8Array(Buffer.concat(data));
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
   return asBytes(data);
 }

@@ -8,7 +8,7 @@ import {
   signWelcome,
   type Challenge,
 } from '../../runtime/handshake.ts';
-import { deriveFrameKeys, FrameOpener, FrameSealer, newEphemeral } from '../../runtime/frame-auth.ts';
+import { batchFramesMax, deriveFrameKeys, FrameOpener, FrameSealer, newEphemeral } from '../../runtime/frame-auth.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
 
 const key = () => new Uint8Array(randomBytes(32));
@@ -64,7 +64,7 @@ describe('transport handshake (challenge-response, both ends prove their key)', 
     expect(roundTripped.acceptorEphemeral).toEqual(c.acceptorEphemeral);
   });
 
-  it('both ends derive the same frame keys, one per direction; a frame altered, replayed or out of order fails its tag', () => {
+  it('both ends derive the same frame keys, one per direction; a batch with a frame altered, dropped, re-split, replayed or out of order fails its tag', () => {
     const dialerEph = newEphemeral();
     const acceptorEph = newEphemeral();
     const c = { ...challengeOf(), acceptorEphemeral: acceptorEph.publicKey };
@@ -74,24 +74,45 @@ describe('transport handshake (challenge-response, both ends prove their key)', 
     const atAcceptor = deriveFrameKeys(acceptorEph, dialerEph.publicKey, salt);
     expect(atDialer).toEqual(atAcceptor);
     expect(atDialer.dialerToAcceptor).not.toEqual(atDialer.acceptorToDialer);
+    // Two batches: frames 0 and 1 under one tag, frame 2 under the next.
     const sealer = new FrameSealer(atDialer.dialerToAcceptor);
     const frames = [Uint8Array.of(1, 2, 3), new Uint8Array(70_000).fill(7), Uint8Array.of(9)];
-    const tags = frames.map((f) => sealer.seal(f));
-    // In order and unaltered: every frame opens (split as ws delivers it, or in one piece).
-    const honest = new FrameOpener(atAcceptor.dialerToAcceptor);
-    expect(honest.open([frames[0]!, tags[0]!])).toEqual(frames[0]);
-    expect(honest.open([frames[1]!.subarray(0, 10), Buffer.concat([frames[1]!.subarray(10), tags[1]!])])).toEqual(frames[1]);
-    expect(honest.open([frames[2]!, tags[2]!])).toEqual(frames[2]);
-    const altered = new FrameOpener(atAcceptor.dialerToAcceptor);
-    expect(altered.open([Uint8Array.of(1, 2, 4), tags[0]!])).toBeNull();
-    const replayed = new FrameOpener(atAcceptor.dialerToAcceptor);
-    expect(replayed.open([frames[0]!, tags[0]!])).not.toBeNull();
-    expect(replayed.open([frames[0]!, tags[0]!])).toBeNull(); // same frame again: its index has passed
-    const reordered = new FrameOpener(atAcceptor.dialerToAcceptor);
-    expect(reordered.open([frames[1]!, tags[1]!])).toBeNull();
-    const wrongDirection = new FrameOpener(atAcceptor.acceptorToDialer);
-    expect(wrongDirection.open([frames[0]!, tags[0]!])).toBeNull();
-    expect(new FrameOpener(atAcceptor.dialerToAcceptor).open([Uint8Array.of(1, 2)])).toBeNull(); // shorter than a tag
+    sealer.add(frames[0]!);
+    sealer.add(frames[1]!);
+    const tag0 = sealer.seal()!;
+    sealer.add(frames[2]!);
+    const tag1 = sealer.seal()!;
+    expect(sealer.seal()).toBeNull(); // nothing written since
+    const opener = () => new FrameOpener(atAcceptor.dialerToAcceptor);
+    const batch = (o: FrameOpener, fs: Uint8Array[], tag: Uint8Array) => (fs.forEach((f) => o.add(f)), o.open(tag));
+    const honest = opener();
+    expect(batch(honest, [frames[0]!, frames[1]!], tag0)).toEqual([frames[0], frames[1]]);
+    expect(batch(honest, [frames[2]!], tag1)).toEqual([frames[2]]);
+    expect(batch(opener(), [Uint8Array.of(1, 2, 4), frames[1]!], tag0)).toBeNull(); // altered
+    expect(batch(opener(), [frames[0]!], tag0)).toBeNull(); // one dropped
+    expect(batch(opener(), [Buffer.concat([frames[0]!, frames[1]!])], tag0)).toBeNull(); // re-split: lengths are tagged
+    const replayed = opener();
+    expect(batch(replayed, [frames[0]!, frames[1]!], tag0)).not.toBeNull();
+    expect(batch(replayed, [frames[0]!, frames[1]!], tag0)).toBeNull(); // again: its index has passed
+    expect(batch(opener(), [frames[2]!], tag1)).toBeNull(); // out of order
+    expect(batch(new FrameOpener(atAcceptor.acceptorToDialer), [frames[0]!, frames[1]!], tag0)).toBeNull(); // other direction's key
+    expect(opener().open(tag0)).toBeNull(); // a tag with no frames
+  });
+
+  it('a batch is bounded: the sender seals at the limit and the receiver refuses a frame past it', () => {
+    const key = new Uint8Array(randomBytes(32));
+    const sealer = new FrameSealer(key);
+    const receiver = new FrameOpener(key);
+    let full = false;
+    let count = 0;
+    for (; count < batchFramesMax && !full; count++) {
+      full = sealer.add(Uint8Array.of(count & 0xff));
+      expect(receiver.add(Uint8Array.of(count & 0xff))).toBe(true);
+    }
+    expect(full).toBe(true);
+    expect(count).toBe(batchFramesMax);
+    expect(receiver.add(Uint8Array.of(0))).toBe(false); // a peer that never tags cannot make us hold more
+    expect(receiver.open(sealer.seal()!)).toHaveLength(batchFramesMax);
   });
 
   it('a low-order ephemeral (no shared secret) is refused', () => {

@@ -163,7 +163,7 @@ describe('Transport', () => {
     await waitFor(() => replies.length === 1, 5000, 'reply to client');
   });
 
-  it('drops oversized and text frames with a logged reason and keeps serving the peer', async () => {
+  it('drops oversized frames with a logged reason and keeps serving the peer', async () => {
     const { members, directory } = await cluster(['a', 'b']);
     const [a, b] = [transportFor(members[0]!, directory, 1024), transportFor(members[1]!, directory, 1024)];
     await Promise.all([a.t.start(), b.t.start()]);
@@ -189,16 +189,18 @@ describe('Transport', () => {
       connection += 1;
       const attack = connection === 1 ? 'flip' : connection === 2 ? 'replay' : 'none';
       const up = new WebSocket(`ws://127.0.0.1:${members[1]!.port}`);
-      const early: Buffer[] = [];
+      const early: [Buffer, boolean][] = [];
       let fromA = 0;
-      down.on('message', (data: Buffer) => {
-        fromA += 1; // 1 is the hello, 2 the first frame, 3 the second
-        let copies = [data];
-        if (attack === 'flip' && fromA === 3) copies = [Buffer.from(data.map((x, i) => (i === 0 ? x ^ 1 : x)))];
-        if (attack === 'replay' && fromA === 2) copies = [data, data];
-        for (const c of copies) (up.readyState === WebSocket.OPEN ? up.send(c) : early.push(c));
+      let firstFrame: Buffer | null = null;
+      down.on('message', (data: Buffer, isBinary: boolean) => {
+        fromA += 1; // 1 is the hello; then each frame is followed by its batch's tag
+        let copies: [Buffer, boolean][] = [[data, isBinary]];
+        if (attack === 'flip' && fromA === 4) copies = [[Buffer.from(data.map((x, i) => (i === 0 ? x ^ 1 : x))), isBinary]];
+        if (attack === 'replay' && fromA === 2) firstFrame = data;
+        if (attack === 'replay' && fromA === 3) copies = [[data, isBinary], [firstFrame!, true], [data, isBinary]]; // the whole batch again
+        for (const c of copies) (up.readyState === WebSocket.OPEN ? up.send(c[0], { binary: c[1] }) : early.push(c));
       });
-      up.on('open', () => early.splice(0).forEach((c) => up.send(c)));
+      up.on('open', () => early.splice(0).forEach((c) => up.send(c[0], { binary: c[1] })));
       up.on('message', (data: Buffer) => down.readyState === WebSocket.OPEN && down.send(data));
       up.on('close', () => down.terminate());
       down.on('close', () => up.terminate());
@@ -212,6 +214,7 @@ describe('Transport', () => {
       await a.t.start();
       await waitFor(() => a.t.connectedPeers().includes('b'), 5000, 'first connection');
       a.t.send('b', Uint8Array.of(1));
+      await waitFor(() => b.received.length === 1, 5000, 'first frame');
       a.t.send('b', Uint8Array.of(2)); // altered in flight
       await waitFor(() => b.t.counters.framesBadTag === 1, 5000, 'altered frame refused');
       expect(b.received.map((r) => r.frame[0])).toEqual([1]);
