@@ -116,11 +116,14 @@ export class FrameOpener {
   private mac: Cipher | null = null;
   private pending: Uint8Array[] = [];
   private bytes = 0;
+  /** When the oldest frame still waiting for its tag arrived (performance.now()), or null if none waits. */
+  heldSinceMs: number | null = null;
   constructor(private readonly key: Uint8Array) {}
 
   /** Holds a frame until its batch's tag; false if the batch is already as large as a sender may make it (cut the connection). */
   add(frame: Uint8Array): boolean {
     if (this.pending.length >= batchFramesMax || this.bytes >= batchBytesMax) return false;
+    this.heldSinceMs ??= performance.now();
     this.mac ??= batchMac(this.key, this.batchIndex);
     addFrame(this.mac, frame);
     this.pending.push(frame);
@@ -136,6 +139,7 @@ export class FrameOpener {
     this.mac = null;
     this.pending = [];
     this.bytes = 0;
+    this.heldSinceMs = null;
     this.batchIndex += 1;
     return timingSafeEqual(expected, tag) ? frames : null;
   }

@@ -22,8 +22,8 @@ export class PeerLink {
   private queueHead = 0;
   private queueBytes = 0;
   private pumpScheduled = false;
-  /** Frames were written this turn: their tag and the socket's uncork are scheduled. */
-  private batchOpen = false;
+  /** The sealer whose batch's tag (and its socket's uncork) is scheduled for the end of this turn. */
+  private scheduledSealer: FrameSealer | null = null;
   /** Heartbeat periods since the peer's last pong. */
   private periodsSilent = 0;
 
@@ -120,12 +120,13 @@ export class PeerLink {
    * of its CPU.
    */
   private endBatchWhenTurnEnds(ws: WebSocket, sealer: FrameSealer): void {
-    if (this.batchOpen) return;
-    this.batchOpen = true;
+    // Keyed by sealer, not by link: a connection replaced mid-turn gets its own tag and uncork.
+    if (this.scheduledSealer === sealer) return;
+    this.scheduledSealer = sealer;
     const socket = (ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
     socket?.cork();
     process.nextTick(() => {
-      this.batchOpen = false;
+      if (this.scheduledSealer === sealer) this.scheduledSealer = null;
       sendTag(ws, sealer);
       socket?.uncork();
     });

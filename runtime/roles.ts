@@ -180,8 +180,9 @@ function ringReplica(ctx: RoleContext, parts: RingServerParts): { binding: Bindi
       service: parts.service,
       ringId: fromHex(ctx.descriptor.ringId),
       // Every frame between members is tagged under keys from the handshake (runtime/frame-auth.ts):
-      // a commit that arrives from the member it names is that member's, unaltered.
-      channelIntegrity: true,
+      // a commit that arrives from the member it names is that member's, unaltered. That holds
+      // only if the transport knows each member under the key the replica checks signatures with.
+      channelIntegrity: members.every((m) => ctx.descriptor.nodes.some((n) => n.name === m.id && n.publicKey === toHex(m.publicKey))),
       // Heartbeats let readers demand freshness (maxAgeMs); one per second unless configured.
       parameters: { heartbeatIntervalMs: 1000, ...ctx.config.ring },
     },

@@ -76,7 +76,7 @@ export interface TransportCounters {
   bytesIn: number;
   bytesOut: number;
   framesOversized: number;
-  /** Frames whose tag failed (altered, injected, replayed or reordered in flight): each cut its connection. */
+  /** Connections cut for their frames: a tag that failed (altered, injected, replayed or reordered in flight), a batch over its limit or left untagged. */
   framesBadTag: number;
   framesDroppedQueueFull: number;
   handshakesRefused: number;
@@ -95,6 +95,8 @@ export class Transport {
   private readonly handshaking = new Set<WebSocket>();
   /** Peers with a dialled socket in its handshake: a second dial would replace the first when both complete, whose close redials, forever. */
   private readonly dialing = new Set<string>();
+  /** Authenticated connections and their frame openers (for the held-batch deadline). */
+  private readonly openers = new Map<WebSocket, { peer: string; opener: FrameOpener }>();
   private server: WebSocketServer | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private handler: FrameHandler = () => undefined;
@@ -147,6 +149,12 @@ export class Transport {
       this.heartbeatTimer = setInterval(() => {
         for (const link of this.links.values()) {
           if (link.heartbeat(this.options.heartbeatPeriodsMax ?? 3)) this.options.log.warn({ peer: link.peer }, 'peer silent for several heartbeat periods; connection cut');
+        }
+        // A sender tags its frames at the end of the turn that wrote them: a batch still untagged a
+        // heartbeat period later is a peer holding our memory hostage (frames it never vouches for).
+        const nowMs = performance.now();
+        for (const [ws, { peer, opener }] of this.openers) {
+          if (opener.heldSinceMs !== null && nowMs - opener.heldSinceMs > heartbeatMs) this.cut(ws, peer, 'frames held without a tag for a heartbeat period; connection cut');
         }
       }, heartbeatMs);
       this.heartbeatTimer.unref();
@@ -254,6 +262,9 @@ export class Transport {
       try {
         if (!challenge) {
           challenge = decodeChallenge(bytes);
+          // Before signing anything: a signed hello for someone else's challenge could be relayed to
+          // them by the server we reached, making them take its connection for ours.
+          if (!bytesEqual(challenge.acceptorKey, address.publicKey)) throw new Error('acceptor key does not match the config');
           hello = signHello(this.signer, challenge, this.name, nonce, ephemeral.publicKey);
           ws.send(encodeHello(hello));
           return;
@@ -263,6 +274,7 @@ export class Transport {
         if (problem) throw new Error(problem);
         const keys = deriveFrameKeys(ephemeral, challenge.acceptorEphemeral, frameKeySalt(this.options.crypto, challenge, hello!));
         opener = new FrameOpener(keys.acceptorToDialer);
+        this.openers.set(ws, { peer, opener });
         clearTimeout(timeout);
         this.handshaking.delete(ws);
         this.dialing.delete(peer);
@@ -278,6 +290,7 @@ export class Transport {
     ws.on('error', () => undefined); // 'close' follows; the reconnect happens there
     ws.on('close', () => {
       clearTimeout(timeout);
+      this.openers.delete(ws);
       if (this.handshaking.delete(ws)) this.dialing.delete(peer);
       const link = this.links.get(peer);
       link?.detach(ws);
@@ -296,22 +309,32 @@ export class Transport {
     let peer: string | null = null;
     let opener: FrameOpener | null = null;
     let isClient = false;
+    let refused = false;
+    const refuse = (reason: string, claimedName?: string): void => {
+      refused = true;
+      this.refuse(ws, timeout, reason, claimedName);
+    };
     ws.on('error', () => undefined);
     ws.on('message', (data: RawData, isBinary: boolean) => {
       if (peer && opener) return this.receive(ws, opener, peer, data, isBinary, isClient);
+      if (refused) return; // one hello per connection
       let hello: Hello;
       let keys: ReturnType<typeof deriveFrameKeys>;
       try {
         hello = decodeHello(toBytes(data));
         keys = deriveFrameKeys(ephemeral, hello.dialerEphemeral, frameKeySalt(this.options.crypto, challenge, hello));
       } catch (error) {
-        return this.refuse(ws, timeout, (error as Error).message);
+        return refuse((error as Error).message);
       }
       const verdict = judgeHello(this.options.crypto, this.memberKeys, challenge, hello, this.options.acceptClients ?? true);
-      if (!verdict.ok) return this.refuse(ws, timeout, verdict.reason, hello.claimedName);
+      if (!verdict.ok) return refuse(verdict.reason, hello.claimedName);
+      // Between members the lower name dials: a hello from a higher one was not dialled by it (it
+      // is relayed by someone else, who would otherwise take over the real link).
+      if (this.isMember && !verdict.isClient && verdict.name > this.name) return refuse(`member '${verdict.name}' is dialled by this node, not the other way`, hello.claimedName);
       clearTimeout(timeout);
       peer = verdict.name;
       opener = new FrameOpener(keys.dialerToAcceptor);
+      this.openers.set(ws, { peer, opener });
       isClient = verdict.isClient;
       if (isClient) this.clientNames.add(peer);
       this.counters.handshakesAccepted += 1;
@@ -321,6 +344,7 @@ export class Transport {
     });
     ws.on('close', () => {
       clearTimeout(timeout);
+      this.openers.delete(ws);
       if (!peer) return;
       const link = this.links.get(peer);
       link?.detach(ws);
@@ -347,6 +371,8 @@ export class Transport {
    * cuts the connection.
    */
   private receive(ws: WebSocket, opener: FrameOpener, peer: string, data: RawData, isBinary: boolean, isClient: boolean): void {
+    // After a cut, ws still hands over what it had already read: none of it may count.
+    if (ws.readyState !== WebSocket.OPEN) return;
     const bytes = toBytes(data);
     if (isBinary) {
       if (!opener.add(bytes)) this.cut(ws, peer, 'frame refused: batch over its size limit without a tag; connection cut');
@@ -361,6 +387,7 @@ export class Transport {
   private cut(ws: WebSocket, peer: string, reason: string): void {
     this.counters.framesBadTag += 1;
     this.options.log.warn({ peer }, reason);
+    this.openers.delete(ws);
     ws.terminate();
   }
 

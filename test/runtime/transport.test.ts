@@ -48,6 +48,59 @@ function transportFor(m: Member, directory: Map<string, PeerAddress>, frameBytes
   return { t, received, lines: logged.lines };
 }
 
+interface Relayed { data: Buffer; isBinary: boolean }
+/** What to forward upstream when message `index` (1-based, per connection) arrives from the dialer. */
+type RelayPolicy = (connection: number, index: number, message: Relayed) => Relayed[];
+
+/**
+ * A relay in front of `port` that passes messages from the member at its address unchanged and
+ * those from the dialer through `policy` (in one socket write when it returns several): the man in
+ * the middle a network attacker could run.
+ */
+async function startRelay(port: number, policy: RelayPolicy) {
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+  let connections = 0;
+  const upstreams = new Set<WebSocket>();
+  server.on('connection', (down) => {
+    const connection = ++connections;
+    const up = new WebSocket(`ws://127.0.0.1:${port}`);
+    upstreams.add(up);
+    const early: Relayed[] = [];
+    let index = 0;
+    const forward = (ms: Relayed[]): void => {
+      const socket = (up as unknown as { _socket: { cork(): void; uncork(): void } })._socket;
+      socket.cork();
+      for (const m of ms) up.send(m.data, { binary: m.isBinary });
+      socket.uncork();
+    };
+    down.on('message', (data: Buffer, isBinary: boolean) => {
+      const out = policy(connection, ++index, { data, isBinary });
+      if (up.readyState === WebSocket.OPEN) forward(out);
+      else early.push(...out);
+    });
+    up.on('open', () => forward(early.splice(0)));
+    up.on('message', (data: Buffer, isBinary: boolean) => down.readyState === WebSocket.OPEN && down.send(data, { binary: isBinary }));
+    up.on('close', () => down.terminate());
+    down.on('close', () => up.terminate());
+    down.on('error', () => undefined);
+    up.on('error', () => undefined);
+  });
+  return {
+    connections: () => connections,
+    /** `directory` with `member` reached through this relay. */
+    directory(directory: Map<string, PeerAddress>, member: string): Map<string, PeerAddress> {
+      const port = (server.address() as { port: number }).port;
+      return new Map(directory).set(member, { ...directory.get(member)!, url: `ws://127.0.0.1:${port}` });
+    },
+    async close(): Promise<void> {
+      for (const ws of upstreams) ws.terminate();
+      for (const ws of server.clients) ws.terminate();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
 describe('Transport', () => {
   it('asking to connect again while a dial is in its handshake opens no second socket (no replace-and-redial loop)', async () => {
     const { members, directory } = await cluster(['a', 'b']);
@@ -176,60 +229,99 @@ describe('Transport', () => {
     expect(b.t.connectedPeers()).toEqual(['a']);
   });
 
-  it('a frame altered or replayed in flight is refused by its tag, the connection is cut, and the redial gets fresh keys', async () => {
+  it('a frame altered or replayed in flight is refused by its tag, the connection is cut, nothing read after the cut counts, and the redial gets fresh keys', async () => {
     const { members, directory } = await cluster(['a', 'b']);
     const b = transportFor(members[1]!, directory);
     await b.t.start();
-    // A relay between a and b that passes the handshake and then tampers with a's frames: the one
-    // a network attacker could run (version 1 of the handshake authenticated only the opening).
-    const relay = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-    await new Promise<void>((resolve) => relay.once('listening', () => resolve()));
-    let connection = 0;
-    relay.on('connection', (down) => {
-      connection += 1;
-      const attack = connection === 1 ? 'flip' : connection === 2 ? 'replay' : 'none';
-      const up = new WebSocket(`ws://127.0.0.1:${members[1]!.port}`);
-      const early: [Buffer, boolean][] = [];
-      let fromA = 0;
-      let firstFrame: Buffer | null = null;
-      down.on('message', (data: Buffer, isBinary: boolean) => {
-        fromA += 1; // 1 is the hello; then each frame is followed by its batch's tag
-        let copies: [Buffer, boolean][] = [[data, isBinary]];
-        if (attack === 'flip' && fromA === 4) copies = [[Buffer.from(data.map((x, i) => (i === 0 ? x ^ 1 : x))), isBinary]];
-        if (attack === 'replay' && fromA === 2) firstFrame = data;
-        if (attack === 'replay' && fromA === 3) copies = [[data, isBinary], [firstFrame!, true], [data, isBinary]]; // the whole batch again
-        for (const c of copies) (up.readyState === WebSocket.OPEN ? up.send(c[0], { binary: c[1] }) : early.push(c));
-      });
-      up.on('open', () => early.splice(0).forEach((c) => up.send(c[0], { binary: c[1] })));
-      up.on('message', (data: Buffer) => down.readyState === WebSocket.OPEN && down.send(data));
-      up.on('close', () => down.terminate());
-      down.on('close', () => up.terminate());
-      down.on('error', () => undefined);
-      up.on('error', () => undefined);
+    // Messages from a, per connection: 1 is the hello, then each batch is its frames and a tag.
+    const held: Relayed[] = [];
+    const relay = await startRelay(members[1]!.port, (connection, index, m) => {
+      if (connection === 1 && index >= 4 && index <= 7) {
+        // Frame 2 altered, its tag, then frame 3 and its good tag, all in one write: after the
+        // bad tag cuts the connection, the good batch behind it must not be delivered.
+        held.push(index === 4 ? { ...m, data: Buffer.from(m.data.map((x, i) => (i === 0 ? x ^ 1 : x))) } : m);
+        return index === 7 ? held.splice(0) : [];
+      }
+      if (connection === 2 && index === 3) return [m, held[0]!, m]; // the first batch again, whole
+      if (connection === 2 && index === 2) held.push(m);
+      return [m];
     });
     try {
-      const viaRelay = new Map(directory);
-      viaRelay.set('b', { ...directory.get('b')!, url: `ws://127.0.0.1:${(relay.address() as { port: number }).port}` });
-      const a = transportFor(members[0]!, viaRelay);
+      const a = transportFor(members[0]!, relay.directory(directory, 'b'));
       await a.t.start();
       await waitFor(() => a.t.connectedPeers().includes('b'), 5000, 'first connection');
       a.t.send('b', Uint8Array.of(1));
       await waitFor(() => b.received.length === 1, 5000, 'first frame');
       a.t.send('b', Uint8Array.of(2)); // altered in flight
+      await new Promise((resolve) => setImmediate(resolve));
+      a.t.send('b', Uint8Array.of(3)); // a good batch, read in the same chunk after the bad tag
       await waitFor(() => b.t.counters.framesBadTag === 1, 5000, 'altered frame refused');
-      expect(b.received.map((r) => r.frame[0])).toEqual([1]);
       expect(b.lines.some((l) => String(l.msg).startsWith('frame refused: bad tag'))).toBe(true);
-      await waitFor(() => connection === 2 && a.t.connectedPeers().includes('b'), 5000, 'redial after the cut');
-      a.t.send('b', Uint8Array.of(3)); // delivered, then replayed in flight
-      await waitFor(() => b.t.counters.framesBadTag === 2, 5000, 'replayed frame refused');
-      await waitFor(() => connection === 3 && a.t.connectedPeers().includes('b'), 5000, 'second redial');
-      a.t.send('b', Uint8Array.of(4));
+      await waitFor(() => relay.connections() === 2 && a.t.connectedPeers().includes('b'), 5000, 'redial after the cut');
+      expect(b.received.map((r) => r.frame[0])).toEqual([1]);
+      a.t.send('b', Uint8Array.of(4)); // delivered, then its batch replayed in flight
+      await waitFor(() => b.t.counters.framesBadTag === 2, 5000, 'replayed batch refused');
+      await waitFor(() => relay.connections() === 3 && a.t.connectedPeers().includes('b'), 5000, 'second redial');
+      a.t.send('b', Uint8Array.of(5));
       await waitFor(() => b.received.length === 3, 5000, 'frame on an honest connection');
-      expect(b.received.map((r) => r.frame[0])).toEqual([1, 3, 4]); // nothing altered or twice
+      expect(b.received.map((r) => r.frame[0])).toEqual([1, 4, 5]); // nothing altered, nothing twice
     } finally {
-      for (const ws of relay.clients) ws.terminate();
-      await new Promise<void>((resolve) => relay.close(() => resolve()));
+      await relay.close();
     }
+  });
+
+  it('a batch whose tag never comes is cut after a heartbeat period instead of being held forever', async () => {
+    const { members, directory } = await cluster(['a', 'b']);
+    const logged = memoryLogger('b');
+    const b = new Transport({
+      name: 'b', secretKey: members[1]!.secretKey, crypto: nodeCrypto, members: directory, listen: { host: '127.0.0.1', port: members[1]!.port },
+      frameBytesMax: 1024, log: logged.log, heartbeatMs: 100,
+    });
+    started.push(b);
+    const received: Uint8Array[] = [];
+    b.onFrame((_from, frame) => received.push(frame));
+    await b.start();
+    const relay = await startRelay(members[1]!.port, (connection, _index, m) => (connection === 1 && !m.isBinary ? [] : [m])); // drops tags
+    try {
+      const a = transportFor(members[0]!, relay.directory(directory, 'b'));
+      await a.t.start();
+      await waitFor(() => a.t.connectedPeers().includes('b'), 5000, 'connection');
+      a.t.send('b', Uint8Array.of(1));
+      await waitFor(() => logged.lines.some((l) => l.msg === 'frames held without a tag for a heartbeat period; connection cut'), 5000, 'held batch cut');
+      expect(received).toEqual([]);
+    } finally {
+      await relay.close();
+    }
+  });
+
+  it('a dialer signs nothing for a server that is not the member it dialled, and a member hello from the side that should be dialled is refused', async () => {
+    const { members, directory } = await cluster(['a', 'b', 'c']);
+    // A server at b's address with another key: a must not answer its challenge with a signed hello.
+    const stranger = signerOf(nodeCrypto, new Uint8Array(randomBytes(32)));
+    const fake = new WebSocketServer({ host: '127.0.0.1', port: members[1]!.port });
+    const fromDialer: Buffer[] = [];
+    fake.on('connection', (ws) => {
+      ws.on('message', (data: Buffer) => fromDialer.push(data));
+      ws.send(encodeChallenge({ acceptorKey: stranger.publicKey, acceptorNonce: new Uint8Array(randomBytes(32)), acceptorEphemeral: newEphemeral().publicKey }));
+    });
+    try {
+      const a = transportFor(members[0]!, directory);
+      await a.t.start();
+      await waitFor(() => a.lines.some((l) => l.reason === 'acceptor key does not match the config'), 5000, 'refusal by the dialer');
+      expect(fromDialer).toEqual([]);
+    } finally {
+      for (const ws of fake.clients) ws.terminate();
+      await new Promise<void>((resolve) => fake.close(() => resolve()));
+    }
+    // c sorts after b, so b dials c: a hello from c reaching b was relayed by someone else.
+    const b = transportFor(members[1]!, directory);
+    await b.t.start();
+    const c = signerOf(nodeCrypto, members[2]!.secretKey);
+    const ws = new WebSocket(`ws://127.0.0.1:${members[1]!.port}`);
+    const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+    ws.on('message', (data: Buffer) => ws.send(encodeHello(signHello(c, decodeChallenge(new Uint8Array(data)), 'c', new Uint8Array(randomBytes(32)), newEphemeral().publicKey))));
+    expect(await closed).toBe(4001);
+    expect(b.lines.some((l) => l.reason === "member 'c' is dialled by this node, not the other way")).toBe(true);
   });
 
   it('queues frames for a peer that is down and delivers them when it comes back (reconnect with backoff)', async () => {
