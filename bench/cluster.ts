@@ -30,6 +30,8 @@ interface PhaseResult {
   clientCpuMsPerOp?: number;
   /** fsync'd flushes per operation (ring servers together, other nodes together) and the ring's mean flush time. */
   flushes?: { ringPerOp: number; ringMeanMs: number; otherPerOp: number };
+  /** Per ring server, the mean time from a request's receipt to its reply leaving (its /metrics histogram). */
+  serverMs?: { name: string; meanMs: number }[];
   readonly clients: number;
   readonly operations: number;
   readonly p50Ms: number;
@@ -158,18 +160,23 @@ interface NodeCounters {
   ringFlushes: number;
   ringFlushSeconds: number;
   otherFlushes: number;
+  /** Per ring server: requests answered and the summed seconds from receipt to reply. */
+  requests: Map<string, { count: number; seconds: number }>;
 }
 
 /** Counters of every node, read from its Prometheus endpoint, summed per kind (ring / other). */
 async function nodeCounters(config: ClusterConfig): Promise<NodeCounters> {
   const usage = process.cpuUsage();
-  const totals: NodeCounters = { ring: 0, other: 0, client: (usage.user + usage.system) / 1e6, ringFlushes: 0, ringFlushSeconds: 0, otherFlushes: 0 };
+  const totals: NodeCounters = {
+    ring: 0, other: 0, client: (usage.user + usage.system) / 1e6, ringFlushes: 0, ringFlushSeconds: 0, otherFlushes: 0, requests: new Map(),
+  };
   for (const n of config.nodes) {
     const lines = (await (await fetch(`http://127.0.0.1:${n.adminPort}/metrics`)).text()).split('\n');
     const value = (prefix: string) => Number(lines.find((l) => l.startsWith(prefix))?.split(' ').pop() ?? 0);
     const ring = n.role === 'ring';
     totals[ring ? 'ring' : 'other'] += value('process_cpu_seconds_total');
     if (ring) totals.ringFlushSeconds += value('oceanstore_store_flush_seconds_sum');
+    if (ring) totals.requests.set(n.name, { count: value('oceanstore_request_latency_seconds_count'), seconds: value('oceanstore_request_latency_seconds_sum') });
     totals[ring ? 'ringFlushes' : 'otherFlushes'] += value('oceanstore_store_flush_seconds_count');
   }
   return totals;
@@ -179,7 +186,11 @@ async function measured(config: ClusterConfig, phase: () => Promise<PhaseResult>
   const before = await nodeCounters(config);
   const result = await phase();
   const after = await nodeCounters(config);
-  const perOp = (k: keyof NodeCounters, scale: number) => ((after[k] - before[k]) * scale) / result.operations;
+  const perOp = (k: Exclude<keyof NodeCounters, 'requests'>, scale: number) => ((after[k] - before[k]) * scale) / result.operations;
+  result.serverMs = [...after.requests].map(([name, a]) => {
+    const b = before.requests.get(name) ?? { count: 0, seconds: 0 };
+    return { name, meanMs: a.count > b.count ? ((a.seconds - b.seconds) * 1000) / (a.count - b.count) : NaN };
+  });
   result.ringCpuMsPerOp = perOp('ring', 1000);
   result.otherCpuMsPerOp = perOp('other', 1000);
   result.clientCpuMsPerOp = perOp('client', 1000);
@@ -275,6 +286,7 @@ function report(
     if (!r.flushes) continue;
     const { ringPerOp, ringMeanMs, otherPerOp } = r.flushes;
     console.log(`fsync'd flushes in '${r.name}' x${r.clients}: ring servers ${fmt(ringPerOp, 2)} per op (mean ${fmt(ringMeanMs, 2)} ms each), other nodes ${fmt(otherPerOp, 2)} per op`);
+    if (r.serverMs) console.log(`  request receipt -> reply at each ring server, mean ms: ${r.serverMs.map((x) => `${x.name} ${fmt(x.meanMs, 2)}`).join(', ')}`);
   }
   const phase = (name: string, clients: number) => results.find((r) => r.name === name && r.clients === clients);
   const one = phase('4 KiB update', 1);
