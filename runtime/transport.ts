@@ -53,6 +53,8 @@ export interface TransportOptions {
   readonly listen?: { host: string; port: number };
   /** Whether non-members may connect (as clients). */
   readonly acceptClients?: boolean;
+  /** Most clients connected at once (each may hold a batch of unchecked frames); more are refused. Default 1024. */
+  readonly clientsMax?: number;
   readonly frameBytesMax: number;
   readonly limits?: Partial<LinkLimits>;
   readonly handshakeTimeoutMs?: number;
@@ -331,6 +333,9 @@ export class Transport {
       // Between members the lower name dials: a hello from a higher one was not dialled by it (it
       // is relayed by someone else, who would otherwise take over the real link).
       if (this.isMember && !verdict.isClient && verdict.name > this.name) return refuse(`member '${verdict.name}' is dialled by this node, not the other way`, hello.claimedName);
+      if (verdict.isClient && !this.clientNames.has(verdict.name) && this.clientNames.size >= (this.options.clientsMax ?? 1024)) {
+        return refuse(`too many clients connected (${this.clientNames.size})`, hello.claimedName);
+      }
       clearTimeout(timeout);
       peer = verdict.name;
       opener = new FrameOpener(keys.dialerToAcceptor);
@@ -375,7 +380,9 @@ export class Transport {
     if (ws.readyState !== WebSocket.OPEN) return;
     const bytes = toBytes(data);
     if (isBinary) {
-      if (!opener.add(bytes)) this.cut(ws, peer, 'frame refused: batch over its size limit without a tag; connection cut');
+      // A small frame can be a view of a whole socket read: held until its tag, it would pin it.
+      const held = bytes.byteLength < 4096 && bytes.buffer.byteLength >= 16 * bytes.byteLength ? bytes.slice() : bytes;
+      if (!opener.add(held)) this.cut(ws, peer, 'frame refused: batch over its size limit without a tag; connection cut');
       return;
     }
     const tag = bytes.length === 2 * tagBytes ? fromHexOrNull(Buffer.from(bytes).toString('latin1')) : null;

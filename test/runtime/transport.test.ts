@@ -216,6 +216,32 @@ describe('Transport', () => {
     await waitFor(() => replies.length === 1, 5000, 'reply to client');
   });
 
+  it('refuses clients beyond clientsMax, and takes one again when a client leaves', async () => {
+    const { members, directory } = await cluster(['a']);
+    const logged = memoryLogger('a');
+    const a = new Transport({
+      name: 'a', secretKey: members[0]!.secretKey, crypto: nodeCrypto, members: directory, listen: { host: '127.0.0.1', port: members[0]!.port },
+      frameBytesMax: 1024, log: logged.log, clientsMax: 2,
+    });
+    started.push(a);
+    const fromClients = new Set<string>();
+    a.onFrame((from) => fromClients.add(from));
+    await a.start();
+    const client = () => {
+      const t = new Transport({ name: 'laptop', secretKey: new Uint8Array(randomBytes(32)), crypto: nodeCrypto, members: directory, frameBytesMax: 1024, log: memoryLogger().log, reconnectMsMin: 20, reconnectMsMax: 50 });
+      started.push(t);
+      return t;
+    };
+    const [c1, c2, c3] = [client(), client(), client()];
+    for (const c of [c1, c2]) c.send('a', Uint8Array.of(1));
+    await waitFor(() => fromClients.size === 2, 5000, 'two clients');
+    c3.send('a', Uint8Array.of(1));
+    await waitFor(() => logged.lines.some((l) => String(l.reason).startsWith('too many clients connected')), 5000, 'third refused');
+    expect(fromClients.size).toBe(2);
+    await c1.stop();
+    await waitFor(() => fromClients.size === 3, 5000, 'third taken after one left (it redials)');
+  });
+
   it('drops oversized frames with a logged reason and keeps serving the peer', async () => {
     const { members, directory } = await cluster(['a', 'b']);
     const [a, b] = [transportFor(members[0]!, directory, 1024), transportFor(members[1]!, directory, 1024)];
