@@ -10,10 +10,9 @@ import type { ClusterConfig } from '../runtime/cluster-config.ts';
 import type { ParsedArgs } from './cluster-args.ts';
 import { writeFileSync } from 'node:fs';
 import { fromHex, toHex } from '../core/bytes.ts';
-import { loadAdminKey, loadDescriptor } from '../runtime/cluster-keys.ts';
+import { currentRingOf, loadAdminKey, loadDescriptor, resignRing } from '../runtime/cluster-keys.ts';
 import { fetchJson, spawnNode, stopNode, waitReady } from '../runtime/cluster-launcher.ts';
 import { joinFileOf } from '../runtime/reconfiguration-role.ts';
-import { ringMembersOf } from '../runtime/roles.ts';
 import { silentLogger } from '../runtime/log.ts';
 import { nodeCrypto } from '../runtime/node-crypto.ts';
 import { ringReconfigurationStatus, submitAdminRecord } from '../runtime/reconfiguration-client.ts';
@@ -83,9 +82,12 @@ export async function replaceNode(config: ClusterConfig, oldName: string, newNam
   const deadlineMs = startedMs + timeoutMs;
   const descriptor = loadDescriptor(config, nodeCrypto);
   const admin = loadAdminKey(config, descriptor, nodeCrypto);
-  const old = descriptor.nodes.find((n) => n.name === oldName && n.role === 'ring');
+  // The ring now: after an earlier replacement, the descriptor's signed member list.
+  const ring = currentRingOf(descriptor);
+  const oldIndex = ring.findIndex((m) => m.id === oldName) + 1;
   const spare = descriptor.nodes.find((n) => n.name === newName);
-  if (!old) throw new InvalidArgumentError(`${oldName} is not a ring server of this cluster`);
+  if (oldIndex === 0) throw new InvalidArgumentError(`${oldName} is not a ring server of this cluster (ring: ${ring.map((m) => m.id).join(', ')})`);
+  if (ring.some((m) => m.id === newName)) throw new InvalidArgumentError(`${newName} is already a ring member`);
   if (!spare || spare.role !== 'spare') throw new InvalidArgumentError(`${newName} must be a node of role 'spare' in the config (it is ${spare ? `a ${spare.role} node` : 'not in it'})`);
   const before = (await ringReconfigurationStatus(config)).filter((r) => r.status !== null);
   if (before.length < 2 * config.f + 1) throw new ConfigError(`only ${before.length} ring servers answer /status; a replacement needs 2f+1 = ${2 * config.f + 1} up`);
@@ -96,9 +98,9 @@ export async function replaceNode(config: ClusterConfig, oldName: string, newNam
   if (primaries.includes(oldName)) {
     throw new ReconfigurationFailedError(`${oldName} is the primary; replacing the primary is not supported yet (clients would get no certificates from NEW) — \`cluster stop-node ${oldName}\` (the ring changes view), \`cluster start-node ${oldName}\`, then retry`);
   }
-  const future = ringMembersOf(descriptor).map((m) => (m.id === oldName ? { id: newName, publicKey: fromHex(spare.publicKey) } : m));
+  const future = ring.map((m) => (m.id === oldName ? { id: newName, publicKey: fromHex(spare.publicKey) } : m));
   log(`ordering the replacement of ${oldName} by ${newName} (epoch ${target})`);
-  const action = { kind: 'replace' as const, oldIndex: old.shareIndex, newId: newName, newPublicKey: fromHex(spare.publicKey) };
+  const action = { kind: 'replace' as const, oldIndex, newId: newName, newPublicKey: fromHex(spare.publicKey) };
   const outcome = await submitAdminRecord(descriptor, admin, target, action, nodeCrypto, silentLogger(), timeoutMs);
   if (outcome.startsWith('refused')) throw new ReconfigurationFailedError(`the ring refused the replacement: ${outcome}`);
   log(`ring: ${outcome}`);
@@ -122,6 +124,9 @@ export async function replaceNode(config: ClusterConfig, oldName: string, newNam
   });
   await until(`${oldName} deleting its share`, deadlineMs, async () => (await ringReconfigurationStatus(config, [oldName]))[0]?.status?.shareEpochs.length === 0);
   await stopNode(config, oldName);
+  // Clients learn the ring from the descriptor: re-sign it with the new members (same ring key).
+  resignRing(config, descriptor, admin, target, future.map((m) => m.id), nodeCrypto);
+  log(`ring descriptor re-signed: ring members [${future.map((m) => m.id).join(', ')}]`);
   const s = (await ringReconfigurationStatus(config, [newName]))[0]!.status!;
   return { epoch: target, firstSeq: s.epochFirstSeq, detail: s.lastRound?.reason ?? '', elapsedMs: Date.now() - startedMs, members: future.map((m) => m.id) };
 }

@@ -20,7 +20,7 @@ import type { RingMessage } from '../ring/messages.ts';
 import type { RingOutput } from '../ring/outputs.ts';
 import { PublicKeyVerifier } from '../core/threshold/signing.ts';
 import { decodeTreeMessage, encodeTreeMessage, treeLimits, type TreeMessage } from '../replica/messages.ts';
-import type { RingDescriptor } from '../runtime/cluster-keys.ts';
+import { currentRingOf, type RingDescriptor } from '../runtime/cluster-keys.ts';
 import { clientNameOf } from '../runtime/handshake.ts';
 import { quietLogger } from './quiet-logger.ts';
 import { MachineHost, type DurableKvStore } from '../runtime/machine-host.ts';
@@ -49,10 +49,8 @@ export interface ClusterView {
 }
 
 export function clusterViewOf(descriptor: RingDescriptor): ClusterView {
-  const ring = descriptor.nodes
-    .filter((n) => n.role === 'ring')
-    .sort((a, b) => a.shareIndex - b.shareIndex)
-    .map((n) => ({ id: n.name, publicKey: fromHex(n.publicKey) }));
+  // The ring now (after a membership change, the admin-signed list), not the roles of `cluster init`.
+  const ring = currentRingOf(descriptor);
   return {
     ringId: fromHex(descriptor.ringId),
     ringPublicKey: fromHex(descriptor.ringPublicKey),

@@ -35,6 +35,13 @@ export interface RingDescriptor {
   readonly commitments: readonly string[];
   readonly nodes: readonly DescriptorNode[];
   readonly adminPublicKey: string;
+  /**
+   * The ring's members now, by name in share-index order, and the key epoch they hold shares of:
+   * absent until a membership change (`cluster replace-node`) re-signs the descriptor; until then
+   * the ring is the nodes of role `ring`. Clients talk to these; the roles in `nodes` stay those
+   * of the config (a spare that replaced a member keeps role `spare` and runs from its join file).
+   */
+  readonly ring?: { readonly epoch: number; readonly members: readonly string[] };
   readonly signature: string;
 }
 
@@ -51,7 +58,43 @@ function signedPart(d: Omit<RingDescriptor, 'signature'>): Uint8Array {
   return encode([
     descriptorDomain, d.version, d.cluster, d.ringId, d.f, d.threshold, d.ringPublicKey, [...d.commitments],
     d.nodes.map((n) => [n.name, n.role, n.url, n.publicKey, n.shareIndex]), d.adminPublicKey,
+    // Only when present, so descriptors written before the field existed still verify.
+    ...(d.ring ? [['ring', d.ring.epoch, [...d.ring.members]]] : []),
   ]);
+}
+
+/**
+ * The ring's current members in share-index order: the descriptor's signed `ring` list after a
+ * membership change, else the nodes of role `ring`. What clients (and admin commands) talk to.
+ */
+export function currentRingOf(descriptor: RingDescriptor): { id: string; publicKey: Uint8Array }[] {
+  if (!descriptor.ring) {
+    return descriptor.nodes
+      .filter((n) => n.role === 'ring')
+      .sort((a, b) => a.shareIndex - b.shareIndex)
+      .map((n) => ({ id: n.name, publicKey: fromHex(n.publicKey) }));
+  }
+  return descriptor.ring.members.map((name) => {
+    const node = descriptor.nodes.find((n) => n.name === name);
+    if (!node) throw new ConfigError(`ring descriptor lists ring member '${name}' that is not one of its nodes`);
+    return { id: name, publicKey: fromHex(node.publicKey) };
+  });
+}
+
+/**
+ * Re-signs the descriptor with the ring's members after a membership change (same ring key, ids
+ * and nodes) and replaces the file atomically. Returns the new descriptor.
+ */
+export function resignRing(config: ClusterConfig, descriptor: RingDescriptor, adminSecretKey: Uint8Array, epoch: number, members: readonly string[], crypto: Crypto): RingDescriptor {
+  if (members.length !== currentRingOf(descriptor).length) throw new ConfigError(`a ring of ${members.length} members, expected ${currentRingOf(descriptor).length}`);
+  for (const name of members) if (!descriptor.nodes.some((n) => n.name === name)) throw new ConfigError(`'${name}' is not a node of this cluster`);
+  const { signature: _old, ...rest } = descriptor;
+  const body = { ...rest, ring: { epoch, members: [...members] } };
+  const next: RingDescriptor = { ...body, signature: toHex(crypto.ed25519Sign(adminSecretKey, signedPart(body))) };
+  const path = clusterPaths(config).descriptor;
+  writeFileSync(`${path}.tmp`, JSON.stringify(next, null, 2) + '\n');
+  renameSync(`${path}.tmp`, path);
+  return next;
 }
 
 function writeSecret(path: string, value: unknown): void {
@@ -119,6 +162,7 @@ export function loadDescriptor(config: ClusterConfig, crypto: Crypto): RingDescr
     ok = false;
   }
   if (!ok) throw new ConfigError(`ring descriptor ${path}: admin signature does not verify (tampered or corrupt)`);
+  currentRingOf(d); // every listed member is a node
   for (const node of config.nodes) {
     const entry = d.nodes.find((n) => n.name === node.name);
     if (!entry || entry.role !== node.role) throw new ConfigError(`ring descriptor ${path} has no ${node.role} '${node.name}': re-run init for this config`);

@@ -17,10 +17,11 @@ import type { RingMessage } from '../ring/messages.ts';
 import type { RingOutput } from '../ring/outputs.ts';
 import { encodeReconfigurationRecord, type ReconfigurationAction } from '../ring/reconfiguration-codec.ts';
 import type { ClusterConfig } from './cluster-config.ts';
-import { secureRandom, type RingDescriptor } from './cluster-keys.ts';
+import { currentRingOf, loadDescriptor, secureRandom, type RingDescriptor } from './cluster-keys.ts';
 import { fetchJson } from './cluster-launcher.ts';
 import { clientNameOf } from './handshake.ts';
-import { channels, ringMembersOf } from './roles.ts';
+import { nodeCrypto } from './node-crypto.ts';
+import { channels } from './roles.ts';
 import { Transport, type PeerAddress } from './transport.ts';
 
 /** What a ring server's /status says about reconfiguration (runtime/reconfiguration-role.ts). */
@@ -40,7 +41,7 @@ export async function submitAdminRecord(
   descriptor: RingDescriptor, adminSecretKey: Uint8Array, epoch: number, action: ReconfigurationAction,
   crypto: Crypto, log: Logger, timeoutMs: number,
 ): Promise<string> {
-  const members = ringMembersOf(descriptor);
+  const members = currentRingOf(descriptor);
   const sessionKey = new Uint8Array(randomBytes(32));
   const directory = new Map<string, PeerAddress>(descriptor.nodes.map((n) => [n.name, { publicKey: fromHex(n.publicKey), url: n.url }]));
   const transport = new Transport({
@@ -89,9 +90,11 @@ export async function submitAdminRecord(
   }
 }
 
-/** Every ring server's (or the named nodes') reconfiguration status (null for a server that did not answer). */
+/** The current ring's (or the named nodes') reconfiguration status (null for a server that did not answer). */
 export async function ringReconfigurationStatus(config: ClusterConfig, names?: readonly string[]): Promise<{ name: string; status: ReconfigurationStatus | null; seq: number }[]> {
-  const ring = config.nodes.filter((n) => (names ? names.includes(n.name) : n.role === 'ring'));
+  // After a replacement the ring is the descriptor's signed list, not the config's `ring` roles.
+  const wanted = names ?? currentRingOf(loadDescriptor(config, nodeCrypto)).map((m) => m.id);
+  const ring = config.nodes.filter((n) => wanted.includes(n.name));
   return Promise.all(ring.map(async (n) => {
     const body = (await fetchJson(`http://127.0.0.1:${n.adminPort}/status`, 2000)) as { reconfiguration?: ReconfigurationStatus; seq?: number } | null;
     return { name: n.name, status: body?.reconfiguration ?? null, seq: Number(body?.seq ?? -1) };

@@ -22,10 +22,9 @@ import type { RingMessage } from '../ring/messages.ts';
 import type { ClientOutput, RingOutput } from '../ring/outputs.ts';
 import { blsCertificateVerifier } from '../ring/bls-certificate-signer.ts';
 import { RingKeyVerifier } from '../core/threshold/signing.ts';
-import type { RingDescriptor } from './cluster-keys.ts';
-import { secureRandom } from './cluster-keys.ts';
+import { currentRingOf, secureRandom, type RingDescriptor } from './cluster-keys.ts';
 import { clientNameOf } from './handshake.ts';
-import { channels, ringMembersOf } from './roles.ts';
+import { channels } from './roles.ts';
 import { Transport, type PeerAddress } from './transport.ts';
 
 export interface RingSessionOptions {
@@ -59,13 +58,14 @@ export class RingSession {
   private readonly blockWaiters = new Map<string, { replicas: Set<number>; needed: number; resolve: () => void }>();
   private readonly recorded = new Map<string, Uint8Array>();
   private readonly verifier: CertificateVerifier;
-  private readonly ringNames: string[];
+  /** The ring members this session sends to and takes replies from (the descriptor's current ring). */
+  readonly ringNames: readonly string[];
   private tick: NodeJS.Timeout | null = null;
   readonly counters = { completed: 0, certified: 0 };
 
   constructor(private readonly options: RingSessionOptions) {
     const d = options.descriptor;
-    const members = ringMembersOf(d);
+    const members = currentRingOf(d);
     this.ringNames = members.map((m) => m.id);
     const key = { threshold: d.threshold, publicKey: fromHex(d.ringPublicKey), commitments: d.commitments.map(fromHex) };
     this.verifier = blsCertificateVerifier(new RingKeyVerifier(key, members.length));

@@ -5,13 +5,16 @@
  * PBFT to it at the checkpoint boundary, the spare catches up by state transfer and votes, ring-3
  * deletes its share and is stopped. No acknowledged write is lost, the client keeps the ring
  * public key it started with (and its member list: f+1 replies come from the staying servers),
- * and every certificate it received verifies under that key.
+ * and every certificate it received verifies under that key. The descriptor is then re-signed
+ * with the new members, and a client that starts afterwards talks to spare-0, not ring-3.
  */
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterPaths, type ClusterConfig } from '../../runtime/cluster-config.ts';
+import { loadDescriptor } from '../../runtime/cluster-keys.ts';
+import { nodeCrypto } from '../../runtime/node-crypto.ts';
 import { runningPid } from '../../runtime/cluster-launcher.ts';
 import { ringReconfigurationStatus } from '../../runtime/reconfiguration-client.ts';
 import type { RingSession } from '../../runtime/ring-session.ts';
@@ -35,7 +38,7 @@ afterAll(async () => {
 
 describe('cluster replace-node on real processes', () => {
   it('replaces ring-3 by spare-0 while clients write; nothing acknowledged is lost; ring-3 is out; the ring key holds', async () => {
-    const descriptorBefore = readFileSync(clusterPaths(config).descriptor, 'utf8');
+    const descriptorBefore = loadDescriptor(config, nodeCrypto);
     const writing = await startChainedWriting(config, 'replace', 9, 60_000);
     session = writing.session;
     const { writers, value, atStart } = writing;
@@ -44,6 +47,7 @@ describe('cluster replace-node on real processes', () => {
     const { stdout } = await run(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'cluster', 'replace-node', 'ring-3', '--with', 'spare-0', '--config', config.file], { timeout: 200_000 });
     const replaceMs = Date.now() - startedMs;
     expect(stdout).toMatch(/ring members \[ring-0, ring-1, ring-2, spare-0\]; ring-3 stopped/);
+    expect(stdout).toMatch(/ring descriptor re-signed: ring members \[ring-0, ring-1, ring-2, spare-0\]/);
     expect(runningPid(config, 'ring-3')).toBeNull();
     expect(writers.every((w, i) => w.version > atStart[i]! + 2)).toBe(true); // writes went on
     const afterReplace = writers.map((w) => w.version);
@@ -62,9 +66,12 @@ describe('cluster replace-node on real processes', () => {
       expect(r.status?.epoch).toBe(1);
       expect(r.status?.shareEpochs).toEqual([1]);
     }
-    // ring-3's epoch-0 share file is retired; the descriptor (and so the client's key) is unchanged.
+    // ring-3's epoch-0 share file is retired; the descriptor keeps the ring key and ids and now
+    // lists the new members under the admin's signature (loadDescriptor checks it).
     expect(JSON.parse(readFileSync(clusterPaths(config).share('ring-3'), 'utf8'))).toEqual({ retired: 1 });
-    expect(readFileSync(clusterPaths(config).descriptor, 'utf8')).toBe(descriptorBefore);
+    const descriptorAfter = loadDescriptor(config, nodeCrypto);
+    expect(descriptorAfter.ring).toEqual({ epoch: 1, members: ['ring-0', 'ring-1', 'ring-2', 'spare-0'] });
+    expect([descriptorAfter.ringPublicKey, descriptorAfter.ringId, descriptorAfter.nodes]).toEqual([descriptorBefore.ringPublicKey, descriptorBefore.ringId, descriptorBefore.nodes]);
     const s = session;
     const writesAfter = writers.reduce((sum, w, i) => sum + w.version - afterReplace[i]!, 0);
     const counts = () => `certified ${s.counters.certified} (at replace ${certifiedAtReplace}), completed ${s.counters.completed}, bad ${s.clients.map((c) => c.counters.badCertificates).join('/')}`;
@@ -72,6 +79,19 @@ describe('cluster replace-node on real processes', () => {
       throw new Error(`${error.message}: ${counts()}`);
     });
     expect(s.clients.map((c) => c.counters.badCertificates)).toEqual([0, 0]);
+
+    // A client that starts now learns the ring from the re-signed descriptor.
+    const later = await startChainedWriting(config, 'after-replace', 7, 60_000);
+    try {
+      expect(later.session.ringNames).toEqual(['ring-0', 'ring-1', 'ring-2', 'spare-0']);
+      const from = later.writers.map((w) => w.version);
+      await waitFor(() => later.writers.every((w, i) => w.version >= from[i]! + 2), 60_000, 'writes of a client started after the replacement');
+      await later.stop();
+      expect(later.session.clients.map((c) => c.counters.badCertificates)).toEqual([0, 0]);
+    } finally {
+      await later.stop();
+      await later.session.stop();
+    }
     console.log(`replace-node: ${replaceMs} ms wall (CLI: ${stdout.trim().split('\n').pop()}); writes ${writers.map((w) => w.version).join('+')}; ${counts()}`);
   }, 300_000);
 });
