@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { fromHex } from '../core/bytes.ts';
 import { signerOf, type Crypto } from '../core/crypto.ts';
+import { encode } from '../core/codec.ts';
 import { TimeoutError } from '../core/errors.ts';
 import type { Effect } from '../core/machine.ts';
 import { MemoryKvStore } from '../core/store.ts';
@@ -48,8 +49,14 @@ export async function submitAdminRecord(
     name: 'admin', secretKey: sessionKey, crypto, members: directory, frameBytesMax: ringFrameBytesMax + 1, log, reconnectMsMin: 50, reconnectMsMax: 500,
   });
   const nodeId = clientNameOf(crypto, crypto.ed25519PublicKey(sessionKey));
+  // The admin key signs every admin record, from one command to the next, and the ring drops a
+  // nonce it has executed: start above any earlier command's (clock in microseconds; one record
+  // per command), as the SDK does. A fresh store alone made every second command reuse nonce 1
+  // and wait forever (found by a refresh after a replacement).
+  const store = new MemoryKvStore();
+  store.put('client/nonce', encode(Date.now() * 1000));
   const client = new RingClient(
-    { nodeId, store: new MemoryKvStore(), random: secureRandom, nowMs: Date.now() },
+    { nodeId, store, random: secureRandom, nowMs: Date.now() },
     // The admin waits for replies only: its record has no certificate statement.
     { members, f: descriptor.f, crypto, signer: signerOf(crypto, adminSecretKey), certificateVerifier: { verify: () => false }, retransmitMs: 1000, ringId: fromHex(descriptor.ringId) },
   );

@@ -6,7 +6,8 @@
  * deletes its share and is stopped. No acknowledged write is lost, the client keeps the ring
  * public key it started with (and its member list: f+1 replies come from the staying servers),
  * and every certificate it received verifies under that key. The descriptor is then re-signed
- * with the new members, and a client that starts afterwards talks to spare-0, not ring-3.
+ * with the new members, a client that starts afterwards talks to spare-0, not ring-3, and a key
+ * refresh runs on the new ring.
  */
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -80,10 +81,14 @@ describe('cluster replace-node on real processes', () => {
     });
     expect(s.clients.map((c) => c.counters.badCertificates)).toEqual([0, 0]);
 
-    // A client that starts now learns the ring from the re-signed descriptor.
+    // A client that starts now learns the ring from the re-signed descriptor, and a key refresh
+    // runs on the new ring (it waits for the members the descriptor lists, not the stopped ring-3).
     const later = await startChainedWriting(config, 'after-replace', 7, 60_000);
     try {
       expect(later.session.ringNames).toEqual(['ring-0', 'ring-1', 'ring-2', 'spare-0']);
+      const refresh = await run(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'cluster', 'refresh-keys', '--config', config.file], { timeout: 120_000 });
+      expect(refresh.stdout).toMatch(/epoch 2 in force/);
+      for (const r of await ringReconfigurationStatus(config, ['ring-0', 'ring-1', 'ring-2', 'spare-0'])) expect(r.status?.shareEpochs).toEqual([2]);
       const from = later.writers.map((w) => w.version);
       await waitFor(() => later.writers.every((w, i) => w.version >= from[i]! + 2), 60_000, 'writes of a client started after the replacement');
       await later.stop();
