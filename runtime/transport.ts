@@ -152,11 +152,14 @@ export class Transport {
         for (const link of this.links.values()) {
           if (link.heartbeat(this.options.heartbeatPeriodsMax ?? 3)) this.options.log.warn({ peer: link.peer }, 'peer silent for several heartbeat periods; connection cut');
         }
-        // A sender tags its frames at the end of the turn that wrote them: a batch still untagged a
-        // heartbeat period later is a peer holding our memory hostage (frames it never vouches for).
+        // A sender tags its frames at the end of the turn that wrote them: a batch still untagged as
+        // long after as a silent peer is tolerated is a peer holding our memory hostage (frames it
+        // never vouches for). Not one period: after a long stall of this loop, timers run before
+        // the socket read that holds the tag.
         const nowMs = performance.now();
+        const heldMsMax = heartbeatMs * (this.options.heartbeatPeriodsMax ?? 3);
         for (const [ws, { peer, opener }] of this.openers) {
-          if (opener.heldSinceMs !== null && nowMs - opener.heldSinceMs > heartbeatMs) this.cut(ws, peer, 'frames held without a tag for a heartbeat period; connection cut');
+          if (opener.heldSinceMs !== null && nowMs - opener.heldSinceMs > heldMsMax) this.cut(ws, peer, 'frames held without a tag for several heartbeat periods; connection cut');
         }
       }, heartbeatMs);
       this.heartbeatTimer.unref();
