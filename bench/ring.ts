@@ -25,7 +25,7 @@ import { encodeUpdate, decodeUpdate } from '../core/update/update-codec.ts';
 import { signUpdate, verifyUpdateSignature } from '../core/update/update-signature.ts';
 import type { Clause } from '../core/update/update.ts';
 import { bguidOf } from '../core/version/block.ts';
-import { blsCertificateSigner, blsCertificateVerifier } from '../ring/bls-certificate-signer.ts';
+import { blsCertificateSigner, blsCertificateVerifier, HashedCache } from '../ring/bls-certificate-signer.ts';
 import { fakeCertificateSigner, fakeCertificateVerifier, type CertificateSigner } from '../ring/certificate-signer.ts';
 import { RingClient } from '../ring/client.ts';
 import { decodeRingMessage, encodeRingMessage, ringFrameBytesMax } from '../ring/codec.ts';
@@ -159,6 +159,7 @@ interface ReplicaSetup {
 function hostReplica(setup: ReplicaSetup, transport: Transport, timers: PhaseTimers): { host: MachineHost; store: LmdbKvStore; replica: Replica } {
   const { index: i, members } = setup;
   const ringKey = new RingKeyVerifier(setup.key, members.length);
+  const hashedCache = new HashedCache();
   const bls = setup.certificates === 'bls';
   const store = new LmdbKvStore({ path: setup.path, mapBytes: 2 ** 30 });
   const replica = new Replica(
@@ -168,8 +169,9 @@ function hostReplica(setup: ReplicaSetup, transport: Transport, timers: PhaseTim
       f: 1,
       crypto,
       signer: signerOf(crypto, setup.secretKey),
-      certificateSigner: timedSigner(bls ? blsCertificateSigner(setup.share, ringKey) : fakeCertificateSigner(crypto, i, 2), timers),
-      certificateVerifier: bls ? blsCertificateVerifier(ringKey) : fakeCertificateVerifier(crypto),
+      // One hash cache per replica (as each ring server process has), shared by its signer and verifier.
+      certificateSigner: timedSigner(bls ? blsCertificateSigner(setup.share, ringKey, hashedCache) : fakeCertificateSigner(crypto, i, 2), timers),
+      certificateVerifier: bls ? blsCertificateVerifier(ringKey, hashedCache) : fakeCertificateVerifier(crypto),
       service: (s) => timedService(new ObjectService({ crypto, store: s, blocks: new KvBlockStore(crypto, s), ringId }), timers),
       ringId,
       parameters: benchParameters,

@@ -14,6 +14,7 @@ import type { RingMessage } from './messages.ts';
 import type { RingOutput } from './outputs.ts';
 import { ReconfigurationAgent, type DealerBehaviour, type ReconfigurationOutput } from './reconfiguration-agent.ts';
 import type { SubShareCipher } from './reconfiguration-codec.ts';
+import type { HashedCache } from './bls-certificate-signer.ts';
 import { EpochCertificateSigner } from './reconfiguration-signer.ts';
 import { ReconfigurationService } from './reconfiguration-service.ts';
 import type { EpochInfo, ReconfigurationState } from './reconfiguration-state.ts';
@@ -40,6 +41,8 @@ export interface ReconfiguringReplicaConfig extends Omit<ReplicaConfig, 'certifi
   readonly initialMembers?: readonly RingMember[];
   /** Accept `replace` rounds: PBFT switches its member list at the boundary. */
   readonly membershipChange?: boolean;
+  /** Hashes to G1 shared with this replica's certificate verifier (one hash per span header, not two). */
+  readonly hashedCache?: HashedCache;
 }
 
 /** A batch certificate output also names the epoch its header carries (consumers rebuild the header). */
@@ -70,7 +73,7 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
         const info = this.state.epochInfo(epoch);
         return info && { threshold: config.f + 1, publicKey: info.commitments[0]!, commitments: info.commitments };
       },
-    });
+    }, config.hashedCache);
     const options = {
       adminPublicKey: config.adminPublicKey, f: config.f, initialMembers: config.initialMembers ?? config.members, initialKey: config.initialKey,
       checkpointInterval: params.checkpointInterval, phaseMs: config.phaseMs ?? 4000, membershipChange: config.membershipChange,

@@ -5,12 +5,12 @@
  * is Lagrange at zero by share index, the same for every epoch; the combined signature verifies
  * under the unchanged ring public key, so the ring's CertificateVerifier needs no change.
  */
-import { toHex } from '../core/bytes.ts';
 import { decode } from '../core/codec.ts';
 import type { KeyShare, RingKeyPublic } from '../core/threshold/dealer.ts';
-import { hashMessage, type HashedMessage } from '../core/threshold/points.ts';
+import type { HashedMessage } from '../core/threshold/points.ts';
 import { combineShares, RingKeyVerifier, signShare } from '../core/threshold/signing.ts';
 import { batchHeaderFromTuple } from '../core/threshold/statements.ts';
+import { HashedCache } from './bls-certificate-signer.ts';
 import type { CertificateSigner } from './certificate-signer.ts';
 
 export interface EpochKeys {
@@ -20,7 +20,6 @@ export interface EpochKeys {
   keyOf(epoch: number): RingKeyPublic | undefined;
 }
 
-const hashedCacheMax = 64;
 const verifiersMax = 4;
 const invalidSignature = new Uint8Array(48);
 
@@ -35,7 +34,6 @@ export function epochOfBatchMessage(message: Uint8Array): number | null {
 
 export class EpochCertificateSigner implements CertificateSigner {
   readonly name = 'bls12-381-epochs';
-  private readonly hashed = new Map<string, HashedMessage>();
   private readonly verifiers = new Map<number, RingKeyVerifier>();
   /** Shares not produced because the replica had no key for the epoch (a replaced member, or a bug). */
   unsignedCount = 0;
@@ -44,6 +42,8 @@ export class EpochCertificateSigner implements CertificateSigner {
     readonly threshold: number,
     private readonly shareCount: number,
     private readonly keys: EpochKeys,
+    /** Shared with the replica's certificate verifier (bls-certificate-signer.ts). */
+    private readonly hashed = new HashedCache(),
   ) {}
 
   signShare(message: Uint8Array): Uint8Array {
@@ -83,13 +83,6 @@ export class EpochCertificateSigner implements CertificateSigner {
   }
 
   private hash(message: Uint8Array): HashedMessage {
-    const key = toHex(message);
-    let h = this.hashed.get(key);
-    if (!h) {
-      if (this.hashed.size >= hashedCacheMax) this.hashed.delete(this.hashed.keys().next().value!);
-      h = hashMessage(message);
-      this.hashed.set(key, h);
-    }
-    return h;
+    return this.hashed.get(message);
   }
 }

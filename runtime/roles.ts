@@ -24,7 +24,7 @@ import { messageBytesMax as tapestryBytesMax, type TapestryMessage, type Tapestr
 import { nodeObjectIdOf, roleObjectIdOf } from '../tapestry/named-objects.ts';
 import { TapestryNode } from '../tapestry/node.ts';
 import { TapestryService } from '../tapestry/service.ts';
-import { blsCertificateVerifier } from '../ring/bls-certificate-signer.ts';
+import { blsCertificateVerifier, HashedCache } from '../ring/bls-certificate-signer.ts';
 import { RingKeyVerifier } from '../core/threshold/signing.ts';
 import type { ClusterConfig, NodeConfig } from './cluster-config.ts';
 import { secureRandom, type RingDescriptor } from './cluster-keys.ts';
@@ -170,7 +170,9 @@ function ringReplica(ctx: RoleContext, parts: RingServerParts): { binding: Bindi
   const joining = joiningMembersOf(ctx);
   const members = joining ?? ringMembersOf(ctx.descriptor);
   const key = { threshold: ctx.descriptor.threshold, publicKey: fromHex(ctx.descriptor.ringPublicKey), commitments: ctx.descriptor.commitments.map(fromHex) };
-  const certificateVerifier = blsCertificateVerifier(new RingKeyVerifier(key, members.length));
+  // One cache of hashed span headers for this replica's share signer and certificate verifier.
+  const hashedCache = new HashedCache();
+  const certificateVerifier = blsCertificateVerifier(new RingKeyVerifier(key, members.length), hashedCache);
   // Key refresh (issue 10): shares follow the epoch of each batch; the ring public key never changes.
   const reconfigurable = reconfiguringReplicaOf(
     ctx,
@@ -182,6 +184,7 @@ function ringReplica(ctx: RoleContext, parts: RingServerParts): { binding: Bindi
       // Every frame between members is tagged under keys from the handshake (runtime/frame-auth.ts):
       // a commit that arrives from the member it names is that member's, unaltered. That holds
       // only if the transport knows each member under the key the replica checks signatures with.
+      hashedCache,
       channelIntegrity: members.every((m) => ctx.descriptor.nodes.some((n) => n.name === m.id && n.publicKey === toHex(m.publicKey))),
       // Heartbeats let readers demand freshness (maxAgeMs); one per second unless configured.
       parameters: { heartbeatIntervalMs: 1000, ...ctx.config.ring },

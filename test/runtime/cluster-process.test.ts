@@ -67,10 +67,17 @@ describe('cluster of real processes (local.json topology)', () => {
     const { stdout, ms } = await cli('cluster', 'up', '--detach', '--timeout-ms', '20000');
     expect(stdout).toMatch(/14 nodes ready in/);
     console.log(`cluster up --detach: ${ms} ms wall (CLI start included)`);
-    const { stdout: json } = await cli('cluster', 'status', '--json');
-    const rows = JSON.parse(json) as { name: string; state: string; status: { peers: string[]; cores: string[] } }[];
+    type Row = { name: string; state: string; status: { peers: string[]; cores: string[] } };
+    const statusRows = async () => JSON.parse((await cli('cluster', 'status', '--json')).stdout) as Row[];
+    let rows = await statusRows();
     expect(rows.map((r) => r.state)).toEqual(Array(14).fill('up'));
-    expect(rows.every((r) => r.status.peers.length === 13)).toBe(true);
+    // Ready means a quorum of ring servers connected; the full mesh can take a moment longer on a
+    // loaded machine (several such clusters run at once in the suite).
+    for (let i = 0; i < 20 && !rows.every((r) => r.status.peers.length === 13); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      rows = await statusRows();
+    }
+    expect(rows.filter((r) => r.status.peers.length !== 13).map((r) => `${r.name}: ${r.status.peers.length}`)).toEqual([]);
     // Each role hosts its cores: PBFT replica, archive server, and a Tapestry node everywhere.
     const coresOf = (name: string) => rows.find((r) => r.name === name)!.status.cores;
     expect(coresOf('ring-0')).toEqual(expect.arrayContaining(['ring', 'tapestry']));
