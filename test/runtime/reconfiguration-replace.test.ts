@@ -73,6 +73,8 @@ describe('cluster replace-node on real processes', () => {
     const descriptorAfter = loadDescriptor(config, nodeCrypto);
     expect(descriptorAfter.ring).toEqual({ epoch: 1, members: ['ring-0', 'ring-1', 'ring-2', 'spare-0'] });
     expect([descriptorAfter.ringPublicKey, descriptorAfter.ringId, descriptorAfter.nodes]).toEqual([descriptorBefore.ringPublicKey, descriptorBefore.ringId, descriptorBefore.nodes]);
+    const status = JSON.parse((await run(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'cluster', 'status', '--json', '--config', config.file])).stdout) as { name: string; ringMember: boolean }[];
+    expect(status.filter((r) => r.ringMember).map((r) => r.name)).toEqual(['ring-0', 'ring-1', 'ring-2', 'spare-0']);
     const s = session;
     const writesAfter = writers.reduce((sum, w, i) => sum + w.version - afterReplace[i]!, 0);
     const counts = () => `certified ${s.counters.certified} (at replace ${certifiedAtReplace}), completed ${s.counters.completed}, bad ${s.clients.map((c) => c.counters.badCertificates).join('/')}`;
