@@ -9,10 +9,10 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { createServer, type AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import { silentLogger } from '../runtime/log.ts';
 import { nodeCrypto } from '../runtime/node-crypto.ts';
+import { freeLoopbackPorts } from '../runtime/scratch-cluster.ts';
 import { Transport, type PeerAddress } from '../runtime/transport.ts';
 import { machineDescription } from './_machine.ts';
 
@@ -30,10 +30,10 @@ interface Pipe {
 async function taggedPipe(): Promise<Pipe> {
   const [keyA, keyB] = [new Uint8Array(randomBytes(32)), new Uint8Array(randomBytes(32))];
   const publicKeys = { a: nodeCrypto.ed25519PublicKey(keyA), b: nodeCrypto.ed25519PublicKey(keyB) };
-  const port = await freePort();
+  const [port] = await freeLoopbackPorts(1);
   const b = new Transport({
     name: 'b', secretKey: keyB, crypto: nodeCrypto, members: new Map([['a', { publicKey: publicKeys.a }], ['b', { publicKey: publicKeys.b }]]),
-    listen: { host: '127.0.0.1', port }, frameBytesMax: 2 ** 24, log: silentLogger(),
+    listen: { host: '127.0.0.1', port: port! }, frameBytesMax: 2 ** 24, log: silentLogger(),
   });
   let count = 0;
   b.onFrame(() => void (count += 1));
@@ -43,15 +43,6 @@ async function taggedPipe(): Promise<Pipe> {
   await a.start();
   await until(() => a.connectedPeers().includes('b'));
   return { send: (f) => void a.send('b', f), received: () => count, close: async () => (await a.stop(), await b.stop()) };
-}
-
-/** A port free right now (works with a Transport that has no port accessor, for same-run comparisons with older checkouts). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 async function barePipe(): Promise<Pipe> {

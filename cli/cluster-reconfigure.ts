@@ -36,7 +36,9 @@ export async function refreshKeys(config: ClusterConfig, timeoutMs: number, log:
   const startedMs = Date.now();
   const descriptor = loadDescriptor(config, nodeCrypto);
   const admin = loadAdminKey(config, descriptor, nodeCrypto);
-  const before = await ringReconfigurationStatus(config);
+  // After a replacement the ring is the descriptor's signed list, not the config's `ring` roles.
+  const ringNames = currentRingOf(descriptor).map((m) => m.id);
+  const before = await ringReconfigurationStatus(config, ringNames);
   const answered = before.filter((r) => r.status !== null);
   if (answered.length < 2 * config.f + 1) throw new ConfigError(`only ${answered.length} ring servers answer /status; a refresh needs 2f+1 = ${2 * config.f + 1} up`);
   const target = Math.max(...answered.map((r) => r.status!.epochScheduled)) + 1;
@@ -46,7 +48,7 @@ export async function refreshKeys(config: ClusterConfig, timeoutMs: number, log:
   log(`ring: ${outcome}`);
   const deadline = startedMs + timeoutMs;
   for (let i = 0; i < 1_000_000 && Date.now() < deadline; i++) {
-    const rows = await ringReconfigurationStatus(config);
+    const rows = await ringReconfigurationStatus(config, ringNames);
     const aborted = rows.find((r) => r.status?.lastRound?.epoch === target && r.status.lastRound.result === 'aborted');
     if (aborted) throw new ReconfigurationFailedError(`the refresh to epoch ${target} was aborted: ${aborted.status!.lastRound!.reason}`);
     const done = rows.every((r) => r.status && r.status.epoch >= target && r.status.shareEpochs.every((e) => e >= target) && r.status.shareEpochs.length > 0);
@@ -89,7 +91,7 @@ export async function replaceNode(config: ClusterConfig, oldName: string, newNam
   if (oldIndex === 0) throw new InvalidArgumentError(`${oldName} is not a ring server of this cluster (ring: ${ring.map((m) => m.id).join(', ')})`);
   if (ring.some((m) => m.id === newName)) throw new InvalidArgumentError(`${newName} is already a ring member`);
   if (!spare || spare.role !== 'spare') throw new InvalidArgumentError(`${newName} must be a node of role 'spare' in the config (it is ${spare ? `a ${spare.role} node` : 'not in it'})`);
-  const before = (await ringReconfigurationStatus(config)).filter((r) => r.status !== null);
+  const before = (await ringReconfigurationStatus(config, ring.map((m) => m.id))).filter((r) => r.status !== null);
   if (before.length < 2 * config.f + 1) throw new ConfigError(`only ${before.length} ring servers answer /status; a replacement needs 2f+1 = ${2 * config.f + 1} up`);
   const target = Math.max(...before.map((r) => r.status!.epochScheduled)) + 1;
   // The ring itself replaces a primary (simulation), but NEW then certifies as the primary and

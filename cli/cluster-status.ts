@@ -14,8 +14,14 @@ export interface StatusRow {
   readonly status: Record<string, unknown> | null;
 }
 
-export async function collectStatus(config: ClusterConfig): Promise<StatusRow[]> {
-  const ring = new Set(isInitialized(config) ? currentRingOf(loadDescriptor(config, nodeCrypto)).map((m) => m.id) : config.nodes.filter((n) => n.role === 'ring').map((n) => n.name));
+/** The ring's members now: the descriptor's list (after a replacement), else the config's ring servers. */
+export function currentRingNames(config: ClusterConfig): ReadonlySet<string> {
+  if (isInitialized(config)) return new Set(currentRingOf(loadDescriptor(config, nodeCrypto)).map((m) => m.id));
+  return new Set(config.nodes.filter((n) => n.role === 'ring').map((n) => n.name));
+}
+
+/** `ring`: pass it when polling, so the descriptor is not read and verified on every poll. */
+export async function collectStatus(config: ClusterConfig, ring = currentRingNames(config)): Promise<StatusRow[]> {
   return Promise.all(
     config.nodes.map(async (node): Promise<StatusRow> => {
       const pid = runningPid(config, node.name);

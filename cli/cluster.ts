@@ -10,7 +10,7 @@ import { nodeCrypto } from '../runtime/node-crypto.ts';
 import { parseArgs, stringFlag, type ParsedArgs } from './cluster-args.ts';
 import { runDrill } from './cluster-drill.ts';
 import { runReconfigure } from './cluster-reconfigure.ts';
-import { collectStatus, printStatus, statusLine } from './cluster-status.ts';
+import { collectStatus, currentRingNames, printStatus, statusLine } from './cluster-status.ts';
 
 const usage = `usage: oceanstore cluster <command> [--config FILE]
   init                      make node keys, deal the ring key, write the signed ring descriptor
@@ -69,8 +69,9 @@ function interruptSignal(): AbortSignal {
 async function foreground(config: ClusterConfig, signal: AbortSignal): Promise<number> {
   const tty = process.stdout.isTTY;
   console.log('cluster running; Ctrl-C stops every node');
+  const ring = currentRingNames(config);
   const timer = setInterval(() => {
-    void collectStatus(config).then((rows) => {
+    void collectStatus(config, ring).then((rows) => {
       if (signal.aborted) return;
       const line = statusLine(rows);
       if (tty) process.stdout.write(`\r\x1b[2K${line}`);

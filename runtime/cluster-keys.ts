@@ -63,17 +63,20 @@ function signedPart(d: Omit<RingDescriptor, 'signature'>): Uint8Array {
   ]);
 }
 
+/** The ring `cluster init` dealt (epoch 0): nodes of role `ring` in share-index order; replica index = shareIndex − 1. */
+export function initialRingOf(descriptor: RingDescriptor): { id: string; publicKey: Uint8Array }[] {
+  return descriptor.nodes
+    .filter((n) => n.role === 'ring')
+    .sort((a, b) => a.shareIndex - b.shareIndex)
+    .map((n) => ({ id: n.name, publicKey: fromHex(n.publicKey) }));
+}
+
 /**
  * The ring's current members in share-index order: the descriptor's signed `ring` list after a
- * membership change, else the nodes of role `ring`. What clients (and admin commands) talk to.
+ * membership change, else the initial ring. What clients (and admin commands) talk to.
  */
 export function currentRingOf(descriptor: RingDescriptor): { id: string; publicKey: Uint8Array }[] {
-  if (!descriptor.ring) {
-    return descriptor.nodes
-      .filter((n) => n.role === 'ring')
-      .sort((a, b) => a.shareIndex - b.shareIndex)
-      .map((n) => ({ id: n.name, publicKey: fromHex(n.publicKey) }));
-  }
+  if (!descriptor.ring) return initialRingOf(descriptor);
   return descriptor.ring.members.map((name) => {
     const node = descriptor.nodes.find((n) => n.name === name);
     if (!node) throw new ConfigError(`ring descriptor lists ring member '${name}' that is not one of its nodes`);

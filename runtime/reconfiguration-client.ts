@@ -18,10 +18,9 @@ import type { RingMessage } from '../ring/messages.ts';
 import type { RingOutput } from '../ring/outputs.ts';
 import { encodeReconfigurationRecord, type ReconfigurationAction } from '../ring/reconfiguration-codec.ts';
 import type { ClusterConfig } from './cluster-config.ts';
-import { currentRingOf, loadDescriptor, secureRandom, type RingDescriptor } from './cluster-keys.ts';
+import { currentRingOf, secureRandom, type RingDescriptor } from './cluster-keys.ts';
 import { fetchJson } from './cluster-launcher.ts';
 import { clientNameOf } from './handshake.ts';
-import { nodeCrypto } from './node-crypto.ts';
 import { channels } from './roles.ts';
 import { Transport, type PeerAddress } from './transport.ts';
 
@@ -97,11 +96,9 @@ export async function submitAdminRecord(
   }
 }
 
-/** The current ring's (or the named nodes') reconfiguration status (null for a server that did not answer). */
-export async function ringReconfigurationStatus(config: ClusterConfig, names?: readonly string[]): Promise<{ name: string; status: ReconfigurationStatus | null; seq: number }[]> {
-  // After a replacement the ring is the descriptor's signed list, not the config's `ring` roles.
-  const wanted = names ?? currentRingOf(loadDescriptor(config, nodeCrypto)).map((m) => m.id);
-  const ring = config.nodes.filter((n) => wanted.includes(n.name));
+/** The named nodes' reconfiguration status (null for a server that did not answer). */
+export async function ringReconfigurationStatus(config: ClusterConfig, names: readonly string[]): Promise<{ name: string; status: ReconfigurationStatus | null; seq: number }[]> {
+  const ring = config.nodes.filter((n) => names.includes(n.name));
   return Promise.all(ring.map(async (n) => {
     const body = (await fetchJson(`http://127.0.0.1:${n.adminPort}/status`, 2000)) as { reconfiguration?: ReconfigurationStatus; seq?: number } | null;
     return { name: n.name, status: body?.reconfiguration ?? null, seq: Number(body?.seq ?? -1) };

@@ -27,7 +27,7 @@ import { TapestryService } from '../tapestry/service.ts';
 import { blsCertificateVerifier, HashedCache } from '../ring/bls-certificate-signer.ts';
 import { RingKeyVerifier } from '../core/threshold/signing.ts';
 import type { ClusterConfig, NodeConfig } from './cluster-config.ts';
-import { secureRandom, type RingDescriptor } from './cluster-keys.ts';
+import { initialRingOf, secureRandom, type RingDescriptor } from './cluster-keys.ts';
 import type { Binding, DurableKvStore } from './machine-host.ts';
 import type { NodeMetrics } from './metrics.ts';
 import { PrefixedKvStore } from './prefixed-kv-store.ts';
@@ -76,15 +76,7 @@ export const channels = { ring: 1, tapestry: 2, archive: 3, replica: 4 } as cons
 
 /** The node every other Tapestry node joins through (the first ring server). */
 export function tapestryGatewayOf(descriptor: RingDescriptor): string {
-  return ringMembersOf(descriptor)[0]!.id;
-}
-
-/** Ring members in share-index order: the replica index the PBFT core uses is shareIndex − 1. */
-export function ringMembersOf(descriptor: RingDescriptor): { id: string; publicKey: Uint8Array }[] {
-  return descriptor.nodes
-    .filter((n) => n.role === 'ring')
-    .sort((a, b) => a.shareIndex - b.shareIndex)
-    .map((n) => ({ id: n.name, publicKey: fromHex(n.publicKey) }));
+  return initialRingOf(descriptor)[0]!.id;
 }
 
 /** Connected to enough ring servers to reach a quorum (2f+1 counting itself for a ring server). */
@@ -168,7 +160,7 @@ function tapestryStartup(ctx: RoleContext, tapestry: TapestryPart): StartupStep[
 function ringReplica(ctx: RoleContext, parts: RingServerParts): { binding: Binding<RingMessage, ReconfiguringOutput>; replica: Replica; reconfigurable: ReconfiguringReplica } {
   // A spare that is replacing a member runs with the member list it will vote in (issue 10).
   const joining = joiningMembersOf(ctx);
-  const members = joining ?? ringMembersOf(ctx.descriptor);
+  const members = joining ?? initialRingOf(ctx.descriptor);
   const key = { threshold: ctx.descriptor.threshold, publicKey: fromHex(ctx.descriptor.ringPublicKey), commitments: ctx.descriptor.commitments.map(fromHex) };
   // One cache of hashed span headers for this replica's share signer and certificate verifier.
   const hashedCache = new HashedCache();
@@ -178,7 +170,7 @@ function ringReplica(ctx: RoleContext, parts: RingServerParts): { binding: Bindi
     ctx,
     { nodeId: ctx.node.name, store: new PrefixedKvStore(ctx.store, 'ring/'), random: secureRandom, nowMs: ctx.nowMs },
     {
-      members, initialMembers: ringMembersOf(ctx.descriptor), f: ctx.config.f, crypto: ctx.crypto, signer: signerOf(ctx.crypto, ctx.secretKey), certificateVerifier,
+      members, initialMembers: initialRingOf(ctx.descriptor), f: ctx.config.f, crypto: ctx.crypto, signer: signerOf(ctx.crypto, ctx.secretKey), certificateVerifier,
       service: parts.service,
       ringId: fromHex(ctx.descriptor.ringId),
       // Every frame between members is tagged under keys from the handshake (runtime/frame-auth.ts):

@@ -42,6 +42,20 @@ describe('requests (OSDI\'99 §4.1)', () => {
   });
 });
 
+/**
+ * Crashes and restarts all four replicas, then writes version `version` of `key` (the client's
+ * update number `version` too): it must commit, and every replica must reach it, so nothing the
+ * client saw acknowledged before the crash was lost.
+ */
+function crashEveryReplicaThenUpdate(c: ReturnType<typeof buildCluster>, key: string, version: number, timeoutMs: number): void {
+  for (let i = 0; i < 4; i++) c.sim.crash(`ring-${i}`);
+  for (let i = 0; i < 4; i++) c.sim.restart(`ring-${i}`);
+  const versionAt = (i: number): number => (c.replica(i)!.service as KvService).get(key)?.version ?? 0;
+  c.submit(0, kvOperation(key, version - 1, value(`v${version} after the restart`)));
+  expect(c.sim.runUntil(() => c.completed[0] === version, timeoutMs)).toBe(true);
+  expect(c.sim.runUntil(() => [0, 1, 2, 3].every((i) => versionAt(i) === version), timeoutMs / 2)).toBe(true);
+}
+
 describe('execution writes held past the reply (ring/deferred-writes.ts)', () => {
   it('an update acknowledged just before every replica crashes (its execution not yet on any disk) survives the restart', () => {
     // Slow ticks: held writes are staged by the next message or tick, and the crash must come first.
@@ -55,13 +69,8 @@ describe('execution writes held past the reply (ring/deferred-writes.ts)', () =>
     // only in memory: the crash below loses it there.
     expect(c.sim.runUntil(() => c.completed[0] === 1 && held().some((h) => h > 0), 3_000)).toBe(true);
     c.sim.setInterceptor('ring-3', null);
-    for (let i = 0; i < 4; i++) c.sim.crash(`ring-${i}`);
-    for (let i = 0; i < 4; i++) c.sim.restart(`ring-${i}`);
     // The batch is decided (prepared proofs are durable at 2f+1): every replica executes it again.
-    const version = (i: number): number => (c.replica(i)!.service as KvService).get(key)?.version ?? 0;
-    c.submit(0, kvOperation(key, 1, value('after the restart')));
-    expect(c.sim.runUntil(() => c.completed[0] === 2, 10_000)).toBe(true);
-    expect(c.sim.runUntil(() => [0, 1, 2, 3].every((i) => version(i) === 2), 5_000)).toBe(true);
+    crashEveryReplicaThenUpdate(c, key, 2, 10_000);
   });
 });
 
@@ -82,12 +91,7 @@ describe('held execution writes and the normal case', () => {
     }
     // Three executions' writes (a slot record each, at least) are still held at the primary.
     expect(heldAt(0)).toBeGreaterThanOrEqual(afterOne + 2);
-    for (let i = 0; i < 4; i++) c.sim.crash(`ring-${i}`);
-    for (let i = 0; i < 4; i++) c.sim.restart(`ring-${i}`);
-    const version = (i: number): number => (c.replica(i)!.service as KvService).get(key)?.version ?? 0;
-    c.submit(0, kvOperation(key, 3, value('v4')));
-    expect(c.sim.runUntil(() => c.completed[0] === 4, 20_000)).toBe(true);
-    expect(c.sim.runUntil(() => [0, 1, 2, 3].every((i) => version(i) === 4), 10_000)).toBe(true);
+    crashEveryReplicaThenUpdate(c, key, 4, 20_000);
     // A tick stages what is held.
     expect(c.sim.runUntil(() => [0, 1, 2, 3].every((i) => heldAt(i) === 0), 5_000)).toBe(true);
   });

@@ -55,7 +55,7 @@ describe('cluster refresh-keys on real processes', () => {
       expect(w.version).toBe(before + 1);
     }
 
-    const rows = await ringReconfigurationStatus(config);
+    const rows = await ringReconfigurationStatus(config, config.nodes.filter((n) => n.role === 'ring').map((n) => n.name));
     for (const r of rows) {
       expect(r.status?.epoch).toBe(1);
       expect(r.status?.shareEpochs).toEqual([1]);
