@@ -19,7 +19,6 @@
  */
 import { createCipheriv, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, timingSafeEqual, type CipherGCM as Cipher, type KeyObject } from 'node:crypto';
 import { assert } from '../core/assert.ts';
-import { bytesEqual } from '../core/bytes.ts';
 import { ephemeralKeyBytes } from './handshake.ts';
 
 export const tagBytes = 16;
@@ -50,9 +49,8 @@ export interface FrameKeys {
  */
 export function deriveFrameKeys(own: Ephemeral, peerPublicKey: Uint8Array, transcriptHash: Uint8Array): FrameKeys {
   const peer = createPublicKey({ key: Buffer.concat([x25519SpkiPrefix, peerPublicKey]), format: 'der', type: 'spki' });
+  // OpenSSL refuses a low-order peer point itself (an all-zero secret fails the derivation).
   const shared = diffieHellman({ privateKey: own.privateKey, publicKey: peer });
-  // An all-zero shared secret means the peer sent a low-order point: no secret was agreed.
-  if (bytesEqual(shared, new Uint8Array(shared.length))) throw new Error('peer ephemeral key is a low-order point');
   const okm = new Uint8Array(hkdfSync('sha256', shared, transcriptHash, keyInfo, 64));
   return { dialerToAcceptor: okm.slice(0, 32), acceptorToDialer: okm.slice(32, 64) };
 }

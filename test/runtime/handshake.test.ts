@@ -116,7 +116,8 @@ describe('transport handshake (challenge-response, both ends prove their key)', 
   });
 
   it('a low-order ephemeral (no shared secret) is refused', () => {
-    expect(() => deriveFrameKeys(newEphemeral(), new Uint8Array(32), new Uint8Array(32))).toThrow();
+    const lowOrder = [new Uint8Array(32), Uint8Array.of(1, ...new Uint8Array(31))]; // u = 0 and u = 1
+    for (const point of lowOrder) expect(() => deriveFrameKeys(newEphemeral(), point, new Uint8Array(32))).toThrow();
   });
 
   it('decoders throw only DecodeError on arbitrary bytes (property)', () => {
