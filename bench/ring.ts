@@ -47,11 +47,13 @@ import { blsEngine } from '../core/threshold/accelerator.ts';
 import { machineDescription } from './_machine.ts';
 
 /**
- * Commits count on their channel (ReplicaConfig.channelIntegrity) as in a cluster, whose transport
- * tags every frame. `--check-every-commit` turns that off (every commit's signature checked on
- * arrival, as over bare connections). Passed to replica worker threads through the environment.
+ * Commits and replies count on their channel (Replica/ClientConfig.channelIntegrity) as in a
+ * cluster, whose transport tags every frame: replies go unsigned. `--no-channel-integrity` (alias
+ * `--check-every-commit`) turns that off: every commit's signature checked on arrival and every
+ * reply signed and checked, as over bare connections. Passed to replica worker threads through
+ * the environment.
  */
-const checkEveryCommitEnv = 'OCEANSTORE_BENCH_CHECK_EVERY_COMMIT';
+const noChannelIntegrityEnv = 'OCEANSTORE_BENCH_NO_CHANNEL_INTEGRITY';
 
 /** ed25519 operations in this thread (all four replicas and the clients, in the one-thread rings). */
 const cryptoCalls = { verifies: 0, signs: 0 };
@@ -176,7 +178,7 @@ function hostReplica(setup: ReplicaSetup, transport: Transport, timers: PhaseTim
       ringId,
       parameters: benchParameters,
       // The in-memory bus cannot alter frames, and a cluster's transport tags them: on, as a cluster runs.
-      channelIntegrity: process.env[checkEveryCommitEnv] !== '1',
+      channelIntegrity: process.env[noChannelIntegrityEnv] !== '1',
     },
   );
   const host = new MachineHost(members[i]!.id, transport, store, silentLogger());
@@ -291,7 +293,7 @@ class BenchClient {
     this.signer = signerOf(crypto, crypto.sha256([new TextEncoder().encode(`bench-client-${index}`)]));
     this.core = new RingClient(
       { nodeId: name, store: new MemoryKvStore(), random: new Prng(1000 + index), nowMs: Date.now() },
-      { members: ring.members, f: 1, crypto, signer: this.signer, certificateVerifier: { verify: () => true }, retransmitMs: 2000, ringId },
+      { members: ring.members, f: 1, crypto, signer: this.signer, certificateVerifier: { verify: () => true }, retransmitMs: 2000, ringId, channelIntegrity: process.env[noChannelIntegrityEnv] !== '1' },
     );
     ring.bus.transportFor(name).onFrame((from, frame) => this.perform(this.core.onMessage(from, decodeRingMessage(frame.subarray(1)), Date.now())));
     setInterval(() => this.perform(this.core.onTick(Date.now())), 50).unref();
@@ -532,7 +534,7 @@ export async function run(args: string[]): Promise<void> {
   const seconds = quick ? 1.5 : 4;
   // The production BLS engine (as nodes run it); --reference-bls measures pure @noble/curves.
   if (!args.includes('--reference-bls')) await useMclBls();
-  if (args.includes('--check-every-commit')) process.env[checkEveryCommitEnv] = '1';
+  if (args.includes('--no-channel-integrity') || args.includes('--check-every-commit')) process.env[noChannelIntegrityEnv] = '1';
   if (args.includes('--fake-only') || args.includes('--bls-only')) {
     // For profiling one ring: fake certificates (the protocol alone) or BLS, optionally one load level.
     const certificates = args.includes('--bls-only') ? 'bls' : 'fake';
@@ -568,7 +570,11 @@ export async function run(args: string[]): Promise<void> {
 function print(rows: Row[], phases: Record<string, number>, base: Record<string, number>, rings: Ring[]): void {
   const f = (x: number, d = 1): string => (Number.isFinite(x) ? x.toFixed(d) : '-');
   console.log('\nring: 4 replicas (f=1), node ed25519, lmdb fsync group commit, all in one thread; certificates: fake (baseline) then threshold BLS12-381');
-  console.log(process.env[checkEveryCommitEnv] === '1' ? 'every commit signature checked on arrival (--check-every-commit)\n' : 'commits counted on their channel, as in a cluster (tagged frames)\n');
+  console.log(
+    process.env[noChannelIntegrityEnv] === '1'
+      ? 'no channel integrity (--no-channel-integrity): every commit signature checked on arrival, every reply signed and checked\n'
+      : 'commits and replies counted on their channel, as in a cluster (tagged frames): replies unsigned\n',
+  );
   // CPU per update in units of one ed25519 verification measured in the same run: a figure that
   // survives a loaded machine better than milliseconds do.
   const verifyMs = base.ed25519VerifyMs!;

@@ -170,7 +170,9 @@ export class Session {
     const ringKey = view.ringKey;
     const ringClient = new RingClient(
       { nodeId: name, store, random: { int: () => 0, float: () => 0, bytes: (n) => new Uint8Array(n) }, nowMs: Date.now() },
-      { members: view.ring, f: view.f, crypto, signer, ringId: view.ringId, certificateVerifier: { verify: (message, signature) => ringKey.verify(message, signature) }, retransmitMs: 500 },
+      { members: view.ring, f: view.f, crypto, signer, ringId: view.ringId, certificateVerifier: { verify: (message, signature) => ringKey.verify(message, signature) }, retransmitMs: 500,
+        // Every frame from a ring server is tagged under keys bound to its identity (runtime/transport.ts).
+        channelIntegrity: true },
     );
     const host = new MachineHost(name, transport, store, log);
     const session = new Session(view, crypto, transport, host, ringClient, identity.publicKey);

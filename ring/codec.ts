@@ -140,6 +140,12 @@ export function decodeRingMessage(bytes: Uint8Array): RingMessage {
 
 const hash = (v: unknown, what: string): Uint8Array => asBytesField(v, what, { bytes: hashBytes });
 const sig = (v: unknown, what: string): Uint8Array => asBytesField(v, what, { bytes: ed25519SignatureBytes });
+/** A reply's signature, or none (empty) from a replica whose channel to the client has integrity. */
+function replySignature(v: unknown): Uint8Array {
+  const bytes = asBytesField(v, 'reply.signature', { bytesMax: ed25519SignatureBytes });
+  if (bytes.length !== 0 && bytes.length !== ed25519SignatureBytes) throw new DecodeError(`reply.signature: ${bytes.length} bytes, expected 0 or ${ed25519SignatureBytes}`);
+  return bytes;
+}
 const replicaIndex = (v: unknown, what: string): number => asUint(v, what, replicaIndexMax);
 
 function asRequest(v: unknown): ClientRequest {
@@ -322,7 +328,7 @@ function fromTuple(value: unknown): RingMessage {
         requestDigest: hash(t[5], 'reply.requestDigest'),
         result: asBytesField(t[6], 'reply.result', { bytesMax: resultBytesMax }),
         replica: replicaIndex(t[7], 'reply.replica'),
-        signature: sig(t[8], 'reply.signature'),
+        signature: replySignature(t[8]),
       };
     case tags.certificate:
       asTuple(t, 'certificate', 10);

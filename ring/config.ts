@@ -96,6 +96,12 @@ export interface ClientConfig {
   /** Ring id and key epoch of certificate batch headers (defaults: 32 zero bytes, 0). */
   readonly ringId?: Uint8Array;
   readonly epoch?: number;
+  /**
+   * As ReplicaConfig.channelIntegrity, for the channels from each member to this client: a reply
+   * that arrives from the member it names counts without a signature check (replicas on such a
+   * host send them unsigned). Off by default: every reply must carry a valid signature.
+   */
+  readonly channelIntegrity?: boolean;
 }
 
 export function checkRingShape(members: readonly RingMember[], f: number): void {

@@ -157,7 +157,10 @@ export interface SpanCertified {
   readonly replica: number;
 }
 
-/** Signed by the replica; the client accepts f+1 matching ones. */
+/**
+ * The client accepts f+1 matching ones from distinct replicas. Signed by the replica, except over
+ * a host with channel integrity, where the signature is empty (ring/replica-execution.ts).
+ */
 export interface Reply {
   readonly kind: 'reply';
   readonly view: number;

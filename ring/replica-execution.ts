@@ -86,9 +86,18 @@ function apply(r: Replica, seq: number, pp: PrePrepare): void {
   }
 }
 
+const unsignedReply = new Uint8Array(0);
+
+/**
+ * A reply goes straight from this replica to the client. Over a host with channel integrity (the
+ * runtime's transport tags every frame under keys bound to this replica's identity) the channel
+ * already proves who sent it and that it is unaltered, so it goes unsigned, as PBFT's replies
+ * carry a MAC rather than a signature: that saved each replica a signature and the client f+1
+ * checks per update. A reply is never a transferable proof; the threshold certificate is.
+ */
 export function sendReply(r: Replica, to: string, clientKey: Uint8Array, record: ClientRecord): void {
-  const reply = r.sign({
-    kind: 'reply',
+  const body = {
+    kind: 'reply' as const,
     view: r.view,
     seq: record.seq,
     clientKey,
@@ -96,6 +105,6 @@ export function sendReply(r: Replica, to: string, clientKey: Uint8Array, record:
     requestDigest: record.requestDigest,
     result: record.result,
     replica: r.me,
-  }) as Reply;
-  r.send(to, reply);
+  };
+  r.send(to, r.config.channelIntegrity === true ? { ...body, signature: unsignedReply } : (r.sign(body) as Reply));
 }

@@ -58,7 +58,7 @@ export interface ClusterOptions {
   trace?: (line: string) => void;
   /** The replicated service: the versioned key-value test service (default) or Pond objects. */
   service?: 'kv' | 'object';
-  /** ReplicaConfig.channelIntegrity: the simulated network does not alter messages. */
+  /** ReplicaConfig.channelIntegrity (and the clients'): the simulated network does not alter messages. */
   channelIntegrity?: boolean;
 }
 
@@ -225,7 +225,7 @@ export function buildCluster(options: ClusterOptions): Cluster {
   });
   clientSigners.forEach((signer, i) => {
     const id = clientIds[i]!;
-    sim.addNode(id, traced(id, clientFactory({ members, f, crypto, signer, certificateVerifier: certificates.verifier, retransmitMs: 300, ringId: simRingId })));
+    sim.addNode(id, traced(id, clientFactory({ members, f, crypto, signer, certificateVerifier: certificates.verifier, retransmitMs: 300, ringId: simRingId, channelIntegrity: options.channelIntegrity })));
   });
   if (trace) {
     const original = sim.send.bind(sim);

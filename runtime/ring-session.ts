@@ -88,6 +88,8 @@ export class RingSession {
           members, f: d.f, crypto: options.crypto, signer, certificateVerifier, retransmitMs: options.retransmitMs ?? 1000,
           // Certificates sign the batch header, which names the ring (ring/certificate-format.ts).
           ringId: fromHex(d.ringId),
+          // Every frame from a ring server is tagged under keys bound to its identity (runtime/transport.ts).
+          channelIntegrity: true,
         },
       );
       this.clients.push(client);

@@ -52,6 +52,15 @@ describe('ring codec', () => {
     expect(() => decodeRingMessage(big)).toThrow(DecodeError);
   });
 
+  it('a reply carries a 64-byte signature or none (sent on a channel with integrity); any other length is a DecodeError', () => {
+    const reply = (signature: Uint8Array) => ({
+      kind: 'reply' as const, view: 1, seq: 2, clientKey: new Uint8Array(32).fill(1), nonce: 3,
+      requestDigest: new Uint8Array(32).fill(2), result: new Uint8Array([4]), replica: 1, signature,
+    });
+    for (const length of [0, 64]) expect(decodeRingMessage(encodeRingMessage(reply(new Uint8Array(length).fill(5))))).toEqual(reply(new Uint8Array(length).fill(5)));
+    for (const length of [1, 32, 63, 65]) expect(() => decodeRingMessage(encodeRingMessage(reply(new Uint8Array(length))))).toThrow(DecodeError);
+  });
+
   it('signatures cover the signed fields: a pre-prepare re-signed over another digest fails, its batch digest binds the requests', () => {
     fc.assert(
       fc.property(batch, hash, (b, other) => {

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { fakeCrypto } from '../../sim/fake-crypto.ts';
 import { kvKeyFor, kvOperation, type KvService } from '../../ring/kv-service.ts';
 import { buildCluster } from '../../ring/sim-cluster.ts';
+import { decodeRingMessage, encodeRingMessage } from '../../ring/codec.ts';
+import type { Reply } from '../../ring/messages.ts';
 
 const value = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -164,5 +166,65 @@ describe('commits taken on their channel, when the host guarantees channel integ
       expect(commits.length).toBe(3);
       expect(commits.every((m) => c.replica(i)!.signedByReplica(m))).toBe(true);
     }
+  });
+});
+
+describe('replies taken on their channel, when the host guarantees channel integrity (ring/replica-execution.ts)', () => {
+  const key = (c: ReturnType<typeof buildCluster>): string => kvKeyFor(c.clientSigners[0]!.publicKey, 'x');
+  const repliesTo = (c: ReturnType<typeof buildCluster>) => {
+    const seen: Reply[] = [];
+    for (const id of c.replicaIds) c.sim.setInterceptor(id, (m) => (m.kind === 'reply' && seen.push(m), [m]));
+    return seen;
+  };
+
+  it('replicas send replies unsigned and the client completes on f+1 of them from the replicas they name', () => {
+    const c = buildCluster({ seed: 8, f: 1, clientCount: 1, crypto: fakeCrypto, channelIntegrity: true, network: { delayMsMin: 1, delayMsMax: 2 } });
+    const seen = repliesTo(c);
+    c.submit(0, kvOperation(key(c), -1, value('replied on the channel')));
+    expect(c.sim.runUntil(() => c.completed[0] === 1, 2_000)).toBe(true);
+    expect(seen.length).toBeGreaterThanOrEqual(2);
+    expect(seen.every((m) => m.signature.length === 0)).toBe(true);
+    // Unsigned replies survive the wire format.
+    expect(decodeRingMessage(encodeRingMessage(seen[0]!))).toEqual(seen[0]);
+    expect(c.client(0)!.counters.badReplies).toBe(0);
+  });
+
+  it('a reply under another replica\'s index does not count, so one Byzantine replica cannot supply f+1 matching replies', () => {
+    const c = buildCluster({ seed: 9, f: 1, clientCount: 1, crypto: fakeCrypto, channelIntegrity: true, network: { delayMsMin: 1, delayMsMax: 2 } });
+    c.submit(0, kvOperation(key(c), -1, value('v1')));
+    expect(c.sim.runUntil(() => c.completed[0] === 1, 2_000)).toBe(true);
+    // ring-3 answers the next request twice with a forged result: once as itself, once as ring-2.
+    const client = c.client(0)!;
+    c.sim.setInterceptor('ring-3', (m) => {
+      if (m.kind !== 'reply') return [m];
+      const forged = { ...m, result: value('forged') };
+      return [forged, { ...forged, replica: 2 }];
+    });
+    // Only ring-3 may reach the client: without the index check its two forgeries would be f+1 = 2.
+    for (const id of ['ring-0', 'ring-1', 'ring-2']) c.sim.setInterceptor(id, (m) => (m.kind === 'reply' ? [] : [m]));
+    const before = client.counters.badReplies;
+    c.submit(0, kvOperation(key(c), 0, value('v2')));
+    c.sim.runUntil(() => client.counters.badReplies > before, 2_000);
+    expect(client.counters.badReplies).toBeGreaterThan(before);
+    expect(c.completed[0]).toBe(1);
+    // The honest replies then complete it.
+    for (const id of ['ring-0', 'ring-1', 'ring-2', 'ring-3']) c.sim.setInterceptor(id, null);
+    expect(c.sim.runUntil(() => c.completed[0] === 2, 5_000)).toBe(true);
+  });
+
+  it('without that guarantee replies are signed, and an unsigned one is not accepted', () => {
+    const c = buildCluster({ seed: 8, f: 1, clientCount: 1, crypto: fakeCrypto, network: { delayMsMin: 1, delayMsMax: 2 } });
+    const seen = repliesTo(c);
+    c.submit(0, kvOperation(key(c), -1, value('v1')));
+    expect(c.sim.runUntil(() => c.completed[0] === 1, 2_000)).toBe(true);
+    expect(seen.every((m) => m.signature.length === 64)).toBe(true);
+    // Every replica's signature stripped: the client completes nothing and counts them bad.
+    for (const id of c.replicaIds) c.sim.setInterceptor(id, (m) => (m.kind === 'reply' ? [{ ...m, signature: new Uint8Array(0) }] : [m]));
+    const client = c.client(0)!;
+    const before = client.counters.badReplies;
+    c.submit(0, kvOperation(key(c), 0, value('v2')));
+    c.sim.runUntil(() => client.counters.badReplies >= before + 2, 2_000);
+    expect(client.counters.badReplies).toBeGreaterThanOrEqual(before + 2);
+    expect(c.completed[0]).toBe(1);
   });
 });
