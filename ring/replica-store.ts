@@ -3,6 +3,7 @@
  * step writes is durable before that step's sends). Keys:
  *   ring/view                  [view, viewActive]
  *   ring/proposing             view: this replica sent (unpersisted) pre-prepares as its primary
+ *   ring/voting                [view, seq]: this backup may have sent prepares up to seq in view
  *   ring/exec                  [lastExecuted, lastTimestampMs]
  *   ring/stable                [seq, checkpoint tuples]
  *   ring/slot/<seq>            [pre-prepares, slot's, prepared proof's and commit proof's (index each)]
@@ -133,6 +134,29 @@ export function clearProposing(store: KvStore): void {
 export function loadProposing(store: KvStore): number | null {
   const bytes = store.get('ring/proposing');
   return bytes ? asUint(decode(bytes, 16, 'proposing record'), 'proposing view') : null;
+}
+
+/**
+ * A backup does not persist the pre-prepares it accepts before sending its prepares (its prepared
+ * proof is persisted, before its commit leaves); instead it records that it may have prepared, in
+ * `view`, any sequence number up to `seq` (the high watermark when written, so one write covers a
+ * window's worth of slots). Restarted with this mark on its current view, it cannot know which
+ * digest it prepared for those slots, so it sends no prepare for them: a pre-prepare for one of
+ * them from a faulty primary must not get a second, conflicting prepare from a correct replica.
+ */
+export function saveVoting(store: KvStore, mark: { view: number; seq: number }): void {
+  store.put('ring/voting', encode([mark.view, mark.seq]));
+}
+
+export function clearVoting(store: KvStore): void {
+  store.delete('ring/voting');
+}
+
+export function loadVoting(store: KvStore): { view: number; seq: number } | null {
+  const bytes = store.get('ring/voting');
+  if (!bytes) return null;
+  const t = asTuple(decode(bytes, 32, 'voting record'), 'voting record', 2);
+  return { view: asUint(t[0], 'voting view'), seq: asUint(t[1], 'voting seq') };
 }
 
 export function saveExecution(store: KvStore, lastExecuted: number, lastTimestampMs: number): void {

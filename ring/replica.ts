@@ -14,7 +14,7 @@ import { checkRingShape, primaryOf, quorum, resolveParameters, type ProtocolPara
 import type { Checkpoint, ClientRequest, Commit, CommitProof, PrePrepare, Prepare, PreparedProof, RingMessage } from './messages.ts';
 import type { RingOutput } from './outputs.ts';
 import { prePrepareValid, type ProofContext } from './proofs.ts';
-import { clearProposing, decodeClientRecord, loadExecution, loadProposing, loadSlot, loadStable, loadView, saveProposing, saveSlot, seqOfKey, type ClientRecord } from './replica-store.ts';
+import { clearProposing, clearVoting, decodeClientRecord, loadExecution, loadProposing, loadSlot, loadStable, loadView, loadVoting, saveProposing, saveSlot, saveVoting, seqOfKey, type ClientRecord } from './replica-store.ts';
 import * as agreement from './replica-agreement.ts';
 import * as blocks from './replica-blocks.ts';
 import * as certificates from './replica-certificates.ts';
@@ -96,10 +96,18 @@ export class Replica implements Machine<RingMessage, RingOutput> {
   /** Requests this replica knows of and waits on: the primary is suspected if one stays too long. */
   readonly pending = new Map<string, { request: ClientRequest; sinceMs: number }>();
   readonly drops = new Map<DropReason, number>();
-  readonly counters = { executedRequests: 0, executedBatches: 0, viewChanges: 0, stateTransfers: 0 };
+  readonly counters = { executedRequests: 0, executedBatches: 0, viewChanges: 0, stateTransfers: 0, preparesWithheld: 0 };
   private readonly verifiedRequests = new Set<string>();
   /** The view this replica last marked as one it proposed in (saveProposing). */
   private proposingView: number | null = null;
+  /** The latest voting mark written (saveVoting): prepares up to its seq in its view need no new write. */
+  private votingMark: { view: number; seq: number } | null = null;
+  /**
+   * The voting mark found at restart: prepares it covers may have left before the crash, for
+   * digests this replica no longer knows, so it sends none of them again (it still learns those
+   * slots from the others' prepares and commits). Later views and sequence numbers are not affected.
+   */
+  private silentThrough: { view: number; seq: number } | null = null;
   private out: Effect<RingMessage, RingOutput>[] = [];
   nowMs: number;
   lastHeartbeatMs: number;
@@ -252,10 +260,14 @@ export class Replica implements Machine<RingMessage, RingOutput> {
    */
   quiesce(): void {
     this.deferred.stage();
-    for (const s of this.slots.values()) if (s.prePrepare?.replica === this.me && !s.prepared) this.persistSlot(s);
+    for (const s of this.slots.values()) if (s.prePrepare && !s.prepared) this.persistSlot(s);
     if (this.proposingView !== null) {
       clearProposing(this.ctx.store);
       this.proposingView = null;
+    }
+    if (this.votingMark !== null) {
+      clearVoting(this.ctx.store);
+      this.votingMark = null;
     }
   }
 
@@ -287,6 +299,8 @@ export class Replica implements Machine<RingMessage, RingOutput> {
     // Our pre-prepares of this view were not all persisted: proposing again could reuse a sequence
     // number for another batch (equivocation). Hand the view on; the backups follow at once.
     if (this.viewActive && this.isPrimary && this.proposingView === this.view) viewChange.abdicate(this);
+    this.votingMark = loadVoting(store);
+    this.silentThrough = this.votingMark;
     // Statements are volatile: what ran before the restart is left to the other replicas to certify.
     certificates.resetBelow(this, this.lastExecuted);
     this.executeReady();
@@ -352,10 +366,12 @@ export class Replica implements Machine<RingMessage, RingOutput> {
   // ---- normal case (OSDI'99 §4.2; ring/replica-agreement.ts) ----
 
   /**
-   * A backup records the pre-prepare durably, then sends its prepare. The primary's own
-   * pre-prepare leaves at once, unpersisted (one fsync less on every update's path): the view's
-   * proposing mark (written once per view) makes a restarted primary hand the view on instead of
-   * reusing sequence numbers, and its slot is persisted once prepared, before its commit leaves.
+   * Neither the primary's pre-prepare nor a backup's prepare waits for an fsync of the slot (one
+   * fsync less on every update's path each); the slot is persisted once prepared, before its commit
+   * leaves. What a replica must not do after a crash is vote twice for one (view, seq): the
+   * primary's proposing mark (once per view) makes a restarted primary hand the view on instead of
+   * reusing sequence numbers, and a backup's voting mark (once per view and watermark window)
+   * makes a restarted backup send no prepare for the slots it may have prepared already.
    */
   acceptPrePrepare(pp: PrePrepare): void {
     const s = this.slot(pp.seq);
@@ -367,10 +383,14 @@ export class Replica implements Machine<RingMessage, RingOutput> {
         this.proposingView = pp.view;
         saveProposing(this.ctx.store, pp.view);
       }
+    } else if (this.silentThrough !== null && pp.view === this.silentThrough.view && pp.seq <= this.silentThrough.seq) {
+      this.counters.preparesWithheld++;
     } else {
-      this.persistSlot(s);
-    }
-    if (pp.replica !== this.me) {
+      if (this.votingMark === null || this.votingMark.view !== pp.view || pp.seq > this.votingMark.seq) {
+        // Durable before this prepare leaves (the host flushes a step's writes before its sends).
+        this.votingMark = { view: pp.view, seq: Math.max(pp.seq, this.highWatermark) };
+        saveVoting(this.ctx.store, this.votingMark);
+      }
       const prepare = this.sign({ kind: 'prepare', view: pp.view, seq: pp.seq, digest: pp.digest, replica: this.me }) as Prepare;
       s.prepares.set(this.me, prepare);
       this.broadcast(prepare);

@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { fakeCrypto } from '../../sim/fake-crypto.ts';
 import { kvKeyFor, kvOperation, type KvService } from '../../ring/kv-service.ts';
-import { buildCluster } from '../../ring/sim-cluster.ts';
+import { buildCluster, secretKeyFor } from '../../ring/sim-cluster.ts';
 import { decodeRingMessage, encodeRingMessage } from '../../ring/codec.ts';
-import type { Reply } from '../../ring/messages.ts';
+import type { PrePrepare, Prepare, Reply } from '../../ring/messages.ts';
+import { batchDigest, signMessage } from '../../ring/signing.ts';
+import { signerOf } from '../../core/crypto.ts';
 
 const value = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -226,5 +228,64 @@ describe('replies taken on their channel, when the host guarantees channel integ
     c.sim.runUntil(() => client.counters.badReplies >= before + 2, 2_000);
     expect(client.counters.badReplies).toBeGreaterThanOrEqual(before + 2);
     expect(c.completed[0]).toBe(1);
+  });
+});
+
+describe("a backup's voting mark instead of a durable pre-prepare (ring/replica-store.ts saveVoting)", () => {
+  const parameters = { checkpointInterval: 4, watermarkWindow: 8 };
+  const storeImage = (c: ReturnType<typeof buildCluster>, id: string): string =>
+    [...c.sim.store(id).keys('')].map((k) => `${k}=${Buffer.from(c.sim.store(id).get(k)!).toString('hex')}`).join('\n');
+
+  it('a backup prepares without writing the slot: one mark per view and window, nothing else before its prepare leaves', () => {
+    const c = buildCluster({ seed: 11, f: 1, clientCount: 1, crypto: fakeCrypto, network: { delayMsMin: 1, delayMsMax: 2 }, parameters });
+    const key = kvKeyFor(c.clientSigners[0]!.publicKey, 'x');
+    c.submit(0, kvOperation(key, -1, value('v1')));
+    expect(c.sim.runUntil(() => c.completed[0] === 1, 2_000)).toBe(true);
+    // The next pre-prepare to ring-1 is held back, then handed to it directly.
+    let held: PrePrepare | null = null;
+    c.sim.setInterceptor('ring-0', (m, to) => (m.kind === 'pre-prepare' && to === 'ring-1' && !held ? ((held = m), []) : [m]));
+    c.submit(0, kvOperation(key, 0, value('v2')));
+    expect(c.sim.runUntil(() => held !== null, 2_000)).toBe(true);
+    const before = storeImage(c, 'ring-1');
+    const effects = c.replica(1)!.onMessage('ring-0', held!, c.sim.nowMs);
+    expect(effects.some((e) => e.kind === 'send' && e.message.kind === 'prepare' && e.message.seq === held!.seq)).toBe(true);
+    expect(storeImage(c, 'ring-1')).toBe(before); // the mark from seq 1 covers this slot: no write, no fsync
+  });
+
+  it('restarted, a backup sends no prepare for a slot its mark covers (not even for a faulty primary\'s other digest), still executes it, and prepares above the mark', () => {
+    const c = buildCluster({ seed: 12, f: 1, clientCount: 1, crypto: fakeCrypto, network: { delayMsMin: 1, delayMsMax: 2 }, parameters });
+    const key = kvKeyFor(c.clientSigners[0]!.publicKey, 'x');
+    c.submit(0, kvOperation(key, -1, value('v1')));
+    expect(c.sim.runUntil(() => c.completed[0] === 1 && c.replica(1)!.lastExecuted === 1, 2_000)).toBe(true);
+    // ring-1 hears nothing but the pre-prepare of the next update: it prepares it, never gets prepared.
+    for (const id of ['ring-0', 'ring-2', 'ring-3']) c.sim.setInterceptor(id, (m, to) => (to === 'ring-1' && m.kind !== 'pre-prepare' ? [] : [m]));
+    const prepared: Prepare[] = [];
+    c.sim.setInterceptor('ring-1', (m) => (m.kind === 'prepare' && prepared.push(m), [m]));
+    c.submit(0, kvOperation(key, 0, value('v2')));
+    expect(c.sim.runUntil(() => c.completed[0] === 2 && prepared.some((p) => p.seq === 2), 2_000)).toBe(true);
+    expect(c.replica(1)!.slots.get(2)?.prepared ?? null).toBeNull();
+    c.sim.crash('ring-1');
+    c.sim.restart('ring-1');
+    // The primary, turned faulty, proposes another batch for the same slot to the restarted backup.
+    const primary = signerOf(fakeCrypto, secretKeyFor(fakeCrypto, 12, 'replica', 0));
+    const batch = { timestampMs: 1, heartbeat: false, requests: [] };
+    const forged = signMessage(fakeCrypto, primary, { kind: 'pre-prepare', view: 0, seq: 2, digest: batchDigest(fakeCrypto, batch), replica: 0, batch } as never) as PrePrepare;
+    const replica1 = c.replica(1)!;
+    const effects = replica1.onMessage('ring-0', forged, c.sim.nowMs);
+    expect(replica1.slots.get(2)?.prePrepare?.digest).toEqual(forged.digest); // accepted: nothing durable said otherwise
+    expect(effects.some((e) => e.kind === 'send' && e.message.kind === 'prepare')).toBe(false);
+    expect(replica1.counters.preparesWithheld).toBe(1);
+    // Healed, it learns seq 2 from the others and executes it.
+    for (const id of c.replicaIds) c.sim.setInterceptor(id, null);
+    c.sim.setInterceptor('ring-1', (m) => (m.kind === 'prepare' && prepared.push(m), [m]));
+    prepared.length = 0;
+    expect(c.sim.runUntil(() => c.replica(1)!.lastExecuted >= 2, 10_000)).toBe(true);
+    // Above its mark (the high watermark when written: seq 1 + ... <= 8) it prepares again.
+    for (let v = 3; v <= 12; v++) {
+      c.submit(0, kvOperation(key, v - 2, value(`v${v}`)));
+      expect(c.sim.runUntil(() => c.completed[0] === v, 5_000)).toBe(true);
+    }
+    expect(prepared.length).toBeGreaterThan(0);
+    expect(prepared.every((p) => p.view > 0 || p.seq > 8)).toBe(true);
   });
 });
