@@ -98,10 +98,14 @@ export interface TapestryPart {
 }
 
 function tapestryBinding(ctx: RoleContext, random: RandomSource): TapestryPart {
+  // Every member's Tapestry id follows from its key in the descriptor, and the transport has
+  // authenticated that key: a member claiming any other id is not taken into routing tables.
+  const ids = new Map(ctx.descriptor.nodes.map((n) => [n.name, tapestryIdOf(ctx.crypto, fromHex(n.publicKey))]));
   const node = new TapestryNode({
     self: { id: tapestryIdOf(ctx.crypto, ctx.crypto.ed25519PublicKey(ctx.secretKey)), name: ctx.node.name },
     random,
     nowMs: ctx.nowMs,
+    idOf: (name) => ids.get(name),
   });
   // Only config members take part in the overlay; any other authenticated peer is a client and
   // may only ask for lookups.

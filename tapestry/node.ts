@@ -39,6 +39,13 @@ export interface TapestryNodeOptions {
    * restarts: a rebuilt node joins again). Without it the node starts alone or waits for join().
    */
   readonly gateway?: string;
+  /**
+   * The id the peer named `name` must have (tapestryIdOf of its public key), when the host knows
+   * every member's key (the runtime: the ring descriptor). A ping, pong, backpointer or leave whose
+   * sender claims another id is dropped, so a member cannot pick its own id (to make itself the
+   * root of chosen objects, or to surround one). Without it (the simulator) any id is taken.
+   */
+  readonly idOf?: (name: string) => TapestryId | undefined;
 }
 
 type Status = 'member' | 'joining' | 'left';
@@ -60,6 +67,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   private nextMaintenanceMs: number;
   /** Join through this gateway at the first tick (set by the gateway option). */
   private joinAtFirstTick: boolean;
+  private readonly idOf: ((name: string) => TapestryId | undefined) | undefined;
 
   constructor(options: TapestryNodeOptions) {
     checkArgument(isTapestryId(options.self.id), 'self.id', '40 lowercase hex digits');
@@ -69,6 +77,8 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     this.random = options.random;
     checkArgument(options.gateway === undefined || (options.gateway.length > 0 && options.gateway !== options.self.name), 'gateway', 'another node name');
     this.joinAtFirstTick = options.gateway !== undefined;
+    checkArgument(options.idOf === undefined || typeof options.idOf === 'function', 'idOf', 'a function of a peer name');
+    this.idOf = options.idOf;
     this.table = new RoutingTable(this.self, this.config.slotSize);
     this.location = new ObjectLocation(this);
     this.watch = new NeighbourWatch(this, this.location, this.random);
@@ -366,8 +376,9 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   }
 
   /** The authenticated sender must be who the message claims to be; otherwise drop it. */
+  /** The claimed sender is the authenticated peer, not us, and (when the host knows keys) has its own id. */
   private claimOk(from: string, claimed: NodeRef): boolean {
-    if (claimed.name === from && claimed.id !== this.self.id) return true;
+    if (claimed.name === from && claimed.id !== this.self.id && (this.idOf === undefined || this.idOf(from) === claimed.id)) return true;
     this.drop();
     return false;
   }

@@ -36,6 +36,24 @@ describe('tapestry node core: boundary checks (never throws on peer input, drops
     expect(node.stats.dropped).toBe(1);
   });
 
+  it('with the members\' ids known (idOf), drops a ping, pong or backpointer whose sender claims an id other than its own', () => {
+    const idOf = (name: string): string | undefined => ({ a: a.id, b: b.id })[name];
+    const node = new TapestryNode({ self: a, random: new Prng(1), nowMs: 0, idOf });
+    const chosen: NodeRef = { id: 'a'.repeat(39) + 'b', name: 'b' }; // b posing next to a's id
+    expect(node.onMessage('b', { kind: 'ping', sender: chosen, sentAtMs: 0 }, 1)).toEqual([]);
+    node.onMessage('b', { kind: 'backpointer', sender: chosen, add: true }, 1);
+    expect(node.stats.dropped).toBe(2);
+    // Asked to measure b, it pings b; a pong claiming the chosen id is not adopted, b's own is.
+    const pings = sends(node.onMessage('b', { kind: 'candidates', nodes: [b] }, 2)).filter((x) => x.message.kind === 'ping');
+    expect(pings.map((x) => x.to)).toEqual(['b']);
+    node.onMessage('b', { kind: 'pong', sender: chosen, sentAtMs: 2 }, 3);
+    expect(node.table.size).toBe(0);
+    expect(node.stats.dropped).toBe(3);
+    node.onMessage('b', { kind: 'pong', sender: b, sentAtMs: 2 }, 3);
+    expect(node.table.get(b.id)).toBeTruthy();
+    expect(sends(node.onMessage('b', { kind: 'ping', sender: b, sentAtMs: 4 }, 5)).some((x) => x.message.kind === 'pong')).toBe(true);
+  });
+
   it('drops an unsolicited pong instead of adopting the sender', () => {
     const node = make(a);
     node.onMessage('b', { kind: 'pong', sender: b, sentAtMs: 0 }, 5);
