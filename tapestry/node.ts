@@ -40,10 +40,11 @@ export interface TapestryNodeOptions {
    */
   readonly gateway?: string;
   /**
-   * The id the peer named `name` must have (tapestryIdOf of its public key), when the host knows
-   * every member's key (the runtime: the ring descriptor). A ping, pong, backpointer or leave whose
-   * sender claims another id is dropped, so a member cannot pick its own id (to make itself the
-   * root of chosen objects, or to surround one). Without it (the simulator) any id is taken.
+   * The id the node named `name` must have (tapestryIdOf of its public key), when the host knows
+   * every member's key (the runtime: the ring descriptor). A message naming any node under another
+   * id is dropped (the sender of a ping or pong included), so a member cannot pick its own id (to
+   * make itself the root of chosen objects, or to surround one) nor hand out references to others
+   * under chosen ids. Without it (the simulator) any id is taken.
    */
   readonly idOf?: (name: string) => TapestryId | undefined;
 }
@@ -221,6 +222,9 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   }
 
   private dispatch(out: Out, from: string, m: TapestryMessage, nowMs: number): void {
+    // With members' ids known, a message naming any node under another id is dropped whole: no
+    // relayed reference (a candidate, a publish's server, a route's origin) carries a chosen id.
+    if (this.idOf !== undefined && !nodeRefsOf(m).every((r) => this.idOf!(r.name) === r.id)) return this.drop();
     switch (m.kind) {
       case 'ping':
         if (!this.claimOk(from, m.sender)) return;
@@ -376,15 +380,49 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   }
 
   /** The authenticated sender must be who the message claims to be; otherwise drop it. */
-  /** The claimed sender is the authenticated peer, not us, and (when the host knows keys) has its own id. */
+  /** The claimed sender is the authenticated peer and not us (its id, when the host knows ids: dispatch). */
   private claimOk(from: string, claimed: NodeRef): boolean {
-    if (claimed.name === from && claimed.id !== this.self.id && (this.idOf === undefined || this.idOf(from) === claimed.id)) return true;
+    if (claimed.name === from && claimed.id !== this.self.id) return true;
     this.drop();
     return false;
   }
 
   private drop(): void {
     this.stats.dropped++;
+  }
+}
+
+/** Every node reference a message carries. */
+function nodeRefsOf(m: TapestryMessage): NodeRef[] {
+  switch (m.kind) {
+    case 'ping':
+    case 'pong':
+    case 'backpointer':
+      return [m.sender];
+    case 'route':
+      return [m.origin];
+    case 'routeReply':
+      return [m.root];
+    case 'publish':
+      return [m.server];
+    case 'locate':
+      return [m.origin];
+    case 'locateReply':
+      return m.server ? [m.server, m.answeredBy] : [m.answeredBy];
+    case 'joinRequest':
+    case 'multicast':
+      return [m.joiner];
+    case 'candidates':
+      return m.nodes;
+    case 'leaving':
+      return [m.sender, ...m.replacements];
+    case 'lookupReply':
+      return m.server ? [m.server] : [];
+    case 'multicastAck':
+    case 'joinDone':
+    case 'neighbourQuery':
+    case 'lookup':
+      return [];
   }
 }
 

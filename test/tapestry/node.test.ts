@@ -36,6 +36,23 @@ describe('tapestry node core: boundary checks (never throws on peer input, drops
     expect(node.stats.dropped).toBe(1);
   });
 
+  it('with the members\' ids known (idOf), drops a message that names any node under another id', () => {
+    const c: NodeRef = { id: 'c'.repeat(40), name: 'c' };
+    const idOf = (name: string): string | undefined => ({ a: a.id, b: b.id, c: c.id })[name];
+    const node = new TapestryNode({ self: a, random: new Prng(1), nowMs: 0, idOf });
+    const posing: NodeRef = { id: 'a'.repeat(39) + 'c', name: 'c' }; // c handed out next to a's id
+    // A candidate list with one bad reference is dropped whole: nobody is pinged.
+    expect(sends(node.onMessage('b', { kind: 'candidates', nodes: [c, posing] }, 1))).toEqual([]);
+    // A publish naming a server under another id leaves no pointer; under its own id it does.
+    const objectId = 'd'.repeat(40);
+    node.onMessage('b', { kind: 'publish', objectId, server: posing, level: 0, hops: 1, ageMs: 0, unpublish: false, sideCopy: true }, 2);
+    expect(node.pointers.holders(objectId).length).toBe(0);
+    expect(node.stats.dropped).toBe(2);
+    const measured = sends(node.onMessage('b', { kind: 'publish', objectId, server: c, level: 0, hops: 1, ageMs: 0, unpublish: false, sideCopy: true }, 3));
+    expect(node.pointers.holders(objectId).map((p) => p.server)).toEqual([c]);
+    expect(measured.some((x) => x.to === 'c' && x.message.kind === 'ping')).toBe(true); // the good server is measured
+  });
+
   it('with the members\' ids known (idOf), drops a ping, pong or backpointer whose sender claims an id other than its own', () => {
     const idOf = (name: string): string | undefined => ({ a: a.id, b: b.id })[name];
     const node = new TapestryNode({ self: a, random: new Prng(1), nowMs: 0, idOf });
