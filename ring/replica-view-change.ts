@@ -53,6 +53,13 @@ export function onTick(r: Replica): void {
     return;
   }
   if (r.isPrimary) return;
+  if (r.withheld !== null) {
+    if (r.lastExecuted >= r.withheld.seq || r.withheld.sinceMs > r.nowMs) r.withheld = null;
+    else if (r.nowMs - r.withheld.sinceMs > r.params.requestTimeoutMs) {
+      r.withheld = null;
+      return startViewChange(r, r.view + 1);
+    }
+  }
   for (const [key, p] of r.pending) {
     const done = (r.clients.get(key.slice(0, key.indexOf(':')))?.nonce ?? -1) >= p.request.nonce;
     if (done) {
@@ -157,6 +164,7 @@ function install(r: Replica, nv: NewView, proposals: readonly Proposal[]): void 
   const s = r.viewChangeState;
   r.view = nv.view;
   r.viewActive = true;
+  r.withheld = null; // withholding applied to an older view only
   saveView(r.ctx.store, nv.view, true);
   s.newView = nv;
   s.timeoutMs = r.params.viewChangeTimeoutMs;

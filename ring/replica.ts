@@ -108,6 +108,13 @@ export class Replica implements Machine<RingMessage, RingOutput> {
    * slots from the others' prepares and commits). Later views and sequence numbers are not affected.
    */
   private silentThrough: { view: number; seq: number } | null = null;
+  /**
+   * The highest slot whose prepare this replica withheld (silentThrough) and when it first did:
+   * if that slot is still not executed after requestTimeoutMs, the view changes (ring/replica-
+   * view-change.ts onTick). Two backups restarted in one window leave too few prepares for any
+   * slot they withhold, and heartbeat batches put no client request on the request timer.
+   */
+  withheld: { seq: number; sinceMs: number } | null = null;
   private out: Effect<RingMessage, RingOutput>[] = [];
   nowMs: number;
   lastHeartbeatMs: number;
@@ -260,15 +267,18 @@ export class Replica implements Machine<RingMessage, RingOutput> {
    */
   quiesce(): void {
     this.deferred.stage();
-    for (const s of this.slots.values()) if (s.prePrepare && !s.prepared) this.persistSlot(s);
+    // Every pre-prepare held only in memory, including one re-proposed in a new view for a slot
+    // prepared in an older one: the new object must refuse another digest for it.
+    for (const s of this.slots.values()) if (s.prePrepare && s.prepared?.prePrepare.view !== s.prePrepare.view) this.persistSlot(s);
     if (this.proposingView !== null) {
       clearProposing(this.ctx.store);
       this.proposingView = null;
     }
-    if (this.votingMark !== null) {
-      clearVoting(this.ctx.store);
-      this.votingMark = null;
-    }
+    // This object's prepares are in the slots now; those of the run before a restart are known
+    // only by the mark it found, which must carry over.
+    if (this.silentThrough !== null && this.silentThrough.view === this.view) saveVoting(this.ctx.store, this.silentThrough);
+    else if (this.votingMark !== null) clearVoting(this.ctx.store);
+    this.votingMark = null;
   }
 
   // ---- recovery ----
@@ -385,6 +395,7 @@ export class Replica implements Machine<RingMessage, RingOutput> {
       }
     } else if (this.silentThrough !== null && pp.view === this.silentThrough.view && pp.seq <= this.silentThrough.seq) {
       this.counters.preparesWithheld++;
+      this.withheld = { seq: Math.max(pp.seq, this.withheld?.seq ?? 0), sinceMs: this.withheld?.sinceMs ?? this.nowMs };
     } else {
       if (this.votingMark === null || this.votingMark.view !== pp.view || pp.seq > this.votingMark.seq) {
         // Durable before this prepare leaves (the host flushes a step's writes before its sends).

@@ -4,6 +4,7 @@ import { kvKeyFor, kvOperation, type KvService } from '../../ring/kv-service.ts'
 import { buildCluster, secretKeyFor } from '../../ring/sim-cluster.ts';
 import { decodeRingMessage, encodeRingMessage } from '../../ring/codec.ts';
 import type { PrePrepare, Prepare, Reply } from '../../ring/messages.ts';
+import type { Replica } from '../../ring/replica.ts';
 import { batchDigest, signMessage } from '../../ring/signing.ts';
 import { signerOf } from '../../core/crypto.ts';
 
@@ -287,5 +288,70 @@ describe("a backup's voting mark instead of a durable pre-prepare (ring/replica-
     }
     expect(prepared.length).toBeGreaterThan(0);
     expect(prepared.every((p) => p.view > 0 || p.seq > 8)).toBe(true);
+  });
+
+  /** A pre-prepare for (view, seq) with an empty batch, signed by that view's primary: another digest than the real one. */
+  const forgedPrePrepare = (seed: number, view: number, seq: number, primary: number): PrePrepare => {
+    const signer = signerOf(fakeCrypto, secretKeyFor(fakeCrypto, seed, 'replica', primary));
+    const batch = { timestampMs: 1, heartbeat: false, requests: [] };
+    return signMessage(fakeCrypto, signer, { kind: 'pre-prepare', view, seq, digest: batchDigest(fakeCrypto, batch), replica: primary, batch } as never) as PrePrepare;
+  };
+  const preparesIn = (effects: ReturnType<Replica['onMessage']>) => effects.filter((e) => e.kind === 'send' && e.message.kind === 'prepare');
+
+  it('a membership switch (quiesce) carries a restarted backup\'s mark over: the rebuilt replica still withholds', () => {
+    const c = buildCluster({ seed: 12, f: 1, clientCount: 1, crypto: fakeCrypto, network: { delayMsMin: 1, delayMsMax: 2 }, parameters });
+    const key = kvKeyFor(c.clientSigners[0]!.publicKey, 'x');
+    c.submit(0, kvOperation(key, -1, value('v1')));
+    expect(c.sim.runUntil(() => c.completed[0] === 1 && c.replica(1)!.lastExecuted === 1, 2_000)).toBe(true);
+    for (const id of ['ring-0', 'ring-2', 'ring-3']) c.sim.setInterceptor(id, (m, to) => (to === 'ring-1' && m.kind !== 'pre-prepare' ? [] : [m]));
+    c.submit(0, kvOperation(key, 0, value('v2')));
+    expect(c.sim.runUntil(() => c.completed[0] === 2, 2_000)).toBe(true);
+    c.sim.crash('ring-1');
+    c.sim.restart('ring-1');
+    c.replica(1)!.quiesce();
+    c.sim.crash('ring-1');
+    c.sim.restart('ring-1');
+    expect(preparesIn(c.replica(1)!.onMessage('ring-0', forgedPrePrepare(12, 0, 2, 0), c.sim.nowMs))).toEqual([]);
+    expect(c.replica(1)!.counters.preparesWithheld).toBe(1);
+  });
+
+  it('a membership switch (quiesce) persists a slot re-proposed in a new view and not yet prepared there', () => {
+    const seed = 21;
+    const c = buildCluster({ seed, f: 1, clientCount: 1, crypto: fakeCrypto, network: { delayMsMin: 1, delayMsMax: 2 } });
+    const key = kvKeyFor(c.clientSigners[0]!.publicKey, 'x');
+    c.submit(0, kvOperation(key, -1, value('v1')));
+    expect(c.sim.runUntil(() => c.completed[0] === 1 && [0, 1, 2, 3].every((i) => c.replica(i)!.lastExecuted === 1), 2_000)).toBe(true);
+    // Slot 2 prepares in view 0 everywhere, its commits are lost; in view 1 ring-2 hears no prepares.
+    let viewOne = false;
+    for (const id of c.replicaIds) {
+      c.sim.setInterceptor(id, (m, to) => (m.kind === 'commit' || (viewOne && to === 'ring-2' && (m.kind === 'prepare' || m.kind === 'commit-proof')) ? [] : [m]));
+    }
+    c.submit(0, kvOperation(key, 0, value('v2')));
+    expect(c.sim.runUntil(() => [1, 2, 3].every((i) => c.replica(i)!.slots.get(2)?.prepared != null), 2_000)).toBe(true);
+    viewOne = true;
+    c.sim.crash('ring-0');
+    expect(c.sim.runUntil(() => c.replica(2)!.viewActive && c.replica(2)!.view === 1 && c.replica(2)!.slots.get(2)?.prePrepare?.view === 1, 10_000)).toBe(true);
+    c.replica(2)!.quiesce();
+    c.sim.crash('ring-2');
+    c.sim.restart('ring-2');
+    // The new view's primary (ring-1), turned faulty, offers ring-2 another digest for (1, 2).
+    expect(preparesIn(c.replica(2)!.onMessage('ring-1', forgedPrePrepare(seed, 1, 2, 1), c.sim.nowMs))).toEqual([]);
+  });
+
+  it('two backups restarted in one window withhold too many prepares for any slot: the view changes and the ring goes on without client traffic', () => {
+    const c = buildCluster({ seed: 31, f: 1, clientCount: 1, crypto: fakeCrypto, network: { delayMsMin: 1, delayMsMax: 2 }, parameters: { heartbeatIntervalMs: 200 } });
+    const key = kvKeyFor(c.clientSigners[0]!.publicKey, 'x');
+    c.submit(0, kvOperation(key, -1, value('v1')));
+    expect(c.sim.runUntil(() => c.completed[0] === 1, 2_000)).toBe(true);
+    c.sim.runFor(1_000);
+    c.sim.crash('ring-1');
+    c.sim.restart('ring-1');
+    c.sim.runFor(1_000);
+    c.sim.crash('ring-2');
+    c.sim.restart('ring-2');
+    const executed = c.replica(0)!.lastExecuted;
+    // Heartbeat batches alone (no request on anyone's timer) keep executing after a view change.
+    expect(c.sim.runUntil(() => c.replica(0)!.view >= 1 && c.replica(0)!.lastExecuted > executed + 2, 5_000)).toBe(true);
+    expect(c.replica(1)!.counters.preparesWithheld + c.replica(2)!.counters.preparesWithheld).toBeGreaterThan(0);
   });
 });
