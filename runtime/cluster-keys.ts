@@ -89,7 +89,8 @@ export function currentRingOf(descriptor: RingDescriptor): { id: string; publicK
  * and nodes) and replaces the file atomically. Returns the new descriptor.
  */
 export function resignRing(config: ClusterConfig, descriptor: RingDescriptor, adminSecretKey: Uint8Array, epoch: number, members: readonly string[], crypto: Crypto): RingDescriptor {
-  if (members.length !== currentRingOf(descriptor).length) throw new ConfigError(`a ring of ${members.length} members, expected ${currentRingOf(descriptor).length}`);
+  const size = currentRingOf(descriptor).length;
+  if (members.length !== size) throw new ConfigError(`a ring of ${members.length} members, expected ${size}`);
   for (const name of members) if (!descriptor.nodes.some((n) => n.name === name)) throw new ConfigError(`'${name}' is not a node of this cluster`);
   const { signature: _old, ...rest } = descriptor;
   const body = { ...rest, ring: { epoch, members: [...members] } };

@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import { asBytes, bytesEqual, fromHex } from '../core/bytes.ts';
+import { asBytes, bytesEqual } from '../core/bytes.ts';
 import { signerOf, type Crypto, type Signer } from '../core/crypto.ts';
 import { deriveFrameKeys, FrameOpener, FrameSealer, newEphemeral, tagBytes } from './frame-auth.ts';
 import {
@@ -388,7 +388,8 @@ export class Transport {
       if (!opener.add(held)) this.cut(ws, peer, 'frame refused: batch over its size limit without a tag; connection cut');
       return;
     }
-    const tag = bytes.length === 2 * tagBytes ? fromHexOrNull(Buffer.from(bytes).toString('latin1')) : null;
+    // Hex decoding stops at the first non-hex pair, so a malformed record comes out short and fails open().
+    const tag = bytes.length === 2 * tagBytes ? Buffer.from(Buffer.from(bytes).toString('latin1'), 'hex') : null;
     const frames = tag && opener.open(tag);
     if (!frames) return this.cut(ws, peer, 'frame refused: bad tag (altered, injected or replayed in flight); connection cut');
     for (const frame of frames) this.deliver(peer, frame, isClient);
@@ -411,10 +412,6 @@ export class Transport {
     }
     this.handler(peer, bytes, { isClient });
   }
-}
-
-function fromHexOrNull(hex: string): Uint8Array | null {
-  return /^[0-9a-f]*$/.test(hex) ? fromHex(hex) : null;
 }
 
 function toBytes(data: RawData): Uint8Array {

@@ -296,6 +296,23 @@ describe('Transport', () => {
     }
   });
 
+  it('a tag record of the right length that is not hex cuts the connection; its frames are not delivered', async () => {
+    const { members, directory } = await cluster(['a', 'b']);
+    const b = transportFor(members[1]!, directory);
+    await b.t.start();
+    const relay = await startRelay(members[1]!.port, (connection, _index, m) => (connection === 1 && !m.isBinary ? [{ ...m, data: Buffer.from('z'.repeat(32)) }] : [m]));
+    try {
+      const a = transportFor(members[0]!, relay.directory(directory, 'b'));
+      await a.t.start();
+      await waitFor(() => a.t.connectedPeers().includes('b'), 5000, 'connection');
+      a.t.send('b', Uint8Array.of(1));
+      await waitFor(() => b.t.counters.framesBadTag === 1, 5000, 'malformed tag refused');
+      expect(b.received).toEqual([]);
+    } finally {
+      await relay.close();
+    }
+  });
+
   it('a batch whose tag never comes is cut after a few heartbeat periods instead of being held forever', async () => {
     const { members, directory } = await cluster(['a', 'b']);
     const logged = memoryLogger('b');
