@@ -29,6 +29,7 @@ export const HashTag = {
   reply: 18,
   blsMessage: 19,
   receipt: 20,
+  tapestryPointer: 21,
 } as const;
 export type HashTag = (typeof HashTag)[keyof typeof HashTag];
 

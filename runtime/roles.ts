@@ -20,6 +20,7 @@ import type { RingMessage } from '../ring/messages.ts';
 import type { Replica } from '../ring/replica.ts';
 import { decodeTapestryMessage, encodeTapestryMessage } from '../tapestry/codec.ts';
 import { tapestryIdOf } from '../tapestry/id.ts';
+import { pointerAuthOf } from '../tapestry/pointer-auth.ts';
 import { messageBytesMax as tapestryBytesMax, type TapestryMessage, type TapestryOutput } from '../tapestry/messages.ts';
 import { nodeObjectIdOf, roleObjectIdOf } from '../tapestry/named-objects.ts';
 import { TapestryNode } from '../tapestry/node.ts';
@@ -100,12 +101,15 @@ export interface TapestryPart {
 function tapestryBinding(ctx: RoleContext, random: RandomSource): TapestryPart {
   // Every member's Tapestry id follows from its key in the descriptor, and the transport has
   // authenticated that key: a member claiming any other id is not taken into routing tables.
-  const ids = new Map(ctx.descriptor.nodes.map((n) => [n.name, tapestryIdOf(ctx.crypto, fromHex(n.publicKey))]));
+  // The same keys sign and check publish statements: a pointer stands only on its server's word.
+  const keys = new Map(ctx.descriptor.nodes.map((n) => [n.name, fromHex(n.publicKey)]));
+  const ids = new Map([...keys].map(([name, key]) => [name, tapestryIdOf(ctx.crypto, key)]));
   const node = new TapestryNode({
     self: { id: tapestryIdOf(ctx.crypto, ctx.crypto.ed25519PublicKey(ctx.secretKey)), name: ctx.node.name },
     random,
     nowMs: ctx.nowMs,
     idOf: (name) => ids.get(name),
+    pointerAuth: pointerAuthOf(ctx.crypto, signerOf(ctx.crypto, ctx.secretKey), (name) => keys.get(name)),
   });
   // Only config members take part in the overlay; any other authenticated peer is a client and
   // may only ask for lookups.

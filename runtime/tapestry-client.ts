@@ -2,13 +2,18 @@
  * Overlay lookups for processes that are not overlay members (the CLI, the SDK, tests): connects
  * to the cluster as an authenticated client and asks a chosen node to locate an object on its
  * behalf (`lookup` on channel 2, answered with `lookupReply`; tapestry/service.ts). The node runs
- * an ordinary Tapestry locate, so the answer is the holder nearest to that node.
+ * an ordinary Tapestry locate, so the answer is the holder nearest to that node. The node is not
+ * trusted for the answer: a holder counts only with its own signed, unexpired publish statement
+ * (tapestry/pointer-auth.ts), checked here under its key in `members`; otherwise the lookup fails
+ * with IntegrityError.
  */
 import type { Logger } from 'pino';
-import type { Crypto } from '../core/crypto.ts';
-import { DecodeError, InvalidArgumentError, TimeoutError, checkArgument } from '../core/errors.ts';
+import { signerOf, type Crypto } from '../core/crypto.ts';
+import { DecodeError, IntegrityError, InvalidArgumentError, TimeoutError, checkArgument } from '../core/errors.ts';
 import { decodeTapestryMessage, encodeTapestryMessage } from '../tapestry/codec.ts';
-import { isTapestryId } from '../tapestry/id.ts';
+import { defaultTapestryConfig } from '../tapestry/config.ts';
+import { isTapestryId, tapestryIdOf } from '../tapestry/id.ts';
+import { pointerAuthOf, pointerStatement, type PointerAuth } from '../tapestry/pointer-auth.ts';
 import type { NodeRef, TapestryId } from '../tapestry/id.ts';
 import { messageBytesMax } from '../tapestry/messages.ts';
 import { clientNameOf } from './handshake.ts';
@@ -47,6 +52,7 @@ interface Pending {
 
 export class TapestryClient {
   private readonly transport: Transport;
+  private readonly auth: PointerAuth;
   private readonly pending = new Map<number, Pending>();
   private requestIdNext = 1;
   /** Replies that matched no pending lookup, or did not decode. */
@@ -60,6 +66,7 @@ export class TapestryClient {
       frameBytesMax: messageBytesMax + 1, log: options.log ?? silentLogger(),
     });
     this.transport.onFrame((from, frame) => this.onFrame(from, frame));
+    this.auth = pointerAuthOf(options.crypto, signerOf(options.crypto, options.secretKey), (member) => options.members.get(member)?.publicKey);
   }
 
   static async open(options: TapestryClientOptions): Promise<TapestryClient> {
@@ -102,6 +109,16 @@ export class TapestryClient {
     await this.transport.stop();
   }
 
+  /** The holder's own statement, under its key in the member list, issued within the pointer TTL. */
+  private holderProven(objectId: TapestryId, server: NodeRef, issuedAtMs: number, signature: Uint8Array): boolean {
+    const { crypto, members } = this.options;
+    const key = members.get(server.name)?.publicKey;
+    if (!key || tapestryIdOf(crypto, key) !== server.id) return false;
+    const nowMs = Date.now();
+    if (nowMs - issuedAtMs >= defaultTapestryConfig.pointerTtlMs || issuedAtMs > nowMs + defaultTapestryConfig.clockSkewMaxMs) return false;
+    return this.auth.verify(server.name, pointerStatement(objectId, server.id, issuedAtMs, false), signature);
+  }
+
   private onFrame(from: string, frame: Uint8Array): void {
     if (frame[0] !== channels.tapestry) return void this.repliesDropped++;
     let message;
@@ -116,6 +133,10 @@ export class TapestryClient {
     if (!p || p.via !== from || p.objectId !== message.objectId) return void this.repliesDropped++;
     this.pending.delete(message.requestId);
     clearTimeout(p.timer);
+    if (message.server && !this.holderProven(message.objectId, message.server, message.issuedAtMs, message.signature)) {
+      p.reject(new IntegrityError(`tapestry lookup of ${message.objectId} via ${from}: ${message.server.name} named as holder without its signed, unexpired publish statement`));
+      return;
+    }
     p.resolve({ objectId: message.objectId, server: message.server, hops: message.hops, answered: message.answered, latencyMs: performance.now() - p.startedMs });
   }
 }

@@ -6,10 +6,11 @@
 import { asBool, asBytesField, asList, asString, asTuple, asUint, decode, encode } from '../core/codec.ts';
 import { DecodeError } from '../core/errors.ts';
 import { unreachable } from '../core/assert.ts';
+import { ed25519SignatureBytes } from '../core/crypto.ts';
 import { idBytes, idDigits, idFromBytes, idToBytes } from './id.ts';
 import type { NodeRef, TapestryId } from './id.ts';
 import { listCountMax, messageBytesMax, nameLengthMax } from './messages.ts';
-import type { TapestryMessage, TapestryMessageKind } from './messages.ts';
+import type { PublishOp, TapestryMessage, TapestryMessageKind } from './messages.ts';
 
 const tags: Record<TapestryMessageKind, number> = {
   ping: 1,
@@ -34,6 +35,9 @@ const kindOfTag = new Map<number, TapestryMessageKind>(
   Object.entries(tags).map(([k, v]) => [v, k as TapestryMessageKind]),
 );
 
+/** A publish's op on the wire: its index here. */
+const publishOps: readonly PublishOp[] = ['publish', 'unpublish', 'retract'];
+
 /** Hops beyond this are a routing loop or an attack; routed messages carry at most this. */
 export const hopsMax = 128;
 
@@ -54,11 +58,11 @@ export function encodeTapestryMessage(m: TapestryMessage): Uint8Array {
     case 'routeReply':
       return encode([t, m.requestId, idToBytes(m.targetId), ref(m.root), m.hops]);
     case 'publish':
-      return encode([t, idToBytes(m.objectId), ref(m.server), m.level, m.hops, m.ageMs, m.unpublish, m.sideCopy]);
+      return encode([t, idToBytes(m.objectId), ref(m.server), m.level, m.hops, publishOps.indexOf(m.op), m.issuedAtMs, m.signature, m.sideCopy]);
     case 'locate':
       return encode([t, m.requestId, ref(m.origin), idToBytes(m.objectId), m.level, m.hops]);
     case 'locateReply':
-      return encode([t, m.requestId, idToBytes(m.objectId), m.server ? ref(m.server) : null, ref(m.answeredBy), m.hops]);
+      return encode([t, m.requestId, idToBytes(m.objectId), m.server ? ref(m.server) : null, m.issuedAtMs, m.signature, ref(m.answeredBy), m.hops]);
     case 'joinRequest':
       return encode([t, ref(m.joiner), m.level, m.hops]);
     case 'candidates':
@@ -76,7 +80,7 @@ export function encodeTapestryMessage(m: TapestryMessage): Uint8Array {
     case 'lookup':
       return encode([t, m.requestId, idToBytes(m.objectId)]);
     case 'lookupReply':
-      return encode([t, m.requestId, idToBytes(m.objectId), m.server ? ref(m.server) : null, m.hops, m.answered]);
+      return encode([t, m.requestId, idToBytes(m.objectId), m.server ? ref(m.server) : null, m.issuedAtMs, m.signature, m.hops, m.answered]);
     default:
       return unreachable(m, 'unknown tapestry message kind');
   }
@@ -104,6 +108,13 @@ function asTimeMs(v: unknown, what: string): number {
 }
 
 const asLevel = (v: unknown, what: string): number => asUint(v, what, idDigits);
+
+/** A statement's signature: 64 bytes, or none where nodes run unsigned. */
+function asSignature(v: unknown, what: string): Uint8Array {
+  const bytes = asBytesField(v, what, { bytesMax: ed25519SignatureBytes });
+  if (bytes.length !== 0 && bytes.length !== ed25519SignatureBytes) throw new DecodeError(`${what}: expected 0 or ${ed25519SignatureBytes} bytes, got ${bytes.length}`);
+  return bytes;
+}
 const asHops = (v: unknown, what: string): number => asUint(v, what, hopsMax);
 
 /** Decodes one message; DecodeError (naming the field) on anything malformed or oversized. */
@@ -147,25 +158,28 @@ export function decodeTapestryMessage(bytes: Uint8Array): TapestryMessage {
       };
     }
     case 'publish': {
-      const [, object, server, level, hops, age, unpublish, sideCopy] = asTuple(raw, w, 8);
+      const [, object, server, level, hops, op, issued, signature, sideCopy] = asTuple(raw, w, 9);
       return {
         kind,
         objectId: asId(object, `${w}.objectId`),
         server: asRef(server, `${w}.server`),
         level: asLevel(level, `${w}.level`),
         hops: asHops(hops, `${w}.hops`),
-        ageMs: asUint(age, `${w}.ageMs`),
-        unpublish: asBool(unpublish, `${w}.unpublish`),
+        op: publishOps[asUint(op, `${w}.op`, publishOps.length - 1)]!,
+        issuedAtMs: asTimeMs(issued, `${w}.issuedAtMs`),
+        signature: asSignature(signature, `${w}.signature`),
         sideCopy: asBool(sideCopy, `${w}.sideCopy`),
       };
     }
     case 'locateReply': {
-      const [, rid, object, server, by, hops] = asTuple(raw, w, 6);
+      const [, rid, object, server, issued, signature, by, hops] = asTuple(raw, w, 8);
       return {
         kind,
         requestId: asUint(rid, `${w}.requestId`),
         objectId: asId(object, `${w}.objectId`),
         server: server === null ? null : asRef(server, `${w}.server`),
+        issuedAtMs: asTimeMs(issued, `${w}.issuedAtMs`),
+        signature: asSignature(signature, `${w}.signature`),
         answeredBy: asRef(by, `${w}.answeredBy`),
         hops: asHops(hops, `${w}.hops`),
       };
@@ -203,12 +217,14 @@ export function decodeTapestryMessage(bytes: Uint8Array): TapestryMessage {
       return { kind, requestId: asUint(rid, `${w}.requestId`), objectId: asId(object, `${w}.objectId`) };
     }
     case 'lookupReply': {
-      const [, rid, object, server, hops, answered] = asTuple(raw, w, 6);
+      const [, rid, object, server, issued, signature, hops, answered] = asTuple(raw, w, 8);
       return {
         kind,
         requestId: asUint(rid, `${w}.requestId`),
         objectId: asId(object, `${w}.objectId`),
         server: server === null ? null : asRef(server, `${w}.server`),
+        issuedAtMs: asTimeMs(issued, `${w}.issuedAtMs`),
+        signature: asSignature(signature, `${w}.signature`),
         hops: asHops(hops, `${w}.hops`),
         answered: asBool(answered, `${w}.answered`),
       };

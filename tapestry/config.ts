@@ -8,6 +8,11 @@ export interface TapestryConfig {
   readonly pointerTtlMs: number;
   /** A server re-sends publish for its objects this often (well under pointerTtlMs). */
   readonly republishIntervalMs: number;
+  /**
+   * How far members' clocks may disagree: a pointer is aged from the time its server signed it
+   * (pointer-auth.ts), and one stamped further than this in the future is dropped.
+   */
+  readonly clockSkewMaxMs: number;
   /** Pings to every neighbour this often; 0 turns beacons (and failure detection) off. */
   readonly beaconIntervalMs: number;
   /** A neighbour that misses this many beacons in a row is declared failed and replaced. */
@@ -42,6 +47,7 @@ export const defaultTapestryConfig: TapestryConfig = {
   slotSize: 3,
   pointerTtlMs: 90_000,
   republishIntervalMs: 30_000,
+  clockSkewMaxMs: 10_000,
   beaconIntervalMs: 5_000,
   beaconMissesMax: 3,
   pingTimeoutMs: 20_000,

@@ -44,3 +44,5 @@ export function createTapestryNode(
 export { TapestryService } from './service.ts';
 export type { TapestryServiceOptions, TapestryServiceStats } from './service.ts';
 export { nodeObjectIdOf, roleObjectIdOf } from './named-objects.ts';
+export { pointerAuthOf, pointerStatement } from './pointer-auth.ts';
+export type { PointerAuth } from './pointer-auth.ts';

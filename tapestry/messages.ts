@@ -15,9 +15,11 @@ export type TapestryMessage =
   | { kind: 'route'; requestId: number; origin: NodeRef; targetId: TapestryId; level: number; hops: number }
   | { kind: 'routeReply'; requestId: number; targetId: TapestryId; root: NodeRef; hops: number }
   /**
-   * Leave (or, with unpublish, remove) an (object -> server) pointer at every hop to the root.
-   * A sideCopy goes to the backups of each hop's slot and is stored, not forwarded (JSAC 2004 §3.3
-   * "publish to backups": a nearby client's first hops then find the pointer sooner).
+   * Leave (`publish`) or remove an (object -> server) pointer at every hop to the root: `unpublish`
+   * is the server's own withdrawal, `retract` a hop's report that the server failed (it carries
+   * the publish statement it retracts). A sideCopy goes to the backups of each hop's slot and is
+   * stored, not forwarded (JSAC 2004 §3.3 "publish to backups": a nearby client's first hops then
+   * find the pointer sooner).
    */
   | {
       kind: 'publish';
@@ -25,9 +27,14 @@ export type TapestryMessage =
       server: NodeRef;
       level: number;
       hops: number;
-      /** Time since the server last (re)published this pointer: copies never outlive the original. */
-      ageMs: number;
-      unpublish: boolean;
+      op: PublishOp;
+      /**
+       * When the server signed its statement (its clock): the pointer's age at every hop, so copies
+       * never outlive the original; for a retraction, the statement retracted.
+       */
+      issuedAtMs: number;
+      /** The server's signature of the statement (pointer-auth.ts); empty where nodes run unsigned. */
+      signature: Uint8Array;
       sideCopy: boolean;
     }
   /** Route toward the object's root, stopping at the first node with a pointer. */
@@ -38,6 +45,9 @@ export type TapestryMessage =
       objectId: TapestryId;
       /** The chosen holder, or null if the root had no pointer. */
       server: NodeRef | null;
+      /** The holder's signed publish statement (0 and empty without a holder or unsigned). */
+      issuedAtMs: number;
+      signature: Uint8Array;
       /** Where the pointer was found (the root when not found). */
       answeredBy: NodeRef;
       hops: number;
@@ -70,10 +80,15 @@ export type TapestryMessage =
       objectId: TapestryId;
       /** The nearest holder found, or null (no pointer at the root, or no answer in time). */
       server: NodeRef | null;
+      /** The holder's signed publish statement, for the client to check (0 and empty without one). */
+      issuedAtMs: number;
+      signature: Uint8Array;
       hops: number;
       /** False when the overlay gave no answer within requestTimeoutMs (or the node was busy). */
       answered: boolean;
     };
+
+export type PublishOp = 'publish' | 'unpublish' | 'retract';
 
 export type TapestryMessageKind = TapestryMessage['kind'];
 
@@ -84,6 +99,9 @@ export type TapestryOutput =
       requestId: number;
       objectId: TapestryId;
       server: NodeRef | null;
+      /** The holder's signed publish statement (0 and empty without a holder or unsigned). */
+      issuedAtMs: number;
+      signature: Uint8Array;
       answeredBy: NodeRef | null;
       hops: number;
       /** False when no answer came within requestTimeoutMs. */

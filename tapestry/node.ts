@@ -23,7 +23,8 @@ import { listCountMax } from './messages.ts';
 import type { TapestryMessage, TapestryOutput, TapestryStats } from './messages.ts';
 import { NeighbourWatch, type WatchHost } from './neighbour-watch.ts';
 import { ObjectLocation } from './object-location.ts';
-import type { LocationHost } from './object-location.ts';
+import type { Holder, LocationHost } from './object-location.ts';
+import { noSignature, pointerStatement, type PointerAuth } from './pointer-auth.ts';
 import type { PointerStore } from './pointer-store.ts';
 import { RoutingTable } from './routing-table.ts';
 import { RequestTracker } from './requests.ts';
@@ -47,6 +48,13 @@ export interface TapestryNodeOptions {
    * under chosen ids. Without it (the simulator) any id is taken.
    */
   readonly idOf?: (name: string) => TapestryId | undefined;
+  /**
+   * Signs this node's publish statements and checks members' (pointer-auth.ts), when the host
+   * knows every member's key (the runtime). Then a pointer is stored, forwarded and answered with
+   * only on its server's signature, and a locate answer without one is dropped. Without it (the
+   * simulator) statements go unsigned.
+   */
+  readonly pointerAuth?: PointerAuth;
 }
 
 type Status = 'member' | 'joining' | 'left';
@@ -69,6 +77,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   /** Join through this gateway at the first tick (set by the gateway option). */
   private joinAtFirstTick: boolean;
   private readonly idOf: ((name: string) => TapestryId | undefined) | undefined;
+  readonly auth: PointerAuth | undefined;
 
   constructor(options: TapestryNodeOptions) {
     checkArgument(isTapestryId(options.self.id), 'self.id', '40 lowercase hex digits');
@@ -80,6 +89,8 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     this.joinAtFirstTick = options.gateway !== undefined;
     checkArgument(options.idOf === undefined || typeof options.idOf === 'function', 'idOf', 'a function of a peer name');
     this.idOf = options.idOf;
+    checkArgument(options.pointerAuth === undefined || (typeof options.pointerAuth.sign === 'function' && typeof options.pointerAuth.verify === 'function'), 'pointerAuth', 'sign and verify functions');
+    this.auth = options.pointerAuth;
     this.table = new RoutingTable(this.self, this.config.slotSize);
     this.location = new ObjectLocation(this);
     this.watch = new NeighbourWatch(this, this.location, this.random);
@@ -245,11 +256,15 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
       case 'routeReply':
         return this.onRouteReply(out, m.requestId, m.targetId, m.root, m.hops);
       case 'publish':
-        return this.location.onPublish(out, m, nowMs);
+        return this.location.onPublish(out, from, m, nowMs);
       case 'locate':
         return this.location.onLocate(out, m, nowMs);
-      case 'locateReply':
-        return this.onLocateReply(out, m.requestId, m.objectId, m.server, m.answeredBy, m.hops);
+      case 'locateReply': {
+        const holder = m.server && { server: m.server, proof: { issuedAtMs: m.issuedAtMs, signature: m.signature } };
+        // The answerer's word that the server holds the object counts only as the server's own.
+        if (holder && !this.holderProven(m.objectId, holder, nowMs)) return this.drop();
+        return this.onLocateReply(out, m.requestId, m.objectId, holder, m.answeredBy, m.hops);
+      }
       case 'joinRequest':
         return this.onJoinRequest(out, m.joiner, m.level, m.hops, nowMs);
       case 'candidates':
@@ -331,13 +346,23 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   }
 
   /** LocationHost: the locate stopped here (pointer found, or root without one). */
-  answerLocate(out: Out, m: Extract<TapestryMessage, { kind: 'locate' }>, server: NodeRef | null): void {
-    if (m.origin.id === this.self.id) return this.onLocateReply(out, m.requestId, m.objectId, server, this.self, m.hops);
-    this.send(out, m.origin.name, { kind: 'locateReply', requestId: m.requestId, objectId: m.objectId, server, answeredBy: this.self, hops: m.hops });
+  answerLocate(out: Out, m: Extract<TapestryMessage, { kind: 'locate' }>, holder: Holder | null): void {
+    if (m.origin.id === this.self.id) return this.onLocateReply(out, m.requestId, m.objectId, holder, this.self, m.hops);
+    this.send(out, m.origin.name, {
+      kind: 'locateReply', requestId: m.requestId, objectId: m.objectId, server: holder?.server ?? null,
+      issuedAtMs: holder?.proof.issuedAtMs ?? 0, signature: holder?.proof.signature ?? noSignature, answeredBy: this.self, hops: m.hops,
+    });
   }
 
-  private onLocateReply(out: Out, requestId: number, objectId: TapestryId, server: NodeRef | null, answeredBy: NodeRef, hops: number): void {
-    const event = this.requests.settleLocate(requestId, objectId, server, answeredBy, hops);
+  /** A holder named by another node: its server's signed, unexpired statement (always true unsigned). */
+  private holderProven(objectId: TapestryId, holder: Holder, nowMs: number): boolean {
+    const { issuedAtMs, signature } = holder.proof;
+    if (nowMs - issuedAtMs >= this.config.pointerTtlMs || issuedAtMs > nowMs + this.config.clockSkewMaxMs) return false;
+    return !this.auth || this.auth.verify(holder.server.name, pointerStatement(objectId, holder.server.id, issuedAtMs, false), signature);
+  }
+
+  private onLocateReply(out: Out, requestId: number, objectId: TapestryId, holder: Holder | null, answeredBy: NodeRef, hops: number): void {
+    const event = this.requests.settleLocate(requestId, objectId, holder, answeredBy, hops);
     if (event) out.push({ kind: 'output', event });
     else this.drop();
   }

@@ -2,38 +2,49 @@
  * Decentralized object location (JSAC 2004 §3.3): publish leaves (object -> server) pointers at
  * every hop toward the object's root (and side copies at each hop's backups and at each hop's
  * nearest neighbours sharing the resolved prefix, which keeps locates short); locate walks the
- * same way and stops at the first pointer; soft state expires unless republished. Pointer age
- * travels with every copy (ageMs), so handing a pointer on after a topology change never makes a
- * failed server's pointer look fresh again.
+ * same way and stops at the first pointer; soft state expires unless republished. Every copy
+ * carries the server's statement (pointer-auth.ts): when it was issued, so handing a pointer on
+ * after a topology change never makes a failed server's pointer look fresh again, and, where
+ * members sign, the server's signature, checked at every hop and by whoever gets a locate answer.
  */
 import type { TapestryConfig } from './config.ts';
 import { hopsMax } from './codec.ts';
 import type { NodeRef, TapestryId } from './id.ts';
 import type { Out } from './join.ts';
-import type { TapestryMessage, TapestryStats } from './messages.ts';
+import type { PublishOp, TapestryMessage, TapestryStats } from './messages.ts';
+import { noSignature, pointerStatement, type PointerAuth } from './pointer-auth.ts';
 import { PointerStore } from './pointer-store.ts';
-import type { ObjectPointer } from './pointer-store.ts';
+import type { ObjectPointer, PointerProof } from './pointer-store.ts';
 import type { NextHop, RoutingTable } from './routing-table.ts';
 
 type Publish = Extract<TapestryMessage, { kind: 'publish' }>;
 type Locate = Extract<TapestryMessage, { kind: 'locate' }>;
+
+/** A holder a locate found: the server and its statement that it holds the object. */
+export interface Holder {
+  readonly server: NodeRef;
+  readonly proof: PointerProof;
+}
 
 export interface LocationHost {
   readonly self: NodeRef;
   readonly table: RoutingTable;
   readonly config: TapestryConfig;
   readonly stats: TapestryStats;
+  /** Signs our statements and checks others'; undefined where nodes run unsigned (the simulator). */
+  readonly auth: PointerAuth | undefined;
   send(out: Out, to: string, message: TapestryMessage): void;
   learn(out: Out, ref: NodeRef, nowMs: number): boolean;
   /** Measured round trip to `id`, Number.MAX_VALUE when unknown. */
   rttOf(id: TapestryId): number;
   /** Sends the locate answer to its origin (or reports it, when the origin is us). */
-  answerLocate(out: Out, m: Locate, server: NodeRef | null): void;
+  answerLocate(out: Out, m: Locate, holder: Holder | null): void;
 }
 
 export class ObjectLocation {
   readonly pointers: PointerStore;
-  private readonly ownObjects = new Set<TapestryId>();
+  /** The objects we publish, each with our latest statement (a locate that reaches us answers with it). */
+  private readonly ownObjects = new Map<TapestryId, PointerProof>();
   private checkedVersion = 0;
 
   constructor(private readonly host: LocationHost) {
@@ -41,42 +52,60 @@ export class ObjectLocation {
   }
 
   published(): TapestryId[] {
-    return [...this.ownObjects];
+    return [...this.ownObjects.keys()];
   }
 
   publishOwn(out: Out, objectId: TapestryId, nowMs: number): void {
-    this.ownObjects.add(objectId);
-    this.onPublish(out, this.message(objectId, this.host.self, 0, 0, false), nowMs);
+    this.sendOwn(out, objectId, 'publish', nowMs);
   }
 
   unpublishOwn(out: Out, objectId: TapestryId, nowMs: number): void {
-    this.ownObjects.delete(objectId);
-    this.onPublish(out, this.message(objectId, this.host.self, 0, 0, true), nowMs);
+    this.sendOwn(out, objectId, 'unpublish', nowMs);
   }
 
   republishAll(out: Out, nowMs: number): void {
-    for (const objectId of this.ownObjects) this.onPublish(out, this.message(objectId, this.host.self, 0, 0, false), nowMs);
+    for (const objectId of [...this.ownObjects.keys()]) this.sendOwn(out, objectId, 'publish', nowMs);
   }
 
-  onPublish(out: Out, m: Publish, nowMs: number): void {
+  /** Signs a fresh statement about one of our objects and sends it along the path from here. */
+  private sendOwn(out: Out, objectId: TapestryId, op: 'publish' | 'unpublish', nowMs: number): void {
+    const { self, auth } = this.host;
+    const signature = auth ? auth.sign(pointerStatement(objectId, self.id, nowMs, op === 'unpublish')) : noSignature;
+    if (op === 'publish') this.ownObjects.set(objectId, { issuedAtMs: nowMs, signature });
+    else this.ownObjects.delete(objectId);
+    this.onPublish(out, self.name, this.message(objectId, self, 0, op, { issuedAtMs: nowMs, signature }), nowMs);
+  }
+
+  /** True when `m` carries a statement its server signed (always, where nodes run unsigned). */
+  private signed(m: Publish): boolean {
+    const { auth } = this.host;
+    return !auth || auth.verify(m.server.name, pointerStatement(m.objectId, m.server.id, m.issuedAtMs, m.op === 'unpublish'), m.signature);
+  }
+
+  onPublish(out: Out, from: string, m: Publish, nowMs: number): void {
     const { host } = this;
-    if (m.hops >= hopsMax || m.ageMs >= host.config.pointerTtlMs) return void host.stats.dropped++;
+    const { pointerTtlMs, clockSkewMaxMs } = host.config;
+    if (m.hops >= hopsMax || nowMs - m.issuedAtMs >= pointerTtlMs || m.issuedAtMs > nowMs + clockSkewMaxMs) return void host.stats.dropped++;
+    if (from !== host.self.name && !this.signed(m)) return void host.stats.dropped++;
     const next = m.sideCopy ? null : host.table.nextHop(m.objectId, m.level);
-    if (m.unpublish) {
-      const known = this.pointers.get(m.objectId, m.server.id);
-      // A retraction carries the age of the pointer it retracts. One refreshed well after that
-      // (copies along a path differ only by transit time) was republished by the server since:
-      // it is back, so neither this pointer nor the ones beyond it are retracted.
-      if (known && !known.sideCopy && m.ageMs > 0 && this.ageOf(known, nowMs) + host.config.beaconIntervalMs < m.ageMs) return;
-      // A side copy's unpublish must not delete the pointer of a node that is also on the path.
-      if (!m.sideCopy || known?.sideCopy) this.pointers.remove(m.objectId, m.server.id);
-    } else {
-      const expiresAtMs = nowMs + host.config.pointerTtlMs - m.ageMs;
-      const pointer = this.pointers.put(m.objectId, m.server, m.level, expiresAtMs, m.sideCopy);
+    if (m.op === 'publish') {
+      const proof = { issuedAtMs: m.issuedAtMs, signature: m.signature };
+      const pointer = this.pointers.put(m.objectId, m.server, proof, m.issuedAtMs + pointerTtlMs, m.level, m.sideCopy, from);
       if (!pointer) return void host.stats.dropped++;
       // Measure the server once, so a locate choosing among several holders picks the nearest.
       host.learn(out, m.server, nowMs);
       if (!pointer.sideCopy) pointer.forwardedTo = next ? next.hop.id : null;
+    } else {
+      const known = this.pointers.get(m.objectId, m.server.id);
+      // A retraction is another member's word, not the server's: taken only from the hop that
+      // handed us the pointer (which could as well have withheld it), and only for a pointer we
+      // hold, so that it never reaches a hop that did not get the pointer from its sender.
+      if (m.op === 'retract' && known?.givenBy !== from) return void host.stats.dropped++;
+      // A pointer issued after what is withdrawn was republished since: the server is back, so
+      // neither this pointer nor the ones beyond it are removed.
+      if (known && known.proof.issuedAtMs > m.issuedAtMs) return;
+      // A side copy's withdrawal must not delete the pointer of a node that is also on the path.
+      if (!m.sideCopy || known?.sideCopy) this.pointers.remove(m.objectId, m.server.id);
     }
     if (!m.sideCopy) this.forward(out, m, next);
   }
@@ -112,15 +141,15 @@ export class ObjectLocation {
 
   onLocate(out: Out, m: Locate, nowMs: number): void {
     if (m.hops >= hopsMax) return void this.host.stats.dropped++;
-    let server = this.nearestHolder(m.objectId, nowMs, true);
-    const next = server ? null : this.host.table.nextHop(m.objectId, m.level);
+    let holder = this.nearestHolder(m.objectId, nowMs, true);
+    const next = holder ? null : this.host.table.nextHop(m.objectId, m.level);
     if (next) {
       this.host.send(out, next.hop.name, { ...m, level: next.level, hops: m.hops + 1 });
       return;
     }
     // At the root, a pointer its server stopped refreshing is still better than nothing.
-    server ??= this.nearestHolder(m.objectId, nowMs, false);
-    this.host.answerLocate(out, m, server);
+    holder ??= this.nearestHolder(m.objectId, nowMs, false);
+    this.host.answerLocate(out, m, holder);
   }
 
   /**
@@ -128,20 +157,21 @@ export class ObjectLocation {
    * `freshOnly` skips pointers not refreshed for 1.25 republish intervals: their server has
    * probably failed, and a fresher pointer is likely further along the path.
    */
-  private nearestHolder(objectId: TapestryId, nowMs: number, freshOnly: boolean): NodeRef | null {
-    if (this.ownObjects.has(objectId)) return this.host.self;
-    let best: NodeRef | null = null;
+  private nearestHolder(objectId: TapestryId, nowMs: number, freshOnly: boolean): Holder | null {
+    const own = this.ownObjects.get(objectId);
+    if (own) return { server: this.host.self, proof: own };
+    let best: ObjectPointer | null = null;
     let bestRttMs = Infinity;
-    const freshAfterMs = nowMs + this.host.config.pointerTtlMs - 1.25 * this.host.config.republishIntervalMs;
+    const freshSinceMs = nowMs - 1.25 * this.host.config.republishIntervalMs;
     for (const p of this.pointers.holders(objectId)) {
-      if (p.expiresAtMs <= nowMs || (freshOnly && p.expiresAtMs < freshAfterMs)) continue;
+      if (p.expiresAtMs <= nowMs || (freshOnly && p.proof.issuedAtMs < freshSinceMs)) continue;
       const rtt = this.host.rttOf(p.server.id);
-      if (best === null || rtt < bestRttMs || (rtt === bestRttMs && p.server.id < best.id)) {
-        best = p.server;
+      if (best === null || rtt < bestRttMs || (rtt === bestRttMs && p.server.id < best.server.id)) {
+        best = p;
         bestRttMs = rtt;
       }
     }
-    return best;
+    return best && { server: best.server, proof: best.proof };
   }
 
   /** After a table change: pointers whose next hop changed are pushed along the new path (§4.2.2). */
@@ -157,43 +187,37 @@ export class ObjectLocation {
       p.forwardedTo = nextId;
       if (!next) continue;
       this.host.stats.pointersForwarded++;
-      this.host.send(out, next.hop.name, this.message(p.objectId, p.server, next.level, this.ageOf(p, nowMs), false));
+      this.host.send(out, next.hop.name, this.message(p.objectId, p.server, next.level, 'publish', p.proof));
     }
   }
 
   /**
    * A server failed: drop its pointers here and retract them along the path toward the root, so
-   * locates stop being sent to it long before the soft state would expire. A pointer refreshed
-   * after `silentSinceMs` is kept: the server published since, so it was restarted (or was only
-   * cut off from us).
+   * locates stop being sent to it long before the soft state would expire. A pointer issued after
+   * `silentSinceMs` is kept: the server published since, so it was restarted (or was only cut off
+   * from us).
    */
   retractServer(out: Out, server: NodeRef, nowMs: number, silentSinceMs: number): void {
     for (const p of [...this.pointers.all()]) {
-      if (p.server.id !== server.id || this.ageOf(p, nowMs) < nowMs - silentSinceMs) continue;
+      if (p.server.id !== server.id || p.proof.issuedAtMs > silentSinceMs) continue;
       this.pointers.remove(p.objectId, server.id);
       this.host.stats.pointersRetracted++;
       if (p.sideCopy) continue;
-      // Not older than zero: ageMs 0 is an owner's unpublish, which removes any pointer.
-      const retraction = this.message(p.objectId, p.server, p.level, Math.max(1, this.ageOf(p, nowMs)), true);
-      this.forward(out, retraction, this.host.table.nextHop(p.objectId, p.level));
+      this.forward(out, this.message(p.objectId, p.server, p.level, 'retract', p.proof), this.host.table.nextHop(p.objectId, p.level));
     }
   }
 
   /** Graceful leave: unpublish our objects, hand every pointer to its next hop without us. */
   handOff(out: Out, nowMs: number): void {
-    for (const objectId of [...this.ownObjects]) this.unpublishOwn(out, objectId, nowMs);
+    for (const objectId of [...this.ownObjects.keys()]) this.unpublishOwn(out, objectId, nowMs);
     for (const p of this.pointers.all()) {
       if (p.sideCopy || p.expiresAtMs <= nowMs) continue;
       const next = this.host.table.nextHop(p.objectId, 0, true);
-      if (next) this.host.send(out, next.hop.name, this.message(p.objectId, p.server, next.level, this.ageOf(p, nowMs), false));
+      if (next) this.host.send(out, next.hop.name, this.message(p.objectId, p.server, next.level, 'publish', p.proof));
     }
   }
 
-  private ageOf(p: ObjectPointer, nowMs: number): number {
-    return Math.max(0, Math.round(this.host.config.pointerTtlMs - (p.expiresAtMs - nowMs)));
-  }
-
-  private message(objectId: TapestryId, server: NodeRef, level: number, ageMs: number, unpublish: boolean): Publish {
-    return { kind: 'publish', objectId, server, level, hops: 0, ageMs, unpublish, sideCopy: false };
+  private message(objectId: TapestryId, server: NodeRef, level: number, op: PublishOp, proof: PointerProof): Publish {
+    return { kind: 'publish', objectId, server, level, hops: 0, op, issuedAtMs: proof.issuedAtMs, signature: proof.signature, sideCopy: false };
   }
 }

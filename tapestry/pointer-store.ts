@@ -6,10 +6,21 @@
  */
 import type { NodeRef, TapestryId } from './id.ts';
 
+/** A server's signed statement that it holds an object, as of issuedAtMs (pointer-auth.ts). */
+export interface PointerProof {
+  readonly issuedAtMs: number;
+  /** Empty where nodes run unsigned (the simulator). */
+  readonly signature: Uint8Array;
+}
+
 export interface ObjectPointer {
   readonly objectId: TapestryId;
   readonly server: NodeRef;
+  /** The newest statement seen; the pointer expires pointerTtlMs after it was issued. */
+  proof: PointerProof;
   expiresAtMs: number;
+  /** The member that handed us this copy: the only one whose retraction we take (object-location.ts). */
+  givenBy: string;
   /** Level the publish resumed at on this node (where routing continues from here). */
   level: number;
   /** The hop we forwarded to, or null when we were the root. */
@@ -28,22 +39,31 @@ export class PointerStore {
     return this.count;
   }
 
-  /** Adds or refreshes; returns the pointer, or null when the store is full (dropped, counted by the caller). */
-  put(objectId: TapestryId, server: NodeRef, level: number, expiresAtMs: number, sideCopy = false): ObjectPointer | null {
+  /**
+   * Adds or refreshes (a newer statement replaces an older one); returns the pointer, or null when
+   * the store is full (dropped, counted by the caller).
+   */
+  put(objectId: TapestryId, server: NodeRef, proof: PointerProof, expiresAtMs: number, level: number, sideCopy: boolean, givenBy: string): ObjectPointer | null {
     let servers = this.byObject.get(objectId);
     const known = servers?.get(server.id);
     if (known) {
-      known.expiresAtMs = Math.max(known.expiresAtMs, expiresAtMs);
-      // A node on the real path keeps forwarding even if it also got a side copy.
+      const older = proof.issuedAtMs < known.proof.issuedAtMs;
+      if (!older) {
+        known.proof = proof;
+        known.expiresAtMs = Math.max(known.expiresAtMs, expiresAtMs);
+      }
+      // A node on the real path keeps forwarding even if it also got a side copy, and takes
+      // retractions from the hop before it on the path.
       if (!sideCopy) {
         known.level = level;
         known.sideCopy = false;
       }
+      if (!older && (!sideCopy || known.sideCopy)) known.givenBy = givenBy;
       return known;
     }
     if (this.count >= this.pointersMax) return null;
     if (!servers) this.byObject.set(objectId, (servers = new Map()));
-    const pointer: ObjectPointer = { objectId, server, expiresAtMs, level, forwardedTo: null, sideCopy };
+    const pointer: ObjectPointer = { objectId, server, proof, expiresAtMs, givenBy, level, forwardedTo: null, sideCopy };
     servers.set(server.id, pointer);
     this.count++;
     return pointer;

@@ -5,6 +5,8 @@
  */
 import type { NodeRef, TapestryId } from './id.ts';
 import type { TapestryOutput } from './messages.ts';
+import type { Holder } from './object-location.ts';
+import { noSignature } from './pointer-auth.ts';
 
 interface PendingRequest {
   readonly kind: 'route' | 'locate';
@@ -35,9 +37,12 @@ export class RequestTracker {
     return { kind: 'routeResult', requestId, targetId, root, hops };
   }
 
-  settleLocate(requestId: number, objectId: TapestryId, server: NodeRef | null, answeredBy: NodeRef, hops: number): TapestryOutput | null {
+  settleLocate(requestId: number, objectId: TapestryId, holder: Holder | null, answeredBy: NodeRef, hops: number): TapestryOutput | null {
     if (!this.take(requestId, 'locate', objectId)) return null;
-    return { kind: 'locateResult', requestId, objectId, server, answeredBy, hops, answered: true };
+    const server = holder?.server ?? null;
+    const issuedAtMs = holder?.proof.issuedAtMs ?? 0;
+    const signature = holder?.proof.signature ?? noSignature;
+    return { kind: 'locateResult', requestId, objectId, server, issuedAtMs, signature, answeredBy, hops, answered: true };
   }
 
   /** Failure results for every request past its deadline. */
@@ -49,7 +54,7 @@ export class RequestTracker {
       out.push(
         r.kind === 'route'
           ? { kind: 'routeResult', requestId, targetId: r.targetId, root: null, hops: 0 }
-          : { kind: 'locateResult', requestId, objectId: r.targetId, server: null, answeredBy: null, hops: 0, answered: false },
+          : { kind: 'locateResult', requestId, objectId: r.targetId, server: null, issuedAtMs: 0, signature: noSignature, answeredBy: null, hops: 0, answered: false },
       );
     }
     return out;

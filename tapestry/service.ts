@@ -18,6 +18,7 @@ import { isTapestryId } from './id.ts';
 import type { TapestryId } from './id.ts';
 import type { TapestryMessage, TapestryOutput } from './messages.ts';
 import type { TapestryNode } from './node.ts';
+import { noSignature } from './pointer-auth.ts';
 
 type Effects = Effect<TapestryMessage, TapestryOutput>[];
 
@@ -120,7 +121,7 @@ export class TapestryService implements Machine<TapestryMessage, TapestryOutput>
   private onLookup(client: string, clientRequestId: number, objectId: TapestryId, nowMs: number): Effects {
     if (this.clientLookups.size >= this.clientLookupsMax || !this.node.isMember) {
       this.stats.clientLookupsRefused++;
-      const reply: TapestryMessage = { kind: 'lookupReply', requestId: clientRequestId, objectId, server: null, hops: 0, answered: false };
+      const reply: TapestryMessage = { kind: 'lookupReply', requestId: clientRequestId, objectId, server: null, issuedAtMs: 0, signature: noSignature, hops: 0, answered: false };
       return [{ kind: 'send', to: client, message: reply }];
     }
     this.stats.clientLookups++;
@@ -141,7 +142,10 @@ export class TapestryService implements Machine<TapestryMessage, TapestryOutput>
       }
       const r = effect.event;
       this.clientLookups.delete(r.requestId);
-      const reply: TapestryMessage = { kind: 'lookupReply', requestId: lookup.clientRequestId, objectId: r.objectId, server: r.server, hops: r.hops, answered: r.answered };
+      const reply: TapestryMessage = {
+        kind: 'lookupReply', requestId: lookup.clientRequestId, objectId: r.objectId, server: r.server,
+        issuedAtMs: r.issuedAtMs, signature: r.signature, hops: r.hops, answered: r.answered,
+      };
       out.push({ kind: 'send', to: lookup.client, message: reply });
     }
     return out;

@@ -5,7 +5,6 @@
  * keeps only subscriptions durable; a memory store that flushes at once stands in).
  */
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { MemoryKvStore } from '../../core/store.ts';
 import { silentLogger } from '../../runtime/log.ts';
 import { MachineHost, type DurableKvStore } from '../../runtime/machine-host.ts';
@@ -19,6 +18,7 @@ import { SecondaryReplica } from '../../replica/secondary.ts';
 import { treeWire } from '../../replica/wire.ts';
 import { Prng } from '../../sim/prng.ts';
 import type { TestObject, TestRingSigner } from './test-ring.ts';
+import { freePort } from '../free-port.ts';
 
 /** runtime/roles.ts channels.replica; not imported so this file does not pull in every role. */
 export const replicaChannel = 4;
@@ -31,15 +31,6 @@ class ImmediateStore extends MemoryKvStore implements DurableKvStore {
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 type ReadRequest = Extract<TreeMessage, { type: 'read' }>;
 type ReadReply = Extract<TreeMessage, { type: 'read-reply' }>;

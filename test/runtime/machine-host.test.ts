@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -13,6 +12,7 @@ import { nodeCrypto } from '../../runtime/node-crypto.ts';
 import { Transport, type PeerAddress } from '../../runtime/transport.ts';
 import { CounterMachine, counterFrameBytesMax, decodeCounter, encodeCounter, type CounterMessage } from './counter-machine.ts';
 import { waitFor } from './wait.ts';
+import { freePort } from '../free-port.ts';
 
 /** A store whose flushes the test releases by hand, to observe what happens before durability. */
 class HeldStore extends MemoryKvStore implements DurableKvStore {
@@ -35,15 +35,6 @@ class HeldStore extends MemoryKvStore implements DurableKvStore {
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {

@@ -43,7 +43,8 @@ describe('publishing to nearest neighbours (JSAC 2004 §3.3)', () => {
     [ref('5a1', 'next-hop'), 60],
     [ref('5a2', 'next-backup'), 70],
   ];
-  const publish = (unpublish: boolean): TapestryMessage => ({ kind: 'publish', objectId, server, level: 1, hops: 1, ageMs: 0, unpublish, sideCopy: false });
+  const publish = (unpublish: boolean): TapestryMessage =>
+    ({ kind: 'publish', objectId, server, level: 1, hops: 1, op: unpublish ? 'unpublish' : 'publish', issuedAtMs: 1, signature: new Uint8Array(0), sideCopy: false });
 
   it('a publish hop leaves side copies at its k closest neighbours sharing the resolved prefix, besides the path', () => {
     const node = nodeWith(neighbours, { publishToNearestCount: 4 });
@@ -59,7 +60,7 @@ describe('publishing to nearest neighbours (JSAC 2004 §3.3)', () => {
 
   it('the unpublish takes the same fan-out, so no side copy outlives it', () => {
     const node = nodeWith(neighbours, { publishToNearestCount: 4 });
-    const sends = sendsOf(node.onMessage('server', publish(true), 1)).filter((s) => s.message.kind === 'publish' && s.message.unpublish);
+    const sends = sendsOf(node.onMessage('server', publish(true), 1)).filter((s) => s.message.kind === 'publish' && s.message.op === 'unpublish');
     expect(sends.map((s) => s.to).sort()).toEqual(['deeper', 'next-backup', 'next-hop', 'p10', 'p20', 'p30']);
   });
 
@@ -73,7 +74,7 @@ describe('publishing to nearest neighbours (JSAC 2004 §3.3)', () => {
     const far = ref('e1', 'far');
     const near = ref('e2', 'near');
     const node = nodeWith([[far, 120], [near, 8]]);
-    for (const s of [far, near]) node.onMessage(s.name, { kind: 'publish', objectId, server: s, level: 1, hops: 1, ageMs: 0, unpublish: false, sideCopy: true }, 1);
+    for (const s of [far, near]) node.onMessage(s.name, { kind: 'publish', objectId, server: s, level: 1, hops: 1, op: 'publish', issuedAtMs: 1, signature: new Uint8Array(0), sideCopy: true }, 1);
     const { effects } = node.locate(objectId, 2);
     expect(effects).toContainEqual(expect.objectContaining({ kind: 'output', event: expect.objectContaining({ kind: 'locateResult', server: near, hops: 0 }) }));
   });

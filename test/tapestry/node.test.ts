@@ -8,20 +8,27 @@ import { TapestryNode } from '../../tapestry/node.ts';
 import { createTapestryNode, tapestryIdOf } from '../../tapestry/index.ts';
 import { MemoryKvStore } from '../../core/store.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
+import { signerOf } from '../../core/crypto.ts';
+import { pointerAuthOf, pointerStatement } from '../../tapestry/pointer-auth.ts';
 
 const a: NodeRef = { id: 'a'.repeat(40), name: 'a' };
 const b: NodeRef = { id: 'b'.repeat(40), name: 'b' };
 const make = (self: NodeRef, config = {}): TapestryNode => new TapestryNode({ self, random: new Prng(1), nowMs: 0, config });
+const unsigned = new Uint8Array(0);
+/** A publish-kind message as a hop forwards it (unsigned, as nodes without pointerAuth send it). */
+type Publish = Extract<TapestryMessage, { kind: 'publish' }>;
+const publishOf = (objectId: string, server: NodeRef, issuedAtMs: number, more: Partial<Publish> = {}): Publish =>
+  ({ kind: 'publish', objectId, server, level: 0, hops: 1, op: 'publish', issuedAtMs, signature: unsigned, sideCopy: false, ...more });
 const sends = (effects: ReturnType<TapestryNode['onTick']>): { to: string; message: TapestryMessage }[] =>
   effects.flatMap((e) => (e.kind === 'send' ? [{ to: e.to, message: e.message }] : []));
 
 /** Pairs a and b the way a join would: each pings the other and adopts it on the pong. */
-function pair(na: TapestryNode, nb: TapestryNode, nowMs = 0): void {
+function pair(na: TapestryNode, nb: TapestryNode, nowMs = 0, refB = b): void {
   const queue: { from: string; to: TapestryNode; message: TapestryMessage }[] = [];
   const push = (from: TapestryNode, effects: ReturnType<TapestryNode['onTick']>): void => {
     for (const s of sends(effects)) queue.push({ from: from.self.name, to: s.to === 'a' ? na : nb, message: s.message });
   };
-  push(na, na.onMessage('b', { kind: 'candidates', nodes: [b] }, nowMs));
+  push(na, na.onMessage('b', { kind: 'candidates', nodes: [refB] }, nowMs));
   for (let i = 0; i < 20 && queue.length > 0; i++) {
     const m = queue.shift()!;
     push(m.to, m.to.onMessage(m.from, m.message, nowMs + 10));
@@ -45,10 +52,10 @@ describe('tapestry node core: boundary checks (never throws on peer input, drops
     expect(sends(node.onMessage('b', { kind: 'candidates', nodes: [c, posing] }, 1))).toEqual([]);
     // A publish naming a server under another id leaves no pointer; under its own id it does.
     const objectId = 'd'.repeat(40);
-    node.onMessage('b', { kind: 'publish', objectId, server: posing, level: 0, hops: 1, ageMs: 0, unpublish: false, sideCopy: true }, 2);
+    node.onMessage('b', publishOf(objectId, posing, 2, { sideCopy: true }), 2);
     expect(node.pointers.holders(objectId).length).toBe(0);
     expect(node.stats.dropped).toBe(2);
-    const measured = sends(node.onMessage('b', { kind: 'publish', objectId, server: c, level: 0, hops: 1, ageMs: 0, unpublish: false, sideCopy: true }, 3));
+    const measured = sends(node.onMessage('b', publishOf(objectId, c, 3, { sideCopy: true }), 3));
     expect(node.pointers.holders(objectId).map((p) => p.server)).toEqual([c]);
     expect(measured.some((x) => x.to === 'c' && x.message.kind === 'ping')).toBe(true); // the good server is measured
   });
@@ -88,7 +95,7 @@ describe('tapestry node core: boundary checks (never throws on peer input, drops
   it('drops replies to requests it never made', () => {
     const node = make(a);
     node.onMessage('b', { kind: 'routeReply', requestId: 7, targetId: 'c'.repeat(40), root: b, hops: 1 }, 1);
-    node.onMessage('b', { kind: 'locateReply', requestId: 7, objectId: 'c'.repeat(40), server: b, answeredBy: b, hops: 1 }, 1);
+    node.onMessage('b', { kind: 'locateReply', requestId: 7, objectId: 'c'.repeat(40), server: b, issuedAtMs: 1, signature: unsigned, answeredBy: b, hops: 1 }, 1);
     expect(node.stats.dropped).toBe(2);
   });
 
@@ -143,24 +150,28 @@ describe('tapestry node core: behaviour on two nodes (JSAC 2004 §3)', () => {
 
   it('pointers are soft state: they expire without republish, and unpublish removes them', () => {
     const node = make(b, { pointerTtlMs: 1000, republishIntervalMs: 500 });
-    node.onMessage('a', { kind: 'publish', objectId: 'b'.repeat(40), server: a, level: 0, hops: 1, ageMs: 0, unpublish: false, sideCopy: false }, 0);
+    node.onMessage('a', publishOf('b'.repeat(40), a, 0), 0);
     expect(node.pointers.size).toBe(1);
     node.onTick(999);
     expect(node.pointers.size).toBe(1);
     node.onTick(1000);
     expect(node.pointers.size).toBe(0);
-    node.onMessage('a', { kind: 'publish', objectId: 'b'.repeat(40), server: a, level: 0, hops: 1, ageMs: 0, unpublish: false, sideCopy: false }, 2000);
-    node.onMessage('a', { kind: 'publish', objectId: 'b'.repeat(40), server: a, level: 0, hops: 1, ageMs: 0, unpublish: true, sideCopy: false }, 2001);
+    node.onMessage('a', publishOf('b'.repeat(40), a, 2000), 2000);
+    node.onMessage('a', publishOf('b'.repeat(40), a, 2001, { op: 'unpublish' }), 2001);
     expect(node.pointers.size).toBe(0);
   });
 
-  it('a pointer handed on keeps its age, so a copy never outlives the original (soft state)', () => {
-    const node = make(b, { pointerTtlMs: 1000, republishIntervalMs: 500 });
-    node.onMessage('a', { kind: 'publish', objectId: 'b'.repeat(40), server: a, level: 0, hops: 1, ageMs: 900, unpublish: false, sideCopy: false }, 0);
-    expect(node.pointers.get('b'.repeat(40), a.id)?.expiresAtMs).toBe(100);
-    node.onMessage('a', { kind: 'publish', objectId: 'c'.repeat(40), server: a, level: 0, hops: 1, ageMs: 1000, unpublish: false, sideCopy: false }, 0);
+  it('a pointer handed on keeps its issue time, so a copy never outlives the original (soft state)', () => {
+    const node = make(b, { pointerTtlMs: 1000, republishIntervalMs: 500, clockSkewMaxMs: 50 });
+    node.onMessage('a', publishOf('b'.repeat(40), a, 1100), 2000);
+    expect(node.pointers.get('b'.repeat(40), a.id)?.expiresAtMs).toBe(2100);
+    node.onMessage('a', publishOf('c'.repeat(40), a, 1000), 2000); // issued a TTL ago: dead on arrival
     expect(node.pointers.get('c'.repeat(40), a.id)).toBeUndefined();
-    expect(node.stats.dropped).toBe(1);
+    node.onMessage('a', publishOf('c'.repeat(40), a, 2051), 2000); // stamped beyond the clock skew allowed
+    expect(node.pointers.get('c'.repeat(40), a.id)).toBeUndefined();
+    expect(node.stats.dropped).toBe(2);
+    node.onMessage('a', publishOf('c'.repeat(40), a, 2050), 2000);
+    expect(node.pointers.get('c'.repeat(40), a.id)?.expiresAtMs).toBe(3050);
   });
 
   it('an unanswered request reports failure after requestTimeoutMs', () => {
@@ -169,7 +180,7 @@ describe('tapestry node core: behaviour on two nodes (JSAC 2004 §3)', () => {
     pair(na, nb);
     const { requestId } = na.locate('b'.repeat(40), 0);
     const outputs = na.onTick(100).filter((e) => e.kind === 'output');
-    expect(outputs).toEqual([{ kind: 'output', event: { kind: 'locateResult', requestId, objectId: 'b'.repeat(40), server: null, answeredBy: null, hops: 0, answered: false } }]);
+    expect(outputs).toEqual([{ kind: 'output', event: { kind: 'locateResult', requestId, objectId: 'b'.repeat(40), server: null, issuedAtMs: 0, signature: unsigned, answeredBy: null, hops: 0, answered: false } }]);
   });
 
   it('a neighbour missing beaconMissesMax beacons is declared failed and removed (§4.2)', () => {
@@ -193,5 +204,87 @@ describe('tapestry node core: behaviour on two nodes (JSAC 2004 §3)', () => {
     nb.onMessage('a', leaving!.message, 60);
     expect(nb.table.get(a.id)).toBeUndefined();
     expect(na.onMessage('b', { kind: 'ping', sender: b, sentAtMs: 1 }, 70)).toEqual([]);
+  });
+});
+
+describe('signed pointers (pointerAuth, real ed25519): a pointer stands only on its server\'s word', () => {
+  const members = ['a', 'b', 'c'].map((name, i) => {
+    const signer = signerOf(nodeCrypto, new Uint8Array(32).fill(i + 1));
+    return { name, signer, ref: { id: tapestryIdOf(nodeCrypto, signer.publicKey), name } };
+  });
+  const [ma, mb, mc] = members as [typeof members[0], typeof members[0], typeof members[0]];
+  const keys = new Map(members.map((m) => [m.name, m.signer.publicKey]));
+  const authOf = (m: typeof ma) => pointerAuthOf(nodeCrypto, m.signer, (name) => keys.get(name));
+  const nodeOf = (m: typeof ma): TapestryNode =>
+    new TapestryNode({ self: m.ref, random: new Prng(1), nowMs: 0, idOf: (name) => keys.has(name) ? tapestryIdOf(nodeCrypto, keys.get(name)!) : undefined, pointerAuth: authOf(m) });
+  /** `server`'s statement about objectId as of issuedAtMs, signed by `by` (the server itself, unless forging). */
+  const statement = (by: typeof ma, objectId: string, server: typeof ma, issuedAtMs: number, op: 'publish' | 'unpublish' | 'retract' = 'publish'): Publish =>
+    publishOf(objectId, server.ref, issuedAtMs, { op, signature: authOf(by).sign(pointerStatement(objectId, server.ref.id, issuedAtMs, op === 'unpublish')) });
+  const objectId = 'd'.repeat(40);
+
+  it('a hop stores a pointer only with its server\'s signature over that very statement', () => {
+    const hop = nodeOf(mb);
+    hop.onMessage('c', publishOf(objectId, ma.ref, 10), 10); // unsigned
+    hop.onMessage('c', statement(mc, objectId, ma, 10), 10); // c signing for a
+    hop.onMessage('c', { ...statement(ma, 'e'.repeat(40), ma, 10), objectId }, 10); // a's word about another object
+    hop.onMessage('c', { ...statement(ma, objectId, ma, 10), issuedAtMs: 11 }, 10); // a's word, restamped
+    expect(hop.pointers.size).toBe(0);
+    expect(hop.stats.dropped).toBe(4);
+    hop.onMessage('c', statement(ma, objectId, ma, 10), 10); // a's own statement, relayed by c: fine
+    expect(hop.pointers.get(objectId, ma.ref.id)?.proof.issuedAtMs).toBe(10);
+  });
+
+  it('only the server withdraws its pointer; a retraction counts only from the hop that handed the pointer over', () => {
+    const hop = nodeOf(mb);
+    hop.onMessage('a', statement(ma, objectId, ma, 10), 10); // a published through us directly
+    hop.onMessage('c', publishOf(objectId, ma.ref, 20, { op: 'unpublish' }), 20); // unsigned withdrawal
+    hop.onMessage('c', statement(mc, objectId, ma, 20, 'unpublish'), 20); // c withdrawing for a
+    hop.onMessage('c', statement(ma, objectId, ma, 10, 'retract'), 20); // c retracting what it never handed us
+    expect(hop.pointers.get(objectId, ma.ref.id)).toBeDefined();
+    expect(hop.stats.dropped).toBe(3);
+    hop.onMessage('c', statement(ma, objectId, ma, 20, 'unpublish'), 20); // a's own withdrawal, relayed by c
+    expect(hop.pointers.get(objectId, ma.ref.id)).toBeUndefined();
+
+    // Handed over by c: c's retraction of that statement removes it, but not a newer one.
+    hop.onMessage('c', statement(ma, objectId, ma, 30), 30);
+    hop.onMessage('c', statement(ma, objectId, ma, 40), 40);
+    hop.onMessage('c', statement(ma, objectId, ma, 30, 'retract'), 41);
+    expect(hop.pointers.get(objectId, ma.ref.id)?.proof.issuedAtMs).toBe(40);
+    hop.onMessage('c', statement(ma, objectId, ma, 40, 'retract'), 42);
+    expect(hop.pointers.get(objectId, ma.ref.id)).toBeUndefined();
+  });
+
+  it('a replayed older statement neither rolls a pointer back nor extends it', () => {
+    const hop = nodeOf(mb);
+    hop.onMessage('a', statement(ma, objectId, ma, 50), 50);
+    hop.onMessage('c', statement(ma, objectId, ma, 10), 51);
+    expect(hop.pointers.get(objectId, ma.ref.id)?.proof.issuedAtMs).toBe(50);
+    expect(hop.pointers.get(objectId, ma.ref.id)?.givenBy).toBe('a');
+  });
+
+  it('a locate answer naming a holder counts only with the holder\'s statement; a node answers with its own', () => {
+    const na = nodeOf(ma);
+    const nb = nodeOf(mb);
+    pair(na, nb, 0, mb.ref);
+    const rootedAtB = mb.ref.id.slice(0, 39) + (mb.ref.id[39] === '0' ? '1' : '0');
+    const { requestId, effects } = na.locate(rootedAtB, 100);
+    expect(sends(effects).map((s) => [s.to, s.message.kind])).toEqual([['b', 'locate']]);
+    const reply = (holder: Publish): Extract<TapestryMessage, { kind: 'locateReply' }> =>
+      ({ kind: 'locateReply', requestId, objectId: rootedAtB, server: holder.server, issuedAtMs: holder.issuedAtMs, signature: holder.signature, answeredBy: mb.ref, hops: 1 });
+    // b names c as holder, with no statement from c, with b's own signature, and with an expired one.
+    expect(na.onMessage('b', { ...reply(statement(mc, rootedAtB, mc, 90)), signature: new Uint8Array(0) }, 110)).toEqual([]);
+    expect(na.onMessage('b', reply(statement(mb, rootedAtB, mc, 90)), 110)).toEqual([]);
+    expect(na.onMessage('b', reply(statement(mc, rootedAtB, mc, 110 - na.config.pointerTtlMs)), 110)).toEqual([]);
+    expect(na.stats.dropped).toBe(3);
+    const settled = na.onMessage('b', reply(statement(mc, rootedAtB, mc, 90)), 110);
+    expect(settled).toEqual([{ kind: 'output', event: expect.objectContaining({ kind: 'locateResult', requestId, server: mc.ref, issuedAtMs: 90, answered: true }) }]);
+
+    // A node holding the object answers with its own signed statement, which the origin checks.
+    nb.publish(rootedAtB, 200);
+    const again = na.locate(rootedAtB, 210);
+    const located = sends(nb.onMessage('a', sends(again.effects)[0]!.message, 211));
+    expect(located.map((s) => s.message.kind)).toEqual(['locateReply']);
+    const answer = na.onMessage('b', located[0]!.message, 212);
+    expect(answer).toEqual([{ kind: 'output', event: expect.objectContaining({ kind: 'locateResult', server: mb.ref, issuedAtMs: 200 }) }]);
   });
 });

@@ -20,7 +20,7 @@ describe('tapestry service: lookups for clients (locate on the client\'s behalf,
     pump('n0', services.get('n0')!.onMessage('client-x', { kind: 'lookup', requestId: 41, objectId }, now()));
     pump('n3', services.get('n3')!.onMessage('client-x', { kind: 'lookup', requestId: 42, objectId: roleObjectIdOf(nodeCrypto, 'none') }, now()));
     const replies = toClients.filter((c) => c.to === 'client-x').map((c) => c.message);
-    expect(replies).toContainEqual({ kind: 'lookupReply', requestId: 41, objectId, server: refs[2], hops: expect.any(Number), answered: true });
+    expect(replies).toContainEqual({ kind: 'lookupReply', requestId: 41, objectId, server: refs[2], issuedAtMs: expect.any(Number), signature: expect.any(Uint8Array), hops: expect.any(Number), answered: true });
     expect(replies).toContainEqual(expect.objectContaining({ kind: 'lookupReply', requestId: 42, server: null, answered: true }));
     expect(services.get('n0')!.clientLookupsPending).toBe(0);
   });
@@ -32,7 +32,7 @@ describe('tapestry service: lookups for clients (locate on the client\'s behalf,
     const effects = s.onMessage('client-y', { kind: 'lookup', requestId: 5, objectId: 'd'.repeat(40) }, 100);
     expect(effects.some((e) => e.kind === 'send' && e.message.kind === 'locate')).toBe(true);
     pump('n0', s.onTick(100 + s.node.config.requestTimeoutMs + 1).filter((e) => e.kind === 'output' || e.to === 'client-y'));
-    expect(toClients).toContainEqual({ to: 'client-y', message: { kind: 'lookupReply', requestId: 5, objectId: 'd'.repeat(40), server: null, hops: 0, answered: false } });
+    expect(toClients).toContainEqual({ to: 'client-y', message: { kind: 'lookupReply', requestId: 5, objectId: 'd'.repeat(40), server: null, issuedAtMs: 0, signature: new Uint8Array(0), hops: 0, answered: false } });
   });
 
   it('refuses lookups past clientLookupsMax at once instead of queueing them', () => {
@@ -40,7 +40,7 @@ describe('tapestry service: lookups for clients (locate on the client\'s behalf,
     const s = services.get('n0')!;
     for (const requestId of [1, 2]) s.onMessage('client-z', { kind: 'lookup', requestId, objectId: 'd'.repeat(40) }, 10);
     const refused = s.onMessage('client-z', { kind: 'lookup', requestId: 3, objectId: 'd'.repeat(40) }, 10);
-    expect(refused).toEqual([{ kind: 'send', to: 'client-z', message: { kind: 'lookupReply', requestId: 3, objectId: 'd'.repeat(40), server: null, hops: 0, answered: false } }]);
+    expect(refused).toEqual([{ kind: 'send', to: 'client-z', message: { kind: 'lookupReply', requestId: 3, objectId: 'd'.repeat(40), server: null, issuedAtMs: 0, signature: new Uint8Array(0), hops: 0, answered: false } }]);
     expect(s.stats.clientLookupsRefused).toBe(1);
   });
 });
@@ -50,10 +50,10 @@ describe('tapestry service: boundary (Byzantine clients)', () => {
     const { services } = overlay();
     const s = services.get('n0')!;
     const pointersBefore = s.node.pointers.size;
-    const forged = { kind: 'publish', objectId: 'e'.repeat(40), server: { id: 'e'.repeat(40), name: 'client-x' }, level: 0, hops: 0, ageMs: 0, unpublish: false, sideCopy: false } as const;
+    const forged = { kind: 'publish', objectId: 'e'.repeat(40), server: { id: 'e'.repeat(40), name: 'client-x' }, level: 0, hops: 0, op: 'publish', issuedAtMs: 0, signature: new Uint8Array(0), sideCopy: false } as const;
     expect(s.onMessage('client-x', forged, 1)).toEqual([]);
     expect(s.onMessage('client-x', { kind: 'joinRequest', joiner: { id: 'e'.repeat(40), name: 'client-x' }, level: 0, hops: 0 }, 1)).toEqual([]);
-    expect(s.onMessage('n1', { kind: 'lookupReply', requestId: 1, objectId: 'e'.repeat(40), server: null, hops: 0, answered: true }, 1)).toEqual([]);
+    expect(s.onMessage('n1', { kind: 'lookupReply', requestId: 1, objectId: 'e'.repeat(40), server: null, issuedAtMs: 0, signature: new Uint8Array(0), hops: 0, answered: true }, 1)).toEqual([]);
     expect(s.node.pointers.size).toBe(pointersBefore);
     expect(s.stats.dropped).toBe(3);
   });

@@ -65,7 +65,7 @@ describe('tapestry tree locator: secondaries find tree members through the overl
   it('ignores answers to locates it never asked for, and checks its arguments', () => {
     const { services, locators } = setup();
     const n0 = locators.get('n0')!;
-    n0.onLocateResult({ kind: 'locateResult', requestId: 1, objectId: toHex(aguid).slice(0, 40), server: { id: 'e'.repeat(40), name: 'n9' }, answeredBy: null, hops: 1, answered: true });
+    n0.onLocateResult({ kind: 'locateResult', requestId: 1, objectId: toHex(aguid).slice(0, 40), server: { id: 'e'.repeat(40), name: 'n9' }, issuedAtMs: 1, signature: new Uint8Array(0), answeredBy: null, hops: 1, answered: true });
     expect(n0.learnedFor(aguid)).toEqual([]);
     expect(() => new TapestryTreeLocator(services.get('n0')!, new ConfigLocator(['ring-0']), { selfName: '' })).toThrow(InvalidArgumentError);
   });
