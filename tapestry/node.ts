@@ -90,6 +90,8 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     checkArgument(options.idOf === undefined || typeof options.idOf === 'function', 'idOf', 'a function of a peer name');
     this.idOf = options.idOf;
     checkArgument(options.pointerAuth === undefined || (typeof options.pointerAuth.sign === 'function' && typeof options.pointerAuth.verify === 'function'), 'pointerAuth', 'sign and verify functions');
+    // A statement covers the server's id and is checked under its name's key: the two must be bound.
+    checkArgument(options.pointerAuth === undefined || options.idOf !== undefined, 'pointerAuth', 'given together with idOf');
     this.auth = options.pointerAuth;
     this.table = new RoutingTable(this.self, this.config.slotSize);
     this.location = new ObjectLocation(this);

@@ -97,15 +97,22 @@ export class ObjectLocation {
       if (!pointer.sideCopy) pointer.forwardedTo = next ? next.hop.id : null;
     } else {
       const known = this.pointers.get(m.objectId, m.server.id);
-      // A retraction is another member's word, not the server's: taken only from the hop that
-      // handed us the pointer (which could as well have withheld it), and only for a pointer we
-      // hold, so that it never reaches a hop that did not get the pointer from its sender.
-      if (m.op === 'retract' && known?.givenBy !== from) return void host.stats.dropped++;
       // A pointer issued after what is withdrawn was republished since: the server is back, so
-      // neither this pointer nor the ones beyond it are removed.
+      // neither this pointer nor the ones beyond it are touched.
       if (known && known.proof.issuedAtMs > m.issuedAtMs) return;
-      // A side copy's withdrawal must not delete the pointer of a node that is also on the path.
-      if (!m.sideCopy || known?.sideCopy) this.pointers.remove(m.objectId, m.server.id);
+      if (m.op === 'retract') {
+        // A retraction is another member's word, not the server's: it only demotes the pointer (a
+        // locate passes it by while a live holder is known, and the root still answers with it
+        // if there is none), taken only from the hop that first handed us this statement and
+        // only for a pointer we hold, so it never reaches a hop that did not get the pointer
+        // from its sender. A member could as well have withheld the pointer.
+        if (!known) return;
+        if (known.givenBy !== from) return void host.stats.dropped++;
+        if (!m.sideCopy || known.sideCopy) known.retracted = true;
+      } else if (!m.sideCopy || known?.sideCopy) {
+        // A side copy's withdrawal must not delete the pointer of a node that is also on the path.
+        this.pointers.remove(m.objectId, m.server.id);
+      }
     }
     if (!m.sideCopy) this.forward(out, m, next);
   }
@@ -154,8 +161,10 @@ export class ObjectLocation {
 
   /**
    * Among live pointers, the server we measure as closest (ourselves first); unknown ones last.
-   * `freshOnly` skips pointers not refreshed for 1.25 republish intervals: their server has
-   * probably failed, and a fresher pointer is likely further along the path.
+   * `freshOnly` skips pointers not refreshed for 1.25 republish intervals (by their server's
+   * clock: one running late only makes locates go further) and retracted ones: their server has
+   * probably failed, and a fresher pointer is likely further along the path. Without it (at the
+   * root) a pointer nobody retracted comes before a retracted one.
    */
   private nearestHolder(objectId: TapestryId, nowMs: number, freshOnly: boolean): Holder | null {
     const own = this.ownObjects.get(objectId);
@@ -164,9 +173,11 @@ export class ObjectLocation {
     let bestRttMs = Infinity;
     const freshSinceMs = nowMs - 1.25 * this.host.config.republishIntervalMs;
     for (const p of this.pointers.holders(objectId)) {
-      if (p.expiresAtMs <= nowMs || (freshOnly && p.proof.issuedAtMs < freshSinceMs)) continue;
+      if (p.expiresAtMs <= nowMs || (freshOnly && (p.retracted || p.proof.issuedAtMs < freshSinceMs))) continue;
       const rtt = this.host.rttOf(p.server.id);
-      if (best === null || rtt < bestRttMs || (rtt === bestRttMs && p.server.id < best.server.id)) {
+      const better = best === null || Number(p.retracted) < Number(best.retracted) ||
+        (p.retracted === best.retracted && (rtt < bestRttMs || (rtt === bestRttMs && p.server.id < best.server.id)));
+      if (better) {
         best = p;
         bestRttMs = rtt;
       }
@@ -195,7 +206,8 @@ export class ObjectLocation {
    * A server failed: drop its pointers here and retract them along the path toward the root, so
    * locates stop being sent to it long before the soft state would expire. A pointer issued after
    * `silentSinceMs` is kept: the server published since, so it was restarted (or was only cut off
-   * from us).
+   * from us). (T is the server's clock: one running late when it restarts may have its first
+   * new pointers retracted, which only demotes them until its next republish.)
    */
   retractServer(out: Out, server: NodeRef, nowMs: number, silentSinceMs: number): void {
     for (const p of [...this.pointers.all()]) {

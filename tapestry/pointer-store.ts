@@ -19,8 +19,13 @@ export interface ObjectPointer {
   /** The newest statement seen; the pointer expires pointerTtlMs after it was issued. */
   proof: PointerProof;
   expiresAtMs: number;
-  /** The member that handed us this copy: the only one whose retraction we take (object-location.ts). */
+  /**
+   * The member that first handed us this statement: the only one whose retraction we take
+   * (object-location.ts). A later copy of the same statement (anyone can replay it) never moves it.
+   */
   givenBy: string;
+  /** A hop reported its server failed: skipped while a live pointer is known (object-location.ts). */
+  retracted: boolean;
   /** Level the publish resumed at on this node (where routing continues from here). */
   level: number;
   /** The hop we forwarded to, or null when we were the root. */
@@ -47,23 +52,22 @@ export class PointerStore {
     let servers = this.byObject.get(objectId);
     const known = servers?.get(server.id);
     if (known) {
-      const older = proof.issuedAtMs < known.proof.issuedAtMs;
-      if (!older) {
+      if (proof.issuedAtMs > known.proof.issuedAtMs) {
         known.proof = proof;
         known.expiresAtMs = Math.max(known.expiresAtMs, expiresAtMs);
+        known.givenBy = givenBy;
+        known.retracted = false;
       }
-      // A node on the real path keeps forwarding even if it also got a side copy, and takes
-      // retractions from the hop before it on the path.
+      // A node on the real path keeps forwarding even if it also got a side copy.
       if (!sideCopy) {
         known.level = level;
         known.sideCopy = false;
       }
-      if (!older && (!sideCopy || known.sideCopy)) known.givenBy = givenBy;
       return known;
     }
     if (this.count >= this.pointersMax) return null;
     if (!servers) this.byObject.set(objectId, (servers = new Map()));
-    const pointer: ObjectPointer = { objectId, server, proof, expiresAtMs, givenBy, level, forwardedTo: null, sideCopy };
+    const pointer: ObjectPointer = { objectId, server, proof, expiresAtMs, givenBy, retracted: false, level, forwardedTo: null, sideCopy };
     servers.set(server.id, pointer);
     this.count++;
     return pointer;

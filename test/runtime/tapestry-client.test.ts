@@ -63,12 +63,13 @@ describe('tapestry client: a lookup answer names a holder only on the holder\'s 
       { server: m1, issuedAtMs: now, signature: signedBy('m0', objectId, now) },
       { server: m1, issuedAtMs: now, signature: signedBy('m1', 'cd'.repeat(20), now) },
       { server: m1, issuedAtMs: now - 91_000, signature: signedBy('m1', objectId, now - 91_000) },
-      { server: { id: m1.id, name: 'm0' }, issuedAtMs: now, signature: signedBy('m1', objectId, now) },
+      { server: { id: m1.id, name: 'm0' }, issuedAtMs: now, signature: signedBy('m0', objectId, now) }, // m0 signing under m1's id
+      { server: m1, issuedAtMs: now + 60_000, signature: signedBy('m1', objectId, now + 60_000) }, // stamped in the future
       { server: null, issuedAtMs: 0, signature: new Uint8Array(0) },
     );
     const good = await client.lookup('m0', objectId, 5_000);
     expect(good).toMatchObject({ objectId, server: m1, answered: true });
-    for (let i = 0; i < 5; i++) await expect(client.lookup('m0', objectId, 5_000)).rejects.toThrow(IntegrityError);
+    for (let i = 0; i < 6; i++) await expect(client.lookup('m0', objectId, 5_000)).rejects.toThrow(IntegrityError);
     expect(await client.lookup('m0', objectId, 5_000)).toMatchObject({ server: null, answered: true });
   }, 20_000);
 });
