@@ -11,7 +11,7 @@ import type { ParsedArgs } from './cluster-args.ts';
 import { writeFileSync } from 'node:fs';
 import { fromHex, toHex } from '../core/bytes.ts';
 import { currentRingOf, loadAdminKey, loadDescriptor, resignRing } from '../runtime/cluster-keys.ts';
-import { fetchJson, spawnNode, stopNode, waitReady } from '../runtime/cluster-launcher.ts';
+import { spawnNode, stopNode, waitReady } from '../runtime/cluster-launcher.ts';
 import { joinFileOf } from '../runtime/reconfiguration-role.ts';
 import { silentLogger } from '../runtime/log.ts';
 import { nodeCrypto } from '../runtime/node-crypto.ts';
@@ -94,12 +94,6 @@ export async function replaceNode(config: ClusterConfig, oldName: string, newNam
   const before = (await ringReconfigurationStatus(config, ring.map((m) => m.id))).filter((r) => r.status !== null);
   if (before.length < 2 * config.f + 1) throw new ConfigError(`only ${before.length} ring servers answer /status; a replacement needs 2f+1 = ${2 * config.f + 1} up`);
   const target = Math.max(...before.map((r) => r.status!.epochScheduled)) + 1;
-  // The ring itself replaces a primary (simulation), but NEW then certifies as the primary and
-  // clients that know the ring from the descriptor (which still lists OLD) cannot receive from it.
-  const primaries = await Promise.all(before.map(async (r) => (await fetchJson(`http://127.0.0.1:${config.nodes.find((n) => n.name === r.name)!.adminPort}/status`, 2000))?.primary));
-  if (primaries.includes(oldName)) {
-    throw new ReconfigurationFailedError(`${oldName} is the primary; replacing the primary is not supported yet (clients would get no certificates from NEW) — \`cluster stop-node ${oldName}\` (the ring changes view), \`cluster start-node ${oldName}\`, then retry`);
-  }
   const future = ring.map((m) => (m.id === oldName ? { id: newName, publicKey: fromHex(spare.publicKey) } : m));
   log(`ordering the replacement of ${oldName} by ${newName} (epoch ${target})`);
   const action = { kind: 'replace' as const, oldIndex, newId: newName, newPublicKey: fromHex(spare.publicKey) };
@@ -113,6 +107,11 @@ export async function replaceNode(config: ClusterConfig, oldName: string, newNam
     if (aborted) throw new ReconfigurationFailedError(`the replacement was aborted: ${aborted.status!.lastRound!.reason}`);
     return rows.every((r) => r.status?.lastRound?.epoch === target && r.status.lastRound.result === 'installed');
   });
+  // The ring has committed to the new member list (it switches at the next checkpoint boundary), so
+  // the descriptor says so now: running clients that follow it (the SDK, ring sessions) move to
+  // NEW before it can become the primary they would otherwise not hear from.
+  resignRing(config, descriptor, admin, target, future.map((m) => m.id), nodeCrypto);
+  log(`ring descriptor re-signed: ring members [${future.map((m) => m.id).join(', ')}]`);
   // The spare now starts as the joining member: it votes once state transfer has caught it up.
   writeFileSync(joinFileOf(config, newName), JSON.stringify(future.map((m) => ({ id: m.id, publicKey: toHex(m.publicKey) }))) + '\n');
   await stopNode(config, newName);
@@ -126,9 +125,6 @@ export async function replaceNode(config: ClusterConfig, oldName: string, newNam
   });
   await until(`${oldName} deleting its share`, deadlineMs, async () => (await ringReconfigurationStatus(config, [oldName]))[0]?.status?.shareEpochs.length === 0);
   await stopNode(config, oldName);
-  // Clients learn the ring from the descriptor: re-sign it with the new members (same ring key).
-  resignRing(config, descriptor, admin, target, future.map((m) => m.id), nodeCrypto);
-  log(`ring descriptor re-signed: ring members [${future.map((m) => m.id).join(', ')}]`);
   const s = (await ringReconfigurationStatus(config, [newName]))[0]!.status!;
   return { epoch: target, firstSeq: s.epochFirstSeq, detail: s.lastRound?.reason ?? '', elapsedMs: Date.now() - startedMs, members: future.map((m) => m.id) };
 }

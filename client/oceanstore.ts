@@ -17,8 +17,8 @@ import { aguidOf, type Crypto } from '../core/crypto.ts';
 import { checkArgument, ConfigError, InvalidArgumentError } from '../core/errors.ts';
 import { fanoutMaxDefault } from '../core/update/update.ts';
 import { blockBytesDefault, blockBytesMax } from '../core/version/block.ts';
-import { loadClusterConfig } from '../runtime/cluster-config.ts';
-import { loadDescriptor, type RingDescriptor } from '../runtime/cluster-keys.ts';
+import { clusterPaths, loadClusterConfig } from '../runtime/cluster-config.ts';
+import { currentRingOf, isLaterRing, loadDescriptor, watchDescriptorFile, type RingDescriptor } from '../runtime/cluster-keys.ts';
 import { nodeCrypto } from '../runtime/node-crypto.ts';
 import type { ReplicaTrust } from '../replica/types.ts';
 import { loadOrCreateIdentity, type Identity } from './identity.ts';
@@ -49,24 +49,50 @@ export interface CreateOptions extends CallOptions {
 
 export class OceanStore {
   private nonceLast = Date.now() * 1000;
+  private stopWatching: (() => void) | null = null;
 
   private constructor(
     private readonly session: Session,
     readonly identity: Identity,
     private readonly crypto: Crypto,
     private readonly trust: ReplicaTrust,
+    private descriptor: RingDescriptor,
   ) {}
 
   /** @internal use `connect`. */
   static async open(options: ConnectOptions): Promise<OceanStore> {
     const crypto = nodeCrypto;
-    const descriptor = descriptorOf(options);
+    const { descriptor, path } = descriptorOf(options);
     const identity = typeof options.identity === 'object' ? options.identity : loadOrCreateIdentity(options.identity);
     const view = clusterViewOf(descriptor);
     const session = await Session.open(view, identity, crypto, options.log);
-    const store = new OceanStore(session, identity, crypto, ringTrustOf(crypto, view.ringId, view.ringKey));
+    const store = new OceanStore(session, identity, crypto, ringTrustOf(crypto, view.ringId, view.ringKey), descriptor);
+    // A descriptor read from a file is followed: `cluster replace-node` re-signs it with the new
+    // ring, and this client moves to it within a second (the admin key stays the one read now).
+    if (path !== null) {
+      store.stopWatching = watchDescriptorFile(path, 1000, (next) => {
+        try {
+          store.adoptDescriptor(next);
+        } catch (error) {
+          options.log?.warn({ reason: (error as Error).message }, 'ring descriptor refused');
+        }
+      }, (error) => options.log?.warn({ reason: error.message }, 'ring descriptor unreadable'));
+    }
     await store.waitForQuorum(options.connectTimeoutMs ?? 10_000, options.signal);
     return store;
+  }
+
+  /**
+   * Moves this client to a re-signed descriptor's ring (after `cluster replace-node`), for clients
+   * given the descriptor as an object (those given a file follow it by themselves). Returns false
+   * if its ring is not later than the one in use; ConfigError if it is not signed by this ring's
+   * admin key or names another ring.
+   */
+  adoptDescriptor(next: RingDescriptor): boolean {
+    if (!isLaterRing(this.descriptor, next, this.crypto)) return false;
+    this.descriptor = next;
+    this.session.adoptRing(currentRingOf(next));
+    return true;
   }
 
   /** This client's public key (hex): what an owner puts on an ACL to let it write. */
@@ -110,6 +136,7 @@ export class OceanStore {
   }
 
   async close(): Promise<void> {
+    this.stopWatching?.();
     await this.session.close();
   }
 
@@ -123,7 +150,7 @@ export class OceanStore {
     const deadline = Date.now() + timeoutMs;
     while (this.session.connected().filter((p) => ring.has(p)).length < need) {
       if (signal?.aborted || Date.now() > deadline) {
-        await this.session.close();
+        await this.close();
         throw new ConfigError(`could not reach ${need} ring servers within ${timeoutMs} ms: is the cluster up (npx oceanstore cluster status)?`);
       }
       await new Promise((resolve) => setTimeout(resolve, 20));
@@ -152,18 +179,19 @@ export async function connect(options: ConnectOptions = {}): Promise<OceanStore>
   return store;
 }
 
-function descriptorOf(options: ConnectOptions): RingDescriptor {
+/** The descriptor to start from, and the file it came from (null for an object). */
+function descriptorOf(options: ConnectOptions): { descriptor: RingDescriptor; path: string | null } {
   if (options.descriptor !== undefined) {
-    if (typeof options.descriptor !== 'string') return options.descriptor;
+    if (typeof options.descriptor !== 'string') return { descriptor: options.descriptor, path: null };
     try {
-      return JSON.parse(readFileSync(options.descriptor, 'utf8')) as RingDescriptor;
+      return { descriptor: JSON.parse(readFileSync(options.descriptor, 'utf8')) as RingDescriptor, path: options.descriptor };
     } catch (error) {
       throw new ConfigError(`cannot read ring descriptor ${options.descriptor}: ${(error as Error).message}`);
     }
   }
   const file = options.config ?? process.env.OCEANSTORE_CONFIG ?? 'cluster-configs/local.json';
   const config = loadClusterConfig(file);
-  return loadDescriptor(config, nodeCrypto);
+  return { descriptor: loadDescriptor(config, nodeCrypto), path: clusterPaths(config).descriptor };
 }
 
 export type { WriteResult };

@@ -139,14 +139,17 @@ export class Session {
   private readonly dialed = new Set<string>();
   private closed = false;
 
+  private currentView: ClusterView;
+
   private constructor(
-    readonly view: ClusterView,
+    view: ClusterView,
     readonly crypto: Crypto,
     private readonly transport: Transport,
     private readonly host: MachineHost,
     ringClient: RingClient,
     publicKey: Uint8Array,
   ) {
+    this.currentView = view;
     this.name = transport.name;
     this.publicKey = publicKey;
     this.ringCore = new RingChannelCore(ringClient);
@@ -200,6 +203,23 @@ export class Session {
     host.start();
     for (const member of view.ring) session.connectOnce(member.id);
     return session;
+  }
+
+  /** The cluster as this session sees it: the ring changes when adoptRing() is told of a replacement. */
+  get view(): ClusterView {
+    return this.currentView;
+  }
+
+  /**
+   * The ring's members changed (the caller checked the admin-signed descriptor that says so):
+   * updates go to, and replies count from, the new members; the update in flight is resent to all.
+   */
+  adoptRing(ring: readonly RingMember[]): void {
+    this.checkOpen();
+    const before = this.currentView.ring.map((m) => m.id);
+    this.currentView = { ...this.currentView, ring };
+    this.host.execute(channels.ring, () => this.ringCore.client.setMembers(ring) as Effect<unknown, unknown>[]);
+    for (const member of ring) if (!before.includes(member.id)) this.connectOnce(member.id);
   }
 
   /** Names of members with an open, authenticated connection. */

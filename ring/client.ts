@@ -44,6 +44,8 @@ const epochLookahead = 2;
 
 export class RingClient implements Machine<RingMessage, RingOutput> {
   private readonly config: ClientConfig;
+  /** The ring's members in index order: config.members until setMembers() names newer ones. */
+  private members: ClientConfig['members'];
   private readonly ctx: MachineContext;
   private readonly clientKeyHex: string;
   private lastNonce: number;
@@ -60,6 +62,7 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
     checkRingShape(config.members, config.f);
     checkArgument(config.retransmitMs > 0, 'retransmitMs', 'a positive number of milliseconds');
     this.config = config;
+    this.members = config.members;
     this.ctx = ctx;
     this.clientKeyHex = toHex(config.signer.publicKey);
     this.epoch = config.epoch ?? 0;
@@ -104,7 +107,25 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
       o.sentMs = nowMs;
       o.retransmissions++;
       this.counters.retransmissions++;
-      for (const m of this.config.members) this.out.push({ kind: 'send', to: m.id, message: o.request });
+      for (const m of this.members) this.out.push({ kind: 'send', to: m.id, message: o.request });
+    }
+    return this.flush();
+  }
+
+  /**
+   * The ring's membership changed (a member replaced, as an admin-signed ring descriptor says; the
+   * caller checks that): replies now count from the new member at its index. The request in
+   * flight goes to every member at once, since the primary it was sent to may be the one gone.
+   */
+  setMembers(members: ClientConfig['members']): Effect<RingMessage, RingOutput>[] {
+    checkRingShape(members, this.config.f);
+    this.members = members;
+    const o = this.outstanding;
+    if (o && o.completedSeq === null) {
+      // Replies counted so far came from the members of then; those that are still members
+      // will answer again.
+      o.replies.clear();
+      for (const m of members) this.out.push({ kind: 'send', to: m.id, message: o.request });
     }
     return this.flush();
   }
@@ -125,13 +146,13 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
     });
     const digest = requestDigest(this.config.crypto, request);
     this.outstanding = { request, digest, startMs: nowMs, sentMs: nowMs, retransmissions: 0, replies: new Map(), completedSeq: null, certified: false };
-    const primary = this.config.members[primaryOf(this.view, this.config.members.length)]!;
+    const primary = this.members[primaryOf(this.view, this.members.length)]!;
     this.out.push({ kind: 'send', to: primary.id, message: request });
   }
 
   private onReply(from: string, m: Reply, nowMs: number): void {
     const o = this.outstanding;
-    const member = this.config.members[m.replica];
+    const member = this.members[m.replica];
     if (!o || o.completedSeq !== null || m.nonce !== o.request.nonce) return;
     if (!member || member.id !== from || !bytesEqual(m.clientKey, o.request.clientKey) || !bytesEqual(m.requestDigest, o.digest)) {
       this.counters.badReplies++;

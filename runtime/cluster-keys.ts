@@ -6,7 +6,7 @@
  * the descriptor only if the admin signature verifies and its own keys match it.
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fromHex, toHex } from '../core/bytes.ts';
 import { encode } from '../core/codec.ts';
@@ -154,18 +154,68 @@ export function initCluster(config: ClusterConfig, crypto: Crypto, random: Rando
   return descriptor;
 }
 
+/** True when the descriptor carries a valid signature by `adminPublicKey` (hex). */
+function signedBy(d: RingDescriptor, adminPublicKey: string, crypto: Crypto): boolean {
+  const { signature, ...body } = d;
+  try {
+    return crypto.ed25519Verify(fromHex(adminPublicKey), signedPart(body), fromHex(signature));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether `next` (e.g. the descriptor file read again) is a later membership of `current`'s ring:
+ * signed by the admin key `current` names (pinned: a file rewritten under another key is refused),
+ * for the same cluster, ring id, ring key, threshold and nodes, with a ring list of a later epoch.
+ * False for the same or an older list; ConfigError for anything that is not this ring's admin's word.
+ */
+export function isLaterRing(current: RingDescriptor, next: RingDescriptor, crypto: Crypto): boolean {
+  if (!signedBy(next, current.adminPublicKey, crypto)) throw new ConfigError('ring descriptor: not signed by this ring\'s admin key');
+  const same = (d: RingDescriptor): string => JSON.stringify([d.cluster, d.ringId, d.f, d.threshold, d.ringPublicKey, d.commitments, d.nodes]);
+  if (same(next) !== same(current)) throw new ConfigError('ring descriptor: another cluster or ring key than this one');
+  currentRingOf(next); // every listed member is a node
+  return (next.ring?.epoch ?? 0) > (current.ring?.epoch ?? 0);
+}
+
+/**
+ * Watches a descriptor file for a re-signed version (`cluster replace-node` replaces it atomically):
+ * checks its inode, modification time and size every `intervalMs` and hands each new version read to `onRead`
+ * (which decides with isLaterRing whether to take it); a file that cannot be read or parsed goes
+ * to `onError`. Returns the function that stops watching. The timer does not keep a process alive.
+ */
+export function watchDescriptorFile(path: string, intervalMs: number, onRead: (d: RingDescriptor) => void, onError: (e: Error) => void): () => void {
+  // The inode too: a file replaced by rename within the clock's granularity keeps its mtime.
+  const versionOf = (): string | null => {
+    try {
+      const st = statSync(path);
+      return `${st.ino}:${st.mtimeMs}:${st.size}`;
+    } catch {
+      return null;
+    }
+  };
+  let seen = versionOf();
+  const timer = setInterval(() => {
+    const version = versionOf();
+    if (version === seen || version === null) return;
+    seen = version;
+    let d: RingDescriptor;
+    try {
+      d = JSON.parse(readFileSync(path, 'utf8')) as RingDescriptor;
+    } catch (error) {
+      return onError(new ConfigError(`cannot read ring descriptor ${path}: ${(error as Error).message}`));
+    }
+    onRead(d);
+  }, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 /** Reads the descriptor and checks the admin signature and that it matches the config's nodes. */
 export function loadDescriptor(config: ClusterConfig, crypto: Crypto): RingDescriptor {
   const path = clusterPaths(config).descriptor;
   const d = readJson(path, 'ring descriptor') as unknown as RingDescriptor;
-  const { signature, ...body } = d;
-  let ok = false;
-  try {
-    ok = crypto.ed25519Verify(fromHex(d.adminPublicKey), signedPart(body), fromHex(signature));
-  } catch {
-    ok = false;
-  }
-  if (!ok) throw new ConfigError(`ring descriptor ${path}: admin signature does not verify (tampered or corrupt)`);
+  if (!signedBy(d, d.adminPublicKey, crypto)) throw new ConfigError(`ring descriptor ${path}: admin signature does not verify (tampered or corrupt)`);
   currentRingOf(d); // every listed member is a node
   for (const node of config.nodes) {
     const entry = d.nodes.find((n) => n.name === node.name);

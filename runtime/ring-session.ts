@@ -22,7 +22,7 @@ import type { RingMessage } from '../ring/messages.ts';
 import type { ClientOutput, RingOutput } from '../ring/outputs.ts';
 import { blsCertificateVerifier } from '../ring/bls-certificate-signer.ts';
 import { RingKeyVerifier } from '../core/threshold/signing.ts';
-import { currentRingOf, secureRandom, type RingDescriptor } from './cluster-keys.ts';
+import { currentRingOf, isLaterRing, secureRandom, watchDescriptorFile, type RingDescriptor } from './cluster-keys.ts';
 import { clientNameOf } from './handshake.ts';
 import { channels } from './roles.ts';
 import { Transport, type PeerAddress } from './transport.ts';
@@ -36,6 +36,11 @@ export interface RingSessionOptions {
   readonly retransmitMs?: number;
   /** 'inline': every ring client checks each certificate as it arrives; 'deferred': see the file comment. */
   readonly certificates?: 'inline' | 'deferred';
+  /**
+   * The descriptor's file, to follow a membership change while running: a re-signed version with a
+   * later ring (same admin key and ring) replaces the member list (adoptDescriptor).
+   */
+  readonly descriptorPath?: string;
 }
 
 export interface Completion {
@@ -59,12 +64,15 @@ export class RingSession {
   private readonly recorded = new Map<string, Uint8Array>();
   private readonly verifier: CertificateVerifier;
   /** The ring members this session sends to and takes replies from (the descriptor's current ring). */
-  readonly ringNames: readonly string[];
+  ringNames: readonly string[];
+  private descriptor: RingDescriptor;
   private tick: NodeJS.Timeout | null = null;
-  readonly counters = { completed: 0, certified: 0 };
+  private stopWatching: (() => void) | null = null;
+  readonly counters = { completed: 0, certified: 0, ringChanges: 0 };
 
   constructor(private readonly options: RingSessionOptions) {
     const d = options.descriptor;
+    this.descriptor = d;
     const members = currentRingOf(d);
     this.ringNames = members.map((m) => m.id);
     const key = { threshold: d.threshold, publicKey: fromHex(d.ringPublicKey), commitments: d.commitments.map(fromHex) };
@@ -107,11 +115,41 @@ export class RingSession {
     this.tick = setInterval(() => {
       for (const client of this.clients) this.perform(client.onTick(Date.now()));
     }, 20);
+    if (this.options.descriptorPath !== undefined) {
+      this.stopWatching = watchDescriptorFile(this.options.descriptorPath, 500, (d) => this.adoptDescriptorQuietly(d), (error) => this.options.log.warn({ reason: error.message }, 'ring descriptor unreadable'));
+    }
   }
 
   async stop(): Promise<void> {
     if (this.tick) clearInterval(this.tick);
+    this.stopWatching?.();
     await this.transport.stop();
+  }
+
+  /**
+   * Takes a re-signed descriptor whose ring is later than the one in use (isLaterRing: the same
+   * admin key and ring): the ring clients count replies from the new members and send to them.
+   * Returns false for the same or an older ring; ConfigError if it is not this ring's admin's word.
+   */
+  adoptDescriptor(next: RingDescriptor): boolean {
+    if (!isLaterRing(this.descriptor, next, this.options.crypto)) return false;
+    this.descriptor = next;
+    const members = currentRingOf(next);
+    const before = this.ringNames;
+    this.ringNames = members.map((m) => m.id);
+    this.counters.ringChanges++;
+    for (const name of this.ringNames) if (!before.includes(name)) this.transport.connect(name);
+    for (const client of this.clients) this.perform(client.setMembers(members));
+    this.options.log.info({ members: this.ringNames, epoch: next.ring?.epoch }, 'ring members changed');
+    return true;
+  }
+
+  private adoptDescriptorQuietly(next: RingDescriptor): void {
+    try {
+      this.adoptDescriptor(next);
+    } catch (error) {
+      this.options.log.warn({ reason: (error as Error).message }, 'ring descriptor refused');
+    }
   }
 
   /** Ring client `index`'s signing key and the nonce its next submit carries: an update signed

@@ -8,7 +8,8 @@ import { toHex } from '../../core/bytes.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { clusterViewOf } from '../../client/session.ts';
 import { clusterPaths, loadClusterConfig } from '../../runtime/cluster-config.ts';
-import { currentRingOf, initCluster, loadAdminKey, loadDescriptor, resignRing } from '../../runtime/cluster-keys.ts';
+import { currentRingOf, initCluster, isLaterRing, loadAdminKey, loadDescriptor, resignRing, watchDescriptorFile, type RingDescriptor } from '../../runtime/cluster-keys.ts';
+import { waitFor } from './wait.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
 import { scratchClusterConfig } from '../../runtime/scratch-cluster.ts';
 
@@ -46,5 +47,35 @@ describe('ring descriptor', () => {
     expect(() => resignRing(config, after, admin, 2, ['ring-0', 'ring-1', 'ring-2', 'nobody'], nodeCrypto)).toThrow(ConfigError);
     expect(() => resignRing(config, after, admin, 2, ['ring-0', 'ring-1', 'ring-2'], nodeCrypto)).toThrow(ConfigError);
     expect(readFileSync(path, 'utf8')).toBe(good);
+  });
+
+  it('a running client takes a re-signed later ring only under the admin key it started with (isLaterRing, watchDescriptorFile)', async () => {
+    const config = loadClusterConfig(await scratchClusterConfig('cluster-configs/local.json', join(dir, 'later')));
+    const initial = initCluster(config, nodeCrypto);
+    const admin = loadAdminKey(config, initial, nodeCrypto);
+    const path = clusterPaths(config).descriptor;
+    const seen: RingDescriptor[] = [];
+    const stop = watchDescriptorFile(path, 20, (d) => seen.push(d), (e) => { throw e; });
+    try {
+      const later = resignRing(config, initial, admin, 1, ['ring-0', 'ring-1', 'ring-2', 'replica-1'], nodeCrypto);
+      await waitFor(() => seen.length === 1, 5_000, 'the watcher to read the re-signed file');
+      expect(seen[0]).toEqual(later);
+    } finally {
+      stop();
+    }
+    const later = loadDescriptor(config, nodeCrypto);
+    expect(isLaterRing(initial, later, nodeCrypto)).toBe(true);
+    expect(isLaterRing(later, later, nodeCrypto)).toBe(false);
+    expect(isLaterRing(later, initial, nodeCrypto)).toBe(false); // an old file replayed
+
+    // Signed by another key (a whole new descriptor under a key the client never trusted), or
+    // altered after signing, or naming another ring key: refused with ConfigError.
+    const otherAdmin = nodeCrypto.ed25519PublicKey(new Uint8Array(32).fill(9));
+    const other = initCluster(loadClusterConfig(await scratchClusterConfig('cluster-configs/local.json', join(dir, 'other'))), nodeCrypto);
+    expect(() => isLaterRing(initial, { ...other, ring: { epoch: 5, members: ['ring-0', 'ring-1', 'ring-2', 'ring-3'] } }, nodeCrypto)).toThrow(/not signed by this ring's admin key/);
+    expect(() => isLaterRing(initial, other, nodeCrypto)).toThrow(ConfigError);
+    expect(() => isLaterRing(initial, { ...later, ring: { epoch: 2, members: ['ring-0', 'ring-1', 'ring-2', 'replica-0'] } }, nodeCrypto)).toThrow(/not signed by this ring's admin key/);
+    expect(() => isLaterRing(initial, { ...later, adminPublicKey: toHex(otherAdmin) }, nodeCrypto)).toThrow(/not signed by this ring's admin key/);
+    expect(() => isLaterRing(initial, { ...later, ringPublicKey: other.ringPublicKey }, nodeCrypto)).toThrow(ConfigError);
   });
 });

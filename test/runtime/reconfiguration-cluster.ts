@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadClusterConfig, type ClusterConfig } from '../../runtime/cluster-config.ts';
+import { clusterPaths, loadClusterConfig, type ClusterConfig } from '../../runtime/cluster-config.ts';
 import { spawnNode, stopAll, waitReady } from '../../runtime/cluster-launcher.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
 import { freeLoopbackPorts } from '../../runtime/scratch-cluster.ts';
@@ -68,10 +68,14 @@ export interface ChainedWriting {
 /**
  * Two clients writing chained 1 KiB values without pause (each write demands the version the last
  * one acknowledged), for a reconfiguration to run under; resolves once each has written 3 times.
+ * With `follow`, the session follows the descriptor file (a re-signed ring replaces its members).
  */
-export async function startChainedWriting(config: ClusterConfig, name: string, fill: number, writeTimeoutMs: number): Promise<ChainedWriting> {
+export async function startChainedWriting(config: ClusterConfig, name: string, fill: number, writeTimeoutMs: number, follow = false): Promise<ChainedWriting> {
   const descriptor = loadDescriptor(config, nodeCrypto);
-  const session = new RingSession({ descriptor, crypto: nodeCrypto, log: memoryLogger('client', 'warn').log, clientCount: 2, certificates: 'inline' });
+  const session = new RingSession({
+    descriptor, crypto: nodeCrypto, log: memoryLogger('client', 'warn').log, clientCount: 2, certificates: 'inline',
+    ...(follow ? { descriptorPath: clusterPaths(config).descriptor } : {}),
+  });
   await session.start();
   const writers: ChainWriter[] = await Promise.all([0, 1].map((i) => chainWriter(session, i, name)));
   await Promise.all(writers.map((w) => w.prepare(30_000)));

@@ -14,9 +14,11 @@ import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterPaths, type ClusterConfig } from '../../runtime/cluster-config.ts';
-import { loadDescriptor } from '../../runtime/cluster-keys.ts';
+import { currentRingOf, loadDescriptor } from '../../runtime/cluster-keys.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
-import { runningPid } from '../../runtime/cluster-launcher.ts';
+import { fetchJson, runningPid } from '../../runtime/cluster-launcher.ts';
+import { connect } from '../../client/oceanstore.ts';
+import { newIdentity } from '../../client/identity.ts';
 import { ringReconfigurationStatus } from '../../runtime/reconfiguration-client.ts';
 import type { RingSession } from '../../runtime/ring-session.ts';
 import { startChainedWriting, startSmallCluster, stopSmallCluster, type SmallCluster } from './reconfiguration-cluster.ts';
@@ -28,7 +30,7 @@ let cluster: SmallCluster | undefined;
 let session: RingSession | undefined;
 
 beforeAll(async () => {
-  cluster = await startSmallCluster('replace', ['ring-0', 'ring-1', 'ring-2', 'ring-3', 'spare-0', 'archive-0', 'archive-1']);
+  cluster = await startSmallCluster('replace', ['ring-0', 'ring-1', 'ring-2', 'ring-3', 'spare-0', 'spare-1', 'archive-0', 'archive-1']);
   config = cluster.config;
 }, 150_000);
 
@@ -100,5 +102,43 @@ describe('cluster replace-node on real processes', () => {
       await later.session.stop();
     }
     console.log(`replace-node: ${replaceMs} ms wall (CLI: ${stdout.trim().split('\n').pop()}); writes ${writers.map((w) => w.version).join('+')}; ${counts()}`);
+  }, 300_000);
+
+  it('replaces the primary while clients that follow the descriptor write: they move to the new ring, lose nothing and get its certificates', async () => {
+    const members = currentRingOf(loadDescriptor(config, nodeCrypto)).map((m) => m.id);
+    const statusOf = async (name: string) => fetchJson(`http://127.0.0.1:${config.nodes.find((n) => n.name === name)!.adminPort}/status`, 2000);
+    const primary = String((await statusOf(members[1]!))?.primary);
+    expect(members).toContain(primary);
+    const writing = await startChainedWriting(config, 'replace-primary', 5, 60_000, true);
+    const s = writing.session;
+    // An SDK client given the config follows the descriptor file by itself.
+    const store = await connect({ config: config.file, identity: newIdentity(), connectTimeoutMs: 30_000 });
+    try {
+      const object = await store.create('through-a-primary-replacement');
+      await (await object.append(Uint8Array.of(1))).certified;
+
+      const { stdout } = await run(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'cluster', 'replace-node', primary, '--with', 'spare-1', '--config', config.file], { timeout: 200_000 });
+      const after = members.map((m) => (m === primary ? 'spare-1' : m));
+      expect(stdout).toMatch(new RegExp(`ring members \\[${after.join(', ')}\\]; ${primary} stopped`));
+      expect(s.ringNames).toEqual(after); // the session took the re-signed descriptor while running
+      expect(s.counters.ringChanges).toBe(1);
+      const certifiedBefore = s.counters.certified;
+      const from = writing.writers.map((w) => w.version);
+      await waitFor(() => writing.writers.every((w, i) => w.version >= from[i]! + 3), 60_000, 'writes after the primary was replaced');
+      await writing.stop();
+      const writesAfter = writing.writers.reduce((sum, w, i) => sum + w.version - from[i]!, 0);
+      await waitFor(() => s.counters.certified >= certifiedBefore + writesAfter, 30_000, `certificates for the ${writesAfter} writes after the replacement`);
+      expect(s.clients.map((c) => c.counters.badCertificates)).toEqual([0, 0]);
+
+      // The SDK client writes through the new ring and its update is certified under the ring key.
+      const written = await object.append(Uint8Array.of(2), { timeoutMs: 60_000 });
+      await written.certified;
+      expect(written.version).toBe(2);
+      expect(await object.read()).toEqual(Uint8Array.of(1, 2));
+    } finally {
+      await writing.stop();
+      await s.stop();
+      await store.close();
+    }
   }, 300_000);
 });

@@ -1,0 +1,60 @@
+/**
+ * The ring client core alone (ring/client.ts): replies count only from the member at the index
+ * they name, and after setMembers() (a member replaced, as the admin-signed descriptor says) from
+ * the new member at that index and no longer from the old one.
+ */
+import { describe, expect, it } from 'vitest';
+import { signerOf } from '../../core/crypto.ts';
+import { MemoryKvStore } from '../../core/store.ts';
+import { RingClient } from '../../ring/client.ts';
+import type { RingMember } from '../../ring/config.ts';
+import type { ClientRequest, Reply, RingMessage } from '../../ring/messages.ts';
+import { requestDigest } from '../../ring/signing.ts';
+import { nodeCrypto } from '../../runtime/node-crypto.ts';
+import { Prng } from '../../sim/prng.ts';
+
+const memberOf = (id: string, seed: number): RingMember => ({ id, publicKey: nodeCrypto.ed25519PublicKey(new Uint8Array(32).fill(seed)) });
+const ring = ['r0', 'r1', 'r2', 'r3'].map((id, i) => memberOf(id, i + 1));
+const spare = memberOf('spare', 9);
+
+type Effects = ReturnType<RingClient['onTick']>;
+const sentTo = (effects: Effects): string[] => effects.flatMap((e) => (e.kind === 'send' ? [e.to] : []));
+const outputs = (effects: Effects) => effects.flatMap((e) => (e.kind === 'output' ? [e.event] : []));
+
+function clientOf(): RingClient {
+  return new RingClient(
+    { nodeId: 'client-1', store: new MemoryKvStore(), random: new Prng(1), nowMs: 0 },
+    { members: ring, f: 1, crypto: nodeCrypto, signer: signerOf(nodeCrypto, new Uint8Array(32).fill(7)), certificateVerifier: { verify: () => true }, retransmitMs: 1000, channelIntegrity: true },
+  );
+}
+
+function replyTo(request: ClientRequest, replica: number): Reply {
+  return {
+    kind: 'reply', view: 0, seq: 1, clientKey: request.clientKey, nonce: request.nonce, requestDigest: requestDigest(nodeCrypto, request),
+    result: Uint8Array.of(1), replica, signature: new Uint8Array(0),
+  };
+}
+
+describe('ring client: who counts as a replica', () => {
+  it('after setMembers, the request in flight goes to every new member, and the old member at the replaced index no longer counts', () => {
+    const client = clientOf();
+    const submitted = client.submit(Uint8Array.of(42), 0);
+    expect(sentTo(submitted)).toEqual(['r0']); // the primary of view 0
+    const request = (submitted[0] as { message: RingMessage }).message as ClientRequest;
+
+    // r0 is replaced by the spare at index 0 (r0 was the primary).
+    const moved = client.setMembers([spare, ring[1]!, ring[2]!, ring[3]!]);
+    expect(sentTo(moved).sort()).toEqual(['r1', 'r2', 'r3', 'spare']);
+
+    // r0's reply under index 0 is refused now, the spare's counts; with r1's that is f+1.
+    expect(outputs(client.onMessage('r0', replyTo(request, 0), 5))).toEqual([]);
+    expect(client.counters.badReplies).toBe(1);
+    expect(outputs(client.onMessage('r1', replyTo(request, 1), 5))).toEqual([]);
+    const done = outputs(client.onMessage('spare', replyTo(request, 0), 6));
+    expect(done).toEqual([expect.objectContaining({ kind: 'completed', seq: 1 })]);
+
+    // The next request goes to the primary of the new list.
+    expect(sentTo(client.submit(Uint8Array.of(43), 10))).toEqual(['spare']);
+    expect(() => client.setMembers([spare, ring[1]!, ring[2]!])).toThrow(/3f\+1/);
+  });
+});
