@@ -46,6 +46,8 @@ export class ObjectLocation {
   /** The objects we publish, each with our latest statement (a locate that reaches us answers with it). */
   private readonly ownObjects = new Map<TapestryId, PointerProof>();
   private checkedVersion = 0;
+  /** Our statements' issue times strictly increase, so a publish right after an unpublish is later. */
+  private lastIssuedMs = -Infinity;
 
   constructor(private readonly host: LocationHost) {
     this.pointers = new PointerStore(host.config.pointersMax);
@@ -70,10 +72,12 @@ export class ObjectLocation {
   /** Signs a fresh statement about one of our objects and sends it along the path from here. */
   private sendOwn(out: Out, objectId: TapestryId, op: 'publish' | 'unpublish', nowMs: number): void {
     const { self, auth } = this.host;
-    const signature = auth ? auth.sign(pointerStatement(objectId, self.id, nowMs, op === 'unpublish')) : noSignature;
-    if (op === 'publish') this.ownObjects.set(objectId, { issuedAtMs: nowMs, signature });
+    const issuedAtMs = nowMs > this.lastIssuedMs ? nowMs : this.lastIssuedMs + 0.001;
+    this.lastIssuedMs = issuedAtMs;
+    const signature = auth ? auth.sign(pointerStatement(objectId, self.id, issuedAtMs, op === 'unpublish')) : noSignature;
+    if (op === 'publish') this.ownObjects.set(objectId, { issuedAtMs, signature });
     else this.ownObjects.delete(objectId);
-    this.onPublish(out, self.name, this.message(objectId, self, 0, op, { issuedAtMs: nowMs, signature }), nowMs);
+    this.onPublish(out, self.name, this.message(objectId, self, 0, op, { issuedAtMs, signature }), nowMs);
   }
 
   /** True when `m` carries a statement its server signed (always, where nodes run unsigned). */
@@ -89,6 +93,8 @@ export class ObjectLocation {
     if (from !== host.self.name && !this.signed(m)) return void host.stats.dropped++;
     const next = m.sideCopy ? null : host.table.nextHop(m.objectId, m.level);
     if (m.op === 'publish') {
+      // Issued before its server withdrew it: a late or replayed copy must not plant it again.
+      if (this.pointers.withdrawnSince(m.objectId, m.server.id, m.issuedAtMs)) return void host.stats.dropped++;
       const proof = { issuedAtMs: m.issuedAtMs, signature: m.signature };
       const pointer = this.pointers.put(m.objectId, m.server, proof, m.issuedAtMs + pointerTtlMs, m.level, m.sideCopy, from);
       if (!pointer) return void host.stats.dropped++;
@@ -109,9 +115,10 @@ export class ObjectLocation {
         if (!known) return;
         if (known.givenBy !== from) return void host.stats.dropped++;
         if (!m.sideCopy || known.sideCopy) known.retracted = true;
-      } else if (!m.sideCopy || known?.sideCopy) {
+      } else {
+        this.pointers.withdraw(m.objectId, m.server.id, m.issuedAtMs, m.issuedAtMs + pointerTtlMs);
         // A side copy's withdrawal must not delete the pointer of a node that is also on the path.
-        this.pointers.remove(m.objectId, m.server.id);
+        if (!m.sideCopy || known?.sideCopy) this.pointers.remove(m.objectId, m.server.id);
       }
     }
     if (!m.sideCopy) this.forward(out, m, next);

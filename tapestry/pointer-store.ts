@@ -37,6 +37,12 @@ export interface ObjectPointer {
 export class PointerStore {
   private readonly byObject = new Map<TapestryId, Map<TapestryId, ObjectPointer>>();
   private count = 0;
+  /**
+   * Withdrawals (object:server -> the unpublish's issue time and expiry): a publish issued before
+   * its server's unpublish is refused until it would have expired anyway, so a replayed or late
+   * copy cannot plant the pointer again. Bounded like the pointers (oldest forgotten first).
+   */
+  private readonly withdrawn = new Map<string, { issuedAtMs: number; expiresAtMs: number }>();
 
   constructor(readonly pointersMax: number) {}
 
@@ -73,6 +79,22 @@ export class PointerStore {
     return pointer;
   }
 
+  /** Records the server's withdrawal of `objectId` as of `issuedAtMs`, kept until `expiresAtMs`. */
+  withdraw(objectId: TapestryId, serverId: TapestryId, issuedAtMs: number, expiresAtMs: number): void {
+    const key = `${objectId}:${serverId}`;
+    const known = this.withdrawn.get(key);
+    if (known && known.issuedAtMs >= issuedAtMs) return;
+    this.withdrawn.delete(key);
+    if (this.withdrawn.size >= this.pointersMax) this.withdrawn.delete(this.withdrawn.keys().next().value!);
+    this.withdrawn.set(key, { issuedAtMs, expiresAtMs });
+  }
+
+  /** True when the server withdrew `objectId` at or after `issuedAtMs`. */
+  withdrawnSince(objectId: TapestryId, serverId: TapestryId, issuedAtMs: number): boolean {
+    const w = this.withdrawn.get(`${objectId}:${serverId}`);
+    return w !== undefined && w.issuedAtMs >= issuedAtMs;
+  }
+
   get(objectId: TapestryId, serverId: TapestryId): ObjectPointer | undefined {
     return this.byObject.get(objectId)?.get(serverId);
   }
@@ -96,8 +118,9 @@ export class PointerStore {
     for (const servers of this.byObject.values()) yield* servers.values();
   }
 
-  /** Drops pointers whose soft state ran out; returns how many. */
+  /** Drops pointers (and withdrawals) whose soft state ran out; returns how many pointers. */
   expire(nowMs: number): number {
+    for (const [key, w] of this.withdrawn) if (w.expiresAtMs <= nowMs) this.withdrawn.delete(key);
     let dropped = 0;
     for (const p of [...this.all()]) {
       if (p.expiresAtMs <= nowMs) {

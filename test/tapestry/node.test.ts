@@ -280,12 +280,28 @@ describe('signed pointers (pointerAuth, real ed25519): a pointer stands only on 
     expect(holderOf(16)).toMatchObject({ kind: 'locateResult', server: mc.ref });
   });
 
-  it('a replayed older statement neither rolls a pointer back nor extends it', () => {
+  it('a replayed older statement neither rolls a pointer back nor extends it, nor plants it again after its server withdrew it', () => {
     const hop = nodeOf(mb);
     hop.onMessage('a', statement(ma, objectId, ma, 50), 50);
     hop.onMessage('c', statement(ma, objectId, ma, 10), 51);
     expect(hop.pointers.get(objectId, ma.ref.id)?.proof.issuedAtMs).toBe(50);
     expect(hop.pointers.get(objectId, ma.ref.id)?.givenBy).toBe('a');
+    hop.onMessage('a', statement(ma, objectId, ma, 60, 'unpublish'), 60);
+    hop.onMessage('c', statement(ma, objectId, ma, 50), 61); // a's last publish, replayed
+    expect(hop.pointers.get(objectId, ma.ref.id)).toBeUndefined();
+    hop.onTick(60 + hop.config.pointerTtlMs); // the withdrawal is kept as long as that publish could live
+    hop.onMessage('a', statement(ma, objectId, ma, 70), 71); // a publishes again
+    expect(hop.pointers.get(objectId, ma.ref.id)?.proof.issuedAtMs).toBe(70);
+  });
+
+  it('a node that unpublishes and publishes again at the same clock reading issues them in order', () => {
+    const na = nodeOf(ma); // alone: it is the root and keeps its own pointer as every hop would
+    na.publish(objectId, 5);
+    na.unpublish(objectId, 5);
+    expect(na.pointers.get(objectId, ma.ref.id)).toBeUndefined();
+    na.publish(objectId, 5);
+    expect(na.publishedObjects()).toEqual([objectId]);
+    expect(na.pointers.get(objectId, ma.ref.id)?.proof.issuedAtMs).toBeGreaterThan(5);
   });
 
   it('a locate answer naming a holder counts only with the holder\'s statement; a node answers with its own', () => {
