@@ -222,8 +222,9 @@ export class VersionReader {
     if (signal?.aborted) return signal.reason instanceof Error ? signal.reason : new UnavailableError('read aborted');
     const ring = new Set(this.session.view.ring.map((m) => m.id));
     const unknown = failures.filter((f) => f.ask.status === 'unknown-object' && ring.has(f.member)).length;
-    // f+1 ring servers saying "no such object" include a correct one.
-    if (unknown >= this.session.view.f + 1 && this.knownVersion < 0) {
+    // 2f+1 ring servers saying "no such object" include f+1 correct ones, so at least one besides
+    // a member that joined the ring lately (one replacement at a time) and may not know it yet.
+    if (unknown >= 2 * this.session.view.f + 1 && this.knownVersion < 0) {
       const what = request.version === null ? '' : `version ${request.version} `;
       return new NotFoundError(`object ${toHex(this.aguid).slice(0, 16)}… ${what}does not exist`);
     }

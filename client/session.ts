@@ -220,6 +220,11 @@ export class Session {
     this.currentView = { ...this.currentView, ring };
     this.host.execute(channels.ring, () => this.ringCore.client.setMembers(ring) as Effect<unknown, unknown>[]);
     for (const member of ring) if (!before.includes(member.id)) this.connectOnce(member.id);
+    for (const name of before) {
+      if (ring.some((m) => m.id === name) || this.currentView.secondaries.includes(name)) continue;
+      this.dialed.delete(name);
+      this.transport.disconnect(name);
+    }
   }
 
   /** Names of members with an open, authenticated connection. */

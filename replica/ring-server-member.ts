@@ -54,6 +54,12 @@ export interface RingServerMemberOptions {
   readonly peerWaitMs?: number;
   /** How long a version may wait for its predecessor before the object's tree gives up here. */
   readonly reorderTimeoutMs?: number;
+  /**
+   * Whether the ring's replicated state has the object (the object service's table). A member that
+   * joined the ring later (state transfer) has the objects but none of their earlier certificates:
+   * for those it answers not-cached, not unknown-object, which readers count toward "no such object".
+   */
+  readonly objectExists?: (aguid: Uint8Array) => boolean;
 }
 
 export interface CertifiedCommit {
@@ -324,7 +330,7 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
       blocks,
     });
     const latest = this.latestVersion(request.aguid);
-    if (latest === undefined) return reply('unknown-object');
+    if (latest === undefined) return reply(this.options.objectExists?.(request.aguid) ? 'not-cached' : 'unknown-object');
     if (request.version === null && request.maxAgeMs > 0 && this.heartbeats.get(key)?.version !== latest) return reply('too-stale');
     const stored = this.options.store.get(versionKey(key, request.version ?? latest));
     if (!stored) return reply('not-cached');

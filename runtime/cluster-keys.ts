@@ -54,7 +54,8 @@ export const secureRandom: RandomSource = {
   bytes: (count) => new Uint8Array(randomBytes(count)),
 };
 
-function signedPart(d: Omit<RingDescriptor, 'signature'>): Uint8Array {
+/** The bytes the admin signs: every field but the signature. */
+export function descriptorSignedPart(d: Omit<RingDescriptor, 'signature'>): Uint8Array {
   return encode([
     descriptorDomain, d.version, d.cluster, d.ringId, d.f, d.threshold, d.ringPublicKey, [...d.commitments],
     d.nodes.map((n) => [n.name, n.role, n.url, n.publicKey, n.shareIndex]), d.adminPublicKey,
@@ -94,7 +95,7 @@ export function resignRing(config: ClusterConfig, descriptor: RingDescriptor, ad
   for (const name of members) if (!descriptor.nodes.some((n) => n.name === name)) throw new ConfigError(`'${name}' is not a node of this cluster`);
   const { signature: _old, ...rest } = descriptor;
   const body = { ...rest, ring: { epoch, members: [...members] } };
-  const next: RingDescriptor = { ...body, signature: toHex(crypto.ed25519Sign(adminSecretKey, signedPart(body))) };
+  const next: RingDescriptor = { ...body, signature: toHex(crypto.ed25519Sign(adminSecretKey, descriptorSignedPart(body))) };
   const path = clusterPaths(config).descriptor;
   writeFileSync(`${path}.tmp`, JSON.stringify(next, null, 2) + '\n');
   renameSync(`${path}.tmp`, path);
@@ -149,7 +150,7 @@ export function initCluster(config: ClusterConfig, crypto: Crypto, random: Rando
     f: config.f, threshold, ringPublicKey: toHex(dealt.publicKey), commitments: dealt.commitments.map(toHex),
     nodes, adminPublicKey: toHex(crypto.ed25519PublicKey(adminSecret)),
   };
-  const descriptor: RingDescriptor = { ...body, signature: toHex(crypto.ed25519Sign(adminSecret, signedPart(body))) };
+  const descriptor: RingDescriptor = { ...body, signature: toHex(crypto.ed25519Sign(adminSecret, descriptorSignedPart(body))) };
   writeFileSync(paths.descriptor, JSON.stringify(descriptor, null, 2) + '\n');
   return descriptor;
 }
@@ -158,7 +159,7 @@ export function initCluster(config: ClusterConfig, crypto: Crypto, random: Rando
 function signedBy(d: RingDescriptor, adminPublicKey: string, crypto: Crypto): boolean {
   const { signature, ...body } = d;
   try {
-    return crypto.ed25519Verify(fromHex(adminPublicKey), signedPart(body), fromHex(signature));
+    return crypto.ed25519Verify(fromHex(adminPublicKey), descriptorSignedPart(body), fromHex(signature));
   } catch {
     return false;
   }
@@ -174,7 +175,10 @@ export function isLaterRing(current: RingDescriptor, next: RingDescriptor, crypt
   if (!signedBy(next, current.adminPublicKey, crypto)) throw new ConfigError('ring descriptor: not signed by this ring\'s admin key');
   const same = (d: RingDescriptor): string => JSON.stringify([d.cluster, d.ringId, d.f, d.threshold, d.ringPublicKey, d.commitments, d.nodes]);
   if (same(next) !== same(current)) throw new ConfigError('ring descriptor: another cluster or ring key than this one');
-  currentRingOf(next); // every listed member is a node
+  const members = currentRingOf(next).map((m) => m.id); // every listed member is a node
+  if (members.length !== currentRingOf(current).length || new Set(members).size !== members.length) {
+    throw new ConfigError('ring descriptor: the ring list must name as many distinct members as before');
+  }
   return (next.ring?.epoch ?? 0) > (current.ring?.epoch ?? 0);
 }
 
@@ -194,7 +198,9 @@ export function watchDescriptorFile(path: string, intervalMs: number, onRead: (d
       return null;
     }
   };
-  let seen = versionOf();
+  // Unseen at first: a re-sign between the caller's read and this call is not missed (the first
+  // tick reads the file once; isLaterRing ignores the same version).
+  let seen: string | null = null;
   const timer = setInterval(() => {
     const version = versionOf();
     if (version === seen || version === null) return;

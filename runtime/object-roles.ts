@@ -120,6 +120,7 @@ export function ringServerParts(ctx: RoleContext): RingServerParts {
   // replica's certificate outputs carry it, the member is told it with each certificate, and the
   // copies it shares with peer ring servers carry it too.
   let certificateEpoch = 0;
+  let objects: ObjectService | null = null;
   const member = new RingServerMember(contextOf(ctx, memberStore), {
     crypto: ctx.crypto,
     // The replica builds its service (and block store) on every (re)start; reads go through it.
@@ -134,6 +135,7 @@ export function ringServerParts(ctx: RoleContext): RingServerParts {
     batchSignatures: blsBatchSignatures(fromHex(ctx.descriptor.ringPublicKey)),
     // A combined threshold signature is unique: f+1 identical copies need no pairing check.
     peerVouchersNeeded: ctx.config.f + 1,
+    objectExists: (aguid) => objects?.headOf(aguid) !== undefined,
   });
   const { binding: archiveBinding, sliced } = ringArchiver(ctx, blocks);
   const executed = new Map<string, Executed>();
@@ -141,6 +143,7 @@ export function ringServerParts(ctx: RoleContext): RingServerParts {
     const recording = new RecordingBlockStore(new KvBlockStore(ctx.crypto, store));
     blocks.current = recording;
     const inner = new ObjectService({ crypto: ctx.crypto, store, blocks: recording, ringId });
+    objects = inner;
     return new TappedObjectService(inner, recording, (statement, update, referenced, done) => {
       member.onExecuted(statement, update, referenced);
       if (executed.size > 65_536) executed.delete(executed.keys().next().value as string);

@@ -133,13 +133,14 @@ export class RingSession {
    */
   adoptDescriptor(next: RingDescriptor): boolean {
     if (!isLaterRing(this.descriptor, next, this.options.crypto)) return false;
-    this.descriptor = next;
     const members = currentRingOf(next);
+    this.descriptor = next;
     const before = this.ringNames;
     this.ringNames = members.map((m) => m.id);
     this.counters.ringChanges++;
-    for (const name of this.ringNames) if (!before.includes(name)) this.transport.connect(name);
     for (const client of this.clients) this.perform(client.setMembers(members));
+    for (const name of this.ringNames) if (!before.includes(name)) this.transport.connect(name);
+    for (const name of before) if (!this.ringNames.includes(name)) this.transport.disconnect(name);
     this.options.log.info({ members: this.ringNames, epoch: next.ring?.epoch }, 'ring members changed');
     return true;
   }

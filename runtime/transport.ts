@@ -97,6 +97,8 @@ export class Transport {
   private readonly handshaking = new Set<WebSocket>();
   /** Peers with a dialled socket in its handshake: a second dial would replace the first when both complete, whose close redials, forever. */
   private readonly dialing = new Set<string>();
+  /** Peers disconnect() let go: not redialled until a send or connect names them again. */
+  private readonly dropped = new Set<string>();
   /** Authenticated connections and their frame openers (for the held-batch deadline). */
   private readonly openers = new Map<WebSocket, { peer: string; opener: FrameOpener }>();
   private server: WebSocketServer | null = null;
@@ -172,6 +174,7 @@ export class Transport {
   /** Queues `frame` for `to`. False if it was dropped (queue full, or unknown peer). */
   send(to: string, frame: Uint8Array): boolean {
     if (this.stopped) return false;
+    this.dropped.delete(to);
     let link = this.links.get(to);
     if (!link) {
       const address = this.options.members.get(to);
@@ -187,8 +190,22 @@ export class Transport {
   /** Opens (if this side dials it) the connection to `peer` ahead of the first frame. */
   connect(peer: string): void {
     if (this.stopped || !this.options.members.has(peer)) return;
+    this.dropped.delete(peer);
     this.linkOf(peer);
     if (this.shouldDial(peer) && !this.links.get(peer)!.isOpen) this.dial(peer, 0);
+  }
+
+  /**
+   * Closes the connection to `peer` and stops redialling it (a ring member that was replaced),
+   * until the next send or connect names it again.
+   */
+  disconnect(peer: string): void {
+    this.dropped.add(peer);
+    const timer = this.dialTimers.get(peer);
+    if (timer) clearTimeout(timer);
+    this.dialTimers.delete(peer);
+    this.links.get(peer)?.close();
+    this.links.delete(peer);
   }
 
   /** Names with an authenticated, open connection right now. */
@@ -232,7 +249,7 @@ export class Transport {
   }
 
   private dial(peer: string, attempt: number): void {
-    if (this.stopped || this.dialTimers.has(peer) || this.dialing.has(peer)) return;
+    if (this.stopped || this.dropped.has(peer) || this.dialTimers.has(peer) || this.dialing.has(peer)) return;
     const min = this.options.reconnectMsMin ?? 50;
     const max = this.options.reconnectMsMax ?? 2000;
     const delayMs = attempt === 0 ? 0 : Math.min(max, min * 2 ** Math.min(attempt, 16)) * (0.5 + Math.random() / 2);
@@ -283,7 +300,7 @@ export class Transport {
         clearTimeout(timeout);
         this.handshaking.delete(ws);
         this.dialing.delete(peer);
-        if (this.stopped) return ws.terminate();
+        if (this.stopped || this.dropped.has(peer)) return ws.terminate();
         this.options.log.info({ peer, as: welcome.assignedName }, 'connected');
         this.linkOf(peer).attach(ws, new FrameSealer(keys.dialerToAcceptor));
         attempt = 0;

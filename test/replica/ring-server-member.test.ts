@@ -7,6 +7,7 @@
  * the ring's store.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
+import { bytesEqual } from '../../core/bytes.ts';
 import { MemoryKvStore } from '../../core/store.ts';
 import { SignedBatchBuilder, encodeCertificateStatement, type CertificateStatement } from '../../core/threshold/index.ts';
 import { MemoryBlockStore } from '../../core/version/block-store.ts';
@@ -130,6 +131,20 @@ describe('RingServerMember', () => {
     expect(b.peerBatches.counters.verified).toBe(1);
     expect(b.peerBatches.counters.refused).toBe(4);
     expect(b.latestVersion(object.aguid)).toBe(1);
+  });
+
+  it('a member without certificates for an object the ring has (it joined later) answers not-cached, not unknown-object', () => {
+    const read = (m: RingServerMember): string => {
+      const effects = m.onMessage('client-x', { type: 'read', requestId: 1, aguid: object.aguid, version: null, offset: 0, length: 0, maxAgeMs: 0 }, 1);
+      const reply = sent(effects).find((x) => x.message.type === 'read-reply');
+      return (reply!.message as Extract<TreeMessage, { type: 'read-reply' }>).status;
+    };
+    expect(read(member('ring-0', []))).toBe('unknown-object');
+    const joined = new RingServerMember(
+      { nodeId: 'ring-9', store: new MemoryKvStore(), random: new Prng(9), nowMs: 0 },
+      { crypto, blocks: ringBlocks, store: new MemoryKvStore(), ringId: signer.ringId, epoch: 0, objectExists: (aguid) => bytesEqual(aguid, object.aguid) },
+    );
+    expect(read(joined)).toBe('not-cached');
   });
 
   it('publishes versions in order whatever order their batches are certified in', () => {

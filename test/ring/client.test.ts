@@ -42,14 +42,16 @@ describe('ring client: who counts as a replica', () => {
     expect(sentTo(submitted)).toEqual(['r0']); // the primary of view 0
     const request = (submitted[0] as { message: RingMessage }).message as ClientRequest;
 
-    // r0 is replaced by the spare at index 0 (r0 was the primary).
+    // r0 answers; then r0 is replaced by the spare at index 0 (r0 was the primary).
+    expect(outputs(client.onMessage('r0', replyTo(request, 0), 1))).toEqual([]);
     const moved = client.setMembers([spare, ring[1]!, ring[2]!, ring[3]!]);
     expect(sentTo(moved).sort()).toEqual(['r1', 'r2', 'r3', 'spare']);
 
-    // r0's reply under index 0 is refused now, the spare's counts; with r1's that is f+1.
+    // Replies gathered from the old list are dropped: r0's earlier one and r1's are not f+1.
+    expect(outputs(client.onMessage('r1', replyTo(request, 1), 2))).toEqual([]);
+    // r0's reply under index 0 is refused now; the spare's counts, and with r1's that is f+1.
     expect(outputs(client.onMessage('r0', replyTo(request, 0), 5))).toEqual([]);
     expect(client.counters.badReplies).toBe(1);
-    expect(outputs(client.onMessage('r1', replyTo(request, 1), 5))).toEqual([]);
     const done = outputs(client.onMessage('spare', replyTo(request, 0), 6));
     expect(done).toEqual([expect.objectContaining({ kind: 'completed', seq: 1 })]);
 

@@ -1,6 +1,6 @@
 // The ring descriptor after a membership change (issue 10, "the descriptor still lists OLD"): the
 // admin re-signs it with the ring's current members; clients read the ring from it.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -8,7 +8,7 @@ import { toHex } from '../../core/bytes.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { clusterViewOf } from '../../client/session.ts';
 import { clusterPaths, loadClusterConfig } from '../../runtime/cluster-config.ts';
-import { currentRingOf, initCluster, isLaterRing, loadAdminKey, loadDescriptor, resignRing, watchDescriptorFile, type RingDescriptor } from '../../runtime/cluster-keys.ts';
+import { currentRingOf, descriptorSignedPart, initCluster, isLaterRing, loadAdminKey, loadDescriptor, resignRing, watchDescriptorFile, type RingDescriptor } from '../../runtime/cluster-keys.ts';
 import { waitFor } from './wait.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
 import { scratchClusterConfig } from '../../runtime/scratch-cluster.ts';
@@ -55,11 +55,26 @@ describe('ring descriptor', () => {
     const admin = loadAdminKey(config, initial, nodeCrypto);
     const path = clusterPaths(config).descriptor;
     const seen: RingDescriptor[] = [];
-    const stop = watchDescriptorFile(path, 20, (d) => seen.push(d), (e) => { throw e; });
+    const errors: Error[] = [];
+    const stop = watchDescriptorFile(path, 20, (d) => seen.push(d), (e) => errors.push(e));
     try {
+      // The first look reads the file as it is (a re-sign between the caller's read and the
+      // watch is not missed); the caller's isLaterRing finds it the same.
+      await waitFor(() => seen.length === 1, 5_000, 'the watcher to read the file once');
+      expect(seen[0]).toEqual(initial);
       const later = resignRing(config, initial, admin, 1, ['ring-0', 'ring-1', 'ring-2', 'replica-1'], nodeCrypto);
-      await waitFor(() => seen.length === 1, 5_000, 'the watcher to read the re-signed file');
-      expect(seen[0]).toEqual(later);
+      await waitFor(() => seen.length === 2, 5_000, 'the watcher to read the re-signed file');
+      expect(seen[1]).toEqual(later);
+      // Replaced by the same bytes with the same mtime (as two writes within the clock's
+      // granularity would be): only the new inode shows it. Whole seconds, so the times are exact.
+      const t = Math.floor(Date.now() / 1000) - 60;
+      utimesSync(path, t, t);
+      await waitFor(() => seen.length === 3, 5_000, 'the watcher to see the new mtime');
+      writeFileSync(`${path}.copy`, readFileSync(path));
+      utimesSync(`${path}.copy`, t, t);
+      renameSync(`${path}.copy`, path);
+      await waitFor(() => seen.length === 4, 5_000, 'the watcher to see a file replaced by an equal one');
+      expect(errors).toEqual([]);
     } finally {
       stop();
     }
@@ -70,7 +85,13 @@ describe('ring descriptor', () => {
 
     // Signed by another key (a whole new descriptor under a key the client never trusted), or
     // altered after signing, or naming another ring key: refused with ConfigError.
-    const otherAdmin = nodeCrypto.ed25519PublicKey(new Uint8Array(32).fill(9));
+    const attacker = new Uint8Array(32).fill(9);
+    const otherAdmin = nodeCrypto.ed25519PublicKey(attacker);
+    // This ring's list, properly signed, but by a key the client never trusted: the pin refuses it.
+    const { signature: _s, ...body } = { ...later, adminPublicKey: toHex(otherAdmin), ring: { epoch: 2, members: ['ring-0', 'ring-1', 'ring-2', 'replica-0'] } };
+    const attackerSigned = { ...body, signature: toHex(nodeCrypto.ed25519Sign(attacker, descriptorSignedPart(body))) };
+    expect(() => isLaterRing(initial, attackerSigned, nodeCrypto)).toThrow(/not signed by this ring's admin key/);
+    expect(() => isLaterRing(initial, { ...later, ring: { epoch: 3, members: ['ring-0', 'ring-1', 'ring-1', 'ring-2'] } }, nodeCrypto)).toThrow(ConfigError);
     const other = initCluster(loadClusterConfig(await scratchClusterConfig('cluster-configs/local.json', join(dir, 'other'))), nodeCrypto);
     expect(() => isLaterRing(initial, { ...other, ring: { epoch: 5, members: ['ring-0', 'ring-1', 'ring-2', 'ring-3'] } }, nodeCrypto)).toThrow(/not signed by this ring's admin key/);
     expect(() => isLaterRing(initial, other, nodeCrypto)).toThrow(ConfigError);

@@ -109,6 +109,23 @@ describe('Transport', () => {
     expect(accepted).toBe(1);
   });
 
+  it('disconnect() closes a connection and stops redialling it until the next send names the peer', async () => {
+    const { members, directory } = await cluster(['a', 'b']);
+    const [a, b] = members.map((m) => transportFor(m, directory));
+    await b!.t.start();
+    await a!.t.start();
+    a!.t.connect('b');
+    await waitFor(() => a!.t.connectedPeers().includes('b'), 5000, 'connected');
+    a!.t.disconnect('b');
+    expect(a!.t.connectedPeers()).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 700)); // several reconnect periods (20-200 ms)
+    expect(a!.t.connectedPeers()).toEqual([]);
+    expect(b!.lines.filter((l) => l.msg === 'accepted').length).toBe(1);
+    a!.t.send('b', Uint8Array.of(7));
+    await waitFor(() => b!.received.length === 1, 5000, 'a frame after the peer was named again');
+    expect([...b!.received[0]!.frame]).toEqual([7]);
+  });
+
   it('stop() ends connections still in their handshake: none completes afterwards and none is left open (a CLI process must exit)', async () => {
     const { members, directory } = await cluster(['a', 'b']);
     const a = transportFor(members[0]!, directory);
