@@ -115,6 +115,9 @@ function mclEngine(): BlsEngine {
       if (decoded.some((p) => p === null)) return null;
       return serialized(mcl.mulVec(decoded as mcl.G1[], scalars.map(frOf)));
     },
+    g2MultiplyBase(scalar) {
+      return mcl.mul(generator, frOf(scalar)).serialize();
+    },
     verify(signature, hashed, publicKey) {
       const sig = g1Of(signature);
       const h = g1Of(hashed, true); // our own hash-to-curve output: in the subgroup by construction

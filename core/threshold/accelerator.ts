@@ -19,6 +19,8 @@ export interface BlsEngine {
    * subgroup point and the key to a G2 subgroup point, else false. Never throws.
    */
   verify(signature: Uint8Array, hashed: Uint8Array, publicKey: Uint8Array): boolean;
+  /** scalar·G2 (the generator), 96 compressed bytes; the identity for 0. */
+  g2MultiplyBase(scalar: bigint): Uint8Array;
 }
 
 let installed: BlsEngine | null = null;

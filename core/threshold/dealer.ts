@@ -6,7 +6,9 @@
  * ring public key is C_0. The dealer forgets everything after handing the shares out.
  */
 import { assert } from '../assert.ts';
+import { bytesEqual } from '../bytes.ts';
 import { checkArgument } from '../errors.ts';
+import { blsEngine } from './accelerator.ts';
 import type { RandomSource } from '../machine.ts';
 import { G2, g2FromBytes, g2ToBytes, publicKeyBytes, type G2Point } from './points.ts';
 import {
@@ -57,13 +59,22 @@ export function dealRingKey(random: RandomSource, shareCount: number, threshold:
 export function dealSecret(random: RandomSource, secret: bigint, shareCount: number, threshold: number): DealtRingKey {
   checkThreshold(shareCount, threshold);
   const coefficients = randomPolynomial(random, secret, threshold - 1);
-  const commitments = coefficients.map((a) => g2ToBytes(multiplyBase(a)));
+  const commitments = coefficients.map((a) => g2BaseBytes(a));
   const shares: KeyShare[] = [];
   for (let i = 1; i <= shareCount; i++) {
     shares.push({ index: i, secretKey: scalarToBytes(evaluatePolynomial(coefficients, BigInt(i))) });
   }
   coefficients.fill(0n);
   return { threshold, publicKey: commitments[0]!, commitments, shareCount, shares };
+}
+
+/**
+ * s·G2 compressed, on the installed engine when there is one: noble's first base multiplication
+ * costs ~1 s of CPU (its precompute), paid by every ring server start that checks its share.
+ */
+export function g2BaseBytes(scalar: bigint): Uint8Array {
+  const engine = blsEngine();
+  return engine ? engine.g2MultiplyBase(scalar) : g2ToBytes(multiplyBase(scalar));
 }
 
 /** s·G2, with s = 0 giving the identity (noble's multiply refuses 0). */
@@ -106,7 +117,7 @@ export function verifyKeyShare(share: KeyShare, commitments: readonly Uint8Array
   const secret = scalarFromBytes(share.secretKey);
   const points = decodeCommitments(commitments);
   if (secret === null || !points) return false;
-  return multiplyBase(secret).equals(evaluateCommitments(points, share.index));
+  return bytesEqual(g2BaseBytes(secret), g2ToBytes(evaluateCommitments(points, share.index)));
 }
 
 /** The ring public key of a dealing, checked to be a valid point. */

@@ -21,7 +21,7 @@ import { assert } from '../assert.ts';
 import { bytesEqual } from '../bytes.ts';
 import { checkArgument } from '../errors.ts';
 import type { RandomSource } from '../machine.ts';
-import { checkThreshold, decodeCommitments, dealSecret, evaluateCommitments, multiplyBase, type KeyShare, type RingKeyPublic } from './dealer.ts';
+import { checkThreshold, decodeCommitments, dealSecret, evaluateCommitments, g2BaseBytes, type KeyShare, type RingKeyPublic } from './dealer.ts';
 import { ResharingError } from './errors.ts';
 import type { ResharingMessage } from './resharing-codec.ts';
 import { G2, g2ToBytes, type G2Point } from './points.ts';
@@ -78,7 +78,7 @@ export function dealResharing(random: RandomSource, config: ResharingConfig, old
 /** g·G2 = Σ D_k·j^k. Never throws. */
 function subShareMatches(points: readonly G2Point[], newIndex: number, subShare: Uint8Array): boolean {
   const value = scalarFromBytes(subShare);
-  return value !== null && multiplyBase(value).equals(evaluateCommitments(points, newIndex));
+  return value !== null && bytesEqual(g2BaseBytes(value), g2ToBytes(evaluateCommitments(points, newIndex)));
 }
 
 /**

@@ -4,7 +4,8 @@
 // combine still names a bad sender (issue 4, "shares are checked ... so a bad share is caught").
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installBlsEngine } from '../../core/threshold/accelerator.ts';
-import { dealRingKey } from '../../core/threshold/dealer.ts';
+import { dealRingKey, g2BaseBytes, verifyKeyShare } from '../../core/threshold/dealer.ts';
+import { Fr } from '../../core/threshold/scalar.ts';
 import { hashMessage, g1ToBytes } from '../../core/threshold/points.ts';
 import { combineShares, RingKeyVerifier, signShare, verifySignature, type SignatureShare } from '../../core/threshold/signing.ts';
 import { bls12_381 } from '@noble/curves/bls12-381.js';
@@ -16,6 +17,8 @@ import type { BlsEngine } from '../../core/threshold/accelerator.ts';
 let engine: BlsEngine;
 const key = dealRingKey(new Prng(7), 4, 2);
 const verifier = new RingKeyVerifier(key, 4);
+/** A uniform scalar mod r from 32 random bytes. */
+const scalarOf = (bytes: Uint8Array): bigint => Fr.create(BigInt('0x' + toHex(bytes)));
 const messages = Array.from({ length: 6 }, (_, i) => new Prng(100 + i).bytes(1 + i * 37));
 
 /** Runs `f` with the reference code (no engine installed), then restores the engine. */
@@ -36,6 +39,18 @@ afterAll(() => installBlsEngine(null));
 describe('mcl-wasm BLS engine against the @noble/curves reference', () => {
   it('holds the G2 generator as noble encodes it (the constant saves its subgroup check at start)', () => {
     expect(g2GeneratorCompressedHex).toBe(toHex(bls12_381.G2.Point.BASE.toBytes(true)));
+  });
+
+  it('multiplies the G2 generator as noble does, and key shares check the same either way', () => {
+    const prng = new Prng(5);
+    const scalars = [0n, 1n, 2n, ...Array.from({ length: 4 }, () => scalarOf(prng.bytes(32)))];
+    for (const s of scalars) expect(toHex(g2BaseBytes(s))).toBe(reference(() => toHex(g2BaseBytes(s))));
+    for (const share of key.shares) {
+      expect(verifyKeyShare(share, key.commitments)).toBe(true);
+      expect(reference(() => verifyKeyShare(share, key.commitments))).toBe(true);
+      const wrong = { ...share, index: (share.index % 4) + 1 };
+      expect(verifyKeyShare(wrong, key.commitments)).toBe(false);
+    }
   });
 
   it('hashes to the same G1 point (RFC 9380, our DST) and signs the same share bytes', () => {
