@@ -10,7 +10,7 @@ import type { Effect, Machine, MachineContext } from '../core/machine.ts';
 import type { KvStore } from '../core/store.ts';
 import type { KeyShare, RingKeyPublic } from '../core/threshold/dealer.ts';
 import { resolveParameters, type ReplicaConfig, type RingMember } from './config.ts';
-import type { RingMessage } from './messages.ts';
+import type { Checkpoint, RingMessage } from './messages.ts';
 import type { RingOutput } from './outputs.ts';
 import { ReconfigurationAgent, type DealerBehaviour, type ReconfigurationOutput } from './reconfiguration-agent.ts';
 import type { SubShareCipher } from './reconfiguration-codec.ts';
@@ -19,6 +19,9 @@ import { EpochCertificateSigner } from './reconfiguration-signer.ts';
 import { ReconfigurationService } from './reconfiguration-service.ts';
 import type { EpochInfo, ReconfigurationState } from './reconfiguration-state.ts';
 import { Replica } from './replica.ts';
+import { startViewChange } from './replica-view-change.ts';
+import { saveStable } from './replica-store.ts';
+import { signMessage } from './signing.ts';
 import type { ReplicatedService } from './service.ts';
 
 export interface ReconfiguringReplicaConfig extends Omit<ReplicaConfig, 'certificateSigner' | 'service' | 'epoch'> {
@@ -60,6 +63,15 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
   readonly signer: EpochCertificateSigner;
   private service!: ReconfigurationService;
   private readonly memberKeyHex: string;
+  /**
+   * While a switch is pending: staying members' signed checkpoints at the boundary (first seq - 1),
+   * kept even when the replica has passed that seq, so a staying-only proof can still be made.
+   */
+  private readonly boundaryVotes = new Map<number, Checkpoint>();
+  private boundaryVoteSentMs = -Infinity;
+  /** The boundary of the last switch this replica made (0: none) and its staying-only proof. */
+  private switchedAt = 0;
+  private switchProof: Checkpoint[] = [];
 
   constructor(ctx: MachineContext, config: ReconfiguringReplicaConfig) {
     const params = resolveParameters(config.parameters);
@@ -101,6 +113,16 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
       this.fencedCount++;
       return [];
     }
+    if (message.kind === 'checkpoint') {
+      this.noteBoundaryVote(message);
+      // A staying member still waiting to switch resends its boundary checkpoint: it may lack the
+      // staying members' votes (sent while it was down), so answer with our staying-only proof.
+      if (this.switchedAt > 0 && message.seq === this.switchedAt && message.replica !== this.replica.me) {
+        return [{ kind: 'send', to: from, message: { kind: 'checkpoint-proof', checkpoints: this.switchProof } }];
+      }
+    }
+    // A proof from a member that switched already is staying-only (the fence let it through).
+    if (message.kind === 'checkpoint-proof') for (const cp of message.checkpoints) this.noteBoundaryVote(cp);
     const out = this.withEpochs(this.replica.onMessage(from, message, nowMs));
     this.maybeSwitch(nowMs);
     for (const event of this.agent.takeOutputs()) out.push({ kind: 'output', event });
@@ -110,6 +132,7 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
   onTick(nowMs: number): Effect<RingMessage, ReconfiguringOutput>[] {
     const out = this.withEpochs(this.replica.onTick(nowMs));
     this.maybeSwitch(nowMs);
+    out.push(...this.resendBoundaryVote(nowMs));
     const view = {
       state: this.state,
       lastExecuted: this.replica.lastExecuted,
@@ -146,17 +169,68 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
   }
 
   /**
-   * Once the checkpoint at the boundary is stable (proved by staying members), rebuild the replica
+   * Once the checkpoint at the boundary is stable and proved by staying members, rebuild the replica
    * from its store with the new member list — if this node is in it; a leaving one keeps the old
-   * list, fenced, until it is stopped.
+   * list, fenced, until it is stopped. A replica can reach the boundary with a proof that names the
+   * leaving member (it took that proof, by state transfer, before it had executed the record that
+   * scheduled the switch, so the fence did not apply yet): it then waits for 2f+1 staying members'
+   * checkpoints at the boundary (boundaryVotes, which every pending member resends) and stores
+   * that proof instead, since the new list would refuse the other in every later view change and
+   * state transfer.
    */
   private maybeSwitch(nowMs: number): void {
     const next = this.pendingMembership();
-    if (!next || this.replica.stableSeq < next.firstSeq - 1) return;
+    const boundary = next ? next.firstSeq - 1 : 0;
+    if (!next || this.replica.stableSeq < boundary) return;
     if (!next.members.some((m) => m.id === this.ctx.nodeId)) return;
-    this.replica.quiesce();
+    if (this.replica.stableProof.some((c) => this.leaving(next, c.replica))) {
+      if (this.replica.stableSeq !== boundary) return;
+      const digest = this.replica.stableProof[0]!.stateDigest;
+      const proof = [...this.boundaryVotes.values()].filter((c) => c.seq === boundary && bytesEqual(c.stateDigest, digest));
+      if (proof.length < this.replica.quorum) return;
+      this.replica.quiesce();
+      saveStable(this.ctx.store, boundary, proof.slice(0, this.replica.quorum));
+    } else {
+      this.replica.quiesce();
+    }
     this.replica = new Replica({ ...this.ctx, nowMs }, { ...this.replicaConfig, members: next.members });
+    this.boundaryVotes.clear();
+    this.switchedAt = boundary;
+    this.switchProof = [...this.replica.stableProof];
     this.switchCount++;
+    // Members reach the switch in whatever views the old list left them in, some believing
+    // themselves primary of a view nobody else is in: leaving that view at once gets every member's
+    // view change going, and f+1 of them pull the rest into one view (replica-view-change.ts).
+    startViewChange(this.replica, this.replica.view + 1);
+  }
+
+  private leaving(next: EpochInfo, index: number): boolean {
+    return next.members[index]?.id !== this.replica.config.members[index]?.id;
+  }
+
+  /** A staying member's signed checkpoint at the pending boundary, kept for maybeSwitch. */
+  private noteBoundaryVote(cp: Checkpoint): void {
+    const next = this.pendingMembership();
+    if (!next || cp.seq !== next.firstSeq - 1 || this.leaving(next, cp.replica) || this.boundaryVotes.has(cp.replica)) return;
+    if (this.replica.signedByReplica(cp)) this.boundaryVotes.set(cp.replica, cp);
+  }
+
+  /**
+   * While a switch is pending and this staying member holds the boundary state, it resends its
+   * signed checkpoint at the boundary every second: members that were down when it was first sent
+   * (or that reached the boundary by state transfer, and never sent one) can still make a proof
+   * of staying members only.
+   */
+  private resendBoundaryVote(nowMs: number): Effect<RingMessage, ReconfiguringOutput>[] {
+    const next = this.pendingMembership();
+    if (!next || nowMs - this.boundaryVoteSentMs < 1000 || this.leaving(next, this.replica.me)) return [];
+    const boundary = next.firstSeq - 1;
+    const digest = this.replica.checkpointState.own.get(boundary) ?? (this.replica.stableSeq === boundary ? this.replica.stableProof[0]?.stateDigest : undefined);
+    if (!digest) return [];
+    this.boundaryVoteSentMs = nowMs;
+    const vote = signMessage<Checkpoint>(this.replicaConfig.crypto, this.replicaConfig.signer, { kind: 'checkpoint', seq: boundary, stateDigest: digest, replica: this.replica.me });
+    this.boundaryVotes.set(this.replica.me, vote);
+    return next.members.filter((m, i) => i !== this.replica.me && !this.leaving(next, i)).map((m) => ({ kind: 'send', to: m.id, message: vote }));
   }
 
   private withEpochs(effects: Effect<RingMessage, RingOutput>[]): Effect<RingMessage, ReconfiguringOutput>[] {
