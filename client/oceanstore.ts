@@ -47,6 +47,9 @@ export interface CreateOptions extends CallOptions {
   readonly writers?: readonly Uint8Array[];
 }
 
+/** How long connect waits, after reaching 2f+1 ring servers, for the rest of them. */
+const allMembersGraceMs = 1000;
+
 export class OceanStore {
   private nonceLast = Date.now() * 1000;
   private stopWatching: (() => void) | null = null;
@@ -153,6 +156,14 @@ export class OceanStore {
         await this.close();
         throw new ConfigError(`could not reach ${need} ring servers within ${timeoutMs} ms: is the cluster up (npx oceanstore cluster status)?`);
       }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    // A ring server can only answer over a connection this client opened, and the certificate of
+    // an update comes from one of them (the certifier): give the remaining ones a moment, so the
+    // first update's certificate is not sent to a client still dialling its sender. A server that
+    // is down costs a connect this much.
+    const graceEnd = Math.min(deadline, Date.now() + allMembersGraceMs);
+    while (this.session.connected().filter((p) => ring.has(p)).length < ring.size && Date.now() < graceEnd && !signal?.aborted) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
