@@ -21,6 +21,7 @@ import type { EpochInfo, ReconfigurationState } from './reconfiguration-state.ts
 import { Replica } from './replica.ts';
 import { startViewChange } from './replica-view-change.ts';
 import { saveStable } from './replica-store.ts';
+import { checkpointProofDigest } from './proofs.ts';
 import { signMessage } from './signing.ts';
 import type { ReplicatedService } from './service.ts';
 
@@ -72,6 +73,9 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
   /** The boundary of the last switch this replica made (0: none) and its staying-only proof. */
   private switchedAt = 0;
   private switchProof: Checkpoint[] = [];
+  private checkedProof: { proof: readonly Checkpoint[]; epoch: number; valid: boolean } | null = null;
+  /** When each member last got our switch proof (answers are rate-limited). */
+  private readonly proofRepliesMs = new Map<string, number>();
 
   constructor(ctx: MachineContext, config: ReconfiguringReplicaConfig) {
     const params = resolveParameters(config.parameters);
@@ -117,12 +121,23 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
       this.noteBoundaryVote(message);
       // A staying member still waiting to switch resends its boundary checkpoint: it may lack the
       // staying members' votes (sent while it was down), so answer with our staying-only proof.
-      if (this.switchedAt > 0 && message.seq === this.switchedAt && message.replica !== this.replica.me) {
+      // Only to the member the checkpoint names, once a second at most (it resends each second).
+      const lastMs = this.proofRepliesMs.get(from) ?? -Infinity;
+      if (this.switchedAt > 0 && message.seq === this.switchedAt && message.replica !== this.replica.me && this.replica.config.members[message.replica]?.id === from && nowMs - lastMs >= 1000) {
+        this.proofRepliesMs.set(from, nowMs);
         return [{ kind: 'send', to: from, message: { kind: 'checkpoint-proof', checkpoints: this.switchProof } }];
       }
     }
     // A proof from a member that switched already is staying-only (the fence let it through).
-    if (message.kind === 'checkpoint-proof') for (const cp of message.checkpoints) this.noteBoundaryVote(cp);
+    // One entry per replica index at most: a long hostile list costs no more checks than n.
+    if (message.kind === 'checkpoint-proof') {
+      const tried = new Set<number>();
+      for (const cp of message.checkpoints) {
+        if (tried.has(cp.replica)) continue;
+        tried.add(cp.replica);
+        this.noteBoundaryVote(cp);
+      }
+    }
     const out = this.withEpochs(this.replica.onMessage(from, message, nowMs));
     this.maybeSwitch(nowMs);
     for (const event of this.agent.takeOutputs()) out.push({ kind: 'output', event });
@@ -183,7 +198,7 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
     const boundary = next ? next.firstSeq - 1 : 0;
     if (!next || this.replica.stableSeq < boundary) return;
     if (!next.members.some((m) => m.id === this.ctx.nodeId)) return;
-    if (this.replica.stableProof.some((c) => this.leaving(next, c.replica))) {
+    if (!this.provedUnder(next)) {
       if (this.replica.stableSeq !== boundary) return;
       const digest = this.replica.stableProof[0]!.stateDigest;
       const proof = [...this.boundaryVotes.values()].filter((c) => c.seq === boundary && bytesEqual(c.stateDigest, digest));
@@ -202,6 +217,21 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
     // themselves primary of a view nobody else is in: leaving that view at once gets every member's
     // view change going, and f+1 of them pull the rest into one view (replica-view-change.ts).
     startViewChange(this.replica, this.replica.view + 1);
+  }
+
+  /**
+   * Whether the replica's stable proof verifies under the new list's keys: a pending member's proof
+   * at the boundary that names the leaving member does not; a staying member restarted after the
+   * switch (old list from its config) holds a later proof, usually signed by the new member, which
+   * does. Checked once per proof (2f+1 signatures).
+   */
+  private provedUnder(next: EpochInfo): boolean {
+    const proof = this.replica.stableProof;
+    if (this.checkedProof?.proof !== proof || this.checkedProof.epoch !== next.epoch) {
+      const context = { ...this.replica.proofContext, publicKeys: next.members.map((m) => m.publicKey) };
+      this.checkedProof = { proof, epoch: next.epoch, valid: checkpointProofDigest(context, this.replica.stableSeq, proof) !== null };
+    }
+    return this.checkedProof.valid;
   }
 
   private leaving(next: EpochInfo, index: number): boolean {
