@@ -73,13 +73,7 @@ export class OceanStore {
     // A descriptor read from a file is followed: `cluster replace-node` re-signs it with the new
     // ring, and this client moves to it within a second (the admin key stays the one read now).
     if (path !== null) {
-      store.stopWatching = watchDescriptorFile(path, 1000, (next) => {
-        try {
-          store.adoptDescriptor(next);
-        } catch (error) {
-          options.log?.warn({ reason: (error as Error).message }, 'ring descriptor refused');
-        }
-      }, (error) => options.log?.warn({ reason: error.message }, 'ring descriptor unreadable'));
+      store.stopWatching = watchDescriptorFile(path, 1000, (next) => store.adoptDescriptor(next), (error) => options.log?.warn({ reason: error.message }, 'ring descriptor not taken'));
     }
     await store.waitForQuorum(options.connectTimeoutMs ?? 10_000, options.signal);
     return store;

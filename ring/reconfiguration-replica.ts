@@ -70,8 +70,7 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
    */
   private readonly boundaryVotes = new Map<number, Checkpoint>();
   private boundaryVoteSentMs = -Infinity;
-  /** The boundary of the last switch this replica made (0: none) and its staying-only proof. */
-  private switchedAt = 0;
+  /** The staying-only proof of the boundary this replica last switched at (empty: none). */
   private switchProof: Checkpoint[] = [];
   private checkedProof: { proof: readonly Checkpoint[]; epoch: number; valid: boolean } | null = null;
   /** When each member last got our switch proof (answers are rate-limited). */
@@ -123,7 +122,7 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
       // staying members' votes (sent while it was down), so answer with our staying-only proof.
       // Only to the member the checkpoint names, once a second at most (it resends each second).
       const lastMs = this.proofRepliesMs.get(from) ?? -Infinity;
-      if (this.switchedAt > 0 && message.seq === this.switchedAt && message.replica !== this.replica.me && this.replica.config.members[message.replica]?.id === from && nowMs - lastMs >= 1000) {
+      if (message.seq === this.switchProof[0]?.seq && message.replica !== this.replica.me && this.replica.config.members[message.replica]?.id === from && nowMs - lastMs >= 1000) {
         this.proofRepliesMs.set(from, nowMs);
         return [{ kind: 'send', to: from, message: { kind: 'checkpoint-proof', checkpoints: this.switchProof } }];
       }
@@ -210,7 +209,6 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
     }
     this.replica = new Replica({ ...this.ctx, nowMs }, { ...this.replicaConfig, members: next.members });
     this.boundaryVotes.clear();
-    this.switchedAt = boundary;
     this.switchProof = [...this.replica.stableProof];
     this.switchCount++;
     // Members reach the switch in whatever views the old list left them in, some believing

@@ -185,8 +185,9 @@ export function isLaterRing(current: RingDescriptor, next: RingDescriptor, crypt
 /**
  * Watches a descriptor file for a re-signed version (`cluster replace-node` replaces it atomically):
  * checks its inode, modification time and size every `intervalMs` and hands each new version read to `onRead`
- * (which decides with isLaterRing whether to take it); a file that cannot be read or parsed goes
- * to `onError`. Returns the function that stops watching. The timer does not keep a process alive.
+ * (which decides with isLaterRing whether to take it); a file that cannot be read or parsed, and
+ * anything `onRead` throws (a descriptor it refuses), goes to `onError`. Returns the function that
+ * stops watching. The timer does not keep a process alive.
  */
 export function watchDescriptorFile(path: string, intervalMs: number, onRead: (d: RingDescriptor) => void, onError: (e: Error) => void): () => void {
   // The inode too: a file replaced by rename within the clock's granularity keeps its mtime.
@@ -211,7 +212,11 @@ export function watchDescriptorFile(path: string, intervalMs: number, onRead: (d
     } catch (error) {
       return onError(new ConfigError(`cannot read ring descriptor ${path}: ${(error as Error).message}`));
     }
-    onRead(d);
+    try {
+      onRead(d);
+    } catch (error) {
+      onError(error as Error);
+    }
   }, intervalMs);
   timer.unref();
   return () => clearInterval(timer);

@@ -116,7 +116,7 @@ export class RingSession {
       for (const client of this.clients) this.perform(client.onTick(Date.now()));
     }, 20);
     if (this.options.descriptorPath !== undefined) {
-      this.stopWatching = watchDescriptorFile(this.options.descriptorPath, 500, (d) => this.adoptDescriptorQuietly(d), (error) => this.options.log.warn({ reason: error.message }, 'ring descriptor unreadable'));
+      this.stopWatching = watchDescriptorFile(this.options.descriptorPath, 500, (d) => this.adoptDescriptor(d), (error) => this.options.log.warn({ reason: error.message }, 'ring descriptor not taken'));
     }
   }
 
@@ -143,14 +143,6 @@ export class RingSession {
     for (const name of before) if (!this.ringNames.includes(name)) this.transport.disconnect(name);
     this.options.log.info({ members: this.ringNames, epoch: next.ring?.epoch }, 'ring members changed');
     return true;
-  }
-
-  private adoptDescriptorQuietly(next: RingDescriptor): void {
-    try {
-      this.adoptDescriptor(next);
-    } catch (error) {
-      this.options.log.warn({ reason: (error as Error).message }, 'ring descriptor refused');
-    }
   }
 
   /** Ring client `index`'s signing key and the nonce its next submit carries: an update signed

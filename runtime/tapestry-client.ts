@@ -13,7 +13,7 @@ import { DecodeError, IntegrityError, InvalidArgumentError, TimeoutError, checkA
 import { decodeTapestryMessage, encodeTapestryMessage } from '../tapestry/codec.ts';
 import { defaultTapestryConfig } from '../tapestry/config.ts';
 import { isTapestryId, tapestryIdOf } from '../tapestry/id.ts';
-import { pointerAuthOf, pointerStatement, type PointerAuth } from '../tapestry/pointer-auth.ts';
+import { holderProven, pointerAuthOf, type PointerAuth } from '../tapestry/pointer-auth.ts';
 import type { NodeRef, TapestryId } from '../tapestry/id.ts';
 import { messageBytesMax } from '../tapestry/messages.ts';
 import { clientNameOf } from './handshake.ts';
@@ -114,9 +114,7 @@ export class TapestryClient {
     const { crypto, members } = this.options;
     const key = members.get(server.name)?.publicKey;
     if (!key || tapestryIdOf(crypto, key) !== server.id) return false;
-    const nowMs = Date.now();
-    if (nowMs - issuedAtMs >= defaultTapestryConfig.pointerTtlMs || issuedAtMs > nowMs + defaultTapestryConfig.clockSkewMaxMs) return false;
-    return this.auth.verify(server.name, pointerStatement(objectId, server.id, issuedAtMs, false), signature);
+    return holderProven(this.auth, defaultTapestryConfig, objectId, server, issuedAtMs, signature, Date.now());
   }
 
   private onFrame(from: string, frame: Uint8Array): void {

@@ -24,7 +24,7 @@ import type { TapestryMessage, TapestryOutput, TapestryStats } from './messages.
 import { NeighbourWatch, type WatchHost } from './neighbour-watch.ts';
 import { ObjectLocation } from './object-location.ts';
 import type { Holder, LocationHost } from './object-location.ts';
-import { noSignature, pointerStatement, type PointerAuth } from './pointer-auth.ts';
+import { holderProven, noSignature, type PointerAuth } from './pointer-auth.ts';
 import type { PointerStore } from './pointer-store.ts';
 import { RoutingTable } from './routing-table.ts';
 import { RequestTracker } from './requests.ts';
@@ -264,7 +264,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
       case 'locateReply': {
         const holder = m.server && { server: m.server, proof: { issuedAtMs: m.issuedAtMs, signature: m.signature } };
         // The answerer's word that the server holds the object counts only as the server's own.
-        if (holder && !this.holderProven(m.objectId, holder, nowMs)) return this.drop();
+        if (m.server && !holderProven(this.auth, this.config, m.objectId, m.server, m.issuedAtMs, m.signature, nowMs)) return this.drop();
         return this.onLocateReply(out, m.requestId, m.objectId, holder, m.answeredBy, m.hops);
       }
       case 'joinRequest':
@@ -354,13 +354,6 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
       kind: 'locateReply', requestId: m.requestId, objectId: m.objectId, server: holder?.server ?? null,
       issuedAtMs: holder?.proof.issuedAtMs ?? 0, signature: holder?.proof.signature ?? noSignature, answeredBy: this.self, hops: m.hops,
     });
-  }
-
-  /** A holder named by another node: its server's signed, unexpired statement (always true unsigned). */
-  private holderProven(objectId: TapestryId, holder: Holder, nowMs: number): boolean {
-    const { issuedAtMs, signature } = holder.proof;
-    if (nowMs - issuedAtMs >= this.config.pointerTtlMs || issuedAtMs > nowMs + this.config.clockSkewMaxMs) return false;
-    return !this.auth || this.auth.verify(holder.server.name, pointerStatement(objectId, holder.server.id, issuedAtMs, false), signature);
   }
 
   private onLocateReply(out: Out, requestId: number, objectId: TapestryId, holder: Holder | null, answeredBy: NodeRef, hops: number): void {

@@ -12,7 +12,7 @@ import { hopsMax } from './codec.ts';
 import type { NodeRef, TapestryId } from './id.ts';
 import type { Out } from './join.ts';
 import type { PublishOp, TapestryMessage, TapestryStats } from './messages.ts';
-import { noSignature, pointerStatement, type PointerAuth } from './pointer-auth.ts';
+import { noSignature, pointerStatement, statementCurrent, type PointerAuth } from './pointer-auth.ts';
 import { PointerStore } from './pointer-store.ts';
 import type { ObjectPointer, PointerProof } from './pointer-store.ts';
 import type { NextHop, RoutingTable } from './routing-table.ts';
@@ -88,8 +88,8 @@ export class ObjectLocation {
 
   onPublish(out: Out, from: string, m: Publish, nowMs: number): void {
     const { host } = this;
-    const { pointerTtlMs, clockSkewMaxMs } = host.config;
-    if (m.hops >= hopsMax || nowMs - m.issuedAtMs >= pointerTtlMs || m.issuedAtMs > nowMs + clockSkewMaxMs) return void host.stats.dropped++;
+    const { pointerTtlMs } = host.config;
+    if (m.hops >= hopsMax || !statementCurrent(host.config, m.issuedAtMs, nowMs)) return void host.stats.dropped++;
     if (from !== host.self.name && !this.signed(m)) return void host.stats.dropped++;
     const next = m.sideCopy ? null : host.table.nextHop(m.objectId, m.level);
     if (m.op === 'publish') {

@@ -10,7 +10,8 @@
  * `clockSkewMaxMs` (config.ts), as NTP gives; ages and expiry follow from it.
  */
 import { HashTag, signTagged, verifyTagged, type Crypto, type Signer } from '../core/crypto.ts';
-import { idBytes, idToBytes, type TapestryId } from './id.ts';
+import type { TapestryConfig } from './config.ts';
+import { idBytes, idToBytes, type NodeRef, type TapestryId } from './id.ts';
 
 /** Signs this node's statements and checks other members' (by their config name). */
 export interface PointerAuth {
@@ -45,3 +46,19 @@ export function pointerAuthOf(crypto: Crypto, signer: Signer, keyOf: (name: stri
   };
 }
 
+/** Issued less than a pointer lifetime ago and not further ahead than the clock skew allowed. */
+export function statementCurrent(config: Pick<TapestryConfig, 'pointerTtlMs' | 'clockSkewMaxMs'>, issuedAtMs: number, nowMs: number): boolean {
+  return nowMs - issuedAtMs < config.pointerTtlMs && issuedAtMs <= nowMs + config.clockSkewMaxMs;
+}
+
+/**
+ * A holder someone else names for `objectId` (a locate or lookup answer): only with the holder's
+ * own current publish statement (any current one where nodes run unsigned, `auth` undefined).
+ */
+export function holderProven(
+  auth: PointerAuth | undefined, config: Pick<TapestryConfig, 'pointerTtlMs' | 'clockSkewMaxMs'>,
+  objectId: TapestryId, server: NodeRef, issuedAtMs: number, signature: Uint8Array, nowMs: number,
+): boolean {
+  if (!statementCurrent(config, issuedAtMs, nowMs)) return false;
+  return !auth || auth.verify(server.name, pointerStatement(objectId, server.id, issuedAtMs, false), signature);
+}

@@ -78,6 +78,15 @@ describe('ring descriptor', () => {
     } finally {
       stop();
     }
+    // What the reader refuses (it throws) goes to onError; the watcher keeps going.
+    const refused: Error[] = [];
+    const stopRefusing = watchDescriptorFile(path, 20, () => { throw new ConfigError('refused'); }, (e) => refused.push(e));
+    try {
+      await waitFor(() => refused.length === 1, 5_000, 'the refusal to reach onError');
+      expect(refused[0]!.message).toBe('refused');
+    } finally {
+      stopRefusing();
+    }
     const later = loadDescriptor(config, nodeCrypto);
     expect(isLaterRing(initial, later, nodeCrypto)).toBe(true);
     expect(isLaterRing(later, later, nodeCrypto)).toBe(false);
