@@ -76,6 +76,12 @@ export interface ReplicaConfig {
    */
   readonly epochAt?: (seq: number) => number;
   /**
+   * The last seq this member list may agree on (default: no limit). While a switch to another
+   * list is pending (ring/reconfiguration-replica.ts) it is the boundary, so the primary proposes
+   * nothing after it under the old list and no replica accepts a proposal after it.
+   */
+  readonly agreementLimit?: () => number;
+  /**
    * The host guarantees not only who sent a message (core/machine.ts) but that it was not altered
    * on the way: the simulator's network, an in-process bus, the runtime's transport (every frame
    * tagged under keys agreed in the authenticated handshake). Then a commit that arrives from the

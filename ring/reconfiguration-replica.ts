@@ -99,6 +99,11 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
       certificateSigner: this.signer,
       // A span certificate's header names its last seq; the epoch of that seq picks the shares.
       epochAt: (seq) => this.state.epochAt(seq),
+      agreementLimit: () => {
+        // Asked by the replica being built too, before this.replica and the service exist.
+        const next = (this.replica as Replica | undefined) && this.service ? this.pendingMembership() : null;
+        return next ? next.firstSeq - 1 : Infinity;
+      },
       service: (store) => (this.service = new ReconfigurationService(config.service(store), store, options)),
     };
     this.replica = new Replica(ctx, this.replicaConfig);

@@ -8,8 +8,8 @@
  * (commitments + sealed sub-shares); then new members publish verdicts (`complaining`); dealers
  * answer complaints (`responding`). Each phase closes when everyone has spoken or its deadline
  * (agreed time) passes. The transcript then fixes the new commitments — same ring public key —
- * and the new epoch starts after the next checkpoint boundary B = ⌈seq / K⌉·K (strictly above
- * the deciding seq), so every batch with seq > B is certified under the new epoch's shares.
+ * and the new epoch starts after the checkpoint boundary B = (⌊seq / K⌋ + 2)·K (the second one
+ * above the deciding seq), so every batch with seq > B is certified under the new epoch's shares.
  * Too few qualified dealers aborts the round; the old epoch simply continues.
  */
 import { asBytesField, asList, asNullable, asString, asTuple, asUint, decode, encode } from '../core/codec.ts';
@@ -190,7 +190,10 @@ export class ReconfigurationState {
       return;
     }
     const k = this.options.checkpointInterval;
-    const boundary = (Math.floor(seq / k) + 1) * k;
+    // Two checkpoint boundaries up: a replica that has not executed this record yet votes on no
+    // slot above (⌊seq/K⌋+2)·K (Replica.voteCeiling), so no slot after the boundary is agreed under
+    // the old member list, however far pipelining ran ahead of execution.
+    const boundary = (Math.floor(seq / k) + 2) * k;
     this.epochs.push({ epoch: round.epoch, firstSeq: boundary + 1, members: round.newMembers, commitments });
     const chosen = round.transcript.chosenDealers();
     this.outcome = { epoch: round.epoch, result: 'installed', reason: `dealers [${chosen.join(', ')}], first seq ${boundary + 1}`, decidedSeq: seq };

@@ -25,6 +25,8 @@ export function initialState(): AgreementState {
 export function onPrePrepare(r: Replica, pp: PrePrepare): void {
   if (!r.viewActive || pp.view !== r.view) return r.drop('wrong-view');
   if (pp.seq <= r.stableSeq || pp.seq > r.highWatermark) return r.drop('out-of-window');
+  // Not yet: the primary's retransmission brings it back once execution has caught up.
+  if (pp.seq > r.voteCeiling) return r.drop('ahead-of-execution');
   const s = r.slot(pp.seq);
   if (s.prePrepare) {
     if (!bytesEqual(s.prePrepare.digest, pp.digest)) r.drop('conflicting-pre-prepare');

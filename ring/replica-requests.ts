@@ -41,11 +41,11 @@ export function enqueue(r: Replica, req: ClientRequest): void {
   r.queuedKeys.add(key);
 }
 
-/** Primary: assigns sequence numbers while the pipeline and the watermark window have room. */
+/** Primary: assigns sequence numbers while the pipeline and the window it may vote in (Replica.voteCeiling) have room. */
 export function tryIssueBatches(r: Replica): void {
   if (!r.isPrimary || !r.viewActive) return;
   const p = r.params;
-  while (r.nextSeq <= r.highWatermark) {
+  while (r.nextSeq <= r.voteCeiling) {
     const inFlight = r.nextSeq - 1 - r.lastExecuted;
     if (inFlight >= p.pipelineDepthMax) return;
     const heartbeatDue = p.heartbeatIntervalMs > 0 && r.nowMs - r.lastHeartbeatMs >= p.heartbeatIntervalMs;

@@ -46,6 +46,7 @@ export type DropReason =
   | 'bad-signature'
   | 'wrong-view'
   | 'out-of-window'
+  | 'ahead-of-execution'
   | 'conflicting-pre-prepare'
   | 'bad-batch'
   | 'not-member'
@@ -195,6 +196,22 @@ export class Replica implements Machine<RingMessage, RingOutput> {
 
   get highWatermark(): number {
     return this.stableSeq + this.params.watermarkWindow;
+  }
+
+  /**
+   * The highest seq this replica proposes or accepts a pre-prepare for, and so votes on: the
+   * watermark window, and at most the end of the checkpoint interval after the one it is
+   * executing in. A request executed at seq s can change the ring's member list from the
+   * checkpoint boundary (⌊s/K⌋+2)·K on (ring/reconfiguration-state.ts), and a replica that has not
+   * executed s cannot know it: this bound keeps every vote such a replica casts at or below that
+   * boundary, so no slot after it is agreed under the old list. The primary's pipeline
+   * (pipelineDepthMax batches past its execution) stays well inside it. Once this replica has
+   * executed such a request, ReplicaConfig.agreementLimit holds it at the boundary itself.
+   */
+  get voteCeiling(): number {
+    const k = this.params.checkpointInterval;
+    const limit = this.config.agreementLimit?.() ?? Infinity;
+    return Math.min(this.highWatermark, (Math.floor(this.lastExecuted / k) + 2) * k, limit);
   }
 
   idOf(replica: number): string {

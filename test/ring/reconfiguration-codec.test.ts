@@ -100,7 +100,7 @@ describe('replicated round rules', () => {
     expect(s.execute(signers[3]!.publicKey, dealOf(3), 8, 1020)).toMatch(/refused: deal not allowed/);
   });
 
-  it('all verdicts without complaints install the epoch after the next checkpoint boundary; encode/restore keeps it', () => {
+  it('all verdicts without complaints install the epoch after the second checkpoint boundary above the deciding seq; encode/restore keeps it', () => {
     const s = fresh();
     s.execute(admin.publicKey, reconfigure, 1, 0);
     for (const i of [0, 1, 2, 3]) s.execute(signers[i]!.publicKey, dealOf(i), 2, 10);
@@ -108,9 +108,10 @@ describe('replicated round rules', () => {
     for (const i of [0, 1, 2, 3]) s.execute(signers[i]!.publicKey, encodeReconfigurationRecord({ kind: 'verdict', epoch: 1, memberIndex: i + 1, complaints: [] }), 9, 20);
     expect(s.round).toBeNull();
     expect(s.outcome).toMatchObject({ epoch: 1, result: 'installed', decidedSeq: 9 });
-    expect(s.current).toMatchObject({ epoch: 1, firstSeq: 17 }); // boundary 16 = next multiple of K = 8 above 9
-    expect(s.epochAt(16)).toBe(0);
-    expect(s.epochAt(17)).toBe(1);
+    // boundary 24 = (⌊9/8⌋ + 2)·8: a replica that has not executed seq 9 votes on nothing above it
+    expect(s.current).toMatchObject({ epoch: 1, firstSeq: 25 });
+    expect(s.epochAt(24)).toBe(0);
+    expect(s.epochAt(25)).toBe(1);
     expect(s.current.commitments[0]).toEqual(key.publicKey);
     const copy = fresh();
     expect(copy.restore(s.encode())).toBe(true);
