@@ -6,6 +6,10 @@
  * pre-prepares anyone can recompute from them (proofs.ts newViewProposals). A replica that sees
  * f+1 view changes for higher views joins the smallest, so a correct quorum follows quickly. If
  * the new view does not arrive in time the replica tries the next view, doubling the timeout.
+ * That timer runs only once 2f+1 replicas (itself included) are known to want this view or a
+ * later one (TOCS'02 §4.5.2, first rule, counting later views too): a replica alone in a higher
+ * view waits there for the others instead of climbing ever higher ahead of them, and the others,
+ * counting it, time out up to its view.
  */
 import type { NewView, PrePrepare, ViewChange } from './messages.ts';
 import { newViewProposals, newViewValid, viewChangeValid, type Proposal } from './proofs.ts';
@@ -43,6 +47,18 @@ export function recover(r: Replica): void {
   r.viewChangeState.timeoutMs = r.params.viewChangeTimeoutMs;
   // A replica that crashed mid view change rebuilds its view-change message and resends it.
   if (!r.viewActive) startViewChange(r, r.view);
+}
+
+/**
+ * Starts the view-change timer for the view this replica is changing to once 2f+1 replicas (its
+ * own view change included) are known to want that view or a later one.
+ */
+function armTimer(r: Replica): void {
+  const s = r.viewChangeState;
+  if (r.viewActive || s.deadlineMs !== Infinity) return;
+  let atOrAbove = 0;
+  for (const m of s.received.values()) if (m.newView >= r.view) atOrAbove++;
+  if (atOrAbove >= r.quorum) s.deadlineMs = r.nowMs + s.timeoutMs;
 }
 
 export function onTick(r: Replica): void {
@@ -107,7 +123,8 @@ export function startViewChange(r: Replica, view: number): void {
   s.received.set(r.me, mine);
   r.broadcast(mine);
   if (!firstTry) s.timeoutMs = Math.min(s.timeoutMs * 2, r.params.viewChangeTimeoutMs * 2 ** timeoutDoublingsMax);
-  s.deadlineMs = r.nowMs + s.timeoutMs;
+  s.deadlineMs = Infinity;
+  armTimer(r);
   r.counters.viewChanges++;
   r.emit({ kind: 'view-change-started', replica: r.me, view });
   checkNewView(r);
@@ -135,6 +152,7 @@ export function onViewChange(r: Replica, vc: ViewChange): void {
   // f+1 replicas want a higher view, so at least one correct one does: join the smallest of them.
   const higher = [...s.received.values()].filter((m) => m.newView > r.view).map((m) => m.newView);
   if (higher.length >= r.f + 1) startViewChange(r, Math.min(...higher));
+  armTimer(r);
   checkNewView(r);
 }
 

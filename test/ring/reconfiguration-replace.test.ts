@@ -119,7 +119,7 @@ describe('ring member replacement with a view change across the boundary (simula
   // members, and after the boundary the new list has only 2f caught-up live members), so it may
   // stall while ring-0 is down; once ring-0 is back, the view change, the switch and the
   // catch-up all complete and every write is executed.
-  for (const seed of [7101, 7102, 7106, 7107, 7109, 7111]) {
+  for (const seed of [7101, 7102, 7106, 7107, 7109, 7110, 7111, 7118]) {
     it(`seed ${seed}: stalls at most while the primary is down, then writes complete, every staying member switches, the new member catches up`, () => {
       const { s, queue, queued } = replacementSim(seed);
       queue(8);

@@ -90,6 +90,38 @@ describe('view change', () => {
 describe('request timer (TOCS\'02 §4.5.2)', () => {
   const backlogParameters = { batchSizeMax: 1, pipelineDepthMax: 1, requestTimeoutMs: 150, viewChangeTimeoutMs: 300 };
 
+  it('a replica alone in a higher view waits there (no timer without 2f+1 at that view or later), and the others reach it when they change view', () => {
+    const { cluster: c, trace, print } = scripted('lone replica', 13);
+    c.submit(0, op(c, 0, 'before'));
+    expect(c.sim.runUntil(() => c.completed[0] === 1, 1_000)).toBe(true);
+    // ring-3 hears the clients but none of its peers: its request timer fires and it changes view alone.
+    trace.push('### partition ring-3 from its peers for 10 s');
+    const peers = ['ring-0', 'ring-1', 'ring-2', 'ring-3'];
+    const cut = (from: string) => c.sim.setInterceptor(from, (m, to) => ((from === 'ring-3') !== (to === 'ring-3') && peers.includes(to) ? [] : [m]));
+    for (const id of peers) cut(id);
+    // The client's request reaches ring-3 too (as a retransmission to every replica would).
+    const send = c.sim.send.bind(c.sim);
+    c.sim.send = (from, to, m) => {
+      send(from, to, m);
+      if (m.kind === 'request' && to !== 'ring-3') send(from, 'ring-3', m);
+    };
+    c.submit(0, op(c, 0, 'during'));
+    c.sim.send = send;
+    c.sim.runFor(10_000);
+    expect(c.completed[0]).toBe(2);
+    // Before TOCS'02's first rule it climbed a view per (doubling) timeout: view 5 by now.
+    expect(c.replica(3)!.view).toBe(1);
+    expect(c.replica(3)!.viewActive).toBe(false);
+    for (const id of peers) c.sim.setInterceptor(id, null);
+    trace.push('### heal; crash ring-0 (primary of view 0)');
+    c.sim.crash('ring-0');
+    c.submit(0, op(c, 0, 'after'));
+    // ring-1 (primary of view 1) gathers the others' view changes with ring-3's: view 1 at once.
+    expect(c.sim.runUntil(() => c.completed[0] === 3, 3_000), `views ${[1, 2, 3].map((i) => c.replica(i)!.view)}`).toBe(true);
+    print();
+    for (const i of [1, 2, 3]) expect(c.replica(i)!.view).toBe(1);
+  });
+
   it('a backlog that drains (in any order) for far longer than the request timeout causes no view change', () => {
     // 24 clients, one request per batch, one batch in flight, 5–10 ms links: ~20 ms per request,
     // ~0.5 s to drain, while every client re-sends to all replicas (so backups wait on all of them,
