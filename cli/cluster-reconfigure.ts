@@ -75,7 +75,7 @@ async function until(what: string, deadlineMs: number, check: () => Promise<bool
 
 /**
  * Replaces ring member `oldName` by the spare `newName`: the ring reshares to the new member set
- * and, at the next checkpoint boundary, switches PBFT to it; the spare is restarted as the
+ * and, at the second checkpoint boundary after that, switches PBFT to it; the spare is restarted as the
  * joining member, catches up by state transfer, computes its share and votes; the old server
  * deletes its share and is stopped.
  */
@@ -107,8 +107,8 @@ export async function replaceNode(config: ClusterConfig, oldName: string, newNam
     if (aborted) throw new ReconfigurationFailedError(`the replacement was aborted: ${aborted.status!.lastRound!.reason}`);
     return rows.every((r) => r.status?.lastRound?.epoch === target && r.status.lastRound.result === 'installed');
   });
-  // The ring has committed to the new member list (it switches at the next checkpoint boundary), so
-  // the descriptor says so now: running clients that follow it (the SDK, ring sessions) move to
+  // The ring has committed to the new member list (it switches at the second checkpoint boundary
+  // after the deciding record), so the descriptor says so now: running clients that follow it (the SDK, ring sessions) move to
   // NEW before it can become the primary they would otherwise not hear from.
   resignRing(config, descriptor, admin, target, future.map((m) => m.id), nodeCrypto);
   log(`ring descriptor re-signed: ring members [${future.map((m) => m.id).join(', ')}]`);

@@ -8,8 +8,9 @@
  * (commitments + sealed sub-shares); then new members publish verdicts (`complaining`); dealers
  * answer complaints (`responding`). Each phase closes when everyone has spoken or its deadline
  * (agreed time) passes. The transcript then fixes the new commitments — same ring public key —
- * and the new epoch starts after the checkpoint boundary B = (⌊seq / K⌋ + 2)·K (the second one
- * above the deciding seq), so every batch with seq > B is certified under the new epoch's shares.
+ * and the new epoch starts after a checkpoint boundary B above the deciding seq, the next one
+ * (⌊seq / K⌋ + 1)·K for a refresh and the second one (⌊seq / K⌋ + 2)·K for a new member list, so
+ * every batch with seq > B is certified under the new epoch's shares.
  * Too few qualified dealers aborts the round; the old epoch simply continues.
  */
 import { asBytesField, asList, asNullable, asString, asTuple, asUint, decode, encode } from '../core/codec.ts';
@@ -190,10 +191,15 @@ export class ReconfigurationState {
       return;
     }
     const k = this.options.checkpointInterval;
-    // Two checkpoint boundaries up: a replica that has not executed this record yet votes on no
-    // slot above (⌊seq/K⌋+2)·K (Replica.voteCeiling), so no slot after the boundary is agreed under
-    // the old member list, however far pipelining ran ahead of execution.
-    const boundary = (Math.floor(seq / k) + 2) * k;
+    // A new member list starts two checkpoint boundaries up: a replica that has not executed this
+    // record yet votes on no slot above (⌊seq/K⌋+2)·K (Replica.voteCeiling), so no slot after the
+    // boundary is agreed under the old list, however far pipelining ran ahead of execution. A
+    // refresh keeps the list (only the shares that sign certificates of executed batches change):
+    // the next boundary does.
+    const before = this.current.members;
+    const sameList = round.newMembers.length === before.length &&
+      round.newMembers.every((m, i) => m.id === before[i]!.id && bytesEqual(m.publicKey, before[i]!.publicKey));
+    const boundary = (Math.floor(seq / k) + (sameList ? 1 : 2)) * k;
     this.epochs.push({ epoch: round.epoch, firstSeq: boundary + 1, members: round.newMembers, commitments });
     const chosen = round.transcript.chosenDealers();
     this.outcome = { epoch: round.epoch, result: 'installed', reason: `dealers [${chosen.join(', ')}], first seq ${boundary + 1}`, decidedSeq: seq };

@@ -16,17 +16,22 @@ export interface AgreementState {
   readonly checkedCommits: WeakSet<Commit>;
   /** Replicas that sent a commit whose signature failed once relayed: their commits are checked on arrival. */
   readonly checkOnArrival: Set<number>;
+  /**
+   * Pre-prepares of the current view's primary for slots past this replica's vote ceiling (one per
+   * seq, the latest; at most a watermark window of them), taken up as execution catches up.
+   */
+  readonly parked: Map<number, PrePrepare>;
 }
 
 export function initialState(): AgreementState {
-  return { checkedCommits: new WeakSet(), checkOnArrival: new Set() };
+  return { checkedCommits: new WeakSet(), checkOnArrival: new Set(), parked: new Map() };
 }
 
 export function onPrePrepare(r: Replica, pp: PrePrepare): void {
   if (!r.viewActive || pp.view !== r.view) return r.drop('wrong-view');
   if (pp.seq <= r.stableSeq || pp.seq > r.highWatermark) return r.drop('out-of-window');
-  // Not yet: the primary's retransmission brings it back once execution has caught up.
-  if (pp.seq > r.voteCeiling) return r.drop('ahead-of-execution');
+  // Not yet (Replica.voteCeiling): kept, unchecked, until execution has caught up.
+  if (pp.seq > r.voteCeiling) return park(r, pp);
   const s = r.slot(pp.seq);
   if (s.prePrepare) {
     if (!bytesEqual(s.prePrepare.digest, pp.digest)) r.drop('conflicting-pre-prepare');
@@ -40,6 +45,35 @@ export function onPrePrepare(r: Replica, pp: PrePrepare): void {
     return r.drop('missing-blocks');
   }
   r.acceptPrePrepare(pp);
+}
+
+/**
+ * Keeps a pre-prepare this replica may not vote on yet. Only the view's primary's (by its index;
+ * the signature is checked when it is taken up), so a member forging pre-prepares can at worst
+ * displace one with a forgery that then fails, and the primary's retransmission brings it back.
+ */
+export function park(r: Replica, pp: PrePrepare): void {
+  if (pp.replica !== r.primary) return r.drop('bad-proof');
+  r.agreementState.parked.set(pp.seq, pp);
+  r.drop('ahead-of-execution');
+}
+
+/** Takes up parked pre-prepares that are now within the vote ceiling (after execution or a new view). */
+export function takeUpParked(r: Replica): void {
+  const parked = r.agreementState.parked;
+  if (parked.size === 0) return;
+  const ceiling = r.voteCeiling;
+  for (const seq of [...parked.keys()].sort((a, b) => a - b)) {
+    const pp = parked.get(seq);
+    if (!pp) continue; // taken up meanwhile (onPrePrepare can execute, and execution takes up parked ones)
+    if (pp.view !== r.view || seq <= r.stableSeq) {
+      parked.delete(seq);
+      continue;
+    }
+    if (seq > ceiling) break;
+    parked.delete(seq);
+    if (!r.slot(seq).prePrepare) onPrePrepare(r, pp);
+  }
 }
 
 export function onPrepare(r: Replica, p: Prepare): void {

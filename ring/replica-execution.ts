@@ -11,6 +11,7 @@ import { assert } from '../core/assert.ts';
 import { toHex } from '../core/bytes.ts';
 import type { ClientRequest, PrePrepare, Reply } from './messages.ts';
 import type { ExecutedRequest } from './outputs.ts';
+import * as agreement from './replica-agreement.ts';
 import * as blocks from './replica-blocks.ts';
 import * as certificates from './replica-certificates.ts';
 import * as checkpoints from './replica-checkpoints.ts';
@@ -35,6 +36,7 @@ export function executeReady(r: Replica): void {
     }
     execute(r, s.seq, s.committed.prePrepare);
   }
+  agreement.takeUpParked(r);
   r.tryIssueBatches();
 }
 

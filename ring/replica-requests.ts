@@ -49,11 +49,14 @@ export function tryIssueBatches(r: Replica): void {
     const inFlight = r.nextSeq - 1 - r.lastExecuted;
     if (inFlight >= p.pipelineDepthMax) return;
     const heartbeatDue = p.heartbeatIntervalMs > 0 && r.nowMs - r.lastHeartbeatMs >= p.heartbeatIntervalMs;
-    if (r.queue.length === 0 && !heartbeatDue) return;
+    // While the member list is about to change (a finite agreementLimit: the boundary), an idle
+    // ring still reaches the boundary: empty batches, one at a time, up to it.
+    const fillDue = inFlight === 0 && r.queue.length === 0 && Number.isFinite(r.config.agreementLimit?.() ?? Infinity);
+    if (r.queue.length === 0 && !heartbeatDue && !fillDue) return;
     const young = r.nowMs - r.queueSinceMs < p.batchDelayMs;
     if (inFlight > 0 && r.queue.length < p.batchSizeMax && young && !heartbeatDue) return;
     const requests = takeBatchRequests(r);
-    if (requests.length === 0 && !heartbeatDue) continue;
+    if (requests.length === 0 && !heartbeatDue && !fillDue) continue;
     if (heartbeatDue) r.lastHeartbeatMs = r.nowMs;
     const batch: Batch = { timestampMs: Math.max(Math.floor(r.nowMs), r.lastTimestampMs), heartbeat: heartbeatDue, requests };
     issue(r, r.nextSeq++, batch);

@@ -101,6 +101,7 @@ export function startViewChange(r: Replica, view: number): void {
   const firstTry = r.viewActive || view === r.view;
   r.view = view;
   r.viewActive = false;
+  r.agreementState.parked.clear();
   saveView(r.ctx.store, view, false);
   for (const slot of r.slots.values()) {
     slot.prePrepare = null;
@@ -198,10 +199,15 @@ function install(r: Replica, nv: NewView, proposals: readonly Proposal[]): void 
   if (top.stableSeq > r.stableSeq) becomeStable(r, top.stableSeq, top.checkpointProof);
   r.inFlight.clear();
   let maxSeq = top.stableSeq;
+  r.agreementState.parked.clear();
   proposals.forEach((p, i) => {
     maxSeq = Math.max(maxSeq, p.seq);
     if (p.seq <= r.stableSeq) return;
-    r.acceptPrePrepare({ ...nv.prePrepares[i]!, batch: p.batch });
+    const pp = { ...nv.prePrepares[i]!, batch: p.batch };
+    // Past the vote ceiling (a replica behind in execution, or one whose member list is about to
+    // change) it waits like any other pre-prepare there (Replica.voteCeiling).
+    if (p.seq > r.voteCeiling) r.agreementState.parked.set(p.seq, pp);
+    else r.acceptPrePrepare(pp);
   });
   r.nextSeq = Math.max(maxSeq, r.lastExecuted, r.stableSeq) + 1;
   r.emit({ kind: 'view-installed', replica: r.me, view: nv.view });

@@ -87,6 +87,23 @@ describe('replicated round rules', () => {
     expect(s.round).toBeNull();
   });
 
+  it('a new member list starts after the second checkpoint boundary above the deciding seq', () => {
+    const s = new ReconfigurationState({ adminPublicKey: admin.publicKey, f, initialMembers: members, initialKey: key, checkpointInterval: 8, phaseMs: 1000, membershipChange: true });
+    const spare = signerOf(nodeCrypto, bytes(32, 77));
+    const replace = encodeReconfigurationRecord({ kind: 'reconfigure', epoch: 1, action: { kind: 'replace', oldIndex: 4, newId: 'ring-9', newPublicKey: spare.publicKey } });
+    expect(s.execute(admin.publicKey, replace, 1, 0)).toBe('round 1 started');
+    for (const i of [0, 1, 2, 3]) s.execute(signers[i]!.publicKey, dealOf(i), 2, 10);
+    const verdict = (memberIndex: number) => encodeReconfigurationRecord({ kind: 'verdict', epoch: 1, memberIndex, complaints: [] });
+    for (const i of [0, 1, 2]) s.execute(signers[i]!.publicKey, verdict(i + 1), 9, 20);
+    s.execute(spare.publicKey, verdict(4), 9, 20);
+    expect(s.outcome).toMatchObject({ epoch: 1, result: 'installed', decidedSeq: 9 });
+    // boundary 24 = (⌊9/8⌋ + 2)·8: a replica that has not executed seq 9 votes on nothing above it
+    expect(s.current).toMatchObject({ epoch: 1, firstSeq: 25 });
+    expect(s.current.members.map((m) => m.id)).toEqual(['ring-0', 'ring-1', 'ring-2', 'ring-9']);
+    expect(s.epochAt(24)).toBe(0);
+    expect(s.epochAt(25)).toBe(1);
+  });
+
   it('a deal counts only from the dealer whose index it names; a silent dealer is cut off by the agreed deadline', () => {
     const s = fresh();
     s.execute(admin.publicKey, reconfigure, 1, 0);
@@ -100,7 +117,7 @@ describe('replicated round rules', () => {
     expect(s.execute(signers[3]!.publicKey, dealOf(3), 8, 1020)).toMatch(/refused: deal not allowed/);
   });
 
-  it('all verdicts without complaints install the epoch after the second checkpoint boundary above the deciding seq; encode/restore keeps it', () => {
+  it('all verdicts without complaints install the epoch after the next checkpoint boundary; encode/restore keeps it', () => {
     const s = fresh();
     s.execute(admin.publicKey, reconfigure, 1, 0);
     for (const i of [0, 1, 2, 3]) s.execute(signers[i]!.publicKey, dealOf(i), 2, 10);
@@ -108,10 +125,9 @@ describe('replicated round rules', () => {
     for (const i of [0, 1, 2, 3]) s.execute(signers[i]!.publicKey, encodeReconfigurationRecord({ kind: 'verdict', epoch: 1, memberIndex: i + 1, complaints: [] }), 9, 20);
     expect(s.round).toBeNull();
     expect(s.outcome).toMatchObject({ epoch: 1, result: 'installed', decidedSeq: 9 });
-    // boundary 24 = (⌊9/8⌋ + 2)·8: a replica that has not executed seq 9 votes on nothing above it
-    expect(s.current).toMatchObject({ epoch: 1, firstSeq: 25 });
-    expect(s.epochAt(24)).toBe(0);
-    expect(s.epochAt(25)).toBe(1);
+    expect(s.current).toMatchObject({ epoch: 1, firstSeq: 17 }); // a refresh: boundary 16 = next multiple of K = 8 above 9
+    expect(s.epochAt(16)).toBe(0);
+    expect(s.epochAt(17)).toBe(1);
     expect(s.current.commitments[0]).toEqual(key.publicKey);
     const copy = fresh();
     expect(copy.restore(s.encode())).toBe(true);
