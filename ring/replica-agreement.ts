@@ -8,6 +8,7 @@
 import { bytesEqual } from '../core/bytes.ts';
 import type { Commit, CommitProof, PrePrepare, Prepare } from './messages.ts';
 import { primaryOf } from './config.ts';
+import { prePrepareValid } from './proofs.ts';
 import * as blocks from './replica-blocks.ts';
 import type { Replica, Slot } from './replica.ts';
 
@@ -17,10 +18,11 @@ export interface AgreementState {
   /** Replicas that sent a commit whose signature failed once relayed: their commits are checked on arrival. */
   readonly checkOnArrival: Set<number>;
   /**
-   * Pre-prepares of the current view's primary for slots past this replica's vote ceiling (one per
-   * seq, the latest; at most a watermark window of them), taken up as execution catches up.
+   * Pre-prepares for slots past this replica's vote ceiling, taken up as execution catches up: the
+   * current view's primary's (signature checked) or its new view's re-proposals (checked with the
+   * new view). One per seq, the first; at most a watermark window of them.
    */
-  readonly parked: Map<number, PrePrepare>;
+  readonly parked: Map<number, { readonly prePrepare: PrePrepare; readonly checked: boolean }>;
 }
 
 export function initialState(): AgreementState {
@@ -48,14 +50,16 @@ export function onPrePrepare(r: Replica, pp: PrePrepare): void {
 }
 
 /**
- * Keeps a pre-prepare this replica may not vote on yet. Only the view's primary's (by its index;
- * the signature is checked when it is taken up), so a member forging pre-prepares can at worst
- * displace one with a forgery that then fails, and the primary's retransmission brings it back.
+ * Keeps a pre-prepare this replica may not vote on yet: only one signed by the view's primary
+ * over its batch (anyone can send a pre-prepare), and only the first for a seq (a second with a
+ * valid signature is the primary equivocating; the first is as good as any). Its requests and
+ * blocks are checked when it is taken up.
  */
 export function park(r: Replica, pp: PrePrepare): void {
-  if (pp.replica !== r.primary) return r.drop('bad-proof');
-  r.agreementState.parked.set(pp.seq, pp);
-  r.drop('ahead-of-execution');
+  const parked = r.agreementState.parked;
+  if (parked.has(pp.seq)) return;
+  if (!prePrepareValid(r.proofContext, pp, false)) return r.drop('bad-proof');
+  parked.set(pp.seq, { prePrepare: pp, checked: false });
 }
 
 /** Takes up parked pre-prepares that are now within the vote ceiling (after execution or a new view). */
@@ -64,15 +68,19 @@ export function takeUpParked(r: Replica): void {
   if (parked.size === 0) return;
   const ceiling = r.voteCeiling;
   for (const seq of [...parked.keys()].sort((a, b) => a - b)) {
-    const pp = parked.get(seq);
-    if (!pp) continue; // taken up meanwhile (onPrePrepare can execute, and execution takes up parked ones)
+    const entry = parked.get(seq);
+    if (!entry) continue; // taken up meanwhile (onPrePrepare can execute, and execution takes up parked ones)
+    const pp = entry.prePrepare;
     if (pp.view !== r.view || seq <= r.stableSeq) {
       parked.delete(seq);
       continue;
     }
     if (seq > ceiling) break;
     parked.delete(seq);
-    if (!r.slot(seq).prePrepare) onPrePrepare(r, pp);
+    if (r.slot(seq).prePrepare) continue;
+    // A new view's re-proposal is accepted as install() would have; nobody retransmits it.
+    if (entry.checked) r.acceptPrePrepare(pp);
+    else onPrePrepare(r, pp);
   }
 }
 

@@ -56,7 +56,9 @@ export function tryIssueBatches(r: Replica): void {
     const young = r.nowMs - r.queueSinceMs < p.batchDelayMs;
     if (inFlight > 0 && r.queue.length < p.batchSizeMax && young && !heartbeatDue) return;
     const requests = takeBatchRequests(r);
-    if (requests.length === 0 && !heartbeatDue && !fillDue) continue;
+    // Nothing proposable (every queued request done, in flight, or waiting for its blocks): stop;
+    // a block's arrival tries again.
+    if (requests.length === 0 && !heartbeatDue && !fillDue) return;
     if (heartbeatDue) r.lastHeartbeatMs = r.nowMs;
     const batch: Batch = { timestampMs: Math.max(Math.floor(r.nowMs), r.lastTimestampMs), heartbeat: heartbeatDue, requests };
     issue(r, r.nextSeq++, batch);

@@ -182,7 +182,10 @@ export function onNewView(r: Replica, nv: NewView): void {
 function install(r: Replica, nv: NewView, proposals: readonly Proposal[]): void {
   const s = r.viewChangeState;
   r.view = nv.view;
-  r.viewActive = true;
+  // Active only once the view's proposals are in place and nextSeq is set: a primary must not
+  // propose on its own meanwhile (becomeStable below ends by trying to issue batches), or it would
+  // reuse a seq that a re-proposal or nextSeq's reset then claims for a second digest.
+  r.viewActive = false;
   r.withheld = null; // withholding applied to an older view only
   saveView(r.ctx.store, nv.view, true);
   s.newView = nv;
@@ -205,11 +208,12 @@ function install(r: Replica, nv: NewView, proposals: readonly Proposal[]): void 
     if (p.seq <= r.stableSeq) return;
     const pp = { ...nv.prePrepares[i]!, batch: p.batch };
     // Past the vote ceiling (a replica behind in execution, or one whose member list is about to
-    // change) it waits like any other pre-prepare there (Replica.voteCeiling).
-    if (p.seq > r.voteCeiling) r.agreementState.parked.set(p.seq, pp);
+    // change) it waits like any other pre-prepare there (Replica.voteCeiling), already checked.
+    if (p.seq > r.voteCeiling) r.agreementState.parked.set(p.seq, { prePrepare: pp, checked: true });
     else r.acceptPrePrepare(pp);
   });
   r.nextSeq = Math.max(maxSeq, r.lastExecuted, r.stableSeq) + 1;
+  r.viewActive = true;
   r.emit({ kind: 'view-installed', replica: r.me, view: nv.view });
   // A former primary's queue is the new primary's job now (the pending map still watches it).
   if (!r.isPrimary) {
