@@ -32,7 +32,7 @@ export function initialState(): AgreementState {
 export function onPrePrepare(r: Replica, pp: PrePrepare): void {
   if (!r.viewActive || pp.view !== r.view) return r.drop('wrong-view');
   if (pp.seq <= r.stableSeq || pp.seq > r.highWatermark) return r.drop('out-of-window');
-  // Not yet (Replica.voteCeiling): kept, unchecked, until execution has caught up.
+  // Not yet (Replica.voteCeiling): kept (if the primary signed it) until execution has caught up.
   if (pp.seq > r.voteCeiling) return park(r, pp);
   const s = r.slot(pp.seq);
   if (s.prePrepare) {

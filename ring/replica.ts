@@ -46,7 +46,6 @@ export type DropReason =
   | 'bad-signature'
   | 'wrong-view'
   | 'out-of-window'
-  | 'ahead-of-execution'
   | 'conflicting-pre-prepare'
   | 'bad-batch'
   | 'not-member'
