@@ -144,22 +144,22 @@ export class OceanStore {
   private async waitForQuorum(timeoutMs: number, signal?: AbortSignal): Promise<void> {
     const need = 2 * this.session.view.f + 1;
     const ring = new Set(this.session.view.ring.map((m) => m.id));
+    const reached = (): number => this.session.connected().filter((p) => ring.has(p)).length;
+    const pause = () => new Promise((resolve) => setTimeout(resolve, 20));
     const deadline = Date.now() + timeoutMs;
-    while (this.session.connected().filter((p) => ring.has(p)).length < need) {
+    while (reached() < need) {
       if (signal?.aborted || Date.now() > deadline) {
         await this.close();
         throw new ConfigError(`could not reach ${need} ring servers within ${timeoutMs} ms: is the cluster up (npx oceanstore cluster status)?`);
       }
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await pause();
     }
     // A ring server can only answer over a connection this client opened, and the certificate of
     // an update comes from one of them (the certifier): give the remaining ones a moment, so the
     // first update's certificate is not sent to a client still dialling its sender. A server that
     // is down costs a connect this much.
     const graceEnd = Math.min(deadline, Date.now() + allMembersGraceMs);
-    while (this.session.connected().filter((p) => ring.has(p)).length < ring.size && Date.now() < graceEnd && !signal?.aborted) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    while (reached() < ring.size && Date.now() < graceEnd && !signal?.aborted) await pause();
   }
 }
 

@@ -78,7 +78,8 @@ export interface ReplicaConfig {
   /**
    * The last seq this member list may agree on (default: no limit). While a switch to another
    * list is pending (ring/reconfiguration-replica.ts) it is the boundary, so the primary proposes
-   * nothing after it under the old list and no replica accepts a proposal after it.
+   * nothing after it under the old list and no replica accepts a proposal after it. A finite
+   * limit also has an idle primary fill the ring up to it with empty batches (replica-requests.ts).
    */
   readonly agreementLimit?: () => number;
   /**
