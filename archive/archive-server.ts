@@ -59,7 +59,7 @@ export class ArchiveServer implements Machine<ArchiveMessage, ArchiveOutput> {
   readonly fragments: FragmentStore;
   readonly repairer: Repairer;
   private readonly self: string;
-  private readonly writers: Set<string>;
+  private writers: Set<string>;
   private readonly peers: string[];
   private readonly lastHeardMs = new Map<string, number>();
   private readonly lost = new Set<string>();
@@ -69,7 +69,7 @@ export class ArchiveServer implements Machine<ArchiveMessage, ArchiveOutput> {
   private scrubKeys: string[] | null = null;
   private scrubAt = 0;
   private nextScrubMs: number;
-  readonly counters = { scrubbed: 0, corrupt: 0, dropped: 0, stored: 0 };
+  readonly counters = { scrubbed: 0, corrupt: 0, dropped: 0, stored: 0, storesRefused: 0 };
 
   constructor(
     context: MachineContext,
@@ -91,6 +91,14 @@ export class ArchiveServer implements Machine<ArchiveMessage, ArchiveOutput> {
       storeLocally: (bytes, root, certificate) => this.storeLocally(bytes, root, certificate),
       options: options.repair,
     });
+  }
+
+  /**
+   * The ring's members changed (a re-signed descriptor): the new members' archivers may store here,
+   * and a member that left may not.
+   */
+  setRingServers(ringServers: readonly string[]): void {
+    this.writers = new Set([...ringServers, ...this.options.archiveServers]);
   }
 
   onMessage(from: string, message: ArchiveMessage, nowMs: number): Effect<ArchiveMessage, ArchiveOutput>[] {
@@ -177,7 +185,10 @@ export class ArchiveServer implements Machine<ArchiveMessage, ArchiveOutput> {
   }
 
   private onStore(from: string, message: Extract<ArchiveMessage, { type: 'store' }>): Effect<ArchiveMessage, ArchiveOutput>[] {
-    if (!this.writers.has(from)) return this.drop(from, 'store from a peer that is not a configured writer');
+    if (!this.writers.has(from)) {
+      this.counters.storesRefused++;
+      return this.drop(from, 'store from a peer that is not a configured writer');
+    }
     const effects: Effect<ArchiveMessage, ArchiveOutput>[] = [];
     const stored: HeldFragment[] = [];
     const reasons: string[] = [];

@@ -42,7 +42,7 @@ const probeBguidsMax = 128;
 export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
   private readonly self: string;
   private readonly store: KvStore;
-  private readonly ringRing: ServerRing;
+  private ringRing: ServerRing;
   private readonly archiveRing: ServerRing;
   private readonly jobs = new Map<string, Job>();
   /** Jobs waiting to be encoded and stored, in arrival order. */
@@ -170,6 +170,14 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
     for (const [id, batch] of this.batches) if (nowMs - batch.sentMs > 2 * this.options.storeTimeoutMs) this.batches.delete(id);
     for (const [id, probe] of this.probes) if (!probe.hexes.some((hex) => this.jobs.get(hex)?.phase === 'probing')) this.probes.delete(id);
     return [...out, ...this.pump(nowMs)];
+  }
+
+  /**
+   * The ring's members changed (a re-signed descriptor): blocks are ranked over the new list from
+   * now on, so a member that joined archives its share and one that left is no longer waited for.
+   */
+  setRingServers(ringServers: readonly string[]): void {
+    this.ringRing = serverRingOf(ringServers);
   }
 
   /** This server's rank for a block, or -1 when it is beyond fallbackRanksMax (someone else's). */

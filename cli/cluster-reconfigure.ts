@@ -10,7 +10,8 @@ import type { ClusterConfig } from '../runtime/cluster-config.ts';
 import type { ParsedArgs } from './cluster-args.ts';
 import { writeFileSync } from 'node:fs';
 import { fromHex, toHex } from '../core/bytes.ts';
-import { currentRingOf, loadAdminKey, loadDescriptor, resignRing } from '../runtime/cluster-keys.ts';
+import { currentRingOf, loadAdminKey, loadDescriptor, resignRing, type RingDescriptor } from '../runtime/cluster-keys.ts';
+import { RingSession } from '../runtime/ring-session.ts';
 import { spawnNode, stopNode, waitReady } from '../runtime/cluster-launcher.ts';
 import { joinFileOf } from '../runtime/reconfiguration-role.ts';
 import { silentLogger } from '../runtime/log.ts';
@@ -110,8 +111,12 @@ export async function replaceNode(config: ClusterConfig, oldName: string, newNam
   // The ring has committed to the new member list (it switches at the second checkpoint boundary
   // after the deciding record), so the descriptor says so now: running clients that follow it (the SDK, ring sessions) move to
   // NEW before it can become the primary they would otherwise not hear from.
-  resignRing(config, descriptor, admin, target, future.map((m) => m.id), nodeCrypto);
+  const next = resignRing(config, descriptor, admin, target, future.map((m) => m.id), nodeCrypto);
   log(`ring descriptor re-signed: ring members [${future.map((m) => m.id).join(', ')}]`);
+  // Processes that do not read this file (other hosts, clients given the descriptor) learn it from
+  // the nodes: hand it to the staying members, which pass it on (runtime/descriptor-gossip.ts).
+  const told = await spreadDescriptor(descriptor, next, staying, Math.min(5_000, Math.max(1_000, deadlineMs - Date.now())));
+  log(`ring descriptor handed to ${told.length} of ${staying.length} staying members${told.length < staying.length ? ' (the others learn it from their peers)' : ''}`);
   // The spare now starts as the joining member: it votes once state transfer has caught it up.
   writeFileSync(joinFileOf(config, newName), JSON.stringify(future.map((m) => ({ id: m.id, publicKey: toHex(m.publicKey) }))) + '\n');
   await stopNode(config, newName);
@@ -127,6 +132,17 @@ export async function replaceNode(config: ClusterConfig, oldName: string, newNam
   await stopNode(config, oldName);
   const s = (await ringReconfigurationStatus(config, [newName]))[0]!.status!;
   return { epoch: target, firstSeq: s.epochFirstSeq, detail: s.lastRound?.reason ?? '', elapsedMs: Date.now() - startedMs, members: future.map((m) => m.id) };
+}
+
+/** Sends `next` to the nodes through a short session that starts from `current`; returns the members in `waitFor` that confirmed. */
+async function spreadDescriptor(current: RingDescriptor, next: RingDescriptor, waitFor: readonly string[], timeoutMs: number): Promise<string[]> {
+  const session = new RingSession({ descriptor: current, crypto: nodeCrypto, log: silentLogger(), clientCount: 0 });
+  await session.start();
+  try {
+    return await session.spreadDescriptor(next, waitFor, timeoutMs);
+  } finally {
+    await session.stop();
+  }
 }
 
 /** Dispatch for cli/cluster.ts. */

@@ -20,6 +20,10 @@ import { blockBytesDefault, blockBytesMax } from '../core/version/block.ts';
 import { clusterPaths, loadClusterConfig } from '../runtime/cluster-config.ts';
 import { currentRingOf, isLaterRing, loadDescriptor, watchDescriptorFile, type RingDescriptor } from '../runtime/cluster-keys.ts';
 import { nodeCrypto } from '../runtime/node-crypto.ts';
+import { decodeGossipMessage, DescriptorGossip, encodeGossipMessage, gossipFrameBytesMax, type GossipMessage, type GossipOutput } from '../runtime/descriptor-gossip.ts';
+import type { Binding } from '../runtime/machine-host.ts';
+import { channels } from '../runtime/roles.ts';
+import type { Effect } from '../core/machine.ts';
 import type { ReplicaTrust } from '../replica/types.ts';
 import { loadOrCreateIdentity, type Identity } from './identity.ts';
 import { ObjectHandle } from './object.ts';
@@ -60,6 +64,7 @@ export class OceanStore {
     private readonly crypto: Crypto,
     private readonly trust: ReplicaTrust,
     private descriptor: RingDescriptor,
+    private readonly gossip: DescriptorGossip,
   ) {}
 
   /** @internal use `connect`. */
@@ -68,12 +73,26 @@ export class OceanStore {
     const { descriptor, path } = descriptorOf(options);
     const identity = typeof options.identity === 'object' ? options.identity : loadOrCreateIdentity(options.identity);
     const view = clusterViewOf(descriptor);
-    const session = await Session.open(view, identity, crypto, options.log);
-    const store = new OceanStore(session, identity, crypto, ringTrustOf(crypto, view.ringId, view.ringKey), descriptor);
+    // Nodes tell this client of a re-signed descriptor (runtime/descriptor-gossip.ts), so it follows
+    // a replacement without the file; one it learns from the file it tells the nodes of.
+    let session: Session | null = null;
+    let store: OceanStore | null = null;
+    const gossip = new DescriptorGossip({ crypto, descriptor, targets: () => session?.connected() ?? [] });
+    const gossipBinding: Binding<GossipMessage, GossipOutput> = {
+      channel: channels.descriptor, protocol: 'descriptor', machine: gossip, volatile: true,
+      decode: decodeGossipMessage, encode: encodeGossipMessage, frameBytesMax: gossipFrameBytesMax, tickMs: 1000,
+      onOutput: (event) => {
+        if (event.kind === 'adopted') store?.adoptDescriptor(event.descriptor);
+        else options.log?.warn({ from: event.from, reason: event.reason }, 'ring descriptor refused');
+      },
+    };
+    session = await Session.open(view, identity, crypto, options.log, [gossipBinding]);
+    store = new OceanStore(session, identity, crypto, ringTrustOf(crypto, view.ringId, view.ringKey), descriptor, gossip);
     // A descriptor read from a file is followed: `cluster replace-node` re-signs it with the new
     // ring, and this client moves to it within a second (the admin key stays the one read now).
     if (path !== null) {
-      store.stopWatching = watchDescriptorFile(path, 1000, (next) => store.adoptDescriptor(next), (error) => options.log?.warn({ reason: error.message }, 'ring descriptor not taken'));
+      const following = store;
+      following.stopWatching = watchDescriptorFile(path, 1000, (next) => following.adoptDescriptor(next), (error) => options.log?.warn({ reason: error.message }, 'ring descriptor not taken'));
     }
     await store.waitForQuorum(options.connectTimeoutMs ?? 10_000, options.signal);
     return store;
@@ -89,7 +108,14 @@ export class OceanStore {
     if (!isLaterRing(this.descriptor, next, this.crypto)) return false;
     this.descriptor = next;
     this.session.adoptRing(currentRingOf(next));
+    // Tell the nodes too (a no-op when the news came from them).
+    this.session.execute(channels.descriptor, (nowMs) => this.gossip.offer(next, nowMs) as Effect<unknown, unknown>[]);
     return true;
+  }
+
+  /** The ring servers this client sends updates to: the descriptor's ring, followed across `cluster replace-node`. */
+  get ringMembers(): readonly string[] {
+    return this.session.view.ring.map((m) => m.id);
   }
 
   /** This client's public key (hex): what an owner puts on an ACL to let it write. */

@@ -23,7 +23,7 @@ import { decodeTreeMessage, encodeTreeMessage, treeLimits, type TreeMessage } fr
 import { currentRingOf, type RingDescriptor } from '../runtime/cluster-keys.ts';
 import { clientNameOf } from '../runtime/handshake.ts';
 import { quietLogger } from './quiet-logger.ts';
-import { MachineHost, type DurableKvStore } from '../runtime/machine-host.ts';
+import { MachineHost, type Binding, type DurableKvStore } from '../runtime/machine-host.ts';
 import { channels } from '../runtime/roles.ts';
 import { Transport, type PeerAddress } from '../runtime/transport.ts';
 import type { Identity } from './identity.ts';
@@ -155,7 +155,9 @@ export class Session {
     this.ringCore = new RingChannelCore(ringClient);
   }
 
-  static async open(view: ClusterView, identity: Identity, crypto: Crypto, log: Logger = quietLogger()): Promise<Session> {
+  /** `extra`: more cores on the session's host (the SDK's descriptor gossip), started with it. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  static async open(view: ClusterView, identity: Identity, crypto: Crypto, log: Logger = quietLogger(), extra: readonly Binding<any, any>[] = []): Promise<Session> {
     const name = clientNameOf(crypto, identity.publicKey);
     const transport = new Transport({
       name,
@@ -199,6 +201,7 @@ export class Session {
       tickMs: 1000,
       onOutput: (event) => session.onEvent(event),
     });
+    for (const binding of extra) host.add(binding);
     await transport.start();
     host.start();
     for (const member of view.ring) session.connectOnce(member.id);
@@ -225,6 +228,12 @@ export class Session {
       this.dialed.delete(name);
       this.transport.disconnect(name);
     }
+  }
+
+  /** Runs a step of the core on `channel` (one of `extra`'s, say) under the session's host. */
+  execute(channel: number, run: (nowMs: number) => Effect<unknown, unknown>[]): void {
+    this.checkOpen();
+    this.host.execute(channel, run);
   }
 
   /** Names of members with an open, authenticated connection. */

@@ -7,11 +7,20 @@ import { checkArgument } from '../core/errors.ts';
 import type { TreeLocator } from './types.ts';
 
 export class ConfigLocator implements TreeLocator {
-  private readonly list: readonly string[];
+  private list: readonly string[];
 
-  constructor(roots: readonly string[], near: readonly string[] = []) {
+  constructor(
+    roots: readonly string[],
+    private readonly near: readonly string[] = [],
+  ) {
     checkArgument(Array.isArray(roots) && roots.length > 0, 'roots', 'at least one ring server id');
     this.list = [...new Set([...near, ...roots])];
+  }
+
+  /** The ring's members changed (a re-signed descriptor): the new ones are the roots from now on. */
+  setRoots(roots: readonly string[]): void {
+    checkArgument(Array.isArray(roots) && roots.length > 0, 'roots', 'at least one ring server id');
+    this.list = [...new Set([...this.near, ...roots])];
   }
 
   candidates(): readonly string[] {

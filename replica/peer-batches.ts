@@ -43,11 +43,20 @@ export class PeerBatches {
   readonly counters = { vouched: 0, verified: 0, refused: 0 };
   private readonly pending = new Map<number, Pending>();
 
-  constructor(private readonly options: PeerBatchesOptions) {}
+  private peers: readonly string[];
+
+  constructor(private readonly options: PeerBatchesOptions) {
+    this.peers = options.peers;
+  }
+
+  /** The other ring servers now (after a membership change): only their copies count from here on. */
+  setPeers(peers: readonly string[]): void {
+    this.peers = [...peers];
+  }
 
   /** A copy from `from`: the batch, if it is now trusted (f+1 identical copies); else null (wait, or refused). */
   offer(from: string, batch: SharedBatch, nowMs: number): SharedBatch | null {
-    if (!this.options.peers.includes(from) || batch.statements.length === 0 || !this.rootMatches(batch)) {
+    if (!this.peers.includes(from) || batch.statements.length === 0 || !this.rootMatches(batch)) {
       this.counters.refused++;
       return null;
     }

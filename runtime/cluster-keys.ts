@@ -102,6 +102,25 @@ export function resignRing(config: ClusterConfig, descriptor: RingDescriptor, ad
   return next;
 }
 
+/**
+ * Keeps a later descriptor learned from a peer (already checked with isLaterRing) in this host's
+ * descriptor file, so a restart starts from it: written only if the file holds an earlier ring,
+ * atomically (a temporary file of this process, then rename), since every node of a host shares
+ * the file. Returns whether it wrote.
+ */
+export function saveLaterDescriptor(config: ClusterConfig, next: RingDescriptor): boolean {
+  const path = clusterPaths(config).descriptor;
+  try {
+    if (ringEpochOf(parseDescriptor(readFileSync(path, 'utf8'))) >= ringEpochOf(next)) return false;
+  } catch {
+    // unreadable: replace it with the checked one
+  }
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(next, null, 2) + '\n');
+  renameSync(tmp, path);
+  return true;
+}
+
 function writeSecret(path: string, value: unknown): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const tmp = `${path}.tmp`;
@@ -208,9 +227,9 @@ export function watchDescriptorFile(path: string, intervalMs: number, onRead: (d
     seen = version;
     let d: RingDescriptor;
     try {
-      d = JSON.parse(readFileSync(path, 'utf8')) as RingDescriptor;
+      d = parseDescriptor(readFileSync(path, 'utf8'), `ring descriptor ${path}`);
     } catch (error) {
-      return onError(new ConfigError(`cannot read ring descriptor ${path}: ${(error as Error).message}`));
+      return onError(error instanceof ConfigError ? error : new ConfigError(`cannot read ring descriptor ${path}: ${(error as Error).message}`));
     }
     try {
       onRead(d);
@@ -222,10 +241,61 @@ export function watchDescriptorFile(path: string, intervalMs: number, onRead: (d
   return () => clearInterval(timer);
 }
 
+/**
+ * A descriptor's JSON checked for shape (every field of the type, nothing else trusted): what came
+ * from a file or from a peer becomes a RingDescriptor only through here, so a malformed one is a
+ * ConfigError and not a TypeError deep inside a signature check. The signature is not checked here.
+ */
+export function parseDescriptor(json: string, what = 'ring descriptor'): RingDescriptor {
+  let v: unknown;
+  try {
+    v = JSON.parse(json);
+  } catch (error) {
+    throw new ConfigError(`${what}: not JSON (${(error as Error).message})`);
+  }
+  const bad = (field: string): never => {
+    throw new ConfigError(`${what}: ${field} is missing or malformed`);
+  };
+  const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+  const isString = (x: unknown): x is string => typeof x === 'string';
+  const isCount = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
+  if (!isObject(v)) return bad('the descriptor');
+  if (v.version !== 1) bad('version');
+  for (const field of ['cluster', 'ringId', 'ringPublicKey', 'adminPublicKey', 'signature']) if (!isString(v[field])) bad(field);
+  if (!isCount(v.f)) bad('f');
+  if (!isCount(v.threshold)) bad('threshold');
+  if (!Array.isArray(v.commitments) || !v.commitments.every(isString)) bad('commitments');
+  if (!Array.isArray(v.nodes) || v.nodes.length === 0) bad('nodes');
+  for (const n of v.nodes as unknown[]) {
+    if (!isObject(n) || !isString(n.name) || !isString(n.role) || !isString(n.url) || !isString(n.publicKey) || !isCount(n.shareIndex)) bad('nodes[]');
+  }
+  if (v.ring !== undefined) {
+    const r = v.ring;
+    if (!isObject(r) || !isCount(r.epoch) || !Array.isArray(r.members) || !r.members.every(isString)) bad('ring');
+  }
+  return v as unknown as RingDescriptor;
+}
+
+/** The ring's current members by name (see currentRingOf). */
+export function ringNamesOf(descriptor: RingDescriptor): string[] {
+  return currentRingOf(descriptor).map((m) => m.id);
+}
+
+/** The descriptor's ring epoch: 0 until a membership change re-signs it. */
+export function ringEpochOf(descriptor: RingDescriptor): number {
+  return descriptor.ring?.epoch ?? 0;
+}
+
 /** Reads the descriptor and checks the admin signature and that it matches the config's nodes. */
 export function loadDescriptor(config: ClusterConfig, crypto: Crypto): RingDescriptor {
   const path = clusterPaths(config).descriptor;
-  const d = readJson(path, 'ring descriptor') as unknown as RingDescriptor;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read ring descriptor at ${path}: ${(error as Error).message} (run \`cluster init\` first?)`);
+  }
+  const d = parseDescriptor(text, `ring descriptor ${path}`);
   if (!signedBy(d, d.adminPublicKey, crypto)) throw new ConfigError(`ring descriptor ${path}: admin signature does not verify (tampered or corrupt)`);
   currentRingOf(d); // every listed member is a node
   for (const node of config.nodes) {

@@ -11,13 +11,14 @@ import type { Logger } from 'pino';
 import { fromHex } from '../core/bytes.ts';
 import { startAdminServer } from './admin-server.ts';
 import { clusterPaths, loadClusterConfig, nodeOf, type ClusterConfig, type NodeConfig } from './cluster-config.ts';
-import { loadDescriptor, loadIdentity, type RingDescriptor } from './cluster-keys.ts';
+import { loadDescriptor, loadIdentity, ringEpochOf, ringNamesOf, saveLaterDescriptor, type RingDescriptor } from './cluster-keys.ts';
+import { decodeGossipMessage, DescriptorGossip, encodeGossipMessage, gossipFrameBytesMax, type GossipMessage, type GossipOutput } from './descriptor-gossip.ts';
 import { LmdbKvStore } from './lmdb-kv-store.ts';
 import { fileLogger } from './log.ts';
-import { MachineHost } from './machine-host.ts';
+import { MachineHost, type Binding } from './machine-host.ts';
 import { createMetrics, type NodeMetrics } from './metrics.ts';
 import { nodeCrypto } from './node-crypto.ts';
-import { buildRole, type RoleAdapter } from './roles.ts';
+import { buildRole, channels, type RoleAdapter } from './roles.ts';
 import { Transport, type PeerAddress } from './transport.ts';
 
 export interface RunningNode {
@@ -60,6 +61,8 @@ export async function startNode(configFile: string, name: string, options: Start
   });
   const host = new MachineHost(name, transport, store, log, hostEvents(metrics));
   for (const binding of role.bindings) host.add(binding);
+  const gossip = nodeGossip(config, descriptor, transport, role, log);
+  host.add(gossip.binding);
   await transport.start();
   host.start();
   for (const step of role.startup) host.execute(step.channel, step.run);
@@ -74,7 +77,7 @@ export async function startNode(configFile: string, name: string, options: Start
       metrics.framesOversized.set(transport.counters.framesOversized);
     },
     health: () => ({ name, role: node.role, ready: role.ready(transport.connectedPeers()), pid: process.pid }),
-    status: () => statusOf(config, node, descriptor, transport, host, store, role, startedMs),
+    status: () => statusOf(config, node, gossip.machine, transport, host, store, role, startedMs),
   });
   if (options.pidFile) {
     mkdirSync(paths.runDir, { recursive: true });
@@ -110,13 +113,44 @@ function hostEvents(metrics: NodeMetrics) {
   };
 }
 
+/**
+ * Channel 5: this node's part in spreading re-signed descriptors (runtime/descriptor-gossip.ts). It
+ * announces its ring epoch to the members it is connected to; a later descriptor it takes is kept in
+ * the host's descriptor file (a restart starts from it) and handed to the role.
+ */
+function nodeGossip(config: ClusterConfig, descriptor: RingDescriptor, transport: Transport, role: RoleAdapter, log: Logger) {
+  const members = new Set(descriptor.nodes.map((n) => n.name));
+  const machine = new DescriptorGossip({
+    crypto: nodeCrypto, descriptor,
+    targets: () => transport.connectedPeers().filter((p) => members.has(p)),
+  });
+  const binding: Binding<GossipMessage, GossipOutput> = {
+    channel: channels.descriptor, protocol: 'descriptor', machine, volatile: true,
+    decode: decodeGossipMessage, encode: encodeGossipMessage, frameBytesMax: gossipFrameBytesMax, tickMs: 1000,
+    onOutput: (event) => {
+      if (event.kind === 'refused') return void log.warn({ from: event.from, reason: event.reason }, 'ring descriptor refused');
+      const d = event.descriptor;
+      log.info({ from: event.from, epoch: ringEpochOf(d), members: ringNamesOf(d) }, 'ring descriptor taken');
+      try {
+        saveLaterDescriptor(config, d);
+      } catch (error) {
+        log.error({ reason: (error as Error).message }, 'ring descriptor not saved');
+      }
+      role.onDescriptor(d);
+    },
+  };
+  return { machine, binding };
+}
+
 function statusOf(
-  config: ClusterConfig, node: NodeConfig, descriptor: RingDescriptor, transport: Transport, host: MachineHost,
+  config: ClusterConfig, node: NodeConfig, gossip: DescriptorGossip, transport: Transport, host: MachineHost,
   store: LmdbKvStore, role: RoleAdapter, startedMs: number,
 ): Record<string, unknown> {
   const peers = transport.connectedPeers();
+  const descriptor = gossip.descriptor;
   return {
     name: node.name, role: node.role, cluster: config.name, ringId: descriptor.ringId, pid: process.pid,
+    ringEpoch: ringEpochOf(descriptor), ringMembers: ringNamesOf(descriptor),
     uptimeMs: Date.now() - startedMs, cores: role.bindings.map((b) => b.protocol),
     peers: peers.filter((p) => !transport.isClient(p)), clients: peers.filter((p) => transport.isClient(p)).length,
     transport: transport.counters, host: host.counters, store: store.flushStats(),

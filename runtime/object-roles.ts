@@ -25,7 +25,7 @@ import { blsBatchSignatures, RingTrust } from '../replica/ring-trust.ts';
 import { RingServerMember } from '../replica/ring-server-member.ts';
 import { SecondaryReplica, type ReplicaEvent } from '../replica/secondary.ts';
 import { treeWire } from '../replica/wire.ts';
-import { secureRandom } from './cluster-keys.ts';
+import { ringNamesOf, secureRandom, type RingDescriptor } from './cluster-keys.ts';
 import type { Binding } from './machine-host.ts';
 import { PrefixedKvStore } from './prefixed-kv-store.ts';
 import { CurrentBlockStore, RecordingBlockStore, TappedObjectService, type Executed } from './tapped-object-service.ts';
@@ -110,6 +110,8 @@ export interface RingServerParts {
   readonly bindings: Binding<any, any>[];
   readonly member: RingServerMember;
   status(): Record<string, unknown>;
+  /** A later ring descriptor was taken: certificates are shared with, and blocks ranked over, its members. */
+  onDescriptor(descriptor: RingDescriptor): void;
 }
 
 export function ringServerParts(ctx: RoleContext): RingServerParts {
@@ -131,7 +133,8 @@ export function ringServerParts(ctx: RoleContext): RingServerParts {
       return certificateEpoch;
     },
     // Only a batch's f+1 combiners learn its signature: they share it so every root sees every version.
-    peers: ctx.descriptor.nodes.filter((n) => n.role === 'ring' && n.name !== ctx.node.name).map((n) => n.name),
+    // The ring now: after a membership change, the re-signed descriptor's list (onDescriptor follows later ones).
+    peers: ringNamesOf(ctx.descriptor).filter((name) => name !== ctx.node.name),
     batchSignatures: blsBatchSignatures(fromHex(ctx.descriptor.ringPublicKey)),
     // A combined threshold signature is unique: f+1 identical copies need no pairing check.
     peerVouchersNeeded: ctx.config.f + 1,
@@ -166,12 +169,17 @@ export function ringServerParts(ctx: RoleContext): RingServerParts {
     onRingOutput,
     bindings: [memberBinding, archiveBinding],
     member,
+    onDescriptor: (d) => {
+      const ring = ringNamesOf(d);
+      member.setPeers(ring.filter((name) => name !== ctx.node.name));
+      sliced.archiver.setRingServers(ring);
+    },
     status: () => ({ tree: { ...member.counters }, archiver: { queued: sliced.queuedCount(), pending: sliced.archiver.pendingCount(), ...sliced.archiver.counters } }),
   };
 }
 
 export function secondaryParts(ctx: RoleContext): { binding: Binding<TreeMessage, unknown>; replica: SecondaryReplica } {
-  const ring = ctx.descriptor.nodes.filter((n) => n.role === 'ring').map((n) => n.name);
+  const ring = ringNamesOf(ctx.descriptor);
   const others = ctx.descriptor.nodes.filter((n) => n.role === 'replica' && n.name !== ctx.node.name).map((n) => n.name);
   const trust = new CachingTrust(new RingTrust(ctx.crypto, fromHex(ctx.descriptor.ringId), blsBatchSignatures(fromHex(ctx.descriptor.ringPublicKey))));
   const replica = new SecondaryReplica(contextOf(ctx, new PrefixedKvStore(ctx.store, 'replica/')), {
@@ -220,7 +228,7 @@ function countedTreeWire(ctx: RoleContext): typeof treeWire {
  */
 function ringArchiver(ctx: RoleContext, blocks: BlockStore): { binding: Binding<unknown, unknown>; sliced: SlicedArchiver } {
   const archiveServers = ctx.descriptor.nodes.filter((n) => n.role === 'archive');
-  const ringServers = ctx.descriptor.nodes.filter((n) => n.role === 'ring').map((n) => n.name);
+  const ringServers = ringNamesOf(ctx.descriptor);
   const { binding, sliced } = makeArchiverBinding(
     contextOf(ctx, new PrefixedKvStore(ctx.store, 'archive/')),
     {

@@ -22,7 +22,10 @@ import type { RingMessage } from '../ring/messages.ts';
 import type { ClientOutput, RingOutput } from '../ring/outputs.ts';
 import { blsCertificateVerifier } from '../ring/bls-certificate-signer.ts';
 import { RingKeyVerifier } from '../core/threshold/signing.ts';
-import { currentRingOf, isLaterRing, secureRandom, watchDescriptorFile, type RingDescriptor } from './cluster-keys.ts';
+import { batchHeaderFromTuple, batchSigningMessage } from '../core/threshold/statements.ts';
+import { decode } from '../core/codec.ts';
+import { currentRingOf, isLaterRing, ringEpochOf, secureRandom, watchDescriptorFile, type RingDescriptor } from './cluster-keys.ts';
+import { decodeGossipMessage, DescriptorGossip, encodeGossipMessage, type GossipMessage, type GossipOutput } from './descriptor-gossip.ts';
 import { clientNameOf } from './handshake.ts';
 import { channels } from './roles.ts';
 import { Transport, type PeerAddress } from './transport.ts';
@@ -67,7 +70,10 @@ export class RingSession {
   ringNames: readonly string[];
   private descriptor: RingDescriptor;
   private tick: NodeJS.Timeout | null = null;
+  private gossipTick: NodeJS.Timeout | null = null;
   private stopWatching: (() => void) | null = null;
+  /** This session's part in spreading re-signed descriptors (runtime/descriptor-gossip.ts, channel 5). */
+  readonly gossip: DescriptorGossip;
   readonly counters = { completed: 0, certified: 0, ringChanges: 0 };
 
   constructor(private readonly options: RingSessionOptions) {
@@ -106,6 +112,7 @@ export class RingSession {
       this.byKey.set(toHex(signer.publicKey), i);
       this.waiters.push([]);
     }
+    this.gossip = new DescriptorGossip({ crypto: options.crypto, descriptor: d, targets: () => this.transport.connectedPeers() });
     this.transport.onFrame((from, frame) => this.onFrame(from, frame));
   }
 
@@ -115,6 +122,7 @@ export class RingSession {
     this.tick = setInterval(() => {
       for (const client of this.clients) this.perform(client.onTick(Date.now()));
     }, 20);
+    this.gossipTick = setInterval(() => this.performGossip(this.gossip.onTick(Date.now())), 1000);
     if (this.options.descriptorPath !== undefined) {
       this.stopWatching = watchDescriptorFile(this.options.descriptorPath, 500, (d) => this.adoptDescriptor(d), (error) => this.options.log.warn({ reason: error.message }, 'ring descriptor not taken'));
     }
@@ -122,6 +130,7 @@ export class RingSession {
 
   async stop(): Promise<void> {
     if (this.tick) clearInterval(this.tick);
+    if (this.gossipTick) clearInterval(this.gossipTick);
     this.stopWatching?.();
     await this.transport.stop();
   }
@@ -142,7 +151,28 @@ export class RingSession {
     for (const name of this.ringNames) if (!before.includes(name)) this.transport.connect(name);
     for (const name of before) if (!this.ringNames.includes(name)) this.transport.disconnect(name);
     this.options.log.info({ members: this.ringNames, epoch: next.ring?.epoch }, 'ring members changed');
+    // Tell the nodes too (a no-op when the news came from them).
+    this.performGossip(this.gossip.offer(next, Date.now()));
     return true;
+  }
+
+  /**
+   * Hands a re-signed descriptor to the ring (the admin's `replace-node`): takes it, sends it to
+   * every connected node, and waits until each of `waitFor` says it holds it (or `timeoutMs`).
+   * Returns those that confirmed; the nodes spread it on among themselves.
+   */
+  async spreadDescriptor(next: RingDescriptor, waitFor: readonly string[], timeoutMs: number): Promise<string[]> {
+    this.adoptDescriptor(next);
+    const epoch = ringEpochOf(next);
+    const confirmed = () => waitFor.filter((name) => (this.gossip.epochOf(name) ?? -1) >= epoch);
+    const deadlineMs = Date.now() + timeoutMs;
+    for (const name of waitFor) this.transport.connect(name);
+    while (confirmed().length < waitFor.length && Date.now() < deadlineMs) {
+      // A member connected since the offer is told now (the core pushes to a peer that announced less).
+      this.performGossip(this.gossip.onTick(Date.now()));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return confirmed();
   }
 
   /** Ring client `index`'s signing key and the nonce its next submit carries: an update signed
@@ -175,22 +205,48 @@ export class RingSession {
     return bguid;
   }
 
-  /** Checks every recorded certificate (deferred mode) with real BLS; returns [valid, total]. */
+  /**
+   * Checks every recorded certificate (deferred mode) with real BLS; returns [valid, total].
+   * A recorded header names the epoch the ring client assumed (it never learns one in this mode:
+   * its check always passed), but a batch is signed with the shares of the epoch in force at its
+   * seq, which a key refresh or replacement moves on. So headers are checked in seq order, each
+   * under the epoch the previous one verified with, then the next few, then the one before (as a
+   * ring client does inline).
+   */
   verifyRecordedCertificates(): [number, number] {
+    const headers = [...this.recorded].map(([message, signature]) => ({ header: batchHeaderFromTuple(decode(fromHex(message), 4096, 'batch header')), signature }));
+    headers.sort((a, b) => a.header.sequence - b.header.sequence);
+    let epoch = 0;
     let valid = 0;
-    for (const [root, signature] of this.recorded) if (this.verifier.verify(fromHex(root), signature)) valid += 1;
+    for (const { header, signature } of headers) {
+      const tries = [epoch, epoch + 1, epoch + 2, ...(epoch > 0 ? [epoch - 1] : [])];
+      const found = tries.find((e) => this.verifier.verify(batchSigningMessage({ ...header, epoch: e }), signature));
+      if (found === undefined) continue;
+      epoch = found;
+      valid += 1;
+    }
     return [valid, this.recorded.size];
   }
 
-  private onFrame(from: string, frame: Uint8Array): void {
-    if (frame[0] !== channels.ring) return;
-    let message: RingMessage;
+  /** The frame's body decoded, or null (logged) when it does not decode. */
+  private decodeBody<M>(from: string, frame: Uint8Array, decodeMessage: (bytes: Uint8Array) => M): M | null {
     try {
-      message = decodeRingMessage(frame.subarray(1));
+      return decodeMessage(frame.subarray(1));
     } catch (error) {
       this.options.log.warn({ from, reason: (error as Error).message }, 'frame dropped');
+      return null;
+    }
+  }
+
+  private onFrame(from: string, frame: Uint8Array): void {
+    if (frame[0] === channels.descriptor) {
+      const gossip = this.decodeBody(from, frame, decodeGossipMessage);
+      if (gossip) this.performGossip(this.gossip.onMessage(from, gossip, Date.now()));
       return;
     }
+    if (frame[0] !== channels.ring) return;
+    const message = this.decodeBody(from, frame, decodeRingMessage);
+    if (!message) return;
     if (message.kind === 'block-stored') {
       const w = this.blockWaiters.get(toHex(message.bguid));
       if (w && this.ringNames[message.replica] === from) {
@@ -209,11 +265,19 @@ export class RingSession {
   }
 
   private frameOf(message: RingMessage): Uint8Array {
-    const body = encodeRingMessage(message);
-    const frame = new Uint8Array(body.length + 1);
-    frame[0] = channels.ring;
-    frame.set(body, 1);
-    return frame;
+    return frameOn(channels.ring, encodeRingMessage(message));
+  }
+
+  private performGossip(effects: Effect<GossipMessage, GossipOutput>[]): void {
+    for (const effect of effects) {
+      if (effect.kind === 'send') {
+        this.transport.send(effect.to, frameOn(channels.descriptor, encodeGossipMessage(effect.message)));
+      } else if (effect.event.kind === 'adopted') {
+        this.adoptDescriptor(effect.event.descriptor);
+      } else {
+        this.options.log.warn({ from: effect.event.from, reason: effect.event.reason }, 'ring descriptor refused');
+      }
+    }
   }
 
   private perform(effects: Effect<RingMessage, RingOutput>[]): void {
@@ -233,4 +297,12 @@ export class RingSession {
     this.counters.completed += 1;
     this.waiters[index]!.shift()?.resolve({ seq: event.seq, result: event.result, latencyMs: event.latencyMs });
   }
+}
+
+/** A frame: the channel byte, then the encoded message. */
+function frameOn(channel: number, body: Uint8Array): Uint8Array {
+  const frame = new Uint8Array(body.length + 1);
+  frame[0] = channel;
+  frame.set(body, 1);
+  return frame;
 }

@@ -28,7 +28,7 @@ import { TapestryService } from '../tapestry/service.ts';
 import { blsCertificateVerifier, HashedCache } from '../ring/bls-certificate-signer.ts';
 import { RingKeyVerifier } from '../core/threshold/signing.ts';
 import type { ClusterConfig, NodeConfig } from './cluster-config.ts';
-import { initialRingOf, secureRandom, type RingDescriptor } from './cluster-keys.ts';
+import { initialRingOf, ringNamesOf, secureRandom, type RingDescriptor } from './cluster-keys.ts';
 import type { Binding, DurableKvStore } from './machine-host.ts';
 import type { NodeMetrics } from './metrics.ts';
 import { PrefixedKvStore } from './prefixed-kv-store.ts';
@@ -70,20 +70,25 @@ export interface RoleAdapter {
   status(): Record<string, unknown>;
   /** Ready to serve, given the names of connected peers. */
   ready(connectedPeers: readonly string[]): boolean;
+  /**
+   * A later admin-signed descriptor was taken (runtime/descriptor-gossip.ts): the role's lists of
+   * ring members follow it (which ring servers archive and share certificates, who may store
+   * fragments, where secondaries look last, whom readiness counts).
+   */
+  onDescriptor(descriptor: RingDescriptor): void;
 }
 
 /** Frame channels: one byte per protocol, fixed so mixed versions fail loudly rather than misparse. */
-export const channels = { ring: 1, tapestry: 2, archive: 3, replica: 4 } as const;
+export const channels = { ring: 1, tapestry: 2, archive: 3, replica: 4, descriptor: 5 } as const;
 
 /** The node every other Tapestry node joins through (the first ring server). */
 export function tapestryGatewayOf(descriptor: RingDescriptor): string {
   return initialRingOf(descriptor)[0]!.id;
 }
 
-/** Connected to enough ring servers to reach a quorum (2f+1 counting itself for a ring server). */
-export function ringQuorumConnected(ctx: RoleContext, connectedPeers: readonly string[]): boolean {
-  const ring = new Set(ctx.descriptor.nodes.filter((n) => n.role === 'ring').map((n) => n.name));
-  const connected = connectedPeers.filter((p) => ring.has(p)).length;
+/** Connected to enough of the ring's members (`ring`) to reach a quorum (2f+1 counting itself for a ring server). */
+export function ringQuorumConnected(ctx: RoleContext, ring: readonly string[], connectedPeers: readonly string[]): boolean {
+  const connected = connectedPeers.filter((p) => ring.includes(p)).length;
   const needed = ctx.node.role === 'ring' ? 2 * ctx.config.f : 2 * ctx.config.f + 1;
   return connected >= needed;
 }
@@ -136,12 +141,12 @@ function tapestryBinding(ctx: RoleContext, random: RandomSource): TapestryPart {
  * locates members for the objects it wants, before the configured ones (other replicas, then the
  * ring servers, exactly the list secondaryParts uses without Tapestry).
  */
-function treeLocatorOf(ctx: RoleContext, tapestry: TapestryPart): TapestryTreeLocator {
-  const ring = ctx.descriptor.nodes.filter((n) => n.role === 'ring').map((n) => n.name);
+function treeLocatorOf(ctx: RoleContext, tapestry: TapestryPart): { tree: TapestryTreeLocator; fallback: ConfigLocator } {
   const others = ctx.descriptor.nodes.filter((n) => n.role === 'replica' && n.name !== ctx.node.name).map((n) => n.name);
-  const tree = new TapestryTreeLocator(tapestry.service, new ConfigLocator(ring, others), { selfName: ctx.node.name });
+  const fallback = new ConfigLocator(ringNamesOf(ctx.descriptor), others);
+  const tree = new TapestryTreeLocator(tapestry.service, fallback, { selfName: ctx.node.name });
   tapestry.onLocateResult((event) => tree.onLocateResult(event));
-  return tree;
+  return { tree, fallback };
 }
 
 /**
@@ -247,11 +252,12 @@ function ringReplica(ctx: RoleContext, parts: RingServerParts): { binding: Bindi
 }
 
 function archiveServer(ctx: RoleContext): { binding: Binding<ArchiveMessage, ArchiveOutput>; server: ArchiveServer } {
-  const names = (role: string) => ctx.descriptor.nodes.filter((n) => n.role === role).map((n) => n.name);
   const server = new ArchiveServer(
     { nodeId: ctx.node.name, store: new PrefixedKvStore(ctx.store, 'archive/'), random: secureRandom, nowMs: ctx.nowMs },
     {
-      crypto: ctx.crypto, signer: signerOf(ctx.crypto, ctx.secretKey), archiveServers: names('archive'), ringServers: names('ring'),
+      crypto: ctx.crypto, signer: signerOf(ctx.crypto, ctx.secretKey),
+      archiveServers: ctx.descriptor.nodes.filter((n) => n.role === 'archive').map((n) => n.name),
+      ringServers: ringNamesOf(ctx.descriptor),
       ...defaultArchiveTiming, repair: defaultRepairOptions,
     },
   );
@@ -272,6 +278,13 @@ function archiveServer(ctx: RoleContext): { binding: Binding<ArchiveMessage, Arc
 }
 
 export function buildRole(ctx: RoleContext): RoleAdapter {
+  // The ring now (the descriptor's signed list after a membership change), followed as it changes.
+  let ring = ringNamesOf(ctx.descriptor);
+  const ready = (peers: readonly string[]) => ringQuorumConnected(ctx, ring, peers);
+  const follow = (then: (d: RingDescriptor) => void = () => undefined) => (d: RingDescriptor) => {
+    ring = ringNamesOf(d);
+    then(d);
+  };
   const tapestry = tapestryBinding(ctx, secureRandom);
   const startup = tapestryStartup(ctx, tapestry);
   const tapestryStatus = () => ({
@@ -285,16 +298,18 @@ export function buildRole(ctx: RoleContext): RoleAdapter {
       bindings: [binding, tapestry.binding], startup,
       status: () => {
         const st = server.status();
-        return { ...tapestryStatus(), ...st, fragmentsHeld: st.fragmentCount };
+        // storesRefused: store requests from peers that are neither ring members nor archive servers.
+        return { ...tapestryStatus(), ...st, fragmentsHeld: st.fragmentCount, storesRefused: server.counters.storesRefused };
       },
-      ready: (peers) => ringQuorumConnected(ctx, peers),
+      ready,
+      onDescriptor: follow((d) => server.setRingServers(ringNamesOf(d))),
     };
   }
   if (ctx.node.role === 'spare' && !joiningMembersOf(ctx)) {
-    return { bindings: [tapestry.binding], startup, status: () => ({ ...tapestryStatus(), spare: true }), ready: (peers) => ringQuorumConnected(ctx, peers) };
+    return { bindings: [tapestry.binding], startup, status: () => ({ ...tapestryStatus(), spare: true }), ready, onDescriptor: follow() };
   }
   if (ctx.node.role !== 'ring' && ctx.node.role !== 'spare') {
-    const tree = treeLocatorOf(ctx, tapestry);
+    const { tree, fallback } = treeLocatorOf(ctx, tapestry);
     const { binding, replica } = secondaryParts({ ...ctx, treeLocator: tree });
     const announcing = { ...binding, onOutput: (event: unknown) => {
       binding.onOutput?.(event);
@@ -303,7 +318,8 @@ export function buildRole(ctx: RoleContext): RoleAdapter {
     return {
       bindings: [announcing, tapestry.binding], startup,
       status: () => ({ ...tapestryStatus(), treeLocator: { ...tree.counters }, replica: Object.fromEntries(replica.counters) }),
-      ready: (peers) => ringQuorumConnected(ctx, peers),
+      ready,
+      onDescriptor: follow((d) => fallback.setRoots(ringNamesOf(d))),
     };
   }
   const parts = ringServerParts(ctx);
@@ -316,6 +332,7 @@ export function buildRole(ctx: RoleContext): RoleAdapter {
       drops: Object.fromEntries(replica.drops), ...tapestryStatus(), ...parts.status(),
       reconfiguration: reconfigurationStatus(reconfigurable),
     }),
-    ready: (peers) => ringQuorumConnected(ctx, peers),
+    ready,
+    onDescriptor: follow(parts.onDescriptor),
   };
 }

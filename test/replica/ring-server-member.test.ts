@@ -133,6 +133,26 @@ describe('RingServerMember', () => {
     expect(b.latestVersion(object.aguid)).toBe(1);
   });
 
+  it('follows a new member list (setPeers): copies from the new member count and it is sent combined signatures; the old member gets neither', () => {
+    const b = member('ring-b', ['ring-a', 'ring-c'], undefined, 2);
+    execute(b, [0, 1]);
+    const good = batch(7, [0, 1]);
+    b.setPeers(['spare-0', 'ring-c']); // ring-a was replaced by spare-0
+    checks = 0;
+    b.onMessage('ring-a', shared(good), 1);
+    expect(b.peerBatches.counters.refused).toBe(1);
+    b.onMessage('spare-0', shared(good), 2);
+    b.onMessage('ring-c', shared(good), 3);
+    expect(b.latestVersion(object.aguid)).toBe(1);
+    expect(b.peerBatches.counters.vouched).toBe(1);
+    expect(checks).toBe(0);
+    // What it combines itself goes to the members of the new list.
+    execute(b, [2]);
+    const next = batch(8, [2]);
+    b.onCertificate(next.sequence, next.root, next.signature, next.statements);
+    expect(sent(b.onTick(10)).filter((x) => x.message.type === 'batch-certificate').map((x) => x.to)).toEqual(['spare-0', 'ring-c']);
+  });
+
   it('a member without certificates for an object the ring has (it joined later) answers not-cached, not unknown-object', () => {
     const read = (m: RingServerMember): string => {
       const effects = m.onMessage('client-x', { type: 'read', requestId: 1, aguid: object.aguid, version: null, offset: 0, length: 0, maxAgeMs: 0 }, 1);

@@ -111,11 +111,16 @@ describe('cluster replace-node on real processes', () => {
     expect(members).toContain(primary);
     const writing = await startChainedWriting(config, 'replace-primary', 5, 60_000, true);
     const s = writing.session;
-    // An SDK client given the config follows the descriptor file by itself.
+    // An SDK client given the config follows the descriptor file by itself; one given the
+    // descriptor as an object (as on a machine without the file) learns it from the nodes.
     const store = await connect({ config: config.file, identity: newIdentity(), connectTimeoutMs: 30_000 });
+    const remote = await connect({ descriptor: loadDescriptor(config, nodeCrypto), identity: newIdentity(), connectTimeoutMs: 30_000 });
     try {
       const object = await store.create('through-a-primary-replacement');
       await (await object.append(Uint8Array.of(1))).certified;
+      const remoteObject = await remote.create('written-from-afar');
+      await (await remoteObject.append(Uint8Array.of(1))).certified;
+      const epochBefore = loadDescriptor(config, nodeCrypto).ring?.epoch ?? 0;
 
       const { stdout } = await run(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'cluster', 'replace-node', primary, '--with', 'spare-1', '--config', config.file], { timeout: 200_000 });
       const after = members.map((m) => (m === primary ? 'spare-1' : m));
@@ -135,10 +140,27 @@ describe('cluster replace-node on real processes', () => {
       await written.certified;
       expect(written.version).toBe(2);
       expect(await object.read()).toEqual(Uint8Array.of(1, 2));
+
+      // The client without the file was told by the nodes: it sends to the new ring and gets
+      // the new primary's certificates (a client left on the old list waited for them in vain).
+      expect(remote.ringMembers).toEqual(after);
+      const remoteWritten = await remoteObject.append(Uint8Array.of(2), { timeoutMs: 60_000 });
+      await remoteWritten.certified;
+      expect(await remoteObject.read()).toEqual(Uint8Array.of(1, 2));
+
+      // Every node that is up took the re-signed descriptor from its peers (none reads the file
+      // while running), and its role follows the new list (archive writers, certificate sharing,
+      // archiver ranking, readiness: unit tests in test/archive and test/replica).
+      const epoch = loadDescriptor(config, nodeCrypto).ring!.epoch;
+      expect(epoch).toBeGreaterThan(epochBefore);
+      const up = config.nodes.map((n) => n.name).filter((name) => name !== primary && runningPid(config, name) !== null);
+      await waitFor(async () => (await Promise.all(up.map(statusOf))).every((st) => st?.ringEpoch === epoch), 15_000, 'every node at the new ring epoch');
+      for (const name of up) expect((await statusOf(name))?.ringMembers).toEqual(after);
     } finally {
       await writing.stop();
       await s.stop();
       await store.close();
+      await remote.close();
     }
   }, 300_000);
 });

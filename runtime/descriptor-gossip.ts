@@ -1,0 +1,193 @@
+/**
+ * Spreading a re-signed ring descriptor to every node and client (channel 5).
+ *
+ * After `cluster replace-node` the admin re-signs the descriptor with the new member list. A
+ * process that reads the descriptor file follows it, but a process on another machine, or one
+ * given the descriptor as an object, never sees that file. So every node and client runs this
+ * small core: it tells the peers it is connected to the ring epoch of the descriptor it holds,
+ * and whoever holds a later one sends it. The receiver takes it only if `isLaterRing` holds:
+ * signed by the admin key it already trusts, for the same cluster, ring id, ring key and nodes,
+ * with a later epoch. So a Byzantine peer can withhold a descriptor or send garbage (refused,
+ * counted, and at most one check per peer per `checkIntervalMs`), but it can neither forge a
+ * ring list nor bring back an older one; one correct peer that has the new one is enough.
+ *
+ * Messages: `ring-epoch` (the epoch the sender holds) and `descriptor` (its JSON text). The rules:
+ * - every `announceMs`, announce to each connected peer (`targets()`);
+ * - on an announcement below ours, send ours to that peer (at most once per `pushIntervalMs`);
+ * - on an announcement above ours, answer with ours, so the peer sends its descriptor;
+ * - on taking a later descriptor, announce the new epoch to its sender, and send the descriptor at
+ *   once to every target and to every peer (a client, say) that last announced an older epoch.
+ * Admin tools and the file watchers hand this core what they learned (`offer`), so it spreads on.
+ */
+import type { Crypto } from '../core/crypto.ts';
+import { asString, asTuple, asUint, decode, encode } from '../core/codec.ts';
+import { DecodeError } from '../core/errors.ts';
+import type { Effect, Machine } from '../core/machine.ts';
+import { isLaterRing, parseDescriptor, ringEpochOf, type RingDescriptor } from './cluster-keys.ts';
+
+export type GossipMessage = { type: 'ring-epoch'; epoch: number } | { type: 'descriptor'; json: string };
+
+export type GossipOutput =
+  /** A later descriptor was taken (from a peer, or offered locally with from = 'local'). */
+  | { kind: 'adopted'; descriptor: RingDescriptor; from: string }
+  /** A descriptor that is not this ring admin's word, or malformed: dropped, nothing changed. */
+  | { kind: 'refused'; from: string; reason: string };
+
+/** A descriptor names every node (~300 bytes each) and f+1 commitments: 256 KiB covers ~800 nodes. */
+export const gossipFrameBytesMax = 256 * 1024;
+
+export interface DescriptorGossipOptions {
+  readonly crypto: Crypto;
+  /** The descriptor this process trusts now (its admin key is pinned for good). */
+  readonly descriptor: RingDescriptor;
+  /** Peers to announce to: the ones connected now. */
+  readonly targets: () => readonly string[];
+  /** Re-announce period per peer (default 10 s): catches peers that were down or missed a push. */
+  readonly announceMs?: number;
+  /** Least time between two sends of the descriptor to one peer, or two checks of one from a peer (default 1 s). */
+  readonly pushIntervalMs?: number;
+  /** Peers whose announced epoch is remembered (clients come and go); the oldest is forgotten first. */
+  readonly peersMax?: number;
+}
+
+const tags = { ringEpoch: 1, descriptor: 2 } as const;
+
+export function encodeGossipMessage(m: GossipMessage): Uint8Array {
+  return m.type === 'ring-epoch' ? encode([tags.ringEpoch, m.epoch]) : encode([tags.descriptor, m.json]);
+}
+
+export function decodeGossipMessage(bytes: Uint8Array): GossipMessage {
+  const t = asTuple(decode(bytes, gossipFrameBytesMax, 'gossip message'), 'gossip message', 2);
+  if (t[0] === tags.ringEpoch) return { type: 'ring-epoch', epoch: asUint(t[1], 'epoch') };
+  if (t[0] === tags.descriptor) return { type: 'descriptor', json: asString(t[1], 'descriptor', gossipFrameBytesMax) };
+  throw new DecodeError(`gossip message: unknown tag ${String(t[0])}`);
+}
+
+export class DescriptorGossip implements Machine<GossipMessage, GossipOutput> {
+  private current: RingDescriptor;
+  private json: string;
+  /** Epoch each peer last announced (insertion order = age). */
+  private readonly heard = new Map<string, number>();
+  private readonly announcedMs = new Map<string, number>();
+  private readonly pushedMs = new Map<string, number>();
+  private readonly checkedMs = new Map<string, number>();
+  private readonly announceMs: number;
+  private readonly pushIntervalMs: number;
+  private readonly peersMax: number;
+  readonly counters = { adopted: 0, refused: 0, pushed: 0, announced: 0, rateLimited: 0 };
+
+  constructor(private readonly options: DescriptorGossipOptions) {
+    this.current = options.descriptor;
+    this.json = JSON.stringify(options.descriptor);
+    this.announceMs = options.announceMs ?? 10_000;
+    this.pushIntervalMs = options.pushIntervalMs ?? 1_000;
+    this.peersMax = options.peersMax ?? 4096;
+  }
+
+  get descriptor(): RingDescriptor {
+    return this.current;
+  }
+
+  get epoch(): number {
+    return ringEpochOf(this.current);
+  }
+
+  /** The epoch `peer` last announced, if it did. */
+  epochOf(peer: string): number | undefined {
+    return this.heard.get(peer);
+  }
+
+  onMessage(from: string, message: GossipMessage, nowMs: number): Effect<GossipMessage, GossipOutput>[] {
+    if (message.type === 'ring-epoch') {
+      this.remember(from, message.epoch);
+      if (message.epoch < this.epoch) return this.push(from, nowMs);
+      if (message.epoch > this.epoch && this.due(this.announcedMs, from, nowMs, this.pushIntervalMs)) return [this.announce(from, nowMs)];
+      return [];
+    }
+    if (!this.due(this.checkedMs, from, nowMs, this.pushIntervalMs)) {
+      this.counters.rateLimited++;
+      return [];
+    }
+    this.stamp(this.checkedMs, from, nowMs);
+    let next: RingDescriptor;
+    try {
+      next = parseDescriptor(message.json, `descriptor from ${from}`);
+    } catch (error) {
+      return this.refuse(from, (error as Error).message);
+    }
+    return this.take(next, from, nowMs);
+  }
+
+  /** A descriptor learned outside this core (a file re-read, an admin tool): taken under the same rule, then spread. */
+  offer(next: RingDescriptor, nowMs: number): Effect<GossipMessage, GossipOutput>[] {
+    return this.take(next, 'local', nowMs);
+  }
+
+  onTick(nowMs: number): Effect<GossipMessage, GossipOutput>[] {
+    const out: Effect<GossipMessage, GossipOutput>[] = [];
+    for (const peer of this.options.targets()) if (this.due(this.announcedMs, peer, nowMs, this.announceMs)) out.push(this.announce(peer, nowMs));
+    return out;
+  }
+
+  private take(next: RingDescriptor, from: string, nowMs: number): Effect<GossipMessage, GossipOutput>[] {
+    let later: boolean;
+    try {
+      later = isLaterRing(this.current, next, this.options.crypto);
+    } catch (error) {
+      return this.refuse(from, (error as Error).message);
+    }
+    if (!later) {
+      // The sender holds at least this epoch now; nothing to push back unless ours is later.
+      if (from !== 'local') this.remember(from, ringEpochOf(next));
+      return [];
+    }
+    this.current = next;
+    this.json = JSON.stringify(next);
+    this.counters.adopted++;
+    if (from !== 'local') this.remember(from, this.epoch);
+    const out: Effect<GossipMessage, GossipOutput>[] = [{ kind: 'output', event: { kind: 'adopted', descriptor: next, from } }];
+    // The sender learns it arrived (an admin tool waits for that).
+    if (from !== 'local') out.push(this.announce(from, nowMs));
+    const peers = new Set(this.options.targets());
+    for (const [peer, epoch] of this.heard) if (epoch < this.epoch) peers.add(peer);
+    for (const peer of peers) if (peer !== from && (this.heard.get(peer) ?? -1) < this.epoch) out.push(...this.push(peer, nowMs, true));
+    return out;
+  }
+
+  private push(to: string, nowMs: number, force = false): Effect<GossipMessage, GossipOutput>[] {
+    if (!force && !this.due(this.pushedMs, to, nowMs, this.pushIntervalMs)) {
+      this.counters.rateLimited++;
+      return [];
+    }
+    this.stamp(this.pushedMs, to, nowMs);
+    this.counters.pushed++;
+    return [{ kind: 'send', to, message: { type: 'descriptor', json: this.json } }];
+  }
+
+  private announce(to: string, nowMs: number): Effect<GossipMessage, GossipOutput> {
+    this.stamp(this.announcedMs, to, nowMs);
+    this.counters.announced++;
+    return { kind: 'send', to, message: { type: 'ring-epoch', epoch: this.epoch } };
+  }
+
+  private refuse(from: string, reason: string): Effect<GossipMessage, GossipOutput>[] {
+    this.counters.refused++;
+    return [{ kind: 'output', event: { kind: 'refused', from, reason } }];
+  }
+
+  private remember(peer: string, epoch: number): void {
+    this.stamp(this.heard, peer, epoch);
+  }
+
+  /** Sets `peer`'s entry as the newest; the oldest entries go beyond `peersMax` (every map is bounded). */
+  private stamp(map: Map<string, number>, peer: string, value: number): void {
+    map.delete(peer);
+    map.set(peer, value);
+    while (map.size > this.peersMax) map.delete(map.keys().next().value as string);
+  }
+
+  private due(map: Map<string, number>, peer: string, nowMs: number, intervalMs: number): boolean {
+    const last = map.get(peer);
+    return last === undefined || nowMs - last >= intervalMs;
+  }
+}
