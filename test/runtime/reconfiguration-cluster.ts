@@ -68,12 +68,15 @@ export interface ChainedWriting {
 /**
  * Two clients writing chained 1 KiB values without pause (each write demands the version the last
  * one acknowledged), for a reconfiguration to run under; resolves once each has written 3 times.
- * With `follow`, the session follows the descriptor file (a re-signed ring replaces its members).
+ * With `follow`, the session follows the descriptor file (a re-signed ring replaces its members);
+ * `certificates` is the session's certificate mode (runtime/ring-session.ts).
  */
-export async function startChainedWriting(config: ClusterConfig, name: string, fill: number, writeTimeoutMs: number, follow = false): Promise<ChainedWriting> {
+export async function startChainedWriting(
+  config: ClusterConfig, name: string, fill: number, writeTimeoutMs: number, follow = false, certificates: 'inline' | 'deferred' = 'inline',
+): Promise<ChainedWriting> {
   const descriptor = loadDescriptor(config, nodeCrypto);
   const session = new RingSession({
-    descriptor, crypto: nodeCrypto, log: memoryLogger('client', 'warn').log, clientCount: 2, certificates: 'inline',
+    descriptor, crypto: nodeCrypto, log: memoryLogger('client', 'warn').log, clientCount: 2, certificates,
     ...(follow ? { descriptorPath: clusterPaths(config).descriptor } : {}),
   });
   await session.start();

@@ -75,6 +75,21 @@ describe('cluster refresh-keys on real processes', () => {
       throw new Error(`${error.message}: ${counts()}`);
     });
     expect(s.clients.map((c) => c.counters.badCertificates)).toEqual([0, 0]);
+
+    // A session that records certificates and checks them afterwards (as benchmarks and drills
+    // do) finds each valid under the key of its batch's epoch (it once checked all as epoch 0).
+    const deferred = await startChainedWriting(config, 'deferred', 9, 30_000, false, 'deferred');
+    try {
+      await deferred.stop();
+      const written = deferred.writers.reduce((sum, w) => sum + w.version, 0);
+      await waitFor(() => deferred.session.counters.certified >= written, 30_000, 'certificates of the deferred session');
+      const [valid, total] = deferred.session.verifyRecordedCertificates();
+      expect(total).toBeGreaterThan(0);
+      expect(valid).toBe(total);
+    } finally {
+      await deferred.stop();
+      await deferred.session.stop();
+    }
     console.log(`refresh-keys: ${refreshMs} ms wall (CLI: ${stdout.trim().split('\n').pop()}); writes ${writers.map((w) => w.version).join('+')}; ${counts()}`);
   }, 240_000);
 });
