@@ -10,7 +10,7 @@
  * refresh runs on the new ring.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterPaths, type ClusterConfig } from '../../runtime/cluster-config.ts';
@@ -126,6 +126,12 @@ describe('cluster replace-node on real processes', () => {
       const after = members.map((m) => (m === primary ? 'spare-1' : m));
       expect(stdout).toMatch(new RegExp(`ring members \\[${after.join(', ')}\\]; ${primary} stopped`));
       expect(s.ringNames).toEqual(after); // the session took the re-signed descriptor while running
+      // The descriptor was re-signed as soon as the round was installed, before spare-1 started as
+      // the joining member: clients move before the switch, so before spare-1 can be a primary
+      // they would not hear from (nodes do not rewrite a file that already holds the new ring).
+      const joined = await statusOf('spare-1');
+      const joinedStartMs = Date.now() - Number(joined?.uptimeMs);
+      expect(statSync(clusterPaths(config).descriptor).mtimeMs).toBeLessThan(joinedStartMs);
       expect(s.counters.ringChanges).toBe(1);
       const certifiedBefore = s.counters.certified;
       const from = writing.writers.map((w) => w.version);
