@@ -195,11 +195,12 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
   /** Jobs left in the store by a previous run: probe first (some fragments may have been stored), then finish. */
   private resume(nowMs: number): void {
     for (const kept of keptJobsOf(this.store)) {
-      const rank = this.rankOf(kept.bguid);
-      if (rank < 0) {
-        forgetJob(this.store, kept.hex);
-        continue;
-      }
+      // A job was kept because this server ranked for the block when it came. A ring change since
+      // (a re-signed descriptor) may rank it out now, and the block may have no archiver left
+      // that ranks for it (the member that was rank 0 was replaced): it stays, as the last
+      // fallback; it probes before storing, so a block someone else stored is not stored again.
+      const ranked = this.rankOf(kept.bguid);
+      const rank = ranked < 0 ? this.options.fallbackRanksMax : ranked;
       this.counters.resumed++;
       this.newJob(kept.hex, kept.bguid, null, 0, kept.certificate, rank, nowMs + rank * this.options.fallbackTimeoutMs);
     }

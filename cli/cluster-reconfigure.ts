@@ -115,8 +115,13 @@ export async function replaceNode(config: ClusterConfig, oldName: string, newNam
   log(`ring descriptor re-signed: ring members [${future.map((m) => m.id).join(', ')}]`);
   // Processes that do not read this file (other hosts, clients given the descriptor) learn it from
   // the nodes: hand it to the staying members, which pass it on (runtime/descriptor-gossip.ts).
-  const told = await spreadDescriptor(descriptor, next, staying, Math.min(5_000, Math.max(1_000, deadlineMs - Date.now())));
-  log(`ring descriptor handed to ${told.length} of ${staying.length} staying members${told.length < staying.length ? ' (the others learn it from their peers)' : ''}`);
+  // Best effort: the replacement goes on if this fails (processes that read the file follow it).
+  try {
+    const told = await spreadDescriptor(descriptor, next, staying, Math.min(5_000, Math.max(1_000, deadlineMs - Date.now())));
+    log(`ring descriptor handed to ${told.length} of ${staying.length} staying members (as they say)${told.length < staying.length ? '; the others learn it from their peers' : ''}`);
+  } catch (error) {
+    log(`ring descriptor not handed to the ring (${(error as Error).message}); nodes and clients that read the file follow it, others learn it when a peer does`);
+  }
   // The spare now starts as the joining member: it votes once state transfer has caught it up.
   writeFileSync(joinFileOf(config, newName), JSON.stringify(future.map((m) => ({ id: m.id, publicKey: toHex(m.publicKey) }))) + '\n');
   await stopNode(config, newName);

@@ -35,12 +35,6 @@ interface Outstanding {
 const nonceKey = 'client/nonce';
 /** Requests whose certificate is still awaited after completion (when not awaiting it inline). */
 const awaitingCertificateMax = 1024;
-/**
- * Key epochs tried beyond the one a certificate is expected under. A key refresh starts epoch e+1
- * under the same ring key, so a signature that verifies under that key for a later epoch is the
- * ring's; late certificates may still name the previous epoch.
- */
-const epochLookahead = 2;
 
 export class RingClient implements Machine<RingMessage, RingOutput> {
   private readonly config: ClientConfig;
@@ -50,7 +44,7 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
   private readonly clientKeyHex: string;
   private lastNonce: number;
   private view = 0;
-  /** The key epoch of the latest certificate verified (learned across key refreshes). */
+  /** The key epoch of the latest certificate verified (it follows key refreshes). */
   private epoch: number;
   private outstanding: Outstanding | null = null;
   private readonly queue: Uint8Array[] = [];
@@ -198,18 +192,16 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
     });
   }
 
-  /** The ring key's signature over the header of `m` in the current epoch, the next ones, or the previous one. */
+  /**
+   * The ring key's signature over the header of `m` in the epoch it names. The epoch is part of the
+   * signed header, so a server that names another one only makes the check fail; a refresh starts
+   * epoch e+1 under the same ring key, so the signature is the ring's whatever epoch verifies.
+   */
   private signatureVerifies(m: CertificateMessage): boolean {
     const ringId = this.config.ringId ?? new Uint8Array(32);
-    const epochs = [this.epoch];
-    for (let e = 1; e <= epochLookahead; e++) epochs.push(this.epoch + e);
-    if (this.epoch > 0) epochs.push(this.epoch - 1);
-    for (const epoch of epochs) {
-      if (!this.config.certificateVerifier.verify(batchMessage({ ringId, epoch }, m.seq, m.leafCount, m.root), m.signature)) continue;
-      this.epoch = Math.max(this.epoch, epoch);
-      return true;
-    }
-    return false;
+    if (!this.config.certificateVerifier.verify(batchMessage({ ringId, epoch: m.epoch }, m.seq, m.leafCount, m.root), m.signature)) return false;
+    this.epoch = Math.max(this.epoch, m.epoch);
+    return true;
   }
 
     private finishOutstanding(nowMs: number): void {

@@ -118,7 +118,7 @@ export function toTuple(m: RingMessage): Tuple {
     case 'reply':
       return [tags.reply, m.view, m.seq, m.clientKey, m.nonce, m.requestDigest, m.result, m.replica, m.signature];
     case 'certificate':
-      return [tags.certificate, m.seq, m.clientKey, m.nonce, m.statement, m.leafIndex, m.leafCount, m.path, m.root, m.signature];
+      return [tags.certificate, m.seq, m.clientKey, m.nonce, m.statement, m.leafIndex, m.leafCount, m.path, m.root, m.signature, m.epoch];
     case 'put-block':
       return [tags['put-block'], m.block];
     case 'block-stored':
@@ -331,7 +331,7 @@ function fromTuple(value: unknown): RingMessage {
         signature: replySignature(t[8]),
       };
     case tags.certificate:
-      asTuple(t, 'certificate', 10);
+      asTuple(t, 'certificate', 11);
       return {
         kind: 'certificate',
         seq: asUint(t[1], 'certificate.seq'),
@@ -343,6 +343,7 @@ function fromTuple(value: unknown): RingMessage {
         path: asList(t[7], 'certificate.path', merklePathLengthMax, (p) => hash(p, 'certificate.path[]')),
         root: hash(t[8], 'certificate.root'),
         signature: asBytesField(t[9], 'certificate.signature', { bytesMax: thresholdSignatureBytesMax }),
+        epoch: asUint(t[10], 'certificate.epoch'),
       };
     case tags['put-block']:
       asTuple(t, 'put-block', 2);

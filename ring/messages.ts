@@ -177,6 +177,11 @@ export interface Reply {
 export interface CertificateMessage {
   readonly kind: 'certificate';
   readonly seq: number;
+  /**
+   * The key epoch whose shares signed the span (the header names it, so it is signed: a wrong one
+   * only makes the check fail). A client that joins after several key refreshes needs it.
+   */
+  readonly epoch: number;
   readonly clientKey: Uint8Array;
   readonly nonce: number;
   readonly statement: Uint8Array;

@@ -49,6 +49,8 @@ interface Span {
   readonly leaves: readonly Leaf[];
   readonly tree: BatchMerkleTree;
   readonly root: Uint8Array;
+  /** The key epoch of the shares that sign it (named in the header). */
+  readonly epoch: number;
   /** What the ring signs: the encoded span header. */
   readonly message: Uint8Array;
 }
@@ -149,7 +151,8 @@ function spanOf(r: Replica, from: number, to: number, shorten = false): Span | n
   }
   if (leaves.length === 0) return null;
   const tree = new BatchMerkleTree(r.config.crypto, leaves.map((l) => batchLeafHash(r.config.crypto, l.statement)));
-  return { from, to: end, leaves, tree, root: tree.root, message: batchMessage({ ringId: r.ringId, epoch: r.config.epochAt?.(end) ?? r.epoch }, end, leaves.length, tree.root) };
+  const epoch = r.config.epochAt?.(end) ?? r.epoch;
+  return { from, to: end, leaves, tree, root: tree.root, epoch, message: batchMessage({ ringId: r.ringId, epoch }, end, leaves.length, tree.root) };
 }
 
 function oldestUncertifiedMs(r: Replica): number | null {
@@ -289,6 +292,7 @@ function sendToClients(r: Replica, span: Span, signature: Uint8Array): void {
     const m: CertificateMessage = {
       kind: 'certificate',
       seq: span.to,
+      epoch: span.epoch,
       clientKey: leaf.clientKey,
       nonce: leaf.nonce,
       statement: leaf.statement,

@@ -192,6 +192,8 @@ export function clusterPaths(config: ClusterConfig) {
     nodeDir: (name: string) => resolve(d, 'nodes', name),
     identity: (name: string) => resolve(d, 'nodes', name, 'identity.json'),
     share: (name: string) => resolve(d, 'nodes', name, 'ring-share.json'),
+    /** A later ring descriptor this node learned from its peers (runtime/descriptor-gossip.ts). */
+    learnedDescriptor: (name: string) => resolve(d, 'nodes', name, 'learned-descriptor.json'),
     db: (name: string) => resolve(d, 'nodes', name, 'db'),
     log: (name: string) => resolve(d, 'logs', `${name}.log`),
     stdio: (name: string) => resolve(d, 'logs', `${name}.stdio.log`),

@@ -103,22 +103,32 @@ export function resignRing(config: ClusterConfig, descriptor: RingDescriptor, ad
 }
 
 /**
- * Keeps a later descriptor learned from a peer (already checked with isLaterRing) in this host's
- * descriptor file, so a restart starts from it: written only if the file holds an earlier ring,
- * atomically (a temporary file of this process, then rename), since every node of a host shares
- * the file. Returns whether it wrote.
+ * Keeps a later descriptor node `name` learned from its peers in the node's own directory, so a
+ * restart starts from it (the shared descriptor file is the admin's: only its tools write it, and
+ * a node writing there could race a re-sign and put an older ring back). Temp file, then rename.
  */
-export function saveLaterDescriptor(config: ClusterConfig, next: RingDescriptor): boolean {
-  const path = clusterPaths(config).descriptor;
+export function saveLearnedDescriptor(config: ClusterConfig, name: string, next: RingDescriptor): void {
+  const path = clusterPaths(config).learnedDescriptor(name);
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(`${path}.tmp`, JSON.stringify(next, null, 2) + '\n');
+  renameSync(`${path}.tmp`, path);
+}
+
+/**
+ * The descriptor node `name` starts from: the admin's file, or the one it learned from its peers
+ * if that is a later ring of the same admin (isLaterRing); `onIgnored` hears why a learned one was not taken.
+ */
+export function loadNodeDescriptor(config: ClusterConfig, name: string, crypto: Crypto, onIgnored: (reason: string) => void = () => {}): RingDescriptor {
+  const descriptor = loadDescriptor(config, crypto);
+  const path = clusterPaths(config).learnedDescriptor(name);
+  if (!existsSync(path)) return descriptor;
   try {
-    if (ringEpochOf(parseDescriptor(readFileSync(path, 'utf8'))) >= ringEpochOf(next)) return false;
-  } catch {
-    // unreadable: replace it with the checked one
+    const learned = parseDescriptor(readFileSync(path, 'utf8'), `learned descriptor ${path}`);
+    return isLaterRing(descriptor, learned, crypto) ? learned : descriptor;
+  } catch (error) {
+    onIgnored((error as Error).message);
+    return descriptor;
   }
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(next, null, 2) + '\n');
-  renameSync(tmp, path);
-  return true;
 }
 
 function writeSecret(path: string, value: unknown): void {
@@ -192,7 +202,9 @@ function signedBy(d: RingDescriptor, adminPublicKey: string, crypto: Crypto): bo
  */
 export function isLaterRing(current: RingDescriptor, next: RingDescriptor, crypto: Crypto): boolean {
   if (!signedBy(next, current.adminPublicKey, crypto)) throw new ConfigError('ring descriptor: not signed by this ring\'s admin key');
-  const same = (d: RingDescriptor): string => JSON.stringify([d.cluster, d.ringId, d.f, d.threshold, d.ringPublicKey, d.commitments, d.nodes]);
+  // A canonical tuple, not JSON text: the same descriptor with its keys in another order is the same ring.
+  const same = (d: RingDescriptor): string =>
+    toHex(encode([d.cluster, d.ringId, d.f, d.threshold, d.ringPublicKey, [...d.commitments], d.nodes.map((n) => [n.name, n.role, n.url, n.publicKey, n.shareIndex])]));
   if (same(next) !== same(current)) throw new ConfigError('ring descriptor: another cluster or ring key than this one');
   const members = currentRingOf(next).map((m) => m.id); // every listed member is a node
   if (members.length !== currentRingOf(current).length || new Set(members).size !== members.length) {
@@ -242,9 +254,10 @@ export function watchDescriptorFile(path: string, intervalMs: number, onRead: (d
 }
 
 /**
- * A descriptor's JSON checked for shape (every field of the type, nothing else trusted): what came
+ * A descriptor's JSON checked for shape and rebuilt from the fields of the type only: what came
  * from a file or from a peer becomes a RingDescriptor only through here, so a malformed one is a
- * ConfigError and not a TypeError deep inside a signature check. The signature is not checked here.
+ * ConfigError and not a TypeError deep inside a signature check, and fields the signature does
+ * not cover (a peer's padding, say) are not kept, saved or passed on. The signature is not checked here.
  */
 export function parseDescriptor(json: string, what = 'ring descriptor'): RingDescriptor {
   let v: unknown;
@@ -269,11 +282,17 @@ export function parseDescriptor(json: string, what = 'ring descriptor'): RingDes
   for (const n of v.nodes as unknown[]) {
     if (!isObject(n) || !isString(n.name) || !isString(n.role) || !isString(n.url) || !isString(n.publicKey) || !isCount(n.shareIndex)) bad('nodes[]');
   }
-  if (v.ring !== undefined) {
-    const r = v.ring;
-    if (!isObject(r) || !isCount(r.epoch) || !Array.isArray(r.members) || !r.members.every(isString)) bad('ring');
-  }
-  return v as unknown as RingDescriptor;
+  const r = v.ring;
+  if (r !== undefined && (!isObject(r) || !isCount(r.epoch) || !Array.isArray(r.members) || !r.members.every(isString))) bad('ring');
+  const nodes = (v.nodes as Record<string, unknown>[]).map((n) => ({
+    name: n.name as string, role: n.role as Role, url: n.url as string, publicKey: n.publicKey as string, shareIndex: n.shareIndex as number,
+  }));
+  const ring = r === undefined ? {} : { ring: { epoch: (r as { epoch: number }).epoch, members: [...((r as { members: string[] }).members)] } };
+  return {
+    version: 1, cluster: v.cluster as string, ringId: v.ringId as string, f: v.f as number, threshold: v.threshold as number,
+    ringPublicKey: v.ringPublicKey as string, commitments: [...(v.commitments as string[])], nodes, adminPublicKey: v.adminPublicKey as string,
+    ...ring, signature: v.signature as string,
+  };
 }
 
 /** The ring's current members by name (see currentRingOf). */

@@ -7,9 +7,10 @@
  * small core: it tells the peers it is connected to the ring epoch of the descriptor it holds,
  * and whoever holds a later one sends it. The receiver takes it only if `isLaterRing` holds:
  * signed by the admin key it already trusts, for the same cluster, ring id, ring key and nodes,
- * with a later epoch. So a Byzantine peer can withhold a descriptor or send garbage (refused,
- * counted, and at most one check per peer per `checkIntervalMs`), but it can neither forge a
- * ring list nor bring back an older one; one correct peer that has the new one is enough.
+ * with a later epoch. So a Byzantine peer can withhold a descriptor or send garbage (refused and
+ * counted; checks are limited per peer and in all, and padding is neither kept nor passed on), but
+ * it can neither forge a ring list nor bring back an older one; one correct peer that has the new
+ * one is enough.
  *
  * Messages: `ring-epoch` (the epoch the sender holds) and `descriptor` (its JSON text). The rules:
  * - every `announceMs`, announce to each connected peer (`targets()`);
@@ -40,14 +41,41 @@ export interface DescriptorGossipOptions {
   readonly crypto: Crypto;
   /** The descriptor this process trusts now (its admin key is pinned for good). */
   readonly descriptor: RingDescriptor;
-  /** Peers to announce to: the ones connected now. */
+  /** Peers to announce to (a node: its connected members; a client: the nodes it is connected to). */
   readonly targets: () => readonly string[];
+  /** Every peer connected now (clients included): a taken descriptor goes to those that lack it (default: targets). */
+  readonly connected?: () => readonly string[];
   /** Re-announce period per peer (default 10 s): catches peers that were down or missed a push. */
   readonly announceMs?: number;
   /** Least time between two sends of the descriptor to one peer, or two checks of one from a peer (default 1 s). */
   readonly pushIntervalMs?: number;
   /** Peers whose announced epoch is remembered (clients come and go); the oldest is forgotten first. */
   readonly peersMax?: number;
+  /**
+   * Budgets over all peers, per second: descriptors checked (a signature check each) and
+   * descriptors sent in answer to an older announcement. Names cost a client nothing (a fresh
+   * key), so per-peer limits alone do not bound the work. Defaults 10 and 50.
+   */
+  readonly checksPerSecondMax?: number;
+  readonly answersPerSecondMax?: number;
+}
+
+/** A count per one-second window. */
+class Budget {
+  private windowMs = -Infinity;
+  private used = 0;
+
+  constructor(private readonly perSecond: number) {}
+
+  take(nowMs: number): boolean {
+    if (nowMs - this.windowMs >= 1000) {
+      this.windowMs = nowMs;
+      this.used = 0;
+    }
+    if (this.used >= this.perSecond) return false;
+    this.used++;
+    return true;
+  }
 }
 
 const tags = { ringEpoch: 1, descriptor: 2 } as const;
@@ -66,6 +94,10 @@ export function decodeGossipMessage(bytes: Uint8Array): GossipMessage {
 export class DescriptorGossip implements Machine<GossipMessage, GossipOutput> {
   private current: RingDescriptor;
   private json: string;
+  /** One message object per descriptor held: the host encodes it once however many peers it goes to. */
+  private message: GossipMessage;
+  private readonly checks: Budget;
+  private readonly answers: Budget;
   /** Epoch each peer last announced (insertion order = age). */
   private readonly heard = new Map<string, number>();
   private readonly announcedMs = new Map<string, number>();
@@ -79,6 +111,9 @@ export class DescriptorGossip implements Machine<GossipMessage, GossipOutput> {
   constructor(private readonly options: DescriptorGossipOptions) {
     this.current = options.descriptor;
     this.json = JSON.stringify(options.descriptor);
+    this.message = { type: 'descriptor', json: this.json };
+    this.checks = new Budget(options.checksPerSecondMax ?? 10);
+    this.answers = new Budget(options.answersPerSecondMax ?? 50);
     this.announceMs = options.announceMs ?? 10_000;
     this.pushIntervalMs = options.pushIntervalMs ?? 1_000;
     this.peersMax = options.peersMax ?? 4096;
@@ -104,16 +139,24 @@ export class DescriptorGossip implements Machine<GossipMessage, GossipOutput> {
       if (message.epoch > this.epoch && this.due(this.announcedMs, from, nowMs, this.pushIntervalMs)) return [this.announce(from, nowMs)];
       return [];
     }
-    if (!this.due(this.checkedMs, from, nowMs, this.pushIntervalMs)) {
+    if (!this.due(this.checkedMs, from, nowMs, this.pushIntervalMs) || !this.checks.take(nowMs)) {
       this.counters.rateLimited++;
       return [];
     }
     this.stamp(this.checkedMs, from, nowMs);
+    // A later ring lists the same nodes, so its text is about as long as ours: far longer is padding.
+    const lengthMax = 2 * this.json.length + 4096;
+    if (message.json.length > lengthMax) return this.refuse(from, `descriptor from ${from}: ${message.json.length} characters, more than ${lengthMax}`);
     let next: RingDescriptor;
     try {
       next = parseDescriptor(message.json, `descriptor from ${from}`);
     } catch (error) {
       return this.refuse(from, (error as Error).message);
+    }
+    // No news is not worth a signature check.
+    if (ringEpochOf(next) <= this.epoch) {
+      this.remember(from, ringEpochOf(next));
+      return [];
     }
     return this.take(next, from, nowMs);
   }
@@ -143,25 +186,28 @@ export class DescriptorGossip implements Machine<GossipMessage, GossipOutput> {
     }
     this.current = next;
     this.json = JSON.stringify(next);
+    this.message = { type: 'descriptor', json: this.json };
     this.counters.adopted++;
     if (from !== 'local') this.remember(from, this.epoch);
     const out: Effect<GossipMessage, GossipOutput>[] = [{ kind: 'output', event: { kind: 'adopted', descriptor: next, from } }];
     // The sender learns it arrived (an admin tool waits for that).
     if (from !== 'local') out.push(this.announce(from, nowMs));
+    // Only to peers connected now: a send to a member that is not would redial it (one a client let go, say).
+    const connected = new Set((this.options.connected ?? this.options.targets)());
     const peers = new Set(this.options.targets());
-    for (const [peer, epoch] of this.heard) if (epoch < this.epoch) peers.add(peer);
+    for (const [peer, epoch] of this.heard) if (epoch < this.epoch && connected.has(peer)) peers.add(peer);
     for (const peer of peers) if (peer !== from && (this.heard.get(peer) ?? -1) < this.epoch) out.push(...this.push(peer, nowMs, true));
     return out;
   }
 
   private push(to: string, nowMs: number, force = false): Effect<GossipMessage, GossipOutput>[] {
-    if (!force && !this.due(this.pushedMs, to, nowMs, this.pushIntervalMs)) {
+    if (!force && (!this.due(this.pushedMs, to, nowMs, this.pushIntervalMs) || !this.answers.take(nowMs))) {
       this.counters.rateLimited++;
       return [];
     }
     this.stamp(this.pushedMs, to, nowMs);
     this.counters.pushed++;
-    return [{ kind: 'send', to, message: { type: 'descriptor', json: this.json } }];
+    return [{ kind: 'send', to, message: this.message }];
   }
 
   private announce(to: string, nowMs: number): Effect<GossipMessage, GossipOutput> {

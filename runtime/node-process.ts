@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { fromHex } from '../core/bytes.ts';
 import { startAdminServer } from './admin-server.ts';
 import { clusterPaths, loadClusterConfig, nodeOf, type ClusterConfig, type NodeConfig } from './cluster-config.ts';
-import { loadDescriptor, loadIdentity, ringEpochOf, ringNamesOf, saveLaterDescriptor, type RingDescriptor } from './cluster-keys.ts';
+import { loadIdentity, loadNodeDescriptor, ringEpochOf, ringNamesOf, saveLearnedDescriptor, type RingDescriptor } from './cluster-keys.ts';
 import { decodeGossipMessage, DescriptorGossip, encodeGossipMessage, gossipFrameBytesMax, type GossipMessage, type GossipOutput } from './descriptor-gossip.ts';
 import { LmdbKvStore } from './lmdb-kv-store.ts';
 import { fileLogger } from './log.ts';
@@ -45,7 +45,8 @@ export async function startNode(configFile: string, name: string, options: Start
   await useMclBls(); // threshold signing and certificate checks on the WebAssembly BLS engine
   const paths = clusterPaths(config);
   const log = options.log ?? fileLogger(paths.log(name), name);
-  const descriptor = loadDescriptor(config, nodeCrypto);
+  // The admin's descriptor, or a later ring this node learned from its peers before a restart.
+  const descriptor = loadNodeDescriptor(config, name, nodeCrypto, (reason) => log.warn({ reason }, 'learned ring descriptor ignored'));
   const secretKey = loadIdentity(config, descriptor, name, nodeCrypto);
   mkdirSync(paths.db(name), { recursive: true });
   const store = new LmdbKvStore({ path: paths.db(name), syncCommit: process.env.OCEANSTORE_ASYNC_COMMIT !== '1' });
@@ -61,7 +62,7 @@ export async function startNode(configFile: string, name: string, options: Start
   });
   const host = new MachineHost(name, transport, store, log, hostEvents(metrics));
   for (const binding of role.bindings) host.add(binding);
-  const gossip = nodeGossip(config, descriptor, transport, role, log);
+  const gossip = nodeGossip(config, name, descriptor, transport, role, log);
   host.add(gossip.binding);
   await transport.start();
   host.start();
@@ -118,11 +119,12 @@ function hostEvents(metrics: NodeMetrics) {
  * announces its ring epoch to the members it is connected to; a later descriptor it takes is kept in
  * the host's descriptor file (a restart starts from it) and handed to the role.
  */
-function nodeGossip(config: ClusterConfig, descriptor: RingDescriptor, transport: Transport, role: RoleAdapter, log: Logger) {
+function nodeGossip(config: ClusterConfig, name: string, descriptor: RingDescriptor, transport: Transport, role: RoleAdapter, log: Logger) {
   const members = new Set(descriptor.nodes.map((n) => n.name));
   const machine = new DescriptorGossip({
     crypto: nodeCrypto, descriptor,
     targets: () => transport.connectedPeers().filter((p) => members.has(p)),
+    connected: () => transport.connectedPeers(),
   });
   const binding: Binding<GossipMessage, GossipOutput> = {
     channel: channels.descriptor, protocol: 'descriptor', machine, volatile: true,
@@ -132,7 +134,7 @@ function nodeGossip(config: ClusterConfig, descriptor: RingDescriptor, transport
       const d = event.descriptor;
       log.info({ from: event.from, epoch: ringEpochOf(d), members: ringNamesOf(d) }, 'ring descriptor taken');
       try {
-        saveLaterDescriptor(config, d);
+        saveLearnedDescriptor(config, name, d);
       } catch (error) {
         log.error({ reason: (error as Error).message }, 'ring descriptor not saved');
       }

@@ -22,8 +22,6 @@ import type { RingMessage } from '../ring/messages.ts';
 import type { ClientOutput, RingOutput } from '../ring/outputs.ts';
 import { blsCertificateVerifier } from '../ring/bls-certificate-signer.ts';
 import { RingKeyVerifier } from '../core/threshold/signing.ts';
-import { batchHeaderFromTuple, batchSigningMessage } from '../core/threshold/statements.ts';
-import { decode } from '../core/codec.ts';
 import { currentRingOf, isLaterRing, ringEpochOf, secureRandom, watchDescriptorFile, type RingDescriptor } from './cluster-keys.ts';
 import { decodeGossipMessage, DescriptorGossip, encodeGossipMessage, type GossipMessage, type GossipOutput } from './descriptor-gossip.ts';
 import { clientNameOf } from './handshake.ts';
@@ -206,25 +204,13 @@ export class RingSession {
   }
 
   /**
-   * Checks every recorded certificate (deferred mode) with real BLS; returns [valid, total].
-   * A recorded header names the epoch the ring client assumed (it never learns one in this mode:
-   * its check always passed), but a batch is signed with the shares of the epoch in force at its
-   * seq, which a key refresh or replacement moves on. So headers are checked in seq order, each
-   * under the epoch the previous one verified with, then the next few, then the one before (as a
-   * ring client does inline).
+   * Checks every recorded certificate (deferred mode) with real BLS; returns [valid, total]. Each
+   * recorded header names the key epoch its certificate message named (before certificates named
+   * it, every header was recorded as epoch 0 and all after a key refresh failed here).
    */
   verifyRecordedCertificates(): [number, number] {
-    const headers = [...this.recorded].map(([message, signature]) => ({ header: batchHeaderFromTuple(decode(fromHex(message), 4096, 'batch header')), signature }));
-    headers.sort((a, b) => a.header.sequence - b.header.sequence);
-    let epoch = 0;
     let valid = 0;
-    for (const { header, signature } of headers) {
-      const tries = [epoch, epoch + 1, epoch + 2, ...(epoch > 0 ? [epoch - 1] : [])];
-      const found = tries.find((e) => this.verifier.verify(batchSigningMessage({ ...header, epoch: e }), signature));
-      if (found === undefined) continue;
-      epoch = found;
-      valid += 1;
-    }
+    for (const [message, signature] of this.recorded) if (this.verifier.verify(fromHex(message), signature)) valid += 1;
     return [valid, this.recorded.size];
   }
 

@@ -89,7 +89,8 @@ export function tapestryGatewayOf(descriptor: RingDescriptor): string {
 /** Connected to enough of the ring's members (`ring`) to reach a quorum (2f+1 counting itself for a ring server). */
 export function ringQuorumConnected(ctx: RoleContext, ring: readonly string[], connectedPeers: readonly string[]): boolean {
   const connected = connectedPeers.filter((p) => ring.includes(p)).length;
-  const needed = ctx.node.role === 'ring' ? 2 * ctx.config.f : 2 * ctx.config.f + 1;
+  // A member (a spare that joined included) counts itself toward the quorum.
+  const needed = ring.includes(ctx.node.name) ? 2 * ctx.config.f : 2 * ctx.config.f + 1;
   return connected >= needed;
 }
 
@@ -285,6 +286,16 @@ export function buildRole(ctx: RoleContext): RoleAdapter {
     ring = ringNamesOf(d);
     then(d);
   };
+  const adapter = buildRoleAdapter(ctx, ready, follow);
+  // Status names the ring list the role follows (what onDescriptor last gave it).
+  return { ...adapter, status: () => ({ ...adapter.status(), ringFollowed: [...ring] }) };
+}
+
+function buildRoleAdapter(
+  ctx: RoleContext,
+  ready: (peers: readonly string[]) => boolean,
+  follow: (then?: (d: RingDescriptor) => void) => (d: RingDescriptor) => void,
+): RoleAdapter {
   const tapestry = tapestryBinding(ctx, secureRandom);
   const startup = tapestryStartup(ctx, tapestry);
   const tapestryStatus = () => ({

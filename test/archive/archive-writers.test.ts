@@ -39,7 +39,7 @@ describe('archive writers follow the ring', () => {
     expect(s.counters.storesRefused).toBe(2);
   });
 
-  it('an archiver ranks blocks over the new list: a member that joined takes blocks it skipped before', () => {
+  it('an archiver ranks blocks over the new list: a member that joined takes its share of the blocks that come next', () => {
     const archiver = new Archiver(
       { nodeId: 'spare-0', store: new MemoryKvStore(), random: new Prng(2), nowMs: 0 },
       { crypto: nodeCrypto, ringServers: ring, archiveServers, archiveServerKeys: new Map(), k: 1, m: 1, fallbackTimeoutMs: 1000, fallbackRanksMax: 1, storeTimeoutMs: 1000, attemptsMax: 3 },

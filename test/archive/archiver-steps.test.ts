@@ -184,6 +184,28 @@ describe('archiver steps', () => {
     expect(h.archiver.counters.encodedBytes - before).toBe(blockBytes);
   });
 
+  it('a restarted archiver keeps the blocks it had not finished even when the ring changed and ranks it out of them', () => {
+    const blocks = blocksOf(16, 4);
+    const byHex = new Map(blocks.map((b) => [toHex(b.bguid), b.bytes]));
+    const h = new Harness({ stepBytesMax: blockBytes, inFlightBytesMax: 2 * blockBytes, blockBytesOf: (bguid) => byHex.get(toHex(bguid)) });
+    h.step(() => h.archiver.archive(blocks.map((b) => ({ bguid: b.bguid, byteLength: b.bytes.length })), null, null, 0));
+    h.run(10_000, () => h.archiver.counters.archived >= 5);
+    const left = h.archiver.pendingCount();
+    expect(left).toBeGreaterThan(0);
+    // The ring's list changed while it was down (a replaced member): with rank 0 only, it now ranks
+    // first for about a quarter of the blocks. The others were its to archive and may have no one else.
+    (h.options as { ringServers?: string[] }).ringServers = ['ring-0', 'spare-0', 'ring-1', 'ring-2'];
+    h.nowMs += 1_000;
+    h.boot();
+    expect(h.archiver.counters.resumed).toBe(left);
+    h.run(20_000);
+    expect(h.archiver.pendingCount()).toBe(0);
+    for (const b of blocks) {
+      const indexes = archiveServers.flatMap((id) => h.stores.get(id)!.keys(`f/${toHex(b.bguid)}/`).map((key) => Number(key.slice(-3))));
+      expect(new Set(indexes).size).toBe(k + m);
+    }
+  });
+
   it('a restarted archiver resumes the blocks it had not finished, re-reading them from the block store', () => {
     const blocks = blocksOf(16, 3);
     const byHex = new Map(blocks.map((b) => [toHex(b.bguid), b.bytes]));

@@ -12,6 +12,10 @@ import type { ClientRequest, Reply, RingMessage } from '../../ring/messages.ts';
 import { requestDigest } from '../../ring/signing.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
 import { Prng } from '../../sim/prng.ts';
+import { decode } from '../../core/codec.ts';
+import { BatchMerkleTree, batchLeafHash } from '../../core/threshold/batch-merkle.ts';
+import { batchHeaderFromTuple } from '../../core/threshold/statements.ts';
+import type { CertificateMessage } from '../../ring/messages.ts';
 
 const memberOf = (id: string, seed: number): RingMember => ({ id, publicKey: nodeCrypto.ed25519PublicKey(new Uint8Array(32).fill(seed)) });
 const ring = ['r0', 'r1', 'r2', 'r3'].map((id, i) => memberOf(id, i + 1));
@@ -21,10 +25,10 @@ type Effects = ReturnType<RingClient['onTick']>;
 const sentTo = (effects: Effects): string[] => effects.flatMap((e) => (e.kind === 'send' ? [e.to] : []));
 const outputs = (effects: Effects) => effects.flatMap((e) => (e.kind === 'output' ? [e.event] : []));
 
-function clientOf(): RingClient {
+function clientOf(verify: (message: Uint8Array) => boolean = () => true): RingClient {
   return new RingClient(
     { nodeId: 'client-1', store: new MemoryKvStore(), random: new Prng(1), nowMs: 0 },
-    { members: ring, f: 1, crypto: nodeCrypto, signer: signerOf(nodeCrypto, new Uint8Array(32).fill(7)), certificateVerifier: { verify: () => true }, retransmitMs: 1000, channelIntegrity: true },
+    { members: ring, f: 1, crypto: nodeCrypto, signer: signerOf(nodeCrypto, new Uint8Array(32).fill(7)), certificateVerifier: { verify }, retransmitMs: 1000, channelIntegrity: true },
   );
 }
 
@@ -58,5 +62,26 @@ describe('ring client: who counts as a replica', () => {
     // The next request goes to the primary of the new list.
     expect(sentTo(client.submit(Uint8Array.of(43), 10))).toEqual(['spare']);
     expect(() => client.setMembers([spare, ring[1]!, ring[2]!])).toThrow(/3f\+1/);
+  });
+});
+
+describe('ring client: certificates', () => {
+  it('checks a certificate under the key epoch it names, however many refreshes the ring has had', () => {
+    // The ring key "verifies" only headers of epoch 5 (five key refreshes before this client started).
+    const client = clientOf((message) => batchHeaderFromTuple(decode(message, 4096)).epoch === 5);
+    const submitted = client.submit(Uint8Array.of(42), 0);
+    const request = (submitted[0] as { message: RingMessage }).message as ClientRequest;
+    client.onMessage('r0', replyTo(request, 0), 1);
+    expect(outputs(client.onMessage('r1', replyTo(request, 1), 2))).toEqual([expect.objectContaining({ kind: 'completed' })]);
+    const statement = Uint8Array.of(9, 9, 9);
+    const tree = new BatchMerkleTree(nodeCrypto, [batchLeafHash(nodeCrypto, statement)]);
+    const certificate = (epoch: number): CertificateMessage => ({
+      kind: 'certificate', seq: 1, epoch, clientKey: request.clientKey, nonce: request.nonce, statement,
+      leafIndex: 0, leafCount: 1, path: tree.pathOf(0), root: tree.root, signature: Uint8Array.of(1),
+    });
+    // Naming another epoch only fails the check (the epoch is in the signed header).
+    expect(outputs(client.onMessage('r0', certificate(4), 3))).toEqual([]);
+    expect(client.counters.badCertificates).toBe(1);
+    expect(outputs(client.onMessage('r0', certificate(5), 4))).toEqual([expect.objectContaining({ kind: 'certified', seq: 1 })]);
   });
 });

@@ -155,13 +155,14 @@ describe('cluster replace-node on real processes', () => {
       expect(await remoteObject.read()).toEqual(Uint8Array.of(1, 2));
 
       // Every node that is up took the re-signed descriptor from its peers (none reads the file
-      // while running), and its role follows the new list (archive writers, certificate sharing,
-      // archiver ranking, readiness: unit tests in test/archive and test/replica).
+      // while running), and its role was handed the new list (ringFollowed: what onDescriptor
+      // gave it; what each part does with it is unit-tested in test/archive/archive-writers.test.ts,
+      // test/archive/archiver-steps.test.ts and test/replica/ring-server-member.test.ts).
       const epoch = loadDescriptor(config, nodeCrypto).ring!.epoch;
       expect(epoch).toBeGreaterThan(epochBefore);
       const up = config.nodes.map((n) => n.name).filter((name) => name !== primary && runningPid(config, name) !== null);
       await waitFor(async () => (await Promise.all(up.map(statusOf))).every((st) => st?.ringEpoch === epoch), 15_000, 'every node at the new ring epoch');
-      for (const name of up) expect((await statusOf(name))?.ringMembers).toEqual(after);
+      for (const name of up) expect((await statusOf(name)) as Record<string, unknown>).toMatchObject({ ringMembers: after, ringFollowed: after });
     } finally {
       await writing.stop();
       await s.stop();
