@@ -52,12 +52,18 @@ export interface DescriptorGossipOptions {
   /** Peers whose announced epoch is remembered (clients come and go); the oldest is forgotten first. */
   readonly peersMax?: number;
   /**
-   * Budgets over all peers, per second: descriptors checked (a signature check each) and
-   * descriptors sent in answer to an older announcement. Names cost a client nothing (a fresh
-   * key), so per-peer limits alone do not bound the work. Defaults 10 and 50.
+   * Budgets over all peers that are not members, per second: descriptors checked (a signature
+   * check each) and descriptors sent in answer to an older announcement. Names cost a client
+   * nothing (a fresh key), so per-peer limits alone do not bound the work. Defaults 10 and 50.
    */
   readonly checksPerSecondMax?: number;
   readonly answersPerSecondMax?: number;
+  /**
+   * Peers the budgets do not apply to (default: every peer): a node's fellow members, a finite
+   * set each limited per peer, so a flood of junk under fresh client names cannot starve the
+   * genuine descriptor a member sends. Clients talk only to nodes and leave it unset.
+   */
+  readonly isMember?: (peer: string) => boolean;
 }
 
 /** A count per one-second window. */
@@ -139,7 +145,7 @@ export class DescriptorGossip implements Machine<GossipMessage, GossipOutput> {
       if (message.epoch > this.epoch && this.due(this.announcedMs, from, nowMs, this.pushIntervalMs)) return [this.announce(from, nowMs)];
       return [];
     }
-    if (!this.due(this.checkedMs, from, nowMs, this.pushIntervalMs) || !this.checks.take(nowMs)) {
+    if (!this.due(this.checkedMs, from, nowMs, this.pushIntervalMs) || (!this.member(from) && !this.checks.take(nowMs))) {
       this.counters.rateLimited++;
       return [];
     }
@@ -201,7 +207,7 @@ export class DescriptorGossip implements Machine<GossipMessage, GossipOutput> {
   }
 
   private push(to: string, nowMs: number, force = false): Effect<GossipMessage, GossipOutput>[] {
-    if (!force && (!this.due(this.pushedMs, to, nowMs, this.pushIntervalMs) || !this.answers.take(nowMs))) {
+    if (!force && (!this.due(this.pushedMs, to, nowMs, this.pushIntervalMs) || (!this.member(to) && !this.answers.take(nowMs)))) {
       this.counters.rateLimited++;
       return [];
     }
@@ -214,6 +220,10 @@ export class DescriptorGossip implements Machine<GossipMessage, GossipOutput> {
     this.stamp(this.announcedMs, to, nowMs);
     this.counters.announced++;
     return { kind: 'send', to, message: { type: 'ring-epoch', epoch: this.epoch } };
+  }
+
+  private member(peer: string): boolean {
+    return this.options.isMember?.(peer) ?? true;
   }
 
   private refuse(from: string, reason: string): Effect<GossipMessage, GossipOutput>[] {

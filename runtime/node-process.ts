@@ -125,6 +125,7 @@ function nodeGossip(config: ClusterConfig, name: string, descriptor: RingDescrip
     crypto: nodeCrypto, descriptor,
     targets: () => transport.connectedPeers().filter((p) => members.has(p)),
     connected: () => transport.connectedPeers(),
+    isMember: (peer) => members.has(peer),
   });
   const binding: Binding<GossipMessage, GossipOutput> = {
     channel: channels.descriptor, protocol: 'descriptor', machine, volatile: true,

@@ -171,8 +171,8 @@ describe('descriptor gossip', () => {
     expect(ringEpochOf(node.descriptor)).toBe(2);
   });
 
-  it('bounds its work over all peers: ten descriptor checks and fifty answers a second, whatever the names', () => {
-    const node = new DescriptorGossip({ crypto: nodeCrypto, descriptor: epoch1, targets: () => [] });
+  it('bounds its work for clients: ten descriptor checks and fifty answers a second, whatever the names; members are not starved', () => {
+    const node = new DescriptorGossip({ crypto: nodeCrypto, descriptor: epoch1, targets: () => [], isMember: (peer) => peer.startsWith('ring-') });
     const json = JSON.stringify(foreign);
     for (let i = 0; i < 12; i++) node.onMessage(`client-${i}`, { type: 'descriptor', json }, 5);
     // Ten parsed (no news at epoch 1: not signature-checked), two not looked at; a new second, a new budget.
@@ -182,6 +182,10 @@ describe('descriptor gossip', () => {
     let answered = 0;
     for (let i = 0; i < 60; i++) answered += node.onMessage(`old-${i}`, { type: 'ring-epoch', epoch: 0 }, 2000).length;
     expect(answered).toBe(50);
+    // With both budgets spent, a member is still answered, and its descriptor still checked and taken.
+    for (let i = 0; i < 12; i++) node.onMessage(`junk-${i}`, { type: 'descriptor', json }, 2000);
+    expect(node.onMessage('ring-2', { type: 'ring-epoch', epoch: 0 }, 2000)).toHaveLength(1);
+    expect(node.onMessage('ring-3', { type: 'descriptor', json: JSON.stringify(epoch2) }, 2000)[0]).toMatchObject({ event: { kind: 'adopted', from: 'ring-3' } });
   });
 
   it('takes a later ring from a descriptor whose keys are in another order (canonical comparison)', () => {
