@@ -14,6 +14,7 @@ import type { Effect, Machine } from '../core/machine.ts';
 import { MemoryKvStore } from '../core/store.ts';
 import { bguidOf } from '../core/version/block.ts';
 import { RingClient } from '../ring/client.ts';
+import { objectCertificateBinding } from '../ring/object-service.ts';
 import { decodeRingMessage, encodeRingMessage, ringFrameBytesMax } from '../ring/codec.ts';
 import type { RingMember } from '../ring/config.ts';
 import type { RingMessage } from '../ring/messages.ts';
@@ -177,7 +178,9 @@ export class Session {
       { nodeId: name, store, random: { int: () => 0, float: () => 0, bytes: (n) => new Uint8Array(n) }, nowMs: Date.now() },
       { members: view.ring, f: view.f, crypto, signer, ringId: view.ringId, certificateVerifier: { verify: (message, signature) => ringKey.verify(message, signature) }, retransmitMs: 500,
         // Every frame from a ring server is tagged under keys bound to its identity (runtime/transport.ts).
-        channelIntegrity: true },
+        channelIntegrity: true,
+        // A certificate counts only for the update whose digest its statement carries.
+        certificateBinding: objectCertificateBinding(crypto) },
     );
     const host = new MachineHost(name, transport, store, log);
     const session = new Session(view, crypto, transport, host, ringClient, identity.publicKey);

@@ -22,11 +22,14 @@ export function batchMessage(naming: BatchNaming, seq: number, leafCount: number
   return batchSigningMessage(batchHeaderOf(naming, seq, leafCount, root));
 }
 
-/** The core/threshold Certificate a certificate message carries, when its statement is a Pond certificate statement. Throws DecodeError otherwise. */
-export function toThresholdCertificate(naming: BatchNaming, m: CertificateMessage): Certificate {
+/**
+ * The core/threshold Certificate a certificate message carries (under ring `ringId`, in the key
+ * epoch the message names), when its statement is a Pond certificate statement. Throws DecodeError otherwise.
+ */
+export function toThresholdCertificate(ringId: Uint8Array, m: CertificateMessage): Certificate {
   return {
     statement: certificateStatementFromTuple(decode(m.statement, 4096, 'certificate statement')),
-    header: batchHeaderOf(naming, m.seq, m.leafCount, m.root),
+    header: batchHeaderOf({ ringId, epoch: m.epoch }, m.seq, m.leafCount, m.root),
     leafIndex: m.leafIndex,
     path: m.path,
     signature: m.signature,

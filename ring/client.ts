@@ -30,6 +30,8 @@ interface Outstanding {
   completedSeq: number | null;
   /** The certificate may beat the f+1th reply. */
   certified: boolean;
+  /** The key a certificate's statement must carry (ClientConfig.certificateBinding), or null without a binding. */
+  readonly certificateKey: Uint8Array | null;
 }
 
 const nonceKey = 'client/nonce';
@@ -44,11 +46,9 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
   private readonly clientKeyHex: string;
   private lastNonce: number;
   private view = 0;
-  /** The key epoch of the latest certificate verified (it follows key refreshes). */
-  private epoch: number;
   private outstanding: Outstanding | null = null;
   private readonly queue: Uint8Array[] = [];
-  private readonly awaitingCertificate = new Map<number, { seq: number; startMs: number }>();
+  private readonly awaitingCertificate = new Map<number, { seq: number; startMs: number; key: Uint8Array | null }>();
   private out: Effect<RingMessage, RingOutput>[] = [];
   readonly counters = { completed: 0, certified: 0, retransmissions: 0, badReplies: 0, badCertificates: 0 };
 
@@ -59,7 +59,6 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
     this.members = config.members;
     this.ctx = ctx;
     this.clientKeyHex = toHex(config.signer.publicKey);
-    this.epoch = config.epoch ?? 0;
     const stored = ctx.store.get(nonceKey);
     this.lastNonce = stored ? asUint(decode(stored, 16, 'client nonce'), 'client nonce') : 0;
   }
@@ -139,7 +138,8 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
       operation,
     });
     const digest = requestDigest(this.config.crypto, request);
-    this.outstanding = { request, digest, startMs: nowMs, sentMs: nowMs, retransmissions: 0, replies: new Map(), completedSeq: null, certified: false };
+    const certificateKey = this.config.certificateBinding?.operationKey(operation) ?? null;
+    this.outstanding = { request, digest, startMs: nowMs, sentMs: nowMs, retransmissions: 0, replies: new Map(), completedSeq: null, certified: false, certificateKey };
     const primary = this.members[primaryOf(this.view, this.members.length)]!;
     this.out.push({ kind: 'send', to: primary.id, message: request });
   }
@@ -167,7 +167,7 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
       event: { kind: 'completed', clientKeyHex: this.clientKeyHex, nonce: m.nonce, seq: m.seq, result: m.result, latencyMs: nowMs - o.startMs },
     });
     if (this.awaitingCertificate.size >= awaitingCertificateMax) this.awaitingCertificate.clear();
-    if (!o.certified) this.awaitingCertificate.set(m.nonce, { seq: m.seq, startMs: o.startMs });
+    if (!o.certified) this.awaitingCertificate.set(m.nonce, { seq: m.seq, startMs: o.startMs, key: o.certificateKey });
     // The next request goes out now; the certificate is checked whenever it arrives.
     this.finishOutstanding(nowMs);
   }
@@ -175,11 +175,11 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
   private onCertificate(m: CertificateMessage, nowMs: number): void {
     const o = this.outstanding;
     const early = o && o.completedSeq === null && !o.certified && o.request.nonce === m.nonce;
-    const waiting = early ? { seq: m.seq, startMs: o.startMs } : this.awaitingCertificate.get(m.nonce);
+    const waiting = early ? { seq: m.seq, startMs: o.startMs, key: o.certificateKey } : this.awaitingCertificate.get(m.nonce);
     // A certificate covers a span of batches ending at m.seq, which includes this request's batch.
     if (!waiting || m.seq < waiting.seq || !bytesEqual(m.clientKey, this.config.signer.publicKey)) return;
     const crypto = this.config.crypto;
-    if (!verifyBatchPath(crypto, m.root, batchLeafHash(crypto, m.statement), m.leafIndex, m.leafCount, m.path) || !this.signatureVerifies(m)) {
+    if (!this.statementBinds(m.statement, waiting.key) || !verifyBatchPath(crypto, m.root, batchLeafHash(crypto, m.statement), m.leafIndex, m.leafCount, m.path) || !this.signatureVerifies(m)) {
       this.counters.badCertificates++;
       return;
     }
@@ -199,9 +199,15 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
    */
   private signatureVerifies(m: CertificateMessage): boolean {
     const ringId = this.config.ringId ?? new Uint8Array(32);
-    if (!this.config.certificateVerifier.verify(batchMessage({ ringId, epoch: m.epoch }, m.seq, m.leafCount, m.root), m.signature)) return false;
-    this.epoch = Math.max(this.epoch, m.epoch);
-    return true;
+    return this.config.certificateVerifier.verify(batchMessage({ ringId, epoch: m.epoch }, m.seq, m.leafCount, m.root), m.signature);
+  }
+
+  /** Whether `statement` is the certified outcome of the request whose key is `key` (always, without a binding). */
+  private statementBinds(statement: Uint8Array, key: Uint8Array | null): boolean {
+    const binding = this.config.certificateBinding;
+    if (!binding) return true;
+    const found = binding.statementKey(statement);
+    return key !== null && found !== null && bytesEqual(found, key);
   }
 
     private finishOutstanding(nowMs: number): void {

@@ -100,9 +100,21 @@ export interface ClientConfig {
   readonly certificateVerifier: CertificateVerifier;
   /** Resend a request to all replicas after this long without f+1 matching replies. */
   readonly retransmitMs: number;
-  /** Ring id and key epoch of certificate batch headers (defaults: 32 zero bytes, 0). */
+  /** Ring id of certificate batch headers (default: 32 zero bytes). */
   readonly ringId?: Uint8Array;
-  readonly epoch?: number;
+  /**
+   * Ties a certificate to the request it answers. The ring signs a span's root; any member can
+   * relabel one leaf of it (the statement of some other update) with this client's key and nonce,
+   * which are not signed. With a binding, a certificate counts only if its statement's key equals
+   * the operation's (for Pond updates: the update digest both carry; the ring executes an update
+   * once, so one certified statement carries it). Keys are compared as bytes; null = no key (the
+   * certificate is refused). Without a binding any certified statement is taken (services whose
+   * statements do not name their operation).
+   */
+  readonly certificateBinding?: {
+    operationKey(operation: Uint8Array): Uint8Array | null;
+    statementKey(statement: Uint8Array): Uint8Array | null;
+  };
   /**
    * As ReplicaConfig.channelIntegrity, for the channels from each member to this client: a reply
    * that arrives from the member it names counts without a signature check (replicas on such a

@@ -14,7 +14,7 @@ import { compareBytes, fromHex, toHex } from '../core/bytes.ts';
 import { asBytesField, asList, asString, asTuple, asUint, decode, encode } from '../core/codec.ts';
 import { hashBytes, type Crypto } from '../core/crypto.ts';
 import type { KvStore } from '../core/store.ts';
-import { encodeCertificateStatement, encodeHeartbeatStatement, type CertificateStatement } from '../core/threshold/statements.ts';
+import { certificateStatementFromTuple, encodeCertificateStatement, encodeHeartbeatStatement, type CertificateStatement } from '../core/threshold/statements.ts';
 import { applyUpdate } from '../core/update/apply.ts';
 import { nonceIsFresh } from '../core/update/nonce.ts';
 import { decodeUpdate } from '../core/update/update-codec.ts';
@@ -25,6 +25,7 @@ import type { BlockStore } from '../core/version/block-store.ts';
 import { decodeInteriorBlock, type Pointer } from '../core/version/interior-block.ts';
 import { decodeRootBlock, type Head } from '../core/version/root-block.ts';
 import { encodeObjectResult } from './object-result.ts';
+import type { ClientConfig } from './config.ts';
 import type { ExecutionContext, ExecutionResult, ReplicatedService } from './service.ts';
 
 const tablePrefix = 'svc/obj/';
@@ -58,6 +59,29 @@ function blockRefs(update: Update): Uint8Array[] {
     }
   }
   return out;
+}
+
+/**
+ * ClientConfig.certificateBinding for this service: a certificate answers an update only if its
+ * statement carries that update's digest (the ring executes an update once: its nonce is spent).
+ */
+export function objectCertificateBinding(crypto: Crypto): NonNullable<ClientConfig['certificateBinding']> {
+  return {
+    operationKey: (operation) => {
+      try {
+        return updateDigest(crypto, decodeUpdate(operation));
+      } catch {
+        return null;
+      }
+    },
+    statementKey: (statement) => {
+      try {
+        return certificateStatementFromTuple(decode(statement, 4096, 'certificate statement')).updateDigest;
+      } catch {
+        return null;
+      }
+    },
+  };
 }
 
 export class ObjectService implements ReplicatedService {

@@ -19,7 +19,7 @@ import { cloneRingMessage } from './codec.ts';
 import type { ProtocolParameters, RingMember } from './config.ts';
 import { KvService, parseKvStatement } from './kv-service.ts';
 import { KvBlockStore } from './kv-block-store.ts';
-import { ObjectService } from './object-service.ts';
+import { ObjectService, objectCertificateBinding } from './object-service.ts';
 import { decode } from '../core/codec.ts';
 import { certificateStatementFromTuple } from '../core/threshold/statements.ts';
 
@@ -225,7 +225,11 @@ export function buildCluster(options: ClusterOptions): Cluster {
   });
   clientSigners.forEach((signer, i) => {
     const id = clientIds[i]!;
-    sim.addNode(id, traced(id, clientFactory({ members, f, crypto, signer, certificateVerifier: certificates.verifier, retransmitMs: 300, ringId: simRingId, channelIntegrity: options.channelIntegrity })));
+    sim.addNode(id, traced(id, clientFactory({
+      members, f, crypto, signer, certificateVerifier: certificates.verifier, retransmitMs: 300, ringId: simRingId, channelIntegrity: options.channelIntegrity,
+      // Pond updates: a certificate counts only for the update whose digest its statement carries (as in the SDK).
+      ...(options.service === 'object' ? { certificateBinding: objectCertificateBinding(crypto) } : {}),
+    })));
   });
   if (trace) {
     const original = sim.send.bind(sim);

@@ -74,7 +74,8 @@ class Budget {
   constructor(private readonly perSecond: number) {}
 
   take(nowMs: number): boolean {
-    if (nowMs - this.windowMs >= 1000) {
+    // A clock stepped back starts a new window too (or the budget would stay spent until it caught up).
+    if (nowMs - this.windowMs >= 1000 || nowMs < this.windowMs) {
       this.windowMs = nowMs;
       this.used = 0;
     }
@@ -244,6 +245,6 @@ export class DescriptorGossip implements Machine<GossipMessage, GossipOutput> {
 
   private due(map: Map<string, number>, peer: string, nowMs: number, intervalMs: number): boolean {
     const last = map.get(peer);
-    return last === undefined || nowMs - last >= intervalMs;
+    return last === undefined || nowMs - last >= intervalMs || nowMs < last;
   }
 }

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { signerOf } from '../../core/crypto.ts';
 import { MemoryKvStore } from '../../core/store.ts';
 import { RingClient } from '../../ring/client.ts';
-import type { RingMember } from '../../ring/config.ts';
+import type { ClientConfig, RingMember } from '../../ring/config.ts';
 import type { ClientRequest, Reply, RingMessage } from '../../ring/messages.ts';
 import { requestDigest } from '../../ring/signing.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
@@ -25,10 +25,13 @@ type Effects = ReturnType<RingClient['onTick']>;
 const sentTo = (effects: Effects): string[] => effects.flatMap((e) => (e.kind === 'send' ? [e.to] : []));
 const outputs = (effects: Effects) => effects.flatMap((e) => (e.kind === 'output' ? [e.event] : []));
 
-function clientOf(verify: (message: Uint8Array) => boolean = () => true): RingClient {
+function clientOf(verify: (message: Uint8Array) => boolean = () => true, certificateBinding?: ClientConfig['certificateBinding']): RingClient {
   return new RingClient(
     { nodeId: 'client-1', store: new MemoryKvStore(), random: new Prng(1), nowMs: 0 },
-    { members: ring, f: 1, crypto: nodeCrypto, signer: signerOf(nodeCrypto, new Uint8Array(32).fill(7)), certificateVerifier: { verify }, retransmitMs: 1000, channelIntegrity: true },
+    {
+      members: ring, f: 1, crypto: nodeCrypto, signer: signerOf(nodeCrypto, new Uint8Array(32).fill(7)), certificateVerifier: { verify }, retransmitMs: 1000, channelIntegrity: true,
+      ...(certificateBinding ? { certificateBinding } : {}),
+    },
   );
 }
 
@@ -83,5 +86,26 @@ describe('ring client: certificates', () => {
     expect(outputs(client.onMessage('r0', certificate(4), 3))).toEqual([]);
     expect(client.counters.badCertificates).toBe(1);
     expect(outputs(client.onMessage('r0', certificate(5), 4))).toEqual([expect.objectContaining({ kind: 'certified', seq: 1 })]);
+  });
+
+  it('with a binding, takes only the certificate of its own update: another leaf of a signed span relabelled with its key and nonce is refused', () => {
+    // Toy binding: an operation's key is its bytes; a statement's key is its bytes after the first.
+    const client = clientOf(() => true, { operationKey: (op) => op, statementKey: (st) => st.subarray(1) });
+    const submitted = client.submit(Uint8Array.of(42), 0);
+    const request = (submitted[0] as { message: RingMessage }).message as ClientRequest;
+    const ours = Uint8Array.of(0, 42);
+    const theirs = Uint8Array.of(0, 43);
+    const tree = new BatchMerkleTree(nodeCrypto, [theirs, ours].map((s) => batchLeafHash(nodeCrypto, s)));
+    const leaf = (statement: Uint8Array, leafIndex: number): CertificateMessage => ({
+      kind: 'certificate', seq: 1, epoch: 0, clientKey: request.clientKey, nonce: request.nonce, statement,
+      leafIndex, leafCount: 2, path: tree.pathOf(leafIndex), root: tree.root, signature: Uint8Array.of(1),
+    });
+    // Before any reply (the early path) and after completion alike, the other update's leaf is refused.
+    expect(outputs(client.onMessage('r2', leaf(theirs, 0), 1))).toEqual([]);
+    client.onMessage('r0', replyTo(request, 0), 2);
+    expect(outputs(client.onMessage('r1', replyTo(request, 1), 3))).toEqual([expect.objectContaining({ kind: 'completed' })]);
+    expect(outputs(client.onMessage('r2', leaf(theirs, 0), 4))).toEqual([]);
+    expect(client.counters.badCertificates).toBe(2);
+    expect(outputs(client.onMessage('r0', leaf(ours, 1), 5))).toEqual([expect.objectContaining({ kind: 'certified', statement: ours })]);
   });
 });
