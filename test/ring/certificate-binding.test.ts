@@ -1,0 +1,64 @@
+/**
+ * A Byzantine certifier relabels certificates (ring/client.ts certificateBinding): the ring signs
+ * a span's root, so every leaf of a signed span carries a valid path and signature, and a member
+ * can send one client another update's leaf under that client's (unsigned) key and nonce. Clients
+ * of the object service take a certificate only if its statement carries their update's digest:
+ * each write is certified with its own statement, the relabelled copies are counted as bad.
+ */
+import { describe, expect, it } from 'vitest';
+import { aguidOf } from '../../core/crypto.ts';
+import { toHex } from '../../core/bytes.ts';
+import { decode } from '../../core/codec.ts';
+import { certificateStatementFromTuple } from '../../core/threshold/statements.ts';
+import { decodeUpdate, encodeUpdate } from '../../core/update/update-codec.ts';
+import { signUpdate, updateDigest } from '../../core/update/update-signature.ts';
+import type { CertificateMessage } from '../../ring/messages.ts';
+import { buildCluster } from '../../ring/sim-cluster.ts';
+import { fakeCrypto } from '../../sim/fake-crypto.ts';
+
+describe('certificates bound to their update', () => {
+  it('every client gets the certificate of its own update while a certifier relabels other leaves for it', () => {
+    const c = buildCluster({ seed: 77, f: 1, clientCount: 3, crypto: fakeCrypto, service: 'object', network: { delayMsMin: 1, delayMsMax: 3 } });
+    // Every replica lies this way (the certifier changes with views): before each certificate it
+    // sends, another leaf of the same signed span relabelled with the recipient's key and nonce.
+    const seen: CertificateMessage[] = [];
+    let relabelled = 0;
+    for (const id of c.replicaIds) {
+      c.sim.setInterceptor(id, (m) => {
+        if (m.kind !== 'certificate') return [m];
+        // Another leaf of the same span (the client skips a certificate of an older seq unchecked).
+        const other = seen.find((s) => s.seq === m.seq && toHex(s.statement) !== toHex(m.statement));
+        seen.push(m);
+        if (!other) return [m];
+        relabelled++;
+        return [{ ...other, clientKey: m.clientKey, nonce: m.nonce }, m];
+      });
+    }
+    const expected = new Map<string, string>();
+    const certified = new Map<string, string>();
+    c.sim.onOutput((_node, e) => {
+      if (e.kind !== 'certified') return;
+      const statement = certificateStatementFromTuple(decode(e.statement, 4096));
+      certified.set(`${e.clientKeyHex}:${e.nonce}`, toHex(statement.updateDigest));
+    });
+    const writes = 4;
+    for (let i = 0; i < c.clientSigners.length; i++) {
+      const signer = c.clientSigners[i]!;
+      const aguid = aguidOf(c.crypto, signer.publicKey, `doc-${i}`);
+      for (let nonce = 1; nonce <= writes; nonce++) {
+        const clauses = nonce === 1
+          ? [{ predicates: [{ kind: 'always' as const }], actions: [{ kind: 'create' as const, name: `doc-${i}`, blockBytes: 4096, fanoutMax: 8, writerPublicKeys: [] }] }]
+          : [{ predicates: [{ kind: 'always' as const }], actions: [{ kind: 'append' as const, bytes: Uint8Array.of(nonce) }] }];
+        const operation = encodeUpdate(signUpdate(c.crypto, signer, { aguid, writerPublicKey: signer.publicKey, nonce, clauses }));
+        expected.set(`${toHex(signer.publicKey)}:${nonce}`, toHex(updateDigest(c.crypto, decodeUpdate(operation))));
+        c.submit(i, operation);
+      }
+    }
+    expect(c.sim.runUntil(() => c.certified.every((n) => n === writes), 20_000)).toBe(true);
+    expect(relabelled).toBeGreaterThan(0);
+    // Each write's certified statement is its own (without the binding, relabelled ones were taken).
+    expect(certified).toEqual(expected);
+    const bad = c.clientSigners.map((_, i) => c.client(i)!.counters.badCertificates);
+    expect(bad.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+  });
+});
