@@ -13,11 +13,13 @@
  * one is enough.
  *
  * Messages: `ring-epoch` (the epoch the sender holds) and `descriptor` (its JSON text). The rules:
- * - every `announceMs`, announce to each connected peer (`targets()`);
+ * - every `announceMs`, announce to each of `targets()` (a node: its connected fellow members; a
+ *   client: the nodes it is connected to);
  * - on an announcement below ours, send ours to that peer (at most once per `pushIntervalMs`);
  * - on an announcement above ours, answer with ours, so the peer sends its descriptor;
  * - on taking a later descriptor, announce the new epoch to its sender, and send the descriptor at
- *   once to every target and to every peer (a client, say) that last announced an older epoch.
+ *   once to every target and to every connected peer (a client, say) that last announced an
+ *   older epoch.
  * Admin tools and the file watchers hand this core what they learned (`offer`), so it spreads on.
  */
 import type { Crypto } from '../core/crypto.ts';
