@@ -10,7 +10,7 @@ import type { ClusterConfig } from '../runtime/cluster-config.ts';
 import type { ParsedArgs } from './cluster-args.ts';
 import { writeFileSync } from 'node:fs';
 import { fromHex, toHex } from '../core/bytes.ts';
-import { currentRingOf, loadAdminKey, loadDescriptor, resignRing, type RingDescriptor } from '../runtime/cluster-keys.ts';
+import { currentRingOf, loadAdminKey, loadDescriptor, resignRing, ringNamesOf, type RingDescriptor } from '../runtime/cluster-keys.ts';
 import { RingSession } from '../runtime/ring-session.ts';
 import { spawnNode, stopNode, waitReady } from '../runtime/cluster-launcher.ts';
 import { joinFileOf } from '../runtime/reconfiguration-role.ts';
@@ -38,7 +38,7 @@ export async function refreshKeys(config: ClusterConfig, timeoutMs: number, log:
   const descriptor = loadDescriptor(config, nodeCrypto);
   const admin = loadAdminKey(config, descriptor, nodeCrypto);
   // After a replacement the ring is the descriptor's signed list, not the config's `ring` roles.
-  const ringNames = currentRingOf(descriptor).map((m) => m.id);
+  const ringNames = ringNamesOf(descriptor);
   const before = await ringReconfigurationStatus(config, ringNames);
   const answered = before.filter((r) => r.status !== null);
   if (answered.length < 2 * config.f + 1) throw new ConfigError(`only ${answered.length} ring servers answer /status; a refresh needs 2f+1 = ${2 * config.f + 1} up`);

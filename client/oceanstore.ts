@@ -20,8 +20,7 @@ import { blockBytesDefault, blockBytesMax } from '../core/version/block.ts';
 import { clusterPaths, loadClusterConfig } from '../runtime/cluster-config.ts';
 import { currentRingOf, isLaterRing, loadDescriptor, watchDescriptorFile, type RingDescriptor } from '../runtime/cluster-keys.ts';
 import { nodeCrypto } from '../runtime/node-crypto.ts';
-import { decodeGossipMessage, DescriptorGossip, encodeGossipMessage, gossipFrameBytesMax, type GossipMessage, type GossipOutput } from '../runtime/descriptor-gossip.ts';
-import type { Binding } from '../runtime/machine-host.ts';
+import { DescriptorGossip, gossipBinding } from '../runtime/descriptor-gossip.ts';
 import { channels } from '../runtime/roles.ts';
 import type { Effect } from '../core/machine.ts';
 import type { ReplicaTrust } from '../replica/types.ts';
@@ -78,15 +77,11 @@ export class OceanStore {
     let session: Session | null = null;
     let store: OceanStore | null = null;
     const gossip = new DescriptorGossip({ crypto, descriptor, targets: () => session?.connected() ?? [] });
-    const gossipBinding: Binding<GossipMessage, GossipOutput> = {
-      channel: channels.descriptor, protocol: 'descriptor', machine: gossip, volatile: true,
-      decode: decodeGossipMessage, encode: encodeGossipMessage, frameBytesMax: gossipFrameBytesMax, tickMs: 1000,
-      onOutput: (event) => {
-        if (event.kind === 'adopted') store?.adoptDescriptor(event.descriptor);
-        else options.log?.warn({ from: event.from, reason: event.reason }, 'ring descriptor refused');
-      },
-    };
-    session = await Session.open(view, identity, crypto, options.log, [gossipBinding]);
+    const binding = gossipBinding(gossip, (event) => {
+      if (event.kind === 'adopted') store?.adoptDescriptor(event.descriptor);
+      else options.log?.warn({ from: event.from, reason: event.reason }, 'ring descriptor refused');
+    });
+    session = await Session.open(view, identity, crypto, options.log, [binding]);
     store = new OceanStore(session, identity, crypto, ringTrustOf(crypto, view.ringId, view.ringKey), descriptor, gossip);
     // A descriptor read from a file is followed: `cluster replace-node` re-signs it with the new
     // ring, and this client moves to it within a second (the admin key stays the one read now).

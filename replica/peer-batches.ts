@@ -43,7 +43,8 @@ export class PeerBatches {
   readonly counters = { vouched: 0, verified: 0, refused: 0 };
   private readonly pending = new Map<number, Pending>();
 
-  private peers: readonly string[];
+  /** The other ring servers: options.peers until setPeers names newer ones. */
+  peers: readonly string[];
 
   constructor(private readonly options: PeerBatchesOptions) {
     this.peers = options.peers;

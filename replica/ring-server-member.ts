@@ -114,7 +114,6 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
   private readonly inlineBlockBytesMax: number;
   /** Batch signatures other ring servers shared, until enough copies agree or one verifies. */
   readonly peerBatches: PeerBatches;
-  private peers: readonly string[];
 
   constructor(
     context: MachineContext,
@@ -123,7 +122,6 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
     this.tree = new TreeRootMachine(context, options.tree ?? {});
     this.inlineBlockBytesMax = options.tree?.inlineBlockBytesMax ?? defaultChildSetOptions.inlineBlockBytesMax;
     const peers = options.peers ?? [];
-    this.peers = peers;
     this.peerBatches = new PeerBatches({
       crypto: options.crypto, ringId: options.ringId, peers, check: options.batchSignatures,
       vouchersNeeded: options.peerVouchersNeeded ?? peers.length + 1, waitMs: options.peerWaitMs ?? 500,
@@ -135,7 +133,6 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
    * signatures go to them, and only their shared copies count.
    */
   setPeers(peers: readonly string[]): void {
-    this.peers = [...peers];
     this.peerBatches.setPeers(peers);
   }
 
@@ -165,7 +162,7 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
     const certified = this.certify(seq, epoch, root, signature, statements, fresh);
     if (certified !== null && fresh) {
       const message: TreeMessage = { type: 'batch-certificate', sequence: seq, epoch, root, signature, statements: [...statements] };
-      for (const to of this.peers) this.outbox.push({ kind: 'send', to, message });
+      for (const to of this.peerBatches.peers) this.outbox.push({ kind: 'send', to, message });
     }
     return certified ?? [];
   }

@@ -139,9 +139,18 @@ function writeSecret(path: string, value: unknown): void {
   renameSync(tmp, path);
 }
 
-function readJson(path: string, what: string): Record<string, unknown> {
+function readText(path: string, what: string): string {
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read ${what} at ${path}: ${(error as Error).message} (run \`cluster init\` first?)`);
+  }
+}
+
+function readJson(path: string, what: string): Record<string, unknown> {
+  const text = readText(path, what);
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
   } catch (error) {
     throw new ConfigError(`cannot read ${what} at ${path}: ${(error as Error).message} (run \`cluster init\` first?)`);
   }
@@ -206,11 +215,11 @@ export function isLaterRing(current: RingDescriptor, next: RingDescriptor, crypt
   const same = (d: RingDescriptor): string =>
     toHex(encode([d.cluster, d.ringId, d.f, d.threshold, d.ringPublicKey, [...d.commitments], d.nodes.map((n) => [n.name, n.role, n.url, n.publicKey, n.shareIndex])]));
   if (same(next) !== same(current)) throw new ConfigError('ring descriptor: another cluster or ring key than this one');
-  const members = currentRingOf(next).map((m) => m.id); // every listed member is a node
+  const members = ringNamesOf(next); // every listed member is a node
   if (members.length !== currentRingOf(current).length || new Set(members).size !== members.length) {
     throw new ConfigError('ring descriptor: the ring list must name as many distinct members as before');
   }
-  return (next.ring?.epoch ?? 0) > (current.ring?.epoch ?? 0);
+  return ringEpochOf(next) > ringEpochOf(current);
 }
 
 /**
@@ -308,13 +317,7 @@ export function ringEpochOf(descriptor: RingDescriptor): number {
 /** Reads the descriptor and checks the admin signature and that it matches the config's nodes. */
 export function loadDescriptor(config: ClusterConfig, crypto: Crypto): RingDescriptor {
   const path = clusterPaths(config).descriptor;
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new ConfigError(`cannot read ring descriptor at ${path}: ${(error as Error).message} (run \`cluster init\` first?)`);
-  }
-  const d = parseDescriptor(text, `ring descriptor ${path}`);
+  const d = parseDescriptor(readText(path, 'ring descriptor'), `ring descriptor ${path}`);
   if (!signedBy(d, d.adminPublicKey, crypto)) throw new ConfigError(`ring descriptor ${path}: admin signature does not verify (tampered or corrupt)`);
   currentRingOf(d); // every listed member is a node
   for (const node of config.nodes) {

@@ -27,6 +27,8 @@ import { asString, asTuple, asUint, decode, encode } from '../core/codec.ts';
 import { DecodeError } from '../core/errors.ts';
 import type { Effect, Machine } from '../core/machine.ts';
 import { isLaterRing, parseDescriptor, ringEpochOf, type RingDescriptor } from './cluster-keys.ts';
+import type { Binding } from './machine-host.ts';
+import { channels } from './roles.ts';
 
 export type GossipMessage = { type: 'ring-epoch'; epoch: number } | { type: 'descriptor'; json: string };
 
@@ -249,4 +251,15 @@ export class DescriptorGossip implements Machine<GossipMessage, GossipOutput> {
     const last = map.get(peer);
     return last === undefined || nowMs - last >= intervalMs || nowMs < last;
   }
+}
+
+/**
+ * The core on a host (channel 5): volatile (what it sends reveals nothing of the store), ticking
+ * every second; `onOutput` hears what it took and what it refused.
+ */
+export function gossipBinding(machine: DescriptorGossip, onOutput: (event: GossipOutput) => void): Binding<GossipMessage, GossipOutput> {
+  return {
+    channel: channels.descriptor, protocol: 'descriptor', machine, volatile: true,
+    decode: decodeGossipMessage, encode: encodeGossipMessage, frameBytesMax: gossipFrameBytesMax, tickMs: 1000, onOutput,
+  };
 }

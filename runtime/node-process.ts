@@ -12,13 +12,13 @@ import { fromHex } from '../core/bytes.ts';
 import { startAdminServer } from './admin-server.ts';
 import { clusterPaths, loadClusterConfig, nodeOf, type ClusterConfig, type NodeConfig } from './cluster-config.ts';
 import { loadIdentity, loadNodeDescriptor, ringEpochOf, ringNamesOf, saveLearnedDescriptor, type RingDescriptor } from './cluster-keys.ts';
-import { decodeGossipMessage, DescriptorGossip, encodeGossipMessage, gossipFrameBytesMax, type GossipMessage, type GossipOutput } from './descriptor-gossip.ts';
+import { DescriptorGossip, gossipBinding } from './descriptor-gossip.ts';
 import { LmdbKvStore } from './lmdb-kv-store.ts';
 import { fileLogger } from './log.ts';
-import { MachineHost, type Binding } from './machine-host.ts';
+import { MachineHost } from './machine-host.ts';
 import { createMetrics, type NodeMetrics } from './metrics.ts';
 import { nodeCrypto } from './node-crypto.ts';
-import { buildRole, channels, type RoleAdapter } from './roles.ts';
+import { buildRole, type RoleAdapter } from './roles.ts';
 import { Transport, type PeerAddress } from './transport.ts';
 
 export interface RunningNode {
@@ -116,8 +116,8 @@ function hostEvents(metrics: NodeMetrics) {
 
 /**
  * Channel 5: this node's part in spreading re-signed descriptors (runtime/descriptor-gossip.ts). It
- * announces its ring epoch to the members it is connected to; a later descriptor it takes is kept in
- * the host's descriptor file (a restart starts from it) and handed to the role.
+ * announces its ring epoch to the members it is connected to; a later descriptor it takes is kept
+ * as this node's learned descriptor (a restart starts from it) and handed to the role.
  */
 function nodeGossip(config: ClusterConfig, name: string, descriptor: RingDescriptor, transport: Transport, role: RoleAdapter, log: Logger) {
   const members = new Set(descriptor.nodes.map((n) => n.name));
@@ -127,21 +127,17 @@ function nodeGossip(config: ClusterConfig, name: string, descriptor: RingDescrip
     connected: () => transport.connectedPeers(),
     isMember: (peer) => members.has(peer),
   });
-  const binding: Binding<GossipMessage, GossipOutput> = {
-    channel: channels.descriptor, protocol: 'descriptor', machine, volatile: true,
-    decode: decodeGossipMessage, encode: encodeGossipMessage, frameBytesMax: gossipFrameBytesMax, tickMs: 1000,
-    onOutput: (event) => {
-      if (event.kind === 'refused') return void log.warn({ from: event.from, reason: event.reason }, 'ring descriptor refused');
-      const d = event.descriptor;
-      log.info({ from: event.from, epoch: ringEpochOf(d), members: ringNamesOf(d) }, 'ring descriptor taken');
-      try {
-        saveLearnedDescriptor(config, name, d);
-      } catch (error) {
-        log.error({ reason: (error as Error).message }, 'ring descriptor not saved');
-      }
-      role.onDescriptor(d);
-    },
-  };
+  const binding = gossipBinding(machine, (event) => {
+    if (event.kind === 'refused') return void log.warn({ from: event.from, reason: event.reason }, 'ring descriptor refused');
+    const d = event.descriptor;
+    log.info({ from: event.from, epoch: ringEpochOf(d), members: ringNamesOf(d) }, 'ring descriptor taken');
+    try {
+      saveLearnedDescriptor(config, name, d);
+    } catch (error) {
+      log.error({ reason: (error as Error).message }, 'ring descriptor not saved');
+    }
+    role.onDescriptor(d);
+  });
   return { machine, binding };
 }
 
@@ -153,7 +149,7 @@ function statusOf(
   const descriptor = gossip.descriptor;
   return {
     name: node.name, role: node.role, cluster: config.name, ringId: descriptor.ringId, pid: process.pid,
-    ringEpoch: ringEpochOf(descriptor), ringMembers: ringNamesOf(descriptor),
+    ringEpoch: ringEpochOf(descriptor), ringMembers: ringNamesOf(descriptor), descriptorGossip: { ...gossip.counters },
     uptimeMs: Date.now() - startedMs, cores: role.bindings.map((b) => b.protocol),
     peers: peers.filter((p) => !transport.isClient(p)), clients: peers.filter((p) => transport.isClient(p)).length,
     transport: transport.counters, host: host.counters, store: store.flushStats(),

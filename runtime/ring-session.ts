@@ -148,7 +148,7 @@ export class RingSession {
     for (const client of this.clients) this.perform(client.setMembers(members));
     for (const name of this.ringNames) if (!before.includes(name)) this.transport.connect(name);
     for (const name of before) if (!this.ringNames.includes(name)) this.transport.disconnect(name);
-    this.options.log.info({ members: this.ringNames, epoch: next.ring?.epoch }, 'ring members changed');
+    this.options.log.info({ members: this.ringNames, epoch: ringEpochOf(next) }, 'ring members changed');
     // Tell the nodes too (a no-op when the news came from them).
     this.performGossip(this.gossip.offer(next, Date.now()));
     return true;

@@ -279,23 +279,21 @@ function archiveServer(ctx: RoleContext): { binding: Binding<ArchiveMessage, Arc
 }
 
 export function buildRole(ctx: RoleContext): RoleAdapter {
-  // The ring now (the descriptor's signed list after a membership change), followed as it changes.
+  // The ring now (the descriptor's signed list after a membership change), followed as it changes:
+  // readiness counts it, status names it, and each role's parts are handed each later descriptor.
   let ring = ringNamesOf(ctx.descriptor);
-  const ready = (peers: readonly string[]) => ringQuorumConnected(ctx, ring, peers);
-  const follow = (then: (d: RingDescriptor) => void = () => undefined) => (d: RingDescriptor) => {
-    ring = ringNamesOf(d);
-    then(d);
+  const adapter = buildRoleAdapter(ctx, (peers) => ringQuorumConnected(ctx, ring, peers));
+  return {
+    ...adapter,
+    status: () => ({ ...adapter.status(), ringFollowed: [...ring] }),
+    onDescriptor: (d) => {
+      ring = ringNamesOf(d);
+      adapter.onDescriptor(d);
+    },
   };
-  const adapter = buildRoleAdapter(ctx, ready, follow);
-  // Status names the ring list the role follows (what onDescriptor last gave it).
-  return { ...adapter, status: () => ({ ...adapter.status(), ringFollowed: [...ring] }) };
 }
 
-function buildRoleAdapter(
-  ctx: RoleContext,
-  ready: (peers: readonly string[]) => boolean,
-  follow: (then?: (d: RingDescriptor) => void) => (d: RingDescriptor) => void,
-): RoleAdapter {
+function buildRoleAdapter(ctx: RoleContext, ready: (peers: readonly string[]) => boolean): RoleAdapter {
   const tapestry = tapestryBinding(ctx, secureRandom);
   const startup = tapestryStartup(ctx, tapestry);
   const tapestryStatus = () => ({
@@ -313,11 +311,11 @@ function buildRoleAdapter(
         return { ...tapestryStatus(), ...st, fragmentsHeld: st.fragmentCount, storesRefused: server.counters.storesRefused };
       },
       ready,
-      onDescriptor: follow((d) => server.setRingServers(ringNamesOf(d))),
+      onDescriptor: (d) => server.setRingServers(ringNamesOf(d)),
     };
   }
   if (ctx.node.role === 'spare' && !joiningMembersOf(ctx)) {
-    return { bindings: [tapestry.binding], startup, status: () => ({ ...tapestryStatus(), spare: true }), ready, onDescriptor: follow() };
+    return { bindings: [tapestry.binding], startup, status: () => ({ ...tapestryStatus(), spare: true }), ready, onDescriptor: () => undefined };
   }
   if (ctx.node.role !== 'ring' && ctx.node.role !== 'spare') {
     const { tree, fallback } = treeLocatorOf(ctx, tapestry);
@@ -330,7 +328,7 @@ function buildRoleAdapter(
       bindings: [announcing, tapestry.binding], startup,
       status: () => ({ ...tapestryStatus(), treeLocator: { ...tree.counters }, replica: Object.fromEntries(replica.counters) }),
       ready,
-      onDescriptor: follow((d) => fallback.setRoots(ringNamesOf(d))),
+      onDescriptor: (d) => fallback.setRoots(ringNamesOf(d)),
     };
   }
   const parts = ringServerParts(ctx);
@@ -344,6 +342,6 @@ function buildRoleAdapter(
       reconfiguration: reconfigurationStatus(reconfigurable),
     }),
     ready,
-    onDescriptor: follow(parts.onDescriptor),
+    onDescriptor: parts.onDescriptor,
   };
 }
