@@ -17,7 +17,7 @@ import type { SubShareCipher } from './reconfiguration-codec.ts';
 import type { HashedCache } from './bls-certificate-signer.ts';
 import { EpochCertificateSigner } from './reconfiguration-signer.ts';
 import { ReconfigurationService } from './reconfiguration-service.ts';
-import type { EpochInfo, ReconfigurationState } from './reconfiguration-state.ts';
+import { sameMembers, type EpochInfo, type ReconfigurationState } from './reconfiguration-state.ts';
 import { Replica } from './replica.ts';
 import { startViewChange } from './replica-view-change.ts';
 import { saveStable } from './replica-store.ts';
@@ -277,6 +277,3 @@ export function reconfiguringReplicaFactory(config: ReconfiguringReplicaConfig):
   return (ctx) => new ReconfiguringReplica(ctx, config);
 }
 
-function sameMembers(a: readonly RingMember[], b: readonly RingMember[]): boolean {
-  return a.length === b.length && a.every((m, i) => m.id === b[i]!.id && bytesEqual(m.publicKey, b[i]!.publicKey));
-}

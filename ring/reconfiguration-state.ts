@@ -196,10 +196,7 @@ export class ReconfigurationState {
     // boundary is agreed under the old list, however far pipelining ran ahead of execution. A
     // refresh keeps the list (only the shares that sign certificates of executed batches change):
     // the next boundary does.
-    const before = this.current.members;
-    const sameList = round.newMembers.length === before.length &&
-      round.newMembers.every((m, i) => m.id === before[i]!.id && bytesEqual(m.publicKey, before[i]!.publicKey));
-    const boundary = (Math.floor(seq / k) + (sameList ? 1 : 2)) * k;
+    const boundary = (Math.floor(seq / k) + (sameMembers(round.newMembers, this.current.members) ? 1 : 2)) * k;
     this.epochs.push({ epoch: round.epoch, firstSeq: boundary + 1, members: round.newMembers, commitments });
     const chosen = round.transcript.chosenDealers();
     this.outcome = { epoch: round.epoch, result: 'installed', reason: `dealers [${chosen.join(', ')}], first seq ${boundary + 1}`, decidedSeq: seq };
@@ -318,4 +315,9 @@ export class ReconfigurationState {
     const log = asList(t[4], 'round log', 4 * ringMembersMax * ringMembersMax, (v) => asBytesField(v, 'record', {}));
     return new Round(epoch, action, before.members, members, oldKey, this.options.f, phase, asUint(t[3], 'phaseSinceMs'), log);
   }
+}
+
+/** The same member list: the same ids under the same keys, in the same order. */
+export function sameMembers(a: readonly RingMember[], b: readonly RingMember[]): boolean {
+  return a.length === b.length && a.every((m, i) => m.id === b[i]!.id && bytesEqual(m.publicKey, b[i]!.publicKey));
 }

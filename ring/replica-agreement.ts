@@ -8,7 +8,6 @@
 import { bytesEqual } from '../core/bytes.ts';
 import type { Commit, CommitProof, PrePrepare, Prepare } from './messages.ts';
 import { primaryOf } from './config.ts';
-import { prePrepareValid } from './proofs.ts';
 import * as blocks from './replica-blocks.ts';
 import type { Replica, Slot } from './replica.ts';
 
@@ -18,11 +17,12 @@ export interface AgreementState {
   /** Replicas that sent a commit whose signature failed once relayed: their commits are checked on arrival. */
   readonly checkOnArrival: Set<number>;
   /**
-   * Pre-prepares for slots past this replica's vote ceiling, taken up as execution catches up: the
-   * current view's primary's (signature checked) or its new view's re-proposals (checked with the
-   * new view). One per seq, the first; at most a watermark window of them.
+   * Pre-prepares of the current view for slots past this replica's vote ceiling, taken up as
+   * execution catches up, already checked: the primary's (batchValid) or the new view's
+   * re-proposals (checked with the new view; accepted without the blocks check, as install()
+   * does). One per seq, the first; at most a watermark window of them; cleared on a view change.
    */
-  readonly parked: Map<number, { readonly prePrepare: PrePrepare; readonly checked: boolean }>;
+  readonly parked: Map<number, { readonly prePrepare: PrePrepare; readonly reProposal: boolean }>;
 }
 
 export function initialState(): AgreementState {
@@ -34,13 +34,21 @@ export function onPrePrepare(r: Replica, pp: PrePrepare): void {
   if (pp.seq <= r.stableSeq || pp.seq > r.highWatermark) return r.drop('out-of-window');
   // Not yet (Replica.voteCeiling): kept (if the primary signed it) until execution has caught up.
   if (pp.seq > r.voteCeiling) return park(r, pp);
-  const s = r.slot(pp.seq);
-  if (s.prePrepare) {
-    if (!bytesEqual(s.prePrepare.digest, pp.digest)) r.drop('conflicting-pre-prepare');
-    return;
-  }
+  if (holdsAnother(r, pp)) return;
   if (!pp.batch || !r.batchValid(pp)) return r.drop('bad-batch');
-  const missing = blocks.missingForBatch(r, pp.batch);
+  acceptChecked(r, pp);
+}
+
+/** The slot already holds a pre-prepare (a different digest is the primary equivocating: dropped). */
+function holdsAnother(r: Replica, pp: PrePrepare): boolean {
+  const held = r.slot(pp.seq).prePrepare;
+  if (held && !bytesEqual(held.digest, pp.digest)) r.drop('conflicting-pre-prepare');
+  return held !== null && held !== undefined;
+}
+
+/** A checked pre-prepare: accepted once its blocks are here. */
+function acceptChecked(r: Replica, pp: PrePrepare): void {
+  const missing = blocks.missingForBatch(r, pp.batch!);
   if (missing.length > 0) {
     // Prepare only with the blocks in hand; the primary's retransmission brings the pre-prepare back.
     blocks.requestBlocks(r, missing);
@@ -50,37 +58,34 @@ export function onPrePrepare(r: Replica, pp: PrePrepare): void {
 }
 
 /**
- * Keeps a pre-prepare this replica may not vote on yet: only one signed by the view's primary
- * over its batch (anyone can send a pre-prepare), and only the first for a seq (a second with a
- * valid signature is the primary equivocating; the first is as good as any). Its requests and
- * blocks are checked when it is taken up.
+ * Keeps a pre-prepare this replica may not vote on yet, checked now (anyone can send a
+ * pre-prepare; the primary's signature and the requests' are checked once, here), and only the
+ * first for a seq (a second valid one is the primary equivocating; the first is as good as any).
+ * Its blocks are checked when it is taken up.
  */
-export function park(r: Replica, pp: PrePrepare): void {
+function park(r: Replica, pp: PrePrepare): void {
   const parked = r.agreementState.parked;
   if (parked.has(pp.seq)) return;
-  if (!prePrepareValid(r.proofContext, pp, false)) return r.drop('bad-proof');
-  parked.set(pp.seq, { prePrepare: pp, checked: false });
+  if (!pp.batch || !r.batchValid(pp)) return r.drop('bad-batch');
+  parked.set(pp.seq, { prePrepare: pp, reProposal: false });
 }
 
 /** Takes up parked pre-prepares that are now within the vote ceiling (after execution or a new view). */
 export function takeUpParked(r: Replica): void {
   const parked = r.agreementState.parked;
   if (parked.size === 0) return;
+  for (const seq of parked.keys()) if (seq <= r.stableSeq) parked.delete(seq);
   const ceiling = r.voteCeiling;
-  for (const seq of [...parked.keys()].sort((a, b) => a - b)) {
+  for (let seq = r.stableSeq + 1; seq <= ceiling && parked.size > 0; seq++) {
     const entry = parked.get(seq);
-    if (!entry) continue; // taken up meanwhile (onPrePrepare can execute, and execution takes up parked ones)
-    const pp = entry.prePrepare;
-    if (pp.view !== r.view || seq <= r.stableSeq) {
-      parked.delete(seq);
-      continue;
-    }
-    if (seq > ceiling) break;
+    if (!entry) continue; // none, or taken up meanwhile (accepting can execute, and execution takes up parked ones)
     parked.delete(seq);
-    if (r.slot(seq).prePrepare) continue;
+    if (seq <= r.stableSeq) continue; // passed by a checkpoint taken up meanwhile
+    const pp = entry.prePrepare;
+    if (holdsAnother(r, pp)) continue;
     // A new view's re-proposal is accepted as install() would have; nobody retransmits it.
-    if (entry.checked) r.acceptPrePrepare(pp);
-    else onPrePrepare(r, pp);
+    if (entry.reProposal) r.acceptPrePrepare(pp);
+    else acceptChecked(r, pp);
   }
 }
 

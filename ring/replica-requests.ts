@@ -45,13 +45,14 @@ export function enqueue(r: Replica, req: ClientRequest): void {
 export function tryIssueBatches(r: Replica): void {
   if (!r.isPrimary || !r.viewActive) return;
   const p = r.params;
+  // While the member list is about to change (a finite agreementLimit: the boundary), an idle
+  // ring still reaches the boundary: empty batches, one at a time, up to it.
+  const limited = Number.isFinite(r.config.agreementLimit?.() ?? Infinity);
   while (r.nextSeq <= r.voteCeiling) {
     const inFlight = r.nextSeq - 1 - r.lastExecuted;
     if (inFlight >= p.pipelineDepthMax) return;
     const heartbeatDue = p.heartbeatIntervalMs > 0 && r.nowMs - r.lastHeartbeatMs >= p.heartbeatIntervalMs;
-    // While the member list is about to change (a finite agreementLimit: the boundary), an idle
-    // ring still reaches the boundary: empty batches, one at a time, up to it.
-    const fillDue = inFlight === 0 && r.queue.length === 0 && Number.isFinite(r.config.agreementLimit?.() ?? Infinity);
+    const fillDue = inFlight === 0 && r.queue.length === 0 && limited;
     if (r.queue.length === 0 && !heartbeatDue && !fillDue) return;
     const young = r.nowMs - r.queueSinceMs < p.batchDelayMs;
     if (inFlight > 0 && r.queue.length < p.batchSizeMax && young && !heartbeatDue) return;

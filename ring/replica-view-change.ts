@@ -209,7 +209,7 @@ function install(r: Replica, nv: NewView, proposals: readonly Proposal[]): void 
     const pp = { ...nv.prePrepares[i]!, batch: p.batch };
     // Past the vote ceiling (a replica behind in execution, or one whose member list is about to
     // change) it waits like any other pre-prepare there (Replica.voteCeiling), already checked.
-    if (p.seq > r.voteCeiling) r.agreementState.parked.set(p.seq, { prePrepare: pp, checked: true });
+    if (p.seq > r.voteCeiling) r.agreementState.parked.set(p.seq, { prePrepare: pp, reProposal: true });
     else r.acceptPrePrepare(pp);
   });
   r.nextSeq = Math.max(maxSeq, r.lastExecuted, r.stableSeq) + 1;
