@@ -20,7 +20,10 @@
  * verifies once, and only on failure checks shares one by one, naming each bad sender. The result
  * goes to the clients of the span's statements and, as `span-certified`, to the other replicas;
  * the other certifiers verify it before handing it to their tree root and archiver ('certificate'
- * output), so f+1 ring servers emit every certificate.
+ * output) and send it to the span's clients too. So f+1 ring servers emit every certificate and
+ * send each client its own: a certifier that runs honest rounds with its peers but sends clients
+ * nothing, or lies to them (another leaf of the span under their key, another epoch), costs a
+ * client one refused check at most, never its certificate.
  */
 import { bytesEqual } from '../core/bytes.ts';
 import { batchLeafCountMax, batchLeafHash, BatchMerkleTree } from '../core/threshold/batch-merkle.ts';
@@ -260,9 +263,9 @@ function tryCombine(r: Replica, round: Round): void {
 /** A span another replica certified: checked here before this replica's tree root and archiver use it. */
 export function onSpanCertified(r: Replica, m: SpanCertified): void {
   const s = r.certificateState;
-  // Only the certifiers (ranks 0..f) check it (a pairing each) and hand it on: they need it to
-  // know when not to take over, and their tree roots share the signature with the other ring
-  // servers' (replica/). The others keep their statements until the window moves past them, so an
+  // Only the certifiers (ranks 0..f) check it (a pairing each) and hand it on, to their clients
+  // and their tree roots: they need it to know when not to take over, and their tree roots share
+  // the signature with the other ring servers' (replica/). The others keep their statements until the window moves past them, so an
   // unchecked claim can never make them forget what a backup certifier will ask them to sign.
   if (certifierRank(r, r.me) > r.f) return;
   if (m.to <= s.certifiedThrough) return;
@@ -277,6 +280,8 @@ export function onSpanCertified(r: Replica, m: SpanCertified): void {
   if (!r.config.certificateVerifier.verify(span.message, m.signature)) return r.drop('bad-proof');
   if (s.round && s.round.span.to <= m.to) s.round = null;
   certified(r, span, m.signature);
+  // The sender may be the one certifier that lies to clients: ours is the copy they can trust.
+  sendToClients(r, span, m.signature);
 }
 
 function certified(r: Replica, span: Span, signature: Uint8Array): void {

@@ -81,9 +81,18 @@ export interface RoleAdapter {
 /** Frame channels: one byte per protocol, fixed so mixed versions fail loudly rather than misparse. */
 export const channels = { ring: 1, tapestry: 2, archive: 3, replica: 4, descriptor: 5 } as const;
 
-/** The node every other Tapestry node joins through (the first ring server). */
+/**
+ * The node that starts the Tapestry overlay alone and that every other node asks first to join
+ * it: the first member of the ring as the descriptor now has it (not as initialised: that server
+ * may have been replaced and be gone for good).
+ */
 export function tapestryGatewayOf(descriptor: RingDescriptor): string {
-  return initialRingOf(descriptor)[0]!.id;
+  return ringNamesOf(descriptor)[0]!;
+}
+
+/** Whom `self` asks, in turn, to join the overlay: the gateway, the other ring members, then every other node. */
+export function tapestryGatewaysOf(descriptor: RingDescriptor, self: string): string[] {
+  return [...new Set([...ringNamesOf(descriptor), ...descriptor.nodes.map((n) => n.name)])].filter((name) => name !== self);
 }
 
 /** Connected to enough of the ring's members (`ring`) to reach a quorum (2f+1 counting itself for a ring server). */
@@ -151,7 +160,8 @@ function treeLocatorOf(ctx: RoleContext, tapestry: TapestryPart): { tree: Tapest
 }
 
 /**
- * Startup on channel 2: join through the gateway (every node but the gateway itself), then publish
+ * Startup on channel 2: join through the gateway, or the next node in tapestryGatewaysOf if it
+ * does not answer (every node but the gateway itself), then publish
  * this node's name and role objects (tapestry/named-objects.ts), so any process can find a given
  * server, or the nearest server of a role, through the overlay. A publish issued while joining is
  * kept and sent again once the join completes.
@@ -160,7 +170,7 @@ function tapestryStartup(ctx: RoleContext, tapestry: TapestryPart): StartupStep[
   const gateway = tapestryGatewayOf(ctx.descriptor);
   const node = tapestry.node;
   const steps: StartupStep[] = [];
-  if (ctx.node.name !== gateway) steps.push({ channel: channels.tapestry, run: (nowMs) => node.join(gateway, nowMs) as never });
+  if (ctx.node.name !== gateway) steps.push({ channel: channels.tapestry, run: (nowMs) => node.join(tapestryGatewaysOf(ctx.descriptor, ctx.node.name), nowMs) as never });
   steps.push({
     channel: channels.tapestry,
     run: (nowMs) => [

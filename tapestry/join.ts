@@ -41,16 +41,30 @@ export class Joiner {
   private deadlineMs = 0;
   private readonly queried = new Set<string>();
   private readonly measuring = new Set<TapestryId>();
-  /** The member we join through ('' before start). */
-  gateway = '';
+  /**
+   * The members we may join through, asked one at a time in turn: a join request that goes
+   * unanswered is sent to the next, so one gateway that is gone for good (a replaced server)
+   * cannot keep a node out.
+   */
+  private gateways: readonly string[] = [];
+  private attempt = 0;
 
   constructor(private readonly host: JoinHost) {}
 
-  start(out: Out, gateway: string, nowMs: number): void {
+  /** The member asked last ('' before any is set). */
+  get gateway(): string {
+    return this.gateways.length === 0 ? '' : this.gateways[this.attempt % this.gateways.length]!;
+  }
+
+  setGateways(gateways: readonly string[]): void {
+    this.gateways = [...gateways];
+    this.attempt = 0;
+  }
+
+  start(out: Out, nowMs: number): void {
     this.phase = 'awaitingRoot';
-    this.gateway = gateway;
     this.deadlineMs = nowMs + this.host.config.joinStepTimeoutMs * 4;
-    this.host.send(out, gateway, { kind: 'joinRequest', joiner: this.host.self, level: 0, hops: 0 });
+    this.host.send(out, this.gateway, { kind: 'joinRequest', joiner: this.host.self, level: 0, hops: 0 });
   }
 
   onJoinDone(out: Out, prefixLength: number, nowMs: number): boolean {
@@ -76,10 +90,11 @@ export class Joiner {
   onTick(out: Out, nowMs: number): boolean {
     if (nowMs < this.deadlineMs) return false;
     if (this.phase === 'awaitingRoot') {
-      // Nothing came back (request lost): ask again. Rows came but the root's answer was lost:
-      // search from the deepest level we already reach.
+      // Nothing came back (request lost, or the gateway is down): ask the next gateway. Rows came
+      // but the root's answer was lost: search from the deepest level we already reach.
       if (this.host.table.size === 0) {
-        this.start(out, this.gateway, nowMs);
+        this.attempt++;
+        this.start(out, nowMs);
         return false;
       }
       return this.onJoinDone(out, this.deepestLevel(), nowMs);

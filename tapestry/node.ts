@@ -37,9 +37,10 @@ export interface TapestryNodeOptions {
   readonly config?: Partial<TapestryConfig>;
   /**
    * A member to join through on the first tick (hosts that build nodes from configuration, and
-   * restarts: a rebuilt node joins again). Without it the node starts alone or waits for join().
+   * restarts: a rebuilt node joins again), or several, asked in turn until one answers. Without it
+   * the node starts alone or waits for join().
    */
-  readonly gateway?: string;
+  readonly gateway?: string | readonly string[];
   /**
    * The id the node named `name` must have (tapestryIdOf of its public key), when the host knows
    * every member's key (the runtime: the ring descriptor). A message naming any node under another
@@ -85,8 +86,8 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     this.self = { id: options.self.id, name: options.self.name };
     this.config = tapestryConfig(options.config);
     this.random = options.random;
-    checkArgument(options.gateway === undefined || (options.gateway.length > 0 && options.gateway !== options.self.name), 'gateway', 'another node name');
-    this.joinAtFirstTick = options.gateway !== undefined;
+    const gateways = options.gateway === undefined ? undefined : gatewaysOf(options.gateway, options.self.name);
+    this.joinAtFirstTick = gateways !== undefined;
     checkArgument(options.idOf === undefined || typeof options.idOf === 'function', 'idOf', 'a function of a peer name');
     this.idOf = options.idOf;
     checkArgument(options.pointerAuth === undefined || (typeof options.pointerAuth.sign === 'function' && typeof options.pointerAuth.verify === 'function'), 'pointerAuth', 'sign and verify functions');
@@ -99,11 +100,11 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     this.requests = new RequestTracker(this.config.requestTimeoutMs, this.config.pendingRequestsMax);
     this.joiner = new Joiner(this);
     this.relay = new MulticastRelay(this);
-    if (options.gateway !== undefined) {
+    if (gateways !== undefined) {
       // Joining from the start: a join request reaching us before our first tick is passed on to
       // the gateway instead of being answered from an empty table (which would make islands).
       this.status = 'joining';
-      this.joiner.gateway = options.gateway;
+      this.joiner.setGateways(gateways);
     }
     // Spread periodic work so a whole network does not beacon in lockstep.
     const jitter = (interval: number): number => options.nowMs + (interval > 0 ? this.random.int(interval) : 0);
@@ -127,14 +128,18 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
 
   // ---- host API -------------------------------------------------------------------------------
 
-  /** Joins an existing overlay through `gateway` (any member's name). Emits `joined` when done. */
-  join(gateway: string, nowMs: number): Effect<TapestryMessage, TapestryOutput>[] {
-    checkArgument(typeof gateway === 'string' && gateway.length > 0 && gateway !== this.self.name, 'gateway', 'another node name');
+  /**
+   * Joins an existing overlay through `gateway` (any member's name), or through the first of
+   * several that answers (each asked in turn after a silent join step). Emits `joined` when done.
+   */
+  join(gateway: string | readonly string[], nowMs: number): Effect<TapestryMessage, TapestryOutput>[] {
+    const gateways = gatewaysOf(gateway, this.self.name);
     // Peers may already have pinged us (a cluster starting at once), so the table need not be empty.
     checkArgument(this.status === 'member', 'join', 'a node that is not joining or gone (call join once)');
     const out: Out = [];
     this.status = 'joining';
-    this.joiner.start(out, gateway, nowMs);
+    this.joiner.setGateways(gateways);
+    this.joiner.start(out, nowMs);
     return out;
   }
 
@@ -212,7 +217,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     if (this.status === 'left') return out;
     if (this.joinAtFirstTick) {
       this.joinAtFirstTick = false;
-      this.joiner.start(out, this.joiner.gateway, nowMs);
+      this.joiner.start(out, nowMs);
     }
     if (this.status === 'joining' && this.joiner.onTick(out, nowMs)) this.onJoined(out, nowMs);
     this.relay.onTick(out, nowMs);
@@ -448,4 +453,15 @@ function nodeRefsOf(m: TapestryMessage): NodeRef[] {
 
 function ref(n: NodeRef): NodeRef {
   return { id: n.id, name: n.name };
+}
+
+/** One gateway name or a non-empty list of them, none of them this node's own name. */
+function gatewaysOf(gateway: string | readonly string[], selfName: string): readonly string[] {
+  const gateways = typeof gateway === 'string' ? [gateway] : gateway;
+  checkArgument(
+    Array.isArray(gateways) && gateways.length > 0 && gateways.every((g) => typeof g === 'string' && g.length > 0 && g !== selfName),
+    'gateway',
+    'another node name, or a non-empty list of them',
+  );
+  return gateways;
 }

@@ -4,6 +4,8 @@
  * can send one client another update's leaf under that client's (unsigned) key and nonce. Clients
  * of the object service take a certificate only if its statement carries their update's digest:
  * each write is certified with its own statement, the relabelled copies are counted as bad.
+ * And a certifier that lies to every client while running honest rounds with its peers delays no
+ * certificate: the backup certifier sends each client its own (ring/replica-certificates.ts).
  */
 import { describe, expect, it } from 'vitest';
 import { aguidOf } from '../../core/crypto.ts';
@@ -15,6 +17,35 @@ import { signUpdate, updateDigest } from '../../core/update/update-signature.ts'
 import type { CertificateMessage } from '../../ring/messages.ts';
 import { buildCluster } from '../../ring/sim-cluster.ts';
 import { fakeCrypto } from '../../sim/fake-crypto.ts';
+
+/** Each client writes `writes` updates to its own object; returns update digest hex by `clientKeyHex:nonce`. */
+function submitWrites(c: ReturnType<typeof buildCluster>, writes: number): Map<string, string> {
+  const expected = new Map<string, string>();
+  for (let i = 0; i < c.clientSigners.length; i++) {
+    const signer = c.clientSigners[i]!;
+    const aguid = aguidOf(c.crypto, signer.publicKey, `doc-${i}`);
+    for (let nonce = 1; nonce <= writes; nonce++) {
+      const clauses = nonce === 1
+        ? [{ predicates: [{ kind: 'always' as const }], actions: [{ kind: 'create' as const, name: `doc-${i}`, blockBytes: 4096, fanoutMax: 8, writerPublicKeys: [] }] }]
+        : [{ predicates: [{ kind: 'always' as const }], actions: [{ kind: 'append' as const, bytes: Uint8Array.of(nonce) }] }];
+      const operation = encodeUpdate(signUpdate(c.crypto, signer, { aguid, writerPublicKey: signer.publicKey, nonce, clauses }));
+      expected.set(`${toHex(signer.publicKey)}:${nonce}`, toHex(updateDigest(c.crypto, decodeUpdate(operation))));
+      c.submit(i, operation);
+    }
+  }
+  return expected;
+}
+
+/** The update digest of each certified statement, by `clientKeyHex:nonce`, as the clients took them. */
+function certifiedDigests(c: ReturnType<typeof buildCluster>): Map<string, string> {
+  const certified = new Map<string, string>();
+  c.sim.onOutput((_node, e) => {
+    if (e.kind !== 'certified') return;
+    const statement = certificateStatementFromTuple(decode(e.statement, 4096));
+    certified.set(`${e.clientKeyHex}:${e.nonce}`, toHex(statement.updateDigest));
+  });
+  return certified;
+}
 
 describe('certificates bound to their update', () => {
   it('every client gets the certificate of its own update while a certifier relabels other leaves for it', () => {
@@ -34,30 +65,48 @@ describe('certificates bound to their update', () => {
         return [{ ...other, clientKey: m.clientKey, nonce: m.nonce }, m];
       });
     }
-    const expected = new Map<string, string>();
-    const certified = new Map<string, string>();
-    c.sim.onOutput((_node, e) => {
-      if (e.kind !== 'certified') return;
-      const statement = certificateStatementFromTuple(decode(e.statement, 4096));
-      certified.set(`${e.clientKeyHex}:${e.nonce}`, toHex(statement.updateDigest));
-    });
+    const certified = certifiedDigests(c);
     const writes = 4;
-    for (let i = 0; i < c.clientSigners.length; i++) {
-      const signer = c.clientSigners[i]!;
-      const aguid = aguidOf(c.crypto, signer.publicKey, `doc-${i}`);
-      for (let nonce = 1; nonce <= writes; nonce++) {
-        const clauses = nonce === 1
-          ? [{ predicates: [{ kind: 'always' as const }], actions: [{ kind: 'create' as const, name: `doc-${i}`, blockBytes: 4096, fanoutMax: 8, writerPublicKeys: [] }] }]
-          : [{ predicates: [{ kind: 'always' as const }], actions: [{ kind: 'append' as const, bytes: Uint8Array.of(nonce) }] }];
-        const operation = encodeUpdate(signUpdate(c.crypto, signer, { aguid, writerPublicKey: signer.publicKey, nonce, clauses }));
-        expected.set(`${toHex(signer.publicKey)}:${nonce}`, toHex(updateDigest(c.crypto, decodeUpdate(operation))));
-        c.submit(i, operation);
-      }
-    }
+    const expected = submitWrites(c, writes);
     expect(c.sim.runUntil(() => c.certified.every((n) => n === writes), 20_000)).toBe(true);
     expect(relabelled).toBeGreaterThan(0);
     // Each write's certified statement is its own (without the binding, relabelled ones were taken).
     expect(certified).toEqual(expected);
+    const bad = c.clientSigners.map((_, i) => c.client(i)!.counters.badCertificates);
+    expect(bad.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+  });
+
+  it('a certifier that lies to every client (another leaf, another epoch, or nothing) delays no certificate: the backup certifier sends each its own', () => {
+    const c = buildCluster({ seed: 78, f: 1, clientCount: 3, crypto: fakeCrypto, service: 'object', network: { delayMsMin: 1, delayMsMax: 3 } });
+    // The primary (view 0: ring-0, the certifier of rank 0) runs honest rounds with its peers
+    // (shares, span-certified) but never sends a client a certificate it would take.
+    const seen: CertificateMessage[] = [];
+    const lies = { relabelled: 0, otherEpoch: 0, withheld: 0 };
+    c.sim.setInterceptor(c.replicaIds[0]!, (m) => {
+      if (m.kind !== 'certificate') return [m];
+      const other = seen.find((s) => s.seq === m.seq && toHex(s.statement) !== toHex(m.statement));
+      seen.push(m);
+      const way = m.nonce % 3;
+      if (way === 0 && other) {
+        lies.relabelled++;
+        return [{ ...other, clientKey: m.clientKey, nonce: m.nonce }];
+      }
+      if (way === 1) {
+        lies.otherEpoch++;
+        return [{ ...m, epoch: m.epoch + 1 }];
+      }
+      lies.withheld++;
+      return [];
+    });
+    const certified = certifiedDigests(c);
+    const writes = 6;
+    const expected = submitWrites(c, writes);
+    expect(c.sim.runUntil(() => c.certified.every((n) => n === writes), 20_000)).toBe(true);
+    expect(lies.relabelled).toBeGreaterThan(0);
+    expect(lies.otherEpoch).toBeGreaterThan(0);
+    expect(lies.withheld).toBeGreaterThan(0);
+    expect(certified).toEqual(expected);
+    expect(c.events.viewChanges).toBe(0); // the primary's agreement was honest: no view change helped
     const bad = c.clientSigners.map((_, i) => c.client(i)!.counters.badCertificates);
     expect(bad.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
   });

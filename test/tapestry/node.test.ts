@@ -111,12 +111,27 @@ describe('tapestry node core: boundary checks (never throws on peer input, drops
     expect(() => node.route('xyz', 0)).toThrow(InvalidArgumentError);
     expect(() => node.publish('A'.repeat(40), 0)).toThrow(/objectId/);
     expect(() => node.join('a', 0)).toThrow(/gateway/);
+    expect(() => node.join([], 0)).toThrow(/gateway/);
+    expect(() => node.join(['b', 'a'], 0)).toThrow(/gateway/);
     expect(() => make({ id: 'a'.repeat(40), name: '' })).toThrow(/self\.name/);
     expect(() => make(a, { slotSize: 0 })).toThrow(/slotSize/);
   });
 });
 
 describe('tapestry node core: behaviour on two nodes (JSAC 2004 §3)', () => {
+  it('a join that a gateway never answers (a server replaced and gone) is asked of the next gateway, in turn', () => {
+    const node = make(a, { joinStepTimeoutMs: 100 });
+    const joinRequestsTo = (effects: ReturnType<TapestryNode['onTick']>): string[] => sends(effects).filter((s) => s.message.kind === 'joinRequest').map((s) => s.to);
+    expect(joinRequestsTo(node.join(['gone', 'b'], 0))).toEqual(['gone']);
+    expect(joinRequestsTo(node.onTick(399))).toEqual([]); // a join step (x4) to answer
+    expect(joinRequestsTo(node.onTick(400))).toEqual(['b']);
+    expect(joinRequestsTo(node.onTick(800))).toEqual(['gone']); // round again: 'gone' may be back
+    // A node built to join from the start takes the list too.
+    const later = new TapestryNode({ self: a, random: new Prng(1), nowMs: 0, gateway: ['gone', 'b'], config: { joinStepTimeoutMs: 100 } });
+    expect(joinRequestsTo(later.onTick(1))).toEqual(['gone']);
+    expect(joinRequestsTo(later.onTick(401))).toEqual(['b']);
+  });
+
   it('measures a candidate with ping/pong and adopts it, with a backpointer at the other side', () => {
     const na = make(a);
     const nb = make(b);
