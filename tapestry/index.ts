@@ -30,7 +30,7 @@ export type { TapestryConfig } from './config.ts';
  */
 export function createTapestryNode(
   context: MachineContext,
-  options: { crypto: Crypto; publicKey: Uint8Array; config?: Partial<TapestryConfig>; gateway?: string },
+  options: { crypto: Crypto; publicKey: Uint8Array; config?: Partial<TapestryConfig>; gateway?: string | readonly string[] },
 ): TapestryNode {
   return new TapestryNode({
     self: { id: tapestryIdOf(options.crypto, options.publicKey), name: context.nodeId },
