@@ -22,8 +22,9 @@
  * the other certifiers verify it before handing it to their tree root and archiver ('certificate'
  * output) and send it to the span's clients too. So f+1 ring servers emit every certificate and
  * send each client its own: a certifier that runs honest rounds with its peers but sends clients
- * nothing, or lies to them (another leaf of the span under their key, another epoch), costs a
- * client one refused check at most, never its certificate.
+ * nothing, or lies to them (another leaf of the span under their key, another epoch, a root of its
+ * own), costs a client a refused check per lie (a pairing, for a root of its own), never its
+ * certificate. Honest copies after the first are dropped unchecked.
  */
 import { bytesEqual } from '../core/bytes.ts';
 import { batchLeafCountMax, batchLeafHash, BatchMerkleTree } from '../core/threshold/batch-merkle.ts';
@@ -84,15 +85,18 @@ export interface CertificateState {
   readonly signedTo: Map<number, { to: number; atMs: number }>;
   /** Sign requests for batches not executed yet, one per requester. */
   readonly parked: Map<number, SignRequest>;
-  /** The latest span certified by a peer beyond this replica's execution, applied once it gets there. */
-  parkedCertified: SpanCertified | null;
+  /**
+   * Per sending replica, the latest span it certified beyond this replica's execution, applied
+   * once execution gets there (one per sender: a Byzantine certifier cannot push out another's).
+   */
+  readonly parkedCertified: Map<number, SpanCertified>;
   /** Replicas asked in the last completed round that had not answered when it combined: asked last. */
   slowSigners: Set<number>;
   roundCount: number;
 }
 
 export function initialState(): CertificateState {
-  return { executed: new Map(), certifiedThrough: 0, leavesFloor: 1, round: null, lastRoundMs: -Infinity, lastRoundDurationMs: 0, signedTo: new Map(), parked: new Map(), parkedCertified: null, slowSigners: new Set(), roundCount: 0 };
+  return { executed: new Map(), certifiedThrough: 0, leavesFloor: 1, round: null, lastRoundMs: -Infinity, lastRoundDurationMs: 0, signedTo: new Map(), parked: new Map(), parkedCertified: new Map(), slowSigners: new Set(), roundCount: 0 };
 }
 
 /** After recovery or a state transfer: statements this replica did not execute in this run are not its to certify. */
@@ -120,10 +124,10 @@ export function onExecuted(r: Replica, seq: number, leaves: readonly Leaf[]): vo
     r.certificateState.parked.delete(m.replica);
     onSignRequest(r, m);
   }
-  const certifiedLater = r.certificateState.parkedCertified;
-  if (certifiedLater && certifiedLater.to <= seq) {
-    r.certificateState.parkedCertified = null;
-    onSpanCertified(r, certifiedLater);
+  const certifiedLater = [...r.certificateState.parkedCertified.values()].filter((m) => m.to <= seq);
+  for (const m of certifiedLater) {
+    r.certificateState.parkedCertified.delete(m.replica);
+    onSpanCertified(r, m);
   }
   // The round itself starts at the next tick, not here: its share signature would hold back this
   // step's replies (released together), and a tick later the round may cover more batches.
@@ -265,14 +269,15 @@ export function onSpanCertified(r: Replica, m: SpanCertified): void {
   const s = r.certificateState;
   // Only the certifiers (ranks 0..f) check it (a pairing each) and hand it on, to their clients
   // and their tree roots: they need it to know when not to take over, and their tree roots share
-  // the signature with the other ring servers' (replica/). The others keep their statements until the window moves past them, so an
-  // unchecked claim can never make them forget what a backup certifier will ask them to sign.
+  // the signature with the other ring servers' (replica/). The others keep their statements until
+  // the window moves past them, so an unchecked claim can never make them forget what a backup
+  // certifier will ask them to sign.
   if (certifierRank(r, r.me) > r.f) return;
   if (m.to <= s.certifiedThrough) return;
   // A gap below `from` stays ours to certify; a later round (ours or a backup's) covers it.
   if (m.from > Math.max(s.certifiedThrough, s.leavesFloor - 1) + 1) return r.drop('stale');
   if (m.to > r.lastExecuted) {
-    if (m.to <= r.lastExecuted + 2 * r.params.watermarkWindow) s.parkedCertified = m;
+    if (m.to <= r.lastExecuted + 2 * r.params.watermarkWindow) s.parkedCertified.set(m.replica, m);
     return;
   }
   const span = spanOf(r, m.from, m.to);
@@ -280,7 +285,7 @@ export function onSpanCertified(r: Replica, m: SpanCertified): void {
   if (!r.config.certificateVerifier.verify(span.message, m.signature)) return r.drop('bad-proof');
   if (s.round && s.round.span.to <= m.to) s.round = null;
   certified(r, span, m.signature);
-  // The sender may be the one certifier that lies to clients: ours is the copy they can trust.
+  // The sender may be the one certifier that lies to clients: ours is a copy they can trust.
   sendToClients(r, span, m.signature);
 }
 

@@ -83,16 +83,21 @@ export const channels = { ring: 1, tapestry: 2, archive: 3, replica: 4, descript
 
 /**
  * The node that starts the Tapestry overlay alone and that every other node asks first to join
- * it: the first member of the ring as the descriptor now has it (not as initialised: that server
- * may have been replaced and be gone for good).
+ * it: the initial ring's first member. It stays fixed when the ring changes, so every process,
+ * whatever descriptor it holds, agrees on the one node that may start alone (a second one would
+ * start an island).
  */
 export function tapestryGatewayOf(descriptor: RingDescriptor): string {
-  return ringNamesOf(descriptor)[0]!;
+  return initialRingOf(descriptor)[0]!.id;
 }
 
-/** Whom `self` asks, in turn, to join the overlay: the gateway, the other ring members, then every other node. */
+/**
+ * Whom `self` asks, in turn, to join the overlay: the gateway, then the current ring's members,
+ * then every other node. The gateway may have been replaced and be gone for good; any running
+ * member can answer a join.
+ */
 export function tapestryGatewaysOf(descriptor: RingDescriptor, self: string): string[] {
-  return [...new Set([...ringNamesOf(descriptor), ...descriptor.nodes.map((n) => n.name)])].filter((name) => name !== self);
+  return [...new Set([tapestryGatewayOf(descriptor), ...ringNamesOf(descriptor), ...descriptor.nodes.map((n) => n.name)])].filter((name) => name !== self);
 }
 
 /** Connected to enough of the ring's members (`ring`) to reach a quorum (2f+1 counting itself for a ring server). */

@@ -56,6 +56,14 @@ export class Joiner {
     return this.gateways.length === 0 ? '' : this.gateways[this.attempt % this.gateways.length]!;
   }
 
+  /**
+   * Where join requests that reach us while we join are passed on: always the first gateway, so
+   * joiners that rotated to each other do not bounce requests between them.
+   */
+  get firstGateway(): string {
+    return this.gateways[0] ?? '';
+  }
+
   setGateways(gateways: readonly string[]): void {
     this.gateways = [...gateways];
     this.attempt = 0;

@@ -374,7 +374,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     if (this.status === 'joining') {
       // Our own table is not complete yet: pass the request to the member we are joining through,
       // or simultaneous joiners could build islands that never learn of each other.
-      this.send(out, this.joiner.gateway, { kind: 'joinRequest', joiner, level: 0, hops: hops + 1 });
+      this.send(out, this.joiner.firstGateway, { kind: 'joinRequest', joiner, level: 0, hops: hops + 1 });
       return;
     }
     this.send(out, joiner.name, { kind: 'candidates', nodes: rowsFor(this.table, joiner) });

@@ -87,7 +87,7 @@ describe('checkpoints and state transfer', () => {
     expect(serviceState(c, 2)).toBe(serviceState(c, 0));
   });
 
-  it('restarts a crashed replica from its own disk with everything it acknowledged', () => {
+  it('restarts a crashed replica from its own disk with everything it executed before its last tick', () => {
     const { cluster: c } = scripted(24);
     drive(c, 3);
     expect(c.sim.runUntil(() => c.completed.every((k) => k === 3), 10_000)).toBe(true);

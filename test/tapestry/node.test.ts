@@ -126,6 +126,11 @@ describe('tapestry node core: behaviour on two nodes (JSAC 2004 §3)', () => {
     expect(joinRequestsTo(node.onTick(399))).toEqual([]); // a join step (x4) to answer
     expect(joinRequestsTo(node.onTick(400))).toEqual(['b']);
     expect(joinRequestsTo(node.onTick(800))).toEqual(['gone']); // round again: 'gone' may be back
+    node.onTick(1200); // asking 'b' again
+    // A join request reaching it meanwhile goes to the first gateway, never the one it asks now:
+    // joiners that rotated onto each other would bounce requests between them.
+    const c: NodeRef = { id: 'c'.repeat(40), name: 'c' };
+    expect(joinRequestsTo(node.onMessage('c', { kind: 'joinRequest', joiner: c, level: 0, hops: 0 }, 1201))).toEqual(['gone']);
     // A node built to join from the start takes the list too.
     const later = new TapestryNode({ self: a, random: new Prng(1), nowMs: 0, gateway: ['gone', 'b'], config: { joinStepTimeoutMs: 100 } });
     expect(joinRequestsTo(later.onTick(1))).toEqual(['gone']);
