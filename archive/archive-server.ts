@@ -170,6 +170,8 @@ export class ArchiveServer implements Machine<ArchiveMessage, ArchiveOutput> {
       repairedFragmentCount: r.repairedFragments,
       repairFailedCount: this.repairer.failedCount(),
       lostPeers: [...this.lost].sort(),
+      /** Store requests from peers that are neither ring members nor archive servers. */
+      storesRefused: this.counters.storesRefused,
     };
   }
 

@@ -43,7 +43,7 @@ export function onPrePrepare(r: Replica, pp: PrePrepare): void {
 function holdsAnother(r: Replica, pp: PrePrepare): boolean {
   const held = r.slot(pp.seq).prePrepare;
   if (held && !bytesEqual(held.digest, pp.digest)) r.drop('conflicting-pre-prepare');
-  return held !== null && held !== undefined;
+  return held !== null;
 }
 
 /** A checked pre-prepare: accepted once its blocks are here. */

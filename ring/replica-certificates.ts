@@ -118,16 +118,20 @@ function takeoverMs(r: Replica): number {
 }
 
 export function onExecuted(r: Replica, seq: number, leaves: readonly Leaf[]): void {
-  r.certificateState.executed.set(seq, { seq, leaves, executedMs: r.nowMs });
-  const parked = [...r.certificateState.parked.values()].filter((m) => m.to <= seq);
-  for (const m of parked) {
-    r.certificateState.parked.delete(m.replica);
-    onSignRequest(r, m);
+  const s = r.certificateState;
+  s.executed.set(seq, { seq, leaves, executedMs: r.nowMs });
+  // Both maps are usually empty (a replica behind its peers fills them): no copies on every execution then.
+  if (s.parked.size > 0) {
+    for (const m of [...s.parked.values()].filter((p) => p.to <= seq)) {
+      s.parked.delete(m.replica);
+      onSignRequest(r, m);
+    }
   }
-  const certifiedLater = [...r.certificateState.parkedCertified.values()].filter((m) => m.to <= seq);
-  for (const m of certifiedLater) {
-    r.certificateState.parkedCertified.delete(m.replica);
-    onSpanCertified(r, m);
+  if (s.parkedCertified.size > 0) {
+    for (const m of [...s.parkedCertified.values()].filter((p) => p.to <= seq)) {
+      s.parkedCertified.delete(m.replica);
+      onSpanCertified(r, m);
+    }
   }
   // The round itself starts at the next tick, not here: its share signature would hold back this
   // step's replies (released together), and a tick later the round may cover more batches.

@@ -322,8 +322,7 @@ function buildRoleAdapter(ctx: RoleContext, ready: (peers: readonly string[]) =>
       bindings: [binding, tapestry.binding], startup,
       status: () => {
         const st = server.status();
-        // storesRefused: store requests from peers that are neither ring members nor archive servers.
-        return { ...tapestryStatus(), ...st, fragmentsHeld: st.fragmentCount, storesRefused: server.counters.storesRefused };
+        return { ...tapestryStatus(), ...st, fragmentsHeld: st.fragmentCount };
       },
       ready,
       onDescriptor: (d) => server.setRingServers(ringNamesOf(d)),
