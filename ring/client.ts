@@ -32,6 +32,16 @@ interface Outstanding {
   certified: boolean;
   /** The key a certificate's statement must carry (ClientConfig.certificateBinding), or null without a binding. */
   readonly certificateKey: Uint8Array | null;
+  /** Members whose certificate for this request failed a check: their later ones are dropped unchecked. */
+  readonly refusedFrom: Set<string>;
+}
+
+/** What a completed request still needs to accept its certificate. */
+interface AwaitedCertificate {
+  readonly seq: number;
+  readonly startMs: number;
+  readonly key: Uint8Array | null;
+  readonly refusedFrom: Set<string>;
 }
 
 const nonceKey = 'client/nonce';
@@ -48,7 +58,7 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
   private view = 0;
   private outstanding: Outstanding | null = null;
   private readonly queue: Uint8Array[] = [];
-  private readonly awaitingCertificate = new Map<number, { seq: number; startMs: number; key: Uint8Array | null }>();
+  private readonly awaitingCertificate = new Map<number, AwaitedCertificate>();
   private out: Effect<RingMessage, RingOutput>[] = [];
   readonly counters = { completed: 0, certified: 0, retransmissions: 0, badReplies: 0, badCertificates: 0 };
 
@@ -88,7 +98,7 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
 
   onMessage(from: string, message: RingMessage, nowMs: number): Effect<RingMessage, RingOutput>[] {
     if (message.kind === 'reply') this.onReply(from, message, nowMs);
-    else if (message.kind === 'certificate') this.onCertificate(message, nowMs);
+    else if (message.kind === 'certificate') this.onCertificate(from, message, nowMs);
     return this.flush();
   }
 
@@ -139,7 +149,7 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
     });
     const digest = requestDigest(this.config.crypto, request);
     const certificateKey = this.config.certificateBinding?.operationKey(operation) ?? null;
-    this.outstanding = { request, digest, startMs: nowMs, sentMs: nowMs, retransmissions: 0, replies: new Map(), completedSeq: null, certified: false, certificateKey };
+    this.outstanding = { request, digest, startMs: nowMs, sentMs: nowMs, retransmissions: 0, replies: new Map(), completedSeq: null, certified: false, certificateKey, refusedFrom: new Set() };
     const primary = this.members[primaryOf(this.view, this.members.length)]!;
     this.out.push({ kind: 'send', to: primary.id, message: request });
   }
@@ -167,20 +177,28 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
       event: { kind: 'completed', clientKeyHex: this.clientKeyHex, nonce: m.nonce, seq: m.seq, result: m.result, latencyMs: nowMs - o.startMs },
     });
     if (this.awaitingCertificate.size >= awaitingCertificateMax) this.awaitingCertificate.clear();
-    if (!o.certified) this.awaitingCertificate.set(m.nonce, { seq: m.seq, startMs: o.startMs, key: o.certificateKey });
+    if (!o.certified) this.awaitingCertificate.set(m.nonce, { seq: m.seq, startMs: o.startMs, key: o.certificateKey, refusedFrom: o.refusedFrom });
     // The next request goes out now; the certificate is checked whenever it arrives.
     this.finishOutstanding(nowMs);
   }
 
-  private onCertificate(m: CertificateMessage, nowMs: number): void {
+  /**
+   * Only members send certificates, and each member gets one failed check per request: a correct
+   * member never sends one that fails, so a Byzantine member that lies (another root, epoch or
+   * leaf) costs this client at most one check (a pairing, for a root of its own) per request,
+   * however often it repeats, and f of them at most f.
+   */
+  private onCertificate(from: string, m: CertificateMessage, nowMs: number): void {
     const o = this.outstanding;
     const early = o && o.completedSeq === null && !o.certified && o.request.nonce === m.nonce;
-    const waiting = early ? { seq: m.seq, startMs: o.startMs, key: o.certificateKey } : this.awaitingCertificate.get(m.nonce);
+    const waiting = early ? { seq: m.seq, startMs: o.startMs, key: o.certificateKey, refusedFrom: o.refusedFrom } : this.awaitingCertificate.get(m.nonce);
     // A certificate covers a span of batches ending at m.seq, which includes this request's batch.
     if (!waiting || m.seq < waiting.seq || !bytesEqual(m.clientKey, this.config.signer.publicKey)) return;
+    if (waiting.refusedFrom.has(from) || !this.members.some((member) => member.id === from)) return;
     const crypto = this.config.crypto;
     if (!this.statementBinds(m.statement, waiting.key) || !verifyBatchPath(crypto, m.root, batchLeafHash(crypto, m.statement), m.leafIndex, m.leafCount, m.path) || !this.signatureVerifies(m)) {
       this.counters.badCertificates++;
+      waiting.refusedFrom.add(from);
       return;
     }
     if (early) o.certified = true;

@@ -23,8 +23,9 @@
  * output) and send it to the span's clients too. So f+1 ring servers emit every certificate and
  * send each client its own: a certifier that runs honest rounds with its peers but sends clients
  * nothing, or lies to them (another leaf of the span under their key, another epoch, a root of its
- * own), costs a client a refused check per lie (a pairing, for a root of its own), never its
- * certificate. Honest copies after the first are dropped unchecked.
+ * own), costs a client one refused check per request (a pairing, for a root of its own; the
+ * client then drops that member's copies for the request), never its certificate. Honest copies
+ * after the first are dropped unchecked.
  */
 import { bytesEqual } from '../core/bytes.ts';
 import { batchLeafCountMax, batchLeafHash, BatchMerkleTree } from '../core/threshold/batch-merkle.ts';

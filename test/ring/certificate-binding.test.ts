@@ -50,21 +50,19 @@ function certifiedDigests(c: ReturnType<typeof buildCluster>): Map<string, strin
 describe('certificates bound to their update', () => {
   it('every client gets the certificate of its own update while a certifier relabels other leaves for it', () => {
     const c = buildCluster({ seed: 77, f: 1, clientCount: 3, crypto: fakeCrypto, service: 'object', network: { delayMsMin: 1, delayMsMax: 3 } });
-    // Every replica lies this way (the certifier changes with views): before each certificate it
-    // sends, another leaf of the same signed span relabelled with the recipient's key and nonce.
+    // The primary (the certifier of rank 0) lies this way: before each certificate it sends,
+    // another leaf of the same signed span relabelled with the recipient's key and nonce.
     const seen: CertificateMessage[] = [];
     let relabelled = 0;
-    for (const id of c.replicaIds) {
-      c.sim.setInterceptor(id, (m) => {
-        if (m.kind !== 'certificate') return [m];
-        // Another leaf of the same span (the client skips a certificate of an older seq unchecked).
-        const other = seen.find((s) => s.seq === m.seq && toHex(s.statement) !== toHex(m.statement));
-        seen.push(m);
-        if (!other) return [m];
-        relabelled++;
-        return [{ ...other, clientKey: m.clientKey, nonce: m.nonce }, m];
-      });
-    }
+    c.sim.setInterceptor(c.replicaIds[0]!, (m) => {
+      if (m.kind !== 'certificate') return [m];
+      // Another leaf of the same span (the client skips a certificate of an older seq unchecked).
+      const other = seen.find((s) => s.seq === m.seq && toHex(s.statement) !== toHex(m.statement));
+      seen.push(m);
+      if (!other) return [m];
+      relabelled++;
+      return [{ ...other, clientKey: m.clientKey, nonce: m.nonce }, m];
+    });
     const certified = certifiedDigests(c);
     const writes = 4;
     const expected = submitWrites(c, writes);
@@ -109,5 +107,30 @@ describe('certificates bound to their update', () => {
     expect(c.events.viewChanges).toBe(0); // the primary's agreement was honest: no view change helped
     const bad = c.clientSigners.map((_, i) => c.client(i)!.counters.badCertificates);
     expect(bad.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+  });
+
+  it('a member that repeats a lie costs a client one failed check per request, not one per copy', () => {
+    const c = buildCluster({ seed: 79, f: 1, clientCount: 2, crypto: fakeCrypto, service: 'object', network: { delayMsMin: 1, delayMsMax: 3 } });
+    // The primary sends each certificate 40 times under another key epoch first: the binding and
+    // the Merkle path hold, so only the signature check (a pairing with BLS) refuses such a copy.
+    const copies = 40;
+    let lies = 0;
+    c.sim.setInterceptor(c.replicaIds[0]!, (m) => {
+      if (m.kind !== 'certificate') return [m];
+      lies += copies;
+      return [...Array.from({ length: copies }, () => ({ ...m, epoch: m.epoch + 1 })), m];
+    });
+    const certified = certifiedDigests(c);
+    const writes = 5;
+    const expected = submitWrites(c, writes);
+    expect(c.sim.runUntil(() => c.certified.every((n) => n === writes), 20_000)).toBe(true);
+    expect(certified).toEqual(expected);
+    expect(lies).toBeGreaterThan(copies * writes);
+    // At most one refused check per (member, request): without the limit every copy was checked.
+    for (let i = 0; i < c.clientSigners.length; i++) {
+      const bad = c.client(i)!.counters.badCertificates;
+      expect(bad).toBeGreaterThan(0);
+      expect(bad).toBeLessThanOrEqual(writes);
+    }
   });
 });

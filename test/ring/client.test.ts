@@ -85,7 +85,32 @@ describe('ring client: certificates', () => {
     // Naming another epoch only fails the check (the epoch is in the signed header).
     expect(outputs(client.onMessage('r0', certificate(4), 3))).toEqual([]);
     expect(client.counters.badCertificates).toBe(1);
-    expect(outputs(client.onMessage('r0', certificate(5), 4))).toEqual([expect.objectContaining({ kind: 'certified', seq: 1 })]);
+    expect(outputs(client.onMessage('r1', certificate(5), 4))).toEqual([expect.objectContaining({ kind: 'certified', seq: 1 })]);
+  });
+
+  it('checks at most one certificate per member and request after a failed one, and none from a non-member', () => {
+    let checks = 0;
+    const client = clientOf((message) => {
+      checks++;
+      return batchHeaderFromTuple(decode(message, 4096)).epoch === 0;
+    });
+    const submitted = client.submit(Uint8Array.of(42), 0);
+    const request = (submitted[0] as { message: RingMessage }).message as ClientRequest;
+    const statement = Uint8Array.of(9, 9, 9);
+    const tree = new BatchMerkleTree(nodeCrypto, [batchLeafHash(nodeCrypto, statement)]);
+    const certificate = (epoch: number): CertificateMessage => ({
+      kind: 'certificate', seq: 1, epoch, clientKey: request.clientKey, nonce: request.nonce, statement,
+      leafIndex: 0, leafCount: 1, path: tree.pathOf(0), root: tree.root, signature: Uint8Array.of(1),
+    });
+    // Early (before the replies) and after completion alike, r0's lies are checked once.
+    for (let i = 0; i < 5; i++) expect(outputs(client.onMessage('r0', certificate(7), 1 + i))).toEqual([]);
+    client.onMessage('r1', replyTo(request, 1), 10);
+    expect(outputs(client.onMessage('r2', replyTo(request, 2), 11))).toEqual([expect.objectContaining({ kind: 'completed' })]);
+    for (let i = 0; i < 5; i++) expect(outputs(client.onMessage('r0', certificate(0), 12 + i))).toEqual([]);
+    expect(outputs(client.onMessage('stranger', certificate(0), 20))).toEqual([]);
+    expect([checks, client.counters.badCertificates]).toEqual([1, 1]);
+    expect(outputs(client.onMessage('r3', certificate(0), 21))).toEqual([expect.objectContaining({ kind: 'certified', seq: 1 })]);
+    expect(checks).toBe(2);
   });
 
   it('with a binding, takes only the certificate of its own update: another leaf of a signed span relabelled with its key and nonce is refused', () => {
@@ -104,7 +129,7 @@ describe('ring client: certificates', () => {
     expect(outputs(client.onMessage('r2', leaf(theirs, 0), 1))).toEqual([]);
     client.onMessage('r0', replyTo(request, 0), 2);
     expect(outputs(client.onMessage('r1', replyTo(request, 1), 3))).toEqual([expect.objectContaining({ kind: 'completed' })]);
-    expect(outputs(client.onMessage('r2', leaf(theirs, 0), 4))).toEqual([]);
+    expect(outputs(client.onMessage('r3', leaf(theirs, 0), 4))).toEqual([]);
     expect(client.counters.badCertificates).toBe(2);
     expect(outputs(client.onMessage('r0', leaf(ours, 1), 5))).toEqual([expect.objectContaining({ kind: 'certified', statement: ours })]);
   });
