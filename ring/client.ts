@@ -42,7 +42,13 @@ interface AwaitedCertificate {
   readonly startMs: number;
   readonly key: Uint8Array | null;
   readonly refusedFrom: Set<string>;
+  /** When to ask the members again (certificate-request), and how often it has been asked. */
+  askAtMs: number;
+  asks: number;
 }
+
+/** Asks for one certificate, each after twice the wait of the last (~31 x the first wait in all). */
+const certificateAsksMax = 5;
 
 const nonceKey = 'client/nonce';
 /** Requests whose certificate is still awaited after completion (when not awaiting it inline). */
@@ -112,7 +118,27 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
       this.counters.retransmissions++;
       for (const m of this.members) this.out.push({ kind: 'send', to: m.id, message: o.request });
     }
+    if (this.awaitingCertificate.size > 0) this.askForCertificates(nowMs);
     return this.flush();
+  }
+
+  /**
+   * Certificates go out once; one lost on the way (a partition, a lossy link, a restarted
+   * client connection) is asked for again, from every member, at growing intervals: the
+   * certifiers that sent it keep it (ring/replica-certificates.ts). Asking costs them no crypto.
+   */
+  private askForCertificates(nowMs: number): void {
+    for (const [nonce, waiting] of this.awaitingCertificate) {
+      if (nowMs < waiting.askAtMs || waiting.asks >= certificateAsksMax) continue;
+      waiting.asks++;
+      waiting.askAtMs = nowMs + this.certificateRetryMs * 2 ** waiting.asks;
+      const request = { kind: 'certificate-request' as const, clientKey: this.config.signer.publicKey, nonce };
+      for (const m of this.members) this.out.push({ kind: 'send', to: m.id, message: request });
+    }
+  }
+
+  private get certificateRetryMs(): number {
+    return this.config.certificateRetryMs ?? 4 * this.config.retransmitMs;
   }
 
   /**
@@ -177,7 +203,9 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
       event: { kind: 'completed', clientKeyHex: this.clientKeyHex, nonce: m.nonce, seq: m.seq, result: m.result, latencyMs: nowMs - o.startMs },
     });
     if (this.awaitingCertificate.size >= awaitingCertificateMax) this.awaitingCertificate.clear();
-    if (!o.certified) this.awaitingCertificate.set(m.nonce, { seq: m.seq, startMs: o.startMs, key: o.certificateKey, refusedFrom: o.refusedFrom });
+    if (!o.certified) {
+      this.awaitingCertificate.set(m.nonce, { seq: m.seq, startMs: o.startMs, key: o.certificateKey, refusedFrom: o.refusedFrom, askAtMs: nowMs + this.certificateRetryMs, asks: 0 });
+    }
     // The next request goes out now; the certificate is checked whenever it arrives.
     this.finishOutstanding(nowMs);
   }

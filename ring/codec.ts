@@ -65,6 +65,7 @@ const tags = {
   'block-data': 19,
   'sign-request': 20,
   'span-certified': 21,
+  'certificate-request': 22,
 } as const;
 const blockKindCodes = ['data', 'interior', 'root'] as const;
 export const fetchBlocksCountMax = 256;
@@ -100,7 +101,7 @@ export function toTuple(m: RingMessage): Tuple {
     case 'new-view':
       return [tags['new-view'], m.view, m.viewChanges.map(toTuple), m.prePrepares.map(toTuple), m.replica, m.signature];
     case 'status':
-      return [tags.status, m.view, m.viewActive, m.lastExecuted, m.stableSeq];
+      return [tags.status, m.view, m.viewActive, m.lastExecuted, m.stableSeq, m.certifyFloor];
     case 'commit-proof':
       return [tags['commit-proof'], toTuple(m.prePrepare), m.commits.map(toTuple)];
     case 'checkpoint-proof':
@@ -119,6 +120,8 @@ export function toTuple(m: RingMessage): Tuple {
       return [tags.reply, m.view, m.seq, m.clientKey, m.nonce, m.requestDigest, m.result, m.replica, m.signature];
     case 'certificate':
       return [tags.certificate, m.seq, m.clientKey, m.nonce, m.statement, m.leafIndex, m.leafCount, m.path, m.root, m.signature, m.epoch];
+    case 'certificate-request':
+      return [tags['certificate-request'], m.clientKey, m.nonce];
     case 'put-block':
       return [tags['put-block'], m.block];
     case 'block-stored':
@@ -258,13 +261,14 @@ function fromTuple(value: unknown): RingMessage {
       };
     }
     case tags.status:
-      asTuple(t, 'status', 5);
+      asTuple(t, 'status', 6);
       return {
         kind: 'status',
         view: asUint(t[1], 'status.view'),
         viewActive: asBool(t[2], 'status.viewActive'),
         lastExecuted: asUint(t[3], 'status.lastExecuted'),
         stableSeq: asUint(t[4], 'status.stableSeq'),
+        certifyFloor: asUint(t[5], 'status.certifyFloor'),
       };
     case tags['commit-proof']:
       asTuple(t, 'commit-proof', 3);
@@ -344,6 +348,13 @@ function fromTuple(value: unknown): RingMessage {
         root: hash(t[8], 'certificate.root'),
         signature: asBytesField(t[9], 'certificate.signature', { bytesMax: thresholdSignatureBytesMax }),
         epoch: asUint(t[10], 'certificate.epoch'),
+      };
+    case tags['certificate-request']:
+      asTuple(t, 'certificate-request', 3);
+      return {
+        kind: 'certificate-request',
+        clientKey: asBytesField(t[1], 'certificate-request.clientKey', { bytes: ed25519PublicKeyBytes }),
+        nonce: asUint(t[2], 'certificate-request.nonce'),
       };
     case tags['put-block']:
       asTuple(t, 'put-block', 2);

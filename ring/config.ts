@@ -100,6 +100,11 @@ export interface ClientConfig {
   readonly certificateVerifier: CertificateVerifier;
   /** Resend a request to all replicas after this long without f+1 matching replies. */
   readonly retransmitMs: number;
+  /**
+   * Ask every member for a completed request's certificate after this long without it, then after
+   * twice that, and so on, five times in all (default 4 x retransmitMs).
+   */
+  readonly certificateRetryMs?: number;
   /** Ring id of certificate batch headers (default: 32 zero bytes). */
   readonly ringId?: Uint8Array;
   /**

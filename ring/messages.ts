@@ -100,6 +100,11 @@ export interface Status {
   readonly viewActive: boolean;
   readonly lastExecuted: number;
   readonly stableSeq: number;
+  /**
+   * The lowest sequence number a span this replica would sign may start at: its statements below
+   * it are certified or lost (ring/replica-certificates.ts signableFrom).
+   */
+  readonly certifyFloor: number;
 }
 
 /** A committed slot, forwarded to a replica that lags: pre-prepare with batch and 2f+1 commits. */
@@ -192,6 +197,17 @@ export interface CertificateMessage {
   readonly signature: Uint8Array;
 }
 
+/**
+ * A client that completed a request but has not had its certificate asks the ring again (the
+ * certifiers' messages to it may have been lost); a member that sent it one re-sends it to the
+ * client, never to anyone else (ring/replica-certificates.ts onCertificateRequest).
+ */
+export interface CertificateRequest {
+  readonly kind: 'certificate-request';
+  readonly clientKey: Uint8Array;
+  readonly nonce: number;
+}
+
 /** A content-addressed block pushed by a client ahead of the update that names it. */
 export interface PutBlock {
   readonly kind: 'put-block';
@@ -235,6 +251,7 @@ export type RingMessage =
   | SpanCertified
   | Reply
   | CertificateMessage
+  | CertificateRequest
   | PutBlock
   | BlockStored
   | FetchBlocks

@@ -25,12 +25,17 @@
  * nothing, or lies to them (another leaf of the span under their key, another epoch, a root of its
  * own), costs a client one refused check per request (a pairing, for a root of its own; the
  * client then drops that member's copies for the request), never its certificate. Honest copies
- * after the first are dropped unchecked.
+ * after the first are dropped unchecked. A certificate lost on the way is asked for again by its
+ * client (certificate-request), and every certifier keeps the ones it sent recently to answer.
+ *
+ * Statements are volatile: a replica that restarted or took a state transfer cannot sign spans
+ * below what it executed itself. Status messages carry each replica's floor, and a certifier
+ * starts its spans where f other correct replicas can still sign (signableFrom).
  */
-import { bytesEqual } from '../core/bytes.ts';
+import { bytesEqual, toHex } from '../core/bytes.ts';
 import { batchLeafCountMax, batchLeafHash, BatchMerkleTree } from '../core/threshold/batch-merkle.ts';
 import { batchMessage } from './certificate-format.ts';
-import type { CertificateMessage, Share, SignRequest, SpanCertified } from './messages.ts';
+import type { CertificateMessage, CertificateRequest, Share, SignRequest, SpanCertified } from './messages.ts';
 import type { Replica } from './replica.ts';
 
 export interface Leaf {
@@ -94,10 +99,21 @@ export interface CertificateState {
   /** Replicas asked in the last completed round that had not answered when it combined: asked last. */
   slowSigners: Set<number>;
   roundCount: number;
+  /**
+   * The certificates this replica sent clients most recently, by `clientKeyHex:nonce` (oldest
+   * first), re-sent when a client asks (a certificate lost on the way is not lost for good).
+   * Volatile: after a restart the other certifiers still hold theirs.
+   */
+  readonly sentToClients: Map<string, { readonly message: CertificateMessage; readonly replyTo: string }>;
+  /** The certify floor each peer last reported in its status (absent: assumed able to sign anything). */
+  readonly peerFloors: Map<number, number>;
 }
 
+/** Certificates kept for clients that ask again: ~2 MiB, some seconds of the ring's full rate. */
+const sentToClientsMax = 4096;
+
 export function initialState(): CertificateState {
-  return { executed: new Map(), certifiedThrough: 0, leavesFloor: 1, round: null, lastRoundMs: -Infinity, lastRoundDurationMs: 0, signedTo: new Map(), parked: new Map(), parkedCertified: new Map(), slowSigners: new Set(), roundCount: 0 };
+  return { executed: new Map(), certifiedThrough: 0, leavesFloor: 1, round: null, lastRoundMs: -Infinity, lastRoundDurationMs: 0, signedTo: new Map(), parked: new Map(), parkedCertified: new Map(), slowSigners: new Set(), roundCount: 0, sentToClients: new Map(), peerFloors: new Map() };
 }
 
 /** After recovery or a state transfer: statements this replica did not execute in this run are not its to certify. */
@@ -167,6 +183,33 @@ function spanOf(r: Replica, from: number, to: number, shorten = false): Span | n
   return { from, to: end, leaves, tree, root: tree.root, epoch, message: batchMessage({ ringId: r.ringId, epoch }, end, leaves.length, tree.root) };
 }
 
+/** The lowest seq a span this replica would sign may start at (reported in its status). */
+export function ownFloor(r: Replica): number {
+  const s = r.certificateState;
+  return Math.max(s.leavesFloor, s.certifiedThrough + 1);
+}
+
+export function notePeerFloor(r: Replica, replica: number, floor: number): void {
+  r.certificateState.peerFloors.set(replica, floor);
+}
+
+/**
+ * Where the next span starts. A certifier needs f other signers holding the span's statements,
+ * and a replica that restarted, took a state transfer or certified further has lost or forgotten
+ * those below its floor: a span starting below the floors of all but f others can never gather
+ * f+1 shares, and a certifier that kept proposing it would certify nothing again. So a span
+ * starts at least at the 2f-th lowest floor the others report: f liars among them, reporting
+ * low or high, still leave f correct replicas at or below it. What lies below is certified
+ * elsewhere or cannot be any more (fewer than f+1 replicas hold it).
+ */
+function signableFrom(r: Replica): number {
+  const s = r.certificateState;
+  const floors: number[] = [];
+  for (let replica = 0; replica < r.n; replica++) if (replica !== r.me) floors.push(s.peerFloors.get(replica) ?? 0);
+  floors.sort((a, b) => a - b);
+  return Math.max(ownFloor(r), floors[2 * r.f - 1] ?? 0);
+}
+
 function oldestUncertifiedMs(r: Replica): number | null {
   for (const e of r.certificateState.executed.values()) if (e.seq > r.certificateState.certifiedThrough) return e.executedMs;
   return null;
@@ -183,7 +226,7 @@ export function maybeStartRound(r: Replica): void {
   if (r.nowMs - s.lastRoundMs < Math.max(r.params.certifyIntervalMs, 2 * s.lastRoundDurationMs)) return;
   const oldestMs = oldestUncertifiedMs(r);
   if (oldestMs === null || r.nowMs - oldestMs < rank * takeoverMs(r)) return;
-  const span = spanOf(r, Math.max(s.certifiedThrough + 1, s.leavesFloor), r.lastExecuted, true);
+  const span = spanOf(r, signableFrom(r), r.lastExecuted, true);
   if (!span) return;
   const round: Round = { span, startedMs: r.nowMs, shares: new Map(), bad: new Set(), asked: new Set(), widened: false };
   s.round = round;
@@ -279,8 +322,9 @@ export function onSpanCertified(r: Replica, m: SpanCertified): void {
   // certifier will ask them to sign.
   if (certifierRank(r, r.me) > r.f) return;
   if (m.to <= s.certifiedThrough) return;
-  // A gap below `from` stays ours to certify; a later round (ours or a backup's) covers it.
-  if (m.from > Math.max(s.certifiedThrough, s.leavesFloor - 1) + 1) return r.drop('stale');
+  // A gap below `from` stays ours to certify (a later round, ours or a backup's, covers it),
+  // unless too few replicas hold it to certify it any more.
+  if (m.from > signableFrom(r)) return r.drop('stale');
   if (m.to > r.lastExecuted) {
     if (m.to <= r.lastExecuted + 2 * r.params.watermarkWindow) s.parkedCertified.set(m.replica, m);
     return;
@@ -318,7 +362,27 @@ function sendToClients(r: Replica, span: Span, signature: Uint8Array): void {
       signature,
     };
     r.send(leaf.replyTo, m);
+    keepSent(r, leaf.replyTo, m);
   });
+}
+
+function keepSent(r: Replica, replyTo: string, message: CertificateMessage): void {
+  const sent = r.certificateState.sentToClients;
+  const key = `${toHex(message.clientKey)}:${message.nonce}`;
+  sent.delete(key); // re-inserted last
+  sent.set(key, { message, replyTo });
+  if (sent.size > sentToClientsMax) sent.delete(sent.keys().next().value as string);
+}
+
+/**
+ * A client asks again for a certificate it has not had: re-sent only to the address it was sent
+ * to (so nobody can have a client's certificates sent elsewhere) and only if this replica sent it
+ * (a map lookup: asking costs a replica no cryptography).
+ */
+export function onCertificateRequest(r: Replica, from: string, m: CertificateRequest): void {
+  const kept = r.certificateState.sentToClients.get(`${toHex(m.clientKey)}:${m.nonce}`);
+  if (!kept || kept.replyTo !== from) return r.drop('stale');
+  r.send(from, kept.message);
 }
 
 export function onTick(r: Replica): void {

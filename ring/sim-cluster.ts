@@ -83,6 +83,11 @@ export interface Cluster {
   readonly executedDigests: Map<number, string>;
   /** Digests of requests that must never execute (forged signatures). */
   readonly forbiddenRequests: Set<string>;
+  /**
+   * Object service: `clientKeyHex:nonce` -> digest of the update the client submitted with that
+   * ring nonce. A certificate a client takes must carry that digest (a relabelled leaf must not).
+   */
+  readonly submittedUpdates: Map<string, string>;
   readonly events: { viewChanges: number; stateTransfers: number; badShares: number; certificates: number };
 }
 
@@ -129,6 +134,8 @@ export function describeRingMessage(m: RingMessage): string {
       return `reply s=${m.seq} n=${m.nonce} r=${m.replica}`;
     case 'certificate':
       return `certificate s=${m.seq} n=${m.nonce}`;
+    case 'certificate-request':
+      return `certificate-request n=${m.nonce}`;
     case 'put-block':
       return `put-block ${m.block.length}B`;
     case 'block-stored':
@@ -179,6 +186,7 @@ export function buildCluster(options: ClusterOptions): Cluster {
     cloneMessage: cloneRingMessage,
     describeMessage: describeRingMessage,
   });
+  const updateBinding = options.service === 'object' ? objectCertificateBinding(crypto) : null;
   const cluster: Cluster = {
     sim,
     members,
@@ -190,6 +198,8 @@ export function buildCluster(options: ClusterOptions): Cluster {
     submit(clientIndex, operation) {
       const c = cluster.client(clientIndex);
       assert(c, `client ${clientIndex} is down`);
+      const digest = updateBinding?.operationKey(operation);
+      if (digest) cluster.submittedUpdates.set(`${toHex(clientSigners[clientIndex]!.publicKey)}:${c.nextNonce}`, toHex(digest));
       for (const e of c.submit(operation, sim.nowMs)) if (e.kind === 'send') sim.send(clientIds[clientIndex]!, e.to, e.message);
     },
     replica: (i) => unwrap(sim.machine(members[i]!.id)) as Replica | null,
@@ -199,6 +209,7 @@ export function buildCluster(options: ClusterOptions): Cluster {
     certifiedVersions: new Map(),
     executedDigests: new Map(),
     forbiddenRequests: new Set(),
+    submittedUpdates: new Map(),
     events: { viewChanges: 0, stateTransfers: 0, badShares: 0, certificates: 0 },
   };
   const traced = <T extends Machine<RingMessage, RingOutput>>(id: string, make: (ctx: MachineContext) => T) =>
@@ -283,6 +294,11 @@ function observe(cluster: Cluster, node: string, event: RingOutput): void {
       // Authorisation: a client's update is certified only for keys it owns (kv) — others were refused.
       const kv = parseKvStatement(event.statement);
       if (kv) assert(event.clientKeyHex.startsWith(kv.key.slice(0, kv.key.indexOf('/'))), `client ${node} got a certificate for ${kv.key}, which it does not own`);
+      const submitted = cluster.submittedUpdates.get(`${event.clientKeyHex}:${event.nonce}`);
+      if (submitted !== undefined) {
+        const taken = toHex(certificateStatementFromTuple(decode(event.statement, 4096)).updateDigest);
+        assert(taken === submitted, `client ${node} took a certificate for update ${taken.slice(0, 12)} as its nonce ${event.nonce} (${submitted.slice(0, 12)})`);
+      }
       const i = cluster.clientIds.indexOf(node);
       if (i >= 0) cluster.certified[i]!++;
       return;

@@ -2,19 +2,22 @@
  * Byzantine behaviours for the simulator, as interceptors on a faulty replica's outgoing messages
  * (the replica itself runs the correct code; its network output lies). Each one is within what f
  * Byzantine servers may do: equivocate with properly signed messages, corrupt signatures and
- * threshold shares, replay old messages, or go quiet.
+ * threshold shares, replay old messages, go quiet, or lie to clients about their certificates
+ * while running honest rounds with its peers (another leaf of a signed span under the client's
+ * key and nonce, another key epoch, or nothing; ring/replica-certificates.ts).
  */
 import type { Signer } from '../core/crypto.ts';
 import type { Interceptor } from '../sim/simulation.ts';
 import type { Prng } from '../sim/prng.ts';
 import type { Crypto } from '../core/crypto.ts';
-import type { Batch, RingMessage } from './messages.ts';
+import type { Batch, CertificateMessage, RingMessage } from './messages.ts';
 import { batchDigest, signMessage } from './signing.ts';
 
-export type ByzantineBehaviour = 'equivocate' | 'bad-signature' | 'bad-share' | 'replay' | 'silent';
-export const byzantineBehaviours: readonly ByzantineBehaviour[] = ['equivocate', 'bad-signature', 'bad-share', 'replay', 'silent'];
+export type ByzantineBehaviour = 'equivocate' | 'bad-signature' | 'bad-share' | 'replay' | 'silent' | 'lie-to-clients';
+export const byzantineBehaviours: readonly ByzantineBehaviour[] = ['equivocate', 'bad-signature', 'bad-share', 'replay', 'silent', 'lie-to-clients'];
 
 const replayHistoryMax = 64;
+const certificateHistoryMax = 64;
 
 function flipBit(bytes: Uint8Array, random: Prng): Uint8Array {
   const out = bytes.slice();
@@ -50,15 +53,34 @@ function corruptSignature(m: RingMessage, random: Prng): RingMessage {
   return { ...m, signature: flipBit(m.signature, random) } as RingMessage;
 }
 
+/**
+ * A certificate for a client, as a liar sends it: withheld, under another key epoch, or (with
+ * `relabel`) another leaf of the same signed span under the client's key and nonce, which only a
+ * client that binds statements to its update refuses (the object service's; the sim-only kv
+ * service's clients take any leaf of their span, so the kv runs do not relabel).
+ */
+function lieToClient(m: CertificateMessage, seen: CertificateMessage[], relabel: boolean, random: Prng): RingMessage[] {
+  const other = relabel ? seen.find((s) => s.seq === m.seq && s.leafIndex !== m.leafIndex) : undefined;
+  if (seen.length >= certificateHistoryMax) seen.shift();
+  seen.push(m);
+  const way = random.int(3);
+  if (way === 0 && other) return [{ ...other, clientKey: m.clientKey, nonce: m.nonce }];
+  if (way === 1) return [{ ...m, epoch: m.epoch + 1 + random.int(3) }];
+  return [];
+}
+
 export function byzantineInterceptor(
   behaviours: readonly ByzantineBehaviour[],
   crypto: Crypto,
   signer: Signer,
+  options: { relabelCertificates?: boolean } = {},
 ): Interceptor<RingMessage> {
   const history: RingMessage[] = [];
+  const certificates: CertificateMessage[] = [];
   return (message, to, random) => {
     let m = message;
     if (behaviours.includes('silent') && random.chance(0.7)) return [];
+    if (behaviours.includes('lie-to-clients') && m.kind === 'certificate') return lieToClient(m, certificates, options.relabelCertificates === true, random);
     if (behaviours.includes('equivocate')) m = equivocate(m, to, crypto, signer, random);
     if (behaviours.includes('bad-signature') && random.chance(0.5)) m = corruptSignature(m, random);
     if (behaviours.includes('bad-share') && m.kind === 'share') m = { ...m, share: flipBit(m.share, random) };

@@ -7,6 +7,7 @@
  * 2f+1 correct replicas connected) in which every submitted request must complete within a bound.
  */
 import { toHex } from '../core/bytes.ts';
+import { decode } from '../core/codec.ts';
 import type { Crypto } from '../core/crypto.ts';
 import { nodeCrypto } from '../runtime/node-crypto.ts';
 import { fakeCrypto } from '../sim/fake-crypto.ts';
@@ -31,6 +32,8 @@ export interface ScenarioOptions {
   faultMs?: number;
   opsPerClient?: number;
   healMsMax?: number;
+  /** How long after the heal phase every update that completed in it may take to be certified. */
+  certifyMsMax?: number;
   log?: (line: string) => void;
   /** Called with the cluster when the run ends (debugging, tests that inspect state). */
   inspect?: (cluster: Cluster) => void;
@@ -105,14 +108,59 @@ class Workload {
   }
 }
 
-function pickByzantine(cluster: Cluster, random: Prng, f: number, crypto: Crypto, seed: number, log: (l: string) => void): string[] {
+/**
+ * Updates that completed in the heal phase with a statement (a kv write that took, a Pond commit),
+ * whose client has not taken a certificate for them, and whose statement every correct replica
+ * still holds. Statements are volatile (ring/replica-certificates.ts): one that a replica executed
+ * before a restart, or skipped by state transfer, is not its to certify, so a certificate is owed
+ * only while no correct replica has lost the statement (then 2f+1 hold it and the certifiers of
+ * any view can gather f+1 shares).
+ */
+function certificateTracker(cluster: Cluster): { healed: boolean; uncertified(): string[] } {
+  const awaited = new Map<string, number>();
+  const certified = new Set<string>(); // a certificate may beat the f+1th reply
+  const heldFrom = (): number => {
+    let floor = 0;
+    cluster.replicaIds.forEach((_, i) => {
+      const r = cluster.byzantine.has(i) ? null : cluster.replica(i);
+      if (r) floor = Math.max(floor, r.certificateState.leavesFloor);
+    });
+    return floor;
+  };
+  const tracker = {
+    healed: false,
+    uncertified: () => {
+      const floor = heldFrom();
+      return [...awaited].filter(([, seq]) => seq >= floor).map(([key, seq]) => `${key}@${seq}`);
+    },
+  };
+  cluster.sim.onOutput((node, e) => {
+    const key = `${node}:${'nonce' in e ? e.nonce : ''}`;
+    if (e.kind === 'certified') {
+      awaited.delete(key);
+      certified.add(key);
+    } else if (e.kind === 'completed' && tracker.healed && hasStatement(e.result) && !certified.has(key)) awaited.set(key, e.seq);
+  });
+  return tracker;
+}
+
+function hasStatement(result: Uint8Array): boolean {
+  try {
+    const t = decode(result, 4096) as unknown[];
+    return t[0] === 'ok' || t[0] === 'commit';
+  } catch {
+    return false;
+  }
+}
+
+function pickByzantine(cluster: Cluster, random: Prng, f: number, crypto: Crypto, seed: number, relabel: boolean, log: (l: string) => void): string[] {
   const count = random.int(f + 1);
   const chosen = random.shuffle([...cluster.replicaIds.keys()]).slice(0, count);
   const described: string[] = [];
   for (const i of chosen) {
     const behaviours = random.shuffle([...byzantineBehaviours]).slice(0, 1 + random.int(2)) as ByzantineBehaviour[];
     const signer = signerOf(crypto, secretKeyFor(crypto, seed, 'replica', i));
-    cluster.sim.setInterceptor(cluster.replicaIds[i]!, byzantineInterceptor(behaviours, crypto, signer));
+    cluster.sim.setInterceptor(cluster.replicaIds[i]!, byzantineInterceptor(behaviours, crypto, signer, { relabelCertificates: relabel }));
     cluster.byzantine.add(i);
     described.push(`ring-${i}:${behaviours.join('+')}`);
   }
@@ -243,7 +291,8 @@ export function runScenario(options: ScenarioOptions): ScenarioResult {
     },
   });
   log(`seed ${seed} f=${f} clients=${cluster.clientIds.length} network=${JSON.stringify(network)} commits=${seed % 2 === 0 ? 'on-channel' : 'checked'}`);
-  const byzantine = pickByzantine(cluster, random, f, crypto, seed, log);
+  const byzantine = pickByzantine(cluster, random, f, crypto, seed, options.service === 'object', log);
+  const awaitedCertificates = certificateTracker(cluster);
   const workload = new Workload(cluster, random.fork('workload'), options.opsPerClient ?? 12, options.service ?? 'kv');
   const state = { crashed: new Set<string>(), wipesLeft: f - byzantine.length };
   let error: string | null = null;
@@ -259,6 +308,7 @@ export function runScenario(options: ScenarioOptions): ScenarioResult {
     cluster.sim.setNetwork({ lossRate: 0, duplicateRate: 0 });
     for (const id of state.crashed) cluster.sim.restart(id);
     log(`heal phase at ${cluster.sim.nowMs.toFixed(0)} ms`);
+    awaitedCertificates.healed = true;
     const healMsMax = options.healMsMax ?? 30_000;
     const finished = cluster.sim.runUntil(() => {
       workload.step();
@@ -266,6 +316,10 @@ export function runScenario(options: ScenarioOptions): ScenarioResult {
     }, healMsMax);
     if (!finished) {
       error = `liveness: ${cluster.completed.reduce((a, b) => a + b, 0)} of ${workload.total} requests completed ${healMsMax} ms after healing`;
+    } else {
+      const certifyMsMax = options.certifyMsMax ?? 10_000;
+      const certifiedAll = cluster.sim.runUntil(() => awaitedCertificates.uncertified().length === 0, certifyMsMax);
+      if (!certifiedAll) error = `certificate liveness: ${awaitedCertificates.uncertified().slice(0, 4).join(' ')} completed after healing, not certified ${certifyMsMax} ms after`;
     }
   } catch (e) {
     error = `safety: ${(e as Error).stack ?? String(e)}`;
