@@ -47,8 +47,11 @@ interface AwaitedCertificate {
   asks: number;
 }
 
-/** Asks for one certificate, each after twice the wait of the last (~31 x the first wait in all). */
-const certificateAsksMax = 5;
+/**
+ * Asks for one certificate, each after twice the wait of the last: at 1, 3 and 7 x the first wait
+ * after completion, inside the time a certifier keeps what it sent (ring/replica-certificates.ts).
+ */
+const certificateAsksMax = 3;
 
 const nonceKey = 'client/nonce';
 /** Requests whose certificate is still awaited after completion (when not awaiting it inline). */
@@ -65,6 +68,8 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
   private outstanding: Outstanding | null = null;
   private readonly queue: Uint8Array[] = [];
   private readonly awaitingCertificate = new Map<number, AwaitedCertificate>();
+  /** The earliest askAtMs among them (ticks do not scan the map before). */
+  private nextCertificateAskMs = Infinity;
   private out: Effect<RingMessage, RingOutput>[] = [];
   readonly counters = { completed: 0, certified: 0, retransmissions: 0, badReplies: 0, badCertificates: 0 };
 
@@ -118,7 +123,7 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
       this.counters.retransmissions++;
       for (const m of this.members) this.out.push({ kind: 'send', to: m.id, message: o.request });
     }
-    if (this.awaitingCertificate.size > 0) this.askForCertificates(nowMs);
+    if (nowMs >= this.nextCertificateAskMs) this.askForCertificates(nowMs);
     return this.flush();
   }
 
@@ -128,13 +133,18 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
    * certifiers that sent it keep it (ring/replica-certificates.ts). Asking costs them no crypto.
    */
   private askForCertificates(nowMs: number): void {
+    let next = Infinity;
     for (const [nonce, waiting] of this.awaitingCertificate) {
-      if (nowMs < waiting.askAtMs || waiting.asks >= certificateAsksMax) continue;
-      waiting.asks++;
-      waiting.askAtMs = nowMs + this.certificateRetryMs * 2 ** waiting.asks;
-      const request = { kind: 'certificate-request' as const, clientKey: this.config.signer.publicKey, nonce };
-      for (const m of this.members) this.out.push({ kind: 'send', to: m.id, message: request });
+      if (nowMs >= waiting.askAtMs) {
+        waiting.asks++;
+        // After the last ask the certificate is still taken if it comes, but not asked for again.
+        waiting.askAtMs = waiting.asks < certificateAsksMax ? nowMs + this.certificateRetryMs * 2 ** waiting.asks : Infinity;
+        const request = { kind: 'certificate-request' as const, clientKey: this.config.signer.publicKey, nonce };
+        for (const m of this.members) this.out.push({ kind: 'send', to: m.id, message: request });
+      }
+      next = Math.min(next, waiting.askAtMs);
     }
+    this.nextCertificateAskMs = next;
   }
 
   private get certificateRetryMs(): number {
@@ -204,7 +214,9 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
     });
     if (this.awaitingCertificate.size >= awaitingCertificateMax) this.awaitingCertificate.clear();
     if (!o.certified) {
-      this.awaitingCertificate.set(m.nonce, { seq: m.seq, startMs: o.startMs, key: o.certificateKey, refusedFrom: o.refusedFrom, askAtMs: nowMs + this.certificateRetryMs, asks: 0 });
+      const askAtMs = nowMs + this.certificateRetryMs;
+      this.awaitingCertificate.set(m.nonce, { seq: m.seq, startMs: o.startMs, key: o.certificateKey, refusedFrom: o.refusedFrom, askAtMs, asks: 0 });
+      this.nextCertificateAskMs = Math.min(this.nextCertificateAskMs, askAtMs);
     }
     // The next request goes out now; the certificate is checked whenever it arrives.
     this.finishOutstanding(nowMs);

@@ -261,14 +261,15 @@ function fromTuple(value: unknown): RingMessage {
       };
     }
     case tags.status:
-      asTuple(t, 'status', 6);
+      // Five fields from a ring server before the certify floor (twelfth session): floor 0.
+      asTuple(t, 'status', 5, 6);
       return {
         kind: 'status',
         view: asUint(t[1], 'status.view'),
         viewActive: asBool(t[2], 'status.viewActive'),
         lastExecuted: asUint(t[3], 'status.lastExecuted'),
         stableSeq: asUint(t[4], 'status.stableSeq'),
-        certifyFloor: asUint(t[5], 'status.certifyFloor'),
+        certifyFloor: t.length > 5 ? asUint(t[5], 'status.certifyFloor') : 0,
       };
     case tags['commit-proof']:
       asTuple(t, 'commit-proof', 3);

@@ -102,7 +102,7 @@ export interface ClientConfig {
   readonly retransmitMs: number;
   /**
    * Ask every member for a completed request's certificate after this long without it, then after
-   * twice that, and so on, five times in all (default 4 x retransmitMs).
+   * twice that, three times in all (default 4 x retransmitMs; Infinity: never ask).
    */
   readonly certificateRetryMs?: number;
   /** Ring id of certificate batch headers (default: 32 zero bytes). */

@@ -102,7 +102,7 @@ export interface Status {
   readonly stableSeq: number;
   /**
    * The lowest sequence number a span this replica would sign may start at: its statements below
-   * it are certified or lost (ring/replica-certificates.ts signableFrom).
+   * it are certified or lost (ring/replica-certificates.ts spanStart).
    */
   readonly certifyFloor: number;
 }

@@ -30,7 +30,7 @@
  *
  * Statements are volatile: a replica that restarted or took a state transfer cannot sign spans
  * below what it executed itself. Status messages carry each replica's floor, and a certifier
- * starts its spans where f other correct replicas can still sign (signableFrom).
+ * whose round stalled starts its next span where f others can still sign (spanStart).
  */
 import { bytesEqual, toHex } from '../core/bytes.ts';
 import { batchLeafCountMax, batchLeafHash, BatchMerkleTree } from '../core/threshold/batch-merkle.ts';
@@ -99,21 +99,28 @@ export interface CertificateState {
   /** Replicas asked in the last completed round that had not answered when it combined: asked last. */
   slowSigners: Set<number>;
   roundCount: number;
+  /** Rounds in a row replaced after a takeover period without f+1 shares (0 after any certificate). */
+  stalledRounds: number;
   /**
    * The certificates this replica sent clients most recently, by `clientKeyHex:nonce` (oldest
    * first), re-sent when a client asks (a certificate lost on the way is not lost for good).
    * Volatile: after a restart the other certifiers still hold theirs.
    */
-  readonly sentToClients: Map<string, { readonly message: CertificateMessage; readonly replyTo: string }>;
+  readonly sentToClients: Map<string, { readonly message: CertificateMessage; readonly replyTo: string; resentMs: number }>;
   /** The certify floor each peer last reported in its status (absent: assumed able to sign anything). */
   readonly peerFloors: Map<number, number>;
 }
 
-/** Certificates kept for clients that ask again: ~2 MiB, some seconds of the ring's full rate. */
-const sentToClientsMax = 4096;
+/**
+ * Certificates kept for clients that ask again: ~10 MiB, half a minute at the ring's full rate on
+ * this machine (clients ask up to 7 x their first wait after completion: ring/client.ts).
+ */
+const sentToClientsMax = 16_384;
+/** One re-send per certificate per this long, however often its client asks. */
+const resendIntervalMs = 1000;
 
 export function initialState(): CertificateState {
-  return { executed: new Map(), certifiedThrough: 0, leavesFloor: 1, round: null, lastRoundMs: -Infinity, lastRoundDurationMs: 0, signedTo: new Map(), parked: new Map(), parkedCertified: new Map(), slowSigners: new Set(), roundCount: 0, sentToClients: new Map(), peerFloors: new Map() };
+  return { executed: new Map(), certifiedThrough: 0, leavesFloor: 1, round: null, lastRoundMs: -Infinity, lastRoundDurationMs: 0, signedTo: new Map(), parked: new Map(), parkedCertified: new Map(), slowSigners: new Set(), roundCount: 0, stalledRounds: 0, sentToClients: new Map(), peerFloors: new Map() };
 }
 
 /** After recovery or a state transfer: statements this replica did not execute in this run are not its to certify. */
@@ -194,20 +201,23 @@ export function notePeerFloor(r: Replica, replica: number, floor: number): void 
 }
 
 /**
- * Where the next span starts. A certifier needs f other signers holding the span's statements,
- * and a replica that restarted, took a state transfer or certified further has lost or forgotten
- * those below its floor: a span starting below the floors of all but f others can never gather
- * f+1 shares, and a certifier that kept proposing it would certify nothing again. So a span
- * starts at least at the 2f-th lowest floor the others report: f liars among them, reporting
- * low or high, still leave f correct replicas at or below it. What lies below is certified
- * elsewhere or cannot be any more (fewer than f+1 replicas hold it).
+ * Where the next span starts. From this replica's own floor, as long as rounds succeed. But a
+ * certifier needs f other signers holding the span's statements, and a replica that restarted,
+ * took a state transfer or certified further has lost or forgotten those below its floor: a span
+ * starting below the floors of all but f others never gathers f+1 shares, and a certifier that
+ * kept proposing it would certify nothing again (seed 350 of the sweep). So after a stalled round
+ * the span starts at the f-th lowest floor the others report (enough co-signers if they told the
+ * truth), and after two in a row at the 2f-th lowest (f correct replicas at or below it whatever
+ * f liars report; it may lie above statements that f+1 correct replicas hold, which is why it is
+ * the last resort). Statements skipped this way are given up by this certifier.
  */
-function signableFrom(r: Replica): number {
+function spanStart(r: Replica): number {
   const s = r.certificateState;
+  if (s.stalledRounds === 0) return ownFloor(r);
   const floors: number[] = [];
   for (let replica = 0; replica < r.n; replica++) if (replica !== r.me) floors.push(s.peerFloors.get(replica) ?? 0);
   floors.sort((a, b) => a - b);
-  return Math.max(ownFloor(r), floors[2 * r.f - 1] ?? 0);
+  return Math.max(ownFloor(r), floors[(s.stalledRounds === 1 ? r.f : 2 * r.f) - 1] ?? 0);
 }
 
 function oldestUncertifiedMs(r: Replica): number | null {
@@ -226,7 +236,12 @@ export function maybeStartRound(r: Replica): void {
   if (r.nowMs - s.lastRoundMs < Math.max(r.params.certifyIntervalMs, 2 * s.lastRoundDurationMs)) return;
   const oldestMs = oldestUncertifiedMs(r);
   if (oldestMs === null || r.nowMs - oldestMs < rank * takeoverMs(r)) return;
-  const span = spanOf(r, signableFrom(r), r.lastExecuted, true);
+  // A round still here has gone a takeover period without f+1 shares.
+  if (s.round) {
+    s.stalledRounds++;
+    s.round = null;
+  }
+  const span = spanOf(r, spanStart(r), r.lastExecuted, true);
   if (!span) return;
   const round: Round = { span, startedMs: r.nowMs, shares: new Map(), bad: new Set(), asked: new Set(), widened: false };
   s.round = round;
@@ -322,9 +337,9 @@ export function onSpanCertified(r: Replica, m: SpanCertified): void {
   // certifier will ask them to sign.
   if (certifierRank(r, r.me) > r.f) return;
   if (m.to <= s.certifiedThrough) return;
-  // A gap below `from` stays ours to certify (a later round, ours or a backup's, covers it),
-  // unless too few replicas hold it to certify it any more.
-  if (m.from > signableFrom(r)) return r.drop('stale');
+  // A gap below `from` stays ours to certify; a later round (ours or a backup's) covers it, or
+  // gives it up if it stalls (spanStart).
+  if (m.from > ownFloor(r)) return r.drop('stale');
   if (m.to > r.lastExecuted) {
     if (m.to <= r.lastExecuted + 2 * r.params.watermarkWindow) s.parkedCertified.set(m.replica, m);
     return;
@@ -340,6 +355,7 @@ export function onSpanCertified(r: Replica, m: SpanCertified): void {
 
 function certified(r: Replica, span: Span, signature: Uint8Array): void {
   const s = r.certificateState;
+  s.stalledRounds = 0;
   s.certifiedThrough = Math.max(s.certifiedThrough, span.to);
   for (const k of s.executed.keys()) if (k <= span.to) s.executed.delete(k);
   r.emit({ kind: 'certificate', replica: r.me, seq: span.to, root: span.root, signature, statements: span.leaves.map((l) => l.statement) });
@@ -370,7 +386,7 @@ function keepSent(r: Replica, replyTo: string, message: CertificateMessage): voi
   const sent = r.certificateState.sentToClients;
   const key = `${toHex(message.clientKey)}:${message.nonce}`;
   sent.delete(key); // re-inserted last
-  sent.set(key, { message, replyTo });
+  sent.set(key, { message, replyTo, resentMs: -Infinity });
   if (sent.size > sentToClientsMax) sent.delete(sent.keys().next().value as string);
 }
 
@@ -381,7 +397,8 @@ function keepSent(r: Replica, replyTo: string, message: CertificateMessage): voi
  */
 export function onCertificateRequest(r: Replica, from: string, m: CertificateRequest): void {
   const kept = r.certificateState.sentToClients.get(`${toHex(m.clientKey)}:${m.nonce}`);
-  if (!kept || kept.replyTo !== from) return r.drop('stale');
+  if (!kept || kept.replyTo !== from || r.nowMs - kept.resentMs < resendIntervalMs) return r.drop('stale');
+  kept.resentMs = r.nowMs;
   r.send(from, kept.message);
 }
 

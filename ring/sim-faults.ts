@@ -4,7 +4,8 @@
  * Byzantine servers may do: equivocate with properly signed messages, corrupt signatures and
  * threshold shares, replay old messages, go quiet, or lie to clients about their certificates
  * while running honest rounds with its peers (another leaf of a signed span under the client's
- * key and nonce, another key epoch, or nothing; ring/replica-certificates.ts).
+ * key and nonce, another key epoch, or nothing; ring/replica-certificates.ts), or report a false
+ * certify floor in its status.
  */
 import type { Signer } from '../core/crypto.ts';
 import type { Interceptor } from '../sim/simulation.ts';
@@ -13,8 +14,8 @@ import type { Crypto } from '../core/crypto.ts';
 import type { Batch, CertificateMessage, RingMessage } from './messages.ts';
 import { batchDigest, signMessage } from './signing.ts';
 
-export type ByzantineBehaviour = 'equivocate' | 'bad-signature' | 'bad-share' | 'replay' | 'silent' | 'lie-to-clients';
-export const byzantineBehaviours: readonly ByzantineBehaviour[] = ['equivocate', 'bad-signature', 'bad-share', 'replay', 'silent', 'lie-to-clients'];
+export type ByzantineBehaviour = 'equivocate' | 'bad-signature' | 'bad-share' | 'replay' | 'silent' | 'lie-to-clients' | 'lie-in-status';
+export const byzantineBehaviours: readonly ByzantineBehaviour[] = ['equivocate', 'bad-signature', 'bad-share', 'replay', 'silent', 'lie-to-clients', 'lie-in-status'];
 
 const replayHistoryMax = 64;
 const certificateHistoryMax = 64;
@@ -81,6 +82,8 @@ export function byzantineInterceptor(
     let m = message;
     if (behaviours.includes('silent') && random.chance(0.7)) return [];
     if (behaviours.includes('lie-to-clients') && m.kind === 'certificate') return lieToClient(m, certificates, options.relabelCertificates === true, random);
+    // Status is an unsigned hint: the certify floor reported as nothing held, or as everything lost.
+    if (behaviours.includes('lie-in-status') && m.kind === 'status') m = { ...m, certifyFloor: random.chance(0.5) ? 0 : m.certifyFloor + 1_000_000 };
     if (behaviours.includes('equivocate')) m = equivocate(m, to, crypto, signer, random);
     if (behaviours.includes('bad-signature') && random.chance(0.5)) m = corruptSignature(m, random);
     if (behaviours.includes('bad-share') && m.kind === 'share') m = { ...m, share: flipBit(m.share, random) };

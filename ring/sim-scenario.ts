@@ -110,28 +110,30 @@ class Workload {
 
 /**
  * Updates that completed in the heal phase with a statement (a kv write that took, a Pond commit),
- * whose client has not taken a certificate for them, and whose statement every correct replica
- * still holds. Statements are volatile (ring/replica-certificates.ts): one that a replica executed
- * before a restart, or skipped by state transfer, is not its to certify, so a certificate is owed
- * only while no correct replica has lost the statement (then 2f+1 hold it and the certifiers of
- * any view can gather f+1 shares).
+ * whose client has not taken a certificate for them, and whose statement f+1 correct replicas
+ * that are up still hold, one of them a certifier (rank 0..f) of the latest view. Statements are
+ * volatile (ring/replica-certificates.ts): one that a replica executed before a restart, or
+ * skipped by state transfer, is not its to certify; with fewer than f+1 holders no certificate can
+ * be made any more, and only certifiers start rounds (statements that only other replicas still
+ * hold are given up: docs/ring.md, known limits).
  */
-function certificateTracker(cluster: Cluster): { healed: boolean; uncertified(): string[] } {
+function certificateTracker(cluster: Cluster, f: number): { healed: boolean; uncertified(): string[] } {
   const awaited = new Map<string, number>();
   const certified = new Set<string>(); // a certificate may beat the f+1th reply
-  const heldFrom = (): number => {
-    let floor = 0;
-    cluster.replicaIds.forEach((_, i) => {
+  const n = cluster.replicaIds.length;
+  const owed = (seq: number): boolean => {
+    const correct = cluster.replicaIds.flatMap((_, i) => {
       const r = cluster.byzantine.has(i) ? null : cluster.replica(i);
-      if (r) floor = Math.max(floor, r.certificateState.leavesFloor);
+      return r ? [{ i, r }] : [];
     });
-    return floor;
+    const primary = Math.max(...correct.map(({ r }) => r.view)) % n;
+    const holding = correct.filter(({ r }) => r.certificateState.leavesFloor <= seq);
+    return holding.length >= f + 1 && holding.some(({ i }) => (i - primary + n) % n <= f);
   };
   const tracker = {
     healed: false,
     uncertified: () => {
-      const floor = heldFrom();
-      return [...awaited].filter(([, seq]) => seq >= floor).map(([key, seq]) => `${key}@${seq}`);
+      return [...awaited].filter(([, seq]) => owed(seq)).map(([key, seq]) => `${key}@${seq}`);
     },
   };
   cluster.sim.onOutput((node, e) => {
@@ -292,7 +294,7 @@ export function runScenario(options: ScenarioOptions): ScenarioResult {
   });
   log(`seed ${seed} f=${f} clients=${cluster.clientIds.length} network=${JSON.stringify(network)} commits=${seed % 2 === 0 ? 'on-channel' : 'checked'}`);
   const byzantine = pickByzantine(cluster, random, f, crypto, seed, options.service === 'object', log);
-  const awaitedCertificates = certificateTracker(cluster);
+  const awaitedCertificates = certificateTracker(cluster, f);
   const workload = new Workload(cluster, random.fork('workload'), options.opsPerClient ?? 12, options.service ?? 'kv');
   const state = { crashed: new Set<string>(), wipesLeft: f - byzantine.length };
   let error: string | null = null;

@@ -57,7 +57,7 @@ export async function submitAdminRecord(
   const client = new RingClient(
     { nodeId, store, random: secureRandom, nowMs: Date.now() },
     // The admin waits for replies only: its record has no certificate statement.
-    { members, f: descriptor.f, crypto, signer: signerOf(crypto, adminSecretKey), certificateVerifier: { verify: () => false }, retransmitMs: 1000, ringId: fromHex(descriptor.ringId), channelIntegrity: true },
+    { members, f: descriptor.f, crypto, signer: signerOf(crypto, adminSecretKey), certificateVerifier: { verify: () => false }, retransmitMs: 1000, certificateRetryMs: Infinity, ringId: fromHex(descriptor.ringId), channelIntegrity: true },
   );
   let resolve!: (result: string) => void;
   const done = new Promise<string>((r) => (resolve = r));

@@ -45,9 +45,10 @@ describe('ring simulation seeds', () => {
   it('seeds 501..520 with f = 2 (n = 7)', () => sweep(range(501, 20), { ...short, f: 2 }));
   it('seeds 801..815 with the object service (Pond updates through applyUpdate, blocks fetched after state transfer)', () =>
     sweep(range(801, 15), { ...short, service: 'object' }));
-  // Found by the certificate liveness check: a primary whose spans started below what every other
-  // correct replica could still sign never certified again (ring/replica-certificates.ts signableFrom).
-  it('seed 350 (a certifier behind its peers\' statement floors)', () => sweep([350], {}));
+  // Found by the certificate liveness check: a certifier whose spans started below what its peers
+  // could still sign never certified again (ring/replica-certificates.ts spanStart). Both fail
+  // without it; 82 needs the first fallback (f-th lowest floor), 385 has a replica lying in status.
+  it('seeds 82 and 385 (certifiers behind their peers\' statement floors)', () => sweep([82, 385], {}));
   it('seeds 601..603 with real ed25519 (node:crypto)', () => sweep(range(601, 3), { ...short, crypto: 'node' }));
   it('seed 701 with real ed25519 and real threshold BLS certificates', () => sweep(range(701, 1), { faultMs: 500, opsPerClient: 2, crypto: 'node', certificates: 'bls', f: 1 }));
 });
