@@ -66,6 +66,7 @@ const tags = {
   'sign-request': 20,
   'span-certified': 21,
   'certificate-request': 22,
+  'share-refused': 23,
 } as const;
 const blockKindCodes = ['data', 'interior', 'root'] as const;
 export const fetchBlocksCountMax = 256;
@@ -101,7 +102,7 @@ export function toTuple(m: RingMessage): Tuple {
     case 'new-view':
       return [tags['new-view'], m.view, m.viewChanges.map(toTuple), m.prePrepares.map(toTuple), m.replica, m.signature];
     case 'status':
-      return [tags.status, m.view, m.viewActive, m.lastExecuted, m.stableSeq, m.certifyFloor];
+      return [tags.status, m.view, m.viewActive, m.lastExecuted, m.stableSeq];
     case 'commit-proof':
       return [tags['commit-proof'], toTuple(m.prePrepare), m.commits.map(toTuple)];
     case 'checkpoint-proof':
@@ -122,6 +123,8 @@ export function toTuple(m: RingMessage): Tuple {
       return [tags.certificate, m.seq, m.clientKey, m.nonce, m.statement, m.leafIndex, m.leafCount, m.path, m.root, m.signature, m.epoch];
     case 'certificate-request':
       return [tags['certificate-request'], m.clientKey, m.nonce];
+    case 'share-refused':
+      return [tags['share-refused'], m.to, m.floor, m.replica];
     case 'put-block':
       return [tags['put-block'], m.block];
     case 'block-stored':
@@ -261,15 +264,13 @@ function fromTuple(value: unknown): RingMessage {
       };
     }
     case tags.status:
-      // Five fields from a ring server before the certify floor (twelfth session): floor 0.
-      asTuple(t, 'status', 5, 6);
+      asTuple(t, 'status', 5);
       return {
         kind: 'status',
         view: asUint(t[1], 'status.view'),
         viewActive: asBool(t[2], 'status.viewActive'),
         lastExecuted: asUint(t[3], 'status.lastExecuted'),
         stableSeq: asUint(t[4], 'status.stableSeq'),
-        certifyFloor: t.length > 5 ? asUint(t[5], 'status.certifyFloor') : 0,
       };
     case tags['commit-proof']:
       asTuple(t, 'commit-proof', 3);
@@ -357,6 +358,9 @@ function fromTuple(value: unknown): RingMessage {
         clientKey: asBytesField(t[1], 'certificate-request.clientKey', { bytes: ed25519PublicKeyBytes }),
         nonce: asUint(t[2], 'certificate-request.nonce'),
       };
+    case tags['share-refused']:
+      asTuple(t, 'share-refused', 4);
+      return { kind: 'share-refused', to: asUint(t[1], 'share-refused.to'), floor: asUint(t[2], 'share-refused.floor'), replica: replicaIndex(t[3], 'share-refused.replica') };
     case tags['put-block']:
       asTuple(t, 'put-block', 2);
       return { kind: 'put-block', block: asBytesField(t[1], 'put-block.block', { bytesMax: blockBytesMax }) };

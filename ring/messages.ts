@@ -100,11 +100,6 @@ export interface Status {
   readonly viewActive: boolean;
   readonly lastExecuted: number;
   readonly stableSeq: number;
-  /**
-   * The lowest sequence number a span this replica would sign may start at: its statements below
-   * it are certified or lost (ring/replica-certificates.ts spanStart).
-   */
-  readonly certifyFloor: number;
 }
 
 /** A committed slot, forwarded to a replica that lags: pre-prepare with batch and 2f+1 commits. */
@@ -148,6 +143,18 @@ export interface SignRequest {
   readonly to: number;
   readonly leafCount: number;
   readonly root: Uint8Array;
+  readonly replica: number;
+}
+
+/**
+ * A replica asked to sign a span it cannot: it no longer holds statements from `from` on (it
+ * restarted, took a state transfer, or certified them and forgot them). `floor` is where its
+ * statements start; the certifier may skip to it after a stalled round (ring/replica-certificates.ts).
+ */
+export interface ShareRefused {
+  readonly kind: 'share-refused';
+  readonly to: number;
+  readonly floor: number;
   readonly replica: number;
 }
 
@@ -248,6 +255,7 @@ export type RingMessage =
   | StateReply
   | Share
   | SignRequest
+  | ShareRefused
   | SpanCertified
   | Reply
   | CertificateMessage

@@ -29,13 +29,14 @@
  * client (certificate-request), and every certifier keeps the ones it sent recently to answer.
  *
  * Statements are volatile: a replica that restarted or took a state transfer cannot sign spans
- * below what it executed itself. Status messages carry each replica's floor, and a certifier
- * whose round stalled starts its next span where f others can still sign (spanStart).
+ * below what it executed itself; asked to, it says where its statements start (share-refused),
+ * and a certifier whose round stalled on such refusals starts its next span where f others can
+ * still sign (nextStart).
  */
 import { bytesEqual, toHex } from '../core/bytes.ts';
 import { batchLeafCountMax, batchLeafHash, BatchMerkleTree } from '../core/threshold/batch-merkle.ts';
 import { batchMessage } from './certificate-format.ts';
-import type { CertificateMessage, CertificateRequest, Share, SignRequest, SpanCertified } from './messages.ts';
+import type { CertificateMessage, CertificateRequest, Share, ShareRefused, SignRequest, SpanCertified } from './messages.ts';
 import type { Replica } from './replica.ts';
 
 export interface Leaf {
@@ -70,6 +71,8 @@ interface Round {
   readonly startedMs: number;
   readonly shares: Map<number, Uint8Array>;
   readonly bad: Set<number>;
+  /** Replicas that cannot sign this span, and where their statements start (share-refused). */
+  readonly refused: Map<number, number>;
   /** Replicas asked for a share: f at first, everyone once the round is slow (widened). */
   readonly asked: Set<number>;
   widened: boolean;
@@ -99,16 +102,14 @@ export interface CertificateState {
   /** Replicas asked in the last completed round that had not answered when it combined: asked last. */
   slowSigners: Set<number>;
   roundCount: number;
-  /** Rounds in a row replaced after a takeover period without f+1 shares (0 after any certificate). */
-  stalledRounds: number;
+  /** Where spans start at the least, after a round stalled on refusals (nextStart); 0 otherwise. */
+  skipTo: number;
   /**
    * The certificates this replica sent clients most recently, by `clientKeyHex:nonce` (oldest
    * first), re-sent when a client asks (a certificate lost on the way is not lost for good).
    * Volatile: after a restart the other certifiers still hold theirs.
    */
   readonly sentToClients: Map<string, { readonly message: CertificateMessage; readonly replyTo: string; resentMs: number }>;
-  /** The certify floor each peer last reported in its status (absent: assumed able to sign anything). */
-  readonly peerFloors: Map<number, number>;
 }
 
 /**
@@ -120,7 +121,7 @@ const sentToClientsMax = 16_384;
 const resendIntervalMs = 1000;
 
 export function initialState(): CertificateState {
-  return { executed: new Map(), certifiedThrough: 0, leavesFloor: 1, round: null, lastRoundMs: -Infinity, lastRoundDurationMs: 0, signedTo: new Map(), parked: new Map(), parkedCertified: new Map(), slowSigners: new Set(), roundCount: 0, stalledRounds: 0, sentToClients: new Map(), peerFloors: new Map() };
+  return { executed: new Map(), certifiedThrough: 0, leavesFloor: 1, round: null, lastRoundMs: -Infinity, lastRoundDurationMs: 0, signedTo: new Map(), parked: new Map(), parkedCertified: new Map(), slowSigners: new Set(), roundCount: 0, skipTo: 0, sentToClients: new Map() };
 }
 
 /** After recovery or a state transfer: statements this replica did not execute in this run are not its to certify. */
@@ -190,34 +191,28 @@ function spanOf(r: Replica, from: number, to: number, shorten = false): Span | n
   return { from, to: end, leaves, tree, root: tree.root, epoch, message: batchMessage({ ringId: r.ringId, epoch }, end, leaves.length, tree.root) };
 }
 
-/** The lowest seq a span this replica would sign may start at (reported in its status). */
-export function ownFloor(r: Replica): number {
+/** The lowest seq a span this replica would sign may start at. */
+function ownFloor(r: Replica): number {
   const s = r.certificateState;
   return Math.max(s.leavesFloor, s.certifiedThrough + 1);
 }
 
-export function notePeerFloor(r: Replica, replica: number, floor: number): void {
-  r.certificateState.peerFloors.set(replica, floor);
-}
-
 /**
- * Where the next span starts. From this replica's own floor, as long as rounds succeed. But a
- * certifier needs f other signers holding the span's statements, and a replica that restarted,
- * took a state transfer or certified further has lost or forgotten those below its floor: a span
- * starting below the floors of all but f others never gathers f+1 shares, and a certifier that
- * kept proposing it would certify nothing again (seed 350 of the sweep). So after a stalled round
- * the span starts at the f-th lowest floor the others report (enough co-signers if they told the
- * truth), and after two in a row at the 2f-th lowest (f correct replicas at or below it whatever
- * f liars report; it may lie above statements that f+1 correct replicas hold, which is why it is
- * the last resort). Statements skipped this way are given up by this certifier.
+ * Where spans start after `round` stalled for a takeover period. A certifier needs f others that
+ * hold the span's statements, and a replica that restarted, took a state transfer or certified
+ * further no longer holds those below its floor: a certifier that kept proposing a span nobody
+ * else can sign would never certify again. But a replica that says nothing may be slow, not
+ * lost, and skipping gives statements up: so a round moves the start only once all but f of the
+ * others refused it (share-refused; the f silent ones may be liars), and then to the f-th lowest
+ * of what the others can sign from (a share: 0; a refusal: its floor). A stall without that
+ * evidence (a partition, slow peers, silent liars alone) moves nothing: the next round asks again.
+ * A liar's refusal only counts with a floor above the span's start. Statements skipped are given
+ * up by this certifier; they are ones at most f others still claim to hold.
  */
-function spanStart(r: Replica): number {
-  const s = r.certificateState;
-  if (s.stalledRounds === 0) return ownFloor(r);
-  const floors: number[] = [];
-  for (let replica = 0; replica < r.n; replica++) if (replica !== r.me) floors.push(s.peerFloors.get(replica) ?? 0);
-  floors.sort((a, b) => a - b);
-  return Math.max(ownFloor(r), floors[(s.stalledRounds === 1 ? r.f : 2 * r.f) - 1] ?? 0);
+function nextStart(r: Replica, round: Round): number {
+  if (round.refused.size < r.n - 1 - r.f) return 0;
+  const floors = [...round.refused.values(), ...Array.from({ length: round.shares.size - 1 }, () => 0)].sort((a, b) => a - b);
+  return floors[r.f - 1] ?? 0;
 }
 
 function oldestUncertifiedMs(r: Replica): number | null {
@@ -229,7 +224,12 @@ function oldestUncertifiedMs(r: Replica): number | null {
 export function maybeStartRound(r: Replica): void {
   const s = r.certificateState;
   const rank = certifierRank(r, r.me);
-  if (rank > r.f) return;
+  if (rank > r.f) {
+    // Not a certifier in this view: nothing of an earlier turn carries over to a later one.
+    s.round = null;
+    s.skipTo = 0;
+    return;
+  }
   if (s.round && r.nowMs - s.round.startedMs < takeoverMs(r)) return;
   // Rounds at least twice their own duration apart: BLS work stays a bounded share of the time
   // however slow the machine is, and each round covers what executed meanwhile.
@@ -238,12 +238,12 @@ export function maybeStartRound(r: Replica): void {
   if (oldestMs === null || r.nowMs - oldestMs < rank * takeoverMs(r)) return;
   // A round still here has gone a takeover period without f+1 shares.
   if (s.round) {
-    s.stalledRounds++;
+    s.skipTo = Math.max(s.skipTo, nextStart(r, s.round));
     s.round = null;
   }
-  const span = spanOf(r, spanStart(r), r.lastExecuted, true);
+  const span = spanOf(r, Math.max(ownFloor(r), s.skipTo), r.lastExecuted, true);
   if (!span) return;
-  const round: Round = { span, startedMs: r.nowMs, shares: new Map(), bad: new Set(), asked: new Set(), widened: false };
+  const round: Round = { span, startedMs: r.nowMs, shares: new Map(), bad: new Set(), refused: new Map(), asked: new Set(), widened: false };
   s.round = round;
   s.lastRoundMs = r.nowMs;
   round.shares.set(r.me, r.config.certificateSigner.signShare(span.message));
@@ -267,7 +267,9 @@ function askShare(r: Replica, round: Round, replica: number): void {
 function widenRound(r: Replica): void {
   const s = r.certificateState;
   const round = s.round;
-  if (!round || round.widened || r.nowMs - round.startedMs < Math.max(4 * r.params.certifyIntervalMs, 2 * s.lastRoundDurationMs)) return;
+  // At most half a takeover period: a round that waited longer would be replaced before it widened.
+  const waitMs = Math.min(takeoverMs(r) / 2, Math.max(4 * r.params.certifyIntervalMs, 2 * s.lastRoundDurationMs));
+  if (!round || round.widened || r.nowMs - round.startedMs < waitMs) return;
   round.widened = true;
   for (let replica = 0; replica < r.n; replica++) if (replica !== r.me && !round.asked.has(replica)) askShare(r, round, replica);
 }
@@ -284,12 +286,25 @@ export function onSignRequest(r: Replica, m: SignRequest): void {
     return;
   }
   const span = spanOf(r, m.from, m.to);
-  if (!span) return r.drop('stale');
+  if (!span) {
+    // Statements from m.from on are gone here: say where ours start, so a certifier that asks
+    // only for spans nobody else can sign any more learns to skip (nextStart).
+    const floor = ownFloor(r);
+    if (m.from < floor) r.send(r.idOf(m.replica), { kind: 'share-refused', to: m.to, floor, replica: r.me });
+    return r.drop('stale');
+  }
   // A different root means the requester's statements differ from ours: no share for it.
   if (span.leaves.length !== m.leafCount || !bytesEqual(span.root, m.root)) return r.drop('bad-proof');
   s.signedTo.set(m.replica, { to: m.to, atMs: r.nowMs });
   const share: Share = { kind: 'share', seq: m.to, root: span.root, replica: r.me, share: r.config.certificateSigner.signShare(span.message) };
   r.send(r.idOf(m.replica), share);
+}
+
+export function onShareRefused(r: Replica, m: ShareRefused): void {
+  const round = r.certificateState.round;
+  // A refusal counts only for the round asked, and only if it names a floor the span starts below.
+  if (!round || round.span.to !== m.to || m.floor <= round.span.from || round.shares.has(m.replica)) return r.drop('stale');
+  round.refused.set(m.replica, m.floor);
 }
 
 export function onShare(r: Replica, m: Share): void {
@@ -338,7 +353,7 @@ export function onSpanCertified(r: Replica, m: SpanCertified): void {
   if (certifierRank(r, r.me) > r.f) return;
   if (m.to <= s.certifiedThrough) return;
   // A gap below `from` stays ours to certify; a later round (ours or a backup's) covers it, or
-  // gives it up if it stalls (spanStart).
+  // gives it up if it stalls on refusals (nextStart).
   if (m.from > ownFloor(r)) return r.drop('stale');
   if (m.to > r.lastExecuted) {
     if (m.to <= r.lastExecuted + 2 * r.params.watermarkWindow) s.parkedCertified.set(m.replica, m);
@@ -355,7 +370,7 @@ export function onSpanCertified(r: Replica, m: SpanCertified): void {
 
 function certified(r: Replica, span: Span, signature: Uint8Array): void {
   const s = r.certificateState;
-  s.stalledRounds = 0;
+  s.skipTo = 0;
   s.certifiedThrough = Math.max(s.certifiedThrough, span.to);
   for (const k of s.executed.keys()) if (k <= span.to) s.executed.delete(k);
   r.emit({ kind: 'certificate', replica: r.me, seq: span.to, root: span.root, signature, statements: span.leaves.map((l) => l.statement) });

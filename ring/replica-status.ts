@@ -8,7 +8,6 @@
 import type { CommitProof, Status } from './messages.ts';
 import type { Replica } from './replica.ts';
 import * as agreement from './replica-agreement.ts';
-import * as certificates from './replica-certificates.ts';
 
 export interface StatusState {
   lastStatusMs: number;
@@ -35,7 +34,7 @@ export function onTick(r: Replica): void {
   const s = r.statusState;
   if (r.nowMs - s.lastStatusMs < r.params.statusIntervalMs) return;
   s.lastStatusMs = r.nowMs;
-  const status: Status = { kind: 'status', view: r.view, viewActive: r.viewActive, lastExecuted: r.lastExecuted, stableSeq: r.stableSeq, certifyFloor: certificates.ownFloor(r) };
+  const status: Status = { kind: 'status', view: r.view, viewActive: r.viewActive, lastExecuted: r.lastExecuted, stableSeq: r.stableSeq };
   r.broadcast(status);
   retransmit(r);
 }
@@ -79,7 +78,6 @@ function sendCommitProofs(r: Replica, to: string, m: Status): void {
 }
 
 export function onStatus(r: Replica, from: string, m: Status): void {
-  certificates.notePeerFloor(r, r.memberIndex.get(from)!, m.certifyFloor);
   if (m.stableSeq < r.stableSeq && r.stableProof.length > 0) {
     r.send(from, { kind: 'checkpoint-proof', checkpoints: r.stableProof });
   }

@@ -367,6 +367,8 @@ export class Replica implements Machine<RingMessage, RingOutput> {
         return peer === m.replica ? certificates.onSignRequest(this, m) : this.drop('not-member');
       case 'span-certified':
         return peer === m.replica ? certificates.onSpanCertified(this, m) : this.drop('not-member');
+      case 'share-refused':
+        return peer === m.replica ? certificates.onShareRefused(this, m) : this.drop('not-member');
       case 'certificate-request':
         return certificates.onCertificateRequest(this, from, m);
       case 'put-block':

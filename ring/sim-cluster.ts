@@ -136,6 +136,8 @@ export function describeRingMessage(m: RingMessage): string {
       return `certificate s=${m.seq} n=${m.nonce}`;
     case 'certificate-request':
       return `certificate-request n=${m.nonce}`;
+    case 'share-refused':
+      return `share-refused s=${m.to} floor=${m.floor} r=${m.replica}`;
     case 'put-block':
       return `put-block ${m.block.length}B`;
     case 'block-stored':

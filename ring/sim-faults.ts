@@ -4,8 +4,8 @@
  * Byzantine servers may do: equivocate with properly signed messages, corrupt signatures and
  * threshold shares, replay old messages, go quiet, or lie to clients about their certificates
  * while running honest rounds with its peers (another leaf of a signed span under the client's
- * key and nonce, another key epoch, or nothing; ring/replica-certificates.ts), or report a false
- * certify floor in its status.
+ * key and nonce, another key epoch, or nothing; ring/replica-certificates.ts), or refuse to sign
+ * spans it holds, naming a false floor.
  */
 import type { Signer } from '../core/crypto.ts';
 import type { Interceptor } from '../sim/simulation.ts';
@@ -14,8 +14,8 @@ import type { Crypto } from '../core/crypto.ts';
 import type { Batch, CertificateMessage, RingMessage } from './messages.ts';
 import { batchDigest, signMessage } from './signing.ts';
 
-export type ByzantineBehaviour = 'equivocate' | 'bad-signature' | 'bad-share' | 'replay' | 'silent' | 'lie-to-clients' | 'lie-in-status';
-export const byzantineBehaviours: readonly ByzantineBehaviour[] = ['equivocate', 'bad-signature', 'bad-share', 'replay', 'silent', 'lie-to-clients', 'lie-in-status'];
+export type ByzantineBehaviour = 'equivocate' | 'bad-signature' | 'bad-share' | 'replay' | 'silent' | 'lie-to-clients' | 'refuse-shares';
+export const byzantineBehaviours: readonly ByzantineBehaviour[] = ['equivocate', 'bad-signature', 'bad-share', 'replay', 'silent', 'lie-to-clients', 'refuse-shares'];
 
 const replayHistoryMax = 64;
 const certificateHistoryMax = 64;
@@ -82,8 +82,12 @@ export function byzantineInterceptor(
     let m = message;
     if (behaviours.includes('silent') && random.chance(0.7)) return [];
     if (behaviours.includes('lie-to-clients') && m.kind === 'certificate') return lieToClient(m, certificates, options.relabelCertificates === true, random);
-    // Status is an unsigned hint: the certify floor reported as nothing held, or as everything lost.
-    if (behaviours.includes('lie-in-status') && m.kind === 'status') m = { ...m, certifyFloor: random.chance(0.5) ? 0 : m.certifyFloor + 1_000_000 };
+    // Instead of its share, a claim that it holds none of the span's statements (far above, or just
+    // above the span's end), or a floor the span does not start below (not a refusal at all).
+    if (behaviours.includes('refuse-shares') && m.kind === 'share') {
+      const floor = random.chance(0.5) ? m.seq + 1 + (random.chance(0.5) ? 0 : random.int(1_000)) : random.int(m.seq + 1);
+      m = { kind: 'share-refused', to: m.seq, floor, replica: m.replica };
+    }
     if (behaviours.includes('equivocate')) m = equivocate(m, to, crypto, signer, random);
     if (behaviours.includes('bad-signature') && random.chance(0.5)) m = corruptSignature(m, random);
     if (behaviours.includes('bad-share') && m.kind === 'share') m = { ...m, share: flipBit(m.share, random) };

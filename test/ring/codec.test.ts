@@ -5,7 +5,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { toHex } from '../../core/bytes.ts';
-import { decode, encode } from '../../core/codec.ts';
 import { DecodeError } from '../../core/errors.ts';
 import { fakeCrypto } from '../../sim/fake-crypto.ts';
 import { decodeRingMessage, encodeRingMessage, ringFrameBytesMax } from '../../ring/codec.ts';
@@ -51,14 +50,6 @@ describe('ring codec', () => {
   it('refuses a frame over the size limit before parsing it', () => {
     const big = new Uint8Array(ringFrameBytesMax + 1);
     expect(() => decodeRingMessage(big)).toThrow(DecodeError);
-  });
-
-  it('a status from a server before the certify floor (five fields) decodes with floor 0', () => {
-    const status = { kind: 'status' as const, view: 3, viewActive: true, lastExecuted: 40, stableSeq: 32, certifyFloor: 17 };
-    const bytes = encodeRingMessage(status);
-    expect(decodeRingMessage(bytes)).toEqual(status);
-    const fiveFields = encode((decode(bytes, ringFrameBytesMax) as unknown[]).slice(0, 5));
-    expect(decodeRingMessage(fiveFields)).toEqual({ ...status, certifyFloor: 0 });
   });
 
   it('a reply carries a 64-byte signature or none (sent on a channel with integrity); any other length is a DecodeError', () => {
