@@ -206,13 +206,16 @@ function ownFloor(r: Replica): number {
  * others refused it (share-refused; the f silent ones may be liars), and then to the f-th lowest
  * of what the others can sign from (a share: 0; a refusal: its floor). A stall without that
  * evidence (a partition, slow peers, silent liars alone) moves nothing: the next round asks again.
- * A liar's refusal only counts with a floor above the span's start. Statements skipped are given
- * up by this certifier; they are ones at most f others still claim to hold.
+ * A liar's refusal only counts with a floor above the span's start, but f liars naming floors
+ * just above it would drag the start up one seq per stall: a round that started at a skip and
+ * stalls again takes the 2f-th lowest instead (a claim at or below the f-th was false, and f
+ * correct replicas remain at or below the 2f-th). Statements skipped are given up by this
+ * certifier; they are ones at most f others still claim to hold.
  */
-function nextStart(r: Replica, round: Round): number {
+function nextStart(r: Replica, round: Round, afterSkip: boolean): number {
   if (round.refused.size < r.n - 1 - r.f) return 0;
   const floors = [...round.refused.values(), ...Array.from({ length: round.shares.size - 1 }, () => 0)].sort((a, b) => a - b);
-  return floors[r.f - 1] ?? 0;
+  return floors[(afterSkip ? 2 * r.f : r.f) - 1] ?? 0;
 }
 
 function oldestUncertifiedMs(r: Replica): number | null {
@@ -231,6 +234,8 @@ export function maybeStartRound(r: Replica): void {
     return;
   }
   if (s.round && r.nowMs - s.round.startedMs < takeoverMs(r)) return;
+  // A round is replaced only after it asked everyone and had a tick to hear back (ticks may be long).
+  if (s.round && !s.round.widened) return widen(r, s.round);
   // Rounds at least twice their own duration apart: BLS work stays a bounded share of the time
   // however slow the machine is, and each round covers what executed meanwhile.
   if (r.nowMs - s.lastRoundMs < Math.max(r.params.certifyIntervalMs, 2 * s.lastRoundDurationMs)) return;
@@ -238,7 +243,7 @@ export function maybeStartRound(r: Replica): void {
   if (oldestMs === null || r.nowMs - oldestMs < rank * takeoverMs(r)) return;
   // A round still here has gone a takeover period without f+1 shares.
   if (s.round) {
-    s.skipTo = Math.max(s.skipTo, nextStart(r, s.round));
+    s.skipTo = Math.max(s.skipTo, nextStart(r, s.round, s.skipTo > 0 && s.round.span.from === s.skipTo));
     s.round = null;
   }
   const span = spanOf(r, Math.max(ownFloor(r), s.skipTo), r.lastExecuted, true);
@@ -269,7 +274,11 @@ function widenRound(r: Replica): void {
   const round = s.round;
   // At most half a takeover period: a round that waited longer would be replaced before it widened.
   const waitMs = Math.min(takeoverMs(r) / 2, Math.max(4 * r.params.certifyIntervalMs, 2 * s.lastRoundDurationMs));
-  if (!round || round.widened || r.nowMs - round.startedMs < waitMs) return;
+  if (!round || round.widened || r.nowMs - round.startedMs < waitMs || certifierRank(r, r.me) > r.f) return;
+  widen(r, round);
+}
+
+function widen(r: Replica, round: Round): void {
   round.widened = true;
   for (let replica = 0; replica < r.n; replica++) if (replica !== r.me && !round.asked.has(replica)) askShare(r, round, replica);
 }
@@ -303,7 +312,7 @@ export function onSignRequest(r: Replica, m: SignRequest): void {
 export function onShareRefused(r: Replica, m: ShareRefused): void {
   const round = r.certificateState.round;
   // A refusal counts only for the round asked, and only if it names a floor the span starts below.
-  if (!round || round.span.to !== m.to || m.floor <= round.span.from || round.shares.has(m.replica)) return r.drop('stale');
+  if (!round || round.span.to !== m.to || m.floor <= round.span.from || round.shares.has(m.replica) || round.bad.has(m.replica)) return r.drop('stale');
   round.refused.set(m.replica, m.floor);
 }
 
@@ -312,6 +321,7 @@ export function onShare(r: Replica, m: Share): void {
   if (!round || round.span.to !== m.seq || round.shares.has(m.replica) || round.bad.has(m.replica)) return r.drop('stale');
   if (!bytesEqual(m.root, round.span.root)) return r.drop('bad-proof');
   round.shares.set(m.replica, m.share);
+  round.refused.delete(m.replica);
   tryCombine(r, round);
 }
 
@@ -370,7 +380,7 @@ export function onSpanCertified(r: Replica, m: SpanCertified): void {
 
 function certified(r: Replica, span: Span, signature: Uint8Array): void {
   const s = r.certificateState;
-  s.skipTo = 0;
+  if (span.to + 1 >= s.skipTo) s.skipTo = 0;
   s.certifiedThrough = Math.max(s.certifiedThrough, span.to);
   for (const k of s.executed.keys()) if (k <= span.to) s.executed.delete(k);
   r.emit({ kind: 'certificate', replica: r.me, seq: span.to, root: span.root, signature, statements: span.leaves.map((l) => l.statement) });
