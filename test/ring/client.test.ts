@@ -88,6 +88,27 @@ describe('ring client: certificates', () => {
     expect(outputs(client.onMessage('r1', certificate(5), 4))).toEqual([expect.objectContaining({ kind: 'certified', seq: 1 })]);
   });
 
+  it('with 1,024 certificates awaited, a new completion stops the wait for the oldest only', () => {
+    const client = clientOf();
+    const statement = Uint8Array.of(9, 9, 9);
+    const tree = new BatchMerkleTree(nodeCrypto, [batchLeafHash(nodeCrypto, statement)]);
+    const requests: ClientRequest[] = [];
+    for (let i = 0; i < 1025; i++) {
+      const request = (client.submit(Uint8Array.of(i & 255), i)[0] as { message: RingMessage }).message as ClientRequest;
+      requests.push(request);
+      client.onMessage('r0', replyTo(request, 0), i);
+      client.onMessage('r1', replyTo(request, 1), i);
+    }
+    expect(requests.length).toBe(1025);
+    expect(client.certificatesAwaited).toBe(1024);
+    const certificate = (request: ClientRequest): CertificateMessage => ({
+      kind: 'certificate', seq: 1, epoch: 0, clientKey: request.clientKey, nonce: request.nonce, statement,
+      leafIndex: 0, leafCount: 1, path: tree.pathOf(0), root: tree.root, signature: Uint8Array.of(1),
+    });
+    expect(outputs(client.onMessage('r0', certificate(requests[0]!), 2000))).toEqual([]);
+    expect(outputs(client.onMessage('r0', certificate(requests[1]!), 2001))).toEqual([expect.objectContaining({ kind: 'certified', nonce: requests[1]!.nonce })]);
+  });
+
   it('checks at most one certificate per member and request after a failed one, and none from a non-member', () => {
     let checks = 0;
     const client = clientOf((message) => {
