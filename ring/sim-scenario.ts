@@ -111,7 +111,8 @@ class Workload {
 /**
  * Updates that completed in the heal phase with a statement (a kv write that took, a Pond commit),
  * whose client has not taken a certificate for them, and whose statement f+1 correct replicas
- * that are up still hold, one of them a certifier (rank 0..f) of the latest view. Statements are
+ * that are up still hold, one of them a certifier (rank 0..f) of the latest view a correct replica
+ * runs in. Statements are
  * volatile (ring/replica-certificates.ts): one that a replica executed before a restart, or
  * skipped by state transfer, is not its to certify; with fewer than f+1 holders no certificate can
  * be made any more, and only certifiers start rounds (statements that only other replicas still
@@ -126,7 +127,9 @@ function certificateTracker(cluster: Cluster, f: number): { healed: boolean; unc
       const r = cluster.byzantine.has(i) ? null : cluster.replica(i);
       return r ? [{ i, r }] : [];
     });
-    const primary = Math.max(...correct.map(({ r }) => r.view)) % n;
+    // The latest view a correct replica runs in (one left alone in a view change it started does not count).
+    const active = correct.filter(({ r }) => r.viewActive);
+    const primary = Math.max(...(active.length > 0 ? active : correct).map(({ r }) => r.view)) % n;
     const holding = correct.filter(({ r }) => r.certificateState.leavesFloor <= seq);
     return holding.length >= f + 1 && holding.some(({ i }) => (i - primary + n) % n <= f);
   };
