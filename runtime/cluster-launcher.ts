@@ -27,8 +27,13 @@ function readPid(config: ClusterConfig, name: string): number | null {
   return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
 }
 
-/** True iff `pid` is alive and (where /proc exists) is the node process for `name`. */
-export function isNodeProcess(pid: number, name: string): boolean {
+/**
+ * True iff `pid` is alive and (where /proc exists) is the node process for `name`, and, given
+ * `configFile`, of that cluster: pids are reused, and two clusters on one host (tests run several
+ * at once) may both have a node of the same name, so a stale pid file must never lead a stop or a
+ * kill to another cluster's node.
+ */
+export function isNodeProcess(pid: number, name: string, configFile?: string): boolean {
   try {
     process.kill(pid, 0);
   } catch {
@@ -39,6 +44,8 @@ export function isNodeProcess(pid: number, name: string): boolean {
   try {
     const args = readFileSync(cmdline, 'utf8').split('\0');
     const at = args.indexOf('--node');
+    const config = args.indexOf('--config');
+    if (configFile !== undefined && (config < 0 || args[config + 1] !== configFile)) return false;
     return args.some(isNodeEntryArg) && at >= 0 && args[at + 1] === name;
   } catch {
     return false;
@@ -49,7 +56,7 @@ export function isNodeProcess(pid: number, name: string): boolean {
 export function runningPid(config: ClusterConfig, name: string): number | null {
   const pid = readPid(config, name);
   if (pid === null) return null;
-  if (isNodeProcess(pid, name)) return pid;
+  if (isNodeProcess(pid, name, config.file)) return pid;
   rmSync(clusterPaths(config).pid(name), { force: true });
   return null;
 }
@@ -147,7 +154,7 @@ export async function stopNode(config: ClusterConfig, name: string, options: { k
   };
   signalOf(options.kill ? 'SIGKILL' : 'SIGTERM');
   const deadline = Date.now() + (options.timeoutMs ?? 5000);
-  for (let i = 0; i < 100_000 && isNodeProcess(pid, name); i++) {
+  for (let i = 0; i < 100_000 && isNodeProcess(pid, name, config.file); i++) {
     if (Date.now() > deadline) {
       signalOf('SIGKILL');
       if (Date.now() > deadline + 2000) throw new Error(`node ${name} (pid ${pid}) did not exit`);

@@ -192,7 +192,7 @@ describe('cluster of real processes (local.json topology)', () => {
     expect(pids.every(([, p]) => p !== null)).toBe(true);
     const { stdout } = await cli('cluster', 'down');
     expect(stdout).toMatch(/stopped 14 nodes$/m);
-    for (const [name, pid] of pids) expect(isNodeProcess(pid!, name), name).toBe(false);
+    for (const [name, pid] of pids) expect(isNodeProcess(pid!, name, config.file), name).toBe(false);
     expect(pids.every(([name]) => runningPid(config, name) === null)).toBe(true);
   });
 });

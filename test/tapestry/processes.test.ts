@@ -6,7 +6,7 @@
  * object and for the nearest server of each role. The admin /status shows the overlay state.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, newIdentity } from '../../client/index.ts';
 import { fromHex } from '../../core/bytes.ts';
@@ -28,14 +28,6 @@ let client: TapestryClient | undefined;
 let names: string[] = [];
 /** Every node process this file started, by pid and name: killed again in afterAll as a backstop. */
 const spawned: { pid: number; name: string; configFile: string }[] = [];
-
-function startedWith(pid: number, configFile: string): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(configFile);
-  } catch {
-    return false;
-  }
-}
 
 async function tapestryStatusOf(name: string): Promise<Record<string, unknown>> {
   const node = config!.nodes.find((n) => n.name === name)!;
@@ -73,7 +65,7 @@ afterAll(async () => {
     if (config) await stopAll(config, { kill: true });
   } finally {
     // Only a process that is still this node of this file's cluster (pids can be reused).
-    for (const { pid, name, configFile } of spawned) if (isNodeProcess(pid, name) && startedWith(pid, configFile)) process.kill(pid, 'SIGKILL');
+    for (const { pid, name, configFile } of spawned) if (isNodeProcess(pid, name, configFile)) process.kill(pid, 'SIGKILL');
     if (dir) rmSync(dir, { recursive: true, force: true });
   }
 }, 30_000);
