@@ -203,8 +203,8 @@ function ownFloor(r: Replica): number {
  * further no longer holds those below its floor: a certifier that kept proposing a span nobody
  * else can sign would never certify again. But a replica that says nothing may be slow, not
  * lost, and skipping gives statements up: so a round moves the start only once all but f of the
- * others refused it (share-refused; the f silent ones may be liars), and then to the f-th lowest
- * of what the others can sign from (a share: 0; a refusal: its floor). A stall without that
+ * others answered it, with a share or a refusal (share-refused; the f silent ones may be liars),
+ * and then to the f-th lowest of what they can sign from (a share: 0; a refusal: its floor). A stall without that
  * evidence (a partition, slow peers, silent liars alone) moves nothing: the next round asks again.
  * A liar's refusal only counts with a floor above the span's start, but f liars naming floors
  * just above it would drag the start up one seq per stall: a round that started at a skip and
@@ -213,8 +213,10 @@ function ownFloor(r: Replica): number {
  * certifier; they are ones at most f others still claim to hold.
  */
 function nextStart(r: Replica, round: Round, afterSkip: boolean): number {
-  if (round.refused.size < r.n - 1 - r.f) return 0;
-  const floors = [...round.refused.values(), ...Array.from({ length: round.shares.size - 1 }, () => 0)].sort((a, b) => a - b);
+  // Our own share is in round.shares: the others' are the rest (valid ones: a bad share is removed).
+  const othersShared = round.shares.size - 1;
+  if (round.refused.size + othersShared < r.n - 1 - r.f) return 0;
+  const floors = [...round.refused.values(), ...Array.from({ length: othersShared }, () => 0)].sort((a, b) => a - b);
   return floors[(afterSkip ? 2 * r.f : r.f) - 1] ?? 0;
 }
 

@@ -1,8 +1,9 @@
 /**
  * A certifier skips statements only on evidence (ring/replica-certificates.ts nextStart): a round
  * that stalls because shares are slow keeps its start however long they take, even while a
- * restarted replica or a Byzantine one refuses; once all but f others refuse, the certifier
- * skips to where f of them can sign and certifies again.
+ * restarted replica or a Byzantine one refuses; once all but f others answered (shares or
+ * refusals) without f+1 shares, the certifier skips to where f of them can sign and certifies
+ * again.
  */
 import { describe, expect, it } from 'vitest';
 import { kvKeyFor, kvOperation } from '../../ring/kv-service.ts';
