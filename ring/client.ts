@@ -212,9 +212,9 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
       kind: 'output',
       event: { kind: 'completed', clientKeyHex: this.clientKeyHex, nonce: m.nonce, seq: m.seq, result: m.result, latencyMs: nowMs - o.startMs },
     });
-    // Full: the oldest request's certificate is no longer waited for (not every one's).
-    if (this.awaitingCertificate.size >= awaitingCertificateMax) this.awaitingCertificate.delete(this.awaitingCertificate.keys().next().value as number);
     if (!o.certified) {
+      // Full: the oldest request's certificate is no longer waited for (not every one's).
+      if (this.awaitingCertificate.size >= awaitingCertificateMax) this.awaitingCertificate.delete(this.awaitingCertificate.keys().next().value as number);
       const askAtMs = nowMs + this.certificateRetryMs;
       this.awaitingCertificate.set(m.nonce, { seq: m.seq, startMs: o.startMs, key: o.certificateKey, refusedFrom: o.refusedFrom, askAtMs, asks: 0 });
       this.nextCertificateAskMs = Math.min(this.nextCertificateAskMs, askAtMs);

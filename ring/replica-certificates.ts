@@ -409,9 +409,11 @@ function sendToClients(r: Replica, span: Span, signature: Uint8Array): void {
   });
 }
 
+const sentKey = (clientKey: Uint8Array, nonce: number): string => `${toHex(clientKey)}:${nonce}`;
+
 function keepSent(r: Replica, replyTo: string, message: CertificateMessage): void {
   const sent = r.certificateState.sentToClients;
-  const key = `${toHex(message.clientKey)}:${message.nonce}`;
+  const key = sentKey(message.clientKey, message.nonce);
   sent.delete(key); // re-inserted last
   sent.set(key, { message, replyTo, resentMs: -Infinity });
   if (sent.size > sentToClientsMax) sent.delete(sent.keys().next().value as string);
@@ -423,7 +425,7 @@ function keepSent(r: Replica, replyTo: string, message: CertificateMessage): voi
  * (a map lookup: asking costs a replica no cryptography).
  */
 export function onCertificateRequest(r: Replica, from: string, m: CertificateRequest): void {
-  const kept = r.certificateState.sentToClients.get(`${toHex(m.clientKey)}:${m.nonce}`);
+  const kept = r.certificateState.sentToClients.get(sentKey(m.clientKey, m.nonce));
   if (!kept || kept.replyTo !== from || r.nowMs - kept.resentMs < resendIntervalMs) return r.drop('stale');
   kept.resentMs = r.nowMs;
   r.send(from, kept.message);

@@ -16,6 +16,7 @@ import type { ClientRequest } from './messages.ts';
 import { kvKeyFor, kvOperation } from './kv-service.ts';
 import { blsCertificates, buildCluster, secretKeyFor, type Cluster } from './sim-cluster.ts';
 import { byzantineBehaviours, byzantineInterceptor, type ByzantineBehaviour } from './sim-faults.ts';
+import { certifierRank } from './replica-certificates.ts';
 import { requestDigest, signMessage } from './signing.ts';
 import { aguidOf, signerOf } from '../core/crypto.ts';
 import { encodeUpdate } from '../core/update/update-codec.ts';
@@ -112,16 +113,14 @@ class Workload {
  * Updates that completed in the heal phase with a statement (a kv write that took, a Pond commit),
  * whose client has not taken a certificate for them, and whose statement f+1 correct replicas
  * that are up still hold, one of them a certifier (rank 0..f) of the latest view a correct replica
- * runs in. Statements are
- * volatile (ring/replica-certificates.ts): one that a replica executed before a restart, or
- * skipped by state transfer, is not its to certify; with fewer than f+1 holders no certificate can
- * be made any more, and only certifiers start rounds (statements that only other replicas still
- * hold are given up: docs/ring.md, known limits).
+ * runs in. Statements are volatile (ring/replica-certificates.ts): one that a replica executed
+ * before a restart, or skipped by state transfer, is not its to certify; with fewer than f+1
+ * holders no certificate can be made any more, and only certifiers start rounds (statements that
+ * only other replicas still hold are given up: docs/ring.md, known limits).
  */
 function certificateTracker(cluster: Cluster, f: number): { healed: boolean; uncertified(): string[] } {
   const awaited = new Map<string, number>();
   const certified = new Set<string>(); // a certificate may beat the f+1th reply
-  const n = cluster.replicaIds.length;
   const owed = (seq: number): boolean => {
     const correct = cluster.replicaIds.flatMap((_, i) => {
       const r = cluster.byzantine.has(i) ? null : cluster.replica(i);
@@ -129,15 +128,13 @@ function certificateTracker(cluster: Cluster, f: number): { healed: boolean; unc
     });
     // The latest view a correct replica runs in (one left alone in a view change it started does not count).
     const active = correct.filter(({ r }) => r.viewActive);
-    const primary = Math.max(...(active.length > 0 ? active : correct).map(({ r }) => r.view)) % n;
+    const latest = (active.length > 0 ? active : correct).reduce((a, b) => (b.r.view > a.r.view ? b : a)).r;
     const holding = correct.filter(({ r }) => r.certificateState.leavesFloor <= seq);
-    return holding.length >= f + 1 && holding.some(({ i }) => (i - primary + n) % n <= f);
+    return holding.length >= f + 1 && holding.some(({ i }) => certifierRank(latest, i) <= f);
   };
   const tracker = {
     healed: false,
-    uncertified: () => {
-      return [...awaited].filter(([, seq]) => owed(seq)).map(([key, seq]) => `${key}@${seq}`);
-    },
+    uncertified: () => [...awaited].filter(([, seq]) => owed(seq)).map(([key, seq]) => `${key}@${seq}`),
   };
   cluster.sim.onOutput((node, e) => {
     const key = `${node}:${'nonce' in e ? e.nonce : ''}`;
