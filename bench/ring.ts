@@ -20,7 +20,7 @@ import type { Effect } from '../core/machine.ts';
 import { MemoryKvStore } from '../core/store.ts';
 import { dealRingKey } from '../core/threshold/dealer.ts';
 import { hashMessage } from '../core/threshold/points.ts';
-import { RingKeyVerifier, signShare } from '../core/threshold/signing.ts';
+import { PublicKeyVerifier, RingKeyVerifier, signShare } from '../core/threshold/signing.ts';
 import { encodeUpdate, decodeUpdate } from '../core/update/update-codec.ts';
 import { signUpdate, verifyUpdateSignature } from '../core/update/update-signature.ts';
 import type { Clause } from '../core/update/update.ts';
@@ -36,6 +36,7 @@ import { ObjectService } from '../ring/object-service.ts';
 import type { RingOutput } from '../ring/outputs.ts';
 import { Replica } from '../ring/replica.ts';
 import { signMessage, verifyMessage } from '../ring/signing.ts';
+import { CertificateChecks } from '../runtime/certificate-checks.ts';
 import { LmdbKvStore } from '../runtime/lmdb-kv-store.ts';
 import { silentLogger } from '../runtime/log.ts';
 import { MachineHost } from '../runtime/machine-host.ts';
@@ -142,6 +143,7 @@ interface Ring {
   readonly timers: PhaseTimers;
   readonly dir: string;
   readonly workers: Worker[];
+  readonly checks: CertificateChecks[];
 }
 
 const benchParameters = { batchSizeMax: 256, pipelineDepthMax: 2, batchDelayMs: 1, checkpointInterval: 128, watermarkWindow: 512, statusIntervalMs: 1000, requestTimeoutMs: 30_000, viewChangeTimeoutMs: 30_000 };
@@ -155,14 +157,17 @@ interface ReplicaSetup {
   readonly key: { threshold: number; publicKey: Uint8Array; commitments: Uint8Array[] };
   readonly path: string;
   readonly referenceBls: boolean;
+  /** Pairing checks on a thread of their own (runtime/certificate-checks.ts), as ring servers run them. */
+  readonly checkThread: boolean;
 }
 
 /** One replica on the production host over lmdb; `transport` decides where its frames go. */
-function hostReplica(setup: ReplicaSetup, transport: Transport, timers: PhaseTimers): { host: MachineHost; store: LmdbKvStore; replica: Replica } {
+function hostReplica(setup: ReplicaSetup, transport: Transport, timers: PhaseTimers, sharedChecks?: CertificateChecks): { host: MachineHost; store: LmdbKvStore; replica: Replica; checks: CertificateChecks | null } {
   const { index: i, members } = setup;
   const ringKey = new RingKeyVerifier(setup.key, members.length);
   const hashedCache = new HashedCache();
   const bls = setup.certificates === 'bls';
+  const checks = bls && setup.checkThread ? (sharedChecks ?? new CertificateChecks(new PublicKeyVerifier(setup.key.publicKey))) : null;
   const store = new LmdbKvStore({ path: setup.path, mapBytes: 2 ** 30 });
   const replica = new Replica(
     { nodeId: members[i]!.id, store, random: new Prng(i), nowMs: Date.now() },
@@ -179,12 +184,18 @@ function hostReplica(setup: ReplicaSetup, transport: Transport, timers: PhaseTim
       parameters: benchParameters,
       // The in-memory bus cannot alter frames, and a cluster's transport tags them: on, as a cluster runs.
       channelIntegrity: process.env[noChannelIntegrityEnv] !== '1',
+      certificateChecks: checks ? 'host' : 'inline',
     },
   );
   const host = new MachineHost(members[i]!.id, transport, store, silentLogger());
-  host.add<RingMessage, RingOutput>({ channel, protocol: 'ring', machine: replica, decode: decodeRingMessage, encode: encodeRingMessage, frameBytesMax: ringFrameBytesMax, tickMs: 10 });
+  host.add<RingMessage, RingOutput>({
+    channel, protocol: 'ring', machine: replica, decode: decodeRingMessage, encode: encodeRingMessage, frameBytesMax: ringFrameBytesMax, tickMs: 10,
+    onOutput: (event) => {
+      if (event.kind === 'certificate-check') checks!.forward(event, () => replica, (run) => host.execute(channel, run as never));
+    },
+  });
   host.start();
-  return { host, store, replica };
+  return { host, store, replica, checks: sharedChecks ? null : checks };
 }
 
 /** Worker-thread entry: one replica per thread, frames through the parent's bus. */
@@ -199,13 +210,14 @@ function replicaWorker(setup: ReplicaSetup): void {
       }),
     send: (to: string, frame: Uint8Array) => port.postMessage({ kind: 'frame', from: name, to, frame }),
   } as unknown as Transport;
-  const { host, store } = hostReplica(setup, transport, timers);
+  const { host, store, checks } = hostReplica(setup, transport, timers);
   port.postMessage({ kind: 'ready' });
   port.on('message', (m: { kind: string }) => {
     if (m.kind !== 'stop') return;
     void (async () => {
       await host.stop();
       await store.close();
+      await checks?.close();
       port.postMessage({ kind: 'stopped', apply: median(timers.applyMs), sign: median(timers.signMs), combine: median(timers.combineMs) });
     })();
   });
@@ -216,15 +228,18 @@ if (!isMainThread && (workerData as { ringBenchReplica?: ReplicaSetup } | null)?
   void (setup.referenceBls ? Promise.resolve() : useMclBls()).then(() => replicaWorker(setup));
 }
 
-async function startRing(certificates: 'bls' | 'fake', threads: boolean): Promise<Ring> {
+async function startRing(certificates: 'bls' | 'fake', threads: boolean, checkThread = false): Promise<Ring> {
   const dir = mkdtempSync(join(tmpdir(), 'oceanstore-bench-ring-'));
   const bus = new MemoryBus();
   const key = dealRingKey(new Prng(1).fork('dealer'), 4, 2);
   const secrets = [0, 1, 2, 3].map((i) => crypto.sha256([new TextEncoder().encode(`bench-replica-${i}`)]));
   const members = secrets.map((secret, i) => ({ id: `ring-${i}`, publicKey: signerOf(crypto, secret).publicKey }));
   const timers: PhaseTimers = { applyMs: [], signMs: [], combineMs: [] };
-  const label = `${certificates}${threads ? ', a thread per replica' : ', one thread'}`;
-  const ring: Ring = { label, members, hosts: [], stores: [], replicas: [], bus, timers, dir, workers: [] };
+  const label = `${certificates}${threads ? ', a thread per replica' : ', one thread'}${checkThread && certificates === 'bls' ? (threads ? ' + a check thread each' : ' + one check thread') : ''}`;
+  const ring: Ring = { label, members, hosts: [], stores: [], replicas: [], bus, timers, dir, workers: [], checks: [] };
+  // One process's replicas share one check thread (a ring server process has one of its own).
+  const shared = checkThread && certificates === 'bls' && !threads ? new CertificateChecks(new PublicKeyVerifier(key.publicKey)) : undefined;
+  if (shared) ring.checks.push(shared);
   members.forEach((m, i) => {
     const setup: ReplicaSetup = {
       index: i,
@@ -235,6 +250,7 @@ async function startRing(certificates: 'bls' | 'fake', threads: boolean): Promis
       key: { threshold: key.threshold, publicKey: key.publicKey, commitments: [...key.commitments] },
       path: join(dir, m.id),
       referenceBls: blsEngine() === null,
+      checkThread,
     };
     if (threads) {
       // tsx is not active in workers by default: register it, then load this module as the worker.
@@ -247,7 +263,7 @@ async function startRing(certificates: 'bls' | 'fake', threads: boolean): Promis
       ring.workers.push(worker);
       return;
     }
-    const { host, store, replica } = hostReplica(setup, bus.transportFor(m.id), timers);
+    const { host, store, replica } = hostReplica(setup, bus.transportFor(m.id), timers, shared);
     ring.hosts.push(host);
     ring.stores.push(store);
     ring.replicas.push(replica);
@@ -260,6 +276,7 @@ async function startRing(certificates: 'bls' | 'fake', threads: boolean): Promis
 async function stopRing(ring: Ring): Promise<void> {
   for (const h of ring.hosts) await h.stop();
   for (const s of ring.stores) await s.close();
+  for (const c of ring.checks) await c.close();
   const stopped = ring.workers.map(
     (w) =>
       new Promise<void>((resolve) => {
@@ -500,8 +517,8 @@ async function baselines(dir: string): Promise<Record<string, number>> {
   };
 }
 
-async function runAll(certificates: 'bls' | 'fake', threads: boolean, seconds: number, quick: boolean): Promise<{ rows: Row[]; phases: Record<string, number>; ring: Ring }> {
-  const ring = await startRing(certificates, threads);
+async function runAll(certificates: 'bls' | 'fake', threads: boolean, seconds: number, quick: boolean, checkThread = false): Promise<{ rows: Row[]; phases: Record<string, number>; ring: Ring }> {
+  const ring = await startRing(certificates, threads, checkThread);
   const rows: Row[] = [];
   let nextClient = 0;
   const clientsFor = (count: number): BenchClient[] => Array.from({ length: count }, () => new BenchClient(`client-${nextClient}`, ring, nextClient++));
@@ -518,8 +535,8 @@ async function runAll(certificates: 'bls' | 'fake', threads: boolean, seconds: n
 }
 
 /** One 4 KiB row (for profiling one load level). */
-async function runOne(certificates: 'bls' | 'fake', clientCount: number, seconds: number, threads: boolean): Promise<{ rows: Row[]; phases: Record<string, number>; ring: Ring }> {
-  const ring = await startRing(certificates, threads);
+async function runOne(certificates: 'bls' | 'fake', clientCount: number, seconds: number, threads: boolean, checkThread: boolean): Promise<{ rows: Row[]; phases: Record<string, number>; ring: Ring }> {
+  const ring = await startRing(certificates, threads, checkThread);
   try {
     const clients = Array.from({ length: clientCount }, (_, i) => new BenchClient(`client-${i}`, ring, i));
     const rows = [await measured(() => run4k(ring, clients, seconds * 1000), ring.label)];
@@ -540,7 +557,9 @@ export async function run(args: string[]): Promise<void> {
     const certificates = args.includes('--bls-only') ? 'bls' : 'fake';
     const clientsArg = args.indexOf('--clients');
     const threads = args.includes('--threads');
-    const one = clientsArg >= 0 ? await runOne(certificates, Number(args[clientsArg + 1]), seconds, threads) : await runAll(certificates, threads, seconds, quick);
+    // Pairing checks on a thread of their own, as ring servers run them; --inline-checks for the old way.
+    const checkThread = !args.includes('--inline-checks');
+    const one = clientsArg >= 0 ? await runOne(certificates, Number(args[clientsArg + 1]), seconds, threads, checkThread) : await runAll(certificates, threads, seconds, quick, checkThread);
     const base = { ed25519VerifyMs: timeIt(300, () => crypto.ed25519Verify(new Uint8Array(32), new Uint8Array(8), new Uint8Array(64))) };
     print(one.rows, one.phases, base, [one.ring]);
     process.exit(0);
@@ -550,9 +569,12 @@ export async function run(args: string[]): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
   // Baseline ring: the same protocol with a free stand-in for the threshold signature.
   const fake = await runAll('fake', false, seconds, quick);
+  // BLS with every pairing check inline (the way before the thirteenth session), then on one
+  // thread of their own beside the replicas' (as each ring server process runs them).
   const bls = await runAll('bls', false, seconds, quick);
-  // The deployment shape inside one process: each replica on its own thread (and core, if free).
-  const threaded = await runAll('bls', true, seconds, quick);
+  const checked = await runAll('bls', false, seconds, quick, true);
+  // The deployment shape inside one process: each replica on its own thread (and core, if free), with its own check thread.
+  const threaded = await runAll('bls', true, seconds, quick, true);
   const phases = {
     validityMs: base.validityPerReplicaMs!,
     applyMs: bls.phases.applyMs!,
@@ -560,7 +582,7 @@ export async function run(args: string[]): Promise<void> {
     certificateShareSignMs: bls.phases.certificateShareSignMs!,
     certificateCombineMs: bls.phases.certificateCombineMs!,
   };
-  const rows = [...fake.rows, ...bls.rows, ...threaded.rows];
+  const rows = [...fake.rows, ...bls.rows, ...checked.rows, ...threaded.rows];
   print(rows, phases, base, [fake.ring, bls.ring]);
   mkdirSync('bench/results', { recursive: true });
   writeFileSync('bench/results/ring.json', JSON.stringify({ machine: machineDescription(), rows, phases, baselines: base }, null, 2));

@@ -90,6 +90,14 @@ export interface ReplicaConfig {
    * a host over bare connections must have every commit checked on arrival.
    */
   readonly channelIntegrity?: boolean;
+  /**
+   * Who runs the pairing checks of combined certificates (a certifier's own combination, another
+   * certifier's span-certified): 'inline' (default) calls certificateVerifier inside the step;
+   * 'host' hands each to the host as a `certificate-check` output, whose verdict comes back with
+   * Replica.onCertificateChecked. A pairing costs ~5 ms, several times a normal-case step: a host
+   * can run it on another thread (runtime/certificate-checks.ts) so agreement never waits for it.
+   */
+  readonly certificateChecks?: 'inline' | 'host';
 }
 
 export interface ClientConfig {

@@ -15,7 +15,12 @@ export type ReplicaOutput =
   | { kind: 'view-change-started'; replica: number; view: number }
   | { kind: 'view-installed'; replica: number; view: number }
   | { kind: 'checkpoint-stable'; replica: number; seq: number; digestHex: string }
-  | { kind: 'state-transferred'; replica: number; seq: number };
+  | { kind: 'state-transferred'; replica: number; seq: number }
+  /**
+   * With ReplicaConfig.certificateChecks 'host': check `signature` on `message` under the ring's
+   * public key (a pairing), off the step, and answer with Replica.onCertificateChecked(token, ...).
+   */
+  | { kind: 'certificate-check'; replica: number; token: object; message: Uint8Array; signature: Uint8Array };
 
 export type ClientOutput =
   | { kind: 'completed'; clientKeyHex: string; nonce: number; seq: number; result: Uint8Array; latencyMs: number }

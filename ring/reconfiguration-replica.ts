@@ -165,6 +165,11 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
     return out;
   }
 
+  /** The host's verdict on a certificate check (Replica.onCertificateChecked); one asked before a switch is dropped. */
+  onCertificateChecked(token: object, valid: boolean, nowMs: number): Effect<RingMessage, ReconfiguringOutput>[] {
+    return this.withEpochs(this.replica.onCertificateChecked(token, valid, nowMs));
+  }
+
   /** The newest decided epoch if its member list differs from the one this replica runs (a switch is pending). */
   private pendingMembership(): EpochInfo | null {
     const next = this.state.current;

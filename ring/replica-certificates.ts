@@ -76,6 +76,8 @@ interface Round {
   /** Replicas asked for a share: f at first, everyone once the round is slow (widened). */
   readonly asked: Set<number>;
   widened: boolean;
+  /** A combination is being checked (certificateChecks 'host'): shares arriving meanwhile wait for its verdict. */
+  checking: boolean;
 }
 
 export interface CertificateState {
@@ -104,12 +106,16 @@ export interface CertificateState {
   roundCount: number;
   /** Where spans start at the least, after a round stalled on refusals (nextStart); 0 otherwise. */
   skipTo: number;
+  /** The replicas whose refusals set skipTo (the f lowest floors): a second stall they set again is suspect. */
+  skipSetters: ReadonlySet<number>;
   /**
    * The certificates this replica sent clients most recently, by `clientKeyHex:nonce` (oldest
    * first), re-sent when a client asks (a certificate lost on the way is not lost for good).
    * Volatile: after a restart the other certifiers still hold theirs.
    */
   readonly sentToClients: Map<string, { readonly message: CertificateMessage; readonly replyTo: string; resentMs: number }>;
+  /** Replicas whose span-certified is being checked (certificateChecks 'host'): one check in flight per sender. */
+  readonly spanChecks: Set<number>;
 }
 
 /**
@@ -121,7 +127,7 @@ const sentToClientsMax = 16_384;
 const resendIntervalMs = 1000;
 
 export function initialState(): CertificateState {
-  return { executed: new Map(), certifiedThrough: 0, leavesFloor: 1, round: null, lastRoundMs: -Infinity, lastRoundDurationMs: 0, signedTo: new Map(), parked: new Map(), parkedCertified: new Map(), slowSigners: new Set(), roundCount: 0, skipTo: 0, sentToClients: new Map() };
+  return { executed: new Map(), certifiedThrough: 0, leavesFloor: 1, round: null, lastRoundMs: -Infinity, lastRoundDurationMs: 0, signedTo: new Map(), parked: new Map(), parkedCertified: new Map(), slowSigners: new Set(), roundCount: 0, skipTo: 0, skipSetters: new Set(), sentToClients: new Map(), spanChecks: new Set() };
 }
 
 /** After recovery or a state transfer: statements this replica did not execute in this run are not its to certify. */
@@ -207,17 +213,27 @@ function ownFloor(r: Replica): number {
  * and then to the f-th lowest of what they can sign from (a share: 0; a refusal: its floor). A stall without that
  * evidence (a partition, slow peers, silent liars alone) moves nothing: the next round asks again.
  * A liar's refusal only counts with a floor above the span's start, but f liars naming floors
- * just above it would drag the start up one seq per stall: a round that started at a skip and
- * stalls again takes the 2f-th lowest instead (a claim at or below the f-th was false, and f
- * correct replicas remain at or below the 2f-th). Statements skipped are given up by this
- * certifier; they are ones at most f others still claim to hold.
+ * just above it would drag the start up one seq per stall: so when a round that started at a skip
+ * stalls again and one of the f lowest claims comes from a replica that set that skip (`setters`),
+ * it takes the 2f-th lowest instead (that replica claimed a floor and then refused to sign from
+ * it; f correct replicas remain at or below the 2f-th). A correct replica's floor rises only when
+ * it restarts or takes a state transfer, so other replicas' new, higher floors (seed 120: one
+ * replica refused from 14 after another's refusal set the start to 5) still move the start to the
+ * f-th lowest, not past statements f others hold. Statements skipped are given up by this
+ * certifier; they are ones fewer than f others still claim to hold, or, after a suspect stall,
+ * ones a setter claimed and did not sign.
  */
-function nextStart(r: Replica, round: Round, afterSkip: boolean): number {
+function nextStart(r: Replica, round: Round, setters: ReadonlySet<number> | null): { start: number; setters: Set<number> } {
+  const none = { start: 0, setters: new Set<number>() };
   // Our own share is in round.shares: the others' are the rest (valid ones: a bad share is removed).
-  const othersShared = round.shares.size - 1;
-  if (round.refused.size + othersShared < r.n - 1 - r.f) return 0;
-  const floors = [...round.refused.values(), ...Array.from({ length: othersShared }, () => 0)].sort((a, b) => a - b);
-  return floors[(afterSkip ? 2 * r.f : r.f) - 1] ?? 0;
+  const others = [...round.shares.keys()].filter((replica) => replica !== r.me);
+  if (round.refused.size + others.length < r.n - 1 - r.f) return none;
+  const claims = [...[...round.refused].map(([replica, floor]) => ({ replica, floor })), ...others.map((replica) => ({ replica, floor: 0 }))];
+  claims.sort((a, b) => a.floor - b.floor || a.replica - b.replica);
+  const lowest = claims.slice(0, r.f);
+  const suspect = setters !== null && lowest.some((c) => setters.has(c.replica));
+  const start = claims[(suspect ? 2 * r.f : r.f) - 1]?.floor ?? 0;
+  return start === 0 ? none : { start, setters: new Set(claims.filter((c) => c.floor <= start).slice(0, r.f).map((c) => c.replica)) };
 }
 
 function oldestUncertifiedMs(r: Replica): number | null {
@@ -233,6 +249,7 @@ export function maybeStartRound(r: Replica): void {
     // Not a certifier in this view: nothing of an earlier turn carries over to a later one.
     s.round = null;
     s.skipTo = 0;
+    s.skipSetters = new Set();
     return;
   }
   if (s.round && r.nowMs - s.round.startedMs < takeoverMs(r)) return;
@@ -245,12 +262,16 @@ export function maybeStartRound(r: Replica): void {
   if (oldestMs === null || r.nowMs - oldestMs < rank * takeoverMs(r)) return;
   // A round still here has gone a takeover period without f+1 shares.
   if (s.round) {
-    s.skipTo = Math.max(s.skipTo, nextStart(r, s.round, s.skipTo > 0 && s.round.span.from === s.skipTo));
+    const next = nextStart(r, s.round, s.skipTo > 0 && s.round.span.from === s.skipTo ? s.skipSetters : null);
+    if (next.start > s.skipTo) {
+      s.skipTo = next.start;
+      s.skipSetters = next.setters;
+    }
     s.round = null;
   }
   const span = spanOf(r, Math.max(ownFloor(r), s.skipTo), r.lastExecuted, true);
   if (!span) return;
-  const round: Round = { span, startedMs: r.nowMs, shares: new Map(), bad: new Set(), refused: new Map(), asked: new Set(), widened: false };
+  const round: Round = { span, startedMs: r.nowMs, shares: new Map(), bad: new Set(), refused: new Map(), asked: new Set(), widened: false, checking: false };
   s.round = round;
   s.lastRoundMs = r.nowMs;
   round.shares.set(r.me, r.config.certificateSigner.signShare(span.message));
@@ -327,31 +348,47 @@ export function onShare(r: Replica, m: Share): void {
   tryCombine(r, round);
 }
 
+/**
+ * Combines the first f+1 shares (ours first) and checks the result: one pairing when every share is
+ * good. A failed check finds the bad shares one by one, drops them and tries again with the rest,
+ * so each retry has one share fewer and at most n follow. The check may be the host's (a later
+ * step): the round may be gone by then, and its verdict is dropped with it.
+ */
 function tryCombine(r: Replica, round: Round): void {
   const signer = r.config.certificateSigner;
   const span = round.span;
-  // Each pass either succeeds or removes at least one bad share, so n passes bound the loop.
-  for (let pass = 0; pass < r.n; pass++) {
-    if (round.shares.size < signer.threshold) return;
-    const order = [...round.shares.keys()].sort((a, b) => (a === r.me ? -1 : b === r.me ? 1 : a - b));
-    const picked = order.slice(0, signer.threshold).map((replica) => ({ replica, share: round.shares.get(replica)! }));
-    const signature = signer.combine(span.message, picked);
-    if (r.config.certificateVerifier.verify(span.message, signature)) {
-      r.certificateState.round = null;
-      r.certificateState.slowSigners = new Set([...round.asked].filter((replica) => !round.shares.has(replica)));
-      r.certificateState.lastRoundDurationMs = Math.min(r.nowMs - round.startedMs, takeoverMs(r));
+  if (round.checking || round.shares.size < signer.threshold) return;
+  const order = [...round.shares.keys()].sort((a, b) => (a === r.me ? -1 : b === r.me ? 1 : a - b));
+  const picked = order.slice(0, signer.threshold).map((replica) => ({ replica, share: round.shares.get(replica)! }));
+  const signature = signer.combine(span.message, picked);
+  round.checking = true;
+  const combinedMs = r.nowMs;
+  r.checkCertificate(span.message, signature, (valid) => {
+    round.checking = false;
+    const s = r.certificateState;
+    if (s.round !== round) return;
+    if (valid) {
+      s.round = null;
+      s.slowSigners = new Set([...round.asked].filter((replica) => !round.shares.has(replica)));
+      // Paced by the round up to its combination: a check the host runs on another thread costs
+      // this thread nothing, and the next round waits for it anyway (one round in flight).
+      s.lastRoundDurationMs = Math.min(combinedMs - round.startedMs, takeoverMs(r));
       certified(r, span, signature);
       sendToClients(r, span, signature);
       r.broadcast({ kind: 'span-certified', from: span.from, to: span.to, leafCount: span.leaves.length, root: span.root, signature, replica: r.me });
       return;
     }
+    let dropped = 0;
     for (const p of picked) {
       if (signer.verifyShare(p.replica, span.message, p.share)) continue;
       round.shares.delete(p.replica);
       round.bad.add(p.replica);
+      dropped++;
       r.emit({ kind: 'bad-share', replica: r.me, sender: p.replica, seq: span.to });
     }
-  }
+    // Good shares that do not combine cannot happen; if they seem to, wait for a takeover, not a loop.
+    if (dropped > 0) tryCombine(r, round);
+  });
 }
 
 /** A span another replica certified: checked here before this replica's tree root and archiver use it. */
@@ -373,16 +410,27 @@ export function onSpanCertified(r: Replica, m: SpanCertified): void {
   }
   const span = spanOf(r, m.from, m.to);
   if (!span || span.leaves.length !== m.leafCount || !bytesEqual(span.root, m.root)) return r.drop('stale');
-  if (!r.config.certificateVerifier.verify(span.message, m.signature)) return r.drop('bad-proof');
-  if (s.round && s.round.span.to <= m.to) s.round = null;
-  certified(r, span, m.signature);
-  // The sender may be the one certifier that lies to clients: ours is a copy they can trust.
-  sendToClients(r, span, m.signature);
+  // One pairing in flight per sender: a Byzantine replica cannot queue up checks.
+  if (s.spanChecks.has(m.replica)) return r.drop('stale');
+  s.spanChecks.add(m.replica);
+  r.checkCertificate(span.message, m.signature, (valid) => {
+    s.spanChecks.delete(m.replica);
+    if (!valid) return r.drop('bad-proof');
+    // Another span may have been certified while the host checked this one.
+    if (m.to <= s.certifiedThrough) return;
+    if (s.round && s.round.span.to <= m.to) s.round = null;
+    certified(r, span, m.signature);
+    // The sender may be the one certifier that lies to clients: ours is a copy they can trust.
+    sendToClients(r, span, m.signature);
+  });
 }
 
 function certified(r: Replica, span: Span, signature: Uint8Array): void {
   const s = r.certificateState;
-  if (span.to + 1 >= s.skipTo) s.skipTo = 0;
+  if (span.to + 1 >= s.skipTo) {
+    s.skipTo = 0;
+    s.skipSetters = new Set();
+  }
   s.certifiedThrough = Math.max(s.certifiedThrough, span.to);
   for (const k of s.executed.keys()) if (k <= span.to) s.executed.delete(k);
   r.emit({ kind: 'certificate', replica: r.me, seq: span.to, root: span.root, signature, statements: span.leaves.map((l) => l.statement) });

@@ -116,6 +116,8 @@ export class Replica implements Machine<RingMessage, RingOutput> {
    */
   withheld: { seq: number; sinceMs: number } | null = null;
   private out: Effect<RingMessage, RingOutput>[] = [];
+  /** Pairing checks handed to the host (certificateChecks 'host'), by token: what to do with each verdict. */
+  private readonly checks = new Map<object, (valid: boolean) => void>();
   nowMs: number;
   lastHeartbeatMs: number;
 
@@ -179,7 +181,33 @@ export class Replica implements Machine<RingMessage, RingOutput> {
     return this.flush();
   }
 
+  /**
+   * The host's verdict on a `certificate-check` this object asked for, as a step of its own. A
+   * token it does not hold (answered already, or asked by the object this one replaced after a
+   * restart or membership switch) changes nothing.
+   */
+  onCertificateChecked(token: object, valid: boolean, nowMs: number): Effect<RingMessage, RingOutput>[] {
+    const then = this.checks.get(token);
+    if (!then) return [];
+    this.checks.delete(token);
+    this.nowMs = nowMs;
+    then(valid);
+    return this.flush();
+  }
+
   // ---- helpers shared with the sub-protocol modules ----
+
+  /**
+   * Checks a combined certificate signature under the ring key and calls `then` with the verdict:
+   * at once (inline), or in a later step once the host has checked it (certificateChecks 'host').
+   * Callers keep what is in flight bounded (one per round, one per sending replica).
+   */
+  checkCertificate(message: Uint8Array, signature: Uint8Array, then: (valid: boolean) => void): void {
+    if (this.config.certificateChecks !== 'host') return then(this.config.certificateVerifier.verify(message, signature));
+    const token = {};
+    this.checks.set(token, then);
+    this.emit({ kind: 'certificate-check', replica: this.me, token, message, signature });
+  }
 
   get primary(): number {
     return primaryOf(this.view, this.n);

@@ -60,6 +60,11 @@ export interface ClusterOptions {
   service?: 'kv' | 'object';
   /** ReplicaConfig.channelIntegrity (and the clients'): the simulated network does not alter messages. */
   channelIntegrity?: boolean;
+  /**
+   * ReplicaConfig.certificateChecks. With 'host' the simulated host answers each check 1-7 virtual
+   * ms later (a pairing on another thread), so rounds and span-certified messages change meanwhile.
+   */
+  certificateChecks?: 'inline' | 'host';
 }
 
 export interface Cluster {
@@ -233,6 +238,7 @@ export function buildCluster(options: ClusterOptions): Cluster {
         ringId: simRingId,
         parameters: options.parameters,
         channelIntegrity: options.channelIntegrity,
+        certificateChecks: options.certificateChecks,
       })),
     );
   });
@@ -252,6 +258,13 @@ export function buildCluster(options: ClusterOptions): Cluster {
     };
   }
   sim.onOutput((node, event) => observe(cluster, node, event));
+  let checks = 0;
+  sim.onOutput((node, event) => {
+    if (event.kind !== 'certificate-check') return;
+    const valid = certificates.verifier.verify(event.message, event.signature);
+    const delayMs = 1 + (checks++ % 7);
+    sim.later(node, delayMs, 'certificate-checked', (machine, nowMs) => (unwrap(machine) as Replica).onCertificateChecked(event.token, valid, nowMs));
+  });
   return cluster;
 }
 

@@ -280,6 +280,9 @@ export function runScenario(options: ScenarioOptions): ScenarioResult {
     service: options.service ?? 'kv',
     // Both ways of taking commits, by seed (not by a draw: the random stream of every seed stays as it was).
     channelIntegrity: seed % 2 === 0,
+    // Pairing checks inline, or by the host a few ms later (a thread of its own), by seed as well:
+    // seeds 4k and 4k+1 (both ways of taking commits) run the latter.
+    certificateChecks: seed % 4 < 2 ? 'host' : 'inline',
     parameters: {
       batchSizeMax: 8,
       pipelineDepthMax: 3,
@@ -292,7 +295,7 @@ export function runScenario(options: ScenarioOptions): ScenarioResult {
       heartbeatIntervalMs: random.chance(0.3) ? 400 : 0,
     },
   });
-  log(`seed ${seed} f=${f} clients=${cluster.clientIds.length} network=${JSON.stringify(network)} commits=${seed % 2 === 0 ? 'on-channel' : 'checked'}`);
+  log(`seed ${seed} f=${f} clients=${cluster.clientIds.length} network=${JSON.stringify(network)} commits=${seed % 2 === 0 ? 'on-channel' : 'checked'} checks=${seed % 4 < 2 ? 'host' : 'inline'}`);
   const byzantine = pickByzantine(cluster, random, f, crypto, seed, options.service === 'object', log);
   const awaitedCertificates = certificateTracker(cluster, f);
   const workload = new Workload(cluster, random.fork('workload'), options.opsPerClient ?? 12, options.service ?? 'kv');

@@ -9,6 +9,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { fromHex } from '../core/bytes.ts';
+import type { Effect } from '../core/machine.ts';
 import { startAdminServer } from './admin-server.ts';
 import { clusterPaths, loadClusterConfig, nodeOf, type ClusterConfig, type NodeConfig } from './cluster-config.ts';
 import { loadIdentity, loadNodeDescriptor, ringEpochOf, ringNamesOf, saveLearnedDescriptor, type RingDescriptor } from './cluster-keys.ts';
@@ -54,7 +55,10 @@ export async function startNode(configFile: string, name: string, options: Start
   const startedMs = Date.now();
 
   const members = new Map<string, PeerAddress>(descriptor.nodes.map((n) => [n.name, { publicKey: fromHex(n.publicKey), url: n.url }]));
-  const role = buildRole({ config, descriptor, node, secretKey, crypto: nodeCrypto, store, metrics, log, nowMs: Date.now() });
+  // The host is built after the role (it needs the role's bindings): steps the role runs later reach it through this.
+  let hostOf: MachineHost | null = null;
+  const execute = (channel: number, run: (nowMs: number) => Effect<unknown, unknown>[]) => hostOf?.execute(channel, run);
+  const role = buildRole({ config, descriptor, node, secretKey, crypto: nodeCrypto, store, metrics, log, nowMs: Date.now(), execute });
   const frameBytesMax = Math.max(transportFrameBytesMin, ...role.bindings.map((b) => b.frameBytesMax + 1));
   const transport = new Transport({
     name, secretKey, crypto: nodeCrypto, members, listen: { host: node.listenHost, port: node.port },
@@ -62,6 +66,7 @@ export async function startNode(configFile: string, name: string, options: Start
   });
   const host = new MachineHost(name, transport, store, log, hostEvents(metrics));
   for (const binding of role.bindings) host.add(binding);
+  hostOf = host;
   const gossip = nodeGossip(config, name, descriptor, transport, role, log);
   host.add(gossip.binding);
   await transport.start();
@@ -91,6 +96,7 @@ export async function startNode(configFile: string, name: string, options: Start
     stopping ??= (async () => {
       log.info('node stopping');
       await host.stop();
+      await role.close?.();
       await transport.stop();
       await new Promise<void>((resolve) => admin.close(() => resolve()));
       admin.closeAllConnections();

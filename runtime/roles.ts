@@ -26,7 +26,8 @@ import { nodeObjectIdOf, roleObjectIdOf } from '../tapestry/named-objects.ts';
 import { TapestryNode } from '../tapestry/node.ts';
 import { TapestryService } from '../tapestry/service.ts';
 import { blsCertificateVerifier, HashedCache } from '../ring/bls-certificate-signer.ts';
-import { RingKeyVerifier } from '../core/threshold/signing.ts';
+import { PublicKeyVerifier, RingKeyVerifier } from '../core/threshold/signing.ts';
+import { CertificateChecks } from './certificate-checks.ts';
 import type { ClusterConfig, NodeConfig } from './cluster-config.ts';
 import { initialRingOf, ringNamesOf, secureRandom, type RingDescriptor } from './cluster-keys.ts';
 import type { Binding, DurableKvStore } from './machine-host.ts';
@@ -55,6 +56,12 @@ export interface RoleContext {
    * secondaryParts to hand its SecondaryReplica (falls back to the configured members).
    */
   readonly treeLocator?: TreeLocator;
+  /**
+   * Runs a step on the core bound to `channel` (MachineHost.execute), for work a role does off the
+   * core's step and hands back later: a ring server's pairing checks (runtime/certificate-checks.ts).
+   * Without it, those run inline.
+   */
+  readonly execute?: (channel: number, run: (nowMs: number) => import('../core/machine.ts').Effect<unknown, unknown>[]) => void;
 }
 
 /** A step the node runs once the host is up (e.g. the Tapestry join), on the binding's channel. */
@@ -76,6 +83,8 @@ export interface RoleAdapter {
    * fragments, where secondaries look last, whom readiness counts).
    */
   onDescriptor(descriptor: RingDescriptor): void;
+  /** Stops what the role runs beside its cores (a ring server's check thread), after the host stopped. */
+  close?(): Promise<void>;
 }
 
 /** Frame channels: one byte per protocol, fixed so mixed versions fail loudly rather than misparse. */
@@ -186,7 +195,7 @@ function tapestryStartup(ctx: RoleContext, tapestry: TapestryPart): StartupStep[
   return steps;
 }
 
-function ringReplica(ctx: RoleContext, parts: RingServerParts): { binding: Binding<RingMessage, ReconfiguringOutput>; replica: Replica; reconfigurable: ReconfiguringReplica } {
+function ringReplica(ctx: RoleContext, parts: RingServerParts): { binding: Binding<RingMessage, ReconfiguringOutput>; replica: Replica; reconfigurable: ReconfiguringReplica; checks: CertificateChecks | null } {
   // A spare that is replacing a member runs with the member list it will vote in (issue 10).
   const joining = joiningMembersOf(ctx);
   const members = joining ?? initialRingOf(ctx.descriptor);
@@ -194,6 +203,10 @@ function ringReplica(ctx: RoleContext, parts: RingServerParts): { binding: Bindi
   // One cache of hashed span headers for this replica's share signer and certificate verifier.
   const hashedCache = new HashedCache();
   const certificateVerifier = blsCertificateVerifier(new RingKeyVerifier(key, members.length), hashedCache);
+  // Pairing checks of combined certificates on a thread of their own: a round's ~5 ms pairings no
+  // longer hold up the agreement messages that arrive meanwhile (docs/ring.md, thirteenth session).
+  const execute = ctx.execute;
+  const checks = execute ? new CertificateChecks(new PublicKeyVerifier(key.publicKey)) : null;
   // Key refresh (issue 10): shares follow the epoch of each batch; the ring public key never changes.
   const reconfigurable = reconfiguringReplicaOf(
     ctx,
@@ -206,6 +219,7 @@ function ringReplica(ctx: RoleContext, parts: RingServerParts): { binding: Bindi
       // a commit that arrives from the member it names is that member's, unaltered. That holds
       // only if the transport knows each member under the key the replica checks signatures with.
       hashedCache,
+      certificateChecks: checks ? 'host' : 'inline',
       channelIntegrity: members.every((m) => ctx.descriptor.nodes.some((n) => n.name === m.id && n.publicKey === toHex(m.publicKey))),
       // Heartbeats let readers demand freshness (maxAgeMs); one per second unless configured.
       parameters: { heartbeatIntervalMs: 1000, ...ctx.config.ring },
@@ -232,6 +246,7 @@ function ringReplica(ctx: RoleContext, parts: RingServerParts): { binding: Bindi
     decode, encode: encodeRingMessage, frameBytesMax: ringFrameBytesMax, tickMs: ctx.config.tickMs,
     onOutput: (event) => {
       if (isReconfigurationOutput(event)) return onReconfigurationOutput(ctx, event);
+      if (event.kind === 'certificate-check') return checks!.forward(event, () => reconfigurable, (run) => execute!(channels.ring, run as never));
       parts.onRingOutput(event);
       switch (event.kind) {
         case 'executed':
@@ -264,7 +279,7 @@ function ringReplica(ctx: RoleContext, parts: RingServerParts): { binding: Bindi
       }
     },
   };
-  return { binding, replica, reconfigurable };
+  return { binding, replica, reconfigurable, checks };
 }
 
 function archiveServer(ctx: RoleContext): { binding: Binding<ArchiveMessage, ArchiveOutput>; server: ArchiveServer } {
@@ -346,7 +361,7 @@ function buildRoleAdapter(ctx: RoleContext, ready: (peers: readonly string[]) =>
     };
   }
   const parts = ringServerParts(ctx);
-  const { binding, replica, reconfigurable } = ringReplica(ctx, parts);
+  const { binding, replica, reconfigurable, checks } = ringReplica(ctx, parts);
   return {
     bindings: [binding, tapestry.binding, ...parts.bindings], startup,
     status: () => ({
@@ -354,8 +369,10 @@ function buildRoleAdapter(ctx: RoleContext, ready: (peers: readonly string[]) =>
       primary: replica.config.members[replica.view % replica.n]?.id, executedRequests: replica.counters.executedRequests,
       drops: Object.fromEntries(replica.drops), ...tapestryStatus(), ...parts.status(),
       reconfiguration: reconfigurationStatus(reconfigurable),
+      certificateChecks: checks ? { onThread: checks.threadCount, inline: checks.inlineCount } : 'inline',
     }),
     ready,
     onDescriptor: parts.onDescriptor,
+    close: async () => checks?.close(),
   };
 }

@@ -51,7 +51,8 @@ interface SimNode<M, O> {
 
 type SimEvent<M> =
   | { kind: 'deliver'; from: string; to: string; message: M }
-  | { kind: 'tick'; node: string; epoch: number };
+  | { kind: 'tick'; node: string; epoch: number }
+  | { kind: 'local'; node: string; epoch: number; label: string; run: (machine: Machine<M, unknown>, nowMs: number) => Effect<M, unknown>[] };
 
 export type OutputListener<O> = (nodeId: string, event: O, nowMs: number) => void;
 
@@ -153,6 +154,16 @@ export class Simulation<M, O = unknown> {
     else this.interceptors.delete(id);
   }
 
+  /**
+   * A step the node's host starts `delayMs` from now (say, work it ran off the core's thread coming
+   * back): `run` gets the core and returns its effects. Dropped if the node crashes first.
+   */
+  later(id: string, delayMs: number, label: string, run: (machine: Machine<M, O>, nowMs: number) => Effect<M, O>[]): void {
+    const node = this.node(id);
+    assert(node.machine !== null, `later() on ${id}, which is down`);
+    this.queue.push(this.nowMs + delayMs, { kind: 'local', node: id, epoch: node.epoch, label, run: run as never });
+  }
+
   /** A message from outside the modelled nodes (or a forged one, for tests), sent over the network. */
   send(from: string, to: string, message: M): void {
     this.transmit(from, to, message);
@@ -175,6 +186,7 @@ export class Simulation<M, O = unknown> {
     this.nowMs = next.atMs;
     const event = next.item;
     if (event.kind === 'tick') this.onTickEvent(event.node, event.epoch);
+    else if (event.kind === 'local') this.onLocalEvent(event);
     else this.onDeliverEvent(event.from, event.to, event.message);
     for (const check of this.checkers) check();
     return true;
@@ -224,6 +236,13 @@ export class Simulation<M, O = unknown> {
     this.trace.add(`t ${this.nowMs} ${id}`);
     this.queue.push(this.nowMs + this.tickMs, { kind: 'tick', node: id, epoch });
     this.perform(node, node.machine.onTick(this.nowMs));
+  }
+
+  private onLocalEvent(event: Extract<SimEvent<M>, { kind: 'local' }>): void {
+    const node = this.node(event.node);
+    if (!node.machine || node.epoch !== event.epoch) return;
+    this.trace.add(`l ${this.nowMs} ${event.node} ${event.label}`);
+    this.perform(node, event.run(node.machine, this.nowMs) as Effect<M, O>[]);
   }
 
   private onDeliverEvent(from: string, to: string, message: M): void {

@@ -1,0 +1,67 @@
+/**
+ * Pairing checks on a thread of their own (runtime/certificate-checks.ts): a real worker thread
+ * running the WebAssembly engine gives the same verdicts as a check inline, hands each verdict back
+ * to the core that asked (as a host step), and a check survives the worker's failure.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { installBlsEngine } from '../../core/threshold/accelerator.ts';
+import { dealRingKey } from '../../core/threshold/dealer.ts';
+import { combineShares, PublicKeyVerifier, signShare } from '../../core/threshold/signing.ts';
+import { CertificateChecks } from '../../runtime/certificate-checks.ts';
+import { useMclBls } from '../../runtime/mcl-bls.ts';
+import { Prng } from '../../sim/prng.ts';
+
+const key = dealRingKey(new Prng(11), 4, 2);
+const message = new TextEncoder().encode('span header');
+let signature: Uint8Array;
+
+beforeAll(async () => {
+  await useMclBls();
+  signature = combineShares(2, [signShare(key.shares[0]!, message), signShare(key.shares[2]!, message)]);
+});
+afterAll(() => installBlsEngine(null));
+
+describe('certificate checks on a worker thread', () => {
+  it('agree with the inline check on a valid, a forged and a malformed signature', async () => {
+    const verifier = new PublicKeyVerifier(key.publicKey);
+    const checks = new CertificateChecks(verifier);
+    try {
+      const forged = signShare(key.shares[1]!, message).signature; // one share is not the ring's signature
+      const verdicts = await Promise.all([checks.check(message, signature), checks.check(message, forged), checks.check(message, new Uint8Array(48)), checks.check(Uint8Array.of(1), signature)]);
+      expect(verdicts).toEqual([true, false, false, false]);
+      expect(verdicts).toEqual([verifier.verify(message, signature), verifier.verify(message, forged), false, verifier.verify(Uint8Array.of(1), signature)]);
+      expect(checks.inlineCount).toBe(0);
+    } finally {
+      await checks.close();
+    }
+  });
+
+  it('hands the verdict back to the core that asked, through the host step runner, and nothing after close', async () => {
+    const checks = new CertificateChecks(new PublicKeyVerifier(key.publicKey));
+    const token = {};
+    const seen: { token: object; valid: boolean; nowMs: number }[] = [];
+    const target = { onCertificateChecked: (t: object, valid: boolean, nowMs: number) => (seen.push({ token: t, valid, nowMs }), []) };
+    await new Promise<void>((resolve) => {
+      checks.forward({ kind: 'certificate-check', token, message, signature }, () => target, (run) => {
+        run(42);
+        resolve();
+      });
+    });
+    expect(seen).toEqual([{ token, valid: true, nowMs: 42 }]);
+    await checks.close();
+    checks.forward({ kind: 'certificate-check', token, message, signature }, () => target, (run) => run(43));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(seen.length).toBe(1);
+  });
+
+  it('checks inline once the worker is gone: pending and later checks still get their verdict', async () => {
+    const checks = new CertificateChecks(new PublicKeyVerifier(key.publicKey));
+    const pending = checks.check(message, signature);
+    // Kill the worker under the pending check (as a crash of the thread would).
+    await (checks as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+    expect(await pending).toBe(true);
+    expect(await checks.check(message, new Uint8Array(48))).toBe(false);
+    expect(checks.inlineCount).toBeGreaterThanOrEqual(1);
+    await checks.close();
+  });
+});
