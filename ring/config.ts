@@ -95,7 +95,8 @@ export interface ReplicaConfig {
    * certifier's span-certified): 'inline' (default) calls certificateVerifier inside the step;
    * 'host' hands each to the host as a `certificate-check` output, whose verdict comes back with
    * Replica.onCertificateChecked. A pairing costs ~5 ms, several times a normal-case step: a host
-   * can run it on another thread (runtime/certificate-checks.ts) so agreement never waits for it.
+   * can run it on another thread (runtime/certificate-checks.ts) so agreement does not wait for it.
+   * (The f+1 share checks after a failed combination, a Byzantine case, stay inline.)
    */
   readonly certificateChecks?: 'inline' | 'host';
 }

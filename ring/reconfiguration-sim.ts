@@ -39,6 +39,8 @@ export interface ReconfigurationSimOptions {
   readonly spareReplaces?: number;
   readonly parameters?: Partial<ProtocolParameters>;
   readonly network?: Partial<NetworkOptions>;
+  /** ReplicaConfig.certificateChecks; with 'host' each check is answered 1-7 virtual ms later, across switches too. */
+  readonly certificateChecks?: 'inline' | 'host';
 }
 
 export interface CertificateSeen {
@@ -95,7 +97,7 @@ export function buildReconfigurationSim(options: ReconfigurationSimOptions): Rec
       ringId: simRingId, parameters,
       adminPublicKey: admin.publicKey, initialKey: key, initialShare: key.shares[i]!,
       cipher: options.cipherFor(secrets[i]!, ctx.random), phaseMs: options.phaseMs ?? 1500, resubmitMs: 300,
-      behaviour: options.dealers?.get(i) ?? 'honest', membershipChange: options.spare,
+      behaviour: options.dealers?.get(i) ?? 'honest', membershipChange: options.spare, certificateChecks: options.certificateChecks,
     }));
   });
   const spareSecret = secretKeyFor(crypto, seed, 'replica', n);
@@ -108,7 +110,7 @@ export function buildReconfigurationSim(options: ReconfigurationSimOptions): Rec
       members: future, initialMembers: members, f, crypto, signer: signerOf(crypto, spareSecret), certificateVerifier,
       service: (store) => new KvService(crypto, store), ringId: simRingId, parameters,
       adminPublicKey: admin.publicKey, initialKey: key, initialShare: null, membershipChange: true,
-      cipher: options.cipherFor(spareSecret, ctx.random), phaseMs: options.phaseMs ?? 1500, resubmitMs: 300,
+      cipher: options.cipherFor(spareSecret, ctx.random), phaseMs: options.phaseMs ?? 1500, resubmitMs: 300, certificateChecks: options.certificateChecks,
     }));
   }
   const clientIds = [adminId, ...writers.map((_, i) => `client-${i}`)];
@@ -132,6 +134,7 @@ export function buildReconfigurationSim(options: ReconfigurationSimOptions): Rec
       out.submit(-1, encodeReconfigurationRecord({ kind: 'reconfigure', epoch, action }));
     },
   };
+  let checks = 0;
   sim.onOutput((node, event) => {
     if (event.kind === 'completed') {
       const i = clientIds.indexOf(node) - 1;
@@ -144,6 +147,9 @@ export function buildReconfigurationSim(options: ReconfigurationSimOptions): Rec
       });
     } else if (event.kind === 'share-installed' || event.kind === 'old-share-deleted' || event.kind === 'retired') {
       out.agentOutputs.push(event);
+    } else if (event.kind === 'certificate-check') {
+      const valid = certificateVerifier.verify(event.message, event.signature);
+      sim.later(node, 1 + (checks++ % 7), 'certificate-checked', (machine, nowMs) => (machine as ReconfiguringReplica).onCertificateChecked(event.token, valid, nowMs));
     }
   });
   return out;

@@ -106,7 +106,7 @@ export interface CertificateState {
   roundCount: number;
   /** Where spans start at the least, after a round stalled on refusals (nextStart); 0 otherwise. */
   skipTo: number;
-  /** The replicas whose refusals set skipTo (the f lowest floors): a second stall they set again is suspect. */
+  /** The replicas whose refusals set skipTo (the f lowest floors): a second stall where they refuse again is suspect. */
   skipSetters: ReadonlySet<number>;
   /**
    * The certificates this replica sent clients most recently, by `clientKeyHex:nonce` (oldest
@@ -114,9 +114,15 @@ export interface CertificateState {
    * Volatile: after a restart the other certifiers still hold theirs.
    */
   readonly sentToClients: Map<string, { readonly message: CertificateMessage; readonly replyTo: string; resentMs: number }>;
-  /** Replicas whose span-certified is being checked (certificateChecks 'host'): one check in flight per sender. */
-  readonly spanChecks: Set<number>;
+  /**
+   * Replicas whose span-certified is being checked (certificateChecks 'host'), with the ones from
+   * the same sender that came meanwhile: one check in flight per sender, the rest wait for its verdict.
+   */
+  readonly spanChecks: Map<number, SpanCertified[]>;
 }
+
+/** Span-certified messages from one sender kept while its previous one is checked (more are dropped). */
+const spanChecksWaitingMax = 4;
 
 /**
  * Certificates kept for clients that ask again: ~10 MiB, half a minute at the ring's full rate on
@@ -127,7 +133,7 @@ const sentToClientsMax = 16_384;
 const resendIntervalMs = 1000;
 
 export function initialState(): CertificateState {
-  return { executed: new Map(), certifiedThrough: 0, leavesFloor: 1, round: null, lastRoundMs: -Infinity, lastRoundDurationMs: 0, signedTo: new Map(), parked: new Map(), parkedCertified: new Map(), slowSigners: new Set(), roundCount: 0, skipTo: 0, skipSetters: new Set(), sentToClients: new Map(), spanChecks: new Set() };
+  return { executed: new Map(), certifiedThrough: 0, leavesFloor: 1, round: null, lastRoundMs: -Infinity, lastRoundDurationMs: 0, signedTo: new Map(), parked: new Map(), parkedCertified: new Map(), slowSigners: new Set(), roundCount: 0, skipTo: 0, skipSetters: new Set(), sentToClients: new Map(), spanChecks: new Map() };
 }
 
 /** After recovery or a state transfer: statements this replica did not execute in this run are not its to certify. */
@@ -214,14 +220,14 @@ function ownFloor(r: Replica): number {
  * evidence (a partition, slow peers, silent liars alone) moves nothing: the next round asks again.
  * A liar's refusal only counts with a floor above the span's start, but f liars naming floors
  * just above it would drag the start up one seq per stall: so when a round that started at a skip
- * stalls again and one of the f lowest claims comes from a replica that set that skip (`setters`),
- * it takes the 2f-th lowest instead (that replica claimed a floor and then refused to sign from
- * it; f correct replicas remain at or below the 2f-th). A correct replica's floor rises only when
- * it restarts or takes a state transfer, so other replicas' new, higher floors (seed 120: one
- * replica refused from 14 after another's refusal set the start to 5) still move the start to the
- * f-th lowest, not past statements f others hold. Statements skipped are given up by this
+ * stalls again and one of the f lowest claims is a refusal from a replica whose refusal set that
+ * skip (`setters`), it takes the 2f-th lowest instead (f correct replicas remain at or below it).
+ * That is suspicion, not proof: a correct setter's floor may have risen too (a restart, a state
+ * transfer, or a span it saw certified meanwhile). Other replicas' new, higher floors (seed 120:
+ * one replica refused from 14 after another's refusal set the start to 5) still move the start to
+ * the f-th lowest, not past statements f others hold. Statements skipped are given up by this
  * certifier; they are ones fewer than f others still claim to hold, or, after a suspect stall,
- * ones a setter claimed and did not sign.
+ * ones that f or more replicas besides a setter may still hold.
  */
 function nextStart(r: Replica, round: Round, setters: ReadonlySet<number> | null): { start: number; setters: Set<number> } {
   const none = { start: 0, setters: new Set<number>() };
@@ -230,10 +236,12 @@ function nextStart(r: Replica, round: Round, setters: ReadonlySet<number> | null
   if (round.refused.size + others.length < r.n - 1 - r.f) return none;
   const claims = [...[...round.refused].map(([replica, floor]) => ({ replica, floor })), ...others.map((replica) => ({ replica, floor: 0 }))];
   claims.sort((a, b) => a.floor - b.floor || a.replica - b.replica);
+  // Shares are claims of floor 0: a replica that shared sets no skip and is never suspect.
   const lowest = claims.slice(0, r.f);
-  const suspect = setters !== null && lowest.some((c) => setters.has(c.replica));
+  const suspect = setters !== null && lowest.some((c) => c.floor > 0 && setters.has(c.replica));
   const start = claims[(suspect ? 2 * r.f : r.f) - 1]?.floor ?? 0;
-  return start === 0 ? none : { start, setters: new Set(claims.filter((c) => c.floor <= start).slice(0, r.f).map((c) => c.replica)) };
+  const refusedAtOrBelow = claims.filter((c) => c.floor > 0 && c.floor <= start);
+  return start === 0 ? none : { start, setters: new Set(refusedAtOrBelow.slice(0, r.f).map((c) => c.replica)) };
 }
 
 function oldestUncertifiedMs(r: Replica): number | null {
@@ -260,7 +268,8 @@ export function maybeStartRound(r: Replica): void {
   if (r.nowMs - s.lastRoundMs < Math.max(r.params.certifyIntervalMs, 2 * s.lastRoundDurationMs)) return;
   const oldestMs = oldestUncertifiedMs(r);
   if (oldestMs === null || r.nowMs - oldestMs < rank * takeoverMs(r)) return;
-  // A round still here has gone a takeover period without f+1 shares.
+  // A round still here has gone a takeover period without a certificate (without f+1 shares, or
+  // with a check the host has not answered: nextStart then moves nothing).
   if (s.round) {
     const next = nextStart(r, s.round, s.skipTo > 0 && s.round.span.from === s.skipTo ? s.skipSetters : null);
     if (next.start > s.skipTo) {
@@ -350,8 +359,8 @@ export function onShare(r: Replica, m: Share): void {
 
 /**
  * Combines the first f+1 shares (ours first) and checks the result: one pairing when every share is
- * good. A failed check finds the bad shares one by one, drops them and tries again with the rest,
- * so each retry has one share fewer and at most n follow. The check may be the host's (a later
+ * good. A failed check finds the bad shares one by one (inline: the Byzantine case), drops them and
+ * tries again with the rest, so each retry has at least one share fewer and at most n follow. The check may be the host's (a later
  * step): the round may be gone by then, and its verdict is dropped with it.
  */
 function tryCombine(r: Replica, round: Round): void {
@@ -401,6 +410,14 @@ export function onSpanCertified(r: Replica, m: SpanCertified): void {
   // certifier will ask them to sign.
   if (certifierRank(r, r.me) > r.f) return;
   if (m.to <= s.certifiedThrough) return;
+  // One pairing in flight per sender (a Byzantine replica cannot queue up checks): its next spans
+  // wait for the verdict, since each starts where the one being checked ends.
+  const waiting = s.spanChecks.get(m.replica);
+  if (waiting) {
+    if (waiting.length >= spanChecksWaitingMax) return r.drop('stale');
+    waiting.push(m);
+    return;
+  }
   // A gap below `from` stays ours to certify; a later round (ours or a backup's) covers it, or
   // gives it up if it stalls on refusals (nextStart).
   if (m.from > ownFloor(r)) return r.drop('stale');
@@ -410,18 +427,19 @@ export function onSpanCertified(r: Replica, m: SpanCertified): void {
   }
   const span = spanOf(r, m.from, m.to);
   if (!span || span.leaves.length !== m.leafCount || !bytesEqual(span.root, m.root)) return r.drop('stale');
-  // One pairing in flight per sender: a Byzantine replica cannot queue up checks.
-  if (s.spanChecks.has(m.replica)) return r.drop('stale');
-  s.spanChecks.add(m.replica);
+  s.spanChecks.set(m.replica, []);
   r.checkCertificate(span.message, m.signature, (valid) => {
+    const next = s.spanChecks.get(m.replica) ?? [];
     s.spanChecks.delete(m.replica);
-    if (!valid) return r.drop('bad-proof');
-    // Another span may have been certified while the host checked this one.
-    if (m.to <= s.certifiedThrough) return;
-    if (s.round && s.round.span.to <= m.to) s.round = null;
-    certified(r, span, m.signature);
-    // The sender may be the one certifier that lies to clients: ours is a copy they can trust.
-    sendToClients(r, span, m.signature);
+    // The view may have changed, or another span been certified, while the host checked this one.
+    if (!valid) r.drop('bad-proof');
+    else if (m.to > s.certifiedThrough && certifierRank(r, r.me) <= r.f) {
+      if (s.round && s.round.span.to <= m.to) s.round = null;
+      certified(r, span, m.signature);
+      // The sender may be the one certifier that lies to clients: ours is a copy they can trust.
+      sendToClients(r, span, m.signature);
+    }
+    for (const later of next) onSpanCertified(r, later);
   });
 }
 

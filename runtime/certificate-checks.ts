@@ -6,7 +6,8 @@
  * step well under one: inline, every round held up the agreement messages behind it (bench/ring.ts
  * measures both). The worker needs only the ring's public key, which key refreshes never change.
  *
- * If the worker fails, the checks it had and every later one run inline: slower, never lost.
+ * If the worker fails, or leaves a check unanswered for `stallMs`, it is stopped and the checks it
+ * had and every later one run inline: slower, never lost.
  */
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import type { Effect } from '../core/machine.ts';
@@ -37,17 +38,24 @@ export interface CertificateCheckTarget<M, O> {
   onCertificateChecked(token: object, valid: boolean, nowMs: number): Effect<M, O>[];
 }
 
+/** A worker that has not answered the oldest check for this long is taken for hung (a check takes ~5-15 ms). */
+const stallMsDefault = 5000;
+
 export class CertificateChecks {
   private worker: Worker | null;
   private readonly waiting = new Map<number, { request: CheckRequest; resolve: (valid: boolean) => void }>();
   private nextId = 1;
   private closed = false;
+  private readonly watchdog: NodeJS.Timeout;
   /** Verdicts from the worker thread. */
   threadCount = 0;
   /** Checks run inline after the worker failed. */
   inlineCount = 0;
 
-  constructor(private readonly verifier: PublicKeyVerifier) {
+  constructor(
+    private readonly verifier: PublicKeyVerifier,
+    stallMs = stallMsDefault,
+  ) {
     // tsx is not active in workers by default: register it, then load this module as the worker.
     const url = JSON.stringify(new URL(import.meta.url).href);
     this.worker = new Worker(`import('tsx/esm/api').then(({ register }) => { register(); return import(${url}); })`, {
@@ -58,13 +66,21 @@ export class CertificateChecks {
     this.worker.on('message', (v: CheckVerdict) => this.settle(v.id, v.valid));
     this.worker.on('error', () => this.fail());
     this.worker.on('exit', () => this.fail());
+    // Checks are answered in order: the oldest one waiting says whether the worker still works.
+    let oldest = 0;
+    this.watchdog = setInterval(() => {
+      const first = this.waiting.keys().next();
+      if (!first.done && first.value === oldest) this.fail();
+      oldest = first.done ? 0 : first.value;
+    }, stallMs);
+    this.watchdog.unref();
   }
 
   /** True iff `signature` is valid for `message` under the ring key. */
   check(message: Uint8Array, signature: Uint8Array): Promise<boolean> {
     return new Promise((resolve) => {
       const request: CheckRequest = { id: this.nextId++, message, signature };
-      if (!this.worker) return resolve(this.inline(request));
+      if (!this.worker) return resolve(this.closed ? false : this.inline(request));
       this.waiting.set(request.id, { request, resolve });
       this.worker.postMessage(request);
     });
@@ -81,8 +97,11 @@ export class CertificateChecks {
     });
   }
 
+  /** Stops the worker. Checks still out are not answered, and later ones say false: call it last. */
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.watchdog);
+    this.waiting.clear();
     const worker = this.worker;
     this.worker = null;
     if (worker) await worker.terminate();
@@ -97,8 +116,10 @@ export class CertificateChecks {
   }
 
   private fail(): void {
-    if (!this.worker && this.waiting.size === 0) return;
+    if (this.closed || (!this.worker && this.waiting.size === 0)) return;
+    const worker = this.worker;
     this.worker = null;
+    void worker?.terminate();
     for (const [id, w] of [...this.waiting]) this.settle(id, this.inline(w.request));
   }
 

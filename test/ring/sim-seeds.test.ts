@@ -56,5 +56,6 @@ describe('ring simulation seeds', () => {
   // lowest floor then gave up statements it held, so the f-th is taken unless a setter refuses again.
   it('seeds 82, 83, 120, 450 and 3075 (certifiers behind their peers\' statements)', () => sweep([82, 83, 120, 450, 3075], {}));
   it('seeds 601..603 with real ed25519 (node:crypto)', () => sweep(range(601, 3), { ...short, crypto: 'node' }));
-  it('seed 701 with real ed25519 and real threshold BLS certificates', () => sweep(range(701, 1), { faultMs: 500, opsPerClient: 2, crypto: 'node', certificates: 'bls', f: 1 }));
+  it('seeds 701 and 702 with real ed25519 and real threshold BLS certificates (pairing checks by the host, then inline)', () =>
+    sweep(range(701, 2), { faultMs: 500, opsPerClient: 2, crypto: 'node', certificates: 'bls', f: 1 }));
 });

@@ -1,7 +1,7 @@
 /**
  * Pairing checks on a thread of their own (runtime/certificate-checks.ts): a real worker thread
  * running the WebAssembly engine gives the same verdicts as a check inline, hands each verdict back
- * to the core that asked (as a host step), and a check survives the worker's failure.
+ * to the core that asked (as a host step), and a check survives the worker's failure or hang.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installBlsEngine } from '../../core/threshold/accelerator.ts';
@@ -63,5 +63,21 @@ describe('certificate checks on a worker thread', () => {
     expect(await checks.check(message, new Uint8Array(48))).toBe(false);
     expect(checks.inlineCount).toBeGreaterThanOrEqual(1);
     await checks.close();
+  });
+
+  it('takes a worker that leaves a check unanswered for stallMs for hung, and checks inline from then on', async () => {
+    const checks = new CertificateChecks(new PublicKeyVerifier(key.publicKey), 100);
+    try {
+      // The verdicts no longer reach us, as if the thread hung.
+      (checks as unknown as { worker: { removeAllListeners(event: string): void } }).worker.removeAllListeners('message');
+      const started = performance.now();
+      expect(await checks.check(message, signature)).toBe(true);
+      expect(performance.now() - started).toBeGreaterThanOrEqual(90);
+      expect(checks.inlineCount).toBe(1);
+      expect(await checks.check(message, new Uint8Array(48))).toBe(false);
+      expect(checks.inlineCount).toBe(2);
+    } finally {
+      await checks.close();
+    }
   });
 });
