@@ -191,7 +191,7 @@ function hostReplica(setup: ReplicaSetup, transport: Transport, timers: PhaseTim
   host.add<RingMessage, RingOutput>({
     channel, protocol: 'ring', machine: replica, decode: decodeRingMessage, encode: encodeRingMessage, frameBytesMax: ringFrameBytesMax, tickMs: 10,
     onOutput: (event) => {
-      if (event.kind === 'certificate-check') checks!.forward(event, () => replica, (run) => host.execute(channel, run as never));
+      if (event.kind === 'certificate-check') checks!.forward(event, () => replica, (run) => host.execute(channel, run as never), hashedCache.peek(event.message)?.bytes);
     },
   });
   host.start();

@@ -22,6 +22,11 @@ const hashedCacheMax = 64;
 export class HashedCache {
   private readonly map = new Map<string, HashedMessage>();
 
+  /** The hashed point of `message` if it is cached (no hashing). */
+  peek(message: Uint8Array): HashedMessage | undefined {
+    return this.map.get(toHex(message));
+  }
+
   get(message: Uint8Array): HashedMessage {
     const key = toHex(message);
     let h = this.map.get(key);

@@ -18,6 +18,8 @@ interface CheckRequest {
   readonly id: number;
   readonly message: Uint8Array;
   readonly signature: Uint8Array;
+  /** The message hashed to G1 (48 bytes) by this process already, if it was: the worker skips hashing. */
+  readonly hashed?: Uint8Array;
 }
 
 interface CheckVerdict {
@@ -76,10 +78,13 @@ export class CertificateChecks {
     this.watchdog.unref();
   }
 
-  /** True iff `signature` is valid for `message` under the ring key. */
-  check(message: Uint8Array, signature: Uint8Array): Promise<boolean> {
+  /**
+   * True iff `signature` is valid for `message` under the ring key. `hashed`: the message's G1
+   * point as this process hashed it (a replica's HashedCache), trusted as such.
+   */
+  check(message: Uint8Array, signature: Uint8Array, hashed?: Uint8Array): Promise<boolean> {
     return new Promise((resolve) => {
-      const request: CheckRequest = { id: this.nextId++, message, signature };
+      const request: CheckRequest = { id: this.nextId++, message, signature, ...(hashed ? { hashed } : {}) };
       if (!this.worker) return resolve(this.closed ? false : this.inline(request));
       this.waiting.set(request.id, { request, resolve });
       this.worker.postMessage(request);
@@ -91,8 +96,8 @@ export class CertificateChecks {
    * host's step runner, e.g. MachineHost.execute on the core's channel), under the same
    * durability rule as any step.
    */
-  forward<M, O>(event: CertificateCheckEvent, target: () => CertificateCheckTarget<M, O>, execute: (run: (nowMs: number) => Effect<M, O>[]) => void): void {
-    void this.check(event.message, event.signature).then((valid) => {
+  forward<M, O>(event: CertificateCheckEvent, target: () => CertificateCheckTarget<M, O>, execute: (run: (nowMs: number) => Effect<M, O>[]) => void, hashed?: Uint8Array): void {
+    void this.check(event.message, event.signature, hashed).then((valid) => {
       if (!this.closed) execute((nowMs) => target().onCertificateChecked(event.token, valid, nowMs));
     });
   }
@@ -131,9 +136,12 @@ export class CertificateChecks {
 
 /** Worker-thread entry: one PublicKeyVerifier on the WebAssembly engine, checks in arrival order. */
 function checksWorker(publicKey: Uint8Array): void {
-  const ready = useMclBls().then(() => new PublicKeyVerifier(publicKey));
+  const ready = useMclBls().then((engine) => ({ engine, verifier: new PublicKeyVerifier(publicKey) }));
   parentPort!.on('message', (request: CheckRequest) => {
-    void ready.then((verifier) => parentPort!.postMessage({ id: request.id, valid: verifier.verify(request.message, request.signature) } satisfies CheckVerdict));
+    void ready.then(({ engine, verifier }) => {
+      const valid = request.hashed ? engine.verify(request.signature, request.hashed, publicKey) : verifier.verify(request.message, request.signature);
+      parentPort!.postMessage({ id: request.id, valid } satisfies CheckVerdict);
+    });
   });
 }
 

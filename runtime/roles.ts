@@ -246,7 +246,8 @@ function ringReplica(ctx: RoleContext, parts: RingServerParts): { binding: Bindi
     decode, encode: encodeRingMessage, frameBytesMax: ringFrameBytesMax, tickMs: ctx.config.tickMs,
     onOutput: (event) => {
       if (isReconfigurationOutput(event)) return onReconfigurationOutput(ctx, event);
-      if (event.kind === 'certificate-check') return checks!.forward(event, () => reconfigurable, (run) => execute!(channels.ring, run as never));
+      // The certifier hashed its own round's header to sign its share: the check thread need not again.
+      if (event.kind === 'certificate-check') return checks!.forward(event, () => reconfigurable, (run) => execute!(channels.ring, run as never), hashedCache.peek(event.message)?.bytes);
       parts.onRingOutput(event);
       switch (event.kind) {
         case 'executed':

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installBlsEngine } from '../../core/threshold/accelerator.ts';
 import { dealRingKey } from '../../core/threshold/dealer.ts';
+import { hashMessage } from '../../core/threshold/points.ts';
 import { combineShares, PublicKeyVerifier, signShare } from '../../core/threshold/signing.ts';
 import { CertificateChecks } from '../../runtime/certificate-checks.ts';
 import { useMclBls } from '../../runtime/mcl-bls.ts';
@@ -30,6 +31,9 @@ describe('certificate checks on a worker thread', () => {
       const verdicts = await Promise.all([checks.check(message, signature), checks.check(message, forged), checks.check(message, new Uint8Array(48)), checks.check(Uint8Array.of(1), signature)]);
       expect(verdicts).toEqual([true, false, false, false]);
       expect(verdicts).toEqual([verifier.verify(message, signature), verifier.verify(message, forged), false, verifier.verify(Uint8Array.of(1), signature)]);
+      // With the message's G1 point hashed by the caller (a replica's HashedCache): the same verdicts.
+      const hashed = hashMessage(message).bytes!;
+      expect(await Promise.all([checks.check(message, signature, hashed), checks.check(message, forged, hashed)])).toEqual([true, false]);
       expect(checks.inlineCount).toBe(0);
     } finally {
       await checks.close();
