@@ -106,7 +106,10 @@ export interface CertificateState {
   roundCount: number;
   /** Where spans start at the least, after a round stalled on refusals (nextStart); 0 otherwise. */
   skipTo: number;
-  /** The replicas whose refusals set skipTo (the f lowest floors): a second stall where they refuse again is suspect. */
+  /**
+   * The replicas whose refusals set skipTo (the f lowest refusals at or below it): a later stall is
+   * suspect when one of them refuses again among the f lowest claims (nextStart).
+   */
   skipSetters: ReadonlySet<number>;
   /**
    * The certificates this replica sent clients most recently, by `clientKeyHex:nonce` (oldest
@@ -414,7 +417,7 @@ export function onSpanCertified(r: Replica, m: SpanCertified): void {
   // wait for the verdict, since each starts where the one being checked ends.
   const waiting = s.spanChecks.get(m.replica);
   if (waiting) {
-    if (waiting.length >= spanChecksWaitingMax) return r.drop('stale');
+    if (waiting.length >= spanChecksWaitingMax) return r.drop('busy');
     waiting.push(m);
     return;
   }

@@ -52,6 +52,8 @@ export type DropReason =
   | 'bad-proof'
   | 'nonce-reuse'
   | 'missing-blocks'
+  /** A span-certified that found its sender's queue full while its previous one was checked. */
+  | 'busy'
   | 'stale';
 
 const verifiedCacheMax = 100_000;

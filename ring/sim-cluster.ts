@@ -94,6 +94,10 @@ export interface Cluster {
    */
   readonly submittedUpdates: Map<string, string>;
   readonly events: { viewChanges: number; stateTransfers: number; badShares: number; certificates: number };
+  /** Replicas whose certificate checks (certificateChecks 'host') the cluster holds for a test instead of answering. */
+  readonly holdChecks: Set<string>;
+  /** The checks held, with their verdict: a test answers them with Replica.onCertificateChecked. */
+  readonly heldChecks: { node: string; token: object; valid: boolean }[];
 }
 
 export function secretKeyFor(crypto: Crypto, seed: number, role: string, index: number): Uint8Array {
@@ -218,6 +222,8 @@ export function buildCluster(options: ClusterOptions): Cluster {
     forbiddenRequests: new Set(),
     submittedUpdates: new Map(),
     events: { viewChanges: 0, stateTransfers: 0, badShares: 0, certificates: 0 },
+    holdChecks: new Set(),
+    heldChecks: [],
   };
   const traced = <T extends Machine<RingMessage, RingOutput>>(id: string, make: (ctx: MachineContext) => T) =>
     trace ? (ctx: MachineContext) => new TracedMachine(make(ctx), id, trace) : make;
@@ -262,6 +268,7 @@ export function buildCluster(options: ClusterOptions): Cluster {
   sim.onOutput((node, event) => {
     if (event.kind !== 'certificate-check') return;
     const valid = certificates.verifier.verify(event.message, event.signature);
+    if (cluster.holdChecks.has(node)) return void cluster.heldChecks.push({ node, token: event.token, valid });
     const delayMs = 1 + (checks++ % 7);
     sim.later(node, delayMs, 'certificate-checked', (machine, nowMs) => (unwrap(machine) as Replica).onCertificateChecked(event.token, valid, nowMs));
   });

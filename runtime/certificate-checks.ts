@@ -6,15 +6,22 @@
  * step well under one: inline, every round held up the agreement messages behind it (bench/ring.ts
  * measures both). The worker needs only the ring's public key, which key refreshes never change.
  *
- * If the worker fails, or leaves a check unanswered for `stallMs`, it is stopped and the checks it
- * had and every later one run inline: slower, never lost.
+ * If the worker fails, or leaves a check unanswered for `stallMs`, it is stopped, the checks it had
+ * run inline and a new worker takes the later ones (after four workers, every check runs inline):
+ * slower, never lost.
  */
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { Worker } from 'node:worker_threads';
 import type { Effect } from '../core/machine.ts';
-import { PublicKeyVerifier } from '../core/threshold/signing.ts';
-import { useMclBls } from './mcl-bls.ts';
+import type { PublicKeyVerifier } from '../core/threshold/signing.ts';
 
-interface CheckRequest {
+/**
+ * The worker's own bundle when this code runs from the launcher's bundle (runtime/node-bundle.ts
+ * puts the path here with an esbuild define); from source, the worker is loaded through tsx.
+ */
+const bundledWorker: string | undefined = process.env.OCEANSTORE_CHECKS_WORKER_BUNDLE;
+const workerSource = new URL('./certificate-checks-worker.ts', import.meta.url).href;
+
+export interface CheckRequest {
   readonly id: number;
   readonly message: Uint8Array;
   readonly signature: Uint8Array;
@@ -22,7 +29,7 @@ interface CheckRequest {
   readonly hashed?: Uint8Array;
 }
 
-interface CheckVerdict {
+export interface CheckVerdict {
   readonly id: number;
   readonly valid: boolean;
 }
@@ -42,38 +49,45 @@ export interface CertificateCheckTarget<M, O> {
 
 /** A worker that has not answered the oldest check for this long is taken for hung (a check takes ~5-15 ms). */
 const stallMsDefault = 5000;
+/** A worker not ready this long after it was started (tsx, mcl and the key's precomputes load first) is taken for failed. */
+const readyMsMax = 60_000;
+/** Workers started at most this often (the first one and restarts); after that every check runs inline. */
+const workerStartsMax = 4;
 
 export class CertificateChecks {
-  private worker: Worker | null;
+  private worker: Worker | null = null;
+  private ready = false;
+  private startedMs = 0;
+  private starts = 0;
   private readonly waiting = new Map<number, { request: CheckRequest; resolve: (valid: boolean) => void }>();
   private nextId = 1;
   private closed = false;
   private readonly watchdog: NodeJS.Timeout;
   /** Verdicts from the worker thread. */
   threadCount = 0;
-  /** Checks run inline after the worker failed. */
+  /** Checks run inline (their worker failed or stalled, or no worker is left). */
   inlineCount = 0;
 
+  /** `onProblem`: told when the worker failed or stalled, and whether it was restarted (for the node's log). */
   constructor(
     private readonly verifier: PublicKeyVerifier,
     stallMs = stallMsDefault,
+    private readonly onProblem: (text: string) => void = () => undefined,
   ) {
-    // tsx is not active in workers by default: register it, then load this module as the worker.
-    const url = JSON.stringify(new URL(import.meta.url).href);
-    this.worker = new Worker(`import('tsx/esm/api').then(({ register }) => { register(); return import(${url}); })`, {
-      eval: true,
-      workerData: { certificateChecks: verifier.publicKey },
-    });
-    this.worker.unref();
-    this.worker.on('message', (v: CheckVerdict) => this.settle(v.id, v.valid));
-    this.worker.on('error', () => this.fail());
-    this.worker.on('exit', () => this.fail());
-    // Checks are answered in order: the oldest one waiting says whether the worker still works.
+    this.spawn();
+    // Checks are answered in order: the oldest one waiting says whether the worker still works. A
+    // tick that comes late means this thread stalled (a verdict may be queued behind it): no judgement then.
     let oldest = 0;
+    let lastTickMs = performance.now();
     this.watchdog = setInterval(() => {
+      const nowMs = performance.now();
+      const late = nowMs - lastTickMs > 1.5 * stallMs;
+      lastTickMs = nowMs;
       const first = this.waiting.keys().next();
-      if (!first.done && first.value === oldest) this.fail();
-      oldest = first.done ? 0 : first.value;
+      const id = first.done ? 0 : first.value;
+      const judged = !late && (this.ready || nowMs - this.startedMs > readyMsMax);
+      if (judged && id !== 0 && id === oldest) this.fail(`left a check unanswered for ${stallMs} ms`);
+      oldest = id;
     }, stallMs);
     this.watchdog.unref();
   }
@@ -102,7 +116,7 @@ export class CertificateChecks {
     });
   }
 
-  /** Stops the worker. Checks still out are not answered, and later ones say false: call it last. */
+  /** Stops the worker. Checks still out are never answered, and later ones answer false unchecked: call it last. */
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.watchdog);
@@ -110,6 +124,27 @@ export class CertificateChecks {
     const worker = this.worker;
     this.worker = null;
     if (worker) await worker.terminate();
+  }
+
+  private spawn(): void {
+    this.starts++;
+    this.ready = false;
+    this.startedMs = performance.now();
+    const workerData = { certificateChecks: this.verifier.publicKey };
+    // From source tsx is not active in workers by default: register it, then load the worker module.
+    const worker = bundledWorker
+      ? new Worker(bundledWorker, { workerData })
+      : new Worker(`import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(workerSource)}); })`, { eval: true, workerData });
+    worker.unref();
+    this.worker = worker;
+    // Events of a worker already replaced are ignored.
+    worker.on('message', (m: CheckVerdict | { readonly ready: true }) => {
+      if (worker !== this.worker) return;
+      if ('ready' in m) this.ready = true;
+      else this.settle(m.id, m.valid);
+    });
+    worker.on('error', (error: Error) => worker === this.worker && this.fail(`failed: ${error.message}`));
+    worker.on('exit', (code) => worker === this.worker && this.fail(`exited (${code})`));
   }
 
   private settle(id: number, valid: boolean): void {
@@ -120,31 +155,20 @@ export class CertificateChecks {
     w.resolve(valid);
   }
 
-  private fail(): void {
-    if (this.closed || (!this.worker && this.waiting.size === 0)) return;
+  /** The checks the worker had run inline (they are late already); later ones go to a new worker, a few times at most. */
+  private fail(reason: string): void {
+    if (this.closed || !this.worker) return;
     const worker = this.worker;
     this.worker = null;
-    void worker?.terminate();
+    void worker.terminate();
+    const restart = this.starts < workerStartsMax;
+    this.onProblem(`certificate check thread ${reason}; ${restart ? 'started again' : 'checks run inline from now on'}`);
     for (const [id, w] of [...this.waiting]) this.settle(id, this.inline(w.request));
+    if (restart) this.spawn();
   }
 
   private inline(request: CheckRequest): boolean {
     this.inlineCount++;
     return this.verifier.verify(request.message, request.signature);
   }
-}
-
-/** Worker-thread entry: one PublicKeyVerifier on the WebAssembly engine, checks in arrival order. */
-function checksWorker(publicKey: Uint8Array): void {
-  const ready = useMclBls().then((engine) => ({ engine, verifier: new PublicKeyVerifier(publicKey) }));
-  parentPort!.on('message', (request: CheckRequest) => {
-    void ready.then(({ engine, verifier }) => {
-      const valid = request.hashed ? engine.verify(request.signature, request.hashed, publicKey) : verifier.verify(request.message, request.signature);
-      parentPort!.postMessage({ id: request.id, valid } satisfies CheckVerdict);
-    });
-  });
-}
-
-if (!isMainThread && (workerData as { certificateChecks?: Uint8Array } | null)?.certificateChecks) {
-  checksWorker((workerData as { certificateChecks: Uint8Array }).certificateChecks);
 }

@@ -3,7 +3,8 @@
  * files through tsx's loader costs seconds of CPU per process on a small machine; so before
  * spawning, the launcher bundles cli/node.ts and our sources into one ESM file with esbuild
  * (tsx's own compiler, ~0.3 s), leaving node_modules imports as they are, and runs that with plain
- * `node`. If esbuild is unavailable or the build fails, nodes run through tsx as before.
+ * `node`. A ring server's certificate-check thread gets a bundle of its own beside it. If esbuild is
+ * unavailable or the build fails, nodes run through tsx as before.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
@@ -19,6 +20,9 @@ export const nodeEntrySource = resolve(repoRoot, 'cli/node.ts');
  */
 const checkoutTag = createHash('sha256').update(repoRoot).digest('hex').slice(0, 12);
 export const nodeEntryBundle = resolve(repoRoot, `node_modules/.cache/oceanstore/oceanstore-node-${checkoutTag}.mjs`);
+/** A ring server's certificate-check thread (runtime/certificate-checks-worker.ts), bundled beside it. */
+export const checksWorkerSource = resolve(repoRoot, 'runtime/certificate-checks-worker.ts');
+export const checksWorkerBundle = resolve(repoRoot, `node_modules/.cache/oceanstore/oceanstore-checks-worker-${checkoutTag}.mjs`);
 
 let prepared: Promise<string[]> | null = null;
 
@@ -29,16 +33,20 @@ export function nodeEntryArgs(): Promise<string[]> {
     try {
       const esbuild = await import('esbuild');
       mkdirSync(dirname(nodeEntryBundle), { recursive: true });
-      const result = await esbuild.build({
-        entryPoints: [nodeEntrySource], outfile: nodeEntryBundle, bundle: true, platform: 'node', format: 'esm',
-        target: 'node20', packages: 'external', sourcemap: 'inline', logLevel: 'silent', write: false,
-      });
-      const output = result.outputFiles?.[0];
-      if (!output) throw new Error('esbuild produced no output');
-      // Write-then-rename: a node started by another launcher never reads a half-written bundle.
-      const tmp = `${nodeEntryBundle}.${process.pid}.tmp`;
-      writeFileSync(tmp, output.contents);
-      renameSync(tmp, nodeEntryBundle);
+      const options = { bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', sourcemap: 'inline', logLevel: 'silent', write: false } as const;
+      // The worker first: the node's bundle names it (an esbuild define read by runtime/certificate-checks.ts).
+      for (const [source, bundle, define] of [
+        [checksWorkerSource, checksWorkerBundle, {}],
+        [nodeEntrySource, nodeEntryBundle, { 'process.env.OCEANSTORE_CHECKS_WORKER_BUNDLE': JSON.stringify(checksWorkerBundle) }],
+      ] as const) {
+        const result = await esbuild.build({ ...options, entryPoints: [source], outfile: bundle, define });
+        const output = result.outputFiles?.[0];
+        if (!output) throw new Error('esbuild produced no output');
+        // Write-then-rename: a node started by another launcher never reads a half-written bundle.
+        const tmp = `${bundle}.${process.pid}.tmp`;
+        writeFileSync(tmp, output.contents);
+        renameSync(tmp, bundle);
+      }
       return ['--enable-source-maps', nodeEntryBundle];
     } catch {
       return ['--import', 'tsx', nodeEntrySource];

@@ -206,7 +206,7 @@ function ringReplica(ctx: RoleContext, parts: RingServerParts): { binding: Bindi
   // Pairing checks of combined certificates on a thread of their own: a round's ~5 ms pairings no
   // longer hold up the agreement messages that arrive meanwhile (docs/ring.md, thirteenth session).
   const execute = ctx.execute;
-  const checks = execute ? new CertificateChecks(new PublicKeyVerifier(key.publicKey)) : null;
+  const checks = execute ? new CertificateChecks(new PublicKeyVerifier(key.publicKey), undefined, (text) => ctx.log.warn(text)) : null;
   // Key refresh (issue 10): shares follow the epoch of each batch; the ring public key never changes.
   const reconfigurable = reconfiguringReplicaOf(
     ctx,

@@ -58,28 +58,39 @@ describe('certificate checks on a worker thread', () => {
     expect(seen.length).toBe(1);
   });
 
-  it('checks inline once the worker is gone: pending and later checks still get their verdict', async () => {
-    const checks = new CertificateChecks(new PublicKeyVerifier(key.publicKey));
-    const pending = checks.check(message, signature);
-    // Kill the worker under the pending check (as a crash of the thread would).
-    await (checks as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
-    expect(await pending).toBe(true);
-    expect(await checks.check(message, new Uint8Array(48))).toBe(false);
-    expect(checks.inlineCount).toBeGreaterThanOrEqual(1);
-    await checks.close();
+  it('checks inline what a dead worker had, and starts another for the later ones', async () => {
+    const problems: string[] = [];
+    const checks = new CertificateChecks(new PublicKeyVerifier(key.publicKey), 5000, (text) => problems.push(text));
+    try {
+      const pending = checks.check(message, signature);
+      // Kill the worker under the pending check (as a crash of the thread would).
+      await (checks as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+      expect(await pending).toBe(true);
+      expect(checks.inlineCount).toBe(1);
+      expect(problems).toEqual([expect.stringMatching(/exited .*started again/)]);
+      expect(await checks.check(message, new Uint8Array(48))).toBe(false);
+      expect(await checks.check(message, signature)).toBe(true);
+      expect(checks.inlineCount).toBe(1);
+      expect(checks.threadCount).toBe(2);
+    } finally {
+      await checks.close();
+    }
   });
 
-  it('takes a worker that leaves a check unanswered for stallMs for hung, and checks inline from then on', async () => {
-    const checks = new CertificateChecks(new PublicKeyVerifier(key.publicKey), 100);
+  it('takes a worker that leaves a check unanswered for stallMs for hung: that check runs inline, a new worker takes the next', async () => {
+    const problems: string[] = [];
+    const checks = new CertificateChecks(new PublicKeyVerifier(key.publicKey), 100, (text) => problems.push(text));
     try {
-      // The verdicts no longer reach us, as if the thread hung.
+      expect(await checks.check(message, signature)).toBe(true); // the worker is up and ready
+      // Its verdicts no longer reach us, as if the thread hung.
       (checks as unknown as { worker: { removeAllListeners(event: string): void } }).worker.removeAllListeners('message');
       const started = performance.now();
       expect(await checks.check(message, signature)).toBe(true);
       expect(performance.now() - started).toBeGreaterThanOrEqual(90);
       expect(checks.inlineCount).toBe(1);
+      expect(problems).toEqual([expect.stringMatching(/unanswered for 100 ms; started again/)]);
       expect(await checks.check(message, new Uint8Array(48))).toBe(false);
-      expect(checks.inlineCount).toBe(2);
+      expect(checks.inlineCount).toBe(1);
     } finally {
       await checks.close();
     }
