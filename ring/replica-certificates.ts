@@ -122,10 +122,19 @@ export interface CertificateState {
    * the same sender that came meanwhile: one check in flight per sender, the rest wait for its verdict.
    */
   readonly spanChecks: Map<number, SpanCertified[]>;
+  /**
+   * A non-certifier's record of span-certified messages, the last few per sender, unchecked: f+1
+   * senders naming one span (from, to, root) include a correct certifier that checked it, so the
+   * span is certified without a pairing here (learnCertified). What is certified this way is
+   * forgotten, and what is not is this replica's to certify after its takeover wait.
+   */
+  readonly claims: Map<number, SpanCertified[]>;
 }
 
 /** Span-certified messages from one sender kept while its previous one is checked (more are dropped). */
 const spanChecksWaitingMax = 4;
+/** Claims (span-certified messages) a non-certifier keeps per sender, the latest. */
+const claimsPerSenderMax = 8;
 
 /**
  * Certificates kept for clients that ask again: ~10 MiB, half a minute at the ring's full rate on
@@ -136,7 +145,7 @@ const sentToClientsMax = 16_384;
 const resendIntervalMs = 1000;
 
 export function initialState(): CertificateState {
-  return { executed: new Map(), certifiedThrough: 0, leavesFloor: 1, round: null, lastRoundMs: -Infinity, lastRoundDurationMs: 0, signedTo: new Map(), parked: new Map(), parkedCertified: new Map(), slowSigners: new Set(), roundCount: 0, skipTo: 0, skipSetters: new Set(), sentToClients: new Map(), spanChecks: new Map() };
+  return { executed: new Map(), certifiedThrough: 0, leavesFloor: 1, round: null, lastRoundMs: -Infinity, lastRoundDurationMs: 0, signedTo: new Map(), parked: new Map(), parkedCertified: new Map(), slowSigners: new Set(), roundCount: 0, skipTo: 0, skipSetters: new Set(), sentToClients: new Map(), spanChecks: new Map(), claims: new Map() };
 }
 
 /** After recovery or a state transfer: statements this replica did not execute in this run are not its to certify. */
@@ -252,17 +261,17 @@ function oldestUncertifiedMs(r: Replica): number | null {
   return null;
 }
 
-/** Starts a round when this replica is the certifier (or its turn to take over has come). */
+/**
+ * Starts a round when this replica is the certifier, or its turn to take over has come: rank k
+ * waits k takeover periods from the oldest statement it holds uncertified. Ranks above f are not
+ * told what is certified with a checked signature: they learn it from f+1 matching claims first
+ * (learnCertified), so they take over only for statements no certifier could certify (every
+ * certifier restarted or took a state transfer past them).
+ */
 export function maybeStartRound(r: Replica): void {
   const s = r.certificateState;
   const rank = certifierRank(r, r.me);
-  if (rank > r.f) {
-    // Not a certifier in this view: nothing of an earlier turn carries over to a later one.
-    s.round = null;
-    s.skipTo = 0;
-    s.skipSetters = new Set();
-    return;
-  }
+  if (rank > r.f) learnCertified(r);
   if (s.round && r.nowMs - s.round.startedMs < takeoverMs(r)) return;
   // A round is replaced only after it asked everyone and had a tick to hear back (ticks may be long).
   if (s.round && !s.round.widened) return widen(r, s.round);
@@ -309,7 +318,7 @@ function widenRound(r: Replica): void {
   const round = s.round;
   // At most half a takeover period: a round that waited longer would be replaced before it widened.
   const waitMs = Math.min(takeoverMs(r) / 2, Math.max(4 * r.params.certifyIntervalMs, 2 * s.lastRoundDurationMs));
-  if (!round || round.widened || r.nowMs - round.startedMs < waitMs || certifierRank(r, r.me) > r.f) return;
+  if (!round || round.widened || r.nowMs - round.startedMs < waitMs) return;
   widen(r, round);
 }
 
@@ -320,7 +329,17 @@ function widen(r: Replica, round: Round): void {
 
 export function onSignRequest(r: Replica, m: SignRequest): void {
   const s = r.certificateState;
-  if (certifierRank(r, m.replica) > r.f) return r.drop('not-member');
+  if (!Number.isInteger(m.replica) || m.replica < 0 || m.replica >= r.n || m.replica === r.me) return r.drop('not-member');
+  // A replica that is no certifier asks only after its takeover wait (more than f+1 takeover
+  // periods): it gets shares only for statements that stayed uncertified here that long, so a
+  // Byzantine one cannot have this replica sign every span as it executes.
+  if (certifierRank(r, m.replica) > r.f) {
+    for (const e of s.executed.values()) {
+      if (e.seq < m.from) continue;
+      if (r.nowMs - e.executedMs < takeoverMs(r)) return r.drop('stale');
+      break;
+    }
+  }
   const signed = s.signedTo.get(m.replica);
   // The same span again is honoured only once the requester may have retried (a share was lost).
   if (signed && (signed.to > m.to || (signed.to === m.to && r.nowMs - signed.atMs < takeoverMs(r) / 2))) return r.drop('stale');
@@ -406,13 +425,13 @@ function tryCombine(r: Replica, round: Round): void {
 /** A span another replica certified: checked here before this replica's tree root and archiver use it. */
 export function onSpanCertified(r: Replica, m: SpanCertified): void {
   const s = r.certificateState;
-  // Only the certifiers (ranks 0..f) check it (a pairing each) and hand it on, to their clients
-  // and their tree roots: they need it to know when not to take over, and their tree roots share
-  // the signature with the other ring servers' (replica/). The others keep their statements until
-  // the window moves past them, so an unchecked claim can never make them forget what a backup
-  // certifier will ask them to sign.
-  if (certifierRank(r, r.me) > r.f) return;
+  // Only the certifiers (ranks 0..f) check it (a pairing each) and hand it on, to their clients,
+  // their tree roots (which share the signature with the other ring servers': replica/) and, once
+  // checked, to every replica as a claim of their own. The others keep it as a claim, unchecked:
+  // f+1 matching claims include a correct certifier's (learnCertified), and a single one, perhaps a
+  // Byzantine replica's, can never make them forget what a backup certifier will ask them to sign.
   if (m.to <= s.certifiedThrough) return;
+  if (certifierRank(r, r.me) > r.f) return noteClaim(r, m);
   // One pairing in flight per sender (a Byzantine replica cannot queue up checks): its next spans
   // wait for the verdict, since each starts where the one being checked ends.
   const waiting = s.spanChecks.get(m.replica);
@@ -441,9 +460,66 @@ export function onSpanCertified(r: Replica, m: SpanCertified): void {
       certified(r, span, m.signature);
       // The sender may be the one certifier that lies to clients: ours is a copy they can trust.
       sendToClients(r, span, m.signature);
+      // Our claim beside the sender's, to the non-certifiers: they learn the span from f+1 of them
+      // (the certifiers check for themselves, so they get no copies to check again).
+      for (let replica = 0; replica < r.n; replica++) if (certifierRank(r, replica) > r.f) r.send(r.idOf(replica), { ...m, replica: r.me });
     }
     for (const later of next) onSpanCertified(r, later);
   });
+}
+
+/** A non-certifier keeps the latest few claims of each sender (bounded: n x claimsPerSenderMax). */
+function noteClaim(r: Replica, m: SpanCertified): void {
+  const claims = r.certificateState.claims;
+  const kept = claims.get(m.replica) ?? [];
+  if (kept.length >= claimsPerSenderMax) kept.shift();
+  kept.push(m);
+  claims.set(m.replica, kept);
+}
+
+/**
+ * A non-certifier's certified prefix from its claims: while f+1 senders name one span that starts
+ * at or below this replica's floor and ends in what it executed, everything through its end is
+ * certified (one of them is a correct certifier that checked the signature). Its statements there
+ * are forgotten, with no certificate output: the certifiers made those.
+ */
+function learnCertified(r: Replica): void {
+  const s = r.certificateState;
+  if (s.claims.size === 0) return;
+  for (let moved = true; moved; ) {
+    moved = false;
+    const senders = new Map<string, Set<number>>();
+    for (const [sender, kept] of s.claims) {
+      for (const m of kept) {
+        if (m.to <= s.certifiedThrough || m.from > ownFloor(r) || m.to > r.lastExecuted) continue;
+        const key = `${m.from}:${m.to}:${m.leafCount}:${toHex(m.root)}`;
+        const set = senders.get(key) ?? new Set<number>();
+        set.add(sender);
+        senders.set(key, set);
+        if (set.size < r.f + 1) continue;
+        forgetThrough(r, m.to);
+        moved = true;
+        break;
+      }
+      if (moved) break;
+    }
+  }
+  for (const [sender, kept] of s.claims) {
+    const live = kept.filter((m) => m.to > s.certifiedThrough);
+    if (live.length === 0) s.claims.delete(sender);
+    else s.claims.set(sender, live);
+  }
+}
+
+function forgetThrough(r: Replica, to: number): void {
+  const s = r.certificateState;
+  if (to + 1 >= s.skipTo) {
+    s.skipTo = 0;
+    s.skipSetters = new Set();
+  }
+  s.certifiedThrough = Math.max(s.certifiedThrough, to);
+  for (const k of s.executed.keys()) if (k <= to) s.executed.delete(k);
+  if (s.round && s.round.span.to <= to) s.round = null;
 }
 
 function certified(r: Replica, span: Span, signature: Uint8Array): void {

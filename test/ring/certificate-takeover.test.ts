@@ -1,0 +1,63 @@
+/**
+ * Statements that only replicas other than the certifiers still hold are certified all the same
+ * (ring/replica-certificates.ts maybeStartRound): here both certifiers of view 0 restart, losing
+ * their uncertified statements, and the two other replicas, which learn what is certified only
+ * from f+1 matching claims, take over after their rank's wait. Before the thirteenth session these
+ * writes stayed uncertified for good.
+ */
+import { describe, expect, it } from 'vitest';
+import { kvKeyFor, kvOperation } from '../../ring/kv-service.ts';
+import type { RingMessage } from '../../ring/messages.ts';
+import { buildCluster } from '../../ring/sim-cluster.ts';
+import { fakeCrypto } from '../../sim/fake-crypto.ts';
+
+describe('certificate rounds by replicas that are not certifiers', () => {
+  for (const checks of ['inline', 'host'] as const) {
+    it(`both certifiers lose their statements: ranks 2 and 3 certify them (checks ${checks})`, () => {
+      const c = buildCluster({ seed: 7, f: 1, clientCount: 2, crypto: fakeCrypto, network: { delayMsMin: 1, delayMsMax: 3 }, certificateChecks: checks, parameters: { heartbeatIntervalMs: 0 } });
+      const write = (k: number) => {
+        for (let i = 0; i < 2; i++) c.submit(i, kvOperation(kvKeyFor(c.clientSigners[i]!.publicKey, `k${k}`), -1, Uint8Array.of(k)));
+      };
+      for (let k = 0; k < 3; k++) write(k);
+      expect(c.sim.runUntil(() => c.certified.every((n) => n === 3), 10_000)).toBe(true);
+      // Shares stop: the next writes complete but are not certified.
+      let blocking = true;
+      c.replicaIds.forEach((id) => c.sim.setInterceptor(id, (m): RingMessage[] => (blocking && m.kind === 'share' ? [] : [m])));
+      for (let k = 3; k < 6; k++) write(k);
+      expect(c.sim.runUntil(() => c.completed.every((n) => n === 6), 10_000)).toBe(true);
+      c.sim.runFor(50);
+      expect(c.certified).toEqual([3, 3]);
+      // The next view's certifiers (backups now) restart: their statements for those writes are
+      // gone (volatile). Then the primary stops proposing, so the view changes to theirs.
+      const view = c.replica(0)!.view;
+      const primary = view % 4;
+      const certifiers = [(view + 1) % 4, (view + 2) % 4];
+      const holders = [primary, (view + 3) % 4];
+      for (const i of certifiers) {
+        c.sim.crash(c.replicaIds[i]!);
+        c.sim.restart(c.replicaIds[i]!);
+      }
+      let stalled = true;
+      c.sim.setInterceptor(c.replicaIds[primary]!, (m): RingMessage[] => ((blocking && m.kind === 'share') || (stalled && m.kind === 'pre-prepare') ? [] : [m]));
+      const lastExecuted = c.replica(holders[1]!)!.lastExecuted;
+      write(6);
+      expect(c.sim.runUntil(() => [0, 1, 2, 3].every((i) => c.replica(i)!.view === view + 1 && c.replica(i)!.viewActive), 5_000)).toBe(true);
+      stalled = false;
+      // Shares stay blocked past the life of the round the old primary had in flight (a takeover
+      // period): what certifies writes 3-5 is a round a replica starts as a non-certifier.
+      c.sim.runFor(1_200);
+      expect(c.certified).toEqual([3, 3]);
+      expect(c.completed).toEqual([7, 7]);
+      blocking = false;
+      for (const i of certifiers) expect(c.replica(i)!.certificateState.leavesFloor).toBeGreaterThan(lastExecuted);
+      for (const i of holders) expect(c.replica(i)!.certificateState.leavesFloor).toBeLessThanOrEqual(lastExecuted);
+      // Writes 3-5 (and 6, whose statement the restarted certifiers do hold) are held only by ranks
+      // 2 and 3 of the new view: rank 2 takes over first, two takeover periods after they executed.
+      expect(c.sim.runUntil(() => c.certified.every((n) => n >= 6), 8_000)).toBe(true);
+      expect(c.sim.runUntil(() => c.certified.every((n) => n === 7), 8_000)).toBe(true);
+      expect(c.replica(0)!.view).toBe(view + 1);
+      // Rank 2 took over first (it waits two takeover periods, rank 3 three).
+      expect(c.replica(holders[1]!)!.certificateState.certifiedThrough).toBeGreaterThanOrEqual(lastExecuted);
+    });
+  }
+});
