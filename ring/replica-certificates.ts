@@ -132,6 +132,8 @@ export interface CertificateState {
   readonly claims: Map<number, SpanCertified[]>;
   /** A non-certifier is checking a certifier's claim that covers its oldest statement (checkClaim). */
   claimCheck: boolean;
+  /** Certifiers whose claim failed a check here, with the view: their claims are ignored for the rest of it. */
+  readonly refuted: Map<number, number>;
 }
 
 /** Span-certified messages from one sender kept while its previous one is checked (more are dropped). */
@@ -148,7 +150,7 @@ const sentToClientsMax = 16_384;
 const resendIntervalMs = 1000;
 
 export function initialState(): CertificateState {
-  return { executed: new Map(), certifiedThrough: 0, leavesFloor: 1, round: null, lastRoundMs: -Infinity, lastRoundDurationMs: 0, signedTo: new Map(), parked: new Map(), parkedCertified: new Map(), slowSigners: new Set(), roundCount: 0, skipTo: 0, skipSetters: new Set(), sentToClients: new Map(), spanChecks: new Map(), claims: new Map(), claimCheck: false };
+  return { executed: new Map(), certifiedThrough: 0, leavesFloor: 1, round: null, lastRoundMs: -Infinity, lastRoundDurationMs: 0, signedTo: new Map(), parked: new Map(), parkedCertified: new Map(), slowSigners: new Set(), roundCount: 0, skipTo: 0, skipSetters: new Set(), sentToClients: new Map(), spanChecks: new Map(), claims: new Map(), claimCheck: false, refuted: new Map() };
 }
 
 /** After recovery or a state transfer: statements this replica did not execute in this run are not its to certify. */
@@ -176,7 +178,7 @@ export function onExecuted(r: Replica, seq: number, leaves: readonly Leaf[]): vo
   if (s.parked.size > 0) {
     for (const m of [...s.parked.values()].filter((p) => p.to <= seq)) {
       s.parked.delete(m.replica);
-      onSignRequest(r, m, true);
+      onSignRequest(r, m);
     }
   }
   if (s.parkedCertified.size > 0) {
@@ -264,41 +266,58 @@ function oldestUncertified(r: Replica): ExecutedLeaves | null {
   return null;
 }
 
-/** A claim by a certifier of this view (rank 0..f) of a span that covers `seq`, if one is held. */
+/**
+ * The claim reaching furthest among those by certifiers of this view (rank 0..f, not refuted in
+ * it) of a span that covers `seq`, if one is held.
+ */
 function certifierClaimCovering(r: Replica, seq: number): SpanCertified | null {
+  let best: SpanCertified | null = null;
   for (const [sender, kept] of r.certificateState.claims) {
-    if (certifierRank(r, sender) > r.f) continue;
-    const claim = kept.find((m) => m.from <= seq && seq <= m.to && m.to <= r.lastExecuted);
-    if (claim) return claim;
+    if (certifierRank(r, sender) > r.f || r.certificateState.refuted.get(sender) === r.view) continue;
+    for (const m of kept) if (m.from <= seq && seq <= m.to && m.to <= r.lastExecuted && (!best || m.to > best.to)) best = m;
   }
-  return null;
+  return best;
 }
 
 /**
  * Instead of taking over, a non-certifier checks the claim (one pairing) of a certifier that
  * covers its oldest statement, which fewer than f+1 senders made (a backup certifier is down, or
  * could not check it): a valid one certifies those statements here, and their certificates are
- * kept for clients that ask again (a certifier that lies to clients may have withheld them); a
- * claim that fails, or does not match this replica's statements, is dropped, and the takeover
- * follows. One check at a time.
+ * kept for clients that ask again (a certifier that lies to clients may have withheld them). A
+ * claim whose root differs from this replica's statements, or whose signature fails, proves its
+ * sender faulty (execution is deterministic, and certifiers claim only what they checked): its
+ * claims are ignored for the rest of the view, and the takeover follows. A claim this replica
+ * cannot rebuild (it starts below what it holds) is dropped alone. False when the caller may go
+ * on to another claim or the takeover (the claim was dropped or refuted at once).
  */
-function checkClaim(r: Replica, claim: SpanCertified): void {
+function checkClaim(r: Replica, claim: SpanCertified): boolean {
   const s = r.certificateState;
-  if (s.claimCheck) return;
-  const dropClaim = (): void => {
-    const kept = s.claims.get(claim.replica);
-    if (kept) s.claims.set(claim.replica, kept.filter((m) => m !== claim));
-  };
+  if (s.claimCheck) return true;
+  const kept = s.claims.get(claim.replica) ?? [];
   const span = spanOf(r, claim.from, claim.to);
-  if (!span || span.leaves.length !== claim.leafCount || !bytesEqual(span.root, claim.root)) return dropClaim();
+  if (!span) {
+    s.claims.set(claim.replica, kept.filter((m) => m !== claim));
+    return false;
+  }
+  const view = r.view;
+  if (span.leaves.length !== claim.leafCount || !bytesEqual(span.root, claim.root)) {
+    s.refuted.set(claim.replica, view);
+    return false;
+  }
   s.claimCheck = true;
+  let refuted = false;
   r.checkCertificate(span.message, claim.signature, (valid) => {
     s.claimCheck = false;
-    if (!valid) return dropClaim();
+    if (!valid) {
+      refuted = true;
+      return void s.refuted.set(claim.replica, view);
+    }
     if (claim.to <= s.certifiedThrough) return;
     forgetThrough(r, claim.to);
     sendToClients(r, span, claim.signature, false);
   });
+  // Inline, the verdict is in: a valid claim ends this tick's turn, a refuted one lets the next be tried.
+  return !refuted;
 }
 
 /**
@@ -323,9 +342,9 @@ export function maybeStartRound(r: Replica): void {
   if (r.nowMs - s.lastRoundMs < Math.max(r.params.certifyIntervalMs, 2 * s.lastRoundDurationMs)) return;
   const oldest = oldestUncertified(r);
   if (oldest === null || r.nowMs - oldest.executedMs < rank * takeoverMs(r)) return;
-  if (rank > r.f) {
-    const claim = certifierClaimCovering(r, oldest.seq);
-    if (claim) return checkClaim(r, claim);
+  // Each pass drops a claim or refutes its sender: bounded by the claims held.
+  for (let claim = rank > r.f ? certifierClaimCovering(r, oldest.seq) : null; claim; claim = certifierClaimCovering(r, oldest.seq)) {
+    if (checkClaim(r, claim)) return;
   }
   // A round still here has gone a takeover period without a certificate (without f+1 shares, or
   // with a check the host has not answered: nextStart then moves nothing).
@@ -374,14 +393,15 @@ function widen(r: Replica, round: Round): void {
   for (let replica = 0; replica < r.n; replica++) if (replica !== r.me && !round.asked.has(replica)) askShare(r, round, replica);
 }
 
-export function onSignRequest(r: Replica, m: SignRequest, parked = false): void {
+export function onSignRequest(r: Replica, m: SignRequest): void {
   const s = r.certificateState;
   if (!Number.isInteger(m.replica) || m.replica < 0 || m.replica >= r.n || m.replica === r.me) return r.drop('not-member');
   // A replica that is no certifier asks only after its takeover wait (more than f+1 takeover
   // periods): it gets shares only for statements that stayed uncertified here that long, so a
-  // Byzantine one cannot have this replica sign each span as it executes. (A request parked until
-  // this replica executed the span is answered then: it waited already.)
-  if (!parked && certifierRank(r, m.replica) > r.f) {
+  // Byzantine one cannot have this replica sign each span as it executes; nor is its request
+  // parked for later (this replica stays silent, which never makes a round skip).
+  if (certifierRank(r, m.replica) > r.f) {
+    if (m.to > r.lastExecuted) return r.drop('stale');
     for (const e of s.executed.values()) {
       if (e.seq < m.from) continue;
       if (r.nowMs - e.executedMs < takeoverMs(r)) return r.drop('stale');
@@ -520,6 +540,7 @@ export function onSpanCertified(r: Replica, m: SpanCertified): void {
 function noteClaim(r: Replica, m: SpanCertified): void {
   const claims = r.certificateState.claims;
   const kept = claims.get(m.replica) ?? [];
+  if (kept.some((k) => k.from === m.from && k.to === m.to && bytesEqual(k.root, m.root))) return;
   if (kept.length >= claimsPerSenderMax) kept.shift();
   kept.push(m);
   claims.set(m.replica, kept);

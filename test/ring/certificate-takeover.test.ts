@@ -12,8 +12,8 @@ import { buildCluster } from '../../ring/sim-cluster.ts';
 import { fakeCrypto } from '../../sim/fake-crypto.ts';
 
 describe('certificate rounds by replicas that are not certifiers', () => {
-  for (const checks of ['inline', 'host'] as const) {
-    it(`both certifiers lose their statements: ranks 2 and 3 certify them (checks ${checks})`, () => {
+  for (const [checks, forge] of [['inline', false], ['host', false], ['inline', true], ['host', true]] as const) {
+    it(`both certifiers lose their statements: ranks 2 and 3 certify them (checks ${checks}${forge ? ', and the new primary floods them with false claims' : ''})`, () => {
       const c = buildCluster({ seed: 7, f: 1, clientCount: 2, crypto: fakeCrypto, network: { delayMsMin: 1, delayMsMax: 3 }, certificateChecks: checks, parameters: { heartbeatIntervalMs: 0 } });
       const write = (k: number) => {
         for (let i = 0; i < 2; i++) c.submit(i, kvOperation(kvKeyFor(c.clientSigners[i]!.publicKey, `k${k}`), -1, Uint8Array.of(k)));
@@ -53,7 +53,20 @@ describe('certificate rounds by replicas that are not certifiers', () => {
       for (const i of holders) expect(c.replica(i)!.certificateState.leavesFloor).toBeLessThanOrEqual(lastExecuted);
       // Writes 3-5 (and 6, whose statement the restarted certifiers do hold) are held only by ranks
       // 2 and 3 of the new view: rank 2 takes over first, two takeover periods after they executed.
+      // A Byzantine new primary may claim those spans certified, again and again, under roots of its
+      // own: the first claim that fails to match proves it faulty, and the takeover goes on.
+      const newPrimary = certifiers[0]!;
+      for (let round = 0; forge && round < 80 && !c.certified.every((n) => n >= 6); round++) {
+        for (const h of holders) {
+          const root = Uint8Array.from({ length: 32 }, (_, b) => (b + round) % 256);
+          const from = c.replica(h)!.certificateState.certifiedThrough + 1; // where its statements start
+          c.sim.send(c.replicaIds[newPrimary]!, c.replicaIds[h]!, { kind: 'span-certified', from, to: lastExecuted, leafCount: 3, root, signature: new Uint8Array(48), replica: newPrimary });
+        }
+        c.sim.runFor(100);
+      }
       expect(c.sim.runUntil(() => c.certified.every((n) => n >= 6), 8_000)).toBe(true);
+      // Rank 2 found the new primary's claim false when its turn came, and took over (rank 3's turn comes later).
+      if (forge) expect(c.replica(holders[1]!)!.certificateState.refuted.get(newPrimary)).toBe(view + 1);
       expect(c.sim.runUntil(() => c.certified.every((n) => n === 7), 8_000)).toBe(true);
       expect(c.replica(0)!.view).toBe(view + 1);
       // Rank 2 took over first (it waits two takeover periods, rank 3 three).
