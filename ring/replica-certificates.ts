@@ -323,12 +323,12 @@ function checkClaim(r: Replica, claim: SpanCertified): boolean {
 /**
  * Starts a round when this replica is the certifier, or its turn to take over has come: rank k
  * waits k takeover periods from the oldest statement it holds uncertified. Ranks above f check no
- * signatures: they learn what is certified from f+1 matching claims (learnCertified), and they do
- * not take over while a certifier of the view claims a span covering their oldest statement
- * (with a backup certifier down, claims never reach f+1, and every span would be certified
- * twice). So they take over for statements no certifier claims: every certifier restarted or took
- * a state transfer past them. A certifier that lies in its claims can keep them from it; that
- * case stays as before the thirteenth session (docs/ring.md, known limits).
+ * signatures in the normal case: they learn what is certified from f+1 matching claims
+ * (learnCertified). When a certifier of the view claims a span covering their oldest statement
+ * and fewer than f+1 did (a backup certifier is down: without this, every span would be certified
+ * twice), they check that claim instead of taking over (checkClaim); a false one refutes its
+ * sender for the view. So they take over for statements no certifier truthfully claims: every
+ * certifier restarted or took a state transfer past them, or lies.
  */
 export function maybeStartRound(r: Replica): void {
   const s = r.certificateState;
