@@ -21,7 +21,7 @@ import type { RingMessage } from './messages.ts';
 import type { DealerBehaviour, ReconfigurationOutput } from './reconfiguration-agent.ts';
 import { encodeReconfigurationRecord, type ReconfigurationAction, type SubShareCipher } from './reconfiguration-codec.ts';
 import { ReconfiguringReplica, type ReconfiguringOutput } from './reconfiguration-replica.ts';
-import { describeRingMessage, secretKeyFor, simRingId } from './sim-cluster.ts';
+import { describeRingMessage, hostCheckDelayMs, secretKeyFor, simRingId } from './sim-cluster.ts';
 
 export interface ReconfigurationSimOptions {
   readonly seed: number;
@@ -149,7 +149,7 @@ export function buildReconfigurationSim(options: ReconfigurationSimOptions): Rec
       out.agentOutputs.push(event);
     } else if (event.kind === 'certificate-check') {
       const valid = certificateVerifier.verify(event.message, event.signature);
-      sim.later(node, 1 + (checks++ % 7), 'certificate-checked', (machine, nowMs) => (machine as ReconfiguringReplica).onCertificateChecked(event.token, valid, nowMs));
+      sim.later(node, hostCheckDelayMs(checks++), 'certificate-checked', (machine, nowMs) => (machine as ReconfiguringReplica).onCertificateChecked(event.token, valid, nowMs));
     }
   });
   return out;

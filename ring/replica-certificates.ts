@@ -395,7 +395,6 @@ function widen(r: Replica, round: Round): void {
 
 export function onSignRequest(r: Replica, m: SignRequest): void {
   const s = r.certificateState;
-  if (!Number.isInteger(m.replica) || m.replica < 0 || m.replica >= r.n || m.replica === r.me) return r.drop('not-member');
   // A replica that is no certifier asks only after its takeover wait (more than f+1 takeover
   // periods): it gets shares only for statements that stayed uncertified here that long, so a
   // Byzantine one cannot have this replica sign each span as it executes; nor is its request
@@ -524,7 +523,6 @@ export function onSpanCertified(r: Replica, m: SpanCertified): void {
     // The view may have changed, or another span been certified, while the host checked this one.
     if (!valid) r.drop('bad-proof');
     else if (m.to > s.certifiedThrough && certifierRank(r, r.me) <= r.f) {
-      if (s.round && s.round.span.to <= m.to) s.round = null;
       certified(r, span, m.signature);
       // The sender may be the one certifier that lies to clients: ours is a copy they can trust.
       sendToClients(r, span, m.signature);
@@ -555,24 +553,8 @@ function noteClaim(r: Replica, m: SpanCertified): void {
 function learnCertified(r: Replica): void {
   const s = r.certificateState;
   if (s.claims.size === 0) return;
-  for (let moved = true; moved; ) {
-    moved = false;
-    const senders = new Map<string, Set<number>>();
-    for (const [sender, kept] of s.claims) {
-      for (const m of kept) {
-        if (m.to <= s.certifiedThrough || m.from > ownFloor(r) || m.to > r.lastExecuted) continue;
-        const key = `${m.from}:${m.to}:${m.leafCount}:${toHex(m.root)}`;
-        const set = senders.get(key) ?? new Set<number>();
-        set.add(sender);
-        senders.set(key, set);
-        if (set.size < r.f + 1) continue;
-        forgetThrough(r, m.to);
-        moved = true;
-        break;
-      }
-      if (moved) break;
-    }
-  }
+  // Each span taken raises certifiedThrough, so the loop ends within the claims held.
+  for (let to = claimedByFPlusOne(r); to !== null; to = claimedByFPlusOne(r)) forgetThrough(r, to);
   for (const [sender, kept] of s.claims) {
     const live = kept.filter((m) => m.to > s.certifiedThrough);
     if (live.length === 0) s.claims.delete(sender);
@@ -580,6 +562,24 @@ function learnCertified(r: Replica): void {
   }
 }
 
+/** The end of a span that f+1 senders claim, starting at or below this replica's floor and executed here, if any. */
+function claimedByFPlusOne(r: Replica): number | null {
+  const s = r.certificateState;
+  const senders = new Map<string, Set<number>>();
+  for (const [sender, kept] of s.claims) {
+    for (const m of kept) {
+      if (m.to <= s.certifiedThrough || m.from > ownFloor(r) || m.to > r.lastExecuted) continue;
+      const key = `${m.from}:${m.to}:${m.leafCount}:${toHex(m.root)}`;
+      const set = senders.get(key) ?? new Set<number>();
+      set.add(sender);
+      senders.set(key, set);
+      if (set.size > r.f) return m.to;
+    }
+  }
+  return null;
+}
+
+/** Everything through `to` is certified: statements there are forgotten, and a round they cover ends. */
 function forgetThrough(r: Replica, to: number): void {
   const s = r.certificateState;
   if (to + 1 >= s.skipTo) {
@@ -592,13 +592,7 @@ function forgetThrough(r: Replica, to: number): void {
 }
 
 function certified(r: Replica, span: Span, signature: Uint8Array): void {
-  const s = r.certificateState;
-  if (span.to + 1 >= s.skipTo) {
-    s.skipTo = 0;
-    s.skipSetters = new Set();
-  }
-  s.certifiedThrough = Math.max(s.certifiedThrough, span.to);
-  for (const k of s.executed.keys()) if (k <= span.to) s.executed.delete(k);
+  forgetThrough(r, span.to);
   r.emit({ kind: 'certificate', replica: r.me, seq: span.to, root: span.root, signature, statements: span.leaves.map((l) => l.statement) });
 }
 

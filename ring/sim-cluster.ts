@@ -180,6 +180,11 @@ function unwrap(m: Machine<RingMessage, RingOutput> | null): unknown {
   return m instanceof TracedMachine ? m.inner : m;
 }
 
+/** How long the simulated host takes to answer its `n`-th certificate check: 1-7 virtual ms, in turn. */
+export function hostCheckDelayMs(n: number): number {
+  return 1 + (n % 7);
+}
+
 export function buildCluster(options: ClusterOptions): Cluster {
   const { f, crypto, seed } = options;
   const n = 3 * f + 1;
@@ -269,8 +274,7 @@ export function buildCluster(options: ClusterOptions): Cluster {
     if (event.kind !== 'certificate-check') return;
     const valid = certificates.verifier.verify(event.message, event.signature);
     if (cluster.holdChecks.has(node)) return void cluster.heldChecks.push({ node, token: event.token, valid });
-    const delayMs = 1 + (checks++ % 7);
-    sim.later(node, delayMs, 'certificate-checked', (machine, nowMs) => (unwrap(machine) as Replica).onCertificateChecked(event.token, valid, nowMs));
+    sim.later(node, hostCheckDelayMs(checks++), 'certificate-checked', (machine, nowMs) => (unwrap(machine) as Replica).onCertificateChecked(event.token, valid, nowMs));
   });
   return cluster;
 }
