@@ -20,7 +20,7 @@ import type { Effect } from '../core/machine.ts';
 import { MemoryKvStore } from '../core/store.ts';
 import { dealRingKey } from '../core/threshold/dealer.ts';
 import { hashMessage } from '../core/threshold/points.ts';
-import { PublicKeyVerifier, RingKeyVerifier, signShare } from '../core/threshold/signing.ts';
+import { RingKeyVerifier, signShare } from '../core/threshold/signing.ts';
 import { encodeUpdate, decodeUpdate } from '../core/update/update-codec.ts';
 import { signUpdate, verifyUpdateSignature } from '../core/update/update-signature.ts';
 import type { Clause } from '../core/update/update.ts';
@@ -36,7 +36,7 @@ import { ObjectService } from '../ring/object-service.ts';
 import type { RingOutput } from '../ring/outputs.ts';
 import { Replica } from '../ring/replica.ts';
 import { signMessage, verifyMessage } from '../ring/signing.ts';
-import { CertificateChecks } from '../runtime/certificate-checks.ts';
+import { CertificateThread } from '../runtime/certificate-thread.ts';
 import { LmdbKvStore } from '../runtime/lmdb-kv-store.ts';
 import { silentLogger } from '../runtime/log.ts';
 import { MachineHost } from '../runtime/machine-host.ts';
@@ -143,7 +143,7 @@ interface Ring {
   readonly timers: PhaseTimers;
   readonly dir: string;
   readonly workers: Worker[];
-  readonly checks: CertificateChecks[];
+  readonly certificateThreads: CertificateThread[];
 }
 
 const benchParameters = { batchSizeMax: 256, pipelineDepthMax: 2, batchDelayMs: 1, checkpointInterval: 128, watermarkWindow: 512, statusIntervalMs: 1000, requestTimeoutMs: 30_000, viewChangeTimeoutMs: 30_000 };
@@ -157,17 +157,17 @@ interface ReplicaSetup {
   readonly key: { threshold: number; publicKey: Uint8Array; commitments: Uint8Array[] };
   readonly path: string;
   readonly referenceBls: boolean;
-  /** Pairing checks on a thread of their own (runtime/certificate-checks.ts), as ring servers run them. */
+  /** Shares, combinations and pairing checks on a thread of their own (runtime/certificate-thread.ts), as ring servers run them. */
   readonly checkThread: boolean;
 }
 
 /** One replica on the production host over lmdb; `transport` decides where its frames go. */
-function hostReplica(setup: ReplicaSetup, transport: Transport, timers: PhaseTimers, sharedChecks?: CertificateChecks): { host: MachineHost; store: LmdbKvStore; replica: Replica; checks: CertificateChecks | null } {
+function hostReplica(setup: ReplicaSetup, transport: Transport, timers: PhaseTimers, sharedThread?: CertificateThread): { host: MachineHost; store: LmdbKvStore; replica: Replica; certificateThread: CertificateThread | null } {
   const { index: i, members } = setup;
   const ringKey = new RingKeyVerifier(setup.key, members.length);
   const hashedCache = new HashedCache();
   const bls = setup.certificates === 'bls';
-  const checks = bls && setup.checkThread ? (sharedChecks ?? new CertificateChecks(new PublicKeyVerifier(setup.key.publicKey))) : null;
+  const certificateThread = bls && setup.checkThread ? (sharedThread ?? new CertificateThread(setup.key.publicKey)) : null;
   const store = new LmdbKvStore({ path: setup.path, mapBytes: 2 ** 30 });
   const replica = new Replica(
     { nodeId: members[i]!.id, store, random: new Prng(i), nowMs: Date.now() },
@@ -184,18 +184,18 @@ function hostReplica(setup: ReplicaSetup, transport: Transport, timers: PhaseTim
       parameters: benchParameters,
       // The in-memory bus cannot alter frames, and a cluster's transport tags them: on, as a cluster runs.
       channelIntegrity: process.env[noChannelIntegrityEnv] !== '1',
-      certificateChecks: checks ? 'host' : 'inline',
+      certificateWork: certificateThread ? 'host' : 'inline',
     },
   );
   const host = new MachineHost(members[i]!.id, transport, store, silentLogger());
   host.add<RingMessage, RingOutput>({
     channel, protocol: 'ring', machine: replica, decode: decodeRingMessage, encode: encodeRingMessage, frameBytesMax: ringFrameBytesMax, tickMs: 10,
     onOutput: (event) => {
-      if (event.kind === 'certificate-check') checks!.forward(event, () => replica, (run) => host.execute(channel, run as never), hashedCache.peek(event.message)?.bytes);
+      if (event.kind === 'certificate-work') certificateThread!.forward(event, () => replica, (run) => host.execute(channel, run as never), hashedCache.peek(event.work.message)?.bytes);
     },
   });
   host.start();
-  return { host, store, replica, checks: sharedChecks ? null : checks };
+  return { host, store, replica, certificateThread: sharedThread ? null : certificateThread };
 }
 
 /** Worker-thread entry: one replica per thread, frames through the parent's bus. */
@@ -210,14 +210,14 @@ function replicaWorker(setup: ReplicaSetup): void {
       }),
     send: (to: string, frame: Uint8Array) => port.postMessage({ kind: 'frame', from: name, to, frame }),
   } as unknown as Transport;
-  const { host, store, checks } = hostReplica(setup, transport, timers);
+  const { host, store, certificateThread } = hostReplica(setup, transport, timers);
   port.postMessage({ kind: 'ready' });
   port.on('message', (m: { kind: string }) => {
     if (m.kind !== 'stop') return;
     void (async () => {
       await host.stop();
       await store.close();
-      await checks?.close();
+      await certificateThread?.close();
       port.postMessage({ kind: 'stopped', apply: median(timers.applyMs), sign: median(timers.signMs), combine: median(timers.combineMs) });
     })();
   });
@@ -235,11 +235,11 @@ async function startRing(certificates: 'bls' | 'fake', threads: boolean, checkTh
   const secrets = [0, 1, 2, 3].map((i) => crypto.sha256([new TextEncoder().encode(`bench-replica-${i}`)]));
   const members = secrets.map((secret, i) => ({ id: `ring-${i}`, publicKey: signerOf(crypto, secret).publicKey }));
   const timers: PhaseTimers = { applyMs: [], signMs: [], combineMs: [] };
-  const label = `${certificates}${threads ? ', a thread per replica' : ', one thread'}${checkThread && certificates === 'bls' ? (threads ? ' + a check thread each' : ' + one check thread') : ''}`;
-  const ring: Ring = { label, members, hosts: [], stores: [], replicas: [], bus, timers, dir, workers: [], checks: [] };
-  // One process's replicas share one check thread (a ring server process has one of its own).
-  const shared = checkThread && certificates === 'bls' && !threads ? new CertificateChecks(new PublicKeyVerifier(key.publicKey)) : undefined;
-  if (shared) ring.checks.push(shared);
+  const label = `${certificates}${threads ? ', a thread per replica' : ', one thread'}${checkThread && certificates === 'bls' ? (threads ? ' + a certificate thread each' : ' + one certificate thread') : ''}`;
+  const ring: Ring = { label, members, hosts: [], stores: [], replicas: [], bus, timers, dir, workers: [], certificateThreads: [] };
+  // One process's replicas share one certificate thread (a ring server process has one of its own).
+  const shared = checkThread && certificates === 'bls' && !threads ? new CertificateThread(key.publicKey) : undefined;
+  if (shared) ring.certificateThreads.push(shared);
   members.forEach((m, i) => {
     const setup: ReplicaSetup = {
       index: i,
@@ -276,7 +276,7 @@ async function startRing(certificates: 'bls' | 'fake', threads: boolean, checkTh
 async function stopRing(ring: Ring): Promise<void> {
   for (const h of ring.hosts) await h.stop();
   for (const s of ring.stores) await s.close();
-  for (const c of ring.checks) await c.close();
+  for (const c of ring.certificateThreads) await c.close();
   const stopped = ring.workers.map(
     (w) =>
       new Promise<void>((resolve) => {
@@ -557,7 +557,7 @@ export async function run(args: string[]): Promise<void> {
     const certificates = args.includes('--bls-only') ? 'bls' : 'fake';
     const clientsArg = args.indexOf('--clients');
     const threads = args.includes('--threads');
-    // Pairing checks on a thread of their own, as ring servers run them; --inline-checks for the old way.
+    // Certificate cryptography on a thread of its own, as ring servers run it; --inline-checks for all of it inline.
     const checkThread = !args.includes('--inline-checks');
     const one = clientsArg >= 0 ? await runOne(certificates, Number(args[clientsArg + 1]), seconds, threads, checkThread) : await runAll(certificates, threads, seconds, quick, checkThread);
     const base = { ed25519VerifyMs: timeIt(300, () => crypto.ed25519Verify(new Uint8Array(32), new Uint8Array(8), new Uint8Array(64))) };
@@ -573,7 +573,7 @@ export async function run(args: string[]): Promise<void> {
   // thread of their own beside the replicas' (as each ring server process runs them).
   const bls = await runAll('bls', false, seconds, quick);
   const checked = await runAll('bls', false, seconds, quick, true);
-  // The deployment shape inside one process: each replica on its own thread (and core, if free), with its own check thread.
+  // The deployment shape inside one process: each replica on its own thread (and core, if free), with its own certificate thread.
   const threaded = await runAll('bls', true, seconds, quick, true);
   const phases = {
     validityMs: base.validityPerReplicaMs!,

@@ -50,6 +50,7 @@ export function blsCertificateSigner(share: KeyShare, ring: RingKeyVerifier, cac
     threshold: ring.threshold,
     signShare: (message) => signShare(share, cache.get(message)).signature,
     verifyShare: (replica, message, signature) => ring.verifyShare(cache.get(message), { index: replica + 1, signature }),
+    bls: { keyShareFor: () => share, signWith: (keyShare, message) => signShare(keyShare, cache.get(message)).signature },
     combine(_message, shares) {
       try {
         return combineShares(ring.threshold, shares.map((s) => ({ index: s.replica + 1, signature: s.share })));

@@ -5,6 +5,7 @@
  */
 import { bytesEqual, u32be } from '../core/bytes.ts';
 import type { Crypto } from '../core/crypto.ts';
+import type { KeyShare } from '../core/threshold/dealer.ts';
 
 export interface IndexedShare {
   readonly replica: number;
@@ -24,6 +25,17 @@ export interface CertificateSigner {
    * bad share among them the result fails CertificateVerifier.verify.
    */
   combine(message: Uint8Array, shares: readonly IndexedShare[]): Uint8Array;
+  /**
+   * Only threshold BLS signers, whose work a host may do on another thread (ring/config.ts
+   * certificateWork): `keyShareFor` is the key share that signs `message` (null if this replica
+   * holds none for its epoch: it then signs nothing), `signWith` signs with a given one (the bytes
+   * signShare gives, whenever it runs: core/threshold signShare). combine is combineShares with
+   * index replica + 1, which a thread can do too.
+   */
+  readonly bls?: {
+    keyShareFor(message: Uint8Array): KeyShare | null;
+    signWith(keyShare: KeyShare, message: Uint8Array): Uint8Array;
+  };
 }
 
 /** What anyone holding the ring public key can do. */

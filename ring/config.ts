@@ -91,14 +91,15 @@ export interface ReplicaConfig {
    */
   readonly channelIntegrity?: boolean;
   /**
-   * Who runs the pairing checks of combined certificates (a certifier's own combination, another
-   * certifier's span-certified): 'inline' (default) calls certificateVerifier inside the step;
-   * 'host' hands each to the host as a `certificate-check` output, whose verdict comes back with
-   * Replica.onCertificateChecked. A pairing costs ~5 ms, several times a normal-case step: a host
-   * can run it on another thread (runtime/certificate-checks.ts) so agreement does not wait for it.
-   * (The f+1 share checks after a failed combination, a Byzantine case, stay inline.)
+   * Who does the certificate cryptography (this replica's shares, combining f+1 shares and checking
+   * the result, checking another certifier's span-certified): 'inline' (default) inside the step
+   * with certificateSigner and certificateVerifier; 'host' hands each piece to the host as a
+   * `certificate-work` output, whose result comes back with Replica.onCertificateWork. A pairing
+   * costs ~5 ms and a share ~2 ms, several times a normal-case step: a host can do them on another
+   * thread (runtime/certificate-thread.ts) so agreement does not wait for them. (The f+1 share
+   * checks after a failed combination, a Byzantine case, stay inline.)
    */
-  readonly certificateChecks?: 'inline' | 'host';
+  readonly certificateWork?: 'inline' | 'host';
 }
 
 export interface ClientConfig {

@@ -11,7 +11,7 @@ import type { KvStore } from '../core/store.ts';
 import type { KeyShare, RingKeyPublic } from '../core/threshold/dealer.ts';
 import { resolveParameters, type ReplicaConfig, type RingMember } from './config.ts';
 import type { Checkpoint, RingMessage } from './messages.ts';
-import type { RingOutput } from './outputs.ts';
+import type { CertificateWorkResult, RingOutput } from './outputs.ts';
 import { ReconfigurationAgent, type DealerBehaviour, type ReconfigurationOutput } from './reconfiguration-agent.ts';
 import type { SubShareCipher } from './reconfiguration-codec.ts';
 import type { HashedCache } from './bls-certificate-signer.ts';
@@ -165,9 +165,9 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
     return out;
   }
 
-  /** The host's verdict on a certificate check (Replica.onCertificateChecked); one asked before a switch is dropped. */
-  onCertificateChecked(token: object, valid: boolean, nowMs: number): Effect<RingMessage, ReconfiguringOutput>[] {
-    return this.withEpochs(this.replica.onCertificateChecked(token, valid, nowMs));
+  /** The host's result of certificate work (Replica.onCertificateWork); work asked before a switch is dropped. */
+  onCertificateWork(token: object, result: CertificateWorkResult, nowMs: number): Effect<RingMessage, ReconfiguringOutput>[] {
+    return this.withEpochs(this.replica.onCertificateWork(token, result, nowMs));
   }
 
   /** The newest decided epoch if its member list differs from the one this replica runs (a switch is pending). */

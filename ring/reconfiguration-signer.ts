@@ -57,6 +57,14 @@ export class EpochCertificateSigner implements CertificateSigner {
     return signShare(share, this.hash(message)).signature;
   }
 
+  readonly bls = {
+    keyShareFor: (message: Uint8Array): KeyShare | null => {
+      const epoch = epochOfBatchMessage(message);
+      return epoch === null ? null : this.keys.shareFor(epoch);
+    },
+    signWith: (keyShare: KeyShare, message: Uint8Array): Uint8Array => signShare(keyShare, this.hash(message)).signature,
+  };
+
   verifyShare(replica: number, message: Uint8Array, share: Uint8Array): boolean {
     const epoch = epochOfBatchMessage(message);
     const verifier = epoch === null ? undefined : this.verifierOf(epoch);

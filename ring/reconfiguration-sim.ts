@@ -21,7 +21,7 @@ import type { RingMessage } from './messages.ts';
 import type { DealerBehaviour, ReconfigurationOutput } from './reconfiguration-agent.ts';
 import { encodeReconfigurationRecord, type ReconfigurationAction, type SubShareCipher } from './reconfiguration-codec.ts';
 import { ReconfiguringReplica, type ReconfiguringOutput } from './reconfiguration-replica.ts';
-import { describeRingMessage, hostCheckDelayMs, secretKeyFor, simRingId } from './sim-cluster.ts';
+import { describeRingMessage, hostWorkDelayMs, secretKeyFor, simRingId } from './sim-cluster.ts';
 
 export interface ReconfigurationSimOptions {
   readonly seed: number;
@@ -39,8 +39,8 @@ export interface ReconfigurationSimOptions {
   readonly spareReplaces?: number;
   readonly parameters?: Partial<ProtocolParameters>;
   readonly network?: Partial<NetworkOptions>;
-  /** ReplicaConfig.certificateChecks; with 'host' each check is answered 1-7 virtual ms later, across switches too. */
-  readonly certificateChecks?: 'inline' | 'host';
+  /** ReplicaConfig.certificateWork; with 'host' each piece is answered 1-7 virtual ms later, across switches too. */
+  readonly certificateWork?: 'inline' | 'host';
 }
 
 export interface CertificateSeen {
@@ -97,7 +97,7 @@ export function buildReconfigurationSim(options: ReconfigurationSimOptions): Rec
       ringId: simRingId, parameters,
       adminPublicKey: admin.publicKey, initialKey: key, initialShare: key.shares[i]!,
       cipher: options.cipherFor(secrets[i]!, ctx.random), phaseMs: options.phaseMs ?? 1500, resubmitMs: 300,
-      behaviour: options.dealers?.get(i) ?? 'honest', membershipChange: options.spare, certificateChecks: options.certificateChecks,
+      behaviour: options.dealers?.get(i) ?? 'honest', membershipChange: options.spare, certificateWork: options.certificateWork,
     }));
   });
   const spareSecret = secretKeyFor(crypto, seed, 'replica', n);
@@ -110,7 +110,7 @@ export function buildReconfigurationSim(options: ReconfigurationSimOptions): Rec
       members: future, initialMembers: members, f, crypto, signer: signerOf(crypto, spareSecret), certificateVerifier,
       service: (store) => new KvService(crypto, store), ringId: simRingId, parameters,
       adminPublicKey: admin.publicKey, initialKey: key, initialShare: null, membershipChange: true,
-      cipher: options.cipherFor(spareSecret, ctx.random), phaseMs: options.phaseMs ?? 1500, resubmitMs: 300, certificateChecks: options.certificateChecks,
+      cipher: options.cipherFor(spareSecret, ctx.random), phaseMs: options.phaseMs ?? 1500, resubmitMs: 300, certificateWork: options.certificateWork,
     }));
   }
   const clientIds = [adminId, ...writers.map((_, i) => `client-${i}`)];
@@ -134,7 +134,7 @@ export function buildReconfigurationSim(options: ReconfigurationSimOptions): Rec
       out.submit(-1, encodeReconfigurationRecord({ kind: 'reconfigure', epoch, action }));
     },
   };
-  let checks = 0;
+  let jobs = 0;
   sim.onOutput((node, event) => {
     if (event.kind === 'completed') {
       const i = clientIds.indexOf(node) - 1;
@@ -147,9 +147,9 @@ export function buildReconfigurationSim(options: ReconfigurationSimOptions): Rec
       });
     } else if (event.kind === 'share-installed' || event.kind === 'old-share-deleted' || event.kind === 'retired') {
       out.agentOutputs.push(event);
-    } else if (event.kind === 'certificate-check') {
-      const valid = certificateVerifier.verify(event.message, event.signature);
-      sim.later(node, hostCheckDelayMs(checks++), 'certificate-checked', (machine, nowMs) => (machine as ReconfiguringReplica).onCertificateChecked(event.token, valid, nowMs));
+    } else if (event.kind === 'certificate-work') {
+      const result = event.run();
+      sim.later(node, hostWorkDelayMs(jobs++), `certificate-${event.work.op}`, (machine, nowMs) => (machine as ReconfiguringReplica).onCertificateWork(event.token, result, nowMs));
     }
   });
   return out;

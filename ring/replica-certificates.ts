@@ -6,9 +6,10 @@
  * batch executed since the last certificate — a span [from, to] — as one Merkle tree, and the ring
  * signs the span header (ring id, epoch, sequence = to, leaf count, root), the core/threshold
  * batchSigningMessage, so certificates still verify with verifyCertificate. Rounds are self-clocked
- * (one in flight, starts at least certifyIntervalMs and twice the last round's duration apart), so
- * the BLS cost per second is bounded whatever the update rate, and one round covers more updates
- * exactly when load grows.
+ * (one in flight, starts at least certifyIntervalMs and twice the last round's duration apart, or
+ * once its duration when the host does the BLS work on a thread of its own), so the BLS cost per
+ * second is bounded whatever the update rate, and one round covers more updates exactly when load
+ * grows.
  *
  * Spans need no agreement: execution is deterministic, so every correct replica that executed
  * through `to` holds the same statements for [from, to], and signing any such span is safe (two
@@ -76,7 +77,7 @@ interface Round {
   /** Replicas asked for a share: f at first, everyone once the round is slow (widened). */
   readonly asked: Set<number>;
   widened: boolean;
-  /** A combination is being checked (certificateChecks 'host'): shares arriving meanwhile wait for its verdict. */
+  /** A combination is being made and checked (certificateWork 'host'): shares arriving meanwhile wait for its verdict. */
   checking: boolean;
 }
 
@@ -97,8 +98,15 @@ export interface CertificateState {
   /** Sign requests for batches not executed yet, one per requester. */
   readonly parked: Map<number, SignRequest>;
   /**
-   * Per sending replica, the latest span it certified beyond this replica's execution, applied
-   * once execution gets there (one per sender: a Byzantine certifier cannot push out another's).
+   * Requesters whose share the host is signing (certificateWork 'host'), with the latest request
+   * from each that came meanwhile (null: none).
+   */
+  readonly signing: Map<number, SignRequest | null>;
+  /**
+   * Per sending replica, the latest span it certified that this replica cannot take yet: one that
+   * ends beyond its execution, or starts above where its own spans start (spanStart). Taken once
+   * execution, a certificate or a skip gets there (one per sender: a Byzantine certifier cannot
+   * push out another's).
    */
   readonly parkedCertified: Map<number, SpanCertified>;
   /** Replicas asked in the last completed round that had not answered when it combined: asked last. */
@@ -118,7 +126,7 @@ export interface CertificateState {
    */
   readonly sentToClients: Map<string, { readonly message: CertificateMessage; readonly replyTo: string; resentMs: number }>;
   /**
-   * Replicas whose span-certified is being checked (certificateChecks 'host'), with the ones from
+   * Replicas whose span-certified is being checked (certificateWork 'host'), with the ones from
    * the same sender that came meanwhile: one check in flight per sender, the rest wait for its verdict.
    */
   readonly spanChecks: Map<number, SpanCertified[]>;
@@ -150,7 +158,7 @@ const sentToClientsMax = 16_384;
 const resendIntervalMs = 1000;
 
 export function initialState(): CertificateState {
-  return { executed: new Map(), certifiedThrough: 0, leavesFloor: 1, round: null, lastRoundMs: -Infinity, lastRoundDurationMs: 0, signedTo: new Map(), parked: new Map(), parkedCertified: new Map(), slowSigners: new Set(), roundCount: 0, skipTo: 0, skipSetters: new Set(), sentToClients: new Map(), spanChecks: new Map(), claims: new Map(), claimCheck: false, refuted: new Map() };
+  return { executed: new Map(), certifiedThrough: 0, leavesFloor: 1, round: null, lastRoundMs: -Infinity, lastRoundDurationMs: 0, signedTo: new Map(), parked: new Map(), signing: new Map(), parkedCertified: new Map(), slowSigners: new Set(), roundCount: 0, skipTo: 0, skipSetters: new Set(), sentToClients: new Map(), spanChecks: new Map(), claims: new Map(), claimCheck: false, refuted: new Map() };
 }
 
 /** After recovery or a state transfer: statements this replica did not execute in this run are not its to certify. */
@@ -181,14 +189,9 @@ export function onExecuted(r: Replica, seq: number, leaves: readonly Leaf[]): vo
       onSignRequest(r, m);
     }
   }
-  if (s.parkedCertified.size > 0) {
-    for (const m of [...s.parkedCertified.values()].filter((p) => p.to <= seq)) {
-      s.parkedCertified.delete(m.replica);
-      onSpanCertified(r, m);
-    }
-  }
-  // The round itself starts at the next tick, not here: its share signature would hold back this
-  // step's replies (released together), and a tick later the round may cover more batches.
+  takeUpParkedCertified(r);
+  // The round itself starts at the next tick, not here: a tick later it may cover more batches,
+  // and its share signature (if done in the step) would hold back this step's replies.
 }
 
 /** Spans stop short of this many statements (a certificate's tree is bounded: core/threshold). */
@@ -226,6 +229,21 @@ function ownFloor(r: Replica): number {
   return Math.max(s.leavesFloor, s.certifiedThrough + 1);
 }
 
+/** Where this replica's own rounds start: its floor, or above it after a stall gave statements up (nextStart). */
+function spanStart(r: Replica): number {
+  return Math.max(ownFloor(r), r.certificateState.skipTo);
+}
+
+/** Parked span-certified messages whose span this replica can now take (each is parked again if not). */
+function takeUpParkedCertified(r: Replica): void {
+  const s = r.certificateState;
+  if (s.parkedCertified.size === 0) return;
+  for (const m of [...s.parkedCertified.values()].filter((p) => p.to <= r.lastExecuted && p.from <= spanStart(r))) {
+    s.parkedCertified.delete(m.replica);
+    onSpanCertified(r, m);
+  }
+}
+
 /**
  * Where spans start after `round` stalled for a takeover period. A certifier needs f others that
  * hold the span's statements, and a replica that restarted, took a state transfer or certified
@@ -248,7 +266,7 @@ function ownFloor(r: Replica): number {
  */
 function nextStart(r: Replica, round: Round, setters: ReadonlySet<number> | null): { start: number; setters: Set<number> } {
   const none = { start: 0, setters: new Set<number>() };
-  // Our own share is in round.shares: the others' are the rest (valid ones: a bad share is removed).
+  // The others' shares (valid ones: a bad share is removed); ours, if it is in yet, is no claim.
   const others = [...round.shares.keys()].filter((replica) => replica !== r.me);
   if (round.refused.size + others.length < r.n - 1 - r.f) return none;
   const claims = [...[...round.refused].map(([replica, floor]) => ({ replica, floor })), ...others.map((replica) => ({ replica, floor: 0 }))];
@@ -337,9 +355,14 @@ export function maybeStartRound(r: Replica): void {
   if (s.round && r.nowMs - s.round.startedMs < takeoverMs(r)) return;
   // A round is replaced only after it asked everyone and had a tick to hear back (ticks may be long).
   if (s.round && !s.round.widened) return widen(r, s.round);
-  // Rounds at least twice their own duration apart: BLS work stays a bounded share of the time
-  // however slow the machine is, and each round covers what executed meanwhile.
-  if (r.nowMs - s.lastRoundMs < Math.max(r.params.certifyIntervalMs, 2 * s.lastRoundDurationMs)) return;
+  // Rounds at least twice their own duration apart when their BLS work runs in the step: it stays
+  // a bounded share of this thread's time however slow the machine is, and each round covers what
+  // executed meanwhile. When the host does that work on a thread of its own (certificateWork
+  // 'host'), this thread only passes the messages and rounds may follow each other: the host's
+  // thread spends on a round (our share, the combination and its check) less than the round lasts,
+  // which also waits for another replica's share and the messages.
+  const spacing = r.config.certificateWork === 'host' ? 1 : 2;
+  if (r.nowMs - s.lastRoundMs < Math.max(r.params.certifyIntervalMs, spacing * s.lastRoundDurationMs)) return;
   const oldest = oldestUncertified(r);
   if (oldest === null || r.nowMs - oldest.executedMs < rank * takeoverMs(r)) return;
   // Each pass drops a claim or refutes its sender: bounded by the claims held.
@@ -347,7 +370,7 @@ export function maybeStartRound(r: Replica): void {
     if (checkClaim(r, claim)) return;
   }
   // A round still here has gone a takeover period without a certificate (without f+1 shares, or
-  // with a check the host has not answered: nextStart then moves nothing).
+  // with work the host has not answered: nextStart then moves nothing).
   if (s.round) {
     const next = nextStart(r, s.round, s.skipTo > 0 && s.round.span.from === s.skipTo ? s.skipSetters : null);
     if (next.start > s.skipTo) {
@@ -361,15 +384,20 @@ export function maybeStartRound(r: Replica): void {
   const round: Round = { span, startedMs: r.nowMs, shares: new Map(), bad: new Set(), refused: new Map(), asked: new Set(), widened: false, checking: false };
   s.round = round;
   s.lastRoundMs = r.nowMs;
-  round.shares.set(r.me, r.config.certificateSigner.signShare(span.message));
+  // Ours is signed while the others sign theirs (on the host's thread, it costs this one nothing).
+  const signing = r.signShare(span.message, (share) => {
+    if (s.round !== round) return;
+    round.shares.set(r.me, share);
+    tryCombine(r, round);
+  });
   // Our share and f more make f+1: ask only f others (n-1-f share signatures fewer per round, the
   // largest CPU cost of a round), in rotation so the work and the chance to catch a bad share are
   // spread over all, those that answered last time first; widenRound() asks the rest if slow.
+  // Without a key share for the span's epoch (a member being replaced), f+1 others.
   s.roundCount++;
   const others = Array.from({ length: r.n - 1 }, (_, k) => (r.me + 1 + ((k + s.roundCount) % (r.n - 1))) % r.n);
   others.sort((a, b) => Number(s.slowSigners.has(a)) - Number(s.slowSigners.has(b)));
-  for (const replica of others.slice(0, r.f)) askShare(r, round, replica);
-  tryCombine(r, round);
+  for (const replica of others.slice(0, signing ? r.f : r.f + 1)) askShare(r, round, replica);
 }
 
 function askShare(r: Replica, round: Round, replica: number): void {
@@ -407,6 +435,9 @@ export function onSignRequest(r: Replica, m: SignRequest): void {
       break;
     }
   }
+  // One share per requester at the host at a time (a requester may ask for every span end in
+  // turn): the latest request that comes meanwhile waits for it, and is taken up then.
+  if (s.signing.has(m.replica)) return void s.signing.set(m.replica, m);
   const signed = s.signedTo.get(m.replica);
   // The same span again is honoured only once the requester may have retried (a share was lost).
   if (signed && (signed.to > m.to || (signed.to === m.to && r.nowMs - signed.atMs < takeoverMs(r) / 2))) return r.drop('stale');
@@ -426,8 +457,16 @@ export function onSignRequest(r: Replica, m: SignRequest): void {
   // A different root means the requester's statements differ from ours: no share for it.
   if (span.leaves.length !== m.leafCount || !bytesEqual(span.root, m.root)) return r.drop('bad-proof');
   s.signedTo.set(m.replica, { to: m.to, atMs: r.nowMs });
-  const share: Share = { kind: 'share', seq: m.to, root: span.root, replica: r.me, share: r.config.certificateSigner.signShare(span.message) };
-  r.send(r.idOf(m.replica), share);
+  s.signing.set(m.replica, null);
+  const signing = r.signShare(span.message, (signature) => {
+    const share: Share = { kind: 'share', seq: m.to, root: span.root, replica: r.me, share: signature };
+    r.send(r.idOf(m.replica), share);
+    const next = s.signing.get(m.replica);
+    s.signing.delete(m.replica);
+    if (next) onSignRequest(r, next);
+  });
+  // No key share for the span's epoch: nothing to send (the requester asks others when slow).
+  if (!signing) s.signing.delete(m.replica);
 }
 
 export function onShareRefused(r: Replica, m: ShareRefused): void {
@@ -449,8 +488,9 @@ export function onShare(r: Replica, m: Share): void {
 /**
  * Combines the first f+1 shares (ours first) and checks the result: one pairing when every share is
  * good. A failed check finds the bad shares one by one (inline: the Byzantine case), drops them and
- * tries again with the rest, so each retry has at least one share fewer and at most n follow. The check may be the host's (a later
- * step): the round may be gone by then, and its verdict is dropped with it.
+ * tries again with the rest, so each retry has at least one share fewer and at most n follow. The
+ * combination and its check may be the host's (a later step): the round may be gone by then, and
+ * the result is dropped with it.
  */
 function tryCombine(r: Replica, round: Round): void {
   const signer = r.config.certificateSigner;
@@ -458,19 +498,15 @@ function tryCombine(r: Replica, round: Round): void {
   if (round.checking || round.shares.size < signer.threshold) return;
   const order = [...round.shares.keys()].sort((a, b) => (a === r.me ? -1 : b === r.me ? 1 : a - b));
   const picked = order.slice(0, signer.threshold).map((replica) => ({ replica, share: round.shares.get(replica)! }));
-  const signature = signer.combine(span.message, picked);
   round.checking = true;
-  const combinedMs = r.nowMs;
-  r.checkCertificate(span.message, signature, (valid) => {
+  r.combineShares(span.message, picked, (signature, valid) => {
     round.checking = false;
     const s = r.certificateState;
     if (s.round !== round) return;
     if (valid) {
       s.round = null;
       s.slowSigners = new Set([...round.asked].filter((replica) => !round.shares.has(replica)));
-      // Paced by the round up to its combination: a check the host runs on another thread costs
-      // this thread nothing, and the next round waits for it anyway (one round in flight).
-      s.lastRoundDurationMs = Math.min(combinedMs - round.startedMs, takeoverMs(r));
+      s.lastRoundDurationMs = Math.min(r.nowMs - round.startedMs, takeoverMs(r));
       certified(r, span, signature);
       sendToClients(r, span, signature);
       r.broadcast({ kind: 'span-certified', from: span.from, to: span.to, leafCount: span.leaves.length, root: span.root, signature, replica: r.me });
@@ -507,10 +543,11 @@ export function onSpanCertified(r: Replica, m: SpanCertified): void {
     waiting.push(m);
     return;
   }
-  // A gap below `from` stays ours to certify; a later round (ours or a backup's) covers it, or
-  // gives it up if it stalls on refusals (nextStart).
-  if (m.from > ownFloor(r)) return r.drop('stale');
-  if (m.to > r.lastExecuted) {
+  // A gap below `from` stays ours to certify: the span waits until a round of ours (or a backup's)
+  // covers the gap, or one that stalls on refusals gives it up (nextStart). Taking it then matters:
+  // our start moves to where the sender's statements now start; dropped, its higher floor looked
+  // like a lie at the next stall, which gave up statements the sender still held (seed 385).
+  if (m.from > spanStart(r) || m.to > r.lastExecuted) {
     if (m.to <= r.lastExecuted + 2 * r.params.watermarkWindow) s.parkedCertified.set(m.replica, m);
     return;
   }
@@ -643,6 +680,7 @@ export function onCertificateRequest(r: Replica, from: string, m: CertificateReq
 export function onTick(r: Replica): void {
   widenRound(r);
   maybeStartRound(r);
+  takeUpParkedCertified(r);
   // Statements far below the execution point are given up on here (a backup certifier or the
   // archive's repair covers them); this bounds the memory a stalled certifier can cost.
   const floor = r.lastExecuted - 2 * r.params.watermarkWindow;

@@ -12,7 +12,8 @@ import type { Effect, Machine, MachineContext } from '../core/machine.ts';
 import { checkArgument } from '../core/errors.ts';
 import { checkRingShape, primaryOf, quorum, resolveParameters, type ProtocolParameters, type ReplicaConfig } from './config.ts';
 import type { Checkpoint, ClientRequest, Commit, CommitProof, PrePrepare, Prepare, PreparedProof, RingMessage } from './messages.ts';
-import type { RingOutput } from './outputs.ts';
+import type { IndexedShare } from './certificate-signer.ts';
+import type { CertificateWork, CertificateWorkResult, RingOutput } from './outputs.ts';
 import { prePrepareValid, type ProofContext } from './proofs.ts';
 import { clearProposing, clearVoting, decodeClientRecord, loadExecution, loadProposing, loadSlot, loadStable, loadView, loadVoting, saveProposing, saveSlot, saveVoting, seqOfKey, type ClientRecord } from './replica-store.ts';
 import * as agreement from './replica-agreement.ts';
@@ -118,8 +119,8 @@ export class Replica implements Machine<RingMessage, RingOutput> {
    */
   withheld: { seq: number; sinceMs: number } | null = null;
   private out: Effect<RingMessage, RingOutput>[] = [];
-  /** Pairing checks handed to the host (certificateChecks 'host'), by token: what to do with each verdict. */
-  private readonly checks = new Map<object, (valid: boolean) => void>();
+  /** Certificate work handed to the host (certificateWork 'host'), by token: what to do with each result. */
+  private readonly certificateJobs = new Map<object, (result: CertificateWorkResult) => void>();
   nowMs: number;
   lastHeartbeatMs: number;
 
@@ -184,31 +185,63 @@ export class Replica implements Machine<RingMessage, RingOutput> {
   }
 
   /**
-   * The host's verdict on a `certificate-check` this object asked for, as a step of its own. A
-   * token it does not hold (answered already, or asked by the object this one replaced after a
-   * restart or membership switch) changes nothing.
+   * The host's result of `certificate-work` this object asked for, as a step of its own. A token it
+   * does not hold (answered already, or asked by the object this one replaced after a restart or
+   * membership switch) changes nothing.
    */
-  onCertificateChecked(token: object, valid: boolean, nowMs: number): Effect<RingMessage, RingOutput>[] {
-    const then = this.checks.get(token);
+  onCertificateWork(token: object, result: CertificateWorkResult, nowMs: number): Effect<RingMessage, RingOutput>[] {
+    const then = this.certificateJobs.get(token);
     if (!then) return [];
-    this.checks.delete(token);
+    this.certificateJobs.delete(token);
     this.nowMs = nowMs;
-    then(valid);
+    then(result);
     return this.flush();
   }
 
   // ---- helpers shared with the sub-protocol modules ----
 
-  /**
-   * Checks a combined certificate signature under the ring key and calls `then` with the verdict:
-   * at once (inline), or in a later step once the host has checked it (certificateChecks 'host').
-   * Callers keep what is in flight bounded (one per round, one per sending replica).
-   */
+  /** Is `signature` the ring's signature over `message`? (Through certificateWork.) */
   checkCertificate(message: Uint8Array, signature: Uint8Array, then: (valid: boolean) => void): void {
-    if (this.config.certificateChecks !== 'host') return then(this.config.certificateVerifier.verify(message, signature));
+    const verifier = this.config.certificateVerifier;
+    this.certificateWork({ op: 'check', message, signature }, () => ({ valid: verifier.verify(message, signature), signature: null }), (done) => then(done.valid));
+  }
+
+  /**
+   * This replica's share over `message`, through certificateWork; false (and `then` is never
+   * called) when it holds no key share for the message's epoch (a member being replaced), so it
+   * signs nothing rather than a share every combiner would have to find bad.
+   */
+  signShare(message: Uint8Array, then: (share: Uint8Array) => void): boolean {
+    const signer = this.config.certificateSigner;
+    const keyShare = signer.bls ? signer.bls.keyShareFor(message) : null;
+    if (signer.bls && !keyShare) return false;
+    // Done with the key share of now, wherever and whenever the host runs it.
+    const run = (): CertificateWorkResult => ({ valid: true, signature: keyShare ? signer.bls!.signWith(keyShare, message) : signer.signShare(message) });
+    this.certificateWork({ op: 'share', message, keyShare }, run, (done) => then(done.signature!));
+    return true;
+  }
+
+  /** Exactly f+1 shares over `message` combined, and the result checked under the ring key. (Through certificateWork.) */
+  combineShares(message: Uint8Array, shares: readonly IndexedShare[], then: (signature: Uint8Array, valid: boolean) => void): void {
+    const { certificateSigner: signer, certificateVerifier: verifier } = this.config;
+    const run = (): CertificateWorkResult => {
+      const signature = signer.combine(message, shares);
+      return { valid: verifier.verify(message, signature), signature };
+    };
+    this.certificateWork({ op: 'combine', message, shares }, run, (done) => then(done.signature!, done.valid));
+  }
+
+  /**
+   * Certificate cryptography, its result handed to `then` at once (inline) or in a later step once
+   * the host has done it (certificateWork 'host'). Callers keep what is in flight bounded: a
+   * round's own share and its combination (one round at a time), one share per requester, one
+   * check per replica whose span-certified is checked, one claim check.
+   */
+  private certificateWork(work: CertificateWork, run: () => CertificateWorkResult, then: (done: CertificateWorkResult) => void): void {
+    if (this.config.certificateWork !== 'host') return then(run());
     const token = {};
-    this.checks.set(token, then);
-    this.emit({ kind: 'certificate-check', replica: this.me, token, message, signature });
+    this.certificateJobs.set(token, then);
+    this.emit({ kind: 'certificate-work', replica: this.me, token, work, threadable: this.config.certificateSigner.bls !== undefined, run });
   }
 
   get primary(): number {

@@ -26,7 +26,7 @@ import { certificateStatementFromTuple } from '../core/threshold/statements.ts';
 /** The ring id simulated rings put in statements and batch headers. */
 export const simRingId = new Uint8Array(32).fill(7);
 import type { RingMessage } from './messages.ts';
-import type { RingOutput } from './outputs.ts';
+import type { CertificateWork, CertificateWorkResult, RingOutput } from './outputs.ts';
 import { Replica, replicaFactory } from './replica.ts';
 
 export interface CertificateScheme {
@@ -61,10 +61,11 @@ export interface ClusterOptions {
   /** ReplicaConfig.channelIntegrity (and the clients'): the simulated network does not alter messages. */
   channelIntegrity?: boolean;
   /**
-   * ReplicaConfig.certificateChecks. With 'host' the simulated host answers each check 1-7 virtual
-   * ms later (a pairing on another thread), so rounds and span-certified messages change meanwhile.
+   * ReplicaConfig.certificateWork. With 'host' the simulated host answers each piece (a share, a
+   * combination, a check) 1-7 virtual ms later, as another thread would, so rounds and
+   * span-certified messages change meanwhile.
    */
-  certificateChecks?: 'inline' | 'host';
+  certificateWork?: 'inline' | 'host';
 }
 
 export interface Cluster {
@@ -94,10 +95,10 @@ export interface Cluster {
    */
   readonly submittedUpdates: Map<string, string>;
   readonly events: { viewChanges: number; stateTransfers: number; badShares: number; certificates: number };
-  /** Replicas whose certificate checks (certificateChecks 'host') the cluster holds for a test instead of answering. */
-  readonly holdChecks: Set<string>;
-  /** The checks held, with their verdict: a test answers them with Replica.onCertificateChecked. */
-  readonly heldChecks: { node: string; token: object; valid: boolean }[];
+  /** Certificate work (certificateWork 'host') the cluster holds for a test instead of answering, as `node/op` ('ring-1/check'). */
+  readonly holding: Set<string>;
+  /** The work held, with its result: a test answers it with Replica.onCertificateWork. */
+  readonly held: { node: string; op: CertificateWork['op']; token: object; result: CertificateWorkResult }[];
 }
 
 export function secretKeyFor(crypto: Crypto, seed: number, role: string, index: number): Uint8Array {
@@ -180,8 +181,8 @@ function unwrap(m: Machine<RingMessage, RingOutput> | null): unknown {
   return m instanceof TracedMachine ? m.inner : m;
 }
 
-/** How long the simulated host takes to answer its `n`-th certificate check: 1-7 virtual ms, in turn. */
-export function hostCheckDelayMs(n: number): number {
+/** How long the simulated host takes to answer its `n`-th piece of certificate work: 1-7 virtual ms, in turn. */
+export function hostWorkDelayMs(n: number): number {
   return 1 + (n % 7);
 }
 
@@ -227,8 +228,8 @@ export function buildCluster(options: ClusterOptions): Cluster {
     forbiddenRequests: new Set(),
     submittedUpdates: new Map(),
     events: { viewChanges: 0, stateTransfers: 0, badShares: 0, certificates: 0 },
-    holdChecks: new Set(),
-    heldChecks: [],
+    holding: new Set(),
+    held: [],
   };
   const traced = <T extends Machine<RingMessage, RingOutput>>(id: string, make: (ctx: MachineContext) => T) =>
     trace ? (ctx: MachineContext) => new TracedMachine(make(ctx), id, trace) : make;
@@ -249,7 +250,7 @@ export function buildCluster(options: ClusterOptions): Cluster {
         ringId: simRingId,
         parameters: options.parameters,
         channelIntegrity: options.channelIntegrity,
-        certificateChecks: options.certificateChecks,
+        certificateWork: options.certificateWork,
       })),
     );
   });
@@ -269,12 +270,13 @@ export function buildCluster(options: ClusterOptions): Cluster {
     };
   }
   sim.onOutput((node, event) => observe(cluster, node, event));
-  let checks = 0;
+  let jobs = 0;
   sim.onOutput((node, event) => {
-    if (event.kind !== 'certificate-check') return;
-    const valid = certificates.verifier.verify(event.message, event.signature);
-    if (cluster.holdChecks.has(node)) return void cluster.heldChecks.push({ node, token: event.token, valid });
-    sim.later(node, hostCheckDelayMs(checks++), 'certificate-checked', (machine, nowMs) => (unwrap(machine) as Replica).onCertificateChecked(event.token, valid, nowMs));
+    if (event.kind !== 'certificate-work') return;
+    // Done now, with what the replica handed over (a thread gets the same), and answered later.
+    const result = event.run();
+    if (cluster.holding.has(`${node}/${event.work.op}`)) return void cluster.held.push({ node, op: event.work.op, token: event.token, result });
+    sim.later(node, hostWorkDelayMs(jobs++), `certificate-${event.work.op}`, (machine, nowMs) => (unwrap(machine) as Replica).onCertificateWork(event.token, result, nowMs));
   });
   return cluster;
 }

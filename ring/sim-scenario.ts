@@ -276,9 +276,9 @@ export function runScenario(options: ScenarioOptions): ScenarioResult {
     service: options.service ?? 'kv',
     // Both ways of taking commits, by seed (not by a draw: the random stream of every seed stays as it was).
     channelIntegrity: seed % 2 === 0,
-    // Pairing checks inline, or by the host a few ms later (a thread of its own), by seed as well:
-    // seeds 4k and 4k+1 (both ways of taking commits) run the latter.
-    certificateChecks: seed % 4 < 2 ? 'host' : 'inline',
+    // Certificate cryptography inline, or by the host a few ms later (a thread of its own), by seed
+    // as well: seeds 4k and 4k+1 (both ways of taking commits) run the latter.
+    certificateWork: seed % 4 < 2 ? 'host' : 'inline',
     parameters: {
       batchSizeMax: 8,
       pipelineDepthMax: 3,

@@ -3,7 +3,7 @@
  * files through tsx's loader costs seconds of CPU per process on a small machine; so before
  * spawning, the launcher bundles cli/node.ts and our sources into one ESM file with esbuild
  * (tsx's own compiler, ~0.3 s), leaving node_modules imports as they are, and runs that with plain
- * `node`. A ring server's certificate-check thread gets a bundle of its own beside it. If esbuild is
+ * `node`. A ring server's certificate thread gets a bundle of its own beside it. If esbuild is
  * unavailable or the build fails, nodes run through tsx as before.
  */
 import { createHash } from 'node:crypto';
@@ -20,9 +20,9 @@ export const nodeEntrySource = resolve(repoRoot, 'cli/node.ts');
  */
 const checkoutTag = createHash('sha256').update(repoRoot).digest('hex').slice(0, 12);
 export const nodeEntryBundle = resolve(repoRoot, `node_modules/.cache/oceanstore/oceanstore-node-${checkoutTag}.mjs`);
-/** A ring server's certificate-check thread (runtime/certificate-checks-worker.ts), bundled beside it. */
-export const checksWorkerSource = resolve(repoRoot, 'runtime/certificate-checks-worker.ts');
-export const checksWorkerBundle = resolve(repoRoot, `node_modules/.cache/oceanstore/oceanstore-checks-worker-${checkoutTag}.mjs`);
+/** A ring server's certificate thread (runtime/certificate-thread-worker.ts), bundled beside it. */
+export const checksWorkerSource = resolve(repoRoot, 'runtime/certificate-thread-worker.ts');
+export const checksWorkerBundle = resolve(repoRoot, `node_modules/.cache/oceanstore/oceanstore-certificate-thread-${checkoutTag}.mjs`);
 
 let prepared: Promise<string[]> | null = null;
 
@@ -34,7 +34,7 @@ export function nodeEntryArgs(): Promise<string[]> {
       const esbuild = await import('esbuild');
       mkdirSync(dirname(nodeEntryBundle), { recursive: true });
       const options = { bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', sourcemap: 'inline', logLevel: 'silent', write: false } as const;
-      // The worker first: the node's bundle names it (an esbuild define read by runtime/certificate-checks.ts).
+      // The worker first: the node's bundle names it (an esbuild define read by runtime/certificate-thread.ts).
       for (const [source, bundle, define] of [
         [checksWorkerSource, checksWorkerBundle, {}],
         [nodeEntrySource, nodeEntryBundle, { 'process.env.OCEANSTORE_CHECKS_WORKER_BUNDLE': JSON.stringify(checksWorkerBundle) }],

@@ -26,8 +26,8 @@ import { nodeObjectIdOf, roleObjectIdOf } from '../tapestry/named-objects.ts';
 import { TapestryNode } from '../tapestry/node.ts';
 import { TapestryService } from '../tapestry/service.ts';
 import { blsCertificateVerifier, HashedCache } from '../ring/bls-certificate-signer.ts';
-import { PublicKeyVerifier, RingKeyVerifier } from '../core/threshold/signing.ts';
-import { CertificateChecks } from './certificate-checks.ts';
+import { RingKeyVerifier } from '../core/threshold/signing.ts';
+import { CertificateThread } from './certificate-thread.ts';
 import type { ClusterConfig, NodeConfig } from './cluster-config.ts';
 import { initialRingOf, ringNamesOf, secureRandom, type RingDescriptor } from './cluster-keys.ts';
 import type { Binding, DurableKvStore } from './machine-host.ts';
@@ -58,7 +58,7 @@ export interface RoleContext {
   readonly treeLocator?: TreeLocator;
   /**
    * Runs a step on the core bound to `channel` (MachineHost.execute), for work a role does off the
-   * core's step and hands back later: a ring server's pairing checks (runtime/certificate-checks.ts).
+   * core's step and hands back later: a ring server's certificate cryptography (runtime/certificate-thread.ts).
    * Without it, those run inline.
    */
   readonly execute?: (channel: number, run: (nowMs: number) => import('../core/machine.ts').Effect<unknown, unknown>[]) => void;
@@ -83,7 +83,7 @@ export interface RoleAdapter {
    * fragments, where secondaries look last, whom readiness counts).
    */
   onDescriptor(descriptor: RingDescriptor): void;
-  /** Stops what the role runs beside its cores (a ring server's check thread), after the host stopped. */
+  /** Stops what the role runs beside its cores (a ring server's certificate thread), after the host stopped. */
   close?(): Promise<void>;
 }
 
@@ -195,18 +195,20 @@ function tapestryStartup(ctx: RoleContext, tapestry: TapestryPart): StartupStep[
   return steps;
 }
 
-function ringReplica(ctx: RoleContext, parts: RingServerParts): { binding: Binding<RingMessage, ReconfiguringOutput>; replica: Replica; reconfigurable: ReconfiguringReplica; checks: CertificateChecks | null } {
+function ringReplica(ctx: RoleContext, parts: RingServerParts): { binding: Binding<RingMessage, ReconfiguringOutput>; replica: Replica; reconfigurable: ReconfiguringReplica; certificateThread: CertificateThread | null } {
   // A spare that is replacing a member runs with the member list it will vote in (issue 10).
   const joining = joiningMembersOf(ctx);
   const members = joining ?? initialRingOf(ctx.descriptor);
   const key = { threshold: ctx.descriptor.threshold, publicKey: fromHex(ctx.descriptor.ringPublicKey), commitments: ctx.descriptor.commitments.map(fromHex) };
   // One cache of hashed span headers for this replica's share signer and certificate verifier.
   const hashedCache = new HashedCache();
-  const certificateVerifier = blsCertificateVerifier(new RingKeyVerifier(key, members.length), hashedCache);
-  // Pairing checks of combined certificates on a thread of their own: a round's ~5 ms pairings no
-  // longer hold up the agreement messages that arrive meanwhile (docs/ring.md, thirteenth session).
+  const ringKey = new RingKeyVerifier(key, members.length);
+  const certificateVerifier = blsCertificateVerifier(ringKey, hashedCache);
+  // Shares, combinations and pairing checks on a thread of their own, under the key the inline
+  // verifier uses: a round's ~10 ms of BLS no longer holds up the agreement messages that arrive
+  // meanwhile (docs/ring.md "Certificate work off the agreement thread").
   const execute = ctx.execute;
-  const checks = execute ? new CertificateChecks(new PublicKeyVerifier(key.publicKey), undefined, (text) => ctx.log.warn(text)) : null;
+  const certificateThread = execute ? new CertificateThread(ringKey.publicKey, undefined, (text) => ctx.log.warn(text)) : null;
   // Key refresh (issue 10): shares follow the epoch of each batch; the ring public key never changes.
   const reconfigurable = reconfiguringReplicaOf(
     ctx,
@@ -219,7 +221,7 @@ function ringReplica(ctx: RoleContext, parts: RingServerParts): { binding: Bindi
       // a commit that arrives from the member it names is that member's, unaltered. That holds
       // only if the transport knows each member under the key the replica checks signatures with.
       hashedCache,
-      certificateChecks: checks ? 'host' : 'inline',
+      certificateWork: certificateThread ? 'host' : 'inline',
       channelIntegrity: members.every((m) => ctx.descriptor.nodes.some((n) => n.name === m.id && n.publicKey === toHex(m.publicKey))),
       // Heartbeats let readers demand freshness (maxAgeMs); one per second unless configured.
       parameters: { heartbeatIntervalMs: 1000, ...ctx.config.ring },
@@ -246,8 +248,8 @@ function ringReplica(ctx: RoleContext, parts: RingServerParts): { binding: Bindi
     decode, encode: encodeRingMessage, frameBytesMax: ringFrameBytesMax, tickMs: ctx.config.tickMs,
     onOutput: (event) => {
       if (isReconfigurationOutput(event)) return onReconfigurationOutput(ctx, event);
-      // The certifier hashed its own round's header to sign its share: the check thread need not again.
-      if (event.kind === 'certificate-check') return checks!.forward(event, () => reconfigurable, (run) => execute!(channels.ring, run as never), hashedCache.peek(event.message)?.bytes);
+      // A header this thread hashed already (a share check after a failed combination) need not be hashed there again.
+      if (event.kind === 'certificate-work') return certificateThread!.forward(event, () => reconfigurable, (run) => execute!(channels.ring, run as never), hashedCache.peek(event.work.message)?.bytes);
       parts.onRingOutput(event);
       switch (event.kind) {
         case 'executed':
@@ -280,7 +282,7 @@ function ringReplica(ctx: RoleContext, parts: RingServerParts): { binding: Bindi
       }
     },
   };
-  return { binding, replica, reconfigurable, checks };
+  return { binding, replica, reconfigurable, certificateThread };
 }
 
 function archiveServer(ctx: RoleContext): { binding: Binding<ArchiveMessage, ArchiveOutput>; server: ArchiveServer } {
@@ -362,7 +364,7 @@ function buildRoleAdapter(ctx: RoleContext, ready: (peers: readonly string[]) =>
     };
   }
   const parts = ringServerParts(ctx);
-  const { binding, replica, reconfigurable, checks } = ringReplica(ctx, parts);
+  const { binding, replica, reconfigurable, certificateThread } = ringReplica(ctx, parts);
   return {
     bindings: [binding, tapestry.binding, ...parts.bindings], startup,
     status: () => ({
@@ -370,10 +372,10 @@ function buildRoleAdapter(ctx: RoleContext, ready: (peers: readonly string[]) =>
       primary: replica.config.members[replica.view % replica.n]?.id, executedRequests: replica.counters.executedRequests,
       drops: Object.fromEntries(replica.drops), ...tapestryStatus(), ...parts.status(),
       reconfiguration: reconfigurationStatus(reconfigurable),
-      certificateChecks: checks ? { onThread: checks.threadCount, inline: checks.inlineCount } : 'inline',
+      certificateThread: certificateThread ? { onThread: certificateThread.threadCount, inline: certificateThread.inlineCount } : 'inline',
     }),
     ready,
     onDescriptor: parts.onDescriptor,
-    close: async () => checks?.close(),
+    close: async () => certificateThread?.close(),
   };
 }

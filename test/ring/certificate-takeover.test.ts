@@ -14,7 +14,7 @@ import { fakeCrypto } from '../../sim/fake-crypto.ts';
 describe('certificate rounds by replicas that are not certifiers', () => {
   for (const [checks, forge] of [['inline', false], ['host', false], ['inline', true], ['host', true]] as const) {
     it(`both certifiers lose their statements: ranks 2 and 3 certify them (checks ${checks}${forge ? ', and the new primary floods them with false claims' : ''})`, () => {
-      const c = buildCluster({ seed: 7, f: 1, clientCount: 2, crypto: fakeCrypto, network: { delayMsMin: 1, delayMsMax: 3 }, certificateChecks: checks, parameters: { heartbeatIntervalMs: 0 } });
+      const c = buildCluster({ seed: 7, f: 1, clientCount: 2, crypto: fakeCrypto, network: { delayMsMin: 1, delayMsMax: 3 }, certificateWork: checks, parameters: { heartbeatIntervalMs: 0 } });
       const write = (k: number) => {
         for (let i = 0; i < 2; i++) c.submit(i, kvOperation(kvKeyFor(c.clientSigners[i]!.publicKey, `k${k}`), -1, Uint8Array.of(k)));
       };
@@ -75,7 +75,7 @@ describe('certificate rounds by replicas that are not certifiers', () => {
   }
 
   it('a backup certifier down: the others see only the primary\'s claims, and take over nothing the primary certifies', () => {
-    const c = buildCluster({ seed: 11, f: 1, clientCount: 2, crypto: fakeCrypto, network: { delayMsMin: 1, delayMsMax: 3 }, certificateChecks: 'host' });
+    const c = buildCluster({ seed: 11, f: 1, clientCount: 2, crypto: fakeCrypto, network: { delayMsMin: 1, delayMsMax: 3 }, certificateWork: 'host' });
     const rounds: string[] = [];
     const certificates: string[] = [];
     c.replicaIds.forEach((id) => c.sim.setInterceptor(id, (m): RingMessage[] => (m.kind === 'sign-request' && id !== 'ring-0' ? (rounds.push(id), [m]) : [m])));

@@ -28,7 +28,7 @@ function replacementSim(seed: number, spareReplaces?: number) {
   const s = buildReconfigurationSim({
     seed, f: 1, writerCount: 1, crypto: nodeCrypto, cipherFor, spare: true, phaseMs: 1000,
     // Pairing checks answered later by the host, as ring servers run them (some may be out at a switch).
-    certificateChecks: 'host',
+    certificateWork: 'host',
     ...(spareReplaces === undefined ? {} : { spareReplaces }),
     parameters: { checkpointInterval: 4, watermarkWindow: 16 },
     network: { delayMsMin: 1, delayMsMax: 3 },

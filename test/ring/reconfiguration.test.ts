@@ -158,7 +158,7 @@ describe('ring key refresh (issue 10)', () => {
     const s = buildReconfigurationSim({
       seed: 4040, f: 1, writerCount: 1, crypto: nodeCrypto, cipherFor, phaseMs: 1000,
       // Pairing checks answered later by the host, as ring servers run them.
-      certificateChecks: 'host',
+      certificateWork: 'host',
       parameters: { checkpointInterval: 4, watermarkWindow: 16 },
       network: { delayMsMin: 1, delayMsMax: 3 },
     });
