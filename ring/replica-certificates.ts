@@ -144,6 +144,8 @@ export interface CertificateState {
   readonly refuted: Map<number, number>;
 }
 
+/** Spans of at least this many statements are signed in the step even with a host thread (onSignRequest). */
+const shareHereLeavesMin = 32;
 /** Span-certified messages from one sender kept while its previous one is checked (more are dropped). */
 const spanChecksWaitingMax = 4;
 /** Claims (span-certified messages) a non-certifier keeps per sender, the latest (a few seconds of rounds). */
@@ -458,13 +460,16 @@ export function onSignRequest(r: Replica, m: SignRequest): void {
   if (span.leaves.length !== m.leafCount || !bytesEqual(span.root, m.root)) return r.drop('bad-proof');
   s.signedTo.set(m.replica, { to: m.to, atMs: r.nowMs });
   s.signing.set(m.replica, null);
+  // A requester's round waits for this share. A long span means a busy ring, whose event loop
+  // would hold the host's answer behind many frames, while the ~2 ms here are little per update:
+  // signed in this step then; a short one (a quiet ring) on the host's thread, if it has one.
   const signing = r.signShare(span.message, (signature) => {
     const share: Share = { kind: 'share', seq: m.to, root: span.root, replica: r.me, share: signature };
     r.send(r.idOf(m.replica), share);
     const next = s.signing.get(m.replica);
     s.signing.delete(m.replica);
     if (next) onSignRequest(r, next);
-  });
+  }, span.leaves.length >= shareHereLeavesMin);
   // No key share for the span's epoch: nothing to send (the requester asks others when slow).
   if (!signing) s.signing.delete(m.replica);
 }

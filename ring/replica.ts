@@ -207,17 +207,18 @@ export class Replica implements Machine<RingMessage, RingOutput> {
   }
 
   /**
-   * This replica's share over `message`, through certificateWork; false (and `then` is never
-   * called) when it holds no key share for the message's epoch (a member being replaced), so it
-   * signs nothing rather than a share every combiner would have to find bad.
+   * This replica's share over `message`, through certificateWork (or in this step, `here`); false
+   * (and `then` is never called) when it holds no key share for the message's epoch (a member being
+   * replaced), so it signs nothing rather than a share every combiner would have to find bad.
    */
-  signShare(message: Uint8Array, then: (share: Uint8Array) => void): boolean {
+  signShare(message: Uint8Array, then: (share: Uint8Array) => void, here = false): boolean {
     const signer = this.config.certificateSigner;
     const keyShare = signer.bls ? signer.bls.keyShareFor(message) : null;
     if (signer.bls && !keyShare) return false;
     // Done with the key share of now, wherever and whenever the host runs it.
     const run = (): CertificateWorkResult => ({ valid: true, signature: keyShare ? signer.bls!.signWith(keyShare, message) : signer.signShare(message) });
-    this.certificateWork({ op: 'share', message, keyShare }, run, (done) => then(done.signature!));
+    if (here) then(run().signature!);
+    else this.certificateWork({ op: 'share', message, keyShare }, run, (done) => then(done.signature!));
     return true;
   }
 
