@@ -35,9 +35,6 @@ export function epochOfBatchMessage(message: Uint8Array): number | null {
 export class EpochCertificateSigner implements CertificateSigner {
   readonly name = 'bls12-381-epochs';
   private readonly verifiers = new Map<number, RingKeyVerifier>();
-  /** Shares not produced because the replica had no key for the epoch (a replaced member, or a bug). */
-  unsignedCount = 0;
-
   constructor(
     readonly threshold: number,
     private readonly shareCount: number,
@@ -47,14 +44,9 @@ export class EpochCertificateSigner implements CertificateSigner {
   ) {}
 
   signShare(message: Uint8Array): Uint8Array {
-    const epoch = epochOfBatchMessage(message);
-    const share = epoch === null ? null : this.keys.shareFor(epoch);
-    if (!share) {
-      // An invalid share is what a missing key amounts to: combiners drop it and use others.
-      this.unsignedCount++;
-      return invalidSignature;
-    }
-    return signShare(share, this.hash(message)).signature;
+    const share = this.bls.keyShareFor(message);
+    // An invalid share is what a missing key amounts to: combiners drop it and use others.
+    return share ? this.bls.signWith(share, message) : invalidSignature;
   }
 
   readonly bls = {

@@ -7,8 +7,7 @@
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { BlsEngine } from '../core/threshold/accelerator.ts';
-import { scalarFromBytes } from '../core/threshold/scalar.ts';
-import { combineShares } from '../core/threshold/signing.ts';
+import { combineShares, signShare } from '../core/threshold/signing.ts';
 import { HashedCache } from '../ring/bls-certificate-signer.ts';
 import type { CertificateWorkResult } from '../ring/outputs.ts';
 import type { WorkDone, WorkRequest } from './certificate-thread.ts';
@@ -18,26 +17,17 @@ const invalidSignature: Uint8Array = new Uint8Array(48);
 
 function perform(engine: BlsEngine, publicKey: Uint8Array, hashedCache: HashedCache, request: WorkRequest): CertificateWorkResult {
   const work = request.work;
+  if (work.op === 'share') return { valid: true, signature: signShare(work.keyShare!, hashedCache.get(work.message)).signature };
   // A point this process's replica hashed (its HashedCache) needs no hashing here.
   const hashed = request.hashed ?? hashedCache.get(work.message).bytes!;
-  switch (work.op) {
-    case 'check':
-      return { valid: engine.verify(work.signature, hashed, publicKey), signature: null };
-    case 'share': {
-      // As core/threshold signShare: the key share times the hashed header.
-      const secret = scalarFromBytes(work.keyShare!.secretKey);
-      return { valid: true, signature: secret ? engine.g1Multiply(hashed, secret) : invalidSignature };
-    }
-    case 'combine': {
-      let signature: Uint8Array = invalidSignature;
-      try {
-        signature = combineShares(work.shares.length, work.shares.map((s) => ({ index: s.replica + 1, signature: s.share })));
-      } catch {
-        // Undecodable shares: the replica then checks them one by one, as after any failed check.
-      }
-      return { valid: engine.verify(signature, hashed, publicKey), signature };
-    }
+  if (work.op === 'check') return { valid: engine.verify(work.signature, hashed, publicKey), signature: null };
+  let signature: Uint8Array = invalidSignature;
+  try {
+    signature = combineShares(work.shares.length, work.shares.map((s) => ({ index: s.replica + 1, signature: s.share })));
+  } catch {
+    // Undecodable shares: the replica then checks them one by one, as after any failed check.
   }
+  return { valid: engine.verify(signature, hashed, publicKey), signature };
 }
 
 /**
