@@ -39,6 +39,12 @@ export interface ArchiverOptions {
    * hold no block bytes while they wait, and pending jobs survive a restart in the store.
    */
   blockBytesOf?: (bguid: Uint8Array) => Uint8Array | undefined;
+  /**
+   * A fallback rank's start is rounded up to a multiple of this, so the blocks of hand-overs a
+   * few ticks apart are probed together: one probe per archive server per step of this size
+   * rather than one per tick that has a block due. Default 0 (start exactly when due).
+   */
+  fallbackStartStepMs?: number;
 }
 
 export interface BlockToArchive {
@@ -57,6 +63,13 @@ export interface VersionToArchive {
   blocks: readonly (BlockToArchive | BlockRefToArchive)[];
   rootBguid: Uint8Array | null;
   certificate: Uint8Array | null;
+  /**
+   * Ring servers known to have been handed this version too (those that learned its certificate):
+   * they rank ahead of the others for its blocks, in rendezvous order among themselves, so a block's
+   * rank 0 is a server that has it. Ranks only set who goes first: every rank up to
+   * fallbackRanksMax still probes and covers what is missing.
+   */
+  archivers?: readonly string[];
 }
 
 export type ArchiverOutput =

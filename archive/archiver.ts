@@ -81,11 +81,17 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
    * one receipt for all of them instead of one per version.
    */
   archiveAll(versions: readonly VersionToArchive[], nowMs: number): Out[] {
-    for (const v of versions) this.admit(v.blocks, v.rootBguid, v.certificate, nowMs);
+    for (const v of versions) this.admit(v.blocks, v.rootBguid, v.certificate, v.archivers, nowMs);
     return this.pump(nowMs);
   }
 
-  private admit(blocks: readonly (BlockToArchive | BlockRefToArchive)[], rootBguid: Uint8Array | null, certificate: Uint8Array | null, nowMs: number): void {
+  private admit(
+    blocks: readonly (BlockToArchive | BlockRefToArchive)[],
+    rootBguid: Uint8Array | null,
+    certificate: Uint8Array | null,
+    archivers: readonly string[] | undefined,
+    nowMs: number,
+  ): void {
     const rootHex = rootBguid ? toHex(rootBguid) : null;
     const rate = this.options.fallbackBytesPerSecond;
     let bytesAhead = 0;
@@ -96,7 +102,7 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
       bytesAhead += blockBytes;
       const hex = toHex(block.bguid);
       if (this.jobs.has(hex)) continue;
-      const rank = this.rankOf(block.bguid);
+      const rank = this.rankOf(block.bguid, archivers);
       if (rank < 0) {
         this.counters.skipped++;
         continue;
@@ -106,7 +112,7 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
       const keep = this.options.blockBytesOf !== undefined;
       assert(keep || bytes !== null, 'a block without bytes needs blockBytesOf to be archived');
       if (keep) keepJob(this.store, hex, blockCertificate);
-      const job = this.newJob(hex, block.bguid, keep ? null : bytes, blockBytes, blockCertificate, rank, nowMs + rank * (this.options.fallbackTimeoutMs + queuedMs));
+      const job = this.newJob(hex, block.bguid, keep ? null : bytes, blockBytes, blockCertificate, rank, this.fallbackStart(nowMs, rank, queuedMs));
       if (rank === 0) this.makeReady(job);
     }
   }
@@ -180,10 +186,27 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
     this.ringRing = serverRingOf(ringServers);
   }
 
-  /** This server's rank for a block, or -1 when it is beyond fallbackRanksMax (someone else's). */
-  private rankOf(bguid: Uint8Array): number {
-    const rank = rankedServersOf(this.ringRing, bguid).indexOf(this.self);
+  /**
+   * This server's rank for a block, or -1 when it is beyond fallbackRanksMax (someone else's): its
+   * place in the block's rendezvous order of ring servers, with `archivers` (those handed the
+   * block too) moved ahead of the rest.
+   */
+  rankOf(bguid: Uint8Array, archivers?: readonly string[]): number {
+    let ranked = rankedServersOf(this.ringRing, bguid);
+    if (archivers && archivers.length > 0) {
+      const first = new Set(archivers);
+      ranked = [...ranked.filter((s) => first.has(s)), ...ranked.filter((s) => !first.has(s))];
+    }
+    const rank = ranked.indexOf(this.self);
     return rank > this.options.fallbackRanksMax ? -1 : rank;
+  }
+
+  /** When rank `rank` starts on a block handed over now: rank 0 at once, later ranks on a step boundary after their delay. */
+  private fallbackStart(nowMs: number, rank: number, queuedMs: number): number {
+    if (rank === 0) return nowMs;
+    const due = nowMs + rank * (this.options.fallbackTimeoutMs + queuedMs);
+    const step = this.options.fallbackStartStepMs ?? 0;
+    return step > 0 ? Math.ceil(due / step) * step : due;
   }
 
   private newJob(hex: string, bguid: Uint8Array, bytes: Uint8Array | null, blockBytes: number, certificate: Uint8Array | null, rank: number, startAtMs: number): Job {

@@ -12,7 +12,20 @@ export interface ExecutedRequest {
 
 export type ReplicaOutput =
   | { kind: 'executed'; replica: number; seq: number; view: number; digestHex: string; requests: readonly ExecutedRequest[] }
-  | { kind: 'certificate'; replica: number; seq: number; root: Uint8Array; signature: Uint8Array; statements: readonly Uint8Array[] }
+  | {
+      kind: 'certificate';
+      replica: number;
+      seq: number;
+      root: Uint8Array;
+      signature: Uint8Array;
+      statements: readonly Uint8Array[];
+      /**
+       * The members (ids) that certify in this replica's view, rank 0 first: in the normal case
+       * they are the ones that learn this certificate, so a host can tell which peers got it too
+       * (the archiver ranks them first, runtime/object-roles.ts).
+       */
+      certifiers: readonly string[];
+    }
   | { kind: 'bad-share'; replica: number; sender: number; seq: number }
   | { kind: 'view-change-started'; replica: number; view: number }
   | { kind: 'view-installed'; replica: number; view: number }

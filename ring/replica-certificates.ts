@@ -635,7 +635,8 @@ function forgetThrough(r: Replica, to: number): void {
 
 function certified(r: Replica, span: Span, signature: Uint8Array): void {
   forgetThrough(r, span.to);
-  r.emit({ kind: 'certificate', replica: r.me, seq: span.to, root: span.root, signature, statements: span.leaves.map((l) => l.statement) });
+  const certifiers = Array.from({ length: r.f + 1 }, (_, rank) => r.config.members[(r.primary + rank) % r.n]!.id);
+  r.emit({ kind: 'certificate', replica: r.me, seq: span.to, root: span.root, signature, statements: span.leaves.map((l) => l.statement), certifiers });
 }
 
 /** Sends each leaf's certificate to its client and keeps it for re-sends (`send` false: keeps it only). */

@@ -160,7 +160,10 @@ export function ringServerParts(ctx: RoleContext): RingServerParts {
       const done = executed.get(c.statementHex);
       executed.delete(c.statementHex);
       // Every ring server could archive; the archiver's ranking picks one per block, with fallback.
-      if (done) sliced.enqueue(done.newBlocks, done.vguid, c.certificate);
+      // The view's certifiers are the servers that learn this certificate (and so archive the
+      // version): ranked first, a block's rank 0 is one of them rather than, half the time at
+      // f = 1, a server that never gets it, whose absence cost a fallback probe and store later.
+      if (done) sliced.enqueue(done.newBlocks, done.vguid, c.certificate, event.certifiers);
     }
   };
   const memberBinding: Binding<TreeMessage, unknown> = { channel: channels.replica, ...countedTreeWire(ctx), machine: new TrimmedFetches(member, blocks), tickMs: 50 };
@@ -249,6 +252,8 @@ function ringArchiver(ctx: RoleContext, blocks: BlockStore): { binding: Binding<
       // Pending blocks are re-read from the ring's own store, so they survive a restart.
       blockBytesOf: (bguid) => blockBytesOf(blocks, bguid),
       fallbackBytesPerSecond: 8 * 2 ** 20,
+      // Fallback ranks start on whole seconds: blocks handed over a few ticks apart share a probe.
+      fallbackStartStepMs: 1_000,
     },
     (event) => {
       if (event.kind === 'incomplete') ctx.log.warn({ receipts: event.receiptCount, reason: event.reason }, 'block archived incompletely');

@@ -98,8 +98,9 @@ export class SlicedArchiver implements Machine<ArchiverWireMessage, ArchiverOutp
     private readonly gathering: ArchiveGathering = archiveEveryTick,
   ) {}
 
-  enqueue(blocks: (BlockToArchive | BlockRefToArchive)[], root: Uint8Array | null, certificate: Uint8Array | null): void {
-    const version = { blocks, rootBguid: root, certificate };
+  /** A committed version; `archivers` are the ring servers handed it too (VersionToArchive.archivers). */
+  enqueue(blocks: (BlockToArchive | BlockRefToArchive)[], root: Uint8Array | null, certificate: Uint8Array | null, archivers?: readonly string[]): void {
+    const version: VersionToArchive = archivers ? { blocks, rootBguid: root, certificate, archivers } : { blocks, rootBguid: root, certificate };
     this.queue.push(version);
     this.queuedBytes += queuedBytesOf(version);
   }

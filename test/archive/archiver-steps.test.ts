@@ -172,6 +172,51 @@ describe('archiver steps', () => {
     expect(storesIn(h.sliced.onTick(h.nowMs + 100))).toBe(archiveServers.length);
   });
 
+  it('ranks the ring servers handed a version ahead of the others, so a block\'s rank 0 is one that has it', () => {
+    // Only the f+1 certifiers learn a certificate and archive its version. Ranked over all n ring
+    // servers, a block's rank 0 was often a server that never got it (n = 4, f = 1: half the
+    // blocks), and each such block waited for a fallback rank's probe and store.
+    const ringServers = ['ring-0', 'ring-1', 'ring-2', 'ring-3'];
+    const archiverOf = (id: string) =>
+      new Archiver({ nodeId: id, store: new MemoryKvStore(), random: new Prng(2), nowMs: 0 }, {
+        crypto, ringServers, archiveServers, archiveServerKeys: serverKeys, k, m,
+        fallbackTimeoutMs: 1_000, fallbackRanksMax: 3, storeTimeoutMs: 5_000, attemptsMax: 5,
+      });
+    const archivers = new Map(ringServers.map((id) => [id, archiverOf(id)]));
+    const handed = ['ring-3', 'ring-1'];
+    let plainRankZeroElsewhere = 0;
+    for (const { bguid } of blocksOf(64, 11)) {
+      const ranks = ringServers.map((id) => archivers.get(id)!.rankOf(bguid, handed));
+      expect([...ranks].sort()).toEqual([0, 1, 2, 3]);
+      expect(new Set(handed.map((id) => ranks[ringServers.indexOf(id)]))).toEqual(new Set([0, 1]));
+      // Among the two, the order is the block's rendezvous order (plain ranks), so the load spreads.
+      const plain = ringServers.map((id) => archivers.get(id)!.rankOf(bguid));
+      const [a, b] = handed.map((id) => plain[ringServers.indexOf(id)]!);
+      expect(ranks[ringServers.indexOf('ring-3')]! < ranks[ringServers.indexOf('ring-1')]!).toBe(a < b);
+      if (!handed.some((id) => plain[ringServers.indexOf(id)] === 0)) plainRankZeroElsewhere++;
+    }
+    expect(plainRankZeroElsewhere).toBeGreaterThan(10);
+  });
+
+  it('starts fallback ranks on a step boundary, so blocks handed over ticks apart share one probe per archive server', () => {
+    const h = new Harness({ ringServers: ['ring-1', 'ring-0'], fallbackRanksMax: 1, fallbackTimeoutMs: 1_000, fallbackStartStepMs: 1_000 });
+    const first = blocksOf(2, 12);
+    const second = blocksOf(2, 13);
+    const probeTicks: { at: number; probes: number }[] = [];
+    for (let at = 100; at <= 3_000; at += 100) {
+      // Handed to ring-1 (named first), ring-1 ranks first for every block: ring-0 is the fallback for all.
+      if (at === 100) h.sliced.enqueue(first, first[0]!.bguid, Uint8Array.of(1), ['ring-1']);
+      if (at === 400) h.sliced.enqueue(second, second[0]!.bguid, Uint8Array.of(2), ['ring-1']);
+      const effects = h.sliced.onTick(at);
+      const probes = effects.filter((e) => e.kind === 'send' && e.message.type === 'probe').length;
+      if (probes > 0) probeTicks.push({ at, probes });
+      expect(effects.filter((e) => e.kind === 'send' && e.message.type === 'store')).toHaveLength(0);
+      h.nowMs = at;
+    }
+    // Due at 1,100 and 1,400 ms; both start at 2,000 ms with one probe per archive server.
+    expect(probeTicks).toEqual([{ at: 2_000, probes: archiveServers.length }]);
+  });
+
   it('sends itself continue only while coding is queued, and ignores a continue from anyone else', () => {
     const h = new Harness({ stepBytesMax: blockBytes, inFlightBytesMax: 64 * blockBytes });
     const effects = h.archiver.archive(blocksOf(3, 2), null, null, 0);
