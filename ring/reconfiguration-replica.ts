@@ -60,6 +60,10 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
   /** Agreement messages dropped because they lie above a pending membership switch. */
   fencedCount = 0;
   switchCount = 0;
+  /** Switches made while statements at or below the boundary were still uncertified here (the wait ran out). */
+  switchesWithoutCertificates = 0;
+  /** When this replica could first have switched at the pending boundary but waited for its certificates. */
+  private switchReadyMs: number | null = null;
   readonly agent: ReconfigurationAgent;
   readonly signer: EpochCertificateSigner;
   private service!: ReconfigurationService;
@@ -207,6 +211,7 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
     const boundary = next ? next.firstSeq - 1 : 0;
     if (!next || this.replica.stableSeq < boundary) return;
     if (!next.members.some((m) => m.id === this.ctx.nodeId)) return;
+    if (this.awaitingBoundaryCertificates(boundary, nowMs)) return;
     if (!this.provedUnder(next)) {
       if (this.replica.stableSeq !== boundary) return;
       const digest = this.replica.stableProof[0]!.stateDigest;
@@ -218,6 +223,7 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
       this.replica.quiesce();
     }
     this.replica = new Replica({ ...this.ctx, nowMs }, { ...this.replicaConfig, members: next.members });
+    this.switchReadyMs = null;
     this.boundaryVotes.clear();
     this.switchProof = [...this.replica.stableProof];
     this.switchCount++;
@@ -225,6 +231,31 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
     // themselves primary of a view nobody else is in: leaving that view at once gets every member's
     // view change going, and f+1 of them pull the rest into one view (replica-view-change.ts).
     startViewChange(this.replica, this.replica.view + 1);
+  }
+
+  /**
+   * The rebuild at a switch keeps no uncertified statement (like a restart), and every staying
+   * member switches at the same boundary: statements the ring executed just before it would never
+   * be certified, so their writers would get no certificate and the archive (which takes a
+   * version with its certificate) would never get them. So the switch waits until this replica
+   * holds no uncertified statement at or below the boundary — the old list's rounds go on
+   * meanwhile (they are not fenced, and the old-epoch key shares stay until a checkpoint interval
+   * past the boundary) — but at most twice the certificate takeover period from when it could
+   * first switch, so a round that cannot finish delays the switch, never stops it.
+   */
+  private awaitingBoundaryCertificates(boundary: number, nowMs: number): boolean {
+    let uncertified = false;
+    for (const seq of this.replica.certificateState.executed.keys()) {
+      if (seq <= boundary) {
+        uncertified = true;
+        break;
+      }
+    }
+    if (!uncertified) return false;
+    this.switchReadyMs ??= nowMs;
+    if (nowMs - this.switchReadyMs < 2 * this.replica.params.certifyTakeoverMs) return true;
+    this.switchesWithoutCertificates++;
+    return false;
   }
 
   /**

@@ -191,7 +191,7 @@ describe('archiver steps', () => {
       expect(new Set(handed.map((id) => ranks[ringServers.indexOf(id)]))).toEqual(new Set([0, 1]));
       // Among the two, the order is the block's rendezvous order (plain ranks), so the load spreads.
       const plain = ringServers.map((id) => archivers.get(id)!.rankOf(bguid));
-      const [a, b] = handed.map((id) => plain[ringServers.indexOf(id)]!);
+      const [a, b] = handed.map((id) => plain[ringServers.indexOf(id)]!) as [number, number];
       expect(ranks[ringServers.indexOf('ring-3')]! < ranks[ringServers.indexOf('ring-1')]!).toBe(a < b);
       if (!handed.some((id) => plain[ringServers.indexOf(id)] === 0)) plainRankZeroElsewhere++;
     }
