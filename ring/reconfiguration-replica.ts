@@ -19,6 +19,7 @@ import { EpochCertificateSigner } from './reconfiguration-signer.ts';
 import { ReconfigurationService } from './reconfiguration-service.ts';
 import { sameMembers, type EpochInfo, type ReconfigurationState } from './reconfiguration-state.ts';
 import { Replica } from './replica.ts';
+import { certifiedOrClaimedThrough } from './replica-certificates.ts';
 import { startViewChange } from './replica-view-change.ts';
 import { saveStable } from './replica-store.ts';
 import { checkpointProofDigest } from './proofs.ts';
@@ -64,6 +65,7 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
   switchesWithoutCertificates = 0;
   /** When this replica could first have switched at the pending boundary but waited for its certificates. */
   private switchReadyMs: number | null = null;
+  private boundaryWaitRanOut = false;
   readonly agent: ReconfigurationAgent;
   readonly signer: EpochCertificateSigner;
   private service!: ReconfigurationService;
@@ -222,7 +224,12 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
     } else {
       this.replica.quiesce();
     }
+    const old = this.replica;
     this.replica = new Replica({ ...this.ctx, nowMs }, { ...this.replicaConfig, members: next.members });
+    // Certificates sent to clients are kept for those that ask again (one lost on the way).
+    for (const [key, sent] of old.certificateState.sentToClients) this.replica.certificateState.sentToClients.set(key, sent);
+    if (this.boundaryWaitRanOut) this.switchesWithoutCertificates++;
+    this.boundaryWaitRanOut = false;
     this.switchReadyMs = null;
     this.boundaryVotes.clear();
     this.switchProof = [...this.replica.stableProof];
@@ -237,24 +244,21 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
    * The rebuild at a switch keeps no uncertified statement (like a restart), and every staying
    * member switches at the same boundary: statements the ring executed just before it would never
    * be certified, so their writers would get no certificate and the archive (which takes a
-   * version with its certificate) would never get them. So the switch waits until this replica
-   * holds no uncertified statement at or below the boundary — the old list's rounds go on
-   * meanwhile (they are not fenced, and the old-epoch key shares stay until a checkpoint interval
-   * past the boundary) — but at most twice the certificate takeover period from when it could
-   * first switch, so a round that cannot finish delays the switch, never stops it.
+   * version with its certificate) would never get them. So the switch waits until nothing this
+   * replica holds at or below the boundary awaits a certificate (certified here, or, on a replica
+   * that is no certifier, claimed by a certifier of the view: certifiedOrClaimedThrough). The old
+   * list's rounds go on meanwhile: they are not fenced, and staying members keep their old-epoch
+   * shares until a checkpoint interval past the boundary (the leaving member deletes its share at
+   * the boundary, so a round that asked it widens). The wait is bounded by twice the takeover
+   * period and by half the request timeout (fenced requests keep that timer running), so a round
+   * that cannot finish delays the switch, never stops it.
    */
   private awaitingBoundaryCertificates(boundary: number, nowMs: number): boolean {
-    let uncertified = false;
-    for (const seq of this.replica.certificateState.executed.keys()) {
-      if (seq <= boundary) {
-        uncertified = true;
-        break;
-      }
-    }
-    if (!uncertified) return false;
+    if (certifiedOrClaimedThrough(this.replica, boundary)) return false;
     this.switchReadyMs ??= nowMs;
-    if (nowMs - this.switchReadyMs < 2 * this.replica.params.certifyTakeoverMs) return true;
-    this.switchesWithoutCertificates++;
+    const p = this.replica.params;
+    if (nowMs - this.switchReadyMs < Math.min(2 * p.certifyTakeoverMs, p.requestTimeoutMs / 2)) return true;
+    this.boundaryWaitRanOut = true;
     return false;
   }
 

@@ -287,6 +287,26 @@ function oldestUncertified(r: Replica): ExecutedLeaves | null {
 }
 
 /**
+ * Whether nothing this replica holds at or below `seq` still waits for a certificate: every such
+ * statement is certified here or, on a replica that is no certifier, covered by a claim of a
+ * certifier of this view (unchecked: a membership switch waits for this, and only its timing
+ * depends on it; ring/reconfiguration-replica.ts).
+ */
+export function certifiedOrClaimedThrough(r: Replica, seq: number): boolean {
+  const certifier = certifierRank(r, r.me) <= r.f;
+  let claimedTo = -1;
+  for (const held of r.certificateState.executed.keys()) {
+    if (held > seq) break; // ascending by seq
+    if (certifier) return false;
+    if (held <= claimedTo) continue;
+    const claim = certifierClaimCovering(r, held);
+    if (!claim) return false;
+    claimedTo = claim.to;
+  }
+  return true;
+}
+
+/**
  * The claim reaching furthest among those by certifiers of this view (rank 0..f, not refuted in
  * it) of a span that covers `seq`, if one is held.
  */
@@ -635,7 +655,9 @@ function forgetThrough(r: Replica, to: number): void {
 
 function certified(r: Replica, span: Span, signature: Uint8Array): void {
   forgetThrough(r, span.to);
+  // A replica that took over is listed too: the view's certifiers may never have had the span.
   const certifiers = Array.from({ length: r.f + 1 }, (_, rank) => r.config.members[(r.primary + rank) % r.n]!.id);
+  if (certifierRank(r, r.me) > r.f) certifiers.push(r.config.members[r.me]!.id);
   r.emit({ kind: 'certificate', replica: r.me, seq: span.to, root: span.root, signature, statements: span.leaves.map((l) => l.statement), certifiers });
 }
 

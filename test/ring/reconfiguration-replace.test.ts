@@ -112,6 +112,26 @@ describe('ring member replacement (simulation)', () => {
     expect(staying.map((r) => r.switchesWithoutCertificates)).toEqual([0, 0, 0]);
   });
 
+  it('replacing a crashed certifier while writes flow: the others switch without running out their wait, every write certified', () => {
+    // ring-1 is the view's second certifier (f = 1): with it down only the primary claims each
+    // span, so the non-certifiers end their wait on that one claim, not on f+1 of them.
+    const { s, queue, queued } = replacementSim(5052);
+    let certified = 0;
+    s.sim.onOutput((node, event) => {
+      if (node === 'client-0' && event.kind === 'certified') certified++;
+    });
+    s.sim.runFor(100);
+    s.sim.crash('ring-1');
+    for (let i = 0; i < 150; i++) {
+      queue(1);
+      if (i === 20) s.reconfigure(1, { kind: 'replace', oldIndex: 2, newId: s.spareMember!.id, newPublicKey: s.spareMember!.publicKey });
+      s.sim.runFor(20);
+    }
+    const staying = [0, 2, 3].map((i) => s.replica(i)!);
+    expect(s.sim.runUntil(() => s.completed[0] === queued() && certified === queued() && staying.every((r) => r.switchCount === 1), 30_000)).toBe(true);
+    expect(staying.map((r) => r.switchesWithoutCertificates)).toEqual([0, 0, 0]);
+  });
+
   it('on an idle ring the switch comes without waiting for heartbeats: the primary fills up to the boundary with empty batches', () => {
     // The runtime's heartbeat period (1 s): without the fill, an idle ring climbs from the deciding
     // seq to the boundary (up to 2K seqs) one heartbeat batch a second.
