@@ -104,6 +104,7 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
       if (this.jobs.has(hex)) continue;
       const rank = this.rankOf(block.bguid, archivers);
       if (rank < 0) {
+        if (this.options.blockBytesOf) forgetJob(this.store, hex); // kept while it waited to be handed over (keepWaiting)
         this.counters.skipped++;
         continue;
       }
@@ -114,6 +115,20 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
       if (keep) keepJob(this.store, hex, blockCertificate);
       const job = this.newJob(hex, block.bguid, keep ? null : bytes, blockBytes, blockCertificate, rank, this.fallbackStart(nowMs, rank, queuedMs));
       if (rank === 0) this.makeReady(job);
+    }
+  }
+
+  /**
+   * A version a host holds back before handing it over (SlicedArchiver's gather window): with
+   * `blockBytesOf`, its blocks are kept in the store now, so a restart in the meantime resumes them
+   * (probing first) instead of losing them from the archive.
+   */
+  keepWaiting(version: VersionToArchive): void {
+    if (!this.options.blockBytesOf) return;
+    const rootHex = version.rootBguid ? toHex(version.rootBguid) : null;
+    for (const block of version.blocks) {
+      const hex = toHex(block.bguid);
+      if (!this.jobs.has(hex)) keepJob(this.store, hex, rootHex === hex ? version.certificate : null);
     }
   }
 

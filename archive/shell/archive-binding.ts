@@ -103,6 +103,8 @@ export class SlicedArchiver implements Machine<ArchiverWireMessage, ArchiverOutp
     const version: VersionToArchive = archivers ? { blocks, rootBguid: root, certificate, archivers } : { blocks, rootBguid: root, certificate };
     this.queue.push(version);
     this.queuedBytes += queuedBytesOf(version);
+    // Kept in the store while it waits here, so a crash before the hand-over does not lose it.
+    this.archiver.keepWaiting(version);
   }
 
   /** Versions handed over by the host and not yet given to the archiver. */

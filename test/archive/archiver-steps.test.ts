@@ -217,6 +217,29 @@ describe('archiver steps', () => {
     expect(probeTicks).toEqual([{ at: 2_000, probes: archiveServers.length }]);
   });
 
+  it('a version waiting in the gather window survives a crash before its hand-over', () => {
+    // Only the f+1 certifiers get a version; if they all restart inside the window, a version
+    // held only in memory would never reach the archive.
+    const versions = [14, 15].map((seed) => blocksOf(2, seed));
+    const byHex = new Map(versions.flat().map((b) => [toHex(b.bguid), b.bytes]));
+    const h = new Harness({ blockBytesOf: (bguid) => byHex.get(toHex(bguid)) }, new MemoryKvStore(), { gatherMs: 500, gatherBytes: 2 ** 20 });
+    for (const blocks of versions) h.sliced.enqueue(blocks, blocks[0]!.bguid, Uint8Array.of(seed(blocks)));
+    expect(h.sliced.onTick(100).filter((e) => e.kind === 'send')).toHaveLength(0);
+    expect(h.ringStore.keys('q/')).toHaveLength(4);
+    h.nowMs = 200;
+    h.boot(); // crash inside the window: the queue was in memory only
+    expect(h.archiver.counters.resumed).toBe(4);
+    h.run(10_000);
+    expect(h.archiver.pendingCount()).toBe(0);
+    expect(h.ringStore.keys('q/')).toHaveLength(0);
+    expect(h.fragmentKeys()).toHaveLength(4 * (k + m));
+    // The root blocks' certificates were kept with them and stored beside their fragments.
+    for (const blocks of versions) {
+      const holders = archiveServers.filter((id) => h.stores.get(id)!.get(`c/${toHex(blocks[0]!.bguid)}`));
+      expect(holders.length).toBe(k + m);
+    }
+  });
+
   it('sends itself continue only while coding is queued, and ignores a continue from anyone else', () => {
     const h = new Harness({ stepBytesMax: blockBytes, inFlightBytesMax: 64 * blockBytes });
     const effects = h.archiver.archive(blocksOf(3, 2), null, null, 0);
