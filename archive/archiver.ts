@@ -52,6 +52,8 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
   private readonly batches = new Map<number, { server: string; sentMs: number }>();
   private readonly outbox = new Map<string, { job: Job; index: number; item: StoreItem }[]>();
   private nextRequestId = 1;
+  /** Blocks kept in the store by keepWaiting and not handed over yet. */
+  private readonly keptWaiting = new Set<string>();
   /** Block bytes of jobs holding an encoded fragment set. */
   private inFlightBytes = 0;
   readonly counters = { started: 0, skipped: 0, archived: 0, coveredByOther: 0, badReceipts: 0, resumed: 0, encodedBytes: 0, steps: 0, bytesMissing: 0 };
@@ -104,7 +106,8 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
       if (this.jobs.has(hex)) continue;
       const rank = this.rankOf(block.bguid, archivers);
       if (rank < 0) {
-        if (this.options.blockBytesOf) forgetJob(this.store, hex); // kept while it waited to be handed over (keepWaiting)
+        // Kept while it waited to be handed over (keepWaiting) under a ring that ranked this server in.
+        if (this.keptWaiting.delete(hex)) forgetJob(this.store, hex);
         this.counters.skipped++;
         continue;
       }
@@ -112,7 +115,8 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
       const blockCertificate = rootHex === hex ? certificate : null;
       const keep = this.options.blockBytesOf !== undefined;
       assert(keep || bytes !== null, 'a block without bytes needs blockBytesOf to be archived');
-      if (keep) keepJob(this.store, hex, blockCertificate);
+      // Written once: already when it was queued (keepWaiting), else now.
+      if (keep && !this.keptWaiting.delete(hex)) keepJob(this.store, hex, blockCertificate);
       const job = this.newJob(hex, block.bguid, keep ? null : bytes, blockBytes, blockCertificate, rank, this.fallbackStart(nowMs, rank, queuedMs));
       if (rank === 0) this.makeReady(job);
     }
@@ -128,7 +132,9 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
     const rootHex = version.rootBguid ? toHex(version.rootBguid) : null;
     for (const block of version.blocks) {
       const hex = toHex(block.bguid);
-      if (!this.jobs.has(hex)) keepJob(this.store, hex, rootHex === hex ? version.certificate : null);
+      if (this.jobs.has(hex) || this.keptWaiting.has(hex) || this.rankOf(block.bguid, version.archivers) < 0) continue;
+      keepJob(this.store, hex, rootHex === hex ? version.certificate : null);
+      this.keptWaiting.add(hex);
     }
   }
 

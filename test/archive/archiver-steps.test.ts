@@ -238,6 +238,15 @@ describe('archiver steps', () => {
       const holders = archiveServers.filter((id) => h.stores.get(id)!.get(`c/${toHex(blocks[0]!.bguid)}`));
       expect(holders.length).toBe(k + m);
     }
+    // Without a crash the hand-over takes them up and nothing stays kept once they are archived.
+    const later = blocksOf(2, 16);
+    for (const b of later) byHex.set(toHex(b.bguid), b.bytes);
+    h.sliced.enqueue(later, later[0]!.bguid, Uint8Array.of(16));
+    expect(h.ringStore.keys('q/')).toHaveLength(2);
+    h.run(10_000, () => h.sliced.queuedCount() === 0 && h.archiver.pendingCount() === 0);
+    expect(h.archiver.pendingCount()).toBe(0);
+    expect(h.ringStore.keys('q/')).toHaveLength(0);
+    expect(h.fragmentKeys()).toHaveLength(6 * (k + m));
   });
 
   it('sends itself continue only while coding is queued, and ignores a continue from anyone else', () => {
