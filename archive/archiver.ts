@@ -103,11 +103,12 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
       const blockBytes = bytes ? bytes.length : (block as BlockRefToArchive).byteLength;
       bytesAhead += blockBytes;
       const hex = toHex(block.bguid);
+      const keptWhileWaiting = this.keptWaiting.delete(hex);
       if (this.jobs.has(hex)) continue;
       const rank = this.rankOf(block.bguid, archivers);
       if (rank < 0) {
         // Kept while it waited to be handed over (keepWaiting) under a ring that ranked this server in.
-        if (this.keptWaiting.delete(hex)) forgetJob(this.store, hex);
+        if (keptWhileWaiting) forgetJob(this.store, hex);
         this.counters.skipped++;
         continue;
       }
@@ -116,7 +117,7 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
       const keep = this.options.blockBytesOf !== undefined;
       assert(keep || bytes !== null, 'a block without bytes needs blockBytesOf to be archived');
       // Written once: already when it was queued (keepWaiting), else now.
-      if (keep && !this.keptWaiting.delete(hex)) keepJob(this.store, hex, blockCertificate);
+      if (keep && !keptWhileWaiting) keepJob(this.store, hex, blockCertificate);
       const job = this.newJob(hex, block.bguid, keep ? null : bytes, blockBytes, blockCertificate, rank, this.fallbackStart(nowMs, rank, queuedMs));
       if (rank === 0) this.makeReady(job);
     }
