@@ -19,7 +19,7 @@ import { EpochCertificateSigner } from './reconfiguration-signer.ts';
 import { ReconfigurationService } from './reconfiguration-service.ts';
 import { sameMembers, type EpochInfo, type ReconfigurationState } from './reconfiguration-state.ts';
 import { Replica } from './replica.ts';
-import { certifiedOrClaimedThrough } from './replica-certificates.ts';
+import { certifiedOrClaimedThrough, resetBelow } from './replica-certificates.ts';
 import { startViewChange } from './replica-view-change.ts';
 import { saveStable } from './replica-store.ts';
 import { checkpointProofDigest } from './proofs.ts';
@@ -226,6 +226,12 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
     }
     const old = this.replica;
     this.replica = new Replica({ ...this.ctx, nowMs }, { ...this.replicaConfig, members: next.members });
+    // The rebuilt replica would hold again the statements at or below the boundary that it has not
+    // seen certified (kept in the store, ring/replica-certificates.ts): those only a certifier's
+    // claim covered, or all of them if the wait ran out. They are given up here, as before the
+    // switch's rounds: the old epoch's shares are deleted a checkpoint interval on, and a span
+    // nobody holds a share for would stall every round behind it.
+    resetBelow(this.replica, boundary);
     // Certificates sent to clients are kept for those that ask again (one lost on the way).
     for (const [key, sent] of old.certificateState.sentToClients) this.replica.certificateState.sentToClients.set(key, sent);
     if (this.boundaryWaitRanOut) this.switchesWithoutCertificates++;
@@ -241,10 +247,10 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
   }
 
   /**
-   * The rebuild at a switch keeps no uncertified statement (like a restart), and every staying
-   * member switches at the same boundary: statements the ring executed just before it would never
-   * be certified, so their writers would get no certificate and the archive (which takes a
-   * version with its certificate) would never get them. So the switch waits until nothing this
+   * The rebuild at a switch gives up every uncertified statement at or below the boundary, and
+   * every staying member switches at the same boundary: statements the ring executed just before
+   * it would never be certified, so their writers would get no certificate and the archive (which
+   * takes a version with its certificate) would never get them. So the switch waits until nothing this
    * replica holds at or below the boundary awaits a certificate (certified here, or, on a replica
    * that is no certifier, claimed by a certifier of the view: certifiedOrClaimedThrough). The old
    * list's rounds go on meanwhile: they are not fenced, and staying members keep their old-epoch

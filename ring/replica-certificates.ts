@@ -29,16 +29,19 @@
  * after the first are dropped unchecked. A certificate lost on the way is asked for again by its
  * client (certificate-request), and every certifier keeps the ones it sent recently to answer.
  *
- * Statements are volatile: a replica that restarted or took a state transfer cannot sign spans
- * below what it executed itself; asked to, it says where its statements start (share-refused),
- * and a certifier whose round stalled on such refusals starts its next span where f others can
- * still sign (nextStart).
+ * Statements are kept in the replica's store with the execution that made them (the same held
+ * writes) and deleted once certified, so a replica that restarted, or was rebuilt at a membership
+ * switch, holds again every statement it executed and had not seen certified (recoverStatements).
+ * A replica that took a state transfer (or lost its disk) cannot sign spans below what it executed
+ * itself; asked to, it says where its statements start (share-refused), and a certifier whose
+ * round stalled on such refusals starts its next span where f others can still sign (nextStart).
  */
 import { bytesEqual, toHex } from '../core/bytes.ts';
 import { batchLeafCountMax, batchLeafHash, BatchMerkleTree } from '../core/threshold/batch-merkle.ts';
 import { batchMessage } from './certificate-format.ts';
 import type { CertificateMessage, CertificateRequest, Share, ShareRefused, SignRequest, SpanCertified } from './messages.ts';
 import type { Replica } from './replica.ts';
+import { leavesKey } from './replica-store.ts';
 
 export interface Leaf {
   readonly statement: Uint8Array;
@@ -163,13 +166,50 @@ export function initialState(): CertificateState {
   return { executed: new Map(), certifiedThrough: 0, leavesFloor: 1, round: null, lastRoundMs: -Infinity, lastRoundDurationMs: 0, signedTo: new Map(), parked: new Map(), signing: new Map(), parkedCertified: new Map(), slowSigners: new Set(), roundCount: 0, skipTo: 0, skipSetters: new Set(), sentToClients: new Map(), spanChecks: new Map(), claims: new Map(), claimCheck: false, refuted: new Map() };
 }
 
-/** After recovery or a state transfer: statements this replica did not execute in this run are not its to certify. */
+/** After a state transfer, or when statements far below execution are given up: those through `seq` are not this replica's to certify. */
 export function resetBelow(r: Replica, seq: number): void {
   const s = r.certificateState;
   s.certifiedThrough = Math.max(s.certifiedThrough, seq);
   s.leavesFloor = Math.max(s.leavesFloor, seq + 1);
   s.round = null;
-  for (const k of s.executed.keys()) if (k <= seq) s.executed.delete(k);
+  forgetStored(r, seq);
+}
+
+/**
+ * After a restart: the statements of the batches executed before it whose records are still in the
+ * store (not seen certified then) are held again, and everything below the first of them counts as
+ * certified or given up, as it did before the restart (records are deleted in seq order only). Their
+ * takeover clocks start now.
+ */
+export function recoverStatements(r: Replica, kept: readonly { seq: number; leaves: readonly Leaf[] }[]): void {
+  const s = r.certificateState;
+  const first = kept[0]?.seq ?? r.lastExecuted + 1;
+  s.certifiedThrough = Math.max(s.certifiedThrough, first - 1);
+  s.leavesFloor = Math.max(s.leavesFloor, first);
+  s.round = null;
+  for (const e of kept) if (e.seq > s.certifiedThrough) s.executed.set(e.seq, { seq: e.seq, leaves: e.leaves, executedMs: r.nowMs });
+}
+
+/**
+ * Forgets the statements held through `seq`, in memory and in the store. The deletes are held like
+ * execution's writes (ring/deferred-writes.ts): the certificate's messages need not wait for them
+ * to be durable, and a delete lost in a crash only makes the restarted replica hold statements that
+ * are certified already (a second certificate of the same bytes, or a refusal to sign them).
+ */
+function forgetStored(r: Replica, seq: number): void {
+  const s = r.certificateState;
+  const gone: number[] = [];
+  for (const k of s.executed.keys()) {
+    if (k > seq) break; // ascending by seq
+    gone.push(k);
+  }
+  if (gone.length === 0) return;
+  r.deferred.hold(() => {
+    for (const k of gone) {
+      s.executed.delete(k);
+      r.ctx.store.delete(leavesKey(k));
+    }
+  });
 }
 
 /** 0 for the primary, 1 for the next replica, ...: who certifies, and after how long it takes over. */
@@ -649,7 +689,7 @@ function forgetThrough(r: Replica, to: number): void {
     s.skipSetters = new Set();
   }
   s.certifiedThrough = Math.max(s.certifiedThrough, to);
-  for (const k of s.executed.keys()) if (k <= to) s.executed.delete(k);
+  forgetStored(r, to);
   if (s.round && s.round.span.to <= to) s.round = null;
 }
 

@@ -5,7 +5,8 @@
  * (ring/deferred-writes.ts) and staged with the next step, so the signed replies leave without
  * waiting for their fsync: the batch was decided durably by 2f+1 replicas before it committed
  * here, and after a crash this replica executes it again with the same result. A checkpoint
- * stages them first. Executed batches feed certificates and checkpoints.
+ * stages them first. Executed batches feed certificates (their statements are kept in the store
+ * with the execution until certified) and checkpoints.
  */
 import { assert } from '../core/assert.ts';
 import { toHex } from '../core/bytes.ts';
@@ -16,7 +17,7 @@ import * as blocks from './replica-blocks.ts';
 import * as certificates from './replica-certificates.ts';
 import * as checkpoints from './replica-checkpoints.ts';
 import * as viewChange from './replica-view-change.ts';
-import { clientKeyOf, encodeClientRecord, saveExecution, type ClientRecord } from './replica-store.ts';
+import { clientKeyOf, encodeClientRecord, saveExecution, saveLeaves, type ClientRecord } from './replica-store.ts';
 import type { Replica } from './replica.ts';
 import { requestDigest } from './signing.ts';
 
@@ -76,6 +77,8 @@ function apply(r: Replica, seq: number, pp: PrePrepare): void {
   r.lastExecuted = seq;
   r.lastTimestampMs = timestampMs;
   saveExecution(r.ctx.store, seq, timestampMs);
+  // Held with the execution: after a crash, this batch's statements are here exactly when it is.
+  if (leaves.length > 0) saveLeaves(r.ctx.store, seq, leaves);
   r.counters.executedBatches++;
   r.counters.executedRequests += replies.length;
   r.emit({ kind: 'executed', replica: r.me, seq, view: pp.view, digestHex: toHex(pp.digest), requests: executed });

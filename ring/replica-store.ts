@@ -9,18 +9,22 @@
  *   ring/slot/<seq>            [pre-prepares, slot's, prepared proof's and commit proof's (index each)]
  *   ring/client/<clientKeyHex> [nonce, requestDigest, seq, result]
  *   ring/snap/<seq>            snapshot bytes at a checkpoint
+ *   ring/leaves/<seq>          [[statement, clientKey | null, nonce, replyTo]...]: an executed batch's
+ *                              statements, written with its execution, deleted once certified
  * Records are our own bytes, but a corrupted disk must not crash the node silently into a wrong
  * state: decoders reuse the wire decoders and fail loudly (assert) on garbage.
  */
-import { asBool, asList, asNullable, asTuple, asUint, asBytesField, decode, encode } from '../core/codec.ts';
+import { asBool, asList, asNullable, asString, asTuple, asUint, asBytesField, decode, encode } from '../core/codec.ts';
 import type { KvStore } from '../core/store.ts';
-import { decodeRingMessage, ringFrameBytesMax, toTuple } from './codec.ts';
+import { ed25519PublicKeyBytes } from '../core/crypto.ts';
+import { decodeRingMessage, replyToLengthMax, ringFrameBytesMax, toTuple } from './codec.ts';
 import type { Checkpoint, CommitProof, PrePrepare, PreparedProof } from './messages.ts';
 
 const seqKeyDigits = 16;
 export const slotKey = (seq: number): string => `ring/slot/${String(seq).padStart(seqKeyDigits, '0')}`;
 export const snapshotKey = (seq: number): string => `ring/snap/${String(seq).padStart(seqKeyDigits, '0')}`;
 export const clientKeyOf = (hex: string): string => `ring/client/${hex}`;
+export const leavesKey = (seq: number): string => `ring/leaves/${String(seq).padStart(seqKeyDigits, '0')}`;
 export const seqOfKey = (key: string): number => Number(key.slice(key.lastIndexOf('/') + 1));
 
 const messageBytes = (m: Parameters<typeof toTuple>[0]): Uint8Array => encode(toTuple(m));
@@ -157,6 +161,46 @@ export function loadVoting(store: KvStore): { view: number; seq: number } | null
   if (!bytes) return null;
   const t = asTuple(decode(bytes, 32, 'voting record'), 'voting record', 2);
   return { view: asUint(t[0], 'voting view'), seq: asUint(t[1], 'voting seq') };
+}
+
+/** One statement of an executed batch, as certificates need it (ring/replica-certificates.ts Leaf). */
+export interface StoredLeaf {
+  readonly statement: Uint8Array;
+  readonly clientKey: Uint8Array | null;
+  readonly nonce: number;
+  readonly replyTo: string;
+}
+
+/**
+ * An executed batch's statements, kept until they are certified: written with the batch's execution
+ * (the same held writes, so one is durable exactly when the other is), they let a replica that
+ * restarted, or was rebuilt at a membership switch, certify what it executed before.
+ */
+export function saveLeaves(store: KvStore, seq: number, leaves: readonly StoredLeaf[]): void {
+  store.put(leavesKey(seq), encode(leaves.map((l) => [l.statement, l.clientKey, l.nonce, l.replyTo])));
+}
+
+/** Every batch's kept statements at or below `lastExecuted`, ascending by seq (records above it are deleted: they cannot be). */
+export function loadLeaves(store: KvStore, lastExecuted: number): { seq: number; leaves: StoredLeaf[] }[] {
+  const out: { seq: number; leaves: StoredLeaf[] }[] = [];
+  for (const key of store.keys('ring/leaves/')) {
+    const seq = seqOfKey(key);
+    if (seq > lastExecuted) {
+      store.delete(key);
+      continue;
+    }
+    const list = asList(decode(store.get(key)!, ringFrameBytesMax * 4, 'leaves record'), 'leaves', 1 << 20, (v) => {
+      const t = asTuple(v, 'leaf', 4);
+      return {
+        statement: asBytesField(t[0], 'leaf statement', { bytesMax: ringFrameBytesMax }),
+        clientKey: asNullable(t[1], (k) => asBytesField(k, 'leaf client key', { bytes: ed25519PublicKeyBytes })),
+        nonce: asUint(t[2], 'leaf nonce'),
+        replyTo: asString(t[3], 'leaf replyTo', replyToLengthMax),
+      };
+    });
+    out.push({ seq, leaves: list });
+  }
+  return out;
 }
 
 export function saveExecution(store: KvStore, lastExecuted: number, lastTimestampMs: number): void {

@@ -15,7 +15,7 @@ import type { Checkpoint, ClientRequest, Commit, CommitProof, PrePrepare, Prepar
 import type { IndexedShare } from './certificate-signer.ts';
 import type { CertificateWork, CertificateWorkResult, RingOutput } from './outputs.ts';
 import { prePrepareValid, type ProofContext } from './proofs.ts';
-import { clearProposing, clearVoting, decodeClientRecord, loadExecution, loadProposing, loadSlot, loadStable, loadView, loadVoting, saveProposing, saveSlot, saveVoting, seqOfKey, type ClientRecord } from './replica-store.ts';
+import { clearProposing, clearVoting, decodeClientRecord, loadExecution, loadLeaves, loadProposing, loadSlot, loadStable, loadView, loadVoting, saveProposing, saveSlot, saveVoting, seqOfKey, type ClientRecord } from './replica-store.ts';
 import * as agreement from './replica-agreement.ts';
 import * as blocks from './replica-blocks.ts';
 import * as certificates from './replica-certificates.ts';
@@ -391,8 +391,9 @@ export class Replica implements Machine<RingMessage, RingOutput> {
     if (this.viewActive && this.isPrimary && this.proposingView === this.view) viewChange.abdicate(this);
     this.votingMark = loadVoting(store);
     this.silentThrough = this.votingMark;
-    // Statements are volatile: what ran before the restart is left to the other replicas to certify.
-    certificates.resetBelow(this, this.lastExecuted);
+    // Statements executed before the restart and not seen certified are held again (their records
+    // were written with the execution).
+    certificates.recoverStatements(this, loadLeaves(store, this.lastExecuted));
     this.executeReady();
   }
 

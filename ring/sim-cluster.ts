@@ -182,6 +182,19 @@ function unwrap(m: Machine<RingMessage, RingOutput> | null): unknown {
 }
 
 /** How long the simulated host takes to answer its `n`-th piece of certificate work: 1-7 virtual ms, in turn. */
+/**
+ * Crashes replica `index` and restarts it without its kept statements (ring/replica-store.ts
+ * `ring/leaves/`), as a replica that reached its state by transfer, or whose records are gone, holds
+ * none below where it executed: for tests of how the ring certifies what fewer replicas hold.
+ */
+export function restartWithoutStatements(c: Cluster, index: number): void {
+  const id = c.replicaIds[index]!;
+  c.sim.crash(id);
+  const store = c.sim.store(id);
+  for (const key of store.keys('ring/leaves/')) store.delete(key);
+  c.sim.restart(id);
+}
+
 export function hostWorkDelayMs(n: number): number {
   return 1 + (n % 7);
 }

@@ -1,14 +1,14 @@
 /**
  * A certifier skips statements only on evidence (ring/replica-certificates.ts nextStart): a round
  * that stalls because shares are slow keeps its start however long they take, even while a
- * restarted replica or a Byzantine one refuses; once all but f others answered (shares or
- * refusals) without f+1 shares, the certifier skips to where f of them can sign and certifies
- * again.
+ * replica that restarted without its statements or a Byzantine one refuses; once all but f others
+ * answered (shares or refusals) without f+1 shares, the certifier skips to where f of them can
+ * sign and certifies again.
  */
 import { describe, expect, it } from 'vitest';
 import { kvKeyFor, kvOperation } from '../../ring/kv-service.ts';
 import type { RingMessage } from '../../ring/messages.ts';
-import { buildCluster } from '../../ring/sim-cluster.ts';
+import { buildCluster, restartWithoutStatements } from '../../ring/sim-cluster.ts';
 import { fakeCrypto } from '../../sim/fake-crypto.ts';
 
 type Cluster = ReturnType<typeof buildCluster>;
@@ -23,7 +23,8 @@ function submit(c: Cluster, first: number): void {
 /**
  * Six certified writes per client; then six more while no replica's share gets through (and
  * `refuser`, if any, sends a refusal under a floor far ahead instead, as a Byzantine replica may);
- * ring-2 restarts if `restart` (losing its statements, so it refuses too); `blockMs` later the
+ * ring-2 restarts if `restart`, without its statement records (as after a state transfer), so it
+ * refuses too; `blockMs` later the
  * shares flow again, and six more writes follow. Returns each client's certificates.
  */
 function run(options: { restart: boolean; refuser?: number; blockMs: number }): number[] {
@@ -43,10 +44,7 @@ function run(options: { restart: boolean; refuser?: number; blockMs: number }): 
   blocking = true;
   submit(c, 100);
   expect(c.sim.runUntil(() => c.completed.every((n) => n === 2 * writes), 10_000)).toBe(true);
-  if (options.restart) {
-    c.sim.crash(c.replicaIds[2]!);
-    c.sim.restart(c.replicaIds[2]!);
-  }
+  if (options.restart) restartWithoutStatements(c, 2);
   c.sim.runFor(options.blockMs);
   blocking = false;
   submit(c, 200);

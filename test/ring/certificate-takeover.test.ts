@@ -1,14 +1,14 @@
 /**
  * Statements that only replicas other than the certifiers still hold are certified all the same
- * (ring/replica-certificates.ts maybeStartRound): here both certifiers of view 0 restart, losing
- * their uncertified statements, and the two other replicas, which learn what is certified only
+ * (ring/replica-certificates.ts maybeStartRound): here both certifiers of view 0 restart without
+ * their uncertified statements (their records gone, as after a state transfer), and the two other replicas, which learn what is certified only
  * from f+1 matching claims, take over after their rank's wait. Before the thirteenth session these
  * writes stayed uncertified for good.
  */
 import { describe, expect, it } from 'vitest';
 import { kvKeyFor, kvOperation } from '../../ring/kv-service.ts';
 import type { RingMessage } from '../../ring/messages.ts';
-import { buildCluster } from '../../ring/sim-cluster.ts';
+import { buildCluster, restartWithoutStatements } from '../../ring/sim-cluster.ts';
 import { fakeCrypto } from '../../sim/fake-crypto.ts';
 
 describe('certificate rounds by replicas that are not certifiers', () => {
@@ -27,16 +27,13 @@ describe('certificate rounds by replicas that are not certifiers', () => {
       expect(c.sim.runUntil(() => c.completed.every((n) => n === 6), 10_000)).toBe(true);
       c.sim.runFor(50);
       expect(c.certified).toEqual([3, 3]);
-      // The next view's certifiers (backups now) restart: their statements for those writes are
-      // gone (volatile). Then the primary stops proposing, so the view changes to theirs.
+      // The next view's certifiers (backups now) restart without their statements for those
+      // writes. Then the primary stops proposing, so the view changes to theirs.
       const view = c.replica(0)!.view;
       const primary = view % 4;
       const certifiers = [(view + 1) % 4, (view + 2) % 4];
       const holders = [primary, (view + 3) % 4];
-      for (const i of certifiers) {
-        c.sim.crash(c.replicaIds[i]!);
-        c.sim.restart(c.replicaIds[i]!);
-      }
+      for (const i of certifiers) restartWithoutStatements(c, i);
       let stalled = true;
       c.sim.setInterceptor(c.replicaIds[primary]!, (m): RingMessage[] => ((blocking && m.kind === 'share') || (stalled && m.kind === 'pre-prepare') ? [] : [m]));
       const lastExecuted = c.replica(holders[1]!)!.lastExecuted;

@@ -9,7 +9,7 @@ import { encode } from '../../core/codec.ts';
 import { MemoryKvStore } from '../../core/store.ts';
 import { toTuple } from '../../ring/codec.ts';
 import type { CommitProof, PrePrepare } from '../../ring/messages.ts';
-import { loadSlot, saveSlot, slotKey, type SlotRecord } from '../../ring/replica-store.ts';
+import { leavesKey, loadLeaves, loadSlot, saveLeaves, saveSlot, slotKey, type SlotRecord } from '../../ring/replica-store.ts';
 import { agreement, prePrepare } from './arbitraries.ts';
 
 const slot = fc
@@ -62,5 +62,35 @@ describe('slot records', () => {
       }),
       { numRuns: 100 },
     );
+  });
+});
+
+describe('kept statements (ring/leaves/)', () => {
+  const leaf = fc.record({
+    statement: fc.uint8Array({ maxLength: 300 }),
+    clientKey: fc.option(fc.uint8Array({ minLength: 32, maxLength: 32 }), { nil: null }),
+    nonce: fc.nat(),
+    replyTo: fc.string({ maxLength: 128 }),
+  });
+
+  it('load back exactly what was saved, ascending by seq, and drop records above the last executed batch', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.integer({ min: 1, max: 1_000_000 }), { maxLength: 8 }), fc.array(leaf, { minLength: 1, maxLength: 4 }), fc.integer({ min: 0, max: 1_000_000 }), (seqs, leaves, lastExecuted) => {
+        const store = new MemoryKvStore();
+        for (const seq of seqs) saveLeaves(store, seq, leaves);
+        const loaded = loadLeaves(store, lastExecuted);
+        const expected = seqs.filter((s) => s <= lastExecuted).sort((a, b) => a - b);
+        expect(loaded.map((e) => e.seq)).toEqual(expected);
+        for (const e of loaded) expect(e.leaves).toEqual(leaves);
+        expect(store.keys('ring/leaves/')).toEqual(expected.map(leavesKey));
+      }),
+      { numRuns: 50 },
+    );
+  });
+
+  it('fail loudly on a record that is not statements', () => {
+    const store = new MemoryKvStore();
+    store.put(leavesKey(3), encode([[new Uint8Array(4), new Uint8Array(5), 1, 'c']]));
+    expect(() => loadLeaves(store, 10)).toThrow(/leaf client key/);
   });
 });
