@@ -89,7 +89,7 @@ export interface CertificateState {
   readonly executed: Map<number, ExecutedLeaves>;
   /** Every statement at or below this sequence number is certified (as far as this replica knows). */
   certifiedThrough: number;
-  /** Statements below this were never held here (executed before a restart or skipped by state transfer). */
+  /** Statements below this were never held here (skipped by state transfer, given up, or certified before a restart). */
   leavesFloor: number;
   /** This replica's round as certifier, if one is in flight. */
   round: Round | null;
@@ -172,7 +172,9 @@ export function resetBelow(r: Replica, seq: number): void {
   s.certifiedThrough = Math.max(s.certifiedThrough, seq);
   s.leavesFloor = Math.max(s.leavesFloor, seq + 1);
   s.round = null;
-  forgetStored(r, seq);
+  // Not held: after a state transfer the new execution record is durable with this step, and a
+  // crash must not find statements kept on both sides of the batches it skipped.
+  forgetStored(r, seq, false);
 }
 
 /**
@@ -191,12 +193,13 @@ export function recoverStatements(r: Replica, kept: readonly { seq: number; leav
 }
 
 /**
- * Forgets the statements held through `seq`, in memory and in the store. The deletes are held like
- * execution's writes (ring/deferred-writes.ts): the certificate's messages need not wait for them
- * to be durable, and a delete lost in a crash only makes the restarted replica hold statements that
- * are certified already (a second certificate of the same bytes, or a refusal to sign them).
+ * Forgets the statements held through `seq`, in memory and in the store. After a certificate the
+ * deletes are held like execution's writes (ring/deferred-writes.ts): its messages need not wait
+ * for them to be durable, and a delete lost in a crash only makes the restarted replica hold
+ * statements certified already (a second certificate of the same bytes, or a refusal to sign them,
+ * which lets the certifier asking skip them: nextStart).
  */
-function forgetStored(r: Replica, seq: number): void {
+function forgetStored(r: Replica, seq: number, held = true): void {
   const s = r.certificateState;
   const gone: number[] = [];
   for (const k of s.executed.keys()) {
@@ -204,12 +207,14 @@ function forgetStored(r: Replica, seq: number): void {
     gone.push(k);
   }
   if (gone.length === 0) return;
-  r.deferred.hold(() => {
+  const forget = () => {
     for (const k of gone) {
       s.executed.delete(k);
       r.ctx.store.delete(leavesKey(k));
     }
-  });
+  };
+  if (held) r.deferred.hold(forget);
+  else forget();
 }
 
 /** 0 for the primary, 1 for the next replica, ...: who certifies, and after how long it takes over. */
@@ -648,9 +653,12 @@ function noteClaim(r: Replica, m: SpanCertified): void {
 
 /**
  * A non-certifier's certified prefix from its claims: while f+1 senders name one span that starts
- * at or below this replica's floor and ends in what it executed, everything through its end is
- * certified (one of them is a correct certifier that checked the signature). Its statements there
- * are forgotten, with no certificate output: the certifiers made those.
+ * at or below where this replica's spans start and ends in what it executed, everything through
+ * its end is certified (one of them is a correct certifier that checked the signature). Its
+ * statements there are forgotten, with no certificate output: the certifiers made those. Where its
+ * spans start is its floor, or above it once a round of its own stalled on refusals (nextStart):
+ * statements it held again at a restart that the others certified while it was down are given
+ * up so, where claims starting above its floor would otherwise never be taken.
  */
 function learnCertified(r: Replica): void {
   const s = r.certificateState;
@@ -664,13 +672,13 @@ function learnCertified(r: Replica): void {
   }
 }
 
-/** The end of a span that f+1 senders claim, starting at or below this replica's floor and executed here, if any. */
+/** The end of a span that f+1 senders claim, starting at or below where this replica's spans start and executed here, if any. */
 function claimedByFPlusOne(r: Replica): number | null {
   const s = r.certificateState;
   const senders = new Map<string, Set<number>>();
   for (const [sender, kept] of s.claims) {
     for (const m of kept) {
-      if (m.to <= s.certifiedThrough || m.from > ownFloor(r) || m.to > r.lastExecuted) continue;
+      if (m.to <= s.certifiedThrough || m.from > spanStart(r) || m.to > r.lastExecuted) continue;
       const key = `${m.from}:${m.to}:${m.leafCount}:${toHex(m.root)}`;
       const set = senders.get(key) ?? new Set<number>();
       set.add(sender);

@@ -181,7 +181,6 @@ function unwrap(m: Machine<RingMessage, RingOutput> | null): unknown {
   return m instanceof TracedMachine ? m.inner : m;
 }
 
-/** How long the simulated host takes to answer its `n`-th piece of certificate work: 1-7 virtual ms, in turn. */
 /**
  * Crashes replica `index` and restarts it without its kept statements (ring/replica-store.ts
  * `ring/leaves/`), as a replica that reached its state by transfer, or whose records are gone, holds
@@ -195,6 +194,7 @@ export function restartWithoutStatements(c: Cluster, index: number): void {
   c.sim.restart(id);
 }
 
+/** How long the simulated host takes to answer its `n`-th piece of certificate work: 1-7 virtual ms, in turn. */
 export function hostWorkDelayMs(n: number): number {
   return 1 + (n % 7);
 }

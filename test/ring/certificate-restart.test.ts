@@ -51,4 +51,89 @@ describe('statements kept across restarts', () => {
       });
     });
   }
+
+  it('a non-certifier down while the others certified what it held gives those statements up on its peers\' refusals, then follows their claims', () => {
+    const c = buildCluster({ seed: 3, f: 1, clientCount: 2, crypto: fakeCrypto, network: { delayMsMin: 1, delayMsMax: 3 }, parameters: { heartbeatIntervalMs: 0 } });
+    const write = (k: number) => {
+      for (let i = 0; i < 2; i++) c.submit(i, kvOperation(kvKeyFor(c.clientSigners[i]!.publicKey, `k${k}`), -1, Uint8Array.of(k)));
+    };
+    let blocking = true;
+    c.replicaIds.forEach((id) => c.sim.setInterceptor(id, (m): RingMessage[] => (blocking && m.kind === 'share' ? [] : [m])));
+    for (let k = 0; k < 3; k++) write(k);
+    expect(c.sim.runUntil(() => c.completed.every((n) => n === 3), 10_000)).toBe(true);
+    c.sim.runFor(50);
+    // Rank 3 (no certifier) goes down holding the three writes' statements; the others certify them.
+    const down = (c.replica(0)!.view + 3) % 4;
+    const held = [...c.replica(down)!.certificateState.executed.keys()];
+    expect(held.length).toBeGreaterThan(0);
+    c.sim.crash(c.replicaIds[down]!);
+    blocking = false;
+    expect(c.sim.runUntil(() => c.certified.every((n) => n === 3), 10_000)).toBe(true);
+    c.sim.restart(c.replicaIds[down]!);
+    expect([...c.replica(down)!.certificateState.executed.keys()]).toEqual(held);
+    // Later spans start above what it holds, so their claims do not cover it; its own takeover
+    // round asks for statements the others forgot, they refuse, and it skips to where they start.
+    for (let k = 3; k < 8; k++) {
+      write(k);
+      c.sim.runFor(300);
+    }
+    expect(c.sim.runUntil(() => c.certified.every((n) => n === 8), 10_000)).toBe(true);
+    const r = () => c.replica(down)!;
+    const caughtUp = () => r().certificateState.certifiedThrough === r().lastExecuted && r().certificateState.executed.size === 0;
+    expect(c.sim.runUntil(caughtUp, 10_000)).toBe(true);
+    c.sim.runFor(100);
+    expect(c.sim.store(c.replicaIds[down]!).keys('ring/leaves/')).toEqual([]);
+    // And it keeps up from then on.
+    for (let k = 8; k < 12; k++) {
+      write(k);
+      c.sim.runFor(300);
+    }
+    expect(c.sim.runUntil(() => c.certified.every((n) => n === 12) && caughtUp(), 10_000)).toBe(true);
+  });
+
+  it('a crash just after a state transfer keeps no statement from before it: what is kept is one run above the transferred state', () => {
+    const c = buildCluster({ seed: 5, f: 1, clientCount: 2, crypto: fakeCrypto, network: { delayMsMin: 1, delayMsMax: 3 }, parameters: { heartbeatIntervalMs: 0 } });
+    const write = (k: number) => {
+      for (let i = 0; i < 2; i++) c.submit(i, kvOperation(kvKeyFor(c.clientSigners[i]!.publicKey, `k${k}`), -1, Uint8Array.of(k)));
+    };
+    let blocking = true;
+    c.replicaIds.forEach((id) => c.sim.setInterceptor(id, (m): RingMessage[] => (blocking && m.kind === 'share' ? [] : [m])));
+    for (let k = 0; k < 3; k++) write(k);
+    expect(c.sim.runUntil(() => c.completed.every((n) => n === 3), 10_000)).toBe(true);
+    c.sim.runFor(50);
+    // A certifier holding uncertified statements is cut off while the others go on past a stable
+    // checkpoint; healed, it takes a state transfer and crashes in the same step's wake.
+    const cut = (c.replica(0)!.view + 1) % 4;
+    const id = c.replicaIds[cut]!;
+    const stale = [...c.replica(cut)!.certificateState.executed.keys()];
+    expect(stale.length).toBeGreaterThan(0);
+    c.sim.partition([[id], c.replicaIds.filter((x) => x !== id).concat(c.clientIds)]);
+    for (let k = 3; k < 30; k++) {
+      write(k);
+      c.sim.runFor(30);
+    }
+    let transferred = -1;
+    let crashNow = false;
+    c.sim.onOutput((node, e) => {
+      if (node !== id || e.kind !== 'state-transferred' || transferred >= 0) return;
+      transferred = e.seq;
+      crashNow = true;
+    });
+    c.sim.onStep(() => {
+      if (!crashNow) return;
+      crashNow = false;
+      c.sim.crash(id);
+    });
+    c.sim.heal();
+    expect(c.sim.runUntil(() => !c.sim.isUp(id), 5_000)).toBe(true);
+    const kept = c.sim.store(id).keys('ring/leaves/').map((k) => Number(k.slice('ring/leaves/'.length)));
+    expect(kept.every((seq) => seq > transferred)).toBe(true);
+    c.sim.restart(id);
+    const r = c.replica(cut)!;
+    expect(r.certificateState.leavesFloor).toBeGreaterThan(transferred);
+    blocking = false;
+    expect(c.sim.runUntil(() => c.certified.every((n) => n === 30), 10_000)).toBe(true);
+    // Its roots matched its peers' all along: no correct replica refused one of its spans.
+    c.replicaIds.forEach((_, i) => expect(c.replica(i)!.drops.get('bad-proof') ?? 0).toBe(0));
+  });
 });
