@@ -41,7 +41,7 @@ import { batchLeafCountMax, batchLeafHash, BatchMerkleTree } from '../core/thres
 import { batchMessage } from './certificate-format.ts';
 import type { CertificateMessage, CertificateRequest, Share, ShareRefused, SignRequest, SpanCertified } from './messages.ts';
 import type { Replica } from './replica.ts';
-import { leavesKey } from './replica-store.ts';
+import { leavesKey, seqOfKey } from './replica-store.ts';
 
 export interface Leaf {
   readonly statement: Uint8Array;
@@ -123,6 +123,13 @@ export interface CertificateState {
    */
   skipSetters: ReadonlySet<number>;
   /**
+   * Whether every other replica answered the round that set skipTo (a share or a refusal): then
+   * fewer than f+1 replicas hold the statements skipped, and a non-certifier may take claims from
+   * skipTo on (claimedByFPlusOne). A skip with f silent replicas may have left them the only
+   * holders besides this one.
+   */
+  skipHeardAll: boolean;
+  /**
    * The certificates this replica sent clients most recently, by `clientKeyHex:nonce` (oldest
    * first), re-sent when a client asks (a certificate lost on the way is not lost for good).
    * Volatile: after a restart the other certifiers still hold theirs.
@@ -163,7 +170,7 @@ const sentToClientsMax = 16_384;
 const resendIntervalMs = 1000;
 
 export function initialState(): CertificateState {
-  return { executed: new Map(), certifiedThrough: 0, leavesFloor: 1, round: null, lastRoundMs: -Infinity, lastRoundDurationMs: 0, signedTo: new Map(), parked: new Map(), signing: new Map(), parkedCertified: new Map(), slowSigners: new Set(), roundCount: 0, skipTo: 0, skipSetters: new Set(), sentToClients: new Map(), spanChecks: new Map(), claims: new Map(), claimCheck: false, refuted: new Map() };
+  return { executed: new Map(), certifiedThrough: 0, leavesFloor: 1, round: null, lastRoundMs: -Infinity, lastRoundDurationMs: 0, signedTo: new Map(), parked: new Map(), signing: new Map(), parkedCertified: new Map(), slowSigners: new Set(), roundCount: 0, skipTo: 0, skipSetters: new Set(), skipHeardAll: false, sentToClients: new Map(), spanChecks: new Map(), claims: new Map(), claimCheck: false, refuted: new Map() };
 }
 
 /** After a state transfer, or when statements far below execution are given up: those through `seq` are not this replica's to certify. */
@@ -206,15 +213,13 @@ function forgetStored(r: Replica, seq: number, held = true): void {
     if (k > seq) break; // ascending by seq
     gone.push(k);
   }
-  if (gone.length === 0) return;
-  const forget = () => {
-    for (const k of gone) {
-      s.executed.delete(k);
-      r.ctx.store.delete(leavesKey(k));
-    }
-  };
-  if (held) r.deferred.hold(forget);
-  else forget();
+  for (const k of gone) s.executed.delete(k);
+  if (held) return r.deferred.hold(() => gone.forEach((k) => r.ctx.store.delete(leavesKey(k))));
+  // Every record through seq, in this step: those held for this step's executions, and those whose
+  // deletes an earlier step still holds (the inner store lists them), so that a crash keeps no
+  // record below these deletes.
+  for (const k of gone) r.ctx.store.delete(leavesKey(k));
+  for (const key of r.deferred.inner.keys('ring/leaves/')) if (seqOfKey(key) <= seq) r.ctx.store.delete(key);
 }
 
 /** 0 for the primary, 1 for the next replica, ...: who certifies, and after how long it takes over. */
@@ -443,6 +448,7 @@ export function maybeStartRound(r: Replica): void {
     if (next.start > s.skipTo) {
       s.skipTo = next.start;
       s.skipSetters = next.setters;
+      s.skipHeardAll = s.round.refused.size + [...s.round.shares.keys()].filter((replica) => replica !== r.me).length >= r.n - 1;
     }
     s.round = null;
   }
@@ -656,9 +662,11 @@ function noteClaim(r: Replica, m: SpanCertified): void {
  * at or below where this replica's spans start and ends in what it executed, everything through
  * its end is certified (one of them is a correct certifier that checked the signature). Its
  * statements there are forgotten, with no certificate output: the certifiers made those. Where its
- * spans start is its floor, or above it once a round of its own stalled on refusals (nextStart):
- * statements it held again at a restart that the others certified while it was down are given
- * up so, where claims starting above its floor would otherwise never be taken.
+ * spans start is its floor, or above it once a round of its own that every other replica answered
+ * stalled on refusals (nextStart; skipHeardAll): statements it held again at a restart that the
+ * others certified while it was down are given up so, where claims starting above its floor would
+ * otherwise never be taken. After a skip that f replicas did not answer, the floor stays: they may
+ * be the other holders of what was skipped, and this replica the last one besides them.
  */
 function learnCertified(r: Replica): void {
   const s = r.certificateState;
@@ -675,10 +683,11 @@ function learnCertified(r: Replica): void {
 /** The end of a span that f+1 senders claim, starting at or below where this replica's spans start and executed here, if any. */
 function claimedByFPlusOne(r: Replica): number | null {
   const s = r.certificateState;
+  const start = s.skipHeardAll ? spanStart(r) : ownFloor(r);
   const senders = new Map<string, Set<number>>();
   for (const [sender, kept] of s.claims) {
     for (const m of kept) {
-      if (m.to <= s.certifiedThrough || m.from > spanStart(r) || m.to > r.lastExecuted) continue;
+      if (m.to <= s.certifiedThrough || m.from > start || m.to > r.lastExecuted) continue;
       const key = `${m.from}:${m.to}:${m.leafCount}:${toHex(m.root)}`;
       const set = senders.get(key) ?? new Set<number>();
       set.add(sender);
@@ -695,6 +704,7 @@ function forgetThrough(r: Replica, to: number): void {
   if (to + 1 >= s.skipTo) {
     s.skipTo = 0;
     s.skipSetters = new Set();
+    s.skipHeardAll = false;
   }
   s.certifiedThrough = Math.max(s.certifiedThrough, to);
   forgetStored(r, to);
