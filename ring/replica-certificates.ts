@@ -130,6 +130,12 @@ export interface CertificateState {
    */
   skipHeardAll: boolean;
   /**
+   * A skip that a stalled round's answers called for while some replicas it asked said nothing (a
+   * request may have been lost, and they may hold the statements): deferred once, to the next
+   * round, which asks them again (0: none).
+   */
+  skipDeferred: number;
+  /**
    * The certificates this replica sent clients most recently, by `clientKeyHex:nonce` (oldest
    * first), re-sent when a client asks (a certificate lost on the way is not lost for good).
    * Volatile: after a restart the other certifiers still hold theirs.
@@ -170,7 +176,7 @@ const sentToClientsMax = 16_384;
 const resendIntervalMs = 1000;
 
 export function initialState(): CertificateState {
-  return { executed: new Map(), certifiedThrough: 0, leavesFloor: 1, round: null, lastRoundMs: -Infinity, lastRoundDurationMs: 0, signedTo: new Map(), parked: new Map(), signing: new Map(), parkedCertified: new Map(), slowSigners: new Set(), roundCount: 0, skipTo: 0, skipSetters: new Set(), skipHeardAll: false, sentToClients: new Map(), spanChecks: new Map(), claims: new Map(), claimCheck: false, refuted: new Map() };
+  return { executed: new Map(), certifiedThrough: 0, leavesFloor: 1, round: null, lastRoundMs: -Infinity, lastRoundDurationMs: 0, signedTo: new Map(), parked: new Map(), signing: new Map(), parkedCertified: new Map(), slowSigners: new Set(), roundCount: 0, skipTo: 0, skipSetters: new Set(), skipHeardAll: false, skipDeferred: 0, sentToClients: new Map(), spanChecks: new Map(), claims: new Map(), claimCheck: false, refuted: new Map() };
 }
 
 /** After a state transfer, or when statements far below execution are given up: those through `seq` are not this replica's to certify. */
@@ -445,10 +451,13 @@ export function maybeStartRound(r: Replica): void {
   // with work the host has not answered: nextStart then moves nothing).
   if (s.round) {
     const next = nextStart(r, s.round, s.skipTo > 0 && s.round.span.from === s.skipTo ? s.skipSetters : null);
-    if (next.start > s.skipTo) {
+    const heardAll = s.round.refused.size + [...s.round.shares.keys()].filter((replica) => replica !== r.me).length >= r.n - 1;
+    if (next.start > s.skipTo && !heardAll && s.skipDeferred === 0) s.skipDeferred = next.start;
+    else if (next.start > s.skipTo) {
       s.skipTo = next.start;
       s.skipSetters = next.setters;
-      s.skipHeardAll = s.round.refused.size + [...s.round.shares.keys()].filter((replica) => replica !== r.me).length >= r.n - 1;
+      s.skipHeardAll = heardAll;
+      s.skipDeferred = 0;
     }
     s.round = null;
   }
@@ -705,6 +714,7 @@ function forgetThrough(r: Replica, to: number): void {
     s.skipTo = 0;
     s.skipSetters = new Set();
     s.skipHeardAll = false;
+    s.skipDeferred = 0;
   }
   s.certifiedThrough = Math.max(s.certifiedThrough, to);
   forgetStored(r, to);

@@ -8,9 +8,9 @@
 import { describe, expect, it } from 'vitest';
 import { kvKeyFor, kvOperation } from '../../ring/kv-service.ts';
 import type { RingMessage } from '../../ring/messages.ts';
-import { resetBelow } from '../../ring/replica-certificates.ts';
 import { buildCluster } from '../../ring/sim-cluster.ts';
 import { fakeCrypto } from '../../sim/fake-crypto.ts';
+import { holdersOnly } from './statement-holders.ts';
 
 describe('statements kept across restarts', () => {
   for (const checks of ['inline', 'host'] as const) {
@@ -139,29 +139,7 @@ describe('statements kept across restarts', () => {
   });
 
   it('a non-certifier that skipped while one replica was silent keeps what it skipped: that replica may be the other holder', () => {
-    const c = buildCluster({ seed: 3, f: 1, clientCount: 2, crypto: fakeCrypto, network: { delayMsMin: 1, delayMsMax: 3 }, parameters: { heartbeatIntervalMs: 0 } });
-    const write = (k: number) => {
-      for (let i = 0; i < 2; i++) c.submit(i, kvOperation(kvKeyFor(c.clientSigners[i]!.publicKey, `k${k}`), -1, Uint8Array.of(k)));
-    };
-    for (let k = 0; k < 3; k++) write(k);
-    expect(c.sim.runUntil(() => c.certified.every((n) => n === 3), 10_000)).toBe(true);
-    let blocking = true;
-    c.replicaIds.forEach((id) => c.sim.setInterceptor(id, (m): RingMessage[] => (blocking && m.kind === 'share' ? [] : [m])));
-    for (let k = 3; k < 6; k++) write(k);
-    expect(c.sim.runUntil(() => c.completed.every((n) => n === 6), 10_000)).toBe(true);
-    c.sim.runFor(50);
-    // Both certifiers give the last three writes' statements up (as a state transfer past them
-    // would); the two other replicas hold them. One of those is cut off; the other takes over, both
-    // certifiers refuse, and it skips on their refusals, one answer short of all.
-    const view = c.replica(0)!.view;
-    const [first, second, silent, taker] = [0, 1, 2, 3].map((k) => (view + k) % 4) as [number, number, number, number];
-    for (const i of [first, second]) resetBelow(c.replica(i)!, c.replica(i)!.lastExecuted);
-    const cut = c.replicaIds[silent]!;
-    c.sim.partition([[cut], c.replicaIds.filter((id) => id !== cut).concat(c.clientIds)]);
-    blocking = false;
-    c.sim.runFor(4_100);
-    expect(c.replica(taker)!.certificateState.skipTo).toBeGreaterThan(0);
-    c.sim.heal();
+    const { c, write } = holdersOnly(3);
     // Later writes are certified from the skip on, and the certifiers' claims reach the taker. It
     // keeps the skipped statements all the same, so the silent holder's takeover gets its share.
     for (let k = 6; k < 9; k++) {

@@ -10,6 +10,7 @@ import { kvKeyFor, kvOperation } from '../../ring/kv-service.ts';
 import type { RingMessage } from '../../ring/messages.ts';
 import { buildCluster, restartWithoutStatements } from '../../ring/sim-cluster.ts';
 import { fakeCrypto } from '../../sim/fake-crypto.ts';
+import { holdersOnly } from './statement-holders.ts';
 
 type Cluster = ReturnType<typeof buildCluster>;
 const writes = 6;
@@ -64,5 +65,17 @@ describe('certificate rounds skip statements only on evidence', () => {
     // The writes ring-2 lost were held by the certifier, silent ring-1 and lying ring-3 only: given
     // up after a stalled round. Those after ring-2's restart are certified.
     expect(certified.every((n) => n >= 2 * writes && n < 3 * writes)).toBe(true);
+  });
+
+  it('a round whose skip rests on all but f answers asks the silent ones once more first: a lost request costs no certificate', () => {
+    // The first writes are never certified, so the silent holder takes over as the partition
+    // heals: the one request its round sends the other holder before widening may be lost, and
+    // the certifiers refuse.
+    const { c, write } = holdersOnly(0);
+    for (let k = 3; k < 6; k++) {
+      write(k);
+      c.sim.runFor(300);
+    }
+    expect(c.sim.runUntil(() => c.certified.every((n) => n === 6), 15_000)).toBe(true);
   });
 });
