@@ -65,7 +65,6 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
   switchesWithoutCertificates = 0;
   /** When this replica could first have switched at the pending boundary but waited for its certificates. */
   private switchReadyMs: number | null = null;
-  private boundaryWaitRanOut = false;
   readonly agent: ReconfigurationAgent;
   readonly signer: EpochCertificateSigner;
   private service!: ReconfigurationService;
@@ -225,6 +224,7 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
       this.replica.quiesce();
     }
     const old = this.replica;
+    const waitRanOut = !certifiedOrClaimedThrough(old, boundary);
     this.replica = new Replica({ ...this.ctx, nowMs }, { ...this.replicaConfig, members: next.members });
     // The rebuilt replica would hold again the statements at or below the boundary that it has not
     // seen certified (kept in the store, ring/replica-certificates.ts): those only a certifier's
@@ -234,8 +234,7 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
     resetBelow(this.replica, boundary);
     // Certificates sent to clients are kept for those that ask again (one lost on the way).
     for (const [key, sent] of old.certificateState.sentToClients) this.replica.certificateState.sentToClients.set(key, sent);
-    if (this.boundaryWaitRanOut) this.switchesWithoutCertificates++;
-    this.boundaryWaitRanOut = false;
+    if (waitRanOut) this.switchesWithoutCertificates++;
     this.switchReadyMs = null;
     this.boundaryVotes.clear();
     this.switchProof = [...this.replica.stableProof];
@@ -250,8 +249,8 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
    * The rebuild at a switch gives up every uncertified statement at or below the boundary, and
    * every staying member switches at the same boundary: statements the ring executed just before
    * it would never be certified, so their writers would get no certificate and the archive (which
-   * takes a version with its certificate) would never get them. So the switch waits until nothing this
-   * replica holds at or below the boundary awaits a certificate (certified here, or, on a replica
+   * takes a version with its certificate) would never get them. So the switch waits until nothing
+   * this replica holds at or below the boundary awaits a certificate (certified here, or, on a replica
    * that is no certifier, claimed by a certifier of the view: certifiedOrClaimedThrough). The old
    * list's rounds go on meanwhile: they are not fenced, and staying members keep their old-epoch
    * shares until a checkpoint interval past the boundary (the leaving member deletes its share at
@@ -263,9 +262,7 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
     if (certifiedOrClaimedThrough(this.replica, boundary)) return false;
     this.switchReadyMs ??= nowMs;
     const p = this.replica.params;
-    if (nowMs - this.switchReadyMs < Math.min(2 * p.certifyTakeoverMs, p.requestTimeoutMs / 2)) return true;
-    this.boundaryWaitRanOut = true;
-    return false;
+    return nowMs - this.switchReadyMs < Math.min(2 * p.certifyTakeoverMs, p.requestTimeoutMs / 2);
   }
 
   /**

@@ -19,6 +19,7 @@ import type { KvStore } from '../core/store.ts';
 import { ed25519PublicKeyBytes } from '../core/crypto.ts';
 import { decodeRingMessage, replyToLengthMax, ringFrameBytesMax, toTuple } from './codec.ts';
 import type { Checkpoint, CommitProof, PrePrepare, PreparedProof } from './messages.ts';
+import type { Leaf } from './replica-certificates.ts';
 
 const seqKeyDigits = 16;
 export const slotKey = (seq: number): string => `ring/slot/${String(seq).padStart(seqKeyDigits, '0')}`;
@@ -163,26 +164,18 @@ export function loadVoting(store: KvStore): { view: number; seq: number } | null
   return { view: asUint(t[0], 'voting view'), seq: asUint(t[1], 'voting seq') };
 }
 
-/** One statement of an executed batch, as certificates need it (ring/replica-certificates.ts Leaf). */
-export interface StoredLeaf {
-  readonly statement: Uint8Array;
-  readonly clientKey: Uint8Array | null;
-  readonly nonce: number;
-  readonly replyTo: string;
-}
-
 /**
  * An executed batch's statements, kept until they are certified: written with the batch's execution
  * (the same held writes, so one is durable exactly when the other is), they let a replica that
  * restarted, or was rebuilt at a membership switch, certify what it executed before.
  */
-export function saveLeaves(store: KvStore, seq: number, leaves: readonly StoredLeaf[]): void {
+export function saveLeaves(store: KvStore, seq: number, leaves: readonly Leaf[]): void {
   store.put(leavesKey(seq), encode(leaves.map((l) => [l.statement, l.clientKey, l.nonce, l.replyTo])));
 }
 
 /** Every batch's kept statements at or below `lastExecuted`, ascending by seq (records above it are deleted: they cannot be). */
-export function loadLeaves(store: KvStore, lastExecuted: number): { seq: number; leaves: StoredLeaf[] }[] {
-  const out: { seq: number; leaves: StoredLeaf[] }[] = [];
+export function loadLeaves(store: KvStore, lastExecuted: number): { seq: number; leaves: Leaf[] }[] {
+  const out: { seq: number; leaves: Leaf[] }[] = [];
   for (const key of store.keys('ring/leaves/')) {
     const seq = seqOfKey(key);
     if (seq > lastExecuted) {

@@ -113,9 +113,10 @@ class Workload {
  * whose client has not taken a certificate for them, and whose statement f+1 correct replicas
  * that are up still hold. A replica holds what it executed and has not seen certified, across
  * restarts too (ring/replica-certificates.ts), but not what it skipped by state transfer nor what
- * it gave up; with fewer than f+1 holders no certificate can be made any more. Holders that are not certifiers of
- * the view take over too, after rank x takeover period (thirteenth session; before, statements
- * that only they held were given up, in 6 of seeds 801-3200 and 1-600 at f = 2).
+ * it gave up; with fewer than f+1 holders no certificate can be made any more. Holders that are
+ * not certifiers of the view take over too, after rank x takeover period (thirteenth session;
+ * before, statements that only they held were given up, in 6 of seeds 801-3200 and 1-600 at
+ * f = 2).
  */
 function certificateTracker(cluster: Cluster, f: number): { healed: boolean; uncertified(): string[] } {
   const awaited = new Map<string, number>();

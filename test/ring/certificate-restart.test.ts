@@ -6,33 +6,17 @@
  * so never handed to the archive) stayed uncertified for good.
  */
 import { describe, expect, it } from 'vitest';
-import { kvKeyFor, kvOperation } from '../../ring/kv-service.ts';
-import type { RingMessage } from '../../ring/messages.ts';
-import { buildCluster } from '../../ring/sim-cluster.ts';
-import { fakeCrypto } from '../../sim/fake-crypto.ts';
-import { holdersOnly } from './statement-holders.ts';
+import { holdersOnly, ringWithUncertifiedWrites } from './uncertified-writes.ts';
 
 describe('statements kept across restarts', () => {
   for (const checks of ['inline', 'host'] as const) {
     it(`every replica crashes after executing writes nobody certified yet: all are certified after the restart (checks ${checks})`, () => {
-      const c = buildCluster({ seed: 3, f: 1, clientCount: 2, crypto: fakeCrypto, network: { delayMsMin: 1, delayMsMax: 3 }, certificateWork: checks });
-      const write = (k: number) => {
-        for (let i = 0; i < 2; i++) c.submit(i, kvOperation(kvKeyFor(c.clientSigners[i]!.publicKey, `k${k}`), -1, Uint8Array.of(k)));
-      };
-      for (let k = 0; k < 3; k++) write(k);
-      expect(c.sim.runUntil(() => c.certified.every((n) => n === 3), 10_000)).toBe(true);
-      // No share gets through: the next writes complete (f+1 replies) but are not certified.
-      let blocking = true;
-      c.replicaIds.forEach((id) => c.sim.setInterceptor(id, (m): RingMessage[] => (blocking && m.kind === 'share' ? [] : [m])));
-      for (let k = 3; k < 6; k++) write(k);
-      expect(c.sim.runUntil(() => c.completed.every((n) => n === 6), 10_000)).toBe(true);
-      // Long enough for every replica's held execution writes to be staged (a tick), not for a takeover.
-      c.sim.runFor(50);
-      expect(c.certified).toEqual([3, 3]);
+      // The last three writes per client complete (f+1 replies) but are not certified.
+      const { c, write, unblock } = ringWithUncertifiedWrites({ seed: 3, certified: 3, cluster: { certificateWork: checks } });
       const executed = c.replicaIds.map((_, i) => c.replica(i)!.lastExecuted);
       for (const id of c.replicaIds) c.sim.crash(id);
       for (const id of c.replicaIds) c.sim.restart(id);
-      blocking = false;
+      unblock();
       // Each replica holds again what it executed and had not seen certified.
       c.replicaIds.forEach((_, i) => {
         const r = c.replica(i)!;
@@ -54,21 +38,13 @@ describe('statements kept across restarts', () => {
   }
 
   it('a non-certifier down while the others certified what it held gives those statements up on its peers\' refusals, then follows their claims', () => {
-    const c = buildCluster({ seed: 3, f: 1, clientCount: 2, crypto: fakeCrypto, network: { delayMsMin: 1, delayMsMax: 3 }, parameters: { heartbeatIntervalMs: 0 } });
-    const write = (k: number) => {
-      for (let i = 0; i < 2; i++) c.submit(i, kvOperation(kvKeyFor(c.clientSigners[i]!.publicKey, `k${k}`), -1, Uint8Array.of(k)));
-    };
-    let blocking = true;
-    c.replicaIds.forEach((id) => c.sim.setInterceptor(id, (m): RingMessage[] => (blocking && m.kind === 'share' ? [] : [m])));
-    for (let k = 0; k < 3; k++) write(k);
-    expect(c.sim.runUntil(() => c.completed.every((n) => n === 3), 10_000)).toBe(true);
-    c.sim.runFor(50);
+    const { c, write, unblock } = ringWithUncertifiedWrites({ seed: 3, certified: 0, cluster: { parameters: { heartbeatIntervalMs: 0 } } });
     // Rank 3 (no certifier) goes down holding the three writes' statements; the others certify them.
     const down = (c.replica(0)!.view + 3) % 4;
     const held = [...c.replica(down)!.certificateState.executed.keys()];
     expect(held.length).toBeGreaterThan(0);
     c.sim.crash(c.replicaIds[down]!);
-    blocking = false;
+    unblock();
     expect(c.sim.runUntil(() => c.certified.every((n) => n === 3), 10_000)).toBe(true);
     c.sim.restart(c.replicaIds[down]!);
     expect([...c.replica(down)!.certificateState.executed.keys()]).toEqual(held);
@@ -93,15 +69,7 @@ describe('statements kept across restarts', () => {
   });
 
   it('a crash just after a state transfer keeps no statement from before it: what is kept is one run above the transferred state', () => {
-    const c = buildCluster({ seed: 5, f: 1, clientCount: 2, crypto: fakeCrypto, network: { delayMsMin: 1, delayMsMax: 3 }, parameters: { heartbeatIntervalMs: 0 } });
-    const write = (k: number) => {
-      for (let i = 0; i < 2; i++) c.submit(i, kvOperation(kvKeyFor(c.clientSigners[i]!.publicKey, `k${k}`), -1, Uint8Array.of(k)));
-    };
-    let blocking = true;
-    c.replicaIds.forEach((id) => c.sim.setInterceptor(id, (m): RingMessage[] => (blocking && m.kind === 'share' ? [] : [m])));
-    for (let k = 0; k < 3; k++) write(k);
-    expect(c.sim.runUntil(() => c.completed.every((n) => n === 3), 10_000)).toBe(true);
-    c.sim.runFor(50);
+    const { c, write, unblock } = ringWithUncertifiedWrites({ seed: 5, certified: 0, cluster: { parameters: { heartbeatIntervalMs: 0 } } });
     // A certifier holding uncertified statements is cut off while the others go on past a stable
     // checkpoint; healed, it takes a state transfer and crashes in the same step's wake.
     const cut = (c.replica(0)!.view + 1) % 4;
@@ -132,7 +100,7 @@ describe('statements kept across restarts', () => {
     c.sim.restart(id);
     const r = c.replica(cut)!;
     expect(r.certificateState.leavesFloor).toBeGreaterThan(transferred);
-    blocking = false;
+    unblock();
     expect(c.sim.runUntil(() => c.certified.every((n) => n === 30), 10_000)).toBe(true);
     // Its roots matched its peers' all along: no correct replica refused one of its spans.
     c.replicaIds.forEach((_, i) => expect(c.replica(i)!.drops.get('bad-proof') ?? 0).toBe(0));

@@ -10,7 +10,7 @@ import { kvKeyFor, kvOperation } from '../../ring/kv-service.ts';
 import type { RingMessage } from '../../ring/messages.ts';
 import { buildCluster, restartWithoutStatements } from '../../ring/sim-cluster.ts';
 import { fakeCrypto } from '../../sim/fake-crypto.ts';
-import { holdersOnly } from './statement-holders.ts';
+import { holdersOnly } from './uncertified-writes.ts';
 
 type Cluster = ReturnType<typeof buildCluster>;
 const writes = 6;

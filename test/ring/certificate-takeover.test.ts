@@ -10,23 +10,13 @@ import { kvKeyFor, kvOperation } from '../../ring/kv-service.ts';
 import type { RingMessage } from '../../ring/messages.ts';
 import { buildCluster, restartWithoutStatements } from '../../ring/sim-cluster.ts';
 import { fakeCrypto } from '../../sim/fake-crypto.ts';
+import { ringWithUncertifiedWrites } from './uncertified-writes.ts';
 
 describe('certificate rounds by replicas that are not certifiers', () => {
   for (const [checks, forge] of [['inline', false], ['host', false], ['inline', true], ['host', true]] as const) {
     it(`both certifiers lose their statements: ranks 2 and 3 certify them (checks ${checks}${forge ? ', and the new primary floods them with false claims' : ''})`, () => {
-      const c = buildCluster({ seed: 7, f: 1, clientCount: 2, crypto: fakeCrypto, network: { delayMsMin: 1, delayMsMax: 3 }, certificateWork: checks, parameters: { heartbeatIntervalMs: 0 } });
-      const write = (k: number) => {
-        for (let i = 0; i < 2; i++) c.submit(i, kvOperation(kvKeyFor(c.clientSigners[i]!.publicKey, `k${k}`), -1, Uint8Array.of(k)));
-      };
-      for (let k = 0; k < 3; k++) write(k);
-      expect(c.sim.runUntil(() => c.certified.every((n) => n === 3), 10_000)).toBe(true);
-      // Shares stop: the next writes complete but are not certified.
-      let blocking = true;
-      c.replicaIds.forEach((id) => c.sim.setInterceptor(id, (m): RingMessage[] => (blocking && m.kind === 'share' ? [] : [m])));
-      for (let k = 3; k < 6; k++) write(k);
-      expect(c.sim.runUntil(() => c.completed.every((n) => n === 6), 10_000)).toBe(true);
-      c.sim.runFor(50);
-      expect(c.certified).toEqual([3, 3]);
+      // Shares stop after three certified writes: the next three complete but are not certified.
+      const { c, write, blocking, unblock } = ringWithUncertifiedWrites({ seed: 7, certified: 3, cluster: { certificateWork: checks, parameters: { heartbeatIntervalMs: 0 } } });
       // The next view's certifiers (backups now) restart without their statements for those
       // writes. Then the primary stops proposing, so the view changes to theirs.
       const view = c.replica(0)!.view;
@@ -35,7 +25,7 @@ describe('certificate rounds by replicas that are not certifiers', () => {
       const holders = [primary, (view + 3) % 4];
       for (const i of certifiers) restartWithoutStatements(c, i);
       let stalled = true;
-      c.sim.setInterceptor(c.replicaIds[primary]!, (m): RingMessage[] => ((blocking && m.kind === 'share') || (stalled && m.kind === 'pre-prepare') ? [] : [m]));
+      c.sim.setInterceptor(c.replicaIds[primary]!, (m): RingMessage[] => ((blocking() && m.kind === 'share') || (stalled && m.kind === 'pre-prepare') ? [] : [m]));
       const lastExecuted = c.replica(holders[1]!)!.lastExecuted;
       write(6);
       expect(c.sim.runUntil(() => [0, 1, 2, 3].every((i) => c.replica(i)!.view === view + 1 && c.replica(i)!.viewActive), 5_000)).toBe(true);
@@ -45,7 +35,7 @@ describe('certificate rounds by replicas that are not certifiers', () => {
       c.sim.runFor(1_200);
       expect(c.certified).toEqual([3, 3]);
       expect(c.completed).toEqual([7, 7]);
-      blocking = false;
+      unblock();
       for (const i of certifiers) expect(c.replica(i)!.certificateState.leavesFloor).toBeGreaterThan(lastExecuted);
       for (const i of holders) expect(c.replica(i)!.certificateState.leavesFloor).toBeLessThanOrEqual(lastExecuted);
       // Writes 3-5 (and 6, whose statement the restarted certifiers do hold) are held only by ranks
