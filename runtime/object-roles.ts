@@ -28,7 +28,7 @@ import { treeWire } from '../replica/wire.ts';
 import { ringNamesOf, secureRandom, type RingDescriptor } from './cluster-keys.ts';
 import type { Binding } from './machine-host.ts';
 import { PrefixedKvStore } from './prefixed-kv-store.ts';
-import { CurrentBlockStore, RecordingBlockStore, TappedObjectService, type Executed } from './tapped-object-service.ts';
+import { CurrentBlockStore, newBlocksOf, RecordingBlockStore, TappedObjectService, type Executed } from './tapped-object-service.ts';
 import { channels, type RoleContext } from './roles.ts';
 
 /**
@@ -141,7 +141,14 @@ export function ringServerParts(ctx: RoleContext): RingServerParts {
     objectExists: (aguid) => objects?.headOf(aguid) !== undefined,
   });
   const { binding: archiveBinding, sliced } = ringArchiver(ctx, blocks);
-  const executed = new Map<string, Executed>();
+  // Statement -> what its update made, until certified; then null (handed over), so a batch
+  // certified twice is archived once. Bounded: an evicted entry is read back from the store.
+  const executed = new Map<string, Executed | null>();
+  const remember = (statementHex: string, done: Executed | null): void => {
+    executed.delete(statementHex);
+    if (executed.size >= 65_536) executed.delete(executed.keys().next().value as string);
+    executed.set(statementHex, done);
+  };
   const service = (store: KvStore): ReplicatedService => {
     const recording = new RecordingBlockStore(new KvBlockStore(ctx.crypto, store));
     blocks.current = recording;
@@ -149,16 +156,25 @@ export function ringServerParts(ctx: RoleContext): RingServerParts {
     objects = inner;
     return new TappedObjectService(inner, recording, (statement, update, referenced, done) => {
       member.onExecuted(statement, update, referenced);
-      if (executed.size > 65_536) executed.delete(executed.keys().next().value as string);
-      executed.set(toHex(statement), done);
+      remember(toHex(statement), done);
     });
+  };
+  const recovered = (vguid: Uint8Array): Executed | undefined => {
+    const newBlocks = newBlocksOf(blocks, vguid);
+    if (newBlocks) return { vguid, newBlocks };
+    ctx.log.warn({ vguid: toHex(vguid) }, 'certified version not complete in this store: not archived by this server');
+    return undefined;
   };
   const onRingOutput = (event: RingOutput): void => {
     if (event.kind !== 'certificate') return;
     certificateEpoch = (event as { epoch?: number }).epoch ?? 0;
     for (const c of member.onCertificate(event.seq, event.root, event.signature, event.statements, certificateEpoch)) {
-      const done = executed.get(c.statementHex);
-      executed.delete(c.statementHex);
+      // Not in memory: the update ran before this server restarted (or long ago); its version's
+      // new blocks are read back from the store, so a certificate made after a restart is archived too.
+      const known = executed.get(c.statementHex);
+      if (known === null) continue; // handed over already (a batch certified twice)
+      const done = known ?? recovered(c.vguid);
+      remember(c.statementHex, null);
       // Every ring server could archive; the archiver's ranking picks one per block, with fallback.
       // The view's certifiers are the servers that learn this certificate (and so archive the
       // version): ranked first, a block's rank 0 is one of them rather than, half the time at

@@ -13,6 +13,8 @@ import { decodeObjectResult } from '../ring/object-result.ts';
 import type { ObjectService } from '../ring/object-service.ts';
 import type { ExecutionContext, ExecutionResult, ReplicatedService } from '../ring/service.ts';
 import { defaultChildSetOptions } from '../replica/children.ts';
+import { versionBlocks } from '../replica/version-walk.ts';
+import { decodeRootBlock } from '../core/version/root-block.ts';
 
 /** Remembers the blocks a store receives while armed: the new blocks of one execution. */
 export class RecordingBlockStore implements BlockStore {
@@ -112,6 +114,37 @@ export class CurrentBlockStore implements BlockStore {
 export interface Executed {
   readonly vguid: Uint8Array;
   readonly newBlocks: (BlockToArchive | BlockRefToArchive)[];
+}
+
+/**
+ * The blocks `vguid` has that the version before it lacks, read back from the ring's store: what
+ * the tap recorded when the update ran, for a version certified after this server restarted (the
+ * ring keeps uncertified statements across restarts and certifies them without running them
+ * again, so the tap's record in memory is gone). Root and interior blocks go with their bytes,
+ * data blocks by reference (the archiver re-reads them). Null if the version is not complete here.
+ */
+export function newBlocksOf(blocks: BlockStore, vguid: Uint8Array): (BlockToArchive | BlockRefToArchive)[] | null {
+  const rootBytes = blocks.get(vguid, 'root');
+  const all = versionBlocks(blocks, vguid);
+  if (!rootBytes || !all) return null;
+  const previous = decodeRootBlock(rootBytes).previousVguid;
+  const before = new Set<string>();
+  for (const b of (previous.length > 0 ? versionBlocks(blocks, previous) : null) ?? []) before.add(toHex(b.bguid));
+  const out: (BlockToArchive | BlockRefToArchive)[] = [];
+  for (const b of all) {
+    if (before.has(toHex(b.bguid))) continue;
+    before.add(toHex(b.bguid)); // a block that appears twice in one version goes once
+    if (b.kind === 'data') {
+      const byteLength = blocks.byteLengthOf(b.bguid, 'data');
+      if (byteLength === undefined) return null;
+      out.push({ bguid: b.bguid, byteLength });
+    } else {
+      const bytes = blocks.get(b.bguid, b.kind);
+      if (!bytes) return null;
+      out.push({ bguid: b.bguid, bytes });
+    }
+  }
+  return out;
 }
 
 /** The object service, plus a tap that tells the tree and the archiver what each commit made. */
