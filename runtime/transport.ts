@@ -16,6 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { assert } from '../core/assert.ts';
 import { asBytes, bytesEqual } from '../core/bytes.ts';
 import { signerOf, type Crypto, type Signer } from '../core/crypto.ts';
 import { deriveFrameKeys, FrameOpener, FrameSealer, newEphemeral, tagBytes } from './frame-auth.ts';
@@ -27,6 +28,7 @@ import {
   encodeHello,
   encodeWelcome,
   frameKeySalt,
+  handshakeBytesMax,
   judgeHello,
   judgeWelcome,
   nonceBytes,
@@ -58,6 +60,8 @@ export interface TransportOptions {
   readonly frameBytesMax: number;
   readonly limits?: Partial<LinkLimits>;
   readonly handshakeTimeoutMs?: number;
+  /** Most accepted sockets still in their handshake at once; more are cut on arrival. Default 128. */
+  readonly handshakingMax?: number;
   readonly reconnectMsMin?: number;
   readonly reconnectMsMax?: number;
   /** Ping period (0 = off). Default 5000. */
@@ -95,6 +99,8 @@ export class Transport {
   private readonly dialTimers = new Map<string, NodeJS.Timeout>();
   /** Dialled sockets still in their handshake: stop() must end them too, or they keep the process alive. */
   private readonly handshaking = new Set<WebSocket>();
+  /** Accepted sockets still in their handshake: bounded (handshakingMax), since they have proved nothing. */
+  private readonly accepting = new Set<WebSocket>();
   /** Peers with a dialled socket in its handshake: a second dial would replace the first when both complete, whose close redials, forever. */
   private readonly dialing = new Set<string>();
   /** Peers disconnect() let go: not redialled until a send or connect names them again. */
@@ -137,8 +143,11 @@ export class Transport {
   async start(): Promise<void> {
     const listen = this.options.listen;
     if (listen) {
+      // A socket starts limited to handshake messages (raised once its peer has proved its key):
+      // ws checks a message's declared length before buffering it, so a peer that proved nothing
+      // can make us hold no more than this.
       const server = new WebSocketServer({
-        host: listen.host, port: listen.port, maxPayload: this.options.frameBytesMax * 2 + 1024, perMessageDeflate: false,
+        host: listen.host, port: listen.port, maxPayload: handshakeBytesMax, perMessageDeflate: false,
       });
       this.server = server;
       server.on('connection', (ws) => this.accept(ws));
@@ -225,6 +234,7 @@ export class Transport {
     for (const link of this.links.values()) link.close();
     for (const ws of this.handshaking) ws.terminate();
     this.handshaking.clear();
+    this.accepting.clear();
     const server = this.server;
     if (server) {
       for (const ws of server.clients) ws.terminate();
@@ -266,7 +276,7 @@ export class Transport {
     // A zero mask: RFC 6455 masking protects proxies from browser-originated traffic; between
     // authenticated nodes it only costs an XOR pass over every byte on both ends (ws skips it then).
     const ws = new WebSocket(address.url, {
-      maxPayload: this.options.frameBytesMax * 2 + 1024,
+      maxPayload: handshakeBytesMax, // raised to the frame limit once the acceptor has proved its key
       perMessageDeflate: false,
       generateMask: (mask) => void mask.fill(0),
     });
@@ -296,6 +306,7 @@ export class Transport {
         if (problem) throw new Error(problem);
         const keys = deriveFrameKeys(ephemeral, challenge.acceptorEphemeral, frameKeySalt(this.options.crypto, challenge, hello!));
         opener = new FrameOpener(keys.acceptorToDialer);
+        setMessageBytesMax(ws, this.options.frameBytesMax);
         this.openers.set(ws, { peer, opener });
         clearTimeout(timeout);
         this.handshaking.delete(ws);
@@ -309,7 +320,7 @@ export class Transport {
         ws.terminate();
       }
     });
-    ws.on('error', () => undefined); // 'close' follows; the reconnect happens there
+    ws.on('error', (error) => this.onSocketError(peer, opener !== null, error)); // 'close' follows; the reconnect happens there
     ws.on('close', () => {
       clearTimeout(timeout);
       this.openers.delete(ws);
@@ -323,6 +334,12 @@ export class Transport {
 
   private accept(ws: WebSocket): void {
     if (this.stopped) return ws.terminate();
+    if (this.accepting.size >= (this.options.handshakingMax ?? 128)) {
+      this.counters.handshakesRefused += 1;
+      this.options.log.warn({ handshaking: this.accepting.size }, 'handshake refused: too many sockets in their handshake');
+      return ws.terminate();
+    }
+    this.accepting.add(ws);
     const ephemeral = newEphemeral();
     const challenge: Challenge = {
       acceptorKey: this.signer.publicKey, acceptorNonce: new Uint8Array(randomBytes(nonceBytes)), acceptorEphemeral: ephemeral.publicKey,
@@ -336,7 +353,7 @@ export class Transport {
       refused = true;
       this.refuse(ws, timeout, reason, claimedName);
     };
-    ws.on('error', () => undefined);
+    ws.on('error', (error) => this.onSocketError(peer ?? undefined, peer !== null, error));
     ws.on('message', (data: RawData, isBinary: boolean) => {
       if (peer && opener) return this.receive(ws, opener, peer, data, isBinary, isClient);
       if (refused) return; // one hello per connection
@@ -357,8 +374,10 @@ export class Transport {
         return refuse(`too many clients connected (${this.clientNames.size})`, hello.claimedName);
       }
       clearTimeout(timeout);
+      this.accepting.delete(ws);
       peer = verdict.name;
       opener = new FrameOpener(keys.dialerToAcceptor);
+      setMessageBytesMax(ws, this.options.frameBytesMax);
       this.openers.set(ws, { peer, opener });
       isClient = verdict.isClient;
       if (isClient) this.clientNames.add(peer);
@@ -369,6 +388,7 @@ export class Transport {
     });
     ws.on('close', () => {
       clearTimeout(timeout);
+      this.accepting.delete(ws);
       this.openers.delete(ws);
       if (!peer) return;
       const link = this.links.get(peer);
@@ -419,16 +439,35 @@ export class Transport {
     ws.terminate();
   }
 
+  /**
+   * ws closes a socket on a protocol error (its 'close' follows). A message longer than the limit
+   * (frameBytesMax once the peer is authenticated, the handshake's size before) is refused as its
+   * header arrives: ws cuts the connection with 1009 rather than read it, so nothing over the limit
+   * is ever held.
+   */
+  private onSocketError(peer: string | undefined, authenticated: boolean, error: Error): void {
+    if ((error as { code?: string }).code !== 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return;
+    this.counters.framesOversized += 1;
+    this.options.log.warn({ peer, limit: authenticated ? this.options.frameBytesMax : handshakeBytesMax }, 'message over the size limit; connection cut');
+  }
+
   private deliver(peer: string, bytes: Uint8Array, isClient: boolean): void {
     this.counters.framesIn += 1;
     this.counters.bytesIn += bytes.length;
-    if (bytes.length > this.options.frameBytesMax) {
-      this.counters.framesOversized += 1;
-      this.options.log.warn({ peer, bytes: bytes.length, limit: this.options.frameBytesMax }, 'frame dropped: oversized');
-      return;
-    }
     this.handler(peer, bytes, { isClient });
   }
+}
+
+/**
+ * Sets the largest message ws will take on `ws` from now on. ws checks each frame's declared length
+ * against its receiver's limit as the header arrives (before buffering the payload) and reads the
+ * limit anew for every frame, but offers no public setter; the assertion makes a ws upgrade that
+ * renames the field fail loudly rather than leave the limit wrong.
+ */
+function setMessageBytesMax(ws: WebSocket, bytesMax: number): void {
+  const receiver = (ws as unknown as { _receiver?: { _maxPayload?: unknown } })._receiver;
+  assert(receiver && typeof receiver._maxPayload === 'number', 'ws 8 keeps its message limit in _receiver._maxPayload');
+  receiver._maxPayload = bytesMax;
 }
 
 function toBytes(data: RawData): Uint8Array {
