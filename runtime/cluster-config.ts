@@ -35,6 +35,11 @@ export interface ClusterConfig {
   /** PBFT parameters for real processes (ring/config.ts ProtocolParameters); see runtimeRingDefaults. */
   readonly ring: Readonly<Record<string, number>>;
   readonly nodes: readonly NodeConfig[];
+  /**
+   * Most client connections a node takes at once (runtime/transport.ts, default 32). Each may make
+   * the node hold about twice its frame cap (64 MiB on ring and archive servers): see docs/runtime.md.
+   */
+  readonly clientsMax?: number;
   /** The file it came from (absolute), for child processes. */
   readonly file: string;
 }
@@ -116,7 +121,7 @@ function parseNode(v: unknown, index: number): NodeConfig {
 /** Validates a parsed JSON value; `file` and `baseDir` locate it and its relative paths. */
 export function parseClusterConfig(value: unknown, file: string, baseDir: string): ClusterConfig {
   const o = object(value, 'config');
-  checkKnownKeys(o, ['$comment', 'name', 'dataDir', 'f', 'erasure', 'tickMs', 'ring', 'nodes'], 'config');
+  checkKnownKeys(o, ['$comment', 'name', 'dataDir', 'f', 'erasure', 'tickMs', 'ring', 'nodes', 'clientsMax'], 'config');
   const name = str(o, 'name', 'config');
   const dataDirRaw = str(o, 'dataDir', 'config');
   const f = int(o, 'f', 'config', 1, 20);
@@ -129,7 +134,8 @@ export function parseClusterConfig(value: unknown, file: string, baseDir: string
   const nodes = nodesRaw.map(parseNode);
   checkNodes(nodes, f, erasure);
   const dataDir = isAbsolute(dataDirRaw) ? dataDirRaw : resolve(baseDir, dataDirRaw);
-  return { name, dataDir, f, erasure, tickMs, ring: parseRing(o.ring), nodes, file };
+  const clientsMax = o.clientsMax === undefined ? undefined : int(o, 'clientsMax', 'config', 1, 65_536);
+  return { name, dataDir, f, erasure, tickMs, ring: parseRing(o.ring), nodes, clientsMax, file };
 }
 
 function checkNodes(nodes: readonly NodeConfig[], f: number, erasure: { k: number; m: number }): void {

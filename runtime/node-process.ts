@@ -62,7 +62,7 @@ export async function startNode(configFile: string, name: string, options: Start
   const frameBytesMax = Math.max(transportFrameBytesMin, ...role.bindings.map((b) => b.frameBytesMax + 1));
   const transport = new Transport({
     name, secretKey, crypto: nodeCrypto, members, listen: { host: node.listenHost, port: node.port },
-    acceptClients: true, frameBytesMax, log,
+    acceptClients: true, frameBytesMax, log, clientsMax: config.clientsMax,
   });
   const host = new MachineHost(name, transport, store, log, hostEvents(metrics));
   for (const binding of role.bindings) host.add(binding);

@@ -55,7 +55,11 @@ export interface TransportOptions {
   readonly listen?: { host: string; port: number };
   /** Whether non-members may connect (as clients). */
   readonly acceptClients?: boolean;
-  /** Most clients connected at once (each may hold a batch of unchecked frames); more are refused. Default 1024. */
+  /**
+   * Most client sockets connected at once; more are refused. Each may make this node hold about
+   * 2 × frameBytesMax + batchBytesMax (an unfinished message and a held batch), so this is the
+   * clients' memory budget (docs/runtime.md). Default 32.
+   */
   readonly clientsMax?: number;
   readonly frameBytesMax: number;
   readonly limits?: Partial<LinkLimits>;
@@ -69,6 +73,17 @@ export interface TransportOptions {
   /** A peer that answers no ping for this many periods is disconnected. Default 3. */
   readonly heartbeatPeriodsMax?: number;
   readonly log: Logger;
+}
+
+/** An authenticated connection as its receiving side sees it. */
+interface Connection {
+  readonly peer: string;
+  readonly opener: FrameOpener;
+  readonly isClient: boolean;
+  /** Messages ws has delivered on it: a message still unfinished at two checks with none in between is one message. */
+  messagesIn: number;
+  /** Since when (performance.now()) a message has been unfinished, as of `messagesIn`, or null. */
+  unfinished: { sinceMs: number; messagesIn: number } | null;
 }
 
 export interface FrameInfo {
@@ -89,6 +104,8 @@ export interface TransportCounters {
   handshakesAccepted: number;
 }
 
+/** 32 × ~132 MiB (ring and archive servers cap a frame at 64 MiB) is ~4 GiB at worst. */
+export const clientsMaxDefault = 32;
 const defaultLimits: LinkLimits = { queueFramesMax: 8192, queueBytesMax: 64 * 2 ** 20, bufferedBytesMax: 4 * 2 ** 20 };
 
 export class Transport {
@@ -105,8 +122,10 @@ export class Transport {
   private readonly dialing = new Set<string>();
   /** Peers disconnect() let go: not redialled until a send or connect names them again. */
   private readonly dropped = new Set<string>();
-  /** Authenticated connections and their frame openers (for the held-batch deadline). */
-  private readonly openers = new Map<WebSocket, { peer: string; opener: FrameOpener }>();
+  /** Authenticated connections and their frame openers (for the held-batch and unfinished-message deadlines). */
+  private readonly openers = new Map<WebSocket, Connection>();
+  /** Accepted client sockets not yet closed: clientsMax bounds these, not client names (one key may open many). */
+  private readonly clientSockets = new Set<WebSocket>();
   private server: WebSocketServer | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private handler: FrameHandler = () => undefined;
@@ -169,8 +188,10 @@ export class Transport {
         // the socket read that holds the tag.
         const nowMs = performance.now();
         const heldMsMax = heartbeatMs * (this.options.heartbeatPeriodsMax ?? 3);
-        for (const [ws, { peer, opener }] of this.openers) {
+        for (const [ws, connection] of this.openers) {
+          const { peer, opener } = connection;
           if (opener.heldSinceMs !== null && nowMs - opener.heldSinceMs > heldMsMax) this.cut(ws, peer, 'frames held without a tag for several heartbeat periods; connection cut');
+          else if (connection.isClient && messageStalled(ws, connection, nowMs, heldMsMax)) this.cut(ws, peer, 'a message left unfinished for several heartbeat periods; connection cut');
         }
       }, heartbeatMs);
       this.heartbeatTimer.unref();
@@ -235,6 +256,7 @@ export class Transport {
     for (const ws of this.handshaking) ws.terminate();
     this.handshaking.clear();
     this.accepting.clear();
+    this.clientSockets.clear();
     const server = this.server;
     if (server) {
       for (const ws of server.clients) ws.terminate();
@@ -289,7 +311,7 @@ export class Transport {
     let hello: Hello | null = null;
     let challenge: Challenge | null = null;
     ws.on('message', (data: RawData, isBinary: boolean) => {
-      if (opener) return this.receive(ws, opener, peer, data, isBinary, false);
+      if (opener) return this.receive(ws, peer, data, isBinary);
       const bytes = toBytes(data);
       try {
         if (!challenge) {
@@ -307,7 +329,7 @@ export class Transport {
         const keys = deriveFrameKeys(ephemeral, challenge.acceptorEphemeral, frameKeySalt(this.options.crypto, challenge, hello!));
         opener = new FrameOpener(keys.acceptorToDialer);
         setMessageBytesMax(ws, this.options.frameBytesMax);
-        this.openers.set(ws, { peer, opener });
+        this.openers.set(ws, { peer, opener, isClient: false, messagesIn: 0, unfinished: null });
         clearTimeout(timeout);
         this.handshaking.delete(ws);
         this.dialing.delete(peer);
@@ -355,7 +377,7 @@ export class Transport {
     };
     ws.on('error', (error) => this.onSocketError(peer ?? undefined, peer !== null, error));
     ws.on('message', (data: RawData, isBinary: boolean) => {
-      if (peer && opener) return this.receive(ws, opener, peer, data, isBinary, isClient);
+      if (peer && opener) return this.receive(ws, peer, data, isBinary);
       if (refused) return; // one hello per connection
       let hello: Hello;
       let keys: ReturnType<typeof deriveFrameKeys>;
@@ -370,17 +392,22 @@ export class Transport {
       // Between members the lower name dials: a hello from a higher one was not dialled by it (it
       // is relayed by someone else, who would otherwise take over the real link).
       if (this.isMember && !verdict.isClient && verdict.name > this.name) return refuse(`member '${verdict.name}' is dialled by this node, not the other way`, hello.claimedName);
-      if (verdict.isClient && !this.clientNames.has(verdict.name) && this.clientNames.size >= (this.options.clientsMax ?? 1024)) {
-        return refuse(`too many clients connected (${this.clientNames.size})`, hello.claimedName);
+      // Counted by socket: a key that is connected already replaces its socket (terminated in attach).
+      const replacing = verdict.isClient && this.links.get(verdict.name)?.isOpen ? 1 : 0;
+      if (verdict.isClient && this.clientSockets.size - replacing >= (this.options.clientsMax ?? clientsMaxDefault)) {
+        return refuse(`too many clients connected (${this.clientSockets.size})`, hello.claimedName);
       }
       clearTimeout(timeout);
       this.accepting.delete(ws);
       peer = verdict.name;
       opener = new FrameOpener(keys.dialerToAcceptor);
       setMessageBytesMax(ws, this.options.frameBytesMax);
-      this.openers.set(ws, { peer, opener });
       isClient = verdict.isClient;
-      if (isClient) this.clientNames.add(peer);
+      this.openers.set(ws, { peer, opener, isClient, messagesIn: 0, unfinished: null });
+      if (isClient) {
+        this.clientNames.add(peer);
+        this.clientSockets.add(ws);
+      }
       this.counters.handshakesAccepted += 1;
       ws.send(encodeWelcome(signWelcome(this.signer, challenge, hello, peer)));
       this.options.log.info({ peer, isClient }, 'accepted');
@@ -389,6 +416,7 @@ export class Transport {
     ws.on('close', () => {
       clearTimeout(timeout);
       this.accepting.delete(ws);
+      this.clientSockets.delete(ws);
       this.openers.delete(ws);
       if (!peer) return;
       const link = this.links.get(peer);
@@ -415,9 +443,12 @@ export class Transport {
    * (frame-auth.ts); then each is delivered. A bad tag, or a batch larger than a sender may make,
    * cuts the connection.
    */
-  private receive(ws: WebSocket, opener: FrameOpener, peer: string, data: RawData, isBinary: boolean, isClient: boolean): void {
+  private receive(ws: WebSocket, peer: string, data: RawData, isBinary: boolean): void {
     // After a cut, ws still hands over what it had already read: none of it may count.
-    if (ws.readyState !== WebSocket.OPEN) return;
+    const connection = this.openers.get(ws);
+    if (ws.readyState !== WebSocket.OPEN || !connection) return;
+    const { opener, isClient } = connection;
+    connection.messagesIn += 1;
     const bytes = toBytes(data);
     if (isBinary) {
       // A small frame can be a view of a whole socket read: held until its tag, it would pin it.
@@ -468,6 +499,26 @@ function setMessageBytesMax(ws: WebSocket, bytesMax: number): void {
   const receiver = (ws as unknown as { _receiver?: { _maxPayload?: unknown } })._receiver;
   assert(receiver && typeof receiver._maxPayload === 'number', 'ws 8 keeps its message limit in _receiver._maxPayload');
   receiver._maxPayload = bytesMax;
+}
+
+/**
+ * Whether `ws` has held one unfinished message for longer than `msMax` (checked once per heartbeat).
+ * ws buffers a message until it is complete and answers pings meanwhile, and neither the held-batch
+ * deadline nor the batch limit sees a message before it is complete: without this, a client could
+ * keep a frame limit's worth of a node's memory in one half-sent message for as long as it liked.
+ */
+function messageStalled(ws: WebSocket, connection: Connection, nowMs: number, msMax: number): boolean {
+  const receiver = (ws as unknown as { _receiver?: { _bufferedBytes?: unknown; _fragments?: unknown } })._receiver;
+  assert(receiver && typeof receiver._bufferedBytes === 'number' && Array.isArray(receiver._fragments), 'ws 8 keeps a message being read in _receiver');
+  if (receiver._bufferedBytes === 0 && receiver._fragments.length === 0) {
+    connection.unfinished = null;
+    return false;
+  }
+  if (connection.unfinished?.messagesIn !== connection.messagesIn) {
+    connection.unfinished = { sinceMs: nowMs, messagesIn: connection.messagesIn };
+    return false;
+  }
+  return nowMs - connection.unfinished.sinceMs > msMax;
 }
 
 function toBytes(data: RawData): Uint8Array {

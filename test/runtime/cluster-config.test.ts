@@ -31,6 +31,12 @@ describe('cluster config', () => {
     expect(() => parse(withNodes(admin))).toThrow(/duplicate port 7100/);
   });
 
+  it('takes an optional clientsMax (the clients a node accepts at once) and refuses one out of range', () => {
+    expect(parse(local).clientsMax).toBeUndefined();
+    expect(parse({ ...local, clientsMax: 8 }).clientsMax).toBe(8);
+    expect(() => parse({ ...local, clientsMax: 0 })).toThrow(/config\.clientsMax: expected an integer in 1\.\.65536/);
+  });
+
   it('refuses k + m larger than the archive servers', () => {
     expect(() => parse({ ...local, erasure: { k: 8, m: 4 } })).toThrow(/k \+ m = 12 fragments per block, but only 8 archive servers/);
   });

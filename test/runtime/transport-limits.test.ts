@@ -6,6 +6,9 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
+import { signerOf, type Signer } from '../../core/crypto.ts';
+import { newEphemeral } from '../../runtime/frame-auth.ts';
+import { decodeChallenge, encodeHello, signHello } from '../../runtime/handshake.ts';
 import { memoryLogger } from '../../runtime/log.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
 import { Transport, type PeerAddress, type TransportOptions } from '../../runtime/transport.ts';
@@ -44,6 +47,17 @@ function rawSocket(port: number) {
   return state;
 }
 
+/** A raw socket that completes the handshake as a client with `signer` (the welcome is its second message). */
+async function rawClient(port: number, signer: Signer) {
+  const s = rawSocket(port);
+  s.ws.once('message', (data: Buffer) => {
+    const hello = signHello(signer, decodeChallenge(new Uint8Array(data)), 'laptop', new Uint8Array(randomBytes(32)), newEphemeral().publicKey);
+    s.ws.send(encodeHello(hello));
+  });
+  await waitFor(() => s.messages === 2, 5000, 'the welcome');
+  return s;
+}
+
 describe('transport limits before the handshake', () => {
   it('a socket that has not proved its key is cut as soon as it starts a message longer than a handshake message', async () => {
     // A long handshake timeout: the cut must come from the size, not the clock.
@@ -72,5 +86,53 @@ describe('transport limits before the handshake', () => {
     const later = rawSocket(port);
     await waitFor(() => later.messages === 1, 5000, 'a challenge for the socket after it');
     expect(first.slice(1).every((s) => s.closeCode === null)).toBe(true);
+  });
+});
+
+describe('transport limits for clients', () => {
+  it('a client that leaves a message unfinished is cut after the held-batch deadline, though its socket answers pings', async () => {
+    // Deadlines: 3 heartbeat periods of 100 ms.
+    const { t, port } = await startNode({ heartbeatMs: 100 });
+    const s = await rawClient(port, signerOf(nodeCrypto, new Uint8Array(randomBytes(32))));
+    s.ws.send(Buffer.alloc(256 * 1024, 0x42), { binary: true, fin: false }); // never finished
+    await waitFor(() => s.closeCode !== null, 5000, 'the cut');
+    expect(t.counters.framesBadTag).toBe(1);
+    expect(t.connectedPeers()).toEqual([]);
+  });
+
+  it("an honest client's frames, one after another, are not cut by that deadline", async () => {
+    const { t, port, members } = await startNode({ heartbeatMs: 50 });
+    const received: number[] = [];
+    t.onFrame((_from, frame) => received.push(frame.length));
+    const client = new Transport({ name: 'laptop', secretKey: new Uint8Array(randomBytes(32)), crypto: nodeCrypto, members, frameBytesMax: 1 << 20, log: memoryLogger().log });
+    started.push(client);
+    await client.start();
+    for (let i = 0; i < 20; i++) {
+      client.send('a', new Uint8Array(512 * 1024));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await waitFor(() => received.length === 20, 10_000, 'twenty frames');
+    expect(t.counters.framesBadTag).toBe(0);
+  });
+
+  it('a client key that reconnects replaces its socket at once: clientsMax bounds sockets, not keys', async () => {
+    const { t, port } = await startNode({ clientsMax: 1 });
+    const signer = signerOf(nodeCrypto, new Uint8Array(randomBytes(32)));
+    const server = (t as unknown as { server: { clients: Set<unknown> } }).server;
+    for (let i = 0; i < 4; i++) {
+      const s = await rawClient(port, signer);
+      // Stops reading: a close handshake the node starts is never answered (ws would wait 30 s).
+      (s.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+      await waitFor(() => server.clients.size === 1, 5000, `one socket on the node after connection ${i + 1}`);
+    }
+    expect(t.counters.handshakesAccepted).toBe(4);
+    // Another key is refused while that one is connected.
+    const other = rawSocket(port);
+    other.ws.once('message', (data: Buffer) => {
+      const hello = signHello(signerOf(nodeCrypto, new Uint8Array(randomBytes(32))), decodeChallenge(new Uint8Array(data)), 'x', new Uint8Array(randomBytes(32)), newEphemeral().publicKey);
+      other.ws.send(encodeHello(hello));
+    });
+    await waitFor(() => other.closeCode !== null, 5000, 'the other key refused');
+    expect(other.closeCode).toBe(4001);
   });
 });
