@@ -37,6 +37,7 @@ import {
   type Challenge,
   type Hello,
 } from './handshake.ts';
+import { LogLimiter } from './log.ts';
 import { PeerLink, type LinkLimits } from './peer-link.ts';
 
 export interface PeerAddress {
@@ -129,6 +130,8 @@ export class Transport {
   private server: WebSocketServer | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private handler: FrameHandler = () => undefined;
+  /** What a peer's input makes us log (refused handshakes, oversized messages, cuts): a few lines per peer and reason, then a count. */
+  private readonly peerLog: LogLimiter;
   private stopped = false;
   /** A member is a node whose name and key are in the config; anything else is a client and always dials. */
   private readonly isMember: boolean;
@@ -139,6 +142,7 @@ export class Transport {
 
   constructor(private readonly options: TransportOptions) {
     this.signer = signerOf(options.crypto, options.secretKey);
+    this.peerLog = new LogLimiter(options.log);
     for (const [name, peer] of options.members) this.memberKeys.set(name, peer.publicKey);
     const ownKey = this.memberKeys.get(options.name);
     this.isMember = ownKey !== undefined && bytesEqual(ownKey, this.signer.publicKey);
@@ -169,7 +173,7 @@ export class Transport {
         host: listen.host, port: listen.port, maxPayload: handshakeBytesMax, perMessageDeflate: false,
       });
       this.server = server;
-      server.on('connection', (ws) => this.accept(ws));
+      server.on('connection', (ws, request) => this.accept(ws, request.socket.remoteAddress ?? 'unknown'));
       await new Promise<void>((resolve, reject) => {
         server.once('listening', resolve);
         server.once('error', reject);
@@ -257,6 +261,7 @@ export class Transport {
     this.handshaking.clear();
     this.accepting.clear();
     this.clientSockets.clear();
+    this.peerLog.flush();
     const server = this.server;
     if (server) {
       for (const ws of server.clients) ws.terminate();
@@ -354,11 +359,12 @@ export class Transport {
     });
   }
 
-  private accept(ws: WebSocket): void {
+  /** `address`: the remote IP, which names the peer in logs until it has proved a key. */
+  private accept(ws: WebSocket, address: string): void {
     if (this.stopped) return ws.terminate();
     if (this.accepting.size >= (this.options.handshakingMax ?? 128)) {
       this.counters.handshakesRefused += 1;
-      this.options.log.warn({ handshaking: this.accepting.size }, 'handshake refused: too many sockets in their handshake');
+      this.peerLog.warn(`handshaking full ${address}`, { address, handshaking: this.accepting.size }, 'handshake refused: too many sockets in their handshake');
       return ws.terminate();
     }
     this.accepting.add(ws);
@@ -373,9 +379,9 @@ export class Transport {
     let refused = false;
     const refuse = (reason: string, claimedName?: string): void => {
       refused = true;
-      this.refuse(ws, timeout, reason, claimedName);
+      this.refuse(ws, address, timeout, reason, claimedName);
     };
-    ws.on('error', (error) => this.onSocketError(peer ?? undefined, peer !== null, error));
+    ws.on('error', (error) => this.onSocketError(peer ?? address, peer !== null, error));
     ws.on('message', (data: RawData, isBinary: boolean) => {
       if (peer && opener) return this.receive(ws, peer, data, isBinary);
       if (refused) return; // one hello per connection
@@ -430,10 +436,11 @@ export class Transport {
     ws.send(encodeChallenge(challenge));
   }
 
-  private refuse(ws: WebSocket, timeout: NodeJS.Timeout, reason: string, claimedName?: string): void {
+  private refuse(ws: WebSocket, address: string, timeout: NodeJS.Timeout, reason: string, claimedName?: string): void {
     clearTimeout(timeout);
     this.counters.handshakesRefused += 1;
-    this.options.log.warn({ claimedName, reason }, 'handshake refused');
+    // Keyed by address, not by reason: a reason can quote the claimed name, which the peer chooses.
+    this.peerLog.warn(`refused ${address}`, { address, claimedName, reason }, 'handshake refused');
     ws.close(4001, reason.slice(0, 100));
     setTimeout(() => ws.terminate(), 1000).unref();
   }
@@ -465,7 +472,7 @@ export class Transport {
 
   private cut(ws: WebSocket, peer: string, reason: string): void {
     this.counters.framesBadTag += 1;
-    this.options.log.warn({ peer }, reason);
+    this.peerLog.warn(`cut ${peer} ${reason}`, { peer }, reason);
     this.openers.delete(ws);
     ws.terminate();
   }
@@ -476,10 +483,12 @@ export class Transport {
    * header arrives: ws cuts the connection with 1009 rather than read it, so nothing over the limit
    * is ever held.
    */
-  private onSocketError(peer: string | undefined, authenticated: boolean, error: Error): void {
+  /** `peer`: its name, or its address before the handshake. */
+  private onSocketError(peer: string, authenticated: boolean, error: Error): void {
     if ((error as { code?: string }).code !== 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return;
     this.counters.framesOversized += 1;
-    this.options.log.warn({ peer, limit: authenticated ? this.options.frameBytesMax : handshakeBytesMax }, 'message over the size limit; connection cut');
+    const limit = authenticated ? this.options.frameBytesMax : handshakeBytesMax;
+    this.peerLog.warn(`oversized ${peer}`, { peer, limit }, 'message over the size limit; connection cut');
   }
 
   private deliver(peer: string, bytes: Uint8Array, isClient: boolean): void {

@@ -89,6 +89,18 @@ describe('transport limits before the handshake', () => {
   });
 });
 
+describe('transport logs', () => {
+  it('logs a few refused handshakes per address, not one line each', async () => {
+    const { t, port, lines } = await startNode();
+    const refused = Array.from({ length: 20 }, () => rawSocket(port));
+    for (const s of refused) s.ws.once('message', () => s.ws.send(Uint8Array.of(1, 2, 3))); // not a hello
+    await waitFor(() => t.counters.handshakesRefused === 20, 5000, 'twenty refusals');
+    expect(lines.filter((l) => l.msg === 'handshake refused')).toHaveLength(5);
+    await t.stop();
+    expect(lines.filter((l) => l.msg === 'handshake refused (more lines like it left out)').map((l) => l.suppressed)).toEqual([15]);
+  });
+});
+
 describe('transport limits for clients', () => {
   it('a client that leaves a message unfinished is cut after the held-batch deadline, though its socket answers pings', async () => {
     // Deadlines: 3 heartbeat periods of 100 ms.
