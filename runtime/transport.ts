@@ -302,11 +302,19 @@ export class Transport {
     if (this.stopped || !address?.url) return;
     // A zero mask: RFC 6455 masking protects proxies from browser-originated traffic; between
     // authenticated nodes it only costs an XOR pass over every byte on both ends (ws skips it then).
-    const ws = new WebSocket(address.url, {
-      maxPayload: handshakeBytesMax, // raised to the frame limit once the acceptor has proved its key
-      perMessageDeflate: false,
-      generateMask: (mask) => void mask.fill(0),
-    });
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(address.url, {
+        maxPayload: handshakeBytesMax, // raised to the frame limit once the acceptor has proved its key
+        perMessageDeflate: false,
+        generateMask: (mask) => void mask.fill(0),
+      });
+    } catch (error) {
+      // A URL WebSocket refuses (the config checks hosts, but a descriptor may come from elsewhere):
+      // thrown from a timer, it would end the process.
+      this.peerLog.warn(`bad url ${peer}`, { peer, url: address.url, reason: (error as Error).message }, 'cannot dial peer');
+      return this.dial(peer, attempt + 1);
+    }
     let opener: FrameOpener | null = null;
     this.handshaking.add(ws);
     this.dialing.add(peer);

@@ -224,6 +224,15 @@ describe('Transport', () => {
     await waitFor(() => replies.length === 1, 5000, 'reply to client');
   });
 
+  it('a member whose URL WebSocket refuses is logged and retried with backoff, and the node keeps running', async () => {
+    const { members, directory } = await cluster(['a']);
+    directory.set('b', { publicKey: nodeCrypto.ed25519PublicKey(new Uint8Array(randomBytes(32))), url: 'ws://::1:9000' }); // unbracketed IPv6
+    const a = transportFor(members[0]!, directory); // a < b: a dials b at once, and again after each failure
+    await a.t.start();
+    await waitFor(() => a.lines.filter((l) => l.msg === 'cannot dial peer').length >= 2, 5000, 'two failed dials');
+    expect(a.lines.find((l) => l.msg === 'cannot dial peer')).toMatchObject({ peer: 'b', url: 'ws://::1:9000' });
+  });
+
   it('refuses clients beyond clientsMax, and takes one again when a client leaves', async () => {
     const { members, directory } = await cluster(['a']);
     const logged = memoryLogger('a');
