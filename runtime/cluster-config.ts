@@ -4,6 +4,7 @@
  * ConfigError messages that name the field and say what to fix; nothing downstream re-checks.
  */
 import { readFileSync } from 'node:fs';
+import { isIPv6 } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { ConfigError } from '../core/errors.ts';
 
@@ -14,10 +15,10 @@ export type Role = (typeof roles)[number];
 export interface NodeConfig {
   readonly name: string;
   readonly role: Role;
-  /** Address peers dial (ws://host:port). */
+  /** Address peers dial (ws://host:port): a host name, an IPv4 address or a bracketed IPv6 address. */
   readonly host: string;
   readonly port: number;
-  /** Address this node binds; defaults to host (set 0.0.0.0 behind NAT). */
+  /** Address this node binds, in the same forms as host; defaults to host (set 0.0.0.0 behind NAT). */
   readonly listenHost: string;
   /** Admin HTTP port (/health, /status, /metrics), always bound to 127.0.0.1. */
   readonly adminPort: number;
@@ -35,6 +36,11 @@ export interface ClusterConfig {
   /** PBFT parameters for real processes (ring/config.ts ProtocolParameters); see runtimeRingDefaults. */
   readonly ring: Readonly<Record<string, number>>;
   readonly nodes: readonly NodeConfig[];
+  /**
+   * Most client connections a node takes at once (runtime/transport.ts, default 32). Each may make
+   * the node hold about twice its frame cap (64 MiB on ring and archive servers): see docs/runtime.md.
+   */
+  readonly clientsMax?: number;
   /** The file it came from (absolute), for child processes. */
   readonly file: string;
 }
@@ -87,6 +93,22 @@ function str(obj: Record<string, unknown>, key: string, where: string): string {
   return v;
 }
 
+const hostNameRe = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+
+/**
+ * A host name or IPv4 address, or an IPv6 address in brackets: what may stand between `ws://` and
+ * `:port`. Anything else made a URL that WebSocket refuses (SyntaxError) when a peer dials it, long
+ * after the config was accepted (an unbracketed `::1`, `localhost:1`, `has space`).
+ */
+function host(obj: Record<string, unknown>, key: string, where: string): string {
+  const v = str(obj, key, where);
+  const ok = v.startsWith('[') && v.endsWith(']') ? isIPv6(v.slice(1, -1)) : hostNameRe.test(v);
+  if (!ok || !URL.canParse(`ws://${v}:1`)) {
+    throw new ConfigError(`${where}.${key}: '${v}' is not a host name, an IPv4 address or an IPv6 address in brackets (such as [::1])`);
+  }
+  return v;
+}
+
 function object(v: unknown, where: string): Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError(`${where}: expected an object`);
   return v as Record<string, unknown>;
@@ -108,15 +130,15 @@ function parseNode(v: unknown, index: number): NodeConfig {
   if (!(roles as readonly string[]).includes(role)) {
     throw new ConfigError(`${where} (${name}).role: unknown role '${role}' (expected one of ${roles.join(', ')})`);
   }
-  const host = str(o, 'host', where);
-  const listenHost = o.listenHost === undefined ? host : str(o, 'listenHost', where);
-  return { name, role: role as Role, host, listenHost, port: int(o, 'port', where, 1, 65535), adminPort: int(o, 'adminPort', where, 1, 65535) };
+  const dialHost = host(o, 'host', `${where} (${name})`);
+  const listenHost = o.listenHost === undefined ? dialHost : host(o, 'listenHost', `${where} (${name})`);
+  return { name, role: role as Role, host: dialHost, listenHost, port: int(o, 'port', where, 1, 65535), adminPort: int(o, 'adminPort', where, 1, 65535) };
 }
 
 /** Validates a parsed JSON value; `file` and `baseDir` locate it and its relative paths. */
 export function parseClusterConfig(value: unknown, file: string, baseDir: string): ClusterConfig {
   const o = object(value, 'config');
-  checkKnownKeys(o, ['$comment', 'name', 'dataDir', 'f', 'erasure', 'tickMs', 'ring', 'nodes'], 'config');
+  checkKnownKeys(o, ['$comment', 'name', 'dataDir', 'f', 'erasure', 'tickMs', 'ring', 'nodes', 'clientsMax'], 'config');
   const name = str(o, 'name', 'config');
   const dataDirRaw = str(o, 'dataDir', 'config');
   const f = int(o, 'f', 'config', 1, 20);
@@ -129,7 +151,8 @@ export function parseClusterConfig(value: unknown, file: string, baseDir: string
   const nodes = nodesRaw.map(parseNode);
   checkNodes(nodes, f, erasure);
   const dataDir = isAbsolute(dataDirRaw) ? dataDirRaw : resolve(baseDir, dataDirRaw);
-  return { name, dataDir, f, erasure, tickMs, ring: parseRing(o.ring), nodes, file };
+  const clientsMax = o.clientsMax === undefined ? undefined : int(o, 'clientsMax', 'config', 1, 65_536);
+  return { name, dataDir, f, erasure, tickMs, ring: parseRing(o.ring), nodes, clientsMax, file };
 }
 
 function checkNodes(nodes: readonly NodeConfig[], f: number, erasure: { k: number; m: number }): void {
@@ -142,7 +165,7 @@ function checkNodes(nodes: readonly NodeConfig[], f: number, erasure: { k: numbe
       // Nodes sharing a host share its port space (admin ports bind that host's loopback).
       const key = `${node.host}:${port}`;
       const other = endpoints.get(key);
-      if (other) throw new ConfigError(`nodes: duplicate port ${port} on host ${key.split(':')[0]}: ${other} and ${node.name}.${kind}`);
+      if (other) throw new ConfigError(`nodes: duplicate port ${port} on host ${node.host}: ${other} and ${node.name}.${kind}`);
       endpoints.set(key, `${node.name}.${kind}`);
     }
   }

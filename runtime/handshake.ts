@@ -24,7 +24,8 @@ export const handshakeVersion = 2;
 export const nonceBytes = 32;
 /** An X25519 public key. */
 export const ephemeralKeyBytes = 32;
-const handshakeBytesMax = 1024;
+/** Largest handshake message: the transport holds a socket that has not proved its key to this size (runtime/transport.ts). */
+export const handshakeBytesMax = 1024;
 const nameLengthMax = 64;
 const signDomain = 'oceanstore/transport-handshake/v1';
 

@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import { DecodeError } from '../core/errors.ts';
 import type { Effect, Machine } from '../core/machine.ts';
 import type { KvStore } from '../core/store.ts';
+import { LogLimiter } from './log.ts';
 import type { Transport } from './transport.ts';
 
 /** A KvStore whose staged writes can be made durable: the lmdb store, or a test double. */
@@ -80,6 +81,8 @@ export class MachineHost {
   private stopped = false;
   private lazyFlush: NodeJS.Timeout | null = null;
   readonly counters: HostCounters = { steps: 0, framesDropped: 0, flushes: 0, stepsPerFlushMax: 0 };
+  /** Dropped frames are a peer's doing: logged a few per peer and reason, then summed up. */
+  private readonly dropLog: LogLimiter;
 
   constructor(
     private readonly nodeId: string,
@@ -91,6 +94,7 @@ export class MachineHost {
     /** How long writes of steps that revealed nothing may stay staged before their own flush. */
     private readonly lazyFlushMs = 50,
   ) {
+    this.dropLog = new LogLimiter(log);
     transport.onFrame((from, frame) => this.onFrame(from, frame));
   }
 
@@ -113,6 +117,7 @@ export class MachineHost {
     for (const timer of this.timers) clearInterval(timer);
     if (this.lazyFlush) clearTimeout(this.lazyFlush);
     this.lazyFlush = null;
+    this.dropLog.flush();
     for (let i = 0; i < 1000 && this.releasing; i++) await new Promise((r) => setTimeout(r, 5));
   }
 
@@ -153,7 +158,8 @@ export class MachineHost {
   private drop(protocol: string, from: string, reason: string): void {
     this.counters.framesDropped += 1;
     this.events.onDrop?.(protocol, reason);
-    this.log.warn({ protocol, from, reason }, 'frame dropped');
+    // The reason's kind ('unknown', 'oversized', 'malformed', 'empty'), not its text: one key per kind.
+    this.dropLog.warn(`${from} ${protocol} ${reason.split(/[ :]/)[0]}`, { protocol, from, reason }, 'frame dropped');
   }
 
   private step(binding: Binding<unknown, unknown>, run: () => Effect<unknown, unknown>[]): void {

@@ -61,8 +61,8 @@ export async function startNode(configFile: string, name: string, options: Start
   const role = buildRole({ config, descriptor, node, secretKey, crypto: nodeCrypto, store, metrics, log, nowMs: Date.now(), execute });
   const frameBytesMax = Math.max(transportFrameBytesMin, ...role.bindings.map((b) => b.frameBytesMax + 1));
   const transport = new Transport({
-    name, secretKey, crypto: nodeCrypto, members, listen: { host: node.listenHost, port: node.port },
-    acceptClients: true, frameBytesMax, log,
+    name, secretKey, crypto: nodeCrypto, members, listen: { host: node.listenHost.replace(/^\[(.*)\]$/, '$1'), port: node.port }, // a socket binds an IPv6 address bare
+    acceptClients: true, frameBytesMax, log, clientsMax: config.clientsMax,
   });
   const host = new MachineHost(name, transport, store, log, hostEvents(metrics));
   for (const binding of role.bindings) host.add(binding);

@@ -41,9 +41,14 @@ export class PeerLink {
     return this.queue.length - this.queueHead;
   }
 
-  /** Makes `ws` the connection to this peer (closing a previous one) and drains the queue into it. */
+  /**
+   * Makes `ws` the connection to this peer (ending a previous one) and drains the queue into it.
+   * The previous one is terminated, not closed: a close waits up to 30 s for the peer's answer and
+   * keeps reading meanwhile, so a client reconnecting with one key could hold a socket's worth of
+   * memory per reconnect.
+   */
   attach(ws: WebSocket, sealer: FrameSealer): void {
-    if (this.ws && this.ws !== ws) this.ws.close(1000, 'replaced by a newer connection');
+    if (this.ws && this.ws !== ws) this.ws.terminate();
     this.ws = ws;
     this.sealer = sealer;
     this.periodsSilent = 0;

@@ -16,6 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { assert } from '../core/assert.ts';
 import { asBytes, bytesEqual } from '../core/bytes.ts';
 import { signerOf, type Crypto, type Signer } from '../core/crypto.ts';
 import { deriveFrameKeys, FrameOpener, FrameSealer, newEphemeral, tagBytes } from './frame-auth.ts';
@@ -27,6 +28,7 @@ import {
   encodeHello,
   encodeWelcome,
   frameKeySalt,
+  handshakeBytesMax,
   judgeHello,
   judgeWelcome,
   nonceBytes,
@@ -35,6 +37,7 @@ import {
   type Challenge,
   type Hello,
 } from './handshake.ts';
+import { LogLimiter } from './log.ts';
 import { PeerLink, type LinkLimits } from './peer-link.ts';
 
 export interface PeerAddress {
@@ -53,11 +56,17 @@ export interface TransportOptions {
   readonly listen?: { host: string; port: number };
   /** Whether non-members may connect (as clients). */
   readonly acceptClients?: boolean;
-  /** Most clients connected at once (each may hold a batch of unchecked frames); more are refused. Default 1024. */
+  /**
+   * Most client sockets connected at once; more are refused. Each may make this node hold about
+   * 2 × frameBytesMax + batchBytesMax (an unfinished message and a held batch), so this is the
+   * clients' memory budget (docs/runtime.md). Default 32.
+   */
   readonly clientsMax?: number;
   readonly frameBytesMax: number;
   readonly limits?: Partial<LinkLimits>;
   readonly handshakeTimeoutMs?: number;
+  /** Most accepted sockets still in their handshake at once; more are cut on arrival. Default 128. */
+  readonly handshakingMax?: number;
   readonly reconnectMsMin?: number;
   readonly reconnectMsMax?: number;
   /** Ping period (0 = off). Default 5000. */
@@ -65,6 +74,17 @@ export interface TransportOptions {
   /** A peer that answers no ping for this many periods is disconnected. Default 3. */
   readonly heartbeatPeriodsMax?: number;
   readonly log: Logger;
+}
+
+/** An authenticated connection as its receiving side sees it. */
+interface Connection {
+  readonly peer: string;
+  readonly opener: FrameOpener;
+  readonly isClient: boolean;
+  /** Messages ws has delivered on it: a message still unfinished at two checks with none in between is one message. */
+  messagesIn: number;
+  /** Since when (performance.now()) a message has been unfinished, as of `messagesIn`, or null. */
+  unfinished: { sinceMs: number; messagesIn: number } | null;
 }
 
 export interface FrameInfo {
@@ -85,6 +105,8 @@ export interface TransportCounters {
   handshakesAccepted: number;
 }
 
+/** 32 × ~132 MiB (ring and archive servers cap a frame at 64 MiB) is ~4 GiB at worst. */
+export const clientsMaxDefault = 32;
 const defaultLimits: LinkLimits = { queueFramesMax: 8192, queueBytesMax: 64 * 2 ** 20, bufferedBytesMax: 4 * 2 ** 20 };
 
 export class Transport {
@@ -95,15 +117,21 @@ export class Transport {
   private readonly dialTimers = new Map<string, NodeJS.Timeout>();
   /** Dialled sockets still in their handshake: stop() must end them too, or they keep the process alive. */
   private readonly handshaking = new Set<WebSocket>();
+  /** Accepted sockets still in their handshake: bounded (handshakingMax), since they have proved nothing. */
+  private readonly accepting = new Set<WebSocket>();
   /** Peers with a dialled socket in its handshake: a second dial would replace the first when both complete, whose close redials, forever. */
   private readonly dialing = new Set<string>();
   /** Peers disconnect() let go: not redialled until a send or connect names them again. */
   private readonly dropped = new Set<string>();
-  /** Authenticated connections and their frame openers (for the held-batch deadline). */
-  private readonly openers = new Map<WebSocket, { peer: string; opener: FrameOpener }>();
+  /** Authenticated connections and their frame openers (for the held-batch and unfinished-message deadlines). */
+  private readonly openers = new Map<WebSocket, Connection>();
+  /** Accepted client sockets not yet closed: clientsMax bounds these, not client names (one key may open many). */
+  private readonly clientSockets = new Set<WebSocket>();
   private server: WebSocketServer | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private handler: FrameHandler = () => undefined;
+  /** What a peer's input makes us log (refused handshakes, oversized messages, cuts): a few lines per peer and reason, then a count. */
+  private readonly peerLog: LogLimiter;
   private stopped = false;
   /** A member is a node whose name and key are in the config; anything else is a client and always dials. */
   private readonly isMember: boolean;
@@ -114,6 +142,7 @@ export class Transport {
 
   constructor(private readonly options: TransportOptions) {
     this.signer = signerOf(options.crypto, options.secretKey);
+    this.peerLog = new LogLimiter(options.log);
     for (const [name, peer] of options.members) this.memberKeys.set(name, peer.publicKey);
     const ownKey = this.memberKeys.get(options.name);
     this.isMember = ownKey !== undefined && bytesEqual(ownKey, this.signer.publicKey);
@@ -137,11 +166,14 @@ export class Transport {
   async start(): Promise<void> {
     const listen = this.options.listen;
     if (listen) {
+      // A socket starts limited to handshake messages (raised once its peer has proved its key):
+      // ws checks a message's declared length before buffering it, so a peer that proved nothing
+      // can make us hold no more than this.
       const server = new WebSocketServer({
-        host: listen.host, port: listen.port, maxPayload: this.options.frameBytesMax * 2 + 1024, perMessageDeflate: false,
+        host: listen.host, port: listen.port, maxPayload: handshakeBytesMax, perMessageDeflate: false,
       });
       this.server = server;
-      server.on('connection', (ws) => this.accept(ws));
+      server.on('connection', (ws, request) => this.accept(ws, request.socket.remoteAddress ?? 'unknown'));
       await new Promise<void>((resolve, reject) => {
         server.once('listening', resolve);
         server.once('error', reject);
@@ -160,8 +192,10 @@ export class Transport {
         // the socket read that holds the tag.
         const nowMs = performance.now();
         const heldMsMax = heartbeatMs * (this.options.heartbeatPeriodsMax ?? 3);
-        for (const [ws, { peer, opener }] of this.openers) {
+        for (const [ws, connection] of this.openers) {
+          const { peer, opener } = connection;
           if (opener.heldSinceMs !== null && nowMs - opener.heldSinceMs > heldMsMax) this.cut(ws, peer, 'frames held without a tag for several heartbeat periods; connection cut');
+          else if (connection.isClient && messageStalled(ws, connection, nowMs, heldMsMax)) this.cut(ws, peer, 'a message left unfinished for several heartbeat periods; connection cut');
         }
       }, heartbeatMs);
       this.heartbeatTimer.unref();
@@ -225,6 +259,9 @@ export class Transport {
     for (const link of this.links.values()) link.close();
     for (const ws of this.handshaking) ws.terminate();
     this.handshaking.clear();
+    this.accepting.clear();
+    this.clientSockets.clear();
+    this.peerLog.flush();
     const server = this.server;
     if (server) {
       for (const ws of server.clients) ws.terminate();
@@ -265,11 +302,19 @@ export class Transport {
     if (this.stopped || !address?.url) return;
     // A zero mask: RFC 6455 masking protects proxies from browser-originated traffic; between
     // authenticated nodes it only costs an XOR pass over every byte on both ends (ws skips it then).
-    const ws = new WebSocket(address.url, {
-      maxPayload: this.options.frameBytesMax * 2 + 1024,
-      perMessageDeflate: false,
-      generateMask: (mask) => void mask.fill(0),
-    });
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(address.url, {
+        maxPayload: handshakeBytesMax, // raised to the frame limit once the acceptor has proved its key
+        perMessageDeflate: false,
+        generateMask: (mask) => void mask.fill(0),
+      });
+    } catch (error) {
+      // A URL WebSocket refuses (the config checks hosts, but a descriptor may come from elsewhere):
+      // thrown from a timer, it would end the process.
+      this.peerLog.warn(`bad url ${peer}`, { peer, url: address.url, reason: (error as Error).message }, 'cannot dial peer');
+      return this.dial(peer, attempt + 1);
+    }
     let opener: FrameOpener | null = null;
     this.handshaking.add(ws);
     this.dialing.add(peer);
@@ -279,7 +324,7 @@ export class Transport {
     let hello: Hello | null = null;
     let challenge: Challenge | null = null;
     ws.on('message', (data: RawData, isBinary: boolean) => {
-      if (opener) return this.receive(ws, opener, peer, data, isBinary, false);
+      if (opener) return this.receive(ws, peer, data, isBinary);
       const bytes = toBytes(data);
       try {
         if (!challenge) {
@@ -296,7 +341,8 @@ export class Transport {
         if (problem) throw new Error(problem);
         const keys = deriveFrameKeys(ephemeral, challenge.acceptorEphemeral, frameKeySalt(this.options.crypto, challenge, hello!));
         opener = new FrameOpener(keys.acceptorToDialer);
-        this.openers.set(ws, { peer, opener });
+        setMessageBytesMax(ws, this.options.frameBytesMax);
+        this.openers.set(ws, { peer, opener, isClient: false, messagesIn: 0, unfinished: null });
         clearTimeout(timeout);
         this.handshaking.delete(ws);
         this.dialing.delete(peer);
@@ -309,7 +355,7 @@ export class Transport {
         ws.terminate();
       }
     });
-    ws.on('error', () => undefined); // 'close' follows; the reconnect happens there
+    ws.on('error', (error) => this.onSocketError(peer, opener !== null, error)); // 'close' follows; the reconnect happens there
     ws.on('close', () => {
       clearTimeout(timeout);
       this.openers.delete(ws);
@@ -321,8 +367,15 @@ export class Transport {
     });
   }
 
-  private accept(ws: WebSocket): void {
+  /** `address`: the remote IP, which names the peer in logs until it has proved a key. */
+  private accept(ws: WebSocket, address: string): void {
     if (this.stopped) return ws.terminate();
+    if (this.accepting.size >= (this.options.handshakingMax ?? 128)) {
+      this.counters.handshakesRefused += 1;
+      this.peerLog.warn(`handshaking full ${address}`, { address, handshaking: this.accepting.size }, 'handshake refused: too many sockets in their handshake');
+      return ws.terminate();
+    }
+    this.accepting.add(ws);
     const ephemeral = newEphemeral();
     const challenge: Challenge = {
       acceptorKey: this.signer.publicKey, acceptorNonce: new Uint8Array(randomBytes(nonceBytes)), acceptorEphemeral: ephemeral.publicKey,
@@ -334,11 +387,11 @@ export class Transport {
     let refused = false;
     const refuse = (reason: string, claimedName?: string): void => {
       refused = true;
-      this.refuse(ws, timeout, reason, claimedName);
+      this.refuse(ws, address, timeout, reason, claimedName);
     };
-    ws.on('error', () => undefined);
+    ws.on('error', (error) => this.onSocketError(peer ?? address, peer !== null, error));
     ws.on('message', (data: RawData, isBinary: boolean) => {
-      if (peer && opener) return this.receive(ws, opener, peer, data, isBinary, isClient);
+      if (peer && opener) return this.receive(ws, peer, data, isBinary);
       if (refused) return; // one hello per connection
       let hello: Hello;
       let keys: ReturnType<typeof deriveFrameKeys>;
@@ -353,15 +406,22 @@ export class Transport {
       // Between members the lower name dials: a hello from a higher one was not dialled by it (it
       // is relayed by someone else, who would otherwise take over the real link).
       if (this.isMember && !verdict.isClient && verdict.name > this.name) return refuse(`member '${verdict.name}' is dialled by this node, not the other way`, hello.claimedName);
-      if (verdict.isClient && !this.clientNames.has(verdict.name) && this.clientNames.size >= (this.options.clientsMax ?? 1024)) {
-        return refuse(`too many clients connected (${this.clientNames.size})`, hello.claimedName);
+      // Counted by socket: a key that is connected already replaces its socket (terminated in attach).
+      const replacing = verdict.isClient && this.links.get(verdict.name)?.isOpen ? 1 : 0;
+      if (verdict.isClient && this.clientSockets.size - replacing >= (this.options.clientsMax ?? clientsMaxDefault)) {
+        return refuse(`too many clients connected (${this.clientSockets.size})`, hello.claimedName);
       }
       clearTimeout(timeout);
+      this.accepting.delete(ws);
       peer = verdict.name;
       opener = new FrameOpener(keys.dialerToAcceptor);
-      this.openers.set(ws, { peer, opener });
+      setMessageBytesMax(ws, this.options.frameBytesMax);
       isClient = verdict.isClient;
-      if (isClient) this.clientNames.add(peer);
+      this.openers.set(ws, { peer, opener, isClient, messagesIn: 0, unfinished: null });
+      if (isClient) {
+        this.clientNames.add(peer);
+        this.clientSockets.add(ws);
+      }
       this.counters.handshakesAccepted += 1;
       ws.send(encodeWelcome(signWelcome(this.signer, challenge, hello, peer)));
       this.options.log.info({ peer, isClient }, 'accepted');
@@ -369,6 +429,8 @@ export class Transport {
     });
     ws.on('close', () => {
       clearTimeout(timeout);
+      this.accepting.delete(ws);
+      this.clientSockets.delete(ws);
       this.openers.delete(ws);
       if (!peer) return;
       const link = this.links.get(peer);
@@ -382,10 +444,11 @@ export class Transport {
     ws.send(encodeChallenge(challenge));
   }
 
-  private refuse(ws: WebSocket, timeout: NodeJS.Timeout, reason: string, claimedName?: string): void {
+  private refuse(ws: WebSocket, address: string, timeout: NodeJS.Timeout, reason: string, claimedName?: string): void {
     clearTimeout(timeout);
     this.counters.handshakesRefused += 1;
-    this.options.log.warn({ claimedName, reason }, 'handshake refused');
+    // Keyed by address, not by reason: a reason can quote the claimed name, which the peer chooses.
+    this.peerLog.warn(`refused ${address}`, { address, claimedName, reason }, 'handshake refused');
     ws.close(4001, reason.slice(0, 100));
     setTimeout(() => ws.terminate(), 1000).unref();
   }
@@ -395,9 +458,12 @@ export class Transport {
    * (frame-auth.ts); then each is delivered. A bad tag, or a batch larger than a sender may make,
    * cuts the connection.
    */
-  private receive(ws: WebSocket, opener: FrameOpener, peer: string, data: RawData, isBinary: boolean, isClient: boolean): void {
+  private receive(ws: WebSocket, peer: string, data: RawData, isBinary: boolean): void {
     // After a cut, ws still hands over what it had already read: none of it may count.
-    if (ws.readyState !== WebSocket.OPEN) return;
+    const connection = this.openers.get(ws);
+    if (ws.readyState !== WebSocket.OPEN || !connection) return;
+    const { opener, isClient } = connection;
+    connection.messagesIn += 1;
     const bytes = toBytes(data);
     if (isBinary) {
       // A small frame can be a view of a whole socket read: held until its tag, it would pin it.
@@ -414,21 +480,62 @@ export class Transport {
 
   private cut(ws: WebSocket, peer: string, reason: string): void {
     this.counters.framesBadTag += 1;
-    this.options.log.warn({ peer }, reason);
+    this.peerLog.warn(`cut ${peer} ${reason}`, { peer }, reason);
     this.openers.delete(ws);
     ws.terminate();
+  }
+
+  /**
+   * ws closes a socket on a protocol error (its 'close' follows). A message longer than the limit
+   * (frameBytesMax once the peer is authenticated, the handshake's size before) is refused as its
+   * header arrives: ws cuts the connection with 1009 rather than read it, so nothing over the limit
+   * is ever held.
+   */
+  /** `peer`: its name, or its address before the handshake. */
+  private onSocketError(peer: string, authenticated: boolean, error: Error): void {
+    if ((error as { code?: string }).code !== 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return;
+    this.counters.framesOversized += 1;
+    const limit = authenticated ? this.options.frameBytesMax : handshakeBytesMax;
+    this.peerLog.warn(`oversized ${peer}`, { peer, limit }, 'message over the size limit; connection cut');
   }
 
   private deliver(peer: string, bytes: Uint8Array, isClient: boolean): void {
     this.counters.framesIn += 1;
     this.counters.bytesIn += bytes.length;
-    if (bytes.length > this.options.frameBytesMax) {
-      this.counters.framesOversized += 1;
-      this.options.log.warn({ peer, bytes: bytes.length, limit: this.options.frameBytesMax }, 'frame dropped: oversized');
-      return;
-    }
     this.handler(peer, bytes, { isClient });
   }
+}
+
+/**
+ * Sets the largest message ws will take on `ws` from now on. ws checks each frame's declared length
+ * against its receiver's limit as the header arrives (before buffering the payload) and reads the
+ * limit anew for every frame, but offers no public setter; the assertion makes a ws upgrade that
+ * renames the field fail loudly rather than leave the limit wrong.
+ */
+function setMessageBytesMax(ws: WebSocket, bytesMax: number): void {
+  const receiver = (ws as unknown as { _receiver?: { _maxPayload?: unknown } })._receiver;
+  assert(receiver && typeof receiver._maxPayload === 'number', 'ws 8 keeps its message limit in _receiver._maxPayload');
+  receiver._maxPayload = bytesMax;
+}
+
+/**
+ * Whether `ws` has held one unfinished message for longer than `msMax` (checked once per heartbeat).
+ * ws buffers a message until it is complete and answers pings meanwhile, and neither the held-batch
+ * deadline nor the batch limit sees a message before it is complete: without this, a client could
+ * keep a frame limit's worth of a node's memory in one half-sent message for as long as it liked.
+ */
+function messageStalled(ws: WebSocket, connection: Connection, nowMs: number, msMax: number): boolean {
+  const receiver = (ws as unknown as { _receiver?: { _bufferedBytes?: unknown; _fragments?: unknown } })._receiver;
+  assert(receiver && typeof receiver._bufferedBytes === 'number' && Array.isArray(receiver._fragments), 'ws 8 keeps a message being read in _receiver');
+  if (receiver._bufferedBytes === 0 && receiver._fragments.length === 0) {
+    connection.unfinished = null;
+    return false;
+  }
+  if (connection.unfinished?.messagesIn !== connection.messagesIn) {
+    connection.unfinished = { sinceMs: nowMs, messagesIn: connection.messagesIn };
+    return false;
+  }
+  return nowMs - connection.unfinished.sinceMs > msMax;
 }
 
 function toBytes(data: RawData): Uint8Array {

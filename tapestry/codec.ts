@@ -68,7 +68,7 @@ export function encodeTapestryMessage(m: TapestryMessage): Uint8Array {
     case 'candidates':
       return encode([t, m.nodes.map(ref)]);
     case 'multicast':
-      return encode([t, ref(m.joiner), m.prefixLength]);
+      return encode([t, ref(m.sender), ref(m.joiner), m.prefixLength, m.rootPrefixLength]);
     case 'multicastAck':
       return encode([t, idToBytes(m.joinerId)]);
     case 'joinDone':
@@ -193,8 +193,11 @@ export function decodeTapestryMessage(bytes: Uint8Array): TapestryMessage {
       return { kind, nodes: asRefs(nodes, `${w}.nodes`) };
     }
     case 'multicast': {
-      const [, joiner, prefix] = asTuple(raw, w, 3);
-      return { kind, joiner: asRef(joiner, `${w}.joiner`), prefixLength: asLevel(prefix, `${w}.prefixLength`) };
+      const [, sender, joiner, prefix, rootPrefix] = asTuple(raw, w, 5);
+      return {
+        kind, sender: asRef(sender, `${w}.sender`), joiner: asRef(joiner, `${w}.joiner`),
+        prefixLength: asLevel(prefix, `${w}.prefixLength`), rootPrefixLength: asLevel(rootPrefix, `${w}.rootPrefixLength`),
+      };
     }
     case 'multicastAck': {
       const [, joiner] = asTuple(raw, w, 2);

@@ -175,8 +175,11 @@ export class MulticastRelay {
     return this.inFlight.size;
   }
 
-  /** `parent` is the sender, or null when we are the joiner's root starting the multicast. */
-  onMulticast(out: Out, parent: string | null, joiner: NodeRef, prefixLength: number, nowMs: number): void {
+  /**
+   * `parent` is the sender, or null when we are the joiner's root starting the multicast;
+   * `rootPrefixLength` is the digits the root shares with the joiner (the root's `prefixLength`).
+   */
+  onMulticast(out: Out, parent: string | null, joiner: NodeRef, prefixLength: number, rootPrefixLength: number, nowMs: number): void {
     const seenAtMs = this.recent.get(joiner.id);
     if (this.inFlight.has(joiner.id) || (seenAtMs !== undefined && nowMs - seenAtMs < this.host.config.multicastTimeoutMs * 4)) {
       if (parent !== null) this.host.send(out, parent, { kind: 'multicastAck', joinerId: joiner.id });
@@ -195,13 +198,13 @@ export class MulticastRelay {
         const child = this.host.table.slot(level, d).find((n) => n.id !== joiner.id);
         if (!child || waiting.has(child.name)) continue;
         waiting.add(child.name);
-        this.host.send(out, child.name, { kind: 'multicast', joiner, prefixLength: level + 1 });
+        this.host.send(out, child.name, { kind: 'multicast', sender: this.host.self, joiner, prefixLength: level + 1, rootPrefixLength });
       }
     }
     const state: MulticastState = {
       joiner,
       parent,
-      rootPrefixLength: prefixLength,
+      rootPrefixLength,
       waiting,
       deadlineMs: nowMs + this.host.config.multicastTimeoutMs,
     };
@@ -228,6 +231,21 @@ export class MulticastRelay {
       this.host.send(out, state.joiner.name, { kind: 'joinDone', prefixLength: state.rootPrefixLength });
     }
   }
+}
+
+/**
+ * Whether a multicast from `senderId` fits the tree of a real join. A parent forwards to the node
+ * of its slot (l, d) with prefixLength l + 1, so a child shares exactly prefixLength − 1 digits with
+ * its parent; the tree goes only deeper than its root (prefixLength − 1 ≥ the root's prefix); and
+ * every node in it shares the root's prefix with the joiner. Anything else is forged: a member could
+ * otherwise send one multicast with prefixLength 0 and make every node relay, ack and ping the
+ * joiner it named. A member can still start a subtree below its own position (prefixLength = the
+ * digits it shares with the receiver + 1), which reaches about N / 16^prefixLength nodes, like an
+ * honest join that ends at a node sharing that many digits.
+ */
+export function multicastFits(selfId: TapestryId, senderId: TapestryId, joinerId: TapestryId, prefixLength: number, rootPrefixLength: number): boolean {
+  return prefixLength >= 1 && sharedPrefixLength(senderId, selfId) === prefixLength - 1 && rootPrefixLength <= prefixLength - 1 &&
+    sharedPrefixLength(selfId, joinerId) >= rootPrefixLength;
 }
 
 /** The rows a join-path hop hands the joiner: every level it shares with the joiner, plus itself. */

@@ -57,11 +57,12 @@ export type TapestryMessage =
   /** Candidate neighbours for the receiver (it pings them to measure and place them). */
   | { kind: 'candidates'; nodes: NodeRef[] }
   /**
-   * Acknowledged multicast to every node sharing `prefixLength` digits with the joiner: each
-   * receiver learns the joiner, forwards to one node per sub-prefix and acks its parent when its
-   * subtree has acked.
+   * Acknowledged multicast to every node sharing `rootPrefixLength` digits with the joiner (the
+   * root's): each receiver learns the joiner, forwards to one node per sub-prefix and acks its
+   * parent (`sender`) when its subtree has acked. `prefixLength` is one more than the digits the
+   * sender shares with the receiver (the receiver forwards at longer prefixes only).
    */
-  | { kind: 'multicast'; joiner: NodeRef; prefixLength: number }
+  | { kind: 'multicast'; sender: NodeRef; joiner: NodeRef; prefixLength: number; rootPrefixLength: number }
   | { kind: 'multicastAck'; joinerId: TapestryId }
   /** The join's root tells the joiner its multicast finished; the nearest-neighbour search starts. */
   | { kind: 'joinDone'; prefixLength: number }

@@ -17,7 +17,7 @@ import type { TapestryConfig } from './config.ts';
 import { hopsMax } from './codec.ts';
 import { isTapestryId, sharedPrefixLength } from './id.ts';
 import type { NodeRef, TapestryId } from './id.ts';
-import { Joiner, MulticastRelay, rowsFor } from './join.ts';
+import { Joiner, MulticastRelay, multicastFits, rowsFor } from './join.ts';
 import type { JoinHost, Out } from './join.ts';
 import { listCountMax } from './messages.ts';
 import type { TapestryMessage, TapestryOutput, TapestryStats } from './messages.ts';
@@ -282,7 +282,11 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
         }
         return;
       case 'multicast':
-        return this.relay.onMulticast(out, from, m.joiner, m.prefixLength, nowMs);
+        if (!this.claimOk(from, m.sender)) return;
+        // Only from where a parent on a real join's tree would stand: one forged multicast once
+        // made every member relay, ack and ping the named joiner (O(N) messages).
+        if (!multicastFits(this.self.id, m.sender.id, m.joiner.id, m.prefixLength, m.rootPrefixLength)) return this.drop();
+        return this.relay.onMulticast(out, from, m.joiner, m.prefixLength, m.rootPrefixLength, nowMs);
       case 'multicastAck':
         return this.relay.onAck(out, from, m.joinerId);
       case 'joinDone':
@@ -383,7 +387,8 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
       this.send(out, next.hop.name, { kind: 'joinRequest', joiner, level: next.level, hops: hops + 1 });
       return;
     }
-    this.relay.onMulticast(out, null, joiner, sharedPrefixLength(joiner.id, this.self.id), nowMs);
+    const prefixLength = sharedPrefixLength(joiner.id, this.self.id);
+    this.relay.onMulticast(out, null, joiner, prefixLength, prefixLength, nowMs);
   }
 
   private onJoined(out: Out, nowMs: number): void {
@@ -435,8 +440,9 @@ function nodeRefsOf(m: TapestryMessage): NodeRef[] {
     case 'locateReply':
       return m.server ? [m.server, m.answeredBy] : [m.answeredBy];
     case 'joinRequest':
-    case 'multicast':
       return [m.joiner];
+    case 'multicast':
+      return [m.sender, m.joiner];
     case 'candidates':
       return m.nodes;
     case 'leaving':

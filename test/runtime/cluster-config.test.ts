@@ -31,6 +31,21 @@ describe('cluster config', () => {
     expect(() => parse(withNodes(admin))).toThrow(/duplicate port 7100/);
   });
 
+  it('takes an optional clientsMax (the clients a node accepts at once) and refuses one out of range', () => {
+    expect(parse(local).clientsMax).toBeUndefined();
+    expect(parse({ ...local, clientsMax: 8 }).clientsMax).toBe(8);
+    expect(() => parse({ ...local, clientsMax: 0 })).toThrow(/config\.clientsMax: expected an integer in 1\.\.65536/);
+  });
+
+  it('refuses a host a dialer could not put in a URL, and takes host names, IPv4 and bracketed IPv6', () => {
+    const withHost = (host: string, key = 'host') => withNodes(local.nodes.map((n, i) => (i === 0 ? { ...n, [key]: host } : n)));
+    for (const bad of ['::1', 'localhost:1', 'has space', 'a/b', '[not-ipv6]', '-x.example']) {
+      expect(() => parse(withHost(bad)), bad).toThrow(new ConfigError(`nodes[0] (ring-0).host: '${bad}' is not a host name, an IPv4 address or an IPv6 address in brackets (such as [::1])`));
+    }
+    expect(() => parse(withHost('has space', 'listenHost'))).toThrow(/nodes\[0\] \(ring-0\)\.listenHost: 'has space' is not a host name/);
+    for (const good of ['localhost', 'ring-0.example.org', '10.0.0.7', '[::1]', '[fd00::7]']) expect(parse(withHost(good)).nodes[0]!.host).toBe(good);
+  });
+
   it('refuses k + m larger than the archive servers', () => {
     expect(() => parse({ ...local, erasure: { k: 8, m: 4 } })).toThrow(/k \+ m = 12 fragments per block, but only 8 archive servers/);
   });

@@ -199,6 +199,18 @@ describe('MachineHost', () => {
     expect(reasons[4]).toMatch(/^malformed: counter: empty/);
   });
 
+  it("logs a few of a peer's dropped frames per reason, not one line each; the counter counts them all, and stop() logs how many were left out", async () => {
+    const { host, sendFrame, lines } = await pair(new HeldStore());
+    for (let i = 0; i < 2000; i++) sendFrame(99, new Uint8Array(0)); // unknown channel
+    sendFrame(7, Uint8Array.of(0xc1)); // another reason: logged on its own
+    await waitFor(() => host.counters.framesDropped === 2001, 10_000, 'every junk frame dropped');
+    const dropped = lines.filter((l) => l.msg === 'frame dropped');
+    expect(dropped.filter((l) => l.reason === 'unknown channel 99')).toHaveLength(5);
+    expect(dropped.filter((l) => String(l.reason).startsWith('malformed'))).toHaveLength(1);
+    await host.stop();
+    expect(lines.filter((l) => l.msg === 'frame dropped (more lines like it left out)').map((l) => l.suppressed)).toEqual([1995]);
+  });
+
   it('ticks the core every tickMs', async () => {
     const { machine } = await pair(new HeldStore());
     await waitFor(() => machine.ticks >= 5, 5000, 'five ticks');

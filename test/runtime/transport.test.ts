@@ -224,6 +224,15 @@ describe('Transport', () => {
     await waitFor(() => replies.length === 1, 5000, 'reply to client');
   });
 
+  it('a member whose URL WebSocket refuses is logged and retried with backoff, and the node keeps running', async () => {
+    const { members, directory } = await cluster(['a']);
+    directory.set('b', { publicKey: nodeCrypto.ed25519PublicKey(new Uint8Array(randomBytes(32))), url: 'ws://::1:9000' }); // unbracketed IPv6
+    const a = transportFor(members[0]!, directory); // a < b: a dials b at once, and again after each failure
+    await a.t.start();
+    await waitFor(() => a.lines.filter((l) => l.msg === 'cannot dial peer').length >= 2, 5000, 'two failed dials');
+    expect(a.lines.find((l) => l.msg === 'cannot dial peer')).toMatchObject({ peer: 'b', url: 'ws://::1:9000' });
+  });
+
   it('refuses clients beyond clientsMax, and takes one again when a client leaves', async () => {
     const { members, directory } = await cluster(['a']);
     const logged = memoryLogger('a');
@@ -250,16 +259,20 @@ describe('Transport', () => {
     await waitFor(() => fromClients.size === 3, 5000, 'third taken after one left (it redials)');
   });
 
-  it('drops oversized frames with a logged reason and keeps serving the peer', async () => {
+  it('cuts a connection whose peer sends a frame over the limit (ws refuses it at its header, holding none of it), logs it and reconnects', async () => {
     const { members, directory } = await cluster(['a', 'b']);
     const [a, b] = [transportFor(members[0]!, directory, 1024), transportFor(members[1]!, directory, 1024)];
     await Promise.all([a.t.start(), b.t.start()]);
     await waitFor(() => b.t.connectedPeers().includes('a'), 5000, 'connection');
     a.t.send('b', new Uint8Array(1500));
-    a.t.send('b', Uint8Array.of(5));
-    await waitFor(() => b.received.length === 1, 5000, 'small frame after the oversized one');
-    expect(b.t.counters.framesOversized).toBe(1);
-    expect(b.lines.some((l) => l.msg === 'frame dropped: oversized' && l.bytes === 1500)).toBe(true);
+    await waitFor(() => b.t.counters.framesOversized === 1, 5000, 'the oversized frame refused');
+    expect(b.lines.some((l) => l.msg === 'message over the size limit; connection cut' && l.limit === 1024)).toBe(true);
+    // a redials; frames sent from then on arrive.
+    await waitFor(() => {
+      a.t.send('b', Uint8Array.of(5));
+      return b.received.length > 0;
+    }, 5000, 'a frame after the reconnect');
+    expect(b.received.every((r) => r.frame.length === 1)).toBe(true);
     expect(b.t.connectedPeers()).toEqual(['a']);
   });
 

@@ -24,7 +24,7 @@ const message: fc.Arbitrary<TapestryMessage> = fc.oneof(
   fc.record({ kind: fc.constant('locateReply' as const), requestId: uint, objectId: id, server: fc.option(ref, { nil: null }), issuedAtMs: time, signature, answeredBy: ref, hops }),
   fc.record({ kind: fc.constant('joinRequest' as const), joiner: ref, level, hops }),
   fc.record({ kind: fc.constant('candidates' as const), nodes: fc.array(ref, { maxLength: 20 }) }),
-  fc.record({ kind: fc.constant('multicast' as const), joiner: ref, prefixLength: level }),
+  fc.record({ kind: fc.constant('multicast' as const), sender: ref, joiner: ref, prefixLength: level, rootPrefixLength: level }),
   fc.record({ kind: fc.constant('multicastAck' as const), joinerId: id }),
   fc.record({ kind: fc.constant('joinDone' as const), prefixLength: level }),
   fc.record({ kind: fc.constant('neighbourQuery' as const), level: fc.integer({ min: 0, max: 39 }) }),
