@@ -260,22 +260,35 @@ export class ObjectHandle {
     return options.ifVersion === undefined ? [] : [versionIs(options.ifVersion)];
   }
 
-  /** Splits a source into object-sized blocks, uploads them (bounded parallelism) and returns refs in order. */
+  /**
+   * Splits a source into object-sized blocks, uploads them (bounded parallelism) and returns refs
+   * in order; the first failed upload fails the call (with its error) before any update names a
+   * block that is not stored.
+   */
   private async uploadBlocks(source: ByteSource, blockBytes: number, options: CallOptions): Promise<ReturnType<typeof ref>[]> {
     const refs: ReturnType<typeof ref>[] = [];
     const inFlight = new Set<Promise<void>>();
     const acksNeeded = 2 * this.session.view.f + 1;
     let pending = new Uint8Array(blockBytes);
     let fill = 0;
+    // A task never rejects (it records its error here): a rejected one left the in-flight set
+    // before anyone awaited it, and its placeholder BGUID went into the update.
+    let failed: Error | null = null;
     const ship = async (block: Uint8Array): Promise<void> => {
       const slot = refs.length;
-      refs.push(ref(new Uint8Array(32), block.length));
-      const task = this.session.putBlock(block, acksNeeded, options).then((bguid) => {
-        refs[slot] = ref(bguid, block.length);
-      });
+      refs.push(ref(new Uint8Array(32), block.length)); // placeholder until the upload's BGUID
+      const task = this.session.putBlock(block, acksNeeded, options).then(
+        (bguid) => {
+          refs[slot] = ref(bguid, block.length);
+        },
+        (error: Error) => {
+          failed ??= error;
+        },
+      );
       inFlight.add(task);
-      void task.finally(() => inFlight.delete(task)).catch(() => undefined);
+      void task.finally(() => inFlight.delete(task));
       if (inFlight.size * blockBytes >= uploadBytesInFlightMax) await Promise.race(inFlight);
+      if (failed) throw failed;
     };
     for await (const chunk of source as AsyncIterable<Uint8Array>) {
       for (let at = 0; at < chunk.length; ) {
@@ -292,6 +305,7 @@ export class ObjectHandle {
     }
     if (fill > 0) await ship(pending.subarray(0, fill));
     await Promise.all(inFlight);
+    if (failed) throw failed;
     return refs;
   }
 
