@@ -116,51 +116,65 @@ export class VersionReader {
    * Every member at once. A pinned probe, or one with maxAgeMs (the heartbeat proves "latest"),
    * takes the first verified answer. A plain "latest" probe waits until f+1 ring servers have
    * answered (one of them is correct; "behind" and "no such object" count as answers) and takes
-   * the newest verified version among all answers so far, so one fast member replaying the
-   * certificate of the version this handle last saw cannot pin it there; without enough ring
-   * answers it fails (Unavailable, retried until the deadline) rather than guess. A ring server
-   * whose 'ok' failed verification is provably faulty: each such one leaves one fewer faulty
-   * server among the rest, so one fewer answer is needed (at least one). The cost: such a probe
-   * ends with the (f+1)-th ring server's answer, not the first member's.
+   * the newest verified version among all answers, so one fast member replaying the certificate
+   * of the version this handle last saw cannot pin it there; without enough ring answers it fails
+   * (Unavailable, retried until the deadline) rather than guess. A ring server whose 'ok' failed
+   * verification is provably faulty: each such one leaves one fewer faulty server among the rest,
+   * so one fewer answer is needed (at least one). Ring servers learn a certificate a hop apart
+   * (its f+1 combiners first, then their peers), so once the quorum is there the remaining ring
+   * servers get a short grace (as long again as the quorum took, 10-250 ms) to name a newer
+   * version; with every ring server up that ends with the slowest one's answer.
    */
   private askAll(request: Request, options: FetchOptions, memberTimeoutMs: number): Promise<VerifiedVersion | Error> {
     const members = this.candidates();
     const view = this.session.view;
     const ring = new Set(view.ring.map((m) => m.id));
     const quorum = request.version === null && request.maxAgeMs === 0;
+    const startedMs = Date.now();
     const failures: { member: string; ask: Ask & { ok: false } }[] = [];
     return new Promise((resolve) => {
       let settled = false;
       let pending = members.length;
+      let ringPending = members.filter((m) => ring.has(m)).length;
       let ringAnswers = 0;
       let ringForged = 0;
-      const ringAnswersNeeded = (): number => (quorum ? Math.max(1, view.f + 1 - ringForged) : 0);
       let best: VerifiedVersion | null = null;
+      let grace: NodeJS.Timeout | undefined;
       const controller = new AbortController();
       const onAbort = (): void => controller.abort();
       options.signal?.addEventListener('abort', onAbort, { once: true });
       const finish = (value: VerifiedVersion | Error): void => {
         if (settled) return;
         settled = true;
+        clearTimeout(grace);
         options.signal?.removeEventListener('abort', onAbort);
         controller.abort(); // the other members' answers are no longer needed
         resolve(value);
       };
-      const tooFewRing = (): Error => {
+      const ringAnswersNeeded = (): number => Math.max(1, view.f + 1 - ringForged);
+      const onAnswer = (member: string, ask: Ask): void => {
+        pending--;
+        if (ring.has(member)) {
+          ringPending--;
+          if (ask.ok || ask.status === 'behind' || ask.status === 'unknown-object') ringAnswers++;
+          else if (ask.status === 'ok') ringForged++;
+        }
+        if (ask.ok && (best === null || ask.value.version > best.version)) best = ask.value;
+        if (!ask.ok) failures.push({ member, ask });
+        if (best !== null && !quorum) return finish(best);
+        if (best !== null && ringAnswers >= ringAnswersNeeded()) {
+          if (ringPending === 0) return finish(best);
+          const chosen = best;
+          grace ??= setTimeout(() => finish(best ?? chosen), Math.min(250, Math.max(10, Date.now() - startedMs)));
+        }
+        if (pending > 0) return;
+        if (best === null || options.signal?.aborted) return finish(this.failureOf(request, failures, options.signal));
+        if (ringAnswers >= ringAnswersNeeded()) return finish(best);
         const summary = failures.map((f) => `${f.member}: ${f.ask.reason}`).join('; ');
-        return new UnavailableError(`a latest read needs ${ringAnswersNeeded()} ring servers to answer, ${ringAnswers} did: ${summary}`);
+        finish(new UnavailableError(`a latest read needs ${ringAnswersNeeded()} ring servers to answer, ${ringAnswers} did: ${summary}`));
       };
       for (const member of members) {
-        void this.askMember(member, request, { signal: controller.signal, timeoutMs: memberTimeoutMs }).then((ask) => {
-          pending--;
-          if (ring.has(member) && (ask.ok || ask.status === 'behind' || ask.status === 'unknown-object')) ringAnswers++;
-          if (ring.has(member) && !ask.ok && ask.status === 'ok') ringForged++;
-          if (ask.ok && (best === null || ask.value.version > best.version)) best = ask.value;
-          if (!ask.ok) failures.push({ member, ask });
-          if (best !== null && ringAnswers >= ringAnswersNeeded()) return finish(best);
-          if (pending > 0) return;
-          finish(best === null || options.signal?.aborted ? this.failureOf(request, failures, options.signal) : tooFewRing());
-        });
+        void this.askMember(member, request, { signal: controller.signal, timeoutMs: memberTimeoutMs }).then((ask) => onAnswer(member, ask));
       }
     });
   }
