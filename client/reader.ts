@@ -248,7 +248,8 @@ export class VersionReader {
       return { ok: false, reason: (error as Error).message, status: 'error' };
     }
     const checked = verifyRead(this.crypto, this.trust, { type: 'read', ...request, requestId: reply.requestId }, reply, Date.now());
-    if (!checked.ok) return { ok: false, reason: checked.reason, status: reply.status };
+    // A reply too old only by this reader's clock is stale, not forged (failureOf: IntegrityError).
+    if (!checked.ok) return { ok: false, reason: checked.reason, status: checked.stale ? 'too-stale' : reply.status };
     if (request.version === null && checked.value.version < this.knownVersion) {
       return { ok: false, reason: `behind (version ${checked.value.version} < ${this.knownVersion})`, status: 'behind' };
     }

@@ -23,7 +23,12 @@ export interface VerifiedRead {
   readonly vguid: Uint8Array;
 }
 
-export type ReadCheck = { readonly ok: true; readonly read: VerifiedRead } | { readonly ok: false; readonly reason: string };
+/**
+ * `stale`: the reply failed only on freshness (its heartbeat too old by the reader's clock, or
+ * older than the version served), which an honest member with a clock apart, or one that learned
+ * a certificate before the next heartbeat, can send: not evidence of tampering.
+ */
+export type ReadCheck = { readonly ok: true; readonly read: VerifiedRead } | { readonly ok: false; readonly reason: string; readonly stale?: true };
 
 export interface ReadVerifier {
   readonly crypto: Crypto;
@@ -43,7 +48,8 @@ export function verifyReadReply(verifier: ReadVerifier, request: ReadRequest, re
   if (request.version === null && request.maxAgeMs > 0) {
     const heartbeat = reply.heartbeat ? verifier.trust.verifyHeartbeat(reply.heartbeat) : null;
     if (!heartbeat || !bytesEqual(heartbeat.aguid, request.aguid)) return fail('no valid heartbeat');
-    if (nowMs - heartbeat.timestampMs > request.maxAgeMs) return fail('heartbeat too old');
+    if (nowMs - heartbeat.timestampMs > request.maxAgeMs) return { ok: false, reason: 'heartbeat too old', stale: true };
+    if (heartbeat.version < statement.version) return { ok: false, reason: 'not the latest version', stale: true };
     if (heartbeat.version !== statement.version || !bytesEqual(heartbeat.vguid, statement.vguid)) return fail('not the latest version');
   }
   const store = new MemoryBlockStore(verifier.crypto, { verifyOnGet: false });

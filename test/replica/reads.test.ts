@@ -82,7 +82,7 @@ describe('secondary replica reads', () => {
     expect(ok.status).toBe('ok');
     expect(verifyReadReply(verifier(), fresh, ok, 1400).ok).toBe(true);
     // The reader's clock says the heartbeat is too old even though the member thought otherwise.
-    expect(verifyReadReply(verifier(), fresh, ok, 1600)).toEqual({ ok: false, reason: 'heartbeat too old' });
+    expect(verifyReadReply(verifier(), fresh, ok, 1600)).toEqual({ ok: false, reason: 'heartbeat too old', stale: true });
     expect(read(member, { ...fresh, requestId: 3 }, 1600).status).toBe('too-stale');
   });
 
