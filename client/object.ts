@@ -112,6 +112,7 @@ export class ObjectHandle {
    * @example for await (const chunk of obj.readStream()) process.stdout.write(chunk);
    */
   async *readStream(options: ReadOptions = {}): AsyncGenerator<Uint8Array> {
+    checkReadOptions(options);
     const head = await this.reader.fetch(options.version ?? null, 0, 0, options);
     const size = head.root.sizeBytes;
     const offset = Math.min(options.offset ?? 0, size);
@@ -147,6 +148,7 @@ export class ObjectHandle {
    * @example const { version, sizeBytes } = await obj.stat();
    */
   async stat(options: ReadOptions = {}): Promise<ObjectStat> {
+    checkReadOptions(options);
     const head = await this.reader.fetch(options.version ?? null, 0, 0, options);
     return statOf(head);
   }
@@ -309,6 +311,18 @@ export class ObjectHandle {
     return refs;
   }
 
+}
+
+/**
+ * Read options are checked before anything is sent. A maxAgeMs of 0 used to mean "no freshness
+ * demand" on the wire, so `maxAgeMs: 0` silently read without one: it must be positive.
+ */
+function checkReadOptions(options: ReadOptions): void {
+  const optional = (value: number | undefined, min: number): boolean => value === undefined || (Number.isSafeInteger(value) && value >= min);
+  checkArgument(optional(options.version, 0), 'version', 'a version number (a non-negative integer), or none for the latest');
+  checkArgument(optional(options.offset, 0), 'offset', 'a non-negative integer');
+  checkArgument(optional(options.length, 0), 'length', 'a non-negative integer');
+  checkArgument(optional(options.maxAgeMs, 1), 'maxAgeMs', 'a positive integer of milliseconds, or none for no freshness demand');
 }
 
 function infoOf(v: VerifiedVersion): VersionInfo {
