@@ -8,6 +8,7 @@
 import { bytesEqual, concatBytes } from '../core/bytes.ts';
 import type { Crypto } from '../core/crypto.ts';
 import { MemoryBlockStore } from '../core/version/block-store.ts';
+import { rootBlockBytesMax } from '../core/version/root-block.ts';
 import type { TreeMessage } from './messages.ts';
 import type { ReplicaExecutor, ReplicaTrust } from './types.ts';
 
@@ -53,13 +54,24 @@ export function verifyReadReply(verifier: ReadVerifier, request: ReadRequest, re
     if (heartbeat.version !== statement.version || !bytesEqual(heartbeat.vguid, statement.vguid)) return fail('not the latest version');
   }
   const store = new MemoryBlockStore(verifier.crypto, { verifyOnGet: false });
-  for (const block of reply.blocks) store.put(block.kind, block.bytes);
+  for (const block of proofBlocksOf(request, reply)) store.put(block.kind, block.bytes);
   const executor = verifier.executor;
   const parts = executor.readParts
     ? executor.readParts(store, statement.vguid, request.offset, request.length)
     : wrap(executor.readRange(store, statement.vguid, request.offset, request.length));
   if (!parts) return fail('blocks do not prove the range');
   return { ok: true, read: verifiedRead(parts, statement.version, statement.vguid) };
+}
+
+/**
+ * The blocks worth hashing. A metadata read (length 0) needs the root block alone, which an honest
+ * member sends first (rangeProof): only that one is hashed, so junk a member attaches to a probe
+ * (up to a 64 MiB frame, and probes go to every member) costs the reader nothing.
+ */
+function proofBlocksOf(request: ReadRequest, reply: ReadReply): ReadReply['blocks'] {
+  if (request.length > 0) return reply.blocks;
+  const root = reply.blocks[0];
+  return root && root.kind === 'root' && root.bytes.length <= rootBlockBytesMax ? [root] : [];
 }
 
 function wrap(bytes: Uint8Array | null): Uint8Array[] | null {
