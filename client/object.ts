@@ -112,6 +112,7 @@ export class ObjectHandle {
    * @example for await (const chunk of obj.readStream()) process.stdout.write(chunk);
    */
   async *readStream(options: ReadOptions = {}): AsyncGenerator<Uint8Array> {
+    checkReadOptions(options);
     const head = await this.reader.fetch(options.version ?? null, 0, 0, options);
     const size = head.root.sizeBytes;
     const offset = Math.min(options.offset ?? 0, size);
@@ -147,6 +148,7 @@ export class ObjectHandle {
    * @example const { version, sizeBytes } = await obj.stat();
    */
   async stat(options: ReadOptions = {}): Promise<ObjectStat> {
+    checkReadOptions(options);
     const head = await this.reader.fetch(options.version ?? null, 0, 0, options);
     return statOf(head);
   }
@@ -260,22 +262,35 @@ export class ObjectHandle {
     return options.ifVersion === undefined ? [] : [versionIs(options.ifVersion)];
   }
 
-  /** Splits a source into object-sized blocks, uploads them (bounded parallelism) and returns refs in order. */
+  /**
+   * Splits a source into object-sized blocks, uploads them (bounded parallelism) and returns refs
+   * in order; the first failed upload fails the call (with its error) before any update names a
+   * block that is not stored.
+   */
   private async uploadBlocks(source: ByteSource, blockBytes: number, options: CallOptions): Promise<ReturnType<typeof ref>[]> {
     const refs: ReturnType<typeof ref>[] = [];
     const inFlight = new Set<Promise<void>>();
     const acksNeeded = 2 * this.session.view.f + 1;
     let pending = new Uint8Array(blockBytes);
     let fill = 0;
+    // A task never rejects (it records its error here): a rejected one left the in-flight set
+    // before anyone awaited it, and its placeholder BGUID went into the update.
+    let failed: Error | null = null;
     const ship = async (block: Uint8Array): Promise<void> => {
       const slot = refs.length;
-      refs.push(ref(new Uint8Array(32), block.length));
-      const task = this.session.putBlock(block, acksNeeded, options).then((bguid) => {
-        refs[slot] = ref(bguid, block.length);
-      });
+      refs.push(ref(new Uint8Array(32), block.length)); // placeholder until the upload's BGUID
+      const task = this.session.putBlock(block, acksNeeded, options).then(
+        (bguid) => {
+          refs[slot] = ref(bguid, block.length);
+        },
+        (error: Error) => {
+          failed ??= error;
+        },
+      );
       inFlight.add(task);
-      void task.finally(() => inFlight.delete(task)).catch(() => undefined);
+      void task.finally(() => inFlight.delete(task));
       if (inFlight.size * blockBytes >= uploadBytesInFlightMax) await Promise.race(inFlight);
+      if (failed) throw failed;
     };
     for await (const chunk of source as AsyncIterable<Uint8Array>) {
       for (let at = 0; at < chunk.length; ) {
@@ -292,9 +307,22 @@ export class ObjectHandle {
     }
     if (fill > 0) await ship(pending.subarray(0, fill));
     await Promise.all(inFlight);
+    if (failed) throw failed;
     return refs;
   }
 
+}
+
+/**
+ * Read options are checked before anything is sent. A maxAgeMs of 0 used to mean "no freshness
+ * demand" on the wire, so `maxAgeMs: 0` silently read without one: it must be positive.
+ */
+function checkReadOptions(options: ReadOptions): void {
+  const optional = (value: number | undefined, min: number): boolean => value === undefined || (Number.isSafeInteger(value) && value >= min);
+  checkArgument(optional(options.version, 0), 'version', 'a version number (a non-negative integer), or none for the latest');
+  checkArgument(optional(options.offset, 0), 'offset', 'a non-negative integer');
+  checkArgument(optional(options.length, 0), 'length', 'a non-negative integer');
+  checkArgument(optional(options.maxAgeMs, 1), 'maxAgeMs', 'a positive integer of milliseconds, or none for no freshness demand');
 }
 
 function infoOf(v: VerifiedVersion): VersionInfo {

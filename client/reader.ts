@@ -4,7 +4,10 @@
  * little after the client that wrote it. So:
  *
  * - metadata probes (length 0: "which version is latest, what is its root block") go to every
- *   member at once and the first verified, fresh-enough answer wins; they are a few hundred bytes;
+ *   member at once; they are a few hundred bytes. A pinned probe, or one with maxAgeMs (a fresh
+ *   ring heartbeat proves "latest"), takes the first verified answer; a plain "latest" probe
+ *   settles only once f+1 ring servers have answered, on the newest verified version among the
+ *   answers (see askAll);
  * - data chunks go to one member at a time, members that already proved the version first, and
  *   a stream keeps a few chunks in flight (spread over those members) so transfer, server work and
  *   verification overlap;
@@ -13,7 +16,8 @@
  *
  * Nothing a member says is trusted: every reply goes through verifyRead (certificate under the
  * ring key, blocks re-hashed up to the VGUID); a "latest" answer older than what this handle has
- * seen is treated as stale, which also defeats a replayed old certificate.
+ * seen is treated as stale, and one no older is taken only with f+1 ring servers' answers (or a
+ * fresh heartbeat) behind it, which defeats a replayed old certificate.
  */
 import { toHex } from '../core/bytes.ts';
 import type { Crypto } from '../core/crypto.ts';
@@ -39,13 +43,13 @@ const headsMax = 64;
 /** Chunks a stream keeps in flight. */
 export const readAheadChunks = 4;
 
-type Ask = { ok: true; value: VerifiedVersion } | { ok: false; reason: string; status: ReadReply['status'] | 'error' };
+/** status 'behind': a verified "latest" older than this handle's knownVersion. */
+type Ask = { ok: true; value: VerifiedVersion } | { ok: false; reason: string; status: ReadReply['status'] | 'behind' | 'error' };
 type Request = Omit<ReadRequest, 'type' | 'requestId'>;
 
 export class VersionReader {
   /** Newest version this handle has seen committed or verified; "latest" never goes below it. */
   knownVersion = -1;
-  private ringConsulted = false;
   /** The certificate of the newest version this handle wrote, while it is still on its way. */
   private pendingCertificate: { version: number; certified: Promise<void> } | null = null;
   /** Members that recently proved a version of this object, most recent first. */
@@ -86,7 +90,6 @@ export class VersionReader {
   async fetch(version: number | null, offset: number, length: number, options: FetchOptions): Promise<VerifiedVersion> {
     const seen = version !== null && length === 0 ? this.heads.get(version) : undefined;
     if (seen) return seen;
-    if (version === null && !this.ringConsulted) await this.consultRing(options);
     const deadlineMs = Date.now() + (options.timeoutMs ?? fetchTimeoutMsDefault);
     let forged: IntegrityError | null = null;
     for (let attempt = 0; ; attempt++) {
@@ -109,29 +112,69 @@ export class VersionReader {
     return [...this.holders, ...rest];
   }
 
-  /** Every member at once; the first verified answer that is new enough wins. */
+  /**
+   * Every member at once. A pinned probe, or one with maxAgeMs (the heartbeat proves "latest"),
+   * takes the first verified answer. A plain "latest" probe waits until f+1 ring servers have
+   * answered (one of them is correct; "behind" and "no such object" count as answers) and takes
+   * the newest verified version among all answers, so one fast member replaying the certificate
+   * of the version this handle last saw cannot pin it there; without enough ring answers it fails
+   * (Unavailable, retried until the deadline) rather than guess. A ring server whose 'ok' failed
+   * verification is provably faulty: each such one leaves one fewer faulty server among the rest,
+   * so one fewer answer is needed (at least one). Ring servers learn a certificate a hop apart
+   * (its f+1 combiners first, then their peers), so once the quorum is there the remaining ring
+   * servers get a short grace (as long again as the quorum took, 10-250 ms) to name a newer
+   * version; with every ring server up that ends with the slowest one's answer.
+   */
   private askAll(request: Request, options: FetchOptions, memberTimeoutMs: number): Promise<VerifiedVersion | Error> {
     const members = this.candidates();
+    const view = this.session.view;
+    const ring = new Set(view.ring.map((m) => m.id));
+    const quorum = request.version === null && request.maxAgeMs === 0;
+    const startedMs = Date.now();
     const failures: { member: string; ask: Ask & { ok: false } }[] = [];
     return new Promise((resolve) => {
       let settled = false;
       let pending = members.length;
+      let ringPending = members.filter((m) => ring.has(m)).length;
+      let ringAnswers = 0;
+      let ringForged = 0;
+      let best: VerifiedVersion | null = null;
+      let grace: NodeJS.Timeout | undefined;
       const controller = new AbortController();
       const onAbort = (): void => controller.abort();
       options.signal?.addEventListener('abort', onAbort, { once: true });
       const finish = (value: VerifiedVersion | Error): void => {
         if (settled) return;
         settled = true;
+        clearTimeout(grace);
         options.signal?.removeEventListener('abort', onAbort);
         controller.abort(); // the other members' answers are no longer needed
         resolve(value);
       };
+      const ringAnswersNeeded = (): number => Math.max(1, view.f + 1 - ringForged);
+      const onAnswer = (member: string, ask: Ask): void => {
+        pending--;
+        if (ring.has(member)) {
+          ringPending--;
+          if (ask.ok || ask.status === 'behind' || ask.status === 'unknown-object') ringAnswers++;
+          else if (ask.status === 'ok') ringForged++;
+        }
+        if (ask.ok && (best === null || ask.value.version > best.version)) best = ask.value;
+        if (!ask.ok) failures.push({ member, ask });
+        if (best !== null && !quorum) return finish(best);
+        if (best !== null && ringAnswers >= ringAnswersNeeded()) {
+          if (ringPending === 0) return finish(best);
+          const chosen = best;
+          grace ??= setTimeout(() => finish(best ?? chosen), Math.min(250, Math.max(10, Date.now() - startedMs)));
+        }
+        if (pending > 0) return;
+        if (best === null || options.signal?.aborted) return finish(this.failureOf(request, failures, options.signal));
+        if (ringAnswers >= ringAnswersNeeded()) return finish(best);
+        const summary = failures.map((f) => `${f.member}: ${f.ask.reason}`).join('; ');
+        finish(new UnavailableError(`a latest read needs ${ringAnswersNeeded()} ring servers to answer, ${ringAnswers} did: ${summary}`));
+      };
       for (const member of members) {
-        void this.askMember(member, request, { signal: controller.signal, timeoutMs: memberTimeoutMs }).then((ask) => {
-          if (ask.ok) return finish(ask.value);
-          failures.push({ member, ask });
-          if (--pending === 0) finish(this.failureOf(request, failures, options.signal));
-        });
+        void this.askMember(member, request, { signal: controller.signal, timeoutMs: memberTimeoutMs }).then((ask) => onAnswer(member, ask));
       }
     });
   }
@@ -205,9 +248,10 @@ export class VersionReader {
       return { ok: false, reason: (error as Error).message, status: 'error' };
     }
     const checked = verifyRead(this.crypto, this.trust, { type: 'read', ...request, requestId: reply.requestId }, reply, Date.now());
-    if (!checked.ok) return { ok: false, reason: checked.reason, status: reply.status };
+    // A reply too old only by this reader's clock is stale, not forged (failureOf: IntegrityError).
+    if (!checked.ok) return { ok: false, reason: checked.reason, status: checked.stale ? 'too-stale' : reply.status };
     if (request.version === null && checked.value.version < this.knownVersion) {
-      return { ok: false, reason: `behind (version ${checked.value.version} < ${this.knownVersion})`, status: 'error' };
+      return { ok: false, reason: `behind (version ${checked.value.version} < ${this.knownVersion})`, status: 'behind' };
     }
     this.knownVersion = Math.max(this.knownVersion, checked.value.version);
     if (request.length === 0) {
@@ -250,30 +294,6 @@ export class VersionReader {
     await Promise.race(waits);
     clearTimeout(timer);
     if (onAbort) signal?.removeEventListener('abort', onAbort);
-  }
-
-  /**
-   * A fresh handle learns the latest certified version from the ring itself (f+1 ring servers,
-   * one of them correct) before trusting a secondary's idea of "latest", which may lag.
-   */
-  private async consultRing(options: FetchOptions): Promise<void> {
-    const view = this.session.view;
-    const request: Request = { aguid: this.aguid, version: null, offset: 0, length: 0, maxAgeMs: 0 };
-    let answered = 0;
-    await new Promise<void>((resolve) => {
-      let pending = view.ring.length;
-      const done = (): void => {
-        if (--pending === 0 || answered >= view.f + 1) resolve();
-      };
-      for (const member of view.ring) {
-        void this.askMember(member.id, request, { signal: options.signal })
-          .then((ask) => {
-            if (ask.ok || ask.status === 'unknown-object') answered++;
-          })
-          .finally(done);
-      }
-    });
-    this.ringConsulted = answered >= view.f + 1;
   }
 }
 

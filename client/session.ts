@@ -125,6 +125,8 @@ interface Waiter<T> {
 const submitTimeoutMsDefault = 30_000;
 const readTimeoutMsDefault = 10_000;
 const certificateTimeoutMs = 60_000;
+/** Early certificates kept (one request is outstanding at a time, so one is the usual most). */
+const earlyCertificatesMax = 64;
 const dialSettleMsMax = 1_500;
 
 export class Session {
@@ -133,6 +135,12 @@ export class Session {
   private readonly ringCore: RingChannelCore;
   private readonly submitted: Waiter<Submitted>[] = [];
   private readonly certificateWaiters = new Map<number, Waiter<Uint8Array>>();
+  /**
+   * Certified statements that arrived before their update completed (the ring client takes a
+   * certificate that beats the f+1-th reply and reports it first), by nonce, oldest first; the
+   * 'completed' event takes its own. Bounded: each is a statement of a few hundred bytes.
+   */
+  private readonly earlyCertificates = new Map<number, Uint8Array>();
   private readonly blockWaiters = new Map<string, { acks: Set<string>; need: number; waiter: Waiter<void> }>();
   private readonly blockUploads = new Map<string, Promise<Uint8Array>>();
   private readonly readWaiters = new Map<number, { to: string; waiter: Waiter<ReadReply> }>();
@@ -311,7 +319,9 @@ export class Session {
     switch (event.kind) {
       case 'completed': {
         const nonce = event.nonce;
-        const certified = new Promise<Uint8Array>((resolve, reject) => {
+        const early = this.earlyCertificates.get(nonce);
+        this.earlyCertificates.delete(nonce);
+        const certified = early ? Promise.resolve(early) : new Promise<Uint8Array>((resolve, reject) => {
           // A certificate that never comes (ring lost its shares, session cut) must not hang a caller.
           const timer = setTimeout(() => {
             this.certificateWaiters.delete(nonce);
@@ -328,10 +338,17 @@ export class Session {
         this.submitted.shift()?.resolve({ seq: event.seq, nonce: event.nonce, result: event.result, certified });
         return;
       }
-      case 'certified':
-        this.certificateWaiters.get(event.nonce)?.resolve(event.statement);
-        this.certificateWaiters.delete(event.nonce);
+      case 'certified': {
+        const waiter = this.certificateWaiters.get(event.nonce);
+        if (waiter) {
+          this.certificateWaiters.delete(event.nonce);
+          waiter.resolve(event.statement);
+          return;
+        }
+        if (this.earlyCertificates.size >= earlyCertificatesMax) this.earlyCertificates.delete(this.earlyCertificates.keys().next().value as number);
+        this.earlyCertificates.set(event.nonce, event.statement);
         return;
+      }
       case 'block-stored': {
         const pending = this.blockWaiters.get(event.bguidHex);
         if (!pending || !this.view.ring.some((m) => m.id === event.from)) return;

@@ -25,7 +25,8 @@ export interface VerifiedVersion {
   readonly parts: readonly Uint8Array[];
 }
 
-export type VerifyResult = { ok: true; value: VerifiedVersion } | { ok: false; reason: string };
+/** `stale`: failed only on freshness (see replica/verify-read.ts ReadCheck), not a forgery. */
+export type VerifyResult = { ok: true; value: VerifiedVersion } | { ok: false; reason: string; stale?: true };
 
 /** `ringKey`: the ring public key, or one already parsed (ClusterView.ringKey) to share. */
 export function ringTrustOf(crypto: Crypto, ringId: Uint8Array, ringKey: Uint8Array | PublicKeyVerifier): ReplicaTrust {
@@ -38,7 +39,7 @@ export function verifyRead(crypto: Crypto, trust: ReplicaTrust, request: ReadReq
   let executor = executors.get(crypto);
   if (!executor) executors.set(crypto, (executor = new CoreExecutor(crypto)));
   const checked = verifyReadReply({ crypto, trust, executor }, request, reply, nowMs);
-  if (!checked.ok) return { ok: false, reason: checked.reason };
+  if (!checked.ok) return checked.stale ? { ok: false, reason: checked.reason, stale: true } : { ok: false, reason: checked.reason };
   // The root block is among the proof blocks; only the one hashing to the certified VGUID counts.
   const rootBytes = reply.blocks.find((b) => b.kind === 'root' && bytesEqual(bguidOf(crypto, 'root', b.bytes), checked.read.vguid));
   if (!rootBytes) return { ok: false, reason: 'root block missing' };

@@ -231,7 +231,7 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
   onMessage(from: string, message: TreeMessage, nowMs: number): Effect<TreeMessage, TreeRootEvent>[] {
     switch (message.type) {
       case 'read':
-        return [{ kind: 'send', to: from, message: this.serve(message) }];
+        return [{ kind: 'send', to: from, message: this.serve(message, nowMs) }];
       case 'batch-certificate':
         this.onPeerBatch(from, message, nowMs);
         return this.drainOutbox(nowMs);
@@ -325,7 +325,7 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
     this.counters.unpublishable++;
   }
 
-  private serve(request: ReadRequest): ReadReply {
+  private serve(request: ReadRequest, nowMs: number): ReadReply {
     this.counters.reads++;
     const key = toHex(request.aguid);
     const heartbeat = this.heartbeats.get(key)?.bytes ?? null;
@@ -339,7 +339,12 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
     });
     const latest = this.latestVersion(request.aguid);
     if (latest === undefined) return reply(this.options.objectExists?.(request.aguid) ? 'not-cached' : 'unknown-object');
-    if (request.version === null && request.maxAgeMs > 0 && this.heartbeats.get(key)?.version !== latest) return reply('too-stale');
+    if (request.version === null && request.maxAgeMs > 0) {
+      // Fresh means what the reader checks (replica/verify-read.ts): a heartbeat naming our latest
+      // version, young enough. Serving an older one made the reader refuse an 'ok' as forged.
+      const beat = this.heartbeats.get(key);
+      if (!beat || beat.version !== latest || nowMs - beat.timestampMs > request.maxAgeMs) return reply('too-stale');
+    }
     const stored = this.options.store.get(versionKey(key, request.version ?? latest));
     if (!stored) return reply('not-cached');
     const t = asTuple(decode(stored, 8192, 'certified version'), 'certified version', 2);

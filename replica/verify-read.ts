@@ -8,6 +8,7 @@
 import { bytesEqual, concatBytes } from '../core/bytes.ts';
 import type { Crypto } from '../core/crypto.ts';
 import { MemoryBlockStore } from '../core/version/block-store.ts';
+import { rootBlockBytesMax } from '../core/version/root-block.ts';
 import type { TreeMessage } from './messages.ts';
 import type { ReplicaExecutor, ReplicaTrust } from './types.ts';
 
@@ -23,7 +24,12 @@ export interface VerifiedRead {
   readonly vguid: Uint8Array;
 }
 
-export type ReadCheck = { readonly ok: true; readonly read: VerifiedRead } | { readonly ok: false; readonly reason: string };
+/**
+ * `stale`: the reply failed only on freshness (its heartbeat too old by the reader's clock, or
+ * older than the version served), which an honest member with a clock apart, or one that learned
+ * a certificate before the next heartbeat, can send: not evidence of tampering.
+ */
+export type ReadCheck = { readonly ok: true; readonly read: VerifiedRead } | { readonly ok: false; readonly reason: string; readonly stale?: true };
 
 export interface ReadVerifier {
   readonly crypto: Crypto;
@@ -43,17 +49,29 @@ export function verifyReadReply(verifier: ReadVerifier, request: ReadRequest, re
   if (request.version === null && request.maxAgeMs > 0) {
     const heartbeat = reply.heartbeat ? verifier.trust.verifyHeartbeat(reply.heartbeat) : null;
     if (!heartbeat || !bytesEqual(heartbeat.aguid, request.aguid)) return fail('no valid heartbeat');
-    if (nowMs - heartbeat.timestampMs > request.maxAgeMs) return fail('heartbeat too old');
+    if (nowMs - heartbeat.timestampMs > request.maxAgeMs) return { ok: false, reason: 'heartbeat too old', stale: true };
+    if (heartbeat.version < statement.version) return { ok: false, reason: 'not the latest version', stale: true };
     if (heartbeat.version !== statement.version || !bytesEqual(heartbeat.vguid, statement.vguid)) return fail('not the latest version');
   }
   const store = new MemoryBlockStore(verifier.crypto, { verifyOnGet: false });
-  for (const block of reply.blocks) store.put(block.kind, block.bytes);
+  for (const block of proofBlocksOf(request, reply)) store.put(block.kind, block.bytes);
   const executor = verifier.executor;
   const parts = executor.readParts
     ? executor.readParts(store, statement.vguid, request.offset, request.length)
     : wrap(executor.readRange(store, statement.vguid, request.offset, request.length));
   if (!parts) return fail('blocks do not prove the range');
   return { ok: true, read: verifiedRead(parts, statement.version, statement.vguid) };
+}
+
+/**
+ * The blocks worth hashing. A metadata read (length 0) needs the root block alone, which an honest
+ * member sends first (rangeProof): only that one is hashed, so junk a member attaches to a probe
+ * (up to a 64 MiB frame, and probes go to every member) costs the reader nothing.
+ */
+function proofBlocksOf(request: ReadRequest, reply: ReadReply): ReadReply['blocks'] {
+  if (request.length > 0) return reply.blocks;
+  const root = reply.blocks[0];
+  return root && root.kind === 'root' && root.bytes.length <= rootBlockBytesMax ? [root] : [];
 }
 
 function wrap(bytes: Uint8Array | null): Uint8Array[] | null {

@@ -82,7 +82,7 @@ describe('secondary replica reads', () => {
     expect(ok.status).toBe('ok');
     expect(verifyReadReply(verifier(), fresh, ok, 1400).ok).toBe(true);
     // The reader's clock says the heartbeat is too old even though the member thought otherwise.
-    expect(verifyReadReply(verifier(), fresh, ok, 1600)).toEqual({ ok: false, reason: 'heartbeat too old' });
+    expect(verifyReadReply(verifier(), fresh, ok, 1600)).toEqual({ ok: false, reason: 'heartbeat too old', stale: true });
     expect(read(member, { ...fresh, requestId: 3 }, 1600).status).toBe('too-stale');
   });
 
@@ -92,6 +92,24 @@ describe('secondary replica reads', () => {
     member.onMessage('ring-0', { type: 'heartbeat', aguid: object.aguid, heartbeat: newer }, 1200);
     const request: ReadRequest = { type: 'read', requestId: 4, aguid: object.aguid, version: null, offset: 0, length: 10, maxAgeMs: 10_000 };
     expect(read(member, request, 1210).status).toBe('too-stale');
+  });
+
+  it('a metadata read (length 0) hashes only the reply\'s first root block: junk a member attaches costs the reader nothing', () => {
+    const member = followingMember(11, 1000);
+    const request: ReadRequest = { type: 'read', requestId: 6, aguid: object.aguid, version: null, offset: 0, length: 0, maxAgeMs: 0 };
+    const reply = read(member, request, 1001);
+    let hashedBytes = 0;
+    const counting = Object.create(crypto) as typeof crypto;
+    counting.sha256 = (chunks) => {
+      hashedBytes += chunks.reduce((n, c) => n + c.length, 0);
+      return crypto.sha256(chunks);
+    };
+    const junk = Array.from({ length: 8 }, (_, i) => ({ kind: i % 2 === 0 ? ('data' as const) : ('root' as const), bytes: new Uint8Array(1 << 20).fill(i) }));
+    const check = verifyReadReply({ ...verifier(), crypto: counting }, request, { ...reply, blocks: [...reply.blocks, ...junk] }, 1001);
+    expect(check.ok).toBe(true);
+    expect(hashedBytes).toBeLessThan(64 * 1024); // the root block (and the certificate's checks), not 8 MiB of junk
+    // Junk in front of the root block fails the reply (an honest member sends the root first).
+    expect(verifyReadReply(verifier(), request, { ...reply, blocks: [junk[1]!, ...reply.blocks] }, 1001).ok).toBe(false);
   });
 
   it('rejects replies a lying member altered: a data byte, an older certificate, a dropped block', () => {
