@@ -187,9 +187,9 @@ export class FragmentStore {
     return this.count;
   }
 
+  /** Stores (or replaces) the certificate beside a root block; which one to keep is the caller's choice (ArchiveServer.keepCertificate). */
   putCertificate(bguid: Uint8Array, certificate: Uint8Array): void {
-    const key = `c/${toHex(bguid)}`;
-    if (this.store.get(key) === undefined) this.store.put(key, certificate);
+    this.store.put(`c/${toHex(bguid)}`, certificate);
   }
 
   certificateOf(bguid: Uint8Array): Uint8Array | null {

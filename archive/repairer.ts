@@ -24,6 +24,7 @@ import type { KvStore } from '../core/store.ts';
 import { bguidOf, blockKinds } from '../core/version/block.ts';
 import { decodeFragment, encodeFragment, makeFragments, recoverBlock, verifyFragment, type FragmentRecord } from './erasure/index.ts';
 import type { ArchiveOutput } from './archive-server.ts';
+import type { CertificateCheck } from './certificate-check.ts';
 import { fragmentKeyOf, type FragmentStore, type PutResult } from './fragment-store.ts';
 import type { ArchiveMessage, HeldFragment } from './messages.ts';
 import { rankBelowOf, rankedServersOf, repairTargetOf, type ServerRing } from './placement.ts';
@@ -51,6 +52,8 @@ interface RepairerContext {
   ring: ServerRing;
   isLive: (server: string) => boolean;
   storeLocally: (bytes: Uint8Array, fragmentRoot: Uint8Array, certificate: Uint8Array | null) => PutResult;
+  /** The server's certificate check (ArchiveServerOptions.certificateCheck): a peer's certificate is used only if it passes. */
+  certificateCheck?: CertificateCheck;
   options: RepairOptions;
 }
 
@@ -274,7 +277,9 @@ export class Repairer {
   }
 
   private takeFragments(job: Job, fragments: Uint8Array[], certificate: Uint8Array | null): void {
-    if (certificate && !job.certificate) job.certificate = certificate;
+    // Unchecked, the first certificate a peer returned was spread with every repaired fragment:
+    // junk stored first on one server would replace nothing but travel everywhere.
+    if (certificate && !job.certificate && (!this.c.certificateCheck || this.c.certificateCheck(job.bguid, certificate))) job.certificate = certificate;
     for (const bytes of fragments) {
       try {
         const record = decodeFragment(bytes);
