@@ -93,7 +93,7 @@ export class ArchiveServer implements Machine<ArchiveMessage, ArchiveOutput> {
       crypto: options.crypto,
       ring: serverRingOf(options.archiveServers),
       isLive: (server) => server === this.self || !this.lost.has(server),
-      storeLocally: (bytes, root, certificate) => this.storeLocally(bytes, root, certificate),
+      storeLocally: (bytes, root, certificate) => this.storeLocally(bytes, root, certificate, this.self),
       certificateCheck: options.certificateCheck,
       options: options.repair,
     });
@@ -181,8 +181,8 @@ export class ArchiveServer implements Machine<ArchiveMessage, ArchiveOutput> {
     };
   }
 
-  private storeLocally(bytes: Uint8Array, fragmentRoot: Uint8Array, certificate: Uint8Array | null): ReturnType<FragmentStore['put']> {
-    const result = this.fragments.put(bytes, fragmentRoot);
+  private storeLocally(bytes: Uint8Array, fragmentRoot: Uint8Array, certificate: Uint8Array | null, writer: string): ReturnType<FragmentStore['put']> {
+    const result = this.fragments.put(bytes, fragmentRoot, writer);
     if (result.ok) {
       if (!result.duplicate) this.counters.stored++;
       if (certificate) this.keepCertificate(result.record.bguid, certificate);
@@ -217,7 +217,7 @@ export class ArchiveServer implements Machine<ArchiveMessage, ArchiveOutput> {
     const stored: HeldFragment[] = [];
     const reasons: string[] = [];
     for (const item of message.items) {
-      const result = this.storeLocally(item.fragment, item.fragmentRoot, item.certificate);
+      const result = this.storeLocally(item.fragment, item.fragmentRoot, item.certificate, from);
       if (!result.ok) {
         reasons.push(result.reason);
         effects.push(...this.drop(from, result.reason));
