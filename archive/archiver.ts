@@ -36,6 +36,8 @@ type Out = Effect<ArchiveMessage, ArchiverOutput>;
 
 /** Bytes of fragments in one store message: big enough to amortise a receipt signature, far below the frame limit. */
 const storeBatchBytesMax = 8 * 2 ** 20;
+/** Store attempts wait storeTimeoutMs, doubling per attempt up to this many times (× 16), so an outage is retried without flooding it. */
+const storeBackoffDoublingsMax = 4;
 /** Blocks named in one probe: each may come back with up to k + m held entries (archiveLimits.heldMax). */
 const probeBguidsMax = 128;
 
@@ -151,6 +153,13 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
 
   pendingCount(): number {
     return this.jobs.size;
+  }
+
+  /** Blocks past attemptsMax store attempts and still retrying (an archive outage, or servers refusing): for status and alerts. */
+  stalledCount(): number {
+    let count = 0;
+    for (const job of this.jobs.values()) if (job.attempt > this.options.attemptsMax) count++;
+    return count;
   }
 
   /** Block bytes coded and still waiting for receipts (bounded by inFlightBytesMax plus one step). */
@@ -385,11 +394,29 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
       this.counters.coveredByOther++;
       return this.finish(job, { kind: 'archived', bguid: job.bguid, receiptCount: 0, sentCount: job.sentCount });
     }
-    if (job.attempt > this.options.attemptsMax) {
-      return this.finish(job, { kind: 'incomplete', bguid: job.bguid, receiptCount: job.storedIndexes.size, reason: 'archive servers did not acknowledge' });
+    // A block is never given up while its bytes are here: an archive outage longer than a few
+    // attempts used to end the job and delete its queue entry, losing a certified block from the
+    // archive for good. Past attemptsMax it is reported once (stalledCount() counts it) and
+    // retried with the wait doubling up to storeBackoffDoublingsMax times.
+    const out: Out[] = [];
+    if (job.attempt === this.options.attemptsMax + 1) {
+      out.push({ kind: 'output', event: { kind: 'incomplete', bguid: job.bguid, receiptCount: job.storedIndexes.size, reason: 'archive servers did not acknowledge; still retrying' } });
     }
     job.phase = 'storing';
-    job.deadlineMs = nowMs + this.options.storeTimeoutMs;
+    job.deadlineMs = nowMs + this.options.storeTimeoutMs * 2 ** Math.min(job.attempt - 1, storeBackoffDoublingsMax);
+    let planned = this.planStores(job);
+    if (planned === 0 && job.unresponsive.size > 0) {
+      // Every server was marked unresponsive: the marks expire and this attempt asks them all again.
+      job.unresponsive.clear();
+      planned = this.planStores(job);
+    }
+    // Nothing could be sent: wait for the deadline and try again.
+    return planned === 0 ? out : [...out, ...this.maybeDone(job)];
+  }
+
+  /** Plans a store of every fragment not known stored: to its home server or (after a failure) the next free one. */
+  private planStores(job: Job): number {
+    const n = this.options.k + this.options.m;
     const set = job.set!;
     const home = placementOf(this.archiveRing, job.bguid, n);
     const usable = (s: string): boolean => !job.unresponsive.has(s);
@@ -410,8 +437,7 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
       if (!queue) this.outbox.set(target, (queue = []));
       queue.push({ job, index: fragment.index, item: { fragment: encodeFragment(fragment), fragmentRoot: set.fragmentRoot, certificate: job.certificate } });
     }
-    // Nothing could be sent (every server unresponsive): wait for the deadline and try again.
-    return planned === 0 ? [] : this.maybeDone(job);
+    return planned;
   }
 
   private maybeDone(job: Job): Out[] {

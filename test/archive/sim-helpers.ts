@@ -27,10 +27,14 @@ export function makeHistory(seed: number, objectCount: number, versionCount: num
   return buildHistory(withCrypto, new Prng(seed), { objectCount, versionCount, sizeBytes, blockBytes, fanoutMax: 4 });
 }
 
-/** Hands every version to the archivers and runs until they are idle. */
-export function archiveAll(cluster: SimArchive, history: History): void {
+/**
+ * Hands every version to the archivers and runs until they are idle. `faulty` ring servers are not
+ * waited for: an archiver retries until receipts for the genuine encoding cover every fragment,
+ * which one whose stores a test rewrites never gets.
+ */
+export function archiveAll(cluster: SimArchive, history: History, faulty: readonly string[] = []): void {
   for (const v of history.versions) cluster.archiveVersion(v.newBlocks, v.vguid, v.certificate);
-  if (!cluster.settleArchivers(120_000)) throw new Error('archivers did not finish within 120 s of virtual time');
+  if (!cluster.settleArchivers(120_000, faulty)) throw new Error('archivers did not finish within 120 s of virtual time');
 }
 
 export function allBlocks(history: History): Uint8Array[] {
