@@ -41,7 +41,7 @@ export function allBlocks(history: History): Uint8Array[] {
   return history.versions.flatMap((v) => v.newBlocks.map((b) => b.bguid));
 }
 
-/** Distinct fragment indices of `bguid` that verify on live servers, under the root most of them share. */
+/** Distinct fragment indices of `bguid` that verify on live servers, under the root of the configured encoding (k, m) most of them share. */
 export function liveIndexCount(cluster: SimArchive, bguid: Uint8Array): number {
   const byRoot = new Map<string, Set<number>>();
   for (const id of cluster.archiveServers) {
@@ -49,7 +49,7 @@ export function liveIndexCount(cluster: SimArchive, bguid: Uint8Array): number {
     if (!server) continue;
     for (const key of cluster.sim.store(id).keys(`f/${toHex(bguid)}/`)) {
       const f = server.fragments.verifyKey(key);
-      if (!f) continue;
+      if (!f || f.record.k !== k || f.record.m !== m) continue;
       const rootHex = toHex(f.fragmentRoot);
       if (!byRoot.has(rootHex)) byRoot.set(rootHex, new Set());
       byRoot.get(rootHex)!.add(f.record.index);
