@@ -179,7 +179,7 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
       const job = asked.has(hex) ? this.jobs.get(hex) : undefined;
       if (!job || job.phase !== 'probing') continue;
       job.holders.set(from, (job.holders.get(from) ?? 0) + 1);
-      job.probed.push({ rootHex: toHex(h.fragmentRoot), index: h.index });
+      job.probed.push({ server: from, rootHex: toHex(h.fragmentRoot), index: h.index });
     }
     for (const hex of probe.hexes) {
       const job = this.jobs.get(hex);
@@ -369,10 +369,32 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
     job.bytes = null;
     this.counters.encodedBytes += bytes.length;
     this.inFlightBytes += job.blockBytes;
-    const genuine = toHex(job.set.fragmentRoot);
-    for (const p of job.probed) if (p.rootHex === genuine) job.storedIndexes.add(p.index);
-    job.probed = [];
+    this.takeProbed(job, toHex(job.set.fragmentRoot));
     return true;
+  }
+
+  /**
+   * Probe replies are unsigned claims: one server claiming every index once made a fallback (or
+   * restarted) archiver report a block archived with no receipt and forget it. A server's claims
+   * under the genuine root now count for at most its share of the placement (the indices placed
+   * on it, at least one), its own indices first: a faulty server can then misstate only what it
+   * would hold anyway, no worse than losing it, which the code's m parity fragments absorb.
+   */
+  private takeProbed(job: Job, genuineHex: string): void {
+    const home = placementOf(this.archiveRing, job.bguid, this.options.k + this.options.m);
+    const claims = new Map<string, Set<number>>();
+    for (const p of job.probed) {
+      if (p.rootHex !== genuineHex || p.index >= home.length) continue;
+      let indexes = claims.get(p.server);
+      if (!indexes) claims.set(p.server, (indexes = new Set()));
+      indexes.add(p.index);
+    }
+    for (const [server, indexes] of claims) {
+      const own = [...indexes].filter((i) => home[i] === server);
+      const share = Math.max(1, home.filter((s) => s === server).length);
+      for (const index of [...own, ...[...indexes].filter((i) => home[i] !== server)].slice(0, share)) job.storedIndexes.add(index);
+    }
+    job.probed = [];
   }
 
   /** Sends every fragment not yet known stored, to its home server or (after a failure) the next free one. */
