@@ -11,6 +11,7 @@
 import { bytesEqual } from '../core/bytes.ts';
 import type { Crypto, Signer } from '../core/crypto.ts';
 import type { Effect, Machine, MachineContext } from '../core/machine.ts';
+import type { CertificateCheck } from './certificate-check.ts';
 import { FragmentStore } from './fragment-store.ts';
 import type { ArchiveMessage, HeldFragment } from './messages.ts';
 import { archiveLimits } from './messages.ts';
@@ -41,8 +42,12 @@ export interface ArchiveServerOptions {
   /** A peer silent this long is treated as lost and its fragments are re-protected. */
   lostAfterMs: number;
   repair: RepairOptions;
-  /** Optional check of a certificate stored beside a root block (e.g. verifyCertificate + VGUID match). */
-  certificateCheck?: (bguid: Uint8Array, certificate: Uint8Array) => boolean;
+  /**
+   * Check of a certificate stored beside a root block (certificateCheckOf: verifies under the ring
+   * public key, a commit, VGUID = this block). Real archive servers set it; without it the first
+   * certificate stored is kept whatever its bytes (tests that need no ring key).
+   */
+  certificateCheck?: CertificateCheck;
 }
 
 /** Passes over a lost peer's blocks after the first. */
@@ -88,7 +93,8 @@ export class ArchiveServer implements Machine<ArchiveMessage, ArchiveOutput> {
       crypto: options.crypto,
       ring: serverRingOf(options.archiveServers),
       isLive: (server) => server === this.self || !this.lost.has(server),
-      storeLocally: (bytes, root, certificate) => this.storeLocally(bytes, root, certificate),
+      storeLocally: (bytes, root, certificate) => this.storeLocally(bytes, root, certificate, this.self),
+      certificateCheck: options.certificateCheck,
       options: options.repair,
     });
   }
@@ -175,15 +181,31 @@ export class ArchiveServer implements Machine<ArchiveMessage, ArchiveOutput> {
     };
   }
 
-  private storeLocally(bytes: Uint8Array, fragmentRoot: Uint8Array, certificate: Uint8Array | null): ReturnType<FragmentStore['put']> {
-    const result = this.fragments.put(bytes, fragmentRoot);
+  private storeLocally(bytes: Uint8Array, fragmentRoot: Uint8Array, certificate: Uint8Array | null, writer: string): ReturnType<FragmentStore['put']> {
+    const result = this.fragments.put(bytes, fragmentRoot, writer);
     if (result.ok) {
       if (!result.duplicate) this.counters.stored++;
-      if (certificate && (!this.options.certificateCheck || this.options.certificateCheck(result.record.bguid, certificate))) {
-        this.fragments.putCertificate(result.record.bguid, certificate);
-      }
+      if (certificate) this.keepCertificate(result.record.bguid, certificate);
     }
     return result;
+  }
+
+  /**
+   * Keeps a certificate beside a root block. With a check, one that passes replaces one that does
+   * not: a faulty writer may have stored junk beside the block first, and keeping the first would
+   * hide the version from restore (which finds versions only through these certificates).
+   */
+  private keepCertificate(bguid: Uint8Array, certificate: Uint8Array): void {
+    const check = this.options.certificateCheck;
+    const existing = this.fragments.certificateOf(bguid);
+    if (!check) {
+      if (existing === null) this.fragments.putCertificate(bguid, certificate);
+      return;
+    }
+    if (existing !== null && bytesEqual(existing, certificate)) return;
+    if (!check(bguid, certificate)) return;
+    if (existing !== null && check(bguid, existing)) return;
+    this.fragments.putCertificate(bguid, certificate);
   }
 
   private onStore(from: string, message: Extract<ArchiveMessage, { type: 'store' }>): Effect<ArchiveMessage, ArchiveOutput>[] {
@@ -195,7 +217,7 @@ export class ArchiveServer implements Machine<ArchiveMessage, ArchiveOutput> {
     const stored: HeldFragment[] = [];
     const reasons: string[] = [];
     for (const item of message.items) {
-      const result = this.storeLocally(item.fragment, item.fragmentRoot, item.certificate);
+      const result = this.storeLocally(item.fragment, item.fragmentRoot, item.certificate, from);
       if (!result.ok) {
         reasons.push(result.reason);
         effects.push(...this.drop(from, result.reason));

@@ -24,8 +24,8 @@ export interface Job {
   set: FragmentSet | null;
   /** Servers known to hold something of the block (probe replies, receipts). */
   holders: Map<string, number>;
-  /** Probe answers, matched against the genuine fragment root once the block is encoded. */
-  probed: { rootHex: string; index: number }[];
+  /** Probe answers (who claimed what), matched against the genuine fragment root once the block is encoded. */
+  probed: { server: string; rootHex: string; index: number }[];
   storedIndexes: Set<number>;
   /** Fragment index -> where it was sent and in which store batch. */
   pending: Map<number, { server: string; requestId: number }>;

@@ -36,6 +36,8 @@ type Out = Effect<ArchiveMessage, ArchiverOutput>;
 
 /** Bytes of fragments in one store message: big enough to amortise a receipt signature, far below the frame limit. */
 const storeBatchBytesMax = 8 * 2 ** 20;
+/** Store attempts wait storeTimeoutMs, doubling per attempt up to this many times (× 16), so an outage is retried without flooding it. */
+const storeBackoffDoublingsMax = 4;
 /** Blocks named in one probe: each may come back with up to k + m held entries (archiveLimits.heldMax). */
 const probeBguidsMax = 128;
 
@@ -153,6 +155,13 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
     return this.jobs.size;
   }
 
+  /** Blocks past attemptsMax store attempts and still retrying (an archive outage, or servers refusing): for status and alerts. */
+  stalledCount(): number {
+    let count = 0;
+    for (const job of this.jobs.values()) if (job.attempt > this.options.attemptsMax) count++;
+    return count;
+  }
+
   /** Block bytes coded and still waiting for receipts (bounded by inFlightBytesMax plus one step). */
   inFlightByteCount(): number {
     return this.inFlightBytes;
@@ -170,7 +179,7 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
       const job = asked.has(hex) ? this.jobs.get(hex) : undefined;
       if (!job || job.phase !== 'probing') continue;
       job.holders.set(from, (job.holders.get(from) ?? 0) + 1);
-      job.probed.push({ rootHex: toHex(h.fragmentRoot), index: h.index });
+      job.probed.push({ server: from, rootHex: toHex(h.fragmentRoot), index: h.index });
     }
     for (const hex of probe.hexes) {
       const job = this.jobs.get(hex);
@@ -360,10 +369,32 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
     job.bytes = null;
     this.counters.encodedBytes += bytes.length;
     this.inFlightBytes += job.blockBytes;
-    const genuine = toHex(job.set.fragmentRoot);
-    for (const p of job.probed) if (p.rootHex === genuine) job.storedIndexes.add(p.index);
-    job.probed = [];
+    this.takeProbed(job, toHex(job.set.fragmentRoot));
     return true;
+  }
+
+  /**
+   * Probe replies are unsigned claims: one server claiming every index once made a fallback (or
+   * restarted) archiver report a block archived with no receipt and forget it. A server's claims
+   * under the genuine root now count for at most its share of the placement (the indices placed
+   * on it, at least one), its own indices first: a faulty server can then misstate only what it
+   * would hold anyway, no worse than losing it, which the code's m parity fragments absorb.
+   */
+  private takeProbed(job: Job, genuineHex: string): void {
+    const home = placementOf(this.archiveRing, job.bguid, this.options.k + this.options.m);
+    const claims = new Map<string, Set<number>>();
+    for (const p of job.probed) {
+      if (p.rootHex !== genuineHex || p.index >= home.length) continue;
+      let indexes = claims.get(p.server);
+      if (!indexes) claims.set(p.server, (indexes = new Set()));
+      indexes.add(p.index);
+    }
+    for (const [server, indexes] of claims) {
+      const own = [...indexes].filter((i) => home[i] === server);
+      const share = Math.max(1, home.filter((s) => s === server).length);
+      for (const index of [...own, ...[...indexes].filter((i) => home[i] !== server)].slice(0, share)) job.storedIndexes.add(index);
+    }
+    job.probed = [];
   }
 
   /** Sends every fragment not yet known stored, to its home server or (after a failure) the next free one. */
@@ -385,11 +416,29 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
       this.counters.coveredByOther++;
       return this.finish(job, { kind: 'archived', bguid: job.bguid, receiptCount: 0, sentCount: job.sentCount });
     }
-    if (job.attempt > this.options.attemptsMax) {
-      return this.finish(job, { kind: 'incomplete', bguid: job.bguid, receiptCount: job.storedIndexes.size, reason: 'archive servers did not acknowledge' });
+    // A block is never given up while its bytes are here: an archive outage longer than a few
+    // attempts used to end the job and delete its queue entry, losing a certified block from the
+    // archive for good. Past attemptsMax it is reported once (stalledCount() counts it) and
+    // retried with the wait doubling up to storeBackoffDoublingsMax times.
+    const out: Out[] = [];
+    if (job.attempt === this.options.attemptsMax + 1) {
+      out.push({ kind: 'output', event: { kind: 'incomplete', bguid: job.bguid, receiptCount: job.storedIndexes.size, reason: 'archive servers did not acknowledge; still retrying' } });
     }
     job.phase = 'storing';
-    job.deadlineMs = nowMs + this.options.storeTimeoutMs;
+    job.deadlineMs = nowMs + this.options.storeTimeoutMs * 2 ** Math.min(job.attempt - 1, storeBackoffDoublingsMax);
+    let planned = this.planStores(job);
+    if (planned === 0 && job.unresponsive.size > 0) {
+      // Every server was marked unresponsive: the marks expire and this attempt asks them all again.
+      job.unresponsive.clear();
+      planned = this.planStores(job);
+    }
+    // Nothing could be sent: wait for the deadline and try again.
+    return planned === 0 ? out : [...out, ...this.maybeDone(job)];
+  }
+
+  /** Plans a store of every fragment not known stored: to its home server or (after a failure) the next free one. */
+  private planStores(job: Job): number {
+    const n = this.options.k + this.options.m;
     const set = job.set!;
     const home = placementOf(this.archiveRing, job.bguid, n);
     const usable = (s: string): boolean => !job.unresponsive.has(s);
@@ -410,8 +459,7 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
       if (!queue) this.outbox.set(target, (queue = []));
       queue.push({ job, index: fragment.index, item: { fragment: encodeFragment(fragment), fragmentRoot: set.fragmentRoot, certificate: job.certificate } });
     }
-    // Nothing could be sent (every server unresponsive): wait for the deadline and try again.
-    return planned === 0 ? [] : this.maybeDone(job);
+    return planned;
   }
 
   private maybeDone(job: Job): Out[] {

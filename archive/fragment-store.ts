@@ -7,9 +7,13 @@
  * Keys (hex, so key order is BGUID order and a block's entries are contiguous):
  *   f/<bguid>/<fragmentRoot>/<index, 3 digits>  -> encoded fragment record
  *   c/<bguid>                                    -> the certificate stored beside a root block
- * Several roots per block are allowed (up to rootsPerBlockMax) because the server cannot tell
- * which encoding is genuine without the block: a Byzantine archiver must not be able to lock a
- * slot by writing first. Readers group by root and check the decoded block against its BGUID.
+ *   o/<bguid>/<fragmentRoot>                     -> the writer that stored the root's first fragment
+ * Several roots per block are allowed because the server cannot tell which encoding is genuine
+ * without the block, but each writer may add at most one root per block: a Byzantine writer
+ * cannot fill a block's slots with made-up encodings and lock the genuine one out (a shared cap
+ * of three roots per block let one faulty ring server do exactly that). A root already present
+ * may be added to by anyone. Roots per block are thus bounded by the number of writers. Readers
+ * group by root and check the decoded block against its BGUID.
  */
 import { bytesEqual, toHex } from '../core/bytes.ts';
 import type { Crypto } from '../core/crypto.ts';
@@ -18,7 +22,8 @@ import type { KvStore } from '../core/store.ts';
 import { decodeFragment, fragmentRootOf, FragmentError, type FragmentRecord } from './erasure/index.ts';
 import type { HeldFragment } from './messages.ts';
 
-export const rootsPerBlockMax = 3;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 export type PutResult = { ok: true; record: FragmentRecord; duplicate: boolean } | { ok: false; reason: string };
 
@@ -91,8 +96,8 @@ export class FragmentStore {
     return keys ? [...keys].filter((k) => this.store.get(k) !== undefined).sort() : [];
   }
 
-  /** Decodes and verifies `bytes` as a fragment under `fragmentRoot`, then stores it. */
-  put(bytes: Uint8Array, fragmentRoot: Uint8Array): PutResult {
+  /** Decodes and verifies `bytes` as a fragment under `fragmentRoot`, then stores it; `writer` is who sent it. */
+  put(bytes: Uint8Array, fragmentRoot: Uint8Array, writer: string): PutResult {
     let record: FragmentRecord;
     try {
       record = decodeFragment(bytes, this.fragmentBytesMax);
@@ -104,15 +109,28 @@ export class FragmentStore {
       return { ok: false, reason: 'root-mismatch: the fragment does not verify against the given fragment root' };
     }
     const key = fragmentKeyOf(record.bguid, fragmentRoot, record.index);
-    if (this.store.get(key) !== undefined) return { ok: true, record, duplicate: true };
+    const stored = this.store.get(key);
+    // A stored copy that no longer verifies is replaced by this verified one, not acknowledged as is.
+    if (stored !== undefined && (bytesEqual(stored, bytes) || this.verifyKey(key))) return { ok: true, record, duplicate: true };
     // Key layout: 'f/' + 64 hex (BGUID) + '/' + 64 hex (root) + '/' + index.
-    const roots = new Set([...(this.index.get(key.slice(2, 66)) ?? [])].map((k) => k.slice(67, 131)));
-    if (!roots.has(key.slice(67, 131)) && roots.size >= rootsPerBlockMax) {
-      return { ok: false, reason: `too-many-roots: already ${roots.size} encodings of this block` };
+    const bguidHex = key.slice(2, 66);
+    const rootHex = key.slice(67, 131);
+    const roots = new Set(this.keysOf(record.bguid).map((k) => k.slice(67, 131)));
+    if (!roots.has(rootHex)) {
+      for (const other of roots) {
+        if (this.ownerOf(bguidHex, other) === writer) return { ok: false, reason: 'root-taken: this writer already stored another encoding of this block' };
+      }
+      this.store.put(`o/${bguidHex}/${rootHex}`, encoder.encode(writer));
     }
     this.store.put(key, bytes);
     this.indexAdd(key);
     return { ok: true, record, duplicate: false };
+  }
+
+  /** The writer that added `rootHex` to block `bguidHex` (undefined for roots stored before owners were kept). */
+  private ownerOf(bguidHex: string, rootHex: string): string | undefined {
+    const owner = this.store.get(`o/${bguidHex}/${rootHex}`);
+    return owner === undefined ? undefined : decoder.decode(owner);
   }
 
   /** What is held for `bguid`, from the keys alone (no hashing): cheap enough for every probe. */
@@ -187,9 +205,9 @@ export class FragmentStore {
     return this.count;
   }
 
+  /** Stores (or replaces) the certificate beside a root block; which one to keep is the caller's choice (ArchiveServer.keepCertificate). */
   putCertificate(bguid: Uint8Array, certificate: Uint8Array): void {
-    const key = `c/${toHex(bguid)}`;
-    if (this.store.get(key) === undefined) this.store.put(key, certificate);
+    this.store.put(`c/${toHex(bguid)}`, certificate);
   }
 
   certificateOf(bguid: Uint8Array): Uint8Array | null {

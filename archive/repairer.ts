@@ -17,16 +17,17 @@
  * Progress is the durable queue: after a crash the host rebuilds the server and the queue resumes.
  */
 import { assert } from '../core/assert.ts';
-import { fromHex, toHex } from '../core/bytes.ts';
+import { bytesEqual, fromHex, toHex } from '../core/bytes.ts';
 import type { Crypto } from '../core/crypto.ts';
 import type { Effect } from '../core/machine.ts';
 import type { KvStore } from '../core/store.ts';
 import { bguidOf, blockKinds } from '../core/version/block.ts';
 import { decodeFragment, encodeFragment, makeFragments, recoverBlock, verifyFragment, type FragmentRecord } from './erasure/index.ts';
 import type { ArchiveOutput } from './archive-server.ts';
+import type { CertificateCheck } from './certificate-check.ts';
 import { fragmentKeyOf, type FragmentStore, type PutResult } from './fragment-store.ts';
 import type { ArchiveMessage, HeldFragment } from './messages.ts';
-import { rankBelowOf, rankedServersOf, repairTargetOf, type ServerRing } from './placement.ts';
+import { placementOf, rankBelowOf, rankedServersOf, repairTargetOf, type ServerRing } from './placement.ts';
 
 export interface RepairOptions {
   /** Blocks repaired at once by this server. */
@@ -51,6 +52,8 @@ interface RepairerContext {
   ring: ServerRing;
   isLive: (server: string) => boolean;
   storeLocally: (bytes: Uint8Array, fragmentRoot: Uint8Array, certificate: Uint8Array | null) => PutResult;
+  /** The server's certificate check (ArchiveServerOptions.certificateCheck): a peer's certificate is used only if it passes. */
+  certificateCheck?: CertificateCheck;
   options: RepairOptions;
 }
 
@@ -65,6 +68,8 @@ interface Job {
   awaiting: Set<string>;
   census: Map<string, HeldFragment[]>;
   root: Uint8Array | null;
+  /** Roots not tried yet, best first: one that does not decode to the block gives way to the next. */
+  candidates: string[];
   records: Map<number, FragmentRecord>;
   certificate: Uint8Array | null;
   stores: Map<number, { server: string; index: number }>;
@@ -184,6 +189,7 @@ export class Repairer {
       awaiting: new Set(),
       census: new Map(),
       root: null,
+      candidates: [],
       records: new Map(),
       certificate: null,
       stores: new Map(),
@@ -225,9 +231,10 @@ export class Repairer {
   /** Moves a job on when its phase has all it waits for (or timed out). */
   private advance(job: Job, nowMs: number, timedOut: boolean): Out[] {
     if (job.phase === 'census' && (job.awaiting.size === 0 || timedOut)) return this.afterCensus(job, nowMs);
-    if (job.phase === 'fetch') {
-      if (this.enoughRecords(job)) return this.rebuildAndStore(job, nowMs);
-      if (job.awaiting.size === 0 || timedOut) return this.startCensus(job, nowMs);
+    // Every holder's reply is awaited (not just the first k fragments): what they return, verified,
+    // is what counts as live, where their probe replies are only claims.
+    if (job.phase === 'fetch' && (job.awaiting.size === 0 || timedOut)) {
+      return this.enoughRecords(job) ? this.rebuildAndStore(job, nowMs) : this.nextRoot(job, nowMs);
     }
     if (job.phase === 'store') {
       if (job.stores.size === 0) return this.finish(job, true);
@@ -236,20 +243,22 @@ export class Repairer {
     return [];
   }
 
+  /**
+   * Probe replies are claims, not evidence: a faulty server can claim every index. So a server's
+   * claims count for at most `cap` indices per root (what placement puts on one server), which
+   * root to try first is chosen on those capped counts, and a block is called healthy without
+   * fetching only on claims from its home servers (and this server's own store). Anything short
+   * goes to the fetch phase, where what the holders return, verified, decides what is live.
+   */
   private afterCensus(job: Job, nowMs: number): Out[] {
-    const byRoot = new Map<string, Map<number, string>>();
-    for (const [server, held] of job.census) {
-      if (!this.c.isLive(server)) continue;
-      for (const h of held) {
-        const rootHex = toHex(h.fragmentRoot);
-        let indexes = byRoot.get(rootHex);
-        if (!indexes) byRoot.set(rootHex, (indexes = new Map()));
-        if (!indexes.has(h.index)) indexes.set(h.index, server);
-      }
-    }
-    const best = [...byRoot.entries()].sort((a, b) => b[1].size - a[1].size || (a[0] < b[0] ? -1 : 1))[0];
-    if (!best) return this.fail(job, 'no live server holds any fragment of the block');
+    const width = this.widthFromCensus(job);
+    const cap = Math.max(1, Math.ceil((width ?? 1) / this.c.ring.servers.length));
+    const byRoot = this.claimsOf(job, cap);
+    const ranked = [...byRoot.entries()].sort((a, b) => b[1].size - a[1].size || (a[0] < b[0] ? -1 : 1));
+    if (ranked.length === 0) return this.fail(job, 'no live server holds any fragment of the block');
+    const best = ranked[0]!;
     job.root = fromHex(best[0]);
+    job.candidates = ranked.slice(1).map(([rootHex]) => rootHex);
     if (job.reason === 'peer-lost') {
       const coordinator = job.window.find((s) => this.c.isLive(s) && [...best[1].values()].includes(s));
       if (coordinator !== this.c.self) {
@@ -257,24 +266,66 @@ export class Repairer {
         return this.finish(job, false);
       }
     }
-    const width = this.widthFromCensus(job);
-    if (width !== undefined && best[1].size >= width) {
-      this.counters.alreadyHealthy++;
-      return this.finish(job, false);
+    if (width !== undefined) {
+      const home = new Set([...placementOf(this.c.ring, job.bguid, width), this.c.self]);
+      if ((this.claimsOf(job, cap, home).get(best[0])?.size ?? 0) >= width) {
+        this.counters.alreadyHealthy++;
+        return this.finish(job, false);
+      }
     }
+    return this.startFetch(job, nowMs);
+  }
+
+  /** Index -> first claimant, per root, counting at most `cap` indices per root from each live peer (this server's own store uncapped). */
+  private claimsOf(job: Job, cap: number, only?: ReadonlySet<string>): Map<string, Map<number, string>> {
+    const byRoot = new Map<string, Map<number, string>>();
+    for (const [server, held] of job.census) {
+      if (!this.c.isLive(server) || (only && !only.has(server))) continue;
+      const claimed = new Map<string, Set<number>>();
+      for (const h of held) {
+        const rootHex = toHex(h.fragmentRoot);
+        let mine = claimed.get(rootHex);
+        if (!mine) claimed.set(rootHex, (mine = new Set()));
+        if (mine.has(h.index) || (server !== this.c.self && mine.size >= cap)) continue;
+        mine.add(h.index);
+        let indexes = byRoot.get(rootHex);
+        if (!indexes) byRoot.set(rootHex, (indexes = new Map()));
+        if (!indexes.has(h.index)) indexes.set(h.index, server);
+      }
+    }
+    return byRoot;
+  }
+
+  /** Fetches the block from every live server that claims something under `job.root` (and reads this server's own copy). */
+  private startFetch(job: Job, nowMs: number): Out[] {
+    const rootHex = toHex(job.root!);
     job.phase = 'fetch';
     job.deadlineMs = nowMs + this.c.options.phaseTimeoutMs;
+    job.awaiting.clear();
+    job.records.clear();
     for (const f of this.c.fragments.read(job.bguid).fragments) this.takeFragments(job, [f.bytes], this.c.fragments.certificateOf(job.bguid));
     const out: Out[] = [];
-    for (const server of new Set(best[1].values())) {
-      if (server === this.c.self) continue;
+    for (const [server, held] of job.census) {
+      if (server === this.c.self || !this.c.isLive(server) || !held.some((h) => toHex(h.fragmentRoot) === rootHex)) continue;
       out.push(this.request(job, server, (requestId) => ({ type: 'fetch', requestId, bguids: [job.bguid] })));
     }
     return [...out, ...this.advance(job, nowMs, false)];
   }
 
+  /** The next candidate root after one that could not be fetched or decoded; back to the census when none is left. */
+  private nextRoot(job: Job, nowMs: number, failure?: string): Out[] {
+    const next = job.candidates.shift();
+    if (next !== undefined) {
+      job.root = fromHex(next);
+      return this.startFetch(job, nowMs);
+    }
+    return failure === undefined ? this.startCensus(job, nowMs) : this.fail(job, failure);
+  }
+
   private takeFragments(job: Job, fragments: Uint8Array[], certificate: Uint8Array | null): void {
-    if (certificate && !job.certificate) job.certificate = certificate;
+    // Unchecked, the first certificate a peer returned was spread with every repaired fragment:
+    // junk stored first on one server would replace nothing but travel everywhere.
+    if (certificate && !job.certificate && (!this.c.certificateCheck || this.c.certificateCheck(job.bguid, certificate))) job.certificate = certificate;
     for (const bytes of fragments) {
       try {
         const record = decodeFragment(bytes);
@@ -299,18 +350,13 @@ export class Repairer {
         blockKinds.some((kind) => toHex(bguidOf(this.c.crypto, kind, b)) === job.hex),
       );
     } catch (error) {
-      return this.fail(job, `cannot decode: ${(error as Error).message}`);
+      return this.nextRoot(job, nowMs, `cannot decode: ${(error as Error).message}`);
     }
     const rebuilt = makeFragments(this.c.crypto, k, m, job.bguid, block);
-    const rootHex = toHex(rebuilt.fragmentRoot);
+    // Live means returned by a holder and verified under this root, not claimed in a probe reply.
+    const liveIndexes = new Set(bytesEqual(rebuilt.fragmentRoot, job.root!) ? job.records.keys() : []);
     const heldCount = new Map<string, number>();
-    const liveIndexes = new Set<number>();
-    for (const [server, held] of job.census) {
-      if (!this.c.isLive(server)) continue;
-      const mine = held.filter((h) => toHex(h.fragmentRoot) === rootHex);
-      heldCount.set(server, held.length);
-      for (const h of mine) liveIndexes.add(h.index);
-    }
+    for (const [server, held] of job.census) if (this.c.isLive(server)) heldCount.set(server, held.length);
     job.root = rebuilt.fragmentRoot;
     job.phase = 'store';
     job.deadlineMs = nowMs + this.c.options.phaseTimeoutMs;

@@ -9,7 +9,8 @@
  *   restore --all --out DIR                      every version of every object
  *   restore [NAME|AGUID] --verify-only           restore in memory, write nothing, report
  * Options: --config FILE, --owner HEX | --identity FILE (to turn NAME into an AGUID), --json,
- * --quiet, --timeout-ms N. Exit codes: 0 all restored, 1 something missing or failed, 2 usage.
+ * --quiet, --timeout-ms N. Exit codes: 0 all restored, 1 something missing or failed (a version,
+ * a chain link, an archive server that did not answer, or nothing found at all), 2 usage.
  */
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -123,11 +124,22 @@ function printReport(p: Parsed, report: RestoreToolReport): void {
   const seconds = report.elapsedMs / 1000;
   console.log(`restored ${report.restored}/${report.selected.length} versions, ${mb.toFixed(2)} MiB in ${seconds.toFixed(1)} s (${(mb / Math.max(seconds, 0.001)).toFixed(1)} MiB/s)`);
   console.log(`fragments: ${report.fetch.fragmentsReceived} received, ${report.fetch.fragmentsRejected} refused; blocks: ${report.fetch.blocks} fetched, ${report.fetch.cacheHits} shared`);
-  if (report.unreachableServers.length > 0) console.log(`archive servers not answering: ${report.unreachableServers.join(', ')}`);
+  if (report.unreachableServers.length > 0) console.log(`archive servers not answering (versions only they list may be missing): ${report.unreachableServers.join(', ')}`);
+  if (report.selected.length === 0) console.log('no certified version found in the archive');
   if (report.rejectedCertificates > 0) console.log(`certificates refused (bad signature or malformed): ${report.rejectedCertificates}`);
   for (const c of report.conflicts) console.log(`CONFLICT (two certified versions): ${c}`);
   for (const b of report.chainBreaks) console.log(`chain break (previous VGUID mismatch): ${b}`);
   for (const f of report.failed) console.log(`MISSING ${f.aguid}@${f.version}: ${f.reason}`);
+}
+
+/**
+ * 0 only for a restore that is known complete: every selected version restored, no conflict, no
+ * break in a version chain, something selected, and every archive server answered (a server that
+ * did not may hold the only certificates of versions nobody else listed, so "all" is not known).
+ */
+export function restoreExitCode(report: RestoreToolReport): 0 | 1 {
+  const complete = report.failed.length === 0 && report.conflicts.length === 0 && report.chainBreaks.length === 0 && report.restored === report.selected.length;
+  return complete && report.selected.length > 0 && report.unreachableServers.length === 0 ? 0 : 1;
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -166,7 +178,7 @@ export async function run(args: string[]): Promise<number> {
     if (!quiet) process.stderr.write('\n');
     if (p.values.has('--out') && !p.bools.has('--verify-only')) writeAtomic(join(p.values.get('--out')!, 'manifest.json'), new TextEncoder().encode(JSON.stringify(manifest, null, 2) + '\n'));
     printReport(p, report);
-    return report.failed.length === 0 && report.conflicts.length === 0 && report.restored === report.selected.length ? 0 : 1;
+    return restoreExitCode(report);
   } catch (error) {
     if (error instanceof OceanStoreError) {
       console.error(`oceanstore restore: ${error.name}: ${error.message}`);

@@ -12,6 +12,7 @@ import { channels } from '../../runtime/roles.ts';
 import type { Binding } from '../../runtime/machine-host.ts';
 import { ArchiveServer, defaultArchiveTiming, type ArchiveOutput, type ArchiveServerOptions } from '../archive-server.ts';
 import { Archiver } from '../archiver.ts';
+import { certificateCheckOf } from '../certificate-check.ts';
 import type { ArchiverOptions, ArchiverOutput, BlockRefToArchive, BlockToArchive, VersionToArchive } from '../archiver-types.ts';
 import { archiveLimits, decodeArchiveMessage, encodeArchiveMessage, type ArchiveMessage } from '../messages.ts';
 import { defaultRepairOptions } from '../repairer.ts';
@@ -22,6 +23,11 @@ export interface ArchiveServerBindingOptions {
   secretKey: Uint8Array;
   archiveServers: readonly string[];
   ringServers: readonly string[];
+  /**
+   * The ring public key: with it the server keeps only certificates that verify under it, commit,
+   * and name the root block they sit beside (archive/certificate-check.ts). Real servers pass it.
+   */
+  ringPublicKey?: Uint8Array;
   tickMs?: number;
   overrides?: Partial<Omit<ArchiveServerOptions, 'crypto' | 'signer' | 'archiveServers' | 'ringServers'>>;
   onOutput?: (event: ArchiveOutput) => void;
@@ -35,6 +41,7 @@ export function archiveServerBinding(o: ArchiveServerBindingOptions): { binding:
     ringServers: o.ringServers,
     ...defaultArchiveTiming,
     repair: defaultRepairOptions,
+    ...(o.ringPublicKey ? { certificateCheck: certificateCheckOf(o.crypto, o.ringPublicKey) } : {}),
     ...o.overrides,
   });
   const binding: Binding<ArchiveMessage, ArchiveOutput> = {

@@ -30,6 +30,7 @@ export function archiveServerRole(ctx: RoleContext) {
     secretKey: ctx.secretKey,
     archiveServers: namesOf(ctx, 'archive'),
     ringServers: namesOf(ctx, 'ring'),
+    ringPublicKey: fromHex(ctx.descriptor.ringPublicKey),
     tickMs: 100,
     onOutput: (event) => {
       if (event.kind === 'corrupt') ctx.log.warn({ key: event.key, foundBy: event.foundBy }, 'corrupt fragment dropped, queued for repair');

@@ -46,51 +46,69 @@ export interface DiscoverOptions {
   pageSize?: number;
 }
 
-async function listAll(source: ArchiveSource, server: string, pageSize: number): Promise<Uint8Array[] | null> {
-  const out: Uint8Array[] = [];
+/**
+ * Pages through one server's certificate listing, handing each page to `take` as it arrives (so
+ * only verified entries are kept, never a server's whole unverified listing). Stops at a page
+ * larger than asked for or with no certificate that verifies: a faulty server cannot make the
+ * tool hold, or walk through, an endless listing of junk. False when the first page did not come.
+ */
+async function listEach(source: ArchiveSource, server: string, pageSize: number, take: (certificates: Uint8Array[]) => number, onRefused: (count: number) => void): Promise<boolean> {
   let after = '';
-  for (let page = 0; page < 1_000_000; page++) {
+  for (let page = 0; page < listPagesMax; page++) {
     const reply = await source.request(server, { type: 'listCertificates', requestId: page + 1, after, limit: pageSize });
-    if (!reply || reply.type !== 'certificates') return page === 0 ? null : out;
-    out.push(...reply.certificates);
-    if (reply.next === null || reply.next <= after) return out;
+    if (!reply || reply.type !== 'certificates') return page > 0;
+    if (reply.certificates.length > pageSize) {
+      onRefused(reply.certificates.length);
+      return true;
+    }
+    if (take(reply.certificates) === 0 || reply.next === null || reply.next <= after) return true;
     after = reply.next;
   }
-  return out;
+  return true;
 }
+
+/** Pages asked of one server at most (at 256 per page, far more certificates than any archive holds). */
+const listPagesMax = 1_000_000;
 
 export async function discoverVersions(crypto: Crypto, source: ArchiveSource, ringPublicKey: Uint8Array, options: DiscoverOptions = {}): Promise<Discovery> {
   const verifier = new CertificateVerifier(crypto, ringPublicKey);
-  const lists = await mapLimit(source.servers, 8, (server) => listAll(source, server, options.pageSize ?? 256));
-  const unreachable = source.servers.filter((_, i) => lists[i] === null);
   const seen = new Set<string>();
   const byVersion = new Map<string, VersionRef>();
   const conflicts: string[] = [];
   let rejectedCount = 0;
-  for (const bytes of lists.flatMap((l) => l ?? [])) {
+  /** Verifies one certificate; true if it verifies (seen before or not). */
+  const takeOne = (bytes: Uint8Array): boolean => {
     const hex = toHex(crypto.sha256([bytes]));
-    if (seen.has(hex)) continue;
-    seen.add(hex);
+    if (seen.has(hex)) return true;
     let certificate: Certificate;
     try {
       certificate = decodeCertificate(bytes);
     } catch (error) {
       if (!(error instanceof DecodeError)) throw error;
       rejectedCount++;
-      continue;
+      return false;
     }
     if (!verifier.verifyCertificate(certificate).ok) {
       rejectedCount++;
-      continue;
+      return false;
     }
+    seen.add(hex);
     const s = certificate.statement;
-    if (s.outcome !== 'commit' || s.vguid.length === 0) continue;
-    if (options.aguid && !bytesEqual(s.aguid, options.aguid)) continue;
+    if (s.outcome !== 'commit' || s.vguid.length === 0) return true;
+    if (options.aguid && !bytesEqual(s.aguid, options.aguid)) return true;
     const key = `${toHex(s.aguid)}@${s.version}`;
     const existing = byVersion.get(key);
     if (existing && !bytesEqual(existing.vguid, s.vguid)) conflicts.push(`${key}: ${toHex(existing.vguid)} vs ${toHex(s.vguid)}`);
     if (!existing) byVersion.set(key, { aguid: s.aguid, version: s.version, vguid: s.vguid, rootFragmentRoot: s.rootFragmentRoot, certificate });
-  }
+    return true;
+  };
+  const take = (certificates: Uint8Array[]): number => certificates.filter(takeOne).length;
+  const answered = await mapLimit(source.servers, 8, (server) =>
+    listEach(source, server, options.pageSize ?? 256, take, (count) => {
+      rejectedCount += count;
+    }),
+  );
+  const unreachable = source.servers.filter((_, i) => !answered[i]);
   const versions = [...byVersion.values()].sort((a, b) => compareHex(a.aguid, b.aguid) || a.version - b.version);
   return { versions, rejectedCount, conflicts, unreachable };
 }

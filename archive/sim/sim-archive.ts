@@ -11,6 +11,7 @@ import { Prng } from '../../sim/prng.ts';
 import { Simulation } from '../../sim/simulation.ts';
 import { ArchiveServer, defaultArchiveTiming, type ArchiveOutput, type ArchiveServerOptions } from '../archive-server.ts';
 import { Archiver } from '../archiver.ts';
+import { certificateCheckOf } from '../certificate-check.ts';
 import type { ArchiverOutput, BlockToArchive } from '../archiver-types.ts';
 import type { ArchiveMessage } from '../messages.ts';
 import { defaultRepairOptions } from '../repairer.ts';
@@ -27,6 +28,8 @@ export interface SimArchiveOptions {
   ringServerCount: number;
   k: number;
   m: number;
+  /** With it, archive servers check certificates as real ones do (archive/certificate-check.ts). */
+  ringPublicKey?: Uint8Array;
   /** Overrides of the archive servers' timing (virtual ms). */
   server?: Partial<Omit<ArchiveServerOptions, 'crypto' | 'signer' | 'archiveServers' | 'ringServers'>>;
 }
@@ -92,6 +95,7 @@ export class SimArchive {
           ringServers: this.ringServers,
           ...defaultArchiveTiming,
           ...simTiming,
+          ...(options.ringPublicKey ? { certificateCheck: certificateCheckOf(options.crypto, options.ringPublicKey) } : {}),
           ...options.server,
         });
         return new ServerNode(server);
@@ -134,11 +138,11 @@ export class SimArchive {
     }
   }
 
-  /** Runs until no archiver has work left; false if that takes longer than `timeMsMax` virtual ms. */
-  settleArchivers(timeMsMax: number): boolean {
+  /** Runs until no archiver (but those `except`) has work left; false if that takes longer than `timeMsMax` virtual ms. */
+  settleArchivers(timeMsMax: number, except: readonly string[] = []): boolean {
     return this.sim.runUntil(() => {
       this.sim.runFor(50);
-      return this.ringServers.every((id) => (this.archiver(id)?.pendingCount() ?? 0) === 0);
+      return this.ringServers.every((id) => except.includes(id) || (this.archiver(id)?.pendingCount() ?? 0) === 0);
     }, timeMsMax);
   }
 

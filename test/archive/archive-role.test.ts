@@ -8,7 +8,11 @@ import type { DurableKvStore } from '../../runtime/machine-host.ts';
 import type { RoleContext } from '../../runtime/roles.ts';
 import { channels } from '../../runtime/roles.ts';
 import { archiveServerRole, ringArchiverRole } from '../../archive/shell/archive-role.ts';
+import { encodeFragment, makeFragments } from '../../archive/erasure/index.ts';
 import { Prng } from '../../sim/prng.ts';
+import { makeHistory } from './sim-helpers.ts';
+
+const history = makeHistory(5, 1, 1);
 
 class InstantStore extends MemoryKvStore implements DurableKvStore {
   readonly dirty = false;
@@ -23,7 +27,7 @@ function contextOf(name: string, role: 'ring' | 'archive', store: InstantStore):
   ];
   return {
     config: { erasure: { k: 4, m: 4 }, f: 1 },
-    descriptor: { nodes },
+    descriptor: { nodes, ringPublicKey: toHex(history.ringPublicKey) },
     node: { name, role },
     secretKey: random.bytes(32),
     crypto: nodeCrypto,
@@ -43,6 +47,19 @@ describe('archive role glue', () => {
     expect(effects.filter((e) => e.kind === 'send')).toHaveLength(7); // pings to the other archive servers
     role.server.repairer.enqueue(new Uint8Array(32).fill(7), 'manual');
     expect(store.keys('archive/r/q/')).toHaveLength(1);
+  });
+
+  it('keeps the genuine certificate beside a root block although a writer stored junk there first', () => {
+    const role = archiveServerRole(contextOf('archive-3', 'archive', new InstantStore()));
+    const v = history.versions[0]!;
+    const root = v.newBlocks.find((b) => toHex(b.bguid) === toHex(v.vguid))!;
+    const set = makeFragments(nodeCrypto, 4, 4, v.vguid, root.bytes);
+    const store = (from: string, index: number, certificate: Uint8Array) =>
+      role.binding.machine.onMessage(from, { type: 'store', requestId: index, items: [{ fragment: encodeFragment(set.fragments[index]!), fragmentRoot: set.fragmentRoot, certificate }] }, 0);
+    store('ring-1', 0, new Uint8Array([1, 2, 3]));
+    expect(role.server.fragments.certificateOf(v.vguid)).toBeNull();
+    store('ring-0', 1, v.certificate);
+    expect(role.server.fragments.certificateOf(v.vguid)).toEqual(v.certificate);
   });
 
   it('hosts an archiver beside a ring server with the config k, m and f as its fallback depth', () => {

@@ -72,7 +72,7 @@ describe('archiving on commit', () => {
       });
       return [{ ...message, items }];
     });
-    archiveAll(cluster, history);
+    archiveAll(cluster, history, ['ring-1']);
     expect(bogus.size).toBeGreaterThan(0);
     const { report, restored } = await restoreEverything(cluster, history);
     expect(report.failed).toEqual([]);

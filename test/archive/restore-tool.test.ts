@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { toHex } from '../../core/bytes.ts';
 import { NotFoundError } from '../../core/errors.ts';
 import { runRestore } from '../../archive/shell/restore-tool.ts';
-import { parseRestoreArgs } from '../../cli/restore.ts';
+import { parseRestoreArgs, restoreExitCode } from '../../cli/restore.ts';
 import { archiveAll, crypto, k, m, makeCluster, makeHistory } from './sim-helpers.ts';
 
 describe('restore tool', () => {
@@ -52,5 +52,28 @@ describe('restore tool', () => {
     expect(() => parseRestoreArgs(['a', '--bogus'])).toThrow(/unknown option/);
     expect(parseRestoreArgs(['--verify-only']).bools.has('--verify-only')).toBe(true);
     expect(parseRestoreArgs(['obj', '--version', '3', '-o', 'out.bin']).values.get('--version')).toBe('3');
+  });
+});
+
+describe('restore exit code', () => {
+  const history = makeHistory(7, 1, 1);
+  const base = { crypto, ringPublicKey: history.ringPublicKey, k, m, target: {}, sink: () => {} };
+
+  it('is 1 when no archive server answers (nothing found is not a complete restore)', async () => {
+    const source = { servers: ['archive-0', 'archive-1'], request: async () => null };
+    const report = await runRestore({ ...base, source }, () => 0);
+    expect(report.unreachableServers).toEqual(['archive-0', 'archive-1']);
+    expect(restoreExitCode(report)).toBe(1);
+  });
+
+  it('is 1 when one server did not answer or a chain broke, 0 when everything restored', async () => {
+    const cluster = makeCluster(71);
+    archiveAll(cluster, history);
+    const report = await runRestore({ ...base, source: cluster.source() }, () => 0);
+    expect(report.selected.length).toBeGreaterThan(0);
+    expect(restoreExitCode(report)).toBe(0);
+    expect(restoreExitCode({ ...report, unreachableServers: ['archive-3'] })).toBe(1);
+    expect(restoreExitCode({ ...report, chainBreaks: ['x@1'] })).toBe(1);
+    expect(restoreExitCode({ ...report, selected: [], restored: 0 })).toBe(1);
   });
 });

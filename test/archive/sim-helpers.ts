@@ -27,17 +27,21 @@ export function makeHistory(seed: number, objectCount: number, versionCount: num
   return buildHistory(withCrypto, new Prng(seed), { objectCount, versionCount, sizeBytes, blockBytes, fanoutMax: 4 });
 }
 
-/** Hands every version to the archivers and runs until they are idle. */
-export function archiveAll(cluster: SimArchive, history: History): void {
+/**
+ * Hands every version to the archivers and runs until they are idle. `faulty` ring servers are not
+ * waited for: an archiver retries until receipts for the genuine encoding cover every fragment,
+ * which one whose stores a test rewrites never gets.
+ */
+export function archiveAll(cluster: SimArchive, history: History, faulty: readonly string[] = []): void {
   for (const v of history.versions) cluster.archiveVersion(v.newBlocks, v.vguid, v.certificate);
-  if (!cluster.settleArchivers(120_000)) throw new Error('archivers did not finish within 120 s of virtual time');
+  if (!cluster.settleArchivers(120_000, faulty)) throw new Error('archivers did not finish within 120 s of virtual time');
 }
 
 export function allBlocks(history: History): Uint8Array[] {
   return history.versions.flatMap((v) => v.newBlocks.map((b) => b.bguid));
 }
 
-/** Distinct fragment indices of `bguid` that verify on live servers, under the root most of them share. */
+/** Distinct fragment indices of `bguid` that verify on live servers, under the root of the configured encoding (k, m) most of them share. */
 export function liveIndexCount(cluster: SimArchive, bguid: Uint8Array): number {
   const byRoot = new Map<string, Set<number>>();
   for (const id of cluster.archiveServers) {
@@ -45,7 +49,7 @@ export function liveIndexCount(cluster: SimArchive, bguid: Uint8Array): number {
     if (!server) continue;
     for (const key of cluster.sim.store(id).keys(`f/${toHex(bguid)}/`)) {
       const f = server.fragments.verifyKey(key);
-      if (!f) continue;
+      if (!f || f.record.k !== k || f.record.m !== m) continue;
       const rootHex = toHex(f.fragmentRoot);
       if (!byRoot.has(rootHex)) byRoot.set(rootHex, new Set());
       byRoot.get(rootHex)!.add(f.record.index);
