@@ -15,7 +15,7 @@
  * may be added to by anyone. Roots per block are thus bounded by the number of writers. Readers
  * group by root and check the decoded block against its BGUID.
  */
-import { bytesEqual, toHex } from '../core/bytes.ts';
+import { bytesEqual, fromHex, toHex } from '../core/bytes.ts';
 import type { Crypto } from '../core/crypto.ts';
 import { DecodeError } from '../core/errors.ts';
 import type { KvStore } from '../core/store.ts';
@@ -212,6 +212,18 @@ export class FragmentStore {
 
   certificateOf(bguid: Uint8Array): Uint8Array | null {
     return this.store.get(`c/${toHex(bguid)}`) ?? null;
+  }
+
+  deleteCertificate(bguid: Uint8Array): void {
+    this.store.delete(`c/${toHex(bguid)}`);
+  }
+
+  /** Certificates with their blocks, in key order after `after`; `next` is the last key returned when more remain. */
+  certificateEntriesAfter(after: string, limit: number): { entries: { bguid: Uint8Array; certificate: Uint8Array }[]; next: string | null } {
+    const keys = this.store.keys('c/').filter((k) => k > after);
+    const page = keys.slice(0, limit);
+    const entries = page.map((k) => ({ bguid: fromHex(k.slice(2)), certificate: this.store.get(k)! }));
+    return { entries, next: keys.length > limit ? page[page.length - 1]! : null };
   }
 
   /** Certificates in key order after `after`; `next` is the last key returned when more remain. */

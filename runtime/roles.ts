@@ -10,6 +10,7 @@
 import { ArchiveServer, defaultArchiveTiming, type ArchiveOutput } from '../archive/archive-server.ts';
 import { archiveLimits, decodeArchiveMessage, encodeArchiveMessage, type ArchiveMessage } from '../archive/messages.ts';
 import { defaultRepairOptions } from '../archive/repairer.ts';
+import { certificateCheckOf } from '../archive/certificate-check.ts';
 import type { Logger } from 'pino';
 import { fromHex, toHex } from '../core/bytes.ts';
 import { signerOf, type Crypto } from '../core/crypto.ts';
@@ -293,6 +294,8 @@ function archiveServer(ctx: RoleContext): { binding: Binding<ArchiveMessage, Arc
       archiveServers: ctx.descriptor.nodes.filter((n) => n.role === 'archive').map((n) => n.name),
       ringServers: ringNamesOf(ctx.descriptor),
       ...defaultArchiveTiming, repair: defaultRepairOptions,
+      // Certificates beside root blocks must verify under the ring key and name their block (restore finds versions through them).
+      certificateCheck: certificateCheckOf(ctx.crypto, fromHex(ctx.descriptor.ringPublicKey)),
     },
   );
   const m = ctx.metrics;

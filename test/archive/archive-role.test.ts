@@ -49,16 +49,26 @@ describe('archive role glue', () => {
     expect(store.keys('archive/r/q/')).toHaveLength(1);
   });
 
-  it('keeps the genuine certificate beside a root block although a writer stored junk there first', () => {
+  it('keeps the genuine certificate beside a root block although a writer stored junk there first, and lists only certificates that pass', () => {
     const role = archiveServerRole(contextOf('archive-3', 'archive', new InstantStore()));
     const v = history.versions[0]!;
     const root = v.newBlocks.find((b) => toHex(b.bguid) === toHex(v.vguid))!;
     const set = makeFragments(nodeCrypto, 4, 4, v.vguid, root.bytes);
     const store = (from: string, index: number, certificate: Uint8Array) =>
       role.binding.machine.onMessage(from, { type: 'store', requestId: index, items: [{ fragment: encodeFragment(set.fragments[index]!), fragmentRoot: set.fragmentRoot, certificate }] }, 0);
+    const listed = (): Uint8Array[] => {
+      const [reply] = role.binding.machine.onMessage('restore', { type: 'listCertificates', requestId: 9, after: '', limit: 256 }, 0);
+      return reply?.kind === 'send' && reply.message.type === 'certificates' ? reply.message.certificates : [];
+    };
     store('ring-1', 0, new Uint8Array([1, 2, 3]));
-    expect(role.server.fragments.certificateOf(v.vguid)).toBeNull();
+    // Kept unchecked (the first is normally the genuine one: no pairing per batch), never listed.
+    expect(listed()).toEqual([]);
+    store('ring-1', 0, new Uint8Array([1, 2, 3]));
     store('ring-0', 1, v.certificate);
+    expect(role.server.fragments.certificateOf(v.vguid)).toEqual(v.certificate);
+    expect(listed()).toEqual([v.certificate]);
+    // Junk arriving after the genuine one changes nothing.
+    store('ring-1', 2, new Uint8Array([4, 5, 6]));
     expect(role.server.fragments.certificateOf(v.vguid)).toEqual(v.certificate);
   });
 
