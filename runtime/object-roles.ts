@@ -193,7 +193,7 @@ export function ringServerParts(ctx: RoleContext): RingServerParts {
       member.setPeers(ring.filter((name) => name !== ctx.node.name));
       sliced.archiver.setRingServers(ring);
     },
-    status: () => ({ tree: { ...member.counters }, archiver: { queued: sliced.queuedCount(), pending: sliced.archiver.pendingCount(), ...sliced.archiver.counters } }),
+    status: () => ({ tree: { ...member.counters }, archiver: { queued: sliced.queuedCount(), pending: sliced.archiver.pendingCount(), stalled: sliced.archiver.stalledCount(), ...sliced.archiver.counters } }),
   };
 }
 
