@@ -109,7 +109,7 @@ export class ParentLink {
       s.lastHeardMs = nowMs;
       return [];
     }
-    this.state = { kind: 'attached', to: from, lastHeardMs: nowMs, lastRenewMs: nowMs };
+    this.moveTo({ kind: 'attached', to: from, lastHeardMs: nowMs, lastRenewMs: nowMs });
     this.attachCount++;
     this.behindSinceMs = null;
     this.lastFetchMs = -Infinity;
@@ -122,13 +122,13 @@ export class ParentLink {
     if (s.kind === 'detached' || s.to !== from) return [];
     if (s.kind === 'attached') {
       // The parent dropped us (it expired us or re-parented into a cycle check): find another.
-      this.state = { kind: 'detached', retryAtMs: nowMs };
+      this.moveTo({ kind: 'detached', retryAtMs: nowMs });
       this.o.emit({ kind: 'detached', aguid: this.o.copy.key, parent: from, reason: 'refused' });
       return this.tryAttach(nowMs);
     }
     this.redirects = redirect.filter((id) => id !== this.o.selfId);
     if (this.redirects.length === 0) this.distrust(from, this.o.timing.retryBackoffMs, nowMs);
-    this.state = { kind: 'detached', retryAtMs: nowMs };
+    this.moveTo({ kind: 'detached', retryAtMs: nowMs });
     return this.tryAttach(nowMs);
   }
 
@@ -176,7 +176,7 @@ export class ParentLink {
       case 'attaching':
         if (nowMs - s.sinceMs <= t.attachTimeoutMs) return [];
         this.distrust(s.to, t.retryBackoffMs, nowMs);
-        this.state = { kind: 'detached', retryAtMs: nowMs };
+        this.moveTo({ kind: 'detached', retryAtMs: nowMs });
         return this.tryAttach(nowMs);
       case 'attached': {
         if (nowMs - s.lastHeardMs > t.parentTimeoutMs) return this.abandon('silent', t.distrustSilentMs, nowMs);
@@ -204,8 +204,7 @@ export class ParentLink {
     const effects: ReplicaEffect[] = [this.detachMessage(s.to)];
     this.distrust(s.to, distrustMs, nowMs);
     this.o.emit({ kind: 'detached', aguid: this.o.copy.key, parent: s.to, reason });
-    this.o.copy.clearPending();
-    this.state = { kind: 'detached', retryAtMs: nowMs };
+    this.moveTo({ kind: 'detached', retryAtMs: nowMs });
     this.redirects = [];
     this.behindSinceMs = null;
     return effects.concat(this.tryAttach(nowMs));
@@ -214,10 +213,10 @@ export class ParentLink {
   private tryAttach(nowMs: number): ReplicaEffect[] {
     const target = this.pickCandidate(nowMs);
     if (target === null) {
-      this.state = { kind: 'detached', retryAtMs: nowMs + this.o.timing.retryBackoffMs };
+      this.moveTo({ kind: 'detached', retryAtMs: nowMs + this.o.timing.retryBackoffMs });
       return [];
     }
-    this.state = { kind: 'attaching', to: target, sinceMs: nowMs };
+    this.moveTo({ kind: 'attaching', to: target, sinceMs: nowMs });
     return [{ kind: 'send', to: target, message: { type: 'attach', aguid: this.o.aguid, nextVersion: this.o.copy.nextVersion } }];
   }
 
@@ -231,7 +230,20 @@ export class ParentLink {
     return null;
   }
 
-  private distrust(id: string, durationMs: number, nowMs: number): void {
+  /**
+   * Every change of parent or attach target goes through here. Early entries (and a version
+   * awaiting blocks) came from the node we leave: they were checked only up to their certificate,
+   * so they must not outlive it, or the next (honest) parent would be blamed when one of them
+   * fails at drain time.
+   */
+  private moveTo(next: LinkState): void {
+    const before = this.state.kind === 'detached' ? null : this.state.to;
+    this.state = next;
+    if (before !== null && before !== (next.kind === 'detached' ? null : next.to)) this.o.copy.clearPending();
+  }
+
+  /** Keeps `id` from being anyone's parent here for `durationMs` (for all objects). */
+  distrust(id: string, durationMs: number, nowMs: number): void {
     const until = nowMs + durationMs;
     if ((this.o.distrustedUntilMs.get(id) ?? -Infinity) < until) this.o.distrustedUntilMs.set(id, until);
   }

@@ -104,6 +104,11 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
     return this.subs.get(typeof aguid === 'string' ? aguid : toHex(aguid))?.parent;
   }
 
+  /** Whether `id` is kept from being anyone's parent here at `nowMs`. */
+  isDistrusted(id: string, nowMs: number): boolean {
+    return (this.distrustedUntilMs.get(id) ?? -Infinity) > nowMs;
+  }
+
   childrenOf(aguid: Uint8Array | string): string[] {
     return this.subs.get(typeof aguid === 'string' ? aguid : toHex(aguid))?.children.ids() ?? [];
   }
@@ -249,10 +254,13 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
     return this.flush(effects.concat(sub.parent.onMaybeBehind(nowMs)));
   }
 
+  /** `from` sent a lie: leave it if it is our parent (or attach target); only it is blamed either way. */
   private reject(sub: Subscription, from: string, reason: string, nowMs: number): ReplicaEffect[] {
     this.count(`rejected:${reason.split(':')[0]}`);
     this.outbox.push({ kind: 'output', event: { kind: 'rejected', aguid: sub.copy.key, from, reason } });
-    return sub.parent.abandon(`lied: ${reason}`, this.timing.distrustLiarMs, nowMs);
+    if (sub.parent.isParentOrTarget(from)) return sub.parent.abandon(`lied: ${reason}`, this.timing.distrustLiarMs, nowMs);
+    sub.parent.distrust(from, this.timing.distrustLiarMs, nowMs);
+    return [];
   }
 
   private onRead(from: string, message: Extract<TreeMessage, { type: 'read' }>, nowMs: number): ReplicaEffect[] {
