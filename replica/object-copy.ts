@@ -129,8 +129,16 @@ export class ObjectCopy implements GapSource {
   clearPending(): void {
     this.pending.clear();
     this.pendingBytes = 0;
-    // Blocks already fetched (each hash-checked) stay in the cache: after re-parenting, the next
-    // parent is asked only for the rest, so a large transfer progresses across parent changes.
+    this.dropAwaiting();
+    this.cache.evict();
+  }
+
+  /**
+   * Gives up the version awaiting blocks. Blocks already fetched (each hash-checked) stay in the
+   * cache: after re-parenting, the next parent is asked only for the rest, so a large transfer
+   * progresses across parent changes.
+   */
+  private dropAwaiting(): void {
     const a = this.awaiting;
     if (a) for (const r of [...(a.hashed ?? []), ...a.received.values()]) this.cache.putHashed(r.bguid, 'data', r.bytes);
     this.awaiting = null;
@@ -227,16 +235,27 @@ export class ObjectCopy implements GapSource {
     if (!statement) return { kind: 'bad', reason: 'certificate', from };
     if (!bytesEqual(statement.aguid, this.aguid)) return { kind: 'bad', reason: 'wrong-object', from };
     if (statement.version < this.nextVersion) return this.checkDuplicate(statement, from);
+    // A repeat of the snapshot whose leaves we are fetching (or an older one) changes nothing:
+    // taking it again let a parent that never sends the leaves look busy for ever.
+    if (this.awaiting?.snapshot && statement.version <= this.awaiting.statement.version) return { kind: 'duplicate' };
     for (const block of snapshot.blocks) this.cache.put(block.kind, block.bytes);
-    if (!this.executor.versionBlocks(this.cache, statement.vguid)) {
-      // A large version comes without its data blocks: fetch the ones we lack by BGUID.
-      const missing = this.executor.missingDataBlocks(this.cache, statement.vguid);
-      if (!missing || missing.length === 0) return { kind: 'bad', reason: 'incomplete-snapshot', from };
-      const entry: LogEntry = { update: new Uint8Array(0), certificate: snapshot.certificate, blocks: [] };
-      this.awaiting = { entry, statement, from, snapshot, received: new Map(), missing: new Map(missing.map((b) => [toHex(b), b])), absentCount: 0 };
-      return { kind: 'awaiting-blocks', entries: [], from };
-    }
-    return this.completeSnapshot(snapshot, statement, from);
+    const result = this.startSnapshot(snapshot, statement, from);
+    // The puts above do not evict (only a new head does): without this, padding sent along with
+    // snapshots that never complete piled up beyond the budget.
+    this.cache.evict();
+    return result;
+  }
+
+  private startSnapshot(snapshot: Snapshot, statement: CommitStatement, from: string): OfferResult {
+    if (this.executor.versionBlocks(this.cache, statement.vguid)) return this.completeSnapshot(snapshot, statement, from);
+    // A large version comes without its data blocks: fetch the ones we lack by BGUID (after
+    // keeping what an older wait already fetched: the versions may share leaves).
+    this.dropAwaiting();
+    const missing = this.executor.missingDataBlocks(this.cache, statement.vguid);
+    if (!missing || missing.length === 0) return { kind: 'bad', reason: 'incomplete-snapshot', from };
+    const entry: LogEntry = { update: new Uint8Array(0), certificate: snapshot.certificate, blocks: [] };
+    this.awaiting = { entry, statement, from, snapshot, received: new Map(), missing: new Map(missing.map((b) => [toHex(b), b])), absentCount: 0 };
+    return { kind: 'awaiting-blocks', entries: [], from };
   }
 
   /** Installs a snapshot whose blocks are all in the cache (its own re-put first: they may have aged out while we fetched). */

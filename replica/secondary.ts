@@ -217,8 +217,10 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
     const result = sub.copy.installSnapshot(snapshot, from);
     if (result.kind === 'duplicate' || result.kind === 'future') return this.count('old-snapshot');
     if (result.kind === 'awaiting-blocks') this.count('snapshot-by-reference');
-    // The snapshot itself counts as progress; children behind it get one at their next renewal.
-    if (result.kind !== 'bad') sub.parent.onProgress(nowMs);
+    // Only an installed snapshot is progress (children behind it get one at their next renewal).
+    // One still waiting for its leaves is not: a parent that re-sent it and never answered the
+    // fetches was kept for ever; fetched leaves restart the withholding clock as they arrive.
+    if (result.kind === 'accepted') sub.parent.onProgress(nowMs);
     return this.afterOffer(sub, [result], nowMs);
   }
 

@@ -7,8 +7,10 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryKvStore } from '../../core/store.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
+import { BlockCache } from '../../replica/block-cache.ts';
 import { ConfigLocator } from '../../replica/config-locator.ts';
 import type { ReplicaEffect, ReplicaEvent } from '../../replica/events.ts';
+import { ObjectCopy } from '../../replica/object-copy.ts';
 import { SecondaryReplica } from '../../replica/secondary.ts';
 import { Prng } from '../../sim/prng.ts';
 import { TestRingSigner, buildHistory, testObject } from './test-ring.ts';
@@ -99,5 +101,60 @@ describe('early entries from a would-be parent', () => {
     expect(events.filter((e) => e.kind === 'rejected')).toEqual([]);
     // Left for silence only (distrustSilentMs), never as liars (distrustLiarMs).
     expect(roots.filter((r) => m.isDistrusted(r, t + 60_000))).toEqual([]);
+  });
+});
+
+/** A member's copy of the test object up to `versionCount` versions, to take snapshots from. */
+function sourceCopy(s: ReturnType<typeof setup>, versionCount: number): ObjectCopy {
+  const limits = { pendingEntriesMax: 16, pendingBytesMax: 1 << 30, logEntriesMax: 1000, logBytesMax: 1 << 30 };
+  const source = new ObjectCopy(s.object.aguid, s.signer.trust(), s.object.executor, new BlockCache(crypto, 1 << 26), limits, () => {});
+  for (const h of s.history.slice(0, versionCount)) source.offer(h.entry, 'x');
+  return source;
+}
+
+describe('snapshots by reference from a parent that never sends the leaves', () => {
+  it('the same snapshot (plus junk blocks) every second is not progress: the parent is left, and the cache stays near its budget', () => {
+    const s = setup();
+    const { history, object } = s;
+    const good = sourceCopy(s, history.length).snapshot()!;
+    const noLeaves = good.blocks.filter((b) => b.kind !== 'data');
+    const cacheBytesMax = 4 << 20;
+    const m = member(s, [], ['P'], cacheBytesMax);
+    m.onTick(0);
+    m.onMessage('P', { type: 'attach-ok', aguid: object.aguid, path: ['P'], nextVersion: 8 }, 1);
+    m.onMessage('P', { type: 'push', aguid: object.aguid, entries: history.slice(0, 4).map((h) => h.entry) }, 2);
+    expect(m.copyOf(object.aguid)!.head!.version).toBe(3);
+    const junk = new Prng(9);
+    const detached: ReplicaEvent[] = [];
+    let cacheBytesSeenMax = 0;
+    for (let t = 100; t <= 30_000; t += 50) {
+      if (t % 1000 === 0) {
+        const blocks = [...noLeaves, ...Array.from({ length: 16 }, () => ({ kind: 'data' as const, bytes: junk.bytes(64 * 1024) }))];
+        detached.push(...outputs(m.onMessage('P', { type: 'snapshot', aguid: object.aguid, certificate: good.certificate, blocks }, t)).filter((e) => e.kind === 'detached'));
+      }
+      detached.push(...outputs(m.onTick(t)).filter((e) => e.kind === 'detached'));
+      cacheBytesSeenMax = Math.max(cacheBytesSeenMax, m.cache.bytes);
+    }
+    // Left as withholding (gapTimeoutMs 2 s + 100 ms per missing leaf), not kept for ever.
+    expect(detached.map((e) => e.kind === 'detached' && e.reason)).toContain('withholding');
+    expect(cacheBytesSeenMax).toBeLessThan(cacheBytesMax + (1 << 20));
+  });
+
+  it('padding sent with such snapshots, parent after parent, is evicted: the cache keeps to its budget', () => {
+    const s = setup();
+    const good = sourceCopy(s, s.history.length).snapshot()!;
+    const noLeaves = good.blocks.filter((b) => b.kind !== 'data');
+    const cacheBytesMax = 1 << 20;
+    const cache = new BlockCache(crypto, cacheBytesMax);
+    const limits = { pendingEntriesMax: 16, pendingBytesMax: 1 << 30, logEntriesMax: 1000, logBytesMax: 1 << 30 };
+    const copy = new ObjectCopy(s.object.aguid, s.signer.trust(), s.object.executor, cache, limits, () => {});
+    for (const h of s.history.slice(0, 4)) copy.offer(h.entry, 'p');
+    const junk = new Prng(9);
+    for (let round = 0; round < 20; round++) {
+      const blocks = [...noLeaves, ...Array.from({ length: 8 }, () => ({ kind: 'data' as const, bytes: junk.bytes(64 * 1024) }))];
+      expect(copy.installSnapshot({ certificate: good.certificate, blocks }, `p${round}`).kind).toBe('awaiting-blocks');
+      copy.clearPending(); // the parent is left (withholding); the next one does the same
+      expect(cache.bytes).toBeLessThanOrEqual(cacheBytesMax);
+    }
   });
 });
