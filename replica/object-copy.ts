@@ -208,6 +208,12 @@ export class ObjectCopy implements GapSource {
   private drain(first: Pending | undefined, accepted: LogEntry[]): OfferResult {
     let next = first;
     while (next) {
+      if (next.statement.version !== this.nextVersion) {
+        // Overtaken by a snapshot: its update was written for an older head.
+        this.dropPending(next.statement.version);
+        next = this.pending.get(this.nextVersion);
+        continue;
+      }
       const hashed = next.hashed ?? next.entry.blocks.map((bytes) => ({ bguid: this.cache.bguidOf('data', bytes), bytes }));
       if (!next.fetched && this.startAwaiting({ ...next, hashed })) {
         this.dropPending(next.statement.version);
@@ -265,6 +271,10 @@ export class ObjectCopy implements GapSource {
     const blocks = this.executor.versionBlocks(this.cache, statement.vguid);
     if (!blocks) return { kind: 'bad', reason: 'incomplete-snapshot', from };
     const head: Head = { aguid: this.aguid, version: statement.version, vguid: statement.vguid };
+    // A version still waiting for blocks is now history: left in place it parked every later
+    // version behind it, and its late blocks re-executed the old update on the new head (which
+    // fails, and blamed the honest sender). What it fetched stays in the cache.
+    if (this.awaiting && this.awaiting.statement.version <= head.version) this.dropAwaiting();
     this.adopt(head, blocks);
     this.log.reset({ version: head.version, vguid: head.vguid, certificate: snapshot.certificate, update: null, references: [] });
     this.logBytes = snapshot.certificate.length;

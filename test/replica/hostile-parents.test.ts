@@ -158,3 +158,28 @@ describe('snapshots by reference from a parent that never sends the leaves', () 
     }
   });
 });
+
+describe('a complete snapshot while an older version awaits its blocks', () => {
+  it('drops the stale wait: the next pushed version is applied, and the late blocks reply blames nobody', () => {
+    const s = setup();
+    const { history, object } = s;
+    const snap6 = sourceCopy(s, 7).snapshot()!;
+    const m = member(s, [], ['P']);
+    m.onTick(0);
+    m.onMessage('P', { type: 'attach-ok', aguid: object.aguid, path: ['P'], nextVersion: 8 }, 1);
+    m.onMessage('P', { type: 'push', aguid: object.aguid, entries: history.slice(0, 4).map((h) => h.entry) }, 2);
+    // Version 4 comes by reference: its block is asked for.
+    const eff = m.onMessage('P', { type: 'push', aguid: object.aguid, entries: [{ ...history[4]!.entry, blocks: [] }] }, 3);
+    expect(sends(eff).some((e) => e.message.type === 'fetch-blocks')).toBe(true);
+    // P can no longer replay 4 and sends a snapshot of 6 instead.
+    m.onMessage('P', { type: 'snapshot', aguid: object.aguid, certificate: snap6.certificate, blocks: snap6.blocks }, 4);
+    expect(m.copyOf(object.aguid)!.head!.version).toBe(6);
+    expect(m.copyOf(object.aguid)!.missingBlockCount).toBe(0);
+    m.onMessage('P', { type: 'push', aguid: object.aguid, entries: [history[7]!.entry] }, 5);
+    expect(m.copyOf(object.aguid)!.head!.version).toBe(7);
+    // P answers the old fetch-blocks late: nothing awaits it any more.
+    const late = outputs(m.onMessage('P', { type: 'blocks', aguid: object.aguid, blocks: history[4]!.entry.blocks, absent: [] }, 6));
+    expect(late.filter((e) => e.kind === 'detached' || e.kind === 'rejected')).toEqual([]);
+    expect(m.parentOf(object.aguid)!.parentId).toBe('P');
+  });
+});
