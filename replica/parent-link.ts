@@ -24,8 +24,12 @@ export interface ParentTiming {
    */
   readonly parentBehindTimeoutMs: number;
   readonly fetchRetryMs: number;
-  /** A refused or unanswered attach makes that candidate wait this long. */
+  /**
+   * A refused or unanswered attach makes that candidate wait this long; each further one in a row
+   * (for this object) doubles the wait, up to refusedBackoffMaxMs.
+   */
   readonly retryBackoffMs: number;
+  readonly refusedBackoffMaxMs?: number;
   readonly distrustSilentMs: number;
   readonly distrustLiarMs: number;
   /**
@@ -49,6 +53,7 @@ export const defaultParentTiming: ParentTiming = {
   parentBehindTimeoutMs: 8_000,
   fetchRetryMs: 300,
   retryBackoffMs: 200,
+  refusedBackoffMaxMs: 10_000,
   distrustSilentMs: 10_000,
   distrustLiarMs: 600_000,
   blockWaitMsPerBlock: 100,
@@ -83,6 +88,12 @@ export class ParentLink {
   private parentNextVersion = 0;
   /** Times this link attached (the first attach included). */
   attachCount = 0;
+  /**
+   * Candidate → refusals without a redirect (and unanswered attaches) in a row for this object,
+   * and until when it is not asked again. Per object, not shared: a root that does not know this
+   * object (yet) is no worse a parent for the others.
+   */
+  private readonly refusals = new Map<string, { count: number; untilMs: number }>();
 
   constructor(private readonly o: ParentLinkOptions) {}
 
@@ -111,6 +122,7 @@ export class ParentLink {
     }
     this.moveTo({ kind: 'attached', to: from, lastHeardMs: nowMs, lastRenewMs: nowMs });
     this.attachCount++;
+    this.refusals.clear();
     this.behindSinceMs = null;
     this.lastFetchMs = -Infinity;
     this.o.emit({ kind: 'attached', aguid: this.o.copy.key, parent: from, depth: path.length });
@@ -127,7 +139,7 @@ export class ParentLink {
       return this.tryAttach(nowMs);
     }
     this.redirects = redirect.filter((id) => id !== this.o.selfId);
-    if (this.redirects.length === 0) this.distrust(from, this.o.timing.retryBackoffMs, nowMs);
+    if (this.redirects.length === 0) this.backOff(from, nowMs);
     this.moveTo({ kind: 'detached', retryAtMs: nowMs });
     return this.tryAttach(nowMs);
   }
@@ -176,6 +188,7 @@ export class ParentLink {
       case 'attaching':
         if (nowMs - s.sinceMs <= t.attachTimeoutMs) return [];
         this.distrust(s.to, t.retryBackoffMs, nowMs);
+        this.backOff(s.to, nowMs);
         this.moveTo({ kind: 'detached', retryAtMs: nowMs });
         return this.tryAttach(nowMs);
       case 'attached': {
@@ -220,9 +233,29 @@ export class ParentLink {
     return [{ kind: 'send', to: target, message: { type: 'attach', aguid: this.o.aguid, nextVersion: this.o.copy.nextVersion } }];
   }
 
+  /**
+   * Whether every located candidate refused us without a redirect (or did not answer) at least
+   * `countMin` times in a row since we were last attached: the object is likely unknown to the
+   * tree (a read of a made-up AGUID).
+   */
+  everyCandidateRefused(countMin: number): boolean {
+    const ids = this.o.locator.candidates(this.o.aguid).filter((id) => id !== this.o.selfId);
+    return ids.length > 0 && ids.every((id) => (this.refusals.get(id)?.count ?? 0) >= countMin);
+  }
+
+  /** Doubles `id`'s wait for this object (a refusal without a redirect, or no answer). */
+  private backOff(id: string, nowMs: number): void {
+    const t = this.o.timing;
+    const count = (this.refusals.get(id)?.count ?? 0) + 1;
+    const waitMs = Math.min(t.retryBackoffMs * 2 ** Math.min(count - 1, 30), t.refusedBackoffMaxMs ?? defaultParentTiming.refusedBackoffMaxMs!);
+    this.refusals.delete(id); // re-inserted last: the map stays in refusal order
+    this.refusals.set(id, { count, untilMs: nowMs + waitMs });
+  }
+
   /** A random redirect first (spreads joiners over subtrees), else the nearest located member. */
   private pickCandidate(nowMs: number): string | null {
-    const allowed = (id: string): boolean => id !== this.o.selfId && (this.o.distrustedUntilMs.get(id) ?? -Infinity) <= nowMs;
+    const allowed = (id: string): boolean =>
+      id !== this.o.selfId && (this.o.distrustedUntilMs.get(id) ?? -Infinity) <= nowMs && (this.refusals.get(id)?.untilMs ?? -Infinity) <= nowMs;
     const redirects = this.redirects.filter(allowed);
     this.redirects = [];
     if (redirects.length > 0) return redirects[this.o.random.int(redirects.length)]!;

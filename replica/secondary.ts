@@ -56,7 +56,15 @@ interface Subscription {
   blocksAskedMs: number;
   /** Whom the unanswered fetch-blocks went to (null: none unanswered). */
   blocksAskedOf: string | null;
+  /** Written to the store: asked for by subscribe(), or a read's subscription that got a first version. */
+  durable: boolean;
 }
+
+/**
+ * A read's subscription that every candidate refused (without a redirect) this many times in a
+ * row, before it got any version, is dropped: the object is not known to the tree.
+ */
+const unknownObjectRefusalsMax = 3;
 
 const subscriptionPrefix = 'replica/sub/';
 
@@ -81,7 +89,7 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
     this.childOptions = { ...defaultChildSetOptions, ...pickDefined(config, defaultChildSetOptions) };
     this.timing = { ...defaultParentTiming, ...pickDefined(config, defaultParentTiming) };
     this.cache = new BlockCache(config.crypto, config.cacheBytesMax);
-    for (const key of context.store.keys(subscriptionPrefix)) this.open(fromHex(key.slice(subscriptionPrefix.length)));
+    for (const key of context.store.keys(subscriptionPrefix)) this.open(fromHex(key.slice(subscriptionPrefix.length)), true);
     for (const aguid of config.subscriptions ?? []) this.subscribe(aguid);
   }
 
@@ -89,10 +97,16 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
   subscribe(aguid: Uint8Array): void {
     checkArgument(aguid instanceof Uint8Array && aguid.length === 32, 'aguid', 'a 32-byte AGUID');
     const key = toHex(aguid);
-    if (this.subs.has(key)) return;
+    const sub = this.subs.get(key);
+    if (sub) return this.makeDurable(sub);
     checkArgument(this.subs.size < (this.config.subscriptionsMax ?? 10_000), 'aguid', 'room under subscriptionsMax');
-    this.context.store.put(subscriptionPrefix + key, new Uint8Array([1]));
-    this.open(aguid);
+    this.makeDurable(this.open(aguid, false));
+  }
+
+  private makeDurable(sub: Subscription): void {
+    if (sub.durable) return;
+    this.context.store.put(subscriptionPrefix + sub.copy.key, new Uint8Array([1]));
+    sub.durable = true;
   }
 
   /** Read-only views for checkers, tests and metrics. */
@@ -134,7 +148,7 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
       case 'attach-ok':
         return this.flush(sub.parent.onAttachOk(from, message.path, message.nextVersion, nowMs));
       case 'attach-refused':
-        return this.flush(sub.parent.onAttachRefused(from, message.redirect, nowMs));
+        return this.onAttachRefused(sub, from, message.redirect, nowMs);
       case 'push':
         return this.onPush(sub, from, message.entries, nowMs);
       case 'heartbeat':
@@ -195,6 +209,15 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
       effects.push({ kind: 'send', to: from, message: { type: 'heartbeat', aguid: sub.copy.aguid, heartbeat: heartbeat.bytes } });
     }
     return effects;
+  }
+
+  private onAttachRefused(sub: Subscription, from: string, redirect: readonly string[], nowMs: number): ReplicaEffect[] {
+    const effects = sub.parent.onAttachRefused(from, redirect, nowMs);
+    // A read of a made-up AGUID must not make us ask the roots for it for ever (and across restarts).
+    if (sub.durable || sub.copy.head !== null || !sub.parent.everyCandidateRefused(unknownObjectRefusalsMax)) return this.flush(effects);
+    this.subs.delete(sub.copy.key);
+    this.count('unknown-object-dropped');
+    return this.flush([]);
   }
 
   private onPush(sub: Subscription, from: string, entries: readonly LogEntry[], nowMs: number): ReplicaEffect[] {
@@ -268,15 +291,16 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
   private onRead(from: string, message: Extract<TreeMessage, { type: 'read' }>, nowMs: number): ReplicaEffect[] {
     const key = toHex(message.aguid);
     const sub = this.subs.get(key);
+    // Written to the store only once a first version arrives (see open).
     if (!sub && (this.config.subscribeOnRead ?? true) && this.subs.size < (this.config.subscriptionsMax ?? 10_000)) {
-      this.subscribe(message.aguid);
+      this.open(message.aguid, false);
     }
     const reply = serveRead(sub?.copy ?? null, this.config.executor, this.cache, message, nowMs);
     this.count(`read:${reply.status}`);
     return [{ kind: 'send', to: from, message: reply }];
   }
 
-  private open(aguid: Uint8Array): void {
+  private open(aguid: Uint8Array, durable: boolean): Subscription {
     const key = toHex(aguid);
     const limits = {
       pendingEntriesMax: this.config.pendingEntriesMax ?? 256,
@@ -284,9 +308,10 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
       logEntriesMax: this.config.logEntriesMax ?? 1024,
       logBytesMax: this.config.logBytesMax ?? 64 * 1024 * 1024,
     };
-    const copy = new ObjectCopy(aguid, this.config.trust, this.config.executor, this.cache, limits, (a) =>
-      this.outbox.push({ kind: 'output', event: { kind: 'accepted', aguid: key, version: a.version, vguid: toHex(a.vguid) } }),
-    );
+    const copy = new ObjectCopy(aguid, this.config.trust, this.config.executor, this.cache, limits, (a) => {
+      this.makeDurable(sub);
+      this.outbox.push({ kind: 'output', event: { kind: 'accepted', aguid: key, version: a.version, vguid: toHex(a.vguid) } });
+    });
     const parent = new ParentLink({
       selfId: this.nodeId,
       aguid,
@@ -297,7 +322,9 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
       distrustedUntilMs: this.distrustedUntilMs,
       emit: (event) => this.outbox.push({ kind: 'output', event }),
     });
-    this.subs.set(key, { copy, children: new ChildSet(this.nodeId, aguid, this.childOptions, this.context.random), parent, blocksAskedMs: -Infinity, blocksAskedOf: null });
+    const sub: Subscription = { copy, children: new ChildSet(this.nodeId, aguid, this.childOptions, this.context.random), parent, blocksAskedMs: -Infinity, blocksAskedOf: null, durable };
+    this.subs.set(key, sub);
+    return sub;
   }
 
   private count(reason: string): ReplicaEffect[] {

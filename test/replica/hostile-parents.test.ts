@@ -183,3 +183,49 @@ describe('a complete snapshot while an older version awaits its blocks', () => {
     expect(m.parentOf(object.aguid)!.parentId).toBe('P');
   });
 });
+
+describe('reads of objects the tree does not know', () => {
+  it('one read of a made-up AGUID costs the roots a few attaches, blames no root, and is not remembered', () => {
+    const s = setup();
+    const store = new MemoryKvStore();
+    const roots = ['ring-0', 'ring-1', 'ring-2', 'ring-3'];
+    const m = new SecondaryReplica(
+      { nodeId: 'me', store, random: new Prng(1), nowMs: 0 },
+      { crypto, trust: s.signer.trust(), executor: s.object.executor, locator: new ConfigLocator(roots), cacheBytesMax: 1 << 20 },
+    );
+    const bogus = new Prng(77).bytes(32);
+    m.onMessage('client', { type: 'read', requestId: 1, aguid: bogus, version: null, offset: 0, length: 0, maxAgeMs: 0 }, 0);
+    let attaches = 0;
+    for (let t = 0; t <= 60_000; t += 50) {
+      const queue = sends(m.onTick(t));
+      while (queue.length > 0) {
+        const e = queue.shift()!;
+        if (e.message.type !== 'attach') continue;
+        attaches++;
+        // A root that does not know the object refuses with no redirect (replica/root.ts).
+        queue.push(...sends(m.onMessage(e.to, { type: 'attach-refused', aguid: bogus, redirect: [] }, t)));
+      }
+      expect(roots.filter((r) => m.isDistrusted(r, t))).toEqual([]);
+    }
+    expect(attaches).toBeLessThanOrEqual(roots.length * 3);
+    expect(m.copyOf(bogus)).toBeUndefined();
+    expect([...store.keys('replica/sub/')]).toEqual([]);
+  });
+
+  it('a subscription that is refused everywhere backs off exponentially', () => {
+    const s = setup();
+    const m = member(s, [], ['ring-0']);
+    const attachTimes: number[] = [];
+    for (let t = 0; t <= 60_000; t += 50) {
+      for (const e of sends(m.onTick(t))) {
+        if (e.message.type !== 'attach') continue;
+        attachTimes.push(t);
+        m.onMessage(e.to, { type: 'attach-refused', aguid: s.object.aguid, redirect: [] }, t);
+      }
+    }
+    // 200 ms, 400 ms, ... up to refusedBackoffMaxMs (10 s): 0.2+0.4+...+6.4 ≈ 12.7 s, then every 10 s.
+    expect(attachTimes.length).toBeLessThanOrEqual(13);
+    expect(attachTimes.at(-1)! - attachTimes.at(-2)!).toBeGreaterThanOrEqual(10_000);
+    expect(m.copyOf(s.object.aguid)).toBeDefined(); // asked for by subscribe(): kept
+  });
+});
