@@ -283,8 +283,11 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
   private reject(sub: Subscription, from: string, reason: string, nowMs: number): ReplicaEffect[] {
     this.count(`rejected:${reason.split(':')[0]}`);
     this.outbox.push({ kind: 'output', event: { kind: 'rejected', aguid: sub.copy.key, from, reason } });
-    if (sub.parent.isParentOrTarget(from)) return sub.parent.abandon(`lied: ${reason}`, this.timing.distrustLiarMs, nowMs);
-    sub.parent.distrust(from, this.timing.distrustLiarMs, nowMs);
+    // A sender that says it lacks a block it forwarded has not proven a liar (it may have evicted
+    // the block): it cannot feed us now, but it was kept out for 10 minutes like a forger.
+    const distrustMs = reason === 'blocks-absent' ? this.timing.distrustSilentMs : this.timing.distrustLiarMs;
+    if (sub.parent.isParentOrTarget(from)) return sub.parent.abandon(`lied: ${reason}`, distrustMs, nowMs);
+    sub.parent.distrust(from, distrustMs, nowMs);
     return [];
   }
 

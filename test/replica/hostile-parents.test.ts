@@ -229,3 +229,20 @@ describe('reads of objects the tree does not know', () => {
     expect(m.copyOf(s.object.aguid)).toBeDefined(); // asked for by subscribe(): kept
   });
 });
+
+describe('how long a left parent is distrusted', () => {
+  it('a parent that says it lacks a needed block is left but distrusted only briefly (distrustSilentMs: it may have evicted it)', () => {
+    const s = setup();
+    const { history, object } = s;
+    const m = member(s, [], ['P']);
+    m.onTick(0);
+    m.onMessage('P', { type: 'attach-ok', aguid: object.aguid, path: ['P'], nextVersion: 8 }, 1);
+    m.onMessage('P', { type: 'push', aguid: object.aguid, entries: history.slice(0, 4).map((h) => h.entry) }, 2);
+    const ask = sends(m.onMessage('P', { type: 'push', aguid: object.aguid, entries: [{ ...history[4]!.entry, blocks: [] }] }, 3)).find((e) => e.message.type === 'fetch-blocks')!;
+    const bguids = (ask.message as Extract<typeof ask.message, { type: 'fetch-blocks' }>).bguids;
+    const events = outputs(m.onMessage('P', { type: 'blocks', aguid: object.aguid, blocks: [], absent: bguids }, 4));
+    expect(events.filter((e) => e.kind === 'detached').map((e) => e.kind === 'detached' && e.reason)).toEqual(['lied: blocks-absent']);
+    expect(m.isDistrusted('P', 5)).toBe(true);
+    expect(m.isDistrusted('P', 4 + 10_000)).toBe(false);
+  });
+});
