@@ -60,6 +60,10 @@ export const defaultParentTiming: ParentTiming = {
   blocksReplyTimeoutMs: 3_000,
 };
 
+/** Bounds on the distrust list (shared by a member's objects) and on each link's refusal list. */
+const distrustedMax = 1024;
+const refusalsMax = 256;
+
 type LinkState =
   | { readonly kind: 'detached'; readonly retryAtMs: number }
   | { readonly kind: 'attaching'; readonly to: string; readonly sinceMs: number }
@@ -187,7 +191,9 @@ export class ParentLink {
         return nowMs >= s.retryAtMs ? this.tryAttach(nowMs) : [];
       case 'attaching':
         if (nowMs - s.sinceMs <= t.attachTimeoutMs) return [];
-        this.distrust(s.to, t.retryBackoffMs, nowMs);
+        // Only a located member is distrusted for all objects: a redirect can name anything, and
+        // made-up names that never answer filled the shared list without bound.
+        if (this.isCandidate(s.to)) this.distrust(s.to, t.retryBackoffMs, nowMs);
         this.backOff(s.to, nowMs);
         this.moveTo({ kind: 'detached', retryAtMs: nowMs });
         return this.tryAttach(nowMs);
@@ -243,19 +249,33 @@ export class ParentLink {
     return ids.length > 0 && ids.every((id) => (this.refusals.get(id)?.count ?? 0) >= countMin);
   }
 
+  /** Ids this link waits on (refused or unanswered attaches), for tests and metrics. */
+  get backedOffCount(): number {
+    return this.refusals.size;
+  }
+
+  private isCandidate(id: string): boolean {
+    return this.o.locator.candidates(this.o.aguid).includes(id);
+  }
+
   /** Doubles `id`'s wait for this object (a refusal without a redirect, or no answer). */
   private backOff(id: string, nowMs: number): void {
     const t = this.o.timing;
     const count = (this.refusals.get(id)?.count ?? 0) + 1;
     const waitMs = Math.min(t.retryBackoffMs * 2 ** Math.min(count - 1, 30), t.refusedBackoffMaxMs ?? defaultParentTiming.refusedBackoffMaxMs!);
     this.refusals.delete(id); // re-inserted last: the map stays in refusal order
+    if (this.refusals.size >= refusalsMax) {
+      // Full of redirect names: forget the oldest of those first (a located member's count decides
+      // whether an unknown object is given up, so it goes last).
+      const keys = [...this.refusals.keys()];
+      this.refusals.delete(keys.find((k) => !this.isCandidate(k)) ?? keys[0]!);
+    }
     this.refusals.set(id, { count, untilMs: nowMs + waitMs });
   }
 
   /** A random redirect first (spreads joiners over subtrees), else the nearest located member. */
   private pickCandidate(nowMs: number): string | null {
-    const allowed = (id: string): boolean =>
-      id !== this.o.selfId && (this.o.distrustedUntilMs.get(id) ?? -Infinity) <= nowMs && (this.refusals.get(id)?.untilMs ?? -Infinity) <= nowMs;
+    const allowed = (id: string): boolean => id !== this.o.selfId && !this.isDistrusted(id, nowMs) && (this.refusals.get(id)?.untilMs ?? -Infinity) <= nowMs;
     const redirects = this.redirects.filter(allowed);
     this.redirects = [];
     if (redirects.length > 0) return redirects[this.o.random.int(redirects.length)]!;
@@ -277,8 +297,24 @@ export class ParentLink {
 
   /** Keeps `id` from being anyone's parent here for `durationMs` (for all objects). */
   distrust(id: string, durationMs: number, nowMs: number): void {
+    const list = this.o.distrustedUntilMs;
     const until = nowMs + durationMs;
-    if ((this.o.distrustedUntilMs.get(id) ?? -Infinity) < until) this.o.distrustedUntilMs.set(id, until);
+    if ((list.get(id) ?? -Infinity) >= until) return;
+    if (!list.has(id) && list.size >= distrustedMax) {
+      for (const [other, otherUntil] of list) if (otherUntil <= nowMs) list.delete(other);
+      // Still full: the entry that ends soonest goes.
+      if (list.size >= distrustedMax) list.delete([...list].reduce((a, b) => (b[1] < a[1] ? b : a))[0]);
+    }
+    list.set(id, until);
+  }
+
+  /** Whether `id` is distrusted at `nowMs`; an expired entry is deleted on the way. */
+  private isDistrusted(id: string, nowMs: number): boolean {
+    const until = this.o.distrustedUntilMs.get(id);
+    if (until === undefined) return false;
+    if (until > nowMs) return true;
+    this.o.distrustedUntilMs.delete(id);
+    return false;
   }
 
   private detachMessage(to: string): ReplicaEffect {

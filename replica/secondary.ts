@@ -118,6 +118,11 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
     return this.subs.get(typeof aguid === 'string' ? aguid : toHex(aguid))?.parent;
   }
 
+  /** Nodes on the distrust list (expired entries included until they are next looked at or pushed out). */
+  get distrustedCount(): number {
+    return this.distrustedUntilMs.size;
+  }
+
   /** Whether `id` is kept from being anyone's parent here at `nowMs`. */
   isDistrusted(id: string, nowMs: number): boolean {
     return (this.distrustedUntilMs.get(id) ?? -Infinity) > nowMs;

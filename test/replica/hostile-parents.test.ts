@@ -246,3 +246,42 @@ describe('how long a left parent is distrusted', () => {
     expect(m.isDistrusted('P', 4 + 10_000)).toBe(false);
   });
 });
+
+describe('distrust bookkeeping stays bounded', () => {
+  it('made-up redirect names that never answer are not put on the shared distrust list, and the link forgets old ones', () => {
+    const s = setup();
+    const m = member(s, ['M'], ['ring-0']);
+    let t = 0;
+    for (let i = 0; i < 2000; i++) {
+      const attach = sends(m.onTick(t)).find((e) => e.message.type === 'attach');
+      if (attach?.to === 'M') m.onMessage('M', { type: 'attach-refused', aguid: s.object.aguid, redirect: [`ghost-${i}`] }, t);
+      t += 1100; // past attachTimeoutMs: the ghost never answers
+    }
+    expect(m.distrustedCount).toBeLessThanOrEqual(2);
+    expect(m.parentOf(s.object.aguid)!.backedOffCount).toBeLessThanOrEqual(256);
+  });
+
+  it('redirect names that answer and then lie are distrusted, up to a bound', () => {
+    const s = setup();
+    const m = member(s, ['M'], ['ring-0']);
+    let t = 0;
+    let lies = 0;
+    let attach = sends(m.onTick(t)).find((e) => e.message.type === 'attach');
+    for (let i = 0; i < 1500; i++) {
+      t += 50;
+      attach ??= sends(m.onTick(t)).find((e) => e.message.type === 'attach');
+      if (attach?.to !== 'M') {
+        attach = undefined;
+        continue;
+      }
+      const next = sends(m.onMessage('M', { type: 'attach-refused', aguid: s.object.aguid, redirect: [`liar-${i}`] }, t)).find((e) => e.message.type === 'attach')!;
+      m.onMessage(next.to, { type: 'attach-ok', aguid: s.object.aguid, path: ['ring-0', next.to], nextVersion: 0 }, t);
+      const effects = m.onMessage(next.to, { type: 'heartbeat', aguid: s.object.aguid, heartbeat: new Uint8Array([1, 2, 3]) }, t);
+      if (outputs(effects).some((e) => e.kind === 'rejected')) lies++;
+      expect(m.isDistrusted(next.to, t + 1)).toBe(true);
+      attach = sends(effects).find((e) => e.message.type === 'attach');
+    }
+    expect(lies).toBeGreaterThan(1024);
+    expect(m.distrustedCount).toBeLessThanOrEqual(1024);
+  });
+});
