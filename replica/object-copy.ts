@@ -355,7 +355,11 @@ export class ObjectCopy implements GapSource {
   private apply(entry: LogEntry, statement: CommitStatement, referenced: readonly Hashed[]): LogEntry | string {
     const digest = this.executor.digest(entry.update);
     if (!digest || !bytesEqual(digest, statement.updateDigest)) return 'update-digest';
-    for (const r of referenced) this.cache.putHashed(r.bguid, 'data', r.bytes);
+    // Only blocks the update names go into the cache: padding sent along with an entry was
+    // cached as the newest blocks and pushed older versions' blocks out first.
+    const named = new Set(this.executor.references(entry.update).map(toHex));
+    const staged = referenced.filter((r) => named.has(toHex(r.bguid)));
+    for (const r of staged) this.cache.putHashed(r.bguid, 'data', r.bytes);
     const result = this.executor.execute(this.cache, this.head, entry.update, statement.timestampMs);
     if (!result.ok) return `execute: ${result.reason}`;
     const head = result.head;
@@ -367,7 +371,7 @@ export class ObjectCopy implements GapSource {
     const pinned = this.adopt(head, blocks);
     // Keep only referenced blocks that are really part of the version: a liar cannot make us
     // store and forward padding.
-    const kept = referenced.filter((r) => pinned.has(toHex(r.bguid)));
+    const kept = staged.filter((r) => pinned.has(toHex(r.bguid)));
     this.log.append({ version: head.version, vguid: head.vguid, certificate: entry.certificate, update: entry.update, references: kept.map((r) => r.bguid) });
     this.logBytes += entry.update.length + entry.certificate.length;
     this.trimLog();

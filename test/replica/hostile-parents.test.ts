@@ -285,3 +285,18 @@ describe('distrust bookkeeping stays bounded', () => {
     expect(m.distrustedCount).toBeLessThanOrEqual(1024);
   });
 });
+
+describe('padding pushed with an update', () => {
+  it('blocks an entry carries that its update does not name are not cached (they would push out older versions)', () => {
+    const s = setup();
+    const { history, object } = s;
+    const m = member(s, [], ['P']);
+    m.onTick(0);
+    m.onMessage('P', { type: 'attach-ok', aguid: object.aguid, path: ['P'], nextVersion: 8 }, 1);
+    const padding = Array.from({ length: 8 }, (_, i) => new Prng(100 + i).bytes(64 * 1024));
+    const padded = history.slice(0, 4).map((h) => ({ ...h.entry, blocks: [...h.entry.blocks, ...padding] }));
+    m.onMessage('P', { type: 'push', aguid: object.aguid, entries: padded }, 2);
+    expect(m.copyOf(object.aguid)!.head!.version).toBe(3);
+    for (const bytes of padding) expect(m.cache.has(m.cache.bguidOf('data', bytes))).toBe(false);
+  });
+});
