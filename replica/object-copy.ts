@@ -140,8 +140,24 @@ export class ObjectCopy implements GapSource {
    */
   private dropAwaiting(): void {
     const a = this.awaiting;
-    if (a) for (const r of [...(a.hashed ?? []), ...a.received.values()]) this.cache.putHashed(r.bguid, 'data', r.bytes);
+    if (!a) return;
+    for (const r of [...(a.hashed ?? []), ...a.received.values()]) this.cache.putHashed(r.bguid, 'data', r.bytes);
+    if (a.snapshot) this.forgetTree(a.snapshot);
     this.awaiting = null;
+  }
+
+  /**
+   * Removes an unfinished snapshot's root and interior blocks (those no head pins). Left in the
+   * cache without their leaves, they made re-executing that version's update later skip writing
+   * its new leaf (apply takes a block already present to have its whole subtree present too), so
+   * the version came out incomplete and the honest parent that pushed the update was left as a liar.
+   */
+  private forgetTree(snapshot: Snapshot): void {
+    for (const block of snapshot.blocks) {
+      if (block.kind === 'data') continue;
+      const bguid = this.cache.bguidOf(block.kind, block.bytes);
+      if (!this.cache.isPinned(bguid)) this.cache.delete(bguid);
+    }
   }
 
   /** Blocks the next version still waits for (0 when nothing is awaited). */
@@ -175,6 +191,7 @@ export class ObjectCopy implements GapSource {
     if (a.snapshot) {
       for (const r of a.received.values()) this.cache.putHashed(r.bguid, 'data', r.bytes);
       const result = this.completeSnapshot(a.snapshot, a.statement, from);
+      if (result.kind === 'bad' && this.head?.version !== a.statement.version) this.forgetTree(a.snapshot);
       return result.kind === 'bad' && a.absentCount > 0 ? { kind: 'bad', reason: 'blocks-absent', from } : result;
     }
     const hashed = [...(a.hashed ?? []), ...a.received.values()];
@@ -244,6 +261,9 @@ export class ObjectCopy implements GapSource {
     // A repeat of the snapshot whose leaves we are fetching (or an older one) changes nothing:
     // taking it again let a parent that never sends the leaves look busy for ever.
     if (this.awaiting?.snapshot && statement.version <= this.awaiting.statement.version) return { kind: 'duplicate' };
+    // A newer version replaces what was awaited (what it fetched is kept: the versions may share
+    // leaves); dropped before this snapshot's blocks go in, as dropping removes an older tree.
+    this.dropAwaiting();
     for (const block of snapshot.blocks) this.cache.put(block.kind, block.bytes);
     const result = this.startSnapshot(snapshot, statement, from);
     // The puts above do not evict (only a new head does): without this, padding sent along with
@@ -254,11 +274,12 @@ export class ObjectCopy implements GapSource {
 
   private startSnapshot(snapshot: Snapshot, statement: CommitStatement, from: string): OfferResult {
     if (this.executor.versionBlocks(this.cache, statement.vguid)) return this.completeSnapshot(snapshot, statement, from);
-    // A large version comes without its data blocks: fetch the ones we lack by BGUID (after
-    // keeping what an older wait already fetched: the versions may share leaves).
-    this.dropAwaiting();
+    // A large version comes without its data blocks: fetch the ones we lack by BGUID.
     const missing = this.executor.missingDataBlocks(this.cache, statement.vguid);
-    if (!missing || missing.length === 0) return { kind: 'bad', reason: 'incomplete-snapshot', from };
+    if (!missing || missing.length === 0) {
+      this.forgetTree(snapshot);
+      return { kind: 'bad', reason: 'incomplete-snapshot', from };
+    }
     const entry: LogEntry = { update: new Uint8Array(0), certificate: snapshot.certificate, blocks: [] };
     this.awaiting = { entry, statement, from, snapshot, received: new Map(), missing: new Map(missing.map((b) => [toHex(b), b])), absentCount: 0 };
     return { kind: 'awaiting-blocks', entries: [], from };
@@ -274,8 +295,8 @@ export class ObjectCopy implements GapSource {
     // A version still waiting for blocks is now history: left in place it parked every later
     // version behind it, and its late blocks re-executed the old update on the new head (which
     // fails, and blamed the honest sender). What it fetched stays in the cache.
-    if (this.awaiting && this.awaiting.statement.version <= head.version) this.dropAwaiting();
     this.adopt(head, blocks);
+    if (this.awaiting && this.awaiting.statement.version <= head.version) this.dropAwaiting();
     this.log.reset({ version: head.version, vguid: head.vguid, certificate: snapshot.certificate, update: null, references: [] });
     this.logBytes = snapshot.certificate.length;
     this.snapshotsInstalled++;
