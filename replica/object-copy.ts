@@ -129,11 +129,35 @@ export class ObjectCopy implements GapSource {
   clearPending(): void {
     this.pending.clear();
     this.pendingBytes = 0;
-    // Blocks already fetched (each hash-checked) stay in the cache: after re-parenting, the next
-    // parent is asked only for the rest, so a large transfer progresses across parent changes.
+    this.dropAwaiting();
+    this.cache.evict();
+  }
+
+  /**
+   * Gives up the version awaiting blocks. Blocks already fetched (each hash-checked) stay in the
+   * cache: after re-parenting, the next parent is asked only for the rest, so a large transfer
+   * progresses across parent changes.
+   */
+  private dropAwaiting(): void {
     const a = this.awaiting;
-    if (a) for (const r of [...(a.hashed ?? []), ...a.received.values()]) this.cache.putHashed(r.bguid, 'data', r.bytes);
+    if (!a) return;
+    for (const r of [...(a.hashed ?? []), ...a.received.values()]) this.cache.putHashed(r.bguid, 'data', r.bytes);
+    if (a.snapshot) this.forgetTree(a.snapshot);
     this.awaiting = null;
+  }
+
+  /**
+   * Removes an unfinished snapshot's root and interior blocks (those no head pins). Left in the
+   * cache without their leaves, they made re-executing that version's update later skip writing
+   * its new leaf (apply takes a block already present to have its whole subtree present too), so
+   * the version came out incomplete and the honest parent that pushed the update was left as a liar.
+   */
+  private forgetTree(snapshot: Snapshot): void {
+    for (const block of snapshot.blocks) {
+      if (block.kind === 'data') continue;
+      const bguid = this.cache.bguidOf(block.kind, block.bytes);
+      if (!this.cache.isPinned(bguid)) this.cache.delete(bguid);
+    }
   }
 
   /** Blocks the next version still waits for (0 when nothing is awaited). */
@@ -167,6 +191,7 @@ export class ObjectCopy implements GapSource {
     if (a.snapshot) {
       for (const r of a.received.values()) this.cache.putHashed(r.bguid, 'data', r.bytes);
       const result = this.completeSnapshot(a.snapshot, a.statement, from);
+      if (result.kind === 'bad' && this.head?.version !== a.statement.version) this.forgetTree(a.snapshot);
       return result.kind === 'bad' && a.absentCount > 0 ? { kind: 'bad', reason: 'blocks-absent', from } : result;
     }
     const hashed = [...(a.hashed ?? []), ...a.received.values()];
@@ -200,6 +225,12 @@ export class ObjectCopy implements GapSource {
   private drain(first: Pending | undefined, accepted: LogEntry[]): OfferResult {
     let next = first;
     while (next) {
+      if (next.statement.version !== this.nextVersion) {
+        // Overtaken by a snapshot: its update was written for an older head.
+        this.dropPending(next.statement.version);
+        next = this.pending.get(this.nextVersion);
+        continue;
+      }
       const hashed = next.hashed ?? next.entry.blocks.map((bytes) => ({ bguid: this.cache.bguidOf('data', bytes), bytes }));
       if (!next.fetched && this.startAwaiting({ ...next, hashed })) {
         this.dropPending(next.statement.version);
@@ -227,16 +258,31 @@ export class ObjectCopy implements GapSource {
     if (!statement) return { kind: 'bad', reason: 'certificate', from };
     if (!bytesEqual(statement.aguid, this.aguid)) return { kind: 'bad', reason: 'wrong-object', from };
     if (statement.version < this.nextVersion) return this.checkDuplicate(statement, from);
+    // A repeat of the snapshot whose leaves we are fetching (or an older one) changes nothing:
+    // taking it again let a parent that never sends the leaves look busy for ever.
+    if (this.awaiting?.snapshot && statement.version <= this.awaiting.statement.version) return { kind: 'duplicate' };
+    // A newer version replaces what was awaited (what it fetched is kept: the versions may share
+    // leaves); dropped before this snapshot's blocks go in, as dropping removes an older tree.
+    this.dropAwaiting();
     for (const block of snapshot.blocks) this.cache.put(block.kind, block.bytes);
-    if (!this.executor.versionBlocks(this.cache, statement.vguid)) {
-      // A large version comes without its data blocks: fetch the ones we lack by BGUID.
-      const missing = this.executor.missingDataBlocks(this.cache, statement.vguid);
-      if (!missing || missing.length === 0) return { kind: 'bad', reason: 'incomplete-snapshot', from };
-      const entry: LogEntry = { update: new Uint8Array(0), certificate: snapshot.certificate, blocks: [] };
-      this.awaiting = { entry, statement, from, snapshot, received: new Map(), missing: new Map(missing.map((b) => [toHex(b), b])), absentCount: 0 };
-      return { kind: 'awaiting-blocks', entries: [], from };
+    const result = this.startSnapshot(snapshot, statement, from);
+    // The puts above do not evict (only a new head does): without this, padding sent along with
+    // snapshots that never complete piled up beyond the budget.
+    this.cache.evict();
+    return result;
+  }
+
+  private startSnapshot(snapshot: Snapshot, statement: CommitStatement, from: string): OfferResult {
+    if (this.executor.versionBlocks(this.cache, statement.vguid)) return this.completeSnapshot(snapshot, statement, from);
+    // A large version comes without its data blocks: fetch the ones we lack by BGUID.
+    const missing = this.executor.missingDataBlocks(this.cache, statement.vguid);
+    if (!missing || missing.length === 0) {
+      this.forgetTree(snapshot);
+      return { kind: 'bad', reason: 'incomplete-snapshot', from };
     }
-    return this.completeSnapshot(snapshot, statement, from);
+    const entry: LogEntry = { update: new Uint8Array(0), certificate: snapshot.certificate, blocks: [] };
+    this.awaiting = { entry, statement, from, snapshot, received: new Map(), missing: new Map(missing.map((b) => [toHex(b), b])), absentCount: 0 };
+    return { kind: 'awaiting-blocks', entries: [], from };
   }
 
   /** Installs a snapshot whose blocks are all in the cache (its own re-put first: they may have aged out while we fetched). */
@@ -246,7 +292,11 @@ export class ObjectCopy implements GapSource {
     const blocks = this.executor.versionBlocks(this.cache, statement.vguid);
     if (!blocks) return { kind: 'bad', reason: 'incomplete-snapshot', from };
     const head: Head = { aguid: this.aguid, version: statement.version, vguid: statement.vguid };
+    // A version still waiting for blocks is now history: left in place it parked every later
+    // version behind it, and its late blocks re-executed the old update on the new head (which
+    // fails, and blamed the honest sender). What it fetched stays in the cache.
     this.adopt(head, blocks);
+    if (this.awaiting && this.awaiting.statement.version <= head.version) this.dropAwaiting();
     this.log.reset({ version: head.version, vguid: head.vguid, certificate: snapshot.certificate, update: null, references: [] });
     this.logBytes = snapshot.certificate.length;
     this.snapshotsInstalled++;
@@ -326,7 +376,11 @@ export class ObjectCopy implements GapSource {
   private apply(entry: LogEntry, statement: CommitStatement, referenced: readonly Hashed[]): LogEntry | string {
     const digest = this.executor.digest(entry.update);
     if (!digest || !bytesEqual(digest, statement.updateDigest)) return 'update-digest';
-    for (const r of referenced) this.cache.putHashed(r.bguid, 'data', r.bytes);
+    // Only blocks the update names go into the cache: padding sent along with an entry was
+    // cached as the newest blocks and pushed older versions' blocks out first.
+    const named = new Set(this.executor.references(entry.update).map(toHex));
+    const staged = referenced.filter((r) => named.has(toHex(r.bguid)));
+    for (const r of staged) this.cache.putHashed(r.bguid, 'data', r.bytes);
     const result = this.executor.execute(this.cache, this.head, entry.update, statement.timestampMs);
     if (!result.ok) return `execute: ${result.reason}`;
     const head = result.head;
@@ -338,7 +392,7 @@ export class ObjectCopy implements GapSource {
     const pinned = this.adopt(head, blocks);
     // Keep only referenced blocks that are really part of the version: a liar cannot make us
     // store and forward padding.
-    const kept = referenced.filter((r) => pinned.has(toHex(r.bguid)));
+    const kept = staged.filter((r) => pinned.has(toHex(r.bguid)));
     this.log.append({ version: head.version, vguid: head.vguid, certificate: entry.certificate, update: entry.update, references: kept.map((r) => r.bguid) });
     this.logBytes += entry.update.length + entry.certificate.length;
     this.trimLog();

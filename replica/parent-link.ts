@@ -24,8 +24,12 @@ export interface ParentTiming {
    */
   readonly parentBehindTimeoutMs: number;
   readonly fetchRetryMs: number;
-  /** A refused or unanswered attach makes that candidate wait this long. */
+  /**
+   * A refused or unanswered attach makes that candidate wait this long; each further one in a row
+   * (for this object) doubles the wait, up to refusedBackoffMaxMs.
+   */
   readonly retryBackoffMs: number;
+  readonly refusedBackoffMaxMs?: number;
   readonly distrustSilentMs: number;
   readonly distrustLiarMs: number;
   /**
@@ -49,11 +53,16 @@ export const defaultParentTiming: ParentTiming = {
   parentBehindTimeoutMs: 8_000,
   fetchRetryMs: 300,
   retryBackoffMs: 200,
+  refusedBackoffMaxMs: 10_000,
   distrustSilentMs: 10_000,
   distrustLiarMs: 600_000,
   blockWaitMsPerBlock: 100,
   blocksReplyTimeoutMs: 3_000,
 };
+
+/** Bounds on the distrust list (shared by a member's objects) and on each link's refusal list. */
+const distrustedMax = 1024;
+const refusalsMax = 256;
 
 type LinkState =
   | { readonly kind: 'detached'; readonly retryAtMs: number }
@@ -83,6 +92,12 @@ export class ParentLink {
   private parentNextVersion = 0;
   /** Times this link attached (the first attach included). */
   attachCount = 0;
+  /**
+   * Candidate → refusals without a redirect (and unanswered attaches) in a row for this object,
+   * and until when it is not asked again. Per object, not shared: a root that does not know this
+   * object (yet) is no worse a parent for the others.
+   */
+  private readonly refusals = new Map<string, { count: number; untilMs: number }>();
 
   constructor(private readonly o: ParentLinkOptions) {}
 
@@ -109,8 +124,9 @@ export class ParentLink {
       s.lastHeardMs = nowMs;
       return [];
     }
-    this.state = { kind: 'attached', to: from, lastHeardMs: nowMs, lastRenewMs: nowMs };
+    this.moveTo({ kind: 'attached', to: from, lastHeardMs: nowMs, lastRenewMs: nowMs });
     this.attachCount++;
+    this.refusals.clear();
     this.behindSinceMs = null;
     this.lastFetchMs = -Infinity;
     this.o.emit({ kind: 'attached', aguid: this.o.copy.key, parent: from, depth: path.length });
@@ -122,13 +138,13 @@ export class ParentLink {
     if (s.kind === 'detached' || s.to !== from) return [];
     if (s.kind === 'attached') {
       // The parent dropped us (it expired us or re-parented into a cycle check): find another.
-      this.state = { kind: 'detached', retryAtMs: nowMs };
+      this.moveTo({ kind: 'detached', retryAtMs: nowMs });
       this.o.emit({ kind: 'detached', aguid: this.o.copy.key, parent: from, reason: 'refused' });
       return this.tryAttach(nowMs);
     }
     this.redirects = redirect.filter((id) => id !== this.o.selfId);
-    if (this.redirects.length === 0) this.distrust(from, this.o.timing.retryBackoffMs, nowMs);
-    this.state = { kind: 'detached', retryAtMs: nowMs };
+    if (this.redirects.length === 0) this.backOff(from, nowMs);
+    this.moveTo({ kind: 'detached', retryAtMs: nowMs });
     return this.tryAttach(nowMs);
   }
 
@@ -175,8 +191,11 @@ export class ParentLink {
         return nowMs >= s.retryAtMs ? this.tryAttach(nowMs) : [];
       case 'attaching':
         if (nowMs - s.sinceMs <= t.attachTimeoutMs) return [];
-        this.distrust(s.to, t.retryBackoffMs, nowMs);
-        this.state = { kind: 'detached', retryAtMs: nowMs };
+        // Only a located member is distrusted for all objects: a redirect can name anything, and
+        // made-up names that never answer filled the shared list without bound.
+        if (this.isCandidate(s.to)) this.distrust(s.to, t.retryBackoffMs, nowMs);
+        this.backOff(s.to, nowMs);
+        this.moveTo({ kind: 'detached', retryAtMs: nowMs });
         return this.tryAttach(nowMs);
       case 'attached': {
         if (nowMs - s.lastHeardMs > t.parentTimeoutMs) return this.abandon('silent', t.distrustSilentMs, nowMs);
@@ -204,8 +223,7 @@ export class ParentLink {
     const effects: ReplicaEffect[] = [this.detachMessage(s.to)];
     this.distrust(s.to, distrustMs, nowMs);
     this.o.emit({ kind: 'detached', aguid: this.o.copy.key, parent: s.to, reason });
-    this.o.copy.clearPending();
-    this.state = { kind: 'detached', retryAtMs: nowMs };
+    this.moveTo({ kind: 'detached', retryAtMs: nowMs });
     this.redirects = [];
     this.behindSinceMs = null;
     return effects.concat(this.tryAttach(nowMs));
@@ -214,16 +232,50 @@ export class ParentLink {
   private tryAttach(nowMs: number): ReplicaEffect[] {
     const target = this.pickCandidate(nowMs);
     if (target === null) {
-      this.state = { kind: 'detached', retryAtMs: nowMs + this.o.timing.retryBackoffMs };
+      this.moveTo({ kind: 'detached', retryAtMs: nowMs + this.o.timing.retryBackoffMs });
       return [];
     }
-    this.state = { kind: 'attaching', to: target, sinceMs: nowMs };
+    this.moveTo({ kind: 'attaching', to: target, sinceMs: nowMs });
     return [{ kind: 'send', to: target, message: { type: 'attach', aguid: this.o.aguid, nextVersion: this.o.copy.nextVersion } }];
+  }
+
+  /**
+   * Whether every located candidate refused us without a redirect (or did not answer) at least
+   * `countMin` times in a row since we were last attached: the object is likely unknown to the
+   * tree (a read of a made-up AGUID).
+   */
+  everyCandidateRefused(countMin: number): boolean {
+    const ids = this.o.locator.candidates(this.o.aguid).filter((id) => id !== this.o.selfId);
+    return ids.length > 0 && ids.every((id) => (this.refusals.get(id)?.count ?? 0) >= countMin);
+  }
+
+  /** Ids this link waits on (refused or unanswered attaches), for tests and metrics. */
+  get backedOffCount(): number {
+    return this.refusals.size;
+  }
+
+  private isCandidate(id: string): boolean {
+    return this.o.locator.candidates(this.o.aguid).includes(id);
+  }
+
+  /** Doubles `id`'s wait for this object (a refusal without a redirect, or no answer). */
+  private backOff(id: string, nowMs: number): void {
+    const t = this.o.timing;
+    const count = (this.refusals.get(id)?.count ?? 0) + 1;
+    const waitMs = Math.min(t.retryBackoffMs * 2 ** Math.min(count - 1, 30), t.refusedBackoffMaxMs ?? defaultParentTiming.refusedBackoffMaxMs!);
+    this.refusals.delete(id); // re-inserted last: the map stays in refusal order
+    if (this.refusals.size >= refusalsMax) {
+      // Full of redirect names: forget the oldest of those first (a located member's count decides
+      // whether an unknown object is given up, so it goes last).
+      const keys = [...this.refusals.keys()];
+      this.refusals.delete(keys.find((k) => !this.isCandidate(k)) ?? keys[0]!);
+    }
+    this.refusals.set(id, { count, untilMs: nowMs + waitMs });
   }
 
   /** A random redirect first (spreads joiners over subtrees), else the nearest located member. */
   private pickCandidate(nowMs: number): string | null {
-    const allowed = (id: string): boolean => id !== this.o.selfId && (this.o.distrustedUntilMs.get(id) ?? -Infinity) <= nowMs;
+    const allowed = (id: string): boolean => id !== this.o.selfId && !this.isDistrusted(id, nowMs) && (this.refusals.get(id)?.untilMs ?? -Infinity) <= nowMs;
     const redirects = this.redirects.filter(allowed);
     this.redirects = [];
     if (redirects.length > 0) return redirects[this.o.random.int(redirects.length)]!;
@@ -231,9 +283,38 @@ export class ParentLink {
     return null;
   }
 
-  private distrust(id: string, durationMs: number, nowMs: number): void {
+  /**
+   * Every change of parent or attach target goes through here. Early entries (and a version
+   * awaiting blocks) came from the node we leave: they were checked only up to their certificate,
+   * so they must not outlive it, or the next (honest) parent would be blamed when one of them
+   * fails at drain time.
+   */
+  private moveTo(next: LinkState): void {
+    const before = this.state.kind === 'detached' ? null : this.state.to;
+    this.state = next;
+    if (before !== null && before !== (next.kind === 'detached' ? null : next.to)) this.o.copy.clearPending();
+  }
+
+  /** Keeps `id` from being anyone's parent here for `durationMs` (for all objects). */
+  distrust(id: string, durationMs: number, nowMs: number): void {
+    const list = this.o.distrustedUntilMs;
     const until = nowMs + durationMs;
-    if ((this.o.distrustedUntilMs.get(id) ?? -Infinity) < until) this.o.distrustedUntilMs.set(id, until);
+    if ((list.get(id) ?? -Infinity) >= until) return;
+    if (!list.has(id) && list.size >= distrustedMax) {
+      for (const [other, otherUntil] of list) if (otherUntil <= nowMs) list.delete(other);
+      // Still full: the entry that ends soonest goes.
+      if (list.size >= distrustedMax) list.delete([...list].reduce((a, b) => (b[1] < a[1] ? b : a))[0]);
+    }
+    list.set(id, until);
+  }
+
+  /** Whether `id` is distrusted at `nowMs`; an expired entry is deleted on the way. */
+  private isDistrusted(id: string, nowMs: number): boolean {
+    const until = this.o.distrustedUntilMs.get(id);
+    if (until === undefined) return false;
+    if (until > nowMs) return true;
+    this.o.distrustedUntilMs.delete(id);
+    return false;
   }
 
   private detachMessage(to: string): ReplicaEffect {

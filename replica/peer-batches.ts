@@ -35,6 +35,11 @@ interface Pending {
   readonly firstMs: number;
   /** (signature, root) hex → the copy and who sent it. */
   readonly copies: Map<string, { batch: SharedBatch; from: Set<string> }>;
+  /**
+   * Sender → the key of its copy. One copy per sender (a later one replaces it): a peer could
+   * otherwise file any number of distinct copies, each one more signature check in `due`.
+   */
+  readonly copyOf: Map<string, string>;
 }
 
 const pendingBatchesMax = 1024;
@@ -64,9 +69,16 @@ export class PeerBatches {
     let pending = this.pending.get(batch.sequence);
     if (!pending) {
       if (this.pending.size >= pendingBatchesMax) this.pending.delete(this.pending.keys().next().value as number);
-      this.pending.set(batch.sequence, (pending = { firstMs: nowMs, copies: new Map() }));
+      this.pending.set(batch.sequence, (pending = { firstMs: nowMs, copies: new Map(), copyOf: new Map() }));
     }
     const key = `${batch.epoch}:${toHex(batch.signature)}:${toHex(batch.root)}`;
+    const previous = pending.copyOf.get(from);
+    if (previous !== undefined && previous !== key) {
+      const old = pending.copies.get(previous)!;
+      old.from.delete(from);
+      if (old.from.size === 0) pending.copies.delete(previous);
+    }
+    pending.copyOf.set(from, key);
     let copy = pending.copies.get(key);
     if (!copy) pending.copies.set(key, (copy = { batch, from: new Set() }));
     copy.from.add(from);
@@ -76,13 +88,17 @@ export class PeerBatches {
     return copy.batch;
   }
 
-  /** Batches that waited `waitMs` without enough copies: the first copy that verifies under the ring key, each. */
+  /**
+   * Batches that waited `waitMs` without enough copies: a copy that verifies under the ring key,
+   * each; copies sent by more peers are checked first (at most one check per peer and batch).
+   */
   due(nowMs: number): SharedBatch[] {
     const out: SharedBatch[] = [];
     for (const [sequence, pending] of this.pending) {
       if (nowMs - pending.firstMs < this.options.waitMs) continue;
       this.pending.delete(sequence);
-      const good = [...pending.copies.values()].find((c) => this.verifies(c.batch));
+      const byVouchers = [...pending.copies.values()].sort((a, b) => b.from.size - a.from.size);
+      const good = byVouchers.find((c) => this.verifies(c.batch));
       if (good) {
         this.counters.verified++;
         out.push(good.batch);

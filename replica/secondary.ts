@@ -56,7 +56,15 @@ interface Subscription {
   blocksAskedMs: number;
   /** Whom the unanswered fetch-blocks went to (null: none unanswered). */
   blocksAskedOf: string | null;
+  /** Written to the store: asked for by subscribe(), or a read's subscription that got a first version. */
+  durable: boolean;
 }
+
+/**
+ * A read's subscription that every candidate refused (without a redirect) this many times in a
+ * row, before it got any version, is dropped: the object is not known to the tree.
+ */
+const unknownObjectRefusalsMax = 3;
 
 const subscriptionPrefix = 'replica/sub/';
 
@@ -81,7 +89,7 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
     this.childOptions = { ...defaultChildSetOptions, ...pickDefined(config, defaultChildSetOptions) };
     this.timing = { ...defaultParentTiming, ...pickDefined(config, defaultParentTiming) };
     this.cache = new BlockCache(config.crypto, config.cacheBytesMax);
-    for (const key of context.store.keys(subscriptionPrefix)) this.open(fromHex(key.slice(subscriptionPrefix.length)));
+    for (const key of context.store.keys(subscriptionPrefix)) this.open(fromHex(key.slice(subscriptionPrefix.length)), true);
     for (const aguid of config.subscriptions ?? []) this.subscribe(aguid);
   }
 
@@ -89,10 +97,16 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
   subscribe(aguid: Uint8Array): void {
     checkArgument(aguid instanceof Uint8Array && aguid.length === 32, 'aguid', 'a 32-byte AGUID');
     const key = toHex(aguid);
-    if (this.subs.has(key)) return;
+    const sub = this.subs.get(key);
+    if (sub) return this.makeDurable(sub);
     checkArgument(this.subs.size < (this.config.subscriptionsMax ?? 10_000), 'aguid', 'room under subscriptionsMax');
-    this.context.store.put(subscriptionPrefix + key, new Uint8Array([1]));
-    this.open(aguid);
+    this.makeDurable(this.open(aguid, false));
+  }
+
+  private makeDurable(sub: Subscription): void {
+    if (sub.durable) return;
+    this.context.store.put(subscriptionPrefix + sub.copy.key, new Uint8Array([1]));
+    sub.durable = true;
   }
 
   /** Read-only views for checkers, tests and metrics. */
@@ -102,6 +116,16 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
 
   parentOf(aguid: Uint8Array | string): ParentLink | undefined {
     return this.subs.get(typeof aguid === 'string' ? aguid : toHex(aguid))?.parent;
+  }
+
+  /** Nodes on the distrust list (expired entries included until they are next looked at or pushed out). */
+  get distrustedCount(): number {
+    return this.distrustedUntilMs.size;
+  }
+
+  /** Whether `id` is kept from being anyone's parent here at `nowMs`. */
+  isDistrusted(id: string, nowMs: number): boolean {
+    return (this.distrustedUntilMs.get(id) ?? -Infinity) > nowMs;
   }
 
   childrenOf(aguid: Uint8Array | string): string[] {
@@ -129,7 +153,7 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
       case 'attach-ok':
         return this.flush(sub.parent.onAttachOk(from, message.path, message.nextVersion, nowMs));
       case 'attach-refused':
-        return this.flush(sub.parent.onAttachRefused(from, message.redirect, nowMs));
+        return this.onAttachRefused(sub, from, message.redirect, nowMs);
       case 'push':
         return this.onPush(sub, from, message.entries, nowMs);
       case 'heartbeat':
@@ -192,6 +216,15 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
     return effects;
   }
 
+  private onAttachRefused(sub: Subscription, from: string, redirect: readonly string[], nowMs: number): ReplicaEffect[] {
+    const effects = sub.parent.onAttachRefused(from, redirect, nowMs);
+    // A read of a made-up AGUID must not make us ask the roots for it for ever (and across restarts).
+    if (sub.durable || sub.copy.head !== null || !sub.parent.everyCandidateRefused(unknownObjectRefusalsMax)) return this.flush(effects);
+    this.subs.delete(sub.copy.key);
+    this.count('unknown-object-dropped');
+    return this.flush([]);
+  }
+
   private onPush(sub: Subscription, from: string, entries: readonly LogEntry[], nowMs: number): ReplicaEffect[] {
     if (!sub.parent.isParentOrTarget(from)) {
       // A former parent that missed our detach keeps pushing; tell it again.
@@ -212,8 +245,10 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
     const result = sub.copy.installSnapshot(snapshot, from);
     if (result.kind === 'duplicate' || result.kind === 'future') return this.count('old-snapshot');
     if (result.kind === 'awaiting-blocks') this.count('snapshot-by-reference');
-    // The snapshot itself counts as progress; children behind it get one at their next renewal.
-    if (result.kind !== 'bad') sub.parent.onProgress(nowMs);
+    // Only an installed snapshot is progress (children behind it get one at their next renewal).
+    // One still waiting for its leaves is not: a parent that re-sent it and never answered the
+    // fetches was kept for ever; fetched leaves restart the withholding clock as they arrive.
+    if (result.kind === 'accepted') sub.parent.onProgress(nowMs);
     return this.afterOffer(sub, [result], nowMs);
   }
 
@@ -249,24 +284,31 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
     return this.flush(effects.concat(sub.parent.onMaybeBehind(nowMs)));
   }
 
+  /** `from` sent a lie: leave it if it is our parent (or attach target); only it is blamed either way. */
   private reject(sub: Subscription, from: string, reason: string, nowMs: number): ReplicaEffect[] {
     this.count(`rejected:${reason.split(':')[0]}`);
     this.outbox.push({ kind: 'output', event: { kind: 'rejected', aguid: sub.copy.key, from, reason } });
-    return sub.parent.abandon(`lied: ${reason}`, this.timing.distrustLiarMs, nowMs);
+    // A sender that says it lacks a block it forwarded has not proven a liar (it may have evicted
+    // the block): it cannot feed us now, but it was kept out for 10 minutes like a forger.
+    const distrustMs = reason === 'blocks-absent' ? this.timing.distrustSilentMs : this.timing.distrustLiarMs;
+    if (sub.parent.isParentOrTarget(from)) return sub.parent.abandon(`lied: ${reason}`, distrustMs, nowMs);
+    sub.parent.distrust(from, distrustMs, nowMs);
+    return [];
   }
 
   private onRead(from: string, message: Extract<TreeMessage, { type: 'read' }>, nowMs: number): ReplicaEffect[] {
     const key = toHex(message.aguid);
     const sub = this.subs.get(key);
+    // Written to the store only once a first version arrives (see open).
     if (!sub && (this.config.subscribeOnRead ?? true) && this.subs.size < (this.config.subscriptionsMax ?? 10_000)) {
-      this.subscribe(message.aguid);
+      this.open(message.aguid, false);
     }
     const reply = serveRead(sub?.copy ?? null, this.config.executor, this.cache, message, nowMs);
     this.count(`read:${reply.status}`);
     return [{ kind: 'send', to: from, message: reply }];
   }
 
-  private open(aguid: Uint8Array): void {
+  private open(aguid: Uint8Array, durable: boolean): Subscription {
     const key = toHex(aguid);
     const limits = {
       pendingEntriesMax: this.config.pendingEntriesMax ?? 256,
@@ -274,9 +316,10 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
       logEntriesMax: this.config.logEntriesMax ?? 1024,
       logBytesMax: this.config.logBytesMax ?? 64 * 1024 * 1024,
     };
-    const copy = new ObjectCopy(aguid, this.config.trust, this.config.executor, this.cache, limits, (a) =>
-      this.outbox.push({ kind: 'output', event: { kind: 'accepted', aguid: key, version: a.version, vguid: toHex(a.vguid) } }),
-    );
+    const copy = new ObjectCopy(aguid, this.config.trust, this.config.executor, this.cache, limits, (a) => {
+      this.makeDurable(sub);
+      this.outbox.push({ kind: 'output', event: { kind: 'accepted', aguid: key, version: a.version, vguid: toHex(a.vguid) } });
+    });
     const parent = new ParentLink({
       selfId: this.nodeId,
       aguid,
@@ -287,7 +330,9 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
       distrustedUntilMs: this.distrustedUntilMs,
       emit: (event) => this.outbox.push({ kind: 'output', event }),
     });
-    this.subs.set(key, { copy, children: new ChildSet(this.nodeId, aguid, this.childOptions, this.context.random), parent, blocksAskedMs: -Infinity, blocksAskedOf: null });
+    const sub: Subscription = { copy, children: new ChildSet(this.nodeId, aguid, this.childOptions, this.context.random), parent, blocksAskedMs: -Infinity, blocksAskedOf: null, durable };
+    this.subs.set(key, sub);
+    return sub;
   }
 
   private count(reason: string): ReplicaEffect[] {

@@ -141,15 +141,20 @@ describe('secondary replica reads', () => {
     expect(read(tight, { ...request, requestId: 8, version: null }, 1001).status).toBe('ok');
   });
 
-  it('an unknown object answers unknown-object and the member subscribes, durably (joins the tree at its next tick, and after a restart)', () => {
+  it('an unknown object answers unknown-object and the member subscribes (joins the tree at its next tick), durably once a first version arrives (and after a restart)', () => {
     const store = new MemoryKvStore();
     const config = { crypto, trust: signer.trust(), executor: object.executor, locator: new ConfigLocator(['ring-0']), cacheBytesMax: 1 << 20 };
     const member = new SecondaryReplica({ nodeId: 'replica-b', store, random: new Prng(2), nowMs: 0 }, config);
-    const aguid = crypto.sha256([new Uint8Array([9])]);
+    const aguid = object.aguid;
     expect(read(member, { requestId: 9, aguid, version: null, offset: 0, length: 1, maxAgeMs: 0 }, 1001).status).toBe('unknown-object');
     const joins = (m: SecondaryReplica, nowMs: number): boolean =>
       m.onTick(nowMs).some((e) => e.kind === 'send' && e.message.type === 'attach' && bytesEqual(e.message.aguid, aguid));
     expect(joins(member, 1100)).toBe(true);
+    // Not written down yet: a read of a made-up AGUID must not be followed after a restart.
+    expect([...store.keys('replica/sub/')]).toEqual([]);
+    member.onMessage('ring-0', { type: 'attach-ok', aguid, path: ['ring-0'], nextVersion: history.length }, 1101);
+    member.onMessage('ring-0', { type: 'push', aguid, entries: [history[0]!.entry] }, 1102);
+    expect(member.copyOf(aguid)!.head?.version).toBe(0);
     const restarted = new SecondaryReplica({ nodeId: 'replica-b', store, random: new Prng(3), nowMs: 2000 }, config);
     expect(restarted.copyOf(aguid)).toBeDefined();
     expect(joins(restarted, 2000)).toBe(true);

@@ -170,6 +170,8 @@ describe('dissemination tree: bounded logs', () => {
     expect(world.sim.runUntil(() => world.sim.nowMs > world.startMs + 20 * world.updateIntervalMs && world.converged(), bound)).toBe(true);
     world.addReplica('late');
     expect(world.runToConvergence(bound)).toBe(true);
+    // The snapshot can overtake the attach-ok (links reorder): wait for that too before asking the depth.
+    expect(world.sim.runUntil(() => world.replica('late')!.parentOf(world.aguid)!.isAttached, 1000)).toBe(true);
     const copy = world.replica('late')!.copyOf(world.aguid)!;
     // Root full: it joined below a secondary, which could not replay from version 0.
     expect(world.depthOf('late')).toBeGreaterThan(1);

@@ -1,0 +1,324 @@
+/**
+ * A secondary replica against parents (and would-be parents) that lie, stall or waste its
+ * resources (DESIGN.md "Dissemination tree": a member leaves a parent that forges, withholds or
+ * goes silent, and blames only the node that sent the lie). Each test drives one SecondaryReplica
+ * by hand, message by message, on made-up times.
+ */
+import { describe, expect, it } from 'vitest';
+import { MemoryKvStore } from '../../core/store.ts';
+import { nodeCrypto } from '../../runtime/node-crypto.ts';
+import { BlockCache } from '../../replica/block-cache.ts';
+import { ConfigLocator } from '../../replica/config-locator.ts';
+import type { ReplicaEffect, ReplicaEvent } from '../../replica/events.ts';
+import { ObjectCopy } from '../../replica/object-copy.ts';
+import { SecondaryReplica } from '../../replica/secondary.ts';
+import { Prng } from '../../sim/prng.ts';
+import { TestRingSigner, buildHistory, testObject } from './test-ring.ts';
+
+const crypto = nodeCrypto;
+
+function setup() {
+  const signer = new TestRingSigner(crypto, 'fake', 5);
+  const object = testObject(crypto, 'core', 5);
+  const history = buildHistory(crypto, signer, object, { versionCount: 8, referenceEvery: 3, seed: 5 });
+  return { signer, object, history };
+}
+
+/** A member following the test object; `near` are tried before the roots. */
+function member(s: ReturnType<typeof setup>, near: string[], roots: string[], cacheBytesMax = 16 << 20): SecondaryReplica {
+  return new SecondaryReplica(
+    { nodeId: 'me', store: new MemoryKvStore(), random: new Prng(1), nowMs: 0 },
+    { crypto, trust: s.signer.trust(), executor: s.object.executor, locator: new ConfigLocator(roots, near), cacheBytesMax, subscriptions: [s.object.aguid] },
+  );
+}
+
+function sends(effects: ReplicaEffect[]) {
+  return effects.filter((e): e is Extract<ReplicaEffect, { kind: 'send' }> => e.kind === 'send');
+}
+
+function outputs(effects: ReplicaEffect[]): ReplicaEvent[] {
+  return effects.flatMap((e) => (e.kind === 'output' ? [e.event] : []));
+}
+
+describe('early entries from a would-be parent', () => {
+  it('a forged early entry from attach target X is dropped when X refuses, so the honest root that fills the gap is not blamed', () => {
+    const s = setup();
+    const { history, object } = s;
+    const m = member(s, ['X'], ['ring-0']);
+    expect(sends(m.onTick(0)).some((e) => e.to === 'X' && e.message.type === 'attach')).toBe(true);
+    // X pushes the real certificate of version 1 with another update (digest mismatch): parked as early.
+    m.onMessage('X', { type: 'push', aguid: object.aguid, entries: [{ ...history[1]!.entry, update: history[2]!.entry.update }] }, 10);
+    expect(m.copyOf(object.aguid)!.pendingCount).toBe(1);
+    const eff = m.onMessage('X', { type: 'attach-refused', aguid: object.aguid, redirect: [] }, 20);
+    expect(sends(eff).some((e) => e.to === 'ring-0' && e.message.type === 'attach')).toBe(true);
+    expect(m.copyOf(object.aguid)!.pendingCount).toBe(0);
+    m.onMessage('ring-0', { type: 'attach-ok', aguid: object.aguid, path: ['ring-0'], nextVersion: history.length }, 30);
+    const events = outputs(m.onMessage('ring-0', { type: 'push', aguid: object.aguid, entries: [history[0]!.entry, history[1]!.entry] }, 40));
+    expect(events.filter((e) => e.kind === 'detached' || e.kind === 'rejected')).toEqual([]);
+    expect(m.parentOf(object.aguid)!.parentId).toBe('ring-0');
+    expect(m.copyOf(object.aguid)!.head!.version).toBe(1);
+  });
+
+  it('the same after an attach timeout: X never answers, its early entry does not outlive the switch', () => {
+    const s = setup();
+    const { history, object } = s;
+    const m = member(s, ['X'], ['ring-0']);
+    m.onTick(0);
+    m.onMessage('X', { type: 'push', aguid: object.aguid, entries: [{ ...history[1]!.entry, update: history[2]!.entry.update }] }, 10);
+    const eff = m.onTick(1_100); // past attachTimeoutMs
+    expect(sends(eff).some((e) => e.to === 'ring-0' && e.message.type === 'attach')).toBe(true);
+    m.onMessage('ring-0', { type: 'attach-ok', aguid: object.aguid, path: ['ring-0'], nextVersion: history.length }, 1_110);
+    const events = outputs(m.onMessage('ring-0', { type: 'push', aguid: object.aguid, entries: [history[0]!.entry, history[1]!.entry] }, 1_120));
+    expect(events.filter((e) => e.kind === 'detached' || e.kind === 'rejected')).toEqual([]);
+    expect(m.copyOf(object.aguid)!.head!.version).toBe(1);
+  });
+
+  it('one Byzantine would-be parent repeating this round after round gets no ring server blamed', () => {
+    const s = setup();
+    const { history, object } = s;
+    const roots = ['ring-0', 'ring-1', 'ring-2', 'ring-3'];
+    const m = member(s, ['X'], roots);
+    let t = 0;
+    const events: ReplicaEvent[] = [];
+    // Each round: the silent root is left (no heartbeats here), X is tried again, pushes a forged
+    // early entry and refuses, and the next root fills the gap.
+    for (let round = 0; round < 3; round++) {
+      const version = m.copyOf(object.aguid)!.nextVersion;
+      let attach;
+      do {
+        t += 50;
+        const eff = m.onTick(t);
+        events.push(...outputs(eff));
+        attach = sends(eff).find((e) => e.message.type === 'attach');
+      } while (attach?.to !== 'X' && t < 60_000);
+      expect(attach?.to).toBe('X');
+      m.onMessage('X', { type: 'push', aguid: object.aguid, entries: [{ ...history[version + 1]!.entry, update: history[version + 2]!.entry.update }] }, t + 1);
+      const next = sends(m.onMessage('X', { type: 'attach-refused', aguid: object.aguid, redirect: [] }, t + 2)).find((e) => e.message.type === 'attach')!;
+      m.onMessage(next.to, { type: 'attach-ok', aguid: object.aguid, path: [next.to], nextVersion: history.length }, t + 3);
+      events.push(...outputs(m.onMessage(next.to, { type: 'push', aguid: object.aguid, entries: [history[version]!.entry, history[version + 1]!.entry] }, t + 4)));
+      expect(m.copyOf(object.aguid)!.nextVersion).toBe(version + 2);
+    }
+    expect(events.filter((e) => e.kind === 'rejected')).toEqual([]);
+    // Left for silence only (distrustSilentMs), never as liars (distrustLiarMs).
+    expect(roots.filter((r) => m.isDistrusted(r, t + 60_000))).toEqual([]);
+  });
+});
+
+/** A member's copy of the test object up to `versionCount` versions, to take snapshots from. */
+function sourceCopy(s: ReturnType<typeof setup>, versionCount: number): ObjectCopy {
+  const limits = { pendingEntriesMax: 16, pendingBytesMax: 1 << 30, logEntriesMax: 1000, logBytesMax: 1 << 30 };
+  const source = new ObjectCopy(s.object.aguid, s.signer.trust(), s.object.executor, new BlockCache(crypto, 1 << 26), limits, () => {});
+  for (const h of s.history.slice(0, versionCount)) source.offer(h.entry, 'x');
+  return source;
+}
+
+describe('snapshots by reference from a parent that never sends the leaves', () => {
+  it('the same snapshot (plus junk blocks) every second is not progress: the parent is left, and the cache stays near its budget', () => {
+    const s = setup();
+    const { history, object } = s;
+    const good = sourceCopy(s, history.length).snapshot()!;
+    const noLeaves = good.blocks.filter((b) => b.kind !== 'data');
+    const cacheBytesMax = 4 << 20;
+    const m = member(s, [], ['P'], cacheBytesMax);
+    m.onTick(0);
+    m.onMessage('P', { type: 'attach-ok', aguid: object.aguid, path: ['P'], nextVersion: 8 }, 1);
+    m.onMessage('P', { type: 'push', aguid: object.aguid, entries: history.slice(0, 4).map((h) => h.entry) }, 2);
+    expect(m.copyOf(object.aguid)!.head!.version).toBe(3);
+    const junk = new Prng(9);
+    const detached: ReplicaEvent[] = [];
+    let cacheBytesSeenMax = 0;
+    for (let t = 100; t <= 30_000; t += 50) {
+      if (t % 1000 === 0) {
+        const blocks = [...noLeaves, ...Array.from({ length: 16 }, () => ({ kind: 'data' as const, bytes: junk.bytes(64 * 1024) }))];
+        detached.push(...outputs(m.onMessage('P', { type: 'snapshot', aguid: object.aguid, certificate: good.certificate, blocks }, t)).filter((e) => e.kind === 'detached'));
+      }
+      detached.push(...outputs(m.onTick(t)).filter((e) => e.kind === 'detached'));
+      cacheBytesSeenMax = Math.max(cacheBytesSeenMax, m.cache.bytes);
+    }
+    // Left as withholding (gapTimeoutMs 2 s + 100 ms per missing leaf), not kept for ever.
+    expect(detached.map((e) => e.kind === 'detached' && e.reason)).toContain('withholding');
+    expect(cacheBytesSeenMax).toBeLessThan(cacheBytesMax + (1 << 20));
+  });
+
+  it('padding sent with such snapshots, parent after parent, is evicted: the cache keeps to its budget', () => {
+    const s = setup();
+    const good = sourceCopy(s, s.history.length).snapshot()!;
+    const noLeaves = good.blocks.filter((b) => b.kind !== 'data');
+    const cacheBytesMax = 1 << 20;
+    const cache = new BlockCache(crypto, cacheBytesMax);
+    const limits = { pendingEntriesMax: 16, pendingBytesMax: 1 << 30, logEntriesMax: 1000, logBytesMax: 1 << 30 };
+    const copy = new ObjectCopy(s.object.aguid, s.signer.trust(), s.object.executor, cache, limits, () => {});
+    for (const h of s.history.slice(0, 4)) copy.offer(h.entry, 'p');
+    const junk = new Prng(9);
+    for (let round = 0; round < 20; round++) {
+      const blocks = [...noLeaves, ...Array.from({ length: 8 }, () => ({ kind: 'data' as const, bytes: junk.bytes(64 * 1024) }))];
+      expect(copy.installSnapshot({ certificate: good.certificate, blocks }, `p${round}`).kind).toBe('awaiting-blocks');
+      copy.clearPending(); // the parent is left (withholding); the next one does the same
+      expect(cache.bytes).toBeLessThanOrEqual(cacheBytesMax);
+    }
+  });
+});
+
+describe('a complete snapshot while an older version awaits its blocks', () => {
+  it('drops the stale wait: the next pushed version is applied, and the late blocks reply blames nobody', () => {
+    const s = setup();
+    const { history, object } = s;
+    const snap6 = sourceCopy(s, 7).snapshot()!;
+    const m = member(s, [], ['P']);
+    m.onTick(0);
+    m.onMessage('P', { type: 'attach-ok', aguid: object.aguid, path: ['P'], nextVersion: 8 }, 1);
+    m.onMessage('P', { type: 'push', aguid: object.aguid, entries: history.slice(0, 4).map((h) => h.entry) }, 2);
+    // Version 4 comes by reference: its block is asked for.
+    const eff = m.onMessage('P', { type: 'push', aguid: object.aguid, entries: [{ ...history[4]!.entry, blocks: [] }] }, 3);
+    expect(sends(eff).some((e) => e.message.type === 'fetch-blocks')).toBe(true);
+    // P can no longer replay 4 and sends a snapshot of 6 instead.
+    m.onMessage('P', { type: 'snapshot', aguid: object.aguid, certificate: snap6.certificate, blocks: snap6.blocks }, 4);
+    expect(m.copyOf(object.aguid)!.head!.version).toBe(6);
+    expect(m.copyOf(object.aguid)!.missingBlockCount).toBe(0);
+    m.onMessage('P', { type: 'push', aguid: object.aguid, entries: [history[7]!.entry] }, 5);
+    expect(m.copyOf(object.aguid)!.head!.version).toBe(7);
+    // P answers the old fetch-blocks late: nothing awaits it any more.
+    const late = outputs(m.onMessage('P', { type: 'blocks', aguid: object.aguid, blocks: history[4]!.entry.blocks, absent: [] }, 6));
+    expect(late.filter((e) => e.kind === 'detached' || e.kind === 'rejected')).toEqual([]);
+    expect(m.parentOf(object.aguid)!.parentId).toBe('P');
+  });
+});
+
+describe('reads of objects the tree does not know', () => {
+  it('one read of a made-up AGUID costs the roots a few attaches, blames no root, and is not remembered', () => {
+    const s = setup();
+    const store = new MemoryKvStore();
+    const roots = ['ring-0', 'ring-1', 'ring-2', 'ring-3'];
+    const m = new SecondaryReplica(
+      { nodeId: 'me', store, random: new Prng(1), nowMs: 0 },
+      { crypto, trust: s.signer.trust(), executor: s.object.executor, locator: new ConfigLocator(roots), cacheBytesMax: 1 << 20 },
+    );
+    const bogus = new Prng(77).bytes(32);
+    m.onMessage('client', { type: 'read', requestId: 1, aguid: bogus, version: null, offset: 0, length: 0, maxAgeMs: 0 }, 0);
+    let attaches = 0;
+    for (let t = 0; t <= 60_000; t += 50) {
+      const queue = sends(m.onTick(t));
+      while (queue.length > 0) {
+        const e = queue.shift()!;
+        if (e.message.type !== 'attach') continue;
+        attaches++;
+        // A root that does not know the object refuses with no redirect (replica/root.ts).
+        queue.push(...sends(m.onMessage(e.to, { type: 'attach-refused', aguid: bogus, redirect: [] }, t)));
+      }
+      expect(roots.filter((r) => m.isDistrusted(r, t))).toEqual([]);
+    }
+    expect(attaches).toBeLessThanOrEqual(roots.length * 3);
+    expect(m.copyOf(bogus)).toBeUndefined();
+    expect([...store.keys('replica/sub/')]).toEqual([]);
+  });
+
+  it('a subscription that is refused everywhere backs off exponentially', () => {
+    const s = setup();
+    const m = member(s, [], ['ring-0']);
+    const attachTimes: number[] = [];
+    for (let t = 0; t <= 60_000; t += 50) {
+      for (const e of sends(m.onTick(t))) {
+        if (e.message.type !== 'attach') continue;
+        attachTimes.push(t);
+        m.onMessage(e.to, { type: 'attach-refused', aguid: s.object.aguid, redirect: [] }, t);
+      }
+    }
+    // 200 ms, 400 ms, ... up to refusedBackoffMaxMs (10 s): 0.2+0.4+...+6.4 ≈ 12.7 s, then every 10 s.
+    expect(attachTimes.length).toBeLessThanOrEqual(13);
+    expect(attachTimes.at(-1)! - attachTimes.at(-2)!).toBeGreaterThanOrEqual(10_000);
+    expect(m.copyOf(s.object.aguid)).toBeDefined(); // asked for by subscribe(): kept
+  });
+});
+
+describe('how long a left parent is distrusted', () => {
+  it('a parent that says it lacks a needed block is left but distrusted only briefly (distrustSilentMs: it may have evicted it)', () => {
+    const s = setup();
+    const { history, object } = s;
+    const m = member(s, [], ['P']);
+    m.onTick(0);
+    m.onMessage('P', { type: 'attach-ok', aguid: object.aguid, path: ['P'], nextVersion: 8 }, 1);
+    m.onMessage('P', { type: 'push', aguid: object.aguid, entries: history.slice(0, 4).map((h) => h.entry) }, 2);
+    const ask = sends(m.onMessage('P', { type: 'push', aguid: object.aguid, entries: [{ ...history[4]!.entry, blocks: [] }] }, 3)).find((e) => e.message.type === 'fetch-blocks')!;
+    const bguids = (ask.message as Extract<typeof ask.message, { type: 'fetch-blocks' }>).bguids;
+    const events = outputs(m.onMessage('P', { type: 'blocks', aguid: object.aguid, blocks: [], absent: bguids }, 4));
+    expect(events.filter((e) => e.kind === 'detached').map((e) => e.kind === 'detached' && e.reason)).toEqual(['lied: blocks-absent']);
+    expect(m.isDistrusted('P', 5)).toBe(true);
+    expect(m.isDistrusted('P', 4 + 10_000)).toBe(false);
+  });
+});
+
+describe('distrust bookkeeping stays bounded', () => {
+  it('made-up redirect names that never answer are not put on the shared distrust list, and the link forgets old ones', () => {
+    const s = setup();
+    const m = member(s, ['M'], ['ring-0']);
+    let t = 0;
+    for (let i = 0; i < 2000; i++) {
+      const attach = sends(m.onTick(t)).find((e) => e.message.type === 'attach');
+      if (attach?.to === 'M') m.onMessage('M', { type: 'attach-refused', aguid: s.object.aguid, redirect: [`ghost-${i}`] }, t);
+      t += 1100; // past attachTimeoutMs: the ghost never answers
+    }
+    expect(m.distrustedCount).toBeLessThanOrEqual(2);
+    expect(m.parentOf(s.object.aguid)!.backedOffCount).toBeLessThanOrEqual(256);
+  });
+
+  it('redirect names that answer and then lie are distrusted, up to a bound', () => {
+    const s = setup();
+    const m = member(s, ['M'], ['ring-0']);
+    let t = 0;
+    let lies = 0;
+    let attach = sends(m.onTick(t)).find((e) => e.message.type === 'attach');
+    for (let i = 0; i < 1500; i++) {
+      t += 50;
+      attach ??= sends(m.onTick(t)).find((e) => e.message.type === 'attach');
+      if (attach?.to !== 'M') {
+        attach = undefined;
+        continue;
+      }
+      const next = sends(m.onMessage('M', { type: 'attach-refused', aguid: s.object.aguid, redirect: [`liar-${i}`] }, t)).find((e) => e.message.type === 'attach')!;
+      m.onMessage(next.to, { type: 'attach-ok', aguid: s.object.aguid, path: ['ring-0', next.to], nextVersion: 0 }, t);
+      const effects = m.onMessage(next.to, { type: 'heartbeat', aguid: s.object.aguid, heartbeat: new Uint8Array([1, 2, 3]) }, t);
+      if (outputs(effects).some((e) => e.kind === 'rejected')) lies++;
+      expect(m.isDistrusted(next.to, t + 1)).toBe(true);
+      attach = sends(effects).find((e) => e.message.type === 'attach');
+    }
+    expect(lies).toBeGreaterThan(1024);
+    expect(m.distrustedCount).toBeLessThanOrEqual(1024);
+  });
+});
+
+describe('padding pushed with an update', () => {
+  it('blocks an entry carries that its update does not name are not cached (they would push out older versions)', () => {
+    const s = setup();
+    const { history, object } = s;
+    const m = member(s, [], ['P']);
+    m.onTick(0);
+    m.onMessage('P', { type: 'attach-ok', aguid: object.aguid, path: ['P'], nextVersion: 8 }, 1);
+    const padding = Array.from({ length: 8 }, (_, i) => new Prng(100 + i).bytes(64 * 1024));
+    const padded = history.slice(0, 4).map((h) => ({ ...h.entry, blocks: [...h.entry.blocks, ...padding] }));
+    m.onMessage('P', { type: 'push', aguid: object.aguid, entries: padded }, 2);
+    expect(m.copyOf(object.aguid)!.head!.version).toBe(3);
+    for (const bytes of padding) expect(m.cache.has(m.cache.bguidOf('data', bytes))).toBe(false);
+  });
+});
+
+describe('an unfinished snapshot left behind', () => {
+  it('its root and interior blocks do not stay cached without their leaves: the same version pushed later as an update applies', () => {
+    const s = setup();
+    const { history, object } = s;
+    let exercised = 0;
+    for (let version = 1; version < history.length; version++) {
+      const snapshot = sourceCopy(s, version + 1).snapshot()!;
+      const tree = snapshot.blocks.filter((b) => b.kind !== 'data');
+      if (tree.length === snapshot.blocks.length) continue; // no leaves to leave out
+      const limits = { pendingEntriesMax: 16, pendingBytesMax: 1 << 30, logEntriesMax: 1000, logBytesMax: 1 << 30 };
+      const copy = new ObjectCopy(object.aguid, s.signer.trust(), object.executor, new BlockCache(crypto, 16 << 20), limits, () => {});
+      for (const h of history.slice(0, version)) copy.offer(h.entry, 'p');
+      const started = copy.installSnapshot({ certificate: snapshot.certificate, blocks: tree }, 'p');
+      if (started.kind !== 'awaiting-blocks') continue; // every leaf already here
+      copy.clearPending(); // p is left before it sends the leaves
+      exercised++;
+      expect(copy.offer(history[version]!.entry, 'q')).toEqual({ kind: 'accepted', entries: [expect.anything()] });
+    }
+    expect(exercised).toBeGreaterThan(0);
+  });
+});
