@@ -93,7 +93,8 @@ function str(obj: Record<string, unknown>, key: string, where: string): string {
   return v;
 }
 
-const hostNameRe = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+// Labels of letters, digits, '-' and '_' (container names such as ring_1), an optional final dot.
+const hostNameRe = /^(?=.{1,254}$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$/i;
 
 /**
  * A host name or IPv4 address, or an IPv6 address in brackets: what may stand between `ws://` and

@@ -83,8 +83,8 @@ interface Connection {
   readonly isClient: boolean;
   /** Messages ws has delivered on it: a message still unfinished at two checks with none in between is one message. */
   messagesIn: number;
-  /** Since when (performance.now()) a message has been unfinished, as of `messagesIn`, or null. */
-  unfinished: { sinceMs: number; messagesIn: number } | null;
+  /** Since when (performance.now()) a message has been unfinished without progress, as of `messagesIn` and the bytes held then, or null. */
+  unfinished: { sinceMs: number; messagesIn: number; bytes: number } | null;
 }
 
 export interface FrameInfo {
@@ -371,9 +371,14 @@ export class Transport {
   private accept(ws: WebSocket, address: string): void {
     if (this.stopped) return ws.terminate();
     if (this.accepting.size >= (this.options.handshakingMax ?? 128)) {
+      // The oldest goes, not the newcomer: refusing arrivals let anyone with no key hold every slot
+      // (reopening sockets as they time out) and lock members and clients out of new connections.
+      // An honest handshake lasts a few ms; evicting it takes a slot-full of new sockets meanwhile.
+      const oldest = this.accepting.values().next().value as WebSocket;
+      this.accepting.delete(oldest);
       this.counters.handshakesRefused += 1;
-      this.peerLog.warn(`handshaking full ${address}`, { address, handshaking: this.accepting.size }, 'handshake refused: too many sockets in their handshake');
-      return ws.terminate();
+      this.peerLog.warn(`handshaking full ${address}`, { address, handshaking: this.accepting.size + 1 }, 'handshake cut: too many sockets in their handshake, the oldest goes');
+      oldest.terminate();
     }
     this.accepting.add(ws);
     const ephemeral = newEphemeral();
@@ -518,11 +523,17 @@ function setMessageBytesMax(ws: WebSocket, bytesMax: number): void {
   receiver._maxPayload = bytesMax;
 }
 
+/** What a client's unfinished message must grow by within the deadline to count as arriving (~4 KiB/s at the default 15 s). */
+const unfinishedProgressBytes = 64 * 1024;
+
 /**
- * Whether `ws` has held one unfinished message for longer than `msMax` (checked once per heartbeat).
- * ws buffers a message until it is complete and answers pings meanwhile, and neither the held-batch
- * deadline nor the batch limit sees a message before it is complete: without this, a client could
- * keep a frame limit's worth of a node's memory in one half-sent message for as long as it liked.
+ * Whether `ws` has held an unfinished message that made no progress (grew by less than
+ * unfinishedProgressBytes) for longer than `msMax` (checked once per heartbeat). ws buffers a
+ * message until it is complete and answers pings meanwhile, and neither the held-batch deadline
+ * nor the batch limit sees a message before it is complete: without this, a client could keep a
+ * frame limit's worth of a node's memory in one half-sent message for as long as it liked. Progress,
+ * not completion: an honest client on a slow uplink sends each block to every ring server at once,
+ * and a 4 MiB block took longer than the deadline on a ~10 Mbit/s link (the second review).
  */
 function messageStalled(ws: WebSocket, connection: Connection, nowMs: number, msMax: number): boolean {
   const receiver = (ws as unknown as { _receiver?: { _bufferedBytes?: unknown; _fragments?: unknown } })._receiver;
@@ -531,11 +542,14 @@ function messageStalled(ws: WebSocket, connection: Connection, nowMs: number, ms
     connection.unfinished = null;
     return false;
   }
-  if (connection.unfinished?.messagesIn !== connection.messagesIn) {
-    connection.unfinished = { sinceMs: nowMs, messagesIn: connection.messagesIn };
+  let bytes = receiver._bufferedBytes;
+  for (const fragment of receiver._fragments as { length: number }[]) bytes += fragment.length;
+  const u = connection.unfinished;
+  if (u === null || u.messagesIn !== connection.messagesIn || bytes >= u.bytes + unfinishedProgressBytes) {
+    connection.unfinished = { sinceMs: nowMs, messagesIn: connection.messagesIn, bytes };
     return false;
   }
-  return nowMs - connection.unfinished.sinceMs > msMax;
+  return nowMs - u.sinceMs > msMax;
 }
 
 function toBytes(data: RawData): Uint8Array {

@@ -43,7 +43,7 @@ describe('cluster config', () => {
       expect(() => parse(withHost(bad)), bad).toThrow(new ConfigError(`nodes[0] (ring-0).host: '${bad}' is not a host name, an IPv4 address or an IPv6 address in brackets (such as [::1])`));
     }
     expect(() => parse(withHost('has space', 'listenHost'))).toThrow(/nodes\[0\] \(ring-0\)\.listenHost: 'has space' is not a host name/);
-    for (const good of ['localhost', 'ring-0.example.org', '10.0.0.7', '[::1]', '[fd00::7]']) expect(parse(withHost(good)).nodes[0]!.host).toBe(good);
+    for (const good of ['localhost', 'ring-0.example.org', 'ring_1', 'node.example.com.', '10.0.0.7', '[::1]', '[fd00::7]']) expect(parse(withHost(good)).nodes[0]!.host).toBe(good);
   });
 
   it('refuses k + m larger than the archive servers', () => {
