@@ -55,6 +55,11 @@ export interface ArchiveServerOptions {
 const recheckPasses = 3;
 /** Certificates remembered as passing the check (by block): bounds the memory, not correctness. */
 const checkedCertificatesMax = 65_536;
+/** Failed certificate checks a writer may cause: a bucket of this many, refilled by certificateChecksPerTick each tick. */
+const certificateChecksBurst = 20;
+const certificateChecksPerTick = 1;
+/** Certificate checks one listing request may spend (~5 ms each with the WebAssembly engine). */
+const listChecksMax = 64;
 
 export const defaultArchiveTiming = {
   scrubEveryMs: 60_000,
@@ -74,11 +79,13 @@ export class ArchiveServer implements Machine<ArchiveMessage, ArchiveOutput> {
   /** Lost peers whose blocks are checked again later: when, and how many passes so far. */
   private readonly rechecks = new Map<string, { atMs: number; pass: number }>();
   private readonly checkedCertificates = new Map<string, Uint8Array>();
+  /** Per writer, how many more failed certificate checks it may cause (absent: a full bucket). */
+  private readonly checkTokens = new Map<string, number>();
   private nextPingMs = 0;
   private scrubKeys: string[] | null = null;
   private scrubAt = 0;
   private nextScrubMs: number;
-  readonly counters = { scrubbed: 0, corrupt: 0, dropped: 0, stored: 0, storesRefused: 0 };
+  readonly counters = { scrubbed: 0, corrupt: 0, dropped: 0, stored: 0, storesRefused: 0, certificateChecksRefused: 0 };
 
   constructor(
     context: MachineContext,
@@ -142,6 +149,10 @@ export class ArchiveServer implements Machine<ArchiveMessage, ArchiveOutput> {
 
   onTick(nowMs: number): Effect<ArchiveMessage, ArchiveOutput>[] {
     const effects: Effect<ArchiveMessage, ArchiveOutput>[] = [];
+    for (const [writer, tokens] of this.checkTokens) {
+      if (tokens + certificateChecksPerTick >= certificateChecksBurst) this.checkTokens.delete(writer);
+      else this.checkTokens.set(writer, tokens + certificateChecksPerTick);
+    }
     if (nowMs >= this.nextPingMs) {
       this.nextPingMs = nowMs + this.options.pingEveryMs;
       for (const p of this.peers) effects.push(send(p, { type: 'ping' }));
@@ -187,7 +198,7 @@ export class ArchiveServer implements Machine<ArchiveMessage, ArchiveOutput> {
     const result = this.fragments.put(bytes, fragmentRoot, writer);
     if (result.ok) {
       if (!result.duplicate) this.counters.stored++;
-      if (certificate) this.keepCertificate(result.record.bguid, certificate);
+      if (certificate) this.keepCertificate(result.record.bguid, certificate, writer);
     }
     return result;
   }
@@ -198,44 +209,66 @@ export class ArchiveServer implements Machine<ArchiveMessage, ArchiveOutput> {
    * than the archive's whole share of a small write (measured: archive CPU per update 5.5 -> 27 ms
    * at one client). A different one arriving later is the conflict a faulty writer makes by
    * storing junk first (which would hide the version from restore: it finds versions only through
-   * these certificates): then the one that passes the check is kept. Certificates are checked
-   * before they are listed too (listCertificates), so junk never reaches a restore from here.
+   * these certificates): the newcomer is checked, and replaces what is kept if it passes (two that
+   * pass are both genuine). Only the newcomer is checked, so a check that fails is the sender's
+   * junk, and each writer may send only so many of those (certificateChecksPerTick, a bucket of
+   * certificateChecksBurst): a faulty writer sending junk after junk cost two pairings each, without
+   * end (second review). Certificates are checked before they are listed too (listCertificates),
+   * so junk kept first never reaches a restore from here.
    */
-  private keepCertificate(bguid: Uint8Array, certificate: Uint8Array): void {
+  private keepCertificate(bguid: Uint8Array, certificate: Uint8Array, writer: string): void {
     const existing = this.fragments.certificateOf(bguid);
     if (existing === null) return this.fragments.putCertificate(bguid, certificate);
     if (bytesEqual(existing, certificate) || !this.options.certificateCheck) return;
-    if (this.certificateHolds(bguid, existing)) return;
-    if (this.certificateHolds(bguid, certificate)) this.fragments.putCertificate(bguid, certificate);
+    if (!this.passed(bguid, certificate)) {
+      const tokens = this.checkTokens.get(writer) ?? certificateChecksBurst;
+      if (tokens < 1) {
+        this.counters.certificateChecksRefused++;
+        return;
+      }
+      if (!this.certificateHolds(bguid, certificate)) {
+        this.checkTokens.set(writer, tokens - 1);
+        return;
+      }
+    }
+    this.fragments.putCertificate(bguid, certificate);
+  }
+
+  /** Whether this certificate is the one remembered as passing for the block (no check spent). */
+  private passed(bguid: Uint8Array, certificate: Uint8Array): boolean {
+    const known = this.checkedCertificates.get(toHex(bguid));
+    return known !== undefined && bytesEqual(known, certificate);
   }
 
   /** Whether a certificate passes the check (no check configured: every one does); passes are remembered. */
   private certificateHolds(bguid: Uint8Array, certificate: Uint8Array): boolean {
     const check = this.options.certificateCheck;
-    if (!check) return true;
-    const hex = toHex(bguid);
-    const known = this.checkedCertificates.get(hex);
-    if (known && bytesEqual(known, certificate)) return true;
+    if (!check || this.passed(bguid, certificate)) return true;
     if (!check(bguid, certificate)) return false;
     if (this.checkedCertificates.size >= checkedCertificatesMax) this.checkedCertificates.clear();
-    this.checkedCertificates.set(hex, certificate);
+    this.checkedCertificates.set(toHex(bguid), certificate);
     return true;
   }
 
   /**
    * A page of certificates for a restore's discovery, each checked first: one that fails (junk a
    * faulty writer stored beside a block no genuine certificate reached) is deleted instead of
-   * listed, so an honest server never sends a page of junk (restore ends a server's listing at a
-   * page with nothing valid in it). Each junk certificate costs one check, once.
+   * listed, so an honest server never sends junk (each junk certificate costs one check, once).
+   * At most listChecksMax checks per request: the page may end early, short or even empty, with
+   * `next` set (a request cost up to a page of pairings, 1,024 of them ~7 s, second review).
    */
   private listCertificates(after: string, limit: number): { certificates: Uint8Array[]; next: string | null } {
     const certificates: Uint8Array[] = [];
     let cursor = after;
+    let checks = 0;
     for (;;) {
       const page = this.fragments.certificateEntriesAfter(cursor, limit - certificates.length);
       for (const e of page.entries) {
+        if (!this.passed(e.bguid, e.certificate)) checks++;
         if (this.certificateHolds(e.bguid, e.certificate)) certificates.push(e.certificate);
         else this.fragments.deleteCertificate(e.bguid);
+        cursor = `c/${toHex(e.bguid)}`;
+        if (checks >= listChecksMax) return { certificates, next: cursor };
       }
       if (page.next === null) return { certificates, next: null };
       cursor = page.next;

@@ -134,12 +134,14 @@ function printReport(p: Parsed, report: RestoreToolReport): void {
 
 /**
  * 0 only for a restore that is known complete: every selected version restored, no conflict, no
- * break in a version chain, something selected, and every archive server answered (a server that
- * did not may hold the only certificates of versions nobody else listed, so "all" is not known).
+ * break in a version chain, something selected, and every listing finished on all but at most
+ * `unreachableTolerated` archive servers (the code's parity m: a version's certificate is kept
+ * beside each of its root block's k + m fragments, so with at most m servers silent another one
+ * listed it; with more, a version only they list may be missing and "all" is not known).
  */
-export function restoreExitCode(report: RestoreToolReport): 0 | 1 {
+export function restoreExitCode(report: RestoreToolReport, unreachableTolerated = 0): 0 | 1 {
   const complete = report.failed.length === 0 && report.conflicts.length === 0 && report.chainBreaks.length === 0 && report.restored === report.selected.length;
-  return complete && report.selected.length > 0 && report.unreachableServers.length === 0 ? 0 : 1;
+  return complete && report.selected.length > 0 && report.unreachableServers.length <= unreachableTolerated ? 0 : 1;
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -178,7 +180,7 @@ export async function run(args: string[]): Promise<number> {
     if (!quiet) process.stderr.write('\n');
     if (p.values.has('--out') && !p.bools.has('--verify-only')) writeAtomic(join(p.values.get('--out')!, 'manifest.json'), new TextEncoder().encode(JSON.stringify(manifest, null, 2) + '\n'));
     printReport(p, report);
-    return restoreExitCode(report);
+    return restoreExitCode(report, config.erasure.m);
   } catch (error) {
     if (error instanceof OceanStoreError) {
       console.error(`oceanstore restore: ${error.name}: ${error.message}`);

@@ -52,16 +52,26 @@ export interface DiscoverOptions {
  * larger than asked for or with no certificate that verifies: a faulty server cannot make the
  * tool hold, or walk through, an endless listing of junk. False when the first page did not come.
  */
+/**
+ * Lists one server's certificates page by page; true if its listing finished. An honest server
+ * lists only certificates that pass its check (ArchiveServer.listCertificates), so a page with
+ * certificates and none valid ends the listing (a faulty server's junk costs no more); an empty
+ * page with `next` set is a server that spent its checks for one request, and listing goes on, at
+ * most emptyPagesMax times in a row. A page that does not come back after the first did leaves the
+ * listing unfinished (the server counts as not answering).
+ */
 async function listEach(source: ArchiveSource, server: string, pageSize: number, take: (certificates: Uint8Array[]) => number, onRefused: (count: number) => void): Promise<boolean> {
   let after = '';
+  let empty = 0;
   for (let page = 0; page < listPagesMax; page++) {
     const reply = await source.request(server, { type: 'listCertificates', requestId: page + 1, after, limit: pageSize });
-    if (!reply || reply.type !== 'certificates') return page > 0;
+    if (!reply || reply.type !== 'certificates') return false;
     if (reply.certificates.length > pageSize) {
       onRefused(reply.certificates.length);
       return true;
     }
-    if (take(reply.certificates) === 0 || reply.next === null || reply.next <= after) return true;
+    empty = reply.certificates.length === 0 ? empty + 1 : 0;
+    if ((reply.certificates.length > 0 && take(reply.certificates) === 0) || reply.next === null || reply.next <= after || empty > emptyPagesMax) return true;
     after = reply.next;
   }
   return true;
@@ -69,6 +79,8 @@ async function listEach(source: ArchiveSource, server: string, pageSize: number,
 
 /** Pages asked of one server at most (at 256 per page, far more certificates than any archive holds). */
 const listPagesMax = 1_000_000;
+/** Empty pages with more to come taken in a row from one server (each is one spent check budget, ~64 junk certificates deleted). */
+const emptyPagesMax = 1_024;
 
 export async function discoverVersions(crypto: Crypto, source: ArchiveSource, ringPublicKey: Uint8Array, options: DiscoverOptions = {}): Promise<Discovery> {
   const verifier = new CertificateVerifier(crypto, ringPublicKey);

@@ -72,6 +72,43 @@ describe('archive role glue', () => {
     expect(role.server.fragments.certificateOf(v.vguid)).toEqual(v.certificate);
   });
 
+  it('a writer sending junk certificate after junk certificate is held to a budget of failed checks; a genuine one from another writer still replaces junk', () => {
+    const role = archiveServerRole(contextOf('archive-3', 'archive', new InstantStore()));
+    const v = history.versions[0]!;
+    const root = v.newBlocks.find((b) => toHex(b.bguid) === toHex(v.vguid))!;
+    const set = makeFragments(nodeCrypto, 4, 4, v.vguid, root.bytes);
+    const store = (from: string, certificate: Uint8Array) =>
+      role.binding.machine.onMessage(from, { type: 'store', requestId: 1, items: [{ fragment: encodeFragment(set.fragments[0]!), fragmentRoot: set.fragmentRoot, certificate }] }, 0);
+    for (let i = 0; i < 31; i++) store('ring-1', new Uint8Array([9, i])); // the first is kept unchecked
+    expect(role.server.counters.certificateChecksRefused).toBe(10); // 20 failed checks, then refused
+    store('ring-0', v.certificate);
+    expect(role.server.fragments.certificateOf(v.vguid)).toEqual(v.certificate);
+    for (let i = 0; i < 10; i++) role.binding.machine.onTick(i * 100); // the bucket refills
+    store('ring-1', new Uint8Array([8, 8]));
+    expect(role.server.counters.certificateChecksRefused).toBe(10);
+  });
+
+  it('a listing spends a bounded number of checks per request: junk kept first is deleted over several pages', () => {
+    const role = archiveServerRole(contextOf('archive-3', 'archive', new InstantStore()));
+    for (let i = 0; i < 100; i++) {
+      const block = new Prng(1000 + i).bytes(64);
+      const set = makeFragments(nodeCrypto, 4, 4, nodeCrypto.sha256([block]), block);
+      role.binding.machine.onMessage('ring-1', { type: 'store', requestId: i, items: [{ fragment: encodeFragment(set.fragments[0]!), fragmentRoot: set.fragmentRoot, certificate: new Uint8Array([7, i]) }] }, 0);
+    }
+    expect(role.server.fragments.certificateCount()).toBe(100);
+    const pages: { certificates: Uint8Array[]; next: string | null }[] = [];
+    let after = '';
+    for (let request = 0; request < 10; request++) {
+      const [reply] = role.binding.machine.onMessage('restore', { type: 'listCertificates', requestId: request, after, limit: 256 }, 0);
+      if (reply?.kind !== 'send' || reply.message.type !== 'certificates') throw new Error('no certificates reply');
+      pages.push(reply.message);
+      if (reply.message.next === null) break;
+      after = reply.message.next;
+    }
+    expect(pages.map((p) => [p.certificates.length, p.next !== null])).toEqual([[0, true], [0, false]]);
+    expect(role.server.fragments.certificateCount()).toBe(0);
+  });
+
   it('hosts an archiver beside a ring server with the config k, m and f as its fallback depth', () => {
     const built = ringArchiverRole(contextOf('ring-2', 'ring', new InstantStore()));
     expect(built.binding.channel).toBe(channels.archive);

@@ -66,6 +66,28 @@ describe('restore exit code', () => {
     expect(restoreExitCode(report)).toBe(1);
   });
 
+  it('counts a server whose listing stopped answering after its first page as not answering, and goes on past empty pages with more to come', async () => {
+    const cluster = makeCluster(72);
+    archiveAll(cluster, history);
+    const inner = cluster.source();
+    let asked = 0;
+    const source = {
+      servers: inner.servers,
+      request: async (server: string, message: Parameters<typeof inner.request>[1]) => {
+        if (message.type !== 'listCertificates') return inner.request(server, message);
+        if (server === 'archive-0') return message.after === '' ? { type: 'certificates' as const, requestId: message.requestId, certificates: [], next: 'c/00' } : null;
+        // archive-1: an empty page (checks spent) before its real listing.
+        if (server === 'archive-1' && message.after === '') return { type: 'certificates' as const, requestId: message.requestId, certificates: [], next: 'c/' };
+        asked++;
+        return inner.request(server, message);
+      },
+    };
+    const report = await runRestore({ ...base, source }, () => 0);
+    expect(report.unreachableServers).toEqual(['archive-0']);
+    expect(asked).toBeGreaterThan(0);
+    expect(report.restored).toBe(report.selected.length);
+  });
+
   it('is 1 when one server did not answer or a chain broke, 0 when everything restored', async () => {
     const cluster = makeCluster(71);
     archiveAll(cluster, history);
@@ -73,6 +95,9 @@ describe('restore exit code', () => {
     expect(report.selected.length).toBeGreaterThan(0);
     expect(restoreExitCode(report)).toBe(0);
     expect(restoreExitCode({ ...report, unreachableServers: ['archive-3'] })).toBe(1);
+    // Up to m silent servers still leave every certificate listed by another (the CLI passes m).
+    expect(restoreExitCode({ ...report, unreachableServers: ['archive-3'] }, m)).toBe(0);
+    expect(restoreExitCode({ ...report, unreachableServers: ['archive-0', 'archive-1', 'archive-2', 'archive-3', 'archive-4'] }, m)).toBe(1);
     expect(restoreExitCode({ ...report, chainBreaks: ['x@1'] })).toBe(1);
     expect(restoreExitCode({ ...report, selected: [], restored: 0 })).toBe(1);
   });
