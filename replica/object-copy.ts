@@ -51,7 +51,12 @@ interface Awaiting extends Pending {
   readonly missing: Map<string, Uint8Array>;
   /** Asked for but the sender said it does not hold them. */
   absentCount: number;
+  /** Times a snapshot's leaves were asked for again because the cache evicted some it counted as present. */
+  refetches?: number;
 }
+
+/** Refetches a snapshot may need before an incomplete one counts against its sender. */
+const snapshotRefetchesMax = 3;
 
 export interface AcceptedVersion {
   readonly version: number;
@@ -190,6 +195,15 @@ export class ObjectCopy implements GapSource {
     this.awaiting = null;
     if (a.snapshot) {
       for (const r of a.received.values()) this.cache.putHashed(r.bguid, 'data', r.bytes);
+      // Leaves counted as present when the snapshot started are not held for it: the cache may
+      // have evicted some since (other objects' versions, this snapshot's own puts). Missing now,
+      // they are asked for again rather than the complete answer being called a lie (second review);
+      // not when the sender said it lacks some (those would only be asked for again).
+      const evicted = this.executor.versionBlocks(this.cache, a.statement.vguid) ? [] : (this.executor.missingDataBlocks(this.cache, a.statement.vguid) ?? []);
+      if (evicted.length > 0 && a.absentCount === 0 && (a.refetches ?? 0) < snapshotRefetchesMax) {
+        this.awaiting = { ...a, received: new Map(), missing: new Map(evicted.map((b) => [toHex(b), b])), refetches: (a.refetches ?? 0) + 1 };
+        return { kind: 'awaiting-blocks', entries: [], from };
+      }
       const result = this.completeSnapshot(a.snapshot, a.statement, from);
       if (result.kind === 'bad' && this.head?.version !== a.statement.version) this.forgetTree(a.snapshot);
       return result.kind === 'bad' && a.absentCount > 0 ? { kind: 'bad', reason: 'blocks-absent', from } : result;
