@@ -41,7 +41,7 @@ import { batchLeafCountMax, batchLeafHash, BatchMerkleTree } from '../core/thres
 import { batchMessage } from './certificate-format.ts';
 import type { CertificateMessage, CertificateRequest, Share, ShareRefused, SignRequest, SpanCertified } from './messages.ts';
 import type { Replica } from './replica.ts';
-import { leavesKey, seqOfKey } from './replica-store.ts';
+import { leavesKey, saveSent, sentKey as sentRecordKey, seqOfKey, type SentSpan } from './replica-store.ts';
 
 export interface Leaf {
   readonly statement: Uint8Array;
@@ -138,9 +138,16 @@ export interface CertificateState {
   /**
    * The certificates this replica sent clients most recently, by `clientKeyHex:nonce` (oldest
    * first), re-sent when a client asks (a certificate lost on the way is not lost for good).
-   * Volatile: after a restart the other certifiers still hold theirs.
+   * Their spans are kept in the store too (`ring/sent/<to>`, held writes), the latest
+   * sentToClientsMax certificates' worth, and rebuilt after a restart (recoverSent): a client cut
+   * off from every certifier when its certificate went out, whose certifiers all restarted before
+   * it asked again, never got it (ring simulation seed 4668).
    */
   readonly sentToClients: Map<string, { readonly message: CertificateMessage; readonly replyTo: string; resentMs: number }>;
+  /** The spans kept in the store for sentToClients, ascending by end, with their client leaves. */
+  readonly sentSpans: { to: number; count: number }[];
+  /** Client leaves in sentSpans. */
+  sentCount: number;
   /**
    * Replicas whose span-certified is being checked (certificateWork 'host'), with the ones from
    * the same sender that came meanwhile: one check in flight per sender, the rest wait for its verdict.
@@ -176,7 +183,7 @@ const sentToClientsMax = 16_384;
 const resendIntervalMs = 1000;
 
 export function initialState(): CertificateState {
-  return { executed: new Map(), certifiedThrough: 0, leavesFloor: 1, round: null, lastRoundMs: -Infinity, lastRoundDurationMs: 0, signedTo: new Map(), parked: new Map(), signing: new Map(), parkedCertified: new Map(), slowSigners: new Set(), roundCount: 0, skipTo: 0, skipSetters: new Set(), skipHeardAll: false, skipDeferred: 0, sentToClients: new Map(), spanChecks: new Map(), claims: new Map(), claimCheck: false, refuted: new Map() };
+  return { executed: new Map(), certifiedThrough: 0, leavesFloor: 1, round: null, lastRoundMs: -Infinity, lastRoundDurationMs: 0, signedTo: new Map(), parked: new Map(), signing: new Map(), parkedCertified: new Map(), slowSigners: new Set(), roundCount: 0, skipTo: 0, skipSetters: new Set(), skipHeardAll: false, skipDeferred: 0, sentToClients: new Map(), sentSpans: [], sentCount: 0, spanChecks: new Map(), claims: new Map(), claimCheck: false, refuted: new Map() };
 }
 
 /** After a state transfer, or when statements far below execution are given up: those through `seq` are not this replica's to certify. */
@@ -729,8 +736,53 @@ function certified(r: Replica, span: Span, signature: Uint8Array): void {
   r.emit({ kind: 'certificate', replica: r.me, seq: span.to, root: span.root, signature, statements: span.leaves.map((l) => l.statement), certifiers });
 }
 
-/** Sends each leaf's certificate to its client and keeps it for re-sends (`send` false: keeps it only). */
+/** Sends each leaf's certificate to its client and keeps it for re-sends (`send` false: keeps it only), in memory and in the store. */
 function sendToClients(r: Replica, span: Span, signature: Uint8Array, send = true): void {
+  keepSpan(r, { to: span.to, epoch: span.epoch, root: span.root, signature, leaves: span.leaves });
+  messagesTo(r, span, signature, send);
+}
+
+/**
+ * Keeps a span's certificates for its clients in the store (held like execution's writes: a
+ * record lost in a crash only costs what the memory-only copy always did), dropping the oldest
+ * spans beyond sentToClientsMax client certificates.
+ */
+function keepSpan(r: Replica, span: SentSpan): void {
+  const count = span.leaves.filter((l) => l.clientKey).length;
+  const s = r.certificateState;
+  const kept = s.sentSpans;
+  if (count === 0) return;
+  // Spans come in order of their ends, nearly always: the usual case appends.
+  let at = kept.length;
+  while (at > 0 && kept[at - 1]!.to > span.to) at--;
+  if (at > 0 && kept[at - 1]!.to === span.to) return;
+  kept.splice(at, 0, { to: span.to, count });
+  s.sentCount += count;
+  const gone: number[] = [];
+  while (kept.length > 1 && s.sentCount > sentToClientsMax) {
+    const oldest = kept.shift()!;
+    s.sentCount -= oldest.count;
+    gone.push(oldest.to);
+  }
+  r.deferred.hold(() => {
+    if (!gone.includes(span.to)) saveSent(r.ctx.store, span);
+    for (const to of gone) r.ctx.store.delete(sentRecordKey(to));
+  });
+}
+
+/** After a restart: the kept spans' certificates are ready to re-send again. */
+export function recoverSent(r: Replica, spans: readonly SentSpan[]): void {
+  for (const span of spans) {
+    const tree = new BatchMerkleTree(r.config.crypto, span.leaves.map((l) => batchLeafHash(r.config.crypto, l.statement)));
+    if (!bytesEqual(tree.root, span.root)) continue; // not a record this code wrote
+    const count = span.leaves.filter((l) => l.clientKey).length;
+    r.certificateState.sentSpans.push({ to: span.to, count });
+    r.certificateState.sentCount += count;
+    messagesTo(r, { to: span.to, epoch: span.epoch, root: span.root, leaves: span.leaves, tree }, span.signature, false);
+  }
+}
+
+function messagesTo(r: Replica, span: Pick<Span, 'to' | 'epoch' | 'root' | 'leaves' | 'tree'>, signature: Uint8Array, send: boolean): void {
   span.leaves.forEach((leaf, leafIndex) => {
     if (!leaf.clientKey) return;
     const m: CertificateMessage = {

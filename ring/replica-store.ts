@@ -11,6 +11,8 @@
  *   ring/snap/<seq>            snapshot bytes at a checkpoint
  *   ring/leaves/<seq>          [[statement, clientKey | null, nonce, replyTo]...]: an executed batch's
  *                              statements, written with its execution, deleted once certified
+ *   ring/sent/<to>             [epoch, root, signature, leaves]: a certified span whose certificates
+ *                              went to its clients, kept (the latest ones) to re-send after a restart
  * Records are our own bytes, but a corrupted disk must not crash the node silently into a wrong
  * state: decoders reuse the wire decoders and fail loudly (assert) on garbage.
  */
@@ -26,6 +28,7 @@ export const slotKey = (seq: number): string => `ring/slot/${String(seq).padStar
 export const snapshotKey = (seq: number): string => `ring/snap/${String(seq).padStart(seqKeyDigits, '0')}`;
 export const clientKeyOf = (hex: string): string => `ring/client/${hex}`;
 export const leavesKey = (seq: number): string => `ring/leaves/${String(seq).padStart(seqKeyDigits, '0')}`;
+export const sentKey = (seq: number): string => `ring/sent/${String(seq).padStart(seqKeyDigits, '0')}`;
 export const seqOfKey = (key: string): number => Number(key.slice(key.lastIndexOf('/') + 1));
 
 const messageBytes = (m: Parameters<typeof toTuple>[0]): Uint8Array => encode(toTuple(m));
@@ -170,7 +173,48 @@ export function loadVoting(store: KvStore): { view: number; seq: number } | null
  * restarted, or was rebuilt at a membership switch, certify what it executed before.
  */
 export function saveLeaves(store: KvStore, seq: number, leaves: readonly Leaf[]): void {
-  store.put(leavesKey(seq), encode(leaves.map((l) => [l.statement, l.clientKey, l.nonce, l.replyTo])));
+  store.put(leavesKey(seq), encode(leaves.map(leafTuple)));
+}
+
+const leafTuple = (l: Leaf): unknown[] => [l.statement, l.clientKey, l.nonce, l.replyTo];
+
+function leavesOf(v: unknown): Leaf[] {
+  return asList(v, 'leaves', 1 << 20, (item) => {
+    const t = asTuple(item, 'leaf', 4);
+    return {
+      statement: asBytesField(t[0], 'leaf statement', { bytesMax: ringFrameBytesMax }),
+      clientKey: asNullable(t[1], (k) => asBytesField(k, 'leaf client key', { bytes: ed25519PublicKeyBytes })),
+      nonce: asUint(t[2], 'leaf nonce'),
+      replyTo: asString(t[3], 'leaf replyTo', replyToLengthMax),
+    };
+  });
+}
+
+/** A certified span whose certificates this replica sent (or would send) its clients: kept to re-send them after a restart. */
+export interface SentSpan {
+  readonly to: number;
+  readonly epoch: number;
+  readonly root: Uint8Array;
+  readonly signature: Uint8Array;
+  readonly leaves: readonly Leaf[];
+}
+
+export function saveSent(store: KvStore, span: SentSpan): void {
+  store.put(sentKey(span.to), encode([span.epoch, span.root, span.signature, span.leaves.map(leafTuple)]));
+}
+
+/** The kept spans, ascending by their end. */
+export function loadSent(store: KvStore): SentSpan[] {
+  return store.keys('ring/sent/').map((key) => {
+    const t = asTuple(decode(store.get(key)!, ringFrameBytesMax * 4, 'sent record'), 'sent record', 4);
+    return {
+      to: seqOfKey(key),
+      epoch: asUint(t[0], 'sent epoch'),
+      root: asBytesField(t[1], 'sent root', { bytes: 32 }),
+      signature: asBytesField(t[2], 'sent signature', { bytesMax: 1024 }),
+      leaves: leavesOf(t[3]),
+    };
+  });
 }
 
 /** Every batch's kept statements at or below `lastExecuted`, ascending by seq (records above it are deleted: they cannot be). */
@@ -182,16 +226,7 @@ export function loadLeaves(store: KvStore, lastExecuted: number): { seq: number;
       store.delete(key);
       continue;
     }
-    const list = asList(decode(store.get(key)!, ringFrameBytesMax * 4, 'leaves record'), 'leaves', 1 << 20, (v) => {
-      const t = asTuple(v, 'leaf', 4);
-      return {
-        statement: asBytesField(t[0], 'leaf statement', { bytesMax: ringFrameBytesMax }),
-        clientKey: asNullable(t[1], (k) => asBytesField(k, 'leaf client key', { bytes: ed25519PublicKeyBytes })),
-        nonce: asUint(t[2], 'leaf nonce'),
-        replyTo: asString(t[3], 'leaf replyTo', replyToLengthMax),
-      };
-    });
-    out.push({ seq, leaves: list });
+    out.push({ seq, leaves: leavesOf(decode(store.get(key)!, ringFrameBytesMax * 4, 'leaves record')) });
   }
   return out;
 }

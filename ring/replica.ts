@@ -15,7 +15,7 @@ import type { Checkpoint, ClientRequest, Commit, CommitProof, PrePrepare, Prepar
 import type { IndexedShare } from './certificate-signer.ts';
 import type { CertificateWork, CertificateWorkResult, RingOutput } from './outputs.ts';
 import { prePrepareValid, type ProofContext } from './proofs.ts';
-import { clearProposing, clearVoting, decodeClientRecord, loadExecution, loadLeaves, loadProposing, loadSlot, loadStable, loadView, loadVoting, saveProposing, saveSlot, saveVoting, seqOfKey, type ClientRecord } from './replica-store.ts';
+import { clearProposing, clearVoting, decodeClientRecord, loadExecution, loadLeaves, loadProposing, loadSent, loadSlot, loadStable, loadView, loadVoting, saveProposing, saveSlot, saveVoting, seqOfKey, type ClientRecord } from './replica-store.ts';
 import * as agreement from './replica-agreement.ts';
 import * as blocks from './replica-blocks.ts';
 import * as certificates from './replica-certificates.ts';
@@ -394,6 +394,8 @@ export class Replica implements Machine<RingMessage, RingOutput> {
     // Statements executed before the restart and not seen certified are held again (their records
     // were written with the execution).
     certificates.recoverStatements(this, loadLeaves(store, this.lastExecuted));
+    // Certificates sent to clients before it, for clients that ask again.
+    certificates.recoverSent(this, loadSent(store));
     this.executeReady();
   }
 

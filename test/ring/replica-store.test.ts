@@ -9,7 +9,7 @@ import { encode } from '../../core/codec.ts';
 import { MemoryKvStore } from '../../core/store.ts';
 import { toTuple } from '../../ring/codec.ts';
 import type { CommitProof, PrePrepare } from '../../ring/messages.ts';
-import { leavesKey, loadLeaves, loadSlot, saveLeaves, saveSlot, slotKey, type SlotRecord } from '../../ring/replica-store.ts';
+import { leavesKey, loadLeaves, loadSent, loadSlot, saveLeaves, saveSent, saveSlot, sentKey, slotKey, type SlotRecord } from '../../ring/replica-store.ts';
 import { agreement, prePrepare } from './arbitraries.ts';
 
 const slot = fc
@@ -85,6 +85,22 @@ describe('kept statements (ring/leaves/)', () => {
         expect(store.keys('ring/leaves/')).toEqual(expected.map(leavesKey));
       }),
       { numRuns: 50 },
+    );
+  });
+
+  it('sent spans (ring/sent/) load back exactly what was saved, ascending by their end', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.integer({ min: 1, max: 1_000_000 }), { maxLength: 6 }), fc.array(leaf, { minLength: 1, maxLength: 4 }), fc.nat(), (ends, leaves, epoch) => {
+        const store = new MemoryKvStore();
+        const root = new Uint8Array(32).fill(3);
+        const signature = new Uint8Array(48).fill(4);
+        for (const to of ends) saveSent(store, { to, epoch, root, signature, leaves });
+        const loaded = loadSent(store);
+        expect(loaded.map((e) => e.to)).toEqual([...ends].sort((a, b) => a - b));
+        for (const e of loaded) expect(e).toEqual({ to: e.to, epoch, root, signature, leaves });
+        expect(store.keys('ring/sent/')).toEqual([...ends].sort((a, b) => a - b).map(sentKey));
+      }),
+      { numRuns: 30 },
     );
   });
 

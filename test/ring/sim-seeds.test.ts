@@ -55,6 +55,10 @@ describe('ring simulation seeds', () => {
   // another, correct one refused from a higher floor after a state transfer; taking the 2f-th
   // lowest floor then gave up statements it held, so the f-th is taken unless a setter refuses again.
   it('seeds 82, 83, 120, 450 and 3075 (certifiers behind their peers\' statements)', () => sweep([82, 83, 120, 450, 3075], {}));
+  // 4668: a certificate went out while its client was partitioned from every certifier, and both
+  // certifiers restarted before the client asked again; they kept sent certificates in memory
+  // only, so the client never got it (fails without ring/sent/ records, recoverSent).
+  it('seed 4668 (a certificate asked for again after every certifier restarted)', () => sweep([4668], {}));
   it('seeds 601..603 with real ed25519 (node:crypto)', () => sweep(range(601, 3), { ...short, crypto: 'node' }));
   it('seeds 701 and 702 with real ed25519 and real threshold BLS certificates (pairing checks by the host, then inline)', () =>
     sweep(range(701, 2), { faultMs: 500, opsPerClient: 2, crypto: 'node', certificates: 'bls', f: 1 }));
