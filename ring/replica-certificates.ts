@@ -738,17 +738,29 @@ function certified(r: Replica, span: Span, signature: Uint8Array): void {
 
 /** Sends each leaf's certificate to its client and keeps it for re-sends (`send` false: keeps it only), in memory and in the store. */
 function sendToClients(r: Replica, span: Span, signature: Uint8Array, send = true): void {
-  keepSpan(r, { to: span.to, epoch: span.epoch, root: span.root, signature, leaves: span.leaves });
-  messagesTo(r, span, signature, send);
+  const sent: SentSpan['sent'][number][] = [];
+  span.leaves.forEach((leaf, leafIndex) => {
+    if (!leaf.clientKey) return;
+    const path = span.tree.pathOf(leafIndex);
+    const m = certificateMessage(span.to, span.epoch, span.root, signature, span.leaves.length, leaf, leafIndex, path);
+    if (send) r.send(leaf.replyTo, m);
+    keepSent(r, leaf.replyTo, m);
+    sent.push({ leaf, leafIndex, path });
+  });
+  keepSpan(r, { to: span.to, epoch: span.epoch, root: span.root, signature, leafCount: span.leaves.length, sent });
+}
+
+function certificateMessage(to: number, epoch: number, root: Uint8Array, signature: Uint8Array, leafCount: number, leaf: Leaf, leafIndex: number, path: readonly Uint8Array[]): CertificateMessage {
+  return { kind: 'certificate', seq: to, epoch, clientKey: leaf.clientKey!, nonce: leaf.nonce, statement: leaf.statement, leafIndex, leafCount, path, root, signature };
 }
 
 /**
- * Keeps a span's certificates for its clients in the store (held like execution's writes: a
- * record lost in a crash only costs what the memory-only copy always did), dropping the oldest
- * spans beyond sentToClientsMax client certificates.
+ * Keeps a span's client certificates in the store (held like execution's writes: a record lost in
+ * a crash only costs what the memory-only copy always did), dropping the oldest spans beyond
+ * sentToClientsMax client certificates.
  */
 function keepSpan(r: Replica, span: SentSpan): void {
-  const count = span.leaves.filter((l) => l.clientKey).length;
+  const count = span.sent.length;
   const s = r.certificateState;
   const kept = s.sentSpans;
   if (count === 0) return;
@@ -773,34 +785,13 @@ function keepSpan(r: Replica, span: SentSpan): void {
 /** After a restart: the kept spans' certificates are ready to re-send again. */
 export function recoverSent(r: Replica, spans: readonly SentSpan[]): void {
   for (const span of spans) {
-    const tree = new BatchMerkleTree(r.config.crypto, span.leaves.map((l) => batchLeafHash(r.config.crypto, l.statement)));
-    if (!bytesEqual(tree.root, span.root)) continue; // not a record this code wrote
-    const count = span.leaves.filter((l) => l.clientKey).length;
-    r.certificateState.sentSpans.push({ to: span.to, count });
-    r.certificateState.sentCount += count;
-    messagesTo(r, { to: span.to, epoch: span.epoch, root: span.root, leaves: span.leaves, tree }, span.signature, false);
+    r.certificateState.sentSpans.push({ to: span.to, count: span.sent.length });
+    r.certificateState.sentCount += span.sent.length;
+    for (const c of span.sent) {
+      if (!c.leaf.clientKey) continue;
+      keepSent(r, c.leaf.replyTo, certificateMessage(span.to, span.epoch, span.root, span.signature, span.leafCount, c.leaf, c.leafIndex, c.path));
+    }
   }
-}
-
-function messagesTo(r: Replica, span: Pick<Span, 'to' | 'epoch' | 'root' | 'leaves' | 'tree'>, signature: Uint8Array, send: boolean): void {
-  span.leaves.forEach((leaf, leafIndex) => {
-    if (!leaf.clientKey) return;
-    const m: CertificateMessage = {
-      kind: 'certificate',
-      seq: span.to,
-      epoch: span.epoch,
-      clientKey: leaf.clientKey,
-      nonce: leaf.nonce,
-      statement: leaf.statement,
-      leafIndex,
-      leafCount: span.leaves.length,
-      path: span.tree.pathOf(leafIndex),
-      root: span.root,
-      signature,
-    };
-    if (send) r.send(leaf.replyTo, m);
-    keepSent(r, leaf.replyTo, m);
-  });
 }
 
 const sentKey = (clientKey: Uint8Array, nonce: number): string => `${toHex(clientKey)}:${nonce}`;

@@ -11,14 +11,16 @@
  *   ring/snap/<seq>            snapshot bytes at a checkpoint
  *   ring/leaves/<seq>          [[statement, clientKey | null, nonce, replyTo]...]: an executed batch's
  *                              statements, written with its execution, deleted once certified
- *   ring/sent/<to>             [epoch, root, signature, leaves]: a certified span whose certificates
- *                              went to its clients, kept (the latest ones) to re-send after a restart
+ *   ring/sent/<to>             [epoch, root, signature, leafCount, [[leaf..., leafIndex, path]...]]: the
+ *                              certificates a certified span's clients were sent, kept (the latest
+ *                              ones) to re-send after a restart
  * Records are our own bytes, but a corrupted disk must not crash the node silently into a wrong
  * state: decoders reuse the wire decoders and fail loudly (assert) on garbage.
  */
 import { asBool, asList, asNullable, asString, asTuple, asUint, asBytesField, decode, encode } from '../core/codec.ts';
 import type { KvStore } from '../core/store.ts';
 import { ed25519PublicKeyBytes } from '../core/crypto.ts';
+import { DecodeError } from '../core/errors.ts';
 import { decodeRingMessage, replyToLengthMax, ringFrameBytesMax, toTuple } from './codec.ts';
 import type { Checkpoint, CommitProof, PrePrepare, PreparedProof } from './messages.ts';
 import type { Leaf } from './replica-certificates.ts';
@@ -190,31 +192,54 @@ function leavesOf(v: unknown): Leaf[] {
   });
 }
 
-/** A certified span whose certificates this replica sent (or would send) its clients: kept to re-send them after a restart. */
+/**
+ * The certificates a replica sent (or would send) the clients of one certified span, as sent: a
+ * record to re-send them after a restart. Only the clients' leaves, each with its Merkle path (a
+ * span's heartbeat statements made a record of the whole span up to 256 times larger).
+ */
 export interface SentSpan {
   readonly to: number;
   readonly epoch: number;
   readonly root: Uint8Array;
   readonly signature: Uint8Array;
-  readonly leaves: readonly Leaf[];
+  readonly leafCount: number;
+  readonly sent: readonly { readonly leaf: Leaf; readonly leafIndex: number; readonly path: readonly Uint8Array[] }[];
 }
 
 export function saveSent(store: KvStore, span: SentSpan): void {
-  store.put(sentKey(span.to), encode([span.epoch, span.root, span.signature, span.leaves.map(leafTuple)]));
+  store.put(sentKey(span.to), encode([span.epoch, span.root, span.signature, span.leafCount, span.sent.map((c) => [...leafTuple(c.leaf), c.leafIndex, c.path])]));
 }
 
-/** The kept spans, ascending by their end. */
+/**
+ * The kept spans, ascending by their end. A record that does not decode is deleted and skipped:
+ * it is a cache of certificates clients may ask for again, and must not stop the replica starting.
+ */
 export function loadSent(store: KvStore): SentSpan[] {
-  return store.keys('ring/sent/').map((key) => {
-    const t = asTuple(decode(store.get(key)!, ringFrameBytesMax * 4, 'sent record'), 'sent record', 4);
-    return {
-      to: seqOfKey(key),
-      epoch: asUint(t[0], 'sent epoch'),
-      root: asBytesField(t[1], 'sent root', { bytes: 32 }),
-      signature: asBytesField(t[2], 'sent signature', { bytesMax: 1024 }),
-      leaves: leavesOf(t[3]),
-    };
-  });
+  const out: SentSpan[] = [];
+  for (const key of store.keys('ring/sent/')) {
+    try {
+      const t = asTuple(decode(store.get(key)!, ringFrameBytesMax * 4, 'sent record'), 'sent record', 5);
+      out.push({
+        to: seqOfKey(key),
+        epoch: asUint(t[0], 'sent epoch'),
+        root: asBytesField(t[1], 'sent root', { bytes: 32 }),
+        signature: asBytesField(t[2], 'sent signature', { bytesMax: 1024 }),
+        leafCount: asUint(t[3], 'sent leaf count'),
+        sent: asList(t[4], 'sent certificates', 1 << 20, (item) => {
+          const c = asTuple(item, 'sent certificate', 6);
+          return {
+            leaf: leavesOf([c.slice(0, 4)])[0]!,
+            leafIndex: asUint(c[4], 'sent leaf index'),
+            path: asList(c[5], 'sent path', 64, (h) => asBytesField(h, 'sent path hash', { bytes: 32 })),
+          };
+        }),
+      });
+    } catch (error) {
+      if (!(error instanceof DecodeError)) throw error;
+      store.delete(key);
+    }
+  }
+  return out;
 }
 
 /** Every batch's kept statements at or below `lastExecuted`, ascending by seq (records above it are deleted: they cannot be). */

@@ -88,16 +88,19 @@ describe('kept statements (ring/leaves/)', () => {
     );
   });
 
-  it('sent spans (ring/sent/) load back exactly what was saved, ascending by their end', () => {
+  it('sent spans (ring/sent/) load back exactly what was saved, ascending by their end; one that does not decode is deleted', () => {
+    const path = fc.array(fc.uint8Array({ minLength: 32, maxLength: 32 }), { maxLength: 8 });
+    const sent = fc.array(fc.record({ leaf, leafIndex: fc.nat({ max: 255 }), path }), { minLength: 1, maxLength: 4 });
     fc.assert(
-      fc.property(fc.uniqueArray(fc.integer({ min: 1, max: 1_000_000 }), { maxLength: 6 }), fc.array(leaf, { minLength: 1, maxLength: 4 }), fc.nat(), (ends, leaves, epoch) => {
+      fc.property(fc.uniqueArray(fc.integer({ min: 1, max: 1_000_000 }), { maxLength: 6 }), sent, fc.nat(), (ends, certificates, epoch) => {
         const store = new MemoryKvStore();
         const root = new Uint8Array(32).fill(3);
         const signature = new Uint8Array(48).fill(4);
-        for (const to of ends) saveSent(store, { to, epoch, root, signature, leaves });
+        for (const to of ends) saveSent(store, { to, epoch, root, signature, leafCount: 256, sent: certificates });
+        store.put(sentKey(2_000_000), encode(['not', 'a', 'record']));
         const loaded = loadSent(store);
         expect(loaded.map((e) => e.to)).toEqual([...ends].sort((a, b) => a - b));
-        for (const e of loaded) expect(e).toEqual({ to: e.to, epoch, root, signature, leaves });
+        for (const e of loaded) expect(e).toEqual({ to: e.to, epoch, root, signature, leafCount: 256, sent: certificates });
         expect(store.keys('ring/sent/')).toEqual([...ends].sort((a, b) => a - b).map(sentKey));
       }),
       { numRuns: 30 },
