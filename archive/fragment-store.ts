@@ -226,14 +226,6 @@ export class FragmentStore {
     return { entries, next: keys.length > limit ? page[page.length - 1]! : null };
   }
 
-  /** Certificates in key order after `after`; `next` is the last key returned when more remain. */
-  certificatesAfter(after: string, limit: number): { certificates: Uint8Array[]; next: string | null } {
-    const keys = this.store.keys('c/').filter((k) => k > after);
-    const page = keys.slice(0, limit);
-    const certificates = page.map((k) => this.store.get(k)!);
-    return { certificates, next: keys.length > limit ? page[page.length - 1]! : null };
-  }
-
   certificateCount(): number {
     return this.store.keys('c/').length;
   }

@@ -7,10 +7,7 @@
  *   archive server:    archive server core (archive/archive-server.ts) on channel 3 + Tapestry node
  *   secondary replica: SecondaryReplica (runtime/object-roles.ts) on channel 4 + Tapestry node
  */
-import { ArchiveServer, defaultArchiveTiming, type ArchiveOutput } from '../archive/archive-server.ts';
-import { archiveLimits, decodeArchiveMessage, encodeArchiveMessage, type ArchiveMessage } from '../archive/messages.ts';
-import { defaultRepairOptions } from '../archive/repairer.ts';
-import { certificateCheckOf } from '../archive/certificate-check.ts';
+import { archiveServerRole } from '../archive/shell/archive-role.ts';
 import type { Logger } from 'pino';
 import { fromHex, toHex } from '../core/bytes.ts';
 import { signerOf, type Crypto } from '../core/crypto.ts';
@@ -286,34 +283,6 @@ function ringReplica(ctx: RoleContext, parts: RingServerParts): { binding: Bindi
   return { binding, replica, reconfigurable, certificateThread };
 }
 
-function archiveServer(ctx: RoleContext): { binding: Binding<ArchiveMessage, ArchiveOutput>; server: ArchiveServer } {
-  const server = new ArchiveServer(
-    { nodeId: ctx.node.name, store: new PrefixedKvStore(ctx.store, 'archive/'), random: secureRandom, nowMs: ctx.nowMs },
-    {
-      crypto: ctx.crypto, signer: signerOf(ctx.crypto, ctx.secretKey),
-      archiveServers: ctx.descriptor.nodes.filter((n) => n.role === 'archive').map((n) => n.name),
-      ringServers: ringNamesOf(ctx.descriptor),
-      ...defaultArchiveTiming, repair: defaultRepairOptions,
-      // Certificates beside root blocks must verify under the ring key and name their block (restore finds versions through them).
-      certificateCheck: certificateCheckOf(ctx.crypto, fromHex(ctx.descriptor.ringPublicKey)),
-    },
-  );
-  const m = ctx.metrics;
-  const binding: Binding<ArchiveMessage, ArchiveOutput> = {
-    channel: channels.archive, protocol: 'archive', machine: server,
-    decode: (bytes) => decodeArchiveMessage(bytes), encode: encodeArchiveMessage, frameBytesMax: archiveLimits.messageBytesMax,
-    tickMs: 100,
-    onOutput: (event) => {
-      if (event.kind === 'repaired') m.repairs.inc(event.indexes.length);
-      else if (event.kind === 'corrupt') ctx.log.warn({ key: event.key, foundBy: event.foundBy }, 'corrupt fragment found');
-      else if (event.kind === 'peer-lost') ctx.log.warn({ peer: event.peer }, 'archive peer lost');
-      else if (event.kind === 'unrepairable') ctx.log.error({ reason: event.reason }, 'block unrepairable');
-      if (event.kind === 'stored' || event.kind === 'repaired') m.fragmentsHeld.set(server.fragments.fragmentCount());
-    },
-  };
-  return { binding, server };
-}
-
 export function buildRole(ctx: RoleContext): RoleAdapter {
   // The ring now (the descriptor's signed list after a membership change), followed as it changes:
   // readiness counts it, status names it, and each role's parts are handed each later descriptor.
@@ -337,7 +306,7 @@ function buildRoleAdapter(ctx: RoleContext, ready: (peers: readonly string[]) =>
     tapestry: tapestryStatusOf(tapestry.service, tapestry.joined()),
   });
   if (ctx.node.role === 'archive') {
-    const { binding, server } = archiveServer(ctx);
+    const { binding, server } = archiveServerRole(ctx);
     ctx.metrics.fragmentsHeld.set(server.fragments.fragmentCount());
     return {
       bindings: [binding, tapestry.binding], startup,

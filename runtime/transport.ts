@@ -65,7 +65,7 @@ export interface TransportOptions {
   readonly frameBytesMax: number;
   readonly limits?: Partial<LinkLimits>;
   readonly handshakeTimeoutMs?: number;
-  /** Most accepted sockets still in their handshake at once; more are cut on arrival. Default 128. */
+  /** Most accepted sockets still in their handshake at once; a newcomer beyond it pushes the oldest out. Default 128. */
   readonly handshakingMax?: number;
   readonly reconnectMsMin?: number;
   readonly reconnectMsMax?: number;
@@ -494,9 +494,8 @@ export class Transport {
    * ws closes a socket on a protocol error (its 'close' follows). A message longer than the limit
    * (frameBytesMax once the peer is authenticated, the handshake's size before) is refused as its
    * header arrives: ws cuts the connection with 1009 rather than read it, so nothing over the limit
-   * is ever held.
+   * is ever held. `peer`: its name, or its address before the handshake.
    */
-  /** `peer`: its name, or its address before the handshake. */
   private onSocketError(peer: string, authenticated: boolean, error: Error): void {
     if ((error as { code?: string }).code !== 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return;
     this.counters.framesOversized += 1;

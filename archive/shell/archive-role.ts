@@ -1,8 +1,8 @@
 /**
  * What runtime/roles.ts needs to host the archive in real processes, in one call per role:
  *
- *   archive role:  const a = archiveServerRole(ctx);  bindings: [a.binding, tapestry.binding];
- *                  status: () => ({ ...a.status(), ...tapestryStatus() })
+ *   archive role:  const a = archiveServerRole(ctx);  bindings: [a.binding, tapestry.binding]
+ *                  (with the node's metrics: repairs, fragments held)
  *   ring role:     const r = ringArchiverRole(ctx);   bindings: [..., r.binding]
  *                  and on each committed version (once its certificate exists):
  *                  host.execute(channels.archive, (nowMs) => r.archiver.archive(blocks, vguid, encodedCertificate, nowMs))
@@ -33,9 +33,11 @@ export function archiveServerRole(ctx: RoleContext) {
     ringPublicKey: fromHex(ctx.descriptor.ringPublicKey),
     tickMs: 100,
     onOutput: (event) => {
-      if (event.kind === 'corrupt') ctx.log.warn({ key: event.key, foundBy: event.foundBy }, 'corrupt fragment dropped, queued for repair');
+      if (event.kind === 'repaired') ctx.metrics.repairs.inc(event.indexes.length);
+      else if (event.kind === 'corrupt') ctx.log.warn({ key: event.key, foundBy: event.foundBy }, 'corrupt fragment dropped, queued for repair');
       else if (event.kind === 'peer-lost') ctx.log.warn({ peer: event.peer }, 'archive peer lost: re-protecting its fragments');
       else if (event.kind === 'unrepairable') ctx.log.error({ reason: event.reason }, 'block could not be repaired');
+      if (event.kind === 'stored' || event.kind === 'repaired') ctx.metrics.fragmentsHeld.set(server.fragments.fragmentCount());
     },
   });
   return { binding, server, status: () => archiveStatusOf(server) };

@@ -47,18 +47,14 @@ export interface DiscoverOptions {
 }
 
 /**
- * Pages through one server's certificate listing, handing each page to `take` as it arrives (so
- * only verified entries are kept, never a server's whole unverified listing). Stops at a page
- * larger than asked for or with no certificate that verifies: a faulty server cannot make the
- * tool hold, or walk through, an endless listing of junk. False when the first page did not come.
- */
-/**
- * Lists one server's certificates page by page; true if its listing finished. An honest server
- * lists only certificates that pass its check (ArchiveServer.listCertificates), so a page with
- * certificates and none valid ends the listing (a faulty server's junk costs no more); an empty
- * page with `next` set is a server that spent its checks for one request, and listing goes on, at
- * most emptyPagesMax times in a row. A page that does not come back after the first did leaves the
- * listing unfinished (the server counts as not answering).
+ * Lists one server's certificates page by page, handing each page to `take` as it arrives (only
+ * verified entries are kept, never a server's whole unverified listing); true if the listing
+ * finished. A page larger than asked for ends it. An honest server lists only certificates that
+ * pass its check (ArchiveServer.listCertificates), so a page with certificates and none valid
+ * ends the listing too (a faulty server's junk costs no more); an empty page with `next` set is a
+ * server that spent its checks for one request, and listing goes on, at most emptyPagesMax times
+ * in a row. A page that does not come back leaves the listing unfinished (the server counts as
+ * not answering).
  */
 async function listEach(source: ArchiveSource, server: string, pageSize: number, take: (certificates: Uint8Array[]) => number, onRefused: (count: number) => void): Promise<boolean> {
   let after = '';

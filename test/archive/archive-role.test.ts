@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { toHex } from '../../core/bytes.ts';
 import { MemoryKvStore } from '../../core/store.ts';
+import { createMetrics } from '../../runtime/metrics.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
 import type { DurableKvStore } from '../../runtime/machine-host.ts';
 import type { RoleContext } from '../../runtime/roles.ts';
@@ -33,6 +34,7 @@ function contextOf(name: string, role: 'ring' | 'archive', store: InstantStore):
     crypto: nodeCrypto,
     store,
     log: pino({ level: 'silent' }),
+    metrics: createMetrics(name, role),
     nowMs: 0,
   } as unknown as RoleContext;
 }

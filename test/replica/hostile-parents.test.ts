@@ -32,6 +32,14 @@ function member(s: ReturnType<typeof setup>, near: string[], roots: string[], ca
   );
 }
 
+/** A member attached to its only root, 'P' (at t = 1). */
+function attachedToP(s: ReturnType<typeof setup>): SecondaryReplica {
+  const m = member(s, [], ['P']);
+  m.onTick(0);
+  m.onMessage('P', { type: 'attach-ok', aguid: s.object.aguid, path: ['P'], nextVersion: 8 }, 1);
+  return m;
+}
+
 function sends(effects: ReplicaEffect[]) {
   return effects.filter((e): e is Extract<ReplicaEffect, { kind: 'send' }> => e.kind === 'send');
 }
@@ -164,9 +172,7 @@ describe('a complete snapshot while an older version awaits its blocks', () => {
     const s = setup();
     const { history, object } = s;
     const snap6 = sourceCopy(s, 7).snapshot()!;
-    const m = member(s, [], ['P']);
-    m.onTick(0);
-    m.onMessage('P', { type: 'attach-ok', aguid: object.aguid, path: ['P'], nextVersion: 8 }, 1);
+    const m = attachedToP(s);
     m.onMessage('P', { type: 'push', aguid: object.aguid, entries: history.slice(0, 4).map((h) => h.entry) }, 2);
     // Version 4 comes by reference: its block is asked for.
     const eff = m.onMessage('P', { type: 'push', aguid: object.aguid, entries: [{ ...history[4]!.entry, blocks: [] }] }, 3);
@@ -234,9 +240,7 @@ describe('how long a left parent is distrusted', () => {
   it('a parent that says it lacks a needed block is left but distrusted only briefly (distrustSilentMs: it may have evicted it)', () => {
     const s = setup();
     const { history, object } = s;
-    const m = member(s, [], ['P']);
-    m.onTick(0);
-    m.onMessage('P', { type: 'attach-ok', aguid: object.aguid, path: ['P'], nextVersion: 8 }, 1);
+    const m = attachedToP(s);
     m.onMessage('P', { type: 'push', aguid: object.aguid, entries: history.slice(0, 4).map((h) => h.entry) }, 2);
     const ask = sends(m.onMessage('P', { type: 'push', aguid: object.aguid, entries: [{ ...history[4]!.entry, blocks: [] }] }, 3)).find((e) => e.message.type === 'fetch-blocks')!;
     const bguids = (ask.message as Extract<typeof ask.message, { type: 'fetch-blocks' }>).bguids;
@@ -290,9 +294,7 @@ describe('padding pushed with an update', () => {
   it('blocks an entry carries that its update does not name are not cached (they would push out older versions)', () => {
     const s = setup();
     const { history, object } = s;
-    const m = member(s, [], ['P']);
-    m.onTick(0);
-    m.onMessage('P', { type: 'attach-ok', aguid: object.aguid, path: ['P'], nextVersion: 8 }, 1);
+    const m = attachedToP(s);
     const padding = Array.from({ length: 8 }, (_, i) => new Prng(100 + i).bytes(64 * 1024));
     const padded = history.slice(0, 4).map((h) => ({ ...h.entry, blocks: [...h.entry.blocks, ...padding] }));
     m.onMessage('P', { type: 'push', aguid: object.aguid, entries: padded }, 2);
