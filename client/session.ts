@@ -260,7 +260,18 @@ export class Session {
       this.host.execute(channels.ring, (nowMs) => this.ringCore.client.submit(operation, nowMs) as Effect<unknown, unknown>[]);
       return () => {
         const at = this.submitted.indexOf(waiter);
-        if (at >= 0) this.submitted.splice(at, 1, { resolve: () => undefined, reject: () => undefined });
+        if (at < 0) return;
+        // Completions come in submission order, one per update not given up: a waiter whose update
+        // is given up leaves the list; one whose completion may already be on its way (held for a
+        // flush) stays as a placeholder for it.
+        let abandoned = false;
+        this.host.execute(channels.ring, (nowMs) => {
+          const effects = this.ringCore.client.abandon(operation, nowMs);
+          abandoned = effects !== null;
+          return (effects ?? []) as Effect<unknown, unknown>[];
+        });
+        if (abandoned) this.submitted.splice(this.submitted.indexOf(waiter), 1);
+        else this.submitted.splice(at, 1, { resolve: () => undefined, reject: () => undefined });
       };
     });
   }

@@ -6,7 +6,8 @@
  * names. Without enough replies in time it resends to every replica, which relay to the primary
  * and start suspecting it.
  * The threshold certificate (signature on the batch root + Merkle path) follows; the client checks
- * it when it arrives. One request is outstanding at a time, so nonces execute in order.
+ * it when it arrives. One request is outstanding at a time, so nonces execute in order; one whose
+ * caller gave up is abandoned (abandon()) rather than holding every later one behind it.
  */
 import { bytesEqual, toHex } from '../core/bytes.ts';
 import { asUint, decode, encode } from '../core/codec.ts';
@@ -71,7 +72,7 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
   /** The earliest askAtMs among them (ticks do not scan the map before). */
   private nextCertificateAskMs = Infinity;
   private out: Effect<RingMessage, RingOutput>[] = [];
-  readonly counters = { completed: 0, certified: 0, retransmissions: 0, badReplies: 0, badCertificates: 0 };
+  readonly counters = { completed: 0, certified: 0, retransmissions: 0, badReplies: 0, badCertificates: 0, abandoned: 0 };
 
   constructor(ctx: MachineContext, config: ClientConfig) {
     checkRingShape(config.members, config.f);
@@ -104,6 +105,26 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
   submit(operation: Uint8Array, nowMs: number): Effect<RingMessage, RingOutput>[] {
     this.queue.push(operation);
     this.sendNext(nowMs);
+    return this.flush();
+  }
+
+  /**
+   * Gives `operation` (the bytes passed to submit(), by identity) up: its caller stopped waiting.
+   * Queued, it never leaves; in flight and not yet completed, it is forgotten and the next one goes
+   * out. Replicas execute a client's nonces in increasing order and never one at or below the last
+   * executed (ring/replica-execution.ts), so a request given up either executes before the next
+   * one or never. Returns null when `operation` is not held (completed already, or unknown).
+   */
+  abandon(operation: Uint8Array, nowMs: number): Effect<RingMessage, RingOutput>[] | null {
+    const queued = this.queue.indexOf(operation);
+    if (queued >= 0) {
+      this.queue.splice(queued, 1);
+    } else {
+      const o = this.outstanding;
+      if (!o || o.completedSeq !== null || o.request.operation !== operation) return null;
+      this.finishOutstanding(nowMs);
+    }
+    this.counters.abandoned++;
     return this.flush();
   }
 
@@ -269,7 +290,7 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
     return key !== null && found !== null && bytesEqual(found, key);
   }
 
-    private finishOutstanding(nowMs: number): void {
+  private finishOutstanding(nowMs: number): void {
     this.outstanding = null;
     this.sendNext(nowMs);
   }
