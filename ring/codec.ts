@@ -3,6 +3,7 @@
  * bounds every size and checks every field before the cores see a message; anything else is a
  * DecodeError. The same tuples (minus the signature) are the signed payloads (ring/signing.ts).
  */
+import { updateBytesMax } from '../core/update/update-codec.ts';
 import {
   asBool,
   asBytesField,
@@ -30,7 +31,8 @@ import type {
 
 /** Largest frame a transport should accept for a ring message (a state snapshot is the biggest). */
 export const ringFrameBytesMax = 64 * 1024 * 1024;
-export const operationBytesMax = 4 * 1024 * 1024 + 64 * 1024;
+/** An encoded update, the only operation the object ring runs, is at most this (core/update). */
+export const operationBytesMax = updateBytesMax;
 export const blockBytesMax = 4 * 1024 * 1024;
 export const batchRequestCountMax = 4096;
 export const replicaIndexMax = 255;

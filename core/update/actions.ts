@@ -12,6 +12,7 @@ import * as edit from '../version/tree-edit.ts';
 import type { TreeReader } from '../version/tree-read.ts';
 import type { TreeWriter } from '../version/tree-splice.ts';
 import type { Action, BlockSource } from './update.ts';
+import { objectBytesMax } from './update-codec.ts';
 
 export type AbortReason =
   | 'unauthorized'
@@ -24,7 +25,8 @@ export type AbortReason =
   | 'bad-acl'
   | 'out-of-range'
   | 'missing-block'
-  | 'bad-block';
+  | 'bad-block'
+  | 'too-large';
 
 export interface ActionFailure {
   readonly reason: AbortReason;
@@ -103,10 +105,27 @@ function create(ctx: ActionContext, o: WorkingObject, a: Extract<Action, { kind:
   return null;
 }
 
+/** The object's size after `a` at most (before it checks its arguments), for the objectBytesMax bound. */
+function grownSize(o: WorkingObject, a: Action): number {
+  switch (a.kind) {
+    case 'append':
+      return sizeOf(o) + a.bytes.length;
+    case 'write-bytes':
+      return Math.max(sizeOf(o), a.offset + a.bytes.length);
+    case 'append-blocks':
+      return a.blocks.reduce((size, b) => size + (b.kind === 'inline' ? b.bytes.length : b.length), sizeOf(o));
+    case 'insert-block':
+      return sizeOf(o) + (a.block.kind === 'inline' ? a.block.bytes.length : a.block.length);
+    default:
+      return 0;
+  }
+}
+
 /** Runs one action on `o`; null on success. */
 export function runAction(ctx: ActionContext, o: WorkingObject, a: Action): ActionFailure | null {
   if (a.kind === 'create') return create(ctx, o, a);
   if (!o.exists) return fail('no-object', `${a.kind} on an object that does not exist (create it first)`);
+  if (grownSize(o, a) > objectBytesMax) return fail('too-large', `an object holds at most ${objectBytesMax} bytes`);
   const w = writerOf(ctx, o);
   const leafCount = o.tree?.leafCount ?? 0;
   switch (a.kind) {

@@ -7,6 +7,9 @@
  * signature verified (verifyUpdateSignature) and its nonce checked (nonceIsFresh); `head` is the
  * object's latest version and all of its blocks are in `env.blocks`. Given those, applyUpdate never
  * throws on the update's content: bad offsets, missing or oversized blocks, wrong ACLs all abort.
+ * So does work beyond an update's bounds ('too-large'): every replica runs every update, so one
+ * update may read at most predicateReadBytesMax in its predicates, make leavesPerUpdateMax leaves,
+ * read leafRewriteBytesMax of leaves it rewrites, and grow the object to objectBytesMax.
  */
 import { bytesEqual } from '../bytes.ts';
 import type { Crypto } from '../crypto.ts';
@@ -15,12 +18,13 @@ import type { BlockStore } from '../version/block-store.ts';
 import type { Pointer } from '../version/interior-block.ts';
 import { type Head, type RootBlock, type TreeRoot, encodeRootBlock } from '../version/root-block.ts';
 import type { NodeCache } from '../version/node-cache.ts';
-import { type NewBlock, StagingBlockStore } from '../version/staging-block-store.ts';
+import { type NewBlock, StagingBlockStore, StagingLimitExceeded } from '../version/staging-block-store.ts';
 import { type TreeReader, readChildren, readerOf } from '../version/tree-read.ts';
 import { finalizeTree } from '../version/tree-splice.ts';
 import { type AbortReason, type ActionContext, type WorkingObject, runAction } from './actions.ts';
 import { predicateHolds } from './predicates.ts';
 import type { Clause, Update } from './update.ts';
+import { leafRewriteBytesMax, leavesPerUpdateMax, predicateReadBytesMax } from './update-codec.ts';
 import { updateDigest } from './update-signature.ts';
 
 export interface ApplyEnv {
@@ -44,7 +48,11 @@ export type Outcome =
       readonly head: Head;
       /** Which clause held. */
       readonly clauseIndex: number;
-      /** Blocks this apply wrote (data, interior, then the root block last), all reachable from the new head. */
+      /**
+       * Blocks this apply made (data, interior, then the root block last), all reachable from the
+       * new head: every interior block the store lacked, and every leaf it wrote, even one the store
+       * held already (as an upload no version referenced, which nothing else would archive).
+       */
       readonly newBlocks: readonly NewBlock[];
       /** Uploaded data blocks the new version references for the first time through this update. */
       readonly referencedBlocks: readonly Uint8Array[];
@@ -97,9 +105,22 @@ export function applyUpdate(env: ApplyEnv, head: Head | null, update: Update): O
   if (head && !bytesEqual(head.root.aguid, update.aguid)) return abort('wrong-object', 'the head belongs to another AGUID');
   if (head && !mayWrite(head.root, update.writerPublicKey)) return abort('unauthorized', 'the writer is neither the owner nor on the ACL');
   const reader = readerOf(env.blocks, env.nodeCache);
-  const clauseIndex = update.clauses.findIndex((c) => c.predicates.every((p) => predicateHolds(env.crypto, reader, head, p)));
+  const budget = { readBytesLeft: predicateReadBytesMax };
+  let clauseIndex = -1;
+  for (let i = 0; i < update.clauses.length && clauseIndex < 0; i++) {
+    const holds = update.clauses[i]!.predicates.every((p) => predicateHolds(env.crypto, reader, head, p, budget));
+    if (budget.readBytesLeft < 0) return abort('too-large', `the predicates read more than ${predicateReadBytesMax} bytes of the object`);
+    if (holds) clauseIndex = i;
+  }
   if (clauseIndex < 0) return abort('predicates-failed', 'no clause had all its predicates hold');
-  return applyClause(env, head, update, update.clauses[clauseIndex]!, clauseIndex, abort);
+  try {
+    return applyClause(env, head, update, update.clauses[clauseIndex]!, clauseIndex, abort);
+  } catch (error) {
+    // Thrown at the same point on every replica (the same tree, update and limits): the clause
+    // goes no further and nothing it staged is kept.
+    if (error instanceof StagingLimitExceeded) return abort('too-large', `the update ${error.what} (send fewer, larger blocks)`);
+    throw error;
+  }
 }
 
 function applyClause(
@@ -110,7 +131,7 @@ function applyClause(
   clauseIndex: number,
   abort: (reason: AbortReason, detail: string) => Outcome,
 ): Outcome {
-  const staging = new StagingBlockStore(env.crypto, env.blocks);
+  const staging = new StagingBlockStore(env.crypto, env.blocks, { dataPutsMax: leavesPerUpdateMax, dataReadBytesMax: leafRewriteBytesMax });
   // Interior nodes stay provisional (unhashed) until the clause is done: several actions on one
   // path hash that path once. Only the real BGUIDs ever reach the shared node cache.
   const reader: TreeReader = { ...readerOf(staging, env.nodeCache), provisional: new Map() };

@@ -12,7 +12,16 @@ function rangeInside(offset: number, length: number, sizeBytes: number): boolean
   return offset + length <= sizeBytes;
 }
 
-export function predicateHolds(crypto: Crypto, reader: TreeReader, head: Head | null, p: Predicate): boolean {
+function spend(budget: { readBytesLeft: number }, bytes: number): boolean {
+  budget.readBytesLeft -= bytes;
+  return budget.readBytesLeft >= 0;
+}
+
+/**
+ * Whether `p` holds. Bytes it would read of the object come off `budget.readBytesLeft` first; a
+ * predicate that would take it below zero is false and leaves it negative (the caller aborts).
+ */
+export function predicateHolds(crypto: Crypto, reader: TreeReader, head: Head | null, p: Predicate, budget: { readBytesLeft: number }): boolean {
   if (p.kind === 'always') return true;
   if (head === null) return false;
   const root = head.root;
@@ -24,10 +33,11 @@ export function predicateHolds(crypto: Crypto, reader: TreeReader, head: Head | 
     case 'block-hash-is':
       return root.tree !== null && p.index < root.tree.leafCount && bytesEqual(leafAt(reader, root.tree, p.index).pointer.bguid, p.bguid);
     case 'bytes-equal':
-      return rangeInside(p.offset, p.bytes.length, root.sizeBytes) && bytesEqual(readRange(reader, root.tree, p.offset, p.bytes.length), p.bytes);
+      return rangeInside(p.offset, p.bytes.length, root.sizeBytes) && spend(budget, p.bytes.length) && bytesEqual(readRange(reader, root.tree, p.offset, p.bytes.length), p.bytes);
     case 'bytes-hash-is':
       return (
         rangeInside(p.offset, p.length, root.sizeBytes) &&
+        spend(budget, p.length) &&
         bytesEqual(crypto.sha256([readRange(reader, root.tree, p.offset, p.length)]), p.sha256)
       );
   }

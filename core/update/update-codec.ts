@@ -12,18 +12,38 @@
  * The signed and digested body is the same tuple without the signature. Decoding checks shapes and
  * bounds only; whether an action fits the object (offsets, blockBytes, ACL) is apply's business.
  */
-import { assert, unreachable } from '../assert.ts';
+import { unreachable } from '../assert.ts';
 import { asBytesField, asList, asLiteral, asString, asTuple, asUint, decode } from '../codec.ts';
 import { type Packable, packFast } from '../version/fast-msgpack.ts';
 import { ed25519PublicKeyBytes, ed25519SignatureBytes, hashBytes } from '../crypto.ts';
-import { DecodeError } from '../errors.ts';
+import { DecodeError, checkArgument } from '../errors.ts';
 import { blockBytesMax } from '../version/block.ts';
 import { fanoutLimit } from '../version/interior-block.ts';
 import { aclWritersMax } from '../version/root-block.ts';
 import type { Action, BlockSource, Clause, Predicate, UnsignedUpdate, Update } from './update.ts';
 
-/** An update carries at most one maximal block inline plus headroom; larger data goes by reference. */
-export const updateBytesMax = blockBytesMax + 4 * 1024 * 1024;
+/**
+ * An update carries at most one maximal block inline plus headroom; larger data goes by
+ * reference. The ring's request codec carries exactly this much (ring/codec.ts operationBytesMax).
+ */
+export const updateBytesMax = blockBytesMax + 64 * 1024;
+/**
+ * What one update's predicates may read of the object, in all (bytes-equal and bytes-hash-is): a
+ * hash over gigabytes would run on every replica (256 MiB took 0.5 s, and 2 GiB or more threw).
+ */
+export const predicateReadBytesMax = 16 * 1024 * 1024;
+/**
+ * Largest object (1 PiB): past 2^53 bytes a size is no longer an exact number, and growing an
+ * object is cheap (references to one uploaded block), so apply refuses to grow one further.
+ */
+export const objectBytesMax = 2 ** 50;
+/** New data blocks one update may make (an inline append is cut into leaves of the object's blockBytes). */
+export const leavesPerUpdateMax = 65_536;
+/**
+ * Bytes of existing leaves one update may read to rewrite them (a write that covers part of a leaf
+ * rewrites the whole leaf): four maximal leaves, where one write across a boundary needs two.
+ */
+export const leafRewriteBytesMax = 4 * blockBytesMax;
 export const clauseCountMax = 16;
 export const predicateCountMax = 32;
 export const actionCountMax = 64;
@@ -97,9 +117,10 @@ export function encodeUnsignedUpdate(u: UnsignedUpdate): Uint8Array {
   return packFast(bodyOf(u));
 }
 
+/** InvalidArgumentError if the update is larger than the ring carries (send large data as uploaded blocks). */
 export function encodeUpdate(u: Update): Uint8Array {
   const bytes = packFast([...bodyOf(u), u.signature]);
-  assert(bytes.length <= updateBytesMax, 'an encoded update fits updateBytesMax');
+  checkArgument(bytes.length <= updateBytesMax, 'update', `at most ${updateBytesMax} bytes encoded, not ${bytes.length} (upload large data as blocks and append them by reference)`);
   return bytes;
 }
 
@@ -141,7 +162,7 @@ function decodePredicate(value: unknown, what: string): Predicate {
       return {
         kind: 'bytes-hash-is',
         offset: field(1, 'offset'),
-        length: field(2, 'length'),
+        length: field(2, 'length', predicateReadBytesMax),
         sha256: asBytesField(t[3], `${what} sha256`, { bytes: hashBytes }),
       };
     default:

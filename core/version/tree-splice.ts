@@ -99,8 +99,11 @@ function fixUnderflow(w: TreeWriter, entries: Node[], height: number): void {
 function spliceNode(w: TreeWriter, pointer: Pointer, height: number, from: number, to: number, insert: Node[]): Draft[] {
   const children = readChildren(w, pointer, height);
   if (height === 1) {
-    const kept: Node[] = children.map((p) => ({ stored: p }));
-    kept.splice(from, to - from, ...insert);
+    // Concatenated, not spliced in: spreading a long insert into splice()'s arguments overflows
+    // the stack (~100,000 leaves), at a depth that depends on the caller's stack.
+    const kept: Node[] = children.slice(0, from).map((p) => ({ stored: p }));
+    for (const node of insert) kept.push(node);
+    for (const p of children.slice(to)) kept.push({ stored: p });
     return chunk(w, kept);
   }
   // The child holding leaf `from` (the last child when appending at the end) and the one holding leaf to - 1.
@@ -120,11 +123,14 @@ function spliceNode(w: TreeWriter, pointer: Pointer, height: number, from: numbe
   assert(first >= 0 && last >= first, 'splice range lies inside the node');
   const entries: Node[] = children.slice(0, first).map((p) => ({ stored: p }));
   const firstChild = children[first]!;
+  const add = (drafts: Draft[]): void => {
+    for (const d of drafts) entries.push(d);
+  };
   if (first === last) {
-    entries.push(...spliceNode(w, firstChild, height - 1, from - firstStart, to - firstStart, insert));
+    add(spliceNode(w, firstChild, height - 1, from - firstStart, to - firstStart, insert));
   } else {
-    entries.push(...spliceNode(w, firstChild, height - 1, from - firstStart, firstChild.leafCount, insert));
-    entries.push(...spliceNode(w, children[last]!, height - 1, 0, to - lastStart, []));
+    add(spliceNode(w, firstChild, height - 1, from - firstStart, firstChild.leafCount, insert));
+    add(spliceNode(w, children[last]!, height - 1, 0, to - lastStart, []));
   }
   for (const p of children.slice(last + 1)) entries.push({ stored: p });
   fixUnderflow(w, entries, height - 1);

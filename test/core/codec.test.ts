@@ -31,6 +31,30 @@ describe('codec', () => {
     expect(() => asList([1, 2, 3], 'items', 2, (v) => v)).toThrow(/items: 3 items exceeds 2/);
   });
 
+  it('scans a frame before msgpack builds it: no maps, extensions, trailing bytes or arrays beyond its size', () => {
+    // Everything our records use still decodes (nested arrays, strings, bins, big and negative ints, floats).
+    const value = [['a', ['b', [new Uint8Array(70_000), 'x'.repeat(300)]]], [], -1, -(2 ** 40), 2 ** 52, 0.5, true, false, null];
+    expect(decode(encode(value), 1 << 20)).toEqual(value);
+    const junk = (byte: number, n: number): Uint8Array => {
+      const b = new Uint8Array(n + 5);
+      b.set([0xdd, n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]);
+      return b.fill(byte, 5);
+    };
+    // 4 MiB of empty maps cost ~1.5 s and ~800 MiB in msgpackr; empty arrays ~350 ms.
+    expect(() => decode(junk(0x80, 4 << 20), 8 << 20)).toThrow(/a map at byte 6/);
+    expect(() => decode(junk(0x90, 4 << 20), 8 << 20)).toThrow(/too many arrays and strings/);
+    expect(() => decode(Uint8Array.of(0x91, 0xd4, 1, 1), 16)).toThrow(/extension type/);
+    expect(decode(encode([undefined]), 16)).toEqual([undefined]);
+    expect(() => decode(Uint8Array.of(0x91, 0xc1), 16)).toThrow(/reserved byte/);
+    expect(() => decode(Uint8Array.of(0x92, 1), 16)).toThrow(/array longer than the bytes left/);
+    expect(() => decode(Uint8Array.of(0x91, 0xcd, 1), 16)).toThrow(/truncated/);
+    expect(() => decode(Uint8Array.of(0xc4, 5, 1, 2), 16)).toThrow(/truncated/);
+    expect(() => decode(Uint8Array.of(1, 2), 16)).toThrow(/trailing bytes/);
+    expect(() => decode(new Uint8Array(40).fill(0x91), 64)).toThrow(/nested deeper than 32/);
+    // A thousand small arrays in a small message are fine (the allowance is 1,024 plus one per 8 bytes).
+    expect((decode(encode(Array.from({ length: 1000 }, () => [])), 4096) as unknown[]).length).toBe(1000);
+  });
+
   it('random and mutated frames decode or throw DecodeError, nothing else', () => {
     const valid = encode([1, 'abc', new Uint8Array(40), [1, 2, [3, 4]]]);
     fc.assert(
