@@ -99,7 +99,7 @@ export class VersionReader {
       if (!(outcome instanceof Error)) return outcome;
       if (outcome instanceof IntegrityError) forged = outcome;
       // A forged reply must not fail a read fast while honest members are still catching up.
-      const retriable = outcome instanceof UnavailableError || outcome instanceof IntegrityError || (version !== null && outcome instanceof NotFoundError);
+      const retriable = outcome instanceof UnavailableError || outcome instanceof IntegrityError || (version !== null && outcome instanceof NotFoundError && !(outcome instanceof NoSuchVersionError));
       if (!retriable || options.signal?.aborted || Date.now() >= deadlineMs) throw finalError(outcome, forged);
       await this.waitForProgress(attempt, deadlineMs, options.signal);
     }
@@ -217,7 +217,7 @@ export class VersionReader {
       const outcome = await this.askInTurn(request, options, memberTimeoutOf(attempt, deadlineMs), attempt === 0 ? members : this.candidates());
       if (!(outcome instanceof Error)) return outcome;
       if (outcome instanceof IntegrityError) forged = outcome;
-      const retriable = outcome instanceof UnavailableError || outcome instanceof IntegrityError || outcome instanceof NotFoundError;
+      const retriable = outcome instanceof UnavailableError || outcome instanceof IntegrityError || (outcome instanceof NotFoundError && !(outcome instanceof NoSuchVersionError));
       if (!retriable || options.signal?.aborted || Date.now() >= deadlineMs) throw finalError(outcome, forged);
       await this.waitForProgress(attempt, deadlineMs, options.signal);
     }
@@ -266,6 +266,14 @@ export class VersionReader {
     if (signal?.aborted) return signal.reason instanceof Error ? signal.reason : new UnavailableError('read aborted');
     const ring = new Set(this.session.view.ring.map((m) => m.id));
     const unknown = failures.filter((f) => f.ask.status === 'unknown-object' && ring.has(f.member)).length;
+    const noVersion = failures.filter((f) => f.ask.status === 'no-such-version' && ring.has(f.member)).length;
+    // Likewise for a version: 2f+1 ring servers that neither executed nor hold a certificate of it
+    // include f+1 correct ones. Not for a version this handle wrote or saw (its certificate may
+    // still be on its way to them).
+    if (request.version !== null && noVersion >= 2 * this.session.view.f + 1 && request.version > this.knownVersion) {
+      const latest = this.knownVersion >= 0 ? ` (the latest this handle has seen is ${this.knownVersion})` : '';
+      return new NoSuchVersionError(`object ${toHex(this.aguid).slice(0, 16)}… version ${request.version} does not exist${latest}`);
+    }
     // 2f+1 ring servers saying "no such object" include f+1 correct ones, so at least one besides
     // a member that joined the ring lately (one replacement at a time) and may not know it yet.
     if (unknown >= 2 * this.session.view.f + 1 && this.knownVersion < 0) {
@@ -296,6 +304,9 @@ export class VersionReader {
     if (onAbort) signal?.removeEventListener('abort', onAbort);
   }
 }
+
+/** A version 2f+1 ring servers have neither executed nor certified: final, not retried. */
+class NoSuchVersionError extends NotFoundError {}
 
 /**
  * The error a failed read ends with: if any attempt met a reply that claimed success and failed

@@ -20,7 +20,8 @@ export interface LogEntry {
   readonly blocks: readonly Uint8Array[];
 }
 
-export type ReadStatus = 'ok' | 'too-stale' | 'not-cached' | 'unknown-object' | 'out-of-range';
+/** 'no-such-version': a ring server has neither certified nor executed the version asked for. */
+export type ReadStatus = 'ok' | 'too-stale' | 'not-cached' | 'unknown-object' | 'out-of-range' | 'no-such-version';
 
 export type TreeMessage =
   /** Join, or renew membership; `nextVersion` is the first version the sender lacks (gap fill). */
@@ -113,7 +114,7 @@ export const treeLimits = {
 } as const;
 
 const typeCodes = ['attach', 'attach-ok', 'attach-refused', 'detach', 'push', 'fetch', 'heartbeat', 'read', 'read-reply', 'snapshot', 'batch-certificate', 'fetch-blocks', 'blocks'] as const;
-const readStatuses: readonly ReadStatus[] = ['ok', 'too-stale', 'not-cached', 'unknown-object', 'out-of-range'];
+const readStatuses: readonly ReadStatus[] = ['ok', 'too-stale', 'not-cached', 'unknown-object', 'out-of-range', 'no-such-version'];
 const formatVersion = 1;
 
 function entryTuple(e: LogEntry): Packable[] {

@@ -60,6 +60,12 @@ export interface RingServerMemberOptions {
    * for those it answers not-cached, not unknown-object, which readers count toward "no such object".
    */
   readonly objectExists?: (aguid: Uint8Array) => boolean;
+  /**
+   * The object's latest version in the ring's replicated state (executed, maybe not certified
+   * yet). A read of a version above it and above every certificate here is answered
+   * no-such-version; 2f+1 such answers end a reader's wait at once.
+   */
+  readonly executedVersion?: (aguid: Uint8Array) => number | undefined;
 }
 
 export interface CertifiedCommit {
@@ -346,7 +352,10 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
       if (!beat || beat.version !== latest || nowMs - beat.timestampMs > request.maxAgeMs) return reply('too-stale');
     }
     const stored = this.options.store.get(versionKey(key, request.version ?? latest));
-    if (!stored) return reply('not-cached');
+    if (!stored) {
+      const beyond = request.version !== null && request.version > latest && request.version > (this.options.executedVersion?.(request.aguid) ?? -1);
+      return reply(beyond ? 'no-such-version' : 'not-cached');
+    }
     const t = asTuple(decode(stored, 8192, 'certified version'), 'certified version', 2);
     const vguid = asBytesField(t[0], 'vguid', { bytes: hashBytes });
     const certificate = asBytesField(t[1], 'certificate', { bytesMax: 4096 });

@@ -139,6 +139,7 @@ export function ringServerParts(ctx: RoleContext): RingServerParts {
     // A combined threshold signature is unique: f+1 identical copies need no pairing check.
     peerVouchersNeeded: ctx.config.f + 1,
     objectExists: (aguid) => objects?.headOf(aguid) !== undefined,
+    executedVersion: (aguid) => objects?.headOf(aguid)?.version,
   });
   const { binding: archiveBinding, sliced } = ringArchiver(ctx, blocks);
   // Statement -> what its update made, until certified; then null (handed over), so a batch

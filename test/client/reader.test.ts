@@ -6,6 +6,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { bytesEqual } from '../../core/bytes.ts';
+import { NotFoundError, UnavailableError } from '../../core/errors.ts';
 import { MemoryKvStore } from '../../core/store.ts';
 import { MemoryBlockStore } from '../../core/version/block-store.ts';
 import { VersionReader } from '../../client/reader.ts';
@@ -98,5 +99,35 @@ describe('VersionReader', () => {
     const fast = dataReads.get('fast') ?? 0;
     expect(slow + fast).toBe(chunkCount);
     expect(slow).toBeLessThan(fast / 2); // round-robin gave each 8
+  });
+});
+
+describe('VersionReader: a version that does not exist', () => {
+  /** A ring of four (f = 1) whose members answer each read with `status(member)`, and one secondary that has nothing. */
+  function ringSession(status: (member: string) => string): Session {
+    const ring = ['ring-0', 'ring-1', 'ring-2', 'ring-3'];
+    let id = 0;
+    const session = {
+      view: { f: 1, ring: ring.map((m) => ({ id: m, publicKey: new Uint8Array(32) })), secondaries: ['replica-0'] },
+      read: async (to: string): Promise<ReadReply> =>
+        ({ type: 'read-reply', requestId: ++id, status: ring.includes(to) ? status(to) : 'not-cached', certificate: null, heartbeat: null, blocks: [] }) as unknown as ReadReply,
+    };
+    return session as unknown as Session;
+  }
+
+  it('ends at once with NotFoundError when 2f+1 ring servers answer no-such-version (it waited out the deadline, 120 s in the CLI)', async () => {
+    const reader = new VersionReader(object.aguid, ringSession(() => 'no-such-version'), crypto, signer.trust());
+    const startedMs = Date.now();
+    await expect(reader.fetch(99, 0, 0, { timeoutMs: 20_000 })).rejects.toThrow(NotFoundError);
+    await expect(reader.fetch(99, 0, 10, { timeoutMs: 20_000 })).rejects.toThrow(/version 99 does not exist/);
+    expect(Date.now() - startedMs).toBeLessThan(5_000);
+  });
+
+  it('does not on fewer than 2f+1 such answers, nor for a version this handle wrote', async () => {
+    const few = new VersionReader(object.aguid, ringSession((m) => (m === 'ring-0' || m === 'ring-1' ? 'no-such-version' : 'not-cached')), crypto, signer.trust());
+    await expect(few.fetch(99, 0, 0, { timeoutMs: 300 })).rejects.toThrow(UnavailableError);
+    const own = new VersionReader(object.aguid, ringSession(() => 'no-such-version'), crypto, signer.trust());
+    own.noteWrite(99, new Promise<void>(() => undefined));
+    await expect(own.fetch(99, 0, 0, { timeoutMs: 300 })).rejects.toThrow(UnavailableError);
   });
 });

@@ -167,6 +167,29 @@ describe('RingServerMember', () => {
     expect(read(joined)).toBe('not-cached');
   });
 
+  it('a version above both the latest certified and the latest executed one is answered no-such-version', () => {
+    const read = (m: RingServerMember, version: number): string => {
+      const effects = m.onMessage('client-x', { type: 'read', requestId: 1, aguid: object.aguid, version, offset: 0, length: 0, maxAgeMs: 0 }, 1);
+      const reply = sent(effects).find((x) => x.message.type === 'read-reply');
+      return (reply!.message as Extract<TreeMessage, { type: 'read-reply' }>).status;
+    };
+    let executed = 2;
+    const a = new RingServerMember(
+      { nodeId: 'ring-a', store: new MemoryKvStore(), random: new Prng(3), nowMs: 0 },
+      { crypto, blocks: ringBlocks, store: new MemoryKvStore(), ringId: signer.ringId, epoch: 0, executedVersion: () => executed },
+    );
+    execute(a, [0, 1]);
+    const b = batch(4, [0, 1]);
+    a.onCertificate(b.sequence, b.root, b.signature, b.statements);
+    a.onTick(1);
+    expect(read(a, 1)).toBe('ok');
+    // Version 2 is executed and its certificate still on the way: not-cached, so a reader waits.
+    expect(read(a, 2)).toBe('not-cached');
+    expect(read(a, 3)).toBe('no-such-version');
+    executed = 3;
+    expect(read(a, 3)).toBe('not-cached');
+  });
+
   it('publishes versions in order whatever order their batches are certified in', () => {
     const a = member('ring-a', []);
     execute(a, [0, 1, 2, 3]);
