@@ -5,19 +5,21 @@
 import { ConfigError, InvalidArgumentError, OceanStoreError } from '../core/errors.ts';
 import { loadClusterConfig, type ClusterConfig } from '../runtime/cluster-config.ts';
 import { initCluster, isInitialized } from '../runtime/cluster-keys.ts';
-import { runningNodes, spawnNode, stopAll, stopNode, waitReady } from '../runtime/cluster-launcher.ts';
+import { ensureNode, runningNodes, stopAll, stopNode, waitReady, withClusterLock } from '../runtime/cluster-launcher.ts';
 import { nodeCrypto } from '../runtime/node-crypto.ts';
-import { parseArgs, stringFlag, type ParsedArgs } from './cluster-args.ts';
+import { checkPositional, parseArgs, stringFlag, type ParsedArgs } from './cluster-args.ts';
 import { runDrill } from './cluster-drill.ts';
 import { runReconfigure } from './cluster-reconfigure.ts';
 import { collectStatus, currentRingNames, printStatus, statusLine } from './cluster-status.ts';
+import { fsErrorMessage, onBrokenStdout } from './fs-errors.ts';
 
 const usage = `usage: oceanstore cluster <command> [--config FILE]
   init                      make node keys, deal the ring key, write the signed ring descriptor
-  up [--detach]             start every node; return when all are ready (--detach) or run until Ctrl-C
+  up [--detach]             start every node not running; return when all are ready (--detach) or run
+                            until Ctrl-C, which stops only the nodes this command started
   status [--json]           view, sequence number, checkpoint, peers per node
   stop-node NAME [--kill]   stop one node (SIGTERM; --kill = SIGKILL, a crash)
-  start-node NAME           start one node and wait until it is ready
+  start-node NAME           start one node and wait until it is ready (stopped again if it is not)
   down                      stop every node; no process is left behind
   refresh-keys              reshare the ring key (new shares, same ring public key); old shares deleted
   replace-node OLD --with NEW  put the spare NEW in ring server OLD's place (reshare, switch, catch up); OLD is stopped
@@ -42,33 +44,76 @@ export function init(config: ClusterConfig): void {
   console.log(`  ${d.nodes.length} node identities, ring descriptor signed by admin key ${d.adminPublicKey.slice(0, 16)}…`);
 }
 
-/** Spawns every node that is not running and waits for all to be ready. Returns elapsed ms. */
-export async function up(config: ClusterConfig, timeoutMs: number, signal?: AbortSignal): Promise<number> {
-  if (!isInitialized(config)) throw new ConfigError(`cluster '${config.name}' is not initialised: run \`oceanstore cluster init --config ${config.file}\``);
-  const startedMs = Date.now();
-  for (const node of config.nodes) await spawnNode(config, node.name);
-  try {
-    await waitReady(config, config.nodes.map((n) => n.name), timeoutMs, signal);
-  } catch (error) {
-    await stopAll(config);
-    throw error;
-  }
-  return Date.now() - startedMs;
+export interface UpResult {
+  readonly ms: number;
+  /** Nodes this call started: the only ones its failure or its Ctrl-C may stop. */
+  readonly spawned: string[];
+  /** Nodes that were running before: someone else's, left alone. */
+  readonly alreadyRunning: string[];
 }
 
-/** An AbortSignal that fires on the first SIGINT/SIGTERM (so Ctrl-C during start still stops every node). */
+/**
+ * Spawns every node that is not running and waits for all to be ready, holding the cluster's lock
+ * (a second `up` at once is refused). If some nodes already run it says so; if all do, it refuses
+ * when `refuseIfRunning` (a foreground `up` would otherwise take charge of a cluster it did not
+ * start), else starts nothing. On failure it stops only the nodes it spawned: a failed `up` once
+ * stopped every node of a cluster that was already running.
+ */
+export async function up(
+  config: ClusterConfig, timeoutMs: number, signal?: AbortSignal,
+  options: { refuseIfRunning?: boolean; say?: (line: string) => void } = {},
+): Promise<UpResult> {
+  if (!isInitialized(config)) throw new ConfigError(`cluster '${config.name}' is not initialised: run \`oceanstore cluster init --config ${config.file}\``);
+  const say = options.say ?? ((line: string) => console.log(line));
+  return withClusterLock(config, 'up', async () => {
+    const startedMs = Date.now();
+    const alreadyRunning = runningNodes(config);
+    const toStart = config.nodes.map((n) => n.name).filter((n) => !alreadyRunning.includes(n));
+    if (toStart.length === 0) {
+      if (options.refuseIfRunning) {
+        throw new ConfigError(`cluster '${config.name}' is already running (${alreadyRunning.length} nodes); use \`oceanstore cluster status\` to see it or \`oceanstore cluster down\` to stop it`);
+      }
+      say(`cluster '${config.name}' is already running (${alreadyRunning.length} nodes); nothing to start (see \`oceanstore cluster status\`)`);
+      return { ms: Date.now() - startedMs, spawned: [], alreadyRunning };
+    } else if (alreadyRunning.length > 0) {
+      say(`${alreadyRunning.length} nodes already running; starting the other ${toStart.length}`);
+    }
+    const spawned: string[] = [];
+    try {
+      for (const name of toStart) {
+        if (signal?.aborted) throw new Error('interrupted while starting the nodes');
+        if ((await ensureNode(config, name)).spawned) spawned.push(name);
+      }
+      await waitReady(config, config.nodes.map((n) => n.name), timeoutMs, signal);
+    } catch (error) {
+      await Promise.all(spawned.map((n) => stopNode(config, n).catch(() => false)));
+      throw error;
+    }
+    return { ms: Date.now() - startedMs, spawned, alreadyRunning };
+  });
+}
+
+/** Signals that end a foreground cluster: Ctrl-C, `kill`, and the terminal closing (SIGHUP). */
+export const interruptSignals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** An AbortSignal that fires on the first of interruptSignals (so Ctrl-C during start still stops the nodes). */
 function interruptSignal(): AbortSignal {
   const controller = new AbortController();
   const abort = () => controller.abort();
-  process.once('SIGINT', abort);
-  process.once('SIGTERM', abort);
+  for (const s of interruptSignals) process.once(s, abort);
   return controller.signal;
 }
 
-/** Foreground: a live status line until the signal fires (SIGINT/SIGTERM), then a clean stop of every node. */
-async function foreground(config: ClusterConfig, signal: AbortSignal): Promise<number> {
+/**
+ * Foreground: a live status line until the signal fires (SIGINT/SIGTERM/SIGHUP), then a clean stop
+ * of the nodes this command started (`spawned`); nodes that were running before are left running.
+ */
+async function foreground(config: ClusterConfig, signal: AbortSignal, spawned: readonly string[]): Promise<number> {
   const tty = process.stdout.isTTY;
-  console.log('cluster running; Ctrl-C stops every node');
+  // After a hang-up the terminal is gone: writing to it must not end us before the nodes are stopped.
+  onBrokenStdout(() => undefined);
+  const others = config.nodes.length - spawned.length;
+  console.log(`cluster running; Ctrl-C stops ${others > 0 ? `the ${spawned.length} nodes this command started` : 'every node'}`);
   const ring = currentRingNames(config);
   const timer = setInterval(() => {
     void collectStatus(config, ring).then((rows) => {
@@ -81,9 +126,30 @@ async function foreground(config: ClusterConfig, signal: AbortSignal): Promise<n
   if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   clearInterval(timer);
   if (tty) process.stdout.write('\n');
-  const stopped = await stopAll(config);
-  console.log(`stopped ${stopped.length} nodes`);
+  const stopped = (await Promise.all(spawned.map(async (n) => ((await stopNode(config, n)) ? n : null)))).filter((n) => n !== null);
+  console.log(`stopped ${stopped.length} nodes${others > 0 ? ` (${others} started before this command left running)` : ''}`);
   return 0;
+}
+
+/** Per command: the flags taking a value, the bare flags, and how many positional arguments. */
+const commandArgs: Record<string, { values: string[]; booleans: string[]; positional: number }> = {
+  init: { values: ['config'], booleans: [], positional: 0 },
+  up: { values: ['config', 'timeout-ms'], booleans: ['detach'], positional: 0 },
+  status: { values: ['config'], booleans: ['json'], positional: 0 },
+  'stop-node': { values: ['config'], booleans: ['kill'], positional: 1 },
+  'start-node': { values: ['config', 'timeout-ms'], booleans: [], positional: 1 },
+  down: { values: ['config'], booleans: [], positional: 0 },
+  'refresh-keys': { values: ['config', 'timeout-ms'], booleans: [], positional: 0 },
+  'replace-node': { values: ['config', 'timeout-ms', 'with'], booleans: [], positional: 1 },
+  drill: { values: ['config', 'trials', 'seed'], booleans: ['scratch'], positional: 0 },
+};
+
+/** Parses `args` for `command` (exported for tests): unknown options and extra arguments are usage errors. */
+export function parseCommandArgs(command: string, args: readonly string[]): ParsedArgs {
+  const spec = commandArgs[command]!;
+  const parsed = parseArgs(args, spec.booleans, spec.values);
+  checkPositional(parsed, spec.positional, `cluster ${command}`);
+  return parsed;
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -92,21 +158,31 @@ export async function run(args: string[]): Promise<number> {
     console.log(usage);
     return command ? 0 : 2;
   }
+  if (rest.includes('--help')) {
+    console.log(usage);
+    return 0;
+  }
+  if (!commandArgs[command]) {
+    console.error(`oceanstore cluster: unknown command '${command}'\n${usage}`);
+    return 2;
+  }
   try {
-    const parsed = parseArgs(rest, ['detach', 'json', 'kill', 'scratch']);
+    const parsed = parseCommandArgs(command, rest);
     if (command === 'drill') {
       return await runDrill(stringFlag(parsed, 'config', process.env.OCEANSTORE_CONFIG ?? 'cluster-configs/local.json'), parsed.flags);
     }
+    const timeoutMs = timeoutOf(parsed);
     const config = configOf(parsed);
     switch (command) {
       case 'init':
         init(config);
         return 0;
       case 'up': {
-        const signal = parsed.flags.has('detach') ? undefined : interruptSignal();
-        const ms = await up(config, timeoutOf(parsed), signal);
-        console.log(`${config.nodes.length} nodes ready in ${(ms / 1000).toFixed(1)} s`);
-        return signal ? foreground(config, signal) : 0;
+        const detach = parsed.flags.has('detach');
+        const signal = detach ? undefined : interruptSignal();
+        const result = await up(config, timeoutMs, signal, { refuseIfRunning: !detach });
+        if (result.spawned.length > 0) console.log(`${config.nodes.length} nodes ready in ${(result.ms / 1000).toFixed(1)} s`);
+        return signal ? foreground(config, signal, result.spawned) : 0;
       }
       case 'status': {
         const rows = await collectStatus(config);
@@ -123,36 +199,59 @@ export async function run(args: string[]): Promise<number> {
       }
       case 'start-node': {
         const name = nameArg(parsed);
-        await spawnNode(config, name);
-        await waitReady(config, [name], timeoutOf(parsed));
-        console.log(`${name} ready`);
-        return 0;
+        return await withClusterLock(config, 'start-node', async () => {
+          const { pid, spawned } = await ensureNode(config, name);
+          if (!spawned) {
+            console.log(`${name} is already running (pid ${pid})`);
+            return 0;
+          }
+          try {
+            await waitReady(config, [name], timeoutMs);
+          } catch (error) {
+            // A node that never became ready is not left running behind the error.
+            await stopNode(config, name).catch(() => false);
+            throw error;
+          }
+          console.log(`${name} ready`);
+          return 0;
+        });
       }
       case 'refresh-keys':
       case 'replace-node':
         // Resharing waits for a checkpoint interval of batches: a longer default than readiness.
-        return await runReconfigure(command, config, parsed, parsed.flags.has('timeout-ms') ? timeoutOf(parsed) : 120_000);
+        return await runReconfigure(command, config, parsed, parsed.flags.has('timeout-ms') ? timeoutMs : 120_000);
       case 'down': {
-        const stopped = await stopAll(config);
-        const left = runningNodes(config);
-        console.log(`stopped ${stopped.length} nodes${left.length ? `; still running: ${left.join(', ')}` : ''}`);
-        return left.length === 0 ? 0 : 1;
+        return await withClusterLock(config, 'down', async () => {
+          const stopped = await stopAll(config);
+          const left = runningNodes(config);
+          console.log(`stopped ${stopped.length} nodes${left.length ? `; still running: ${left.join(', ')}` : ''}`);
+          return left.length === 0 ? 0 : 1;
+        });
       }
       default:
-        console.error(`oceanstore cluster: unknown command '${command}'\n${usage}`);
         return 2;
     }
   } catch (error) {
-    if (error instanceof OceanStoreError) {
-      console.error(`oceanstore cluster ${command}: ${error.name}: ${error.message}`);
-      return error instanceof InvalidArgumentError ? 2 : 1;
-    }
-    if (error instanceof Error && !(error as NodeJS.ErrnoException).code) {
-      console.error(`oceanstore cluster ${command}: ${error.message}`);
-      return 1;
-    }
-    throw error;
+    return reportError(`oceanstore cluster ${command}`, error);
   }
+}
+
+/** One line for any error: exit 2 for usage, 1 otherwise; a file-system error names the path. */
+function reportError(prefix: string, error: unknown): number {
+  if (error instanceof OceanStoreError) {
+    console.error(`${prefix}: ${error.name}: ${error.message}`);
+    return error instanceof InvalidArgumentError ? 2 : 1;
+  }
+  const fs = fsErrorMessage(error);
+  if (fs !== null) {
+    console.error(`${prefix}: ${fs}`);
+    return 1;
+  }
+  if (error instanceof Error) {
+    console.error(`${prefix}: ${error.message}`);
+    return 1;
+  }
+  throw error;
 }
 
 function nameArg(parsed: ParsedArgs): string {
@@ -164,18 +263,16 @@ function nameArg(parsed: ParsedArgs): string {
 /** `npm start`: init if needed, then run the cluster in the foreground with a live status line. */
 export async function start(args: string[]): Promise<number> {
   try {
-    const parsed = parseArgs(args, []);
+    const parsed = parseArgs(args, [], ['config', 'timeout-ms']);
+    checkPositional(parsed, 0, 'start');
+    const timeoutMs = timeoutOf(parsed);
     const config = configOf(parsed);
     if (!isInitialized(config)) init(config);
     const signal = interruptSignal();
-    const ms = await up(config, timeoutOf(parsed), signal);
-    console.log(`${config.nodes.length} nodes ready in ${(ms / 1000).toFixed(1)} s (config ${config.file})`);
-    return await foreground(config, signal);
+    const result = await up(config, timeoutMs, signal, { refuseIfRunning: true });
+    console.log(`${config.nodes.length} nodes ready in ${(result.ms / 1000).toFixed(1)} s (config ${config.file})`);
+    return await foreground(config, signal, result.spawned);
   } catch (error) {
-    if (error instanceof OceanStoreError || error instanceof Error) {
-      console.error(`oceanstore start: ${error.message}`);
-      return 1;
-    }
-    throw error;
+    return reportError('oceanstore start', error);
   }
 }

@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { enableRelaxedSimd } from '../archive/erasure/relaxed-simd-shell.ts';
 import { OceanStoreError } from '../core/errors.ts';
+import { fsErrorMessage, isBrokenPipe, onBrokenStdout } from './fs-errors.ts';
 import { importVerb } from './verb-bundle.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -79,12 +80,20 @@ function isOceanStoreError(error: unknown): error is Error {
 // Node 20 keeps relaxed SIMD behind a V8 flag; the erasure coder is ~1.4x faster with it.
 enableRelaxedSimd();
 
+// `oceanstore cluster status | head -3`: the reader closing the pipe ends us quietly.
+onBrokenStdout();
+
 try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (error) {
   if (isOceanStoreError(error)) {
     console.error(`oceanstore: ${error.name}: ${error.message}`);
     process.exitCode = error.name === 'PredicateFailedError' ? 3 : 1;
+  } else if (isBrokenPipe(error)) {
+    process.exitCode = 0;
+  } else if (fsErrorMessage(error) !== null) {
+    console.error(`oceanstore: ${fsErrorMessage(error)}`);
+    process.exitCode = 1;
   } else {
     throw error;
   }

@@ -17,18 +17,19 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
   try {
-    const parsed = parseArgs(args);
+    const parsed = parseArgs(args, [], ['config', 'node']);
     await runNodeMain(stringFlag(parsed, 'config'), stringFlag(parsed, 'node'));
-    // Keep running: the signal handlers installed by runNodeMain end the process.
-    await new Promise<never>(() => undefined);
-    return 0;
   } catch (error) {
-    if (error instanceof OceanStoreError) {
-      console.error(`oceanstore node: ${error.message}\n${usage}`);
-      return 2;
-    }
-    throw error;
+    // A failed start must end the process: the store, transport or admin port it already opened
+    // kept it alive, printing its error and never exiting, so a launcher could only time out.
+    const usageFault = error instanceof OceanStoreError && error.name === 'InvalidArgumentError';
+    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    console.error(`oceanstore node: start failed: ${message}${usageFault ? `\n${usage}` : ''}`);
+    process.exit(usageFault ? 2 : 1);
   }
+  // Keep running: the signal handlers installed by runNodeMain end the process.
+  await new Promise<never>(() => undefined);
+  return 0;
 }
 
 const invokedDirectly = process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);

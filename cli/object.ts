@@ -2,14 +2,16 @@
  * Object verbs of the CLI: put, get, append, log, stat, acl, watch. Each takes
  * [--config FILE] [--identity FILE] [--json]; exit codes 0 ok, 1 error, 2 usage, 3 predicate failed.
  */
-import { createReadStream, createWriteStream, statSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fromHex } from '../core/bytes.ts';
-import { OceanStoreError, PredicateFailedError } from '../core/errors.ts';
+import { NotFoundError, OceanStoreError, PredicateFailedError } from '../core/errors.ts';
 import { connect, type OceanStore } from '../client/oceanstore.ts';
 import type { ByteSource, ObjectHandle } from '../client/object.ts';
 import type { WriteResult } from '../client/result.ts';
+import { fsErrorMessage, isBrokenPipe, onBrokenStdout } from './fs-errors.ts';
 import { Progress } from './progress.ts';
 
 interface Parsed {
@@ -40,12 +42,20 @@ function flag(p: Parsed, name: string): string | undefined {
   return p.flags.get(name)?.at(-1);
 }
 
-function intFlag(p: Parsed, name: string): number | undefined {
+function intFlag(p: Parsed, name: string, min = 0): number | undefined {
   const v = flag(p, name);
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`${name} takes a non-negative integer, got '${v}'`);
+  if (v.trim() === '' || !Number.isSafeInteger(n) || n < min) throw new UsageError(`${name} takes ${min === 0 ? 'a non-negative' : 'a positive'} integer, got '${v}'`);
   return n;
+}
+
+/** --owner as a public key, checked before connecting (a bad one threw a TypeError or AssertionError). */
+function ownerFlag(p: Parsed): Uint8Array | undefined {
+  const owner = flag(p, '--owner');
+  if (owner === undefined) return undefined;
+  if (!/^[0-9a-f]{64}$/i.test(owner)) throw new UsageError(`--owner takes the owner's 64-hex-digit ed25519 public key, got '${owner}'`);
+  return fromHex(owner.toLowerCase());
 }
 
 class UsageError extends Error {}
@@ -74,8 +84,7 @@ async function withStore<T>(p: Parsed, run: (store: OceanStore) => Promise<T>): 
 }
 
 function handleOf(store: OceanStore, p: Parsed, name: string): ObjectHandle {
-  const owner = flag(p, '--owner');
-  return store.open(name, owner ? fromHex(owner) : undefined);
+  return store.open(name, ownerFlag(p));
 }
 
 /**
@@ -98,27 +107,35 @@ function print(p: Parsed, value: unknown, text: string): void {
   console.log(flag(p, '--json') ? JSON.stringify(value) : text);
 }
 
-async function verb(args: string[], usage: string, minArgs: number, body: (p: Parsed) => Promise<number>): Promise<number> {
+/**
+ * Runs a verb: parses, checks usage (arity, then `body`'s own checks, which come before it
+ * connects, so a bad flag or input file is exit 2 at once, not after a minute of connecting), and
+ * turns every error into one line: 1 error, 2 usage, 3 predicate failed; a closed stdout pipe ends
+ * quietly. With --json an error is also printed on stdout as {"error": {name, message, exitCode}}.
+ */
+async function verb(args: string[], usage: string, minArgs: number, maxArgs: number, body: (p: Parsed) => Promise<number>): Promise<number> {
+  onBrokenStdout();
   const p = parse(args);
   if (typeof p === 'string' || p.positional.length < minArgs || args.includes('--help')) {
     console.error(`${typeof p === 'string' ? `oceanstore: ${p}\n` : ''}usage: oceanstore ${usage}`);
     return 2;
   }
+  const json = flag(p, '--json') !== undefined;
+  const fail = (code: number, name: string, message: string, extra = ''): number => {
+    console.error(`oceanstore: ${message}${extra}`);
+    if (json) console.log(JSON.stringify({ error: { name, message, exitCode: code } }));
+    return exitWhenFlushed(code);
+  };
   try {
+    if (p.positional.length > maxArgs) throw new UsageError(`unexpected argument${p.positional.length - maxArgs > 1 ? 's' : ''} ${p.positional.slice(maxArgs).map((a) => `'${a}'`).join(' ')}`);
     return exitWhenFlushed(await body(p));
   } catch (error) {
-    if (error instanceof UsageError) {
-      console.error(`oceanstore: ${error.message}\nusage: oceanstore ${usage}`);
-      return exitWhenFlushed(2);
-    }
-    if (error instanceof PredicateFailedError) {
-      console.error(`oceanstore: predicate failed: ${error.message}`);
-      return exitWhenFlushed(3);
-    }
-    if (error instanceof OceanStoreError) {
-      console.error(`oceanstore: ${error.name}: ${error.message}`);
-      return exitWhenFlushed(1);
-    }
+    if (isBrokenPipe(error)) return exitWhenFlushed(0);
+    if (error instanceof UsageError) return fail(2, 'UsageError', error.message, `\nusage: oceanstore ${usage}`);
+    if (error instanceof PredicateFailedError) return fail(3, error.name, `predicate failed: ${error.message}`);
+    if (error instanceof OceanStoreError) return fail(1, error.name, `${error.name}: ${error.message}`);
+    const fs = fsErrorMessage(error);
+    if (fs !== null) return fail(1, 'FileError', fs);
     throw error;
   }
 }
@@ -137,11 +154,43 @@ function exitWhenFlushed(code: number): number {
   return code;
 }
 
-/** A file or stdin as chunks, with a progress bar on a terminal for large transfers. */
+/**
+ * A file or stdin as chunks, opened before connecting: a missing file, a folder or an unreadable
+ * file is a usage error naming the path (it was a stack trace, after a minute of connecting when
+ * the cluster was down).
+ */
 function sourceOf(path: string): { source: ByteSource; sizeBytes: number | null } {
   if (path === '-') return { source: process.stdin as AsyncIterable<Uint8Array>, sizeBytes: null };
-  const sizeBytes = statSync(path).size;
-  return { source: createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Uint8Array>, sizeBytes };
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (error) {
+    throw new UsageError(fsErrorMessage(error, 'input file') ?? `cannot open ${path}: ${(error as Error).message}`);
+  }
+  const stats = fstatSync(fd);
+  if (stats.isDirectory()) {
+    closeSync(fd);
+    throw new UsageError(`input file ${path} is a folder; give a file (or - for stdin)`);
+  }
+  return { source: createReadStream(path, { fd, highWaterMark: 1 << 20 }) as AsyncIterable<Uint8Array>, sizeBytes: stats.isFile() ? stats.size : null };
+}
+
+/** Checks `get -o FILE` before connecting: its folder exists and it is not itself a folder. */
+function checkOutput(out: string | undefined): void {
+  if (out === undefined || out === '-') return;
+  const dir = dirname(resolve(out));
+  let dirStats;
+  try {
+    dirStats = statSync(dir);
+  } catch (error) {
+    throw new UsageError(`-o ${out}: ${fsErrorMessage(error, 'its folder') ?? (error as Error).message}; create the folder first`);
+  }
+  if (!dirStats.isDirectory()) throw new UsageError(`-o ${out}: ${dir} is a file, not a folder`);
+  try {
+    if (statSync(out).isDirectory()) throw new UsageError(`-o ${out} is a folder; give a file name`);
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+  }
 }
 
 function counted(source: ByteSource, progress: Progress): AsyncIterable<Uint8Array> {
@@ -164,11 +213,13 @@ export function blockBytesFor(sizeBytes: number | null): number {
 }
 
 export function put(args: string[]): Promise<number> {
-  return verb(args, 'put NAME FILE|- [--if-version N] [--block-bytes N] [--config FILE] [--identity FILE] [--json]', 2, (p) =>
-    withStore(p, async (store) => {
-      const [name, file] = p.positional as [string, string];
-      const ifVersion = intFlag(p, '--if-version');
-      const { source, sizeBytes } = sourceOf(file);
+  return verb(args, 'put NAME FILE|- [--if-version N] [--block-bytes N] [--config FILE] [--identity FILE] [--json]', 2, 2, (p) => {
+    const [name, file] = p.positional as [string, string];
+    const ifVersion = intFlag(p, '--if-version');
+    const blockBytes = intFlag(p, '--block-bytes', 1);
+    ownerFlag(p);
+    const { source, sizeBytes } = sourceOf(file);
+    return withStore(p, async (store) => {
       const progress = new Progress('put', sizeBytes, flag(p, '--quiet') !== undefined || flag(p, '--json') !== undefined);
       let handle = handleOf(store, p, name);
       const exists = await handle.stat({ timeoutMs: readTimeoutMs }).then(
@@ -177,38 +228,46 @@ export function put(args: string[]): Promise<number> {
       );
       if (!exists) {
         if (ifVersion !== undefined) throw new PredicateFailedError(`${name} does not exist`, -1);
-        handle = await store.create(name, { blockBytes: intFlag(p, '--block-bytes') ?? blockBytesFor(sizeBytes), timeoutMs: writeTimeoutMs });
+        handle = await store.create(name, { blockBytes: blockBytes ?? blockBytesFor(sizeBytes), timeoutMs: writeTimeoutMs });
       }
       const result = await handle.write(counted(source, progress), { ifVersion, timeoutMs: writeTimeoutMs });
       progress.done();
       const certified = await certifiedOf(result);
       print(p, { name, aguid: handle.aguidHex, ...result, certified, ...usage() }, `${name}: version ${result.version} (${result.vguid})`);
       return 0;
-    }),
-  );
+    });
+  });
 }
 
 export function append(args: string[]): Promise<number> {
-  return verb(args, 'append NAME FILE|- [--config FILE] [--identity FILE] [--json]', 2, (p) =>
-    withStore(p, async (store) => {
-      const [name, file] = p.positional as [string, string];
-      const { source, sizeBytes } = sourceOf(file);
+  return verb(args, 'append NAME FILE|- [--if-version N] [--config FILE] [--identity FILE] [--json]', 2, 2, (p) => {
+    const [name, file] = p.positional as [string, string];
+    const ifVersion = intFlag(p, '--if-version');
+    ownerFlag(p);
+    const { source, sizeBytes } = sourceOf(file);
+    return withStore(p, async (store) => {
       const progress = new Progress('append', sizeBytes, flag(p, '--json') !== undefined);
-      const result = await handleOf(store, p, name).append(counted(source, progress), { ifVersion: intFlag(p, '--if-version'), timeoutMs: writeTimeoutMs });
+      const result = await handleOf(store, p, name).append(counted(source, progress), { ifVersion, timeoutMs: writeTimeoutMs }).catch((error: unknown) => {
+        // The SDK names the object by AGUID; the user gave a name.
+        if (error instanceof NotFoundError) throw new NotFoundError(`object '${name}' does not exist; create it with \`oceanstore put ${name} FILE\``);
+        throw error;
+      });
       progress.done();
       const certified = await certifiedOf(result);
       print(p, { name, ...result, certified }, `${name}: version ${result.version} (${result.vguid})`);
       return 0;
-    }),
-  );
+    });
+  });
 }
 
 export function get(args: string[]): Promise<number> {
-  return verb(args, 'get NAME [--version N] [-o FILE] [--owner KEY] [--config FILE] [--identity FILE] [--json]', 1, (p) =>
-    withStore(p, async (store) => {
+  return verb(args, 'get NAME [--version N] [-o FILE] [--owner KEY] [--config FILE] [--identity FILE] [--json]', 1, 1, (p) => {
+    const version = intFlag(p, '--version');
+    const out = flag(p, '-o');
+    ownerFlag(p);
+    checkOutput(out);
+    return withStore(p, async (store) => {
       const handle = handleOf(store, p, p.positional[0]!);
-      const version = intFlag(p, '--version');
-      const out = flag(p, '-o');
       const stat = await handle.stat({ version, timeoutMs: readTimeoutMs });
       const progress = new Progress('get', stat.sizeBytes, out === undefined || out === '-');
       const sink = out && out !== '-' ? createWriteStream(out) : (process.stdout as unknown as Writable);
@@ -221,7 +280,10 @@ export function get(args: string[]): Promise<number> {
         })(),
         sink,
         { end: sink !== (process.stdout as unknown as Writable) },
-      );
+      ).catch((error: unknown) => {
+        const fs = sink !== (process.stdout as unknown as Writable) && !isBrokenPipe(error) ? fsErrorMessage(error, 'output file') : null;
+        throw fs !== null ? new UsageError(fs) : error;
+      });
       progress.done();
       if (flag(p, '--json') !== undefined) {
         const summary = JSON.stringify({ name: p.positional[0], version: stat.version, sizeBytes: stat.sizeBytes, ...usage() });
@@ -230,8 +292,8 @@ export function get(args: string[]): Promise<number> {
         else console.log(summary);
       }
       return 0;
-    }),
-  );
+    });
+  });
 }
 
 /** This process's peak memory and CPU so far, for `--json` (scripts and the benchmark read them). */
@@ -241,10 +303,12 @@ function usage(): { maxRssBytes: number; cpuUserMs: number; cpuSystemMs: number 
 }
 
 export function stat(args: string[]): Promise<number> {
-  return verb(args, 'stat NAME [--version N] [--owner KEY] [--json]', 1, (p) =>
-    withStore(p, async (store) => {
+  return verb(args, 'stat NAME [--version N] [--owner KEY] [--json]', 1, 1, (p) => {
+    const version = intFlag(p, '--version');
+    ownerFlag(p);
+    return withStore(p, async (store) => {
       const handle = handleOf(store, p, p.positional[0]!);
-      const s = await handle.stat({ version: intFlag(p, '--version'), timeoutMs: readTimeoutMs });
+      const s = await handle.stat({ version, timeoutMs: readTimeoutMs });
       const text = [
         `aguid      ${handle.aguidHex}`,
         `version    ${s.version}`,
@@ -257,45 +321,53 @@ export function stat(args: string[]): Promise<number> {
       ].join('\n');
       print(p, { aguid: handle.aguidHex, ...s }, text);
       return 0;
-    }),
-  );
+    });
+  });
 }
 
 export function log(args: string[]): Promise<number> {
-  return verb(args, 'log NAME [--owner KEY] [--json]', 1, (p) =>
-    withStore(p, async (store) => {
+  return verb(args, 'log NAME [--owner KEY] [--json]', 1, 1, (p) => {
+    ownerFlag(p);
+    return withStore(p, async (store) => {
       const versions = await handleOf(store, p, p.positional[0]!).versions({ timeoutMs: readTimeoutMs });
       const text = versions.map((v) => `${String(v.version).padStart(6)}  ${new Date(v.timestampMs).toISOString()}  ${String(v.sizeBytes).padStart(12)}  ${v.vguid}`);
       print(p, versions, ['version  committed                 size (bytes)  vguid', ...text].join('\n'));
       return 0;
-    }),
-  );
+    });
+  });
 }
 
 export function acl(args: string[]): Promise<number> {
-  return verb(args, 'acl NAME --writer KEY... [--if-version N] [--json]', 1, (p) =>
-    withStore(p, async (store) => {
-      const writers = (p.flags.get('--writer') ?? []).map((k) => {
-        if (!/^[0-9a-f]{64}$/.test(k)) throw new UsageError(`--writer takes a 64-hex-digit ed25519 public key, got '${k}'`);
-        return fromHex(k);
-      });
-      const result = await handleOf(store, p, p.positional[0]!).setAcl({ writers }, { ifVersion: intFlag(p, '--if-version') });
-      print(p, result, `${p.positional[0]}: version ${result.version}, writers: ${writers.length}`);
+  return verb(args, 'acl NAME --writer KEY... [--if-version N] [--json]', 1, 1, (p) => {
+    const writers = (p.flags.get('--writer') ?? []).map((k) => {
+      if (!/^[0-9a-f]{64}$/i.test(k)) throw new UsageError(`--writer takes a 64-hex-digit ed25519 public key, got '${k}'`);
+      return fromHex(k.toLowerCase());
+    });
+    const ifVersion = intFlag(p, '--if-version');
+    ownerFlag(p);
+    return withStore(p, async (store) => {
+      const result = await handleOf(store, p, p.positional[0]!).setAcl({ writers }, { ifVersion });
+      // As put and append: reported once certified (its JSON printed the pending promise as {}).
+      const certified = await certifiedOf(result);
+      print(p, { name: p.positional[0], ...result, certified }, `${p.positional[0]}: version ${result.version}, writers: ${writers.length}`);
       return 0;
-    }),
-  );
+    });
+  });
 }
 
 export function watch(args: string[]): Promise<number> {
-  return verb(args, 'watch NAME [--owner KEY] [--json] [--interval-ms N]', 1, (p) =>
-    withStore(p, async (store) => {
+  return verb(args, 'watch NAME [--owner KEY] [--json] [--interval-ms N]', 1, 1, (p) => {
+    const intervalMs = intFlag(p, '--interval-ms', 1);
+    ownerFlag(p);
+    return withStore(p, async (store) => {
+      // Ctrl-C (or kill, or the terminal closing) ends the watch: exit 0.
       const controller = new AbortController();
-      process.once('SIGINT', () => controller.abort());
+      for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(s, () => controller.abort());
       const handle = handleOf(store, p, p.positional[0]!);
-      for await (const v of handle.watch({ signal: controller.signal, intervalMs: intFlag(p, '--interval-ms') })) {
+      for await (const v of handle.watch({ signal: controller.signal, intervalMs })) {
         print(p, v, `version ${v.version}  ${new Date(v.timestampMs).toISOString()}  ${v.sizeBytes} bytes  ${v.vguid}`);
       }
       return 0;
-    }),
-  );
+    });
+  });
 }

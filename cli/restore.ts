@@ -12,8 +12,8 @@
  * --quiet, --timeout-ms N. Exit codes: 0 all restored, 1 something missing or failed (a version,
  * a chain link, an archive server that did not answer, or nothing found at all), 2 usage.
  */
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { pino } from 'pino';
 import { fromHex, toHex } from '../core/bytes.ts';
 import { aguidOf } from '../core/crypto.ts';
@@ -26,6 +26,7 @@ import type { PeerAddress } from '../runtime/transport.ts';
 import type { RestoredVersion } from '../archive/shell/restore.ts';
 import { runRestore, type RestoreTarget, type RestoreToolReport } from '../archive/shell/restore-tool.ts';
 import { WsArchiveSource } from '../archive/shell/ws-archive-source.ts';
+import { fsErrorMessage } from './fs-errors.ts';
 
 const usage = `usage: oceanstore restore NAME|AGUID [--version N] -o FILE
        oceanstore restore [NAME|AGUID] --all --out DIR
@@ -63,6 +64,10 @@ export function parseRestoreArgs(args: readonly string[]): Parsed {
   }
   if (all && !verifyOnly && !parsed.values.has('--out')) throw new UsageError('--all needs --out DIR (or --verify-only)');
   if (parsed.values.has('--version') && (all || parsed.positional.length === 0)) throw new UsageError('--version applies to one object without --all');
+  const timeout = parsed.values.get('--timeout-ms');
+  if (timeout !== undefined && (!/^[0-9]+$/.test(timeout) || !Number.isSafeInteger(Number(timeout)) || Number(timeout) <= 0)) {
+    throw new UsageError(`--timeout-ms takes a positive integer (milliseconds), got '${timeout}'`);
+  }
   return parsed;
 }
 
@@ -96,8 +101,37 @@ function targetOf(p: Parsed): RestoreTarget {
 
 function writeAtomic(path: string, bytes: Uint8Array): void {
   const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, bytes);
-  renameSync(tmp, path);
+  try {
+    writeFileSync(tmp, bytes);
+    renameSync(tmp, path);
+  } catch (error) {
+    // Reported per version: say it is our output that failed, not the archive.
+    throw new Error(`restored and verified, but writing the output failed: ${fsErrorMessage(error, 'output') ?? (error as Error).message}`);
+  }
+}
+
+/**
+ * Checks the output paths before connecting: -o's folder exists and -o is not a folder; --out is
+ * made (a file in its way is a usage error). A bad output path once read as archive loss.
+ */
+function prepareOutput(p: Parsed): void {
+  if (p.bools.has('--verify-only')) return;
+  const file = p.values.get('-o');
+  if (file !== undefined && !p.bools.has('--all')) {
+    const dir = dirname(resolve(file));
+    if (!existsSync(dir)) throw new UsageError(`-o ${file}: the folder ${dir} does not exist; create it first`);
+    if (!statSync(dir).isDirectory()) throw new UsageError(`-o ${file}: ${dir} is a file, not a folder`);
+    if (existsSync(file) && statSync(file).isDirectory()) throw new UsageError(`-o ${file} is a folder; give a file name (or use --all --out DIR)`);
+  }
+  const out = p.values.get('--out');
+  if (out !== undefined) {
+    try {
+      mkdirSync(out, { recursive: true });
+    } catch (error) {
+      throw new UsageError(`--out ${out}: ${fsErrorMessage(error, 'folder') ?? (error as Error).message}`);
+    }
+    if (!statSync(out).isDirectory()) throw new UsageError(`--out ${out} is a file; give a folder`);
+  }
 }
 
 function sinkOf(p: Parsed): { sink: (r: RestoredVersion) => void; manifest: unknown[] } {
@@ -151,13 +185,20 @@ export async function run(args: string[]): Promise<number> {
   }
   let p: Parsed;
   let target: RestoreTarget;
+  const json = args.includes('--json');
+  const fail = (code: number, name: string, message: string, extra = ''): number => {
+    console.error(`oceanstore restore: ${message}${extra}`);
+    if (json) console.log(JSON.stringify({ error: { name, message, exitCode: code } }));
+    return code;
+  };
   try {
     p = parseRestoreArgs(args);
     target = targetOf(p);
+    prepareOutput(p);
   } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    console.error(`oceanstore restore: ${error.message}\n${usage}`);
-    return 2;
+    if (error instanceof UsageError) return fail(2, 'UsageError', error.message, `\n${usage}`);
+    if (error instanceof OceanStoreError) return fail(1, error.name, `${error.name}: ${error.message}`);
+    throw error;
   }
   const config = loadClusterConfig(p.values.get('--config') ?? process.env.OCEANSTORE_CONFIG ?? 'cluster-configs/local.json');
   const descriptor = loadDescriptor(config, nodeCrypto);
@@ -182,10 +223,10 @@ export async function run(args: string[]): Promise<number> {
     printReport(p, report);
     return restoreExitCode(report, config.erasure.m);
   } catch (error) {
-    if (error instanceof OceanStoreError) {
-      console.error(`oceanstore restore: ${error.name}: ${error.message}`);
-      return 1;
-    }
+    if (error instanceof OceanStoreError) return fail(1, error.name, `${error.name}: ${error.message}`);
+    const fs = fsErrorMessage(error);
+    if (fs !== null) return fail(1, 'FileError', fs);
+    if (error instanceof Error) return fail(1, error.name, error.message);
     throw error;
   } finally {
     await source.stop();

@@ -34,21 +34,29 @@ export function identityFromSecret(secretKey: Uint8Array): Identity {
 export function loadOrCreateIdentity(path = defaultIdentityPath()): Identity {
   if (!existsSync(path)) {
     const identity = newIdentity();
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     const tmp = `${path}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify({ secretKey: toHex(identity.secretKey), publicKey: toHex(identity.publicKey) }, null, 2) + '\n', { mode: 0o600 });
-    chmodSync(tmp, 0o600);
-    renameSync(tmp, path);
+    try {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      writeFileSync(tmp, JSON.stringify({ secretKey: toHex(identity.secretKey), publicKey: toHex(identity.publicKey) }, null, 2) + '\n', { mode: 0o600 });
+      chmodSync(tmp, 0o600);
+      renameSync(tmp, path);
+    } catch (error) {
+      // A folder above it that is a file (EEXIST/ENOTDIR), no permission, a read-only disk: one line.
+      const code = (error as NodeJS.ErrnoException).code ?? 'error';
+      throw new ConfigError(`cannot create identity file ${path} (${code}: ${(error as Error).message}); choose another path with --identity FILE or OCEANSTORE_IDENTITY`);
+    }
     return identity;
   }
-  let parsed: { secretKey?: unknown };
+  let parsed: unknown;
   try {
-    parsed = JSON.parse(readFileSync(path, 'utf8')) as { secretKey?: unknown };
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
   } catch (error) {
-    throw new ConfigError(`identity file ${path} is not JSON (${(error as Error).message}); move it away to make a new one`);
+    throw new ConfigError(`identity file ${path} is not readable JSON (${(error as Error).message}); move it away to make a new one`);
   }
-  if (typeof parsed.secretKey !== 'string' || !/^[0-9a-f]{64}$/.test(parsed.secretKey)) {
-    throw new ConfigError(`identity file ${path} has no 64-hex-digit secretKey`);
+  // `null`, a number or a list parse as JSON too.
+  const secretKey = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as { secretKey?: unknown }).secretKey : undefined;
+  if (typeof secretKey !== 'string' || !/^[0-9a-f]{64}$/.test(secretKey)) {
+    throw new ConfigError(`identity file ${path} has no 64-hex-digit secretKey; move it away to make a new one`);
   }
-  return identityFromSecret(fromHex(parsed.secretKey));
+  return identityFromSecret(fromHex(secretKey));
 }

@@ -231,28 +231,50 @@ export class ObjectHandle {
   }
 
   /**
-   * New certified versions as they appear (polls the tree; ends when `signal` aborts).
+   * New certified versions as they appear (polls the tree). Ends, without an error, when `signal`
+   * aborts: an abort during a poll or a fetch is the caller saying stop, not a failure.
    * @example for await (const v of obj.watch({ signal })) console.log('version', v.version);
    */
   async *watch(options: CallOptions & { intervalMs?: number } = {}): AsyncGenerator<VersionInfo> {
+    const signal = options.signal;
     let last = -1;
     try {
       last = (await this.stat(options)).version;
     } catch (error) {
+      if (signal?.aborted) return;
       if (!(error instanceof NotFoundError)) throw error;
     }
     const intervalMs = options.intervalMs ?? 200;
-    while (!options.signal?.aborted) {
-      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    while (!signal?.aborted) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', done);
+          resolve();
+        };
+        const timer = setTimeout(done, intervalMs);
+        signal?.addEventListener('abort', done, { once: true });
+      });
+      if (signal?.aborted) return;
       let latest: VerifiedVersion;
       try {
         latest = await this.reader.fetch(null, 0, 0, { ...options, maxAgeMs: undefined });
       } catch (error) {
+        if (signal?.aborted) return;
         if (error instanceof NotFoundError || error instanceof UnavailableError) continue;
         throw error;
       }
       for (let v = last + 1; v <= latest.version; v++) {
-        yield infoOf(v === latest.version ? latest : await this.reader.fetch(v, 0, 0, options));
+        let version = latest;
+        if (v !== latest.version) {
+          try {
+            version = await this.reader.fetch(v, 0, 0, options);
+          } catch (error) {
+            if (signal?.aborted) return;
+            throw error;
+          }
+        }
+        yield infoOf(version);
       }
       last = Math.max(last, latest.version);
     }

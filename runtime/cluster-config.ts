@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { ConfigError } from '../core/errors.ts';
+import { resolveParameters } from '../ring/config.ts';
 
 /** `spare`: a server that can replace a ring member (`cluster replace-node`); not a member until then. */
 export const roles = ['ring', 'archive', 'replica', 'spare'] as const;
@@ -26,7 +27,11 @@ export interface NodeConfig {
 
 export interface ClusterConfig {
   readonly name: string;
-  /** Absolute; relative paths in the file are resolved against the repository root (cwd). */
+  /**
+   * Absolute. A relative dataDir in the file is resolved against the folder holding the config
+   * file, or, when that folder is named cluster-configs, against the folder above it (the
+   * repository root for the shipped configs); never against the current directory.
+   */
   readonly dataDir: string;
   /** Ring fault bound: the ring has exactly 3f+1 servers. */
   readonly f: number;
@@ -71,6 +76,14 @@ function parseRing(v: unknown): Record<string, number> {
   checkKnownKeys(o, ringParameterNames, 'config.ring');
   const out: Record<string, number> = { ...runtimeRingDefaults };
   for (const key of Object.keys(o)) out[key] = int(o, key, 'config.ring', 0, 3_600_000);
+  // The ring core's own checks (as a ring server applies them, with its heartbeat default), here so
+  // that a value it refuses (checkpointInterval 0) is a config error before any node starts, not a
+  // ring server that fails at start-up.
+  try {
+    resolveParameters({ heartbeatIntervalMs: 1000, ...out });
+  } catch (error) {
+    throw new ConfigError(`config.ring: ${(error as Error).message} (values in force: ${JSON.stringify(out)})`);
+  }
   return out;
 }
 

@@ -5,9 +5,10 @@
  * via /proc) that it is still our node process, so a recycled pid is never killed.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ConfigError } from '../core/errors.ts';
 import { clusterPaths, nodeOf, type ClusterConfig } from './cluster-config.ts';
 import { isNodeEntryArg, nodeEntryArgs } from './node-bundle.ts';
 
@@ -20,11 +21,44 @@ export interface NodeHealth {
   readonly ready: boolean;
 }
 
-function readPid(config: ClusterConfig, name: string): number | null {
+/**
+ * The pid in `name`'s pid file: null when there is no file, 'unknown' when it holds no pid (being
+ * written by an older node that truncated it first, or cut short by a crash): never a reason to
+ * think the node is gone, nor to delete the file.
+ */
+export function readPidFile(file: string): number | null | 'unknown' {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+  const pid = Number(text.trim());
+  return text.trim() !== '' && Number.isSafeInteger(pid) && pid > 0 ? pid : 'unknown';
+}
+
+/** Sleeps the thread (runningPid is synchronous; only while a pid file is half-written). */
+function pauseMs(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** Reads a pid file, polling (bounded, ~200 ms) while it holds no pid yet. */
+function readPid(config: ClusterConfig, name: string): number | null | 'unknown' {
   const file = clusterPaths(config).pid(name);
-  if (!existsSync(file)) return null;
-  const pid = Number(readFileSync(file, 'utf8').trim());
-  return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
+  let pid = readPidFile(file);
+  for (let i = 0; i < 20 && pid === 'unknown'; i++) {
+    pauseMs(10);
+    pid = readPidFile(file);
+  }
+  return pid;
+}
+
+/** Writes a pid file whole (tmp + rename): a reader never sees it empty or half-written. */
+export function writePidFile(file: string, pid: number): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${pid}\n`);
+  renameSync(tmp, file);
 }
 
 /**
@@ -55,7 +89,7 @@ export function isNodeProcess(pid: number, name: string, configFile?: string): b
 /** The pid of `name` if its process is running, else null (and a stale pid file is removed). */
 export function runningPid(config: ClusterConfig, name: string): number | null {
   const pid = readPid(config, name);
-  if (pid === null) return null;
+  if (pid === null || pid === 'unknown') return null;
   if (isNodeProcess(pid, name, config.file)) return pid;
   rmSync(clusterPaths(config).pid(name), { force: true });
   return null;
@@ -66,9 +100,14 @@ const exits = new Map<string, string>();
 
 /** Spawns `name` detached unless it already runs; returns its pid. */
 export async function spawnNode(config: ClusterConfig, name: string): Promise<number> {
+  return (await ensureNode(config, name)).pid;
+}
+
+/** As spawnNode, saying whether this call started the process (false: it was already running). */
+export async function ensureNode(config: ClusterConfig, name: string): Promise<{ pid: number; spawned: boolean }> {
   nodeOf(config, name);
   const existing = runningPid(config, name);
-  if (existing !== null) return existing;
+  if (existing !== null) return { pid: existing, spawned: false };
   const entry = await nodeEntryArgs();
   const paths = clusterPaths(config);
   mkdirSync(dirname(paths.stdio(name)), { recursive: true });
@@ -86,9 +125,9 @@ export async function spawnNode(config: ClusterConfig, name: string): Promise<nu
   if (child.pid === undefined) throw new Error(`could not spawn node ${name}`);
   // Kept for the error a waiter reports if the node dies while starting (detached: no stdio to read).
   child.on('exit', (code, signal) => exits.set(`${config.file}:${name}`, signal ? `killed by ${signal}` : `exit code ${code}`));
-  writeFileSync(paths.pid(name), `${child.pid}\n`);
+  writePidFile(paths.pid(name), child.pid);
   child.unref();
-  return child.pid;
+  return { pid: child.pid, spawned: true };
 }
 
 export async function fetchJson(url: string, timeoutMs: number): Promise<Record<string, unknown> | null> {
@@ -103,6 +142,8 @@ export async function fetchJson(url: string, timeoutMs: number): Promise<Record<
 
 export async function healthOf(config: ClusterConfig, name: string): Promise<NodeHealth> {
   const node = nodeOf(config, name);
+  // A pid file still without a pid is a node starting, not a dead one.
+  if (readPid(config, name) === 'unknown') return { name, pid: null, alive: true, ready: false };
   const pid = runningPid(config, name);
   if (pid === null) return { name, pid, alive: false, ready: false };
   const health = await fetchJson(`http://127.0.0.1:${node.adminPort}/health`, 1000);
@@ -127,7 +168,18 @@ export async function waitReady(config: ClusterConfig, names: readonly string[],
     await new Promise((r) => setTimeout(r, 100));
   }
   const waiting = last.filter((h) => !h.ready).map((h) => h.name);
-  throw new Error(`not ready after ${timeoutMs} ms: ${waiting.join(', ')} (logs under ${dirname(clusterPaths(config).log('x'))})`);
+  const paths = clusterPaths(config);
+  const lines = waiting.slice(0, 5).map((n) => `\n  ${n}: ${lastLogLine(paths.stdio(n), paths.log(n))}`).join('');
+  throw new Error(`not ready after ${timeoutMs} ms: ${waiting.join(', ')} (logs under ${dirname(paths.log('x'))}); last output:${lines}`);
+}
+
+/** The node's last line on stderr/stdout if it has one, else the last line of its log. */
+export function lastLogLine(stdioFile: string, logFile: string): string {
+  for (const file of [stdioFile, logFile]) {
+    const line = tail(file, 1);
+    if (line !== '' && line !== '(no output)') return line.length > 400 ? `${line.slice(0, 400)}…` : line;
+  }
+  return '(no output)';
 }
 
 function tail(file: string, lines: number): string {
@@ -143,6 +195,7 @@ function tail(file: string, lines: number): string {
  * once (a crash, for tests and drills). Returns whether a process was running.
  */
 export async function stopNode(config: ClusterConfig, name: string, options: { kill?: boolean; timeoutMs?: number } = {}): Promise<boolean> {
+  nodeOf(config, name); // never a pid file outside the data directory (`stop-node ../../x`)
   const pid = runningPid(config, name);
   if (pid === null) return false;
   const signalOf = (s: NodeJS.Signals) => {
@@ -173,4 +226,72 @@ export async function stopAll(config: ClusterConfig, options: { kill?: boolean }
 /** Names of nodes whose process is running. */
 export function runningNodes(config: ClusterConfig): string[] {
   return config.nodes.filter((n) => runningPid(config, n.name) !== null).map((n) => n.name);
+}
+
+/**
+ * An exclusive lock on a cluster's run directory for commands that start or stop its nodes (`up`,
+ * `start-node`, `down`): two at once each saw a node as not running, both spawned it, and the
+ * second pid file hid the first process. The lock file is made with O_EXCL and holds the holder's
+ * pid and command; a lock whose holder is no longer alive is stale and taken over.
+ */
+export function acquireClusterLock(config: ClusterConfig, command: string): () => void {
+  const paths = clusterPaths(config);
+  mkdirSync(paths.runDir, { recursive: true });
+  const file = resolve(paths.runDir, 'cluster.lock');
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      writeFileSync(file, `${process.pid} ${command}\n`, { flag: 'wx' });
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        const [holder] = readLock(file);
+        if (holder === process.pid) rmSync(file, { force: true });
+      };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const [holder, what] = readLock(file);
+    if (holder !== null && holder !== process.pid && pidAlive(holder)) {
+      throw new ConfigError(
+        `another oceanstore command (pid ${holder}, cluster ${what || '?'}) is starting or stopping cluster '${config.name}'; wait for it to finish, or stop it (lock ${file})`,
+      );
+    }
+    if (holder === null) {
+      // Empty or garbled: being written right now, or left by a crash mid-write; stale after a while.
+      pauseMs(50);
+      if (readLock(file)[0] !== null) continue;
+    }
+    rmSync(file, { force: true }); // stale: its holder is gone
+  }
+  throw new ConfigError(`could not take the lock ${file}; remove it if no oceanstore command is running`);
+}
+
+function readLock(file: string): [number | null, string] {
+  try {
+    const [pidText = '', what = ''] = readFileSync(file, 'utf8').trim().split(' ');
+    const pid = Number(pidText);
+    return [Number.isSafeInteger(pid) && pid > 0 ? pid : null, what];
+  } catch {
+    return [null, ''];
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Runs `body` holding the cluster's lock (see acquireClusterLock). */
+export async function withClusterLock<T>(config: ClusterConfig, command: string, body: () => Promise<T>): Promise<T> {
+  const release = acquireClusterLock(config, command);
+  try {
+    return await body();
+  } finally {
+    release();
+  }
 }

@@ -5,12 +5,13 @@
  * frames, release held effects, close the store, remove the pid file).
  */
 import { useMclBls } from './mcl-bls.ts';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { fromHex } from '../core/bytes.ts';
 import type { Effect } from '../core/machine.ts';
 import { startAdminServer } from './admin-server.ts';
+import { readPidFile, writePidFile } from './cluster-launcher.ts';
 import { clusterPaths, loadClusterConfig, nodeOf, type ClusterConfig, type NodeConfig } from './cluster-config.ts';
 import { loadIdentity, loadNodeDescriptor, ringEpochOf, ringNamesOf, saveLearnedDescriptor, type RingDescriptor } from './cluster-keys.ts';
 import { DescriptorGossip, gossipBinding } from './descriptor-gossip.ts';
@@ -87,7 +88,9 @@ export async function startNode(configFile: string, name: string, options: Start
   });
   if (options.pidFile) {
     mkdirSync(paths.runDir, { recursive: true });
-    writeFileSync(paths.pid(name), `${process.pid}\n`);
+    // The launcher wrote our pid already; rewriting it in place (truncate, then write) let a
+    // launcher polling the file read it empty and take the node for dead.
+    if (readPidFile(paths.pid(name)) !== process.pid) writePidFile(paths.pid(name), process.pid);
   }
   log.info({ node: name, role: node.role, port: node.port, adminPort: node.adminPort, cores: role.bindings.map((b) => b.protocol) }, 'node started');
 
@@ -101,7 +104,7 @@ export async function startNode(configFile: string, name: string, options: Start
       await new Promise<void>((resolve) => admin.close(() => resolve()));
       admin.closeAllConnections();
       await store.close();
-      if (options.pidFile) rmSync(paths.pid(name), { force: true });
+      if (options.pidFile && readPidFile(paths.pid(name)) === process.pid) rmSync(paths.pid(name), { force: true });
       log.info('node stopped');
     })();
     return stopping;

@@ -43,14 +43,27 @@ export interface RestoreToolReport extends RestoreReport {
   elapsedMs: number;
 }
 
-function select(versions: readonly VersionRef[], target: RestoreTarget): VersionRef[] {
+/** Why nothing was found, when archive servers did not answer: they may hold what was asked for. */
+function silence(unreachable: readonly string[], serverCount: number): string {
+  if (unreachable.length === 0) return '';
+  return unreachable.length === serverCount
+    ? `; none of the ${serverCount} archive servers answered (${unreachable.join(', ')}): are they running and reachable?`
+    : `; ${unreachable.length} of ${serverCount} archive servers did not answer (${unreachable.join(', ')}) and may hold it`;
+}
+
+function select(versions: readonly VersionRef[], target: RestoreTarget, unreachable: readonly string[], serverCount: number): VersionRef[] {
   if (!target.aguid) return [...versions];
   const mine = versions.filter((v) => bytesEqual(v.aguid, target.aguid!));
-  if (mine.length === 0) throw new NotFoundError(`the archive holds no certified version of ${toHex(target.aguid)}`);
+  if (mine.length === 0) {
+    if (unreachable.length === serverCount && serverCount > 0) {
+      throw new NotFoundError(`could not look for ${toHex(target.aguid)}${silence(unreachable, serverCount)}`);
+    }
+    throw new NotFoundError(`the archive holds no certified version of ${toHex(target.aguid)}${silence(unreachable, serverCount)}`);
+  }
   if (target.allVersions) return mine;
   if (target.version === undefined) return [mine[mine.length - 1]!];
   const one = mine.find((v) => v.version === target.version);
-  if (!one) throw new NotFoundError(`version ${target.version} of ${toHex(target.aguid)} is not in the archive (have ${mine.map((v) => v.version).join(', ')})`);
+  if (!one) throw new NotFoundError(`version ${target.version} of ${toHex(target.aguid)} is not in the archive (have ${mine.map((v) => v.version).join(', ')})${silence(unreachable, serverCount)}`);
   return [one];
 }
 
@@ -58,7 +71,7 @@ export async function runRestore(o: RestoreToolOptions, nowMs: () => number): Pr
   const startMs = nowMs();
   const discovery = await discoverVersions(o.crypto, o.source, o.ringPublicKey, { aguid: o.target.aguid });
   const versions = o.ringId ? discovery.versions.filter((v) => bytesEqual(v.certificate.statement.ringId, o.ringId!)) : discovery.versions;
-  const selected = select(versions, o.target);
+  const selected = select(versions, o.target, discovery.unreachable, o.source.servers.length);
   const fetcher = new BlockFetcher(o.crypto, o.source, { k: o.k, m: o.m, ...defaultBlockFetcherOptions });
   let bytes = 0;
   const report = await restoreVersions(

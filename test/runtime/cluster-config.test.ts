@@ -31,6 +31,14 @@ describe('cluster config', () => {
     expect(() => parse(withNodes(admin))).toThrow(/duplicate port 7100/);
   });
 
+  it('refuses ring parameters the ring core refuses, before any node starts (a node failed at start-up and stayed alive)', () => {
+    expect(() => parse({ ...local, ring: { checkpointInterval: 0 } })).toThrow(ConfigError);
+    expect(() => parse({ ...local, ring: { checkpointInterval: 0 } })).toThrow(/config\.ring: .*checkpointInterval/);
+    expect(() => parse({ ...local, ring: { checkpointInterval: 100, watermarkWindow: 150 } })).toThrow(/config\.ring: .*watermarkWindow/);
+    expect(() => parse({ ...local, ring: { requestTimeoutMs: 0 } })).toThrow(/config\.ring: .*timeouts are positive/);
+    expect(parse({ ...local, ring: { checkpointInterval: 64, watermarkWindow: 256 } }).ring.checkpointInterval).toBe(64);
+  });
+
   it('takes an optional clientsMax (the clients a node accepts at once) and refuses one out of range', () => {
     expect(parse(local).clientsMax).toBeUndefined();
     expect(parse({ ...local, clientsMax: 8 }).clientsMax).toBe(8);
