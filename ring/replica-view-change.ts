@@ -32,6 +32,8 @@ export interface ViewChangeState {
    * requests cannot hide a left-out one, when one waits longer than fairnessTimeouts timeouts.
    */
   progressMs: number;
+  /** Per member: when this replica last answered a stale view change of its with the new view. */
+  readonly staleAnswered: Map<number, number>;
 }
 
 /** A pending request older than this many request timeouts suspects the primary, progress or not. */
@@ -40,7 +42,7 @@ const fairnessTimeouts = 8;
 const timeoutDoublingsMax = 4;
 
 export function initialState(): ViewChangeState {
-  return { received: new Map(), mine: null, deadlineMs: Infinity, timeoutMs: 0, newView: null, progressMs: 0 };
+  return { received: new Map(), mine: null, deadlineMs: Infinity, timeoutMs: 0, newView: null, progressMs: 0, staleAnswered: new Map() };
 }
 
 export function recover(r: Replica): void {
@@ -136,11 +138,13 @@ export function abdicate(r: Replica): void {
   startViewChange(r, r.view + 1);
 }
 
-export function onViewChange(r: Replica, vc: ViewChange): void {
+export function onViewChange(r: Replica, from: string, vc: ViewChange): void {
   const s = r.viewChangeState;
+  // View changes are never relayed: one that does not come from the member it names is forged or
+  // replayed (and its index may not even name a member: the codec allows up to 255).
+  if (r.memberIndex.get(from) !== vc.replica) return r.drop('not-member');
   if (vc.newView < r.view || (vc.newView === r.view && r.viewActive)) {
-    // The sender is behind: show it the new view it missed.
-    if (vc.newView <= r.view && r.viewActive && s.newView) r.send(r.idOf(vc.replica), s.newView);
+    answerStale(r, vc);
     return r.drop('stale');
   }
   const held = s.received.get(vc.replica);
@@ -155,6 +159,23 @@ export function onViewChange(r: Replica, vc: ViewChange): void {
   if (higher.length >= r.f + 1) startViewChange(r, Math.min(...higher));
   armTimer(r);
   checkNewView(r);
+}
+
+/**
+ * The sender of a view change for a view at or below the one installed here is behind: it is
+ * shown the new view it missed. The new-view is the protocol's largest message, so it goes only
+ * to a sender that signed the view change (the caller checked it came from that member), at most
+ * once per status period (its own retransmissions come that often), and the signature is checked
+ * only when an answer is due.
+ */
+function answerStale(r: Replica, vc: ViewChange): void {
+  const s = r.viewChangeState;
+  if (!r.viewActive || !s.newView || vc.newView > r.view) return;
+  const lastMs = s.staleAnswered.get(vc.replica) ?? -Infinity;
+  if (r.nowMs - lastMs < r.params.statusIntervalMs) return;
+  if (!r.signedByReplica(vc)) return r.drop('bad-signature');
+  s.staleAnswered.set(vc.replica, r.nowMs);
+  r.send(r.idOf(vc.replica), s.newView);
 }
 
 function checkNewView(r: Replica): void {

@@ -9,6 +9,7 @@
  */
 import { bytesEqual, toHex } from '../core/bytes.ts';
 import type { Effect, Machine, MachineContext } from '../core/machine.ts';
+import { assert } from '../core/assert.ts';
 import { checkArgument } from '../core/errors.ts';
 import { checkRingShape, primaryOf, quorum, resolveParameters, type ProtocolParameters, type ReplicaConfig } from './config.ts';
 import type { Checkpoint, ClientRequest, Commit, CommitProof, PrePrepare, Prepare, PreparedProof, RingMessage } from './messages.ts';
@@ -277,8 +278,11 @@ export class Replica implements Machine<RingMessage, RingOutput> {
     return Math.min(this.highWatermark, (Math.floor(this.lastExecuted / k) + 2) * k, limit);
   }
 
+  /** A member's node id. Callers pass an index they checked (a message's claimed index may name no member). */
   idOf(replica: number): string {
-    return this.config.members[replica]!.id;
+    const member = this.config.members[replica];
+    assert(member !== undefined && Number.isInteger(replica), `replica index ${replica} names no member of ${this.n}`);
+    return member.id;
   }
 
   send(to: string, message: RingMessage): void {
@@ -423,7 +427,7 @@ export class Replica implements Machine<RingMessage, RingOutput> {
       case 'state-reply':
         return checkpoints.onStateReply(this, m);
       case 'view-change':
-        return viewChange.onViewChange(this, m);
+        return viewChange.onViewChange(this, from, m);
       case 'new-view':
         return viewChange.onNewView(this, m);
       case 'status':
