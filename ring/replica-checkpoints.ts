@@ -51,9 +51,15 @@ export function recover(r: Replica): void {
   if (r.lastExecuted < r.stableSeq) r.checkpointState.awaitingSeq = r.stableSeq;
 }
 
+/**
+ * Whether execution waits for a state transfer. Below the stable checkpoint it always does (the
+ * log under it is gone, so nothing there can execute): whatever cleared the wait, a replica left
+ * there asks again rather than sitting still.
+ */
 export function awaitingState(r: Replica): boolean {
   const s = r.checkpointState;
-  if (s.awaitingSeq !== null && r.lastExecuted >= s.awaitingSeq) s.awaitingSeq = null;
+  if (r.lastExecuted < r.stableSeq) s.awaitingSeq = Math.max(s.awaitingSeq ?? 0, r.stableSeq);
+  else if (s.awaitingSeq !== null && r.lastExecuted >= s.awaitingSeq) s.awaitingSeq = null;
   return s.awaitingSeq !== null;
 }
 
@@ -160,8 +166,14 @@ export function onStateRequest(r: Replica, from: string, m: StateRequest): void 
   r.send(from, reply);
 }
 
+/**
+ * Installs a snapshot proved by 2f+1 checkpoints. Only one at or above both the checkpoint awaited
+ * and the stable one: an older snapshot (a faulty member's replay, or a slow answer) would leave
+ * this replica below its stable checkpoint, where nothing can execute.
+ */
 export function onStateReply(r: Replica, m: StateReply): void {
-  if (m.seq <= r.lastExecuted || r.checkpointState.awaitingSeq === null) return r.drop('stale');
+  const awaited = r.checkpointState.awaitingSeq;
+  if (awaited === null || m.seq <= r.lastExecuted || m.seq < Math.max(awaited, r.stableSeq)) return r.drop('stale');
   const digest = checkpointProofDigest(r.proofContext, m.seq, m.checkpoints);
   if (!digest || !bytesEqual(digest, digestOf(r, m.snapshot))) return r.drop('bad-proof');
   const parsed = parseSnapshot(m.snapshot);
@@ -179,7 +191,7 @@ export function onStateReply(r: Replica, m: StateReply): void {
   r.checkpointState.own.set(m.seq, digest);
   for (const s of [...r.slots.keys()]) if (s <= m.seq) r.slots.delete(s);
   becomeStable(r, m.seq, m.checkpoints);
-  r.checkpointState.awaitingSeq = null;
+  awaitingState(r); // clears the wait: lastExecuted = m.seq, at or above it
   // The statements of the skipped batches were never executed here: peers certify them.
   certificates.resetBelow(r, m.seq);
   r.blockState.checkStateBlocks = true;
