@@ -323,9 +323,15 @@ export class Replica implements Machine<RingMessage, RingOutput> {
     return `${toHex(r.clientKey)}:${r.nonce}`;
   }
 
-  /** Client signature check with a cache: a request is verified once, not once per message carrying it. */
+  /**
+   * Client signature check with a cache: a request is verified once, not once per message carrying
+   * it. The cache is keyed by everything the check reads (requestDigest leaves out the signature and
+   * the reply address): keyed by requestDigest alone, a copy of a verified request with a garbage
+   * signature passed here and failed at a replica that had never seen the original, and correct
+   * replicas disagreed on whether one proof carrying it was valid.
+   */
   requestValid(r: ClientRequest): boolean {
-    const key = toHex(requestDigest(this.config.crypto, r));
+    const key = `${toHex(requestDigest(this.config.crypto, r))}:${toHex(r.signature)}:${r.replyTo}`;
     if (this.verifiedRequests.has(key)) return true;
     const selfSigned = this.service.authenticates?.(r.clientKey, r.nonce, r.operation) ?? false;
     if (!selfSigned && !verifyMessage(this.config.crypto, r.clientKey, r)) return false;
