@@ -54,6 +54,8 @@ export type DropReason =
   | 'bad-proof'
   | 'nonce-reuse'
   | 'missing-blocks'
+  /** A pre-prepare whose batch timestamp is more than timestampAheadMaxMs ahead of this replica's clock. */
+  | 'future-timestamp'
   /** A span-certified that found its sender's queue full while its previous one was checked. */
   | 'busy'
   | 'stale';
@@ -113,10 +115,11 @@ export class Replica implements Machine<RingMessage, RingOutput> {
    */
   private silentThrough: { view: number; seq: number } | null = null;
   /**
-   * The highest slot whose prepare this replica withheld (silentThrough) and when it first did:
-   * if that slot is still not executed after requestTimeoutMs, the view changes (ring/replica-
-   * view-change.ts onTick). Two backups restarted in one window leave too few prepares for any
-   * slot they withhold, and heartbeat batches put no client request on the request timer.
+   * The highest slot whose prepare this replica withheld (silentThrough, or a pre-prepare whose
+   * timestamp it refused) and when it first did: if that slot is still not executed after
+   * requestTimeoutMs, the view changes (ring/replica-view-change.ts onTick). Two backups restarted
+   * in one window leave too few prepares for any slot they withhold, and heartbeat batches put no
+   * client request on the request timer.
    */
   withheld: { seq: number; sinceMs: number } | null = null;
   private out: Effect<RingMessage, RingOutput>[] = [];
@@ -492,7 +495,7 @@ export class Replica implements Machine<RingMessage, RingOutput> {
       }
     } else if (this.silentThrough !== null && pp.view === this.silentThrough.view && pp.seq <= this.silentThrough.seq) {
       this.counters.preparesWithheld++;
-      this.withheld = { seq: Math.max(pp.seq, this.withheld?.seq ?? 0), sinceMs: this.withheld?.sinceMs ?? this.nowMs };
+      this.noteWithheld(pp.seq);
     } else {
       if (this.votingMark === null || this.votingMark.view !== pp.view || pp.seq > this.votingMark.seq) {
         // Durable before this prepare leaves (the host flushes a step's writes before its sends).
@@ -504,6 +507,11 @@ export class Replica implements Machine<RingMessage, RingOutput> {
       this.broadcast(prepare);
     }
     agreement.checkPrepared(this, s);
+  }
+
+  /** This replica sends no prepare for `seq` in this view: the withheld timer watches that it executes anyway. */
+  noteWithheld(seq: number): void {
+    this.withheld = { seq: Math.max(seq, this.withheld?.seq ?? 0), sinceMs: this.withheld?.sinceMs ?? this.nowMs };
   }
 
   signedByReplica(m: Parameters<typeof verifyMessage>[2] & { replica: number }): boolean {
