@@ -63,7 +63,7 @@ export function onPutBlock(r: Replica, from: string, block: Uint8Array): void {
   if (!r.service.putBlock) r.ctx.store.put(`blk/${toHex(bguid)}`, block);
   r.send(from, { kind: 'block-stored', bguid, replica: r.me });
   if (r.blockState.wanted.delete(toHex(bguid))) r.executeReady();
-  else if (r.queue.length > 0) r.tryIssueBatches();
+  else if (r.queue.size > 0) r.tryIssueBatches();
 }
 
 export function onFetchBlocks(r: Replica, from: string, m: FetchBlocks): void {

@@ -78,17 +78,18 @@ export function onTick(r: Replica): void {
       return startViewChange(r, r.view + 1);
     }
   }
-  for (const [key, p] of r.pending) {
-    const done = (r.clients.get(key.slice(0, key.indexOf(':')))?.nonce ?? -1) >= p.request.nonce;
-    if (done) {
-      r.pending.delete(key);
-      s.progressMs = r.nowMs;
-    }
+  // Requests done meanwhile (executed here, or passed by a state transfer) are progress. The timers
+  // run on each client's lowest pending request only: a client's requests execute in nonce order,
+  // so its later ones could not have been served before.
+  for (const [hex, p] of [...r.pending.lowest()]) {
+    const executed = r.clients.get(hex)?.nonce ?? -1;
+    if (executed >= p.request.nonce && r.pending.settle(hex, executed, r.nowMs) > 0) s.progressMs = r.nowMs;
   }
-  const oldest = r.pending.values().next();
-  if (oldest.done) return;
-  const waitedMs = r.nowMs - Math.max(s.progressMs, oldest.value.sinceMs);
-  if (waitedMs > r.params.requestTimeoutMs || r.nowMs - oldest.value.sinceMs > fairnessTimeouts * r.params.requestTimeoutMs) {
+  let oldestMs = Infinity;
+  for (const [, p] of r.pending.lowest()) oldestMs = Math.min(oldestMs, p.sinceMs);
+  if (oldestMs === Infinity) return;
+  const waitedMs = r.nowMs - Math.max(s.progressMs, oldestMs);
+  if (waitedMs > r.params.requestTimeoutMs || r.nowMs - oldestMs > fairnessTimeouts * r.params.requestTimeoutMs) {
     return startViewChange(r, r.view + 1);
   }
 }
@@ -237,11 +238,8 @@ function install(r: Replica, nv: NewView, proposals: readonly Proposal[]): void 
   r.viewActive = true;
   r.emit({ kind: 'view-installed', replica: r.me, view: nv.view });
   // A former primary's queue is the new primary's job now (the pending map still watches it).
-  if (!r.isPrimary) {
-    r.queue = [];
-    r.queuedKeys.clear();
-  }
-  for (const p of r.pending.values()) {
+  if (!r.isPrimary) r.queue.clear();
+  for (const p of r.pending.all()) {
     p.sinceMs = r.nowMs;
     if (r.isPrimary) r.enqueue(p.request);
     else r.send(r.idOf(r.primary), p.request);

@@ -25,6 +25,7 @@ import * as execution from './replica-execution.ts';
 import * as requests from './replica-requests.ts';
 import * as status from './replica-status.ts';
 import * as viewChange from './replica-view-change.ts';
+import { ClientRequests } from './client-requests.ts';
 import type { ReplicatedService } from './service.ts';
 import { DeferredWrites } from './deferred-writes.ts';
 import { requestDigest, signMessage, verifyMessage } from './signing.ts';
@@ -56,6 +57,8 @@ export type DropReason =
   | 'missing-blocks'
   /** A pre-prepare whose batch timestamp is more than timestampAheadMaxMs ahead of this replica's clock. */
   | 'future-timestamp'
+  /** A request below every one held for its client, which holds as many as it may (ring/client-requests.ts). */
+  | 'client-window'
   /** A span-certified that found its sender's queue full while its previous one was checked. */
   | 'busy'
   | 'stale';
@@ -91,16 +94,14 @@ export class Replica implements Machine<RingMessage, RingOutput> {
   stableProof: Checkpoint[] = [];
   readonly slots = new Map<number, Slot>();
   readonly clients = new Map<string, ClientRecord>();
-  /** Primary: requests waiting for a batch, and the time the oldest arrived. */
-  queue: ClientRequest[] = [];
-  /** requestKey of every queued request (duplicate check without a scan of the queue). */
-  readonly queuedKeys = new Set<string>();
+  /** Primary: requests waiting for a batch (a few per client, ring/client-requests.ts), and when the queue last filled from empty or was taken from. */
+  readonly queue = new ClientRequests();
   queueSinceMs = 0;
   nextSeq = 1;
   /** Requests (client:nonce) sitting in an unexecuted slot; not to be batched twice. */
   readonly inFlight = new Map<string, number>();
-  /** Requests this replica knows of and waits on: the primary is suspected if one stays too long. */
-  readonly pending = new Map<string, { request: ClientRequest; sinceMs: number }>();
+  /** Requests this replica knows of and waits on (a few per client): the primary is suspected if one stays too long. */
+  readonly pending = new ClientRequests();
   readonly drops = new Map<DropReason, number>();
   readonly counters = { executedRequests: 0, executedBatches: 0, viewChanges: 0, stateTransfers: 0, preparesWithheld: 0 };
   private readonly verifiedRequests = new Set<string>();
