@@ -24,6 +24,13 @@ export function onRequest(r: Replica, req: ClientRequest, fromMember: boolean): 
   }
   if (r.pending.refuses(clientHex, req.nonce)) return r.drop('client-window');
   if (!r.requestValid(req)) return r.drop('bad-signature');
+  if (!r.isPrimary && lacksBlocks(r, req)) {
+    // Relayed, but not timed: no primary can propose it before it has the blocks (ring/
+    // replica-blocks.ts), and one that names a block never uploaded must not make every primary
+    // look faulty in turn. The client's retransmissions bring it back once the blocks are here.
+    if (!fromMember && r.viewActive) r.send(r.idOf(r.primary), req);
+    return;
+  }
   const held = r.pending.add(req, r.nowMs);
   if (held === 'refused') return r.drop('client-window');
   if (held === 'replaced') r.drop('client-window');
@@ -33,6 +40,15 @@ export function onRequest(r: Replica, req: ClientRequest, fromMember: boolean): 
   } else if (!fromMember && r.viewActive) {
     r.send(r.idOf(r.primary), req);
   }
+}
+
+/**
+ * Does this replica lack a block the request names? A backup puts a request on the request timer
+ * only once it holds them, as the primary proposes it only then; a faulty primary that withholds a
+ * request whose blocks are everywhere is still suspected.
+ */
+function lacksBlocks(r: Replica, req: ClientRequest): boolean {
+  return (r.service.blocksNeeded?.(req.operation) ?? []).length > 0;
 }
 
 export function enqueue(r: Replica, req: ClientRequest): void {
