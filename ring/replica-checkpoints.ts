@@ -36,10 +36,12 @@ export interface CheckpointState {
   /** Stable seq whose state this replica must fetch before executing further, or null. */
   awaitingSeq: number | null;
   lastStateRequestMs: number;
+  /** Per member: when this replica last sent it a state reply (at most one per status period). */
+  readonly stateAnswered: Map<string, number>;
 }
 
 export function initialState(): CheckpointState {
-  return { votes: new Map(), own: new Map(), awaitingSeq: null, lastStateRequestMs: -Infinity };
+  return { votes: new Map(), own: new Map(), awaitingSeq: null, lastStateRequestMs: -Infinity, stateAnswered: new Map() };
 }
 
 const digestOf = (r: Replica, snapshot: Uint8Array): Uint8Array => taggedHash(r.config.crypto, HashTag.checkpoint, snapshot);
@@ -158,10 +160,19 @@ export function onTick(r: Replica): void {
   if (awaitingState(r) && r.nowMs - r.checkpointState.lastStateRequestMs >= 2 * r.params.statusIntervalMs) requestState(r);
 }
 
+/**
+ * A member asks for the state at a stable checkpoint: it gets this replica's whole snapshot (up to
+ * the frame limit) for a few bytes, so only a member that is behind (its latest status, if any,
+ * shows it below this checkpoint) and at most once per status period (an asker retries every two).
+ */
 export function onStateRequest(r: Replica, from: string, m: StateRequest): void {
   if (r.stableSeq < m.seq || r.stableSeq === 0) return r.drop('stale');
+  if ((r.statusState.peerExecuted.get(from) ?? -1) >= r.stableSeq) return r.drop('stale');
+  const lastMs = r.checkpointState.stateAnswered.get(from) ?? -Infinity;
+  if (r.nowMs - lastMs < r.params.statusIntervalMs) return r.drop('rate-limited');
   const snapshot = r.ctx.store.get(snapshotKey(r.stableSeq));
   if (!snapshot) return; // this replica is itself waiting for the state at its stable checkpoint
+  r.checkpointState.stateAnswered.set(from, r.nowMs);
   const reply: StateReply = { kind: 'state-reply', seq: r.stableSeq, snapshot, checkpoints: r.stableProof };
   r.send(from, reply);
 }

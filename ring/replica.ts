@@ -61,6 +61,8 @@ export type DropReason =
   | 'client-window'
   /** A span-certified that found its sender's queue full while its previous one was checked. */
   | 'busy'
+  /** A state request or block fetch from a member answered already within the last status period. */
+  | 'rate-limited'
   | 'stale';
 
 const verifiedCacheMax = 100_000;
