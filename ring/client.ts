@@ -224,9 +224,12 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
       return;
     }
     o.replies.set(m.replica, m);
-    this.view = Math.max(this.view, m.view);
     const matching = [...o.replies.values()].filter((r) => r.seq === m.seq && bytesEqual(r.result, m.result));
     if (matching.length < this.config.f + 1) return;
+    // Not the view of any one reply (a faulty replica could name itself primary and drop what it
+    // gets): the (f+1)-th highest of the replies', which a correct replica has reached.
+    const views = [...o.replies.values()].map((r) => r.view).sort((a, b) => b - a);
+    this.view = Math.max(this.view, views[this.config.f]!);
     o.completedSeq = m.seq;
     this.counters.completed++;
     this.out.push({

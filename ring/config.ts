@@ -39,6 +39,12 @@ export interface ProtocolParameters {
   readonly certifyIntervalMs: number;
   /** A certifier of rank k takes over when the oldest uncertified batch has waited k times this; a round is retried after it. */
   readonly certifyTakeoverMs: number;
+  /**
+   * Δ: how far ahead of its own clock a backup accepts a new batch's timestamp (the primary's
+   * choice). Readers' freshness checks (maxAgeMs) trust the agreed clock up to this much; a primary
+   * whose clock runs further ahead of 2f backups' is replaced as a faulty one would be.
+   */
+  readonly timestampAheadMaxMs: number;
 }
 
 export const defaultProtocolParameters: ProtocolParameters = {
@@ -53,6 +59,7 @@ export const defaultProtocolParameters: ProtocolParameters = {
   heartbeatIntervalMs: 0,
   certifyIntervalMs: 20,
   certifyTakeoverMs: 1000,
+  timestampAheadMaxMs: 1000,
 };
 
 export interface ReplicaConfig {
@@ -156,6 +163,7 @@ export function resolveParameters(p: Partial<ProtocolParameters> | undefined): P
     'a multiple of checkpointInterval, at least twice it',
   );
   checkArgument(out.certifyIntervalMs >= 0 && out.certifyTakeoverMs > 0, 'certifyIntervalMs, certifyTakeoverMs', '>= 0 and > 0');
+  checkArgument(out.timestampAheadMaxMs >= 0, 'timestampAheadMaxMs', '>= 0');
   assert(out.requestTimeoutMs > 0 && out.viewChangeTimeoutMs > 0 && out.statusIntervalMs > 0, 'timeouts are positive');
   return out;
 }

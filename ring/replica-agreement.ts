@@ -36,7 +36,31 @@ export function onPrePrepare(r: Replica, pp: PrePrepare): void {
   if (pp.seq > r.voteCeiling) return park(r, pp);
   if (holdsAnother(r, pp)) return;
   if (!pp.batch || !r.batchValid(pp)) return r.drop('bad-batch');
+  if (aheadOfClock(r, pp)) return refuseTimestamp(r, pp);
   acceptChecked(r, pp);
+}
+
+/**
+ * The batch timestamp is the primary's non-deterministic choice, which PBFT has backups check
+ * before they vote for it: here, against their own clock. Execution keeps the highest timestamp
+ * ever agreed, and heartbeat certificates carry it to readers' freshness checks, so one stamped
+ * far ahead would pin the ring's clock there for good. Only new proposals are checked (here and when parked): a
+ * batch re-proposed in a new view was prepared before and keeps its old, lower, timestamp, and a
+ * decided batch (commit proof) is executed whatever its timestamp.
+ */
+function aheadOfClock(r: Replica, pp: PrePrepare): boolean {
+  return pp.batch!.timestampMs > r.nowMs + r.params.timestampAheadMaxMs;
+}
+
+/**
+ * A validly signed pre-prepare with a timestamp this backup will not agree to: like a bad one it
+ * gets no prepare, and the slot is put on the withheld timer, so the view changes if it does not
+ * execute anyway (the others may find the time right: then this replica learns the slot from
+ * commit proofs and suspects nobody). A heartbeat-only batch puts no request on the request timer.
+ */
+function refuseTimestamp(r: Replica, pp: PrePrepare): void {
+  r.drop('future-timestamp');
+  r.noteWithheld(pp.seq);
 }
 
 /** The slot already holds a pre-prepare (a different digest is the primary equivocating: dropped). */
@@ -67,6 +91,7 @@ function park(r: Replica, pp: PrePrepare): void {
   const parked = r.agreementState.parked;
   if (parked.has(pp.seq)) return;
   if (!pp.batch || !r.batchValid(pp)) return r.drop('bad-batch');
+  if (aheadOfClock(r, pp)) return refuseTimestamp(r, pp);
   parked.set(pp.seq, { prePrepare: pp, reProposal: false });
 }
 

@@ -19,12 +19,14 @@ export interface BlockState {
   /** Set after a state transfer (and at boot) until the state's blocks are all present. */
   checkStateBlocks: boolean;
   blocked: boolean;
+  /** Per member, the blocks sent to it within the last half status period (BGUID hex -> when). */
+  readonly sent: Map<string, Map<string, number>>;
 }
 
 const blocksPerAnswerMax = 64;
 
 export function initialState(): BlockState {
-  return { wanted: new Map(), checkStateBlocks: true, blocked: false };
+  return { wanted: new Map(), checkStateBlocks: true, blocked: false, sent: new Map() };
 }
 
 /** Missing blocks the batch's requests name (empty when the service keeps no blocks). */
@@ -63,15 +65,41 @@ export function onPutBlock(r: Replica, from: string, block: Uint8Array): void {
   if (!r.service.putBlock) r.ctx.store.put(`blk/${toHex(bguid)}`, block);
   r.send(from, { kind: 'block-stored', bguid, replica: r.me });
   if (r.blockState.wanted.delete(toHex(bguid))) r.executeReady();
-  else if (r.queue.length > 0) r.tryIssueBatches();
+  else if (r.queue.size > 0) r.tryIssueBatches();
 }
 
+/**
+ * Sends a member the blocks it asks for, each at most once per half status period: a fetcher asks
+ * again only after a whole one (requestBlocks; the half leaves room for network jitter), and a
+ * fetch of 64 BGUIDs (a few KiB) could otherwise be answered with 64 blocks of up to 4 MiB as often
+ * as a faulty member cares to send it.
+ */
 export function onFetchBlocks(r: Replica, from: string, m: FetchBlocks): void {
   if (!r.service.getBlock) return;
+  const sent = recentlySent(r, from);
   for (const bguid of m.bguids.slice(0, blocksPerAnswerMax)) {
+    const key = toHex(bguid);
+    if (sent.has(key)) {
+      r.drop('rate-limited');
+      continue;
+    }
     const block = r.service.getBlock(bguid);
-    if (block) r.send(from, { kind: 'block-data', blockKind: block.kind, bytes: block.bytes } satisfies BlockData);
+    if (!block) continue;
+    sent.set(key, r.nowMs);
+    r.send(from, { kind: 'block-data', blockKind: block.kind, bytes: block.bytes } satisfies BlockData);
   }
+}
+
+/** The blocks sent to `member` within the last half status period (older entries are dropped here). */
+function recentlySent(r: Replica, member: string): Map<string, number> {
+  let sent = r.blockState.sent.get(member);
+  if (!sent) r.blockState.sent.set(member, (sent = new Map()));
+  // Entries are in the order sent: the expired ones lead.
+  for (const [key, atMs] of sent) {
+    if (r.nowMs - atMs < r.params.statusIntervalMs / 2) break;
+    sent.delete(key);
+  }
+  return sent;
 }
 
 export function onBlockData(r: Replica, m: BlockData): void {

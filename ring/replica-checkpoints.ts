@@ -36,10 +36,12 @@ export interface CheckpointState {
   /** Stable seq whose state this replica must fetch before executing further, or null. */
   awaitingSeq: number | null;
   lastStateRequestMs: number;
+  /** Per member: when this replica last sent it a state reply (at most one per status period). */
+  readonly stateAnswered: Map<string, number>;
 }
 
 export function initialState(): CheckpointState {
-  return { votes: new Map(), own: new Map(), awaitingSeq: null, lastStateRequestMs: -Infinity };
+  return { votes: new Map(), own: new Map(), awaitingSeq: null, lastStateRequestMs: -Infinity, stateAnswered: new Map() };
 }
 
 const digestOf = (r: Replica, snapshot: Uint8Array): Uint8Array => taggedHash(r.config.crypto, HashTag.checkpoint, snapshot);
@@ -51,9 +53,15 @@ export function recover(r: Replica): void {
   if (r.lastExecuted < r.stableSeq) r.checkpointState.awaitingSeq = r.stableSeq;
 }
 
+/**
+ * Whether execution waits for a state transfer. Below the stable checkpoint it always does (the
+ * log under it is gone, so nothing there can execute): whatever cleared the wait, a replica left
+ * there asks again rather than sitting still.
+ */
 export function awaitingState(r: Replica): boolean {
   const s = r.checkpointState;
-  if (s.awaitingSeq !== null && r.lastExecuted >= s.awaitingSeq) s.awaitingSeq = null;
+  if (r.lastExecuted < r.stableSeq) s.awaitingSeq = Math.max(s.awaitingSeq ?? 0, r.stableSeq);
+  else if (s.awaitingSeq !== null && r.lastExecuted >= s.awaitingSeq) s.awaitingSeq = null;
   return s.awaitingSeq !== null;
 }
 
@@ -152,16 +160,31 @@ export function onTick(r: Replica): void {
   if (awaitingState(r) && r.nowMs - r.checkpointState.lastStateRequestMs >= 2 * r.params.statusIntervalMs) requestState(r);
 }
 
+/**
+ * A member asks for the state at a stable checkpoint: it gets this replica's whole snapshot (up to
+ * the frame limit) for a few bytes, so only a member that is behind (its latest status, if any,
+ * shows it below this checkpoint) and at most once per status period (an asker retries every two).
+ */
 export function onStateRequest(r: Replica, from: string, m: StateRequest): void {
   if (r.stableSeq < m.seq || r.stableSeq === 0) return r.drop('stale');
+  if ((r.statusState.peerExecuted.get(from) ?? -1) >= r.stableSeq) return r.drop('stale');
+  const lastMs = r.checkpointState.stateAnswered.get(from) ?? -Infinity;
+  if (r.nowMs - lastMs < r.params.statusIntervalMs) return r.drop('rate-limited');
   const snapshot = r.ctx.store.get(snapshotKey(r.stableSeq));
   if (!snapshot) return; // this replica is itself waiting for the state at its stable checkpoint
+  r.checkpointState.stateAnswered.set(from, r.nowMs);
   const reply: StateReply = { kind: 'state-reply', seq: r.stableSeq, snapshot, checkpoints: r.stableProof };
   r.send(from, reply);
 }
 
+/**
+ * Installs a snapshot proved by 2f+1 checkpoints. Only one at or above both the checkpoint awaited
+ * and the stable one: an older snapshot (a faulty member's replay, or a slow answer) would leave
+ * this replica below its stable checkpoint, where nothing can execute.
+ */
 export function onStateReply(r: Replica, m: StateReply): void {
-  if (m.seq <= r.lastExecuted || r.checkpointState.awaitingSeq === null) return r.drop('stale');
+  const awaited = r.checkpointState.awaitingSeq;
+  if (awaited === null || m.seq <= r.lastExecuted || m.seq < Math.max(awaited, r.stableSeq)) return r.drop('stale');
   const digest = checkpointProofDigest(r.proofContext, m.seq, m.checkpoints);
   if (!digest || !bytesEqual(digest, digestOf(r, m.snapshot))) return r.drop('bad-proof');
   const parsed = parseSnapshot(m.snapshot);
@@ -179,7 +202,7 @@ export function onStateReply(r: Replica, m: StateReply): void {
   r.checkpointState.own.set(m.seq, digest);
   for (const s of [...r.slots.keys()]) if (s <= m.seq) r.slots.delete(s);
   becomeStable(r, m.seq, m.checkpoints);
-  r.checkpointState.awaitingSeq = null;
+  awaitingState(r); // clears the wait: lastExecuted = m.seq, at or above it
   // The statements of the skipped batches were never executed here: peers certify them.
   certificates.resetBelow(r, m.seq);
   r.blockState.checkStateBlocks = true;

@@ -57,7 +57,7 @@ function apply(r: Replica, seq: number, pp: PrePrepare): void {
     const digest = requestDigest(r.config.crypto, req);
     const key = r.requestKey(req);
     r.inFlight.delete(key);
-    if (r.pending.delete(key)) viewChange.onProgress(r);
+    if (r.pending.settle(hex, req.nonce, r.nowMs) > 0) viewChange.onProgress(r);
     const previous = r.clients.get(hex);
     if (previous && req.nonce <= previous.nonce) {
       executed.push({ clientKeyHex: hex, nonce: req.nonce, requestDigestHex: toHex(digest), outcome: 'replay' });

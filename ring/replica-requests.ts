@@ -22,9 +22,18 @@ export function onRequest(r: Replica, req: ClientRequest, fromMember: boolean): 
     }
     return;
   }
+  if (r.pending.refuses(clientHex, req.nonce)) return r.drop('client-window');
   if (!r.requestValid(req)) return r.drop('bad-signature');
-  const key = r.requestKey(req);
-  if (!r.pending.has(key)) r.pending.set(key, { request: req, sinceMs: r.nowMs });
+  if (!r.isPrimary && lacksBlocks(r, req)) {
+    // Relayed, but not timed: no primary can propose it before it has the blocks (ring/
+    // replica-blocks.ts), and one that names a block never uploaded must not make every primary
+    // look faulty in turn. The client's retransmissions bring it back once the blocks are here.
+    if (!fromMember && r.viewActive) r.send(r.idOf(r.primary), req);
+    return;
+  }
+  const held = r.pending.add(req, r.nowMs);
+  if (held === 'refused') return r.drop('client-window');
+  if (held === 'replaced') r.drop('client-window');
   if (r.isPrimary && r.viewActive) {
     enqueue(r, req);
     tryIssueBatches(r);
@@ -33,12 +42,20 @@ export function onRequest(r: Replica, req: ClientRequest, fromMember: boolean): 
   }
 }
 
+/**
+ * Does this replica lack a block the request names? A backup puts a request on the request timer
+ * only once it holds them, as the primary proposes it only then; a faulty primary that withholds a
+ * request whose blocks are everywhere is still suspected.
+ */
+function lacksBlocks(r: Replica, req: ClientRequest): boolean {
+  return (r.service.blocksNeeded?.(req.operation) ?? []).length > 0;
+}
+
 export function enqueue(r: Replica, req: ClientRequest): void {
-  const key = r.requestKey(req);
-  if (r.inFlight.has(key) || r.queuedKeys.has(key)) return;
-  if (r.queue.length === 0) r.queueSinceMs = r.nowMs;
-  r.queue.push(req);
-  r.queuedKeys.add(key);
+  if (r.inFlight.has(r.requestKey(req))) return;
+  if (r.queue.size === 0) r.queueSinceMs = r.nowMs;
+  const queued = r.queue.add(req, r.nowMs);
+  if (queued === 'refused' || queued === 'replaced') r.drop('client-window');
 }
 
 /** Primary: assigns sequence numbers while the pipeline and the window it may vote in (Replica.voteCeiling) have room. */
@@ -52,10 +69,10 @@ export function tryIssueBatches(r: Replica): void {
     const inFlight = r.nextSeq - 1 - r.lastExecuted;
     if (inFlight >= p.pipelineDepthMax) return;
     const heartbeatDue = p.heartbeatIntervalMs > 0 && r.nowMs - r.lastHeartbeatMs >= p.heartbeatIntervalMs;
-    const fillDue = inFlight === 0 && r.queue.length === 0 && limited;
-    if (r.queue.length === 0 && !heartbeatDue && !fillDue) return;
+    const fillDue = inFlight === 0 && r.queue.size === 0 && limited;
+    if (r.queue.size === 0 && !heartbeatDue && !fillDue) return;
     const young = r.nowMs - r.queueSinceMs < p.batchDelayMs;
-    if (inFlight > 0 && r.queue.length < p.batchSizeMax && young && !heartbeatDue) return;
+    if (inFlight > 0 && r.queue.size < p.batchSizeMax && young && !heartbeatDue) return;
     const requests = takeBatchRequests(r);
     // Nothing proposable (every queued request done, in flight, or waiting for its blocks): stop;
     // a block's arrival tries again.
@@ -66,30 +83,20 @@ export function tryIssueBatches(r: Replica): void {
   }
 }
 
+/**
+ * The next batch's requests: one per client (later nonces wait for the next batch, which keeps
+ * nonce order simple), from the clients served longest ago. A request naming blocks this replica
+ * lacks stays queued (the client may still be uploading them) and the blocks are asked for.
+ */
 function takeBatchRequests(r: Replica): ClientRequest[] {
-  const requests: ClientRequest[] = [];
-  const clientsInBatch = new Set<string>();
-  const rest: ClientRequest[] = [];
-  for (const req of r.queue) {
-    const hex = toHex(req.clientKey);
-    const done = (r.clients.get(hex)?.nonce ?? -1) >= req.nonce;
-    if (done || r.inFlight.has(r.requestKey(req))) continue;
+  const requests = r.queue.takeOnePerClient(r.params.batchSizeMax, (req) => {
+    const done = (r.clients.get(toHex(req.clientKey))?.nonce ?? -1) >= req.nonce;
+    if (done || r.inFlight.has(r.requestKey(req))) return 'drop';
     const missing = r.service.blocksNeeded?.(req.operation) ?? [];
-    if (missing.length > 0) {
-      // Not proposable until this replica holds the blocks it names (the client may still be uploading).
-      blocks.requestBlocks(r, missing);
-      rest.push(req);
-      continue;
-    }
-    // One request per client per batch keeps nonce order simple: later ones wait for the next batch.
-    if (requests.length < r.params.batchSizeMax && !clientsInBatch.has(hex)) {
-      requests.push(req);
-      clientsInBatch.add(hex);
-    } else rest.push(req);
-  }
-  r.queue = rest;
-  r.queuedKeys.clear();
-  for (const req of rest) r.queuedKeys.add(r.requestKey(req));
+    if (missing.length === 0) return 'take';
+    blocks.requestBlocks(r, missing);
+    return 'wait';
+  });
   r.queueSinceMs = r.nowMs;
   return requests;
 }

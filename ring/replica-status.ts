@@ -13,6 +13,8 @@ export interface StatusState {
   lastStatusMs: number;
   /** Per peer: up to which seq commit proofs were last sent, and when (so a slow peer is not flooded). */
   readonly proofsSent: Map<string, { upToSeq: number; atMs: number }>;
+  /** Per peer: the last executed seq its latest status claimed (whether it is behind, for state requests). */
+  readonly peerExecuted: Map<string, number>;
 }
 
 /** Commit proofs sent per status answer: bounds one answer's size; the next status continues. */
@@ -21,7 +23,7 @@ const commitProofsPerStatusMax = 16;
 const commitProofBytesPerStatusMax = 4 * 1024 * 1024;
 
 export function initialState(): StatusState {
-  return { lastStatusMs: -Infinity, proofsSent: new Map() };
+  return { lastStatusMs: -Infinity, proofsSent: new Map(), peerExecuted: new Map() };
 }
 
 function batchBytes(proof: CommitProof): number {
@@ -78,6 +80,7 @@ function sendCommitProofs(r: Replica, to: string, m: Status): void {
 }
 
 export function onStatus(r: Replica, from: string, m: Status): void {
+  r.statusState.peerExecuted.set(from, m.lastExecuted);
   if (m.stableSeq < r.stableSeq && r.stableProof.length > 0) {
     r.send(from, { kind: 'checkpoint-proof', checkpoints: r.stableProof });
   }

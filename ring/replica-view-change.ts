@@ -32,6 +32,8 @@ export interface ViewChangeState {
    * requests cannot hide a left-out one, when one waits longer than fairnessTimeouts timeouts.
    */
   progressMs: number;
+  /** Per member: when this replica last answered a stale view change of its with the new view. */
+  readonly staleAnswered: Map<number, number>;
 }
 
 /** A pending request older than this many request timeouts suspects the primary, progress or not. */
@@ -40,7 +42,7 @@ const fairnessTimeouts = 8;
 const timeoutDoublingsMax = 4;
 
 export function initialState(): ViewChangeState {
-  return { received: new Map(), mine: null, deadlineMs: Infinity, timeoutMs: 0, newView: null, progressMs: 0 };
+  return { received: new Map(), mine: null, deadlineMs: Infinity, timeoutMs: 0, newView: null, progressMs: 0, staleAnswered: new Map() };
 }
 
 export function recover(r: Replica): void {
@@ -76,17 +78,18 @@ export function onTick(r: Replica): void {
       return startViewChange(r, r.view + 1);
     }
   }
-  for (const [key, p] of r.pending) {
-    const done = (r.clients.get(key.slice(0, key.indexOf(':')))?.nonce ?? -1) >= p.request.nonce;
-    if (done) {
-      r.pending.delete(key);
-      s.progressMs = r.nowMs;
-    }
+  // Requests done meanwhile (executed here, or passed by a state transfer) are progress. The timers
+  // run on each client's lowest pending request only: a client's requests execute in nonce order,
+  // so its later ones could not have been served before.
+  for (const [hex, p] of [...r.pending.lowest()]) {
+    const executed = r.clients.get(hex)?.nonce ?? -1;
+    if (executed >= p.request.nonce && r.pending.settle(hex, executed, r.nowMs) > 0) s.progressMs = r.nowMs;
   }
-  const oldest = r.pending.values().next();
-  if (oldest.done) return;
-  const waitedMs = r.nowMs - Math.max(s.progressMs, oldest.value.sinceMs);
-  if (waitedMs > r.params.requestTimeoutMs || r.nowMs - oldest.value.sinceMs > fairnessTimeouts * r.params.requestTimeoutMs) {
+  let oldestMs = Infinity;
+  for (const [, p] of r.pending.lowest()) oldestMs = Math.min(oldestMs, p.sinceMs);
+  if (oldestMs === Infinity) return;
+  const waitedMs = r.nowMs - Math.max(s.progressMs, oldestMs);
+  if (waitedMs > r.params.requestTimeoutMs || r.nowMs - oldestMs > fairnessTimeouts * r.params.requestTimeoutMs) {
     return startViewChange(r, r.view + 1);
   }
 }
@@ -136,11 +139,13 @@ export function abdicate(r: Replica): void {
   startViewChange(r, r.view + 1);
 }
 
-export function onViewChange(r: Replica, vc: ViewChange): void {
+export function onViewChange(r: Replica, from: string, vc: ViewChange): void {
   const s = r.viewChangeState;
+  // View changes are never relayed: one that does not come from the member it names is forged or
+  // replayed (and its index may not even name a member: the codec allows up to 255).
+  if (r.memberIndex.get(from) !== vc.replica) return r.drop('not-member');
   if (vc.newView < r.view || (vc.newView === r.view && r.viewActive)) {
-    // The sender is behind: show it the new view it missed.
-    if (vc.newView <= r.view && r.viewActive && s.newView) r.send(r.idOf(vc.replica), s.newView);
+    answerStale(r, vc);
     return r.drop('stale');
   }
   const held = s.received.get(vc.replica);
@@ -155,6 +160,23 @@ export function onViewChange(r: Replica, vc: ViewChange): void {
   if (higher.length >= r.f + 1) startViewChange(r, Math.min(...higher));
   armTimer(r);
   checkNewView(r);
+}
+
+/**
+ * The sender of a view change for a view at or below the one installed here is behind: it is
+ * shown the new view it missed. The new-view is the protocol's largest message, so it goes only
+ * to a sender that signed the view change (the caller checked it came from that member), at most
+ * once per status period (its own retransmissions come that often), and the signature is checked
+ * only when an answer is due.
+ */
+function answerStale(r: Replica, vc: ViewChange): void {
+  const s = r.viewChangeState;
+  if (!r.viewActive || !s.newView || vc.newView > r.view) return;
+  const lastMs = s.staleAnswered.get(vc.replica) ?? -Infinity;
+  if (r.nowMs - lastMs < r.params.statusIntervalMs) return;
+  if (!r.signedByReplica(vc)) return r.drop('bad-signature');
+  s.staleAnswered.set(vc.replica, r.nowMs);
+  r.send(r.idOf(vc.replica), s.newView);
 }
 
 function checkNewView(r: Replica): void {
@@ -216,11 +238,8 @@ function install(r: Replica, nv: NewView, proposals: readonly Proposal[]): void 
   r.viewActive = true;
   r.emit({ kind: 'view-installed', replica: r.me, view: nv.view });
   // A former primary's queue is the new primary's job now (the pending map still watches it).
-  if (!r.isPrimary) {
-    r.queue = [];
-    r.queuedKeys.clear();
-  }
-  for (const p of r.pending.values()) {
+  if (!r.isPrimary) r.queue.clear();
+  for (const p of r.pending.all()) {
     p.sinceMs = r.nowMs;
     if (r.isPrimary) r.enqueue(p.request);
     else r.send(r.idOf(r.primary), p.request);

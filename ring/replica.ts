@@ -9,6 +9,7 @@
  */
 import { bytesEqual, toHex } from '../core/bytes.ts';
 import type { Effect, Machine, MachineContext } from '../core/machine.ts';
+import { assert } from '../core/assert.ts';
 import { checkArgument } from '../core/errors.ts';
 import { checkRingShape, primaryOf, quorum, resolveParameters, type ProtocolParameters, type ReplicaConfig } from './config.ts';
 import type { Checkpoint, ClientRequest, Commit, CommitProof, PrePrepare, Prepare, PreparedProof, RingMessage } from './messages.ts';
@@ -24,6 +25,7 @@ import * as execution from './replica-execution.ts';
 import * as requests from './replica-requests.ts';
 import * as status from './replica-status.ts';
 import * as viewChange from './replica-view-change.ts';
+import { ClientRequests } from './client-requests.ts';
 import type { ReplicatedService } from './service.ts';
 import { DeferredWrites } from './deferred-writes.ts';
 import { requestDigest, signMessage, verifyMessage } from './signing.ts';
@@ -53,8 +55,14 @@ export type DropReason =
   | 'bad-proof'
   | 'nonce-reuse'
   | 'missing-blocks'
+  /** A pre-prepare whose batch timestamp is more than timestampAheadMaxMs ahead of this replica's clock. */
+  | 'future-timestamp'
+  /** A request below every one held for its client, which holds as many as it may (ring/client-requests.ts). */
+  | 'client-window'
   /** A span-certified that found its sender's queue full while its previous one was checked. */
   | 'busy'
+  /** A state request or block fetch from a member answered already within the last status period. */
+  | 'rate-limited'
   | 'stale';
 
 const verifiedCacheMax = 100_000;
@@ -88,16 +96,14 @@ export class Replica implements Machine<RingMessage, RingOutput> {
   stableProof: Checkpoint[] = [];
   readonly slots = new Map<number, Slot>();
   readonly clients = new Map<string, ClientRecord>();
-  /** Primary: requests waiting for a batch, and the time the oldest arrived. */
-  queue: ClientRequest[] = [];
-  /** requestKey of every queued request (duplicate check without a scan of the queue). */
-  readonly queuedKeys = new Set<string>();
+  /** Primary: requests waiting for a batch (a few per client, ring/client-requests.ts), and when the queue last filled from empty or was taken from. */
+  readonly queue = new ClientRequests();
   queueSinceMs = 0;
   nextSeq = 1;
   /** Requests (client:nonce) sitting in an unexecuted slot; not to be batched twice. */
   readonly inFlight = new Map<string, number>();
-  /** Requests this replica knows of and waits on: the primary is suspected if one stays too long. */
-  readonly pending = new Map<string, { request: ClientRequest; sinceMs: number }>();
+  /** Requests this replica knows of and waits on (a few per client): the primary is suspected if one stays too long. */
+  readonly pending = new ClientRequests();
   readonly drops = new Map<DropReason, number>();
   readonly counters = { executedRequests: 0, executedBatches: 0, viewChanges: 0, stateTransfers: 0, preparesWithheld: 0 };
   private readonly verifiedRequests = new Set<string>();
@@ -112,10 +118,11 @@ export class Replica implements Machine<RingMessage, RingOutput> {
    */
   private silentThrough: { view: number; seq: number } | null = null;
   /**
-   * The highest slot whose prepare this replica withheld (silentThrough) and when it first did:
-   * if that slot is still not executed after requestTimeoutMs, the view changes (ring/replica-
-   * view-change.ts onTick). Two backups restarted in one window leave too few prepares for any
-   * slot they withhold, and heartbeat batches put no client request on the request timer.
+   * The highest slot whose prepare this replica withheld (silentThrough, or a pre-prepare whose
+   * timestamp it refused) and when it first did: if that slot is still not executed after
+   * requestTimeoutMs, the view changes (ring/replica-view-change.ts onTick). Two backups restarted
+   * in one window leave too few prepares for any slot they withhold, and heartbeat batches put no
+   * client request on the request timer.
    */
   withheld: { seq: number; sinceMs: number } | null = null;
   private out: Effect<RingMessage, RingOutput>[] = [];
@@ -277,8 +284,11 @@ export class Replica implements Machine<RingMessage, RingOutput> {
     return Math.min(this.highWatermark, (Math.floor(this.lastExecuted / k) + 2) * k, limit);
   }
 
+  /** A member's node id. Callers pass an index they checked (a message's claimed index may name no member). */
   idOf(replica: number): string {
-    return this.config.members[replica]!.id;
+    const member = this.config.members[replica];
+    assert(member !== undefined && Number.isInteger(replica), `replica index ${replica} names no member of ${this.n}`);
+    return member.id;
   }
 
   send(to: string, message: RingMessage): void {
@@ -319,9 +329,15 @@ export class Replica implements Machine<RingMessage, RingOutput> {
     return `${toHex(r.clientKey)}:${r.nonce}`;
   }
 
-  /** Client signature check with a cache: a request is verified once, not once per message carrying it. */
+  /**
+   * Client signature check with a cache: a request is verified once, not once per message carrying
+   * it. The cache is keyed by everything the check reads (requestDigest leaves out the signature and
+   * the reply address): keyed by requestDigest alone, a copy of a verified request with a garbage
+   * signature passed here and failed at a replica that had never seen the original, and correct
+   * replicas disagreed on whether one proof carrying it was valid.
+   */
   requestValid(r: ClientRequest): boolean {
-    const key = toHex(requestDigest(this.config.crypto, r));
+    const key = `${toHex(requestDigest(this.config.crypto, r))}:${toHex(r.signature)}:${r.replyTo}`;
     if (this.verifiedRequests.has(key)) return true;
     const selfSigned = this.service.authenticates?.(r.clientKey, r.nonce, r.operation) ?? false;
     if (!selfSigned && !verifyMessage(this.config.crypto, r.clientKey, r)) return false;
@@ -423,7 +439,7 @@ export class Replica implements Machine<RingMessage, RingOutput> {
       case 'state-reply':
         return checkpoints.onStateReply(this, m);
       case 'view-change':
-        return viewChange.onViewChange(this, m);
+        return viewChange.onViewChange(this, from, m);
       case 'new-view':
         return viewChange.onNewView(this, m);
       case 'status':
@@ -482,7 +498,7 @@ export class Replica implements Machine<RingMessage, RingOutput> {
       }
     } else if (this.silentThrough !== null && pp.view === this.silentThrough.view && pp.seq <= this.silentThrough.seq) {
       this.counters.preparesWithheld++;
-      this.withheld = { seq: Math.max(pp.seq, this.withheld?.seq ?? 0), sinceMs: this.withheld?.sinceMs ?? this.nowMs };
+      this.noteWithheld(pp.seq);
     } else {
       if (this.votingMark === null || this.votingMark.view !== pp.view || pp.seq > this.votingMark.seq) {
         // Durable before this prepare leaves (the host flushes a step's writes before its sends).
@@ -494,6 +510,11 @@ export class Replica implements Machine<RingMessage, RingOutput> {
       this.broadcast(prepare);
     }
     agreement.checkPrepared(this, s);
+  }
+
+  /** This replica sends no prepare for `seq` in this view: the withheld timer watches that it executes anyway. */
+  noteWithheld(seq: number): void {
+    this.withheld = { seq: Math.max(seq, this.withheld?.seq ?? 0), sinceMs: this.withheld?.sinceMs ?? this.nowMs };
   }
 
   signedByReplica(m: Parameters<typeof verifyMessage>[2] & { replica: number }): boolean {

@@ -1,0 +1,132 @@
+/**
+ * Client requests a replica holds, indexed by client: the backups' pending requests (watched by
+ * the request timer) and the primary's queue of requests waiting for a batch. At most
+ * requestsPerClientMax per client, so one client flooding consecutive nonces costs the others
+ * nothing: before, every replica kept all of them, the primary rescanned its whole queue for each
+ * batch (one request per client per batch, so quadratic in the flood) and the backups' fairness
+ * timer suspected a correct primary for the flood's tail.
+ */
+import { toHex } from '../core/bytes.ts';
+import type { ClientRequest } from './messages.ts';
+
+/**
+ * Requests held per client. An honest client (ring/client.ts) has one outstanding; it moves on to
+ * the next nonce only when its caller gives an update up, and replicas execute a client's nonces
+ * in increasing order, so of a client's requests the newest are the ones worth keeping.
+ */
+export const requestsPerClientMax = 4;
+
+export interface HeldRequest {
+  readonly request: ClientRequest;
+  /** When this replica started waiting for it (the timers' clock). */
+  sinceMs: number;
+}
+
+/** 'replaced': added, and the client's lowest request dropped for it. */
+export type AddOutcome = 'added' | 'replaced' | 'held' | 'refused';
+
+export class ClientRequests {
+  /** Per client key (hex), its requests in increasing nonce order; clients in the order they were last served. */
+  private readonly byClient = new Map<string, HeldRequest[]>();
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  has(request: ClientRequest): boolean {
+    return this.byClient.get(toHex(request.clientKey))?.some((h) => h.request.nonce === request.nonce) ?? false;
+  }
+
+  /**
+   * Would `add` refuse a request with this nonce? (Checked before its signature: a full client's
+   * requests below everything held cost no verification.)
+   */
+  refuses(clientHex: string, nonce: number): boolean {
+    const list = this.byClient.get(clientHex);
+    return list !== undefined && list.length >= requestsPerClientMax && nonce < list[0]!.request.nonce;
+  }
+
+  /**
+   * Holds `request` unless one with its nonce is held ('held'). A client already at the limit has
+   * its lowest request dropped for a higher one; a lower one is refused.
+   */
+  add(request: ClientRequest, sinceMs: number): AddOutcome {
+    const hex = toHex(request.clientKey);
+    let list = this.byClient.get(hex);
+    if (!list) this.byClient.set(hex, (list = []));
+    const nonce = request.nonce;
+    if (list.some((h) => h.request.nonce === nonce)) return 'held';
+    const full = list.length >= requestsPerClientMax;
+    if (full) {
+      if (nonce < list[0]!.request.nonce) return 'refused';
+      list.shift();
+      this.count--;
+    }
+    let at = list.length;
+    while (at > 0 && list[at - 1]!.request.nonce > nonce) at--;
+    list.splice(at, 0, { request, sinceMs });
+    this.count++;
+    return full ? 'replaced' : 'added';
+  }
+
+  /**
+   * Drops the client's requests up to `nonce` (executed, or passed by a higher nonce); the number
+   * dropped. The client's next request starts waiting now: timers run on a client's lowest
+   * request only, since a client's requests execute one after another.
+   */
+  settle(clientHex: string, nonce: number, nowMs: number): number {
+    const list = this.byClient.get(clientHex);
+    if (!list) return 0;
+    let n = 0;
+    while (n < list.length && list[n]!.request.nonce <= nonce) n++;
+    if (n === 0) return 0;
+    list.splice(0, n);
+    this.count -= n;
+    if (list.length === 0) this.byClient.delete(clientHex);
+    else list[0]!.sinceMs = Math.max(list[0]!.sinceMs, nowMs);
+    return n;
+  }
+
+  /** Each client's lowest held request, with the client's key (hex). */
+  *lowest(): IterableIterator<[string, HeldRequest]> {
+    for (const [hex, list] of this.byClient) yield [hex, list[0]!];
+  }
+
+  *all(): IterableIterator<HeldRequest> {
+    for (const list of this.byClient.values()) yield* list;
+  }
+
+  clear(): void {
+    this.byClient.clear();
+    this.count = 0;
+  }
+
+  /**
+   * Takes at most one request per client, at most `max` in all, visiting clients from the one
+   * served longest ago; a client served moves to the back. `classify` says of each request, in
+   * nonce order, whether to drop it (done, or in flight), leave it ('wait': not proposable yet) or
+   * take it. Costs O(max + clients visited), not O(requests held).
+   */
+  takeOnePerClient(max: number, classify: (request: ClientRequest) => 'drop' | 'wait' | 'take'): ClientRequest[] {
+    const taken: ClientRequest[] = [];
+    const served: [string, HeldRequest[]][] = [];
+    for (const [hex, list] of this.byClient) {
+      if (taken.length >= max) break;
+      for (let i = 0; i < list.length; i++) {
+        const verdict = classify(list[i]!.request);
+        if (verdict === 'wait') continue;
+        if (verdict === 'take') taken.push(list[i]!.request);
+        list.splice(i--, 1);
+        this.count--;
+        if (verdict === 'take') break;
+      }
+      served.push([hex, list]);
+    }
+    for (const [hex, list] of served) {
+      this.byClient.delete(hex);
+      if (list.length > 0) this.byClient.set(hex, list);
+    }
+    return taken;
+  }
+}
