@@ -5,7 +5,7 @@
 import { ConfigError, InvalidArgumentError, OceanStoreError } from '../core/errors.ts';
 import { loadClusterConfig, type ClusterConfig } from '../runtime/cluster-config.ts';
 import { initCluster, isInitialized } from '../runtime/cluster-keys.ts';
-import { ensureNode, runningNodes, stopAll, stopNode, waitReady, withClusterLock } from '../runtime/cluster-launcher.ts';
+import { ensureNode, runningNodes, runningPid, stopAll, stopNode, waitReady, withClusterLock } from '../runtime/cluster-launcher.ts';
 import { nodeCrypto } from '../runtime/node-crypto.ts';
 import { checkPositional, parseArgs, stringFlag, type ParsedArgs } from './cluster-args.ts';
 import { runDrill } from './cluster-drill.ts';
@@ -96,11 +96,15 @@ export async function up(
 /** Signals that end a foreground cluster: Ctrl-C, `kill`, and the terminal closing (SIGHUP). */
 export const interruptSignals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
-/** An AbortSignal that fires on the first of interruptSignals (so Ctrl-C during start still stops the nodes). */
+/**
+ * An AbortSignal that fires on the first of interruptSignals (so Ctrl-C during start still stops the
+ * nodes). The handlers stay: a second Ctrl-C (or a terminal that sends SIGINT and then SIGHUP)
+ * must not fall through to the default action and end this process before the nodes are stopped.
+ */
 function interruptSignal(): AbortSignal {
   const controller = new AbortController();
   const abort = () => controller.abort();
-  for (const s of interruptSignals) process.once(s, abort);
+  for (const s of interruptSignals) process.on(s, abort);
   return controller.signal;
 }
 
@@ -123,7 +127,20 @@ async function foreground(config: ClusterConfig, signal: AbortSignal, spawned: r
       else console.log(line);
     });
   }, 1000);
-  if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  // On the signal, SIGTERM goes to every node at once, inside the handler, so the nodes stop even if
+  // this process is killed before it has waited for them (stopNode below waits, then SIGKILLs).
+  const terminate = (): void => {
+    for (const name of spawned) {
+      const pid = runningPid(config, name);
+      try {
+        if (pid !== null) process.kill(pid, 'SIGTERM');
+      } catch {
+        // gone already
+      }
+    }
+  };
+  if (signal.aborted) terminate();
+  else await new Promise<void>((resolve) => signal.addEventListener('abort', () => (terminate(), resolve()), { once: true }));
   clearInterval(timer);
   if (tty) process.stdout.write('\n');
   const stopped = (await Promise.all(spawned.map(async (n) => ((await stopNode(config, n)) ? n : null)))).filter((n) => n !== null);

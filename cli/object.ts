@@ -113,27 +113,35 @@ function print(p: Parsed, value: unknown, text: string): void {
  * turns every error into one line: 1 error, 2 usage, 3 predicate failed; a closed stdout pipe ends
  * quietly. With --json an error is also printed on stdout as {"error": {name, message, exitCode}}.
  */
-async function verb(args: string[], usage: string, minArgs: number, maxArgs: number, body: (p: Parsed) => Promise<number>): Promise<number> {
+async function verb(
+  args: string[], usage: string, minArgs: number, maxArgs: number, body: (p: Parsed) => Promise<number>,
+  options: { dataOnStdout?: (args: string[]) => boolean } = {},
+): Promise<number> {
   onBrokenStdout();
+  // Known before parsing, so a usage error is JSON too.
+  const json = args.includes('--json');
   const p = parse(args);
-  if (typeof p === 'string' || p.positional.length < minArgs || args.includes('--help')) {
-    console.error(`${typeof p === 'string' ? `oceanstore: ${p}\n` : ''}usage: oceanstore ${usage}`);
-    return 2;
-  }
-  const json = flag(p, '--json') !== undefined;
-  const fail = (code: number, name: string, message: string, extra = ''): number => {
-    console.error(`oceanstore: ${message}${extra}`);
-    if (json) console.log(JSON.stringify({ error: { name, message, exitCode: code } }));
+  // A verb whose data goes to stdout (get without -o) reports in JSON on stderr, never into the data.
+  const jsonOut = options.dataOnStdout?.(args) ? console.error : console.log;
+  const fail = (code: number, name: string, text: string, message = text, extra = ''): number => {
+    console.error(`oceanstore: ${text}${extra}`);
+    if (json) jsonOut(JSON.stringify({ error: { name, message, exitCode: code } }));
     return exitWhenFlushed(code);
   };
+  if (typeof p === 'string') return fail(2, 'UsageError', p, p, `\nusage: oceanstore ${usage}`);
+  if (p.positional.length < minArgs || args.includes('--help')) {
+    if (json && !args.includes('--help')) return fail(2, 'UsageError', 'missing arguments', 'missing arguments', `\nusage: oceanstore ${usage}`);
+    console.error(`usage: oceanstore ${usage}`);
+    return 2;
+  }
   try {
     if (p.positional.length > maxArgs) throw new UsageError(`unexpected argument${p.positional.length - maxArgs > 1 ? 's' : ''} ${p.positional.slice(maxArgs).map((a) => `'${a}'`).join(' ')}`);
     return exitWhenFlushed(await body(p));
   } catch (error) {
     if (isBrokenPipe(error)) return exitWhenFlushed(0);
-    if (error instanceof UsageError) return fail(2, 'UsageError', error.message, `\nusage: oceanstore ${usage}`);
-    if (error instanceof PredicateFailedError) return fail(3, error.name, `predicate failed: ${error.message}`);
-    if (error instanceof OceanStoreError) return fail(1, error.name, `${error.name}: ${error.message}`);
+    if (error instanceof UsageError) return fail(2, 'UsageError', error.message, error.message, `\nusage: oceanstore ${usage}`);
+    if (error instanceof PredicateFailedError) return fail(3, error.name, `predicate failed: ${error.message}`, error.message);
+    if (error instanceof OceanStoreError) return fail(1, error.name, `${error.name}: ${error.message}`, error.message);
     const fs = fsErrorMessage(error);
     if (fs !== null) return fail(1, 'FileError', fs);
     throw error;
@@ -293,7 +301,7 @@ export function get(args: string[]): Promise<number> {
       }
       return 0;
     });
-  });
+  }, { dataOnStdout: (a) => !a.includes('-o') || a[a.indexOf('-o') + 1] === '-' });
 }
 
 /** This process's peak memory and CPU so far, for `--json` (scripts and the benchmark read them). */

@@ -5,7 +5,7 @@
  * via /proc) that it is still our node process, so a recycled pid is never killed.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../core/errors.ts';
@@ -86,12 +86,41 @@ export function isNodeProcess(pid: number, name: string, configFile?: string): b
   }
 }
 
-/** The pid of `name` if its process is running, else null (and a stale pid file is removed). */
+/**
+ * The pid of `name` if its process is running, else null (and a stale pid file is removed). A pid
+ * file without a pid (garbled, or cut short by a crash) is settled by looking for the node's
+ * process (Linux /proc): "unknown" must never mean "not running", or `down` would skip a live node
+ * and `up` would start a second one beside it.
+ */
 export function runningPid(config: ClusterConfig, name: string): number | null {
-  const pid = readPid(config, name);
-  if (pid === null || pid === 'unknown') return null;
+  const file = clusterPaths(config).pid(name);
+  let pid = readPid(config, name);
+  if (pid === 'unknown') {
+    if (!existsSync('/proc/self/cmdline')) return null;
+    pid = findNodeProcess(name, config.file);
+    if (pid !== null) writePidFile(file, pid);
+  }
+  if (pid === null) {
+    rmSync(file, { force: true });
+    return null;
+  }
   if (isNodeProcess(pid, name, config.file)) return pid;
-  rmSync(clusterPaths(config).pid(name), { force: true });
+  rmSync(file, { force: true });
+  return null;
+}
+
+/** The pid of the running node process for `name` of the cluster in `configFile` (a /proc scan), or null. */
+function findNodeProcess(name: string, configFile: string): number | null {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return null;
+  }
+  for (const entry of entries) {
+    const pid = Number(entry);
+    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && isNodeProcess(pid, name, configFile)) return pid;
+  }
   return null;
 }
 
@@ -142,8 +171,6 @@ export async function fetchJson(url: string, timeoutMs: number): Promise<Record<
 
 export async function healthOf(config: ClusterConfig, name: string): Promise<NodeHealth> {
   const node = nodeOf(config, name);
-  // A pid file still without a pid is a node starting, not a dead one.
-  if (readPid(config, name) === 'unknown') return { name, pid: null, alive: true, ready: false };
   const pid = runningPid(config, name);
   if (pid === null) return { name, pid, alive: false, ready: false };
   const health = await fetchJson(`http://127.0.0.1:${node.adminPort}/health`, 1000);
@@ -251,18 +278,37 @@ export function acquireClusterLock(config: ClusterConfig, command: string): () =
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
-    const [holder, what] = readLock(file);
-    if (holder !== null && holder !== process.pid && pidAlive(holder)) {
-      throw new ConfigError(
+    const busy = (holder: number, what: string): ConfigError =>
+      new ConfigError(
         `another oceanstore command (pid ${holder}, cluster ${what || '?'}) is starting or stopping cluster '${config.name}'; wait for it to finish, or stop it (lock ${file})`,
       );
-    }
+    const [holder, what] = readLock(file);
+    if (holder !== null && holder !== process.pid && holderAlive(holder)) throw busy(holder, what);
     if (holder === null) {
       // Empty or garbled: being written right now, or left by a crash mid-write; stale after a while.
       pauseMs(50);
       if (readLock(file)[0] !== null) continue;
     }
-    rmSync(file, { force: true }); // stale: its holder is gone
+    // Stale: its holder is gone. Take it aside by renaming (atomic), so that of two commands that
+    // both found it stale, the one whose rename came second sees the other's fresh lock instead
+    // of deleting it; that one puts the lock back (link fails if a third took the name meanwhile).
+    const aside = `${file}.${process.pid}.stale`;
+    try {
+      renameSync(file, aside);
+    } catch {
+      continue; // gone already: try to create it again
+    }
+    const [taken, takenWhat] = readLock(aside);
+    if (taken !== null && taken !== holder && holderAlive(taken)) {
+      try {
+        linkSync(aside, file);
+      } catch {
+        // a third command holds the name now; the lock it renamed away is its holder's to miss
+      }
+      rmSync(aside, { force: true });
+      throw busy(taken, takenWhat);
+    }
+    rmSync(aside, { force: true });
   }
   throw new ConfigError(`could not take the lock ${file}; remove it if no oceanstore command is running`);
 }
@@ -277,12 +323,23 @@ function readLock(file: string): [number | null, string] {
   }
 }
 
-function pidAlive(pid: number): boolean {
+/**
+ * Whether the lock's holder still runs: a live process that (where /proc shows it) is a node, npm
+ * or tsx process. After a crash and a reboot the pid may belong to anything else, which must not
+ * hold the lock for good.
+ */
+function holderAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  if (!existsSync('/proc/self/cmdline')) return true;
+  try {
+    const program = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] ?? '';
+    return /(^|\/)(node|nodejs|npm|npx|tsx)[^/]*$/.test(program);
+  } catch {
+    return true; // cannot tell: assume it is ours
   }
 }
 

@@ -86,9 +86,22 @@ describe('object verbs: usage checked before connecting', () => {
   }, 90_000);
 
   it('with --json an error is also a JSON object on stdout', async () => {
-    const json = await cli(['get', 'notes', '--version', 'abc', '--json', '--config', config]);
+    const json = await cli(['stat', 'notes', '--version', 'abc', '--json', '--config', config]);
     expect(json.code).toBe(2);
     expect(JSON.parse(json.stdout)).toEqual({ error: { name: 'UsageError', message: "--version takes a non-negative integer, got 'abc'", exitCode: 2 } });
+    const [parse, missing, toStdout] = await Promise.all([
+      cli(['stat', 'notes', '--bogus', '--json', '--config', config]),
+      cli(['stat', '--json', '--config', config]),
+      // get without -o writes the object's bytes to stdout: its error JSON goes to stderr instead.
+      cli(['get', 'notes', '--bogus', '--json', '--config', config]),
+    ]);
+    for (const r of [parse, missing]) {
+      expect(r.code).toBe(2);
+      expect(JSON.parse(r.stdout)).toMatchObject({ error: { name: 'UsageError', exitCode: 2 } });
+    }
+    expect(toStdout.code).toBe(2);
+    expect(toStdout.stdout).toBe('');
+    expect(toStdout.stderr).toMatch(/\{"error":\{"name":"UsageError"/);
   }, 60_000);
 });
 

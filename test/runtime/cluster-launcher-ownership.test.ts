@@ -3,7 +3,7 @@
  * - a failed `up` stops only the nodes it spawned (it stopped a whole running cluster);
  * - `up` says which nodes were already running, refuses in the foreground when all are;
  * - an exclusive lock keeps two `up`/`start-node`/`down` apart; a dead holder's lock is taken over;
- * - a pid file being written (empty) is "unknown", never "not running", and is not deleted;
+ * - a pid file without a pid is settled by finding the node's process (never taken for "not running");
  * - `stop-node` takes only node names of the config (`../../victim` deleted a file outside it);
  * - a node that fails at start-up exits (it stayed alive holding its store), and the error says why.
  * Running nodes are stand-in processes with a node's command line; two real node processes are
@@ -57,25 +57,25 @@ afterAll(async () => {
 });
 
 describe('cluster launcher: pid files', () => {
-  it('an empty or garbled pid file is unknown: not running, and kept', () => {
+  it('an empty or garbled pid file is settled by looking for the node: none running → removed; running → found and rewritten', async () => {
     const file = clusterPaths(config).pid('archive-5');
     mkdirSync(clusterPaths(config).runDir, { recursive: true });
     writeFileSync(file, '');
     expect(readPidFile(file)).toBe('unknown');
     expect(runningPid(config, 'archive-5')).toBe(null);
-    expect(existsSync(file)).toBe(true); // a node writing it must not lose it
+    expect(existsSync(file)).toBe(false);
     writePidFile(file, 4242);
     expect(readFileSync(file, 'utf8')).toBe('4242\n');
     expect(readPidFile(file)).toBe(4242);
     rmSync(file);
     expect(readPidFile(file)).toBe(null);
-  });
-
-  it('a node whose pid file is still empty is starting, not dead', async () => {
-    writeFileSync(clusterPaths(config).pid('archive-5'), '');
-    const health = await healthOf(config, 'archive-5');
-    expect(health).toMatchObject({ alive: true, ready: false });
-    rmSync(clusterPaths(config).pid('archive-5'));
+    // A live node behind a garbled pid file: `down` skipped it and `up` started a second one beside it.
+    const pid = await standIn('archive-5');
+    writeFileSync(file, 'garbage');
+    expect(runningPid(config, 'archive-5')).toBe(pid);
+    expect(readPidFile(file)).toBe(pid);
+    expect(await healthOf(config, 'archive-5')).toMatchObject({ pid, alive: true });
+    expect(await stopNode(config, 'archive-5', { kill: true })).toBe(true);
   });
 
   it('stop-node takes only names of the config: nothing outside the data dir is touched', async () => {
@@ -103,6 +103,17 @@ describe('cluster launcher: the lock', () => {
     writeFileSync(lock, '999999999 up\n'); // no such process
     acquireClusterLock(config, 'down')();
     expect(existsSync(lock)).toBe(false);
+
+    // A live process that is no node, npm or tsx program holds a reused pid, not the lock.
+    const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 100 && !existsSync(`/proc/${sleeper.pid}/cmdline`); i++) await new Promise((r) => setTimeout(r, 10));
+      writeFileSync(lock, `${sleeper.pid} up\n`);
+      acquireClusterLock(config, 'down')();
+      expect(existsSync(lock)).toBe(false);
+    } finally {
+      sleeper.kill('SIGKILL');
+    }
     await stopNode(config, 'replica-1', { kill: true });
   });
 });
