@@ -20,6 +20,8 @@ export interface HeldRequest {
   readonly request: ClientRequest;
   /** When this replica started waiting for it (the timers' clock). */
   sinceMs: number;
+  /** A backup: relayed to the primary again since sinceMs (ring/replica-view-change.ts onTick). */
+  relayed: boolean;
 }
 
 /** 'replaced': added, and the client's lowest request dropped for it. */
@@ -49,9 +51,12 @@ export class ClientRequests {
 
   /**
    * Holds `request` unless one with its nonce is held ('held'). A client already at the limit has
-   * its lowest request dropped for a higher one; a lower one is refused.
+   * its lowest request dropped for a higher one; a lower one is refused. With `waiting` (the
+   * primary's queue: is a held request not proposable yet, its blocks missing?), a full client's
+   * highest waiting request makes room for any newcomer instead: requests that wait, perhaps for
+   * ever (a block never uploaded), must not keep out one the backups time, nor push one out.
    */
-  add(request: ClientRequest, sinceMs: number): AddOutcome {
+  add(request: ClientRequest, sinceMs: number, waiting?: (held: ClientRequest) => boolean): AddOutcome {
     const hex = toHex(request.clientKey);
     let list = this.byClient.get(hex);
     if (!list) this.byClient.set(hex, (list = []));
@@ -59,13 +64,18 @@ export class ClientRequests {
     if (list.some((h) => h.request.nonce === nonce)) return 'held';
     const full = list.length >= requestsPerClientMax;
     if (full) {
-      if (nonce < list[0]!.request.nonce) return 'refused';
-      list.shift();
+      let out = -1;
+      if (waiting) for (let i = list.length - 1; i >= 0 && out < 0; i--) if (waiting(list[i]!.request)) out = i;
+      if (out < 0) {
+        if (nonce < list[0]!.request.nonce) return 'refused';
+        out = 0;
+      }
+      list.splice(out, 1);
       this.count--;
     }
     let at = list.length;
     while (at > 0 && list[at - 1]!.request.nonce > nonce) at--;
-    list.splice(at, 0, { request, sinceMs });
+    list.splice(at, 0, { request, sinceMs, relayed: false });
     this.count++;
     return full ? 'replaced' : 'added';
   }
@@ -84,7 +94,10 @@ export class ClientRequests {
     list.splice(0, n);
     this.count -= n;
     if (list.length === 0) this.byClient.delete(clientHex);
-    else list[0]!.sinceMs = Math.max(list[0]!.sinceMs, nowMs);
+    else if (nowMs > list[0]!.sinceMs) {
+      list[0]!.sinceMs = nowMs;
+      list[0]!.relayed = false;
+    }
     return n;
   }
 

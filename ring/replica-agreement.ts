@@ -54,13 +54,16 @@ function aheadOfClock(r: Replica, pp: PrePrepare): boolean {
 
 /**
  * A validly signed pre-prepare with a timestamp this backup will not agree to: like a bad one it
- * gets no prepare, and the slot is put on the withheld timer, so the view changes if it does not
- * execute anyway (the others may find the time right: then this replica learns the slot from
- * commit proofs and suspects nobody). A heartbeat-only batch puts no request on the request timer.
+ * gets no prepare, and the slot goes on the withheld timer once it is the next to execute here
+ * (Replica.refusedTimestamps), so the view changes if it does not execute anyway (the others may
+ * find the time right: then this replica learns the slot from commit proofs and suspects nobody).
+ * A heartbeat-only batch puts no request on the request timer. Not sooner: a faulty primary could
+ * otherwise push one correct backup out of the view alone with a future-stamped pre-prepare for a
+ * slot it has not filled for the others.
  */
 function refuseTimestamp(r: Replica, pp: PrePrepare): void {
   r.drop('future-timestamp');
-  r.noteWithheld(pp.seq);
+  r.refusedTimestamps.add(pp.seq);
 }
 
 /** The slot already holds a pre-prepare (a different digest is the primary equivocating: dropped). */

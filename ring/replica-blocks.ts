@@ -109,7 +109,9 @@ export function onBlockData(r: Replica, m: BlockData): void {
   if (!r.blockState.wanted.has(key) || !r.service.putBlock) return r.drop('stale');
   r.service.putBlock(m.blockKind, m.bytes);
   r.blockState.wanted.delete(key);
+  // A primary's queued request may have waited for it (ring/replica-requests.ts takeBatchRequests).
   if (r.blockState.blocked) r.executeReady();
+  else if (r.queue.size > 0) r.tryIssueBatches();
 }
 
 export function onTick(r: Replica): void {

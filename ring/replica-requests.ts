@@ -24,11 +24,19 @@ export function onRequest(r: Replica, req: ClientRequest, fromMember: boolean): 
   }
   if (r.pending.refuses(clientHex, req.nonce)) return r.drop('client-window');
   if (!r.requestValid(req)) return r.drop('bad-signature');
-  if (!r.isPrimary && lacksBlocks(r, req)) {
-    // Relayed, but not timed: no primary can propose it before it has the blocks (ring/
-    // replica-blocks.ts), and one that names a block never uploaded must not make every primary
-    // look faulty in turn. The client's retransmissions bring it back once the blocks are here.
-    if (!fromMember && r.viewActive) r.send(r.idOf(r.primary), req);
+  const missing = r.service.blocksNeeded?.(req.operation) ?? [];
+  if (missing.length > 0) {
+    // Not timed at any replica, the primary included (as a backup after a view change it would
+    // time it, and re-send it to each new primary): no primary proposes it before it has the blocks
+    // (ring/replica-blocks.ts), and one that names a block never uploaded must not make every
+    // primary look faulty in turn. The primary queues it among the requests waiting for blocks,
+    // which never push a proposable one out (ClientRequests.add), and asks for the blocks; a backup
+    // relays it. The client's retransmissions (or a backup's relay, below) bring it back once the
+    // blocks are here.
+    if (r.isPrimary && r.viewActive) {
+      blocks.requestBlocks(r, missing);
+      enqueue(r, req);
+    } else if (!fromMember && r.viewActive) r.send(r.idOf(r.primary), req);
     return;
   }
   const held = r.pending.add(req, r.nowMs);
@@ -42,11 +50,7 @@ export function onRequest(r: Replica, req: ClientRequest, fromMember: boolean): 
   }
 }
 
-/**
- * Does this replica lack a block the request names? A backup puts a request on the request timer
- * only once it holds them, as the primary proposes it only then; a faulty primary that withholds a
- * request whose blocks are everywhere is still suspected.
- */
+/** Does this replica lack a block the request names? Such a request is not proposable yet. */
 function lacksBlocks(r: Replica, req: ClientRequest): boolean {
   return (r.service.blocksNeeded?.(req.operation) ?? []).length > 0;
 }
@@ -54,7 +58,10 @@ function lacksBlocks(r: Replica, req: ClientRequest): boolean {
 export function enqueue(r: Replica, req: ClientRequest): void {
   if (r.inFlight.has(r.requestKey(req))) return;
   if (r.queue.size === 0) r.queueSinceMs = r.nowMs;
-  const queued = r.queue.add(req, r.nowMs);
+  // A full client's requests still waiting for their blocks make room for any other: only
+  // proposable ones may push a request out or keep one out (the backups time every request whose
+  // blocks they hold, and a proposable request with a higher nonce passes it when it executes).
+  const queued = r.queue.add(req, r.nowMs, (held) => lacksBlocks(r, held));
   if (queued === 'refused' || queued === 'replaced') r.drop('client-window');
 }
 

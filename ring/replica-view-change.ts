@@ -71,12 +71,24 @@ export function onTick(r: Replica): void {
     return;
   }
   if (r.isPrimary) return;
-  if (r.withheld !== null) {
-    if (r.lastExecuted >= r.withheld.seq || r.withheld.sinceMs > r.nowMs) r.withheld = null;
-    else if (r.nowMs - r.withheld.sinceMs > r.params.requestTimeoutMs) {
-      r.withheld = null;
-      return startViewChange(r, r.view + 1);
+  if (r.withheld !== null && (r.lastExecuted >= r.withheld.seq || r.withheld.sinceMs > r.nowMs)) r.withheld = null;
+  // A slot whose pre-prepare this replica refused for its timestamp goes on the withheld timer
+  // only once the primary has filled it or a later slot for the others (filledFrom): a faulty
+  // primary that sends one backup a future-stamped pre-prepare for a slot it has not filled (and
+  // may never fill) must not have that backup leave the view alone while it keeps the others
+  // going. Once filled, either the others decide the slot (a commit proof comes within a status
+  // period) or nothing executes past it anywhere and the view should change.
+  if (r.refusedTimestamps.size > 0) {
+    for (const seq of r.refusedTimestamps) if (seq <= r.lastExecuted) r.refusedTimestamps.delete(seq);
+    const lowest = Math.min(...r.refusedTimestamps);
+    if (r.refusedTimestamps.size > 0 && filledFrom(r, lowest)) {
+      r.refusedTimestamps.delete(lowest);
+      r.noteWithheld(lowest);
     }
+  }
+  if (r.withheld !== null && r.nowMs - r.withheld.sinceMs > r.params.requestTimeoutMs) {
+    r.withheld = null;
+    return startViewChange(r, r.view + 1);
   }
   // Requests done meanwhile (executed here, or passed by a state transfer) are progress. The timers
   // run on each client's lowest pending request only: a client's requests execute in nonce order,
@@ -86,12 +98,34 @@ export function onTick(r: Replica): void {
     if (executed >= p.request.nonce && r.pending.settle(hex, executed, r.nowMs) > 0) s.progressMs = r.nowMs;
   }
   let oldestMs = Infinity;
-  for (const [, p] of r.pending.lowest()) oldestMs = Math.min(oldestMs, p.sinceMs);
+  for (const [, p] of r.pending.lowest()) {
+    oldestMs = Math.min(oldestMs, p.sinceMs);
+    // Relayed to the primary once more halfway through the timeout: the primary may have let it
+    // go (pushed out, while its blocks were still on the way, by a client's own requests waiting
+    // for blocks never uploaded: ClientRequests.add) and a faulty client does not retransmit.
+    if (!p.relayed && r.nowMs - p.sinceMs > r.params.requestTimeoutMs / 2) {
+      p.relayed = true;
+      r.send(r.idOf(r.primary), p.request);
+    }
+  }
   if (oldestMs === Infinity) return;
   const waitedMs = r.nowMs - Math.max(s.progressMs, oldestMs);
   if (waitedMs > r.params.requestTimeoutMs || r.nowMs - oldestMs > fairnessTimeouts * r.params.requestTimeoutMs) {
     return startViewChange(r, r.view + 1);
   }
+}
+
+/**
+ * Has the primary filled slot `seq` or a later one in this view, as far as this replica can tell:
+ * a pre-prepare accepted here, another replica's prepare, or a decision?
+ */
+function filledFrom(r: Replica, seq: number): boolean {
+  for (const slot of r.slots.values()) {
+    if (slot.seq < seq) continue;
+    if (slot.committed || slot.prePrepare?.view === r.view) return true;
+    for (const p of slot.prepares.values()) if (p.view === r.view) return true;
+  }
+  return false;
 }
 
 /** Execution of a request this replica was waiting on: the primary is making progress. */
@@ -209,6 +243,7 @@ function install(r: Replica, nv: NewView, proposals: readonly Proposal[]): void 
   // reuse a seq that a re-proposal or nextSeq's reset then claims for a second digest.
   r.viewActive = false;
   r.withheld = null; // withholding applied to an older view only
+  r.refusedTimestamps.clear();
   saveView(r.ctx.store, nv.view, true);
   s.newView = nv;
   s.timeoutMs = r.params.viewChangeTimeoutMs;
@@ -241,6 +276,7 @@ function install(r: Replica, nv: NewView, proposals: readonly Proposal[]): void 
   if (!r.isPrimary) r.queue.clear();
   for (const p of r.pending.all()) {
     p.sinceMs = r.nowMs;
+    p.relayed = false;
     if (r.isPrimary) r.enqueue(p.request);
     else r.send(r.idOf(r.primary), p.request);
   }

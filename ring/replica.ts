@@ -125,6 +125,12 @@ export class Replica implements Machine<RingMessage, RingOutput> {
    * client request on the request timer.
    */
   withheld: { seq: number; sinceMs: number } | null = null;
+  /**
+   * Slots of this view whose pre-prepare this replica refused for its timestamp
+   * (ring/replica-agreement.ts refuseTimestamp), each put on the withheld timer only once it is the
+   * next slot to execute here (ring/replica-view-change.ts onTick). At most a watermark window.
+   */
+  readonly refusedTimestamps = new Set<number>();
   private out: Effect<RingMessage, RingOutput>[] = [];
   /** Certificate work handed to the host (certificateWork 'host'), by token: what to do with each result. */
   private readonly certificateJobs = new Map<object, (result: CertificateWorkResult) => void>();

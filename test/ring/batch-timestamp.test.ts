@@ -12,6 +12,9 @@ import { heartbeatStatementFromTuple, statementKindOf } from '../../core/thresho
 import { encodeUpdate } from '../../core/update/update-codec.ts';
 import { signUpdate } from '../../core/update/update-signature.ts';
 import type { Clause } from '../../core/update/update.ts';
+import { kvKeyFor, kvOperation } from '../../ring/kv-service.ts';
+import type { Batch, PrePrepare } from '../../ring/messages.ts';
+import { batchDigest } from '../../ring/signing.ts';
 import { fakeCrypto } from '../../sim/fake-crypto.ts';
 import { resolveParameters } from '../../ring/config.ts';
 import { issue } from '../../ring/replica-requests.ts';
@@ -67,5 +70,27 @@ describe('batch timestamps', () => {
     issue(r0, seq, { timestampMs: Math.floor(c.sim.nowMs) + aheadMaxMs - 10, heartbeat: true, requests: [] });
     expect(c.sim.runUntil(() => [1, 2, 3].every((i) => c.replica(i)!.lastExecuted >= seq), 1_000)).toBe(true);
     expect(c.replica(1)!.view).toBe(0);
+  });
+
+  it('one backup refusing a pre-prepare for a slot the primary has not filled does not leave the view alone (review 2, finding 3)', () => {
+    // Before: the refused slot went on the withheld timer at once; the primary (faulty, here
+    // ring-0's key signing by hand) sent it to ring-3 only, three slots ahead, and ring-3 started
+    // a view change alone before that slot was reached, sitting out while the others worked on.
+    const c = buildCluster({ seed: 5, f: 1, clientCount: 1, crypto: fakeCrypto, parameters: { requestTimeoutMs: 200, viewChangeTimeoutMs: 300, statusIntervalMs: 50 }, network: { delayMsMin: 1, delayMsMax: 2 } });
+    const key = kvKeyFor(c.clientSigners[0]!.publicKey, 'k');
+    c.submit(0, kvOperation(key, -1, Uint8Array.of(1)));
+    expect(c.sim.runUntil(() => c.completed[0] === 1, 3_000)).toBe(true);
+    const r0 = c.replica(0)!;
+    const batch: Batch = { timestampMs: Math.floor(c.sim.nowMs) + 60_000, heartbeat: false, requests: [] };
+    const pp = r0.sign({ kind: 'pre-prepare', view: 0, seq: r0.nextSeq + 3, digest: batchDigest(fakeCrypto, batch), replica: 0, batch }) as PrePrepare;
+    c.sim.send('ring-0', 'ring-3', pp);
+    for (let k = 2; k <= 6; k++) {
+      c.submit(0, kvOperation(key, k - 1, Uint8Array.of(k)));
+      expect(c.sim.runUntil(() => c.completed[0] === k, 3_000)).toBe(true);
+      c.sim.runFor(200);
+    }
+    expect(c.replica(3)!.drops.get('future-timestamp')).toBe(1);
+    expect([0, 1, 2, 3].map((i) => c.replica(i)!.counters.viewChanges)).toEqual([0, 0, 0, 0]);
+    expect(c.replica(3)!.lastExecuted).toBe(c.replica(0)!.lastExecuted);
   });
 });

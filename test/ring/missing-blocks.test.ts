@@ -6,23 +6,35 @@
  * only once it holds the blocks the request names, as the primary proposes only then.
  */
 import { describe, expect, it } from 'vitest';
+import { toHex } from '../../core/bytes.ts';
 import { aguidOf, type Signer } from '../../core/crypto.ts';
 import { encodeUpdate } from '../../core/update/update-codec.ts';
 import { signUpdate } from '../../core/update/update-signature.ts';
 import type { Clause } from '../../core/update/update.ts';
 import { bguidOf } from '../../core/version/block.ts';
 import { fakeCrypto } from '../../sim/fake-crypto.ts';
-import type { RingMessage } from '../../ring/messages.ts';
+import { primaryOf } from '../../ring/config.ts';
+import type { ClientRequest, RingMessage } from '../../ring/messages.ts';
+import { signMessage } from '../../ring/signing.ts';
 import { buildCluster, type Cluster } from '../../ring/sim-cluster.ts';
 
 const parameters = { requestTimeoutMs: 200, viewChangeTimeoutMs: 300, statusIntervalMs: 50 };
 const block = new Uint8Array(4096).fill(7);
+const neverUploaded = new Uint8Array(4096).fill(9);
 
 function update(c: Cluster, w: Signer, nonce: number, name: string, clauses: Clause[]): Uint8Array {
   return encodeUpdate(signUpdate(c.crypto, w, { aguid: aguidOf(c.crypto, w.publicKey, name), writerPublicKey: w.publicKey, nonce, clauses }));
 }
 const create = (name: string): Clause[] => [{ predicates: [{ kind: 'always' }], actions: [{ kind: 'create', name, blockBytes: 4096, fanoutMax: 8, writerPublicKeys: [] }] }];
-const appendBlock = (c: Cluster): Clause[] => [{ predicates: [{ kind: 'always' }], actions: [{ kind: 'append-blocks', blocks: [{ kind: 'ref', bguid: bguidOf(c.crypto, 'data', block), length: block.length }] }] }];
+const appendBlock = (c: Cluster, b = block): Clause[] => [{ predicates: [{ kind: 'always' }], actions: [{ kind: 'append-blocks', blocks: [{ kind: 'ref', bguid: bguidOf(c.crypto, 'data', b), length: b.length }] }] }];
+
+/** Client 1's request, signed by hand: a faulty client chooses whom it sends what. */
+function request(c: Cluster, nonce: number, operation: Uint8Array): ClientRequest {
+  const w = c.clientSigners[1]!;
+  return signMessage<ClientRequest>(fakeCrypto, w, { kind: 'request', clientKey: w.publicKey, nonce, replyTo: 'client-1', operation });
+}
+/** Client 1's request `nonce` naming a block nobody holds. */
+const waiting = (c: Cluster, nonce: number): ClientRequest => request(c, nonce, update(c, c.clientSigners[1]!, nonce, `m${nonce}`, appendBlock(c, neverUploaded)));
 
 /** A ring where client 0 has created object 'big'. */
 function ring(seed: number): Cluster {
@@ -67,5 +79,73 @@ describe('updates naming blocks', () => {
     c.submit(0, update(c, c.clientSigners[0]!, 2, 'big', appendBlock(c)));
     expect(c.sim.runUntil(() => c.completed[0] === 2, 5_000)).toBe(true);
     expect(c.replica(1)!.view).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a former primary does not time one whose blocks it lacks: after two ordinary view changes no more (review 2, finding 1)', () => {
+    // Before: the primary put it on its request timer (only backups checked the blocks); as a
+    // backup after a view change it timed it and re-sent it to the next primary, which did the
+    // same: view changes without end once two primaries had been replaced.
+    const c = ring(32);
+    c.submit(0, update(c, c.clientSigners[0]!, 2, 'big', appendBlock(c)));
+    c.sim.runFor(500);
+    const h = c.clientSigners[1]!;
+    let done = 0;
+    const write = (): void => {
+      c.submit(1, update(c, h, done + 1, `o${done}`, create(`o${done}`)));
+      expect(c.sim.runUntil(() => c.completed[1] === done + 1, 5_000)).toBe(true);
+      done++;
+    };
+    for (const cut of [0, 1]) {
+      c.sim.partition([[`ring-${cut}`], c.sim.nodeIds().filter((id) => id !== `ring-${cut}`)]);
+      write();
+      c.sim.heal();
+      c.sim.runFor(1_000);
+    }
+    const before = viewChanges(c);
+    for (let k = 0; k < 3; k++) {
+      write();
+      c.sim.runFor(1_000);
+    }
+    expect(viewChanges(c) - before).toBe(0);
+    for (const i of [0, 1, 2, 3]) expect(c.replica(i)!.pending.size).toBe(0);
+  });
+
+  it('requests waiting for blocks at the primary keep out no lower nonce the backups time (review 2, finding 2)', () => {
+    // Before: four of them (to the primary only) filled its per-client window and the lower nonce,
+    // sent to all, was dropped there ('client-window') while every backup timed it: one view
+    // change of a correct primary per five requests of one client.
+    const c = ring(32);
+    for (let k = 2; k <= 5; k++) c.sim.send('client-1', 'ring-0', waiting(c, k));
+    c.sim.runFor(20);
+    const low = request(c, 1, update(c, c.clientSigners[1]!, 1, 'o1', create('o1')));
+    for (const id of c.replicaIds) c.sim.send('client-1', id, low);
+    c.sim.runFor(1_500);
+    expect(viewChanges(c)).toBe(0);
+    const hex = toHex(c.clientSigners[1]!.publicKey);
+    for (const i of [0, 1, 2, 3]) expect(c.replica(i)!.clients.get(hex)?.nonce).toBe(1);
+  });
+
+  it('one whose blocks the primary lacks, pushed out of its queue before they came, is relayed again by the backups (review 2, finding 2)', () => {
+    // Request 6 names a block the client gave the backups only; requests 2-5 (to the primary only)
+    // name one nobody holds and arrive while the primary still fetches the block: the fourth
+    // pushes request 6, the highest waiting, out (ClientRequests.add). Without the backups' relay
+    // halfway through the request timeout nothing brings it back (a faulty client does not
+    // retransmit) and the backups, which hold its block, time it: a view change. (Before the
+    // session-18 second review the window kept the highest nonces, and request 1 in place of 6
+    // was pushed out the same way.)
+    const c = ring(32);
+    for (const id of ['ring-1', 'ring-2', 'ring-3']) c.sim.send('client-1', id, { kind: 'put-block', block });
+    c.sim.runFor(20);
+    let fetchAnswered = false;
+    for (const id of ['ring-1', 'ring-2', 'ring-3']) c.sim.setInterceptor(id, (m: RingMessage) => (m.kind === 'block-data' && !fetchAnswered ? [] : [m]));
+    for (const id of c.replicaIds) c.sim.send('client-1', id, request(c, 6, update(c, c.clientSigners[1]!, 6, 'big1', appendBlock(c))));
+    c.sim.runFor(5);
+    for (let k = 2; k <= 5; k++) c.sim.send('client-1', 'ring-0', waiting(c, k));
+    c.sim.runFor(5);
+    fetchAnswered = true;
+    expect(primaryOf(c.replica(1)!.view, 4)).toBe(0);
+    const hex = toHex(c.clientSigners[1]!.publicKey);
+    expect(c.sim.runUntil(() => [0, 1, 2, 3].every((i) => c.replica(i)!.clients.get(hex)?.nonce === 6), 1_500)).toBe(true);
+    expect(viewChanges(c)).toBe(0);
   });
 });
