@@ -32,17 +32,20 @@ export function decode(bytes: Uint8Array, bytesMax: number, what = 'message'): u
 
 /** Nesting deeper than any record of ours. */
 const depthMax = 32;
-/** Arrays and strings a message may hold: a few per small message, then one per 8 bytes. */
+/** Arrays, strings and byte arrays a message may hold: a few per small message, then one per 8 bytes. */
 const containersOf = (bytes: number): number => 1024 + Math.floor(bytes / 8);
 
 /**
  * One pass over the msgpack bytes before msgpackr builds anything: one value, no trailing bytes,
  * no maps or extension types (no record of ours has them; undefined is allowed), nesting at most depthMax deep, and at
- * most containersOf(length) arrays and strings. msgpackr spends ~80 ns building an empty array
- * and ~350 ns an empty map, so without this a 4 MiB frame of one-byte empty maps cost a node
- * ~1.5 s of CPU and ~800 MiB before any shape check refused it; now such a frame costs ~10 ms.
+ * most containersOf(length) arrays, strings and byte arrays. msgpackr spends ~80 ns building an
+ * empty array, more for a byte array and ~350 ns for an empty map, so without this a 4 MiB frame
+ * of one-byte empty maps cost a node ~1.5 s of CPU and ~800 MiB before any shape check refused
+ * it (64 MiB of two-byte empty byte arrays: 18 s, 3.5 GiB); now such a frame costs ~10 ms. What
+ * the allowance still lets through costs ~20 ms per MiB (a 64 MiB frame of tiny arrays ~1.3 s).
+ * Exported for encoders whose records may be denser than that (encodeUpdate): DecodeError.
  */
-function scan(bytes: Uint8Array, what: string): void {
+export function scan(bytes: Uint8Array, what: string): void {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const end = bytes.length;
   let at = 0;
@@ -85,9 +88,9 @@ function scan(bytes: Uint8Array, what: string): void {
       skip(b & 0x1f);
     } else {
       switch (b) {
-        case 0xc4: need(1); skip(bytes[at++]!); break; // bin 8
-        case 0xc5: need(2); at += 2; skip(view.getUint16(at - 2)); break; // bin 16
-        case 0xc6: need(4); at += 4; skip(view.getUint32(at - 4)); break; // bin 32
+        case 0xc4: container(); need(1); skip(bytes[at++]!); break; // bin 8
+        case 0xc5: container(); need(2); at += 2; skip(view.getUint16(at - 2)); break; // bin 16
+        case 0xc6: container(); need(4); at += 4; skip(view.getUint32(at - 4)); break; // bin 32
         case 0xd9: container(); need(1); skip(bytes[at++]!); break; // str 8
         case 0xda: container(); need(2); at += 2; skip(view.getUint16(at - 2)); break; // str 16
         case 0xdb: container(); need(4); at += 4; skip(view.getUint32(at - 4)); break; // str 32

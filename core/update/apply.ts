@@ -8,7 +8,7 @@
  * object's latest version and all of its blocks are in `env.blocks`. Given those, applyUpdate never
  * throws on the update's content: bad offsets, missing or oversized blocks, wrong ACLs all abort.
  * So does work beyond an update's bounds ('too-large'): every replica runs every update, so one
- * update may read at most predicateReadBytesMax in its predicates, make leavesPerUpdateMax leaves,
+ * update may read at most predicateReadBytesMax (and leavesPerUpdateMax leaves) in its predicates, make leavesPerUpdateMax leaves,
  * read leafRewriteBytesMax of leaves it rewrites, and grow the object to objectBytesMax.
  */
 import { bytesEqual } from '../bytes.ts';
@@ -22,7 +22,7 @@ import { type NewBlock, StagingBlockStore, StagingLimitExceeded } from '../versi
 import { type TreeReader, readChildren, readerOf } from '../version/tree-read.ts';
 import { finalizeTree } from '../version/tree-splice.ts';
 import { type AbortReason, type ActionContext, type WorkingObject, runAction } from './actions.ts';
-import { predicateHolds } from './predicates.ts';
+import { type PredicateBudget, predicateHolds } from './predicates.ts';
 import type { Clause, Update } from './update.ts';
 import { leafRewriteBytesMax, leavesPerUpdateMax, predicateReadBytesMax } from './update-codec.ts';
 import { updateDigest } from './update-signature.ts';
@@ -105,11 +105,13 @@ export function applyUpdate(env: ApplyEnv, head: Head | null, update: Update): O
   if (head && !bytesEqual(head.root.aguid, update.aguid)) return abort('wrong-object', 'the head belongs to another AGUID');
   if (head && !mayWrite(head.root, update.writerPublicKey)) return abort('unauthorized', 'the writer is neither the owner nor on the ACL');
   const reader = readerOf(env.blocks, env.nodeCache);
-  const budget = { readBytesLeft: predicateReadBytesMax };
+  const budget: PredicateBudget = { readBytesLeft: predicateReadBytesMax, readLeavesLeft: leavesPerUpdateMax };
   let clauseIndex = -1;
   for (let i = 0; i < update.clauses.length && clauseIndex < 0; i++) {
     const holds = update.clauses[i]!.predicates.every((p) => predicateHolds(env.crypto, reader, head, p, budget));
-    if (budget.readBytesLeft < 0) return abort('too-large', `the predicates read more than ${predicateReadBytesMax} bytes of the object`);
+    if (budget.readBytesLeft < 0 || budget.readLeavesLeft < 0) {
+      return abort('too-large', `the predicates read more than ${predicateReadBytesMax} bytes or ${leavesPerUpdateMax} leaves of the object`);
+    }
     if (holds) clauseIndex = i;
   }
   if (clauseIndex < 0) return abort('predicates-failed', 'no clause had all its predicates hold');

@@ -13,10 +13,10 @@
  * bounds only; whether an action fits the object (offsets, blockBytes, ACL) is apply's business.
  */
 import { unreachable } from '../assert.ts';
-import { asBytesField, asList, asLiteral, asString, asTuple, asUint, decode } from '../codec.ts';
+import { asBytesField, asList, asLiteral, asString, asTuple, asUint, decode, scan } from '../codec.ts';
 import { type Packable, packFast } from '../version/fast-msgpack.ts';
 import { ed25519PublicKeyBytes, ed25519SignatureBytes, hashBytes } from '../crypto.ts';
-import { DecodeError, checkArgument } from '../errors.ts';
+import { DecodeError, InvalidArgumentError, checkArgument } from '../errors.ts';
 import { blockBytesMax } from '../version/block.ts';
 import { fanoutLimit } from '../version/interior-block.ts';
 import { aclWritersMax } from '../version/root-block.ts';
@@ -121,6 +121,13 @@ export function encodeUnsignedUpdate(u: UnsignedUpdate): Uint8Array {
 export function encodeUpdate(u: Update): Uint8Array {
   const bytes = packFast([...bodyOf(u), u.signature]);
   checkArgument(bytes.length <= updateBytesMax, 'update', `at most ${updateBytesMax} bytes encoded, not ${bytes.length} (upload large data as blocks and append them by reference)`);
+  // What decodeUpdate would refuse (e.g. hundreds of one-byte predicates and actions: more
+  // records than the decoder allows for the size) must not be sent, to be refused as malformed.
+  try {
+    scan(bytes, 'update');
+  } catch (error) {
+    throw new InvalidArgumentError(`${(error as Error).message}: fewer, larger clauses, predicates or actions`);
+  }
   return bytes;
 }
 

@@ -43,6 +43,11 @@ describe('codec', () => {
     // 4 MiB of empty maps cost ~1.5 s and ~800 MiB in msgpackr; empty arrays ~350 ms.
     expect(() => decode(junk(0x80, 4 << 20), 8 << 20)).toThrow(/a map at byte 6/);
     expect(() => decode(junk(0x90, 4 << 20), 8 << 20)).toThrow(/too many arrays and strings/);
+    // Empty byte arrays (c4 00) count too: 64 MiB of them cost 18 s and 3.5 GiB.
+    const bins = new Uint8Array(4 << 20).fill(0);
+    bins.set([0xdd, 0, 0x20, 0, 0]);
+    for (let i = 5; i + 1 < bins.length; i += 2) bins[i] = 0xc4;
+    expect(() => decode(bins, 8 << 20)).toThrow(/too many arrays and strings/);
     expect(() => decode(Uint8Array.of(0x91, 0xd4, 1, 1), 16)).toThrow(/extension type/);
     expect(decode(encode([undefined]), 16)).toEqual([undefined]);
     expect(() => decode(Uint8Array.of(0x91, 0xc1), 16)).toThrow(/reserved byte/);

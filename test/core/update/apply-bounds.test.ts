@@ -61,6 +61,21 @@ describe('applyUpdate: bounds on what one update may cost', () => {
     expect(o.run(update(owner, clauses.slice(0, 1)))).toMatchObject({ kind: 'abort', reason: 'predicates-failed' });
   });
 
+  it('predicates read at most leavesPerUpdateMax leaves in all (16 MiB of 1-byte leaves is 16 M lookups)', () => {
+    const { o } = objectOfCopies(1, 65_536);
+    const block = o.blocks.put('data', new Uint8Array(1).fill(5));
+    o.commit(update(owner, [clause([{ kind: 'append-blocks', blocks: Array.from({ length: 1000 }, () => ref(block, 1)) }])]));
+    const hashIs = (length: number) => ({ kind: 'bytes-hash-is' as const, offset: 0, length, sha256: new Uint8Array(32) });
+    expect(o.run(update(owner, [clause([], [hashIs(66_000)])]))).toMatchObject({ kind: 'abort', reason: 'too-large' });
+    expect(o.run(update(owner, [clause([], [hashIs(60_000)])]))).toMatchObject({ kind: 'abort', reason: 'predicates-failed' });
+  });
+
+  it('an update denser than the decoder allows for its size does not encode (it was refused by the ring as malformed)', () => {
+    const clauses: Clause[] = Array.from({ length: 16 }, () => clause(Array.from({ length: 64 }, () => ({ kind: 'truncate' as const, sizeBytes: 0 })), Array.from({ length: 32 }, () => ({ kind: 'always' as const }))));
+    expect(() => encodeUpdate(update(owner, clauses))).toThrow(InvalidArgumentError);
+    expect(() => encodeUpdate(update(owner, clauses.slice(0, 2)))).not.toThrow();
+  });
+
   it('an object may not grow past objectBytesMax (at 2^53 the size was no longer an integer and apply threw)', () => {
     // A legal head of 2^31 - 1 copies of one 4 MiB leaf, built directly (the honest way takes ~11,000 updates).
     const blocks = new MemoryBlockStore(crypto, { verifyOnGet: false });
