@@ -33,6 +33,8 @@ const noncePrefix = 'svc/nonce/';
 const heartbeatObjectsMax = 256;
 const missingReportMax = 64;
 const verifiedOperationsMax = 100_000;
+/** The blocks each operation (these exact bytes, which never change) names by reference. */
+const refsOfOperation = new WeakMap<Uint8Array, Uint8Array[]>();
 
 export interface ObjectServiceOptions {
   readonly crypto: Crypto;
@@ -165,11 +167,17 @@ export class ObjectService implements ReplicatedService {
 
   /** Uploaded blocks an operation names that this replica does not hold (executing without them would diverge). */
   blocksNeeded(operation: Uint8Array): Uint8Array[] {
-    try {
-      return blockRefs(decodeUpdate(operation)).filter((b) => !this.blocks.has(b));
-    } catch {
-      return [];
+    // A request is asked about on arrival and again at each batch it waits for: decode it once.
+    let refs = refsOfOperation.get(operation);
+    if (refs === undefined) {
+      try {
+        refs = blockRefs(decodeUpdate(operation));
+      } catch {
+        refs = [];
+      }
+      refsOfOperation.set(operation, refs);
     }
+    return refs.filter((b) => !this.blocks.has(b));
   }
 
   putBlock(kind: BlockKind, bytes: Uint8Array): Uint8Array {
