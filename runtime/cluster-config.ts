@@ -68,7 +68,7 @@ export const runtimeRingDefaults: Readonly<Record<string, number>> = {
   certifyTakeoverMs: 3000,
 };
 const ringParameterNames = ['batchSizeMax', 'pipelineDepthMax', 'batchDelayMs', 'checkpointInterval', 'watermarkWindow',
-  'requestTimeoutMs', 'viewChangeTimeoutMs', 'statusIntervalMs', 'heartbeatIntervalMs', 'certifyIntervalMs', 'certifyTakeoverMs'];
+  'requestTimeoutMs', 'viewChangeTimeoutMs', 'statusIntervalMs', 'heartbeatIntervalMs', 'certifyIntervalMs', 'certifyTakeoverMs', 'timestampAheadMaxMs'];
 
 function parseRing(v: unknown): Record<string, number> {
   if (v === undefined) return { ...runtimeRingDefaults };
