@@ -15,7 +15,7 @@ import { InvalidArgumentError, OceanStoreError } from '../core/errors.ts';
 import { objectIdOf } from '../tapestry/id.ts';
 import type { TapestryId } from '../tapestry/id.ts';
 import { nodeObjectIdOf, roleObjectIdOf } from '../tapestry/named-objects.ts';
-import { loadClusterConfig } from './cluster-config.ts';
+import { loadClusterConfig, roles } from './cluster-config.ts';
 import { loadDescriptor } from './cluster-keys.ts';
 import { nodeCrypto } from './node-crypto.ts';
 import { TapestryClient, type LookupAnswer } from './tapestry-client.ts';
@@ -52,7 +52,11 @@ export function parseLocateArgs(args: readonly string[]): LocateArgs {
   const key = targets[0]!;
   const value = values.get(key)!;
   let objectId: TapestryId;
-  if (key === '--role') objectId = roleObjectIdOf(nodeCrypto, value);
+  if (key === '--role') {
+    // Every node publishes its role; a name no node can have would only end in "not found".
+    if (!(roles as readonly string[]).includes(value)) throw new InvalidArgumentError(`--role takes one of ${roles.join(', ')}, not '${value}'`);
+    objectId = roleObjectIdOf(nodeCrypto, value);
+  }
   else if (key === '--node') objectId = nodeObjectIdOf(nodeCrypto, value);
   else {
     if (!/^[0-9a-f]{64}$/.test(value)) throw new InvalidArgumentError('--aguid wants 64 lowercase hex digits');

@@ -105,6 +105,14 @@ describe('object verbs: usage checked before connecting', () => {
   }, 60_000);
 });
 
+describe('locate: a role no node has is a usage error', () => {
+  it('locate --role bogus exits 2 naming the roles (it said "not found", exit 1)', async () => {
+    const r = await cli(['locate', '--role', 'bogus', '--config', config]);
+    expect(r.code).toBe(2);
+    expectOneLine(r, /--role takes one of ring, archive, replica, spare, not 'bogus'/);
+  }, 60_000);
+});
+
 describe('cluster and restore: one-line errors', () => {
   it('stop-node of an unknown name, unknown options, a data dir under a file, restore flags and outputs', async () => {
     const underFile = join(dir, 'under-file.json');
