@@ -156,8 +156,10 @@ describe('oceanstore locate (runtime/tapestry-cli.ts) against the running cluste
     expect(await run(['--node', 'replica-1', '--via', 'ring-3', '--config', config!.file], (l) => lines.push(l))).toBe(0);
     expect(lines).toEqual([expect.stringMatching(/^ring-3 -> replica-1 \(\d+ hops, [\d.]+ ms\)$/)]);
     lines.length = 0;
-    expect(await run(['--role', 'nobody', '--config', config!.file], (l) => lines.push(l))).toBe(1);
+    expect(await run(['--node', 'nobody', '--config', config!.file], (l) => lines.push(l))).toBe(1);
     expect(lines).toEqual(['ring-0 -> not found']);
+    // A role no node can have is a usage error, not a miss.
+    expect(await run(['--role', 'nobody', '--config', config!.file], () => undefined)).toBe(2);
     expect(await run(['--role', 'archive', '--node', 'ring-0', '--config', config!.file], () => undefined)).toBe(2);
     expect(() => parseLocateArgs(['--aguid', 'xyz'])).toThrow(/64 lowercase hex/);
   }, 60_000);
