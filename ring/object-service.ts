@@ -33,8 +33,11 @@ const noncePrefix = 'svc/nonce/';
 const heartbeatObjectsMax = 256;
 const missingReportMax = 64;
 const verifiedOperationsMax = 100_000;
-/** The blocks each operation (these exact bytes, which never change) names by reference. */
-const refsOfOperation = new WeakMap<Uint8Array, Uint8Array[]>();
+/**
+ * The blocks each operation (these exact bytes, which never change) names by reference; `absent`
+ * from `start` on are those a limited blocksNeeded call has not found here yet.
+ */
+const refsOfOperation = new WeakMap<Uint8Array, { refs: Uint8Array[]; absent: Uint8Array[]; start: number }>();
 
 export interface ObjectServiceOptions {
   readonly crypto: Crypto;
@@ -165,19 +168,36 @@ export class ObjectService implements ReplicatedService {
     return true;
   }
 
-  /** Uploaded blocks an operation names that this replica does not hold (executing without them would diverge). */
-  blocksNeeded(operation: Uint8Array): Uint8Array[] {
+  /**
+   * Uploaded blocks an operation names that this replica does not hold (executing without them
+   * would diverge). With `limit`, the first that many, looking only at blocks earlier limited calls
+   * did not find (a ring server deletes no block).
+   */
+  blocksNeeded(operation: Uint8Array, limit?: number): Uint8Array[] {
     // A request is asked about on arrival and again at each batch it waits for: decode it once.
-    let refs = refsOfOperation.get(operation);
-    if (refs === undefined) {
+    let entry = refsOfOperation.get(operation);
+    if (entry === undefined) {
+      let refs: Uint8Array[];
       try {
         refs = blockRefs(decodeUpdate(operation));
       } catch {
         refs = [];
       }
-      refsOfOperation.set(operation, refs);
+      entry = { refs, absent: refs.slice(), start: 0 };
+      refsOfOperation.set(operation, entry);
     }
-    return refs.filter((b) => !this.blocks.has(b));
+    if (limit === undefined) return entry.refs.filter((b) => !this.blocks.has(b));
+    const { absent } = entry;
+    const missing: Uint8Array[] = [];
+    let i = entry.start;
+    while (i < absent.length && missing.length < limit) {
+      const b = absent[i++]!;
+      if (!this.blocks.has(b)) missing.push(b);
+    }
+    // The ones found here are passed over from now on: the missing ones close up before i.
+    entry.start = i - missing.length;
+    for (let k = 0; k < missing.length; k++) absent[entry.start + k] = missing[k]!;
+    return missing;
   }
 
   putBlock(kind: BlockKind, bytes: Uint8Array): Uint8Array {

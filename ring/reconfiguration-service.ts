@@ -77,8 +77,8 @@ export class ReconfigurationService implements ReplicatedService {
     return this.inner.authenticates?.(clientKey, nonce, operation) ?? false;
   }
 
-  blocksNeeded(operation: Uint8Array): Uint8Array[] {
-    return isReconfigurationOperation(operation) ? [] : (this.inner.blocksNeeded?.(operation) ?? []);
+  blocksNeeded(operation: Uint8Array, limit?: number): Uint8Array[] {
+    return isReconfigurationOperation(operation) ? [] : (this.inner.blocksNeeded?.(operation, limit) ?? []);
   }
 
   missingStateBlocks(): Uint8Array[] {

@@ -14,7 +14,10 @@ import type { BlockData, Batch, FetchBlocks } from './messages.ts';
 import type { Replica } from './replica.ts';
 
 export interface BlockState {
-  /** BGUID hex -> when it was last asked for. */
+  /**
+   * BGUID hex -> when it was last asked for, in the order asked (a re-ask moves an entry to the
+   * end), so the entries no longer asked for lead and onTick forgets them.
+   */
   readonly wanted: Map<string, { bguid: Uint8Array; askedMs: number }>;
   /** Set after a state transfer (and at boot) until the state's blocks are all present. */
   checkStateBlocks: boolean;
@@ -24,6 +27,10 @@ export interface BlockState {
 }
 
 const blocksPerAnswerMax = 64;
+/** How many of a queued request's missing blocks a primary asks for at a time (one fetch). */
+export const askedPerRequestMax = blocksPerAnswerMax;
+/** A block not asked for again within this many status periods is no longer wanted (onTick). */
+const wantedPeriods = 3;
 
 export function initialState(): BlockState {
   return { wanted: new Map(), checkStateBlocks: true, blocked: false, sent: new Map() };
@@ -44,6 +51,11 @@ export function missingForState(r: Replica): Uint8Array[] {
   return missing;
 }
 
+/**
+ * Asks the peers for missing blocks, each at most once per status period. Execution asks for all
+ * it lacks (what 2f+1 replicas prepared, so f+1 correct ones hold it). A primary asks for at most
+ * `askedPerRequestMax` of a queued request's blocks at a time (replica-requests.ts missingOf).
+ */
 export function requestBlocks(r: Replica, bguids: readonly Uint8Array[]): void {
   const s = r.blockState;
   const ask: Uint8Array[] = [];
@@ -51,6 +63,7 @@ export function requestBlocks(r: Replica, bguids: readonly Uint8Array[]): void {
     const key = toHex(bguid);
     const held = s.wanted.get(key);
     if (held && r.nowMs - held.askedMs < r.params.statusIntervalMs) continue;
+    s.wanted.delete(key);
     s.wanted.set(key, { bguid, askedMs: r.nowMs });
     ask.push(bguid);
   }
@@ -115,5 +128,12 @@ export function onBlockData(r: Replica, m: BlockData): void {
 }
 
 export function onTick(r: Replica): void {
+  // Blocks nothing asked for again (a queued request pushed out, a batch executed with blocks a
+  // client put meanwhile) are forgotten; the entries asked for longest ago lead.
+  const wanted = r.blockState.wanted;
+  for (const [key, entry] of wanted) {
+    if (r.nowMs - entry.askedMs < wantedPeriods * r.params.statusIntervalMs) break;
+    wanted.delete(key);
+  }
   if (r.blockState.blocked) r.executeReady();
 }

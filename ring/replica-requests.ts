@@ -24,7 +24,7 @@ export function onRequest(r: Replica, req: ClientRequest, fromMember: boolean): 
   }
   if (r.pending.refuses(clientHex, req.nonce)) return r.drop('client-window');
   if (!r.requestValid(req)) return r.drop('bad-signature');
-  const missing = r.service.blocksNeeded?.(req.operation) ?? [];
+  const missing = missingOf(r, req);
   if (missing.length > 0) {
     // Not timed at any replica, the primary included (as a backup after a view change it would
     // time it, and re-send it to each new primary): no primary proposes it before it has the blocks
@@ -50,9 +50,19 @@ export function onRequest(r: Replica, req: ClientRequest, fromMember: boolean): 
   }
 }
 
+/**
+ * The first few blocks a request names that this replica lacks. Any client may name 65,536 blocks
+ * nobody holds in one update: asking peers for all of them cost thousands of fetches per request,
+ * and looking them all up again at every batch the request waits for cost the primary seconds.
+ * The next few are asked for once these came.
+ */
+function missingOf(r: Replica, req: ClientRequest): Uint8Array[] {
+  return r.service.blocksNeeded?.(req.operation, blocks.askedPerRequestMax) ?? [];
+}
+
 /** Does this replica lack a block the request names? Such a request is not proposable yet. */
 function lacksBlocks(r: Replica, req: ClientRequest): boolean {
-  return (r.service.blocksNeeded?.(req.operation) ?? []).length > 0;
+  return (r.service.blocksNeeded?.(req.operation, 1) ?? []).length > 0;
 }
 
 export function enqueue(r: Replica, req: ClientRequest): void {
@@ -99,7 +109,7 @@ function takeBatchRequests(r: Replica): ClientRequest[] {
   const requests = r.queue.takeOnePerClient(r.params.batchSizeMax, (req) => {
     const done = (r.clients.get(toHex(req.clientKey))?.nonce ?? -1) >= req.nonce;
     if (done || r.inFlight.has(r.requestKey(req))) return 'drop';
-    const missing = r.service.blocksNeeded?.(req.operation) ?? [];
+    const missing = missingOf(r, req);
     if (missing.length === 0) return 'take';
     blocks.requestBlocks(r, missing);
     return 'wait';

@@ -47,8 +47,13 @@ export interface ReplicatedService {
 
   // Content-addressed blocks (optional: services whose operations carry everything inline skip them).
 
-  /** Blocks `operation` names that this replica lacks; it must not execute the operation without them. */
-  blocksNeeded?(operation: Uint8Array): Uint8Array[];
+  /**
+   * Blocks `operation` names that this replica lacks; it must not execute the operation without
+   * them. With `limit` (a queued request, asked about at every batch it waits for): at most that
+   * many, and the blocks an earlier call found here may be taken as still here, so a request
+   * naming thousands of absent blocks costs about `limit` lookups a call. Execution asks without.
+   */
+  blocksNeeded?(operation: Uint8Array, limit?: number): Uint8Array[];
   /** Blocks the current state reaches that are missing (after a state transfer); empty when complete. */
   missingStateBlocks?(): Uint8Array[];
   putBlock?(kind: BlockKind, bytes: Uint8Array): Uint8Array;

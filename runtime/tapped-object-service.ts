@@ -160,8 +160,8 @@ export class TappedObjectService implements ReplicatedService {
     return this.inner.authenticates(clientKey, nonce, operation);
   }
 
-  blocksNeeded(operation: Uint8Array): Uint8Array[] {
-    return this.inner.blocksNeeded(operation);
+  blocksNeeded(operation: Uint8Array, limit?: number): Uint8Array[] {
+    return this.inner.blocksNeeded(operation, limit);
   }
 
   missingStateBlocks(): Uint8Array[] {

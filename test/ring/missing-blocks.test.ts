@@ -148,4 +148,52 @@ describe('updates naming blocks', () => {
     expect(c.sim.runUntil(() => [0, 1, 2, 3].every((i) => c.replica(i)!.clients.get(hex)?.nonce === 6), 1_500)).toBe(true);
     expect(viewChanges(c)).toBe(0);
   });
+
+  it('a client naming thousands of blocks nobody holds leaves the primary asking for a bounded number, and forgetting them (session 19)', () => {
+    // Before: the primary put every missing BGUID a queued request named in its wanted map and
+    // broadcast fetches for all of them (one 2.4 MB request can name 65,536); entries left only when
+    // the block came, so each new nonce added thousands for good.
+    const c = ring(32);
+    const w = c.clientSigners[1]!;
+    const many = (nonce: number): Clause[] => {
+      const refs = Array.from({ length: 2_000 }, (_, i) => {
+        const b = new Uint8Array(16);
+        new DataView(b.buffer).setUint32(0, nonce);
+        new DataView(b.buffer).setUint32(4, i);
+        return { kind: 'ref' as const, bguid: bguidOf(c.crypto, 'data', b), length: 4096 };
+      });
+      return [{ predicates: [{ kind: 'always' }], actions: [{ kind: 'append-blocks', blocks: refs }] }];
+    };
+    let fetched = 0;
+    c.sim.setInterceptor('ring-0', (m: RingMessage) => {
+      if (m.kind === 'fetch-blocks') fetched += m.bguids.length;
+      return [m];
+    });
+    for (let k = 1; k <= 20; k++) {
+      c.sim.send('client-1', 'ring-0', request(c, k, update(c, w, k, 'big', many(k))));
+      c.sim.runFor(20);
+    }
+    const wanted = c.replica(0)!.blockState.wanted;
+    // 64 per request, each forgotten three status periods (150 ms) after it left the queue.
+    expect(wanted.size).toBeLessThanOrEqual(12 * 64);
+    // To three peers: 64 for each request on arrival, then 64 for each of the (at most four)
+    // queued ones per status period (50 ms) over ~400 ms. Before: 3 x 40,000.
+    expect(fetched).toBeLessThanOrEqual(3 * 64 * (20 + 4 * 8));
+    c.sim.runFor(1_000);
+    // The four still queued (the client's window).
+    expect(wanted.size).toBeLessThanOrEqual(4 * 64);
+    expect(viewChanges(c)).toBe(0);
+  });
+
+  it('one naming 200 blocks the primary lacks and the backups hold executes: it fetches 64 at a time (session 19)', () => {
+    const c = ring(35);
+    const data = Array.from({ length: 200 }, (_, i) => new Uint8Array(4096).fill(i % 250).map((b, j) => (j === 0 ? i >> 8 : b)));
+    for (const b of data) for (const id of ['ring-1', 'ring-2', 'ring-3']) c.sim.send('client-0', id, { kind: 'put-block', block: b });
+    c.sim.runFor(50);
+    const refs = data.map((b) => ({ kind: 'ref' as const, bguid: bguidOf(c.crypto, 'data', b), length: b.length }));
+    c.submit(0, update(c, c.clientSigners[0]!, 2, 'big', [{ predicates: [{ kind: 'always' }], actions: [{ kind: 'append-blocks', blocks: refs }] }]));
+    expect(c.sim.runUntil(() => c.completed[0] === 2, 3_000)).toBe(true);
+    expect(viewChanges(c)).toBe(0);
+    expect(c.replica(0)!.blockState.wanted.size).toBe(0);
+  });
 });
