@@ -11,7 +11,7 @@
  * waits for them as usual; the normal case's own messages leave them held (ring/replica.ts), so
  * the next update's votes do not wait for the previous update's execution to reach the disk.
  */
-import type { KvStore } from '../core/store.ts';
+import { discardNow, type KvStore } from '../core/store.ts';
 
 export class DeferredWrites implements KvStore {
   /** Held writes in order of arrival; undefined marks a delete. */
@@ -66,6 +66,11 @@ export class DeferredWrites implements KvStore {
     }
     this.held.delete(key);
     this.held.set(key, undefined);
+  }
+
+  /** Corrupt bytes come from the disk, never from a held write: the inner store removes them. */
+  discardNow(key: string): void {
+    discardNow(this.inner, key);
   }
 
   keys(prefix: string): string[] {

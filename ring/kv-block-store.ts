@@ -18,13 +18,19 @@
  *
  * The instance also remembers each known block's kind and length, so `has` and `byteLengthOf`
  * (asked for every referenced block of every update) do not copy the block out of the store.
+ *
+ * A block whose stored bytes do not hash to its name (lmdb keeps no checksums: a flipped bit at
+ * rest) is discarded at once and durably (KvStore.discardNow) and read as absent. Throwing instead
+ * stopped the node at every start (the start walks the heads' blocks) or at every peer's fetch of
+ * it; absent, it is fetched again from the peers like any block this replica lacks (the start's
+ * walk finds it missing, and so does a restart after an execution that needed it failed).
  */
 import { toHex, bytesEqual, fromHex, concatBytes, u32be } from '../core/bytes.ts';
 import type { Crypto } from '../core/crypto.ts';
 import { IntegrityError, checkArgument } from '../core/errors.ts';
 import { bguidOf, kindCodeOf, kindOfCode, type BlockKind } from '../core/version/block.ts';
 import type { BlockStore } from '../core/version/block-store.ts';
-import type { KvStore } from '../core/store.ts';
+import { discardNow, type KvStore } from '../core/store.ts';
 
 const prefix = 'blk/';
 const metaPrefix = 'blkm/';
@@ -49,6 +55,8 @@ export class KvBlockStore implements BlockStore {
   private readonly knownCountMax: number;
   /** Hashes computed by get/put/putVerified (for tests and the docs' accounting). */
   hashCount = 0;
+  /** Stored blocks found corrupt (and discarded) by get. */
+  corruptCount = 0;
 
   constructor(
     private readonly crypto: Crypto,
@@ -94,7 +102,11 @@ export class KvBlockStore implements BlockStore {
     if (entry.checked && entry.byteLength === bytes.length) return bytes;
     this.hashCount++;
     if (!bytesEqual(bguidOf(this.crypto, kind, bytes), bguid)) {
-      throw new IntegrityError(`block ${hex} is corrupt in the replica's store`);
+      this.corruptCount++;
+      this.known.delete(hex);
+      discardNow(this.store, prefix + hex);
+      discardNow(this.store, metaPrefix + hex);
+      return undefined;
     }
     this.remember(hex, { kind, byteLength: bytes.length, framed: entry.framed, checked: true });
     return bytes;

@@ -13,6 +13,7 @@
 import { compareBytes, fromHex, toHex } from '../core/bytes.ts';
 import { asBytesField, asList, asString, asTuple, asUint, decode, encode } from '../core/codec.ts';
 import { hashBytes, type Crypto } from '../core/crypto.ts';
+import { IntegrityError } from '../core/errors.ts';
 import type { KvStore } from '../core/store.ts';
 import { certificateStatementFromTuple, encodeCertificateStatement, encodeHeartbeatStatement, type CertificateStatement } from '../core/threshold/statements.ts';
 import { applyUpdate } from '../core/update/apply.ts';
@@ -137,7 +138,7 @@ export class ObjectService implements ReplicatedService {
     this.store.put(noncePrefix + writerHex, encode(update.nonce));
     const aguidHex = toHex(update.aguid);
     const entry = this.table.get(aguidHex);
-    const head: Head | null = entry ? { vguid: entry.vguid, root: decodeRootBlock(this.blocks.get(entry.vguid, 'root')!) } : null;
+    const head: Head | null = entry ? { vguid: entry.vguid, root: decodeRootBlock(this.rootOf(entry.vguid)) } : null;
     const outcome = applyUpdate({ crypto: this.crypto, blocks: this.blocks, timestampMs: context.timestampMs }, head, update);
     const digest = updateDigest(this.crypto, update);
     const base = { ringId: this.ringId, aguid: update.aguid, rootFragmentRoot: new Uint8Array(0), updateDigest: digest, timestampMs: context.timestampMs };
@@ -152,6 +153,16 @@ export class ObjectService implements ReplicatedService {
     const reason = outcome.reason === 'predicates-failed' ? 'predicate-failed' : outcome.reason;
     const result = encodeObjectResult({ outcome: 'abort', reason, detail: outcome.detail, currentVersion: outcome.currentVersion ?? 0 });
     return { result, statement: encodeCertificateStatement(statement) };
+  }
+
+  /**
+   * A head's root block. Missing only when it was found corrupt (and discarded) while this replica
+   * ran: the replica stops, and its start fetches the block again (missingStateBlocks).
+   */
+  private rootOf(vguid: Uint8Array): Uint8Array {
+    const bytes = this.blocks.get(vguid, 'root');
+    if (!bytes) throw new IntegrityError(`the root block of head ${toHex(vguid)} is missing from the store (found corrupt?)`);
+    return bytes;
   }
 
   authenticates(clientKey: Uint8Array, nonce: number, operation: Uint8Array): boolean {

@@ -99,6 +99,15 @@ export class LmdbKvStore implements KvStore {
     this.staged.set(key, deleted);
   }
 
+  /**
+   * Removes `key` from the disk in its own synced transaction. A staged or in-flight write of the
+   * key (its bytes came from memory, not this disk) still lands after it, as staged.
+   */
+  discardNow(key: string): void {
+    assert(!this.closed, 'LmdbKvStore used after close');
+    this.db.removeSync(key);
+  }
+
   keys(prefix: string): string[] {
     assert(!this.closed, 'LmdbKvStore used after close');
     const found = new Set<string>();

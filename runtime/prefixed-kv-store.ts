@@ -3,6 +3,7 @@
  * Tapestry node) share one lmdb environment and one group commit without seeing each other's keys.
  */
 import { assert } from '../core/assert.ts';
+import { discardNow } from '../core/store.ts';
 import type { DurableKvStore } from './machine-host.ts';
 
 export class PrefixedKvStore implements DurableKvStore {
@@ -21,6 +22,9 @@ export class PrefixedKvStore implements DurableKvStore {
   }
   delete(key: string): void {
     this.inner.delete(this.prefix + key);
+  }
+  discardNow(key: string): void {
+    discardNow(this.inner, this.prefix + key);
   }
   keys(prefix: string): string[] {
     return this.inner.keys(this.prefix + prefix).map((k) => k.slice(this.prefix.length));

@@ -130,4 +130,24 @@ describe('LmdbKvStore', () => {
     }
     await store.close();
   });
+
+  it('discardNow removes a key durably at once, ahead of the staged writes (a corrupt block stays gone if its step then fails)', async () => {
+    const path = tempDir();
+    const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'fixtures/kv-discard.ts'), path], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the child did not discard within 20 s')), 20_000);
+      child.stdout!.on('data', (chunk: Buffer) => {
+        if (!chunk.toString().includes('discarded')) return;
+        clearTimeout(timer);
+        child.kill('SIGKILL');
+        resolve();
+      });
+    });
+    await exited;
+    const store = new LmdbKvStore({ path });
+    expect(store.get('blk')).toBeUndefined();
+    expect(store.get('staged')).toBeUndefined(); // never flushed
+    await store.close();
+  });
 });
