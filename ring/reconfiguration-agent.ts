@@ -83,7 +83,13 @@ export class ReconfigurationAgent {
   private nonce: number;
   /** Whether a dealing of this member may still be in the store (cleared once deleted). */
   private dealsKept = true;
-  readonly counters = { submitted: 0, resubmitted: 0, sealedOpenFailures: 0 };
+  /**
+   * The finished round this member could not compute its share from (a dealer it was given a bad
+   * sub-share by was chosen): opening and checking n sub-shares again at every tick and every
+   * share request cost ~10 ms each, most of a core, and gives the same answer for the same round.
+   */
+  private shareless: Round | null = null;
+  readonly counters = { submitted: 0, resubmitted: 0, sealedOpenFailures: 0, shareComputations: 0 };
 
   constructor(readonly options: AgentOptions) {
     this.nonce = options.store.get(nonceKey) ? asUint(decode(options.store.get(nonceKey)!, 16), 'nonce') : 0;
@@ -101,18 +107,23 @@ export class ReconfigurationAgent {
     if (this.options.store.get(`${deletedPrefix}${epoch}`)) return null;
     const info = state.epochInfo(epoch);
     const round = state.finished;
-    if (!info || !round || round.epoch !== epoch) return null;
+    if (!info || !round || round.epoch !== epoch || round === this.shareless) return null;
     const me = round.newIndexOf(this.options.signer.publicKey);
     if (me === 0) return null;
+    this.counters.shareComputations++;
     const member = this.memberOf(round, me);
     let share: KeyShare;
     try {
       share = member.finish();
     } catch (error) {
-      if (error instanceof ResharingError) return null;
-      throw error;
+      if (!(error instanceof ResharingError)) throw error;
+      this.shareless = round;
+      return null;
     }
-    if (!verifyKeyShare(share, info.commitments)) return null;
+    if (!verifyKeyShare(share, info.commitments)) {
+      this.shareless = round;
+      return null;
+    }
     this.shares.set(epoch, share);
     this.options.store.put(`${sharePrefix}${epoch}`, encode([share.index, share.secretKey]));
     this.outputs.push({ kind: 'share-installed', node: this.options.nodeId, epoch, shareIndex: share.index });
@@ -132,6 +143,7 @@ export class ReconfigurationAgent {
     const newest = state.current;
     if (newest.epoch > 0) this.shareFor(newest.epoch, state);
     this.deleteOldShares(view);
+    this.dropDealings(state);
     const want = this.wanted(state) ?? this.poke(state, nowMs);
     if (!want) {
       this.pending = null;
@@ -182,7 +194,7 @@ export class ReconfigurationAgent {
     }
     if (round.phase === 'responding' && oldIndex > 0) {
       const open = round.openComplaints().find((c) => c.dealerIndex === oldIndex);
-      const subShares = open ? this.ownDealing(round.epoch)?.subShares : undefined;
+      const subShares = open ? this.ownDealingIn(round, oldIndex)?.subShares : undefined;
       if (!open || !subShares) return null;
       const subShare = subShares[open.complainerIndex - 1]!;
       return {
@@ -209,28 +221,49 @@ export class ReconfigurationAgent {
     return { purpose: `${key}:poke`, record: { kind: 'verdict', epoch: round.epoch, memberIndex, complaints: [] } };
   }
 
-  /** This member's deal for the round, made once and kept (a resend must be the same deal). */
+  /**
+   * This member's deal for the round, made once and kept: a resend in the same round (after a
+   * restart) must be the same deal. A dealing kept from another round is never sent again, even
+   * for the same epoch (an aborted round's retry): its sub-shares are sealed to that round's
+   * members, so a member that changed could open none of them and its complaints made every
+   * dealer reveal its sub-share in public, which put its new share in the replicated transcript
+   * (with f = 1, one faulty member's share and that one sign as the ring). A fresh polynomial per
+   * round also keeps what an aborted round revealed about the old one useless.
+   */
   private dealing(round: Round, oldIndex: number): DealRecord | null {
     const kept = this.ownDealing(round.epoch);
-    if (kept) return kept.record;
+    if (kept && sameKeys(kept.recipients, round.newMembers)) return kept.record;
     const share = this.shares.get(round.epoch - 1);
     if (!share) return null;
     const dealt = dealResharing(this.options.random, round.transcript.config, share);
     const subShares = dealt.subShares.map((s) => (this.options.behaviour === 'bad-sub-shares' ? corrupt(s.secretKey) : s.secretKey));
     const sealed = round.newMembers.map((m, j) => this.options.cipher.seal(m.publicKey, subShares[j]!, sealedSubShareContext(round.epoch, oldIndex, j + 1)));
     const record: DealRecord = { kind: 'deal', epoch: round.epoch, dealerIndex: oldIndex, commitments: dealt.commitments, sealed };
-    this.options.store.put(`${dealPrefix}${round.epoch}`, encode([encodeReconfigurationRecord(record), subShares]));
+    const recipients = round.newMembers.map((m) => m.publicKey);
+    this.options.store.put(`${dealPrefix}${round.epoch}`, encode([encodeReconfigurationRecord(record), subShares, recipients]));
     this.dealsKept = true;
     return record;
   }
 
-  private ownDealing(epoch: number): { record: DealRecord; subShares: Uint8Array[] } | null {
+  /** The kept dealing the round holds as this member's deal (complaints are answered from it only). */
+  private ownDealingIn(round: Round, oldIndex: number): { record: DealRecord; subShares: Uint8Array[] } | null {
+    const kept = this.ownDealing(round.epoch);
+    const held = round.deals.get(oldIndex);
+    if (!kept || !held || !bytesEqual(encodeReconfigurationRecord(kept.record), encodeReconfigurationRecord(held))) return null;
+    return kept;
+  }
+
+  /** The dealing kept for `epoch`; `recipients` empty for one kept before they were recorded (never reused). */
+  private ownDealing(epoch: number): { record: DealRecord; subShares: Uint8Array[]; recipients: Uint8Array[] } | null {
     const bytes = this.options.store.get(`${dealPrefix}${epoch}`);
     if (!bytes) return null;
-    const t = asTuple(decode(bytes, 1 << 20, 'own dealing'), 'own dealing', 2);
+    const value = decode(bytes, 1 << 20, 'own dealing');
+    const t = asTuple(value, 'own dealing', 2, 3);
     const record = decodeReconfigurationRecord(asBytesField(t[0], 'deal record', {}));
     if (record.kind !== 'deal') return null;
-    return { record, subShares: asList(t[1], 'sub-shares', 1024, (v) => asBytesField(v, 'sub-share', { bytes: scalarBytes })) };
+    const subShares = asList(t[1], 'sub-shares', 1024, (v) => asBytesField(v, 'sub-share', { bytes: scalarBytes }));
+    const recipients = t.length === 3 ? asList(t[2], 'recipients', 1024, (v) => asBytesField(v, 'recipient', { bytes: 32 })) : [];
+    return { record, subShares, recipients };
   }
 
   /** The new-member view of a round: the sub-shares sealed to this member, opened. */
@@ -245,7 +278,7 @@ export class ReconfigurationAgent {
     return member;
   }
 
-  /** Old shares (and this member's dealing) go once the next epoch has run a checkpoint interval. */
+  /** Old shares go once the next epoch has run a checkpoint interval. */
   private deleteOldShares(view: AgentView): void {
     const newest = view.state.current;
     const member = newest.members.some((m) => bytesEqual(m.publicKey, this.options.signer.publicKey));
@@ -261,11 +294,20 @@ export class ReconfigurationAgent {
       this.outputs.push({ kind: 'old-share-deleted', node: this.options.nodeId, epoch });
       if (!member) this.outputs.push({ kind: 'retired', node: this.options.nodeId, epoch: newest.epoch });
     }
-    if (this.dealsKept) {
-      // Dealings of installed epochs only: a round in progress still needs its own to answer complaints.
-      for (const key of this.options.store.keys(dealPrefix)) if (Number(key.slice(dealPrefix.length)) <= newest.epoch) this.options.store.delete(key);
-      this.dealsKept = view.state.round !== null;
+  }
+
+  /**
+   * A dealing is kept while its round is in progress (to resend it, and to answer complaints
+   * against it); once the round installed or aborted it is deleted: nothing may send it again.
+   */
+  private dropDealings(state: ReconfigurationState): void {
+    if (!this.dealsKept) return;
+    let kept = 0;
+    for (const key of this.options.store.keys(dealPrefix)) {
+      if (state.round !== null && Number(key.slice(dealPrefix.length)) === state.round.epoch) kept++;
+      else this.options.store.delete(key);
     }
+    this.dealsKept = kept > 0;
   }
 
   /** For status output. */
@@ -276,6 +318,10 @@ export class ReconfigurationAgent {
   describe(): string {
     return `${this.options.nodeId} ${toHex(this.options.signer.publicKey).slice(0, 8)} epochs [${this.heldEpochs().join(', ')}]`;
   }
+}
+
+function sameKeys(keys: readonly Uint8Array[], members: readonly { publicKey: Uint8Array }[]): boolean {
+  return keys.length === members.length && keys.every((k, i) => bytesEqual(k, members[i]!.publicKey));
 }
 
 function corrupt(subShare: Uint8Array): Uint8Array {
