@@ -163,7 +163,9 @@ export class ReconfigurationState {
       return true;
     }
     if (round.phase === 'complaining') {
-      const spoke = round.newMembers.every((_, i) => round.verdicts.has(i + 1));
+      // A joining member (not in the old list) runs no replica of this ring until the round has
+      // installed, so it never speaks: the phase does not wait out its deadline for it.
+      const spoke = round.newMembers.every((m, i) => round.verdicts.has(i + 1) || round.oldIndexOf(m.publicKey) === 0);
       if (!spoke && !late) return false;
       if (round.openComplaints().length === 0) {
         this.finish(seq);

@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fromHex } from '../core/bytes.ts';
-import type { RingMember } from '../ring/config.ts';
+import { resolveParameters, type ProtocolParameters, type RingMember } from '../ring/config.ts';
 import { clusterPaths, type ClusterConfig } from './cluster-config.ts';
 import type { MachineContext } from '../core/machine.ts';
 import type { ReconfigurationOutput } from '../ring/reconfiguration-agent.ts';
@@ -41,14 +41,26 @@ export function reconfiguringReplicaOf(ctx: RoleContext, replicaCtx: MachineCont
     initialKey: { threshold: d.threshold, publicKey: fromHex(d.ringPublicKey), commitments: d.commitments.map(fromHex) },
     initialShare,
     cipher: subShareCipher(ctx.secretKey),
-    // Real processes: agreed time runs at wall speed and heartbeats order a batch every second.
-    phaseMs: 5000,
+    phaseMs: phaseMsFor(resolveParameters(base.parameters)),
     membershipChange: true,
     resubmitMs: 1000,
   });
   // A crash between deleting the epoch-0 share from the store and retiring its file: finish now.
   if (initialShare && !replica.agent.heldEpochs().includes(0)) retireKeyShare(ctx.config, ctx.node.name, replica.state.current.epoch);
   return replica;
+}
+
+/**
+ * A phase's deadline on real processes (agreed time runs at wall speed; heartbeats order a batch
+ * every second). It must outlast a view change: a faulty primary that holds members' records back
+ * (verdicts, answers) until the deadline is replaced first only if the backups' request timer
+ * (requestTimeoutMs) and the view change (viewChangeTimeoutMs) run out before it, with room for
+ * the batch stamps it may set early (heartbeat period) or ahead (timestampAheadMaxMs). At 5 s,
+ * under the 6 s request timeout, such a primary refused honest members' complaints at the
+ * deadline with no view change (session-19 review). Phases whose speakers all spoke close at once.
+ */
+export function phaseMsFor(p: ProtocolParameters): number {
+  return Math.max(5000, p.requestTimeoutMs + p.viewChangeTimeoutMs + p.heartbeatIntervalMs + p.timestampAheadMaxMs);
 }
 
 export function isReconfigurationOutput(event: { kind: string }): event is ReconfigurationOutput {

@@ -13,7 +13,9 @@ import type { RingMessage } from '../../ring/messages.ts';
 import { decodeReconfigurationRecord, isReconfigurationOperation, type SubShareCipher } from '../../ring/reconfiguration-codec.ts';
 import { buildReconfigurationSim } from '../../ring/reconfiguration-sim.ts';
 import { secretKeyFor } from '../../ring/sim-cluster.ts';
+import { resolveParameters } from '../../ring/config.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
+import { phaseMsFor } from '../../runtime/reconfiguration-role.ts';
 import { subShareCipher } from '../../runtime/reconfiguration-cipher.ts';
 
 const honestCipher = (secret: Uint8Array, random: RandomSource): SubShareCipher => subShareCipher(secret, (n) => random.bytes(n));
@@ -108,5 +110,49 @@ describe('resharing dealings', () => {
       spare.agent.shareFor(1, spare.state);
     }
     expect(spare.agent.counters.shareComputations).toBe(tried);
+  });
+});
+
+describe('phase deadlines against a primary that holds records back', () => {
+  it("a primary that withholds members' complaints until the deadline is replaced first (the runtime's deadline)", () => {
+    // ring-0, primary and a dealer, seals wrong sub-shares to ring-2 and ring-3 and, as primary,
+    // holds their verdicts (the complaints) back. With the runtime's old 5 s deadline under its 6 s
+    // request timeout the phase closed first: their complaints were refused, ring-0 was chosen,
+    // and ring-2 and ring-3 had no share of the new epoch (session-19 review). The deadline now
+    // outlasts a view change (runtime/reconfiguration-role.ts phaseMsFor).
+    const seed = 5151;
+    const secret = (i: number): Uint8Array => secretKeyFor(nodeCrypto, seed, 'replica', i);
+    const victimKeys = [2, 3].map((i) => signerOf(nodeCrypto, secret(i)).publicKey);
+    const cipherFor = (own: Uint8Array, random: RandomSource): SubShareCipher => {
+      const honest = honestCipher(own, random);
+      if (!bytesEqual(own, secret(0))) return honest;
+      return {
+        open: honest.open,
+        seal(recipient, plaintext, context) {
+          if (!victimKeys.some((k) => bytesEqual(k, recipient))) return honest.seal(recipient, plaintext, context);
+          const bad = plaintext.slice();
+          bad[31]! ^= 1;
+          return honest.seal(recipient, bad, context);
+        },
+      };
+    };
+    const parameters = { checkpointInterval: 8, watermarkWindow: 32, requestTimeoutMs: 6000, viewChangeTimeoutMs: 8000, heartbeatIntervalMs: 1000 };
+    const phaseMs = phaseMsFor(resolveParameters(parameters));
+    const s = buildReconfigurationSim({ seed, f: 1, writerCount: 1, crypto: nodeCrypto, cipherFor, phaseMs, parameters, network: { delayMsMin: 1, delayMsMax: 4 } });
+    for (const sender of [1, 2, 3]) {
+      s.sim.setInterceptor(`ring-${sender}`, (m: RingMessage, to) => {
+        if (to !== 'ring-0' || m.kind !== 'request' || !isReconfigurationOperation(m.operation)) return [m];
+        if (!victimKeys.some((k) => bytesEqual(k, m.clientKey))) return [m];
+        const phase = s.replica(0)!.state.round?.phase;
+        return decodeReconfigurationRecord(m.operation).kind === 'verdict' && (phase === 'dealing' || phase === 'complaining') ? [] : [m];
+      });
+    }
+    s.submit(0, kvOperation(kvKeyFor(s.writers[0]!.publicKey, 'k'), -1, new TextEncoder().encode('a')));
+    expect(s.sim.runUntil(() => s.completed[0] === 1, 10_000)).toBe(true);
+    s.reconfigure(1, { kind: 'refresh' });
+    expect(s.sim.runUntil(() => [0, 1, 2, 3].every((i) => s.replica(i)!.state.current.epoch === 1), 120_000)).toBe(true);
+    s.sim.runFor(500);
+    expect(s.replica(1)!.replica.view).toBeGreaterThan(0);
+    for (const i of [1, 2, 3]) expect(s.replica(i)!.agent.heldEpochs(), `ring-${i}`).toContain(1);
   });
 });
