@@ -124,7 +124,11 @@ export interface RoundOutcome {
 export class ReconfigurationState {
   readonly epochs: EpochInfo[];
   round: Round | null = null;
-  /** The finished round (kept so new members can compute their share from its transcript). */
+  /**
+   * The last round that installed an epoch, kept so its new members can compute their share from
+   * its transcript, whenever they get to it. An aborted round does not replace it (a member down
+   * for the round that installed the epoch in force could otherwise never compute its share).
+   */
   finished: Round | null = null;
   outcome: RoundOutcome | null = null;
   readonly counters = { rejected: 0 };
@@ -183,7 +187,6 @@ export class ReconfigurationState {
   private finish(seq: number): void {
     const round = this.round!;
     this.round = null;
-    this.finished = round;
     let commitments: readonly Uint8Array[];
     try {
       commitments = round.transcript.newKey().commitments;
@@ -199,6 +202,7 @@ export class ReconfigurationState {
     // refresh keeps the list (only the shares that sign certificates of executed batches change):
     // the next boundary does.
     const boundary = (Math.floor(seq / k) + (sameMembers(round.newMembers, this.current.members) ? 1 : 2)) * k;
+    this.finished = round;
     this.epochs.push({ epoch: round.epoch, firstSeq: boundary + 1, members: round.newMembers, commitments });
     const chosen = round.transcript.chosenDealers();
     this.outcome = { epoch: round.epoch, result: 'installed', reason: `dealers [${chosen.join(', ')}], first seq ${boundary + 1}`, decidedSeq: seq };

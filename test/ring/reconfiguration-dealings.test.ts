@@ -156,3 +156,32 @@ describe('phase deadlines against a primary that holds records back', () => {
     for (const i of [1, 2, 3]) expect(s.replica(i)!.agent.heldEpochs(), `ring-${i}`).toContain(1);
   });
 });
+
+describe('the transcript a member computes its share from', () => {
+  it('a member down while epoch 1 installed and while a later round aborted still computes its epoch-1 share when it is back', () => {
+    // Before: an aborted round replaced the installed one as the round members compute their share
+    // from, so the member could never compute its epoch-1 share (session-19 review, fault 5).
+    const s = buildReconfigurationSim({
+      seed: 6161, f: 1, writerCount: 1, crypto: nodeCrypto, cipherFor: honestCipher, phaseMs: 1000,
+      parameters: { checkpointInterval: 4, watermarkWindow: 16 },
+      network: { delayMsMin: 1, delayMsMax: 3 },
+    });
+    s.sim.runFor(200);
+    s.sim.crash('ring-3');
+    s.reconfigure(1, { kind: 'refresh' });
+    expect(s.sim.runUntil(() => [0, 1, 2].every((i) => s.replica(i)!.state.current.epoch === 1 && s.replica(i)!.agent.heldEpochs().includes(1)), 30_000)).toBe(true);
+    // Epoch 1 in force: past its first seq.
+    for (let k = 0; k < 12; k++) s.submit(0, kvOperation(kvKeyFor(s.writers[0]!.publicKey, 'k'), -1, new TextEncoder().encode(`v${k}`)));
+    expect(s.sim.runUntil(() => s.completed[0] === 12, 30_000)).toBe(true);
+    // Round 2's deals from ring-1 and ring-2 are lost: one dealer qualifies, the round aborts.
+    for (const i of [1, 2]) {
+      s.sim.setInterceptor(`ring-${i}`, (m: RingMessage) =>
+        m.kind === 'request' && isReconfigurationOperation(m.operation) && decodeReconfigurationRecord(m.operation).kind === 'deal' ? [] : [m],
+      );
+    }
+    s.reconfigure(2, { kind: 'refresh' });
+    expect(s.sim.runUntil(() => [0, 1, 2].every((i) => s.replica(i)!.state.outcome?.epoch === 2 && s.replica(i)!.state.outcome?.result === 'aborted'), 30_000)).toBe(true);
+    s.sim.restart('ring-3');
+    expect(s.sim.runUntil(() => s.replica(3)!.agent.heldEpochs().includes(1), 30_000)).toBe(true);
+  });
+});
