@@ -4,9 +4,9 @@
  * (client, nonce). The service's writes, the client table and the execution record are held
  * (ring/deferred-writes.ts) and staged with the next step, so the signed replies leave without
  * waiting for their fsync: the batch was decided durably by 2f+1 replicas before it committed
- * here, and after a crash this replica executes it again with the same result. A checkpoint
- * stages them first. Executed batches feed certificates (their statements are kept in the store
- * with the execution until certified) and checkpoints.
+ * here, and after a crash this replica executes it again with the same result. A checkpoint is
+ * taken outside the hold, after staging them (takeCheckpoint). Executed batches feed certificates
+ * (their statements are kept in the store with the execution until certified) and checkpoints.
  */
 import { assert } from '../core/assert.ts';
 import { toHex } from '../core/bytes.ts';
@@ -42,10 +42,25 @@ export function executeReady(r: Replica): void {
 }
 
 function execute(r: Replica, seq: number, pp: PrePrepare): void {
-  r.deferred.hold(() => apply(r, seq, pp));
+  const checkpointDue = r.deferred.hold(() => apply(r, seq, pp));
+  if (checkpointDue) takeCheckpoint(r, seq);
 }
 
-function apply(r: Replica, seq: number, pp: PrePrepare): void {
+/**
+ * The checkpoint at `seq`, taken after execution's hold has ended. Its signed vote claims the
+ * snapshot, and the vote that completes the quorum makes the checkpoint stable here (the stable
+ * record, the log and old snapshots deleted, batches issued in the new window): everything it
+ * writes must be staged, so durable before the vote leaves, and so must the execution it
+ * snapshots. Taken inside the hold, the snapshot was a held write while the vote left in the same
+ * step: a crash right after left lastExecuted = seq with no snapshot at seq, never made again.
+ */
+function takeCheckpoint(r: Replica, seq: number): void {
+  r.deferred.stage();
+  checkpoints.takeCheckpoint(r, seq);
+}
+
+/** Executes one committed batch (its writes held by the caller); true when a checkpoint is due at `seq`. */
+function apply(r: Replica, seq: number, pp: PrePrepare): boolean {
   const batch = pp.batch!;
   assert(seq === r.lastExecuted + 1, 'execution follows sequence order');
   const timestampMs = Math.max(batch.timestampMs, r.lastTimestampMs);
@@ -84,11 +99,7 @@ function apply(r: Replica, seq: number, pp: PrePrepare): void {
   r.emit({ kind: 'executed', replica: r.me, seq, view: pp.view, digestHex: toHex(pp.digest), requests: executed });
   for (const [req, record] of replies) sendReply(r, req.replyTo, req.clientKey, record);
   if (leaves.length > 0) certificates.onExecuted(r, seq, leaves);
-  if (seq % r.params.checkpointInterval === 0) {
-    // The checkpoint's snapshot and vote claim this state: it must be durable with them.
-    r.deferred.stage();
-    checkpoints.takeCheckpoint(r, seq);
-  }
+  return seq % r.params.checkpointInterval === 0;
 }
 
 const unsignedReply = new Uint8Array(0);

@@ -15,7 +15,10 @@
  *                              certificates a certified span's clients were sent, kept (the latest
  *                              ones) to re-send after a restart
  * Records are our own bytes, but a corrupted disk must not crash the node silently into a wrong
- * state: decoders reuse the wire decoders and fail loudly (assert) on garbage.
+ * state: decoders reuse the wire decoders and fail loudly on garbage. The caches of certificate
+ * work (ring/leaves/, ring/sent/) are deleted instead: the ring certifies without them. Every
+ * other record is a safety record (what this replica voted, prepared, executed or saw stable):
+ * one that does not decode stops the replica with a CorruptRecordError naming its key.
  */
 import { asBool, asList, asNullable, asString, asTuple, asUint, asBytesField, decode, encode } from '../core/codec.ts';
 import type { KvStore } from '../core/store.ts';
@@ -38,8 +41,37 @@ const messageBytes = (m: Parameters<typeof toTuple>[0]): Uint8Array => encode(to
 function asMessage<K extends string>(v: unknown, kind: K): unknown {
   const bytes = asBytesField(v, `stored ${kind}`, { bytesMax: ringFrameBytesMax });
   const m = decodeRingMessage(bytes);
-  if (m.kind !== kind) throw new Error(`stored record: expected ${kind}, found ${m.kind}`);
+  if (m.kind !== kind) throw new DecodeError(`stored record: expected ${kind}, found ${m.kind}`);
   return m;
+}
+
+/**
+ * A safety record on this replica's disk does not decode. The replica does not start: guessing
+ * would let it vote twice in a view or forget a prepared or executed batch, which its peers count
+ * on it not to. Wiping the ring/ prefix is no safe way out either: the node would forget the same
+ * things, and so count against f. docs/runtime.md says what to do.
+ */
+export class CorruptRecordError extends DecodeError {
+  override name = 'CorruptRecordError';
+
+  constructor(
+    readonly key: string,
+    cause: DecodeError,
+  ) {
+    super(`ring record '${key}' on this replica's disk does not decode (${cause.message}): it is a safety record, so the replica will not start (see docs/runtime.md, "Records that do not decode")`);
+  }
+}
+
+/** `decodeRecord` applied to the record at `key` (undefined if absent); a DecodeError becomes a CorruptRecordError naming the key. */
+export function loadRecord<T>(store: KvStore, key: string, decodeRecord: (bytes: Uint8Array) => T): T | undefined {
+  const bytes = store.get(key);
+  if (!bytes) return undefined;
+  try {
+    return decodeRecord(bytes);
+  } catch (error) {
+    if (error instanceof DecodeError) throw new CorruptRecordError(key, error);
+    throw error;
+  }
 }
 
 export interface SlotRecord {
@@ -121,10 +153,11 @@ export function saveView(store: KvStore, view: number, viewActive: boolean): voi
 }
 
 export function loadView(store: KvStore): { view: number; viewActive: boolean } {
-  const bytes = store.get('ring/view');
-  if (!bytes) return { view: 0, viewActive: true };
-  const t = asTuple(decode(bytes, 64, 'view record'), 'view record', 2);
-  return { view: asUint(t[0], 'view'), viewActive: asBool(t[1], 'viewActive') };
+  const loaded = loadRecord(store, 'ring/view', (bytes) => {
+    const t = asTuple(decode(bytes, 64, 'view record'), 'view record', 2);
+    return { view: asUint(t[0], 'view'), viewActive: asBool(t[1], 'viewActive') };
+  });
+  return loaded ?? { view: 0, viewActive: true };
 }
 
 /**
@@ -142,8 +175,7 @@ export function clearProposing(store: KvStore): void {
 }
 
 export function loadProposing(store: KvStore): number | null {
-  const bytes = store.get('ring/proposing');
-  return bytes ? asUint(decode(bytes, 16, 'proposing record'), 'proposing view') : null;
+  return loadRecord(store, 'ring/proposing', (bytes) => asUint(decode(bytes, 16, 'proposing record'), 'proposing view')) ?? null;
 }
 
 /**
@@ -163,10 +195,11 @@ export function clearVoting(store: KvStore): void {
 }
 
 export function loadVoting(store: KvStore): { view: number; seq: number } | null {
-  const bytes = store.get('ring/voting');
-  if (!bytes) return null;
-  const t = asTuple(decode(bytes, 32, 'voting record'), 'voting record', 2);
-  return { view: asUint(t[0], 'voting view'), seq: asUint(t[1], 'voting seq') };
+  const loaded = loadRecord(store, 'ring/voting', (bytes) => {
+    const t = asTuple(decode(bytes, 32, 'voting record'), 'voting record', 2);
+    return { view: asUint(t[0], 'voting view'), seq: asUint(t[1], 'voting seq') };
+  });
+  return loaded ?? null;
 }
 
 /**
@@ -242,18 +275,44 @@ export function loadSent(store: KvStore): SentSpan[] {
   return out;
 }
 
-/** Every batch's kept statements at or below `lastExecuted`, ascending by seq (records above it are deleted: they cannot be). */
+/**
+ * Every batch's kept statements at or below `lastExecuted`, ascending by seq (records above it are
+ * deleted: they cannot be). A record that does not decode is deleted with every record below it,
+ * rather than stop the replica starting: kept statements are a cache, and a replica holding none
+ * through some seq signs no span reaching below it, as after a state transfer (it refuses,
+ * share-refused, and certifiers start their spans where others can sign). Below the lowest
+ * record kept, recovery holds nothing (ring/replica-certificates.ts recoverStatements); a gap
+ * above it would read as a batch without statements, and every span over it would get a root the
+ * other replicas refuse.
+ */
 export function loadLeaves(store: KvStore, lastExecuted: number): { seq: number; leaves: Leaf[] }[] {
-  const out: { seq: number; leaves: Leaf[] }[] = [];
+  let out: { seq: number; leaves: Leaf[] }[] = [];
   for (const key of store.keys('ring/leaves/')) {
     const seq = seqOfKey(key);
     if (seq > lastExecuted) {
       store.delete(key);
       continue;
     }
-    out.push({ seq, leaves: leavesOf(decode(store.get(key)!, ringFrameBytesMax * 4, 'leaves record')) });
+    const leaves = decodeLeaves(store.get(key)!);
+    if (leaves) {
+      out.push({ seq, leaves });
+      continue;
+    }
+    for (const below of out) store.delete(leavesKey(below.seq));
+    store.delete(key);
+    out = [];
   }
   return out;
+}
+
+/** A leaves record's statements, or null if it does not decode. */
+function decodeLeaves(bytes: Uint8Array): Leaf[] | null {
+  try {
+    return leavesOf(decode(bytes, ringFrameBytesMax * 4, 'leaves record'));
+  } catch (error) {
+    if (error instanceof DecodeError) return null;
+    throw error;
+  }
 }
 
 export function saveExecution(store: KvStore, lastExecuted: number, lastTimestampMs: number): void {
@@ -261,10 +320,11 @@ export function saveExecution(store: KvStore, lastExecuted: number, lastTimestam
 }
 
 export function loadExecution(store: KvStore): { lastExecuted: number; lastTimestampMs: number } {
-  const bytes = store.get('ring/exec');
-  if (!bytes) return { lastExecuted: 0, lastTimestampMs: 0 };
-  const t = asTuple(decode(bytes, 64, 'exec record'), 'exec record', 2);
-  return { lastExecuted: asUint(t[0], 'lastExecuted'), lastTimestampMs: asUint(t[1], 'lastTimestampMs') };
+  const loaded = loadRecord(store, 'ring/exec', (bytes) => {
+    const t = asTuple(decode(bytes, 64, 'exec record'), 'exec record', 2);
+    return { lastExecuted: asUint(t[0], 'lastExecuted'), lastTimestampMs: asUint(t[1], 'lastTimestampMs') };
+  });
+  return loaded ?? { lastExecuted: 0, lastTimestampMs: 0 };
 }
 
 export function saveStable(store: KvStore, seq: number, proof: readonly Checkpoint[]): void {
@@ -272,10 +332,11 @@ export function saveStable(store: KvStore, seq: number, proof: readonly Checkpoi
 }
 
 export function loadStable(store: KvStore): { seq: number; proof: Checkpoint[] } {
-  const bytes = store.get('ring/stable');
-  if (!bytes) return { seq: 0, proof: [] };
-  const t = asTuple(decode(bytes, 1 << 20, 'stable record'), 'stable record', 2);
-  return { seq: asUint(t[0], 'stable seq'), proof: asList(t[1], 'proof', 256, (v) => asMessage(v, 'checkpoint') as Checkpoint) };
+  const loaded = loadRecord(store, 'ring/stable', (bytes) => {
+    const t = asTuple(decode(bytes, 1 << 20, 'stable record'), 'stable record', 2);
+    return { seq: asUint(t[0], 'stable seq'), proof: asList(t[1], 'proof', 256, (v) => asMessage(v, 'checkpoint') as Checkpoint) };
+  });
+  return loaded ?? { seq: 0, proof: [] };
 }
 
 /**

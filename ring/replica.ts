@@ -16,7 +16,7 @@ import type { Checkpoint, ClientRequest, Commit, CommitProof, PrePrepare, Prepar
 import type { IndexedShare } from './certificate-signer.ts';
 import type { CertificateWork, CertificateWorkResult, RingOutput } from './outputs.ts';
 import { prePrepareValid, type ProofContext } from './proofs.ts';
-import { clearProposing, clearVoting, decodeClientRecord, loadExecution, loadLeaves, loadProposing, loadSent, loadSlot, loadStable, loadView, loadVoting, saveProposing, saveSlot, saveVoting, seqOfKey, type ClientRecord } from './replica-store.ts';
+import { clearProposing, clearVoting, decodeClientRecord, loadExecution, loadLeaves, loadProposing, loadRecord, loadSent, loadSlot, loadStable, loadView, loadVoting, saveProposing, saveSlot, saveVoting, seqOfKey, type ClientRecord } from './replica-store.ts';
 import * as agreement from './replica-agreement.ts';
 import * as blocks from './replica-blocks.ts';
 import * as certificates from './replica-certificates.ts';
@@ -393,11 +393,11 @@ export class Replica implements Machine<RingMessage, RingOutput> {
     this.stableSeq = stable.seq;
     this.stableProof = stable.proof;
     for (const key of store.keys('ring/client/')) {
-      this.clients.set(key.slice('ring/client/'.length), decodeClientRecord(store.get(key)!));
+      this.clients.set(key.slice('ring/client/'.length), loadRecord(store, key, decodeClientRecord)!);
     }
     for (const key of store.keys('ring/slot/')) {
       const seq = seqOfKey(key);
-      const r = loadSlot(store.get(key)!);
+      const r = loadRecord(store, key, loadSlot)!;
       const s = this.slot(seq);
       s.prePrepare = r.prePrepare && r.prePrepare.view === this.view ? r.prePrepare : null;
       s.prepared = r.prepared;

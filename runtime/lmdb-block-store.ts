@@ -149,12 +149,16 @@ export class LmdbBlockStore implements BlockStore {
     return this.staged.size > 0 || this.inFlight.size > 0;
   }
 
-  /** Makes every write staged before this call durable: one transaction, synced. Concurrent calls share transactions. */
+  /**
+   * Makes every write staged before this call durable: one transaction, synced. Concurrent calls
+   * share transactions. A call made while one runs fails with it: that transaction carries writes
+   * staged before the call (LmdbKvStore.flush).
+   */
   async flush(): Promise<void> {
     assert(!this.closed, 'LmdbBlockStore flushed after close');
     if (this.running) {
       const hadStaged = this.staged.size > 0;
-      await this.running.catch(() => undefined);
+      await this.running;
       if (!hadStaged) return;
       if ((this.running as Promise<void> | null) !== null) return this.flush();
     }

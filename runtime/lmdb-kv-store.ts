@@ -133,13 +133,14 @@ export class LmdbKvStore implements KvStore {
   /**
    * Makes every write staged before this call durable (one transaction, fsync'd). Concurrent calls
    * share transactions: a call made while a flush runs waits for it, then for one covering its own
-   * writes.
+   * writes. The running transaction carries writes staged before this call, so if it fails this
+   * call fails with its error: it used to resolve, and its caller took lost writes for durable.
    */
   async flush(): Promise<void> {
     assert(!this.closed, 'LmdbKvStore flushed after close');
     if (this.running) {
       const hadStaged = this.staged.size > 0;
-      await this.running.catch(() => undefined);
+      await this.running;
       if (!hadStaged) return;
       // Another waiter may already have started the next transaction; join it.
       if ((this.running as Promise<void> | null) !== null) return this.flush();

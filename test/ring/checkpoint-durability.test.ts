@@ -1,0 +1,74 @@
+/**
+ * A checkpoint vote claims a snapshot, and a vote that completes the quorum moves this replica's
+ * stable checkpoint: both must be durable before the vote leaves (core/machine.ts: a step's writes
+ * are durable before its sends). Before session 19 the checkpoint was taken inside execution's
+ * hold (ring/deferred-writes.ts), so the snapshot, the stable record and the log truncation were
+ * held writes while the signed vote left in the same step: a crash right after left the replica at
+ * lastExecuted = K with no ring/snap/K, which it never made again. Found by the session-19
+ * durability review.
+ *
+ * The simulator's store is the durable one and a node's sends pass its interceptor only after the
+ * step that made them: what the store holds then is what a crash at that moment would keep.
+ */
+import { describe, expect, it } from 'vitest';
+import { toHex } from '../../core/bytes.ts';
+import { kvKeyFor, kvOperation } from '../../ring/kv-service.ts';
+import type { RingMessage } from '../../ring/messages.ts';
+import { loadExecution, loadStable, snapshotKey } from '../../ring/replica-store.ts';
+import { buildCluster, type Cluster } from '../../ring/sim-cluster.ts';
+import { fakeCrypto } from '../../sim/fake-crypto.ts';
+
+const parameters = { checkpointInterval: 4, watermarkWindow: 8, requestTimeoutMs: 200, viewChangeTimeoutMs: 300, statusIntervalMs: 50, batchSizeMax: 1 };
+const watched = 'ring-2';
+
+function ring(seed: number): Cluster {
+  return buildCluster({ seed, f: 1, clientCount: 1, crypto: fakeCrypto, parameters, network: { delayMsMin: 1, delayMsMax: 3 } });
+}
+
+function write(c: Cluster, count: number): void {
+  for (let k = 0; k < count; k++) c.submit(0, kvOperation(kvKeyFor(c.clientSigners[0]!.publicKey, `k${k}`), -1, Uint8Array.of(k)));
+}
+
+describe('a checkpoint vote leaves only once what it claims is durable', () => {
+  it('a replica crashed right after sending checkpoint K restarts with its snapshot at K', () => {
+    const c = ring(7);
+    let sent: number | null = null;
+    c.sim.setInterceptor(watched, (m: RingMessage) => {
+      if (m.kind === 'checkpoint' && sent === null) sent = m.seq;
+      return [m];
+    });
+    write(c, 6);
+    expect(c.sim.runUntil(() => sent !== null, 10_000)).toBe(true);
+    const seq = sent!;
+    const durable = c.sim.store(watched);
+    expect(loadExecution(durable).lastExecuted).toBeGreaterThanOrEqual(seq);
+    expect(durable.get(snapshotKey(seq))).toBeDefined();
+    c.sim.crash(watched);
+    c.sim.restart(watched);
+    const own = c.replica(2)!.checkpointState.own.get(seq);
+    expect(own && toHex(own)).toBe(toHex(c.replica(0)!.checkpointState.own.get(seq) ?? new Uint8Array(0)));
+  });
+
+  it('every vote finds its snapshot and, when it completed the quorum, the stable record and truncation durable', () => {
+    let completedByOwnVote = 0;
+    for (const seed of [7, 8, 9, 10, 11]) {
+      const c = ring(seed);
+      const durable = c.sim.store(watched);
+      c.sim.setInterceptor(watched, (m: RingMessage) => {
+        if (m.kind !== 'checkpoint') return [m];
+        expect(durable.get(snapshotKey(m.seq)), `seed ${seed}: snapshot ${m.seq}`).toBeDefined();
+        const r = c.replica(2)!;
+        if (r.stableSeq >= m.seq) {
+          completedByOwnVote++;
+          expect(loadStable(durable).seq, `seed ${seed}: stable record at ${m.seq}`).toBe(r.stableSeq);
+          expect(durable.keys('ring/slot/').filter((k) => Number(k.slice(-16)) <= r.stableSeq)).toEqual([]);
+        }
+        return [m];
+      });
+      write(c, 24);
+      expect(c.sim.runUntil(() => c.completed[0] === 24, 20_000)).toBe(true);
+    }
+    // The point of the second half: some of these votes were the ones that made a checkpoint stable.
+    expect(completedByOwnVote).toBeGreaterThan(0);
+  });
+});
