@@ -95,7 +95,10 @@ export class KvBlockStore implements BlockStore {
     if (entry?.kind !== kind) return undefined;
     const value = this.store.get(prefix + hex);
     if (!value) {
+      // A meta key without its block (a crash between the two discards of an older version): gone,
+      // so `has` says absent and the block is fetched and stored again.
       this.known.delete(hex);
+      if (!entry.framed) discardNow(this.store, metaPrefix + hex);
       return undefined;
     }
     const bytes = entry.framed ? value.subarray(1) : value;
@@ -104,8 +107,12 @@ export class KvBlockStore implements BlockStore {
     if (!bytesEqual(bguidOf(this.crypto, kind, bytes), bguid)) {
       this.corruptCount++;
       this.known.delete(hex);
-      discardNow(this.store, prefix + hex);
+      // The meta key first: a crash between the two leaves the corrupt bytes without it, which the
+      // next read checks and discards again (or, if their first byte is no kind code, reads as
+      // absent, and a good copy's put replaces them). The other way round left a meta key that
+      // said "here" for good and made every put of the good copy a no-op.
       discardNow(this.store, metaPrefix + hex);
+      discardNow(this.store, prefix + hex);
       return undefined;
     }
     this.remember(hex, { kind, byteLength: bytes.length, framed: entry.framed, checked: true });

@@ -211,6 +211,10 @@ export class ObjectService implements ReplicatedService {
     return missing;
   }
 
+  corruptBlocksFound(): number {
+    return this.blocks.corruptCount ?? 0;
+  }
+
   putBlock(kind: BlockKind, bytes: Uint8Array): Uint8Array {
     return this.blocks.put(kind, bytes);
   }

@@ -77,6 +77,10 @@ export class ReconfigurationService implements ReplicatedService {
     return this.inner.authenticates?.(clientKey, nonce, operation) ?? false;
   }
 
+  corruptBlocksFound(): number {
+    return this.inner.corruptBlocksFound?.() ?? 0;
+  }
+
   blocksNeeded(operation: Uint8Array, limit?: number): Uint8Array[] {
     return isReconfigurationOperation(operation) ? [] : (this.inner.blocksNeeded?.(operation, limit) ?? []);
   }

@@ -10,6 +10,7 @@
  */
 import { assert } from '../core/assert.ts';
 import { toHex } from '../core/bytes.ts';
+import { IntegrityError } from '../core/errors.ts';
 import type { ClientRequest, PrePrepare, Reply } from './messages.ts';
 import type { ExecutedRequest } from './outputs.ts';
 import * as agreement from './replica-agreement.ts';
@@ -67,6 +68,7 @@ function apply(r: Replica, seq: number, pp: PrePrepare): boolean {
   const executed: ExecutedRequest[] = [];
   const leaves: certificates.Leaf[] = [];
   const replies: [ClientRequest, ClientRecord][] = [];
+  const corruptBefore = r.service.corruptBlocksFound?.() ?? 0;
   batch.requests.forEach((req, index) => {
     const hex = toHex(req.clientKey);
     const digest = requestDigest(r.config.crypto, req);
@@ -79,6 +81,12 @@ function apply(r: Replica, seq: number, pp: PrePrepare): boolean {
       return;
     }
     const outcome = r.service.execute(req.clientKey, req.operation, { seq, timestampMs, index });
+    // A block read here was corrupt at rest: the store discarded it (durably) and read it as absent,
+    // where every other replica read it, so this result may differ from theirs. Stop; restarted,
+    // the replica fetches the block from its peers before it executes again (session-19 review).
+    if ((r.service.corruptBlocksFound?.() ?? 0) !== corruptBefore) {
+      throw new IntegrityError(`a stored block read while executing seq ${seq} was corrupt; it is discarded and is fetched again after a restart`);
+    }
     const record: ClientRecord = { nonce: req.nonce, requestDigest: digest, seq, result: outcome.result };
     r.clients.set(hex, record);
     r.ctx.store.put(clientKeyOf(hex), encodeClientRecord(record));

@@ -54,6 +54,12 @@ export interface ReplicatedService {
    * naming thousands of absent blocks costs about `limit` lookups a call. Execution asks without.
    */
   blocksNeeded?(operation: Uint8Array, limit?: number): Uint8Array[];
+  /**
+   * Stored blocks found corrupt (and discarded) so far. One found while a batch executes stops the
+   * replica (ring/replica-execution.ts): this replica read the block as absent while its peers
+   * read it, so its result could differ from theirs.
+   */
+  corruptBlocksFound?(): number;
   /** Blocks the current state reaches that are missing (after a state transfer); empty when complete. */
   missingStateBlocks?(): Uint8Array[];
   putBlock?(kind: BlockKind, bytes: Uint8Array): Uint8Array;

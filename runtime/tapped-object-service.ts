@@ -22,6 +22,10 @@ export class RecordingBlockStore implements BlockStore {
 
   constructor(private readonly inner: KvBlockStore) {}
 
+  get corruptCount(): number {
+    return this.inner.corruptCount;
+  }
+
   arm(): void {
     this.recording = [];
   }
@@ -84,6 +88,10 @@ export class CurrentBlockStore implements BlockStore {
 
   has(bguid: Uint8Array): boolean {
     return this.current?.has(bguid) ?? false;
+  }
+
+  get corruptCount(): number {
+    return this.current?.corruptCount ?? 0;
   }
 
   byteLengthOf(bguid: Uint8Array, kind: BlockKind): number | undefined {
@@ -162,6 +170,10 @@ export class TappedObjectService implements ReplicatedService {
 
   blocksNeeded(operation: Uint8Array, limit?: number): Uint8Array[] {
     return this.inner.blocksNeeded(operation, limit);
+  }
+
+  corruptBlocksFound(): number {
+    return this.inner.corruptBlocksFound();
   }
 
   missingStateBlocks(): Uint8Array[] {

@@ -16,9 +16,12 @@ export interface BlockStore {
   /**
    * The bytes stored under `bguid` if they were stored as `kind`, checked against the BGUID (at
    * least once per process: see ring/kv-block-store.ts); undefined if absent or stored as another
-   * kind. Throws IntegrityError if the stored bytes are found corrupt.
+   * kind. Stored bytes found corrupt: IntegrityError here; a ring server's store
+   * (ring/kv-block-store.ts) discards them, reads them as absent and counts them (corruptCount).
    */
   get(bguid: Uint8Array, kind: BlockKind): Uint8Array | undefined;
+  /** Stored blocks found corrupt and discarded so far (stores that discard them). */
+  readonly corruptCount?: number;
   has(bguid: Uint8Array): boolean;
   /**
    * Length of the block if stored as `kind`, without re-hashing it: apply needs a referenced

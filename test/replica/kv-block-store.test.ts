@@ -117,4 +117,29 @@ describe('KvBlockStore', () => {
     expect(blocks.has(names[2]!)).toBe(false);
     expect(blocks.get(names[2]!, 'data')).toBeUndefined();
   });
+
+  it('a crash between the two discards leaves nothing that keeps the good copy out (session-19 second review)', () => {
+    // Before, the block went first: a crash then left the meta key, `has` said "here" for good and
+    // every put of the good copy was a no-op. Now the meta key goes first; and a meta key left
+    // without its block (by the old order) is discarded at the next read.
+    const good = block(64, 5);
+    for (const dies of ['after-meta', 'old-order']) {
+      const disk = new MemoryKvStore();
+      const bguid = new KvBlockStore(nodeCrypto, disk).put('data', good);
+      const hex = toHex(bguid);
+      if (dies === 'after-meta') {
+        const bytes = disk.get(`blk/${hex}`)!.slice();
+        bytes[0]! ^= 1;
+        disk.put(`blk/${hex}`, bytes);
+        disk.delete(`blkm/${hex}`); // the first discard landed, the process died
+      } else {
+        disk.delete(`blk/${hex}`); // the old order's first discard landed
+      }
+      const restarted = new KvBlockStore(nodeCrypto, disk);
+      expect(restarted.get(bguid, 'data'), dies).toBeUndefined();
+      expect(restarted.has(bguid), dies).toBe(false);
+      restarted.put('data', good);
+      expect(new KvBlockStore(nodeCrypto, disk).get(bguid, 'data'), dies).toEqual(good);
+    }
+  });
 });

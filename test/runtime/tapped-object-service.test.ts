@@ -108,3 +108,29 @@ describe('a ring server archives a version certified after it restarted', () => 
     expect((after.status() as { archiver: { queued: number } }).archiver.queued).toBe(1);
   });
 });
+
+describe('a referenced block corrupt at rest', () => {
+  it('the tap reading it counts it (corruptBlocksFound), so the replica stops instead of diverging (session-19 second review)', () => {
+    // The tap reads small referenced blocks for the archiver. Found corrupt, the block is discarded
+    // and read as absent: a later request of the same batch naming it aborted 'missing-block' here
+    // only, where every other replica committed it. ring/replica-execution.ts stops the replica
+    // when the count moves during a batch; restarted, it fetches the block from its peers.
+    const store = new MemoryKvStore();
+    const block = new Uint8Array(100).fill(7);
+    const bguid = bguidOf(crypto, 'data', block);
+    new KvBlockStore(crypto, store).put('data', block);
+    const bytes = store.get(`blk/${toHex(bguid)}`)!.slice();
+    bytes[3]! ^= 1;
+    store.put(`blk/${toHex(bguid)}`, bytes);
+    const blocks = new RecordingBlockStore(new KvBlockStore(crypto, store));
+    const tapped = new TappedObjectService(new ObjectService({ crypto, store, blocks, ringId: new Uint8Array(32).fill(9) }), blocks, () => {});
+    const w = signerOf(crypto, new Uint8Array(32).fill(1));
+    const aguid = aguidOf(crypto, w.publicKey, 'a');
+    const clauses: Clause[] = [{ predicates: [{ kind: 'always' }], actions: [{ kind: 'create', name: 'a', blockBytes: 4096, fanoutMax: 4, writerPublicKeys: [] }, { kind: 'append-blocks', blocks: [{ kind: 'ref', bguid, length: block.length }] }] }];
+    expect(tapped.blocksNeeded(encodeUpdate(signUpdate(crypto, w, { aguid, writerPublicKey: w.publicKey, nonce: 1, clauses })))).toEqual([]);
+    expect(tapped.corruptBlocksFound()).toBe(0);
+    tapped.execute(w.publicKey, encodeUpdate(signUpdate(crypto, w, { aguid, writerPublicKey: w.publicKey, nonce: 1, clauses })), { seq: 1, timestampMs: 1_000, index: 0 });
+    expect(tapped.corruptBlocksFound()).toBe(1);
+    expect(store.get(`blk/${toHex(bguid)}`)).toBeUndefined();
+  });
+});
