@@ -77,6 +77,10 @@ export class ReconfigurationService implements ReplicatedService {
     return this.inner.authenticates?.(clientKey, nonce, operation) ?? false;
   }
 
+  mustNotWait(operation: Uint8Array): boolean {
+    return isReconfigurationOperation(operation);
+  }
+
   corruptBlocksFound(): number {
     return this.inner.corruptBlocksFound?.() ?? 0;
   }

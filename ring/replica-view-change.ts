@@ -98,8 +98,10 @@ export function onTick(r: Replica): void {
     if (executed >= p.request.nonce && r.pending.settle(hex, executed, r.nowMs) > 0) s.progressMs = r.nowMs;
   }
   let oldestMs = Infinity;
+  let overdue = false;
   for (const [, p] of r.pending.lowest()) {
     oldestMs = Math.min(oldestMs, p.sinceMs);
+    if (r.nowMs - p.sinceMs > r.params.requestTimeoutMs && r.service.mustNotWait?.(p.request.operation)) overdue = true;
     // Relayed to the primary once more halfway through the timeout: the primary may have let it
     // go (pushed out, while its blocks were still on the way, by a client's own requests waiting
     // for blocks never uploaded: ClientRequests.add) and a faulty client does not retransmit.
@@ -110,7 +112,7 @@ export function onTick(r: Replica): void {
   }
   if (oldestMs === Infinity) return;
   const waitedMs = r.nowMs - Math.max(s.progressMs, oldestMs);
-  if (waitedMs > r.params.requestTimeoutMs || r.nowMs - oldestMs > fairnessTimeouts * r.params.requestTimeoutMs) {
+  if (overdue || waitedMs > r.params.requestTimeoutMs || r.nowMs - oldestMs > fairnessTimeouts * r.params.requestTimeoutMs) {
     return startViewChange(r, r.view + 1);
   }
 }

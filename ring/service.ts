@@ -60,6 +60,14 @@ export interface ReplicatedService {
    * read it, so its result could differ from theirs.
    */
   corruptBlocksFound?(): number;
+  /**
+   * Requests a primary must not hold back while it serves others: a backup suspects the primary
+   * once one has waited requestTimeoutMs, whatever executed meanwhile (other requests' progress
+   * restarts the ordinary timer). Reconfiguration records race a phase deadline: a faulty primary
+   * that served everyone else and held members' complaints back until the deadline was never
+   * suspected (session-19 second review).
+   */
+  mustNotWait?(operation: Uint8Array): boolean;
   /** Blocks the current state reaches that are missing (after a state transfer); empty when complete. */
   missingStateBlocks?(): Uint8Array[];
   putBlock?(kind: BlockKind, bytes: Uint8Array): Uint8Array;

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { ConfigError } from '../core/errors.ts';
-import { resolveParameters } from '../ring/config.ts';
+import { resolveParameters, type ProtocolParameters } from '../ring/config.ts';
 
 /** `spare`: a server that can replace a ring member (`cluster replace-node`); not a member until then. */
 export const roles = ['ring', 'archive', 'replica', 'spare'] as const;
@@ -67,6 +67,19 @@ export const runtimeRingDefaults: Readonly<Record<string, number>> = {
   certifyIntervalMs: 100,
   certifyTakeoverMs: 3000,
 };
+/**
+ * A reconfiguration phase's deadline on real processes, in agreed time (the batch stamps: wall
+ * speed, a heartbeat batch every second). It is part of the replicated state machine (phases close
+ * at the same execution everywhere), so it is a constant, not derived from each node's config. It
+ * must outlast a view change: a faulty primary that holds members' records back until the deadline
+ * is replaced first only if the backups' timer (requestTimeoutMs) and the view change
+ * (viewChangeTimeoutMs) run out before it, with room for stamps it sets early (a heartbeat period)
+ * or ahead (timestampAheadMaxMs); parseRing refuses ring timeouts that break this. At 5 s, under
+ * the 6 s request timeout, such a primary had complaints refused with no view change (session 19).
+ * Phases whose speakers all spoke close at once, so only a silent member makes a round wait it out.
+ */
+export const reconfigurationPhaseMs = 20_000;
+
 const ringParameterNames = ['batchSizeMax', 'pipelineDepthMax', 'batchDelayMs', 'checkpointInterval', 'watermarkWindow',
   'requestTimeoutMs', 'viewChangeTimeoutMs', 'statusIntervalMs', 'heartbeatIntervalMs', 'certifyIntervalMs', 'certifyTakeoverMs', 'timestampAheadMaxMs'];
 
@@ -79,10 +92,18 @@ function parseRing(v: unknown): Record<string, number> {
   // The ring core's own checks (as a ring server applies them, with its heartbeat default), here so
   // that a value it refuses (checkpointInterval 0) is a config error before any node starts, not a
   // ring server that fails at start-up.
+  let p: ProtocolParameters;
   try {
-    resolveParameters({ heartbeatIntervalMs: 1000, ...out });
+    p = resolveParameters({ heartbeatIntervalMs: 1000, ...out });
   } catch (error) {
     throw new ConfigError(`config.ring: ${(error as Error).message} (values in force: ${JSON.stringify(out)})`);
+  }
+  const viewChangeMs = p.requestTimeoutMs + p.viewChangeTimeoutMs + p.heartbeatIntervalMs + p.timestampAheadMaxMs;
+  if (viewChangeMs >= reconfigurationPhaseMs) {
+    throw new ConfigError(
+      `config.ring: requestTimeoutMs + viewChangeTimeoutMs + heartbeatIntervalMs + timestampAheadMaxMs is ${viewChangeMs} ms; ` +
+        `it must stay under a reconfiguration phase (${reconfigurationPhaseMs} ms), so a primary that holds members' records back is replaced before the phase closes`,
+    );
   }
   return out;
 }

@@ -7,8 +7,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fromHex } from '../core/bytes.ts';
-import { resolveParameters, type ProtocolParameters, type RingMember } from '../ring/config.ts';
-import { clusterPaths, type ClusterConfig } from './cluster-config.ts';
+import type { RingMember } from '../ring/config.ts';
+import { clusterPaths, reconfigurationPhaseMs, type ClusterConfig } from './cluster-config.ts';
 import type { MachineContext } from '../core/machine.ts';
 import type { ReconfigurationOutput } from '../ring/reconfiguration-agent.ts';
 import { ReconfiguringReplica, type ReconfiguringReplicaConfig } from '../ring/reconfiguration-replica.ts';
@@ -41,26 +41,13 @@ export function reconfiguringReplicaOf(ctx: RoleContext, replicaCtx: MachineCont
     initialKey: { threshold: d.threshold, publicKey: fromHex(d.ringPublicKey), commitments: d.commitments.map(fromHex) },
     initialShare,
     cipher: subShareCipher(ctx.secretKey),
-    phaseMs: phaseMsFor(resolveParameters(base.parameters)),
+    phaseMs: reconfigurationPhaseMs,
     membershipChange: true,
     resubmitMs: 1000,
   });
   // A crash between deleting the epoch-0 share from the store and retiring its file: finish now.
   if (initialShare && !replica.agent.heldEpochs().includes(0)) retireKeyShare(ctx.config, ctx.node.name, replica.state.current.epoch);
   return replica;
-}
-
-/**
- * A phase's deadline on real processes (agreed time runs at wall speed; heartbeats order a batch
- * every second). It must outlast a view change: a faulty primary that holds members' records back
- * (verdicts, answers) until the deadline is replaced first only if the backups' request timer
- * (requestTimeoutMs) and the view change (viewChangeTimeoutMs) run out before it, with room for
- * the batch stamps it may set early (heartbeat period) or ahead (timestampAheadMaxMs). At 5 s,
- * under the 6 s request timeout, such a primary refused honest members' complaints at the
- * deadline with no view change (session-19 review). Phases whose speakers all spoke close at once.
- */
-export function phaseMsFor(p: ProtocolParameters): number {
-  return Math.max(5000, p.requestTimeoutMs + p.viewChangeTimeoutMs + p.heartbeatIntervalMs + p.timestampAheadMaxMs);
 }
 
 export function isReconfigurationOutput(event: { kind: string }): event is ReconfigurationOutput {

@@ -13,9 +13,8 @@ import type { RingMessage } from '../../ring/messages.ts';
 import { decodeReconfigurationRecord, isReconfigurationOperation, type SubShareCipher } from '../../ring/reconfiguration-codec.ts';
 import { buildReconfigurationSim } from '../../ring/reconfiguration-sim.ts';
 import { secretKeyFor } from '../../ring/sim-cluster.ts';
-import { resolveParameters } from '../../ring/config.ts';
+import { reconfigurationPhaseMs } from '../../runtime/cluster-config.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
-import { phaseMsFor } from '../../runtime/reconfiguration-role.ts';
 import { subShareCipher } from '../../runtime/reconfiguration-cipher.ts';
 
 const honestCipher = (secret: Uint8Array, random: RandomSource): SubShareCipher => subShareCipher(secret, (n) => random.bytes(n));
@@ -114,12 +113,18 @@ describe('resharing dealings', () => {
 });
 
 describe('phase deadlines against a primary that holds records back', () => {
-  it("a primary that withholds members' complaints until the deadline is replaced first (the runtime's deadline)", () => {
+  it.each([
+    ['with nothing else to execute', false],
+    ['while it serves every other request', true],
+  ])("a primary that withholds members' complaints until the deadline is replaced first: %s", (_name, traffic) => {
     // ring-0, primary and a dealer, seals wrong sub-shares to ring-2 and ring-3 and, as primary,
     // holds their verdicts (the complaints) back. With the runtime's old 5 s deadline under its 6 s
     // request timeout the phase closed first: their complaints were refused, ring-0 was chosen,
-    // and ring-2 and ring-3 had no share of the new epoch (session-19 review). The deadline now
-    // outlasts a view change (runtime/reconfiguration-role.ts phaseMsFor).
+    // and ring-2 and ring-3 had no share of the new epoch (session-19 review). A longer deadline
+    // alone did not do while other requests executed: their progress restarted the backups'
+    // timer (second review). Now the deadline outlasts a view change
+    // (runtime/cluster-config.ts reconfigurationPhaseMs) and a backup times reconfiguration
+    // records without that restart (ReplicatedService.mustNotWait).
     const seed = 5151;
     const secret = (i: number): Uint8Array => secretKeyFor(nodeCrypto, seed, 'replica', i);
     const victimKeys = [2, 3].map((i) => signerOf(nodeCrypto, secret(i)).publicKey);
@@ -137,8 +142,7 @@ describe('phase deadlines against a primary that holds records back', () => {
       };
     };
     const parameters = { checkpointInterval: 8, watermarkWindow: 32, requestTimeoutMs: 6000, viewChangeTimeoutMs: 8000, heartbeatIntervalMs: 1000 };
-    const phaseMs = phaseMsFor(resolveParameters(parameters));
-    const s = buildReconfigurationSim({ seed, f: 1, writerCount: 1, crypto: nodeCrypto, cipherFor, phaseMs, parameters, network: { delayMsMin: 1, delayMsMax: 4 } });
+    const s = buildReconfigurationSim({ seed, f: 1, writerCount: 1, crypto: nodeCrypto, cipherFor, phaseMs: reconfigurationPhaseMs, parameters, network: { delayMsMin: 1, delayMsMax: 4 } });
     for (const sender of [1, 2, 3]) {
       s.sim.setInterceptor(`ring-${sender}`, (m: RingMessage, to) => {
         if (to !== 'ring-0' || m.kind !== 'request' || !isReconfigurationOperation(m.operation)) return [m];
@@ -147,10 +151,24 @@ describe('phase deadlines against a primary that holds records back', () => {
         return decodeReconfigurationRecord(m.operation).kind === 'verdict' && (phase === 'dealing' || phase === 'complaining') ? [] : [m];
       });
     }
-    s.submit(0, kvOperation(kvKeyFor(s.writers[0]!.publicKey, 'k'), -1, new TextEncoder().encode('a')));
+    // Ordinary writes, each to every replica (as after a client's retransmission): every backup
+    // waits on it, and its execution is progress there.
+    let submitted = 0;
+    const submit = (): void => {
+      const op = kvOperation(kvKeyFor(s.writers[0]!.publicKey, 'k'), -1, new TextEncoder().encode(`v${submitted++}`));
+      for (const e of s.writer(0)!.submit(op, s.sim.nowMs)) {
+        if (e.kind === 'send') for (const to of ['ring-0', 'ring-1', 'ring-2', 'ring-3']) s.sim.send('client-0', to, e.message);
+      }
+    };
+    submit();
     expect(s.sim.runUntil(() => s.completed[0] === 1, 10_000)).toBe(true);
     s.reconfigure(1, { kind: 'refresh' });
-    expect(s.sim.runUntil(() => [0, 1, 2, 3].every((i) => s.replica(i)!.state.current.epoch === 1), 120_000)).toBe(true);
+    const done = (): boolean => [0, 1, 2, 3].every((i) => s.replica(i)!.state.current.epoch === 1);
+    for (let t = 0; t < 120_000 && !done(); t += 1000) {
+      if (traffic && s.completed[0] === submitted) submit();
+      s.sim.runFor(1000);
+    }
+    expect(done()).toBe(true);
     s.sim.runFor(500);
     expect(s.replica(1)!.replica.view).toBeGreaterThan(0);
     for (const i of [1, 2, 3]) expect(s.replica(i)!.agent.heldEpochs(), `ring-${i}`).toContain(1);

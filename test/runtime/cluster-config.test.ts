@@ -39,6 +39,11 @@ describe('cluster config', () => {
     expect(parse({ ...local, ring: { checkpointInterval: 64, watermarkWindow: 256 } }).ring.checkpointInterval).toBe(64);
   });
 
+  it('refuses ring timeouts a reconfiguration phase would not outlast (a primary holding complaints back would be replaced too late)', () => {
+    expect(() => parse({ ...local, ring: { requestTimeoutMs: 12_000 } })).toThrow(/config\.ring: .*must stay under a reconfiguration phase \(20000 ms\)/);
+    expect(parse({ ...local, ring: { requestTimeoutMs: 9_000 } }).ring.requestTimeoutMs).toBe(9_000);
+  });
+
   it('takes an optional clientsMax (the clients a node accepts at once) and refuses one out of range', () => {
     expect(parse(local).clientsMax).toBeUndefined();
     expect(parse({ ...local, clientsMax: 8 }).clientsMax).toBe(8);
