@@ -38,7 +38,7 @@ const verifiedOperationsMax = 100_000;
  * The blocks each operation (these exact bytes, which never change) names by reference; `absent`
  * from `start` on are those a limited blocksNeeded call has not found here yet.
  */
-const refsOfOperation = new WeakMap<Uint8Array, { refs: Uint8Array[]; absent: Uint8Array[]; start: number }>();
+const refsOfOperation = new WeakMap<Uint8Array, { refs: Uint8Array[]; absent: Uint8Array[]; start: number; corruptSeen: number }>();
 
 export interface ObjectServiceOptions {
   readonly crypto: Crypto;
@@ -182,7 +182,7 @@ export class ObjectService implements ReplicatedService {
   /**
    * Uploaded blocks an operation names that this replica does not hold (executing without them
    * would diverge). With `limit`, the first that many, looking only at blocks earlier limited calls
-   * did not find (a ring server deletes no block).
+   * did not find (a ring server deletes no block but a corrupt one, after which all are looked at again).
    */
   blocksNeeded(operation: Uint8Array, limit?: number): Uint8Array[] {
     // A request is asked about on arrival and again at each batch it waits for: decode it once.
@@ -194,10 +194,16 @@ export class ObjectService implements ReplicatedService {
       } catch {
         refs = [];
       }
-      entry = { refs, absent: refs.slice(), start: 0 };
+      entry = { refs, absent: refs.slice(), start: 0, corruptSeen: this.corruptBlocksFound() };
       refsOfOperation.set(operation, entry);
     }
     if (limit === undefined) return entry.refs.filter((b) => !this.blocks.has(b));
+    if (entry.corruptSeen !== this.corruptBlocksFound()) {
+      // A block found corrupt since is gone again: look at them all once more.
+      entry.corruptSeen = this.corruptBlocksFound();
+      entry.absent = entry.refs.slice();
+      entry.start = 0;
+    }
     const { absent } = entry;
     const missing: Uint8Array[] = [];
     let i = entry.start;

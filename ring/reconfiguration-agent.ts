@@ -77,8 +77,8 @@ export class ReconfigurationAgent {
   private pending: Pending | null = null;
   /** The round phase last seen and since when (host time): a stalled phase gets poked. */
   private phaseSeen = { key: '', sinceMs: 0 };
-  /** The verdict of a round, computed once: opening and checking n sub-shares is not per-tick work. */
-  private verdict: { epoch: number; complaints: number[] } | null = null;
+  /** The verdict of a round (its roundKey), computed once: opening and checking n sub-shares is not per-tick work. */
+  private verdict: { round: string; complaints: number[] } | null = null;
   private outputs: ReconfigurationOutput[] = [];
   private nonce: number;
   /** Whether a dealing of this member may still be in the store (cleared once deleted). */
@@ -182,15 +182,17 @@ export class ReconfigurationAgent {
     const key = this.options.signer.publicKey;
     const oldIndex = round.oldIndexOf(key);
     const newIndex = round.newIndexOf(key);
+    // Purposes and memos name the round, not just its epoch: a retry of an aborted round has the same epoch.
+    const id = roundKey(round);
     if (round.phase === 'dealing' && oldIndex > 0 && !round.deals.has(oldIndex)) {
       const record = this.dealing(round, oldIndex);
-      return record ? { purpose: `${round.epoch}:deal`, record } : null;
+      return record ? { purpose: `${id}:deal`, record } : null;
     }
     if (round.phase === 'complaining' && newIndex > 0 && !round.verdicts.has(newIndex)) {
-      if (this.verdict?.epoch !== round.epoch) {
-        this.verdict = { epoch: round.epoch, complaints: this.memberOf(round, newIndex).complaints().map((c) => c.dealerIndex) };
+      if (this.verdict?.round !== id) {
+        this.verdict = { round: id, complaints: this.memberOf(round, newIndex).complaints().map((c) => c.dealerIndex) };
       }
-      return { purpose: `${round.epoch}:verdict`, record: { kind: 'verdict', epoch: round.epoch, memberIndex: newIndex, complaints: this.verdict.complaints } };
+      return { purpose: `${id}:verdict`, record: { kind: 'verdict', epoch: round.epoch, memberIndex: newIndex, complaints: this.verdict.complaints } };
     }
     if (round.phase === 'responding' && oldIndex > 0) {
       const open = round.openComplaints().find((c) => c.dealerIndex === oldIndex);
@@ -198,7 +200,7 @@ export class ReconfigurationAgent {
       if (!open || !subShares) return null;
       const subShare = subShares[open.complainerIndex - 1]!;
       return {
-        purpose: `${round.epoch}:response:${open.complainerIndex}`,
+        purpose: `${id}:response:${open.complainerIndex}`,
         record: { kind: 'response', epoch: round.epoch, dealerIndex: oldIndex, complainerIndex: open.complainerIndex, subShare },
       };
     }
@@ -214,7 +216,7 @@ export class ReconfigurationAgent {
   private poke(state: ReconfigurationState, nowMs: number): { purpose: string; record: ReconfigurationRecord } | null {
     const round = state.round;
     if (!round) return null;
-    const key = `${round.epoch}:${round.phase}`;
+    const key = `${roundKey(round)}:${round.phase}`;
     if (this.phaseSeen.key !== key) this.phaseSeen = { key, sinceMs: nowMs };
     if (nowMs - this.phaseSeen.sinceMs < state.options.phaseMs) return null;
     const memberIndex = Math.max(1, round.newIndexOf(this.options.signer.publicKey));
@@ -232,7 +234,7 @@ export class ReconfigurationAgent {
    */
   private dealing(round: Round, oldIndex: number): DealRecord | null {
     const kept = this.ownDealing(round.epoch);
-    if (kept && sameKeys(kept.recipients, round.newMembers)) return kept.record;
+    if (kept && kept.openedSeq === round.openedSeq && sameKeys(kept.recipients, round.newMembers)) return kept.record;
     const share = this.shares.get(round.epoch - 1);
     if (!share) return null;
     const dealt = dealResharing(this.options.random, round.transcript.config, share);
@@ -240,7 +242,7 @@ export class ReconfigurationAgent {
     const sealed = round.newMembers.map((m, j) => this.options.cipher.seal(m.publicKey, subShares[j]!, sealedSubShareContext(round.epoch, oldIndex, j + 1)));
     const record: DealRecord = { kind: 'deal', epoch: round.epoch, dealerIndex: oldIndex, commitments: dealt.commitments, sealed };
     const recipients = round.newMembers.map((m) => m.publicKey);
-    this.options.store.put(`${dealPrefix}${round.epoch}`, encode([encodeReconfigurationRecord(record), subShares, recipients]));
+    this.options.store.put(`${dealPrefix}${round.epoch}`, encode([encodeReconfigurationRecord(record), subShares, recipients, round.openedSeq]));
     this.dealsKept = true;
     return record;
   }
@@ -253,17 +255,21 @@ export class ReconfigurationAgent {
     return kept;
   }
 
-  /** The dealing kept for `epoch`; `recipients` empty for one kept before they were recorded (never reused). */
-  private ownDealing(epoch: number): { record: DealRecord; subShares: Uint8Array[]; recipients: Uint8Array[] } | null {
+  /**
+   * The dealing kept for `epoch`, with the round it was made for (`openedSeq`, -1 for one kept
+   * before session 19: never reused) and its recipients.
+   */
+  private ownDealing(epoch: number): { record: DealRecord; subShares: Uint8Array[]; recipients: Uint8Array[]; openedSeq: number } | null {
     const bytes = this.options.store.get(`${dealPrefix}${epoch}`);
     if (!bytes) return null;
     const value = decode(bytes, 1 << 20, 'own dealing');
-    const t = asTuple(value, 'own dealing', 2, 3);
+    const t = asTuple(value, 'own dealing', 2, 4);
     const record = decodeReconfigurationRecord(asBytesField(t[0], 'deal record', {}));
     if (record.kind !== 'deal') return null;
     const subShares = asList(t[1], 'sub-shares', 1024, (v) => asBytesField(v, 'sub-share', { bytes: scalarBytes }));
-    const recipients = t.length === 3 ? asList(t[2], 'recipients', 1024, (v) => asBytesField(v, 'recipient', { bytes: 32 })) : [];
-    return { record, subShares, recipients };
+    const recipients = t.length >= 3 ? asList(t[2], 'recipients', 1024, (v) => asBytesField(v, 'recipient', { bytes: 32 })) : [];
+    const openedSeq = t.length === 4 ? asUint(t[3], 'openedSeq') : -1;
+    return { record, subShares, recipients, openedSeq };
   }
 
   /** The new-member view of a round: the sub-shares sealed to this member, opened. */
@@ -318,6 +324,11 @@ export class ReconfigurationAgent {
   describe(): string {
     return `${this.options.nodeId} ${toHex(this.options.signer.publicKey).slice(0, 8)} epochs [${this.heldEpochs().join(', ')}]`;
   }
+}
+
+/** A round's identity: its epoch and the seq of the record that opened it. */
+function roundKey(round: Round): string {
+  return `${round.epoch}@${round.openedSeq}`;
 }
 
 function sameKeys(keys: readonly Uint8Array[], members: readonly { publicKey: Uint8Array }[]): boolean {

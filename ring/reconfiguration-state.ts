@@ -76,6 +76,12 @@ export class Round {
     public phaseSinceMs: number,
     /** Accepted records in execution order (the replayable transcript). */
     readonly log: Uint8Array[] = [],
+    /**
+     * The seq of the record that opened the round: with the epoch, the round's identity. A retry of
+     * an aborted round has the same epoch; what a member made for one (its deal, its verdict) must
+     * never go to the other (ring/reconfiguration-agent.ts). 0 in state saved before session 19.
+     */
+    readonly openedSeq = 0,
   ) {
     this.transcript = new ResharingTranscript({ epoch, oldKey, oldShareCount: oldMembers.length, newShareCount: newMembers.length, newThreshold: f + 1 });
     for (const bytes of log) this.replay(decodeReconfigurationRecord(bytes));
@@ -253,7 +259,7 @@ export class ReconfigurationState {
       members = members.map((m, i) => (i === action.oldIndex - 1 ? { id: action.newId, publicKey: action.newPublicKey } : m));
     }
     const oldKey: RingKeyPublic = { threshold: this.options.f + 1, publicKey: current.commitments[0]!, commitments: current.commitments };
-    this.round = new Round(epoch, action, current.members, members, oldKey, this.options.f, 'dealing', timestampMs);
+    this.round = new Round(epoch, action, current.members, members, oldKey, this.options.f, 'dealing', timestampMs, [], seq);
     this.outcome = null;
     return `round ${epoch} started`;
   }
@@ -267,7 +273,7 @@ export class ReconfigurationState {
 
   encode(): Uint8Array {
     const round = this.round;
-    const roundTuple = (r: Round | null) => (r ? [r.epoch, reconfigurationActionTuple(r.action), r.phase, r.phaseSinceMs, r.log] : null);
+    const roundTuple = (r: Round | null) => (r ? [r.epoch, reconfigurationActionTuple(r.action), r.phase, r.phaseSinceMs, r.log, r.openedSeq] : null);
     return encode([
       this.epochs.map((e) => [e.epoch, e.firstSeq, e.members.map((m) => [m.id, m.publicKey]), [...e.commitments]]),
       roundTuple(round),
@@ -309,7 +315,7 @@ export class ReconfigurationState {
   }
 
   private roundFrom(value: unknown, epochs: readonly EpochInfo[]): Round {
-    const t = asTuple(value, 'round', 5);
+    const t = asTuple(value, 'round', 5, 6);
     const epoch = asUint(t[0], 'round epoch');
     const action = decodeReconfigurationAction(t[1]);
     const before = epochs.find((e) => e.epoch === epoch - 1);
@@ -319,7 +325,8 @@ export class ReconfigurationState {
     const phase = asString(t[2], 'phase', 16) as RoundPhase;
     const oldKey: RingKeyPublic = { threshold: this.options.f + 1, publicKey: before.commitments[0]!, commitments: before.commitments };
     const log = asList(t[4], 'round log', 4 * ringMembersMax * ringMembersMax, (v) => asBytesField(v, 'record', {}));
-    return new Round(epoch, action, before.members, members, oldKey, this.options.f, phase, asUint(t[3], 'phaseSinceMs'), log);
+    const openedSeq = t.length > 5 ? asUint(t[5], 'round openedSeq') : 0;
+    return new Round(epoch, action, before.members, members, oldKey, this.options.f, phase, asUint(t[3], 'phaseSinceMs'), log, openedSeq);
   }
 }
 

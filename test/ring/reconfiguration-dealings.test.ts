@@ -206,3 +206,55 @@ describe('the transcript a member computes its share from', () => {
     expect(s.sim.runUntil(() => s.replica(3)!.agent.heldEpochs().includes(1), 30_000)).toBe(true);
   });
 });
+
+describe('a retry of an aborted round is a round of its own', () => {
+  it.each([false, true])('a member complains about a dealer that sealed it a bad sub-share (an aborted round first: %s)', (withAbortedRound) => {
+    // Before (second review): the verdict, the pending request and the kept deal were named by
+    // epoch alone. A retry has the same epoch: a member sent the aborted round's verdict (no
+    // complaints) in the retry, and a dealer that dealt honestly there and sealed it a bad
+    // sub-share in the retry was chosen unchallenged. Rounds are now named by epoch and the seq
+    // of the record that opened them (Round.openedSeq).
+    const seed = 7070;
+    const secret = (i: number): Uint8Array => secretKeyFor(nodeCrypto, seed, 'replica', i);
+    const victim = signerOf(nodeCrypto, secret(2)).publicKey;
+    let evil = false;
+    const cipherFor = (own: Uint8Array, random: RandomSource): SubShareCipher => {
+      const honest = honestCipher(own, random);
+      if (!bytesEqual(own, secret(0))) return honest;
+      return {
+        open: honest.open,
+        seal(recipient, plaintext, context) {
+          if (!evil || !bytesEqual(recipient, victim)) return honest.seal(recipient, plaintext, context);
+          const bad = plaintext.slice();
+          bad[31]! ^= 1;
+          return honest.seal(recipient, bad, context);
+        },
+      };
+    };
+    const s = buildReconfigurationSim({
+      seed, f: 1, writerCount: 1, crypto: nodeCrypto, cipherFor, phaseMs: 1000,
+      parameters: { checkpointInterval: 4, watermarkWindow: 16 }, network: { delayMsMin: 1, delayMsMax: 3 },
+    });
+    s.sim.runFor(200);
+    if (withAbortedRound) {
+      // Only ring-0's deal (honest this time) gets through: the members give verdicts, it aborts.
+      let lose = true;
+      for (const i of [1, 2, 3]) {
+        s.sim.setInterceptor(`ring-${i}`, (m: RingMessage) => {
+          if (!lose || m.kind !== 'request' || !isReconfigurationOperation(m.operation)) return [m];
+          return decodeReconfigurationRecord(m.operation).kind === 'deal' ? [] : [m];
+        });
+      }
+      s.reconfigure(1, { kind: 'refresh' });
+      expect(s.sim.runUntil(() => [0, 1, 2, 3].every((i) => s.replica(i)!.state.outcome?.result === 'aborted'), 30_000)).toBe(true);
+      s.sim.runFor(500);
+      lose = false;
+    }
+    evil = true;
+    s.reconfigure(1, { kind: 'refresh' });
+    expect(s.sim.runUntil(() => [0, 1, 2, 3].every((i) => s.replica(i)!.state.current.epoch === 1), 60_000)).toBe(true);
+    s.sim.runFor(1000);
+    expect([...s.replica(1)!.state.finished!.complaints]).toContain('1:3');
+    for (const i of [1, 2, 3]) expect(s.replica(i)!.agent.heldEpochs(), `ring-${i}`).toContain(1);
+  });
+});
