@@ -36,6 +36,11 @@ export class LmdbBlockStore implements BlockStore {
   private staged = new Map<string, Staged>();
   private inFlight = new Map<string, Staged>();
   private running: Promise<void> | null = null;
+  /**
+   * The error of a commit that failed. Its writes are gone from memory, so no later flush may
+   * report success: every one fails with this (the host exits on the first failure anyway).
+   */
+  private failure: Error | null = null;
   private closed = false;
   private readonly stats = { flushCount: 0, blocksWritten: 0, bytesWritten: 0 };
 
@@ -156,6 +161,7 @@ export class LmdbBlockStore implements BlockStore {
    */
   async flush(): Promise<void> {
     assert(!this.closed, 'LmdbBlockStore flushed after close');
+    if (this.failure) throw this.failure;
     if (this.running) {
       const hadStaged = this.staged.size > 0;
       await this.running;
@@ -166,7 +172,10 @@ export class LmdbBlockStore implements BlockStore {
     this.inFlight = this.staged;
     this.staged = new Map();
     const batch = this.inFlight;
-    this.running = this.commit(batch).finally(() => {
+    this.running = this.commit(batch).catch((error: unknown) => {
+      this.failure ??= error instanceof Error ? error : new Error(String(error));
+      throw error;
+    }).finally(() => {
       this.running = null;
       if (this.inFlight === batch) this.inFlight = new Map();
     });
@@ -201,10 +210,14 @@ export class LmdbBlockStore implements BlockStore {
   }
 
   /** Flushes, then closes the environment. */
+  /** Flushes and closes; the environment is closed even if the flush fails (and then rejects with its error). */
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.flush();
-    this.closed = true;
-    await this.db.close();
+    try {
+      await this.flush();
+    } finally {
+      this.closed = true;
+      await this.db.close();
+    }
   }
 }

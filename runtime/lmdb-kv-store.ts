@@ -51,6 +51,11 @@ export class LmdbKvStore implements KvStore {
   /** Writes handed to the running transaction; visible to reads until it commits. */
   private inFlight = new Map<string, Staged>();
   private running: Promise<void> | null = null;
+  /**
+   * The error of a commit that failed. Its writes are gone from memory, so no later flush may
+   * report success: every one fails with this (the host exits on the first failure anyway).
+   */
+  private failure: Error | null = null;
   private closed = false;
   private stats = { flushCount: 0, writeCount: 0, valueBytesWritten: 0 };
   private readonly syncCommit: boolean;
@@ -138,6 +143,7 @@ export class LmdbKvStore implements KvStore {
    */
   async flush(): Promise<void> {
     assert(!this.closed, 'LmdbKvStore flushed after close');
+    if (this.failure) throw this.failure;
     if (this.running) {
       const hadStaged = this.staged.size > 0;
       await this.running;
@@ -152,7 +158,10 @@ export class LmdbKvStore implements KvStore {
     this.inFlight = this.staged;
     this.staged = new Map();
     const batch = this.inFlight;
-    this.running = this.commit(batch).finally(() => {
+    this.running = this.commit(batch).catch((error: unknown) => {
+      this.failure ??= error instanceof Error ? error : new Error(String(error));
+      throw error;
+    }).finally(() => {
       this.running = null;
       if (this.inFlight === batch) this.inFlight = new Map();
     });
@@ -175,6 +184,9 @@ export class LmdbKvStore implements KvStore {
           }
         }
       });
+    } catch (error) {
+      this.failure ??= error instanceof Error ? error : new Error(String(error));
+      throw error;
     } finally {
       this.inFlight = new Map();
     }
@@ -204,10 +216,14 @@ export class LmdbKvStore implements KvStore {
   }
 
   /** Flushes, then closes the environment. */
+  /** Flushes and closes; the environment is closed even if the flush fails (and then rejects with its error). */
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.flush();
-    this.closed = true;
-    await this.db.close();
+    try {
+      await this.flush();
+    } finally {
+      this.closed = true;
+      await this.db.close();
+    }
   }
 }

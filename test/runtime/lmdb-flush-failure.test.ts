@@ -4,7 +4,8 @@
  * disk and its flush must fail too. Before session 19 such a caller waited on the running commit
  * with its error swallowed and resolved: told durable, writes lost. Latent: the host exits at the
  * first failed flush it sees (runtime/machine-host.ts), and the first caller saw it. Found by the
- * session-19 durability review.
+ * session-19 durability review. A commit's failure is also sticky: its writes are gone from
+ * memory, so every later flush fails with it.
  *
  * The failure is injected where a full disk shows it (lmdb's commit promise rejects): the store's
  * one lmdb database has its `transaction` replaced for the test, and nothing else.
@@ -57,7 +58,10 @@ describe('a flush that shares a failed commit fails', () => {
     expect(await outcomes([first, second, third])).toEqual(['rejected', 'rejected', 'rejected']);
     await expect(second).rejects.toThrow(/injected/);
     undo();
-    await store.close();
+    // Its writes are gone from memory: no later flush may report success, with new writes or none.
+    store.put('c', Uint8Array.of(3));
+    await expect(store.flush()).rejects.toThrow(/injected/);
+    await expect(store.close()).rejects.toThrow(/injected/);
   });
 
   it('LmdbBlockStore: callers during the failed commit are told, with or without writes of their own since', async () => {
@@ -71,6 +75,23 @@ describe('a flush that shares a failed commit fails', () => {
     expect(await outcomes([first, second, third])).toEqual(['rejected', 'rejected', 'rejected']);
     await expect(second).rejects.toThrow(/injected/);
     undo();
-    await store.close();
+    store.put('data', bytesOf(100, 3));
+    await expect(store.flush()).rejects.toThrow(/injected/);
+    await expect(store.close()).rejects.toThrow(/injected/);
+  });
+
+  it('LmdbKvStore, synchronous commits: a failed one fails every later flush too', async () => {
+    const store = new LmdbKvStore({ path: tempDir(), syncCommit: true });
+    const db = (store as unknown as { db: { transactionSync(work: () => void): unknown } }).db;
+    const real = db.transactionSync;
+    db.transactionSync = () => {
+      db.transactionSync = real;
+      throw new Error('injected: commit failed (ENOSPC)');
+    };
+    store.put('a', Uint8Array.of(1));
+    await expect(store.flush()).rejects.toThrow(/injected/);
+    store.put('b', Uint8Array.of(2));
+    await expect(store.flush()).rejects.toThrow(/injected/);
+    await expect(store.close()).rejects.toThrow(/injected/);
   });
 });
