@@ -10,6 +10,7 @@ import { assert } from '../core/assert.ts';
 import { bytesEqual, toHex } from '../core/bytes.ts';
 import { asBytesField, asList, asTuple, asUint, decode, encode } from '../core/codec.ts';
 import { HashTag, taggedHash } from '../core/crypto.ts';
+import { discardNow } from '../core/store.ts';
 import type { Checkpoint, StateReply, StateRequest } from './messages.ts';
 import { checkpointProofDigest } from './proofs.ts';
 import * as certificates from './replica-certificates.ts';
@@ -33,6 +34,8 @@ export interface CheckpointState {
   readonly votes: Map<number, Map<number, Checkpoint>>;
   /** Digests of this replica's own snapshots (kept in the store) by seq. */
   readonly own: Map<number, Uint8Array>;
+  /** Seqs in `own` whose digest was read back from the store at start, not computed in this process. */
+  readonly recovered: Set<number>;
   /** Stable seq whose state this replica must fetch before executing further, or null. */
   awaitingSeq: number | null;
   lastStateRequestMs: number;
@@ -41,14 +44,27 @@ export interface CheckpointState {
 }
 
 export function initialState(): CheckpointState {
-  return { votes: new Map(), own: new Map(), awaitingSeq: null, lastStateRequestMs: -Infinity, stateAnswered: new Map() };
+  return { votes: new Map(), own: new Map(), recovered: new Set(), awaitingSeq: null, lastStateRequestMs: -Infinity, stateAnswered: new Map() };
 }
 
 const digestOf = (r: Replica, snapshot: Uint8Array): Uint8Array => taggedHash(r.config.crypto, HashTag.checkpoint, snapshot);
 
+/**
+ * Reads back this replica's snapshots. lmdb keeps no checksums: the stable one is checked against
+ * its proof and discarded if it does not match (peers would refuse it in a state reply anyway);
+ * the others can only be checked when they become stable (becomeStable).
+ */
 export function recover(r: Replica): void {
   for (const key of r.ctx.store.keys('ring/snap/')) {
-    r.checkpointState.own.set(seqOfKey(key), digestOf(r, r.ctx.store.get(key)!));
+    const seq = seqOfKey(key);
+    const digest = digestOf(r, r.ctx.store.get(key)!);
+    if (seq === r.stableSeq && r.stableProof.length > 0 && !bytesEqual(digest, r.stableProof[0]!.stateDigest)) {
+      discardNow(r.ctx.store, key);
+      r.drop('corrupt-snapshot');
+      continue;
+    }
+    r.checkpointState.own.set(seq, digest);
+    r.checkpointState.recovered.add(seq);
   }
   if (r.lastExecuted < r.stableSeq) r.checkpointState.awaitingSeq = r.stableSeq;
 }
@@ -76,6 +92,7 @@ export function takeCheckpoint(r: Replica, seq: number): void {
   const stateDigest = digestOf(r, snapshot);
   r.ctx.store.put(snapshotKey(seq), snapshot);
   r.checkpointState.own.set(seq, stateDigest);
+  r.checkpointState.recovered.delete(seq);
   const cp = r.sign({ kind: 'checkpoint', seq, stateDigest, replica: r.me }) as Checkpoint;
   vote(r, cp);
   r.broadcast(cp);
@@ -122,7 +139,16 @@ export function onCheckpointProof(r: Replica, proof: readonly Checkpoint[]): voi
 export function becomeStable(r: Replica, seq: number, proof: readonly Checkpoint[]): void {
   if (seq <= r.stableSeq) return;
   const digest = proof[0]!.stateDigest;
-  const mine = r.checkpointState.own.get(seq);
+  let mine = r.checkpointState.own.get(seq);
+  if (mine && !bytesEqual(mine, digest) && r.checkpointState.recovered.has(seq)) {
+    // Read back from the store, not computed here: the stored snapshot rotted at rest (the vote
+    // this replica sent before its restart carried the digest of what it computed). Discarded,
+    // so it is never sent in a state reply; the state in force came from execution, not from it.
+    discardNow(r.ctx.store, snapshotKey(seq));
+    r.checkpointState.own.delete(seq);
+    r.drop('corrupt-snapshot');
+    mine = undefined;
+  }
   assert(!mine || bytesEqual(mine, digest), `replica ${r.me} diverged from a stable checkpoint at ${seq}`);
   r.stableSeq = seq;
   r.stableProof = [...proof];

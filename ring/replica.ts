@@ -55,6 +55,8 @@ export type DropReason =
   | 'bad-proof'
   | 'nonce-reuse'
   | 'missing-blocks'
+  /** This replica's stored snapshot, read back, no longer matches its checkpoint (rot at rest): discarded. */
+  | 'corrupt-snapshot'
   /** A pre-prepare whose batch timestamp is more than timestampAheadMaxMs ahead of this replica's clock. */
   | 'future-timestamp'
   /** A request below every one held for its client, which holds as many as it may (ring/client-requests.ts). */
