@@ -13,18 +13,18 @@ export interface KvStore {
   /** Keys that start with `prefix`, in ascending (UTF-16 code unit) order. */
   keys(prefix: string): string[];
   /**
-   * Removes `key` durably at once, ahead of the staged writes: for a value found corrupt on read,
-   * whose absence is always safe, and which must stay gone if the step that found it then fails
-   * (the process stops, staged writes are lost, and a restart must not read the same bytes again).
-   * A store without it is asked to `delete` instead.
+   * Removes `keys` durably at once, all or none, ahead of the staged writes: for values found
+   * corrupt on read, whose absence is always safe, and which must stay gone if the step that found
+   * them then fails (the process stops, staged writes are lost, and a restart must not read the
+   * same bytes again). A store without it is asked to `delete` them instead.
    */
-  discardNow?(key: string): void;
+  discardNow?(keys: readonly string[]): void;
 }
 
-/** `store.discardNow(key)` where the store has it, else `store.delete(key)`. */
-export function discardNow(store: KvStore, key: string): void {
-  if (store.discardNow) store.discardNow(key);
-  else store.delete(key);
+/** `store.discardNow(keys)` where the store has it, else `store.delete` of each. */
+export function discardNow(store: KvStore, keys: readonly string[]): void {
+  if (store.discardNow) store.discardNow(keys);
+  else for (const key of keys) store.delete(key);
 }
 
 export class MemoryKvStore implements KvStore {

@@ -54,14 +54,22 @@ export class ClientRequests {
    * its lowest request dropped for a higher one; a lower one is refused. With `waiting` (the
    * primary's queue: is a held request not proposable yet, its blocks missing?), a full client's
    * highest waiting request makes room for any newcomer instead: requests that wait, perhaps for
-   * ever (a block never uploaded), must not keep out one the backups time, nor push one out.
+   * ever (a block never uploaded), must not keep out one the backups time, nor push one out. For
+   * the same reason a held request still waiting gives way to a proposable one with its nonce (the
+   * client reused the nonce: either may execute): kept, it threw away a request every backup timed,
+   * and any client could make every primary in turn look faulty (session-19 third review).
    */
   add(request: ClientRequest, sinceMs: number, waiting?: (held: ClientRequest) => boolean): AddOutcome {
     const hex = toHex(request.clientKey);
     let list = this.byClient.get(hex);
     if (!list) this.byClient.set(hex, (list = []));
     const nonce = request.nonce;
-    if (list.some((h) => h.request.nonce === nonce)) return 'held';
+    const same = list.findIndex((h) => h.request.nonce === nonce);
+    if (same >= 0) {
+      if (!waiting || !waiting(list[same]!.request) || waiting(request)) return 'held';
+      list[same] = { request, sinceMs, relayed: false };
+      return 'replaced';
+    }
     const full = list.length >= requestsPerClientMax;
     if (full) {
       let out = -1;

@@ -69,8 +69,8 @@ export class DeferredWrites implements KvStore {
   }
 
   /** Corrupt bytes come from the disk, never from a held write: the inner store removes them. */
-  discardNow(key: string): void {
-    discardNow(this.inner, key);
+  discardNow(keys: readonly string[]): void {
+    discardNow(this.inner, keys);
   }
 
   keys(prefix: string): string[] {

@@ -95,10 +95,14 @@ export class KvBlockStore implements BlockStore {
     if (entry?.kind !== kind) return undefined;
     const value = this.store.get(prefix + hex);
     if (!value) {
-      // A meta key without its block (a crash between the two discards of an older version): gone,
+      // A meta key without its block (a crash between the two discards of an earlier version):
+      // corrupt too, counted as such (a read while a batch executes stops the replica), and gone,
       // so `has` says absent and the block is fetched and stored again.
       this.known.delete(hex);
-      if (!entry.framed) discardNow(this.store, metaPrefix + hex);
+      if (!entry.framed) {
+        this.corruptCount++;
+        discardNow(this.store, [metaPrefix + hex]);
+      }
       return undefined;
     }
     const bytes = entry.framed ? value.subarray(1) : value;
@@ -107,12 +111,9 @@ export class KvBlockStore implements BlockStore {
     if (!bytesEqual(bguidOf(this.crypto, kind, bytes), bguid)) {
       this.corruptCount++;
       this.known.delete(hex);
-      // The meta key first: a crash between the two leaves the corrupt bytes without it, which the
-      // next read checks and discards again (or, if their first byte is no kind code, reads as
-      // absent, and a good copy's put replaces them). The other way round left a meta key that
-      // said "here" for good and made every put of the good copy a no-op.
-      discardNow(this.store, metaPrefix + hex);
-      discardNow(this.store, prefix + hex);
+      // Both keys in one transaction: a meta key left alone said "here" for good and made every
+      // put of the good copy a no-op; bytes left alone could be read as a block of the old format.
+      discardNow(this.store, [metaPrefix + hex, prefix + hex]);
       return undefined;
     }
     this.remember(hex, { kind, byteLength: bytes.length, framed: entry.framed, checked: true });

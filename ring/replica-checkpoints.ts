@@ -59,7 +59,7 @@ export function recover(r: Replica): void {
     const seq = seqOfKey(key);
     const digest = digestOf(r, r.ctx.store.get(key)!);
     if (seq === r.stableSeq && r.stableProof.length > 0 && !bytesEqual(digest, r.stableProof[0]!.stateDigest)) {
-      discardNow(r.ctx.store, key);
+      discardNow(r.ctx.store, [key]);
       r.drop('corrupt-snapshot');
       continue;
     }
@@ -144,7 +144,7 @@ export function becomeStable(r: Replica, seq: number, proof: readonly Checkpoint
     // Read back from the store, not computed here: the stored snapshot rotted at rest (the vote
     // this replica sent before its restart carried the digest of what it computed). Discarded,
     // so it is never sent in a state reply; the state in force came from execution, not from it.
-    discardNow(r.ctx.store, snapshotKey(seq));
+    discardNow(r.ctx.store, [snapshotKey(seq)]);
     r.checkpointState.own.delete(seq);
     r.drop('corrupt-snapshot');
     mine = undefined;

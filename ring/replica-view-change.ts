@@ -101,7 +101,7 @@ export function onTick(r: Replica): void {
   let overdue = false;
   for (const [, p] of r.pending.lowest()) {
     oldestMs = Math.min(oldestMs, p.sinceMs);
-    if (r.nowMs - p.sinceMs > r.params.requestTimeoutMs && r.service.mustNotWait?.(p.request.operation)) overdue = true;
+    if (r.nowMs - p.sinceMs > r.params.requestTimeoutMs && r.service.mustNotWait?.(p.request.clientKey, p.request.operation)) overdue = true;
     // Relayed to the primary once more halfway through the timeout: the primary may have let it
     // go (pushed out, while its blocks were still on the way, by a client's own requests waiting
     // for blocks never uploaded: ClientRequests.add) and a faulty client does not retransmit.

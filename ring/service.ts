@@ -67,7 +67,7 @@ export interface ReplicatedService {
    * that served everyone else and held members' complaints back until the deadline was never
    * suspected (session-19 second review).
    */
-  mustNotWait?(operation: Uint8Array): boolean;
+  mustNotWait?(clientKey: Uint8Array, operation: Uint8Array): boolean;
   /** Blocks the current state reaches that are missing (after a state transfer); empty when complete. */
   missingStateBlocks?(): Uint8Array[];
   putBlock?(kind: BlockKind, bytes: Uint8Array): Uint8Array;

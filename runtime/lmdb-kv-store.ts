@@ -105,12 +105,14 @@ export class LmdbKvStore implements KvStore {
   }
 
   /**
-   * Removes `key` from the disk in its own synced transaction. A staged or in-flight write of the
-   * key (its bytes came from memory, not this disk) still lands after it, as staged.
+   * Removes `keys` from the disk in one synced transaction of their own. A staged or in-flight write
+   * of one of them (its bytes came from memory, not this disk) still lands after it, as staged.
    */
-  discardNow(key: string): void {
+  discardNow(keys: readonly string[]): void {
     assert(!this.closed, 'LmdbKvStore used after close');
-    this.db.removeSync(key);
+    this.db.transactionSync(() => {
+      for (const key of keys) void this.db.remove(key);
+    });
   }
 
   keys(prefix: string): string[] {

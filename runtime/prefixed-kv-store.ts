@@ -23,8 +23,8 @@ export class PrefixedKvStore implements DurableKvStore {
   delete(key: string): void {
     this.inner.delete(this.prefix + key);
   }
-  discardNow(key: string): void {
-    discardNow(this.inner, this.prefix + key);
+  discardNow(keys: readonly string[]): void {
+    discardNow(this.inner, keys.map((key) => this.prefix + key));
   }
   keys(prefix: string): string[] {
     return this.inner.keys(this.prefix + prefix).map((k) => k.slice(this.prefix.length));

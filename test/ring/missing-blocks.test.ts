@@ -196,4 +196,20 @@ describe('updates naming blocks', () => {
     expect(viewChanges(c)).toBe(0);
     expect(c.replica(0)!.blockState.wanted.size).toBe(0);
   });
+
+  it('a request the backups time is not thrown away at the primary for one with its nonce waiting for blocks (session-19 third review)', () => {
+    // Client 1 sends the primary request 1 naming a block nobody holds, then a proposable request
+    // with the same nonce to every replica. Before: the primary held the first ('held') and threw
+    // the second away, while every backup timed the second: a view change of a correct primary,
+    // again at each nonce, from any client. The proposable one now takes the waiting one's place.
+    const c = ring(32);
+    c.sim.send('client-1', 'ring-0', waiting(c, 1));
+    c.sim.runFor(20);
+    const proposable = request(c, 1, update(c, c.clientSigners[1]!, 1, 'o1', create('o1')));
+    for (const id of c.replicaIds) c.sim.send('client-1', id, proposable);
+    c.sim.runFor(1_500);
+    expect(viewChanges(c)).toBe(0);
+    const hex = toHex(c.clientSigners[1]!.publicKey);
+    for (const i of [0, 1, 2, 3]) expect(c.replica(i)!.clients.get(hex)?.nonce).toBe(1);
+  });
 });

@@ -10,7 +10,7 @@ import { verifyKeyShare } from '../../core/threshold/dealer.ts';
 import { Fr, lagrangeAtZero, scalarFromBytes, scalarToBytes } from '../../core/threshold/scalar.ts';
 import { kvKeyFor, kvOperation } from '../../ring/kv-service.ts';
 import type { RingMessage } from '../../ring/messages.ts';
-import { decodeReconfigurationRecord, isReconfigurationOperation, type SubShareCipher } from '../../ring/reconfiguration-codec.ts';
+import { decodeReconfigurationRecord, encodeReconfigurationRecord, isReconfigurationOperation, type SubShareCipher } from '../../ring/reconfiguration-codec.ts';
 import { buildReconfigurationSim } from '../../ring/reconfiguration-sim.ts';
 import { secretKeyFor } from '../../ring/sim-cluster.ts';
 import { reconfigurationPhaseMs } from '../../runtime/cluster-config.ts';
@@ -256,5 +256,18 @@ describe('a retry of an aborted round is a round of its own', () => {
     s.sim.runFor(1000);
     expect([...s.replica(1)!.state.finished!.complaints]).toContain('1:3');
     for (const i of [1, 2, 3]) expect(s.replica(i)!.agent.heldEpochs(), `ring-${i}`).toContain(1);
+  });
+});
+
+describe('which reconfiguration records a backup times strictly', () => {
+  it("only the admin's and ring members' (anyone can send bytes with the records' prefix)", () => {
+    const s = buildReconfigurationSim({ seed: 6262, f: 1, writerCount: 1, crypto: nodeCrypto, cipherFor: honestCipher, spare: true });
+    const service = s.replica(1)!.replica.service;
+    const record = encodeReconfigurationRecord({ kind: 'verdict', epoch: 1, memberIndex: 1, complaints: [] });
+    expect(service.mustNotWait?.(s.admin.publicKey, record)).toBe(true);
+    expect(service.mustNotWait?.(signerOf(nodeCrypto, secretKeyFor(nodeCrypto, 6262, 'replica', 2)).publicKey, record)).toBe(true);
+    expect(service.mustNotWait?.(s.writers[0]!.publicKey, record)).toBe(false);
+    expect(service.mustNotWait?.(s.spareMember!.publicKey, record)).toBe(false); // no round names it
+    expect(service.mustNotWait?.(s.admin.publicKey, new Uint8Array([1, 2, 3]))).toBe(false);
   });
 });

@@ -147,6 +147,7 @@ describe('LmdbKvStore', () => {
     await exited;
     const store = new LmdbKvStore({ path });
     expect(store.get('blk')).toBeUndefined();
+    expect(store.get('blkm')).toBeUndefined();
     expect(store.get('staged')).toBeUndefined(); // never flushed
     await store.close();
   });
