@@ -27,4 +27,5 @@ export {
   UnavailableError,
   ConfigError,
   ReplayError,
+  SessionClosedError,
 } from '../core/errors.ts';

@@ -5,8 +5,8 @@
  */
 import type { Crypto } from '../core/crypto.ts';
 import { signerOf } from '../core/crypto.ts';
-import { checkArgument, NotFoundError, UnavailableError } from '../core/errors.ts';
-import { encodeUpdate, signUpdate, type Clause, type UnsignedUpdate } from '../core/update/index.ts';
+import { checkArgument, InvalidArgumentError, NotFoundError, OceanStoreError, SessionClosedError, UnavailableError } from '../core/errors.ts';
+import { decodeUpdate, encodeUpdate, signUpdate, type Clause, type UnsignedUpdate } from '../core/update/index.ts';
 import { toHex } from '../core/bytes.ts';
 import type { RootBlock } from '../core/version/root-block.ts';
 import { append as appendAction, appendBlocks, ref, setAcl, truncate, versionIs, writeBytes } from './clauses.ts';
@@ -35,7 +35,9 @@ const uploadBytesInFlightMax = 16 * 1024 * 1024;
 export interface ReadOptions extends CallOptions {
   /** A past version; default the latest. */
   readonly version?: number;
+  /** Where to start (default 0). A range past the end is cut at the end: an offset past it reads no bytes. */
   readonly offset?: number;
+  /** How many bytes (default: to the end). */
   readonly length?: number;
   /** Demand a heartbeat no older than this; stale members are skipped (the ring answers). */
   readonly maxAgeMs?: number;
@@ -113,33 +115,38 @@ export class ObjectHandle {
    */
   async *readStream(options: ReadOptions = {}): AsyncGenerator<Uint8Array> {
     checkReadOptions(options);
-    const head = await this.reader.fetch(options.version ?? null, 0, 0, options);
-    const size = head.root.sizeBytes;
-    const offset = Math.min(options.offset ?? 0, size);
-    const end = Math.min(size, options.length === undefined ? size : offset + options.length);
-    checkArgument(offset >= 0 && end >= offset, 'offset/length', 'a range inside the object');
     const chunkBytes = options.chunkBytes ?? readChunkBytes;
-    checkArgument(Number.isSafeInteger(chunkBytes) && chunkBytes >= 1 && chunkBytes <= readChunkBytesMax, 'chunkBytes', `an integer in 1..${readChunkBytesMax}`);
-    // Every chunk is pinned to the version found first, so a concurrent write cannot tear a read.
-    // A few chunks are in flight at once; they are yielded in order, so memory stays bounded.
-    const inFlight: Promise<VerifiedVersion>[] = [];
-    let next = offset;
-    let index = 0;
-    const launch = (): void => {
-      const length = Math.min(chunkBytes, end - next);
-      const part = this.reader.fetchChunk(index++, head.version, next, length, options);
-      part.catch(() => undefined); // awaited in order below; an abandoned stream must not crash
-      inFlight.push(part);
-      next += length;
-    };
     const ahead = options.readAheadChunks ?? readAheadChunks;
-    checkArgument(Number.isSafeInteger(ahead) && ahead >= 1 && ahead <= 64, 'readAheadChunks', 'an integer in 1..64');
-    while (next < end && inFlight.length < ahead) launch();
-    while (inFlight.length > 0) {
-      const part = await inFlight.shift()!;
-      if (next < end) launch();
-      // Each verified block as it arrived: joining them into one chunk cost a copy of every byte.
-      for (const bytes of part.parts) yield bytes;
+    // Chunks still in flight when the consumer stops (break, return, an error) are called off:
+    // they kept the process alive for their whole deadline (session-19 SDK review).
+    const stop = new AbortController();
+    const fetchOptions = { ...options, signal: options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal };
+    try {
+      const head = await this.reader.fetch(options.version ?? null, 0, 0, fetchOptions);
+      const size = head.root.sizeBytes;
+      const offset = Math.min(options.offset ?? 0, size);
+      const end = Math.min(size, options.length === undefined ? size : offset + options.length);
+      // Every chunk is pinned to the version found first, so a concurrent write cannot tear a read.
+      // A few chunks are in flight at once; they are yielded in order, so memory stays bounded.
+      const inFlight: Promise<VerifiedVersion>[] = [];
+      let next = offset;
+      let index = 0;
+      const launch = (): void => {
+        const length = Math.min(chunkBytes, end - next);
+        const part = this.reader.fetchChunk(index++, head.version, next, length, fetchOptions);
+        part.catch(() => undefined); // awaited in order below; an abandoned stream must not crash
+        inFlight.push(part);
+        next += length;
+      };
+      while (next < end && inFlight.length < ahead) launch();
+      while (inFlight.length > 0) {
+        const part = await inFlight.shift()!;
+        if (next < end) launch();
+        // Each verified block as it arrived: joining them into one chunk cost a copy of every byte.
+        for (const bytes of part.parts) yield bytes;
+      }
+    } finally {
+      stop.abort();
     }
   }
 
@@ -170,6 +177,7 @@ export class ObjectHandle {
    * @example await obj.write(new TextEncoder().encode('hello'), { ifVersion: 2 });
    */
   async write(data: Uint8Array | ByteSource, options: WriteOptions = {}): Promise<WriteResult> {
+    data = dataArgument(data);
     if (data instanceof Uint8Array && data.length <= inlineBytesMax) {
       return this.update([{ predicates: this.guard(options), actions: [truncate(0), appendAction(data)] }], options);
     }
@@ -182,9 +190,9 @@ export class ObjectHandle {
    * Overwrites bytes at `offset` (extending the object if needed).
    * @example await obj.writeAt(10, bytes);
    */
-  writeAt(offset: number, bytes: Uint8Array, options: WriteOptions = {}): Promise<WriteResult> {
+  async writeAt(offset: number, bytes: Uint8Array, options: WriteOptions = {}): Promise<WriteResult> {
     checkArgument(Number.isSafeInteger(offset) && offset >= 0, 'offset', 'a non-negative integer');
-    return this.update([{ predicates: this.guard(options), actions: [writeBytes(offset, bytes)] }], options);
+    return this.update([{ predicates: this.guard(options), actions: [writeBytes(offset, bytesArgument(bytes, 'bytes'))] }], options);
   }
 
   /**
@@ -192,6 +200,7 @@ export class ObjectHandle {
    * @example await obj.append(new TextEncoder().encode('more'));
    */
   async append(data: Uint8Array | ByteSource, options: WriteOptions = {}): Promise<WriteResult> {
+    data = dataArgument(data);
     if (data instanceof Uint8Array && data.length <= inlineBytesMax) {
       return this.update([{ predicates: this.guard(options), actions: [appendAction(data)] }], options);
     }
@@ -201,10 +210,11 @@ export class ObjectHandle {
   }
 
   /**
-   * Cuts (or zero-extends) the object to `sizeBytes`.
+   * Cuts the object to `sizeBytes` (at most its size: a larger one aborts 'out-of-range').
    * @example await obj.truncate(0);
    */
-  truncate(sizeBytes: number, options: WriteOptions = {}): Promise<WriteResult> {
+  async truncate(sizeBytes: number, options: WriteOptions = {}): Promise<WriteResult> {
+    checkArgument(Number.isSafeInteger(sizeBytes) && sizeBytes >= 0, 'sizeBytes', 'a non-negative integer');
     return this.update([{ predicates: this.guard(options), actions: [truncate(sizeBytes)] }], options);
   }
 
@@ -212,7 +222,7 @@ export class ObjectHandle {
    * Replaces the writer list (owner only).
    * @example await obj.setAcl({ writers: [alice.publicKey] });
    */
-  setAcl(acl: { writers: readonly Uint8Array[] }, options: WriteOptions = {}): Promise<WriteResult> {
+  async setAcl(acl: { writers: readonly Uint8Array[] }, options: WriteOptions = {}): Promise<WriteResult> {
     return this.update([{ predicates: this.guard(options), actions: [setAcl(acl.writers)] }], options);
   }
 
@@ -223,8 +233,19 @@ export class ObjectHandle {
   async update(clauses: readonly Clause[], options: CallOptions = {}): Promise<WriteResult> {
     checkArgument(Array.isArray(clauses) && clauses.length > 0, 'clauses', 'a non-empty list of clauses');
     const unsigned: UnsignedUpdate = { aguid: this.aguid, writerPublicKey: this.identity.publicKey, nonce: this.nextNonce(), clauses };
-    const update = signUpdate(this.crypto, signerOf(this.crypto, this.identity.secretKey), unsigned);
-    const submitted = await this.session.submit(encodeUpdate(update), options);
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeUpdate(signUpdate(this.crypto, signerOf(this.crypto, this.identity.secretKey), unsigned));
+      // The ring's own shape checks, here: an update they refuse is the caller's argument (a
+      // negative version, a 5-byte key, 17 clauses), not something to order on every ring server
+      // and then report as a refusal that suggests tampering or version skew.
+      decodeUpdate(bytes);
+    } catch (error) {
+      if (error instanceof InvalidArgumentError) throw error;
+      const why = error instanceof OceanStoreError || error instanceof Error ? error.message : String(error);
+      throw new InvalidArgumentError(`argument 'clauses': not a valid update (${why})`);
+    }
+    const submitted = await this.session.submit(bytes, options);
     const result = outcomeOf(submitted);
     this.reader.noteWrite(result.version, result.certified);
     return result;
@@ -260,7 +281,8 @@ export class ObjectHandle {
       try {
         latest = await this.reader.fetch(null, 0, 0, { ...options, maxAgeMs: undefined });
       } catch (error) {
-        if (signal?.aborted) return;
+        // Aborted, or the store closed under it: the watch ends (it never ended after close()).
+        if (signal?.aborted || error instanceof SessionClosedError) return;
         if (error instanceof NotFoundError || error instanceof UnavailableError) continue;
         throw error;
       }
@@ -270,7 +292,7 @@ export class ObjectHandle {
           try {
             version = await this.reader.fetch(v, 0, 0, options);
           } catch (error) {
-            if (signal?.aborted) return;
+            if (signal?.aborted || error instanceof SessionClosedError) return;
             throw error;
           }
         }
@@ -281,7 +303,9 @@ export class ObjectHandle {
   }
 
   private guard(options: WriteOptions): ReturnType<typeof versionIs>[] {
-    return options.ifVersion === undefined ? [] : [versionIs(options.ifVersion)];
+    if (options.ifVersion === undefined) return [];
+    checkArgument(Number.isSafeInteger(options.ifVersion) && options.ifVersion >= 0, 'ifVersion', 'a non-negative integer');
+    return [versionIs(options.ifVersion)];
   }
 
   /**
@@ -314,7 +338,8 @@ export class ObjectHandle {
       if (inFlight.size * blockBytes >= uploadBytesInFlightMax) await Promise.race(inFlight);
       if (failed) throw failed;
     };
-    for await (const chunk of source as AsyncIterable<Uint8Array>) {
+    for await (const item of source as AsyncIterable<Uint8Array>) {
+      const chunk = bytesArgument(item, 'data');
       for (let at = 0; at < chunk.length; ) {
         const take = Math.min(blockBytes - fill, chunk.length - at);
         pending.set(chunk.subarray(at, at + take), fill);
@@ -345,6 +370,9 @@ function checkReadOptions(options: ReadOptions): void {
   checkArgument(optional(options.offset, 0), 'offset', 'a non-negative integer');
   checkArgument(optional(options.length, 0), 'length', 'a non-negative integer');
   checkArgument(optional(options.maxAgeMs, 1), 'maxAgeMs', 'a positive integer of milliseconds, or none for no freshness demand');
+  const chunkBytes = options.chunkBytes;
+  checkArgument(chunkBytes === undefined || (Number.isSafeInteger(chunkBytes) && chunkBytes >= 1 && chunkBytes <= readChunkBytesMax), 'chunkBytes', `an integer in 1..${readChunkBytesMax}`);
+  checkArgument(optional(options.readAheadChunks, 1) && (options.readAheadChunks ?? 1) <= 64, 'readAheadChunks', 'an integer in 1..64');
 }
 
 function infoOf(v: VerifiedVersion): VersionInfo {
@@ -360,4 +388,25 @@ function infoOf(v: VerifiedVersion): VersionInfo {
 function statOf(v: VerifiedVersion): ObjectStat {
   const root: RootBlock = v.root;
   return { ...infoOf(v), blockBytes: root.blockBytes, owner: toHex(root.ownerPublicKey), writers: root.writerPublicKeys.map(toHex) };
+}
+
+/**
+ * `value` as a Uint8Array, or InvalidArgumentError naming `argument`. A Uint8Array from another
+ * realm (vm, a worker's structured clone, Electron) is taken as a view of its bytes; anything else
+ * (a number[], a Uint16Array, a string) is refused: taken as a byte source, a number[] uploaded
+ * nothing and write() committed an empty object (session-19 SDK review).
+ */
+function bytesArgument(value: unknown, argument: string): Uint8Array {
+  if (value instanceof Uint8Array) return value;
+  if (ArrayBuffer.isView(value) && Object.prototype.toString.call(value) === '[object Uint8Array]') {
+    return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  }
+  throw new InvalidArgumentError(`argument '${argument}': expected a Uint8Array${argument === 'data' ? ' or an (async) iterable of Uint8Array chunks' : ''}`);
+}
+
+/** write/append's data: bytes, or a source of byte chunks (each checked as it comes). */
+function dataArgument(data: unknown): Uint8Array | ByteSource {
+  if (Array.isArray(data)) return data.map((chunk) => bytesArgument(chunk, 'data'));
+  if (typeof data === 'object' && data !== null && !ArrayBuffer.isView(data) && (Symbol.asyncIterator in data || Symbol.iterator in data)) return data as ByteSource;
+  return bytesArgument(data, 'data');
 }

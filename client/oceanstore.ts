@@ -50,6 +50,9 @@ export interface CreateOptions extends CallOptions {
   readonly writers?: readonly Uint8Array[];
 }
 
+/** A string open() takes for an AGUID rather than a name. */
+const aguidHex = /^[0-9a-f]{64}$/;
+
 /** How long connect waits, after reaching 2f+1 ring servers, for the rest of them. */
 const allMembersGraceMs = 1000;
 
@@ -129,6 +132,9 @@ export class OceanStore {
    */
   async create(name: string, options: CreateOptions = {}): Promise<ObjectHandle> {
     checkArgument(typeof name === 'string' && name.length > 0 && name.length <= 256, 'name', 'a non-empty string of at most 256 characters');
+    // open() (and the CLI) read 64 lowercase hex digits as an AGUID: such a name could be created
+    // and never opened by name again (session-19 SDK review).
+    checkArgument(!aguidHex.test(name), 'name', 'a name that is not 64 lowercase hex digits (open() reads those as an AGUID)');
     const blockBytes = options.blockBytes ?? blockBytesDefault;
     checkArgument(Number.isSafeInteger(blockBytes) && blockBytes >= 1 && blockBytes <= blockBytesMax, 'blockBytes', `an integer in 1..${blockBytesMax}`);
     const handle = this.handleOf(this.aguidOf(name));
@@ -149,7 +155,7 @@ export class OceanStore {
       return this.handleOf(nameOrAguid);
     }
     checkArgument(typeof nameOrAguid === 'string' && nameOrAguid.length > 0, 'name', 'a non-empty string or a 32-byte AGUID');
-    if (/^[0-9a-f]{64}$/.test(nameOrAguid) && owner === undefined) return this.handleOf(fromHex(nameOrAguid));
+    if (aguidHex.test(nameOrAguid) && owner === undefined) return this.handleOf(fromHex(nameOrAguid));
     return this.handleOf(this.aguidOf(nameOrAguid, owner));
   }
 
@@ -159,7 +165,18 @@ export class OceanStore {
   }
 
   private handleOf(aguid: Uint8Array): ObjectHandle {
-    return new ObjectHandle(aguid, this.session, this.identity, this.crypto, this.trust, () => ++this.nonceLast);
+    return new ObjectHandle(aguid, this.session, this.identity, this.crypto, this.trust, () => this.nextUpdateNonce());
+  }
+
+  /**
+   * Update nonces must increase per writer key across every store using it (an app and a CLI
+   * call sharing one identity file): the clock in microseconds is a floor at every update, not
+   * only at connect, or a store opened earlier went on below the nonces a later one used and every
+   * update it sent was refused as a replay (session-19 SDK review).
+   */
+  private nextUpdateNonce(): number {
+    this.nonceLast = Math.max(this.nonceLast + 1, Date.now() * 1000);
+    return this.nonceLast;
   }
 
   private async waitForQuorum(timeoutMs: number, signal?: AbortSignal): Promise<void> {

@@ -21,7 +21,7 @@
  */
 import { toHex } from '../core/bytes.ts';
 import type { Crypto } from '../core/crypto.ts';
-import { IntegrityError, NotFoundError, UnavailableError } from '../core/errors.ts';
+import { IntegrityError, NotFoundError, SessionClosedError, UnavailableError } from '../core/errors.ts';
 import type { ReplicaTrust } from '../replica/types.ts';
 import type { CallOptions, ReadReply, ReadRequest, Session } from './session.ts';
 import { verifyRead, type VerifiedVersion } from './verify.ts';
@@ -174,7 +174,11 @@ export class VersionReader {
         finish(new UnavailableError(`a latest read needs ${ringAnswersNeeded()} ring servers to answer, ${ringAnswers} did: ${summary}`));
       };
       for (const member of members) {
-        void this.askMember(member, request, { signal: controller.signal, timeoutMs: memberTimeoutMs }).then((ask) => onAnswer(member, ask));
+        // Only a closed session throws here (askOnce): the read ends with it.
+        void this.askMember(member, request, { signal: controller.signal, timeoutMs: memberTimeoutMs }).then(
+          (ask) => onAnswer(member, ask),
+          (error: Error) => finish(error),
+        );
       }
     });
   }
@@ -226,10 +230,14 @@ export class VersionReader {
   private async askMember(member: string, request: Request, options: CallOptions): Promise<Ask> {
     this.outstanding.set(member, (this.outstanding.get(member) ?? 0) + 1);
     const startedMs = Date.now();
-    const ask = await this.askOnce(member, request, options);
-    const left = (this.outstanding.get(member) ?? 1) - 1;
-    if (left > 0) this.outstanding.set(member, left);
-    else this.outstanding.delete(member);
+    let ask: Ask;
+    try {
+      ask = await this.askOnce(member, request, options);
+    } finally {
+      const left = (this.outstanding.get(member) ?? 1) - 1;
+      if (left > 0) this.outstanding.set(member, left);
+      else this.outstanding.delete(member);
+    }
     if (request.length > 0) {
       // A data read that failed (timeout, refusal, a reply that does not verify) counts as slow,
       // so a member that answers fast with nothing useful does not attract the next chunks.
@@ -245,6 +253,8 @@ export class VersionReader {
     try {
       reply = await this.session.read(member, request, { signal: options.signal, timeoutMs: options.timeoutMs ?? memberReadTimeoutMs });
     } catch (error) {
+      // Closed: no member will answer; the read ends now rather than at its deadline.
+      if (error instanceof SessionClosedError) throw error;
       return { ok: false, reason: (error as Error).message, status: 'error' };
     }
     const checked = verifyRead(this.crypto, this.trust, { type: 'read', ...request, requestId: reply.requestId }, reply, Date.now());

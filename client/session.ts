@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { fromHex, toHex } from '../core/bytes.ts';
 import { encode } from '../core/codec.ts';
 import { signerOf, type Crypto } from '../core/crypto.ts';
-import { InvalidArgumentError, TimeoutError, UnavailableError } from '../core/errors.ts';
+import { SessionClosedError, TimeoutError } from '../core/errors.ts';
 import type { Effect, Machine } from '../core/machine.ts';
 import { MemoryKvStore } from '../core/store.ts';
 import { bguidOf } from '../core/version/block.ts';
@@ -185,6 +185,8 @@ export class Session {
     const ringClient = new RingClient(
       { nodeId: name, store, random: { int: () => 0, float: () => 0, bytes: (n) => new Uint8Array(n) }, nowMs: Date.now() },
       { members: view.ring, f: view.f, crypto, signer, ringId: view.ringId, certificateVerifier: { verify: (message, signature) => ringKey.verify(message, signature) }, retransmitMs: 500,
+        // Another store with this identity may have sent requests since this one connected.
+        nonceFloor: () => Date.now() * 1000,
         // Every frame from a ring server is tagged under keys bound to its identity (runtime/transport.ts).
         channelIntegrity: true,
         // A certificate counts only for the update whose digest its statement carries.
@@ -319,7 +321,7 @@ export class Session {
     await this.host.stop();
     await this.settleDials();
     await this.transport.stop();
-    const closedError = new UnavailableError('session closed');
+    const closedError = new SessionClosedError('the store was closed');
     for (const w of this.submitted.splice(0)) w.reject(closedError);
     for (const w of this.certificateWaiters.values()) w.reject(closedError);
     for (const w of this.blockWaiters.values()) w.waiter.reject(closedError);
@@ -409,7 +411,7 @@ export class Session {
   }
 
   private checkOpen(): void {
-    if (this.closed) throw new InvalidArgumentError('this session is closed; connect again');
+    if (this.closed) throw new SessionClosedError('this store is closed; connect again');
   }
 }
 

@@ -57,6 +57,14 @@ export class ConfigError extends OceanStoreError {
   override name = 'ConfigError';
 }
 
+/**
+ * The store (its session) was closed: nothing more is sent, and what was waiting ends with this.
+ * Not retried (a read used to take it for an unavailable member and wait out its whole deadline).
+ */
+export class SessionClosedError extends InvalidArgumentError {
+  override name = 'SessionClosedError';
+}
+
 /** The same nonce was used twice by one writer. */
 export class ReplayError extends OceanStoreError {
   override name = 'ReplayError';

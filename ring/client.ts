@@ -194,7 +194,7 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
     if (this.outstanding) return;
     const operation = this.queue.shift();
     if (!operation) return;
-    const nonce = ++this.lastNonce;
+    const nonce = (this.lastNonce = Math.max(this.lastNonce + 1, this.config.nonceFloor?.() ?? 0));
     // Durable before the request leaves: a restarted client never reuses a nonce.
     this.ctx.store.put(nonceKey, encode(nonce));
     const request = signMessage<ClientRequest>(this.config.crypto, this.config.signer, {

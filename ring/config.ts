@@ -143,6 +143,14 @@ export interface ClientConfig {
    * host send them unsigned). Off by default: every reply must carry a valid signature.
    */
   readonly channelIntegrity?: boolean;
+  /**
+   * A floor for each request's nonce, read as it is sent (the SDK: the clock in microseconds).
+   * Several clients with one key (an app and a CLI call sharing an identity) then each send above
+   * what the others sent before: replicas ignore a request at or below the last nonce they
+   * executed for the key, and a client opened earlier went on below a later one's nonces with no
+   * answer for good. With a floor, `nextNonce` is only a lower bound.
+   */
+  readonly nonceFloor?: () => number;
 }
 
 export function checkRingShape(members: readonly RingMember[], f: number): void {

@@ -41,3 +41,31 @@ it('bad version, offset, length or maxAgeMs: InvalidArgumentError naming it, and
   }
   expect(reads).toBe(0);
 });
+
+it('a stream with a bad chunkBytes or readAheadChunks: InvalidArgumentError naming it, and no read sent (they were checked only after the head read)', async () => {
+  let reads = 0;
+  const session = {
+    view: { f: 1, ring: [0, 1, 2, 3].map((i) => ({ id: `ring-${i}`, publicKey: new Uint8Array(32) })), secondaries: [] },
+    read: async () => {
+      reads++;
+      throw new Error('no read should be sent');
+    },
+  };
+  const handle = new ObjectHandle(new Uint8Array(32), session as never, {} as never, nodeCrypto, {} as never, () => 1);
+  const bad: [string, ReadOptions][] = [
+    ['chunkBytes', { chunkBytes: 0 }],
+    ['chunkBytes', { chunkBytes: 1.5 }],
+    ['chunkBytes', { chunkBytes: 2 ** 40 }],
+    ['readAheadChunks', { readAheadChunks: 0 }],
+    ['readAheadChunks', { readAheadChunks: 65 }],
+  ];
+  for (const [name, options] of bad) {
+    const error = await handle.readStream(options).next().then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(error, JSON.stringify(options)).toBeInstanceOf(InvalidArgumentError);
+    expect(error!.message).toContain(`'${name}'`);
+  }
+  expect(reads).toBe(0);
+});
