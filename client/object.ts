@@ -119,8 +119,14 @@ export class ObjectHandle {
     const ahead = options.readAheadChunks ?? readAheadChunks;
     // Chunks still in flight when the consumer stops (break, return, an error) are called off:
     // they kept the process alive for their whole deadline (session-19 SDK review).
+    // (Not AbortSignal.any: on Node 20 each call leaves an entry on the caller's signal for good,
+    // so an app-wide signal passed to every read grew without bound.)
     const stop = new AbortController();
-    const fetchOptions = { ...options, signal: options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal };
+    const caller = options.signal;
+    if (caller?.aborted) stop.abort(caller.reason);
+    const onCallerAbort = (): void => stop.abort(caller?.reason);
+    caller?.addEventListener('abort', onCallerAbort, { once: true });
+    const fetchOptions = { ...options, signal: stop.signal };
     try {
       const head = await this.reader.fetch(options.version ?? null, 0, 0, fetchOptions);
       const size = head.root.sizeBytes;
@@ -146,6 +152,7 @@ export class ObjectHandle {
         for (const bytes of part.parts) yield bytes;
       }
     } finally {
+      caller?.removeEventListener('abort', onCallerAbort);
       stop.abort();
     }
   }

@@ -24,6 +24,7 @@ import {
   saveStable,
   seqOfKey,
   slotKey,
+  snapshotDigestKey,
   snapshotKey,
   type ClientRecord,
 } from './replica-store.ts';
@@ -34,8 +35,6 @@ export interface CheckpointState {
   readonly votes: Map<number, Map<number, Checkpoint>>;
   /** Digests of this replica's own snapshots (kept in the store) by seq. */
   readonly own: Map<number, Uint8Array>;
-  /** Seqs in `own` whose digest was read back from the store at start, not computed in this process. */
-  readonly recovered: Set<number>;
   /** Stable seq whose state this replica must fetch before executing further, or null. */
   awaitingSeq: number | null;
   lastStateRequestMs: number;
@@ -44,27 +43,31 @@ export interface CheckpointState {
 }
 
 export function initialState(): CheckpointState {
-  return { votes: new Map(), own: new Map(), recovered: new Set(), awaitingSeq: null, lastStateRequestMs: -Infinity, stateAnswered: new Map() };
+  return { votes: new Map(), own: new Map(), awaitingSeq: null, lastStateRequestMs: -Infinity, stateAnswered: new Map() };
 }
 
 const digestOf = (r: Replica, snapshot: Uint8Array): Uint8Array => taggedHash(r.config.crypto, HashTag.checkpoint, snapshot);
 
 /**
- * Reads back this replica's snapshots. lmdb keeps no checksums: the stable one is checked against
- * its proof and discarded if it does not match (peers would refuse it in a state reply anyway);
- * the others can only be checked when they become stable (becomeStable).
+ * Reads back this replica's snapshots. lmdb keeps no checksums: a snapshot whose bytes no longer
+ * hash to the digest written beside it (what this replica computed and voted), or, at the stable
+ * checkpoint, to its proof's digest, rotted at rest. It is discarded (peers would refuse it in a
+ * state reply; the state in force came from execution), where it used to trip the divergence
+ * assert at every start. One that still hashes to what was computed is this replica's own state:
+ * if that disagrees with a proof, the replica diverged, and the assert stops it.
  */
 export function recover(r: Replica): void {
   for (const key of r.ctx.store.keys('ring/snap/')) {
     const seq = seqOfKey(key);
     const digest = digestOf(r, r.ctx.store.get(key)!);
-    if (seq === r.stableSeq && r.stableProof.length > 0 && !bytesEqual(digest, r.stableProof[0]!.stateDigest)) {
-      discardNow(r.ctx.store, [key]);
+    const computed = r.ctx.store.get(snapshotDigestKey(seq));
+    const rotted = computed !== undefined ? !bytesEqual(digest, computed) : seq === r.stableSeq && r.stableProof.length > 0 && !bytesEqual(digest, r.stableProof[0]!.stateDigest);
+    if (rotted) {
+      discardNow(r.ctx.store, [key, snapshotDigestKey(seq)]);
       r.drop('corrupt-snapshot');
       continue;
     }
     r.checkpointState.own.set(seq, digest);
-    r.checkpointState.recovered.add(seq);
   }
   if (r.lastExecuted < r.stableSeq) r.checkpointState.awaitingSeq = r.stableSeq;
 }
@@ -91,8 +94,8 @@ export function takeCheckpoint(r: Replica, seq: number): void {
   const snapshot = snapshotOf(r);
   const stateDigest = digestOf(r, snapshot);
   r.ctx.store.put(snapshotKey(seq), snapshot);
+  r.ctx.store.put(snapshotDigestKey(seq), stateDigest);
   r.checkpointState.own.set(seq, stateDigest);
-  r.checkpointState.recovered.delete(seq);
   const cp = r.sign({ kind: 'checkpoint', seq, stateDigest, replica: r.me }) as Checkpoint;
   vote(r, cp);
   r.broadcast(cp);
@@ -139,16 +142,7 @@ export function onCheckpointProof(r: Replica, proof: readonly Checkpoint[]): voi
 export function becomeStable(r: Replica, seq: number, proof: readonly Checkpoint[]): void {
   if (seq <= r.stableSeq) return;
   const digest = proof[0]!.stateDigest;
-  let mine = r.checkpointState.own.get(seq);
-  if (mine && !bytesEqual(mine, digest) && r.checkpointState.recovered.has(seq)) {
-    // Read back from the store, not computed here: the stored snapshot rotted at rest (the vote
-    // this replica sent before its restart carried the digest of what it computed). Discarded,
-    // so it is never sent in a state reply; the state in force came from execution, not from it.
-    discardNow(r.ctx.store, [snapshotKey(seq)]);
-    r.checkpointState.own.delete(seq);
-    r.drop('corrupt-snapshot');
-    mine = undefined;
-  }
+  const mine = r.checkpointState.own.get(seq);
   assert(!mine || bytesEqual(mine, digest), `replica ${r.me} diverged from a stable checkpoint at ${seq}`);
   r.stableSeq = seq;
   r.stableProof = [...proof];
@@ -163,6 +157,7 @@ export function becomeStable(r: Replica, seq: number, proof: readonly Checkpoint
     if (s >= seq) continue;
     r.checkpointState.own.delete(s);
     r.ctx.store.delete(snapshotKey(s));
+    r.ctx.store.delete(snapshotDigestKey(s));
   }
   for (const [key, at] of [...r.inFlight]) if (at <= seq) r.inFlight.delete(key);
   r.nextSeq = Math.max(r.nextSeq, seq + 1);
@@ -225,6 +220,7 @@ export function onStateReply(r: Replica, m: StateReply): void {
   r.lastTimestampMs = parsed.lastTimestampMs;
   saveExecution(r.ctx.store, m.seq, parsed.lastTimestampMs);
   r.ctx.store.put(snapshotKey(m.seq), m.snapshot);
+  r.ctx.store.put(snapshotDigestKey(m.seq), digest);
   r.checkpointState.own.set(m.seq, digest);
   for (const s of [...r.slots.keys()]) if (s <= m.seq) r.slots.delete(s);
   becomeStable(r, m.seq, m.checkpoints);

@@ -9,6 +9,7 @@
  *   ring/slot/<seq>            [pre-prepares, slot's, prepared proof's and commit proof's (index each)]
  *   ring/client/<clientKeyHex> [nonce, requestDigest, seq, result]
  *   ring/snap/<seq>            snapshot bytes at a checkpoint
+ *   ring/snapd/<seq>           the digest this replica computed for it (rot is told from divergence)
  *   ring/leaves/<seq>          [[statement, clientKey | null, nonce, replyTo]...]: an executed batch's
  *                              statements, written with its execution, deleted once certified
  *   ring/sent/<to>             [epoch, root, signature, leafCount, [[leaf..., leafIndex, path]...]]: the
@@ -31,6 +32,8 @@ import type { Leaf } from './replica-certificates.ts';
 const seqKeyDigits = 16;
 export const slotKey = (seq: number): string => `ring/slot/${String(seq).padStart(seqKeyDigits, '0')}`;
 export const snapshotKey = (seq: number): string => `ring/snap/${String(seq).padStart(seqKeyDigits, '0')}`;
+/** The digest this replica computed for its snapshot at seq (what its vote carried), written with it. */
+export const snapshotDigestKey = (seq: number): string => `ring/snapd/${String(seq).padStart(seqKeyDigits, '0')}`;
 export const clientKeyOf = (hex: string): string => `ring/client/${hex}`;
 export const leavesKey = (seq: number): string => `ring/leaves/${String(seq).padStart(seqKeyDigits, '0')}`;
 export const sentKey = (seq: number): string => `ring/sent/${String(seq).padStart(seqKeyDigits, '0')}`;

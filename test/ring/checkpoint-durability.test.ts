@@ -116,3 +116,25 @@ describe('a snapshot that rotted at rest', () => {
     expect(c.sim.store(watched).get(snapshotKey(4))).toBeUndefined();
   });
 });
+
+describe('a divergence computed before a restart (session-19 fourth review)', () => {
+  it('still stops the replica when the proof comes after the restart: only bytes that no longer hash to what was computed are rot', () => {
+    // The first fix took any snapshot read back at start that disagreed with its proof for rot:
+    // a replica that really diverged, restarted between its checkpoint and the proof, discarded
+    // it and went on with the divergent state (and after the assert, its supervisor's restart did
+    // the same). The digest it computed is now written beside the snapshot and compared at start.
+    const c = ring(13);
+    for (const id of ['ring-0', 'ring-1', 'ring-3']) c.sim.setInterceptor(id, (m: RingMessage, to) => ((m.kind === 'checkpoint' || m.kind === 'checkpoint-proof') && to === watched ? [] : [m]));
+    write(c, 6);
+    const r = c.replica(2)!;
+    expect(c.sim.runUntil(() => r.lastExecuted >= 1, 10_000)).toBe(true);
+    r.lastTimestampMs += 1_000_000; // ring-2's execution goes wrong (nondeterminism, modelled)
+    expect(c.sim.runUntil(() => c.completed[0] === 6 && c.replica(0)!.stableSeq >= 4 && c.replica(2)!.lastExecuted >= 4, 10_000)).toBe(true);
+    c.sim.runFor(200);
+    c.sim.crash(watched);
+    c.sim.restart(watched);
+    expect(c.replica(2)!.drops.get('corrupt-snapshot')).toBeUndefined();
+    c.sim.send('ring-0', watched, { kind: 'checkpoint-proof', checkpoints: c.replica(0)!.stableProof });
+    expect(() => c.sim.runFor(20)).toThrow(/diverged/);
+  });
+});
