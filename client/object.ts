@@ -5,7 +5,7 @@
  */
 import type { Crypto } from '../core/crypto.ts';
 import { signerOf } from '../core/crypto.ts';
-import { checkArgument, InvalidArgumentError, NotFoundError, OceanStoreError, SessionClosedError, UnavailableError } from '../core/errors.ts';
+import { checkArgument, InvalidArgumentError, NotFoundError, OceanStoreError, ReplayError, SessionClosedError, UnavailableError } from '../core/errors.ts';
 import { decodeUpdate, encodeUpdate, signUpdate, type Clause, type UnsignedUpdate } from '../core/update/index.ts';
 import { toHex } from '../core/bytes.ts';
 import type { RootBlock } from '../core/version/root-block.ts';
@@ -31,6 +31,9 @@ export const readChunkBytes = 8 * 1024 * 1024;
 const readChunkBytesMax = 16 * 1024 * 1024;
 /** Upload bytes in flight (blocks pushed, not yet acknowledged by 2f+1 ring servers). */
 const uploadBytesInFlightMax = 16 * 1024 * 1024;
+
+/** How often update() signs an update again after a 'replay' refusal (another store with the identity went first). */
+const replayRetriesMax = 3;
 
 export interface ReadOptions extends CallOptions {
   /** A past version; default the latest. */
@@ -239,6 +242,19 @@ export class ObjectHandle {
    */
   async update(clauses: readonly Clause[], options: CallOptions = {}): Promise<WriteResult> {
     checkArgument(Array.isArray(clauses) && clauses.length > 0, 'clauses', 'a non-empty list of clauses');
+    // A 'replay' refusal means another store with this identity used a higher update nonce first
+    // (an app and a CLI call at the same instant); the update was not applied, so it is signed
+    // again under a fresh nonce, a few times at most.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.updateOnce(clauses, options);
+      } catch (error) {
+        if (!(error instanceof ReplayError) || attempt >= replayRetriesMax) throw error;
+      }
+    }
+  }
+
+  private async updateOnce(clauses: readonly Clause[], options: CallOptions): Promise<WriteResult> {
     const unsigned: UnsignedUpdate = { aguid: this.aguid, writerPublicKey: this.identity.publicKey, nonce: this.nextNonce(), clauses };
     let bytes: Uint8Array;
     try {

@@ -16,13 +16,14 @@ import { checkArgument } from '../core/errors.ts';
 import { batchLeafHash, verifyBatchPath } from '../core/threshold/batch-merkle.ts';
 import { batchMessage } from './certificate-format.ts';
 import { checkRingShape, primaryOf, type ClientConfig } from './config.ts';
-import type { CertificateMessage, ClientRequest, Reply, RingMessage } from './messages.ts';
+import type { CertificateMessage, ClientRequest, NoncePassed, Reply, RingMessage } from './messages.ts';
 import type { RingOutput } from './outputs.ts';
 import { requestDigest, signMessage, verifyMessage } from './signing.ts';
 
 interface Outstanding {
-  readonly request: ClientRequest;
-  readonly digest: Uint8Array;
+  /** Signed again (a higher nonce, the same operation) when f+1 members say its nonce was passed. */
+  request: ClientRequest;
+  digest: Uint8Array;
   readonly startMs: number;
   sentMs: number;
   /** Retransmissions so far: each waits twice as long as the last (at most 16x retransmitMs). */
@@ -35,6 +36,8 @@ interface Outstanding {
   readonly certificateKey: Uint8Array | null;
   /** Members whose certificate for this request failed a check: their later ones are dropped unchecked. */
   readonly refusedFrom: Set<string>;
+  /** Per member: the nonce it says it executed for this key, above this request's (NoncePassed). */
+  readonly passed: Map<number, number>;
 }
 
 /** What a completed request still needs to accept its certificate. */
@@ -72,7 +75,7 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
   /** The earliest askAtMs among them (ticks do not scan the map before). */
   private nextCertificateAskMs = Infinity;
   private out: Effect<RingMessage, RingOutput>[] = [];
-  readonly counters = { completed: 0, certified: 0, retransmissions: 0, badReplies: 0, badCertificates: 0, abandoned: 0 };
+  readonly counters = { completed: 0, certified: 0, retransmissions: 0, badReplies: 0, badCertificates: 0, abandoned: 0, resigned: 0 };
 
   constructor(ctx: MachineContext, config: ClientConfig) {
     checkRingShape(config.members, config.f);
@@ -131,6 +134,7 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
   onMessage(from: string, message: RingMessage, nowMs: number): Effect<RingMessage, RingOutput>[] {
     if (message.kind === 'reply') this.onReply(from, message, nowMs);
     else if (message.kind === 'certificate') this.onCertificate(from, message, nowMs);
+    else if (message.kind === 'nonce-passed') this.onNoncePassed(from, message, nowMs);
     return this.flush();
   }
 
@@ -194,21 +198,56 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
     if (this.outstanding) return;
     const operation = this.queue.shift();
     if (!operation) return;
+    const request = this.signedRequest(operation);
+    const digest = requestDigest(this.config.crypto, request);
+    const certificateKey = this.config.certificateBinding?.operationKey(operation) ?? null;
+    this.outstanding = { request, digest, startMs: nowMs, sentMs: nowMs, retransmissions: 0, replies: new Map(), completedSeq: null, certified: false, certificateKey, refusedFrom: new Set(), passed: new Map() };
+    const primary = this.members[primaryOf(this.view, this.members.length)]!;
+    this.out.push({ kind: 'send', to: primary.id, message: request });
+  }
+
+  /** `operation` under the next nonce, made durable before the request leaves (a restarted client never reuses one). */
+  private signedRequest(operation: Uint8Array): ClientRequest {
     const nonce = (this.lastNonce = Math.max(this.lastNonce + 1, this.config.nonceFloor?.() ?? 0));
-    // Durable before the request leaves: a restarted client never reuses a nonce.
     this.ctx.store.put(nonceKey, encode(nonce));
-    const request = signMessage<ClientRequest>(this.config.crypto, this.config.signer, {
+    return signMessage<ClientRequest>(this.config.crypto, this.config.signer, {
       kind: 'request',
       clientKey: this.config.signer.publicKey,
       nonce,
       replyTo: this.ctx.nodeId,
       operation,
     });
-    const digest = requestDigest(this.config.crypto, request);
-    const certificateKey = this.config.certificateBinding?.operationKey(operation) ?? null;
-    this.outstanding = { request, digest, startMs: nowMs, sentMs: nowMs, retransmissions: 0, replies: new Map(), completedSeq: null, certified: false, certificateKey, refusedFrom: new Set() };
-    const primary = this.members[primaryOf(this.view, this.members.length)]!;
-    this.out.push({ kind: 'send', to: primary.id, message: request });
+  }
+
+  /**
+   * f+1 members say the outstanding request's nonce was passed (another client with this key
+   * went first), so at least one correct member will never execute it, and so none will: the
+   * operation is signed again above the (f+1)-th highest nonce they report executed (one a
+   * correct member reached; a faulty one's huge number is never taken) and sent to all.
+   */
+  private onNoncePassed(from: string, m: NoncePassed, nowMs: number): void {
+    const o = this.outstanding;
+    const member = this.members[m.replica];
+    if (!o || o.completedSeq !== null || m.nonce !== o.request.nonce || m.executedNonce < m.nonce) return;
+    if (!member || member.id !== from || !bytesEqual(m.clientKey, o.request.clientKey) || !bytesEqual(m.requestDigest, o.digest)) {
+      this.counters.badReplies++;
+      return;
+    }
+    if (this.config.channelIntegrity !== true && !verifyMessage(this.config.crypto, member.publicKey, m)) {
+      this.counters.badReplies++;
+      return;
+    }
+    o.passed.set(m.replica, m.executedNonce);
+    if (o.passed.size < this.config.f + 1) return;
+    this.lastNonce = Math.max(this.lastNonce, [...o.passed.values()].sort((a, b) => b - a)[this.config.f]!);
+    o.request = this.signedRequest(o.request.operation);
+    o.digest = requestDigest(this.config.crypto, o.request);
+    o.replies.clear();
+    o.passed.clear();
+    o.sentMs = nowMs;
+    o.retransmissions = 0;
+    this.counters.resigned++;
+    for (const target of this.members) this.out.push({ kind: 'send', to: target.id, message: o.request });
   }
 
   private onReply(from: string, m: Reply, nowMs: number): void {

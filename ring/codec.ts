@@ -69,6 +69,7 @@ const tags = {
   'span-certified': 21,
   'certificate-request': 22,
   'share-refused': 23,
+  'nonce-passed': 24,
 } as const;
 const blockKindCodes = ['data', 'interior', 'root'] as const;
 export const fetchBlocksCountMax = 256;
@@ -121,6 +122,8 @@ export function toTuple(m: RingMessage): Tuple {
       return [tags['span-certified'], m.from, m.to, m.leafCount, m.root, m.signature, m.replica];
     case 'reply':
       return [tags.reply, m.view, m.seq, m.clientKey, m.nonce, m.requestDigest, m.result, m.replica, m.signature];
+    case 'nonce-passed':
+      return [tags['nonce-passed'], m.clientKey, m.nonce, m.requestDigest, m.executedNonce, m.replica, m.signature];
     case 'certificate':
       return [tags.certificate, m.seq, m.clientKey, m.nonce, m.statement, m.leafIndex, m.leafCount, m.path, m.root, m.signature, m.epoch];
     case 'certificate-request':
@@ -337,6 +340,17 @@ function fromTuple(value: unknown): RingMessage {
         result: asBytesField(t[6], 'reply.result', { bytesMax: resultBytesMax }),
         replica: replicaIndex(t[7], 'reply.replica'),
         signature: replySignature(t[8]),
+      };
+    case tags['nonce-passed']:
+      asTuple(t, 'nonce-passed', 7);
+      return {
+        kind: 'nonce-passed',
+        clientKey: asBytesField(t[1], 'nonce-passed.clientKey', { bytes: ed25519PublicKeyBytes }),
+        nonce: asUint(t[2], 'nonce-passed.nonce'),
+        requestDigest: hash(t[3], 'nonce-passed.requestDigest'),
+        executedNonce: asUint(t[4], 'nonce-passed.executedNonce'),
+        replica: replicaIndex(t[5], 'nonce-passed.replica'),
+        signature: replySignature(t[6]),
       };
     case tags.certificate:
       asTuple(t, 'certificate', 11);

@@ -185,6 +185,23 @@ export interface Reply {
   readonly signature: Uint8Array;
 }
 
+/**
+ * A replica's answer to a client's request whose nonce its record of that client has passed (a
+ * lower nonce, or this nonce for another request): the request can never execute. Several
+ * clients with one key (an app and a CLI call sharing an identity) send nonces the others pass;
+ * f+1 of these let the client sign its operation again above `executedNonce` (the (f+1)-th highest
+ * of them), where it used to go unanswered until the caller's deadline. Signed like a reply.
+ */
+export interface NoncePassed {
+  readonly kind: 'nonce-passed';
+  readonly clientKey: Uint8Array;
+  readonly nonce: number;
+  readonly requestDigest: Uint8Array;
+  readonly executedNonce: number;
+  readonly replica: number;
+  readonly signature: Uint8Array;
+}
+
 /** A batch certificate narrowed to one statement: threshold signature on the root + Merkle path. */
 export interface CertificateMessage {
   readonly kind: 'certificate';
@@ -258,6 +275,7 @@ export type RingMessage =
   | ShareRefused
   | SpanCertified
   | Reply
+  | NoncePassed
   | CertificateMessage
   | CertificateRequest
   | PutBlock

@@ -121,7 +121,7 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
 
   onMessage(from: string, message: RingMessage, nowMs: number): Effect<RingMessage, ReconfiguringOutput>[] {
     // Replies and certificates for the agent's own records: the agent reads the state instead.
-    if (message.kind === 'reply' || message.kind === 'certificate') return [];
+    if (message.kind === 'reply' || message.kind === 'certificate' || message.kind === 'nonce-passed') return [];
     if (this.fenced(message)) {
       this.fencedCount++;
       return [];

@@ -5,7 +5,7 @@
  * watermark window have room; requests arriving meanwhile batch up (back-pressure batching).
  */
 import { bytesEqual, toHex } from '../core/bytes.ts';
-import type { Batch, ClientRequest, PrePrepare } from './messages.ts';
+import type { Batch, ClientRequest, NoncePassed, PrePrepare } from './messages.ts';
 import * as blocks from './replica-blocks.ts';
 import type { Replica } from './replica.ts';
 import { batchDigest, requestDigest } from './signing.ts';
@@ -15,11 +15,18 @@ export function onRequest(r: Replica, req: ClientRequest, fromMember: boolean): 
   const clientHex = toHex(req.clientKey);
   const record = r.clients.get(clientHex);
   if (record && req.nonce <= record.nonce) {
-    if (req.nonce === record.nonce && !fromMember) {
-      // Retransmission: resend the cached reply. A reused nonce with other content gets nothing.
-      if (bytesEqual(record.requestDigest, requestDigest(r.config.crypto, req))) r.sendReply(req.replyTo, req.clientKey, record);
-      else r.drop('nonce-reuse');
-    }
+    if (fromMember) return;
+    const digest = requestDigest(r.config.crypto, req);
+    // Retransmission: resend the cached reply.
+    if (req.nonce === record.nonce && bytesEqual(record.requestDigest, digest)) return r.sendReply(req.replyTo, req.clientKey, record);
+    // A nonce this client's record passed (another client with the key, an app and a CLI call
+    // sharing an identity, went first): it can never execute. Say so, once the request is the
+    // key holder's (a forged one must not aim answers at any node), so the client signs again
+    // above it rather than waiting out its deadline.
+    r.drop('nonce-reuse');
+    if (!r.requestValid(req)) return;
+    const body = { kind: 'nonce-passed' as const, clientKey: req.clientKey, nonce: req.nonce, requestDigest: digest, executedNonce: record.nonce, replica: r.me };
+    r.send(req.replyTo, r.config.channelIntegrity === true ? { ...body, signature: new Uint8Array(0) } : (r.sign(body) as NoncePassed));
     return;
   }
   if (r.pending.refuses(clientHex, req.nonce)) return r.drop('client-window');

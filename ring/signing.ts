@@ -12,13 +12,14 @@ import type {
   ClientRequest,
   Commit,
   NewView,
+  NoncePassed,
   PrePrepare,
   Prepare,
   Reply,
   ViewChange,
 } from './messages.ts';
 
-export type SignedReplicaMessage = PrePrepare | Prepare | Commit | Checkpoint | ViewChange | NewView | Reply;
+export type SignedReplicaMessage = PrePrepare | Prepare | Commit | Checkpoint | ViewChange | NewView | Reply | NoncePassed;
 
 type Unsigned<T> = T extends unknown ? Omit<T, 'signature'> : never;
 
@@ -31,7 +32,7 @@ export function signedPayload(m: SignedReplicaMessage | ClientRequest): Uint8Arr
 }
 
 function tagOf(m: SignedReplicaMessage | ClientRequest): HashTag {
-  return m.kind === 'reply' ? HashTag.reply : HashTag.ringMessage;
+  return m.kind === 'reply' || m.kind === 'nonce-passed' ? HashTag.reply : HashTag.ringMessage;
 }
 
 /** Fills in the signature of a message built without one. */

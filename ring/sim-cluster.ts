@@ -142,6 +142,8 @@ export function describeRingMessage(m: RingMessage): string {
       return `span-certified s=${m.from}..${m.to} leaves=${m.leafCount} r=${m.replica}`;
     case 'reply':
       return `reply s=${m.seq} n=${m.nonce} r=${m.replica}`;
+    case 'nonce-passed':
+      return `nonce-passed n=${m.nonce} executed=${m.executedNonce} r=${m.replica}`;
     case 'certificate':
       return `certificate s=${m.seq} n=${m.nonce}`;
     case 'certificate-request':

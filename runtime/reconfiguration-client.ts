@@ -76,7 +76,7 @@ export async function submitAdminRecord(
     if (frame[0] !== channels.ring) return;
     try {
       const message = decodeRingMessage(frame.subarray(1));
-      if (message.kind === 'reply') perform(client.onMessage(from, message, Date.now()));
+      if (message.kind === 'reply' || message.kind === 'nonce-passed') perform(client.onMessage(from, message, Date.now()));
     } catch {
       // a malformed frame from a server: ignore it, f+1 others will answer
     }

@@ -244,7 +244,7 @@ export class RingSession {
       }
       return;
     }
-    if (message.kind !== 'reply' && message.kind !== 'certificate') return;
+    if (message.kind !== 'reply' && message.kind !== 'certificate' && message.kind !== 'nonce-passed') return;
     const index = this.byKey.get(toHex(message.clientKey));
     if (index === undefined) return;
     this.perform(this.clients[index]!.onMessage(from, message, Date.now()));

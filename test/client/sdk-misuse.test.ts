@@ -65,6 +65,32 @@ describe('the SDK as a developer misuses it', () => {
     expect(new TextDecoder().decode(await doc.read())).toBe('app 2');
   });
 
+  it('two stores with one identity writing at the same instant: every write commits, once', async () => {
+    // Before (fourth review): 7 of 12 committed; a request whose nonce the other store's passed
+    // was ignored by the ring (TimeoutError), or its update nonce was (ReplayError). Replicas now
+    // answer nonce-passed (the client signs again above it) and update() retries a replay.
+    const id = newIdentity();
+    const a = await store(id);
+    const b = await store(id);
+    const oa = await a.create('concurrent-a');
+    const ob = await b.create('concurrent-b');
+    const failed: string[] = [];
+    const last = [0, 0];
+    for (let round = 0; round < 6; round++) {
+      const outcomes = await Promise.allSettled([oa.append(text('a'), { timeoutMs: 10_000 }), ob.append(text('b'), { timeoutMs: 10_000 })]);
+      outcomes.forEach((r, i) => {
+        if (r.status === 'rejected') failed.push(`${round}${'ab'[i]}: ${(r.reason as Error).name}`);
+        else last[i] = Math.max(last[i]!, r.value.version);
+      });
+    }
+    expect(failed).toEqual([]);
+    // Each acknowledged once: the version each store's last write made holds all six.
+    expect(last).toEqual([6, 6]);
+    const reader = await store();
+    expect(new TextDecoder().decode(await reader.open('concurrent-a', id.publicKey).read({ version: 6 }))).toBe('aaaaaa');
+    expect(new TextDecoder().decode(await reader.open('concurrent-b', id.publicKey).read({ version: 6 }))).toBe('bbbbbb');
+  }, 120_000);
+
   it('write/append of anything but bytes is an InvalidArgumentError before anything is sent; a Uint8Array of another realm is bytes', async () => {
     // Before: a number[] or a Uint16Array was taken as a byte source, uploaded nothing, and
     // write() committed an empty object.

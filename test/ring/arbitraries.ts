@@ -48,6 +48,7 @@ export const message: fc.Arbitrary<RingMessage> = fc.oneof(
   fc.record({ from: u, to: u, leafCount: u, root: hash, replica: idx }).map((m) => ({ kind: 'sign-request' as const, ...m })),
   fc.record({ from: u, to: u, leafCount: u, root: hash, signature: fc.uint8Array({ maxLength: 96 }), replica: idx }).map((m) => ({ kind: 'span-certified' as const, ...m })),
   fc.record({ view: u, seq: u, clientKey: hash, nonce: u, requestDigest: hash, result: fc.uint8Array({ maxLength: 50 }), replica: idx, signature: sig }).map((m) => ({ kind: 'reply' as const, ...m })),
+  fc.record({ clientKey: hash, nonce: u, requestDigest: hash, executedNonce: u, replica: idx, signature: sig }).map((m) => ({ kind: 'nonce-passed' as const, ...m })),
   fc.record({ seq: u, epoch: u, clientKey: hash, nonce: u, statement: fc.uint8Array({ maxLength: 100 }), leafIndex: fc.nat({ max: 10 }), leafCount: fc.nat({ max: 10 }), path: fc.array(hash, { maxLength: 4 }), root: hash, signature: fc.uint8Array({ maxLength: 48 }) }).map((m) => ({ kind: 'certificate' as const, ...m })),
   fc.record({ clientKey: hash, nonce: u }).map((m) => ({ kind: 'certificate-request' as const, ...m })),
   fc.record({ to: u, floor: u, replica: idx }).map((m) => ({ kind: 'share-refused' as const, ...m })),
