@@ -20,6 +20,9 @@ import type { CertificateMessage, ClientRequest, NoncePassed, Reply, RingMessage
 import type { RingOutput } from './outputs.ts';
 import { requestDigest, signMessage, verifyMessage } from './signing.ts';
 
+/** How many of an operation's earlier nonces a client still takes nonce-passed answers for. */
+const signedAsMax = 16;
+
 interface Outstanding {
   /** Signed again (a higher nonce, the same operation) when f+1 members say its nonce was passed. */
   request: ClientRequest;
@@ -36,8 +39,17 @@ interface Outstanding {
   readonly certificateKey: Uint8Array | null;
   /** Members whose certificate for this request failed a check: their later ones are dropped unchecked. */
   readonly refusedFrom: Set<string>;
-  /** Per member: the nonce it says it executed for this key, above this request's (NoncePassed). */
+  /**
+   * Per member: the highest nonce it said it executed for this key, in answer to any of the nonces
+   * this operation was signed under (NoncePassed). Answers for an earlier one stay valid lower
+   * bounds (a record only grows): dropping them let one faulty member, answering first with its
+   * own nonce, make the client sign again one nonce at a time (session-19 fifth review).
+   */
   readonly passed: Map<number, number>;
+  /** Members that said so of the current nonce: f+1 of them, and it is signed again. */
+  readonly passedNow: Set<number>;
+  /** Nonce -> digest of each request this operation was signed as (answers name one of them). */
+  readonly signedAs: Map<number, Uint8Array>;
 }
 
 /** What a completed request still needs to accept its certificate. */
@@ -201,7 +213,10 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
     const request = this.signedRequest(operation);
     const digest = requestDigest(this.config.crypto, request);
     const certificateKey = this.config.certificateBinding?.operationKey(operation) ?? null;
-    this.outstanding = { request, digest, startMs: nowMs, sentMs: nowMs, retransmissions: 0, replies: new Map(), completedSeq: null, certified: false, certificateKey, refusedFrom: new Set(), passed: new Map() };
+    this.outstanding = {
+      request, digest, startMs: nowMs, sentMs: nowMs, retransmissions: 0, replies: new Map(), completedSeq: null, certified: false, certificateKey, refusedFrom: new Set(),
+      passed: new Map(), passedNow: new Set(), signedAs: new Map([[request.nonce, digest]]),
+    };
     const primary = this.members[primaryOf(this.view, this.members.length)]!;
     this.out.push({ kind: 'send', to: primary.id, message: request });
   }
@@ -220,16 +235,18 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
   }
 
   /**
-   * f+1 members say the outstanding request's nonce was passed (another client with this key
-   * went first), so at least one correct member will never execute it, and so none will: the
-   * operation is signed again above the (f+1)-th highest nonce they report executed (one a
-   * correct member reached; a faulty one's huge number is never taken) and sent to all.
+   * f+1 members say the outstanding request's nonce was passed and never executed (another client
+   * with this key went first; replicas answer only for a nonce that provably never ran), so at
+   * least one correct member says so, and no correct one will ever run it: the operation is
+   * signed again above the (f+1)-th highest nonce the members reported for any of its nonces (one
+   * a correct member reached; a faulty one's huge number is never taken) and sent to all.
    */
   private onNoncePassed(from: string, m: NoncePassed, nowMs: number): void {
     const o = this.outstanding;
     const member = this.members[m.replica];
-    if (!o || o.completedSeq !== null || m.nonce !== o.request.nonce || m.executedNonce < m.nonce) return;
-    if (!member || member.id !== from || !bytesEqual(m.clientKey, o.request.clientKey) || !bytesEqual(m.requestDigest, o.digest)) {
+    const digest = o?.signedAs.get(m.nonce);
+    if (!o || o.completedSeq !== null || !digest || m.executedNonce < m.nonce) return;
+    if (!member || member.id !== from || !bytesEqual(m.clientKey, o.request.clientKey) || !bytesEqual(m.requestDigest, digest)) {
       this.counters.badReplies++;
       return;
     }
@@ -237,13 +254,18 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
       this.counters.badReplies++;
       return;
     }
-    o.passed.set(m.replica, m.executedNonce);
-    if (o.passed.size < this.config.f + 1) return;
-    this.lastNonce = Math.max(this.lastNonce, [...o.passed.values()].sort((a, b) => b - a)[this.config.f]!);
+    o.passed.set(m.replica, Math.max(o.passed.get(m.replica) ?? 0, m.executedNonce));
+    if (m.nonce === o.request.nonce) o.passedNow.add(m.replica);
+    if (o.passedNow.size < this.config.f + 1) return;
+    const above = [...o.passed.values()].sort((a, b) => b - a)[this.config.f]!;
+    if (!Number.isSafeInteger(Math.max(this.lastNonce, above) + 1)) return; // a key whose nonces ran out: nothing to sign
+    this.lastNonce = Math.max(this.lastNonce, above);
     o.request = this.signedRequest(o.request.operation);
     o.digest = requestDigest(this.config.crypto, o.request);
+    if (o.signedAs.size >= signedAsMax) o.signedAs.delete(o.signedAs.keys().next().value as number);
+    o.signedAs.set(o.request.nonce, o.digest);
     o.replies.clear();
-    o.passed.clear();
+    o.passedNow.clear();
     o.sentMs = nowMs;
     o.retransmissions = 0;
     this.counters.resigned++;

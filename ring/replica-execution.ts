@@ -87,7 +87,7 @@ function apply(r: Replica, seq: number, pp: PrePrepare): boolean {
     if ((r.service.corruptBlocksFound?.() ?? 0) !== corruptBefore) {
       throw new IntegrityError(`a stored block read while executing seq ${seq} was corrupt; it is discarded and is fetched again after a restart`);
     }
-    const record: ClientRecord = { nonce: req.nonce, requestDigest: digest, seq, result: outcome.result };
+    const record: ClientRecord = { nonce: req.nonce, requestDigest: digest, seq, result: outcome.result, previousNonce: previous?.nonce ?? 0 };
     r.clients.set(hex, record);
     r.ctx.store.put(clientKeyOf(hex), encodeClientRecord(record));
     replies.push([req, record]);

@@ -20,11 +20,15 @@ export function onRequest(r: Replica, req: ClientRequest, fromMember: boolean): 
     // Retransmission: resend the cached reply.
     if (req.nonce === record.nonce && bytesEqual(record.requestDigest, digest)) return r.sendReply(req.replyTo, req.clientKey, record);
     // A nonce this client's record passed (another client with the key, an app and a CLI call
-    // sharing an identity, went first): it can never execute. Say so, once the request is the
-    // key holder's (a forged one must not aim answers at any node), so the client signs again
-    // above it rather than waiting out its deadline.
+    // sharing an identity, went first). Only one that never executed may be signed again: this
+    // nonce with another request, or one strictly between the last two this client executed
+    // (one below those may have executed earlier, its replies lost: answered, the client would
+    // sign it again and it would run twice). Say so, once the request is the key holder's (a
+    // forged one must not aim answers at any node), so the client signs again above it rather
+    // than waiting out its deadline.
     r.drop('nonce-reuse');
-    if (!r.requestValid(req)) return;
+    const neverExecuted = req.nonce === record.nonce || req.nonce > record.previousNonce;
+    if (!neverExecuted || !r.requestValid(req)) return;
     const body = { kind: 'nonce-passed' as const, clientKey: req.clientKey, nonce: req.nonce, requestDigest: digest, executedNonce: record.nonce, replica: r.me };
     r.send(req.replyTo, r.config.channelIntegrity === true ? { ...body, signature: new Uint8Array(0) } : (r.sign(body) as NoncePassed));
     return;

@@ -351,19 +351,28 @@ export interface ClientRecord {
   requestDigest: Uint8Array;
   seq: number;
   result: Uint8Array;
+  /**
+   * The nonce of this client's request executed before this one (0: none). No nonce strictly
+   * between the two ever executed (a client's requests execute in increasing nonce order, the same
+   * on every correct replica): what lets a replica say a request never executed (nonce-passed).
+   * A record saved before session 19 reads it as `nonce` (nothing known).
+   */
+  previousNonce: number;
 }
 
 export function clientRecordTuple(r: ClientRecord): unknown[] {
-  return [r.nonce, r.requestDigest, r.seq, r.result];
+  return [r.nonce, r.requestDigest, r.seq, r.result, r.previousNonce];
 }
 
 export function clientRecordFromTuple(v: unknown): ClientRecord {
-  const t = asTuple(v, 'client record', 4);
+  const t = asTuple(v, 'client record', 4, 5);
+  const nonce = asUint(t[0], 'nonce');
   return {
-    nonce: asUint(t[0], 'nonce'),
+    nonce,
     requestDigest: asBytesField(t[1], 'requestDigest', { bytes: 32 }),
     seq: asUint(t[2], 'seq'),
     result: asBytesField(t[3], 'result', { bytesMax: 1 << 20 }),
+    previousNonce: t.length > 4 ? asUint(t[4], 'previousNonce') : nonce,
   };
 }
 

@@ -55,4 +55,59 @@ describe('a request whose nonce another client with the key passed', () => {
     expect(c.client(0)!.counters.resigned).toBe(0);
     expect(c.client(0)!.nextNonce).toBe(4);
   });
+
+  it('one that executed and whose replies were lost is never signed again (it would run twice)', () => {
+    // The first version answered any passed nonce: request 2 executed, its replies were lost,
+    // another client with the key executed 50, and the retransmission of 2 got nonce-passed from
+    // every replica: signed again as 51, the same operation ran twice. A replica now answers only
+    // for a nonce strictly between the last two the client executed (here 2 and 50: none).
+    const c = buildCluster({ seed: 46, f: 1, clientCount: 1, crypto: fakeCrypto, service: 'kv', parameters, network: { delayMsMin: 1, delayMsMax: 2 } });
+    const w = c.clientSigners[0]!;
+    const op = (k: string): Uint8Array => kvOperation(kvKeyFor(w.publicKey, k), -1, Uint8Array.of(1));
+    c.submit(0, op('a'));
+    expect(c.sim.runUntil(() => c.completed[0] === 1, 2_000)).toBe(true);
+    let lose = true;
+    for (const id of c.replicaIds) c.sim.setInterceptor(id, (m: RingMessage, to) => (lose && m.kind === 'reply' && to === 'client-0' ? [] : [m]));
+    c.submit(0, op('b'));
+    expect(c.sim.runUntil(() => c.replicaIds.every((_, i) => c.replica(i)!.lastExecuted >= 2), 2_000)).toBe(true);
+    const other = signMessage<ClientRequest>(fakeCrypto, w, { kind: 'request', clientKey: w.publicKey, nonce: 50, replyTo: 'client-0', operation: op('c') });
+    for (const id of c.replicaIds) c.sim.send('client-0', id, other);
+    expect(c.sim.runUntil(() => c.replicaIds.every((_, i) => c.replica(i)!.lastExecuted >= 3), 2_000)).toBe(true);
+    lose = false;
+    c.sim.runFor(3_000); // the client retransmits request 2 meanwhile
+    expect(c.client(0)!.counters.resigned).toBe(0);
+    for (let i = 0; i < 4; i++) expect(c.replica(i)!.counters.executedRequests).toBe(3);
+  });
+
+  it('a faulty replica answering first with the lowest nonce cannot make the client climb one nonce at a time (session-19 fifth review)', () => {
+    // ring-0 answers nonce-passed at once naming the request's own nonce; the correct replicas'
+    // answers come 5 ms later. Before: the client signed again above the first f+1 answers' lowest
+    // and dropped the late ones (about an older nonce): 199 signatures to reach 200.
+    const c = buildCluster({ seed: 44, f: 1, clientCount: 1, crypto: fakeCrypto, service: 'kv', parameters, network: { delayMsMin: 1, delayMsMax: 2 } });
+    const w = c.clientSigners[0]!;
+    const op = (k: string): Uint8Array => kvOperation(kvKeyFor(w.publicKey, k), -1, Uint8Array.of(1));
+    c.submit(0, op('a'));
+    expect(c.sim.runUntil(() => c.completed[0] === 1, 2_000)).toBe(true);
+    const other = signMessage<ClientRequest>(fakeCrypto, w, { kind: 'request', clientKey: w.publicKey, nonce: 200, replyTo: 'other', operation: op('b') });
+    for (const id of c.replicaIds) c.sim.send('other', id, other);
+    expect(c.sim.runUntil(() => c.replicaIds.every((_, i) => c.replica(i)!.lastExecuted >= 2), 2_000)).toBe(true);
+    const signer0 = signerOf(fakeCrypto, secretKeyFor(fakeCrypto, 44, 'replica', 0));
+    c.sim.setInterceptor('ring-0', (m: RingMessage) => {
+      if (m.kind !== 'nonce-passed') return [m];
+      const { signature: _signature, ...rest } = m;
+      return [signMessage(fakeCrypto, signer0, { ...rest, executedNonce: m.nonce })];
+    });
+    const delayed = new WeakSet<object>();
+    for (const id of ['ring-1', 'ring-2', 'ring-3']) {
+      c.sim.setInterceptor(id, (m: RingMessage, to) => {
+        if (m.kind !== 'nonce-passed' || delayed.has(m)) return [m];
+        delayed.add(m);
+        c.sim.later(id, 5, 'slow', () => [{ kind: 'send', to, message: m } as never]);
+        return [];
+      });
+    }
+    c.submit(0, op('c'));
+    expect(c.sim.runUntil(() => c.completed[0] === 2, 5_000)).toBe(true);
+    expect(c.client(0)!.counters.resigned).toBeLessThanOrEqual(2);
+  });
 });
