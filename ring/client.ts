@@ -243,17 +243,9 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
    */
   private onNoncePassed(from: string, m: NoncePassed, nowMs: number): void {
     const o = this.outstanding;
-    const member = this.members[m.replica];
     const digest = o?.signedAs.get(m.nonce);
     if (!o || o.completedSeq !== null || !digest || m.executedNonce < m.nonce) return;
-    if (!member || member.id !== from || !bytesEqual(m.clientKey, o.request.clientKey) || !bytesEqual(m.requestDigest, digest)) {
-      this.counters.badReplies++;
-      return;
-    }
-    if (this.config.channelIntegrity !== true && !verifyMessage(this.config.crypto, member.publicKey, m)) {
-      this.counters.badReplies++;
-      return;
-    }
+    if (!this.answersFor(from, m, o.request.clientKey, digest)) return;
     o.passed.set(m.replica, Math.max(o.passed.get(m.replica) ?? 0, m.executedNonce));
     if (m.nonce === o.request.nonce) o.passedNow.add(m.replica);
     if (o.passedNow.size < this.config.f + 1) return;
@@ -272,18 +264,27 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
     for (const target of this.members) this.out.push({ kind: 'send', to: target.id, message: o.request });
   }
 
+  /**
+   * Does `m` come from the member it names, about this client's request with `digest`, and (on a
+   * channel without integrity) carry that member's signature? A reply or nonce-passed that fails
+   * is counted as a bad reply.
+   */
+  private answersFor(from: string, m: Reply | NoncePassed, clientKey: Uint8Array, digest: Uint8Array): boolean {
+    const member = this.members[m.replica];
+    const ok =
+      member !== undefined &&
+      member.id === from &&
+      bytesEqual(m.clientKey, clientKey) &&
+      bytesEqual(m.requestDigest, digest) &&
+      (this.config.channelIntegrity === true || verifyMessage(this.config.crypto, member.publicKey, m));
+    if (!ok) this.counters.badReplies++;
+    return ok;
+  }
+
   private onReply(from: string, m: Reply, nowMs: number): void {
     const o = this.outstanding;
-    const member = this.members[m.replica];
     if (!o || o.completedSeq !== null || m.nonce !== o.request.nonce) return;
-    if (!member || member.id !== from || !bytesEqual(m.clientKey, o.request.clientKey) || !bytesEqual(m.requestDigest, o.digest)) {
-      this.counters.badReplies++;
-      return;
-    }
-    if (this.config.channelIntegrity !== true && !verifyMessage(this.config.crypto, member.publicKey, m)) {
-      this.counters.badReplies++;
-      return;
-    }
+    if (!this.answersFor(from, m, o.request.clientKey, o.digest)) return;
     o.replies.set(m.replica, m);
     const matching = [...o.replies.values()].filter((r) => r.seq === m.seq && bytesEqual(r.result, m.result));
     if (matching.length < this.config.f + 1) return;

@@ -11,7 +11,7 @@
 import { assert } from '../core/assert.ts';
 import { toHex } from '../core/bytes.ts';
 import { IntegrityError } from '../core/errors.ts';
-import type { ClientRequest, PrePrepare, Reply } from './messages.ts';
+import type { ClientRequest, NoncePassed, PrePrepare, Reply } from './messages.ts';
 import type { ExecutedRequest } from './outputs.ts';
 import * as agreement from './replica-agreement.ts';
 import * as blocks from './replica-blocks.ts';
@@ -130,5 +130,10 @@ export function sendReply(r: Replica, to: string, clientKey: Uint8Array, record:
     result: record.result,
     replica: r.me,
   };
-  r.send(to, r.config.channelIntegrity === true ? { ...body, signature: unsignedReply } : (r.sign(body) as Reply));
+  sendToClient(r, to, body);
+}
+
+/** A reply or a nonce-passed answer to a client: signed unless the channel already authenticates it (see sendReply). */
+export function sendToClient(r: Replica, to: string, body: Omit<Reply, 'signature'> | Omit<NoncePassed, 'signature'>): void {
+  r.send(to, r.config.channelIntegrity === true ? { ...body, signature: unsignedReply } : (r.sign(body) as Reply | NoncePassed));
 }

@@ -5,7 +5,8 @@
  * watermark window have room; requests arriving meanwhile batch up (back-pressure batching).
  */
 import { bytesEqual, toHex } from '../core/bytes.ts';
-import type { Batch, ClientRequest, NoncePassed, PrePrepare } from './messages.ts';
+import type { Batch, ClientRequest, PrePrepare } from './messages.ts';
+import { sendToClient } from './replica-execution.ts';
 import * as blocks from './replica-blocks.ts';
 import type { Replica } from './replica.ts';
 import { batchDigest, requestDigest } from './signing.ts';
@@ -29,9 +30,7 @@ export function onRequest(r: Replica, req: ClientRequest, fromMember: boolean): 
     r.drop('nonce-reuse');
     const neverExecuted = req.nonce === record.nonce || req.nonce > record.previousNonce;
     if (!neverExecuted || !r.requestValid(req)) return;
-    const body = { kind: 'nonce-passed' as const, clientKey: req.clientKey, nonce: req.nonce, requestDigest: digest, executedNonce: record.nonce, replica: r.me };
-    r.send(req.replyTo, r.config.channelIntegrity === true ? { ...body, signature: new Uint8Array(0) } : (r.sign(body) as NoncePassed));
-    return;
+    sendToClient(r, req.replyTo, { kind: 'nonce-passed', clientKey: req.clientKey, nonce: req.nonce, requestDigest: digest, executedNonce: record.nonce, replica: r.me });
   }
   if (r.pending.refuses(clientHex, req.nonce)) return r.drop('client-window');
   if (!r.requestValid(req)) return r.drop('bad-signature');

@@ -8,7 +8,8 @@ import { InvalidArgumentError } from '../../core/errors.ts';
 import { ObjectHandle, type ReadOptions } from '../../client/object.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
 
-it('bad version, offset, length or maxAgeMs: InvalidArgumentError naming it, and no read sent', async () => {
+/** A handle over a stub session that counts the reads sent (none should be). */
+function countingHandle(): { handle: ObjectHandle; reads: () => number } {
   let reads = 0;
   const session = {
     view: { f: 1, ring: [0, 1, 2, 3].map((i) => ({ id: `ring-${i}`, publicKey: new Uint8Array(32) })), secondaries: [] },
@@ -17,7 +18,11 @@ it('bad version, offset, length or maxAgeMs: InvalidArgumentError naming it, and
       throw new Error('no read should be sent');
     },
   };
-  const handle = new ObjectHandle(new Uint8Array(32), session as never, {} as never, nodeCrypto, {} as never, () => 1);
+  return { handle: new ObjectHandle(new Uint8Array(32), session as never, {} as never, nodeCrypto, {} as never, () => 1), reads: () => reads };
+}
+
+it('bad version, offset, length or maxAgeMs: InvalidArgumentError naming it, and no read sent', async () => {
+  const { handle, reads } = countingHandle();
   const bad: [string, ReadOptions][] = [
     ['maxAgeMs', { maxAgeMs: 0 }],
     ['maxAgeMs', { maxAgeMs: -5 }],
@@ -39,19 +44,11 @@ it('bad version, offset, length or maxAgeMs: InvalidArgumentError naming it, and
       expect(error!.message).toContain(`'${name}'`);
     }
   }
-  expect(reads).toBe(0);
+  expect(reads()).toBe(0);
 });
 
 it('a stream with a bad chunkBytes or readAheadChunks: InvalidArgumentError naming it, and no read sent (they were checked only after the head read)', async () => {
-  let reads = 0;
-  const session = {
-    view: { f: 1, ring: [0, 1, 2, 3].map((i) => ({ id: `ring-${i}`, publicKey: new Uint8Array(32) })), secondaries: [] },
-    read: async () => {
-      reads++;
-      throw new Error('no read should be sent');
-    },
-  };
-  const handle = new ObjectHandle(new Uint8Array(32), session as never, {} as never, nodeCrypto, {} as never, () => 1);
+  const { handle, reads } = countingHandle();
   const bad: [string, ReadOptions][] = [
     ['chunkBytes', { chunkBytes: 0 }],
     ['chunkBytes', { chunkBytes: 1.5 }],
@@ -67,5 +64,5 @@ it('a stream with a bad chunkBytes or readAheadChunks: InvalidArgumentError nami
     expect(error, JSON.stringify(options)).toBeInstanceOf(InvalidArgumentError);
     expect(error!.message).toContain(`'${name}'`);
   }
-  expect(reads).toBe(0);
+  expect(reads()).toBe(0);
 });

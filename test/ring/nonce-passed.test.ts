@@ -9,23 +9,35 @@ import { describe, expect, it } from 'vitest';
 import { signerOf } from '../../core/crypto.ts';
 import { kvKeyFor, kvOperation } from '../../ring/kv-service.ts';
 import type { ClientRequest, RingMessage } from '../../ring/messages.ts';
-import { buildCluster, secretKeyFor } from '../../ring/sim-cluster.ts';
+import { buildCluster, secretKeyFor, type Cluster } from '../../ring/sim-cluster.ts';
 import { signMessage } from '../../ring/signing.ts';
 import { fakeCrypto } from '../../sim/fake-crypto.ts';
 
 const parameters = { requestTimeoutMs: 200, viewChangeTimeoutMs: 300, statusIntervalMs: 50 };
 
+/** A ring whose client 0 has written once; `op(k)` is a write of key k with its key. */
+function ringAfterOneWrite(seed: number, channelIntegrity = false): { c: Cluster; op: (k: string) => Uint8Array } {
+  const c = buildCluster({ seed, f: 1, clientCount: 1, crypto: fakeCrypto, service: 'kv', parameters, channelIntegrity, network: { delayMsMin: 1, delayMsMax: 2 } });
+  const w = c.clientSigners[0]!;
+  const op = (k: string): Uint8Array => kvOperation(kvKeyFor(w.publicKey, k), -1, Uint8Array.of(1));
+  c.submit(0, op('a'));
+  expect(c.sim.runUntil(() => c.completed[0] === 1, 2_000)).toBe(true);
+  return { c, op };
+}
+
+/** Another client with client 0's key has `operation` executed under `nonce`, the ring's seq `seq`. */
+function otherClientExecutes(c: Cluster, nonce: number, operation: Uint8Array, seq: number): void {
+  const w = c.clientSigners[0]!;
+  const other = signMessage<ClientRequest>(fakeCrypto, w, { kind: 'request', clientKey: w.publicKey, nonce, replyTo: 'other', operation });
+  for (const id of c.replicaIds) c.sim.send('other', id, other);
+  expect(c.sim.runUntil(() => c.replicaIds.every((_, i) => c.replica(i)!.lastExecuted >= seq), 2_000)).toBe(true);
+}
+
 describe('a request whose nonce another client with the key passed', () => {
   it.each([false, true])('is signed again above it and executes (channel integrity: %s)', (channelIntegrity) => {
-    const c = buildCluster({ seed: 44, f: 1, clientCount: 1, crypto: fakeCrypto, service: 'kv', parameters, channelIntegrity, network: { delayMsMin: 1, delayMsMax: 2 } });
-    const w = c.clientSigners[0]!;
-    const op = (k: string): Uint8Array => kvOperation(kvKeyFor(w.publicKey, k), -1, Uint8Array.of(1));
-    c.submit(0, op('a'));
-    expect(c.sim.runUntil(() => c.completed[0] === 1, 2_000)).toBe(true);
+    const { c, op } = ringAfterOneWrite(44, channelIntegrity);
     // Another client with the same key executes nonce 50.
-    const other = signMessage<ClientRequest>(fakeCrypto, w, { kind: 'request', clientKey: w.publicKey, nonce: 50, replyTo: 'client-0', operation: op('b') });
-    for (const id of c.replicaIds) c.sim.send('client-0', id, other);
-    expect(c.sim.runUntil(() => c.replicaIds.every((_, i) => c.replica(i)!.lastExecuted >= 2), 2_000)).toBe(true);
+    otherClientExecutes(c, 50, op('b'), 2);
     // This client's next request carries nonce 2: passed at every replica.
     const sent: number[] = [];
     c.sim.setInterceptor('client-0', (m: RingMessage) => {
@@ -61,18 +73,12 @@ describe('a request whose nonce another client with the key passed', () => {
     // another client with the key executed 50, and the retransmission of 2 got nonce-passed from
     // every replica: signed again as 51, the same operation ran twice. A replica now answers only
     // for a nonce strictly between the last two the client executed (here 2 and 50: none).
-    const c = buildCluster({ seed: 46, f: 1, clientCount: 1, crypto: fakeCrypto, service: 'kv', parameters, network: { delayMsMin: 1, delayMsMax: 2 } });
-    const w = c.clientSigners[0]!;
-    const op = (k: string): Uint8Array => kvOperation(kvKeyFor(w.publicKey, k), -1, Uint8Array.of(1));
-    c.submit(0, op('a'));
-    expect(c.sim.runUntil(() => c.completed[0] === 1, 2_000)).toBe(true);
+    const { c, op } = ringAfterOneWrite(46);
     let lose = true;
     for (const id of c.replicaIds) c.sim.setInterceptor(id, (m: RingMessage, to) => (lose && m.kind === 'reply' && to === 'client-0' ? [] : [m]));
     c.submit(0, op('b'));
     expect(c.sim.runUntil(() => c.replicaIds.every((_, i) => c.replica(i)!.lastExecuted >= 2), 2_000)).toBe(true);
-    const other = signMessage<ClientRequest>(fakeCrypto, w, { kind: 'request', clientKey: w.publicKey, nonce: 50, replyTo: 'client-0', operation: op('c') });
-    for (const id of c.replicaIds) c.sim.send('client-0', id, other);
-    expect(c.sim.runUntil(() => c.replicaIds.every((_, i) => c.replica(i)!.lastExecuted >= 3), 2_000)).toBe(true);
+    otherClientExecutes(c, 50, op('c'), 3);
     lose = false;
     c.sim.runFor(3_000); // the client retransmits request 2 meanwhile
     expect(c.client(0)!.counters.resigned).toBe(0);
@@ -83,14 +89,8 @@ describe('a request whose nonce another client with the key passed', () => {
     // ring-0 answers nonce-passed at once naming the request's own nonce; the correct replicas'
     // answers come 5 ms later. Before: the client signed again above the first f+1 answers' lowest
     // and dropped the late ones (about an older nonce): 199 signatures to reach 200.
-    const c = buildCluster({ seed: 44, f: 1, clientCount: 1, crypto: fakeCrypto, service: 'kv', parameters, network: { delayMsMin: 1, delayMsMax: 2 } });
-    const w = c.clientSigners[0]!;
-    const op = (k: string): Uint8Array => kvOperation(kvKeyFor(w.publicKey, k), -1, Uint8Array.of(1));
-    c.submit(0, op('a'));
-    expect(c.sim.runUntil(() => c.completed[0] === 1, 2_000)).toBe(true);
-    const other = signMessage<ClientRequest>(fakeCrypto, w, { kind: 'request', clientKey: w.publicKey, nonce: 200, replyTo: 'other', operation: op('b') });
-    for (const id of c.replicaIds) c.sim.send('other', id, other);
-    expect(c.sim.runUntil(() => c.replicaIds.every((_, i) => c.replica(i)!.lastExecuted >= 2), 2_000)).toBe(true);
+    const { c, op } = ringAfterOneWrite(44);
+    otherClientExecutes(c, 200, op('b'), 2);
     const signer0 = signerOf(fakeCrypto, secretKeyFor(fakeCrypto, 44, 'replica', 0));
     c.sim.setInterceptor('ring-0', (m: RingMessage) => {
       if (m.kind !== 'nonce-passed') return [m];

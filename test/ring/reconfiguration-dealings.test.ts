@@ -19,6 +19,23 @@ import { subShareCipher } from '../../runtime/reconfiguration-cipher.ts';
 
 const honestCipher = (secret: Uint8Array, random: RandomSource): SubShareCipher => subShareCipher(secret, (n) => random.bytes(n));
 
+/** Ciphers for a ring where the member holding `dealerSecret` seals a wrong sub-share to each recipient `victim` picks. */
+function sealingBadTo(dealerSecret: Uint8Array, victim: (recipient: Uint8Array) => boolean): (own: Uint8Array, random: RandomSource) => SubShareCipher {
+  return (own, random) => {
+    const honest = honestCipher(own, random);
+    if (!bytesEqual(own, dealerSecret)) return honest;
+    return {
+      open: honest.open,
+      seal(recipient, plaintext, context) {
+        if (!victim(recipient)) return honest.seal(recipient, plaintext, context);
+        const bad = plaintext.slice();
+        bad[31]! ^= 1;
+        return honest.seal(recipient, bad, context);
+      },
+    };
+  };
+}
+
 describe('resharing dealings', () => {
   it("a retry of an aborted round deals afresh: no member's new share can be computed from the public transcript", () => {
     // Before: each dealer kept its dealing by epoch alone and sent it again in the retry (the same
@@ -73,19 +90,7 @@ describe('resharing dealings', () => {
     const seed = 5050;
     const secret = (i: number): Uint8Array => secretKeyFor(nodeCrypto, seed, 'replica', i);
     const spareKey = signerOf(nodeCrypto, secret(4)).publicKey;
-    const cipherFor = (own: Uint8Array, random: RandomSource): SubShareCipher => {
-      const honest = honestCipher(own, random);
-      if (!bytesEqual(own, secret(0))) return honest;
-      return {
-        open: honest.open,
-        seal(recipient, plaintext, context) {
-          if (!bytesEqual(recipient, spareKey)) return honest.seal(recipient, plaintext, context);
-          const bad = plaintext.slice();
-          bad[31]! ^= 1;
-          return honest.seal(recipient, bad, context);
-        },
-      };
-    };
+    const cipherFor = sealingBadTo(secret(0), (recipient) => bytesEqual(recipient, spareKey));
     const s = buildReconfigurationSim({
       seed, f: 1, writerCount: 1, crypto: nodeCrypto, cipherFor, spare: true, spareReplaces: 3, phaseMs: 1000, certificateWork: 'host',
       parameters: { checkpointInterval: 4, watermarkWindow: 16 },
@@ -128,19 +133,7 @@ describe('phase deadlines against a primary that holds records back', () => {
     const seed = 5151;
     const secret = (i: number): Uint8Array => secretKeyFor(nodeCrypto, seed, 'replica', i);
     const victimKeys = [2, 3].map((i) => signerOf(nodeCrypto, secret(i)).publicKey);
-    const cipherFor = (own: Uint8Array, random: RandomSource): SubShareCipher => {
-      const honest = honestCipher(own, random);
-      if (!bytesEqual(own, secret(0))) return honest;
-      return {
-        open: honest.open,
-        seal(recipient, plaintext, context) {
-          if (!victimKeys.some((k) => bytesEqual(k, recipient))) return honest.seal(recipient, plaintext, context);
-          const bad = plaintext.slice();
-          bad[31]! ^= 1;
-          return honest.seal(recipient, bad, context);
-        },
-      };
-    };
+    const cipherFor = sealingBadTo(secret(0), (recipient) => victimKeys.some((k) => bytesEqual(k, recipient)));
     const parameters = { checkpointInterval: 8, watermarkWindow: 32, requestTimeoutMs: 6000, viewChangeTimeoutMs: 8000, heartbeatIntervalMs: 1000 };
     const s = buildReconfigurationSim({ seed, f: 1, writerCount: 1, crypto: nodeCrypto, cipherFor, phaseMs: reconfigurationPhaseMs, parameters, network: { delayMsMin: 1, delayMsMax: 4 } });
     for (const sender of [1, 2, 3]) {
@@ -218,19 +211,7 @@ describe('a retry of an aborted round is a round of its own', () => {
     const secret = (i: number): Uint8Array => secretKeyFor(nodeCrypto, seed, 'replica', i);
     const victim = signerOf(nodeCrypto, secret(2)).publicKey;
     let evil = false;
-    const cipherFor = (own: Uint8Array, random: RandomSource): SubShareCipher => {
-      const honest = honestCipher(own, random);
-      if (!bytesEqual(own, secret(0))) return honest;
-      return {
-        open: honest.open,
-        seal(recipient, plaintext, context) {
-          if (!evil || !bytesEqual(recipient, victim)) return honest.seal(recipient, plaintext, context);
-          const bad = plaintext.slice();
-          bad[31]! ^= 1;
-          return honest.seal(recipient, bad, context);
-        },
-      };
-    };
+    const cipherFor = sealingBadTo(secret(0), (recipient) => evil && bytesEqual(recipient, victim));
     const s = buildReconfigurationSim({
       seed, f: 1, writerCount: 1, crypto: nodeCrypto, cipherFor, phaseMs: 1000,
       parameters: { checkpointInterval: 4, watermarkWindow: 16 }, network: { delayMsMin: 1, delayMsMax: 3 },
