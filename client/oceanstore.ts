@@ -41,6 +41,12 @@ export interface ConnectOptions {
   readonly signal?: AbortSignal;
   /** How long to wait for connections to 2f+1 ring servers. */
   readonly connectTimeoutMs?: number;
+  /**
+   * @internal tests (a proxy that must speak for this store): the ed25519 secret key its
+   * connections are made under. Default: a fresh one per connect, so stores of one identity never
+   * share a connection name (servers send replies to that name).
+   */
+  readonly transportKey?: Uint8Array;
 }
 
 export interface CreateOptions extends CallOptions {
@@ -84,7 +90,7 @@ export class OceanStore {
       if (event.kind === 'adopted') store?.adoptDescriptor(event.descriptor);
       else options.log?.warn({ from: event.from, reason: event.reason }, 'ring descriptor refused');
     });
-    session = await Session.open(view, identity, crypto, options.log, [binding]);
+    session = await Session.open(view, identity, crypto, options.log, [binding], options.transportKey);
     store = new OceanStore(session, identity, crypto, ringTrustOf(crypto, view.ringId, view.ringKey), descriptor, gossip);
     // A descriptor read from a file is followed: `cluster replace-node` re-signs it with the new
     // ring, and this client moves to it within a second (the admin key stays the one read now).

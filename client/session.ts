@@ -5,6 +5,7 @@
  * the runtime's MachineHost exactly as on servers; this file only turns their output events into
  * promises with deadlines and AbortSignals.
  */
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { fromHex, toHex } from '../core/bytes.ts';
 import { encode } from '../core/codec.ts';
@@ -165,12 +166,19 @@ export class Session {
   }
 
   /** `extra`: more cores on the session's host (the SDK's descriptor gossip), started with it. */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  static async open(view: ClusterView, identity: Identity, crypto: Crypto, log: Logger = quietLogger(), extra: readonly Binding<any, any>[] = []): Promise<Session> {
-    const name = clientNameOf(crypto, identity.publicKey);
+  static async open(
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    view: ClusterView, identity: Identity, crypto: Crypto, log: Logger = quietLogger(), extra: readonly Binding<any, any>[] = [],
+    transportKey: Uint8Array = new Uint8Array(randomBytes(32)),
+  ): Promise<Session> {
+    // Connections are made under a key of this session's own, not the identity's: a server names
+    // a client connection after its key and sends replies to that name, so two sessions of one
+    // identity (an app and a CLI call) would take each other's replies. Updates are still signed
+    // by the identity; the connection key proves nothing and is never trusted.
+    const name = clientNameOf(crypto, crypto.ed25519PublicKey(transportKey));
     const transport = new Transport({
       name,
-      secretKey: identity.secretKey,
+      secretKey: transportKey,
       crypto,
       members: view.members,
       frameBytesMax: Math.max(ringFrameBytesMax, treeLimits.messageBytesMax) + 1,

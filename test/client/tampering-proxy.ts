@@ -4,13 +4,13 @@
  * can only cut connections; what can still lie to a client is a server. The proxy therefore holds
  * the member's own key and terminates the SDK's connection as that member, exactly the power of a
  * Byzantine server over replies, blocks and certificates. Toward the real member it speaks as the
- * SDK's session (it is given the test client's identity, so replies addressed to the client by
- * name come back through it); frames from the client go upstream unchanged.
+ * SDK's session (it is given the key the test client connects under, `ConnectOptions.transportKey`,
+ * so replies addressed to the client by name come back through it: a request's reply address is
+ * under the client's signature); frames from the client go upstream unchanged.
  *
  * The SDK is pointed at proxies by rewriting member URLs in the ring descriptor it is given.
  */
 import { randomBytes } from 'node:crypto';
-import type { Identity } from '../../client/identity.ts';
 import { decodeRingMessage, encodeRingMessage } from '../../ring/codec.ts';
 import type { RingMessage } from '../../ring/messages.ts';
 import { decodeTreeMessage, encodeTreeMessage, type TreeMessage } from '../../replica/messages.ts';
@@ -39,13 +39,13 @@ export class TamperingProxy {
     readonly member: string,
     private readonly memberAddress: PeerAddress,
     private readonly down: Transport,
-    private readonly clients: ReadonlyMap<string, Identity>,
+    private readonly clients: ReadonlyMap<string, Uint8Array>,
   ) {
     down.onFrame((client, frame) => this.fromClient(client, frame));
   }
 
-  /** `clients`: the identities of the SDK sessions that will connect, by their transport name. */
-  static async start(member: string, memberAddress: PeerAddress, memberSecretKey: Uint8Array, clients: ReadonlyMap<string, Identity>): Promise<TamperingProxy> {
+  /** `clients`: the transport keys of the SDK sessions that will connect, by their transport name. */
+  static async start(member: string, memberAddress: PeerAddress, memberSecretKey: Uint8Array, clients: ReadonlyMap<string, Uint8Array>): Promise<TamperingProxy> {
     const down = new Transport({
       name: member, secretKey: memberSecretKey, crypto: nodeCrypto,
       // Only itself as a member: the proxy dials no one on the downstream side.
@@ -68,9 +68,8 @@ export class TamperingProxy {
   private fromClient(client: string, frame: Uint8Array): void {
     let up = this.upstreams.get(client);
     if (!up) {
-      const identity = this.clients.get(client);
       up = new Transport({
-        name: client, secretKey: identity?.secretKey ?? new Uint8Array(randomBytes(32)), crypto: nodeCrypto,
+        name: client, secretKey: this.clients.get(client) ?? new Uint8Array(randomBytes(32)), crypto: nodeCrypto,
         members: new Map([[this.member, this.memberAddress]]), frameBytesMax, log: memoryLogger(`proxy-up-${client}`).log,
         reconnectMsMin: 20, reconnectMsMax: 200,
       });
@@ -90,9 +89,9 @@ export class TamperingProxy {
 
 /** One proxy per named member, and a copy of the descriptor that sends the SDK through them. */
 export async function proxyMembers(
-  config: ClusterConfig, descriptor: RingDescriptor, names: readonly string[], clients: readonly Identity[],
+  config: ClusterConfig, descriptor: RingDescriptor, names: readonly string[], transportKeys: readonly Uint8Array[],
 ): Promise<{ descriptor: RingDescriptor; proxies: Map<string, TamperingProxy> }> {
-  const byName = new Map(clients.map((c) => [clientNameOf(nodeCrypto, c.publicKey), c]));
+  const byName = new Map(transportKeys.map((key) => [clientNameOf(nodeCrypto, nodeCrypto.ed25519PublicKey(key)), key]));
   const proxies = new Map<string, TamperingProxy>();
   for (const name of names) {
     const node = descriptor.nodes.find((n) => n.name === name);

@@ -71,9 +71,10 @@ export function tamperingSuite(env: () => { config: ClusterConfig; owner: OceanS
       descriptor = loadDescriptor(env().config, nodeCrypto);
       members = descriptor.nodes.filter((n) => n.role === 'ring' || n.role === 'replica').map((n) => n.name);
       const identity = newIdentity();
-      const proxied = await proxyMembers(env().config, descriptor, members, [identity]);
+      const transportKey = new Uint8Array(randomBytes(32));
+      const proxied = await proxyMembers(env().config, descriptor, members, [transportKey]);
       proxies = proxied.proxies;
-      client = await connect({ descriptor: proxied.descriptor, identity, connectTimeoutMs: 30_000 });
+      client = await connect({ descriptor: proxied.descriptor, identity, transportKey, connectTimeoutMs: 30_000 });
       const doc = await owner.create('doc');
       await (await doc.write(small)).certified;
       const big = await owner.create('big');
