@@ -21,6 +21,9 @@ export async function startAdminServer(port: number, sources: AdminSources): Pro
       res.end(body);
     };
     const url = (req.url ?? '/').split('?')[0];
+    // Only a request addressed to this host: a web page on the same machine could otherwise read
+    // the node's status through a name of its own that resolves to 127.0.0.1 (DNS rebinding).
+    if (!localHosts(port).has((req.headers.host ?? '').toLowerCase())) return reply(421, 'text/plain', 'not for this host\n');
     if (req.method !== 'GET') return reply(405, 'text/plain', 'GET only\n');
     try {
       if (url === '/health') return reply(200, 'application/json', JSON.stringify({ status: 'ok', ...sources.health() }));
@@ -39,9 +42,26 @@ export async function startAdminServer(port: number, sources: AdminSources): Pro
     }
   });
   server.keepAliveTimeout = 1000;
+  // A request left half-sent must not hold a clean stop (and the node's lmdb) for Node's 60 s.
+  server.headersTimeout = 5000;
+  server.requestTimeout = 5000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => resolve());
   });
   return server;
+}
+
+/** The Host values a request for this port on loopback carries. */
+function localHosts(port: number): Set<string> {
+  return new Set([`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]);
+}
+
+/**
+ * Stops the admin port: connections first, since close() waits for requests in progress, and one
+ * left half-sent held a node's stop past the launcher's 5 s (which then sent SIGKILL).
+ */
+export async function stopAdminServer(server: Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
 }

@@ -10,7 +10,7 @@ import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { fromHex } from '../core/bytes.ts';
 import type { Effect } from '../core/machine.ts';
-import { startAdminServer } from './admin-server.ts';
+import { startAdminServer, stopAdminServer } from './admin-server.ts';
 import { readPidFile, writePidFile } from './cluster-launcher.ts';
 import { clusterPaths, loadClusterConfig, nodeOf, type ClusterConfig, type NodeConfig } from './cluster-config.ts';
 import { loadIdentity, loadNodeDescriptor, ringEpochOf, ringNamesOf, saveLearnedDescriptor, type RingDescriptor } from './cluster-keys.ts';
@@ -101,8 +101,7 @@ export async function startNode(configFile: string, name: string, options: Start
       await host.stop();
       await role.close?.();
       await transport.stop();
-      await new Promise<void>((resolve) => admin.close(() => resolve()));
-      admin.closeAllConnections();
+      await stopAdminServer(admin);
       await store.close();
       if (options.pidFile && readPidFile(paths.pid(name)) === process.pid) rmSync(paths.pid(name), { force: true });
       log.info('node stopped');

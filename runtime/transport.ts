@@ -14,6 +14,8 @@
  * growing without bound.
  */
 import { randomBytes } from 'node:crypto';
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { assert } from '../core/assert.ts';
@@ -62,6 +64,12 @@ export interface TransportOptions {
    * clients' memory budget (docs/runtime.md). Default 32.
    */
   readonly clientsMax?: number;
+  /**
+   * When clientsMax sockets are connected, a new client takes the slot of the one that has
+   * delivered no frame for longest, if that is at least this long (ms); otherwise it is refused.
+   * Default 10,000.
+   */
+  readonly clientIdleMsMin?: number;
   readonly frameBytesMax: number;
   readonly limits?: Partial<LinkLimits>;
   readonly handshakeTimeoutMs?: number;
@@ -85,6 +93,8 @@ interface Connection {
   messagesIn: number;
   /** Since when (performance.now()) a message has been unfinished without progress, as of `messagesIn` and the bytes held then, or null. */
   unfinished: { sinceMs: number; messagesIn: number; bytes: number } | null;
+  /** When (performance.now()) it was accepted or last delivered a frame: a full node evicts the client idle longest. */
+  lastFrameMs: number;
 }
 
 export interface FrameInfo {
@@ -103,11 +113,24 @@ export interface TransportCounters {
   framesDroppedQueueFull: number;
   handshakesRefused: number;
   handshakesAccepted: number;
+  /** Idle client sockets closed to make room for a new client (close 4002). */
+  clientsEvicted: number;
+  /** Sockets closed before their WebSocket upgrade: too slow, or pushed out by newer ones. */
+  upgradesCut: number;
 }
 
 /** 32 × ~132 MiB (ring and archive servers cap a frame at 64 MiB) is ~4 GiB at worst. */
 export const clientsMaxDefault = 32;
+const clientIdleMsMinDefault = 10_000;
+/** Close codes: a refused handshake, and an idle client's socket given to a newcomer. */
+export const closeCodes = { refused: 4001, evictedIdle: 4002 } as const;
 const defaultLimits: LinkLimits = { queueFramesMax: 8192, queueBytesMax: 64 * 2 ** 20, bufferedBytesMax: 4 * 2 ** 20 };
+/**
+ * A client's replies wait in a smaller queue than a member's frames: enough for a stream's whole
+ * read-ahead (4 chunks of 8 MiB), and a client that stops reading is held to it (the send side of
+ * the clients' memory budget, docs/runtime.md).
+ */
+const clientQueueBytesMax = 32 * 2 ** 20;
 
 export class Transport {
   private readonly signer: Signer;
@@ -127,7 +150,10 @@ export class Transport {
   private readonly openers = new Map<WebSocket, Connection>();
   /** Accepted client sockets not yet closed: clientsMax bounds these, not client names (one key may open many). */
   private readonly clientSockets = new Set<WebSocket>();
+  /** TCP connections not yet upgraded to WebSocket, with their deadline (bounded like `accepting`). */
+  private readonly upgrading = new Map<Socket, NodeJS.Timeout>();
   private server: WebSocketServer | null = null;
+  private httpServer: HttpServer | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private handler: FrameHandler = () => undefined;
   /** What a peer's input makes us log (refused handshakes, oversized messages, cuts): a few lines per peer and reason, then a count. */
@@ -138,6 +164,7 @@ export class Transport {
   readonly counters: TransportCounters = {
     framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0,
     framesOversized: 0, framesBadTag: 0, framesDroppedQueueFull: 0, handshakesRefused: 0, handshakesAccepted: 0,
+    clientsEvicted: 0, upgradesCut: 0,
   };
 
   constructor(private readonly options: TransportOptions) {
@@ -169,15 +196,22 @@ export class Transport {
       // A socket starts limited to handshake messages (raised once its peer has proved its key):
       // ws checks a message's declared length before buffering it, so a peer that proved nothing
       // can make us hold no more than this.
-      const server = new WebSocketServer({
-        host: listen.host, port: listen.port, maxPayload: handshakeBytesMax, perMessageDeflate: false,
-      });
+      // The HTTP server is ours, not ws's default: a TCP connection that never finishes its
+      // upgrade request held a file descriptor for Node's 60 s header timeout, with no bound on
+      // how many (600 idle connections kept members out of a node limited to 512 descriptors).
+      const http = createServer((_request, response) => response.writeHead(426, { 'content-type': 'text/plain' }).end('WebSocket only\n'));
+      http.on('connection', (socket: Socket) => this.admitUpgrade(socket));
+      http.on('upgrade', (request: { socket: Socket }) => this.upgraded(request.socket));
+      const server = new WebSocketServer({ server: http, maxPayload: handshakeBytesMax, perMessageDeflate: false });
+      this.httpServer = http;
       this.server = server;
       server.on('connection', (ws, request) => this.accept(ws, request.socket.remoteAddress ?? 'unknown'));
       await new Promise<void>((resolve, reject) => {
-        server.once('listening', resolve);
-        server.once('error', reject);
+        http.once('listening', resolve);
+        http.once('error', reject);
+        http.listen(listen.port, listen.host);
       });
+      http.on('error', (error) => this.options.log.error({ err: error }, 'ws server error'));
       server.on('error', (error) => this.options.log.error({ err: error }, 'ws server error'));
     }
     const heartbeatMs = this.options.heartbeatMs ?? 5000;
@@ -262,21 +296,62 @@ export class Transport {
     this.accepting.clear();
     this.clientSockets.clear();
     this.peerLog.flush();
+    for (const [socket, timer] of this.upgrading) {
+      clearTimeout(timer);
+      socket.destroy();
+    }
+    this.upgrading.clear();
     const server = this.server;
     if (server) {
       for (const ws of server.clients) ws.terminate();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
+    const http = this.httpServer;
+    if (http) {
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    }
+  }
+
+  /**
+   * A TCP connection has until the handshake timeout to finish its WebSocket upgrade, and at most
+   * handshakingMax wait at once; a newcomer beyond that pushes the oldest out (as in accept).
+   */
+  private admitUpgrade(socket: Socket): void {
+    if (this.stopped) return void socket.destroy();
+    if (this.upgrading.size >= (this.options.handshakingMax ?? 128)) {
+      const [oldest, timer] = this.upgrading.entries().next().value as [Socket, NodeJS.Timeout];
+      clearTimeout(timer);
+      this.upgrading.delete(oldest);
+      this.counters.upgradesCut += 1;
+      oldest.destroy();
+    }
+    const timer = setTimeout(() => {
+      this.upgrading.delete(socket);
+      this.counters.upgradesCut += 1;
+      socket.destroy();
+    }, this.options.handshakeTimeoutMs ?? 5000);
+    this.upgrading.set(socket, timer);
+    socket.once('close', () => this.upgraded(socket));
+  }
+
+  private upgraded(socket: Socket): void {
+    const timer = this.upgrading.get(socket);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.upgrading.delete(socket);
   }
 
   private shouldDial(peer: string): boolean {
     return Boolean(this.options.members.get(peer)?.url) && (!this.isMember || peer > this.name);
   }
 
-  private linkOf(peer: string): PeerLink {
+  private linkOf(peer: string, isClient = false): PeerLink {
     let link = this.links.get(peer);
     if (!link) {
-      link = new PeerLink(peer, { ...defaultLimits, ...this.options.limits }, (bytes) => {
+      const limits = { ...defaultLimits, ...this.options.limits };
+      if (isClient) limits.queueBytesMax = Math.min(limits.queueBytesMax, clientQueueBytesMax);
+      link = new PeerLink(peer, limits, (bytes) => {
         this.counters.framesOut += 1;
         this.counters.bytesOut += bytes;
       });
@@ -342,7 +417,7 @@ export class Transport {
         const keys = deriveFrameKeys(ephemeral, challenge.acceptorEphemeral, frameKeySalt(this.options.crypto, challenge, hello!));
         opener = new FrameOpener(keys.acceptorToDialer);
         setMessageBytesMax(ws, this.options.frameBytesMax);
-        this.openers.set(ws, { peer, opener, isClient: false, messagesIn: 0, unfinished: null });
+        this.openers.set(ws, { peer, opener, isClient: false, messagesIn: 0, unfinished: null, lastFrameMs: performance.now() });
         clearTimeout(timeout);
         this.handshaking.delete(ws);
         this.dialing.delete(peer);
@@ -356,12 +431,22 @@ export class Transport {
       }
     });
     ws.on('error', (error) => this.onSocketError(peer, opener !== null, error)); // 'close' follows; the reconnect happens there
-    ws.on('close', () => {
+    ws.on('close', (code: number, reason: Buffer) => {
       clearTimeout(timeout);
       this.openers.delete(ws);
       if (this.handshaking.delete(ws)) this.dialing.delete(peer);
       const link = this.links.get(peer);
       link?.detach(ws);
+      // Said once per peer and reason, not per redial: 'too many clients connected' is what a user
+      // stuck in TimeoutErrors needs to see.
+      if (code === closeCodes.refused) this.peerLog.warn(`refused by ${peer}`, { peer, reason: reason.toString() }, 'peer refused this connection');
+      // An idle client whose slot went to another comes back when it has something to send: a
+      // redial now would push out the next idle client, which would redial, and so on.
+      if (code === closeCodes.evictedIdle) {
+        this.options.log.info({ peer }, 'closed as idle by the peer; reconnecting at the next send');
+        this.dropped.add(peer);
+        return;
+      }
       // A socket that was replaced leaves an open link behind: nothing to redial.
       if (!this.stopped && !link?.isOpen) this.dial(peer, attempt + 1);
     });
@@ -399,21 +484,26 @@ export class Transport {
       if (peer && opener) return this.receive(ws, peer, data, isBinary);
       if (refused) return; // one hello per connection
       let hello: Hello;
-      let keys: ReturnType<typeof deriveFrameKeys>;
       try {
         hello = decodeHello(toBytes(data));
-        keys = deriveFrameKeys(ephemeral, hello.dialerEphemeral, frameKeySalt(this.options.crypto, challenge, hello));
       } catch (error) {
         return refuse((error as Error).message);
       }
+      // The signature before the key agreement: a hello that proves nothing costs one check.
       const verdict = judgeHello(this.options.crypto, this.memberKeys, challenge, hello, this.options.acceptClients ?? true);
       if (!verdict.ok) return refuse(verdict.reason, hello.claimedName);
+      let keys: ReturnType<typeof deriveFrameKeys>;
+      try {
+        keys = deriveFrameKeys(ephemeral, hello.dialerEphemeral, frameKeySalt(this.options.crypto, challenge, hello));
+      } catch (error) {
+        return refuse((error as Error).message, hello.claimedName);
+      }
       // Between members the lower name dials: a hello from a higher one was not dialled by it (it
       // is relayed by someone else, who would otherwise take over the real link).
       if (this.isMember && !verdict.isClient && verdict.name > this.name) return refuse(`member '${verdict.name}' is dialled by this node, not the other way`, hello.claimedName);
       // Counted by socket: a key that is connected already replaces its socket (terminated in attach).
       const replacing = verdict.isClient && this.links.get(verdict.name)?.isOpen ? 1 : 0;
-      if (verdict.isClient && this.clientSockets.size - replacing >= (this.options.clientsMax ?? clientsMaxDefault)) {
+      if (verdict.isClient && this.clientSockets.size - replacing >= (this.options.clientsMax ?? clientsMaxDefault) && !this.evictIdleClient()) {
         return refuse(`too many clients connected (${this.clientSockets.size})`, hello.claimedName);
       }
       clearTimeout(timeout);
@@ -422,7 +512,7 @@ export class Transport {
       opener = new FrameOpener(keys.dialerToAcceptor);
       setMessageBytesMax(ws, this.options.frameBytesMax);
       isClient = verdict.isClient;
-      this.openers.set(ws, { peer, opener, isClient, messagesIn: 0, unfinished: null });
+      this.openers.set(ws, { peer, opener, isClient, messagesIn: 0, unfinished: null, lastFrameMs: performance.now() });
       if (isClient) {
         this.clientNames.add(peer);
         this.clientSockets.add(ws);
@@ -430,7 +520,7 @@ export class Transport {
       this.counters.handshakesAccepted += 1;
       ws.send(encodeWelcome(signWelcome(this.signer, challenge, hello, peer)));
       this.options.log.info({ peer, isClient }, 'accepted');
-      this.linkOf(peer).attach(ws, new FrameSealer(keys.acceptorToDialer));
+      this.linkOf(peer, isClient).attach(ws, new FrameSealer(keys.acceptorToDialer));
     });
     ws.on('close', () => {
       clearTimeout(timeout);
@@ -454,8 +544,30 @@ export class Transport {
     this.counters.handshakesRefused += 1;
     // Keyed by address, not by reason: a reason can quote the claimed name, which the peer chooses.
     this.peerLog.warn(`refused ${address}`, { address, claimedName, reason }, 'handshake refused');
-    ws.close(4001, reason.slice(0, 100));
-    setTimeout(() => ws.terminate(), 1000).unref();
+    closeSoon(ws, closeCodes.refused, reason);
+  }
+
+  /**
+   * Closes the client socket that has delivered no frame for longest, if that is at least
+   * clientIdleMsMin, to give its slot to a new client: without it, 32 sockets that connect and
+   * then only answer pings (keys are free) locked every other client out for good. The evicted
+   * client is told (4002) and reconnects when it next has something to send.
+   */
+  private evictIdleClient(): boolean {
+    let idlest: [WebSocket, Connection] | null = null;
+    for (const ws of this.clientSockets) {
+      const connection = this.openers.get(ws);
+      if (connection && (!idlest || connection.lastFrameMs < idlest[1].lastFrameMs)) idlest = [ws, connection];
+    }
+    if (!idlest || performance.now() - idlest[1].lastFrameMs < (this.options.clientIdleMsMin ?? clientIdleMsMinDefault)) return false;
+    const [ws, { peer }] = idlest;
+    this.counters.clientsEvicted += 1;
+    this.peerLog.warn(`evicted ${peer}`, { peer }, 'idle client closed to make room for a new one');
+    this.clientSockets.delete(ws);
+    this.openers.delete(ws);
+    this.links.get(peer)?.detach(ws);
+    closeSoon(ws, closeCodes.evictedIdle, 'idle: slot given to a new client');
+    return true;
   }
 
   /**
@@ -480,6 +592,7 @@ export class Transport {
     const tag = bytes.length === 2 * tagBytes ? Buffer.from(Buffer.from(bytes).toString('latin1'), 'hex') : null;
     const frames = tag && opener.open(tag);
     if (!frames) return this.cut(ws, peer, 'frame refused: bad tag (altered, injected or replayed in flight); connection cut');
+    if (frames.length > 0) connection.lastFrameMs = performance.now();
     for (const frame of frames) this.deliver(peer, frame, isClient);
   }
 
@@ -549,6 +662,21 @@ function messageStalled(ws: WebSocket, connection: Connection, nowMs: number, ms
     return false;
   }
   return nowMs - u.sinceMs > msMax;
+}
+
+/**
+ * Closes `ws` with a code and a reason, and cuts it if the peer does not answer within a second.
+ * The reason is made printable ASCII and at most 120 bytes: it may quote a name the peer chose,
+ * and ws throws on a reason over 123 bytes, which, thrown in a message handler, ended the process
+ * (a hello from a member's key under a name of 60 non-ASCII characters did that).
+ */
+function closeSoon(ws: WebSocket, code: number, reason: string): void {
+  try {
+    ws.close(code, reason.replace(/[^\x20-\x7e]/g, '?').slice(0, 120));
+  } catch {
+    ws.terminate();
+  }
+  setTimeout(() => ws.terminate(), 1000).unref();
 }
 
 function toBytes(data: RawData): Uint8Array {

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { connect as connectTcp, type Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import { signerOf, type Signer } from '../../core/crypto.ts';
 import { newEphemeral } from '../../runtime/frame-auth.ts';
@@ -17,8 +18,10 @@ import { freePort } from '../free-port.ts';
 
 const started: Transport[] = [];
 const sockets: WebSocket[] = [];
+const tcpSockets: Socket[] = [];
 afterEach(async () => {
   for (const ws of sockets.splice(0)) ws.terminate();
+  for (const socket of tcpSockets.splice(0)) socket.destroy();
   for (const t of started.splice(0)) await t.stop();
 });
 
@@ -33,7 +36,7 @@ async function startNode(options: Partial<TransportOptions> = {}) {
   });
   started.push(t);
   await t.start();
-  return { t, port, members, lines: logged.lines };
+  return { t, port, members, secretKey, lines: logged.lines };
 }
 
 /** A raw ws socket to `port` that records the messages it gets and how it was closed. */
@@ -82,6 +85,47 @@ describe('transport limits before the handshake', () => {
     await waitFor(() => first[0]!.closeCode !== null && first[1]!.closeCode !== null, 5000, 'the two oldest cut');
     expect(first.slice(2).every((s) => s.closeCode === null)).toBe(true);
     expect(t.counters.handshakesRefused).toBe(2);
+  });
+});
+
+describe('transport limits before the WebSocket upgrade (twentieth session review)', () => {
+  /** A TCP connection to `port` that sends nothing: it never starts its upgrade. */
+  async function silentTcp(port: number) {
+    const socket = connectTcp(port, '127.0.0.1');
+    tcpSockets.push(socket);
+    const state = { socket, closed: false };
+    socket.on('error', () => undefined);
+    socket.on('close', () => (state.closed = true));
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    return state;
+  }
+
+  it('a TCP connection that never finishes its upgrade is closed at the handshake timeout, not after 60 s', async () => {
+    // Before: ws's default HTTP server kept it for Node's 60 s header timeout, with no bound on
+    // how many (600 kept members out of a node limited to 512 descriptors).
+    const { t, port } = await startNode({ handshakeTimeoutMs: 300 });
+    const s = await silentTcp(port);
+    await waitFor(() => s.closed, 5000, 'the silent connection closed');
+    expect(t.counters.upgradesCut).toBe(1);
+  });
+
+  it('at most handshakingMax connections wait for their upgrade: a newcomer pushes the oldest out, and a member still connects', async () => {
+    const { t, port } = await startNode({ handshakingMax: 4, handshakeTimeoutMs: 30_000 });
+    const first: Awaited<ReturnType<typeof silentTcp>>[] = [];
+    for (let i = 0; i < 4; i++) first.push(await silentTcp(port));
+    const extra = [await silentTcp(port), await silentTcp(port)];
+    await waitFor(() => first[0]!.closed && first[1]!.closed, 5000, 'the two oldest cut');
+    expect(first.slice(2).every((s) => !s.closed) && extra.every((s) => !s.closed)).toBe(true);
+    expect(t.counters.upgradesCut).toBe(2);
+    // A real handshake still gets through (its TCP connection pushes the oldest silent one out).
+    await rawClient(port, signerOf(nodeCrypto, new Uint8Array(randomBytes(32))));
+    expect(t.counters.handshakesAccepted).toBe(1);
+  });
+
+  it('answers a plain HTTP request with 426, not a hang', async () => {
+    const { port } = await startNode();
+    const response = await fetch(`http://127.0.0.1:${port}/`);
+    expect(response.status).toBe(426);
   });
 });
 
@@ -134,6 +178,84 @@ describe('transport limits for clients', () => {
     }
     await waitFor(() => received.length === 20, 10_000, 'twenty frames');
     expect(t.counters.framesBadTag).toBe(0);
+  });
+
+  it('a hello from a member key under a long non-ASCII name is refused with a short reason; the node keeps running', async () => {
+    // Before: the refusal quoted the claimed name and was cut at 100 UTF-16 units, longer than the
+    // 123 bytes a close frame may carry: ws threw inside the message handler and the process ended.
+    const { t, port, secretKey } = await startNode();
+    // The node's own member key stands for a Byzantine member's: the name it claims is not 'a'.
+    const memberSigner = signerOf(nodeCrypto, secretKey);
+    const s = rawSocket(port);
+    const reasons: string[] = [];
+    s.ws.on('close', (_code, reason) => reasons.push(reason.toString()));
+    s.ws.once('message', (data: Buffer) => {
+      const hello = signHello(memberSigner, decodeChallenge(new Uint8Array(data)), 'ᚠ'.repeat(60), new Uint8Array(randomBytes(32)), newEphemeral().publicKey);
+      s.ws.send(encodeHello(hello));
+    });
+    await waitFor(() => s.closeCode !== null, 5000, 'the refusal');
+    expect(s.closeCode).toBe(4001);
+    expect(Buffer.byteLength(reasons[0]!)).toBeLessThanOrEqual(123);
+    expect(t.counters.handshakesRefused).toBe(1);
+    // Still serving.
+    await rawClient(port, signerOf(nodeCrypto, new Uint8Array(randomBytes(32))));
+  });
+
+  it('when clientsMax sockets are connected, a new client takes the slot of the one idle longest (close 4002); clients busy more recently than clientIdleMsMin are not evicted', async () => {
+    // Before: 32 sockets that connect and then only answer pings locked every other client out
+    // for good (no eviction, no idle limit; keys are free).
+    const { t, port } = await startNode({ clientsMax: 2, clientIdleMsMin: 300 });
+    const squatters = [await rawClient(port, signerOf(nodeCrypto, new Uint8Array(randomBytes(32)))), await rawClient(port, signerOf(nodeCrypto, new Uint8Array(randomBytes(32))))];
+    // Too soon: both were accepted under clientIdleMsMin ago.
+    const early = rawSocket(port);
+    early.ws.once('message', (data: Buffer) => {
+      early.ws.send(encodeHello(signHello(signerOf(nodeCrypto, new Uint8Array(randomBytes(32))), decodeChallenge(new Uint8Array(data)), 'x', new Uint8Array(randomBytes(32)), newEphemeral().publicKey)));
+    });
+    await waitFor(() => early.closeCode !== null, 5000, 'refused while no client is idle long enough');
+    expect(early.closeCode).toBe(4001);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    await rawClient(port, signerOf(nodeCrypto, new Uint8Array(randomBytes(32))));
+    await waitFor(() => squatters.some((q) => q.closeCode !== null), 5000, 'one squatter evicted');
+    expect(squatters.map((q) => q.closeCode).sort()).toEqual([4002, null]);
+    expect(t.counters.clientsEvicted).toBe(1);
+  });
+
+  it('a client transport told it was evicted as idle does not redial until it has something to send', async () => {
+    const { t, port, members } = await startNode({ clientsMax: 1, clientIdleMsMin: 200 });
+    const fromClients: string[] = [];
+    t.onFrame((from) => fromClients.push(from));
+    const client = () => {
+      const c = new Transport({ name: 'laptop', secretKey: new Uint8Array(randomBytes(32)), crypto: nodeCrypto, members, frameBytesMax: 1024, log: memoryLogger().log, reconnectMsMin: 20, reconnectMsMax: 50 });
+      started.push(c);
+      return c;
+    };
+    const [idle, busy] = [client(), client()];
+    idle.send('a', Uint8Array.of(1));
+    await waitFor(() => fromClients.length === 1, 5000, 'the first client');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    busy.send('a', Uint8Array.of(2));
+    await waitFor(() => fromClients.length === 2, 5000, "the second client, in the idle one's slot");
+    // The evicted one stays away (a redial would push the busy one out in turn, and so on).
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(idle.connectedPeers()).toEqual([]);
+    expect(t.counters.clientsEvicted).toBe(1);
+    expect(t.counters.handshakesAccepted).toBe(2);
+  });
+
+  it("a client that stops reading holds at most 32 MiB of its replies queued (a member's queue is 64 MiB)", async () => {
+    // Before: a client link had a member's send limits, 64 MiB queued plus 4 MiB buffered, for as
+    // long as its socket answered pings.
+    const { t, port } = await startNode();
+    const signer = signerOf(nodeCrypto, new Uint8Array(randomBytes(32)));
+    const s = await rawClient(port, signer);
+    (s.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    const name = t.connectedPeers().find((p) => p !== 'a')!;
+    const frame = new Uint8Array(2 ** 20);
+    let queued = 0;
+    for (let i = 0; i < 80; i++) if (t.send(name, frame)) queued++;
+    // 80 MiB offered: what the socket and the kernel take, then 32 MiB, then the rest dropped.
+    expect(t.counters.framesDroppedQueueFull).toBe(80 - queued);
+    expect(t.counters.framesDroppedQueueFull).toBeGreaterThanOrEqual(20);
   });
 
   it('a client key that reconnects replaces its socket at once: clientsMax bounds sockets, not keys', async () => {
