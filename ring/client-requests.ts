@@ -16,8 +16,25 @@ import type { ClientRequest } from './messages.ts';
  */
 export const requestsPerClientMax = 4;
 
+/**
+ * Bounds across keys, checked before a request's signature (refusing changes nothing): keys are
+ * free, so requestsPerClientMax alone let one connection sign each request under a fresh key and
+ * make every replica verify and hold all of them (8,000 held, and the backlog's age made the
+ * backups replace a correct primary: the twentieth session's review). An origin is the
+ * connection a request came in on (a client's, or a member relaying it). The ring session bench
+ * multiplexes 256 clients on one connection; an SDK process has one request out per object.
+ */
+export const heldLimits = {
+  perOriginMax: 1024,
+  perOriginBytesMax: 64 * 2 ** 20,
+  totalMax: 8192,
+  totalBytesMax: 512 * 2 ** 20,
+};
+
 export interface HeldRequest {
   readonly request: ClientRequest;
+  /** The connection it came in on (heldLimits). */
+  readonly origin: string;
   /** When this replica started waiting for it (the timers' clock). */
   sinceMs: number;
   /** A backup: relayed to the primary again since sinceMs (ring/replica-view-change.ts onTick). */
@@ -31,6 +48,8 @@ export class ClientRequests {
   /** Per client key (hex), its requests in increasing nonce order; clients in the order they were last served. */
   private readonly byClient = new Map<string, HeldRequest[]>();
   private count = 0;
+  private bytes = 0;
+  private readonly byOrigin = new Map<string, { count: number; bytes: number }>();
 
   get size(): number {
     return this.count;
@@ -38,6 +57,13 @@ export class ClientRequests {
 
   has(request: ClientRequest): boolean {
     return this.byClient.get(toHex(request.clientKey))?.some((h) => h.request.nonce === request.nonce) ?? false;
+  }
+
+  /** Whether a request of `bytes` operation bytes from `origin` fits heldLimits. */
+  admits(origin: string, bytes: number): boolean {
+    const o = this.byOrigin.get(origin) ?? { count: 0, bytes: 0 };
+    return this.count < heldLimits.totalMax && this.bytes + bytes <= heldLimits.totalBytesMax
+      && o.count < heldLimits.perOriginMax && o.bytes + bytes <= heldLimits.perOriginBytesMax;
   }
 
   /**
@@ -59,7 +85,7 @@ export class ClientRequests {
    * client reused the nonce: either may execute): kept, it threw away a request every backup timed,
    * and any client could make every primary in turn look faulty (session-19 third review).
    */
-  add(request: ClientRequest, sinceMs: number, waiting?: (held: ClientRequest) => boolean): AddOutcome {
+  add(request: ClientRequest, sinceMs: number, origin: string, waiting?: (held: ClientRequest) => boolean): AddOutcome {
     const hex = toHex(request.clientKey);
     let list = this.byClient.get(hex);
     if (!list) this.byClient.set(hex, (list = []));
@@ -67,7 +93,8 @@ export class ClientRequests {
     const same = list.findIndex((h) => h.request.nonce === nonce);
     if (same >= 0) {
       if (!waiting || !waiting(list[same]!.request) || waiting(request)) return 'held';
-      list[same] = { request, sinceMs, relayed: false };
+      this.release(list[same]!);
+      list[same] = this.hold({ request, origin, sinceMs, relayed: false });
       return 'replaced';
     }
     const full = list.length >= requestsPerClientMax;
@@ -78,13 +105,11 @@ export class ClientRequests {
         if (nonce < list[0]!.request.nonce) return 'refused';
         out = 0;
       }
-      list.splice(out, 1);
-      this.count--;
+      this.release(list.splice(out, 1)[0]!);
     }
     let at = list.length;
     while (at > 0 && list[at - 1]!.request.nonce > nonce) at--;
-    list.splice(at, 0, { request, sinceMs, relayed: false });
-    this.count++;
+    list.splice(at, 0, this.hold({ request, origin, sinceMs, relayed: false }));
     return full ? 'replaced' : 'added';
   }
 
@@ -99,8 +124,7 @@ export class ClientRequests {
     let n = 0;
     while (n < list.length && list[n]!.request.nonce <= nonce) n++;
     if (n === 0) return 0;
-    list.splice(0, n);
-    this.count -= n;
+    for (const h of list.splice(0, n)) this.release(h);
     if (list.length === 0) this.byClient.delete(clientHex);
     else if (nowMs > list[0]!.sinceMs) {
       list[0]!.sinceMs = nowMs;
@@ -120,7 +144,9 @@ export class ClientRequests {
 
   clear(): void {
     this.byClient.clear();
+    this.byOrigin.clear();
     this.count = 0;
+    this.bytes = 0;
   }
 
   /**
@@ -138,8 +164,7 @@ export class ClientRequests {
         const verdict = classify(list[i]!.request);
         if (verdict === 'wait') continue;
         if (verdict === 'take') taken.push(list[i]!.request);
-        list.splice(i--, 1);
-        this.count--;
+        this.release(list.splice(i--, 1)[0]!);
         if (verdict === 'take') break;
       }
       served.push([hex, list]);
@@ -149,5 +174,27 @@ export class ClientRequests {
       if (list.length > 0) this.byClient.set(hex, list);
     }
     return taken;
+  }
+
+  private hold(h: HeldRequest): HeldRequest {
+    const size = h.request.operation.length;
+    this.count++;
+    this.bytes += size;
+    const o = this.byOrigin.get(h.origin);
+    if (o) {
+      o.count++;
+      o.bytes += size;
+    } else this.byOrigin.set(h.origin, { count: 1, bytes: size });
+    return h;
+  }
+
+  private release(h: HeldRequest): void {
+    const size = h.request.operation.length;
+    this.count--;
+    this.bytes -= size;
+    const o = this.byOrigin.get(h.origin)!;
+    o.count--;
+    o.bytes -= size;
+    if (o.count === 0) this.byOrigin.delete(h.origin);
   }
 }

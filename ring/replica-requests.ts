@@ -12,7 +12,8 @@ import type { Replica } from './replica.ts';
 import { batchDigest, requestDigest } from './signing.ts';
 
 
-export function onRequest(r: Replica, req: ClientRequest, fromMember: boolean): void {
+/** `from`: the connection it came in on (a client, or a member relaying it). */
+export function onRequest(r: Replica, req: ClientRequest, from: string, fromMember: boolean): void {
   const clientHex = toHex(req.clientKey);
   const record = r.clients.get(clientHex);
   if (record && req.nonce <= record.nonce) {
@@ -33,6 +34,8 @@ export function onRequest(r: Replica, req: ClientRequest, fromMember: boolean): 
     sendToClient(r, req.replyTo, { kind: 'nonce-passed', clientKey: req.clientKey, nonce: req.nonce, requestDigest: digest, executedNonce: record.nonce, replica: r.me });
   }
   if (r.pending.refuses(clientHex, req.nonce)) return r.drop('client-window');
+  // Across keys, before the signature check (a fresh key per request is free).
+  if (!r.pending.admits(from, req.operation.length) || (r.isPrimary && !r.queue.admits(from, req.operation.length))) return r.drop('held-full');
   if (!r.requestValid(req)) return r.drop('bad-signature');
   const missing = missingOf(r, req);
   if (missing.length > 0) {
@@ -45,15 +48,15 @@ export function onRequest(r: Replica, req: ClientRequest, fromMember: boolean): 
     // blocks are here.
     if (r.isPrimary && r.viewActive) {
       blocks.requestBlocks(r, missing);
-      enqueue(r, req);
+      enqueue(r, req, from);
     } else if (!fromMember && r.viewActive) r.send(r.idOf(r.primary), req);
     return;
   }
-  const held = r.pending.add(req, r.nowMs);
+  const held = r.pending.add(req, r.nowMs, from);
   if (held === 'refused') return r.drop('client-window');
   if (held === 'replaced') r.drop('client-window');
   if (r.isPrimary && r.viewActive) {
-    enqueue(r, req);
+    enqueue(r, req, from);
     tryIssueBatches(r);
   } else if (!fromMember && r.viewActive) {
     r.send(r.idOf(r.primary), req);
@@ -75,13 +78,13 @@ function lacksBlocks(r: Replica, req: ClientRequest): boolean {
   return (r.service.blocksNeeded?.(req.operation, 1) ?? []).length > 0;
 }
 
-export function enqueue(r: Replica, req: ClientRequest): void {
+export function enqueue(r: Replica, req: ClientRequest, origin: string): void {
   if (r.inFlight.has(r.requestKey(req))) return;
   if (r.queue.size === 0) r.queueSinceMs = r.nowMs;
   // A full client's requests still waiting for their blocks make room for any other: only
   // proposable ones may push a request out or keep one out (the backups time every request whose
   // blocks they hold, and a proposable request with a higher nonce passes it when it executes).
-  const queued = r.queue.add(req, r.nowMs, (held) => lacksBlocks(r, held));
+  const queued = r.queue.add(req, r.nowMs, origin, (held) => lacksBlocks(r, held));
   if (queued === 'refused' || queued === 'replaced') r.drop('client-window');
 }
 

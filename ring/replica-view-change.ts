@@ -279,7 +279,7 @@ function install(r: Replica, nv: NewView, proposals: readonly Proposal[]): void 
   for (const p of r.pending.all()) {
     p.sinceMs = r.nowMs;
     p.relayed = false;
-    if (r.isPrimary) r.enqueue(p.request);
+    if (r.isPrimary) r.enqueue(p.request, p.origin);
     else r.send(r.idOf(r.primary), p.request);
   }
   r.executeReady();

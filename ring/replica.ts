@@ -61,6 +61,8 @@ export type DropReason =
   | 'future-timestamp'
   /** A request below every one held for its client, which holds as many as it may (ring/client-requests.ts). */
   | 'client-window'
+  /** A request whose connection, or the replica as a whole, holds as many requests or bytes as it may (heldLimits). */
+  | 'held-full'
   /** A span-certified that found its sender's queue full while its previous one was checked. */
   | 'busy'
   /** A state request or block fetch from a member answered already within the last status period. */
@@ -429,7 +431,7 @@ export class Replica implements Machine<RingMessage, RingOutput> {
     const peer = this.memberIndex.get(from);
     switch (m.kind) {
       case 'request':
-        return requests.onRequest(this, m, peer !== undefined);
+        return requests.onRequest(this, m, from, peer !== undefined);
       case 'pre-prepare':
         return agreement.onPrePrepare(this, m);
       case 'prepare':
@@ -476,8 +478,8 @@ export class Replica implements Machine<RingMessage, RingOutput> {
 
   // ---- requests (ring/replica-requests.ts) ----
 
-  enqueue(r: ClientRequest): void {
-    requests.enqueue(this, r);
+  enqueue(r: ClientRequest, origin: string): void {
+    requests.enqueue(this, r, origin);
   }
 
   tryIssueBatches(): void {

@@ -13,7 +13,8 @@ import { toHex } from '../../core/bytes.ts';
 import { fakeCrypto } from '../../sim/fake-crypto.ts';
 import { kvKeyFor, kvOperation } from '../../ring/kv-service.ts';
 import type { ClientRequest } from '../../ring/messages.ts';
-import { requestsPerClientMax } from '../../ring/client-requests.ts';
+import { ClientRequests, heldLimits, requestsPerClientMax } from '../../ring/client-requests.ts';
+import { signerOf } from '../../core/crypto.ts';
 import { buildCluster } from '../../ring/sim-cluster.ts';
 import { signMessage } from '../../ring/signing.ts';
 
@@ -43,5 +44,50 @@ describe('a nonce flood from one client', () => {
     c.sim.runFor(1_000);
     expect(Math.max(...[0, 1, 2, 3].map((i) => c.replica(i)!.counters.viewChanges))).toBe(0);
     expect(c.replica(1)!.drops.get('client-window') ?? 0).toBeGreaterThan(0);
+  });
+});
+
+describe('a fresh-key flood from one connection (twentieth session review)', () => {
+  it('is held to heldLimits.perOriginMax requests at every replica, refused before its signatures are checked: no view change, another connection is served', () => {
+    // Before: requestsPerClientMax is per key and keys are free, so every replica verified and held
+    // all 3,000 (8,000 in the review made the backups replace a correct primary twice).
+    const c = buildCluster({ seed: 41, f: 1, clientCount: 2, crypto: fakeCrypto, parameters: { ...parameters, batchSizeMax: 8, pipelineDepthMax: 3 }, network: { delayMsMin: 1, delayMsMax: 1 } });
+    const flood = heldLimits.perOriginMax * 3;
+    for (let i = 0; i < flood; i++) {
+      const attacker = signerOf(fakeCrypto, Uint8Array.from({ length: 32 }, (_, j) => (i >> (8 * (j % 4))) & 255 ^ j));
+      const req = signMessage<ClientRequest>(fakeCrypto, attacker, {
+        kind: 'request', clientKey: attacker.publicKey, nonce: 1, replyTo: 'client-1',
+        operation: kvOperation(kvKeyFor(attacker.publicKey, 'x'), -1, Uint8Array.of(i & 255)),
+      });
+      for (const id of c.replicaIds) c.sim.send('client-1', id, req);
+    }
+    c.submit(0, kvOperation(kvKeyFor(c.clientSigners[0]!.publicKey, 'honest'), -1, Uint8Array.of(1)));
+    let held = 0;
+    for (let t = 0; t < 50; t++) {
+      c.sim.runFor(1);
+      for (const i of [0, 1, 2, 3]) held = Math.max(held, c.replica(i)!.pending.size, c.replica(i)!.queue.size);
+    }
+    expect(held).toBeLessThanOrEqual(heldLimits.perOriginMax + 1); // and the honest client's
+    // Refused before the signature check: 'held-full' comes first in onRequest.
+    expect(c.replica(1)!.drops.get('held-full') ?? 0).toBeGreaterThanOrEqual(flood - heldLimits.perOriginMax);
+    expect(c.sim.runUntil(() => c.completed[0] === 1, 10_000)).toBe(true);
+    c.sim.runFor(1_000);
+    expect(Math.max(...[0, 1, 2, 3].map((i) => c.replica(i)!.counters.viewChanges))).toBe(0);
+  });
+});
+
+describe('ClientRequests.admits', () => {
+  it('bounds requests and bytes per origin and in all; a request let go frees its room', () => {
+    const held = new ClientRequests();
+    const request = (key: number, bytes: number): ClientRequest => ({ kind: 'request', clientKey: Uint8Array.of(key >> 8, key & 255), nonce: 1, replyTo: 'x', operation: new Uint8Array(bytes), signature: new Uint8Array(0) });
+    for (let i = 0; i < heldLimits.perOriginMax; i++) expect(held.add(request(i, 1), 0, 'a')).toBe('added');
+    expect(held.admits('a', 1)).toBe(false);
+    expect(held.admits('b', 1)).toBe(true);
+    expect(held.admits('b', heldLimits.perOriginBytesMax + 1)).toBe(false);
+    held.settle(toHex(Uint8Array.of(0, 0)), 1, 0);
+    expect(held.admits('a', 1)).toBe(true);
+    held.clear();
+    expect(held.size).toBe(0);
+    expect(held.admits('a', heldLimits.perOriginBytesMax)).toBe(true);
   });
 });
