@@ -249,26 +249,33 @@ export async function run(args: string[]): Promise<number> {
         return 2;
     }
   } catch (error) {
-    return reportError(`oceanstore cluster ${command}`, error);
+    // `status --json` feeds scripts: its failure is JSON on stdout too, as the object verbs' are.
+    return reportError(`oceanstore cluster ${command}`, error, rest.includes('--json'));
   }
 }
 
-/** One line for any error: exit 2 for usage, 1 otherwise; a file-system error names the path. */
-function reportError(prefix: string, error: unknown): number {
-  if (error instanceof OceanStoreError) {
-    console.error(`${prefix}: ${error.name}: ${error.message}`);
-    return error instanceof InvalidArgumentError ? 2 : 1;
-  }
+/**
+ * One line for any error: exit 2 for usage, 1 otherwise; a file-system error names the path. With
+ * `json`, also {"error": {name, message, exitCode}} on stdout.
+ */
+function reportError(prefix: string, error: unknown, json = false): number {
+  let name: string;
+  let message: string;
+  let code = 1;
   const fs = fsErrorMessage(error);
-  if (fs !== null) {
+  if (error instanceof OceanStoreError) {
+    [name, message] = [error.name, error.message];
+    if (error instanceof InvalidArgumentError) code = 2;
+    console.error(`${prefix}: ${name}: ${message}`);
+  } else if (fs !== null) {
+    [name, message] = ['FileError', fs];
     console.error(`${prefix}: ${fs}`);
-    return 1;
-  }
-  if (error instanceof Error) {
-    console.error(`${prefix}: ${error.message}`);
-    return 1;
-  }
-  throw error;
+  } else if (error instanceof Error) {
+    [name, message] = [error.name, error.message];
+    console.error(`${prefix}: ${message}`);
+  } else throw error;
+  if (json) console.log(JSON.stringify({ error: { name, message, exitCode: code } }));
+  return code;
 }
 
 function nameArg(parsed: ParsedArgs): string {

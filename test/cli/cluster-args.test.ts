@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../core/errors.ts';
-import { parseCommandArgs, interruptSignals } from '../../cli/cluster.ts';
+import { parseCommandArgs, interruptSignals, run } from '../../cli/cluster.ts';
+import { vi } from 'vitest';
 import { parseArgs } from '../../cli/cluster-args.ts';
 
 describe('cluster flag parsing', () => {
@@ -36,5 +37,20 @@ describe('cluster flag parsing', () => {
 
   it('a foreground cluster ends on a hang-up too (closing its terminal left 14 nodes running)', () => {
     expect(interruptSignals).toContain('SIGHUP');
+  });
+
+  it('status --json that fails prints a JSON error object on stdout, as the object verbs do (it printed only a line on stderr)', async () => {
+    const out: string[] = [];
+    const log = vi.spyOn(console, 'log').mockImplementation((line: string) => void out.push(line));
+    const err = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      expect(await run(['status', '--json', '--config', '/nonexistent/oceanstore.json'])).toBe(1);
+      expect(await run(['status', '--json', '--jsn'])).toBe(2);
+    } finally {
+      log.mockRestore();
+      err.mockRestore();
+    }
+    const errors = out.map((line) => (JSON.parse(line) as { error: { name: string; exitCode: number } }).error);
+    expect(errors.map((e) => [e.name, e.exitCode])).toEqual([['ConfigError', 1], ['InvalidArgumentError', 2]]);
   });
 });
