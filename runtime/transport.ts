@@ -67,7 +67,8 @@ export interface TransportOptions {
   /**
    * When clientsMax sockets are connected, a new client takes the slot of the one that has
    * delivered no frame for longest, if that is at least this long (ms); otherwise it is refused.
-   * Default 10,000.
+   * Default 30,000, well above the SDK's descriptor announce period (10 s), so a store that is
+   * only waiting keeps its slot.
    */
   readonly clientIdleMsMin?: number;
   readonly frameBytesMax: number;
@@ -121,7 +122,7 @@ export interface TransportCounters {
 
 /** 32 × ~132 MiB (ring and archive servers cap a frame at 64 MiB) is ~4 GiB at worst. */
 export const clientsMaxDefault = 32;
-const clientIdleMsMinDefault = 10_000;
+const clientIdleMsMinDefault = 30_000;
 /** Close codes: a refused handshake, and an idle client's socket given to a newcomer. */
 export const closeCodes = { refused: 4001, evictedIdle: 4002 } as const;
 const defaultLimits: LinkLimits = { queueFramesMax: 8192, queueBytesMax: 64 * 2 ** 20, bufferedBytesMax: 4 * 2 ** 20 };
@@ -248,8 +249,10 @@ export class Transport {
       const address = this.options.members.get(to);
       if (!address) return false; // a client that is gone, or a name we never knew
       link = this.linkOf(to);
-      if (this.shouldDial(to)) this.dial(to, 0);
     }
+    // A link kept across a close this side does not redial by itself (evicted as idle, 4002, or
+    // let go by disconnect()) is dialled again now; dial() does nothing if a dial is under way.
+    if (!link.isOpen && this.shouldDial(to)) this.dial(to, 0);
     const queued = link.send(frame);
     if (!queued) this.counters.framesDroppedQueueFull += 1;
     return queued;
@@ -557,7 +560,10 @@ export class Transport {
     let idlest: [WebSocket, Connection] | null = null;
     for (const ws of this.clientSockets) {
       const connection = this.openers.get(ws);
-      if (connection && (!idlest || connection.lastFrameMs < idlest[1].lastFrameMs)) idlest = [ws, connection];
+      // A socket in the middle of a message is busy, not idle: a large block on a slow uplink
+      // completes no frame for many seconds (a stalled one is cut by the heartbeat check instead).
+      if (!connection || messageInProgress(ws)) continue;
+      if (!idlest || connection.lastFrameMs < idlest[1].lastFrameMs) idlest = [ws, connection];
     }
     if (!idlest || performance.now() - idlest[1].lastFrameMs < (this.options.clientIdleMsMin ?? clientIdleMsMinDefault)) return false;
     const [ws, { peer }] = idlest;
@@ -648,9 +654,8 @@ const unfinishedProgressBytes = 64 * 1024;
  * and a 4 MiB block took longer than the deadline on a ~10 Mbit/s link (the second review).
  */
 function messageStalled(ws: WebSocket, connection: Connection, nowMs: number, msMax: number): boolean {
-  const receiver = (ws as unknown as { _receiver?: { _bufferedBytes?: unknown; _fragments?: unknown } })._receiver;
-  assert(receiver && typeof receiver._bufferedBytes === 'number' && Array.isArray(receiver._fragments), 'ws 8 keeps a message being read in _receiver');
-  if (receiver._bufferedBytes === 0 && receiver._fragments.length === 0) {
+  const receiver = receiverOf(ws);
+  if (!messageInProgress(ws)) {
     connection.unfinished = null;
     return false;
   }
@@ -677,6 +682,18 @@ function closeSoon(ws: WebSocket, code: number, reason: string): void {
     ws.terminate();
   }
   setTimeout(() => ws.terminate(), 1000).unref();
+}
+
+function receiverOf(ws: WebSocket): { _bufferedBytes: number; _fragments: unknown[] } {
+  const receiver = (ws as unknown as { _receiver?: { _bufferedBytes?: unknown; _fragments?: unknown } })._receiver;
+  assert(receiver && typeof receiver._bufferedBytes === 'number' && Array.isArray(receiver._fragments), 'ws 8 keeps a message being read in _receiver');
+  return receiver as { _bufferedBytes: number; _fragments: unknown[] };
+}
+
+/** Whether ws holds part of a message from `ws` (bytes read, the message not complete). */
+function messageInProgress(ws: WebSocket): boolean {
+  const receiver = receiverOf(ws);
+  return receiver._bufferedBytes > 0 || receiver._fragments.length > 0;
 }
 
 function toBytes(data: RawData): Uint8Array {

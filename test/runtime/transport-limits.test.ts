@@ -240,6 +240,37 @@ describe('transport limits for clients', () => {
     expect(idle.connectedPeers()).toEqual([]);
     expect(t.counters.clientsEvicted).toBe(1);
     expect(t.counters.handshakesAccepted).toBe(2);
+    // ...until it has something to send: then it comes back, and the frame arrives (second
+    // review: the send was queued on the kept link and never dialled, so an evicted SDK store
+    // timed out on that server until it was closed).
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    idle.send('a', Uint8Array.of(3));
+    await waitFor(() => fromClients.length === 3, 5000, "the evicted client's next frame");
+    expect(t.counters.handshakesAccepted).toBe(3);
+  });
+
+  it('a client in the middle of sending a long message is not evicted as idle (a block on a slow uplink completes no frame for seconds)', async () => {
+    // Second review: "idle" was "no complete frame for clientIdleMsMin", so any newcomer evicted
+    // a client mid-upload.
+    const { t, port } = await startNode({ clientsMax: 1, clientIdleMsMin: 300, heartbeatMs: 1000, frameBytesMax: 8 << 20 });
+    const uploader = await rawClient(port, signerOf(nodeCrypto, new Uint8Array(randomBytes(32))));
+    // 1 MiB in 64 KiB fragments, one every 40 ms: steady progress.
+    const sending = (async () => {
+      for (let i = 0; i < 16 && uploader.closeCode === null; i++) {
+        uploader.ws.send(Buffer.alloc(64 * 1024, i), { binary: true, fin: i === 15 });
+        await new Promise((resolve) => setTimeout(resolve, 40));
+      }
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const newcomer = rawSocket(port);
+    newcomer.ws.once('message', (data: Buffer) => {
+      newcomer.ws.send(encodeHello(signHello(signerOf(nodeCrypto, new Uint8Array(randomBytes(32))), decodeChallenge(new Uint8Array(data)), 'x', new Uint8Array(randomBytes(32)), newEphemeral().publicKey)));
+    });
+    await waitFor(() => newcomer.closeCode !== null, 5000, 'the newcomer refused');
+    await sending;
+    expect(newcomer.closeCode).toBe(4001);
+    expect(uploader.closeCode).toBeNull();
+    expect(t.counters.clientsEvicted).toBe(0);
   });
 
   it("a client that stops reading holds at most 32 MiB of its replies queued (a member's queue is 64 MiB)", async () => {
