@@ -382,8 +382,14 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
       return;
     }
     this.send(out, joiner.name, { kind: 'candidates', nodes: rowsFor(this.table, joiner) });
-    const next = this.table.nextHop(joiner.id, level);
-    if (next && next.hop.id !== joiner.id) {
+    // The joiner's root is the root of its id among the other members, so its own entry (a member
+    // named as joiner, or a restarted node still in tables) is passed over. A relayed request's
+    // level and joiner are the sender's word: before starting the multicast we check from level 0
+    // that we really are that root in our own view. Otherwise any member could name any other
+    // (or forge level 39) and make the receiver the root at prefix 0: a multicast over the whole
+    // overlay (1,107 messages in a 256-node overlay) for one message.
+    const next = this.table.nextHop(joiner.id, level, false, joiner.id) ?? (level > 0 ? this.table.nextHop(joiner.id, 0, false, joiner.id) : null);
+    if (next) {
       this.send(out, next.hop.name, { kind: 'joinRequest', joiner, level: next.level, hops: hops + 1 });
       return;
     }
