@@ -97,7 +97,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     this.table = new RoutingTable(this.self, this.config.slotSize);
     this.location = new ObjectLocation(this);
     this.watch = new NeighbourWatch(this, this.location, this.random);
-    this.requests = new RequestTracker(this.config.requestTimeoutMs, this.config.pendingRequestsMax);
+    this.requests = new RequestTracker(this.config.requestTimeoutMs, this.config.pendingRequestsMax, this.random);
     this.joiner = new Joiner(this);
     this.relay = new MulticastRelay(this);
     if (gateways !== undefined) {
@@ -261,12 +261,18 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
       case 'route':
         return this.onRoute(out, m);
       case 'routeReply':
+        // Only the root answers for itself: a member naming another root (or itself, from off the
+        // path) would otherwise settle the request with its word.
+        if (m.root.name !== from) return this.drop();
         return this.onRouteReply(out, m.requestId, m.targetId, m.root, m.hops);
       case 'publish':
         return this.location.onPublish(out, from, m, nowMs);
       case 'locate':
         return this.location.onLocate(out, m, nowMs);
       case 'locateReply': {
+        // The node that stopped the locate answers in its own name: a "not found" blamed on an
+        // honest member by another is dropped (and the real answer still settles the request).
+        if (m.answeredBy.name !== from) return this.drop();
         const holder = m.server && { server: m.server, proof: { issuedAtMs: m.issuedAtMs, signature: m.signature } };
         // The answerer's word that the server holds the object counts only as the server's own.
         if (m.server && !holderProven(this.auth, this.config, m.objectId, m.server, m.issuedAtMs, m.signature, nowMs)) return this.drop();
