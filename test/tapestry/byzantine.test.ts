@@ -82,3 +82,31 @@ describe('answers to a locate or route come only from the node that answered (fi
     expect(route?.root).toEqual(lastOutput(c, 'm7', 'routeResult')?.root);
   });
 });
+
+describe('one member cannot fill another node\'s pointer store (finding 2)', () => {
+  it('side copies of its own statements, up to the cap, do not keep out an honest publish: the root stores it and every node locates it (before: dropped, not found)', () => {
+    const pointersMax = 2_000;
+    const c = new SignedCluster(8, { pointersMax });
+    c.connectAll();
+    const r = c.nodes.get('m0')!.route(objectId, c.nowMs);
+    c.apply('m0', r.effects);
+    c.run();
+    const root = lastOutput(c, 'm0', 'routeResult')!.root!.name;
+    const publisher = c.names.find((n) => n !== root)!;
+    const attacker = c.names.find((n) => n !== root && n !== publisher)!;
+    for (let i = 0; i < pointersMax + 50; i++) c.inject(attacker, root, c.statementOf(attacker, '1' + i.toString(16).padStart(39, '0'), c.nowMs));
+    c.run();
+    const store = c.nodes.get(root)!.pointers;
+    expect(store.size).toBe(pointersMax);
+    c.apply(publisher, c.nodes.get(publisher)!.publish(objectId, c.nowMs));
+    c.run();
+    expect(store.get(objectId, c.refs.get(publisher)!.id)).toBeDefined();
+    expect(store.size).toBe(pointersMax);
+    for (const via of c.names.filter((n) => n !== publisher)) {
+      const l = c.nodes.get(via)!.locate(objectId, c.nowMs);
+      c.apply(via, l.effects);
+      c.run();
+      expect(lastOutput(c, via, 'locateResult')).toMatchObject({ requestId: l.requestId, server: { name: publisher } });
+    }
+  });
+});
