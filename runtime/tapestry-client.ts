@@ -15,6 +15,7 @@ import { defaultTapestryConfig } from '../tapestry/config.ts';
 import { isTapestryId, tapestryIdOf } from '../tapestry/id.ts';
 import { holderProven, pointerAuthOf, type PointerAuth } from '../tapestry/pointer-auth.ts';
 import type { NodeRef, TapestryId } from '../tapestry/id.ts';
+import type { TapestryMessage } from '../tapestry/messages.ts';
 import { messageBytesMax } from '../tapestry/messages.ts';
 import { clientNameOf } from './handshake.ts';
 import { silentLogger } from './log.ts';
@@ -63,6 +64,15 @@ export function roleHolderRule(role: string, roleOf: (name: string) => string | 
   return { what: `a server of role ${role}`, fits: (server) => roleOf(server.name) === role };
 }
 
+/** A Tapestry message as a transport frame: the channel byte, then the encoded message. */
+export function tapestryFrame(message: TapestryMessage): Uint8Array {
+  const body = encodeTapestryMessage(message);
+  const frame = new Uint8Array(body.length + 1);
+  frame[0] = channels.tapestry;
+  frame.set(body, 1);
+  return frame;
+}
+
 interface Pending {
   readonly objectId: TapestryId;
   readonly holder: HolderRule | undefined;
@@ -108,10 +118,7 @@ export class TapestryClient {
     checkArgument(isTapestryId(objectId), 'objectId', '40 lowercase hex digits');
     checkArgument(Number.isFinite(timeoutMs) && timeoutMs > 0, 'timeoutMs', 'a positive number of milliseconds');
     const requestId = this.requestIdNext++;
-    const body = encodeTapestryMessage({ kind: 'lookup', requestId, objectId });
-    const frame = new Uint8Array(body.length + 1);
-    frame[0] = channels.tapestry;
-    frame.set(body, 1);
+    const frame = tapestryFrame({ kind: 'lookup', requestId, objectId });
     return new Promise<LookupAnswer>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(requestId);

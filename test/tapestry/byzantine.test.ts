@@ -3,10 +3,17 @@
  * runtime runs): the twentieth session review's findings 2 and 3, adapted from its repros.
  */
 import { describe, expect, it } from 'vitest';
+import type { NodeRef } from '../../tapestry/id.ts';
+import type { TapestryMessage } from '../../tapestry/messages.ts';
 import { randomRequestId } from '../../tapestry/requests.ts';
 import { SignedCluster, lastOutput } from './signed-cluster.ts';
 
 const objectId = 'd'.repeat(40);
+
+/** A "not found" answer to `requestId` in `answeredBy`'s name (what m7 sends in these tests). */
+function notFound(requestId: number, answeredBy: NodeRef): TapestryMessage {
+  return { kind: 'locateReply', requestId, objectId, server: null, issuedAtMs: 0, signature: new Uint8Array(0), answeredBy, hops: 1 };
+}
 
 describe('answers to a locate or route come only from the node that answered (finding 3)', () => {
   /** A cluster where m1 publishes objectId, and an origin other than m1 and m7 that holds no pointer. */
@@ -34,32 +41,33 @@ describe('answers to a locate or route come only from the node that answered (fi
     expect(randomRequestId(fixed(0))).toBe(0);
   });
 
-  it('a "not found" from a member other than the one it names as answeredBy is dropped; the real answer settles the locate', () => {
-    const { c, originName } = setup();
+  /** A locate at the origin with m7's `forged(requestId)` delivered before the real answer: its result. */
+  function locateAfterForgery(c: SignedCluster, originName: string, forged: (requestId: number) => TapestryMessage) {
     const origin = c.nodes.get(originName)!;
     const r = origin.locate(objectId, c.nowMs);
-    // Even knowing the id (a member on the path sees it), m7 cannot answer in m5's name.
-    const forged = { kind: 'locateReply', requestId: r.requestId, objectId, server: null, issuedAtMs: 0, signature: new Uint8Array(0), answeredBy: c.refs.get('m5')!, hops: 1 } as const;
     const dropped = origin.stats.dropped;
-    c.apply(originName, origin.onMessage('m7', forged, c.nowMs));
-    expect(origin.stats.dropped).toBe(dropped + 1);
+    c.apply(originName, origin.onMessage('m7', forged(r.requestId), c.nowMs));
+    const forgeryDropped = origin.stats.dropped === dropped + 1;
     c.apply(originName, r.effects);
     c.run();
-    expect(lastOutput(c, originName, 'locateResult')).toMatchObject({ requestId: r.requestId, server: { name: 'm1' }, answered: true });
+    return { requestId: r.requestId, forgeryDropped, result: lastOutput(c, originName, 'locateResult') };
+  }
+
+  it('a "not found" from a member other than the one it names as answeredBy is dropped; the real answer settles the locate', () => {
+    const { c, originName } = setup();
+    // Even knowing the id (a member on the path sees it), m7 cannot answer in m5's name.
+    const { requestId, forgeryDropped, result } = locateAfterForgery(c, originName, (id) => notFound(id, c.refs.get('m5')!));
+    expect(forgeryDropped).toBe(true);
+    expect(result).toMatchObject({ requestId, server: { name: 'm1' }, answered: true });
   });
 
-  it('a guessed "next id" answer is dropped (the reviewer\'s repro: r0 + 1, answeredBy m5, from m7)', () => {
+  it('a guessed "next id" answer is dropped (the reviewer\'s repro: r0 + 1, from m7)', () => {
     const { c, originName } = setup();
-    const origin = c.nodes.get(originName)!;
-    const r0 = origin.locate(objectId, c.nowMs);
+    const r0 = c.nodes.get(originName)!.locate(objectId, c.nowMs);
     c.apply(originName, r0.effects);
     c.run();
-    const r1 = origin.locate(objectId, c.nowMs);
-    const forged = { kind: 'locateReply', requestId: r0.requestId + 1, objectId, server: null, issuedAtMs: 0, signature: new Uint8Array(0), answeredBy: c.refs.get('m7')!, hops: 1 } as const;
-    c.apply(originName, origin.onMessage('m7', forged, c.nowMs));
-    c.apply(originName, r1.effects);
-    c.run();
-    expect(lastOutput(c, originName, 'locateResult')).toMatchObject({ requestId: r1.requestId, server: { name: 'm1' }, answered: true });
+    const { requestId, result } = locateAfterForgery(c, originName, () => notFound(r0.requestId + 1, c.refs.get('m7')!));
+    expect(result).toMatchObject({ requestId, server: { name: 'm1' }, answered: true });
   });
 
   it('a routeReply naming a root other than its sender is dropped; the real root answers', () => {

@@ -10,11 +10,10 @@ import { signerOf } from '../../core/crypto.ts';
 import { IntegrityError } from '../../core/errors.ts';
 import { silentLogger } from '../../runtime/log.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
-import { channels } from '../../runtime/roles.ts';
 import { holderRuleOf, parseLocateArgs } from '../../runtime/tapestry-cli.ts';
-import { TapestryClient, nodeHolderRule } from '../../runtime/tapestry-client.ts';
+import { TapestryClient, nodeHolderRule, tapestryFrame } from '../../runtime/tapestry-client.ts';
 import { Transport, type PeerAddress } from '../../runtime/transport.ts';
-import { decodeTapestryMessage, encodeTapestryMessage } from '../../tapestry/codec.ts';
+import { decodeTapestryMessage } from '../../tapestry/codec.ts';
 import { tapestryIdOf, type NodeRef } from '../../tapestry/id.ts';
 import { nodeObjectIdOf, roleObjectIdOf } from '../../tapestry/named-objects.ts';
 import { pointerAuthOf, pointerStatement } from '../../tapestry/pointer-auth.ts';
@@ -60,11 +59,7 @@ describe('locate --node / --role: the holder must be that node / of that role', 
     member.onFrame((from, frame) => {
       const m = decodeTapestryMessage(frame.subarray(1));
       if (m.kind !== 'lookup') return;
-      const body = encodeTapestryMessage({ kind: 'lookupReply', requestId: m.requestId, objectId: m.objectId, hops: 1, answered: true, ...statementOf(holders.shift()!, m.objectId, Date.now()) });
-      const out = new Uint8Array(body.length + 1);
-      out[0] = channels.tapestry;
-      out.set(body, 1);
-      member.send(from, out);
+      member.send(from, tapestryFrame({ kind: 'lookupReply', requestId: m.requestId, objectId: m.objectId, hops: 1, answered: true, ...statementOf(holders.shift()!, m.objectId, Date.now()) }));
     });
     await member.start();
     stops.push(() => member.stop());
