@@ -83,6 +83,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   constructor(options: TapestryNodeOptions) {
     checkArgument(isTapestryId(options.self.id), 'self.id', '40 lowercase hex digits');
     checkArgument(typeof options.self.name === 'string' && options.self.name.length > 0, 'self.name', 'a non-empty string');
+    checkNow(options.nowMs);
     this.self = { id: options.self.id, name: options.self.name };
     this.config = tapestryConfig(options.config);
     this.random = options.random;
@@ -133,6 +134,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
    * several that answers (each asked in turn after a silent join step). Emits `joined` when done.
    */
   join(gateway: string | readonly string[], nowMs: number): Effect<TapestryMessage, TapestryOutput>[] {
+    checkNow(nowMs);
     const gateways = gatewaysOf(gateway, this.self.name);
     // Peers may already have pinged us (a cluster starting at once), so the table need not be empty.
     checkArgument(this.status === 'member', 'join', 'a node that is not joining or gone (call join once)');
@@ -146,6 +148,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   /** Routes toward the root of `targetId`; a `routeResult` with the same requestId follows. */
   route(targetId: TapestryId, nowMs: number): { requestId: number; effects: Effect<TapestryMessage, TapestryOutput>[] } {
     checkArgument(isTapestryId(targetId), 'targetId', '40 lowercase hex digits');
+    this.checkCall(nowMs);
     const requestId = this.requests.open('route', targetId, nowMs);
     const out: Out = [];
     this.onRoute(out, { kind: 'route', requestId, origin: this.self, targetId, level: 0, hops: 0 });
@@ -155,6 +158,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   /** Finds the nearest server holding `objectId`; a `locateResult` with the same requestId follows. */
   locate(objectId: TapestryId, nowMs: number): { requestId: number; effects: Effect<TapestryMessage, TapestryOutput>[] } {
     checkArgument(isTapestryId(objectId), 'objectId', '40 lowercase hex digits');
+    this.checkCall(nowMs);
     const requestId = this.requests.open('locate', objectId, nowMs);
     const out: Out = [];
     this.location.onLocate(out, { kind: 'locate', requestId, origin: this.self, objectId, level: 0, hops: 0 }, nowMs);
@@ -164,6 +168,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   /** Announces that we store `objectId`; republished every republishIntervalMs until unpublished. */
   publish(objectId: TapestryId, nowMs: number): Effect<TapestryMessage, TapestryOutput>[] {
     checkArgument(isTapestryId(objectId), 'objectId', '40 lowercase hex digits');
+    this.checkCall(nowMs);
     const out: Out = [];
     this.location.publishOwn(out, objectId, nowMs);
     return this.finishStep(out, nowMs);
@@ -171,6 +176,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
 
   unpublish(objectId: TapestryId, nowMs: number): Effect<TapestryMessage, TapestryOutput>[] {
     checkArgument(isTapestryId(objectId), 'objectId', '40 lowercase hex digits');
+    this.checkCall(nowMs);
     const out: Out = [];
     this.location.unpublishOwn(out, objectId, nowMs);
     return this.finishStep(out, nowMs);
@@ -182,6 +188,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
    * The node ignores everything afterwards.
    */
   leave(nowMs: number): Effect<TapestryMessage, TapestryOutput>[] {
+    checkNow(nowMs);
     const out: Out = [];
     if (this.status === 'left') return out;
     this.location.handOff(out, nowMs);
@@ -195,6 +202,15 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     }
     this.status = 'left';
     return out;
+  }
+
+  /**
+   * A request or publish needs a node that has not left (it ignores every message afterwards, so
+   * a locate was never reported and a publish still went out) and a usable clock reading.
+   */
+  private checkCall(nowMs: number): void {
+    checkNow(nowMs);
+    checkArgument(this.status !== 'left', 'node', 'a node that has not left (leave() is final)');
   }
 
   /** The objects we publish. */
@@ -432,6 +448,14 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   private drop(): void {
     this.stats.dropped++;
   }
+}
+
+/**
+ * The host's clock reading: a statement signed at NaN was stamped -Infinity (pointer issue times
+ * never go back), and every peer's decoder refused the node's answers until its next republish.
+ */
+function checkNow(nowMs: number): void {
+  checkArgument(Number.isFinite(nowMs) && nowMs >= 0, 'nowMs', 'a finite, non-negative number of milliseconds');
 }
 
 /** Every node reference a message carries. */
