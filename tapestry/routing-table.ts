@@ -153,6 +153,14 @@ export class RoutingTable {
     if (known) known.heardAtMs = nowMs;
   }
 
+  /**
+   * Every backpointer counts as heard at `nowMs`: for a host that starts beacons only now (the
+   * simulator's tick-less build), so silence is measured from when beacons could be heard.
+   */
+  heardFromAllBackpointers(nowMs: number): void {
+    for (const level of this.backpointers) for (const b of level.values()) b.heardAtMs = nowMs;
+  }
+
   /** Removes and returns backpointers whose beacons stopped before `silentSinceMs`. */
   takeSilentBackpointers(silentSinceMs: number): NodeRef[] {
     const out: NodeRef[] = [];
