@@ -437,10 +437,15 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     return out;
   }
 
-  /** The authenticated sender must be who the message claims to be; otherwise drop it. */
-  /** The claimed sender is the authenticated peer and not us (its id, when the host knows ids: dispatch). */
+  /**
+   * The claimed sender is the authenticated peer and not us (its id, when the host knows ids:
+   * dispatch), and not a second name for an id our table holds: a node joining under a member's
+   * id used to be taken for it (its pong refreshed the member's entry) and its graceful leave
+   * took the member out of every table that held it.
+   */
   private claimOk(from: string, claimed: NodeRef): boolean {
-    if (claimed.name === from && claimed.id !== this.self.id) return true;
+    const known = this.table.get(claimed.id);
+    if (claimed.name === from && claimed.id !== this.self.id && (known === undefined || known.name === from)) return true;
     this.drop();
     return false;
   }
