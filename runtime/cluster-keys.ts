@@ -296,6 +296,13 @@ export function parseDescriptor(json: string, what = 'ring descriptor'): RingDes
   const nodes = (v.nodes as Record<string, unknown>[]).map((n) => ({
     name: n.name as string, role: n.role as Role, url: n.url as string, publicKey: n.publicKey as string, shareIndex: n.shareIndex as number,
   }));
+  // One key is one Tapestry id and one transport identity: two nodes under it take each other's place.
+  const firstWithKey = new Map<string, string>();
+  for (const n of nodes) {
+    const other = firstWithKey.get(n.publicKey);
+    if (other !== undefined) throw new ConfigError(`${what}: nodes ${other} and ${n.name} share a public key`);
+    firstWithKey.set(n.publicKey, n.name);
+  }
   const ring = r === undefined ? {} : { ring: { epoch: (r as { epoch: number }).epoch, members: [...((r as { members: string[] }).members)] } };
   return {
     version: 1, cluster: v.cluster as string, ringId: v.ringId as string, f: v.f as number, threshold: v.threshold as number,

@@ -18,7 +18,7 @@ import { nodeObjectIdOf, roleObjectIdOf } from '../tapestry/named-objects.ts';
 import { loadClusterConfig, roles } from './cluster-config.ts';
 import { loadDescriptor } from './cluster-keys.ts';
 import { nodeCrypto } from './node-crypto.ts';
-import { TapestryClient, type LookupAnswer } from './tapestry-client.ts';
+import { TapestryClient, nodeHolderRule, roleHolderRule, type HolderRule, type LookupAnswer } from './tapestry-client.ts';
 import type { PeerAddress } from './transport.ts';
 
 export const locateUsage = `usage: oceanstore locate --role ROLE | --node NAME | --aguid HEX [--via NODE|all] [--json] [--timeout-ms N] [--config FILE]`;
@@ -28,6 +28,8 @@ const valueFlags = new Set(['--role', '--node', '--aguid', '--via', '--timeout-m
 interface LocateArgs {
   readonly what: string;
   readonly objectId: TapestryId;
+  /** For --node and --role: who may hold the named object (checked against the descriptor in run). */
+  readonly claim: { readonly node: string } | { readonly role: string } | undefined;
   readonly via: string;
   readonly json: boolean;
   readonly timeoutMs: number;
@@ -52,20 +54,23 @@ export function parseLocateArgs(args: readonly string[]): LocateArgs {
   const key = targets[0]!;
   const value = values.get(key)!;
   let objectId: TapestryId;
+  let claim: LocateArgs['claim'];
   if (key === '--role') {
     // Every node publishes its role; a name no node can have would only end in "not found".
     if (!(roles as readonly string[]).includes(value)) throw new InvalidArgumentError(`--role takes one of ${roles.join(', ')}, not '${value}'`);
     objectId = roleObjectIdOf(nodeCrypto, value);
-  }
-  else if (key === '--node') objectId = nodeObjectIdOf(nodeCrypto, value);
-  else {
+    claim = { role: value };
+  } else if (key === '--node') {
+    objectId = nodeObjectIdOf(nodeCrypto, value);
+    claim = { node: value };
+  } else {
     if (!/^[0-9a-f]{64}$/.test(value)) throw new InvalidArgumentError('--aguid wants 64 lowercase hex digits');
     objectId = objectIdOf(fromHex(value));
   }
   const timeoutMs = Number(values.get('--timeout-ms') ?? 10_000);
   if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) throw new InvalidArgumentError('--timeout-ms wants a positive integer');
   return {
-    what: `${key.slice(2)} ${value}`, objectId, via: values.get('--via') ?? '', json, timeoutMs,
+    what: `${key.slice(2)} ${value}`, objectId, claim, via: values.get('--via') ?? '', json, timeoutMs,
     config: values.get('--config') ?? process.env.OCEANSTORE_CONFIG ?? 'cluster-configs/local.json',
   };
 }
@@ -95,7 +100,8 @@ export async function run(args: string[], print: (line: string) => void = consol
   }
   const client = await TapestryClient.open({ secretKey: new Uint8Array(randomBytes(32)), crypto: nodeCrypto, members });
   try {
-    const answers = await Promise.all(vias.map(async (via) => ({ via, answer: await lookupOrError(client, via, parsed) })));
+    const holder = holderRuleOf(parsed.claim, descriptor.nodes);
+    const answers = await Promise.all(vias.map(async (via) => ({ via, answer: await lookupOrError(client, via, parsed, holder) })));
     if (parsed.json) {
       print(JSON.stringify({ what: parsed.what, objectId: parsed.objectId, answers: answers.map(({ via, answer }) => ({ via, ...answerJson(answer) })) }, null, 2));
     } else {
@@ -107,9 +113,20 @@ export async function run(args: string[], print: (line: string) => void = consol
   }
 }
 
-async function lookupOrError(client: TapestryClient, via: string, parsed: LocateArgs): Promise<LookupAnswer | Error> {
+/**
+ * Who may hold the named object: any member can publish another's name object or a role object
+ * under its own signature, and was then reported as "node m1" or "the nearest archive server".
+ */
+export function holderRuleOf(claim: LocateArgs['claim'], nodes: readonly { readonly name: string; readonly role: string }[]): HolderRule | undefined {
+  if (claim === undefined) return undefined;
+  if ('node' in claim) return nodeHolderRule(claim.node);
+  const roleOf = new Map(nodes.map((n) => [n.name, n.role]));
+  return roleHolderRule(claim.role, (name) => roleOf.get(name));
+}
+
+async function lookupOrError(client: TapestryClient, via: string, parsed: LocateArgs, holder: HolderRule | undefined): Promise<LookupAnswer | Error> {
   try {
-    return await client.lookup(via, parsed.objectId, parsed.timeoutMs);
+    return await client.lookup(via, parsed.objectId, parsed.timeoutMs, holder);
   } catch (error) {
     if (error instanceof OceanStoreError) return error;
     throw error;

@@ -15,6 +15,7 @@ import { defaultTapestryConfig } from '../tapestry/config.ts';
 import { isTapestryId, tapestryIdOf } from '../tapestry/id.ts';
 import { holderProven, pointerAuthOf, type PointerAuth } from '../tapestry/pointer-auth.ts';
 import type { NodeRef, TapestryId } from '../tapestry/id.ts';
+import type { TapestryMessage } from '../tapestry/messages.ts';
 import { messageBytesMax } from '../tapestry/messages.ts';
 import { clientNameOf } from './handshake.ts';
 import { silentLogger } from './log.ts';
@@ -41,8 +42,40 @@ export interface TapestryClientOptions {
   readonly log?: Logger;
 }
 
+/**
+ * What the holder of a named object must be, checked like its signature: anyone can publish any
+ * object id under its own signed statement, so the statement alone proves only that the holder
+ * said so. For a server's name object the holder must be that server; for a role object, a server
+ * of that role in the member list.
+ */
+export interface HolderRule {
+  /** For the error message: "node m1", "a archive server". */
+  readonly what: string;
+  readonly fits: (server: NodeRef) => boolean;
+}
+
+/** The holder of nodeObjectIdOf(name) must be the server `name` itself. */
+export function nodeHolderRule(name: string): HolderRule {
+  return { what: `node ${name}`, fits: (server) => server.name === name };
+}
+
+/** The holder of roleObjectIdOf(role) must have that role (`roleOf`: the ring descriptor's). */
+export function roleHolderRule(role: string, roleOf: (name: string) => string | undefined): HolderRule {
+  return { what: `a server of role ${role}`, fits: (server) => roleOf(server.name) === role };
+}
+
+/** A Tapestry message as a transport frame: the channel byte, then the encoded message. */
+export function tapestryFrame(message: TapestryMessage): Uint8Array {
+  const body = encodeTapestryMessage(message);
+  const frame = new Uint8Array(body.length + 1);
+  frame[0] = channels.tapestry;
+  frame.set(body, 1);
+  return frame;
+}
+
 interface Pending {
   readonly objectId: TapestryId;
+  readonly holder: HolderRule | undefined;
   readonly via: string;
   readonly startedMs: number;
   readonly resolve: (answer: LookupAnswer) => void;
@@ -75,22 +108,23 @@ export class TapestryClient {
     return client;
   }
 
-  /** Asks `via` (a member name) to locate `objectId`. Rejects with TimeoutError after timeoutMs. */
-  lookup(via: string, objectId: TapestryId, timeoutMs = 15_000): Promise<LookupAnswer> {
+  /**
+   * Asks `via` (a member name) to locate `objectId`. Rejects with TimeoutError after timeoutMs, and
+   * with IntegrityError when the holder named lacks its own statement or (`holder`, for named
+   * objects) is not who may hold the object.
+   */
+  lookup(via: string, objectId: TapestryId, timeoutMs = 15_000, holder?: HolderRule): Promise<LookupAnswer> {
     if (!this.options.members.has(via)) throw new InvalidArgumentError(`via: ${via} is not a cluster member`);
     checkArgument(isTapestryId(objectId), 'objectId', '40 lowercase hex digits');
     checkArgument(Number.isFinite(timeoutMs) && timeoutMs > 0, 'timeoutMs', 'a positive number of milliseconds');
     const requestId = this.requestIdNext++;
-    const body = encodeTapestryMessage({ kind: 'lookup', requestId, objectId });
-    const frame = new Uint8Array(body.length + 1);
-    frame[0] = channels.tapestry;
-    frame.set(body, 1);
+    const frame = tapestryFrame({ kind: 'lookup', requestId, objectId });
     return new Promise<LookupAnswer>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(requestId);
         reject(new TimeoutError(`tapestry lookup of ${objectId} via ${via}: no reply within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.pending.set(requestId, { objectId, via, startedMs: performance.now(), resolve, reject, timer });
+      this.pending.set(requestId, { objectId, holder, via, startedMs: performance.now(), resolve, reject, timer });
       // Frames to a peer not yet connected wait in its queue while the transport dials it.
       this.transport.send(via, frame);
     });
@@ -133,6 +167,10 @@ export class TapestryClient {
     clearTimeout(p.timer);
     if (message.server && !this.holderProven(message.objectId, message.server, message.issuedAtMs, message.signature)) {
       p.reject(new IntegrityError(`tapestry lookup of ${message.objectId} via ${from}: ${message.server.name} named as holder without its signed, unexpired publish statement`));
+      return;
+    }
+    if (message.server && p.holder && !p.holder.fits(message.server)) {
+      p.reject(new IntegrityError(`tapestry lookup of ${message.objectId} via ${from}: ${message.server.name} holds it, but only ${p.holder.what} may`));
       return;
     }
     p.resolve({ objectId: message.objectId, server: message.server, hops: message.hops, answered: message.answered, latencyMs: performance.now() - p.startedMs });

@@ -31,10 +31,14 @@ export interface TapestryTreeLocatorOptions {
 export class TapestryTreeLocator implements TreeLocator {
   /** objectId -> members found, nearest first (one per locate; a newer answer goes in front). */
   private readonly learned = new Map<TapestryId, string[]>();
-  /** Objects candidates() asked for: answers to this process's other locates are not ours. */
-  private readonly asked = new Set<TapestryId>();
+  /**
+   * Objects candidates() asked for (objectId -> aguid): answers to this process's other locates are
+   * not ours, and the aguid gives the fallback's members for the object when an answer comes.
+   */
+  private readonly asked = new Map<TapestryId, Uint8Array>();
   private readonly objectsMax: number;
-  readonly counters = { locatesWanted: 0, membersLearned: 0, announced: 0, withdrawn: 0 };
+  /** membersRefused: answers naming a member that is not among the fallback's (not learned). */
+  readonly counters = { locatesWanted: 0, membersLearned: 0, membersRefused: 0, announced: 0, withdrawn: 0 };
 
   constructor(
     private readonly service: TapestryService,
@@ -52,7 +56,7 @@ export class TapestryTreeLocator implements TreeLocator {
     if (this.service.want(objectId)) this.counters.locatesWanted++;
     if (!this.asked.has(objectId)) {
       if (this.asked.size >= this.objectsMax) this.asked.delete(this.asked.keys().next().value as string);
-      this.asked.add(objectId);
+      this.asked.set(objectId, aguid.slice());
     }
     const near = this.learned.get(objectId) ?? [];
     return [...new Set([...near, ...this.fallback.candidates(aguid)])];
@@ -62,7 +66,12 @@ export class TapestryTreeLocator implements TreeLocator {
   onLocateResult(event: LocateResult): void {
     const member = event.server?.name;
     if (!event.answered || member === undefined || member === this.options.selfName) return;
-    if (!this.asked.has(event.objectId)) return;
+    const aguid = this.asked.get(event.objectId);
+    if (aguid === undefined) return;
+    // Anyone may publish objectIdOf(aguid), so the overlay's answer only reorders the members this
+    // process would try anyway (other secondaries, the ring servers): a member of another role
+    // that announces the object (or lies nearest) is not put first in our parent list.
+    if (!this.fallback.candidates(aguid).includes(member)) return void this.counters.membersRefused++;
     const members = this.learned.get(event.objectId);
     this.learned.delete(event.objectId);
     if (this.learned.size >= this.objectsMax) this.learned.delete(this.learned.keys().next().value as string);

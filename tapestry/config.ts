@@ -38,6 +38,10 @@ export interface TapestryConfig {
    * resolved so far ("publishing to nearest neighbours", §3.3); 0 = off.
    */
   readonly publishToNearestCount: number;
+  /**
+   * Pointers a node stores (and, separately, withdrawals it remembers). ~900 bytes each; when full,
+   * the server holding the most loses its oldest (pointer-store.ts), so no member fills a node.
+   */
   readonly pointersMax: number;
   readonly pendingPingsMax: number;
   readonly pendingRequestsMax: number;
@@ -59,7 +63,7 @@ export const defaultTapestryConfig: TapestryConfig = {
   remeasureIntervalMs: 60_000,
   publishToBackups: 1,
   publishToNearestCount: 4,
-  pointersMax: 1_000_000,
+  pointersMax: 100_000,
   pendingPingsMax: 4_096,
   pendingRequestsMax: 65_536,
 };

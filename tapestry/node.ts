@@ -83,6 +83,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   constructor(options: TapestryNodeOptions) {
     checkArgument(isTapestryId(options.self.id), 'self.id', '40 lowercase hex digits');
     checkArgument(typeof options.self.name === 'string' && options.self.name.length > 0, 'self.name', 'a non-empty string');
+    checkNow(options.nowMs);
     this.self = { id: options.self.id, name: options.self.name };
     this.config = tapestryConfig(options.config);
     this.random = options.random;
@@ -97,7 +98,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     this.table = new RoutingTable(this.self, this.config.slotSize);
     this.location = new ObjectLocation(this);
     this.watch = new NeighbourWatch(this, this.location, this.random);
-    this.requests = new RequestTracker(this.config.requestTimeoutMs, this.config.pendingRequestsMax);
+    this.requests = new RequestTracker(this.config.requestTimeoutMs, this.config.pendingRequestsMax, this.random);
     this.joiner = new Joiner(this);
     this.relay = new MulticastRelay(this);
     if (gateways !== undefined) {
@@ -133,6 +134,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
    * several that answers (each asked in turn after a silent join step). Emits `joined` when done.
    */
   join(gateway: string | readonly string[], nowMs: number): Effect<TapestryMessage, TapestryOutput>[] {
+    checkNow(nowMs);
     const gateways = gatewaysOf(gateway, this.self.name);
     // Peers may already have pinged us (a cluster starting at once), so the table need not be empty.
     checkArgument(this.status === 'member', 'join', 'a node that is not joining or gone (call join once)');
@@ -146,6 +148,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   /** Routes toward the root of `targetId`; a `routeResult` with the same requestId follows. */
   route(targetId: TapestryId, nowMs: number): { requestId: number; effects: Effect<TapestryMessage, TapestryOutput>[] } {
     checkArgument(isTapestryId(targetId), 'targetId', '40 lowercase hex digits');
+    this.checkCall(nowMs);
     const requestId = this.requests.open('route', targetId, nowMs);
     const out: Out = [];
     this.onRoute(out, { kind: 'route', requestId, origin: this.self, targetId, level: 0, hops: 0 });
@@ -155,6 +158,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   /** Finds the nearest server holding `objectId`; a `locateResult` with the same requestId follows. */
   locate(objectId: TapestryId, nowMs: number): { requestId: number; effects: Effect<TapestryMessage, TapestryOutput>[] } {
     checkArgument(isTapestryId(objectId), 'objectId', '40 lowercase hex digits');
+    this.checkCall(nowMs);
     const requestId = this.requests.open('locate', objectId, nowMs);
     const out: Out = [];
     this.location.onLocate(out, { kind: 'locate', requestId, origin: this.self, objectId, level: 0, hops: 0 }, nowMs);
@@ -164,6 +168,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   /** Announces that we store `objectId`; republished every republishIntervalMs until unpublished. */
   publish(objectId: TapestryId, nowMs: number): Effect<TapestryMessage, TapestryOutput>[] {
     checkArgument(isTapestryId(objectId), 'objectId', '40 lowercase hex digits');
+    this.checkCall(nowMs);
     const out: Out = [];
     this.location.publishOwn(out, objectId, nowMs);
     return this.finishStep(out, nowMs);
@@ -171,6 +176,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
 
   unpublish(objectId: TapestryId, nowMs: number): Effect<TapestryMessage, TapestryOutput>[] {
     checkArgument(isTapestryId(objectId), 'objectId', '40 lowercase hex digits');
+    this.checkCall(nowMs);
     const out: Out = [];
     this.location.unpublishOwn(out, objectId, nowMs);
     return this.finishStep(out, nowMs);
@@ -182,6 +188,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
    * The node ignores everything afterwards.
    */
   leave(nowMs: number): Effect<TapestryMessage, TapestryOutput>[] {
+    checkNow(nowMs);
     const out: Out = [];
     if (this.status === 'left') return out;
     this.location.handOff(out, nowMs);
@@ -195,6 +202,15 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     }
     this.status = 'left';
     return out;
+  }
+
+  /**
+   * A request or publish needs a node that has not left (it ignores every message afterwards, so
+   * a locate was never reported and a publish still went out) and a usable clock reading.
+   */
+  private checkCall(nowMs: number): void {
+    checkNow(nowMs);
+    checkArgument(this.status !== 'left', 'node', 'a node that has not left (leave() is final)');
   }
 
   /** The objects we publish. */
@@ -261,12 +277,18 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
       case 'route':
         return this.onRoute(out, m);
       case 'routeReply':
+        // Only the root answers for itself: a member naming another root (or itself, from off the
+        // path) would otherwise settle the request with its word.
+        if (m.root.name !== from) return this.drop();
         return this.onRouteReply(out, m.requestId, m.targetId, m.root, m.hops);
       case 'publish':
         return this.location.onPublish(out, from, m, nowMs);
       case 'locate':
         return this.location.onLocate(out, m, nowMs);
       case 'locateReply': {
+        // The node that stopped the locate answers in its own name: a "not found" blamed on an
+        // honest member by another is dropped (and the real answer still settles the request).
+        if (m.answeredBy.name !== from) return this.drop();
         const holder = m.server && { server: m.server, proof: { issuedAtMs: m.issuedAtMs, signature: m.signature } };
         // The answerer's word that the server holds the object counts only as the server's own.
         if (m.server && !holderProven(this.auth, this.config, m.objectId, m.server, m.issuedAtMs, m.signature, nowMs)) return this.drop();
@@ -382,8 +404,14 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
       return;
     }
     this.send(out, joiner.name, { kind: 'candidates', nodes: rowsFor(this.table, joiner) });
-    const next = this.table.nextHop(joiner.id, level);
-    if (next && next.hop.id !== joiner.id) {
+    // The joiner's root is the root of its id among the other members, so its own entry (a member
+    // named as joiner, or a restarted node still in tables) is passed over. A relayed request's
+    // level and joiner are the sender's word: before starting the multicast we check from level 0
+    // that we really are that root in our own view. Otherwise any member could name any other
+    // (or forge level 39) and make the receiver the root at prefix 0: a multicast over the whole
+    // overlay (1,107 messages in a 256-node overlay) for one message.
+    const next = this.table.nextHop(joiner.id, level, false, joiner.id) ?? (level > 0 ? this.table.nextHop(joiner.id, 0, false, joiner.id) : null);
+    if (next) {
       this.send(out, next.hop.name, { kind: 'joinRequest', joiner, level: next.level, hops: hops + 1 });
       return;
     }
@@ -409,10 +437,15 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     return out;
   }
 
-  /** The authenticated sender must be who the message claims to be; otherwise drop it. */
-  /** The claimed sender is the authenticated peer and not us (its id, when the host knows ids: dispatch). */
+  /**
+   * The claimed sender is the authenticated peer and not us (its id, when the host knows ids:
+   * dispatch), and not a second name for an id our table holds: a node joining under a member's
+   * id used to be taken for it (its pong refreshed the member's entry) and its graceful leave
+   * took the member out of every table that held it.
+   */
   private claimOk(from: string, claimed: NodeRef): boolean {
-    if (claimed.name === from && claimed.id !== this.self.id) return true;
+    const known = this.table.get(claimed.id);
+    if (claimed.name === from && claimed.id !== this.self.id && (known === undefined || known.name === from)) return true;
     this.drop();
     return false;
   }
@@ -420,6 +453,14 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   private drop(): void {
     this.stats.dropped++;
   }
+}
+
+/**
+ * The host's clock reading: a statement signed at NaN was stamped -Infinity (pointer issue times
+ * never go back), and every peer's decoder refused the node's answers until its next republish.
+ */
+function checkNow(nowMs: number): void {
+  checkArgument(Number.isFinite(nowMs) && nowMs >= 0, 'nowMs', 'a finite, non-negative number of milliseconds');
 }
 
 /** Every node reference a message carries. */

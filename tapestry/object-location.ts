@@ -41,11 +41,18 @@ export interface LocationHost {
   answerLocate(out: Out, m: Locate, holder: Holder | null): void;
 }
 
+/** Pointers maintain() re-checks per step at most (a step stays well under a millisecond). */
+export const maintainBudget = 2_048;
+
 export class ObjectLocation {
   readonly pointers: PointerStore;
   /** The objects we publish, each with our latest statement (a locate that reaches us answers with it). */
   private readonly ownObjects = new Map<TapestryId, PointerProof>();
   private checkedVersion = 0;
+  /** The re-check of pointers after a table change, in progress (resumed at the next step). */
+  private maintainPass: Iterator<ObjectPointer> | null = null;
+  /** The table changed again during the pass: another full pass follows it. */
+  private maintainAgain = false;
   /** Our statements' issue times strictly increase, so a publish right after an unpublish is later. */
   private lastIssuedMs = -Infinity;
 
@@ -192,21 +199,39 @@ export class ObjectLocation {
     return best && { server: best.server, proof: best.proof };
   }
 
-  /** After a table change: pointers whose next hop changed are pushed along the new path (§4.2.2). */
+  /**
+   * After a table change: pointers whose next hop changed are pushed along the new path (§4.2.2).
+   * At most maintainBudget pointers per step, resumed at the next: one step used to re-check every
+   * pointer (~22 ms for each new neighbour of a node holding 100,000). A change during a pass lets
+   * it finish and runs one more, so every pointer is checked after the last change.
+   */
   maintain(out: Out, nowMs: number): void {
     const { table } = this.host;
-    if (table.version === this.checkedVersion) return;
-    this.checkedVersion = table.version;
-    for (const p of this.pointers.all()) {
-      if (p.expiresAtMs <= nowMs || p.sideCopy) continue;
-      const next = table.nextHop(p.objectId, p.level);
-      const nextId = next ? next.hop.id : null;
-      if (nextId === p.forwardedTo) continue;
-      p.forwardedTo = nextId;
-      if (!next) continue;
-      this.host.stats.pointersForwarded++;
-      this.host.send(out, next.hop.name, this.message(p.objectId, p.server, next.level, 'publish', p.proof));
+    if (table.version !== this.checkedVersion) {
+      this.checkedVersion = table.version;
+      if (this.maintainPass === null) this.maintainPass = this.pointers.all();
+      else this.maintainAgain = true;
     }
+    for (let checked = 0; this.maintainPass !== null && checked < maintainBudget; checked++) {
+      const next = this.maintainPass.next();
+      if (next.done) {
+        this.maintainPass = this.maintainAgain ? this.pointers.all() : null;
+        this.maintainAgain = false;
+        continue;
+      }
+      this.recheck(out, next.value, nowMs);
+    }
+  }
+
+  private recheck(out: Out, p: ObjectPointer, nowMs: number): void {
+    if (p.expiresAtMs <= nowMs || p.sideCopy) return;
+    const next = this.host.table.nextHop(p.objectId, p.level);
+    const nextId = next ? next.hop.id : null;
+    if (nextId === p.forwardedTo) return;
+    p.forwardedTo = nextId;
+    if (!next) return;
+    this.host.stats.pointersForwarded++;
+    this.host.send(out, next.hop.name, this.message(p.objectId, p.server, next.level, 'publish', p.proof));
   }
 
   /**
@@ -217,8 +242,8 @@ export class ObjectLocation {
    * new pointers retracted, which only demotes them until its next republish.)
    */
   retractServer(out: Out, server: NodeRef, nowMs: number, silentSinceMs: number): void {
-    for (const p of [...this.pointers.all()]) {
-      if (p.server.id !== server.id || p.proof.issuedAtMs > silentSinceMs) continue;
+    for (const p of this.pointers.ofServer(server.id)) {
+      if (p.proof.issuedAtMs > silentSinceMs) continue;
       this.pointers.remove(p.objectId, server.id);
       this.host.stats.pointersRetracted++;
       if (p.sideCopy) continue;

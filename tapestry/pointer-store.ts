@@ -34,20 +34,134 @@ export interface ObjectPointer {
   sideCopy: boolean;
 }
 
+/**
+ * A bounded store's entries grouped by server, oldest first, for fair eviction: when the store is
+ * full, room is made by dropping the oldest entry of the server holding the most, and only if it
+ * holds more than the newcomer's server (else the newcomer is refused). A member signs statements
+ * for any object ids it likes and can send them to any node as side copies, so a first-come bound
+ * let one member fill a node and have every honest pointer after it dropped; now it keeps at most
+ * an equal share against the others. Finding the largest scans the servers, only when full.
+ */
+class ServerShares {
+  private readonly byServer = new Map<TapestryId, Set<TapestryId>>();
+
+  count(serverId: TapestryId): number {
+    return this.byServer.get(serverId)?.size ?? 0;
+  }
+
+  add(serverId: TapestryId, objectId: TapestryId): void {
+    let objects = this.byServer.get(serverId);
+    if (!objects) this.byServer.set(serverId, (objects = new Set()));
+    objects.add(objectId);
+  }
+
+  delete(serverId: TapestryId, objectId: TapestryId): void {
+    const objects = this.byServer.get(serverId);
+    if (!objects) return;
+    objects.delete(objectId);
+    if (objects.size === 0) this.byServer.delete(serverId);
+  }
+
+  /** The entry to evict for one more of `serverId`'s, or null when it must be refused instead. */
+  victim(serverId: TapestryId): { serverId: TapestryId; objectId: TapestryId } | null {
+    let largest: [TapestryId, Set<TapestryId>] | null = null;
+    for (const entry of this.byServer) if (!largest || entry[1].size > largest[1].size) largest = entry;
+    if (!largest || largest[1].size <= this.count(serverId)) return null;
+    return { serverId: largest[0], objectId: largest[1].values().next().value! };
+  }
+
+  /** The object ids of `serverId`'s entries, oldest first. */
+  objectsOf(serverId: TapestryId): TapestryId[] {
+    return [...(this.byServer.get(serverId) ?? [])];
+  }
+
+  /** `serverId`'s oldest entry, if it has any. */
+  oldest(serverId: TapestryId): { serverId: TapestryId; objectId: TapestryId } | null {
+    const objects = this.byServer.get(serverId);
+    return objects ? { serverId, objectId: objects.values().next().value! } : null;
+  }
+}
+
+/** Width of an expiry bucket: expiry is exact, only the order of checks is bucketed. */
+const expiryBucketMs = 1_000;
+
+/**
+ * Items by the time they are due, in buckets of expiryBucketMs: a tick looks only at the buckets
+ * that came due, not at every item (a node holding 100,000 pointers used to copy them all on
+ * every 100 ms tick: 14-47 ms). An item whose expiry moved later is put back when its old bucket
+ * comes due, so each is looked at about once per refresh.
+ */
+class ExpiryBuckets<T> {
+  private readonly buckets = new Map<number, Set<T>>();
+  private readonly bucketOf = new Map<T, number>();
+  /** Items looked at by takeDue since the start (inspection and tests: the work done). */
+  examined = 0;
+
+  schedule(item: T, atMs: number): void {
+    this.unschedule(item);
+    const bucket = Math.floor(atMs / expiryBucketMs);
+    let items = this.buckets.get(bucket);
+    if (!items) this.buckets.set(bucket, (items = new Set()));
+    items.add(item);
+    this.bucketOf.set(item, bucket);
+  }
+
+  unschedule(item: T): void {
+    const bucket = this.bucketOf.get(item);
+    if (bucket === undefined) return;
+    this.bucketOf.delete(item);
+    const items = this.buckets.get(bucket)!;
+    items.delete(item);
+    if (items.size === 0) this.buckets.delete(bucket);
+  }
+
+  /** Unschedules and returns the items of every bucket that began at or before `nowMs`. */
+  takeDue(nowMs: number): T[] {
+    const nowBucket = Math.floor(nowMs / expiryBucketMs);
+    const out: T[] = [];
+    // The buckets span about a pointer TTL (~90), so scanning their keys is cheap.
+    for (const [bucket, items] of this.buckets) {
+      if (bucket > nowBucket) continue;
+      for (const item of items) {
+        this.bucketOf.delete(item);
+        out.push(item);
+      }
+      this.buckets.delete(bucket);
+    }
+    this.examined += out.length;
+    return out;
+  }
+}
+
 export class PointerStore {
   private readonly byObject = new Map<TapestryId, Map<TapestryId, ObjectPointer>>();
   private count = 0;
+  private readonly shares = new ServerShares();
+  private readonly expiries = new ExpiryBuckets<ObjectPointer>();
   /**
    * Withdrawals (object:server -> the unpublish's issue time and expiry): a publish issued before
    * its server's unpublish is refused until it would have expired anyway, so a replayed or late
-   * copy cannot plant the pointer again. Bounded like the pointers (oldest forgotten first).
+   * copy cannot plant the pointer again. Bounded like the pointers, with the same fair eviction:
+   * a member filling it with its own unpublishes forgets only its own, not honest withdrawals.
    */
   private readonly withdrawn = new Map<string, { issuedAtMs: number; expiresAtMs: number }>();
+  private readonly withdrawnShares = new ServerShares();
+  private readonly withdrawnExpiries = new ExpiryBuckets<string>();
 
   constructor(readonly pointersMax: number) {}
 
   get size(): number {
     return this.count;
+  }
+
+  /** Pointers and withdrawals expire() has looked at since the start (inspection and tests). */
+  get expiryChecks(): number {
+    return this.expiries.examined + this.withdrawnExpiries.examined;
+  }
+
+  /** How many pointers naming `serverId` the store holds. */
+  serverCount(serverId: TapestryId): number {
+    return this.shares.count(serverId);
   }
 
   /**
@@ -71,10 +185,17 @@ export class PointerStore {
       }
       return known;
     }
-    if (this.count >= this.pointersMax) return null;
+    if (this.count >= this.pointersMax) {
+      const victim = this.shares.victim(server.id);
+      if (!victim) return null;
+      this.remove(victim.objectId, victim.serverId);
+      servers = this.byObject.get(objectId);
+    }
     if (!servers) this.byObject.set(objectId, (servers = new Map()));
     const pointer: ObjectPointer = { objectId, server, proof, expiresAtMs, givenBy, retracted: false, level, forwardedTo: null, sideCopy };
     servers.set(server.id, pointer);
+    this.shares.add(server.id, objectId);
+    this.expiries.schedule(pointer, expiresAtMs);
     this.count++;
     return pointer;
   }
@@ -84,9 +205,24 @@ export class PointerStore {
     const key = `${objectId}:${serverId}`;
     const known = this.withdrawn.get(key);
     if (known && known.issuedAtMs >= issuedAtMs) return;
-    this.withdrawn.delete(key);
-    if (this.withdrawn.size >= this.pointersMax) this.withdrawn.delete(this.withdrawn.keys().next().value!);
+    if (known) this.forgetWithdrawal(objectId, serverId);
+    if (this.withdrawn.size >= this.pointersMax) {
+      // A server at its share replaces its own oldest withdrawal (the first to expire anyway):
+      // refusing its newest would leave that pointer open to a replay.
+      const victim = this.withdrawnShares.victim(serverId) ?? this.withdrawnShares.oldest(serverId);
+      if (!victim) return;
+      this.forgetWithdrawal(victim.objectId, victim.serverId);
+    }
     this.withdrawn.set(key, { issuedAtMs, expiresAtMs });
+    this.withdrawnShares.add(serverId, objectId);
+    this.withdrawnExpiries.schedule(key, expiresAtMs);
+  }
+
+  private forgetWithdrawal(objectId: TapestryId, serverId: TapestryId): void {
+    const key = `${objectId}:${serverId}`;
+    this.withdrawn.delete(key);
+    this.withdrawnShares.delete(serverId, objectId);
+    this.withdrawnExpiries.unschedule(key);
   }
 
   /** True when the server withdrew `objectId` at or after `issuedAtMs`. */
@@ -105,8 +241,15 @@ export class PointerStore {
     if (!servers || !known) return null;
     servers.delete(serverId);
     if (servers.size === 0) this.byObject.delete(objectId);
+    this.shares.delete(serverId, objectId);
+    this.expiries.unschedule(known);
     this.count--;
     return known;
+  }
+
+  /** The pointers naming `serverId`, oldest first. */
+  ofServer(serverId: TapestryId): ObjectPointer[] {
+    return this.shares.objectsOf(serverId).map((objectId) => this.get(objectId, serverId)!);
   }
 
   holders(objectId: TapestryId): ObjectPointer[] {
@@ -120,26 +263,31 @@ export class PointerStore {
 
   /** Drops pointers (and withdrawals) whose soft state ran out; returns how many pointers. */
   expire(nowMs: number): number {
-    for (const [key, w] of this.withdrawn) if (w.expiresAtMs <= nowMs) this.withdrawn.delete(key);
-    let dropped = 0;
-    for (const p of [...this.all()]) {
-      if (p.expiresAtMs <= nowMs) {
-        this.remove(p.objectId, p.server.id);
-        dropped++;
+    for (const key of this.withdrawnExpiries.takeDue(nowMs)) {
+      const w = this.withdrawn.get(key)!;
+      if (w.expiresAtMs > nowMs) {
+        this.withdrawnExpiries.schedule(key, w.expiresAtMs);
+        continue;
       }
+      const [objectId, serverId] = key.split(':') as [TapestryId, TapestryId];
+      this.forgetWithdrawal(objectId, serverId);
+    }
+    let dropped = 0;
+    for (const p of this.expiries.takeDue(nowMs)) {
+      if (p.expiresAtMs > nowMs) {
+        this.expiries.schedule(p, p.expiresAtMs);
+        continue;
+      }
+      this.remove(p.objectId, p.server.id);
+      dropped++;
     }
     return dropped;
   }
 
   /** Drops every pointer naming `serverId` (it failed or left). */
   removeServer(serverId: TapestryId): number {
-    let dropped = 0;
-    for (const p of [...this.all()]) {
-      if (p.server.id === serverId) {
-        this.remove(p.objectId, serverId);
-        dropped++;
-      }
-    }
-    return dropped;
+    const pointers = this.ofServer(serverId);
+    for (const p of pointers) this.remove(p.objectId, serverId);
+    return pointers.length;
   }
 }

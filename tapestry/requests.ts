@@ -3,6 +3,7 @@
  * request id and target (anything else is dropped), and unanswered ones are reported as failures
  * after requestTimeoutMs so the host is never left waiting.
  */
+import type { RandomSource } from '../core/machine.ts';
 import type { NodeRef, TapestryId } from './id.ts';
 import type { TapestryOutput } from './messages.ts';
 import type { Holder } from './object-location.ts';
@@ -16,15 +17,18 @@ interface PendingRequest {
 
 export class RequestTracker {
   private readonly pending = new Map<number, PendingRequest>();
-  private requestIdNext = 1;
 
   constructor(
     private readonly timeoutMs: number,
     private readonly pendingMax: number,
+    private readonly random: RandomSource,
   ) {}
 
   open(kind: 'route' | 'locate', targetId: TapestryId, nowMs: number): number {
-    const requestId = this.requestIdNext++;
+    // Unguessable (53 random bits, a new one for every request): with sequential ids any member
+    // could answer the next request first ("not found") without being on its path.
+    let requestId = randomRequestId(this.random);
+    while (this.pending.has(requestId)) requestId = randomRequestId(this.random);
     // Bounded: the oldest request is forgotten first (its answer will be dropped).
     if (this.pending.size >= this.pendingMax) this.pending.delete(this.pending.keys().next().value!);
     this.pending.set(requestId, { kind, targetId, deadlineMs: nowMs + this.timeoutMs });
@@ -66,4 +70,12 @@ export class RequestTracker {
     this.pending.delete(requestId);
     return true;
   }
+}
+
+/** A uniform integer in [0, 2^53): 7 random bytes, the top 3 bits of the first dropped. */
+export function randomRequestId(random: RandomSource): number {
+  const b = random.bytes(7);
+  let id = b[0]! & 0x1f;
+  for (let i = 1; i < 7; i++) id = id * 256 + b[i]!;
+  return id;
 }

@@ -153,6 +153,14 @@ export class RoutingTable {
     if (known) known.heardAtMs = nowMs;
   }
 
+  /**
+   * Every backpointer counts as heard at `nowMs`: for a host that starts beacons only now (the
+   * simulator's tick-less build), so silence is measured from when beacons could be heard.
+   */
+  heardFromAllBackpointers(nowMs: number): void {
+    for (const level of this.backpointers) for (const b of level.values()) b.heardAtMs = nowMs;
+  }
+
   /** Removes and returns backpointers whose beacons stopped before `silentSinceMs`. */
   takeSilentBackpointers(silentSinceMs: number): NodeRef[] {
     const out: NodeRef[] = [];
@@ -187,9 +195,10 @@ export class RoutingTable {
    * The next hop toward `target` resuming at `levelFrom`, or null when we are its root.
    * With `excludeSelf` it answers "where would this go if we were gone" (graceful leave hands
    * pointers to the next root): our own digit counts as filled only if some other node shares
-   * that longer prefix with us.
+   * that longer prefix with us. With `skip`, that node's entry is passed over as if absent ("where
+   * would this go without the node of that id": a join's root is the joiner's root without it).
    */
-  nextHop(target: TapestryId, levelFrom: number, excludeSelf = false): NextHop | null {
+  nextHop(target: TapestryId, levelFrom: number, excludeSelf = false, skip?: TapestryId): NextHop | null {
     for (let level = levelFrom; level < idDigits; level++) {
       const wanted = digitAt(target, level);
       const own = this.selfDigits[level]!;
@@ -203,7 +212,8 @@ export class RoutingTable {
           }
           continue;
         }
-        const slot = this.slots[level * digitBase + d];
+        const stored = this.slots[level * digitBase + d];
+        const slot = skip === undefined || !stored ? stored : stored.filter((n) => n.id !== skip);
         if (slot && slot.length > 0) return { hop: answering(slot), level: level + 1, slot };
       }
       if (!continueHere) return null;

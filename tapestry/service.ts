@@ -82,7 +82,8 @@ export class TapestryService implements Machine<TapestryMessage, TapestryOutput>
 
   onTick(nowMs: number): Effects {
     const effects = this.node.onTick(nowMs);
-    for (const [objectId, held] of this.announced) effects.push(...(held ? this.node.publish(objectId, nowMs) : this.node.unpublish(objectId, nowMs)));
+    // A node that left has unpublished everything and refuses new publishes.
+    if (!this.node.hasLeft) for (const [objectId, held] of this.announced) effects.push(...(held ? this.node.publish(objectId, nowMs) : this.node.unpublish(objectId, nowMs)));
     this.announced.clear();
     if (this.node.isMember && this.wanted.size > 0) {
       for (const objectId of this.wanted) {

@@ -76,7 +76,13 @@ export class TapestryNetwork {
   enableTicks(tickMs: number): void {
     assert(this.tickMs === 0 && tickMs > 0, 'ticks can be enabled once');
     this.tickMs = tickMs;
-    for (const n of this.nodes) if (n.alive && !n.node.hasLeft) this.scheduleTick(n.index, this.nowMs + 1 + this.prng.int(tickMs));
+    for (const n of this.nodes) {
+      if (!n.alive || n.node.hasLeft) continue;
+      // No beacon could be heard during the build: without this, the first beacon round dropped
+      // every build-time backpointer as silent (42% were gone 60 s later).
+      n.node.table.heardFromAllBackpointers(this.nowMs);
+      this.scheduleTick(n.index, this.nowMs + 1 + this.prng.int(tickMs));
+    }
   }
 
   get hasTicks(): boolean {

@@ -11,17 +11,19 @@ const ref = fc.record({ id, name: fc.string({ minLength: 1, maxLength: 40 }) });
 const level = fc.integer({ min: 0, max: 40 });
 const hops = fc.integer({ min: 0, max: hopsMax });
 const uint = fc.nat();
+/** Request ids are 53 random bits (requests.ts randomRequestId). */
+const requestId = fc.maxSafeNat();
 const time = fc.oneof(uint, fc.double({ min: 0, max: 1e12, noNaN: true }));
 const signature = fc.oneof(fc.constant(new Uint8Array(0)), fc.uint8Array({ minLength: 64, maxLength: 64 }));
 
 const message: fc.Arbitrary<TapestryMessage> = fc.oneof(
   fc.record({ kind: fc.constantFrom('ping' as const, 'pong' as const), sender: ref, sentAtMs: time }),
   fc.record({ kind: fc.constant('backpointer' as const), sender: ref, add: fc.boolean() }),
-  fc.record({ kind: fc.constant('route' as const), requestId: uint, origin: ref, targetId: id, level, hops }),
-  fc.record({ kind: fc.constant('routeReply' as const), requestId: uint, targetId: id, root: ref, hops }),
+  fc.record({ kind: fc.constant('route' as const), requestId, origin: ref, targetId: id, level, hops }),
+  fc.record({ kind: fc.constant('routeReply' as const), requestId, targetId: id, root: ref, hops }),
   fc.record({ kind: fc.constant('publish' as const), objectId: id, server: ref, level, hops, op: fc.constantFrom('publish' as const, 'unpublish' as const, 'retract' as const), issuedAtMs: time, signature, sideCopy: fc.boolean() }),
-  fc.record({ kind: fc.constant('locate' as const), requestId: uint, origin: ref, objectId: id, level, hops }),
-  fc.record({ kind: fc.constant('locateReply' as const), requestId: uint, objectId: id, server: fc.option(ref, { nil: null }), issuedAtMs: time, signature, answeredBy: ref, hops }),
+  fc.record({ kind: fc.constant('locate' as const), requestId, origin: ref, objectId: id, level, hops }),
+  fc.record({ kind: fc.constant('locateReply' as const), requestId, objectId: id, server: fc.option(ref, { nil: null }), issuedAtMs: time, signature, answeredBy: ref, hops }),
   fc.record({ kind: fc.constant('joinRequest' as const), joiner: ref, level, hops }),
   fc.record({ kind: fc.constant('candidates' as const), nodes: fc.array(ref, { maxLength: 20 }) }),
   fc.record({ kind: fc.constant('multicast' as const), sender: ref, joiner: ref, prefixLength: level, rootPrefixLength: level }),
@@ -29,8 +31,8 @@ const message: fc.Arbitrary<TapestryMessage> = fc.oneof(
   fc.record({ kind: fc.constant('joinDone' as const), prefixLength: level }),
   fc.record({ kind: fc.constant('neighbourQuery' as const), level: fc.integer({ min: 0, max: 39 }) }),
   fc.record({ kind: fc.constant('leaving' as const), sender: ref, replacements: fc.array(ref, { maxLength: 10 }) }),
-  fc.record({ kind: fc.constant('lookup' as const), requestId: uint, objectId: id }),
-  fc.record({ kind: fc.constant('lookupReply' as const), requestId: uint, objectId: id, server: fc.option(ref, { nil: null }), issuedAtMs: time, signature, hops, answered: fc.boolean() }),
+  fc.record({ kind: fc.constant('lookup' as const), requestId, objectId: id }),
+  fc.record({ kind: fc.constant('lookupReply' as const), requestId, objectId: id, server: fc.option(ref, { nil: null }), issuedAtMs: time, signature, hops, answered: fc.boolean() }),
 );
 
 describe('tapestry wire codec', () => {
@@ -66,6 +68,8 @@ describe('tapestry wire codec', () => {
       ['text', /tagged array/],
       [[16, 1, new Uint8Array(21)], /lookup\.objectId: expected 20 bytes/],
       [[17, 1, new Uint8Array(20), null, 0, new Uint8Array(0), 0, 1], /lookupReply\.answered/],
+      [[16, 2 ** 53, new Uint8Array(20)], /lookup\.requestId/],
+      [[16, -1, new Uint8Array(20)], /lookup\.requestId/],
     ];
     for (const [value, why] of bad) {
       expect(() => decodeTapestryMessage(encode(value))).toThrow(DecodeError);

@@ -73,3 +73,89 @@ describe('join multicast: only from a parent on a real join tree', () => {
     expect(cost).toBeLessThan(256);
   });
 });
+
+/** A message as `sender` (a member) would send it, applied through the simulator. */
+function sendAs(net: TapestryNetwork, sender: string, to: string, message: TapestryMessage): void {
+  const live = net.live().find((n) => n.ref.name === sender)!;
+  (net as unknown as { apply(node: unknown, effects: unknown[]): void }).apply(live, [{ kind: 'send', to, message }]);
+}
+
+/** When each node last ran a multicast for `joinerId` (the relay's per-joiner record). */
+function multicastTimes(net: TapestryNetwork, joinerId: string): (number | undefined)[] {
+  return net.live().map((n) => (n.node as unknown as { relay: { recent: Map<string, number> } }).relay.recent.get(joinerId));
+}
+
+/** How many nodes ran a multicast for `joinerId` while `action` ran. */
+function multicastReach(net: TapestryNetwork, joinerId: string, action: () => void): number {
+  const before = multicastTimes(net, joinerId);
+  action();
+  net.runUntilIdle();
+  return multicastTimes(net, joinerId).filter((t, i) => t !== undefined && t !== before[i]).length;
+}
+
+describe('joinRequest naming an existing member (twentieth session review, finding 1)', () => {
+  function overlay(): TapestryNetwork {
+    const net = new TapestryNetwork({ seed: 4, latency: new SphereLatency(4) });
+    const prng = new Prng(4).fork('t');
+    buildOverlay(net, 256, (m) => prng.pick(m));
+    net.runUntilIdle();
+    return net;
+  }
+
+  /** The deepest prefix any other member shares with `victim`: what an honest join's root shares with it. */
+  function rootPrefix(net: TapestryNetwork, victim: NodeRef): number {
+    return Math.max(...net.live().filter((n) => n.ref.id !== victim.id).map((n) => sharedPrefixLength(n.ref.id, victim.id)));
+  }
+
+  it('sent to a node whose next hop is the named member: the multicast covers only what an honest join of that id would (before: 1,107 deliveries, 254 nodes)', () => {
+    const net = overlay();
+    const live = net.live();
+    const attacker = live[0]!.ref;
+    let victim: NodeRef | undefined;
+    let x: NodeRef | undefined;
+    for (const cand of live.slice(1)) {
+      const found = live.find((n) => n.ref.name !== attacker.name && n.ref.id !== cand.ref.id &&
+        n.node.table.nextHop(cand.ref.id, 0)?.hop.id === cand.ref.id && sharedPrefixLength(n.ref.id, cand.ref.id) === 0);
+      if (found) {
+        victim = cand.ref;
+        x = found.ref;
+        break;
+      }
+    }
+    expect(victim && x).toBeTruthy();
+    const before = net.messagesDelivered;
+    const reached = multicastReach(net, victim!.id, () => sendAs(net, attacker.name, x!.name, { kind: 'joinRequest', joiner: victim!, level: 0, hops: 0 }));
+    const wouldShare = live.filter((n) => n.ref.id !== victim!.id && sharedPrefixLength(n.ref.id, victim!.id) >= rootPrefix(net, victim!)).length;
+    expect(reached).toBeGreaterThanOrEqual(1);
+    expect(reached).toBeLessThanOrEqual(wouldShare);
+    // What is left: each hop's rows go to the named member, which pings the ones it has not
+    // measured lately (as any member's `candidates` message can make it do); an honest join here
+    // costs ~965 messages. Bounded by the path's rows, not by the overlay's size.
+    expect(net.messagesDelivered - before).toBeLessThan(400);
+  });
+
+  it('a forged level (39) no longer makes the receiver the root: five members named in turn each reach at most one digit group (before: ~1,100-1,235 messages, 254 nodes each)', () => {
+    const net = overlay();
+    const live = net.live();
+    const attacker = live[0]!.ref;
+    for (let k = 1; k <= 5; k++) {
+      const victim = live[k * 10]!.ref;
+      const x = live.find((n) => n.ref.name !== attacker.name && sharedPrefixLength(n.ref.id, victim.id) === 0)!.ref;
+      const before = net.messagesDelivered;
+      const reached = multicastReach(net, victim.id, () => sendAs(net, attacker.name, x.name, { kind: 'joinRequest', joiner: victim, level: 39, hops: 0 }));
+      expect(reached).toBeLessThanOrEqual(16);
+      expect(net.messagesDelivered - before).toBeLessThan(400);
+    }
+  });
+
+  it('an honest join still ends at the root of the joiner id and fills the newcomer\'s table', () => {
+    const net = overlay();
+    const gateway = net.live()[3]!.ref.name;
+    net.addNode();
+    const joiner = net.live().at(-1)!;
+    const reached = multicastReach(net, joiner.ref.id, () => net.join(joiner.ref.name, gateway));
+    expect(joiner.node.isMember).toBe(true);
+    expect(joiner.node.table.size).toBeGreaterThan(10);
+    expect(reached).toBeGreaterThanOrEqual(1);
+  });
+});

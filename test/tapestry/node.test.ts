@@ -116,6 +116,35 @@ describe('tapestry node core: boundary checks (never throws on peer input, drops
     expect(() => make({ id: 'a'.repeat(40), name: '' })).toThrow(/self\.name/);
     expect(() => make(a, { slotSize: 0 })).toThrow(/slotSize/);
   });
+
+  it('after leave() publish, unpublish, route, locate and join are refused; nothing is sent or stored (twentieth session review, finding 8)', () => {
+    const na = make(a, { beaconIntervalMs: 0, maintenanceIntervalMs: 0 });
+    pair(na, make(b));
+    na.leave(10);
+    const objectId = 'c'.repeat(40);
+    expect(() => na.publish(objectId, 20)).toThrow(InvalidArgumentError);
+    expect(() => na.unpublish(objectId, 20)).toThrow(/has not left/);
+    expect(() => na.locate(objectId, 20)).toThrow(/has not left/);
+    expect(() => na.route(objectId, 20)).toThrow(/has not left/);
+    expect(() => na.join('b', 20)).toThrow(InvalidArgumentError);
+    expect(na.publishedObjects()).toEqual([]);
+    expect(na.leave(30)).toEqual([]); // leaving again stays a no-op
+  });
+
+  it('nowMs must be a finite, non-negative number (publish at NaN signed a statement at -Infinity that no peer could decode)', () => {
+    const na = make(a);
+    for (const bad of [Number.NaN, -1, Number.POSITIVE_INFINITY]) {
+      expect(() => na.publish('c'.repeat(40), bad)).toThrow(/nowMs/);
+      expect(() => na.locate('c'.repeat(40), bad)).toThrow(/nowMs/);
+      expect(() => na.route('c'.repeat(40), bad)).toThrow(/nowMs/);
+      expect(() => na.unpublish('c'.repeat(40), bad)).toThrow(/nowMs/);
+      expect(() => na.join('b', bad)).toThrow(/nowMs/);
+      expect(() => na.leave(bad)).toThrow(/nowMs/);
+      expect(() => new TapestryNode({ self: a, random: new Prng(1), nowMs: bad })).toThrow(/nowMs/);
+    }
+    expect(na.publishedObjects()).toEqual([]);
+    expect(na.isMember).toBe(true);
+  });
 });
 
 describe('tapestry node core: behaviour on two nodes (JSAC 2004 §3)', () => {

@@ -35,6 +35,16 @@ describe('tapestry service: lookups for clients (locate on the client\'s behalf,
     expect(toClients).toContainEqual({ to: 'client-y', message: { kind: 'lookupReply', requestId: 5, objectId: 'd'.repeat(40), server: null, issuedAtMs: 0, signature: new Uint8Array(0), hops: 0, answered: false } });
   });
 
+  it('after its node left, queued announcements are dropped at the tick (the node refuses publishes then) and client lookups are refused', () => {
+    const { services, now } = overlay();
+    const s = services.get('n0')!;
+    s.announce('c'.repeat(40), true);
+    s.node.leave(now());
+    expect(() => s.onTick(now())).not.toThrow();
+    expect(s.node.publishedObjects()).toEqual([]);
+    expect(s.onMessage('client-x', { kind: 'lookup', requestId: 9, objectId: 'c'.repeat(40) }, now())).toMatchObject([{ kind: 'send', to: 'client-x', message: { answered: false } }]);
+  });
+
   it('refuses lookups past clientLookupsMax at once instead of queueing them', () => {
     const { services } = overlay();
     const s = services.get('n0')!;

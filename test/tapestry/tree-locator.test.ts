@@ -15,7 +15,8 @@ const other = new Uint8Array(32).fill(0x42);
 
 function setup() {
   const o = overlay();
-  const fallback = new ConfigLocator(['ring-0'], ['n3']);
+  // As the runtime builds it (runtime/roles.ts): the other secondaries, then the ring servers.
+  const fallback = new ConfigLocator(['ring-0'], ['n3', 'n1']);
   const locators = new Map([...o.services].map(([name, s]) => [name, new TapestryTreeLocator(s, fallback, { selfName: name })]));
   // The host feeds every locateResult of a node to its locator (runtime/roles.ts does the same).
   const feed = (): void => {
@@ -36,14 +37,14 @@ describe('tapestry tree locator: secondaries find tree members through the overl
 
     const n0 = locators.get('n0')!;
     // First call: nothing learned yet, the configured fallback; the locate starts at the next tick.
-    expect(n0.candidates(aguid)).toEqual(['n3', 'ring-0']);
+    expect(n0.candidates(aguid)).toEqual(['n3', 'n1', 'ring-0']);
     pump('n0', services.get('n0')!.onTick(now()));
     feed();
     expect(n0.learnedFor(aguid)).toEqual(['n1']);
     expect(n0.candidates(aguid)).toEqual(['n1', 'n3', 'ring-0']);
     // The publisher's own locator never offers itself; unrelated objects keep the fallback.
     expect(locators.get('n1')!.learnedFor(aguid)).toEqual([]);
-    expect(n0.candidates(other)).toEqual(['n3', 'ring-0']);
+    expect(n0.candidates(other)).toEqual(['n3', 'n1', 'ring-0']);
   });
 
   it('a detached secondary withdraws the object: locates stop finding it', () => {
@@ -60,6 +61,19 @@ describe('tapestry tree locator: secondaries find tree members through the overl
     pump('n2', services.get('n2')!.onTick(now()));
     feed();
     expect(n2.learnedFor(aguid)).toEqual([]);
+  });
+
+  it('a member that could not be a tree member (not a configured secondary or ring server) is never offered, even if it publishes the object (twentieth session review, finding 4)', () => {
+    const { services, locators, pump, now, feed } = setup();
+    // n2 (an archive server, say) announces the object as if it were in the tree, and is nearest.
+    pump('n2', services.get('n2')!.node.publish(toHex(aguid).slice(0, 40), now()));
+    const n0 = locators.get('n0')!;
+    n0.candidates(aguid);
+    pump('n0', services.get('n0')!.onTick(now()));
+    feed();
+    expect(n0.learnedFor(aguid)).toEqual([]);
+    expect(n0.candidates(aguid)).toEqual(['n3', 'n1', 'ring-0']);
+    expect(n0.counters.membersRefused).toBe(1);
   });
 
   it('ignores answers to locates it never asked for, and checks its arguments', () => {

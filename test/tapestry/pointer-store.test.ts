@@ -1,0 +1,54 @@
+/**
+ * PointerStore bounds (twentieth session review, finding 2): a full store makes room by evicting
+ * the oldest entry of the server holding the most, so one server cannot keep others out; the same
+ * for withdrawals.
+ */
+import { describe, expect, it } from 'vitest';
+import { PointerStore } from '../../tapestry/pointer-store.ts';
+
+const server = (c: string) => ({ id: c.repeat(40), name: `s${c}` });
+const object = (i: number) => i.toString(16).padStart(40, '0');
+const proof = (issuedAtMs: number) => ({ issuedAtMs, signature: new Uint8Array(0) });
+
+function fill(store: PointerStore, s: { id: string; name: string }, count: number, from = 0): void {
+  for (let i = from; i < from + count; i++) store.put(object(i), s, proof(1), 100, 0, true, s.name);
+}
+
+describe('PointerStore: fair eviction when full', () => {
+  it('a new server\'s pointer evicts the oldest of the server holding the most', () => {
+    const store = new PointerStore(10);
+    fill(store, server('a'), 10);
+    expect(store.put(object(99), server('b'), proof(1), 100, 0, false, 'sb')).not.toBeNull();
+    expect(store.size).toBe(10);
+    expect(store.get(object(0), server('a').id)).toBeUndefined(); // a's oldest
+    expect(store.get(object(1), server('a').id)).toBeDefined();
+    expect(store.serverCount(server('a').id)).toBe(9);
+  });
+
+  it('the largest server is refused rather than evicting another: each ends with a fair share', () => {
+    const store = new PointerStore(10);
+    fill(store, server('b'), 3, 500);
+    fill(store, server('a'), 20);
+    expect(store.size).toBe(10);
+    expect(store.serverCount(server('b').id)).toBe(3);
+    expect(store.serverCount(server('a').id)).toBe(7);
+    fill(store, server('b'), 5, 600);
+    expect(store.serverCount(server('b').id)).toBe(5);
+    expect(store.serverCount(server('a').id)).toBe(5);
+    // Removing keeps the counts right.
+    store.remove(object(600), server('b').id);
+    expect(store.serverCount(server('b').id)).toBe(4);
+    expect(store.removeServer(server('a').id)).toBe(5);
+    expect(store.serverCount(server('a').id)).toBe(0);
+    expect(store.size).toBe(4);
+  });
+
+  it('withdrawals: one server\'s many unpublishes evict only its own, not another server\'s', () => {
+    const store = new PointerStore(10);
+    store.withdraw(object(1), server('b').id, 5, 1_000);
+    for (let i = 0; i < 50; i++) store.withdraw(object(100 + i), server('a').id, 5, 1_000);
+    expect(store.withdrawnSince(object(1), server('b').id, 5)).toBe(true);
+    expect(store.withdrawnSince(object(149), server('a').id, 5)).toBe(true);
+    expect(store.withdrawnSince(object(100), server('a').id, 5)).toBe(false); // a replaced its own oldest
+  });
+});
