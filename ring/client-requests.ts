@@ -17,18 +17,21 @@ import type { ClientRequest } from './messages.ts';
 export const requestsPerClientMax = 4;
 
 /**
- * Bounds across keys, checked before a request's signature (refusing changes nothing): keys are
- * free, so requestsPerClientMax alone let one connection sign each request under a fresh key and
- * make every replica verify and hold all of them (8,000 held, and the backlog's age made the
- * backups replace a correct primary: the twentieth session's review). An origin is the
- * connection a request came in on (a client's, or a member relaying it). The ring session bench
- * multiplexes 256 clients on one connection; an SDK process has one request out per object.
+ * Bounds across keys per client connection, checked before a request's signature (refusing
+ * changes nothing): keys are free, so requestsPerClientMax alone let one connection sign each
+ * request under a fresh key and make every replica verify and hold all of them (8,000 held, and
+ * the backlog's age made the backups replace a correct primary: the twentieth session's review).
+ * An origin is the client connection a request came in on; the ring session bench multiplexes
+ * 256 clients on one, an SDK store has one request out at a time. What a replica holds is then
+ * bounded by its client connections (the transport's clientsMax) times this, plus what the other
+ * members relay, which they bounded the same way. Not a bound across connections: the second
+ * review showed that one (8,192 in all) let a burst that waits for blocks never uploaded fill the
+ * primary's queue for good, and that a bound per relaying member let backups hold requests the
+ * primary would never take; either way correct primaries were replaced.
  */
 export const heldLimits = {
   perOriginMax: 1024,
-  perOriginBytesMax: 64 * 2 ** 20,
-  totalMax: 8192,
-  totalBytesMax: 512 * 2 ** 20,
+  perOriginBytesMax: 16 * 2 ** 20,
 };
 
 export interface HeldRequest {
@@ -48,7 +51,6 @@ export class ClientRequests {
   /** Per client key (hex), its requests in increasing nonce order; clients in the order they were last served. */
   private readonly byClient = new Map<string, HeldRequest[]>();
   private count = 0;
-  private bytes = 0;
   private readonly byOrigin = new Map<string, { count: number; bytes: number }>();
 
   get size(): number {
@@ -59,11 +61,10 @@ export class ClientRequests {
     return this.byClient.get(toHex(request.clientKey))?.some((h) => h.request.nonce === request.nonce) ?? false;
   }
 
-  /** Whether a request of `bytes` operation bytes from `origin` fits heldLimits. */
+  /** Whether a request of `bytes` operation bytes from client connection `origin` fits heldLimits. */
   admits(origin: string, bytes: number): boolean {
     const o = this.byOrigin.get(origin) ?? { count: 0, bytes: 0 };
-    return this.count < heldLimits.totalMax && this.bytes + bytes <= heldLimits.totalBytesMax
-      && o.count < heldLimits.perOriginMax && o.bytes + bytes <= heldLimits.perOriginBytesMax;
+    return o.count < heldLimits.perOriginMax && o.bytes + bytes <= heldLimits.perOriginBytesMax;
   }
 
   /**
@@ -146,7 +147,6 @@ export class ClientRequests {
     this.byClient.clear();
     this.byOrigin.clear();
     this.count = 0;
-    this.bytes = 0;
   }
 
   /**
@@ -179,7 +179,6 @@ export class ClientRequests {
   private hold(h: HeldRequest): HeldRequest {
     const size = h.request.operation.length;
     this.count++;
-    this.bytes += size;
     const o = this.byOrigin.get(h.origin);
     if (o) {
       o.count++;
@@ -191,7 +190,6 @@ export class ClientRequests {
   private release(h: HeldRequest): void {
     const size = h.request.operation.length;
     this.count--;
-    this.bytes -= size;
     const o = this.byOrigin.get(h.origin)!;
     o.count--;
     o.bytes -= size;

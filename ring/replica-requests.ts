@@ -34,8 +34,10 @@ export function onRequest(r: Replica, req: ClientRequest, from: string, fromMemb
     sendToClient(r, req.replyTo, { kind: 'nonce-passed', clientKey: req.clientKey, nonce: req.nonce, requestDigest: digest, executedNonce: record.nonce, replica: r.me });
   }
   if (r.pending.refuses(clientHex, req.nonce)) return r.drop('client-window');
-  // Across keys, before the signature check (a fresh key per request is free).
-  if (!r.pending.admits(from, req.operation.length) || (r.isPrimary && !r.queue.admits(from, req.operation.length))) return r.drop('held-full');
+  // Across keys, per client connection, before the signature check (a fresh key per request is
+  // free). A member's relays are not bounded here: it bounded its clients' the same way, and
+  // refusing them left backups timing requests the primary would never take.
+  if (!fromMember && (!r.pending.admits(from, req.operation.length) || (r.isPrimary && !r.queue.admits(from, req.operation.length)))) return r.drop('held-full');
   if (!r.requestValid(req)) return r.drop('bad-signature');
   const missing = missingOf(r, req);
   if (missing.length > 0) {

@@ -14,8 +14,12 @@ import { fakeCrypto } from '../../sim/fake-crypto.ts';
 import { kvKeyFor, kvOperation } from '../../ring/kv-service.ts';
 import type { ClientRequest } from '../../ring/messages.ts';
 import { ClientRequests, heldLimits, requestsPerClientMax } from '../../ring/client-requests.ts';
-import { signerOf } from '../../core/crypto.ts';
-import { buildCluster } from '../../ring/sim-cluster.ts';
+import { aguidOf, signerOf, type Signer } from '../../core/crypto.ts';
+import { encodeUpdate } from '../../core/update/update-codec.ts';
+import { signUpdate } from '../../core/update/update-signature.ts';
+import type { Clause } from '../../core/update/update.ts';
+import { bguidOf } from '../../core/version/block.ts';
+import { buildCluster, type Cluster } from '../../ring/sim-cluster.ts';
 import { signMessage } from '../../ring/signing.ts';
 
 const parameters = { requestTimeoutMs: 50, viewChangeTimeoutMs: 300, statusIntervalMs: 50 };
@@ -76,8 +80,54 @@ describe('a fresh-key flood from one connection (twentieth session review)', () 
   });
 });
 
+describe('bounds that must not starve anyone (second review of the held-request bounds)', () => {
+  const neverUploaded = new Uint8Array(4096).fill(9);
+  const updateBy = (c: Cluster, w: Signer, nonce: number, name: string, clauses: Clause[]) =>
+    encodeUpdate(signUpdate(c.crypto, w, { aguid: aguidOf(c.crypto, w.publicKey, name), writerPublicKey: w.publicKey, nonce, clauses }));
+  const create = (name: string): Clause[] => [{ predicates: [{ kind: 'always' }], actions: [{ kind: 'create', name, blockBytes: 4096, fanoutMax: 8, writerPublicKeys: [] }] }];
+  const freshSigner = (i: number, salt: number) => signerOf(fakeCrypto, Uint8Array.from({ length: 32 }, (_, j) => ((i >> (8 * (j % 4))) & 255) ^ j ^ salt));
+
+  it('a burst of requests waiting for blocks never uploaded, from 8 connections to the primary, keeps no other connection out: no view change', () => {
+    // Before: a bound across connections (8,192) filled with requests that wait for ever, every
+    // later request was refused at the primary, and the backups replaced it.
+    const c = buildCluster({ seed: 51, f: 1, clientCount: 10, crypto: fakeCrypto, service: 'object', parameters: { requestTimeoutMs: 200, viewChangeTimeoutMs: 300, statusIntervalMs: 50 }, network: { delayMsMin: 1, delayMsMax: 2 } });
+    const honest = c.clientSigners[0]!;
+    c.submit(0, updateBy(c, honest, 1, 'o1', create('o1')));
+    expect(c.sim.runUntil(() => c.completed[0] === 1, 5_000)).toBe(true);
+    const missing: Clause[] = [{ predicates: [{ kind: 'always' }], actions: [{ kind: 'append-blocks', blocks: [{ kind: 'ref', bguid: bguidOf(c.crypto, 'data', neverUploaded), length: 4096 }] }] }];
+    for (let i = 0; i < 8 * heldLimits.perOriginMax; i++) {
+      const origin = `client-${2 + (i % 8)}`;
+      const w = freshSigner(i, 0x77);
+      c.sim.send(origin, 'ring-0', signMessage<ClientRequest>(fakeCrypto, w, { kind: 'request', clientKey: w.publicKey, nonce: 1, replyTo: origin, operation: updateBy(c, w, 1, 'x', missing) }));
+    }
+    c.sim.runFor(100);
+    for (let k = 2; k <= 6; k++) {
+      c.submit(0, updateBy(c, honest, k, `o${k}`, create(`o${k}`)));
+      expect(c.sim.runUntil(() => c.completed[0] === k, 3_000), `honest update ${k}`).toBe(true);
+    }
+    expect(Math.max(...[0, 1, 2, 3].map((i) => c.replica(i)!.counters.viewChanges))).toBe(0);
+  });
+
+  it("a burst to the backups only, within each backup's bounds, is relayed and taken by the primary: no view change", () => {
+    // Before: the primary bounded each relaying member like a client connection (1,024), so a
+    // backup held requests the primary refused, re-relayed them once, and left the view.
+    const c = buildCluster({ seed: 9, f: 1, clientCount: 10, crypto: fakeCrypto, parameters: { requestTimeoutMs: 400, viewChangeTimeoutMs: 600, statusIntervalMs: 100, batchSizeMax: 8, pipelineDepthMax: 2 }, network: { delayMsMin: 1, delayMsMax: 1 } });
+    let i = 0;
+    for (const backup of [c.replicaIds[1]!, c.replicaIds[2]!]) {
+      for (let k = 0; k < 2 * heldLimits.perOriginMax; k++, i++) {
+        const origin = `client-${1 + (k % 2)}`;
+        const w = freshSigner(i, 0x33);
+        c.sim.send(origin, backup, signMessage<ClientRequest>(fakeCrypto, w, { kind: 'request', clientKey: w.publicKey, nonce: 1, replyTo: origin, operation: kvOperation(kvKeyFor(w.publicKey, 'x'), -1, Uint8Array.of(i & 255)) }));
+      }
+    }
+    const sent = i;
+    expect(c.sim.runUntil(() => c.replica(3)!.clients.size >= sent && [1, 2].every((r) => c.replica(r)!.pending.size === 0), 20_000)).toBe(true);
+    expect(Math.max(...[0, 1, 2, 3].map((r) => c.replica(r)!.counters.viewChanges))).toBe(0);
+  });
+});
+
 describe('ClientRequests.admits', () => {
-  it('bounds requests and bytes per origin and in all; a request let go frees its room', () => {
+  it('bounds requests and bytes per origin; a request let go frees its room', () => {
     const held = new ClientRequests();
     const request = (key: number, bytes: number): ClientRequest => ({ kind: 'request', clientKey: Uint8Array.of(key >> 8, key & 255), nonce: 1, replyTo: 'x', operation: new Uint8Array(bytes), signature: new Uint8Array(0) });
     for (let i = 0; i < heldLimits.perOriginMax; i++) expect(held.add(request(i, 1), 0, 'a')).toBe('added');
