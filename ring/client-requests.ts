@@ -151,23 +151,47 @@ export class ClientRequests {
 
   /**
    * Takes at most one request per client, at most `max` in all, visiting clients from the one
-   * served longest ago; a client served moves to the back. `classify` says of each request, in
-   * nonce order, whether to drop it (done, or in flight), leave it ('wait': not proposable yet) or
-   * take it. Costs O(max + clients visited), not O(requests held).
+   * served longest ago; a client served moves to the back. First one client per origin (the
+   * connection its lowest request came in on), then the rest: a sybil's thousands of keys on a
+   * few connections take a few places in each batch, not all of them, so a request from any other
+   * connection is proposed in the next batch rather than after the whole flood (the backups do
+   * not hold a flood sent to the primary alone, see none of it as progress, and replaced a correct
+   * primary after one request timeout: the twentieth session's second review). `classify` says of
+   * each request, in nonce order, whether to drop it (done, or in flight), leave it ('wait': not
+   * proposable yet) or take it. Costs O(max + clients visited), not O(requests held).
    */
   takeOnePerClient(max: number, classify: (request: ClientRequest) => 'drop' | 'wait' | 'take'): ClientRequest[] {
     const taken: ClientRequest[] = [];
     const served: [string, HeldRequest[]][] = [];
-    for (const [hex, list] of this.byClient) {
-      if (taken.length >= max) break;
+    const originsServed = new Set<string>();
+    const later: [string, HeldRequest[]][] = [];
+    const visit = (hex: string, list: HeldRequest[]): boolean => {
+      let took = false;
       for (let i = 0; i < list.length; i++) {
         const verdict = classify(list[i]!.request);
         if (verdict === 'wait') continue;
         if (verdict === 'take') taken.push(list[i]!.request);
         this.release(list.splice(i--, 1)[0]!);
-        if (verdict === 'take') break;
+        if (verdict === 'take') {
+          took = true;
+          break;
+        }
       }
       served.push([hex, list]);
+      return took;
+    };
+    for (const [hex, list] of this.byClient) {
+      if (taken.length >= max) break;
+      const origin = list[0]!.origin;
+      if (originsServed.has(origin)) {
+        later.push([hex, list]);
+        continue;
+      }
+      if (visit(hex, list)) originsServed.add(origin);
+    }
+    for (const [hex, list] of later) {
+      if (taken.length >= max) break;
+      visit(hex, list);
     }
     for (const [hex, list] of served) {
       this.byClient.delete(hex);

@@ -126,6 +126,42 @@ describe('bounds that must not starve anyone (second review of the held-request 
   });
 });
 
+describe('a sybil flood sent to the primary alone (second review)', () => {
+  it('an honest request from another connection is proposed in the next batch, not after the flood: served, no view change', () => {
+    // Before: the primary batched one request per key from the clients served longest ago, so an
+    // honest request waited behind thousands of fresh keys; the backups, which hold none of the
+    // flood (no progress for them), replaced the correct primary after one request timeout.
+    const c = buildCluster({ seed: 7, f: 1, clientCount: 10, crypto: fakeCrypto, parameters: { requestTimeoutMs: 400, viewChangeTimeoutMs: 600, statusIntervalMs: 100, batchSizeMax: 16, pipelineDepthMax: 2 }, network: { delayMsMin: 1, delayMsMax: 1 } });
+    let i = 0;
+    const flood = (n: number) => {
+      for (let k = 0; k < n; k++, i++) {
+        const origin = `client-${1 + (i % 8)}`;
+        const w = signerOf(fakeCrypto, Uint8Array.from({ length: 32 }, (_, j) => ((i >> (8 * (j % 4))) & 255) ^ j ^ 0x5a));
+        c.sim.send(origin, c.replicaIds[0]!, signMessage<ClientRequest>(fakeCrypto, w, { kind: 'request', clientKey: w.publicKey, nonce: 1, replyTo: origin, operation: kvOperation(kvKeyFor(w.publicKey, 'x'), -1, Uint8Array.of(i & 255)) }));
+      }
+    };
+    flood(8 * heldLimits.perOriginMax);
+    c.sim.runFor(5);
+    c.submit(0, kvOperation(kvKeyFor(c.clientSigners[0]!.publicKey, 'honest'), -1, Uint8Array.of(1)));
+    for (let t = 0; t < 1500 && c.completed[0] === 0; t++) {
+      flood(6);
+      c.sim.runFor(1);
+    }
+    expect(c.completed[0]).toBe(1);
+    expect(Math.max(...[0, 1, 2, 3].map((r) => c.replica(r)!.counters.viewChanges))).toBe(0);
+  });
+
+  it('takeOnePerClient takes one client per origin first, then the rest, from the clients served longest ago', () => {
+    const held = new ClientRequests();
+    const request = (key: number): ClientRequest => ({ kind: 'request', clientKey: Uint8Array.of(key), nonce: 1, replyTo: 'x', operation: new Uint8Array(1), signature: new Uint8Array(0) });
+    for (let key = 0; key < 6; key++) held.add(request(key), 0, 'sybil');
+    held.add(request(6), 0, 'honest');
+    expect(held.takeOnePerClient(2, () => 'take').map((r) => r.clientKey[0])).toEqual([0, 6]);
+    expect(held.takeOnePerClient(3, () => 'take').map((r) => r.clientKey[0])).toEqual([1, 2, 3]);
+    expect(held.size).toBe(2);
+  });
+});
+
 describe('ClientRequests.admits', () => {
   it('bounds requests and bytes per origin; a request let go frees its room', () => {
     const held = new ClientRequests();
