@@ -12,7 +12,7 @@ import { bytesEqual, toHex } from '../core/bytes.ts';
 import type { Crypto, Signer } from '../core/crypto.ts';
 import type { Effect, Machine, MachineContext } from '../core/machine.ts';
 import type { CertificateCheck } from './certificate-check.ts';
-import { FragmentStore } from './fragment-store.ts';
+import { FragmentStore, type Coding } from './fragment-store.ts';
 import type { ArchiveMessage, HeldFragment } from './messages.ts';
 import { archiveLimits } from './messages.ts';
 import { serverRingOf } from './placement.ts';
@@ -30,6 +30,11 @@ export type ArchiveOutput =
 export interface ArchiveServerOptions {
   crypto: Crypto;
   signer: Signer;
+  /**
+   * The cluster's erasure code (ClusterConfig.erasure): stores of any other shape are refused, and
+   * repair takes a block's width n = k + m from it, not from a stored record a writer chose.
+   */
+  coding: Coding;
   /** Every archive server's name, this one included: the placement and repair universe. */
   archiveServers: readonly string[];
   /** Ring servers whose archivers may store fragments here (archive servers may too, for repair). */
@@ -92,7 +97,7 @@ export class ArchiveServer implements Machine<ArchiveMessage, ArchiveOutput> {
     private readonly options: ArchiveServerOptions,
   ) {
     this.self = context.nodeId;
-    this.fragments = new FragmentStore(context.store, options.crypto, archiveLimits.fragmentBytesMax);
+    this.fragments = new FragmentStore(context.store, options.crypto, archiveLimits.fragmentBytesMax, options.coding);
     this.writers = new Set([...options.ringServers, ...options.archiveServers]);
     this.peers = options.archiveServers.filter((s) => s !== this.self);
     for (const p of this.peers) this.lastHeardMs.set(p, context.nowMs);
@@ -311,9 +316,10 @@ export class ArchiveServer implements Machine<ArchiveMessage, ArchiveOutput> {
   private onFetch(from: string, message: Extract<ArchiveMessage, { type: 'fetch' }>): Effect<ArchiveMessage, ArchiveOutput>[] {
     const effects: Effect<ArchiveMessage, ArchiveOutput>[] = [];
     const blocks = message.bguids.slice(0, archiveLimits.fetchBguidsMax).map((bguid) => {
-      const { fragments, corrupt } = this.fragments.read(bguid);
+      // Roots in turn, so junk encodings sorting first cannot fill the reply (FragmentStore.read).
+      const { fragments, corrupt } = this.fragments.read(bguid, archiveLimits.fragmentsPerReplyMax);
       effects.push(...this.onCorrupt(corrupt, 'read'));
-      const bytes = fragments.slice(0, archiveLimits.fragmentsPerReplyMax).map((f) => f.bytes);
+      const bytes = fragments.map((f) => f.bytes);
       return { bguid, fragments: bytes, certificate: this.fragments.certificateOf(bguid) };
     });
     effects.push(send(from, { type: 'fetchReply', requestId: message.requestId, blocks }));

@@ -12,8 +12,11 @@
  * without the block, but each writer may add at most one root per block: a Byzantine writer
  * cannot fill a block's slots with made-up encodings and lock the genuine one out (a shared cap
  * of three roots per block let one faulty ring server do exactly that). A root already present
- * may be added to by anyone. Roots per block are thus bounded by the number of writers. Readers
- * group by root and check the decoded block against its BGUID.
+ * may be added to by anyone. Roots per block are thus bounded by the number of writers. Only
+ * encodings with the cluster's configured (k, m) are stored, so a root holds at most k + m
+ * fragments and a block at most writers x (k + m): a writer's k = 1, m = 255 junk encoding filled a
+ * whole fetch reply (256 fragments) and hid every genuine fragment (session-20 review, finding 1).
+ * Readers group by root and check the decoded block against its BGUID.
  */
 import { bytesEqual, fromHex, toHex } from '../core/bytes.ts';
 import type { Crypto } from '../core/crypto.ts';
@@ -32,6 +35,37 @@ export interface VerifiedFragment {
   bytes: Uint8Array;
   fragmentRoot: Uint8Array;
   key: string;
+}
+
+/** The erasure code the cluster is configured with (ClusterConfig.erasure): the only shape stored. */
+export interface Coding {
+  readonly k: number;
+  readonly m: number;
+}
+
+/** Key layout: 'f/' + 64 hex (BGUID) + '/' + 64 hex (root) + '/' + index. */
+function rootHexOfKey(key: string): string {
+  return key.slice(67, 131);
+}
+
+/**
+ * A block's keys (sorted) with its roots taken in turn: each root's first fragment, then each
+ * root's second, and so on. A reply cut short after any prefix of this order holds as many
+ * fragments of the genuine root as of any other, so roots that sort first cannot crowd it out.
+ */
+export function interleaveByRoot(keys: readonly string[]): string[] {
+  const byRoot = new Map<string, string[]>();
+  for (const key of keys) {
+    const root = rootHexOfKey(key);
+    let list = byRoot.get(root);
+    if (!list) byRoot.set(root, (list = []));
+    list.push(key);
+  }
+  const out: string[] = [];
+  for (let turn = 0; out.length < keys.length; turn++) {
+    for (const list of byRoot.values()) if (turn < list.length) out.push(list[turn]!);
+  }
+  return out;
 }
 
 export function fragmentKeyOf(bguid: Uint8Array, fragmentRoot: Uint8Array, index: number): string {
@@ -67,6 +101,7 @@ export class FragmentStore {
     private readonly store: KvStore,
     private readonly crypto: Crypto,
     private readonly fragmentBytesMax: number,
+    private readonly coding: Coding,
   ) {
     for (const key of store.keys('f/')) this.indexAdd(key);
   }
@@ -105,6 +140,9 @@ export class FragmentStore {
       if (error instanceof DecodeError || error instanceof FragmentError) return { ok: false, reason: `malformed: ${error.message}` };
       throw error;
     }
+    if (record.k !== this.coding.k || record.m !== this.coding.m) {
+      return { ok: false, reason: `shape: the cluster stores only k = ${this.coding.k}, m = ${this.coding.m} encodings, not k = ${record.k}, m = ${record.m}` };
+    }
     if (!bytesEqual(fragmentRootOf(this.crypto, record), fragmentRoot)) {
       return { ok: false, reason: 'root-mismatch: the fragment does not verify against the given fragment root' };
     }
@@ -112,10 +150,9 @@ export class FragmentStore {
     const stored = this.store.get(key);
     // A stored copy that no longer verifies is replaced by this verified one, not acknowledged as is.
     if (stored !== undefined && (bytesEqual(stored, bytes) || this.verifyKey(key))) return { ok: true, record, duplicate: true };
-    // Key layout: 'f/' + 64 hex (BGUID) + '/' + 64 hex (root) + '/' + index.
     const bguidHex = key.slice(2, 66);
-    const rootHex = key.slice(67, 131);
-    const roots = new Set(this.keysOf(record.bguid).map((k) => k.slice(67, 131)));
+    const rootHex = rootHexOfKey(key);
+    const roots = new Set(this.keysOf(record.bguid).map(rootHexOfKey));
     if (!roots.has(rootHex)) {
       for (const other of roots) {
         if (this.ownerOf(bguidHex, other) === writer) return { ok: false, reason: 'root-taken: this writer already stored another encoding of this block' };
@@ -144,13 +181,15 @@ export class FragmentStore {
   }
 
   /**
-   * Every fragment of `bguid` that still verifies; the ones that do not are deleted and returned
-   * in `corrupt` so the caller counts them and queues the block for repair.
+   * Every fragment of `bguid` that still verifies, roots taken in turn (interleaveByRoot), at most
+   * `countMax` of them; the ones that do not verify are deleted and returned in `corrupt` so the
+   * caller counts them and queues the block for repair.
    */
-  read(bguid: Uint8Array): { fragments: VerifiedFragment[]; corrupt: string[] } {
+  read(bguid: Uint8Array, countMax = Number.MAX_SAFE_INTEGER): { fragments: VerifiedFragment[]; corrupt: string[] } {
     const fragments: VerifiedFragment[] = [];
     const corrupt: string[] = [];
-    for (const key of this.keysOf(bguid)) {
+    for (const key of interleaveByRoot(this.keysOf(bguid))) {
+      if (fragments.length >= countMax) break;
       const verified = this.verifyKey(key);
       if (verified) fragments.push(verified);
       else {
