@@ -110,6 +110,7 @@ export class ArchiveServer implements Machine<ArchiveMessage, ArchiveOutput> {
       ring: serverRingOf(options.archiveServers),
       isLive: (server) => server === this.self || !this.lost.has(server),
       storeLocally: (bytes, root, certificate) => this.storeLocally(bytes, root, certificate, this.self),
+      coding: options.coding,
       certificateCheck: options.certificateCheck,
       options: options.repair,
     });

@@ -5,8 +5,9 @@
  *
  * A block is queued (durably, key r/q/<bguid>) when this server finds one of its fragments corrupt,
  * or when a peer is lost and the block's placement window includes that peer. For each queued block:
- *   1. census: probe the live servers of the block's window (top n + windowExtra of its ranking)
- *      for what they hold; group by fragment root and pick the root most indices agree on;
+ *   1. census: probe the live servers of the block's window (top n + windowExtra of its ranking,
+ *      n = k + m of the configured code) for what they hold; group by fragment root and pick the
+ *      root this server once decoded to the block (r/v/<bguid>), else the one most indices agree on;
  *   2. on a peer loss, only the best-ranked live holder coordinates (every holder was triggered,
  *      exactly one acts: that is what spreads the work); on corruption the finder coordinates;
  *   3. if fewer than n = k + m distinct indices are live, fetch from the holders until k verified
@@ -25,7 +26,7 @@ import { bguidOf, blockKinds } from '../core/version/block.ts';
 import { decodeFragment, encodeFragment, makeFragments, recoverBlock, verifyFragment, type FragmentRecord } from './erasure/index.ts';
 import type { ArchiveOutput } from './archive-server.ts';
 import type { CertificateCheck } from './certificate-check.ts';
-import { fragmentKeyOf, type FragmentStore, type PutResult } from './fragment-store.ts';
+import type { Coding, FragmentStore, PutResult } from './fragment-store.ts';
 import type { ArchiveMessage, HeldFragment } from './messages.ts';
 import { placementOf, rankBelowOf, rankedServersOf, repairTargetOf, type ServerRing } from './placement.ts';
 
@@ -52,6 +53,8 @@ interface RepairerContext {
   ring: ServerRing;
   isLive: (server: string) => boolean;
   storeLocally: (bytes: Uint8Array, fragmentRoot: Uint8Array, certificate: Uint8Array | null) => PutResult;
+  /** The cluster's erasure code: a block's width n = k + m comes from here, never from a stored record. */
+  coding: Coding;
   /** The server's certificate check (ArchiveServerOptions.certificateCheck): a peer's certificate is used only if it passes. */
   certificateCheck?: CertificateCheck;
   options: RepairOptions;
@@ -80,6 +83,8 @@ interface Job {
 type Out = Effect<ArchiveMessage, ArchiveOutput>;
 const queuePrefix = 'r/q/';
 const failedPrefix = 'r/failed/';
+/** r/v/<bguid hex> -> the fragment root this server decoded the block from (checked against its BGUID). */
+const verifiedPrefix = 'r/v/';
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -122,11 +127,15 @@ export class Repairer {
       const hex = toHex(held.bguid);
       if (hex === lastHex) continue;
       lastHex = hex;
-      const n = this.blockWidthOf(held);
-      if (n !== undefined && rankBelowOf(this.c.ring, held.bguid, peerIndex, n + this.c.options.windowExtra) >= 0) {
+      if (rankBelowOf(this.c.ring, held.bguid, peerIndex, this.width() + this.c.options.windowExtra) >= 0) {
         this.enqueue(held.bguid, reason);
       }
     }
+  }
+
+  /** The root this server once decoded `bguid` from, if any. */
+  verifiedRootOf(bguid: Uint8Array): Uint8Array | undefined {
+    return this.c.store.get(verifiedPrefix + toHex(bguid));
   }
 
   queuedCount(): number {
@@ -217,9 +226,7 @@ export class Repairer {
     job.stores.clear();
     job.root = null;
     job.deadlineMs = nowMs + this.c.options.phaseTimeoutMs;
-    const ranked = rankedServersOf(this.c.ring, job.bguid);
-    const n = this.widthFromCensus(job) ?? ranked.length;
-    job.window = ranked.slice(0, n + this.c.options.windowExtra);
+    job.window = rankedServersOf(this.c.ring, job.bguid).slice(0, this.width() + this.c.options.windowExtra);
     const out: Out[] = [];
     for (const server of job.window) {
       if (server === this.c.self || !this.c.isLive(server)) continue;
@@ -246,15 +253,21 @@ export class Repairer {
   /**
    * Probe replies are claims, not evidence: a faulty server can claim every index. So a server's
    * claims count for at most `cap` indices per root (what placement puts on one server), which
-   * root to try first is chosen on those capped counts, and a block is called healthy without
-   * fetching only on claims from its home servers (and this server's own store). Anything short
-   * goes to the fetch phase, where what the holders return, verified, decides what is live.
+   * root to try first is chosen on those capped counts (a root this server once decoded to the
+   * block first), and a block is called healthy without fetching only on claims from its home
+   * servers (and this server's own store) under a root this server once decoded to the block:
+   * holding all k + m fragments of some root proves nothing, since a writer can store a junk
+   * encoding of the configured shape beside every block (session-20 review, finding 2). Anything
+   * short goes to the fetch phase, where what the holders return, verified, decides what is live.
    */
   private afterCensus(job: Job, nowMs: number): Out[] {
-    const width = this.widthFromCensus(job);
-    const cap = Math.max(1, Math.ceil((width ?? 1) / this.c.ring.servers.length));
+    const width = this.width();
+    const cap = Math.max(1, Math.ceil(width / this.c.ring.servers.length));
     const byRoot = this.claimsOf(job, cap);
-    const ranked = [...byRoot.entries()].sort((a, b) => b[1].size - a[1].size || (a[0] < b[0] ? -1 : 1));
+    const verifiedHex = toHex(this.verifiedRootOf(job.bguid) ?? new Uint8Array(0));
+    const ranked = [...byRoot.entries()].sort(
+      (a, b) => Number(b[0] === verifiedHex) - Number(a[0] === verifiedHex) || b[1].size - a[1].size || (a[0] < b[0] ? -1 : 1),
+    );
     if (ranked.length === 0) return this.fail(job, 'no live server holds any fragment of the block');
     const best = ranked[0]!;
     job.root = fromHex(best[0]);
@@ -266,7 +279,7 @@ export class Repairer {
         return this.finish(job, false);
       }
     }
-    if (width !== undefined) {
+    if (best[0] === verifiedHex) {
       const home = new Set([...placementOf(this.c.ring, job.bguid, width), this.c.self]);
       if ((this.claimsOf(job, cap, home).get(best[0])?.size ?? 0) >= width) {
         this.counters.alreadyHealthy++;
@@ -353,6 +366,8 @@ export class Repairer {
       return this.nextRoot(job, nowMs, `cannot decode: ${(error as Error).message}`);
     }
     const rebuilt = makeFragments(this.c.crypto, k, m, job.bguid, block);
+    // Decoded and checked against the BGUID: from now on claims under this root may call the block healthy.
+    this.c.store.put(verifiedPrefix + job.hex, rebuilt.fragmentRoot);
     // Live means returned by a holder and verified under this root, not claimed in a probe reply.
     const liveIndexes = new Set(bytesEqual(rebuilt.fragmentRoot, job.root!) ? job.records.keys() : []);
     const heldCount = new Map<string, number>();
@@ -409,17 +424,11 @@ export class Repairer {
     return [{ kind: 'output', event: { kind: 'unrepairable', bguid: job.bguid, reason } }];
   }
 
-  /** n = k + m of the block, from a fragment this server holds (undefined if it holds none intact). */
-  private widthFromCensus(job: Job): number | undefined {
-    for (const held of this.c.fragments.heldOf(job.bguid)) {
-      const width = this.blockWidthOf(held);
-      if (width !== undefined) return width;
-    }
-    return undefined;
-  }
-
-  private blockWidthOf(held: HeldFragment): number | undefined {
-    const record = this.c.fragments.verifyKey(fragmentKeyOf(held.bguid, held.fragmentRoot, held.index))?.record;
-    return record ? record.k + record.m : undefined;
+  /**
+   * n = k + m, from the configured code. It was read from the first intact record in key order,
+   * which a writer chooses (a junk root sorting first set the window and the healthy bar).
+   */
+  private width(): number {
+    return this.c.coding.k + this.c.coding.m;
   }
 }
