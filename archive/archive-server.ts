@@ -13,7 +13,7 @@ import type { Crypto, Signer } from '../core/crypto.ts';
 import type { Effect, Machine, MachineContext } from '../core/machine.ts';
 import type { CertificateCheck } from './certificate-check.ts';
 import { FragmentStore, type Coding } from './fragment-store.ts';
-import type { ArchiveMessage, HeldFragment } from './messages.ts';
+import type { ArchiveMessage, FetchedBlock, HeldFragment } from './messages.ts';
 import { archiveLimits } from './messages.ts';
 import { serverRingOf } from './placement.ts';
 import { signReceipt } from './receipt.ts';
@@ -54,6 +54,8 @@ export interface ArchiveServerOptions {
    * kept and listed whatever its bytes (tests that need no ring key).
    */
   certificateCheck?: CertificateCheck;
+  /** Fragment bytes per fetch reply (default archiveLimits.fetchReplyBytesMax; tests set less to exercise replies cut short). */
+  fetchReplyBytesMax?: number;
 }
 
 /** Passes over a lost peer's blocks after the first. */
@@ -314,15 +316,27 @@ export class ArchiveServer implements Machine<ArchiveMessage, ArchiveOutput> {
     return [send(from, { type: 'probeReply', requestId: message.requestId, held: held.slice(0, archiveLimits.heldMax) })];
   }
 
+  /**
+   * The requested blocks' fragments, in order, up to `fetchReplyBytesMax` bytes of fragments: a
+   * block that does not fit whole ends the reply and is left out, for the client to ask again
+   * (BlockFetcher asks for what a reply left out); the first block is always in, with as many of
+   * its fragments as fit (roots in turn, so junk sorting first cannot fill it). Without the bound a
+   * reply for 64 blocks of 4 MiB outgrew messageBytesMax and was refused, so restores of big blocks
+   * failed with m servers down (session-20 review, finding 3); it also bounds what one request
+   * makes the server read and hash.
+   */
   private onFetch(from: string, message: Extract<ArchiveMessage, { type: 'fetch' }>): Effect<ArchiveMessage, ArchiveOutput>[] {
     const effects: Effect<ArchiveMessage, ArchiveOutput>[] = [];
-    const blocks = message.bguids.slice(0, archiveLimits.fetchBguidsMax).map((bguid) => {
-      // Roots in turn, so junk encodings sorting first cannot fill the reply (FragmentStore.read).
-      const { fragments, corrupt } = this.fragments.read(bguid, archiveLimits.fragmentsPerReplyMax);
+    const blocks: FetchedBlock[] = [];
+    let budget = this.options.fetchReplyBytesMax ?? archiveLimits.fetchReplyBytesMax;
+    for (const bguid of message.bguids.slice(0, archiveLimits.fetchBguidsMax)) {
+      const { fragments, corrupt, cut } = this.fragments.read(bguid, archiveLimits.fragmentsPerReplyMax, budget);
       effects.push(...this.onCorrupt(corrupt, 'read'));
-      const bytes = fragments.map((f) => f.bytes);
-      return { bguid, fragments: bytes, certificate: this.fragments.certificateOf(bguid) };
-    });
+      if (cut && blocks.length > 0) break;
+      blocks.push({ bguid, fragments: fragments.map((f) => f.bytes), certificate: this.fragments.certificateOf(bguid) });
+      for (const f of fragments) budget -= f.bytes.length;
+      if (cut) break;
+    }
     effects.push(send(from, { type: 'fetchReply', requestId: message.requestId, blocks }));
     return effects;
   }

@@ -182,22 +182,28 @@ export class FragmentStore {
 
   /**
    * Every fragment of `bguid` that still verifies, roots taken in turn (interleaveByRoot), at most
-   * `countMax` of them; the ones that do not verify are deleted and returned in `corrupt` so the
+   * `countMax` of them and `bytesMax` bytes of them (`cut`: one more did not fit; nothing past it is
+   * read or hashed); the ones that do not verify are deleted and returned in `corrupt` so the
    * caller counts them and queues the block for repair.
    */
-  read(bguid: Uint8Array, countMax = Number.MAX_SAFE_INTEGER): { fragments: VerifiedFragment[]; corrupt: string[] } {
+  read(bguid: Uint8Array, countMax = Number.MAX_SAFE_INTEGER, bytesMax = Number.MAX_SAFE_INTEGER): { fragments: VerifiedFragment[]; corrupt: string[]; cut: boolean } {
     const fragments: VerifiedFragment[] = [];
     const corrupt: string[] = [];
+    let bytes = 0;
     for (const key of interleaveByRoot(this.keysOf(bguid))) {
       if (fragments.length >= countMax) break;
+      const stored = this.store.get(key);
+      if (stored !== undefined && bytes + stored.length > bytesMax) return { fragments, corrupt, cut: true };
       const verified = this.verifyKey(key);
-      if (verified) fragments.push(verified);
-      else {
+      if (verified) {
+        fragments.push(verified);
+        bytes += verified.bytes.length;
+      } else {
         this.deleteKey(key);
         corrupt.push(key);
       }
     }
-    return { fragments, corrupt };
+    return { fragments, corrupt, cut: false };
   }
 
   /** Re-hashes one stored record; undefined when it is missing, malformed or does not match its key. */
