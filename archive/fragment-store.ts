@@ -242,6 +242,11 @@ export class FragmentStore {
     return out;
   }
 
+  /** The BGUIDs (hex) of every block with a fragment here, from the in-memory index (no store scan). */
+  blockHexes(): string[] {
+    return [...this.index.keys()];
+  }
+
   parseKey(key: string): HeldFragment | undefined {
     return parseKey(key);
   }

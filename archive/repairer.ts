@@ -38,9 +38,11 @@ export interface RepairOptions {
   attemptsMax: number;
   /** Servers past the first n of a block's ranking that may hold its repaired fragments. */
   windowExtra: number;
+  /** Blocks a pass over this server's store after a peer loss looks at per tick (no hashing: a placement check each). */
+  sweepPerTickMax: number;
 }
 
-export const defaultRepairOptions: RepairOptions = { concurrencyMax: 8, phaseTimeoutMs: 2_000, attemptsMax: 5, windowExtra: 8 };
+export const defaultRepairOptions: RepairOptions = { concurrencyMax: 8, phaseTimeoutMs: 2_000, attemptsMax: 5, windowExtra: 8, sweepPerTickMax: 4_096 };
 
 /** 'recheck': a later pass over a lost peer's blocks, where every holder acts (no coordinator). */
 export type RepairReason = 'corrupt' | 'peer-lost' | 'recheck' | 'manual';
@@ -96,6 +98,10 @@ export class Repairer {
 
   /** Mirror of the durable queue's keys (BGUID hex), so a tick does not rescan the store. */
   private readonly queued = new Set<string>();
+  /** Lost peers (ring index -> reason) whose blocks the next pass over the store queues. */
+  private readonly sweepWaiting = new Map<number, 'peer-lost' | 'recheck'>();
+  /** The pass under way: a snapshot of the blocks held, how far it got, and the peers it is for. */
+  private sweep: { blocks: string[]; at: number; peers: Map<number, 'peer-lost' | 'recheck'> } | null = null;
 
   constructor(private readonly c: RepairerContext) {
     for (const key of c.store.keys(queuePrefix)) this.queued.add(key.slice(queuePrefix.length));
@@ -115,22 +121,42 @@ export class Repairer {
    * Queues every block this server holds whose placement window includes `peer`. The host calls it
    * when the peer is lost and again a few times later ('recheck'), because a pass can end with a
    * block still short of a fragment: a coordinator's attempts all timed out on a lossy network, or
-   * holders deferred to one another from census views taken at different times.
+   * holders deferred to one another from census views taken at different times. The work is done
+   * by a pass over the store on later ticks, `sweepPerTickMax` blocks a tick, one pass for every
+   * peer lost meanwhile: it used to walk every key and decode and hash one record per block in the
+   * calling tick, once per lost peer (~3 s per GiB held per peer; session-20 review, finding 4).
    */
   onPeerLost(peer: string, reason: 'peer-lost' | 'recheck' = 'peer-lost'): void {
     const peerIndex = this.c.ring.servers.indexOf(peer);
     if (peerIndex < 0) return;
-    let lastHex = '';
-    for (const key of this.c.fragments.keysAfter('', Number.MAX_SAFE_INTEGER)) {
-      const held = this.c.fragments.parseKey(key);
-      if (!held) continue;
-      const hex = toHex(held.bguid);
-      if (hex === lastHex) continue;
-      lastHex = hex;
-      if (rankBelowOf(this.c.ring, held.bguid, peerIndex, this.width() + this.c.options.windowExtra) >= 0) {
-        this.enqueue(held.bguid, reason);
-      }
+    // A coordinated pass ('peer-lost') and a recheck of one peer waiting together: the pass does both.
+    if (this.sweepWaiting.get(peerIndex) !== 'peer-lost') this.sweepWaiting.set(peerIndex, reason);
+  }
+
+  /** Whether a pass over the store is under way or waiting (its blocks are not all queued yet). */
+  sweeping(): boolean {
+    return this.sweep !== null || this.sweepWaiting.size > 0;
+  }
+
+  /** Looks at up to sweepPerTickMax more blocks of the pass under way (starting one for the peers waiting if none is). */
+  private sweepStep(): void {
+    if (this.sweep === null) {
+      if (this.sweepWaiting.size === 0) return;
+      this.sweep = { blocks: this.c.fragments.blockHexes(), at: 0, peers: new Map(this.sweepWaiting) };
+      this.sweepWaiting.clear();
     }
+    const sweep = this.sweep;
+    const limit = this.width() + this.c.options.windowExtra;
+    const end = Math.min(sweep.blocks.length, sweep.at + this.c.options.sweepPerTickMax);
+    for (; sweep.at < end; sweep.at++) {
+      const bguid = fromHex(sweep.blocks[sweep.at]!);
+      let reason: RepairReason | undefined;
+      for (const [peerIndex, r] of sweep.peers) {
+        if ((reason === undefined || r === 'peer-lost') && rankBelowOf(this.c.ring, bguid, peerIndex, limit) >= 0) reason = r;
+      }
+      if (reason !== undefined) this.enqueue(bguid, reason);
+    }
+    if (sweep.at >= sweep.blocks.length) this.sweep = null;
   }
 
   /** The root this server once decoded `bguid` from, if any. */
@@ -152,6 +178,7 @@ export class Repairer {
   }
 
   onTick(nowMs: number): Out[] {
+    this.sweepStep();
     const out: Out[] = [];
     for (const job of [...this.jobs.values()]) if (nowMs >= job.deadlineMs) out.push(...this.advance(job, nowMs, true));
     if (this.jobs.size < this.c.options.concurrencyMax) {
