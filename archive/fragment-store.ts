@@ -68,6 +68,18 @@ export function interleaveByRoot(keys: readonly string[]): string[] {
   return out;
 }
 
+/** The first position in `sorted` whose key is greater than `key` (all of them: sorted.length). */
+export function positionAfter(sorted: readonly string[], key: string): number {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (sorted[mid]! <= key) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
+
 export function fragmentKeyOf(bguid: Uint8Array, fragmentRoot: Uint8Array, index: number): string {
   return `f/${toHex(bguid)}/${toHex(fragmentRoot)}/${String(index).padStart(3, '0')}`;
 }
@@ -96,6 +108,13 @@ export class FragmentStore {
    */
   private readonly index = new Map<string, Set<string>>();
   private count = 0;
+  /**
+   * Every certificate key (c/<bguid>), sorted, built once from the KvStore and kept in step with
+   * putCertificate and deleteCertificate: a listing page is a binary search and a slice. Each
+   * request used to read and filter every c/ key (KvStore has prefix scans only), so a full
+   * listing was quadratic: 80,000 certificates took 34 s (session-20 review, finding 6).
+   */
+  private readonly certificateKeys: string[];
 
   constructor(
     private readonly store: KvStore,
@@ -104,6 +123,7 @@ export class FragmentStore {
     private readonly coding: Coding,
   ) {
     for (const key of store.keys('f/')) this.indexAdd(key);
+    this.certificateKeys = store.keys('c/');
   }
 
   private indexAdd(key: string): void {
@@ -257,7 +277,10 @@ export class FragmentStore {
 
   /** Stores (or replaces) the certificate beside a root block; which one to keep is the caller's choice (ArchiveServer.keepCertificate). */
   putCertificate(bguid: Uint8Array, certificate: Uint8Array): void {
-    this.store.put(`c/${toHex(bguid)}`, certificate);
+    const key = `c/${toHex(bguid)}`;
+    this.store.put(key, certificate);
+    const at = positionAfter(this.certificateKeys, key);
+    if (this.certificateKeys[at - 1] !== key) this.certificateKeys.splice(at, 0, key);
   }
 
   certificateOf(bguid: Uint8Array): Uint8Array | null {
@@ -265,18 +288,25 @@ export class FragmentStore {
   }
 
   deleteCertificate(bguid: Uint8Array): void {
-    this.store.delete(`c/${toHex(bguid)}`);
+    const key = `c/${toHex(bguid)}`;
+    this.store.delete(key);
+    const at = positionAfter(this.certificateKeys, key) - 1;
+    if (this.certificateKeys[at] === key) this.certificateKeys.splice(at, 1);
   }
 
   /** Certificates with their blocks, in key order after `after`; `next` is the last key returned when more remain. */
   certificateEntriesAfter(after: string, limit: number): { entries: { bguid: Uint8Array; certificate: Uint8Array }[]; next: string | null } {
-    const keys = this.store.keys('c/').filter((k) => k > after);
-    const page = keys.slice(0, limit);
-    const entries = page.map((k) => ({ bguid: fromHex(k.slice(2)), certificate: this.store.get(k)! }));
-    return { entries, next: keys.length > limit ? page[page.length - 1]! : null };
+    const start = positionAfter(this.certificateKeys, after);
+    const page = this.certificateKeys.slice(start, start + limit);
+    const entries: { bguid: Uint8Array; certificate: Uint8Array }[] = [];
+    for (const k of page) {
+      const certificate = this.store.get(k);
+      if (certificate !== undefined) entries.push({ bguid: fromHex(k.slice(2)), certificate });
+    }
+    return { entries, next: start + page.length < this.certificateKeys.length ? (page[page.length - 1] ?? after) : null };
   }
 
   certificateCount(): number {
-    return this.store.keys('c/').length;
+    return this.certificateKeys.length;
   }
 }
