@@ -25,9 +25,9 @@ function honestPage(message: Extract<ArchiveMessage, { type: 'listCertificates' 
   return { type: 'certificates', requestId: message.requestId, certificates: page.map((e) => e.certificate), next: rest.length > page.length ? page[page.length - 1]!.key : null };
 }
 
-/** archive-0 answers honestly (every certificate, `pageSize` per page); archive-1 with `junkPerPage` junk certificates per page, for ever. */
-function sourceOf(junkPerPage: number) {
-  const served = { honest: 0, junk: 0 };
+/** archive-0 answers honestly; archive-1 with the page `faultyPage` makes for its n-th request (1, 2, ...). */
+function sourceWith(faultyPage: (message: Extract<ArchiveMessage, { type: 'listCertificates' }>, n: number) => ArchiveMessage) {
+  const served = { honest: 0, faulty: 0 };
   return {
     served,
     source: {
@@ -38,12 +38,18 @@ function sourceOf(junkPerPage: number) {
           served.honest++;
           return honestPage(message);
         }
-        served.junk++;
-        const certificates = Array.from({ length: junkPerPage }, (_, i) => new Uint8Array(64).fill((served.junk + i) & 255));
-        return { type: 'certificates', requestId: message.requestId, certificates, next: `c/${String(served.junk).padStart(8, '0')}` };
+        return faultyPage(message, ++served.faulty);
       },
     },
   };
+}
+
+/** archive-1 answers with `junkPerPage` junk certificates per page, for ever. */
+function sourceOf(junkPerPage: number) {
+  return sourceWith((message, n) => {
+    const certificates = Array.from({ length: junkPerPage }, (_, i) => new Uint8Array(64).fill((n + i) & 255));
+    return { type: 'certificates', requestId: message.requestId, certificates, next: `c/${String(n).padStart(8, '0')}` };
+  });
 }
 
 describe('discovery and a faulty listing', () => {
@@ -52,7 +58,7 @@ describe('discovery and a faulty listing', () => {
     const discovery = await discoverVersions(crypto, source, history.ringPublicKey, { pageSize: 2 });
     expect(discovery.versions).toHaveLength(history.versions.length);
     expect(served.honest).toBe(3);
-    expect(served.junk).toBe(1);
+    expect(served.faulty).toBe(1);
     expect(discovery.rejectedCount).toBe(256);
   });
 
@@ -60,28 +66,18 @@ describe('discovery and a faulty listing', () => {
     const { source, served } = sourceOf(1024);
     const discovery = await discoverVersions(crypto, source, history.ringPublicKey);
     expect(discovery.versions).toHaveLength(history.versions.length);
-    expect(served.junk).toBe(1);
+    expect(served.faulty).toBe(1);
     expect(discovery.rejectedCount).toBe(1024);
     expect(discovery.unreachable).toEqual([]);
   });
 
   for (const mode of ['copies', 're-encodings'] as const) {
     it(`ends a listing that answers every page with ${mode} of a genuine certificate and a growing next`, async () => {
-      const served = { honest: 0, faulty: 0 };
-      const source = {
-        servers: ['archive-0', 'archive-1'],
-        request: async (server: string, message: ArchiveMessage): Promise<ArchiveMessage | null> => {
-          if (message.type !== 'listCertificates') return null;
-          if (server === 'archive-0') {
-            served.honest++;
-            return honestPage(message);
-          }
-          served.faulty++;
-          // Stops by itself after 500 pages so the test ends if discovery does not; a faulty server would not.
-          const certificates = Array.from({ length: message.limit }, (_, i) => (mode === 'copies' ? listed[0]!.certificate : reencoded(listed[0]!.certificate, served.faulty * message.limit + i)));
-          return { type: 'certificates', requestId: message.requestId, certificates, next: served.faulty >= 500 ? null : `c/${'f'.repeat(64)}${String(served.faulty).padStart(8, '0')}` };
-        },
-      };
+      // archive-1 stops by itself after 500 pages so the test ends if discovery does not; a faulty server would not.
+      const { source, served } = sourceWith((message, n) => {
+        const certificates = Array.from({ length: message.limit }, (_, i) => (mode === 'copies' ? listed[0]!.certificate : reencoded(listed[0]!.certificate, n * message.limit + i)));
+        return { type: 'certificates', requestId: message.requestId, certificates, next: n >= 500 ? null : `c/${'f'.repeat(64)}${String(n).padStart(8, '0')}` };
+      });
       const discovery = await discoverVersions(crypto, source, history.ringPublicKey, { pageSize: 16 });
       expect(discovery.versions).toHaveLength(history.versions.length);
       expect(served.faulty).toBeLessThanOrEqual(2);
