@@ -218,10 +218,10 @@ export async function run(args: string[]): Promise<number> {
   try {
     p = parseRestoreArgs(args);
     target = targetOf(p);
+    prepareOutput(p);
     // Inside the try: a missing or bad config is reported like any other error (--json printed none).
     config = loadClusterConfig(p.values.get('--config') ?? process.env.OCEANSTORE_CONFIG ?? 'cluster-configs/local.json');
     descriptor = loadDescriptor(config, nodeCrypto);
-    prepareOutput(p);
   } catch (error) {
     if (error instanceof UsageError) return fail(2, 'UsageError', error.message, `\n${usage}`);
     if (error instanceof OceanStoreError) return fail(1, error.name, `${error.name}: ${error.message}`);
