@@ -76,6 +76,9 @@ interface Job {
   /** Roots not tried yet, best first: one that does not decode to the block gives way to the next. */
   candidates: string[];
   records: Map<number, FragmentRecord>;
+  /** This attempt: the most fragments any root gave, and whether a census or fetch phase ended on its deadline (someone did not answer). */
+  mostLive: number;
+  silent: boolean;
   certificate: Uint8Array | null;
   stores: Map<number, { server: string; index: number }>;
   targets: string[];
@@ -227,6 +230,8 @@ export class Repairer {
       root: null,
       candidates: [],
       records: new Map(),
+      mostLive: 0,
+      silent: false,
       certificate: null,
       stores: new Map(),
       targets: [],
@@ -250,6 +255,8 @@ export class Repairer {
     job.awaiting.clear();
     job.census = new Map([[this.c.self, this.c.fragments.heldOf(job.bguid)]]);
     job.records.clear();
+    job.mostLive = 0;
+    job.silent = false;
     job.stores.clear();
     job.root = null;
     job.deadlineMs = nowMs + this.c.options.phaseTimeoutMs;
@@ -264,11 +271,17 @@ export class Repairer {
 
   /** Moves a job on when its phase has all it waits for (or timed out). */
   private advance(job: Job, nowMs: number, timedOut: boolean): Out[] {
-    if (job.phase === 'census' && (job.awaiting.size === 0 || timedOut)) return this.afterCensus(job, nowMs);
+    if (job.phase === 'census' && (job.awaiting.size === 0 || timedOut)) {
+      job.silent ||= job.awaiting.size > 0;
+      return this.afterCensus(job, nowMs);
+    }
     // Every holder's reply is awaited (not just the first k fragments): what they return, verified,
     // is what counts as live, where their probe replies are only claims.
     if (job.phase === 'fetch' && (job.awaiting.size === 0 || timedOut)) {
-      return this.enoughRecords(job) ? this.rebuildAndStore(job, nowMs) : this.nextRoot(job, nowMs);
+      if (this.enoughRecords(job)) return this.rebuildAndStore(job, nowMs);
+      job.mostLive = Math.max(job.mostLive, job.records.size);
+      job.silent ||= job.awaiting.size > 0;
+      return this.nextRoot(job, nowMs);
     }
     if (job.phase === 'store') {
       if (job.stores.size === 0) return this.finish(job, true);
@@ -359,7 +372,12 @@ export class Repairer {
       job.root = fromHex(next);
       return this.startFetch(job, nowMs);
     }
-    return failure === undefined ? this.startCensus(job, nowMs) : this.fail(job, failure);
+    if (failure !== undefined) return this.fail(job, failure);
+    // Every holder answered and no root has k fragments: another attempt would find the same, and
+    // said only "gave up after 5 attempts" (session-20 review, finding 8a). A later pass over a lost
+    // peer's blocks queues the block again.
+    if (!job.silent) return this.fail(job, `only ${job.mostLive} of the k = ${this.c.coding.k} fragments are live`);
+    return this.startCensus(job, nowMs);
   }
 
   private takeFragments(job: Job, fragments: Uint8Array[], certificate: Uint8Array | null): void {
