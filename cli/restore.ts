@@ -193,11 +193,15 @@ function printReport(p: Parsed, report: RestoreToolReport): void {
  * break in a version chain, something selected, and every listing finished on all but at most
  * `unreachableTolerated` archive servers (the code's parity m: a version's certificate is kept
  * beside each of its root block's k + m fragments, so with at most m servers silent another one
- * listed it; with more, a version only they list may be missing and "all" is not known).
+ * listed it; with more, a version only they list may be missing and "all" or "the latest" is not
+ * known). With `explicitVersion` (`--version N`) the one version asked for is the whole job:
+ * restored and verified, it is complete however many servers were silent (it exited 1;
+ * session-20 review, finding 8e).
  */
-export function restoreExitCode(report: RestoreToolReport, unreachableTolerated = 0): 0 | 1 {
+export function restoreExitCode(report: RestoreToolReport, unreachableTolerated = 0, explicitVersion = false): 0 | 1 {
   const complete = report.failed.length === 0 && report.conflicts.length === 0 && report.chainBreaks.length === 0 && report.restored === report.selected.length;
-  return complete && report.selected.length > 0 && report.unreachableServers.length <= unreachableTolerated ? 0 : 1;
+  const listed = explicitVersion || report.unreachableServers.length <= unreachableTolerated;
+  return complete && report.selected.length > 0 && listed ? 0 : 1;
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -246,7 +250,7 @@ export async function run(args: string[]): Promise<number> {
     if (!quiet) process.stderr.write('\n');
     if (p.values.has('--out') && !p.bools.has('--verify-only')) writeAtomic(join(p.values.get('--out')!, 'manifest.json'), new TextEncoder().encode(JSON.stringify(manifest, null, 2) + '\n'));
     printReport(p, report);
-    return restoreExitCode(report, config.erasure.m);
+    return restoreExitCode(report, config.erasure.m, target.version !== undefined);
   } catch (error) {
     if (error instanceof OceanStoreError) return fail(1, error.name, `${error.name}: ${error.message}`);
     const fs = fsErrorMessage(error);
