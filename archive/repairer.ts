@@ -400,8 +400,10 @@ export class Repairer {
   }
 
   private rebuildAndStore(job: Job, nowMs: number): Out[] {
-    const first = job.records.values().next().value!;
-    const { k, m } = first;
+    // Re-encoded with the configured code, whatever shape the root decoded from had: servers store
+    // no other shape (a root of another shape, stored before they checked, would be refused here
+    // and everywhere), and its fragments then count as not live, so all k + m are stored afresh.
+    const { k, m } = this.c.coding;
     let block: Uint8Array;
     try {
       block = recoverBlock(this.c.crypto, job.bguid, [...job.records.values()], (b) =>

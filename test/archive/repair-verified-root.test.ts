@@ -86,4 +86,35 @@ describe('repair and unverified roots', () => {
     expect(server.repairer.counters.alreadyHealthy).toBe(before + 1);
     expect(fetches).toBe(0);
   });
+
+  it('re-encodes with the configured code when the root it decoded has another shape (one stored before servers checked shapes)', () => {
+    const cluster = makeCluster(63);
+    const history = makeHistory(12, 1, 1);
+    archiveAll(cluster, history);
+    const block = history.versions[0]!.newBlocks[0]!;
+    const genuine = makeFragments(crypto, k, m, block.bguid, block.bytes!);
+    // archive-0 holds a genuine k = 1, m = 7 encoding of the block, written straight to its store
+    // (put refuses that shape now) and read at restart; its 8 indices out-claim the genuine root's 7.
+    const legacy = makeFragments(crypto, 1, 7, block.bguid, block.bytes!);
+    const store = cluster.sim.store('archive-0');
+    for (const f of legacy.fragments) store.put(fragmentKeyOf(block.bguid, legacy.fragmentRoot, f.index), encodeFragment(f));
+    cluster.sim.crash('archive-0');
+    cluster.sim.restart('archive-0');
+    const holder = cluster.archiveServers.find((id) => id !== 'archive-0' && cluster.server(id)!.fragments.heldOf(block.bguid).length > 0)!;
+    for (const key of cluster.sim.store(holder).keys(`f/${toHex(block.bguid)}/`)) cluster.sim.store(holder).delete(key);
+    cluster.sim.crash(holder);
+    cluster.sim.restart(holder);
+    cluster.server('archive-0')!.repairer.enqueue(block.bguid, 'manual');
+    const whole = () => {
+      const indexes = new Set<number>();
+      for (const id of cluster.archiveServers) {
+        const server = cluster.server(id)!;
+        for (const h of server.fragments.heldOf(block.bguid)) if (toHex(h.fragmentRoot) === toHex(genuine.fragmentRoot)) indexes.add(h.index);
+      }
+      return indexes.size === k + m;
+    };
+    expect(whole()).toBe(false);
+    expect(runUntilChecked(cluster, whole, 20_000)).toBe(true);
+    expect(cluster.outputs.filter((o) => o.event.kind === 'unrepairable')).toEqual([]);
+  });
 });
