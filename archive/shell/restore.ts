@@ -110,16 +110,21 @@ export async function discoverVersions(crypto: Crypto, source: ArchiveSource, ri
     if (!existing) byVersion.set(key, { aguid: s.aguid, version: s.version, vguid: s.vguid, rootFragmentRoot: s.rootFragmentRoot, certificate });
     return true;
   };
-  /** One page: certificates must come after the cursor and in key order (c/<VGUID>, as servers list them); one that does not is not taken. */
+  /**
+   * One page: every certificate that verifies is taken, but only those after the cursor and in key
+   * order (c/<VGUID>, as servers list them) count as the listing's progress: copies and
+   * re-encodings of one seen before cost a decode and a hash and keep no listing going.
+   */
   const take = (certificates: Uint8Array[], after: string): PageTaken => {
     const page: PageTaken = { valid: 0, lastKey: after };
     for (const bytes of certificates) {
       const certificate = decodeOrNull(bytes);
-      const key = certificate === null ? '' : `c/${toHex(certificate.statement.vguid)}`;
-      if (certificate === null || key <= page.lastKey || !takeOne(certificate)) {
+      if (certificate === null || !takeOne(certificate)) {
         rejectedCount++;
         continue;
       }
+      const key = `c/${toHex(certificate.statement.vguid)}`;
+      if (key <= page.lastKey) continue;
       page.valid++;
       page.lastKey = key;
     }

@@ -71,6 +71,17 @@ describe('discovery and a faulty listing', () => {
     expect(discovery.unreachable).toEqual([]);
   });
 
+  it('takes every certificate that verifies, even listed out of key order (a server without the check lists one beside another block)', async () => {
+    const source = {
+      servers: ['archive-0'],
+      request: async (_server: string, message: ArchiveMessage): Promise<ArchiveMessage | null> =>
+        message.type === 'listCertificates' ? { type: 'certificates', requestId: message.requestId, certificates: listed.map((e) => e.certificate).reverse(), next: null } : null,
+    };
+    const discovery = await discoverVersions(crypto, source, history.ringPublicKey);
+    expect(discovery.versions).toHaveLength(history.versions.length);
+    expect(discovery.rejectedCount).toBe(0);
+  });
+
   for (const mode of ['copies', 're-encodings'] as const) {
     it(`ends a listing that answers every page with ${mode} of a genuine certificate and a growing next`, async () => {
       // archive-1 stops by itself after 500 pages so the test ends if discovery does not; a faulty server would not.
