@@ -12,8 +12,8 @@ import { bytesEqual, toHex } from '../core/bytes.ts';
 import type { Crypto, Signer } from '../core/crypto.ts';
 import type { Effect, Machine, MachineContext } from '../core/machine.ts';
 import type { CertificateCheck } from './certificate-check.ts';
-import { FragmentStore } from './fragment-store.ts';
-import type { ArchiveMessage, HeldFragment } from './messages.ts';
+import { FragmentStore, type Coding } from './fragment-store.ts';
+import type { ArchiveMessage, FetchedBlock, HeldFragment } from './messages.ts';
 import { archiveLimits } from './messages.ts';
 import { serverRingOf } from './placement.ts';
 import { signReceipt } from './receipt.ts';
@@ -30,6 +30,11 @@ export type ArchiveOutput =
 export interface ArchiveServerOptions {
   crypto: Crypto;
   signer: Signer;
+  /**
+   * The cluster's erasure code (ClusterConfig.erasure): stores of any other shape are refused, and
+   * repair takes a block's width n = k + m from it, not from a stored record a writer chose.
+   */
+  coding: Coding;
   /** Every archive server's name, this one included: the placement and repair universe. */
   archiveServers: readonly string[];
   /** Ring servers whose archivers may store fragments here (archive servers may too, for repair). */
@@ -49,6 +54,8 @@ export interface ArchiveServerOptions {
    * kept and listed whatever its bytes (tests that need no ring key).
    */
   certificateCheck?: CertificateCheck;
+  /** Fragment bytes per fetch reply (default archiveLimits.fetchReplyBytesMax; tests set less to exercise replies cut short). */
+  fetchReplyBytesMax?: number;
 }
 
 /** Passes over a lost peer's blocks after the first. */
@@ -92,7 +99,7 @@ export class ArchiveServer implements Machine<ArchiveMessage, ArchiveOutput> {
     private readonly options: ArchiveServerOptions,
   ) {
     this.self = context.nodeId;
-    this.fragments = new FragmentStore(context.store, options.crypto, archiveLimits.fragmentBytesMax);
+    this.fragments = new FragmentStore(context.store, options.crypto, archiveLimits.fragmentBytesMax, options.coding);
     this.writers = new Set([...options.ringServers, ...options.archiveServers]);
     this.peers = options.archiveServers.filter((s) => s !== this.self);
     for (const p of this.peers) this.lastHeardMs.set(p, context.nowMs);
@@ -105,6 +112,7 @@ export class ArchiveServer implements Machine<ArchiveMessage, ArchiveOutput> {
       ring: serverRingOf(options.archiveServers),
       isLive: (server) => server === this.self || !this.lost.has(server),
       storeLocally: (bytes, root, certificate) => this.storeLocally(bytes, root, certificate, this.self),
+      coding: options.coding,
       certificateCheck: options.certificateCheck,
       options: options.repair,
     });
@@ -308,14 +316,27 @@ export class ArchiveServer implements Machine<ArchiveMessage, ArchiveOutput> {
     return [send(from, { type: 'probeReply', requestId: message.requestId, held: held.slice(0, archiveLimits.heldMax) })];
   }
 
+  /**
+   * The requested blocks' fragments, in order, up to `fetchReplyBytesMax` bytes of fragments: a
+   * block that does not fit whole ends the reply and is left out, for the client to ask again
+   * (BlockFetcher asks for what a reply left out); the first block is always in, with as many of
+   * its fragments as fit (roots in turn, so junk sorting first cannot fill it). Without the bound a
+   * reply for 64 blocks of 4 MiB outgrew messageBytesMax and was refused, so restores of big blocks
+   * failed with m servers down (session-20 review, finding 3); it also bounds what one request
+   * makes the server read and hash.
+   */
   private onFetch(from: string, message: Extract<ArchiveMessage, { type: 'fetch' }>): Effect<ArchiveMessage, ArchiveOutput>[] {
     const effects: Effect<ArchiveMessage, ArchiveOutput>[] = [];
-    const blocks = message.bguids.slice(0, archiveLimits.fetchBguidsMax).map((bguid) => {
-      const { fragments, corrupt } = this.fragments.read(bguid);
+    const blocks: FetchedBlock[] = [];
+    let budget = this.options.fetchReplyBytesMax ?? archiveLimits.fetchReplyBytesMax;
+    for (const bguid of message.bguids.slice(0, archiveLimits.fetchBguidsMax)) {
+      const { fragments, corrupt, cut } = this.fragments.read(bguid, archiveLimits.fragmentsPerReplyMax, budget);
       effects.push(...this.onCorrupt(corrupt, 'read'));
-      const bytes = fragments.slice(0, archiveLimits.fragmentsPerReplyMax).map((f) => f.bytes);
-      return { bguid, fragments: bytes, certificate: this.fragments.certificateOf(bguid) };
-    });
+      if (cut && blocks.length > 0) break;
+      blocks.push({ bguid, fragments: fragments.map((f) => f.bytes), certificate: this.fragments.certificateOf(bguid) });
+      for (const f of fragments) budget -= f.bytes.length;
+      if (cut) break;
+    }
     effects.push(send(from, { type: 'fetchReply', requestId: message.requestId, blocks }));
     return effects;
   }

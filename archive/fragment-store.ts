@@ -12,8 +12,11 @@
  * without the block, but each writer may add at most one root per block: a Byzantine writer
  * cannot fill a block's slots with made-up encodings and lock the genuine one out (a shared cap
  * of three roots per block let one faulty ring server do exactly that). A root already present
- * may be added to by anyone. Roots per block are thus bounded by the number of writers. Readers
- * group by root and check the decoded block against its BGUID.
+ * may be added to by anyone. Roots per block are thus bounded by the number of writers. Only
+ * encodings with the cluster's configured (k, m) are stored, so a root holds at most k + m
+ * fragments and a block at most writers x (k + m): a writer's k = 1, m = 255 junk encoding filled a
+ * whole fetch reply (256 fragments) and hid every genuine fragment (session-20 review, finding 1).
+ * Readers group by root and check the decoded block against its BGUID.
  */
 import { bytesEqual, fromHex, toHex } from '../core/bytes.ts';
 import type { Crypto } from '../core/crypto.ts';
@@ -32,6 +35,49 @@ export interface VerifiedFragment {
   bytes: Uint8Array;
   fragmentRoot: Uint8Array;
   key: string;
+}
+
+/** The erasure code the cluster is configured with (ClusterConfig.erasure): the only shape stored. */
+export interface Coding {
+  readonly k: number;
+  readonly m: number;
+}
+
+/** Key layout: 'f/' + 64 hex (BGUID) + '/' + 64 hex (root) + '/' + index. */
+function rootHexOfKey(key: string): string {
+  return key.slice(67, 131);
+}
+
+/**
+ * A block's keys (sorted) with its roots taken in turn: each root's first fragment, then each
+ * root's second, and so on. A reply cut short after any prefix of this order holds as many
+ * fragments of the genuine root as of any other, so roots that sort first cannot crowd it out.
+ */
+export function interleaveByRoot(keys: readonly string[]): string[] {
+  const byRoot = new Map<string, string[]>();
+  for (const key of keys) {
+    const root = rootHexOfKey(key);
+    let list = byRoot.get(root);
+    if (!list) byRoot.set(root, (list = []));
+    list.push(key);
+  }
+  const out: string[] = [];
+  for (let turn = 0; out.length < keys.length; turn++) {
+    for (const list of byRoot.values()) if (turn < list.length) out.push(list[turn]!);
+  }
+  return out;
+}
+
+/** The first position in `sorted` whose key is greater than `key` (all of them: sorted.length). */
+export function positionAfter(sorted: readonly string[], key: string): number {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (sorted[mid]! <= key) low = mid + 1;
+    else high = mid;
+  }
+  return low;
 }
 
 export function fragmentKeyOf(bguid: Uint8Array, fragmentRoot: Uint8Array, index: number): string {
@@ -62,13 +108,22 @@ export class FragmentStore {
    */
   private readonly index = new Map<string, Set<string>>();
   private count = 0;
+  /**
+   * Every certificate key (c/<bguid>), sorted, built once from the KvStore and kept in step with
+   * putCertificate and deleteCertificate: a listing page is a binary search and a slice. Each
+   * request used to read and filter every c/ key (KvStore has prefix scans only), so a full
+   * listing was quadratic: 80,000 certificates took 34 s (session-20 review, finding 6).
+   */
+  private readonly certificateKeys: string[];
 
   constructor(
     private readonly store: KvStore,
     private readonly crypto: Crypto,
     private readonly fragmentBytesMax: number,
+    private readonly coding: Coding,
   ) {
     for (const key of store.keys('f/')) this.indexAdd(key);
+    this.certificateKeys = store.keys('c/');
   }
 
   private indexAdd(key: string): void {
@@ -105,6 +160,9 @@ export class FragmentStore {
       if (error instanceof DecodeError || error instanceof FragmentError) return { ok: false, reason: `malformed: ${error.message}` };
       throw error;
     }
+    if (record.k !== this.coding.k || record.m !== this.coding.m) {
+      return { ok: false, reason: `shape: the cluster stores only k = ${this.coding.k}, m = ${this.coding.m} encodings, not k = ${record.k}, m = ${record.m}` };
+    }
     if (!bytesEqual(fragmentRootOf(this.crypto, record), fragmentRoot)) {
       return { ok: false, reason: 'root-mismatch: the fragment does not verify against the given fragment root' };
     }
@@ -112,10 +170,9 @@ export class FragmentStore {
     const stored = this.store.get(key);
     // A stored copy that no longer verifies is replaced by this verified one, not acknowledged as is.
     if (stored !== undefined && (bytesEqual(stored, bytes) || this.verifyKey(key))) return { ok: true, record, duplicate: true };
-    // Key layout: 'f/' + 64 hex (BGUID) + '/' + 64 hex (root) + '/' + index.
     const bguidHex = key.slice(2, 66);
-    const rootHex = key.slice(67, 131);
-    const roots = new Set(this.keysOf(record.bguid).map((k) => k.slice(67, 131)));
+    const rootHex = rootHexOfKey(key);
+    const roots = new Set(this.keysOf(record.bguid).map(rootHexOfKey));
     if (!roots.has(rootHex)) {
       for (const other of roots) {
         if (this.ownerOf(bguidHex, other) === writer) return { ok: false, reason: 'root-taken: this writer already stored another encoding of this block' };
@@ -144,21 +201,29 @@ export class FragmentStore {
   }
 
   /**
-   * Every fragment of `bguid` that still verifies; the ones that do not are deleted and returned
-   * in `corrupt` so the caller counts them and queues the block for repair.
+   * Every fragment of `bguid` that still verifies, roots taken in turn (interleaveByRoot), at most
+   * `countMax` of them and `bytesMax` bytes of them (`cut`: one more did not fit; nothing past it is
+   * read or hashed); the ones that do not verify are deleted and returned in `corrupt` so the
+   * caller counts them and queues the block for repair.
    */
-  read(bguid: Uint8Array): { fragments: VerifiedFragment[]; corrupt: string[] } {
+  read(bguid: Uint8Array, countMax = Number.MAX_SAFE_INTEGER, bytesMax = Number.MAX_SAFE_INTEGER): { fragments: VerifiedFragment[]; corrupt: string[]; cut: boolean } {
     const fragments: VerifiedFragment[] = [];
     const corrupt: string[] = [];
-    for (const key of this.keysOf(bguid)) {
+    let bytes = 0;
+    for (const key of interleaveByRoot(this.keysOf(bguid))) {
+      if (fragments.length >= countMax) break;
+      const stored = this.store.get(key);
+      if (stored !== undefined && bytes + stored.length > bytesMax) return { fragments, corrupt, cut: true };
       const verified = this.verifyKey(key);
-      if (verified) fragments.push(verified);
-      else {
+      if (verified) {
+        fragments.push(verified);
+        bytes += verified.bytes.length;
+      } else {
         this.deleteKey(key);
         corrupt.push(key);
       }
     }
-    return { fragments, corrupt };
+    return { fragments, corrupt, cut: false };
   }
 
   /** Re-hashes one stored record; undefined when it is missing, malformed or does not match its key. */
@@ -197,6 +262,11 @@ export class FragmentStore {
     return out;
   }
 
+  /** The BGUIDs (hex) of every block with a fragment here, from the in-memory index (no store scan). */
+  blockHexes(): string[] {
+    return [...this.index.keys()];
+  }
+
   parseKey(key: string): HeldFragment | undefined {
     return parseKey(key);
   }
@@ -207,7 +277,10 @@ export class FragmentStore {
 
   /** Stores (or replaces) the certificate beside a root block; which one to keep is the caller's choice (ArchiveServer.keepCertificate). */
   putCertificate(bguid: Uint8Array, certificate: Uint8Array): void {
-    this.store.put(`c/${toHex(bguid)}`, certificate);
+    const key = `c/${toHex(bguid)}`;
+    this.store.put(key, certificate);
+    const at = positionAfter(this.certificateKeys, key);
+    if (this.certificateKeys[at - 1] !== key) this.certificateKeys.splice(at, 0, key);
   }
 
   certificateOf(bguid: Uint8Array): Uint8Array | null {
@@ -215,18 +288,25 @@ export class FragmentStore {
   }
 
   deleteCertificate(bguid: Uint8Array): void {
-    this.store.delete(`c/${toHex(bguid)}`);
+    const key = `c/${toHex(bguid)}`;
+    this.store.delete(key);
+    const at = positionAfter(this.certificateKeys, key) - 1;
+    if (this.certificateKeys[at] === key) this.certificateKeys.splice(at, 1);
   }
 
   /** Certificates with their blocks, in key order after `after`; `next` is the last key returned when more remain. */
   certificateEntriesAfter(after: string, limit: number): { entries: { bguid: Uint8Array; certificate: Uint8Array }[]; next: string | null } {
-    const keys = this.store.keys('c/').filter((k) => k > after);
-    const page = keys.slice(0, limit);
-    const entries = page.map((k) => ({ bguid: fromHex(k.slice(2)), certificate: this.store.get(k)! }));
-    return { entries, next: keys.length > limit ? page[page.length - 1]! : null };
+    const start = positionAfter(this.certificateKeys, after);
+    const page = this.certificateKeys.slice(start, start + limit);
+    const entries: { bguid: Uint8Array; certificate: Uint8Array }[] = [];
+    for (const k of page) {
+      const certificate = this.store.get(k);
+      if (certificate !== undefined) entries.push({ bguid: fromHex(k.slice(2)), certificate });
+    }
+    return { entries, next: start + page.length < this.certificateKeys.length ? (page[page.length - 1] ?? after) : null };
   }
 
   certificateCount(): number {
-    return this.store.keys('c/').length;
+    return this.certificateKeys.length;
   }
 }

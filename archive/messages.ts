@@ -83,6 +83,12 @@ export const archiveLimits = {
   probeBguidsMax: 1024,
   heldMax: 1024 * 8,
   fragmentsPerReplyMax: 256,
+  /**
+   * Fragment bytes one fetch reply carries at most: the rest of messageBytesMax is headroom for 256
+   * blocks' BGUIDs, certificates and framing. A reply holding every fragment of 64 blocks of 4 MiB
+   * was over messageBytesMax and refused by the client (session-20 review, finding 3).
+   */
+  fetchReplyBytesMax: 48 * 2 ** 20,
   fetchBguidsMax: 256,
   storeItemsMax: 1024,
   certificatesPerReplyMax: 1024,

@@ -5,8 +5,9 @@
  *
  * A block is queued (durably, key r/q/<bguid>) when this server finds one of its fragments corrupt,
  * or when a peer is lost and the block's placement window includes that peer. For each queued block:
- *   1. census: probe the live servers of the block's window (top n + windowExtra of its ranking)
- *      for what they hold; group by fragment root and pick the root most indices agree on;
+ *   1. census: probe the live servers of the block's window (top n + windowExtra of its ranking,
+ *      n = k + m of the configured code) for what they hold; group by fragment root and pick the
+ *      root this server once decoded to the block (r/v/<bguid>), else the one most indices agree on;
  *   2. on a peer loss, only the best-ranked live holder coordinates (every holder was triggered,
  *      exactly one acts: that is what spreads the work); on corruption the finder coordinates;
  *   3. if fewer than n = k + m distinct indices are live, fetch from the holders until k verified
@@ -25,7 +26,7 @@ import { bguidOf, blockKinds } from '../core/version/block.ts';
 import { decodeFragment, encodeFragment, makeFragments, recoverBlock, verifyFragment, type FragmentRecord } from './erasure/index.ts';
 import type { ArchiveOutput } from './archive-server.ts';
 import type { CertificateCheck } from './certificate-check.ts';
-import { fragmentKeyOf, type FragmentStore, type PutResult } from './fragment-store.ts';
+import type { Coding, FragmentStore, PutResult } from './fragment-store.ts';
 import type { ArchiveMessage, HeldFragment } from './messages.ts';
 import { placementOf, rankBelowOf, rankedServersOf, repairTargetOf, type ServerRing } from './placement.ts';
 
@@ -37,9 +38,11 @@ export interface RepairOptions {
   attemptsMax: number;
   /** Servers past the first n of a block's ranking that may hold its repaired fragments. */
   windowExtra: number;
+  /** Blocks a pass over this server's store after a peer loss looks at per tick (no hashing: a placement check each). */
+  sweepPerTickMax: number;
 }
 
-export const defaultRepairOptions: RepairOptions = { concurrencyMax: 8, phaseTimeoutMs: 2_000, attemptsMax: 5, windowExtra: 8 };
+export const defaultRepairOptions: RepairOptions = { concurrencyMax: 8, phaseTimeoutMs: 2_000, attemptsMax: 5, windowExtra: 8, sweepPerTickMax: 4_096 };
 
 /** 'recheck': a later pass over a lost peer's blocks, where every holder acts (no coordinator). */
 export type RepairReason = 'corrupt' | 'peer-lost' | 'recheck' | 'manual';
@@ -52,6 +55,8 @@ interface RepairerContext {
   ring: ServerRing;
   isLive: (server: string) => boolean;
   storeLocally: (bytes: Uint8Array, fragmentRoot: Uint8Array, certificate: Uint8Array | null) => PutResult;
+  /** The cluster's erasure code: a block's width n = k + m comes from here, never from a stored record. */
+  coding: Coding;
   /** The server's certificate check (ArchiveServerOptions.certificateCheck): a peer's certificate is used only if it passes. */
   certificateCheck?: CertificateCheck;
   options: RepairOptions;
@@ -71,6 +76,9 @@ interface Job {
   /** Roots not tried yet, best first: one that does not decode to the block gives way to the next. */
   candidates: string[];
   records: Map<number, FragmentRecord>;
+  /** This attempt: the most fragments any root gave, and whether a census or fetch phase ended on its deadline (someone did not answer). */
+  mostLive: number;
+  silent: boolean;
   certificate: Uint8Array | null;
   stores: Map<number, { server: string; index: number }>;
   targets: string[];
@@ -80,6 +88,8 @@ interface Job {
 type Out = Effect<ArchiveMessage, ArchiveOutput>;
 const queuePrefix = 'r/q/';
 const failedPrefix = 'r/failed/';
+/** r/v/<bguid hex> -> the fragment root this server decoded the block from (checked against its BGUID). */
+const verifiedPrefix = 'r/v/';
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -91,6 +101,10 @@ export class Repairer {
 
   /** Mirror of the durable queue's keys (BGUID hex), so a tick does not rescan the store. */
   private readonly queued = new Set<string>();
+  /** Lost peers (ring index -> reason) whose blocks the next pass over the store queues. */
+  private readonly sweepWaiting = new Map<number, 'peer-lost' | 'recheck'>();
+  /** The pass under way: a snapshot of the blocks held, how far it got, and the peers it is for. */
+  private sweep: { blocks: string[]; at: number; peers: Map<number, 'peer-lost' | 'recheck'> } | null = null;
 
   constructor(private readonly c: RepairerContext) {
     for (const key of c.store.keys(queuePrefix)) this.queued.add(key.slice(queuePrefix.length));
@@ -110,23 +124,47 @@ export class Repairer {
    * Queues every block this server holds whose placement window includes `peer`. The host calls it
    * when the peer is lost and again a few times later ('recheck'), because a pass can end with a
    * block still short of a fragment: a coordinator's attempts all timed out on a lossy network, or
-   * holders deferred to one another from census views taken at different times.
+   * holders deferred to one another from census views taken at different times. The work is done
+   * by a pass over the store on later ticks, `sweepPerTickMax` blocks a tick, one pass for every
+   * peer lost meanwhile: it used to walk every key and decode and hash one record per block in the
+   * calling tick, once per lost peer (~3 s per GiB held per peer; session-20 review, finding 4).
    */
   onPeerLost(peer: string, reason: 'peer-lost' | 'recheck' = 'peer-lost'): void {
     const peerIndex = this.c.ring.servers.indexOf(peer);
     if (peerIndex < 0) return;
-    let lastHex = '';
-    for (const key of this.c.fragments.keysAfter('', Number.MAX_SAFE_INTEGER)) {
-      const held = this.c.fragments.parseKey(key);
-      if (!held) continue;
-      const hex = toHex(held.bguid);
-      if (hex === lastHex) continue;
-      lastHex = hex;
-      const n = this.blockWidthOf(held);
-      if (n !== undefined && rankBelowOf(this.c.ring, held.bguid, peerIndex, n + this.c.options.windowExtra) >= 0) {
-        this.enqueue(held.bguid, reason);
-      }
+    // A coordinated pass ('peer-lost') and a recheck of one peer waiting together: the pass does both.
+    if (this.sweepWaiting.get(peerIndex) !== 'peer-lost') this.sweepWaiting.set(peerIndex, reason);
+  }
+
+  /** Whether a pass over the store is under way or waiting (its blocks are not all queued yet). */
+  sweeping(): boolean {
+    return this.sweep !== null || this.sweepWaiting.size > 0;
+  }
+
+  /** Looks at up to sweepPerTickMax more blocks of the pass under way (starting one for the peers waiting if none is). */
+  private sweepStep(): void {
+    if (this.sweep === null) {
+      if (this.sweepWaiting.size === 0) return;
+      this.sweep = { blocks: this.c.fragments.blockHexes(), at: 0, peers: new Map(this.sweepWaiting) };
+      this.sweepWaiting.clear();
     }
+    const sweep = this.sweep;
+    const limit = this.width() + this.c.options.windowExtra;
+    const end = Math.min(sweep.blocks.length, sweep.at + this.c.options.sweepPerTickMax);
+    for (; sweep.at < end; sweep.at++) {
+      const bguid = fromHex(sweep.blocks[sweep.at]!);
+      let reason: RepairReason | undefined;
+      for (const [peerIndex, r] of sweep.peers) {
+        if ((reason === undefined || r === 'peer-lost') && rankBelowOf(this.c.ring, bguid, peerIndex, limit) >= 0) reason = r;
+      }
+      if (reason !== undefined) this.enqueue(bguid, reason);
+    }
+    if (sweep.at >= sweep.blocks.length) this.sweep = null;
+  }
+
+  /** The root this server once decoded `bguid` from, if any. */
+  verifiedRootOf(bguid: Uint8Array): Uint8Array | undefined {
+    return this.c.store.get(verifiedPrefix + toHex(bguid));
   }
 
   queuedCount(): number {
@@ -143,6 +181,7 @@ export class Repairer {
   }
 
   onTick(nowMs: number): Out[] {
+    this.sweepStep();
     const out: Out[] = [];
     for (const job of [...this.jobs.values()]) if (nowMs >= job.deadlineMs) out.push(...this.advance(job, nowMs, true));
     if (this.jobs.size < this.c.options.concurrencyMax) {
@@ -191,6 +230,8 @@ export class Repairer {
       root: null,
       candidates: [],
       records: new Map(),
+      mostLive: 0,
+      silent: false,
       certificate: null,
       stores: new Map(),
       targets: [],
@@ -214,12 +255,12 @@ export class Repairer {
     job.awaiting.clear();
     job.census = new Map([[this.c.self, this.c.fragments.heldOf(job.bguid)]]);
     job.records.clear();
+    job.mostLive = 0;
+    job.silent = false;
     job.stores.clear();
     job.root = null;
     job.deadlineMs = nowMs + this.c.options.phaseTimeoutMs;
-    const ranked = rankedServersOf(this.c.ring, job.bguid);
-    const n = this.widthFromCensus(job) ?? ranked.length;
-    job.window = ranked.slice(0, n + this.c.options.windowExtra);
+    job.window = rankedServersOf(this.c.ring, job.bguid).slice(0, this.width() + this.c.options.windowExtra);
     const out: Out[] = [];
     for (const server of job.window) {
       if (server === this.c.self || !this.c.isLive(server)) continue;
@@ -230,11 +271,17 @@ export class Repairer {
 
   /** Moves a job on when its phase has all it waits for (or timed out). */
   private advance(job: Job, nowMs: number, timedOut: boolean): Out[] {
-    if (job.phase === 'census' && (job.awaiting.size === 0 || timedOut)) return this.afterCensus(job, nowMs);
+    if (job.phase === 'census' && (job.awaiting.size === 0 || timedOut)) {
+      job.silent ||= job.awaiting.size > 0;
+      return this.afterCensus(job, nowMs);
+    }
     // Every holder's reply is awaited (not just the first k fragments): what they return, verified,
     // is what counts as live, where their probe replies are only claims.
     if (job.phase === 'fetch' && (job.awaiting.size === 0 || timedOut)) {
-      return this.enoughRecords(job) ? this.rebuildAndStore(job, nowMs) : this.nextRoot(job, nowMs);
+      if (this.enoughRecords(job)) return this.rebuildAndStore(job, nowMs);
+      job.mostLive = Math.max(job.mostLive, job.records.size);
+      job.silent ||= job.awaiting.size > 0;
+      return this.nextRoot(job, nowMs);
     }
     if (job.phase === 'store') {
       if (job.stores.size === 0) return this.finish(job, true);
@@ -246,15 +293,21 @@ export class Repairer {
   /**
    * Probe replies are claims, not evidence: a faulty server can claim every index. So a server's
    * claims count for at most `cap` indices per root (what placement puts on one server), which
-   * root to try first is chosen on those capped counts, and a block is called healthy without
-   * fetching only on claims from its home servers (and this server's own store). Anything short
-   * goes to the fetch phase, where what the holders return, verified, decides what is live.
+   * root to try first is chosen on those capped counts (a root this server once decoded to the
+   * block first), and a block is called healthy without fetching only on claims from its home
+   * servers (and this server's own store) under a root this server once decoded to the block:
+   * holding all k + m fragments of some root proves nothing, since a writer can store a junk
+   * encoding of the configured shape beside every block (session-20 review, finding 2). Anything
+   * short goes to the fetch phase, where what the holders return, verified, decides what is live.
    */
   private afterCensus(job: Job, nowMs: number): Out[] {
-    const width = this.widthFromCensus(job);
-    const cap = Math.max(1, Math.ceil((width ?? 1) / this.c.ring.servers.length));
+    const width = this.width();
+    const cap = Math.max(1, Math.ceil(width / this.c.ring.servers.length));
     const byRoot = this.claimsOf(job, cap);
-    const ranked = [...byRoot.entries()].sort((a, b) => b[1].size - a[1].size || (a[0] < b[0] ? -1 : 1));
+    const verifiedHex = toHex(this.verifiedRootOf(job.bguid) ?? new Uint8Array(0));
+    const ranked = [...byRoot.entries()].sort(
+      (a, b) => Number(b[0] === verifiedHex) - Number(a[0] === verifiedHex) || b[1].size - a[1].size || (a[0] < b[0] ? -1 : 1),
+    );
     if (ranked.length === 0) return this.fail(job, 'no live server holds any fragment of the block');
     const best = ranked[0]!;
     job.root = fromHex(best[0]);
@@ -266,7 +319,7 @@ export class Repairer {
         return this.finish(job, false);
       }
     }
-    if (width !== undefined) {
+    if (best[0] === verifiedHex) {
       const home = new Set([...placementOf(this.c.ring, job.bguid, width), this.c.self]);
       if ((this.claimsOf(job, cap, home).get(best[0])?.size ?? 0) >= width) {
         this.counters.alreadyHealthy++;
@@ -319,7 +372,12 @@ export class Repairer {
       job.root = fromHex(next);
       return this.startFetch(job, nowMs);
     }
-    return failure === undefined ? this.startCensus(job, nowMs) : this.fail(job, failure);
+    if (failure !== undefined) return this.fail(job, failure);
+    // Every holder answered and no root has k fragments: another attempt would find the same, and
+    // said only "gave up after 5 attempts" (session-20 review, finding 8a). A later pass over a lost
+    // peer's blocks queues the block again.
+    if (!job.silent) return this.fail(job, `only ${job.mostLive} of the k = ${this.c.coding.k} fragments are live`);
+    return this.startCensus(job, nowMs);
   }
 
   private takeFragments(job: Job, fragments: Uint8Array[], certificate: Uint8Array | null): void {
@@ -342,8 +400,10 @@ export class Repairer {
   }
 
   private rebuildAndStore(job: Job, nowMs: number): Out[] {
-    const first = job.records.values().next().value!;
-    const { k, m } = first;
+    // Re-encoded with the configured code, whatever shape the root decoded from had: servers store
+    // no other shape (a root of another shape, stored before they checked, would be refused here
+    // and everywhere), and its fragments then count as not live, so all k + m are stored afresh.
+    const { k, m } = this.c.coding;
     let block: Uint8Array;
     try {
       block = recoverBlock(this.c.crypto, job.bguid, [...job.records.values()], (b) =>
@@ -353,6 +413,8 @@ export class Repairer {
       return this.nextRoot(job, nowMs, `cannot decode: ${(error as Error).message}`);
     }
     const rebuilt = makeFragments(this.c.crypto, k, m, job.bguid, block);
+    // Decoded and checked against the BGUID: from now on claims under this root may call the block healthy.
+    this.c.store.put(verifiedPrefix + job.hex, rebuilt.fragmentRoot);
     // Live means returned by a holder and verified under this root, not claimed in a probe reply.
     const liveIndexes = new Set(bytesEqual(rebuilt.fragmentRoot, job.root!) ? job.records.keys() : []);
     const heldCount = new Map<string, number>();
@@ -409,17 +471,11 @@ export class Repairer {
     return [{ kind: 'output', event: { kind: 'unrepairable', bguid: job.bguid, reason } }];
   }
 
-  /** n = k + m of the block, from a fragment this server holds (undefined if it holds none intact). */
-  private widthFromCensus(job: Job): number | undefined {
-    for (const held of this.c.fragments.heldOf(job.bguid)) {
-      const width = this.blockWidthOf(held);
-      if (width !== undefined) return width;
-    }
-    return undefined;
-  }
-
-  private blockWidthOf(held: HeldFragment): number | undefined {
-    const record = this.c.fragments.verifyKey(fragmentKeyOf(held.bguid, held.fragmentRoot, held.index))?.record;
-    return record ? record.k + record.m : undefined;
+  /**
+   * n = k + m, from the configured code. It was read from the first intact record in key order,
+   * which a writer chooses (a junk root sorting first set the window and the healthy bar).
+   */
+  private width(): number {
+    return this.c.coding.k + this.c.coding.m;
   }
 }

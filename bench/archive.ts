@@ -72,7 +72,7 @@ function makeCluster(serverCount: number, verifyReceipts: boolean): Cluster {
     const secret = random.bytes(32);
     keys.set(name, crypto.ed25519PublicKey(secret));
     const context = { nodeId: name, store: new MemoryKvStore(), random, nowMs: 0 };
-    servers.set(name, new ArchiveServer(context, { crypto, signer: signerOf(crypto, secret), archiveServers: names, ringServers: ['ring-0'], ...defaultArchiveTiming, repair: defaultRepairOptions }));
+    servers.set(name, new ArchiveServer(context, { crypto, signer: signerOf(crypto, secret), archiveServers: names, ringServers: ['ring-0'], coding: { k, m }, ...defaultArchiveTiming, repair: defaultRepairOptions }));
   }
   const archiver = new Archiver({ nodeId: 'ring-0', store: new MemoryKvStore(), random, nowMs: 0 }, {
     crypto, ringServers: ['ring-0'], archiveServers: names, archiveServerKeys: keys, k, m,

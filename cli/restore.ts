@@ -12,7 +12,7 @@
  * --quiet, --timeout-ms N. Exit codes: 0 all restored, 1 something missing or failed (a version,
  * a chain link, an archive server that did not answer, or nothing found at all), 2 usage.
  */
-import { existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pino } from 'pino';
 import { fromHex, toHex } from '../core/bytes.ts';
@@ -99,14 +99,24 @@ function targetOf(p: Parsed): RestoreTarget {
   return target;
 }
 
-function writeAtomic(path: string, bytes: Uint8Array): void {
+/** Reported per version: say it is our output that failed, not the archive. */
+function outputFailed(error: unknown): Error {
+  return new Error(`restored and verified, but writing the output failed: ${fsErrorMessage(error, 'output') ?? (error as Error).message}`);
+}
+
+/** Writes through a temporary file and a rename; a failed write or rename leaves neither it nor a partial output behind. */
+export function writeAtomic(path: string, bytes: Uint8Array): void {
   const tmp = `${path}.${process.pid}.tmp`;
   try {
     writeFileSync(tmp, bytes);
     renameSync(tmp, path);
   } catch (error) {
-    // Reported per version: say it is our output that failed, not the archive.
-    throw new Error(`restored and verified, but writing the output failed: ${fsErrorMessage(error, 'output') ?? (error as Error).message}`);
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      // The write's own error is the one to report; a temporary file we cannot remove is left.
+    }
+    throw outputFailed(error);
   }
 }
 
@@ -134,17 +144,29 @@ function prepareOutput(p: Parsed): void {
   }
 }
 
-function sinkOf(p: Parsed): { sink: (r: RestoredVersion) => void; manifest: unknown[] } {
+/**
+ * Where each restored version goes, and the manifest of those written. An entry is added only once
+ * its output is written: the manifest listed versions whose write had failed, and a failed mkdir
+ * of DIR/<aguid> read as archive loss ("MISSING ...: EEXIST"; session-20 review, finding 7).
+ */
+export function sinkOf(p: Parsed): { sink: (r: RestoredVersion) => void; manifest: unknown[] } {
   const manifest: unknown[] = [];
   const sink = (r: RestoredVersion): void => {
     const entry = { aguid: toHex(r.ref.aguid), version: r.ref.version, vguid: toHex(r.ref.vguid), sizeBytes: r.bytes.length, timestampMs: r.root.timestampMs };
-    manifest.push(entry);
-    if (p.bools.has('--verify-only')) return;
     const file = p.values.get('-o');
-    if (file !== undefined && !p.bools.has('--all')) return writeAtomic(file, r.bytes);
-    const dir = join(p.values.get('--out')!, entry.aguid);
-    mkdirSync(dir, { recursive: true });
-    writeAtomic(join(dir, String(entry.version)), r.bytes);
+    if (p.bools.has('--verify-only')) {
+      // nothing to write
+    } else if (file !== undefined && !p.bools.has('--all')) writeAtomic(file, r.bytes);
+    else {
+      const dir = join(p.values.get('--out')!, entry.aguid);
+      try {
+        mkdirSync(dir, { recursive: true });
+      } catch (error) {
+        throw outputFailed(error);
+      }
+      writeAtomic(join(dir, String(entry.version)), r.bytes);
+    }
+    manifest.push(entry);
   };
   return { sink, manifest };
 }
@@ -171,11 +193,15 @@ function printReport(p: Parsed, report: RestoreToolReport): void {
  * break in a version chain, something selected, and every listing finished on all but at most
  * `unreachableTolerated` archive servers (the code's parity m: a version's certificate is kept
  * beside each of its root block's k + m fragments, so with at most m servers silent another one
- * listed it; with more, a version only they list may be missing and "all" is not known).
+ * listed it; with more, a version only they list may be missing and "all" or "the latest" is not
+ * known). With `explicitVersion` (`--version N`) the one version asked for is the whole job:
+ * restored and verified, it is complete however many servers were silent (it exited 1;
+ * session-20 review, finding 8e).
  */
-export function restoreExitCode(report: RestoreToolReport, unreachableTolerated = 0): 0 | 1 {
+export function restoreExitCode(report: RestoreToolReport, unreachableTolerated = 0, explicitVersion = false): 0 | 1 {
   const complete = report.failed.length === 0 && report.conflicts.length === 0 && report.chainBreaks.length === 0 && report.restored === report.selected.length;
-  return complete && report.selected.length > 0 && report.unreachableServers.length <= unreachableTolerated ? 0 : 1;
+  const listed = explicitVersion || report.unreachableServers.length <= unreachableTolerated;
+  return complete && report.selected.length > 0 && listed ? 0 : 1;
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -191,17 +217,20 @@ export async function run(args: string[]): Promise<number> {
     if (json) console.log(JSON.stringify({ error: { name, message, exitCode: code } }));
     return code;
   };
+  let config: ReturnType<typeof loadClusterConfig>;
+  let descriptor: ReturnType<typeof loadDescriptor>;
   try {
     p = parseRestoreArgs(args);
     target = targetOf(p);
     prepareOutput(p);
+    // Inside the try: a missing or bad config is reported like any other error (--json printed none).
+    config = loadClusterConfig(p.values.get('--config') ?? process.env.OCEANSTORE_CONFIG ?? 'cluster-configs/local.json');
+    descriptor = loadDescriptor(config, nodeCrypto);
   } catch (error) {
     if (error instanceof UsageError) return fail(2, 'UsageError', error.message, `\n${usage}`);
     if (error instanceof OceanStoreError) return fail(1, error.name, `${error.name}: ${error.message}`);
     throw error;
   }
-  const config = loadClusterConfig(p.values.get('--config') ?? process.env.OCEANSTORE_CONFIG ?? 'cluster-configs/local.json');
-  const descriptor = loadDescriptor(config, nodeCrypto);
   const servers = new Map<string, PeerAddress>(
     descriptor.nodes.filter((n) => n.role === 'archive').map((n) => [n.name, { url: n.url, publicKey: fromHex(n.publicKey) }]),
   );
@@ -221,7 +250,7 @@ export async function run(args: string[]): Promise<number> {
     if (!quiet) process.stderr.write('\n');
     if (p.values.has('--out') && !p.bools.has('--verify-only')) writeAtomic(join(p.values.get('--out')!, 'manifest.json'), new TextEncoder().encode(JSON.stringify(manifest, null, 2) + '\n'));
     printReport(p, report);
-    return restoreExitCode(report, config.erasure.m);
+    return restoreExitCode(report, config.erasure.m, target.version !== undefined);
   } catch (error) {
     if (error instanceof OceanStoreError) return fail(1, error.name, `${error.name}: ${error.message}`);
     const fs = fsErrorMessage(error);

@@ -13,6 +13,7 @@ import type { Binding } from '../../runtime/machine-host.ts';
 import { ArchiveServer, defaultArchiveTiming, type ArchiveOutput, type ArchiveServerOptions } from '../archive-server.ts';
 import { Archiver } from '../archiver.ts';
 import { certificateCheckOf } from '../certificate-check.ts';
+import type { Coding } from '../fragment-store.ts';
 import type { ArchiverOptions, ArchiverOutput, BlockRefToArchive, BlockToArchive, VersionToArchive } from '../archiver-types.ts';
 import { archiveLimits, decodeArchiveMessage, encodeArchiveMessage, type ArchiveMessage } from '../messages.ts';
 import { defaultRepairOptions } from '../repairer.ts';
@@ -23,6 +24,8 @@ export interface ArchiveServerBindingOptions {
   secretKey: Uint8Array;
   archiveServers: readonly string[];
   ringServers: readonly string[];
+  /** The cluster's erasure code (ArchiveServerOptions.coding). */
+  coding: Coding;
   /**
    * The ring public key: with it the server keeps only certificates that verify under it, commit,
    * and name the root block they sit beside (archive/certificate-check.ts). Real servers pass it.
@@ -39,6 +42,7 @@ export function archiveServerBinding(o: ArchiveServerBindingOptions): { binding:
     signer: signerOf(o.crypto, o.secretKey),
     archiveServers: o.archiveServers,
     ringServers: o.ringServers,
+    coding: o.coding,
     ...defaultArchiveTiming,
     repair: defaultRepairOptions,
     ...(o.ringPublicKey ? { certificateCheck: certificateCheckOf(o.crypto, o.ringPublicKey) } : {}),

@@ -30,6 +30,7 @@ export function archiveServerRole(ctx: RoleContext) {
     secretKey: ctx.secretKey,
     archiveServers: namesOf(ctx, 'archive'),
     ringServers: namesOf(ctx, 'ring'),
+    coding: ctx.config.erasure,
     ringPublicKey: fromHex(ctx.descriptor.ringPublicKey),
     tickMs: 100,
     onOutput: (event) => {

@@ -2,7 +2,7 @@
  * One archive server as its own process, for the multi-process tests until the runtime's node
  * process hosts the archive role: `node --import tsx archive/shell/archive-server-cli.ts SPEC NAME`.
  * SPEC is a JSON file: { members: {name: {url, publicKey hex}}, secrets: {name: secret hex},
- * archiveServers, ringServers, dataDir, ringPublicKey? (hex: certificates are checked), timing? }. State lives in lmdb under dataDir/NAME, so a
+ * archiveServers, ringServers, coding: {k, m}, dataDir, ringPublicKey? (hex: certificates are checked), timing? }. State lives in lmdb under dataDir/NAME, so a
  * killed and restarted server comes back with its fragments (and its repair queue). Prints
  * "ready" on stdout once listening; SIGTERM stops it cleanly.
  */
@@ -23,6 +23,8 @@ export interface ArchiveProcessSpec {
   secrets: Record<string, string>;
   archiveServers: string[];
   ringServers: string[];
+  /** The cluster's erasure code (ArchiveServerOptions.coding). */
+  coding: { k: number; m: number };
   dataDir: string;
   ringPublicKey?: string;
   timing?: Partial<Omit<ArchiveServerOptions, 'crypto' | 'signer' | 'archiveServers' | 'ringServers'>>;
@@ -38,7 +40,7 @@ async function main(specFile: string, name: string): Promise<void> {
   const transport = new Transport({ name, secretKey, crypto: nodeCrypto, members, listen: { host: '127.0.0.1', port }, acceptClients: true, frameBytesMax: 64 * 2 ** 20 + 1, log });
   const host = new MachineHost(name, transport, store, log);
   const context = { nodeId: name, store, random: secureRandom, nowMs: Date.now() };
-  host.add(archiveServerBinding({ context, crypto: nodeCrypto, secretKey, archiveServers: spec.archiveServers, ringServers: spec.ringServers, ringPublicKey: spec.ringPublicKey === undefined ? undefined : fromHex(spec.ringPublicKey), tickMs: 50, overrides: spec.timing }).binding);
+  host.add(archiveServerBinding({ context, crypto: nodeCrypto, secretKey, archiveServers: spec.archiveServers, ringServers: spec.ringServers, coding: spec.coding, ringPublicKey: spec.ringPublicKey === undefined ? undefined : fromHex(spec.ringPublicKey), tickMs: 50, overrides: spec.timing }).binding);
   await transport.start();
   host.start();
   process.stdout.write('ready\n');

@@ -14,7 +14,7 @@ import type { Crypto } from '../../core/crypto.ts';
 import { bguidOf, type BlockKind } from '../../core/version/block.ts';
 import { decode, decodeFragment, NotEnoughFragmentsError, recoverBlock, type FragmentRecord } from '../erasure/index.ts';
 import { rankedServersOf, serverRingOf, type ServerRing } from '../placement.ts';
-import { archiveLimits } from '../messages.ts';
+import { archiveLimits, type FetchedBlock } from '../messages.ts';
 import type { ArchiveSource } from './archive-source.ts';
 
 export interface BlockFetcherOptions {
@@ -66,6 +66,16 @@ export class BlockFetcher {
     private readonly options: BlockFetcherOptions,
   ) {
     this.ring = serverRingOf(source.servers);
+  }
+
+  /**
+   * Servers already known not to answer (discovery's unreachable ones): asked last from the start,
+   * as if each had missed a request here. The fetcher used to learn it again, a timeout per server
+   * (4 of 8 down: a 0.35 MiB restore took 15 s; session-20 review, finding 8c). A server that answers
+   * a later request is asked in order again.
+   */
+  markUnanswering(servers: readonly string[]): void {
+    for (const server of servers) this.unanswering.add(server);
   }
 
   /** The block's bytes, verified against `bguid` as a block of `kind`; NotEnoughFragmentsError if the archive cannot produce it. */
@@ -129,36 +139,57 @@ export class BlockFetcher {
     return { waves: [live.slice(0, k), live.slice(k), dead], records: [], problems: [] };
   }
 
-  /** One fetch to `server` for the blocks at `indexes` (chunked to the message limit). */
+  /**
+   * Fetches from `server` the blocks at `indexes`, at most fetchBguidsMax per request, asking again
+   * for the blocks a reply left out: a server ends a reply early at its byte bound
+   * (archiveLimits.fetchReplyBytesMax), so a batch of big blocks takes several replies. A reply
+   * that brings none of the blocks asked for ends it (each request must make progress, so this
+   * loop ends); those blocks count as unanswered by this server.
+   */
   private async ask(server: string, indexes: number[], wanted: readonly BlockRequest[], states: Map<number, FetchState>): Promise<void> {
-    for (let at = 0; at < indexes.length; at += archiveLimits.fetchBguidsMax) {
-      const chunk = indexes.slice(at, at + archiveLimits.fetchBguidsMax);
+    let pending = indexes;
+    while (pending.length > 0) {
+      const chunk = pending.slice(0, archiveLimits.fetchBguidsMax);
       const reply = await this.source.request(server, { type: 'fetch', requestId: this.requestId++, bguids: chunk.map((i) => wanted[i]!.bguid) });
       if (!reply || reply.type !== 'fetchReply') {
         this.stats.unanswered++;
         this.unanswering.add(server);
-        for (const i of chunk) states.get(i)!.problems.push(`${server}: no answer`);
-        continue;
+        for (const i of pending) states.get(i)!.problems.push(`${server}: no answer`);
+        return;
       }
       this.unanswering.delete(server);
-      const byHex = new Map(chunk.map((i) => [toHex(wanted[i]!.bguid), i]));
-      for (const block of reply.blocks) {
-        const i = byHex.get(toHex(block.bguid));
-        if (i === undefined) continue; // not asked for: ignore
-        const state = states.get(i)!;
-        for (const bytes of block.fragments) {
-          this.stats.fragmentsReceived++;
-          try {
-            const record = decodeFragment(bytes);
-            if (bytesEqual(record.bguid, wanted[i]!.bguid)) state.records.push(record);
-            else this.stats.fragmentsRejected++;
-          } catch (error) {
-            this.stats.fragmentsRejected++;
-            state.problems.push(`${server}: ${(error as Error).message}`);
-          }
+      const answered = this.takeReply(server, chunk, reply.blocks, wanted, states);
+      const left = chunk.filter((i) => !answered.has(i));
+      if (left.length === chunk.length) {
+        for (const i of pending) states.get(i)!.problems.push(`${server}: answered none of the blocks asked for`);
+        return;
+      }
+      pending = [...left, ...pending.slice(chunk.length)];
+    }
+  }
+
+  /** Records the fragments of one reply; returns which of `chunk` it answered. */
+  private takeReply(server: string, chunk: readonly number[], blocks: readonly FetchedBlock[], wanted: readonly BlockRequest[], states: Map<number, FetchState>): Set<number> {
+    const byHex = new Map(chunk.map((i) => [toHex(wanted[i]!.bguid), i]));
+    const answered = new Set<number>();
+    for (const block of blocks) {
+      const i = byHex.get(toHex(block.bguid));
+      if (i === undefined || answered.has(i)) continue; // not asked for, or twice: ignore
+      answered.add(i);
+      const state = states.get(i)!;
+      for (const bytes of block.fragments) {
+        this.stats.fragmentsReceived++;
+        try {
+          const record = decodeFragment(bytes);
+          if (bytesEqual(record.bguid, wanted[i]!.bguid)) state.records.push(record);
+          else this.stats.fragmentsRejected++;
+        } catch (error) {
+          this.stats.fragmentsRejected++;
+          state.problems.push(`${server}: ${(error as Error).message}`);
         }
       }
     }
+    return answered;
   }
 
   private tryDecode(w: BlockRequest, state: FetchState): Uint8Array | undefined {

@@ -86,7 +86,7 @@ export class LoopbackArchive {
         this.ringHost = host;
         host.add(built.binding);
       } else {
-        host.add(archiveServerBinding({ context, crypto, secretKey: secrets.get(name)!, archiveServers: this.archiveServers, ringServers: ['ring-0'] }).binding);
+        host.add(archiveServerBinding({ context, crypto, secretKey: secrets.get(name)!, archiveServers: this.archiveServers, ringServers: ['ring-0'], coding: { k, m } }).binding);
       }
       await transport.start();
       host.start();

@@ -73,6 +73,7 @@ export async function runRestore(o: RestoreToolOptions, nowMs: () => number): Pr
   const versions = o.ringId ? discovery.versions.filter((v) => bytesEqual(v.certificate.statement.ringId, o.ringId!)) : discovery.versions;
   const selected = select(versions, o.target, discovery.unreachable, o.source.servers.length);
   const fetcher = new BlockFetcher(o.crypto, o.source, { k: o.k, m: o.m, ...defaultBlockFetcherOptions });
+  fetcher.markUnanswering(discovery.unreachable);
   let bytes = 0;
   const report = await restoreVersions(
     fetcher,

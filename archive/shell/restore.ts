@@ -15,7 +15,7 @@
 import { bytesEqual, toHex } from '../../core/bytes.ts';
 import type { Crypto } from '../../core/crypto.ts';
 import { DecodeError, IntegrityError } from '../../core/errors.ts';
-import { CertificateVerifier, decodeCertificate, type Certificate } from '../../core/threshold/index.ts';
+import { CertificateVerifier, decodeCertificate, encodeCertificate, type Certificate } from '../../core/threshold/index.ts';
 import { decodeInteriorBlock, summarize, type Pointer } from '../../core/version/interior-block.ts';
 import { decodeRootBlock, type RootBlock } from '../../core/version/root-block.ts';
 import { mapLimit, type ArchiveSource } from './archive-source.ts';
@@ -46,17 +46,26 @@ export interface DiscoverOptions {
   pageSize?: number;
 }
 
+/** What one page of a listing gave: certificates that verified and came after the cursor, and the listing key of the last of them. */
+interface PageTaken {
+  valid: number;
+  lastKey: string;
+}
+
 /**
  * Lists one server's certificates page by page, handing each page to `take` as it arrives (only
  * verified entries are kept, never a server's whole unverified listing); true if the listing
  * finished. A page larger than asked for ends it. An honest server lists only certificates that
- * pass its check (ArchiveServer.listCertificates), so a page with certificates and none valid
- * ends the listing too (a faulty server's junk costs no more); an empty page with `next` set is a
- * server that spent its checks for one request, and listing goes on, at most emptyPagesMax times
- * in a row. A page that does not come back leaves the listing unfinished (the server counts as
- * not answering).
+ * pass its check (ArchiveServer.listCertificates), in key order (c/<VGUID>), with `next` at the
+ * last key it looked at; so a page with certificates and none valid and new (after the cursor)
+ * ends the listing, and so does a `next` before the page's last key. A faulty server holding
+ * genuine certificates thus lists each at most once: it answered every page with copies or
+ * re-encodings of one, which all verified, for up to 1,000,000 pages (hours; session-20 review,
+ * finding 5). An empty page with `next` set is a server that spent its checks for one request, and
+ * listing goes on, at most emptyPagesMax times in a row. A page that does not come back leaves the
+ * listing unfinished (the server counts as not answering).
  */
-async function listEach(source: ArchiveSource, server: string, pageSize: number, take: (certificates: Uint8Array[]) => number, onRefused: (count: number) => void): Promise<boolean> {
+async function listEach(source: ArchiveSource, server: string, pageSize: number, take: (certificates: Uint8Array[], after: string) => PageTaken, onRefused: (count: number) => void): Promise<boolean> {
   let after = '';
   let empty = 0;
   for (let page = 0; page < listPagesMax; page++) {
@@ -67,7 +76,8 @@ async function listEach(source: ArchiveSource, server: string, pageSize: number,
       return true;
     }
     empty = reply.certificates.length === 0 ? empty + 1 : 0;
-    if ((reply.certificates.length > 0 && take(reply.certificates) === 0) || reply.next === null || reply.next <= after || empty > emptyPagesMax) return true;
+    const taken = reply.certificates.length > 0 ? take(reply.certificates, after) : { valid: 0, lastKey: after };
+    if ((reply.certificates.length > 0 && taken.valid === 0) || reply.next === null || reply.next <= after || reply.next < taken.lastKey || empty > emptyPagesMax) return true;
     after = reply.next;
   }
   return true;
@@ -80,26 +90,16 @@ const emptyPagesMax = 1_024;
 
 export async function discoverVersions(crypto: Crypto, source: ArchiveSource, ringPublicKey: Uint8Array, options: DiscoverOptions = {}): Promise<Discovery> {
   const verifier = new CertificateVerifier(crypto, ringPublicKey);
+  /** Certificates verified, by their canonical encoding's hash: a re-encoding of one is the same certificate. */
   const seen = new Set<string>();
   const byVersion = new Map<string, VersionRef>();
   const conflicts: string[] = [];
   let rejectedCount = 0;
-  /** Verifies one certificate; true if it verifies (seen before or not). */
-  const takeOne = (bytes: Uint8Array): boolean => {
-    const hex = toHex(crypto.sha256([bytes]));
+  /** Verifies one decoded certificate; true if it verifies (seen before or not). */
+  const takeOne = (certificate: Certificate): boolean => {
+    const hex = toHex(crypto.sha256([encodeCertificate(certificate)]));
     if (seen.has(hex)) return true;
-    let certificate: Certificate;
-    try {
-      certificate = decodeCertificate(bytes);
-    } catch (error) {
-      if (!(error instanceof DecodeError)) throw error;
-      rejectedCount++;
-      return false;
-    }
-    if (!verifier.verifyCertificate(certificate).ok) {
-      rejectedCount++;
-      return false;
-    }
+    if (!verifier.verifyCertificate(certificate).ok) return false;
     seen.add(hex);
     const s = certificate.statement;
     if (s.outcome !== 'commit' || s.vguid.length === 0) return true;
@@ -110,7 +110,26 @@ export async function discoverVersions(crypto: Crypto, source: ArchiveSource, ri
     if (!existing) byVersion.set(key, { aguid: s.aguid, version: s.version, vguid: s.vguid, rootFragmentRoot: s.rootFragmentRoot, certificate });
     return true;
   };
-  const take = (certificates: Uint8Array[]): number => certificates.filter(takeOne).length;
+  /**
+   * One page: every certificate that verifies is taken, but only those after the cursor and in key
+   * order (c/<VGUID>, as servers list them) count as the listing's progress: copies and
+   * re-encodings of one seen before cost a decode and a hash and keep no listing going.
+   */
+  const take = (certificates: Uint8Array[], after: string): PageTaken => {
+    const page: PageTaken = { valid: 0, lastKey: after };
+    for (const bytes of certificates) {
+      const certificate = decodeOrNull(bytes);
+      if (certificate === null || !takeOne(certificate)) {
+        rejectedCount++;
+        continue;
+      }
+      const key = `c/${toHex(certificate.statement.vguid)}`;
+      if (key <= page.lastKey) continue;
+      page.valid++;
+      page.lastKey = key;
+    }
+    return page;
+  };
   const answered = await mapLimit(source.servers, 8, (server) =>
     listEach(source, server, options.pageSize ?? 256, take, (count) => {
       rejectedCount += count;
@@ -119,6 +138,15 @@ export async function discoverVersions(crypto: Crypto, source: ArchiveSource, ri
   const unreachable = source.servers.filter((_, i) => !answered[i]);
   const versions = [...byVersion.values()].sort((a, b) => compareHex(a.aguid, b.aguid) || a.version - b.version);
   return { versions, rejectedCount, conflicts, unreachable };
+}
+
+function decodeOrNull(bytes: Uint8Array): Certificate | null {
+  try {
+    return decodeCertificate(bytes);
+  } catch (error) {
+    if (!(error instanceof DecodeError)) throw error;
+    return null;
+  }
 }
 
 function compareHex(a: Uint8Array, b: Uint8Array): number {

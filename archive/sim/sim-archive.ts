@@ -93,6 +93,7 @@ export class SimArchive {
           signer: signerOf(options.crypto, secrets.get(id)!),
           archiveServers: this.archiveServers,
           ringServers: this.ringServers,
+          coding: { k: options.k, m: options.m },
           ...defaultArchiveTiming,
           ...simTiming,
           ...(options.ringPublicKey ? { certificateCheck: certificateCheckOf(options.crypto, options.ringPublicKey) } : {}),

@@ -19,7 +19,7 @@ const archiveServers = ['archive-0', 'archive-1'];
 function server(): ArchiveServer {
   return new ArchiveServer(
     { nodeId: 'archive-0', store: new MemoryKvStore(), random: new Prng(1), nowMs: 0 },
-    { crypto: nodeCrypto, signer: signerOf(nodeCrypto, new Uint8Array(32).fill(3)), archiveServers, ringServers: ring, ...defaultArchiveTiming, repair: defaultRepairOptions },
+    { crypto: nodeCrypto, signer: signerOf(nodeCrypto, new Uint8Array(32).fill(3)), archiveServers, ringServers: ring, coding: { k: 1, m: 1 }, ...defaultArchiveTiming, repair: defaultRepairOptions },
   );
 }
 

@@ -24,7 +24,7 @@ const keys = new Map(archiveServers.map((s) => [s, crypto.ed25519PublicKey(secre
 /** Archives one block with every message lost until `outageMs`; runs until the job ends or `timeMsMax`. */
 function archiveThroughOutage(outageMs: number, timeMsMax: number) {
   const servers = new Map(archiveServers.map((id) => [id, new ArchiveServer({ nodeId: id, store: new MemoryKvStore(), random: new Prng(1), nowMs: 0 }, {
-    crypto, signer: signerOf(crypto, secrets.get(id)!), archiveServers, ringServers: ['ring-0'], ...defaultArchiveTiming, repair: defaultRepairOptions,
+    crypto, signer: signerOf(crypto, secrets.get(id)!), archiveServers, ringServers: ['ring-0'], coding: { k, m }, ...defaultArchiveTiming, repair: defaultRepairOptions,
   })]));
   const ringStore = new MemoryKvStore();
   const block = new Prng(5).bytes(4096);

@@ -26,7 +26,7 @@ const keys = new Map(archiveServers.map((s) => [s, crypto.ed25519PublicKey(secre
 describe('archiver fallback and probe claims', () => {
   it('does not report a block archived on one server claiming every index', () => {
     const servers = new Map(archiveServers.map((id) => [id, new ArchiveServer({ nodeId: id, store: new MemoryKvStore(), random: new Prng(1), nowMs: 0 }, {
-      crypto, signer: signerOf(crypto, secrets.get(id)!), archiveServers, ringServers: ['ring-0', 'ring-1'], ...defaultArchiveTiming, repair: defaultRepairOptions,
+      crypto, signer: signerOf(crypto, secrets.get(id)!), archiveServers, ringServers: ['ring-0', 'ring-1'], coding: { k, m }, ...defaultArchiveTiming, repair: defaultRepairOptions,
     })]));
     const archiver = new Archiver({ nodeId: 'ring-1', store: new MemoryKvStore(), random: new Prng(2), nowMs: 0 }, {
       crypto, ringServers: ['ring-0', 'ring-1'], archiveServers, archiveServerKeys: keys, k, m, fallbackTimeoutMs: 1000, fallbackRanksMax: 1, storeTimeoutMs: 1000, attemptsMax: 3,

@@ -53,7 +53,7 @@ class Harness {
       this.servers.set(
         id,
         new ArchiveServer({ nodeId: id, store, random: new Prng(1), nowMs: 0 }, {
-          crypto, signer: signerOf(crypto, secrets.get(id)!), archiveServers, ringServers: ['ring-0'], ...defaultArchiveTiming, repair: defaultRepairOptions,
+          crypto, signer: signerOf(crypto, secrets.get(id)!), archiveServers, ringServers: ['ring-0'], coding: { k, m }, ...defaultArchiveTiming, repair: defaultRepairOptions,
         }),
       );
     }

@@ -118,7 +118,7 @@ describe('a Byzantine ring server as an archive writer', () => {
 
 function rootSlotServer(): ArchiveServer {
   return new ArchiveServer({ nodeId: 'archive-0', store: new MemoryKvStore(), random: new Prng(1), nowMs: 0 }, {
-    crypto, signer: signerOf(crypto, new Uint8Array(32).fill(3)), archiveServers: ['archive-0', 'archive-1'], ringServers: ['ring-0', 'ring-1'],
+    crypto, signer: signerOf(crypto, new Uint8Array(32).fill(3)), archiveServers: ['archive-0', 'archive-1'], ringServers: ['ring-0', 'ring-1'], coding: { k, m },
     ...defaultArchiveTiming, repair: defaultRepairOptions,
   });
 }

@@ -85,8 +85,8 @@ async function boot(seed: number, objectCount: number) {
   const members: ArchiveProcessSpec['members'] = {};
   for (const n of names) members[n] = { url: `ws://127.0.0.1:${await freePort()}`, publicKey: toHex(nodeCrypto.ed25519PublicKey(Buffer.from(secrets[n]!, 'hex'))) };
   const spec: ArchiveProcessSpec = {
-    members, secrets, archiveServers, ringServers: ['ring-0'], dataDir,
-    timing: { scrubEveryMs: 500, pingEveryMs: 300, lostAfterMs: 4_000, repair: { concurrencyMax: 8, phaseTimeoutMs: 1_500, attemptsMax: 5, windowExtra: 8 } },
+    members, secrets, archiveServers, ringServers: ['ring-0'], coding: { k, m }, dataDir,
+    timing: { scrubEveryMs: 500, pingEveryMs: 300, lostAfterMs: 4_000, repair: { concurrencyMax: 8, phaseTimeoutMs: 1_500, attemptsMax: 5, windowExtra: 8, sweepPerTickMax: 4_096 } },
   };
   const specFile = join(dataDir, 'spec.json');
   writeFileSync(specFile, JSON.stringify(spec));

@@ -88,6 +88,26 @@ describe('restore exit code', () => {
     expect(report.restored).toBe(report.selected.length);
   });
 
+  it('does not fetch from the servers discovery found silent while the others suffice (each cost a timeout; session-20 review, finding 8c)', async () => {
+    const cluster = makeCluster(73);
+    archiveAll(cluster, history);
+    const down = ['archive-1', 'archive-2', 'archive-4', 'archive-7'];
+    for (const id of down) cluster.sim.crash(id);
+    const inner = cluster.source();
+    const fetchesToDown: string[] = [];
+    const source = {
+      servers: inner.servers,
+      request: async (server: string, message: Parameters<typeof inner.request>[1]) => {
+        if (message.type === 'fetch' && down.includes(server)) fetchesToDown.push(server);
+        return inner.request(server, message);
+      },
+    };
+    const report = await runRestore({ ...base, source }, () => 0);
+    expect(report.unreachableServers).toEqual(down);
+    expect(report.restored).toBe(report.selected.length);
+    expect(fetchesToDown).toEqual([]);
+  });
+
   it('is 1 when one server did not answer or a chain broke, 0 when everything restored', async () => {
     const cluster = makeCluster(71);
     archiveAll(cluster, history);
@@ -98,6 +118,10 @@ describe('restore exit code', () => {
     // Up to m silent servers still leave every certificate listed by another (the CLI passes m).
     expect(restoreExitCode({ ...report, unreachableServers: ['archive-3'] }, m)).toBe(0);
     expect(restoreExitCode({ ...report, unreachableServers: ['archive-0', 'archive-1', 'archive-2', 'archive-3', 'archive-4'] }, m)).toBe(1);
+    // One version asked for by number, restored and verified: complete however many were silent.
+    const silent = ['archive-0', 'archive-1', 'archive-2', 'archive-3', 'archive-4'];
+    expect(restoreExitCode({ ...report, unreachableServers: silent }, m, true)).toBe(0);
+    expect(restoreExitCode({ ...report, unreachableServers: silent, failed: [{ aguid: 'x', version: 1, reason: 'gone' }] }, m, true)).toBe(1);
     expect(restoreExitCode({ ...report, chainBreaks: ['x@1'] })).toBe(1);
     expect(restoreExitCode({ ...report, selected: [], restored: 0 })).toBe(1);
   });

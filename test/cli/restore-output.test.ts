@@ -1,0 +1,77 @@
+/**
+ * `oceanstore restore` output errors (session-20 archive review, finding 7 and 8b, 8f): a failed
+ * mkdir of DIR/<aguid> read as archive loss and the manifest listed versions whose write had
+ * failed; a failed write left its temporary file; with --json a missing config printed no JSON.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import type { RestoredVersion } from '../../archive/shell/restore.ts';
+import { toHex } from '../../core/bytes.ts';
+import { parseRestoreArgs, run, sinkOf, writeAtomic } from '../../cli/restore.ts';
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function scratch(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'restore-output-'));
+  dirs.push(dir);
+  return dir;
+}
+
+function restored(aguidByte: number, version: number): RestoredVersion {
+  const aguid = new Uint8Array(32).fill(aguidByte);
+  return {
+    ref: { aguid, version, vguid: new Uint8Array(32).fill(version), rootFragmentRoot: new Uint8Array(0), certificate: null },
+    root: { timestampMs: 1_000 },
+    bytes: new Uint8Array([1, 2, 3, version]),
+  } as unknown as RestoredVersion;
+}
+
+describe('restore output errors', () => {
+  it('--all --out: a file in the way of DIR/<aguid> is an output error, and the manifest lists only what was written', () => {
+    const out = scratch();
+    writeFileSync(join(out, toHex(new Uint8Array(32).fill(1))), 'in the way');
+    const { sink, manifest } = sinkOf(parseRestoreArgs(['--all', '--out', out]));
+    expect(() => sink(restored(1, 0))).toThrow(/^restored and verified, but writing the output failed/);
+    expect(manifest).toEqual([]);
+    sink(restored(2, 3));
+    expect(manifest).toEqual([expect.objectContaining({ aguid: toHex(new Uint8Array(32).fill(2)), version: 3 })]);
+    expect(existsSync(join(out, toHex(new Uint8Array(32).fill(2)), '3'))).toBe(true);
+  });
+
+  it('-o: a failed write is not in the manifest', () => {
+    const dir = scratch();
+    const target = join(dir, 'taken');
+    mkdirSync(target); // a folder where the file should go: the rename fails
+    const { sink, manifest } = sinkOf(parseRestoreArgs(['x', '-o', target]));
+    expect(() => sink(restored(3, 0))).toThrow(/writing the output failed/);
+    expect(manifest).toEqual([]);
+  });
+
+  it('a failed rename leaves no temporary file behind', () => {
+    const dir = scratch();
+    const target = join(dir, 'taken');
+    mkdirSync(target);
+    expect(() => writeAtomic(target, new Uint8Array([1]))).toThrow(/writing the output failed/);
+    expect(readdirSync(dir)).toEqual(['taken']);
+  });
+
+  it('--json with a config that cannot be read prints a JSON error and exits 1', async () => {
+    const printed: string[] = [];
+    const log = vi.spyOn(console, 'log').mockImplementation((line: unknown) => void printed.push(String(line)));
+    const error = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      const code = await run(['--verify-only', '--json', '--config', join(scratch(), 'missing.json')]);
+      expect(code).toBe(1);
+    } finally {
+      log.mockRestore();
+      error.mockRestore();
+    }
+    expect(printed).toHaveLength(1);
+    expect(JSON.parse(printed[0]!)).toEqual({ error: expect.objectContaining({ name: 'ConfigError', exitCode: 1 }) });
+  });
+});
