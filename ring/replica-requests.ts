@@ -8,6 +8,7 @@ import { bytesEqual, toHex } from '../core/bytes.ts';
 import type { Batch, ClientRequest, PrePrepare } from './messages.ts';
 import { sendToClient } from './replica-execution.ts';
 import * as blocks from './replica-blocks.ts';
+import { heldLimits } from './client-requests.ts';
 import type { Replica } from './replica.ts';
 import { batchDigest, requestDigest } from './signing.ts';
 
@@ -34,13 +35,19 @@ export function onRequest(r: Replica, req: ClientRequest, from: string, fromMemb
     sendToClient(r, req.replyTo, { kind: 'nonce-passed', clientKey: req.clientKey, nonce: req.nonce, requestDigest: digest, executedNonce: record.nonce, replica: r.me });
   }
   if (r.pending.refuses(clientHex, req.nonce)) return r.drop('client-window');
-  // Across keys, per client connection, before the signature check (a fresh key per request is
-  // free). A member's relays are not bounded here: it bounded its clients' the same way, and
-  // refusing them left backups timing requests the primary would never take.
-  if (!fromMember && (!r.pending.admits(from, req.operation.length) || (r.isPrimary && !r.queue.admits(from, req.operation.length)))) return r.drop('held-full');
+  // Across keys, per connection, before the signature check (a fresh key per request is free). A
+  // member's requests at a backup are its own (members relay to the primary only): bounded like a
+  // client's. At the primary its relays carry its clients' requests: bounded at relayScale times.
+  const size = req.operation.length;
+  const scale = fromMember && r.isPrimary ? heldLimits.relayScale : 1;
+  if (!r.pending.admits(from, size, scale) || (r.isPrimary && !r.queue.admits(from, size, scale))) return r.drop('held-full');
   if (!r.requestValid(req)) return r.drop('bad-signature');
   const missing = missingOf(r, req);
   if (missing.length > 0) {
+    // A relayed request waiting for blocks was held by no one on its way (a backup holds only
+    // what it can time), so its member's relays of those are bounded like one connection's: one
+    // client going through a backup queued any number at the primary (the third review).
+    if (fromMember && r.isPrimary && !r.queue.admits(from, size)) return r.drop('held-full');
     // Not timed at any replica, the primary included (as a backup after a view change it would
     // time it, and re-send it to each new primary): no primary proposes it before it has the blocks
     // (ring/replica-blocks.ts), and one that names a block never uploaded must not make every

@@ -445,7 +445,9 @@ export class Transport {
       if (code === closeCodes.refused) this.peerLog.warn(`refused by ${peer}`, { peer, reason: reason.toString() }, 'peer refused this connection');
       // An idle client whose slot went to another comes back when it has something to send: a
       // redial now would push out the next idle client, which would redial, and so on.
-      if (code === closeCodes.evictedIdle) {
+      // Only from a peer that proved its key: a 4002 from whatever answers at the address (before
+      // the welcome) turned the backoff off, one dial per round trip (the third review).
+      if (code === closeCodes.evictedIdle && opener !== null) {
         this.options.log.info({ peer }, 'closed as idle by the peer; reconnecting at the next send');
         this.dropped.add(peer);
         return;

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect as connectTcp, type Socket } from 'node:net';
-import { WebSocket } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import { signerOf, type Signer } from '../../core/crypto.ts';
 import { newEphemeral } from '../../runtime/frame-auth.ts';
 import { decodeChallenge, encodeHello, signHello } from '../../runtime/handshake.ts';
@@ -247,6 +247,37 @@ describe('transport limits for clients', () => {
     idle.send('a', Uint8Array.of(3));
     await waitFor(() => fromClients.length === 3, 5000, "the evicted client's next frame");
     expect(t.counters.handshakesAccepted).toBe(3);
+  });
+
+  it('a close 4002 from a server that has proved nothing does not turn the backoff off', async () => {
+    // Third review: whatever answered at a member's address could close with 4002 before its
+    // challenge, and a busy sender then redialled at every send (449 connections in 2 s).
+    const port = await freePort();
+    const server = new WebSocketServer({ host: '127.0.0.1', port });
+    await new Promise((resolve) => server.once('listening', resolve));
+    let connections = 0;
+    server.on('connection', (ws) => {
+      connections++;
+      ws.close(4002, 'idle');
+    });
+    try {
+      const keyA = new Uint8Array(randomBytes(32));
+      const members = new Map<string, PeerAddress>([
+        ['a', { publicKey: nodeCrypto.ed25519PublicKey(keyA) }],
+        ['b', { publicKey: nodeCrypto.ed25519PublicKey(new Uint8Array(randomBytes(32))), url: `ws://127.0.0.1:${port}` }],
+      ]);
+      const a = new Transport({ name: 'a', secretKey: keyA, crypto: nodeCrypto, members, frameBytesMax: 1 << 20, log: memoryLogger('a').log, heartbeatMs: 0, reconnectMsMin: 50, reconnectMsMax: 400 });
+      started.push(a);
+      await a.start();
+      for (let i = 0; i < 500; i++) {
+        a.send('b', Uint8Array.of(1));
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+    // About a second of sends: the backoff (50 ms doubling to 400 ms) allows a handful of dials.
+    expect(connections).toBeLessThan(30);
   });
 
   it('a client in the middle of sending a long message is not evicted as idle (a block on a slow uplink completes no frame for seconds)', async () => {
