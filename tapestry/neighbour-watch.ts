@@ -82,7 +82,7 @@ export class NeighbourWatch {
     this.measured.delete(sender.id);
     this.measured.set(sender.id, { atMs: nowMs, rttMs });
     if (this.measured.size > 8192) this.measured.delete(this.measured.keys().next().value!);
-    const result = this.host.table.consider(sender, rttMs);
+    const result = this.host.table.consider(sender, rttMs, nowMs);
     if (result.inserted) this.host.send(out, sender.name, { kind: 'backpointer', sender: this.host.self, add: true });
     if (result.evicted) this.host.send(out, result.evicted.name, { kind: 'backpointer', sender: this.host.self, add: false });
     this.host.onMeasured(out, sender.id, nowMs);
@@ -93,6 +93,15 @@ export class NeighbourWatch {
   heard(id: TapestryId): void {
     const n = this.host.table.get(id);
     if (n) n.beaconMisses = 0;
+  }
+
+  /**
+   * A neighbour in our table since `sinceMs` or before that answered its last beacon: a member
+   * that has been running all along (join.ts: a multicast naming it is not a real join).
+   */
+  settled(id: TapestryId, sinceMs: number): boolean {
+    const n = this.host.table.get(id);
+    return n !== undefined && n.addedAtMs <= sinceMs && n.beaconMisses === 0 && !this.pendingPings.has(id);
   }
 
   /** 0 for ourselves, the table's or a recent measurement, else Number.MAX_VALUE. */
