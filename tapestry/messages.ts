@@ -121,6 +121,11 @@ export interface TapestryStats {
   pointersForwarded: number;
   /** Pointers dropped because their server failed (detected here or retracted from below). */
   pointersRetracted: number;
+  /**
+   * New pointers a full store refused (their server at its quota, pointer-store.ts). The publish
+   * still goes on toward the root; a steady rise means pointersMax is too small for this node.
+   */
+  pointersRefused: number;
 }
 
 /** Limits every decoder and handler enforces. */

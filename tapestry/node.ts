@@ -64,7 +64,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   readonly self: NodeRef;
   readonly config: TapestryConfig;
   readonly table: RoutingTable;
-  readonly stats: TapestryStats = { messagesHandled: 0, dropped: 0, neighboursFailed: 0, pointersForwarded: 0, pointersRetracted: 0 };
+  readonly stats: TapestryStats = { messagesHandled: 0, dropped: 0, neighboursFailed: 0, pointersForwarded: 0, pointersRetracted: 0, pointersRefused: 0 };
   private status: Status = 'member';
   /** JoinHost: when we became a member (Infinity while joining). */
   memberSinceMs: number;
