@@ -283,7 +283,12 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
         if (!this.claimOk(from, m.sender)) return;
         this.send(out, from, { kind: 'pong', sender: this.self, sentAtMs: m.sentAtMs });
         this.watch.heard(m.sender.id);
-        this.table.heardFromBackpointer(m.sender.id, nowMs);
+        // A beacon says the sender holds us: before, only `backpointer add` (sent once, when it
+        // adopted us) made it our backpointer, so a node restarted under its old id, holding no
+        // backpointers, got them back almost nowhere (36 of 598, 120 s later), and its later
+        // graceful leave left it in the tables of those it did not know to tell.
+        if (m.holding) this.table.addBackpointer(m.sender, nowMs);
+        else this.table.heardFromBackpointer(m.sender.id, nowMs);
         this.learn(out, m.sender, nowMs, true);
         return;
       case 'pong':
