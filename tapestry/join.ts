@@ -299,8 +299,9 @@ export class MulticastRelay {
  * every node in it shares the root's prefix with the joiner. Anything else is forged: a member could
  * otherwise send one multicast with prefixLength 0 and make every node relay, ack and ping the
  * joiner it named. A member can still start a subtree below its own position (prefixLength = the
- * digits it shares with the receiver + 1), which reaches about N / 16^prefixLength nodes, like an
- * honest join that ends at a node sharing that many digits.
+ * digits it shares with the receiver + 1), about N / 16^prefixLength nodes; one into each other
+ * first-digit group covered the overlay, so the relay also checks the claim against its own table
+ * (MulticastRelay.mayBeJoining).
  */
 export function multicastFits(selfId: TapestryId, senderId: TapestryId, joinerId: TapestryId, prefixLength: number, rootPrefixLength: number): boolean {
   return prefixLength >= 1 && sharedPrefixLength(senderId, selfId) === prefixLength - 1 && rootPrefixLength <= prefixLength - 1 &&
