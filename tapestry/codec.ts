@@ -49,6 +49,8 @@ export function encodeTapestryMessage(m: TapestryMessage): Uint8Array {
   const t = tags[m.kind];
   switch (m.kind) {
     case 'ping':
+      // The flag is a fourth field only when set: a probe's encoding is unchanged.
+      return encode(m.holding ? [t, ref(m.sender), m.sentAtMs, true] : [t, ref(m.sender), m.sentAtMs]);
     case 'pong':
       return encode([t, ref(m.sender), m.sentAtMs]);
     case 'backpointer':
@@ -125,7 +127,13 @@ export function decodeTapestryMessage(bytes: Uint8Array): TapestryMessage {
   if (kind === undefined) throw new DecodeError(`tapestry message: unknown tag ${String(raw[0])}`);
   const w = `tapestry ${kind}`;
   switch (kind) {
-    case 'ping':
+    case 'ping': {
+      const [, s, at, holding] = asTuple(raw, w, 3, 4);
+      const ping = { kind, sender: asRef(s, `${w}.sender`), sentAtMs: asTimeMs(at, `${w}.sentAtMs`) };
+      if (holding === undefined) return ping;
+      if (holding !== true) throw new DecodeError(`${w}.holding: expected true or absent`);
+      return { ...ping, holding };
+    }
     case 'pong': {
       const [, s, at] = asTuple(raw, w, 3);
       return { kind, sender: asRef(s, `${w}.sender`), sentAtMs: asTimeMs(at, `${w}.sentAtMs`) };

@@ -40,9 +40,15 @@ export interface TapestryConfig {
   readonly publishToNearestCount: number;
   /**
    * Pointers a node stores (and, separately, withdrawals it remembers). ~900 bytes each; when full,
-   * the server holding the most loses its oldest (pointer-store.ts), so no member fills a node.
+   * a server under its quota (pointerShares) takes the oldest of the server holding the most, if
+   * that one is over its quota, else the newcomer is refused (pointer-store.ts).
    */
   readonly pointersMax: number;
+  /**
+   * A full store guarantees each server pointersMax / pointerShares of its pointers: only a server
+   * under that evicts, and only from one over it (pointer-store.ts).
+   */
+  readonly pointerShares: number;
   readonly pendingPingsMax: number;
   readonly pendingRequestsMax: number;
 }
@@ -64,6 +70,7 @@ export const defaultTapestryConfig: TapestryConfig = {
   publishToBackups: 1,
   publishToNearestCount: 4,
   pointersMax: 100_000,
+  pointerShares: 16,
   pendingPingsMax: 4_096,
   pendingRequestsMax: 65_536,
 };
@@ -78,5 +85,6 @@ export function tapestryConfig(overrides: Partial<TapestryConfig> = {}): Tapestr
   checkArgument(c.nearestCount >= 1, 'config.nearestCount', 'at least 1');
   checkArgument(c.republishIntervalMs > 0 && c.republishIntervalMs < c.pointerTtlMs, 'config.republishIntervalMs', 'positive and below pointerTtlMs');
   checkArgument(c.beaconMissesMax >= 1, 'config.beaconMissesMax', 'at least 1');
+  checkArgument(c.pointerShares >= 1, 'config.pointerShares', 'at least 1');
   return c;
 }

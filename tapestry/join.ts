@@ -22,6 +22,12 @@ import type { RoutingTable } from './routing-table.ts';
 
 export type Out = Effect<TapestryMessage, TapestryOutput>[];
 
+/**
+ * Join-path hops a joiner takes unasked rows from, per attempt: a path has about log16(N) hops (5
+ * for a million nodes) plus a few surrogate hops and a pass through a joining gateway.
+ */
+export const joinPathRowsMax = 16;
+
 /** What the join logic needs from its node. */
 export interface JoinHost {
   readonly self: NodeRef;
@@ -30,6 +36,10 @@ export interface JoinHost {
   send(out: Out, to: string, message: TapestryMessage): void;
   /** Pings `ref` unless known or measured recently (`alive`: even if marked failed); true if a ping went out. */
   learn(out: Out, ref: NodeRef, nowMs: number, alive?: boolean): boolean;
+  /** In our table since `sinceMs` or before and answering beacons (neighbour-watch.ts). */
+  settled(id: TapestryId, sinceMs: number): boolean;
+  /** When we became a member (Infinity while joining). */
+  readonly memberSinceMs: number;
 }
 
 type Phase = 'idle' | 'awaitingRoot' | 'nearest' | 'done';
@@ -48,6 +58,15 @@ export class Joiner {
    */
   private gateways: readonly string[] = [];
   private attempt = 0;
+  /**
+   * Join-path hops that sent us their rows during this attempt. The joiner cannot know the path in
+   * advance (each hop picks the next), so rows nobody asked for are taken while joining, once per
+   * sender and from at most joinPathRowsMax senders: an unasked list pinged by a joiner costs at
+   * most that many lists' pings, once per join, where any member could once make every member
+   * ping every other.
+   */
+  private readonly pathRows = new Set<string>();
+  private doneAtMs = 0;
 
   constructor(private readonly host: JoinHost) {}
 
@@ -71,6 +90,7 @@ export class Joiner {
 
   start(out: Out, nowMs: number): void {
     this.phase = 'awaitingRoot';
+    this.pathRows.clear();
     this.deadlineMs = nowMs + this.host.config.joinStepTimeoutMs * 4;
     this.host.send(out, this.gateway, { kind: 'joinRequest', joiner: this.host.self, level: 0, hops: 0 });
   }
@@ -80,6 +100,20 @@ export class Joiner {
     this.phase = 'nearest';
     this.level = Math.min(prefixLength, idDigits - 1);
     return this.runStep(out, nowMs);
+  }
+
+  /**
+   * Whether unasked rows from `from` are taken as a join-path hop's: during the join and for the
+   * dedupe window after it (a request that went round a joining node is still passing the hops,
+   * and each sends its rows again, newer; an overlay that starts all at once relies on them), from
+   * at most joinPathRowsMax senders per attempt.
+   */
+  takePathRows(from: string, nowMs: number): boolean {
+    if (this.phase === 'idle' || (this.phase === 'done' && nowMs - this.doneAtMs >= this.host.config.multicastTimeoutMs * 4)) return false;
+    if (this.pathRows.has(from)) return true;
+    if (this.pathRows.size >= joinPathRowsMax) return false;
+    this.pathRows.add(from);
+    return true;
   }
 
   /** Candidates from a node we queried count toward the current step. */
@@ -125,10 +159,7 @@ export class Joiner {
   private nextLevel(out: Out, nowMs: number): boolean {
     this.queried.clear();
     this.measuring.clear();
-    if (this.level === 0) {
-      this.phase = 'done';
-      return true;
-    }
+    if (this.level === 0) return this.finish(nowMs);
     this.level--;
     return this.runStep(out, nowMs);
   }
@@ -145,12 +176,15 @@ export class Joiner {
         }
         return false;
       }
-      if (this.level === 0) {
-        this.phase = 'done';
-        return true;
-      }
+      if (this.level === 0) return this.finish(nowMs);
       this.level--;
     }
+  }
+
+  private finish(nowMs: number): true {
+    this.phase = 'done';
+    this.doneAtMs = nowMs;
+    return true;
   }
 }
 
@@ -181,7 +215,8 @@ export class MulticastRelay {
    */
   onMulticast(out: Out, parent: string | null, joiner: NodeRef, prefixLength: number, rootPrefixLength: number, nowMs: number): void {
     const seenAtMs = this.recent.get(joiner.id);
-    if (this.inFlight.has(joiner.id) || (seenAtMs !== undefined && nowMs - seenAtMs < this.host.config.multicastTimeoutMs * 4)) {
+    const stale = parent !== null && !this.mayBeJoining(joiner, rootPrefixLength, nowMs);
+    if (stale || this.inFlight.has(joiner.id) || (seenAtMs !== undefined && nowMs - seenAtMs < this.host.config.multicastTimeoutMs * 4)) {
       if (parent !== null) this.host.send(out, parent, { kind: 'multicastAck', joinerId: joiner.id });
       return;
     }
@@ -212,6 +247,30 @@ export class MulticastRelay {
     if (waiting.size === 0) this.finish(out, state);
   }
 
+  /**
+   * Whether a relayed multicast can belong to a join of `joiner` now. multicastFits still lets a
+   * member start a subtree below its own position, and one such multicast into each of the 15
+   * other first-digit groups made 243 of 256 nodes relay, ack and ping a member it named (~1,140
+   * deliveries, repeatable per name). Two things our own table knows refute that:
+   *  - the joiner is a neighbour we have held since before any join of it now in progress could
+   *    have started (the dedupe window) and it answers our beacons: it runs and is no newcomer
+   *    (a node restarted under its old id is one we already hold, so nothing is lost);
+   *  - the root shares rootPrefixLength digits with the joiner because no member shares more: a
+   *    settled neighbour in our slot (rootPrefixLength, joiner's next digit) is a member that does,
+   *    and so are we if we share more and have been a member since before the window. Only settled
+   *    members count: a concurrent joiner may already sit there, and its multicast must not cut
+   *    off another's.
+   * Such a multicast is only acked (the parent is not left waiting): no relay, no ping.
+   */
+  private mayBeJoining(joiner: NodeRef, rootPrefixLength: number, nowMs: number): boolean {
+    const sinceMs = nowMs - this.host.config.multicastTimeoutMs * 4;
+    if (this.host.settled(joiner.id, sinceMs)) return false;
+    if (sharedPrefixLength(this.host.self.id, joiner.id) > rootPrefixLength) return this.host.memberSinceMs > sinceMs;
+    if (rootPrefixLength >= idDigits) return true;
+    const slot = this.host.table.slot(rootPrefixLength, digitAt(joiner.id, rootPrefixLength));
+    return !slot.some((n) => n.id !== joiner.id && this.host.settled(n.id, sinceMs));
+  }
+
   onAck(out: Out, from: string, joinerId: TapestryId): void {
     const state = this.inFlight.get(joinerId);
     if (!state || !state.waiting.delete(from)) return;
@@ -240,8 +299,9 @@ export class MulticastRelay {
  * every node in it shares the root's prefix with the joiner. Anything else is forged: a member could
  * otherwise send one multicast with prefixLength 0 and make every node relay, ack and ping the
  * joiner it named. A member can still start a subtree below its own position (prefixLength = the
- * digits it shares with the receiver + 1), which reaches about N / 16^prefixLength nodes, like an
- * honest join that ends at a node sharing that many digits.
+ * digits it shares with the receiver + 1), about N / 16^prefixLength nodes; one into each other
+ * first-digit group covered the overlay, so the relay also checks the claim against its own table
+ * (MulticastRelay.mayBeJoining).
  */
 export function multicastFits(selfId: TapestryId, senderId: TapestryId, joinerId: TapestryId, prefixLength: number, rootPrefixLength: number): boolean {
   return prefixLength >= 1 && sharedPrefixLength(senderId, selfId) === prefixLength - 1 && rootPrefixLength <= prefixLength - 1 &&

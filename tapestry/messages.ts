@@ -7,7 +7,12 @@ import type { NodeRef, TapestryId } from './id.ts';
 /** Routed messages carry `level` (digits resolved so far) and `hops` (bounded by hopsMax). */
 export type TapestryMessage =
   /** Round-trip probe: beacons, proximity measurement, and "here I am" to a new contact. */
-  | { kind: 'ping'; sender: NodeRef; sentAtMs: number }
+  /**
+   * `holding` (beacons only): the sender holds the receiver in its table, so the receiver records
+   * it as a backpointer if it has none (a node restarted under its old id, or one that dropped it
+   * while either of them was silent). Absent on probes and measurements.
+   */
+  | { kind: 'ping'; sender: NodeRef; sentAtMs: number; holding?: true }
   | { kind: 'pong'; sender: NodeRef; sentAtMs: number }
   /** The sender holds us in its routing table (add) or no longer does (remove). */
   | { kind: 'backpointer'; sender: NodeRef; add: boolean }
@@ -121,6 +126,11 @@ export interface TapestryStats {
   pointersForwarded: number;
   /** Pointers dropped because their server failed (detected here or retracted from below). */
   pointersRetracted: number;
+  /**
+   * New pointers a full store refused (their server at its quota, pointer-store.ts). The publish
+   * still goes on toward the root; a steady rise means pointersMax is too small for this node.
+   */
+  pointersRefused: number;
 }
 
 /** Limits every decoder and handler enforces. */

@@ -36,8 +36,6 @@ export class NeighbourWatch {
   /** Backpointers that went silent, probed once: retracted unless they answer. */
   private readonly suspects = new Map<TapestryId, { ref: NodeRef; sinceMs: number }>();
   private maintenanceLevel = 0;
-  /** When we last beaconed (undefined before the first beacon). */
-  private lastBeaconMs: number | undefined;
 
   constructor(
     private readonly host: WatchHost,
@@ -82,7 +80,7 @@ export class NeighbourWatch {
     this.measured.delete(sender.id);
     this.measured.set(sender.id, { atMs: nowMs, rttMs });
     if (this.measured.size > 8192) this.measured.delete(this.measured.keys().next().value!);
-    const result = this.host.table.consider(sender, rttMs);
+    const result = this.host.table.consider(sender, rttMs, nowMs);
     if (result.inserted) this.host.send(out, sender.name, { kind: 'backpointer', sender: this.host.self, add: true });
     if (result.evicted) this.host.send(out, result.evicted.name, { kind: 'backpointer', sender: this.host.self, add: false });
     this.host.onMeasured(out, sender.id, nowMs);
@@ -93,6 +91,15 @@ export class NeighbourWatch {
   heard(id: TapestryId): void {
     const n = this.host.table.get(id);
     if (n) n.beaconMisses = 0;
+  }
+
+  /**
+   * A neighbour in our table since `sinceMs` or before that answered its last beacon: a member
+   * that has been running all along (join.ts: a multicast naming it is not a real join).
+   */
+  settled(id: TapestryId, sinceMs: number): boolean {
+    const n = this.host.table.get(id);
+    return n !== undefined && n.addedAtMs <= sinceMs && n.beaconMisses === 0 && !this.pendingPings.has(id);
   }
 
   /** 0 for ourselves, the table's or a recent measurement, else Number.MAX_VALUE. */
@@ -123,11 +130,9 @@ export class NeighbourWatch {
       this.pendingPings.set(silent.id, nowMs);
       this.host.send(out, silent.name, { kind: 'ping', sender: self, sentAtMs: nowMs });
     }
-    // Our own silence (a paused process, a blocked event loop) that lasted long enough for our
-    // neighbours to drop our backpointer: we still hold them, so we tell them again. Their
-    // beacons only refresh a backpointer they still have; before, one dropped was never restored.
-    const resumed = this.lastBeaconMs !== undefined && nowMs - this.lastBeaconMs >= config.beaconMissesMax * config.beaconIntervalMs;
-    this.lastBeaconMs = nowMs;
+    // Every beacon says we hold the neighbour (`holding`), so it records our backpointer again
+    // whenever it lost it: after our own silence (a paused process, a blocked event loop), its
+    // silence, or its restart under its old id. Before, a dropped backpointer was never restored.
     for (const n of [...table.neighbours()]) {
       if (this.pendingPings.has(n.id) && ++n.beaconMisses >= config.beaconMissesMax) {
         this.host.stats.neighboursFailed++;
@@ -135,9 +140,8 @@ export class NeighbourWatch {
         this.forget(out, n, true, nowMs);
         continue;
       }
-      if (resumed) this.host.send(out, n.name, { kind: 'backpointer', sender: self, add: true });
       this.pendingPings.set(n.id, nowMs);
-      this.host.send(out, n.name, { kind: 'ping', sender: self, sentAtMs: nowMs });
+      this.host.send(out, n.name, { kind: 'ping', sender: self, sentAtMs: nowMs, holding: true });
     }
   }
 

@@ -27,7 +27,7 @@ import type { Holder, LocationHost } from './object-location.ts';
 import { holderProven, noSignature, type PointerAuth } from './pointer-auth.ts';
 import type { PointerStore } from './pointer-store.ts';
 import { RoutingTable } from './routing-table.ts';
-import { RequestTracker } from './requests.ts';
+import { RequestTracker, RowQueries } from './requests.ts';
 
 export interface TapestryNodeOptions {
   /** Our id (tapestryIdOf(publicKey)) and the name peers use to send to us. */
@@ -64,14 +64,18 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   readonly self: NodeRef;
   readonly config: TapestryConfig;
   readonly table: RoutingTable;
-  readonly stats: TapestryStats = { messagesHandled: 0, dropped: 0, neighboursFailed: 0, pointersForwarded: 0, pointersRetracted: 0 };
+  readonly stats: TapestryStats = { messagesHandled: 0, dropped: 0, neighboursFailed: 0, pointersForwarded: 0, pointersRetracted: 0, pointersRefused: 0 };
   private status: Status = 'member';
+  /** JoinHost: when we became a member (Infinity while joining). */
+  memberSinceMs: number;
   private readonly random: RandomSource;
   private readonly joiner: Joiner;
   private readonly relay: MulticastRelay;
   private readonly location: ObjectLocation;
   private readonly watch: NeighbourWatch;
   private readonly requests: RequestTracker;
+  /** Our unanswered neighbourQuery messages: the only `candidates` a member takes (RowQueries). */
+  private readonly rowQueries = new RowQueries(1024, 8);
   private nextRepublishMs: number;
   private nextBeaconMs: number;
   private nextMaintenanceMs: number;
@@ -89,6 +93,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     this.random = options.random;
     const gateways = options.gateway === undefined ? undefined : gatewaysOf(options.gateway, options.self.name);
     this.joinAtFirstTick = gateways !== undefined;
+    this.memberSinceMs = gateways === undefined ? options.nowMs : Infinity;
     checkArgument(options.idOf === undefined || typeof options.idOf === 'function', 'idOf', 'a function of a peer name');
     this.idOf = options.idOf;
     checkArgument(options.pointerAuth === undefined || (typeof options.pointerAuth.sign === 'function' && typeof options.pointerAuth.verify === 'function'), 'pointerAuth', 'sign and verify functions');
@@ -140,6 +145,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
     checkArgument(this.status === 'member', 'join', 'a node that is not joining or gone (call join once)');
     const out: Out = [];
     this.status = 'joining';
+    this.memberSinceMs = Infinity;
     this.joiner.setGateways(gateways);
     this.joiner.start(out, nowMs);
     return out;
@@ -205,6 +211,19 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   }
 
   /**
+   * The host's list of nodes to measure (a test's or a tool's full membership): each one not known
+   * or measured lately is pinged and placed by its round trip. Peers can no longer do this with an
+   * unasked `candidates` list.
+   */
+  introduce(nodes: readonly NodeRef[], nowMs: number): Effect<TapestryMessage, TapestryOutput>[] {
+    checkArgument(Array.isArray(nodes) && nodes.every((n) => isTapestryId(n.id) && typeof n.name === 'string' && n.name.length > 0), 'nodes', 'node references');
+    this.checkCall(nowMs);
+    const out: Out = [];
+    for (const n of nodes) this.learn(out, n, nowMs);
+    return this.finishStep(out, nowMs);
+  }
+
+  /**
    * A request or publish needs a node that has not left (it ignores every message afterwards, so
    * a locate was never reported and a publish still went out) and a usable clock reading.
    */
@@ -264,7 +283,12 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
         if (!this.claimOk(from, m.sender)) return;
         this.send(out, from, { kind: 'pong', sender: this.self, sentAtMs: m.sentAtMs });
         this.watch.heard(m.sender.id);
-        this.table.heardFromBackpointer(m.sender.id, nowMs);
+        // A beacon says the sender holds us: before, only `backpointer add` (sent once, when it
+        // adopted us) made it our backpointer, so a node restarted under its old id, holding no
+        // backpointers, got them back almost nowhere (36 of 598, 120 s later), and its later
+        // graceful leave left it in the tables of those it did not know to tell.
+        if (m.holding) this.table.addBackpointer(m.sender, nowMs);
+        else this.table.heardFromBackpointer(m.sender.id, nowMs);
         this.learn(out, m.sender, nowMs, true);
         return;
       case 'pong':
@@ -297,6 +321,9 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
       case 'joinRequest':
         return this.onJoinRequest(out, m.joiner, m.level, m.hops, nowMs);
       case 'candidates':
+        // Only the answer to a query of ours (one per query), or around our join a join-path hop's
+        // rows (Joiner.takePathRows): a list nobody asked for made a member ping every node on it.
+        if (!this.rowQueries.take(from) && !this.joiner.takePathRows(from, nowMs)) return this.drop();
         if (this.status === 'joining') {
           if (this.joiner.onCandidates(out, from, m.nodes, nowMs)) this.onJoined(out, nowMs);
         } else {
@@ -341,6 +368,11 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
    */
   learn(out: Out, candidate: NodeRef, nowMs: number, alive = false): boolean {
     return this.watch.learn(out, candidate, nowMs, alive);
+  }
+
+  /** JoinHost: a neighbour held since `sinceMs` or before that answers its beacons. */
+  settled(id: TapestryId, sinceMs: number): boolean {
+    return this.watch.settled(id, sinceMs);
   }
 
   private onPong(out: Out, from: string, sender: NodeRef, sentAtMs: number, nowMs: number): void {
@@ -421,6 +453,7 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
 
   private onJoined(out: Out, nowMs: number): void {
     this.status = 'member';
+    this.memberSinceMs = nowMs;
     out.push({ kind: 'output', event: { kind: 'joined', neighbourCount: this.table.size } });
     this.location.republishAll(out, nowMs);
   }
@@ -428,6 +461,8 @@ export class TapestryNode implements Machine<TapestryMessage, TapestryOutput>, J
   // ---- plumbing ---------------------------------------------------------------------------------
 
   send(out: Out, to: string, message: TapestryMessage): void {
+    // Every query (join search, repair, anti-entropy) goes out here, so every answer is expected.
+    if (message.kind === 'neighbourQuery') this.rowQueries.sent(to);
     out.push({ kind: 'send', to, message });
   }
 

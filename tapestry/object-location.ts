@@ -57,7 +57,7 @@ export class ObjectLocation {
   private lastIssuedMs = -Infinity;
 
   constructor(private readonly host: LocationHost) {
-    this.pointers = new PointerStore(host.config.pointersMax);
+    this.pointers = new PointerStore(host.config.pointersMax, host.config.pointerShares);
   }
 
   published(): TapestryId[] {
@@ -104,10 +104,16 @@ export class ObjectLocation {
       if (this.pointers.withdrawnSince(m.objectId, m.server.id, m.issuedAtMs)) return void host.stats.dropped++;
       const proof = { issuedAtMs: m.issuedAtMs, signature: m.signature };
       const pointer = this.pointers.put(m.objectId, m.server, proof, m.issuedAtMs + pointerTtlMs, m.level, m.sideCopy, from);
-      if (!pointer) return void host.stats.dropped++;
-      // Measure the server once, so a locate choosing among several holders picks the nearest.
-      host.learn(out, m.server, nowMs);
-      if (!pointer.sideCopy) pointer.forwardedTo = next ? next.hop.id : null;
+      if (pointer) {
+        // Measure the server once, so a locate choosing among several holders picks the nearest.
+        host.learn(out, m.server, nowMs);
+        if (!pointer.sideCopy) pointer.forwardedTo = next ? next.hop.id : null;
+      } else {
+        // Full here, and the server at its quota: the publish still goes on toward the root, so
+        // the object stays locatable (a path hop without the pointer only makes locates go on).
+        host.stats.pointersRefused++;
+        if (m.sideCopy) return;
+      }
     } else {
       const known = this.pointers.get(m.objectId, m.server.id);
       // A pointer issued after what is withdrawn was republished since: the server is back, so

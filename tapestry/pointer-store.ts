@@ -35,12 +35,15 @@ export interface ObjectPointer {
 }
 
 /**
- * A bounded store's entries grouped by server, oldest first, for fair eviction: when the store is
- * full, room is made by dropping the oldest entry of the server holding the most, and only if it
- * holds more than the newcomer's server (else the newcomer is refused). A member signs statements
- * for any object ids it likes and can send them to any node as side copies, so a first-come bound
- * let one member fill a node and have every honest pointer after it dropped; now it keeps at most
- * an equal share against the others. Finding the largest scans the servers, only when full.
+ * A bounded store's entries grouped by server, oldest first, for eviction when full. Every server
+ * is guaranteed a quota (pointersMax / pointerShares): a newcomer whose server holds less than
+ * its quota evicts an entry of the server holding the most, if that one is over its quota; a
+ * server at or over its quota is refused, never evicts. Before, a full store evened the largest
+ * server out against the newcomer's, so one faulty member sending side copies of its own
+ * statements cut an honest heavy server down to an equal share of the room (170 of its pointers
+ * per node to 100 with a cap of 200), and the honest server's republish was refused for good.
+ * Now the faulty member gets its quota plus whatever was free, and takes nothing from servers
+ * beyond theirs. Finding the largest scans the servers, only when full.
  */
 class ServerShares {
   private readonly byServer = new Map<TapestryId, Set<TapestryId>>();
@@ -62,12 +65,15 @@ class ServerShares {
     if (objects.size === 0) this.byServer.delete(serverId);
   }
 
-  /** The entry to evict for one more of `serverId`'s, or null when it must be refused instead. */
-  victim(serverId: TapestryId): { serverId: TapestryId; objectId: TapestryId } | null {
+  /**
+   * The server to evict from for one more of `serverId`'s: the largest, when `serverId` is under
+   * `quota` and the largest is over it; else null (refuse, or replace one of its own).
+   */
+  victim(serverId: TapestryId, quota: number): TapestryId | null {
+    if (this.count(serverId) >= quota) return null;
     let largest: [TapestryId, Set<TapestryId>] | null = null;
     for (const entry of this.byServer) if (!largest || entry[1].size > largest[1].size) largest = entry;
-    if (!largest || largest[1].size <= this.count(serverId)) return null;
-    return { serverId: largest[0], objectId: largest[1].values().next().value! };
+    return largest && largest[1].size > quota ? largest[0] : null;
   }
 
   /** The object ids of `serverId`'s entries, oldest first. */
@@ -76,9 +82,9 @@ class ServerShares {
   }
 
   /** `serverId`'s oldest entry, if it has any. */
-  oldest(serverId: TapestryId): { serverId: TapestryId; objectId: TapestryId } | null {
+  oldest(serverId: TapestryId): TapestryId | null {
     const objects = this.byServer.get(serverId);
-    return objects ? { serverId, objectId: objects.values().next().value! } : null;
+    return objects ? objects.values().next().value! : null;
   }
 }
 
@@ -133,10 +139,19 @@ class ExpiryBuckets<T> {
   }
 }
 
+/** Default pointerShares (config.ts): each server is guaranteed 1/16 of a full store. */
+export const pointerSharesDefault = 16;
+
 export class PointerStore {
   private readonly byObject = new Map<TapestryId, Map<TapestryId, ObjectPointer>>();
   private count = 0;
   private readonly shares = new ServerShares();
+  /** The side copies among them: a server over its quota loses these first (cheapest to lose). */
+  private readonly sideShares = new ServerShares();
+  /** Pointers each server keeps however full the store is (ServerShares). */
+  readonly serverQuota: number;
+  /** New pointers refused because the store was full and their server at its quota. */
+  refused = 0;
   private readonly expiries = new ExpiryBuckets<ObjectPointer>();
   /**
    * Withdrawals (object:server -> the unpublish's issue time and expiry): a publish issued before
@@ -148,7 +163,12 @@ export class PointerStore {
   private readonly withdrawnShares = new ServerShares();
   private readonly withdrawnExpiries = new ExpiryBuckets<string>();
 
-  constructor(readonly pointersMax: number) {}
+  constructor(
+    readonly pointersMax: number,
+    pointerShares = pointerSharesDefault,
+  ) {
+    this.serverQuota = Math.max(1, Math.floor(pointersMax / pointerShares));
+  }
 
   get size(): number {
     return this.count;
@@ -181,20 +201,25 @@ export class PointerStore {
       // A node on the real path keeps forwarding even if it also got a side copy.
       if (!sideCopy) {
         known.level = level;
+        if (known.sideCopy) this.sideShares.delete(server.id, objectId);
         known.sideCopy = false;
       }
       return known;
     }
     if (this.count >= this.pointersMax) {
-      const victim = this.shares.victim(server.id);
-      if (!victim) return null;
-      this.remove(victim.objectId, victim.serverId);
+      const victim = this.shares.victim(server.id, this.serverQuota);
+      if (victim === null) {
+        this.refused++;
+        return null;
+      }
+      this.remove(this.sideShares.oldest(victim) ?? this.shares.oldest(victim)!, victim);
       servers = this.byObject.get(objectId);
     }
     if (!servers) this.byObject.set(objectId, (servers = new Map()));
     const pointer: ObjectPointer = { objectId, server, proof, expiresAtMs, givenBy, retracted: false, level, forwardedTo: null, sideCopy };
     servers.set(server.id, pointer);
     this.shares.add(server.id, objectId);
+    if (sideCopy) this.sideShares.add(server.id, objectId);
     this.expiries.schedule(pointer, expiresAtMs);
     this.count++;
     return pointer;
@@ -209,9 +234,10 @@ export class PointerStore {
     if (this.withdrawn.size >= this.pointersMax) {
       // A server at its share replaces its own oldest withdrawal (the first to expire anyway):
       // refusing its newest would leave that pointer open to a replay.
-      const victim = this.withdrawnShares.victim(serverId) ?? this.withdrawnShares.oldest(serverId);
-      if (!victim) return;
-      this.forgetWithdrawal(victim.objectId, victim.serverId);
+      const victim = this.withdrawnShares.victim(serverId, this.serverQuota) ?? serverId;
+      const objectIdOut = this.withdrawnShares.oldest(victim);
+      if (objectIdOut === null) return;
+      this.forgetWithdrawal(objectIdOut, victim);
     }
     this.withdrawn.set(key, { issuedAtMs, expiresAtMs });
     this.withdrawnShares.add(serverId, objectId);
@@ -242,6 +268,7 @@ export class PointerStore {
     servers.delete(serverId);
     if (servers.size === 0) this.byObject.delete(objectId);
     this.shares.delete(serverId, objectId);
+    if (known.sideCopy) this.sideShares.delete(serverId, objectId);
     this.expiries.unschedule(known);
     this.count--;
     return known;

@@ -79,3 +79,36 @@ export function randomRequestId(random: RandomSource): number {
   for (let i = 1; i < 7; i++) id = id * 256 + b[i]!;
   return id;
 }
+
+/**
+ * The neighbour queries a node sent and has not seen answered, per peer. A `candidates` list is
+ * taken only as the answer to one of them, and each answer uses one up: before, any member could
+ * send every node an unasked list of every member, and each pinged all it had not measured in the
+ * last 60 s (77,154 deliveries in a 256-node overlay for 254 messages, repeatable every minute).
+ * Bounded both ways (peers, and queries per peer), so a peer that never answers holds no memory.
+ */
+export class RowQueries {
+  private readonly outstanding = new Map<string, number>();
+
+  constructor(
+    private readonly peersMax: number,
+    private readonly perPeerMax: number,
+  ) {}
+
+  sent(to: string): void {
+    const count = this.outstanding.get(to) ?? 0;
+    this.outstanding.delete(to);
+    // The peer asked longest ago is forgotten first (its late answer will be dropped).
+    if (this.outstanding.size >= this.peersMax) this.outstanding.delete(this.outstanding.keys().next().value!);
+    this.outstanding.set(to, Math.min(count + 1, this.perPeerMax));
+  }
+
+  /** True (and one query fewer outstanding) if we asked `from` and it has not answered yet. */
+  take(from: string): boolean {
+    const count = this.outstanding.get(from);
+    if (count === undefined) return false;
+    if (count > 1) this.outstanding.set(from, count - 1);
+    else this.outstanding.delete(from);
+    return true;
+  }
+}

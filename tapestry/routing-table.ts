@@ -18,6 +18,8 @@ export interface Neighbour extends NodeRef {
   rttMs: number;
   /** Beacons sent since it last answered (failure detection). */
   beaconMisses: number;
+  /** When it entered the table (a member held since long before is not joining now). */
+  readonly addedAtMs: number;
 }
 
 export interface NextHop {
@@ -91,8 +93,9 @@ export class RoutingTable {
   /**
    * Offers a measured candidate. It enters its slot if the slot has room or it is closer than the
    * slot's farthest member; a known neighbour just gets its round trip updated and is re-sorted.
+   * `nowMs` stamps a new entry (0, "long ago", for tables built by hand).
    */
-  consider(ref: NodeRef, rttMs: number): ConsiderResult {
+  consider(ref: NodeRef, rttMs: number, nowMs = 0): ConsiderResult {
     if (ref.id === this.self.id) return { inserted: false, evicted: null };
     const known = this.byId.get(ref.id);
     const level = sharedPrefixLength(ref.id, this.self.id);
@@ -113,7 +116,7 @@ export class RoutingTable {
       this.levelCounts[level]!--;
       evicted = worst;
     }
-    const neighbour: Neighbour = { id: ref.id, name: ref.name, rttMs, beaconMisses: 0 };
+    const neighbour: Neighbour = { id: ref.id, name: ref.name, rttMs, beaconMisses: 0, addedAtMs: nowMs };
     slot.push(neighbour);
     slot.sort(byRtt);
     this.byId.set(ref.id, neighbour);

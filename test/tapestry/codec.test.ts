@@ -18,6 +18,7 @@ const signature = fc.oneof(fc.constant(new Uint8Array(0)), fc.uint8Array({ minLe
 
 const message: fc.Arbitrary<TapestryMessage> = fc.oneof(
   fc.record({ kind: fc.constantFrom('ping' as const, 'pong' as const), sender: ref, sentAtMs: time }),
+  fc.record({ kind: fc.constant('ping' as const), sender: ref, sentAtMs: time, holding: fc.constant(true as const) }),
   fc.record({ kind: fc.constant('backpointer' as const), sender: ref, add: fc.boolean() }),
   fc.record({ kind: fc.constant('route' as const), requestId, origin: ref, targetId: id, level, hops }),
   fc.record({ kind: fc.constant('routeReply' as const), requestId, targetId: id, root: ref, hops }),
@@ -56,6 +57,8 @@ describe('tapestry wire codec', () => {
       [[1, [new Uint8Array(19), 'a'], 0], /sender\.id: expected 20 bytes/],
       [[1, [new Uint8Array(20), ''], 0], /sender\.name: empty/],
       [[1, [new Uint8Array(20), 'a'], -1], /sentAtMs/],
+      [[1, [new Uint8Array(20), 'a'], 0, false], /holding: expected true or absent/],
+      [[2, [new Uint8Array(20), 'a'], 0, true], /expected 3\.\.3 fields/],
       [[4, 1, [new Uint8Array(20), 'a'], new Uint8Array(20), 0, hopsMax + 1], /hops: .* exceeds/],
       [[14, 40], /level: 40 exceeds 39/],
       [[10, Array.from({ length: 257 }, () => [new Uint8Array(20), 'a'])], /exceeds 256/],

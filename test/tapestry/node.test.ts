@@ -29,7 +29,7 @@ function pair(na: TapestryNode, nb: TapestryNode, nowMs = 0, refB = b): void {
   const push = (from: TapestryNode, effects: ReturnType<TapestryNode['onTick']>): void => {
     for (const s of sends(effects)) queue.push({ from: from.self.name, to: s.to === 'a' ? na : nb, message: s.message });
   };
-  push(na, na.onMessage('b', { kind: 'candidates', nodes: [refB] }, nowMs));
+  push(na, na.introduce([refB], nowMs));
   for (let i = 0; i < 20 && queue.length > 0; i++) {
     const m = queue.shift()!;
     push(m.to, m.to.onMessage(m.from, m.message, nowMs + 10));
@@ -69,7 +69,7 @@ describe('tapestry node core: boundary checks (never throws on peer input, drops
     node.onMessage('b', { kind: 'backpointer', sender: chosen, add: true }, 1);
     expect(node.stats.dropped).toBe(2);
     // Asked to measure b, it pings b; a pong claiming the chosen id is not adopted, b's own is.
-    const pings = sends(node.onMessage('b', { kind: 'candidates', nodes: [b] }, 2)).filter((x) => x.message.kind === 'ping');
+    const pings = sends(node.introduce([b], 2)).filter((x) => x.message.kind === 'ping');
     expect(pings.map((x) => x.to)).toEqual(['b']);
     node.onMessage('b', { kind: 'pong', sender: chosen, sentAtMs: 2 }, 3);
     expect(node.table.size).toBe(0);

@@ -36,7 +36,7 @@ export function overlay() {
     }
   };
   // Introduce everyone to everyone; pings, pongs and backpointers fill the tables.
-  for (const [name, s] of services) pump(name, s.onMessage(refs[0]!.name === name ? refs[1]!.name : refs[0]!.name, { kind: 'candidates', nodes: refs }, 0));
+  for (const [name, s] of services) pump(name, s.node.introduce(refs, 0));
   return { services, toClients, outputs, pump, now: () => ++nowMs };
 }
 

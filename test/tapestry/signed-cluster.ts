@@ -46,7 +46,7 @@ export class SignedCluster {
   /** Every node learns every other (pings and pongs): full, consistent tables. */
   connectAll(): void {
     const all = [...this.refs.values()];
-    for (const name of this.names) this.apply(name, this.nodes.get(name)!.onMessage(this.names.find((n) => n !== name)!, { kind: 'candidates', nodes: all }, this.nowMs));
+    for (const name of this.names) this.apply(name, this.nodes.get(name)!.introduce(all, this.nowMs));
     this.run();
   }
 
