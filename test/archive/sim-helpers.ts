@@ -1,4 +1,6 @@
 import { toHex } from '../../core/bytes.ts';
+import { makeFragments } from '../../archive/erasure/index.ts';
+import { fragmentKeyOf } from '../../archive/fragment-store.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
 import { SimArchive } from '../../archive/sim/sim-archive.ts';
 import { buildHistory, type History } from '../../archive/sim/history.ts';
@@ -85,4 +87,24 @@ export function runUntilChecked(cluster: SimArchive, condition: () => boolean, t
 
 export function fullyRedundant(cluster: SimArchive, history: History): boolean {
   return allBlocks(history).every((b) => liveIndexCount(cluster, b) === k + m);
+}
+
+/** Blocks with fewer than k + m distinct indices verifying under the genuine root on live servers (junk of the same shape does not count). */
+export function shortOfGenuine(cluster: SimArchive, history: History): number {
+  let short = 0;
+  for (const v of history.versions) {
+    for (const b of v.newBlocks) {
+      const root = makeFragments(crypto, k, m, b.bguid, b.bytes!).fragmentRoot;
+      const indexes = new Set<number>();
+      for (const id of cluster.archiveServers) {
+        const server = cluster.server(id);
+        if (!server || !cluster.sim.isUp(id)) continue;
+        for (const h of server.fragments.heldOf(b.bguid)) {
+          if (toHex(h.fragmentRoot) === toHex(root) && server.fragments.verifyKey(fragmentKeyOf(b.bguid, root, h.index))) indexes.add(h.index);
+        }
+      }
+      if (indexes.size < k + m) short++;
+    }
+  }
+  return short;
 }
