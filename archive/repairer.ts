@@ -394,12 +394,17 @@ export class Repairer {
       job.root = fromHex(next);
       return this.startFetch(job, nowMs);
     }
-    if (failure !== undefined) return this.fail(job, failure);
+    // Someone did not answer this attempt: try again, whatever the last root tried gave. A junk
+    // root tried after a remembered root whose holders were slow failed the block for good with
+    // the junk's decode error (second review, finding 4).
+    if (job.silent) return this.startCensus(job, nowMs);
     // Every holder answered and no root has k fragments: another attempt would find the same, and
     // said only "gave up after 5 attempts" (session-20 review, finding 8a). A later pass over a lost
-    // peer's blocks queues the block again.
-    if (!job.silent) return this.fail(job, `only ${job.mostLive} of the k = ${this.c.coding.k} fragments are live`);
-    return this.startCensus(job, nowMs);
+    // peer's blocks queues the block again. A root that decoded to something else is named after
+    // the count, which is what the genuine root is short of.
+    const short = `only ${job.mostLive} of the k = ${this.c.coding.k} fragments are live`;
+    if (failure === undefined) return this.fail(job, short);
+    return this.fail(job, job.mostLive > 0 ? `${short} (another root: ${failure})` : failure);
   }
 
   private takeFragments(job: Job, fragments: Uint8Array[], certificate: Uint8Array | null): void {
