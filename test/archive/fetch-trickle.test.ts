@@ -7,12 +7,9 @@
  * Counted in fetches, not timed.
  */
 import { describe, expect, it } from 'vitest';
-import { toHex } from '../../core/bytes.ts';
 import type { ArchiveMessage } from '../../archive/messages.ts';
-import { BlockFetcher, defaultBlockFetcherOptions } from '../../archive/shell/block-fetcher.ts';
-import { discoverVersions, restoreVersions } from '../../archive/shell/restore.ts';
 import type { ArchiveSource } from '../../archive/shell/archive-source.ts';
-import { archiveAll, crypto, expectedContent, k, m, makeCluster, makeHistory } from './sim-helpers.ts';
+import { archiveAll, expectedContent, makeCluster, makeHistory, restoreEverything } from './sim-helpers.ts';
 
 const delayMs = 20; // its replies come after the honest servers' (stands for "just under the request timeout")
 
@@ -39,10 +36,7 @@ async function restoreWith(faulty: string | null, trickle: boolean) {
   const history = makeHistory(71, 1, 1, 256 * 4096, 4096); // one version, 256 leaves
   archiveAll(cluster, history);
   const { s, counts } = source(cluster, faulty, trickle);
-  const discovery = await discoverVersions(crypto, s, history.ringPublicKey);
-  const fetcher = new BlockFetcher(crypto, s, { k, m, ...defaultBlockFetcherOptions });
-  const restored = new Map<string, Uint8Array>();
-  const report = await restoreVersions(fetcher, discovery.versions, (r) => void restored.set(`${toHex(r.ref.aguid)}@${r.ref.version}`, r.bytes));
+  const { report, restored } = await restoreEverything(cluster, history, s);
   expect(report.failed).toEqual([]);
   expect(restored).toEqual(expectedContent(history));
   return counts;

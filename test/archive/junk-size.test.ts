@@ -5,13 +5,10 @@
  * fragmentBytesMax (16 MiB), and every restore pulled them (a 32 KiB version: 288 MiB received).
  */
 import { describe, expect, it } from 'vitest';
-import { toHex } from '../../core/bytes.ts';
 import { encodeFragment, makeFragments } from '../../archive/erasure/index.ts';
 import { encodeArchiveMessage, type ArchiveMessage } from '../../archive/messages.ts';
-import { BlockFetcher, defaultBlockFetcherOptions } from '../../archive/shell/block-fetcher.ts';
-import { discoverVersions, restoreVersions } from '../../archive/shell/restore.ts';
 import { blockBytesMax } from '../../core/version/block.ts';
-import { archiveAll, crypto, expectedContent, k, m, makeCluster, makeHistory } from './sim-helpers.ts';
+import { archiveAll, crypto, expectedContent, k, m, makeCluster, makeHistory, restoreEverything } from './sim-helpers.ts';
 
 describe('junk encodings over the block bound', () => {
   it('are refused, so a restore beside them receives about what it would without them', async () => {
@@ -44,10 +41,7 @@ describe('junk encodings over the block bound', () => {
         return reply;
       },
     };
-    const discovery = await discoverVersions(crypto, source, history.ringPublicKey);
-    const fetcher = new BlockFetcher(crypto, source, { k, m, ...defaultBlockFetcherOptions });
-    const restored = new Map<string, Uint8Array>();
-    const report = await restoreVersions(fetcher, discovery.versions, (r) => void restored.set(`${toHex(r.ref.aguid)}@${r.ref.version}`, r.bytes));
+    const { report, restored } = await restoreEverything(cluster, history, source);
     expect(report.failed).toEqual([]);
     expect(restored).toEqual(expectedContent(history));
     // Genuine fragments of a 32 KiB version plus framing, from every live server (measured ~0.2 MiB); with the junk accepted: 288 MiB.

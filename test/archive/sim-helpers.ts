@@ -5,6 +5,7 @@ import { nodeCrypto } from '../../runtime/node-crypto.ts';
 import { SimArchive } from '../../archive/sim/sim-archive.ts';
 import { buildHistory, type History } from '../../archive/sim/history.ts';
 import { BlockFetcher, defaultBlockFetcherOptions } from '../../archive/shell/block-fetcher.ts';
+import type { ArchiveSource } from '../../archive/shell/archive-source.ts';
 import { discoverVersions, restoreVersions, type RestoreReport } from '../../archive/shell/restore.ts';
 import { Prng } from '../../sim/prng.ts';
 
@@ -60,9 +61,12 @@ export function liveIndexCount(cluster: SimArchive, bguid: Uint8Array): number {
   return Math.max(0, ...[...byRoot.values()].map((s) => s.size));
 }
 
-/** Discovers and restores every version through the in-process source; returns the report and the bytes by version key. */
-export async function restoreEverything(cluster: SimArchive, history: History): Promise<{ report: RestoreReport; restored: Map<string, Uint8Array>; discovered: number; rejected: number }> {
-  const source = cluster.source();
+/** Discovers and restores every version through the in-process source (or `source`, wrapping it); returns the report and the bytes by version key. */
+export async function restoreEverything(
+  cluster: SimArchive,
+  history: History,
+  source: ArchiveSource = cluster.source(),
+): Promise<{ report: RestoreReport; restored: Map<string, Uint8Array>; discovered: number; rejected: number }> {
   const discovery = await discoverVersions(cluster.options.crypto, source, history.ringPublicKey);
   const fetcher = new BlockFetcher(cluster.options.crypto, source, { k, m, ...defaultBlockFetcherOptions });
   const restored = new Map<string, Uint8Array>();
