@@ -25,7 +25,9 @@ export type ArchiveOutput =
   | { kind: 'peer-lost'; peer: string }
   | { kind: 'repaired'; bguid: Uint8Array; indexes: number[]; targets: string[] }
   | { kind: 'unrepairable'; bguid: Uint8Array; reason: string }
-  | { kind: 'dropped'; from: string; reason: string };
+  | { kind: 'dropped'; from: string; reason: string }
+  /** A peer's ping says another config.erasure than ours: reported once per peer and coding it says. */
+  | { kind: 'coding-mismatch'; peer: string; theirs: Coding; ours: Coding };
 
 export interface ArchiveServerOptions {
   crypto: Crypto;
@@ -88,6 +90,8 @@ export class ArchiveServer implements Machine<ArchiveMessage, ArchiveOutput> {
   private readonly checkedCertificates = new Map<string, Uint8Array>();
   /** Per writer, how many more failed certificate checks it may cause (absent: a full bucket). */
   private readonly checkTokens = new Map<string, number>();
+  /** Per peer, the other coding its pings said and was reported ("k,m"), so it is said once, not every second. */
+  private readonly codingMismatches = new Map<string, string>();
   private nextPingMs = 0;
   private scrubKeys: string[] | null = null;
   private scrubAt = 0;
@@ -149,6 +153,7 @@ export class ArchiveServer implements Machine<ArchiveMessage, ArchiveOutput> {
       case 'refused':
         return this.repairer.onReply(from, message, nowMs);
       case 'ping':
+        return this.onPing(from, message);
       case 'certificates':
       case 'statusReply':
         return [];
@@ -163,7 +168,8 @@ export class ArchiveServer implements Machine<ArchiveMessage, ArchiveOutput> {
     }
     if (nowMs >= this.nextPingMs) {
       this.nextPingMs = nowMs + this.options.pingEveryMs;
-      for (const p of this.peers) effects.push(send(p, { type: 'ping' }));
+      const coding = { k: this.options.coding.k, m: this.options.coding.m };
+      for (const p of this.peers) effects.push(send(p, { type: 'ping', coding }));
     }
     for (const p of this.peers) {
       if (!this.lost.has(p) && nowMs - this.lastHeardMs.get(p)! > this.options.lostAfterMs) {
@@ -309,6 +315,25 @@ export class ArchiveServer implements Machine<ArchiveMessage, ArchiveOutput> {
     const signature = signReceipt(this.options.crypto, this.options.signer, stored);
     effects.unshift(send(from, { type: 'receipt', requestId: message.requestId, items: stored, signature }));
     return effects;
+  }
+
+  /**
+   * Every archive server must have the same config.erasure: each stores only its own (k, m), so a
+   * peer configured otherwise refuses every fragment repair sends it and sends only fragments the
+   * others refuse. Said loudly, once per peer and coding, when its ping shows it.
+   */
+  private onPing(from: string, message: Extract<ArchiveMessage, { type: 'ping' }>): Effect<ArchiveMessage, ArchiveOutput>[] {
+    const theirs = message.coding;
+    if (!theirs || !this.lastHeardMs.has(from)) return [];
+    const ours = this.options.coding;
+    if (theirs.k === ours.k && theirs.m === ours.m) {
+      this.codingMismatches.delete(from);
+      return [];
+    }
+    const said = `${theirs.k},${theirs.m}`;
+    if (this.codingMismatches.get(from) === said) return [];
+    this.codingMismatches.set(from, said);
+    return [{ kind: 'output', event: { kind: 'coding-mismatch', peer: from, theirs, ours: { k: ours.k, m: ours.m } } }];
   }
 
   private onProbe(from: string, message: Extract<ArchiveMessage, { type: 'probe' }>): Effect<ArchiveMessage, ArchiveOutput>[] {

@@ -30,14 +30,17 @@ export interface Job {
   /** Fragment index -> where it was sent and in which store batch. */
   pending: Map<number, { server: string; requestId: number }>;
   probing: Set<string>;
+  /** Servers not asked again this attempt: silent past the deadline, or refused a store (then also in `refusals`). */
   unresponsive: Set<string>;
+  /** The latest refusal of this block's stores ("server: reason"), for the stalled report. */
+  refusal: string | null;
   sentCount: number;
 }
 
 export function newJob(hex: string, bguid: Uint8Array, bytes: Uint8Array | null, blockBytes: number, certificate: Uint8Array | null, rank: number, startAtMs: number): Job {
   return {
     hex, bguid, bytes, blockBytes, certificate, phase: 'waiting', startAtMs, deadlineMs: 0, attempt: 0, rank, set: null,
-    holders: new Map(), probed: [], storedIndexes: new Set(), pending: new Map(), probing: new Set(), unresponsive: new Set(), sentCount: 0,
+    holders: new Map(), probed: [], storedIndexes: new Set(), pending: new Map(), probing: new Set(), unresponsive: new Set(), refusal: null, sentCount: 0,
   };
 }
 

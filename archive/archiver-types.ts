@@ -74,4 +74,11 @@ export interface VersionToArchive {
 
 export type ArchiverOutput =
   | { kind: 'archived'; bguid: Uint8Array; receiptCount: number; sentCount: number }
-  | { kind: 'incomplete'; bguid: Uint8Array; receiptCount: number; reason: string };
+  | { kind: 'incomplete'; bguid: Uint8Array; receiptCount: number; reason: string }
+  /**
+   * An archive server refused stores (`count` of them since its last report, the latest `reason`),
+   * reported at most once per server per refusalReportEveryMs: a server with another
+   * config.erasure refuses every fragment, and without this the only sign was "did not
+   * acknowledge" after many attempts (second review, finding 1).
+   */
+  | { kind: 'refused'; server: string; count: number; reason: string };

@@ -40,6 +40,8 @@ const storeBatchBytesMax = 8 * 2 ** 20;
 const storeBackoffDoublingsMax = 4;
 /** Blocks named in one probe: each may come back with up to k + m held entries (archiveLimits.heldMax). */
 const probeBguidsMax = 128;
+/** A server's refusals are reported (a 'refused' output) at most once per this long: a misconfigured server refuses every store. */
+export const refusalReportEveryMs = 60_000;
 
 export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
   private readonly self: string;
@@ -51,7 +53,9 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
   private readonly readyQueue: Job[] = [];
   private readonly probes = new Map<number, { server: string; hexes: string[] }>();
   /** Store batches in flight: one message per destination server per step. */
-  private readonly batches = new Map<number, { server: string; sentMs: number }>();
+  private readonly batches = new Map<number, { server: string; sentMs: number; planned: { job: Job; index: number }[] }>();
+  /** Per archive server: refusals not reported yet, the latest reason, and when it was last reported. */
+  private readonly refusals = new Map<string, { count: number; reason: string; reportedMs: number }>();
   private readonly outbox = new Map<string, { job: Job; index: number; item: StoreItem }[]>();
   private nextRequestId = 1;
   /** Blocks kept in the store by keepWaiting and not handed over yet. */
@@ -168,7 +172,7 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
   }
 
   onMessage(from: string, message: ArchiveMessage, nowMs: number): Out[] {
-    if (message.type === 'receipt' || message.type === 'refused') return [...this.onStoreReply(from, message), ...this.pump(nowMs)];
+    if (message.type === 'receipt' || message.type === 'refused') return [...this.onStoreReply(from, message, nowMs), ...this.pump(nowMs)];
     if (message.type !== 'probeReply') return [];
     const probe = this.probes.get(message.requestId);
     if (!probe || probe.server !== from) return [];
@@ -300,7 +304,7 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
           bytes += p.item.fragment.length + (p.item.certificate?.length ?? 0);
         }
         const requestId = this.nextRequestId++;
-        this.batches.set(requestId, { server, sentMs: nowMs });
+        this.batches.set(requestId, { server, sentMs: nowMs, planned: chunk.map((p) => ({ job: p.job, index: p.index })) });
         for (const p of chunk) p.job.pending.set(p.index, { server, requestId });
         out.push({ kind: 'send', to: server, message: { type: 'store', requestId, items: chunk.map((p) => p.item) } });
       }
@@ -309,12 +313,18 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
     return out;
   }
 
-  /** A receipt covers a whole batch: each item settles the fragment it names, if still pending there. */
-  private onStoreReply(from: string, message: Extract<ArchiveMessage, { type: 'receipt' | 'refused' }>): Out[] {
+  /**
+   * A receipt covers a whole batch: each item settles the fragment it names, if still pending
+   * there. A `refused` reply, or an item the receipt leaves out, is a refusal: that server is not
+   * asked again this attempt and the fragment goes to the next one now. A refusal used to be
+   * dropped, so the fragment waited out storeTimeoutMs and every server refusing (another
+   * config.erasure) looked like an outage (second review, finding 1).
+   */
+  private onStoreReply(from: string, message: Extract<ArchiveMessage, { type: 'receipt' | 'refused' }>, nowMs: number): Out[] {
     const batch = this.batches.get(message.requestId);
     if (!batch || batch.server !== from) return [];
     this.batches.delete(message.requestId);
-    if (message.type === 'refused') return [];
+    if (message.type === 'refused') return this.onRefused(from, batch.planned, message.requestId, message.reason, nowMs);
     const key = this.options.archiveServerKeys.get(from);
     if (this.options.verifyReceipts !== false && (key === undefined || !verifyReceipt(this.options.crypto, key, message.items, message.signature))) {
       this.counters.badReceipts++;
@@ -330,7 +340,37 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
       job.holders.set(from, (job.holders.get(from) ?? 0) + 1);
       touched.add(job);
     }
-    return [...touched].flatMap((job) => this.maybeDone(job));
+    const out = this.onRefused(from, batch.planned, message.requestId, 'left out of its receipt (refused)', nowMs);
+    return [...out, ...[...touched].flatMap((job) => this.maybeDone(job))];
+  }
+
+  /** Re-places every fragment of `planned` still pending on `requestId` at `from`, which refused it. */
+  private onRefused(from: string, planned: readonly { job: Job; index: number }[], requestId: number, reason: string, nowMs: number): Out[] {
+    const touched = new Set<Job>();
+    for (const { job, index } of planned) {
+      if (this.jobs.get(job.hex) !== job || job.pending.get(index)?.requestId !== requestId) continue;
+      job.pending.delete(index);
+      job.unresponsive.add(from);
+      job.refusal = `${from}: ${reason}`;
+      touched.add(job);
+    }
+    if (touched.size === 0) return [];
+    // Sent with the next flush (the caller pumps); none left to ask: the job waits for its deadline.
+    for (const job of touched) if (job.phase === 'storing') this.planStores(job);
+    return this.reportRefusal(from, reason, touched.size, nowMs);
+  }
+
+  /** Counts refusals per server and reports them at most once per refusalReportEveryMs. */
+  private reportRefusal(server: string, reason: string, count: number, nowMs: number): Out[] {
+    let r = this.refusals.get(server);
+    if (!r) this.refusals.set(server, (r = { count: 0, reason, reportedMs: -Infinity }));
+    r.count += count;
+    r.reason = reason;
+    if (nowMs - r.reportedMs < refusalReportEveryMs) return [];
+    const event: ArchiverOutput = { kind: 'refused', server, count: r.count, reason };
+    r.count = 0;
+    r.reportedMs = nowMs;
+    return [{ kind: 'output', event }];
   }
 
   /** One probe per archive server for every job starting now (each asks its block's placement window). */
@@ -422,7 +462,8 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
     // retried with the wait doubling up to storeBackoffDoublingsMax times.
     const out: Out[] = [];
     if (job.attempt === this.options.attemptsMax + 1) {
-      out.push({ kind: 'output', event: { kind: 'incomplete', bguid: job.bguid, receiptCount: job.storedIndexes.size, reason: 'archive servers did not acknowledge; still retrying' } });
+      const reason = job.refusal === null ? 'archive servers did not acknowledge; still retrying' : `archive servers refused (latest ${job.refusal}); still retrying`;
+      out.push({ kind: 'output', event: { kind: 'incomplete', bguid: job.bguid, receiptCount: job.storedIndexes.size, reason } });
     }
     job.phase = 'storing';
     job.deadlineMs = nowMs + this.options.storeTimeoutMs * 2 ** Math.min(job.attempt - 1, storeBackoffDoublingsMax);
@@ -436,16 +477,18 @@ export class Archiver implements Machine<ArchiveMessage, ArchiverOutput> {
     return planned === 0 ? out : [...out, ...this.maybeDone(job)];
   }
 
-  /** Plans a store of every fragment not known stored: to its home server or (after a failure) the next free one. */
+  /** Plans a store of every fragment neither known stored nor in flight: to its home server or (after a failure) the next free one. */
   private planStores(job: Job): number {
     const n = this.options.k + this.options.m;
     const set = job.set!;
     const home = placementOf(this.archiveRing, job.bguid, n);
     const usable = (s: string): boolean => !job.unresponsive.has(s);
     const assigned = new Map(job.holders);
+    // Fragments still in flight (a refused one is re-placed while the others wait) count where they went.
+    for (const p of job.pending.values()) assigned.set(p.server, (assigned.get(p.server) ?? 0) + 1);
     let planned = 0;
     for (const fragment of set.fragments) {
-      if (job.storedIndexes.has(fragment.index)) continue;
+      if (job.storedIndexes.has(fragment.index) || job.pending.has(fragment.index)) continue;
       const preferred = home[fragment.index]!;
       const target =
         usable(preferred) && (assigned.get(preferred) ?? 0) === 0

@@ -16,12 +16,14 @@
  * encodings with the cluster's configured (k, m) are stored, so a root holds at most k + m
  * fragments and a block at most writers x (k + m): a writer's k = 1, m = 255 junk encoding filled a
  * whole fetch reply (256 fragments) and hid every genuine fragment (session-20 review, finding 1).
+ * Nor is a record whose blockBytes is over the block bound (second review, finding 3).
  * Readers group by root and check the decoded block against its BGUID.
  */
 import { bytesEqual, fromHex, toHex } from '../core/bytes.ts';
 import type { Crypto } from '../core/crypto.ts';
 import { DecodeError } from '../core/errors.ts';
 import type { KvStore } from '../core/store.ts';
+import { blockBytesMax } from '../core/version/block.ts';
 import { decodeFragment, fragmentRootOf, FragmentError, type FragmentRecord } from './erasure/index.ts';
 import type { HeldFragment } from './messages.ts';
 
@@ -162,6 +164,12 @@ export class FragmentStore {
     }
     if (record.k !== this.coding.k || record.m !== this.coding.m) {
       return { ok: false, reason: `shape: the cluster stores only k = ${this.coding.k}, m = ${this.coding.m} encodings, not k = ${record.k}, m = ${record.m}` };
+    }
+    // No genuine block is larger (core/version/block.ts), and a record's payload is sized from its
+    // blockBytes: unchecked, a writer's junk root beside a 4 KiB block could hold fragments of up to
+    // fragmentBytesMax, pulled by every restore (second review, finding 3).
+    if (record.blockBytes > blockBytesMax) {
+      return { ok: false, reason: `size: a block is at most ${blockBytesMax} bytes, not ${record.blockBytes}` };
     }
     if (!bytesEqual(fragmentRootOf(this.crypto, record), fragmentRoot)) {
       return { ok: false, reason: 'root-mismatch: the fragment does not verify against the given fragment root' };

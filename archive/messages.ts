@@ -71,8 +71,12 @@ export type ArchiveMessage =
   | { type: 'certificates'; requestId: number; certificates: Uint8Array[]; next: string | null }
   | { type: 'status'; requestId: number }
   | { type: 'statusReply'; requestId: number; status: ServerStatus }
-  /** Liveness between archive servers: any message counts, pings keep silence meaningful. */
-  | { type: 'ping' };
+  /**
+   * Liveness between archive servers: any message counts, pings keep silence meaningful. `coding`
+   * is the sender's config.erasure, so a server configured otherwise is named at once (each
+   * refuses the other's repaired fragments; second review, finding 1). Absent: not said.
+   */
+  | { type: 'ping'; coding?: { k: number; m: number } };
 
 export type ArchiveMessageType = ArchiveMessage['type'];
 
@@ -131,7 +135,7 @@ export function encodeArchiveMessage(message: ArchiveMessage): Uint8Array {
       return encode(['statusReply', message.requestId, counts, s.lostPeers]);
     }
     case 'ping':
-      return encode(['ping']);
+      return encode(message.coding ? ['ping', message.coding.k, message.coding.m] : ['ping']);
   }
 }
 
@@ -225,9 +229,12 @@ export function decodeArchiveMessage(bytes: Uint8Array, bytesMax: number = L.mes
         status: { fragmentCount, certificateCount, scrubbedCount, corruptFoundCount, repairQueuedCount, repairedFragmentCount, repairFailedCount, lostPeers },
       };
     }
-    case 'ping':
-      asTuple(value, type, 1);
-      return { type };
+    case 'ping': {
+      const t = asTuple(value, type, 1, 3);
+      if (t.length === 1) return { type };
+      if (t.length !== 3) throw new DecodeError('ping: expected no coding or both k and m');
+      return { type, coding: { k: asUint(t[1], 'ping k', 255), m: asUint(t[2], 'ping m', 255) } };
+    }
     default:
       throw new DecodeError(`archive message: unknown type ${JSON.stringify(type).slice(0, 40)}`);
   }

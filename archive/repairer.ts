@@ -80,7 +80,18 @@ interface Job {
   mostLive: number;
   silent: boolean;
   certificate: Uint8Array | null;
-  stores: Map<number, { server: string; index: number }>;
+  /** Store requests awaiting a receipt: where each went, which fragment, and its bytes (to re-place it if refused). */
+  stores: Map<number, { server: string; index: number; bytes: Uint8Array }>;
+  /** This attempt: fragments per live server (census, plus what this attempt placed), for choosing targets. */
+  heldCount: Map<string, number>;
+  /**
+   * Servers that refused a store of this block, with their reason, for the job's life: not asked
+   * again, and the reason goes into an unrepairable report. A refused store used to be ignored, so
+   * the phase ran to its deadline and the next census chose the same target (repairTargetOf is
+   * deterministic): one server with another config.erasure stopped repair of every block it was
+   * the target for, reported only as "gave up after 5 attempts" (second review, finding 1).
+   */
+  refusedBy: Map<string, string>;
   targets: string[];
   repairedIndexes: number[];
 }
@@ -212,6 +223,15 @@ export class Repairer {
       if (store && root && message.items.some((i) => i.index === store.index && toHex(i.fragmentRoot) === toHex(root) && toHex(i.bguid) === job.hex)) {
         job.stores.delete(message.requestId);
       }
+    } else if (message.type === 'refused' && job.phase === 'store') {
+      const store = job.stores.get(message.requestId);
+      if (store) {
+        job.stores.delete(message.requestId);
+        job.refusedBy.set(from, message.reason);
+        const placed = this.place(job, store.index, store.bytes);
+        if (placed === undefined) return this.fail(job, `no live archive server accepted fragment ${store.index}${refusalsOf(job)}`);
+        return [...placed, ...this.advance(job, nowMs, false)];
+      }
     }
     return this.advance(job, nowMs, false);
   }
@@ -234,6 +254,8 @@ export class Repairer {
       silent: false,
       certificate: null,
       stores: new Map(),
+      heldCount: new Map(),
+      refusedBy: new Map(),
       targets: [],
       repairedIndexes: [],
     };
@@ -250,7 +272,7 @@ export class Repairer {
 
   private startCensus(job: Job, nowMs: number): Out[] {
     job.attempt++;
-    if (job.attempt > this.c.options.attemptsMax) return this.fail(job, `gave up after ${this.c.options.attemptsMax} attempts`);
+    if (job.attempt > this.c.options.attemptsMax) return this.fail(job, `gave up after ${this.c.options.attemptsMax} attempts${refusalsOf(job)}`);
     job.phase = 'census';
     job.awaiting.clear();
     job.census = new Map([[this.c.self, this.c.fragments.heldOf(job.bguid)]]);
@@ -372,12 +394,17 @@ export class Repairer {
       job.root = fromHex(next);
       return this.startFetch(job, nowMs);
     }
-    if (failure !== undefined) return this.fail(job, failure);
+    // Someone did not answer this attempt: try again, whatever the last root tried gave. A junk
+    // root tried after a remembered root whose holders were slow failed the block for good with
+    // the junk's decode error (second review, finding 4).
+    if (job.silent) return this.startCensus(job, nowMs);
     // Every holder answered and no root has k fragments: another attempt would find the same, and
     // said only "gave up after 5 attempts" (session-20 review, finding 8a). A later pass over a lost
-    // peer's blocks queues the block again.
-    if (!job.silent) return this.fail(job, `only ${job.mostLive} of the k = ${this.c.coding.k} fragments are live`);
-    return this.startCensus(job, nowMs);
+    // peer's blocks queues the block again. A root that decoded to something else is named after
+    // the count, which is what the genuine root is short of.
+    const short = `only ${job.mostLive} of the k = ${this.c.coding.k} fragments are live`;
+    if (failure === undefined) return this.fail(job, short);
+    return this.fail(job, job.mostLive > 0 ? `${short} (another root: ${failure})` : failure);
   }
 
   private takeFragments(job: Job, fragments: Uint8Array[], certificate: Uint8Array | null): void {
@@ -417,8 +444,8 @@ export class Repairer {
     this.c.store.put(verifiedPrefix + job.hex, rebuilt.fragmentRoot);
     // Live means returned by a holder and verified under this root, not claimed in a probe reply.
     const liveIndexes = new Set(bytesEqual(rebuilt.fragmentRoot, job.root!) ? job.records.keys() : []);
-    const heldCount = new Map<string, number>();
-    for (const [server, held] of job.census) if (this.c.isLive(server)) heldCount.set(server, held.length);
+    job.heldCount = new Map();
+    for (const [server, held] of job.census) if (this.c.isLive(server)) job.heldCount.set(server, held.length);
     job.root = rebuilt.fragmentRoot;
     job.phase = 'store';
     job.deadlineMs = nowMs + this.c.options.phaseTimeoutMs;
@@ -432,24 +459,37 @@ export class Repairer {
     for (const fragment of rebuilt.fragments) {
       if (liveIndexes.has(fragment.index)) continue;
       job.repairedIndexes.push(fragment.index);
-      const target = repairTargetOf(this.c.ring, job.bguid, (s) => this.c.isLive(s), (s) => heldCount.get(s) ?? 0);
-      if (target === undefined) return this.fail(job, 'no live archive server to place a fragment on');
-      heldCount.set(target, (heldCount.get(target) ?? 0) + 1);
-      job.targets.push(target);
-      const bytes = encodeFragment(fragment);
-      if (target === this.c.self) {
-        const result = this.c.storeLocally(bytes, rebuilt.fragmentRoot, job.certificate);
-        assert(result.ok, 'a fragment this server just built verifies');
-        continue;
-      }
-      const sent = this.request(job, target, (requestId) => {
-        job.stores.set(requestId, { server: target, index: fragment.index });
-        return { type: 'store', requestId, items: [{ fragment: bytes, fragmentRoot: rebuilt.fragmentRoot, certificate: job.certificate }] };
-      });
-      out.push(sent);
+      job.targets.push('');
+      const placed = this.place(job, fragment.index, encodeFragment(fragment));
+      if (placed === undefined) return this.fail(job, `no live archive server to place a fragment on${refusalsOf(job)}`);
+      out.push(...placed);
     }
     this.counters.repairedFragments += job.targets.length;
     return [...out, ...this.advance(job, nowMs, false)];
+  }
+
+  /**
+   * Stores fragment `index` (encoded) on the best-ranked live server that holds nothing of the
+   * block and has not refused it (placement.ts), or on this server; undefined when none is left.
+   * Called again for a fragment whose store was refused, so it goes elsewhere in the same attempt.
+   */
+  private place(job: Job, index: number, bytes: Uint8Array): Out[] | undefined {
+    const usable = (s: string): boolean => this.c.isLive(s) && !job.refusedBy.has(s);
+    const target = repairTargetOf(this.c.ring, job.bguid, usable, (s) => job.heldCount.get(s) ?? 0);
+    if (target === undefined) return undefined;
+    job.heldCount.set(target, (job.heldCount.get(target) ?? 0) + 1);
+    job.targets[job.repairedIndexes.indexOf(index)] = target;
+    if (target === this.c.self) {
+      const result = this.c.storeLocally(bytes, job.root!, job.certificate);
+      assert(result.ok, 'a fragment this server just built verifies');
+      return [];
+    }
+    return [
+      this.request(job, target, (requestId) => {
+        job.stores.set(requestId, { server: target, index, bytes });
+        return { type: 'store', requestId, items: [{ fragment: bytes, fragmentRoot: job.root!, certificate: job.certificate }] };
+      }),
+    ];
   }
 
   private dequeue(job: Job): void {
@@ -478,4 +518,11 @@ export class Repairer {
   private width(): number {
     return this.c.coding.k + this.c.coding.m;
   }
+}
+
+/** What servers refused this job's stores, for an unrepairable reason ('' when none did): the operator needs the why, e.g. a config.erasure that differs. */
+function refusalsOf(job: Job): string {
+  if (job.refusedBy.size === 0) return '';
+  const listed = [...job.refusedBy].slice(0, 3).map(([server, reason]) => `${server}: ${reason}`);
+  return `; refused by ${listed.join('; ')}${job.refusedBy.size > 3 ? ` and ${job.refusedBy.size - 3} more` : ''}`;
 }

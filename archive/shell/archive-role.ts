@@ -38,6 +38,9 @@ export function archiveServerRole(ctx: RoleContext) {
       else if (event.kind === 'corrupt') ctx.log.warn({ key: event.key, foundBy: event.foundBy }, 'corrupt fragment dropped, queued for repair');
       else if (event.kind === 'peer-lost') ctx.log.warn({ peer: event.peer }, 'archive peer lost: re-protecting its fragments');
       else if (event.kind === 'unrepairable') ctx.log.error({ reason: event.reason }, 'block could not be repaired');
+      else if (event.kind === 'coding-mismatch') {
+        ctx.log.error({ peer: event.peer, theirs: event.theirs, ours: event.ours }, 'archive peer has another config.erasure: every node needs the same (k, m); repair to and from it fails');
+      }
       if (event.kind === 'stored' || event.kind === 'repaired') ctx.metrics.fragmentsHeld.set(server.fragments.fragmentCount());
     },
   });
@@ -78,6 +81,7 @@ export function ringArchiverRole(ctx: RoleContext): { binding: ReturnType<typeof
     },
     (event) => {
       if (event.kind === 'incomplete') ctx.log.warn({ receipts: event.receiptCount, reason: event.reason }, 'block archived incompletely');
+      else if (event.kind === 'refused') ctx.log.error({ server: event.server, count: event.count, reason: event.reason }, 'archive server refused stores');
     },
     100,
   );

@@ -59,6 +59,8 @@ export class BlockFetcher {
   private requestId = 1;
   /** Servers that failed to answer: asked last from then on, so one dead server costs one timeout, not one per block. */
   private readonly unanswering = new Set<string>();
+  /** Fragment bytes of the fullest fetch reply seen from any server: what a reply cut at its byte bound looks like. */
+  private fullestReplyBytes = 0;
 
   constructor(
     private readonly crypto: Crypto,
@@ -144,7 +146,11 @@ export class BlockFetcher {
    * for the blocks a reply left out: a server ends a reply early at its byte bound
    * (archiveLimits.fetchReplyBytesMax), so a batch of big blocks takes several replies. A reply
    * that brings none of the blocks asked for ends it (each request must make progress, so this
-   * loop ends); those blocks count as unanswered by this server.
+   * loop ends); those blocks count as unanswered by this server. A reply that left blocks out
+   * while carrying less than half the fragment bytes of the fullest reply seen also ends it, and
+   * the server is asked last from then on: a server cuts a reply only at its byte bound (far above
+   * one block's fragments), and a faulty one answering one block per reply kept this loop going a
+   * round trip per block (second review, finding 2).
    */
   private async ask(server: string, indexes: number[], wanted: readonly BlockRequest[], states: Map<number, FetchState>): Promise<void> {
     let pending = indexes;
@@ -157,21 +163,35 @@ export class BlockFetcher {
         for (const i of pending) states.get(i)!.problems.push(`${server}: no answer`);
         return;
       }
-      this.unanswering.delete(server);
-      const answered = this.takeReply(server, chunk, reply.blocks, wanted, states);
+      const { answered, bytes } = this.takeReply(server, chunk, reply.blocks, wanted, states);
+      this.fullestReplyBytes = Math.max(this.fullestReplyBytes, bytes);
       const left = chunk.filter((i) => !answered.has(i));
       if (left.length === chunk.length) {
         for (const i of pending) states.get(i)!.problems.push(`${server}: answered none of the blocks asked for`);
         return;
       }
+      if (left.length > 0 && bytes < this.fullestReplyBytes / 2) {
+        this.unanswering.add(server);
+        for (const i of left) states.get(i)!.problems.push(`${server}: left blocks out of a reply of ${bytes} fragment bytes`);
+        for (const i of pending.slice(chunk.length)) states.get(i)!.problems.push(`${server}: not asked again (its replies left blocks out)`);
+        return;
+      }
+      this.unanswering.delete(server);
       pending = [...left, ...pending.slice(chunk.length)];
     }
   }
 
-  /** Records the fragments of one reply; returns which of `chunk` it answered. */
-  private takeReply(server: string, chunk: readonly number[], blocks: readonly FetchedBlock[], wanted: readonly BlockRequest[], states: Map<number, FetchState>): Set<number> {
+  /** Records the fragments of one reply; returns which of `chunk` it answered and the fragment bytes it carried for them. */
+  private takeReply(
+    server: string,
+    chunk: readonly number[],
+    blocks: readonly FetchedBlock[],
+    wanted: readonly BlockRequest[],
+    states: Map<number, FetchState>,
+  ): { answered: Set<number>; bytes: number } {
     const byHex = new Map(chunk.map((i) => [toHex(wanted[i]!.bguid), i]));
     const answered = new Set<number>();
+    let fragmentBytes = 0;
     for (const block of blocks) {
       const i = byHex.get(toHex(block.bguid));
       if (i === undefined || answered.has(i)) continue; // not asked for, or twice: ignore
@@ -179,6 +199,7 @@ export class BlockFetcher {
       const state = states.get(i)!;
       for (const bytes of block.fragments) {
         this.stats.fragmentsReceived++;
+        fragmentBytes += bytes.length;
         try {
           const record = decodeFragment(bytes);
           if (bytesEqual(record.bguid, wanted[i]!.bguid)) state.records.push(record);
@@ -189,7 +210,7 @@ export class BlockFetcher {
         }
       }
     }
-    return answered;
+    return { answered, bytes: fragmentBytes };
   }
 
   private tryDecode(w: BlockRequest, state: FetchState): Uint8Array | undefined {

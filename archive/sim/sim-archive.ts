@@ -30,6 +30,8 @@ export interface SimArchiveOptions {
   m: number;
   /** With it, archive servers check certificates as real ones do (archive/certificate-check.ts). */
   ringPublicKey?: Uint8Array;
+  /** A server's config.erasure when it differs from (k, m): read each time the server is (re)built, so a test can change it across a restart. */
+  codingOf?: (server: string) => { k: number; m: number } | undefined;
   /** Overrides of the archive servers' timing (virtual ms). */
   server?: Partial<Omit<ArchiveServerOptions, 'crypto' | 'signer' | 'archiveServers' | 'ringServers'>>;
 }
@@ -98,6 +100,7 @@ export class SimArchive {
           ...simTiming,
           ...(options.ringPublicKey ? { certificateCheck: certificateCheckOf(options.crypto, options.ringPublicKey) } : {}),
           ...options.server,
+          ...(options.codingOf?.(id) ? { coding: options.codingOf(id)! } : {}),
         });
         return new ServerNode(server);
       });

@@ -27,6 +27,7 @@ const samples: ArchiveMessage[] = [
     status: { fragmentCount: 5, certificateCount: 1, scrubbedCount: 9, corruptFoundCount: 2, repairQueuedCount: 0, repairedFragmentCount: 3, repairFailedCount: 0, lostPeers: ['archive-3'] },
   },
   { type: 'ping' },
+  { type: 'ping', coding: { k: 4, m: 4 } },
 ];
 
 describe('archive message codec', () => {

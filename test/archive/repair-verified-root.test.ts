@@ -11,27 +11,7 @@ import { encodeFragment, makeFragments } from '../../archive/erasure/index.ts';
 import { fragmentKeyOf } from '../../archive/fragment-store.ts';
 import type { SimArchive } from '../../archive/sim/sim-archive.ts';
 import type { History } from '../../archive/sim/history.ts';
-import { allBlocks, archiveAll, crypto, expectedContent, k, m, makeCluster, makeHistory, restoreEverything, runUntilChecked } from './sim-helpers.ts';
-
-/** Blocks with fewer than k + m distinct indices verifying under the genuine root on live servers (junk of the same shape does not count). */
-function shortOfGenuine(cluster: SimArchive, history: History): number {
-  let short = 0;
-  for (const v of history.versions) {
-    for (const b of v.newBlocks) {
-      const root = makeFragments(crypto, k, m, b.bguid, b.bytes!).fragmentRoot;
-      const indexes = new Set<number>();
-      for (const id of cluster.archiveServers) {
-        const server = cluster.server(id);
-        if (!server || !cluster.sim.isUp(id)) continue;
-        for (const h of server.fragments.heldOf(b.bguid)) {
-          if (toHex(h.fragmentRoot) === toHex(root) && server.fragments.verifyKey(fragmentKeyOf(b.bguid, root, h.index))) indexes.add(h.index);
-        }
-      }
-      if (indexes.size < k + m) short++;
-    }
-  }
-  return short;
-}
+import { allBlocks, archiveAll, crypto, expectedContent, k, m, makeCluster, makeHistory, restoreEverything, runUntilChecked, shortOfGenuine } from './sim-helpers.ts';
 
 /** `writer` stores a (k, m) junk encoding of every block, root starting with '0', on every other archive server. */
 function storeShapedJunk(cluster: SimArchive, history: History, writer: string): void {

@@ -1,8 +1,11 @@
 import { toHex } from '../../core/bytes.ts';
+import { makeFragments } from '../../archive/erasure/index.ts';
+import { fragmentKeyOf } from '../../archive/fragment-store.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
 import { SimArchive } from '../../archive/sim/sim-archive.ts';
 import { buildHistory, type History } from '../../archive/sim/history.ts';
 import { BlockFetcher, defaultBlockFetcherOptions } from '../../archive/shell/block-fetcher.ts';
+import type { ArchiveSource } from '../../archive/shell/archive-source.ts';
 import { discoverVersions, restoreVersions, type RestoreReport } from '../../archive/shell/restore.ts';
 import { Prng } from '../../sim/prng.ts';
 
@@ -58,9 +61,12 @@ export function liveIndexCount(cluster: SimArchive, bguid: Uint8Array): number {
   return Math.max(0, ...[...byRoot.values()].map((s) => s.size));
 }
 
-/** Discovers and restores every version through the in-process source; returns the report and the bytes by version key. */
-export async function restoreEverything(cluster: SimArchive, history: History): Promise<{ report: RestoreReport; restored: Map<string, Uint8Array>; discovered: number; rejected: number }> {
-  const source = cluster.source();
+/** Discovers and restores every version through the in-process source (or `source`, wrapping it); returns the report and the bytes by version key. */
+export async function restoreEverything(
+  cluster: SimArchive,
+  history: History,
+  source: ArchiveSource = cluster.source(),
+): Promise<{ report: RestoreReport; restored: Map<string, Uint8Array>; discovered: number; rejected: number }> {
   const discovery = await discoverVersions(cluster.options.crypto, source, history.ringPublicKey);
   const fetcher = new BlockFetcher(cluster.options.crypto, source, { k, m, ...defaultBlockFetcherOptions });
   const restored = new Map<string, Uint8Array>();
@@ -85,4 +91,24 @@ export function runUntilChecked(cluster: SimArchive, condition: () => boolean, t
 
 export function fullyRedundant(cluster: SimArchive, history: History): boolean {
   return allBlocks(history).every((b) => liveIndexCount(cluster, b) === k + m);
+}
+
+/** Blocks with fewer than k + m distinct indices verifying under the genuine root on live servers (junk of the same shape does not count). */
+export function shortOfGenuine(cluster: SimArchive, history: History): number {
+  let short = 0;
+  for (const v of history.versions) {
+    for (const b of v.newBlocks) {
+      const root = makeFragments(crypto, k, m, b.bguid, b.bytes!).fragmentRoot;
+      const indexes = new Set<number>();
+      for (const id of cluster.archiveServers) {
+        const server = cluster.server(id);
+        if (!server || !cluster.sim.isUp(id)) continue;
+        for (const h of server.fragments.heldOf(b.bguid)) {
+          if (toHex(h.fragmentRoot) === toHex(root) && server.fragments.verifyKey(fragmentKeyOf(b.bguid, root, h.index))) indexes.add(h.index);
+        }
+      }
+      if (indexes.size < k + m) short++;
+    }
+  }
+  return short;
 }
