@@ -274,6 +274,8 @@ function ringArchiver(ctx: RoleContext, blocks: BlockStore): { binding: Binding<
     },
     (event) => {
       if (event.kind === 'incomplete') ctx.log.warn({ receipts: event.receiptCount, reason: event.reason }, 'block archived incompletely');
+      // Once per server per minute at most (archive/archiver.ts): a server on another (k, m) says why here.
+      else if (event.kind === 'refused') ctx.log.error({ server: event.server, count: event.count, reason: event.reason }, 'archive server refused stores');
     },
     100,
     // Small versions share a hand-over for up to half a second (archive/shell/archive-binding.ts:
