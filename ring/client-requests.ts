@@ -38,9 +38,18 @@ export const heldLimits = {
    * honest backup's relays are not refused (the second review: a backup then timed requests the
    * primary never took) and a faulty member's flood still is (the third review).
    */
-  relayScale: 16,
+  relayScale: 64,
   /** Requests waiting for their blocks looked at per batch, at most, per request the batch may take. */
   waitingVisitsPerTake: 4,
+  /**
+   * Requests waiting for their blocks a primary keeps, from all origins together; beyond these the
+   * oldest goes (nobody times a waiting request, and the client's retransmission brings it back).
+   * Origins are connection names, which are free, and waiting requests outlive connections: per
+   * origin alone left the total unbounded, and thousands in front of an honest request delayed it
+   * past the request timeout (the fourth review).
+   */
+  waitingMax: 4096,
+  waitingBytesMax: 256 * 2 ** 20,
 };
 
 export interface HeldRequest {
@@ -68,6 +77,17 @@ export class ClientRequests {
 
   has(request: ClientRequest): boolean {
     return this.byClient.get(toHex(request.clientKey))?.some((h) => h.request.nonce === request.nonce) ?? false;
+  }
+
+  /** Lets `request` go (the held one with its client and nonce); whether one was held. */
+  remove(request: ClientRequest): boolean {
+    const hex = toHex(request.clientKey);
+    const list = this.byClient.get(hex);
+    const at = list?.findIndex((h) => h.request.nonce === request.nonce) ?? -1;
+    if (!list || at < 0) return false;
+    this.release(list.splice(at, 1)[0]!);
+    if (list.length === 0) this.byClient.delete(hex);
+    return true;
   }
 
   /** Whether a request of `bytes` operation bytes from `origin` fits heldLimits (`scale` times them). */

@@ -44,10 +44,6 @@ export function onRequest(r: Replica, req: ClientRequest, from: string, fromMemb
   if (!r.requestValid(req)) return r.drop('bad-signature');
   const missing = missingOf(r, req);
   if (missing.length > 0) {
-    // A relayed request waiting for blocks was held by no one on its way (a backup holds only
-    // what it can time), so its member's relays of those are bounded like one connection's: one
-    // client going through a backup queued any number at the primary (the third review).
-    if (fromMember && r.isPrimary && !r.queue.admits(from, size)) return r.drop('held-full');
     // Not timed at any replica, the primary included (as a backup after a view change it would
     // time it, and re-send it to each new primary): no primary proposes it before it has the blocks
     // (ring/replica-blocks.ts), and one that names a block never uploaded must not make every
@@ -58,6 +54,7 @@ export function onRequest(r: Replica, req: ClientRequest, from: string, fromMemb
     if (r.isPrimary && r.viewActive) {
       blocks.requestBlocks(r, missing);
       enqueue(r, req, from);
+      keepWaiting(r, req);
     } else if (!fromMember && r.viewActive) r.send(r.idOf(r.primary), req);
     return;
   }
@@ -95,6 +92,29 @@ export function enqueue(r: Replica, req: ClientRequest, origin: string): void {
   // blocks they hold, and a proposable request with a higher nonce passes it when it executes).
   const queued = r.queue.add(req, r.nowMs, origin, (held) => lacksBlocks(r, held));
   if (queued === 'refused' || queued === 'replaced') r.drop('client-window');
+}
+
+/**
+ * Notes a request queued while it waits for its blocks, and lets the oldest such ones go beyond
+ * heldLimits.waitingMax / waitingBytesMax. A relayed one was held by no one on its way (a backup
+ * holds only what it can time), so this is also what bounds one client going through a backup
+ * (the third review), and origins being free names, what bounds the queue (the fourth). Entries
+ * of requests proposed or executed since are dropped from the notes as they come up.
+ */
+function keepWaiting(r: Replica, req: ClientRequest): void {
+  const w = r.waiting;
+  const key = r.requestKey(req);
+  const known = w.order.get(key);
+  if (known) w.bytes -= known.operation.length;
+  w.order.delete(key);
+  w.order.set(key, req);
+  w.bytes += req.operation.length;
+  while (w.order.size > heldLimits.waitingMax || w.bytes > heldLimits.waitingBytesMax) {
+    const [oldKey, old] = w.order.entries().next().value as [string, ClientRequest];
+    w.order.delete(oldKey);
+    w.bytes -= old.operation.length;
+    if (lacksBlocks(r, old) && r.queue.remove(old)) r.drop('held-full');
+  }
 }
 
 /** Primary: assigns sequence numbers while the pipeline and the window it may vote in (Replica.voteCeiling) have room. */

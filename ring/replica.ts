@@ -103,6 +103,8 @@ export class Replica implements Machine<RingMessage, RingOutput> {
   /** Primary: requests waiting for a batch (a few per client, ring/client-requests.ts), and when the queue last filled from empty or was taken from. */
   readonly queue = new ClientRequests();
   queueSinceMs = 0;
+  /** The primary's queued requests waiting for blocks, oldest first (ring/replica-requests.ts keepWaiting). */
+  readonly waiting = { order: new Map<string, ClientRequest>(), bytes: 0 };
   nextSeq = 1;
   /** Requests (client:nonce) sitting in an unexecuted slot; not to be batched twice. */
   readonly inFlight = new Map<string, number>();

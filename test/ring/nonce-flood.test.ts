@@ -108,7 +108,7 @@ describe('bounds that must not starve anyone (second review of the held-request 
     expect(Math.max(...[0, 1, 2, 3].map((i) => c.replica(i)!.counters.viewChanges))).toBe(0);
   });
 
-  it('requests waiting for blocks never uploaded, sent by one connection to a backup only, are held at the primary no more than one connection may hold', () => {
+  it('requests waiting for blocks never uploaded, sent by one connection to a backup only, are held at the primary no more than waitingMax in all', () => {
     // Third review: a backup relays such requests without holding them, and the primary took
     // members' relays without admission: one connection queued any number at the primary.
     const c = buildCluster({ seed: 51, f: 1, clientCount: 3, crypto: fakeCrypto, service: 'object', parameters: { requestTimeoutMs: 200, viewChangeTimeoutMs: 300, statusIntervalMs: 50 }, network: { delayMsMin: 1, delayMsMax: 2 } });
@@ -116,18 +116,43 @@ describe('bounds that must not starve anyone (second review of the held-request 
     c.submit(0, updateBy(c, honest, 1, 'o1', create('o1')));
     expect(c.sim.runUntil(() => c.completed[0] === 1, 5_000)).toBe(true);
     const missing: Clause[] = [{ predicates: [{ kind: 'always' }], actions: [{ kind: 'append-blocks', blocks: [{ kind: 'ref', bguid: bguidOf(c.crypto, 'data', neverUploaded), length: 4096 }] }] }];
-    for (let i = 0; i < 3 * heldLimits.perOriginMax; i++) {
+    const flood = heldLimits.waitingMax + 2 * heldLimits.perOriginMax;
+    for (let i = 0; i < flood; i++) {
       const w = freshSigner(i, 0x5a);
       c.sim.send('client-2', 'ring-1', signMessage<ClientRequest>(fakeCrypto, w, { kind: 'request', clientKey: w.publicKey, nonce: 1, replyTo: 'client-2', operation: updateBy(c, w, 1, 'x', missing) }));
     }
     c.sim.runFor(200);
-    expect(c.replica(0)!.queue.size).toBeLessThanOrEqual(heldLimits.perOriginMax);
-    expect(c.replica(0)!.drops.get('held-full') ?? 0).toBeGreaterThanOrEqual(2 * heldLimits.perOriginMax);
+    expect(c.replica(0)!.queue.size).toBeLessThanOrEqual(heldLimits.waitingMax);
+    expect(c.replica(0)!.drops.get('held-full') ?? 0).toBeGreaterThanOrEqual(flood - heldLimits.waitingMax);
     for (let k = 2; k <= 4; k++) {
       c.submit(0, updateBy(c, honest, k, `o${k}`, create(`o${k}`)));
       expect(c.sim.runUntil(() => c.completed[0] === k, 5_000), `honest update ${k}`).toBe(true);
     }
     expect(Math.max(...[0, 1, 2, 3].map((i) => c.replica(i)!.counters.viewChanges))).toBe(0);
+  });
+
+  it('requests waiting for blocks from many connection names are bounded in all at the primary (oldest out), and an honest request is not held up past its timeout', () => {
+    // Fourth review: origins are connection names (free; waiting requests outlive connections),
+    // so 96 names queued 98,304 at the primary and an honest request behind them waited past the
+    // backups' timeout (a view change).
+    const c = buildCluster({ seed: 51, f: 1, clientCount: 2, crypto: fakeCrypto, service: 'object', tickMs: 10, network: { delayMsMin: 1, delayMsMax: 2 } });
+    const honest = c.clientSigners[0]!;
+    c.submit(0, updateBy(c, honest, 1, 'o1', create('o1')));
+    expect(c.sim.runUntil(() => c.completed[0] === 1, 5_000)).toBe(true);
+    const missing: Clause[] = [{ predicates: [{ kind: 'always' }], actions: [{ kind: 'append-blocks', blocks: [{ kind: 'ref', bguid: bguidOf(c.crypto, 'data', neverUploaded), length: 4096 }] }] }];
+    let i = 0;
+    for (let k = 0; k < 24; k++) {
+      const name = `client-sybil${k}`;
+      for (let j = 0; j < heldLimits.perOriginMax; j++, i++) {
+        const w = freshSigner(i, 0x6b);
+        c.sim.send(name, 'ring-0', signMessage<ClientRequest>(fakeCrypto, w, { kind: 'request', clientKey: w.publicKey, nonce: 1, replyTo: name, operation: updateBy(c, w, 1, 'x', missing) }));
+      }
+    }
+    c.sim.runFor(50);
+    expect(c.replica(0)!.queue.size).toBeLessThanOrEqual(heldLimits.waitingMax);
+    c.submit(0, updateBy(c, honest, 2, 'o2', create('o2')));
+    expect(c.sim.runUntil(() => c.completed[0] === 2, 10_000)).toBe(true);
+    expect(Math.max(...[0, 1, 2, 3].map((r) => c.replica(r)!.counters.viewChanges))).toBe(0);
   });
 
   it("a burst to the backups only, within each backup's bounds, is relayed and taken by the primary: no view change", () => {
