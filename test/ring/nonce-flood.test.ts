@@ -24,6 +24,16 @@ import { signMessage } from '../../ring/signing.ts';
 
 const parameters = { requestTimeoutMs: 50, viewChangeTimeoutMs: 300, statusIntervalMs: 50 };
 
+/** Runs `ms` 1 ms steps; the most requests any replica held (pending or queued) meanwhile. */
+function heldMostOver(c: Cluster, ms: number): number {
+  let held = 0;
+  for (let t = 0; t < ms; t++) {
+    c.sim.runFor(1);
+    for (const i of [0, 1, 2, 3]) held = Math.max(held, c.replica(i)!.pending.size, c.replica(i)!.queue.size);
+  }
+  return held;
+}
+
 describe('a nonce flood from one client', () => {
   it('is held to a few requests per client at every replica: no view change, the newest executes, another client is served', () => {
     const c = buildCluster({ seed: 41, f: 1, clientCount: 2, crypto: fakeCrypto, parameters, network: { delayMsMin: 1, delayMsMax: 1 } });
@@ -37,12 +47,7 @@ describe('a nonce flood from one client', () => {
       for (const id of c.replicaIds) c.sim.send('client-1', id, req);
     }
     c.submit(0, kvOperation(kvKeyFor(c.clientSigners[0]!.publicKey, 'honest'), -1, Uint8Array.of(1)));
-    let held = 0;
-    for (let t = 0; t < 100; t++) {
-      c.sim.runFor(1);
-      for (const i of [0, 1, 2, 3]) held = Math.max(held, c.replica(i)!.pending.size, c.replica(i)!.queue.size);
-    }
-    expect(held).toBeLessThanOrEqual(requestsPerClientMax + 1);
+    expect(heldMostOver(c, 100)).toBeLessThanOrEqual(requestsPerClientMax + 1);
     const attackerHex = toHex(attacker.publicKey);
     expect(c.sim.runUntil(() => c.completed[0] === 1 && [0, 1, 2, 3].every((i) => c.replica(i)!.pending.size === 0 && c.replica(i)!.clients.get(attackerHex)?.nonce === flood), 5_000)).toBe(true);
     c.sim.runFor(1_000);
@@ -66,12 +71,7 @@ describe('a fresh-key flood from one connection (twentieth session review)', () 
       for (const id of c.replicaIds) c.sim.send('client-1', id, req);
     }
     c.submit(0, kvOperation(kvKeyFor(c.clientSigners[0]!.publicKey, 'honest'), -1, Uint8Array.of(1)));
-    let held = 0;
-    for (let t = 0; t < 50; t++) {
-      c.sim.runFor(1);
-      for (const i of [0, 1, 2, 3]) held = Math.max(held, c.replica(i)!.pending.size, c.replica(i)!.queue.size);
-    }
-    expect(held).toBeLessThanOrEqual(heldLimits.perOriginMax + 1); // and the honest client's
+    expect(heldMostOver(c, 50)).toBeLessThanOrEqual(heldLimits.perOriginMax + 1); // and the honest client's
     // Refused before the signature check: 'held-full' comes first in onRequest.
     expect(c.replica(1)!.drops.get('held-full') ?? 0).toBeGreaterThanOrEqual(flood - heldLimits.perOriginMax);
     expect(c.sim.runUntil(() => c.completed[0] === 1, 10_000)).toBe(true);
@@ -86,73 +86,61 @@ describe('bounds that must not starve anyone (second review of the held-request 
     encodeUpdate(signUpdate(c.crypto, w, { aguid: aguidOf(c.crypto, w.publicKey, name), writerPublicKey: w.publicKey, nonce, clauses }));
   const create = (name: string): Clause[] => [{ predicates: [{ kind: 'always' }], actions: [{ kind: 'create', name, blockBytes: 4096, fanoutMax: 8, writerPublicKeys: [] }] }];
   const freshSigner = (i: number, salt: number) => signerOf(fakeCrypto, Uint8Array.from({ length: 32 }, (_, j) => ((i >> (8 * (j % 4))) & 255) ^ j ^ salt));
+  /** An object-service ring whose client 0 has created 'o1'. */
+  const objectRing = (options: Partial<Parameters<typeof buildCluster>[0]>) => {
+    const c = buildCluster({ seed: 51, f: 1, clientCount: 3, crypto: fakeCrypto, service: 'object', network: { delayMsMin: 1, delayMsMax: 2 }, ...options });
+    c.submit(0, updateBy(c, c.clientSigners[0]!, 1, 'o1', create('o1')));
+    expect(c.sim.runUntil(() => c.completed[0] === 1, 5_000)).toBe(true);
+    return c;
+  };
+  /** A request under a fresh key (i, salt) naming a block never uploaded, sent by `origin` to `to`. */
+  const sendWaiting = (c: Cluster, i: number, salt: number, origin: string, to: string) => {
+    const missing: Clause[] = [{ predicates: [{ kind: 'always' }], actions: [{ kind: 'append-blocks', blocks: [{ kind: 'ref', bguid: bguidOf(c.crypto, 'data', neverUploaded), length: 4096 }] }] }];
+    const w = freshSigner(i, salt);
+    c.sim.send(origin, to, signMessage<ClientRequest>(fakeCrypto, w, { kind: 'request', clientKey: w.publicKey, nonce: 1, replyTo: origin, operation: updateBy(c, w, 1, 'x', missing) }));
+  };
+  /** Client 0's creates `from`..`to` each commit within `withinMs`. */
+  const honestCreates = (c: Cluster, from: number, to: number, withinMs: number) => {
+    for (let k = from; k <= to; k++) {
+      c.submit(0, updateBy(c, c.clientSigners[0]!, k, `o${k}`, create(`o${k}`)));
+      expect(c.sim.runUntil(() => c.completed[0] === k, withinMs), `honest update ${k}`).toBe(true);
+    }
+  };
+  const viewChanges = (c: Cluster) => Math.max(...[0, 1, 2, 3].map((r) => c.replica(r)!.counters.viewChanges));
 
   it('a burst of requests waiting for blocks never uploaded, from 8 connections to the primary, keeps no other connection out: no view change', () => {
     // Before: a bound across connections (8,192) filled with requests that wait for ever, every
     // later request was refused at the primary, and the backups replaced it.
-    const c = buildCluster({ seed: 51, f: 1, clientCount: 10, crypto: fakeCrypto, service: 'object', parameters: { requestTimeoutMs: 200, viewChangeTimeoutMs: 300, statusIntervalMs: 50 }, network: { delayMsMin: 1, delayMsMax: 2 } });
-    const honest = c.clientSigners[0]!;
-    c.submit(0, updateBy(c, honest, 1, 'o1', create('o1')));
-    expect(c.sim.runUntil(() => c.completed[0] === 1, 5_000)).toBe(true);
-    const missing: Clause[] = [{ predicates: [{ kind: 'always' }], actions: [{ kind: 'append-blocks', blocks: [{ kind: 'ref', bguid: bguidOf(c.crypto, 'data', neverUploaded), length: 4096 }] }] }];
-    for (let i = 0; i < 8 * heldLimits.perOriginMax; i++) {
-      const origin = `client-${2 + (i % 8)}`;
-      const w = freshSigner(i, 0x77);
-      c.sim.send(origin, 'ring-0', signMessage<ClientRequest>(fakeCrypto, w, { kind: 'request', clientKey: w.publicKey, nonce: 1, replyTo: origin, operation: updateBy(c, w, 1, 'x', missing) }));
-    }
+    const c = objectRing({ clientCount: 10, parameters: { requestTimeoutMs: 200, viewChangeTimeoutMs: 300, statusIntervalMs: 50 } });
+    for (let i = 0; i < 8 * heldLimits.perOriginMax; i++) sendWaiting(c, i, 0x77, `client-${2 + (i % 8)}`, 'ring-0');
     c.sim.runFor(100);
-    for (let k = 2; k <= 6; k++) {
-      c.submit(0, updateBy(c, honest, k, `o${k}`, create(`o${k}`)));
-      expect(c.sim.runUntil(() => c.completed[0] === k, 3_000), `honest update ${k}`).toBe(true);
-    }
-    expect(Math.max(...[0, 1, 2, 3].map((i) => c.replica(i)!.counters.viewChanges))).toBe(0);
+    honestCreates(c, 2, 6, 3_000);
+    expect(viewChanges(c)).toBe(0);
   });
 
   it('requests waiting for blocks never uploaded, sent by one connection to a backup only, are held at the primary no more than waitingMax in all', () => {
     // Third review: a backup relays such requests without holding them, and the primary took
     // members' relays without admission: one connection queued any number at the primary.
-    const c = buildCluster({ seed: 51, f: 1, clientCount: 3, crypto: fakeCrypto, service: 'object', parameters: { requestTimeoutMs: 200, viewChangeTimeoutMs: 300, statusIntervalMs: 50 }, network: { delayMsMin: 1, delayMsMax: 2 } });
-    const honest = c.clientSigners[0]!;
-    c.submit(0, updateBy(c, honest, 1, 'o1', create('o1')));
-    expect(c.sim.runUntil(() => c.completed[0] === 1, 5_000)).toBe(true);
-    const missing: Clause[] = [{ predicates: [{ kind: 'always' }], actions: [{ kind: 'append-blocks', blocks: [{ kind: 'ref', bguid: bguidOf(c.crypto, 'data', neverUploaded), length: 4096 }] }] }];
+    const c = objectRing({ parameters: { requestTimeoutMs: 200, viewChangeTimeoutMs: 300, statusIntervalMs: 50 } });
     const flood = heldLimits.waitingMax + 2 * heldLimits.perOriginMax;
-    for (let i = 0; i < flood; i++) {
-      const w = freshSigner(i, 0x5a);
-      c.sim.send('client-2', 'ring-1', signMessage<ClientRequest>(fakeCrypto, w, { kind: 'request', clientKey: w.publicKey, nonce: 1, replyTo: 'client-2', operation: updateBy(c, w, 1, 'x', missing) }));
-    }
+    for (let i = 0; i < flood; i++) sendWaiting(c, i, 0x5a, 'client-2', 'ring-1');
     c.sim.runFor(200);
     expect(c.replica(0)!.queue.size).toBeLessThanOrEqual(heldLimits.waitingMax);
     expect(c.replica(0)!.drops.get('held-full') ?? 0).toBeGreaterThanOrEqual(flood - heldLimits.waitingMax);
-    for (let k = 2; k <= 4; k++) {
-      c.submit(0, updateBy(c, honest, k, `o${k}`, create(`o${k}`)));
-      expect(c.sim.runUntil(() => c.completed[0] === k, 5_000), `honest update ${k}`).toBe(true);
-    }
-    expect(Math.max(...[0, 1, 2, 3].map((i) => c.replica(i)!.counters.viewChanges))).toBe(0);
+    honestCreates(c, 2, 4, 5_000);
+    expect(viewChanges(c)).toBe(0);
   });
 
   it('requests waiting for blocks from many connection names are bounded in all at the primary (oldest out), and an honest request is not held up past its timeout', () => {
     // Fourth review: origins are connection names (free; waiting requests outlive connections),
     // so 96 names queued 98,304 at the primary and an honest request behind them waited past the
     // backups' timeout (a view change).
-    const c = buildCluster({ seed: 51, f: 1, clientCount: 2, crypto: fakeCrypto, service: 'object', tickMs: 10, network: { delayMsMin: 1, delayMsMax: 2 } });
-    const honest = c.clientSigners[0]!;
-    c.submit(0, updateBy(c, honest, 1, 'o1', create('o1')));
-    expect(c.sim.runUntil(() => c.completed[0] === 1, 5_000)).toBe(true);
-    const missing: Clause[] = [{ predicates: [{ kind: 'always' }], actions: [{ kind: 'append-blocks', blocks: [{ kind: 'ref', bguid: bguidOf(c.crypto, 'data', neverUploaded), length: 4096 }] }] }];
-    let i = 0;
-    for (let k = 0; k < 24; k++) {
-      const name = `client-sybil${k}`;
-      for (let j = 0; j < heldLimits.perOriginMax; j++, i++) {
-        const w = freshSigner(i, 0x6b);
-        c.sim.send(name, 'ring-0', signMessage<ClientRequest>(fakeCrypto, w, { kind: 'request', clientKey: w.publicKey, nonce: 1, replyTo: name, operation: updateBy(c, w, 1, 'x', missing) }));
-      }
-    }
+    const c = objectRing({ clientCount: 2, tickMs: 10 });
+    for (let i = 0; i < 24 * heldLimits.perOriginMax; i++) sendWaiting(c, i, 0x6b, `client-sybil${i % 24}`, 'ring-0');
     c.sim.runFor(50);
     expect(c.replica(0)!.queue.size).toBeLessThanOrEqual(heldLimits.waitingMax);
-    c.submit(0, updateBy(c, honest, 2, 'o2', create('o2')));
-    expect(c.sim.runUntil(() => c.completed[0] === 2, 10_000)).toBe(true);
-    expect(Math.max(...[0, 1, 2, 3].map((r) => c.replica(r)!.counters.viewChanges))).toBe(0);
+    honestCreates(c, 2, 2, 10_000);
+    expect(viewChanges(c)).toBe(0);
   });
 
   it("a burst to the backups only, within each backup's bounds, is relayed and taken by the primary: no view change", () => {
