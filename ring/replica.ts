@@ -61,7 +61,7 @@ export type DropReason =
   | 'future-timestamp'
   /** A request below every one held for its client, which holds as many as it may (ring/client-requests.ts). */
   | 'client-window'
-  /** A request whose client connection holds as many requests or bytes as it may (heldLimits). */
+  /** A request whose connection holds as many requests or bytes as it may, or the primary's oldest waiting for blocks beyond heldLimits.waitingMax (heldLimits). */
   | 'held-full'
   /** A span-certified that found its sender's queue full while its previous one was checked. */
   | 'busy'

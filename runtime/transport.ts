@@ -656,11 +656,11 @@ const unfinishedProgressBytes = 64 * 1024;
  * and a 4 MiB block took longer than the deadline on a ~10 Mbit/s link (the second review).
  */
 function messageStalled(ws: WebSocket, connection: Connection, nowMs: number, msMax: number): boolean {
-  const receiver = receiverOf(ws);
   if (!messageInProgress(ws)) {
     connection.unfinished = null;
     return false;
   }
+  const receiver = receiverOf(ws);
   let bytes = receiver._bufferedBytes;
   for (const fragment of receiver._fragments as { length: number }[]) bytes += fragment.length;
   const u = connection.unfinished;
