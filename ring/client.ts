@@ -223,7 +223,9 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
 
   /** `operation` under the next nonce, made durable before the request leaves (a restarted client never reuses one). */
   private signedRequest(operation: Uint8Array): ClientRequest {
-    const nonce = (this.lastNonce = Math.max(this.lastNonce + 1, this.config.nonceFloor?.() ?? 0));
+    const inner = this.config.operationNonce?.(operation) ?? null;
+    const nonce = (this.lastNonce =
+      inner !== null && inner > this.lastNonce && Number.isSafeInteger(inner) ? inner : Math.max(this.lastNonce + 1, this.config.nonceFloor?.() ?? 0));
     this.ctx.store.put(nonceKey, encode(nonce));
     return signMessage<ClientRequest>(this.config.crypto, this.config.signer, {
       kind: 'request',

@@ -71,6 +71,15 @@ function blockRefs(update: Update): Uint8Array[] {
  * ClientConfig.certificateBinding for this service: a certificate answers an update only if its
  * statement carries that update's digest (the ring executes an update once: its nonce is spent).
  */
+/** The update's own nonce (ClientConfig.operationNonce), or null for bytes that are no update. */
+export function objectOperationNonce(operation: Uint8Array): number | null {
+  try {
+    return decodeUpdate(operation).nonce;
+  } catch {
+    return null;
+  }
+}
+
 export function objectCertificateBinding(crypto: Crypto): NonNullable<ClientConfig['certificateBinding']> {
   return {
     operationKey: (operation) => {
@@ -122,7 +131,7 @@ export class ObjectService implements ReplicatedService {
     return this.table.size;
   }
 
-  execute(_clientKey: Uint8Array, operation: Uint8Array, context: ExecutionContext): ExecutionResult {
+  execute(clientKey: Uint8Array, operation: Uint8Array, context: ExecutionContext): ExecutionResult {
     let update: Update;
     try {
       update = decodeUpdate(operation);
@@ -132,6 +141,13 @@ export class ObjectService implements ReplicatedService {
     // Only signed updates execute; a bad signature is refused without a statement.
     const checked = this.verifiedOperations.has(toHex(this.crypto.sha256([operation])));
     if (!checked && !verifyUpdateSignature(this.crypto, update)) return refused('bad-signature', 'the update signature does not verify');
+    // Only its writer submits an update. A copy submitted under another key ran first and made the
+    // writer's own request a 'replay', which the SDK signs again: one faulty primary, or anyone who
+    // saw the update on the wire, could make a non-idempotent append apply twice (session-21
+    // review). Under the writer's key a copy is the writer's own request (ClientConfig.operationNonce).
+    if (compareBytes(update.writerPublicKey, clientKey) !== 0) {
+      return refused('unauthorized', "submitted under another key than its writer's (only the writer submits its updates)");
+    }
     const writerHex = toHex(update.writerPublicKey);
     if (!nonceIsFresh(this.nonces.get(writerHex), update.nonce)) return refused('replay', `nonce ${update.nonce} is not above the writer's last`);
     this.nonces.set(writerHex, update.nonce);
