@@ -3,53 +3,25 @@
 // racing on one --if-version, a writer not on the ACL refused with nothing changed, every old
 // version readable after 100 updates, and the CLI's put/get/log/stat with its exit codes. The
 // tampering-proxy must-show (tampering-suite.ts) runs at the end on the same cluster.
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { connect, newIdentity, PredicateFailedError, UnauthorizedError, type OceanStore } from '../../client/index.ts';
 import { type ClusterConfig } from '../../runtime/cluster-config.ts';
-import { initAndUpWithCli, removeScratchCluster, startScratchCluster } from '../runtime/cluster-fixture.ts';
 import { archivingStallSuite } from './archiving-stall.ts';
+import { runCli, sdkCluster } from './sdk-cluster.ts';
 import { tamperingSuite } from './tampering-suite.ts';
 
-const run = promisify(execFile);
+const cluster = sdkCluster();
 let config: ClusterConfig;
 let dir: string;
 let owner: OceanStore;
+beforeAll(() => {
+  ({ config, dir, owner } = cluster);
+});
 
-/** Runs the CLI through tsx and cli/main.ts, or (launch) through cli/launch.mjs, which loads the object verbs' bundle without tsx. */
-async function cli(args: string[], identity?: string, launch = false): Promise<{ code: number; stdout: string; stderr: string }> {
-  const extra = identity ? ['--identity', identity] : [];
-  const entry = launch ? ['cli/launch.mjs'] : ['--import', 'tsx', 'cli/main.ts'];
-  try {
-    const { stdout, stderr } = await run(process.execPath, [...entry, ...args, '--config', config.file, ...extra], {
-      timeout: 120_000,
-      maxBuffer: 64 * 2 ** 20,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
-
-beforeAll(async () => {
-  const cluster = await startScratchCluster('cluster-configs/local.json', async (c) => {
-    config = c.config;
-    dir = c.dir;
-    await initAndUpWithCli((args) => cli(args), 60_000);
-  });
-  ({ config, dir } = cluster);
-  owner = await connect({ config: config.file, identity: newIdentity(), connectTimeoutMs: 30_000 });
-}, 240_000);
-
-afterAll(async () => {
-  await owner?.close();
-  if (config) await removeScratchCluster({ config, dir });
-}, 60_000);
+const cli = (args: string[], identity?: string, launch = false) => runCli(config, args, identity, launch);
 
 describe('client SDK against a real cluster', () => {
   it('round-trips 0, 1, 65535, 65536, 65537 bytes and 10 MiB byte-identically', async () => {
