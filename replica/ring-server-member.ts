@@ -30,6 +30,7 @@ import { PeerBatches, type SharedBatch } from './peer-batches.ts';
 import type { BatchSignatureCheck } from './ring-trust.ts';
 import { TreeRootMachine, type TreeRootEvent } from './root.ts';
 import { blocksReply } from './secondary.ts';
+import { heartbeatIsNewer } from './types.ts';
 import { rangeProof, rootBlockOf } from './version-walk.ts';
 
 type ReadRequest = Extract<TreeMessage, { type: 'read' }>;
@@ -226,7 +227,7 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
       const key = toHex(heartbeat.aguid);
       const known = this.heartbeats.get(key);
       // Batches arrive in any order (own and peers'): keep the newest heartbeat only.
-      if (known && (known.version > heartbeat.version || known.timestampMs >= heartbeat.timestampMs)) return;
+      if (known && !heartbeatIsNewer(known, heartbeat)) return;
       const encoded = encodeHeartbeat({ ...proof, statement: heartbeat });
       this.heartbeats.set(key, { bytes: encoded, version: heartbeat.version, timestampMs: heartbeat.timestampMs });
       if (!this.unpublishable.has(key)) this.tree.publishHeartbeat(heartbeat.aguid, encoded);

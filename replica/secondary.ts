@@ -23,7 +23,7 @@ import { treeLimits, type LogEntry, type TreeMessage } from './messages.ts';
 import { ObjectCopy, type OfferResult } from './object-copy.ts';
 import { ParentLink, defaultParentTiming, type ParentTiming } from './parent-link.ts';
 import { serveRead } from './serve-read.ts';
-import type { ReplicaExecutor, ReplicaTrust, TreeLocator } from './types.ts';
+import { heartbeatIsNewer, type ReplicaExecutor, type ReplicaTrust, type TreeLocator } from './types.ts';
 
 export interface SecondaryConfig extends Partial<ChildSetOptions>, Partial<ParentTiming> {
   readonly crypto: Crypto;
@@ -277,7 +277,7 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
     if (current && bytesEqual(current.bytes, bytes)) return [];
     const statement = this.config.trust.verifyHeartbeat(bytes);
     if (!statement || toHex(statement.aguid) !== sub.copy.key) return this.flush(this.reject(sub, from, 'heartbeat', nowMs));
-    if (current && statement.timestampMs <= current.statement.timestampMs) return this.count('old-heartbeat');
+    if (current && !heartbeatIsNewer(current.statement, statement)) return this.count('old-heartbeat');
     sub.copy.heartbeat = { bytes, statement };
     sub.parent.onHeard(nowMs);
     const effects = sub.children.forwardHeartbeat<ReplicaEvent>(bytes);

@@ -26,6 +26,16 @@ export interface HeartbeatStatement {
   readonly timestampMs: number;
 }
 
+/**
+ * Does heartbeat `b` say more than `a`: a later time, or the same time and a later version? Two
+ * heartbeats of one object can carry one timestamp (batch timestamps only increase by at least
+ * one; execution can hold the clock back), and keeping the first of them left a member holding a
+ * heartbeat behind its head: fresh reads answered too-stale until the next one (session-21 review).
+ */
+export function heartbeatIsNewer(a: { readonly version: number; readonly timestampMs: number }, b: { readonly version: number; readonly timestampMs: number }): boolean {
+  return b.timestampMs > a.timestampMs ? b.version >= a.version : b.timestampMs === a.timestampMs && b.version > a.version;
+}
+
 export interface ReplicaTrust {
   /** The commit statement certified by `certificate` under the ring key; null if it fails, is malformed or certifies an abort. Never throws. */
   verifyCommit(certificate: Uint8Array): CommitStatement | null;

@@ -14,6 +14,7 @@ import { ConfigLocator } from '../../replica/config-locator.ts';
 import type { ReplicaEffect } from '../../replica/events.ts';
 import type { TreeMessage } from '../../replica/messages.ts';
 import { SecondaryReplica } from '../../replica/secondary.ts';
+import { heartbeatIsNewer } from '../../replica/types.ts';
 import { verifyReadReply } from '../../replica/verify-read.ts';
 import { readVersionParts, readVersionRange, rootBlockOf } from '../../replica/version-walk.ts';
 import { Prng } from '../../sim/prng.ts';
@@ -92,6 +93,24 @@ describe('secondary replica reads', () => {
     member.onMessage('ring-0', { type: 'heartbeat', aguid: object.aguid, heartbeat: newer }, 1200);
     const request: ReadRequest = { type: 'read', requestId: 4, aguid: object.aguid, version: null, offset: 0, length: 10, maxAgeMs: 10_000 };
     expect(read(member, request, 1210).status).toBe('too-stale');
+  });
+
+  it('a heartbeat with the time of the one held and a newer version replaces it: fresh reads of the head are served', () => {
+    const member = followingMember(5, 1000);
+    member.onMessage('ring-0', { type: 'push', aguid: object.aguid, entries: history.slice(6, 10).map((h) => h.entry) }, 4);
+    expect(member.copyOf(object.aguid)!.head!.version).toBe(9);
+    // Execution held the clock back: the heartbeat naming version 9 carries the same timestamp.
+    member.onMessage('ring-0', { type: 'heartbeat', aguid: object.aguid, heartbeat: makeHeartbeat(crypto, signer, object.aguid, history[9]!, 1000, 5001) }, 5);
+    const request: ReadRequest = { type: 'read', requestId: 7, aguid: object.aguid, version: null, offset: 0, length: 10, maxAgeMs: 1000 };
+    const reply = read(member, request, 1100);
+    expect(reply.status).toBe('ok');
+    const check = verifyReadReply(verifier(), request, reply, 1100);
+    expect(check.ok && check.read.version).toBe(9); // before: the version-5 heartbeat was kept, and the reader refused the reply
+    // The rule ring servers keep their newest heartbeat by, too (replica/ring-server-member.ts).
+    expect(heartbeatIsNewer({ version: 5, timestampMs: 1000 }, { version: 9, timestampMs: 1000 })).toBe(true);
+    expect(heartbeatIsNewer({ version: 9, timestampMs: 1000 }, { version: 9, timestampMs: 1000 })).toBe(false);
+    expect(heartbeatIsNewer({ version: 9, timestampMs: 1000 }, { version: 5, timestampMs: 2000 })).toBe(false);
+    expect(heartbeatIsNewer({ version: 9, timestampMs: 1000 }, { version: 9, timestampMs: 1001 })).toBe(true);
   });
 
   it('a metadata read (length 0) hashes only the reply\'s first root block: junk a member attaches costs the reader nothing', () => {
