@@ -15,7 +15,7 @@ import type { Effect, Machine } from '../core/machine.ts';
 import { MemoryKvStore } from '../core/store.ts';
 import { bguidOf } from '../core/version/block.ts';
 import { RingClient } from '../ring/client.ts';
-import { objectCertificateBinding, objectOperationNonce } from '../ring/object-service.ts';
+import { objectCertificateBinding } from '../ring/object-service.ts';
 import { decodeRingMessage, encodeRingMessage, ringFrameBytesMax } from '../ring/codec.ts';
 import type { RingMember } from '../ring/config.ts';
 import type { RingMessage } from '../ring/messages.ts';
@@ -198,9 +198,7 @@ export class Session {
         // Every frame from a ring server is tagged under keys bound to its identity (runtime/transport.ts).
         channelIntegrity: true,
         // A certificate counts only for the update whose digest its statement carries.
-        certificateBinding: objectCertificateBinding(crypto),
-        // Each request goes out under its update's nonce: any copy of it is then this request.
-        operationNonce: objectOperationNonce },
+        certificateBinding: objectCertificateBinding(crypto) },
     );
     const host = new MachineHost(name, transport, store, log);
     const session = new Session(view, crypto, transport, host, ringClient, identity.publicKey);

@@ -100,8 +100,7 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
     this.lastNonce = stored ? asUint(decode(stored, 16, 'client nonce'), 'client nonce') : 0;
   }
 
-  /** The nonce the next submit() will carry (an operation signed with this client's key and this
-   * nonce authenticates its own request, so replicas verify one signature instead of two). */
+  /** The nonce the next submit() will carry (with a nonceFloor, a lower bound). */
   get nextNonce(): number {
     return this.lastNonce + this.queue.length + 1;
   }
@@ -223,9 +222,7 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
 
   /** `operation` under the next nonce, made durable before the request leaves (a restarted client never reuses one). */
   private signedRequest(operation: Uint8Array): ClientRequest {
-    const inner = this.config.operationNonce?.(operation) ?? null;
-    const nonce = (this.lastNonce =
-      inner !== null && inner > this.lastNonce && Number.isSafeInteger(inner) ? inner : Math.max(this.lastNonce + 1, this.config.nonceFloor?.() ?? 0));
+    const nonce = (this.lastNonce = Math.max(this.lastNonce + 1, this.config.nonceFloor?.() ?? 0));
     this.ctx.store.put(nonceKey, encode(nonce));
     return signMessage<ClientRequest>(this.config.crypto, this.config.signer, {
       kind: 'request',

@@ -151,16 +151,6 @@ export interface ClientConfig {
    * answer for good. With a floor, `nextNonce` is only a lower bound.
    */
   readonly nonceFloor?: () => number;
-  /**
-   * The nonce an operation carries inside it, if any (an object update's own nonce: the SDK passes
-   * objectOperationNonce). The request then goes out under that nonce when it is above the last
-   * one sent, so it authenticates itself (ReplicatedService.authenticates: one signature to check,
-   * not two) and a copy of the operation that anyone submits under this key, signed or not, is
-   * the same request: deduplicated, its reply the cached one, never run twice. Under any other
-   * nonce a copy was a separate request that could run first and make this one a replay
-   * (session-21 review).
-   */
-  readonly operationNonce?: (operation: Uint8Array) => number | null;
 }
 
 export function checkRingShape(members: readonly RingMember[], f: number): void {

@@ -33,7 +33,6 @@ const tablePrefix = 'svc/obj/';
 const noncePrefix = 'svc/nonce/';
 const heartbeatObjectsMax = 256;
 const missingReportMax = 64;
-const verifiedOperationsMax = 100_000;
 /**
  * The blocks each operation (these exact bytes, which never change) names by reference; `absent`
  * from `start` on are those a limited blocksNeeded call has not found here yet.
@@ -71,15 +70,6 @@ function blockRefs(update: Update): Uint8Array[] {
  * ClientConfig.certificateBinding for this service: a certificate answers an update only if its
  * statement carries that update's digest (the ring executes an update once: its nonce is spent).
  */
-/** The update's own nonce (ClientConfig.operationNonce), or null for bytes that are no update. */
-export function objectOperationNonce(operation: Uint8Array): number | null {
-  try {
-    return decodeUpdate(operation).nonce;
-  } catch {
-    return null;
-  }
-}
-
 export function objectCertificateBinding(crypto: Crypto): NonNullable<ClientConfig['certificateBinding']> {
   return {
     operationKey: (operation) => {
@@ -107,8 +97,6 @@ export class ObjectService implements ReplicatedService {
   /** AGUID hex -> head VGUID and version. */
   private readonly table = new Map<string, { version: number; vguid: Uint8Array }>();
   private readonly nonces = new Map<string, number>();
-  /** H(operation) of updates whose signature authenticates() already checked; execute skips re-checking them. */
-  private readonly verifiedOperations = new Set<string>();
 
   constructor(options: ObjectServiceOptions) {
     this.crypto = options.crypto;
@@ -139,12 +127,11 @@ export class ObjectService implements ReplicatedService {
       return refused('malformed', 'the operation is not an encoded update');
     }
     // Only signed updates execute; a bad signature is refused without a statement.
-    const checked = this.verifiedOperations.has(toHex(this.crypto.sha256([operation])));
-    if (!checked && !verifyUpdateSignature(this.crypto, update)) return refused('bad-signature', 'the update signature does not verify');
-    // Only its writer submits an update. A copy submitted under another key ran first and made the
-    // writer's own request a 'replay', which the SDK signs again: one faulty primary, or anyone who
-    // saw the update on the wire, could make a non-idempotent append apply twice (session-21
-    // review). Under the writer's key a copy is the writer's own request (ClientConfig.operationNonce).
+    if (!verifyUpdateSignature(this.crypto, update)) return refused('bad-signature', 'the update signature does not verify');
+    // Only its writer submits an update (the request envelope is signed by the ring client's key,
+    // so nobody else can). A copy submitted under another key ran first and made the writer's own
+    // request a 'replay', which the SDK signs again: one faulty primary, or anyone who saw the
+    // update on the wire, could make a non-idempotent append apply twice (session-21 review).
     if (compareBytes(update.writerPublicKey, clientKey) !== 0) {
       return refused('unauthorized', "submitted under another key than its writer's (only the writer submits its updates)");
     }
@@ -179,20 +166,6 @@ export class ObjectService implements ReplicatedService {
     const bytes = this.blocks.get(vguid, 'root');
     if (!bytes) throw new IntegrityError(`the root block of head ${toHex(vguid)} is missing from the store (found corrupt?)`);
     return bytes;
-  }
-
-  authenticates(clientKey: Uint8Array, nonce: number, operation: Uint8Array): boolean {
-    let update: Update;
-    try {
-      update = decodeUpdate(operation);
-    } catch {
-      return false;
-    }
-    if (update.nonce !== nonce || compareBytes(update.writerPublicKey, clientKey) !== 0) return false;
-    if (!verifyUpdateSignature(this.crypto, update)) return false;
-    if (this.verifiedOperations.size >= verifiedOperationsMax) this.verifiedOperations.clear();
-    this.verifiedOperations.add(toHex(this.crypto.sha256([operation])));
-    return true;
   }
 
   /**

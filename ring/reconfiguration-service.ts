@@ -72,12 +72,6 @@ export class ReconfigurationService implements ReplicatedService {
     return true;
   }
 
-  /** Reconfiguration records sign their request envelope; only the inner service's operations self-authenticate. */
-  authenticates(clientKey: Uint8Array, nonce: number, operation: Uint8Array): boolean {
-    if (isReconfigurationOperation(operation)) return false;
-    return this.inner.authenticates?.(clientKey, nonce, operation) ?? false;
-  }
-
   /**
    * Records from the admin key or a ring member (of the epoch in force or of the round in
    * progress): anyone can send bytes with the records' prefix, and timing those strictly handed any

@@ -351,8 +351,12 @@ export class Replica implements Machine<RingMessage, RingOutput> {
   requestValid(r: ClientRequest): boolean {
     const key = `${toHex(requestDigest(this.config.crypto, r))}:${toHex(r.signature)}:${r.replyTo}`;
     if (this.verifiedRequests.has(key)) return true;
-    const selfSigned = this.service.authenticates?.(r.clientKey, r.nonce, r.operation) ?? false;
-    if (!selfSigned && !verifyMessage(this.config.crypto, r.clientKey, r)) return false;
+    // Always the envelope's signature, never only the operation's own: a signed update does not
+    // sign the request's nonce choice or reply address, so when it stood for the envelope anyone
+    // could submit a copy of a writer's update under the writer's key (re-encoded, a request of its
+    // own: it ran first and the SDK signed the update again), and a faulty primary could re-address
+    // a request and keep its certificate from the client (session-21 second review).
+    if (!verifyMessage(this.config.crypto, r.clientKey, r)) return false;
     if (this.verifiedRequests.size >= verifiedCacheMax) this.verifiedRequests.clear();
     this.verifiedRequests.add(key);
     return true;

@@ -37,13 +37,6 @@ export interface ReplicatedService {
   /** Replaces the state; false (state unchanged) if the bytes are not a snapshot. */
   restore(snapshot: Uint8Array): boolean;
 
-  /**
-   * Optional: true iff `operation` authenticates itself for this request — it is signed by
-   * `clientKey` over a body that includes `nonce` (a Pond update whose writer is the client and
-   * whose nonce is the request's). The replica then skips the request-envelope signature, which
-   * would only re-prove the same thing: one ed25519 verification less per request per replica.
-   */
-  authenticates?(clientKey: Uint8Array, nonce: number, operation: Uint8Array): boolean;
 
   // Content-addressed blocks (optional: services whose operations carry everything inline skip them).
 

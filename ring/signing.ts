@@ -60,7 +60,7 @@ const requestDigests = new WeakMap<ClientRequest, { crypto: Crypto; digest: Uint
 /**
  * Identity of a request: (client, nonce, operation), the dedupe and reply-cache key. The reply
  * address is left out on purpose: it is a routing hint, and a copy of a request re-sent with
- * another address (by a relay, or by anyone when the operation authenticates itself) is the same
+ * another address (by a relay) is the same
  * request, so the real client's retransmission still finds the cached reply.
  */
 export function requestDigest(crypto: Crypto, request: ClientRequest): Uint8Array {

@@ -19,7 +19,7 @@ import { cloneRingMessage } from './codec.ts';
 import type { ProtocolParameters, RingMember } from './config.ts';
 import { KvService, parseKvStatement } from './kv-service.ts';
 import { KvBlockStore } from './kv-block-store.ts';
-import { ObjectService, objectCertificateBinding, objectOperationNonce } from './object-service.ts';
+import { ObjectService, objectCertificateBinding } from './object-service.ts';
 import { decode } from '../core/codec.ts';
 import { certificateStatementFromTuple } from '../core/threshold/statements.ts';
 
@@ -274,8 +274,7 @@ export function buildCluster(options: ClusterOptions): Cluster {
     sim.addNode(id, traced(id, clientFactory({
       members, f, crypto, signer, certificateVerifier: certificates.verifier, retransmitMs: 300, ringId: simRingId, channelIntegrity: options.channelIntegrity,
       // Pond updates: a certificate counts only for the update whose digest its statement carries (as in the SDK).
-      // Each request goes out under its update's nonce, so a copy of it is the same request (as in the SDK).
-      ...(options.service === 'object' ? { certificateBinding: objectCertificateBinding(crypto), operationNonce: objectOperationNonce } : {}),
+      ...(options.service === 'object' ? { certificateBinding: objectCertificateBinding(crypto) } : {}),
     })));
   });
   if (trace) {

@@ -173,8 +173,8 @@ export class RingSession {
     return confirmed();
   }
 
-  /** Ring client `index`'s signing key and the nonce its next submit carries: an update signed
-   * with both authenticates its own request (as the SDK's do). */
+  /** Ring client `index`'s signing key and the nonce its next submit carries (an update's writer
+   * is the ring client that submits it: the object service refuses any other). */
   clientIdentity(index: number): { signer: Signer; nextNonce: number } {
     const client = this.clients[index];
     if (!client) throw new RangeError(`no ring client ${index}`);

@@ -163,11 +163,6 @@ export class TappedObjectService implements ReplicatedService {
     private readonly onCommit: (statement: Uint8Array, update: Uint8Array, referenced: Uint8Array[], executed: Executed) => void,
   ) {}
 
-  /** Without this the ring checks the request envelope and execute checks the update signature again. */
-  authenticates(clientKey: Uint8Array, nonce: number, operation: Uint8Array): boolean {
-    return this.inner.authenticates(clientKey, nonce, operation);
-  }
-
   blocksNeeded(operation: Uint8Array, limit?: number): Uint8Array[] {
     return this.inner.blocksNeeded(operation, limit);
   }
