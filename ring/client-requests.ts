@@ -8,6 +8,7 @@
  */
 import { toHex } from '../core/bytes.ts';
 import type { ClientRequest } from './messages.ts';
+import { WaitingIndex } from './waiting-index.ts';
 
 /**
  * Requests held per client. An honest client (ring/client.ts) has one outstanding; it moves on to
@@ -39,8 +40,6 @@ export const heldLimits = {
    * primary never took) and a faulty member's flood still is (the third review).
    */
   relayScale: 64,
-  /** Requests waiting for their blocks looked at per batch, at most, per request the batch may take. */
-  waitingVisitsPerTake: 4,
   /**
    * Requests waiting for their blocks a primary keeps, from all origins together; beyond these the
    * oldest goes (nobody times a waiting request, and the client's retransmission brings it back).
@@ -65,14 +64,55 @@ export interface HeldRequest {
 /** 'replaced': added, and the client's lowest request dropped for it. */
 export type AddOutcome = 'added' | 'replaced' | 'held' | 'refused';
 
+/**
+ * What the primary makes of a queued request it looks at again: done or in flight ('drop'),
+ * proposable ('ready'), or the blocks it lacks (the caller has asked for them).
+ */
+export type Verdict = 'drop' | 'ready' | readonly Uint8Array[];
+export type Recheck = (request: ClientRequest) => Verdict;
+
 export class ClientRequests {
-  /** Per client key (hex), its requests in increasing nonce order; clients in the order they were last served. */
+  /** Per client key (hex), its requests in increasing nonce order. */
   private readonly byClient = new Map<string, HeldRequest[]>();
+  /**
+   * The clients holding a request not waiting for blocks, in the order they were last served
+   * (takeOnePerClient): a batch looks at none of the requests that wait.
+   */
+  private readonly ready = new Map<string, HeldRequest[]>();
+  /** The primary's queue: its requests waiting for blocks (add with `missing`), by the blocks they lack. */
+  private readonly waits = new WaitingIndex<HeldRequest>();
   private count = 0;
+  private rechecks = 0;
   private readonly byOrigin = new Map<string, { count: number; bytes: number }>();
 
   get size(): number {
     return this.count;
+  }
+
+  /** Held requests not waiting for blocks: the ones a batch may take. */
+  get readySize(): number {
+    return this.count - this.waits.size;
+  }
+
+  get waitingSize(): number {
+    return this.waits.size;
+  }
+
+  get waitingBytes(): number {
+    return this.waits.bytes;
+  }
+
+  /** BGUIDs some waiting request is indexed under (tests: a request let go leaves none behind). */
+  get blocksIndexed(): number {
+    return this.waits.blocksIndexed;
+  }
+
+  /**
+   * Requests looked at again so far: rechecks (a batch, a block's arrival, a re-ask) and index
+   * entries a block's arrival or a due re-ask touched. Tests count the primary's work with it.
+   */
+  get looks(): number {
+    return this.rechecks + this.waits.looks;
   }
 
   has(request: ClientRequest): boolean {
@@ -86,7 +126,7 @@ export class ClientRequests {
     const at = list?.findIndex((h) => h.request.nonce === request.nonce) ?? -1;
     if (!list || at < 0) return false;
     this.release(list.splice(at, 1)[0]!);
-    if (list.length === 0) this.byClient.delete(hex);
+    this.refresh(hex, list);
     return true;
   }
 
@@ -107,30 +147,38 @@ export class ClientRequests {
 
   /**
    * Holds `request` unless one with its nonce is held ('held'). A client already at the limit has
-   * its lowest request dropped for a higher one; a lower one is refused. With `waiting` (the
-   * primary's queue: is a held request not proposable yet, its blocks missing?), a full client's
-   * highest waiting request makes room for any newcomer instead: requests that wait, perhaps for
-   * ever (a block never uploaded), must not keep out one the backups time, nor push one out. For
-   * the same reason a held request still waiting gives way to a proposable one with its nonce (the
-   * client reused the nonce: either may execute): kept, it threw away a request every backup timed,
-   * and any client could make every primary in turn look faulty (session-19 third review).
+   * its lowest request dropped for a higher one; a lower one is refused. With `missing` (the
+   * primary's queue: the blocks the request lacks, none if it is proposable), a request that lacks
+   * blocks waits for them (blockArrived, reaskDue), and a full client's highest waiting request
+   * makes room for any newcomer instead: requests that wait, perhaps for ever (a block never
+   * uploaded), must not keep out one the backups time, nor push one out. For the same reason a
+   * held request still waiting gives way to a proposable one with its nonce (the client reused the
+   * nonce: either may execute): kept, it threw away a request every backup timed, and any client
+   * could make every primary in turn look faulty (session-19 third review). A waiting request
+   * arriving again is no longer the oldest (shedWaiting).
    */
-  add(request: ClientRequest, sinceMs: number, origin: string, waiting?: (held: ClientRequest) => boolean): AddOutcome {
+  add(request: ClientRequest, sinceMs: number, origin: string, missing?: readonly Uint8Array[]): AddOutcome {
     const hex = toHex(request.clientKey);
     let list = this.byClient.get(hex);
     if (!list) this.byClient.set(hex, (list = []));
     const nonce = request.nonce;
+    const lacks = missing !== undefined && missing.length > 0;
     const same = list.findIndex((h) => h.request.nonce === nonce);
     if (same >= 0) {
-      if (!waiting || !waiting(list[same]!.request) || waiting(request)) return 'held';
-      this.release(list[same]!);
+      const held = list[same]!;
+      if (missing === undefined || !this.waits.has(held) || lacks) {
+        if (lacks) this.waits.touch(held);
+        return 'held';
+      }
+      this.release(held);
       list[same] = this.hold({ request, origin, sinceMs, relayed: false });
+      this.refresh(hex, list);
       return 'replaced';
     }
     const full = list.length >= requestsPerClientMax;
     if (full) {
       let out = -1;
-      if (waiting) for (let i = list.length - 1; i >= 0 && out < 0; i--) if (waiting(list[i]!.request)) out = i;
+      if (missing !== undefined) for (let i = list.length - 1; i >= 0 && out < 0; i--) if (this.waits.has(list[i]!)) out = i;
       if (out < 0) {
         if (nonce < list[0]!.request.nonce) return 'refused';
         out = 0;
@@ -139,8 +187,46 @@ export class ClientRequests {
     }
     let at = list.length;
     while (at > 0 && list[at - 1]!.request.nonce > nonce) at--;
-    list.splice(at, 0, this.hold({ request, origin, sinceMs, relayed: false }));
+    const held = this.hold({ request, origin, sinceMs, relayed: false });
+    list.splice(at, 0, held);
+    if (lacks) this.waits.add(held, request.operation.length, missing, sinceMs);
+    this.refresh(hex, list);
     return full ? 'replaced' : 'added';
+  }
+
+  /**
+   * Lets the oldest requests waiting for blocks (by last arrival) go beyond heldLimits.waitingMax /
+   * waitingBytesMax; how many went.
+   */
+  shedWaiting(): number {
+    let shed = 0;
+    while (this.waits.size > heldLimits.waitingMax || this.waits.bytes > heldLimits.waitingBytesMax) {
+      this.remove(this.waits.oldest()!.request);
+      shed++;
+    }
+    return shed;
+  }
+
+  /**
+   * Block `bguidHex` is here: each waiting request it was the last known missing block of is
+   * looked at again (`recheck`); how many became proposable. Costs the number of requests waiting
+   * for it: nothing for a block nobody waits for or one already here.
+   */
+  blockArrived(bguidHex: string, nowMs: number, recheck: Recheck): number {
+    let woke = 0;
+    for (const held of this.waits.arrived(bguidHex)) if (this.lookAgain(held, nowMs, recheck, false)) woke++;
+    return woke;
+  }
+
+  /**
+   * Looks again at the waiting requests whose re-ask is due (WaitingIndex.due: 1, 2, 4, ...
+   * status periods of `periodMs` apart, capped); `recheck` asks for what they still lack. How many
+   * became proposable (a block that came by another way than an upload or a fetch).
+   */
+  reaskDue(nowMs: number, periodMs: number, recheck: Recheck): number {
+    let woke = 0;
+    for (const held of this.waits.due(nowMs, periodMs)) if (this.lookAgain(held, nowMs, recheck, true)) woke++;
+    return woke;
   }
 
   /**
@@ -155,8 +241,8 @@ export class ClientRequests {
     while (n < list.length && list[n]!.request.nonce <= nonce) n++;
     if (n === 0) return 0;
     for (const h of list.splice(0, n)) this.release(h);
-    if (list.length === 0) this.byClient.delete(clientHex);
-    else if (nowMs > list[0]!.sinceMs) {
+    this.refresh(clientHex, list);
+    if (list.length > 0 && nowMs > list[0]!.sinceMs) {
       list[0]!.sinceMs = nowMs;
       list[0]!.relayed = false;
     }
@@ -174,6 +260,8 @@ export class ClientRequests {
 
   clear(): void {
     this.byClient.clear();
+    this.ready.clear();
+    this.waits.clear();
     this.byOrigin.clear();
     this.count = 0;
   }
@@ -185,39 +273,42 @@ export class ClientRequests {
    * few connections take a few places in each batch, not all of them, so a request from any other
    * connection is proposed in the next batch rather than after the whole flood (the backups do
    * not hold a flood sent to the primary alone, see none of it as progress, and replaced a correct
-   * primary after one request timeout: the twentieth session's second review). `classify` says of
-   * each request, in nonce order, whether to drop it (done, or in flight), leave it ('wait': not
-   * proposable yet) or take it. At most `waitingVisitsPerTake` × `max` clients left waiting are
-   * visited (they move to the back, so the next call looks further): thousands of requests waiting
-   * for blocks never uploaded cost the primary a look each at every tick (the third review: 26 ms
-   * per 10 ms tick at 4,096). Costs O(max + clients visited), not O(requests held).
+   * primary after one request timeout: the twentieth session's second review). `recheck` says of
+   * each request not waiting for blocks, in nonce order, whether to drop it (done, or in flight),
+   * take it, or leave it to wait for the blocks it lacks after all (a stored block found corrupt
+   * and discarded). Requests waiting for blocks are not looked at, nor are clients holding only
+   * such ones: a block's arrival or a re-ask brings them back (blockArrived, reaskDue). Before,
+   * thousands waiting for blocks never uploaded cost a look each at every tick (the third review:
+   * 26 ms per 10 ms tick at 4,096; then 4 × `max` a call). Costs O(max + clients visited), where
+   * each client visited gives a request or loses its place (all it had dropped or waiting).
    */
-  takeOnePerClient(max: number, classify: (request: ClientRequest) => 'drop' | 'wait' | 'take'): ClientRequest[] {
+  takeOnePerClient(max: number, nowMs: number, recheck: Recheck): ClientRequest[] {
     const taken: ClientRequest[] = [];
     const served: [string, HeldRequest[]][] = [];
     const originsServed = new Set<string>();
     const later: [string, HeldRequest[]][] = [];
-    let waitingVisits = 0;
-    const waitingVisitsMax = heldLimits.waitingVisitsPerTake * max;
     const visit = (hex: string, list: HeldRequest[]): boolean => {
       let took = false;
-      waitingVisits++;
-      for (let i = 0; i < list.length; i++) {
-        const verdict = classify(list[i]!.request);
-        if (verdict === 'wait') continue;
-        if (verdict === 'take') taken.push(list[i]!.request);
-        this.release(list.splice(i--, 1)[0]!);
-        if (verdict === 'take') {
-          took = true;
-          waitingVisits--;
-          break;
+      for (let i = 0; i < list.length && !took; i++) {
+        const held = list[i]!;
+        if (this.waits.has(held)) continue;
+        this.rechecks++;
+        const verdict = recheck(held.request);
+        if (verdict !== 'drop' && verdict !== 'ready' && verdict.length > 0) {
+          this.waits.add(held, held.request.operation.length, verdict, nowMs);
+          continue;
         }
+        if (verdict !== 'drop') {
+          taken.push(held.request);
+          took = true;
+        }
+        this.release(list.splice(i--, 1)[0]!);
       }
       served.push([hex, list]);
       return took;
     };
-    for (const [hex, list] of this.byClient) {
-      if (taken.length >= max || waitingVisits >= waitingVisitsMax) break;
+    for (const [hex, list] of this.ready) {
+      if (taken.length >= max) break;
       const origin = list[0]!.origin;
       if (originsServed.has(origin)) {
         later.push([hex, list]);
@@ -226,14 +317,42 @@ export class ClientRequests {
       if (visit(hex, list)) originsServed.add(origin);
     }
     for (const [hex, list] of later) {
-      if (taken.length >= max || waitingVisits >= waitingVisitsMax) break;
+      if (taken.length >= max) break;
       visit(hex, list);
     }
     for (const [hex, list] of served) {
-      this.byClient.delete(hex);
-      if (list.length > 0) this.byClient.set(hex, list);
+      this.ready.delete(hex);
+      this.refresh(hex, list);
     }
     return taken;
+  }
+
+  /** A waiting request looked at again (its blocks came, or its re-ask is due): whether it is proposable now. */
+  private lookAgain(held: HeldRequest, nowMs: number, recheck: Recheck, backOff: boolean): boolean {
+    this.rechecks++;
+    const verdict = recheck(held.request);
+    if (verdict === 'drop') {
+      this.remove(held.request);
+      return false;
+    }
+    if (verdict !== 'ready' && verdict.length > 0) {
+      this.waits.rewait(held, verdict, nowMs, backOff);
+      return false;
+    }
+    this.waits.delete(held);
+    const hex = toHex(held.request.clientKey);
+    this.refresh(hex, this.byClient.get(hex)!);
+    return true;
+  }
+
+  /** After a client's list changed: forgotten once empty; among the ready clients (at the back, if new there) iff it holds a request not waiting. */
+  private refresh(hex: string, list: HeldRequest[]): void {
+    if (list.length === 0) {
+      this.byClient.delete(hex);
+      this.ready.delete(hex);
+    } else if (list.some((h) => !this.waits.has(h))) {
+      if (!this.ready.has(hex)) this.ready.set(hex, list);
+    } else this.ready.delete(hex);
   }
 
   private hold(h: HeldRequest): HeldRequest {
@@ -250,6 +369,7 @@ export class ClientRequests {
   private release(h: HeldRequest): void {
     const size = h.request.operation.length;
     this.count--;
+    this.waits.delete(h);
     const o = this.byOrigin.get(h.origin)!;
     o.count--;
     o.bytes -= size;

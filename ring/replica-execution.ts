@@ -75,6 +75,8 @@ function apply(r: Replica, seq: number, pp: PrePrepare): boolean {
     const key = r.requestKey(req);
     r.inFlight.delete(key);
     if (r.pending.settle(hex, req.nonce, r.nowMs) > 0) viewChange.onProgress(r);
+    // The primary's queue too: a request there waiting for blocks is looked at only when they come.
+    r.queue.settle(hex, req.nonce, r.nowMs);
     const previous = r.clients.get(hex);
     if (previous && req.nonce <= previous.nonce) {
       executed.push({ clientKeyHex: hex, nonce: req.nonce, requestDigestHex: toHex(digest), outcome: 'replay' });

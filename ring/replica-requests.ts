@@ -8,7 +8,7 @@ import { bytesEqual, toHex } from '../core/bytes.ts';
 import type { Batch, ClientRequest, PrePrepare } from './messages.ts';
 import { sendToClient } from './replica-execution.ts';
 import * as blocks from './replica-blocks.ts';
-import { heldLimits } from './client-requests.ts';
+import { heldLimits, type Verdict } from './client-requests.ts';
 import type { Replica } from './replica.ts';
 import { batchDigest, requestDigest } from './signing.ts';
 
@@ -53,8 +53,7 @@ export function onRequest(r: Replica, req: ClientRequest, from: string, fromMemb
     // blocks are here.
     if (r.isPrimary && r.viewActive) {
       blocks.requestBlocks(r, missing);
-      enqueue(r, req, from);
-      keepWaiting(r, req);
+      enqueue(r, req, from, missing);
     } else if (!fromMember && r.viewActive) r.send(r.idOf(r.primary), req);
     return;
   }
@@ -62,7 +61,7 @@ export function onRequest(r: Replica, req: ClientRequest, from: string, fromMemb
   if (held === 'refused') return r.drop('client-window');
   if (held === 'replaced') r.drop('client-window');
   if (r.isPrimary && r.viewActive) {
-    enqueue(r, req, from);
+    enqueue(r, req, from, missing);
     tryIssueBatches(r);
   } else if (!fromMember && r.viewActive) {
     r.send(r.idOf(r.primary), req);
@@ -79,42 +78,57 @@ function missingOf(r: Replica, req: ClientRequest): Uint8Array[] {
   return r.service.blocksNeeded?.(req.operation, blocks.askedPerRequestMax) ?? [];
 }
 
-/** Does this replica lack a block the request names? Such a request is not proposable yet. */
-function lacksBlocks(r: Replica, req: ClientRequest): boolean {
-  return (r.service.blocksNeeded?.(req.operation, 1) ?? []).length > 0;
-}
-
-export function enqueue(r: Replica, req: ClientRequest, origin: string): void {
+/**
+ * Queues a request at the primary. One lacking blocks waits for them (ClientRequests.add): a
+ * block's arrival wakes exactly the requests it completes (onBlockHere), its blocks are asked for
+ * again with a backoff (onTick), and beyond heldLimits.waitingMax / waitingBytesMax the oldest
+ * waiting go. A relayed one was held by no one on its way (a backup holds only what it can time),
+ * so this is also what bounds one client going through a backup (the third review), and origins
+ * being free names, what bounds the waiting in all (the fourth).
+ */
+export function enqueue(r: Replica, req: ClientRequest, origin: string, missing = missingOf(r, req)): void {
   if (r.inFlight.has(r.requestKey(req))) return;
-  if (r.queue.size === 0) r.queueSinceMs = r.nowMs;
+  if (r.queue.readySize === 0 && missing.length === 0) r.queueSinceMs = r.nowMs;
   // A full client's requests still waiting for their blocks make room for any other: only
   // proposable ones may push a request out or keep one out (the backups time every request whose
   // blocks they hold, and a proposable request with a higher nonce passes it when it executes).
-  const queued = r.queue.add(req, r.nowMs, origin, (held) => lacksBlocks(r, held));
+  const queued = r.queue.add(req, r.nowMs, origin, missing);
   if (queued === 'refused' || queued === 'replaced') r.drop('client-window');
+  for (let shed = r.queue.shedWaiting(); shed > 0; shed--) r.drop('held-full');
 }
 
 /**
- * Notes a request queued while it waits for its blocks, and lets the oldest such ones go beyond
- * heldLimits.waitingMax / waitingBytesMax. A relayed one was held by no one on its way (a backup
- * holds only what it can time), so this is also what bounds one client going through a backup
- * (the third review), and origins being free names, what bounds the queue (the fourth). Entries
- * of requests proposed or executed since are dropped from the notes as they come up.
+ * A queued request looked at again (for a batch, on a block's arrival, at its re-ask): done or in
+ * flight, proposable, or the blocks it still lacks, asked for here (at most once a status period
+ * each: requestBlocks).
  */
-function keepWaiting(r: Replica, req: ClientRequest): void {
-  const w = r.waiting;
-  const key = r.requestKey(req);
-  const known = w.order.get(key);
-  if (known) w.bytes -= known.operation.length;
-  w.order.delete(key);
-  w.order.set(key, req);
-  w.bytes += req.operation.length;
-  while (w.order.size > heldLimits.waitingMax || w.bytes > heldLimits.waitingBytesMax) {
-    const [oldKey, old] = w.order.entries().next().value as [string, ClientRequest];
-    w.order.delete(oldKey);
-    w.bytes -= old.operation.length;
-    if (lacksBlocks(r, old) && r.queue.remove(old)) r.drop('held-full');
-  }
+function recheck(r: Replica, req: ClientRequest): Verdict {
+  const done = (r.clients.get(toHex(req.clientKey))?.nonce ?? -1) >= req.nonce;
+  if (done || r.inFlight.has(r.requestKey(req))) return 'drop';
+  const missing = missingOf(r, req);
+  if (missing.length === 0) return 'ready';
+  blocks.requestBlocks(r, missing);
+  return missing;
+}
+
+/**
+ * Block `bguidHex` is here (uploaded or fetched): the primary's queued requests it completes are
+ * proposable; whether any became so. O(1) for a block no queued request waits for.
+ */
+export function onBlockHere(r: Replica, bguidHex: string): boolean {
+  if (r.queue.waitingSize === 0) return false;
+  return r.queue.blockArrived(bguidHex, r.nowMs, (req) => recheck(r, req)) > 0;
+}
+
+/**
+ * Primary: asks again for the blocks of the waiting requests whose re-ask is due, 1, 2, 4, ... up
+ * to reaskPeriodsMax status periods apart (ring/waiting-index.ts). Before, every status period
+ * for every waiting request, up to 64 blocks each, for as long as it waited (the fourth review:
+ * 655,360 BGUIDs a second from 1,024 requests naming blocks never uploaded).
+ */
+export function onTick(r: Replica): void {
+  if (!r.isPrimary || !r.viewActive || r.queue.waitingSize === 0) return;
+  r.queue.reaskDue(r.nowMs, r.params.statusIntervalMs, (req) => recheck(r, req));
 }
 
 /** Primary: assigns sequence numbers while the pipeline and the window it may vote in (Replica.voteCeiling) have room. */
@@ -128,13 +142,15 @@ export function tryIssueBatches(r: Replica): void {
     const inFlight = r.nextSeq - 1 - r.lastExecuted;
     if (inFlight >= p.pipelineDepthMax) return;
     const heartbeatDue = p.heartbeatIntervalMs > 0 && r.nowMs - r.lastHeartbeatMs >= p.heartbeatIntervalMs;
-    const fillDue = inFlight === 0 && r.queue.size === 0 && limited;
-    if (r.queue.size === 0 && !heartbeatDue && !fillDue) return;
+    // Requests waiting for blocks are not proposable: they neither fill a batch nor hurry one.
+    const ready = r.queue.readySize;
+    const fillDue = inFlight === 0 && ready === 0 && limited;
+    if (ready === 0 && !heartbeatDue && !fillDue) return;
     const young = r.nowMs - r.queueSinceMs < p.batchDelayMs;
-    if (inFlight > 0 && r.queue.size < p.batchSizeMax && young && !heartbeatDue) return;
+    if (inFlight > 0 && ready < p.batchSizeMax && young && !heartbeatDue) return;
     const requests = takeBatchRequests(r);
     // Nothing proposable (every queued request done, in flight, or waiting for its blocks): stop;
-    // a block's arrival tries again.
+    // a block's arrival wakes the requests it completes and tries again.
     if (requests.length === 0 && !heartbeatDue && !fillDue) return;
     if (heartbeatDue) r.lastHeartbeatMs = r.nowMs;
     const batch: Batch = { timestampMs: Math.max(Math.floor(r.nowMs), r.lastTimestampMs), heartbeat: heartbeatDue, requests };
@@ -144,18 +160,11 @@ export function tryIssueBatches(r: Replica): void {
 
 /**
  * The next batch's requests: one per client (later nonces wait for the next batch, which keeps
- * nonce order simple), from the clients served longest ago. A request naming blocks this replica
- * lacks stays queued (the client may still be uploading them) and the blocks are asked for.
+ * nonce order simple), from the clients served longest ago. Requests waiting for blocks are not
+ * looked at (ClientRequests.takeOnePerClient).
  */
 function takeBatchRequests(r: Replica): ClientRequest[] {
-  const requests = r.queue.takeOnePerClient(r.params.batchSizeMax, (req) => {
-    const done = (r.clients.get(toHex(req.clientKey))?.nonce ?? -1) >= req.nonce;
-    if (done || r.inFlight.has(r.requestKey(req))) return 'drop';
-    const missing = missingOf(r, req);
-    if (missing.length === 0) return 'take';
-    blocks.requestBlocks(r, missing);
-    return 'wait';
-  });
+  const requests = r.queue.takeOnePerClient(r.params.batchSizeMax, r.nowMs, (req) => recheck(r, req));
   r.queueSinceMs = r.nowMs;
   return requests;
 }

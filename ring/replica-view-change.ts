@@ -275,11 +275,7 @@ function install(r: Replica, nv: NewView, proposals: readonly Proposal[]): void 
   r.viewActive = true;
   r.emit({ kind: 'view-installed', replica: r.me, view: nv.view });
   // A former primary's queue is the new primary's job now (the pending map still watches it).
-  if (!r.isPrimary) {
-    r.queue.clear();
-    r.waiting.order.clear();
-    r.waiting.bytes = 0;
-  }
+  if (!r.isPrimary) r.queue.clear();
   for (const p of r.pending.all()) {
     p.sinceMs = r.nowMs;
     p.relayed = false;

@@ -100,11 +100,12 @@ export class Replica implements Machine<RingMessage, RingOutput> {
   stableProof: Checkpoint[] = [];
   readonly slots = new Map<number, Slot>();
   readonly clients = new Map<string, ClientRecord>();
-  /** Primary: requests waiting for a batch (a few per client, ring/client-requests.ts), and when the queue last filled from empty or was taken from. */
+  /**
+   * Primary: requests waiting for a batch (a few per client, ring/client-requests.ts), among them
+   * those waiting for blocks, and when the queue last filled from empty or was taken from.
+   */
   readonly queue = new ClientRequests();
   queueSinceMs = 0;
-  /** The primary's queued requests waiting for blocks, oldest first (ring/replica-requests.ts keepWaiting). */
-  readonly waiting = { order: new Map<string, ClientRequest>(), bytes: 0 };
   nextSeq = 1;
   /** Requests (client:nonce) sitting in an unexecuted slot; not to be batched twice. */
   readonly inFlight = new Map<string, number>();
@@ -194,6 +195,7 @@ export class Replica implements Machine<RingMessage, RingOutput> {
   onTick(nowMs: number): Effect<RingMessage, RingOutput>[] {
     this.nowMs = nowMs;
     this.deferred.stage();
+    requests.onTick(this);
     this.tryIssueBatches();
     viewChange.onTick(this);
     status.onTick(this);
@@ -490,6 +492,11 @@ export class Replica implements Machine<RingMessage, RingOutput> {
 
   tryIssueBatches(): void {
     requests.tryIssueBatches(this);
+  }
+
+  /** Block `bguidHex` is here: whether a queued request it completes became proposable. */
+  blockHere(bguidHex: string): boolean {
+    return requests.onBlockHere(this, bguidHex);
   }
 
   // ---- normal case (OSDI'99 §4.2; ring/replica-agreement.ts) ----

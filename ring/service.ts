@@ -42,9 +42,10 @@ export interface ReplicatedService {
 
   /**
    * Blocks `operation` names that this replica lacks; it must not execute the operation without
-   * them. With `limit` (a queued request, asked about at every batch it waits for): at most that
-   * many, and the blocks an earlier call found here may be taken as still here, so a request
-   * naming thousands of absent blocks costs about `limit` lookups a call. Execution asks without.
+   * them. With `limit` (a request the primary queues, asked about on arrival, once the blocks it
+   * was found to lack have come, at its re-asks and when a batch takes it): at most that many, and
+   * the blocks an earlier call found here may be taken as still here, so a request naming
+   * thousands of absent blocks costs about `limit` lookups a call. Execution asks without.
    */
   blocksNeeded?(operation: Uint8Array, limit?: number): Uint8Array[];
   /**

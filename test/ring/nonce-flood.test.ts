@@ -14,13 +14,10 @@ import { fakeCrypto } from '../../sim/fake-crypto.ts';
 import { kvKeyFor, kvOperation } from '../../ring/kv-service.ts';
 import type { ClientRequest } from '../../ring/messages.ts';
 import { ClientRequests, heldLimits, requestsPerClientMax } from '../../ring/client-requests.ts';
-import { aguidOf, signerOf, type Signer } from '../../core/crypto.ts';
-import { encodeUpdate } from '../../core/update/update-codec.ts';
-import { signUpdate } from '../../core/update/update-signature.ts';
-import type { Clause } from '../../core/update/update.ts';
-import { bguidOf } from '../../core/version/block.ts';
+import { signerOf } from '../../core/crypto.ts';
 import { buildCluster, type Cluster } from '../../ring/sim-cluster.ts';
 import { signMessage } from '../../ring/signing.ts';
+import { create, freshSigner, objectRing, sendWaiting, updateBy, viewChanges } from './waiting-flood.ts';
 
 const parameters = { requestTimeoutMs: 50, viewChangeTimeoutMs: 300, statusIntervalMs: 50 };
 
@@ -81,24 +78,6 @@ describe('a fresh-key flood from one connection (twentieth session review)', () 
 });
 
 describe('bounds that must not starve anyone (second review of the held-request bounds)', () => {
-  const neverUploaded = new Uint8Array(4096).fill(9);
-  const updateBy = (c: Cluster, w: Signer, nonce: number, name: string, clauses: Clause[]) =>
-    encodeUpdate(signUpdate(c.crypto, w, { aguid: aguidOf(c.crypto, w.publicKey, name), writerPublicKey: w.publicKey, nonce, clauses }));
-  const create = (name: string): Clause[] => [{ predicates: [{ kind: 'always' }], actions: [{ kind: 'create', name, blockBytes: 4096, fanoutMax: 8, writerPublicKeys: [] }] }];
-  const freshSigner = (i: number, salt: number) => signerOf(fakeCrypto, Uint8Array.from({ length: 32 }, (_, j) => ((i >> (8 * (j % 4))) & 255) ^ j ^ salt));
-  /** An object-service ring whose client 0 has created 'o1'. */
-  const objectRing = (options: Partial<Parameters<typeof buildCluster>[0]>) => {
-    const c = buildCluster({ seed: 51, f: 1, clientCount: 3, crypto: fakeCrypto, service: 'object', network: { delayMsMin: 1, delayMsMax: 2 }, ...options });
-    c.submit(0, updateBy(c, c.clientSigners[0]!, 1, 'o1', create('o1')));
-    expect(c.sim.runUntil(() => c.completed[0] === 1, 5_000)).toBe(true);
-    return c;
-  };
-  /** A request under a fresh key (i, salt) naming a block never uploaded, sent by `origin` to `to`. */
-  const sendWaiting = (c: Cluster, i: number, salt: number, origin: string, to: string) => {
-    const missing: Clause[] = [{ predicates: [{ kind: 'always' }], actions: [{ kind: 'append-blocks', blocks: [{ kind: 'ref', bguid: bguidOf(c.crypto, 'data', neverUploaded), length: 4096 }] }] }];
-    const w = freshSigner(i, salt);
-    c.sim.send(origin, to, signMessage<ClientRequest>(fakeCrypto, w, { kind: 'request', clientKey: w.publicKey, nonce: 1, replyTo: origin, operation: updateBy(c, w, 1, 'x', missing) }));
-  };
   /** Client 0's creates `from`..`to` each commit within `withinMs`. */
   const honestCreates = (c: Cluster, from: number, to: number, withinMs: number) => {
     for (let k = from; k <= to; k++) {
@@ -106,7 +85,6 @@ describe('bounds that must not starve anyone (second review of the held-request 
       expect(c.sim.runUntil(() => c.completed[0] === k, withinMs), `honest update ${k}`).toBe(true);
     }
   };
-  const viewChanges = (c: Cluster) => Math.max(...[0, 1, 2, 3].map((r) => c.replica(r)!.counters.viewChanges));
 
   it('a burst of requests waiting for blocks never uploaded, from 8 connections to the primary, keeps no other connection out: no view change', () => {
     // Before: a bound across connections (8,192) filled with requests that wait for ever, every
@@ -191,35 +169,31 @@ describe('a sybil flood sent to the primary alone (second review)', () => {
     const request = (key: number): ClientRequest => ({ kind: 'request', clientKey: Uint8Array.of(key), nonce: 1, replyTo: 'x', operation: new Uint8Array(1), signature: new Uint8Array(0) });
     for (let key = 0; key < 6; key++) held.add(request(key), 0, 'sybil');
     held.add(request(6), 0, 'honest');
-    expect(held.takeOnePerClient(2, () => 'take').map((r) => r.clientKey[0])).toEqual([0, 6]);
-    expect(held.takeOnePerClient(3, () => 'take').map((r) => r.clientKey[0])).toEqual([1, 2, 3]);
+    expect(held.takeOnePerClient(2, 0, () => 'ready').map((r) => r.clientKey[0])).toEqual([0, 6]);
+    expect(held.takeOnePerClient(3, 0, () => 'ready').map((r) => r.clientKey[0])).toEqual([1, 2, 3]);
     expect(held.size).toBe(2);
   });
 });
 
 describe('ClientRequests.takeOnePerClient with requests waiting for their blocks', () => {
-  it('looks at no more than waitingVisitsPerTake per place in the batch, and reaches a proposable request behind them in a few calls', () => {
-    // Third review: it looked at every waiting request at every tick (26 ms per 10 ms tick at 4,096).
+  it('looks at none of them: a proposable request behind 1,000 is taken in the first call, with one look', () => {
+    // Third review: it looked at every waiting request at every tick (26 ms per 10 ms tick at
+    // 4,096); then at 4 per place in the batch. Now waiting requests are indexed by the blocks they
+    // lack and looked at only when one comes or their re-ask is due.
     const held = new ClientRequests();
     const request = (key: number): ClientRequest => ({ kind: 'request', clientKey: Uint8Array.of(key >> 8, key & 255), nonce: 1, replyTo: 'x', operation: new Uint8Array(1), signature: new Uint8Array(0) });
     const waiting = 1000;
-    for (let key = 0; key < waiting; key++) held.add(request(key), 0, 'waiting');
-    held.add(request(waiting), 0, 'honest-later');
-    // The proposable request was added last, so the scan reaches it once the waiting ones it looked
-    // at have moved to the back.
+    for (let key = 0; key < waiting; key++) held.add(request(key), 0, 'waiting', [Uint8Array.of(key >> 8, key & 255)]);
+    held.add(request(waiting), 0, 'honest-later', []);
     let looks = 0;
-    let calls = 0;
-    let taken: ClientRequest[] = [];
-    while (taken.length === 0 && calls < 1000) {
-      calls++;
-      taken = held.takeOnePerClient(8, (r) => {
-        looks++;
-        return r.clientKey[0] === waiting >> 8 && r.clientKey[1] === (waiting & 255) ? 'take' : 'wait';
-      });
-    }
+    const taken = held.takeOnePerClient(8, 0, () => {
+      looks++;
+      return 'ready';
+    });
     expect(taken.map((r) => (r.clientKey[0]! << 8) | r.clientKey[1]!)).toEqual([waiting]);
-    expect(looks / calls).toBeLessThanOrEqual(heldLimits.waitingVisitsPerTake * 8 + 1);
-    expect(calls).toBeLessThanOrEqual(Math.ceil((waiting + 1) / (heldLimits.waitingVisitsPerTake * 8)) + 1);
+    expect(looks).toBe(1);
+    expect(held.takeOnePerClient(8, 0, () => 'ready')).toEqual([]);
+    expect([held.size, held.readySize, held.waitingSize]).toEqual([waiting, 0, waiting]);
   });
 });
 
