@@ -7,12 +7,15 @@
  *   restore NAME|AGUID [--version N] -o FILE     one version (default: the latest certified)
  *   restore NAME|AGUID --all --out DIR           every version of one object
  *   restore --all --out DIR                      every version of every object
- *   restore [NAME|AGUID] --verify-only           restore in memory, write nothing, report
+ *   restore [NAME|AGUID] --verify-only           restore and verify, write nothing, report
+ * Each version streams to a temporary file beside its final name, fsynced and renamed into place
+ * once the whole version verified; a failure or a signal (Ctrl-C) removes the temporary file.
  * Options: --config FILE, --owner HEX | --identity FILE (to turn NAME into an AGUID), --json,
  * --quiet, --timeout-ms N. Exit codes: 0 all restored, 1 something missing or failed (a version,
  * a chain link, an archive server that did not answer, or nothing found at all), 2 usage.
  */
-import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pino } from 'pino';
 import { fromHex, toHex } from '../core/bytes.ts';
@@ -23,7 +26,8 @@ import { loadClusterConfig } from '../runtime/cluster-config.ts';
 import { loadDescriptor } from '../runtime/cluster-keys.ts';
 import { nodeCrypto } from '../runtime/node-crypto.ts';
 import type { PeerAddress } from '../runtime/transport.ts';
-import type { RestoredVersion } from '../archive/shell/restore.ts';
+import type { LeafWriter, VersionRef, VersionSink } from '../archive/shell/restore.ts';
+import type { RootBlock } from '../core/version/root-block.ts';
 import { runRestore, type RestoreTarget, type RestoreToolReport } from '../archive/shell/restore-tool.ts';
 import { WsArchiveSource } from '../archive/shell/ws-archive-source.ts';
 import { fsErrorMessage } from './fs-errors.ts';
@@ -99,24 +103,107 @@ function targetOf(p: Parsed): RestoreTarget {
   return target;
 }
 
-/** Reported per version: say it is our output that failed, not the archive. */
-function outputFailed(error: unknown): Error {
-  return new Error(`restored and verified, but writing the output failed: ${fsErrorMessage(error, 'output') ?? (error as Error).message}`);
+/**
+ * Reported per version: say it is our output that failed, not the archive. `verified` when the
+ * whole version had verified (the commit failed); a write part way through comes before that.
+ */
+function outputFailed(error: unknown, verified: boolean): Error {
+  const reason = fsErrorMessage(error, 'output') ?? (error as Error).message;
+  return new Error(verified ? `restored and verified, but writing the output failed: ${reason}` : `writing the output failed (not the archive's fault): ${reason}`);
 }
+
+/** Outputs being written: a signal removes their temporary files (see interruptCleanup). */
+const unfinished = new Set<OutputFile>();
+
+/**
+ * One output written under a temporary name in its final folder (so the rename is atomic) and
+ * renamed into place by `commit` only: no partial file ever carries the final name. A version of
+ * any size passes through it leaf by leaf (it was written from one buffer of the whole version,
+ * which a version over the largest buffer could not fill; session-20 review, finding 8d).
+ */
+export class OutputFile {
+  readonly temporary: string;
+  private fd: number | null;
+
+  constructor(readonly path: string) {
+    this.temporary = `${path}.${process.pid}.tmp`;
+    this.fd = openSync(this.temporary, 'w');
+    unfinished.add(this);
+  }
+
+  write(bytes: Uint8Array): void {
+    for (let at = 0; at < bytes.length; ) at += writeSync(this.fd!, bytes, at, bytes.length - at);
+  }
+
+  /** The bytes reach the disk before the name does: after a crash the final name holds the old file or the whole new one. */
+  commit(): void {
+    fsyncSync(this.fd!);
+    closeSync(this.fd!);
+    this.fd = null;
+    renameSync(this.temporary, this.path);
+    unfinished.delete(this);
+    syncFolder(dirname(this.path));
+  }
+
+  /** Removes the temporary file; errors are swallowed, as the failure that led here is the one to report. */
+  discard(): void {
+    unfinished.delete(this);
+    try {
+      if (this.fd !== null) closeSync(this.fd);
+    } catch {
+      // Closing can fail only on a descriptor already gone; the file is removed below all the same.
+    }
+    this.fd = null;
+    try {
+      rmSync(this.temporary, { force: true });
+    } catch {
+      // A temporary file we cannot remove is left; the error that led here is the one to report.
+    }
+  }
+}
+
+/** Makes a rename in `folder` durable; best effort, as some file systems cannot sync a folder and the file itself is already synced. */
+function syncFolder(folder: string): void {
+  try {
+    const fd = openSync(folder, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // See above: the data is on disk, only the new name might not survive a power cut.
+  }
+}
+
+/** Removes the temporary file of every output still being written. */
+export function discardUnfinished(): void {
+  for (const file of [...unfinished]) file.discard();
+}
+
+/**
+ * What Ctrl-C (or kill, or the terminal closing) does during a restore: remove the temporary files
+ * of outputs being written, then end with 128 + the signal's number, as the default action would.
+ */
+export function interruptCleanup(exit: (code: number) => void = (code) => process.exit(code)): (signal: NodeJS.Signals) => void {
+  return (signal) => {
+    discardUnfinished();
+    exit(128 + (osConstants.signals[signal] ?? 0));
+  };
+}
+
+const interruptSignals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /** Writes through a temporary file and a rename; a failed write or rename leaves neither it nor a partial output behind. */
 export function writeAtomic(path: string, bytes: Uint8Array): void {
-  const tmp = `${path}.${process.pid}.tmp`;
+  let file: OutputFile | null = null;
   try {
-    writeFileSync(tmp, bytes);
-    renameSync(tmp, path);
+    file = new OutputFile(path);
+    file.write(bytes);
+    file.commit();
   } catch (error) {
-    try {
-      rmSync(tmp, { force: true });
-    } catch {
-      // The write's own error is the one to report; a temporary file we cannot remove is left.
-    }
-    throw outputFailed(error);
+    file?.discard();
+    throw outputFailed(error, true);
   }
 }
 
@@ -145,30 +232,57 @@ function prepareOutput(p: Parsed): void {
 }
 
 /**
- * Where each restored version goes, and the manifest of those written. An entry is added only once
- * its output is written: the manifest listed versions whose write had failed, and a failed mkdir
- * of DIR/<aguid> read as archive loss ("MISSING ...: EEXIST"; session-20 review, finding 7).
+ * Where each restored version goes, and the manifest of those written. Each version streams into
+ * a temporary file beside its final name, renamed into place once the whole version verified. An
+ * entry is added only once its output is in place: the manifest listed versions whose write had
+ * failed, and a failed mkdir of DIR/<aguid> read as archive loss ("MISSING ...: EEXIST";
+ * session-20 review, finding 7).
  */
-export function sinkOf(p: Parsed): { sink: (r: RestoredVersion) => void; manifest: unknown[] } {
+export function sinkOf(p: Parsed): { sink: VersionSink; manifest: unknown[] } {
   const manifest: unknown[] = [];
-  const sink = (r: RestoredVersion): void => {
-    const entry = { aguid: toHex(r.ref.aguid), version: r.ref.version, vguid: toHex(r.ref.vguid), sizeBytes: r.bytes.length, timestampMs: r.root.timestampMs };
-    const file = p.values.get('-o');
-    if (p.bools.has('--verify-only')) {
-      // nothing to write
-    } else if (file !== undefined && !p.bools.has('--all')) writeAtomic(file, r.bytes);
-    else {
-      const dir = join(p.values.get('--out')!, entry.aguid);
-      try {
-        mkdirSync(dir, { recursive: true });
-      } catch (error) {
-        throw outputFailed(error);
-      }
-      writeAtomic(join(dir, String(entry.version)), r.bytes);
+  const open = (ref: VersionRef, root: RootBlock): LeafWriter => {
+    const entry = { aguid: toHex(ref.aguid), version: ref.version, vguid: toHex(ref.vguid), sizeBytes: root.sizeBytes, timestampMs: root.timestampMs };
+    const path = outputPathOf(p, entry.aguid, entry.version);
+    let file: OutputFile | null = null;
+    try {
+      file = path === null ? null : new OutputFile(path);
+    } catch (error) {
+      throw outputFailed(error, false);
     }
-    manifest.push(entry);
+    return {
+      write: (leaf) => {
+        try {
+          file?.write(leaf);
+        } catch (error) {
+          throw outputFailed(error, false);
+        }
+      },
+      commit: () => {
+        try {
+          file?.commit();
+        } catch (error) {
+          throw outputFailed(error, true);
+        }
+        manifest.push(entry);
+      },
+      discard: () => file?.discard(),
+    };
   };
-  return { sink, manifest };
+  return { sink: { open }, manifest };
+}
+
+/** The file a version goes to (null for --verify-only); makes DIR/<aguid> for --all. */
+function outputPathOf(p: Parsed, aguidHex: string, version: number): string | null {
+  if (p.bools.has('--verify-only')) return null;
+  const file = p.values.get('-o');
+  if (file !== undefined && !p.bools.has('--all')) return file;
+  const dir = join(p.values.get('--out')!, aguidHex);
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (error) {
+    throw outputFailed(error, false);
+  }
+  return join(dir, String(version));
 }
 
 function printReport(p: Parsed, report: RestoreToolReport): void {
@@ -238,6 +352,8 @@ export async function run(args: string[]): Promise<number> {
   await source.start();
   const { sink, manifest } = sinkOf(p);
   const quiet = p.bools.has('--quiet') || p.bools.has('--json') || !process.stderr.isTTY;
+  const onInterrupt = interruptCleanup();
+  for (const s of interruptSignals) process.on(s, onInterrupt);
   try {
     const report = await runRestore(
       {
@@ -258,6 +374,7 @@ export async function run(args: string[]): Promise<number> {
     if (error instanceof Error) return fail(1, error.name, error.message);
     throw error;
   } finally {
+    for (const s of interruptSignals) process.off(s, onInterrupt);
     await source.stop();
   }
 }

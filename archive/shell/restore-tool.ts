@@ -1,15 +1,15 @@
 /**
  * What `oceanstore restore` does, independent of sockets and files so it runs against the
  * simulator as well as real servers: pick the versions to restore (one object's latest or a given
- * version, or everything), restore each through the verifying fetcher, hand the verified bytes to
- * a sink, and return a report that says exactly what is missing.
+ * version, or everything), restore each through the verifying fetcher, stream the verified bytes
+ * to a sink, and return a report that says exactly what is missing.
  */
 import { bytesEqual, toHex } from '../../core/bytes.ts';
 import type { Crypto } from '../../core/crypto.ts';
 import { NotFoundError } from '../../core/errors.ts';
 import type { ArchiveSource } from './archive-source.ts';
 import { BlockFetcher, defaultBlockFetcherOptions, type FetchStats } from './block-fetcher.ts';
-import { discoverVersions, restoreVersions, type RestoredVersion, type RestoreReport, type VersionRef } from './restore.ts';
+import { bytesSink, discoverVersions, streamVersions, type RestoredVersion, type RestoreReport, type VersionRef, type VersionSink } from './restore.ts';
 
 export interface RestoreTarget {
   /** One object; absent = every object the archive holds certificates for. */
@@ -29,7 +29,8 @@ export interface RestoreToolOptions {
   k: number;
   m: number;
   target: RestoreTarget;
-  sink: (restored: RestoredVersion) => Promise<void> | void;
+  /** A VersionSink streams each version (the CLI's files); a function gets each version's bytes in memory. */
+  sink: VersionSink | ((restored: RestoredVersion) => Promise<void> | void);
   onProgress?: (done: number, total: number, bytes: number) => void;
 }
 
@@ -74,16 +75,8 @@ export async function runRestore(o: RestoreToolOptions, nowMs: () => number): Pr
   const selected = select(versions, o.target, discovery.unreachable, o.source.servers.length);
   const fetcher = new BlockFetcher(o.crypto, o.source, { k: o.k, m: o.m, ...defaultBlockFetcherOptions });
   fetcher.markUnanswering(discovery.unreachable);
-  let bytes = 0;
-  const report = await restoreVersions(
-    fetcher,
-    selected,
-    async (restored) => {
-      bytes += restored.bytes.length;
-      await o.sink(restored);
-    },
-    (done, total) => o.onProgress?.(done, total, bytes),
-  );
+  const sink = typeof o.sink === 'function' ? bytesSink(o.sink) : o.sink;
+  const report = await streamVersions(fetcher, selected, sink, o.onProgress);
   return {
     ...report,
     selected: selected.map((v) => ({ aguid: toHex(v.aguid), version: v.version, vguid: toHex(v.vguid) })),

@@ -10,14 +10,18 @@
  *      the certificate (aguid, version); the tree is walked level by level, each interior block
  *      checked against the pointer to it (height, byte and leaf counts), each data block against
  *      its pointer's length; the bytes are the leaves in order and must total the root's size.
+ *      The walk streams: each level is fetched a bounded window ahead of the level below, and each
+ *      verified leaf goes to a sink in order (a temporary file in the CLI, renamed into place only
+ *      once the whole version verified), so memory does not grow with the version's size.
  * Nothing unverified reaches the output; what cannot be fetched is reported, not guessed.
  */
+import { constants as bufferConstants } from 'node:buffer';
 import { bytesEqual, toHex } from '../../core/bytes.ts';
 import type { Crypto } from '../../core/crypto.ts';
-import { DecodeError, IntegrityError } from '../../core/errors.ts';
+import { DecodeError, IntegrityError, InvalidArgumentError } from '../../core/errors.ts';
 import { CertificateVerifier, decodeCertificate, encodeCertificate, type Certificate } from '../../core/threshold/index.ts';
-import { decodeInteriorBlock, summarize, type Pointer } from '../../core/version/interior-block.ts';
-import { decodeRootBlock, type RootBlock } from '../../core/version/root-block.ts';
+import { decodeInteriorBlock, interiorBlockBytesMax, summarize, type Pointer } from '../../core/version/interior-block.ts';
+import { decodeRootBlock, type RootBlock, type TreeRoot } from '../../core/version/root-block.ts';
 import { mapLimit, type ArchiveSource } from './archive-source.ts';
 import type { BlockFetcher } from './block-fetcher.ts';
 import type { BlockKind } from '../../core/version/block.ts';
@@ -161,50 +165,254 @@ export interface RestoredVersion {
   bytes: Uint8Array;
 }
 
-/** Rebuilds one version's bytes from the archive; throws (NotEnoughFragmentsError, IntegrityError) when it cannot. */
-/** Blocks of one tree level in batches (one request per server per batch), a few batches in flight; throws the first missing block's error. */
-async function fetchAll(fetcher: BlockFetcher, pointers: readonly Pointer[], kind: BlockKind, batchBlocks: number, concurrency: number): Promise<Uint8Array[]> {
-  const batches: Pointer[][] = [];
-  for (let at = 0; at < pointers.length; at += batchBlocks) batches.push(pointers.slice(at, at + batchBlocks));
-  const results = await mapLimit(batches, concurrency, (batch) => fetcher.fetchBlocks(batch.map((p) => ({ bguid: p.bguid, kind }))));
-  return results.flat().map((r) => {
-    if (r instanceof Error) throw r;
-    return r;
-  });
+/**
+ * Where one version's verified bytes go, leaf by leaf and in order. Each leaf handed over has
+ * hashed to its BGUID, matched its pointer's length and sits under interior blocks that each
+ * matched the pointer to them; the whole version is verified only when `commit` is called (the
+ * leaves total the root's size). A writer must keep nothing visible as the version until then.
+ */
+export interface LeafWriter {
+  /** The next leaf; awaited before the one after it is handed over. */
+  write(leaf: Uint8Array): Promise<void> | void;
+  /** Every leaf written and the version verified: make the output visible. */
+  commit(): Promise<void> | void;
+  /** The restore (or a write) failed part way: drop what was written. Must not throw. */
+  discard(): Promise<void> | void;
 }
 
-export async function restoreVersion(fetcher: BlockFetcher, ref: VersionRef, concurrency = 4, batchBlocks = 64): Promise<RestoredVersion> {
-  const rootBytes = await fetcher.fetchBlock(ref.vguid, 'root', ref.rootFragmentRoot);
-  const root = decodeRootBlock(rootBytes);
+/** Opens a writer for each version whose root block verified. */
+export interface VersionSink {
+  open(ref: VersionRef, root: RootBlock): Promise<LeafWriter> | LeafWriter;
+}
+
+/**
+ * How far a restore fetches ahead of its sink. Data blocks are counted by their length (known from
+ * the pointer before the fetch), interior blocks at their size bound (interiorBlockBytesMax), each
+ * tree level with its own window: the data window bounds the version's bytes held, whatever the
+ * version's size (it held every leaf and then a copy of them all; session-20 review, finding 8d).
+ */
+export interface RestoreWindow {
+  /** Data bytes fetched or in flight and not yet taken by the sink; one block more only when a single block is larger. */
+  dataBytes: number;
+  /** Interior blocks fetched ahead on each level, at their size bound. */
+  interiorBytes: number;
+  /** Fetch batches in flight per level. */
+  concurrency: number;
+  /** Blocks per batch at most (one request per server per batch); a batch also holds at most its share of the window. */
+  batchBlocks: number;
+}
+
+export const defaultRestoreWindow: RestoreWindow = { dataBytes: 32 * 2 ** 20, interiorBytes: 2 ** 20, concurrency: 4, batchBlocks: 64 };
+
+/** Bytes a window holds now and at most so far: counted in the code, so tests check the bound without RSS. */
+export class HeldBytes {
+  now = 0;
+  peak = 0;
+
+  add(bytes: number): void {
+    this.now += bytes;
+    this.peak = Math.max(this.peak, this.now);
+  }
+
+  release(bytes: number): void {
+    this.now -= bytes;
+  }
+}
+
+export interface RestoreStats {
+  data: HeldBytes;
+  interior: HeldBytes;
+}
+
+export interface RestoreOptions {
+  window?: Partial<RestoreWindow>;
+  /** Where the held bytes are counted (tests read it). */
+  stats?: RestoreStats;
+}
+
+interface Fetched {
+  pointer: Pointer;
+  bytes: Uint8Array;
+}
+
+interface Batch {
+  pointers: Pointer[];
+  cost: number;
+  result: Promise<(Uint8Array | Error)[]>;
+}
+
+interface Limits {
+  bytes: number;
+  concurrency: number;
+  batchBlocks: number;
+}
+
+/** The next value of `source`, or undefined at its end. */
+async function pull<T>(source: AsyncIterator<T>): Promise<T | undefined> {
+  const next = await source.next();
+  return next.done ? undefined : next.value;
+}
+
+async function* once<T>(value: T): AsyncGenerator<T> {
+  yield value;
+}
+
+/**
+ * The blocks `pointers` name, fetched in batches and handed over in order. A batch is sent while
+ * its cost fits in the window beside the batches not yet taken (the first always goes, so a block
+ * larger than the window still passes), at most `concurrency` at once; a batch's cost is held until
+ * the consumer asks for what follows its last block. The first missing block's error is thrown.
+ */
+async function* fetchAhead(fetcher: BlockFetcher, pointers: AsyncIterator<Pointer>, kind: BlockKind, costOf: (p: Pointer) => number, limits: Limits, held: HeldBytes): AsyncGenerator<Fetched> {
+  const queue: Batch[] = [];
+  let queuedCost = 0;
+  const batchCostMax = Math.max(1, Math.floor(limits.bytes / limits.concurrency));
+  let next = await pull(pointers);
+  const send = async (): Promise<void> => {
+    while (next !== undefined && queue.length < limits.concurrency && (queue.length === 0 || queuedCost + costOf(next) <= limits.bytes)) {
+      const batch: Pointer[] = [];
+      let cost = 0;
+      while (next !== undefined && batch.length < limits.batchBlocks) {
+        const c = costOf(next);
+        if (batch.length > 0 && (cost + c > batchCostMax || queuedCost + cost + c > limits.bytes)) break;
+        batch.push(next);
+        cost += c;
+        next = await pull(pointers);
+      }
+      const result = fetcher.fetchBlocks(batch.map((p) => ({ bguid: p.bguid, kind })));
+      // Awaited in order below; a restore abandoned part way must not leave a rejection unhandled.
+      result.catch(() => undefined);
+      queue.push({ pointers: batch, cost, result });
+      queuedCost += cost;
+      held.add(cost);
+    }
+  };
+  try {
+    await send();
+    for (let head = queue[0]; head !== undefined; head = queue[0]) {
+      const results = await head.result;
+      for (const [i, r] of results.entries()) {
+        if (r instanceof Error) throw r;
+        yield { pointer: head.pointers[i]!, bytes: r };
+      }
+      queue.shift();
+      queuedCost -= head.cost;
+      held.release(head.cost);
+      await send();
+    }
+  } finally {
+    // Batches still in flight are dropped with this restore: they no longer count against it.
+    held.release(queuedCost);
+    await pointers.return?.();
+  }
+}
+
+/** The children of the interior blocks `parents` name (all at `height`), in order, each block checked against the pointer to it. */
+async function* childrenOf(fetcher: BlockFetcher, parents: AsyncIterator<Pointer>, height: number, limits: Limits, held: HeldBytes): AsyncGenerator<Pointer> {
+  for await (const { pointer, bytes } of fetchAhead(fetcher, parents, 'interior', () => interiorBlockBytesMax, limits, held)) {
+    const node = decodeInteriorBlock(bytes);
+    const sum = summarize(pointer.bguid, node.children);
+    if (node.height !== height || sum.byteCount !== pointer.byteCount || sum.leafCount !== pointer.leafCount) {
+      throw new IntegrityError(`interior block ${toHex(pointer.bguid).slice(0, 16)} disagrees with the pointer to it`);
+    }
+    yield* node.children;
+  }
+}
+
+/** A version's leaves in order, each verified; the tree is walked level by level, each level a window ahead of the one below. */
+async function* leavesOf(fetcher: BlockFetcher, tree: TreeRoot, window: RestoreWindow, stats: RestoreStats): AsyncGenerator<Uint8Array> {
+  const interior: Limits = { bytes: window.interiorBytes, concurrency: window.concurrency, batchBlocks: window.batchBlocks };
+  let pointers: AsyncIterator<Pointer> = once<Pointer>(tree);
+  for (let height = tree.height; height >= 1; height--) pointers = childrenOf(fetcher, pointers, height, interior, stats.interior);
+  const data: Limits = { bytes: window.dataBytes, concurrency: window.concurrency, batchBlocks: window.batchBlocks };
+  for await (const { pointer, bytes } of fetchAhead(fetcher, pointers, 'data', (p) => p.byteCount, data, stats.data)) {
+    if (bytes.length !== pointer.byteCount) throw new IntegrityError(`data block ${toHex(pointer.bguid).slice(0, 16)} has the wrong length`);
+    yield bytes;
+  }
+}
+
+/** The version's root block, fetched by its VGUID and checked against the certificate. */
+async function fetchRoot(fetcher: BlockFetcher, ref: VersionRef): Promise<RootBlock> {
+  const root = decodeRootBlock(await fetcher.fetchBlock(ref.vguid, 'root', ref.rootFragmentRoot));
   if (!bytesEqual(root.aguid, ref.aguid) || root.version !== ref.version) {
     throw new IntegrityError(`root block ${toHex(ref.vguid).slice(0, 16)} does not match its certificate (aguid or version)`);
   }
-  if (root.tree === null) return { ref, root, bytes: new Uint8Array(0) };
-  let level: Pointer[] = [root.tree];
-  for (let height = root.tree.height; height >= 1; height--) {
-    const blocks = await fetchAll(fetcher, level, 'interior', batchBlocks, concurrency);
-    level = level.flatMap((pointer, i) => {
-      const node = decodeInteriorBlock(blocks[i]!);
-      const sum = summarize(pointer.bguid, node.children);
-      if (node.height !== height || sum.byteCount !== pointer.byteCount || sum.leafCount !== pointer.leafCount) {
-        throw new IntegrityError(`interior block ${toHex(pointer.bguid).slice(0, 16)} disagrees with the pointer to it`);
+  return root;
+}
+
+/**
+ * Streams one version into a writer from `sink`, verified to its end, without committing it;
+ * the writer is discarded when anything fails. Throws (NotEnoughFragmentsError, IntegrityError)
+ * when the archive cannot produce the version, or what the writer threw.
+ */
+async function restoreInto(fetcher: BlockFetcher, ref: VersionRef, sink: VersionSink, options: RestoreOptions): Promise<{ root: RootBlock; writer: LeafWriter }> {
+  const root = await fetchRoot(fetcher, ref);
+  const window = { ...defaultRestoreWindow, ...options.window };
+  const stats = options.stats ?? { data: new HeldBytes(), interior: new HeldBytes() };
+  const writer = await sink.open(ref, root);
+  try {
+    let at = 0;
+    if (root.tree !== null) {
+      for await (const leaf of leavesOf(fetcher, root.tree, window, stats)) {
+        if (at + leaf.length > root.sizeBytes) throw new IntegrityError('leaves exceed the size the root block states');
+        await writer.write(leaf);
+        at += leaf.length;
       }
-      return node.children;
-    });
+    }
+    if (at !== root.sizeBytes) throw new IntegrityError(`leaves total ${at} bytes, the root block states ${root.sizeBytes}`);
+    return { root, writer };
+  } catch (error) {
+    await writer.discard();
+    throw error;
   }
-  const leaves = await fetchAll(fetcher, level, 'data', batchBlocks, concurrency);
-  leaves.forEach((bytes, i) => {
-    if (bytes.length !== level[i]!.byteCount) throw new IntegrityError(`data block ${toHex(level[i]!.bguid).slice(0, 16)} has the wrong length`);
-  });
-  const out = new Uint8Array(root.sizeBytes);
-  let at = 0;
-  for (const leaf of leaves) {
-    if (at + leaf.length > out.length) throw new IntegrityError('leaves exceed the size the root block states');
-    out.set(leaf, at);
-    at += leaf.length;
+}
+
+/** Restores one version into a writer from `sink` and commits it once verified; returns its root block. */
+export async function restoreVersionTo(fetcher: BlockFetcher, ref: VersionRef, sink: VersionSink, options: RestoreOptions = {}): Promise<RootBlock> {
+  const { root, writer } = await restoreInto(fetcher, ref, sink, options);
+  await commitOrDiscard(writer);
+  return root;
+}
+
+async function commitOrDiscard(writer: LeafWriter): Promise<void> {
+  try {
+    await writer.commit();
+  } catch (error) {
+    await writer.discard();
+    throw error;
   }
-  if (at !== out.length) throw new IntegrityError(`leaves total ${at} bytes, the root block states ${out.length}`);
-  return { ref, root, bytes: out };
+}
+
+/**
+ * A sink that gathers each version into one buffer of its size and hands it to `take` once
+ * verified: for callers that want the bytes (tests, benchmarks). The version is held once, not
+ * twice; one larger than a buffer can hold is refused, to be streamed to a file instead.
+ */
+export function bytesSink(take: (restored: RestoredVersion) => Promise<void> | void): VersionSink {
+  return {
+    open: (ref, root) => {
+      if (root.sizeBytes > bufferConstants.MAX_LENGTH) {
+        throw new InvalidArgumentError(`version of ${root.sizeBytes} bytes is larger than one buffer holds (${bufferConstants.MAX_LENGTH}); restore it to a file`);
+      }
+      const bytes = new Uint8Array(root.sizeBytes);
+      let at = 0;
+      return {
+        write: (leaf) => {
+          bytes.set(leaf, at);
+          at += leaf.length;
+        },
+        commit: () => take({ ref, root, bytes }),
+        discard: () => undefined,
+      };
+    },
+  };
+}
+
+/** Rebuilds one version's bytes in memory; throws (NotEnoughFragmentsError, IntegrityError) when it cannot. */
+export async function restoreVersion(fetcher: BlockFetcher, ref: VersionRef, options: RestoreOptions = {}): Promise<RestoredVersion> {
+  let restored: RestoredVersion | undefined;
+  await restoreVersionTo(fetcher, ref, bytesSink((r) => void (restored = r)), options);
+  return restored!;
 }
 
 export interface RestoreReport {
@@ -216,33 +424,44 @@ export interface RestoreReport {
 }
 
 /**
- * Restores every version in `versions` (in order), handing each to `sink` as soon as it is
- * verified; keeps going past failures and reports them.
+ * Restores every version in `versions` (in order), streaming each into a writer from `sink` and
+ * committing it once verified; keeps going past failures and reports them.
  */
-export async function restoreVersions(
+export async function streamVersions(
   fetcher: BlockFetcher,
   versions: readonly VersionRef[],
-  sink: (restored: RestoredVersion) => Promise<void> | void,
-  onProgress?: (done: number, total: number) => void,
+  sink: VersionSink,
+  onProgress?: (done: number, total: number, restoredBytes: number) => void,
+  options: RestoreOptions = {},
 ): Promise<RestoreReport> {
   const report: RestoreReport = { restored: 0, restoredBytes: 0, failed: [], chainBreaks: [] };
   const previous = new Map<string, { version: number; vguid: Uint8Array }>();
   for (const [i, ref] of versions.entries()) {
     const aguidHex = toHex(ref.aguid);
     try {
-      const restored = await restoreVersion(fetcher, ref);
+      const { root, writer } = await restoreInto(fetcher, ref, sink, options);
       const prior = previous.get(aguidHex);
-      if (prior && prior.version === ref.version - 1 && !bytesEqual(prior.vguid, restored.root.previousVguid)) {
+      if (prior && prior.version === ref.version - 1 && !bytesEqual(prior.vguid, root.previousVguid)) {
         report.chainBreaks.push(`${aguidHex}@${ref.version}`);
       }
       previous.set(aguidHex, { version: ref.version, vguid: ref.vguid });
-      await sink(restored);
+      await commitOrDiscard(writer);
       report.restored++;
-      report.restoredBytes += restored.bytes.length;
+      report.restoredBytes += root.sizeBytes;
     } catch (error) {
       report.failed.push({ aguid: aguidHex, version: ref.version, reason: (error as Error).message });
     }
-    onProgress?.(i + 1, versions.length);
+    onProgress?.(i + 1, versions.length, report.restoredBytes);
   }
   return report;
+}
+
+/** streamVersions for callers that want each version's bytes in memory. */
+export function restoreVersions(
+  fetcher: BlockFetcher,
+  versions: readonly VersionRef[],
+  take: (restored: RestoredVersion) => Promise<void> | void,
+  onProgress?: (done: number, total: number, restoredBytes: number) => void,
+): Promise<RestoreReport> {
+  return streamVersions(fetcher, versions, bytesSink(take), onProgress);
 }
