@@ -14,7 +14,8 @@
  * --quiet, --timeout-ms N. Exit codes: 0 all restored, 1 something missing or failed (a version,
  * a chain link, an archive server that did not answer, or nothing found at all), 2 usage.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmdirSync, rmSync, statSync, writeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pino } from 'pino';
@@ -125,9 +126,16 @@ export class OutputFile {
   readonly temporary: string;
   private fd: number | null;
 
-  constructor(readonly path: string) {
-    this.temporary = `${path}.${process.pid}.tmp`;
-    this.fd = openSync(this.temporary, 'w');
+  /**
+   * The temporary name is the process's and random, and is created exclusively (never an existing
+   * file, never through a symlink): two restores into one folder whose processes share a pid (each
+   * pid 1 in its container) truncated and removed each other's temporary, while it lived for the
+   * whole restore (session-21 second review). `folderMade`: the folder was made for this output
+   * (--all), and is removed again if a discard leaves it empty.
+   */
+  constructor(readonly path: string, private readonly folderMade = false) {
+    this.temporary = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+    this.fd = openSync(this.temporary, 'wx');
     unfinished.add(this);
   }
 
@@ -156,6 +164,7 @@ export class OutputFile {
     this.fd = null;
     try {
       rmSync(this.temporary, { force: true });
+      if (this.folderMade) rmdirSync(dirname(this.path)); // only if empty: ENOTEMPTY otherwise
     } catch {
       // A temporary file we cannot remove is left; the error that led here is the one to report.
     }
@@ -245,7 +254,7 @@ export function sinkOf(p: Parsed): { sink: VersionSink; manifest: unknown[] } {
     const path = outputPathOf(p, entry.aguid, entry.version);
     let file: OutputFile | null = null;
     try {
-      file = path === null ? null : new OutputFile(path);
+      file = path === null ? null : new OutputFile(path, p.bools.has('--all'));
     } catch (error) {
       throw outputFailed(error, false);
     }

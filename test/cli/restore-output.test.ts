@@ -3,7 +3,7 @@
  * mkdir of DIR/<aguid> read as archive loss and the manifest listed versions whose write had
  * failed; a failed write left its temporary file; with --json a missing config printed no JSON.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -72,6 +72,33 @@ describe('restore output errors', () => {
     mkdirSync(target);
     expect(() => writeAtomic(target, new Uint8Array([1]))).toThrow(/writing the output failed/);
     expect(readdirSync(dir)).toEqual(['taken']);
+  });
+
+  it('two restores to one path in processes with one pid (containers) keep their own temporaries (session-21 second review)', async () => {
+    const dir = scratch();
+    const target = join(dir, 'out.bin');
+    const a = sinkOf(parseRestoreArgs(['x', '-o', target]));
+    const b = sinkOf(parseRestoreArgs(['x', '-o', target]));
+    const r = restored(4, 0);
+    const wa = await a.sink.open(r.ref, r.root);
+    await wa.write(new Uint8Array(4096).fill(0xaa));
+    const wb = await b.sink.open(r.ref, r.root); // before: reopened A's temporary, truncating it
+    await wa.write(new Uint8Array(4096).fill(0xbb));
+    await wb.discard(); // before: removed A's temporary, and A's commit failed
+    await wa.commit();
+    const bytes = readFileSync(target);
+    expect([bytes.length, bytes[0], bytes[4096]]).toEqual([8192, 0xaa, 0xbb]);
+    expect(readdirSync(dir)).toEqual(['out.bin']);
+  });
+
+  it('--all: a version that fails leaves no empty DIR/<aguid> behind', async () => {
+    const out = scratch();
+    const { sink } = sinkOf(parseRestoreArgs(['--all', '--out', out]));
+    const r = restored(5, 0);
+    const writer = await sink.open(r.ref, r.root);
+    await writer.write(new Uint8Array([1]));
+    await writer.discard();
+    expect(readdirSync(out)).toEqual([]);
   });
 
   it('--json with a config that cannot be read prints a JSON error and exits 1', async () => {
