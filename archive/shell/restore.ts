@@ -279,7 +279,9 @@ async function* fetchAhead(fetcher: BlockFetcher, pointers: AsyncIterator<Pointe
         cost += c;
         next = await pull(pointers);
       }
-      const result = fetcher.fetchBlocks(batch.map((p) => ({ bguid: p.bguid, kind })));
+      // A block is at most its cost (a data block's verified length, an interior block's bound):
+      // the fetcher drops longer fragments at once instead of holding them (second review).
+      const result = fetcher.fetchBlocks(batch.map((p) => ({ bguid: p.bguid, kind, bytesMax: costOf(p) })));
       // Awaited in order below; a restore abandoned part way must not leave a rejection unhandled.
       result.catch(() => undefined);
       queue.push({ pointers: batch, cost, result });

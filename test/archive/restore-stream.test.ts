@@ -18,6 +18,8 @@ import { bytesSink, discoverVersions, HeldBytes, restoreVersionTo, type VersionR
 import { runRestore } from '../../archive/shell/restore-tool.ts';
 import { interruptCleanup, parseRestoreArgs, sinkOf } from '../../cli/restore.ts';
 import { archiveAll, crypto, k, m, makeCluster, makeHistory } from './sim-helpers.ts';
+import { encodeFragment, makeFragments } from '../../archive/erasure/index.ts';
+import type { ArchiveMessage } from '../../archive/messages.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'restore-stream-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -71,6 +73,30 @@ describe('restore streams verified leaves to a sink', () => {
     expect(stats.interior.peak).toBeLessThanOrEqual(root.tree!.height * window.interiorBytes);
     expect(stats.data.now).toBe(0);
     expect(stats.interior.now).toBe(0);
+  });
+
+  it('a faulty archive server\'s junk fragments for a block are dropped on arrival, not held (session-21 second review)', async () => {
+    const { cluster, history, version } = archived(131);
+    // archive-0 answers each of its first 6 fetches with only the first block asked for, carrying
+    // 16 well-formed fragments that name its BGUID but a 256 KiB block (the block is 4 KiB).
+    const junk = makeFragments(crypto, k, m, new Uint8Array(32).fill(9), new Uint8Array(256 * 1024).fill(3)).fragments;
+    let replies = 0;
+    cluster.byzantine.set('archive-0', (reply: ArchiveMessage): ArchiveMessage => {
+      if (reply.type !== 'fetchReply' || reply.blocks.length === 0 || replies >= 6) return reply;
+      replies++;
+      const first = reply.blocks[0]!;
+      return { ...reply, blocks: [{ ...first, fragments: Array.from({ length: 16 }, (_, i) => encodeFragment({ ...junk[i % junk.length]!, bguid: first.bguid })) }] };
+    });
+    const discovery = await discoverVersions(crypto, cluster.source(), history.ringPublicKey);
+    const fetcher = new BlockFetcher(crypto, cluster.source(), { k, m, ...defaultBlockFetcherOptions, cacheBytesMax: 0 });
+    const pieces: Uint8Array[] = [];
+    await restoreVersionTo(fetcher, discovery.versions[0]!, { open: () => ({ write: (leaf) => void pieces.push(leaf), commit: () => undefined, discard: () => undefined }) });
+    expect(bytesEqual(Buffer.concat(pieces), version.content)).toBe(true);
+    expect(replies).toBeGreaterThan(0);
+    // Every junk fragment refused as it came (before: kept until its batch returned, ~494 MiB live
+    // in the reviewer's run with 40 MiB replies), but for a root block, whose length nothing gives
+    // before it arrives: at most k + m from one server.
+    expect(fetcher.stats.fragmentsRejected).toBeGreaterThanOrEqual(16 * replies - (k + m));
   });
 
   it('the CLI writes the version to its file through a temporary one, nothing else left in the folder', async () => {
