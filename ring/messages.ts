@@ -187,8 +187,8 @@ export interface Reply {
 
 /**
  * A replica's answer to a client's request whose nonce its record of that client has passed and
- * which never executed (this nonce with another request, or a nonce strictly between the last two
- * the client executed: ClientRecord.previousNonce), so it never will. Several
+ * which never executed (this nonce with another request, or a nonce the record knows did not:
+ * ClientRecord.knownFrom and executedBelow, the last 32 executed), so it never will. Several
  * clients with one key (an app and a CLI call sharing an identity) send nonces the others pass;
  * f+1 of these let the client sign its operation again above `executedNonce` (the (f+1)-th highest
  * of them), where it used to go unanswered until the caller's deadline. Signed like a reply.

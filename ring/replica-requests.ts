@@ -10,6 +10,7 @@ import { sendToClient } from './replica-execution.ts';
 import * as blocks from './replica-blocks.ts';
 import { heldLimits, type Verdict } from './client-requests.ts';
 import type { Replica } from './replica.ts';
+import { neverExecutedBelow } from './replica-store.ts';
 import { batchDigest, requestDigest } from './signing.ts';
 
 
@@ -24,13 +25,13 @@ export function onRequest(r: Replica, req: ClientRequest, from: string, fromMemb
     if (req.nonce === record.nonce && bytesEqual(record.requestDigest, digest)) return r.sendReply(req.replyTo, req.clientKey, record);
     // A nonce this client's record passed (another client with the key, an app and a CLI call
     // sharing an identity, went first). Only one that never executed may be signed again: this
-    // nonce with another request, or one strictly between the last two this client executed
-    // (one below those may have executed earlier, its replies lost: answered, the client would
-    // sign it again and it would run twice). Say so, once the request is the key holder's (a
+    // nonce with another request, or one the record knows did not execute (above its knownFrom,
+    // not among the last executed; one below that may have executed earlier, its replies lost:
+    // answered, the client would sign it again and it would run twice). Say so, once the request is the key holder's (a
     // forged one must not aim answers at any node), so the client signs again above it rather
     // than waiting out its deadline.
     r.drop('nonce-reuse');
-    const neverExecuted = req.nonce === record.nonce || req.nonce > record.previousNonce;
+    const neverExecuted = req.nonce === record.nonce || neverExecutedBelow(record, req.nonce);
     if (!neverExecuted || !r.requestValid(req)) return;
     sendToClient(r, req.replyTo, { kind: 'nonce-passed', clientKey: req.clientKey, nonce: req.nonce, requestDigest: digest, executedNonce: record.nonce, replica: r.me });
   }

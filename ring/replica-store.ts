@@ -352,27 +352,55 @@ export interface ClientRecord {
   seq: number;
   result: Uint8Array;
   /**
-   * The nonce of this client's request executed before this one (0: none). No nonce strictly
-   * between the two ever executed (a client's requests execute in increasing nonce order, the same
-   * on every correct replica): what lets a replica say a request never executed (nonce-passed).
-   * A record saved before session 19 reads it as `nonce` (nothing known).
+   * What this replica knows of the client's history, the same on every correct replica (a
+   * client's requests execute in increasing nonce order): of the nonces above `knownFrom` and
+   * below `nonce`, exactly those in `executedBelow` (descending, at most executedBelowMax)
+   * executed. What lets a replica say a request never executed (nonce-passed, answerPassed). One
+   * step of history (session 19) was not enough: a request of one store passed by two requests of
+   * another store with the same identity was never answered, and its write timed out (session-21
+   * review). Records saved earlier read as: knownFrom = their previous nonce (session 19) or
+   * their nonce (before), nothing listed.
    */
-  previousNonce: number;
+  knownFrom: number;
+  executedBelow: readonly number[];
+}
+
+/** Executed nonces a client record lists below its last (nonce-passed can answer for a request passed by this many). */
+export const executedBelowMax = 32;
+
+/** The record after `previous` when the client's request `nonce` executes. */
+export function nextClientRecord(previous: ClientRecord | undefined, nonce: number, requestDigest: Uint8Array, seq: number, result: Uint8Array): ClientRecord {
+  if (!previous) return { nonce, requestDigest, seq, result, knownFrom: 0, executedBelow: [] };
+  const listed = [previous.nonce, ...previous.executedBelow];
+  const kept = listed.slice(0, executedBelowMax);
+  const knownFrom = listed.length > executedBelowMax ? listed[executedBelowMax]! : previous.knownFrom;
+  return { nonce, requestDigest, seq, result, knownFrom, executedBelow: kept };
+}
+
+/** Did the client's request `nonce` (below the record's) provably never execute? */
+export function neverExecutedBelow(record: ClientRecord, nonce: number): boolean {
+  return nonce > record.knownFrom && nonce < record.nonce && !record.executedBelow.includes(nonce);
 }
 
 export function clientRecordTuple(r: ClientRecord): unknown[] {
-  return [r.nonce, r.requestDigest, r.seq, r.result, r.previousNonce];
+  return [r.nonce, r.requestDigest, r.seq, r.result, r.knownFrom, r.executedBelow];
 }
 
 export function clientRecordFromTuple(v: unknown): ClientRecord {
-  const t = asTuple(v, 'client record', 4, 5);
+  const t = asTuple(v, 'client record', 4, 6);
   const nonce = asUint(t[0], 'nonce');
+  const knownFrom = t.length > 4 ? asUint(t[4], 'knownFrom') : nonce;
+  const executedBelow = t.length > 5 ? asList(t[5], 'executedBelow', executedBelowMax, (n) => asUint(n, 'executedBelow')) : [];
+  if (knownFrom > nonce || executedBelow.some((n, i) => n >= (i === 0 ? nonce : executedBelow[i - 1]!) || n < knownFrom)) {
+    throw new DecodeError('client record: executedBelow must descend strictly between knownFrom and nonce');
+  }
   return {
     nonce,
     requestDigest: asBytesField(t[1], 'requestDigest', { bytes: 32 }),
     seq: asUint(t[2], 'seq'),
     result: asBytesField(t[3], 'result', { bytesMax: 1 << 20 }),
-    previousNonce: t.length > 4 ? asUint(t[4], 'previousNonce') : nonce,
+    knownFrom,
+    executedBelow,
   };
 }
 

@@ -102,7 +102,7 @@ class KvChainWriter implements ChainWriter {
 }
 
 class ObjectChainWriter implements ChainWriter {
-  /** The ring client's own key and nonces, as an SDK client's: its updates authenticate their requests. */
+  /** The ring client's own key and nonces, as an SDK client's (the object service runs an update only for its writer's key). */
   private readonly signer: Signer;
   private readonly aguid: Uint8Array;
   version = 0;

@@ -11,6 +11,9 @@ import { kvKeyFor, kvOperation } from '../../ring/kv-service.ts';
 import type { ClientRequest, RingMessage } from '../../ring/messages.ts';
 import { buildCluster, secretKeyFor, type Cluster } from '../../ring/sim-cluster.ts';
 import { signMessage } from '../../ring/signing.ts';
+import { decodeClientRecord, encodeClientRecord, executedBelowMax, neverExecutedBelow, nextClientRecord, type ClientRecord } from '../../ring/replica-store.ts';
+import { encode } from '../../core/codec.ts';
+import { DecodeError } from '../../core/errors.ts';
 import { fakeCrypto } from '../../sim/fake-crypto.ts';
 
 const parameters = { requestTimeoutMs: 200, viewChangeTimeoutMs: 300, statusIntervalMs: 50 };
@@ -49,6 +52,38 @@ describe('a request whose nonce another client with the key passed', () => {
     expect(c.client(0)!.counters.resigned).toBe(1);
     expect(sent[0]).toBe(2);
     expect(sent.at(-1)).toBe(51);
+  });
+
+  it('is answered when several of the other client\'s requests passed it (one step of history was kept: it went unanswered, session-21 review)', () => {
+    const { c, op } = ringAfterOneWrite(46);
+    otherClientExecutes(c, 50, op('b'), 2);
+    otherClientExecutes(c, 60, op('x'), 3);
+    otherClientExecutes(c, 70, op('y'), 4);
+    c.submit(0, op('c')); // nonce 2: passed three times over
+    expect(c.sim.runUntil(() => c.completed[0] === 2, 2_000)).toBe(true);
+    expect(c.client(0)!.counters.resigned).toBe(1);
+  });
+
+  it(`a record knows the last ${executedBelowMax} nonces executed below its own, and nothing further down`, () => {
+    let record: ClientRecord | undefined;
+    const digest = new Uint8Array(32);
+    for (const nonce of [3, 5, ...Array.from({ length: executedBelowMax + 4 }, (_, i) => 10 + i * 10)]) record = nextClientRecord(record, nonce, digest, nonce, new Uint8Array(0));
+    const r = record!;
+    const top = 10 + (executedBelowMax + 3) * 10;
+    expect(r.nonce).toBe(top);
+    expect(r.executedBelow).toEqual(Array.from({ length: executedBelowMax }, (_, i) => top - 10 - i * 10));
+    expect(r.knownFrom).toBe(30);
+    expect(neverExecutedBelow(r, top - 5)).toBe(true);
+    expect(neverExecutedBelow(r, 45)).toBe(true);
+    expect(neverExecutedBelow(r, 40)).toBe(false); // executed
+    expect(neverExecutedBelow(r, 30)).toBe(false); // executed, no longer listed
+    expect(neverExecutedBelow(r, 25)).toBe(false); // below what the record knows
+    expect(decodeClientRecord(encodeClientRecord(r))).toEqual(r);
+    // Records saved by earlier versions: [nonce, digest, seq, result] and [..., previousNonce].
+    const older = decodeClientRecord(encode([9, digest, 1, new Uint8Array(0), 4]));
+    expect([neverExecutedBelow(older, 5), neverExecutedBelow(older, 4)]).toEqual([true, false]);
+    expect(neverExecutedBelow(decodeClientRecord(encode([9, digest, 1, new Uint8Array(0)])), 5)).toBe(false);
+    expect(() => decodeClientRecord(encode([9, digest, 1, new Uint8Array(0), 0, [3, 7]]))).toThrow(DecodeError);
   });
 
   it('a faulty replica alone cannot make a client sign again, nor push its nonces up to the limit', () => {
