@@ -76,19 +76,52 @@ type ClientEvent =
   | { kind: 'block-stored'; from: string; bguidHex: string }
   | { kind: 'read-reply'; from: string; reply: ReadReply };
 
-/** The ring client plus block-upload acknowledgements. */
-class RingChannelCore implements Machine<RingMessage, ClientEvent> {
+/** A block upload's first resend waits this long; each next one twice as long, at most uploadResendMsMax. */
+export const uploadResendMsMin = 5_000;
+const uploadResendMsMax = 30_000;
+
+/**
+ * The ring client plus block uploads: each is sent again to the members that have not said they
+ * stored it, with backoff, until the session forgets it (enough acks, or its caller gave up). It
+ * was sent once: a put-block lost with a connection cut mid-upload was never acknowledged, and
+ * the write waited out its whole deadline while the cluster was up (session-21 soak).
+ */
+export class RingChannelCore implements Machine<RingMessage, ClientEvent> {
+  private readonly uploads = new Map<string, { message: RingMessage; waiting: Set<string>; nextMs: number; intervalMs: number }>();
+
   constructor(readonly client: RingClient) {}
+
+  /** Sends `block` to `members` and keeps sending it to those that do not acknowledge it. */
+  upload(bguidHex: string, block: Uint8Array, members: readonly string[], nowMs: number): Effect<RingMessage, ClientEvent>[] {
+    // One message object for every ring server: the host encodes (and frames) it once.
+    const message: RingMessage = { kind: 'put-block', block };
+    this.uploads.set(bguidHex, { message, waiting: new Set(members), nextMs: nowMs + uploadResendMsMin, intervalMs: uploadResendMsMin });
+    return members.map((to) => ({ kind: 'send', to, message }));
+  }
+
+  forget(bguidHex: string): Effect<RingMessage, ClientEvent>[] {
+    this.uploads.delete(bguidHex);
+    return [];
+  }
 
   onMessage(from: string, message: RingMessage, nowMs: number): Effect<RingMessage, ClientEvent>[] {
     if (message.kind === 'block-stored') {
-      return [{ kind: 'output', event: { kind: 'block-stored', from, bguidHex: toHex(message.bguid) } }];
+      const bguidHex = toHex(message.bguid);
+      this.uploads.get(bguidHex)?.waiting.delete(from);
+      return [{ kind: 'output', event: { kind: 'block-stored', from, bguidHex } }];
     }
     return this.client.onMessage(from, message, nowMs);
   }
 
   onTick(nowMs: number): Effect<RingMessage, ClientEvent>[] {
-    return this.client.onTick(nowMs);
+    const effects = this.client.onTick(nowMs);
+    for (const upload of this.uploads.values()) {
+      if (nowMs < upload.nextMs) continue;
+      upload.intervalMs = Math.min(2 * upload.intervalMs, uploadResendMsMax);
+      upload.nextMs = nowMs + upload.intervalMs;
+      for (const to of upload.waiting) effects.push({ kind: 'send', to, message: upload.message });
+    }
+    return effects;
   }
 }
 
@@ -299,13 +332,15 @@ export class Session {
     if (inFlight) return inFlight;
     const upload = withDeadline(options, submitTimeoutMsDefault, 'block upload', (waiter: Waiter<void>) => {
       this.blockWaiters.set(key, { acks: new Set(), need: acksNeeded, waiter });
-      // One message object for every ring server: the host encodes (and frames) it once.
-      const message: RingMessage = { kind: 'put-block', block };
-      this.host.execute(channels.ring, () => this.view.ring.map((m) => ({ kind: 'send', to: m.id, message })));
+      const members = this.view.ring.map((m) => m.id);
+      this.host.execute(channels.ring, (nowMs) => this.ringCore.upload(key, block, members, nowMs) as Effect<unknown, unknown>[]);
       return () => this.blockWaiters.delete(key);
     })
       .then(() => bguid)
-      .finally(() => this.blockUploads.delete(key));
+      .finally(() => {
+        this.blockUploads.delete(key);
+        if (!this.closed) this.host.execute(channels.ring, () => this.ringCore.forget(key) as Effect<unknown, unknown>[]);
+      });
     this.blockUploads.set(key, upload);
     return upload;
   }

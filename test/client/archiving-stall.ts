@@ -12,7 +12,10 @@ import type { OceanStore } from '../../client/index.ts';
 import type { ClusterConfig } from '../../runtime/cluster-config.ts';
 
 const bulkMiB = 48;
-const lagBoundS = 2;
+// 2 s until session 21: on that day's machine (client CPU per MB twice the earlier sessions'), the
+// session's start (f466590) failed it in 2 of 3 runs and its end in 5 of 5, each with one sample of
+// 2.2-3.4 s while the 48 MiB write was taken (load 4-10); what is guarded is the 8 s and 133 s above.
+const lagBoundS = 4;
 const readBoundMs = 5_000;
 const archiveWaitMsMax = 180_000;
 
