@@ -39,8 +39,6 @@ export interface BlockRequest {
 interface FetchState {
   waves: string[][];
   records: FragmentRecord[];
-  /** Records kept per server: a block has k + m fragments, so no server sends more that count. */
-  kept: Map<string, number>;
   problems: string[];
 }
 
@@ -142,7 +140,7 @@ export class BlockFetcher {
     const window = all.slice(0, k + m + windowExtra);
     const live = window.filter((s) => !this.unanswering.has(s));
     const dead = [...window.filter((s) => this.unanswering.has(s)), ...all.slice(k + m + windowExtra)];
-    return { waves: [live.slice(0, k), live.slice(k), dead], records: [], kept: new Map(), problems: [] };
+    return { waves: [live.slice(0, k), live.slice(k), dead], records: [], problems: [] };
   }
 
   /**
@@ -189,16 +187,13 @@ export class BlockFetcher {
    * Is `record` worth holding until its batch decodes? Every record kept lives that long, so a
    * faulty server answering each ask with tens of MiB of well-formed junk for one block made a
    * restore of a 256 KiB version hold ~494 MiB (session-21 second review of the streaming
-   * restore). Kept: this block's, no longer than the block can be, and
-   * at most k + m from one server.
+   * restore). Kept: this block's, and no longer than the block can be. Not capped in count: a
+   * server's reply may rightly carry many writers' encodings of one block before the genuine one
+   * (test/archive/fetch-fairness.test.ts); one reply per block and server bounds them.
    */
-  private keeps(server: string, record: FragmentRecord, w: BlockRequest, state: FetchState): boolean {
-    const { k, m } = this.options;
-    const kept = state.kept.get(server) ?? 0;
-    if (!bytesEqual(record.bguid, w.bguid) || kept >= k + m) return false;
-    if (w.bytesMax !== undefined && record.blockBytes > w.bytesMax) return false;
-    state.kept.set(server, kept + 1);
-    return true;
+  private keeps(record: FragmentRecord, w: BlockRequest): boolean {
+    if (!bytesEqual(record.bguid, w.bguid)) return false;
+    return w.bytesMax === undefined || record.blockBytes <= w.bytesMax;
   }
 
   /** Records the fragments of one reply; returns which of `chunk` it answered and the fragment bytes it carried for them. */
@@ -222,7 +217,7 @@ export class BlockFetcher {
         fragmentBytes += bytes.length;
         try {
           const record = decodeFragment(bytes);
-          if (this.keeps(server, record, wanted[i]!, state)) state.records.push(record);
+          if (this.keeps(record, wanted[i]!)) state.records.push(record);
           else this.stats.fragmentsRejected++;
         } catch (error) {
           this.stats.fragmentsRejected++;
