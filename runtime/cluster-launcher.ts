@@ -5,11 +5,12 @@
  * via /proc) that it is still our node process, so a recycled pid is never killed.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../core/errors.ts';
 import { clusterPaths, nodeOf, type ClusterConfig } from './cluster-config.ts';
+import { acquireLockFile, pauseMs } from './lock-file.ts';
 import { isNodeEntryArg, nodeEntryArgs } from './node-bundle.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -39,10 +40,6 @@ export function readPidFile(file: string): number | null | 'unknown' {
 }
 
 /** Sleeps the thread (runningPid is synchronous; only while a pid file is half-written). */
-function pauseMs(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
 /** Reads a pid file, polling (bounded, ~200 ms) while it holds no pid yet. */
 function readPid(config: ClusterConfig, name: string): number | null | 'unknown' {
   const file = clusterPaths(config).pid(name);
@@ -265,62 +262,14 @@ export function acquireClusterLock(config: ClusterConfig, command: string): () =
   const paths = clusterPaths(config);
   mkdirSync(paths.runDir, { recursive: true });
   const file = resolve(paths.runDir, 'cluster.lock');
-  for (let attempt = 0; attempt < 5; attempt++) {
-    try {
-      writeFileSync(file, `${process.pid} ${command}\n`, { flag: 'wx' });
-      let released = false;
-      return () => {
-        if (released) return;
-        released = true;
-        const [holder] = readLock(file);
-        if (holder === process.pid) rmSync(file, { force: true });
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    const busy = (holder: number, what: string): ConfigError =>
+  return acquireLockFile(file, {
+    what: command,
+    holderAlive,
+    busy: (holder, what) =>
       new ConfigError(
         `another oceanstore command (pid ${holder}, cluster ${what || '?'}) is starting or stopping cluster '${config.name}'; wait for it to finish, or stop it (lock ${file})`,
-      );
-    const [holder, what] = readLock(file);
-    if (holder !== null && holder !== process.pid && holderAlive(holder)) throw busy(holder, what);
-    if (holder === null) {
-      // Empty or garbled: being written right now, or left by a crash mid-write; stale after a while.
-      pauseMs(50);
-      if (readLock(file)[0] !== null) continue;
-    }
-    // Stale: its holder is gone. Take it aside by renaming (atomic), so that of two commands that
-    // both found it stale, the one whose rename came second sees the other's fresh lock instead
-    // of deleting it; that one puts the lock back (link fails if a third took the name meanwhile).
-    const aside = `${file}.${process.pid}.stale`;
-    try {
-      renameSync(file, aside);
-    } catch {
-      continue; // gone already: try to create it again
-    }
-    const [taken, takenWhat] = readLock(aside);
-    if (taken !== null && taken !== holder && holderAlive(taken)) {
-      try {
-        linkSync(aside, file);
-      } catch {
-        // a third command holds the name now; the lock it renamed away is its holder's to miss
-      }
-      rmSync(aside, { force: true });
-      throw busy(taken, takenWhat);
-    }
-    rmSync(aside, { force: true });
-  }
-  throw new ConfigError(`could not take the lock ${file}; remove it if no oceanstore command is running`);
-}
-
-function readLock(file: string): [number | null, string] {
-  try {
-    const [pidText = '', what = ''] = readFileSync(file, 'utf8').trim().split(' ');
-    const pid = Number(pidText);
-    return [Number.isSafeInteger(pid) && pid > 0 ? pid : null, what];
-  } catch {
-    return [null, ''];
-  }
+      ),
+  });
 }
 
 /**

@@ -18,6 +18,10 @@ import type { KvStore } from '../core/store.ts';
 import { LogLimiter } from './log.ts';
 import type { Transport } from './transport.ts';
 
+/** Exit codes of a node that stops itself (docs/operations.md): state not durable, or effects not performed. */
+export const storeFailedExitCode = 70;
+export const effectsFailedExitCode = 71;
+
 /** A KvStore whose staged writes can be made durable: the lmdb store, or a test double. */
 export interface DurableKvStore extends KvStore {
   readonly dirty: boolean;
@@ -220,7 +224,12 @@ export class MachineHost {
         if (waiting.length === 0) continue;
         if (this.store.dirty) {
           const startedMs = performance.now();
-          await this.store.flush();
+          try {
+            await this.store.flush();
+          } catch (error) {
+            // The store could not make state durable: nothing of it may be revealed. Stop the node.
+            return this.exitFatal(error, 'store flush failed; exiting', storeFailedExitCode);
+          }
           this.counters.flushes += 1;
           this.counters.stepsPerFlushMax = Math.max(this.counters.stepsPerFlushMax, waiting.length);
           this.events.onFlush?.(waiting.length, performance.now() - startedMs);
@@ -230,11 +239,22 @@ export class MachineHost {
       }
       if (this.store.dirty) this.scheduleLazyFlush();
     } catch (error) {
-      // The store could not make state durable: nothing of it may be revealed. Stop the node.
-      this.log.fatal({ err: error }, 'store flush failed; exiting');
-      process.exit(70);
+      // An output callback or an encoder threw after its step's writes were durable (say a key
+      // share file could not be written: ENOSPC). Later steps' effects would be lost silently, so
+      // the node stops, under its own words: it is not the store that failed.
+      this.exitFatal(error, "a step's effects could not be performed; exiting", effectsFailedExitCode);
     } finally {
       this.releasing = false;
+    }
+  }
+
+  private exitFatal(error: unknown, message: string, code: number): void {
+    try {
+      this.log.fatal({ err: error }, message);
+    } catch {
+      // The log is on the full disk too: the exit code is what is left to say it.
+    } finally {
+      process.exit(code);
     }
   }
 

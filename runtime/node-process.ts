@@ -5,13 +5,16 @@
  * frames, release held effects, close the store, remove the pid file).
  */
 import { useMclBls } from './mcl-bls.ts';
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statfsSync } from 'node:fs';
 import type { Server } from 'node:http';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { fromHex } from '../core/bytes.ts';
+import { ConfigError } from '../core/errors.ts';
 import type { Effect } from '../core/machine.ts';
 import { startAdminServer, stopAdminServer } from './admin-server.ts';
 import { readPidFile, writePidFile } from './cluster-launcher.ts';
+import { acquireLockFile } from './lock-file.ts';
 import { clusterPaths, loadClusterConfig, nodeOf, type ClusterConfig, type NodeConfig } from './cluster-config.ts';
 import { loadIdentity, loadNodeDescriptor, ringEpochOf, ringNamesOf, saveLearnedDescriptor, type RingDescriptor } from './cluster-keys.ts';
 import { DescriptorGossip, gossipBinding } from './descriptor-gossip.ts';
@@ -50,6 +53,17 @@ export async function startNode(configFile: string, name: string, options: Start
   // The admin's descriptor, or a later ring this node learned from its peers before a restart.
   const descriptor = loadNodeDescriptor(config, name, nodeCrypto, (reason) => log.warn({ reason }, 'learned ring descriptor ignored'));
   const secretKey = loadIdentity(config, descriptor, name, nodeCrypto);
+  // Before the store opens: lmdb lets two processes share it, and two processes as one member
+  // (one started by hand beside the launcher's) would interleave their views, slots and votes.
+  // A lock left by a crash is stale (its pid is gone, or is no node of this name) and taken over.
+  mkdirSync(paths.nodeDir(name), { recursive: true });
+  checkFreeSpace(paths.nodeDir(name), startFreeBytesMin);
+  const releaseLock = lockNodeDir(paths.nodeDir(name), name, () => {
+    // Another process took this node's lock: this one stalled past the lease, and two processes
+    // must never run as one member. Stop at once (what is acknowledged is durable).
+    log.fatal('node lock taken by another process; exiting');
+    process.exit(lockLostExitCode);
+  });
   mkdirSync(paths.db(name), { recursive: true });
   const store = new LmdbKvStore({ path: paths.db(name), syncCommit: process.env.OCEANSTORE_ASYNC_COMMIT !== '1' });
   const metrics = createMetrics(name, node.role);
@@ -104,11 +118,60 @@ export async function startNode(configFile: string, name: string, options: Start
       await stopAdminServer(admin);
       await store.close();
       if (options.pidFile && readPidFile(paths.pid(name)) === process.pid) rmSync(paths.pid(name), { force: true });
+      releaseLock();
       log.info('node stopped');
     })();
     return stopping;
   };
   return { name, transport, host, role, stop };
+}
+
+/** Below this a node does not start: lmdb creating its environment on a full disk ends the process with SIGBUS, unlogged. */
+const startFreeBytesMin = 32 * 2 ** 20;
+
+/** Throws a ConfigError naming `dir` when its filesystem has less than `bytesMin` free for this user. */
+export function checkFreeSpace(dir: string, bytesMin: number): void {
+  const fs = statfsSync(dir);
+  const freeBytes = fs.bavail * fs.bsize;
+  if (freeBytes >= bytesMin) return;
+  const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
+  throw new ConfigError(`${dir}: ${mib(freeBytes)} free on its filesystem; a node needs at least ${mib(bytesMin)} to start (free some space)`);
+}
+
+/** Exit code of a node whose lock another process took (docs/operations.md). */
+export const lockLostExitCode = 72;
+
+/** How long a node's lock stays held untouched, for a process in another pid namespace (a container sharing the folder). */
+const nodeLockLeaseMs = 60_000;
+
+function lockNodeDir(dir: string, name: string, onLost: () => void): () => void {
+  return acquireLockFile(join(dir, 'node.lock'), {
+    what: name,
+    leaseMs: nodeLockLeaseMs,
+    onLost,
+    holderAlive: (pid) => runsNodeNamed(pid, name),
+    busy: (pid) => new ConfigError(`node ${name} already runs (pid ${pid}) on ${dir}; stop it first (lock ${join(dir, 'node.lock')})`),
+  });
+}
+
+/**
+ * Whether `pid` is alive and (where /proc shows it) was started with `--node NAME`, whatever its
+ * entry point: the launcher's cli/node.ts or bundle, `npx oceanstore node`, tsx's child. After a
+ * crash and a reboot the pid may belong to any other program, which must not hold the lock.
+ */
+function runsNodeNamed(pid: number, name: string): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  let args: string[];
+  try {
+    args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return !existsSync('/proc/self/cmdline'); // no /proc here: cannot tell, assume it holds it
+  }
+  return args.some((arg, i) => arg === `--node=${name}` || (arg === '--node' && args[i + 1] === name));
 }
 
 function hostEvents(metrics: NodeMetrics) {

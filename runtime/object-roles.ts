@@ -129,6 +129,7 @@ export function ringServerParts(ctx: RoleContext): RingServerParts {
     blocks,
     store: memberStore,
     ringId,
+    tree: { isTreeMember: treeMembersOf(ctx) },
     get epoch() {
       return certificateEpoch;
     },
@@ -210,6 +211,7 @@ export function secondaryParts(ctx: RoleContext): { binding: Binding<TreeMessage
     locator: ctx.treeLocator ?? new ConfigLocator(ring, others),
     cacheBytesMax: 512 * 2 ** 20,
     subscribeOnRead: true,
+    isTreeMember: treeMembersOf(ctx),
   });
   const onOutput = (output: unknown): void => {
     const event = output as ReplicaEvent;
@@ -218,6 +220,17 @@ export function secondaryParts(ctx: RoleContext): { binding: Binding<TreeMessage
     else if (event.kind === 'rejected') ctx.log.warn({ aguid: event.aguid, from: event.from, reason: event.reason }, 'tree input rejected');
   };
   return { binding: { channel: channels.replica, ...countedTreeWire(ctx), machine: replica, tickMs: 50, onOutput }, replica };
+}
+
+/**
+ * Who may be a tree child here (and be named in a redirect): the cluster's configured nodes. A
+ * client's name is derived from its key (runtime/handshake.ts clientNameOf) and can never be one
+ * of them, so this is the transport's member/client split without asking the transport. The
+ * descriptor's node list is the config's and does not change (a spare that joins keeps its entry).
+ */
+function treeMembersOf(ctx: RoleContext): (id: string) => boolean {
+  const names = new Set(ctx.descriptor.nodes.map((n) => n.name));
+  return (id) => names.has(id);
 }
 
 /**

@@ -20,6 +20,7 @@ import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { assert } from '../core/assert.ts';
 import { asBytes, bytesEqual } from '../core/bytes.ts';
+import { ConfigError } from '../core/errors.ts';
 import { signerOf, type Crypto, type Signer } from '../core/crypto.ts';
 import { deriveFrameKeys, FrameOpener, FrameSealer, newEphemeral, tagBytes } from './frame-auth.ts';
 import {
@@ -207,13 +208,21 @@ export class Transport {
       this.httpServer = http;
       this.server = server;
       server.on('connection', (ws, request) => this.accept(ws, request.socket.remoteAddress ?? 'unknown'));
+      // ws re-emits the HTTP server's errors on its own server: without a listener there from the
+      // start, a port in use ended the process with an unhandled 'error' event and a stack trace.
+      let listening = false;
+      server.on('error', (error) => {
+        if (listening) this.options.log.error({ err: error }, 'ws server error');
+      });
       await new Promise<void>((resolve, reject) => {
         http.once('listening', resolve);
-        http.once('error', reject);
+        http.once('error', (error: NodeJS.ErrnoException) =>
+          reject(error.code === 'EADDRINUSE' ? new ConfigError(`cannot listen on ${listen.host}:${listen.port}: the port is in use (is this node already running?)`) : error),
+        );
         http.listen(listen.port, listen.host);
       });
+      listening = true;
       http.on('error', (error) => this.options.log.error({ err: error }, 'ws server error'));
-      server.on('error', (error) => this.options.log.error({ err: error }, 'ws server error'));
     }
     const heartbeatMs = this.options.heartbeatMs ?? 5000;
     if (heartbeatMs > 0) {

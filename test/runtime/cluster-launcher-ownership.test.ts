@@ -91,7 +91,7 @@ describe('cluster launcher: the lock', () => {
   it('a second holder is refused while the first is alive; a dead holder\'s lock is taken over', async () => {
     const release = acquireClusterLock(config, 'up');
     const lock = join(clusterPaths(config).runDir, 'cluster.lock');
-    expect(readFileSync(lock, 'utf8')).toBe(`${process.pid} up\n`);
+    expect(readFileSync(lock, 'utf8')).toMatch(new RegExp(`^${process.pid} up \\S+\n$`));
     release();
     expect(existsSync(lock)).toBe(false);
 
@@ -161,5 +161,34 @@ describe('a node that fails at start-up', () => {
     expect(error?.message).toMatch(/node ring-2 exited during start/);
     expect(error?.message).toMatch(/start failed: ConfigError: cannot read key share of ring-2/);
     expect(Date.now() - startedMs).toBeLessThan(30_000);
+  }, 60_000);
+
+  it("refuses to run beside a live process of the same node, before it opens the store; a dead holder's lock is taken over", async () => {
+    const name = 'ring-1';
+    const paths = clusterPaths(config);
+    const holder = await standIn(name);
+    rmSync(paths.pid(name)); // a node started by hand: no pid file, so the launcher starts a second one
+    const lock = join(paths.nodeDir(name), 'node.lock');
+    writeFileSync(lock, `${holder} ${name}\n`);
+    expect((await ensureNode(config, name)).spawned).toBe(true);
+    const error = await waitReady(config, [name], 30_000).then(() => null, (e: Error) => e);
+    expect(error?.message).toMatch(new RegExp(`start failed: ConfigError: node ring-1 already runs \\(pid ${holder}\\)`));
+    expect(existsSync(paths.db(name))).toBe(false);
+    expect(readFileSync(lock, 'utf8')).toBe(`${holder} ${name}\n`);
+
+    standIns.at(-1)!.kill('SIGKILL');
+    for (let i = 0; i < 200 && isNodeProcess(holder, name); i++) await new Promise((r) => setTimeout(r, 10));
+    const { spawned } = await ensureNode(config, name);
+    expect(spawned).toBe(true);
+    const pid = runningPid(config, name);
+    for (let i = 0; i < 600 && !existsSync(paths.db(name)); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(existsSync(paths.db(name))).toBe(true);
+    expect(readFileSync(lock, 'utf8')).toMatch(new RegExp(`^${pid} ${name} \\S+/\\S+/\\d+\n$`));
+    // Started (its admin port answers): a clean stop lets the lock go.
+    const health = `http://127.0.0.1:${config.nodes.find((n) => n.name === name)!.adminPort}/health`;
+    const answers = () => fetch(health, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
+    for (let i = 0; i < 300 && !(await answers()); i++) await new Promise((r) => setTimeout(r, 100));
+    await stopNode(config, name);
+    expect(existsSync(lock)).toBe(false);
   }, 60_000);
 });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { encode } from '../../core/codec.ts';
 import { MemoryKvStore } from '../../core/store.ts';
 import { LmdbKvStore } from '../../runtime/lmdb-kv-store.ts';
@@ -228,5 +228,48 @@ describe('MachineHost', () => {
     expect(replies.at(-1)).toBe(20);
     expect(store.dirty).toBe(false);
     expect(store.flushStats().flushCount).toBeLessThanOrEqual(20);
+  });
+
+  it('names what failed when it stops the node: a flush that failed (70), or an output callback that threw after a good flush (71)', async () => {
+    const exits: number[] = [];
+    const exit = vi.spyOn(process, 'exit').mockImplementation(((code: number) => {
+      exits.push(code);
+    }) as never);
+    cleanups.push(() => exit.mockRestore());
+    const run = async (store: DurableKvStore, onOutput: () => void) => {
+      const logged = memoryLogger('a');
+      const host = new MachineHost('a', { onFrame() {}, send() {} } as unknown as Transport, store, logged.log);
+      host.add({
+        channel: 9, protocol: 'x', frameBytesMax: 10, tickMs: 60_000, decode: (b: Uint8Array) => b, encode: (m: unknown) => m as Uint8Array,
+        machine: { onMessage: () => { store.put('k', Uint8Array.of(1)); return [{ kind: 'output', event: 'e' }]; }, onTick: () => [] } as never,
+        onOutput,
+      });
+      host.inject(9, 'self', 'go');
+      await waitFor(() => logged.lines.some((l) => l.level === 60), 5000, 'a fatal line');
+      return logged.lines.filter((l) => l.level === 60).map((l) => l.msg);
+    };
+    const failing = Object.assign(new HeldStore(), { flush: () => Promise.reject(new Error('EIO')) });
+    expect(await run(failing, () => {})).toEqual(['store flush failed; exiting']);
+    const good = new HeldStore();
+    const flushed = run(good, () => {
+      throw new Error("ENOSPC: no space left on device, open 'ring-share.json.tmp'");
+    });
+    await waitFor(() => good.releaseOne(), 5000, 'the flush');
+    expect(await flushed).toEqual(["a step's effects could not be performed; exiting"]);
+    expect(exits).toEqual([70, 71]);
+
+    // The log on the same full disk: its fatal line throws, and the exit code must still say 70.
+    const logged = memoryLogger('a');
+    logged.log.fatal = (() => {
+      throw new Error('ENOSPC: no space left on device, write');
+    }) as never;
+    const host = new MachineHost('a', { onFrame() {}, send() {} } as unknown as Transport, failing, logged.log);
+    host.add({
+      channel: 9, protocol: 'x', frameBytesMax: 10, tickMs: 60_000, decode: (b: Uint8Array) => b, encode: (m: unknown) => m as Uint8Array,
+      machine: { onMessage: () => { failing.put('k', Uint8Array.of(1)); return [{ kind: 'output', event: 'e' }]; }, onTick: () => [] } as never,
+    });
+    host.inject(9, 'self', 'go');
+    await waitFor(() => exits.length === 3, 5000, 'a third exit');
+    expect(exits).toEqual([70, 71, 70]);
   });
 });

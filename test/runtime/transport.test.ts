@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { ConfigError } from '../../core/errors.ts';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { signerOf } from '../../core/crypto.ts';
@@ -93,6 +95,18 @@ async function startRelay(port: number, policy: RelayPolicy) {
 }
 
 describe('Transport', () => {
+  it('a port in use is a ConfigError from start(), not an unhandled error event that ends the process', async () => {
+    const { members, directory } = await cluster(['a']);
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(members[0]!.port, '127.0.0.1', () => resolve()));
+    try {
+      const { t } = transportFor(members[0]!, directory);
+      await expect(t.start()).rejects.toThrow(new ConfigError(`cannot listen on 127.0.0.1:${members[0]!.port}: the port is in use (is this node already running?)`));
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+    }
+  });
+
   it('asking to connect again while a dial is in its handshake opens no second socket (no replace-and-redial loop)', async () => {
     const { members, directory } = await cluster(['a', 'b']);
     const [a, b] = members.map((m) => transportFor(m, directory));
