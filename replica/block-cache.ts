@@ -13,6 +13,7 @@ import { IntegrityError, checkArgument } from '../core/errors.ts';
 import { bytesEqual } from '../core/bytes.ts';
 import { type BlockKind, bguidOf, blockKinds, isGuid } from '../core/version/block.ts';
 import type { BlockStore } from '../core/version/block-store.ts';
+import { ownedBytes } from './messages.ts';
 
 interface CachedBlock {
   readonly bguid: Uint8Array;
@@ -146,7 +147,9 @@ export class BlockCache implements BlockStore {
       this.blocks.set(key, existing);
       return;
     }
-    this.blocks.set(key, block);
+    // A block decoded from a frame is a view into it: kept as is, one cached block kept the whole
+    // frame (other blocks, padding) alive beyond the budget.
+    this.blocks.set(key, { ...block, bytes: ownedBytes(block.bytes) });
     this.storedBytes += block.bytes.length;
   }
 }

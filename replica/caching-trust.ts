@@ -22,11 +22,11 @@ export class CachingTrust implements ReplicaTrust {
   }
 
   verifyCommit(certificate: Uint8Array): CommitStatement | null {
-    return this.lookup(this.commits, certificate, (b) => this.inner.verifyCommit(b));
+    return this.lookup(this.commits, certificate, (b) => ownedCommit(this.inner.verifyCommit(b)));
   }
 
   verifyHeartbeat(heartbeat: Uint8Array): HeartbeatStatement | null {
-    return this.lookup(this.heartbeats, heartbeat, (b) => this.inner.verifyHeartbeat(b));
+    return this.lookup(this.heartbeats, heartbeat, (b) => ownedHeartbeat(this.inner.verifyHeartbeat(b)));
   }
 
   private lookup<T>(map: Map<string, T | null>, bytes: Uint8Array, verify: (b: Uint8Array) => T | null): T | null {
@@ -42,4 +42,17 @@ export class CachingTrust implements ReplicaTrust {
     map.set(key, verdict);
     return verdict;
   }
+}
+
+/*
+ * A statement's byte fields are views into the certificate it was read from, itself often a view
+ * into a received frame: cached verdicts kept up to 4,096 whole frames alive (session-22 review).
+ * Copied (32 bytes each), a verdict keeps nothing else.
+ */
+function ownedCommit(s: CommitStatement | null): CommitStatement | null {
+  return s && { ...s, aguid: new Uint8Array(s.aguid), vguid: new Uint8Array(s.vguid), updateDigest: new Uint8Array(s.updateDigest) };
+}
+
+function ownedHeartbeat(s: HeartbeatStatement | null): HeartbeatStatement | null {
+  return s && { ...s, aguid: new Uint8Array(s.aguid), vguid: new Uint8Array(s.vguid) };
 }

@@ -25,6 +25,12 @@ export interface ChildSetOptions {
    * the update and certificate only, and the child fetches the blocks it lacks by BGUID.
    */
   readonly inlineBlockBytesMax: number;
+  /**
+   * Whether `id` may be a child (and so fetch from us): the configured tree members, not any
+   * authenticated client key. Anyone could hold every slot otherwise (session-22 review: four
+   * client keys per ring server kept honest secondaries out of the tree). Default: anyone.
+   */
+  readonly isTreeMember: (id: string) => boolean;
 }
 
 export const defaultChildSetOptions: ChildSetOptions = {
@@ -33,6 +39,7 @@ export const defaultChildSetOptions: ChildSetOptions = {
   entriesPerPushMax: 32,
   pushBytesMax: 4 * 1024 * 1024,
   inlineBlockBytesMax: 8 * 1024 * 1024,
+  isTreeMember: () => true,
 };
 
 export type TreeEffect<O> = Effect<TreeMessage, O>;
@@ -67,7 +74,8 @@ export class ChildSet {
       if (known) this.children.delete(from);
       return [{ kind: 'send', to: from, message: { type: 'attach-refused', aguid: this.aguid, redirect } }];
     };
-    if ((!known && !acceptNew) || from === this.selfId || ownPath.includes(from)) return refuse([]);
+    if (!known && (!acceptNew || !this.options.isTreeMember(from))) return refuse([]);
+    if (from === this.selfId || ownPath.includes(from)) return refuse([]);
     if (ownPath.length + 1 >= treeLimits.pathLengthMax) return refuse([]);
     if (!known && this.children.size >= this.options.fanOutMax) return refuse(this.redirectList(from));
     this.children.set(from, { lastHeardMs: nowMs });

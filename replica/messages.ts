@@ -5,7 +5,7 @@
  * size and check every shape so a core only ever sees well-formed records (their content may
  * still be Byzantine: members verify it).
  */
-import { asBytesField, asList, asNullable, asString, asTuple, asUint, decode, encode } from '../core/codec.ts';
+import { asBytesField, asList, asNullable, asString, asTuple, asUint, decode, encode, type BytesBounds } from '../core/codec.ts';
 import { hashBytes } from '../core/crypto.ts';
 import { AssertionError } from '../core/assert.ts';
 import { DecodeError } from '../core/errors.ts';
@@ -190,14 +190,41 @@ function smallTuple(m: TreeMessage): unknown[] {
   }
 }
 
+/**
+ * Bytes that may be kept: `bytes` itself, or a copy when it is a view into a much larger buffer
+ * (a received frame, or msgpackr's shared output buffer). A kept view keeps its whole buffer
+ * alive: one certificate kept in a log pinned the 16 MiB push frame it came in (session-22 review).
+ */
+export function ownedBytes(bytes: Uint8Array): Uint8Array {
+  // new Uint8Array, not slice(): a Buffer's slice() is a view, not a copy.
+  return bytes.buffer.byteLength - bytes.byteLength > viewSlackBytes ? new Uint8Array(bytes) : bytes;
+}
+
+/**
+ * An entry whose bytes may be kept (pending, awaiting, logged): a view into the frame it came in
+ * kept that whole frame alive (a Byzantine parent's padding along with it), uncounted by any bound.
+ */
+export function ownedEntry(entry: LogEntry): LogEntry {
+  return { update: ownedBytes(entry.update), certificate: ownedBytes(entry.certificate), blocks: entry.blocks.map(ownedBytes) };
+}
+
+/** What a kept view may waste of its buffer (a frame's header around one block, say) before it is copied. */
+const viewSlackBytes = 1024;
+
+/**
+ * Decoded byte fields are views into the frame (msgpackr). Everything but blocks is copied out
+ * (small, and kept in logs, caches and trust verdicts); blocks stay views (the bulk of a frame,
+ * forwarded as they are) and are copied where they are kept (BlockCache, ObjectCopy).
+ */
+const kept = (v: unknown, what: string, bounds: BytesBounds): Uint8Array => ownedBytes(asBytesField(v, what, bounds));
 const nodeId = (v: unknown): string => asString(v, 'node id', treeLimits.nodeIdLengthMax);
-const guid = (v: unknown, what: string): Uint8Array => asBytesField(v, what, { bytes: hashBytes });
+const guid = (v: unknown, what: string): Uint8Array => kept(v, what, { bytes: hashBytes });
 
 function decodeEntry(v: unknown): LogEntry {
   const t = asTuple(v, 'entry', 3);
   return {
-    update: asBytesField(t[0], 'entry.update', { bytesMax: treeLimits.updateBytesMax }),
-    certificate: asBytesField(t[1], 'entry.certificate', { bytesMax: treeLimits.certificateBytesMax }),
+    update: kept(t[0], 'entry.update', { bytesMax: treeLimits.updateBytesMax }),
+    certificate: kept(t[1], 'entry.certificate', { bytesMax: treeLimits.certificateBytesMax }),
     blocks: asList(t[2], 'entry.blocks', treeLimits.blocksPerEntryMax, (b) => asBytesField(b, 'entry.block', { bytesMax: blockBytesMax })),
   };
 }
@@ -238,7 +265,7 @@ export function decodeTreeMessage(bytes: Uint8Array): TreeMessage {
       return { type, aguid: guid(f[0], 'aguid'), fromVersion: asUint(f[1], 'fromVersion') };
     case 'heartbeat':
       want(2);
-      return { type, aguid: guid(f[0], 'aguid'), heartbeat: asBytesField(f[1], 'heartbeat', { bytesMax: treeLimits.heartbeatBytesMax }) };
+      return { type, aguid: guid(f[0], 'aguid'), heartbeat: kept(f[1], 'heartbeat', { bytesMax: treeLimits.heartbeatBytesMax }) };
     case 'read':
       want(6);
       return {
@@ -255,7 +282,7 @@ export function decodeTreeMessage(bytes: Uint8Array): TreeMessage {
       return {
         type,
         aguid: guid(f[0], 'aguid'),
-        certificate: asBytesField(f[1], 'certificate', { bytesMax: treeLimits.certificateBytesMax }),
+        certificate: kept(f[1], 'certificate', { bytesMax: treeLimits.certificateBytesMax }),
         blocks: asList(f[2], 'blocks', treeLimits.snapshotBlocksMax, decodeProofBlock),
       };
     case 'fetch-blocks':
@@ -276,8 +303,8 @@ export function decodeTreeMessage(bytes: Uint8Array): TreeMessage {
         sequence: asUint(f[0], 'sequence'),
         epoch: asUint(f[1], 'epoch'),
         root: guid(f[2], 'root'),
-        signature: asBytesField(f[3], 'signature', { bytesMax: treeLimits.signatureBytesMax }),
-        statements: asList(f[4], 'statements', treeLimits.statementsPerBatchMax, (v) => asBytesField(v, 'statement', { bytesMax: treeLimits.statementBytesMax })),
+        signature: kept(f[3], 'signature', { bytesMax: treeLimits.signatureBytesMax }),
+        statements: asList(f[4], 'statements', treeLimits.statementsPerBatchMax, (v) => kept(v, 'statement', { bytesMax: treeLimits.statementBytesMax })),
       };
     case 'read-reply':
       want(5);
@@ -285,8 +312,8 @@ export function decodeTreeMessage(bytes: Uint8Array): TreeMessage {
         type,
         requestId: asUint(f[0], 'requestId'),
         status: readStatuses[asUint(f[1], 'status', readStatuses.length - 1)]!,
-        certificate: asNullable(f[2], (v) => asBytesField(v, 'certificate', { bytesMax: treeLimits.certificateBytesMax })),
-        heartbeat: asNullable(f[3], (v) => asBytesField(v, 'heartbeat', { bytesMax: treeLimits.heartbeatBytesMax })),
+        certificate: asNullable(f[2], (v) => kept(v, 'certificate', { bytesMax: treeLimits.certificateBytesMax })),
+        heartbeat: asNullable(f[3], (v) => kept(v, 'heartbeat', { bytesMax: treeLimits.heartbeatBytesMax })),
         blocks: asList(f[4], 'blocks', treeLimits.proofBlocksMax, decodeProofBlock),
       };
   }

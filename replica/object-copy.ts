@@ -11,9 +11,9 @@
  */
 import { bytesEqual, toHex } from '../core/bytes.ts';
 import type { BlockCache } from './block-cache.ts';
-import type { LogEntry } from './messages.ts';
+import { ownedBytes, ownedEntry, type LogEntry } from './messages.ts';
 import { ObjectLog, boundedEntries, entryBytesOf, type GapSource, type Snapshot } from './object-log.ts';
-import type { CommitStatement, HeartbeatStatement, Head, ReplicaExecutor, ReplicaTrust } from './types.ts';
+import type { BlockRef, CommitStatement, HeartbeatStatement, Head, ReplicaExecutor, ReplicaTrust } from './types.ts';
 
 export type OfferResult =
   | { readonly kind: 'accepted'; readonly entries: LogEntry[] }
@@ -54,6 +54,9 @@ interface Awaiting extends Pending {
   /** Times a snapshot's leaves were asked for again because the cache evicted some it counted as present. */
   refetches?: number;
 }
+
+/** Heartbeat gaps remembered per object (a parent must forward this many sparse ones in a row to widen its slack). */
+const heartbeatGapsKept = 16;
 
 /** Refetches a snapshot may need before an incomplete one counts against its sender. */
 const snapshotRefetchesMax = 3;
@@ -96,6 +99,10 @@ export class ObjectCopy implements GapSource {
   /** Bytes of updates and certificates in the log. */
   logBytes = 0;
   heartbeat: { readonly bytes: Uint8Array; readonly statement: HeartbeatStatement } | null = null;
+  /** Bytes of the head's blocks (pinned in the cache while this copy is open). */
+  pinnedBytes = 0;
+  /** Ring-time gaps between successive heartbeats taken (newest last, at most heartbeatGapsKept). */
+  private readonly heartbeatGapsMs: number[] = [];
   private pinned: ReadonlySet<string> = new Set();
   private readonly pending = new Map<number, Pending>();
   private pendingBytes = 0;
@@ -110,6 +117,27 @@ export class ObjectCopy implements GapSource {
     private readonly onAccepted: (accepted: AcceptedVersion) => void,
   ) {
     this.key = toHex(aguid);
+  }
+
+  /** Takes a verified heartbeat newer than the one held (the caller checked both). */
+  takeHeartbeat(bytes: Uint8Array, statement: HeartbeatStatement): void {
+    const previous = this.heartbeat?.statement.timestampMs;
+    if (previous !== undefined && statement.timestampMs > previous) {
+      this.heartbeatGapsMs.push(statement.timestampMs - previous);
+      if (this.heartbeatGapsMs.length > heartbeatGapsKept) this.heartbeatGapsMs.shift();
+    }
+    this.heartbeat = { bytes, statement };
+  }
+
+  /**
+   * How often the ring heartbeats this object, as seen here (null until two heartbeats were taken):
+   * the smallest recent gap between their certified times. The ring heartbeats 256 objects per
+   * period, so with many objects each one's heartbeat comes only every ceil(objects / 256)
+   * periods. The smallest gap, because a parent can forward fewer heartbeats than the ring
+   * made (stretching the gaps it is judged by) but not more.
+   */
+  get heartbeatPeriodMs(): number | null {
+    return this.heartbeatGapsMs.length === 0 ? null : Math.min(...this.heartbeatGapsMs);
   }
 
   /** The first version this copy lacks. */
@@ -188,7 +216,7 @@ export class ObjectCopy implements GapSource {
       const bguid = this.cache.bguidOf('data', bytes);
       const key = toHex(bguid);
       if (!a.missing.delete(key)) continue;
-      a.received.set(key, { bguid, bytes });
+      a.received.set(key, { bguid, bytes: ownedBytes(bytes) });
     }
     for (const bguid of absent) if (a.missing.delete(toHex(bguid))) a.absentCount++;
     if (a.missing.size > 0) return { kind: 'awaiting-blocks', entries: [], from };
@@ -216,7 +244,9 @@ export class ObjectCopy implements GapSource {
   }
 
   /** One pushed entry from `from`: accepted (with any early entries it unblocked), ignored, buffered, or a lie. */
-  offer(entry: LogEntry, from: string): OfferResult {
+  offer(received: LogEntry, from: string): OfferResult {
+    // Its statement (kept with it) is a view into the certificate.
+    const entry: LogEntry = { ...received, certificate: ownedBytes(received.certificate) };
     const statement = this.trust.verifyCommit(entry.certificate);
     if (!statement) return { kind: 'bad', reason: 'certificate', from };
     if (!bytesEqual(statement.aguid, this.aguid)) return { kind: 'bad', reason: 'wrong-object', from };
@@ -227,7 +257,7 @@ export class ObjectCopy implements GapSource {
       const bytes = entryBytesOf(entry);
       const room = this.pending.size === 0 || (this.pending.size < this.limits.pendingEntriesMax && this.pendingBytes + bytes <= this.limits.pendingBytesMax);
       if (room && !this.pending.has(statement.version)) {
-        this.pending.set(statement.version, { entry, statement, from });
+        this.pending.set(statement.version, { entry: ownedEntry(entry), statement, from });
         this.pendingBytes += bytes;
       }
       return { kind: 'future' };
@@ -267,7 +297,10 @@ export class ObjectCopy implements GapSource {
    * them). Checked like an update, minus re-execution: the certificate verifies and names this
    * object and a newer version, and the blocks are complete and hash up to the certified VGUID.
    */
-  installSnapshot(snapshot: Snapshot, from: string): OfferResult {
+  installSnapshot(received: Snapshot, from: string): OfferResult {
+    // The certificate outlives the frame (the log, the head's VGUID is a view into it); the blocks
+    // go into the cache, which copies what it keeps.
+    const snapshot: Snapshot = { certificate: ownedBytes(received.certificate), blocks: received.blocks };
     const statement = this.trust.verifyCommit(snapshot.certificate);
     if (!statement) return { kind: 'bad', reason: 'certificate', from };
     if (!bytesEqual(statement.aguid, this.aguid)) return { kind: 'bad', reason: 'wrong-object', from };
@@ -338,7 +371,9 @@ export class ObjectCopy implements GapSource {
       if (!inEntry.has(key) && !this.cache.has(bguid)) missing.set(key, bguid);
     }
     if (missing.size === 0) return false;
-    this.awaiting = { ...p, snapshot: null, received: new Map(), missing, absentCount: 0 };
+    const entry = ownedEntry(p.entry);
+    const hashed = p.hashed.map((h) => ({ bguid: h.bguid, bytes: ownedBytes(h.bytes) }));
+    this.awaiting = { ...p, entry, hashed, snapshot: null, received: new Map(), missing, absentCount: 0 };
     return true;
   }
 
@@ -407,7 +442,7 @@ export class ObjectCopy implements GapSource {
     // Keep only referenced blocks that are really part of the version: a liar cannot make us
     // store and forward padding.
     const kept = staged.filter((r) => pinned.has(toHex(r.bguid)));
-    this.log.append({ version: head.version, vguid: head.vguid, certificate: entry.certificate, update: entry.update, references: kept.map((r) => r.bguid) });
+    this.log.append({ version: head.version, vguid: head.vguid, certificate: ownedBytes(entry.certificate), update: ownedBytes(entry.update), references: kept.map((r) => r.bguid) });
     this.logBytes += entry.update.length + entry.certificate.length;
     this.trimLog();
     this.onAccepted({ version: head.version, vguid: head.vguid });
@@ -426,11 +461,27 @@ export class ObjectCopy implements GapSource {
   }
 
   /** Makes `head` current: pins its blocks (older ones become evictable). */
-  private adopt(head: Head, blocks: readonly { bguid: Uint8Array }[]): ReadonlySet<string> {
-    const next = new Set(blocks.map((b) => toHex(b.bguid)));
+  private adopt(head: Head, blocks: readonly BlockRef[]): ReadonlySet<string> {
+    const next = new Set<string>();
+    let bytes = 0;
+    for (const b of blocks) {
+      const key = toHex(b.bguid);
+      if (next.has(key)) continue;
+      next.add(key);
+      bytes += this.cache.byteLengthOf(b.bguid, b.kind) ?? 0;
+    }
     this.cache.repin(this.pinned, next);
     this.pinned = next;
+    this.pinnedBytes = bytes;
     this.head = head;
     return next;
+  }
+
+  /** The copy is closed: its head's blocks become evictable, early entries go. */
+  release(): void {
+    this.clearPending();
+    this.cache.repin(this.pinned, new Set());
+    this.pinned = new Set();
+    this.pinnedBytes = 0;
   }
 }

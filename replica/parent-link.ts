@@ -13,8 +13,15 @@ import type { TreeLocator } from './types.ts';
 export interface ParentTiming {
   /** Renew membership (and ask for a gap fill) this often. */
   readonly renewMs: number;
-  /** No newer heartbeat and no progress for this long: the parent is gone. Heartbeat period × 3 or more. */
+  /**
+   * No newer heartbeat and no progress for this long: the parent is gone (or feeds us nothing).
+   * Heartbeat period × 3 or more; stretched for objects whose heartbeats come less often.
+   */
   readonly parentTimeoutMs: number;
+  /** The most that stretch may reach (a parent that forwards ever fewer heartbeats widens it). */
+  readonly parentSilenceMaxMs?: number;
+  /** The silence allowed while the object's heartbeat period is not known yet (one heartbeat held). */
+  readonly parentSilenceUnknownMs?: number;
   readonly attachTimeoutMs: number;
   /** Behind a version we hold certified proof of, without progress, for this long while the parent has it: the parent withholds. */
   readonly gapTimeoutMs: number;
@@ -48,6 +55,8 @@ export interface ParentTiming {
 export const defaultParentTiming: ParentTiming = {
   renewMs: 1_000,
   parentTimeoutMs: 3_500,
+  parentSilenceMaxMs: 120_000,
+  parentSilenceUnknownMs: 30_000,
   attachTimeoutMs: 1_000,
   gapTimeoutMs: 2_000,
   parentBehindTimeoutMs: 8_000,
@@ -59,6 +68,9 @@ export const defaultParentTiming: ParentTiming = {
   blockWaitMsPerBlock: 100,
   blocksReplyTimeoutMs: 3_000,
 };
+
+/** Heartbeat periods without a newer heartbeat (or progress) before the parent is left. */
+const silentHeartbeatPeriods = 3.5;
 
 /** Bounds on the distrust list (shared by a member's objects) and on each link's refusal list. */
 const distrustedMax = 1024;
@@ -78,6 +90,8 @@ export interface ParentLinkOptions {
   readonly timing: ParentTiming;
   /** Shared with the member's other objects. */
   readonly distrustedUntilMs: Map<string, number>;
+  /** Names a redirect may send us to (tree members); a refuser can name anything. */
+  readonly isTreeMember: (id: string) => boolean;
   readonly emit: (event: ReplicaEvent) => void;
 }
 
@@ -120,10 +134,9 @@ export class ParentLink {
     if (!valid) return this.abandon('cycle or bad path', this.o.timing.distrustSilentMs, nowMs);
     this.path = [...path];
     this.parentNextVersion = parentNextVersion;
-    if (s.kind === 'attached') {
-      s.lastHeardMs = nowMs;
-      return [];
-    }
+    // A renewal answered is not progress: a parent that answered renewals and forwarded nothing
+    // was kept for ever, its subtree with it (session-22 review). Only verified news is (onHeard).
+    if (s.kind === 'attached') return [];
     this.moveTo({ kind: 'attached', to: from, lastHeardMs: nowMs, lastRenewMs: nowMs });
     this.attachCount++;
     this.refusals.clear();
@@ -142,7 +155,7 @@ export class ParentLink {
       this.o.emit({ kind: 'detached', aguid: this.o.copy.key, parent: from, reason: 'refused' });
       return this.tryAttach(nowMs);
     }
-    this.redirects = redirect.filter((id) => id !== this.o.selfId);
+    this.redirects = redirect.filter((id) => id !== this.o.selfId && this.o.isTreeMember(id));
     if (this.redirects.length === 0) this.backOff(from, nowMs);
     this.moveTo({ kind: 'detached', retryAtMs: nowMs });
     return this.tryAttach(nowMs);
@@ -198,7 +211,7 @@ export class ParentLink {
         this.moveTo({ kind: 'detached', retryAtMs: nowMs });
         return this.tryAttach(nowMs);
       case 'attached': {
-        if (nowMs - s.lastHeardMs > t.parentTimeoutMs) return this.abandon('silent', t.distrustSilentMs, nowMs);
+        if (nowMs - s.lastHeardMs > this.silenceTimeoutMs()) return this.abandon('silent', t.distrustSilentMs, nowMs);
         if (this.behindSinceMs !== null) {
           const stalledMs = nowMs - this.behindSinceMs;
           const parentHasIt = this.parentNextVersion > this.o.copy.nextVersion;
@@ -214,6 +227,33 @@ export class ParentLink {
         return effects;
       }
     }
+  }
+
+  /**
+   * How long the parent may bring nothing verified and new: parentTimeoutMs, or longer when this
+   * object's heartbeats come less often than parentTimeoutMs / silentHeartbeatPeriods (a ring
+   * with more than 768 objects), up to parentSilenceMaxMs. Until two heartbeats have shown the
+   * period, one held heartbeat earns parentSilenceUnknownMs (a fresh member of a large ring gets
+   * the next one only a period later, and leaving honest roots for it churned them); none, only
+   * parentTimeoutMs (an honest parent sends its heartbeat with the attach-ok).
+   */
+  private silenceTimeoutMs(): number {
+    return Math.max(this.o.timing.parentTimeoutMs, this.heartbeatSilenceMs());
+  }
+
+  private heartbeatSilenceMs(): number {
+    const t = this.o.timing;
+    const periodMs = this.o.copy.heartbeatPeriodMs;
+    if (periodMs !== null) return Math.min(silentHeartbeatPeriods * periodMs, t.parentSilenceMaxMs ?? defaultParentTiming.parentSilenceMaxMs!);
+    return this.o.copy.heartbeat ? (t.parentSilenceUnknownMs ?? defaultParentTiming.parentSilenceUnknownMs!) : 0;
+  }
+
+  /** Leaves the parent (or attach target) for good, blaming nobody: the subscription is closed. */
+  close(): ReplicaEffect[] {
+    const s = this.state;
+    if (s.kind === 'detached') return [];
+    this.moveTo({ kind: 'detached', retryAtMs: Infinity });
+    return [this.detachMessage(s.to)];
   }
 
   /** Leaves the current parent (or attach target), distrusts it for `distrustMs`, and looks for another. */

@@ -25,13 +25,14 @@ import { encodeCertificate, encodeHeartbeat } from '../core/threshold/certificat
 import { certificateStatementFromTuple, heartbeatStatementFromTuple, statementKindOf, type BatchHeader } from '../core/threshold/statements.ts';
 import type { BlockStore } from '../core/version/block-store.ts';
 import { defaultChildSetOptions, type ChildSetOptions } from './children.ts';
-import type { LogEntry, TreeMessage } from './messages.ts';
+import { ownedBytes, type LogEntry, type TreeMessage } from './messages.ts';
 import { PeerBatches, type SharedBatch } from './peer-batches.ts';
 import type { BatchSignatureCheck } from './ring-trust.ts';
 import { TreeRootMachine, type TreeRootEvent } from './root.ts';
 import { blocksReply } from './secondary.ts';
 import { heartbeatIsNewer } from './types.ts';
-import { rangeProof, rootBlockOf } from './version-walk.ts';
+import { rangeProof, rootBlockOf, versionBlocks } from './version-walk.ts';
+import type { Snapshot } from './object-log.ts';
 
 type ReadRequest = Extract<TreeMessage, { type: 'read' }>;
 type ReadReply = Extract<TreeMessage, { type: 'read-reply' }>;
@@ -126,7 +127,7 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
     context: MachineContext,
     private readonly options: RingServerMemberOptions,
   ) {
-    this.tree = new TreeRootMachine(context, options.tree ?? {});
+    this.tree = new TreeRootMachine(context, { ...options.tree, snapshotOf: (aguid) => this.storedSnapshot(aguid) });
     this.inlineBlockBytesMax = options.tree?.inlineBlockBytesMax ?? defaultChildSetOptions.inlineBlockBytesMax;
     const peers = options.peers ?? [];
     this.peerBatches = new PeerBatches({
@@ -149,11 +150,12 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
     const early = this.certifiedEarly.get(key);
     if (early) {
       this.certifiedEarly.delete(key);
-      this.enqueuePublish(early.aguid, early.version, { update, certificate: early.certificate, blocks: [...blocks] });
+      this.enqueuePublish(early.aguid, early.version, { update: ownedBytes(update), certificate: early.certificate, blocks: blocks.map(ownedBytes) });
       return;
     }
     if (this.pending.size >= pendingMax) this.pending.delete(this.pending.keys().next().value as string);
-    this.pending.set(key, { update, blocks: [...blocks] });
+    // Kept until certified, then in the root's log: views into the ring's frames would keep those.
+    this.pending.set(key, { update: ownedBytes(update), blocks: blocks.map(ownedBytes) });
   }
 
   /**
@@ -212,7 +214,9 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
           if (keep) this.pending.delete(toHex(bytes));
           return;
         }
-        const certificate = encodeCertificate({ ...proof, statement: commit });
+        // encode() answers with a view into msgpackr's shared output buffer (megabytes after one large
+        // message); the certificate is kept (log, early map) so it gets its own.
+        const certificate = ownedBytes(encodeCertificate({ ...proof, statement: commit }));
         certified.push({ statementHex: toHex(bytes), aguid: commit.aguid, version: commit.version, vguid: commit.vguid, certificate });
         if (!keep) return;
         const pending = this.pending.get(toHex(bytes));
@@ -228,7 +232,7 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
       const known = this.heartbeats.get(key);
       // Batches arrive in any order (own and peers'): keep the newest heartbeat only.
       if (known && !heartbeatIsNewer(known, heartbeat)) return;
-      const encoded = encodeHeartbeat({ ...proof, statement: heartbeat });
+      const encoded = ownedBytes(encodeHeartbeat({ ...proof, statement: heartbeat }));
       this.heartbeats.set(key, { bytes: encoded, version: heartbeat.version, timestampMs: heartbeat.timestampMs });
       if (!this.unpublishable.has(key)) this.tree.publishHeartbeat(heartbeat.aguid, encoded);
     });
@@ -278,17 +282,48 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
     this.counters.certified++;
   }
 
+  /** (VGUID, certificate) of a version certified here, from the store. */
+  private certifiedVersion(aguidHex: string, version: number): { vguid: Uint8Array; certificate: Uint8Array } | null {
+    const stored = this.options.store.get(versionKey(aguidHex, version));
+    if (!stored) return null;
+    const t = asTuple(decode(stored, 8192, 'certified version'), 'certified version', 2);
+    return { vguid: asBytesField(t[0], 'vguid', { bytes: hashBytes }), certificate: asBytesField(t[1], 'certificate', { bytesMax: 4096 }) };
+  }
+
+  /**
+   * The object's latest version certified here, whole, from the ring's block store: what the tree
+   * root sends a child below the start of its log (which starts at this server's restart). Data
+   * blocks go along only when they fit inlineBlockBytesMax; otherwise the child fetches them by
+   * BGUID. Null if a block is missing here (the child then waits for another root or a newer version).
+   */
+  private storedSnapshot(aguid: Uint8Array): Snapshot | null {
+    const latest = this.latestVersion(aguid);
+    const stored = latest === undefined ? null : this.certifiedVersion(toHex(aguid), latest);
+    const refs = stored && versionBlocks(this.options.blocks, stored.vguid);
+    if (!stored || !refs) return null;
+    let dataBytes = 0;
+    for (const r of refs) if (r.kind === 'data') dataBytes += this.options.blocks.byteLengthOf(r.bguid, 'data') ?? 0;
+    const blocks: Snapshot['blocks'][number][] = [];
+    for (const r of refs) {
+      if (r.kind === 'data' && dataBytes > this.inlineBlockBytesMax) continue;
+      const bytes = this.options.blocks.get(r.bguid, r.kind);
+      if (!bytes) return null;
+      blocks.push({ kind: r.kind, bytes });
+    }
+    return { certificate: stored.certificate, blocks };
+  }
+
   private noteEarly(statement: Uint8Array, aguid: Uint8Array, version: number, certificate: Uint8Array): void {
     // Only certificates that beat this server's own execution wait here (milliseconds): few.
     if (this.certifiedEarly.size >= certifiedEarlyMax) this.certifiedEarly.delete(this.certifiedEarly.keys().next().value as string);
-    this.certifiedEarly.set(toHex(statement), { aguid, version, certificate });
+    this.certifiedEarly.set(toHex(statement), { aguid: new Uint8Array(aguid), version, certificate });
   }
 
   private enqueuePublish(aguid: Uint8Array, version: number, entry: LogEntry): void {
     const key = toHex(aguid);
     if (this.unpublishable.has(key)) return;
     let held = this.reorder.get(key);
-    if (!held) this.reorder.set(key, (held = { aguid, entries: new Map(), sinceMs: null }));
+    if (!held) this.reorder.set(key, (held = { aguid: new Uint8Array(aguid), entries: new Map(), sinceMs: null }));
     if (held.entries.size >= reorderEntriesMax) return this.giveUp(key);
     // Large referenced blocks stay in the ring's block store; children fetch them by BGUID.
     const blockBytes = entry.blocks.reduce((n, b) => n + b.length, 0);
@@ -352,14 +387,12 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
       const beat = this.heartbeats.get(key);
       if (!beat || beat.version !== latest || nowMs - beat.timestampMs > request.maxAgeMs) return reply('too-stale');
     }
-    const stored = this.options.store.get(versionKey(key, request.version ?? latest));
+    const stored = this.certifiedVersion(key, request.version ?? latest);
     if (!stored) {
       const beyond = request.version !== null && request.version > latest && request.version > (this.options.executedVersion?.(request.aguid) ?? -1);
       return reply(beyond ? 'no-such-version' : 'not-cached');
     }
-    const t = asTuple(decode(stored, 8192, 'certified version'), 'certified version', 2);
-    const vguid = asBytesField(t[0], 'vguid', { bytes: hashBytes });
-    const certificate = asBytesField(t[1], 'certificate', { bytesMax: 4096 });
+    const { vguid, certificate } = stored;
     const root = rootBlockOf(this.options.blocks, vguid);
     if (root && request.offset + request.length > root.sizeBytes) return reply('out-of-range', certificate);
     const proof = rangeProof(this.options.blocks, vguid, request.offset, request.length);

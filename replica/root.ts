@@ -15,20 +15,27 @@ import { checkArgument } from '../core/errors.ts';
 import type { Machine, MachineContext, RandomSource } from '../core/machine.ts';
 import { isGuid } from '../core/version/block.ts';
 import { ChildSet, defaultChildSetOptions, type ChildSetOptions, type TreeEffect } from './children.ts';
-import type { LogEntry, TreeMessage } from './messages.ts';
+import { ownedBytes, ownedEntry, type LogEntry, type TreeMessage } from './messages.ts';
 import { ObjectLog, boundedEntries, type GapSource, type Snapshot } from './object-log.ts';
 
 export interface TreeRootOptions extends Partial<ChildSetOptions> {
   readonly nodeId: string;
   readonly random: RandomSource;
+  /**
+   * The object's latest version whole, for a child below the start of the log (a ring server's
+   * log starts at its restart): without it such a child could never catch up from a root.
+   */
+  readonly snapshotOf?: (aguid: Uint8Array) => Snapshot | null;
 }
 
 /** What a root reports (metrics, checkers). */
 export type TreeRootEvent = { readonly kind: 'child-expired'; readonly aguid: string; readonly child: string };
 
-/** A root's log: every entry it published, replayed to children as they are (no snapshots: the ring keeps the history). */
+/** A root's log: every entry it published, replayed to children as they are; below it, the ring's stored head. */
 class RootLog implements GapSource {
   readonly log = new ObjectLog<{ readonly version: number; readonly entry: LogEntry }>();
+
+  constructor(private readonly storedHead: () => Snapshot | null) {}
 
   nextVersionHeld(): number {
     return this.log.nextVersion(0);
@@ -41,7 +48,7 @@ class RootLog implements GapSource {
   }
 
   snapshot(): Snapshot | null {
-    return null;
+    return this.storedHead();
   }
 }
 
@@ -75,16 +82,18 @@ export class TreeRoot {
     const object = this.objectOf(aguid, true)!;
     const expected = object.log.log.nextVersion(version);
     checkArgument(version === expected, 'version', `the next version of this object (${expected})`);
-    object.log.log.append({ version, entry });
-    return object.children.forwardEntries([entry]);
+    // The log keeps entries for as long as the root runs: not views into larger buffers (frames).
+    const kept = ownedEntry(entry);
+    object.log.log.append({ version, entry: kept });
+    return object.children.forwardEntries([kept]);
   }
 
   /** Pushes a new signed heartbeat of `aguid` to the tree. */
   publishHeartbeat(aguid: Uint8Array, heartbeat: Uint8Array): TreeEffect<TreeRootEvent>[] {
     checkArgument(isGuid(aguid), 'aguid', 'a 32-byte AGUID');
     const object = this.objectOf(aguid, true)!;
-    object.heartbeat = heartbeat;
-    return object.children.forwardHeartbeat(heartbeat);
+    object.heartbeat = ownedBytes(heartbeat);
+    return object.children.forwardHeartbeat(object.heartbeat);
   }
 
   onMessage(from: string, message: TreeMessage, nowMs: number): TreeEffect<TreeRootEvent>[] {
@@ -138,7 +147,10 @@ export class TreeRoot {
     const key = toHex(aguid);
     let object = this.objects.get(key);
     if (!object && create) {
-      object = { aguid, log: new RootLog(), children: new ChildSet(this.options.nodeId, aguid, this.childOptions, this.options.random), heartbeat: null };
+      // A copy: aguid is often a view into a statement of a batch (a frame).
+      const own = new Uint8Array(aguid);
+      const snapshotOf = this.options.snapshotOf;
+      object = { aguid: own, log: new RootLog(() => snapshotOf?.(own) ?? null), children: new ChildSet(this.options.nodeId, own, this.childOptions, this.options.random), heartbeat: null };
       this.objects.set(key, object);
     }
     assert(!object || object.aguid.length === aguid.length, 'one object per AGUID');
@@ -156,7 +168,7 @@ export class TreeRootMachine implements Machine<TreeMessage, TreeRootEvent> {
   readonly root: TreeRoot;
   private queued: TreeEffect<TreeRootEvent>[] = [];
 
-  constructor(context: MachineContext, options: Partial<ChildSetOptions> = {}) {
+  constructor(context: MachineContext, options: Partial<ChildSetOptions> & Pick<TreeRootOptions, 'snapshotOf'> = {}) {
     this.root = new TreeRoot({ ...options, nodeId: context.nodeId, random: context.random });
   }
 

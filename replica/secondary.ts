@@ -19,7 +19,7 @@ import type { Crypto } from '../core/crypto.ts';
 import { BlockCache } from './block-cache.ts';
 import { ChildSet, defaultChildSetOptions, type ChildSetOptions } from './children.ts';
 import type { ReplicaEffect, ReplicaEvent } from './events.ts';
-import { treeLimits, type LogEntry, type TreeMessage } from './messages.ts';
+import { ownedBytes, treeLimits, type LogEntry, type TreeMessage } from './messages.ts';
 import { ObjectCopy, type OfferResult } from './object-copy.ts';
 import { ParentLink, defaultParentTiming, type ParentTiming } from './parent-link.ts';
 import { serveRead } from './serve-read.ts';
@@ -44,6 +44,14 @@ export interface SecondaryConfig extends Partial<ChildSetOptions>, Partial<Paren
   /** Bytes of updates and certificates kept per object (default 64 MiB); the newest version is always kept. */
   readonly logBytesMax?: number;
   readonly subscriptionsMax?: number;
+  /**
+   * A subscription a read opened (not subscribe()) is closed after this long without a read
+   * while it has no children (default 15 min): one read pinned the object's head, and its log,
+   * for good, across restarts too (session-22 review).
+   */
+  readonly readSubscriptionIdleMs?: number;
+  /** Head bytes read-subscriptions may pin together (default cacheBytesMax / 2); the least recently read go first. */
+  readonly readSubscriptionBytesMax?: number;
 }
 
 export type { ReplicaEffect, ReplicaEvent } from './events.ts';
@@ -58,6 +66,9 @@ interface Subscription {
   blocksAskedOf: string | null;
   /** Written to the store: asked for by subscribe(), or a read's subscription that got a first version. */
   durable: boolean;
+  /** Opened by a read, not by subscribe(): closed once idle (readSubscriptionIdleMs). */
+  byRead: boolean;
+  lastReadMs: number;
 }
 
 /**
@@ -67,6 +78,11 @@ interface Subscription {
 const unknownObjectRefusalsMax = 3;
 
 const subscriptionPrefix = 'replica/sub/';
+/** A subscription's stored value: asked for by subscribe(), or opened by a read (it expires). */
+const subscribedMark = 1;
+const readMark = 2;
+/** How often idle read-subscriptions are looked for. */
+const readSweepMs = 1_000;
 
 export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
   readonly nodeId: string;
@@ -79,6 +95,7 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
   private readonly childOptions: ChildSetOptions;
   private readonly timing: ParentTiming;
   private outbox: ReplicaEffect[] = [];
+  private lastReadSweepMs = -Infinity;
 
   constructor(
     private readonly context: MachineContext,
@@ -89,7 +106,11 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
     this.childOptions = { ...defaultChildSetOptions, ...pickDefined(config, defaultChildSetOptions) };
     this.timing = { ...defaultParentTiming, ...pickDefined(config, defaultParentTiming) };
     this.cache = new BlockCache(config.crypto, config.cacheBytesMax);
-    for (const key of context.store.keys(subscriptionPrefix)) this.open(fromHex(key.slice(subscriptionPrefix.length)), true);
+    for (const key of context.store.keys(subscriptionPrefix)) {
+      // Entries written before read-subscriptions were told apart read as subscribe()'s.
+      const byRead = context.store.get(key)?.[0] === readMark;
+      this.open(fromHex(key.slice(subscriptionPrefix.length)), true, byRead ? context.nowMs : null);
+    }
     for (const aguid of config.subscriptions ?? []) this.subscribe(aguid);
   }
 
@@ -98,14 +119,18 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
     checkArgument(aguid instanceof Uint8Array && aguid.length === 32, 'aguid', 'a 32-byte AGUID');
     const key = toHex(aguid);
     const sub = this.subs.get(key);
+    if (sub?.byRead) {
+      sub.byRead = false;
+      sub.durable = false; // written again, as subscribe()'s
+    }
     if (sub) return this.makeDurable(sub);
     checkArgument(this.subs.size < (this.config.subscriptionsMax ?? 10_000), 'aguid', 'room under subscriptionsMax');
-    this.makeDurable(this.open(aguid, false));
+    this.makeDurable(this.open(aguid, false, null));
   }
 
   private makeDurable(sub: Subscription): void {
     if (sub.durable) return;
-    this.context.store.put(subscriptionPrefix + sub.copy.key, new Uint8Array([1]));
+    this.context.store.put(subscriptionPrefix + sub.copy.key, new Uint8Array([sub.byRead ? readMark : subscribedMark]));
     sub.durable = true;
   }
 
@@ -172,6 +197,10 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
       sub.children.expire(nowMs);
       this.outbox.push(...sub.parent.onTick(nowMs));
       if (nowMs - sub.blocksAskedMs >= this.timing.fetchRetryMs) this.outbox.push(...this.askBlocks(sub, nowMs));
+    }
+    if (nowMs - this.lastReadSweepMs >= readSweepMs) {
+      this.lastReadSweepMs = nowMs;
+      this.outbox.push(...this.closeUnreadSubscriptions(nowMs));
     }
     return this.flush([]);
   }
@@ -271,14 +300,16 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
     return this.flush(sub.parent.onMaybeBehind(nowMs));
   }
 
-  private onHeartbeat(sub: Subscription, from: string, bytes: Uint8Array, nowMs: number): ReplicaEffect[] {
+  private onHeartbeat(sub: Subscription, from: string, received: Uint8Array, nowMs: number): ReplicaEffect[] {
     if (!sub.parent.isParentOrTarget(from)) return this.count('heartbeat-not-from-parent');
     const current = sub.copy.heartbeat;
-    if (current && bytesEqual(current.bytes, bytes)) return [];
+    if (current && bytesEqual(current.bytes, received)) return [];
+    // Kept, with a statement that is a view into it: not a view into the frame.
+    const bytes = ownedBytes(received);
     const statement = this.config.trust.verifyHeartbeat(bytes);
     if (!statement || toHex(statement.aguid) !== sub.copy.key) return this.flush(this.reject(sub, from, 'heartbeat', nowMs));
     if (current && !heartbeatIsNewer(current.statement, statement)) return this.count('old-heartbeat');
-    sub.copy.heartbeat = { bytes, statement };
+    sub.copy.takeHeartbeat(bytes, statement);
     sub.parent.onHeard(nowMs);
     const effects = sub.children.forwardHeartbeat<ReplicaEvent>(bytes);
     return this.flush(effects.concat(sub.parent.onMaybeBehind(nowMs)));
@@ -299,16 +330,55 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
   private onRead(from: string, message: Extract<TreeMessage, { type: 'read' }>, nowMs: number): ReplicaEffect[] {
     const key = toHex(message.aguid);
     const sub = this.subs.get(key);
+    if (sub) sub.lastReadMs = nowMs;
     // Written to the store only once a first version arrives (see open).
     if (!sub && (this.config.subscribeOnRead ?? true) && this.subs.size < (this.config.subscriptionsMax ?? 10_000)) {
-      this.open(message.aguid, false);
+      this.open(message.aguid, false, nowMs);
     }
     const reply = serveRead(sub?.copy ?? null, this.config.executor, this.cache, message, nowMs);
     this.count(`read:${reply.status}`);
     return [{ kind: 'send', to: from, message: reply }];
   }
 
-  private open(aguid: Uint8Array, durable: boolean): Subscription {
+  /**
+   * Closes read-subscriptions unread for readSubscriptionIdleMs (those without children), then,
+   * while read-subscriptions pin more than readSubscriptionBytesMax, the least recently read (the
+   * most recent always stays).
+   */
+  private closeUnreadSubscriptions(nowMs: number): ReplicaEffect[] {
+    const idleMs = this.config.readSubscriptionIdleMs ?? 15 * 60_000;
+    const effects: ReplicaEffect[] = [];
+    const open: Subscription[] = [];
+    for (const sub of this.subs.values()) {
+      if (!sub.byRead) continue;
+      if (nowMs - sub.lastReadMs > idleMs && sub.children.size === 0) effects.push(...this.close(sub, 'read-subscription-idle'));
+      else open.push(sub);
+    }
+    const bytesMax = this.config.readSubscriptionBytesMax ?? Math.floor(this.config.cacheBytesMax / 2);
+    let pinned = open.reduce((n, sub) => n + sub.copy.pinnedBytes, 0);
+    if (pinned <= bytesMax) return effects;
+    open.sort((a, b) => a.lastReadMs - b.lastReadMs);
+    for (const sub of open.slice(0, -1)) {
+      if (pinned <= bytesMax) break;
+      pinned -= sub.copy.pinnedBytes;
+      effects.push(...this.close(sub, 'read-subscription-over-budget'));
+    }
+    return effects;
+  }
+
+  /** Stops following an object: leaves its parent, sends its children elsewhere, unpins its head, forgets it. */
+  private close(sub: Subscription, reason: string): ReplicaEffect[] {
+    const effects = sub.parent.close();
+    for (const child of sub.children.ids()) effects.push({ kind: 'send', to: child, message: { type: 'attach-refused', aguid: sub.copy.aguid, redirect: [] } });
+    sub.copy.release();
+    if (sub.durable) this.context.store.delete(subscriptionPrefix + sub.copy.key);
+    this.subs.delete(sub.copy.key);
+    this.count(reason);
+    return effects;
+  }
+
+  /** `readAtMs`: opened by a read then (null: by subscribe()). */
+  private open(aguid: Uint8Array, durable: boolean, readAtMs: number | null): Subscription {
     const key = toHex(aguid);
     const limits = {
       pendingEntriesMax: this.config.pendingEntriesMax ?? 256,
@@ -328,9 +398,11 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
       random: this.context.random,
       timing: this.timing,
       distrustedUntilMs: this.distrustedUntilMs,
+      isTreeMember: this.childOptions.isTreeMember,
       emit: (event) => this.outbox.push({ kind: 'output', event }),
     });
-    const sub: Subscription = { copy, children: new ChildSet(this.nodeId, aguid, this.childOptions, this.context.random), parent, blocksAskedMs: -Infinity, blocksAskedOf: null, durable };
+    const children = new ChildSet(this.nodeId, aguid, this.childOptions, this.context.random);
+    const sub: Subscription = { copy, children, parent, blocksAskedMs: -Infinity, blocksAskedOf: null, durable, byRead: readAtMs !== null, lastReadMs: readAtMs ?? -Infinity };
     this.subs.set(key, sub);
     return sub;
   }

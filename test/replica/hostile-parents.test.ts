@@ -11,9 +11,10 @@ import { BlockCache } from '../../replica/block-cache.ts';
 import { ConfigLocator } from '../../replica/config-locator.ts';
 import type { ReplicaEffect, ReplicaEvent } from '../../replica/events.ts';
 import { ObjectCopy } from '../../replica/object-copy.ts';
+import { TreeRoot } from '../../replica/root.ts';
 import { SecondaryReplica } from '../../replica/secondary.ts';
 import { Prng } from '../../sim/prng.ts';
-import { TestRingSigner, buildHistory, testObject } from './test-ring.ts';
+import { TestRingSigner, buildHistory, makeHeartbeat, testObject } from './test-ring.ts';
 
 const crypto = nodeCrypto;
 
@@ -322,5 +323,106 @@ describe('an unfinished snapshot left behind', () => {
       expect(copy.offer(history[version]!.entry, 'q')).toEqual({ kind: 'accepted', entries: [expect.anything()] });
     }
     expect(exercised).toBeGreaterThan(0);
+  });
+});
+
+describe('a parent that answers renewals and forwards nothing (session-22 review, finding 2)', () => {
+  /**
+   * Runs `m` from `startMs` to `endMs` in 50 ms ticks; `parent` answers every attach it is sent
+   * with attach-ok (path ['ring-0', parent], nextVersion 0) and `beat(t)` may deliver a
+   * heartbeat at t. Returns the first time `m` left `parent`, or null.
+   */
+  function run(m: SecondaryReplica, aguid: Uint8Array, parent: string, startMs: number, endMs: number, beat: (t: number) => Uint8Array | null): number | null {
+    for (let t = startMs; t <= endMs; t += 50) {
+      const effects = m.onTick(t);
+      const heartbeat = beat(t);
+      if (heartbeat) effects.push(...m.onMessage(parent, { type: 'heartbeat', aguid, heartbeat }, t));
+      for (const e of sends(effects)) {
+        if (e.to === parent && e.message.type === 'attach') effects.push(...m.onMessage(parent, { type: 'attach-ok', aguid, path: ['ring-0', parent], nextVersion: 0 }, t));
+      }
+      if (outputs(effects).some((o) => o.kind === 'detached' && o.parent === parent)) return t;
+    }
+    return null;
+  }
+
+  it('is left as silent after parentTimeoutMs: an answered renewal is not news', () => {
+    const s = setup();
+    const aguid = s.object.aguid;
+    const m = member(s, ['B'], ['ring-0']);
+    expect(sends(m.onTick(0)).some((e) => e.to === 'B' && e.message.type === 'attach')).toBe(true);
+    m.onMessage('B', { type: 'attach-ok', aguid, path: ['ring-0', 'B'], nextVersion: 0 }, 1);
+    expect(m.parentOf(aguid)!.parentId).toBe('B');
+    const leftAtMs = run(m, aguid, 'B', 50, 20_000, () => null);
+    expect(leftAtMs).not.toBeNull();
+    expect(leftAtMs!).toBeLessThanOrEqual(1 + 3_500 + 50);
+    expect(m.parentOf(aguid)!.parentId).not.toBe('B');
+  });
+
+  it('with heartbeats every 10 s (a ring of thousands of objects), a parent forwarding each is kept; once it stops, it is left after 3.5 periods', () => {
+    const s = setup();
+    const { aguid } = s.object;
+    const latest = s.history[s.history.length - 1]!;
+    const m = attachedToP(s);
+    m.onMessage('P', { type: 'push', aguid, entries: s.history.map((h) => h.entry) }, 2);
+    expect(m.copyOf(aguid)!.head?.version).toBe(latest.version);
+    const everyTenSeconds = (t: number): Uint8Array | null => (t % 10_000 === 0 ? makeHeartbeat(crypto, s.signer, aguid, latest, t, 1000 + t / 10_000) : null);
+    // Kept for a minute (the period is learned from the heartbeats' certified times)...
+    expect(run(m, aguid, 'P', 0, 60_000, everyTenSeconds)).toBeNull();
+    expect(m.copyOf(aguid)!.heartbeatPeriodMs).toBe(10_000);
+    // ...and left 35 s after the last one it forwarded (at 60 s).
+    const leftAtMs = run(m, aguid, 'P', 60_050, 200_000, () => null);
+    expect(leftAtMs).toBeGreaterThan(60_000 + 35_000);
+    expect(leftAtMs).toBeLessThanOrEqual(60_000 + 35_000 + 50);
+  });
+});
+
+describe('only tree members may be children (session-22 review, finding 4)', () => {
+  const isTreeMember = (id: string): boolean => !id.startsWith('client-');
+
+  it('a root and a secondary refuse client keys as children, so clients cannot hold their slots; members still join', () => {
+    const s = setup();
+    const { aguid } = s.object;
+    const root = new TreeRoot({ nodeId: 'ring-0', random: new Prng(4), fanOutMax: 2, isTreeMember });
+    root.publish(aguid, 0, s.history[0]!.entry);
+    const m = new SecondaryReplica(
+      { nodeId: 'me', store: new MemoryKvStore(), random: new Prng(1), nowMs: 0 },
+      { crypto, trust: s.signer.trust(), executor: s.object.executor, locator: new ConfigLocator(['ring-0'], []), cacheBytesMax: 16 << 20, subscriptions: [aguid], fanOutMax: 2, isTreeMember },
+    );
+    m.onTick(0);
+    m.onMessage('ring-0', { type: 'attach-ok', aguid, path: ['ring-0'], nextVersion: 1 }, 1);
+    for (let t = 0; t < 3; t++) {
+      for (const client of ['client-a', 'client-b', 'client-c']) {
+        for (const [replies, name] of [[root.onMessage(client, { type: 'attach', aguid, nextVersion: 1_000_000 }, t), 'root'], [m.onMessage(client, { type: 'attach', aguid, nextVersion: 1_000_000 }, t), 'secondary']] as const) {
+          expect(replies.map((e) => (e.kind === 'send' ? e.message.type : e.kind)), name).toEqual(['attach-refused']);
+        }
+        // Nor may a client fetch: it is no child.
+        expect(root.onMessage(client, { type: 'fetch', aguid, fromVersion: 0 }, t)).toEqual([]);
+      }
+    }
+    expect(root.childrenOf(aguid)).toEqual([]);
+    expect(m.childrenOf(aguid)).toEqual([]);
+    const joined = root.onMessage('replica-1', { type: 'attach', aguid, nextVersion: 0 }, 5);
+    expect(joined.some((e) => e.kind === 'send' && e.message.type === 'attach-ok')).toBe(true);
+    expect(sends(m.onMessage('replica-2', { type: 'attach', aguid, nextVersion: 0 }, 5)).some((e) => e.message.type === 'attach-ok')).toBe(true);
+  });
+
+  it('redirect names that are not tree members are not tried', () => {
+    const s = setup();
+    const { aguid } = s.object;
+    const m = new SecondaryReplica(
+      { nodeId: 'me', store: new MemoryKvStore(), random: new Prng(1), nowMs: 0 },
+      { crypto, trust: s.signer.trust(), executor: s.object.executor, locator: new ConfigLocator(['ring-0'], []), cacheBytesMax: 16 << 20, subscriptions: [aguid], isTreeMember },
+    );
+    m.onTick(0);
+    const tried: string[] = [];
+    for (let round = 0; round < 8; round++) {
+      const effects = m.onMessage('ring-0', { type: 'attach-refused', aguid, redirect: ['client-x', 'client-y', 'replica-3'] }, 10 + round);
+      for (const e of sends(effects)) if (e.message.type === 'attach') tried.push(e.to);
+      // replica-3 refuses too, so the next round starts from the root again.
+      for (const e of sends(m.onMessage('replica-3', { type: 'attach-refused', aguid, redirect: [] }, 10 + round))) if (e.message.type === 'attach') tried.push(e.to);
+      m.onTick(1000 * (round + 1));
+    }
+    expect(tried).toContain('replica-3');
+    expect(tried.filter((id) => id.startsWith('client-'))).toEqual([]);
   });
 });

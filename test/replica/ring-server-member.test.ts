@@ -14,7 +14,9 @@ import { MemoryBlockStore } from '../../core/version/block-store.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
 import type { TreeMessage } from '../../replica/messages.ts';
 import type { SharedBatch } from '../../replica/peer-batches.ts';
+import { ConfigLocator } from '../../replica/config-locator.ts';
 import { RingServerMember } from '../../replica/ring-server-member.ts';
+import { SecondaryReplica } from '../../replica/secondary.ts';
 import { Prng } from '../../sim/prng.ts';
 import { TestRingSigner, buildHistory, testObject, type HistoryVersion, type TestObject } from './test-ring.ts';
 
@@ -231,5 +233,39 @@ describe('RingServerMember', () => {
     const reply = sent(a.onMessage('replica-0', { type: 'fetch-blocks', aguid: object.aguid, bguids }, 3))[0]?.message;
     expect(reply?.type === 'blocks' && reply.blocks).toEqual(history[1]!.entry.blocks);
     expect(a.onMessage('stranger', { type: 'fetch-blocks', aguid: object.aguid, bguids }, 4)).toEqual([]);
+  });
+
+  it('after a restart its log starts late: a child that lacks older versions gets a snapshot of the stored head and catches up (session-22 review, finding 3)', () => {
+    const store = new MemoryKvStore();
+    const make = (): RingServerMember =>
+      new RingServerMember(
+        { nodeId: 'ring-a', store: new MemoryKvStore(), random: new Prng(1), nowMs: 0 },
+        { crypto, blocks: ringBlocks, store, ringId: signer.ringId, epoch: 0, peers: [], batchSignatures: signer.signatureCheck(), reorderTimeoutMs: 100 },
+      );
+    const before = make();
+    execute(before, [0, 1, 2, 3]);
+    const first = batch(20, [0, 1, 2, 3]);
+    before.onCertificate(first.sequence, first.root, first.signature, first.statements);
+    // Restarted: the tree root is in memory only; it publishes from the first version certified now (4).
+    const a = make();
+    execute(a, [4, 5]);
+    const after = batch(21, [4, 5]);
+    a.onCertificate(after.sequence, after.root, after.signature, after.statements);
+    for (let t = 1; t <= 400; t += 50) a.onTick(t);
+    expect(a.tree.root.nextVersion(object.aguid)).toBe(6);
+    const child = new SecondaryReplica(
+      { nodeId: 'replica-0', store: new MemoryKvStore(), random: new Prng(2), nowMs: 0 },
+      { crypto, trust: signer.trust(), executor: object.executor, locator: new ConfigLocator(['ring-a'], []), cacheBytesMax: 16 << 20, subscriptions: [object.aguid] },
+    );
+    // Deliver everything between the two for a few rounds (bounded).
+    let toChild = child.onTick(500).flatMap((e) => (e.kind === 'send' ? a.onMessage('replica-0', e.message, 500) : []));
+    for (let round = 0; round < 10 && toChild.length > 0; round++) {
+      const toRoot = toChild.flatMap((e) => (e.kind === 'send' ? child.onMessage('ring-a', e.message, 501 + round) : []));
+      toChild = toRoot.flatMap((e) => (e.kind === 'send' ? a.onMessage('replica-0', e.message, 501 + round) : []));
+    }
+    const copy = child.copyOf(object.aguid)!;
+    expect(copy.snapshotsInstalled).toBe(1);
+    expect(copy.head?.version).toBe(5);
+    expect(bytesEqual(copy.head!.vguid, history[5]!.vguid)).toBe(true);
   });
 });

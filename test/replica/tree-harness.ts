@@ -48,6 +48,10 @@ export interface TreeSimOptions {
 export const simTiming: ParentTiming = {
   renewMs: 150,
   parentTimeoutMs: 450,
+  // Production's 30 s / 120 s scaled like the rest (a root that crashes before its children have
+  // seen two heartbeats is left after this long).
+  parentSilenceUnknownMs: 3_000,
+  parentSilenceMaxMs: 12_000,
   attachTimeoutMs: 100,
   gapTimeoutMs: 300,
   parentBehindTimeoutMs: 1_200,
