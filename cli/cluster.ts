@@ -12,6 +12,7 @@ import { runDrill } from './cluster-drill.ts';
 import { runReconfigure } from './cluster-reconfigure.ts';
 import { collectStatus, currentRingNames, printStatus, statusLine } from './cluster-status.ts';
 import { fsErrorMessage, onBrokenStdout } from './fs-errors.ts';
+import { interruptSignals } from './output-file.ts';
 
 const usage = `usage: oceanstore cluster <command> [--config FILE]
   init                      make node keys, deal the ring key, write the signed ring descriptor
@@ -93,8 +94,8 @@ export async function up(
   });
 }
 
-/** Signals that end a foreground cluster: Ctrl-C, `kill`, and the terminal closing (SIGHUP). */
-export const interruptSignals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+// Signals that end a foreground cluster: Ctrl-C, `kill`, and the terminal closing (SIGHUP).
+export { interruptSignals };
 
 /**
  * An AbortSignal that fires on the first of interruptSignals (so Ctrl-C during start still stops the

@@ -33,13 +33,14 @@ const what: Record<string, string> = {
 
 /**
  * "PATH is a folder; give a file" for a file-system error (with `context`, e.g. "output file"),
- * or null when `error` is not one.
+ * or null when `error` is not one. `path` names the file when the caller knows it better than the
+ * error does (a write error carries no path; a temporary file's name means nothing to the user).
  */
-export function fsErrorMessage(error: unknown, context?: string): string | null {
+export function fsErrorMessage(error: unknown, context?: string, path?: string): string | null {
   const code = errnoOf(error);
   if (code === undefined) return null;
   const e = error as NodeJS.ErrnoException;
-  const path = e.path ?? (e as { dest?: string }).dest;
+  path ??= e.path ?? (e as { dest?: string }).dest;
   const subject = `${context ? `${context} ` : ''}${path ?? '(a file)'}`;
   const text = what[code];
   return text ? `${subject} ${text} (${code})` : `${subject}: ${e.message}`;

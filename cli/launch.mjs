@@ -2,7 +2,7 @@
 /**
  * `node cli/launch.mjs <verb> ...`: the CLI without a TypeScript loader whenever it can.
  *
- * The object verbs (put, get, append, log, stat, acl, watch) run from the esbuild bundle that
+ * The object verbs (put, get, append, log, stat, acl, watch, whoami) run from the esbuild bundle that
  * cli/verb-bundle.ts keeps under node_modules/.cache/oceanstore. Under tsx, even a bundled verb
  * paid ~0.3 s of CPU per call: tsx registers its hooks in a worker thread and every import (the
  * bundle's packages too) is resolved through it. So when that bundle exists and none of its
@@ -18,7 +18,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const objectVerbs = new Set(['put', 'get', 'append', 'log', 'stat', 'acl', 'watch']);
+const objectVerbs = new Set(['put', 'get', 'append', 'log', 'stat', 'acl', 'watch', 'whoami']);
 const inputsMarker = '// oceanstore-bundle-inputs ';
 
 /** The object verbs' bundle if it is there and fresh (same check as cli/verb-bundle.ts), else null. */

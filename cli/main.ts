@@ -22,15 +22,16 @@ interface Verb {
 
 const verbs: Record<string, Verb> = {
   start: { module: 'cluster', entry: 'start', summary: 'init the local cluster if needed, then run it in the foreground' },
-  cluster: { module: 'cluster', summary: 'init | up [--detach] | status [--json] | stop-node | start-node | down' },
+  cluster: { module: 'cluster', summary: 'init | up [--detach] | status [--json] | stop-node | start-node | down | refresh-keys | replace-node | drill' },
   node: { module: 'node', summary: 'run one node process: node --config FILE --node NAME' },
   put: { module: 'object', entry: 'put', summary: 'put NAME FILE|- [--if-version N]: write an object' },
   get: { module: 'object', entry: 'get', summary: 'get NAME [--version N] [-o FILE]: read an object' },
   append: { module: 'object', entry: 'append', summary: 'append NAME FILE|-: append to an object' },
   log: { module: 'object', entry: 'log', summary: 'log NAME: list versions' },
-  stat: { module: 'object', entry: 'stat', summary: 'stat NAME: latest version, size, certificate' },
-  acl: { module: 'object', entry: 'acl', summary: 'acl NAME --writer KEY...: set the writers' },
+  stat: { module: 'object', entry: 'stat', summary: 'stat NAME: latest version, size, owner, writers' },
+  acl: { module: 'object', entry: 'acl', summary: 'acl NAME [--writer KEY... | --owner-only]: show or set the writers' },
   watch: { module: 'object', entry: 'watch', summary: 'watch NAME: print new certified versions' },
+  whoami: { module: 'object', entry: 'whoami', summary: 'whoami: print your public key (for acl --writer)' },
   locate: { module: '../runtime/tapestry-cli', summary: 'locate --role R | --node N | --aguid HEX [--via NODE|all]: find servers and objects through Tapestry' },
   restore: { module: 'restore', summary: 'restore NAME|AGUID [--version N] -o FILE | --all --out DIR | --verify-only' },
 };
@@ -39,6 +40,7 @@ function usage(): string {
   const lines = ['usage: oceanstore <verb> [args]', '', 'verbs:'];
   for (const [name, verb] of Object.entries(verbs)) lines.push(`  ${name.padEnd(9)} ${verb.summary}`);
   lines.push('', 'Cluster config: --config FILE or OCEANSTORE_CONFIG (default cluster-configs/local.json).');
+  lines.push('Identity: --identity FILE or OCEANSTORE_IDENTITY (must exist), else ~/.oceanstore/identity.json (made on first use).');
   return lines.join('\n');
 }
 

@@ -1,17 +1,18 @@
 /**
- * Object verbs of the CLI: put, get, append, log, stat, acl, watch. Each takes
+ * Object verbs of the CLI: put, get, append, log, stat, acl, watch, and whoami. Each takes
  * [--config FILE] [--identity FILE] [--json]; exit codes 0 ok, 1 error, 2 usage, 3 predicate failed.
  */
-import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, existsSync, fstatSync, openSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fromHex } from '../core/bytes.ts';
+import { fromHex, toHex } from '../core/bytes.ts';
 import { NotFoundError, OceanStoreError, PredicateFailedError } from '../core/errors.ts';
+import { homeIdentityPath, loadOrCreateIdentity, type Identity } from '../client/identity.ts';
 import { connect, type OceanStore } from '../client/oceanstore.ts';
 import type { ByteSource, ObjectHandle } from '../client/object.ts';
 import type { WriteResult } from '../client/result.ts';
 import { fsErrorMessage, isBrokenPipe, onBrokenStdout } from './fs-errors.ts';
+import { streamToFile, withInterruptCleanup } from './output-file.ts';
 import { Progress } from './progress.ts';
 
 interface Parsed {
@@ -20,7 +21,7 @@ interface Parsed {
 }
 
 const valueFlags = new Set(['--config', '--identity', '--if-version', '--version', '-o', '--writer', '--owner', '--interval-ms', '--block-bytes']);
-const boolFlags = new Set(['--json', '--quiet']);
+const boolFlags = new Set(['--json', '--quiet', '--owner-only']);
 
 function parse(args: string[]): Parsed | string {
   const positional: string[] = [];
@@ -60,6 +61,9 @@ function ownerFlag(p: Parsed): Uint8Array | undefined {
 
 class UsageError extends Error {}
 
+/** Writing `get -o`'s file failed once connected: exit 1 and one line naming the path, not a usage error. */
+class OutputError extends Error {}
+
 /**
  * Reads from the CLI wait longer than the SDK's 15 s default: right after a large write, ring
  * servers may be busy archiving it for tens of seconds on a small machine, and a person running
@@ -74,13 +78,52 @@ const connectTimeoutMs = 60_000;
  */
 const writeTimeoutMs = 1_800_000;
 
+/**
+ * The identity a verb signs with, and its file. --identity FILE or OCEANSTORE_IDENTITY must name an
+ * existing file (a usage error naming it): a typo made a new key and its folders, even for a read,
+ * and a put under it reported success (session-22 review, finding 4). Only the default
+ * ~/.oceanstore/identity.json is made on first use, said on stderr with its public key.
+ */
+function identityOf(p: Parsed): { identity: Identity; path: string } {
+  const fromFlag = flag(p, '--identity');
+  const explicit = fromFlag ?? (process.env.OCEANSTORE_IDENTITY || undefined);
+  if (explicit !== undefined) {
+    if (!existsSync(explicit)) {
+      throw new UsageError(`identity file ${explicit} (${fromFlag !== undefined ? '--identity' : 'OCEANSTORE_IDENTITY'}) does not exist; check the path, or give neither to use ${homeIdentityPath()} (made on first use)`);
+    }
+    return { identity: loadOrCreateIdentity(explicit), path: explicit };
+  }
+  const path = homeIdentityPath();
+  const made = !existsSync(path);
+  const identity = loadOrCreateIdentity(path);
+  if (made) console.error(`oceanstore: made a new identity ${path}, public key ${toHex(identity.publicKey)} (keep the file: it holds your secret key)`);
+  return { identity, path };
+}
+
 async function withStore<T>(p: Parsed, run: (store: OceanStore) => Promise<T>): Promise<T> {
-  const store = await connect({ config: flag(p, '--config'), identity: flag(p, '--identity'), connectTimeoutMs: connectTimeoutMs });
+  const store = await connect({ config: flag(p, '--config'), identity: identityOf(p).identity, connectTimeoutMs: connectTimeoutMs });
   try {
     return await run(store);
+  } catch (error) {
+    throw namedNotFound(error, p, store);
   } finally {
     await store.close();
   }
+}
+
+/**
+ * The SDK names a missing object by a truncated AGUID ("object f5121f425e097add… does not exist");
+ * the user typed a name, under an identity or --owner: say those (session-22 review, finding 12).
+ */
+function namedNotFound(error: unknown, p: Parsed, store: OceanStore): unknown {
+  const name = p.positional[0];
+  const aguidPrefix = /^object [0-9a-f]{16}…/;
+  if (!(error instanceof NotFoundError) || name === undefined || !aguidPrefix.test(error.message)) return error;
+  const owner = flag(p, '--owner')?.toLowerCase();
+  if (owner === undefined && /^[0-9a-f]{64}$/.test(name)) return error; // an AGUID was typed
+  const whose = owner === undefined || owner === store.publicKeyHex ? `of your identity ${store.publicKeyHex.slice(0, 16)}…` : `of owner ${owner.slice(0, 16)}…`;
+  error.message = error.message.replace(aguidPrefix, `object '${name}' ${whose}`);
+  return error;
 }
 
 function handleOf(store: OceanStore, p: Parsed, name: string): ObjectHandle {
@@ -140,6 +183,7 @@ async function verb(
   } catch (error) {
     if (isBrokenPipe(error)) return exitWhenFlushed(0);
     if (error instanceof UsageError) return fail(2, 'UsageError', error.message, error.message, `\nusage: oceanstore ${usage}`);
+    if (error instanceof OutputError) return fail(1, 'FileError', error.message);
     if (error instanceof PredicateFailedError) return fail(3, error.name, `predicate failed: ${error.message}`, error.message);
     if (error instanceof OceanStoreError) return fail(1, error.name, `${error.name}: ${error.message}`, error.message);
     const fs = fsErrorMessage(error);
@@ -201,6 +245,30 @@ function checkOutput(out: string | undefined): void {
   }
 }
 
+/**
+ * `get -o FILE`: the bytes go to a temporary file beside FILE, renamed over it once the whole
+ * version is written, so FILE keeps its old content if the read fails or Ctrl-C comes (FILE was
+ * truncated at once and left partial; session-22 review). A FILE that is not a regular file
+ * (/dev/null, a pipe, /dev/stdout) is written directly: renaming over it would replace it.
+ */
+async function writeOutput(out: string, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+  try {
+    if (isSpecialFile(out)) await pipeline(chunks, createWriteStream(out));
+    else await withInterruptCleanup(() => streamToFile(out, chunks));
+  } catch (error) {
+    const message = fsErrorMessage(error, 'output file', out);
+    throw message !== null ? new OutputError(message) : error;
+  }
+}
+
+function isSpecialFile(path: string): boolean {
+  try {
+    return !statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
 function counted(source: ByteSource, progress: Progress): AsyncIterable<Uint8Array> {
   return (async function* () {
     for await (const chunk of source as AsyncIterable<Uint8Array>) {
@@ -220,6 +288,32 @@ export function blockBytesFor(sizeBytes: number | null): number {
   return sizeBytes === null || sizeBytes >= 16 * 2 ** 20 ? 2 ** 20 : 64 * 1024;
 }
 
+/**
+ * Only an object's owner can create it: `put NAME FILE --owner KEY` of another's object that does
+ * not exist is NotFoundError. It created NAME under the caller's own key instead, reported success,
+ * and the data was not where --owner said (session-22 review, finding 2).
+ */
+function checkOwnCreate(store: OceanStore, p: Parsed, name: string): void {
+  const owner = flag(p, '--owner')?.toLowerCase();
+  if (owner === undefined || owner === store.publicKeyHex) return;
+  throw new NotFoundError(`object '${name}' of owner ${owner.slice(0, 16)}… does not exist, and only its owner can create it: ask them to (\`oceanstore put ${name} FILE\` under their identity) and to add you with \`oceanstore acl ${name} --writer ${store.publicKeyHex}\``);
+}
+
+/**
+ * Creates NAME for a put that found it missing. Another put may create it between that look and
+ * this create: without --if-version no predicate was asked for, so its "already exists" means
+ * "write into it" (it failed the put with exit 3, "predicate failed", 1 race in 3 of the
+ * session-22 review's).
+ */
+async function createForPut(store: OceanStore, p: Parsed, name: string, blockBytes: number): Promise<ObjectHandle> {
+  try {
+    return await store.create(name, { blockBytes, timeoutMs: writeTimeoutMs });
+  } catch (error) {
+    if (error instanceof PredicateFailedError) return handleOf(store, p, name);
+    throw error;
+  }
+}
+
 export function put(args: string[]): Promise<number> {
   return verb(args, 'put NAME FILE|- [--if-version N] [--block-bytes N] [--config FILE] [--identity FILE] [--json]', 2, 2, (p) => {
     const [name, file] = p.positional as [string, string];
@@ -236,7 +330,8 @@ export function put(args: string[]): Promise<number> {
       );
       if (!exists) {
         if (ifVersion !== undefined) throw new PredicateFailedError(`${name} does not exist`, -1);
-        handle = await store.create(name, { blockBytes: blockBytes ?? blockBytesFor(sizeBytes), timeoutMs: writeTimeoutMs });
+        checkOwnCreate(store, p, name);
+        handle = await createForPut(store, p, name, blockBytes ?? blockBytesFor(sizeBytes));
       }
       const result = await handle.write(counted(source, progress), { ifVersion, timeoutMs: writeTimeoutMs });
       progress.done();
@@ -274,29 +369,24 @@ export function get(args: string[]): Promise<number> {
     const out = flag(p, '-o');
     ownerFlag(p);
     checkOutput(out);
+    const toStdout = out === undefined || out === '-';
     return withStore(p, async (store) => {
       const handle = handleOf(store, p, p.positional[0]!);
       const stat = await handle.stat({ version, timeoutMs: readTimeoutMs });
-      const progress = new Progress('get', stat.sizeBytes, out === undefined || out === '-');
-      const sink = out && out !== '-' ? createWriteStream(out) : (process.stdout as unknown as Writable);
-      await pipeline(
-        (async function* () {
-          for await (const chunk of handle.readStream({ version: stat.version, timeoutMs: readTimeoutMs })) {
-            progress.add(chunk.length);
-            yield chunk;
-          }
-        })(),
-        sink,
-        { end: sink !== (process.stdout as unknown as Writable) },
-      ).catch((error: unknown) => {
-        const fs = sink !== (process.stdout as unknown as Writable) && !isBrokenPipe(error) ? fsErrorMessage(error, 'output file') : null;
-        throw fs !== null ? new UsageError(fs) : error;
-      });
+      const progress = new Progress('get', stat.sizeBytes, toStdout);
+      const chunks = (async function* () {
+        for await (const chunk of handle.readStream({ version: stat.version, timeoutMs: readTimeoutMs })) {
+          progress.add(chunk.length);
+          yield chunk;
+        }
+      })();
+      if (toStdout) await pipeline(chunks, process.stdout, { end: false });
+      else await writeOutput(out!, chunks);
       progress.done();
       if (flag(p, '--json') !== undefined) {
         const summary = JSON.stringify({ name: p.positional[0], version: stat.version, sizeBytes: stat.sizeBytes, ...usage() });
         // With the bytes on stdout, the summary goes to stderr.
-        if (sink === (process.stdout as unknown as Writable)) console.error(summary);
+        if (toStdout) console.error(summary);
         else console.log(summary);
       }
       return 0;
@@ -345,22 +435,40 @@ export function log(args: string[]): Promise<number> {
   });
 }
 
+/**
+ * `acl NAME` shows the owner and writers; `acl NAME --writer KEY...` sets the writers;
+ * `acl NAME --owner-only` removes them all. `acl NAME` alone used to set an empty list, revoking
+ * every writer of a user who only wanted to look (session-22 review, finding 5).
+ */
 export function acl(args: string[]): Promise<number> {
-  return verb(args, 'acl NAME --writer KEY... [--if-version N] [--json]', 1, 1, (p) => {
+  return verb(args, 'acl NAME [--writer KEY... | --owner-only] [--if-version N] [--owner KEY] [--json]', 1, 1, (p) => {
     const writers = (p.flags.get('--writer') ?? []).map((k) => {
       if (!/^[0-9a-f]{64}$/i.test(k)) throw new UsageError(`--writer takes a 64-hex-digit ed25519 public key, got '${k}'`);
       return fromHex(k.toLowerCase());
     });
+    const ownerOnly = flag(p, '--owner-only') !== undefined;
+    if (ownerOnly && writers.length > 0) throw new UsageError('give --writer KEY... or --owner-only, not both');
     const ifVersion = intFlag(p, '--if-version');
+    const change = ownerOnly || writers.length > 0;
+    if (!change && ifVersion !== undefined) throw new UsageError('--if-version applies to a change: give --writer KEY... or --owner-only');
     ownerFlag(p);
+    const name = p.positional[0]!;
     return withStore(p, async (store) => {
-      const result = await handleOf(store, p, p.positional[0]!).setAcl({ writers }, { ifVersion });
+      const handle = handleOf(store, p, name);
+      if (!change) return showAcl(p, name, await handle.stat({ timeoutMs: readTimeoutMs }));
+      const result = await handle.setAcl({ writers }, { ifVersion });
       // As put and append: reported once certified (its JSON printed the pending promise as {}).
       const certified = await certifiedOf(result);
-      print(p, { name: p.positional[0], ...result, certified }, `${p.positional[0]}: version ${result.version}, writers: ${writers.length}`);
+      print(p, { name, ...result, certified }, `${name}: version ${result.version}, writers: ${writers.length}`);
       return 0;
     });
   });
+}
+
+function showAcl(p: Parsed, name: string, s: { version: number; owner: string; writers: readonly string[] }): number {
+  const text = [`owner    ${s.owner}`, `writers  ${s.writers.length === 0 ? '(owner only)' : s.writers.join('\n         ')}`].join('\n');
+  print(p, { name, version: s.version, owner: s.owner, writers: s.writers }, text);
+  return 0;
 }
 
 export function watch(args: string[]): Promise<number> {
@@ -377,5 +485,18 @@ export function watch(args: string[]): Promise<number> {
       }
       return 0;
     });
+  });
+}
+
+/**
+ * `whoami`: this identity's public key, what an owner passes to `acl NAME --writer KEY` (it was
+ * to be found only in the identity file, beside the secret key, or in stat's owner line).
+ */
+export function whoami(args: string[]): Promise<number> {
+  return verb(args, 'whoami [--identity FILE] [--json]', 0, 0, async (p) => {
+    const { identity, path } = identityOf(p);
+    const publicKey = toHex(identity.publicKey);
+    print(p, { publicKey, identityFile: path }, publicKey);
+    return 0;
   });
 }

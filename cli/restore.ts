@@ -14,9 +14,7 @@
  * --quiet, --timeout-ms N. Exit codes: 0 all restored, 1 something missing or failed (a version,
  * a chain link, an archive server that did not answer, or nothing found at all), 2 usage.
  */
-import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmdirSync, rmSync, statSync, writeSync } from 'node:fs';
-import { constants as osConstants } from 'node:os';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pino } from 'pino';
 import { fromHex, toHex } from '../core/bytes.ts';
@@ -32,6 +30,10 @@ import type { RootBlock } from '../core/version/root-block.ts';
 import { runRestore, type RestoreTarget, type RestoreToolReport } from '../archive/shell/restore-tool.ts';
 import { WsArchiveSource } from '../archive/shell/ws-archive-source.ts';
 import { fsErrorMessage } from './fs-errors.ts';
+import { interruptCleanup, interruptSignals, OutputFile } from './output-file.ts';
+
+// Tests and older callers import these from here.
+export { discardUnfinished, interruptCleanup, OutputFile } from './output-file.ts';
 
 const usage = `usage: oceanstore restore NAME|AGUID [--version N] -o FILE
        oceanstore restore [NAME|AGUID] --all --out DIR
@@ -112,96 +114,6 @@ function outputFailed(error: unknown, verified: boolean): Error {
   const reason = fsErrorMessage(error, 'output') ?? (error as Error).message;
   return new Error(verified ? `restored and verified, but writing the output failed: ${reason}` : `writing the output failed (not the archive's fault): ${reason}`);
 }
-
-/** Outputs being written: a signal removes their temporary files (see interruptCleanup). */
-const unfinished = new Set<OutputFile>();
-
-/**
- * One output written under a temporary name in its final folder (so the rename is atomic) and
- * renamed into place by `commit` only: no partial file ever carries the final name. A version of
- * any size passes through it leaf by leaf (it was written from one buffer of the whole version,
- * which a version over the largest buffer could not fill; session-20 review, finding 8d).
- */
-export class OutputFile {
-  readonly temporary: string;
-  private fd: number | null;
-
-  /**
-   * The temporary name is the process's and random, and is created exclusively (never an existing
-   * file, never through a symlink): two restores into one folder whose processes share a pid (each
-   * pid 1 in its container) truncated and removed each other's temporary, while it lived for the
-   * whole restore (session-21 second review). `folderMade`: the folder was made for this output
-   * (--all), and is removed again if a discard leaves it empty.
-   */
-  constructor(readonly path: string, private readonly folderMade = false) {
-    this.temporary = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-    this.fd = openSync(this.temporary, 'wx');
-    unfinished.add(this);
-  }
-
-  write(bytes: Uint8Array): void {
-    for (let at = 0; at < bytes.length; ) at += writeSync(this.fd!, bytes, at, bytes.length - at);
-  }
-
-  /** The bytes reach the disk before the name does: after a crash the final name holds the old file or the whole new one. */
-  commit(): void {
-    fsyncSync(this.fd!);
-    closeSync(this.fd!);
-    this.fd = null;
-    renameSync(this.temporary, this.path);
-    unfinished.delete(this);
-    syncFolder(dirname(this.path));
-  }
-
-  /** Removes the temporary file; errors are swallowed, as the failure that led here is the one to report. */
-  discard(): void {
-    unfinished.delete(this);
-    try {
-      if (this.fd !== null) closeSync(this.fd);
-    } catch {
-      // Closing can fail only on a descriptor already gone; the file is removed below all the same.
-    }
-    this.fd = null;
-    try {
-      rmSync(this.temporary, { force: true });
-      if (this.folderMade) rmdirSync(dirname(this.path)); // only if empty: ENOTEMPTY otherwise
-    } catch {
-      // A temporary file we cannot remove is left; the error that led here is the one to report.
-    }
-  }
-}
-
-/** Makes a rename in `folder` durable; best effort, as some file systems cannot sync a folder and the file itself is already synced. */
-function syncFolder(folder: string): void {
-  try {
-    const fd = openSync(folder, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    // See above: the data is on disk, only the new name might not survive a power cut.
-  }
-}
-
-/** Removes the temporary file of every output still being written. */
-export function discardUnfinished(): void {
-  for (const file of [...unfinished]) file.discard();
-}
-
-/**
- * What Ctrl-C (or kill, or the terminal closing) does during a restore: remove the temporary files
- * of outputs being written, then end with 128 + the signal's number, as the default action would.
- */
-export function interruptCleanup(exit: (code: number) => void = (code) => process.exit(code)): (signal: NodeJS.Signals) => void {
-  return (signal) => {
-    discardUnfinished();
-    exit(128 + (osConstants.signals[signal] ?? 0));
-  };
-}
-
-const interruptSignals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /** Writes through a temporary file and a rename; a failed write or rename leaves neither it nor a partial output behind. */
 export function writeAtomic(path: string, bytes: Uint8Array): void {

@@ -1,6 +1,8 @@
 /**
- * A client's signing identity: an ed25519 key kept in a JSON file (mode 0600). The CLI creates one
- * on first use at --identity, OCEANSTORE_IDENTITY, or ~/.oceanstore/identity.json.
+ * A client's signing identity: an ed25519 key kept in a JSON file (mode 0600). The CLI signs with
+ * --identity FILE, else OCEANSTORE_IDENTITY, else ~/.oceanstore/identity.json, and creates only the
+ * last on first use (a mistyped path made a new key; session-22 review). The SDK's
+ * loadOrCreateIdentity creates the file it is given.
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -15,8 +17,13 @@ export interface Identity {
   readonly publicKey: Uint8Array;
 }
 
+/** ~/.oceanstore/identity.json: the one identity file the CLI makes by itself. */
+export function homeIdentityPath(): string {
+  return join(homedir(), '.oceanstore', 'identity.json');
+}
+
 export function defaultIdentityPath(): string {
-  return process.env.OCEANSTORE_IDENTITY ?? join(homedir(), '.oceanstore', 'identity.json');
+  return process.env.OCEANSTORE_IDENTITY ?? homeIdentityPath();
 }
 
 /** A fresh random identity (not saved). */

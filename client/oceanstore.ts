@@ -11,10 +11,11 @@
  */
 import { useMclBls } from '../runtime/mcl-bls.ts';
 import { readFileSync } from 'node:fs';
+import { connect as tcpConnect } from 'node:net';
 import type { Logger } from 'pino';
 import { fromHex, toHex } from '../core/bytes.ts';
 import { aguidOf, type Crypto } from '../core/crypto.ts';
-import { checkArgument, ConfigError, InvalidArgumentError } from '../core/errors.ts';
+import { checkArgument, ConfigError, InvalidArgumentError, UnavailableError } from '../core/errors.ts';
 import { fanoutMaxDefault } from '../core/update/update.ts';
 import { blockBytesDefault, blockBytesMax } from '../core/version/block.ts';
 import { clusterPaths, loadClusterConfig } from '../runtime/cluster-config.ts';
@@ -185,18 +186,37 @@ export class OceanStore {
     return this.nonceLast;
   }
 
+  /**
+   * Waits for connections to 2f+1 ring servers. A cluster that is down fails within about a second
+   * and a half (every ring address refusing TCP connections three rounds in a row), as
+   * UnavailableError; a slow cluster (ports open, handshakes waiting on busy servers) gets the whole
+   * timeout, also UnavailableError: it was a ConfigError after the whole timeout either way, 60 s
+   * for a CLI call with the cluster down (session-22 review, finding 7).
+   */
   private async waitForQuorum(timeoutMs: number, signal?: AbortSignal): Promise<void> {
     const need = 2 * this.session.view.f + 1;
     const ring = new Set(this.session.view.ring.map((m) => m.id));
     const reached = (): number => this.session.connected().filter((p) => ring.has(p)).length;
     const pause = () => new Promise((resolve) => setTimeout(resolve, 20));
     const deadline = Date.now() + timeoutMs;
-    while (reached() < need) {
-      if (signal?.aborted || Date.now() > deadline) {
-        await this.close();
-        throw new ConfigError(`could not reach ${need} ring servers within ${timeoutMs} ms: is the cluster up (npx oceanstore cluster status)?`);
+    const refusals = new RefusalWatch([...ring].map((id) => this.session.view.members.get(id)?.url).filter((u): u is string => u !== undefined));
+    const failureNow = (): Error | null => {
+      if (signal?.aborted) return signal.reason instanceof Error ? signal.reason : new UnavailableError('connect aborted');
+      if (refusals.allRefused) return new UnavailableError(`no ring server is listening: ${refusals.describe()} refused connections ${RefusalWatch.rounds} times in a row; is the cluster up (npx oceanstore cluster status)?`);
+      if (Date.now() > deadline) return new UnavailableError(`could not reach ${need} ring servers within ${timeoutMs} ms (${reached()} connected): is the cluster up and not overloaded (npx oceanstore cluster status)?`);
+      return null;
+    };
+    try {
+      while (reached() < need) {
+        const failure = failureNow();
+        if (failure) {
+          await this.close();
+          throw failure;
+        }
+        await pause();
       }
-      await pause();
+    } finally {
+      refusals.stop();
     }
     // A ring server can only answer over a connection this client opened, and the certificate of
     // an update comes from one of them (the certifier): give the remaining ones a moment, so the
@@ -205,6 +225,60 @@ export class OceanStore {
     const graceEnd = Math.min(deadline, Date.now() + allMembersGraceMs);
     while (reached() < ring.size && Date.now() < graceEnd && !signal?.aborted) await pause();
   }
+}
+
+/**
+ * Probes the ring servers' addresses with plain TCP connects, a round every 500 ms, and notes when
+ * every one of them refused (ECONNREFUSED: nothing listens) `rounds` rounds in a row. Any address
+ * that accepts, times out or fails otherwise resets the count: only a cluster that is plainly not
+ * running is given up on early.
+ */
+class RefusalWatch {
+  static readonly rounds = 3;
+  private refusedRounds = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private readonly addresses: { host: string; port: number }[];
+
+  constructor(urls: readonly string[]) {
+    this.addresses = urls.map((u) => new URL(u)).map((u) => ({ host: u.hostname, port: Number(u.port) }));
+    if (this.addresses.length > 0) this.round();
+  }
+
+  get allRefused(): boolean {
+    return this.refusedRounds >= RefusalWatch.rounds;
+  }
+
+  describe(): string {
+    return this.addresses.map((a) => `${a.host}:${a.port}`).join(', ');
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  private round(): void {
+    void Promise.all(this.addresses.map((a) => refuses(a.host, a.port))).then((refused) => {
+      if (this.stopped) return;
+      this.refusedRounds = refused.every(Boolean) ? this.refusedRounds + 1 : 0;
+      this.timer = setTimeout(() => this.round(), 500);
+    });
+  }
+}
+
+/** Whether a TCP connect to host:port is refused (true), rather than accepted or anything else (false). */
+function refuses(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = tcpConnect({ host, port });
+    const done = (refused: boolean): void => {
+      socket.destroy();
+      resolve(refused);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.once('connect', () => done(false));
+    socket.once('error', (error: NodeJS.ErrnoException) => done(error.code === 'ECONNREFUSED'));
+  });
 }
 
 /**

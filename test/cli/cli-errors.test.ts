@@ -5,7 +5,7 @@
  * ends quietly; with --json an error is also a JSON object on stdout. Loopback only, nothing is started.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,11 +21,13 @@ interface Run {
   ms: number;
 }
 
-/** Runs the CLI (bounded: 30 s, killed after). */
-function cli(args: string[]): Promise<Run> {
+/** Runs the CLI (bounded: 30 s, killed after); `env` overrides the environment (undefined removes a variable). */
+function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
   const startedMs = Date.now();
+  const environment: Record<string, string | undefined> = { ...process.env, OCEANSTORE_IDENTITY: identity, ...env };
+  for (const [key, value] of Object.entries(environment)) if (value === undefined) delete environment[key];
   return new Promise((resolve) => {
-    execFile(process.execPath, ['bin/oceanstore.js', ...args], { timeout: 30_000, env: { ...process.env, OCEANSTORE_IDENTITY: identity } }, (error, stdout, stderr) => {
+    execFile(process.execPath, ['bin/oceanstore.js', ...args], { timeout: 30_000, env: environment }, (error, stdout, stderr) => {
       const code = error ? ((error as { code?: unknown }).code as number | null) : 0;
       resolve({ code: typeof code === 'number' ? code : null, stdout, stderr, ms: Date.now() - startedMs });
     });
@@ -103,6 +105,74 @@ describe('object verbs: usage checked before connecting', () => {
     expect(toStdout.stdout).toBe('');
     expect(toStdout.stderr).toMatch(/\{"error":\{"name":"UsageError"/);
   }, 60_000);
+});
+
+describe('cluster drill: --trials and --seed checked before anything starts', () => {
+  it('a non-integer is exit 2 at once (--trials abc ran a drill of NaN trials and passed)', async () => {
+    const [trials, zero, seed] = await Promise.all([
+      cli(['cluster', 'drill', '--trials', 'abc', '--config', config]),
+      cli(['cluster', 'drill', '--trials', '0', '--config', config]),
+      cli(['cluster', 'drill', '--seed', 'xyz', '--config', config]),
+    ]);
+    for (const r of [trials, zero, seed]) {
+      expect(r.code).toBe(2);
+      expect(r.ms).toBeLessThan(20_000);
+    }
+    expectOneLine(trials, /--trials takes a positive integer, got 'abc'/);
+    expectOneLine(seed, /--seed takes a non-negative integer, got 'xyz'/);
+  }, 60_000);
+});
+
+describe('identity files', () => {
+  it('a mistyped --identity or OCEANSTORE_IDENTITY is exit 2 naming it, and nothing is created', async () => {
+    const typo = join(dir, 'typo', 'sub', 'idnetity.json');
+    const [flagged, fromEnv] = await Promise.all([
+      cli(['get', 'notes', '--identity', typo, '--config', config]),
+      cli(['stat', 'notes', '--config', config], { OCEANSTORE_IDENTITY: join(dir, 'missing.json') }),
+    ]);
+    expect(flagged.code).toBe(2);
+    expectOneLine(flagged, /identity file .*typo\/sub\/idnetity\.json \(--identity\) does not exist; check the path/);
+    expect(fromEnv.code).toBe(2);
+    expectOneLine(fromEnv, /identity file .*missing\.json \(OCEANSTORE_IDENTITY\) does not exist/);
+    expect(existsSync(join(dir, 'typo'))).toBe(false);
+    expect(existsSync(join(dir, 'missing.json'))).toBe(false);
+  }, 60_000);
+
+  it('the default ~/.oceanstore/identity.json is made on first use, and said so with its public key', async () => {
+    const home = join(dir, 'home');
+    mkdirSync(home);
+    const first = await cli(['stat', 'notes', '--config', config], { HOME: home, OCEANSTORE_IDENTITY: undefined });
+    const file = join(home, '.oceanstore', 'identity.json');
+    const key = (JSON.parse(readFileSync(file, 'utf8')) as { publicKey: string }).publicKey;
+    expect(first.stderr).toContain(`made a new identity ${file}, public key ${key}`);
+    const second = await cli(['stat', 'notes', '--config', config], { HOME: home, OCEANSTORE_IDENTITY: undefined });
+    expect(second.stderr).not.toMatch(/made a new identity/);
+  }, 60_000);
+});
+
+describe('whoami and the usage text', () => {
+  it('whoami prints the public key of the identity in use (making the default one first); a missing --identity is exit 2', async () => {
+    const home = join(dir, 'home-whoami');
+    mkdirSync(home);
+    const [made, json, missing] = [
+      await cli(['whoami'], { HOME: home, OCEANSTORE_IDENTITY: undefined }),
+      await cli(['whoami', '--json'], { HOME: home, OCEANSTORE_IDENTITY: undefined }),
+      await cli(['whoami', '--identity', join(dir, 'nobody.json')]),
+    ];
+    const file = join(home, '.oceanstore', 'identity.json');
+    const key = (JSON.parse(readFileSync(file, 'utf8')) as { publicKey: string }).publicKey;
+    expect(made.code).toBe(0);
+    expect(made.stdout).toBe(`${key}\n`);
+    expect(JSON.parse(json.stdout)).toEqual({ publicKey: key, identityFile: file });
+    expect(missing.code).toBe(2);
+  }, 60_000);
+
+  it('the top-level usage lists whoami and every cluster command', async () => {
+    const r = await cli(['--help']);
+    expect(r.stdout).toMatch(/whoami/);
+    expect(r.stdout).toMatch(/refresh-keys \| replace-node \| drill/);
+    expect(r.stdout).toMatch(/OCEANSTORE_IDENTITY/);
+  }, 30_000);
 });
 
 describe('locate: a role no node has is a usage error', () => {

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { connect, newIdentity, PredicateFailedError, UnauthorizedError, type OceanStore } from '../../client/index.ts';
+import { connect, loadOrCreateIdentity, newIdentity, PredicateFailedError, UnauthorizedError, type OceanStore } from '../../client/index.ts';
 import { type ClusterConfig } from '../../runtime/cluster-config.ts';
 import { archivingStallSuite } from './archiving-stall.ts';
 import { runCli, sdkCluster } from './sdk-cluster.ts';
@@ -126,6 +126,7 @@ describe('client SDK against a real cluster', () => {
 
   it('CLI: put, get, stat, log round-trip a file; --if-version on a stale version exits 3', async () => {
     const identity = join(dir, 'cli-identity.json');
+    loadOrCreateIdentity(identity); // the CLI makes only ~/.oceanstore/identity.json by itself
     const input = join(dir, 'in.bin');
     const output = join(dir, 'out.bin');
     const data = randomBytes(200_000);
@@ -149,6 +150,7 @@ describe('client SDK against a real cluster', () => {
 
   it('CLI through cli/launch.mjs (object verbs without tsx): the same bytes and exit codes as through cli/main.ts', async () => {
     const identity = join(dir, 'launch-identity.json');
+    loadOrCreateIdentity(identity); // the CLI makes only ~/.oceanstore/identity.json by itself
     const input = join(dir, 'launch-in.bin');
     const output = join(dir, 'launch-out.bin');
     const data = randomBytes(150_000);

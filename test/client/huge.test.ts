@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadOrCreateIdentity } from '../../client/identity.ts';
 import { type ClusterConfig } from '../../runtime/cluster-config.ts';
 import { initAndUpWithCli, removeScratchCluster, startScratchCluster } from '../runtime/cluster-fixture.ts';
 
@@ -67,6 +68,7 @@ afterAll(async () => {
 describe.skipIf(!process.env.OCEANSTORE_HUGE_TESTS)(`a ${sizeMiB} MiB object through the CLI (streamed, client RSS under 300 MB)`, () => {
   it('put from stdin and get to stdout round-trip byte-identically, each client process under 300 MB RSS', async () => {
     const identity = join(dir, 'identity.json');
+    loadOrCreateIdentity(identity); // the CLI makes only ~/.oceanstore/identity.json by itself
     const sent = createHash('sha256');
     const startedMs = Date.now();
     const put = await cli(['put', 'huge', '-', '--identity', identity, '--json'], { feed: (stdin) => feedRandom(stdin, sent), timeoutMs: 3_600_000 });
