@@ -13,7 +13,7 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, wri
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { connect, newIdentity } from '../client/index.ts';
+import { connect, loadOrCreateIdentity, newIdentity } from '../client/index.ts';
 import { loadClusterConfig, type ClusterConfig } from '../runtime/cluster-config.ts';
 import { stopAll } from '../runtime/cluster-launcher.ts';
 import { scratchClusterConfig } from '../runtime/scratch-cluster.ts';
@@ -164,6 +164,7 @@ export async function run_(args: string[]): Promise<void> {
     rmSync(join(dir, 'copy.bin'));
 
     const identity = join(dir, 'identity.json');
+    loadOrCreateIdentity(identity); // the CLI makes only the default identity; a named one must exist
     const idleCores = await clusterCores(config);
     console.error(`idle cluster: ${idleCores.toFixed(2)} cores`);
     let cpu0 = await clusterCpuSeconds(config);

@@ -36,7 +36,7 @@ export function outcomeOf(submitted: Submitted): WriteResult {
     case 'unauthorized':
       throw new UnauthorizedError(`this identity may not update the object (${message})`);
     case 'no-object':
-      throw new NotFoundError(`the object does not exist (${message}); create it first`);
+      throw new NotFoundError(`the object does not exist (${message})`);
     case 'exists':
       throw new PredicateFailedError(`the object already exists (current version ${result.currentVersion})`, result.currentVersion);
     case 'replay':
