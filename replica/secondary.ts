@@ -52,9 +52,20 @@ export interface SecondaryConfig extends Partial<ChildSetOptions>, Partial<Paren
   readonly readSubscriptionIdleMs?: number;
   /** Head bytes read-subscriptions may pin together (default cacheBytesMax / 2); the least recently read go first. */
   readonly readSubscriptionBytesMax?: number;
+  /**
+   * After a read's subscription is closed for the byte budget, reads of that object open none for
+   * this long (default 60 s; they are answered from what is cached, else not-cached, and the
+   * client reads from the ring): reads going round more objects than the budget holds otherwise
+   * opened a subscription, and fetched the whole head, at every read, only for the next sweep to
+   * close it (session-22 second review).
+   */
+  readonly readSubscriptionCooldownMs?: number;
 }
 
 export type { ReplicaEffect, ReplicaEvent } from './events.ts';
+
+/** How many objects closed for the read-subscription byte budget are remembered (cooling down). */
+const overBudgetKeptMax = 4096;
 
 interface Subscription {
   readonly copy: ObjectCopy;
@@ -90,6 +101,8 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
   /** Dropped or refused inputs by reason, reads by status, block fetches served (for metrics and tests). */
   readonly counters = new Map<string, number>();
   private readonly subs = new Map<string, Subscription>();
+  /** Objects whose read-subscription the byte budget closed: key -> until when reads open none (bounded, oldest first out). */
+  private readonly overBudgetUntilMs = new Map<string, number>();
   /** Node id → host time until which it is not used as a parent. Shared by all objects: a liar for one is a liar. */
   private readonly distrustedUntilMs = new Map<string, number>();
   private readonly childOptions: ChildSetOptions;
@@ -332,7 +345,10 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
     const sub = this.subs.get(key);
     if (sub) sub.lastReadMs = nowMs;
     // Written to the store only once a first version arrives (see open).
-    if (!sub && (this.config.subscribeOnRead ?? true) && this.subs.size < (this.config.subscriptionsMax ?? 10_000)) {
+    const coolingUntilMs = this.overBudgetUntilMs.get(key);
+    if (coolingUntilMs !== undefined && coolingUntilMs <= nowMs) this.overBudgetUntilMs.delete(key);
+    const cooling = coolingUntilMs !== undefined && coolingUntilMs > nowMs;
+    if (!sub && !cooling && (this.config.subscribeOnRead ?? true) && this.subs.size < (this.config.subscriptionsMax ?? 10_000)) {
       this.open(message.aguid, false, nowMs);
     }
     const reply = serveRead(sub?.copy ?? null, this.config.executor, this.cache, message, nowMs);
@@ -362,6 +378,12 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
       if (pinned <= bytesMax) break;
       pinned -= sub.copy.pinnedBytes;
       effects.push(...this.close(sub, 'read-subscription-over-budget'));
+      this.overBudgetUntilMs.delete(sub.copy.key);
+      this.overBudgetUntilMs.set(sub.copy.key, nowMs + (this.config.readSubscriptionCooldownMs ?? 60_000));
+      for (const [key] of this.overBudgetUntilMs) {
+        if (this.overBudgetUntilMs.size <= overBudgetKeptMax) break;
+        this.overBudgetUntilMs.delete(key);
+      }
     }
     return effects;
   }

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MemoryKvStore } from '../../core/store.ts';
+import { toHex } from '../../core/bytes.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
 import { ConfigLocator } from '../../replica/config-locator.ts';
 import type { ReplicaEffect } from '../../replica/events.ts';
@@ -113,6 +114,24 @@ describe('subscriptions opened by reads', () => {
     expect(objects.map((o) => m.copyOf(o.object.aguid) !== undefined)).toEqual([true, false, true]);
     expect(m.counters.get('read-subscription-over-budget')).toBe(1);
     expect(subscriptionKeys(store)).toHaveLength(2);
+  });
+
+  it('an object closed for the byte budget is not followed again by reads for readSubscriptionCooldownMs (reads going round did fetch every head at every read)', () => {
+    const m = member(new MemoryKvStore(), 0, { readSubscriptionBytesMax: 1, readSubscriptionCooldownMs: 60_000 });
+    const [a, b] = [objects[0]!, objects[1]!];
+    readAndFollow(m, a, 0);
+    readAndFollow(m, b, 10);
+    m.onTick(1_000);
+    expect(m.copyOf(a.object.aguid)).toBeUndefined();
+    const read = (t: number): ReplicaEffect[] => m.onMessage('client-r', { type: 'read', requestId: t, aguid: a.object.aguid, version: null, offset: 0, length: 0, maxAgeMs: 0 }, t);
+    for (const t of [2_000, 30_000, 60_000]) {
+      const asked = [...read(t), ...m.onTick(t)].filter((e) => e.kind === 'send' && e.message.type === 'attach' && toHex(e.message.aguid) === toHex(a.object.aguid));
+      expect(asked).toEqual([]);
+      expect(m.copyOf(a.object.aguid)).toBeUndefined();
+    }
+    read(61_001);
+    expect(m.copyOf(a.object.aguid)).toBeDefined(); // cooled down: followed again
+    expect(m.counters.get('read-subscription-over-budget')).toBe(1);
   });
 
   it("subscribe()'s subscriptions never end, and subscribe() makes a read's subscription one of them", () => {
