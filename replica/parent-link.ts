@@ -22,6 +22,13 @@ export interface ParentTiming {
   readonly parentSilenceMaxMs?: number;
   /** The silence allowed while the object's heartbeat period is not known yet (one heartbeat held). */
   readonly parentSilenceUnknownMs?: number;
+  /**
+   * A newer heartbeat is news from the parent only if it was certified at most the silence allowed
+   * plus this long ago (clock skew and a loaded ring's certification delay; default 30 s): a parent
+   * forwarding each heartbeat late, or doling out old ones, kept its child as far behind as it
+   * liked, for ever (session-22 second review).
+   */
+  readonly heartbeatSlackMs?: number;
   readonly attachTimeoutMs: number;
   /** Behind a version we hold certified proof of, without progress, for this long while the parent has it: the parent withholds. */
   readonly gapTimeoutMs: number;
@@ -57,6 +64,7 @@ export const defaultParentTiming: ParentTiming = {
   parentTimeoutMs: 3_500,
   parentSilenceMaxMs: 120_000,
   parentSilenceUnknownMs: 30_000,
+  heartbeatSlackMs: 30_000,
   attachTimeoutMs: 1_000,
   gapTimeoutMs: 2_000,
   parentBehindTimeoutMs: 8_000,
@@ -181,6 +189,12 @@ export class ParentLink {
   /** A verified, newer heartbeat arrived from the parent. */
   onHeard(nowMs: number): void {
     if (this.state.kind === 'attached') this.state.lastHeardMs = nowMs;
+  }
+
+  /** Whether a newer heartbeat certified at `timestampMs` is news (onHeard), or came too late to be (heartbeatSlackMs). */
+  isTimely(timestampMs: number, nowMs: number): boolean {
+    const slackMs = this.o.timing.heartbeatSlackMs ?? defaultParentTiming.heartbeatSlackMs!;
+    return nowMs - timestampMs <= this.silenceTimeoutMs() + slackMs;
   }
 
   /** Asks the parent for the gap when we know (certified) of versions we lack. */

@@ -323,7 +323,8 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
     if (!statement || toHex(statement.aguid) !== sub.copy.key) return this.flush(this.reject(sub, from, 'heartbeat', nowMs));
     if (current && !heartbeatIsNewer(current.statement, statement)) return this.count('old-heartbeat');
     sub.copy.takeHeartbeat(bytes, statement);
-    sub.parent.onHeard(nowMs);
+    if (sub.parent.isTimely(statement.timestampMs, nowMs)) sub.parent.onHeard(nowMs);
+    else this.count('late-heartbeat');
     const effects = sub.children.forwardHeartbeat<ReplicaEvent>(bytes);
     return this.flush(effects.concat(sub.parent.onMaybeBehind(nowMs)));
   }

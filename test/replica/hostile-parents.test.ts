@@ -374,6 +374,28 @@ describe('a parent that answers renewals and forwards nothing (session-22 review
     expect(leftAtMs).toBeGreaterThan(60_000 + 35_000);
     expect(leftAtMs).toBeLessThanOrEqual(60_000 + 35_000 + 50);
   });
+
+  it('a parent forwarding every heartbeat a minute late is left once the slack is used up (session-22 second review): late heartbeats are not news', () => {
+    /** A member attached to P at 60 s holding s's history; each second P forwards the heartbeat certified `lateMs` before. */
+    const leftAt = (lateMs: number): { leftAtMs: number | null; late: number } => {
+      const s = setup();
+      const { aguid } = s.object;
+      const latest = s.history[s.history.length - 1]!;
+      const m = member(s, [], ['P']);
+      m.onTick(60_000);
+      m.onMessage('P', { type: 'attach-ok', aguid, path: ['P'], nextVersion: 8 }, 60_001);
+      m.onMessage('P', { type: 'push', aguid, entries: s.history.map((h) => h.entry) }, 60_002);
+      const beat = (t: number): Uint8Array | null => (t % 1_000 === 0 ? makeHeartbeat(crypto, s.signer, aguid, latest, t - lateMs, t / 1_000) : null);
+      return { leftAtMs: run(m, aguid, 'P', 60_050, 300_000, beat), late: m.counters.get('late-heartbeat') ?? 0 };
+    };
+    const late = leftAt(60_000);
+    expect(late.leftAtMs).not.toBeNull();
+    // The first (period unknown: 30 s of silence allowed, so 60 s late is just timely) counts; no later one does.
+    expect(late.leftAtMs! - 60_000).toBeLessThanOrEqual(1_000 + 3_500 + 100);
+    expect(late.late).toBeGreaterThan(0);
+    // On time, or within the slack (30 s beyond the silence allowed), the same parent is kept.
+    for (const lateMs of [0, 20_000]) expect(leftAt(lateMs)).toEqual({ leftAtMs: null, late: 0 });
+  });
 });
 
 describe('only tree members may be children (session-22 review, finding 4)', () => {
