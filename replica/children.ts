@@ -31,6 +31,12 @@ export interface ChildSetOptions {
    * client keys per ring server kept honest secondaries out of the tree). Default: anyone.
    */
   readonly isTreeMember: (id: string) => boolean;
+  /**
+   * A child gets at most one snapshot per this long (default 10 s): a child below the log (or
+   * asking from version 0) was sent the whole head at every renewal and fetch while it was still
+   * installing the last one (session-22 second review).
+   */
+  readonly snapshotRepeatMs?: number;
 }
 
 export const defaultChildSetOptions: ChildSetOptions = {
@@ -45,7 +51,7 @@ export const defaultChildSetOptions: ChildSetOptions = {
 export type TreeEffect<O> = Effect<TreeMessage, O>;
 
 export class ChildSet {
-  private readonly children = new Map<string, { lastHeardMs: number }>();
+  private readonly children = new Map<string, { lastHeardMs: number; snapshotSentMs: number }>();
 
   constructor(
     private readonly selfId: string,
@@ -78,11 +84,13 @@ export class ChildSet {
     if (from === this.selfId || ownPath.includes(from)) return refuse([]);
     if (ownPath.length + 1 >= treeLimits.pathLengthMax) return refuse([]);
     if (!known && this.children.size >= this.options.fanOutMax) return refuse(this.redirectList(from));
-    this.children.set(from, { lastHeardMs: nowMs });
+    const child = this.children.get(from);
+    if (child) child.lastHeardMs = nowMs;
+    else this.children.set(from, { lastHeardMs: nowMs, snapshotSentMs: -Infinity });
     const effects: TreeEffect<O>[] = [
       { kind: 'send', to: from, message: { type: 'attach-ok', aguid: this.aguid, path: [...ownPath, this.selfId], nextVersion: log.nextVersionHeld() } },
     ];
-    return effects.concat(this.gapFill(from, nextVersion, log));
+    return effects.concat(this.gapFill(from, nextVersion, nowMs, log));
   }
 
   onDetach(from: string): void {
@@ -94,7 +102,7 @@ export class ChildSet {
     const child = this.children.get(from);
     if (!child) return [];
     child.lastHeardMs = nowMs;
-    return this.gapFill(from, fromVersion, log);
+    return this.gapFill(from, fromVersion, nowMs, log);
   }
 
   forwardEntries<O>(entries: readonly LogEntry[]): TreeEffect<O>[] {
@@ -149,13 +157,16 @@ export class ChildSet {
   }
 
   /** Versions from `fromVersion` on; a snapshot of the current version first if we can no longer replay from there. */
-  private gapFill<O>(to: string, fromVersion: number, log: GapSource): TreeEffect<O>[] {
+  private gapFill<O>(to: string, fromVersion: number, nowMs: number, log: GapSource): TreeEffect<O>[] {
     if (fromVersion >= log.nextVersionHeld()) return [];
     const { entriesPerPushMax, pushBytesMax } = this.options;
     const entries = log.entriesFrom(fromVersion, entriesPerPushMax, pushBytesMax);
     if (entries) return this.pushBatches(entries).map((batch) => ({ kind: 'send', to, message: { type: 'push', aguid: this.aguid, entries: batch } }));
+    const child = this.children.get(to);
+    if (!child || nowMs - child.snapshotSentMs < (this.options.snapshotRepeatMs ?? 10_000)) return [];
     const snapshot = log.snapshot();
     if (!snapshot) return [];
+    child.snapshotSentMs = nowMs;
     // A large version goes without its data blocks (root and interior blocks only): the child
     // walks the tree and fetches the leaves it lacks by BGUID, as for a large update.
     let dataBytes = 0;

@@ -448,3 +448,24 @@ describe('only tree members may be children (session-22 review, finding 4)', () 
     expect(tried.filter((id) => id.startsWith('client-'))).toEqual([]);
   });
 });
+
+describe('snapshots to a child below the log (session-22 second review)', () => {
+  it('a child gets at most one snapshot per snapshotRepeatMs, however often it renews or fetches', () => {
+    const s = setup();
+    const { aguid } = s.object;
+    let built = 0;
+    // A root restarted at v5: its log starts there; below, the ring's stored head (here: a stand-in).
+    const root = new TreeRoot({ nodeId: 'ring-0', random: new Prng(4), snapshotOf: () => (built++, { certificate: s.history[4]!.entry.certificate, blocks: [] }) });
+    for (let v = 5; v < s.history.length; v++) root.publish(aguid, v, s.history[v]!.entry);
+    const snapshotsAt = (t: number, message: { type: 'attach'; aguid: Uint8Array; nextVersion: number } | { type: 'fetch'; aguid: Uint8Array; fromVersion: number }): number =>
+      root.onMessage('replica-0', message, t).filter((e) => e.kind === 'send' && e.message.type === 'snapshot').length;
+    const sent: number[] = [];
+    for (let t = 0; t <= 25_000; t += 500) {
+      sent.push(snapshotsAt(t, { type: 'attach', aguid, nextVersion: 0 }) + snapshotsAt(t + 1, { type: 'fetch', aguid, fromVersion: 0 }));
+    }
+    // At 0, 10 and 20 s only (it was one per renewal and one per fetch: 102).
+    expect(sent.reduce((a, b) => a + b, 0)).toBe(3);
+    expect([0, 20, 40].map((i) => sent[i])).toEqual([1, 1, 1]);
+    expect(built).toBe(3);
+  });
+});
