@@ -32,11 +32,14 @@ export interface ChildSetOptions {
    */
   readonly isTreeMember: (id: string) => boolean;
   /**
-   * A child gets at most one snapshot per this long (default 10 s): a child below the log (or
-   * asking from version 0) was sent the whole head at every renewal and fetch while it was still
-   * installing the last one (session-22 second review).
+   * A renewal brings a child no snapshot if one went to it less than this long ago (default 10 s),
+   * and a fetch none if one went less than snapshotResendMs ago (default 1 s, under the child's
+   * gapTimeoutMs: a lost snapshot, a restarted child or a newer head is served before the child
+   * gives up on us). A child below the log (or asking from version 0) was sent the whole head at
+   * every renewal and fetch while it was still installing the last one (session-22 second review).
    */
-  readonly snapshotRepeatMs?: number;
+  readonly snapshotRepeatMs: number;
+  readonly snapshotResendMs: number;
 }
 
 export const defaultChildSetOptions: ChildSetOptions = {
@@ -46,12 +49,19 @@ export const defaultChildSetOptions: ChildSetOptions = {
   pushBytesMax: 4 * 1024 * 1024,
   inlineBlockBytesMax: 8 * 1024 * 1024,
   isTreeMember: () => true,
+  snapshotRepeatMs: 10_000,
+  snapshotResendMs: 1_000,
 };
+
+/** Children remembered with when they were last sent a snapshot (kept past a detach: detaching and attaching again got one each time). */
+const snapshotSentKeptMax = 1024;
 
 export type TreeEffect<O> = Effect<TreeMessage, O>;
 
 export class ChildSet {
-  private readonly children = new Map<string, { lastHeardMs: number; snapshotSentMs: number }>();
+  private readonly children = new Map<string, { lastHeardMs: number }>();
+  /** Child -> when it was last sent a snapshot, oldest first. */
+  private readonly snapshotSentMs = new Map<string, number>();
 
   constructor(
     private readonly selfId: string,
@@ -84,13 +94,11 @@ export class ChildSet {
     if (from === this.selfId || ownPath.includes(from)) return refuse([]);
     if (ownPath.length + 1 >= treeLimits.pathLengthMax) return refuse([]);
     if (!known && this.children.size >= this.options.fanOutMax) return refuse(this.redirectList(from));
-    const child = this.children.get(from);
-    if (child) child.lastHeardMs = nowMs;
-    else this.children.set(from, { lastHeardMs: nowMs, snapshotSentMs: -Infinity });
+    this.children.set(from, { lastHeardMs: nowMs });
     const effects: TreeEffect<O>[] = [
       { kind: 'send', to: from, message: { type: 'attach-ok', aguid: this.aguid, path: [...ownPath, this.selfId], nextVersion: log.nextVersionHeld() } },
     ];
-    return effects.concat(this.gapFill(from, nextVersion, nowMs, log));
+    return effects.concat(this.gapFill(from, nextVersion, nowMs, this.options.snapshotRepeatMs, log));
   }
 
   onDetach(from: string): void {
@@ -102,7 +110,7 @@ export class ChildSet {
     const child = this.children.get(from);
     if (!child) return [];
     child.lastHeardMs = nowMs;
-    return this.gapFill(from, fromVersion, nowMs, log);
+    return this.gapFill(from, fromVersion, nowMs, this.options.snapshotResendMs, log);
   }
 
   forwardEntries<O>(entries: readonly LogEntry[]): TreeEffect<O>[] {
@@ -157,16 +165,20 @@ export class ChildSet {
   }
 
   /** Versions from `fromVersion` on; a snapshot of the current version first if we can no longer replay from there. */
-  private gapFill<O>(to: string, fromVersion: number, nowMs: number, log: GapSource): TreeEffect<O>[] {
+  private gapFill<O>(to: string, fromVersion: number, nowMs: number, snapshotAfterMs: number, log: GapSource): TreeEffect<O>[] {
     if (fromVersion >= log.nextVersionHeld()) return [];
     const { entriesPerPushMax, pushBytesMax } = this.options;
     const entries = log.entriesFrom(fromVersion, entriesPerPushMax, pushBytesMax);
     if (entries) return this.pushBatches(entries).map((batch) => ({ kind: 'send', to, message: { type: 'push', aguid: this.aguid, entries: batch } }));
-    const child = this.children.get(to);
-    if (!child || nowMs - child.snapshotSentMs < (this.options.snapshotRepeatMs ?? 10_000)) return [];
+    if (nowMs - (this.snapshotSentMs.get(to) ?? -Infinity) < snapshotAfterMs) return [];
     const snapshot = log.snapshot();
     if (!snapshot) return [];
-    child.snapshotSentMs = nowMs;
+    this.snapshotSentMs.delete(to);
+    this.snapshotSentMs.set(to, nowMs);
+    for (const [id] of this.snapshotSentMs) {
+      if (this.snapshotSentMs.size <= snapshotSentKeptMax) break;
+      this.snapshotSentMs.delete(id);
+    }
     // A large version goes without its data blocks (root and interior blocks only): the child
     // walks the tree and fetches the leaves it lacks by BGUID, as for a large update.
     let dataBytes = 0;

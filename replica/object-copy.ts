@@ -107,6 +107,8 @@ export class ObjectCopy implements GapSource {
   private readonly pending = new Map<number, Pending>();
   private pendingBytes = 0;
   private awaiting: Awaiting | null = null;
+  /** When the ring certified the head this copy took (null: none taken since it was loaded). */
+  headCertifiedMs: number | null = null;
 
   constructor(
     readonly aguid: Uint8Array,
@@ -152,6 +154,11 @@ export class ObjectCopy implements GapSource {
     for (const version of this.pending.keys()) known = Math.max(known, version);
     if (this.awaiting) known = Math.max(known, this.awaiting.statement.version);
     return known;
+  }
+
+  /** The version waiting for its blocks (a snapshot's or a large update's): its number and certified time. */
+  get awaitingStatement(): { readonly version: number; readonly timestampMs: number } | null {
+    return this.awaiting?.statement ?? null;
   }
 
   get pendingCount(): number {
@@ -343,6 +350,7 @@ export class ObjectCopy implements GapSource {
     // version behind it, and its late blocks re-executed the old update on the new head (which
     // fails, and blamed the honest sender). What it fetched stays in the cache.
     this.adopt(head, blocks);
+    this.headCertifiedMs = statement.timestampMs;
     if (this.awaiting && this.awaiting.statement.version <= head.version) this.dropAwaiting();
     this.log.reset({ version: head.version, vguid: head.vguid, certificate: snapshot.certificate, update: null, references: [] });
     this.logBytes = snapshot.certificate.length;
@@ -439,6 +447,7 @@ export class ObjectCopy implements GapSource {
     const blocks = this.executor.versionBlocks(this.cache, head.vguid);
     if (!blocks) return 'incomplete-version';
     const pinned = this.adopt(head, blocks);
+    this.headCertifiedMs = statement.timestampMs;
     // Keep only referenced blocks that are really part of the version: a liar cannot make us
     // store and forward padding.
     const kept = staged.filter((r) => pinned.has(toHex(r.bguid)));

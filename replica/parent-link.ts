@@ -23,10 +23,11 @@ export interface ParentTiming {
   /** The silence allowed while the object's heartbeat period is not known yet (one heartbeat held). */
   readonly parentSilenceUnknownMs?: number;
   /**
-   * A newer heartbeat is news from the parent only if it was certified at most the silence allowed
-   * plus this long ago (clock skew and a loaded ring's certification delay; default 30 s): a parent
-   * forwarding each heartbeat late, or doling out old ones, kept its child as far behind as it
-   * liked, for ever (session-22 second review).
+   * What a parent delivers is news only if certified at most parentTimeoutMs plus this long ago
+   * (clock skew between hosts and a loaded ring's certification delay; default 30 s), or on the
+   * way to a version a heartbeat that recent names: a parent forwarding each heartbeat, or each
+   * version, late kept its child as far behind as it liked, for ever (session-22 second review;
+   * session-23 review: versions too, and a bound the parent cannot stretch).
    */
   readonly heartbeatSlackMs?: number;
   readonly attachTimeoutMs: number;
@@ -169,9 +170,10 @@ export class ParentLink {
     return this.tryAttach(nowMs);
   }
 
-  /** Verified new versions arrived from the parent. */
+  /** Verified new versions arrived from the parent (news only if timely: isNews). */
   onProgress(nowMs: number): void {
-    this.onHeard(nowMs);
+    const head = this.o.copy.head;
+    if (head && this.isNews(head.version, this.o.copy.headCertifiedMs, nowMs)) this.onHeard(nowMs);
     this.parentNextVersion = Math.max(this.parentNextVersion, this.o.copy.nextVersion);
     if (this.behindSinceMs !== null) this.behindSinceMs = nowMs;
     this.lastFetchMs = -Infinity;
@@ -182,7 +184,8 @@ export class ParentLink {
    * parent is delivering, so the withholding clock restarts.
    */
   onBlocksArrived(nowMs: number): void {
-    this.onHeard(nowMs);
+    const awaiting = this.o.copy.awaitingStatement;
+    if (awaiting && this.isNews(awaiting.version, awaiting.timestampMs, nowMs)) this.onHeard(nowMs);
     if (this.behindSinceMs !== null) this.behindSinceMs = nowMs;
   }
 
@@ -191,10 +194,26 @@ export class ParentLink {
     if (this.state.kind === 'attached') this.state.lastHeardMs = nowMs;
   }
 
-  /** Whether a newer heartbeat certified at `timestampMs` is news (onHeard), or came too late to be (heartbeatSlackMs). */
+  /**
+   * Whether something certified at `timestampMs` is recent enough to be news: at most
+   * parentTimeoutMs + heartbeatSlackMs ago. Not the silence allowed, which a parent forwarding
+   * fewer heartbeats stretches (to 120 s: the child was kept minutes behind; session-23 review).
+   * A parent forwards what the ring certifies within network delay, whatever the heartbeat period.
+   */
   isTimely(timestampMs: number, nowMs: number): boolean {
     const slackMs = this.o.timing.heartbeatSlackMs ?? defaultParentTiming.heartbeatSlackMs!;
-    return nowMs - timestampMs <= this.silenceTimeoutMs() + slackMs;
+    return nowMs - timestampMs <= this.o.timing.parentTimeoutMs + slackMs;
+  }
+
+  /**
+   * Whether delivering `version` (certified at `certifiedMs`) is news: it is recent, or the child
+   * holds a recent heartbeat naming it or a later version (catching up on old versions toward a
+   * fresh target, as after a restart).
+   */
+  private isNews(version: number, certifiedMs: number | null, nowMs: number): boolean {
+    if (certifiedMs !== null && this.isTimely(certifiedMs, nowMs)) return true;
+    const beat = this.o.copy.heartbeat?.statement;
+    return beat !== undefined && beat.version >= version && this.isTimely(beat.timestampMs, nowMs);
   }
 
   /** Asks the parent for the gap when we know (certified) of versions we lack. */
@@ -206,6 +225,10 @@ export class ParentLink {
     }
     this.behindSinceMs ??= nowMs;
     if (this.state.kind !== 'attached' || nowMs - this.lastFetchMs < this.o.timing.fetchRetryMs) return [];
+    // The newest version known is on its way (its blocks are fetched): a fetch would only bring
+    // its snapshot again (session-22 second review). The withholding clock still runs.
+    const awaiting = copy.awaitingStatement;
+    if (awaiting && awaiting.version >= copy.knownVersion) return [];
     this.lastFetchMs = nowMs;
     return [{ kind: 'send', to: this.state.to, message: { type: 'fetch', aguid: this.o.aguid, fromVersion: copy.nextVersion } }];
   }

@@ -54,10 +54,11 @@ export interface SecondaryConfig extends Partial<ChildSetOptions>, Partial<Paren
   readonly readSubscriptionBytesMax?: number;
   /**
    * After a read's subscription is closed for the byte budget, reads of that object open none for
-   * this long (default 60 s; they are answered from what is cached, else not-cached, and the
-   * client reads from the ring): reads going round more objects than the budget holds otherwise
-   * opened a subscription, and fetched the whole head, at every read, only for the next sweep to
-   * close it (session-22 second review).
+   * this long (default 60 s), doubled at each further such close of it up to readSubscriptionIdleMs
+   * (they are answered `unknown-object`, which a client takes from a secondary as "not here", and
+   * read from the ring): reads going round more objects than the budget holds otherwise opened a
+   * subscription, and fetched the whole head, at every read, only for the next sweep to close it
+   * (session-22 second review; doubling: session-23 review, objects read every 100 s).
    */
   readonly readSubscriptionCooldownMs?: number;
 }
@@ -101,8 +102,8 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
   /** Dropped or refused inputs by reason, reads by status, block fetches served (for metrics and tests). */
   readonly counters = new Map<string, number>();
   private readonly subs = new Map<string, Subscription>();
-  /** Objects whose read-subscription the byte budget closed: key -> until when reads open none (bounded, oldest first out). */
-  private readonly overBudgetUntilMs = new Map<string, number>();
+  /** Objects whose read-subscription the byte budget closed: key -> until when reads open none, and that cooldown (bounded, oldest first out). */
+  private readonly overBudget = new Map<string, { untilMs: number; cooldownMs: number }>();
   /** Node id → host time until which it is not used as a parent. Shared by all objects: a liar for one is a liar. */
   private readonly distrustedUntilMs = new Map<string, number>();
   private readonly childOptions: ChildSetOptions;
@@ -346,9 +347,7 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
     const sub = this.subs.get(key);
     if (sub) sub.lastReadMs = nowMs;
     // Written to the store only once a first version arrives (see open).
-    const coolingUntilMs = this.overBudgetUntilMs.get(key);
-    if (coolingUntilMs !== undefined && coolingUntilMs <= nowMs) this.overBudgetUntilMs.delete(key);
-    const cooling = coolingUntilMs !== undefined && coolingUntilMs > nowMs;
+    const cooling = (this.overBudget.get(key)?.untilMs ?? -Infinity) > nowMs;
     if (!sub && !cooling && (this.config.subscribeOnRead ?? true) && this.subs.size < (this.config.subscriptionsMax ?? 10_000)) {
       this.open(message.aguid, false, nowMs);
     }
@@ -379,11 +378,13 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
       if (pinned <= bytesMax) break;
       pinned -= sub.copy.pinnedBytes;
       effects.push(...this.close(sub, 'read-subscription-over-budget'));
-      this.overBudgetUntilMs.delete(sub.copy.key);
-      this.overBudgetUntilMs.set(sub.copy.key, nowMs + (this.config.readSubscriptionCooldownMs ?? 60_000));
-      for (const [key] of this.overBudgetUntilMs) {
-        if (this.overBudgetUntilMs.size <= overBudgetKeptMax) break;
-        this.overBudgetUntilMs.delete(key);
+      const before = this.overBudget.get(sub.copy.key);
+      const cooldownMs = before ? Math.min(2 * before.cooldownMs, Math.max(idleMs, before.cooldownMs)) : (this.config.readSubscriptionCooldownMs ?? 60_000);
+      this.overBudget.delete(sub.copy.key);
+      this.overBudget.set(sub.copy.key, { untilMs: nowMs + cooldownMs, cooldownMs });
+      for (const [key] of this.overBudget) {
+        if (this.overBudget.size <= overBudgetKeptMax) break;
+        this.overBudget.delete(key);
       }
     }
     return effects;

@@ -14,16 +14,11 @@ import { ObjectCopy } from '../../replica/object-copy.ts';
 import { TreeRoot } from '../../replica/root.ts';
 import { SecondaryReplica } from '../../replica/secondary.ts';
 import { Prng } from '../../sim/prng.ts';
-import { TestRingSigner, buildHistory, makeHeartbeat, testObject } from './test-ring.ts';
+import { buildHistory, eightVersionSetup, makeHeartbeat, testObject } from './test-ring.ts';
 
 const crypto = nodeCrypto;
 
-function setup() {
-  const signer = new TestRingSigner(crypto, 'fake', 5);
-  const object = testObject(crypto, 'core', 5);
-  const history = buildHistory(crypto, signer, object, { versionCount: 8, referenceEvery: 3, seed: 5 });
-  return { signer, object, history };
-}
+const setup = () => eightVersionSetup(crypto);
 
 /** A member following the test object; `near` are tried before the roots. */
 function member(s: ReturnType<typeof setup>, near: string[], roots: string[], cacheBytesMax = 16 << 20): SecondaryReplica {
@@ -398,6 +393,36 @@ describe('a parent that answers renewals and forwards nothing (session-22 review
   });
 });
 
+describe('a parent forwarding versions late (session-23 review of the late-heartbeat fix)', () => {
+  for (const heartbeats of ['none', 'each as late'] as const) {
+    it(`a busy object's versions forwarded 5 min late (heartbeats: ${heartbeats}) are not news: the parent is left`, () => {
+      const object = testObject(crypto, 'core', 77);
+      const s = { ...setup(), object };
+      const history = buildHistory(crypto, s.signer, object, { versionCount: 120, appendBytes: 100, seed: 5 });
+      const { aguid } = object;
+      const m = member(s, [], ['P']);
+      const lateMs = 300_000; // version v is certified at v ms; P forwards one every 2 s, 5 min on
+      m.onTick(lateMs);
+      m.onMessage('P', { type: 'attach-ok', aguid, path: ['ring-0', 'P'], nextVersion: 0 }, lateMs);
+      let leftAtMs: number | null = null;
+      for (let t = lateMs, next = 0; t <= lateMs + 60_000 && leftAtMs === null; t += 250) {
+        const effects = m.onTick(t);
+        if (t % 2_000 === 0 && next < history.length) {
+          effects.push(...m.onMessage('P', { type: 'push', aguid, entries: [history[next]!.entry] }, t));
+          if (heartbeats !== 'none') effects.push(...m.onMessage('P', { type: 'heartbeat', aguid, heartbeat: makeHeartbeat(crypto, s.signer, aguid, history[next]!, next, next + 1) }, t));
+          next++;
+        }
+        for (const e of sends(effects)) if (e.to === 'P' && e.message.type === 'attach') effects.push(...m.onMessage('P', { type: 'attach-ok', aguid, path: ['ring-0', 'P'], nextVersion: next }, t));
+        if (outputs(effects).some((o) => o.kind === 'detached' && o.parent === 'P')) leftAtMs = t;
+      }
+      // It was kept for ever, the child 5 min behind: every accepted version restarted the silence clock.
+      expect(m.copyOf(aguid)!.head!.version).toBeGreaterThan(0);
+      expect(leftAtMs).not.toBeNull();
+      expect(leftAtMs! - lateMs).toBeLessThanOrEqual(3_500 + 250);
+    });
+  }
+});
+
 describe('only tree members may be children (session-22 review, finding 4)', () => {
   const isTreeMember = (id: string): boolean => !id.startsWith('client-');
 
@@ -449,23 +474,3 @@ describe('only tree members may be children (session-22 review, finding 4)', () 
   });
 });
 
-describe('snapshots to a child below the log (session-22 second review)', () => {
-  it('a child gets at most one snapshot per snapshotRepeatMs, however often it renews or fetches', () => {
-    const s = setup();
-    const { aguid } = s.object;
-    let built = 0;
-    // A root restarted at v5: its log starts there; below, the ring's stored head (here: a stand-in).
-    const root = new TreeRoot({ nodeId: 'ring-0', random: new Prng(4), snapshotOf: () => (built++, { certificate: s.history[4]!.entry.certificate, blocks: [] }) });
-    for (let v = 5; v < s.history.length; v++) root.publish(aguid, v, s.history[v]!.entry);
-    const snapshotsAt = (t: number, message: { type: 'attach'; aguid: Uint8Array; nextVersion: number } | { type: 'fetch'; aguid: Uint8Array; fromVersion: number }): number =>
-      root.onMessage('replica-0', message, t).filter((e) => e.kind === 'send' && e.message.type === 'snapshot').length;
-    const sent: number[] = [];
-    for (let t = 0; t <= 25_000; t += 500) {
-      sent.push(snapshotsAt(t, { type: 'attach', aguid, nextVersion: 0 }) + snapshotsAt(t + 1, { type: 'fetch', aguid, fromVersion: 0 }));
-    }
-    // At 0, 10 and 20 s only (it was one per renewal and one per fetch: 102).
-    expect(sent.reduce((a, b) => a + b, 0)).toBe(3);
-    expect([0, 20, 40].map((i) => sent[i])).toEqual([1, 1, 1]);
-    expect(built).toBe(3);
-  });
-});

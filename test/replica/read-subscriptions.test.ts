@@ -134,6 +134,28 @@ describe('subscriptions opened by reads', () => {
     expect(m.counters.get('read-subscription-over-budget')).toBe(1);
   });
 
+  it('the cooldown doubles at each further close of the object (up to readSubscriptionIdleMs): objects read every 100 s stop being followed', () => {
+    const m = member(new MemoryKvStore(), 0, { readSubscriptionBytesMax: 1, readSubscriptionCooldownMs: 60_000, readSubscriptionIdleMs: 900_000 });
+    let opened = 0;
+    let reads = 0;
+    // Three objects over a 1-byte budget, each read every 100 s (a read of each, 1 s apart).
+    for (let t = 0; t <= 1_800_000; t += 100_000) {
+      objects.forEach((o, i) => {
+        const at = t + 1_000 * i;
+        const effects = m.onMessage('client-r', { type: 'read', requestId: reads++, aguid: o.object.aguid, version: null, offset: 0, length: 0, maxAgeMs: 0 }, at);
+        effects.push(...m.onTick(at));
+        if (effects.some((e) => e.kind === 'send' && e.message.type === 'attach' && toHex(e.message.aguid) === toHex(o.object.aguid))) {
+          opened++;
+          m.onMessage('P', { type: 'attach-ok', aguid: o.object.aguid, path: ['P'], nextVersion: o.history.length }, at);
+          m.onMessage('P', { type: 'push', aguid: o.object.aguid, entries: o.history.map((h) => h.entry) }, at);
+        }
+      });
+    }
+    // 7 of the 57 reads open one (and fetch the head); with the fixed 60 s cooldown 20 did.
+    expect(reads).toBe(57);
+    expect(opened).toBeLessThanOrEqual(10);
+  });
+
   it("subscribe()'s subscriptions never end, and subscribe() makes a read's subscription one of them", () => {
     const store = new MemoryKvStore();
     const m = member(store, 0, { readSubscriptionBytesMax: 1 });

@@ -189,3 +189,11 @@ export function makeHeartbeat(crypto: Crypto, signer: TestRingSigner, aguid: Uin
   const proof = builder.proofs(signer.sign(builder))[0] as Heartbeat;
   return encodeHeartbeat(proof);
 }
+
+/** The tree tests' usual world: a fake-signing ring, one core object, 8 versions (every third referencing a block). */
+export function eightVersionSetup(crypto: Crypto) {
+  const signer = new TestRingSigner(crypto, 'fake', 5);
+  const object = testObject(crypto, 'core', 5);
+  const history = buildHistory(crypto, signer, object, { versionCount: 8, referenceEvery: 3, seed: 5 });
+  return { signer, object, history };
+}

@@ -59,7 +59,11 @@ export const simTiming: ParentTiming = {
   retryBackoffMs: 50,
   distrustSilentMs: 2_000,
   distrustLiarMs: 1_000_000_000,
+  heartbeatSlackMs: 3_000,
 };
+
+/** Snapshot resend limits scaled alike (production: 10 s and 1 s; the resend stays under gapTimeoutMs). */
+export const simSnapshotTiming = { snapshotRepeatMs: 1_000, snapshotResendMs: 100 };
 
 class TestRingRoot implements Machine<TreeMessage, HarnessEvent> {
   readonly root: TreeRoot;
@@ -73,7 +77,7 @@ class TestRingRoot implements Machine<TreeMessage, HarnessEvent> {
     fanOutMax: number,
   ) {
     const inline = world.options.inlineBlockBytesMax;
-    this.root = new TreeRoot({ nodeId: context.nodeId, random: context.random, fanOutMax, childTimeoutMs: 500, ...(inline === undefined ? {} : { inlineBlockBytesMax: inline }) });
+    this.root = new TreeRoot({ nodeId: context.nodeId, random: context.random, fanOutMax, childTimeoutMs: 500, ...simSnapshotTiming, ...(inline === undefined ? {} : { inlineBlockBytesMax: inline }) });
   }
 
   onMessage(from: string, message: TreeMessage, nowMs: number): Effect<TreeMessage, HarnessEvent>[] {
@@ -177,6 +181,7 @@ export class TreeSim {
         logEntriesMax: o.logEntriesMax,
         ...(o.inlineBlockBytesMax === undefined ? {} : { inlineBlockBytesMax: o.inlineBlockBytesMax }),
         ...simTiming,
+        ...simSnapshotTiming,
         ...o.timing,
       });
     });
