@@ -161,6 +161,9 @@ export class ChildSet {
       if (nowMs - child.lastHeardMs > this.options.childTimeoutMs) gone.push(id);
     }
     for (const id of gone) this.children.delete(id);
+    // Snapshot times past both limits say nothing any more (a root keeps a ChildSet per object it ever published).
+    const keepMs = Math.max(this.options.snapshotRepeatMs, this.options.snapshotResendMs);
+    for (const [id, sentMs] of this.snapshotSentMs) if (nowMs - sentMs >= keepMs || sentMs > nowMs) this.snapshotSentMs.delete(id);
     return gone;
   }
 
@@ -170,7 +173,9 @@ export class ChildSet {
     const { entriesPerPushMax, pushBytesMax } = this.options;
     const entries = log.entriesFrom(fromVersion, entriesPerPushMax, pushBytesMax);
     if (entries) return this.pushBatches(entries).map((batch) => ({ kind: 'send', to, message: { type: 'push', aguid: this.aguid, entries: batch } }));
-    if (nowMs - (this.snapshotSentMs.get(to) ?? -Infinity) < snapshotAfterMs) return [];
+    // A time ahead of now is a wall clock stepped back: it must not hold snapshots back until it is caught up.
+    const sentMs = this.snapshotSentMs.get(to) ?? -Infinity;
+    if (sentMs <= nowMs && nowMs - sentMs < snapshotAfterMs) return [];
     const snapshot = log.snapshot();
     if (!snapshot) return [];
     this.snapshotSentMs.delete(to);

@@ -379,7 +379,10 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
       pinned -= sub.copy.pinnedBytes;
       effects.push(...this.close(sub, 'read-subscription-over-budget'));
       const before = this.overBudget.get(sub.copy.key);
-      const cooldownMs = before ? Math.min(2 * before.cooldownMs, Math.max(idleMs, before.cooldownMs)) : (this.config.readSubscriptionCooldownMs ?? 60_000);
+      // Doubled while it is closed again within one cooldown of the last one ending; else from the start.
+      const baseMs = this.config.readSubscriptionCooldownMs ?? 60_000;
+      const again = before !== undefined && nowMs - before.untilMs <= before.cooldownMs;
+      const cooldownMs = again ? Math.min(2 * before.cooldownMs, Math.max(idleMs, before.cooldownMs)) : baseMs;
       this.overBudget.delete(sub.copy.key);
       this.overBudget.set(sub.copy.key, { untilMs: nowMs + cooldownMs, cooldownMs });
       for (const [key] of this.overBudget) {

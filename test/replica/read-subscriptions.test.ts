@@ -156,6 +156,31 @@ describe('subscriptions opened by reads', () => {
     expect(opened).toBeLessThanOrEqual(10);
   });
 
+  it('the cooldown starts again from readSubscriptionCooldownMs once the object was left alone for a cooldown', () => {
+    const m = member(new MemoryKvStore(), 0, { readSubscriptionBytesMax: 1, readSubscriptionCooldownMs: 60_000, readSubscriptionIdleMs: 900_000 });
+    const a = objects[0]!;
+    const followed = (t: number): boolean => {
+      m.onMessage('client-r', { type: 'read', requestId: t, aguid: a.object.aguid, version: null, offset: 0, length: 0, maxAgeMs: 0 }, t);
+      return m.copyOf(a.object.aguid) !== undefined;
+    };
+    /** a followed at t, then `other` read after it: a goes over the budget at the next sweep. */
+    const closeA = (t: number, other: (typeof objects)[number]): void => {
+      // The other subscriptions went quiet meanwhile: their parent, P, is left as silent and shunned
+      // 10 s (distrustSilentMs); let that pass first.
+      if (t > 0) m.onTick(t - 20_000);
+      readAndFollow(m, a, t);
+      readAndFollow(m, other, t + 10);
+      m.onTick(t + 1_000);
+      expect(m.copyOf(a.object.aguid)).toBeUndefined();
+    };
+    closeA(0, objects[1]!); // cooldown 60 s, to 61 s
+    closeA(100_000, objects[2]!); // closed again 39 s after it ended: 120 s, to 221 s
+    expect(followed(200_000)).toBe(false);
+    // A day later, closed again: 60 s, not 240 s.
+    closeA(86_400_000, objects[1]!);
+    expect(followed(86_400_000 + 61_002)).toBe(true);
+  });
+
   it("subscribe()'s subscriptions never end, and subscribe() makes a read's subscription one of them", () => {
     const store = new MemoryKvStore();
     const m = member(store, 0, { readSubscriptionBytesMax: 1 });

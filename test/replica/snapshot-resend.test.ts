@@ -174,6 +174,18 @@ describe('snapshots to a child below the log', () => {
     expect(sevenAtMs!).toBeLessThan(4_000);
   });
 
+  it("a wall clock stepped back does not hold a child's snapshots back", () => {
+    const s = setup();
+    const { aguid } = s.object;
+    const root = new TreeRoot({ nodeId: 'ring-0', random: new Prng(4), childTimeoutMs: 1_000_000, snapshotOf: () => ({ certificate: s.history[4]!.entry.certificate, blocks: [] }) });
+    for (let v = 5; v < s.history.length; v++) root.publish(aguid, v, s.history[v]!.entry);
+    expect(snapshotsIn(root.onMessage('replica-0', { type: 'attach', aguid, nextVersion: 0 }, 100_000))).toBe(1);
+    // The root's clock steps back a minute: the child's next fetch is answered.
+    expect(snapshotsIn(root.onMessage('replica-0', { type: 'fetch', aguid, fromVersion: 0 }, 40_000))).toBe(1);
+    root.onTick(40_500);
+    expect(snapshotsIn(root.onMessage('replica-0', { type: 'fetch', aguid, fromVersion: 0 }, 40_600))).toBe(0); // 600 ms since that one
+  });
+
   it('a secondary takes snapshotRepeatMs from its config', () => {
     const s = setup();
     const { aguid } = s.object;
