@@ -53,10 +53,16 @@ export interface BlockState {
   /** Per member (index). */
   readonly sources: Map<number, Source>;
   /**
-   * The bytes a block fetched next is taken to have: the largest block received, halved at each
-   * smaller one (so a run of small blocks lets more be asked at once, and one large
-   * block at once lets fewer). Starts at the largest a block may be.
+   * The sizes of the last recentBlocksMax blocks received (a ring, next written at
+   * recentBlockNext), starting full of the largest a block may be. blockBytesEstimate, the bytes a
+   * block fetched next is taken to have, is the largest of them: one large block at once lets
+   * fewer be asked, and only a run of recentBlocksMax smaller ones lets more. Until session 23's
+   * review it was the largest received, halved at each smaller one: ~10 small blocks then let
+   * 1,024 blocks of up to 4 MiB be asked (a client naming 20 of 64 B, then 200 of 512 KiB, made a
+   * lagging backup ask for 100 MiB at once).
    */
+  readonly recentBlockBytes: number[];
+  recentBlockNext: number;
   blockBytesEstimate: number;
   /**
    * Time as the fetches see it: this replica's ticks, each counted at most half a status period.
@@ -76,6 +82,8 @@ export interface BlockState {
 }
 
 const blocksPerAnswerMax = 64;
+/** How many of the last blocks received blockBytesEstimate looks at. */
+const recentBlocksMax = 64;
 /** How many of a queued request's missing blocks a primary asks for at a time (one fetch). */
 export const askedPerRequestMax = blocksPerAnswerMax;
 /** A block no caller needed within this many status periods is no longer wanted (onTick). */
@@ -85,8 +93,10 @@ const wantedPeriods = 3;
  * (a hedge: the earlier asks stay valid, any correct answer satisfies them), and each further
  * hedge of it waits twice as long as the one before, up to hedgePeriodsMax. An age counted from
  * the ask, whatever else arrives meanwhile: a member that drips its answers delays the blocks
- * asked of it by that much at most, and the asks of a silent one reach a correct holder within 2f
- * hedges (of the 3f others, f+1 correct ones hold what execution and agreement ask for). For
+ * asked of it by that much at most, and the asks of a silent one reach a correct holder within
+ * 2f-1 hedges (of the 3f others, f+1 correct ones hold what execution and agreement ask for, so at
+ * most 2f-1 are faulty or lack it): 4 periods for f = 1, 4 + 8 + 16 = 28 for f = 2 (7 s at the
+ * runtime's 250 ms, near its 6 s request timeout when agreement waits so; open). For
  * execution and agreement the first hedge waits longer when even the fastest member's last answer
  * took more than half of it (hedgeDue): on a busy machine the first of 8 blocks of 4 MiB asked by
  * a restarted server arrived 2.2 s (9 periods of 250 ms) after the ask, and each needless hedge
@@ -102,8 +112,10 @@ const hedgePeriodsMax = 16;
  * correct replica holds (what 2f+1 prepared, or what a stable checkpoint reaches), possibly
  * thousands after a restart; the next are asked as these arrive (execution looks at what it lacks
  * again once half its budget is free, and at each tick; agreement's waiting blocks are asked by
- * pump). The estimate is only that: after a run of small blocks, up to inFlightBlocksMax blocks of
- * up to 4 MiB each can be on their way before the first large one arrives and shrinks it. Before
+ * pump). The estimate is only that: after recentBlocksMax small blocks in a row, up to
+ * inFlightBlocksMax blocks of up to 4 MiB each can be asked before the first large one arrives and
+ * raises it (a client can order 64 tiny blocks before large ones; asking by the sizes an update's
+ * block references declare would close that, not done). Before
  * session 22 all were asked of every peer at once, and again each status period until they came:
  * a server restarted after missing 32 MiB had its peers build ~3 GiB of answers (their send queues
  * refused most) and stall up to 145 s. The primary's queue is not budgeted: any client can name
@@ -120,6 +132,8 @@ export function initialState(): BlockState {
     wantedBy: { execution: 0, agreement: 0 },
     agreementNeed: new Map(),
     sources: new Map(),
+    recentBlockBytes: new Array<number>(recentBlocksMax).fill(blockBytesMax),
+    recentBlockNext: 0,
     blockBytesEstimate: blockBytesMax,
     clockMs: 0,
     lastTickMs: -Infinity,
@@ -172,17 +186,22 @@ function pump(r: Replica): void {
 function askFor(r: Replica, bguids: Iterable<Uint8Array>, asker: BlockAsker, newOnly: boolean): void {
   const s = r.blockState;
   const asks = new Map<number, Uint8Array[]>();
-  // Blocks wanted by execution or agreement met so far: once all are met, with the budget full,
-  // nothing more is asked (the list may hold thousands).
+  // This asker's wanted blocks met so far: once all are met (each refreshed and, if due, hedged),
+  // with its budget full, nothing more is asked and the rest of the list (thousands, maybe) is not
+  // walked. Counted per asker: until session 23's review it waited for both askers' blocks, so
+  // while the other asker wanted any, each tick walked all execution lacks (toHex per block).
+  // Another asker's blocks past that point are refreshed and hedged by its own calls (agreement:
+  // the pre-prepare's retransmission); one it stops needing is forgotten after wantedPeriods and
+  // then asked as this asker's.
   let seen = 0;
   const fastestMs = fastestAnswerMs(r);
   const full = (): boolean => budgeted(asker) && s.wantedBy[asker] >= budgetBlocks(r);
   for (const bguid of bguids) {
-    if (full() && (newOnly || seen >= s.wantedBy.execution + s.wantedBy.agreement)) break;
+    if (full() && (newOnly || seen >= s.wantedBy[asker as Budgeted])) break;
     const key = toHex(bguid);
     let entry = s.wanted.get(key);
     if (entry) {
-      if (budgeted(entry.asker)) seen++;
+      if (entry.asker === asker) seen++;
       s.agreementNeed.delete(key);
       s.wanted.delete(key); // to the end: needed now
       s.wanted.set(key, entry);
@@ -252,8 +271,10 @@ function fastestAnswerMs(r: Replica): number {
  * owes has waited, hedgePeriods or more. The budget is shared among the members that are not late
  * (so one member, faulty or not, holds at most ceil(budget / prompt members)); a late one is asked
  * one block at a time (a probe: its answer, if prompt, makes it count again), or, when all are
- * late (a loaded ring), each gets ceil(budget / (n - 1)). A member that drips its answers thus holds
- * one place, and what it is asked is asked of another hedgePeriods later.
+ * late (a loaded ring), each gets ceil(budget / (n - 1)). A member that drips its answers or is
+ * silent thus keeps the share it was given until it is late (about a hedge age after the first ask
+ * it owes), then holds at most one place; what it is asked is asked of another hedgePeriods later.
+ * Late is a threshold (hedgePeriods) on the answers a member owes, not a count of misses.
  */
 function chooseMember(r: Replica, asker: BlockAsker, askedOf: readonly number[]): number {
   const s = r.blockState;
@@ -364,7 +385,7 @@ export function onBlockData(r: Replica, from: string, m: BlockData): void {
   // Only blocks this replica asked for, and only under the name they hash to.
   if (!entry || !r.service.putBlock) return r.drop('stale');
   r.service.putBlock(m.blockKind, m.bytes);
-  s.blockBytesEstimate = Math.max(m.bytes.length, s.blockBytesEstimate / 2);
+  noteBlockBytes(s, m.bytes.length);
   const peer = r.memberIndex.get(from);
   // Only a member's answer to a budgeted ask of it times it: the primary's queue asks for blocks
   // any client names, which nobody may hold, and that must not make correct members look late.
@@ -380,6 +401,15 @@ export function onBlockData(r: Replica, from: string, m: BlockData): void {
   if (s.blocked && s.wantedBy.execution + s.wantedBy.agreement <= budgetBlocks(r) / 2) r.executeReady();
   else if (woke) r.tryIssueBatches();
   pump(r);
+}
+
+/** Records a block received of `bytes` (blockBytesEstimate). */
+function noteBlockBytes(s: BlockState, bytes: number): void {
+  const replaced = s.recentBlockBytes[s.recentBlockNext]!;
+  s.recentBlockBytes[s.recentBlockNext] = bytes;
+  s.recentBlockNext = (s.recentBlockNext + 1) % recentBlocksMax;
+  if (bytes >= s.blockBytesEstimate) s.blockBytesEstimate = bytes;
+  else if (replaced === s.blockBytesEstimate) s.blockBytesEstimate = Math.max(...s.recentBlockBytes);
 }
 
 export function onTick(r: Replica): void {
