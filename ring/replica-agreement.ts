@@ -78,7 +78,7 @@ function acceptChecked(r: Replica, pp: PrePrepare): void {
   const missing = blocks.missingForBatch(r, pp.batch!);
   if (missing.length > 0) {
     // Prepare only with the blocks in hand; the primary's retransmission brings the pre-prepare back.
-    blocks.requestBlocks(r, missing);
+    blocks.requestBlocks(r, missing, 'agreement');
     return r.drop('missing-blocks');
   }
   r.acceptPrePrepare(pp);

@@ -27,14 +27,14 @@ export function executeReady(r: Replica): void {
   if (checkpoints.awaitingState(r)) return;
   const stateMissing = blocks.missingForState(r);
   r.blockState.blocked = stateMissing.length > 0;
-  if (r.blockState.blocked) return blocks.requestBlocks(r, stateMissing);
+  if (r.blockState.blocked) return blocks.requestBlocks(r, stateMissing, 'execution');
   for (;;) {
     const s = r.slots.get(r.lastExecuted + 1);
     if (!s?.committed) break;
     const missing = blocks.missingForBatch(r, s.committed.prePrepare.batch!);
     if (missing.length > 0) {
       r.blockState.blocked = true;
-      return blocks.requestBlocks(r, missing);
+      return blocks.requestBlocks(r, missing, 'execution');
     }
     execute(r, s.seq, s.committed.prePrepare);
   }

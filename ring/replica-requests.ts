@@ -53,7 +53,7 @@ export function onRequest(r: Replica, req: ClientRequest, from: string, fromMemb
     // relays it. The client's retransmissions (or a backup's relay, below) bring it back once the
     // blocks are here.
     if (r.isPrimary && r.viewActive) {
-      blocks.requestBlocks(r, missing);
+      blocks.requestBlocks(r, missing, 'queued');
       enqueue(r, req, from, missing);
     } else if (!fromMember && r.viewActive) r.send(r.idOf(r.primary), req);
     return;
@@ -108,7 +108,7 @@ function recheck(r: Replica, req: ClientRequest): Verdict {
   if (done || r.inFlight.has(r.requestKey(req))) return 'drop';
   const missing = missingOf(r, req);
   if (missing.length === 0) return 'ready';
-  blocks.requestBlocks(r, missing);
+  blocks.requestBlocks(r, missing, 'queued');
   return missing;
 }
 

@@ -477,7 +477,7 @@ export class Replica implements Machine<RingMessage, RingOutput> {
       case 'fetch-blocks':
         return peer === undefined ? this.drop('not-member') : blocks.onFetchBlocks(this, from, m);
       case 'block-data':
-        return blocks.onBlockData(this, m);
+        return blocks.onBlockData(this, from, m);
       default:
         // Replies, certificates and acks are for clients; a replica ignores them.
         return this.drop('stale');
