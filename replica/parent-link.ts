@@ -170,10 +170,10 @@ export class ParentLink {
     return this.tryAttach(nowMs);
   }
 
-  /** Verified new versions arrived from the parent (news only if timely: isNews). */
+  /** Verified new versions arrived from the parent (news only if certified recently: isTimely). */
   onProgress(nowMs: number): void {
-    const head = this.o.copy.head;
-    if (head && this.isNews(head.version, this.o.copy.headCertifiedMs, nowMs)) this.onHeard(nowMs);
+    const certifiedMs = this.o.copy.headCertifiedMs;
+    if (certifiedMs !== null && this.isTimely(certifiedMs, nowMs)) this.onHeard(nowMs);
     this.parentNextVersion = Math.max(this.parentNextVersion, this.o.copy.nextVersion);
     if (this.behindSinceMs !== null) this.behindSinceMs = nowMs;
     this.lastFetchMs = -Infinity;
@@ -185,7 +185,7 @@ export class ParentLink {
    */
   onBlocksArrived(nowMs: number): void {
     const awaiting = this.o.copy.awaitingStatement;
-    if (awaiting && this.isNews(awaiting.version, awaiting.timestampMs, nowMs)) this.onHeard(nowMs);
+    if (awaiting && this.isTimely(awaiting.timestampMs, nowMs)) this.onHeard(nowMs);
     if (this.behindSinceMs !== null) this.behindSinceMs = nowMs;
   }
 
@@ -199,21 +199,13 @@ export class ParentLink {
    * parentTimeoutMs + heartbeatSlackMs ago. Not the silence allowed, which a parent forwarding
    * fewer heartbeats stretches (to 120 s: the child was kept minutes behind; session-23 review).
    * A parent forwards what the ring certifies within network delay, whatever the heartbeat period.
+   * Catching up on older versions is not news; the heartbeats an honest parent forwards meanwhile
+   * are (a clause that also counted versions a recent heartbeat names was dropped: no case needed
+   * it, since a heartbeat that recent is news itself).
    */
   isTimely(timestampMs: number, nowMs: number): boolean {
     const slackMs = this.o.timing.heartbeatSlackMs ?? defaultParentTiming.heartbeatSlackMs!;
     return nowMs - timestampMs <= this.o.timing.parentTimeoutMs + slackMs;
-  }
-
-  /**
-   * Whether delivering `version` (certified at `certifiedMs`) is news: it is recent, or the child
-   * holds a recent heartbeat naming it or a later version (catching up on old versions toward a
-   * fresh target, as after a restart).
-   */
-  private isNews(version: number, certifiedMs: number | null, nowMs: number): boolean {
-    if (certifiedMs !== null && this.isTimely(certifiedMs, nowMs)) return true;
-    const beat = this.o.copy.heartbeat?.statement;
-    return beat !== undefined && beat.version >= version && this.isTimely(beat.timestampMs, nowMs);
   }
 
   /** Asks the parent for the gap when we know (certified) of versions we lack. */

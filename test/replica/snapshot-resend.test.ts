@@ -186,6 +186,25 @@ describe('snapshots to a child below the log', () => {
     expect(snapshotsIn(root.onMessage('replica-0', { type: 'fetch', aguid, fromVersion: 0 }, 40_600))).toBe(0); // 600 ms since that one
   });
 
+  it('a member fetching the leaves of the newest version it knows of sends no fetch meanwhile (each brought the snapshot again)', () => {
+    const s = setup();
+    const { aguid } = s.object;
+    const latest = s.history[s.history.length - 1]!;
+    const m = member(s, [], ['ring-0']);
+    m.onTick(0);
+    m.onMessage('ring-0', { type: 'attach-ok', aguid, path: ['ring-0'], nextVersion: 8 }, 1);
+    m.onMessage('ring-0', { type: 'heartbeat', aguid, heartbeat: makeHeartbeat(crypto, s.signer, aguid, latest, 2, 1) }, 2);
+    const seven = snapshotOf(s, 8);
+    const byReference = seven.blocks.filter((b) => b.kind !== 'data');
+    expect(byReference.length).toBeLessThan(seven.blocks.length);
+    const first = m.onMessage('ring-0', { type: 'snapshot', aguid, certificate: seven.certificate, blocks: byReference }, 3);
+    expect(first.some((e) => e.kind === 'send' && e.message.type === 'fetch-blocks')).toBe(true);
+    const sent: string[] = [];
+    for (let t = 50; t <= 1_500; t += 50) for (const e of m.onTick(t)) if (e.kind === 'send') sent.push(e.message.type);
+    expect(sent.filter((type) => type === 'fetch')).toEqual([]);
+    expect(m.copyOf(aguid)!.head).toBeNull();
+  });
+
   it('a secondary takes snapshotRepeatMs from its config', () => {
     const s = setup();
     const { aguid } = s.object;
