@@ -45,6 +45,14 @@ export interface ProtocolParameters {
    * whose clock runs further ahead of 2f backups' is replaced as a faulty one would be.
    */
   readonly timestampAheadMaxMs: number;
+  /**
+   * How far behind its own clock a backup accepts a new batch's timestamp, judged from when it
+   * first received that pre-prepare (a retransmission after a block fetch keeps the original
+   * stamp). Execution keeps the highest timestamp agreed, so a primary stamping behind freezes the
+   * ring's certified clock: readers' maxAgeMs checks fail and tree members take the old
+   * heartbeats for a dead parent. A primary whose batches lag 2f backups' clocks by more is replaced.
+   */
+  readonly timestampBehindMaxMs: number;
 }
 
 export const defaultProtocolParameters: ProtocolParameters = {
@@ -60,6 +68,15 @@ export const defaultProtocolParameters: ProtocolParameters = {
   certifyIntervalMs: 20,
   certifyTakeoverMs: 1000,
   timestampAheadMaxMs: 1000,
+  // 10 s. Honest lateness is clock skew (within Δ, 1 s), network delay, and a backup's event loop
+  // busy for a few seconds under load (a stall near the runtime's 6 s request timeout changes the
+  // view anyway); a pre-prepare held back by a block fetch or parked above the vote ceiling is
+  // judged from when it was first received. Certified heartbeats then lag true time by at most
+  // this plus a certificate round and the tree's hops, well inside the ~33.5 s (parentTimeoutMs +
+  // heartbeatSlackMs, replica/parent-link.ts) after which tree members call a heartbeat stale and
+  // leave an honest parent: over 20 s stay for the heartbeat period (1 s in the runtime), slow
+  // certificate rounds (a takeover after 3 s) and the hops down the tree.
+  timestampBehindMaxMs: 10_000,
 };
 
 export interface ReplicaConfig {
@@ -172,6 +189,8 @@ export function resolveParameters(p: Partial<ProtocolParameters> | undefined): P
   );
   checkArgument(out.certifyIntervalMs >= 0 && out.certifyTakeoverMs > 0, 'certifyIntervalMs, certifyTakeoverMs', '>= 0 and > 0');
   checkArgument(out.timestampAheadMaxMs >= 0, 'timestampAheadMaxMs', '>= 0');
+  // 0 would refuse every batch that took a millisecond to arrive.
+  checkArgument(out.timestampBehindMaxMs > 0, 'timestampBehindMaxMs', '> 0');
   assert(out.requestTimeoutMs > 0 && out.viewChangeTimeoutMs > 0 && out.statusIntervalMs > 0, 'timeouts are positive');
   return out;
 }

@@ -21,12 +21,27 @@ export interface AgreementState {
    * execution catches up, already checked: the primary's (batchValid) or the new view's
    * re-proposals (checked with the new view; accepted without the blocks check, as install()
    * does). One per seq, the first; at most a watermark window of them; cleared on a view change.
+   * receivedMs: when this replica first received it, which its timestamp is judged from (behindClock).
    */
-  readonly parked: Map<number, { readonly prePrepare: PrePrepare; readonly reProposal: boolean }>;
+  readonly parked: Map<number, { readonly prePrepare: PrePrepare; readonly reProposal: boolean; readonly receivedMs: number }>;
+  /**
+   * When this replica first received each pre-prepare it dropped for missing blocks (by seq, the
+   * first digest only): the primary's retransmission brings it back, with its original timestamp,
+   * once the blocks are here, perhaps many seconds later, and its lateness is judged from the first
+   * receipt (behindClock). Removed once the slot is accepted, pruned below the stable checkpoint
+   * on each addition (so at most a watermark window), cleared on a view change.
+   */
+  readonly firstReceived: Map<number, { readonly digest: Uint8Array; readonly atMs: number }>;
 }
 
 export function initialState(): AgreementState {
-  return { checkedCommits: new WeakSet(), checkOnArrival: new Set(), parked: new Map() };
+  return { checkedCommits: new WeakSet(), checkOnArrival: new Set(), parked: new Map(), firstReceived: new Map() };
+}
+
+/** A view change: pre-prepares of the old view waiting here are void (the new view re-proposes what was prepared). */
+export function clearOnViewChange(r: Replica): void {
+  r.agreementState.parked.clear();
+  r.agreementState.firstReceived.clear();
 }
 
 export function onPrePrepare(r: Replica, pp: PrePrepare): void {
@@ -36,8 +51,16 @@ export function onPrePrepare(r: Replica, pp: PrePrepare): void {
   if (pp.seq > r.voteCeiling) return park(r, pp);
   if (holdsAnother(r, pp)) return;
   if (!pp.batch || !r.batchValid(pp)) return r.drop('bad-batch');
-  if (aheadOfClock(r, pp)) return refuseTimestamp(r, pp);
-  acceptChecked(r, pp);
+  const receivedMs = firstReceivedMs(r, pp);
+  const refusal = timestampRefusal(r, pp, receivedMs);
+  if (refusal) return refuseTimestamp(r, pp, refusal);
+  acceptChecked(r, pp, receivedMs);
+}
+
+function timestampRefusal(r: Replica, pp: PrePrepare, receivedMs: number): 'future-timestamp' | 'past-timestamp' | null {
+  if (aheadOfClock(r, pp)) return 'future-timestamp';
+  if (behindClock(r, pp, receivedMs)) return 'past-timestamp';
+  return null;
 }
 
 /**
@@ -53,6 +76,32 @@ function aheadOfClock(r: Replica, pp: PrePrepare): boolean {
 }
 
 /**
+ * The other side: a batch stamped far behind would freeze the ring's clock (execution keeps the
+ * highest timestamp), so heartbeat certificates would carry an old time and readers' freshness
+ * checks and the dissemination tree's (replica/parent-link.ts isTimely) would fail against an
+ * honest ring. Judged from when this replica first received the pre-prepare, not now: the honest
+ * delays after that (a block fetch before the primary's retransmission, a wait above the vote
+ * ceiling) are this replica's, not the primary's. The same exemptions as ahead: re-proposals and
+ * decided batches are never judged.
+ */
+function behindClock(r: Replica, pp: PrePrepare, receivedMs: number): boolean {
+  return pp.batch!.timestampMs < receivedMs - r.params.timestampBehindMaxMs;
+}
+
+/** When this replica first received this pre-prepare: now, unless it was dropped for missing blocks before. */
+function firstReceivedMs(r: Replica, pp: PrePrepare): number {
+  const seen = r.agreementState.firstReceived.get(pp.seq);
+  return seen && bytesEqual(seen.digest, pp.digest) ? seen.atMs : r.nowMs;
+}
+
+function noteFirstReceived(r: Replica, pp: PrePrepare, atMs: number): void {
+  const seen = r.agreementState.firstReceived;
+  if (seen.has(pp.seq)) return;
+  for (const seq of seen.keys()) if (seq <= r.stableSeq) seen.delete(seq);
+  seen.set(pp.seq, { digest: pp.digest, atMs });
+}
+
+/**
  * A validly signed pre-prepare with a timestamp this backup will not agree to: like a bad one it
  * gets no prepare, and the slot goes on the withheld timer once it is the next to execute here
  * (Replica.refusedTimestamps), so the view changes if it does not execute anyway (the others may
@@ -61,8 +110,8 @@ function aheadOfClock(r: Replica, pp: PrePrepare): boolean {
  * otherwise push one correct backup out of the view alone with a future-stamped pre-prepare for a
  * slot it has not filled for the others.
  */
-function refuseTimestamp(r: Replica, pp: PrePrepare): void {
-  r.drop('future-timestamp');
+function refuseTimestamp(r: Replica, pp: PrePrepare, reason: 'future-timestamp' | 'past-timestamp'): void {
+  r.drop(reason);
   r.refusedTimestamps.add(pp.seq);
 }
 
@@ -73,14 +122,16 @@ function holdsAnother(r: Replica, pp: PrePrepare): boolean {
   return held !== null;
 }
 
-/** A checked pre-prepare: accepted once its blocks are here. */
-function acceptChecked(r: Replica, pp: PrePrepare): void {
+/** A checked pre-prepare, first received at receivedMs: accepted once its blocks are here. */
+function acceptChecked(r: Replica, pp: PrePrepare, receivedMs: number): void {
   const missing = blocks.missingForBatch(r, pp.batch!);
   if (missing.length > 0) {
     // Prepare only with the blocks in hand; the primary's retransmission brings the pre-prepare back.
     blocks.requestBlocks(r, missing, 'agreement');
+    noteFirstReceived(r, pp, receivedMs);
     return r.drop('missing-blocks');
   }
+  r.agreementState.firstReceived.delete(pp.seq);
   r.acceptPrePrepare(pp);
 }
 
@@ -94,8 +145,10 @@ function park(r: Replica, pp: PrePrepare): void {
   const parked = r.agreementState.parked;
   if (parked.has(pp.seq)) return;
   if (!pp.batch || !r.batchValid(pp)) return r.drop('bad-batch');
-  if (aheadOfClock(r, pp)) return refuseTimestamp(r, pp);
-  parked.set(pp.seq, { prePrepare: pp, reProposal: false });
+  const receivedMs = firstReceivedMs(r, pp);
+  const refusal = timestampRefusal(r, pp, receivedMs);
+  if (refusal) return refuseTimestamp(r, pp, refusal);
+  parked.set(pp.seq, { prePrepare: pp, reProposal: false, receivedMs });
 }
 
 /** Takes up parked pre-prepares that are now within the vote ceiling (after execution or a new view). */
@@ -113,7 +166,7 @@ export function takeUpParked(r: Replica): void {
     if (holdsAnother(r, pp)) continue;
     // A new view's re-proposal is accepted as install() would have; nobody retransmits it.
     if (entry.reProposal) r.acceptPrePrepare(pp);
-    else acceptChecked(r, pp);
+    else acceptChecked(r, pp, entry.receivedMs);
   }
 }
 

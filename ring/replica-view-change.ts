@@ -14,6 +14,7 @@
 import type { NewView, PrePrepare, ViewChange } from './messages.ts';
 import { newViewProposals, newViewValid, viewChangeValid, type Proposal } from './proofs.ts';
 import type { Replica } from './replica.ts';
+import * as agreement from './replica-agreement.ts';
 import { becomeStable } from './replica-checkpoints.ts';
 import { saveView } from './replica-store.ts';
 
@@ -140,7 +141,7 @@ export function startViewChange(r: Replica, view: number): void {
   const firstTry = r.viewActive || view === r.view;
   r.view = view;
   r.viewActive = false;
-  r.agreementState.parked.clear();
+  agreement.clearOnViewChange(r);
   saveView(r.ctx.store, view, false);
   for (const slot of r.slots.values()) {
     slot.prePrepare = null;
@@ -261,14 +262,14 @@ function install(r: Replica, nv: NewView, proposals: readonly Proposal[]): void 
   if (top.stableSeq > r.stableSeq) becomeStable(r, top.stableSeq, top.checkpointProof);
   r.inFlight.clear();
   let maxSeq = top.stableSeq;
-  r.agreementState.parked.clear();
+  agreement.clearOnViewChange(r);
   proposals.forEach((p, i) => {
     maxSeq = Math.max(maxSeq, p.seq);
     if (p.seq <= r.stableSeq) return;
     const pp = { ...nv.prePrepares[i]!, batch: p.batch };
     // Past the vote ceiling (a replica behind in execution, or one whose member list is about to
     // change) it waits like any other pre-prepare there (Replica.voteCeiling), already checked.
-    if (p.seq > r.voteCeiling) r.agreementState.parked.set(p.seq, { prePrepare: pp, reProposal: true });
+    if (p.seq > r.voteCeiling) r.agreementState.parked.set(p.seq, { prePrepare: pp, reProposal: true, receivedMs: r.nowMs });
     else r.acceptPrePrepare(pp);
   });
   r.nextSeq = Math.max(maxSeq, r.lastExecuted, r.stableSeq) + 1;

@@ -59,6 +59,8 @@ export type DropReason =
   | 'corrupt-snapshot'
   /** A pre-prepare whose batch timestamp is more than timestampAheadMaxMs ahead of this replica's clock. */
   | 'future-timestamp'
+  /** A pre-prepare whose batch timestamp is more than timestampBehindMaxMs behind this replica's clock when it first received it. */
+  | 'past-timestamp'
   /** A request below every one held for its client, which holds as many as it may (ring/client-requests.ts). */
   | 'client-window'
   /** A request whose connection holds as many requests or bytes as it may, or the primary's oldest waiting for blocks beyond heldLimits.waitingMax (heldLimits). */

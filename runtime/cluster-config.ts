@@ -81,7 +81,8 @@ export const runtimeRingDefaults: Readonly<Record<string, number>> = {
 export const reconfigurationPhaseMs = 20_000;
 
 const ringParameterNames = ['batchSizeMax', 'pipelineDepthMax', 'batchDelayMs', 'checkpointInterval', 'watermarkWindow',
-  'requestTimeoutMs', 'viewChangeTimeoutMs', 'statusIntervalMs', 'heartbeatIntervalMs', 'certifyIntervalMs', 'certifyTakeoverMs', 'timestampAheadMaxMs'];
+  'requestTimeoutMs', 'viewChangeTimeoutMs', 'statusIntervalMs', 'heartbeatIntervalMs', 'certifyIntervalMs', 'certifyTakeoverMs', 'timestampAheadMaxMs',
+  'timestampBehindMaxMs'];
 
 function parseRing(v: unknown): Record<string, number> {
   if (v === undefined) return { ...runtimeRingDefaults };

@@ -37,6 +37,8 @@ describe('cluster config', () => {
     expect(() => parse({ ...local, ring: { checkpointInterval: 100, watermarkWindow: 150 } })).toThrow(/config\.ring: .*watermarkWindow/);
     expect(() => parse({ ...local, ring: { requestTimeoutMs: 0 } })).toThrow(/config\.ring: .*timeouts are positive/);
     expect(parse({ ...local, ring: { checkpointInterval: 64, watermarkWindow: 256 } }).ring.checkpointInterval).toBe(64);
+    expect(parse({ ...local, ring: { timestampBehindMaxMs: 15_000 } }).ring.timestampBehindMaxMs).toBe(15_000);
+    expect(() => parse({ ...local, ring: { timestampBehindMaxMs: 0 } })).toThrow(/config\.ring: .*timestampBehindMaxMs/);
   });
 
   it('refuses ring timeouts a reconfiguration phase would not outlast (a primary holding complaints back would be replaced too late)', () => {
