@@ -3,8 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // Slow suites (long simulation sweeps, 1 GiB round trips) live in test-slow/ and run from
-    // scripts/slow, not here: `npm test` must stay well inside CI's budget on 2 cores.
+    // Slow suites run outside `npm test` (which must stay well inside CI's budget on 2 cores):
+    // long simulation sweeps (scripts/sim-sweep-ring.sh) and 1 GiB round trips (npm run test:huge).
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',

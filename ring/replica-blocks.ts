@@ -274,6 +274,8 @@ function fastestAnswerMs(r: Replica): number {
  * late (a loaded ring), each gets ceil(budget / (n - 1)). A member that drips its answers or is
  * silent thus keeps the share it was given until it is late (about a hedge age after the first ask
  * it owes), then holds at most one place; what it is asked is asked of another hedgePeriods later.
+ * (A member that answers its newest ask once a period never looks late: each answer resets what it
+ * owes. It withholds the rest until hedged; docs/ring.md, measured in test/ring/block-fetch-f2.)
  * Late is a threshold (hedgePeriods) on the answers a member owes, not a count of misses.
  */
 function chooseMember(r: Replica, asker: BlockAsker, askedOf: readonly number[]): number {
