@@ -109,6 +109,9 @@ export class ObjectCopy implements GapSource {
   private awaiting: Awaiting | null = null;
   /** When the ring certified the head this copy took (null: none taken since it was loaded). */
   headCertifiedMs: number | null = null;
+  /** Blocks fetched for awaited versions that were asked for (junk is not counted), and their bytes, since the copy opened. */
+  blocksFetched = 0;
+  blockBytesFetched = 0;
 
   constructor(
     readonly aguid: Uint8Array,
@@ -224,6 +227,8 @@ export class ObjectCopy implements GapSource {
       const key = toHex(bguid);
       if (!a.missing.delete(key)) continue;
       a.received.set(key, { bguid, bytes: ownedBytes(bytes) });
+      this.blocksFetched++;
+      this.blockBytesFetched += bytes.length;
     }
     for (const bguid of absent) if (a.missing.delete(toHex(bguid))) a.absentCount++;
     if (a.missing.size > 0) return { kind: 'awaiting-blocks', entries: [], from };

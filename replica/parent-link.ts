@@ -5,6 +5,7 @@
  * true (ObjectCopy does); it only decides whom to listen to.
  */
 import type { RandomSource } from '../core/machine.ts';
+import { defaultChildSetOptions } from './children.ts';
 import type { ReplicaEffect, ReplicaEvent } from './events.ts';
 import { treeLimits } from './messages.ts';
 import type { ObjectCopy } from './object-copy.ts';
@@ -31,7 +32,12 @@ export interface ParentTiming {
    */
   readonly heartbeatSlackMs?: number;
   readonly attachTimeoutMs: number;
-  /** Behind a version we hold certified proof of, without progress, for this long while the parent has it: the parent withholds. */
+  /**
+   * Behind a version we hold certified proof of, without progress, for this long while the parent
+   * has it: the parent withholds. Progress is what one honest answer to a fetch brings at the
+   * least (see ParentLink.delivered), not any delivery: a parent forwarding one old version at a
+   * time, each within this timeout, kept its child behind for ever (session-23 review, the dribble).
+   */
   readonly gapTimeoutMs: number;
   /**
    * Same, but the parent says it lacks the version too: wait longer (it is re-attaching and
@@ -101,6 +107,11 @@ export interface ParentLinkOptions {
   readonly distrustedUntilMs: Map<string, number>;
   /** Names a redirect may send us to (tree members); a refuser can name anything. */
   readonly isTreeMember: (id: string) => boolean;
+  /**
+   * What an honest parent puts in one push (ChildSetOptions entriesPerPushMax and pushBytesMax;
+   * the members of a tree share them): what counts as progress on a gap. Default: the defaults.
+   */
+  readonly pushLimits?: { readonly entriesMax: number; readonly bytesMax: number };
   readonly emit: (event: ReplicaEvent) => void;
 }
 
@@ -109,7 +120,13 @@ export class ParentLink {
   /** Our path from the root, ending with our parent; kept while re-attaching so the subtree stays cycle-free. */
   path: readonly string[] = [];
   private redirects: string[] = [];
+  /** When the withholding clock last (re)started: null while we are not behind. */
   private behindSinceMs: number | null = null;
+  /**
+   * Since then: the first version we lacked, how many versions make progress (the gap then, up to
+   * one push), and the bytes and blocks delivered. Only progress restarts the clock.
+   */
+  private window = { fromVersion: 0, versionsWanted: 1, bytes: 0, blocks: 0 };
   private lastFetchMs = -Infinity;
   /** The first version the parent lacks, as it told us (attach-ok) or showed us (pushes). */
   private parentNextVersion = 0;
@@ -170,23 +187,52 @@ export class ParentLink {
     return this.tryAttach(nowMs);
   }
 
-  /** Verified new versions arrived from the parent (news only if certified recently: isTimely). */
-  onProgress(nowMs: number): void {
+  /**
+   * Verified new versions arrived from the parent (news only if certified recently: isTimely);
+   * `bytes`: their updates, certificates and inline blocks.
+   */
+  onProgress(nowMs: number, bytes = 0): void {
     const certifiedMs = this.o.copy.headCertifiedMs;
     if (certifiedMs !== null && this.isTimely(certifiedMs, nowMs)) this.onHeard(nowMs);
     this.parentNextVersion = Math.max(this.parentNextVersion, this.o.copy.nextVersion);
-    if (this.behindSinceMs !== null) this.behindSinceMs = nowMs;
+    this.delivered(nowMs, bytes, 0);
     this.lastFetchMs = -Infinity;
   }
 
-  /**
-   * Blocks of a version that came as block references arrived: not a new version yet, but the
-   * parent is delivering, so the withholding clock restarts.
-   */
-  onBlocksArrived(nowMs: number): void {
+  /** `count` blocks we asked for (`bytes` of them) of a version that came as block references arrived. */
+  onBlocksArrived(nowMs: number, count: number, bytes: number): void {
     const awaiting = this.o.copy.awaitingStatement;
     if (awaiting && this.isTimely(awaiting.timestampMs, nowMs)) this.onHeard(nowMs);
-    if (this.behindSinceMs !== null) this.behindSinceMs = nowMs;
+    this.delivered(nowMs, bytes, count);
+  }
+
+  /**
+   * Restarts the withholding clock when what the parent delivered since it last (re)started adds
+   * up to what one honest answer to a fetch brings at the least: min(gap then, entriesPerPushMax)
+   * versions, half of pushBytesMax (a push that stops for bytes holds over pushBytesMax with the
+   * entry after it, so two in a row hold half), or fetchBlocksMax blocks (a blocks reply that
+   * stops for bytes holds over half of blocksReplyBytesMax unless its blocks are over half of it
+   * each, and the bytes count those). Catching up stops the clock (onMaybeBehind). Less is not
+   * progress, however often it comes: every delivery restarted the clock, so a parent forwarding
+   * one old version per 1.9 s (never silent, never 2 s without a delivery) kept its child behind
+   * for ever, 114 s after 239 s in the session-23 review's repro.
+   */
+  private delivered(nowMs: number, bytes: number, blocks: number): void {
+    if (this.behindSinceMs === null) return;
+    const w = this.window;
+    w.bytes += bytes;
+    w.blocks += blocks;
+    const bytesMax = this.o.pushLimits?.bytesMax ?? defaultChildSetOptions.pushBytesMax;
+    const progress = this.o.copy.nextVersion - w.fromVersion >= w.versionsWanted || w.bytes >= bytesMax / 2 || w.blocks >= treeLimits.fetchBlocksMax;
+    if (progress) this.startClock(nowMs);
+  }
+
+  /** (Re)starts the withholding clock: from now, the parent owes one push's worth on the gap as it is. */
+  private startClock(nowMs: number): void {
+    const copy = this.o.copy;
+    const entriesMax = Math.min(this.o.pushLimits?.entriesMax ?? defaultChildSetOptions.entriesPerPushMax, treeLimits.entriesPerPushMax);
+    this.behindSinceMs = nowMs;
+    this.window = { fromVersion: copy.nextVersion, versionsWanted: Math.max(1, Math.min(copy.knownVersion + 1 - copy.nextVersion, entriesMax)), bytes: 0, blocks: 0 };
   }
 
   /** A verified, newer heartbeat arrived from the parent. */
@@ -215,7 +261,7 @@ export class ParentLink {
       this.behindSinceMs = null;
       return [];
     }
-    this.behindSinceMs ??= nowMs;
+    if (this.behindSinceMs === null) this.startClock(nowMs);
     if (this.state.kind !== 'attached' || nowMs - this.lastFetchMs < this.o.timing.fetchRetryMs) return [];
     // The newest version known is on its way (its blocks are fetched): a fetch would only bring
     // its snapshot again (session-22 second review). The withholding clock still runs.

@@ -21,6 +21,7 @@ import { ChildSet, defaultChildSetOptions, type ChildSetOptions } from './childr
 import type { ReplicaEffect, ReplicaEvent } from './events.ts';
 import { ownedBytes, treeLimits, type LogEntry, type TreeMessage } from './messages.ts';
 import { ObjectCopy, type OfferResult } from './object-copy.ts';
+import { entryBytesOf } from './object-log.ts';
 import { ParentLink, defaultParentTiming, type ParentTiming } from './parent-link.ts';
 import { serveRead } from './serve-read.ts';
 import { heartbeatIsNewer, type ReplicaExecutor, type ReplicaTrust, type TreeLocator } from './types.ts';
@@ -228,12 +229,14 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
 
   private onBlocks(sub: Subscription, from: string, blocks: readonly Uint8Array[], absent: readonly Uint8Array[], nowMs: number): ReplicaEffect[] {
     if (!sub.parent.isParentOrTarget(from)) return this.count('blocks-not-from-parent');
-    const missingBefore = sub.copy.missingBlockCount;
+    const before = { count: sub.copy.blocksFetched, bytes: sub.copy.blockBytesFetched };
     const result = sub.copy.offerBlocks(blocks, absent, from);
     if (!result) return this.count('unrequested-blocks');
     if (sub.blocksAskedOf === from) sub.blocksAskedOf = null;
-    // Only blocks we asked for restart the withholding clock: junk replies do not keep a parent.
-    return this.afterOffer(sub, [result], nowMs, sub.copy.missingBlockCount < missingBefore);
+    // Only blocks we asked for count as delivered: junk replies do not keep a parent.
+    const count = sub.copy.blocksFetched - before.count;
+    if (count > 0) sub.parent.onBlocksArrived(nowMs, count, sub.copy.blockBytesFetched - before.bytes);
+    return this.afterOffer(sub, [result], nowMs);
   }
 
   /**
@@ -290,7 +293,7 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
     if (result.kind === 'awaiting-blocks') this.count('snapshot-by-reference');
     // Only an installed snapshot is progress (children behind it get one at their next renewal).
     // One still waiting for its leaves is not: a parent that re-sent it and never answered the
-    // fetches was kept for ever; fetched leaves restart the withholding clock as they arrive.
+    // fetches was kept for ever; fetched leaves count as they arrive (ParentLink.onBlocksArrived).
     if (result.kind === 'accepted') sub.parent.onProgress(nowMs);
     return this.afterOffer(sub, [result], nowMs);
   }
@@ -300,17 +303,14 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
    * of a version that came as block references (each blocks reply is answered with the next
    * request, so a large update streams in); or asks for the gap.
    */
-  private afterOffer(sub: Subscription, results: readonly OfferResult[], nowMs: number, blocksArrived = false): ReplicaEffect[] {
+  private afterOffer(sub: Subscription, results: readonly OfferResult[], nowMs: number): ReplicaEffect[] {
     const forwarded: LogEntry[] = [];
     for (const r of results) if (r.kind === 'accepted' || r.kind === 'awaiting-blocks') forwarded.push(...r.entries);
-    if (forwarded.length > 0) sub.parent.onProgress(nowMs);
+    if (forwarded.length > 0) sub.parent.onProgress(nowMs, forwarded.reduce((n, e) => n + entryBytesOf(e), 0));
     this.outbox.push(...sub.children.forwardEntries<ReplicaEvent>(forwarded));
     const bad = results.find((r) => r.kind === 'bad');
     if (bad?.kind === 'bad') return this.flush(this.reject(sub, bad.from, bad.reason, nowMs));
-    if (results.some((r) => r.kind === 'awaiting-blocks')) {
-      if (blocksArrived) sub.parent.onBlocksArrived(nowMs);
-      return this.flush(this.askBlocks(sub, nowMs));
-    }
+    if (results.some((r) => r.kind === 'awaiting-blocks')) return this.flush(this.askBlocks(sub, nowMs));
     return this.flush(sub.parent.onMaybeBehind(nowMs));
   }
 
@@ -426,6 +426,7 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
       timing: this.timing,
       distrustedUntilMs: this.distrustedUntilMs,
       isTreeMember: this.childOptions.isTreeMember,
+      pushLimits: { entriesMax: this.childOptions.entriesPerPushMax, bytesMax: this.childOptions.pushBytesMax },
       emit: (event) => this.outbox.push({ kind: 'output', event }),
     });
     const children = new ChildSet(this.nodeId, aguid, this.childOptions, this.context.random);

@@ -423,6 +423,67 @@ describe('a parent forwarding versions late (session-23 review of the late-heart
   }
 });
 
+describe('a parent dribbling old versions (session-23 review: "the dribble")', () => {
+  /**
+   * The ring writes version v at v s (one a second); P forwards each heartbeat at once (it is
+   * never silent) but versions only one at a time, the oldest the child lacks, one per 1.9 s, and
+   * ignores fetches. `claim` is what P answers renewals with as the first version it lacks: the
+   * truth (the ring's next), or a lie (the child's next: "I am behind too", which gives it
+   * parentBehindTimeoutMs, 8 s, instead of gapTimeoutMs, 2 s). Returns when the child left P (or
+   * null after `endMs`) and how far behind it was then.
+   */
+  function dribble(claim: 'truth' | 'behind-too', endMs: number): { leftAtMs: number | null; reason: string | null; lagAtLeave: number; delivered: number } {
+    const object = testObject(crypto, 'toy', 91);
+    const s = { ...setup(), object };
+    const history = buildHistory(crypto, s.signer, object, { versionCount: Math.ceil(endMs / 1000) + 2, appendBytes: 100, seed: 9 });
+    const { aguid } = object;
+    const m = member(s, [], ['P']);
+    m.onTick(0);
+    m.onMessage('P', { type: 'attach-ok', aguid, path: ['ring-0', 'P'], nextVersion: 1 }, 0);
+    const written = (t: number): number => Math.floor(t / 1000); // the newest version the ring has certified at t
+    let delivered = 0;
+    for (let t = 0; t <= endMs; t += 100) {
+      const copy = m.copyOf(aguid)!;
+      const effects = m.onTick(t);
+      if (t % 1_000 === 0) effects.push(...m.onMessage('P', { type: 'heartbeat', aguid, heartbeat: makeHeartbeat(crypto, s.signer, aguid, history[written(t)]!, t, t / 1_000 + 1) }, t));
+      if (t % 1_900 === 0) {
+        effects.push(...m.onMessage('P', { type: 'push', aguid, entries: [history[copy.nextVersion]!.entry] }, t));
+        delivered++;
+      }
+      for (const e of sends(effects)) {
+        const nextVersion = claim === 'truth' ? written(t) + 1 : copy.nextVersion;
+        if (e.to === 'P' && e.message.type === 'attach') effects.push(...m.onMessage('P', { type: 'attach-ok', aguid, path: ['ring-0', 'P'], nextVersion }, t));
+      }
+      const left = outputs(effects).find((o) => o.kind === 'detached' && o.parent === 'P');
+      if (left?.kind === 'detached') return { leftAtMs: t, reason: left.reason, lagAtLeave: written(t) + 1 - copy.nextVersion, delivered };
+    }
+    return { leftAtMs: null, reason: null, lagAtLeave: written(endMs) + 1 - m.copyOf(aguid)!.nextVersion, delivered };
+  }
+
+  it('fresh heartbeats and one old version per 1.9 s while the ring writes one a second: the child leaves P as withholding within 10 s (it was kept for ever)', () => {
+    const run = dribble('truth', 120_000);
+    // Before the fix every delivered version restarted the withholding clock: kept for the whole
+    // run, the child 56 versions behind and falling back 0.47 a second.
+    expect(run.leftAtMs, JSON.stringify(run)).not.toBeNull();
+    expect(run.reason).toBe('withholding');
+    // The gap is 2 by the second delivery (3.8 s); from the restart then, 2 versions are owed
+    // within gapTimeoutMs (2 s) and one comes only 1.9 s later: left by ~3.8 + 2 s (+ a tick).
+    expect(run.leftAtMs!).toBeLessThanOrEqual(10_000);
+    expect(run.lagAtLeave).toBeLessThanOrEqual(6);
+  });
+
+  it('the same parent claiming it lacks the versions too (parentBehindTimeoutMs, 8 s) is left within 30 s', () => {
+    const run = dribble('behind-too', 120_000);
+    expect(run.leftAtMs, JSON.stringify(run)).not.toBeNull();
+    expect(run.reason).toBe('parent-behind');
+    // Kept while the versions it owes since the clock last restarted (the gap then) fit in the
+    // 4 it can dribble in 8 s; the gap grows by 0.47 a second, so it is 5 by ~11 s and P is left
+    // 8 s after the next restart.
+    expect(run.leftAtMs!).toBeLessThanOrEqual(30_000);
+    expect(run.lagAtLeave).toBeLessThanOrEqual(16);
+  });
+});
+
 describe('only tree members may be children (session-22 review, finding 4)', () => {
   const isTreeMember = (id: string): boolean => !id.startsWith('client-');
 

@@ -1,0 +1,217 @@
+/**
+ * Honest parents a child must never leave while it catches up: the other side of the dribble fix
+ * (replica/parent-link.ts `delivered`: only one honest answer's worth of progress restarts the
+ * withholding clock, not any delivery). A ring root and one secondary over a slow link (latency
+ * each way, and bandwidth: a message is on the wire for its encoded size / bytes per ms, one after
+ * another per direction); the ring writes one version a second and heartbeats every second
+ * (fresh: the parent is never silent). Simulated time in 50 ms steps; the messages are wired by hand.
+ */
+import { describe, expect, it } from 'vitest';
+import { aguidOf, signerOf } from '../../core/crypto.ts';
+import { MemoryKvStore } from '../../core/store.ts';
+import { encodeUpdate } from '../../core/update/update-codec.ts';
+import { signUpdate } from '../../core/update/update-signature.ts';
+import { MemoryBlockStore } from '../../core/version/block-store.ts';
+import { nodeCrypto } from '../../runtime/node-crypto.ts';
+import { ConfigLocator } from '../../replica/config-locator.ts';
+import { CoreExecutor } from '../../replica/core-executor.ts';
+import type { ReplicaEffect, ReplicaEvent } from '../../replica/events.ts';
+import { encodeTreeMessage, type LogEntry, type TreeMessage } from '../../replica/messages.ts';
+import { TreeRoot } from '../../replica/root.ts';
+import { SecondaryReplica, blocksReply, type SecondaryConfig } from '../../replica/secondary.ts';
+import type { Head, ReplicaExecutor } from '../../replica/types.ts';
+import type { Snapshot } from '../../replica/object-log.ts';
+import { Prng } from '../../sim/prng.ts';
+import { TestRingSigner, buildHistory, certify, makeHeartbeat, testObject, type HistoryVersion } from './test-ring.ts';
+
+const crypto = nodeCrypto;
+
+interface Ring {
+  readonly signer: TestRingSigner;
+  readonly aguid: Uint8Array;
+  readonly executor: ReplicaExecutor;
+  readonly history: readonly HistoryVersion[];
+  /** The blocks of entries that go down by reference (what a ring server's store holds). */
+  readonly blocks?: MemoryBlockStore;
+}
+
+interface Link {
+  readonly latencyMs: number;
+  /** Bytes on the wire per ms, each direction (messages queue behind each other). */
+  readonly bytesPerMs: number;
+}
+
+interface Run {
+  readonly detached: ReplicaEvent[];
+  /** When the child first held the newest version written by then (null: never). */
+  readonly caughtUpAtMs: number | null;
+  readonly child: SecondaryReplica;
+  /** Pushes, blocks replies and snapshots the child received. */
+  readonly received: Map<string, number>;
+}
+
+/**
+ * `ring.history[v]` is written at `writtenAtMs(v)` and published by root 'ring-0' (its log starts
+ * at `logFrom`; below that it answers with `snapshotOf`); a fresh child ('me') whose only
+ * candidate is that root joins at 0. Runs to `endMs`, or until the child holds the last version.
+ */
+function run(ring: Ring, options: { link: Link; endMs: number; writtenAtMs: (v: number) => number; logFrom?: number; snapshotOf?: () => Snapshot | null; child?: Partial<SecondaryConfig>; root?: { entriesPerPushMax?: number; pushBytesMax?: number; inlineBlockBytesMax?: number } }): Run {
+  const { aguid, history } = ring;
+  const root = new TreeRoot({ nodeId: 'ring-0', random: new Prng(2), ...(options.snapshotOf ? { snapshotOf: options.snapshotOf } : {}), ...options.root });
+  const child = new SecondaryReplica(
+    { nodeId: 'me', store: new MemoryKvStore(), random: new Prng(1), nowMs: 0 },
+    { crypto, trust: ring.signer.trust(), executor: ring.executor, locator: new ConfigLocator(['ring-0'], []), cacheBytesMax: 256 << 20, subscriptions: [aguid], ...options.child },
+  );
+  const inFlight: { atMs: number; seq: number; from: string; to: string; message: TreeMessage }[] = [];
+  const wireFreeAtMs = new Map<string, number>();
+  let seq = 0;
+  const received = new Map<string, number>();
+  const post = (from: string, effects: readonly ReplicaEffect[] | readonly { kind: string; to?: string; message?: TreeMessage }[], nowMs: number): void => {
+    for (const e of effects) {
+      if (e.kind !== 'send' || !('message' in e) || !e.message || !e.to) continue;
+      const wire = `${from}>${e.to}`;
+      const sentMs = Math.max(nowMs, wireFreeAtMs.get(wire) ?? -Infinity) + encodeTreeMessage(e.message).length / options.link.bytesPerMs;
+      wireFreeAtMs.set(wire, sentMs);
+      inFlight.push({ atMs: sentMs + options.link.latencyMs, seq: seq++, from, to: e.to, message: e.message });
+    }
+  };
+  const rootReceive = (from: string, message: TreeMessage, nowMs: number) => {
+    // Like a ring server: blocks of entries that went down by reference come from the ring's store.
+    if (message.type === 'fetch-blocks') return root.childrenOf(aguid).includes(from) ? [{ kind: 'send' as const, to: from, message: blocksReply(ring.blocks!, aguid, message.bguids) }] : [];
+    return root.onMessage(from, message, nowMs);
+  };
+  const detached: ReplicaEvent[] = [];
+  let published = 0;
+  let caughtUpAtMs: number | null = null;
+  for (let t = 0; t <= options.endMs; t += 50) {
+    while (published < history.length && options.writtenAtMs(published) <= t) {
+      // A root restarted at logFrom: what came before is only in its stored head (snapshotOf).
+      if (published >= (options.logFrom ?? 0)) post('ring-0', root.publish(aguid, published, history[published]!.entry), t);
+      published++;
+    }
+    if (t % 1_000 === 0 && published > 0) post('ring-0', root.publishHeartbeat(aguid, makeHeartbeat(crypto, ring.signer, aguid, history[published - 1]!, t, t / 1_000 + 1)), t);
+    inFlight.sort((a, b) => a.atMs - b.atMs || a.seq - b.seq);
+    while (inFlight.length > 0 && inFlight[0]!.atMs <= t) {
+      const { from, to, message } = inFlight.shift()!;
+      if (to === 'ring-0') post('ring-0', rootReceive(from, message, t), t);
+      else {
+        received.set(message.type, (received.get(message.type) ?? 0) + 1);
+        const effects = child.onMessage(from, message, t);
+        detached.push(...effects.flatMap((e) => (e.kind === 'output' && e.event.kind === 'detached' ? [e.event] : [])));
+        post('me', effects, t);
+      }
+    }
+    const effects = child.onTick(t);
+    detached.push(...effects.flatMap((e) => (e.kind === 'output' && e.event.kind === 'detached' ? [e.event] : [])));
+    post('me', effects, t);
+    post('ring-0', root.onTick(t), t);
+    if (caughtUpAtMs === null && published > 0 && child.copyOf(aguid)!.nextVersion >= published) caughtUpAtMs = t;
+    if (published === history.length && child.copyOf(aguid)!.nextVersion === history.length) break;
+  }
+  return { detached, caughtUpAtMs, child, received };
+}
+
+/** The head just below `logFrom` (what a ring server restarted there snapshots from its store). */
+function storedHead(ring: Ring, logFrom: number): Snapshot {
+  // The stored head a ring server would snapshot: the version just below the log, built by a copy.
+  const holder = new SecondaryReplica(
+    { nodeId: 'holder', store: new MemoryKvStore(), random: new Prng(3), nowMs: 0 },
+    { crypto, trust: ring.signer.trust(), executor: ring.executor, locator: new ConfigLocator(['x'], []), cacheBytesMax: 256 << 20, subscriptions: [ring.aguid], logEntriesMax: 1 },
+  );
+  holder.onTick(0);
+  holder.onMessage('x', { type: 'attach-ok', aguid: ring.aguid, path: ['x'], nextVersion: logFrom }, 0);
+  for (let v = 0; v < logFrom; v += 32) holder.onMessage('x', { type: 'push', aguid: ring.aguid, entries: ring.history.slice(v, Math.min(v + 32, logFrom)).map((h) => h.entry) }, 0);
+  return holder.copyOf(ring.aguid)!.snapshot()!;
+}
+
+function smallRing(versionCount: number, appendBytes: number): Ring {
+  const signer = new TestRingSigner(crypto, 'fake', 12);
+  const object = testObject(crypto, 'toy', 12);
+  return { signer, aguid: object.aguid, executor: object.executor, history: buildHistory(crypto, signer, object, { versionCount, appendBytes, seed: 12 }) };
+}
+
+const oneASecond = (alreadyWritten: number) => (v: number): number => (v < alreadyWritten ? 0 : (v - alreadyWritten + 1) * 1_000);
+
+describe('an honest parent serving a long gap is never left', () => {
+  it('500 versions behind, pushes of 32 entries over an 800 ms round trip while the ring writes one a second: caught up, never left', () => {
+    const ring = smallRing(560, 200);
+    const result = run(ring, { link: { latencyMs: 400, bytesPerMs: 1_000 }, endMs: 120_000, writtenAtMs: oneASecond(500) });
+    expect(result.detached).toEqual([]);
+    expect(result.caughtUpAtMs).not.toBeNull();
+    expect(result.child.copyOf(ring.aguid)!.nextVersion).toBe(ring.history.length);
+  });
+
+  it('pushes cut by bytes (pushBytesMax 16 KiB, ~3 KiB entries: 4 or 5 a push) over a 1.6 s round trip: caught up, never left', () => {
+    const ring = smallRing(330, 3_000);
+    const limits = { entriesPerPushMax: 32, pushBytesMax: 16 * 1024 };
+    const result = run(ring, { link: { latencyMs: 800, bytesPerMs: 1_000 }, endMs: 400_000, writtenAtMs: oneASecond(300), root: limits, child: limits });
+    expect(result.detached).toEqual([]);
+    expect(result.caughtUpAtMs).not.toBeNull();
+    expect(result.child.copyOf(ring.aguid)!.nextVersion).toBe(ring.history.length);
+    // Each push really was cut by bytes (a push of 32 would have been one per 32 versions).
+    expect(result.received.get('push')!).toBeGreaterThan(300 / 6);
+  });
+});
+
+describe('an honest parent serving a snapshot is never left', () => {
+  it('a root whose log starts at v400 (restarted) sends a fresh child the stored head, then the rest: never left', () => {
+    const ring = smallRing(460, 200);
+    const logFrom = 400;
+    const snapshot = storedHead(ring, logFrom);
+    const result = run(ring, { link: { latencyMs: 400, bytesPerMs: 1_000 }, endMs: 120_000, writtenAtMs: oneASecond(logFrom), logFrom, snapshotOf: () => snapshot });
+    expect(result.detached).toEqual([]);
+    expect(result.child.copyOf(ring.aguid)!.snapshotsInstalled).toBe(1);
+    expect(result.child.copyOf(ring.aguid)!.nextVersion).toBe(ring.history.length);
+  });
+});
+
+describe('an honest parent sending a large version by reference over a slow link is never left', () => {
+  /** Version 0 creates the object; version 1 appends `blockCount` blocks of `blockBytes` (by reference: over 8 MiB); then small appends, one a second. */
+  function largeRing(blockBytes: number, blockCount: number, tail: number): Ring {
+    const signer = new TestRingSigner(crypto, 'fake', 3);
+    const writer = signerOf(crypto, new Prng(3).bytes(32));
+    const aguid = aguidOf(crypto, writer.publicKey, 'large');
+    const executor = new CoreExecutor(crypto);
+    const blocks = new MemoryBlockStore(crypto, { verifyOnGet: false });
+    const random = new Prng(4);
+    const data = Array.from({ length: blockCount }, () => random.bytes(blockBytes));
+    const refs = data.map((b) => ({ kind: 'ref' as const, bguid: blocks.put('data', b), length: blockBytes }));
+    const actions = [
+      [{ kind: 'create' as const, name: 'large', blockBytes, fanoutMax: 16, writerPublicKeys: [] }],
+      [{ kind: 'append-blocks' as const, blocks: refs }],
+      ...Array.from({ length: tail }, (_, i) => [{ kind: 'append' as const, bytes: random.bytes(100 + i) }]),
+    ];
+    const updates = actions.map((a, i) => encodeUpdate(signUpdate(crypto, writer, { aguid, writerPublicKey: writer.publicKey, nonce: i + 1, clauses: [{ predicates: [], actions: a }] })));
+    let head: Head | null = null;
+    const heads: Head[] = [];
+    for (const [i, update] of updates.entries()) {
+      const result = executor.execute(blocks, head, update, 1000 + i);
+      if (!result.ok) throw new Error(result.reason);
+      heads.push((head = result.head));
+    }
+    const certificates = certify(crypto, signer, 1, heads.map((h, i) => ({ aguid, version: h.version, vguid: h.vguid, updateDigest: executor.digest(updates[i]!)!, timestampMs: 1000 + i })));
+    const history = heads.map((h, i): HistoryVersion => {
+      const entry: LogEntry = { update: updates[i]!, certificate: certificates[i]!, blocks: i === 1 ? data : [] };
+      return { version: h.version, vguid: h.vguid, timestampMs: 1000 + i, entry };
+    });
+    return { signer, aguid, executor, history, blocks };
+  }
+
+  it('34 MiB in 1 MiB blocks at 2.5 MiB/s (a 4 MiB blocks reply every ~1.9 s, ~17 s in all) while the ring writes one a second: never left', () => {
+    const ring = largeRing(1024 * 1024, 34, 25);
+    const result = run(ring, { link: { latencyMs: 100, bytesPerMs: 2.5 * 1024 }, endMs: 60_000, writtenAtMs: oneASecond(2) });
+    expect(result.detached).toEqual([]);
+    expect(result.received.get('blocks')!).toBeGreaterThanOrEqual(9);
+    expect(result.caughtUpAtMs).not.toBeNull();
+    expect(result.caughtUpAtMs!).toBeGreaterThan(15_000);
+    expect(result.child.copyOf(ring.aguid)!.nextVersion).toBe(ring.history.length);
+  }, 60_000);
+
+  it('3 MiB in 1 KiB blocks (a root inlining only up to 1 MiB; 1,024 blocks, 1 MiB, a reply) at 1 MiB/s while the ring writes one a second: never left', () => {
+    const ring = largeRing(1024, 3 * 1024, 25);
+    const result = run(ring, { link: { latencyMs: 100, bytesPerMs: 1024 }, endMs: 60_000, writtenAtMs: oneASecond(2), root: { inlineBlockBytesMax: 1024 * 1024 } });
+    expect(result.detached).toEqual([]);
+    expect(result.received.get('blocks')!).toBeGreaterThanOrEqual(3);
+    expect(result.child.copyOf(ring.aguid)!.nextVersion).toBe(ring.history.length);
+  }, 60_000);
+});
