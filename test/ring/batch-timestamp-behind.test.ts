@@ -8,44 +8,20 @@
  * in a new view) is not refused.
  */
 import { describe, expect, it } from 'vitest';
-import { aguidOf, type Signer } from '../../core/crypto.ts';
-import { decode } from '../../core/codec.ts';
-import { heartbeatStatementFromTuple, statementKindOf } from '../../core/threshold/statements.ts';
-import { encodeUpdate } from '../../core/update/update-codec.ts';
-import { signUpdate } from '../../core/update/update-signature.ts';
+import { create, objectRing, update } from './heartbeat-ring.ts';
 import type { Clause } from '../../core/update/update.ts';
 import { bguidOf } from '../../core/version/block.ts';
 import type { Batch, RingMessage } from '../../ring/messages.ts';
-import { resolveParameters, type ProtocolParameters } from '../../ring/config.ts';
+import { resolveParameters } from '../../ring/config.ts';
 import { batchDigest } from '../../ring/signing.ts';
-import { buildCluster, type Cluster } from '../../ring/sim-cluster.ts';
+import { type Cluster } from '../../ring/sim-cluster.ts';
 import { fakeCrypto } from '../../sim/fake-crypto.ts';
 
 const minuteMs = 60_000;
 const behindMaxMs = resolveParameters(undefined).timestampBehindMaxMs;
 const block = new Uint8Array(4096).fill(5);
 
-function update(c: Cluster, w: Signer, nonce: number, name: string, clauses: Clause[]): Uint8Array {
-  return encodeUpdate(signUpdate(c.crypto, w, { aguid: aguidOf(c.crypto, w.publicKey, name), writerPublicKey: w.publicKey, nonce, clauses }));
-}
-const create = (name: string): Clause[] => [{ predicates: [{ kind: 'always' }], actions: [{ kind: 'create', name, blockBytes: 4096, fanoutMax: 8, writerPublicKeys: [] }] }];
 const appendBlock = (c: Cluster): Clause[] => [{ predicates: [{ kind: 'always' }], actions: [{ kind: 'append-blocks', blocks: [{ kind: 'ref', bguid: bguidOf(c.crypto, 'data', block), length: block.length }] }] }];
-
-/** An object ring (heartbeats every 200 ms) where client 0 created 'o', and the heartbeat times ring-1 certified. */
-function objectRing(seed: number, parameters: Partial<ProtocolParameters>): { c: Cluster; heartbeatTimes: number[] } {
-  const c = buildCluster({ seed, f: 1, clientCount: 1, crypto: fakeCrypto, service: 'object', parameters: { heartbeatIntervalMs: 200, ...parameters }, network: { delayMsMin: 1, delayMsMax: 2 } });
-  const heartbeatTimes: number[] = [];
-  c.sim.onOutput((node, event) => {
-    if (event.kind !== 'certificate' || node !== 'ring-1') return;
-    for (const s of event.statements) {
-      const v = decode(s, 4096);
-      if (statementKindOf(v) === 'heartbeat') heartbeatTimes.push(heartbeatStatementFromTuple(v).timestampMs);
-    }
-  });
-  c.submit(0, update(c, c.clientSigners[0]!, 1, 'o', create('o')));
-  expect(c.sim.runUntil(() => c.completed[0] === 1, 5_000)).toBe(true);
-  return { c, heartbeatTimes };
-}
 
 /** Ring-0 stamps every batch it proposes `lagMs` behind its clock (its signing is the one place a batch passes). */
 function stampBehind(c: Cluster, lagMs: number): void {

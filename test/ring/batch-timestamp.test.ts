@@ -6,46 +6,21 @@
  * ten years, also after the faulty primary was replaced.
  */
 import { describe, expect, it } from 'vitest';
-import { aguidOf, type Signer } from '../../core/crypto.ts';
-import { decode } from '../../core/codec.ts';
-import { heartbeatStatementFromTuple, statementKindOf } from '../../core/threshold/statements.ts';
-import { encodeUpdate } from '../../core/update/update-codec.ts';
-import { signUpdate } from '../../core/update/update-signature.ts';
-import type { Clause } from '../../core/update/update.ts';
+import { create, objectRing, update } from './heartbeat-ring.ts';
 import { kvKeyFor, kvOperation } from '../../ring/kv-service.ts';
 import type { Batch, PrePrepare } from '../../ring/messages.ts';
 import { batchDigest } from '../../ring/signing.ts';
 import { fakeCrypto } from '../../sim/fake-crypto.ts';
 import { resolveParameters } from '../../ring/config.ts';
 import { issue } from '../../ring/replica-requests.ts';
-import { buildCluster, type Cluster } from '../../ring/sim-cluster.ts';
+import { buildCluster } from '../../ring/sim-cluster.ts';
 
 const tenYearsMs = 10 * 365 * 24 * 3600 * 1000;
 const aheadMaxMs = resolveParameters(undefined).timestampAheadMaxMs;
 
-function create(c: Cluster, w: Signer, nonce: number, name: string): Uint8Array {
-  const clauses: Clause[] = [{ predicates: [{ kind: 'always' }], actions: [{ kind: 'create', name, blockBytes: 4096, fanoutMax: 8, writerPublicKeys: [] }] }];
-  return encodeUpdate(signUpdate(c.crypto, w, { aguid: aguidOf(c.crypto, w.publicKey, name), writerPublicKey: w.publicKey, nonce, clauses }));
-}
-
-function objectRing(): { c: Cluster; heartbeatTimes: number[] } {
-  const c = buildCluster({ seed: 71, f: 1, clientCount: 1, crypto: fakeCrypto, service: 'object', parameters: { heartbeatIntervalMs: 200, requestTimeoutMs: 200, viewChangeTimeoutMs: 300 }, network: { delayMsMin: 1, delayMsMax: 2 } });
-  const heartbeatTimes: number[] = [];
-  c.sim.onOutput((node, event) => {
-    if (event.kind !== 'certificate' || node !== 'ring-1') return;
-    for (const s of event.statements) {
-      const v = decode(s, 4096);
-      if (statementKindOf(v) === 'heartbeat') heartbeatTimes.push(heartbeatStatementFromTuple(v).timestampMs);
-    }
-  });
-  c.submit(0, create(c, c.clientSigners[0]!, 1, 'o'));
-  expect(c.sim.runUntil(() => c.completed[0] === 1, 5_000)).toBe(true);
-  return { c, heartbeatTimes };
-}
-
 describe('batch timestamps', () => {
   it('a pre-prepare stamped far ahead of a backup\'s clock is refused, the primary is replaced, and the agreed clock stays near real time', () => {
-    const { c, heartbeatTimes } = objectRing();
+    const { c, heartbeatTimes } = objectRing(71, { requestTimeoutMs: 200, viewChangeTimeoutMs: 300 });
     const r0 = c.replica(0)!;
     issue(r0, r0.nextSeq++, { timestampMs: Math.floor(c.sim.nowMs) + tenYearsMs, heartbeat: true, requests: [] });
     c.sim.runFor(1_000);
@@ -53,7 +28,7 @@ describe('batch timestamps', () => {
     expect([1, 2, 3].map((i) => c.replica(i)!.drops.get('future-timestamp') ?? 0).every((n) => n > 0)).toBe(true);
     expect([1, 2, 3].every((i) => c.replica(i)!.view >= 1 && c.replica(i)!.viewActive)).toBe(true);
     c.sim.crash('ring-0');
-    c.submit(0, create(c, c.clientSigners[0]!, 2, 'p'));
+    c.submit(0, update(c, c.clientSigners[0]!, 2, 'p', create('p')));
     expect(c.sim.runUntil(() => c.completed[0] === 2, 10_000)).toBe(true);
     const marker = heartbeatTimes.length;
     c.sim.runFor(2_000);
@@ -64,7 +39,7 @@ describe('batch timestamps', () => {
   });
 
   it('a timestamp within the bound ahead is taken (clocks differ a little), and its slot executes', () => {
-    const { c } = objectRing();
+    const { c } = objectRing(71, { requestTimeoutMs: 200, viewChangeTimeoutMs: 300 });
     const r0 = c.replica(0)!;
     const seq = r0.nextSeq++;
     issue(r0, seq, { timestampMs: Math.floor(c.sim.nowMs) + aheadMaxMs - 10, heartbeat: true, requests: [] });
