@@ -159,6 +159,20 @@ export class ObjectCopy implements GapSource {
     return known;
   }
 
+  /**
+   * The first version this copy needs an update for: past the head, the version awaiting its blocks
+   * (its update or snapshot is held; the blocks are fetched apart) and the early entries held after it. What a
+   * fetch or renewal asks the parent for: asking from `nextVersion` made an honest parent send a
+   * large version's update again at every fetch and renewal while its blocks came, and on a slow
+   * link the block replies queued behind the copies (session 25).
+   */
+  get wantedVersion(): number {
+    // A snapshot awaiting its blocks stands for every version up to its own.
+    let wanted = Math.max(this.nextVersion, (this.awaiting?.statement.version ?? -1) + 1);
+    while (this.pending.has(wanted)) wanted++;
+    return wanted;
+  }
+
   /** The version waiting for its blocks (a snapshot's or a large update's): its number and certified time. */
   get awaitingStatement(): { readonly version: number; readonly timestampMs: number } | null {
     return this.awaiting?.statement ?? null;

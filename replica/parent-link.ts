@@ -263,12 +263,13 @@ export class ParentLink {
     }
     if (this.behindSinceMs === null) this.startClock(nowMs);
     if (this.state.kind !== 'attached' || nowMs - this.lastFetchMs < this.o.timing.fetchRetryMs) return [];
-    // The newest version known is on its way (its blocks are fetched): a fetch would only bring
-    // its snapshot again (session-22 second review). The withholding clock still runs.
-    const awaiting = copy.awaitingStatement;
-    if (awaiting && awaiting.version >= copy.knownVersion) return [];
+    // Every version known is held, on its way (its blocks are fetched) or waiting behind it: a
+    // fetch would only bring them (or a snapshot) again (session-22 second review; session 25 for
+    // versions after the awaited one). The withholding clock still runs.
+    const wanted = copy.wantedVersion;
+    if (wanted > copy.knownVersion) return [];
     this.lastFetchMs = nowMs;
-    return [{ kind: 'send', to: this.state.to, message: { type: 'fetch', aguid: this.o.aguid, fromVersion: copy.nextVersion } }];
+    return [{ kind: 'send', to: this.state.to, message: { type: 'fetch', aguid: this.o.aguid, fromVersion: wanted } }];
   }
 
   onTick(nowMs: number): ReplicaEffect[] {
@@ -297,7 +298,8 @@ export class ParentLink {
         const effects = this.onMaybeBehind(nowMs);
         if (nowMs - s.lastRenewMs >= t.renewMs) {
           s.lastRenewMs = nowMs;
-          effects.push({ kind: 'send', to: s.to, message: { type: 'attach', aguid: this.o.aguid, nextVersion: this.o.copy.nextVersion } });
+          // From the first version not held: a renewal gap-fills from there (wantedVersion).
+          effects.push({ kind: 'send', to: s.to, message: { type: 'attach', aguid: this.o.aguid, nextVersion: this.o.copy.wantedVersion } });
         }
         return effects;
       }
