@@ -173,6 +173,11 @@ export class ObjectCopy implements GapSource {
     return wanted;
   }
 
+  /** Whether early entries have no more room: what a fetch past them brings would be dropped. */
+  get pendingFull(): boolean {
+    return this.pending.size >= this.limits.pendingEntriesMax || this.pendingBytes >= this.limits.pendingBytesMax;
+  }
+
   /** The version waiting for its blocks (a snapshot's or a large update's): its number and certified time. */
   get awaitingStatement(): { readonly version: number; readonly timestampMs: number } | null {
     return this.awaiting?.statement ?? null;

@@ -268,6 +268,9 @@ export class ParentLink {
     // versions after the awaited one). The withholding clock still runs.
     const wanted = copy.wantedVersion;
     if (wanted > copy.knownVersion) return [];
+    // Past early entries with no room for more: the answer would be dropped (it is asked for once
+    // the versions before it are applied).
+    if (wanted > copy.nextVersion && copy.pendingFull) return [];
     this.lastFetchMs = nowMs;
     return [{ kind: 'send', to: this.state.to, message: { type: 'fetch', aguid: this.o.aguid, fromVersion: wanted } }];
   }
@@ -298,7 +301,7 @@ export class ParentLink {
         const effects = this.onMaybeBehind(nowMs);
         if (nowMs - s.lastRenewMs >= t.renewMs) {
           s.lastRenewMs = nowMs;
-          // From the first version not held: a renewal gap-fills from there (wantedVersion).
+          // From the first version it needs an update for (wantedVersion): a renewal gap-fills from there.
           effects.push({ kind: 'send', to: s.to, message: { type: 'attach', aguid: this.o.aguid, nextVersion: this.o.copy.wantedVersion } });
         }
         return effects;

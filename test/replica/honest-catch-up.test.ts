@@ -230,6 +230,54 @@ describe('an honest parent sending a large version by reference over a slow link
     expect(result.caughtUpAtMs!).toBeLessThan(40_000);
   }, 120_000);
 
+  it('while a large version\'s blocks come, fetches and renewals ask from past it and the entries held after it, and none is sent with no room for the answer', () => {
+    const ring = largeRing(1024, 2 * 1024, 6);
+    const { aguid, history } = ring;
+    const child = (pendingEntriesMax?: number) => {
+      const c = new SecondaryReplica(
+        { nodeId: 'me', store: new MemoryKvStore(), random: new Prng(1), nowMs: 0 },
+        { crypto, trust: ring.signer.trust(), executor: ring.executor, locator: new ConfigLocator(['ring-0'], []), cacheBytesMax: 256 << 20, subscriptions: [aguid], ...(pendingEntriesMax ? { pendingEntriesMax } : {}) },
+      );
+      c.onTick(0);
+      c.onMessage('ring-0', { type: 'attach-ok', aguid, path: ['ring-0'], nextVersion: history.length }, 10);
+      // Version 1 by reference (its blocks are never answered here): the copy awaits them.
+      const byReference = history.slice(0, 2).map((h) => ({ ...h.entry, blocks: [] }));
+      const sent = c.onMessage('ring-0', { type: 'push', aguid, entries: byReference }, 20);
+      expect(sent.some((e) => e.kind === 'send' && e.message.type === 'fetch-blocks')).toBe(true);
+      return c;
+    };
+    const asks = (c: SecondaryReplica, fromMs: number) => {
+      const out: string[] = [];
+      for (let t = fromMs; t <= fromMs + 1_000; t += 50) {
+        for (const e of c.onTick(t)) {
+          if (e.kind !== 'send') continue;
+          if (e.message.type === 'fetch') out.push(`fetch ${e.message.fromVersion}`);
+          if (e.message.type === 'attach') out.push(`renew ${e.message.nextVersion}`);
+        }
+      }
+      return [...new Set(out)];
+    };
+    const heartbeat = (c: SecondaryReplica, version: number, t: number) => c.onMessage('ring-0', { type: 'heartbeat', aguid, heartbeat: makeHeartbeat(crypto, ring.signer, aguid, history[version]!, t, t) }, t);
+    const push = (c: SecondaryReplica, versions: number[], t: number) => c.onMessage('ring-0', { type: 'push', aguid, entries: versions.map((v) => history[v]!.entry) }, t);
+
+    // Version 3 known: asked from 2, not again from the awaited 1.
+    const a = child();
+    heartbeat(a, 3, 100);
+    expect(asks(a, 150)).toEqual(['fetch 2', 'renew 2']);
+    // Versions 2 and 3 held early: nothing known is missing, so no fetch; renewals from 4.
+    push(a, [2, 3], 1_200);
+    expect(asks(a, 1_250)).toEqual(['renew 4']);
+    // Version 5 known: asked from 4.
+    heartbeat(a, 5, 2_300);
+    expect(asks(a, 2_350)).toEqual(['fetch 4', 'renew 4']);
+
+    // Room for only two early entries, both used: no fetch (its answer would be dropped).
+    const b = child(2);
+    push(b, [2, 3], 100);
+    heartbeat(b, 5, 150);
+    expect(asks(b, 200)).toEqual(['renew 4']);
+  });
+
   // A measurement, not a check (docs/replica.md "Slow tree links"): TREE_LINK_SWEEP=1 npx vitest run
   // test/replica/honest-catch-up.test.ts -t 'slow-link sweep'. Versions sent inline (256 KiB blocks,
   // under inlineBlockBytesMax) over links of 0.6-5 MiB/s: when caught up, and which parents were left.
