@@ -91,7 +91,7 @@ function restartedRoot(options: { drop?: (m: TreeMessage) => boolean; restartAtM
 }
 
 describe('snapshots to a child below the log', () => {
-  it('renewing every 500 ms for 25 s brings 3 snapshots, fetching every 300 ms one a second, detaching and attaching again no more (each was one a time: 51 or 84)', () => {
+  it('renewing every 500 ms for 25 s brings 3 snapshots; fetching every 300 ms, 1, 2, 4 and 8 s apart while neither the ask nor the head moves (one a second before); detaching and attaching again no more (each was one a time: 51 or 84)', () => {
     const s = setup();
     const { aguid } = s.object;
     let built = 0;
@@ -105,14 +105,36 @@ describe('snapshots to a child below the log', () => {
     expect(renewals.reduce((a, b) => a + b, 0)).toBe(3);
     expect([0, 20, 40].map((i) => renewals[i])).toEqual([1, 1, 1]);
     root.onMessage('replica-1', { type: 'attach', aguid, nextVersion: 0 }, 30_000);
-    let fetched = 0;
+    const fetchedAtMs: number[] = [];
     for (let t = 30_000; t < 55_000; t += 300) {
       root.onMessage('replica-1', { type: 'attach', aguid, nextVersion: 0 }, t); // renewing as it goes
-      fetched += snapshotsIn(root.onMessage('replica-1', { type: 'fetch', aguid, fromVersion: 0 }, t));
+      if (snapshotsIn(root.onMessage('replica-1', { type: 'fetch', aguid, fromVersion: 0 }, t)) > 0) fetchedAtMs.push(t);
     }
-    expect(fetched).toBeGreaterThanOrEqual(20);
-    expect(fetched).toBeLessThanOrEqual(25);
-    expect(built).toBe(3 + fetched + 1);
+    // The attach at 30 s brought the first; then 1, 2, 4 and 8 s on (the next, 10 s on, is past 55 s).
+    expect(fetchedAtMs).toEqual([31_200, 33_300, 37_500, 45_600]);
+    expect(built).toBe(3 + fetchedAtMs.length + 1);
+  });
+
+  it('the back-off starts over when the head moves or the child asks from elsewhere', () => {
+    const s = setup();
+    const { aguid } = s.object;
+    const root = new TreeRoot({ nodeId: 'ring-0', random: new Prng(4), snapshotOf: () => ({ certificate: s.history[4]!.entry.certificate, blocks: [] }) });
+    for (let v = 5; v < 7; v++) root.publish(aguid, v, s.history[v]!.entry);
+    root.onMessage('replica-1', { type: 'attach', aguid, nextVersion: 0 }, 0);
+    const snapshotAt = (t: number, fromVersion = 0): number => {
+      root.onMessage('replica-1', { type: 'attach', aguid, nextVersion: fromVersion }, t);
+      return snapshotsIn(root.onMessage('replica-1', { type: 'fetch', aguid, fromVersion }, t));
+    };
+    // Backed off: after the attach's snapshot at 0, fetches got one at 1 s, 3 s, 7 s; the next waits 8 s.
+    expect([1_000, 3_000, 7_000].map((t) => snapshotAt(t))).toEqual([1, 1, 1]);
+    expect(snapshotAt(8_000)).toBe(0);
+    // The head moves: 1 s after the last snapshot is enough again.
+    root.publish(aguid, 7, s.history[7]!.entry);
+    expect(snapshotAt(8_000)).toBe(1);
+    expect(snapshotAt(9_000)).toBe(1);
+    expect(snapshotAt(10_000)).toBe(0);
+    // Asked from another version: likewise.
+    expect(snapshotAt(10_000, 1)).toBe(1);
   });
 
   it('one lost snapshot: the member fetches and gets it again within about a second, and stays with the honest root', () => {
