@@ -37,9 +37,11 @@ export interface ChildSetOptions {
    * gapTimeoutMs: a lost snapshot, a restarted child or a newer head is served before the child
    * gives up on us). A child below the log (or asking from version 0) was sent the whole head at
    * every renewal and fetch while it was still installing the last one (session-22 second review).
-   * A child asking again from the same version while the head has not moved waits twice as long
-   * at each snapshot, up to snapshotRepeatMs: a faulty member fetching from version 0 got the whole
-   * head once a second, for ever (session 25).
+   * A child asking again while the head has not moved waits twice as long at each snapshot, up to
+   * snapshotRepeatMs (from whatever version below the log it asks: each gets the same head), and
+   * its record is kept twice that long: a faulty member fetching from version 0 got the whole head
+   * once a second, for ever (session 25; review: alternating versions, and a record pruned at the
+   * cap, each started the back-off over).
    */
   readonly snapshotRepeatMs: number;
   readonly snapshotResendMs: number;
@@ -64,10 +66,10 @@ export type TreeEffect<O> = Effect<TreeMessage, O>;
 export class ChildSet {
   private readonly children = new Map<string, { lastHeardMs: number }>();
   /**
-   * Child -> when it was last sent a snapshot, oldest first, with the version it asked from, the
-   * head's next version, and how many went in a row for that same pair (the back-off).
+   * Child -> when it was last sent a snapshot, oldest first, with the head's next version then and
+   * how many went in a row for that head (the back-off).
    */
-  private readonly snapshotSent = new Map<string, { atMs: number; fromVersion: number; headNext: number; inRow: number }>();
+  private readonly snapshotSent = new Map<string, { atMs: number; headNext: number; inRow: number }>();
 
   constructor(
     private readonly selfId: string,
@@ -167,8 +169,9 @@ export class ChildSet {
       if (nowMs - child.lastHeardMs > this.options.childTimeoutMs) gone.push(id);
     }
     for (const id of gone) this.children.delete(id);
-    // Snapshot times past both limits say nothing any more (a root keeps a ChildSet per object it ever published).
-    const keepMs = Math.max(this.options.snapshotRepeatMs, this.options.snapshotResendMs);
+    // Snapshot times past twice both limits say nothing any more (a root keeps a ChildSet per object
+    // it ever published); kept only to the back-off's cap, a record was gone before the capped wait ran out.
+    const keepMs = 2 * Math.max(this.options.snapshotRepeatMs, this.options.snapshotResendMs);
     for (const [id, sent] of this.snapshotSent) if (nowMs - sent.atMs >= keepMs || sent.atMs > nowMs) this.snapshotSent.delete(id);
     return gone;
   }
@@ -179,17 +182,17 @@ export class ChildSet {
     const { entriesPerPushMax, pushBytesMax } = this.options;
     const entries = log.entriesFrom(fromVersion, entriesPerPushMax, pushBytesMax);
     if (entries) return this.pushBatches(entries).map((batch) => ({ kind: 'send', to, message: { type: 'push', aguid: this.aguid, entries: batch } }));
-    // The same ask while the head stands still: twice the wait at each snapshot, up to snapshotRepeatMs.
+    // Asked again while the head stands still: twice the wait at each snapshot, up to snapshotRepeatMs.
     const sent = this.snapshotSent.get(to);
     const headNext = log.nextVersionHeld();
-    const inRow = sent && sent.fromVersion === fromVersion && sent.headNext === headNext ? sent.inRow : 0;
+    const inRow = sent && sent.headNext === headNext ? sent.inRow : 0;
     const waitMs = inRow === 0 ? snapshotAfterMs : Math.min(snapshotAfterMs * 2 ** Math.min(inRow - 1, 30), Math.max(snapshotAfterMs, this.options.snapshotRepeatMs));
     // A time ahead of now is a wall clock stepped back: it must not hold snapshots back until it is caught up.
     if (sent && sent.atMs <= nowMs && nowMs - sent.atMs < waitMs) return [];
     const snapshot = log.snapshot();
     if (!snapshot) return [];
     this.snapshotSent.delete(to);
-    this.snapshotSent.set(to, { atMs: nowMs, fromVersion, headNext, inRow: inRow + 1 });
+    this.snapshotSent.set(to, { atMs: nowMs, headNext, inRow: inRow + 1 });
     for (const [id] of this.snapshotSent) {
       if (this.snapshotSent.size <= snapshotSentKeptMax) break;
       this.snapshotSent.delete(id);

@@ -91,7 +91,7 @@ function restartedRoot(options: { drop?: (m: TreeMessage) => boolean; restartAtM
 }
 
 describe('snapshots to a child below the log', () => {
-  it('renewing every 500 ms for 25 s brings 3 snapshots; fetching every 300 ms, 1, 2, 4 and 8 s apart while neither the ask nor the head moves (one a second before); detaching and attaching again no more (each was one a time: 51 or 84)', () => {
+  it('renewing every 500 ms for 25 s brings 3 snapshots; fetching every 300 ms (from versions 0 and 1 in turn), 1, 2, 4, 8, then 10 s apart while the head stands still (one a second before); detaching and attaching again no more (each was one a time: 51 or 84)', () => {
     const s = setup();
     const { aguid } = s.object;
     let built = 0;
@@ -104,18 +104,20 @@ describe('snapshots to a child below the log', () => {
     }
     expect(renewals.reduce((a, b) => a + b, 0)).toBe(3);
     expect([0, 20, 40].map((i) => renewals[i])).toEqual([1, 1, 1]);
-    root.onMessage('replica-1', { type: 'attach', aguid, nextVersion: 0 }, 30_000);
-    const fetchedAtMs: number[] = [];
-    for (let t = 30_000; t < 55_000; t += 300) {
-      root.onMessage('replica-1', { type: 'attach', aguid, nextVersion: 0 }, t); // renewing as it goes
-      if (snapshotsIn(root.onMessage('replica-1', { type: 'fetch', aguid, fromVersion: 0 }, t)) > 0) fetchedAtMs.push(t);
+    const sentAtMs: number[] = [];
+    for (let t = 30_000; t < 90_000; t += 300) {
+      root.onTick(t); // expiry runs: the back-off's record must outlive its capped wait
+      const renewed = snapshotsIn(root.onMessage('replica-1', { type: 'attach', aguid, nextVersion: 0 }, t)); // renewing as it goes
+      // From version 0 or 1 in turn: both below the log, both the same head.
+      const fetched = snapshotsIn(root.onMessage('replica-1', { type: 'fetch', aguid, fromVersion: (t / 300) % 2 }, t));
+      if (renewed + fetched > 0) sentAtMs.push(t);
     }
-    // The attach at 30 s brought the first; then 1, 2, 4 and 8 s on (the next, 10 s on, is past 55 s).
-    expect(fetchedAtMs).toEqual([31_200, 33_300, 37_500, 45_600]);
-    expect(built).toBe(3 + fetchedAtMs.length + 1);
+    // The first attach, then 1, 2, 4 and 8 s on, then every 10 s (by renewal or fetch).
+    expect(sentAtMs).toEqual([30_000, 31_200, 33_300, 37_500, 45_600, 55_800, 66_000, 76_200, 86_400]);
+    expect(built).toBe(3 + sentAtMs.length);
   });
 
-  it('the back-off starts over when the head moves or the child asks from elsewhere', () => {
+  it('the back-off starts over when the head moves, not when the child asks from another version', () => {
     const s = setup();
     const { aguid } = s.object;
     const root = new TreeRoot({ nodeId: 'ring-0', random: new Prng(4), snapshotOf: () => ({ certificate: s.history[4]!.entry.certificate, blocks: [] }) });
@@ -133,8 +135,9 @@ describe('snapshots to a child below the log', () => {
     expect(snapshotAt(8_000)).toBe(1);
     expect(snapshotAt(9_000)).toBe(1);
     expect(snapshotAt(10_000)).toBe(0);
-    // Asked from another version: likewise.
-    expect(snapshotAt(10_000, 1)).toBe(1);
+    // Asked from another version below the log: the same head, so no sooner.
+    expect(snapshotAt(10_100, 1)).toBe(0);
+    expect(snapshotAt(11_000, 1)).toBe(1);
   });
 
   it('one lost snapshot: the member fetches and gets it again within about a second, and stays with the honest root', () => {
