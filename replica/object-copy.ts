@@ -160,11 +160,11 @@ export class ObjectCopy implements GapSource {
   }
 
   /**
-   * The first version this copy needs an update for: past the head, the version awaiting its blocks
-   * (its update or snapshot is held; the blocks are fetched apart) and the early entries held after it. What a
-   * fetch or renewal asks the parent for: asking from `nextVersion` made an honest parent send a
-   * large version's update again at every fetch and renewal while its blocks came, and on a slow
-   * link the block replies queued behind the copies (session 25).
+   * The first version this copy needs an update for: past the head, the version awaiting its
+   * blocks (its update or snapshot is held; the blocks are fetched apart) and the early entries
+   * held after it. What a fetch or renewal asks the parent for: asking from `nextVersion` made an
+   * honest parent send a large version's update again at every fetch and renewal while its blocks
+   * came, and on a slow link the block replies queued behind the copies (session 25).
    */
   get wantedVersion(): number {
     // A snapshot awaiting its blocks stands for every version up to its own.
