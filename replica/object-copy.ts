@@ -109,9 +109,6 @@ export class ObjectCopy implements GapSource {
   private awaiting: Awaiting | null = null;
   /** When the ring certified the head this copy took (null: none taken since it was loaded). */
   headCertifiedMs: number | null = null;
-  /** Blocks fetched for awaited versions that were asked for (junk is not counted), and their bytes, since the copy opened. */
-  blocksFetched = 0;
-  blockBytesFetched = 0;
 
   constructor(
     readonly aguid: Uint8Array,
@@ -236,19 +233,23 @@ export class ObjectCopy implements GapSource {
 
   /**
    * Blocks fetched from `from` for the awaiting version (`absent`: BGUIDs it says it lacks). Blocks
-   * nobody asked for are ignored. Once nothing is missing, the version is checked and applied.
+   * nobody asked for are ignored; `taken` hears how many were asked for, and their bytes, before
+   * the version is checked. Once nothing is missing, the version is checked and applied.
    */
-  offerBlocks(blocks: readonly Uint8Array[], absent: readonly Uint8Array[], from: string): OfferResult | null {
+  offerBlocks(blocks: readonly Uint8Array[], absent: readonly Uint8Array[], from: string, taken?: (count: number, bytes: number) => void): OfferResult | null {
     const a = this.awaiting;
     if (!a || a.from !== from) return null;
+    let count = 0;
+    let bytesTaken = 0;
     for (const bytes of blocks) {
       const bguid = this.cache.bguidOf('data', bytes);
       const key = toHex(bguid);
       if (!a.missing.delete(key)) continue;
       a.received.set(key, { bguid, bytes: ownedBytes(bytes) });
-      this.blocksFetched++;
-      this.blockBytesFetched += bytes.length;
+      count++;
+      bytesTaken += bytes.length;
     }
+    taken?.(count, bytesTaken);
     for (const bguid of absent) if (a.missing.delete(toHex(bguid))) a.absentCount++;
     if (a.missing.size > 0) return { kind: 'awaiting-blocks', entries: [], from };
     this.awaiting = null;

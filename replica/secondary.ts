@@ -229,13 +229,12 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
 
   private onBlocks(sub: Subscription, from: string, blocks: readonly Uint8Array[], absent: readonly Uint8Array[], nowMs: number): ReplicaEffect[] {
     if (!sub.parent.isParentOrTarget(from)) return this.count('blocks-not-from-parent');
-    const before = { count: sub.copy.blocksFetched, bytes: sub.copy.blockBytesFetched };
-    const result = sub.copy.offerBlocks(blocks, absent, from);
+    let taken = { count: 0, bytes: 0 };
+    const result = sub.copy.offerBlocks(blocks, absent, from, (count, bytes) => (taken = { count, bytes }));
     if (!result) return this.count('unrequested-blocks');
     if (sub.blocksAskedOf === from) sub.blocksAskedOf = null;
     // Only blocks we asked for count as delivered: junk replies do not keep a parent.
-    const count = sub.copy.blocksFetched - before.count;
-    if (count > 0) sub.parent.onBlocksArrived(nowMs, count, sub.copy.blockBytesFetched - before.bytes);
+    if (taken.count > 0) sub.parent.onBlocksArrived(nowMs, taken.count, taken.bytes);
     return this.afterOffer(sub, [result], nowMs);
   }
 

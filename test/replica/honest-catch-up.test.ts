@@ -50,6 +50,16 @@ interface Run {
   readonly received: Map<string, number>;
 }
 
+/** A secondary subscribed to the ring's object whose only candidate parents are `parents`. */
+function secondary(ring: Ring, nodeId: string, parents: string[], extra: Partial<SecondaryConfig> = {}): SecondaryReplica {
+  return new SecondaryReplica(
+    { nodeId, store: new MemoryKvStore(), random: new Prng(1), nowMs: 0 },
+    { crypto, trust: ring.signer.trust(), executor: ring.executor, locator: new ConfigLocator(parents, []), cacheBytesMax: 256 << 20, subscriptions: [ring.aguid], ...extra },
+  );
+}
+
+const detachedIn = (effects: readonly ReplicaEffect[]): ReplicaEvent[] => effects.flatMap((e) => (e.kind === 'output' && e.event.kind === 'detached' ? [e.event] : []));
+
 /**
  * `ring.history[v]` is written at `writtenAtMs(v)` and published by root 'ring-0' (its log starts
  * at `logFrom`; below that it answers with `snapshotOf`); a fresh child ('me') whose only
@@ -58,10 +68,7 @@ interface Run {
 function run(ring: Ring, options: { link: Link; endMs: number; writtenAtMs: (v: number) => number; logFrom?: number; snapshotOf?: () => Snapshot | null; child?: Partial<SecondaryConfig>; root?: { entriesPerPushMax?: number; pushBytesMax?: number; inlineBlockBytesMax?: number } }): Run {
   const { aguid, history } = ring;
   const root = new TreeRoot({ nodeId: 'ring-0', random: new Prng(2), ...(options.snapshotOf ? { snapshotOf: options.snapshotOf } : {}), ...options.root });
-  const child = new SecondaryReplica(
-    { nodeId: 'me', store: new MemoryKvStore(), random: new Prng(1), nowMs: 0 },
-    { crypto, trust: ring.signer.trust(), executor: ring.executor, locator: new ConfigLocator(['ring-0'], []), cacheBytesMax: 256 << 20, subscriptions: [aguid], ...options.child },
-  );
+  const child = secondary(ring, 'me', ['ring-0'], options.child);
   const inFlight: { atMs: number; seq: number; from: string; to: string; message: TreeMessage }[] = [];
   const wireFreeAtMs = new Map<string, number>();
   let seq = 0;
@@ -99,12 +106,12 @@ function run(ring: Ring, options: { link: Link; endMs: number; writtenAtMs: (v: 
         // Copies of a large update (over 64 KiB) that came down: one is enough.
         if (message.type === 'push') for (const e of message.entries) if (e.update.length > 64 * 1024) received.set('large-update', (received.get('large-update') ?? 0) + 1);
         const effects = child.onMessage(from, message, t);
-        detached.push(...effects.flatMap((e) => (e.kind === 'output' && e.event.kind === 'detached' ? [e.event] : [])));
+        detached.push(...detachedIn(effects));
         post('me', effects, t);
       }
     }
     const effects = child.onTick(t);
-    detached.push(...effects.flatMap((e) => (e.kind === 'output' && e.event.kind === 'detached' ? [e.event] : [])));
+    detached.push(...detachedIn(effects));
     post('me', effects, t);
     post('ring-0', root.onTick(t), t);
     if (caughtUpAtMs === null && published > 0 && child.copyOf(aguid)!.nextVersion >= published) caughtUpAtMs = t;
@@ -116,10 +123,7 @@ function run(ring: Ring, options: { link: Link; endMs: number; writtenAtMs: (v: 
 /** The head just below `logFrom` (what a ring server restarted there snapshots from its store). */
 function storedHead(ring: Ring, logFrom: number): Snapshot {
   // The stored head a ring server would snapshot: the version just below the log, built by a copy.
-  const holder = new SecondaryReplica(
-    { nodeId: 'holder', store: new MemoryKvStore(), random: new Prng(3), nowMs: 0 },
-    { crypto, trust: ring.signer.trust(), executor: ring.executor, locator: new ConfigLocator(['x'], []), cacheBytesMax: 256 << 20, subscriptions: [ring.aguid], logEntriesMax: 1 },
-  );
+  const holder = secondary(ring, 'holder', ['x'], { logEntriesMax: 1 });
   holder.onTick(0);
   holder.onMessage('x', { type: 'attach-ok', aguid: ring.aguid, path: ['x'], nextVersion: logFrom }, 0);
   for (let v = 0; v < logFrom; v += 32) holder.onMessage('x', { type: 'push', aguid: ring.aguid, entries: ring.history.slice(v, Math.min(v + 32, logFrom)).map((h) => h.entry) }, 0);
@@ -167,38 +171,38 @@ describe('an honest parent serving a snapshot is never left', () => {
   });
 });
 
-describe('an honest parent sending a large version by reference over a slow link is never left', () => {
-  /** Version 0 creates the object; version 1 appends `blockCount` blocks of `blockBytes` (by reference: over 8 MiB); then small appends, one a second. */
-  function largeRing(blockBytes: number, blockCount: number, tail: number): Ring {
-    const signer = new TestRingSigner(crypto, 'fake', 3);
-    const writer = signerOf(crypto, new Prng(3).bytes(32));
-    const aguid = aguidOf(crypto, writer.publicKey, 'large');
-    const executor = new CoreExecutor(crypto);
-    const blocks = new MemoryBlockStore(crypto, { verifyOnGet: false });
-    const random = new Prng(4);
-    const data = Array.from({ length: blockCount }, () => random.bytes(blockBytes));
-    const refs = data.map((b) => ({ kind: 'ref' as const, bguid: blocks.put('data', b), length: blockBytes }));
-    const actions = [
-      [{ kind: 'create' as const, name: 'large', blockBytes, fanoutMax: 16, writerPublicKeys: [] }],
-      [{ kind: 'append-blocks' as const, blocks: refs }],
-      ...Array.from({ length: tail }, (_, i) => [{ kind: 'append' as const, bytes: random.bytes(100 + i) }]),
-    ];
-    const updates = actions.map((a, i) => encodeUpdate(signUpdate(crypto, writer, { aguid, writerPublicKey: writer.publicKey, nonce: i + 1, clauses: [{ predicates: [], actions: a }] })));
-    let head: Head | null = null;
-    const heads: Head[] = [];
-    for (const [i, update] of updates.entries()) {
-      const result = executor.execute(blocks, head, update, 1000 + i);
-      if (!result.ok) throw new Error(result.reason);
-      heads.push((head = result.head));
-    }
-    const certificates = certify(crypto, signer, 1, heads.map((h, i) => ({ aguid, version: h.version, vguid: h.vguid, updateDigest: executor.digest(updates[i]!)!, timestampMs: 1000 + i })));
-    const history = heads.map((h, i): HistoryVersion => {
-      const entry: LogEntry = { update: updates[i]!, certificate: certificates[i]!, blocks: i === 1 ? data : [] };
-      return { version: h.version, vguid: h.vguid, timestampMs: 1000 + i, entry };
-    });
-    return { signer, aguid, executor, history, blocks };
+/** Version 0 creates the object; version 1 appends `blockCount` blocks of `blockBytes` (by reference when over inlineBlockBytesMax, 8 MiB); then `tail` small appends. */
+function largeRing(blockBytes: number, blockCount: number, tail: number): Ring {
+  const signer = new TestRingSigner(crypto, 'fake', 3);
+  const writer = signerOf(crypto, new Prng(3).bytes(32));
+  const aguid = aguidOf(crypto, writer.publicKey, 'large');
+  const executor = new CoreExecutor(crypto);
+  const blocks = new MemoryBlockStore(crypto, { verifyOnGet: false });
+  const random = new Prng(4);
+  const data = Array.from({ length: blockCount }, () => random.bytes(blockBytes));
+  const refs = data.map((b) => ({ kind: 'ref' as const, bguid: blocks.put('data', b), length: blockBytes }));
+  const actions = [
+    [{ kind: 'create' as const, name: 'large', blockBytes, fanoutMax: 16, writerPublicKeys: [] }],
+    [{ kind: 'append-blocks' as const, blocks: refs }],
+    ...Array.from({ length: tail }, (_, i) => [{ kind: 'append' as const, bytes: random.bytes(100 + i) }]),
+  ];
+  const updates = actions.map((a, i) => encodeUpdate(signUpdate(crypto, writer, { aguid, writerPublicKey: writer.publicKey, nonce: i + 1, clauses: [{ predicates: [], actions: a }] })));
+  let head: Head | null = null;
+  const heads: Head[] = [];
+  for (const [i, update] of updates.entries()) {
+    const result = executor.execute(blocks, head, update, 1000 + i);
+    if (!result.ok) throw new Error(result.reason);
+    heads.push((head = result.head));
   }
+  const certificates = certify(crypto, signer, 1, heads.map((h, i) => ({ aguid, version: h.version, vguid: h.vguid, updateDigest: executor.digest(updates[i]!)!, timestampMs: 1000 + i })));
+  const history = heads.map((h, i): HistoryVersion => {
+    const entry: LogEntry = { update: updates[i]!, certificate: certificates[i]!, blocks: i === 1 ? data : [] };
+    return { version: h.version, vguid: h.vguid, timestampMs: 1000 + i, entry };
+  });
+  return { signer, aguid, executor, history, blocks };
+}
 
+describe('an honest parent sending a large version by reference over a slow link is never left', () => {
   it('34 MiB in 1 MiB blocks at 2.5 MiB/s (a 4 MiB blocks reply every ~1.9 s, ~17 s in all) while the ring writes one a second: never left', () => {
     const ring = largeRing(1024 * 1024, 34, 25);
     const result = run(ring, { link: { latencyMs: 100, bytesPerMs: 2.5 * 1024 }, endMs: 60_000, writtenAtMs: oneASecond(2) });
@@ -230,14 +234,14 @@ describe('an honest parent sending a large version by reference over a slow link
     expect(result.caughtUpAtMs!).toBeLessThan(40_000);
   }, 120_000);
 
-  it('while a large version\'s blocks come, fetches and renewals ask from past it and the entries held after it, and none is sent with no room for the answer', () => {
+});
+
+describe('what a child asks its parent for while a large version\'s blocks come', () => {
+  it('fetches and renewals ask from past it and the entries held after it, and none is sent with no room for the answer', () => {
     const ring = largeRing(1024, 2 * 1024, 6);
     const { aguid, history } = ring;
     const child = (pendingEntriesMax?: number) => {
-      const c = new SecondaryReplica(
-        { nodeId: 'me', store: new MemoryKvStore(), random: new Prng(1), nowMs: 0 },
-        { crypto, trust: ring.signer.trust(), executor: ring.executor, locator: new ConfigLocator(['ring-0'], []), cacheBytesMax: 256 << 20, subscriptions: [aguid], ...(pendingEntriesMax ? { pendingEntriesMax } : {}) },
-      );
+      const c = secondary(ring, 'me', ['ring-0'], pendingEntriesMax ? { pendingEntriesMax } : {});
       c.onTick(0);
       c.onMessage('ring-0', { type: 'attach-ok', aguid, path: ['ring-0'], nextVersion: history.length }, 10);
       // Version 1 by reference (its blocks are never answered here): the copy awaits them.
@@ -278,6 +282,9 @@ describe('an honest parent sending a large version by reference over a slow link
     expect(asks(b, 200)).toEqual(['renew 4']);
   });
 
+});
+
+describe('slow tree links (docs/replica.md "Slow tree links", open)', () => {
   // A measurement, not a check (docs/replica.md "Slow tree links"): TREE_LINK_SWEEP=1 npx vitest run
   // test/replica/honest-catch-up.test.ts -t 'slow-link sweep'. Versions sent inline (256 KiB blocks,
   // under inlineBlockBytesMax) over links of 0.6-5 MiB/s: when caught up, and which parents were left.
