@@ -7,22 +7,18 @@
  * (fresh: the parent is never silent). Simulated time in 50 ms steps; the messages are wired by hand.
  */
 import { describe, expect, it } from 'vitest';
-import { aguidOf, signerOf } from '../../core/crypto.ts';
 import { MemoryKvStore } from '../../core/store.ts';
-import { encodeUpdate } from '../../core/update/update-codec.ts';
-import { signUpdate } from '../../core/update/update-signature.ts';
 import { MemoryBlockStore } from '../../core/version/block-store.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
 import { ConfigLocator } from '../../replica/config-locator.ts';
-import { CoreExecutor } from '../../replica/core-executor.ts';
 import type { ReplicaEffect, ReplicaEvent } from '../../replica/events.ts';
-import { encodeTreeMessage, type LogEntry, type TreeMessage } from '../../replica/messages.ts';
+import { encodeTreeMessage, type TreeMessage } from '../../replica/messages.ts';
 import { TreeRoot } from '../../replica/root.ts';
 import { SecondaryReplica, blocksReply, type SecondaryConfig } from '../../replica/secondary.ts';
-import type { Head, ReplicaExecutor } from '../../replica/types.ts';
+import type { ReplicaExecutor } from '../../replica/types.ts';
 import type { Snapshot } from '../../replica/object-log.ts';
 import { Prng } from '../../sim/prng.ts';
-import { TestRingSigner, buildHistory, certify, makeHeartbeat, testObject, type HistoryVersion } from './test-ring.ts';
+import { TestRingSigner, buildHistory, largeObjectHistory, makeHeartbeat, testObject, type HistoryVersion } from './test-ring.ts';
 
 const crypto = nodeCrypto;
 
@@ -171,35 +167,8 @@ describe('an honest parent serving a snapshot is never left', () => {
   });
 });
 
-/** Version 0 creates the object; version 1 appends `blockCount` blocks of `blockBytes` (by reference when over inlineBlockBytesMax, 8 MiB); then `tail` small appends. */
 function largeRing(blockBytes: number, blockCount: number, tail: number): Ring {
-  const signer = new TestRingSigner(crypto, 'fake', 3);
-  const writer = signerOf(crypto, new Prng(3).bytes(32));
-  const aguid = aguidOf(crypto, writer.publicKey, 'large');
-  const executor = new CoreExecutor(crypto);
-  const blocks = new MemoryBlockStore(crypto, { verifyOnGet: false });
-  const random = new Prng(4);
-  const data = Array.from({ length: blockCount }, () => random.bytes(blockBytes));
-  const refs = data.map((b) => ({ kind: 'ref' as const, bguid: blocks.put('data', b), length: blockBytes }));
-  const actions = [
-    [{ kind: 'create' as const, name: 'large', blockBytes, fanoutMax: 16, writerPublicKeys: [] }],
-    [{ kind: 'append-blocks' as const, blocks: refs }],
-    ...Array.from({ length: tail }, (_, i) => [{ kind: 'append' as const, bytes: random.bytes(100 + i) }]),
-  ];
-  const updates = actions.map((a, i) => encodeUpdate(signUpdate(crypto, writer, { aguid, writerPublicKey: writer.publicKey, nonce: i + 1, clauses: [{ predicates: [], actions: a }] })));
-  let head: Head | null = null;
-  const heads: Head[] = [];
-  for (const [i, update] of updates.entries()) {
-    const result = executor.execute(blocks, head, update, 1000 + i);
-    if (!result.ok) throw new Error(result.reason);
-    heads.push((head = result.head));
-  }
-  const certificates = certify(crypto, signer, 1, heads.map((h, i) => ({ aguid, version: h.version, vguid: h.vguid, updateDigest: executor.digest(updates[i]!)!, timestampMs: 1000 + i })));
-  const history = heads.map((h, i): HistoryVersion => {
-    const entry: LogEntry = { update: updates[i]!, certificate: certificates[i]!, blocks: i === 1 ? data : [] };
-    return { version: h.version, vguid: h.vguid, timestampMs: 1000 + i, entry };
-  });
-  return { signer, aguid, executor, history, blocks };
+  return largeObjectHistory(crypto, blockBytes, blockCount, tail);
 }
 
 describe('an honest parent sending a large version by reference over a slow link is never left', () => {

@@ -8,22 +8,16 @@
  */
 import { describe, expect, it } from 'vitest';
 import { bytesEqual } from '../../core/bytes.ts';
-import { aguidOf, signerOf } from '../../core/crypto.ts';
 import type { Effect } from '../../core/machine.ts';
 import { MemoryKvStore } from '../../core/store.ts';
-import { encodeUpdate } from '../../core/update/update-codec.ts';
-import { signUpdate } from '../../core/update/update-signature.ts';
-import { MemoryBlockStore } from '../../core/version/block-store.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
 import { CachingTrust } from '../../replica/caching-trust.ts';
 import { ConfigLocator } from '../../replica/config-locator.ts';
-import { CoreExecutor } from '../../replica/core-executor.ts';
 import { decodeTreeMessage, encodeTreeMessage, treeLimits, type TreeMessage } from '../../replica/messages.ts';
 import { TreeRoot } from '../../replica/root.ts';
 import { SecondaryReplica, blocksReply } from '../../replica/secondary.ts';
-import type { Head } from '../../replica/types.ts';
 import { Prng } from '../../sim/prng.ts';
-import { TestRingSigner, certify } from './test-ring.ts';
+import { largeObjectHistory } from './test-ring.ts';
 import { blockForger } from './byzantine.ts';
 import { TreeSim } from './tree-harness.ts';
 
@@ -77,26 +71,9 @@ describe('large updates travel as block references', () => {
   it('a 34 MiB update (over the old 32 MiB push limit) reaches the end of a root → A → B chain through the wire codec; no frame exceeds 5 MiB', () => {
     const blockBytes = 1024 * 1024;
     const blockCount = 34;
-    const signer = new TestRingSigner(crypto, 'fake', 3);
-    const writer = signerOf(crypto, new Prng(3).bytes(32));
-    const aguid = aguidOf(crypto, writer.publicKey, 'large');
-    const executor = new CoreExecutor(crypto);
-    const ringBlocks = new MemoryBlockStore(crypto, { verifyOnGet: false });
-    const random = new Prng(4);
-    const blocks = Array.from({ length: blockCount }, () => random.bytes(blockBytes));
-    const refs = blocks.map((b) => ({ kind: 'ref' as const, bguid: ringBlocks.put('data', b), length: blockBytes }));
-    const updates = [
-      [{ kind: 'create' as const, name: 'large', blockBytes, fanoutMax: 16, writerPublicKeys: [] }],
-      [{ kind: 'append-blocks' as const, blocks: refs }],
-    ].map((actions, i) => encodeUpdate(signUpdate(crypto, writer, { aguid, writerPublicKey: writer.publicKey, nonce: i + 1, clauses: [{ predicates: [], actions }] })));
-    let head: Head | null = null;
-    const heads: Head[] = [];
-    for (const [i, update] of updates.entries()) {
-      const result = executor.execute(ringBlocks, head, update, 1000 + i);
-      expect(result.ok).toBe(true);
-      if (result.ok) heads.push((head = result.head));
-    }
-    const certificates = certify(crypto, signer, 1, heads.map((h, i) => ({ aguid, version: h.version, vguid: h.vguid, updateDigest: executor.digest(updates[i]!)!, timestampMs: 1000 + i })));
+    const { signer, aguid, executor, history, blocks: ringBlocks, data: blocks } = largeObjectHistory(crypto, blockBytes, blockCount, 0);
+    const updates = history.map((h) => h.entry.update);
+    const certificates = history.map((h) => h.entry.certificate);
 
     const root = new TreeRoot({ nodeId: 'ring-0', random: new Prng(5), fanOutMax: 1 });
     const member = (id: string, near: string[]): SecondaryReplica =>
@@ -141,7 +118,7 @@ describe('large updates travel as block references', () => {
     for (const m of [a, b]) {
       const copy = m.copyOf(aguid)!;
       expect(copy.head?.version).toBe(1);
-      expect(bytesEqual(copy.head!.vguid, heads[1]!.vguid)).toBe(true);
+      expect(bytesEqual(copy.head!.vguid, history[1]!.vguid)).toBe(true);
       // The bytes are there and read back (the last block, through the member's cache).
       const tail = executor.readRange(m.cache, copy.head!.vguid, (blockCount - 1) * blockBytes, blockBytes);
       expect(tail && bytesEqual(tail, blocks[blockCount - 1]!)).toBe(true);

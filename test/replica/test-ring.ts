@@ -197,3 +197,38 @@ export function eightVersionSetup(crypto: Crypto) {
   const history = buildHistory(crypto, signer, object, { versionCount: 8, referenceEvery: 3, seed: 5 });
   return { signer, object, history };
 }
+
+/**
+ * An object owned by a fresh writer key: version 0 creates it, version 1 appends `blockCount`
+ * blocks of `blockBytes` by reference (its entry carries them: by reference on the wire when over
+ * inlineBlockBytesMax), then `tail` small appends. `blocks` is what a ring server's store holds.
+ */
+export function largeObjectHistory(crypto: Crypto, blockBytes: number, blockCount: number, tail: number) {
+  const signer = new TestRingSigner(crypto, 'fake', 3);
+  const writer = signerOf(crypto, new Prng(3).bytes(32));
+  const aguid = aguidOf(crypto, writer.publicKey, 'large');
+  const executor = new CoreExecutor(crypto);
+  const blocks = new MemoryBlockStore(crypto, { verifyOnGet: false });
+  const random = new Prng(4);
+  const data = Array.from({ length: blockCount }, () => random.bytes(blockBytes));
+  const refs = data.map((b) => ({ kind: 'ref' as const, bguid: blocks.put('data', b), length: blockBytes }));
+  const actions: Action[][] = [
+    [{ kind: 'create', name: 'large', blockBytes, fanoutMax: 16, writerPublicKeys: [] }],
+    [{ kind: 'append-blocks', blocks: refs }],
+    ...Array.from({ length: tail }, (_, i): Action[] => [{ kind: 'append', bytes: random.bytes(100 + i) }]),
+  ];
+  const updates = actions.map((a, i) => encodeUpdate(signUpdate(crypto, writer, { aguid, writerPublicKey: writer.publicKey, nonce: i + 1, clauses: [{ predicates: [], actions: a }] })));
+  let head: Head | null = null;
+  const heads: Head[] = [];
+  for (const [i, update] of updates.entries()) {
+    const result = executor.execute(blocks, head, update, 1000 + i);
+    if (!result.ok) throw new Error(result.reason);
+    heads.push((head = result.head));
+  }
+  const certificates = certify(crypto, signer, 1, heads.map((h, i) => ({ aguid, version: h.version, vguid: h.vguid, updateDigest: executor.digest(updates[i]!)!, timestampMs: 1000 + i })));
+  const history = heads.map((h, i): HistoryVersion => {
+    const entry: LogEntry = { update: updates[i]!, certificate: certificates[i]!, blocks: i === 1 ? data : [] };
+    return { version: h.version, vguid: h.vguid, timestampMs: 1000 + i, entry };
+  });
+  return { signer, aguid, executor, history, blocks, data };
+}
