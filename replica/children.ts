@@ -22,7 +22,11 @@ export interface ChildSetOptions {
   readonly pushBytesMax: number;
   /**
    * Entries whose referenced blocks exceed this travel as block references: the push carries
-   * the update and certificate only, and the child fetches the blocks it lacks by BGUID.
+   * the update and certificate only, and the child fetches the blocks it lacks by BGUID, in
+   * requests sized to its link (BlockPacer). Default 256 KiB (askBytesMin): a larger entry inline
+   * is one message the link must carry before anything behind it, heartbeats included; at 8 MiB
+   * (sessions 1-25) a 4 MiB version made children on links under ~5 MiB/s leave honest parents
+   * (docs/replica.md, "Slow tree links").
    */
   readonly inlineBlockBytesMax: number;
   /**
@@ -52,7 +56,7 @@ export const defaultChildSetOptions: ChildSetOptions = {
   childTimeoutMs: 3_000,
   entriesPerPushMax: 32,
   pushBytesMax: 4 * 1024 * 1024,
-  inlineBlockBytesMax: 8 * 1024 * 1024,
+  inlineBlockBytesMax: 256 * 1024,
   isTreeMember: () => true,
   snapshotRepeatMs: 10_000,
   snapshotResendMs: 1_000,

@@ -199,11 +199,18 @@ export class ParentLink {
     this.lastFetchMs = -Infinity;
   }
 
-  /** `count` blocks we asked for (`bytes` of them) of a version that came as block references arrived. */
-  onBlocksArrived(nowMs: number, count: number, bytes: number): void {
+  /**
+   * `count` blocks we asked for (`bytes` of them) of a version that came as block references
+   * arrived; `inFull`: they were every block the request asked for. The child sizes its requests
+   * to the link (BlockPacer), at least askBytesMin or every block left, so a whole answer is one
+   * honest answer's worth whatever its bytes (on a slow link the 2 MiB of the bytes clause took
+   * longer than gapTimeoutMs: session 26).
+   */
+  onBlocksArrived(nowMs: number, count: number, bytes: number, inFull = false): void {
     const awaiting = this.o.copy.awaitingStatement;
     if (awaiting && this.isTimely(awaiting.timestampMs, nowMs)) this.onHeard(nowMs);
-    this.delivered(nowMs, bytes, count);
+    if (inFull && this.behindSinceMs !== null) this.startClock(nowMs);
+    else this.delivered(nowMs, bytes, count);
   }
 
   /**

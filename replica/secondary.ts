@@ -17,6 +17,7 @@ import { checkArgument } from '../core/errors.ts';
 import type { Machine, MachineContext } from '../core/machine.ts';
 import type { Crypto } from '../core/crypto.ts';
 import { BlockCache } from './block-cache.ts';
+import { BlockPacer } from './block-pacer.ts';
 import { ChildSet, defaultChildSetOptions, type ChildSetOptions } from './children.ts';
 import type { ReplicaEffect, ReplicaEvent } from './events.ts';
 import { ownedBytes, treeLimits, type LogEntry, type TreeMessage } from './messages.ts';
@@ -73,10 +74,8 @@ interface Subscription {
   readonly copy: ObjectCopy;
   readonly children: ChildSet;
   readonly parent: ParentLink;
-  /** When blocks of an entry that came as block references were last asked for. */
-  blocksAskedMs: number;
-  /** Whom the unanswered fetch-blocks went to (null: none unanswered). */
-  blocksAskedOf: string | null;
+  /** The fetch-blocks asked for blocks of entries that came as block references, sized to the link. */
+  readonly blocks: BlockPacer;
   /** Written to the store: asked for by subscribe(), or a read's subscription that got a first version. */
   durable: boolean;
   /** Opened by a read, not by subscribe(): closed once idle (readSubscriptionIdleMs). */
@@ -211,7 +210,7 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
     for (const sub of this.subs.values()) {
       sub.children.expire(nowMs);
       this.outbox.push(...sub.parent.onTick(nowMs));
-      if (nowMs - sub.blocksAskedMs >= this.timing.fetchRetryMs) this.outbox.push(...this.askBlocks(sub, nowMs));
+      if (nowMs - sub.blocks.lastAskMs >= this.timing.fetchRetryMs) this.outbox.push(...this.askBlocks(sub, nowMs));
     }
     if (nowMs - this.lastReadSweepMs >= readSweepMs) {
       this.lastReadSweepMs = nowMs;
@@ -232,24 +231,25 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
     let taken = { count: 0, bytes: 0 };
     const result = sub.copy.offerBlocks(blocks, absent, from, (count, bytes) => (taken = { count, bytes }));
     if (!result) return this.count('unrequested-blocks');
-    if (sub.blocksAskedOf === from) sub.blocksAskedOf = null;
+    const inFull = sub.blocks.answered(from, taken.count, taken.bytes, nowMs);
     // Only blocks we asked for count as delivered: junk replies do not keep a parent.
-    if (taken.count > 0) sub.parent.onBlocksArrived(nowMs, taken.count, taken.bytes);
+    if (taken.count > 0) sub.parent.onBlocksArrived(nowMs, taken.count, taken.bytes, inFull);
     return this.afterOffer(sub, [result], nowMs);
   }
 
   /**
    * Asks the parent for the blocks the next version still lacks: one fetch-blocks at a time (the
-   * next goes out when its reply arrives), asked again only if unanswered for blocksReplyTimeoutMs.
+   * next goes out when its reply arrives), asked again only if unanswered for blocksReplyTimeoutMs,
+   * each for about a second of what the link carried last time (BlockPacer).
    */
   private askBlocks(sub: Subscription, nowMs: number): ReplicaEffect[] {
     const wanted = sub.copy.blocksToFetch(treeLimits.fetchBlocksMax);
     if (!wanted || !sub.parent.isParentOrTarget(wanted.from)) return [];
     const timeoutMs = this.timing.blocksReplyTimeoutMs ?? defaultParentTiming.blocksReplyTimeoutMs!;
-    if (sub.blocksAskedOf === wanted.from && nowMs - sub.blocksAskedMs < timeoutMs) return [];
-    sub.blocksAskedMs = nowMs;
-    sub.blocksAskedOf = wanted.from;
-    return [{ kind: 'send', to: wanted.from, message: { type: 'fetch-blocks', aguid: sub.copy.aguid, bguids: wanted.bguids } }];
+    if (sub.blocks.waiting(wanted.from, nowMs, timeoutMs)) return [];
+    const bguids = wanted.bguids.slice(0, sub.blocks.countToAsk(wanted.from, wanted.bguids.length));
+    sub.blocks.asked(wanted.from, bguids.length, nowMs);
+    return [{ kind: 'send', to: wanted.from, message: { type: 'fetch-blocks', aguid: sub.copy.aguid, bguids } }];
   }
 
   private onChildAttach(sub: Subscription, from: string, nextVersion: number, nowMs: number): ReplicaEffect[] {
@@ -429,7 +429,7 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
       emit: (event) => this.outbox.push({ kind: 'output', event }),
     });
     const children = new ChildSet(this.nodeId, aguid, this.childOptions, this.context.random);
-    const sub: Subscription = { copy, children, parent, blocksAskedMs: -Infinity, blocksAskedOf: null, durable, byRead: readAtMs !== null, lastReadMs: readAtMs ?? -Infinity };
+    const sub: Subscription = { copy, children, parent, blocks: new BlockPacer(), durable, byRead: readAtMs !== null, lastReadMs: readAtMs ?? -Infinity };
     this.subs.set(key, sub);
     return sub;
   }
