@@ -49,17 +49,26 @@ export interface ChildSetOptions {
    */
   readonly snapshotRepeatMs: number;
   readonly snapshotResendMs: number;
+  /**
+   * A renewal brings no gap fill if the child fetched less than this long ago (default 2 s, over
+   * the child's renewal period of 1 s): its fetches bring the gap, each asked again after the
+   * child's fetchReplyTimeoutMs (1.5 s) if its answer is lost. A renewal's gap fill as well was a
+   * second copy of the same versions, which on a slow link queued in front of the next answer
+   * (session 26). A join, or a child that stopped fetching, gets one.
+   */
+  readonly fetchQuietMs?: number;
 }
 
 export const defaultChildSetOptions: ChildSetOptions = {
   fanOutMax: 4,
   childTimeoutMs: 3_000,
   entriesPerPushMax: 32,
-  pushBytesMax: 4 * 1024 * 1024,
+  pushBytesMax: 512 * 1024,
   inlineBlockBytesMax: 256 * 1024,
   isTreeMember: () => true,
   snapshotRepeatMs: 10_000,
   snapshotResendMs: 1_000,
+  fetchQuietMs: 2_000,
 };
 
 /** Children remembered with when they were last sent a snapshot (kept past a detach: detaching and attaching again got one each time). */
@@ -68,7 +77,8 @@ const snapshotSentKeptMax = 1024;
 export type TreeEffect<O> = Effect<TreeMessage, O>;
 
 export class ChildSet {
-  private readonly children = new Map<string, { lastHeardMs: number }>();
+  /** Child -> when it last renewed or fetched, and when it last fetched. */
+  private readonly children = new Map<string, { lastHeardMs: number; lastFetchMs: number }>();
   /**
    * Child -> when it was last sent a snapshot, oldest first, with the head's next version then and
    * how many went in a row for that head (the back-off).
@@ -106,10 +116,14 @@ export class ChildSet {
     if (from === this.selfId || ownPath.includes(from)) return refuse([]);
     if (ownPath.length + 1 >= treeLimits.pathLengthMax) return refuse([]);
     if (!known && this.children.size >= this.options.fanOutMax) return refuse(this.redirectList(from));
-    this.children.set(from, { lastHeardMs: nowMs });
+    const lastFetchMs = this.children.get(from)?.lastFetchMs ?? -Infinity;
+    this.children.set(from, { lastHeardMs: nowMs, lastFetchMs });
     const effects: TreeEffect<O>[] = [
       { kind: 'send', to: from, message: { type: 'attach-ok', aguid: this.aguid, path: [...ownPath, this.selfId], nextVersion: log.nextVersionHeld() } },
     ];
+    // A child fetching gets its gap from its fetches (fetchQuietMs).
+    const quietMs = this.options.fetchQuietMs ?? defaultChildSetOptions.fetchQuietMs!;
+    if (known && nowMs - lastFetchMs < quietMs && lastFetchMs <= nowMs) return effects;
     return effects.concat(this.gapFill(from, nextVersion, nowMs, this.options.snapshotRepeatMs, log));
   }
 
@@ -122,6 +136,7 @@ export class ChildSet {
     const child = this.children.get(from);
     if (!child) return [];
     child.lastHeardMs = nowMs;
+    child.lastFetchMs = nowMs;
     return this.gapFill(from, fromVersion, nowMs, this.options.snapshotResendMs, log);
   }
 

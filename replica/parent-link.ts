@@ -46,6 +46,12 @@ export interface ParentTiming {
   readonly parentBehindTimeoutMs: number;
   readonly fetchRetryMs: number;
   /**
+   * A fetch whose answer has not come (no progress since) is asked again only after this long
+   * (default 3 s): on a slow link the answer is still on the wire, and asking every fetchRetryMs
+   * queued copy after copy of it in front of the next answer (session 26).
+   */
+  readonly fetchReplyTimeoutMs?: number;
+  /**
    * A refused or unanswered attach makes that candidate wait this long; each further one in a row
    * (for this object) doubles the wait, up to refusedBackoffMaxMs.
    */
@@ -76,6 +82,7 @@ export const defaultParentTiming: ParentTiming = {
   gapTimeoutMs: 2_000,
   parentBehindTimeoutMs: 8_000,
   fetchRetryMs: 300,
+  fetchReplyTimeoutMs: 1_500,
   retryBackoffMs: 200,
   refusedBackoffMaxMs: 10_000,
   distrustSilentMs: 10_000,
@@ -269,7 +276,8 @@ export class ParentLink {
       return [];
     }
     if (this.behindSinceMs === null) this.startClock(nowMs);
-    if (this.state.kind !== 'attached' || nowMs - this.lastFetchMs < this.o.timing.fetchRetryMs) return [];
+    const t = this.o.timing;
+    if (this.state.kind !== 'attached' || nowMs - this.lastFetchMs < Math.max(t.fetchRetryMs, t.fetchReplyTimeoutMs ?? defaultParentTiming.fetchReplyTimeoutMs!)) return [];
     // Every version known is held, on its way (its blocks are fetched) or waiting behind it: a
     // fetch would only bring them (or a snapshot) again (session-22 second review; session 25 for
     // versions after the awaited one). The withholding clock still runs.

@@ -223,16 +223,17 @@ describe('what a child asks its parent for while a large version\'s blocks come'
       expect(sent.some((e) => e.kind === 'send' && e.message.type === 'fetch-blocks')).toBe(true);
       return c;
     };
+    // Over 1.6 s: a renewal (every second) and a fetch asked again (fetchReplyTimeoutMs, 1.5 s).
     const asks = (c: SecondaryReplica, fromMs: number) => {
       const out: string[] = [];
-      for (let t = fromMs; t <= fromMs + 1_000; t += 50) {
+      for (let t = fromMs; t <= fromMs + 1_600; t += 50) {
         for (const e of c.onTick(t)) {
           if (e.kind !== 'send') continue;
           if (e.message.type === 'fetch') out.push(`fetch ${e.message.fromVersion}`);
           if (e.message.type === 'attach') out.push(`renew ${e.message.nextVersion}`);
         }
       }
-      return [...new Set(out)];
+      return [...new Set(out)].sort();
     };
     const heartbeat = (c: SecondaryReplica, version: number, t: number) => c.onMessage('ring-0', { type: 'heartbeat', aguid, heartbeat: makeHeartbeat(crypto, ring.signer, aguid, history[version]!, t, t) }, t);
     const push = (c: SecondaryReplica, versions: number[], t: number) => c.onMessage('ring-0', { type: 'push', aguid, entries: versions.map((v) => history[v]!.entry) }, t);
@@ -242,11 +243,11 @@ describe('what a child asks its parent for while a large version\'s blocks come'
     heartbeat(a, 3, 100);
     expect(asks(a, 150)).toEqual(['fetch 2', 'renew 2']);
     // Versions 2 and 3 held early: nothing known is missing, so no fetch; renewals from 4.
-    push(a, [2, 3], 1_200);
-    expect(asks(a, 1_250)).toEqual(['renew 4']);
+    push(a, [2, 3], 1_800);
+    expect(asks(a, 1_850)).toEqual(['renew 4']);
     // Version 5 known: asked from 4.
-    heartbeat(a, 5, 2_300);
-    expect(asks(a, 2_350)).toEqual(['fetch 4', 'renew 4']);
+    heartbeat(a, 5, 3_500);
+    expect(asks(a, 3_550)).toEqual(['fetch 4', 'renew 4']);
 
     // Room for only two early entries, both used: no fetch (its answer would be dropped).
     const b = child(2);
@@ -280,6 +281,33 @@ describe('slow tree links: a large version goes by reference, its blocks in repl
       expect(result.blocksReplyBytesMax).toBeLessThanOrEqual(Math.max(256 * 1024, mibPerS * 1024 * 1024 * 1.5));
     }, 60_000);
   }
+
+  // Many versions inline (each under the 256 KiB bound) behind: the gap comes in pushes. Before
+  // (pushes up to 4 MiB, a fetch asked again every 300 ms and every renewal gap-filled too), 60
+  // versions of 200 KB never caught up at 0.6 or 1.2 MiB/s (left 3 and 5 times in 120 s).
+  for (const { mibPerS, withinMs } of [{ mibPerS: 0.6, withinMs: 40_000 }, { mibPerS: 1.2, withinMs: 25_000 }]) {
+    it(`60 versions of 200 KB behind at ${mibPerS} MiB/s: pushes of 512 KiB, no copy asked for while one is on the wire, never left, caught up within ${withinMs / 1_000} s`, () => {
+      const ring = smallRing(80, 200_000);
+      const result = run(ring, { link: { latencyMs: 100, bytesPerMs: mibPerS * 1024 }, endMs: 120_000, writtenAtMs: oneASecond(60) });
+      expect(result.detached).toEqual([]);
+      expect(result.caughtUpAtMs).not.toBeNull();
+      expect(result.caughtUpAtMs!).toBeLessThan(withinMs);
+      expect(result.child.copyOf(ring.aguid)!.nextVersion).toBe(ring.history.length);
+      // 12 MB in pushes of at most 512 KiB (2 entries), one copy each: ~30 for the gap, ~20 live.
+      expect(result.received.get('push')!).toBeLessThan(60);
+    }, 60_000);
+  }
+
+  it.runIf(process.env.TREE_LINK_SWEEP)('slow-link sweep: 60 versions of 50 or 200 KB behind', () => {
+    for (const mibPerS of [0.6, 1.2, 2.5, 5]) {
+      for (const appendBytes of [50_000, 200_000]) {
+        const ring = smallRing(80, appendBytes);
+        const result = run(ring, { link: { latencyMs: 100, bytesPerMs: mibPerS * 1024 }, endMs: 120_000, writtenAtMs: oneASecond(60) });
+        const left = result.detached.map((d) => (d.kind === 'detached' ? d.reason : d.kind));
+        console.log(`${mibPerS} MiB/s, 60 versions of ${appendBytes / 1000} KB behind: caught up at ${result.caughtUpAtMs ?? 'never'} ms, left: ${left.join(', ') || 'none'}, pushes: ${result.received.get('push') ?? 0}`);
+      }
+    }
+  }, 600_000);
 
   // A measurement, not a check (docs/replica.md "Slow tree links"): TREE_LINK_SWEEP=1 npx vitest run
   // test/replica/honest-catch-up.test.ts -t 'slow-link sweep'. A 2, 4 or 7 MiB version in 256 KiB

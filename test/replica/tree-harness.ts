@@ -56,14 +56,18 @@ export const simTiming: ParentTiming = {
   gapTimeoutMs: 300,
   parentBehindTimeoutMs: 1_200,
   fetchRetryMs: 50,
+  fetchReplyTimeoutMs: 200,
   retryBackoffMs: 50,
   distrustSilentMs: 2_000,
   distrustLiarMs: 1_000_000_000,
   heartbeatSlackMs: 3_000,
 };
 
-/** Snapshot resend limits scaled alike (production: 10 s and 1 s; the resend stays under gapTimeoutMs). */
-export const simSnapshotTiming = { snapshotRepeatMs: 1_000, snapshotResendMs: 100 };
+/**
+ * Snapshot resend limits and the renewal's quiet time after a fetch scaled alike (production: 10 s,
+ * 1 s and 2 s; the resend stays under gapTimeoutMs).
+ */
+export const simSnapshotTiming = { snapshotRepeatMs: 1_000, snapshotResendMs: 100, fetchQuietMs: 300 };
 
 class TestRingRoot implements Machine<TreeMessage, HarnessEvent> {
   readonly root: TreeRoot;
