@@ -1,29 +1,53 @@
 /**
- * Sizes a child's `fetch-blocks` requests to its link with the parent, so each answer takes about
- * `replyTargetMs` on the wire rather than whatever `treeLimits.blocksReplyBytesMax` (4 MiB) takes.
+ * Sizes a child's `fetch-blocks` requests to its parent, so each answer takes about
+ * `replyTargetMs` rather than whatever `treeLimits.blocksReplyBytesMax` (4 MiB) takes.
  *
  * Why (session 26): a parent answers a fetch-blocks with up to 4 MiB in one message. On a link
  * under ~2 MiB/s that message needed longer than the child's patience (gapTimeoutMs, 2 s): the
  * child saw nothing new, left its honest parent as withholding, and heartbeats queued behind the
- * message made it leave as silent too (docs/replica.md, "Slow tree links"). Asking for what the
- * link has shown it carries makes every honest answer arrive well inside that patience, keeps
- * heartbeats from waiting more than about a second behind block data, and lets the child count a
- * whole answer as progress (ParentLink.onBlocksArrived) instead of needing 2 MiB per clock.
+ * message made it leave as silent too (docs/replica.md, "Slow tree links").
  *
- * The rate is measured, not claimed: bytes of hash-checked blocks we asked for, divided by the
- * time since the request went out (round trip and the parent's service time included, so it never
- * overstates the link). Only the last answer counts, so a link that slows down is followed at the
- * next request. A parent that answers slowly on purpose only makes us ask for less; each request
- * is still at least `askBytesMin` (or every block left), so what it must deliver per clock has a
- * floor: tree links slower than about askBytesMin per gapTimeoutMs are not supported.
+ * An answer's time is modelled as a fixed part (round trip, the parent's service time: a loaded
+ * ring server can take a second or more whatever the size) plus a part per byte (the link). Both
+ * come from the last two whole answers of different sizes from this parent; with only one, all of
+ * it is taken as per byte, which never overstates the link. A request then gets replyTargetMs less
+ * the fixed part of wire time, but never less than a third of it: a parent slow for every request
+ * gets large ones (the fixed part amortised, as the old 4 MiB requests did), a slow link small
+ * ones. While the two sizes are not known yet, a request one block larger than the model asks for
+ * goes out when even an all-per-byte answer stays well inside the child's patience: it tells the
+ * two parts apart (session-26 review: with a fixed 1 s service time, requests stayed at one block
+ * for good, 16 MiB took 70 s where 4 MiB requests took 6 s).
+ *
+ * Only whole answers are measured (every block asked for), from the request they answer; the
+ * block size that turns bytes into a count is averaged over the version being fetched only (one
+ * averaged over the object's history asked for a thousand 4 KiB blocks one at a time after 1 MiB
+ * ones: review). The first request of each version asks for one block. Each request is at least
+ * `askBytesMin` (or every block left).
  */
 import { assert } from '../core/assert.ts';
 import { treeLimits } from './messages.ts';
 
 /** The smallest request (unless fewer bytes are left): what a tree link must carry in about a second. */
 export const askBytesMin = 256 * 1024;
-/** How long an answer should take on the wire, at the rate the previous one showed. */
+/** How long an answer should take, fixed part included. */
 export const replyTargetMs = 1_500;
+/** The least wire time a request is given, however small its share of the answer's time. */
+const wireMsMin = replyTargetMs / 3;
+/** The most wire time a request is given, however large the fixed part: heartbeats queue behind it. */
+const wireMsMax = 2_000;
+/** Two sizes tell the parts apart only if they differ by this share at least. */
+const sizeSpreadMin = 0.25;
+/** A request asks for at most this many times the bytes of the last whole answer. */
+const growthMax = 4;
+/** The fastest a link is ever taken to be, ms per byte (100 MiB/s): a slope at or under zero says little. */
+const msPerByteMin = 1_000 / (100 * 1024 * 1024);
+/** A request (and a probe, one block more) is sized so an all-per-byte answer takes at most this share of the patience. */
+const patienceShare = 0.8;
+
+interface Sample {
+  readonly bytes: number;
+  readonly ms: number;
+}
 
 export class BlockPacer {
   /** The parent the outstanding request went to (null: none outstanding). */
@@ -33,9 +57,11 @@ export class BlockPacer {
   /** When a request (or a re-ask) last went out. */
   lastAskMs = -Infinity;
   private askedCount = 0;
-  /** Bytes per ms the last whole answer showed, and from whom. */
-  private rate: { readonly of: string; readonly bytesPerMs: number } | null = null;
-  /** Blocks received so far (their average size turns a byte budget into a count). */
+  /** The last two whole answers, oldest first, and whose. */
+  private samples: Sample[] = [];
+  private samplesOf: string | null = null;
+  /** Blocks received of the version being fetched (their average size turns bytes into a count). */
+  private version = -1;
   private seenCount = 0;
   private seenBytes = 0;
 
@@ -44,15 +70,35 @@ export class BlockPacer {
     return this.askedOf === parent && nowMs - this.lastAskMs < timeoutMs;
   }
 
-  /** How many of the `missing` blocks to ask `parent` for now. */
-  countToAsk(parent: string, missing: number): number {
+  /**
+   * How many of the `missing` blocks of `version` to ask `parent` for now; `patienceMs`: how long
+   * the child waits for an answer before it leaves the parent (probes stay well inside it).
+   */
+  countToAsk(parent: string, version: number, missing: number, patienceMs: number): number {
     if (missing <= 0) return 0;
-    // The first request (block size not known yet) asks for one block: its answer shows both.
+    if (version !== this.version) {
+      this.version = version;
+      this.seenCount = 0;
+      this.seenBytes = 0;
+    }
     if (this.seenCount === 0) return 1;
-    const rateBytesPerMs = this.rate?.of === parent ? this.rate.bytesPerMs : 0;
-    const budgetBytes = Math.min(Math.max(rateBytesPerMs * replyTargetMs, askBytesMin), treeLimits.blocksReplyBytesMax);
     const averageBytes = this.seenBytes / this.seenCount;
-    return Math.min(missing, treeLimits.fetchBlocksMax, Math.max(1, Math.floor(budgetBytes / averageBytes)));
+    const countMax = Math.min(missing, treeLimits.fetchBlocksMax, Math.max(1, Math.floor(treeLimits.blocksReplyBytesMax / averageBytes)));
+    const model = this.samplesOf === parent ? this.model() : null;
+    if (!model) return Math.min(countMax, Math.max(1, Math.floor(askBytesMin / averageBytes)));
+    // At least as much wire time as the fixed part (half of each answer's time is then data), but
+    // no more than wireMsMax: heartbeats queue behind it.
+    const wireMs = Math.min(Math.max(replyTargetMs - model.fixedMs, model.fixedMs, wireMsMin), wireMsMax);
+    const last = this.samples[this.samples.length - 1]!;
+    // Whatever the model says, even an answer all of whose time grew with its bytes (the last
+    // one's average) stays inside the patience: a pair of answers skewed by what queued beside
+    // them on the wire once asked a 0.6 MiB/s link for 4 MiB.
+    const safeBytes = (patienceShare * patienceMs * last.bytes) / last.ms;
+    const bytes = Math.min(Math.max(Math.min(wireMs / model.msPerByte, growthMax * last.bytes, safeBytes), askBytesMin), treeLimits.blocksReplyBytesMax);
+    let count = Math.max(1, Math.floor(bytes / averageBytes));
+    // Not told apart yet, and this request would not tell them: one block more, if safe.
+    if (!model.twoSizes && count * averageBytes <= last.bytes * (1 + sizeSpreadMin) && last.bytes + averageBytes <= safeBytes) count = Math.max(count, Math.ceil((last.bytes + averageBytes) / averageBytes));
+    return Math.min(countMax, count);
   }
 
   /** A request for `count` blocks went to `parent` (a re-ask of the same one keeps its first time). */
@@ -66,19 +112,63 @@ export class BlockPacer {
 
   /**
    * An answer from `from` brought `count` of the blocks we asked for (`bytes` of them). Returns
-   * whether it answered the outstanding request in full: every block asked for.
+   * whether it answered the outstanding request in full: every block asked for. An answer that
+   * brings none (to a re-ask whose blocks came already) leaves the request outstanding: timing
+   * the real answer against a later request overstated the link (review).
    */
   answered(from: string, count: number, bytes: number, nowMs: number): boolean {
     this.seenCount += count;
     this.seenBytes += bytes;
-    if (this.askedOf !== from) return false;
+    if (this.askedOf !== from || count === 0) return false;
     this.askedOf = null;
-    if (count > 0) this.rate = { of: from, bytesPerMs: bytes / Math.max(1, nowMs - this.askedMs) };
-    return count >= this.askedCount;
+    const whole = count >= this.askedCount;
+    if (whole) this.sample(from, { bytes, ms: Math.max(1, nowMs - this.askedMs) });
+    return whole;
   }
 
-  /** For tests and metrics: the measured rate from `parent` in bytes per ms (0: none yet). */
-  rateFrom(parent: string): number {
-    return this.rate?.of === parent ? this.rate.bytesPerMs : 0;
+  /**
+   * How long the outstanding request's answer should take by `parent`'s model (null: no request
+   * outstanding to it, or no model yet). The child waits for it a while longer than this before
+   * it calls the parent withholding (ParentLink.gapPatienceMs).
+   */
+  expectedAnswerMs(parent: string): number | null {
+    if (this.askedOf !== parent || this.seenCount === 0) return null;
+    const model = this.samplesOf === parent ? this.model() : null;
+    return model ? model.fixedMs + this.askedCount * (this.seenBytes / this.seenCount) * model.msPerByte : null;
   }
+
+  /** For tests and metrics: the model of `parent`'s answers (null: none yet). */
+  modelOf(parent: string): { readonly msPerByte: number; readonly fixedMs: number; readonly twoSizes: boolean } | null {
+    return this.samplesOf === parent ? this.model() : null;
+  }
+
+  /** Keeps two sizes apart once known: an answer of about the newest one's size replaces it. */
+  private sample(from: string, s: Sample): void {
+    if (this.samplesOf !== from) this.samples = [];
+    this.samplesOf = from;
+    const newest = this.samples[this.samples.length - 1];
+    if (newest && this.samples.length === 2 && !apart(newest, s)) this.samples[1] = s;
+    else this.samples = [...this.samples, s].slice(-2);
+  }
+
+  /**
+   * Time per byte and fixed time of an answer. From two sizes far enough apart: the line through
+   * them (its slope at least msPerByteMin and at most the newer answer's average, so the fixed part
+   * lies between zero and that answer's time; growthMax bounds what a flat line lets a request
+   * grow to). From one: all per byte.
+   */
+  private model(): { msPerByte: number; fixedMs: number; twoSizes: boolean } | null {
+    const b = this.samples[this.samples.length - 1];
+    if (!b) return null;
+    const a = this.samples.length > 1 ? this.samples[0]! : null;
+    const average = b.ms / b.bytes;
+    if (!a || !apart(a, b)) return { msPerByte: average, fixedMs: 0, twoSizes: false };
+    const slope = (b.ms - a.ms) / (b.bytes - a.bytes);
+    const msPerByte = Math.min(average, Math.max(slope, msPerByteMin));
+    return { msPerByte, fixedMs: Math.min(Math.max(b.ms - b.bytes * msPerByte, 0), b.ms), twoSizes: true };
+  }
+}
+
+function apart(a: Sample, b: Sample): boolean {
+  return Math.abs(b.bytes - a.bytes) >= sizeSpreadMin * Math.max(a.bytes, b.bytes);
 }

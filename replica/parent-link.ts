@@ -91,6 +91,9 @@ export const defaultParentTiming: ParentTiming = {
   blocksReplyTimeoutMs: 3_000,
 };
 
+/** A block request's answer is awaited this many times what the parent's answers showed it should take. */
+const expectedAnswerSlack = 1.5;
+
 /** Heartbeat periods without a newer heartbeat (or progress) before the parent is left. */
 const silentHeartbeatPeriods = 3.5;
 
@@ -119,6 +122,11 @@ export interface ParentLinkOptions {
    * the members of a tree share them): what counts as progress on a gap. Default: the defaults.
    */
   readonly pushLimits?: { readonly entriesMax: number; readonly bytesMax: number };
+  /**
+   * How long the answer to the outstanding fetch-blocks to `parent` should take, by what this
+   * parent's answers have shown (BlockPacer.expectedAnswerMs); null: no estimate.
+   */
+  readonly expectedBlocksAnswerMs?: (parent: string) => number | null;
   readonly emit: (event: ReplicaEvent) => void;
 }
 
@@ -249,6 +257,22 @@ export class ParentLink {
     this.window = { fromVersion: copy.nextVersion, versionsWanted: Math.max(1, Math.min(copy.knownVersion + 1 - copy.nextVersion, entriesMax)), bytes: 0, blocks: 0 };
   }
 
+  /**
+   * How long the parent may bring no progress on a gap it has: gapTimeoutMs, plus
+   * blockWaitMsPerBlock per block still missing; while blocks are asked of it, at least half again
+   * what its answers have shown the request should take (a loaded ring server answering every
+   * request after 3 s was left at the last few blocks of every large version, for ever: session
+   * 26). parentBehindTimeoutMs bounds both, whatever a parent shows: so a parent must bring at
+   * least one whole answer (256 KiB, or every block left) per 8 s to be kept.
+   */
+  get gapPatienceMs(): number {
+    const t = this.o.timing;
+    const perBlockMs = t.gapTimeoutMs + this.o.copy.missingBlockCount * (t.blockWaitMsPerBlock ?? 100);
+    const parent = this.parentId;
+    const expectedMs = parent === null ? null : (this.o.expectedBlocksAnswerMs?.(parent) ?? null);
+    return expectedMs === null ? perBlockMs : Math.max(perBlockMs, Math.min(expectedAnswerSlack * expectedMs, t.parentBehindTimeoutMs));
+  }
+
   /** A verified, newer heartbeat arrived from the parent. */
   onHeard(nowMs: number): void {
     if (this.state.kind === 'attached') this.state.lastHeardMs = nowMs;
@@ -309,8 +333,7 @@ export class ParentLink {
         if (this.behindSinceMs !== null) {
           const stalledMs = nowMs - this.behindSinceMs;
           const parentHasIt = this.parentNextVersion > this.o.copy.nextVersion;
-          const gapTimeoutMs = t.gapTimeoutMs + this.o.copy.missingBlockCount * (t.blockWaitMsPerBlock ?? 100);
-          if (parentHasIt && stalledMs > gapTimeoutMs) return this.abandon('withholding', t.distrustSilentMs, nowMs);
+          if (parentHasIt && stalledMs > this.gapPatienceMs) return this.abandon('withholding', t.distrustSilentMs, nowMs);
           if (stalledMs > t.parentBehindTimeoutMs) return this.abandon('parent-behind', t.distrustSilentMs, nowMs);
         }
         const effects = this.onMaybeBehind(nowMs);

@@ -247,7 +247,8 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
     if (!wanted || !sub.parent.isParentOrTarget(wanted.from)) return [];
     const timeoutMs = this.timing.blocksReplyTimeoutMs ?? defaultParentTiming.blocksReplyTimeoutMs!;
     if (sub.blocks.waiting(wanted.from, nowMs, timeoutMs)) return [];
-    const bguids = wanted.bguids.slice(0, sub.blocks.countToAsk(wanted.from, wanted.bguids.length));
+    const version = sub.copy.awaitingStatement?.version ?? -1;
+    const bguids = wanted.bguids.slice(0, sub.blocks.countToAsk(wanted.from, version, sub.copy.missingBlockCount, sub.parent.gapPatienceMs));
     sub.blocks.asked(wanted.from, bguids.length, nowMs);
     return [{ kind: 'send', to: wanted.from, message: { type: 'fetch-blocks', aguid: sub.copy.aguid, bguids } }];
   }
@@ -416,6 +417,7 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
       this.makeDurable(sub);
       this.outbox.push({ kind: 'output', event: { kind: 'accepted', aguid: key, version: a.version, vguid: toHex(a.vguid) } });
     });
+    const blocks = new BlockPacer();
     const parent = new ParentLink({
       selfId: this.nodeId,
       aguid,
@@ -426,10 +428,11 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
       distrustedUntilMs: this.distrustedUntilMs,
       isTreeMember: this.childOptions.isTreeMember,
       pushLimits: { entriesMax: this.childOptions.entriesPerPushMax, bytesMax: this.childOptions.pushBytesMax },
+      expectedBlocksAnswerMs: (id) => blocks.expectedAnswerMs(id),
       emit: (event) => this.outbox.push({ kind: 'output', event }),
     });
     const children = new ChildSet(this.nodeId, aguid, this.childOptions, this.context.random);
-    const sub: Subscription = { copy, children, parent, blocks: new BlockPacer(), durable, byRead: readAtMs !== null, lastReadMs: readAtMs ?? -Infinity };
+    const sub: Subscription = { copy, children, parent, blocks, durable, byRead: readAtMs !== null, lastReadMs: readAtMs ?? -Infinity };
     this.subs.set(key, sub);
     return sub;
   }

@@ -1,75 +1,117 @@
 /**
- * BlockPacer: a child's fetch-blocks sized to what its link carried last time (replica/block-pacer.ts).
- * The whole-tree effect (never leaving an honest parent on a slow link) is in honest-catch-up.test.ts.
+ * BlockPacer: a child's fetch-blocks sized to what its parent's answers have shown
+ * (replica/block-pacer.ts). The whole-tree effect (never leaving an honest parent on a slow link
+ * or behind a slow server) is in honest-catch-up.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { BlockPacer, askBytesMin, replyTargetMs } from '../../replica/block-pacer.ts';
+import { BlockPacer, askBytesMin } from '../../replica/block-pacer.ts';
 import { treeLimits } from '../../replica/messages.ts';
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
+const patienceMs = 8_000;
+
+/** Asks `parent` for blocks of `version` and answers in full after `ms`; returns how many were asked. */
+function round(p: BlockPacer, parent: string, version: number, blockBytes: number, nowMs: number, ms: number, missing = 1_000): number {
+  const count = p.countToAsk(parent, version, missing, patienceMs);
+  p.asked(parent, count, nowMs);
+  expect(p.answered(parent, count, count * blockBytes, nowMs + ms)).toBe(true);
+  return count;
+}
 
 describe('BlockPacer', () => {
-  it('asks for one block first (its size is not known yet), then at least askBytesMin worth', () => {
+  it('asks for one block first (its size is not known yet), then askBytesMin worth, never more than is missing or a request may name', () => {
     const p = new BlockPacer();
-    expect(p.countToAsk('a', 5_000)).toBe(1);
+    expect(p.countToAsk('a', 1, 5_000, patienceMs)).toBe(1);
     p.asked('a', 1, 0);
-    // 1 KiB blocks over a 100 ms round trip: the rate shown is tiny, the floor decides.
     expect(p.answered('a', 1, KiB, 100)).toBe(true);
-    expect(p.countToAsk('a', 5_000)).toBe(askBytesMin / KiB);
-    // Never more than is missing, nor more than a request may name.
-    expect(p.countToAsk('a', 7)).toBe(7);
-    p.asked('a', 1, 200);
-    p.answered('a', 1, KiB, 201);
-    expect(p.countToAsk('a', 100_000)).toBe(treeLimits.fetchBlocksMax);
-    expect(p.countToAsk('a', 0)).toBe(0);
+    // 1 KiB over 100 ms says little (a round trip): the floor decides.
+    expect(p.countToAsk('a', 1, 5_000, patienceMs)).toBe(askBytesMin / KiB);
+    expect(p.countToAsk('a', 1, 7, patienceMs)).toBe(7);
+    expect(p.countToAsk('a', 1, 0, patienceMs)).toBe(0);
+    round(p, 'a', 1, KiB, 200, 1);
+    expect(p.countToAsk('a', 1, 100_000, patienceMs)).toBe(treeLimits.fetchBlocksMax);
   });
 
-  it('asks for replyTargetMs of the rate the last whole answer showed, up to blocksReplyBytesMax', () => {
+  it('a link (time grows with bytes): requests settle near replyTargetMs of it', () => {
     const p = new BlockPacer();
-    p.asked('a', 1, 0);
-    // 1 MiB in 700 ms (wire and round trip): 1.46 MiB/s, so 2.2 MiB a request: 2 whole blocks.
-    p.answered('a', 1, MiB, 700);
-    expect(p.rateFrom('a')).toBeCloseTo(MiB / 700);
-    expect(p.countToAsk('a', 100)).toBe(Math.floor(((MiB / 700) * replyTargetMs) / MiB));
-    expect(p.countToAsk('a', 100)).toBe(2);
-    // A fast link: capped at one reply's bytes (4 blocks of 1 MiB).
-    p.asked('a', 2, 1_000);
-    p.answered('a', 2, 2 * MiB, 1_010);
-    expect(p.countToAsk('a', 100)).toBe(treeLimits.blocksReplyBytesMax / MiB);
-    // The link slows down: the next request follows the last answer, not the best one.
-    p.asked('a', 4, 2_000);
-    p.answered('a', 4, 4 * MiB, 6_000);
-    expect(p.countToAsk('a', 100)).toBe(1);
+    // 0.6 MiB/s and a 200 ms round trip, 256 KiB blocks.
+    const answerMs = (count: number) => 200 + (count * 256 * KiB) / ((0.6 * MiB) / 1_000);
+    const counts: number[] = [];
+    for (let i = 0, t = 0; i < 6; i++, t += 10_000) counts.push(round(p, 'a', 1, 256 * KiB, t, answerMs(counts.length === 0 ? 1 : p.countToAsk('a', 1, 1_000, patienceMs))));
+    // One block, a probe of two (tells round trip from link apart), then ~1.3 s of wire a request.
+    expect(counts.slice(0, 2)).toEqual([1, 2]);
+    for (const c of counts.slice(2)) expect(answerMs(c)).toBeLessThanOrEqual(1_500 + 1);
+    expect(p.modelOf('a')!.fixedMs).toBeCloseTo(200, 0);
   });
 
-  it('a rate measured from one parent does not size requests to another', () => {
+  it('a loaded parent (3 s whatever the size, fast link): requests grow to one reply, the wait amortised', () => {
     const p = new BlockPacer();
-    p.asked('a', 1, 0);
-    p.answered('a', 1, 256 * KiB, 10);
-    expect(p.countToAsk('a', 100)).toBe(treeLimits.blocksReplyBytesMax / (256 * KiB));
-    expect(p.countToAsk('b', 100)).toBe(askBytesMin / (256 * KiB));
+    const answerMs = (count: number) => 3_000 + (count * 256 * KiB) / ((10 * MiB) / 1_000);
+    const counts: number[] = [];
+    for (let i = 0, t = 0; i < 8; i++, t += 10_000) {
+      const count = p.countToAsk('a', 1, 1_000, patienceMs);
+      p.asked('a', count, t);
+      p.answered('a', count, count * 256 * KiB, t + answerMs(count));
+      counts.push(count);
+    }
+    // Before the review fix, every request stayed one block (one block per 3 s).
+    expect(counts[counts.length - 1]).toBe(treeLimits.blocksReplyBytesMax / (256 * KiB));
+    expect(p.modelOf('a')!.fixedMs).toBeGreaterThan(2_900);
+  });
+
+  it('never asks for more than an all-per-byte answer could bring within the patience', () => {
+    const p = new BlockPacer();
+    // Two answers skewed by what queued beside them: the larger came back faster (a flat line).
+    round(p, 'a', 1, 256 * KiB, 0, 2_000);
+    round(p, 'a', 1, 256 * KiB, 10_000, 1_000);
+    // 512 KiB in 1 s at worst: within 0.8 of a 3 s patience, 1.2 MiB at most.
+    expect(p.countToAsk('a', 1, 1_000, 3_000) * 256 * KiB).toBeLessThanOrEqual(0.8 * 3 * 512 * KiB);
+  });
+
+  it('the block size is the version being fetched: small blocks after large ones are asked for by the hundred, not one at a time', () => {
+    const p = new BlockPacer();
+    for (let i = 0; i < 4; i++) round(p, 'a', 1, MiB, i * 10_000, 150);
+    expect(p.countToAsk('a', 1, 1_000, patienceMs)).toBe(4);
+    // Version 2, 4 KiB blocks: one to learn the size, then by the byte budget.
+    expect(p.countToAsk('a', 2, 1_000, patienceMs)).toBe(1);
+    round(p, 'a', 2, 4 * KiB, 50_000, 100);
+    expect(p.countToAsk('a', 2, 5_000, patienceMs)).toBeGreaterThanOrEqual(askBytesMin / (4 * KiB));
   });
 
   it('an answer is whole only when it brings every block asked for, from whom they were asked', () => {
     const p = new BlockPacer();
-    p.asked('a', 1, 0);
-    p.answered('a', 1, 256 * KiB, 100);
+    round(p, 'a', 1, 256 * KiB, 0, 100);
     p.asked('a', 4, 200);
     expect(p.answered('a', 3, 768 * KiB, 400)).toBe(false);
     // Nothing outstanding any more: a late or unasked answer is not whole, and measures nothing.
-    const rate = p.rateFrom('a');
+    const model = p.modelOf('a');
     expect(p.answered('a', 4, MiB, 401)).toBe(false);
-    expect(p.rateFrom('a')).toBe(rate);
+    expect(p.modelOf('a')).toEqual(model);
     p.asked('a', 2, 500);
     expect(p.answered('b', 2, 512 * KiB, 600)).toBe(false);
     expect(p.answered('a', 2, 512 * KiB, 700)).toBe(true);
   });
 
-  it('waits for the outstanding answer up to a timeout; a re-ask keeps the first time, so the rate is never overstated', () => {
+  it('an answer that brings nothing leaves the request outstanding, so the real answer is timed from the request it answers', () => {
     const p = new BlockPacer();
-    p.asked('a', 1, 0);
-    p.answered('a', 1, 256 * KiB, 100);
+    round(p, 'a', 1, 256 * KiB, 0, 500);
+    p.asked('a', 2, 1_000);
+    // The parent answers an earlier re-ask with blocks that came already: nothing taken.
+    expect(p.answered('a', 0, 0, 1_100)).toBe(false);
+    expect(p.waiting('a', 1_200, 3_000)).toBe(true);
+    expect(p.answered('a', 2, 512 * KiB, 4_200)).toBe(true);
+    expect(p.expectedAnswerMs('a')).toBeNull();
+    // Timed from 1,000: 3.2 s for 512 KiB (timed from 1,100 it would be 3.1 s).
+    p.asked('a', 1, 5_000);
+    expect(p.expectedAnswerMs('a')!).toBeGreaterThan(0);
+    const m = p.modelOf('a')!;
+    expect(m.fixedMs + 512 * KiB * m.msPerByte).toBeCloseTo(3_200, 0);
+  });
+
+  it('waits for the outstanding answer up to a timeout; a re-ask keeps the first time, so the link is never overstated', () => {
+    const p = new BlockPacer();
+    round(p, 'a', 1, 256 * KiB, 0, 100);
     p.asked('a', 1, 1_000);
     expect(p.waiting('a', 3_999, 3_000)).toBe(true);
     expect(p.waiting('b', 1_500, 3_000)).toBe(false);
@@ -78,6 +120,15 @@ describe('BlockPacer', () => {
     expect(p.lastAskMs).toBe(4_000);
     // The answer to the first ask arrives just after the re-ask: measured from the first.
     p.answered('a', 1, 256 * KiB, 4_010);
-    expect(p.rateFrom('a')).toBeCloseTo((256 * KiB) / 3_010);
+    expect(p.modelOf('a')!.msPerByte * 256 * KiB).toBeCloseTo(3_010, 0);
+  });
+
+  it('a model from one parent does not size requests to another', () => {
+    const p = new BlockPacer();
+    round(p, 'a', 1, 256 * KiB, 0, 10);
+    round(p, 'a', 1, 256 * KiB, 100, 12);
+    expect(p.countToAsk('a', 1, 100, patienceMs)).toBeGreaterThan(2);
+    expect(p.countToAsk('b', 1, 100, patienceMs)).toBe(askBytesMin / (256 * KiB));
+    expect(p.modelOf('b')).toBeNull();
   });
 });

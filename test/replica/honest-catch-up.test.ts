@@ -63,7 +63,7 @@ const detachedIn = (effects: readonly ReplicaEffect[]): ReplicaEvent[] => effect
  * at `logFrom`; below that it answers with `snapshotOf`); a fresh child ('me') whose only
  * candidate is that root joins at 0. Runs to `endMs`, or until the child holds the last version.
  */
-function run(ring: Ring, options: { link: Link; endMs: number; writtenAtMs: (v: number) => number; logFrom?: number; snapshotOf?: () => Snapshot | null; child?: Partial<SecondaryConfig>; root?: { entriesPerPushMax?: number; pushBytesMax?: number; inlineBlockBytesMax?: number } }): Run {
+function run(ring: Ring, options: { link: Link; endMs: number; writtenAtMs: (v: number) => number; logFrom?: number; snapshotOf?: () => Snapshot | null; child?: Partial<SecondaryConfig>; root?: { entriesPerPushMax?: number; pushBytesMax?: number; inlineBlockBytesMax?: number }; blocksServiceMs?: number | ((request: number) => number) }): Run {
   const { aguid, history } = ring;
   const root = new TreeRoot({ nodeId: 'ring-0', random: new Prng(2), ...(options.snapshotOf ? { snapshotOf: options.snapshotOf } : {}), ...options.root });
   const child = secondary(ring, 'me', ['ring-0'], options.child);
@@ -80,9 +80,19 @@ function run(ring: Ring, options: { link: Link; endMs: number; writtenAtMs: (v: 
       inFlight.push({ atMs: sentMs + options.link.latencyMs, seq: seq++, from, to: e.to, message: e.message });
     }
   };
+  // Blocks replies a loaded parent sends only after blocksServiceMs, whatever their size.
+  const serving: { atMs: number; to: string; message: TreeMessage }[] = [];
+  let blocksRequests = 0;
   const rootReceive = (from: string, message: TreeMessage, nowMs: number) => {
     // Like a ring server: blocks of entries that went down by reference come from the ring's store.
-    if (message.type === 'fetch-blocks') return root.childrenOf(aguid).includes(from) ? [{ kind: 'send' as const, to: from, message: blocksReply(ring.blocks!, aguid, message.bguids) }] : [];
+    if (message.type === 'fetch-blocks') {
+      if (!root.childrenOf(aguid).includes(from)) return [];
+      const reply = { kind: 'send' as const, to: from, message: blocksReply(ring.blocks!, aguid, message.bguids) };
+      const serviceMs = typeof options.blocksServiceMs === 'function' ? options.blocksServiceMs(blocksRequests++) : (options.blocksServiceMs ?? 0);
+      if (serviceMs === 0) return [reply];
+      serving.push({ atMs: nowMs + serviceMs, to: from, message: reply.message });
+      return [];
+    }
     return root.onMessage(from, message, nowMs);
   };
   const detached: ReplicaEvent[] = [];
@@ -96,6 +106,7 @@ function run(ring: Ring, options: { link: Link; endMs: number; writtenAtMs: (v: 
       published++;
     }
     if (t % 1_000 === 0 && published > 0) post('ring-0', root.publishHeartbeat(aguid, makeHeartbeat(crypto, ring.signer, aguid, history[published - 1]!, t, t / 1_000 + 1)), t);
+    while (serving.length > 0 && serving[0]!.atMs <= t) post('ring-0', [{ kind: 'send', ...serving.shift()! }], t);
     inFlight.sort((a, b) => a.atMs - b.atMs || a.seq - b.seq);
     while (inFlight.length > 0 && inFlight[0]!.atMs <= t) {
       const { from, to, message } = inFlight.shift()!;
@@ -282,6 +293,38 @@ describe('slow tree links: a large version goes by reference, its blocks in repl
     }, 60_000);
   }
 
+  // A loaded parent: every blocks answer comes after a fixed service time, whatever its size. The
+  // first pacer (323d9df, review) took the wait for a slow link: from 1 s on, requests stayed one
+  // block (16 MiB in 70 s at 1 s; never, at 2.2 s: left 37 times). With 4 MiB requests (session
+  // 25): 6.2 s and 14.2 s on the fast link, never at 0.6 MiB/s.
+  for (const { mibPerS, serviceMs, withinMs } of [
+    { mibPerS: 10, serviceMs: 1_000, withinMs: 15_000 },
+    { mibPerS: 10, serviceMs: 3_000, withinMs: 40_000 },
+    { mibPerS: 0.6, serviceMs: 1_000, withinMs: 90_000 },
+  ]) {
+    it(`16 MiB in 256 KiB blocks at ${mibPerS} MiB/s from a parent that serves blocks ${serviceMs / 1_000} s late: never left, caught up within ${withinMs / 1_000} s`, () => {
+      const ring = largeRing(256 * 1024, 64, 20);
+      const result = run(ring, { link: { latencyMs: 5, bytesPerMs: mibPerS * 1024 }, endMs: 300_000, writtenAtMs: oneASecond(2), blocksServiceMs: serviceMs });
+      expect(result.detached).toEqual([]);
+      expect(result.caughtUpAtMs).not.toBeNull();
+      expect(result.caughtUpAtMs!).toBeLessThan(withinMs);
+      expect(result.child.copyOf(ring.aguid)!.nextVersion).toBe(ring.history.length);
+    }, 60_000);
+  }
+
+  it('what a slow parent gets: its first answer within gapTimeoutMs + 100 ms a block missing (3.6 s here), later ones within 1.5 times what it showed, never over parentBehindTimeoutMs (8 s)', () => {
+    const ring = largeRing(256 * 1024, 16, 20);
+    const kept = run(ring, { link: { latencyMs: 5, bytesPerMs: 10 * 1024 }, endMs: 300_000, writtenAtMs: oneASecond(2), blocksServiceMs: 3_400 });
+    expect(kept.detached).toEqual([]);
+    expect(kept.child.copyOf(ring.aguid)!.nextVersion).toBe(ring.history.length);
+    for (const serviceMs of [() => 9_000, (request: number) => (request < 3 ? 3_400 : 9_000)]) {
+      const left = run(ring, { link: { latencyMs: 5, bytesPerMs: 10 * 1024 }, endMs: 40_000, writtenAtMs: oneASecond(2), blocksServiceMs: serviceMs });
+      expect(left.detached.length).toBeGreaterThan(0);
+      expect(left.detached[0]!.kind === 'detached' && ['withholding', 'parent-behind'].includes(left.detached[0]!.reason)).toBe(true);
+      expect(left.child.copyOf(ring.aguid)!.nextVersion).toBeLessThan(2);
+    }
+  }, 60_000);
+
   // Many versions inline (each under the 256 KiB bound) behind: the gap comes in pushes. Before
   // (pushes up to 4 MiB, a fetch asked again every 300 ms and every renewal gap-filled too), 60
   // versions of 200 KB never caught up at 0.6 or 1.2 MiB/s (left 3 and 5 times in 120 s).
@@ -297,6 +340,17 @@ describe('slow tree links: a large version goes by reference, its blocks in repl
       expect(result.received.get('push')!).toBeLessThan(60);
     }, 60_000);
   }
+
+  it.runIf(process.env.TREE_LINK_SWEEP)('slow-link sweep: a parent slow to serve blocks', () => {
+    for (const serviceMs of [0, 500, 1_000, 1_900, 2_200, 3_000]) {
+      for (const mibPerS of [0.6, 10]) {
+        const ring = largeRing(256 * 1024, 64, 20);
+        const result = run(ring, { link: { latencyMs: 5, bytesPerMs: mibPerS * 1024 }, endMs: 300_000, writtenAtMs: oneASecond(2), blocksServiceMs: serviceMs });
+        const left = result.detached.map((d) => (d.kind === 'detached' ? d.reason : d.kind));
+        console.log(`16 MiB at ${mibPerS} MiB/s, blocks served after ${serviceMs} ms: caught up at ${result.caughtUpAtMs ?? 'never'} ms, left: ${left.length > 6 ? `${left.length} times` : left.join(', ') || 'none'}, blocks replies: ${result.received.get('blocks') ?? 0} (largest ${(result.blocksReplyBytesMax / 1024).toFixed(0)} KiB)`);
+      }
+    }
+  }, 600_000);
 
   it.runIf(process.env.TREE_LINK_SWEEP)('slow-link sweep: 60 versions of 50 or 200 KB behind', () => {
     for (const mibPerS of [0.6, 1.2, 2.5, 5]) {
