@@ -44,6 +44,20 @@ const msPerByteMin = 1_000 / (100 * 1024 * 1024);
 /** A request (and a probe, one block more) is sized so an all-per-byte answer takes at most this share of the patience. */
 const patienceShare = 0.8;
 
+/** A block request's answer is awaited this many times what the parent's answers showed it should take. */
+export const answerSlack = 1.5;
+
+/** How long a child waits for an answer: `baseMs` at least, `capMs` at most (ParentLink.patience). */
+export interface Patience {
+  readonly baseMs: number;
+  readonly capMs: number;
+}
+
+/** The wait for an answer expected to take `expectedMs` (null: no estimate). */
+export function patienceFor(p: Patience, expectedMs: number | null): number {
+  return expectedMs === null ? p.baseMs : Math.max(p.baseMs, Math.min(answerSlack * expectedMs, p.capMs));
+}
+
 interface Sample {
   readonly bytes: number;
   readonly ms: number;
@@ -71,10 +85,10 @@ export class BlockPacer {
   }
 
   /**
-   * How many of the `missing` blocks of `version` to ask `parent` for now; `patienceMs`: how long
-   * the child waits for an answer before it leaves the parent (probes stay well inside it).
+   * How many of the `missing` blocks of `version` to ask `parent` for now; `patience`: how long
+   * the child waits for the answer before it leaves the parent (patienceFor).
    */
-  countToAsk(parent: string, version: number, missing: number, patienceMs: number): number {
+  countToAsk(parent: string, version: number, missing: number, patience: Patience): number {
     if (missing <= 0) return 0;
     if (version !== this.version) {
       this.version = version;
@@ -90,10 +104,7 @@ export class BlockPacer {
     // no more than wireMsMax: heartbeats queue behind it.
     const wireMs = Math.min(Math.max(replyTargetMs - model.fixedMs, model.fixedMs, wireMsMin), wireMsMax);
     const last = this.samples[this.samples.length - 1]!;
-    // Whatever the model says, even an answer all of whose time grew with its bytes (the last
-    // one's average) stays inside the patience: a pair of answers skewed by what queued beside
-    // them on the wire once asked a 0.6 MiB/s link for 4 MiB.
-    const safeBytes = (patienceShare * patienceMs * last.bytes) / last.ms;
+    const safeBytes = safeBytesFor(model, last, patience);
     const bytes = Math.min(Math.max(Math.min(wireMs / model.msPerByte, growthMax * last.bytes, safeBytes), askBytesMin), treeLimits.blocksReplyBytesMax);
     let count = Math.max(1, Math.floor(bytes / averageBytes));
     // Not told apart yet, and this request would not tell them: one block more, if safe.
@@ -142,13 +153,17 @@ export class BlockPacer {
     return this.samplesOf === parent ? this.model() : null;
   }
 
-  /** Keeps two sizes apart once known: an answer of about the newest one's size replaces it. */
+  /**
+   * Keeps the new answer and whichever of the two before it differs most from it in size: two
+   * sizes once known stay known (replacing the newer of a pair with an answer of about its size
+   * could leave two too close to tell the parts apart: review).
+   */
   private sample(from: string, s: Sample): void {
     if (this.samplesOf !== from) this.samples = [];
     this.samplesOf = from;
-    const newest = this.samples[this.samples.length - 1];
-    if (newest && this.samples.length === 2 && !apart(newest, s)) this.samples[1] = s;
-    else this.samples = [...this.samples, s].slice(-2);
+    let partner: Sample | null = null;
+    for (const o of this.samples) if (!partner || Math.abs(o.bytes - s.bytes) >= Math.abs(partner.bytes - s.bytes)) partner = o;
+    this.samples = partner ? [partner, s] : [s];
   }
 
   /**
@@ -171,4 +186,21 @@ export class BlockPacer {
 
 function apart(a: Sample, b: Sample): boolean {
   return Math.abs(b.bytes - a.bytes) >= sizeSpreadMin * Math.max(a.bytes, b.bytes);
+}
+
+/**
+ * The most bytes a request may ask for, whatever the model says, so that even an answer all of
+ * whose time grows with its bytes (at the last answer's average) comes within `patienceShare` of
+ * the wait the request gets (patienceFor its expected time): a pair of answers skewed by what
+ * queued beside them on the wire once asked a 0.6 MiB/s link for 4 MiB. With B bytes, worst =
+ * B·avg and expected = fixed + B·perByte: safe if worst ≤ share·base, or worst ≤ share·cap and
+ * either worst ≤ share·slack·expected or B is at most twice the last answer (a parent slow for
+ * every request grows its requests by half again a step otherwise, too slowly: review).
+ */
+function safeBytesFor(model: { msPerByte: number; fixedMs: number }, last: Sample, patience: Patience): number {
+  const average = last.ms / last.bytes;
+  const byBase = (patienceShare * patience.baseMs) / average;
+  const k = patienceShare * answerSlack;
+  const byExpected = average <= k * model.msPerByte ? Infinity : (k * model.fixedMs) / (average - k * model.msPerByte);
+  return Math.max(byBase, Math.min((patienceShare * patience.capMs) / average, Math.max(byExpected, 2 * last.bytes)));
 }

@@ -52,7 +52,7 @@ export interface ChildSetOptions {
   /**
    * A renewal brings no gap fill if the child fetched less than this long ago (default 2 s, over
    * the child's renewal period of 1 s): its fetches bring the gap, each asked again after the
-   * child's fetchReplyTimeoutMs (1.5 s) if its answer is lost. A renewal's gap fill as well was a
+   * child's fetchReplyTimeoutMs (1.2 s) if its answer is lost. A renewal's gap fill as well was a
    * second copy of the same versions, which on a slow link queued in front of the next answer
    * (session 26). A join, or a child that stopped fetching, gets one.
    */
@@ -199,7 +199,9 @@ export class ChildSet {
   private gapFill<O>(to: string, fromVersion: number, nowMs: number, snapshotAfterMs: number, log: GapSource): TreeEffect<O>[] {
     if (fromVersion >= log.nextVersionHeld()) return [];
     const { entriesPerPushMax, pushBytesMax } = this.options;
-    const entries = log.entriesFrom(fromVersion, entriesPerPushMax, pushBytesMax);
+    // Weighed as they go on the wire: a large version by reference is its update only (weighed
+    // whole, each gap fill held one such version: session-26 review).
+    const entries = log.entriesFrom(fromVersion, entriesPerPushMax, pushBytesMax, (e) => entryBytesOf(this.onWire(e)));
     if (entries) return this.pushBatches(entries).map((batch) => ({ kind: 'send', to, message: { type: 'push', aguid: this.aguid, entries: batch } }));
     // Asked again while the head stands still: twice the wait at each snapshot, up to snapshotRepeatMs.
     const sent = this.snapshotSent.get(to);

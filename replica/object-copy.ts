@@ -418,10 +418,10 @@ export class ObjectCopy implements GapSource {
   }
 
   /** GapSource: replay from the log while the updates and their referenced blocks are still here. */
-  entriesFrom(fromVersion: number, countMax: number, bytesMax: number): LogEntry[] | null {
+  entriesFrom(fromVersion: number, countMax: number, bytesMax: number, bytesOf?: (entry: LogEntry) => number): LogEntry[] | null {
     const first = this.log.get(fromVersion);
     if (!first || first.update === null) return null;
-    const entries = boundedEntries((i) => this.replayable(fromVersion + i), countMax, bytesMax);
+    const entries = boundedEntries((i) => this.replayable(fromVersion + i), countMax, bytesMax, bytesOf);
     return entries.length > 0 ? entries : null;
   }
 

@@ -61,8 +61,11 @@ export interface Snapshot {
 export interface GapSource {
   /** The first version this member lacks. */
   nextVersionHeld(): number;
-  /** Certified updates from `fromVersion` on (bounded); null when the member can no longer replay from there. */
-  entriesFrom(fromVersion: number, countMax: number, bytesMax: number): LogEntry[] | null;
+  /**
+   * Certified updates from `fromVersion` on (bounded; `bytesOf`: what an entry weighs on the wire,
+   * default all of it); null when the member can no longer replay from there.
+   */
+  entriesFrom(fromVersion: number, countMax: number, bytesMax: number, bytesOf?: (entry: LogEntry) => number): LogEntry[] | null;
   /** The current version, whole, with its certificate; null if the member has none to give. */
   snapshot(): Snapshot | null;
 }
@@ -73,14 +76,14 @@ export function entryBytesOf(entry: LogEntry): number {
   return bytes;
 }
 
-/** Takes entries in order while they fit `countMax` and (beyond the first) `bytesMax`. */
-export function boundedEntries(next: (i: number) => LogEntry | null, countMax: number, bytesMax: number): LogEntry[] {
+/** Takes entries in order while they fit `countMax` and (beyond the first) `bytesMax`, weighed by `bytesOf`. */
+export function boundedEntries(next: (i: number) => LogEntry | null, countMax: number, bytesMax: number, bytesOf: (entry: LogEntry) => number = entryBytesOf): LogEntry[] {
   const out: LogEntry[] = [];
   let bytes = 0;
   for (let i = 0; out.length < countMax; i++) {
     const entry = next(i);
     if (!entry) break;
-    const entryBytes = entryBytesOf(entry);
+    const entryBytes = bytesOf(entry);
     if (out.length > 0 && bytes + entryBytes > bytesMax) break;
     out.push(entry);
     bytes += entryBytes;

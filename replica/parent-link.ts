@@ -5,6 +5,7 @@
  * true (ObjectCopy does); it only decides whom to listen to.
  */
 import type { RandomSource } from '../core/machine.ts';
+import { patienceFor, type Patience } from './block-pacer.ts';
 import { defaultChildSetOptions } from './children.ts';
 import type { ReplicaEffect, ReplicaEvent } from './events.ts';
 import { treeLimits } from './messages.ts';
@@ -47,8 +48,10 @@ export interface ParentTiming {
   readonly fetchRetryMs: number;
   /**
    * A fetch whose answer has not come (no progress since) is asked again only after this long
-   * (default 3 s): on a slow link the answer is still on the wire, and asking every fetchRetryMs
-   * queued copy after copy of it in front of the next answer (session 26).
+   * (default 1.2 s): on a slow link the answer is still on the wire, and asking every fetchRetryMs
+   * queued copy after copy of it in front of the next answer (session 26). Well under
+   * gapTimeoutMs, so that a lost answer is asked again and comes before the child gives up on an
+   * honest parent (1.5 s left 0.5 s for the round trip and the wire: review).
    */
   readonly fetchReplyTimeoutMs?: number;
   /**
@@ -82,7 +85,7 @@ export const defaultParentTiming: ParentTiming = {
   gapTimeoutMs: 2_000,
   parentBehindTimeoutMs: 8_000,
   fetchRetryMs: 300,
-  fetchReplyTimeoutMs: 1_500,
+  fetchReplyTimeoutMs: 1_200,
   retryBackoffMs: 200,
   refusedBackoffMaxMs: 10_000,
   distrustSilentMs: 10_000,
@@ -90,9 +93,6 @@ export const defaultParentTiming: ParentTiming = {
   blockWaitMsPerBlock: 100,
   blocksReplyTimeoutMs: 3_000,
 };
-
-/** A block request's answer is awaited this many times what the parent's answers showed it should take. */
-const expectedAnswerSlack = 1.5;
 
 /** Heartbeat periods without a newer heartbeat (or progress) before the parent is left. */
 const silentHeartbeatPeriods = 3.5;
@@ -266,11 +266,15 @@ export class ParentLink {
    * least one whole answer (256 KiB, or every block left) per 8 s to be kept.
    */
   get gapPatienceMs(): number {
-    const t = this.o.timing;
-    const perBlockMs = t.gapTimeoutMs + this.o.copy.missingBlockCount * (t.blockWaitMsPerBlock ?? 100);
     const parent = this.parentId;
     const expectedMs = parent === null ? null : (this.o.expectedBlocksAnswerMs?.(parent) ?? null);
-    return expectedMs === null ? perBlockMs : Math.max(perBlockMs, Math.min(expectedAnswerSlack * expectedMs, t.parentBehindTimeoutMs));
+    return patienceFor(this.patience, expectedMs);
+  }
+
+  /** What gapPatienceMs is made of: the per-block patience, and the cap on any wait. */
+  get patience(): Patience {
+    const t = this.o.timing;
+    return { baseMs: t.gapTimeoutMs + this.o.copy.missingBlockCount * (t.blockWaitMsPerBlock ?? 100), capMs: t.parentBehindTimeoutMs };
   }
 
   /** A verified, newer heartbeat arrived from the parent. */

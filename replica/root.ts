@@ -41,10 +41,10 @@ class RootLog implements GapSource {
     return this.log.nextVersion(0);
   }
 
-  entriesFrom(fromVersion: number, countMax: number, bytesMax: number): LogEntry[] | null {
+  entriesFrom(fromVersion: number, countMax: number, bytesMax: number, bytesOf?: (entry: LogEntry) => number): LogEntry[] | null {
     const first = this.log.firstVersion;
     if (first === null || fromVersion < first) return null;
-    return boundedEntries((i) => this.log.get(fromVersion + i)?.entry ?? null, countMax, bytesMax);
+    return boundedEntries((i) => this.log.get(fromVersion + i)?.entry ?? null, countMax, bytesMax, bytesOf);
   }
 
   snapshot(): Snapshot | null {

@@ -4,12 +4,15 @@
  * or behind a slow server) is in honest-catch-up.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { BlockPacer, askBytesMin } from '../../replica/block-pacer.ts';
+import { BlockPacer, askBytesMin, type Patience } from '../../replica/block-pacer.ts';
 import { treeLimits } from '../../replica/messages.ts';
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
-const patienceMs = 8_000;
+/** ParentLink's defaults with many blocks missing: 2 s + 100 ms a block, capped at parentBehindTimeoutMs. */
+const patienceMs: Patience = { baseMs: 8_000, capMs: 8_000 };
+/** ParentLink's defaults with `missing` blocks missing. */
+const patienceWith = (missing: number): Patience => ({ baseMs: 2_000 + 100 * missing, capMs: 8_000 });
 
 /** Asks `parent` for blocks of `version` and answers in full after `ms`; returns how many were asked. */
 function round(p: BlockPacer, parent: string, version: number, blockBytes: number, nowMs: number, ms: number, missing = 1_000): number {
@@ -66,7 +69,23 @@ describe('BlockPacer', () => {
     round(p, 'a', 1, 256 * KiB, 0, 2_000);
     round(p, 'a', 1, 256 * KiB, 10_000, 1_000);
     // 512 KiB in 1 s at worst: within 0.8 of a 3 s patience, 1.2 MiB at most.
-    expect(p.countToAsk('a', 1, 1_000, 3_000) * 256 * KiB).toBeLessThanOrEqual(0.8 * 3 * 512 * KiB);
+    expect(p.countToAsk('a', 1, 1_000, { baseMs: 3_000, capMs: 3_000 }) * 256 * KiB).toBeLessThanOrEqual(0.8 * 3 * 512 * KiB);
+  });
+
+  it('a parent that takes 3 s to answer, with only 40 blocks missing (2 s + 4 s of base patience): still probes and grows', () => {
+    const p = new BlockPacer();
+    const counts: number[] = [];
+    let missing = 40;
+    for (let t = 0; missing > 0 && counts.length < 20; t += 10_000) {
+      const count = p.countToAsk('a', 1, missing, patienceWith(missing));
+      p.asked('a', count, t);
+      p.answered('a', count, count * 256 * KiB, t + 3_000 + (count * 256 * KiB) / ((10 * MiB) / 1_000));
+      counts.push(count);
+      missing -= count;
+    }
+    // Review: with the per-block patience alone the probe never went out (40 one-block requests).
+    expect(counts.slice(0, 2)).toEqual([1, 2]);
+    expect(counts.length).toBeLessThanOrEqual(7);
   });
 
   it('the block size is the version being fetched: small blocks after large ones are asked for by the hundred, not one at a time', () => {
