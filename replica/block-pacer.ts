@@ -37,6 +37,8 @@ const wireMsMin = replyTargetMs / 3;
 const wireMsMax = 2_000;
 /** Two sizes tell the parts apart only if they differ by this share at least. */
 const sizeSpreadMin = 0.25;
+/** The slowest link the tree is built for, ms per byte: askBytesMin in 2 s (gapTimeoutMs), ~128 KiB/s. */
+const linkMsPerByteMax = 2_000 / askBytesMin;
 /** A request asks for at most this many times the bytes of the last whole answer. */
 const growthMax = 4;
 /** The fastest a link is ever taken to be, ms per byte (100 MiB/s): a slope at or under zero says little. */
@@ -53,24 +55,38 @@ export interface Patience {
   readonly capMs: number;
 }
 
-/** The wait for an answer expected to take `expectedMs` (null: no estimate). */
+/** The wait for an answer expected to take `expectedMs` (null: no estimate); never over the cap. */
 export function patienceFor(p: Patience, expectedMs: number | null): number {
-  return expectedMs === null ? p.baseMs : Math.max(p.baseMs, Math.min(answerSlack * expectedMs, p.capMs));
+  return Math.min(expectedMs === null ? p.baseMs : Math.max(p.baseMs, answerSlack * expectedMs), p.capMs);
 }
+
+/**
+ * An outstanding request is asked again (the same blocks) once it is this many times older than
+ * expected (and blocksReplyTimeoutMs at least): its answer may be lost with its connection.
+ */
+const reaskAfterExpected = 1.2;
 
 interface Sample {
   readonly bytes: number;
   readonly ms: number;
 }
 
+/**
+ * A request not answered yet: to whom, in which attachment to it (ParentLink.attachCount: a
+ * request from before a detach timed the first answer after re-attaching from then, 19 s for
+ * 512 KiB: review), when first sent, how many blocks, and whether it was asked again.
+ */
+interface Outstanding {
+  readonly parent: string;
+  readonly attachment: number;
+  readonly firstMs: number;
+  readonly count: number;
+}
+
 export class BlockPacer {
-  /** The parent the outstanding request went to (null: none outstanding). */
-  private askedOf: string | null = null;
-  /** When the outstanding request first went out (a re-ask keeps it: the answer may be to the first). */
-  private askedMs = -Infinity;
+  private outstanding: Outstanding | null = null;
   /** When a request (or a re-ask) last went out. */
   lastAskMs = -Infinity;
-  private askedCount = 0;
   /** The last two whole answers, oldest first, and whose. */
   private samples: Sample[] = [];
   private samplesOf: string | null = null;
@@ -79,9 +95,23 @@ export class BlockPacer {
   private seenCount = 0;
   private seenBytes = 0;
 
-  /** Whether a request to `parent` is outstanding and younger than `timeoutMs`. */
-  waiting(parent: string, nowMs: number, timeoutMs: number): boolean {
-    return this.askedOf === parent && nowMs - this.lastAskMs < timeoutMs;
+  /**
+   * Whether a request to `parent` (in this `attachment`) is outstanding and not yet due to be
+   * asked again: younger than `timeoutMs` and than reaskAfterExpected times its expected time.
+   */
+  waiting(parent: string, attachment: number, nowMs: number, timeoutMs: number): boolean {
+    if (!this.isOutstanding(parent, attachment)) return false;
+    const expectedMs = this.expectedAnswerMs(parent) ?? 0;
+    return nowMs - this.lastAskMs < Math.max(timeoutMs, reaskAfterExpected * expectedMs);
+  }
+
+  /** How many blocks the outstanding request to `parent` asked for (a re-ask asks for the same), or null. */
+  outstandingCount(parent: string, attachment: number): number | null {
+    return this.isOutstanding(parent, attachment) ? this.outstanding!.count : null;
+  }
+
+  private isOutstanding(parent: string, attachment: number): boolean {
+    return this.outstanding !== null && this.outstanding.parent === parent && this.outstanding.attachment === attachment;
   }
 
   /**
@@ -112,12 +142,14 @@ export class BlockPacer {
     return Math.min(countMax, count);
   }
 
-  /** A request for `count` blocks went to `parent` (a re-ask of the same one keeps its first time). */
-  asked(parent: string, count: number, nowMs: number): void {
+  /**
+   * A request for `count` blocks went to `parent` in `attachment`. The same request asked again
+   * (for the same blocks, so its second answer brings nothing and is ignored) keeps its first
+   * time: its answer is timed from then, which may understate the link, never overstate it.
+   */
+  asked(parent: string, attachment: number, count: number, nowMs: number): void {
     assert(count > 0, 'a fetch-blocks asks for at least one block');
-    if (this.askedOf !== parent) this.askedMs = nowMs;
-    this.askedOf = parent;
-    this.askedCount = count;
+    if (!this.isOutstanding(parent, attachment)) this.outstanding = { parent, attachment, firstMs: nowMs, count };
     this.lastAskMs = nowMs;
   }
 
@@ -130,10 +162,11 @@ export class BlockPacer {
   answered(from: string, count: number, bytes: number, nowMs: number): boolean {
     this.seenCount += count;
     this.seenBytes += bytes;
-    if (this.askedOf !== from || count === 0) return false;
-    this.askedOf = null;
-    const whole = count >= this.askedCount;
-    if (whole) this.sample(from, { bytes, ms: Math.max(1, nowMs - this.askedMs) });
+    const o = this.outstanding;
+    if (!o || o.parent !== from || count === 0) return false;
+    this.outstanding = null;
+    const whole = count >= o.count;
+    if (whole) this.sample(from, { bytes, ms: Math.max(1, nowMs - o.firstMs) });
     return whole;
   }
 
@@ -143,9 +176,10 @@ export class BlockPacer {
    * it calls the parent withholding (ParentLink.gapPatienceMs).
    */
   expectedAnswerMs(parent: string): number | null {
-    if (this.askedOf !== parent || this.seenCount === 0) return null;
+    const o = this.outstanding;
+    if (!o || o.parent !== parent || this.seenCount === 0) return null;
     const model = this.samplesOf === parent ? this.model() : null;
-    return model ? model.fixedMs + this.askedCount * (this.seenBytes / this.seenCount) * model.msPerByte : null;
+    return model ? model.fixedMs + o.count * (this.seenBytes / this.seenCount) * model.msPerByte : null;
   }
 
   /** For tests and metrics: the model of `parent`'s answers (null: none yet). */
@@ -163,7 +197,10 @@ export class BlockPacer {
     this.samplesOf = from;
     let partner: Sample | null = null;
     for (const o of this.samples) if (!partner || Math.abs(o.bytes - s.bytes) >= Math.abs(partner.bytes - s.bytes)) partner = o;
-    this.samples = partner ? [partner, s] : [s];
+    // A pair no line with a positive slope and a fixed part of zero or more fits (an outlier: one
+    // slow answer held requests at one block for good, since it stayed the most different: review)
+    // is not kept; the newest answer alone says all its time is per byte, and probes again.
+    this.samples = partner && (!apart(partner, s) || consistent(partner, s)) ? [partner, s] : [s];
   }
 
   /**
@@ -188,19 +225,30 @@ function apart(a: Sample, b: Sample): boolean {
   return Math.abs(b.bytes - a.bytes) >= sizeSpreadMin * Math.max(a.bytes, b.bytes);
 }
 
+/** Whether the line through two answers has a positive slope and a fixed part of zero or more. */
+function consistent(a: Sample, b: Sample): boolean {
+  const [small, large] = a.bytes <= b.bytes ? [a, b] : [b, a];
+  const slope = (large.ms - small.ms) / (large.bytes - small.bytes);
+  return slope > 0 && slope <= small.ms / small.bytes;
+}
+
 /**
- * The most bytes a request may ask for, whatever the model says, so that even an answer all of
- * whose time grows with its bytes (at the last answer's average) comes within `patienceShare` of
- * the wait the request gets (patienceFor its expected time): a pair of answers skewed by what
- * queued beside them on the wire once asked a 0.6 MiB/s link for 4 MiB. With B bytes, worst =
- * B·avg and expected = fixed + B·perByte: safe if worst ≤ share·base, or worst ≤ share·cap and
- * either worst ≤ share·slack·expected or B is at most twice the last answer (a parent slow for
- * every request grows its requests by half again a step otherwise, too slowly: review).
+ * The most bytes a request may ask for, whatever the model says, so that even the worst answer
+ * comes within `patienceShare` of the wait the request gets (patienceFor its expected time): a
+ * pair of answers skewed by what queued beside them on the wire once asked a 0.6 MiB/s link for
+ * 4 MiB. The worst answer for B bytes takes the last answer's time plus, for each byte more, the
+ * last answer's average, or the slowest supported link's time if that is less (a parent taking
+ * 3.5 s for every answer is not a 73 KiB/s link: review). With expected = fixed + B·perByte, safe
+ * if worst ≤ share·base, or worst ≤ share·cap and either worst ≤ share·slack·expected or B is at
+ * most twice the last answer (a parent slow for every request grew its requests by only half again
+ * a step otherwise: review).
  */
 function safeBytesFor(model: { msPerByte: number; fixedMs: number }, last: Sample, patience: Patience): number {
-  const average = last.ms / last.bytes;
-  const byBase = (patienceShare * patience.baseMs) / average;
+  const perByte = Math.min(last.ms / last.bytes, linkMsPerByteMax);
+  // worst(B) = last.ms + (B - last.bytes)·perByte ≤ limitMs
+  const upTo = (limitMs: number): number => last.bytes + (limitMs - last.ms) / perByte;
   const k = patienceShare * answerSlack;
-  const byExpected = average <= k * model.msPerByte ? Infinity : (k * model.fixedMs) / (average - k * model.msPerByte);
-  return Math.max(byBase, Math.min((patienceShare * patience.capMs) / average, Math.max(byExpected, 2 * last.bytes)));
+  // worst(B) ≤ k·(fixed + B·perByteModel)
+  const byExpected = perByte <= k * model.msPerByte ? Infinity : (k * model.fixedMs - last.ms + last.bytes * perByte) / (perByte - k * model.msPerByte);
+  return Math.max(upTo(patienceShare * patience.baseMs), Math.min(upTo(patienceShare * patience.capMs), Math.max(byExpected, 2 * last.bytes)));
 }

@@ -68,9 +68,12 @@ export interface ParentTiming {
    */
   readonly blockWaitMsPerBlock?: number;
   /**
-   * A fetch-blocks still unanswered after this long is asked again (a reply may be lost with its
-   * connection). Until then no second one goes out: re-asking every fetchRetryMs while a busy
-   * parent worked through the first made it read and send the same blocks again and again.
+   * A fetch-blocks still unanswered after this long, and after 1.2 times what the parent's answers
+   * say it should take (BlockPacer), is asked again for the same blocks (a reply may be lost with
+   * its connection; default 1 s, 3 s before session 26: a lost answer was then asked again too late
+   * to come within the child's patience). Until then no second one goes out: re-asking every
+   * fetchRetryMs while a busy parent worked through the first made it read and send the same
+   * blocks again and again.
    */
   readonly blocksReplyTimeoutMs?: number;
 }
@@ -91,7 +94,7 @@ export const defaultParentTiming: ParentTiming = {
   distrustSilentMs: 10_000,
   distrustLiarMs: 600_000,
   blockWaitMsPerBlock: 100,
-  blocksReplyTimeoutMs: 3_000,
+  blocksReplyTimeoutMs: 1_000,
 };
 
 /** Heartbeat periods without a newer heartbeat (or progress) before the parent is left. */

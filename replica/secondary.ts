@@ -240,18 +240,20 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
   /**
    * Asks the parent for the blocks the next version still lacks: one fetch-blocks at a time (the
    * next goes out when its reply arrives), sized by what the parent's answers have shown
-   * (BlockPacer), asked again only if unanswered for blocksReplyTimeoutMs and for as long as the
-   * child waits for it (ParentLink.gapPatienceMs): a re-ask while a slow parent still served the
-   * first brought a second answer, timed against the next request (session-26 review).
+   * (BlockPacer). One unanswered for blocksReplyTimeoutMs, and for 1.2 times what it should take,
+   * is asked again for the same blocks (its answer may be lost with its connection), so a second
+   * answer brings nothing: a re-ask for more blocks, while a slow parent still served the first,
+   * brought one with a new block, taken as the answer to the next request (session-26 review).
    */
   private askBlocks(sub: Subscription, nowMs: number): ReplicaEffect[] {
     const wanted = sub.copy.blocksToFetch(treeLimits.fetchBlocksMax);
     if (!wanted || !sub.parent.isParentOrTarget(wanted.from)) return [];
-    const timeoutMs = Math.max(this.timing.blocksReplyTimeoutMs ?? defaultParentTiming.blocksReplyTimeoutMs!, sub.parent.gapPatienceMs);
-    if (sub.blocks.waiting(wanted.from, nowMs, timeoutMs)) return [];
+    const attachment = sub.parent.attachCount;
+    if (sub.blocks.waiting(wanted.from, attachment, nowMs, this.timing.blocksReplyTimeoutMs ?? defaultParentTiming.blocksReplyTimeoutMs!)) return [];
     const version = sub.copy.awaitingStatement?.version ?? -1;
-    const bguids = wanted.bguids.slice(0, sub.blocks.countToAsk(wanted.from, version, sub.copy.missingBlockCount, sub.parent.patience));
-    sub.blocks.asked(wanted.from, bguids.length, nowMs);
+    const count = sub.blocks.outstandingCount(wanted.from, attachment) ?? sub.blocks.countToAsk(wanted.from, version, sub.copy.missingBlockCount, sub.parent.patience);
+    const bguids = wanted.bguids.slice(0, count);
+    sub.blocks.asked(wanted.from, attachment, bguids.length, nowMs);
     return [{ kind: 'send', to: wanted.from, message: { type: 'fetch-blocks', aguid: sub.copy.aguid, bguids } }];
   }
 

@@ -4,7 +4,7 @@
  * or behind a slow server) is in honest-catch-up.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { BlockPacer, askBytesMin, type Patience } from '../../replica/block-pacer.ts';
+import { BlockPacer, askBytesMin, patienceFor, type Patience } from '../../replica/block-pacer.ts';
 import { treeLimits } from '../../replica/messages.ts';
 
 const KiB = 1024;
@@ -17,7 +17,7 @@ const patienceWith = (missing: number): Patience => ({ baseMs: 2_000 + 100 * mis
 /** Asks `parent` for blocks of `version` and answers in full after `ms`; returns how many were asked. */
 function round(p: BlockPacer, parent: string, version: number, blockBytes: number, nowMs: number, ms: number, missing = 1_000): number {
   const count = p.countToAsk(parent, version, missing, patienceMs);
-  p.asked(parent, count, nowMs);
+  p.asked(parent, 1, count, nowMs);
   expect(p.answered(parent, count, count * blockBytes, nowMs + ms)).toBe(true);
   return count;
 }
@@ -26,7 +26,7 @@ describe('BlockPacer', () => {
   it('asks for one block first (its size is not known yet), then askBytesMin worth, never more than is missing or a request may name', () => {
     const p = new BlockPacer();
     expect(p.countToAsk('a', 1, 5_000, patienceMs)).toBe(1);
-    p.asked('a', 1, 0);
+    p.asked('a', 1, 1, 0);
     expect(p.answered('a', 1, KiB, 100)).toBe(true);
     // 1 KiB over 100 ms says little (a round trip): the floor decides.
     expect(p.countToAsk('a', 1, 5_000, patienceMs)).toBe(askBytesMin / KiB);
@@ -54,7 +54,7 @@ describe('BlockPacer', () => {
     const counts: number[] = [];
     for (let i = 0, t = 0; i < 8; i++, t += 10_000) {
       const count = p.countToAsk('a', 1, 1_000, patienceMs);
-      p.asked('a', count, t);
+      p.asked('a', 1, count, t);
       p.answered('a', count, count * 256 * KiB, t + answerMs(count));
       counts.push(count);
     }
@@ -78,7 +78,7 @@ describe('BlockPacer', () => {
     let missing = 40;
     for (let t = 0; missing > 0 && counts.length < 20; t += 10_000) {
       const count = p.countToAsk('a', 1, missing, patienceWith(missing));
-      p.asked('a', count, t);
+      p.asked('a', 1, count, t);
       p.answered('a', count, count * 256 * KiB, t + 3_000 + (count * 256 * KiB) / ((10 * MiB) / 1_000));
       counts.push(count);
       missing -= count;
@@ -101,13 +101,13 @@ describe('BlockPacer', () => {
   it('an answer is whole only when it brings every block asked for, from whom they were asked', () => {
     const p = new BlockPacer();
     round(p, 'a', 1, 256 * KiB, 0, 100);
-    p.asked('a', 4, 200);
+    p.asked('a', 1, 4, 200);
     expect(p.answered('a', 3, 768 * KiB, 400)).toBe(false);
     // Nothing outstanding any more: a late or unasked answer is not whole, and measures nothing.
     const model = p.modelOf('a');
     expect(p.answered('a', 4, MiB, 401)).toBe(false);
     expect(p.modelOf('a')).toEqual(model);
-    p.asked('a', 2, 500);
+    p.asked('a', 1, 2, 500);
     expect(p.answered('b', 2, 512 * KiB, 600)).toBe(false);
     expect(p.answered('a', 2, 512 * KiB, 700)).toBe(true);
   });
@@ -115,31 +115,66 @@ describe('BlockPacer', () => {
   it('an answer that brings nothing leaves the request outstanding, so the real answer is timed from the request it answers', () => {
     const p = new BlockPacer();
     round(p, 'a', 1, 256 * KiB, 0, 500);
-    p.asked('a', 2, 1_000);
+    p.asked('a', 1, 2, 1_000);
     // The parent answers an earlier re-ask with blocks that came already: nothing taken.
     expect(p.answered('a', 0, 0, 1_100)).toBe(false);
-    expect(p.waiting('a', 1_200, 3_000)).toBe(true);
+    expect(p.waiting('a', 1, 1_200, 3_000)).toBe(true);
     expect(p.answered('a', 2, 512 * KiB, 4_200)).toBe(true);
     expect(p.expectedAnswerMs('a')).toBeNull();
     // Timed from 1,000: 3.2 s for 512 KiB (timed from 1,100 it would be 3.1 s).
-    p.asked('a', 1, 5_000);
+    p.asked('a', 1, 1, 5_000);
     expect(p.expectedAnswerMs('a')!).toBeGreaterThan(0);
     const m = p.modelOf('a')!;
     expect(m.fixedMs + 512 * KiB * m.msPerByte).toBeCloseTo(3_200, 0);
   });
 
-  it('waits for the outstanding answer up to a timeout; a re-ask keeps the first time, so the link is never overstated', () => {
+  it('waits for the outstanding answer up to a timeout (and 1.2 times its expected time); a re-ask asks for the same blocks and keeps the first time', () => {
     const p = new BlockPacer();
     round(p, 'a', 1, 256 * KiB, 0, 100);
-    p.asked('a', 1, 1_000);
-    expect(p.waiting('a', 3_999, 3_000)).toBe(true);
-    expect(p.waiting('b', 1_500, 3_000)).toBe(false);
-    expect(p.waiting('a', 4_000, 3_000)).toBe(false);
-    p.asked('a', 1, 4_000);
-    expect(p.lastAskMs).toBe(4_000);
-    // The answer to the first ask arrives just after the re-ask: measured from the first.
-    p.answered('a', 1, 256 * KiB, 4_010);
-    expect(p.modelOf('a')!.msPerByte * 256 * KiB).toBeCloseTo(3_010, 0);
+    round(p, 'a', 1, 256 * KiB, 1_000, 150);
+    const count = p.countToAsk('a', 1, 1_000, patienceMs);
+    p.asked('a', 1, count, 2_000);
+    expect(p.outstandingCount('a', 1)).toBe(count);
+    expect(p.waiting('a', 1, 4_999, 3_000)).toBe(true);
+    expect(p.waiting('b', 1, 2_500, 3_000)).toBe(false);
+    expect(p.waiting('a', 1, 5_000, 3_000)).toBe(false);
+    p.asked('a', 1, count, 5_000);
+    expect(p.lastAskMs).toBe(5_000);
+    expect(p.outstandingCount('a', 1)).toBe(count);
+    // The answer to the first ask arrives just after the re-ask: timed from the first (3,010 ms).
+    expect(p.answered('a', count, count * 256 * KiB, 5_010)).toBe(true);
+    const m = p.modelOf('a')!;
+    expect(m.fixedMs + count * 256 * KiB * m.msPerByte).toBeCloseTo(3_010, 0);
+    // The re-ask's own answer brings only blocks already taken: nothing.
+    expect(p.answered('a', 0, 0, 5_500)).toBe(false);
+  });
+
+  it('a request from before a detach is not one to the same parent after re-attaching: timed from its own sending', () => {
+    const p = new BlockPacer();
+    round(p, 'a', 1, 256 * KiB, 0, 100);
+    p.asked('a', 1, 1, 1_000);
+    // Left and attached again (attachment 2) at 20 s; the new request is new, not a re-ask.
+    expect(p.outstandingCount('a', 2)).toBeNull();
+    expect(p.waiting('a', 2, 20_000, 3_000)).toBe(false);
+    p.asked('a', 2, 1, 20_000);
+    p.answered('a', 1, 256 * KiB, 20_200);
+    expect(p.modelOf('a')!.msPerByte * 256 * KiB).toBeCloseTo(200, 0);
+  });
+
+  it('an outlier (one slow answer) is not kept as half of the pair: the next answers probe again', () => {
+    const p = new BlockPacer();
+    // A parent that takes 1 s whatever the size, but 5 s once.
+    round(p, 'a', 1, 256 * KiB, 0, 1_000);
+    round(p, 'a', 1, 256 * KiB, 10_000, 5_000);
+    expect(p.modelOf('a')!.twoSizes).toBe(false);
+    const counts: number[] = [];
+    for (let i = 0, t = 20_000; i < 5; i++, t += 10_000) {
+      const count = p.countToAsk('a', 1, 1_000, patienceMs);
+      p.asked('a', 1, count, t);
+      p.answered('a', count, count * 256 * KiB, t + 1_000 + count * 25);
+      counts.push(count);
+    }
+    expect(counts[counts.length - 1]).toBe(treeLimits.blocksReplyBytesMax / (256 * KiB));
   });
 
   it('a model from one parent does not size requests to another', () => {
@@ -149,5 +184,14 @@ describe('BlockPacer', () => {
     expect(p.countToAsk('a', 1, 100, patienceMs)).toBeGreaterThan(2);
     expect(p.countToAsk('b', 1, 100, patienceMs)).toBe(askBytesMin / (256 * KiB));
     expect(p.modelOf('b')).toBeNull();
+  });
+
+  it('the wait for an answer: the per-block patience, or 1.5 times what it should take, never over the cap', () => {
+    expect(patienceFor({ baseMs: 3_000, capMs: 8_000 }, null)).toBe(3_000);
+    expect(patienceFor({ baseMs: 3_000, capMs: 8_000 }, 1_000)).toBe(3_000);
+    expect(patienceFor({ baseMs: 3_000, capMs: 8_000 }, 4_000)).toBe(6_000);
+    expect(patienceFor({ baseMs: 3_000, capMs: 8_000 }, 6_000)).toBe(8_000);
+    // 2 s + 100 ms for each of 70 blocks is 9 s, but the child leaves at 8 s anyway (parent-behind).
+    expect(patienceFor({ baseMs: 9_000, capMs: 8_000 }, null)).toBe(8_000);
   });
 });

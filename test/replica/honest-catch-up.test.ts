@@ -63,7 +63,7 @@ const detachedIn = (effects: readonly ReplicaEffect[]): ReplicaEvent[] => effect
  * at `logFrom`; below that it answers with `snapshotOf`); a fresh child ('me') whose only
  * candidate is that root joins at 0. Runs to `endMs`, or until the child holds the last version.
  */
-function run(ring: Ring, options: { link: Link; endMs: number; writtenAtMs: (v: number) => number; logFrom?: number; snapshotOf?: () => Snapshot | null; child?: Partial<SecondaryConfig>; root?: { entriesPerPushMax?: number; pushBytesMax?: number; inlineBlockBytesMax?: number }; blocksServiceMs?: number | ((request: number) => number); dropPush?: (index: number) => boolean }): Run {
+function run(ring: Ring, options: { link: Link; endMs: number; writtenAtMs: (v: number) => number; logFrom?: number; snapshotOf?: () => Snapshot | null; child?: Partial<SecondaryConfig>; root?: { entriesPerPushMax?: number; pushBytesMax?: number; inlineBlockBytesMax?: number }; blocksServiceMs?: number | ((request: number) => number); dropPush?: (index: number) => boolean; dropBlocks?: (index: number) => boolean }): Run {
   const { aguid, history } = ring;
   const root = new TreeRoot({ nodeId: 'ring-0', random: new Prng(2), ...(options.snapshotOf ? { snapshotOf: options.snapshotOf } : {}), ...options.root });
   const child = secondary(ring, 'me', ['ring-0'], options.child);
@@ -84,6 +84,7 @@ function run(ring: Ring, options: { link: Link; endMs: number; writtenAtMs: (v: 
   const serving: { atMs: number; to: string; message: TreeMessage }[] = [];
   let blocksRequests = 0;
   let pushesToChild = 0;
+  let blocksToChild = 0;
   const rootReceive = (from: string, message: TreeMessage, nowMs: number) => {
     // Like a ring server: blocks of entries that went down by reference come from the ring's store.
     if (message.type === 'fetch-blocks') {
@@ -112,6 +113,7 @@ function run(ring: Ring, options: { link: Link; endMs: number; writtenAtMs: (v: 
     while (inFlight.length > 0 && inFlight[0]!.atMs <= t) {
       const { from, to, message } = inFlight.shift()!;
       if (to !== 'ring-0' && message.type === 'push' && options.dropPush?.(pushesToChild++)) continue;
+      if (to !== 'ring-0' && message.type === 'blocks' && options.dropBlocks?.(blocksToChild++)) continue;
       if (to === 'ring-0') post('ring-0', rootReceive(from, message, t), t);
       else {
         received.set(message.type, (received.get(message.type) ?? 0) + 1);
@@ -182,6 +184,33 @@ describe('an honest parent whose answer is lost is not left', () => {
   });
 });
 
+describe('an honest parent whose blocks answer is lost', () => {
+  // The request is asked again (the same blocks) after blocksReplyTimeoutMs (1 s) and 1.2 times
+  // what it should take. Before the review fix (asked again only once the wait ran out) the child
+  // left in every such case; with a fixed 3 s, in 4 of 12 of the sweep below.
+  for (const { blockCount, serviceMs, lost } of [{ blockCount: 16, serviceMs: 0, lost: 2 }, { blockCount: 64, serviceMs: 1_000, lost: 2 }, { blockCount: 16, serviceMs: 1_000, lost: 0 }]) {
+    it(`${blockCount / 4} MiB, blocks served ${serviceMs} ms late, answer ${lost} lost: asked again and never left`, () => {
+      const ring = largeRing(256 * 1024, blockCount, 20);
+      const result = run(ring, { link: { latencyMs: 5, bytesPerMs: 10 * 1024 }, endMs: 120_000, writtenAtMs: oneASecond(2), blocksServiceMs: serviceMs, dropBlocks: (i) => i === lost });
+      expect(result.detached).toEqual([]);
+      expect(result.child.copyOf(ring.aguid)!.nextVersion).toBe(ring.history.length);
+    }, 60_000);
+  }
+
+  it.runIf(process.env.TREE_LINK_SWEEP)('slow-link sweep: one blocks answer lost', () => {
+    for (const blockCount of [16, 64]) {
+      for (const serviceMs of [0, 1_000]) {
+        for (const lost of [0, 2, 4]) {
+          const ring = largeRing(256 * 1024, blockCount, 20);
+          const result = run(ring, { link: { latencyMs: 5, bytesPerMs: 10 * 1024 }, endMs: 120_000, writtenAtMs: oneASecond(2), blocksServiceMs: serviceMs, dropBlocks: (i) => i === lost });
+          const left = result.detached.map((d) => (d.kind === 'detached' ? d.reason : d.kind));
+          console.log(`${blockCount / 4} MiB, served after ${serviceMs} ms, answer ${lost} lost: caught up at ${result.caughtUpAtMs ?? 'never'} ms, left: ${left.join(', ') || 'none'}`);
+        }
+      }
+    }
+  }, 600_000);
+});
+
 describe('an honest parent serving a snapshot is never left', () => {
   it('a root whose log starts at v400 (restarted) sends a fresh child the stored head, then the rest: never left', () => {
     const ring = smallRing(460, 200);
@@ -246,7 +275,7 @@ describe('what a child asks its parent for while a large version\'s blocks come'
       expect(sent.some((e) => e.kind === 'send' && e.message.type === 'fetch-blocks')).toBe(true);
       return c;
     };
-    // Over 1.6 s: a renewal (every second) and a fetch asked again (fetchReplyTimeoutMs, 1.5 s).
+    // Over 1.6 s: a renewal (every second) and a fetch asked again (fetchReplyTimeoutMs, 1.2 s).
     const asks = (c: SecondaryReplica, fromMs: number) => {
       const out: string[] = [];
       for (let t = fromMs; t <= fromMs + 1_600; t += 50) {
@@ -324,12 +353,14 @@ describe('slow tree links: a large version goes by reference, its blocks in repl
     }, 60_000);
   }
 
-  it('what a slow parent gets: its first answer within gapTimeoutMs + 100 ms a block missing (3.6 s here), later ones within 1.5 times what its answers showed (fast, then 5 s late: left), never over parentBehindTimeoutMs (8 s)', () => {
+  it('what a slow parent gets: its first answer within gapTimeoutMs + 100 ms a block missing (3.6 s here), later ones within 1.5 times what its answers showed (2.5 s, then 3.4 s: kept; then 4.5 s, or fast then 5 s: left), never over parentBehindTimeoutMs (8 s)', () => {
     const ring = largeRing(256 * 1024, 16, 20);
-    const kept = run(ring, { link: { latencyMs: 5, bytesPerMs: 10 * 1024 }, endMs: 300_000, writtenAtMs: oneASecond(2), blocksServiceMs: 3_400 });
-    expect(kept.detached).toEqual([]);
-    expect(kept.child.copyOf(ring.aguid)!.nextVersion).toBe(ring.history.length);
-    for (const serviceMs of [() => 9_000, (request: number) => (request < 3 ? 3_400 : 9_000), (request: number) => (request < 2 ? 100 : 5_000)]) {
+    for (const serviceMs of [() => 3_400, (request: number) => (request < 3 ? 2_500 : 3_400)]) {
+      const kept = run(ring, { link: { latencyMs: 5, bytesPerMs: 10 * 1024 }, endMs: 300_000, writtenAtMs: oneASecond(2), blocksServiceMs: serviceMs });
+      expect(kept.detached).toEqual([]);
+      expect(kept.child.copyOf(ring.aguid)!.nextVersion).toBe(ring.history.length);
+    }
+    for (const serviceMs of [() => 9_000, (request: number) => (request < 3 ? 3_400 : 9_000), (request: number) => (request < 2 ? 100 : 5_000), (request: number) => (request < 3 ? 2_500 : 4_500)]) {
       const left = run(ring, { link: { latencyMs: 5, bytesPerMs: 10 * 1024 }, endMs: 40_000, writtenAtMs: oneASecond(2), blocksServiceMs: serviceMs });
       expect(left.detached.length).toBeGreaterThan(0);
       expect(left.detached[0]!.kind === 'detached' && ['withholding', 'parent-behind'].includes(left.detached[0]!.reason)).toBe(true);

@@ -33,4 +33,16 @@ describe('TreeRootMachine', () => {
     root.onTick(20 + 3_001);
     expect(root.root.childrenOf(aguid)).toEqual([]);
   });
+
+  it('a gap fill weighs entries as they go on the wire: versions by reference (400 KiB of blocks each) are their updates only, so one push holds them all (session-26 review: weighed whole, one a push)', () => {
+    const root = new TreeRootMachine({ nodeId: 'ring-0', store: new MemoryKvStore(), random: new Prng(1), nowMs: 0 }, {});
+    const large = (i: number) => ({ ...entry(i), blocks: [new Uint8Array(400 * 1024).fill(i)] });
+    for (let v = 0; v < 4; v++) root.publish(aguid, v, large(v));
+    root.onTick(5);
+    const pushes = sends(root.onMessage('a', { type: 'attach', aguid, nextVersion: 0 }, 10)).filter((s) => s.message.type === 'push');
+    expect(pushes).toHaveLength(1);
+    const entries = pushes[0]!.message.type === 'push' ? pushes[0]!.message.entries : [];
+    expect(entries.map((e) => e.update[0])).toEqual([0, 1, 2, 3]);
+    expect(entries.every((e) => e.blocks.length === 0)).toBe(true);
+  });
 });
