@@ -61,10 +61,12 @@ export function patienceFor(p: Patience, expectedMs: number | null): number {
 }
 
 /**
- * An outstanding request is asked again (the same blocks) once it is this many times older than
- * expected (and blocksReplyTimeoutMs at least): its answer may be lost with its connection.
+ * An outstanding request is asked again (the same blocks, once) when it is this many times older
+ * than expected (and blocksReplyTimeoutMs at least): its answer may be lost with its connection.
+ * Not sooner, and not twice: each copy is a whole answer more on the wire, and a parent merely
+ * slower than its model got two or three (third review).
  */
-const reaskAfterExpected = 1.2;
+const reaskAfterExpected = 2;
 
 interface Sample {
   readonly bytes: number;
@@ -81,15 +83,27 @@ interface Outstanding {
   readonly attachment: number;
   readonly firstMs: number;
   readonly count: number;
+  reasked: boolean;
 }
 
 export class BlockPacer {
   private outstanding: Outstanding | null = null;
   /** When a request (or a re-ask) last went out. */
   lastAskMs = -Infinity;
+  /**
+   * The answer after a re-asked request's is not measured: the re-ask's own answer may be on the
+   * wire in front of it (third review: such an answer read as a 2.4 s fixed part on a fast link,
+   * requests grew to 14 blocks on a 0.6 MiB/s link, and heartbeats queued behind them).
+   */
+  private skipNextSample = false;
   /** The last two whole answers, oldest first, and whose. */
   private samples: Sample[] = [];
   private samplesOf: string | null = null;
+  /**
+   * The attachment the samples were measured in: a new one starts over (a model that sized a
+   * request the parent could not answer in time was used again after every re-attach: review).
+   */
+  private samplesAttachment = -1;
   /** Blocks received of the version being fetched (their average size turns bytes into a count). */
   private version = -1;
   private seenCount = 0;
@@ -101,6 +115,7 @@ export class BlockPacer {
    */
   waiting(parent: string, attachment: number, nowMs: number, timeoutMs: number): boolean {
     if (!this.isOutstanding(parent, attachment)) return false;
+    if (this.outstanding!.reasked) return true;
     const expectedMs = this.expectedAnswerMs(parent) ?? 0;
     return nowMs - this.lastAskMs < Math.max(timeoutMs, reaskAfterExpected * expectedMs);
   }
@@ -118,7 +133,7 @@ export class BlockPacer {
    * How many of the `missing` blocks of `version` to ask `parent` for now; `patience`: how long
    * the child waits for the answer before it leaves the parent (patienceFor).
    */
-  countToAsk(parent: string, version: number, missing: number, patience: Patience): number {
+  countToAsk(parent: string, attachment: number, version: number, missing: number, patience: Patience): number {
     if (missing <= 0) return 0;
     if (version !== this.version) {
       this.version = version;
@@ -128,7 +143,7 @@ export class BlockPacer {
     if (this.seenCount === 0) return 1;
     const averageBytes = this.seenBytes / this.seenCount;
     const countMax = Math.min(missing, treeLimits.fetchBlocksMax, Math.max(1, Math.floor(treeLimits.blocksReplyBytesMax / averageBytes)));
-    const model = this.samplesOf === parent ? this.model() : null;
+    const model = this.samplesOf === parent && this.samplesAttachment === attachment ? this.model() : null;
     if (!model) return Math.min(countMax, Math.max(1, Math.floor(askBytesMin / averageBytes)));
     // At least as much wire time as the fixed part (half of each answer's time is then data), but
     // no more than wireMsMax: heartbeats queue behind it.
@@ -149,7 +164,8 @@ export class BlockPacer {
    */
   asked(parent: string, attachment: number, count: number, nowMs: number): void {
     assert(count > 0, 'a fetch-blocks asks for at least one block');
-    if (!this.isOutstanding(parent, attachment)) this.outstanding = { parent, attachment, firstMs: nowMs, count };
+    if (this.isOutstanding(parent, attachment)) this.outstanding!.reasked = true;
+    else this.outstanding = { parent, attachment, firstMs: nowMs, count, reasked: false };
     this.lastAskMs = nowMs;
   }
 
@@ -159,14 +175,15 @@ export class BlockPacer {
    * brings none (to a re-ask whose blocks came already) leaves the request outstanding: timing
    * the real answer against a later request overstated the link (review).
    */
-  answered(from: string, count: number, bytes: number, nowMs: number): boolean {
+  answered(from: string, attachment: number, count: number, bytes: number, nowMs: number): boolean {
     this.seenCount += count;
     this.seenBytes += bytes;
     const o = this.outstanding;
-    if (!o || o.parent !== from || count === 0) return false;
+    if (!o || o.parent !== from || o.attachment !== attachment || count === 0) return false;
     this.outstanding = null;
     const whole = count >= o.count;
-    if (whole) this.sample(from, { bytes, ms: Math.max(1, nowMs - o.firstMs) });
+    if (whole && !this.skipNextSample) this.sample(from, attachment, { bytes, ms: Math.max(1, nowMs - o.firstMs) });
+    this.skipNextSample = o.reasked;
     return whole;
   }
 
@@ -178,7 +195,7 @@ export class BlockPacer {
   expectedAnswerMs(parent: string): number | null {
     const o = this.outstanding;
     if (!o || o.parent !== parent || this.seenCount === 0) return null;
-    const model = this.samplesOf === parent ? this.model() : null;
+    const model = this.samplesOf === parent && this.samplesAttachment === o.attachment ? this.model() : null;
     return model ? model.fixedMs + o.count * (this.seenBytes / this.seenCount) * model.msPerByte : null;
   }
 
@@ -192,15 +209,13 @@ export class BlockPacer {
    * sizes once known stay known (replacing the newer of a pair with an answer of about its size
    * could leave two too close to tell the parts apart: review).
    */
-  private sample(from: string, s: Sample): void {
-    if (this.samplesOf !== from) this.samples = [];
+  private sample(from: string, attachment: number, s: Sample): void {
+    if (this.samplesOf !== from || this.samplesAttachment !== attachment) this.samples = [];
     this.samplesOf = from;
+    this.samplesAttachment = attachment;
     let partner: Sample | null = null;
     for (const o of this.samples) if (!partner || Math.abs(o.bytes - s.bytes) >= Math.abs(partner.bytes - s.bytes)) partner = o;
-    // A pair no line with a positive slope and a fixed part of zero or more fits (an outlier: one
-    // slow answer held requests at one block for good, since it stayed the most different: review)
-    // is not kept; the newest answer alone says all its time is per byte, and probes again.
-    this.samples = partner && (!apart(partner, s) || consistent(partner, s)) ? [partner, s] : [s];
+    this.samples = partner ? [partner, s] : [s];
   }
 
   /**
@@ -216,6 +231,15 @@ export class BlockPacer {
     const average = b.ms / b.bytes;
     if (!a || !apart(a, b)) return { msPerByte: average, fixedMs: 0, twoSizes: false };
     const slope = (b.ms - a.ms) / (b.bytes - a.bytes);
+    // A line whose fixed part would be below zero (an outlier: one slow answer among quick ones)
+    // tells nothing apart: all per byte, and probe again (second review: with the fixed part only
+    // clamped, such a pair held requests at one block for good). Dropping such pairs outright
+    // threw away genuine ones when the parent's service time varies (third review).
+    // Nor does one whose slope is zero or less (the larger answer came as fast or faster: the
+    // parent's service time varied): taken as a fast link, it asked a 0.6 MiB/s link for 3 s of
+    // data at a time, and heartbeats queued behind it.
+    const small = a.bytes <= b.bytes ? a : b;
+    if (slope <= 0 || slope > small.ms / small.bytes) return { msPerByte: average, fixedMs: 0, twoSizes: false };
     const msPerByte = Math.min(average, Math.max(slope, msPerByteMin));
     return { msPerByte, fixedMs: Math.min(Math.max(b.ms - b.bytes * msPerByte, 0), b.ms), twoSizes: true };
   }
@@ -225,30 +249,25 @@ function apart(a: Sample, b: Sample): boolean {
   return Math.abs(b.bytes - a.bytes) >= sizeSpreadMin * Math.max(a.bytes, b.bytes);
 }
 
-/** Whether the line through two answers has a positive slope and a fixed part of zero or more. */
-function consistent(a: Sample, b: Sample): boolean {
-  const [small, large] = a.bytes <= b.bytes ? [a, b] : [b, a];
-  const slope = (large.ms - small.ms) / (large.bytes - small.bytes);
-  return slope > 0 && slope <= small.ms / small.bytes;
-}
 
 /**
  * The most bytes a request may ask for, whatever the model says, so that even the worst answer
- * comes within `patienceShare` of the wait the request gets (patienceFor its expected time): a
- * pair of answers skewed by what queued beside them on the wire once asked a 0.6 MiB/s link for
- * 4 MiB. The worst answer for B bytes takes the last answer's time plus, for each byte more, the
- * last answer's average, or the slowest supported link's time if that is less (a parent taking
- * 3.5 s for every answer is not a 73 KiB/s link: review). With expected = fixed + B·perByte, safe
- * if worst ≤ share·base, or worst ≤ share·cap and either worst ≤ share·slack·expected or B is at
- * most twice the last answer (a parent slow for every request grew its requests by only half again
- * a step otherwise: review).
+ * comes within `patienceShare` of the wait the request will get (patienceFor its expected time):
+ * a model fooled by a parent whose service time varies (or by answers skewed by what queued beside
+ * them) once asked a 0.6 MiB/s link for 4 MiB, and (third review) for 6 blocks it could not bring
+ * within the wait, again after every re-attach. The worst answer for B bytes takes the last
+ * answer's time plus, for each byte more, the last answer's average, or the slowest supported
+ * link's time if that is less (a parent taking 3.5 s for every answer is not a 73 KiB/s link:
+ * review). With expected = fixed + B·perByte, safe if worst ≤ share·min(base, cap), or worst ≤
+ * share·cap and worst ≤ share·slack·expected. The price: a parent slow for every request (a loaded
+ * ring server) grows its requests slowly, since its answers cannot be told from a slow link's.
  */
 function safeBytesFor(model: { msPerByte: number; fixedMs: number }, last: Sample, patience: Patience): number {
   const perByte = Math.min(last.ms / last.bytes, linkMsPerByteMax);
   // worst(B) = last.ms + (B - last.bytes)·perByte ≤ limitMs
   const upTo = (limitMs: number): number => last.bytes + (limitMs - last.ms) / perByte;
   const k = patienceShare * answerSlack;
-  // worst(B) ≤ k·(fixed + B·perByteModel)
+  // worst(B) ≤ k·(fixed + B·perByteModel), an upper bound on B when perByte > k·perByteModel
   const byExpected = perByte <= k * model.msPerByte ? Infinity : (k * model.fixedMs - last.ms + last.bytes * perByte) / (perByte - k * model.msPerByte);
-  return Math.max(upTo(patienceShare * patience.baseMs), Math.min(upTo(patienceShare * patience.capMs), Math.max(byExpected, 2 * last.bytes)));
+  return Math.max(upTo(patienceShare * Math.min(patience.baseMs, patience.capMs)), Math.min(upTo(patienceShare * patience.capMs), byExpected));
 }

@@ -231,7 +231,7 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
     let taken = { count: 0, bytes: 0 };
     const result = sub.copy.offerBlocks(blocks, absent, from, (count, bytes) => (taken = { count, bytes }));
     if (!result) return this.count('unrequested-blocks');
-    const inFull = sub.blocks.answered(from, taken.count, taken.bytes, nowMs);
+    const inFull = sub.blocks.answered(from, sub.parent.attachCount, taken.count, taken.bytes, nowMs);
     // Only blocks we asked for count as delivered: junk replies do not keep a parent.
     if (taken.count > 0) sub.parent.onBlocksArrived(nowMs, taken.count, taken.bytes, inFull);
     return this.afterOffer(sub, [result], nowMs);
@@ -240,8 +240,8 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
   /**
    * Asks the parent for the blocks the next version still lacks: one fetch-blocks at a time (the
    * next goes out when its reply arrives), sized by what the parent's answers have shown
-   * (BlockPacer). One unanswered for blocksReplyTimeoutMs, and for 1.2 times what it should take,
-   * is asked again for the same blocks (its answer may be lost with its connection), so a second
+   * (BlockPacer). One unanswered for blocksReplyTimeoutMs, and for twice what it should take, is
+   * asked again once, for the same blocks (its answer may be lost with its connection), so a second
    * answer brings nothing: a re-ask for more blocks, while a slow parent still served the first,
    * brought one with a new block, taken as the answer to the next request (session-26 review).
    */
@@ -251,7 +251,7 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
     const attachment = sub.parent.attachCount;
     if (sub.blocks.waiting(wanted.from, attachment, nowMs, this.timing.blocksReplyTimeoutMs ?? defaultParentTiming.blocksReplyTimeoutMs!)) return [];
     const version = sub.copy.awaitingStatement?.version ?? -1;
-    const count = sub.blocks.outstandingCount(wanted.from, attachment) ?? sub.blocks.countToAsk(wanted.from, version, sub.copy.missingBlockCount, sub.parent.patience);
+    const count = sub.blocks.outstandingCount(wanted.from, attachment) ?? sub.blocks.countToAsk(wanted.from, attachment, version, sub.copy.missingBlockCount, sub.parent.patience);
     const bguids = wanted.bguids.slice(0, count);
     sub.blocks.asked(wanted.from, attachment, bguids.length, nowMs);
     return [{ kind: 'send', to: wanted.from, message: { type: 'fetch-blocks', aguid: sub.copy.aguid, bguids } }];
