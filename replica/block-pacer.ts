@@ -96,14 +96,11 @@ export class BlockPacer {
    * requests grew to 14 blocks on a 0.6 MiB/s link, and heartbeats queued behind them).
    */
   private skipNextSample = false;
+  /** The parent and attachment of the last request. */
+  private lastAsked: { readonly parent: string; readonly attachment: number } | null = null;
   /** The last two whole answers, oldest first, and whose. */
   private samples: Sample[] = [];
   private samplesOf: string | null = null;
-  /**
-   * The attachment the samples were measured in: a new one starts over (a model that sized a
-   * request the parent could not answer in time was used again after every re-attach: review).
-   */
-  private samplesAttachment = -1;
   /** Blocks received of the version being fetched (their average size turns bytes into a count). */
   private version = -1;
   private seenCount = 0;
@@ -116,8 +113,13 @@ export class BlockPacer {
   waiting(parent: string, attachment: number, nowMs: number, timeoutMs: number): boolean {
     if (!this.isOutstanding(parent, attachment)) return false;
     if (this.outstanding!.reasked) return true;
-    const expectedMs = this.expectedAnswerMs(parent) ?? 0;
-    return nowMs - this.lastAskMs < Math.max(timeoutMs, reaskAfterExpected * expectedMs);
+    // No model yet: as long as the request would take on the slowest link the tree is built for
+    // (a first request re-asked at 1 s while a 4 MiB block was still on a 2.5 MiB/s link put a
+    // copy in front of the next answer: fourth review).
+    const o = this.outstanding!;
+    const expectedMs = this.expectedAnswerMs(parent);
+    const slowestMs = this.seenCount > 0 ? o.count * (this.seenBytes / this.seenCount) * linkMsPerByteMax : askBytesMin * linkMsPerByteMax;
+    return nowMs - this.lastAskMs < Math.max(timeoutMs, expectedMs === null ? slowestMs : reaskAfterExpected * expectedMs);
   }
 
   /** How many blocks the outstanding request to `parent` asked for (a re-ask asks for the same), or null. */
@@ -143,7 +145,12 @@ export class BlockPacer {
     if (this.seenCount === 0) return 1;
     const averageBytes = this.seenBytes / this.seenCount;
     const countMax = Math.min(missing, treeLimits.fetchBlocksMax, Math.max(1, Math.floor(treeLimits.blocksReplyBytesMax / averageBytes)));
-    const model = this.samplesOf === parent && this.samplesAttachment === attachment ? this.model() : null;
+    // The last request to this parent went unanswered in an earlier attachment (the child left):
+    // the model that sized it is not trusted again (third review: a model fooled by a parent's
+    // varying service time asked for the same request after every re-attach, left each time).
+    const o = this.outstanding;
+    if (o && o.parent === parent && o.attachment !== attachment && this.samplesOf === parent) this.samples = [];
+    const model = this.samplesOf === parent ? this.model() : null;
     if (!model) return Math.min(countMax, Math.max(1, Math.floor(askBytesMin / averageBytes)));
     // At least as much wire time as the fixed part (half of each answer's time is then data), but
     // no more than wireMsMax: heartbeats queue behind it.
@@ -164,8 +171,16 @@ export class BlockPacer {
    */
   asked(parent: string, attachment: number, count: number, nowMs: number): void {
     assert(count > 0, 'a fetch-blocks asks for at least one block');
-    if (this.isOutstanding(parent, attachment)) this.outstanding!.reasked = true;
-    else this.outstanding = { parent, attachment, firstMs: nowMs, count, reasked: false };
+    if (this.isOutstanding(parent, attachment)) {
+      this.outstanding!.reasked = true;
+    } else {
+      // A request to another parent or attachment: the copy that would have delayed it is not on
+      // this wire (the flag carried over locked requests at one block: fourth review).
+      const last = this.outstanding ?? this.lastAsked;
+      if (last && (last.parent !== parent || last.attachment !== attachment)) this.skipNextSample = false;
+      this.outstanding = { parent, attachment, firstMs: nowMs, count, reasked: false };
+    }
+    this.lastAsked = { parent, attachment };
     this.lastAskMs = nowMs;
   }
 
@@ -182,7 +197,7 @@ export class BlockPacer {
     if (!o || o.parent !== from || o.attachment !== attachment || count === 0) return false;
     this.outstanding = null;
     const whole = count >= o.count;
-    if (whole && !this.skipNextSample) this.sample(from, attachment, { bytes, ms: Math.max(1, nowMs - o.firstMs) });
+    if (whole && !this.skipNextSample) this.sample(from, { bytes, ms: Math.max(1, nowMs - o.firstMs) });
     this.skipNextSample = o.reasked;
     return whole;
   }
@@ -195,7 +210,7 @@ export class BlockPacer {
   expectedAnswerMs(parent: string): number | null {
     const o = this.outstanding;
     if (!o || o.parent !== parent || this.seenCount === 0) return null;
-    const model = this.samplesOf === parent && this.samplesAttachment === o.attachment ? this.model() : null;
+    const model = this.samplesOf === parent ? this.model() : null;
     return model ? model.fixedMs + o.count * (this.seenBytes / this.seenCount) * model.msPerByte : null;
   }
 
@@ -209,10 +224,9 @@ export class BlockPacer {
    * sizes once known stay known (replacing the newer of a pair with an answer of about its size
    * could leave two too close to tell the parts apart: review).
    */
-  private sample(from: string, attachment: number, s: Sample): void {
-    if (this.samplesOf !== from || this.samplesAttachment !== attachment) this.samples = [];
+  private sample(from: string, s: Sample): void {
+    if (this.samplesOf !== from) this.samples = [];
     this.samplesOf = from;
-    this.samplesAttachment = attachment;
     let partner: Sample | null = null;
     for (const o of this.samples) if (!partner || Math.abs(o.bytes - s.bytes) >= Math.abs(partner.bytes - s.bytes)) partner = o;
     this.samples = partner ? [partner, s] : [s];

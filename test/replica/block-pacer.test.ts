@@ -215,4 +215,43 @@ describe('BlockPacer', () => {
     // 2 s + 100 ms for each of 70 blocks is 9 s, but the child leaves at 8 s anyway (parent-behind).
     expect(patienceFor({ baseMs: 9_000, capMs: 8_000 }, null)).toBe(8_000);
   });
+
+  it('fourth review: the answer skipped after a re-ask is only the next one to the same parent and attachment', () => {
+    const p = new BlockPacer();
+    round(p, 'a', 1, 256 * KiB, 0, 100);
+    p.asked('a', 1, 1, 1_000);
+    p.asked('a', 1, 1, 5_000); // asked again
+    p.answered('a', 1, 1, 256 * KiB, 5_100);
+    // The child moved on (attachment 2): its first answer there is measured.
+    const before = p.modelOf('a');
+    p.asked('a', 2, 1, 20_000);
+    p.answered('a', 2, 1, 256 * KiB, 20_300);
+    expect(p.modelOf('a')).not.toEqual(before);
+  });
+
+  it('fourth review: a model whose last request went unanswered (the child left) is dropped when the child comes back', () => {
+    const p = new BlockPacer();
+    round(p, 'a', 1, 256 * KiB, 0, 100);
+    round(p, 'a', 1, 256 * KiB, 1_000, 110);
+    expect(p.countToAsk('a', 1, 1, 100, patienceMs)).toBeGreaterThan(4);
+    p.asked('a', 1, p.countToAsk('a', 1, 1, 100, patienceMs), 2_000);
+    // Left with that request unanswered; attached again (attachment 2): back to the floor.
+    expect(p.countToAsk('a', 2, 1, 100, patienceMs)).toBe(askBytesMin / (256 * KiB));
+    expect(p.modelOf('a')).toBeNull();
+  });
+
+  it('fourth review: with no model, a request is asked again only after it could take on the slowest supported link (128 KiB/s)', () => {
+    const p = new BlockPacer();
+    p.countToAsk('a', 1, 1, 10, patienceMs);
+    p.asked('a', 1, 1, 0);
+    p.answered('a', 1, 1, 4 * MiB, 10_000);
+    // A model now (one answer), so a new attachment with it unanswered drops it; then no model.
+    p.asked('a', 1, 1, 11_000);
+    expect(p.countToAsk('a', 2, 1, 10, patienceMs)).toBe(1);
+    p.asked('a', 2, 1, 20_000);
+    // One 4 MiB block at 128 KiB/s: 32 s; not asked again at 1 s (the timeout) as before.
+    expect(p.waiting('a', 2, 21_000, 1_000)).toBe(true);
+    expect(p.waiting('a', 2, 20_000 + 31_000, 1_000)).toBe(true);
+    expect(p.waiting('a', 2, 20_000 + 32_500, 1_000)).toBe(false);
+  });
 });

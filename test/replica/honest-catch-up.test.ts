@@ -197,6 +197,21 @@ describe('an honest parent whose blocks answer is lost', () => {
     }, 60_000);
   }
 
+  it.runIf(process.env.TREE_LINK_SWEEP)('slow-link sweep: two answers in a row lost, and large blocks', () => {
+    for (const serviceMs of [1_000, 1_500, 2_500]) {
+      const ring = largeRing(256 * 1024, 64, 20);
+      const result = run(ring, { link: { latencyMs: 5, bytesPerMs: 10 * 1024 }, endMs: 120_000, writtenAtMs: oneASecond(2), blocksServiceMs: serviceMs, dropBlocks: (i) => i === 2 || i === 3 });
+      console.log(`16 MiB, served after ${serviceMs} ms, answers 2 and 3 lost: caught up at ${result.caughtUpAtMs ?? 'never'} ms, left ${result.detached.length}`);
+    }
+    for (const mibPerS of [2.5, 5]) {
+      for (const blockMiB of [1, 4]) {
+        const ring = largeRing(blockMiB * 1024 * 1024, 16 / blockMiB, 20);
+        const result = run(ring, { link: { latencyMs: 5, bytesPerMs: mibPerS * 1024 }, endMs: 120_000, writtenAtMs: oneASecond(2) });
+        console.log(`16 MiB in ${blockMiB} MiB blocks at ${mibPerS} MiB/s: caught up at ${result.caughtUpAtMs ?? 'never'} ms, left ${result.detached.length}`);
+      }
+    }
+  }, 600_000);
+
   it.runIf(process.env.TREE_LINK_SWEEP)('slow-link sweep: one blocks answer lost', () => {
     for (const blockCount of [16, 64]) {
       for (const serviceMs of [0, 1_000]) {
