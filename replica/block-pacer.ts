@@ -96,6 +96,12 @@ export class BlockPacer {
    * requests grew to 14 blocks on a 0.6 MiB/s link, and heartbeats queued behind them).
    */
   private skipNextSample = false;
+  /**
+   * How long the re-asked request's copy may hold the wire in front of the next answer (its own
+   * answer's time): added to what the next request is expected to take, so the child waits for it
+   * (a copy of a 4 MiB block on a 2.5 MiB/s link made the next answer late, and the child left).
+   */
+  private copyAheadMs = 0;
   /** The parent and attachment of the last request. */
   private lastAsked: { readonly parent: string; readonly attachment: number } | null = null;
   /** The last two whole answers, oldest first, and whose. */
@@ -110,16 +116,18 @@ export class BlockPacer {
    * Whether a request to `parent` (in this `attachment`) is outstanding and not yet due to be
    * asked again: younger than `timeoutMs` and than reaskAfterExpected times its expected time.
    */
-  waiting(parent: string, attachment: number, nowMs: number, timeoutMs: number): boolean {
+  waiting(parent: string, attachment: number, nowMs: number, timeoutMs: number, patienceMs: number): boolean {
     if (!this.isOutstanding(parent, attachment)) return false;
     if (this.outstanding!.reasked) return true;
     // No model yet: as long as the request would take on the slowest link the tree is built for
     // (a first request re-asked at 1 s while a 4 MiB block was still on a 2.5 MiB/s link put a
-    // copy in front of the next answer: fourth review).
+    // copy in front of the next answer: fourth review), but no longer than half the child's wait,
+    // or the second answer cannot come in time (fifth review: a lost first answer of a 2-block
+    // version then always cost a parent change).
     const o = this.outstanding!;
     const expectedMs = this.expectedAnswerMs(parent);
     const slowestMs = this.seenCount > 0 ? o.count * (this.seenBytes / this.seenCount) * linkMsPerByteMax : askBytesMin * linkMsPerByteMax;
-    return nowMs - this.lastAskMs < Math.max(timeoutMs, expectedMs === null ? slowestMs : reaskAfterExpected * expectedMs);
+    return nowMs - this.lastAskMs < Math.max(timeoutMs, expectedMs === null ? Math.min(slowestMs, patienceMs / 2) : reaskAfterExpected * expectedMs);
   }
 
   /** How many blocks the outstanding request to `parent` asked for (a re-ask asks for the same), or null. */
@@ -142,14 +150,14 @@ export class BlockPacer {
       this.seenCount = 0;
       this.seenBytes = 0;
     }
-    if (this.seenCount === 0) return 1;
-    const averageBytes = this.seenBytes / this.seenCount;
-    const countMax = Math.min(missing, treeLimits.fetchBlocksMax, Math.max(1, Math.floor(treeLimits.blocksReplyBytesMax / averageBytes)));
     // The last request to this parent went unanswered in an earlier attachment (the child left):
     // the model that sized it is not trusted again (third review: a model fooled by a parent's
     // varying service time asked for the same request after every re-attach, left each time).
     const o = this.outstanding;
     if (o && o.parent === parent && o.attachment !== attachment && this.samplesOf === parent) this.samples = [];
+    if (this.seenCount === 0) return 1;
+    const averageBytes = this.seenBytes / this.seenCount;
+    const countMax = Math.min(missing, treeLimits.fetchBlocksMax, Math.max(1, Math.floor(treeLimits.blocksReplyBytesMax / averageBytes)));
     const model = this.samplesOf === parent ? this.model() : null;
     if (!model) return Math.min(countMax, Math.max(1, Math.floor(askBytesMin / averageBytes)));
     // At least as much wire time as the fixed part (half of each answer's time is then data), but
@@ -176,7 +184,7 @@ export class BlockPacer {
     } else {
       // A request to another parent or attachment: the copy that would have delayed it is not on
       // this wire (the flag carried over locked requests at one block: fourth review).
-      const last = this.outstanding ?? this.lastAsked;
+      const last = this.lastAsked;
       if (last && (last.parent !== parent || last.attachment !== attachment)) this.skipNextSample = false;
       this.outstanding = { parent, attachment, firstMs: nowMs, count, reasked: false };
     }
@@ -199,6 +207,7 @@ export class BlockPacer {
     const whole = count >= o.count;
     if (whole && !this.skipNextSample) this.sample(from, { bytes, ms: Math.max(1, nowMs - o.firstMs) });
     this.skipNextSample = o.reasked;
+    this.copyAheadMs = o.reasked ? nowMs - o.firstMs : 0;
     return whole;
   }
 
@@ -211,7 +220,8 @@ export class BlockPacer {
     const o = this.outstanding;
     if (!o || o.parent !== parent || this.seenCount === 0) return null;
     const model = this.samplesOf === parent ? this.model() : null;
-    return model ? model.fixedMs + o.count * (this.seenBytes / this.seenCount) * model.msPerByte : null;
+    const copyMs = this.skipNextSample ? this.copyAheadMs : 0;
+    return model ? model.fixedMs + o.count * (this.seenBytes / this.seenCount) * model.msPerByte + copyMs : null;
   }
 
   /** For tests and metrics: the model of `parent`'s answers (null: none yet). */

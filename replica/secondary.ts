@@ -249,7 +249,7 @@ export class SecondaryReplica implements Machine<TreeMessage, ReplicaEvent> {
     const wanted = sub.copy.blocksToFetch(treeLimits.fetchBlocksMax);
     if (!wanted || !sub.parent.isParentOrTarget(wanted.from)) return [];
     const attachment = sub.parent.attachCount;
-    if (sub.blocks.waiting(wanted.from, attachment, nowMs, this.timing.blocksReplyTimeoutMs ?? defaultParentTiming.blocksReplyTimeoutMs!)) return [];
+    if (sub.blocks.waiting(wanted.from, attachment, nowMs, this.timing.blocksReplyTimeoutMs ?? defaultParentTiming.blocksReplyTimeoutMs!, sub.parent.gapPatienceMs)) return [];
     const version = sub.copy.awaitingStatement?.version ?? -1;
     const count = sub.blocks.outstandingCount(wanted.from, attachment) ?? sub.blocks.countToAsk(wanted.from, attachment, version, sub.copy.missingBlockCount, sub.parent.patience);
     const bguids = wanted.bguids.slice(0, count);

@@ -122,7 +122,7 @@ describe('BlockPacer', () => {
     p.asked('a', 1, 2, 1_000);
     // The parent answers an earlier re-ask with blocks that came already: nothing taken.
     expect(p.answered('a', 1, 0, 0, 1_100)).toBe(false);
-    expect(p.waiting('a', 1, 1_200, 3_000)).toBe(true);
+    expect(p.waiting('a', 1, 1_200, 3_000, 60_000)).toBe(true);
     expect(p.answered('a', 1, 2, 512 * KiB, 4_200)).toBe(true);
     expect(p.expectedAnswerMs('a')).toBeNull();
     // Timed from 1,000: 3.2 s for 512 KiB (timed from 1,100 it would be 3.1 s).
@@ -139,9 +139,9 @@ describe('BlockPacer', () => {
     const count = p.countToAsk('a', 1, 1, 1_000, patienceMs);
     p.asked('a', 1, count, 2_000);
     expect(p.outstandingCount('a', 1)).toBe(count);
-    expect(p.waiting('a', 1, 4_999, 3_000)).toBe(true);
-    expect(p.waiting('b', 1, 2_500, 3_000)).toBe(false);
-    expect(p.waiting('a', 1, 5_000, 3_000)).toBe(false);
+    expect(p.waiting('a', 1, 4_999, 3_000, 60_000)).toBe(true);
+    expect(p.waiting('b', 1, 2_500, 3_000, 60_000)).toBe(false);
+    expect(p.waiting('a', 1, 5_000, 3_000, 60_000)).toBe(false);
     p.asked('a', 1, count, 5_000);
     expect(p.lastAskMs).toBe(5_000);
     expect(p.outstandingCount('a', 1)).toBe(count);
@@ -155,7 +155,7 @@ describe('BlockPacer', () => {
     const next = p.countToAsk('a', 1, 1, 1_000, patienceMs);
     p.asked('a', 1, next, 6_000);
     p.asked('a', 1, next, 60_000);
-    expect(p.waiting('a', 1, 600_000, 3_000)).toBe(true);
+    expect(p.waiting('a', 1, 600_000, 3_000, 60_000)).toBe(true);
     // The answer after a re-asked request's is not measured (the duplicate may be in front of it).
     const model = p.modelOf('a');
     expect(p.answered('a', 1, next, next * 256 * KiB, 60_010)).toBe(true);
@@ -176,7 +176,7 @@ describe('BlockPacer', () => {
     p.asked('a', 1, 1, 1_000);
     // Left and attached again (attachment 2) at 20 s; the new request is new, not a re-ask.
     expect(p.outstandingCount('a', 2)).toBeNull();
-    expect(p.waiting('a', 2, 20_000, 3_000)).toBe(false);
+    expect(p.waiting('a', 2, 20_000, 3_000, 60_000)).toBe(false);
     p.asked('a', 2, 1, 20_000);
     p.answered('a', 2, 1, 256 * KiB, 20_200);
     expect(p.modelOf('a')!.msPerByte * 256 * KiB).toBeCloseTo(200, 0);
@@ -250,8 +250,22 @@ describe('BlockPacer', () => {
     expect(p.countToAsk('a', 2, 1, 10, patienceMs)).toBe(1);
     p.asked('a', 2, 1, 20_000);
     // One 4 MiB block at 128 KiB/s: 32 s; not asked again at 1 s (the timeout) as before.
-    expect(p.waiting('a', 2, 21_000, 1_000)).toBe(true);
-    expect(p.waiting('a', 2, 20_000 + 31_000, 1_000)).toBe(true);
-    expect(p.waiting('a', 2, 20_000 + 32_500, 1_000)).toBe(false);
+    expect(p.waiting('a', 2, 21_000, 1_000, 80_000)).toBe(true);
+    expect(p.waiting('a', 2, 20_000 + 31_000, 1_000, 80_000)).toBe(true);
+    expect(p.waiting('a', 2, 20_000 + 32_500, 1_000, 80_000)).toBe(false);
+    // But never past half the child's wait: a 2.2 s wait asks again at 1.1 s (fifth review).
+    expect(p.waiting('a', 2, 20_000 + 1_050, 1_000, 2_200)).toBe(true);
+    expect(p.waiting('a', 2, 20_000 + 1_100, 1_000, 2_200)).toBe(false);
+  });
+
+  it('fifth review: the request after a re-asked one is expected to take as much longer as the copy in front of it', () => {
+    const p = new BlockPacer();
+    round(p, 'a', 1, 256 * KiB, 0, 1_000);
+    p.asked('a', 1, 1, 10_000);
+    p.asked('a', 1, 1, 12_000); // asked again
+    p.answered('a', 1, 1, 256 * KiB, 12_500); // 2.5 s from the first ask; the copy follows
+    p.asked('a', 1, 1, 13_000);
+    const alone = p.modelOf('a')!;
+    expect(p.expectedAnswerMs('a')!).toBeCloseTo(alone.fixedMs + 256 * KiB * alone.msPerByte + 2_500, 0);
   });
 });
