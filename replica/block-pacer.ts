@@ -9,12 +9,13 @@
  *
  * An answer's time is modelled as a fixed part (round trip, the parent's service time: a loaded
  * ring server can take a second or more whatever the size) plus a part per byte (the link). Both
- * come from the last two whole answers of different sizes from this parent; with only one, all of
- * it is taken as per byte, which never overstates the link. A request then gets replyTargetMs less
- * the fixed part of wire time, but never less than a third of it: a parent slow for every request
- * gets large ones (the fixed part amortised, as the old 4 MiB requests did), a slow link small
- * ones. While the two sizes are not known yet, a request one block larger than the model asks for
- * goes out when even an all-per-byte answer stays well inside the child's patience: it tells the
+ * come from two whole answers of different sizes from this parent; with only one (or a pair no
+ * line with a positive slope and a fixed part of zero or more fits), all of it is taken as per
+ * byte, which never overstates the link. A request then gets replyTargetMs less the fixed part of
+ * wire time, but at least as much as the fixed part (between wireMsMin and wireMsMax): a parent
+ * slow for every request gets large ones (the fixed part amortised, as the old 4 MiB requests
+ * did), a slow link small ones. While the two sizes are not known yet, a request one block larger
+ * than the model asks for goes out when even its worst answer fits the child's wait: it tells the
  * two parts apart (session-26 review: with a fixed 1 s service time, requests stayed at one block
  * for good, 16 MiB took 70 s where 4 MiB requests took 6 s).
  *
@@ -124,9 +125,8 @@ export class BlockPacer {
     // copy in front of the next answer: fourth review), but no longer than half the child's wait,
     // or the second answer cannot come in time (fifth review: a lost first answer of a 2-block
     // version then always cost a parent change).
-    const o = this.outstanding!;
     const expectedMs = this.expectedAnswerMs(parent);
-    const slowestMs = this.seenCount > 0 ? o.count * (this.seenBytes / this.seenCount) * linkMsPerByteMax : askBytesMin * linkMsPerByteMax;
+    const slowestMs = (this.seenCount > 0 ? this.outstanding!.count * this.averageBlockBytes : askBytesMin) * linkMsPerByteMax;
     return nowMs - this.lastAskMs < Math.max(timeoutMs, expectedMs === null ? Math.min(slowestMs, patienceMs / 2) : reaskAfterExpected * expectedMs);
   }
 
@@ -156,9 +156,9 @@ export class BlockPacer {
     const o = this.outstanding;
     if (o && o.parent === parent && o.attachment !== attachment && this.samplesOf === parent) this.samples = [];
     if (this.seenCount === 0) return 1;
-    const averageBytes = this.seenBytes / this.seenCount;
+    const averageBytes = this.averageBlockBytes;
     const countMax = Math.min(missing, treeLimits.fetchBlocksMax, Math.max(1, Math.floor(treeLimits.blocksReplyBytesMax / averageBytes)));
-    const model = this.samplesOf === parent ? this.model() : null;
+    const model = this.modelOf(parent);
     if (!model) return Math.min(countMax, Math.max(1, Math.floor(askBytesMin / averageBytes)));
     // At least as much wire time as the fixed part (half of each answer's time is then data), but
     // no more than wireMsMax: heartbeats queue behind it.
@@ -218,15 +218,20 @@ export class BlockPacer {
    */
   expectedAnswerMs(parent: string): number | null {
     const o = this.outstanding;
-    if (!o || o.parent !== parent || this.seenCount === 0) return null;
-    const model = this.samplesOf === parent ? this.model() : null;
+    const model = this.modelOf(parent);
+    if (!o || o.parent !== parent || this.seenCount === 0 || !model) return null;
     const copyMs = this.skipNextSample ? this.copyAheadMs : 0;
-    return model ? model.fixedMs + o.count * (this.seenBytes / this.seenCount) * model.msPerByte + copyMs : null;
+    return model.fixedMs + o.count * this.averageBlockBytes * model.msPerByte + copyMs;
   }
 
-  /** For tests and metrics: the model of `parent`'s answers (null: none yet). */
+  /** The model of `parent`'s answers (null: none yet, or the samples are another parent's). */
   modelOf(parent: string): { readonly msPerByte: number; readonly fixedMs: number; readonly twoSizes: boolean } | null {
     return this.samplesOf === parent ? this.model() : null;
+  }
+
+  /** The average size of the blocks received of the version being fetched (seenCount > 0). */
+  private get averageBlockBytes(): number {
+    return this.seenBytes / this.seenCount;
   }
 
   /**
@@ -243,10 +248,9 @@ export class BlockPacer {
   }
 
   /**
-   * Time per byte and fixed time of an answer. From two sizes far enough apart: the line through
-   * them (its slope at least msPerByteMin and at most the newer answer's average, so the fixed part
-   * lies between zero and that answer's time; growthMax bounds what a flat line lets a request
-   * grow to). From one: all per byte.
+   * Time per byte and fixed time of an answer. From two sizes far enough apart whose line has a
+   * positive slope and a fixed part of zero or more: that line (its slope at least msPerByteMin and
+   * at most the newer answer's average). Otherwise: all per byte, from the newest answer.
    */
   private model(): { msPerByte: number; fixedMs: number; twoSizes: boolean } | null {
     const b = this.samples[this.samples.length - 1];
@@ -272,7 +276,6 @@ export class BlockPacer {
 function apart(a: Sample, b: Sample): boolean {
   return Math.abs(b.bytes - a.bytes) >= sizeSpreadMin * Math.max(a.bytes, b.bytes);
 }
-
 
 /**
  * The most bytes a request may ask for, whatever the model says, so that even the worst answer

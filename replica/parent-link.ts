@@ -68,8 +68,8 @@ export interface ParentTiming {
    */
   readonly blockWaitMsPerBlock?: number;
   /**
-   * A fetch-blocks still unanswered after this long, and after 1.2 times what the parent's answers
-   * say it should take (BlockPacer), is asked again for the same blocks (a reply may be lost with
+   * A fetch-blocks still unanswered after this long, and after twice what the parent's answers
+   * say it should take (BlockPacer), is asked again, once, for the same blocks (a reply may be lost with
    * its connection; default 1 s, 3 s before session 26: a lost answer was then asked again too late
    * to come within the child's patience). Until then no second one goes out: re-asking every
    * fetchRetryMs while a busy parent worked through the first made it read and send the same
@@ -224,7 +224,7 @@ export class ParentLink {
    * honest answer's worth whatever its bytes (on a slow link the 2 MiB of the bytes clause took
    * longer than gapTimeoutMs: session 26).
    */
-  onBlocksArrived(nowMs: number, count: number, bytes: number, inFull = false): void {
+  onBlocksArrived(nowMs: number, count: number, bytes: number, inFull: boolean): void {
     const awaiting = this.o.copy.awaitingStatement;
     if (awaiting && this.isTimely(awaiting.timestampMs, nowMs)) this.onHeard(nowMs);
     if (inFull && this.behindSinceMs !== null) this.startClock(nowMs);
@@ -339,12 +339,13 @@ export class ParentLink {
         // While blocks are awaited, heartbeats queue behind the block data on the wire: the parent
         // may be silent as long as it may bring no progress (third review: a 0.6 MiB/s link
         // carrying a 4.6 s answer was left as silent at 3.5 s, 13 times over).
-        const silenceMs = this.o.copy.missingBlockCount > 0 ? Math.max(this.silenceTimeoutMs(), this.gapPatienceMs) : this.silenceTimeoutMs();
+        const patienceMs = this.gapPatienceMs;
+        const silenceMs = this.o.copy.missingBlockCount > 0 ? Math.max(this.silenceTimeoutMs(), patienceMs) : this.silenceTimeoutMs();
         if (nowMs - s.lastHeardMs > silenceMs) return this.abandon('silent', t.distrustSilentMs, nowMs);
         if (this.behindSinceMs !== null) {
           const stalledMs = nowMs - this.behindSinceMs;
           const parentHasIt = this.parentNextVersion > this.o.copy.nextVersion;
-          if (parentHasIt && stalledMs > this.gapPatienceMs) return this.abandon('withholding', t.distrustSilentMs, nowMs);
+          if (parentHasIt && stalledMs > patienceMs) return this.abandon('withholding', t.distrustSilentMs, nowMs);
           if (stalledMs > t.parentBehindTimeoutMs) return this.abandon('parent-behind', t.distrustSilentMs, nowMs);
         }
         const effects = this.onMaybeBehind(nowMs);

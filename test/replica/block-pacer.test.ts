@@ -132,7 +132,7 @@ describe('BlockPacer', () => {
     expect(m.fixedMs + 512 * KiB * m.msPerByte).toBeCloseTo(3_200, 0);
   });
 
-  it('waits for the outstanding answer up to a timeout (and 1.2 times its expected time); a re-ask asks for the same blocks and keeps the first time', () => {
+  it('waits for the outstanding answer up to a timeout (and twice its expected time); a re-ask asks for the same blocks and keeps the first time', () => {
     const p = new BlockPacer();
     round(p, 'a', 1, 256 * KiB, 0, 100);
     round(p, 'a', 1, 256 * KiB, 1_000, 150);

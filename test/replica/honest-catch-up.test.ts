@@ -200,7 +200,7 @@ describe('an honest parent whose blocks answer is lost', () => {
     expect(slow.child.copyOf(large.aguid)!.nextVersion).toBe(large.history.length);
   }, 60_000);
 
-  // The request is asked again (the same blocks) after blocksReplyTimeoutMs (1 s) and 1.2 times
+  // The request is asked again (the same blocks, once) after blocksReplyTimeoutMs (1 s) and twice
   // what it should take. Before the review fix (asked again only once the wait ran out) the child
   // left in every such case; with a fixed 3 s, in 4 of 12 of the sweep below.
   for (const { blockCount, serviceMs, lost } of [{ blockCount: 16, serviceMs: 0, lost: 2 }, { blockCount: 64, serviceMs: 1_000, lost: 2 }, { blockCount: 16, serviceMs: 1_000, lost: 0 }]) {
