@@ -22,7 +22,7 @@
 import { bytesEqual, fromHex, toHex } from '../core/bytes.ts';
 import type { Crypto } from '../core/crypto.ts';
 import { DecodeError } from '../core/errors.ts';
-import type { KvStore } from '../core/store.ts';
+import { hasKey, type KvStore } from '../core/store.ts';
 import { blockBytesMax } from '../core/version/block.ts';
 import { decodeFragment, fragmentRootOf, FragmentError, type FragmentRecord } from './erasure/index.ts';
 import type { HeldFragment } from './messages.ts';
@@ -150,7 +150,7 @@ export class FragmentStore {
   /** This block's keys whose value is present (a key removed behind our back is skipped). */
   private keysOf(bguid: Uint8Array): string[] {
     const keys = this.index.get(toHex(bguid));
-    return keys ? [...keys].filter((k) => this.store.get(k) !== undefined).sort() : [];
+    return keys ? [...keys].filter((k) => hasKey(this.store, k)).sort() : [];
   }
 
   /** Decodes and verifies `bytes` as a fragment under `fragmentRoot`, then stores it; `writer` is who sent it. */
@@ -222,7 +222,7 @@ export class FragmentStore {
       if (fragments.length >= countMax) break;
       const stored = this.store.get(key);
       if (stored !== undefined && bytes + stored.length > bytesMax) return { fragments, corrupt, cut: true };
-      const verified = this.verifyKey(key);
+      const verified = this.verifyRecord(key, stored);
       if (verified) {
         fragments.push(verified);
         bytes += verified.bytes.length;
@@ -236,8 +236,12 @@ export class FragmentStore {
 
   /** Re-hashes one stored record; undefined when it is missing, malformed or does not match its key. */
   verifyKey(key: string): VerifiedFragment | undefined {
+    return this.verifyRecord(key, this.store.get(key));
+  }
+
+  /** verifyKey for a record already read (each read of the store is a copy of the fragment). */
+  private verifyRecord(key: string, bytes: Uint8Array | undefined): VerifiedFragment | undefined {
     const parts = key.split('/');
-    const bytes = this.store.get(key);
     if (parts.length !== 4 || parts[0] !== 'f' || !bytes) return undefined;
     try {
       const record = decodeFragment(bytes, this.fragmentBytesMax);

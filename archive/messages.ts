@@ -19,6 +19,7 @@ import {
 } from '../core/codec.ts';
 import { hashBytes } from '../core/crypto.ts';
 import { DecodeError } from '../core/errors.ts';
+import { packFast, type Packable } from '../core/version/fast-msgpack.ts';
 
 export interface HeldFragment {
   bguid: Uint8Array;
@@ -105,6 +106,36 @@ const hash = { bytes: hashBytes };
 
 function heldTuple(h: HeldFragment): unknown[] {
   return [h.bguid, h.fragmentRoot, h.index];
+}
+
+/**
+ * The messages that carry fragments, as the tuples encodeArchiveMessage writes: packed by
+ * core/version/fast-msgpack.ts into one exactly sized buffer, each fragment copied once (msgpackr
+ * grew its buffer as it went, copying what it had written, and the host then copied the whole
+ * frame again to put the channel byte in front). The bytes are the same as msgpackr's.
+ */
+function fragmentCarryingTuple(message: ArchiveMessage): Packable[] | null {
+  switch (message.type) {
+    case 'store':
+      return ['store', message.requestId, message.items.map((i) => [i.fragment, i.fragmentRoot, i.certificate])];
+    case 'fetchReply':
+      return ['fetchReply', message.requestId, message.blocks.map((b) => [b.bguid, b.fragments, b.certificate])];
+    default:
+      return null;
+  }
+}
+
+/**
+ * encodeArchiveMessage's bytes after `reservedBytes` free bytes (a transport's channel byte), so a
+ * frame of fragments is written once: what an archive server serves and an archiver stores.
+ */
+export function encodeArchiveFrame(message: ArchiveMessage, reservedBytes: number): Uint8Array {
+  const tuple = fragmentCarryingTuple(message);
+  if (tuple) return packFast(tuple, reservedBytes);
+  const body = encodeArchiveMessage(message);
+  const frame = new Uint8Array(reservedBytes + body.length);
+  frame.set(body, reservedBytes);
+  return frame;
 }
 
 export function encodeArchiveMessage(message: ArchiveMessage): Uint8Array {

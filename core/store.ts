@@ -19,6 +19,13 @@ export interface KvStore {
    * same bytes again). A store without it is asked to `delete` them instead.
    */
   discardNow?(keys: readonly string[]): void;
+  /** Whether `key` has a value, without reading it out (a get copies the value on lmdb). */
+  has?(key: string): boolean;
+}
+
+/** `store.has(key)` where the store has it, else a get. */
+export function hasKey(store: KvStore, key: string): boolean {
+  return store.has ? store.has(key) : store.get(key) !== undefined;
 }
 
 /** `store.discardNow(keys)` where the store has it, else `store.delete` of each. */
@@ -32,6 +39,10 @@ export class MemoryKvStore implements KvStore {
 
   get(key: string): Uint8Array | undefined {
     return this.map.get(key);
+  }
+
+  has(key: string): boolean {
+    return this.map.has(key);
   }
 
   put(key: string, value: Uint8Array): void {

@@ -11,7 +11,7 @@
  * waits for them as usual; the normal case's own messages leave them held (ring/replica.ts), so
  * the next update's votes do not wait for the previous update's execution to reach the disk.
  */
-import { discardNow, type KvStore } from '../core/store.ts';
+import { discardNow, hasKey, type KvStore } from '../core/store.ts';
 
 export class DeferredWrites implements KvStore {
   /** Held writes in order of arrival; undefined marks a delete. */
@@ -47,6 +47,10 @@ export class DeferredWrites implements KvStore {
 
   get(key: string): Uint8Array | undefined {
     return this.held.has(key) ? this.held.get(key) : this.inner.get(key);
+  }
+
+  has(key: string): boolean {
+    return this.held.has(key) ? this.held.get(key) !== undefined : hasKey(this.inner, key);
   }
 
   put(key: string, value: Uint8Array): void {

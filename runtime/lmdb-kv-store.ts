@@ -82,6 +82,13 @@ export class LmdbKvStore implements KvStore {
     return value === deleted ? undefined : value;
   }
 
+  has(key: string): boolean {
+    assert(!this.closed, 'LmdbKvStore used after close');
+    if (this.staged.has(key)) return this.staged.get(key) !== deleted;
+    if (this.inFlight.has(key)) return this.inFlight.get(key) !== deleted;
+    return this.db.doesExist(key);
+  }
+
   private read(key: string): Uint8Array | undefined {
     // getBinary already hands out a copy the caller owns (getBinaryFast is the reused buffer): a
     // second copy here doubled the cost of every block read on a ring server.

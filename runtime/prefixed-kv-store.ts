@@ -3,7 +3,7 @@
  * Tapestry node) share one lmdb environment and one group commit without seeing each other's keys.
  */
 import { assert } from '../core/assert.ts';
-import { discardNow } from '../core/store.ts';
+import { discardNow, hasKey } from '../core/store.ts';
 import type { DurableKvStore } from './machine-host.ts';
 
 export class PrefixedKvStore implements DurableKvStore {
@@ -16,6 +16,9 @@ export class PrefixedKvStore implements DurableKvStore {
 
   get(key: string): Uint8Array | undefined {
     return this.inner.get(this.prefix + key);
+  }
+  has(key: string): boolean {
+    return hasKey(this.inner, this.prefix + key);
   }
   put(key: string, value: Uint8Array): void {
     this.inner.put(this.prefix + key, value);

@@ -15,7 +15,7 @@ import { Archiver } from '../archiver.ts';
 import { certificateCheckOf } from '../certificate-check.ts';
 import type { Coding } from '../fragment-store.ts';
 import type { ArchiverOptions, ArchiverOutput, BlockRefToArchive, BlockToArchive, VersionToArchive } from '../archiver-types.ts';
-import { archiveLimits, decodeArchiveMessage, encodeArchiveMessage, type ArchiveMessage } from '../messages.ts';
+import { archiveLimits, decodeArchiveMessage, encodeArchiveFrame, encodeArchiveMessage, type ArchiveMessage } from '../messages.ts';
 import { defaultRepairOptions } from '../repairer.ts';
 
 export interface ArchiveServerBindingOptions {
@@ -54,6 +54,7 @@ export function archiveServerBinding(o: ArchiveServerBindingOptions): { binding:
     machine: server,
     decode: (bytes) => decodeArchiveMessage(bytes),
     encode: encodeArchiveMessage,
+    encodeFrame: encodeArchiveFrame,
     frameBytesMax: archiveLimits.messageBytesMax,
     tickMs: o.tickMs ?? 50,
     onOutput: o.onOutput,
@@ -176,6 +177,10 @@ export function archiverBinding(
     encode: (message) => {
       assert(message.type !== 'continue', 'a continue message never leaves its node');
       return encodeArchiveMessage(message);
+    },
+    encodeFrame: (message, reservedBytes) => {
+      assert(message.type !== 'continue', 'a continue message never leaves its node');
+      return encodeArchiveFrame(message, reservedBytes);
     },
     frameBytesMax: archiveLimits.messageBytesMax,
     tickMs,

@@ -51,10 +51,12 @@ export interface FetchStats {
   fragmentsRejected: number;
   unanswered: number;
   waves: number;
+  /** The most decoded block bytes the cache held at once. */
+  cachedBytesPeak: number;
 }
 
 export class BlockFetcher {
-  readonly stats: FetchStats = { blocks: 0, blockBytes: 0, cacheHits: 0, fragmentsReceived: 0, fragmentsRejected: 0, unanswered: 0, waves: 0 };
+  readonly stats: FetchStats = { blocks: 0, blockBytes: 0, cacheHits: 0, fragmentsReceived: 0, fragmentsRejected: 0, unanswered: 0, waves: 0, cachedBytesPeak: 0 };
   private readonly ring: ServerRing;
   private readonly cache = new Map<string, Uint8Array>();
   private cacheBytes = 0;
@@ -275,6 +277,7 @@ export class BlockFetcher {
     if (block.length > this.options.cacheBytesMax) return;
     this.cache.set(hex, block);
     this.cacheBytes += block.length;
+    this.stats.cachedBytesPeak = Math.max(this.stats.cachedBytesPeak, this.cacheBytes);
     for (const [key, value] of this.cache) {
       if (this.cacheBytes <= this.options.cacheBytesMax) break;
       this.cache.delete(key);

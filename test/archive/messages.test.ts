@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DecodeError } from '../../core/errors.ts';
-import { decodeArchiveMessage, encodeArchiveMessage, type ArchiveMessage } from '../../archive/messages.ts';
+import { decodeArchiveMessage, encodeArchiveFrame, encodeArchiveMessage, type ArchiveMessage } from '../../archive/messages.ts';
 import { signReceipt, verifyReceipt } from '../../archive/receipt.ts';
 import { signerOf } from '../../core/crypto.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
@@ -33,6 +33,22 @@ const samples: ArchiveMessage[] = [
 describe('archive message codec', () => {
   it('round-trips every message type exactly', () => {
     for (const message of samples) expect(decodeArchiveMessage(encodeArchiveMessage(message))).toEqual(message);
+  });
+
+  it('frames (a reserved byte in front, fragments packed once) hold exactly the message encoding', () => {
+    const big: ArchiveMessage[] = [
+      // Lengths across msgpack's bin8 / bin16 / bin32 and fixarray / array16 boundaries.
+      { type: 'fetchReply', requestId: 2 ** 40, blocks: Array.from({ length: 17 }, (_, i) => ({ bguid: h(), fragments: [r.bytes(255 + i), r.bytes(65_535 + i), r.bytes(70_000)], certificate: i % 2 ? r.bytes(300) : null })) },
+      { type: 'store', requestId: 0, items: Array.from({ length: 16 }, (_, i) => ({ fragment: r.bytes(i * 4099), fragmentRoot: h(), certificate: i === 3 ? r.bytes(256) : null })) },
+      { type: 'fetchReply', requestId: 3, blocks: [] },
+    ];
+    for (const message of [...samples, ...big]) {
+      for (const reserved of [0, 1, 3]) {
+        const frame = encodeArchiveFrame(message, reserved);
+        expect(frame.subarray(0, reserved)).toEqual(new Uint8Array(reserved));
+        expect(Buffer.from(frame.subarray(reserved)).equals(Buffer.from(encodeArchiveMessage(message))), message.type).toBe(true);
+      }
+    }
   });
 
   it('throws only DecodeError on random and mutated frames (never crashes or accepts a wrong shape silently)', () => {

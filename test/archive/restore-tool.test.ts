@@ -24,6 +24,18 @@ describe('restore tool', () => {
     const second = await runRestore({ ...base, target: { aguid: object[0]!.aguid, version: 1 }, sink: (r) => void got.push(r.bytes) }, () => 0);
     expect(second.failed).toEqual([]);
     expect(got[1]).toEqual(object[1]!.content);
+    // One version keeps no decoded blocks for later versions: a 256 MiB restore held 256 MiB more.
+    expect(latest.fetch.cachedBytesPeak).toBe(0);
+    expect(second.fetch.cachedBytesPeak).toBe(0);
+  });
+
+  it('keeps decoded blocks across the versions of one restore, which share most of them', async () => {
+    const object = history.versions.filter((v) => v.name === 'object-1');
+    const got: Uint8Array[] = [];
+    const report = await runRestore({ ...base, target: { aguid: object[0]!.aguid, allVersions: true }, sink: (r) => void got.push(r.bytes) }, () => 0);
+    expect(got).toEqual(object.map((v) => v.content));
+    expect(report.fetch.cachedBytesPeak).toBeGreaterThan(0);
+    expect(report.fetch.cacheHits).toBeGreaterThan(0);
   });
 
   it('restores every version of every object with --all', async () => {

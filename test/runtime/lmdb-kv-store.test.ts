@@ -72,6 +72,8 @@ describe('LmdbKvStore', () => {
       fc.record({ kind: fc.constant('put' as const), key, value: fc.uint8Array({ maxLength: 8 }) }),
       fc.record({ kind: fc.constant('delete' as const), key }),
       fc.record({ kind: fc.constant('flush' as const) }),
+      // A flush left running: the next steps read while its writes are in flight.
+      fc.record({ kind: fc.constant('flushRunning' as const) }),
       fc.record({ kind: fc.constant('reopen' as const) }),
     );
     await fc.assert(
@@ -79,6 +81,7 @@ describe('LmdbKvStore', () => {
         const path = tempDir();
         const model = new MemoryKvStore();
         let store = new LmdbKvStore({ path, syncCommit });
+        const running: Promise<void>[] = [];
         for (const o of ops) {
           if (o.kind === 'put') {
             store.put(o.key, o.value);
@@ -88,13 +91,20 @@ describe('LmdbKvStore', () => {
             model.delete(o.key);
           } else if (o.kind === 'flush') {
             await store.flush();
+          } else if (o.kind === 'flushRunning') {
+            running.push(store.flush());
           } else {
+            await Promise.all(running.splice(0));
             await store.close(); // close flushes, so everything in the model must come back
             store = new LmdbKvStore({ path, syncCommit });
           }
           for (const prefix of ['', 'a', 'a/', 'b/']) expect(store.keys(prefix)).toEqual(model.keys(prefix));
-          for (const k of ['a', 'a/1', 'b/2', 'c']) expect(store.get(k)).toEqual(model.get(k));
+          for (const k of ['a', 'a/1', 'b/2', 'c']) {
+            expect(store.get(k)).toEqual(model.get(k));
+            expect(store.has(k)).toBe(model.has(k));
+          }
         }
+        await Promise.all(running);
         await store.close();
       }),
       { numRuns: 25 },
