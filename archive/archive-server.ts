@@ -144,7 +144,7 @@ export class ArchiveServer implements Machine<ArchiveMessage, ArchiveOutput> {
       case 'fetch':
         return this.onFetch(from, message);
       case 'listCertificates':
-        return [send(from, { type: 'certificates', requestId: message.requestId, ...this.listCertificates(message.after, Math.min(message.limit, archiveLimits.certificatesPerReplyMax)) })];
+        return [send(from, { type: 'certificates', requestId: message.requestId, ...this.listCertificates(message.after, Math.min(message.limit, archiveLimits.certificatesPerReplyMax), message.aguid) })];
       case 'status':
         return [send(from, { type: 'statusReply', requestId: message.requestId, status: this.status() })];
       case 'probeReply':
@@ -271,12 +271,12 @@ export class ArchiveServer implements Machine<ArchiveMessage, ArchiveOutput> {
    * At most listChecksMax checks per request: the page may end early, short or even empty, with
    * `next` set (a request cost up to a page of pairings, 1,024 of them ~7 s, second review).
    */
-  private listCertificates(after: string, limit: number): { certificates: Uint8Array[]; next: string | null } {
+  private listCertificates(after: string, limit: number, aguid?: Uint8Array): { certificates: Uint8Array[]; next: string | null } {
     const certificates: Uint8Array[] = [];
     let cursor = after;
     let checks = 0;
     for (;;) {
-      const page = this.fragments.certificateEntriesAfter(cursor, limit - certificates.length);
+      const page = this.fragments.certificateEntriesAfter(cursor, limit - certificates.length, aguid);
       for (const e of page.entries) {
         if (this.options.certificateCheck && !this.passed(e.bguid, e.certificate)) checks++;
         if (this.certificateHolds(e.bguid, e.certificate)) certificates.push(e.certificate);

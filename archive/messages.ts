@@ -68,7 +68,8 @@ export type ArchiveMessage =
   | { type: 'fetch'; requestId: number; bguids: Uint8Array[] }
   | { type: 'fetchReply'; requestId: number; blocks: FetchedBlock[] }
   /** Certificates stored beside root blocks, in key order after `after` (paging). */
-  | { type: 'listCertificates'; requestId: number; after: string; limit: number }
+  /** `aguid`: only that object's certificates (an archive server's per-object index). */
+  | { type: 'listCertificates'; requestId: number; after: string; limit: number; aguid?: Uint8Array }
   | { type: 'certificates'; requestId: number; certificates: Uint8Array[]; next: string | null }
   | { type: 'status'; requestId: number }
   | { type: 'statusReply'; requestId: number; status: ServerStatus }
@@ -155,7 +156,7 @@ export function encodeArchiveMessage(message: ArchiveMessage): Uint8Array {
     case 'fetchReply':
       return encode(['fetchReply', message.requestId, message.blocks.map((b) => [b.bguid, b.fragments, b.certificate])]);
     case 'listCertificates':
-      return encode(['listCertificates', message.requestId, message.after, message.limit]);
+      return encode(['listCertificates', message.requestId, message.after, message.limit, ...(message.aguid ? [message.aguid] : [])]);
     case 'certificates':
       return encode(['certificates', message.requestId, message.certificates, message.next]);
     case 'status':
@@ -234,8 +235,9 @@ export function decodeArchiveMessage(bytes: Uint8Array, bytesMax: number = L.mes
       return { type, requestId: req(t[1]), blocks };
     }
     case 'listCertificates': {
-      const t = asTuple(value, type, 4);
-      return { type, requestId: req(t[1]), after: asString(t[2], 'list after', L.keyLengthMax), limit: asUint(t[3], 'list limit', L.certificatesPerReplyMax) };
+      const t = asTuple(value, type, 4, 5);
+      const list = { type, requestId: req(t[1]), after: asString(t[2], 'list after', L.keyLengthMax), limit: asUint(t[3], 'list limit', L.certificatesPerReplyMax) } as const;
+      return t.length === 5 ? { ...list, aguid: asBytesField(t[4], 'list aguid', hash) } : list;
     }
     case 'certificates': {
       const t = asTuple(value, type, 4);

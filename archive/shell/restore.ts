@@ -2,9 +2,10 @@
  * Restore from the archive alone: with every ring server and secondary replica gone, the ring
  * public key and the archive servers' addresses are enough to rebuild every certified version.
  *
- *   1. Discovery: every archive server lists the certificates stored beside root blocks; each is
- *      decoded and verified under the ring public key (one pairing per signed batch, thanks to the
- *      verifier's cache). Committed statements give (aguid, version, VGUID).
+ *   1. Discovery: every archive server lists the certificates stored beside root blocks (only one
+ *      object's when one object is restored); each is decoded and verified under the ring public
+ *      key (one pairing per signed batch, thanks to the verifier's cache). Committed statements
+ *      give (aguid, version, VGUID).
  *   2. Per version: the root block is fetched by its VGUID (archive/shell/block-fetcher.ts: any k
  *      verified fragments, decoded block hashed against the BGUID), decoded, and checked against
  *      the certificate (aguid, version); the tree is walked level by level, each interior block
@@ -67,13 +68,14 @@ interface PageTaken {
  * re-encodings of one, which all verified, for up to 1,000,000 pages (hours; session-20 review,
  * finding 5). An empty page with `next` set is a server that spent its checks for one request, and
  * listing goes on, at most emptyPagesMax times in a row. A page that does not come back leaves the
- * listing unfinished (the server counts as not answering).
+ * listing unfinished (the server counts as not answering). With `aguid`, the server lists only
+ * that object's certificates (its per-object index), in the same key order.
  */
-async function listEach(source: ArchiveSource, server: string, pageSize: number, take: (certificates: Uint8Array[], after: string) => PageTaken, onRefused: (count: number) => void): Promise<boolean> {
+async function listEach(source: ArchiveSource, server: string, pageSize: number, aguid: Uint8Array | undefined, take: (certificates: Uint8Array[], after: string) => PageTaken, onRefused: (count: number) => void): Promise<boolean> {
   let after = '';
   let empty = 0;
   for (let page = 0; page < listPagesMax; page++) {
-    const reply = await source.request(server, { type: 'listCertificates', requestId: page + 1, after, limit: pageSize });
+    const reply = await source.request(server, { type: 'listCertificates', requestId: page + 1, after, limit: pageSize, ...(aguid ? { aguid } : {}) });
     if (!reply || reply.type !== 'certificates') return false;
     if (reply.certificates.length > pageSize) {
       onRefused(reply.certificates.length);
@@ -135,7 +137,7 @@ export async function discoverVersions(crypto: Crypto, source: ArchiveSource, ri
     return page;
   };
   const answered = await mapLimit(source.servers, 8, (server) =>
-    listEach(source, server, options.pageSize ?? 256, take, (count) => {
+    listEach(source, server, options.pageSize ?? 256, options.aguid, take, (count) => {
       rejectedCount += count;
     }),
   );

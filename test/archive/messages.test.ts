@@ -19,6 +19,7 @@ const samples: ArchiveMessage[] = [
   { type: 'fetch', requestId: 7, bguids: [h(), h()] },
   { type: 'fetchReply', requestId: 8, blocks: [{ bguid: h(), fragments: [r.bytes(40), r.bytes(41)], certificate: null }, { bguid: h(), fragments: [], certificate: r.bytes(70) }] },
   { type: 'listCertificates', requestId: 9, after: 'c/ab', limit: 100 },
+  { type: 'listCertificates', requestId: 9, after: '', limit: 7, aguid: h() },
   { type: 'certificates', requestId: 10, certificates: [r.bytes(500)], next: 'c/ff' },
   { type: 'status', requestId: 11 },
   {
