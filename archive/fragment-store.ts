@@ -98,9 +98,6 @@ function hexToBytes(hex: string): Uint8Array {
   return out;
 }
 
-/** Present once every stored certificate has its per-object index entry (FragmentStore). */
-const objectIndexMarker = 'm/object-index';
-
 function parseKey(key: string): HeldFragment | undefined {
   const parts = key.split('/');
   if (parts.length !== 4 || parts[0] !== 'f' || !/^[0-9a-f]{64}$/.test(parts[1]!) || !/^[0-9a-f]{64}$/.test(parts[2]!)) return undefined;
@@ -121,6 +118,17 @@ export class FragmentStore {
    * listing was quadratic: 80,000 certificates took 34 s (session-20 review, finding 6).
    */
   private readonly certificateKeys: string[];
+  /**
+   * The same keys by the object each certificate's statement names (AGUID hex → sorted c/ keys),
+   * and the object of each key, so a restore of one object lists that object's certificates, not
+   * the whole archive's (it verified every certificate in the archive to restore one object: 1.7-
+   * 3.6 s with 320 versions stored, and growing with the archive). Built from the certificates
+   * themselves at every start (a decode each, no signature check) and kept in step with
+   * putCertificate and deleteCertificate, so it cannot drift from what is stored. A certificate that
+   * does not decode has no object; it could not pass the check a listing makes anyway.
+   */
+  private readonly certificateKeysByObject = new Map<string, string[]>();
+  private readonly objectOfKey = new Map<string, string>();
 
   constructor(
     private readonly store: KvStore,
@@ -130,41 +138,34 @@ export class FragmentStore {
   ) {
     for (const key of store.keys('f/')) this.indexAdd(key);
     this.certificateKeys = store.keys('c/');
-    if (!hasKey(store, objectIndexMarker)) {
-      // Certificates stored before the per-object index existed: index them once.
-      for (const key of this.certificateKeys) {
-        const certificate = store.get(key);
-        if (certificate !== undefined) this.objectIndexPut(key.slice(2), certificate);
-      }
-      store.put(objectIndexMarker, Uint8Array.of(1));
+    for (const key of this.certificateKeys) {
+      const certificate = store.get(key);
+      if (certificate !== undefined) this.objectIndexAdd(key, certificate);
     }
   }
 
-  /**
-   * The per-object certificate index: a/<aguid>/<bguid> beside c/<bguid>, for the object the
-   * certificate's statement names, so a restore of one object lists that object's certificates
-   * and not the whole archive's (it verified every certificate in the archive to restore one
-   * object: 1.7-3.6 s with 320 versions stored, growing with the archive). A certificate that
-   * does not decode gets no entry; it could not pass the check a listing makes anyway.
-   */
-  private objectIndexKey(bguidHex: string, certificate: Uint8Array): string | null {
+  private objectIndexAdd(key: string, certificate: Uint8Array): void {
+    let aguidHex: string;
     try {
-      return `a/${toHex(decodeCertificate(certificate).statement.aguid)}/${bguidHex}`;
+      aguidHex = toHex(decodeCertificate(certificate).statement.aguid);
     } catch (error) {
-      if (error instanceof DecodeError) return null;
+      if (error instanceof DecodeError) return;
       throw error;
     }
+    let keys = this.certificateKeysByObject.get(aguidHex);
+    if (!keys) this.certificateKeysByObject.set(aguidHex, (keys = []));
+    keys.splice(positionAfter(keys, key), 0, key);
+    this.objectOfKey.set(key, aguidHex);
   }
 
-  private objectIndexPut(bguidHex: string, certificate: Uint8Array): void {
-    const key = this.objectIndexKey(bguidHex, certificate);
-    if (key !== null) this.store.put(key, Uint8Array.of(1));
-  }
-
-  private objectIndexDelete(bguidHex: string): void {
-    const stored = this.store.get(`c/${bguidHex}`);
-    const key = stored === undefined ? null : this.objectIndexKey(bguidHex, stored);
-    if (key !== null) this.store.delete(key);
+  private objectIndexDelete(key: string): void {
+    const aguidHex = this.objectOfKey.get(key);
+    if (aguidHex === undefined) return;
+    this.objectOfKey.delete(key);
+    const keys = this.certificateKeysByObject.get(aguidHex)!;
+    const at = positionAfter(keys, key) - 1;
+    if (keys[at] === key) keys.splice(at, 1);
+    if (keys.length === 0) this.certificateKeysByObject.delete(aguidHex);
   }
 
   private indexAdd(key: string): void {
@@ -328,11 +329,10 @@ export class FragmentStore {
 
   /** Stores (or replaces) the certificate beside a root block; which one to keep is the caller's choice (ArchiveServer.keepCertificate). */
   putCertificate(bguid: Uint8Array, certificate: Uint8Array): void {
-    const hex = toHex(bguid);
-    const key = `c/${hex}`;
-    this.objectIndexDelete(hex);
+    const key = `c/${toHex(bguid)}`;
     this.store.put(key, certificate);
-    this.objectIndexPut(hex, certificate);
+    this.objectIndexDelete(key);
+    this.objectIndexAdd(key, certificate);
     const at = positionAfter(this.certificateKeys, key);
     if (this.certificateKeys[at - 1] !== key) this.certificateKeys.splice(at, 0, key);
   }
@@ -342,9 +342,8 @@ export class FragmentStore {
   }
 
   deleteCertificate(bguid: Uint8Array): void {
-    const hex = toHex(bguid);
-    const key = `c/${hex}`;
-    this.objectIndexDelete(hex);
+    const key = `c/${toHex(bguid)}`;
+    this.objectIndexDelete(key);
     this.store.delete(key);
     const at = positionAfter(this.certificateKeys, key) - 1;
     if (this.certificateKeys[at] === key) this.certificateKeys.splice(at, 1);
@@ -355,7 +354,7 @@ export class FragmentStore {
    * returned when more remain. With `aguid`, only the certificates indexed under that object.
    */
   certificateEntriesAfter(after: string, limit: number, aguid?: Uint8Array): { entries: { bguid: Uint8Array; certificate: Uint8Array }[]; next: string | null } {
-    const keys = aguid === undefined ? this.certificateKeys : this.objectCertificateKeys(aguid);
+    const keys = aguid === undefined ? this.certificateKeys : (this.certificateKeysByObject.get(toHex(aguid)) ?? []);
     const start = positionAfter(keys, after);
     const page = keys.slice(start, start + limit);
     const entries: { bguid: Uint8Array; certificate: Uint8Array }[] = [];
@@ -364,12 +363,6 @@ export class FragmentStore {
       if (certificate !== undefined) entries.push({ bguid: fromHex(k.slice(2)), certificate });
     }
     return { entries, next: start + page.length < keys.length ? (page[page.length - 1] ?? after) : null };
-  }
-
-  /** The c/ keys of one object's certificates, sorted, from a prefix scan of its index entries. */
-  private objectCertificateKeys(aguid: Uint8Array): string[] {
-    const prefix = `a/${toHex(aguid)}/`;
-    return this.store.keys(prefix).map((key) => `c/${key.slice(prefix.length)}`);
   }
 
   certificateCount(): number {

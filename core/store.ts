@@ -19,7 +19,7 @@ export interface KvStore {
    * same bytes again). A store without it is asked to `delete` them instead.
    */
   discardNow?(keys: readonly string[]): void;
-  /** Whether `key` has a value, without reading it out (a get copies the value on lmdb). */
+  /** Whether `key` has a value, without handing out a copy of it (an lmdb get allocates one). */
   has?(key: string): boolean;
 }
 

@@ -82,6 +82,7 @@ export class LmdbKvStore implements KvStore {
     return value === deleted ? undefined : value;
   }
 
+  /** doesExist reads the value into lmdb's reused buffer: no allocation, but still a copy (~10 µs per 256 KiB). */
   has(key: string): boolean {
     assert(!this.closed, 'LmdbKvStore used after close');
     if (this.staged.has(key)) return this.staged.get(key) !== deleted;

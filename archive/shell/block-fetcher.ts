@@ -277,11 +277,11 @@ export class BlockFetcher {
     if (block.length > this.options.cacheBytesMax) return;
     this.cache.set(hex, block);
     this.cacheBytes += block.length;
-    this.stats.cachedBytesPeak = Math.max(this.stats.cachedBytesPeak, this.cacheBytes);
     for (const [key, value] of this.cache) {
       if (this.cacheBytes <= this.options.cacheBytesMax) break;
       this.cache.delete(key);
       this.cacheBytes -= value.length;
     }
+    this.stats.cachedBytesPeak = Math.max(this.stats.cachedBytesPeak, this.cacheBytes);
   }
 }

@@ -68,16 +68,22 @@ function select(versions: readonly VersionRef[], target: RestoreTarget, unreacha
   return [one];
 }
 
+/**
+ * Decoded blocks a restore keeps for reuse. Versions of one object share most of their blocks, so
+ * a restore of several keeps up to 256 MiB; one version shares only repeated blocks (a sparse or
+ * zero-filled file), which a small cache covers: it held every block it had fetched, 256 MiB more
+ * memory for a 256 MiB version.
+ */
+export function blockCacheBytesFor(versionCount: number): number {
+  return versionCount > 1 ? defaultBlockFetcherOptions.cacheBytesMax : 16 * 2 ** 20;
+}
+
 export async function runRestore(o: RestoreToolOptions, nowMs: () => number): Promise<RestoreToolReport> {
   const startMs = nowMs();
   const discovery = await discoverVersions(o.crypto, o.source, o.ringPublicKey, { aguid: o.target.aguid });
   const versions = o.ringId ? discovery.versions.filter((v) => bytesEqual(v.certificate.statement.ringId, o.ringId!)) : discovery.versions;
   const selected = select(versions, o.target, discovery.unreachable, o.source.servers.length);
-  // The block cache serves versions that share blocks; restoring one version it only held every
-  // block it had fetched (256 MiB more memory for a 256 MiB version), and a block named twice in a
-  // batch is fetched once anyway.
-  const cacheBytesMax = selected.length > 1 ? defaultBlockFetcherOptions.cacheBytesMax : 0;
-  const fetcher = new BlockFetcher(o.crypto, o.source, { k: o.k, m: o.m, ...defaultBlockFetcherOptions, cacheBytesMax });
+  const fetcher = new BlockFetcher(o.crypto, o.source, { k: o.k, m: o.m, ...defaultBlockFetcherOptions, cacheBytesMax: blockCacheBytesFor(selected.length) });
   fetcher.markUnanswering(discovery.unreachable);
   const sink = typeof o.sink === 'function' ? bytesSink(o.sink) : o.sink;
   const report = await streamVersions(fetcher, selected, sink, o.onProgress);

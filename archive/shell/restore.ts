@@ -69,13 +69,18 @@ interface PageTaken {
  * finding 5). An empty page with `next` set is a server that spent its checks for one request, and
  * listing goes on, at most emptyPagesMax times in a row. A page that does not come back leaves the
  * listing unfinished (the server counts as not answering). With `aguid`, the server lists only
- * that object's certificates (its per-object index), in the same key order.
+ * that object's certificates (its per-object index), in the same key order; one that does not
+ * answer the first such page is asked for its whole listing instead.
  */
 async function listEach(source: ArchiveSource, server: string, pageSize: number, aguid: Uint8Array | undefined, take: (certificates: Uint8Array[], after: string) => PageTaken, onRefused: (count: number) => void): Promise<boolean> {
   let after = '';
   let empty = 0;
   for (let page = 0; page < listPagesMax; page++) {
     const reply = await source.request(server, { type: 'listCertificates', requestId: page + 1, after, limit: pageSize, ...(aguid ? { aguid } : {}) });
+    // A server from before per-object listings drops the request as malformed: list it whole (take
+    // keeps only the object's certificates). A server that answers nothing is asked twice (a hung
+    // one costs a second timeout).
+    if (!reply && aguid && page === 0) return listEach(source, server, pageSize, undefined, take, onRefused);
     if (!reply || reply.type !== 'certificates') return false;
     if (reply.certificates.length > pageSize) {
       onRefused(reply.certificates.length);

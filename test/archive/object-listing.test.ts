@@ -1,10 +1,10 @@
 /**
  * Restoring one object lists that object's certificates, not the whole archive's: each archive
- * server keeps a per-object index (a/<aguid>/<bguid>) beside its certificates (c/<bguid>) and
+ * server indexes its certificates (c/<bguid>) by the object their statements name, and
  * `listCertificates` may name an object. Before, a restore of a 1-byte object verified every
  * certificate in the archive (1.7-3.6 s with 320 versions stored, and growing with the archive).
- * Also: the index follows a certificate replaced or deleted, and is built once for certificates
- * stored before it existed.
+ * Also: the index follows a certificate replaced or deleted, and is rebuilt from the stored
+ * certificates when a server starts.
  */
 import { describe, expect, it } from 'vitest';
 import { toHex } from '../../core/bytes.ts';
@@ -13,6 +13,9 @@ import type { ArchiveMessage } from '../../archive/messages.ts';
 import type { ArchiveSource } from '../../archive/shell/archive-source.ts';
 import { discoverVersions } from '../../archive/shell/restore.ts';
 import { runRestore } from '../../archive/shell/restore-tool.ts';
+import { encodeFragment, makeFragments } from '../../archive/erasure/index.ts';
+import { SimArchive } from '../../archive/sim/sim-archive.ts';
+import { Prng } from '../../sim/prng.ts';
 import { archiveAll, crypto, k, m, makeCluster, makeHistory } from './sim-helpers.ts';
 
 /** A source that records the statements' objects of every certificate listed to it. */
@@ -52,6 +55,27 @@ describe('per-object certificate listing', () => {
     expect(new Set(all.listed).size).toBe(5);
   });
 
+  it('lists a server that drops the per-object request (one from before it) whole instead', async () => {
+    const cluster = makeCluster(65);
+    const history = makeHistory(65, 3, 2, 3_000, 1024);
+    archiveAll(cluster, history);
+    const inner = cluster.source();
+    let dropped = 0;
+    const old: ArchiveSource = {
+      servers: inner.servers,
+      request: async (server, message) => {
+        if (message.type === 'listCertificates' && message.aguid) return (dropped++, null); // DecodeError there: no reply
+        return inner.request(server, message);
+      },
+    };
+    const target = history.versions.filter((v) => v.name === 'object-0');
+    const got: Uint8Array[] = [];
+    const report = await runRestore({ crypto, source: old, ringPublicKey: history.ringPublicKey, k, m, target: { aguid: target[0]!.aguid }, sink: (r) => void got.push(r.bytes) }, () => 0);
+    expect(dropped).toBe(cluster.archiveServers.length);
+    expect(report.unreachableServers).toEqual([]);
+    expect(got).toEqual([target[target.length - 1]!.content]);
+  });
+
   it('pages an object\'s listing in key order like the whole listing', async () => {
     const cluster = makeCluster(62);
     const history = makeHistory(62, 2, 12, 3_000, 1024);
@@ -76,42 +100,66 @@ describe('per-object certificate listing', () => {
     for (const key of keys) expect(mine).toContain(key.slice(2));
   });
 
-  it('indexes certificates stored before the index existed, once, when a server starts', async () => {
+  it('is rebuilt from the stored certificates when a server restarts', async () => {
     const cluster = makeCluster(63);
     const history = makeHistory(63, 3, 2, 3_000, 1024);
     archiveAll(cluster, history);
-    // Take every server back to the old layout: certificates without index entries or marker.
     for (const id of cluster.archiveServers) {
-      const store = cluster.sim.store(id);
-      for (const key of [...store.keys('a/'), ...store.keys('m/')]) store.delete(key);
       cluster.sim.crash(id);
       cluster.sim.restart(id);
     }
-    expect(cluster.sim.store('archive-0').keys('a/').length).toBeGreaterThan(0);
     const target = history.versions.filter((v) => v.name === 'object-1');
+    const { source, listed } = recording(cluster.source());
     const got: Uint8Array[] = [];
-    const report = await runRestore({ crypto, source: cluster.source(), ringPublicKey: history.ringPublicKey, k, m, target: { aguid: target[0]!.aguid }, sink: (r) => void got.push(r.bytes) }, () => 0);
+    const report = await runRestore({ crypto, source, ringPublicKey: history.ringPublicKey, k, m, target: { aguid: target[0]!.aguid }, sink: (r) => void got.push(r.bytes) }, () => 0);
     expect(report.failed).toEqual([]);
     expect(got).toEqual([target[target.length - 1]!.content]);
+    expect(new Set(listed)).toEqual(new Set([toHex(target[0]!.aguid)]));
   });
 
-  it('drops an index entry with its certificate, and moves it when a certificate is replaced', () => {
-    const cluster = makeCluster(64);
+  it('follows a certificate replaced or deleted: junk naming another object, stored first, is neither listed nor left indexed', async () => {
     const history = makeHistory(64, 2, 1, 3_000, 1024);
-    archiveAll(cluster, history);
+    // Ten servers: A's root block goes to eight, so two keep the junk.
+    const cluster = new SimArchive({ seed: 64, crypto, archiveServerCount: 10, ringServerCount: 4, k, m, ringPublicKey: history.ringPublicKey });
     const [a, b] = history.versions;
-    const holder = cluster.archiveServers.find((id) => cluster.server(id)!.fragments.certificateOf(a!.vguid) !== null)!;
-    const fragments = cluster.server(holder)!.fragments;
-    const store = cluster.sim.store(holder);
-    expect(store.keys(`a/${toHex(a!.aguid)}/`)).toEqual([`a/${toHex(a!.aguid)}/${toHex(a!.vguid)}`]);
-    // Another object's certificate put in its place (what a faulty writer's first store could be).
-    fragments.putCertificate(a!.vguid, b!.certificate);
-    expect(store.keys(`a/${toHex(a!.aguid)}/`)).toEqual([]);
-    expect(store.keys(`a/${toHex(b!.aguid)}/`)).toContain(`a/${toHex(b!.aguid)}/${toHex(a!.vguid)}`);
-    fragments.deleteCertificate(a!.vguid);
-    expect(store.keys(`a/${toHex(b!.aguid)}/`)).not.toContain(`a/${toHex(b!.aguid)}/${toHex(a!.vguid)}`);
-    // Bytes that are not a certificate get no entry.
+    // A faulty writer stores, beside A's root block, B's genuine certificate (it decodes and names
+    // B, but does not certify this block): on every server first, before the honest archivers.
+    const junk = makeFragments(crypto, k, m, a!.vguid, new Prng(1).bytes(10));
+    for (const id of cluster.archiveServers) {
+      const item = { fragment: encodeFragment(junk.fragments[0]!), fragmentRoot: junk.fragmentRoot, certificate: b!.certificate };
+      cluster.server(id)!.onMessage('ring-3', { type: 'store', requestId: 1, items: [item] }, cluster.sim.nowMs);
+    }
+    archiveAll(cluster, history);
+    const listedFor = (id: string, aguid: Uint8Array): string[] => {
+      const reply = cluster.server(id)!.onMessage('anyone', { type: 'listCertificates', requestId: 1, after: '', limit: 100, aguid }, cluster.sim.nowMs).find((e) => e.kind === 'send');
+      const message = reply?.kind === 'send' ? (reply.message as ArchiveMessage) : null;
+      if (message?.type !== 'certificates') throw new Error('no listing reply');
+      return message.certificates.map((c) => toHex(decodeCertificate(c).statement.vguid));
+    };
+    const aKey = `c/${toHex(a!.vguid)}`;
+    // Where A's genuine certificate came (its root block's holders), it replaced the junk, and the
+    // entry moved from B to A.
+    const holders = cluster.archiveServers.filter((id) => cluster.sim.store(id).keys(`f/${toHex(a!.vguid)}/`).some((key) => !key.includes(toHex(junk.fragmentRoot))));
+    expect(holders.length).toBeGreaterThan(0);
+    for (const id of holders) {
+      expect(listedFor(id, a!.aguid)).toEqual([toHex(a!.vguid)]);
+      expect(listedFor(id, b!.aguid)).not.toContain(toHex(a!.vguid));
+    }
+    // Elsewhere the junk is kept unchecked until a listing checks it: then it is deleted, entry and all.
+    const others = cluster.archiveServers.filter((id) => !holders.includes(id) && cluster.sim.store(id).get(aKey) !== undefined);
+    expect(others.length).toBeGreaterThan(0);
+    for (const id of others) {
+      const server = cluster.server(id)!;
+      expect(server.fragments.certificateEntriesAfter('', 100, b!.aguid).entries.map((e) => toHex(e.bguid))).toContain(toHex(a!.vguid));
+      expect(listedFor(id, b!.aguid)).not.toContain(toHex(a!.vguid));
+      expect(cluster.sim.store(id).get(aKey)).toBeUndefined();
+      expect(server.fragments.certificateEntriesAfter('', 100, b!.aguid).entries.map((e) => toHex(e.bguid))).not.toContain(toHex(a!.vguid));
+    }
+    // Bytes that are not a certificate are indexed under no object.
+    const fragments = cluster.server(holders[0]!)!.fragments;
     fragments.putCertificate(a!.vguid, Uint8Array.of(1, 2, 3));
-    expect(store.keys('a/').filter((key) => key.endsWith(toHex(a!.vguid)))).toEqual([]);
+    expect(fragments.certificateEntriesAfter('', 100, a!.aguid).entries).toEqual([]);
+    fragments.deleteCertificate(a!.vguid);
+    expect(fragments.certificateEntriesAfter('', 100).entries.map((e) => toHex(e.bguid))).not.toContain(toHex(a!.vguid));
   });
 });

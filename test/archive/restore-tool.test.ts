@@ -5,7 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { toHex } from '../../core/bytes.ts';
 import { NotFoundError } from '../../core/errors.ts';
-import { runRestore } from '../../archive/shell/restore-tool.ts';
+import { blockCacheBytesFor, runRestore } from '../../archive/shell/restore-tool.ts';
+import { BlockFetcher, defaultBlockFetcherOptions } from '../../archive/shell/block-fetcher.ts';
+import { bytesSink, discoverVersions, streamVersions } from '../../archive/shell/restore.ts';
 import { parseRestoreArgs, restoreExitCode } from '../../cli/restore.ts';
 import { archiveAll, crypto, k, m, makeCluster, makeHistory } from './sim-helpers.ts';
 
@@ -24,9 +26,10 @@ describe('restore tool', () => {
     const second = await runRestore({ ...base, target: { aguid: object[0]!.aguid, version: 1 }, sink: (r) => void got.push(r.bytes) }, () => 0);
     expect(second.failed).toEqual([]);
     expect(got[1]).toEqual(object[1]!.content);
-    // One version keeps no decoded blocks for later versions: a 256 MiB restore held 256 MiB more.
-    expect(latest.fetch.cachedBytesPeak).toBe(0);
-    expect(second.fetch.cachedBytesPeak).toBe(0);
+    // One version keeps only a small cache (repeated blocks): a 256 MiB restore held 256 MiB more.
+    expect(blockCacheBytesFor(1)).toBe(16 * 2 ** 20);
+    expect(blockCacheBytesFor(2)).toBe(256 * 2 ** 20);
+    expect(latest.fetch.cachedBytesPeak).toBeLessThanOrEqual(blockCacheBytesFor(1));
   });
 
   it('keeps decoded blocks across the versions of one restore, which share most of them', async () => {
@@ -36,6 +39,16 @@ describe('restore tool', () => {
     expect(got).toEqual(object.map((v) => v.content));
     expect(report.fetch.cachedBytesPeak).toBeGreaterThan(0);
     expect(report.fetch.cacheHits).toBeGreaterThan(0);
+  });
+
+  it('never holds more decoded blocks than its cache bound', async () => {
+    const fetcher = new BlockFetcher(crypto, cluster.source(), { k, m, ...defaultBlockFetcherOptions, cacheBytesMax: 10_000 });
+    const discovery = await discoverVersions(crypto, cluster.source(), history.ringPublicKey);
+    const report = await streamVersions(fetcher, discovery.versions, bytesSink(() => undefined));
+    expect(report.failed).toEqual([]);
+    expect(fetcher.stats.blockBytes).toBeGreaterThan(10_000);
+    expect(fetcher.stats.cachedBytesPeak).toBeGreaterThan(0);
+    expect(fetcher.stats.cachedBytesPeak).toBeLessThanOrEqual(10_000);
   });
 
   it('restores every version of every object with --all', async () => {

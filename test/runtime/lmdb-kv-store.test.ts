@@ -141,6 +141,25 @@ describe('LmdbKvStore', () => {
     await store.close();
   });
 
+  it('has agrees with get for large values, staged, flushed, deleted and discarded', async () => {
+    const store = new LmdbKvStore({ path: tempDir(), mapBytes: 2 ** 26 });
+    const big = new Uint8Array(300 * 1024).fill(9);
+    store.put('v/big', big);
+    expect(store.has('v/big')).toBe(true);
+    await store.flush();
+    expect(store.has('v/big')).toBe(true);
+    expect(store.has('v/bi')).toBe(false);
+    store.delete('v/big');
+    expect(store.has('v/big')).toBe(false);
+    await store.flush();
+    store.put('v/again', big);
+    await store.flush();
+    store.discardNow(['v/again']);
+    expect(store.has('v/again')).toBe(store.get('v/again') !== undefined);
+    expect(store.has('v/again')).toBe(false);
+    await store.close();
+  });
+
   it('discardNow removes a key durably at once, ahead of the staged writes (a corrupt block stays gone if its step then fails)', async () => {
     const path = tempDir();
     const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'fixtures/kv-discard.ts'), path], { stdio: ['ignore', 'pipe', 'inherit'] });
