@@ -104,6 +104,12 @@ function parseKey(key: string): HeldFragment | undefined {
   return { bguid: hexToBytes(parts[1]!), fragmentRoot: hexToBytes(parts[2]!), index: Number(parts[3]) };
 }
 
+/** One object's certificate keys (c/<bguid>), sorted. */
+interface ObjectCertificates {
+  readonly aguidHex: string;
+  readonly keys: string[];
+}
+
 export class FragmentStore {
   /**
    * Keys by BGUID hex, built once from the KvStore (which only scans prefixes over everything) and
@@ -127,8 +133,9 @@ export class FragmentStore {
    * putCertificate and deleteCertificate, so it cannot drift from what is stored. A certificate that
    * does not decode has no object; it could not pass the check a listing makes anyway.
    */
-  private readonly certificateKeysByObject = new Map<string, string[]>();
-  private readonly objectOfKey = new Map<string, string>();
+  private readonly certificateKeysByObject = new Map<string, ObjectCertificates>();
+  /** Each key's object entry (shared, so an AGUID's hex is held once, not once per certificate). */
+  private readonly objectOfKey = new Map<string, ObjectCertificates>();
 
   constructor(
     private readonly store: KvStore,
@@ -152,20 +159,19 @@ export class FragmentStore {
       if (error instanceof DecodeError) return;
       throw error;
     }
-    let keys = this.certificateKeysByObject.get(aguidHex);
-    if (!keys) this.certificateKeysByObject.set(aguidHex, (keys = []));
-    keys.splice(positionAfter(keys, key), 0, key);
-    this.objectOfKey.set(key, aguidHex);
+    let entry = this.certificateKeysByObject.get(aguidHex);
+    if (!entry) this.certificateKeysByObject.set(aguidHex, (entry = { aguidHex, keys: [] }));
+    entry.keys.splice(positionAfter(entry.keys, key), 0, key);
+    this.objectOfKey.set(key, entry);
   }
 
   private objectIndexDelete(key: string): void {
-    const aguidHex = this.objectOfKey.get(key);
-    if (aguidHex === undefined) return;
+    const entry = this.objectOfKey.get(key);
+    if (entry === undefined) return;
     this.objectOfKey.delete(key);
-    const keys = this.certificateKeysByObject.get(aguidHex)!;
-    const at = positionAfter(keys, key) - 1;
-    if (keys[at] === key) keys.splice(at, 1);
-    if (keys.length === 0) this.certificateKeysByObject.delete(aguidHex);
+    const at = positionAfter(entry.keys, key) - 1;
+    if (entry.keys[at] === key) entry.keys.splice(at, 1);
+    if (entry.keys.length === 0) this.certificateKeysByObject.delete(entry.aguidHex);
   }
 
   private indexAdd(key: string): void {
@@ -354,7 +360,7 @@ export class FragmentStore {
    * returned when more remain. With `aguid`, only the certificates indexed under that object.
    */
   certificateEntriesAfter(after: string, limit: number, aguid?: Uint8Array): { entries: { bguid: Uint8Array; certificate: Uint8Array }[]; next: string | null } {
-    const keys = aguid === undefined ? this.certificateKeys : (this.certificateKeysByObject.get(toHex(aguid)) ?? []);
+    const keys = aguid === undefined ? this.certificateKeys : (this.certificateKeysByObject.get(toHex(aguid))?.keys ?? []);
     const start = positionAfter(keys, after);
     const page = keys.slice(start, start + limit);
     const entries: { bguid: Uint8Array; certificate: Uint8Array }[] = [];

@@ -274,7 +274,8 @@ export class BlockFetcher {
   private remember(hex: string, block: Uint8Array): void {
     this.stats.blocks++;
     this.stats.blockBytes += block.length;
-    if (block.length > this.options.cacheBytesMax) return;
+    // Two batches in flight may both miss on one block (a zero-filled file): count it once.
+    if (block.length > this.options.cacheBytesMax || this.cache.has(hex)) return;
     this.cache.set(hex, block);
     this.cacheBytes += block.length;
     for (const [key, value] of this.cache) {

@@ -67,10 +67,10 @@ interface PageTaken {
  * genuine certificates thus lists each at most once: it answered every page with copies or
  * re-encodings of one, which all verified, for up to 1,000,000 pages (hours; session-20 review,
  * finding 5). An empty page with `next` set is a server that spent its checks for one request, and
- * listing goes on, at most emptyPagesMax times in a row. A page that does not come back leaves the
- * listing unfinished (the server counts as not answering). With `aguid`, the server lists only
- * that object's certificates (its per-object index), in the same key order; one that does not
- * answer the first such page is asked for its whole listing instead.
+ * listing goes on, at most emptyPagesMax times in a row (then it is left unfinished). A page that
+ * does not come back leaves the listing unfinished (the server counts as not answering). With
+ * `aguid`, the server lists only that object's certificates (its per-object index), in the same
+ * key order; one that does not answer the first such page is asked for its whole listing instead.
  */
 async function listEach(source: ArchiveSource, server: string, pageSize: number, aguid: Uint8Array | undefined, take: (certificates: Uint8Array[], after: string) => PageTaken, onRefused: (count: number) => void): Promise<boolean> {
   let after = '';
@@ -88,7 +88,12 @@ async function listEach(source: ArchiveSource, server: string, pageSize: number,
     }
     empty = reply.certificates.length === 0 ? empty + 1 : 0;
     const taken = reply.certificates.length > 0 ? take(reply.certificates, after) : { valid: 0, lastKey: after };
-    if ((reply.certificates.length > 0 && taken.valid === 0) || reply.next === null || reply.next <= after || reply.next < taken.lastKey || empty > emptyPagesMax) return true;
+    if ((reply.certificates.length > 0 && taken.valid === 0) || reply.next === null || reply.next <= after || reply.next < taken.lastKey) return true;
+    // Past emptyPagesMax empty pages in a row the listing is given up unfinished, not taken as
+    // complete: a faulty writer's junk between two of an object's certificates could otherwise
+    // end an object's listing early and hide its later versions (second review of the
+    // per-object listing). The server then counts as not answering, and the restore says so.
+    if (empty > emptyPagesMax) return false;
     after = reply.next;
   }
   return true;

@@ -76,6 +76,30 @@ describe('per-object certificate listing', () => {
     expect(got).toEqual([target[target.length - 1]!.content]);
   });
 
+  it('leaves a listing of only empty pages unfinished, not complete (junk between two versions must not end it early)', async () => {
+    const cluster = makeCluster(66);
+    const history = makeHistory(66, 2, 2, 3_000, 1024);
+    archiveAll(cluster, history);
+    const inner = cluster.source();
+    let emptyPages = 0;
+    const source: ArchiveSource = {
+      servers: inner.servers,
+      request: async (server, message) => {
+        // archive-3 spends every request's checks on junk: empty pages, `next` moving on, forever.
+        if (server === 'archive-3' && message.type === 'listCertificates') {
+          emptyPages++;
+          return { type: 'certificates', requestId: message.requestId, certificates: [], next: `c/${String(emptyPages).padStart(8, '0')}` };
+        }
+        return inner.request(server, message);
+      },
+    };
+    const target = history.versions.filter((v) => v.name === 'object-1');
+    const report = await runRestore({ crypto, source, ringPublicKey: history.ringPublicKey, k, m, target: { aguid: target[0]!.aguid }, sink: () => undefined }, () => 0);
+    expect(emptyPages).toBe(1025);
+    expect(report.unreachableServers).toEqual(['archive-3']);
+    expect(report.failed).toEqual([]);
+  });
+
   it('pages an object\'s listing in key order like the whole listing', async () => {
     const cluster = makeCluster(62);
     const history = makeHistory(62, 2, 12, 3_000, 1024);

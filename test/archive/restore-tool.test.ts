@@ -51,6 +51,14 @@ describe('restore tool', () => {
     expect(fetcher.stats.cachedBytesPeak).toBeLessThanOrEqual(10_000);
   });
 
+  it('counts a block fetched by two batches at once in its cache once', async () => {
+    const fetcher = new BlockFetcher(crypto, cluster.source(), { k, m, ...defaultBlockFetcherOptions });
+    const v = history.versions[0]!;
+    const [a, b] = await Promise.all([fetcher.fetchBlock(v.vguid, 'root'), fetcher.fetchBlock(v.vguid, 'root')]);
+    expect(a).toEqual(b);
+    expect(fetcher.stats.cachedBytesPeak).toBe(a!.length);
+  });
+
   it('restores every version of every object with --all', async () => {
     const keys: string[] = [];
     const report = await runRestore({ ...base, target: {}, sink: (r) => void keys.push(`${toHex(r.ref.aguid)}@${r.ref.version}`) }, () => 0);
