@@ -43,6 +43,39 @@ async function deliver(sink: VersionSink, r: RestoredVersion): Promise<void> {
   }
 }
 
+describe('restore progress', () => {
+  it('draws a bar on a terminal for one large version as its leaves arrive, none with --quiet', async () => {
+    const writes: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => (writes.push(String(chunk)), true));
+    const tty = Object.getOwnPropertyDescriptor(process.stderr, 'isTTY');
+    Object.defineProperty(process.stderr, 'isTTY', { value: true, configurable: true });
+    try {
+      const r = restored(5, 1);
+      for (const quiet of [false, true]) {
+        writes.length = 0;
+        const { sink } = sinkOf(parseRestoreArgs(['--verify-only', ...(quiet ? ['--quiet'] : [])]));
+        const leaf = new Uint8Array(2 ** 20);
+        const writer = await sink.open(r.ref, { ...r.root, sizeBytes: 8 * 2 ** 20 } as RestoredVersion['root']);
+        for (let i = 0; i < 8; i++) {
+          await writer.write(leaf);
+          await new Promise((resolve) => setTimeout(resolve, 110)); // past the bar's redraw interval
+        }
+        await writer.commit();
+        if (quiet) expect(writes).toEqual([]);
+        else {
+          expect(writes.some((w) => w.includes('restore version 1') && w.includes('50%'))).toBe(true);
+          expect(writes.some((w) => w.includes('100%'))).toBe(true);
+          expect(writes[writes.length - 1]).toBe('\n');
+        }
+      }
+    } finally {
+      spy.mockRestore();
+      if (tty) Object.defineProperty(process.stderr, 'isTTY', tty);
+      else delete (process.stderr as { isTTY?: boolean }).isTTY;
+    }
+  });
+});
+
 describe('restore output errors', () => {
   it('--all --out: a file in the way of DIR/<aguid> is an output error, and the manifest lists only what was written', async () => {
     const out = scratch();
