@@ -18,6 +18,7 @@ import {
   encode,
 } from '../core/codec.ts';
 import { hashBytes } from '../core/crypto.ts';
+import { AssertionError } from '../core/assert.ts';
 import { DecodeError } from '../core/errors.ts';
 import { packFast, type Packable } from '../core/version/fast-msgpack.ts';
 
@@ -110,10 +111,10 @@ function heldTuple(h: HeldFragment): unknown[] {
 }
 
 /**
- * The messages that carry fragments, as the tuples encodeArchiveMessage writes: packed by
- * core/version/fast-msgpack.ts into one exactly sized buffer, each fragment copied once (msgpackr
- * grew its buffer as it went, copying what it had written, and the host then copied the whole
- * frame again to put the channel byte in front). The bytes are the same as msgpackr's.
+ * The messages that carry fragments, as tuples packed by core/version/fast-msgpack.ts into one
+ * exactly sized buffer, each fragment copied once (msgpackr grew its buffer as it went, copying
+ * what it had written, and the host then copied the whole frame again to put the channel byte in
+ * front). The bytes are the same as msgpackr's.
  */
 function fragmentCarryingTuple(message: ArchiveMessage): Packable[] | null {
   switch (message.type) {
@@ -140,9 +141,12 @@ export function encodeArchiveFrame(message: ArchiveMessage, reservedBytes: numbe
 }
 
 export function encodeArchiveMessage(message: ArchiveMessage): Uint8Array {
+  const tuple = fragmentCarryingTuple(message);
+  if (tuple) return packFast(tuple);
   switch (message.type) {
     case 'store':
-      return encode(['store', message.requestId, message.items.map((i) => [i.fragment, i.fragmentRoot, i.certificate])]);
+    case 'fetchReply':
+      throw new AssertionError(`${message.type} is packed by packFast`);
     case 'receipt':
       return encode(['receipt', message.requestId, message.items.map(heldTuple), message.signature]);
     case 'refused':
@@ -153,8 +157,6 @@ export function encodeArchiveMessage(message: ArchiveMessage): Uint8Array {
       return encode(['probeReply', message.requestId, message.held.map(heldTuple)]);
     case 'fetch':
       return encode(['fetch', message.requestId, message.bguids]);
-    case 'fetchReply':
-      return encode(['fetchReply', message.requestId, message.blocks.map((b) => [b.bguid, b.fragments, b.certificate])]);
     case 'listCertificates':
       return encode(['listCertificates', message.requestId, message.after, message.limit, ...(message.aguid ? [message.aguid] : [])]);
     case 'certificates':

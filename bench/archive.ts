@@ -13,10 +13,9 @@
  * CPU seconds alongside (the machine runs other jobs; CPU time is what the code itself costs).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadavg } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { signerOf } from '../core/crypto.ts';
 import type { Effect } from '../core/machine.ts';
 import { MemoryKvStore } from '../core/store.ts';
