@@ -92,15 +92,17 @@ export class VersionReader {
     if (seen) return seen;
     const deadlineMs = Date.now() + (options.timeoutMs ?? fetchTimeoutMsDefault);
     let forged: IntegrityError | null = null;
+    let full: Error | null = null;
     for (let attempt = 0; ; attempt++) {
       const request: Request = { aguid: this.aguid, version, offset, length, maxAgeMs: version === null ? (options.maxAgeMs ?? 0) : 0 };
       const memberTimeoutMs = memberTimeoutOf(attempt, deadlineMs);
       const outcome = length === 0 ? await this.askAll(request, options, memberTimeoutMs) : await this.askInTurn(request, options, memberTimeoutMs);
       if (!(outcome instanceof Error)) return outcome;
       if (outcome instanceof IntegrityError) forged = outcome;
+      if (memberTimeoutMs >= memberReadTimeoutMs) full = outcome;
       // A forged reply must not fail a read fast while honest members are still catching up.
       const retriable = outcome instanceof UnavailableError || outcome instanceof IntegrityError || (version !== null && outcome instanceof NotFoundError && !(outcome instanceof NoSuchVersionError));
-      if (!retriable || options.signal?.aborted || Date.now() >= deadlineMs) throw finalError(outcome, forged);
+      if (!retriable || options.signal?.aborted || Date.now() >= deadlineMs) throw finalError(outcome, forged, full);
       await this.waitForProgress(attempt, deadlineMs, options.signal);
     }
   }
@@ -216,13 +218,16 @@ export class VersionReader {
   private async fetchWith(version: number, offset: number, length: number, options: FetchOptions, members: string[]): Promise<VerifiedVersion> {
     const deadlineMs = Date.now() + (options.timeoutMs ?? fetchTimeoutMsDefault);
     let forged: IntegrityError | null = null;
+    let full: Error | null = null;
     for (let attempt = 0; ; attempt++) {
       const request: Request = { aguid: this.aguid, version, offset, length, maxAgeMs: 0 };
-      const outcome = await this.askInTurn(request, options, memberTimeoutOf(attempt, deadlineMs), attempt === 0 ? members : this.candidates());
+      const memberTimeoutMs = memberTimeoutOf(attempt, deadlineMs);
+      const outcome = await this.askInTurn(request, options, memberTimeoutMs, attempt === 0 ? members : this.candidates());
       if (!(outcome instanceof Error)) return outcome;
       if (outcome instanceof IntegrityError) forged = outcome;
+      if (memberTimeoutMs >= memberReadTimeoutMs) full = outcome;
       const retriable = outcome instanceof UnavailableError || outcome instanceof IntegrityError || (outcome instanceof NotFoundError && !(outcome instanceof NoSuchVersionError));
-      if (!retriable || options.signal?.aborted || Date.now() >= deadlineMs) throw finalError(outcome, forged);
+      if (!retriable || options.signal?.aborted || Date.now() >= deadlineMs) throw finalError(outcome, forged, full);
       await this.waitForProgress(attempt, deadlineMs, options.signal);
     }
   }
@@ -321,9 +326,13 @@ class NoSuchVersionError extends NotFoundError {}
 /**
  * The error a failed read ends with: if any attempt met a reply that claimed success and failed
  * verification, that is the news (IntegrityError), even when the last attempt only timed out.
+ * Otherwise the last attempt's, and when that one had only the deadline's remainder (members "no
+ * answer within 1 ms"), also what the last attempt that gave members their full time was told.
  */
-function finalError(last: Error, forged: IntegrityError | null): Error {
-  return forged && last instanceof UnavailableError ? forged : last;
+function finalError(last: Error, forged: IntegrityError | null, full: Error | null): Error {
+  if (forged && last instanceof UnavailableError) return forged;
+  if (full && full.message !== last.message && last instanceof UnavailableError) return new UnavailableError(`${last.message}; before that, with time to answer: ${full.message}`);
+  return last;
 }
 
 function memberTimeoutOf(attempt: number, deadlineMs: number): number {

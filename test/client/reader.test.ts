@@ -131,3 +131,27 @@ describe('VersionReader: a version that does not exist', () => {
     await expect(own.fetch(99, 0, 0, { timeoutMs: 300 })).rejects.toThrow(UnavailableError);
   });
 });
+
+describe('VersionReader: the error a read ends with', () => {
+  it('says what members answered when they had time, not only that the last attempt, cut short by the deadline, got no answer', async () => {
+    // Every member answers 'not-cached' after 100 ms: the attempts that leave a member its full time
+    // learn why, and the last one, with only the deadline's remainder, times out.
+    const answerMs = 100;
+    let id = 0;
+    const session = {
+      view: { f: 0, ring: [], secondaries: ['replica-0'] },
+      read: async (to: string, _request: unknown, options: { timeoutMs: number }): Promise<ReadReply> => {
+        if (options.timeoutMs < answerMs) {
+          await new Promise((resolve) => setTimeout(resolve, options.timeoutMs));
+          throw new UnavailableError(`read from ${to}: no answer within ${options.timeoutMs} ms`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, answerMs));
+        return { type: 'read-reply', requestId: ++id, status: 'not-cached', certificate: null, heartbeat: null, blocks: [] } as unknown as ReadReply;
+      },
+    } as unknown as Session;
+    const reader = new VersionReader(object.aguid, session, crypto, signer.trust());
+    const error = await reader.fetch(3, 0, 10, { timeoutMs: 3_300 }).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(UnavailableError);
+    expect((error as Error).message).toMatch(/no answer within \d+ ms; before that, with time to answer: .*replica-0: .*not.cached/);
+  });
+});

@@ -138,7 +138,9 @@ describe('every ring server killed at once, twice', () => {
         const history = new Set((await theirs.versions({ timeoutMs: 30_000 })).map((v) => v.version));
         for (const [version, bytes] of s.acknowledged) {
           expect(history.has(version), `${s.name} v${version} in the history`).toBe(true);
-          const back = await theirs.read({ version, timeoutMs: 30_000 });
+          const back = await theirs.read({ version, timeoutMs: 30_000 }).catch((error: Error) => {
+            throw new Error(`${s.name} v${version} (of v${newest}) not read back: ${error.message}`);
+          });
           expect(Buffer.compare(Buffer.from(back), Buffer.from(bytes)), `${s.name} v${version}: ${back.length} bytes, expected ${bytes.length}`).toBe(0);
         }
         const latest = Math.max(...s.acknowledged.keys());

@@ -1,7 +1,7 @@
 /** Process-test helpers: a scratch cluster config in a temp dir, and a node's parsed log. */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { loadClusterConfig, type ClusterConfig } from '../../runtime/cluster-config.ts';
 import { stopAll } from '../../runtime/cluster-launcher.ts';
 import { scratchClusterConfig } from '../../runtime/scratch-cluster.ts';
@@ -38,10 +38,16 @@ export async function startScratchCluster(shipped: string, start: (cluster: Scra
   }
 }
 
-/** Stops every node of the cluster (kill -9) and removes its directory. */
+/**
+ * Stops every node of the cluster (kill -9) and removes its directory. With OCEANSTORE_KEEP_CLUSTERS=DIR
+ * set, the directory (config, keys, data, logs) is first copied to DIR/<its name>/, to read a
+ * failure that happened under load after the fact, or start the cluster again from its disks.
+ */
 export async function removeScratchCluster(cluster: ScratchCluster | undefined): Promise<void> {
   if (!cluster) return;
   await stopAll(cluster.config, { kill: true });
+  const keep = process.env.OCEANSTORE_KEEP_CLUSTERS;
+  if (keep && existsSync(cluster.dir)) cpSync(cluster.dir, join(keep, basename(cluster.dir)), { recursive: true });
   rmSync(cluster.dir, { recursive: true, force: true });
 }
 
