@@ -68,6 +68,15 @@ export interface RingServerMemberOptions {
    * no-such-version; 2f+1 such answers end a reader's wait at once.
    */
   readonly executedVersion?: (aguid: Uint8Array) => number | undefined;
+  /**
+   * Called before a certified version is recorded in `store`: makes the ring's writes that
+   * executed it (its root and interior blocks) durable no later than the record. The replica holds
+   * execution's writes back (ring/deferred-writes.ts) while this member writes straight to the
+   * store, so a record could reach the disk first, and a crash then left a record of a version
+   * whose blocks were gone: every read of the object answered not-cached until a view change ran
+   * the batch again. In production: stage the replica's held writes.
+   */
+  readonly beforeRecord?: () => void;
 }
 
 export interface CertifiedCommit {
@@ -275,6 +284,7 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
   }
 
   private record(aguid: Uint8Array, version: number, vguid: Uint8Array, certificate: Uint8Array): void {
+    this.options.beforeRecord?.();
     const key = toHex(aguid);
     this.options.store.put(versionKey(key, version), encode([vguid, certificate]));
     const latest = this.latestVersion(aguid);

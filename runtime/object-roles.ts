@@ -13,6 +13,7 @@ import type { KvStore } from '../core/store.ts';
 import type { BlockKind } from '../core/version/block.ts';
 import type { BlockStore } from '../core/version/block-store.ts';
 import { archiverBinding as makeArchiverBinding, type SlicedArchiver } from '../archive/shell/archive-binding.ts';
+import { DeferredWrites } from '../ring/deferred-writes.ts';
 import { KvBlockStore } from '../ring/kv-block-store.ts';
 import { ObjectService } from '../ring/object-service.ts';
 import type { RingOutput } from '../ring/outputs.ts';
@@ -123,6 +124,8 @@ export function ringServerParts(ctx: RoleContext): RingServerParts {
   // copies it shares with peer ring servers carry it too.
   let certificateEpoch = 0;
   let objects: ObjectService | null = null;
+  /** The store the replica hands its service: execution's writes are held there (ring/deferred-writes.ts). */
+  let executionStore: KvStore | null = null;
   const member = new RingServerMember(contextOf(ctx, memberStore), {
     crypto: ctx.crypto,
     // The replica builds its service (and block store) on every (re)start; reads go through it.
@@ -141,6 +144,10 @@ export function ringServerParts(ctx: RoleContext): RingServerParts {
     peerVouchersNeeded: ctx.config.f + 1,
     objectExists: (aguid) => objects?.headOf(aguid) !== undefined,
     executedVersion: (aguid) => objects?.headOf(aguid)?.version,
+    // A certified version's record never reaches the disk before the execution that made its blocks.
+    beforeRecord: () => {
+      if (executionStore instanceof DeferredWrites) executionStore.stage();
+    },
   });
   const { binding: archiveBinding, sliced } = ringArchiver(ctx, blocks);
   // Statement -> what its update made, until certified; then null (handed over), so a batch
@@ -152,6 +159,7 @@ export function ringServerParts(ctx: RoleContext): RingServerParts {
     executed.set(statementHex, done);
   };
   const service = (store: KvStore): ReplicatedService => {
+    executionStore = store;
     const recording = new RecordingBlockStore(new KvBlockStore(ctx.crypto, store));
     blocks.current = recording;
     const inner = new ObjectService({ crypto: ctx.crypto, store, blocks: recording, ringId });
