@@ -94,6 +94,8 @@ export interface RingServerMemberCounters {
   unpublishable: number;
   reads: number;
   readsServed: number;
+  /** Latest probes answered with an older certified version (the latest's blocks not here yet). */
+  readsServedOlder: number;
   rootMismatches: number;
   /** Batch signatures shared by peers and certified here. */
   peerBatches: number;
@@ -107,13 +109,15 @@ const pendingMax = 65_536;
 const reorderEntriesMax = 256;
 const certifiedSequencesMax = 4096;
 const certifiedEarlyMax = 4096;
+/** How far below an unprovable latest version a "latest" probe looks for one this server can prove. */
+const latestFallbackMax = 16;
 const versionKey = (aguidHex: string, version: number): string => `rsm/v/${aguidHex}/${String(version).padStart(15, '0')}`;
 const latestKey = (aguidHex: string): string => `rsm/latest/${aguidHex}`;
 
 export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
   readonly tree: TreeRootMachine;
   readonly counters: RingServerMemberCounters = {
-    certified: 0, published: 0, unpublishable: 0, reads: 0, readsServed: 0, rootMismatches: 0,
+    certified: 0, published: 0, unpublishable: 0, reads: 0, readsServed: 0, readsServedOlder: 0, rootMismatches: 0,
     peerBatches: 0, publishedAsReferences: 0, blockFetches: 0,
   };
   /** Statement hex -> what the tree needs to forward it (waiting for the batch certificate). */
@@ -406,9 +410,33 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
     const root = rootBlockOf(this.options.blocks, vguid);
     if (root && request.offset + request.length > root.sizeBytes) return reply('out-of-range', certificate);
     const proof = rangeProof(this.options.blocks, vguid, request.offset, request.length);
-    if (!proof) return reply('not-cached', certificate);
+    if (!proof) {
+      const older = request.version === null && request.length === 0 ? this.provableBelow(key, latest) : null;
+      if (older) return reply('ok', older.certificate, older.proof);
+      return reply('not-cached', certificate);
+    }
     this.counters.readsServed++;
     return reply('ok', certificate, proof.map((b) => ({ kind: b.kind, bytes: b.bytes })));
+  }
+
+  /**
+   * For a "latest" probe whose latest certified version this server cannot prove (a certificate a
+   * peer shared before this replica executed the update, or blocks still on their way): the newest
+   * older version certified here whose root block it has, at most latestFallbackMax below. A
+   * latest read settles on the newest of f+1 ring servers' answers, so an older one from a server
+   * behind is an answer like any other, where not-cached left the reader waiting for servers
+   * that could prove their latest (UnavailableError when fewer than f+1 could).
+   */
+  private provableBelow(aguidHex: string, latest: number): { certificate: Uint8Array; proof: ReadReply['blocks'] } | null {
+    for (let version = latest - 1; version >= Math.max(0, latest - latestFallbackMax); version--) {
+      const stored = this.certifiedVersion(aguidHex, version);
+      const proof = stored && rangeProof(this.options.blocks, stored.vguid, 0, 0);
+      if (stored && proof) {
+        this.counters.readsServedOlder++;
+        return { certificate: stored.certificate, proof: proof.map((b) => ({ kind: b.kind, bytes: b.bytes })) };
+      }
+    }
+    return null;
   }
 }
 

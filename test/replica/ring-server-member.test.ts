@@ -7,10 +7,11 @@
  * the ring's store.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { bytesEqual } from '../../core/bytes.ts';
+import { bytesEqual, toHex } from '../../core/bytes.ts';
 import { MemoryKvStore } from '../../core/store.ts';
 import { SignedBatchBuilder, encodeCertificateStatement, type CertificateStatement } from '../../core/threshold/index.ts';
-import { MemoryBlockStore } from '../../core/version/block-store.ts';
+import type { BlockKind } from '../../core/version/block.ts';
+import { MemoryBlockStore, type BlockStore } from '../../core/version/block-store.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
 import type { TreeMessage } from '../../replica/messages.ts';
 import type { SharedBatch } from '../../replica/peer-batches.ts';
@@ -190,6 +191,37 @@ describe('RingServerMember', () => {
     expect(read(a, 3)).toBe('no-such-version');
     executed = 3;
     expect(read(a, 3)).toBe('not-cached');
+  });
+
+  it("a latest probe whose latest certified version's blocks are not here is answered with the newest older one it can prove", () => {
+    // A peer shared version 4's certificate before this replica executed it (or its execution was
+    // lost in a crash): its root block is not here. Answering not-cached left readers waiting for
+    // other servers; an older certified version counts as this server's answer.
+    const hidden = toHex(history[4]!.vguid);
+    const blocks: BlockStore = Object.assign(Object.create(null) as BlockStore, {
+      get: (bguid: Uint8Array, kind: BlockKind) => (toHex(bguid) === hidden ? undefined : ringBlocks.get(bguid, kind)),
+      has: (bguid: Uint8Array) => toHex(bguid) !== hidden && ringBlocks.has(bguid),
+      byteLengthOf: (bguid: Uint8Array, kind: BlockKind) => (toHex(bguid) === hidden ? undefined : ringBlocks.byteLengthOf(bguid, kind)),
+    });
+    const a = new RingServerMember(
+      { nodeId: 'ring-a', store: new MemoryKvStore(), random: new Prng(5), nowMs: 0 },
+      { crypto, blocks, store: new MemoryKvStore(), ringId: signer.ringId, epoch: 0 },
+    );
+    const b = batch(6, [0, 1, 2, 3, 4]);
+    a.onCertificate(b.sequence, b.root, b.signature, b.statements);
+    const read = (version: number | null, length = 0, maxAgeMs = 0) => {
+      const effects = a.onMessage('client-x', { type: 'read', requestId: 1, aguid: object.aguid, version, offset: 0, length, maxAgeMs }, 1);
+      return sent(effects).find((x) => x.message.type === 'read-reply')!.message as Extract<TreeMessage, { type: 'read-reply' }>;
+    };
+    const latest = read(null);
+    expect(latest.status).toBe('ok');
+    expect(signer.trust().verifyCommit(latest.certificate!)!.version).toBe(3);
+    expect(bytesEqual(latest.blocks[0]!.bytes, ringBlocks.get(history[3]!.vguid, 'root')!)).toBe(true);
+    expect(a.counters.readsServedOlder).toBe(1);
+    // Only a plain latest probe: a read of version 4, of latest data, or demanding freshness is not.
+    expect(read(4).status).toBe('not-cached');
+    expect(read(null, 10).status).toBe('not-cached');
+    expect(read(null, 0, 1_000).status).toBe('too-stale');
   });
 
   it('publishes versions in order whatever order their batches are certified in', () => {
