@@ -91,7 +91,8 @@ export interface CertifiedCommit {
 export interface RingServerMemberCounters {
   certified: number;
   published: number;
-  unpublishable: number;
+  /** Versions published past a gap that was never filled (the log started over there). */
+  gapsSkipped: number;
   reads: number;
   readsServed: number;
   /** Latest probes answered with an older certified version (the latest's blocks not here yet). */
@@ -117,14 +118,12 @@ const latestKey = (aguidHex: string): string => `rsm/latest/${aguidHex}`;
 export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
   readonly tree: TreeRootMachine;
   readonly counters: RingServerMemberCounters = {
-    certified: 0, published: 0, unpublishable: 0, reads: 0, readsServed: 0, readsServedOlder: 0, rootMismatches: 0,
+    certified: 0, published: 0, gapsSkipped: 0, reads: 0, readsServed: 0, readsServedOlder: 0, rootMismatches: 0,
     peerBatches: 0, publishedAsReferences: 0, blockFetches: 0,
   };
   /** Statement hex -> what the tree needs to forward it (waiting for the batch certificate). */
   private readonly pending = new Map<string, { update: Uint8Array; blocks: Uint8Array[] }>();
   private readonly heartbeats = new Map<string, { bytes: Uint8Array; version: number; timestampMs: number }>();
-  /** Objects the tree stopped following here (a version never certified here): reads still work. */
-  private readonly unpublishable = new Set<string>();
   /** Commit statements certified before this server executed them: published once it does. */
   private readonly certifiedEarly = new Map<string, { aguid: Uint8Array; version: number; certificate: Uint8Array }>();
   /** Per object: certified versions waiting for their predecessor, and since when the oldest waits. */
@@ -247,7 +246,7 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
       if (known && !heartbeatIsNewer(known, heartbeat)) return;
       const encoded = ownedBytes(encodeHeartbeat({ ...proof, statement: heartbeat }));
       this.heartbeats.set(key, { bytes: encoded, version: heartbeat.version, timestampMs: heartbeat.timestampMs });
-      if (!this.unpublishable.has(key)) this.tree.publishHeartbeat(heartbeat.aguid, encoded);
+      this.tree.publishHeartbeat(heartbeat.aguid, encoded);
     });
     return certified;
   }
@@ -335,10 +334,9 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
 
   private enqueuePublish(aguid: Uint8Array, version: number, entry: LogEntry): void {
     const key = toHex(aguid);
-    if (this.unpublishable.has(key)) return;
     let held = this.reorder.get(key);
     if (!held) this.reorder.set(key, (held = { aguid: new Uint8Array(aguid), entries: new Map(), sinceMs: null }));
-    if (held.entries.size >= reorderEntriesMax) return this.giveUp(key);
+    if (held.entries.size >= reorderEntriesMax) this.skipGap(held);
     // Large referenced blocks stay in the ring's block store; children fetch them by BGUID.
     const blockBytes = entry.blocks.reduce((n, b) => n + b.length, 0);
     held.entries.set(version, blockBytes > this.inlineBlockBytesMax ? { update: entry.update, certificate: entry.certificate, blocks: [] } : entry);
@@ -371,14 +369,27 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
       return;
     }
     if (progressed || held.sinceMs === null) held.sinceMs = nowMs;
-    if (next !== null && nowMs - held.sinceMs > timeoutMs) this.giveUp(key);
+    if (next !== null && nowMs - held.sinceMs > timeoutMs) {
+      this.skipGap(held);
+      this.publishInOrder(key, held, nowMs);
+    }
   }
 
-  /** A version that never got certified here: this root stops following the object (children move to another root). */
-  private giveUp(key: string): void {
-    this.unpublishable.add(key);
-    this.reorder.delete(key);
-    this.counters.unpublishable++;
+  /**
+   * A version that never comes (its certificate arrived after a restart, with the update that
+   * made it gone from memory; or it was never certified here): the root's log goes on from the
+   * oldest version held, and children below it get the stored head. Until session 28 the root
+   * stopped following the object for good (no pushes, no heartbeats), so after a whole-ring
+   * restart each root could drop the objects being written at the crash, and their secondaries
+   * moved from root to root, all of them behind.
+   */
+  private skipGap(held: { aguid: Uint8Array; entries: Map<number, LogEntry>; sinceMs: number | null }): void {
+    const oldest = Math.min(...held.entries.keys());
+    this.tree.publishAfterGap(held.aguid, oldest, held.entries.get(oldest)!);
+    held.entries.delete(oldest);
+    held.sinceMs = null;
+    this.counters.published++;
+    this.counters.gapsSkipped++;
   }
 
   private serve(request: ReadRequest, nowMs: number): ReadReply {

@@ -88,6 +88,21 @@ export class TreeRoot {
     return object.children.forwardEntries([kept]);
   }
 
+  /**
+   * Publishes `version` past a gap this root will never fill (versions certified that it cannot
+   * make entries of: their updates ran before this server restarted). Its log starts over at
+   * `version`; a child still below it fetches, and gets the stored head whole (snapshotOf), as a
+   * child below the start of a log that began late does.
+   */
+  publishAfterGap(aguid: Uint8Array, version: number, entry: LogEntry): TreeEffect<TreeRootEvent>[] {
+    checkArgument(isGuid(aguid), 'aguid', 'a 32-byte AGUID');
+    const object = this.objectOf(aguid, true)!;
+    checkArgument(Number.isSafeInteger(version) && version >= object.log.log.nextVersion(0), 'version', 'a version after the last one published');
+    const kept = ownedEntry(entry);
+    object.log.log.reset({ version, entry: kept });
+    return object.children.forwardEntries([kept]);
+  }
+
   /** Pushes a new signed heartbeat of `aguid` to the tree. */
   publishHeartbeat(aguid: Uint8Array, heartbeat: Uint8Array): TreeEffect<TreeRootEvent>[] {
     checkArgument(isGuid(aguid), 'aguid', 'a 32-byte AGUID');
@@ -174,6 +189,10 @@ export class TreeRootMachine implements Machine<TreeMessage, TreeRootEvent> {
 
   publish(aguid: Uint8Array, version: number, entry: LogEntry): void {
     this.queued.push(...this.root.publish(aguid, version, entry));
+  }
+
+  publishAfterGap(aguid: Uint8Array, version: number, entry: LogEntry): void {
+    this.queued.push(...this.root.publishAfterGap(aguid, version, entry));
   }
 
   publishHeartbeat(aguid: Uint8Array, heartbeat: Uint8Array): void {
