@@ -17,7 +17,12 @@
  * Nothing a member says is trusted: every reply goes through verifyRead (certificate under the
  * ring key, blocks re-hashed up to the VGUID); a "latest" answer older than what this handle has
  * seen is treated as stale, and one no older is taken only with f+1 ring servers' answers (or a
- * fresh heartbeat) behind it, which defeats a replayed old certificate.
+ * fresh heartbeat) behind it, which defeats a replayed old certificate. What it does not defeat:
+ * a correct server's answer is its newest version it can prove, which lags a little when it has
+ * not executed or learned the newest yet (up to 16 versions, replica/ring-server-member.ts
+ * provableBelow), so f replayed answers plus one lagging correct one can settle a latest read
+ * that far back if the servers that are up to date miss the grace below. A version this handle
+ * wrote or saw is never gone below (knownVersion).
  */
 import { toHex } from '../core/bytes.ts';
 import type { Crypto } from '../core/crypto.ts';

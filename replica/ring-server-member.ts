@@ -56,6 +56,8 @@ export interface RingServerMemberOptions {
   readonly peerWaitMs?: number;
   /** How long a version may wait for its predecessor before the object's tree gives up here. */
   readonly reorderTimeoutMs?: number;
+  /** Certified versions held per object while an earlier one is missing (default 256). */
+  readonly reorderEntriesMax?: number;
   /**
    * Whether the ring's replicated state has the object (the object service's table). A member that
    * joined the ring later (state transfer) has the objects but none of their earlier certificates:
@@ -106,8 +108,8 @@ export interface RingServerMemberCounters {
 }
 
 const pendingMax = 65_536;
-/** Certified versions held per object while an earlier one is missing. */
-const reorderEntriesMax = 256;
+/** Certified versions held per object while an earlier one is missing (default). */
+const reorderEntriesMaxDefault = 256;
 const certifiedSequencesMax = 4096;
 const certifiedEarlyMax = 4096;
 /** How far below an unprovable latest version a "latest" probe looks for one this server can prove. */
@@ -334,13 +336,32 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
 
   private enqueuePublish(aguid: Uint8Array, version: number, entry: LogEntry): void {
     const key = toHex(aguid);
+    const next = this.tree.root.nextVersion(aguid);
+    if (next !== null && version < next) return; // published already, or skipped past
     let held = this.reorder.get(key);
     if (!held) this.reorder.set(key, (held = { aguid: new Uint8Array(aguid), entries: new Map(), sinceMs: null }));
-    if (held.entries.size >= reorderEntriesMax) this.skipGap(held);
     // Large referenced blocks stay in the ring's block store; children fetch them by BGUID.
     const blockBytes = entry.blocks.reduce((n, b) => n + b.length, 0);
     held.entries.set(version, blockBytes > this.inlineBlockBytesMax ? { update: entry.update, certificate: entry.certificate, blocks: [] } : entry);
     if (blockBytes > this.inlineBlockBytesMax) this.counters.publishedAsReferences++;
+    if (held.entries.size <= (this.options.reorderEntriesMax ?? reorderEntriesMaxDefault)) return;
+    // Too many wait: go on now rather than at the next drain, past the gap if there is one.
+    for (const v of [...held.entries.keys()]) if (next !== null && v < next) held.entries.delete(v);
+    const start = next ?? Math.min(...held.entries.keys()); // nothing published yet: start at the oldest
+    if (!held.entries.has(start)) this.skipGap(held);
+    this.publishRun(held, this.tree.root.nextVersion(aguid) ?? start);
+  }
+
+  /** Publishes the held versions from `next` on while they follow on; whether it published any. */
+  private publishRun(held: { aguid: Uint8Array; entries: Map<number, LogEntry> }, next: number): boolean {
+    let progressed = false;
+    for (let entry = held.entries.get(next); entry !== undefined; entry = held.entries.get(++next)) {
+      this.tree.publish(held.aguid, next, entry);
+      held.entries.delete(next);
+      this.counters.published++;
+      progressed = true;
+    }
+    return progressed;
   }
 
   /**
@@ -356,14 +377,7 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
       if (oldest === 0 || (held.sinceMs !== null && nowMs - held.sinceMs > timeoutMs)) next = oldest;
     }
     for (const version of [...held.entries.keys()]) if (next !== null && version < next) held.entries.delete(version);
-    let progressed = false;
-    while (next !== null && held.entries.has(next)) {
-      this.tree.publish(held.aguid, next, held.entries.get(next)!);
-      held.entries.delete(next);
-      this.counters.published++;
-      progressed = true;
-      next++;
-    }
+    const progressed = next !== null && this.publishRun(held, next);
     if (held.entries.size === 0) {
       this.reorder.delete(key);
       return;
@@ -384,6 +398,7 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
    * moved from root to root, all of them behind.
    */
   private skipGap(held: { aguid: Uint8Array; entries: Map<number, LogEntry>; sinceMs: number | null }): void {
+    // Every held version is past the root's next one (callers drop the others first).
     const oldest = Math.min(...held.entries.keys());
     this.tree.publishAfterGap(held.aguid, oldest, held.entries.get(oldest)!);
     held.entries.delete(oldest);
@@ -422,7 +437,9 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
     if (root && request.offset + request.length > root.sizeBytes) return reply('out-of-range', certificate);
     const proof = rangeProof(this.options.blocks, vguid, request.offset, request.length);
     if (!proof) {
-      const older = request.version === null && request.length === 0 ? this.provableBelow(key, latest) : null;
+      // Not for a fresh read (maxAgeMs): the heartbeat names the latest, and an older version
+      // beside it reads as forged (replica/verify-read.ts "not the latest version").
+      const older = request.version === null && request.length === 0 && request.maxAgeMs === 0 ? this.provableBelow(key, latest) : null;
       if (older) return reply('ok', older.certificate, older.proof);
       return reply('not-cached', certificate);
     }

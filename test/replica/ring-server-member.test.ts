@@ -9,7 +9,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { bytesEqual, toHex } from '../../core/bytes.ts';
 import { MemoryKvStore } from '../../core/store.ts';
-import { SignedBatchBuilder, encodeCertificateStatement, type CertificateStatement } from '../../core/threshold/index.ts';
+import { SignedBatchBuilder, encodeCertificateStatement, encodeHeartbeatStatement, type CertificateStatement } from '../../core/threshold/index.ts';
 import type { BlockKind } from '../../core/version/block.ts';
 import { MemoryBlockStore, type BlockStore } from '../../core/version/block-store.ts';
 import { nodeCrypto } from '../../runtime/node-crypto.ts';
@@ -222,6 +222,13 @@ describe('RingServerMember', () => {
     expect(read(4).status).toBe('not-cached');
     expect(read(null, 10).status).toBe('not-cached');
     expect(read(null, 0, 1_000).status).toBe('too-stale');
+    // A fresh read with the heartbeat naming version 4 here: an older version beside it would read
+    // as forged ("not the latest version"), so it stays not-cached.
+    const heartbeat = { ringId: signer.ringId, aguid: object.aguid, version: 4, vguid: history[4]!.vguid, timestampMs: 0 };
+    const beat = new SignedBatchBuilder(crypto, { ringId: signer.ringId, epoch: 0, sequence: 7 }, [{ kind: 'heartbeat' as const, statement: heartbeat }]);
+    a.onCertificate(7, beat.header.root, signer.sign(beat), [encodeHeartbeatStatement(heartbeat)]);
+    expect(read(null, 0, 1_000).status).toBe('not-cached');
+    expect(a.counters.readsServedOlder).toBe(1);
   });
 
   it('publishes versions in order whatever order their batches are certified in', () => {
@@ -338,5 +345,42 @@ describe('RingServerMember', () => {
     expect(copy.head?.version).toBe(4);
     expect(bytesEqual(copy.head!.vguid, history[4]!.vguid)).toBe(true);
     expect(a.counters.gapsSkipped).toBe(1);
+  });
+
+  it('too many versions held: goes on at once, past a gap only if there is one; a version arriving after it was skipped is dropped (it threw and stopped the node)', () => {
+    const make = (): RingServerMember =>
+      new RingServerMember(
+        { nodeId: 'ring-a', store: new MemoryKvStore(), random: new Prng(1), nowMs: 0 },
+        { crypto, blocks: ringBlocks, store: new MemoryKvStore(), ringId: signer.ringId, epoch: 0, peers: [], reorderEntriesMax: 2 },
+      );
+    const certify = (m: RingServerMember, sequence: number, versions: number[]): void => {
+      execute(m, versions);
+      const b = batch(sequence, versions);
+      m.onCertificate(b.sequence, b.root, b.signature, b.statements);
+    };
+    // No gap: 0 published, 2 and 3 held, then 1 arrives (three held): all go out, nothing skipped.
+    const a = make();
+    certify(a, 40, [0]);
+    a.onTick(1);
+    certify(a, 41, [2]);
+    certify(a, 42, [3]);
+    certify(a, 43, [1]);
+    expect(a.tree.root.nextVersion(object.aguid)).toBe(4);
+    expect(a.counters.gapsSkipped).toBe(0);
+    // A gap: 0 published, 2, 3 and 4 held (one too many) before 1 comes: the log goes on from 2.
+    const b = make();
+    certify(b, 50, [0]);
+    b.onTick(1);
+    certify(b, 51, [2]);
+    certify(b, 52, [3]);
+    certify(b, 53, [4]);
+    expect(b.tree.root.nextVersion(object.aguid)).toBe(5);
+    expect(b.counters.gapsSkipped).toBe(1);
+    // Version 1 after all, then the next one: 1 is dropped, 5 follows.
+    certify(b, 54, [1]);
+    certify(b, 55, [5]);
+    b.onTick(2);
+    expect(b.tree.root.nextVersion(object.aguid)).toBe(6);
+    expect(b.counters.gapsSkipped).toBe(1);
   });
 });
