@@ -26,6 +26,7 @@ export interface CliResult {
 export async function runCli(config: ClusterConfig, args: string[], identity?: string, launch = false): Promise<CliResult> {
   const extra = identity ? ['--identity', identity] : [];
   const entry = launch ? ['cli/launch.mjs'] : ['--import', 'tsx', 'cli/main.ts'];
+  const startedMs = Date.now();
   try {
     const { stdout, stderr } = await promisify(execFile)(process.execPath, [...entry, ...args, '--config', config.file, ...extra], {
       timeout: 120_000,
@@ -33,8 +34,11 @@ export async function runCli(config: ClusterConfig, args: string[], identity?: s
     });
     return { code: 0, stdout, stderr };
   } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+    const e = error as { code?: number; stdout?: string; stderr?: string; killed?: boolean; signal?: string };
+    // Killed at the timeout (or by a signal): say so, not exit 1 with nothing printed (two CI runs
+    // saw only that from a racing put, sessions 24 and 28).
+    const killed = e.killed || e.signal ? `\n[test] the CLI was killed (${e.signal ?? 'timeout'}) after ${Date.now() - startedMs} ms` : '';
+    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: (e.stderr ?? '') + killed };
   }
 }
 
