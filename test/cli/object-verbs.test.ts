@@ -128,7 +128,7 @@ describe('plain puts racing on a new name', () => {
     }
     for (const r of results) expect(r.stderr).not.toMatch(/predicate failed/);
     // Each failure with what it printed: one CI run saw exit 1 and nothing else to go on.
-    const failed = results.flatMap((r, i) => (r.code === 0 ? [] : [`put ${i} (round ${Math.floor(i / 3)}): exit ${r.code}: ${r.stderr.trim()}`]));
+    const failed = results.flatMap((r, i) => (r.code === 0 ? [] : [`put ${i} (round ${Math.floor(i / 3)}): exit ${r.code}: ${r.stderr.trim()} | stdout: ${r.stdout.trim()}`]));
     expect(failed).toEqual([]);
   }, 400_000);
 });
