@@ -345,8 +345,8 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
     held.entries.set(version, blockBytes > this.inlineBlockBytesMax ? { update: entry.update, certificate: entry.certificate, blocks: [] } : entry);
     if (blockBytes > this.inlineBlockBytesMax) this.counters.publishedAsReferences++;
     if (held.entries.size <= (this.options.reorderEntriesMax ?? reorderEntriesMaxDefault)) return;
-    // Too many wait: go on now rather than at the next drain, past the gap if there is one.
-    for (const v of [...held.entries.keys()]) if (next !== null && v < next) held.entries.delete(v);
+    // Too many wait: go on now rather than at the next drain, past the gap if there is one (every
+    // held version is past `next`: below it they are published, skipped or refused above).
     const start = next ?? Math.min(...held.entries.keys()); // nothing published yet: start at the oldest
     if (!held.entries.has(start)) this.skipGap(held);
     this.publishRun(held, this.tree.root.nextVersion(aguid) ?? start);
@@ -398,7 +398,7 @@ export class RingServerMember implements Machine<TreeMessage, TreeRootEvent> {
    * moved from root to root, all of them behind.
    */
   private skipGap(held: { aguid: Uint8Array; entries: Map<number, LogEntry>; sinceMs: number | null }): void {
-    // Every held version is past the root's next one (callers drop the others first).
+    // Every held version is past the root's next one.
     const oldest = Math.min(...held.entries.keys());
     this.tree.publishAfterGap(held.aguid, oldest, held.entries.get(oldest)!);
     held.entries.delete(oldest);

@@ -353,32 +353,31 @@ describe('RingServerMember', () => {
         { nodeId: 'ring-a', store: new MemoryKvStore(), random: new Prng(1), nowMs: 0 },
         { crypto, blocks: ringBlocks, store: new MemoryKvStore(), ringId: signer.ringId, epoch: 0, peers: [], reorderEntriesMax: 2 },
       );
-    const certify = (m: RingServerMember, sequence: number, versions: number[]): void => {
-      execute(m, versions);
-      const b = batch(sequence, versions);
-      m.onCertificate(b.sequence, b.root, b.signature, b.statements);
+    let sequence = 40;
+    /** Each version executed and certified in a batch of its own, in this order. */
+    const arrive = (m: RingServerMember, versions: number[]): void => {
+      for (const v of versions) {
+        execute(m, [v]);
+        const b = batch(sequence++, [v]);
+        m.onCertificate(b.sequence, b.root, b.signature, b.statements);
+      }
     };
     // No gap: 0 published, 2 and 3 held, then 1 arrives (three held): all go out, nothing skipped.
     const a = make();
-    certify(a, 40, [0]);
+    arrive(a, [0]);
     a.onTick(1);
-    certify(a, 41, [2]);
-    certify(a, 42, [3]);
-    certify(a, 43, [1]);
+    arrive(a, [2, 3, 1]);
     expect(a.tree.root.nextVersion(object.aguid)).toBe(4);
     expect(a.counters.gapsSkipped).toBe(0);
     // A gap: 0 published, 2, 3 and 4 held (one too many) before 1 comes: the log goes on from 2.
     const b = make();
-    certify(b, 50, [0]);
+    arrive(b, [0]);
     b.onTick(1);
-    certify(b, 51, [2]);
-    certify(b, 52, [3]);
-    certify(b, 53, [4]);
+    arrive(b, [2, 3, 4]);
     expect(b.tree.root.nextVersion(object.aguid)).toBe(5);
     expect(b.counters.gapsSkipped).toBe(1);
     // Version 1 after all, then the next one: 1 is dropped, 5 follows.
-    certify(b, 54, [1]);
-    certify(b, 55, [5]);
+    arrive(b, [1, 5]);
     b.onTick(2);
     expect(b.tree.root.nextVersion(object.aguid)).toBe(6);
     expect(b.counters.gapsSkipped).toBe(1);
