@@ -362,18 +362,20 @@ describe('RingServerMember', () => {
         m.onCertificate(b.sequence, b.root, b.signature, b.statements);
       }
     };
-    // No gap: 0 published, 2 and 3 held, then 1 arrives (three held): all go out, nothing skipped.
-    const a = make();
-    arrive(a, [0]);
-    a.onTick(1);
-    arrive(a, [2, 3, 1]);
+    /** A member that has published version 0, then gets `later`. */
+    const after0 = (later: number[]): RingServerMember => {
+      const m = make();
+      arrive(m, [0]);
+      m.onTick(1);
+      arrive(m, later);
+      return m;
+    };
+    // No gap: 2 and 3 held, then 1 arrives (three held): all go out, nothing skipped.
+    const a = after0([2, 3, 1]);
     expect(a.tree.root.nextVersion(object.aguid)).toBe(4);
     expect(a.counters.gapsSkipped).toBe(0);
-    // A gap: 0 published, 2, 3 and 4 held (one too many) before 1 comes: the log goes on from 2.
-    const b = make();
-    arrive(b, [0]);
-    b.onTick(1);
-    arrive(b, [2, 3, 4]);
+    // A gap: 2, 3 and 4 held (one too many) before 1 comes: the log goes on from 2.
+    const b = after0([2, 3, 4]);
     expect(b.tree.root.nextVersion(object.aguid)).toBe(5);
     expect(b.counters.gapsSkipped).toBe(1);
     // Version 1 after all, then the next one: 1 is dropped, 5 follows.
