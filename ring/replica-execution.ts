@@ -18,7 +18,7 @@ import * as blocks from './replica-blocks.ts';
 import * as certificates from './replica-certificates.ts';
 import * as checkpoints from './replica-checkpoints.ts';
 import * as viewChange from './replica-view-change.ts';
-import { clientKeyOf, encodeClientRecord, nextClientRecord, saveExecution, saveLeaves, type ClientRecord } from './replica-store.ts';
+import { clientKeyOf, encodeClientRecord, nextClientRecord, saveExecution, saveLeaves, type ClientRecord, type KeptReply } from './replica-store.ts';
 import type { Replica } from './replica.ts';
 import { requestDigest } from './signing.ts';
 
@@ -121,7 +121,7 @@ const unsignedReply = new Uint8Array(0);
  * carry a MAC rather than a signature: that saved each replica a signature and the client f+1
  * checks per update. A reply is never a transferable proof; the threshold certificate is.
  */
-export function sendReply(r: Replica, to: string, clientKey: Uint8Array, record: ClientRecord): void {
+export function sendReply(r: Replica, to: string, clientKey: Uint8Array, record: KeptReply): void {
   const body = {
     kind: 'reply' as const,
     view: r.view,

@@ -21,17 +21,20 @@ export function onRequest(r: Replica, req: ClientRequest, from: string, fromMemb
   if (record && req.nonce <= record.nonce) {
     if (fromMember) return;
     const digest = requestDigest(r.config.crypto, req);
-    // Retransmission: resend the cached reply.
+    // Retransmission: resend the cached reply, the last one's or one the record kept below it (its
+    // replies were lost and another client with the key went on meanwhile: ClientRecord.kept).
     if (req.nonce === record.nonce && bytesEqual(record.requestDigest, digest)) return r.sendReply(req.replyTo, req.clientKey, record);
+    const kept = req.nonce < record.nonce ? record.kept.find((k) => k.nonce === req.nonce) : undefined;
+    if (kept && bytesEqual(kept.requestDigest, digest)) return r.sendReply(req.replyTo, req.clientKey, kept);
     // A nonce this client's record passed (another client with the key, an app and a CLI call
     // sharing an identity, went first). Only one that never executed may be signed again: this
-    // nonce with another request, or one the record knows did not execute (above its knownFrom,
-    // not among the last executed; one below that may have executed earlier, its replies lost:
-    // answered, the client would sign it again and it would run twice). Say so, once the request is the key holder's (a
-    // forged one must not aim answers at any node), so the client signs again above it rather
-    // than waiting out its deadline.
+    // nonce with another request (the last one's, or a kept one's), or one the record knows did
+    // not execute (above its knownFrom, not among the last executed; one below that may have
+    // executed earlier, its replies lost: answered, the client would sign it again and it would
+    // run twice). Say so, once the request is the key holder's (a forged one must not aim answers
+    // at any node), so the client signs again above it rather than waiting out its deadline.
     r.drop('nonce-reuse');
-    const neverExecuted = req.nonce === record.nonce || neverExecutedBelow(record, req.nonce);
+    const neverExecuted = req.nonce === record.nonce || kept !== undefined || neverExecutedBelow(record, req.nonce);
     if (!neverExecuted || !r.requestValid(req)) return;
     sendToClient(r, req.replyTo, { kind: 'nonce-passed', clientKey: req.clientKey, nonce: req.nonce, requestDigest: digest, executedNonce: record.nonce, replica: r.me });
   }

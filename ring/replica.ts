@@ -16,7 +16,7 @@ import type { Checkpoint, ClientRequest, Commit, CommitProof, PrePrepare, Prepar
 import type { IndexedShare } from './certificate-signer.ts';
 import type { CertificateWork, CertificateWorkResult, RingOutput } from './outputs.ts';
 import { prePrepareValid, type ProofContext } from './proofs.ts';
-import { clearProposing, clearVoting, decodeClientRecord, loadExecution, loadLeaves, loadProposing, loadRecord, loadSent, loadSlot, loadStable, loadView, loadVoting, saveProposing, saveSlot, saveVoting, seqOfKey, type ClientRecord } from './replica-store.ts';
+import { clearProposing, clearVoting, decodeClientRecord, loadExecution, loadLeaves, loadProposing, loadRecord, loadSent, loadSlot, loadStable, loadView, loadVoting, saveProposing, saveSlot, saveVoting, seqOfKey, type ClientRecord, type KeptReply } from './replica-store.ts';
 import * as agreement from './replica-agreement.ts';
 import * as blocks from './replica-blocks.ts';
 import * as certificates from './replica-certificates.ts';
@@ -553,7 +553,7 @@ export class Replica implements Machine<RingMessage, RingOutput> {
     execution.executeReady(this);
   }
 
-  sendReply(to: string, clientKey: Uint8Array, record: ClientRecord): void {
+  sendReply(to: string, clientKey: Uint8Array, record: KeptReply): void {
     execution.sendReply(this, to, clientKey, record);
   }
 }

@@ -82,6 +82,8 @@ export interface Cluster {
   client(index: number): RingClient | null;
   /** Completed operations per client (f+1 matching replies seen). */
   readonly completed: number[];
+  /** Per client: the nonce and seq its last completed operation's replies named. */
+  readonly lastCompleted: ({ nonce: number; seq: number } | null)[];
   readonly certified: number[];
   /** (key, version) -> VGUID of every certificate seen. */
   readonly certifiedVersions: Map<string, string>;
@@ -237,6 +239,7 @@ export function buildCluster(options: ClusterOptions): Cluster {
     replica: (i) => unwrap(sim.machine(members[i]!.id)) as Replica | null,
     client: (i) => unwrap(sim.machine(clientIds[i]!)) as RingClient | null,
     completed: clientIds.map(() => 0),
+    lastCompleted: clientIds.map(() => null),
     certified: clientIds.map(() => 0),
     certifiedVersions: new Map(),
     executedDigests: new Map(),
@@ -348,7 +351,10 @@ function observe(cluster: Cluster, node: string, event: RingOutput): void {
     }
     case 'completed': {
       const i = cluster.clientIds.indexOf(node);
-      if (i >= 0) cluster.completed[i]!++;
+      if (i >= 0) {
+        cluster.completed[i]!++;
+        cluster.lastCompleted[i] = { nonce: event.nonce, seq: event.seq };
+      }
       return;
     }
     case 'view-installed':

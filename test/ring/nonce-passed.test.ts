@@ -11,7 +11,7 @@ import { kvKeyFor, kvOperation } from '../../ring/kv-service.ts';
 import type { ClientRequest, RingMessage } from '../../ring/messages.ts';
 import { buildCluster, secretKeyFor, type Cluster } from '../../ring/sim-cluster.ts';
 import { signMessage } from '../../ring/signing.ts';
-import { decodeClientRecord, encodeClientRecord, executedBelowMax, neverExecutedBelow, nextClientRecord, type ClientRecord } from '../../ring/replica-store.ts';
+import { decodeClientRecord, encodeClientRecord, executedBelowMax, keptResultBytesMax, neverExecutedBelow, nextClientRecord, repliesKeptMax, type ClientRecord } from '../../ring/replica-store.ts';
 import { encode } from '../../core/codec.ts';
 import { DecodeError } from '../../core/errors.ts';
 import { fakeCrypto } from '../../sim/fake-crypto.ts';
@@ -118,6 +118,48 @@ describe('a request whose nonce another client with the key passed', () => {
     c.sim.runFor(3_000); // the client retransmits request 2 meanwhile
     expect(c.client(0)!.counters.resigned).toBe(0);
     for (let i = 0; i < 4; i++) expect(c.replica(i)!.counters.executedRequests).toBe(3);
+  });
+
+  it.each([1, repliesKeptMax])('one that executed and whose replies were lost completes with its own result when %i of the key\'s requests passed it (it went unanswered: session 29)', (passedBy) => {
+    // The racing CLI puts of test/cli/object-verbs.test.ts: three processes with one identity; a
+    // reply is lost while the client's connections to the members are still opening.
+    const { c, op } = ringAfterOneWrite(47);
+    let lose = true;
+    for (const id of c.replicaIds) c.sim.setInterceptor(id, (m: RingMessage, to) => (lose && m.kind === 'reply' && to === 'client-0' ? [] : [m]));
+    c.submit(0, op('b')); // nonce 2, seq 2
+    expect(c.sim.runUntil(() => c.replicaIds.every((_, i) => c.replica(i)!.lastExecuted >= 2), 2_000)).toBe(true);
+    for (let k = 0; k < passedBy; k++) otherClientExecutes(c, 50 + k, op(`x${k}`), 3 + k);
+    lose = false;
+    expect(c.sim.runUntil(() => c.completed[0] === 2, 5_000)).toBe(true);
+    expect(c.lastCompleted[0]).toEqual({ nonce: 2, seq: 2 });
+    expect(c.client(0)!.counters.resigned).toBe(0);
+    for (let i = 0; i < 4; i++) expect(c.replica(i)!.counters.executedRequests).toBe(2 + passedBy);
+  });
+
+  it('another request under a nonce that executed, passed since, is answered nonce-passed (two clients picked the same nonce; it was silence)', () => {
+    const { c, op } = ringAfterOneWrite(48);
+    otherClientExecutes(c, 2, op('b'), 2); // the other client takes nonce 2 first
+    otherClientExecutes(c, 3, op('x'), 3); // and goes on
+    c.submit(0, op('c')); // this client's nonce 2, another request
+    expect(c.sim.runUntil(() => c.completed[0] === 2, 5_000)).toBe(true);
+    expect(c.client(0)!.counters.resigned).toBe(1);
+    for (let i = 0; i < 4; i++) expect(c.replica(i)!.counters.executedRequests).toBe(4);
+  });
+
+  it(`a record keeps the replies of its last ${repliesKeptMax} nonces below its own, none with a long result, and reads back`, () => {
+    let record: ClientRecord | undefined;
+    const digestOf = (n: number) => new Uint8Array(32).fill(n);
+    for (let nonce = 1; nonce <= repliesKeptMax + 5; nonce++) record = nextClientRecord(record, nonce, digestOf(nonce), nonce * 10, Uint8Array.of(nonce));
+    const r = record!;
+    expect(r.kept.map((k) => k.nonce)).toEqual(r.executedBelow.slice(0, repliesKeptMax));
+    expect(r.kept[0]).toEqual({ nonce: repliesKeptMax + 4, requestDigest: digestOf(repliesKeptMax + 4), seq: (repliesKeptMax + 4) * 10, result: Uint8Array.of(repliesKeptMax + 4) });
+    expect(decodeClientRecord(encodeClientRecord(r))).toEqual(r);
+    const long = nextClientRecord(nextClientRecord(r, 100, digestOf(1), 1000, new Uint8Array(keptResultBytesMax + 1)), 101, digestOf(2), 1001, Uint8Array.of(1));
+    expect(long.kept).toEqual([]);
+    expect(nextClientRecord(long, 102, digestOf(3), 1002, Uint8Array.of(1)).kept.map((k) => k.nonce)).toEqual([101]);
+    // Kept replies that are not the latest listed nonces do not read back.
+    const t = [r.nonce, r.requestDigest, r.seq, r.result, r.knownFrom, r.executedBelow, r.kept.slice(1).map((k) => [k.nonce, k.requestDigest, k.seq, k.result])];
+    expect(() => decodeClientRecord(encode(t))).toThrow(DecodeError);
   });
 
   it('a faulty replica answering first with the lowest nonce cannot make the client climb one nonce at a time (session-19 fifth review)', () => {
