@@ -113,6 +113,12 @@ export interface TransportCounters {
   /** Connections cut for their frames: a tag that failed (altered, injected, replayed or reordered in flight), a batch over its limit or left untagged. */
   framesBadTag: number;
   framesDroppedQueueFull: number;
+  /**
+   * Frames for a peer this side neither is connected to nor can dial: a client not connected here
+   * (yet, or any more). A ring server's replies to a client whose connection is still opening are
+   * lost this way (session 29).
+   */
+  framesNoRoute: number;
   handshakesRefused: number;
   handshakesAccepted: number;
   /** Idle client sockets closed to make room for a new client (close 4002). */
@@ -165,7 +171,7 @@ export class Transport {
   private readonly isMember: boolean;
   readonly counters: TransportCounters = {
     framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0,
-    framesOversized: 0, framesBadTag: 0, framesDroppedQueueFull: 0, handshakesRefused: 0, handshakesAccepted: 0,
+    framesOversized: 0, framesBadTag: 0, framesDroppedQueueFull: 0, framesNoRoute: 0, handshakesRefused: 0, handshakesAccepted: 0,
     clientsEvicted: 0, upgradesCut: 0,
   };
 
@@ -256,7 +262,10 @@ export class Transport {
     let link = this.links.get(to);
     if (!link) {
       const address = this.options.members.get(to);
-      if (!address) return false; // a client that is gone, or a name we never knew
+      if (!address) {
+        this.counters.framesNoRoute += 1; // a client not connected here, or a name we never knew
+        return false;
+      }
       link = this.linkOf(to);
     }
     // A link kept across a close this side does not redial by itself (evicted as idle, 4002, or

@@ -428,6 +428,15 @@ describe('Transport', () => {
     expect(a.counters.framesDroppedQueueFull).toBe(3);
   });
 
+  it('counts frames for a name with no connection and no address (a client not connected here) as having no route', async () => {
+    const { members, directory } = await cluster(['a', 'b']);
+    const a = transportFor(members[0]!, directory);
+    await a.t.start();
+    expect(a.t.send('client-not-here', Uint8Array.of(1))).toBe(false);
+    expect(a.t.send('b', Uint8Array.of(2))).toBe(true);
+    expect(a.t.counters.framesNoRoute).toBe(1);
+  });
+
   it('cuts a peer that stops answering pings (half-open connection) and dials it again', async () => {
     const { members, directory } = await cluster(['a', 'b']);
     const bSigner = signerOf(nodeCrypto, members[1]!.secretKey);
