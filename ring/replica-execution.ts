@@ -18,7 +18,8 @@ import * as blocks from './replica-blocks.ts';
 import * as certificates from './replica-certificates.ts';
 import * as checkpoints from './replica-checkpoints.ts';
 import * as viewChange from './replica-view-change.ts';
-import { clientKeyOf, encodeClientRecord, nextClientRecord, saveExecution, saveLeaves, type ClientRecord, type KeptReply } from './replica-store.ts';
+import { clientKeyOf, encodeClientRecord, nextClientRecord, saveExecution, saveLeaves, type ClientRecord } from './replica-store.ts';
+import type { KeptReply } from './kept-replies.ts';
 import type { Replica } from './replica.ts';
 import { requestDigest } from './signing.ts';
 
@@ -89,6 +90,7 @@ function apply(r: Replica, seq: number, pp: PrePrepare): boolean {
     if ((r.service.corruptBlocksFound?.() ?? 0) !== corruptBefore) {
       throw new IntegrityError(`a stored block read while executing seq ${seq} was corrupt; it is discarded and is fetched again after a restart`);
     }
+    if (previous) r.keptReplies.keep(hex, previous);
     const record: ClientRecord = nextClientRecord(previous, req.nonce, digest, seq, outcome.result);
     r.clients.set(hex, record);
     r.ctx.store.put(clientKeyOf(hex), encodeClientRecord(record));

@@ -21,20 +21,25 @@ export function onRequest(r: Replica, req: ClientRequest, from: string, fromMemb
   if (record && req.nonce <= record.nonce) {
     if (fromMember) return;
     const digest = requestDigest(r.config.crypto, req);
-    // Retransmission: resend the cached reply, the last one's or one the record kept below it (its
-    // replies were lost and another client with the key went on meanwhile: ClientRecord.kept).
-    if (req.nonce === record.nonce && bytesEqual(record.requestDigest, digest)) return r.sendReply(req.replyTo, req.clientKey, record);
-    const kept = req.nonce < record.nonce ? record.kept.find((k) => k.nonce === req.nonce) : undefined;
-    if (kept && bytesEqual(kept.requestDigest, digest)) return r.sendReply(req.replyTo, req.clientKey, kept);
+    // Retransmission: resend the cached reply, the record's, or one this replica kept below it (its
+    // replies were lost and another client with the key went on meanwhile: ring/kept-replies.ts).
+    // Only to the key holder's request: the digest leaves out the reply address, so a copy of the
+    // request with another one and no valid signature must not aim replies at any node.
+    const kept = req.nonce < record.nonce ? r.keptReplies.find(clientHex, req.nonce) : undefined;
+    const answered = req.nonce === record.nonce ? record : kept;
+    if (answered && bytesEqual(answered.requestDigest, digest)) {
+      if (r.requestValid(req)) r.sendReply(req.replyTo, req.clientKey, answered);
+      return;
+    }
     // A nonce this client's record passed (another client with the key, an app and a CLI call
     // sharing an identity, went first). Only one that never executed may be signed again: this
-    // nonce with another request (the last one's, or a kept one's), or one the record knows did
-    // not execute (above its knownFrom, not among the last executed; one below that may have
-    // executed earlier, its replies lost: answered, the client would sign it again and it would
-    // run twice). Say so, once the request is the key holder's (a forged one must not aim answers
-    // at any node), so the client signs again above it rather than waiting out its deadline.
+    // nonce with another request (the record's, or a kept one's), or one the record knows did not
+    // execute (above its knownFrom, not among the last executed; one below that may have executed
+    // earlier, its replies lost: answered, the client would sign it again and it would run twice).
+    // Say so, once the request is the key holder's (a forged one must not aim answers at any
+    // node), so the client signs again above it rather than waiting out its deadline.
     r.drop('nonce-reuse');
-    const neverExecuted = req.nonce === record.nonce || kept !== undefined || neverExecutedBelow(record, req.nonce);
+    const neverExecuted = answered !== undefined || neverExecutedBelow(record, req.nonce);
     if (!neverExecuted || !r.requestValid(req)) return;
     sendToClient(r, req.replyTo, { kind: 'nonce-passed', clientKey: req.clientKey, nonce: req.nonce, requestDigest: digest, executedNonce: record.nonce, replica: r.me });
   }

@@ -363,47 +363,18 @@ export interface ClientRecord {
    */
   knownFrom: number;
   executedBelow: readonly number[];
-  /**
-   * The replies of the latest executed nonces below `nonce` (descending, a prefix of
-   * executedBelow, at most repliesKeptMax). A request executes, every reply to it is lost (its
-   * client's connections to the members were still opening), and another client with the key runs
-   * a higher nonce: the first client's retransmission is answered from here. With the last reply
-   * alone, it was answered by nobody and its caller waited out its deadline (session 29). Its
-   * digest also shows that another request under a listed nonce (two clients that picked the same
-   * one) never executed, so that one is answered nonce-passed rather than silence.
-   */
-  kept: readonly KeptReply[];
-}
-
-/** What a reply to one executed request says (ring/replica-execution.ts sendReply). */
-export interface KeptReply {
-  readonly nonce: number;
-  readonly requestDigest: Uint8Array;
-  readonly seq: number;
-  readonly result: Uint8Array;
 }
 
 /** Executed nonces a client record lists below its last (nonce-passed can answer for a request passed by this many). */
 export const executedBelowMax = 32;
 
-/**
- * Replies a record keeps below its own (ClientRecord.kept). A same-key client's request passed by
- * more than this many before any reply to it arrived is still answered by nobody (the record lists
- * its nonce as executed, and the reply is gone).
- */
-export const repliesKeptMax = 8;
-/** A reply with a longer result is not kept (nor any below it): a record stays a few KiB. Both services' results are under 600 bytes. */
-export const keptResultBytesMax = 4096;
-
 /** The record after `previous` when the client's request `nonce` executes. */
 export function nextClientRecord(previous: ClientRecord | undefined, nonce: number, requestDigest: Uint8Array, seq: number, result: Uint8Array): ClientRecord {
-  if (!previous) return { nonce, requestDigest, seq, result, knownFrom: 0, executedBelow: [], kept: [] };
+  if (!previous) return { nonce, requestDigest, seq, result, knownFrom: 0, executedBelow: [] };
   const listed = [previous.nonce, ...previous.executedBelow];
-  const executedBelow = listed.slice(0, executedBelowMax);
+  const kept = listed.slice(0, executedBelowMax);
   const knownFrom = listed.length > executedBelowMax ? listed[executedBelowMax]! : previous.knownFrom;
-  const last: KeptReply = { nonce: previous.nonce, requestDigest: previous.requestDigest, seq: previous.seq, result: previous.result };
-  const kept = last.result.length > keptResultBytesMax ? [] : [last, ...previous.kept].slice(0, repliesKeptMax);
-  return { nonce, requestDigest, seq, result, knownFrom, executedBelow, kept };
+  return { nonce, requestDigest, seq, result, knownFrom, executedBelow: kept };
 }
 
 /** Did the client's request `nonce` (below the record's) provably never execute? */
@@ -412,28 +383,17 @@ export function neverExecutedBelow(record: ClientRecord, nonce: number): boolean
 }
 
 export function clientRecordTuple(r: ClientRecord): unknown[] {
-  return [r.nonce, r.requestDigest, r.seq, r.result, r.knownFrom, r.executedBelow, r.kept.map((k) => [k.nonce, k.requestDigest, k.seq, k.result])];
+  return [r.nonce, r.requestDigest, r.seq, r.result, r.knownFrom, r.executedBelow];
 }
 
 export function clientRecordFromTuple(v: unknown): ClientRecord {
-  const t = asTuple(v, 'client record', 4, 7);
+  const t = asTuple(v, 'client record', 4, 6);
   const nonce = asUint(t[0], 'nonce');
   const knownFrom = t.length > 4 ? asUint(t[4], 'knownFrom') : nonce;
   const executedBelow = t.length > 5 ? asList(t[5], 'executedBelow', executedBelowMax, (n) => asUint(n, 'executedBelow')) : [];
   if (knownFrom > nonce || executedBelow.some((n, i) => n >= (i === 0 ? nonce : executedBelow[i - 1]!) || n < knownFrom)) {
     throw new DecodeError('client record: executedBelow must descend strictly between knownFrom and nonce');
   }
-  const kept = t.length > 6 ? asList(t[6], 'kept replies', repliesKeptMax, (k, i) => {
-    const e = asTuple(k, 'kept reply', 4);
-    const reply = {
-      nonce: asUint(e[0], 'kept nonce'),
-      requestDigest: asBytesField(e[1], 'kept requestDigest', { bytes: 32 }),
-      seq: asUint(e[2], 'kept seq'),
-      result: asBytesField(e[3], 'kept result', { bytesMax: keptResultBytesMax }),
-    };
-    if (reply.nonce !== executedBelow[i]) throw new DecodeError('client record: kept replies must be of the latest nonces in executedBelow');
-    return reply;
-  }) : [];
   return {
     nonce,
     requestDigest: asBytesField(t[1], 'requestDigest', { bytes: 32 }),
@@ -441,7 +401,6 @@ export function clientRecordFromTuple(v: unknown): ClientRecord {
     result: asBytesField(t[3], 'result', { bytesMax: 1 << 20 }),
     knownFrom,
     executedBelow,
-    kept,
   };
 }
 

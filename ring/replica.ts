@@ -16,7 +16,8 @@ import type { Checkpoint, ClientRequest, Commit, CommitProof, PrePrepare, Prepar
 import type { IndexedShare } from './certificate-signer.ts';
 import type { CertificateWork, CertificateWorkResult, RingOutput } from './outputs.ts';
 import { prePrepareValid, type ProofContext } from './proofs.ts';
-import { clearProposing, clearVoting, decodeClientRecord, loadExecution, loadLeaves, loadProposing, loadRecord, loadSent, loadSlot, loadStable, loadView, loadVoting, saveProposing, saveSlot, saveVoting, seqOfKey, type ClientRecord, type KeptReply } from './replica-store.ts';
+import { clearProposing, clearVoting, decodeClientRecord, loadExecution, loadLeaves, loadProposing, loadRecord, loadSent, loadSlot, loadStable, loadView, loadVoting, saveProposing, saveSlot, saveVoting, seqOfKey, type ClientRecord } from './replica-store.ts';
+import { KeptReplies, type KeptReply } from './kept-replies.ts';
 import * as agreement from './replica-agreement.ts';
 import * as blocks from './replica-blocks.ts';
 import * as certificates from './replica-certificates.ts';
@@ -102,6 +103,8 @@ export class Replica implements Machine<RingMessage, RingOutput> {
   stableProof: Checkpoint[] = [];
   readonly slots = new Map<number, Slot>();
   readonly clients = new Map<string, ClientRecord>();
+  /** Replies to each client's requests before its latest, this replica's own (ring/kept-replies.ts). */
+  readonly keptReplies = new KeptReplies();
   /**
    * Primary: requests waiting for a batch (a few per client, ring/client-requests.ts), among them
    * those waiting for blocks, and when the queue last filled from empty or was taken from.

@@ -11,10 +11,12 @@ import { kvKeyFor, kvOperation } from '../../ring/kv-service.ts';
 import type { ClientRequest, RingMessage } from '../../ring/messages.ts';
 import { buildCluster, secretKeyFor, type Cluster } from '../../ring/sim-cluster.ts';
 import { signMessage } from '../../ring/signing.ts';
-import { decodeClientRecord, encodeClientRecord, executedBelowMax, keptResultBytesMax, neverExecutedBelow, nextClientRecord, repliesKeptMax, type ClientRecord } from '../../ring/replica-store.ts';
+import { decodeClientRecord, encodeClientRecord, executedBelowMax, neverExecutedBelow, nextClientRecord, type ClientRecord } from '../../ring/replica-store.ts';
 import { encode } from '../../core/codec.ts';
 import { DecodeError } from '../../core/errors.ts';
 import { fakeCrypto } from '../../sim/fake-crypto.ts';
+import { KeptReplies, keptClientsMax, keptResultBytesMax, repliesKeptMax } from '../../ring/kept-replies.ts';
+import { toHex } from '../../core/bytes.ts';
 
 const parameters = { requestTimeoutMs: 200, viewChangeTimeoutMs: 300, statusIntervalMs: 50 };
 
@@ -120,20 +122,68 @@ describe('a request whose nonce another client with the key passed', () => {
     for (let i = 0; i < 4; i++) expect(c.replica(i)!.counters.executedRequests).toBe(3);
   });
 
-  it.each([1, repliesKeptMax])('one that executed and whose replies were lost completes with its own result when %i of the key\'s requests passed it (it went unanswered: session 29)', (passedBy) => {
-    // The racing CLI puts of test/cli/object-verbs.test.ts: three processes with one identity; a
-    // reply is lost while the client's connections to the members are still opening.
-    const { c, op } = ringAfterOneWrite(47);
+  /** Client 0's next request (nonce 2, seq 2) executes everywhere and all its replies are lost; then `passedBy` requests of another client with the key execute. */
+  function repliesLostThenPassed(seed: number, passedBy: number, channelIntegrity = false): Cluster {
+    const { c, op } = ringAfterOneWrite(seed, channelIntegrity);
     let lose = true;
     for (const id of c.replicaIds) c.sim.setInterceptor(id, (m: RingMessage, to) => (lose && m.kind === 'reply' && to === 'client-0' ? [] : [m]));
-    c.submit(0, op('b')); // nonce 2, seq 2
+    c.submit(0, op('b'));
     expect(c.sim.runUntil(() => c.replicaIds.every((_, i) => c.replica(i)!.lastExecuted >= 2), 2_000)).toBe(true);
     for (let k = 0; k < passedBy; k++) otherClientExecutes(c, 50 + k, op(`x${k}`), 3 + k);
+    // Replies flow again: only the client's retransmissions of request 2 can be answered now.
     lose = false;
+    return c;
+  }
+
+  it.each([
+    [1, false],
+    [repliesKeptMax, false],
+    [1, true],
+  ])('one that executed and whose replies were lost completes with its own result when %i of the key\'s requests passed it (channel integrity: %s; it went unanswered: session 29)', (passedBy, channelIntegrity) => {
+    // The racing CLI puts of test/cli/object-verbs.test.ts: three processes with one identity; the
+    // replies are lost while the client's connections to the members are still opening.
+    const c = repliesLostThenPassed(47, passedBy, channelIntegrity);
     expect(c.sim.runUntil(() => c.completed[0] === 2, 5_000)).toBe(true);
     expect(c.lastCompleted[0]).toEqual({ nonce: 2, seq: 2 });
     expect(c.client(0)!.counters.resigned).toBe(0);
     for (let i = 0; i < 4; i++) expect(c.replica(i)!.counters.executedRequests).toBe(2 + passedBy);
+  });
+
+  it(`passed by more than ${repliesKeptMax} of the key's requests first, it still goes unanswered (the documented limit)`, () => {
+    const c = repliesLostThenPassed(47, repliesKeptMax + 1);
+    c.sim.runFor(5_000);
+    expect(c.completed[0]).toBe(1);
+    expect(c.client(0)!.counters.resigned).toBe(0);
+  });
+
+  it('is answered by the replicas that kept its reply when f restarted meanwhile (kept replies are not in the replicated state)', () => {
+    const c = repliesLostThenPassed(49, 2);
+    c.sim.crash('ring-3');
+    c.sim.restart('ring-3');
+    expect(c.replica(3)!.keptReplies.clientCount).toBe(0);
+    expect(c.sim.runUntil(() => c.completed[0] === 2, 5_000)).toBe(true);
+    expect(c.lastCompleted[0]).toEqual({ nonce: 2, seq: 2 });
+  });
+
+  it('a copy of a kept request with another reply address and no valid signature gets no reply', () => {
+    const c = repliesLostThenPassed(50, 2);
+    const w = c.clientSigners[0]!;
+    for (let i = 0; i < 4; i++) expect(c.replica(i)!.keptReplies.find(toHex(w.publicKey), 2)).toBeDefined();
+    let aimed = 0;
+    for (const id of c.replicaIds) c.sim.setInterceptor(id, (m: RingMessage, to) => {
+      if (to === 'victim') aimed++;
+      return [m];
+    });
+    // Each retransmission of request 2 goes with a copy of it re-addressed, its signature zeroed.
+    c.sim.setInterceptor('client-0', (m: RingMessage) => {
+      if (m.kind !== 'request' || m.nonce !== 2) return [m];
+      const forged: ClientRequest = { ...m, replyTo: 'victim', signature: new Uint8Array(m.signature.length) };
+      for (const id of c.replicaIds) c.sim.send('forger', id, forged);
+      return [m];
+    });
+    expect(c.sim.runUntil(() => c.completed[0] === 2, 5_000)).toBe(true);
+    c.sim.runFor(500);
+    expect(aimed).toBe(0);
   });
 
   it('another request under a nonce that executed, passed since, is answered nonce-passed (two clients picked the same nonce; it was silence)', () => {
@@ -146,20 +196,25 @@ describe('a request whose nonce another client with the key passed', () => {
     for (let i = 0; i < 4; i++) expect(c.replica(i)!.counters.executedRequests).toBe(4);
   });
 
-  it(`a record keeps the replies of its last ${repliesKeptMax} nonces below its own, none with a long result, and reads back`, () => {
-    let record: ClientRecord | undefined;
-    const digestOf = (n: number) => new Uint8Array(32).fill(n);
-    for (let nonce = 1; nonce <= repliesKeptMax + 5; nonce++) record = nextClientRecord(record, nonce, digestOf(nonce), nonce * 10, Uint8Array.of(nonce));
-    const r = record!;
-    expect(r.kept.map((k) => k.nonce)).toEqual(r.executedBelow.slice(0, repliesKeptMax));
-    expect(r.kept[0]).toEqual({ nonce: repliesKeptMax + 4, requestDigest: digestOf(repliesKeptMax + 4), seq: (repliesKeptMax + 4) * 10, result: Uint8Array.of(repliesKeptMax + 4) });
-    expect(decodeClientRecord(encodeClientRecord(r))).toEqual(r);
-    const long = nextClientRecord(nextClientRecord(r, 100, digestOf(1), 1000, new Uint8Array(keptResultBytesMax + 1)), 101, digestOf(2), 1001, Uint8Array.of(1));
-    expect(long.kept).toEqual([]);
-    expect(nextClientRecord(long, 102, digestOf(3), 1002, Uint8Array.of(1)).kept.map((k) => k.nonce)).toEqual([101]);
-    // Kept replies that are not the latest listed nonces do not read back.
-    const t = [r.nonce, r.requestDigest, r.seq, r.result, r.knownFrom, r.executedBelow, r.kept.slice(1).map((k) => [k.nonce, k.requestDigest, k.seq, k.result])];
-    expect(() => decodeClientRecord(encode(t))).toThrow(DecodeError);
+  it(`a replica keeps a client's last ${repliesKeptMax} replies below its latest, none with a long result, for the ${keptClientsMax} clients that executed last`, () => {
+    const kept = new KeptReplies(3);
+    const reply = (nonce: number, resultBytes = 1): ClientRecord => ({
+      nonce, requestDigest: new Uint8Array(32).fill(nonce), seq: nonce * 10, result: new Uint8Array(resultBytes).fill(nonce), knownFrom: 0, executedBelow: [],
+    });
+    for (let nonce = 1; nonce <= repliesKeptMax + 5; nonce++) kept.keep('a', reply(nonce));
+    expect(kept.find('a', repliesKeptMax + 5)).toEqual({ nonce: repliesKeptMax + 5, requestDigest: reply(repliesKeptMax + 5).requestDigest, seq: (repliesKeptMax + 5) * 10, result: reply(repliesKeptMax + 5).result });
+    expect(kept.find('a', 6)).toBeDefined();
+    expect(kept.find('a', 5)).toBeUndefined(); // the 9th newest
+    kept.keep('a', reply(100, keptResultBytesMax + 1));
+    expect(kept.find('a', 100)).toBeUndefined();
+    expect(kept.find('a', repliesKeptMax + 5)).toBeDefined();
+    kept.keep('b', reply(1));
+    kept.keep('c', reply(1));
+    kept.keep('a', reply(200)); // a executed last: b is now the least recent
+    kept.keep('d', reply(1));
+    expect(kept.clientCount).toBe(3);
+    expect(kept.find('b', 1)).toBeUndefined();
+    expect(kept.find('a', 200)).toBeDefined();
   });
 
   it('a faulty replica answering first with the lowest nonce cannot make the client climb one nonce at a time (session-19 fifth review)', () => {
