@@ -7,7 +7,7 @@ import type { Crypto } from '../core/crypto.ts';
 import { signerOf } from '../core/crypto.ts';
 import { checkArgument, InvalidArgumentError, NotFoundError, OceanStoreError, ReplayError, SessionClosedError, UnavailableError } from '../core/errors.ts';
 import { decodeUpdate, encodeUpdate, signUpdate, type Clause, type UnsignedUpdate } from '../core/update/index.ts';
-import { toHex } from '../core/bytes.ts';
+import { concatBytes, toHex } from '../core/bytes.ts';
 import type { RootBlock } from '../core/version/root-block.ts';
 import { append as appendAction, appendBlocks, ref, setAcl, truncate, versionIs, writeBytes } from './clauses.ts';
 import type { Identity } from './identity.ts';
@@ -187,7 +187,7 @@ export class ObjectHandle {
    * @example await obj.write(new TextEncoder().encode('hello'), { ifVersion: 2 });
    */
   async write(data: Uint8Array | ByteSource, options: WriteOptions = {}): Promise<WriteResult> {
-    data = dataArgument(data);
+    data = await smallOrRest(dataArgument(data));
     if (data instanceof Uint8Array && data.length <= inlineBytesMax) {
       return this.update([{ predicates: this.guard(options), actions: [truncate(0), appendAction(data)] }], options);
     }
@@ -210,7 +210,7 @@ export class ObjectHandle {
    * @example await obj.append(new TextEncoder().encode('more'));
    */
   async append(data: Uint8Array | ByteSource, options: WriteOptions = {}): Promise<WriteResult> {
-    data = dataArgument(data);
+    data = await smallOrRest(dataArgument(data));
     if (data instanceof Uint8Array && data.length <= inlineBytesMax) {
       return this.update([{ predicates: this.guard(options), actions: [appendAction(data)] }], options);
     }
@@ -428,6 +428,49 @@ function bytesArgument(value: unknown, argument: string): Uint8Array {
 }
 
 /** write/append's data: bytes, or a source of byte chunks (each checked as it comes). */
+/**
+ * A streamed source that ends within inlineBytesMax bytes, as those bytes: written inline, one
+ * ring round trip, where the block path first reads the object's head (a latest probe under the
+ * write's own deadline) and uploads a block to 2f+1 servers. The CLI passes every file as a
+ * stream, so a 6-byte `put` took the block path (session 29). A longer source comes back as one
+ * that yields what was read to find out, then the rest; the source is closed if that one is left
+ * early (a failed upload).
+ */
+export async function smallOrRest(data: Uint8Array | ByteSource): Promise<Uint8Array | ByteSource> {
+  if (data instanceof Uint8Array) return data;
+  const it: AsyncIterator<Uint8Array> | Iterator<Uint8Array> = Symbol.asyncIterator in data ? data[Symbol.asyncIterator]() : data[Symbol.iterator]();
+  const head: Uint8Array[] = [];
+  let bytes = 0;
+  try {
+    while (bytes <= inlineBytesMax) {
+      const next = await it.next();
+      if (next.done) return head.length === 1 ? head[0]! : concatBytes(head);
+      const chunk = bytesArgument(next.value, 'data');
+      head.push(chunk);
+      bytes += chunk.length;
+    }
+  } catch (error) {
+    await it.return?.();
+    throw error;
+  }
+  return (async function* rest() {
+    let done = false;
+    try {
+      yield* head;
+      for (;;) {
+        const next = await it.next();
+        if (next.done) {
+          done = true;
+          return;
+        }
+        yield next.value;
+      }
+    } finally {
+      if (!done) await it.return?.();
+    }
+  })();
+}
+
 function dataArgument(data: unknown): Uint8Array | ByteSource {
   if (Array.isArray(data)) return data.map((chunk) => bytesArgument(chunk, 'data'));
   if (typeof data === 'object' && data !== null && !ArrayBuffer.isView(data) && (Symbol.asyncIterator in data || Symbol.iterator in data)) return data as ByteSource;
