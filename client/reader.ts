@@ -150,9 +150,15 @@ export class VersionReader {
       const controller = new AbortController();
       const onAbort = (): void => controller.abort();
       options.signal?.addEventListener('abort', onAbort, { once: true });
+      /** Members that answered with a verified version, and which. */
+      const answered: { member: string; version: number }[] = [];
       const finish = (value: VerifiedVersion | Error): void => {
         if (settled) return;
         settled = true;
+        // Holders are the members that answered the version settled on: one that lags and answered
+        // an older one (a ring server names its newest provable version) would be asked first for
+        // the next data read of this one, and answer not-cached.
+        if (!(value instanceof Error)) for (const a of answered.reverse()) if (a.version === value.version) this.noteHolder(a.member); // the first to answer leads
         clearTimeout(grace);
         options.signal?.removeEventListener('abort', onAbort);
         controller.abort(); // the other members' answers are no longer needed
@@ -166,6 +172,7 @@ export class VersionReader {
           if (ask.ok || ask.status === 'behind' || ask.status === 'unknown-object') ringAnswers++;
           else if (ask.status === 'ok') ringForged++;
         }
+        if (ask.ok) answered.push({ member, version: ask.value.version });
         if (ask.ok && (best === null || ask.value.version > best.version)) best = ask.value;
         if (!ask.ok) failures.push({ member, ask });
         if (best !== null && !quorum) return finish(best);
@@ -278,8 +285,14 @@ export class VersionReader {
       if (this.heads.size >= headsMax) this.heads.delete(this.heads.keys().next().value as number);
       this.heads.set(checked.value.version, checked.value);
     }
-    this.holders = [member, ...this.holders.filter((m) => m !== member)].slice(0, 4);
+    // A latest probe's holders are set once it settles on a version (askAll).
+    if (!(request.version === null && request.length === 0)) this.noteHolder(member);
     return { ok: true, value: checked.value };
+  }
+
+  /** `member` proved the version read: it goes first among the holders. */
+  private noteHolder(member: string): void {
+    this.holders = [member, ...this.holders.filter((m) => m !== member)].slice(0, 4);
   }
 
   private failureOf(request: Request, failures: { member: string; ask: Ask & { ok: false } }[], signal?: AbortSignal): Error {

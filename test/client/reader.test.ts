@@ -102,6 +102,40 @@ describe('VersionReader', () => {
   });
 });
 
+describe('VersionReader: holders after a latest probe', () => {
+  it('are the members that answered the version it settled on, not one that lagged and answered an older one first', async () => {
+    // ring-0 lags (it follows the object up to version 3) and answers first; ring-1 holds all of it.
+    const lagging = new SecondaryReplica(
+      { nodeId: 'replica-1', store: new MemoryKvStore(), random: new Prng(2), nowMs: 0 },
+      { crypto, trust: signer.trust(), executor: object.executor, locator: new ConfigLocator(['ring-0']), cacheBytesMax: 1 << 24, subscriptions: [object.aguid] },
+    );
+    lagging.onTick(0);
+    lagging.onMessage('ring-0', { type: 'attach-ok', aguid: object.aguid, path: ['ring-0'], nextVersion: 4 }, 1);
+    lagging.onMessage('ring-0', { type: 'push', aguid: object.aguid, entries: history.slice(0, 4).map((h) => h.entry) }, 2);
+    expect(lagging.copyOf(object.aguid)!.head!.version).toBe(3);
+    let id = 0;
+    const dataReads: string[] = [];
+    const session = {
+      view: { f: 0, ring: ['ring-0', 'ring-1'].map((m) => ({ id: m, publicKey: new Uint8Array(32) })), secondaries: [] },
+      read: async (to: string, request: Omit<ReadRequest, 'type' | 'requestId'>): Promise<ReadReply> => {
+        if (request.length > 0) dataReads.push(to);
+        if (to === 'ring-1') await new Promise((resolve) => setTimeout(resolve, 5));
+        const effects = (to === 'ring-0' ? lagging : member).onMessage('client', { type: 'read', requestId: ++id, ...request }, 3);
+        const reply = effects.find((e) => e.kind === 'send' && e.to === 'client');
+        if (!reply || reply.kind !== 'send' || reply.message.type !== 'read-reply') throw new Error(`no reply from ${to}`);
+        return reply.message;
+      },
+    } as unknown as Session;
+    const reader = new VersionReader(object.aguid, session, crypto, signer.trust());
+    const latest = await reader.fetch(null, 0, 0, { timeoutMs: 5_000 });
+    expect(latest.version).toBe(history.length - 1);
+    expect(reader.candidates()[0]).toBe('ring-1');
+    // A stream's chunks spread over the holders: the second went to ring-0 first, which answered not-cached.
+    for (let chunk = 0; chunk < 2; chunk++) expect((await reader.fetchChunk(chunk, latest.version, chunk * 100, 100, { timeoutMs: 5_000 })).bytes.length).toBe(100);
+    expect(dataReads).toEqual(['ring-1', 'ring-1']);
+  });
+});
+
 describe('VersionReader: a version that does not exist', () => {
   /** A ring of four (f = 1) whose members answer each read with `status(member)`, and one secondary that has nothing. */
   function ringSession(status: (member: string) => string): Session {
