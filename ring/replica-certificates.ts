@@ -794,6 +794,34 @@ export function recoverSent(r: Replica, spans: readonly SentSpan[]): void {
   }
 }
 
+/**
+ * Statements far below the execution point are given up on here (the archive's repair covers
+ * their versions); this bounds the memory a stalled certifier can cost. Only once every rank has
+ * had its turn at them, twice over (each takes over rank x certifyTakeoverMs after the batch
+ * executed): until session 29 the distance alone decided, and a ring executing more than
+ * 2 x watermarkWindow batches in one takeover period (128 in 3 s at the runtime's settings) gave
+ * up, on every replica, statements whose certifier had skipped them by a state transfer before
+ * the next rank's turn came: updates acknowledged to their clients and never certified (found by
+ * a simulator sweep: test/ring/certificate-give-up.test.ts). What it costs: the statements of
+ * 2n takeover periods (24 s at the runtime's settings) are held when no certificate comes.
+ */
+function giveUpStale(r: Replica): void {
+  const s = r.certificateState;
+  const floor = r.lastExecuted - 2 * r.params.watermarkWindow;
+  if (s.certifiedThrough >= floor) return;
+  const giveUpMs = 2 * r.n * takeoverMs(r);
+  let through = floor;
+  // Held in execution order (onExecuted, recoverStatements).
+  for (const e of s.executed.values()) {
+    if (e.seq > floor) break;
+    if (r.nowMs - e.executedMs < giveUpMs) {
+      through = e.seq - 1;
+      break;
+    }
+  }
+  if (through > s.certifiedThrough) resetBelow(r, through);
+}
+
 const sentKey = (clientKey: Uint8Array, nonce: number): string => `${toHex(clientKey)}:${nonce}`;
 
 function keepSent(r: Replica, replyTo: string, message: CertificateMessage): void {
@@ -820,9 +848,6 @@ export function onTick(r: Replica): void {
   widenRound(r);
   maybeStartRound(r);
   takeUpParkedCertified(r);
-  // Statements far below the execution point are given up on here (a backup certifier or the
-  // archive's repair covers them); this bounds the memory a stalled certifier can cost.
-  const floor = r.lastExecuted - 2 * r.params.watermarkWindow;
-  if (r.certificateState.certifiedThrough < floor) resetBelow(r, floor);
+  giveUpStale(r);
   for (const [replica, m] of r.certificateState.parked) if (m.to > r.lastExecuted + 2 * r.params.watermarkWindow) r.certificateState.parked.delete(replica);
 }
