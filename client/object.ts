@@ -76,6 +76,13 @@ export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 export class ObjectHandle {
   /** Reads: which member to ask, verification, waiting for this handle's own writes to certify. */
   private readonly reader: VersionReader;
+  /**
+   * The object's block size (fixed when it is created), once this handle knows it: a streamed
+   * write needs it to cut blocks, and asking for the latest head each time made a writer's next
+   * write wait for the previous one's certificate (the reader counts a head below the version it
+   * wrote as behind), so one certificate lost stopped a writer stream until its deadline.
+   */
+  private knownBlockBytes: number | null = null;
 
   constructor(
     readonly aguid: Uint8Array,
@@ -167,7 +174,18 @@ export class ObjectHandle {
   async stat(options: ReadOptions = {}): Promise<ObjectStat> {
     checkReadOptions(options);
     const head = await this.reader.fetch(options.version ?? null, 0, 0, options);
-    return statOf(head);
+    const stat = statOf(head);
+    this.knownBlockBytes = stat.blockBytes;
+    return stat;
+  }
+
+  /** Called by OceanStore.create once the object is created with `blockBytes`. */
+  noteCreated(blockBytes: number): void {
+    this.knownBlockBytes = blockBytes;
+  }
+
+  private async blockBytes(options: CallOptions): Promise<number> {
+    return this.knownBlockBytes ?? (await this.stat(options)).blockBytes;
   }
 
   /**
@@ -191,8 +209,7 @@ export class ObjectHandle {
     if (data instanceof Uint8Array && data.length <= inlineBytesMax) {
       return this.update([{ predicates: this.guard(options), actions: [truncate(0), appendAction(data)] }], options);
     }
-    const stat = await this.stat(options);
-    const refs = await this.uploadBlocks(data instanceof Uint8Array ? [data] : data, stat.blockBytes, options);
+    const refs = await this.uploadBlocks(data instanceof Uint8Array ? [data] : data, await this.blockBytes(options), options);
     return this.update([{ predicates: this.guard(options), actions: [truncate(0), appendBlocks(refs)] }], options);
   }
 
@@ -214,8 +231,7 @@ export class ObjectHandle {
     if (data instanceof Uint8Array && data.length <= inlineBytesMax) {
       return this.update([{ predicates: this.guard(options), actions: [appendAction(data)] }], options);
     }
-    const stat = await this.stat(options);
-    const refs = await this.uploadBlocks(data instanceof Uint8Array ? [data] : data, stat.blockBytes, options);
+    const refs = await this.uploadBlocks(data instanceof Uint8Array ? [data] : data, await this.blockBytes(options), options);
     return this.update([{ predicates: this.guard(options), actions: [appendBlocks(refs)] }], options);
   }
 

@@ -149,6 +149,7 @@ export class OceanStore {
       [{ predicates: [], actions: [{ kind: 'create', name, blockBytes, fanoutMax: fanoutMaxDefault, writerPublicKeys: options.writers ?? [] }] }],
       options,
     );
+    handle.noteCreated(blockBytes);
     return handle;
   }
 
