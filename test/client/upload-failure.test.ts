@@ -28,13 +28,14 @@ it('a block upload that fails fails the write with its error, and no update is s
   const identity = { publicKey: signerOf(nodeCrypto, secretKey).publicKey, secretKey };
   const handle = new ObjectHandle(new Uint8Array(32), session as never, identity, nodeCrypto, {} as never, () => 1);
   // The first block's upload fails while the source is still being read (stdin, a network stream).
+  // (Over 64 KiB: a stream that ends within that is written inline, no blocks uploaded.)
   async function* slowSource(): AsyncGenerator<Uint8Array> {
-    yield new Uint8Array(4).fill(1);
+    yield new Uint8Array(70_000).fill(1);
     await new Promise((resolve) => setTimeout(resolve, 20));
-    yield new Uint8Array(4).fill(2);
+    yield new Uint8Array(70_000).fill(2);
   }
-  // write() stats the object for its block size first (4 bytes here); the stub stands in for that read.
-  Object.assign(handle, { stat: async () => ({ blockBytes: 4 }) });
+  // write() needs the object's block size (here 4 KiB); a handle that created the object knows it.
+  handle.noteCreated(4096);
   await expect(handle.write(slowSource())).rejects.toBeInstanceOf(TimeoutError);
   expect(submits).toBe(0);
 });
