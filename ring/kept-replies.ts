@@ -2,12 +2,12 @@
  * The replies a replica gave to each client's last few executed requests before its latest one
  * (whose reply the client record holds: ring/replica-store.ts ClientRecord).
  *
- * Why: replies go to the client's connection to each replica. A CLI call sends its request while
- * its connections are still opening, so the replicas it is not connected to yet lose their replies
- * (runtime/transport.ts counts them as framesNoRoute). It retransmits 500 ms later; if meanwhile
- * another process with the same identity had a higher nonce executed, the record listed the old
- * nonce as executed and held no reply for it, and nobody answered: the call waited out its
- * deadline (the racing CLI puts that hung 120 s in two CI runs, sessions 24 and 28). With these,
+ * Why: replies go to the client's connection to each replica, and a replica the client is not
+ * connected to (yet, or any more: a cut connection) drops them (runtime/transport.ts counts them
+ * as framesNoRoute). The client retransmits 500 ms later; if meanwhile another process with the
+ * same identity had a higher nonce executed, the record listed the old nonce as executed and held
+ * no reply for it, and nobody answered: the call waited out its deadline (a possible cause of the
+ * racing CLI puts that hung 120 s in two CI runs, sessions 24 and 28). With these,
  * the retransmission gets its own reply back; and another request under a kept nonce (two
  * processes that picked the same microsecond nonce) provably never ran, so it gets nonce-passed
  * where it got silence.
