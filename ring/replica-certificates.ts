@@ -41,7 +41,7 @@ import { batchLeafCountMax, batchLeafHash, BatchMerkleTree } from '../core/thres
 import { batchMessage } from './certificate-format.ts';
 import type { CertificateMessage, CertificateRequest, Share, ShareRefused, SignRequest, SpanCertified } from './messages.ts';
 import type { Replica } from './replica.ts';
-import { leavesKey, saveSent, sentKey as sentRecordKey, seqOfKey, type SentSpan } from './replica-store.ts';
+import { holesMax, leavesKey, loadHoles, saveHoles, saveSent, sentKey as sentRecordKey, seqOfKey, type SentSpan } from './replica-store.ts';
 
 export interface Leaf {
   readonly statement: Uint8Array;
@@ -80,8 +80,17 @@ interface Round {
   /** Replicas asked for a share: f at first, everyone once the round is slow (widened). */
   readonly asked: Set<number>;
   widened: boolean;
+  /** When it was widened (tryPrefix waits as long again before it takes a prefix). */
+  widenedMs?: number;
   /** A combination is being made and checked (certificateWork 'host'): shares arriving meanwhile wait for its verdict. */
   checking: boolean;
+  /**
+   * Shares over a prefix [from, end] of the span, by sender (its latest): a replica that holds the
+   * span's start but not its end (a state transfer skipped batches above what it executed: holes)
+   * signs what it holds of it (onSignRequest). A widened round that f of them answered so is
+   * replaced by the round of their common prefix (tryPrefix).
+   */
+  readonly prefix: Map<number, Share>;
 }
 
 export interface CertificateState {
@@ -91,6 +100,13 @@ export interface CertificateState {
   certifiedThrough: number;
   /** Statements below this were never held here (skipped by state transfer, given up, or certified before a restart). */
   leavesFloor: number;
+  /**
+   * Batches a state transfer skipped above statements this replica executed itself and still holds
+   * (ascending, each above the held statements it follows): no span it signs or proposes crosses
+   * one (spanOf). Kept in the store with the transfer (ring/holes), so a restarted replica holds
+   * again what it held on both sides of one, and the hole between (recoverStatements).
+   */
+  readonly holes: { from: number; to: number }[];
   /** This replica's round as certifier, if one is in flight. */
   round: Round | null;
   lastRoundMs: number;
@@ -183,7 +199,7 @@ const sentToClientsMax = 16_384;
 const resendIntervalMs = 1000;
 
 export function initialState(): CertificateState {
-  return { executed: new Map(), certifiedThrough: 0, leavesFloor: 1, round: null, lastRoundMs: -Infinity, lastRoundDurationMs: 0, signedTo: new Map(), parked: new Map(), signing: new Map(), parkedCertified: new Map(), slowSigners: new Set(), roundCount: 0, skipTo: 0, skipSetters: new Set(), skipHeardAll: false, skipDeferred: 0, sentToClients: new Map(), sentSpans: [], sentCount: 0, spanChecks: new Map(), claims: new Map(), claimCheck: false, refuted: new Map() };
+  return { executed: new Map(), certifiedThrough: 0, leavesFloor: 1, holes: [], round: null, lastRoundMs: -Infinity, lastRoundDurationMs: 0, signedTo: new Map(), parked: new Map(), signing: new Map(), parkedCertified: new Map(), slowSigners: new Set(), roundCount: 0, skipTo: 0, skipSetters: new Set(), skipHeardAll: false, skipDeferred: 0, sentToClients: new Map(), sentSpans: [], sentCount: 0, spanChecks: new Map(), claims: new Map(), claimCheck: false, refuted: new Map() };
 }
 
 /** After a state transfer, or when statements far below execution are given up: those through `seq` are not this replica's to certify. */
@@ -195,6 +211,58 @@ export function resetBelow(r: Replica, seq: number): void {
   // Not held: after a state transfer the new execution record is durable with this step, and a
   // crash must not find statements kept on both sides of the batches it skipped.
   forgetStored(r, seq, false);
+  dropHoles(r);
+}
+
+/**
+ * A state transfer from `executedThrough` to the checkpoint at `seq`: the batches between were
+ * never executed here, but the statements this replica executed below them are its own, and may
+ * be held by fewer than f+1 others already (every lagging replica transfers, under loss each few
+ * seconds: ring simulation sweeps lost acknowledged updates so). They stay held, above a hole.
+ */
+export function skippedByTransfer(r: Replica, executedThrough: number, seq: number): void {
+  const s = r.certificateState;
+  let keeps = false;
+  for (const k of s.executed.keys()) if (k > s.certifiedThrough && k <= executedThrough) keeps = true;
+  // (At holesMax the statements go, as before session 29: a record of more would not read back.)
+  if (!keeps || executedThrough >= seq || s.holes.length >= holesMax - 1) return resetBelow(r, seq);
+  s.holes.push({ from: executedThrough + 1, to: seq });
+  // With the transfer (this step's writes, not held; the held ones were staged before it): a
+  // restarted replica finds its records on both sides of the hole, and the hole. Holes already
+  // recorded stay unless no record is left below them (a held delete lost in a crash must not
+  // leave records on both sides of a hole the record forgot).
+  const lowest = r.ctx.store.keys('ring/leaves/').map(seqOfKey)[0] ?? seq + 1;
+  const recorded = loadHoles(r.ctx.store).filter((h) => h.to < executedThrough + 1 && h.to >= lowest);
+  saveHoles(r.ctx.store, [...recorded, { from: executedThrough + 1, to: seq }]);
+}
+
+/** Holes with no held statement below them are no longer holes: what is below and in them is not ours. */
+function dropHoles(r: Replica): void {
+  const s = r.certificateState;
+  while (s.holes.length > 0) {
+    const hole = s.holes[0]!;
+    let below = false;
+    for (const k of s.executed.keys()) {
+      if (k <= s.certifiedThrough) continue;
+      below = k < hole.from;
+      break;
+    }
+    if (below) return;
+    s.holes.shift();
+    s.certifiedThrough = Math.max(s.certifiedThrough, hole.to);
+    s.leavesFloor = Math.max(s.leavesFloor, hole.to + 1);
+  }
+}
+
+/** `seq`, or the first seq above the hole it is in. */
+function pastHoles(r: Replica, seq: number): number {
+  for (const hole of r.certificateState.holes) if (hole.from <= seq && seq <= hole.to) seq = hole.to + 1;
+  return seq;
+}
+
+/** The first hole that meets [from, to], if any. */
+function holeIn(r: Replica, from: number, to: number): { from: number; to: number } | undefined {
+  return r.certificateState.holes.find((h) => h.from <= to && h.to >= from);
 }
 
 /**
@@ -203,13 +271,16 @@ export function resetBelow(r: Replica, seq: number): void {
  * certified or given up, as it did before the restart (records are deleted in seq order only). Their
  * takeover clocks start now.
  */
-export function recoverStatements(r: Replica, kept: readonly { seq: number; leaves: readonly Leaf[] }[]): void {
+export function recoverStatements(r: Replica, kept: readonly { seq: number; leaves: readonly Leaf[] }[], holes: readonly { from: number; to: number }[] = []): void {
   const s = r.certificateState;
   const first = kept[0]?.seq ?? r.lastExecuted + 1;
   s.certifiedThrough = Math.max(s.certifiedThrough, first - 1);
   s.leavesFloor = Math.max(s.leavesFloor, first);
   s.round = null;
+  s.holes.length = 0;
+  s.holes.push(...holes.filter((h) => h.to >= first && h.from <= r.lastExecuted));
   for (const e of kept) if (e.seq > s.certifiedThrough) s.executed.set(e.seq, { seq: e.seq, leaves: e.leaves, executedMs: r.nowMs });
+  dropHoles(r);
 }
 
 /**
@@ -270,6 +341,11 @@ export const spanLeavesMax = Math.min(16_384, batchLeafCountMax);
 function spanOf(r: Replica, from: number, to: number, shorten = false): Span | null {
   const s = r.certificateState;
   if (from < s.leavesFloor || to > r.lastExecuted || from > to) return null;
+  const hole = holeIn(r, from, to);
+  if (hole) {
+    if (!shorten || hole.from <= from) return null;
+    to = hole.from - 1;
+  }
   const leaves: Leaf[] = [];
   let end = from - 1;
   for (let seq = from; seq <= to; seq++) {
@@ -296,7 +372,7 @@ function ownFloor(r: Replica): number {
 
 /** Where this replica's own rounds start: its floor, or above it after a stall gave statements up (nextStart). */
 function spanStart(r: Replica): number {
-  return Math.max(ownFloor(r), r.certificateState.skipTo);
+  return pastHoles(r, Math.max(ownFloor(r), r.certificateState.skipTo));
 }
 
 /** Parked span-certified messages whose span this replica can now take (each is parked again if not). */
@@ -468,9 +544,9 @@ export function maybeStartRound(r: Replica): void {
     }
     s.round = null;
   }
-  const span = spanOf(r, Math.max(ownFloor(r), s.skipTo), r.lastExecuted, true);
+  const span = spanOf(r, spanStart(r), r.lastExecuted, true);
   if (!span) return;
-  const round: Round = { span, startedMs: r.nowMs, shares: new Map(), bad: new Set(), refused: new Map(), asked: new Set(), widened: false, checking: false };
+  const round: Round = { span, startedMs: r.nowMs, shares: new Map(), bad: new Set(), refused: new Map(), asked: new Set(), widened: false, checking: false, prefix: new Map() };
   s.round = round;
   s.lastRoundMs = r.nowMs;
   // Ours is signed while the others sign theirs (on the host's thread, it costs this one nothing).
@@ -497,17 +573,56 @@ function askShare(r: Replica, round: Round, replica: number): void {
 
 /** A round without its f+1 shares after a few round durations asks every other replica. */
 function widenRound(r: Replica): void {
-  const s = r.certificateState;
-  const round = s.round;
-  // At most half a takeover period: a round that waited longer would be replaced before it widened.
-  const waitMs = Math.min(takeoverMs(r) / 2, Math.max(4 * r.params.certifyIntervalMs, 2 * s.lastRoundDurationMs));
-  if (!round || round.widened || r.nowMs - round.startedMs < waitMs) return;
+  const round = r.certificateState.round;
+  if (!round) return;
+  if (round.widened) return tryPrefix(r, round);
+  if (r.nowMs - round.startedMs < widenWaitMs(r)) return;
   widen(r, round);
+}
+
+/** At most half a takeover period: a round that waited longer would be replaced before it widened. */
+function widenWaitMs(r: Replica): number {
+  return Math.min(takeoverMs(r) / 2, Math.max(4 * r.params.certifyIntervalMs, 2 * r.certificateState.lastRoundDurationMs));
 }
 
 function widen(r: Replica, round: Round): void {
   round.widened = true;
+  round.widenedMs = r.nowMs;
   for (let replica = 0; replica < r.n; replica++) if (replica !== r.me && !round.asked.has(replica)) askShare(r, round, replica);
+}
+
+/**
+ * A widened round that f others answered with shares over one prefix of its span (they hold its
+ * start but a hole cuts the rest: onSignRequest) becomes the round of that prefix, the longest such
+ * one: this replica signs it too (its own statements), and f+1 shares certify it. Waits for the
+ * widening, and then for every other replica's answer or as long again as the widening waited
+ * (the replicas asked then answer meanwhile), so a replica that sends prefixes (any replica may:
+ * a Byzantine one needs no hole) cannot shorten a round that would complete anyway; it can delay
+ * a slow one by that wait (the session-29 review: taken at the widening, one such share replaced
+ * every round by a one-batch one).
+ */
+function tryPrefix(r: Replica, round: Round): void {
+  const s = r.certificateState;
+  if (s.round !== round || !round.widened || round.checking || round.prefix.size < r.f) return;
+  const heard = new Set([...round.refused.keys(), ...round.prefix.keys(), ...round.shares.keys()]);
+  heard.delete(r.me);
+  if (heard.size < r.n - 1 && r.nowMs - (round.widenedMs ?? r.nowMs) < widenWaitMs(r)) return;
+  const ends = [...new Set([...round.prefix.values()].map((m) => m.seq))].sort((a, b) => b - a);
+  for (const end of ends) {
+    const span = spanOf(r, round.span.from, end);
+    if (!span) continue;
+    const senders = [...round.prefix.values()].filter((m) => m.seq === end && bytesEqual(m.root, span.root));
+    if (senders.length < r.f) continue;
+    const next: Round = { span, startedMs: round.startedMs, shares: new Map(senders.map((m) => [m.replica, m.share])), bad: new Set(), refused: new Map(round.refused), asked: new Set(round.asked), widened: true, widenedMs: r.nowMs, checking: false, prefix: new Map() };
+    s.round = next;
+    const signing = r.signShare(span.message, (share) => {
+      if (s.round !== next) return;
+      next.shares.set(r.me, share);
+      tryCombine(r, next);
+    });
+    if (!signing) tryCombine(r, next);
+    return;
+  }
 }
 
 export function onSignRequest(r: Replica, m: SignRequest): void {
@@ -535,23 +650,34 @@ export function onSignRequest(r: Replica, m: SignRequest): void {
     if (m.to <= r.lastExecuted + 2 * r.params.watermarkWindow) s.parked.set(m.replica, m);
     return;
   }
-  const span = spanOf(r, m.from, m.to);
+  let span = spanOf(r, m.from, m.to);
   if (!span) {
     // Statements from m.from on are gone here: say where ours start, so a certifier that asks
     // only for spans nobody else can sign any more learns to skip (nextStart).
     const floor = ownFloor(r);
-    if (m.from < floor) r.send(r.idOf(m.replica), { kind: 'share-refused', to: m.to, floor, replica: r.me });
-    return r.drop('stale');
+    if (m.from < floor) {
+      r.send(r.idOf(m.replica), { kind: 'share-refused', to: m.to, floor, replica: r.me });
+      return r.drop('stale');
+    }
+    // A hole in the span (a state transfer skipped those batches here): where ours go on above it,
+    // and a share over the prefix below it that this replica holds (tryPrefix), if any.
+    const hole = holeIn(r, m.from, m.to);
+    if (!hole) return r.drop('stale');
+    r.send(r.idOf(m.replica), { kind: 'share-refused', to: m.to, floor: pastHoles(r, hole.to + 1), replica: r.me });
+    span = hole.from > m.from ? spanOf(r, m.from, hole.from - 1) : null;
+    if (!span) return r.drop('stale');
+  } else if (span.leaves.length !== m.leafCount || !bytesEqual(span.root, m.root)) {
+    // A different root means the requester's statements differ from ours: no share for it.
+    return r.drop('bad-proof');
   }
-  // A different root means the requester's statements differ from ours: no share for it.
-  if (span.leaves.length !== m.leafCount || !bytesEqual(span.root, m.root)) return r.drop('bad-proof');
+  const signedSpan = span;
   s.signedTo.set(m.replica, { to: m.to, atMs: r.nowMs });
   s.signing.set(m.replica, null);
   // A requester's round waits for this share. A long span means a busy ring, whose event loop
   // would hold the host's answer behind many frames, while the ~2 ms here are little per update:
   // signed in this step then; a short one (a quiet ring) on the host's thread, if it has one.
-  const signing = r.signShare(span.message, (signature) => {
-    const share: Share = { kind: 'share', seq: m.to, root: span.root, replica: r.me, share: signature };
+  const signing = r.signShare(signedSpan.message, (signature) => {
+    const share: Share = { kind: 'share', seq: signedSpan.to, root: signedSpan.root, replica: r.me, share: signature };
     r.send(r.idOf(m.replica), share);
     const next = s.signing.get(m.replica);
     s.signing.delete(m.replica);
@@ -570,6 +696,10 @@ export function onShareRefused(r: Replica, m: ShareRefused): void {
 
 export function onShare(r: Replica, m: Share): void {
   const round = r.certificateState.round;
+  if (round && m.seq >= round.span.from && m.seq < round.span.to && m.replica !== r.me && !round.shares.has(m.replica) && !round.bad.has(m.replica)) {
+    round.prefix.set(m.replica, m);
+    return tryPrefix(r, round);
+  }
   if (!round || round.span.to !== m.seq || round.shares.has(m.replica) || round.bad.has(m.replica)) return r.drop('stale');
   if (!bytesEqual(m.root, round.span.root)) return r.drop('bad-proof');
   round.shares.set(m.replica, m.share);
@@ -725,6 +855,7 @@ function forgetThrough(r: Replica, to: number): void {
   }
   s.certifiedThrough = Math.max(s.certifiedThrough, to);
   forgetStored(r, to);
+  dropHoles(r);
   if (s.round && s.round.span.to <= to) s.round = null;
 }
 

@@ -208,6 +208,7 @@ export function onStateReply(r: Replica, m: StateReply): void {
   if (awaited === null || m.seq <= r.lastExecuted || m.seq < Math.max(awaited, r.stableSeq)) return r.drop('stale');
   const digest = checkpointProofDigest(r.proofContext, m.seq, m.checkpoints);
   if (!digest || !bytesEqual(digest, digestOf(r, m.snapshot))) return r.drop('bad-proof');
+  const executedThrough = r.lastExecuted;
   const parsed = parseSnapshot(m.snapshot);
   if (!parsed || !r.service.restore(parsed.service)) return r.drop('bad-proof');
   for (const key of r.ctx.store.keys('ring/client/')) r.ctx.store.delete(key);
@@ -225,8 +226,9 @@ export function onStateReply(r: Replica, m: StateReply): void {
   for (const s of [...r.slots.keys()]) if (s <= m.seq) r.slots.delete(s);
   becomeStable(r, m.seq, m.checkpoints);
   awaitingState(r); // clears the wait: lastExecuted = m.seq, at or above it
-  // The statements of the skipped batches were never executed here: peers certify them.
-  certificates.resetBelow(r, m.seq);
+  // The statements of the skipped batches were never executed here: peers certify them. Those
+  // executed below them are still this replica's to sign (a hole above them).
+  certificates.skippedByTransfer(r, executedThrough, m.seq);
   r.blockState.checkStateBlocks = true;
   r.counters.stateTransfers++;
   r.emit({ kind: 'state-transferred', replica: r.me, seq: m.seq });

@@ -38,6 +38,39 @@ export const clientKeyOf = (hex: string): string => `ring/client/${hex}`;
 export const leavesKey = (seq: number): string => `ring/leaves/${String(seq).padStart(seqKeyDigits, '0')}`;
 export const sentKey = (seq: number): string => `ring/sent/${String(seq).padStart(seqKeyDigits, '0')}`;
 export const seqOfKey = (key: string): number => Number(key.slice(key.lastIndexOf('/') + 1));
+/**
+ * [[from, to]...]: batches state transfers skipped above statements this replica executed and
+ * keeps (ring/leaves/ records on both sides): written with the transfer, so a restarted replica
+ * never reads a hole as batches without statements. A hole below every record kept is harmless
+ * (recovery drops it), so the record is only rewritten at transfers.
+ */
+export const holesKey = 'ring/holes';
+/** Holes a replica keeps at most (ring/replica-certificates.ts skippedByTransfer gives up what it holds rather than exceed it). */
+export const holesMax = 1 << 12;
+export function saveHoles(store: KvStore, holes: readonly { from: number; to: number }[]): void {
+  if (holes.length === 0) store.delete(holesKey);
+  else store.put(holesKey, encode(holes.map((h) => [h.from, h.to])));
+}
+
+/**
+ * The holes record. One that does not decode is deleted with every statements record (a cache:
+ * without its holes, records on both sides of one would read as batches without statements).
+ */
+export function loadHoles(store: KvStore): { from: number; to: number }[] {
+  const bytes = store.get(holesKey);
+  if (!bytes) return [];
+  try {
+    return asList(decode(bytes, 1 << 20, 'holes record'), 'holes', holesMax, (item) => {
+      const t = asTuple(item, 'hole', 2);
+      return { from: asUint(t[0], 'hole from'), to: asUint(t[1], 'hole to') };
+    });
+  } catch (error) {
+    if (!(error instanceof DecodeError)) throw error;
+    for (const key of store.keys('ring/leaves/')) store.delete(key);
+    store.delete(holesKey);
+    return [];
+  }
+}
 
 const messageBytes = (m: Parameters<typeof toTuple>[0]): Uint8Array => encode(toTuple(m));
 

@@ -16,7 +16,7 @@ import type { Checkpoint, ClientRequest, Commit, CommitProof, PrePrepare, Prepar
 import type { IndexedShare } from './certificate-signer.ts';
 import type { CertificateWork, CertificateWorkResult, RingOutput } from './outputs.ts';
 import { prePrepareValid, type ProofContext } from './proofs.ts';
-import { clearProposing, clearVoting, decodeClientRecord, loadExecution, loadLeaves, loadProposing, loadRecord, loadSent, loadSlot, loadStable, loadView, loadVoting, saveProposing, saveSlot, saveVoting, seqOfKey, type ClientRecord } from './replica-store.ts';
+import { clearProposing, clearVoting, decodeClientRecord, loadExecution, loadHoles, loadLeaves, loadProposing, loadRecord, loadSent, loadSlot, loadStable, loadView, loadVoting, saveProposing, saveSlot, saveVoting, seqOfKey, type ClientRecord } from './replica-store.ts';
 import { KeptReplies, type KeptReply } from './kept-replies.ts';
 import * as agreement from './replica-agreement.ts';
 import * as blocks from './replica-blocks.ts';
@@ -432,7 +432,8 @@ export class Replica implements Machine<RingMessage, RingOutput> {
     this.silentThrough = this.votingMark;
     // Statements executed before the restart and not seen certified are held again (their records
     // were written with the execution).
-    certificates.recoverStatements(this, loadLeaves(store, this.lastExecuted));
+    const holes = loadHoles(store);
+    certificates.recoverStatements(this, loadLeaves(store, this.lastExecuted), holes);
     // Certificates sent to clients before it, for clients that ask again.
     certificates.recoverSent(this, loadSent(store));
     this.executeReady();

@@ -186,6 +186,18 @@ function reuseNonce(cluster: Cluster, random: Prng): void {
   cluster.sim.send(cluster.clientIds[i]!, random.pick(cluster.replicaIds), request);
 }
 
+/** The protocol parameters of the scenarios (small batches and windows, short timeouts: many view changes and checkpoints per run). */
+export const scenarioParameters = {
+  batchSizeMax: 8,
+  pipelineDepthMax: 3,
+  batchDelayMs: 2,
+  checkpointInterval: 4,
+  watermarkWindow: 16,
+  requestTimeoutMs: 250,
+  viewChangeTimeoutMs: 300,
+  statusIntervalMs: 50,
+} as const;
+
 /** A request claiming to be a client's, with a signature that does not verify: must never execute. */
 function forgeRequest(cluster: Cluster, random: Prng): void {
   const i = random.int(cluster.clientIds.length);
@@ -280,17 +292,7 @@ export function runScenario(options: ScenarioOptions): ScenarioResult {
     // Certificate cryptography inline, or by the host a few ms later (a thread of its own), by seed
     // as well: seeds 4k and 4k+1 (both ways of taking commits) run the latter.
     certificateWork: seed % 4 < 2 ? 'host' : 'inline',
-    parameters: {
-      batchSizeMax: 8,
-      pipelineDepthMax: 3,
-      batchDelayMs: 2,
-      checkpointInterval: 4,
-      watermarkWindow: 16,
-      requestTimeoutMs: 250,
-      viewChangeTimeoutMs: 300,
-      statusIntervalMs: 50,
-      heartbeatIntervalMs: random.chance(0.3) ? 400 : 0,
-    },
+    parameters: { ...scenarioParameters, heartbeatIntervalMs: random.chance(0.3) ? 400 : 0 },
   });
   log(`seed ${seed} f=${f} clients=${cluster.clientIds.length} network=${JSON.stringify(network)} commits=${seed % 2 === 0 ? 'on-channel' : 'checked'} checks=${seed % 4 < 2 ? 'host' : 'inline'}`);
   const byzantine = pickByzantine(cluster, random, f, crypto, seed, options.service === 'object', log);
