@@ -443,7 +443,6 @@ function bytesArgument(value: unknown, argument: string): Uint8Array {
   throw new InvalidArgumentError(`argument '${argument}': expected a Uint8Array${argument === 'data' ? ' or an (async) iterable of Uint8Array chunks' : ''}`);
 }
 
-/** write/append's data: bytes, or a source of byte chunks (each checked as it comes). */
 /**
  * A streamed source that ends within inlineBytesMax bytes, as those bytes: written inline, one
  * ring round trip, where the block path first reads the object's head (a latest probe under the
@@ -487,6 +486,7 @@ export async function smallOrRest(data: Uint8Array | ByteSource): Promise<Uint8A
   })();
 }
 
+/** write/append's data: bytes, or a source of byte chunks (each checked as it comes). */
 function dataArgument(data: unknown): Uint8Array | ByteSource {
   if (Array.isArray(data)) return data.map((chunk) => bytesArgument(chunk, 'data'));
   if (typeof data === 'object' && data !== null && !ArrayBuffer.isView(data) && (Symbol.asyncIterator in data || Symbol.iterator in data)) return data as ByteSource;

@@ -63,3 +63,16 @@ export function u32be(value: number): Uint8Array {
 export function asBytes(b: Uint8Array): Uint8Array {
   return b.constructor === Uint8Array ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
+
+/** What a kept view may waste of its buffer (a frame's header around one block, say) before it is copied. */
+const viewSlackBytes = 1024;
+
+/**
+ * Bytes that may be kept: `bytes` itself, or a copy when it is a view into a much larger buffer
+ * (a received frame, or msgpackr's shared output buffer). A kept view keeps its whole buffer
+ * alive: one certificate kept in a log pinned the 16 MiB push frame it came in (session-22 review).
+ */
+export function ownedBytes(bytes: Uint8Array): Uint8Array {
+  // new Uint8Array, not slice(): a Buffer's slice() is a view, not a copy.
+  return bytes.buffer.byteLength - bytes.byteLength > viewSlackBytes ? new Uint8Array(bytes) : bytes;
+}

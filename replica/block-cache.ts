@@ -13,7 +13,7 @@ import { IntegrityError, checkArgument } from '../core/errors.ts';
 import { bytesEqual } from '../core/bytes.ts';
 import { type BlockKind, bguidOf, blockKinds, isGuid } from '../core/version/block.ts';
 import type { BlockStore } from '../core/version/block-store.ts';
-import { ownedBytes } from './messages.ts';
+import { ownedBytes } from '../core/bytes.ts';
 
 interface CachedBlock {
   readonly bguid: Uint8Array;

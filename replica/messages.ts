@@ -9,6 +9,7 @@ import { asBytesField, asList, asNullable, asString, asTuple, asUint, decode, en
 import { hashBytes } from '../core/crypto.ts';
 import { AssertionError } from '../core/assert.ts';
 import { DecodeError } from '../core/errors.ts';
+import { ownedBytes } from '../core/bytes.ts';
 import { blockBytesMax, blockKinds, type BlockKind } from '../core/version/block.ts';
 import { packFast, type Packable } from '../core/version/fast-msgpack.ts';
 
@@ -191,25 +192,12 @@ function smallTuple(m: TreeMessage): unknown[] {
 }
 
 /**
- * Bytes that may be kept: `bytes` itself, or a copy when it is a view into a much larger buffer
- * (a received frame, or msgpackr's shared output buffer). A kept view keeps its whole buffer
- * alive: one certificate kept in a log pinned the 16 MiB push frame it came in (session-22 review).
- */
-export function ownedBytes(bytes: Uint8Array): Uint8Array {
-  // new Uint8Array, not slice(): a Buffer's slice() is a view, not a copy.
-  return bytes.buffer.byteLength - bytes.byteLength > viewSlackBytes ? new Uint8Array(bytes) : bytes;
-}
-
-/**
  * An entry whose bytes may be kept (pending, awaiting, logged): a view into the frame it came in
  * kept that whole frame alive (a Byzantine parent's padding along with it), uncounted by any bound.
  */
 export function ownedEntry(entry: LogEntry): LogEntry {
   return { update: ownedBytes(entry.update), certificate: ownedBytes(entry.certificate), blocks: entry.blocks.map(ownedBytes) };
 }
-
-/** What a kept view may waste of its buffer (a frame's header around one block, say) before it is copied. */
-const viewSlackBytes = 1024;
 
 /**
  * Decoded byte fields are views into the frame (msgpackr). Everything but blocks is copied out

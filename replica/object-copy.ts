@@ -9,9 +9,9 @@
  * Anything else is a lie by whoever sent it. Versions arriving early wait (bounded) for their
  * predecessors, so reordering costs time, never a gap.
  */
-import { bytesEqual, toHex } from '../core/bytes.ts';
+import { bytesEqual, ownedBytes, toHex } from '../core/bytes.ts';
 import type { BlockCache } from './block-cache.ts';
-import { ownedBytes, ownedEntry, type LogEntry } from './messages.ts';
+import { ownedEntry, type LogEntry } from './messages.ts';
 import { ObjectLog, boundedEntries, entryBytesOf, type GapSource, type Snapshot } from './object-log.ts';
 import type { BlockRef, CommitStatement, HeartbeatStatement, Head, ReplicaExecutor, ReplicaTrust } from './types.ts';
 

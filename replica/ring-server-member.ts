@@ -15,7 +15,7 @@
  * different batches arrive in any order). Updates whose referenced blocks are large go down as
  * block references; children fetch the blocks by BGUID (`fetch-blocks`) from the ring's store.
  */
-import { bytesEqual, toHex } from '../core/bytes.ts';
+import { bytesEqual, ownedBytes, toHex } from '../core/bytes.ts';
 import { asBytesField, asTuple, asUint, decode, encode } from '../core/codec.ts';
 import { hashBytes, type Crypto } from '../core/crypto.ts';
 import type { Effect, Machine, MachineContext } from '../core/machine.ts';
@@ -25,7 +25,7 @@ import { encodeCertificate, encodeHeartbeat } from '../core/threshold/certificat
 import { certificateStatementFromTuple, heartbeatStatementFromTuple, statementKindOf, type BatchHeader } from '../core/threshold/statements.ts';
 import type { BlockStore } from '../core/version/block-store.ts';
 import { defaultChildSetOptions, type ChildSetOptions } from './children.ts';
-import { ownedBytes, type LogEntry, type TreeMessage } from './messages.ts';
+import type { LogEntry, TreeMessage } from './messages.ts';
 import { PeerBatches, type SharedBatch } from './peer-batches.ts';
 import type { BatchSignatureCheck } from './ring-trust.ts';
 import { TreeRootMachine, type TreeRootEvent } from './root.ts';

@@ -10,12 +10,12 @@
  * `onMessage`, call `onTick` every tick, and perform the returned effects like a Machine's.
  */
 import { assert } from '../core/assert.ts';
-import { toHex } from '../core/bytes.ts';
+import { ownedBytes, toHex } from '../core/bytes.ts';
 import { checkArgument } from '../core/errors.ts';
 import type { Machine, MachineContext, RandomSource } from '../core/machine.ts';
 import { isGuid } from '../core/version/block.ts';
 import { ChildSet, defaultChildSetOptions, type ChildSetOptions, type TreeEffect } from './children.ts';
-import { ownedBytes, ownedEntry, type LogEntry, type TreeMessage } from './messages.ts';
+import { ownedEntry, type LogEntry, type TreeMessage } from './messages.ts';
 import { ObjectLog, boundedEntries, type GapSource, type Snapshot } from './object-log.ts';
 
 export interface TreeRootOptions extends Partial<ChildSetOptions> {

@@ -12,7 +12,7 @@
  * Durable state: the subscription list only. The cache and log are rebuilt from the tree after
  * a restart (they are a cache; the ring and the archive hold the truth).
  */
-import { bytesEqual, fromHex, toHex } from '../core/bytes.ts';
+import { bytesEqual, fromHex, ownedBytes, toHex } from '../core/bytes.ts';
 import { checkArgument } from '../core/errors.ts';
 import type { Machine, MachineContext } from '../core/machine.ts';
 import type { Crypto } from '../core/crypto.ts';
@@ -20,7 +20,7 @@ import { BlockCache } from './block-cache.ts';
 import { BlockPacer } from './block-pacer.ts';
 import { ChildSet, defaultChildSetOptions, type ChildSetOptions } from './children.ts';
 import type { ReplicaEffect, ReplicaEvent } from './events.ts';
-import { ownedBytes, treeLimits, type LogEntry, type TreeMessage } from './messages.ts';
+import { treeLimits, type LogEntry, type TreeMessage } from './messages.ts';
 import { ObjectCopy, type OfferResult } from './object-copy.ts';
 import { entryBytesOf } from './object-log.ts';
 import { ParentLink, defaultParentTiming, type ParentTiming } from './parent-link.ts';

@@ -21,6 +21,7 @@
  * seen, after a state transfer) only makes this replica silent to such a retransmission, as all
  * were before; the others answer.
  */
+import { ownedBytes } from '../core/bytes.ts';
 import type { ClientRecord } from './replica-store.ts';
 
 /** What a reply to one executed request says (ring/replica-execution.ts sendReply). */
@@ -56,8 +57,8 @@ export class KeptReplies {
     const list = this.byClient.get(clientHex) ?? [];
     this.byClient.delete(clientHex);
     if (passed.result.length <= keptResultBytesMax) {
-      // Copies: a record read from a state transfer holds views into its whole frame.
-      list.unshift({ nonce: passed.nonce, requestDigest: passed.requestDigest.slice(), seq: passed.seq, result: passed.result.slice() });
+      // A record read from a state transfer holds views into its whole frame: copied then.
+      list.unshift({ nonce: passed.nonce, requestDigest: ownedBytes(passed.requestDigest), seq: passed.seq, result: ownedBytes(passed.result) });
       if (list.length > this.perClientMax) list.length = this.perClientMax;
     }
     if (list.length === 0) return;

@@ -79,9 +79,8 @@ interface Round {
   readonly refused: Map<number, number>;
   /** Replicas asked for a share: f at first, everyone once the round is slow (widened). */
   readonly asked: Set<number>;
-  widened: boolean;
-  /** When it was widened (tryPrefix waits as long again before it takes a prefix). */
-  widenedMs?: number;
+  /** When it was widened (everyone asked; tryPrefix waits as long again before it takes a prefix), or null. */
+  widenedMs: number | null;
   /** A combination is being made and checked (certificateWork 'host'): shares arriving meanwhile wait for its verdict. */
   checking: boolean;
   /**
@@ -222,8 +221,7 @@ export function resetBelow(r: Replica, seq: number): void {
  */
 export function skippedByTransfer(r: Replica, executedThrough: number, seq: number): void {
   const s = r.certificateState;
-  let keeps = false;
-  for (const k of s.executed.keys()) if (k > s.certifiedThrough && k <= executedThrough) keeps = true;
+  const keeps = [...s.executed.keys()].some((k) => k > s.certifiedThrough && k <= executedThrough);
   // (At holesMax the statements go, as before session 29: a record of more would not read back.)
   if (!keeps || executedThrough >= seq || s.holes.length >= holesMax - 1) return resetBelow(r, seq);
   s.holes.push({ from: executedThrough + 1, to: seq });
@@ -515,7 +513,7 @@ export function maybeStartRound(r: Replica): void {
   learnCertified(r);
   if (s.round && r.nowMs - s.round.startedMs < takeoverMs(r)) return;
   // A round is replaced only after it asked everyone and had a tick to hear back (ticks may be long).
-  if (s.round && !s.round.widened) return widen(r, s.round);
+  if (s.round && s.round.widenedMs === null) return widen(r, s.round);
   // Rounds at least twice their own duration apart when their BLS work runs in the step: it stays
   // a bounded share of this thread's time however slow the machine is, and each round covers what
   // executed meanwhile. When the host does that work on a thread of its own (certificateWork
@@ -546,7 +544,7 @@ export function maybeStartRound(r: Replica): void {
   }
   const span = spanOf(r, spanStart(r), r.lastExecuted, true);
   if (!span) return;
-  const round: Round = { span, startedMs: r.nowMs, shares: new Map(), bad: new Set(), refused: new Map(), asked: new Set(), widened: false, checking: false, prefix: new Map() };
+  const round: Round = { span, startedMs: r.nowMs, shares: new Map(), bad: new Set(), refused: new Map(), asked: new Set(), widenedMs: null, checking: false, prefix: new Map() };
   s.round = round;
   s.lastRoundMs = r.nowMs;
   // Ours is signed while the others sign theirs (on the host's thread, it costs this one nothing).
@@ -575,7 +573,7 @@ function askShare(r: Replica, round: Round, replica: number): void {
 function widenRound(r: Replica): void {
   const round = r.certificateState.round;
   if (!round) return;
-  if (round.widened) return tryPrefix(r, round);
+  if (round.widenedMs !== null) return tryPrefix(r, round);
   if (r.nowMs - round.startedMs < widenWaitMs(r)) return;
   widen(r, round);
 }
@@ -586,7 +584,6 @@ function widenWaitMs(r: Replica): number {
 }
 
 function widen(r: Replica, round: Round): void {
-  round.widened = true;
   round.widenedMs = r.nowMs;
   for (let replica = 0; replica < r.n; replica++) if (replica !== r.me && !round.asked.has(replica)) askShare(r, round, replica);
 }
@@ -603,17 +600,17 @@ function widen(r: Replica, round: Round): void {
  */
 function tryPrefix(r: Replica, round: Round): void {
   const s = r.certificateState;
-  if (s.round !== round || !round.widened || round.checking || round.prefix.size < r.f) return;
+  if (s.round !== round || round.widenedMs === null || round.checking || round.prefix.size < r.f) return;
   const heard = new Set([...round.refused.keys(), ...round.prefix.keys(), ...round.shares.keys()]);
   heard.delete(r.me);
-  if (heard.size < r.n - 1 && r.nowMs - (round.widenedMs ?? r.nowMs) < widenWaitMs(r)) return;
+  if (heard.size < r.n - 1 && r.nowMs - round.widenedMs < widenWaitMs(r)) return;
   const ends = [...new Set([...round.prefix.values()].map((m) => m.seq))].sort((a, b) => b - a);
   for (const end of ends) {
     const span = spanOf(r, round.span.from, end);
     if (!span) continue;
     const senders = [...round.prefix.values()].filter((m) => m.seq === end && bytesEqual(m.root, span.root));
     if (senders.length < r.f) continue;
-    const next: Round = { span, startedMs: round.startedMs, shares: new Map(senders.map((m) => [m.replica, m.share])), bad: new Set(), refused: new Map(round.refused), asked: new Set(round.asked), widened: true, widenedMs: r.nowMs, checking: false, prefix: new Map() };
+    const next: Round = { span, startedMs: round.startedMs, shares: new Map(senders.map((m) => [m.replica, m.share])), bad: new Set(), refused: new Map(round.refused), asked: new Set(round.asked), widenedMs: r.nowMs, checking: false, prefix: new Map() };
     s.round = next;
     const signing = r.signShare(span.message, (share) => {
       if (s.round !== next) return;

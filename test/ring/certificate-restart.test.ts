@@ -99,13 +99,17 @@ describe('statements kept across restarts', () => {
     const kept = c.sim.store(id).keys('ring/leaves/').map((k) => Number(k.slice('ring/leaves/'.length)));
     // Records below the transferred state are what it executed before the transfer, below the hole
     // recorded with it: never read as batches without statements.
-    const holes = loadHoles(c.sim.store(id));
-    const hole = holes.find((h) => h.to === transferred);
-    expect(kept.every((seq) => seq > transferred || (hole !== undefined && seq < hole.from))).toBe(true);
+    const hole = loadHoles(c.sim.store(id)).find((h) => h.to === transferred);
+    expect(hole).toBeDefined();
+    expect(kept.every((seq) => seq > transferred || seq < hole!.from)).toBe(true);
+    expect(kept.some((seq) => seq < hole!.from)).toBe(true); // its own uncertified statements stay
     c.sim.restart(id);
     const r = c.replica(cut)!;
-    const held = r.certificateState.holes.find((h) => h.to === transferred);
-    expect(r.certificateState.leavesFloor > transferred || (held !== undefined && [...r.certificateState.executed.keys()].some((seq) => seq < held.from))).toBe(true);
+    // Restarted, it holds them again below the hole, and nothing inside it.
+    expect(r.certificateState.holes).toContainEqual(hole);
+    const held = [...r.certificateState.executed.keys()];
+    expect(held.some((seq) => seq < hole!.from)).toBe(true);
+    expect(held.every((seq) => seq < hole!.from || seq > transferred)).toBe(true);
     unblock();
     expect(c.sim.runUntil(() => c.certified.every((n) => n === 30), 10_000)).toBe(true);
     // Its roots matched its peers' all along: no correct replica refused one of its spans.

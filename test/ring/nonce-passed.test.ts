@@ -215,6 +215,11 @@ describe('a request whose nonce another client with the key passed', () => {
     expect(kept.clientCount).toBe(3);
     expect(kept.find('b', 1)).toBeUndefined();
     expect(kept.find('a', 200)).toBeDefined();
+    // A record read from a state transfer is views into its whole frame (a Buffer, whose slice() is a view too): kept as copies.
+    const frame = Buffer.alloc(1 << 20);
+    kept.keep('e', { ...reply(7), requestDigest: frame.subarray(0, 32), result: frame.subarray(32, 40) });
+    expect(kept.find('e', 7)!.result.buffer.byteLength).toBeLessThan(1024);
+    expect(kept.find('e', 7)!.requestDigest.buffer.byteLength).toBeLessThan(1024);
   });
 
   it('a faulty replica answering first with the lowest nonce cannot make the client climb one nonce at a time (session-19 fifth review)', () => {
