@@ -335,8 +335,9 @@ export const spanLeavesMax = Math.min(16_384, batchLeafCountMax);
  * The span from `from` up to `to` from this replica's own executed batches, or null if it cannot
  * know it. With `shorten`, the span ends early rather than exceed spanLeavesMax (a certifier
  * choosing its span); otherwise it is exactly [from, to] or null (a signer checking a request).
+ * Exported for the simulator's liars (ring/sim-faults.ts 'false-prefix').
  */
-function spanOf(r: Replica, from: number, to: number, shorten = false): Span | null {
+export function spanOf(r: Replica, from: number, to: number, shorten = false): Span | null {
   const s = r.certificateState;
   if (from < s.leavesFloor || to > r.lastExecuted || from > to) return null;
   const hole = holeIn(r, from, to);
@@ -511,7 +512,7 @@ export function maybeStartRound(r: Replica): void {
   const s = r.certificateState;
   const rank = certifierRank(r, r.me);
   learnCertified(r);
-  if (s.round && r.nowMs - s.round.startedMs < takeoverMs(r)) return;
+  if (s.round && r.nowMs - s.round.startedMs < takeoverMs(r) && !answeredAll(r, s.round)) return;
   // A round is replaced only after it asked everyone and had a tick to hear back (ticks may be long).
   if (s.round && s.round.widenedMs === null) return widen(r, s.round);
   // Rounds at least twice their own duration apart when their BLS work runs in the step: it stays
@@ -529,9 +530,10 @@ export function maybeStartRound(r: Replica): void {
     if (checkClaim(r, claim)) return;
   }
   // A round still here has gone a takeover period without a certificate (without f+1 shares, or
-  // with work the host has not answered: nextStart then moves nothing).
+  // with work the host has not answered: nextStart then moves nothing), or every other replica
+  // answered it and it cannot complete (answeredAll).
   if (s.round) {
-    const next = nextStart(r, s.round, s.skipTo > 0 && s.round.span.from === s.skipTo ? s.skipSetters : null);
+    const next = nextStart(r, s.round, skipSettersFor(r, s.round));
     const heardAll = s.round.refused.size + [...s.round.shares.keys()].filter((replica) => replica !== r.me).length >= r.n - 1;
     if (next.start > s.skipTo && !heardAll && s.skipDeferred === 0) s.skipDeferred = next.start;
     else if (next.start > s.skipTo) {
@@ -561,6 +563,31 @@ export function maybeStartRound(r: Replica): void {
   const others = Array.from({ length: r.n - 1 }, (_, k) => (r.me + 1 + ((k + s.roundCount) % (r.n - 1))) % r.n);
   others.sort((a, b) => Number(s.slowSigners.has(a)) - Number(s.slowSigners.has(b)));
   for (const replica of others.slice(0, signing ? r.f : r.f + 1)) askShare(r, round, replica);
+}
+
+function skipSettersFor(r: Replica, round: Round): ReadonlySet<number> | null {
+  const s = r.certificateState;
+  return s.skipTo > 0 && round.span.from === s.skipTo ? s.skipSetters : null;
+}
+
+/**
+ * Whether every other replica answered `round` (a share, a refusal, a prefix share, or a share that
+ * failed its check) while too few shares came for it to complete, and the answers move where spans
+ * start (nextStart): it is replaced now, not after a takeover period that could bring nothing new
+ * (each replica answers a span once). Under loss, with whole-ring crashes, a certifier whose peers
+ * refused its span one after another (each after a state transfer) waited a takeover period per
+ * refusal, and statements two correct replicas held were given up first (giveUpStale; a ring
+ * simulation with a replica sending false prefix shares, session 30). The evidence a skip needs is
+ * the same either way; only the wait goes.
+ */
+function answeredAll(r: Replica, round: Round): boolean {
+  if (round.checking || round.widenedMs === null) return false;
+  const heard = new Set([...round.refused.keys(), ...round.prefix.keys(), ...round.shares.keys(), ...round.bad]);
+  heard.delete(r.me);
+  if (heard.size < r.n - 1) return false;
+  const others = [...round.shares.keys()].filter((replica) => replica !== r.me).length;
+  if (others + 1 >= r.config.certificateSigner.threshold) return false;
+  return nextStart(r, round, skipSettersFor(r, round)).start > r.certificateState.skipTo;
 }
 
 function askShare(r: Replica, round: Round, replica: number): void {
@@ -689,6 +716,8 @@ export function onShareRefused(r: Replica, m: ShareRefused): void {
   // A refusal counts only for the round asked, and only if it names a floor the span starts below.
   if (!round || round.span.to !== m.to || m.floor <= round.span.from || round.shares.has(m.replica) || round.bad.has(m.replica)) return r.drop('stale');
   round.refused.set(m.replica, m.floor);
+  // One of the f asked cannot sign: ask the rest now rather than after the widening wait.
+  if (round.widenedMs === null) widen(r, round);
 }
 
 export function onShare(r: Replica, m: Share): void {

@@ -5,16 +5,24 @@
  * threshold shares, replay old messages, go quiet, or lie to clients about their certificates
  * while running honest rounds with its peers (another leaf of a signed span under the client's
  * key and nonce, another key epoch, or nothing; ring/replica-certificates.ts), or refuse to sign
- * spans it holds, naming a false floor.
+ * spans it holds, naming a false floor, or answer a request with a share over a short prefix of the span
+ * (a valid share or a corrupt one), as a replica cut by a state-transfer hole does honestly.
  */
 import type { Signer } from '../core/crypto.ts';
 import type { Interceptor } from '../sim/simulation.ts';
 import type { Prng } from '../sim/prng.ts';
 import type { Crypto } from '../core/crypto.ts';
-import type { Batch, CertificateMessage, RingMessage } from './messages.ts';
+import { bytesEqual } from '../core/bytes.ts';
+import type { Batch, CertificateMessage, RingMessage, Share } from './messages.ts';
+import type { Replica } from './replica.ts';
+import { spanOf } from './replica-certificates.ts';
 import { batchDigest, signMessage } from './signing.ts';
 
-export type ByzantineBehaviour = 'equivocate' | 'bad-signature' | 'bad-share' | 'replay' | 'silent' | 'lie-to-clients' | 'refuse-shares';
+export type ByzantineBehaviour = 'equivocate' | 'bad-signature' | 'bad-share' | 'replay' | 'silent' | 'lie-to-clients' | 'refuse-shares' | 'false-prefix';
+/**
+ * The behaviours a scenario draws from. 'false-prefix' is drawn apart (ring/sim-scenario.ts
+ * pickByzantine), so that adding it left every earlier seed's scenario as it was.
+ */
 export const byzantineBehaviours: readonly ByzantineBehaviour[] = ['equivocate', 'bad-signature', 'bad-share', 'replay', 'silent', 'lie-to-clients', 'refuse-shares'];
 
 const replayHistoryMax = 64;
@@ -70,11 +78,40 @@ function lieToClient(m: CertificateMessage, seen: CertificateMessage[], relabel:
   return [];
 }
 
+/**
+ * Instead of a share over the requested span, one over its shortest prefix that ends at a batch
+ * with statements (or, now and then, another such prefix), signed with the replica's key share, its
+ * signature corrupt half the time: what a liar sends to make a certifier's round a one-batch one
+ * (ring/replica-certificates.ts tryPrefix), or stall it on a share that does not combine. The span
+ * requested is found by its root: the shortest one ending at the share's seq whose statements have it
+ * (a span's message names its end and leaves, not its start). Unchanged if the replica is down or
+ * holds no shorter prefix.
+ */
+function falsePrefix(m: Share, r: Replica, random: Prng): Share {
+  const held = [...r.certificateState.executed.keys()].filter((seq) => seq <= m.seq);
+  const from = held.find((seq) => {
+    const span = spanOf(r, seq, m.seq);
+    return span !== null && bytesEqual(span.root, m.root);
+  });
+  const ends = from === undefined ? [] : held.filter((seq) => seq >= from && seq < m.seq);
+  if (from === undefined || ends.length === 0) return m;
+  const span = spanOf(r, from, random.chance(0.7) ? ends[0]! : random.pick(ends));
+  if (!span) return m;
+  const share = r.config.certificateSigner.signShare(span.message);
+  return { kind: 'share', seq: span.to, root: span.root, replica: m.replica, share: random.chance(0.5) ? share : flipBit(share, random) };
+}
+
 export function byzantineInterceptor(
   behaviours: readonly ByzantineBehaviour[],
   crypto: Crypto,
   signer: Signer,
-  options: { relabelCertificates?: boolean } = {},
+  options: {
+    relabelCertificates?: boolean;
+    /** 'false-prefix': the replica the liar runs as, now (null while it is down). */
+    replica?: () => Replica | null;
+    /** 'false-prefix': its own draws, so the sender's random stream stays as without it. */
+    prefixRandom?: Prng;
+  } = {},
 ): Interceptor<RingMessage> {
   const history: RingMessage[] = [];
   const certificates: CertificateMessage[] = [];
@@ -87,6 +124,10 @@ export function byzantineInterceptor(
     if (behaviours.includes('refuse-shares') && m.kind === 'share') {
       const floor = random.chance(0.5) ? m.seq + 1 + (random.chance(0.5) ? 0 : random.int(1_000)) : random.int(m.seq + 1);
       m = { kind: 'share-refused', to: m.seq, floor, replica: m.replica };
+    }
+    if (behaviours.includes('false-prefix') && m.kind === 'share') {
+      const r = options.replica?.();
+      if (r) m = falsePrefix(m, r, options.prefixRandom ?? random);
     }
     if (behaviours.includes('equivocate')) m = equivocate(m, to, crypto, signer, random);
     if (behaviours.includes('bad-signature') && random.chance(0.5)) m = corruptSignature(m, random);

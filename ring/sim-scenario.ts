@@ -37,6 +37,8 @@ export interface ScenarioOptions {
   log?: (line: string) => void;
   /** Called with the cluster when the run ends (debugging, tests that inspect state). */
   inspect?: (cluster: Cluster) => void;
+  /** 1..f Byzantine replicas, each with exactly these behaviours (default: 0..f, drawn by seed). */
+  byzantine?: readonly ByzantineBehaviour[];
 }
 
 export interface ScenarioResult {
@@ -152,14 +154,18 @@ function hasStatement(result: Uint8Array): boolean {
   }
 }
 
-function pickByzantine(cluster: Cluster, random: Prng, f: number, crypto: Crypto, seed: number, relabel: boolean, log: (l: string) => void): string[] {
-  const count = random.int(f + 1);
+function pickByzantine(cluster: Cluster, random: Prng, f: number, crypto: Crypto, seed: number, relabel: boolean, log: (l: string) => void, forced?: readonly ByzantineBehaviour[]): string[] {
+  const count = forced ? 1 + random.int(f) : random.int(f + 1);
   const chosen = random.shuffle([...cluster.replicaIds.keys()]).slice(0, count);
   const described: string[] = [];
   for (const i of chosen) {
-    const behaviours = random.shuffle([...byzantineBehaviours]).slice(0, 1 + random.int(2)) as ByzantineBehaviour[];
+    const behaviours = forced ? [...forced] : (random.shuffle([...byzantineBehaviours]).slice(0, 1 + random.int(2)) as ByzantineBehaviour[]);
+    // Drawn apart from the scenario's stream (which stays as it was before this behaviour existed).
+    const prefixRandom = new Prng(seed).fork(`false-prefix-${i}`);
+    if (!forced && prefixRandom.chance(0.3)) behaviours.push('false-prefix');
     const signer = signerOf(crypto, secretKeyFor(crypto, seed, 'replica', i));
-    cluster.sim.setInterceptor(cluster.replicaIds[i]!, byzantineInterceptor(behaviours, crypto, signer, { relabelCertificates: relabel }));
+    const options = { relabelCertificates: relabel, replica: () => cluster.replica(i), prefixRandom };
+    cluster.sim.setInterceptor(cluster.replicaIds[i]!, byzantineInterceptor(behaviours, crypto, signer, options));
     cluster.byzantine.add(i);
     described.push(`ring-${i}:${behaviours.join('+')}`);
   }
@@ -295,7 +301,7 @@ export function runScenario(options: ScenarioOptions): ScenarioResult {
     parameters: { ...scenarioParameters, heartbeatIntervalMs: random.chance(0.3) ? 400 : 0 },
   });
   log(`seed ${seed} f=${f} clients=${cluster.clientIds.length} network=${JSON.stringify(network)} commits=${seed % 2 === 0 ? 'on-channel' : 'checked'} checks=${seed % 4 < 2 ? 'host' : 'inline'}`);
-  const byzantine = pickByzantine(cluster, random, f, crypto, seed, options.service === 'object', log);
+  const byzantine = pickByzantine(cluster, random, f, crypto, seed, options.service === 'object', log, options.byzantine);
   const awaitedCertificates = certificateTracker(cluster, f);
   const workload = new Workload(cluster, random.fork('workload'), options.opsPerClient ?? 12, options.service ?? 'kv');
   const state = { crashed: new Set<string>(), wipesLeft: f - byzantine.length };
@@ -362,13 +368,14 @@ function parseArgs(args: string[]): { seeds: number[]; options: Omit<ScenarioOpt
     else if (a === '--real-crypto') options.crypto = 'node';
     else if (a === '--bls') options.certificates = 'bls';
     else if (a === '--objects') options.service = 'object';
+    else if (a === '--byzantine') options.byzantine = next().split(',') as ByzantineBehaviour[];
     else if (a === '--verbose' || a === '-v') verbose = true;
-    else if (a !== 'ring') throw new Error(`unknown argument ${a} (use --seed N | --seeds A..B, --f 1|2, --real-crypto, --bls, --objects, --verbose)`);
+    else if (a !== 'ring') throw new Error(`unknown argument ${a} (use --seed N | --seeds A..B, --f 1|2, --real-crypto, --bls, --objects, --byzantine B1,B2, --verbose)`);
   }
   return { seeds, options, verbose };
 }
 
-/** `npm run sim -- ring --seed N [--f 2] [--real-crypto] [--bls] [--objects] [--verbose]`, or `--seeds A..B`. */
+/** `npm run sim -- ring --seed N [--f 2] [--real-crypto] [--bls] [--objects] [--byzantine B1,B2] [--verbose]`, or `--seeds A..B`. */
 export async function run(args: string[]): Promise<void> {
   const { seeds, options, verbose } = parseArgs(args);
   let failures = 0;
@@ -378,7 +385,7 @@ export async function run(args: string[]): Promise<void> {
     console.log(summary);
     if (!result.ok) {
       failures++;
-      console.log(`  ${result.error}\n  reproduce: npm run sim -- ring --seed ${seed}${options.f ? ` --f ${options.f}` : ''}${options.crypto === 'node' ? ' --real-crypto' : ''}${options.certificates === 'bls' ? ' --bls' : ''}${options.service === 'object' ? ' --objects' : ''} --verbose`);
+      console.log(`  ${result.error}\n  reproduce: npm run sim -- ring --seed ${seed}${options.f ? ` --f ${options.f}` : ''}${options.crypto === 'node' ? ' --real-crypto' : ''}${options.certificates === 'bls' ? ' --bls' : ''}${options.service === 'object' ? ' --objects' : ''}${options.byzantine ? ` --byzantine ${options.byzantine.join(',')}` : ''} --verbose`);
     }
   }
   if (failures > 0) {

@@ -22,6 +22,9 @@ import { scenarioParameters } from '../../ring/sim-scenario.ts';
 import { runtimeRingDefaults } from '../../runtime/cluster-config.ts';
 import { decode } from '../../core/codec.ts';
 import { certificateStatementFromTuple } from '../../core/threshold/statements.ts';
+import { signerOf } from '../../core/crypto.ts';
+import { byzantineInterceptor, type ByzantineBehaviour } from '../../ring/sim-faults.ts';
+import { secretKeyFor } from '../../ring/sim-cluster.ts';
 
 export type CrashWhen = 'random' | 'after-execute' | 'after-checkpoint-exec' | 'after-view-installed' | 'after-state-transfer' | 'after-block-data';
 
@@ -52,6 +55,8 @@ export interface WedgeOptions {
   onCluster?: (c: Cluster) => void;
   checkCertificates?: boolean;
   watch?: (from: string, to: string, m: RingMessage, nowMs: number) => void;
+  /** One Byzantine replica: its code is correct, its messages pass through these behaviours (ring/sim-faults.ts). */
+  liar?: { replica: number; behaviours: ByzantineBehaviour[] | 'withhold-shares' };
 }
 
 export interface WedgeResult {
@@ -123,8 +128,22 @@ export function runWedge(o: WedgeOptions): WedgeResult {
   });
   const writers: Writer[] = c.clientIds.map(() => ({ nonce: 1, uploading: null, pendingOp: null, done: 0, submitted: 0, inFlightOp: null, inFlightSinceMs: 0, abandoned: 0 }));
   // block-stored acks, watched on the replicas' way out
+  const liar = o.liar;
+  const lie = liar?.behaviours === 'withhold-shares'
+    ? (m: RingMessage): RingMessage[] => (m.kind === 'share' ? [] : [m])
+    : liar
+    ? byzantineInterceptor(liar.behaviours, c.crypto, signerOf(c.crypto, secretKeyFor(c.crypto, o.seed, 'replica', liar.replica)), {
+        replica: () => c.replica(liar.replica),
+        prefixRandom: new Prng(o.seed).fork('liar'),
+      })
+    : null;
   for (const id of c.replicaIds) {
-    sim.setInterceptor(id, (m: RingMessage, to: string) => {
+    const lies = lie !== null && id === c.replicaIds[liar!.replica];
+    sim.setInterceptor(id, (m: RingMessage, to: string, messageRandom) => {
+      if (lies) return lie(m, to, messageRandom).flatMap((out) => honest(out, to));
+      return honest(m, to);
+    });
+    const honest = (m: RingMessage, to: string): RingMessage[] => {
       o.watch?.(id, to, m, sim.nowMs);
       if (armed === 'after-block-data' && m.kind === 'block-data') crashNow = true;
       if (m.kind === 'block-stored') {
@@ -133,7 +152,7 @@ export function runWedge(o: WedgeOptions): WedgeResult {
         if (u) u.acks.add(id);
       }
       return [m];
-    });
+    };
   }
   const blockBytes = o.blockBytes ?? 4096;
   const blocksMax = o.blocksMax ?? 6;

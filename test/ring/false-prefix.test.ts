@@ -1,0 +1,97 @@
+/**
+ * Prefix shares from a Byzantine replica, and rounds that every other replica answered.
+ *
+ * A replica that a state-transfer hole cuts signs the prefix of a requested span that it holds
+ * (ring/replica-certificates.ts tryPrefix); any replica may send such a share, so a liar
+ * ('false-prefix', ring/sim-faults.ts) answers every request with a share over the shortest prefix
+ * it can, corrupt half the time. Certificates must still come for every acknowledged update two
+ * correct replicas hold, and rounds that complete anyway must not be shortened.
+ *
+ * A round that every other replica answered and that cannot complete is replaced at once
+ * (answeredAll), and a refusal widens a round at once; both used to wait (a takeover period, and
+ * half of one), long enough that statements two correct replicas held were given up first: seed 79
+ * of the session-29 sweep with a liar as ring-3 (fails without).
+ */
+import { describe, expect, it } from 'vitest';
+import { runScenario } from '../../ring/sim-scenario.ts';
+import { resetBelow } from '../../ring/replica-certificates.ts';
+import { runWedge } from './wedge-harness.ts';
+import { sweepOptions } from './wedge-options.ts';
+import { ringWithUncertifiedWrites } from './uncertified-writes.ts';
+
+describe('false prefix shares from a Byzantine replica', () => {
+  it('randomized scenarios with 1..f liars sending them (f = 1 and 2): every update is certified', () => {
+    const failures: string[] = [];
+    let badShares = 0;
+    // f chosen by seed for 1..30, then f = 2.
+    const runs = [...Array.from({ length: 30 }, (_, k) => ({ seed: 1 + k, f: undefined })), ...Array.from({ length: 10 }, (_, k) => ({ seed: 1 + k, f: 2 }))];
+    for (const { seed, f } of runs) {
+      const r = runScenario({ seed, f, byzantine: ['false-prefix'] });
+      badShares += r.badShares;
+      if (!r.ok) failures.push(`seed ${seed} f=${f}: ${r.error}`);
+    }
+    expect(failures).toEqual([]);
+    // The corrupt prefix shares were taken into prefix rounds and caught there.
+    expect(badShares).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('whole-ring crashes under loss with a liar as ring-3: every acknowledged update is certified (seed 79)', () => {
+    const res = runWedge({ ...sweepOptions(79), liar: { replica: 3, behaviours: ['false-prefix'] }, log: () => {} });
+    if (!res.ok) console.log(res.detail.split('\n')[0]);
+    expect(res.ok).toBe(true);
+  }, 60_000);
+
+  it('a round that would complete anyway is not shortened: no certificate ends at a liar\'s prefix unless a correct replica refused its span', () => {
+    let prefixShares = 0;
+    let certificates = 0;
+    const shortened: string[] = [];
+    for (let seed = 1; seed <= 6; seed++) {
+      const liarId = `ring-${seed % 4}`;
+      // Span ends asked for, by start; starts of spans a correct replica refused (it holds only a
+      // prefix, or nothing: a prefix certificate is then how the round should end).
+      const requested = new Map<number, number>();
+      const refusedFrom = new Set<number>();
+      const certified = new Set<string>();
+      const res = runWedge({
+        seed, service: 'object', params: 'runtime', workload: 'real', crashes: 0, lossRate: 0, log: () => {},
+        liar: { replica: seed % 4, behaviours: ['false-prefix'] },
+        watch: (from, _to, m) => {
+          if (m.kind === 'sign-request') requested.set(m.to, m.from);
+          if (m.kind === 'share-refused' && from !== liarId && requested.has(m.to)) refusedFrom.add(requested.get(m.to)!);
+          if (m.kind === 'share' && from === liarId && !requested.has(m.seq)) prefixShares++;
+          if (m.kind !== 'span-certified' || certified.has(`${m.from}..${m.to}`)) return;
+          certified.add(`${m.from}..${m.to}`);
+          if (!requested.has(m.to) && !refusedFrom.has(m.from)) shortened.push(`seed ${seed}: ${m.from}..${m.to}`);
+        },
+      });
+      expect(res.ok).toBe(true);
+      certificates += certified.size;
+    }
+    expect(prefixShares).toBeGreaterThan(0);
+    expect(certificates).toBeGreaterThan(20);
+    expect(shortened).toEqual([]);
+  }, 60_000);
+});
+
+describe('rounds every other replica answered', () => {
+  it('a certifier whose span every other replica refuses skips within a round trip, not a takeover period', () => {
+    const { c, write, unblock } = ringWithUncertifiedWrites({ seed: 11, certified: 3, cluster: { parameters: { heartbeatIntervalMs: 0 } } });
+    const view = c.replica(0)!.view;
+    const certifier = view % 4;
+    const state = c.replica(certifier)!.certificateState;
+    const takeoverMs = c.replica(certifier)!.params.certifyTakeoverMs;
+    // Only the certifier still holds the three uncertified writes' statements (the others gave
+    // them up, as a state transfer past them would); its stalled round goes at its takeover, and
+    // the next one is refused.
+    for (const i of [1, 2, 3].map((k) => (view + k) % 4)) resetBelow(c.replica(i)!, c.replica(i)!.lastExecuted);
+    const givenUpMs = c.sim.nowMs;
+    unblock();
+    expect(c.sim.runUntil(() => (state.round?.startedMs ?? -1) > givenUpMs, 10_000)).toBe(true);
+    const startedMs = state.round!.startedMs;
+    write(10);
+    expect(c.sim.runUntil(() => c.certified.every((n) => n === 4), 10_000)).toBe(true);
+    console.log(`refused round started ${(startedMs - givenUpMs).toFixed(0)} ms after the others gave the statements up; the next write certified ${(c.sim.nowMs - startedMs).toFixed(0)} ms after it (takeover ${takeoverMs} ms)`);
+    expect(c.replica(certifier)!.view).toBe(view);
+    expect(c.sim.nowMs - startedMs).toBeLessThan(takeoverMs / 4);
+  }, 30_000);
+});
