@@ -581,13 +581,22 @@ function skipSettersFor(r: Replica, round: Round): ReadonlySet<number> | null {
  * the same either way; only the wait goes.
  */
 function answeredAll(r: Replica, round: Round): boolean {
-  if (round.checking || round.widenedMs === null) return false;
-  const heard = new Set([...round.refused.keys(), ...round.prefix.keys(), ...round.shares.keys(), ...round.bad]);
-  heard.delete(r.me);
-  if (heard.size < r.n - 1) return false;
+  if (round.checking || round.widenedMs === null || heardFrom(r, round) < r.n - 1) return false;
   const others = [...round.shares.keys()].filter((replica) => replica !== r.me).length;
   if (others + 1 >= r.config.certificateSigner.threshold) return false;
   return nextStart(r, round, skipSettersFor(r, round)).start > r.certificateState.skipTo;
+}
+
+/**
+ * How many other replicas answered `round`: a share, a refusal, a prefix share, or a share that
+ * failed its check. answeredAll and tryPrefix count alike (the session-30 review: tryPrefix left
+ * out the bad ones, so a liar's corrupt share let answeredAll replace a round, and skip the prefix
+ * correct replicas had signed, before tryPrefix took it).
+ */
+function heardFrom(r: Replica, round: Round): number {
+  const heard = new Set([...round.refused.keys(), ...round.prefix.keys(), ...round.shares.keys(), ...round.bad]);
+  heard.delete(r.me);
+  return heard.size;
 }
 
 function askShare(r: Replica, round: Round, replica: number): void {
@@ -628,9 +637,7 @@ function widen(r: Replica, round: Round): void {
 function tryPrefix(r: Replica, round: Round): void {
   const s = r.certificateState;
   if (s.round !== round || round.widenedMs === null || round.checking || round.prefix.size < r.f) return;
-  const heard = new Set([...round.refused.keys(), ...round.prefix.keys(), ...round.shares.keys()]);
-  heard.delete(r.me);
-  if (heard.size < r.n - 1 && r.nowMs - round.widenedMs < widenWaitMs(r)) return;
+  if (heardFrom(r, round) < r.n - 1 && r.nowMs - round.widenedMs < widenWaitMs(r)) return;
   const ends = [...new Set([...round.prefix.values()].map((m) => m.seq))].sort((a, b) => b - a);
   for (const end of ends) {
     const span = spanOf(r, round.span.from, end);
@@ -713,8 +720,9 @@ export function onSignRequest(r: Replica, m: SignRequest): void {
 
 export function onShareRefused(r: Replica, m: ShareRefused): void {
   const round = r.certificateState.round;
-  // A refusal counts only for the round asked, and only if it names a floor the span starts below.
-  if (!round || round.span.to !== m.to || m.floor <= round.span.from || round.shares.has(m.replica) || round.bad.has(m.replica)) return r.drop('stale');
+  // A refusal counts only for the round asked, from a replica it asked (one that was not would
+  // widen every round: the session-30 review), and only if it names a floor the span starts below.
+  if (!round || round.span.to !== m.to || !round.asked.has(m.replica) || m.floor <= round.span.from || round.shares.has(m.replica) || round.bad.has(m.replica)) return r.drop('stale');
   round.refused.set(m.replica, m.floor);
   // One of the f asked cannot sign: ask the rest now rather than after the widening wait.
   if (round.widenedMs === null) widen(r, round);

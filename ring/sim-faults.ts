@@ -79,26 +79,28 @@ function lieToClient(m: CertificateMessage, seen: CertificateMessage[], relabel:
 }
 
 /**
- * Instead of a share over the requested span, one over its shortest prefix that ends at a batch
- * with statements (or, now and then, another such prefix), signed with the replica's key share, its
- * signature corrupt half the time: what a liar sends to make a certifier's round a one-batch one
- * (ring/replica-certificates.ts tryPrefix), or stall it on a share that does not combine. The span
- * requested is found by its root: the shortest one ending at the share's seq whose statements have it
- * (a span's message names its end and leaves, not its start). Unchanged if the replica is down or
- * holds no shorter prefix.
+ * Instead of a share over the requested span, one over a prefix of it that ends at a batch with
+ * statements: the shortest (most often) or any, signed with the replica's key share, corrupt half
+ * the time (a long corrupt prefix is preferred to a correct replica's shorter one: tryPrefix), and
+ * half the time with a refusal naming the batch after it as its floor, as a replica a hole cuts
+ * sends. What a liar sends to make a certifier's round a one-batch one, or stall it on a share
+ * that does not combine. The span requested is found by its root: the shortest one ending at the
+ * share's seq whose statements have it (a span's message names its end and leaves, not its start).
+ * Unchanged if the replica is down or holds no shorter prefix.
  */
-function falsePrefix(m: Share, r: Replica, random: Prng): Share {
+function falsePrefix(m: Share, r: Replica, random: Prng): RingMessage[] {
   const held = [...r.certificateState.executed.keys()].filter((seq) => seq <= m.seq);
   const from = held.find((seq) => {
     const span = spanOf(r, seq, m.seq);
     return span !== null && bytesEqual(span.root, m.root);
   });
   const ends = from === undefined ? [] : held.filter((seq) => seq >= from && seq < m.seq);
-  if (from === undefined || ends.length === 0) return m;
-  const span = spanOf(r, from, random.chance(0.7) ? ends[0]! : random.pick(ends));
-  if (!span) return m;
-  const share = r.config.certificateSigner.signShare(span.message);
-  return { kind: 'share', seq: span.to, root: span.root, replica: m.replica, share: random.chance(0.5) ? share : flipBit(share, random) };
+  if (from === undefined || ends.length === 0) return [m];
+  const span = spanOf(r, from, random.chance(0.6) ? ends[0]! : random.pick(ends));
+  if (!span) return [m];
+  const signature = r.config.certificateSigner.signShare(span.message);
+  const share: Share = { kind: 'share', seq: span.to, root: span.root, replica: m.replica, share: random.chance(0.5) ? signature : flipBit(signature, random) };
+  return random.chance(0.5) ? [{ kind: 'share-refused', to: m.seq, floor: span.to + 1, replica: m.replica }, share] : [share];
 }
 
 export function byzantineInterceptor(
@@ -127,7 +129,7 @@ export function byzantineInterceptor(
     }
     if (behaviours.includes('false-prefix') && m.kind === 'share') {
       const r = options.replica?.();
-      if (r) m = falsePrefix(m, r, options.prefixRandom ?? random);
+      if (r) return falsePrefix(m, r, options.prefixRandom ?? random);
     }
     if (behaviours.includes('equivocate')) m = equivocate(m, to, crypto, signer, random);
     if (behaviours.includes('bad-signature') && random.chance(0.5)) m = corruptSignature(m, random);

@@ -162,7 +162,8 @@ function pickByzantine(cluster: Cluster, random: Prng, f: number, crypto: Crypto
     const behaviours = forced ? [...forced] : (random.shuffle([...byzantineBehaviours]).slice(0, 1 + random.int(2)) as ByzantineBehaviour[]);
     // Drawn apart from the scenario's stream (which stays as it was before this behaviour existed).
     const prefixRandom = new Prng(seed).fork(`false-prefix-${i}`);
-    if (!forced && prefixRandom.chance(0.3)) behaviours.push('false-prefix');
+    // (Not with refuse-shares, which turns every share into a refusal first.)
+    if (!forced && !behaviours.includes('refuse-shares') && prefixRandom.chance(0.3)) behaviours.push('false-prefix');
     const signer = signerOf(crypto, secretKeyFor(crypto, seed, 'replica', i));
     const options = { relabelCertificates: relabel, replica: () => cluster.replica(i), prefixRandom };
     cluster.sim.setInterceptor(cluster.replicaIds[i]!, byzantineInterceptor(behaviours, crypto, signer, options));

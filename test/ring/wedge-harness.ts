@@ -30,6 +30,8 @@ export type CrashWhen = 'random' | 'after-execute' | 'after-checkpoint-exec' | '
 
 export interface WedgeOptions {
   seed: number;
+  /** Faults tolerated (n = 3f + 1); 1 by default. */
+  f?: number;
   service: 'object' | 'kv';
   params: 'sim' | 'runtime';
   clientCount?: number;
@@ -97,7 +99,7 @@ export function runWedge(o: WedgeOptions): WedgeResult {
   const clientCount = o.clientCount ?? 3;
   const c = buildCluster({
     seed: o.seed,
-    f: 1,
+    f: o.f ?? 1,
     clientCount,
     crypto: fakeCrypto,
     service: o.service,
@@ -227,7 +229,7 @@ export function runWedge(o: WedgeOptions): WedgeResult {
         w.abandoned++;
       }
       if (w.uploading) {
-        const acks = [...w.uploading.values()].every((u) => u.acks.size >= 3);
+        const acks = [...w.uploading.values()].every((u) => u.acks.size >= 2 * (o.f ?? 1) + 1);
         if (acks) {
           w.inFlightOp = w.pendingOp;
           w.inFlightSinceMs = sim.nowMs;
@@ -238,7 +240,7 @@ export function runWedge(o: WedgeOptions): WedgeResult {
           return;
         }
         for (const u of w.uploading.values()) {
-          if (u.acks.size < 3 && sim.nowMs - u.sentMs >= (o.putResendMs ?? 500)) {
+          if (u.acks.size < 2 * (o.f ?? 1) + 1 && sim.nowMs - u.sentMs >= (o.putResendMs ?? 500)) {
             u.sentMs = sim.nowMs;
             putAll(i, u.bytes, c.replicaIds.filter((id) => !u.acks.has(id)));
           }
