@@ -90,6 +90,10 @@ interface Round {
    * replaced by the round of their common prefix (tryPrefix).
    */
   readonly prefix: Map<number, Share>;
+  /** A prefix round's: the widened round it replaced, taken up again if it fails (prefixFailed); null otherwise. */
+  readonly base: Round | null;
+  /** A prefix round's: replicas whose prefix shares ended beyond it, asked to sign it over again. */
+  readonly resigning: Set<number>;
 }
 
 export interface CertificateState {
@@ -111,8 +115,11 @@ export interface CertificateState {
   lastRoundMs: number;
   /** How long the last completed round took (start to combined signature): paces the next one. */
   lastRoundDurationMs: number;
-  /** Highest span end signed for each requester, and when: one share per span end, unless the round was retried. */
-  readonly signedTo: Map<number, { to: number; atMs: number }>;
+  /**
+   * Highest span end signed for each requester, and when: one share per span end, unless the round
+   * was retried, and one more for a shorter span (`lowered`: a prefix round asks for it, tryPrefix).
+   */
+  readonly signedTo: Map<number, { to: number; atMs: number; lowered: boolean }>;
   /** Sign requests for batches not executed yet, one per requester. */
   readonly parked: Map<number, SignRequest>;
   /**
@@ -546,7 +553,7 @@ export function maybeStartRound(r: Replica): void {
   }
   const span = spanOf(r, spanStart(r), r.lastExecuted, true);
   if (!span) return;
-  const round: Round = { span, startedMs: r.nowMs, shares: new Map(), bad: new Set(), refused: new Map(), asked: new Set(), widenedMs: null, checking: false, prefix: new Map() };
+  const round: Round = { span, startedMs: r.nowMs, shares: new Map(), bad: new Set(), refused: new Map(), asked: new Set(), widenedMs: null, checking: false, prefix: new Map(), base: null, resigning: new Set() };
   s.round = round;
   s.lastRoundMs = r.nowMs;
   // Ours is signed while the others sign theirs (on the host's thread, it costs this one nothing).
@@ -581,7 +588,8 @@ function skipSettersFor(r: Replica, round: Round): ReadonlySet<number> | null {
  * the same either way; only the wait goes.
  */
 function answeredAll(r: Replica, round: Round): boolean {
-  if (round.checking || round.widenedMs === null || heardFrom(r, round) < r.n - 1) return false;
+  // A prefix round ends by combining, or falls back to its widened round (prefixFailed) first.
+  if (round.base || round.checking || round.widenedMs === null || heardFrom(r, round) < r.n - 1) return false;
   const others = [...round.shares.keys()].filter((replica) => replica !== r.me).length;
   if (others + 1 >= r.config.certificateSigner.threshold) return false;
   return nextStart(r, round, skipSettersFor(r, round)).start > r.certificateState.skipTo;
@@ -609,6 +617,7 @@ function askShare(r: Replica, round: Round, replica: number): void {
 function widenRound(r: Replica): void {
   const round = r.certificateState.round;
   if (!round) return;
+  if (round.base) return prefixFailed(r, round);
   if (round.widenedMs !== null) return tryPrefix(r, round);
   if (r.nowMs - round.startedMs < widenWaitMs(r)) return;
   widen(r, round);
@@ -625,27 +634,44 @@ function widen(r: Replica, round: Round): void {
 }
 
 /**
- * A widened round that f others answered with shares over one prefix of its span (they hold its
- * start but a hole cuts the rest: onSignRequest) becomes the round of that prefix, the longest such
- * one: this replica signs it too (its own statements), and f+1 shares certify it. Waits for the
- * widening, and then for every other replica's answer or as long again as the widening waited
- * (the replicas asked then answer meanwhile), so a replica that sends prefixes (any replica may:
- * a Byzantine one needs no hole) cannot shorten a round that would complete anyway; it can delay
- * a slow one by that wait (the session-29 review: taken at the widening, one such share replaced
- * every round by a one-batch one).
+ * A widened round that f others answered with shares over prefixes of its span (they hold its
+ * start but a hole cuts the rest: onSignRequest) becomes the round of a prefix: the longest that f
+ * of them hold, those whose own prefix has this replica's statements as far as it goes (the same
+ * root). Their shares over exactly that prefix count; the others among the f, whose prefixes end
+ * beyond it, are asked to sign it over again (with f >= 2 the correct ones' holes seldom end
+ * alike: a state transfer each). This replica signs it too (its own statements), and f+1 shares
+ * certify it. Waits for the widening, and then for every other replica's answer or as long again
+ * as the widening waited (the replicas asked then answer meanwhile), so a replica that sends
+ * prefixes (any replica may: a Byzantine one needs no hole) cannot shorten a round that would
+ * complete anyway; it can delay a slow one by that wait (the session-29 review: taken at the
+ * widening, one such share replaced every round by a one-batch one). A liar that claims a long
+ * prefix and then does not sign it again, or whose share fails its check, is dropped from the
+ * choice after a wait (prefixFailed): at most f such waits.
  */
 function tryPrefix(r: Replica, round: Round): void {
   const s = r.certificateState;
   if (s.round !== round || round.widenedMs === null || round.checking || round.prefix.size < r.f) return;
   if (heardFrom(r, round) < r.n - 1 && r.nowMs - round.widenedMs < widenWaitMs(r)) return;
-  const ends = [...new Set([...round.prefix.values()].map((m) => m.seq))].sort((a, b) => b - a);
-  for (const end of ends) {
-    const span = spanOf(r, round.span.from, end);
+  const from = round.span.from;
+  const consistent = [...round.prefix.values()].filter((m) => {
+    const own = spanOf(r, from, m.seq);
+    return own !== null && bytesEqual(own.root, m.root);
+  });
+  for (const end of [...new Set(consistent.map((m) => m.seq))].sort((a, b) => b - a)) {
+    const holders = consistent.filter((m) => m.seq >= end);
+    const span = holders.length >= r.f ? spanOf(r, from, end) : null;
     if (!span) continue;
-    const senders = [...round.prefix.values()].filter((m) => m.seq === end && bytesEqual(m.root, span.root));
-    if (senders.length < r.f) continue;
-    const next: Round = { span, startedMs: round.startedMs, shares: new Map(senders.map((m) => [m.replica, m.share])), bad: new Set(), refused: new Map(round.refused), asked: new Set(round.asked), widenedMs: r.nowMs, checking: false, prefix: new Map() };
+    const exact = holders.filter((m) => m.seq === end);
+    const next: Round = {
+      span, startedMs: round.startedMs, shares: new Map(exact.map((m) => [m.replica, m.share])), bad: new Set(), refused: new Map(round.refused),
+      asked: new Set(round.asked), widenedMs: r.nowMs, checking: false, prefix: new Map(), base: round, resigning: new Set(),
+    };
     s.round = next;
+    for (const m of holders) {
+      if (m.seq === end) continue;
+      next.resigning.add(m.replica);
+      askShare(r, next, m.replica);
+    }
     const signing = r.signShare(span.message, (share) => {
       if (s.round !== next) return;
       next.shares.set(r.me, share);
@@ -654,6 +680,31 @@ function tryPrefix(r: Replica, round: Round): void {
     if (!signing) tryCombine(r, next);
     return;
   }
+}
+
+/**
+ * A prefix round that has not combined as long after it started as its widening waited: the
+ * replicas among its f that gave no good share (asked to sign it over again and silent, or whose
+ * share failed its check) are dropped from the widened round's prefixes, which is taken up again
+ * for the next choice (tryPrefix), or for its takeover or skip (answeredAll). Each pass drops at
+ * least one.
+ */
+function prefixFailed(r: Replica, round: Round): void {
+  if (round.checking || round.widenedMs === null || r.nowMs - round.widenedMs < widenWaitMs(r)) return;
+  const base = round.base!;
+  const failed = [...base.prefix.keys()].filter((replica) => (round.resigning.has(replica) || base.prefix.get(replica)!.seq === round.span.to) && !round.shares.has(replica));
+  if (failed.length > 0) fallBack(r, round, failed);
+}
+
+/** Back to a prefix round's widened round without `failed`: answered (they count as heard), but nothing more from them counts in it. */
+function fallBack(r: Replica, round: Round, failed: readonly number[]): void {
+  const base = round.base!;
+  for (const replica of failed) {
+    base.prefix.delete(replica);
+    base.bad.add(replica);
+  }
+  r.certificateState.round = base;
+  tryPrefix(r, base);
 }
 
 export function onSignRequest(r: Replica, m: SignRequest): void {
@@ -674,8 +725,10 @@ export function onSignRequest(r: Replica, m: SignRequest): void {
   // turn): the latest request that comes meanwhile waits for it, and is taken up then.
   if (s.signing.has(m.replica)) return void s.signing.set(m.replica, m);
   const signed = s.signedTo.get(m.replica);
-  // The same span again is honoured only once the requester may have retried (a share was lost).
-  if (signed && (signed.to > m.to || (signed.to === m.to && r.nowMs - signed.atMs < takeoverMs(r) / 2))) return r.drop('stale');
+  // The same span again is honoured only once the requester may have retried (a share was lost);
+  // a shorter one once per span end signed (a prefix round: tryPrefix).
+  const lowered = signed !== undefined && signed.to > m.to && !signed.lowered;
+  if (signed && !lowered && (signed.to > m.to || (signed.to === m.to && r.nowMs - signed.atMs < takeoverMs(r) / 2))) return r.drop('stale');
   if (m.to > r.lastExecuted) {
     // Not executed here yet: sign when it is (one parked request per requester bounds the memory).
     if (m.to <= r.lastExecuted + 2 * r.params.watermarkWindow) s.parked.set(m.replica, m);
@@ -702,7 +755,7 @@ export function onSignRequest(r: Replica, m: SignRequest): void {
     return r.drop('bad-proof');
   }
   const signedSpan = span;
-  s.signedTo.set(m.replica, { to: m.to, atMs: r.nowMs });
+  s.signedTo.set(m.replica, lowered ? { ...signed!, lowered: true } : { to: m.to, atMs: r.nowMs, lowered: false });
   s.signing.set(m.replica, null);
   // A requester's round waits for this share. A long span means a busy ring, whose event loop
   // would hold the host's answer behind many frames, while the ~2 ms here are little per update:
@@ -723,6 +776,8 @@ export function onShareRefused(r: Replica, m: ShareRefused): void {
   // A refusal counts only for the round asked, from a replica it asked (one that was not would
   // widen every round: the session-30 review), and only if it names a floor the span starts below.
   if (!round || round.span.to !== m.to || !round.asked.has(m.replica) || m.floor <= round.span.from || round.shares.has(m.replica) || round.bad.has(m.replica)) return r.drop('stale');
+  // One asked to sign a prefix round over again that refuses is dropped from the choice at once.
+  if (round.base && round.resigning.has(m.replica)) return fallBack(r, round, [m.replica]);
   round.refused.set(m.replica, m.floor);
   // One of the f asked cannot sign: ask the rest now rather than after the widening wait.
   if (round.widenedMs === null) widen(r, round);

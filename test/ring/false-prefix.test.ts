@@ -14,7 +14,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { runScenario } from '../../ring/sim-scenario.ts';
-import { resetBelow } from '../../ring/replica-certificates.ts';
+import { resetBelow, skippedByTransfer, spanOf } from '../../ring/replica-certificates.ts';
+import type { RingMessage } from '../../ring/messages.ts';
+import type { Cluster } from '../../ring/sim-cluster.ts';
 import { runWedge } from './wedge-harness.ts';
 import { sweepOptions } from './wedge-options.ts';
 import { ringWithUncertifiedWrites } from './uncertified-writes.ts';
@@ -102,6 +104,69 @@ describe('rounds every other replica answered', () => {
     expect(c.sim.runUntil(() => c.certified.every((n) => n === 4), 10_000)).toBe(true);
     console.log(`refused round started ${(startedMs - givenUpMs).toFixed(0)} ms after the others gave the statements up; the next write certified ${(c.sim.nowMs - startedMs).toFixed(0)} ms after it (takeover ${takeoverMs} ms)`);
     expect(c.replica(certifier)!.view).toBe(view);
+    expect(c.sim.nowMs - startedMs).toBeLessThan(takeoverMs / 4);
+  }, 30_000);
+});
+
+/**
+ * f = 2: eight writes per client, the last six uncertified (one statement per batch), held by
+ * the certifier; ranks 1 and 2 (correct) hold them up to different holes, as after state
+ * transfers one at a time; ranks 4..6 gave them all up, and rank 3 too unless `liar` (it keeps them,
+ * and its messages pass through `liar`). Shares flow again; returns once the certifier's first
+ * round after that has started.
+ */
+function holesEndingApart(liar?: (m: RingMessage, c: Cluster) => RingMessage[]): { c: Cluster; startedMs: number; takeoverMs: number } {
+  const { c, write, unblock } = ringWithUncertifiedWrites({ seed: 13, certified: 2, cluster: { f: 2, parameters: { heartbeatIntervalMs: 0 } } });
+  for (let k = 5; k < 8; k++) {
+    write(k);
+    expect(c.sim.runUntil(() => c.completed.every((n) => n === k + 1), 10_000)).toBe(true);
+  }
+  const view = c.replica(0)!.view;
+  const rank = (k: number) => (view + k) % 7;
+  const certifier = c.replica(rank(0))!;
+  const held = [...certifier.certificateState.executed.keys()];
+  const last = certifier.lastExecuted;
+  expect(held).toHaveLength(12);
+  skippedByTransfer(c.replica(rank(1))!, held[10]!, last);
+  skippedByTransfer(c.replica(rank(2))!, held[9]!, last);
+  for (const k of liar ? [4, 5, 6] : [3, 4, 5, 6]) resetBelow(c.replica(rank(k))!, last);
+  if (liar) c.sim.setInterceptor(c.replicaIds[rank(3)]!, (m) => liar(m, c));
+  expect(c.certified).toEqual([2, 2]);
+  unblock();
+  const unblockedMs = c.sim.nowMs;
+  // (Its round in flight, whose shares were held back, goes at its takeover.)
+  const state = certifier.certificateState;
+  expect(c.sim.runUntil(() => (state.round?.startedMs ?? -1) > unblockedMs, 5_000)).toBe(true);
+  return { c, startedMs: state.round!.startedMs, takeoverMs: certifier.params.certifyTakeoverMs };
+}
+
+describe('prefix rounds with f = 2', () => {
+  it('two correct replicas cut by holes that end at different seqs sign their common prefix: its writes are certified at once', () => {
+    const { c, startedMs, takeoverMs } = holesEndingApart();
+    // The certifier's round [first, last] becomes the round of the prefix both hold, the replica
+    // whose prefix went a batch further signing it over again: five more writes per client are
+    // certified within a quarter of a takeover period of that round's start (before, they waited
+    // for rank 2's takeover, whose own span ends at its hole: a takeover period later). Each
+    // client's last write is held by fewer than f+1 replicas, and is not.
+    expect(c.sim.runUntil(() => c.certified.every((n) => n === 7), 5_000)).toBe(true);
+    expect(c.sim.nowMs - startedMs).toBeLessThan(takeoverMs / 4);
+    c.sim.runFor(2 * takeoverMs);
+    expect(c.certified).toEqual([7, 7]);
+  }, 30_000);
+
+  it('a liar that answers with a longer prefix and a corrupt share is dropped from the choice after a wait', () => {
+    // Rank 3 holds every statement; instead of its share over the span it sends one over all but
+    // its last batch, corrupt, which with rank 1's makes that longer prefix the first choice.
+    const { c, startedMs, takeoverMs } = holesEndingApart((m, cluster) => {
+      if (m.kind !== 'share') return [m];
+      const r = cluster.replica(m.replica)!;
+      const span = spanOf(r, r.certificateState.executed.keys().next().value!, m.seq - 1);
+      if (!span) return [m];
+      const share = r.config.certificateSigner.signShare(span.message).slice();
+      share[0]! ^= 1;
+      return [{ kind: 'share', seq: span.to, root: span.root, replica: m.replica, share }];
+    });
+    expect(c.sim.runUntil(() => c.certified.every((n) => n === 7), 5_000)).toBe(true);
     expect(c.sim.nowMs - startedMs).toBeLessThan(takeoverMs / 4);
   }, 30_000);
 });
