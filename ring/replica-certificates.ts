@@ -94,6 +94,8 @@ interface Round {
   readonly base: Round | null;
   /** A prefix round's: replicas whose prefix shares ended beyond it, asked to sign it over again. */
   readonly resigning: Set<number>;
+  /** A prefix round's: whether the silent ones among them were asked a second time (prefixFailed). */
+  reasked: boolean;
 }
 
 export interface CertificateState {
@@ -117,9 +119,10 @@ export interface CertificateState {
   lastRoundDurationMs: number;
   /**
    * Highest span end signed for each requester, and when: one share per span end, unless the round
-   * was retried, and one more for a shorter span (`lowered`: a prefix round asks for it, tryPrefix).
+   * was retried, and up to f+1 more for shorter spans (`lowered`: prefix rounds ask for them,
+   * tryPrefix; each of up to f liars can cost a correct holder one, the session-30 review).
    */
-  readonly signedTo: Map<number, { to: number; atMs: number; lowered: boolean }>;
+  readonly signedTo: Map<number, { to: number; atMs: number; lowered: number }>;
   /** Sign requests for batches not executed yet, one per requester. */
   readonly parked: Map<number, SignRequest>;
   /**
@@ -415,8 +418,15 @@ function nextStart(r: Replica, round: Round, setters: ReadonlySet<number> | null
   const none = { start: 0, setters: new Set<number>() };
   // The others' shares (valid ones: a bad share is removed); ours, if it is in yet, is no claim.
   const others = [...round.shares.keys()].filter((replica) => replica !== r.me);
-  if (round.refused.size + others.length < r.n - 1 - r.f) return none;
-  const claims = [...[...round.refused].map(([replica, floor]) => ({ replica, floor })), ...others.map((replica) => ({ replica, floor: 0 }))];
+  // A replica whose prefix share has our statements (not failed: fallBack) holds the span's start,
+  // whatever floor its refusal names above its hole: a claim of floor 0 too (the session-30 review:
+  // a re-sign request lost, and the prefix f correct replicas held was skipped).
+  const holders = [...round.prefix.values()].filter((m) => !round.bad.has(m.replica) && !round.shares.has(m.replica) && holdsPrefix(r, round, m)).map((m) => m.replica);
+  const claims = [
+    ...[...round.refused].filter(([replica]) => !holders.includes(replica)).map(([replica, floor]) => ({ replica, floor })),
+    ...[...others, ...holders].map((replica) => ({ replica, floor: 0 })),
+  ];
+  if (claims.length < r.n - 1 - r.f) return none;
   claims.sort((a, b) => a.floor - b.floor || a.replica - b.replica);
   // Shares are claims of floor 0: a replica that shared sets no skip and is never suspect.
   const lowest = claims.slice(0, r.f);
@@ -540,8 +550,10 @@ export function maybeStartRound(r: Replica): void {
   // with work the host has not answered: nextStart then moves nothing), or every other replica
   // answered it and it cannot complete (answeredAll).
   if (s.round) {
-    const next = nextStart(r, s.round, skipSettersFor(r, s.round));
-    const heardAll = s.round.refused.size + [...s.round.shares.keys()].filter((replica) => replica !== r.me).length >= r.n - 1;
+    // A prefix round is judged by the widened round it replaced (whose prefix shares say who holds what).
+    const judged = s.round.base ?? s.round;
+    const next = nextStart(r, judged, skipSettersFor(r, judged));
+    const heardAll = judged.refused.size + [...judged.shares.keys()].filter((replica) => replica !== r.me).length >= r.n - 1;
     if (next.start > s.skipTo && !heardAll && s.skipDeferred === 0) s.skipDeferred = next.start;
     else if (next.start > s.skipTo) {
       s.skipTo = next.start;
@@ -553,7 +565,7 @@ export function maybeStartRound(r: Replica): void {
   }
   const span = spanOf(r, spanStart(r), r.lastExecuted, true);
   if (!span) return;
-  const round: Round = { span, startedMs: r.nowMs, shares: new Map(), bad: new Set(), refused: new Map(), asked: new Set(), widenedMs: null, checking: false, prefix: new Map(), base: null, resigning: new Set() };
+  const round: Round = { span, startedMs: r.nowMs, shares: new Map(), bad: new Set(), refused: new Map(), asked: new Set(), widenedMs: null, checking: false, prefix: new Map(), base: null, resigning: new Set(), reasked: false };
   s.round = round;
   s.lastRoundMs = r.nowMs;
   // Ours is signed while the others sign theirs (on the host's thread, it costs this one nothing).
@@ -653,10 +665,7 @@ function tryPrefix(r: Replica, round: Round): void {
   if (s.round !== round || round.widenedMs === null || round.checking || round.prefix.size < r.f) return;
   if (heardFrom(r, round) < r.n - 1 && r.nowMs - round.widenedMs < widenWaitMs(r)) return;
   const from = round.span.from;
-  const consistent = [...round.prefix.values()].filter((m) => {
-    const own = spanOf(r, from, m.seq);
-    return own !== null && bytesEqual(own.root, m.root);
-  });
+  const consistent = [...round.prefix.values()].filter((m) => holdsPrefix(r, round, m));
   for (const end of [...new Set(consistent.map((m) => m.seq))].sort((a, b) => b - a)) {
     const holders = consistent.filter((m) => m.seq >= end);
     const span = holders.length >= r.f ? spanOf(r, from, end) : null;
@@ -664,7 +673,7 @@ function tryPrefix(r: Replica, round: Round): void {
     const exact = holders.filter((m) => m.seq === end);
     const next: Round = {
       span, startedMs: round.startedMs, shares: new Map(exact.map((m) => [m.replica, m.share])), bad: new Set(), refused: new Map(round.refused),
-      asked: new Set(round.asked), widenedMs: r.nowMs, checking: false, prefix: new Map(), base: round, resigning: new Set(),
+      asked: new Set(round.asked), widenedMs: r.nowMs, checking: false, prefix: new Map(), base: round, resigning: new Set(), reasked: false,
     };
     s.round = next;
     for (const m of holders) {
@@ -682,6 +691,12 @@ function tryPrefix(r: Replica, round: Round): void {
   }
 }
 
+/** Whether prefix share `m` covers this replica's own statements from the round's start to its end (the same root). */
+function holdsPrefix(r: Replica, round: Round, m: Share): boolean {
+  const own = spanOf(r, round.span.from, m.seq);
+  return own !== null && bytesEqual(own.root, m.root);
+}
+
 /**
  * A prefix round that has not combined as long after it started as its widening waited: the
  * replicas among its f that gave no good share (asked to sign it over again and silent, or whose
@@ -691,6 +706,15 @@ function tryPrefix(r: Replica, round: Round): void {
  */
 function prefixFailed(r: Replica, round: Round): void {
   if (round.checking || round.widenedMs === null || r.nowMs - round.widenedMs < widenWaitMs(r)) return;
+  // Those asked to sign it over again that said nothing are asked once more first (a request or a
+  // share may have been lost: the session-30 review), and waited for as long again.
+  const silent = [...round.resigning].filter((replica) => !round.shares.has(replica) && !round.bad.has(replica));
+  if (silent.length > 0 && !round.reasked) {
+    round.reasked = true;
+    round.widenedMs = r.nowMs;
+    for (const replica of silent) askShare(r, round, replica);
+    return;
+  }
   const base = round.base!;
   const failed = [...base.prefix.keys()].filter((replica) => (round.resigning.has(replica) || base.prefix.get(replica)!.seq === round.span.to) && !round.shares.has(replica));
   if (failed.length > 0) fallBack(r, round, failed);
@@ -727,7 +751,7 @@ export function onSignRequest(r: Replica, m: SignRequest): void {
   const signed = s.signedTo.get(m.replica);
   // The same span again is honoured only once the requester may have retried (a share was lost);
   // a shorter one once per span end signed (a prefix round: tryPrefix).
-  const lowered = signed !== undefined && signed.to > m.to && !signed.lowered;
+  const lowered = signed !== undefined && signed.to > m.to && signed.lowered <= r.f;
   if (signed && !lowered && (signed.to > m.to || (signed.to === m.to && r.nowMs - signed.atMs < takeoverMs(r) / 2))) return r.drop('stale');
   if (m.to > r.lastExecuted) {
     // Not executed here yet: sign when it is (one parked request per requester bounds the memory).
@@ -755,7 +779,7 @@ export function onSignRequest(r: Replica, m: SignRequest): void {
     return r.drop('bad-proof');
   }
   const signedSpan = span;
-  s.signedTo.set(m.replica, lowered ? { ...signed!, lowered: true } : { to: m.to, atMs: r.nowMs, lowered: false });
+  s.signedTo.set(m.replica, lowered ? { ...signed!, lowered: signed!.lowered + 1 } : { to: m.to, atMs: r.nowMs, lowered: 0 });
   s.signing.set(m.replica, null);
   // A requester's round waits for this share. A long span means a busy ring, whose event loop
   // would hold the host's answer behind many frames, while the ~2 ms here are little per update:

@@ -109,13 +109,20 @@ describe('rounds every other replica answered', () => {
 });
 
 /**
- * f = 2: eight writes per client, the last six uncertified (one statement per batch), held by
- * the certifier; ranks 1 and 2 (correct) hold them up to different holes, as after state
- * transfers one at a time; ranks 4..6 gave them all up, and rank 3 too unless `liar` (it keeps them,
- * and its messages pass through `liar`). Shares flow again; returns once the certifier's first
+ * f = 2: eight writes per client, the last six uncertified (one statement per batch, 12 in all),
+ * held by the certifier; ranks 1 and 2 (correct) hold them through the `ends` (indexes into
+ * them) and no further, as after state transfers one at a time; ranks 4..6 gave them all up, and
+ * rank 3 too unless `liar` (it keeps them, and its messages pass through `liar`). The other
+ * replicas' messages pass through `drop`. Shares flow again; returns once the certifier's first
  * round after that has started.
  */
-function holesEndingApart(liar?: (m: RingMessage, c: Cluster) => RingMessage[]): { c: Cluster; startedMs: number; takeoverMs: number } {
+function holesEndingApart(o: {
+  ends?: [number, number];
+  liar?: (m: RingMessage, c: Cluster, held: number[]) => RingMessage[];
+  drop?: (m: RingMessage, held: number[]) => boolean;
+} = {}): { c: Cluster; startedMs: number; takeoverMs: number } {
+  const { liar, drop } = o;
+  const [end1, end2] = o.ends ?? [10, 9];
   const { c, write, unblock } = ringWithUncertifiedWrites({ seed: 13, certified: 2, cluster: { f: 2, parameters: { heartbeatIntervalMs: 0 } } });
   for (let k = 5; k < 8; k++) {
     write(k);
@@ -127,10 +134,13 @@ function holesEndingApart(liar?: (m: RingMessage, c: Cluster) => RingMessage[]):
   const held = [...certifier.certificateState.executed.keys()];
   const last = certifier.lastExecuted;
   expect(held).toHaveLength(12);
-  skippedByTransfer(c.replica(rank(1))!, held[10]!, last);
-  skippedByTransfer(c.replica(rank(2))!, held[9]!, last);
+  skippedByTransfer(c.replica(rank(1))!, held[end1]!, last);
+  skippedByTransfer(c.replica(rank(2))!, held[end2]!, last);
   for (const k of liar ? [4, 5, 6] : [3, 4, 5, 6]) resetBelow(c.replica(rank(k))!, last);
-  if (liar) c.sim.setInterceptor(c.replicaIds[rank(3)]!, (m) => liar(m, c));
+  c.replicaIds.forEach((id, i) => {
+    if (liar && i === rank(3)) c.sim.setInterceptor(id, (m) => liar(m, c, held));
+    else if (drop) c.sim.setInterceptor(id, (m) => (drop(m, held) ? [] : [m]));
+  });
   expect(c.certified).toEqual([2, 2]);
   unblock();
   const unblockedMs = c.sim.nowMs;
@@ -154,19 +164,45 @@ describe('prefix rounds with f = 2', () => {
     expect(c.certified).toEqual([7, 7]);
   }, 30_000);
 
+  /** Writes certified, both clients: 4 before the test's. */
+  const total = (c: Cluster): number => c.certified.reduce((a, b) => a + b, 0);
+  /** Rank 3's share, instead of over the span: over [first, held[end]], corrupt. */
+  const corruptPrefix = (end: number) => (m: RingMessage, cluster: Cluster, held: number[]): RingMessage[] => {
+    if (m.kind !== 'share') return [m];
+    const r = cluster.replica(m.replica)!;
+    const span = spanOf(r, held[0]!, held[end]!);
+    if (!span) return [m];
+    const share = r.config.certificateSigner.signShare(span.message).slice();
+    share[0]! ^= 1;
+    return [{ kind: 'share', seq: span.to, root: span.root, replica: m.replica, share }];
+  };
+
   it('a liar that answers with a longer prefix and a corrupt share is dropped from the choice after a wait', () => {
-    // Rank 3 holds every statement; instead of its share over the span it sends one over all but
-    // its last batch, corrupt, which with rank 1's makes that longer prefix the first choice.
-    const { c, startedMs, takeoverMs } = holesEndingApart((m, cluster) => {
-      if (m.kind !== 'share') return [m];
-      const r = cluster.replica(m.replica)!;
-      const span = spanOf(r, r.certificateState.executed.keys().next().value!, m.seq - 1);
-      if (!span) return [m];
-      const share = r.config.certificateSigner.signShare(span.message).slice();
-      share[0]! ^= 1;
-      return [{ kind: 'share', seq: span.to, root: span.root, replica: m.replica, share }];
-    });
+    // Its prefix ends where rank 1's does, which with rank 1's makes that longer prefix the first choice.
+    const { c, startedMs, takeoverMs } = holesEndingApart({ liar: corruptPrefix(10) });
     expect(c.sim.runUntil(() => c.certified.every((n) => n === 7), 5_000)).toBe(true);
+    expect(c.sim.nowMs - startedMs).toBeLessThan(takeoverMs / 4);
+  }, 30_000);
+
+  it('a liar whose corrupt prefix ends between the correct ones costs a correct holder two re-signs, not the prefix', () => {
+    // Correct ends 10 and 8, the liar's 9: the prefix [.., 9] (rank 1 asked to re-sign) fails on
+    // the liar's share, then [.., 8] (rank 1 asked again): a signer must allow a holder more than
+    // one shorter share per span end (the session-30 review: with one, rank 1 refused the second
+    // and the prefix three correct replicas held was skipped). The 9 writes in [0, 8] are certified.
+    const { c, startedMs, takeoverMs } = holesEndingApart({ ends: [10, 8], liar: corruptPrefix(9) });
+    expect(c.sim.runUntil(() => total(c) >= 4 + 9, 5_000)).toBe(true);
+    expect(c.sim.nowMs - startedMs).toBeLessThan(takeoverMs / 4);
+  }, 30_000);
+
+  it('a lost request to sign a prefix over again is sent once more, not taken as a refusal', () => {
+    let dropped = 0;
+    const { c, startedMs, takeoverMs } = holesEndingApart({
+      ends: [10, 8],
+      // The first request for the prefix [.., 8]: the one to rank 1, whose prefix ends at 10.
+      drop: (m, held) => m.kind === 'sign-request' && m.to === held[8] && dropped === 0 && ++dropped === 1,
+    });
+    expect(c.sim.runUntil(() => total(c) >= 4 + 9, 5_000)).toBe(true);
+    expect(dropped).toBe(1);
     expect(c.sim.nowMs - startedMs).toBeLessThan(takeoverMs / 4);
   }, 30_000);
 });
