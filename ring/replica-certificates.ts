@@ -646,12 +646,12 @@ function widen(r: Replica, round: Round): void {
 }
 
 /**
- * A widened round that f others answered with shares over prefixes of its span (they hold its
+ * A widened round that others answered with shares over prefixes of its span (they hold its
  * start but a hole cuts the rest: onSignRequest) becomes the round of a prefix: the longest that f
- * of them hold, those whose own prefix has this replica's statements as far as it goes (the same
- * root). Their shares over exactly that prefix count; the others among the f, whose prefixes end
- * beyond it, are asked to sign it over again (with f >= 2 the correct ones' holes seldom end
- * alike: a state transfer each). This replica signs it too (its own statements), and f+1 shares
+ * others hold, counting those whose own prefix has this replica's statements as far as it goes
+ * (the same root) and those that signed the whole span. Shares over exactly that prefix count; the
+ * others, whose spans end beyond it, are asked to sign it over again (with f >= 2 the correct
+ * ones' holes seldom end alike: a state transfer each). This replica signs it too (its own statements), and f+1 shares
  * certify it. Waits for the widening, and then for every other replica's answer or as long again
  * as the widening waited (the replicas asked then answer meanwhile), so a replica that sends
  * prefixes (any replica may: a Byzantine one needs no hole) cannot shorten a round that would
@@ -662,13 +662,15 @@ function widen(r: Replica, round: Round): void {
  */
 function tryPrefix(r: Replica, round: Round): void {
   const s = r.certificateState;
-  if (s.round !== round || round.widenedMs === null || round.checking || round.prefix.size < r.f) return;
+  if (s.round !== round || round.widenedMs === null || round.checking || round.prefix.size === 0) return;
   if (heardFrom(r, round) < r.n - 1 && r.nowMs - round.widenedMs < widenWaitMs(r)) return;
   const from = round.span.from;
   const consistent = [...round.prefix.values()].filter((m) => holdsPrefix(r, round, m));
+  // Those that signed the whole span hold every prefix of it (asked to sign the chosen one too).
+  const whole = [...round.shares.keys()].filter((replica) => replica !== r.me && !round.bad.has(replica));
   for (const end of [...new Set(consistent.map((m) => m.seq))].sort((a, b) => b - a)) {
     const holders = consistent.filter((m) => m.seq >= end);
-    const span = holders.length >= r.f ? spanOf(r, from, end) : null;
+    const span = holders.length + whole.length >= r.f ? spanOf(r, from, end) : null;
     if (!span) continue;
     const exact = holders.filter((m) => m.seq === end);
     const next: Round = {
@@ -676,10 +678,9 @@ function tryPrefix(r: Replica, round: Round): void {
       asked: new Set(round.asked), widenedMs: r.nowMs, checking: false, prefix: new Map(), base: round, resigning: new Set(), reasked: false,
     };
     s.round = next;
-    for (const m of holders) {
-      if (m.seq === end) continue;
-      next.resigning.add(m.replica);
-      askShare(r, next, m.replica);
+    for (const replica of [...holders.filter((m) => m.seq > end).map((m) => m.replica), ...whole]) {
+      next.resigning.add(replica);
+      askShare(r, next, replica);
     }
     const signing = r.signShare(span.message, (share) => {
       if (s.round !== next) return;
@@ -716,11 +717,16 @@ function prefixFailed(r: Replica, round: Round): void {
     return;
   }
   const base = round.base!;
-  const failed = [...base.prefix.keys()].filter((replica) => (round.resigning.has(replica) || base.prefix.get(replica)!.seq === round.span.to) && !round.shares.has(replica));
+  const exact = [...base.prefix.values()].filter((m) => m.seq === round.span.to).map((m) => m.replica);
+  const failed = [...round.resigning, ...exact].filter((replica) => !round.shares.has(replica));
   if (failed.length > 0) fallBack(r, round, failed);
 }
 
-/** Back to a prefix round's widened round without `failed`: answered (they count as heard), but nothing more from them counts in it. */
+/**
+ * Back to a prefix round's widened round without `failed`: answered (they count as heard), but
+ * nothing more from them counts in it, nor are they chosen again (a share over the whole span
+ * they gave stays a claim of holding its start: nextStart).
+ */
 function fallBack(r: Replica, round: Round, failed: readonly number[]): void {
   const base = round.base!;
   for (const replica of failed) {

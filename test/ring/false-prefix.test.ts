@@ -111,13 +111,14 @@ describe('rounds every other replica answered', () => {
 /**
  * f = 2: eight writes per client, the last six uncertified (one statement per batch, 12 in all),
  * held by the certifier; ranks 1 and 2 (correct) hold them through the `ends` (indexes into
- * them) and no further, as after state transfers one at a time; ranks 4..6 gave them all up, and
- * rank 3 too unless `liar` (it keeps them, and its messages pass through `liar`). The other
- * replicas' messages pass through `drop`. Shares flow again; returns once the certifier's first
- * round after that has started.
+ * them) and no further, as after state transfers one at a time (null: gave them all up); ranks
+ * 4..6 gave them all up, and rank 3 too unless `liar` (it keeps them, and its messages pass
+ * through `liar`) or `whole` (it keeps them). The other replicas' messages pass through `drop`.
+ * Shares flow again; returns once the certifier's first round after that has started.
  */
 function holesEndingApart(o: {
-  ends?: [number, number];
+  ends?: [number | null, number | null];
+  whole?: boolean;
   liar?: (m: RingMessage, c: Cluster, held: number[]) => RingMessage[];
   drop?: (m: RingMessage, held: number[]) => boolean;
 } = {}): { c: Cluster; startedMs: number; takeoverMs: number } {
@@ -134,9 +135,11 @@ function holesEndingApart(o: {
   const held = [...certifier.certificateState.executed.keys()];
   const last = certifier.lastExecuted;
   expect(held).toHaveLength(12);
-  skippedByTransfer(c.replica(rank(1))!, held[end1]!, last);
-  skippedByTransfer(c.replica(rank(2))!, held[end2]!, last);
-  for (const k of liar ? [4, 5, 6] : [3, 4, 5, 6]) resetBelow(c.replica(rank(k))!, last);
+  for (const [k, end] of [[1, end1], [2, end2]] as const) {
+    if (end === null) resetBelow(c.replica(rank(k))!, last);
+    else skippedByTransfer(c.replica(rank(k))!, held[end]!, last);
+  }
+  for (const k of liar || o.whole ? [4, 5, 6] : [3, 4, 5, 6]) resetBelow(c.replica(rank(k))!, last);
   c.replicaIds.forEach((id, i) => {
     if (liar && i === rank(3)) c.sim.setInterceptor(id, (m) => liar(m, c, held));
     else if (drop) c.sim.setInterceptor(id, (m) => (drop(m, held) ? [] : [m]));
@@ -190,6 +193,14 @@ describe('prefix rounds with f = 2', () => {
     // one shorter share per span end (the session-30 review: with one, rank 1 refused the second
     // and the prefix three correct replicas held was skipped). The 9 writes in [0, 8] are certified.
     const { c, startedMs, takeoverMs } = holesEndingApart({ ends: [10, 8], liar: corruptPrefix(9) });
+    expect(c.sim.runUntil(() => total(c) >= 4 + 9, 5_000)).toBe(true);
+    expect(c.sim.nowMs - startedMs).toBeLessThan(takeoverMs / 4);
+  }, 30_000);
+
+  it('a replica that signed the whole span signs a prefix one correct replica holds, with it', () => {
+    // Rank 2 holds through 8, rank 3 everything (its share over the whole span is the only one),
+    // the rest nothing: before the review, a prefix round needed f prefix sharers.
+    const { c, startedMs, takeoverMs } = holesEndingApart({ ends: [null, 8], whole: true });
     expect(c.sim.runUntil(() => total(c) >= 4 + 9, 5_000)).toBe(true);
     expect(c.sim.nowMs - startedMs).toBeLessThan(takeoverMs / 4);
   }, 30_000);
