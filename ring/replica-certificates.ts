@@ -416,16 +416,12 @@ function takeUpParkedCertified(r: Replica): void {
  */
 function nextStart(r: Replica, round: Round, setters: ReadonlySet<number> | null): { start: number; setters: Set<number> } {
   const none = { start: 0, setters: new Set<number>() };
-  // The others' shares (valid ones: a bad share is removed); ours, if it is in yet, is no claim.
-  const others = [...round.shares.keys()].filter((replica) => replica !== r.me);
-  // A replica whose prefix share has our statements (not failed: fallBack) holds the span's start,
-  // whatever floor its refusal names above its hole: a claim of floor 0 too (the session-30 review:
-  // a re-sign request lost, and the prefix f correct replicas held was skipped).
-  const holders = [...round.prefix.values()].filter((m) => !round.bad.has(m.replica) && !round.shares.has(m.replica) && holdsPrefix(r, round, m)).map((m) => m.replica);
-  const claims = [
-    ...[...round.refused].filter(([replica]) => !holders.includes(replica)).map(([replica, floor]) => ({ replica, floor })),
-    ...[...others, ...holders].map((replica) => ({ replica, floor: 0 })),
-  ];
+  // The others' shares (valid ones: a bad share is removed, and a whole-span sharer that then
+  // failed a prefix round is bad: fallBack); ours, if it is in yet, is no claim. (A prefix share is
+  // no claim either: counted as one, f liars sending valid ones that no prefix round ever fails
+  // blocked every skip, the session-30 third review.)
+  const others = [...round.shares.keys()].filter((replica) => replica !== r.me && !round.bad.has(replica));
+  const claims = [...[...round.refused].map(([replica, floor]) => ({ replica, floor })), ...others.map((replica) => ({ replica, floor: 0 }))];
   if (claims.length < r.n - 1 - r.f) return none;
   claims.sort((a, b) => a.floor - b.floor || a.replica - b.replica);
   // Shares are claims of floor 0: a replica that shared sets no skip and is never suspect.
@@ -724,8 +720,8 @@ function prefixFailed(r: Replica, round: Round): void {
 
 /**
  * Back to a prefix round's widened round without `failed`: answered (they count as heard), but
- * nothing more from them counts in it, nor are they chosen again (a share over the whole span
- * they gave stays a claim of holding its start: nextStart).
+ * nothing more from them counts in it, nor are they chosen again, and a share over the whole span
+ * one gave is no claim of holding its start any more (nextStart).
  */
 function fallBack(r: Replica, round: Round, failed: readonly number[]): void {
   const base = round.base!;

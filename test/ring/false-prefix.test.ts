@@ -120,7 +120,8 @@ function holesEndingApart(o: {
   ends?: [number | null, number | null];
   whole?: boolean;
   liar?: (m: RingMessage, c: Cluster, held: number[]) => RingMessage[];
-  drop?: (m: RingMessage, held: number[]) => boolean;
+  /** Whether replica `from` (by rank) sends `m` to `to` (by rank) or not. */
+  drop?: (m: RingMessage, from: number, to: number, held: number[]) => boolean;
 } = {}): { c: Cluster; startedMs: number; takeoverMs: number } {
   const { liar, drop } = o;
   const [end1, end2] = o.ends ?? [10, 9];
@@ -142,7 +143,7 @@ function holesEndingApart(o: {
   for (const k of liar || o.whole ? [4, 5, 6] : [3, 4, 5, 6]) resetBelow(c.replica(rank(k))!, last);
   c.replicaIds.forEach((id, i) => {
     if (liar && i === rank(3)) c.sim.setInterceptor(id, (m) => liar(m, c, held));
-    else if (drop) c.sim.setInterceptor(id, (m) => (drop(m, held) ? [] : [m]));
+    else if (drop) c.sim.setInterceptor(id, (m, to) => (drop(m, (i - view + 7) % 7, (c.replicaIds.indexOf(to) - view + 7) % 7, held) ? [] : [m]));
   });
   expect(c.certified).toEqual([2, 2]);
   unblock();
@@ -205,12 +206,61 @@ describe('prefix rounds with f = 2', () => {
     expect(c.sim.nowMs - startedMs).toBeLessThan(takeoverMs / 4);
   }, 30_000);
 
+  it('two liars holding the statements cannot keep the certifier from skipping what only they and it hold', () => {
+    // The third review: rank 3 signs each whole span validly and never a prefix of it, rank 4
+    // answers with a valid share over the first batch alone; the four correct others gave the
+    // statements up. Counting rank 3's share (after it failed a prefix round) and rank 4's prefix
+    // as claims of holding the span's start kept the certifier from ever skipping: each new write
+    // waited a takeover period for rank 1 to take over.
+    const { c, write, unblock } = ringWithUncertifiedWrites({ seed: 13, certified: 2, cluster: { f: 2, parameters: { heartbeatIntervalMs: 0 } } });
+    for (let k = 5; k < 8; k++) {
+      write(k);
+      expect(c.sim.runUntil(() => c.completed.every((n) => n === k + 1), 10_000)).toBe(true);
+    }
+    const view = c.replica(0)!.view;
+    const rank = (k: number) => (view + k) % 7;
+    const certifier = c.replica(rank(0))!;
+    const held = [...certifier.certificateState.executed.keys()];
+    for (const k of [1, 2, 5, 6]) resetBelow(c.replica(rank(k))!, certifier.lastExecuted);
+    let highest = -1;
+    c.sim.setInterceptor(c.replicaIds[rank(3)]!, (m): RingMessage[] => {
+      if (m.kind === 'sign-request' || m.kind === 'span-certified') return [];
+      if (m.kind !== 'share' || m.seq >= highest) return (highest = m.kind === 'share' ? m.seq : highest), [m];
+      return [];
+    });
+    c.sim.setInterceptor(c.replicaIds[rank(4)]!, (m): RingMessage[] => {
+      if (m.kind === 'sign-request' || m.kind === 'span-certified') return [];
+      if (m.kind !== 'share') return [m];
+      const r = c.replica(m.replica)!;
+      const span = spanOf(r, held[0]!, held[0]!)!;
+      return [{ kind: 'share', seq: span.to, root: span.root, replica: m.replica, share: r.config.certificateSigner.signShare(span.message) }];
+    });
+    unblock();
+    c.sim.runFor(1500);
+    const takeoverMs = certifier.params.certifyTakeoverMs;
+    const waits: number[] = [];
+    for (let k = 8; k < 12; k++) {
+      const before = total(c);
+      const writtenMs = c.sim.nowMs;
+      write(k);
+      expect(c.sim.runUntil(() => total(c) === before + 2, 10_000)).toBe(true);
+      waits.push(c.sim.nowMs - writtenMs);
+      c.sim.runFor(200);
+    }
+    // The first write waits for the round that skips (a prefix round on rank 4's share fails on
+    // rank 3's silence first); the rest for one round each.
+    expect(waits[0]).toBeLessThan(takeoverMs);
+    expect(waits.slice(1).filter((ms) => ms >= takeoverMs / 4)).toEqual([]);
+  }, 30_000);
+
   it('a lost request to sign a prefix over again is sent once more, not taken as a refusal', () => {
     let dropped = 0;
     const { c, startedMs, takeoverMs } = holesEndingApart({
       ends: [10, 8],
-      // The first request for the prefix [.., 8]: the one to rank 1, whose prefix ends at 10.
-      drop: (m, held) => m.kind === 'sign-request' && m.to === held[8] && dropped === 0 && ++dropped === 1,
+      // The certifier's first request for the prefix [.., 8], to rank 1 (whose prefix ends at 10);
+      // ranks 1 and 2 run no rounds of their own (they would take over and certify it).
+      drop: (m, from, to, held) =>
+        m.kind === 'sign-request' && (from === 1 || from === 2 || (from === 0 && to === 1 && m.to === held[8] && dropped === 0 && ++dropped === 1)),
     });
     expect(c.sim.runUntil(() => total(c) >= 4 + 9, 5_000)).toBe(true);
     expect(dropped).toBe(1);
