@@ -108,6 +108,21 @@ describe('rounds every other replica answered', () => {
   }, 30_000);
 });
 
+/** f = 2: eight writes per client, the last six uncertified (one statement per batch, 12 in all), held by every replica. */
+function twelveUncertified() {
+  const { c, write, unblock } = ringWithUncertifiedWrites({ seed: 13, certified: 2, cluster: { f: 2, parameters: { heartbeatIntervalMs: 0 } } });
+  for (let k = 5; k < 8; k++) {
+    write(k);
+    expect(c.sim.runUntil(() => c.completed.every((n) => n === k + 1), 10_000)).toBe(true);
+  }
+  const view = c.replica(0)!.view;
+  const rank = (k: number) => (view + k) % 7;
+  const certifier = c.replica(rank(0))!;
+  const held = [...certifier.certificateState.executed.keys()];
+  expect(held).toHaveLength(12);
+  return { c, write, unblock, view, rank, certifier, held };
+}
+
 /**
  * f = 2: eight writes per client, the last six uncertified (one statement per batch, 12 in all),
  * held by the certifier; ranks 1 and 2 (correct) hold them through the `ends` (indexes into
@@ -125,17 +140,8 @@ function holesEndingApart(o: {
 } = {}): { c: Cluster; startedMs: number; takeoverMs: number } {
   const { liar, drop } = o;
   const [end1, end2] = o.ends ?? [10, 9];
-  const { c, write, unblock } = ringWithUncertifiedWrites({ seed: 13, certified: 2, cluster: { f: 2, parameters: { heartbeatIntervalMs: 0 } } });
-  for (let k = 5; k < 8; k++) {
-    write(k);
-    expect(c.sim.runUntil(() => c.completed.every((n) => n === k + 1), 10_000)).toBe(true);
-  }
-  const view = c.replica(0)!.view;
-  const rank = (k: number) => (view + k) % 7;
-  const certifier = c.replica(rank(0))!;
-  const held = [...certifier.certificateState.executed.keys()];
+  const { c, unblock, view, rank, certifier, held } = twelveUncertified();
   const last = certifier.lastExecuted;
-  expect(held).toHaveLength(12);
   for (const [k, end] of [[1, end1], [2, end2]] as const) {
     if (end === null) resetBelow(c.replica(rank(k))!, last);
     else skippedByTransfer(c.replica(rank(k))!, held[end]!, last);
@@ -212,15 +218,7 @@ describe('prefix rounds with f = 2', () => {
     // statements up. Counting rank 3's share (after it failed a prefix round) and rank 4's prefix
     // as claims of holding the span's start kept the certifier from ever skipping: each new write
     // waited a takeover period for rank 1 to take over.
-    const { c, write, unblock } = ringWithUncertifiedWrites({ seed: 13, certified: 2, cluster: { f: 2, parameters: { heartbeatIntervalMs: 0 } } });
-    for (let k = 5; k < 8; k++) {
-      write(k);
-      expect(c.sim.runUntil(() => c.completed.every((n) => n === k + 1), 10_000)).toBe(true);
-    }
-    const view = c.replica(0)!.view;
-    const rank = (k: number) => (view + k) % 7;
-    const certifier = c.replica(rank(0))!;
-    const held = [...certifier.certificateState.executed.keys()];
+    const { c, write, unblock, rank, certifier, held } = twelveUncertified();
     for (const k of [1, 2, 5, 6]) resetBelow(c.replica(rank(k))!, certifier.lastExecuted);
     let highest = -1;
     c.sim.setInterceptor(c.replicaIds[rank(3)]!, (m): RingMessage[] => {
