@@ -86,8 +86,8 @@ interface Round {
   /**
    * Shares over a prefix [from, end] of the span, by sender (its latest): a replica that holds the
    * span's start but not its end (a state transfer skipped batches above what it executed: holes)
-   * signs what it holds of it (onSignRequest). A widened round that f of them answered so is
-   * replaced by the round of their common prefix (tryPrefix).
+   * signs what it holds of it (onSignRequest). A widened round that such shares answered is
+   * replaced by the round of the longest prefix f others hold (tryPrefix).
    */
   readonly prefix: Map<number, Share>;
   /** A prefix round's: the widened round it replaced, taken up again if it fails (prefixFailed); null otherwise. */
@@ -654,7 +654,7 @@ function widen(r: Replica, round: Round): void {
  * complete anyway; it can delay a slow one by that wait (the session-29 review: taken at the
  * widening, one such share replaced every round by a one-batch one). A liar that claims a long
  * prefix and then does not sign it again, or whose share fails its check, is dropped from the
- * choice after a wait (prefixFailed): at most f such waits.
+ * choice after two waits (prefixFailed, which asks silent ones twice): at most f such choices.
  */
 function tryPrefix(r: Replica, round: Round): void {
   const s = r.certificateState;
@@ -752,7 +752,7 @@ export function onSignRequest(r: Replica, m: SignRequest): void {
   if (s.signing.has(m.replica)) return void s.signing.set(m.replica, m);
   const signed = s.signedTo.get(m.replica);
   // The same span again is honoured only once the requester may have retried (a share was lost);
-  // a shorter one once per span end signed (a prefix round: tryPrefix).
+  // up to f+1 shorter ones per span end signed (prefix rounds: tryPrefix).
   const lowered = signed !== undefined && signed.to > m.to && signed.lowered <= r.f;
   if (signed && !lowered && (signed.to > m.to || (signed.to === m.to && r.nowMs - signed.atMs < takeoverMs(r) / 2))) return r.drop('stale');
   if (m.to > r.lastExecuted) {
@@ -802,8 +802,12 @@ export function onShareRefused(r: Replica, m: ShareRefused): void {
   // A refusal counts only for the round asked, from a replica it asked (one that was not would
   // widen every round: the session-30 review), and only if it names a floor the span starts below.
   if (!round || round.span.to !== m.to || !round.asked.has(m.replica) || m.floor <= round.span.from || round.shares.has(m.replica) || round.bad.has(m.replica)) return r.drop('stale');
-  // One asked to sign a prefix round over again that refuses is dropped from the choice at once.
-  if (round.base && round.resigning.has(m.replica)) return fallBack(r, round, [m.replica]);
+  // One asked to sign a prefix round over again that refuses is dropped from the choice at once
+  // (its floor recorded in the round taken up again: the fourth review).
+  if (round.base && round.resigning.has(m.replica)) {
+    round.base.refused.set(m.replica, m.floor);
+    return fallBack(r, round, [m.replica]);
+  }
   round.refused.set(m.replica, m.floor);
   // One of the f asked cannot sign: ask the rest now rather than after the widening wait.
   if (round.widenedMs === null) widen(r, round);
