@@ -647,14 +647,15 @@ function widen(r: Replica, round: Round): void {
  * others hold, counting those whose own prefix has this replica's statements as far as it goes
  * (the same root) and those that signed the whole span. Shares over exactly that prefix count; the
  * others, whose spans end beyond it, are asked to sign it over again (with f >= 2 the correct
- * ones' holes seldom end alike: a state transfer each). This replica signs it too (its own statements), and f+1 shares
- * certify it. Waits for the widening, and then for every other replica's answer or as long again
- * as the widening waited (the replicas asked then answer meanwhile), so a replica that sends
- * prefixes (any replica may: a Byzantine one needs no hole) cannot shorten a round that would
- * complete anyway; it can delay a slow one by that wait (the session-29 review: taken at the
- * widening, one such share replaced every round by a one-batch one). A liar that claims a long
- * prefix and then does not sign it again, or whose share fails its check, is dropped from the
- * choice after two waits (prefixFailed, which asks silent ones twice): at most f such choices.
+ * ones' holes seldom end alike: a state transfer each). This replica signs it too (its own
+ * statements), and f+1 shares certify it. Waits for the widening, and then for every other
+ * replica's answer or as long again as the widening waited (the replicas asked then answer
+ * meanwhile), so a replica that sends prefixes (any replica may: a Byzantine one needs no hole)
+ * cannot shorten a round that would complete anyway; it can delay a slow one by that wait (the
+ * session-29 review: taken at the widening, one such share replaced every round by a one-batch
+ * one). A liar that claims a long prefix and then does not sign it again, or whose share fails its
+ * check, is dropped from the choice after two waits (prefixFailed, which asks silent ones twice):
+ * at most f such choices.
  */
 function tryPrefix(r: Replica, round: Round): void {
   const s = r.certificateState;
