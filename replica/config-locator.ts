@@ -1,5 +1,6 @@
 /**
- * The locator used until Tapestry is wired: tree members come from the cluster configuration.
+ * Tree members from the cluster configuration: the first attach's list, and the fallback behind
+ * the runtime's Tapestry locator (runtime/tapestry-tree-locator.ts).
  * `near` are members this node should try first (same machine or rack), `roots` the ring
  * servers, tried last so the ring stays a member of last resort.
  */
