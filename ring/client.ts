@@ -89,6 +89,11 @@ export class RingClient implements Machine<RingMessage, RingOutput> {
   private out: Effect<RingMessage, RingOutput>[] = [];
   readonly counters = { completed: 0, certified: 0, retransmissions: 0, badReplies: 0, badCertificates: 0, abandoned: 0, resigned: 0 };
 
+  /** The seqs of completed requests whose certificate has not come yet (for diagnostics). */
+  awaitedCertificateSeqs(): number[] {
+    return [...this.awaitingCertificate.values()].map((w) => w.seq);
+  }
+
   constructor(ctx: MachineContext, config: ClientConfig) {
     checkRingShape(config.members, config.f);
     checkArgument(config.retransmitMs > 0, 'retransmitMs', 'a positive number of milliseconds');

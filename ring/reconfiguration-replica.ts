@@ -19,7 +19,7 @@ import { EpochCertificateSigner } from './reconfiguration-signer.ts';
 import { ReconfigurationService } from './reconfiguration-service.ts';
 import { sameMembers, type EpochInfo, type ReconfigurationState } from './reconfiguration-state.ts';
 import { Replica } from './replica.ts';
-import { certifiedOrClaimedThrough, resetBelow } from './replica-certificates.ts';
+import { certifiedOrClaimedThrough } from './replica-certificates.ts';
 import { startViewChange } from './replica-view-change.ts';
 import { saveStable } from './replica-store.ts';
 import { checkpointProofDigest } from './proofs.ts';
@@ -61,7 +61,7 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
   /** Agreement messages dropped because they lie above a pending membership switch. */
   fencedCount = 0;
   switchCount = 0;
-  /** Switches made while statements at or below the boundary were still uncertified here (the wait ran out). */
+  /** Switches made while statements at or below the boundary were still uncertified here (the wait ran out; the new list certifies them). */
   switchesWithoutCertificates = 0;
   /** When this replica could first have switched at the pending boundary but waited for its certificates. */
   private switchReadyMs: number | null = null;
@@ -226,12 +226,12 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
     const old = this.replica;
     const waitRanOut = !certifiedOrClaimedThrough(old, boundary);
     this.replica = new Replica({ ...this.ctx, nowMs }, { ...this.replicaConfig, members: next.members });
-    // The rebuilt replica would hold again the statements at or below the boundary that it has not
-    // seen certified (kept in the store, ring/replica-certificates.ts): those only a certifier's
-    // claim covered, or all of them if the wait ran out. They are given up here, as before the
-    // switch's rounds: the old epoch's shares are deleted a checkpoint interval on, and a span
-    // nobody holds a share for would stall every round behind it.
-    resetBelow(this.replica, boundary);
+    // The rebuilt replica holds again the statements at or below the boundary that it has not seen
+    // certified (kept in the store, ring/replica-certificates.ts): those only a certifier's claim
+    // covered, or all of them if the wait ran out. The new list certifies them: a span ends at the
+    // last executed seq, so right after the switch it is signed with the old epoch's shares, which
+    // staying members keep a checkpoint interval past the boundary, and once batches of the new
+    // epoch have executed it reaches past the boundary and takes the new epoch (the same ring key).
     // Certificates sent to clients are kept for those that ask again (one lost on the way).
     for (const [key, sent] of old.certificateState.sentToClients) this.replica.certificateState.sentToClients.set(key, sent);
     if (waitRanOut) this.switchesWithoutCertificates++;
@@ -246,12 +246,13 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
   }
 
   /**
-   * The rebuild at a switch gives up every uncertified statement at or below the boundary, and
-   * every staying member switches at the same boundary: statements the ring executed just before
-   * it would never be certified, so their writers would get no certificate and the archive (which
-   * takes a version with its certificate) would never get them. So the switch waits until nothing
-   * this replica holds at or below the boundary awaits a certificate (certified here, or, on a replica
-   * that is no certifier, claimed by a certifier of the view: certifiedOrClaimedThrough). The old
+   * The rebuild at a switch drops the certifier's claims and its peers' floors, so statements at or
+   * below the boundary that are still uncertified go through the new list's rounds (a round more,
+   * and maybe a second certificate for statements a claim covered). So the switch first waits until
+   * nothing this replica holds at or below the boundary awaits a certificate (certified here, or,
+   * on a replica that is no certifier, claimed by a certifier of the view:
+   * certifiedOrClaimedThrough). Until session 31 the rebuild gave those statements up, and this
+   * wait was all that stood between a slow round and writes never certified. The old
    * list's rounds go on meanwhile: they are not fenced, and staying members keep their old-epoch
    * shares until a checkpoint interval past the boundary (the leaving member deletes its share at
    * the boundary, so a round that asked it widens). The wait is bounded by twice the takeover

@@ -71,6 +71,8 @@ export interface ReconfigurationSim {
   submit(index: number, operation: Uint8Array): void;
   /** The admin orders a reconfiguration that starts `epoch`. */
   reconfigure(epoch: number, action: ReconfigurationAction): void;
+  /** Every client that is up takes `members` as the ring (as runtime clients take a re-signed descriptor). */
+  setClientMembers(members: readonly RingMember[]): void;
 }
 
 const adminId = 'admin';
@@ -132,6 +134,12 @@ export function buildReconfigurationSim(options: ReconfigurationSimOptions): Rec
     },
     reconfigure(epoch, action) {
       out.submit(-1, encodeReconfigurationRecord({ kind: 'reconfigure', epoch, action }));
+    },
+    setClientMembers(next) {
+      for (const id of clientIds) {
+        const client = sim.machine(id) as unknown as RingClient | null;
+        if (client) for (const e of client.setMembers([...next])) if (e.kind === 'send') sim.send(id, e.to, e.message);
+      }
     },
   };
   let jobs = 0;
