@@ -59,6 +59,8 @@ export interface AgentView {
   readonly checkpointInterval: number;
   /** The highest nonce the ring executed for this member's key (0 if none). */
   readonly executedNonce: number;
+  /** The lowest seq whose statements this replica holds uncertified (null: none); old shares wait for those below the boundary. */
+  readonly oldestUncertified?: number | null;
 }
 
 const sharePrefix = 'rcfl/share/';
@@ -284,7 +286,13 @@ export class ReconfigurationAgent {
     return member;
   }
 
-  /** Old shares go once the next epoch has run a checkpoint interval. */
+  /**
+   * Old shares go once the next epoch has run a checkpoint interval, and, on a member, once it
+   * holds no uncertified statement below the boundary: a span that ends there is signed with the
+   * old epoch's shares (ring/replica-certificates.ts spanOf), and one cut short there (a hole just
+   * past the boundary, the leaf limit) could be signed by nobody. Such statements are certified or
+   * given up within a bounded time (giveUpStale), so the share still goes.
+   */
   private deleteOldShares(view: AgentView): void {
     const newest = view.state.current;
     const member = newest.members.some((m) => bytesEqual(m.publicKey, this.options.signer.publicKey));
@@ -292,6 +300,7 @@ export class ReconfigurationAgent {
     // share goes once it has executed its last batch; members wait a checkpoint interval more.
     const deleteFromSeq = member ? newest.firstSeq + view.checkpointInterval : newest.firstSeq - 1;
     if (newest.epoch === 0 || view.lastExecuted < deleteFromSeq) return;
+    if (member && view.oldestUncertified != null && view.oldestUncertified < newest.firstSeq) return;
     for (const epoch of [...this.shares.keys()]) {
       if (epoch >= newest.epoch) continue;
       this.shares.delete(epoch);

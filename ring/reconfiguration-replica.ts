@@ -19,7 +19,7 @@ import { EpochCertificateSigner } from './reconfiguration-signer.ts';
 import { ReconfigurationService } from './reconfiguration-service.ts';
 import { sameMembers, type EpochInfo, type ReconfigurationState } from './reconfiguration-state.ts';
 import { Replica } from './replica.ts';
-import { certifiedOrClaimedThrough } from './replica-certificates.ts';
+import { carryExecutionTimes, certifiedOrClaimedThrough, oldestUncertifiedSeq } from './replica-certificates.ts';
 import { startViewChange } from './replica-view-change.ts';
 import { saveStable } from './replica-store.ts';
 import { checkpointProofDigest } from './proofs.ts';
@@ -162,6 +162,7 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
       lastExecuted: this.replica.lastExecuted,
       checkpointInterval: this.replica.params.checkpointInterval,
       executedNonce: this.replica.clients.get(this.memberKeyHex)?.nonce ?? 0,
+      oldestUncertified: oldestUncertifiedSeq(this.replica),
     };
     for (const request of this.agent.onTick(view, nowMs)) {
       for (const m of this.state.current.members) out.push({ kind: 'send', to: m.id, message: request });
@@ -230,8 +231,11 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
     // certified (kept in the store, ring/replica-certificates.ts): those only a certifier's claim
     // covered, or all of them if the wait ran out. The new list certifies them: a span ends at the
     // last executed seq, so right after the switch it is signed with the old epoch's shares, which
-    // staying members keep a checkpoint interval past the boundary, and once batches of the new
+    // staying members keep until they hold none of these statements uncertified (and a checkpoint
+    // interval past the boundary; ring/reconfiguration-agent.ts), and once batches of the new
     // epoch have executed it reaches past the boundary and takes the new epoch (the same ring key).
+    // They keep the time they executed, so the new list's takeovers do not start their wait over.
+    carryExecutionTimes(this.replica, old);
     // Certificates sent to clients are kept for those that ask again (one lost on the way).
     for (const [key, sent] of old.certificateState.sentToClients) this.replica.certificateState.sentToClients.set(key, sent);
     if (waitRanOut) this.switchesWithoutCertificates++;

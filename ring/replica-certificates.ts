@@ -437,6 +437,24 @@ function oldestUncertified(r: Replica): ExecutedLeaves | null {
   return null;
 }
 
+/** The lowest seq whose statements this replica holds and has not seen certified (null: none). */
+export function oldestUncertifiedSeq(r: Replica): number | null {
+  return oldestUncertified(r)?.seq ?? null;
+}
+
+/**
+ * A membership switch rebuilt `r` from the store (recoverStatements, which starts every takeover
+ * clock at the rebuild): statements `before` held keep the time they executed, so the new list's
+ * takeovers and signers judge them by how long they have waited, not by when the list changed.
+ */
+export function carryExecutionTimes(r: Replica, before: Replica): void {
+  const executed = r.certificateState.executed;
+  for (const [seq, e] of executed) {
+    const then = before.certificateState.executed.get(seq);
+    if (then && then.executedMs < e.executedMs) executed.set(seq, { ...e, executedMs: then.executedMs });
+  }
+}
+
 /**
  * Whether nothing this replica holds at or below `seq` still waits for a certificate: every such
  * statement is certified here or, on a replica that is no certifier, covered by a claim of a

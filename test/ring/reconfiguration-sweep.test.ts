@@ -18,7 +18,7 @@ describe('randomized reconfiguration under faults (simulation)', () => {
     const failures: string[] = [];
     for (const seed of seeds) {
       const r = runReconfigurationSeed(seed);
-      if (sweep) console.log(`seed ${seed}: ${r.failure ? 'FAIL' : 'ok'} — ${r.plan}${r.failure ? `\n  ${r.failure}` : ''}`);
+      if (sweep) console.log(`seed ${seed}: ${r.failure ? 'FAIL' : r.limit ? 'limit' : 'ok'} — ${r.plan}${r.failure ? `\n  ${r.failure}` : r.limit ? `\n  ${r.limit}` : ''}`);
       if (r.failure) failures.push(`seed ${seed} (${r.plan}): ${r.failure}`);
     }
     expect(failures).toEqual([]);
