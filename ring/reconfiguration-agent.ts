@@ -4,7 +4,8 @@
  * ed25519 key, what the round needs from it — its deal as an old member (commitments and sub-shares
  * sealed to each new member), its verdict as a new member, answers to complaints against it. It
  * holds this member's key shares: computes the new one once the transcript is final, and deletes
- * the old one a checkpoint interval after the new epoch started. Pure: crypto, randomness,
+ * the old one a checkpoint interval after the new epoch started (or, while the replica still holds
+ * statements it signs, up to a bounded time later: deleteOldShares). Pure: crypto, randomness,
  * sealing and storage are injected.
  */
 import { bytesEqual, toHex } from '../core/bytes.ts';
@@ -59,14 +60,18 @@ export interface AgentView {
   readonly checkpointInterval: number;
   /** The highest nonce the ring executed for this member's key (0 if none). */
   readonly executedNonce: number;
-  /** The lowest seq whose statements this replica holds uncertified (null: none); old shares wait for those below the boundary. */
+  /** The lowest seq whose statements this replica holds uncertified (null: none): an old epoch's share waits for those it signs. */
   readonly oldestUncertified?: number | null;
+  /** How long past its usual deletion an old share may wait for them (default 0: it does not wait). */
+  readonly oldShareGraceMs?: number;
 }
 
 const sharePrefix = 'rcfl/share/';
 const deletedPrefix = 'rcfl/deleted/';
 const dealPrefix = 'rcfl/deal/';
 const nonceKey = 'rcfl/nonce';
+/** Epoch -> the time its share goes even if statements it signs are still uncertified (survives restarts). */
+const keepUntilPrefix = 'rcfl/keep-until/';
 
 interface Pending {
   readonly purpose: string;
@@ -144,7 +149,7 @@ export class ReconfigurationAgent {
     const state = view.state;
     const newest = state.current;
     if (newest.epoch > 0) this.shareFor(newest.epoch, state);
-    this.deleteOldShares(view);
+    this.deleteOldShares(view, nowMs);
     this.dropDealings(state);
     const want = this.wanted(state) ?? this.poke(state, nowMs);
     if (!want) {
@@ -287,29 +292,43 @@ export class ReconfigurationAgent {
   }
 
   /**
-   * Old shares go once the next epoch has run a checkpoint interval, and, on a member, once it
-   * holds no uncertified statement below the boundary: a span that ends there is signed with the
-   * old epoch's shares (ring/replica-certificates.ts spanOf), and one cut short there (a hole just
-   * past the boundary, the leaf limit) could be signed by nobody. Such statements are certified or
-   * given up within a bounded time (giveUpStale), so the share still goes.
+   * Old shares go once the next epoch has run a checkpoint interval. A member keeps an epoch's
+   * share longer while it holds uncertified statements of that epoch (a span that ends in it is
+   * signed with it, ring/replica-certificates.ts spanOf; one cut short there by a hole or the leaf
+   * limit could be signed by nobody once the shares went), but only until a deadline stored when
+   * the wait began, `oldShareGraceMs` later: old shares go in bounded time (proactive security),
+   * restarts included, and statements still uncertified then are given up as before.
    */
-  private deleteOldShares(view: AgentView): void {
+  private deleteOldShares(view: AgentView, nowMs: number): void {
     const newest = view.state.current;
     const member = newest.members.some((m) => bytesEqual(m.publicKey, this.options.signer.publicKey));
     // A leaving member executes nothing above the boundary (the ring no longer sends to it): its
     // share goes once it has executed its last batch; members wait a checkpoint interval more.
     const deleteFromSeq = member ? newest.firstSeq + view.checkpointInterval : newest.firstSeq - 1;
     if (newest.epoch === 0 || view.lastExecuted < deleteFromSeq) return;
-    if (member && view.oldestUncertified != null && view.oldestUncertified < newest.firstSeq) return;
     for (const epoch of [...this.shares.keys()]) {
       if (epoch >= newest.epoch) continue;
+      if (member && this.keptFor(epoch, view, nowMs)) continue;
       this.shares.delete(epoch);
       this.options.store.delete(`${sharePrefix}${epoch}`);
+      this.options.store.delete(`${keepUntilPrefix}${epoch}`);
       this.options.store.put(`${deletedPrefix}${epoch}`, encode(1));
       this.outputs.push({ kind: 'old-share-deleted', node: this.options.nodeId, epoch });
       if (!member) this.outputs.push({ kind: 'retired', node: this.options.nodeId, epoch: newest.epoch });
     }
   }
+
+  /** Whether `epoch`'s share still waits for uncertified statements it signs (until its stored deadline). */
+  private keptFor(epoch: number, view: AgentView, nowMs: number): boolean {
+    const end = view.state.epochs.find((e) => e.epoch > epoch)?.firstSeq;
+    if (end === undefined || view.oldestUncertified == null || view.oldestUncertified >= end) return false;
+    const key = `${keepUntilPrefix}${epoch}`;
+    const stored = this.options.store.get(key);
+    const until = stored ? asUint(decode(stored, 16, 'keep-until'), 'keep-until') : Math.floor(nowMs + (view.oldShareGraceMs ?? 0));
+    if (!stored) this.options.store.put(key, encode(until));
+    return nowMs < until;
+  }
+
 
   /**
    * A dealing is kept while its round is in progress (to resend it, and to answer complaints

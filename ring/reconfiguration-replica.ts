@@ -163,6 +163,8 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
       checkpointInterval: this.replica.params.checkpointInterval,
       executedNonce: this.replica.clients.get(this.memberKeyHex)?.nonce ?? 0,
       oldestUncertified: oldestUncertifiedSeq(this.replica),
+      // As long as the certificate path takes to give statements up (giveUpStale's age), plus a switch's wait.
+      oldShareGraceMs: (2 * this.replica.n + 2) * this.replica.params.certifyTakeoverMs,
     };
     for (const request of this.agent.onTick(view, nowMs)) {
       for (const m of this.state.current.members) out.push({ kind: 'send', to: m.id, message: request });
@@ -231,8 +233,8 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
     // certified (kept in the store, ring/replica-certificates.ts): those only a certifier's claim
     // covered, or all of them if the wait ran out. The new list certifies them: a span ends at the
     // last executed seq, so right after the switch it is signed with the old epoch's shares, which
-    // staying members keep until they hold none of these statements uncertified (and a checkpoint
-    // interval past the boundary; ring/reconfiguration-agent.ts), and once batches of the new
+    // staying members keep a checkpoint interval past the boundary, and longer (boundedly) while
+    // they hold such statements (ring/reconfiguration-agent.ts), and once batches of the new
     // epoch have executed it reaches past the boundary and takes the new epoch (the same ring key).
     // They keep the time they executed, so the new list's takeovers do not start their wait over.
     carryExecutionTimes(this.replica, old);
@@ -258,7 +260,7 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
    * certifiedOrClaimedThrough). Until session 31 the rebuild gave those statements up, and this
    * wait was all that stood between a slow round and writes never certified. The old
    * list's rounds go on meanwhile: they are not fenced, and staying members keep their old-epoch
-   * shares until a checkpoint interval past the boundary (the leaving member deletes its share at
+   * shares at least a checkpoint interval past the boundary (the leaving member deletes its share at
    * the boundary, so a round that asked it widens). The wait is bounded by twice the takeover
    * period and by half the request timeout (fenced requests keep that timer running), so a round
    * that cannot finish delays the switch, never stops it.

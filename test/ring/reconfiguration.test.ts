@@ -8,6 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { bytesEqual, toHex } from '../../core/bytes.ts';
+import { decode } from '../../core/codec.ts';
 import type { RandomSource } from '../../core/machine.ts';
 import { combineShares, signShare, verifySignature } from '../../core/threshold/signing.ts';
 import { batchSigningMessage } from '../../core/threshold/statements.ts';
@@ -180,5 +181,42 @@ describe('ring key refresh (issue 10)', () => {
     // The writer's ring client learned epoch 2 on its own: none of its certificates failed.
     expect(s.writer(0)!.counters.badCertificates).toBe(0);
     expect(s.writer(0)!.counters.certified).toBeGreaterThan(0);
+  });
+
+  it('a member holding uncertified statements of the old epoch keeps its old share past the others, then deletes it by a stored deadline a restart does not move', () => {
+    const s = buildReconfigurationSim({
+      seed: 6060, f: 1, writerCount: 1, crypto: nodeCrypto, cipherFor, phaseMs: 1000,
+      parameters: { checkpointInterval: 4, watermarkWindow: 16 },
+      network: { delayMsMin: 1, delayMsMax: 3 },
+    });
+    // ring-3 hears of no share and no certified span, so the statements it executes stay
+    // uncertified there (the others certify them without it).
+    const certifying = new Set(['share', 'share-refused', 'span-certified']);
+    for (const id of ['ring-0', 'ring-1', 'ring-2']) s.sim.setInterceptor(id, (m, to) => (to === 'ring-3' && certifying.has(m.kind) ? [] : [m]));
+    const total = queueWrites(s, 6);
+    s.sim.runFor(100);
+    s.reconfigure(1, { kind: 'refresh' });
+    const replicas = () => [0, 1, 2, 3].map((i) => s.replica(i)!);
+    const others = () => replicas().slice(0, 3);
+    expect(s.sim.runUntil(() => s.completed[0] === total && others().every((r) => r.state.current.epoch === 1 && r.agent.heldEpochs().join() === '1'), 60_000)).toBe(true);
+    const firstSeq = replicas()[0]!.state.current.firstSeq;
+    // ring-3 has executed as far as the others deleted theirs at, and still holds epoch 0's share.
+    expect(s.sim.runUntil(() => replicas()[3]!.replica.lastExecuted >= firstSeq + 4, 30_000)).toBe(true);
+    s.sim.runFor(50);
+    expect(replicas()[3]!.agent.heldEpochs()).toEqual([0, 1]);
+    const keepUntilKey = 'rcfl/keep-until/0';
+    const stored = s.sim.store('ring-3').get(keepUntilKey);
+    expect(stored).toBeDefined();
+    // A restart keeps the deadline (it is not started over).
+    s.sim.crash('ring-3');
+    s.sim.runFor(200);
+    s.sim.restart('ring-3');
+    s.sim.runFor(50);
+    expect(s.sim.store('ring-3').get(keepUntilKey)).toEqual(stored);
+    const until = Number(decode(stored!, 16));
+    const deleted = s.sim.runUntil(() => replicas()[3]!.agent.heldEpochs().join() === '1', 60_000);
+    expect(deleted).toBe(true);
+    expect(s.sim.nowMs).toBeLessThanOrEqual(until + 100); // deleted by the deadline (a tick or two after it at most)
+    expect(s.sim.store('ring-3').get(keepUntilKey)).toBeUndefined();
   });
 });
