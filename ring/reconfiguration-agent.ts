@@ -297,7 +297,8 @@ export class ReconfigurationAgent {
    * signed with it, ring/replica-certificates.ts spanOf; one cut short there by a hole or the leaf
    * limit could be signed by nobody once the shares went), but only until a deadline stored when
    * the wait began, `oldShareGraceMs` later: old shares go in bounded time (proactive security),
-   * restarts included, and statements still uncertified then are given up as before.
+   * restarts included; statements still uncertified then wait, as before, for the certificate path
+   * to give them up.
    */
   private deleteOldShares(view: AgentView, nowMs: number): void {
     const newest = view.state.current;
@@ -328,7 +329,6 @@ export class ReconfigurationAgent {
     if (!stored) this.options.store.put(key, encode(until));
     return nowMs < until;
   }
-
 
   /**
    * A dealing is kept while its round is in progress (to resend it, and to answer complaints
