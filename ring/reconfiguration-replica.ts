@@ -178,10 +178,25 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
     return this.withEpochs(this.replica.onCertificateWork(token, result, nowMs));
   }
 
-  /** The newest decided epoch if its member list differs from the one this replica runs (a switch is pending). */
+  /**
+   * The epoch whose member list this replica switches to next, if any. That is the first epoch
+   * after the one whose list it runs that has another list; and when the list it runs comes
+   * nowhere at or after the epoch in force just past its stable checkpoint (a staying member
+   * restarted with its config's list after a switch), that epoch, whose boundary it has passed.
+   * Not simply the newest epoch: after a replacement and then a refresh, a member restarted
+   * between the refresh's install and its boundary would otherwise wait for the refresh's
+   * boundary under the list before the replacement, which no longer agrees on anything, and
+   * stall for good (session 32's two-round sweep, seed 20). A spare runs the list that will bring
+   * it in: before that epoch is installed, epoch 0 is pending, as it never becomes a member of it.
+   */
   private pendingMembership(): EpochInfo | null {
-    const next = this.state.current;
-    return sameMembers(next.members, this.replica.config.members) ? null : next;
+    const epochs = this.state.epochs;
+    const running = this.replica.config.members;
+    const inForce = this.state.epochAt(this.replica.stableSeq + 1);
+    let i = epochs.findIndex((e) => e.epoch >= inForce && sameMembers(e.members, running));
+    if (i < 0) return epochs.find((e) => e.epoch === inForce)!;
+    while (i < epochs.length && sameMembers(epochs[i]!.members, running)) i++;
+    return epochs[i] ?? null;
   }
 
   /**

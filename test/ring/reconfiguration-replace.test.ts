@@ -172,6 +172,41 @@ describe('ring member replacement (simulation)', () => {
     expect(s.sim.runUntil(() => s.completed[0] === queued(), 30_000)).toBe(true);
     expect(spare.replica.lastExecuted).toBeGreaterThanOrEqual(spare.state.current.firstSeq);
   });
+
+  it('a member restarted between a later refresh\'s install and its boundary switches back to the replacement\'s list and catches up', () => {
+    // Before (session 32's two-round sweep, seed 20): the pending switch was the newest epoch's. A
+    // member restarted there rebuilt the list before the replacement from its config and waited for
+    // the refresh's boundary under that list, refusing ring-4's messages (its index is ring-3's
+    // there): it stalled for good, and with one more member down the ring did.
+    const { s, queue, queued } = replacementSim(8080);
+    queue(6);
+    s.sim.runFor(100);
+    s.reconfigure(1, { kind: 'replace', oldIndex: 4, newId: s.spareMember!.id, newPublicKey: s.spareMember!.publicKey });
+    queue(6);
+    const staying = [0, 1, 2];
+    expect(s.sim.runUntil(() => s.completed[0] === queued() && staying.every((i) => s.replica(i)!.switchCount === 1) && s.replica(4)!.agent.heldEpochs().join() === '1', 60_000)).toBe(true);
+    s.setClientMembers(s.replica(0)!.state.current.members);
+    s.reconfigure(2, { kind: 'refresh' });
+    // ring-1 goes down once it has executed the refresh's install and one batch more (so that the
+    // install is in what it restores), below the refresh's boundary.
+    const ring1 = () => s.replica(1)!;
+    expect(s.sim.runUntil(() => ring1().state.epochs.length === 3 && ring1().replica.lastExecuted > ring1().state.outcome!.decidedSeq, 30_000)).toBe(true);
+    expect(ring1().replica.stableSeq).toBeLessThan(ring1().state.current.firstSeq - 1);
+    s.sim.crash('ring-1');
+    // The others go well past the refresh's boundary: ring-1 comes back to a state transfer whose
+    // proofs are signed by ring-0, ring-2 and ring-4.
+    queue(40);
+    expect(s.sim.runUntil(() => s.completed[0] === queued() && [0, 2, 4].every((i) => s.replica(i)!.agent.heldEpochs().join() === '2' && s.replica(i)!.replica.stableSeq > s.replica(i)!.state.current.firstSeq + 16), 60_000)).toBe(true);
+    // Back, and ring-2 down: a quorum needs ring-1 to take ring-4's messages, as the new list has it.
+    s.sim.restart('ring-1');
+    expect(ring1().state.epochs.length).toBe(3);
+    expect(ring1().replica.stableSeq).toBeLessThan(ring1().state.current.firstSeq - 1);
+    s.sim.crash('ring-2');
+    queue(4);
+    const top = () => Math.max(...[0, 4].map((i) => s.replica(i)!.replica.lastExecuted));
+    expect(s.sim.runUntil(() => s.completed[0] === queued() && ring1().replica.lastExecuted >= top() && ring1().agent.heldEpochs().join() === '2', 30_000)).toBe(true);
+    expect(ring1().replica.config.members.map((m) => m.id)).toEqual(['ring-0', 'ring-1', 'ring-2', 'ring-4']);
+  });
 });
 
 describe('ring member replacement with a view change across the boundary (simulation)', () => {

@@ -1,18 +1,20 @@
 /**
  * Randomized reconfigurations in the simulator (issue 10), for a seeded sweep: a key refresh or a
- * member replacement ordered while a writer streams updates over a lossy, duplicating network,
- * with one node at a time crashed and restarted or cut off (any member, the spare, the primary,
- * the member being replaced), or one Byzantine node (ring/sim-faults.ts behaviours on its
- * messages, bad sub-shares as a dealer), which alone then also crashes or is cut off. Faults stay
- * within f = 1. After the fault phase the network heals and every node is up (a Byzantine one
- * keeps lying).
+ * member replacement (or, with `rounds: 2`, two rounds in a row, the second ordered while the
+ * first is still switching) ordered while a writer streams updates over a lossy, duplicating
+ * network, with nodes crashed and restarted or cut off (any member, the spare, the primary, the
+ * member being replaced), or Byzantine nodes (ring/sim-faults.ts behaviours on their messages, bad
+ * sub-shares as dealers), which alone then also crash or are cut off. Faults stay within f (1 or
+ * 2): Byzantine nodes plus correct nodes down at once. After the fault phase the network heals and
+ * every node is up (a Byzantine one keeps lying).
  *
  * Checked: correct replicas never execute different batches at one seq (after every event);
- * then, within bounds of virtual time, every write completes, the round is installed everywhere,
- * the members of the new epoch hold only their new share and execute past the boundary, the
+ * then, within bounds of virtual time, every write completes, every round is installed, the
+ * members of the last epoch hold only their share of it and execute past its boundary, the
  * replaced member holds no share; every completed write is certified to its writer, no
- * certificate the client was sent fails its check, and every certificate a combiner made
- * verifies under the unchanged ring public key in the epoch its batch header names.
+ * certificate the client was sent fails its check (without Byzantine nodes), and every
+ * certificate a combiner made verifies under the unchanged ring public key in the epoch its batch
+ * header names.
  */
 import type { RandomSource } from '../../core/machine.ts';
 import { verifySignature } from '../../core/threshold/signing.ts';
@@ -29,6 +31,17 @@ import { subShareCipher } from '../../runtime/reconfiguration-cipher.ts';
 
 const cipherFor = (secret: Uint8Array, random: RandomSource) => subShareCipher(secret, (n) => random.bytes(n));
 
+export interface SweepOptions {
+  /** Faults tolerated; the ring has 3f + 1 members (default 1). */
+  readonly f?: number;
+  /**
+   * Reconfigurations ordered one after the other (default 1). The second is ordered soon after a
+   * member has installed the first, while others may not have switched yet; one of the two may be
+   * a replacement, the other is a refresh.
+   */
+  readonly rounds?: 1 | 2;
+}
+
 export interface SweepResult {
   readonly seed: number;
   /** What the seed drew. */
@@ -39,61 +52,106 @@ export interface SweepResult {
   readonly limit: string | null;
 }
 
-/** One seed's run; never throws for a broken check (it is reported in `failure`). */
-export function runReconfigurationSeed(seed: number): SweepResult {
-  const rng = new Prng(seed).fork('reconfiguration-plan');
-  const n = 4;
-  const replace = rng.chance(0.5);
-  const replaced = rng.int(n); // member index the spare replaces (replace only)
-  const network = { delayMsMin: 1, delayMsMax: 2 + rng.int(7), lossRate: rng.chance(0.5) ? rng.float() * 0.06 : 0, duplicateRate: rng.chance(0.5) ? rng.float() * 0.03 : 0 };
-  const nodes = replace ? [0, 1, 2, 3, 4] : [0, 1, 2, 3];
-  // At most one faulty node at a time (f = 1): either one Byzantine node, which alone may also
-  // crash or be cut off, or none, and then any one node at a time.
-  const byzantine = rng.chance(0.4) ? nodes[rng.int(nodes.length)]! : -1;
-  const behaviours: ByzantineBehaviour[] = byzantine < 0 ? [] : [rng.chance(0.2) ? 'false-prefix' : byzantineBehaviours[rng.int(byzantineBehaviours.length)]!];
-  const liar = byzantine >= 0 && byzantine < n && rng.chance(0.5) ? byzantine : -1; // also deals bad sub-shares
-  const dealers = new Map<number, DealerBehaviour>(liar >= 0 ? [[liar, 'bad-sub-shares']] : []);
-  const faults: { kind: 'crash' | 'cut'; node: number; atMs: number; downMs: number }[] = [];
+interface FaultWindow {
+  readonly kind: 'crash' | 'cut';
+  readonly nodes: readonly number[];
+  /** After the reconfiguration of its round is ordered (and after the previous window ends). */
+  readonly atMs: number;
+  readonly downMs: number;
+}
+
+/**
+ * Up to three fault windows, one after the other. Each takes one node, or for f > 1 sometimes two,
+ * so that Byzantine nodes plus correct nodes down stay within f: with f Byzantine nodes only they
+ * crash or are cut off.
+ */
+function drawFaults(rng: Prng, f: number, nodes: readonly number[], byzantine: readonly number[]): FaultWindow[] {
+  const pool = byzantine.length === f ? byzantine : nodes;
+  const windows: FaultWindow[] = [];
   let freeAtMs = 0;
   for (let k = 0; k < 3 && rng.chance(0.7); k++) {
-    const node = byzantine >= 0 ? byzantine : nodes[rng.int(nodes.length)]!;
+    const first = pool.length === 1 ? pool[0]! : pool[rng.int(pool.length)]!;
     const atMs = freeAtMs + rng.int(1500);
     const downMs = 200 + rng.int(3000);
-    faults.push({ kind: rng.chance(0.3) ? 'cut' : 'crash', node, atMs, downMs });
+    const kind = rng.chance(0.3) ? 'cut' : 'crash';
+    const down = [first];
+    if (f > 1 && rng.chance(0.5)) {
+      const correct = (i: number): number => (byzantine.includes(i) ? 0 : 1);
+      const second = pool.filter((i) => i !== first && correct(first) + correct(i) <= f - byzantine.length);
+      if (second.length > 0) down.push(second[rng.int(second.length)]!);
+    }
+    windows.push({ kind, nodes: down, atMs, downMs });
     freeAtMs = atMs + downMs + 1;
   }
+  return windows;
+}
+
+/** One seed's run; never throws for a broken check (it is reported in `failure`). */
+export function runReconfigurationSeed(seed: number, options: SweepOptions = {}): SweepResult {
+  const f = options.f ?? 1;
+  const rounds = options.rounds ?? 1;
+  const n = 3 * f + 1;
+  // The first round draws from this stream as the one-round, f = 1 harness did (CI's seeds keep
+  // their plans); the second round and the second Byzantine node draw from `later`.
+  const rng = new Prng(seed).fork('reconfiguration-plan');
+  const later = new Prng(seed).fork('reconfiguration-plan-2');
+  const replaceFirst = rng.chance(0.5);
+  const replaced = rng.int(n); // member index the spare replaces (replace only)
+  const network = { delayMsMin: 1, delayMsMax: 2 + rng.int(7), lossRate: rng.chance(0.5) ? rng.float() * 0.06 : 0, duplicateRate: rng.chance(0.5) ? rng.float() * 0.03 : 0 };
+  const replaceSecond = rounds === 2 && !replaceFirst && later.chance(0.5);
+  const replace = replaceFirst || replaceSecond;
+  const replaceEpoch = replaceFirst ? 1 : replaceSecond ? 2 : 0;
+  const nodes = Array.from({ length: replace ? n + 1 : n }, (_, i) => i);
+  // Up to f Byzantine nodes, each with one behaviour on everything it sends, some also dealing bad
+  // sub-shares.
+  const byzantine: number[] = [];
+  const behaviourOf = new Map<number, ByzantineBehaviour>();
+  const dealers = new Map<number, DealerBehaviour>();
+  for (let b = 0; b < f; b++) {
+    const draw = b === 0 ? rng : later;
+    if (!draw.chance(0.4)) continue;
+    const free = nodes.filter((i) => !byzantine.includes(i));
+    const at = free[draw.int(free.length)]!;
+    byzantine.push(at);
+    behaviourOf.set(at, draw.chance(0.2) ? 'false-prefix' : byzantineBehaviours[draw.int(byzantineBehaviours.length)]!);
+    if (at < n && draw.chance(0.5)) dealers.set(at, 'bad-sub-shares');
+  }
+  const faults = [drawFaults(rng, f, nodes, byzantine), rounds === 2 ? drawFaults(later, f, nodes, byzantine) : []];
   const reconfigureAtMs = rng.int(1500);
+  const secondDelayMs = later.int(1500);
   const name = (i: number): string => (i === n ? 'spare' : `ring-${i}`);
+  const action = (replaceNow: boolean): string => (replaceNow ? `replace ring-${replaced}` : 'refresh');
   const plan = [
-    `${replace ? `replace ring-${replaced}` : 'refresh'} at ${reconfigureAtMs} ms`,
+    ...(f > 1 ? [`f = ${f}`] : []),
+    `${action(replaceFirst)} at ${reconfigureAtMs} ms${rounds === 2 ? `, then ${action(replaceSecond)} ${secondDelayMs} ms after a member installs it` : ''}`,
     `network ${JSON.stringify({ ...network, lossRate: +network.lossRate.toFixed(4), duplicateRate: +network.duplicateRate.toFixed(4) })}`,
-    ...(byzantine >= 0 ? [`${name(byzantine)} Byzantine (${behaviours.join()}${liar >= 0 ? ', bad sub-shares' : ''})`] : []),
-    `faults ${faults.map((c) => `${c.kind} ${name(c.node)}@${c.atMs}+${c.downMs}`).join(', ') || 'none'}`,
+    ...byzantine.map((i) => `${name(i)} Byzantine (${behaviourOf.get(i)}${dealers.has(i) ? ', bad sub-shares' : ''})`),
+    ...faults.map((round, r) => `${rounds === 2 ? `round ${r + 1} ` : ''}faults ${round.map((c) => `${c.kind} ${c.nodes.map(name).join('+')}@${c.atMs}+${c.downMs}`).join(', ') || 'none'}`).slice(0, rounds),
   ].join('; ');
 
   const s = buildReconfigurationSim({
-    seed, f: 1, writerCount: 1, crypto: nodeCrypto, cipherFor, dealers, phaseMs: 1000,
+    seed, f, writerCount: 1, crypto: nodeCrypto, cipherFor, dealers, phaseMs: 1000,
     ...(replace ? { spare: true, spareReplaces: replaced } : {}),
     certificateWork: rng.chance(0.5) ? 'host' : 'inline',
     parameters: { checkpointInterval: 4, watermarkWindow: 16 },
     network,
   });
-  const members = replace ? [0, 1, 2, 3, 4].filter((i) => i !== replaced) : [0, 1, 2, 3];
+  const members = replace ? nodes.filter((i) => i !== replaced) : nodes;
   const idOf = (i: number): string => (i === n ? s.spareMember!.id : s.members[i]!.id);
-  if (byzantine >= 0) {
-    const at = byzantine;
-    s.sim.setInterceptor(idOf(at), byzantineInterceptor(behaviours, nodeCrypto, signerOf(nodeCrypto, secretKeyFor(nodeCrypto, seed, 'replica', at)), {
+  const byzantineIds = new Set(byzantine.map(idOf));
+  byzantine.forEach((at, b) => {
+    s.sim.setInterceptor(idOf(at), byzantineInterceptor([behaviourOf.get(at)!], nodeCrypto, signerOf(nodeCrypto, secretKeyFor(nodeCrypto, seed, 'replica', at)), {
       replica: () => s.replica(at)?.replica ?? null,
-      prefixRandom: new Prng(seed).fork('reconfiguration-false-prefix'),
+      prefixRandom: new Prng(seed).fork(b === 0 ? 'reconfiguration-false-prefix' : `reconfiguration-false-prefix-${b}`),
     }));
-  }
+  });
   const writer = s.writers[0]!;
   let queued = 0;
   const queue = (count: number): void => {
     for (let k = 0; k < count; k++, queued++) s.submit(0, kvOperation(kvKeyFor(writer.publicKey, `k${queued % 3}`), -1, new TextEncoder().encode(`v${queued}`)));
   };
 
-  // Correct replicas agree (the Byzantine node runs the correct code, but its output is not trusted).
+  // Correct replicas agree (a Byzantine node runs the correct code, but its output is not trusted).
   const executed = new Map<number, string>();
   let safety: string | null = null;
   const certificates: { node: string; seq: number; epoch: number; leafCount: number; root: Uint8Array; signature: Uint8Array }[] = [];
@@ -103,7 +161,7 @@ export function runReconfigurationSeed(seed: number): SweepResult {
       return;
     }
     if (event.kind !== 'executed' || safety) return;
-    if (byzantine >= 0 && node === idOf(byzantine)) return;
+    if (byzantineIds.has(node)) return;
     const held = executed.get(event.seq);
     if (held !== undefined && held !== event.digestHex) safety = `${node} executed ${event.digestHex.slice(0, 12)} at seq ${event.seq}, another replica ${held.slice(0, 12)}`;
     else executed.set(event.seq, event.digestHex);
@@ -116,40 +174,70 @@ export function runReconfigurationSeed(seed: number): SweepResult {
       return `${idOf(i)} v${r.replica.view} x${r.replica.lastExecuted} e${r.state.current.epoch} shares[${r.agent.heldEpochs().join()}] sw${r.switchCount}`;
     });
     const w = s.writer(0)!;
-    const boundary = s.replica(members[0]!)?.state.current.firstSeq;
+    const epochs = s.replica(members[0]!)?.state.epochs.map((e) => `${e.epoch} from ${e.firstSeq}`).join(', ');
     const ranOut = nodes.filter((i) => (s.replica(i)?.switchesWithoutCertificates ?? 0) > 0).map(name);
-    return `completed ${s.completed[0]}/${queued}, certified ${w.counters.certified} (awaited at seqs [${w.awaitedCertificateSeqs().join()}], epoch 1 from ${boundary}; switch wait ran out on [${ranOut.join()}]), bad ${w.counters.badCertificates}; ${rows.join('; ')}`;
+    return `completed ${s.completed[0]}/${queued}, certified ${w.counters.certified} (awaited at seqs [${w.awaitedCertificateSeqs().join()}], epochs ${epochs}; switch wait ran out on [${ranOut.join()}]), bad ${w.counters.badCertificates}; ${rows.join('; ')}`;
   };
   const fail = (what: string): SweepResult => ({ seed, plan, failure: `${what}: ${state()}`, limit: null });
 
   // Clients follow a replacement as runtime clients follow the descriptor the admin re-signs once
-  // the round is installed (the CLI does it then; nodes pass it on).
+  // the round is installed (the CLI does it then; nodes pass it on). The second round is ordered
+  // once a member has installed the first.
   let followed = !replace;
+  let firstInstalled = rounds === 1;
   s.sim.onStep(() => {
+    if (!firstInstalled && members.some((i) => (s.replica(i)?.state.epochs.length ?? 0) > 1)) firstInstalled = true;
     if (followed) return;
-    const installed = members.map((i) => s.replica(i)).find((r) => r && r.state.epochs.length > 1);
+    const installed = members.map((i) => s.replica(i)?.state.epochInfo(replaceEpoch)).find((e) => e !== undefined);
     if (!installed) return;
     followed = true;
-    s.setClientMembers(installed.state.current.members);
+    s.setClientMembers(installed.members);
   });
 
-  // The fault phase: writes keep coming, the reconfiguration is ordered, faults come and go.
+  // The fault phase: writes keep coming, the reconfigurations are ordered, faults come and go.
+  let freeAtMs = 0; // when the last fault window scheduled ends
+  const roundEvents = (round: number, atMs: number): { atMs: number; run: () => void }[] => {
+    const replaceNow = round === replaceEpoch;
+    const shift = Math.max(0, freeAtMs + 1 - atMs);
+    const windows = faults[round - 1]!.map((c) => ({ ...c, atMs: atMs + shift + c.atMs }));
+    for (const c of windows) freeAtMs = Math.max(freeAtMs, c.atMs + c.downMs);
+    return [
+      { atMs, run: () => {
+        s.reconfigure(round, replaceNow ? { kind: 'replace', oldIndex: replaced + 1, newId: s.spareMember!.id, newPublicKey: s.spareMember!.publicKey } : { kind: 'refresh' });
+      } },
+      ...windows.flatMap((c) => [
+        { atMs: c.atMs, run: () => {
+          if (c.kind === 'crash') for (const i of c.nodes) s.sim.crash(idOf(i));
+          else s.sim.partition(c.nodes.map((i) => [idOf(i)]));
+        } },
+        { atMs: c.atMs + c.downMs, run: () => {
+          if (c.kind === 'crash') for (const i of c.nodes) s.sim.restart(idOf(i));
+          else s.sim.heal();
+        } },
+      ]),
+      ...Array.from({ length: 6 }, (_, k) => ({ atMs: atMs + k * 600 + 100, run: () => queue(2 + (k % 3)) })),
+    ];
+  };
   queue(6);
-  const events: { atMs: number; run: () => void }[] = [
-    { atMs: reconfigureAtMs, run: () => {
-      s.reconfigure(1, replace ? { kind: 'replace', oldIndex: replaced + 1, newId: s.spareMember!.id, newPublicKey: s.spareMember!.publicKey } : { kind: 'refresh' });
-    } },
-    ...faults.flatMap((c) => [
-      { atMs: reconfigureAtMs + c.atMs, run: () => (c.kind === 'crash' ? s.sim.crash(idOf(c.node)) : s.sim.partition([[idOf(c.node)]])) },
-      { atMs: reconfigureAtMs + c.atMs + c.downMs, run: () => (c.kind === 'crash' ? s.sim.restart(idOf(c.node)) : s.sim.heal()) },
-    ]),
-    ...Array.from({ length: 6 }, (_, k) => ({ atMs: reconfigureAtMs + k * 600 + 100, run: () => queue(2 + (k % 3)) })),
-  ].sort((a, b) => a.atMs - b.atMs);
+  const events = roundEvents(1, reconfigureAtMs);
+  let secondOrdered = rounds === 1;
   let nowMs = 0;
-  for (const e of events) {
-    s.sim.runFor(e.atMs - nowMs);
-    nowMs = e.atMs;
-    e.run();
+  for (;;) {
+    if (!secondOrdered && firstInstalled) {
+      secondOrdered = true;
+      events.push(...roundEvents(2, nowMs + secondDelayMs));
+    }
+    events.sort((a, b) => a.atMs - b.atMs);
+    const next = events[0];
+    if (!next && (secondOrdered || nowMs > 60_000)) break; // a first round never installed fails the settling below
+    // While the second round waits for the first to install, time goes in steps of 50 ms.
+    const untilMs = secondOrdered ? next!.atMs : Math.min(next?.atMs ?? Infinity, nowMs + 50);
+    s.sim.runFor(untilMs - nowMs);
+    nowMs = untilMs;
+    if (next && next.atMs === nowMs) {
+      events.shift();
+      next.run();
+    }
     if (safety) return fail(safety);
   }
 
@@ -162,12 +250,12 @@ export function runReconfigurationSeed(seed: number): SweepResult {
     if (safety || s.completed[0] !== queued) return false;
     const rs = members.map((i) => s.replica(i)!);
     const top = Math.max(...rs.map((r) => r.replica.lastExecuted));
-    return rs.every((r) => r.state.current.epoch === 1 && r.agent.heldEpochs().join() === '1' && r.replica.lastExecuted >= r.state.current.firstSeq && r.replica.lastExecuted >= top - 4);
+    return rs.every((r) => r.state.current.epoch === rounds && r.agent.heldEpochs().join() === String(rounds) && r.replica.lastExecuted >= r.state.current.firstSeq && r.replica.lastExecuted >= top - 4);
   }, 120_000);
   if (safety) return fail(safety);
   if (!settled) return fail('not settled 120 s after the heal');
   const outcome = s.replica(members[0]!)!.state.outcome;
-  if (outcome?.result !== 'installed') return fail(`round outcome ${JSON.stringify(outcome)}`);
+  if (outcome?.epoch !== rounds || outcome.result !== 'installed') return fail(`round outcome ${JSON.stringify(outcome)}`);
   // A replaced member deletes its share once it has executed the boundary. One that was down, cut
   // off or behind (messages lost) when the others switched may never get there: the ring no longer
   // talks to it, and it keeps its old share until the operator wipes it (replace-node stops it and
@@ -176,7 +264,7 @@ export function runReconfigurationSeed(seed: number): SweepResult {
   let limit: string | null = null;
   const leaving = replace ? s.replica(replaced)! : null;
   if (leaving && leaving.agent.heldEpochs().length !== 0) {
-    const boundary = s.replica(members[0]!)!.state.current.firstSeq - 1;
+    const boundary = s.replica(members[0]!)!.state.epochInfo(replaceEpoch)!.firstSeq - 1;
     if (leaving.replica.lastExecuted >= boundary) return fail(`the replaced ring-${replaced} still holds shares [${leaving.agent.heldEpochs().join()}]`);
     limit = `the replaced ring-${replaced} stopped at seq ${leaving.replica.lastExecuted} below the boundary ${boundary} and keeps its old share`;
   }
@@ -184,7 +272,7 @@ export function runReconfigurationSeed(seed: number): SweepResult {
   const w = (): NonNullable<ReturnType<typeof s.writer>> => s.writer(0)!;
   if (!s.sim.runUntil(() => w().counters.certified >= s.completed[0]!, 60_000)) return fail('completed writes not certified 60 s after settling');
   // A Byzantine member may send the writer certificates that fail its check; no correct one does.
-  if (byzantine < 0 && w().counters.badCertificates !== 0) return fail('the writer was sent certificates that failed its check');
+  if (byzantine.length === 0 && w().counters.badCertificates !== 0) return fail('the writer was sent certificates that failed its check');
   for (const c of certificates) {
     const message = batchSigningMessage({ ringId: simRingId, epoch: c.epoch, sequence: c.seq, leafCount: c.leafCount, root: c.root });
     if (!verifySignature(s.key.publicKey, message, c.signature)) return fail(`certificate of seq ${c.seq} (epoch ${c.epoch}, by ${c.node}) does not verify under the ring key`);
