@@ -6,7 +6,11 @@
  * rebuild gave them up once its bounded wait ran out; it fails without that change). Seeds 21 and
  * 70 lost them too in a first version of this harness whose clients kept the old member list (70
  * with no crash at all: a leaving member that drops most of what it sends, and 5 % loss); 6 leaves
- * the replaced member cut off at the switch.
+ * the replaced member cut off at the switch. With two rounds, seed 20 stalled a restarted member
+ * for good until session 32 (the pending switch was the newest epoch's, not the first list change
+ * after the list it ran); 70 orders the second round before the first's epoch started (refused,
+ * then ordered again). With f = 2, seed 20 has two Byzantine nodes (one the replaced member, both
+ * dealing bad sub-shares) and crashes of both at once; 19 a Byzantine node down with a correct one.
  */
 import { describe, expect, it } from 'vitest';
 import { runReconfigurationSeed, type SweepOptions } from './reconfiguration-sweep.ts';
@@ -39,5 +43,11 @@ describe('randomized reconfiguration under faults (simulation)', () => {
   }
   it('f = 1, seeds 21, 49, 70, 6: refresh or replace with crashes, loss and a Byzantine node; every write completes and is certified, the ring key holds', () => {
     run([21, 49, 70, 6], {}, [6]);
+  }, 120_000);
+  it('f = 1, two rounds in a row, seeds 20, 70: a member restarted inside the second round switches to the list the first brought in; a second round ordered too early is refused and ordered again', () => {
+    run([20, 70], { rounds: 2 }, []);
+  }, 120_000);
+  it('f = 2 (n = 7), seeds 19, 20: two Byzantine nodes, or one and a correct node, down together', () => {
+    run([19, 20], { f: 2 }, []);
   }, 120_000);
 });

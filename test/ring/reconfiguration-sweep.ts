@@ -176,7 +176,7 @@ export function runReconfigurationSeed(seed: number, options: SweepOptions = {})
     const w = s.writer(0)!;
     const epochs = s.replica(members[0]!)?.state.epochs.map((e) => `${e.epoch} from ${e.firstSeq}`).join(', ');
     const ranOut = nodes.filter((i) => (s.replica(i)?.switchesWithoutCertificates ?? 0) > 0).map(name);
-    return `completed ${s.completed[0]}/${queued}, certified ${w.counters.certified} (awaited at seqs [${w.awaitedCertificateSeqs().join()}], epochs ${epochs}; switch wait ran out on [${ranOut.join()}]), bad ${w.counters.badCertificates}; ${rows.join('; ')}`;
+    return `${refused > 0 ? `orders refused ${refused}, ` : ''}completed ${s.completed[0]}/${queued}, certified ${w.counters.certified} (awaited at seqs [${w.awaitedCertificateSeqs().join()}], epochs ${epochs}; switch wait ran out on [${ranOut.join()}]), bad ${w.counters.badCertificates}; ${rows.join('; ')}`;
   };
   const fail = (what: string): SweepResult => ({ seed, plan, failure: `${what}: ${state()}`, limit: null });
 
@@ -185,6 +185,20 @@ export function runReconfigurationSeed(seed: number, options: SweepOptions = {})
   // once a member has installed the first.
   let followed = !replace;
   let firstInstalled = rounds === 1;
+  // The second round, refused when ordered before the first's epoch started, is ordered again a
+  // little later, as an operator would.
+  const order = (round: number): void => {
+    s.reconfigure(round, round === replaceEpoch ? { kind: 'replace', oldIndex: replaced + 1, newId: s.spareMember!.id, newPublicKey: s.spareMember!.publicKey } : { kind: 'refresh' });
+  };
+  let refused = 0;
+  s.sim.onOutput((node, event) => {
+    if (node !== 'admin' || event.kind !== 'completed' || !new TextDecoder().decode(event.result).endsWith('has not started yet')) return;
+    refused++;
+    s.sim.later('admin', 300, 'order again', () => {
+      order(rounds);
+      return [];
+    });
+  });
   s.sim.onStep(() => {
     if (!firstInstalled && members.some((i) => (s.replica(i)?.state.epochs.length ?? 0) > 1)) firstInstalled = true;
     if (followed) return;
@@ -197,14 +211,11 @@ export function runReconfigurationSeed(seed: number, options: SweepOptions = {})
   // The fault phase: writes keep coming, the reconfigurations are ordered, faults come and go.
   let freeAtMs = 0; // when the last fault window scheduled ends
   const roundEvents = (round: number, atMs: number): { atMs: number; run: () => void }[] => {
-    const replaceNow = round === replaceEpoch;
     const shift = Math.max(0, freeAtMs + 1 - atMs);
     const windows = faults[round - 1]!.map((c) => ({ ...c, atMs: atMs + shift + c.atMs }));
     for (const c of windows) freeAtMs = Math.max(freeAtMs, c.atMs + c.downMs);
     return [
-      { atMs, run: () => {
-        s.reconfigure(round, replaceNow ? { kind: 'replace', oldIndex: replaced + 1, newId: s.spareMember!.id, newPublicKey: s.spareMember!.publicKey } : { kind: 'refresh' });
-      } },
+      { atMs, run: () => order(round) },
       ...windows.flatMap((c) => [
         { atMs: c.atMs, run: () => {
           if (c.kind === 'crash') for (const i of c.nodes) s.sim.crash(idOf(i));
