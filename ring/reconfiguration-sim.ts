@@ -37,6 +37,8 @@ export interface ReconfigurationSimOptions {
   readonly spare?: boolean;
   /** The member index (0-based) the spare is built to replace (default: the last). */
   readonly spareReplaces?: number;
+  /** Also run `ring-<n+1>`, a second spare built to replace this member index after the first spare's replacement. */
+  readonly secondSpareReplaces?: number;
   readonly parameters?: Partial<ProtocolParameters>;
   readonly network?: Partial<NetworkOptions>;
   /** ReplicaConfig.certificateWork; with 'host' each piece is answered 1-7 virtual ms later, across switches too. */
@@ -60,6 +62,8 @@ export interface ReconfigurationSim {
   readonly admin: Signer;
   /** The spare's member entry (with `spare`). */
   readonly spareMember: RingMember | null;
+  /** The second spare's member entry (with `secondSpareReplaces`). */
+  readonly secondSpareMember: RingMember | null;
   readonly writers: readonly Signer[];
   /** Writes completed (f+1 matching replies) per writer. */
   readonly completed: number[];
@@ -115,16 +119,28 @@ export function buildReconfigurationSim(options: ReconfigurationSimOptions): Rec
       cipher: options.cipherFor(spareSecret, ctx.random), phaseMs: options.phaseMs ?? 1500, resubmitMs: 300, certificateWork: options.certificateWork,
     }));
   }
+  const secondSecret = secretKeyFor(crypto, seed, 'replica', n + 1);
+  const secondSpareMember: RingMember | null = spareMember && options.secondSpareReplaces !== undefined ? { id: `ring-${n + 1}`, publicKey: signerOf(crypto, secondSecret).publicKey } : null;
+  if (secondSpareMember) {
+    const first = options.spareReplaces ?? n - 1;
+    const future = members.map((m, i) => (i === options.secondSpareReplaces ? secondSpareMember : i === first ? spareMember! : m));
+    sim.addNode(secondSpareMember.id, (ctx: MachineContext) => new ReconfiguringReplica(ctx, {
+      members: future, initialMembers: members, f, crypto, signer: signerOf(crypto, secondSecret), certificateVerifier,
+      service: (store) => new KvService(crypto, store), ringId: simRingId, parameters,
+      adminPublicKey: admin.publicKey, initialKey: key, initialShare: null, membershipChange: true,
+      cipher: options.cipherFor(secondSecret, ctx.random), phaseMs: options.phaseMs ?? 1500, resubmitMs: 300, certificateWork: options.certificateWork,
+    }));
+  }
   const clientIds = [adminId, ...writers.map((_, i) => `client-${i}`)];
   [admin, ...writers].forEach((signer, i) => {
     sim.addNode(clientIds[i]!, clientFactory({ members, f, crypto, signer, certificateVerifier, retransmitMs: 300, ringId: simRingId }) as never);
   });
   const out: ReconfigurationSim = {
-    sim, members, key, admin, writers, spareMember,
+    sim, members, key, admin, writers, spareMember, secondSpareMember,
     completed: writers.map(() => 0),
     certificates: [],
     agentOutputs: [],
-    replica: (i) => sim.machine(i === n && spareMember ? spareMember.id : members[i]!.id) as ReconfiguringReplica | null,
+    replica: (i) => sim.machine(i === n && spareMember ? spareMember.id : i === n + 1 && secondSpareMember ? secondSpareMember.id : members[i]!.id) as ReconfiguringReplica | null,
     writer: (i) => sim.machine(clientIds[i + 1]!) as unknown as RingClient | null,
     submit(index, operation) {
       const id = clientIds[index + 1]!;

@@ -256,6 +256,12 @@ export class ReconfigurationState {
       if (!this.options.membershipChange) return this.reject('replacing a member is not supported yet (PBFT membership change is not built)');
       if (action.oldIndex > members.length) return this.reject('no such member');
       if (members.some((m) => m.id === action.newId || bytesEqual(m.publicKey, action.newPublicKey))) return this.reject('new member is already a member');
+      // A server that left comes back only under a new name and key. With its old identity, a
+      // member restarted with an earlier list (its config's) could find that list again in a later
+      // epoch and take it as its own while another list is in force (ReconfiguringReplica
+      // pendingMembership); and the old identity may still hold an old share.
+      const former = this.epochs.some((e) => e.members.some((m) => m.id === action.newId || bytesEqual(m.publicKey, action.newPublicKey)));
+      if (former) return this.reject('new member was a member of an earlier epoch: give the server a new name and key');
       members = members.map((m, i) => (i === action.oldIndex - 1 ? { id: action.newId, publicKey: action.newPublicKey } : m));
     }
     const oldKey: RingKeyPublic = { threshold: this.options.f + 1, publicKey: current.commitments[0]!, commitments: current.commitments };

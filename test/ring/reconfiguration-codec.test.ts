@@ -102,6 +102,15 @@ describe('replicated round rules', () => {
     expect(s.current.members.map((m) => m.id)).toEqual(['ring-0', 'ring-1', 'ring-2', 'ring-9']);
     expect(s.epochAt(24)).toBe(0);
     expect(s.epochAt(25)).toBe(1);
+    // The member that left comes back only under a new name and key (session 32's review: with
+    // its old identity, a list from before could recur and a restarted member would run it while
+    // another is in force).
+    const back = (id: string, publicKey: Uint8Array) => encodeReconfigurationRecord({ kind: 'reconfigure', epoch: 2, action: { kind: 'replace', oldIndex: 4, newId: id, newPublicKey: publicKey } });
+    expect(s.execute(admin.publicKey, back('ring-3', signers[3]!.publicKey), 25, 30)).toMatch(/refused: new member was a member of an earlier epoch/);
+    expect(s.execute(admin.publicKey, back('ring-3b', signers[3]!.publicKey), 25, 30)).toMatch(/refused: new member was a member of an earlier epoch/);
+    expect(s.execute(admin.publicKey, back('ring-3', bytes(32, 78)), 25, 30)).toMatch(/refused: new member was a member of an earlier epoch/);
+    expect(s.round).toBeNull();
+    expect(s.execute(admin.publicKey, back('ring-10', bytes(32, 78)), 25, 30)).toBe('round 2 started');
   });
 
   it('a deal counts only from the dealer whose index it names; a silent dealer is cut off by the agreed deadline', () => {

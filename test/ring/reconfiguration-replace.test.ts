@@ -24,12 +24,13 @@ import { subShareCipher } from '../../runtime/reconfiguration-cipher.ts';
 const cipherFor = (secret: Uint8Array, random: RandomSource) => subShareCipher(secret, (n) => random.bytes(n));
 
 /** A ring of 4 with a spare, short checkpoints, and a writer whose queue(count) submits count more writes. */
-function replacementSim(seed: number, spareReplaces?: number) {
+function replacementSim(seed: number, spareReplaces?: number, secondSpareReplaces?: number) {
   const s = buildReconfigurationSim({
     seed, f: 1, writerCount: 1, crypto: nodeCrypto, cipherFor, spare: true, phaseMs: 1000,
     // Pairing checks answered later by the host, as ring servers run them (some may be out at a switch).
     certificateWork: 'host',
     ...(spareReplaces === undefined ? {} : { spareReplaces }),
+    ...(secondSpareReplaces === undefined ? {} : { secondSpareReplaces }),
     parameters: { checkpointInterval: 4, watermarkWindow: 16 },
     network: { delayMsMin: 1, delayMsMax: 3 },
   });
@@ -171,6 +172,41 @@ describe('ring member replacement (simulation)', () => {
     queue(6);
     expect(s.sim.runUntil(() => s.completed[0] === queued(), 30_000)).toBe(true);
     expect(spare.replica.lastExecuted).toBeGreaterThanOrEqual(spare.state.current.firstSeq);
+  });
+
+  it('two members replaced one after the other: the second spare, idle through the first replacement, catches up and votes', () => {
+    // A review (session 32) asked whether the second spare, which knows only epoch 0, could catch
+    // up: it drops checkpoint proofs naming an index where its list differs from epoch 0's (the
+    // first spare's), but the state transfer's reply carries its own proof, checked under the
+    // spare's list. Passes before and after that session's changes.
+    const { s, queue, queued } = replacementSim(9090, 3, 2);
+    queue(6);
+    s.sim.runFor(100);
+    s.reconfigure(1, { kind: 'replace', oldIndex: 4, newId: s.spareMember!.id, newPublicKey: s.spareMember!.publicKey });
+    queue(6);
+    expect(s.sim.runUntil(() => s.completed[0] === queued() && [0, 1, 2].every((i) => s.replica(i)!.switchCount === 1) && s.replica(4)!.agent.heldEpochs().join() === '1', 60_000)).toBe(true);
+    s.setClientMembers(s.replica(0)!.state.current.members);
+    queue(20);
+    expect(s.sim.runUntil(() => s.completed[0] === queued(), 30_000)).toBe(true);
+    s.reconfigure(2, { kind: 'replace', oldIndex: 3, newId: s.secondSpareMember!.id, newPublicKey: s.secondSpareMember!.publicKey });
+    queue(6);
+    // ring-5 goes down once the round is installed, so it misses the view change after the switch
+    // and comes back to a ring that has moved on: only a state transfer brings it up to date.
+    const second = () => s.replica(5)!;
+    expect(s.sim.runUntil(() => s.replica(0)!.state.epochs.length === 3, 60_000)).toBe(true);
+    s.sim.crash('ring-5');
+    expect(s.sim.runUntil(() => s.completed[0] === queued() && [0, 1, 4].every((i) => s.replica(i)!.state.current.epoch === 2 && s.replica(i)!.switchCount === (i === 4 ? 1 : 2)), 60_000)).toBe(true);
+    s.setClientMembers(s.replica(0)!.state.current.members);
+    queue(30);
+    expect(s.sim.runUntil(() => s.completed[0] === queued(), 60_000)).toBe(true);
+    s.sim.restart('ring-5');
+    expect(s.replica(0)!.state.current.members.map((m) => m.id)).toEqual(['ring-0', 'ring-1', 'ring-5', 'ring-4']);
+    // ring-5 catches up, holds its epoch-2 share, and is needed: with ring-1 down a quorum has it.
+    expect(s.sim.runUntil(() => second().agent.heldEpochs().join() === '2' && second().replica.lastExecuted >= second().state.current.firstSeq, 30_000)).toBe(true);
+    s.sim.crash('ring-1');
+    queue(6);
+    expect(s.sim.runUntil(() => s.completed[0] === queued(), 30_000)).toBe(true);
+    expect(s.replica(2)!.agent.heldEpochs()).toEqual([]);
   });
 
   it('a member restarted between a later refresh\'s install and its boundary switches back to the replacement\'s list and catches up', () => {
