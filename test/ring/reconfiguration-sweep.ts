@@ -99,9 +99,17 @@ export function runReconfigurationSeed(seed: number, options: SweepOptions = {})
   const replaced = rng.int(n); // member index the spare replaces (replace only)
   const network = { delayMsMin: 1, delayMsMax: 2 + rng.int(7), lossRate: rng.chance(0.5) ? rng.float() * 0.06 : 0, duplicateRate: rng.chance(0.5) ? rng.float() * 0.03 : 0 };
   const replaceSecond = rounds === 2 && !replaceFirst && later.chance(0.5);
+  // Two replacements in a row (a second spare, node n + 1, replaces another member) draw from a
+  // stream of their own, so the other two-round plans stay as they were.
+  const third = new Prng(seed).fork('reconfiguration-plan-3');
+  const replaceTwice = rounds === 2 && replaceFirst && third.chance(1 / 3);
+  const replacedSecond = replaceTwice ? (replaced + 1 + third.int(n - 1)) % n : -1;
   const replace = replaceFirst || replaceSecond;
-  const replaceEpoch = replaceFirst ? 1 : replaceSecond ? 2 : 0;
-  const nodes = Array.from({ length: replace ? n + 1 : n }, (_, i) => i);
+  // Round → the member index replaced and the spare node that takes its place.
+  const replacements = new Map<number, { index: number; node: number }>();
+  if (replace) replacements.set(replaceFirst ? 1 : 2, { index: replaced, node: n });
+  if (replaceTwice) replacements.set(2, { index: replacedSecond, node: n + 1 });
+  const nodes = Array.from({ length: replaceTwice ? n + 2 : replace ? n + 1 : n }, (_, i) => i);
   // Up to f Byzantine nodes, each with one behaviour on everything it sends, some also dealing bad
   // sub-shares.
   const byzantine: number[] = [];
@@ -119,11 +127,14 @@ export function runReconfigurationSeed(seed: number, options: SweepOptions = {})
   const faults = [drawFaults(rng, f, nodes, byzantine), rounds === 2 ? drawFaults(later, f, nodes, byzantine) : []];
   const reconfigureAtMs = rng.int(1500);
   const secondDelayMs = later.int(1500);
-  const name = (i: number): string => (i === n ? 'spare' : `ring-${i}`);
-  const action = (replaceNow: boolean): string => (replaceNow ? `replace ring-${replaced}` : 'refresh');
+  const name = (i: number): string => (i === n ? 'spare' : i === n + 1 ? 'spare-2' : `ring-${i}`);
+  const action = (round: number): string => {
+    const r = replacements.get(round);
+    return r ? `replace ring-${r.index} by ${name(r.node)}` : 'refresh';
+  };
   const plan = [
     ...(f > 1 ? [`f = ${f}`] : []),
-    `${action(replaceFirst)} at ${reconfigureAtMs} ms${rounds === 2 ? `, then ${action(replaceSecond)} ${secondDelayMs} ms after a member installs it` : ''}`,
+    `${action(1)} at ${reconfigureAtMs} ms${rounds === 2 ? `, then ${action(2)} ${secondDelayMs} ms after a member installs it` : ''}`,
     `network ${JSON.stringify({ ...network, lossRate: +network.lossRate.toFixed(4), duplicateRate: +network.duplicateRate.toFixed(4) })}`,
     ...byzantine.map((i) => `${name(i)} Byzantine (${behaviourOf.get(i)}${dealers.has(i) ? ', bad sub-shares' : ''})`),
     ...faults.map((round, r) => `${rounds === 2 ? `round ${r + 1} ` : ''}faults ${round.map((c) => `${c.kind} ${c.nodes.map(name).join('+')}@${c.atMs}+${c.downMs}`).join(', ') || 'none'}`).slice(0, rounds),
@@ -132,12 +143,13 @@ export function runReconfigurationSeed(seed: number, options: SweepOptions = {})
   const s = buildReconfigurationSim({
     seed, f, writerCount: 1, crypto: nodeCrypto, cipherFor, dealers, phaseMs: 1000,
     ...(replace ? { spare: true, spareReplaces: replaced } : {}),
+    ...(replaceTwice ? { secondSpareReplaces: replacedSecond } : {}),
     certificateWork: rng.chance(0.5) ? 'host' : 'inline',
     parameters: { checkpointInterval: 4, watermarkWindow: 16 },
     network,
   });
-  const members = replace ? nodes.filter((i) => i !== replaced) : nodes;
-  const idOf = (i: number): string => (i === n ? s.spareMember!.id : s.members[i]!.id);
+  const members = nodes.filter((i) => ![...replacements.values()].some((r) => r.index === i));
+  const idOf = (i: number): string => (i === n ? s.spareMember!.id : i === n + 1 ? s.secondSpareMember!.id : s.members[i]!.id);
   const byzantineIds = new Set(byzantine.map(idOf));
   byzantine.forEach((at, b) => {
     s.sim.setInterceptor(idOf(at), byzantineInterceptor([behaviourOf.get(at)!], nodeCrypto, signerOf(nodeCrypto, secretKeyFor(nodeCrypto, seed, 'replica', at)), {
@@ -183,12 +195,14 @@ export function runReconfigurationSeed(seed: number, options: SweepOptions = {})
   // Clients follow a replacement as runtime clients follow the descriptor the admin re-signs once
   // the round is installed (the CLI does it then; nodes pass it on). The second round is ordered
   // once a member has installed the first.
-  let followed = !replace;
+  const followed = new Set<number>();
   let firstInstalled = rounds === 1;
   // The second round, refused when ordered before the first's epoch started, is ordered again a
   // little later, as an operator would.
   const order = (round: number): void => {
-    s.reconfigure(round, round === replaceEpoch ? { kind: 'replace', oldIndex: replaced + 1, newId: s.spareMember!.id, newPublicKey: s.spareMember!.publicKey } : { kind: 'refresh' });
+    const r = replacements.get(round);
+    const spare = r && (r.node === n ? s.spareMember! : s.secondSpareMember!);
+    s.reconfigure(round, r && spare ? { kind: 'replace', oldIndex: r.index + 1, newId: spare.id, newPublicKey: spare.publicKey } : { kind: 'refresh' });
   };
   let refused = 0;
   s.sim.onOutput((node, event) => {
@@ -201,11 +215,13 @@ export function runReconfigurationSeed(seed: number, options: SweepOptions = {})
   });
   s.sim.onStep(() => {
     if (!firstInstalled && members.some((i) => (s.replica(i)?.state.epochs.length ?? 0) > 1)) firstInstalled = true;
-    if (followed) return;
-    const installed = members.map((i) => s.replica(i)?.state.epochInfo(replaceEpoch)).find((e) => e !== undefined);
-    if (!installed) return;
-    followed = true;
-    s.setClientMembers(installed.members);
+    for (const round of replacements.keys()) {
+      if (followed.has(round)) continue;
+      const installed = members.map((i) => s.replica(i)?.state.epochInfo(round)).find((e) => e !== undefined);
+      if (!installed) continue;
+      followed.add(round);
+      s.setClientMembers(installed.members);
+    }
   });
 
   // The fault phase: writes keep coming, the reconfigurations are ordered, faults come and go.
@@ -272,13 +288,15 @@ export function runReconfigurationSeed(seed: number, options: SweepOptions = {})
   // talks to it, and it keeps its old share until the operator wipes it (replace-node stops it and
   // says so). A known limit (docs/reconfiguration.md), reported apart; one that reached the
   // boundary and kept its share fails.
-  let limit: string | null = null;
-  const leaving = replace ? s.replica(replaced)! : null;
-  if (leaving && leaving.agent.heldEpochs().length !== 0) {
-    const boundary = s.replica(members[0]!)!.state.epochInfo(replaceEpoch)!.firstSeq - 1;
-    if (leaving.replica.lastExecuted >= boundary) return fail(`the replaced ring-${replaced} still holds shares [${leaving.agent.heldEpochs().join()}]`);
-    limit = `the replaced ring-${replaced} stopped at seq ${leaving.replica.lastExecuted} below the boundary ${boundary} and keeps its old share`;
+  const limits: string[] = [];
+  for (const [round, r] of replacements) {
+    const leaving = s.replica(r.index)!;
+    if (leaving.agent.heldEpochs().length === 0) continue;
+    const boundary = s.replica(members[0]!)!.state.epochInfo(round)!.firstSeq - 1;
+    if (leaving.replica.lastExecuted >= boundary) return fail(`the replaced ring-${r.index} still holds shares [${leaving.agent.heldEpochs().join()}]`);
+    limits.push(`the replaced ring-${r.index} stopped at seq ${leaving.replica.lastExecuted} below the boundary ${boundary} and keeps its old share`);
   }
+  const limit = limits.length > 0 ? limits.join('; ') : null;
 
   const w = (): NonNullable<ReturnType<typeof s.writer>> => s.writer(0)!;
   if (!s.sim.runUntil(() => w().counters.certified >= s.completed[0]!, 60_000)) return fail('completed writes not certified 60 s after settling');
