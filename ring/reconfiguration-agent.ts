@@ -217,8 +217,14 @@ export class ReconfigurationAgent {
   /**
    * Phase deadlines run on agreed time, which only advances when requests execute; heartbeat
    * batches execute none. When a phase waits past its deadline on a silent member and the ring is
-   * otherwise idle, a record the ring will refuse (a repeated verdict) still executes at a fresh
-   * agreed time and lets the phase close.
+   * otherwise idle, a record the ring refuses still executes at a fresh agreed time and lets the
+   * phase close. It is a verdict in another member's name, so it is refused in every phase: until
+   * session 32 it was this member's own verdict with no complaints, meant to be refused as a
+   * repeat, but a poke sent while dealing waited on a silent dealer closed the dealing phase as
+   * it executed (`advance` runs first) and was then taken as the member's verdict, before the
+   * member had checked its sub-shares. Its complaints against a dealer that sealed it bad
+   * sub-shares were lost; with every member poking, that dealer was chosen and no member could
+   * compute its new share (f = 2, two rounds, seed 9).
    */
   private poke(state: ReconfigurationState, nowMs: number): { purpose: string; record: ReconfigurationRecord } | null {
     const round = state.round;
@@ -226,7 +232,8 @@ export class ReconfigurationAgent {
     const key = `${roundKey(round)}:${round.phase}`;
     if (this.phaseSeen.key !== key) this.phaseSeen = { key, sinceMs: nowMs };
     if (nowMs - this.phaseSeen.sinceMs < state.options.phaseMs) return null;
-    const memberIndex = Math.max(1, round.newIndexOf(this.options.signer.publicKey));
+    // Another member's index: the ring refuses a verdict not from the member it names, whatever the phase.
+    const memberIndex = (round.newIndexOf(this.options.signer.publicKey) % round.newMembers.length) + 1;
     return { purpose: `${key}:poke`, record: { kind: 'verdict', epoch: round.epoch, memberIndex, complaints: [] } };
   }
 
@@ -303,9 +310,12 @@ export class ReconfigurationAgent {
   private deleteOldShares(view: AgentView, nowMs: number): void {
     const newest = view.state.current;
     const member = newest.members.some((m) => bytesEqual(m.publicKey, this.options.signer.publicKey));
-    // A leaving member executes nothing above the boundary (the ring no longer sends to it): its
-    // share goes once it has executed its last batch; members wait a checkpoint interval more.
-    const deleteFromSeq = member ? newest.firstSeq + view.checkpointInterval : newest.firstSeq - 1;
+    // A leaving member's share goes as soon as it has executed the install: it has dealt its part
+    // of the new sharing, and the batches up to the boundary are certified by staying members'
+    // old shares (2f+1 of them, f+1 needed). Waiting for the boundary, as before session 32, left
+    // the share with a member that was down, cut off or behind when the others switched, for
+    // good (the ring no longer talks to it). Members wait a checkpoint interval past the boundary.
+    const deleteFromSeq = member ? newest.firstSeq + view.checkpointInterval : 0;
     if (newest.epoch === 0 || view.lastExecuted < deleteFromSeq) return;
     for (const epoch of [...this.shares.keys()]) {
       if (epoch >= newest.epoch) continue;

@@ -240,6 +240,49 @@ describe('a retry of an aborted round is a round of its own', () => {
   });
 });
 
+describe('a poke is never taken as a verdict', () => {
+  it('with a member down through the round, the others still complain about a dealer that sealed them bad sub-shares (their pokes are no verdicts)', () => {
+    // Before (session 32, f = 2 two-round seed 9): a member waiting on a silent dealer poked with
+    // its own verdict with no complaints, meant to be refused; executing it closed the dealing
+    // phase first, so it was taken as the member's verdict before the member had opened its
+    // sub-shares. With every member poking, the bad dealer was chosen and no member could compute
+    // its share: the round installed and every old share went, so nothing could be certified again.
+    const seed = 7272;
+    const s = buildReconfigurationSim({
+      seed, f: 1, writerCount: 1, crypto: nodeCrypto, phaseMs: 1000, cipherFor: honestCipher,
+      dealers: new Map([[0, 'bad-sub-shares']]),
+      parameters: { checkpointInterval: 4, watermarkWindow: 16 }, network: { delayMsMin: 1, delayMsMax: 3 },
+    });
+    s.sim.runFor(200);
+    // ring-3 is down for the round: the dealing phase waits out its deadline on an idle ring, and
+    // the others poke. The pokes are held back and then all delivered at once, so they execute
+    // before any member has seen the complaining phase.
+    const held: { from: string; to: string; message: RingMessage }[] = [];
+    let holding = true;
+    for (const i of [0, 1, 2]) {
+      s.sim.setInterceptor(`ring-${i}`, (m: RingMessage, to: string) => {
+        if (!holding || m.kind !== 'request' || !isReconfigurationOperation(m.operation) || decodeReconfigurationRecord(m.operation).kind !== 'verdict') return [m];
+        held.push({ from: `ring-${i}`, to, message: m });
+        return [];
+      });
+    }
+    s.sim.crash('ring-3');
+    s.reconfigure(1, { kind: 'refresh' });
+    expect(s.sim.runUntil(() => new Set(held.map((h) => h.from)).size === 3, 30_000)).toBe(true);
+    holding = false;
+    for (const h of held) s.sim.send(h.from, h.to, h.message);
+    expect(s.sim.runUntil(() => [0, 1, 2].every((i) => s.replica(i)!.state.outcome?.epoch === 1), 60_000)).toBe(true);
+    const outcome = s.replica(0)!.state.outcome!;
+    expect(outcome.result).toBe('installed');
+    expect(outcome.reason).not.toMatch(/dealers \[1,/); // ring-0 (dealer 1) is disqualified
+    expect(s.sim.runUntil(() => [0, 1, 2].every((i) => s.replica(i)!.agent.heldEpochs().join() === '1'), 30_000)).toBe(true);
+    s.sim.restart('ring-3');
+    expect(s.sim.runUntil(() => s.replica(3)!.agent.heldEpochs().join() === '1', 30_000)).toBe(true);
+    s.submit(0, kvOperation(kvKeyFor(s.writers[0]!.publicKey, 'k'), -1, new TextEncoder().encode('v')));
+    expect(s.sim.runUntil(() => s.writer(0)!.counters.certified === 1, 30_000)).toBe(true);
+  });
+});
+
 describe('which reconfiguration records a backup times strictly', () => {
   it("only the admin's and ring members' (anyone can send bytes with the records' prefix)", () => {
     const s = buildReconfigurationSim({ seed: 6262, f: 1, writerCount: 1, crypto: nodeCrypto, cipherFor: honestCipher, spare: true });

@@ -174,6 +174,25 @@ describe('ring member replacement (simulation)', () => {
     expect(spare.replica.lastExecuted).toBeGreaterThanOrEqual(spare.state.current.firstSeq);
   });
 
+  it('the replaced member deletes its share once it has executed the install, even if it is cut off before the boundary', () => {
+    // Before (session 32): it deleted its share only once it had executed the boundary, so one cut
+    // off between the install and the boundary kept it for good: the ring no longer talks to it.
+    const { s, queue, queued } = replacementSim(7171);
+    queue(6);
+    s.sim.runFor(100);
+    s.reconfigure(1, { kind: 'replace', oldIndex: 4, newId: s.spareMember!.id, newPublicKey: s.spareMember!.publicKey });
+    const leaving = () => s.replica(3)!;
+    expect(s.sim.runUntil(() => leaving().state.epochs.length === 2, 30_000)).toBe(true);
+    expect(leaving().replica.lastExecuted).toBeLessThan(leaving().state.current.firstSeq - 1);
+    s.sim.partition([['ring-3']]);
+    queue(10);
+    expect(s.sim.runUntil(() => s.completed[0] === queued() && [0, 1, 2].every((i) => s.replica(i)!.switchCount === 1), 60_000)).toBe(true);
+    s.sim.runFor(1000);
+    expect(leaving().replica.lastExecuted).toBeLessThan(leaving().state.current.firstSeq - 1);
+    expect(leaving().agent.heldEpochs()).toEqual([]);
+    expect(s.agentOutputs.some((o) => o.kind === 'retired' && o.node === 'ring-3')).toBe(true);
+  });
+
   it('two members replaced one after the other: the second spare, idle through the first replacement, catches up and votes', () => {
     // A review (session 32) asked whether the second spare, which knows only epoch 0, could catch
     // up: it drops checkpoint proofs naming an index where its list differs from epoch 0's (the
