@@ -208,7 +208,8 @@ export async function replaceNode(config: ClusterConfig, oldName: string, newNam
   const joined = await untilQuorum(`${newName} joining with its share of epoch ${target}`, config, [...staying, newName], quorum, deadlineMs,
     (r) => r.status !== null && r.status.members.join() === ids && r.status.epoch >= target && r.status.shareEpochs.join() === String(target), contradictions, { mustInclude: newName });
   if (joined.unconfirmed.length > 0) log(`${unconfirmedText(joined.rows, joined.unconfirmed)}; the ring runs on the ${joined.confirmed.length} that did`);
-  // OLD deletes its share once it has executed its last batch under the old list. A down OLD
+  // OLD deletes its share once it has executed its last batch under the old list (or earlier: once
+  // it holds nothing of the old epoch uncertified, or by a deadline from the install). A down OLD
   // cannot say so (nor a Byzantine one that will not): its files keep a share of an old epoch,
   // useless alone once the others deleted theirs. Stopping it is harmless if it is not running.
   const oldShare = await oldShareOutcome(config, oldName, Math.min(deadlineMs, Date.now() + oldShareWaitMs));

@@ -310,16 +310,20 @@ export class ReconfigurationAgent {
   private deleteOldShares(view: AgentView, nowMs: number): void {
     const newest = view.state.current;
     const member = newest.members.some((m) => bytesEqual(m.publicKey, this.options.signer.publicKey));
-    // A leaving member's share goes as soon as it has executed the install: it has dealt its part
-    // of the new sharing, and the batches up to the boundary are certified by staying members'
-    // old shares (2f+1 of them, f+1 needed). Waiting for the boundary, as before session 32, left
-    // the share with a member that was down, cut off or behind when the others switched, for
-    // good (the ring no longer talks to it). Members wait a checkpoint interval past the boundary.
+    // Members wait a checkpoint interval past the boundary, and longer while they hold statements
+    // of the old epoch (keptFor). A leaving member executes nothing above the boundary: its share
+    // goes once it has executed the boundary, or, from the install on, once it holds no
+    // uncertified statement of that epoch or its stored deadline has passed. Waiting for the
+    // boundary alone, as before session 32, left the share for good with a member that was down,
+    // cut off or behind when the others switched (the ring no longer talks to it); deleting it at
+    // the install took a signer from batches up to the boundary that few members may hold (after
+    // state transfers, as few as f+1 correct ones).
     const deleteFromSeq = member ? newest.firstSeq + view.checkpointInterval : 0;
     if (newest.epoch === 0 || view.lastExecuted < deleteFromSeq) return;
+    const pastBoundary = view.lastExecuted >= newest.firstSeq - 1;
     for (const epoch of [...this.shares.keys()]) {
       if (epoch >= newest.epoch) continue;
-      if (member && this.keptFor(epoch, view, nowMs)) continue;
+      if ((member || !pastBoundary) && this.keptFor(epoch, view, nowMs)) continue;
       this.shares.delete(epoch);
       this.options.store.delete(`${sharePrefix}${epoch}`);
       this.options.store.delete(`${keepUntilPrefix}${epoch}`);

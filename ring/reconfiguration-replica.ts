@@ -187,7 +187,8 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
    * between the refresh's install and its boundary would otherwise wait for the refresh's
    * boundary under the list before the replacement, which no longer agrees on anything, and
    * stall for good (session 32's two-round sweep, seed 20). A spare runs the list that will bring
-   * it in: before that epoch is installed, epoch 0 is pending, as it never becomes a member of it.
+   * it in: before that epoch is installed, the epoch in force is pending (it is no member of it, so
+   * it never switches to it, and agrees on nothing until its own epoch is installed).
    */
   private pendingMembership(): EpochInfo | null {
     const epochs = this.state.epochs;
@@ -276,7 +277,7 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
    * wait was all that stood between a slow round and writes never certified. The old
    * list's rounds go on meanwhile: they are not fenced, and staying members keep their old-epoch
    * shares at least a checkpoint interval past the boundary (the leaving member deletes its share at
-   * the boundary, so a round that asked it widens). The wait is bounded by twice the takeover
+   * the boundary at the latest, so a round that asked it widens). The wait is bounded by twice the takeover
    * period and by half the request timeout (fenced requests keep that timer running), so a round
    * that cannot finish delays the switch, never stops it.
    */
