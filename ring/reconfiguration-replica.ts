@@ -191,11 +191,15 @@ export class ReconfiguringReplica implements Machine<RingMessage, ReconfiguringO
    * it never switches to it, and agrees on nothing until its own epoch is installed).
    */
   private pendingMembership(): EpochInfo | null {
+    // Called for every message: only the epochs from the one in force on are looked at (usually
+    // one or two), found from the newest end.
     const epochs = this.state.epochs;
     const running = this.replica.config.members;
-    const inForce = this.state.epochAt(this.replica.stableSeq + 1);
-    let i = epochs.findIndex((e) => e.epoch >= inForce && sameMembers(e.members, running));
-    if (i < 0) return epochs.find((e) => e.epoch === inForce)!;
+    let inForce = epochs.length - 1;
+    while (inForce > 0 && epochs[inForce]!.firstSeq > this.replica.stableSeq + 1) inForce--;
+    let i = inForce;
+    while (i < epochs.length && !sameMembers(epochs[i]!.members, running)) i++;
+    if (i === epochs.length) return epochs[inForce]!;
     while (i < epochs.length && sameMembers(epochs[i]!.members, running)) i++;
     return epochs[i] ?? null;
   }
